@@ -1,0 +1,82 @@
+import type { Socket } from 'node:net';
+
+/**
+ * The relay engine contract. TypeScript decides who connects where; an engine only moves bytes between two
+ * connected sockets, counts them, throttles them and closes on request. The JavaScript engine and the native
+ * splice engine implement the same contract and pass the same test suite (test/relay/).
+ */
+
+export type RelayEngineKind = 'native' | 'js';
+
+/** Why a relay ended; reported once per relay in its record. */
+export type CloseReason =
+  /** Both directions reached EOF and drained. */
+  | 'done'
+  /** The client reset or errored; the target was reset in turn. */
+  | 'client_reset'
+  /** The target reset or errored; the client was reset in turn. */
+  | 'target_reset'
+  /** No bytes in either direction for `idleTimeoutMs`. */
+  | 'idle_timeout'
+  /** One side sent EOF and the other did not finish within `halfCloseTimeoutMs`. */
+  | 'half_close_timeout'
+  /** `relay.close()` from TypeScript: policy (quota, admin, removed service). */
+  | 'closed'
+  /** Process shutdown after the grace period. */
+  | 'shutdown';
+
+/** Token buckets shared by every relay of one user (or service): N connections share one limit. */
+export interface RateLimit {
+  readonly id: number;
+  /** Bytes per second for client→target (`in`) and target→client (`out`); 0 means unlimited. */
+  set(inBytesPerSec: number, outBytesPerSec: number): void;
+  /** Releases the buckets once no relay uses them. */
+  dispose(): void;
+}
+
+export interface RelayOptions {
+  /** Close when neither direction moved a byte for this long; 0 disables. */
+  readonly idleTimeoutMs: number;
+  /** After one side's EOF (passed on as a half-close), how long the other direction may keep flowing. */
+  readonly halfCloseTimeoutMs: number;
+  /** Shared bandwidth limit, or null. */
+  readonly rateLimit: RateLimit | null;
+}
+
+export interface RelayResult {
+  /** Client→target bytes, counted as they were written to the target. */
+  readonly bytesIn: number;
+  /** Target→client bytes, counted as they were written to the client. */
+  readonly bytesOut: number;
+  readonly reason: CloseReason;
+  readonly durationMs: number;
+}
+
+/** A live relay. Counters are live for the JS engine and at most ~100 ms stale for the native engine. */
+export interface Relay {
+  readonly id: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** `performance.now()` at start. */
+  readonly startedAt: number;
+  /** Ends the relay: both sockets are destroyed and `onClose` fires with `reason`. Idempotent. */
+  close(reason?: CloseReason): void;
+}
+
+export type RelayCloseListener = (relay: Relay, result: RelayResult) => void;
+
+export interface RelayEngine {
+  readonly kind: RelayEngineKind;
+  /** Live relays of this engine. */
+  readonly liveCount: number;
+  /**
+   * Takes ownership of two connected sockets and relays until both directions end. From this call on, the engine
+   * owns both sockets: the caller must not read, write, pause or destroy them. Bytes the client socket already
+   * buffered are relayed first. `onClose` fires exactly once.
+   */
+  start(client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener): Relay;
+  /** A bandwidth limit that relays started with it share. */
+  createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit;
+  /** Closes every live relay with reason `shutdown` and releases engine resources. */
+  shutdown(): Promise<void>;
+}

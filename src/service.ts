@@ -1,0 +1,66 @@
+import type { ServiceConfig, ServiceType, UserConfig } from './config/schema.js';
+import type { Logger } from './log.js';
+import type { RelayEngine } from './relay/engine.js';
+
+/**
+ * The contract between the runtime and a service (forward, proxy, gateway). The runtime creates services from
+ * config, applies diffs by calling `update` or replacing them, and reads `status()` for the admin API.
+ */
+
+export type ServiceState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+export interface ServiceStatus {
+  readonly name: string;
+  readonly type: ServiceType;
+  readonly listen: string;
+  readonly state: ServiceState;
+  readonly connections: { readonly live: number; readonly total: number; readonly refused: number };
+  readonly bytes: { readonly in: number; readonly out: number };
+  /** Service-specific detail (targets and their health, channels, breakers …). */
+  readonly detail?: Record<string, unknown>;
+}
+
+/** One finished relay, emitted once when both directions have closed. Accounting consumes it. */
+export interface RelayRecord {
+  readonly service: string;
+  readonly user: string | null;
+  readonly client: string;
+  readonly target: string;
+  /** Client→target bytes. */
+  readonly bytesIn: number;
+  /** Target→client bytes. */
+  readonly bytesOut: number;
+  readonly durationMs: number;
+  readonly reason: string;
+}
+
+/** Where services report what they did; the runtime fans it out to accounting and the logs. */
+export interface ServiceEvents {
+  relayClosed(record: RelayRecord): void;
+}
+
+/** What the runtime lends to every service. Subsystems (pool, store, accounting, geo) are added here. */
+export interface ServiceContext {
+  readonly log: Logger;
+  readonly engine: RelayEngine;
+  readonly events: ServiceEvents;
+  /** Users by id, for the config in force. */
+  readonly users: ReadonlyMap<string, UserConfig>;
+}
+
+export interface Service<C extends ServiceConfig = ServiceConfig> {
+  readonly name: string;
+  readonly type: C['type'];
+  readonly config: C;
+  /** Binds the listener; rejects with ListenError naming the service and address. */
+  start(): Promise<void>;
+  /**
+   * True when `next` can be applied in place (same listen address and type): live connections are untouched and
+   * the new settings apply to new connections.
+   */
+  canUpdate(next: ServiceConfig): boolean;
+  update(next: C, context: ServiceContext): void;
+  /** Stops accepting at once, lets live connections finish for `graceMs`, then closes what is left. */
+  stop(graceMs: number): Promise<void>;
+  status(): ServiceStatus;
+}
