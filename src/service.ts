@@ -1,3 +1,4 @@
+import type { ServiceAccounting } from './accounting/types.js';
 import type { ServiceConfig, ServiceType, UserConfig } from './config/schema.js';
 import type { Logger } from './log.js';
 import type { RelayEngine } from './relay/engine.js';
@@ -46,6 +47,8 @@ export interface ServiceContext {
   readonly events: ServiceEvents;
   /** Users by id, for the config in force. */
   readonly users: ReadonlyMap<string, UserConfig>;
+  /** Meters, quota checks (`check(user)` before admitting) and bandwidth limits. */
+  readonly accounting: ServiceAccounting;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ForwardServiceConfig, ProxyServiceConfig, ServiceConfig } from '../config/schema.js';
+import type { RefusalReason, RelayMeter } from '../accounting/types.js';
 import { ListenError } from '../errors.js';
 import type { Relay, RelayResult } from './engine.js';
 import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
@@ -129,14 +130,23 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
     this.pending.delete(client);
     const { config } = this;
     const service = this;
+    const accounting = this.context.accounting;
+    let meter: RelayMeter | null = null;
     const relay = this.context.engine.start(
       client,
       target,
-      { idleTimeoutMs: config.idleTimeoutMs, halfCloseTimeoutMs: config.halfCloseTimeoutMs, rateLimit: null },
+      {
+        idleTimeoutMs: config.idleTimeoutMs,
+        halfCloseTimeoutMs: config.halfCloseTimeoutMs,
+        rateLimit: accounting.rateLimit(config.user, this.name),
+      },
       function relayClosed(r: Relay, result: RelayResult) {
         service.relays.delete(r);
         service.closedBytesIn += result.bytesIn;
         service.closedBytesOut += result.bytesOut;
+        meter ??= accounting.relayStarted(config.user, service.name, r);
+        // A relay accounting cut (quota) says so in its record.
+        const cutReason = accounting.relayEnded(meter, result);
         service.context.events.relayClosed({
           service: service.name,
           user: config.user,
@@ -145,13 +155,14 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
           bytesIn: result.bytesIn,
           bytesOut: result.bytesOut,
           durationMs: Math.round(result.durationMs),
-          reason: result.reason,
+          reason: cutReason ?? result.reason,
         });
         if (onEnd !== null) onEnd();
         service.release();
       },
     );
     this.relays.add(relay);
+    meter ??= accounting.relayStarted(config.user, this.name, relay);
     return relay;
   }
 
@@ -181,11 +192,30 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
       client.resetAndDestroy();
       return;
     }
+    const user = this.config.user;
+    if (user !== null) {
+      const refusal = this.context.accounting.check(user);
+      if (refusal !== null) {
+        this.refuseForQuota(client, user, refusal.reason);
+        return;
+      }
+    }
     this.live++;
     this.total++;
     this.pending.add(client);
     if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
     this.handle(client);
+  }
+
+  /** A user past their quota: closed at once, counted, and recorded with the reason. */
+  private refuseForQuota(client: Socket, user: string, reason: RefusalReason): void {
+    this.refused++;
+    this.context.accounting.refused(user, this.name);
+    const clientLabel = `${client.remoteAddress}:${client.remotePort}`;
+    client.destroy();
+    this.context.events.relayClosed({
+      service: this.name, user, client: clientLabel, target: '', bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
+    });
   }
 
   private onServerError(err: NodeJS.ErrnoException): void {

@@ -8,6 +8,24 @@ export function adminRoutes(runtime: Runtime): AdminRoute[] {
   return [
     { method: 'GET', path: '/status', handle: () => ({ status: 200, body: runtime.status() }) },
     { method: 'GET', path: '/services', handle: () => ({ status: 200, body: runtime.status().services }) },
+    { method: 'GET', path: '/sync', handle: () => ({ status: 200, body: runtime.accounting.syncStatus() }) },
+    {
+      method: 'GET',
+      path: '/users/:id/usage',
+      handle(params) {
+        const usage = runtime.accounting.usage(params.id!);
+        if (usage === null) return { status: 404, body: errorBody('TG_ERR_NOT_FOUND', `no user "${params.id}" in the config`) };
+        return { status: 200, body: usage };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      async handle() {
+        const registry = runtime.accounting.metrics;
+        return { status: 200, body: await registry.metrics(), contentType: registry.contentType };
+      },
+    },
     {
       method: 'POST',
       path: '/reload',

@@ -1,5 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
+import type { Clock } from '../accounting/period.js';
 import { AdminServer, type AdminRoute } from '../admin/server.js';
 import { diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
@@ -31,6 +33,8 @@ export interface StatusBody {
   readonly relayEngineFallback: string | null;
   readonly reloads: { readonly total: number; readonly failed: number; readonly lastError: string | null };
   readonly services: readonly ServiceStatus[];
+  /** Ledger and shared Redis counter state. */
+  readonly accounting: AccountingStatus;
 }
 
 export interface RuntimeOptions {
@@ -38,6 +42,12 @@ export interface RuntimeOptions {
   readonly source?: ConfigSource | null;
   /** Watch the config file and reload on change (also `reload.watch` in the config). */
   readonly watch?: boolean;
+  /** A specific relay engine (the shared relay suite runs every engine); default: native if it loads, else JS. */
+  readonly engine?: RelayEngine;
+  /** Accounting's clock (quota periods); tests inject one. Default Date.now. */
+  readonly clock?: Clock;
+  /** Redis key prefix for shared counters (instances sharing quotas use the same one). Default "tidegate". */
+  readonly redisPrefix?: string;
 }
 
 /**
@@ -50,11 +60,18 @@ export class Runtime {
   readonly engine: RelayEngine;
   readonly engineFallback: string | null;
   readonly db: Db | null;
+  readonly accounting: Accounting;
   private readonly source: ConfigSource | null;
   private readonly services = new Map<string, Service>();
   /** Removed or replaced services still letting their connections finish. */
   private readonly draining = new Set<Promise<void>>();
-  private readonly context: { log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig> };
+  private readonly context: {
+    log: Logger;
+    engine: RelayEngine;
+    events: ServiceEvents;
+    users: Map<string, UserConfig>;
+    accounting: Accounting;
+  };
   private admin: AdminServer | null = null;
   private watcher: FSWatcher | null = null;
   private reloading: Promise<ReloadResult> | null = null;
@@ -65,17 +82,26 @@ export class Runtime {
   private lastReloadError: string | null = null;
   private readonly relayListeners: ((record: RelayRecord) => void)[] = [];
 
-  private constructor(config: Config, options: RuntimeOptions, engine: RelayEngine, engineFallback: string | null, db: Db | null) {
+  private constructor(
+    config: Config,
+    options: RuntimeOptions,
+    engine: RelayEngine,
+    engineFallback: string | null,
+    db: Db | null,
+    accounting: Accounting,
+  ) {
     this.config = config;
     this.log = options.log;
     this.source = options.source ?? null;
     this.engine = engine;
     this.engineFallback = engineFallback;
     this.db = db;
+    this.accounting = accounting;
     const runtime = this;
     this.context = {
       log: options.log,
       engine,
+      accounting,
       users: new Map(config.users.map((u) => [u.id, u])),
       events: {
         relayClosed(record: RelayRecord): void {
@@ -88,9 +114,20 @@ export class Runtime {
 
   /** Starts everything in `config`; on failure stops what had started and rejects (nothing left listening). */
   static async start(config: Config, options: RuntimeOptions): Promise<Runtime> {
-    const { engine, fallbackReason } = await selectRelayEngine(options.log);
+    const { engine, fallbackReason } = options.engine
+      ? { engine: options.engine, fallbackReason: null }
+      : await selectRelayEngine(options.log);
     const db = config.store.sqlite ? await openDatabase(config.store.sqlite) : null;
-    const runtime = new Runtime(config, options, engine, fallbackReason, db);
+    let accounting: Accounting;
+    try {
+      // Durable (and shared) totals are loaded before any service accepts.
+      accounting = await Accounting.open(config, { log: options.log, engine, db, clock: options.clock, redisPrefix: options.redisPrefix });
+    } catch (err) {
+      db?.close();
+      await engine.shutdown();
+      throw err;
+    }
+    const runtime = new Runtime(config, options, engine, fallbackReason, db, accounting);
     try {
       await runtime.startAll(options.watch ?? config.reload.watch);
     } catch (err) {
@@ -144,6 +181,7 @@ export class Runtime {
       relayEngineFallback: this.engineFallback,
       reloads: { total: this.reloadCount, failed: this.reloadFailures, lastError: this.lastReloadError },
       services: [...this.services.values()].map((s) => s.status()),
+      accounting: this.accounting.status(),
     };
   }
 
@@ -185,6 +223,7 @@ export class Runtime {
     const { log } = this;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
+    await this.accounting.applyConfig(next);
     if (this.admin) this.admin.setToken(next.admin.token);
 
     for (const svc of diff.removed) {
@@ -213,6 +252,8 @@ export class Runtime {
       const service = await this.startService(svc, failed);
       if (service) this.services.set(svc.name, service);
     }
+    // Deltas counted under the old config reach the ledger now.
+    await this.accounting.flush();
     this.reloadCount++;
     if (failed.length > 0) {
       this.reloadFailures++;
@@ -284,6 +325,8 @@ export class Runtime {
     await Promise.all([...this.services.values()].map((s) => s.stop(grace)));
     await Promise.all(this.draining);
     await this.engine.shutdown();
+    // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
+    await this.accounting.close();
     if (this.admin) await this.admin.close();
     this.db?.close();
     this.log.info('tidegate stopped');

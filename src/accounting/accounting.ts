@@ -1,0 +1,374 @@
+import type { Registry } from 'prom-client';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { RateLimit, Relay, RelayEngine, RelayResult } from '../relay/engine.js';
+import type { Db } from '../store/database.js';
+import { Ledger } from '../store/ledger.js';
+import { Counters, type CountersBody } from './delta.js';
+import { accountingMetrics } from './metrics.js';
+import { ALL_TIME, systemClock, type Clock } from './period.js';
+import { RateLimitRegistry } from './rate-limits.js';
+import { RedisCounterStore, type RedisStatus } from './redis-store.js';
+import { MeteredRelay, serviceSubject, Subject, UserAccount } from './subject.js';
+import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
+import type { Refusal, RelayMeter, ServiceAccounting } from './types.js';
+
+/** How often live relays' counters are read: bytes count while connections run, quotas cut within a second. */
+export const SAMPLE_MS = 200;
+
+export interface AccountingOptions {
+  readonly log: Logger;
+  readonly engine: RelayEngine;
+  readonly db: Db | null;
+  /** Injectable for period tests; default Date.now. */
+  readonly clock?: Clock;
+  /** Redis key prefix (instances sharing quotas use the same one). */
+  readonly redisPrefix?: string;
+}
+
+export interface QuotaBody {
+  readonly bytes: number;
+  readonly direction: string;
+  readonly period: string;
+  readonly timezone: string;
+  readonly currentPeriod: string;
+  readonly used: number;
+  readonly remaining: number;
+  readonly expiresAt: string | null;
+  readonly refusal: Refusal['reason'] | null;
+}
+
+export interface UsageBody {
+  readonly id: string;
+  /** Counted by this process since it started, live relays included. */
+  readonly live: CountersBody & { readonly liveConnections: number; readonly refused: number };
+  /** All-time totals in the durable ledger (every run), without what waits for the next flush. */
+  readonly durable: CountersBody;
+  /** Deltas waiting for the next flush. */
+  readonly pending: CountersBody;
+  readonly quota: QuotaBody | null;
+}
+
+export interface AccountingStatus {
+  readonly ledger: 'sqlite' | 'off';
+  readonly pendingSubjects: number;
+  readonly liveRelays: number;
+  readonly redis: RedisStatus | { readonly state: 'off' };
+}
+
+const EXCEEDED = 'quota_exceeded' as const;
+const EXPIRED = 'quota_expired' as const;
+
+/**
+ * Per-user and per-service accounting: meters, quotas, bandwidth limits, the throttled ledger sync and the shared
+ * Redis counters. Everything a service calls reads and writes memory only; I/O happens on timers.
+ */
+export class Accounting implements ServiceAccounting {
+  readonly metrics: Registry;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly ledger: Ledger | null;
+  private readonly sync: ThrottledSync;
+  private readonly redis: RedisCounterStore | null;
+  private readonly limits: RateLimitRegistry;
+  private readonly users = new Map<string, UserAccount>();
+  private readonly services = new Map<string, Subject>();
+  private readonly relays = new Set<MeteredRelay>();
+  /** Users with live relays: the only ones the sampler checks. */
+  private readonly liveUsers = new Set<UserAccount>();
+  private sampler: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+
+  private constructor(config: Config, options: AccountingOptions) {
+    this.log = options.log;
+    this.clock = options.clock ?? systemClock;
+    this.ledger = options.db ? new Ledger(options.db) : null;
+    this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
+    this.redis = config.store.redis ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix) : null;
+    this.limits = new RateLimitRegistry(options.engine);
+    const self = this;
+    this.metrics = accountingMetrics({
+      users: () => self.users.values(),
+      services: () => self.services.values(),
+      syncCounts() {
+        const s = self.sync.status().stats;
+        return { ok: s.successfulSyncs, failed: s.failedSyncs, pending: s.pendingUsers };
+      },
+      redisUp: () => (self.redis === null ? null : self.redis.connected ? 1 : 0),
+      remaining: (u) => self.remaining(u),
+    });
+    this.sample = this.sample.bind(this);
+  }
+
+  /**
+   * Loads durable totals (and, with Redis, the shared usage) for every user and service in `config`, then starts
+   * metering. The runtime awaits this before any service accepts, so the first admission already sees the totals.
+   */
+  static async open(config: Config, options: AccountingOptions): Promise<Accounting> {
+    const accounting = new Accounting(config, options);
+    if (accounting.redis) await accounting.redis.connect();
+    await accounting.applyConfig(config);
+    accounting.sync.start();
+    accounting.sampler = setInterval(accounting.sample, SAMPLE_MS);
+    accounting.sampler.unref();
+    return accounting;
+  }
+
+  /** Applies users, services, rates and sync settings of a (re)loaded config; new subjects load their totals. */
+  async applyConfig(config: Config): Promise<void> {
+    const now = this.clock();
+    const added: UserAccount[] = [];
+    const seen = new Set<string>();
+    for (const u of config.users) {
+      seen.add(u.id);
+      const account = this.users.get(u.id);
+      if (account === undefined) {
+        const fresh = new UserAccount(u, now);
+        this.loadDurable(fresh);
+        this.loadUsed(fresh);
+        this.users.set(u.id, fresh);
+        added.push(fresh);
+      } else {
+        const quotaChanged = JSON.stringify(u.quota) !== JSON.stringify(account.config.quota);
+        account.config = u;
+        if (quotaChanged) {
+          // A new period kind (or zone) has its own totals.
+          account.usedPeriod = '';
+          account.period(now);
+          this.loadUsed(account);
+        }
+      }
+    }
+    // Removed users leave metrics and admission; queued deltas still reach the ledger, live relays still count.
+    for (const id of [...this.users.keys()]) if (!seen.has(id)) this.users.delete(id);
+    const serviceNames = new Set(config.services.map((s) => s.name));
+    for (const s of config.services) {
+      if (!this.services.has(s.name)) {
+        const subject = serviceSubject(s.name);
+        this.loadDurable(subject);
+        this.services.set(s.name, subject);
+      }
+    }
+    for (const name of [...this.services.keys()]) if (!serviceNames.has(name)) this.services.delete(name);
+    this.limits.apply(config.users, config.services);
+    this.sync.setOptions(config.store.sync);
+    if (this.redis) {
+      this.redis.setUsers([...this.users.values()].filter((u) => u.quota !== null));
+      await this.redis.loadUsers(added);
+    }
+  }
+
+  check(userId: string | null): Refusal | null {
+    if (userId === null) return null;
+    const user = this.users.get(userId);
+    if (user === undefined) return null;
+    const reason = this.refusal(user, this.clock());
+    return reason === null ? null : { reason, user: userId };
+  }
+
+  refused(userId: string | null, service: string): void {
+    if (userId !== null) {
+      const user = this.users.get(userId);
+      if (user !== undefined) user.refused++;
+    }
+    this.service(service).refused++;
+  }
+
+  rateLimit(userId: string | null, service: string): RateLimit | null {
+    return this.limits.forRelay(userId, service);
+  }
+
+  relayStarted(userId: string | null, serviceName: string, relay: Relay): RelayMeter {
+    const user = userId === null ? null : (this.users.get(userId) ?? null);
+    const metered = new MeteredRelay(relay, user, this.service(serviceName));
+    this.relays.add(metered);
+    if (user !== null) {
+      user.relays.add(metered);
+      this.liveUsers.add(user);
+    }
+    this.count(user, metered.service, 0, 0, 1, 0, 0);
+    return metered;
+  }
+
+  relayEnded(meter: RelayMeter, result: RelayResult): string | null {
+    const metered = meter as MeteredRelay;
+    this.relays.delete(metered);
+    const dIn = result.bytesIn - metered.countedIn;
+    const dOut = result.bytesOut - metered.countedOut;
+    metered.countedIn = result.bytesIn;
+    metered.countedOut = result.bytesOut;
+    if (dIn !== 0 || dOut !== 0) this.count(metered.user, metered.service, dIn, dOut, 0, 0, 0);
+    const user = metered.user;
+    if (user !== null) {
+      user.relays.delete(metered);
+      if (user.relays.size === 0) this.liveUsers.delete(user);
+    }
+    return metered.cutReason;
+  }
+
+  addRequest(userId: string | null, service: string, tokens: number): void {
+    const user = userId === null ? null : (this.users.get(userId) ?? null);
+    this.count(user, this.service(service), 0, 0, 0, 1, tokens);
+  }
+
+  /** `GET /users/:id/usage`; null for a user not in the config. */
+  usage(id: string): UsageBody | null {
+    const user = this.users.get(id);
+    if (user === undefined) return null;
+    const now = this.clock();
+    const pending = new Counters();
+    for (const d of user.carried) pending.addFrom(d);
+    pending.addFrom(user.pending);
+    const q = user.quota;
+    return {
+      id,
+      live: { ...user.live.toJSON(), liveConnections: user.relays.size, refused: user.refused },
+      durable: user.durable.toJSON(),
+      pending: pending.toJSON(),
+      quota: q === null ? null : {
+        bytes: q.bytes,
+        direction: q.direction,
+        period: q.period,
+        timezone: q.timezone,
+        currentPeriod: user.period(now),
+        used: user.used(),
+        remaining: this.remaining(user)!,
+        expiresAt: q.expiresAt === null ? null : new Date(q.expiresAt).toISOString(),
+        refusal: this.refusal(user, now),
+      },
+    };
+  }
+
+  /** `GET /sync`. */
+  syncStatus(): SyncStatus {
+    return this.sync.status();
+  }
+
+  status(): AccountingStatus {
+    return {
+      ledger: this.ledger ? 'sqlite' : 'off',
+      pendingSubjects: this.sync.pending,
+      liveRelays: this.relays.size,
+      redis: this.redis ? this.redis.status() : { state: 'off' },
+    };
+  }
+
+  /** Reads live relays now, then writes every queued delta to the ledger (and Redis); reload and tests call it. */
+  async flush(): Promise<boolean> {
+    this.sample();
+    if (this.redis) await this.redis.sync();
+    return this.sync.flush();
+  }
+
+  /** Final sample and flush on shutdown (after services stopped); idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.sampler !== null) clearInterval(this.sampler);
+    this.sample();
+    if (this.redis) await this.redis.close();
+    await this.sync.close();
+    this.limits.dispose();
+  }
+
+  private service(name: string): Subject {
+    let subject = this.services.get(name);
+    if (subject === undefined) {
+      // Services come from the config; one unknown here (e.g. mid-reload) still gets counted.
+      subject = serviceSubject(name);
+      this.loadDurable(subject);
+      this.services.set(name, subject);
+    }
+    return subject;
+  }
+
+  private count(user: UserAccount | null, service: Subject, dIn: number, dOut: number, dConn: number, dReq: number, dTok: number): void {
+    if (user !== null) {
+      const period = user.period(this.clock());
+      user.record(period, dIn, dOut, dConn, dReq, dTok);
+      user.usedIn += dIn;
+      user.usedOut += dOut;
+      this.sync.markDirty(user);
+      if (this.redis !== null) this.redis.markDirty(user);
+    }
+    service.record(ALL_TIME, dIn, dOut, dConn, dReq, dTok);
+    this.sync.markDirty(service);
+    if (this.redis !== null) this.redis.markDirty(service);
+  }
+
+  /** Every SAMPLE_MS: counts what live relays moved since the last sample and cuts users past their quota. */
+  private sample(): void {
+    for (const metered of this.relays) {
+      const relay = metered.relay;
+      const bytesIn = relay.bytesIn;
+      const bytesOut = relay.bytesOut;
+      const dIn = bytesIn - metered.countedIn;
+      const dOut = bytesOut - metered.countedOut;
+      if (dIn === 0 && dOut === 0) continue;
+      metered.countedIn = bytesIn;
+      metered.countedOut = bytesOut;
+      this.count(metered.user, metered.service, dIn, dOut, 0, 0, 0);
+    }
+    if (this.liveUsers.size === 0) return;
+    const now = this.clock();
+    for (const user of this.liveUsers) {
+      if (user.quota === null) continue;
+      const reason = this.refusal(user, now);
+      if (reason !== null) this.cut(user, reason);
+    }
+  }
+
+  private cut(user: UserAccount, reason: string): void {
+    this.log.info({ user: user.id, reason, relays: user.relays.size, used: user.used() }, 'closing a user\'s live connections');
+    for (const metered of user.relays) {
+      if (metered.cutReason !== null) continue;
+      metered.cutReason = reason;
+      metered.relay.close('closed');
+    }
+  }
+
+  private refusal(user: UserAccount, now: number): Refusal['reason'] | null {
+    const q = user.quota;
+    if (q === null) return null;
+    if (q.expiresAt !== null && now >= q.expiresAt) return EXPIRED;
+    user.period(now);
+    return user.used() >= q.bytes ? EXCEEDED : null;
+  }
+
+  private remaining(user: UserAccount): number | null {
+    const q = user.quota;
+    if (q === null) return null;
+    user.period(this.clock());
+    return Math.max(0, q.bytes - user.used());
+  }
+
+  private loadDurable(subject: Subject): void {
+    if (this.ledger === null) return;
+    const row = this.ledger.read(subject.kind, subject.id, ALL_TIME);
+    if (row !== null) subject.durable.add(row.bytesIn, row.bytesOut, row.connections, row.requests, row.tokens);
+  }
+
+  /** Usage of the user's current period: the ledger's row plus deltas not yet in it. */
+  private loadUsed(user: UserAccount): void {
+    const period = user.usedPeriod;
+    let usedIn = 0;
+    let usedOut = 0;
+    if (this.ledger !== null) {
+      const row = this.ledger.read('user', user.id, period);
+      if (row !== null) {
+        usedIn += row.bytesIn;
+        usedOut += row.bytesOut;
+      }
+    }
+    for (const d of [...user.carried, user.pending]) {
+      if (d.period !== period) continue;
+      usedIn += d.bytesIn;
+      usedOut += d.bytesOut;
+    }
+    user.usedIn = usedIn;
+    user.usedOut = usedOut;
+  }
+}

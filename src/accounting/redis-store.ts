@@ -1,0 +1,317 @@
+import { Redis, type ChainableCommander } from 'ioredis';
+import type { Logger } from '../log.js';
+import { Delta } from './delta.js';
+import { ALL_TIME } from './period.js';
+import type { Subject, UserAccount } from './subject.js';
+
+export type RedisState = 'connecting' | 'connected' | 'down' | 'closed';
+
+export interface RedisStatus {
+  readonly state: RedisState;
+  readonly url: string;
+  /** Subjects whose deltas wait for Redis (kept in memory while it is down). */
+  readonly pendingSubjects: number;
+  readonly lastError: string | null;
+  readonly downSince: string | null;
+  readonly outages: number;
+}
+
+/** How often counter deltas go to Redis in one pipeline. */
+export const REDIS_FLUSH_MS = 100;
+/** Users whose shared usage is re-read per tick (round robin), so quotas used by other instances are seen. */
+const POLL_PER_TICK = 256;
+const CONNECT_TIMEOUT_MS = 2_000;
+
+/**
+ * Adds a usage delta and returns the new totals and whether the quota is used up, atomically, so every instance
+ * sees the same order of additions. KEYS[1]: the usage hash. ARGV: in, out, connections, requests, tokens, ttl
+ * seconds (0: none), quota bytes (-1: none), direction (total | in | out).
+ */
+const CHECK_AND_ADD = `
+local key = KEYS[1]
+local i = redis.call('HINCRBY', key, 'in', ARGV[1])
+local o = redis.call('HINCRBY', key, 'out', ARGV[2])
+if ARGV[3] ~= '0' then redis.call('HINCRBY', key, 'connections', ARGV[3]) end
+if ARGV[4] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[4]) end
+if ARGV[5] ~= '0' then redis.call('HINCRBY', key, 'tokens', ARGV[5]) end
+local ttl = tonumber(ARGV[6])
+if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+local limit = tonumber(ARGV[7])
+local used = i + o
+if ARGV[8] == 'in' then used = i elseif ARGV[8] == 'out' then used = o end
+local over = 0
+if limit >= 0 and used >= limit then over = 1 end
+return {i, o, over}`;
+
+interface CheckAndAdd {
+  checkAndAdd(key: string, ...args: (string | number)[]): Promise<[number, number, number]>;
+}
+
+/** One delta sent in the current pipeline, to restore if it fails. */
+interface Sent {
+  readonly subject: Subject;
+  readonly delta: Delta;
+}
+
+/**
+ * Counters and quota usage shared by several tidegate instances through Redis. Deltas are pipelined about every
+ * 100 ms (HINCRBY for services, the check-and-add script for users); while Redis is down they stay merged in memory
+ * and are sent when it returns, and quotas are checked against the last shared totals plus local deltas.
+ */
+export class RedisCounterStore {
+  readonly url: string;
+  private readonly redis: Redis & CheckAndAdd;
+  private readonly log: Logger;
+  private readonly prefix: string;
+  private readonly dirty = new Set<Subject>();
+  private users: UserAccount[] = [];
+  private pollCursor = 0;
+  private state: RedisState = 'connecting';
+  private lastError: string | null = null;
+  private downSince: number | null = null;
+  private outages = 0;
+  private inFlight: Promise<void> | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(url: string, log: Logger, prefix = 'tidegate') {
+    this.url = redactUrl(url);
+    this.log = log;
+    this.prefix = prefix;
+    const store = this;
+    this.redis = new Redis(url, {
+      lazyConnect: true,
+      // Commands fail at once while disconnected: the deltas are ours to keep, not ioredis's queue.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      retryStrategy: function redisRetryDelay(times: number) {
+        return Math.min(100 * times, 1_000);
+      },
+    }) as Redis & CheckAndAdd;
+    this.redis.defineCommand('checkAndAdd', { numberOfKeys: 1, lua: CHECK_AND_ADD });
+    this.redis.on('ready', function redisReady() {
+      store.onReady();
+    });
+    this.redis.on('close', function redisClosed() {
+      store.onDown();
+    });
+    this.redis.on('error', function redisError(err: Error) {
+      store.lastError = err.message;
+    });
+    this.timer = setInterval(function redisTick() {
+      store.tick();
+    }, REDIS_FLUSH_MS);
+    this.timer.unref();
+  }
+
+  /** Connects (bounded wait); when Redis is down, tidegate starts anyway and counts in memory. */
+  async connect(): Promise<void> {
+    try {
+      await this.redis.connect();
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.onDown();
+    }
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  /** The users whose shared usage is polled (those with a quota). */
+  setUsers(users: UserAccount[]): void {
+    this.users = users;
+    if (this.pollCursor >= users.length) this.pollCursor = 0;
+  }
+
+  markDirty(subject: Subject): void {
+    if (subject.redisDirty) return;
+    subject.redisDirty = true;
+    this.dirty.add(subject);
+  }
+
+  /** Reads every user's shared usage for its current period (at start, before services accept). */
+  async loadUsers(users: readonly UserAccount[]): Promise<void> {
+    if (!this.connected || users.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const user of users) pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out');
+    const results = await pipeline.exec().catch((err: Error) => {
+      this.lastError = err.message;
+      return null;
+    });
+    if (results === null) return;
+    users.forEach((user, i) => applyPoll(user, user.usedPeriod, results[i]));
+  }
+
+  status(): RedisStatus {
+    return {
+      state: this.state,
+      url: this.url,
+      pendingSubjects: this.dirty.size,
+      lastError: this.lastError,
+      downSince: this.downSince === null ? null : new Date(this.downSince).toISOString(),
+      outages: this.outages,
+    };
+  }
+
+  /** Sends what is pending now (used by flushes and tests); resolves once Redis answered or failed. */
+  async sync(): Promise<void> {
+    if (this.inFlight !== null) await this.inFlight;
+    this.tick();
+    if (this.inFlight !== null) await this.inFlight;
+  }
+
+  /** Sends the last deltas and disconnects; deltas Redis never got are logged. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.connected) await this.sync();
+    if (this.dirty.size > 0) {
+      this.log.warn({ pendingSubjects: this.dirty.size }, 'redis: some deltas were not sent before shutdown (they are in the local ledger)');
+    }
+    this.state = 'closed';
+    this.redis.disconnect();
+  }
+
+  private userKey(id: string, period: string): string {
+    return `${this.prefix}:u:${id}:${period}`;
+  }
+
+  private serviceKey(name: string): string {
+    return `${this.prefix}:s:${name}:${ALL_TIME}`;
+  }
+
+  private onReady(): void {
+    if (this.state === 'down') {
+      this.log.info({ redis: this.url, pendingSubjects: this.dirty.size }, 'redis is back: reconciling deltas counted while it was down');
+    }
+    this.state = 'connected';
+    this.downSince = null;
+  }
+
+  private onDown(): void {
+    if (this.state === 'closed' || this.state === 'down') return;
+    if (this.state === 'connected') this.outages++;
+    this.state = 'down';
+    this.downSince = Date.now();
+    this.log.warn({ redis: this.url, err: this.lastError }, 'redis is down: counting in memory, quotas checked against the last shared totals');
+  }
+
+  /** One pipeline: every dirty subject's deltas, then a poll of some users' shared usage. */
+  private tick(): void {
+    if (this.inFlight !== null || !this.connected) return;
+    if (this.dirty.size === 0 && this.users.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    const sent: Sent[] = [];
+    for (const subject of this.dirty) {
+      for (const delta of subject.redisCarried) this.send(pipeline, subject, delta, sent);
+      subject.redisCarried = [];
+      const delta = subject.redisPending;
+      subject.redisPending = new Delta(delta.period);
+      if (!delta.isZero()) this.send(pipeline, subject, delta, sent);
+      subject.redisDirty = false;
+    }
+    this.dirty.clear();
+    const polled: UserAccount[] = [];
+    const count = Math.min(POLL_PER_TICK, this.users.length);
+    for (let i = 0; i < count; i++) {
+      const user = this.users[this.pollCursor]!;
+      this.pollCursor = (this.pollCursor + 1) % this.users.length;
+      polled.push(user);
+      pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out');
+    }
+    if (sent.length === 0 && polled.length === 0) return;
+    this.inFlight = this.exec(pipeline, sent, polled).finally(() => {
+      this.inFlight = null;
+    });
+  }
+
+  private send(pipeline: ChainableCommander, subject: Subject, delta: Delta, sent: Sent[]): void {
+    sent.push({ subject, delta });
+    if (subject.kind === 'user') {
+      const quota = (subject as UserAccount).quota;
+      const ttl = delta.period.startsWith('d:') ? 3 * 86_400 : delta.period.startsWith('m:') ? 62 * 86_400 : 0;
+      (pipeline as ChainableCommander & { checkAndAdd(...args: (string | number)[]): ChainableCommander }).checkAndAdd(
+        this.userKey(subject.id, delta.period),
+        delta.bytesIn, delta.bytesOut, delta.connections, delta.requests, delta.tokens,
+        ttl, quota === null ? -1 : quota.bytes, quota === null ? 'total' : quota.direction,
+      );
+      return;
+    }
+    const key = this.serviceKey(subject.id);
+    if (delta.bytesIn !== 0) pipeline.hincrby(key, 'in', delta.bytesIn);
+    if (delta.bytesOut !== 0) pipeline.hincrby(key, 'out', delta.bytesOut);
+    if (delta.connections !== 0) pipeline.hincrby(key, 'connections', delta.connections);
+    if (delta.requests !== 0) pipeline.hincrby(key, 'requests', delta.requests);
+    if (delta.tokens !== 0) pipeline.hincrby(key, 'tokens', delta.tokens);
+  }
+
+  private async exec(pipeline: ChainableCommander, sent: Sent[], polled: UserAccount[]): Promise<void> {
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      results = null;
+    }
+    if (results === null) {
+      for (const s of sent) this.restore(s);
+      return;
+    }
+    // Results come in command order: each user delta is one command, a service delta one per non-zero field.
+    let at = 0;
+    for (const s of sent) {
+      if (s.subject.kind === 'user') {
+        const [err, value] = results[at++]!;
+        if (err) {
+          this.lastError = err.message;
+          this.restore(s);
+        } else {
+          const user = s.subject as UserAccount;
+          const [totalIn, totalOut] = value as [number, number, number];
+          if (s.delta.period === user.usedPeriod) {
+            user.usedIn = totalIn + unsent(user, 'bytesIn');
+            user.usedOut = totalOut + unsent(user, 'bytesOut');
+          }
+        }
+        continue;
+      }
+      const d = s.delta;
+      const fields = (d.bytesIn !== 0 ? 1 : 0) + (d.bytesOut !== 0 ? 1 : 0) + (d.connections !== 0 ? 1 : 0) + (d.requests !== 0 ? 1 : 0) + (d.tokens !== 0 ? 1 : 0);
+      let failed = false;
+      for (let f = 0; f < fields; f++) if (results[at++]![0]) failed = true;
+      // HINCRBY per field: a partial failure is rare (wrong type); resending would double the fields that landed.
+      if (failed) this.log.warn({ service: s.subject.id }, 'redis: a service counter update failed');
+    }
+    for (const user of polled) applyPoll(user, user.usedPeriod, results[at++]);
+  }
+
+  /** A delta Redis did not take goes back in front of what came since. */
+  private restore(s: Sent): void {
+    const subject = s.subject;
+    if (subject.redisPending.period === s.delta.period) subject.redisPending.addFrom(s.delta);
+    else subject.redisCarried.push(s.delta);
+    this.markDirty(subject);
+  }
+}
+
+/** Deltas of the current period this instance counted but Redis has not confirmed. */
+function unsent(user: UserAccount, field: 'bytesIn' | 'bytesOut'): number {
+  return user.redisPending.period === user.usedPeriod ? user.redisPending[field] : 0;
+}
+
+function applyPoll(user: UserAccount, period: string, result: [Error | null, unknown] | undefined): void {
+  if (result === undefined || result[0] !== null || period !== user.usedPeriod) return;
+  const [rawIn, rawOut] = result[1] as [string | null, string | null];
+  user.usedIn = Number(rawIn ?? 0) + unsent(user, 'bytesIn');
+  user.usedOut = Number(rawOut ?? 0) + unsent(user, 'bytesOut');
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://(unparseable)';
+  }
+}

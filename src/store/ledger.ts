@@ -1,0 +1,96 @@
+import type { Statement } from 'better-sqlite3';
+import { applyMigrations, type Db, type Migration } from './database.js';
+
+/** Durable usage totals per user/service and period; one row per (kind, subject, period). */
+export const LEDGER_MIGRATIONS: readonly Migration[] = [
+  {
+    id: 'accounting/1',
+    sql: `CREATE TABLE accounting_usage (
+      kind TEXT NOT NULL,
+      subject TEXT NOT NULL,
+      period TEXT NOT NULL,
+      bytes_in INTEGER NOT NULL DEFAULT 0,
+      bytes_out INTEGER NOT NULL DEFAULT 0,
+      connections INTEGER NOT NULL DEFAULT 0,
+      requests INTEGER NOT NULL DEFAULT 0,
+      tokens INTEGER NOT NULL DEFAULT 0,
+      updated_at INTEGER NOT NULL,
+      PRIMARY KEY (kind, subject, period)
+    ) WITHOUT ROWID`,
+  },
+];
+
+export interface LedgerCounts {
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly connections: number;
+  readonly requests: number;
+  readonly tokens: number;
+}
+
+/** One delta to add to one row. */
+export interface LedgerRow {
+  readonly kind: string;
+  readonly subject: string;
+  readonly period: string;
+  readonly counts: LedgerCounts;
+}
+
+interface UsageRow {
+  bytes_in: number;
+  bytes_out: number;
+  connections: number;
+  requests: number;
+  tokens: number;
+}
+
+/**
+ * The SQLite ledger of usage totals. Deltas are added (never overwritten), many rows in one transaction, so a flush
+ * either lands whole or not at all and the caller keeps its deltas for the next try.
+ */
+export class Ledger {
+  private readonly db: Db;
+  private readonly upsert: Statement;
+  private readonly select: Statement;
+  private readonly writeAll: (rows: readonly LedgerRow[], now: number) => void;
+
+  constructor(db: Db) {
+    this.db = db;
+    applyMigrations(db, LEDGER_MIGRATIONS);
+    this.upsert = db.prepare(`INSERT INTO accounting_usage
+      (kind, subject, period, bytes_in, bytes_out, connections, requests, tokens, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (kind, subject, period) DO UPDATE SET
+        bytes_in = bytes_in + excluded.bytes_in,
+        bytes_out = bytes_out + excluded.bytes_out,
+        connections = connections + excluded.connections,
+        requests = requests + excluded.requests,
+        tokens = tokens + excluded.tokens,
+        updated_at = excluded.updated_at`);
+    this.select = db.prepare(
+      'SELECT bytes_in, bytes_out, connections, requests, tokens FROM accounting_usage WHERE kind = ? AND subject = ? AND period = ?',
+    );
+    const upsert = this.upsert;
+    this.writeAll = db.transaction(function writeLedgerRows(rows: readonly LedgerRow[], now: number) {
+      for (const row of rows) {
+        const c = row.counts;
+        upsert.run(row.kind, row.subject, row.period, c.bytesIn, c.bytesOut, c.connections, c.requests, c.tokens, now);
+      }
+    });
+  }
+
+  /** Adds every row's delta in one transaction; throws, having written nothing, when SQLite fails. */
+  write(rows: readonly LedgerRow[], now: number): void {
+    this.writeAll(rows, now);
+  }
+
+  /** The totals of one row, or null when nothing was ever written to it. Called at start and in tests. */
+  read(kind: string, subject: string, period: string): LedgerCounts | null {
+    const row = this.select.get(kind, subject, period) as UsageRow | undefined;
+    if (row === undefined) return null;
+    return { bytesIn: row.bytes_in, bytesOut: row.bytes_out, connections: row.connections, requests: row.requests, tokens: row.tokens };
+  }
+
+  get open(): boolean {
+    return this.db.open;
+  }
+}
