@@ -1,0 +1,249 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Clock } from '../../src/accounting/period.js';
+import { documentToConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { createLogger } from '../../src/log.js';
+import type { RelayEngine } from '../../src/relay/engine.js';
+import { JsRelayEngine } from '../../src/relay/js/engine.js';
+import { loadNativeEngine } from '../../src/relay/native/index.js';
+import type { RelayRecord } from '../../src/service.js';
+import { Runtime } from '../../src/runtime/runtime.js';
+
+export interface EngineFactory {
+  readonly kind: RelayEngine['kind'];
+  create(): RelayEngine;
+}
+
+/** The JS engine always; the native engine when its addon loads here (and TIDEGATE_RELAY does not force js). */
+export function engines(): EngineFactory[] {
+  const list: EngineFactory[] = [{ kind: 'js', create: () => new JsRelayEngine() }];
+  if (process.env.TIDEGATE_RELAY === 'js') return list;
+  const probe = loadNativeEngine();
+  if (probe.ok) {
+    void probe.engine.shutdown();
+    list.push({
+      kind: 'native',
+      create() {
+        const loaded = loadNativeEngine();
+        if (!loaded.ok) throw new Error(loaded.reason);
+        return loaded.engine;
+      },
+    });
+  }
+  return list;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'tidegate-acc-'));
+}
+
+/** A config with test defaults: no admin listener, no SQLite, silent logs. */
+export function testConfig(doc: Record<string, unknown>): Config {
+  return documentToConfig({ admin: { listen: 'off' }, store: { sqlite: 'off' }, log: { level: 'silent' }, shutdownGrace: '2s', ...doc }, 'test');
+}
+
+export interface Running {
+  readonly runtime: Runtime;
+  readonly records: RelayRecord[];
+  port(service: string): number;
+  stop(): Promise<void>;
+}
+
+export async function startTidegate(
+  doc: Record<string, unknown>,
+  options: { engine?: EngineFactory; clock?: Clock; redisPrefix?: string } = {},
+): Promise<Running> {
+  const runtime = await Runtime.start(testConfig(doc), {
+    log: createLogger('silent'),
+    engine: (options.engine ?? engines()[0]!).create(),
+    clock: options.clock,
+    redisPrefix: options.redisPrefix,
+  });
+  const records: RelayRecord[] = [];
+  runtime.onRelayClosed((r) => records.push(r));
+  return {
+    runtime,
+    records,
+    port(name) {
+      const s = runtime.status().services.find((x) => x.name === name);
+      if (!s) throw new Error(`no service ${name}`);
+      return Number(s.listen.split(':').pop());
+    },
+    stop: () => runtime.shutdown(),
+  };
+}
+
+export interface TestServer {
+  readonly port: number;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export async function listen(handler: (socket: Socket) => void): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    handler(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export function echoServer(): Promise<TestServer> {
+  return listen((socket) => socket.pipe(socket));
+}
+
+/** A target that writes as fast as the connection takes it until the peer goes away. */
+export function firehose(): Promise<TestServer> {
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  return listen((socket) => {
+    socket.resume();
+    function pump(): void {
+      while (!socket.destroyed && socket.write(chunk));
+    }
+    socket.on('drain', pump);
+    pump();
+  });
+}
+
+/** A target that swallows everything and counts it; `received()` is the byte count so far. */
+export async function sink(): Promise<TestServer & { received(): number }> {
+  let total = 0;
+  const server = await listen((socket) => {
+    socket.on('data', (c: Buffer) => (total += c.length));
+    socket.on('end', () => socket.end());
+  });
+  return Object.assign(server, { received: () => total });
+}
+
+export function connectTo(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+      socket.removeListener('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Writes `total` bytes with backpressure. */
+export async function sendBytes(socket: Socket, total: number): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  let sent = 0;
+  while (sent < total) {
+    const n = Math.min(chunk.length, total - sent);
+    sent += n;
+    if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) await once(socket, 'drain');
+  }
+}
+
+/** Counts bytes received until the peer ends or resets the connection (then closes our side too). */
+export function countUntilClose(socket: Socket): Promise<number> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    socket.on('data', (c: Buffer) => (bytes += c.length));
+    socket.on('error', () => undefined);
+    socket.once('end', () => socket.destroy());
+    socket.once('close', () => resolve(bytes));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `read` until `done` says yes (bounded by `timeoutMs`); returns the last value read. */
+export async function eventually<T>(read: () => T | Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(50);
+  }
+}
+
+export async function getJson(address: string, path: string): Promise<{ status: number; body: any; text: string }> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, method: 'GET' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let body: unknown = null;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* text endpoints */
+        }
+        resolve({ status: res.statusCode ?? 0, body, text });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A `tidegate start` child process; `admin` and `services` come from its log lines. */
+export interface Child {
+  readonly process: ChildProcess;
+  readonly admin: string;
+  readonly services: Map<string, string>;
+  readonly output: string[];
+  exited(): Promise<number | null>;
+}
+
+const CLI = new URL('../../src/cli.js', import.meta.url).pathname;
+
+export async function startChild(configFile: string, env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+    env: { ...process.env, TIDEGATE_RELAY: process.env.TIDEGATE_RELAY ?? 'js', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const services = new Map<string, string>();
+  let admin = '';
+  const exit = once(child, 'exit').then(([code]) => code as number | null);
+  let buffered = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
+    child.stdout!.on('data', (c: Buffer) => {
+      buffered += c.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        output.push(line);
+        try {
+          const entry = JSON.parse(line) as { msg?: string; service?: string; listen?: string };
+          if (entry.msg === 'service listening' && entry.service && entry.listen) services.set(entry.service, entry.listen);
+          if (entry.msg === 'admin API listening' && entry.listen) {
+            admin = entry.listen;
+            resolve();
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+    });
+    void exit.then((code) => reject(new Error(`tidegate exited with ${code} before it was ready:\n${output.join('\n')}`)));
+  });
+  return { process: child, admin, services, output, exited: () => exit };
+}
