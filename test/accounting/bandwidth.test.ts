@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { connectTo, engines, firehose, sink, sleep, startTidegate, type TestServer } from './helpers.js';
+
+const RATE = 1024 * 1024;
+const WINDOW_S = 5;
+
+/**
+ * Bytes moved, measured over 5 s after the first second (the bucket starts full: one second's worth may pass at
+ * once, never more). The check is on bytes moved, with ±10% for a shared machine.
+ */
+function assertRate(label: string, firstSecond: number, window: number): void {
+  const measured = window / WINDOW_S;
+  assert.ok(Math.abs(measured - RATE) <= RATE * 0.1, `${label}: ${Math.round(measured)} B/s over ${WINDOW_S} s, expected ${RATE} ±10%`);
+  assert.ok(firstSecond <= 2 * RATE * 1.1, `${label}: the first second moved ${firstSecond} bytes: no burst beyond one second's worth`);
+}
+
+for (const engine of engines()) {
+  describe(`per-user bandwidth limits (${engine.kind} engine)`, () => {
+    let hose: TestServer;
+    before(async () => {
+      hose = await firehose();
+    });
+    after(() => hose.close());
+
+    async function download(connections: number): Promise<void> {
+      const tg = await startTidegate({
+        users: [{ id: 'alice', rate: { out: `${RATE}B/s` } }],
+        services: [
+          { name: 'a', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [hose.address] },
+          { name: 'b', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [hose.address] },
+        ],
+      }, { engine });
+      const sockets: Socket[] = [];
+      let received = 0;
+      try {
+        for (let i = 0; i < connections; i++) {
+          // Half on each service: the limit is the user's, across services.
+          const s = await connectTo(tg.port(i % 2 === 0 ? 'a' : 'b'));
+          s.on('data', (c: Buffer) => (received += c.length));
+          s.on('error', () => undefined);
+          sockets.push(s);
+        }
+        await sleep(1000);
+        const firstSecond = received;
+        await sleep(WINDOW_S * 1000);
+        assertRate(`${connections} connection(s)`, firstSecond, received - firstSecond);
+      } finally {
+        for (const s of sockets) s.destroy();
+        await tg.stop();
+      }
+    }
+
+    it('holds one connection to the user rate', () => download(1));
+
+    it('holds four connections of one user to the user rate together, not four times it', () => download(4));
+
+    it('holds the client-to-target direction too', async () => {
+      const target = await sink();
+      const tg = await startTidegate({
+        users: [{ id: 'alice', rate: { in: `${RATE}B/s` } }],
+        services: [{ name: 'a', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [target.address] }],
+      }, { engine });
+      const client = await connectTo(tg.port('a'));
+      client.on('error', () => undefined);
+      const chunk = Buffer.alloc(64 * 1024);
+      let stop = false;
+      function pump(): void {
+        while (!stop && client.write(chunk));
+      }
+      client.on('drain', pump);
+      try {
+        pump();
+        await sleep(1000);
+        const firstSecond = target.received();
+        await sleep(WINDOW_S * 1000);
+        assertRate('upload', firstSecond, target.received() - firstSecond);
+      } finally {
+        stop = true;
+        client.destroy();
+        await tg.stop();
+        await target.close();
+      }
+    });
+  });
+}
