@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  connectTo, countUntilClose, eventually, getJson, sendBytes, sink, startChild, startTidegate, tempDir, type Child,
+} from './helpers.js';
+import { HAVE_REDIS, RedisServer } from './redis-server.js';
+
+const KiB = 1024;
+const skip = HAVE_REDIS ? false : 'redis-server is not installed (apt-get install -y redis-server): Redis tests skipped';
+
+function servicePort(child: Child, name: string): number {
+  return Number(child.services.get(name)!.split(':').pop());
+}
+
+async function used(child: Child): Promise<number> {
+  return (await getJson(child.admin, '/users/alice/usage')).body.quota.used as number;
+}
+
+describe('shared counters in Redis', { skip }, () => {
+  it('two tidegate processes share one quota through a real redis-server', async () => {
+    const dir = tempDir();
+    const redis = new RedisServer(dir);
+    await redis.start();
+    const target = await sink();
+    const children: Child[] = [];
+    try {
+      for (const name of ['a', 'b']) {
+        const file = join(dir, `${name}.json`);
+        writeFileSync(file, JSON.stringify({
+          admin: { listen: '127.0.0.1:0' },
+          log: { level: 'info' },
+          store: { sqlite: join(dir, `${name}.db`), redis: redis.url, sync: { interval: '1h' } },
+          users: [{ id: 'alice', quota: { bytes: '1MiB', direction: 'in' }, rate: { in: '512KiB/s' } }],
+          services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [target.address] }],
+        }));
+        children.push(await startChild(file));
+      }
+      const [a, b] = children as [Child, Child];
+      assert.equal((await getJson(a.admin, '/status')).body.accounting.redis.state, 'connected');
+
+      // 700 KiB through A.
+      const first = await connectTo(servicePort(a, 'fwd'));
+      const firstDone = countUntilClose(first);
+      await sendBytes(first, 700 * KiB);
+      first.end();
+      await firstDone;
+      await eventually(() => target.received(), (n) => n === 700 * KiB);
+      // B sees A's usage in near real time.
+      assert.equal(await eventually(() => used(b), (n) => n === 700 * KiB), 700 * KiB);
+
+      // B relays until the shared quota runs out, then cuts its connection.
+      const second = await connectTo(servicePort(b, 'fwd'));
+      const cut = countUntilClose(second);
+      const chunk = Buffer.alloc(16 * KiB, 2);
+      let open = true;
+      void cut.then(() => (open = false));
+      function pump(this: Socket | void): void {
+        while (open && !second.destroyed && second.write(chunk));
+      }
+      second.on('drain', pump);
+      pump();
+      await cut;
+      assert.ok(target.received() >= 1024 * KiB, `the quota was used up (${target.received()})`);
+      assert.ok(target.received() <= 1024 * KiB + 2 * 512 * KiB, `and not overrun by more than a second of traffic (${target.received()})`);
+
+      // A now refuses alice: its view of the shared quota includes what B relayed.
+      await eventually(() => used(a), (n) => n >= 1024 * KiB);
+      const refused = await connectTo(servicePort(a, 'fwd'));
+      refused.write('x');
+      assert.equal(await countUntilClose(refused), 0);
+      const usageA = (await getJson(a.admin, '/users/alice/usage')).body;
+      assert.equal(usageA.live.refused, 1);
+      assert.equal(usageA.quota.refusal, 'quota_exceeded');
+      // Both instances and Redis agree on the total, which is what the target received.
+      const total = target.received();
+      assert.equal(await eventually(() => used(a), (n) => n === total), total);
+      assert.equal(await eventually(() => used(b), (n) => n === total), total);
+      const client = redis.client();
+      assert.equal(Number(await client.hget('tidegate:u:alice:all', 'in')), total);
+      client.disconnect();
+    } finally {
+      for (const child of children) {
+        child.process.kill('SIGTERM');
+        await child.exited();
+      }
+      await target.close();
+      await redis.kill();
+    }
+  });
+
+  it('keeps counting while Redis is down, reports it, and converges when Redis returns', async () => {
+    const dir = tempDir();
+    const redis = new RedisServer(dir);
+    await redis.start();
+    const target = await sink();
+    const tg = await startTidegate({
+      store: { sqlite: 'off', redis: redis.url },
+      users: [{ id: 'alice', quota: { bytes: '100MiB' } }],
+      services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [target.address] }],
+    });
+    async function relay(bytes: number): Promise<void> {
+      const c = await connectTo(tg.port('fwd'));
+      const done = countUntilClose(c);
+      await sendBytes(c, bytes);
+      c.end();
+      await done;
+    }
+    const client = () => redis.client();
+    try {
+      await relay(100 * KiB);
+      let c = client();
+      assert.equal(await eventually(async () => Number(await c.hget('tidegate:u:alice:all', 'in')), (n) => n === 100 * KiB), 100 * KiB);
+      c.disconnect();
+
+      await redis.stop();
+      const down = await eventually(() => tg.runtime.status().accounting.redis, (r) => r.state === 'down');
+      assert.equal(down.state, 'down');
+      // Still serving and counting.
+      await relay(50 * KiB);
+      await relay(25 * KiB);
+      await eventually(() => target.received(), (n) => n === 175 * KiB);
+      assert.equal(tg.runtime.accounting.usage('alice')!.quota!.used, 175 * KiB);
+      assert.equal(tg.runtime.accounting.check('alice'), null);
+
+      await redis.start();
+      const up = await eventually(() => tg.runtime.status().accounting.redis, (r) => r.state === 'connected');
+      assert.equal(up.state, 'connected');
+      assert.equal((up as { outages: number }).outages, 1);
+      c = client();
+      const converged = await eventually(async () => Number(await c.hget('tidegate:u:alice:all', 'in')), (n) => n === 175 * KiB);
+      assert.equal(converged, 175 * KiB);
+      assert.equal(Number(await c.hget('tidegate:s:fwd:all', 'in')), 175 * KiB);
+      assert.equal(Number(await c.hget('tidegate:u:alice:all', 'connections')), 3);
+      c.disconnect();
+    } finally {
+      await tg.stop();
+      await target.close();
+      await redis.kill();
+    }
+  });
+});
