@@ -109,7 +109,8 @@ export class RedisCounterStore {
     try {
       await this.redis.connect();
     } catch (err) {
-      this.lastError = (err as Error).message;
+      // The 'error' event usually said why (ECONNREFUSED); keep that over ioredis's generic rejection.
+      this.lastError ??= (err as Error).message;
       this.onDown();
     }
   }

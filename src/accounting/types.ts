@@ -32,3 +32,18 @@ export interface ServiceAccounting {
   /** Counts one gateway request and its tokens. */
   addRequest(user: string | null, service: string, tokens: number): void;
 }
+
+/** The fields accounting reads from a finished gateway request (the gateway's request-log row). */
+export interface GatewayUsage {
+  readonly service: string;
+  readonly user: string | null;
+  readonly promptTokens: number | null;
+  readonly completionTokens: number | null;
+  readonly totalTokens: number | null;
+}
+
+/** Tokens of one gateway request: the upstream's total, else prompt + completion, else 0. */
+export function gatewayTokens(usage: GatewayUsage): number {
+  if (usage.totalTokens !== null) return usage.totalTokens;
+  return (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0);
+}

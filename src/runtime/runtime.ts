@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
 import type { Clock } from '../accounting/period.js';
+import { gatewayTokens, type GatewayUsage } from '../accounting/types.js';
 import { AdminServer, type AdminRoute } from '../admin/server.js';
 import { diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
@@ -98,17 +99,22 @@ export class Runtime {
     this.db = db;
     this.accounting = accounting;
     const runtime = this;
+    // gatewayRequest: the gateway reports each finished request (its usage row); accounting books it.
+    const events: ServiceEvents & { gatewayRequest(record: GatewayUsage): void } = {
+      relayClosed(record: RelayRecord): void {
+        runtime.log.debug({ relay: record }, 'relay closed');
+        for (const listener of runtime.relayListeners) listener(record);
+      },
+      gatewayRequest(record: GatewayUsage): void {
+        accounting.addRequest(record.user, record.service, gatewayTokens(record));
+      },
+    };
     this.context = {
       log: options.log,
       engine,
       accounting,
       users: new Map(config.users.map((u) => [u.id, u])),
-      events: {
-        relayClosed(record: RelayRecord): void {
-          runtime.log.debug({ relay: record }, 'relay closed');
-          for (const listener of runtime.relayListeners) listener(record);
-        },
-      },
+      events,
     };
   }
 

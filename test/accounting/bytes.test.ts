@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { gatewayTokens } from '../../src/accounting/types.js';
 import { connectTo, countUntilClose, echoServer, engines, eventually, sendBytes, startTidegate, type TestServer } from './helpers.js';
 
 const N = 3 * 1024 * 1024 + 12_345;
@@ -78,6 +79,10 @@ describe('gateway usage', () => {
       assert.equal(usage.live.tokens, 1234);
       assert.equal(tg.runtime.accounting.check('alice'), null);
       assert.equal(tg.runtime.accounting.check('nobody'), null);
+      const row = { service: 'llm', user: 'alice', promptTokens: 10, completionTokens: 5 };
+      assert.equal(gatewayTokens({ ...row, totalTokens: 16 }), 16, "the upstream's total wins");
+      assert.equal(gatewayTokens({ ...row, totalTokens: null }), 15);
+      assert.equal(gatewayTokens({ ...row, promptTokens: null, completionTokens: null, totalTokens: null }), 0);
     } finally {
       await tg.stop();
     }

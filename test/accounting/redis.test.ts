@@ -141,4 +141,28 @@ describe('shared counters in Redis', { skip }, () => {
       await redis.kill();
     }
   });
+
+  it('starts while Redis is down, serves, and sends what it counted once Redis comes up', async () => {
+    const redis = new RedisServer(tempDir());
+    await redis.start();
+    await redis.kill();
+    const tg = await startTidegate({ store: { redis: redis.url }, users: [{ id: 'alice', quota: { bytes: '1MiB' } }], services: [] });
+    try {
+      const status = tg.runtime.status().accounting.redis as { state: string; lastError: string | null };
+      assert.equal(status.state, 'down');
+      assert.match(status.lastError ?? '', /ECONNREFUSED/);
+      tg.runtime.accounting.addRequest('alice', 'llm', 5);
+      assert.equal(tg.runtime.accounting.check('alice'), null);
+      await redis.start();
+      await eventually(() => tg.runtime.status().accounting.redis.state, (s) => s === 'connected');
+      const c = redis.client();
+      const hash = await eventually(() => c.hgetall('tidegate:u:alice:all'), (h) => h.tokens === '5');
+      assert.equal(hash.tokens, '5');
+      assert.equal(hash.requests, '1');
+      c.disconnect();
+    } finally {
+      await tg.stop();
+      await redis.kill();
+    }
+  });
 });
