@@ -322,12 +322,14 @@ export class Accounting implements ServiceAccounting {
   }
 
   private cut(user: UserAccount, reason: string): void {
-    this.log.info({ user: user.id, reason, relays: user.relays.size, used: user.used() }, 'closing a user\'s live connections');
+    let closed = 0;
     for (const metered of user.relays) {
       if (metered.cutReason !== null) continue;
       metered.cutReason = reason;
       metered.relay.close('closed');
+      closed++;
     }
+    if (closed > 0) this.log.info({ user: user.id, reason, closed, used: user.used() }, 'closed a user\'s live connections');
   }
 
   private refusal(user: UserAccount, now: number): Refusal['reason'] | null {

@@ -56,6 +56,26 @@ for (const engine of engines()) {
 
     it('holds four connections of one user to the user rate together, not four times it', () => download(4));
 
+    it('holds a service limit for relays of users without a limit of their own', async () => {
+      const tg = await startTidegate({
+        users: [{ id: 'bob' }],
+        services: [{ name: 'a', type: 'forward', listen: '127.0.0.1:0', user: 'bob', targets: [hose.address], rate: { out: `${RATE}B/s` } }],
+      }, { engine });
+      const socket = await connectTo(tg.port('a'));
+      let received = 0;
+      socket.on('data', (c: Buffer) => (received += c.length));
+      socket.on('error', () => undefined);
+      try {
+        await sleep(1000);
+        const firstSecond = received;
+        await sleep(WINDOW_S * 1000);
+        assertRate('service limit', firstSecond, received - firstSecond);
+      } finally {
+        socket.destroy();
+        await tg.stop();
+      }
+    });
+
     it('holds the client-to-target direction too', async () => {
       const target = await sink();
       const tg = await startTidegate({
