@@ -5,15 +5,20 @@ import { connectTo, engines, firehose, sink, sleep, startTidegate, type TestServ
 
 const RATE = 1024 * 1024;
 const WINDOW_S = 5;
+/** The largest read a relay makes at once. */
+const CHUNK = 64 * 1024;
 
 /**
  * Bytes moved, measured over 5 s after the first second (the bucket starts full: one second's worth may pass at
  * once, never more). The check is on bytes moved, with ±10% for a shared machine.
  */
-function assertRate(label: string, firstSecond: number, window: number): void {
+function assertRate(label: string, firstSecond: number, window: number, connections = 1): void {
   const measured = window / WINDOW_S;
   assert.ok(Math.abs(measured - RATE) <= RATE * 0.1, `${label}: ${Math.round(measured)} B/s over ${WINDOW_S} s, expected ${RATE} ±10%`);
-  assert.ok(firstSecond <= 2 * RATE * 1.1, `${label}: the first second moved ${firstSecond} bytes: no burst beyond one second's worth`);
+  // The first second: the one-second burst plus a second at the rate (+10%), plus one read chunk per connection
+  // (a relay pays for a chunk it has already read).
+  const bound = 2 * RATE * 1.1 + connections * CHUNK;
+  assert.ok(firstSecond <= bound, `${label}: the first second moved ${firstSecond} bytes (> ${bound}): a burst beyond one second's worth`);
 }
 
 for (const engine of engines()) {
@@ -45,7 +50,7 @@ for (const engine of engines()) {
         await sleep(1000);
         const firstSecond = received;
         await sleep(WINDOW_S * 1000);
-        assertRate(`${connections} connection(s)`, firstSecond, received - firstSecond);
+        assertRate(`${connections} connection(s)`, firstSecond, received - firstSecond, connections);
       } finally {
         for (const s of sockets) s.destroy();
         await tg.stop();
