@@ -157,7 +157,7 @@ export class ThrottledSync {
   }
 
   private schedule(ms: number): void {
-    if (this.closed) return;
+    if (this.closed || this.ledger === null) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = setTimeout(this.onTimer, ms);
     this.timer.unref();
