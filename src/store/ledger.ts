@@ -28,6 +28,9 @@ export interface LedgerCounts {
   readonly tokens: number;
 }
 
+/** How long a ledger write waits for a lock held by another connection before it fails (and is retried later). */
+export const LEDGER_BUSY_MS = 100;
+
 /** One delta to add to one row. */
 export interface LedgerRow {
   readonly kind: string;
@@ -53,9 +56,12 @@ export class Ledger {
   private readonly upsert: Statement;
   private readonly select: Statement;
   private readonly writeAll: (rows: readonly LedgerRow[], now: number) => void;
+  /** The connection's own busy timeout, restored after each write. */
+  private readonly busyTimeoutMs: number;
 
   constructor(db: Db) {
     this.db = db;
+    this.busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
     applyMigrations(db, LEDGER_MIGRATIONS);
     this.upsert = db.prepare(`INSERT INTO accounting_usage
       (kind, subject, period, bytes_in, bytes_out, connections, requests, tokens, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -78,9 +84,18 @@ export class Ledger {
     });
   }
 
-  /** Adds every row's delta in one transaction; throws, having written nothing, when SQLite fails. */
+  /**
+   * Adds every row's delta in one transaction; throws, having written nothing, when SQLite fails. A locked database
+   * fails fast (LEDGER_BUSY_MS) instead of waiting out the connection's busy timeout on the event loop: the caller
+   * keeps the deltas and retries later.
+   */
   write(rows: readonly LedgerRow[], now: number): void {
-    this.writeAll(rows, now);
+    this.db.pragma(`busy_timeout = ${LEDGER_BUSY_MS}`);
+    try {
+      this.writeAll(rows, now);
+    } finally {
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+    }
   }
 
   /** The totals of one row, or null when nothing was ever written to it. Called at start and in tests. */

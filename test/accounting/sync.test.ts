@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { Accounting } from '../../src/accounting/accounting.js';
 import { createLogger } from '../../src/log.js';
 import { JsRelayEngine } from '../../src/relay/js/engine.js';
@@ -96,6 +97,27 @@ describe('throttled ledger sync', () => {
       assert.equal(ledger.read('user', 'u1', 'all')?.tokens, 20);
       assert.equal(ledger.read('service', 'llm', 'all')?.tokens, 131);
     } finally {
+      await accounting.close();
+      db.close();
+    }
+  });
+
+  it('retries when another connection holds the database locked, without waiting out the busy timeout', async () => {
+    const { accounting, db, ledger } = await open({ interval: '1h', batchSize: 500, maxPending: 1000 }, 2);
+    const other = new Database(db.name);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      other.prepare('CREATE TABLE IF NOT EXISTS holder (x)').run();
+      accounting.addRequest('u1', 'llm', 7);
+      assert.equal(await accounting.flush(), false);
+      assert.match(accounting.syncStatus().stats.lastError ?? '', /locked|busy/i);
+      assert.equal(accounting.syncStatus().stats.pendingUsers, 2);
+      other.exec('COMMIT');
+      assert.equal(await accounting.flush(), true);
+      assert.equal(ledger.read('user', 'u1', 'all')?.tokens, 7);
+      assert.equal(Number(db.pragma('busy_timeout', { simple: true })), 5000, 'the connection keeps its own busy timeout');
+    } finally {
+      other.close();
       await accounting.close();
       db.close();
     }
