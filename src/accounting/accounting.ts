@@ -62,6 +62,10 @@ const EXPIRED = 'quota_expired' as const;
 /**
  * Per-user and per-service accounting: meters, quotas, bandwidth limits, the throttled ledger sync and the shared
  * Redis counters. Everything a service calls reads and writes memory only; I/O happens on timers.
+ *
+ * Durability: deltas reach the ledger at every flush (each interval, at maxPending, on reload, on SIGTERM/SIGINT).
+ * A graceful stop loses nothing; a SIGKILL or crash loses at most the deltas counted since the last flush (one
+ * interval), and with Redis the shared counters lose at most the last ~100 ms.
  */
 export class Accounting implements ServiceAccounting {
   readonly metrics: Registry;
