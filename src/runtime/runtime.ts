@@ -96,7 +96,7 @@ export class Runtime {
     const db = config.store.sqlite ? await openDatabase(config.store.sqlite) : null;
     const runtime = new Runtime(config, options, engine, fallbackReason, db);
     try {
-      await runtime.startAll(options.watch ?? config.reload.watch);
+      await runtime.startAll(options.watch === true || config.reload.watch);
     } catch (err) {
       await runtime.shutdown();
       throw err;
