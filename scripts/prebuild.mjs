@@ -9,7 +9,7 @@ function requestedScript() {
     // node (this) ← sh -c ← npm: read npm's command line.
     const shellStat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
     const npmPid = shellStat.slice(shellStat.lastIndexOf(')') + 2).split(' ')[1];
-    const argv = readFileSync(`/proc/${npmPid}/cmdline`, 'utf8').split('\0');
+    const argv = readFileSync(`/proc/${npmPid}/cmdline`, 'utf8').split(/[\0\s]+/);
     return argv.includes('build') ? 'build' : argv.includes('prebuild') ? 'prebuild' : null;
   } catch {
     return null;
