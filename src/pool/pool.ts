@@ -6,11 +6,11 @@ import { convertRequestBody } from '../dialects/convert-request.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
 import { summarizeRequest } from '../dialects/summarize.js';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
-import { GeoDatabaseError, JsonBodyError, PoolClosedError, PoolQueueFullError, PoolTaskError, TidegateError } from '../errors.js';
+import { CredentialsDirError, GeoDatabaseError, JsonBodyError, PoolClosedError, PoolQueueFullError, PoolTaskError, TidegateError } from '../errors.js';
 import type { GeoSpec } from '../geo/database.js';
 import type { Logger } from '../log.js';
 import {
-  TASK, type ConvertResult, type ConvertTask, type GeoOpenResult, type GeoResult, type GeoTask, type HoldTask, type ScanTask,
+  TASK, type ConvertResult, type ConvertTask, type GeoOpenResult, type GeoResult, type GeoTask, type HoldTask, type ScanResult, type ScanTask,
   type SummarizeResult, type SummarizeTask, type TaskName, type TaskProblem,
 } from './tasks.js';
 import { resolveJsonOffloadBytes } from './threshold.js';
@@ -158,7 +158,10 @@ class PiscinaWorkerPool implements WorkerPool {
 
   scanCredentials(dir: string, files?: readonly string[], opts: { concurrency?: number } = {}): Promise<CredentialIndexData> {
     const task: ScanTask = { dir, files: files ?? null, concurrency: opts.concurrency ?? DEFAULT_SCAN_CONCURRENCY };
-    return this.run<CredentialIndexData>(TASK.scanCredentials, task, undefined, undefined);
+    return this.run<ScanResult>(TASK.scanCredentials, task, undefined, undefined).then(function unwrapScan(r) {
+      if (r.ok) return r.data;
+      throw new CredentialsDirError(r.dir, r.message.replace(/^credentials directory .*?: /, ''));
+    });
   }
 
   geoOpen(spec: GeoSpec): Promise<string> {

@@ -1,6 +1,7 @@
 import type { JsonBodyProblem } from '../errors.js';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import type { GeoSpec } from '../geo/database.js';
+import type { CredentialIndexData } from '../credentials/types.js';
 
 /**
  * Messages between the main thread and the pool's workers. Inputs carry Buffers by transfer; outputs are small
@@ -35,6 +36,8 @@ export interface ScanTask {
   readonly files: readonly string[] | null;
   readonly concurrency: number;
 }
+
+export type ScanResult = { readonly ok: true; readonly data: CredentialIndexData } | { readonly ok: false; readonly dir: string; readonly message: string };
 
 export interface GeoTask {
   readonly spec: GeoSpec;

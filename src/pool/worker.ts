@@ -2,15 +2,14 @@
  * The pool's worker entry (runs as compiled JS: dist/src/pool/worker.js). Each named export is one task.
  */
 import { move } from 'piscina';
-import { JsonBodyError, GeoDatabaseError } from '../errors.js';
+import { CredentialsDirError, JsonBodyError, GeoDatabaseError } from '../errors.js';
 import { convertRequestBody } from '../dialects/convert-request.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
 import { summarizeRequest } from '../dialects/summarize.js';
 import { scanCredentialDir } from '../credentials/scan.js';
-import type { CredentialIndexData } from '../credentials/types.js';
 import { openGeoDatabase, type GeoDatabase } from '../geo/database.js';
 import type {
-  ConvertResult, ConvertTask, GeoOpenResult, GeoResult, GeoTask, HoldTask, ScanTask, SummarizeResult, SummarizeTask, TaskProblem,
+  ConvertResult, ConvertTask, GeoOpenResult, GeoResult, GeoTask, HoldTask, ScanResult, ScanTask, SummarizeResult, SummarizeTask, TaskProblem,
 } from './tasks.js';
 
 function problemOf(err: unknown): { ok: false } & TaskProblem {
@@ -50,8 +49,13 @@ export function convertResponse(task: ConvertTask): ConvertResult {
   }
 }
 
-export function scanCredentials(task: ScanTask): Promise<CredentialIndexData> {
-  return scanCredentialDir(task.dir, task.files, task.concurrency);
+export async function scanCredentials(task: ScanTask): Promise<ScanResult> {
+  try {
+    return { ok: true, data: await scanCredentialDir(task.dir, task.files, task.concurrency) };
+  } catch (err) {
+    if (err instanceof CredentialsDirError) return { ok: false, dir: err.dir, message: err.message };
+    throw err;
+  }
 }
 
 /** One open database per worker per spec; a failed open is retried on the next task. */
