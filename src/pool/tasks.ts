@@ -51,7 +51,10 @@ export interface GeoOpenResult {
   readonly message: string;
 }
 
-/** Diagnostic task: parks a worker until `flag[0]` becomes non-zero (tests and the bench fill the pool with it). */
+/**
+ * Diagnostic task: parks a worker until `flag[0]` becomes non-zero (tests and the bench fill the pool with it).
+ * The worker sets `flag[1]` to 1 once it is parked. `flag[0]` = 1 finishes, 2 exits the thread like a crash.
+ */
 export interface HoldTask {
   readonly flag: SharedArrayBuffer;
   readonly maxMs: number;

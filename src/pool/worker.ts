@@ -107,5 +107,7 @@ export function hold(task: HoldTask): boolean {
     if (left <= 0) return false;
     Atomics.wait(flag, 0, 0, left);
   }
+  // 2 = die the way a crashed worker does (tests of worker replacement); 1 = finish normally.
+  if (Atomics.load(flag, 0) === 2) process.exit(70);
   return true;
 }
