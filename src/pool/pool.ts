@@ -55,7 +55,9 @@ export interface PoolStats {
  * One Piscina pool per process. JSON methods run inline below `jsonOffloadBytes` and in the pool at or above it;
  * everything else always runs in the pool. Input problems reject with JsonBodyError (400), a full queue with
  * PoolQueueFullError (503 + Retry-After), a dead or failing worker with PoolTaskError, a closed pool with
- * PoolClosedError; an aborted signal rejects with the signal's AbortError.
+ * PoolClosedError; an aborted signal rejects with the signal's reason (an AbortError). Aborting removes a queued
+ * task from the queue; aborting a task that is already running terminates its worker (Piscina's rule), which is
+ * replaced: pass a signal where abandoning the work is worth a thread restart (large bodies of a gone client).
  */
 export interface WorkerPool {
   readonly jsonOffloadBytes: number;
@@ -118,16 +120,17 @@ class PiscinaWorkerPool implements WorkerPool {
   parseRequest(dialect: Dialect, body: Buffer, opts: ParseOptions = {}): Promise<RequestSummary> {
     const sessionField = opts.sessionField ?? null;
     if (body.byteLength < this.jsonOffloadBytes) {
-      return this.runInline(opts.signal, function summarizeInline() {
-        return summarizeRequest(dialect, body, sessionField);
-      });
+      const refused = this.refuseInline(opts.signal);
+      if (refused) return refused;
+      try {
+        return Promise.resolve(summarizeRequest(dialect, body, sessionField));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     const input = transferable(body, opts.transfer === true);
     const task: SummarizeTask = { dialect, body: input, sessionField };
-    return this.run<SummarizeResult>(TASK.summarize, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapSummary(r) {
-      if (r.ok) return r.summary;
-      throw problemToError(r);
-    });
+    return this.run<SummarizeResult>(TASK.summarize, task, [input.buffer as ArrayBuffer], opts.signal).then(unwrapSummary);
   }
 
   convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions = {}): Promise<Buffer> {
@@ -144,16 +147,17 @@ class PiscinaWorkerPool implements WorkerPool {
     from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions,
   ): Promise<Buffer> {
     if (body.byteLength < this.jsonOffloadBytes) {
-      return this.runInline(opts.signal, function convertInline() {
-        return inline(from, to, body);
-      });
+      const refused = this.refuseInline(opts.signal);
+      if (refused) return refused;
+      try {
+        return Promise.resolve(inline(from, to, body));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     const input = transferable(body, opts.transfer === true);
     const task: ConvertTask = { from, to, body: input };
-    return this.run<ConvertResult>(name, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapConverted(r) {
-      if (r instanceof Uint8Array) return Buffer.from(r.buffer, r.byteOffset, r.byteLength);
-      throw problemToError(r);
-    });
+    return this.run<ConvertResult>(name, task, [input.buffer as ArrayBuffer], opts.signal).then(unwrapConverted);
   }
 
   scanCredentials(dir: string, files?: readonly string[], opts: { concurrency?: number } = {}): Promise<CredentialIndexData> {
@@ -209,15 +213,12 @@ class PiscinaWorkerPool implements WorkerPool {
     await this.piscina.close();
   }
 
-  private runInline<R>(signal: AbortSignal | undefined, fn: () => R): Promise<R> {
+  /** A rejection when inline work must not run (pool closed, signal aborted); else counts the inline task. */
+  private refuseInline(signal: AbortSignal | undefined): Promise<never> | null {
     if (this.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     this.inline++;
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return null;
   }
 
   private run<R>(name: TaskName, task: unknown, transferList: ArrayBuffer[] | undefined, signal: AbortSignal | undefined): Promise<R> {
@@ -251,6 +252,16 @@ function transferable(body: Buffer, giveUp: boolean): Uint8Array {
   const copy = Buffer.allocUnsafeSlow(body.byteLength);
   body.copy(copy);
   return copy;
+}
+
+function unwrapSummary(r: SummarizeResult): RequestSummary {
+  if (r.ok) return r.summary;
+  throw problemToError(r);
+}
+
+function unwrapConverted(r: ConvertResult): Buffer {
+  if (r instanceof Uint8Array) return Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+  throw problemToError(r);
 }
 
 function problemToError(p: TaskProblem): JsonBodyError {
