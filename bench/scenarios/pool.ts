@@ -61,21 +61,21 @@ function chatBody(bytes: number): Buffer {
 interface RunResult { tasksPerSec: number; p50: number; p99: number; max: number; mainMsPerTask: number }
 
 /** Runs `count` tasks and records the loop delay meanwhile. `start(i)` starts task i and resolves when it is done. */
-async function measure(count: number, inFlight: number, start: (i: number) => Promise<unknown>): Promise<RunResult> {
+async function measure(count: number, inFlight: number, start: (i: number, lane: number) => Promise<unknown>): Promise<RunResult> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   await new Promise((r) => setTimeout(r, 20));
   h.enable();
   const elu0 = performance.eventLoopUtilization();
   const t0 = process.hrtime.bigint();
   let next = 0;
-  async function lane(): Promise<void> {
+  async function lane(k: number): Promise<void> {
     while (next < count) {
       const i = next++;
-      await start(i);
+      await start(i, k);
     }
   }
   const lanes: Promise<void>[] = [];
-  for (let k = 0; k < Math.min(inFlight, count); k++) lanes.push(lane());
+  for (let k = 0; k < Math.min(inFlight, count); k++) lanes.push(lane(k));
   await Promise.all(lanes);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const elu = performance.eventLoopUtilization(elu0);
@@ -96,8 +96,10 @@ function inlineTask(body: Buffer): Promise<unknown> {
   });
 }
 
-async function jsonBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetric[], ratios: BenchRatio[], notes: string[]): Promise<Map<number, { inline: RunResult; pool: RunResult }>> {
-  const out = new Map<number, { inline: RunResult; pool: RunResult }>();
+type JsonResults = Map<number, { inline: RunResult; pool: RunResult; transfer: RunResult }>;
+
+async function jsonBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetric[], ratios: BenchRatio[], notes: string[]): Promise<JsonResults> {
+  const out: JsonResults = new Map();
   const budget = ctx.quick ? 24 * MiB : 96 * MiB;
   for (const size of SIZES) {
     const body = chatBody(size);
@@ -105,21 +107,40 @@ async function jsonBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetr
     const inFlight = Math.min(IN_FLIGHT, Math.max(2, Math.floor(512 * MiB / body.length / 2)));
     const inl: RunResult[] = [];
     const pl: RunResult[] = [];
+    const tr: RunResult[] = [];
+    // transfer: each lane owns one body that goes to a worker and comes back (`transfer: true`), never copied.
+    const owned: Buffer[] = [];
+    for (let k = 0; k < inFlight; k++) {
+      const b = Buffer.allocUnsafeSlow(body.byteLength);
+      body.copy(b);
+      owned.push(b);
+    }
     for (let r = 0; r < ctx.rounds; r++) {
       inl.push(await measure(count, 1, () => inlineTask(body)));
       pl.push(await measure(count, inFlight, () => pool.parseRequest('openai-chat', body, { sessionField: 'user' })));
+      tr.push(await measure(count, inFlight, async (_i, k) => {
+        const parsed = await pool.parseRequest('openai-chat', owned[k]!, { sessionField: 'user', transfer: true });
+        owned[k] = parsed.body;
+      }));
     }
     const pick = (rs: RunResult[], k: keyof RunResult) => rs.map((x) => x[k]);
     const L = label(size);
     metrics.push(metric(`tasksPerSec@${L}`, 'inline', 'tasks/s', 'higher', pick(inl, 'tasksPerSec')));
     metrics.push(metric(`tasksPerSec@${L}`, 'pool', 'tasks/s', 'higher', pick(pl, 'tasksPerSec')));
+    metrics.push(metric(`tasksPerSec@${L}`, 'pool-transfer', 'tasks/s', 'higher', pick(tr, 'tasksPerSec')));
+    metrics.push(metric(`mainThreadMsPerTask@${L}`, 'pool-transfer', 'ms', 'lower', pick(tr, 'mainMsPerTask')));
+    metrics.push(metric(`eventLoopDelayP99@${L}`, 'pool-transfer', 'ms', 'lower', pick(tr, 'p99')));
     metrics.push(metric(`mainThreadMsPerTask@${L}`, 'inline', 'ms', 'lower', pick(inl, 'mainMsPerTask')));
     metrics.push(metric(`mainThreadMsPerTask@${L}`, 'pool', 'ms', 'lower', pick(pl, 'mainMsPerTask')));
     metrics.push(metric(`eventLoopDelayP50@${L}`, 'inline', 'ms', 'lower', pick(inl, 'p50')));
     metrics.push(metric(`eventLoopDelayP50@${L}`, 'pool', 'ms', 'lower', pick(pl, 'p50')));
     metrics.push(metric(`eventLoopDelayP99@${L}`, 'inline', 'ms', 'lower', pick(inl, 'p99')));
     metrics.push(metric(`eventLoopDelayP99@${L}`, 'pool', 'ms', 'lower', pick(pl, 'p99')));
+    const summarize = (rs: RunResult[]): RunResult => ({
+      tasksPerSec: median(pick(rs, 'tasksPerSec')), p50: median(pick(rs, 'p50')), p99: median(pick(rs, 'p99')), max: median(pick(rs, 'max')), mainMsPerTask: median(pick(rs, 'mainMsPerTask')),
+    });
     const summary = {
+      transfer: summarize(tr),
       inline: { tasksPerSec: median(pick(inl, 'tasksPerSec')), p50: median(pick(inl, 'p50')), p99: median(pick(inl, 'p99')), max: median(pick(inl, 'max')), mainMsPerTask: median(pick(inl, 'mainMsPerTask')) },
       pool: { tasksPerSec: median(pick(pl, 'tasksPerSec')), p50: median(pick(pl, 'p50')), p99: median(pick(pl, 'p99')), max: median(pick(pl, 'max')), mainMsPerTask: median(pick(pl, 'mainMsPerTask')) },
     };
@@ -128,9 +149,12 @@ async function jsonBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetr
     ratios.push({ name: `pool/inline main-thread ms per task @${L}`, value: summary.pool.mainMsPerTask / summary.inline.mainMsPerTask });
     if (size === MiB) {
       ratios.push({ name: `event-loop delay p99 (ms) with ${inFlight} x 1MiB in flight, pool`, value: summary.pool.p99, target: `<= ${TARGET_P99_MS}`, met: summary.pool.p99 <= TARGET_P99_MS });
+      ratios.push({ name: `event-loop delay p99 (ms) with ${inFlight} x 1MiB in flight, pool-transfer`, value: summary.transfer.p99, target: `<= ${TARGET_P99_MS}`, met: summary.transfer.p99 <= TARGET_P99_MS });
+      ratios.push({ name: 'pool-transfer/pool main-thread ms per task @1MiB', value: summary.transfer.mainMsPerTask / summary.pool.mainMsPerTask });
     }
     ctx.log(`json ${L}: inline ${summary.inline.tasksPerSec.toFixed(0)}/s main ${(summary.inline.mainMsPerTask * 1000).toFixed(1)}µs/task loop p50/p99 ${summary.inline.p50.toFixed(2)}/${summary.inline.p99.toFixed(2)}ms`
-      + ` | pool ${summary.pool.tasksPerSec.toFixed(0)}/s main ${(summary.pool.mainMsPerTask * 1000).toFixed(1)}µs/task loop p50/p99 ${summary.pool.p50.toFixed(2)}/${summary.pool.p99.toFixed(2)}ms (${inFlight} in flight)`);
+      + ` | pool ${summary.pool.tasksPerSec.toFixed(0)}/s main ${(summary.pool.mainMsPerTask * 1000).toFixed(1)}µs/task loop p50/p99 ${summary.pool.p50.toFixed(2)}/${summary.pool.p99.toFixed(2)}ms`
+      + ` | pool-transfer ${summary.transfer.tasksPerSec.toFixed(0)}/s main ${(summary.transfer.mainMsPerTask * 1000).toFixed(1)}µs/task loop p99 ${summary.transfer.p99.toFixed(2)}ms (${inFlight} in flight)`);
     notes.push(`json ${L}: ${count} bodies/round; pool keeps ${inFlight} in flight.`);
   }
   return out;
@@ -144,7 +168,7 @@ async function jsonBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetr
  *  (b) where one inline body would hold the loop longer than INLINE_BUDGET_MS (inline cost is linear in size:
  *      fitted from the large sizes), so no single request stalls the others noticeably.
  */
-function pickThreshold(results: Map<number, { inline: RunResult; pool: RunResult }>): ThresholdRecord {
+function pickThreshold(results: JsonResults): ThresholdRecord {
   let msPerByte = 0;
   for (const size of [256 * KiB, MiB, 8 * MiB]) {
     const r = results.get(size);

@@ -19,8 +19,17 @@ export interface ParseOptions {
   /** Dotted path of the session id in the body (e.g. `metadata.user_id`), or null. */
   readonly sessionField?: string | null;
   readonly signal?: AbortSignal;
-  /** The caller gives the Buffer up: it is transferred as is instead of copied (it is detached afterwards). */
+  /**
+   * The caller gives the Buffer up: when it owns its whole ArrayBuffer it is transferred to the worker as is
+   * (detached here) and moved back as `ParsedRequest.body`, so a large body crosses threads without a copy. Without
+   * it (or for a slice of a larger allocation) the pool copies the body and the caller's Buffer stays usable.
+   */
   readonly transfer?: boolean;
+}
+
+/** The routing summary plus the body's bytes: the caller's Buffer, or the same bytes moved back (`transfer`). */
+export interface ParsedRequest extends RequestSummary {
+  readonly body: Buffer;
 }
 
 export interface ConvertOptions {
@@ -61,7 +70,7 @@ export interface PoolStats {
  */
 export interface WorkerPool {
   readonly jsonOffloadBytes: number;
-  parseRequest(dialect: Dialect, body: Buffer, opts?: ParseOptions): Promise<RequestSummary>;
+  parseRequest(dialect: Dialect, body: Buffer, opts?: ParseOptions): Promise<ParsedRequest>;
   convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer, opts?: ConvertOptions): Promise<Buffer>;
   convertResponse(from: ChatDialect, to: ChatDialect, body: Buffer, opts?: ConvertOptions): Promise<Buffer>;
   /** Whole directory when `files` is omitted; else only those files (relative paths). */
@@ -117,20 +126,24 @@ class PiscinaWorkerPool implements WorkerPool {
     piscina.on('error', (err: unknown) => log.error({ err }, 'worker pool: worker error'));
   }
 
-  parseRequest(dialect: Dialect, body: Buffer, opts: ParseOptions = {}): Promise<RequestSummary> {
+  parseRequest(dialect: Dialect, body: Buffer, opts: ParseOptions = {}): Promise<ParsedRequest> {
     const sessionField = opts.sessionField ?? null;
     if (body.byteLength < this.jsonOffloadBytes) {
       const refused = this.refuseInline(opts.signal);
       if (refused) return refused;
       try {
-        return Promise.resolve(summarizeRequest(dialect, body, sessionField));
+        return Promise.resolve(parsedRequest(summarizeRequest(dialect, body, sessionField), body));
       } catch (err) {
         return Promise.reject(err);
       }
     }
     const input = transferable(body, opts.transfer === true);
-    const task: SummarizeTask = { dialect, body: input, sessionField };
-    return this.run<SummarizeResult>(TASK.summarize, task, [input.buffer as ArrayBuffer], opts.signal).then(unwrapSummary);
+    const moved = input === body;
+    const task: SummarizeTask = { dialect, body: input, sessionField, returnBody: moved };
+    return this.run<SummarizeResult>(TASK.summarize, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapSummary(r) {
+      if (!r.ok) throw problemToError(r);
+      return parsedRequest(r.summary, moved && r.body ? Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength) : body);
+    });
   }
 
   convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions = {}): Promise<Buffer> {
@@ -254,9 +267,8 @@ function transferable(body: Buffer, giveUp: boolean): Uint8Array {
   return copy;
 }
 
-function unwrapSummary(r: SummarizeResult): RequestSummary {
-  if (r.ok) return r.summary;
-  throw problemToError(r);
+function parsedRequest(s: RequestSummary, body: Buffer): ParsedRequest {
+  return { model: s.model, stream: s.stream, sessionId: s.sessionId, messageCount: s.messageCount, estimatedPromptTokens: s.estimatedPromptTokens, body };
 }
 
 function unwrapConverted(r: ConvertResult): Buffer {

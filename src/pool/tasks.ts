@@ -20,8 +20,12 @@ export interface SummarizeTask {
   readonly dialect: Dialect;
   readonly body: Uint8Array;
   readonly sessionField: string | null;
+  /** Move `body` back with the summary (the caller gave it up and wants the same bytes back, uncopied). */
+  readonly returnBody: boolean;
 }
-export type SummarizeResult = { readonly ok: true; readonly summary: RequestSummary } | ({ readonly ok: false } & TaskProblem);
+export type SummarizeResult =
+  | { readonly ok: true; readonly summary: RequestSummary; readonly body: Uint8Array | null }
+  | ({ readonly ok: false } & TaskProblem);
 
 export interface ConvertTask {
   readonly from: ChatDialect;

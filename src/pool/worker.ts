@@ -1,7 +1,7 @@
 /**
  * The pool's worker entry (runs as compiled JS: dist/src/pool/worker.js). Each named export is one task.
  */
-import { move } from 'piscina';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { CredentialsDirError, JsonBodyError, GeoDatabaseError } from '../errors.js';
 import { convertRequestBody } from '../dialects/convert-request.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
@@ -26,11 +26,15 @@ function ownedBuffer(buf: Buffer): Buffer {
 }
 
 export function summarize(task: SummarizeTask): SummarizeResult {
+  let result: SummarizeResult;
   try {
-    return { ok: true, summary: summarizeRequest(task.dialect, task.body, task.sessionField) };
+    result = { ok: true, summary: summarizeRequest(task.dialect, task.body, task.sessionField), body: task.returnBody ? task.body : null };
   } catch (err) {
     return problemOf(err);
   }
+  if (!task.returnBody) return result;
+  // The body goes back by transfer next to the summary: Piscina moves `transferableSymbol` and posts `valueSymbol`.
+  return move({ [transferableSymbol]: task.body.buffer, [valueSymbol]: result } as never) as unknown as SummarizeResult;
 }
 
 export function convertRequest(task: ConvertTask): ConvertResult {

@@ -16,9 +16,10 @@ describe('pool tasks (everything offloaded: threshold 0)', () => {
 
   it('parseRequest in a worker gives the same summary as inline', async () => {
     const body = chatBodyOfSize(300_000);
-    const s = await pool.parseRequest('openai-chat', body, { sessionField: null });
+    const { body: same, ...s } = await pool.parseRequest('openai-chat', body, { sessionField: null });
     assert.deepEqual(s, summarizeRequest('openai-chat', body, null));
     assert.ok(body.byteLength > 0, 'the caller keeps its Buffer (copied, not transferred)');
+    assert.strictEqual(same, body);
     assert.equal(pool.stats().inline, 0);
   });
 
@@ -42,6 +43,17 @@ describe('pool tasks (everything offloaded: threshold 0)', () => {
     assert.deepEqual(JSON.parse(back.toString()), openAIChatRequest);
     const resp = await pool.convertResponse('anthropic-messages', 'openai-chat', buf({ type: 'message', id: 'm', model: 'c', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } }));
     assert.equal((JSON.parse(resp.toString()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content, 'hi');
+  });
+
+  it('parseRequest with transfer: true moves the body to the worker and back, uncopied', async () => {
+    const original = chatBodyOfSize(200_000);
+    const body = Buffer.allocUnsafeSlow(original.byteLength);
+    original.copy(body);
+    const parsed = await pool.parseRequest('openai-chat', body, { transfer: true });
+    assert.equal(body.byteLength, 0, 'the caller gave its Buffer up');
+    assert.notStrictEqual(parsed.body, body);
+    assert.ok(parsed.body.equals(original), 'the same bytes came back');
+    assert.equal(parsed.messageCount, summarizeRequest('openai-chat', original, null).messageCount);
   });
 
   it('transfer: true hands the caller\'s Buffer over without a copy (it is detached afterwards)', async () => {
