@@ -87,18 +87,20 @@ class PooledGeoResolver implements GeoResolver {
     this.pending = new Map();
     const ips = Array.from(batch.keys());
     this.batches++;
+    const cache = this.cache;
+    const self = this;
     this.pool.geoLookup(this.spec, ips).then(
-      (countries) => {
+      function geoBatchDone(countries) {
         for (let i = 0; i < ips.length; i++) {
           const cc = countries[i] ?? null;
-          this.cache.set(ips[i]!, cc);
+          cache.set(ips[i]!, cc);
           batch.get(ips[i]!)!.resolve(cc);
         }
       },
-      (err: unknown) => {
+      function geoBatchFailed(err: unknown) {
         // Not cached: the next lookup tries again (the queue may have been full only for a moment).
-        this.failedBatches++;
-        this.log.warn({ err, ips: ips.length }, 'GeoIP lookup failed; answering null');
+        self.failedBatches++;
+        self.log.warn({ err, ips: ips.length }, 'GeoIP lookup failed; answering null');
         for (const p of batch.values()) p.resolve(null);
       },
     );

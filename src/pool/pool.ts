@@ -245,17 +245,28 @@ class PiscinaWorkerPool implements WorkerPool {
     const opts: { name: string; transferList?: ArrayBuffer[]; signal?: AbortSignal } = { name };
     if (transferList) opts.transferList = transferList;
     if (signal) opts.signal = signal;
-    return (p.run(task, opts) as Promise<R>).catch((err: unknown) => {
+    return (p.run(task, opts) as Promise<R>).catch(this.taskFailed(name));
+  }
+
+  /** Maps Piscina's rejections to our errors (one handler per task name, made once). */
+  private readonly failHandlers = new Map<TaskName, (err: unknown) => never>();
+  private taskFailed(name: TaskName): (err: unknown) => never {
+    let handler = this.failHandlers.get(name);
+    if (handler) return handler;
+    const pool = this;
+    handler = function onTaskFailed(err: unknown): never {
       if (err instanceof TidegateError) throw err;
       if (err instanceof Error && err.message === QUEUE_FULL_MESSAGE) {
-        this.rejectedQueueFull++;
-        throw new PoolQueueFullError(this.config.maxQueue);
+        pool.rejectedQueueFull++;
+        throw new PoolQueueFullError(pool.config.maxQueue);
       }
       if (err instanceof Error && err.name === 'AbortError') throw err;
-      this.failed++;
-      this.log.warn({ task: name, err }, 'worker pool task failed');
+      pool.failed++;
+      pool.log.warn({ task: name, err }, 'worker pool task failed');
       throw new PoolTaskError(name, err);
-    });
+    };
+    this.failHandlers.set(name, handler);
+    return handler;
   }
 }
 

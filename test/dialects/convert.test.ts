@@ -105,3 +105,55 @@ describe('response conversion', () => {
     assert.throws(() => convertResponseBody('anthropic-messages', 'openai-chat', buf({ type: 'completion' })), (e: unknown) => e instanceof JsonBodyError && e.path === '$.type');
   });
 });
+
+describe('request conversion details', () => {
+  it('several system/developer messages join into one Anthropic system prompt; consecutive tool results share a user turn', () => {
+    const body = buf({
+      model: 'm',
+      messages: [
+        { role: 'system', content: 'one' },
+        { role: 'developer', content: [{ type: 'text', text: 'two' }] },
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: null, tool_calls: [
+          { id: 'a', type: 'function', function: { name: 'f', arguments: '{}' } },
+          { id: 'b', type: 'function', function: { name: 'g', arguments: '' } },
+        ] },
+        { role: 'tool', tool_call_id: 'a', content: 'ra' },
+        { role: 'tool', tool_call_id: 'b', content: 'rb' },
+      ],
+      tool_choice: { type: 'function', function: { name: 'f' } },
+    });
+    const a = json(convertRequestBody('openai-chat', 'anthropic-messages', body)) as { system: string; messages: { role: string; content: unknown }[]; tool_choice: unknown };
+    assert.equal(a.system, 'one\n\ntwo');
+    assert.equal(a.messages.length, 3);
+    assert.deepEqual(a.messages[1]!.content, [
+      { type: 'tool_use', id: 'a', name: 'f', input: {} },
+      { type: 'tool_use', id: 'b', name: 'g', input: {} },
+    ]);
+    assert.deepEqual(a.messages[2], { role: 'user', content: [
+      { type: 'tool_result', tool_use_id: 'a', content: 'ra' },
+      { type: 'tool_result', tool_use_id: 'b', content: 'rb' },
+    ] });
+    assert.deepEqual(a.tool_choice, { type: 'tool', name: 'f' });
+  });
+
+  it('Anthropic system as text blocks and base64 images become OpenAI system text and data URLs', () => {
+    const body = buf({
+      model: 'c', max_tokens: 10,
+      system: [{ type: 'text', text: 'A' }, { type: 'text', text: 'B' }],
+      messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: 'AAAA' } }] }],
+      tool_choice: { type: 'any' },
+    });
+    const o = json(convertRequestBody('anthropic-messages', 'openai-chat', body)) as { messages: { role: string; content: unknown }[]; tool_choice: unknown };
+    assert.deepEqual(o.messages[0], { role: 'system', content: 'A\n\nB' });
+    assert.deepEqual(o.messages[1], { role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/jpeg;base64,AAAA' } }] });
+    assert.equal(o.tool_choice, 'required');
+    const back = json(convertRequestBody('openai-chat', 'anthropic-messages', buf(o))) as { messages: { content: unknown }[] };
+    assert.deepEqual(back.messages[0]!.content, [{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: 'AAAA' } }]);
+  });
+
+  it('tool-call arguments that are JSON but not an object are refused with the path', () => {
+    const body = buf({ model: 'm', messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1]' } }] }] });
+    assert.throws(() => convertRequestBody('openai-chat', 'anthropic-messages', body), (e: unknown) => e instanceof JsonBodyError && e.path === '$.messages[0].tool_calls[0].function.arguments');
+  });
+});
