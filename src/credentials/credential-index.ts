@@ -174,6 +174,8 @@ class PooledCredentialIndex implements CredentialIndex {
         if (old) {
           this.byFile.delete(file);
           if (this.byAccount.get(old.accountId) === old) this.byAccount.delete(old.accountId);
+          // A file skipped as a duplicate of this account may now be the one to keep: rescan everything.
+          if (this.hasDuplicateOf(old.accountId)) this.schedule(null);
         }
         this.invalidFiles.delete(file);
       }
@@ -193,6 +195,12 @@ class PooledCredentialIndex implements CredentialIndex {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
+  }
+
+  private hasDuplicateOf(accountId: string): boolean {
+    const prefix = `duplicate account id "${accountId}"`;
+    for (const reason of this.invalidFiles.values()) if (reason.startsWith(prefix)) return true;
+    return false;
   }
 
   private rebuildLive(now: number): void {

@@ -4,6 +4,14 @@ import { expectObject, isObject } from './shape.js';
 import { validateAnthropicMessages, validateOpenAIChat } from './summarize.js';
 import type { ChatDialect, JsonObject, JsonValue } from './types.js';
 
+/*
+ * What converts: model, system/developer prompts, user/assistant/tool turns (text, images by URL or base64, tool
+ * calls ⇄ tool_use, tool results ⇄ tool_result), max_tokens (max_completion_tokens wins), temperature, top_p,
+ * stop ⇄ stop_sequences, stream, user ⇄ metadata.user_id, tools and tool_choice. What has no counterpart is dropped:
+ * OpenAI n, seed, logprobs, response_format, penalties, stream_options; Anthropic top_k, thinking blocks, cache
+ * control. Canonical bodies (see test/fixtures/pool/bodies.ts) round-trip exactly both ways.
+ */
+
 /** Anthropic requires max_tokens; OpenAI bodies often omit it. */
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
 

@@ -65,7 +65,7 @@ describe('credential directory of 2,000 files', () => {
     await until(index, () => index.get('fresh') !== null);
     assert.equal(index.get('fresh')!.refreshTokenSha256, sha256('rt-fresh'));
 
-    const [victimId, victim] = [...gen.valid].find(([id]) => !gen.expired.has(id))!;
+    const [victimId, victim] = [...gen.valid].find(([id]) => !gen.expired.has(id) && id !== 'a0')!; // a0 has duplicates (see below)
     await writeFile(join(dir, victim.file), '{"refresh_token": "half');
     await until(index, () => index.get(victimId) === null);
     assert.match(index.invalid().get(victim.file)!, /not valid JSON/);
@@ -75,6 +75,14 @@ describe('credential directory of 2,000 files', () => {
     assert.ok(!index.accounts().some((e) => e.accountId === 'fresh'));
     assert.equal(index.stats().scans, before.scans, 'no full rescan was needed');
     assert.ok(index.stats().partialScans > before.partialScans);
+  });
+
+  it('when an account\'s file goes, a file skipped as its duplicate takes over', async () => {
+    const owner = index.get('a0')!;
+    assert.equal(owner.file, 'claude/nested/acct-00000.json');
+    await unlink(join(dir, owner.file));
+    await until(index, () => index.get('a0')?.file.startsWith('zz-dups/') === true);
+    assert.equal(index.invalid().has(index.get('a0')!.file), false);
   });
 
   it('refresh() rescans the whole directory', async () => {
