@@ -87,7 +87,7 @@ export interface WorkerPool {
 
 const QUEUE_FULL_MESSAGE = 'Task queue is at limit';
 
-/** Overridable for tests and the bench: the compiled worker next to this module. */
+/** Overrides for tests and the bench: `jsonOffloadBytes` here wins over the config and the bench file. */
 export interface PoolOptions {
   readonly jsonOffloadBytes?: number;
 }
