@@ -13,6 +13,7 @@ import {
   TASK, type ConvertResult, type ConvertTask, type GeoOpenResult, type GeoResult, type GeoTask, type HoldTask, type ScanResult, type ScanTask,
   type SummarizeResult, type SummarizeTask, type TaskName, type TaskProblem,
 } from './tasks.js';
+import { BodyBufferPool } from './body-buffers.js';
 import { resolveJsonOffloadBytes } from './threshold.js';
 
 export interface ParseOptions {
@@ -58,6 +59,8 @@ export interface PoolStats {
   /** JSON work done on the main thread because the body was below the threshold. */
   readonly inline: number;
   readonly jsonOffloadBytes: number;
+  /** Body copies served from recycled buffers / newly allocated, and bytes kept idle for reuse. */
+  readonly bodyBuffers: { readonly reused: number; readonly allocated: number; readonly idleBytes: number };
 }
 
 /**
@@ -114,6 +117,7 @@ class PiscinaWorkerPool implements WorkerPool {
   private rejectedQueueFull = 0;
   private inline = 0;
   private closed = false;
+  private readonly buffers = new BodyBufferPool();
 
   constructor(
     private readonly piscina: Piscina,
@@ -137,12 +141,15 @@ class PiscinaWorkerPool implements WorkerPool {
         return Promise.reject(err);
       }
     }
-    const input = transferable(body, opts.transfer === true);
+    const input = this.transferable(body, opts.transfer === true);
     const moved = input === body;
-    const task: SummarizeTask = { dialect, body: input, sessionField, returnBody: moved };
+    const buffers = this.buffers;
+    const task: SummarizeTask = { dialect, body: input, sessionField };
     return this.run<SummarizeResult>(TASK.summarize, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapSummary(r) {
       if (!r.ok) throw problemToError(r);
-      return parsedRequest(r.summary, moved && r.body ? Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength) : body);
+      if (moved) return parsedRequest(r.summary, Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
+      buffers.release(r.body.buffer as ArrayBuffer);
+      return parsedRequest(r.summary, body);
     });
   }
 
@@ -168,9 +175,14 @@ class PiscinaWorkerPool implements WorkerPool {
         return Promise.reject(err);
       }
     }
-    const input = transferable(body, opts.transfer === true);
+    const input = this.transferable(body, opts.transfer === true);
     const task: ConvertTask = { from, to, body: input };
-    return this.run<ConvertResult>(name, task, [input.buffer as ArrayBuffer], opts.signal).then(unwrapConverted);
+    const buffers = this.buffers;
+    return this.run<ConvertResult>(name, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapConverted(r) {
+      if (!r.ok) throw problemToError(r);
+      if (r.input) buffers.release(r.input.buffer as ArrayBuffer);
+      return Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
+    });
   }
 
   scanCredentials(dir: string, files?: readonly string[], opts: { concurrency?: number } = {}): Promise<CredentialIndexData> {
@@ -217,6 +229,7 @@ class PiscinaWorkerPool implements WorkerPool {
       rejectedQueueFull: this.rejectedQueueFull,
       inline: this.inline,
       jsonOffloadBytes: this.jsonOffloadBytes,
+      bodyBuffers: { reused: this.buffers.reused, allocated: this.buffers.allocated, idleBytes: this.buffers.idle },
     };
   }
 
@@ -250,6 +263,12 @@ class PiscinaWorkerPool implements WorkerPool {
 
   /** Maps Piscina's rejections to our errors (one handler per task name, made once). */
   private readonly failHandlers = new Map<TaskName, (err: unknown) => never>();
+
+  /** The caller's Buffer when it gives it up and owns its whole ArrayBuffer; else a copy in a recycled buffer. */
+  private transferable(body: Buffer, giveUp: boolean): Uint8Array {
+    if (giveUp && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) return body;
+    return this.buffers.copy(body);
+  }
   private taskFailed(name: TaskName): (err: unknown) => never {
     let handler = this.failHandlers.get(name);
     if (handler) return handler;
@@ -270,21 +289,9 @@ class PiscinaWorkerPool implements WorkerPool {
   }
 }
 
-/** A Buffer safe to transfer: the caller's own when it gives it up and owns its whole ArrayBuffer, else a copy. */
-function transferable(body: Buffer, giveUp: boolean): Uint8Array {
-  if (giveUp && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) return body;
-  const copy = Buffer.allocUnsafeSlow(body.byteLength);
-  body.copy(copy);
-  return copy;
-}
 
 function parsedRequest(s: RequestSummary, body: Buffer): ParsedRequest {
   return { model: s.model, stream: s.stream, sessionId: s.sessionId, messageCount: s.messageCount, estimatedPromptTokens: s.estimatedPromptTokens, body };
-}
-
-function unwrapConverted(r: ConvertResult): Buffer {
-  if (r instanceof Uint8Array) return Buffer.from(r.buffer, r.byteOffset, r.byteLength);
-  throw problemToError(r);
 }
 
 function problemToError(p: TaskProblem): JsonBodyError {

@@ -20,11 +20,10 @@ export interface SummarizeTask {
   readonly dialect: Dialect;
   readonly body: Uint8Array;
   readonly sessionField: string | null;
-  /** Move `body` back with the summary (the caller gave it up and wants the same bytes back, uncopied). */
-  readonly returnBody: boolean;
 }
+/** `body` is the input, moved back: the caller's bytes (transfer) or a buffer to recycle (copy). */
 export type SummarizeResult =
-  | { readonly ok: true; readonly summary: RequestSummary; readonly body: Uint8Array | null }
+  | { readonly ok: true; readonly summary: RequestSummary; readonly body: Uint8Array }
   | ({ readonly ok: false } & TaskProblem);
 
 export interface ConvertTask {
@@ -32,8 +31,10 @@ export interface ConvertTask {
   readonly to: ChatDialect;
   readonly body: Uint8Array;
 }
-/** A Uint8Array (the converted body, moved) or the problem. */
-export type ConvertResult = Uint8Array | ({ readonly ok: false } & TaskProblem);
+/** The converted body (moved) and the input moved back for recycling (null when the output reuses it). */
+export type ConvertResult =
+  | { readonly ok: true; readonly body: Uint8Array; readonly input: Uint8Array | null }
+  | ({ readonly ok: false } & TaskProblem);
 
 export interface ScanTask {
   readonly dir: string;

@@ -25,21 +25,30 @@ function ownedBuffer(buf: Buffer): Buffer {
   return copy;
 }
 
+/** A result whose ArrayBuffers Piscina moves (transferableSymbol) while it posts the rest (valueSymbol). */
+function withMoved<T>(value: T, buffers: ArrayBufferLike[]): T {
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as never) as unknown as T;
+}
+
 export function summarize(task: SummarizeTask): SummarizeResult {
-  let result: SummarizeResult;
+  let summary;
   try {
-    result = { ok: true, summary: summarizeRequest(task.dialect, task.body, task.sessionField), body: task.returnBody ? task.body : null };
+    summary = summarizeRequest(task.dialect, task.body, task.sessionField);
   } catch (err) {
     return problemOf(err);
   }
-  if (!task.returnBody) return result;
-  // The body goes back by transfer next to the summary: Piscina moves `transferableSymbol` and posts `valueSymbol`.
-  return move({ [transferableSymbol]: task.body.buffer, [valueSymbol]: result } as never) as unknown as SummarizeResult;
+  return withMoved<SummarizeResult>({ ok: true, summary, body: task.body }, [task.body.buffer]);
+}
+
+function converted(out: Buffer, input: Uint8Array): ConvertResult {
+  if (out.buffer === input.buffer) return withMoved<ConvertResult>({ ok: true, body: out, input: null }, [out.buffer]);
+  const owned = ownedBuffer(out);
+  return withMoved<ConvertResult>({ ok: true, body: owned, input }, [owned.buffer, input.buffer]);
 }
 
 export function convertRequest(task: ConvertTask): ConvertResult {
   try {
-    return move(ownedBuffer(convertRequestBody(task.from, task.to, task.body))) as Uint8Array;
+    return converted(convertRequestBody(task.from, task.to, task.body), task.body);
   } catch (err) {
     return problemOf(err);
   }
@@ -47,7 +56,7 @@ export function convertRequest(task: ConvertTask): ConvertResult {
 
 export function convertResponse(task: ConvertTask): ConvertResult {
   try {
-    return move(ownedBuffer(convertResponseBody(task.from, task.to, task.body))) as Uint8Array;
+    return converted(convertResponseBody(task.from, task.to, task.body), task.body);
   } catch (err) {
     return problemOf(err);
   }
