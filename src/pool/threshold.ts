@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 /**
  * Used when `pool.jsonOffloadBytes: auto` and this machine has no bench result (e.g. an npm install, which ships
  * no bench/). 64 KiB: on the 2-core development machine `npm run bench -- pool` measured inline parse+validate at
- * ~1.7 µs/KiB of main thread and a pool hop at ~25–30 µs of main thread plus ~0.4 µs/KiB (copy, transfer), so the
+ * ~1.7 µs/KiB of main thread and a pool hop at ~25–35 µs of main thread plus ~0.3 µs/KiB (copy into a recycled buffer, transfer), so the
  * hop starts saving main-thread time at ~35 KiB, while an inline body only stalls the loop for 1 ms at ~580 KiB.
  * 64 KiB is that crossover rounded up to a power of two, leaning inline because the hop adds latency to the
  * request that takes it. The bench writes the crossover measured on the machine at hand to
