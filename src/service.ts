@@ -1,5 +1,6 @@
 import type { ServiceAccounting } from './accounting/types.js';
 import type { ServiceConfig, ServiceType, UserConfig } from './config/schema.js';
+import type { GeoResolver } from './geo/index.js';
 import type { Logger } from './log.js';
 import type { RelayEngine } from './relay/engine.js';
 
@@ -49,6 +50,8 @@ export interface ServiceContext {
   readonly users: ReadonlyMap<string, UserConfig>;
   /** Meters, quota checks (`check(user)` before admitting) and bandwidth limits. */
   readonly accounting: ServiceAccounting;
+  /** IP → country (cached, batched in the worker pool); null until a service needs geo routing. */
+  readonly geo: GeoResolver | null;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {

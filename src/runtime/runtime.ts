@@ -15,7 +15,10 @@ import { openDatabase, type Db } from '../store/database.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
-import { createService } from './service-factory.js';
+import { createService, needsGeo } from './service-factory.js';
+import { createGeoResolver, type GeoResolver } from '../geo/index.js';
+import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index.js';
+import { sameSettings } from '../config/diff.js';
 
 export interface ReloadResult {
   readonly ok: boolean;
@@ -33,6 +36,8 @@ export interface StatusBody {
   readonly relayEngine: RelayEngine['kind'];
   readonly relayEngineFallback: string | null;
   readonly reloads: { readonly total: number; readonly failed: number; readonly lastError: string | null };
+  /** The worker pool, once a service needed it. */
+  readonly pool: PoolStats | null;
   readonly services: readonly ServiceStatus[];
   /** Ledger and shared Redis counter state. */
   readonly accounting: AccountingStatus;
@@ -71,8 +76,10 @@ export class Runtime {
     engine: RelayEngine;
     events: ServiceEvents;
     users: Map<string, UserConfig>;
+    geo: GeoResolver | null;
     accounting: Accounting;
   };
+  private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
   private watcher: FSWatcher | null = null;
   private reloading: Promise<ReloadResult> | null = null;
@@ -114,6 +121,7 @@ export class Runtime {
       engine,
       accounting,
       users: new Map(config.users.map((u) => [u.id, u])),
+      geo: null,
       events,
     };
   }
@@ -135,7 +143,7 @@ export class Runtime {
     }
     const runtime = new Runtime(config, options, engine, fallbackReason, db, accounting);
     try {
-      await runtime.startAll(options.watch ?? config.reload.watch);
+      await runtime.startAll(options.watch === true || config.reload.watch);
     } catch (err) {
       await runtime.shutdown();
       throw err;
@@ -151,6 +159,8 @@ export class Runtime {
   private async startAll(watchFile: boolean): Promise<void> {
     const { config, log } = this;
     log.info({ version: VERSION, relayEngine: this.engine.kind, fallback: this.engineFallback }, 'tidegate starting');
+    const geo = await this.prepareGeo(config);
+    if (geo) this.context.geo = geo;
     for (const svc of config.services) {
       const service = createService(svc, this.context);
       this.services.set(svc.name, service);
@@ -186,6 +196,7 @@ export class Runtime {
       relayEngine: this.engine.kind,
       relayEngineFallback: this.engineFallback,
       reloads: { total: this.reloadCount, failed: this.reloadFailures, lastError: this.lastReloadError },
+      pool: this.pool?.stats() ?? null,
       services: [...this.services.values()].map((s) => s.status()),
       accounting: this.accounting.status(),
     };
@@ -223,10 +234,42 @@ export class Runtime {
     this.log.error({ code: (err as TidegateError).code, err: err.message }, 'reload rejected; nothing changed');
   }
 
+  /** The shared worker pool, started on first need. */
+  workerPool(): WorkerPool {
+    this.pool ??= createWorkerPool(this.config.pool, this.log);
+    return this.pool;
+  }
+
+  /** Geo resolver stats for GET /cache. */
+  geoStats(): ReturnType<GeoResolver['stats']> | null {
+    return this.context.geo?.stats() ?? null;
+  }
+
+  /**
+   * A ready geo resolver when `config` needs one and the current one is missing or was built from other geo
+   * settings; null when nothing changes. Rejects (naming the file) when the database cannot be opened.
+   */
+  private async prepareGeo(config: Config): Promise<GeoResolver | null> {
+    if (!config.services.some(needsGeo)) return null;
+    if (this.context.geo !== null && sameSettings(this.config.geo, config.geo)) return null;
+    const geo = createGeoResolver(config.geo, this.workerPool(), this.log);
+    await geo.ready();
+    return geo;
+  }
+
   private async apply(next: Config): Promise<ReloadResult> {
     const diff: ConfigDiff = diffConfig(this.config, next);
     const failed: { service: string; code: string; message: string }[] = [];
     const { log } = this;
+    let geo: GeoResolver | null;
+    try {
+      // Shared resources first: if they fail, nothing has changed yet.
+      geo = await this.prepareGeo(next);
+    } catch (err) {
+      this.recordReloadFailure(err as Error);
+      throw err;
+    }
+    if (geo) this.context.geo = geo;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
     await this.accounting.applyConfig(next);
@@ -334,6 +377,7 @@ export class Runtime {
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();
     if (this.admin) await this.admin.close();
+    await this.pool?.close();
     this.db?.close();
     this.log.info('tidegate stopped');
   }
