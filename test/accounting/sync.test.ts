@@ -55,6 +55,21 @@ describe('throttled ledger sync', () => {
     }
   });
 
+  it('flushes by itself every interval', async () => {
+    const { accounting, db, ledger } = await open({ interval: '200ms', batchSize: 500, maxPending: 1000 }, 2);
+    try {
+      accounting.addRequest('u1', 'llm', 3);
+      const row = await eventually(() => ledger.read('user', 'u1', 'all'), (r) => r !== null);
+      assert.equal(row?.tokens, 3);
+      accounting.addRequest('u1', 'llm', 4);
+      assert.equal((await eventually(() => ledger.read('user', 'u1', 'all'), (r) => r?.tokens === 7))?.tokens, 7);
+      assert.equal(accounting.syncStatus().stats.emergencyFlushes, 0);
+    } finally {
+      await accounting.close();
+      db.close();
+    }
+  });
+
   it('flushes at once when maxPending users are dirty (emergency flush)', async () => {
     const { accounting, db, ledger } = await open({ interval: '1h', batchSize: 500, maxPending: 5 }, 10);
     try {
