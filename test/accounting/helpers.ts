@@ -214,7 +214,8 @@ const CLI = new URL('../../src/cli.js', import.meta.url).pathname;
 
 export async function startChild(configFile: string, env: Record<string, string> = {}): Promise<Child> {
   const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
-    env: { ...process.env, TIDEGATE_RELAY: process.env.TIDEGATE_RELAY ?? 'js', ...env },
+    // TIDEGATE_RELAY passes through: unset, the child runs the native engine when the addon is built.
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
