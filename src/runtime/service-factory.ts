@@ -1,4 +1,5 @@
 import type { ServiceConfig } from '../config/schema.js';
+import { GatewayService } from '../gateway/service.js';
 import { ForwardService } from '../relay/forward-service.js';
 import type { Service, ServiceContext } from '../service.js';
 
@@ -7,6 +8,8 @@ export function createService(config: ServiceConfig, context: ServiceContext): S
   switch (config.type) {
     case 'forward':
       return new ForwardService(config, context);
+    case 'gateway':
+      return new GatewayService(config, context);
     default:
       throw new Error(`service type "${config.type}" is not available in this build`);
   }
