@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { validateConfig } from '../../src/config/schema.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 
 export interface StartedGateway {
@@ -13,33 +13,40 @@ export interface StartedGateway {
   readonly dir: string;
   readonly dbFile: string | null;
   close(): Promise<void>;
+  /** Applies a new gateway section through the runtime's reload (same listen address: in-place update). */
+  reload(gateway: Record<string, unknown>): Promise<void>;
 }
 
 export interface GatewayOptions {
   readonly users?: readonly { id: string; keys: string[] }[];
   /** Write the request log to SQLite (a temp file); off by default. */
   readonly sqlite?: boolean;
+  readonly log?: Logger;
 }
 
 /** Starts tidegate in-process with one gateway service (name `llm`) on 127.0.0.1:0. */
 export async function startGateway(gateway: Record<string, unknown>, options: GatewayOptions = {}): Promise<StartedGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'tidegate-gw-'));
   const dbFile = options.sqlite ? join(dir, 'runtime.db') : null;
-  const config = validateConfig({
+  const build = (gw: Record<string, unknown>) => validateConfig({
     admin: { listen: 'off' },
     log: { level: 'silent' },
     store: { sqlite: dbFile ?? 'off' },
     pool: { threads: 1 },
     users: options.users ?? [],
-    services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', ...gateway }],
+    services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', ...gw }],
   });
-  const runtime = await Runtime.start(config, { log: createLogger('silent') });
+  const runtime = await Runtime.start(build(gateway), { log: options.log ?? createLogger('silent') });
   const listen = runtime.status().services[0]!.listen;
   return {
     runtime,
     url: `http://${listen}`,
     dir,
     dbFile,
+    async reload(next: Record<string, unknown>) {
+      const result = await runtime.reload(build(next));
+      if (!result.ok) throw new Error(`reload failed: ${JSON.stringify(result.failed)}`);
+    },
     async close() {
       await runtime.shutdown();
       rmSync(dir, { recursive: true, force: true });
