@@ -362,8 +362,8 @@ export class Exchange implements SseEventSink {
     }
     if (this.clientGone) return;
     this.usage.read(findUsageObject(upstream));
-    this.commit(a);
     this.res.setHeader('content-length', out.length);
+    this.commit(a);
     this.core.bytesOut += out.length;
     this.res.end(out);
     this.done(null);
