@@ -113,11 +113,14 @@ export class UsageLog {
           );
           ok++;
         } catch (err) {
+          // Only a problem with this row (constraint, a value SQLite cannot bind) is isolated; a busy or broken
+          // database fails the whole transaction so the batch is kept for the next flush.
+          if (!isRowProblem(err)) throw err;
           writer.rejectRow(r, err as Error);
         }
       }
       return ok;
-    });
+    }).immediate;
     this.flushOnTimer = this.flushOnTimer.bind(this);
   }
 
@@ -196,4 +199,10 @@ export class UsageLog {
     this.flush();
     this.closed = true;
   }
+}
+
+function isRowProblem(err: unknown): boolean {
+  if (err instanceof TypeError || err instanceof RangeError) return true;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG');
 }
