@@ -1,8 +1,16 @@
 import { JsonBodyError } from '../errors.js';
-import { decodeJsonBody, encodeJsonBody } from './decode.js';
+import { decodeJsonBody, encodeJsonBody, stringifyNested } from './decode.js';
 import { expectObject, isObject } from './shape.js';
 import { validateAnthropicMessages, validateOpenAIChat } from './summarize.js';
 import type { ChatDialect, JsonObject, JsonValue } from './types.js';
+
+/*
+ * What converts: model, system/developer prompts, user/assistant/tool turns (text, images by URL or base64, tool
+ * calls ⇄ tool_use, tool results ⇄ tool_result), max_tokens (max_completion_tokens wins), temperature, top_p,
+ * stop ⇄ stop_sequences, stream, user ⇄ metadata.user_id, tools and tool_choice. What has no counterpart is dropped:
+ * OpenAI n, seed, logprobs, response_format, penalties, stream_options; Anthropic top_k, thinking blocks, cache
+ * control. Canonical bodies (see test/fixtures/pool/bodies.ts) round-trip exactly both ways.
+ */
 
 /** Anthropic requires max_tokens; OpenAI bodies often omit it. */
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
@@ -138,7 +146,9 @@ export function anthropicToOpenAIChat(root: JsonObject): JsonObject {
   const messages: JsonObject[] = [];
   const system = textOf(root.system);
   if (system) messages.push({ role: 'system', content: system });
-  for (const m of root.messages as JsonObject[]) {
+  const src = root.messages as JsonObject[];
+  for (let i = 0; i < src.length; i++) {
+    const m = src[i]!;
     const role = m.role as string;
     if (typeof m.content === 'string') {
       messages.push({ role, content: m.content });
@@ -148,10 +158,12 @@ export function anthropicToOpenAIChat(root: JsonObject): JsonObject {
     if (role === 'assistant') {
       let text = '';
       const calls: JsonObject[] = [];
-      for (const b of blocks) {
+      for (let k = 0; k < blocks.length; k++) {
+        const b = blocks[k]!;
         if (b.type === 'text') text += b.text as string;
         else if (b.type === 'tool_use') {
-          calls.push({ id: b.id as string, type: 'function', function: { name: b.name as string, arguments: JSON.stringify(b.input) } });
+          const args = stringifyNested(b.input, `$.messages[${i}].content[${k}].input`);
+          calls.push({ id: b.id as string, type: 'function', function: { name: b.name as string, arguments: args } });
         }
       }
       const msg: JsonObject = { role: 'assistant', content: calls.length > 0 && text === '' ? null : text };

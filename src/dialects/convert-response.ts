@@ -1,5 +1,5 @@
 import { JsonBodyError } from '../errors.js';
-import { decodeJsonBody, encodeJsonBody } from './decode.js';
+import { decodeJsonBody, encodeJsonBody, stringifyNested } from './decode.js';
 import { expectArray, expectObject, expectString, isObject, shapeError } from './shape.js';
 import type { ChatDialect, JsonObject, JsonValue } from './types.js';
 
@@ -92,7 +92,7 @@ export function anthropicResponseToOpenAI(root: JsonObject): JsonObject {
     else if (type === 'tool_use') {
       calls.push({
         id: expectString(b, 'id', base), type: 'function',
-        function: { name: expectString(b, 'name', base), arguments: JSON.stringify(b.input ?? {}) },
+        function: { name: expectString(b, 'name', base), arguments: stringifyNested(b.input ?? {}, `${base}.input`) },
       });
     }
   }

@@ -67,3 +67,13 @@ export function encodeJsonBody(value: unknown): Buffer {
   }
   return Buffer.from(text, 'utf8');
 }
+
+/** JSON.stringify of a nested value (tool arguments); too deep to serialise becomes a JsonBodyError at `path`. */
+export function stringifyNested(value: unknown, path: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    if (err instanceof RangeError) throw new JsonBodyError('depth', path, null, `${path}: nested too deeply to convert`);
+    throw err;
+  }
+}

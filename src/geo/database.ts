@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Reader, type Response } from 'maxmind';
 import { GeoDatabaseError } from '../errors.js';
-import { parseIp, type IpKey } from './ip.js';
+import { numberToIpv4, parseIp, type IpKey } from './ip.js';
 import { parseRangeList, RangeTable } from './ranges.js';
 
 /** What a worker needs to open the same database the main thread was configured with. */
@@ -84,7 +84,7 @@ export async function openGeoDatabase(spec: GeoSpec): Promise<GeoDatabase> {
       }
       if (table) return table.lookup(key);
       try {
-        return countryOf(mmdb!.get(ip) as unknown as MmdbRecord | null);
+        return countryOf(mmdb!.get(key.v === 4 && ip.includes(':') ? numberToIpv4(key.n) : ip) as unknown as MmdbRecord | null);
       } catch {
         return null;
       }

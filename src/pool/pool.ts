@@ -6,21 +6,31 @@ import { convertRequestBody } from '../dialects/convert-request.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
 import { summarizeRequest } from '../dialects/summarize.js';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
-import { GeoDatabaseError, JsonBodyError, PoolClosedError, PoolQueueFullError, PoolTaskError, TidegateError } from '../errors.js';
+import { CredentialsDirError, GeoDatabaseError, JsonBodyError, PoolClosedError, PoolQueueFullError, PoolTaskError, TidegateError } from '../errors.js';
 import type { GeoSpec } from '../geo/database.js';
 import type { Logger } from '../log.js';
 import {
-  TASK, type ConvertResult, type ConvertTask, type GeoOpenResult, type GeoResult, type GeoTask, type HoldTask, type ScanTask,
+  TASK, type ConvertResult, type ConvertTask, type GeoOpenResult, type GeoResult, type GeoTask, type HoldTask, type ScanResult, type ScanTask,
   type SummarizeResult, type SummarizeTask, type TaskName, type TaskProblem,
 } from './tasks.js';
+import { BodyBufferPool } from './body-buffers.js';
 import { resolveJsonOffloadBytes } from './threshold.js';
 
 export interface ParseOptions {
   /** Dotted path of the session id in the body (e.g. `metadata.user_id`), or null. */
   readonly sessionField?: string | null;
   readonly signal?: AbortSignal;
-  /** The caller gives the Buffer up: it is transferred as is instead of copied (it is detached afterwards). */
+  /**
+   * The caller gives the Buffer up: when it owns its whole ArrayBuffer it is transferred to the worker as is
+   * (detached here) and moved back as `ParsedRequest.body`, so a large body crosses threads without a copy. Without
+   * it (or for a slice of a larger allocation) the pool copies the body and the caller's Buffer stays usable.
+   */
   readonly transfer?: boolean;
+}
+
+/** The routing summary plus the body's bytes: the caller's Buffer, or the same bytes moved back (`transfer`). */
+export interface ParsedRequest extends RequestSummary {
+  readonly body: Buffer;
 }
 
 export interface ConvertOptions {
@@ -49,17 +59,21 @@ export interface PoolStats {
   /** JSON work done on the main thread because the body was below the threshold. */
   readonly inline: number;
   readonly jsonOffloadBytes: number;
+  /** Body copies served from recycled buffers / newly allocated, and bytes kept idle for reuse. */
+  readonly bodyBuffers: { readonly reused: number; readonly allocated: number; readonly idleBytes: number };
 }
 
 /**
  * One Piscina pool per process. JSON methods run inline below `jsonOffloadBytes` and in the pool at or above it;
  * everything else always runs in the pool. Input problems reject with JsonBodyError (400), a full queue with
  * PoolQueueFullError (503 + Retry-After), a dead or failing worker with PoolTaskError, a closed pool with
- * PoolClosedError; an aborted signal rejects with the signal's AbortError.
+ * PoolClosedError; an aborted signal rejects with the signal's reason (an AbortError). Aborting removes a queued
+ * task from the queue; aborting a task that is already running terminates its worker (Piscina's rule), which is
+ * replaced: pass a signal where abandoning the work is worth a thread restart (large bodies of a gone client).
  */
 export interface WorkerPool {
   readonly jsonOffloadBytes: number;
-  parseRequest(dialect: Dialect, body: Buffer, opts?: ParseOptions): Promise<RequestSummary>;
+  parseRequest(dialect: Dialect, body: Buffer, opts?: ParseOptions): Promise<ParsedRequest>;
   convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer, opts?: ConvertOptions): Promise<Buffer>;
   convertResponse(from: ChatDialect, to: ChatDialect, body: Buffer, opts?: ConvertOptions): Promise<Buffer>;
   /** Whole directory when `files` is omitted; else only those files (relative paths). */
@@ -76,7 +90,7 @@ export interface WorkerPool {
 
 const QUEUE_FULL_MESSAGE = 'Task queue is at limit';
 
-/** Overridable for tests and the bench: the compiled worker next to this module. */
+/** Overrides for tests and the bench: `jsonOffloadBytes` here wins over the config and the bench file. */
 export interface PoolOptions {
   readonly jsonOffloadBytes?: number;
 }
@@ -103,6 +117,7 @@ class PiscinaWorkerPool implements WorkerPool {
   private rejectedQueueFull = 0;
   private inline = 0;
   private closed = false;
+  private readonly buffers = new BodyBufferPool();
 
   constructor(
     private readonly piscina: Piscina,
@@ -115,18 +130,26 @@ class PiscinaWorkerPool implements WorkerPool {
     piscina.on('error', (err: unknown) => log.error({ err }, 'worker pool: worker error'));
   }
 
-  parseRequest(dialect: Dialect, body: Buffer, opts: ParseOptions = {}): Promise<RequestSummary> {
+  parseRequest(dialect: Dialect, body: Buffer, opts: ParseOptions = {}): Promise<ParsedRequest> {
     const sessionField = opts.sessionField ?? null;
     if (body.byteLength < this.jsonOffloadBytes) {
-      return this.runInline(opts.signal, function summarizeInline() {
-        return summarizeRequest(dialect, body, sessionField);
-      });
+      const refused = this.refuseInline(opts.signal);
+      if (refused) return refused;
+      try {
+        return Promise.resolve(parsedRequest(summarizeRequest(dialect, body, sessionField), body));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
-    const input = transferable(body, opts.transfer === true);
+    const input = this.transferable(body, opts.transfer === true);
+    const moved = input === body;
+    const buffers = this.buffers;
     const task: SummarizeTask = { dialect, body: input, sessionField };
     return this.run<SummarizeResult>(TASK.summarize, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapSummary(r) {
-      if (r.ok) return r.summary;
-      throw problemToError(r);
+      if (!r.ok) throw problemToError(r);
+      if (moved) return parsedRequest(r.summary, Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
+      buffers.release(r.body.buffer as ArrayBuffer);
+      return parsedRequest(r.summary, body);
     });
   }
 
@@ -144,21 +167,30 @@ class PiscinaWorkerPool implements WorkerPool {
     from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions,
   ): Promise<Buffer> {
     if (body.byteLength < this.jsonOffloadBytes) {
-      return this.runInline(opts.signal, function convertInline() {
-        return inline(from, to, body);
-      });
+      const refused = this.refuseInline(opts.signal);
+      if (refused) return refused;
+      try {
+        return Promise.resolve(inline(from, to, body));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
-    const input = transferable(body, opts.transfer === true);
+    const input = this.transferable(body, opts.transfer === true);
     const task: ConvertTask = { from, to, body: input };
+    const buffers = this.buffers;
     return this.run<ConvertResult>(name, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapConverted(r) {
-      if (r instanceof Uint8Array) return Buffer.from(r.buffer, r.byteOffset, r.byteLength);
-      throw problemToError(r);
+      if (!r.ok) throw problemToError(r);
+      if (r.input) buffers.release(r.input.buffer as ArrayBuffer);
+      return Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
     });
   }
 
   scanCredentials(dir: string, files?: readonly string[], opts: { concurrency?: number } = {}): Promise<CredentialIndexData> {
     const task: ScanTask = { dir, files: files ?? null, concurrency: opts.concurrency ?? DEFAULT_SCAN_CONCURRENCY };
-    return this.run<CredentialIndexData>(TASK.scanCredentials, task, undefined, undefined);
+    return this.run<ScanResult>(TASK.scanCredentials, task, undefined, undefined).then(function unwrapScan(r) {
+      if (r.ok) return r.data;
+      throw new CredentialsDirError(r.dir, r.message.replace(/^credentials directory .*?: /, ''));
+    });
   }
 
   geoOpen(spec: GeoSpec): Promise<string> {
@@ -197,6 +229,7 @@ class PiscinaWorkerPool implements WorkerPool {
       rejectedQueueFull: this.rejectedQueueFull,
       inline: this.inline,
       jsonOffloadBytes: this.jsonOffloadBytes,
+      bodyBuffers: { reused: this.buffers.reused, allocated: this.buffers.allocated, idleBytes: this.buffers.idle },
     };
   }
 
@@ -206,15 +239,12 @@ class PiscinaWorkerPool implements WorkerPool {
     await this.piscina.close();
   }
 
-  private runInline<R>(signal: AbortSignal | undefined, fn: () => R): Promise<R> {
+  /** A rejection when inline work must not run (pool closed, signal aborted); else counts the inline task. */
+  private refuseInline(signal: AbortSignal | undefined): Promise<never> | null {
     if (this.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     this.inline++;
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return null;
   }
 
   private run<R>(name: TaskName, task: unknown, transferList: ArrayBuffer[] | undefined, signal: AbortSignal | undefined): Promise<R> {
@@ -228,26 +258,40 @@ class PiscinaWorkerPool implements WorkerPool {
     const opts: { name: string; transferList?: ArrayBuffer[]; signal?: AbortSignal } = { name };
     if (transferList) opts.transferList = transferList;
     if (signal) opts.signal = signal;
-    return (p.run(task, opts) as Promise<R>).catch((err: unknown) => {
+    return (p.run(task, opts) as Promise<R>).catch(this.taskFailed(name));
+  }
+
+  /** Maps Piscina's rejections to our errors (one handler per task name, made once). */
+  private readonly failHandlers = new Map<TaskName, (err: unknown) => never>();
+
+  /** The caller's Buffer when it gives it up and owns its whole ArrayBuffer; else a copy in a recycled buffer. */
+  private transferable(body: Buffer, giveUp: boolean): Uint8Array {
+    if (giveUp && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) return body;
+    return this.buffers.copy(body);
+  }
+  private taskFailed(name: TaskName): (err: unknown) => never {
+    let handler = this.failHandlers.get(name);
+    if (handler) return handler;
+    const pool = this;
+    handler = function onTaskFailed(err: unknown): never {
       if (err instanceof TidegateError) throw err;
       if (err instanceof Error && err.message === QUEUE_FULL_MESSAGE) {
-        this.rejectedQueueFull++;
-        throw new PoolQueueFullError(this.config.maxQueue);
+        pool.rejectedQueueFull++;
+        throw new PoolQueueFullError(pool.config.maxQueue);
       }
       if (err instanceof Error && err.name === 'AbortError') throw err;
-      this.failed++;
-      this.log.warn({ task: name, err }, 'worker pool task failed');
+      pool.failed++;
+      pool.log.warn({ task: name, err }, 'worker pool task failed');
       throw new PoolTaskError(name, err);
-    });
+    };
+    this.failHandlers.set(name, handler);
+    return handler;
   }
 }
 
-/** A Buffer safe to transfer: the caller's own when it gives it up and owns its whole ArrayBuffer, else a copy. */
-function transferable(body: Buffer, giveUp: boolean): Uint8Array {
-  if (giveUp && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) return body;
-  const copy = Buffer.allocUnsafeSlow(body.byteLength);
-  body.copy(copy);
-  return copy;
+
+function parsedRequest(s: RequestSummary, body: Buffer): ParsedRequest {
+  return { model: s.model, stream: s.stream, sessionId: s.sessionId, messageCount: s.messageCount, estimatedPromptTokens: s.estimatedPromptTokens, body };
 }
 
 function problemToError(p: TaskProblem): JsonBodyError {

@@ -1,6 +1,7 @@
 import type { JsonBodyProblem } from '../errors.js';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import type { GeoSpec } from '../geo/database.js';
+import type { CredentialIndexData } from '../credentials/types.js';
 
 /**
  * Messages between the main thread and the pool's workers. Inputs carry Buffers by transfer; outputs are small
@@ -20,21 +21,28 @@ export interface SummarizeTask {
   readonly body: Uint8Array;
   readonly sessionField: string | null;
 }
-export type SummarizeResult = { readonly ok: true; readonly summary: RequestSummary } | ({ readonly ok: false } & TaskProblem);
+/** `body` is the input, moved back: the caller's bytes (transfer) or a buffer to recycle (copy). */
+export type SummarizeResult =
+  | { readonly ok: true; readonly summary: RequestSummary; readonly body: Uint8Array }
+  | ({ readonly ok: false } & TaskProblem);
 
 export interface ConvertTask {
   readonly from: ChatDialect;
   readonly to: ChatDialect;
   readonly body: Uint8Array;
 }
-/** A Uint8Array (the converted body, moved) or the problem. */
-export type ConvertResult = Uint8Array | ({ readonly ok: false } & TaskProblem);
+/** The converted body (moved) and the input moved back for recycling (null when the output reuses it). */
+export type ConvertResult =
+  | { readonly ok: true; readonly body: Uint8Array; readonly input: Uint8Array | null }
+  | ({ readonly ok: false } & TaskProblem);
 
 export interface ScanTask {
   readonly dir: string;
   readonly files: readonly string[] | null;
   readonly concurrency: number;
 }
+
+export type ScanResult = { readonly ok: true; readonly data: CredentialIndexData } | { readonly ok: false; readonly dir: string; readonly message: string };
 
 export interface GeoTask {
   readonly spec: GeoSpec;
@@ -48,7 +56,10 @@ export interface GeoOpenResult {
   readonly message: string;
 }
 
-/** Diagnostic task: parks a worker until `flag[0]` becomes non-zero (tests and the bench fill the pool with it). */
+/**
+ * Diagnostic task: parks a worker until `flag[0]` becomes non-zero (tests and the bench fill the pool with it).
+ * The worker sets `flag[1]` to 1 once it is parked. `flag[0]` = 1 finishes, 2 exits the thread like a crash.
+ */
 export interface HoldTask {
   readonly flag: SharedArrayBuffer;
   readonly maxMs: number;

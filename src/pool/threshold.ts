@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Used when `pool.jsonOffloadBytes: auto` and no bench result exists. 128 KiB: on the 2-core development machine
- * JSON.parse + validation of a chat body costs roughly 1 µs per 250 bytes inline (~0.25 ms at 64 KiB, ~2 ms at 1 MiB),
- * while a pool round trip costs roughly 0.1–0.3 ms of latency; below ~100 KiB the hop costs more than it saves,
- * above it one body stalls every other connection for longer than a hop. `npm run bench -- pool` measures the
- * real crossover on the machine at hand and writes it to bench/results/pool-threshold.json.
+ * Used when `pool.jsonOffloadBytes: auto` and this machine has no bench result (e.g. an npm install, which ships
+ * no bench/). 64 KiB: on the 2-core development machine `npm run bench -- pool` measured inline parse+validate at
+ * ~1.7 µs/KiB of main thread and a pool hop at ~25–35 µs of main thread plus ~0.3 µs/KiB (copy into a recycled buffer, transfer), so the
+ * hop starts saving main-thread time at ~35 KiB, while an inline body only stalls the loop for 1 ms at ~580 KiB.
+ * 64 KiB is that crossover rounded up to a power of two, leaning inline because the hop adds latency to the
+ * request that takes it. The bench writes the crossover measured on the machine at hand to
+ * bench/results/pool-threshold.json.
  */
-export const DEFAULT_JSON_OFFLOAD_BYTES = 131_072;
+export const DEFAULT_JSON_OFFLOAD_BYTES = 65_536;
 
 /** Where the pool bench stores its measured threshold (relative to the package root). */
 export const THRESHOLD_FILE = fileURLToPath(new URL('../../../bench/results/pool-threshold.json', import.meta.url));

@@ -1,16 +1,15 @@
 /**
  * The pool's worker entry (runs as compiled JS: dist/src/pool/worker.js). Each named export is one task.
  */
-import { move } from 'piscina';
-import { JsonBodyError, GeoDatabaseError } from '../errors.js';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { CredentialsDirError, JsonBodyError, GeoDatabaseError } from '../errors.js';
 import { convertRequestBody } from '../dialects/convert-request.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
 import { summarizeRequest } from '../dialects/summarize.js';
 import { scanCredentialDir } from '../credentials/scan.js';
-import type { CredentialIndexData } from '../credentials/types.js';
 import { openGeoDatabase, type GeoDatabase } from '../geo/database.js';
 import type {
-  ConvertResult, ConvertTask, GeoOpenResult, GeoResult, GeoTask, HoldTask, ScanTask, SummarizeResult, SummarizeTask, TaskProblem,
+  ConvertResult, ConvertTask, GeoOpenResult, GeoResult, GeoTask, HoldTask, ScanResult, ScanTask, SummarizeResult, SummarizeTask, TaskProblem,
 } from './tasks.js';
 
 function problemOf(err: unknown): { ok: false } & TaskProblem {
@@ -26,17 +25,30 @@ function ownedBuffer(buf: Buffer): Buffer {
   return copy;
 }
 
+/** A result whose ArrayBuffers Piscina moves (transferableSymbol) while it posts the rest (valueSymbol). */
+function withMoved<T>(value: T, buffers: ArrayBufferLike[]): T {
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as never) as unknown as T;
+}
+
 export function summarize(task: SummarizeTask): SummarizeResult {
+  let summary;
   try {
-    return { ok: true, summary: summarizeRequest(task.dialect, task.body, task.sessionField) };
+    summary = summarizeRequest(task.dialect, task.body, task.sessionField);
   } catch (err) {
     return problemOf(err);
   }
+  return withMoved<SummarizeResult>({ ok: true, summary, body: task.body }, [task.body.buffer]);
+}
+
+function converted(out: Buffer, input: Uint8Array): ConvertResult {
+  if (out.buffer === input.buffer) return withMoved<ConvertResult>({ ok: true, body: out, input: null }, [out.buffer]);
+  const owned = ownedBuffer(out);
+  return withMoved<ConvertResult>({ ok: true, body: owned, input }, [owned.buffer, input.buffer]);
 }
 
 export function convertRequest(task: ConvertTask): ConvertResult {
   try {
-    return move(ownedBuffer(convertRequestBody(task.from, task.to, task.body))) as Uint8Array;
+    return converted(convertRequestBody(task.from, task.to, task.body), task.body);
   } catch (err) {
     return problemOf(err);
   }
@@ -44,14 +56,19 @@ export function convertRequest(task: ConvertTask): ConvertResult {
 
 export function convertResponse(task: ConvertTask): ConvertResult {
   try {
-    return move(ownedBuffer(convertResponseBody(task.from, task.to, task.body))) as Uint8Array;
+    return converted(convertResponseBody(task.from, task.to, task.body), task.body);
   } catch (err) {
     return problemOf(err);
   }
 }
 
-export function scanCredentials(task: ScanTask): Promise<CredentialIndexData> {
-  return scanCredentialDir(task.dir, task.files, task.concurrency);
+export async function scanCredentials(task: ScanTask): Promise<ScanResult> {
+  try {
+    return { ok: true, data: await scanCredentialDir(task.dir, task.files, task.concurrency) };
+  } catch (err) {
+    if (err instanceof CredentialsDirError) return { ok: false, dir: err.dir, message: err.message };
+    throw err;
+  }
 }
 
 /** One open database per worker per spec; a failed open is retried on the next task. */
@@ -103,5 +120,7 @@ export function hold(task: HoldTask): boolean {
     if (left <= 0) return false;
     Atomics.wait(flag, 0, 0, left);
   }
+  // 2 = die the way a crashed worker does (tests of worker replacement); 1 = finish normally.
+  if (Atomics.load(flag, 0) === 2) process.exit(70);
   return true;
 }
