@@ -4,6 +4,8 @@ import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
 import { BodyTooLargeError, GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
 import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
 import { formatHostPort } from '../util/address.js';
+import { AccountSource } from './account-source.js';
+import type { Channel } from './channel.js';
 import { BodyCodec } from './codec.js';
 import { GatewayCore } from './core.js';
 import { findEndpoint, MODELS, type Endpoint, type Family } from './endpoints.js';
@@ -31,6 +33,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   private totalConnections = 0;
   private refusedConnections = 0;
   private readonly onSocketClose: () => void;
+  /** Credential-directory feeds of the channels that use one. */
+  private readonly accountSources = new Map<Channel, AccountSource>();
 
   constructor(config: GatewayServiceConfig, context: ServiceContext) {
     this.name = config.name;
@@ -54,7 +58,33 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     });
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    await this.startAccountSources();
+    return this.listen();
+  }
+
+  /** Loads the accounts of every `credentialsDir` channel not yet fed; a bad directory is reported, not fatal. */
+  private async startAccountSources(): Promise<void> {
+    const pending: Promise<void>[] = [];
+    for (const channel of this.core.channels.values()) {
+      if (!channel.usesAccounts || this.accountSources.has(channel)) continue;
+      const pool = this.context.pool ?? null;
+      if (pool === null) {
+        channel.accountProblems = [{ file: channel.config.credentialsDir!, reason: 'no worker pool to scan the credentials directory' }];
+        continue;
+      }
+      const source = new AccountSource(channel, channel.config.credentialsDir!, pool, this.context.log);
+      this.accountSources.set(channel, source);
+      const log = this.context.log;
+      pending.push(source.start().catch(function credentialsDirFailed(err: Error) {
+        channel.accountProblems = [{ file: channel.config.credentialsDir!, reason: err.message }];
+        log.error({ channel: channel.name, err: err.message }, 'gateway channel cannot read its credentials directory; it has no accounts');
+      }));
+    }
+    await Promise.all(pending);
+  }
+
+  private listen(): Promise<void> {
     const { server, config } = this;
     const service = this;
     return new Promise<void>(function listen(resolve, reject) {
@@ -86,8 +116,11 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.server.maxConnections = next.maxConnections;
     // Requests already on a retired channel finish on it; its pool closes once they are done.
     for (const c of retired) {
+      this.accountSources.get(c)?.close();
+      this.accountSources.delete(c);
       c.close().catch(() => undefined);
     }
+    this.startAccountSources().catch(() => undefined);
     if (this.core.keys === null) this.context.log.warn({ service: next.name }, 'gateway has no users with keys: it is open to every client');
   }
 
@@ -142,6 +175,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     for (const exchange of core.live) exchange.res.destroy();
     server.closeAllConnections();
     await closed;
+    for (const source of this.accountSources.values()) source.close();
+    this.accountSources.clear();
     await Promise.all([...core.channels.values()].map((c) => c.destroy().catch(() => undefined)));
     this.state = 'stopped';
   }
