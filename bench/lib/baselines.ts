@@ -21,7 +21,7 @@ async function waitForAll(child: ManagedProcess, ports: readonly number[], label
     for (const port of ports) await waitForPort(port, 10_000, () => child.assertAlive());
   } catch (error) {
     await child.stop();
-    throw new Error(`${label} did not start: ${(error as Error).message}; output: ${child.tail()}`);
+    throw new Error(`${label} did not start: ${(error as Error).message}`);
   }
 }
 
@@ -63,7 +63,7 @@ export function haproxyConfig(listenPorts: readonly number[], targetPorts: reado
   const lines = [
     'global',
     '  tune.pipesize 1048576',
-    '  maxconn 8000',
+    '  maxconn 4000',
     'defaults',
     '  mode tcp',
     '  timeout connect 5s',
