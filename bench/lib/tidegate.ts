@@ -14,7 +14,7 @@ import { freePort, sleep } from './ports.js';
  */
 
 /** How tidegate is wrapped for profiling; `none` for measurements. */
-export type TidegateWrap = 'none' | '0x' | 'cpu-prof' | 'clinic-doctor' | 'clinic-flame';
+export type TidegateWrap = 'none' | '0x' | 'cpu-prof' | 'clinic-doctor' | 'clinic-flame' | 'perf';
 
 export interface TidegateTarget {
   /** The checkout whose dist/src/cli.js runs (default: this repository, or TIDEGATE_BENCH_ROOT). */
@@ -22,8 +22,10 @@ export interface TidegateTarget {
   /** Extra environment for tidegate only (never the load generators or baselines). */
   readonly env: Readonly<Record<string, string>>;
   readonly wrap: TidegateWrap;
-  /** Where profiles go when wrapped. */
+  /** Where profiles go when wrapped (a folder per tidegate label below it). */
   readonly profileDir: string;
+  /** perf event for `wrap: 'perf'` (`cycles` where hardware counters work, else `cpu-clock`). */
+  readonly perfEvent: string;
 }
 
 /** The repository this bench was built from: dist/bench/lib/tidegate.js → three levels up. */
@@ -34,6 +36,7 @@ let target: TidegateTarget = {
   env: parseEnvAssignments(process.env.TIDEGATE_BENCH_ENV ?? ''),
   wrap: 'none',
   profileDir: join(benchRepoRoot, 'bench', 'results', 'profiles'),
+  perfEvent: 'cpu-clock',
 };
 
 export function setTidegateTarget(next: Partial<TidegateTarget>): void {
@@ -99,6 +102,8 @@ export class TidegateProcess {
   /** The pid whose CPU time is tidegate's (the node process itself, also when a profiler wraps it). */
   cpuPid: number;
   relayEngine: string | undefined;
+  /** `perf record` attached to this process when wrap is `perf`. */
+  perfRecorder: ManagedProcess | null = null;
 
   constructor(process: ManagedProcess, adminPort: number, configDir: string, label: string) {
     this.process = process;
@@ -114,9 +119,25 @@ export class TidegateProcess {
   }
 
   async stop(): Promise<void> {
-    const wrapped = target.wrap !== 'none';
-    // Profilers write their output on a normal exit: SIGINT, and give 0x time to draw its flamegraph.
-    await this.process.stop(wrapped ? 'SIGINT' : 'SIGTERM', wrapped ? 120_000 : 5000);
+    if (this.perfRecorder) {
+      // perf writes perf.data when interrupted; stop it before the process it watches goes away.
+      await this.perfRecorder.stop('SIGINT', 30_000);
+      this.perfRecorder = null;
+    }
+    const wrapper = target.wrap === '0x' || target.wrap.startsWith('clinic');
+    if (wrapper && this.cpuPid !== this.process.pid && !this.process.hasExited) {
+      // 0x and clinic expect Ctrl+C to reach the whole process group: interrupt the node process they wrap, then
+      // give them time to turn what it recorded into HTML.
+      try {
+        process.kill(this.cpuPid, 'SIGINT');
+      } catch {
+        // already gone
+      }
+      await Promise.race([this.process.waitForExit(), sleep(120_000)]);
+    }
+    const profiled = target.wrap !== 'none' && target.wrap !== 'perf';
+    // Profilers write their output on a normal exit (SIGINT), not on SIGKILL.
+    await this.process.stop(profiled ? 'SIGINT' : 'SIGTERM', profiled ? 60_000 : 5000);
     await rm(this.configDir, { recursive: true, force: true });
   }
 }
@@ -145,6 +166,7 @@ export async function spawnTidegate(options: SpawnTidegateOptions): Promise<Tide
     const status = await waitUntilRunning(tidegate, options.readyTimeoutMs ?? 20_000);
     tidegate.relayEngine = status.relayEngine;
     if (target.wrap !== 'none') tidegate.cpuPid = await findNodeDescendant(child.pid);
+    if (target.wrap === 'perf') tidegate.perfRecorder = startPerfRecord(tidegate.cpuPid, join(target.profileDir, label), label);
   } catch (error) {
     await tidegate.stop();
     throw error;
@@ -159,24 +181,25 @@ async function wrappedCommand(
 ): Promise<{ command: string; args: string[] }> {
   const node = process.execPath;
   const dir = join(target.profileDir, label);
+  if (target.wrap !== 'none') await mkdir(dir, { recursive: true });
   switch (target.wrap) {
     case 'none':
       return { command: node, args: [cli, ...cliArgs] };
     case 'cpu-prof':
-      await mkdir(join(dir, 'cpuprofile'), { recursive: true });
-      return { command: node, args: ['--cpu-prof', '--cpu-prof-dir', join(dir, 'cpuprofile'), cli, ...cliArgs] };
+      // One .cpuprofile per thread: the main thread and every worker thread.
+      return { command: node, args: ['--cpu-prof', '--cpu-prof-dir', dir, cli, ...cliArgs] };
     case '0x':
-      await mkdir(join(dir, '0x'), { recursive: true });
       return {
         command: node,
-        args: [join(benchRepoRoot, 'node_modules', '0x', 'cmd.js'), '--output-dir', join(dir, '0x'), '--', node, cli, ...cliArgs],
+        args: [join(benchRepoRoot, 'node_modules', '0x', 'cmd.js'), '--output-dir', dir, '--', node, cli, ...cliArgs],
       };
     case 'clinic-doctor':
-    case 'clinic-flame': {
-      const tool = target.wrap === 'clinic-doctor' ? 'doctor' : 'flame';
-      await mkdir(join(dir, `clinic-${tool}`), { recursive: true });
-      return { command: 'clinic', args: [tool, '--dest', join(dir, `clinic-${tool}`), '--', node, cli, ...cliArgs] };
-    }
+      return { command: 'clinic', args: ['doctor', '--dest', dir, '--', node, cli, ...cliArgs] };
+    case 'clinic-flame':
+      return { command: 'clinic', args: ['flame', '--dest', dir, '--', node, cli, ...cliArgs] };
+    case 'perf':
+      // JIT frames get names through the perf map; native addon frames come from its symbols.
+      return { command: node, args: ['--perf-basic-prof-only-functions', cli, ...cliArgs] };
   }
 }
 
@@ -247,6 +270,12 @@ export function parseStatus(raw: unknown): TidegateStatus {
   }
   const relayEngine = typeof record.relayEngine === 'string' ? record.relayEngine : undefined;
   return { relayEngine, services, raw };
+}
+
+function startPerfRecord(pid: number, dir: string, label: string): ManagedProcess {
+  return new ManagedProcess(`perf-${label}`, 'perf', [
+    'record', '-e', target.perfEvent, '-g', '-F', '999', '-p', String(pid), '-o', join(dir, 'perf.data'),
+  ]);
 }
 
 /** The deepest `node` process under a wrapper (0x, clinic), so CPU time is tidegate's own. */
