@@ -107,10 +107,10 @@ async function main(): Promise<void> {
   const started = performance.now();
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: npm run perf:gate [-- REF] [--rounds N] [--candidate-env NAME=VALUE ...] [--baseline-env NAME=VALUE ...] [--gates FILE] [--keep-worktree]\n');
+    process.stdout.write('usage: npm run perf:gate [-- REF] [--rounds N] [--candidate-env NAME=VALUE ...] [--baseline-env NAME=VALUE ...] [--gates FILE] [--candidate-root DIR] [--keep-worktree]\n');
     return;
   }
-  const flags = ['--rounds', '--candidate-env', '--baseline-env', '--gates'];
+  const flags = ['--rounds', '--candidate-env', '--baseline-env', '--gates', '--candidate-root'];
   const gatesFile = resolve(flagValue(argv, '--gates') ?? join(benchRepoRoot, 'bench', 'gates.json'));
   const config: GateConfig = parseGateConfig(JSON.parse(await readFile(gatesFile, 'utf8')));
   const roundsFlag = flagValue(argv, '--rounds');
@@ -120,7 +120,8 @@ async function main(): Promise<void> {
   const baselineEnv = parseEnvAssignments(flagValues(argv, '--baseline-env'));
   const [refArg] = positionals(argv, flags);
 
-  const candidateRoot = benchRepoRoot;
+  // The candidate is this checkout unless --candidate-root names another built one (e.g. an integration tree).
+  const candidateRoot = resolve(flagValue(argv, '--candidate-root') ?? benchRepoRoot);
   if (!existsSync(tidegateCliPath(candidateRoot))) throw new Error(`the candidate is not built: run npm run build in ${candidateRoot}`);
   const ref = refArg ?? (await defaultBaselineRef(candidateRoot));
   const commit = await resolveCommit(candidateRoot, ref);

@@ -79,7 +79,10 @@ async function prepareNative(candidateRoot: string, dir: string, commit: string,
     return 'baseline reuses the candidate native addon build (native/ and binding.gyp unchanged)';
   }
   log('native/ or binding.gyp changed: building the baseline native addon');
-  const gyp = await runCommand(process.execPath, [join(dir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild'], { cwd: dir });
+  // Run directly, node-gyp does not read .npmrc: pass npm's nodedir on (offline machines have headers there).
+  const nodedir = process.env.npm_config_nodedir;
+  const gypArgs = [join(dir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+  const gyp = await runCommand(process.execPath, gypArgs, { cwd: dir });
   if (gyp.code !== 0) return `baseline native addon build failed (the baseline runs its JS engine): ${gyp.stderr.slice(-300)}`;
   return 'baseline native addon rebuilt (native/ or binding.gyp changed)';
 }
