@@ -82,7 +82,8 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
   async stop(graceMs: number): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'draining';
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Stop listening now; close()'s callback would wait for every live connection, which is the grace logic's job.
+    this.server.close();
     if (this.live > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
