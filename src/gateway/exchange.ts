@@ -121,7 +121,16 @@ export class Exchange implements SseEventSink {
     this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bodyBytes);
     this.chunks = [];
     this.core.bytesIn += this.bodyBytes;
-    this.run().catch(exchangeCrashed.bind(null, this));
+    void this.guard(this.run());
+  }
+
+  /** Awaits an async step; anything it throws unexpectedly becomes a 500 (or an error event) for this request. */
+  private async guard(step: Promise<void>): Promise<void> {
+    try {
+      await step;
+    } catch (err) {
+      exchangeCrashed(this, err);
+    }
   }
 
   private async run(): Promise<void> {
@@ -341,7 +350,7 @@ export class Exchange implements SseEventSink {
         return;
       }
       case CONVERT_JSON:
-        this.finishConverted(a).catch(exchangeCrashed.bind(null, this));
+        void this.guard(this.finishConverted(a));
         return;
     }
   }
@@ -425,7 +434,7 @@ export class Exchange implements SseEventSink {
   private retry(): void {
     this.attempt = null;
     this.collected = null;
-    this.next().catch(exchangeCrashed.bind(null, this));
+    void this.guard(this.next());
   }
 
   /** Bookkeeping when an attempt stops, however it stops. */
