@@ -77,6 +77,8 @@ export class Exchange implements SseEventSink {
   tailLast: Buffer | null = null;
   collected: Buffer[] | null = null;
   requestTimer: NodeJS.Timeout | null = null;
+  /** requestTimeout fired: no further attempts. */
+  timedOut = false;
   channelName: string | null = null;
 
   constructor(core: GatewayCore, req: GatewayRequest, res: GatewayResponse, endpoint: Endpoint) {
@@ -164,6 +166,10 @@ export class Exchange implements SseEventSink {
     const route = this.route!;
     const now = Date.now();
     let channel: Channel | null = null;
+    if (this.timedOut) {
+      this.fail(new UpstreamTimeoutError(`request did not complete within requestTimeout (${core.config.requestTimeoutMs} ms)`));
+      return;
+    }
     if (this.attempts > core.config.retries) {
       this.failAll();
       return;
@@ -384,7 +390,8 @@ export class Exchange implements SseEventSink {
     this.settle(a);
     const channel = a.channel;
     const now = Date.now();
-    const detail = a.rejectText();
+    // Auth refusals are not quoted: their text can describe the upstream key.
+    const detail = a.status === 401 || a.status === 403 ? '' : a.rejectText();
     const why = `channel "${channel.name}" answered ${a.status}${detail ? `: ${detail.slice(0, 300)}` : ''}`;
     if (a.status === 401 || a.status === 403) {
       // The credential was refused, not the channel: skip the key for a while; the channel stays eligible.
@@ -547,6 +554,7 @@ function exchangeCrashed(exchange: Exchange, err: unknown): void {
 function requestTimedOut(exchange: Exchange): void {
   exchange.requestTimer = null;
   if (exchange.finished) return;
+  exchange.timedOut = true;
   const err = new UpstreamTimeoutError(`request did not complete within requestTimeout (${exchange.core.config.requestTimeoutMs} ms)`);
   const a = exchange.attempt;
   if (a !== null) a.abort(err);

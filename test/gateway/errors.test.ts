@@ -130,3 +130,40 @@ describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_*
     assert.equal(r.json().error.message, 'nope');
   });
 });
+
+describe('gateway: requestTimeout ends the request with 504, without further attempts', () => {
+  let h1: MockUpstream;
+  let h2: MockUpstream;
+  let gw: StartedGateway;
+  before(async () => {
+    h1 = await MockUpstream.start({ dialect: 'openai', name: 'h1' });
+    h2 = await MockUpstream.start({ dialect: 'openai', name: 'h2' });
+    h1.behaviour = { kind: 'no-first-byte' };
+    h2.behaviour = { kind: 'no-first-byte' };
+    gw = await startGateway({
+      requestTimeout: '300ms',
+      firstByteTimeout: '30s',
+      retries: 3,
+      strategy: 'round-robin',
+      channels: [
+        { name: 'h1', kind: 'openai', baseUrl: h1.baseUrl, keys: ['k'] },
+        { name: 'h2', kind: 'openai', baseUrl: h2.baseUrl, keys: ['k'] },
+      ],
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await h1.close();
+    await h2.close();
+  });
+
+  it('504 TG_ERR_UPSTREAM_TIMEOUT after one attempt; that attempt is aborted upstream', async () => {
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
+    assert.equal(r.status, 504);
+    assert.equal(r.json().error.code, 'TG_ERR_UPSTREAM_TIMEOUT');
+    assert.match(r.json().error.message, /requestTimeout/);
+    assert.equal(h1.requests.length + h2.requests.length, 1);
+    const up = h1.requests.length === 1 ? h1 : h2;
+    await waitFor(() => up.requests[0]!.aborted, 5000, 'the timed-out upstream request to be aborted');
+  });
+});
