@@ -19,6 +19,18 @@ export class BodyCodec {
     this.pool = pool;
   }
 
+  /** Below the offload threshold: parses on this thread, without a promise; null means "use parse()". */
+  parseInline(dialect: Dialect, body: Buffer, sessionField: string | null): RequestSummary | null {
+    if (this.pool !== null && body.byteLength >= this.pool.jsonOffloadBytes) return null;
+    return summarizeRequest(dialect, body, sessionField);
+  }
+
+  /** Below the offload threshold: converts on this thread; null means "use convertRequest()". */
+  convertInline(from: ChatDialect, to: ChatDialect, body: Buffer): Buffer | null {
+    if (this.pool !== null && body.byteLength >= this.pool.jsonOffloadBytes) return null;
+    return convertRequestBody(from, to, body);
+  }
+
   async parse(dialect: Dialect, body: Buffer, sessionField: string | null): Promise<RequestSummary> {
     try {
       if (this.pool !== null) return await this.pool.parseRequest(dialect, body, { sessionField });

@@ -123,7 +123,15 @@ export class Exchange implements SseEventSink {
     this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bodyBytes);
     this.chunks = [];
     this.core.bytesIn += this.bodyBytes;
-    void this.guard(this.run());
+    if (SLOW_MS > 0) {
+      void this.guard(this.slowStart());
+      return;
+    }
+    try {
+      this.start();
+    } catch (err) {
+      exchangeCrashed(this, err);
+    }
   }
 
   /** Awaits an async step; anything it throws unexpectedly becomes a 500 (or an error event) for this request. */
@@ -135,18 +143,40 @@ export class Exchange implements SseEventSink {
     }
   }
 
-  private async run(): Promise<void> {
-    if (SLOW_MS > 0) await delay(SLOW_MS);
-    const core = this.core;
-    const config = core.config;
-    let summary: RequestSummary;
+  private async slowStart(): Promise<void> {
+    await delay(SLOW_MS);
+    if (!this.clientGone) this.start();
+  }
+
+  /** Parses the body: inline (no promise) below the pool's offload threshold, in the pool above it. */
+  private start(): void {
+    const codec = this.core.codec;
+    const field = this.core.config.affinity.bodyField;
+    let summary: RequestSummary | null;
     try {
-      summary = await core.codec.parse(this.endpoint.dialect!, this.body!, config.affinity.bodyField);
+      summary = codec.parseInline(this.endpoint.dialect!, this.body!, field);
     } catch (err) {
       this.fail(toGatewayError(err));
       return;
     }
-    if (this.clientGone) return;
+    if (summary !== null) this.routeRequest(summary);
+    else void this.guard(this.parseInPool());
+  }
+
+  private async parseInPool(): Promise<void> {
+    let summary: RequestSummary;
+    try {
+      summary = await this.core.codec.parse(this.endpoint.dialect!, this.body!, this.core.config.affinity.bodyField);
+    } catch (err) {
+      this.fail(toGatewayError(err));
+      return;
+    }
+    if (!this.clientGone) this.routeRequest(summary);
+  }
+
+  private routeRequest(summary: RequestSummary): void {
+    const core = this.core;
+    const config = core.config;
     this.summary = summary;
     const header = this.req.headers[config.affinity.header];
     this.sessionKey = typeof header === 'string' && header.length > 0 ? header : summary.sessionId;
@@ -157,11 +187,11 @@ export class Exchange implements SseEventSink {
       return;
     }
     this.requestTimer = setTimeout(requestTimedOut, config.requestTimeoutMs, this);
-    await this.next();
+    this.next();
   }
 
   /** Chooses a channel (affinity first, then the route's strategy) and starts an attempt; or answers the failure. */
-  private async next(): Promise<void> {
+  private next(): void {
     const core = this.core;
     const route = this.route!;
     const now = Date.now();
@@ -189,26 +219,56 @@ export class Exchange implements SseEventSink {
       this.failAll();
       return;
     }
-    const credential = channel.keys.next(now)!;
     const dialect = upstreamDialect(channel.kind, this.endpoint.dialect!);
-    let body: Buffer;
-    if (dialect === this.endpoint.dialect) body = this.body!;
-    else {
-      if (this.convertedFor !== dialect) {
-        try {
-          this.convertedBody = await core.codec.convertRequest(this.endpoint.dialect as ChatDialect, dialect as ChatDialect, this.body!);
-        } catch (err) {
-          this.fail(toGatewayError(err));
-          return;
-        }
-        if (dialect === 'openai-chat' && this.summary!.stream && this.convertedBody.indexOf('"stream_options"') === -1) {
-          // Ask for the final usage chunk: the converter turns it into Anthropic's message_delta usage.
-          this.convertedBody = withStreamOptions(this.convertedBody);
-        }
-        this.convertedFor = dialect;
-      }
-      if (this.clientGone) return;
-      body = this.convertedBody!;
+    if (dialect === this.endpoint.dialect) {
+      this.dispatch(channel, dialect, this.body!);
+      return;
+    }
+    if (this.convertedFor === dialect) {
+      this.dispatch(channel, dialect, this.convertedBody!);
+      return;
+    }
+    let converted: Buffer | null;
+    try {
+      converted = core.codec.convertInline(this.endpoint.dialect as ChatDialect, dialect as ChatDialect, this.body!);
+    } catch (err) {
+      this.fail(toGatewayError(err));
+      return;
+    }
+    if (converted !== null) this.dispatchConverted(channel, dialect, converted);
+    else void this.guard(this.convertInPool(channel, dialect));
+  }
+
+  private async convertInPool(channel: Channel, dialect: Dialect): Promise<void> {
+    let converted: Buffer;
+    try {
+      converted = await this.core.codec.convertRequest(this.endpoint.dialect as ChatDialect, dialect as ChatDialect, this.body!);
+    } catch (err) {
+      this.fail(toGatewayError(err));
+      return;
+    }
+    if (!this.clientGone) this.dispatchConverted(channel, dialect, converted);
+  }
+
+  private dispatchConverted(channel: Channel, dialect: Dialect, converted: Buffer): void {
+    if (dialect === 'openai-chat' && this.summary!.stream && converted.indexOf('"stream_options"') === -1) {
+      // Ask for the final usage chunk: the converter turns it into Anthropic's message_delta usage.
+      converted = withStreamOptions(converted);
+    }
+    this.convertedBody = converted;
+    this.convertedFor = dialect;
+    this.dispatch(channel, dialect, converted);
+  }
+
+  /** Starts one attempt on `channel` with the body in its dialect. */
+  private dispatch(channel: Channel, dialect: Dialect, body: Buffer): void {
+    const core = this.core;
+    const credential = channel.keys.next(Date.now());
+    if (credential === null) {
+      // Its last usable key went away while a conversion ran: try the others.
+      this.tried.push(channel);
+      this.next();
+      return;
     }
     this.upstreamDialect = dialect;
     this.attempts++;
@@ -441,7 +501,11 @@ export class Exchange implements SseEventSink {
   private retry(): void {
     this.attempt = null;
     this.collected = null;
-    void this.guard(this.next());
+    try {
+      this.next();
+    } catch (err) {
+      exchangeCrashed(this, err);
+    }
   }
 
   /** Bookkeeping when an attempt stops, however it stops. */
