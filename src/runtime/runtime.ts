@@ -126,6 +126,11 @@ export class Runtime {
     this.gatewayListeners.push(listener);
   }
 
+  /** The worker pool, once a gateway service needed one (tests, admin). */
+  get pool(): WorkerPool | null {
+    return this.context.pool;
+  }
+
   /** The request-log writer, when there is a SQLite store. */
   get usageLog(): UsageLog | null {
     return this.context.usageLog;

@@ -22,6 +22,8 @@ export interface GatewayOptions {
   /** Write the request log to SQLite (a temp file); off by default. */
   readonly sqlite?: boolean;
   readonly log?: Logger;
+  /** The `pool` section (threads, jsonOffloadBytes, maxQueue). */
+  readonly pool?: Record<string, unknown>;
 }
 
 /** Starts tidegate in-process with one gateway service (name `llm`) on 127.0.0.1:0. */
@@ -32,7 +34,7 @@ export async function startGateway(gateway: Record<string, unknown>, options: Ga
     admin: { listen: 'off' },
     log: { level: 'silent' },
     store: { sqlite: dbFile ?? 'off' },
-    pool: { threads: 1 },
+    pool: options.pool ?? { threads: 1 },
     users: options.users ?? [],
     services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', ...gw }],
   });
