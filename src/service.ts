@@ -1,4 +1,5 @@
 import type { ServiceConfig, ServiceType, UserConfig } from './config/schema.js';
+import type { GeoResolver } from './geo/index.js';
 import type { Logger } from './log.js';
 import type { WorkerPool } from './pool/pool.js';
 import type { RelayEngine } from './relay/engine.js';
@@ -53,6 +54,8 @@ export interface ServiceContext {
   readonly events: ServiceEvents;
   /** Users by id, for the config in force. */
   readonly users: ReadonlyMap<string, UserConfig>;
+  /** IP → country (cached, batched in the worker pool); null until a service needs geo routing. */
+  readonly geo: GeoResolver | null;
   /** The worker pool (JSON parse/convert offload), when the runtime runs one. */
   readonly pool?: WorkerPool | null;
   /** The batched request-log writer, when the runtime has a SQLite store. */

@@ -156,11 +156,15 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
     return relay;
   }
 
-  /** Ends a client that never reached a relay (no target, failed handshake); it is counted and recorded. */
-  protected finishWithoutRelay(client: Socket, clientLabel: string, target: string, reason: string): void {
+  /**
+   * Ends a client that never reached a relay (no target, failed handshake); it is counted and recorded. A
+   * `farewell` (a protocol error reply) is flushed before the socket closes.
+   */
+  protected finishWithoutRelay(client: Socket, clientLabel: string, target: string, reason: string, farewell: Buffer | null = null): void {
     if (!this.pending.delete(client)) return;
     this.failed++;
-    client.destroy();
+    if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
+    else client.destroy();
     this.context.events.relayClosed({
       service: this.name, user: this.config.user, client: clientLabel, target, bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
     });
@@ -192,14 +196,23 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
   private onServerError(err: NodeJS.ErrnoException): void {
     // Only accept errors reach here once listening; they must never crash the process.
     this.acceptErrors++;
-    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
-      const now = Date.now();
-      if (now >= this.acceptPausedUntil) {
-        this.context.log.error({ service: this.name, code: err.code }, 'out of file descriptors: refusing new connections briefly');
-      }
-      this.acceptPausedUntil = now + ACCEPT_PAUSE_MS;
-    } else if (this.state !== 'starting') {
-      this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
-    }
+    if (isOutOfFds(err)) this.outOfFds(err);
+    else if (this.state !== 'starting') this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
   }
+
+  /**
+   * The process ran out of file descriptors (seen on accept or on a dial; libuv itself silently drops connections
+   * it cannot accept). Refuse new connections for a moment so live relays can finish, and say so once per pause.
+   */
+  protected outOfFds(err: NodeJS.ErrnoException): void {
+    const now = Date.now();
+    if (now >= this.acceptPausedUntil) {
+      this.context.log.error({ service: this.name, code: err.code }, 'out of file descriptors: refusing new connections briefly');
+    }
+    this.acceptPausedUntil = now + ACCEPT_PAUSE_MS;
+  }
+}
+
+export function isOutOfFds(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EMFILE' || err.code === 'ENFILE';
 }

@@ -8,13 +8,15 @@ import type { Logger } from '../log.js';
 import type { RelayEngine } from '../relay/engine.js';
 import { selectRelayEngine } from '../relay/select-engine.js';
 import type { GatewayUsageRecord, RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
-import { createWorkerPool, type WorkerPool } from '../pool/pool.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { UsageLog } from '../store/usage-log.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
-import { createService } from './service-factory.js';
+import { createService, needsGeo } from './service-factory.js';
+import { createGeoResolver, type GeoResolver } from '../geo/index.js';
+import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index.js';
+import { sameSettings } from '../config/diff.js';
 
 export interface ReloadResult {
   readonly ok: boolean;
@@ -32,6 +34,8 @@ export interface StatusBody {
   readonly relayEngine: RelayEngine['kind'];
   readonly relayEngineFallback: string | null;
   readonly reloads: { readonly total: number; readonly failed: number; readonly lastError: string | null };
+  /** The worker pool, once a service needed it. */
+  readonly pool: PoolStats | null;
   readonly services: readonly ServiceStatus[];
 }
 
@@ -59,8 +63,10 @@ export class Runtime {
   /** Removed or replaced services still letting their connections finish. */
   private readonly draining = new Set<Promise<void>>();
   private readonly context: {
-    log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; pool: WorkerPool | null; usageLog: UsageLog | null;
+    log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
+    pool: WorkerPool | null; usageLog: UsageLog | null;
   };
+  private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
   private watcher: FSWatcher | null = null;
   private reloading: Promise<ReloadResult> | null = null;
@@ -84,6 +90,7 @@ export class Runtime {
       log: options.log,
       engine,
       users: new Map(config.users.map((u) => [u.id, u])),
+      geo: null,
       pool: null,
       // The request log lives in the runtime's SQLite store; flushed on reload and shutdown.
       usageLog: db ? new UsageLog(db, options.log) : null,
@@ -108,7 +115,7 @@ export class Runtime {
     const db = config.store.sqlite ? await openDatabase(config.store.sqlite) : null;
     const runtime = new Runtime(config, options, engine, fallbackReason, db);
     try {
-      await runtime.startAll(options.watch ?? config.reload.watch);
+      await runtime.startAll(options.watch === true || config.reload.watch);
     } catch (err) {
       await runtime.shutdown();
       throw err;
@@ -126,11 +133,6 @@ export class Runtime {
     this.gatewayListeners.push(listener);
   }
 
-  /** The worker pool, once a gateway service needed one (tests, admin). */
-  get pool(): WorkerPool | null {
-    return this.context.pool;
-  }
-
   /** The request-log writer, when there is a SQLite store. */
   get usageLog(): UsageLog | null {
     return this.context.usageLog;
@@ -138,14 +140,14 @@ export class Runtime {
 
   /** Starts the worker pool the first time a config has a gateway service (it parses and converts LLM bodies). */
   private ensurePool(config: Config): void {
-    if (this.context.pool === null && config.services.some((s) => s.type === 'gateway')) {
-      this.context.pool = createWorkerPool(config.pool, this.log);
-    }
+    if (this.context.pool === null && config.services.some((s) => s.type === 'gateway')) this.context.pool = this.workerPool();
   }
 
   private async startAll(watchFile: boolean): Promise<void> {
     const { config, log } = this;
     log.info({ version: VERSION, relayEngine: this.engine.kind, fallback: this.engineFallback }, 'tidegate starting');
+    const geo = await this.prepareGeo(config);
+    if (geo) this.context.geo = geo;
     for (const svc of config.services) {
       const service = createService(svc, this.context);
       this.services.set(svc.name, service);
@@ -181,6 +183,7 @@ export class Runtime {
       relayEngine: this.engine.kind,
       relayEngineFallback: this.engineFallback,
       reloads: { total: this.reloadCount, failed: this.reloadFailures, lastError: this.lastReloadError },
+      pool: this.pool?.stats() ?? null,
       services: [...this.services.values()].map((s) => s.status()),
     };
   }
@@ -217,10 +220,42 @@ export class Runtime {
     this.log.error({ code: (err as TidegateError).code, err: err.message }, 'reload rejected; nothing changed');
   }
 
+  /** The shared worker pool, started on first need. */
+  workerPool(): WorkerPool {
+    this.pool ??= createWorkerPool(this.config.pool, this.log);
+    return this.pool;
+  }
+
+  /** Geo resolver stats for GET /cache. */
+  geoStats(): ReturnType<GeoResolver['stats']> | null {
+    return this.context.geo?.stats() ?? null;
+  }
+
+  /**
+   * A ready geo resolver when `config` needs one and the current one is missing or was built from other geo
+   * settings; null when nothing changes. Rejects (naming the file) when the database cannot be opened.
+   */
+  private async prepareGeo(config: Config): Promise<GeoResolver | null> {
+    if (!config.services.some(needsGeo)) return null;
+    if (this.context.geo !== null && sameSettings(this.config.geo, config.geo)) return null;
+    const geo = createGeoResolver(config.geo, this.workerPool(), this.log);
+    await geo.ready();
+    return geo;
+  }
+
   private async apply(next: Config): Promise<ReloadResult> {
     const diff: ConfigDiff = diffConfig(this.config, next);
     const failed: { service: string; code: string; message: string }[] = [];
     const { log } = this;
+    let geo: GeoResolver | null;
+    try {
+      // Shared resources first: if they fail, nothing has changed yet.
+      geo = await this.prepareGeo(next);
+    } catch (err) {
+      this.recordReloadFailure(err as Error);
+      throw err;
+    }
+    if (geo) this.context.geo = geo;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
     this.context.usageLog?.flush();
@@ -326,7 +361,7 @@ export class Runtime {
     await this.engine.shutdown();
     if (this.admin) await this.admin.close();
     this.context.usageLog?.close();
-    if (this.context.pool) await this.context.pool.close();
+    await this.pool?.close();
     this.db?.close();
     this.log.info('tidegate stopped');
   }

@@ -21,11 +21,11 @@ describe('gateway: large bodies go to the worker pool; a full pool queue answers
   const big = () => chat('gpt-4o', { messages: [{ role: 'user', content: 'x'.repeat(4096) }] });
 
   it('a body above jsonOffloadBytes is parsed in the pool and forwarded', async () => {
-    const before = gw.runtime.pool!.stats().completed;
+    const before = gw.runtime.workerPool().stats().completed;
     const r = await post(`${gw.url}/v1/chat/completions`, big());
     assert.equal(r.status, 200);
     assert.equal(oa.requests.at(-1)!.rawBytes > 4096, true);
-    assert.ok(gw.runtime.pool!.stats().completed > before);
+    assert.ok(gw.runtime.workerPool().stats().completed > before);
   });
 
   it('bad JSON parsed in the pool still answers 400 with the position', async () => {
@@ -36,7 +36,7 @@ describe('gateway: large bodies go to the worker pool; a full pool queue answers
   });
 
   it('pool saturated → 503 TG_ERR_GATEWAY_BUSY with Retry-After; small bodies still pass inline', async () => {
-    const pool = gw.runtime.pool!;
+    const pool = gw.runtime.workerPool();
     const flag = new SharedArrayBuffer(8);
     const view = new Int32Array(flag);
     const running = pool.hold(flag, 10_000);
