@@ -69,6 +69,8 @@ export class Runtime {
   private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
   private watcher: FSWatcher | null = null;
+  /** `--watch` on the command line keeps watching whatever the config says. */
+  private watchForced = false;
   private reloading: Promise<ReloadResult> | null = null;
   private stopping: Promise<void> | null = null;
   private readonly startedAt = Date.now();
@@ -115,7 +117,8 @@ export class Runtime {
     const db = config.store.sqlite ? await openDatabase(config.store.sqlite) : null;
     const runtime = new Runtime(config, options, engine, fallbackReason, db);
     try {
-      await runtime.startAll(options.watch === true || config.reload.watch);
+      runtime.watchForced = options.watch === true;
+      await runtime.startAll(runtime.watchForced || config.reload.watch);
     } catch (err) {
       await runtime.shutdown();
       throw err;
@@ -255,12 +258,14 @@ export class Runtime {
       this.recordReloadFailure(err as Error);
       throw err;
     }
+    const before = this.config;
     if (geo) this.context.geo = geo;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
     this.context.usageLog?.flush();
     this.ensurePool(next);
-    if (this.admin) this.admin.setToken(next.admin.token);
+    await this.applyAdmin(before, next, failed);
+    this.applyWatch(next.reload.watch);
 
     for (const svc of diff.removed) {
       const service = this.services.get(svc.name)!;
@@ -303,6 +308,36 @@ export class Runtime {
     };
     log.info({ ...result, shared: diff.sharedChanged }, failed.length ? 'reload applied with failures' : 'reload applied');
     return result;
+  }
+
+  /** A new token applies at once; a new address gets a new listener before the old one closes. */
+  private async applyAdmin(before: Config, next: Config, failed: { service: string; code: string; message: string }[]): Promise<void> {
+    if (this.admin) this.admin.setToken(next.admin.token);
+    if (sameSettings(before.admin.listen, next.admin.listen)) return;
+    const old = this.admin;
+    if (next.admin.listen) {
+      const admin = new AdminServer(this.routes(), next.admin.token, this.log);
+      try {
+        await admin.listen(next.admin.listen);
+      } catch (err) {
+        const e = err as TidegateError;
+        failed.push({ service: 'admin', code: e.code, message: e.message });
+        return;
+      }
+      this.admin = admin;
+      this.log.info({ listen: admin.address() }, 'admin API listening');
+    } else {
+      this.admin = null;
+    }
+    await old?.close();
+  }
+
+  private applyWatch(watch: boolean): void {
+    if (watch && this.watcher === null && this.source?.file) this.watchConfig(this.source.file);
+    else if (!watch && this.watcher !== null && !this.watchForced) {
+      this.watcher.close();
+      this.watcher = null;
+    }
   }
 
   private async startService(config: ServiceConfig, failed: { service: string; code: string; message: string }[]): Promise<Service | null> {
