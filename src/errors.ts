@@ -268,13 +268,6 @@ export class GatewayBusyError extends GatewayError {
   readonly type = 'overloaded_error';
 }
 
-/** The service is stopping and refuses new requests. */
-export class GatewayStoppingError extends GatewayError {
-  readonly code = 'TG_ERR_GATEWAY_STOPPING';
-  readonly status = 503;
-  readonly type = 'overloaded_error';
-}
-
 /** Anything unexpected inside the gateway. */
 export class GatewayInternalError extends GatewayError {
   readonly code = 'TG_ERR_GATEWAY_INTERNAL';
