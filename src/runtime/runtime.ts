@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
 import type { Clock } from '../accounting/period.js';
-import { gatewayTokens, type GatewayUsage } from '../accounting/types.js';
+import { gatewayTokens } from '../accounting/types.js';
 import { AdminServer, type AdminRoute } from '../admin/server.js';
 import { diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
@@ -10,8 +10,9 @@ import { ConfigError, ReloadBusyError, ShuttingDownError, TidegateError } from '
 import type { Logger } from '../log.js';
 import type { RelayEngine } from '../relay/engine.js';
 import { selectRelayEngine } from '../relay/select-engine.js';
-import type { RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
+import type { GatewayUsageRecord, RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
 import { openDatabase, type Db } from '../store/database.js';
+import { UsageLog } from '../store/usage-log.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
@@ -72,11 +73,8 @@ export class Runtime {
   /** Removed or replaced services still letting their connections finish. */
   private readonly draining = new Set<Promise<void>>();
   private readonly context: {
-    log: Logger;
-    engine: RelayEngine;
-    events: ServiceEvents;
-    users: Map<string, UserConfig>;
-    geo: GeoResolver | null;
+    log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
+    pool: WorkerPool | null; usageLog: UsageLog | null;
     accounting: Accounting;
   };
   private pool: WorkerPool | null = null;
@@ -91,6 +89,7 @@ export class Runtime {
   private reloadFailures = 0;
   private lastReloadError: string | null = null;
   private readonly relayListeners: ((record: RelayRecord) => void)[] = [];
+  private readonly gatewayListeners: ((record: GatewayUsageRecord) => void)[] = [];
 
   private constructor(
     config: Config,
@@ -108,14 +107,15 @@ export class Runtime {
     this.db = db;
     this.accounting = accounting;
     const runtime = this;
-    // gatewayRequest: the gateway reports each finished request (its usage row); accounting books it.
-    const events: ServiceEvents & { gatewayRequest(record: GatewayUsage): void } = {
+    const events: ServiceEvents = {
       relayClosed(record: RelayRecord): void {
         runtime.log.debug({ relay: record }, 'relay closed');
         for (const listener of runtime.relayListeners) listener(record);
       },
-      gatewayRequest(record: GatewayUsage): void {
+      gatewayRequest(record: GatewayUsageRecord): void {
+        // Accounting books the request and its tokens to the user and the service.
         accounting.addRequest(record.user, record.service, gatewayTokens(record));
+        for (const listener of runtime.gatewayListeners) listener(record);
       },
     };
     this.context = {
@@ -124,8 +124,12 @@ export class Runtime {
       accounting,
       users: new Map(config.users.map((u) => [u.id, u])),
       geo: null,
+      pool: null,
+      // The request log lives in the runtime's SQLite store; flushed on reload and shutdown.
+      usageLog: db ? new UsageLog(db, options.log) : null,
       events,
     };
+    this.ensurePool(config);
   }
 
   /** Starts everything in `config`; on failure stops what had started and rejects (nothing left listening). */
@@ -157,6 +161,21 @@ export class Runtime {
   /** Subscribes to finished-relay records (accounting, tests). */
   onRelayClosed(listener: (record: RelayRecord) => void): void {
     this.relayListeners.push(listener);
+  }
+
+  /** Subscribes to finished gateway requests (user, tokens): the hook accounting consumes. */
+  onGatewayRequest(listener: (record: GatewayUsageRecord) => void): void {
+    this.gatewayListeners.push(listener);
+  }
+
+  /** The request-log writer, when there is a SQLite store. */
+  get usageLog(): UsageLog | null {
+    return this.context.usageLog;
+  }
+
+  /** Starts the worker pool the first time a config has a gateway service (it parses and converts LLM bodies). */
+  private ensurePool(config: Config): void {
+    if (this.context.pool === null && config.services.some((s) => s.type === 'gateway')) this.context.pool = this.workerPool();
   }
 
   private async startAll(watchFile: boolean): Promise<void> {
@@ -277,6 +296,8 @@ export class Runtime {
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
     await this.accounting.applyConfig(next);
+    this.context.usageLog?.flush();
+    this.ensurePool(next);
     await this.applyAdmin(before, next, failed);
     this.applyWatch(next.reload.watch);
 
@@ -412,6 +433,7 @@ export class Runtime {
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();
     if (this.admin) await this.admin.close();
+    this.context.usageLog?.close();
     await this.pool?.close();
     this.db?.close();
     this.log.info('tidegate stopped');
