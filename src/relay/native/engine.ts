@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { RelayHandoverError, RelayOptionError, ShuttingDownError } from '../../errors.js';
+import { RelayOptionError, ShuttingDownError } from '../../errors.js';
 import type {
   CloseReason,
   RateLimit,
@@ -137,7 +137,8 @@ export class NativeRelayEngine implements RelayEngine {
     if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down and accepts no relays');
     checkMs('idleTimeoutMs', options.idleTimeoutMs);
     checkMs('halfCloseTimeoutMs', options.halfCloseTimeoutMs);
-    if (options.rateLimit !== null && !(options.rateLimit instanceof NativeRateLimit && this.#limits.has(options.rateLimit))) {
+    const limit = options.rateLimit;
+    if (limit !== null && !(limit instanceof NativeRateLimit && !limit.disposed && this.#limits.has(limit))) {
       throw new RelayOptionError('rateLimit: expected a limit created by this engine and not disposed');
     }
     const relay = new NativeRelay(this, this.#nextId++, client, target, options, onClose);
@@ -245,7 +246,7 @@ export class NativeRelayEngine implements RelayEngine {
       );
       relay.state = 'live';
     } catch (err) {
-      if (!(err instanceof RelayHandoverError) && !(err instanceof Error)) throw err;
+      if (!(err instanceof Error)) throw err;
       // A side that died before the hand-over (or an fd the addon could not take) ends the relay as that side's reset.
       relay.client = client;
       relay.target = target;
