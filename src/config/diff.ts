@@ -1,0 +1,39 @@
+import type { Config, ServiceConfig } from './schema.js';
+
+/** What a reload changes, by service name. */
+export interface ConfigDiff {
+  readonly added: readonly ServiceConfig[];
+  readonly removed: readonly ServiceConfig[];
+  /** Same name, different settings: applied in place or by replacement, as the service decides. */
+  readonly changed: readonly { readonly before: ServiceConfig; readonly after: ServiceConfig }[];
+  readonly unchanged: readonly ServiceConfig[];
+  /** Users, admin, store, pool or geo settings differ. */
+  readonly sharedChanged: readonly string[];
+}
+
+export function diffConfig(before: Config, after: Config): ConfigDiff {
+  const old = new Map(before.services.map((s) => [s.name, s]));
+  const next = new Map(after.services.map((s) => [s.name, s]));
+  const added: ServiceConfig[] = [];
+  const changed: { before: ServiceConfig; after: ServiceConfig }[] = [];
+  const unchanged: ServiceConfig[] = [];
+  for (const [name, svc] of next) {
+    const prev = old.get(name);
+    if (!prev) added.push(svc);
+    else if (sameSettings(prev, svc)) unchanged.push(svc);
+    else changed.push({ before: prev, after: svc });
+  }
+  const removed = [...old.values()].filter((s) => !next.has(s.name));
+  const sharedChanged = (['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGraceMs', 'users'] as const).filter(
+    (key) => !sameSettings(before[key], after[key]),
+  );
+  return { added, removed, changed, unchanged, sharedChanged };
+}
+
+/**
+ * Validated configs are plain data built by one validator, so key order is stable and JSON is an exact comparison
+ * (unlike util.isDeepStrictEqual, it sees the href inside URL objects).
+ */
+export function sameSettings(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

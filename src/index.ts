@@ -1,0 +1,27 @@
+/** Public API: run tidegate inside another program, or validate configs. */
+import { documentToConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createLogger, type Logger } from './log.js';
+import { Runtime } from './runtime/runtime.js';
+
+export { loadConfigFile, documentToConfig } from './config/load.js';
+export { validateConfig } from './config/schema.js';
+export type * from './config/schema.js';
+export * from './errors.js';
+export type { RelayEngine, Relay, RelayOptions, RelayResult, CloseReason, RateLimit } from './relay/engine.js';
+export type { RelayRecord, ServiceStatus } from './service.js';
+export { Runtime, type ReloadResult, type StatusBody } from './runtime/runtime.js';
+
+export interface CreateOptions {
+  readonly log?: Logger;
+}
+
+/** Validates a config document (YAML/JSON already parsed, `${VAR}` expanded from process.env) and starts it. */
+export async function createTidegate(config: Config | Record<string, unknown>, options: CreateOptions = {}): Promise<Runtime> {
+  const validated = isValidated(config) ? config : documentToConfig(config, 'createTidegate');
+  return Runtime.start(validated, { log: options.log ?? createLogger(validated.log.level) });
+}
+
+function isValidated(config: Config | Record<string, unknown>): config is Config {
+  return Object.isFrozen(config) && typeof (config as Config).shutdownGraceMs === 'number';
+}

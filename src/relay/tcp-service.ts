@@ -1,0 +1,204 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ForwardServiceConfig, ProxyServiceConfig, ServiceConfig } from '../config/schema.js';
+import { ListenError } from '../errors.js';
+import type { Relay, RelayResult } from './engine.js';
+import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
+import { formatHostPort } from '../util/address.js';
+
+type TcpServiceConfig = ForwardServiceConfig | ProxyServiceConfig;
+
+/** How long accepting pauses after EMFILE/ENFILE before it resumes. */
+const ACCEPT_PAUSE_MS = 500;
+
+/**
+ * What forward and proxy services share: the listener, admission (maxConnections, refusal counted), EMFILE
+ * back-off, live relay tracking, byte totals, draining on stop, and one record per finished relay.
+ */
+export abstract class TcpService<C extends TcpServiceConfig> implements Service<C> {
+  readonly name: string;
+  readonly type: C['type'];
+  config: C;
+  protected context: ServiceContext;
+  protected state: ServiceState = 'starting';
+  /** Accepted connections not yet finished: dialing, handshaking or relaying. */
+  protected live = 0;
+  protected total = 0;
+  protected refused = 0;
+  protected failed = 0;
+  protected acceptErrors = 0;
+  private closedBytesIn = 0;
+  private closedBytesOut = 0;
+  private readonly relays = new Set<Relay>();
+  private readonly pending = new Set<Socket>();
+  private readonly server: Server;
+  private acceptPausedUntil = 0;
+  private drained: (() => void) | null = null;
+
+  constructor(config: C, context: ServiceContext) {
+    this.name = config.name;
+    this.type = config.type;
+    this.config = config;
+    this.context = context;
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: config.noDelay }, this.onConnection.bind(this));
+    this.server.on('error', this.onServerError.bind(this));
+  }
+
+  /** Handles one admitted client: dial, maybe handshake, then `relay()`; call `finishWithoutRelay` on failure. */
+  protected abstract handle(client: Socket): void;
+
+  start(): Promise<void> {
+    const { host, port } = this.config.listen;
+    return new Promise<void>((resolve, reject) => {
+      const server = this.server;
+      const name = this.name;
+      const onError = (err: NodeJS.ErrnoException): void => {
+        this.state = 'failed';
+        reject(new ListenError(name, formatHostPort(this.config.listen), err));
+      };
+      server.once('error', onError);
+      server.listen({ host, port, backlog: 4096 }, () => {
+        server.removeListener('error', onError);
+        this.state = 'running';
+        resolve();
+      });
+    });
+  }
+
+  canUpdate(next: ServiceConfig): boolean {
+    return next.type === this.type && formatHostPort(next.listen) === formatHostPort(this.config.listen);
+  }
+
+  update(next: C, context: ServiceContext): void {
+    this.config = next;
+    this.context = context;
+  }
+
+  /** The bound address (useful when the config asked for port 0). */
+  address(): string {
+    const a = this.server.address();
+    return a && typeof a === 'object' ? formatHostPort({ host: a.address, port: a.port }) : formatHostPort(this.config.listen);
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'draining';
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.live > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        timer = setTimeout(resolve, graceMs);
+      });
+      clearTimeout(timer);
+      this.drained = null;
+      for (const socket of this.pending) socket.destroy();
+      for (const relay of [...this.relays]) relay.close('shutdown');
+      while (this.live > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    }
+    this.onStopped();
+    this.state = 'stopped';
+  }
+
+  /** Releases service-specific resources once the last connection is gone. */
+  protected onStopped(): void {}
+
+  status(): ServiceStatus {
+    let bytesIn = this.closedBytesIn;
+    let bytesOut = this.closedBytesOut;
+    for (const relay of this.relays) {
+      bytesIn += relay.bytesIn;
+      bytesOut += relay.bytesOut;
+    }
+    return {
+      name: this.name,
+      type: this.type,
+      listen: this.state === 'running' || this.state === 'draining' ? this.address() : formatHostPort(this.config.listen),
+      state: this.state,
+      connections: { live: this.live, total: this.total, refused: this.refused },
+      bytes: { in: bytesIn, out: bytesOut },
+      detail: { failed: this.failed, acceptErrors: this.acceptErrors, ...this.detail() },
+    };
+  }
+
+  protected detail(): Record<string, unknown> {
+    return {};
+  }
+
+  /** Hands two connected sockets to the relay engine; the record is emitted when the relay closes. */
+  protected relay(client: Socket, target: Socket, clientLabel: string, targetLabel: string, onEnd: (() => void) | null = null): Relay {
+    this.pending.delete(client);
+    const { config } = this;
+    const service = this;
+    const relay = this.context.engine.start(
+      client,
+      target,
+      { idleTimeoutMs: config.idleTimeoutMs, halfCloseTimeoutMs: config.halfCloseTimeoutMs, rateLimit: null },
+      function relayClosed(r: Relay, result: RelayResult) {
+        service.relays.delete(r);
+        service.closedBytesIn += result.bytesIn;
+        service.closedBytesOut += result.bytesOut;
+        service.context.events.relayClosed({
+          service: service.name,
+          user: config.user,
+          client: clientLabel,
+          target: targetLabel,
+          bytesIn: result.bytesIn,
+          bytesOut: result.bytesOut,
+          durationMs: Math.round(result.durationMs),
+          reason: result.reason,
+        });
+        if (onEnd !== null) onEnd();
+        service.release();
+      },
+    );
+    this.relays.add(relay);
+    return relay;
+  }
+
+  /** Ends a client that never reached a relay (no target, failed handshake); it is counted and recorded. */
+  protected finishWithoutRelay(client: Socket, clientLabel: string, target: string, reason: string): void {
+    if (!this.pending.delete(client)) return;
+    this.failed++;
+    client.destroy();
+    this.context.events.relayClosed({
+      service: this.name, user: this.config.user, client: clientLabel, target, bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
+    });
+    this.release();
+  }
+
+  protected isPending(client: Socket): boolean {
+    return this.pending.has(client);
+  }
+
+  private release(): void {
+    this.live--;
+    if (this.live === 0 && this.drained !== null) this.drained();
+  }
+
+  private onConnection(client: Socket): void {
+    if (this.state !== 'running' || this.live >= this.config.maxConnections || Date.now() < this.acceptPausedUntil) {
+      this.refused++;
+      client.resetAndDestroy();
+      return;
+    }
+    this.live++;
+    this.total++;
+    this.pending.add(client);
+    if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
+    this.handle(client);
+  }
+
+  private onServerError(err: NodeJS.ErrnoException): void {
+    // Only accept errors reach here once listening; they must never crash the process.
+    this.acceptErrors++;
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+      const now = Date.now();
+      if (now >= this.acceptPausedUntil) {
+        this.context.log.error({ service: this.name, code: err.code }, 'out of file descriptors: refusing new connections briefly');
+      }
+      this.acceptPausedUntil = now + ACCEPT_PAUSE_MS;
+    } else if (this.state !== 'starting') {
+      this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
+    }
+  }
+}

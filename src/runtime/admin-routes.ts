@@ -1,0 +1,30 @@
+import type { AdminRoute } from '../admin/server.js';
+import { errorBody } from '../admin/server.js';
+import { ConfigError, ConfigReadError, ReloadBusyError, TidegateError } from '../errors.js';
+import type { Runtime } from './runtime.js';
+
+/** The admin endpoints, each a thin read of the runtime. */
+export function adminRoutes(runtime: Runtime): AdminRoute[] {
+  return [
+    { method: 'GET', path: '/status', handle: () => ({ status: 200, body: runtime.status() }) },
+    { method: 'GET', path: '/services', handle: () => ({ status: 200, body: runtime.status().services }) },
+    {
+      method: 'POST',
+      path: '/reload',
+      async handle() {
+        try {
+          const result = await runtime.reloadFromSource();
+          return { status: result.ok ? 200 : 500, body: result };
+        } catch (err) {
+          if (err instanceof ConfigError) {
+            return { status: 422, body: errorBody(err.code, err.message, { issues: err.issues }) };
+          }
+          if (err instanceof ConfigReadError) return { status: 422, body: errorBody(err.code, err.message) };
+          if (err instanceof ReloadBusyError) return { status: 409, body: errorBody(err.code, err.message) };
+          if (err instanceof TidegateError) return { status: 400, body: errorBody(err.code, err.message) };
+          throw err;
+        }
+      },
+    },
+  ];
+}
