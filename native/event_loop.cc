@@ -233,13 +233,23 @@ void Loop::OnEvents(Endpoint* ep, uint32_t events) {
 }
 
 void Loop::Pump(Relay* r) {
+  r->dirs[kIn].tookTokens = false;
+  r->dirs[kOut].tookTokens = false;
   for (int round = 0; round < kMaxRounds; round++) {
     bool progress = PumpDirection(r, kIn);
     if (r->closed) return;
     progress = PumpDirection(r, kOut) || progress;
     if (r->closed) return;
     if (!progress) {
-      if (r->dirs[kIn].shutDone && r->dirs[kOut].shutDone) Close(r, kDone, -1);
+      if (r->dirs[kIn].shutDone && r->dirs[kOut].shutDone) {
+        Close(r, kDone, -1);
+      } else if (r->dirs[kIn].tookTokens || r->dirs[kOut].tookTokens) {
+        // A rate-limited direction had its turn; it takes the next chunk after the other relays sharing the bucket.
+        if (!r->queuedAgain && !r->throttled) {
+          r->queuedAgain = true;
+          again_.push_back(r);
+        }
+      }
       return;
     }
   }
@@ -335,10 +345,17 @@ bool Loop::Fill(Relay* r, Direction& D, int d) {
   size_t allowance = SIZE_MAX;
   int64_t waitNs = 0;
   if (D.bucket != nullptr) {
-    allowance = D.bucket->Take(r->copyMode ? kCopyChunk : budget_.targetSize, now_, &waitNs);
+    if (D.tookTokens) return false;  // one limited grant per pump: relays sharing a bucket take turns
+    bool limited = false;
+    allowance = D.bucket->Take(r->copyMode ? kCopyChunk : budget_.targetSize, now_, &waitNs, &limited);
     if (allowance == 0) {
       Throttle(r, waitNs);
       return false;
+    }
+    if (limited) {
+      D.tookTokens = true;
+    } else {
+      allowance = SIZE_MAX;
     }
   }
   bool progress = false;
@@ -369,7 +386,7 @@ bool Loop::Fill(Relay* r, Direction& D, int d) {
         if (D.inPipe == 0) pool_.Release(D.pipe, 0);
         progress = true;  // retry as a copy
       } else {
-        if (D.bucket != nullptr) D.bucket->Refund(allowance);
+        if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance);
         Close(r, srcSide == kClient ? kClientReset : kTargetReset, srcSide);
         return false;
       }

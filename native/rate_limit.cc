@@ -18,8 +18,9 @@ void TokenBucket::Refill(int64_t nowNs) {
   }
 }
 
-size_t TokenBucket::Take(size_t want, int64_t nowNs, int64_t* waitNs) {
+size_t TokenBucket::Take(size_t want, int64_t nowNs, int64_t* waitNs, bool* limited) {
   std::lock_guard<std::mutex> lock(mutex_);
+  *limited = rate_ != 0;
   if (rate_ == 0) return want;
   Refill(nowNs);
   // Wait for a useful chunk rather than splicing a few bytes at a time.
@@ -30,7 +31,7 @@ size_t TokenBucket::Take(size_t want, int64_t nowNs, int64_t* waitNs) {
     *waitNs = std::max(wait, kMinWaitNs);
     return 0;
   }
-  size_t grant = std::min(want, static_cast<size_t>(tokens_));
+  size_t grant = std::min(need, static_cast<size_t>(tokens_));
   tokens_ -= static_cast<double>(grant);
   return grant;
 }

@@ -11,8 +11,10 @@ namespace tidegate {
 
 class TokenBucket {
  public:
-  // Grants up to `want` bytes now. Returns 0 and sets *waitNs when the caller should retry later.
-  size_t Take(size_t want, int64_t nowNs, int64_t* waitNs);
+  // Grants up to `want` bytes now, at most one chunk (1/50 s worth, <= 64 KiB) while limited so relays sharing the
+  // bucket take turns. Returns 0 and sets *waitNs when the caller should retry later. *limited says whether a rate
+  // applies at all.
+  size_t Take(size_t want, int64_t nowNs, int64_t* waitNs, bool* limited);
   // Gives back tokens granted but not used (a splice moved fewer bytes than granted).
   void Refund(size_t unused);
   void SetRate(uint64_t bytesPerSec, int64_t nowNs);

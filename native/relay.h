@@ -47,6 +47,7 @@ struct Direction {
   bool shutDone = false;    // shutdown(dst, SHUT_WR) sent
   uint64_t bytes = 0;       // counted as they leave into dst
   TokenBucket* bucket = nullptr;
+  bool tookTokens = false;  // took a grant in the current pump: the next one waits for other relays' turn
   size_t BufPending() const { return bufLen - bufOff; }
 };
 

@@ -27,6 +27,7 @@ export async function listen(handler: (socket: net.Socket) => void): Promise<net
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {}); // resets are expected in several tests; those that check them listen themselves
     handler(socket);
   });
   connections.set(server, sockets);
