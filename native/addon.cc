@@ -79,6 +79,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
                    OptionNumber(options, "pipeBudget", 0));
     budget_.maxPooledPerLoop = static_cast<size_t>(OptionNumber(options, "maxPooledPipes", 64));
     budget_.maxPipes = OptionNumber(options, "maxPipes", 0);
+    forceCopy_ = options.Get("forceCopy").ToBoolean().Value();
     tsfn_ = StatsTsfn::New(env, info[0].As<Napi::Function>(), "tidegate-relay-stats", 0, 1, this);
     tsfn_.Unref(env);  // only live relays keep the process alive (see Ref/Unref)
     tsfnLive_ = true;
@@ -167,6 +168,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     r->dirs[kOut].dst = fds[kClient];
     CopyBuffer(info[3], r->dirs[kIn]);
     CopyBuffer(info[4], r->dirs[kOut]);
+    r->copyMode = forceCopy_;
     r->idleMs = info[5].As<Napi::Number>().Int64Value();
     r->halfCloseMs = info[6].As<Napi::Number>().Int64Value();
     uint32_t limitId = info[7].As<Napi::Number>().Uint32Value();
@@ -281,6 +283,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   Napi::Env env_ = nullptr;
   int threads_ = 1;
   bool shutDown_ = false;
+  bool forceCopy_ = false;  // test hook: every relay copies as if splice were refused
   bool hookAdded_ = false;
   std::atomic<bool> tsfnLive_{false};
   StatsTsfn tsfn_;

@@ -4,6 +4,7 @@ import type net from 'node:net';
 import {
   closeServer,
   connect,
+  defaultOptions,
   drain,
   listen,
   newEngine,
@@ -128,5 +129,58 @@ describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
     await clientClosed;
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [1, 0, 'half_close_timeout']);
     await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+});
+
+describe('native relay: copy fallback and other socket types', { skip: skipNative, timeout: 120_000 }, () => {
+  it('copies byte-exact both ways with half-close when splice is refused (forced copy mode)', async () => {
+    const engine = newEngine({ forceCopy: true });
+    const up = pattern(16 << 20, 31);
+    const down = pattern(16 << 20, 32);
+    let targetGot: Promise<{ bytes: number; sha256: string }> | null = null;
+    const target = await listen((socket) => {
+      targetGot = drain(socket);
+      void sendAll(socket, down);
+    });
+    const front = await startFront(engine, portOf(target));
+    const client = await connect(front.port);
+    const clientGot = drain(client);
+    await sendAll(client, up);
+    const got = await clientGot;
+    await until(() => targetGot !== null, 'target connection');
+    const upGot = await targetGot!;
+    const { result } = await front.closeOf(0);
+    assert.deepEqual([upGot.bytes, upGot.sha256], [up.length, sha256(up)]);
+    assert.deepEqual([got.bytes, got.sha256], [down.length, sha256(down)]);
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [up.length, down.length, 'done']);
+    assert.equal(engine.nativeStats().pipesCreated, 0, 'copy mode uses no pipe');
+    await engine.shutdown();
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+
+  it('relays between a Unix-domain client and a TCP target', async () => {
+    const { createServer, connect: netConnect } = await import('node:net');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const engine = newEngine();
+    const data = pattern(8 << 20, 41);
+    const target = await listen((socket) => socket.pipe(socket));
+    const path = join(tmpdir(), `tidegate-native-${process.pid}.sock`);
+    const closes: string[] = [];
+    const front = createServer({ allowHalfOpen: true }, (client) => {
+      const t = netConnect({ port: portOf(target), host: '127.0.0.1', allowHalfOpen: true }, () => {
+        engine.start(client, t, defaultOptions, (_r, result) => closes.push(`${result.reason}:${result.bytesIn}:${result.bytesOut}`));
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(path, resolve));
+    const client = netConnect({ path, allowHalfOpen: true });
+    const echoed = drain(client);
+    await sendAll(client, data);
+    const got = await echoed;
+    assert.deepEqual([got.bytes, got.sha256], [data.length, sha256(data)]);
+    await until(() => closes.length === 1, 'relay close');
+    assert.deepEqual(closes, [`done:${data.length}:${data.length}`]);
+    await engine.shutdown();
+    await Promise.all([closeServer(front), closeServer(target)]);
   });
 });

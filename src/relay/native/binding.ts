@@ -15,6 +15,8 @@ export interface NativeEngineOptions {
   readonly maxPooledPipes?: number;
   /** Hard cap on pipes open at once (0 = only the budget). Beyond it a direction copies instead. */
   readonly maxPipes?: number;
+  /** Test hook: relays copy through buffers as if splice were refused (the EINVAL/ENOSYS fallback). */
+  readonly forceCopy?: boolean;
 }
 
 export interface NativeEngineStats {
