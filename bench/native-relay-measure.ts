@@ -10,13 +10,15 @@
  * process per idle relayed connection, after a GC. Prints medians and ratios and writes bench/results/native-relay.json.
  */
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadNativeEngine, type NativeRelayEngine } from '../src/relay/native/index.js';
 
-type EngineName = 'native' | 'native-64k' | 'pipe';
+type EngineName = 'native' | 'native-64k' | 'pipe' | 'haproxy';
 interface Usage {
   readonly cpuUs: number;
   readonly rss: number;
@@ -114,14 +116,50 @@ function run(cmd: string, args: string[]): Promise<string> {
   );
 }
 
+/** HAProxy tuned as the issue describes (forced splice, 1 MiB pipes), one thread. */
+async function startHaproxy(targetPort: number): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const cfg = join(tmpdir(), `tidegate-haproxy-${process.pid}.cfg`);
+  writeFileSync(
+    cfg,
+    [
+      'global',
+      '  nbthread 1',
+      '  tune.pipesize 1048576',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      '  option splice-request',
+      '  option splice-response',
+      `listen relay`,
+      `  bind 127.0.0.1:${port}`,
+      `  server t 127.0.0.1:${targetPort}`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  return { child, port };
+}
+
+/** CPU seconds (user + system) of a process, from /proc. */
+function procCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6;
+}
+
 async function throughputRound(engine: EngineName, bytes: number): Promise<{ gbps: number; cpuPerGiB: number }> {
   const targetPort = await freePort();
   const server = spawn('iperf3', ['-s', '-1', '-p', String(targetPort)], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 300));
-  const relay = await startRelay(engine, targetPort);
-  const before = await usage(relay.child);
+  const relay = engine === 'haproxy' ? await startHaproxy(targetPort) : await startRelay(engine, targetPort);
+  const cpu = async (): Promise<number> => (engine === 'haproxy' ? procCpuUs(relay.child.pid!) : (await usage(relay.child)).cpuUs);
+  const before = { cpuUs: await cpu() };
   const out = await run('iperf3', ['-c', '127.0.0.1', '-p', String(relay.port), '-n', String(bytes), '-l', '1M', '-Z', '-J']);
-  const after = await usage(relay.child);
+  const after = { cpuUs: await cpu() };
   relay.child.kill();
   server.kill();
   const report = JSON.parse(out) as { end: { sum_received: { bytes: number; bits_per_second: number } } };
@@ -172,8 +210,9 @@ async function main(): Promise<void> {
   const rounds = Number(process.argv[3] ?? 3);
   const idleCount = Number(process.argv[4] ?? 5000);
   const engines: EngineName[] = ['pipe', 'native', 'native-64k'];
+  if (existsSync('/usr/sbin/haproxy') || existsSync('/usr/bin/haproxy')) engines.push('haproxy');
   const results: Record<string, { gbps: number[]; cpuPerGiB: number[] }> = {};
-  for (const e of engines) results[e] = { gbps: [], cpuPerGiB: [] };
+  for (const e of [...engines, 'haproxy']) results[e] = { gbps: [], cpuPerGiB: [] };
   for (let r = 0; r < (gib > 0 ? rounds : 0); r++) {
     for (const e of engines) {
       const res = await throughputRound(e, gib * 2 ** 30);
@@ -189,6 +228,9 @@ async function main(): Promise<void> {
   const ratio = gib > 0 ? median(results['native']!.gbps) / median(results['pipe']!.gbps) : 0;
   const slowRatio = gib > 0 ? median(results['native-64k']!.gbps) / median(results['native']!.gbps) : 0;
   if (gib > 0) console.log(`native / pipe throughput: ${ratio.toFixed(2)}x; native CPU ${median(results['native']!.cpuPerGiB).toFixed(3)} s/GiB vs pipe ${median(results['pipe']!.cpuPerGiB).toFixed(3)} s/GiB`);
+  if (results['haproxy']!.gbps.length > 0) {
+    console.log(`native / haproxy (splice, 1 MiB pipes): ${(median(results['native']!.gbps) / median(results['haproxy']!.gbps)).toFixed(2)}x throughput; haproxy CPU ${median(results['haproxy']!.cpuPerGiB).toFixed(3)} s/GiB`);
+  }
   if (gib > 0) console.log(`TIDEGATE_PIPE_SIZE=65536 / 1 MiB pipes: ${slowRatio.toFixed(2)}x`);
   const idleNative = await idleRound('native', idleCount);
   const idlePipe = await idleRound('pipe', idleCount);
