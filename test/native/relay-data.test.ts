@@ -184,3 +184,37 @@ describe('native relay: copy fallback and other socket types', { skip: skipNativ
     await Promise.all([closeServer(front), closeServer(target)]);
   });
 });
+
+describe('native relay: writes still queued in Node at start', { skip: skipNative, timeout: 60_000 }, () => {
+  it('hands over only after Node flushed them, so they arrive before relayed bytes', async () => {
+    const engine = newEngine();
+    const greeting = pattern(8 << 20, 51); // larger than the socket buffers: stays queued in Node for a while
+    const target = await listen((socket) => {
+      socket.write('from-target');
+      socket.resume();
+      socket.once('end', () => socket.end());
+    });
+    let queuedAtStart = 0;
+    const front = await startFront(engine, portOf(target), {
+      async beforeStart(client) {
+        client.write(greeting);
+        queuedAtStart = client.writableLength;
+      },
+    });
+    const client = await connect(front.port);
+    // Read slowly at first so the greeting is still queued in Node when the relay starts.
+    client.pause();
+    await until(() => front.relays.length === 1, 'relay start');
+    const got = drain(client);
+    client.resume();
+    client.end();
+    const received = await got;
+    const expected = Buffer.concat([greeting, Buffer.from('from-target')]);
+    assert.ok(queuedAtStart > 0, 'the greeting was still queued in Node at start');
+    assert.deepEqual([received.bytes, received.sha256], [expected.length, sha256(expected)]);
+    const { result } = await front.closeOf(0);
+    assert.deepEqual([result.bytesOut, result.reason], [11, 'done']);
+    await engine.shutdown();
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+});

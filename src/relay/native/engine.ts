@@ -271,9 +271,9 @@ export class NativeRelayEngine implements RelayEngine {
     if (client !== null && target !== null) {
       client.on('error', noop);
       target.on('error', noop);
-      if (reason === 'client_reset') target.resetAndDestroy();
+      if (reason === 'client_reset') resetOrDestroy(target);
       else target.destroy();
-      if (reason === 'target_reset') client.resetAndDestroy();
+      if (reason === 'target_reset') resetOrDestroy(client);
       else client.destroy();
     }
     this.#finish(relay, reason);
@@ -328,6 +328,15 @@ export class NativeRelayEngine implements RelayEngine {
 }
 
 function noop(): void {}
+
+/** Passes a reset on where the socket is TCP (resetAndDestroy throws for other handles, e.g. Unix sockets). */
+function resetOrDestroy(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
 
 function rethrow(err: unknown): never {
   throw err;
