@@ -85,6 +85,56 @@ async function idlePeerProcess(relayPort: number, count: number, targetPort: num
   process.once('disconnect', () => process.exit(0));
 }
 
+// ── churn load process: an echo target and short connections through the relay, for a fixed time ─────────────
+async function churnLoadProcess(): Promise<void> {
+  const echo = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  process.send!({ type: 'echo', port: (echo.address() as AddressInfo).port });
+  const { relayPort, seconds, concurrency } = await new Promise<{ relayPort: number; seconds: number; concurrency: number }>((r) =>
+    process.once('message', r as (m: unknown) => void),
+  );
+  let done = 0;
+  let failed = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const s = net.connect({ port: relayPort, host: '127.0.0.1', allowHalfOpen: true });
+      s.on('error', () => {
+        failed++;
+        resolve();
+      });
+      s.once('connect', () => s.end('ping'));
+      s.on('data', () => {});
+      s.once('end', () => {
+        s.destroy();
+        done++;
+        resolve();
+      });
+    });
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) await one();
+    }),
+  );
+  process.send!({ type: 'churn', perSec: done / seconds, failed });
+  echo.close();
+  process.once('disconnect', () => process.exit(0));
+}
+
+async function churnRound(engine: EngineName, seconds: number): Promise<number> {
+  const load = fork(self, ['churn-load'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const echoPort = await new Promise<number>((r) => load.once('message', (m: { port: number }) => r(m.port)));
+  const relay = engine === 'haproxy' ? await startHaproxy(echoPort) : await startRelay(engine, echoPort);
+  load.send({ relayPort: relay.port, seconds, concurrency: 64 });
+  const result = await new Promise<{ perSec: number; failed: number }>((r) => load.once('message', r as (m: unknown) => void));
+  relay.child.kill();
+  load.kill();
+  return result.perSec;
+}
+
 // ── orchestrator ───────────────────────────────────────────────────────────────────────────────────────────────
 function startRelay(engine: EngineName, targetPort: number): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(self, ['relay', engine, String(targetPort)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -232,17 +282,33 @@ async function main(): Promise<void> {
     console.log(`native / haproxy (splice, 1 MiB pipes): ${(median(results['native']!.gbps) / median(results['haproxy']!.gbps)).toFixed(2)}x throughput; haproxy CPU ${median(results['haproxy']!.cpuPerGiB).toFixed(3)} s/GiB`);
   }
   if (gib > 0) console.log(`TIDEGATE_PIPE_SIZE=65536 / 1 MiB pipes: ${slowRatio.toFixed(2)}x`);
+  const churn: Record<string, number[]> = {};
+  for (let r = 0; r < (gib > 0 ? rounds : 0); r++) {
+    for (const e of engines.filter((x) => x !== 'native-64k')) {
+      const perSec = await churnRound(e, 3);
+      (churn[e] ??= []).push(perSec);
+      console.log(`churn round ${r + 1} ${e}: ${perSec.toFixed(0)} conn/s`);
+    }
+  }
+  const churnMedians = Object.fromEntries(Object.entries(churn).map(([e, xs]) => [e, median(xs)]));
+  if (gib > 0) {
+    console.log(
+      `churn native / pipe: ${(churnMedians['native']! / churnMedians['pipe']!).toFixed(2)}x` +
+        (churnMedians['haproxy'] ? `; native / haproxy: ${(churnMedians['native']! / churnMedians['haproxy']).toFixed(2)}x` : ''),
+    );
+  }
   const idleNative = await idleRound('native', idleCount);
   const idlePipe = await idleRound('pipe', idleCount);
   console.log(`idle ${idleCount}: native ${(idleNative.bytesPerConn / 1024).toFixed(2)} KiB/conn (pipes held ${idleNative.pipesInUse}), pipe ${(idlePipe.bytesPerConn / 1024).toFixed(2)} KiB/conn`);
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
     'bench/results/native-relay.json',
-    JSON.stringify({ at: new Date().toISOString(), gibPerRound: gib, rounds, note: 'shared 2-core machine', throughput: summary, ratio, smallPipeRatio: slowRatio, idle: { count: idleCount, native: idleNative, pipe: idlePipe } }, null, 2) + '\n',
+    JSON.stringify({ at: new Date().toISOString(), gibPerRound: gib, rounds, note: 'shared 2-core machine', throughput: summary, ratio, churn: { rounds: churn, medians: churnMedians }, smallPipeRatio: slowRatio, idle: { count: idleCount, native: idleNative, pipe: idlePipe } }, null, 2) + '\n',
   );
 }
 
 const mode = process.argv[2];
 if (mode === 'relay') await relayProcess(process.argv[3] as EngineName, Number(process.argv[4]));
+else if (mode === 'churn-load') await churnLoadProcess();
 else if (mode === 'idle-peer') await idlePeerProcess(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]));
 else await main();

@@ -153,8 +153,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
         if (s == 1) close(fds[0]);
         return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(err));
       }
+      // libuv already made the (shared) file description non-blocking; make sure without an extra write.
       int flags = fcntl(fds[s], F_GETFL);
-      fcntl(fds[s], F_SETFL, flags | O_NONBLOCK);
+      if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fds[s], F_SETFL, flags | O_NONBLOCK);
     }
     Relay* r = new Relay();
     r->id = id;

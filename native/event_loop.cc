@@ -73,10 +73,13 @@ bool Loop::Start(std::string* error) {
 }
 
 void Loop::Post(const Command& command) {
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    wake = queue_.empty();  // the loop takes the whole queue per wake-up: one eventfd write per batch is enough
     queue_.push_back(command);
   }
+  if (!wake) return;
   uint64_t one = 1;
   ssize_t ignored = write(evfd_, &one, sizeof(one));
   (void)ignored;
