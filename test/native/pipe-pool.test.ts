@@ -77,3 +77,15 @@ describe('native relay: pipe pool', { skip: skipNative, timeout: 120_000 }, () =
     await engine.shutdown();
   });
 });
+
+describe('native relay: several loop threads', { skip: skipNative, timeout: 60_000 }, () => {
+  it('spreads relays over the configured threads and keeps every byte', async () => {
+    const engine = newEngine({ threads: 2 });
+    await transfer(engine, 8, 2 << 20);
+    const stats = engine.nativeStats();
+    assert.equal(stats.threads, 2);
+    assert.equal(stats.epollFds.length, 2);
+    assert.notEqual(stats.epollFds[0], stats.epollFds[1]);
+    await engine.shutdown();
+  });
+});

@@ -5,6 +5,7 @@ import {
   closeServer,
   connect,
   defaultOptions,
+  delay,
   drain,
   listen,
   newEngine,
@@ -214,6 +215,34 @@ describe('native relay: writes still queued in Node at start', { skip: skipNativ
     assert.deepEqual([received.bytes, received.sha256], [expected.length, sha256(expected)]);
     const { result } = await front.closeOf(0);
     assert.deepEqual([result.bytesOut, result.reason], [11, 'done']);
+    await engine.shutdown();
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+});
+
+describe('native relay: EOF Node already saw', { skip: skipNative, timeout: 60_000 }, () => {
+  it('passes on a client EOF that arrived before the hand-over, after the bytes before it', async () => {
+    const engine = newEngine();
+    let targetGot: Promise<{ bytes: number; sha256: string; head: Buffer }> | null = null;
+    const target = await listen((socket) => {
+      targetGot = drain(socket);
+      socket.once('end', () => socket.end('bye'));
+    });
+    const front = await startFront(engine, portOf(target), {
+      async beforeStart(client) {
+        await until(() => client.readableLength >= 5, 'request buffered');
+        await delay(50); // let Node read the FIN too
+      },
+    });
+    const client = await connect(front.port);
+    const reply = drain(client);
+    client.end('early');
+    const got = await reply;
+    await until(() => targetGot !== null, 'target connection');
+    assert.equal((await targetGot!).head.toString(), 'early');
+    assert.equal(got.head.toString(), 'bye');
+    const { result } = await front.closeOf(0);
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [5, 3, 'done']);
     await engine.shutdown();
     await Promise.all([closeServer(front.server), closeServer(target)]);
   });
