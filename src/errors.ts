@@ -155,6 +155,18 @@ export class CredentialsDirError extends TidegateError {
   }
 }
 
+// ── proxy service ────────────────────────────────────────────────────────────────────────────────────────────
+
+/** A client spoke neither SOCKS5 nor HTTP CONNECT correctly (or too slowly, or too much). */
+export class ProxyHandshakeError extends TidegateError {
+  readonly code = 'TG_ERR_PROXY_HANDSHAKE';
+}
+
+/** The upstream proxy refused or failed the CONNECT. */
+export class UpstreamProxyError extends TidegateError {
+  readonly code = 'TG_ERR_UPSTREAM_PROXY';
+}
+
 // ── native relay (src/relay/native/) ──────────────────────────────────────────────────────────────────────────
 
 /** A socket could not be handed over to the native relay (no fd: destroyed, not yet connected, or not a stream). */

@@ -1,4 +1,5 @@
 import type { ServiceConfig, ServiceType, UserConfig } from './config/schema.js';
+import type { GeoResolver } from './geo/index.js';
 import type { Logger } from './log.js';
 import type { RelayEngine } from './relay/engine.js';
 
@@ -46,6 +47,8 @@ export interface ServiceContext {
   readonly events: ServiceEvents;
   /** Users by id, for the config in force. */
   readonly users: ReadonlyMap<string, UserConfig>;
+  /** IP → country (cached, batched in the worker pool); null until a service needs geo routing. */
+  readonly geo: GeoResolver | null;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {
