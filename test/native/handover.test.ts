@@ -89,6 +89,17 @@ describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }
     await closeServer(server);
   });
 
+  it('refuses a TLS socket (its fd carries ciphertext) with RelayHandoverError', async () => {
+    const { TLSSocket } = await import('node:tls');
+    const { server, client } = await pair(() => {});
+    const tls = new TLSSocket(client);
+    assert.equal(canDetach(tls), false);
+    assert.throws(() => detachSocket(tls), /got a TLS socket/);
+    tls.destroy();
+    client.destroy();
+    await closeServer(server);
+  });
+
   it('leaves no libuv epoll registration on a handed-over socket: only the addon watches it', { skip: skipNative }, async () => {
     const engine = newEngine();
     const target = await listen((s) => s.pipe(s));

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type net from 'node:net';
 import { closeServer, connect, listen, newEngine, portOf, skipNative, startFront, until } from './harness.js';
 import type { NativeRelayEngine } from '../../src/relay/native/index.js';
-import { RelayOptionError } from '../../src/errors.js';
+import { RelayHandoverError, RelayOptionError } from '../../src/errors.js';
 
 function errorOf(socket: net.Socket): Promise<string> {
   return new Promise((resolve) => {
@@ -88,13 +88,14 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
     const echoed = new Promise<string>((resolve) => b.once('data', (d: Buffer) => resolve(d.toString())));
     b.write('still-alive');
     assert.equal(await echoed, 'still-alive');
+    assert.throws(() => front.relays[1]!.close('nonsense' as never), RelayOptionError);
     front.relays[1]!.close();
     assert.equal((await front.closeOf(1)).result.reason, 'closed');
     assert.equal(front.closed.length, 2);
     await Promise.all([closeServer(front.server), closeServer(target)]);
   });
 
-  it('rejects bad options and bad close reasons with RelayOptionError', async () => {
+  it('rejects bad options, rates and limits with RelayOptionError', async () => {
     const target = await listen((socket) => socket.resume());
     const client = await connect(portOf(target));
     const other = await connect(portOf(target));
@@ -113,6 +114,20 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
     limit.dispose();
     assert.throws(() => limit.set(1, 1), RelayOptionError);
     assert.throws(() => engine.start(client, other, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit }, () => {}), RelayOptionError);
+    client.destroy();
+    other.destroy();
+    await closeServer(target);
+  });
+
+  it('refuses a TLS socket before taking ownership, with RelayHandoverError', async () => {
+    const { TLSSocket } = await import('node:tls');
+    const target = await listen((socket) => socket.resume());
+    const client = await connect(portOf(target));
+    const other = await connect(portOf(target));
+    const tls = new TLSSocket(client);
+    assert.throws(() => engine.start(tls, other, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, () => {}), RelayHandoverError);
+    assert.equal(other.destroyed, false, 'the caller still owns the sockets');
+    tls.destroy();
     client.destroy();
     other.destroy();
     await closeServer(target);

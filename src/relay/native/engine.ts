@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { RelayOptionError, ShuttingDownError } from '../../errors.js';
+import { RelayHandoverError, RelayOptionError, ShuttingDownError } from '../../errors.js';
 import type {
   CloseReason,
   RateLimit,
@@ -11,7 +11,7 @@ import type {
   RelayResult,
 } from '../engine.js';
 import type { NativeEngineBinding, NativeEngineOptions, NativeEngineStats } from './binding.js';
-import { detachSocket } from './handover.js';
+import { detachSocket, isTlsSocket } from './handover.js';
 
 /** Close reasons by the addon's numeric code (native/relay.h `Reason`). */
 const REASONS: readonly CloseReason[] = [
@@ -135,6 +135,10 @@ export class NativeRelayEngine implements RelayEngine {
 
   start(client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener): Relay {
     if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down and accepts no relays');
+    if (isTlsSocket(client) || isTlsSocket(target)) {
+      // A programming error, refused before taking the sockets: TLS pairs need the JavaScript engine.
+      throw new RelayHandoverError('the native relay moves raw fds and cannot relay a TLS socket; use the JavaScript engine for TLS pairs');
+    }
     checkMs('idleTimeoutMs', options.idleTimeoutMs);
     checkMs('halfCloseTimeoutMs', options.halfCloseTimeoutMs);
     const limit = options.rateLimit;

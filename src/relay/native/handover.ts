@@ -34,9 +34,15 @@ function handleOf(socket: Socket): StreamHandle | null {
   return handle as StreamHandle;
 }
 
+/** A TLS socket's fd carries ciphertext and its TLS state lives in Node: it cannot be relayed by fd. */
+export function isTlsSocket(socket: Socket): boolean {
+  return (socket as Socket & { encrypted?: boolean }).encrypted === true;
+}
+
 /** Whether `socket` can be handed over right now (connected, with a real fd). */
 export function canDetach(socket: Socket): boolean {
   if (socket.destroyed || socket.connecting) return false;
+  if (isTlsSocket(socket)) return false;
   const handle = handleOf(socket);
   return handle !== null && handle.fd >= 0;
 }
@@ -45,6 +51,10 @@ export function canDetach(socket: Socket): boolean {
 export function detachSocket(socket: Socket): DetachedSocket {
   if (socket.destroyed) throw new RelayHandoverError('expected a live socket to hand over, got a destroyed one');
   if (socket.connecting) throw new RelayHandoverError('expected a connected socket to hand over, got one still connecting');
+  if (isTlsSocket(socket)) {
+    // Such a pair must be relayed in JavaScript.
+    throw new RelayHandoverError('expected a plain TCP or Unix socket to hand over, got a TLS socket');
+  }
   const handle = handleOf(socket);
   if (handle === null) {
     throw new RelayHandoverError('expected a socket with a stream handle exposing fd and readStop(); this Node version differs');
