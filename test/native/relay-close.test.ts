@@ -88,7 +88,7 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
     const echoed = new Promise<string>((resolve) => b.once('data', (d: Buffer) => resolve(d.toString())));
     b.write('still-alive');
     assert.equal(await echoed, 'still-alive');
-    assert.throws(() => front.relays[1]!.close('nonsense' as never), RelayOptionError);
+    assert.throws(() => front.relays[1]!.close('toString' as never), RelayOptionError);
     front.relays[1]!.close();
     assert.equal((await front.closeOf(1)).result.reason, 'closed');
     assert.equal(front.closed.length, 2);

@@ -190,7 +190,7 @@ export class NativeRelayEngine implements RelayEngine {
   /** @internal called by NativeRelay.close */
   closeRelay(relay: NativeRelay, reason: CloseReason): void {
     if (relay.state === 'closed' || relay.state === 'closing') return;
-    if (!(reason in REASON_CODES)) throw new RelayOptionError(`close reason: expected one of ${REASONS.join(', ')}, got ${String(reason)}`);
+    if (!Object.hasOwn(REASON_CODES, reason)) throw new RelayOptionError(`close reason: expected one of ${REASONS.join(', ')}, got ${String(reason)}`);
     if (relay.state === 'flushing') {
       this.#finishUnhanded(relay, reason);
       return;
