@@ -13,6 +13,11 @@ export interface BenchContext {
   log(message: string): void;
   /** Where a scenario may write extra artefacts. */
   readonly resultsDir: string;
+  /**
+   * When set, run only these paths (e.g. `['tidegate-native', 'tidegate-js']` for the perf gate and the profiler);
+   * a scenario skips the others and their baselines. Absent: every path.
+   */
+  readonly paths?: readonly string[];
 }
 
 export interface BenchMetric {

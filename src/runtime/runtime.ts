@@ -7,8 +7,9 @@ import { ConfigError, ReloadBusyError, ShuttingDownError, TidegateError } from '
 import type { Logger } from '../log.js';
 import type { RelayEngine } from '../relay/engine.js';
 import { selectRelayEngine } from '../relay/select-engine.js';
-import type { RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
+import type { GatewayUsageRecord, RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
 import { openDatabase, type Db } from '../store/database.js';
+import { UsageLog } from '../store/usage-log.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
@@ -61,7 +62,10 @@ export class Runtime {
   private readonly services = new Map<string, Service>();
   /** Removed or replaced services still letting their connections finish. */
   private readonly draining = new Set<Promise<void>>();
-  private readonly context: { log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null };
+  private readonly context: {
+    log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
+    pool: WorkerPool | null; usageLog: UsageLog | null;
+  };
   private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
   private watcher: FSWatcher | null = null;
@@ -74,6 +78,7 @@ export class Runtime {
   private reloadFailures = 0;
   private lastReloadError: string | null = null;
   private readonly relayListeners: ((record: RelayRecord) => void)[] = [];
+  private readonly gatewayListeners: ((record: GatewayUsageRecord) => void)[] = [];
 
   private constructor(config: Config, options: RuntimeOptions, engine: RelayEngine, engineFallback: string | null, db: Db | null) {
     this.config = config;
@@ -88,13 +93,20 @@ export class Runtime {
       engine,
       users: new Map(config.users.map((u) => [u.id, u])),
       geo: null,
+      pool: null,
+      // The request log lives in the runtime's SQLite store; flushed on reload and shutdown.
+      usageLog: db ? new UsageLog(db, options.log) : null,
       events: {
         relayClosed(record: RelayRecord): void {
           runtime.log.debug({ relay: record }, 'relay closed');
           for (const listener of runtime.relayListeners) listener(record);
         },
+        gatewayRequest(record: GatewayUsageRecord): void {
+          for (const listener of runtime.gatewayListeners) listener(record);
+        },
       },
     };
+    this.ensurePool(config);
   }
 
   /** Starts everything in `config`; on failure stops what had started and rejects (nothing left listening). */
@@ -117,6 +129,21 @@ export class Runtime {
   /** Subscribes to finished-relay records (accounting, tests). */
   onRelayClosed(listener: (record: RelayRecord) => void): void {
     this.relayListeners.push(listener);
+  }
+
+  /** Subscribes to finished gateway requests (user, tokens): the hook accounting consumes. */
+  onGatewayRequest(listener: (record: GatewayUsageRecord) => void): void {
+    this.gatewayListeners.push(listener);
+  }
+
+  /** The request-log writer, when there is a SQLite store. */
+  get usageLog(): UsageLog | null {
+    return this.context.usageLog;
+  }
+
+  /** Starts the worker pool the first time a config has a gateway service (it parses and converts LLM bodies). */
+  private ensurePool(config: Config): void {
+    if (this.context.pool === null && config.services.some((s) => s.type === 'gateway')) this.context.pool = this.workerPool();
   }
 
   private async startAll(watchFile: boolean): Promise<void> {
@@ -235,6 +262,8 @@ export class Runtime {
     if (geo) this.context.geo = geo;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
+    this.context.usageLog?.flush();
+    this.ensurePool(next);
     await this.applyAdmin(before, next, failed);
     this.applyWatch(next.reload.watch);
 
@@ -366,6 +395,7 @@ export class Runtime {
     await Promise.all(this.draining);
     await this.engine.shutdown();
     if (this.admin) await this.admin.close();
+    this.context.usageLog?.close();
     await this.pool?.close();
     this.db?.close();
     this.log.info('tidegate stopped');

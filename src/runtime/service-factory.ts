@@ -1,4 +1,5 @@
 import type { ServiceConfig } from '../config/schema.js';
+import { GatewayService } from '../gateway/service.js';
 import { ForwardService } from '../relay/forward-service.js';
 import { ProxyService } from '../relay/proxy-service.js';
 import type { Service, ServiceContext } from '../service.js';
@@ -10,8 +11,10 @@ export function createService(config: ServiceConfig, context: ServiceContext): S
       return new ForwardService(config, context);
     case 'proxy':
       return new ProxyService(config, context);
+    case 'gateway':
+      return new GatewayService(config, context);
     default:
-      throw new Error(`service type "${config.type}" is not available in this build`);
+      throw new Error(`service type "${(config as ServiceConfig).type}" is not available in this build`);
   }
 }
 

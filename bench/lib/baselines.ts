@@ -1,0 +1,98 @@
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { ManagedProcess, hasCommand } from './process.js';
+import { freePort, waitForPort } from './ports.js';
+
+const baselinesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'baselines');
+
+/** A relay or proxy started for a bench: one listen port per target, and the pid whose CPU is counted. */
+export interface RunningPath {
+  /** listen port for each target port given at start, in the same order. */
+  readonly ports: readonly number[];
+  readonly cpuPid: number;
+  readonly process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+async function waitForAll(child: ManagedProcess, ports: readonly number[], label: string): Promise<void> {
+  try {
+    for (const port of ports) await waitForPort(port, 10_000, () => child.assertAlive());
+  } catch (error) {
+    await child.stop();
+    throw new Error(`${label} did not start: ${(error as Error).message}`);
+  }
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  return ports;
+}
+
+/** The plain `socket.pipe()` relay (bench/baselines/pipe-relay.ts): one listener per target port. */
+export async function startPipeRelay(targetPorts: readonly number[]): Promise<RunningPath> {
+  const ports = await freePorts(targetPorts.length);
+  const args = [join(baselinesDir, 'pipe-relay.js')];
+  ports.forEach((port, i) => args.push('--forward', `127.0.0.1:${port}=127.0.0.1:${targetPorts[i]}`));
+  const child = new ManagedProcess('baseline-pipe', process.execPath, args);
+  await waitForAll(child, ports, 'baseline-pipe');
+  return { ports, cpuPid: child.pid, process: child, stop: () => child.stop() };
+}
+
+/** The naive Node LLM proxy (bench/baselines/naive-proxy.ts) in front of an upstream base URL. */
+export async function startNaiveProxy(upstream: string): Promise<RunningPath> {
+  const [port] = await freePorts(1);
+  const child = new ManagedProcess('baseline-naive', process.execPath, [
+    join(baselinesDir, 'naive-proxy.js'), '--listen', `127.0.0.1:${port}`, '--upstream', upstream,
+  ]);
+  await waitForAll(child, [port as number], 'baseline-naive');
+  return { ports: [port as number], cpuPid: child.pid, process: child, stop: () => child.stop() };
+}
+
+export function haproxyInstalled(): Promise<boolean> {
+  return hasCommand('haproxy', ['-v']);
+}
+
+/** The HAProxy configuration the relay bench uses: DESIGN.md's tuned setup (forced splice, 1 MiB pipes). */
+export function haproxyConfig(listenPorts: readonly number[], targetPorts: readonly number[]): string {
+  const lines = [
+    'global',
+    '  tune.pipesize 1048576',
+    '  maxconn 4000',
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 5s',
+    '  timeout client 60s',
+    '  timeout server 60s',
+    '  option splice-request',
+    '  option splice-response',
+  ];
+  listenPorts.forEach((port, i) => {
+    lines.push(`listen relay${i}`, `  bind 127.0.0.1:${port}`, `  server target${i} 127.0.0.1:${targetPorts[i]}`);
+  });
+  return lines.join('\n') + '\n';
+}
+
+/** HAProxy in the foreground (-db), so stopping the child stops it. */
+export async function startHaproxy(targetPorts: readonly number[]): Promise<RunningPath> {
+  const ports = await freePorts(targetPorts.length);
+  const dir = await mkdtemp(join(tmpdir(), 'tidegate-haproxy-'));
+  const configFile = join(dir, 'haproxy.cfg');
+  await writeFile(configFile, haproxyConfig(ports, targetPorts));
+  const child = new ManagedProcess('haproxy', 'haproxy', ['-db', '-f', configFile]);
+  await waitForAll(child, ports, 'haproxy');
+  return {
+    ports,
+    cpuPid: child.pid,
+    process: child,
+    async stop() {
+      await child.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { ManagedProcess, hasCommand, runCommand } from './process.js';
+import { freePort, waitForPort } from './ports.js';
+
+export function iperf3Installed(): Promise<boolean> {
+  return hasCommand('iperf3', ['--version']);
+}
+
+/** An iperf3 server on 127.0.0.1 (serves one client test after another). */
+export async function startIperf3Server(): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = new ManagedProcess('iperf3-server', 'iperf3', ['-s', '-B', '127.0.0.1', '-p', String(port)]);
+  await waitForPort(port);
+  return { port, stop: () => child.stop('SIGTERM', 2000) };
+}
+
+export interface Iperf3Result {
+  /** Bytes the server received. */
+  readonly bytes: number;
+  readonly bitsPerSecond: number;
+  readonly seconds: number;
+}
+
+/** One iperf3 client run to 127.0.0.1:port with `streams` parallel streams for `seconds`. */
+export async function runIperf3(port: number, seconds: number, streams = 1): Promise<Iperf3Result> {
+  const result = await runCommand('iperf3', [
+    '-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-P', String(streams), '-J',
+  ]);
+  let report: { end?: { sum_received?: { bytes?: number; bits_per_second?: number; seconds?: number } }; error?: string };
+  try {
+    report = JSON.parse(result.stdout) as typeof report;
+  } catch {
+    throw new Error(`iperf3 gave no JSON (code ${result.code}): ${result.stderr.slice(0, 300)}`);
+  }
+  if (report.error) throw new Error(`iperf3: ${report.error}`);
+  const sum = report.end?.sum_received;
+  if (!sum || typeof sum.bytes !== 'number' || typeof sum.bits_per_second !== 'number') {
+    throw new Error('iperf3 report has no end.sum_received');
+  }
+  return { bytes: sum.bytes, bitsPerSecond: sum.bits_per_second, seconds: sum.seconds ?? seconds };
+}

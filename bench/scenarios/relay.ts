@@ -1,0 +1,258 @@
+/**
+ * The relay bench: tidegate's forward service (native splice engine and JS engine) beside a plain socket.pipe()
+ * relay and, when installed, a tuned HAProxy — in the same run, interleaved round by round.
+ *  - single stream: throughput and relay CPU-seconds per GiB (iperf3 when installed, else the built-in source);
+ *  - churn: connect, 1 KiB request, 1 KiB response, close — connections/s, latency percentiles, CPU per connection;
+ *  - 100 concurrent streams: aggregate throughput and CPU per GiB (built-in source).
+ */
+import type { BenchContext, BenchMetric, BenchReport, BenchRatio, BenchScenario } from '../types.js';
+import { MetricCollector, medianOf } from '../lib/metric.js';
+import { Sink, startSource, stopSource, startChurnServer, runChurn, type LoadProcess } from '../lib/load.js';
+import { cpuSecondsOf } from '../lib/cpu.js';
+import { sleep } from '../lib/ports.js';
+import { startPipeRelay, startHaproxy, haproxyInstalled, type RunningPath } from '../lib/baselines.js';
+import { iperf3Installed, startIperf3Server, runIperf3 } from '../lib/iperf3.js';
+import { spawnTidegate, tidegateAvailable, tidegateCliPath, type TidegateProcess } from '../lib/tidegate.js';
+import { freePort } from '../lib/ports.js';
+
+const GiB = 1024 ** 3;
+const CHURN_SIZE = 1024;
+const CHURN_CONCURRENCY = 50;
+const STREAMS = 100;
+
+export const PATHS = ['tidegate-native', 'tidegate-js', 'baseline-pipe', 'haproxy'] as const;
+
+/** Targets of every relay under test, in this order: sink (built-in streams), iperf3 server, churn server. */
+interface Targets {
+  readonly sink: Sink;
+  readonly iperfPort: number | null;
+  readonly churnPort: number;
+}
+
+interface RelayUnderTest {
+  readonly path: string;
+  /** Listen ports in Targets order (iperf port 0 when iperf3 is absent). */
+  readonly sinkPort: number;
+  readonly iperfPort: number;
+  readonly churnPort: number;
+  readonly cpuPid: number;
+  assertAlive(): void;
+  stop(): Promise<void>;
+}
+
+function targetPorts(targets: Targets): number[] {
+  return targets.iperfPort === null ? [targets.sink.port, targets.churnPort] : [targets.sink.port, targets.iperfPort, targets.churnPort];
+}
+
+function fromRunning(path: string, running: RunningPath, targets: Targets): RelayUnderTest {
+  const [sinkPort, second, third] = running.ports as number[];
+  const hasIperf = targets.iperfPort !== null;
+  return {
+    path,
+    sinkPort: sinkPort as number,
+    iperfPort: hasIperf ? (second as number) : 0,
+    churnPort: (hasIperf ? third : second) as number,
+    cpuPid: running.cpuPid,
+    assertAlive: () => running.process.assertAlive(),
+    stop: () => running.stop(),
+  };
+}
+
+async function startTidegatePath(path: string, engine: 'native' | 'js', targets: Targets): Promise<RelayUnderTest | string> {
+  const upstreams = targetPorts(targets);
+  const listens: number[] = [];
+  for (let i = 0; i < upstreams.length; i++) listens.push(await freePort());
+  const services = upstreams.map((upstream, i) => ({
+    name: `bench${i}`,
+    type: 'forward',
+    listen: `127.0.0.1:${listens[i]}`,
+    targets: [`127.0.0.1:${upstream}`],
+    strategy: 'round-robin',
+  }));
+  const env: Record<string, string> = engine === 'js' ? { TIDEGATE_RELAY: 'js' } : {};
+  const tidegate: TidegateProcess = await spawnTidegate({ services, env, label: path });
+  if (engine === 'native' && tidegate.relayEngine !== 'native') {
+    await tidegate.stop();
+    return `tidegate-native skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} (native addon not built or not loadable)`;
+  }
+  const hasIperf = targets.iperfPort !== null;
+  return {
+    path,
+    sinkPort: listens[0] as number,
+    iperfPort: hasIperf ? (listens[1] as number) : 0,
+    churnPort: listens[hasIperf ? 2 : 1] as number,
+    cpuPid: tidegate.cpuPid,
+    assertAlive: () => tidegate.process.assertAlive(),
+    stop: () => tidegate.stop(),
+  };
+}
+
+async function startPath(path: string, targets: Targets): Promise<RelayUnderTest | string> {
+  switch (path) {
+    case 'tidegate-native':
+    case 'tidegate-js':
+      if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
+      return startTidegatePath(path, path === 'tidegate-native' ? 'native' : 'js', targets);
+    case 'baseline-pipe':
+      return fromRunning(path, await startPipeRelay(targetPorts(targets)), targets);
+    case 'haproxy':
+      if (!(await haproxyInstalled())) return 'haproxy skipped: not installed (apt-get install haproxy to compare)';
+      return fromRunning(path, await startHaproxy(targetPorts(targets)), targets);
+    default:
+      return `unknown path ${path} skipped`;
+  }
+}
+
+interface Durations {
+  readonly windowMs: number;
+  readonly iperfSeconds: number;
+  readonly warmupMs: number;
+}
+
+/** Bytes the sink received and relay CPU spent over a window while `source` streams through the relay. */
+async function measureBuiltinStream(relay: RelayUnderTest, sink: Sink, streams: number, durations: Durations): Promise<{ gbps: number; cpuPerGiB: number }> {
+  const source: LoadProcess = await startSource(relay.sinkPort, streams);
+  try {
+    await sleep(durations.warmupMs);
+    const bytes0 = await sink.bytes();
+    const cpu0 = await cpuSecondsOf(relay.cpuPid);
+    const t0 = performance.now();
+    await sleep(durations.windowMs);
+    const bytes1 = await sink.bytes();
+    const cpu1 = await cpuSecondsOf(relay.cpuPid);
+    const seconds = (performance.now() - t0) / 1000;
+    const bytes = bytes1 - bytes0;
+    if (bytes <= 0) throw new Error(`${relay.path}: no bytes reached the sink in ${seconds.toFixed(1)} s`);
+    return { gbps: (bytes * 8) / seconds / 1e9, cpuPerGiB: (cpu1 - cpu0) / (bytes / GiB) };
+  } finally {
+    await stopSource(source);
+  }
+}
+
+async function measureIperf3(relay: RelayUnderTest, durations: Durations): Promise<{ gbps: number; cpuPerGiB: number }> {
+  const cpu0 = await cpuSecondsOf(relay.cpuPid);
+  const result = await runIperf3(relay.iperfPort, durations.iperfSeconds, 1);
+  const cpu1 = await cpuSecondsOf(relay.cpuPid);
+  return { gbps: result.bitsPerSecond / 1e9, cpuPerGiB: (cpu1 - cpu0) / (result.bytes / GiB) };
+}
+
+async function measurePath(relay: RelayUnderTest, targets: Targets, durations: Durations, out: MetricCollector): Promise<string> {
+  const single = targets.iperfPort !== null ? await measureIperf3(relay, durations) : await measureBuiltinStream(relay, targets.sink, 1, durations);
+  relay.assertAlive();
+  out.add('single.throughput', relay.path, 'Gbit/s', 'higher', single.gbps);
+  out.add('single.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.cpuPerGiB);
+
+  const cpu0 = await cpuSecondsOf(relay.cpuPid);
+  const churn = await runChurn(relay.churnPort, CHURN_CONCURRENCY, durations.windowMs, CHURN_SIZE);
+  const cpu1 = await cpuSecondsOf(relay.cpuPid);
+  relay.assertAlive();
+  out.add('churn.connPerSec', relay.path, 'conn/s', 'higher', churn.connPerSec);
+  out.add('churn.p50', relay.path, 'ms', 'lower', churn.p50);
+  out.add('churn.p90', relay.path, 'ms', 'lower', churn.p90);
+  out.add('churn.p99', relay.path, 'ms', 'lower', churn.p99);
+  if (churn.connections > 0) out.add('churn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((cpu1 - cpu0) * 1000) / churn.connections);
+
+  const many = await measureBuiltinStream(relay, targets.sink, STREAMS, durations);
+  relay.assertAlive();
+  out.add('streams100.throughput', relay.path, 'Gbit/s', 'higher', many.gbps);
+  out.add('streams100.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', many.cpuPerGiB);
+
+  return `${single.gbps.toFixed(2)} Gbit/s, ${single.cpuPerGiB.toFixed(3)} CPU-s/GiB; churn ${Math.round(churn.connPerSec)} conn/s ` +
+    `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; ${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s`;
+}
+
+function ratio(name: string, numerator: number | undefined, denominator: number | undefined, target?: string, met?: (value: number) => boolean): BenchRatio | null {
+  if (numerator === undefined || denominator === undefined || denominator === 0) return null;
+  const value = numerator / denominator;
+  return target === undefined || met === undefined ? { name, value } : { name, value, target, met: met(value) };
+}
+
+export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
+  const m = (name: string, path: string): number | undefined => medianOf(list, name, path);
+  const out: (BenchRatio | null)[] = [];
+  const hasHaproxy = m('churn.connPerSec', 'haproxy') !== undefined;
+  for (const path of ['tidegate-native', 'tidegate-js']) {
+    const native = path === 'tidegate-native';
+    out.push(ratio(`${path} / baseline-pipe single-stream throughput`, m('single.throughput', path), m('single.throughput', 'baseline-pipe'),
+      native ? '>= 2.5' : undefined, native ? (v) => v >= 2.5 : undefined));
+    out.push(ratio(`${path} / baseline-pipe single-stream CPU per GiB`, m('single.cpuPerGiB', path), m('single.cpuPerGiB', 'baseline-pipe')));
+    const cpu = m('single.cpuPerGiB', path);
+    if (native && cpu !== undefined) out.push({ name: 'tidegate-native single-stream CPU-s per GiB (absolute)', value: cpu, target: '<= 0.15', met: cpu <= 0.15 });
+    if (hasHaproxy) {
+      out.push(ratio(`${path} / haproxy churn conn/s`, m('churn.connPerSec', path), m('churn.connPerSec', 'haproxy'),
+        native ? '>= 0.75' : undefined, native ? (v) => v >= 0.75 : undefined));
+      out.push(ratio(`${path} / haproxy single-stream throughput`, m('single.throughput', path), m('single.throughput', 'haproxy')));
+    }
+    out.push(ratio(`${path} / baseline-pipe churn conn/s`, m('churn.connPerSec', path), m('churn.connPerSec', 'baseline-pipe'),
+      native && !hasHaproxy ? '>= 2' : undefined, native && !hasHaproxy ? (v) => v >= 2 : undefined));
+    out.push(ratio(`${path} / baseline-pipe 100-stream throughput`, m('streams100.throughput', path), m('streams100.throughput', 'baseline-pipe')));
+  }
+  out.push(ratio('haproxy / baseline-pipe single-stream throughput', m('single.throughput', 'haproxy'), m('single.throughput', 'baseline-pipe')));
+  return out.filter((r): r is BenchRatio => r !== null);
+}
+
+async function run(context: BenchContext): Promise<BenchReport> {
+  const notes: string[] = [];
+  const durations: Durations = context.quick
+    ? { windowMs: 1000, iperfSeconds: 1, warmupMs: 200 }
+    : { windowMs: 3000, iperfSeconds: 3, warmupMs: 500 };
+  const wanted = PATHS.filter((path) => context.paths === undefined || context.paths.includes(path));
+
+  const sink = await Sink.start();
+  const churnServer = await startChurnServer(CHURN_SIZE);
+  const useIperf = await iperf3Installed();
+  const iperf = useIperf ? await startIperf3Server() : null;
+  notes.push(useIperf ? 'single stream measured with iperf3 (one stream)' : 'iperf3 not installed: single stream measured with the built-in generator');
+  notes.push(`churn: ${CHURN_CONCURRENCY} concurrent clients, ${CHURN_SIZE} B request + ${CHURN_SIZE} B response, then close`);
+  notes.push(`${STREAMS} streams: built-in generator; CPU is the relay process (all threads) from /proc/<pid>/stat`);
+  const targets: Targets = { sink, iperfPort: iperf?.port ?? null, churnPort: churnServer.port };
+
+  const relays: RelayUnderTest[] = [];
+  const out = new MetricCollector();
+  try {
+    for (const path of wanted) {
+      context.log(`starting ${path}`);
+      try {
+        const started = await startPath(path, targets);
+        if (typeof started === 'string') {
+          notes.push(started);
+          context.log(started);
+        } else relays.push(started);
+      } catch (error) {
+        const message = `${path} failed to start: ${(error as Error).message}`;
+        notes.push(message);
+        context.log(message);
+      }
+    }
+    const failed = new Set<string>();
+    for (let round = 0; round < context.rounds; round++) {
+      // Rotate the order every round so drift on a shared machine does not always favour the same path.
+      for (let k = 0; k < relays.length; k++) {
+        const relay = relays[(round + k) % relays.length] as RelayUnderTest;
+        if (failed.has(relay.path)) continue;
+        try {
+          const summary = await measurePath(relay, targets, durations, out);
+          context.log(`round ${round + 1}/${context.rounds} ${relay.path}: ${summary}`);
+        } catch (error) {
+          failed.add(relay.path);
+          const message = `${relay.path} failed in round ${round + 1}: ${(error as Error).message}`;
+          notes.push(message);
+          context.log(message);
+        }
+      }
+    }
+  } finally {
+    for (const relay of relays) await relay.stop().catch(() => undefined);
+    await sink.stop();
+    await churnServer.load.stop();
+    await iperf?.stop();
+  }
+  const metrics = out.metrics();
+  return { scenario: 'relay', metrics, ratios: relayRatios(metrics), notes };
+}
+
+export const scenario: BenchScenario = {
+  name: 'relay',
+  description: 'L4 forward: single-stream throughput and CPU per GiB, connection churn, 100 streams — tidegate vs socket.pipe() and HAProxy',
+  run,
+};

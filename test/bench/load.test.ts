@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sink, startSource, stopSource, startChurnServer, runChurn } from '../../bench/lib/load.js';
+import { startPipeRelay } from '../../bench/lib/baselines.js';
+import { cpuSecondsOf } from '../../bench/lib/cpu.js';
+import { sleep } from '../../bench/lib/ports.js';
+
+async function waitForBytes(sink: Sink, atLeast: number): Promise<number> {
+  for (;;) {
+    const bytes = await sink.bytes();
+    if (bytes >= atLeast) return bytes;
+    await sleep(20);
+  }
+}
+
+test('the source streams bytes through the pipe-relay baseline into the sink', async () => {
+  const sink = await Sink.start();
+  const relay = await startPipeRelay([sink.port]);
+  try {
+    const source = await startSource(relay.ports[0] as number, 3, 64 * 1024);
+    const bytes = await waitForBytes(sink, 1024 * 1024);
+    await stopSource(source);
+    assert.ok(bytes >= 1024 * 1024);
+    assert.ok((await cpuSecondsOf(relay.cpuPid)) >= 0);
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+});
+
+test('churn completes request/response/close cycles through the relay without errors', async () => {
+  const server = await startChurnServer(1024);
+  const relay = await startPipeRelay([server.port]);
+  try {
+    const result = await runChurn(relay.ports[0] as number, 4, 300, 1024);
+    assert.ok(result.connections > 0, 'some connections completed');
+    assert.equal(result.errors, 0);
+    assert.ok(result.p50 > 0 && result.p50 <= result.p99 && result.p99 <= result.max);
+  } finally {
+    await relay.stop();
+    await server.load.stop();
+  }
+});
+
+test('churn against a server that answers too little counts errors, not connections', async () => {
+  const server = await startChurnServer(512);
+  try {
+    // The server answers 512 bytes after 512 arrive; the client expects 1024 back.
+    const result = await runChurn(server.port, 2, 200, 1024);
+    assert.equal(result.connections, 0);
+    assert.ok(result.errors > 0);
+  } finally {
+    await server.load.stop();
+  }
+});

@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { toResultsFile, validateResultsFile, chartsFor, renderCharts, markdownSection, metricsTable, machineInfo, RESULTS_SCHEMA } from '../../bench/lib/results.js';
+import { toMetric } from '../../bench/lib/metric.js';
+import type { BenchReport } from '../../bench/types.js';
+
+const report: BenchReport = {
+  scenario: 'relay',
+  metrics: [
+    toMetric('single.throughput', 'tidegate-native', 'Gbit/s', 'higher', [30, 31, 29]),
+    toMetric('single.throughput', 'baseline-pipe', 'Gbit/s', 'higher', [10, 12, 11]),
+    toMetric('churn.p50', 'tidegate-native', 'ms', 'lower', [1, 2, 3]),
+    toMetric('churn.p99', 'tidegate-native', 'ms', 'lower', [5, 6, 7]),
+    toMetric('churn.p99', 'baseline-pipe', 'ms', 'lower', [9, 9, 9]),
+  ],
+  ratios: [{ name: 'native / pipe throughput', value: 30 / 11, target: '>= 2.5', met: true }],
+  notes: ['haproxy skipped: not installed'],
+};
+
+function results() {
+  return toResultsFile(report, {
+    description: 'relay bench',
+    startedAt: new Date('2026-01-02T03:04:05Z'),
+    durationMs: 1234.4,
+    rounds: 3,
+    quick: true,
+    machine: machineInfo(0.5),
+  });
+}
+
+test('results file carries the report and run metadata and survives a JSON round trip', () => {
+  const file = results();
+  assert.equal(file.schema, RESULTS_SCHEMA);
+  assert.equal(file.startedAt, '2026-01-02T03:04:05.000Z');
+  assert.equal(file.durationMs, 1234);
+  assert.equal(file.metrics[0]?.median, 30);
+  assert.equal(file.metrics[1]?.median, 11);
+  const parsed = validateResultsFile(JSON.parse(JSON.stringify(file)));
+  assert.deepEqual(parsed, JSON.parse(JSON.stringify(file)));
+  assert.ok(parsed.machine.cpus >= 1);
+});
+
+test('validateResultsFile names the first wrong field', () => {
+  const good = JSON.parse(JSON.stringify(results()));
+  assert.throws(() => validateResultsFile([]), /results : expected an object/);
+  assert.throws(() => validateResultsFile({ ...good, schema: 'other' }), /results schema/);
+  assert.throws(() => validateResultsFile({ ...good, rounds: '3' }), /results rounds: expected a number/);
+  const badMetric = { ...good, metrics: [{ ...good.metrics[0], better: 'faster' }] };
+  assert.throws(() => validateResultsFile(badMetric), /metrics\[0\]\.better/);
+  const noSamples = { ...good, metrics: [{ ...good.metrics[0], samples: [] }] };
+  assert.throws(() => validateResultsFile(noSamples), /metrics\[0\]\.samples: expected a non-empty array/);
+  assert.throws(() => validateResultsFile({ ...good, notes: [1] }), /notes/);
+});
+
+test('charts: one per plain metric, latency percentiles grouped per prefix', () => {
+  const charts = chartsFor(results());
+  assert.deepEqual([...charts.keys()].sort(), ['relay-churn.latency', 'relay-single.throughput']);
+  const latency = charts.get('relay-churn.latency');
+  assert.deepEqual(latency?.groups.map((g) => [g.label, g.bars.map((b) => b.label)]), [
+    ['tidegate-native', ['p50', 'p99']],
+    ['baseline-pipe', ['p99']],
+  ]);
+  const throughput = charts.get('relay-single.throughput');
+  assert.deepEqual(throughput?.groups.map((g) => [g.label, g.bars[0]?.value, g.bars[0]?.min, g.bars[0]?.max]), [
+    ['tidegate-native', 30, 29, 31],
+    ['baseline-pipe', 11, 10, 12],
+  ]);
+  assert.ok([...renderCharts(results()).keys()].every((f) => f.endsWith('.svg')));
+});
+
+test('markdown section and terminal table show medians, spreads, ratios with targets, notes and charts', () => {
+  const md = markdownSection(results(), ['relay-single.throughput.svg']);
+  assert.match(md, /^## relay/);
+  assert.match(md, /\| single\.throughput \| tidegate-native \| 30\.0 \| 29\.0 – 31\.0 \| Gbit\/s \| higher \|/);
+  assert.match(md, /\| native \/ pipe throughput \| 2\.73 \| >= 2\.5 \| yes \|/);
+  assert.match(md, /- haproxy skipped: not installed/);
+  assert.match(md, /!\[relay-single\.throughput\.svg\]\(relay-single\.throughput\.svg\)/);
+  const table = metricsTable(results());
+  assert.match(table, /single\.throughput\s+baseline-pipe\s+11\.0\s+10\.0 – 12\.0\s+Gbit\/s/);
+  assert.match(table, /native \/ pipe throughput\s+2\.73\s+>= 2\.5\s+yes/);
+});
