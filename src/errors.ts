@@ -281,3 +281,15 @@ export class ClientClosedError extends GatewayError {
   readonly status = 499;
   readonly type = 'client_closed';
 }
+
+// ── native relay (src/relay/native/) ──────────────────────────────────────────────────────────────────────────
+
+/** A socket could not be handed over to the native relay (no fd: destroyed, not yet connected, or not a stream). */
+export class RelayHandoverError extends TidegateError {
+  readonly code = 'TG_ERR_RELAY_HANDOVER';
+}
+
+/** A relay option or rate had an invalid value (negative, not a number, a limit of another engine). */
+export class RelayOptionError extends TidegateError {
+  readonly code = 'TG_ERR_RELAY_OPTION';
+}
