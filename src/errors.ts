@@ -240,6 +240,17 @@ export class AllChannelsFailedError extends GatewayError {
   readonly type = 'api_error';
 }
 
+/** The client's user is over its quota (or past its expiry): 429 with type `quota_exceeded` / `quota_expired`. */
+export class QuotaExceededError extends GatewayError {
+  readonly code = 'TG_ERR_QUOTA_EXCEEDED';
+  readonly status = 429;
+  readonly type: string;
+  constructor(message: string, reason: string) {
+    super(message);
+    this.type = reason;
+  }
+}
+
 /** Every attempt was refused with 429 by the upstreams. */
 export class UpstreamRateLimitedError extends GatewayError {
   readonly code = 'TG_ERR_UPSTREAM_RATE_LIMITED';

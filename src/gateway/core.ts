@@ -1,3 +1,4 @@
+import type { ServiceAccounting } from '../accounting/types.js';
 import type { GatewayServiceConfig, UserConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { GatewayUsageRecord, ServiceEvents } from '../service.js';
@@ -26,6 +27,8 @@ export class GatewayCore {
   readonly usageLog: UsageLog | null;
   readonly events: ServiceEvents;
   readonly log: Logger;
+  /** Quota checks before a request is served. */
+  readonly accounting: ServiceAccounting;
   readonly live = new Set<Exchange>();
   requests = 0;
   failed = 0;
@@ -34,8 +37,9 @@ export class GatewayCore {
 
   constructor(
     config: GatewayServiceConfig, users: ReadonlyMap<string, UserConfig>, codec: BodyCodec, usageLog: UsageLog | null,
-    events: ServiceEvents, log: Logger,
+    events: ServiceEvents, log: Logger, accounting: ServiceAccounting,
   ) {
+    this.accounting = accounting;
     this.serviceName = config.name;
     this.config = config;
     this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config)]));

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import {
-  AllChannelsFailedError, ClientClosedError, GatewayAuthError, GatewayError, GatewayInternalError, NoChannelError,
+  AllChannelsFailedError, ClientClosedError, GatewayAuthError, QuotaExceededError, GatewayError, GatewayInternalError, NoChannelError,
   UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError,
 } from '../errors.js';
 import { Attempt } from './attempt.js';
@@ -92,12 +92,12 @@ export class Exchange implements SseEventSink {
 
   // ---- request side ----
 
-  /** Client auth by API key; returns false (after answering 401) when refused. */
+  /** Client auth by API key, then the user's quota; returns false (after answering 401 / 429) when refused. */
   authenticate(): boolean {
     const core = this.core;
     if (core.keys === null) {
       this.user = core.defaultUser;
-      return true;
+      return this.withinQuota();
     }
     const key = clientKey(this.req.headers);
     const user = key === null ? undefined : core.userForKey(key);
@@ -108,7 +108,18 @@ export class Exchange implements SseEventSink {
       return false;
     }
     this.user = user;
-    return true;
+    return this.withinQuota();
+  }
+
+  private withinQuota(): boolean {
+    const refusal = this.core.accounting.check(this.user);
+    if (refusal === null) return true;
+    this.core.accounting.refused(this.user, this.core.serviceName);
+    this.fail(new QuotaExceededError(
+      refusal.reason === 'quota_expired' ? `user "${refusal.user}" is past its quota expiry` : `user "${refusal.user}" has used its quota for this period`,
+      refusal.reason,
+    ));
+    return false;
   }
 
   onBodyChunk(chunk: Buffer): boolean {

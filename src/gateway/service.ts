@@ -41,7 +41,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.config = config;
     this.context = context;
     this.boundAddress = formatHostPort(config.listen);
-    this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log);
+    this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log, context.accounting);
     this.server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 65_000 }, this.handle.bind(this));
     this.server.maxConnections = config.maxConnections;
     const service = this;

@@ -18,7 +18,7 @@ export interface StartedGateway {
 }
 
 export interface GatewayOptions {
-  readonly users?: readonly { id: string; keys: string[] }[];
+  readonly users?: readonly { id: string; keys: string[]; quota?: Record<string, unknown> }[];
   /** Write the request log to SQLite (a temp file); off by default. */
   readonly sqlite?: boolean;
   readonly log?: Logger;
