@@ -80,4 +80,6 @@ export interface Service<C extends ServiceConfig = ServiceConfig> {
   /** Stops accepting at once, lets live connections finish for `graceMs`, then closes what is left. */
   stop(graceMs: number): Promise<void>;
   status(): ServiceStatus;
+  /** Sizes and hit rates of the service's caches, for GET /cache (services without caches omit it). */
+  caches?(): Record<string, unknown>;
 }

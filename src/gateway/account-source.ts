@@ -91,6 +91,11 @@ export class AccountSource {
     this.closed = true;
     this.index.close();
   }
+
+  /** The credential index's cache figures, for GET /cache. */
+  stats(): ReturnType<CredentialIndex['stats']> {
+    return this.index.stats();
+  }
 }
 
 async function readAccessToken(file: string): Promise<string | null> {

@@ -27,6 +27,11 @@ export class AffinityTable {
     return this.map.size;
   }
 
+  stats(): { size: number; max: number; hits: number; misses: number; hitRate: number } {
+    const lookups = this.hits + this.misses;
+    return { size: this.map.size, max: this.maxEntries, hits: this.hits, misses: this.misses, hitRate: lookups === 0 ? 0 : this.hits / lookups };
+  }
+
   /** The channel name for `key`, or null (missing or expired). A hit refreshes the entry's LRU position. */
   get(key: string, now: number): string | null {
     const entry = this.map.get(key);

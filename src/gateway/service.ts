@@ -106,6 +106,12 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     });
   }
 
+  caches(): Record<string, unknown> {
+    const credentials: Record<string, unknown> = {};
+    for (const [channel, source] of this.accountSources) credentials[channel.name] = source.stats();
+    return { affinity: this.core.affinity.stats(), credentials };
+  }
+
   canUpdate(next: ServiceConfig): boolean {
     return next.type === 'gateway' && next.listen.host === this.config.listen.host && next.listen.port === this.config.listen.port;
   }

@@ -26,7 +26,7 @@ export function adminRoutes(runtime: Runtime): AdminRoute[] {
         return { status: 200, body: await registry.metrics(), contentType: registry.contentType };
       },
     },
-    { method: 'GET', path: '/cache', handle: () => ({ status: 200, body: { geo: runtime.geoStats() } }) },
+    { method: 'GET', path: '/cache', handle: () => ({ status: 200, body: runtime.caches() }) },
     {
       method: 'POST',
       path: '/reload',

@@ -267,6 +267,13 @@ export class Runtime {
     return this.context.geo?.stats() ?? null;
   }
 
+  /** GET /cache: the GeoIP cache and every service's caches (gateway affinity, credential indexes). */
+  caches(): { geo: ReturnType<GeoResolver['stats']> | null; services: Record<string, Record<string, unknown>> } {
+    const services: Record<string, Record<string, unknown>> = {};
+    for (const [name, service] of this.services) if (service.caches) services[name] = service.caches();
+    return { geo: this.geoStats(), services };
+  }
+
   /**
    * A ready geo resolver when `config` needs one and the current one is missing or was built from other geo
    * settings; null when nothing changes. Rejects (naming the file) when the database cannot be opened.
