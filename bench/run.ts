@@ -10,6 +10,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadavg } from 'node:os';
 import type { BenchContext, BenchScenario } from './types.js';
 import { flagValue, positionals } from './lib/args.js';
+import { tidegateTarget } from './lib/tidegate.js';
+import { runCommand } from './lib/process.js';
+import type { BuildInfo } from './lib/results.js';
 import {
   toResultsFile, machineInfo, metricsTable, renderCharts, markdownSection, markdownSummary, validateResultsFile, slug,
 } from './lib/results.js';
@@ -67,6 +70,14 @@ export async function writeSummary(resultsDir: string): Promise<string> {
   return summaryPath;
 }
 
+/** The commit of the tidegate checkout being measured, or undefined outside git. */
+export async function buildInfo(root = tidegateTarget().root): Promise<BuildInfo | undefined> {
+  const head = await runCommand('git', ['-C', root, 'rev-parse', 'HEAD']);
+  if (head.code !== 0) return undefined;
+  const status = await runCommand('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']);
+  return { root, commit: head.stdout.trim(), dirty: status.stdout.trim() !== '' };
+}
+
 async function removeOldCharts(resultsDir: string, scenario: string): Promise<void> {
   for (const file of await readdir(resultsDir)) {
     if (file.startsWith(`${slug(scenario)}-`) && file.endsWith('.svg')) await unlink(join(resultsDir, file));
@@ -113,6 +124,7 @@ async function main(): Promise<void> {
     }
     const results = toResultsFile(report, {
       description: scenario.description, startedAt, durationMs: performance.now() - t0, rounds, quick, machine: machineInfo(load0),
+      build: await buildInfo(),
     });
     await writeFile(join(resultsDir, `${slug(scenario.name)}.json`), JSON.stringify(results, null, 2) + '\n');
     await removeOldCharts(resultsDir, scenario.name);

@@ -50,6 +50,8 @@ test('validateResultsFile names the first wrong field', () => {
   const noSamples = { ...good, metrics: [{ ...good.metrics[0], samples: [] }] };
   assert.throws(() => validateResultsFile(noSamples), /metrics\[0\]\.samples: expected a non-empty array/);
   assert.throws(() => validateResultsFile({ ...good, notes: [1] }), /notes/);
+  assert.throws(() => validateResultsFile({ ...good, build: { commit: 1 } }), /results build/);
+  assert.doesNotThrow(() => validateResultsFile({ ...good, build: { root: '/x', commit: 'abc', dirty: false } }));
 });
 
 test('charts: one per plain metric, latency percentiles grouped per prefix', () => {
