@@ -386,12 +386,13 @@ const TCP_KEYS = ['connectTimeout', 'idleTimeout', 'halfCloseTimeout', 'noDelay'
 
 function readForward(r: Reader, path: string, raw: Record<string, unknown>): ForwardServiceConfig {
   const o = r.object(path, raw, [...BASE_KEYS, ...TCP_KEYS, 'targets', 'strategy', 'targetBackoff']);
+  const base = readBase(r, path, o);
   const targets = r.list(join(path, 'targets'), o.targets)
     .map((t, i) => r.hostPort(join(join(path, 'targets'), i), t))
     .filter((t): t is HostPort => t !== null);
   if (!Array.isArray(o.targets) || o.targets.length === 0) r.fail(join(path, 'targets'), 'expected at least one target host:port');
   return {
-    ...readBase(r, path, o),
+    ...base,
     type: 'forward',
     targets,
     strategy: r.oneOf(join(path, 'strategy'), o.strategy, ['round-robin', 'random', 'least-connections', 'failover'] as const, 'round-robin'),
@@ -405,6 +406,7 @@ export const BYPASS_CN_COUNTRIES = ['CN'] as const;
 
 function readProxy(r: Reader, path: string, raw: Record<string, unknown>): ProxyServiceConfig {
   const o = r.object(path, raw, [...BASE_KEYS, ...TCP_KEYS, 'routing', 'direct', 'upstream', 'handshakeTimeout']);
+  const base = readBase(r, path, o);
   let routing: ProxyServiceConfig['routing'] = r.oneOf(join(path, 'routing'), o.routing, ['direct', 'upstream', 'bypass_cn'] as const, 'direct');
   let directCountries: string[] = routing === 'bypass_cn' ? [...BYPASS_CN_COUNTRIES] : [];
   if (o.direct !== undefined) {
@@ -422,7 +424,7 @@ function readProxy(r: Reader, path: string, raw: Record<string, unknown>): Proxy
     r.fail(join(path, 'upstream'), `routing "${routing}" sends some destinations upstream: expected socks5://host:port or http://host:port`);
   }
   return {
-    ...readBase(r, path, o),
+    ...base,
     type: 'proxy',
     routing,
     directCountries,
@@ -438,6 +440,7 @@ function readGateway(r: Reader, path: string, raw: Record<string, unknown>): Gat
   const o = r.object(path, raw, [
     ...BASE_KEYS, 'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'retries', 'affinity', 'breaker',
   ]);
+  const base = readBase(r, path, o);
   const channelNames = new Set<string>();
   const channels = r.list(join(path, 'channels'), o.channels).map((item, i) => {
     const cpath = join(join(path, 'channels'), i);
@@ -487,7 +490,7 @@ function readGateway(r: Reader, path: string, raw: Record<string, unknown>): Gat
   const a = r.object(join(path, 'affinity'), o.affinity, ['header', 'bodyField', 'maxEntries', 'ttl']);
   const b = r.object(join(path, 'breaker'), o.breaker, ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes']);
   return {
-    ...readBase(r, path, o),
+    ...base,
     type: 'gateway',
     channels,
     rules,

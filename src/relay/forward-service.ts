@@ -4,7 +4,7 @@ import { UpstreamUnavailableError } from '../errors.js';
 import type { ServiceContext } from '../service.js';
 import { dial } from './dial.js';
 import { TargetPool } from './target-pool.js';
-import { TcpService } from './tcp-service.js';
+import { isOutOfFds, TcpService } from './tcp-service.js';
 
 /** Test switch for the perf gate: delays every new connection by this many ms. Never set in production. */
 const SLOW_MS = Number(process.env.TIDEGATE_SLOW_MS ?? 0);
@@ -63,6 +63,11 @@ export class ForwardService extends TcpService<ForwardServiceConfig> {
         target.live--;
         if (abort.signal.aborted) break;
         lastError = err as Error;
+        if (isOutOfFds(err as NodeJS.ErrnoException)) {
+          // Our problem, not the target's: don't mark it down, and stop trying others that would fail alike.
+          this.outOfFds(err as NodeJS.ErrnoException);
+          break;
+        }
         pool.markDown(target);
         this.context.log.warn({ service: this.name, target: target.label, err: lastError.message }, 'target failed; trying the next');
         continue;

@@ -82,7 +82,8 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
   async stop(graceMs: number): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'draining';
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Stop listening now; close()'s callback would wait for every live connection, which is the grace logic's job.
+    this.server.close();
     if (this.live > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
@@ -191,14 +192,23 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
   private onServerError(err: NodeJS.ErrnoException): void {
     // Only accept errors reach here once listening; they must never crash the process.
     this.acceptErrors++;
-    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
-      const now = Date.now();
-      if (now >= this.acceptPausedUntil) {
-        this.context.log.error({ service: this.name, code: err.code }, 'out of file descriptors: refusing new connections briefly');
-      }
-      this.acceptPausedUntil = now + ACCEPT_PAUSE_MS;
-    } else if (this.state !== 'starting') {
-      this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
-    }
+    if (isOutOfFds(err)) this.outOfFds(err);
+    else if (this.state !== 'starting') this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
   }
+
+  /**
+   * The process ran out of file descriptors (seen on accept or on a dial; libuv itself silently drops connections
+   * it cannot accept). Refuse new connections for a moment so live relays can finish, and say so once per pause.
+   */
+  protected outOfFds(err: NodeJS.ErrnoException): void {
+    const now = Date.now();
+    if (now >= this.acceptPausedUntil) {
+      this.context.log.error({ service: this.name, code: err.code }, 'out of file descriptors: refusing new connections briefly');
+    }
+    this.acceptPausedUntil = now + ACCEPT_PAUSE_MS;
+  }
+}
+
+export function isOutOfFds(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EMFILE' || err.code === 'ENFILE';
 }

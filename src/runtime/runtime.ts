@@ -38,6 +38,8 @@ export interface RuntimeOptions {
   readonly source?: ConfigSource | null;
   /** Watch the config file and reload on change (also `reload.watch` in the config). */
   readonly watch?: boolean;
+  /** A specific relay engine (the shared relay suite runs every engine); default: native if it loads, else JS. */
+  readonly engine?: RelayEngine;
 }
 
 /**
@@ -88,11 +90,13 @@ export class Runtime {
 
   /** Starts everything in `config`; on failure stops what had started and rejects (nothing left listening). */
   static async start(config: Config, options: RuntimeOptions): Promise<Runtime> {
-    const { engine, fallbackReason } = await selectRelayEngine(options.log);
+    const { engine, fallbackReason } = options.engine
+      ? { engine: options.engine, fallbackReason: null }
+      : await selectRelayEngine(options.log);
     const db = config.store.sqlite ? await openDatabase(config.store.sqlite) : null;
     const runtime = new Runtime(config, options, engine, fallbackReason, db);
     try {
-      await runtime.startAll(options.watch ?? config.reload.watch);
+      await runtime.startAll(options.watch === true || config.reload.watch);
     } catch (err) {
       await runtime.shutdown();
       throw err;

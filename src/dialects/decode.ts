@@ -1,0 +1,79 @@
+import { isUtf8 } from 'node:buffer';
+import { JsonBodyError } from '../errors.js';
+import type { JsonValue } from './types.js';
+
+const BOM0 = 0xef;
+const BOM1 = 0xbb;
+const BOM2 = 0xbf;
+
+/**
+ * Decodes a UTF-8 JSON body. Invalid UTF-8 and syntax errors throw JsonBodyError with the byte position.
+ * V8's JSON.parse is iterative, so deep nesting cannot overflow the stack here; the walkers that follow only
+ * descend into fields they know, and serialising a too-deep value is caught where it happens.
+ */
+export function decodeJsonBody(body: Uint8Array): JsonValue {
+  if (!isUtf8(body)) {
+    const at = firstInvalidUtf8(body);
+    throw new JsonBodyError('utf8', '$', at, `body is not valid UTF-8: bad byte 0x${(body[at] ?? 0).toString(16)} at byte ${at}`);
+  }
+  const start = body.length >= 3 && body[0] === BOM0 && body[1] === BOM1 && body[2] === BOM2 ? 3 : 0;
+  const text = Buffer.from(body.buffer, body.byteOffset + start, body.byteLength - start).toString('utf8');
+  if (text.length === 0) throw new JsonBodyError('syntax', '$', 0, 'body is empty: expected a JSON object');
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const m = /at position (\d+)/.exec(message);
+    const charPos = m ? Number(m[1]) : text.length;
+    const bytePos = start + Buffer.byteLength(text.slice(0, charPos), 'utf8');
+    const why = message.replace(/ in JSON at position \d+.*$/s, '').replace(/^Unexpected end of JSON input$/, 'unexpected end of input');
+    throw new JsonBodyError('syntax', '$', bytePos, `body is not valid JSON: ${why} at byte ${bytePos}`);
+  }
+}
+
+/** Byte offset of the first invalid UTF-8 sequence (only called once isUtf8 said there is one). */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  const n = b.length;
+  while (i < n) {
+    const c = b[i]!;
+    if (c < 0x80) { i++; continue; }
+    let need: number;
+    let min: number;
+    if (c >= 0xc2 && c <= 0xdf) { need = 1; min = 0x80; }
+    else if (c >= 0xe0 && c <= 0xef) { need = 2; min = 0x800; }
+    else if (c >= 0xf0 && c <= 0xf4) { need = 3; min = 0x10000; }
+    else return i;
+    let cp = c & (0x3f >> need);
+    for (let k = 1; k <= need; k++) {
+      const cc = b[i + k];
+      if (cc === undefined || (cc & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return n;
+}
+
+/** Serialises a value to a Buffer; a value nested too deep to serialise becomes a JsonBodyError. */
+export function encodeJsonBody(value: unknown): Buffer {
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    if (err instanceof RangeError) throw new JsonBodyError('depth', '$', null, 'body is nested too deeply to convert');
+    throw err;
+  }
+  return Buffer.from(text, 'utf8');
+}
+
+/** JSON.stringify of a nested value (tool arguments); too deep to serialise becomes a JsonBodyError at `path`. */
+export function stringifyNested(value: unknown, path: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    if (err instanceof RangeError) throw new JsonBodyError('depth', path, null, `${path}: nested too deeply to convert`);
+    throw err;
+  }
+}

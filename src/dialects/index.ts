@@ -1,0 +1,10 @@
+/**
+ * Dialects: pure functions over request/response Buffers (no I/O), used inline for small bodies and inside the
+ * pool's `json` task for large ones. Every failure is a JsonBodyError carrying a JSON path or byte position.
+ */
+export type { ChatDialect, Dialect, JsonObject, JsonValue, RequestSummary } from './types.js';
+export { DIALECTS } from './types.js';
+export { decodeJsonBody, encodeJsonBody } from './decode.js';
+export { summarizeRequest } from './summarize.js';
+export { convertRequestBody, openAIChatToAnthropic, anthropicToOpenAIChat, DEFAULT_ANTHROPIC_MAX_TOKENS } from './convert-request.js';
+export { convertResponseBody, openAIResponseToAnthropic, anthropicResponseToOpenAI } from './convert-response.js';

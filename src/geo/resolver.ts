@@ -1,0 +1,118 @@
+import { isIP } from 'node:net';
+import type { GeoConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { WorkerPool } from '../pool/pool.js';
+import type { GeoSpec } from './database.js';
+import { LruCache } from './lru.js';
+
+/** Misses collected in one event-loop turn go to the pool together; a batch never grows past this. */
+export const GEO_MAX_BATCH = 512;
+
+export interface GeoCacheStats {
+  readonly size: number;
+  readonly max: number;
+  readonly hits: number;
+  readonly misses: number;
+  /** hits / (hits + misses), 0 before the first lookup. */
+  readonly hitRate: number;
+  readonly batches: number;
+  readonly failedBatches: number;
+}
+
+/**
+ * IP → country code. `country()` answers a cached address synchronously (string or null); an uncached one
+ * returns a Promise, and uncached addresses asked for in the same turn share one pool task. Anything that is not an
+ * IP literal is null at once. After `ready()` resolved, a failing lookup (file removed later…) logs and answers
+ * null: it never throws into a connection.
+ */
+export interface GeoResolver {
+  /** Opens the database in the pool; rejects with GeoDatabaseError naming the file. Call at start. */
+  ready(): Promise<void>;
+  country(ip: string): string | null | Promise<string | null>;
+  stats(): GeoCacheStats;
+  /** Drops the cache (after a reload of the database files). */
+  clear(): void;
+}
+
+interface Pending {
+  readonly promise: Promise<string | null>;
+  resolve: (cc: string | null) => void;
+}
+
+export function createGeoResolver(config: GeoConfig, pool: WorkerPool, log: Logger): GeoResolver {
+  return new PooledGeoResolver(config, pool, log);
+}
+
+class PooledGeoResolver implements GeoResolver {
+  private readonly spec: GeoSpec;
+  private readonly cache: LruCache<string | null>;
+  private pending = new Map<string, Pending>();
+  private flushScheduled = false;
+  private batches = 0;
+  private failedBatches = 0;
+  private readonly flushBound: () => void;
+
+  constructor(config: GeoConfig, private readonly pool: WorkerPool, private readonly log: Logger) {
+    this.spec = { database: config.database, lists: config.lists.map((l) => ({ country: l.country, file: l.file })) };
+    this.cache = new LruCache<string | null>(config.cacheSize);
+    this.flushBound = this.flush.bind(this);
+  }
+
+  async ready(): Promise<void> {
+    const description = await this.pool.geoOpen(this.spec);
+    this.log.info({ database: description }, 'GeoIP database ready');
+  }
+
+  country(ip: string): string | null | Promise<string | null> {
+    const cached = this.cache.get(ip);
+    if (cached !== undefined) return cached;
+    if (isIP(ip) === 0) return null;
+    const waiting = this.pending.get(ip);
+    if (waiting) return waiting.promise;
+    let resolve!: (cc: string | null) => void;
+    const promise = new Promise<string | null>(function capture(r) { resolve = r; });
+    this.pending.set(ip, { promise, resolve });
+    if (this.pending.size >= GEO_MAX_BATCH) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+    return promise;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const ips = Array.from(batch.keys());
+    this.batches++;
+    const cache = this.cache;
+    const self = this;
+    this.pool.geoLookup(this.spec, ips).then(
+      function geoBatchDone(countries) {
+        for (let i = 0; i < ips.length; i++) {
+          const cc = countries[i] ?? null;
+          cache.set(ips[i]!, cc);
+          batch.get(ips[i]!)!.resolve(cc);
+        }
+      },
+      function geoBatchFailed(err: unknown) {
+        // Not cached: the next lookup tries again (the queue may have been full only for a moment).
+        self.failedBatches++;
+        self.log.warn({ err, ips: ips.length }, 'GeoIP lookup failed; answering null');
+        for (const p of batch.values()) p.resolve(null);
+      },
+    );
+  }
+
+  stats(): GeoCacheStats {
+    const c = this.cache;
+    const total = c.hits + c.misses;
+    return { size: c.size, max: c.max, hits: c.hits, misses: c.misses, hitRate: total === 0 ? 0 : c.hits / total, batches: this.batches, failedBatches: this.failedBatches };
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { connectTo, eventually, listen } from '../helpers/servers.js';
+import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+
+for (const engine of availableEngines()) {
+  describe(`relay (${engine.kind}): reset propagation`, () => {
+    it('a client reset resets the target', async () => {
+      let targetSocket: Socket | null = null;
+      const target = await listen((socket) => {
+        targetSocket = socket;
+      });
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      try {
+        const client = await connectTo(tg.port('fwd'));
+        client.write('hello');
+        await eventually(() => targetSocket !== null, 5_000, 'target connection');
+        const errored = new Promise<string>((resolve) => {
+          targetSocket!.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+          targetSocket!.once('end', () => resolve('end'));
+        });
+        client.resetAndDestroy();
+        assert.equal(await errored, 'ECONNRESET');
+        await eventually(() => tg.records.length === 1, 5_000, 'relay record');
+        assert.equal(tg.records[0]!.reason, 'client_reset');
+      } finally {
+        await tg.stop();
+        await target.close();
+      }
+    });
+
+    it('a target reset resets the client', async () => {
+      const target = await listen((socket) => {
+        socket.once('data', () => socket.resetAndDestroy());
+      });
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      try {
+        const client = await connectTo(tg.port('fwd'));
+        const errored = new Promise<string>((resolve) => {
+          client.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+          client.once('end', () => resolve('end'));
+        });
+        client.write('boom');
+        assert.equal(await errored, 'ECONNRESET');
+        await once(client, 'close');
+        await eventually(() => tg.records.length === 1, 5_000, 'relay record');
+        assert.equal(tg.records[0]!.reason, 'target_reset');
+      } finally {
+        await tg.stop();
+        await target.close();
+      }
+    });
+  });
+}
