@@ -3,6 +3,7 @@
  * relay and, when installed, a tuned HAProxy — in the same run, interleaved round by round.
  *  - single stream: throughput and relay CPU-seconds per GiB (iperf3 when installed, else the built-in source);
  *  - churn: connect, 1 KiB request, 1 KiB response, close — connections/s, latency percentiles, CPU per connection;
+ *  - connect: the same cycle with one client at a time — its latency percentiles (no queueing);
  *  - 100 concurrent streams: aggregate throughput and CPU per GiB (built-in source).
  */
 import type { BenchContext, BenchMetric, BenchReport, BenchRatio, BenchScenario } from '../types.js';
@@ -155,13 +156,23 @@ async function measurePath(relay: RelayUnderTest, targets: Targets, durations: D
   out.add('churn.p99', relay.path, 'ms', 'lower', churn.p99);
   if (churn.connections > 0) out.add('churn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((cpu1 - cpu0) * 1000) / churn.connections);
 
+  // One client at a time: the cost a single connection pays through the relay (connect, 1 KiB each way, close)
+  // without queueing behind other clients — where a per-connection delay shows in full.
+  const single1 = await runChurn(relay.churnPort, 1, durations.windowMs, CHURN_SIZE);
+  relay.assertAlive();
+  if (single1.connections > 0) {
+    out.add('connect.p50', relay.path, 'ms', 'lower', single1.p50);
+    out.add('connect.p99', relay.path, 'ms', 'lower', single1.p99);
+  }
+
   const many = await measureBuiltinStream(relay, targets.sink, STREAMS, durations);
   relay.assertAlive();
   out.add('streams100.throughput', relay.path, 'Gbit/s', 'higher', many.gbps);
   out.add('streams100.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', many.cpuPerGiB);
 
   return `${single.gbps.toFixed(2)} Gbit/s, ${single.cpuPerGiB.toFixed(3)} CPU-s/GiB; churn ${Math.round(churn.connPerSec)} conn/s ` +
-    `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; ${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s`;
+    `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; one client p50 ${single1.p50.toFixed(2)} ms; ` +
+    `${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s`;
 }
 
 function ratio(name: string, numerator: number | undefined, denominator: number | undefined, target?: string, met?: (value: number) => boolean): BenchRatio | null {
@@ -207,6 +218,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const iperf = useIperf ? await startIperf3Server() : null;
   notes.push(useIperf ? 'single stream measured with iperf3 (one stream)' : 'iperf3 not installed: single stream measured with the built-in generator');
   notes.push(`churn: ${durations.churnConcurrency} concurrent clients, ${CHURN_SIZE} B request + ${CHURN_SIZE} B response, then close`);
+  notes.push('connect.p50/p99: the churn cycle with one client at a time');
   notes.push(`${STREAMS} streams: built-in generator; CPU is the relay process (all threads) from /proc/<pid>/stat`);
   const targets: Targets = { sink, iperfPort: iperf?.port ?? null, churnPort: churnServer.port };
 
