@@ -113,9 +113,10 @@ export function validateResultsFile(value: unknown): BenchResultsFile {
 
 const PERCENTILE = /^p\d+(\.\d+)?$/;
 
+/** `churn.p99` → churn + p99; `chat300-p99` → chat300 + p99 (scenarios use either separator). */
 function splitName(name: string): { prefix: string; suffix: string } {
-  const dot = name.lastIndexOf('.');
-  return dot < 0 ? { prefix: '', suffix: name } : { prefix: name.slice(0, dot), suffix: name.slice(dot + 1) };
+  const cut = Math.max(name.lastIndexOf('.'), name.lastIndexOf('-'));
+  return cut < 0 ? { prefix: '', suffix: name } : { prefix: name.slice(0, cut), suffix: name.slice(cut + 1) };
 }
 
 function pathsInOrder(metrics: readonly BenchMetric[]): string[] {
