@@ -57,10 +57,15 @@ export async function writeSummary(resultsDir: string): Promise<string> {
   const files = (await readdir(resultsDir)).filter((f) => f.endsWith('.json') && !f.endsWith('.raw.json')).sort();
   for (const file of files) {
     let results;
+    let parsed: unknown;
     try {
-      results = validateResultsFile(JSON.parse(await readFile(join(resultsDir, file), 'utf8')));
-    } catch {
-      continue; // not a results file (e.g. a gate report)
+      parsed = JSON.parse(await readFile(join(resultsDir, file), 'utf8'));
+      results = validateResultsFile(parsed);
+    } catch (error) {
+      // A results file from an older runner is named; other JSON in the folder (pool-threshold.json) is not ours.
+      const looksLikeResults = typeof parsed === 'object' && parsed !== null && 'scenario' in parsed && 'metrics' in parsed;
+      if (looksLikeResults) sections.push(`## ${file}\n\nNot shown: ${(error as Error).message}. Rerun \`npm run bench -- ${file.replace(/\.json$/, '')}\`.\n`);
+      continue;
     }
     const charts = [...renderCharts(results).keys()];
     sections.push(markdownSection(results, charts));
