@@ -154,3 +154,142 @@ export class CredentialsDirError extends TidegateError {
     this.dir = dir;
   }
 }
+
+// ── proxy service ────────────────────────────────────────────────────────────────────────────────────────────
+
+/** A client spoke neither SOCKS5 nor HTTP CONNECT correctly (or too slowly, or too much). */
+export class ProxyHandshakeError extends TidegateError {
+  readonly code = 'TG_ERR_PROXY_HANDSHAKE';
+}
+
+/** The upstream proxy refused or failed the CONNECT. */
+export class UpstreamProxyError extends TidegateError {
+  readonly code = 'TG_ERR_UPSTREAM_PROXY';
+}
+
+// ---- gateway (LLM API router) ----
+
+/**
+ * Base of every error the gateway answers a client with. `status` is the HTTP status; `type` is the error type in
+ * the OpenAI/Anthropic error body. `retryAfterSeconds`, when set, becomes a Retry-After header.
+ */
+export abstract class GatewayError extends TidegateError {
+  abstract readonly status: number;
+  abstract readonly type: string;
+  retryAfterSeconds: number | null = null;
+}
+
+/** No route for this method and path. */
+export class RouteNotFoundError extends GatewayError {
+  readonly code = 'TG_ERR_ROUTE_NOT_FOUND';
+  readonly status = 404;
+  readonly type = 'not_found_error';
+}
+
+/** The path exists but not for this method. */
+export class MethodNotAllowedError extends GatewayError {
+  readonly code = 'TG_ERR_METHOD_NOT_ALLOWED';
+  readonly status = 405;
+  readonly type = 'invalid_request_error';
+}
+
+/** Missing or unknown client API key. */
+export class GatewayAuthError extends GatewayError {
+  readonly code = 'TG_ERR_GATEWAY_AUTH';
+  readonly status = 401;
+  readonly type = 'authentication_error';
+}
+
+/** The request body is larger than `maxBodyBytes`. */
+export class BodyTooLargeError extends GatewayError {
+  readonly code = 'TG_ERR_BODY_TOO_LARGE';
+  readonly status = 413;
+  readonly type = 'request_too_large';
+  readonly limit: number;
+  constructor(limit: number, got: number) {
+    super(`request body exceeds maxBodyBytes (${limit} bytes); got at least ${got} bytes`);
+    this.limit = limit;
+  }
+}
+
+/** The request body is not a JSON request for this endpoint (syntax, encoding or shape). */
+export class BadRequestBodyError extends GatewayError {
+  readonly code = 'TG_ERR_BAD_REQUEST_BODY';
+  readonly status = 400;
+  readonly type = 'invalid_request_error';
+  readonly path: string;
+  readonly position: number | null;
+  constructor(message: string, path: string, position: number | null) {
+    super(message);
+    this.path = path;
+    this.position = position;
+  }
+}
+
+/** No configured channel serves this model on this endpoint. */
+export class NoChannelError extends GatewayError {
+  readonly code = 'TG_ERR_NO_CHANNEL';
+  readonly status = 404;
+  readonly type = 'not_found_error';
+}
+
+/** Every eligible channel is down, open-circuit or failed this request. */
+export class AllChannelsFailedError extends GatewayError {
+  readonly code = 'TG_ERR_ALL_CHANNELS_FAILED';
+  readonly status = 502;
+  readonly type = 'api_error';
+}
+
+/** Every attempt was refused with 429 by the upstreams. */
+export class UpstreamRateLimitedError extends GatewayError {
+  readonly code = 'TG_ERR_UPSTREAM_RATE_LIMITED';
+  readonly status = 429;
+  readonly type = 'rate_limit_error';
+}
+
+/** The upstream sent no first byte within `firstByteTimeout`, or the whole request exceeded `requestTimeout`. */
+export class UpstreamTimeoutError extends GatewayError {
+  readonly code = 'TG_ERR_UPSTREAM_TIMEOUT';
+  readonly status = 504;
+  readonly type = 'timeout_error';
+}
+
+/** The upstream failed after the response had started (reset mid-body, bad stream). */
+export class UpstreamStreamError extends GatewayError {
+  readonly code = 'TG_ERR_UPSTREAM_STREAM';
+  readonly status = 502;
+  readonly type = 'api_error';
+}
+
+/** The worker pool is saturated: 503 + Retry-After. */
+export class GatewayBusyError extends GatewayError {
+  readonly code = 'TG_ERR_GATEWAY_BUSY';
+  readonly status = 503;
+  readonly type = 'overloaded_error';
+}
+
+/** Anything unexpected inside the gateway. */
+export class GatewayInternalError extends GatewayError {
+  readonly code = 'TG_ERR_GATEWAY_INTERNAL';
+  readonly status = 500;
+  readonly type = 'api_error';
+}
+
+/** The client went away before its response was complete; the upstream request is aborted. Logged as 499. */
+export class ClientClosedError extends GatewayError {
+  readonly code = 'TG_ERR_CLIENT_CLOSED';
+  readonly status = 499;
+  readonly type = 'client_closed';
+}
+
+// ── native relay (src/relay/native/) ──────────────────────────────────────────────────────────────────────────
+
+/** A socket could not be handed over to the native relay (no fd: destroyed, not yet connected, or not a stream). */
+export class RelayHandoverError extends TidegateError {
+  readonly code = 'TG_ERR_RELAY_HANDOVER';
+}
+
+/** A relay option or rate had an invalid value (negative, not a number, a limit of another engine). */
+export class RelayOptionError extends TidegateError {
+  readonly code = 'TG_ERR_RELAY_OPTION';
+}

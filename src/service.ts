@@ -1,6 +1,12 @@
 import type { ServiceConfig, ServiceType, UserConfig } from './config/schema.js';
+import type { GeoResolver } from './geo/index.js';
 import type { Logger } from './log.js';
+import type { WorkerPool } from './pool/pool.js';
 import type { RelayEngine } from './relay/engine.js';
+import type { RequestLogRow, UsageLog } from './store/usage-log.js';
+
+/** One finished gateway request (the request-log row); accounting reads the per-user token totals from it. */
+export type GatewayUsageRecord = RequestLogRow;
 
 /**
  * The contract between the runtime and a service (forward, proxy, gateway). The runtime creates services from
@@ -37,6 +43,8 @@ export interface RelayRecord {
 /** Where services report what they did; the runtime fans it out to accounting and the logs. */
 export interface ServiceEvents {
   relayClosed(record: RelayRecord): void;
+  /** One finished gateway request, with its user and token counts (optional: older runtimes lack it). */
+  gatewayRequest?(record: GatewayUsageRecord): void;
 }
 
 /** What the runtime lends to every service. Subsystems (pool, store, accounting, geo) are added here. */
@@ -46,6 +54,12 @@ export interface ServiceContext {
   readonly events: ServiceEvents;
   /** Users by id, for the config in force. */
   readonly users: ReadonlyMap<string, UserConfig>;
+  /** IP → country (cached, batched in the worker pool); null until a service needs geo routing. */
+  readonly geo: GeoResolver | null;
+  /** The worker pool (JSON parse/convert offload), when the runtime runs one. */
+  readonly pool?: WorkerPool | null;
+  /** The batched request-log writer, when the runtime has a SQLite store. */
+  readonly usageLog?: UsageLog | null;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {

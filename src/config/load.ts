@@ -37,6 +37,8 @@ export async function readConfigDocument(file: string): Promise<unknown> {
 }
 
 export function parseConfigText(text: string, source: string): unknown {
+  // An empty file is a mistake or a file caught mid-write (watch mode): never "a config with no services".
+  if (text.trim() === '') throw new ConfigReadError(`config ${source} is empty`);
   try {
     return extname(source).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
   } catch (err) {

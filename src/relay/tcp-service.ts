@@ -156,11 +156,15 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
     return relay;
   }
 
-  /** Ends a client that never reached a relay (no target, failed handshake); it is counted and recorded. */
-  protected finishWithoutRelay(client: Socket, clientLabel: string, target: string, reason: string): void {
+  /**
+   * Ends a client that never reached a relay (no target, failed handshake); it is counted and recorded. A
+   * `farewell` (a protocol error reply) is flushed before the socket closes.
+   */
+  protected finishWithoutRelay(client: Socket, clientLabel: string, target: string, reason: string, farewell: Buffer | null = null): void {
     if (!this.pending.delete(client)) return;
     this.failed++;
-    client.destroy();
+    if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
+    else client.destroy();
     this.context.events.relayClosed({
       service: this.name, user: this.config.user, client: clientLabel, target, bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
     });

@@ -8,6 +8,7 @@ export function adminRoutes(runtime: Runtime): AdminRoute[] {
   return [
     { method: 'GET', path: '/status', handle: () => ({ status: 200, body: runtime.status() }) },
     { method: 'GET', path: '/services', handle: () => ({ status: 200, body: runtime.status().services }) },
+    { method: 'GET', path: '/cache', handle: () => ({ status: 200, body: { geo: runtime.geoStats() } }) },
     {
       method: 'POST',
       path: '/reload',

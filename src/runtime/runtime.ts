@@ -7,12 +7,16 @@ import { ConfigError, ReloadBusyError, ShuttingDownError, TidegateError } from '
 import type { Logger } from '../log.js';
 import type { RelayEngine } from '../relay/engine.js';
 import { selectRelayEngine } from '../relay/select-engine.js';
-import type { RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
+import type { GatewayUsageRecord, RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
 import { openDatabase, type Db } from '../store/database.js';
+import { UsageLog } from '../store/usage-log.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
-import { createService } from './service-factory.js';
+import { createService, needsGeo } from './service-factory.js';
+import { createGeoResolver, type GeoResolver } from '../geo/index.js';
+import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index.js';
+import { sameSettings } from '../config/diff.js';
 
 export interface ReloadResult {
   readonly ok: boolean;
@@ -30,6 +34,8 @@ export interface StatusBody {
   readonly relayEngine: RelayEngine['kind'];
   readonly relayEngineFallback: string | null;
   readonly reloads: { readonly total: number; readonly failed: number; readonly lastError: string | null };
+  /** The worker pool, once a service needed it. */
+  readonly pool: PoolStats | null;
   readonly services: readonly ServiceStatus[];
 }
 
@@ -56,9 +62,15 @@ export class Runtime {
   private readonly services = new Map<string, Service>();
   /** Removed or replaced services still letting their connections finish. */
   private readonly draining = new Set<Promise<void>>();
-  private readonly context: { log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig> };
+  private readonly context: {
+    log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
+    pool: WorkerPool | null; usageLog: UsageLog | null;
+  };
+  private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
   private watcher: FSWatcher | null = null;
+  /** `--watch` on the command line keeps watching whatever the config says. */
+  private watchForced = false;
   private reloading: Promise<ReloadResult> | null = null;
   private stopping: Promise<void> | null = null;
   private readonly startedAt = Date.now();
@@ -66,6 +78,7 @@ export class Runtime {
   private reloadFailures = 0;
   private lastReloadError: string | null = null;
   private readonly relayListeners: ((record: RelayRecord) => void)[] = [];
+  private readonly gatewayListeners: ((record: GatewayUsageRecord) => void)[] = [];
 
   private constructor(config: Config, options: RuntimeOptions, engine: RelayEngine, engineFallback: string | null, db: Db | null) {
     this.config = config;
@@ -79,13 +92,21 @@ export class Runtime {
       log: options.log,
       engine,
       users: new Map(config.users.map((u) => [u.id, u])),
+      geo: null,
+      pool: null,
+      // The request log lives in the runtime's SQLite store; flushed on reload and shutdown.
+      usageLog: db ? new UsageLog(db, options.log) : null,
       events: {
         relayClosed(record: RelayRecord): void {
           runtime.log.debug({ relay: record }, 'relay closed');
           for (const listener of runtime.relayListeners) listener(record);
         },
+        gatewayRequest(record: GatewayUsageRecord): void {
+          for (const listener of runtime.gatewayListeners) listener(record);
+        },
       },
     };
+    this.ensurePool(config);
   }
 
   /** Starts everything in `config`; on failure stops what had started and rejects (nothing left listening). */
@@ -96,7 +117,8 @@ export class Runtime {
     const db = config.store.sqlite ? await openDatabase(config.store.sqlite) : null;
     const runtime = new Runtime(config, options, engine, fallbackReason, db);
     try {
-      await runtime.startAll(options.watch === true || config.reload.watch);
+      runtime.watchForced = options.watch === true;
+      await runtime.startAll(runtime.watchForced || config.reload.watch);
     } catch (err) {
       await runtime.shutdown();
       throw err;
@@ -109,9 +131,26 @@ export class Runtime {
     this.relayListeners.push(listener);
   }
 
+  /** Subscribes to finished gateway requests (user, tokens): the hook accounting consumes. */
+  onGatewayRequest(listener: (record: GatewayUsageRecord) => void): void {
+    this.gatewayListeners.push(listener);
+  }
+
+  /** The request-log writer, when there is a SQLite store. */
+  get usageLog(): UsageLog | null {
+    return this.context.usageLog;
+  }
+
+  /** Starts the worker pool the first time a config has a gateway service (it parses and converts LLM bodies). */
+  private ensurePool(config: Config): void {
+    if (this.context.pool === null && config.services.some((s) => s.type === 'gateway')) this.context.pool = this.workerPool();
+  }
+
   private async startAll(watchFile: boolean): Promise<void> {
     const { config, log } = this;
     log.info({ version: VERSION, relayEngine: this.engine.kind, fallback: this.engineFallback }, 'tidegate starting');
+    const geo = await this.prepareGeo(config);
+    if (geo) this.context.geo = geo;
     for (const svc of config.services) {
       const service = createService(svc, this.context);
       this.services.set(svc.name, service);
@@ -147,6 +186,7 @@ export class Runtime {
       relayEngine: this.engine.kind,
       relayEngineFallback: this.engineFallback,
       reloads: { total: this.reloadCount, failed: this.reloadFailures, lastError: this.lastReloadError },
+      pool: this.pool?.stats() ?? null,
       services: [...this.services.values()].map((s) => s.status()),
     };
   }
@@ -183,13 +223,49 @@ export class Runtime {
     this.log.error({ code: (err as TidegateError).code, err: err.message }, 'reload rejected; nothing changed');
   }
 
+  /** The shared worker pool, started on first need. */
+  workerPool(): WorkerPool {
+    this.pool ??= createWorkerPool(this.config.pool, this.log);
+    return this.pool;
+  }
+
+  /** Geo resolver stats for GET /cache. */
+  geoStats(): ReturnType<GeoResolver['stats']> | null {
+    return this.context.geo?.stats() ?? null;
+  }
+
+  /**
+   * A ready geo resolver when `config` needs one and the current one is missing or was built from other geo
+   * settings; null when nothing changes. Rejects (naming the file) when the database cannot be opened.
+   */
+  private async prepareGeo(config: Config): Promise<GeoResolver | null> {
+    if (!config.services.some(needsGeo)) return null;
+    if (this.context.geo !== null && sameSettings(this.config.geo, config.geo)) return null;
+    const geo = createGeoResolver(config.geo, this.workerPool(), this.log);
+    await geo.ready();
+    return geo;
+  }
+
   private async apply(next: Config): Promise<ReloadResult> {
     const diff: ConfigDiff = diffConfig(this.config, next);
     const failed: { service: string; code: string; message: string }[] = [];
     const { log } = this;
+    let geo: GeoResolver | null;
+    try {
+      // Shared resources first: if they fail, nothing has changed yet.
+      geo = await this.prepareGeo(next);
+    } catch (err) {
+      this.recordReloadFailure(err as Error);
+      throw err;
+    }
+    const before = this.config;
+    if (geo) this.context.geo = geo;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
-    if (this.admin) this.admin.setToken(next.admin.token);
+    this.context.usageLog?.flush();
+    this.ensurePool(next);
+    await this.applyAdmin(before, next, failed);
+    this.applyWatch(next.reload.watch);
 
     for (const svc of diff.removed) {
       const service = this.services.get(svc.name)!;
@@ -232,6 +308,36 @@ export class Runtime {
     };
     log.info({ ...result, shared: diff.sharedChanged }, failed.length ? 'reload applied with failures' : 'reload applied');
     return result;
+  }
+
+  /** A new token applies at once; a new address gets a new listener before the old one closes. */
+  private async applyAdmin(before: Config, next: Config, failed: { service: string; code: string; message: string }[]): Promise<void> {
+    if (this.admin) this.admin.setToken(next.admin.token);
+    if (sameSettings(before.admin.listen, next.admin.listen)) return;
+    const old = this.admin;
+    if (next.admin.listen) {
+      const admin = new AdminServer(this.routes(), next.admin.token, this.log);
+      try {
+        await admin.listen(next.admin.listen);
+      } catch (err) {
+        const e = err as TidegateError;
+        failed.push({ service: 'admin', code: e.code, message: e.message });
+        return;
+      }
+      this.admin = admin;
+      this.log.info({ listen: admin.address() }, 'admin API listening');
+    } else {
+      this.admin = null;
+    }
+    await old?.close();
+  }
+
+  private applyWatch(watch: boolean): void {
+    if (watch && this.watcher === null && this.source?.file) this.watchConfig(this.source.file);
+    else if (!watch && this.watcher !== null && !this.watchForced) {
+      this.watcher.close();
+      this.watcher = null;
+    }
   }
 
   private async startService(config: ServiceConfig, failed: { service: string; code: string; message: string }[]): Promise<Service | null> {
@@ -289,6 +395,8 @@ export class Runtime {
     await Promise.all(this.draining);
     await this.engine.shutdown();
     if (this.admin) await this.admin.close();
+    this.context.usageLog?.close();
+    await this.pool?.close();
     this.db?.close();
     this.log.info('tidegate stopped');
   }

@@ -1,5 +1,7 @@
 import type { ServiceConfig } from '../config/schema.js';
+import { GatewayService } from '../gateway/service.js';
 import { ForwardService } from '../relay/forward-service.js';
+import { ProxyService } from '../relay/proxy-service.js';
 import type { Service, ServiceContext } from '../service.js';
 
 /** Builds the service for one config entry. The only place that maps a service type to its class. */
@@ -7,7 +9,16 @@ export function createService(config: ServiceConfig, context: ServiceContext): S
   switch (config.type) {
     case 'forward':
       return new ForwardService(config, context);
+    case 'proxy':
+      return new ProxyService(config, context);
+    case 'gateway':
+      return new GatewayService(config, context);
     default:
-      throw new Error(`service type "${config.type}" is not available in this build`);
+      throw new Error(`service type "${(config as ServiceConfig).type}" is not available in this build`);
   }
+}
+
+/** Whether a service routes by GeoIP (and so needs the geo resolver and the worker pool). */
+export function needsGeo(config: ServiceConfig): boolean {
+  return config.type === 'proxy' && config.routing !== 'direct' && config.routing !== 'upstream' && config.upstream !== null;
 }

@@ -52,6 +52,9 @@ describe('tidegate check', () => {
     const missing = await runCli(['check', '--config', '/nonexistent/tidegate.yaml']);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /TG_ERR_CONFIG_READ: cannot read config \/nonexistent\/tidegate\.yaml: ENOENT/);
+    const empty = await runCli(['check', '--config', await tempFile('empty.yaml', '\n  \n')]);
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /TG_ERR_CONFIG_READ: config .*empty\.yaml is empty/);
     const broken = await runCli(['check', '--config', await tempFile('broken.yaml', 'services: [ {name: a')]);
     assert.equal(broken.code, 2);
     assert.match(broken.stderr, /TG_ERR_CONFIG_READ: cannot parse config/);

@@ -64,6 +64,7 @@ export function readAll(socket: Socket): Promise<Buffer> {
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.once('end', () => resolve(Buffer.concat(chunks)));
     socket.once('error', reject);
+    socket.resume();
   });
 }
 

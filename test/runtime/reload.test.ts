@@ -120,4 +120,22 @@ describe('hot reload', () => {
       await a.close();
     }
   });
+
+  it('moves the admin API to a new address and applies a new token', async () => {
+    const tg = await startTidegate({ admin: { listen: '127.0.0.1:0', token: 'one' }, services: [] });
+    try {
+      const first = tg.runtime.adminAddress()!;
+      assert.equal((await fetch(`http://${first}/status`, { headers: { authorization: 'Bearer one' } })).status, 200);
+      const probe = await listen(() => undefined);
+      await probe.close();
+      tg.setSource({ admin: { listen: probe.address, token: 'two' }, services: [] });
+      assert.equal((await tg.runtime.reloadFromSource()).ok, true);
+      assert.equal(tg.runtime.adminAddress(), probe.address);
+      assert.equal((await fetch(`http://${probe.address}/status`, { headers: { authorization: 'Bearer one' } })).status, 401);
+      assert.equal((await fetch(`http://${probe.address}/status`, { headers: { authorization: 'Bearer two' } })).status, 200);
+      await assert.rejects(fetch(`http://${first}/status`));
+    } finally {
+      await tg.stop();
+    }
+  });
 });

@@ -1,0 +1,318 @@
+// Node-API surface of the splice relay: one Engine object per RelayEngine. It owns the loop threads, the pipe budget,
+// the shared rate limits and the ThreadSafeFunction that carries stats batches to JS. TypeScript validates every
+// argument before calling in (src/relay/native/engine.ts); this layer only checks what would be unsafe.
+#include <napi.h>
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "event_loop.h"
+#include "pipe_pool.h"
+#include "rate_limit.h"
+#include "relay.h"
+
+namespace tidegate {
+
+namespace {
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+class Engine;
+void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, std::vector<double>* batch);
+using StatsTsfn = Napi::TypedThreadSafeFunction<Engine, std::vector<double>, CallJs>;
+
+Napi::Value ThrowError(Napi::Env env, const std::string& message) {
+  Napi::Error::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+int64_t OptionNumber(const Napi::Object& options, const char* name, int64_t fallback) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsNumber()) return fallback;
+  return v.As<Napi::Number>().Int64Value();
+}
+
+class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeRelayEngine",
+                       {
+                           InstanceMethod<&Engine::Start>("start"),
+                           InstanceMethod<&Engine::Close>("close"),
+                           InstanceMethod<&Engine::CreateLimit>("createLimit"),
+                           InstanceMethod<&Engine::SetLimit>("setLimit"),
+                           InstanceMethod<&Engine::DisposeLimit>("disposeLimit"),
+                           InstanceMethod<&Engine::Ref>("ref"),
+                           InstanceMethod<&Engine::Unref>("unref"),
+                           InstanceMethod<&Engine::Shutdown>("shutdown"),
+                           InstanceMethod<&Engine::Stats>("stats"),
+                       });
+  }
+
+  // new NativeRelayEngine(onStats, { threads, pipeSize, pipeBudget, maxPooledPipes, maxPipes })
+  explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsObject()) {
+      ThrowError(env, "NativeRelayEngine(onStats, options): expected a function and an object");
+      return;
+    }
+    Napi::Object options = info[1].As<Napi::Object>();
+    threads_ = static_cast<int>(OptionNumber(options, "threads", 1));
+    if (threads_ < 1) threads_ = 1;
+    InitPipeBudget(budget_, static_cast<size_t>(OptionNumber(options, "pipeSize", 0)),
+                   OptionNumber(options, "pipeBudget", 0));
+    budget_.maxPooledPerLoop = static_cast<size_t>(OptionNumber(options, "maxPooledPipes", 64));
+    budget_.maxPipes = OptionNumber(options, "maxPipes", 0);
+    forceCopy_ = options.Get("forceCopy").ToBoolean().Value();
+    tsfn_ = StatsTsfn::New(env, info[0].As<Napi::Function>(), "tidegate-relay-stats", 0, 1, this);
+    tsfn_.Unref(env);  // only live relays keep the process alive (see Ref/Unref)
+    tsfnLive_ = true;
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    hookAdded_ = true;
+    env_ = env;
+  }
+
+  ~Engine() override {
+    StopLoops();
+    if (hookAdded_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  }
+
+  void Deliver(std::vector<double>* batch) override {
+    if (!tsfnLive_.load() || tsfn_.NonBlockingCall(batch) != napi_ok) delete batch;
+  }
+
+ private:
+  static void CleanupHook(void* arg) {
+    Engine* self = static_cast<Engine*>(arg);
+    self->hookAdded_ = false;
+    self->tsfnLive_ = false;  // the environment is going away: drop records instead of queueing them
+    self->StopLoops();
+  }
+
+  bool EnsureLoops(std::string* error) {
+    if (!loops_.empty()) return true;
+    for (int i = 0; i < threads_; i++) {
+      loops_.emplace_back(new Loop(budget_, *this));
+      if (!loops_.back()->Start(error)) {
+        StopLoops();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void StopLoops() {
+    for (auto& loop : loops_) loop->StopAndJoin();
+    loops_.clear();
+  }
+
+  Loop& LoopFor(uint64_t id) { return *loops_[id % loops_.size()]; }
+
+  static bool CopyBuffer(const Napi::Value& v, Direction& D) {
+    if (!v.IsBuffer()) return true;
+    Napi::Buffer<char> b = v.As<Napi::Buffer<char>>();
+    if (b.Length() == 0) return true;
+    D.buf.reset(new char[b.Length()]);
+    std::memcpy(D.buf.get(), b.Data(), b.Length());
+    D.bufLen = b.Length();
+    D.bufOff = 0;
+    return true;
+  }
+
+  // start(id, clientFd, targetFd, pendingToTarget, pendingToClient, idleMs, halfCloseMs, limitId)
+  // Dups both fds before returning, so the caller may destroy its sockets right away: the dups are the addon's.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
+    if (info.Length() < 8) return ThrowError(env, "start: expected 8 arguments");
+    std::string error;
+    if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    int srcFds[2] = {info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value()};
+    int fds[2] = {-1, -1};
+    for (int s = 0; s < 2; s++) {
+      fds[s] = fcntl(srcFds[s], F_DUPFD_CLOEXEC, 3);
+      if (fds[s] < 0) {
+        int err = errno;
+        if (s == 1) close(fds[0]);
+        return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(err));
+      }
+      // libuv already made the (shared) file description non-blocking; make sure without an extra write.
+      int flags = fcntl(fds[s], F_GETFL);
+      if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fds[s], F_SETFL, flags | O_NONBLOCK);
+    }
+    Relay* r = new Relay();
+    r->id = id;
+    for (int s = 0; s < 2; s++) {
+      r->fds[s] = fds[s];
+      r->endpoints[s] = Endpoint{r, s};
+    }
+    r->dirs[kIn].src = fds[kClient];
+    r->dirs[kIn].dst = fds[kTarget];
+    r->dirs[kOut].src = fds[kTarget];
+    r->dirs[kOut].dst = fds[kClient];
+    CopyBuffer(info[3], r->dirs[kIn]);
+    CopyBuffer(info[4], r->dirs[kOut]);
+    r->copyMode = forceCopy_;
+    r->idleMs = info[5].As<Napi::Number>().Int64Value();
+    r->halfCloseMs = info[6].As<Napi::Number>().Int64Value();
+    uint32_t limitId = info[7].As<Napi::Number>().Uint32Value();
+    if (limitId != 0) {
+      std::lock_guard<std::mutex> lock(limitsMutex_);
+      auto it = limits_.find(limitId);
+      if (it != limits_.end()) {
+        r->limit = it->second;
+        r->dirs[kIn].bucket = &r->limit->in;
+        r->dirs[kOut].bucket = &r->limit->out;
+      }
+    }
+    LoopFor(id).Post(Command{Command::kStart, r, id, 0});
+    return env.Undefined();
+  }
+
+  // close(id, reasonCode)
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (loops_.empty() || info.Length() < 2) return info.Env().Undefined();
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    int reason = info[1].As<Napi::Number>().Int32Value();
+    LoopFor(id).Post(Command{Command::kClose, nullptr, id, reason});
+    return info.Env().Undefined();
+  }
+
+  Napi::Value CreateLimit(const Napi::CallbackInfo& info) {
+    auto limit = std::make_shared<RateLimit>();
+    int64_t now = MonotonicNs();
+    limit->in.SetRate(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), now);
+    limit->out.SetRate(static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()), now);
+    std::lock_guard<std::mutex> lock(limitsMutex_);
+    limit->id = ++nextLimitId_;
+    limits_.emplace(limit->id, limit);
+    return Napi::Number::New(info.Env(), limit->id);
+  }
+
+  Napi::Value SetLimit(const Napi::CallbackInfo& info) {
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    std::shared_ptr<RateLimit> limit;
+    {
+      std::lock_guard<std::mutex> lock(limitsMutex_);
+      auto it = limits_.find(id);
+      if (it != limits_.end()) limit = it->second;
+    }
+    if (limit) {
+      int64_t now = MonotonicNs();
+      limit->in.SetRate(static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()), now);
+      limit->out.SetRate(static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()), now);
+    }
+    return info.Env().Undefined();
+  }
+
+  // Relays started with the limit keep their reference until they end.
+  Napi::Value DisposeLimit(const Napi::CallbackInfo& info) {
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    std::lock_guard<std::mutex> lock(limitsMutex_);
+    limits_.erase(id);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (tsfnLive_) tsfn_.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (tsfnLive_) tsfn_.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  // Closes every relay with reason `shutdown` and joins the threads; their records are already queued to JS.
+  Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+    if (!shutDown_) {
+      shutDown_ = true;
+      StopLoops();
+      if (tsfnLive_) {
+        tsfnLive_ = false;
+        tsfn_.Release();  // queued batches are still delivered, then the function is finalized
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("threads", threads_);
+    o.Set("pipeTargetSize", static_cast<double>(budget_.targetSize));
+    o.Set("pipeBudget", static_cast<double>(budget_.budgetBytes));
+    o.Set("pipeBytesOpen", static_cast<double>(budget_.bytesOpen.load()));
+    o.Set("pipesOpen", static_cast<double>(budget_.pipesOpen.load()));
+    o.Set("pipesInUse", static_cast<double>(budget_.pipesInUse.load()));
+    o.Set("pipesPooled", static_cast<double>(budget_.pipesPooled.load()));
+    o.Set("pipesCreated", static_cast<double>(budget_.created.load()));
+    o.Set("pipesReused", static_cast<double>(budget_.reused.load()));
+    o.Set("pipesReduced", static_cast<double>(budget_.reduced.load()));
+    o.Set("pipesUnavailable", static_cast<double>(budget_.unavailable.load()));
+    o.Set("pipesDiscardedFull", static_cast<double>(budget_.discardedFull.load()));
+    double live = 0, copies = 0;
+    Napi::Array epollFds = Napi::Array::New(env, loops_.size());
+    for (size_t i = 0; i < loops_.size(); i++) {
+      live += static_cast<double>(loops_[i]->liveRelays());
+      copies += static_cast<double>(loops_[i]->copyFallbacks());
+      epollFds.Set(static_cast<uint32_t>(i), loops_[i]->epollFd());
+    }
+    o.Set("liveRelays", live);
+    o.Set("copyFallbacks", copies);
+    o.Set("epollFds", epollFds);
+    return o;
+  }
+
+  Napi::Env env_ = nullptr;
+  int threads_ = 1;
+  bool shutDown_ = false;
+  bool forceCopy_ = false;  // test hook: every relay copies as if splice were refused
+  bool hookAdded_ = false;
+  std::atomic<bool> tsfnLive_{false};
+  StatsTsfn tsfn_;
+  PipeBudget budget_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::mutex limitsMutex_;
+  uint32_t nextLimitId_ = 0;
+  std::unordered_map<uint32_t, std::shared_ptr<RateLimit>> limits_;
+};
+
+void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, std::vector<double>* batch) {
+  (void)engine;
+  std::unique_ptr<std::vector<double>> owned(batch);
+  if (env == nullptr || callback.IsEmpty()) return;
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, owned->size() * sizeof(double));
+  std::memcpy(ab.Data(), owned->data(), owned->size() * sizeof(double));
+  callback.Call({Napi::Float64Array::New(env, owned->size(), ab, 0)});
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeRelayEngine", Engine::Define(env));
+  return exports;
+}
+
+}  // namespace tidegate
+
+static Napi::Object InitTidegateRelay(Napi::Env env, Napi::Object exports) { return tidegate::Init(env, exports); }
+
+NODE_API_MODULE(tidegate_relay, InitTidegateRelay)

@@ -1,0 +1,503 @@
+#include "event_loop.h"
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tidegate {
+
+namespace {
+
+constexpr int64_t kTickNs = 100 * 1000000LL;  // stats batch and timeout check period
+constexpr int kMaxRounds = 16;                // fill/drain rounds per pump before yielding to other relays
+constexpr size_t kCopyChunk = 64 * 1024;
+constexpr int kMaxEvents = 256;
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+bool IsSpliceUnsupported(int err) { return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP; }
+
+void EraseFrom(std::vector<Relay*>& list, Relay* r) {
+  auto it = std::find(list.begin(), list.end(), r);
+  if (it != list.end()) {
+    *it = list.back();
+    list.pop_back();
+  }
+}
+
+}  // namespace
+
+Loop::Loop(PipeBudget& budget, StatsSink& sink) : budget_(budget), sink_(sink), pool_(budget) {}
+
+Loop::~Loop() {
+  StopAndJoin();
+  if (epfd_ >= 0) close(epfd_);
+  if (evfd_ >= 0) close(evfd_);
+}
+
+bool Loop::Start(std::string* error) {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) {
+    *error = std::string("epoll_create1: ") + std::strerror(errno);
+    return false;
+  }
+  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (evfd_ < 0) {
+    *error = std::string("eventfd: ") + std::strerror(errno);
+    return false;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;  // nullptr marks the command eventfd
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev) != 0) {
+    *error = std::string("epoll_ctl(eventfd): ") + std::strerror(errno);
+    return false;
+  }
+  thread_ = std::thread([this] { Run(); });
+  started_ = true;
+  return true;
+}
+
+void Loop::Post(const Command& command) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake = queue_.empty();  // the loop takes the whole queue per wake-up: one eventfd write per batch is enough
+    queue_.push_back(command);
+  }
+  if (!wake) return;
+  uint64_t one = 1;
+  ssize_t ignored = write(evfd_, &one, sizeof(one));
+  (void)ignored;
+}
+
+void Loop::StopAndJoin() {
+  if (!started_) return;
+  Post(Command{Command::kShutdown, nullptr, 0, 0});
+  thread_.join();
+  started_ = false;
+  // Relays posted after the thread stopped never ran: close their fds.
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (Command& c : queue_) {
+    if (c.kind == Command::kStart && c.relay != nullptr) {
+      for (int fd : c.relay->fds) close(fd);
+      delete c.relay;
+    }
+  }
+  queue_.clear();
+}
+
+int Loop::ComputeTimeoutMs() {
+  if (!again_.empty()) return 0;
+  if (relays_.empty() && batch_.empty()) return -1;
+  int64_t until = nextTickNs_;
+  for (Relay* r : throttled_) until = std::min(until, r->wakeAtNs);
+  int64_t delta = until - NowNs();
+  if (delta <= 0) return 0;
+  return static_cast<int>((delta + 999999) / 1000000);
+}
+
+void Loop::Run() {
+  epoll_event events[kMaxEvents];
+  nextTickNs_ = NowNs() + kTickNs;
+  while (!stopping_) {
+    int n = epoll_wait(epfd_, events, kMaxEvents, ComputeTimeoutMs());
+    if (n < 0 && errno != EINTR) break;
+    now_ = NowNs();
+    bool commands = false;
+    for (int i = 0; i < n; i++) {
+      if (events[i].data.ptr == nullptr) {
+        commands = true;
+        continue;
+      }
+      OnEvents(static_cast<Endpoint*>(events[i].data.ptr), events[i].events);
+    }
+    if (commands && DrainCommands()) stopping_ = true;
+    if (!again_.empty()) {
+      std::vector<Relay*> runs;
+      runs.swap(again_);
+      for (Relay* r : runs) {
+        r->queuedAgain = false;
+        if (!r->closed) Pump(r);
+      }
+    }
+    now_ = NowNs();
+    for (size_t i = 0; i < throttled_.size();) {
+      Relay* r = throttled_[i];
+      if (r->wakeAtNs <= now_) {
+        throttled_[i] = throttled_.back();
+        throttled_.pop_back();
+        r->throttled = false;
+        Pump(r);
+      } else {
+        i++;
+      }
+    }
+    if (now_ >= nextTickNs_) {
+      Tick();
+      nextTickNs_ = now_ + kTickNs;
+    }
+    Flush();
+    for (Relay* r : graveyard_) delete r;
+    graveyard_.clear();
+  }
+  // Shutdown: every live relay ends with reason `shutdown`; their records go out before the thread ends.
+  now_ = NowNs();
+  std::vector<Relay*> all;
+  all.reserve(relays_.size());
+  for (auto& entry : relays_) all.push_back(entry.second);
+  for (Relay* r : all) Close(r, kShutdown, -1);
+  Flush();
+  for (Relay* r : graveyard_) delete r;
+  graveyard_.clear();
+}
+
+bool Loop::DrainCommands() {
+  uint64_t count;
+  ssize_t ignored = read(evfd_, &count, sizeof(count));
+  (void)ignored;
+  std::vector<Command> commands;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    commands.swap(queue_);
+  }
+  bool stop = false;
+  for (size_t i = 0; i < commands.size(); i++) {
+    Command& c = commands[i];
+    switch (c.kind) {
+      case Command::kStart:
+        if (stop) {
+          // Started after shutdown was asked: end it right away with reason `shutdown`.
+          relays_.emplace(c.relay->id, c.relay);
+          live_.fetch_add(1, std::memory_order_relaxed);
+          Close(c.relay, kShutdown, -1);
+        } else {
+          StartRelay(c.relay);
+        }
+        break;
+      case Command::kClose: {
+        auto it = relays_.find(c.id);
+        if (it != relays_.end()) Close(it->second, c.reason, -1);
+        break;
+      }
+      case Command::kShutdown:
+        stop = true;
+        break;
+    }
+  }
+  return stop;
+}
+
+void Loop::StartRelay(Relay* r) {
+  relays_.emplace(r->id, r);
+  live_.fetch_add(1, std::memory_order_relaxed);
+  r->lastActiveNs = now_;
+  for (int s = 0; s < 2; s++) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = &r->endpoints[s];
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, r->fds[s], &ev) != 0) {
+      Close(r, s == kClient ? kClientReset : kTargetReset, s);
+      return;
+    }
+  }
+  Pump(r);
+}
+
+void Loop::OnEvents(Endpoint* ep, uint32_t events) {
+  Relay* r = ep->relay;
+  if (r->closed) return;
+  int s = ep->side;
+  if (events & EPOLLERR) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(r->fds[s], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+      Close(r, s == kClient ? kClientReset : kTargetReset, s);
+      return;
+    }
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->dirs[s].srcReadable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) r->dirs[1 - s].dstWritable = true;
+  Pump(r);
+}
+
+void Loop::Pump(Relay* r) {
+  r->dirs[kIn].tookTokens = false;
+  r->dirs[kOut].tookTokens = false;
+  for (int round = 0; round < kMaxRounds; round++) {
+    bool progress = PumpDirection(r, kIn);
+    if (r->closed) return;
+    progress = PumpDirection(r, kOut) || progress;
+    if (r->closed) return;
+    if (!progress) {
+      if (r->dirs[kIn].shutDone && r->dirs[kOut].shutDone) {
+        Close(r, kDone, -1);
+      } else if (r->dirs[kIn].tookTokens || r->dirs[kOut].tookTokens) {
+        // A rate-limited direction had its turn; it takes the next chunk after the other relays sharing the bucket.
+        if (!r->queuedAgain && !r->throttled) {
+          r->queuedAgain = true;
+          again_.push_back(r);
+        }
+      }
+      return;
+    }
+  }
+  // Still busy: let other relays run, come back before sleeping.
+  if (!r->queuedAgain) {
+    r->queuedAgain = true;
+    again_.push_back(r);
+  }
+}
+
+bool Loop::PumpDirection(Relay* r, int d) {
+  Direction& D = r->dirs[d];
+  const int dstSide = 1 - d;
+  uint64_t before = D.bytes;
+  bool progress = Drain(r, D, dstSide);
+  if (r->closed) return false;
+  if (!D.srcEof && D.srcReadable) {
+    progress = Fill(r, D, d) || progress;
+    if (r->closed) return false;
+  }
+  if (D.srcEof && !D.shutDone && D.inPipe == 0 && D.BufPending() == 0) {
+    // Source finished and everything it sent is delivered: pass the half-close on.
+    shutdown(D.dst, SHUT_WR);
+    D.shutDone = true;
+    progress = true;
+    if (r->halfCloseMs > 0 && !r->dirs[1 - d].shutDone) r->halfCloseAtNs = now_ + r->halfCloseMs * 1000000LL;
+  }
+  if (D.bytes != before) {
+    r->lastActiveNs = now_;
+    r->dirty = true;
+  }
+  return progress;
+}
+
+bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
+  bool progress = false;
+  while (D.BufPending() > 0 && D.dstWritable) {
+    ssize_t n = send(D.dst, D.buf.get() + D.bufOff, D.BufPending(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      D.bufOff += static_cast<size_t>(n);
+      D.bytes += static_cast<uint64_t>(n);
+      progress = true;
+      if (D.bufOff == D.bufLen) {
+        D.buf.reset();  // held only while it carries data
+        D.bufLen = D.bufOff = 0;
+      }
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      D.dstWritable = false;
+    } else if (errno != EINTR) {
+      Close(r, dstSide == kClient ? kClientReset : kTargetReset, dstSide);
+      return false;
+    }
+  }
+  if (D.BufPending() > 0) return progress;  // older bytes first
+  while (D.inPipe > 0 && D.dstWritable) {
+    ssize_t n = splice(D.pipe.readFd, nullptr, D.dst, nullptr, D.inPipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n > 0) {
+      D.inPipe -= static_cast<size_t>(n);
+      D.bytes += static_cast<uint64_t>(n);
+      progress = true;
+    } else if (n == 0) {
+      break;  // not expected with data in the pipe; try again on the next event
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      D.dstWritable = false;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && IsSpliceUnsupported(errno)) {
+      // The destination refuses splice: move what the pipe holds into a buffer and copy from now on.
+      std::unique_ptr<char[]> held(new char[D.inPipe]);
+      size_t got = 0;
+      while (got < D.inPipe) {
+        ssize_t m = read(D.pipe.readFd, held.get() + got, D.inPipe - got);
+        if (m <= 0) break;
+        got += static_cast<size_t>(m);
+      }
+      D.buf = std::move(held);
+      D.bufLen = got;
+      D.bufOff = 0;
+      D.inPipe = 0;
+      EnterCopyMode(r);
+      return Drain(r, D, dstSide) || progress;
+    } else {
+      Close(r, dstSide == kClient ? kClientReset : kTargetReset, dstSide);
+      return false;
+    }
+  }
+  if (D.inPipe == 0 && D.pipe.valid()) pool_.Release(D.pipe, 0);  // no idle connection holds a pipe
+  return progress;
+}
+
+bool Loop::Fill(Relay* r, Direction& D, int d) {
+  const int srcSide = d;
+  size_t allowance = SIZE_MAX;
+  int64_t waitNs = 0;
+  if (D.bucket != nullptr) {
+    if (D.tookTokens) return false;  // one limited grant per pump: relays sharing a bucket take turns
+    bool limited = false;
+    allowance = D.bucket->Take(r->copyMode ? kCopyChunk : budget_.targetSize, now_, &waitNs, &limited);
+    if (allowance == 0) {
+      Throttle(r, waitNs);
+      return false;
+    }
+    if (limited) {
+      D.tookTokens = true;
+    } else {
+      allowance = SIZE_MAX;
+    }
+  }
+  bool progress = false;
+  if (!r->copyMode && !D.pipe.valid()) pool_.Acquire(D.pipe);
+  if (r->copyMode || !D.pipe.valid()) {
+    progress = FillCopy(r, D, srcSide, allowance);
+  } else {
+    size_t space = D.pipe.capacity - D.inPipe;
+    size_t want = std::min(space, allowance);
+    size_t moved = 0;
+    if (want > 0) {
+      ssize_t n = splice(D.src, nullptr, D.pipe.writeFd, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      if (n > 0) {
+        moved = static_cast<size_t>(n);
+        D.inPipe += moved;
+        progress = true;
+      } else if (n == 0) {
+        D.srcEof = true;
+        progress = true;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        // With an empty pipe EAGAIN means the source is empty; with data in the pipe it may mean the pipe is full
+        // (pages, not bytes): keep trying after the pipe drains.
+        if (D.inPipe == 0) D.srcReadable = false;
+      } else if (errno == EINTR) {
+        progress = true;
+      } else if (IsSpliceUnsupported(errno)) {
+        EnterCopyMode(r);
+        if (D.inPipe == 0) pool_.Release(D.pipe, 0);
+        progress = true;  // retry as a copy
+      } else {
+        if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance);
+        Close(r, srcSide == kClient ? kClientReset : kTargetReset, srcSide);
+        return false;
+      }
+    }
+    if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance - moved);
+    if (D.inPipe == 0 && D.pipe.valid()) pool_.Release(D.pipe, 0);
+  }
+  return progress;
+}
+
+bool Loop::FillCopy(Relay* r, Direction& D, int srcSide, size_t allowance) {
+  // Copies only when nothing older is waiting, so bytes keep their order.
+  if (D.BufPending() > 0 || D.inPipe > 0) {
+    if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance);
+    return false;
+  }
+  size_t want = std::min(kCopyChunk, allowance);
+  std::unique_ptr<char[]> chunk(new char[want]);
+  ssize_t n = read(D.src, chunk.get(), want);
+  size_t moved = n > 0 ? static_cast<size_t>(n) : 0;
+  if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance - moved);
+  if (n > 0) {
+    D.buf = std::move(chunk);
+    D.bufLen = moved;
+    D.bufOff = 0;
+    return true;
+  }
+  if (n == 0) {
+    D.srcEof = true;
+    return true;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    D.srcReadable = false;
+    return false;
+  }
+  if (errno == EINTR) return true;
+  Close(r, srcSide == kClient ? kClientReset : kTargetReset, srcSide);
+  return false;
+}
+
+void Loop::EnterCopyMode(Relay* r) {
+  if (r->copyMode) return;
+  r->copyMode = true;
+  copyFallbacks_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Loop::Throttle(Relay* r, int64_t waitNs) {
+  int64_t wake = now_ + waitNs;
+  if (!r->throttled || wake < r->wakeAtNs) r->wakeAtNs = wake;
+  if (!r->throttled) {
+    r->throttled = true;
+    throttled_.push_back(r);
+  }
+}
+
+void Loop::Tick() {
+  std::vector<std::pair<Relay*, int>> expired;
+  for (auto& entry : relays_) {
+    Relay* r = entry.second;
+    if (r->idleMs > 0 && now_ - r->lastActiveNs >= r->idleMs * 1000000LL) {
+      expired.emplace_back(r, kIdleTimeout);
+    } else if (r->halfCloseAtNs > 0 && now_ >= r->halfCloseAtNs) {
+      expired.emplace_back(r, kHalfCloseTimeout);
+    } else if (r->dirty) {
+      r->dirty = false;
+      batch_.push_back(static_cast<double>(r->id));
+      batch_.push_back(static_cast<double>(r->dirs[kIn].bytes));
+      batch_.push_back(static_cast<double>(r->dirs[kOut].bytes));
+      batch_.push_back(static_cast<double>(kLive));
+    }
+  }
+  for (auto& e : expired) Close(e.first, e.second, -1);
+}
+
+void Loop::Close(Relay* r, int reason, int resetSide) {
+  if (r->closed) return;
+  r->closed = true;
+  if (resetSide >= 0) {
+    // Pass the reset on: SO_LINGER 0 makes close() send RST instead of FIN.
+    linger lg{1, 0};
+    setsockopt(r->fds[1 - resetSide], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
+  for (int s = 0; s < 2; s++) {
+    if (r->fds[s] >= 0) close(r->fds[s]);  // the last reference: also drops the epoll registration
+    r->fds[s] = -1;
+  }
+  for (Direction& D : r->dirs) {
+    pool_.Release(D.pipe, D.inPipe);  // a pipe still holding data is closed, never pooled
+    D.inPipe = 0;
+    D.buf.reset();
+  }
+  batch_.push_back(static_cast<double>(r->id));
+  batch_.push_back(static_cast<double>(r->dirs[kIn].bytes));
+  batch_.push_back(static_cast<double>(r->dirs[kOut].bytes));
+  batch_.push_back(static_cast<double>(reason));
+  relays_.erase(r->id);
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  if (r->queuedAgain) EraseFrom(again_, r);
+  if (r->throttled) EraseFrom(throttled_, r);
+  graveyard_.push_back(r);
+}
+
+void Loop::Flush() {
+  if (batch_.empty()) return;
+  auto* out = new std::vector<double>();
+  out->swap(batch_);
+  batch_.reserve(64);
+  sink_.Deliver(out);
+}
+
+}  // namespace tidegate

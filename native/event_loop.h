@@ -1,0 +1,89 @@
+// One epoll thread relaying many connections: edge-triggered, non-blocking splice socket -> pipe -> socket per
+// direction, copy fallback where splice is refused. Commands come from the JS thread through a locked queue and an
+// eventfd; counters go back in batches through a StatsSink (every ~100 ms for relays that moved bytes, and at close).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "pipe_pool.h"
+#include "relay.h"
+
+namespace tidegate {
+
+// Receives a batch of records [id, bytesIn, bytesOut, reason] (reason -1 = still live); takes ownership.
+class StatsSink {
+ public:
+  virtual ~StatsSink() = default;
+  virtual void Deliver(std::vector<double>* batch) = 0;
+};
+
+struct Command {
+  enum Kind { kStart, kClose, kShutdown } kind;
+  Relay* relay;  // kStart: ownership passes to the loop
+  uint64_t id;   // kClose
+  int reason;    // kClose
+};
+
+class Loop {
+ public:
+  Loop(PipeBudget& budget, StatsSink& sink);
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  bool Start(std::string* error);
+  void Post(const Command& command);
+  // Closes every relay with reason `shutdown`, delivers their records and joins the thread.
+  void StopAndJoin();
+  int epollFd() const { return epfd_; }
+  int64_t liveRelays() const { return live_.load(std::memory_order_relaxed); }
+  uint64_t copyFallbacks() const { return copyFallbacks_.load(std::memory_order_relaxed); }
+
+ private:
+  void Run();
+  bool DrainCommands();
+  void StartRelay(Relay* r);
+  void OnEvents(Endpoint* ep, uint32_t events);
+  void Pump(Relay* r);
+  bool PumpDirection(Relay* r, int d);
+  bool Drain(Relay* r, Direction& D, int dstSide);
+  bool Fill(Relay* r, Direction& D, int d);
+  bool FillCopy(Relay* r, Direction& D, int srcSide, size_t allowance);
+  void EnterCopyMode(Relay* r);
+  void Throttle(Relay* r, int64_t waitNs);
+  void Tick();
+  void Close(Relay* r, int reason, int resetSide);
+  void Flush();
+  int ComputeTimeoutMs();
+
+  PipeBudget& budget_;
+  StatsSink& sink_;
+  PipePool pool_;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  std::thread thread_;
+  bool started_ = false;
+
+  std::mutex mutex_;
+  std::vector<Command> queue_;
+
+  // Loop-thread state.
+  int64_t now_ = 0;
+  int64_t nextTickNs_ = 0;
+  bool stopping_ = false;
+  std::unordered_map<uint64_t, Relay*> relays_;
+  std::vector<Relay*> again_;      // still had work after their pump budget: run again before sleeping
+  std::vector<Relay*> throttled_;  // waiting for rate-limit tokens
+  std::vector<Relay*> graveyard_;  // closed during this iteration; freed at its end
+  std::vector<double> batch_;
+  std::atomic<int64_t> live_{0};
+  std::atomic<uint64_t> copyFallbacks_{0};
+};
+
+}  // namespace tidegate

@@ -1,0 +1,72 @@
+// One relayed connection as the loop thread sees it: two socket fds (dups the addon owns) and one direction per way.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "pipe_pool.h"
+#include "rate_limit.h"
+
+namespace tidegate {
+
+enum Side : int { kClient = 0, kTarget = 1 };
+// Directions are indexed by their source side: 0 = client -> target (bytesIn), 1 = target -> client (bytesOut).
+enum Dir : int { kIn = 0, kOut = 1 };
+
+// Close reasons, numbered as src/relay/native/engine.ts expects them.
+enum Reason : int {
+  kLive = -1,
+  kDone = 0,
+  kClientReset = 1,
+  kTargetReset = 2,
+  kIdleTimeout = 3,
+  kHalfCloseTimeout = 4,
+  kClosed = 5,
+  kShutdown = 6,
+};
+
+struct Relay;
+
+// The epoll user data of one fd.
+struct Endpoint {
+  Relay* relay;
+  int side;
+};
+
+struct Direction {
+  int src = -1;
+  int dst = -1;
+  Pipe pipe;
+  size_t inPipe = 0;        // bytes sitting in the pipe: tells "source empty" from "pipe full" on EAGAIN
+  std::unique_ptr<char[]> buf;  // bytes Node read before the hand-over, or copy-mode data; older than the pipe's
+  size_t bufLen = 0;
+  size_t bufOff = 0;
+  bool srcReadable = true;  // edge-triggered: assume ready until EAGAIN says otherwise
+  bool dstWritable = true;
+  bool srcEof = false;
+  bool shutDone = false;    // shutdown(dst, SHUT_WR) sent
+  uint64_t bytes = 0;       // counted as they leave into dst
+  TokenBucket* bucket = nullptr;
+  bool tookTokens = false;  // took a grant in the current pump: the next one waits for other relays' turn
+  size_t BufPending() const { return bufLen - bufOff; }
+};
+
+struct Relay {
+  uint64_t id = 0;
+  int fds[2] = {-1, -1};
+  Endpoint endpoints[2];
+  Direction dirs[2];
+  bool copyMode = false;      // splice refused (EINVAL/ENOSYS) for these fds: read/write instead
+  bool closed = false;
+  bool dirty = false;         // counters changed since the last stats batch
+  bool queuedAgain = false;   // in the loop's run-again list
+  bool throttled = false;
+  int64_t wakeAtNs = 0;
+  int64_t idleMs = 0;
+  int64_t halfCloseMs = 0;
+  int64_t lastActiveNs = 0;
+  int64_t halfCloseAtNs = 0;  // 0 = no half-close deadline
+  std::shared_ptr<RateLimit> limit;
+};
+
+}  // namespace tidegate

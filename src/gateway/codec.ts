@@ -1,0 +1,72 @@
+import { convertRequestBody } from '../dialects/convert-request.js';
+import { convertResponseBody } from '../dialects/convert-response.js';
+import { summarizeRequest } from '../dialects/summarize.js';
+import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
+import {
+  BadRequestBodyError, GatewayBusyError, GatewayError, GatewayInternalError, JsonBodyError, PoolQueueFullError,
+} from '../errors.js';
+import type { WorkerPool } from '../pool/pool.js';
+
+/**
+ * The body work the gateway needs (parse a request for routing, convert requests and non-streamed responses),
+ * done by the worker pool (which runs small bodies inline and large ones on its threads). Without a pool (a
+ * runtime started with none) the same dialect functions run inline. Errors come back as GatewayErrors.
+ */
+export class BodyCodec {
+  private readonly pool: WorkerPool | null;
+
+  constructor(pool: WorkerPool | null) {
+    this.pool = pool;
+  }
+
+  /** Below the offload threshold: parses on this thread, without a promise; null means "use parse()". */
+  parseInline(dialect: Dialect, body: Buffer, sessionField: string | null): RequestSummary | null {
+    if (this.pool !== null && body.byteLength >= this.pool.jsonOffloadBytes) return null;
+    return summarizeRequest(dialect, body, sessionField);
+  }
+
+  /** Below the offload threshold: converts on this thread; null means "use convertRequest()". */
+  convertInline(from: ChatDialect, to: ChatDialect, body: Buffer): Buffer | null {
+    if (this.pool !== null && body.byteLength >= this.pool.jsonOffloadBytes) return null;
+    return convertRequestBody(from, to, body);
+  }
+
+  async parse(dialect: Dialect, body: Buffer, sessionField: string | null): Promise<RequestSummary> {
+    try {
+      if (this.pool !== null) return await this.pool.parseRequest(dialect, body, { sessionField });
+      return summarizeRequest(dialect, body, sessionField);
+    } catch (err) {
+      throw toGatewayError(err);
+    }
+  }
+
+  async convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer): Promise<Buffer> {
+    try {
+      if (this.pool !== null) return await this.pool.convertRequest(from, to, body);
+      return convertRequestBody(from, to, body);
+    } catch (err) {
+      throw toGatewayError(err);
+    }
+  }
+
+  /** Rejects with the JsonBodyError as is: a bad upstream body is the upstream's fault (502), not the client's. */
+  convertResponse(from: ChatDialect, to: ChatDialect, body: Buffer): Promise<Buffer> {
+    if (this.pool !== null) return this.pool.convertResponse(from, to, body);
+    try {
+      return Promise.resolve(convertResponseBody(from, to, body));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+}
+
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if (err instanceof JsonBodyError) return new BadRequestBodyError(err.message, err.path, err.position);
+  if (err instanceof PoolQueueFullError) {
+    const e = new GatewayBusyError(`gateway is busy: ${err.message}`);
+    e.retryAfterSeconds = err.retryAfterSeconds;
+    return e;
+  }
+  return new GatewayInternalError(err instanceof Error ? err.message : String(err));
+}

@@ -1,0 +1,92 @@
+import type { GatewayServiceConfig, UserConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { GatewayUsageRecord, ServiceEvents } from '../service.js';
+import type { RequestLogRow, UsageLog } from '../store/usage-log.js';
+import { AffinityTable } from './affinity.js';
+import { Channel } from './channel.js';
+import type { BodyCodec } from './codec.js';
+import type { Exchange } from './exchange.js';
+import { Router } from './router.js';
+
+/**
+ * Everything a request needs, owned by one gateway service and swapped in place on reload: channels (kept across
+ * reloads when their connection settings are unchanged), router, affinity table, client keys.
+ */
+export class GatewayCore {
+  readonly serviceName: string;
+  config: GatewayServiceConfig;
+  channels: Map<string, Channel>;
+  router: Router;
+  readonly affinity: AffinityTable;
+  /** Client API key → user id; null when no users are configured (the gateway is open). */
+  keys: Map<string, string> | null;
+  /** The service's `user`, charged for requests of an open gateway. */
+  defaultUser: string | null;
+  readonly codec: BodyCodec;
+  readonly usageLog: UsageLog | null;
+  readonly events: ServiceEvents;
+  readonly log: Logger;
+  readonly live = new Set<Exchange>();
+  requests = 0;
+  failed = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    config: GatewayServiceConfig, users: ReadonlyMap<string, UserConfig>, codec: BodyCodec, usageLog: UsageLog | null,
+    events: ServiceEvents, log: Logger,
+  ) {
+    this.serviceName = config.name;
+    this.config = config;
+    this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config)]));
+    this.router = new Router(config, this.channels);
+    this.affinity = new AffinityTable(config.affinity.maxEntries, config.affinity.ttlMs);
+    this.keys = buildKeyMap(users);
+    this.defaultUser = config.user;
+    this.codec = codec;
+    this.usageLog = usageLog;
+    this.events = events;
+    this.log = log;
+  }
+
+  /** Applies a new config in place; returns the channels that were removed or replaced (to close after drain). */
+  update(next: GatewayServiceConfig, users: ReadonlyMap<string, UserConfig>): Channel[] {
+    const retired: Channel[] = [];
+    const channels = new Map<string, Channel>();
+    for (const c of next.channels) {
+      const existing = this.channels.get(c.name);
+      if (existing !== undefined && existing.canKeep(c)) {
+        existing.reconfigure(c, next);
+        channels.set(c.name, existing);
+      } else {
+        if (existing !== undefined) retired.push(existing);
+        channels.set(c.name, new Channel(c, next));
+      }
+    }
+    for (const [name, c] of this.channels) if (!channels.has(name)) retired.push(c);
+    this.config = next;
+    this.channels = channels;
+    this.router = new Router(next, channels);
+    this.affinity.reconfigure(next.affinity.maxEntries, next.affinity.ttlMs);
+    this.keys = buildKeyMap(users);
+    this.defaultUser = next.user;
+    return retired;
+  }
+
+  /** The user a client key belongs to; undefined when the key is unknown. */
+  userForKey(key: string): string | undefined {
+    return this.keys?.get(key);
+  }
+
+  record(row: RequestLogRow): void {
+    this.usageLog?.push(row);
+    const listener = this.events.gatewayRequest;
+    if (listener !== undefined) listener.call(this.events, row satisfies GatewayUsageRecord);
+  }
+}
+
+function buildKeyMap(users: ReadonlyMap<string, UserConfig>): Map<string, string> | null {
+  const keys = new Map<string, string>();
+  for (const u of users.values()) for (const k of u.keys) keys.set(k, u.id);
+  return keys.size === 0 ? null : keys;
+}

@@ -1,0 +1,250 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
+import { BodyTooLargeError, GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
+import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
+import { formatHostPort } from '../util/address.js';
+import { AccountSource } from './account-source.js';
+import type { Channel } from './channel.js';
+import { BodyCodec } from './codec.js';
+import { GatewayCore } from './core.js';
+import { findEndpoint, MODELS, type Endpoint, type Family } from './endpoints.js';
+import { errorBody } from './error-body.js';
+import { Exchange } from './exchange.js';
+import { GatewayRequest, GatewayResponse } from './http-types.js';
+import { listModels } from './models.js';
+
+/**
+ * `type: gateway`: an HTTP API router for LLM APIs on node:http. OpenAI-compatible `/v1/chat/completions`,
+ * `/v1/completions`, `/v1/embeddings`, `/v1/models` and Anthropic `/v1/messages`, routed to channels (undici pools)
+ * with balancing, session affinity, circuit breakers, failover before the first byte, streaming with backpressure,
+ * dialect conversion and a usage row per request.
+ */
+export class GatewayService implements Service<GatewayServiceConfig> {
+  readonly name: string;
+  readonly type = 'gateway' as const;
+  config: GatewayServiceConfig;
+  private readonly context: ServiceContext;
+  private readonly core: GatewayCore;
+  private readonly server: Server<typeof GatewayRequest, typeof GatewayResponse>;
+  private state: ServiceState = 'starting';
+  private boundAddress: string;
+  private liveConnections = 0;
+  private totalConnections = 0;
+  private refusedConnections = 0;
+  private readonly onSocketClose: () => void;
+  /** Credential-directory feeds of the channels that use one. */
+  private readonly accountSources = new Map<Channel, AccountSource>();
+
+  constructor(config: GatewayServiceConfig, context: ServiceContext) {
+    this.name = config.name;
+    this.config = config;
+    this.context = context;
+    this.boundAddress = formatHostPort(config.listen);
+    this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log);
+    this.server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 65_000 }, this.handle.bind(this));
+    this.server.maxConnections = config.maxConnections;
+    const service = this;
+    this.onSocketClose = function gatewaySocketClosed() {
+      service.liveConnections--;
+    };
+    this.server.on('connection', function gatewayConnection(socket: Socket) {
+      service.liveConnections++;
+      service.totalConnections++;
+      socket.once('close', service.onSocketClose);
+    });
+    this.server.on('drop', function gatewayConnectionDropped() {
+      service.refusedConnections++;
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.startAccountSources();
+    return this.listen();
+  }
+
+  /** Loads the accounts of every `credentialsDir` channel not yet fed; a bad directory is reported, not fatal. */
+  private async startAccountSources(): Promise<void> {
+    const pending: Promise<void>[] = [];
+    for (const channel of this.core.channels.values()) {
+      if (!channel.usesAccounts || this.accountSources.has(channel)) continue;
+      const pool = this.context.pool ?? null;
+      if (pool === null) {
+        channel.accountProblems = [{ file: channel.config.credentialsDir!, reason: 'no worker pool to scan the credentials directory' }];
+        continue;
+      }
+      const source = new AccountSource(channel, channel.config.credentialsDir!, pool, this.context.log);
+      this.accountSources.set(channel, source);
+      const log = this.context.log;
+      pending.push(source.start().catch(function credentialsDirFailed(err: Error) {
+        channel.accountProblems = [{ file: channel.config.credentialsDir!, reason: err.message }];
+        log.error({ channel: channel.name, err: err.message }, 'gateway channel cannot read its credentials directory; it has no accounts');
+      }));
+    }
+    await Promise.all(pending);
+  }
+
+  private listen(): Promise<void> {
+    const { server, config } = this;
+    const service = this;
+    return new Promise<void>(function listen(resolve, reject) {
+      function onError(err: NodeJS.ErrnoException): void {
+        service.state = 'failed';
+        reject(new ListenError(config.name, formatHostPort(config.listen), err));
+      }
+      server.once('error', onError);
+      server.listen(config.listen.port, config.listen.host, function listening() {
+        server.removeListener('error', onError);
+        const a = server.address() as AddressInfo;
+        service.boundAddress = formatHostPort({ host: a.address, port: a.port });
+        service.state = 'running';
+        if (service.core.keys === null) {
+          service.context.log.warn({ service: config.name, listen: service.boundAddress }, 'gateway has no users with keys: it is open to every client');
+        }
+        resolve();
+      });
+    });
+  }
+
+  canUpdate(next: ServiceConfig): boolean {
+    return next.type === 'gateway' && next.listen.host === this.config.listen.host && next.listen.port === this.config.listen.port;
+  }
+
+  update(next: GatewayServiceConfig, context: ServiceContext): void {
+    const retired = this.core.update(next, context.users);
+    this.config = next;
+    this.server.maxConnections = next.maxConnections;
+    // Requests already on a retired channel finish on it; its pool closes once they are done.
+    for (const c of retired) {
+      this.accountSources.get(c)?.close();
+      this.accountSources.delete(c);
+      c.close().catch(() => undefined);
+    }
+    this.startAccountSources().catch(() => undefined);
+    if (this.core.keys === null) this.context.log.warn({ service: next.name }, 'gateway has no users with keys: it is open to every client');
+  }
+
+  /** The request listener (bound once per service). */
+  private handle(req: GatewayRequest, res: GatewayResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const endpoint = findEndpoint(q === -1 ? url : url.slice(0, q));
+    if (endpoint === null) {
+      answerError(res, url.startsWith('/v1/messages') ? 'anthropic' : 'openai', new RouteNotFoundError(`no route for ${req.method} ${url.slice(0, 200)}`));
+      return;
+    }
+    if (req.method !== endpoint.method) {
+      res.setHeader('allow', endpoint.method);
+      answerError(res, endpoint.family, new MethodNotAllowedError(`${endpoint.path} accepts ${endpoint.method}, got ${req.method}`));
+      return;
+    }
+    const core = this.core;
+    const exchange = new Exchange(core, req, res, endpoint);
+    core.requests++;
+    core.live.add(exchange);
+    req.exchange = exchange;
+    res.exchange = exchange;
+    res.on('close', onResponseClose);
+    res.on('drain', onResponseDrain);
+    if (!exchange.authenticate()) return;
+    if (endpoint === MODELS) {
+      answerModels(exchange, this.config, req.headers['anthropic-version'] !== undefined);
+      return;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (declared > core.config.maxBodyBytes) {
+      tooLarge(exchange, declared);
+      return;
+    }
+    req.on('data', onRequestData);
+    req.on('end', onRequestEnd);
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'draining';
+    const server = this.server;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const core = this.core;
+    const deadline = Date.now() + graceMs;
+    while (core.live.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+      server.closeIdleConnections();
+    }
+    for (const exchange of core.live) exchange.res.destroy();
+    server.closeAllConnections();
+    await closed;
+    for (const source of this.accountSources.values()) source.close();
+    this.accountSources.clear();
+    await Promise.all([...core.channels.values()].map((c) => c.destroy().catch(() => undefined)));
+    this.state = 'stopped';
+  }
+
+  status(): ServiceStatus {
+    const core = this.core;
+    const now = Date.now();
+    return {
+      name: this.name,
+      type: 'gateway',
+      listen: this.boundAddress,
+      state: this.state,
+      connections: { live: this.liveConnections, total: this.totalConnections, refused: this.refusedConnections },
+      bytes: { in: core.bytesIn, out: core.bytesOut },
+      detail: {
+        open: core.keys === null,
+        requests: { total: core.requests, failed: core.failed, live: core.live.size },
+        channels: [...core.channels.values()].map((c) => c.snapshot(now)),
+        affinity: core.affinity.snapshot(),
+        usageLog: core.usageLog?.stats() ?? null,
+      },
+    };
+  }
+}
+
+function answerError(res: GatewayResponse, family: Family, err: GatewayError): void {
+  const body = errorBody(family, err);
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.writeHead(err.status);
+  res.end(body);
+}
+
+function answerModels(exchange: Exchange, config: GatewayServiceConfig, anthropic: boolean): void {
+  const body = listModels(config, anthropic);
+  const res = exchange.res;
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', body.length);
+  res.writeHead(200);
+  res.end(body);
+  exchange.core.live.delete(exchange);
+  exchange.finished = true;
+}
+
+function tooLarge(exchange: Exchange, got: number): void {
+  // Stop reading: the connection closes once the 413 is out.
+  exchange.res.setHeader('connection', 'close');
+  exchange.fail(new BodyTooLargeError(exchange.core.config.maxBodyBytes, got));
+}
+
+function onRequestData(this: GatewayRequest, chunk: Buffer): void {
+  const exchange = this.exchange!;
+  if (exchange.finished) return;
+  if (!exchange.onBodyChunk(chunk)) tooLarge(exchange, exchange.bodyBytes);
+}
+
+function onRequestEnd(this: GatewayRequest): void {
+  const exchange = this.exchange!;
+  if (!exchange.finished) exchange.onBodyEnd();
+}
+
+function onResponseClose(this: GatewayResponse): void {
+  const exchange = this.exchange;
+  if (exchange !== null && !exchange.finished) exchange.onClientClose();
+}
+
+function onResponseDrain(this: GatewayResponse): void {
+  this.exchange?.onDrain();
+}
+
+export type { Endpoint };

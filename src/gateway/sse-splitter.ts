@@ -1,0 +1,81 @@
+/** Receives complete SSE events as byte ranges of a Buffer (valid only during the call). */
+export interface SseEventSink {
+  onSseEvent(buf: Buffer, start: number, end: number): void;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Splits an SSE byte stream into events (separated by a blank line: LF LF or CRLF CRLF) without copying complete
+ * events: each is handed out as a range of the chunk it arrived in. Only an incomplete tail is carried over to the
+ * next chunk (one small copy); a stream is never concatenated.
+ */
+export class SseSplitter {
+  private carry: Buffer | null = null;
+
+  feed(chunk: Buffer, sink: SseEventSink): void {
+    let buf = chunk;
+    if (this.carry !== null) {
+      buf = Buffer.concat([this.carry, chunk]);
+      this.carry = null;
+    }
+    let start = 0;
+    let i = buf.indexOf(LF);
+    while (i !== -1) {
+      const next = buf[i + 1];
+      if (next === LF) {
+        sink.onSseEvent(buf, start, i);
+        start = i + 2;
+        i = buf.indexOf(LF, start);
+      } else if (next === CR && buf[i + 2] === LF) {
+        sink.onSseEvent(buf, start, i);
+        start = i + 3;
+        i = buf.indexOf(LF, start);
+      } else i = buf.indexOf(LF, i + 1);
+    }
+    if (start < buf.length) this.carry = Buffer.from(buf.subarray(start));
+  }
+
+  /** Whatever is left when the stream ends without a final blank line is a last event. */
+  end(sink: SseEventSink): void {
+    if (this.carry !== null && this.carry.length > 0) {
+      const c = this.carry;
+      this.carry = null;
+      let end = c.length;
+      while (end > 0 && (c[end - 1] === LF || c[end - 1] === CR)) end--;
+      if (end > 0) sink.onSseEvent(c, 0, end);
+    }
+  }
+}
+
+/** One parsed SSE event: its `event:` name (or '') and its `data:` lines joined by LF. */
+export interface SseEvent {
+  event: string;
+  data: string;
+}
+
+/** Parses the event in buf[start, end) (small: only called for events that are read, not passed through). */
+export function parseSseEvent(buf: Buffer, start: number, end: number, out: SseEvent): SseEvent {
+  const text = buf.toString('utf8', start, end);
+  out.event = '';
+  out.data = '';
+  let first = true;
+  let pos = 0;
+  while (pos <= text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl === -1) nl = text.length;
+    let line = text.slice(pos, nl);
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    pos = nl + 1;
+    if (line.startsWith('data:')) {
+      const v = line.charCodeAt(5) === 0x20 ? line.slice(6) : line.slice(5);
+      out.data = first ? v : out.data + '\n' + v;
+      first = false;
+    } else if (line.startsWith('event:')) {
+      out.event = (line.charCodeAt(6) === 0x20 ? line.slice(7) : line.slice(6)).trim();
+    }
+    if (nl === text.length) break;
+  }
+  return out;
+}

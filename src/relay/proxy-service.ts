@@ -1,0 +1,128 @@
+import type { Socket } from 'node:net';
+import type { ProxyServiceConfig } from '../config/schema.js';
+import { ProxyHandshakeError, UpstreamProxyError } from '../errors.js';
+import type { ServiceContext } from '../service.js';
+import { formatHostPort } from '../util/address.js';
+import { dial } from './dial.js';
+import { HandshakeReader } from './proxy/handshake-reader.js';
+import { httpReply, HttpRefusal, parseConnect } from './proxy/http-connect.js';
+import { ProxyRouter, type RouteDecision } from './proxy/router.js';
+import { parseGreeting, parseRequest, SOCKS_REPLY, socksReply, SocksRefusal, type Destination } from './proxy/socks5.js';
+import { dialThroughUpstream } from './proxy/upstream.js';
+import { isOutOfFds, TcpService } from './tcp-service.js';
+
+const MAX_HANDSHAKE_BYTES = 8 * 1024;
+const NO_ACCEPTABLE_METHODS = Buffer.from([0x05, 0xff]);
+const NO_AUTH = Buffer.from([0x05, 0x00]);
+
+type Protocol = 'socks5' | 'http';
+
+/**
+ * A local SOCKS5 + HTTP CONNECT proxy on one port (told apart by the first byte). Each destination goes direct or
+ * through the upstream proxy as the routing rules and GeoIP decide; then the relay engine carries the bytes.
+ */
+export class ProxyService extends TcpService<ProxyServiceConfig> {
+  private router: ProxyRouter;
+  private direct = 0;
+  private upstream = 0;
+
+  constructor(config: ProxyServiceConfig, context: ServiceContext) {
+    super(config, context);
+    this.router = new ProxyRouter(config, context.geo);
+  }
+
+  override update(next: ProxyServiceConfig, context: ServiceContext): void {
+    super.update(next, context);
+    this.router = new ProxyRouter(next, context.geo);
+  }
+
+  protected override detail(): Record<string, unknown> {
+    return { routing: this.config.routing, directCountries: this.config.directCountries, routed: { direct: this.direct, upstream: this.upstream } };
+  }
+
+  protected handle(client: Socket): void {
+    void this.serve(client, `${client.remoteAddress}:${client.remotePort}`);
+  }
+
+  private async serve(client: Socket, clientLabel: string): Promise<void> {
+    const reader = new HandshakeReader(client, MAX_HANDSHAKE_BYTES, this.config.handshakeTimeoutMs, 'client');
+    let protocol: Protocol = 'http';
+    let dest: Destination;
+    try {
+      protocol = (await reader.read((b) => (b.length > 0 ? { value: b[0] === 0x05 ? 'socks5' : 'http', used: 0 } : null))) as Protocol;
+      dest = protocol === 'socks5' ? await this.socksHandshake(client, reader) : await reader.read(parseConnect);
+    } catch (err) {
+      reader.release();
+      this.finishWithoutRelay(client, clientLabel, '', 'bad_handshake', handshakeFarewell(protocol, err as Error));
+      return;
+    }
+    const target = formatHostPort(dest);
+    const router = this.router;
+    let route: RouteDecision;
+    let upstream: Socket;
+    const abort = new AbortController();
+    function clientGone(): void {
+      abort.abort(new Error('client closed before the destination connected'));
+    }
+    client.once('close', clientGone);
+    try {
+      route = await router.decide(dest.host);
+      upstream = await this.open(route, dest, abort.signal);
+    } catch (err) {
+      client.removeListener('close', clientGone);
+      reader.release();
+      const e = err as NodeJS.ErrnoException;
+      if (isOutOfFds(e)) this.outOfFds(e);
+      else if (!abort.signal.aborted) this.context.log.warn({ service: this.name, target, err: e.message }, 'proxy destination failed');
+      this.finishWithoutRelay(client, clientLabel, target, abort.signal.aborted ? 'client_gone' : 'upstream_unavailable', connectFarewell(protocol, e));
+      return;
+    }
+    client.removeListener('close', clientGone);
+    if (route.via === 'direct') this.direct++;
+    else this.upstream++;
+    client.write(protocol === 'socks5' ? socksReply(SOCKS_REPLY.succeeded) : httpReply(200, 'Connection Established'));
+    const early = reader.release();
+    if (early.length > 0) client.unshift(early);
+    if (!this.isPending(client) || client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    this.relay(client, upstream, clientLabel, `${target} ${route.via}`);
+  }
+
+  private async socksHandshake(client: Socket, reader: HandshakeReader): Promise<Destination> {
+    const methods = await reader.read(parseGreeting);
+    if (!methods.includes(0x00)) {
+      client.write(NO_ACCEPTABLE_METHODS);
+      throw new ProxyHandshakeError('the client offered no SOCKS5 method tidegate accepts (no-auth)');
+    }
+    client.write(NO_AUTH);
+    return reader.read(parseRequest);
+  }
+
+  private open(route: RouteDecision, dest: Destination, abort: AbortSignal): Promise<Socket> {
+    const { config } = this;
+    const options = { timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs };
+    if (route.via === 'direct') return dial({ host: route.address ?? dest.host, port: dest.port }, options, abort);
+    return dialThroughUpstream(config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort);
+  }
+}
+
+function handshakeFarewell(protocol: Protocol, err: Error): Buffer | null {
+  if (protocol === 'socks5') return err instanceof SocksRefusal ? socksReply(err.reply) : null;
+  if (err instanceof HttpRefusal) return httpReply(err.status, err.status === 405 ? 'Method Not Allowed' : 'Bad Request', err.message);
+  return err instanceof ProxyHandshakeError && !err.message.includes('closed') ? httpReply(400, 'Bad Request', err.message) : null;
+}
+
+function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer {
+  const timedOut = err.code === 'TG_ERR_CONNECT_TIMEOUT' || err.code === 'ETIMEDOUT';
+  if (protocol === 'socks5') {
+    const code = err.code === 'ECONNREFUSED' ? SOCKS_REPLY.connectionRefused
+      : err.code === 'ENETUNREACH' ? SOCKS_REPLY.networkUnreachable
+      : timedOut || err.code === 'EHOSTUNREACH' || err.code === 'ENOTFOUND' ? SOCKS_REPLY.hostUnreachable
+      : SOCKS_REPLY.generalFailure;
+    return socksReply(code);
+  }
+  if (timedOut) return httpReply(504, 'Gateway Timeout', err.message);
+  return httpReply(502, 'Bad Gateway', err instanceof UpstreamProxyError ? err.message : `cannot reach the destination: ${err.code ?? err.message}`);
+}

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { after, before, describe, it } from 'node:test';
+import { createServer } from 'node:net';
+import { MockUpstream } from '../fixtures/llm-upstream.js';
+import { chat, get, messages, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
+
+/** A port nothing listens on (bound, then closed). */
+async function deadPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_* codes', () => {
+  let oa: MockUpstream;
+  let hung: MockUpstream;
+  let gw: StartedGateway;
+  before(async () => {
+    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
+    hung = await MockUpstream.start({ dialect: 'openai', name: 'hung' });
+    hung.behaviour = { kind: 'no-first-byte' };
+    const dead = await deadPort();
+    gw = await startGateway({
+      maxBodyBytes: 1024,
+      firstByteTimeout: '300ms',
+      retries: 0,
+      channels: [
+        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['k'], models: ['gpt-*'] },
+        { name: 'dead', kind: 'openai', baseUrl: `http://127.0.0.1:${dead}/v1`, keys: ['k'], models: ['dead-*'] },
+        { name: 'hung', kind: 'openai', baseUrl: hung.baseUrl, keys: ['k'], models: ['slow-*'] },
+        { name: 'an', kind: 'anthropic', baseUrl: `http://127.0.0.1:${dead}`, keys: ['k'], models: ['claude-*'] },
+      ],
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await oa.close();
+    await hung.close();
+  });
+
+  it('unknown route → 404 TG_ERR_ROUTE_NOT_FOUND', async () => {
+    const r = await post(`${gw.url}/v1/nope`, {});
+    assert.equal(r.status, 404);
+    assert.equal(r.json().error.code, 'TG_ERR_ROUTE_NOT_FOUND');
+    assert.equal(r.json().error.type, 'not_found_error');
+  });
+
+  it('wrong method → 405 with Allow', async () => {
+    const r = await get(`${gw.url}/v1/chat/completions`);
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.allow, 'POST');
+    assert.equal(r.json().error.code, 'TG_ERR_METHOD_NOT_ALLOWED');
+  });
+
+  it('body over maxBodyBytes (declared) → 413 TG_ERR_BODY_TOO_LARGE', async () => {
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { pad: 'x'.repeat(2000) }));
+    assert.equal(r.status, 413);
+    assert.equal(r.json().error.code, 'TG_ERR_BODY_TOO_LARGE');
+    assert.equal(oa.requests.length, 0);
+  });
+
+  it('body over maxBodyBytes (chunked, no content-length) → 413', async () => {
+    async function* body() {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(300, 0x20);
+    }
+    const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Readable.from(body()) });
+    assert.equal(res.statusCode, 413);
+    const j = (await res.body.json()) as { error: { code: string } };
+    assert.equal(j.error.code, 'TG_ERR_BODY_TOO_LARGE');
+  });
+
+  it('bad JSON → 400 with the byte position', async () => {
+    const r = await post(`${gw.url}/v1/chat/completions`, '{"model": "gpt-4o" x}');
+    assert.equal(r.status, 400);
+    const e = r.json().error;
+    assert.equal(e.code, 'TG_ERR_BAD_REQUEST_BODY');
+    assert.equal(e.type, 'invalid_request_error');
+    assert.equal(e.position, 19);
+    assert.match(e.message, /byte 19/);
+  });
+
+  it('a body of the wrong shape → 400 naming the JSON path', async () => {
+    const r = await post(`${gw.url}/v1/chat/completions`, { model: 'gpt-4o', messages: [{ role: 'wizard', content: 'x' }] });
+    assert.equal(r.status, 400);
+    assert.equal(r.json().error.param, '$.messages[0].role');
+  });
+
+  it('Anthropic endpoint errors use {type:"error", error:{type, message}}', async () => {
+    const r = await post(`${gw.url}/v1/messages`, '{"model":');
+    assert.equal(r.status, 400);
+    const j = r.json();
+    assert.equal(j.type, 'error');
+    assert.equal(j.error.type, 'invalid_request_error');
+    assert.equal(j.error.code, 'TG_ERR_BAD_REQUEST_BODY');
+    assert.equal(typeof j.error.message, 'string');
+  });
+
+  it('a model no channel serves → 404 TG_ERR_NO_CHANNEL', async () => {
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('llama-3'));
+    assert.equal(r.status, 404);
+    assert.equal(r.json().error.code, 'TG_ERR_NO_CHANNEL');
+  });
+
+  it('every channel down (connection refused) → 502 TG_ERR_ALL_CHANNELS_FAILED', async () => {
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('dead-1'));
+    assert.equal(r.status, 502);
+    assert.equal(r.json().error.code, 'TG_ERR_ALL_CHANNELS_FAILED');
+    const a = await post(`${gw.url}/v1/messages`, messages('claude-x'));
+    assert.equal(a.status, 502);
+    assert.equal(a.json().type, 'error');
+    assert.equal(a.json().error.type, 'api_error');
+  });
+
+  it('upstream sends no first byte within firstByteTimeout → 504 TG_ERR_UPSTREAM_TIMEOUT, upstream request aborted', async () => {
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('slow-1'));
+    assert.equal(r.status, 504);
+    assert.equal(r.json().error.code, 'TG_ERR_UPSTREAM_TIMEOUT');
+    assert.equal(r.json().error.type, 'timeout_error');
+    await waitFor(() => hung.requests.at(-1)?.aborted === true, 5000, 'the hung upstream request to be aborted');
+  });
+
+  it('an upstream 4xx that is the client\'s fault passes through unchanged', async () => {
+    oa.script.push({ kind: 'status', status: 400, body: '{"error":{"type":"invalid_request_error","code":"bad","message":"nope"}}' });
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
+    assert.equal(r.status, 400);
+    assert.equal(r.json().error.message, 'nope');
+  });
+});
+
+describe('gateway: requestTimeout ends the request with 504, without further attempts', () => {
+  let h1: MockUpstream;
+  let h2: MockUpstream;
+  let gw: StartedGateway;
+  before(async () => {
+    h1 = await MockUpstream.start({ dialect: 'openai', name: 'h1' });
+    h2 = await MockUpstream.start({ dialect: 'openai', name: 'h2' });
+    h1.behaviour = { kind: 'no-first-byte' };
+    h2.behaviour = { kind: 'no-first-byte' };
+    gw = await startGateway({
+      requestTimeout: '300ms',
+      firstByteTimeout: '30s',
+      retries: 3,
+      strategy: 'round-robin',
+      channels: [
+        { name: 'h1', kind: 'openai', baseUrl: h1.baseUrl, keys: ['k'] },
+        { name: 'h2', kind: 'openai', baseUrl: h2.baseUrl, keys: ['k'] },
+      ],
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await h1.close();
+    await h2.close();
+  });
+
+  it('504 TG_ERR_UPSTREAM_TIMEOUT after one attempt; that attempt is aborted upstream', async () => {
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
+    assert.equal(r.status, 504);
+    assert.equal(r.json().error.code, 'TG_ERR_UPSTREAM_TIMEOUT');
+    assert.match(r.json().error.message, /requestTimeout/);
+    assert.equal(h1.requests.length + h2.requests.length, 1);
+    const up = h1.requests.length === 1 ? h1 : h2;
+    await waitFor(() => up.requests[0]!.aborted, 5000, 'the timed-out upstream request to be aborted');
+  });
+});

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseSseEvent, SseSplitter, type SseEvent } from '../../src/gateway/sse-splitter.js';
+import { findUsageObject, TokenUsage } from '../../src/gateway/usage.js';
+
+function collect(chunks: Buffer[]): string[] {
+  const splitter = new SseSplitter();
+  const out: string[] = [];
+  const sink = { onSseEvent(buf: Buffer, start: number, end: number) { out.push(buf.toString('utf8', start, end)); } };
+  for (const c of chunks) splitter.feed(c, sink);
+  splitter.end(sink);
+  return out;
+}
+
+describe('gateway: SSE splitting and usage extraction', () => {
+  const stream = 'event: a\ndata: {"x":1}\n\ndata: {"y":2}\r\n\r\ndata: [DONE]\n\n';
+
+  it('splits LF and CRLF events, whole or cut at every byte', () => {
+    const expected = ['event: a\ndata: {"x":1}', 'data: {"y":2}\r', 'data: [DONE]'];
+    assert.deepEqual(collect([Buffer.from(stream)]), expected);
+    const bytes = Buffer.from(stream);
+    assert.deepEqual(collect([...bytes].map((b) => Buffer.from([b]))), expected);
+    for (let cut = 1; cut < bytes.length; cut++) assert.deepEqual(collect([bytes.subarray(0, cut), bytes.subarray(cut)]), expected, `cut at ${cut}`);
+  });
+
+  it('a last event without its blank line is still delivered at the end', () => {
+    assert.deepEqual(collect([Buffer.from('data: 1\n\ndata: 2\n')]), ['data: 1', 'data: 2']);
+  });
+
+  it('parses event names and joins multi-line data', () => {
+    const ev: SseEvent = { event: '', data: '' };
+    const buf = Buffer.from('event: message_delta\ndata: {"a":\ndata: 1}\r');
+    parseSseEvent(buf, 0, buf.length, ev);
+    assert.equal(ev.event, 'message_delta');
+    assert.equal(ev.data, '{"a":\n1}');
+  });
+
+  it('finds the top-level usage object in a JSON tail, ignoring "usage" inside strings', () => {
+    const body = Buffer.from(JSON.stringify({ choices: [{ message: { content: 'the "usage": {"prompt_tokens": 999} trick' } }], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } }));
+    assert.deepEqual(findUsageObject(body), { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
+    assert.equal(findUsageObject(Buffer.from('{"usage": {"prompt_tokens": 1')), null);
+    assert.equal(findUsageObject(Buffer.from('{"no":"tokens"}')), null);
+  });
+
+  it('reads OpenAI and Anthropic usage (cached prompt tokens included) and totals them', () => {
+    const o = new TokenUsage();
+    o.read({ prompt_tokens: 5, completion_tokens: 6 });
+    o.finish();
+    assert.deepEqual([o.prompt, o.completion, o.total], [5, 6, 11]);
+    const a = new TokenUsage();
+    a.read({ input_tokens: 10, cache_read_input_tokens: 90, output_tokens: 1 });
+    a.read({ output_tokens: 20 });
+    a.finish();
+    assert.deepEqual([a.prompt, a.completion, a.total], [100, 20, 120]);
+  });
+});

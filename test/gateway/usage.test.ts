@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLogger } from '../../src/log.js';
+import type { GatewayUsageRecord } from '../../src/service.js';
+import { openDatabase } from '../../src/store/database.js';
+import { UsageLog, type RequestLogRow } from '../../src/store/usage-log.js';
+import { MockUpstream } from '../fixtures/llm-upstream.js';
+import { chat, messages, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
+
+interface Row {
+  user: string | null; channel: string | null; endpoint: string; model: string | null; stream: number; status: number;
+  prompt_tokens: number | null; completion_tokens: number | null; total_tokens: number | null; latency_ms: number; ttfb_ms: number | null;
+  attempts: number; error: string | null;
+}
+
+describe('gateway: usage rows in SQLite and the per-user usage hook', () => {
+  let oa: MockUpstream;
+  let an: MockUpstream;
+  let gw: StartedGateway;
+  const records: GatewayUsageRecord[] = [];
+  const cfg = () => ({
+    channels: [
+      { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['k'], models: ['gpt-*'] },
+      { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: ['k'], models: ['claude-*'] },
+    ],
+  });
+  before(async () => {
+    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 21, completion: 9 } });
+    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an', usage: { prompt: 13, completion: 5 } });
+    gw = await startGateway(cfg(), { sqlite: true, users: [{ id: 'alice', keys: ['ka'] }, { id: 'bob', keys: ['kb'] }] });
+    gw.runtime.onGatewayRequest((r) => records.push(r));
+  });
+  after(async () => {
+    await gw.close();
+    await oa.close();
+    await an.close();
+  });
+
+  function rows(): Row[] {
+    const db = new Database(gw.dbFile!, { readonly: true });
+    try {
+      return db.prepare('SELECT * FROM request_log ORDER BY id').all() as Row[];
+    } finally {
+      db.close();
+    }
+  }
+
+  it('tokens from JSON usage, SSE final events and converted streams; user, channel, status, latency, TTFB', async () => {
+    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer ka' })).status, 200);
+    assert.equal((await post(`${gw.url}/v1/messages`, messages('claude-3', { stream: true }), { 'x-api-key': 'kb' })).status, 200);
+    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream: true, stream_options: { include_usage: true } }), { authorization: 'Bearer ka' })).status, 200);
+    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('claude-3', { stream: true }), { authorization: 'Bearer kb' })).status, 200);
+    assert.equal((await post(`${gw.url}/v1/chat/completions`, '{"model":', { authorization: 'Bearer ka' })).status, 400);
+    // A reload flushes the writer: the rows are in the file before the 1 s timer.
+    await gw.reload(cfg());
+    const r = rows();
+    assert.equal(r.length, 5);
+    assert.deepEqual(r.map((x) => [x.user, x.channel, x.endpoint, x.stream, x.status, x.prompt_tokens, x.completion_tokens, x.total_tokens]), [
+      ['alice', 'oa', '/v1/chat/completions', 0, 200, 21, 9, 30],
+      ['bob', 'an', '/v1/messages', 1, 200, 13, 5, 18],
+      ['alice', 'oa', '/v1/chat/completions', 1, 200, 21, 9, 30],
+      ['bob', 'an', '/v1/chat/completions', 1, 200, 13, 5, 18],
+      ['alice', null, '/v1/chat/completions', 0, 400, null, null, null],
+    ]);
+    assert.equal(r[4]!.error, 'TG_ERR_BAD_REQUEST_BODY');
+    for (const x of r.slice(0, 4)) {
+      assert.ok(x.latency_ms >= 0 && x.ttfb_ms !== null && x.ttfb_ms <= x.latency_ms);
+      assert.equal(x.attempts, 1);
+    }
+    // The hook saw the same rows, with users and tokens for accounting.
+    assert.deepEqual(records.map((x) => [x.user, x.totalTokens]), [['alice', 30], ['bob', 18], ['alice', 30], ['bob', 18], ['alice', null]]);
+  });
+
+  it('rows still pending are written on shutdown', async () => {
+    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer kb' })).status, 200);
+    const file = gw.dbFile!;
+    await gw.runtime.shutdown();
+    const db = new Database(file, { readonly: true });
+    const last = db.prepare('SELECT user, total_tokens FROM request_log ORDER BY id DESC LIMIT 1').get() as { user: string; total_tokens: number };
+    db.close();
+    assert.deepEqual(last, { user: 'bob', total_tokens: 30 });
+  });
+});
+
+describe('store: the batched request-log writer', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tidegate-usage-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const row = (i: number, extra: Partial<RequestLogRow> = {}): RequestLogRow => ({
+    ts: 1000 + i, service: 'llm', user: 'u', channel: 'c', endpoint: '/v1/chat/completions', model: 'm', stream: false, status: 200,
+    promptTokens: 1, completionTokens: 2, totalTokens: 3, latencyMs: 1.5, ttfbMs: 1, attempts: 1, error: null, ...extra,
+  });
+
+  it('a bad row is isolated: the rest of its batch is written', async () => {
+    const db = await openDatabase(join(dir, 'a.db'));
+    const log = new UsageLog(db, createLogger('silent'));
+    log.push(row(1));
+    log.push(row(2, { promptTokens: -5 }));
+    log.push(row(3, { status: 5000 }));
+    log.push(row(4));
+    assert.equal(log.flush(), 2);
+    assert.deepEqual((db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts), [1001, 1004]);
+    assert.equal(log.stats().badRows, 2);
+    assert.equal(log.stats().pending, 0);
+    db.close();
+  });
+
+  it('flushes at 500 rows at once, one transaction per batch, and on the timer otherwise', async () => {
+    const db = await openDatabase(join(dir, 'b.db'));
+    const log = new UsageLog(db, createLogger('silent'), { batchSize: 500, intervalMs: 50 });
+    for (let i = 0; i < 499; i++) log.push(row(i));
+    assert.equal(log.stats().written, 0);
+    log.push(row(499));
+    assert.equal(log.stats().written, 500);
+    assert.equal(log.stats().flushes, 1);
+    log.push(row(500));
+    await waitFor(() => log.stats().written === 501, 5000, 'the timer flush');
+    assert.equal((db.prepare('SELECT count(*) AS n FROM request_log').get() as { n: number }).n, 501);
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    log.close();
+    db.close();
+  });
+
+  it('a flush the database refuses keeps its rows for the next one', async () => {
+    const db = await openDatabase(join(dir, 'c.db'));
+    const log = new UsageLog(db, createLogger('silent'), { intervalMs: 60_000 });
+    log.push(row(1));
+    const blocker = new Database(join(dir, 'c.db'));
+    blocker.pragma('busy_timeout = 0');
+    blocker.exec('BEGIN EXCLUSIVE');
+    db.pragma('busy_timeout = 0');
+    assert.equal(log.flush(), 0);
+    assert.equal(log.stats().pending, 1);
+    assert.equal(log.stats().failedFlushes, 1);
+    blocker.exec('COMMIT');
+    blocker.close();
+    assert.equal(log.flush(), 1);
+    log.close();
+    db.close();
+  });
+});

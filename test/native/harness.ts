@@ -1,0 +1,208 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Relay, RelayOptions, RelayResult } from '../../src/relay/engine.js';
+import { loadNativeEngine, NativeRelayEngine, type NativeEngineOptions } from '../../src/relay/native/index.js';
+
+/** Shared fixtures of the native relay tests: real servers on 127.0.0.1, a relay front that hands sockets over. */
+
+const probe = loadNativeEngine();
+/** Skip reason when the addon is not built; false when the tests can run. */
+export const skipNative: string | false = probe.ok ? false : `native addon not built (${probe.reason}); run \`npx node-gyp rebuild\``;
+if (probe.ok) await probe.engine.shutdown();
+
+export function newEngine(options: NativeEngineOptions = {}): NativeRelayEngine {
+  const load = loadNativeEngine(options);
+  if (!load.ok) throw new Error(load.reason);
+  return load.engine as NativeRelayEngine;
+}
+
+export const defaultOptions: RelayOptions = { idleTimeoutMs: 0, halfCloseTimeoutMs: 10_000, rateLimit: null };
+
+const connections = new WeakMap<net.Server, Set<net.Socket>>();
+
+export async function listen(handler: (socket: net.Socket) => void): Promise<net.Server> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {}); // resets are expected in several tests; those that check them listen themselves
+    handler(socket);
+  });
+  connections.set(server, sockets);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+export function portOf(server: net.Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+export function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+      socket.removeListener('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+export interface Closed {
+  readonly relay: Relay;
+  readonly result: RelayResult;
+}
+
+export interface Front {
+  readonly server: net.Server;
+  readonly port: number;
+  /** Every relay started, in order. */
+  readonly relays: Relay[];
+  /** Every close, in order. */
+  readonly closed: Closed[];
+  /** Resolves with the close of relay number `index` (0-based, in start order). */
+  closeOf(index: number): Promise<Closed>;
+  /** Resolves once `count` relays have closed. */
+  closedCount(count: number): Promise<void>;
+}
+
+export interface FrontOptions {
+  readonly relay?: RelayOptions;
+  /** Called with both sockets before the hand-over; the returned promise delays it (to let bytes get buffered). */
+  readonly beforeStart?: (client: net.Socket, target: net.Socket) => Promise<void> | void;
+}
+
+/** A relay front: accepts clients, dials `targetPort`, hands both sockets to `engine`. */
+export async function startFront(engine: NativeRelayEngine, targetPort: number, options: FrontOptions = {}): Promise<Front> {
+  const relays: Relay[] = [];
+  const closed: Closed[] = [];
+  const waiters: Array<() => void> = [];
+  const byRelay = new Map<Relay, Closed>();
+  const notify = (): void => {
+    for (const w of waiters.splice(0)) w();
+  };
+  const server = await listen((client) => {
+    client.on('error', () => {});
+    const target = net.connect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true });
+    target.on('error', () => client.destroy());
+    target.once('connect', async () => {
+      if (options.beforeStart) await options.beforeStart(client, target);
+      const relay = engine.start(client, target, options.relay ?? defaultOptions, function onRelayClose(r, result) {
+        const entry = { relay: r, result };
+        if (byRelay.has(r)) throw new Error(`onClose fired twice for relay ${r.id}`);
+        byRelay.set(r, entry);
+        closed.push(entry);
+        notify();
+      });
+      relays.push(relay);
+      notify();
+    });
+  });
+  const front: Front = {
+    server,
+    port: portOf(server),
+    relays,
+    closed,
+    async closeOf(index) {
+      for (;;) {
+        const relay = relays[index];
+        const entry = relay === undefined ? undefined : byRelay.get(relay);
+        if (entry !== undefined) return entry;
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+    },
+    async closedCount(count) {
+      while (closed.length < count) await new Promise<void>((resolve) => waiters.push(resolve));
+    },
+  };
+  return front;
+}
+
+/** Reads a socket to its end; resolves with the bytes' count and sha256. */
+export function drain(socket: net.Socket): Promise<{ bytes: number; sha256: string; head: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const head: Buffer[] = [];
+    let headLen = 0;
+    socket.on('data', function onDrainData(chunk: Buffer) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (headLen < 64) {
+        head.push(chunk.subarray(0, 64 - headLen));
+        headLen += Math.min(chunk.length, 64 - headLen);
+      }
+    });
+    socket.once('end', () => resolve({ bytes, sha256: hash.digest('hex'), head: Buffer.concat(head) }));
+    socket.once('error', reject);
+  });
+}
+
+/** Deterministic pseudo-random bytes (not compressible, not repetitive at page size). */
+export function pattern(size: number, seed: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    buf.writeUInt32LE(x >>> 0, i);
+  }
+  for (let i = size - (size % 4); i < size; i++) buf[i] = i & 0xff;
+  return buf;
+}
+
+export function sha256(buf: Buffer): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+/** Writes `data` in chunks with backpressure, then ends the write side. */
+export async function sendAll(socket: net.Socket, data: Buffer, chunk = 1 << 20): Promise<void> {
+  for (let off = 0; off < data.length; off += chunk) {
+    if (!socket.write(data.subarray(off, off + chunk))) await new Promise((resolve) => socket.once('drain', resolve));
+  }
+  socket.end();
+}
+
+/** Stops listening and destroys the connections the server still has (half-open ones would keep it waiting). */
+export function closeServer(server: net.Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const socket of connections.get(server) ?? []) socket.destroy();
+  return closed;
+}
+
+export function openFdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** The kernel object behind an fd, e.g. `socket:[1234]` or `pipe:[99]`. */
+export function fdTarget(fd: number): string {
+  return readlinkSync(`/proc/self/fd/${fd}`);
+}
+
+/** Counts this process's open fds whose target starts with `prefix` (`pipe:`, `socket:`). */
+export function countFds(prefix: string): number {
+  let n = 0;
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`).startsWith(prefix)) n++;
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  return n;
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits (event-driven via polling on the event loop, no timing assertion) until `predicate` holds. */
+export async function until(predicate: () => boolean, what: string, limitMs = 20_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(5);
+  }
+}

@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type net from 'node:net';
+import {
+  closeServer,
+  connect,
+  defaultOptions,
+  delay,
+  drain,
+  listen,
+  newEngine,
+  pattern,
+  portOf,
+  sendAll,
+  sha256,
+  skipNative,
+  startFront,
+  until,
+} from './harness.js';
+import type { NativeRelayEngine } from '../../src/relay/native/index.js';
+
+describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
+  let engine: NativeRelayEngine;
+  before(() => {
+    engine = newEngine();
+  });
+  after(async () => {
+    await engine.shutdown();
+  });
+
+  it('relays 64 MiB each way byte-exact and counts them in both directions', async () => {
+    const up = pattern(64 << 20, 11);
+    const down = pattern(64 << 20, 22);
+    let targetGot: Promise<{ bytes: number; sha256: string }> | null = null;
+    const target = await listen((socket) => {
+      targetGot = drain(socket);
+      void sendAll(socket, down);
+    });
+    const front = await startFront(engine, portOf(target));
+    const client = await connect(front.port);
+    const clientGot = drain(client);
+    await sendAll(client, up);
+    const got = await clientGot;
+    await until(() => targetGot !== null, 'target connection');
+    const upGot = await targetGot!;
+    const { result } = await front.closeOf(0);
+    assert.equal(upGot.bytes, up.length);
+    assert.equal(upGot.sha256, sha256(up));
+    assert.equal(got.bytes, down.length);
+    assert.equal(got.sha256, sha256(down));
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [up.length, down.length, 'done']);
+    assert.ok(result.durationMs > 0);
+    assert.equal(engine.nativeStats().pipesInUse, 0, 'a finished relay holds no pipe');
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+
+  it('relays bytes both sockets buffered in Node before the hand-over first, in order', async () => {
+    const banner = Buffer.from('SSH-2.0-tidegate-test\r\n');
+    const early = Buffer.from('client-hello-before-handover;');
+    const late = Buffer.from('after-handover');
+    const targetSeen: Buffer[] = [];
+    let targetEnded!: () => void;
+    const targetDone = new Promise<void>((resolve) => (targetEnded = resolve));
+    const target = await listen((socket) => {
+      socket.write(banner);
+      socket.on('data', (d: Buffer) => targetSeen.push(d));
+      socket.on('end', () => {
+        socket.end(Buffer.from('bye'));
+        targetEnded();
+      });
+    });
+    let buffered = { client: 0, target: 0 };
+    const front = await startFront(engine, portOf(target), {
+      async beforeStart(client: net.Socket, t: net.Socket) {
+        // Let Node read the banner and the client's first bytes into its own buffers before the hand-over.
+        await until(() => client.readableLength >= early.length && t.readableLength >= banner.length, 'buffered bytes');
+        buffered = { client: client.readableLength, target: t.readableLength };
+      },
+    });
+    const client = await connect(front.port);
+    client.write(early);
+    const got = drain(client);
+    await until(() => front.relays.length === 1, 'relay start');
+    client.end(late);
+    const received = await got;
+    await targetDone;
+    const { result } = await front.closeOf(0);
+    assert.deepEqual(buffered, { client: early.length, target: banner.length });
+    assert.equal(received.head.toString(), banner.toString() + 'bye');
+    assert.equal(Buffer.concat(targetSeen).toString(), early.toString() + late.toString());
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [early.length + late.length, banner.length + 3, 'done']);
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+
+  it('passes a half-close on and keeps the other direction flowing', async () => {
+    const reply = pattern(3 << 20, 5);
+    let targetSawEnd = false;
+    const target = await listen((socket) => {
+      socket.resume();
+      socket.on('end', () => {
+        targetSawEnd = true;
+        // The client already half-closed; the reply must still reach it.
+        void sendAll(socket, reply);
+      });
+    });
+    const front = await startFront(engine, portOf(target));
+    const client = await connect(front.port);
+    const got = drain(client);
+    await until(() => front.relays.length === 1, 'relay start');
+    client.end('request');
+    const received = await got;
+    const { result } = await front.closeOf(0);
+    assert.ok(targetSawEnd);
+    assert.equal(received.sha256, sha256(reply));
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [7, reply.length, 'done']);
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+
+  it('ends a half-closed relay after halfCloseTimeoutMs', async () => {
+    const target = await listen((socket) => {
+      socket.resume(); // reads the EOF but never ends its side
+    });
+    const front = await startFront(engine, portOf(target), { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 200, rateLimit: null } });
+    const client = await connect(front.port);
+    client.resume();
+    const clientClosed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    await until(() => front.relays.length === 1, 'relay start');
+    client.end('x');
+    const { result } = await front.closeOf(0);
+    await clientClosed;
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [1, 0, 'half_close_timeout']);
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+});
+
+describe('native relay: copy fallback and other socket types', { skip: skipNative, timeout: 120_000 }, () => {
+  it('copies byte-exact both ways with half-close when splice is refused (forced copy mode)', async () => {
+    const engine = newEngine({ forceCopy: true });
+    const up = pattern(16 << 20, 31);
+    const down = pattern(16 << 20, 32);
+    let targetGot: Promise<{ bytes: number; sha256: string }> | null = null;
+    const target = await listen((socket) => {
+      targetGot = drain(socket);
+      void sendAll(socket, down);
+    });
+    const front = await startFront(engine, portOf(target));
+    const client = await connect(front.port);
+    const clientGot = drain(client);
+    await sendAll(client, up);
+    const got = await clientGot;
+    await until(() => targetGot !== null, 'target connection');
+    const upGot = await targetGot!;
+    const { result } = await front.closeOf(0);
+    assert.deepEqual([upGot.bytes, upGot.sha256], [up.length, sha256(up)]);
+    assert.deepEqual([got.bytes, got.sha256], [down.length, sha256(down)]);
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [up.length, down.length, 'done']);
+    assert.equal(engine.nativeStats().pipesCreated, 0, 'copy mode uses no pipe');
+    await engine.shutdown();
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+
+  it('relays between a Unix-domain client and a TCP target', async () => {
+    const { createServer, connect: netConnect } = await import('node:net');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const engine = newEngine();
+    const data = pattern(8 << 20, 41);
+    const target = await listen((socket) => socket.pipe(socket));
+    const path = join(tmpdir(), `tidegate-native-${process.pid}.sock`);
+    const closes: string[] = [];
+    const front = createServer({ allowHalfOpen: true }, (client) => {
+      const t = netConnect({ port: portOf(target), host: '127.0.0.1', allowHalfOpen: true }, () => {
+        engine.start(client, t, defaultOptions, (_r, result) => closes.push(`${result.reason}:${result.bytesIn}:${result.bytesOut}`));
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(path, resolve));
+    const client = netConnect({ path, allowHalfOpen: true });
+    const echoed = drain(client);
+    await sendAll(client, data);
+    const got = await echoed;
+    assert.deepEqual([got.bytes, got.sha256], [data.length, sha256(data)]);
+    await until(() => closes.length === 1, 'relay close');
+    assert.deepEqual(closes, [`done:${data.length}:${data.length}`]);
+    await engine.shutdown();
+    await Promise.all([closeServer(front), closeServer(target)]);
+  });
+});
+
+describe('native relay: writes still queued in Node at start', { skip: skipNative, timeout: 60_000 }, () => {
+  it('hands over only after Node flushed them, so they arrive before relayed bytes', async () => {
+    const engine = newEngine();
+    const greeting = pattern(8 << 20, 51); // larger than the socket buffers: stays queued in Node for a while
+    const target = await listen((socket) => {
+      socket.write('from-target');
+      socket.resume();
+      socket.once('end', () => socket.end());
+    });
+    let queuedAtStart = 0;
+    const front = await startFront(engine, portOf(target), {
+      async beforeStart(client) {
+        client.write(greeting);
+        queuedAtStart = client.writableLength;
+      },
+    });
+    const client = await connect(front.port);
+    // Read slowly at first so the greeting is still queued in Node when the relay starts.
+    client.pause();
+    await until(() => front.relays.length === 1, 'relay start');
+    const got = drain(client);
+    client.resume();
+    client.end();
+    const received = await got;
+    const expected = Buffer.concat([greeting, Buffer.from('from-target')]);
+    assert.ok(queuedAtStart > 0, 'the greeting was still queued in Node at start');
+    assert.deepEqual([received.bytes, received.sha256], [expected.length, sha256(expected)]);
+    const { result } = await front.closeOf(0);
+    assert.deepEqual([result.bytesOut, result.reason], [11, 'done']);
+    await engine.shutdown();
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+});
+
+describe('native relay: EOF Node already saw', { skip: skipNative, timeout: 60_000 }, () => {
+  it('passes on a client EOF that arrived before the hand-over, after the bytes before it', async () => {
+    const engine = newEngine();
+    let targetGot: Promise<{ bytes: number; sha256: string; head: Buffer }> | null = null;
+    const target = await listen((socket) => {
+      targetGot = drain(socket);
+      socket.once('end', () => socket.end('bye'));
+    });
+    const front = await startFront(engine, portOf(target), {
+      async beforeStart(client) {
+        await until(() => client.readableLength >= 5, 'request buffered');
+        await delay(50); // let Node read the FIN too
+      },
+    });
+    const client = await connect(front.port);
+    const reply = drain(client);
+    client.end('early');
+    const got = await reply;
+    await until(() => targetGot !== null, 'target connection');
+    assert.equal((await targetGot!).head.toString(), 'early');
+    assert.equal(got.head.toString(), 'bye');
+    const { result } = await front.closeOf(0);
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [5, 3, 'done']);
+    await engine.shutdown();
+    await Promise.all([closeServer(front.server), closeServer(target)]);
+  });
+});
