@@ -87,7 +87,7 @@ interface Row {
 
 export function formatRows(rows: readonly Row[]): string {
   return textTable(
-    ['scenario', 'metric', 'path', 'baseline', 'candidate', 'worse by', 'threshold', 'p', 'verdict'],
+    ['scenario', 'metric', 'path', 'baseline', 'candidate', 'worse by', 'threshold', 'p', 'alpha', 'verdict'],
     rows.map((r) => [
       r.metric.scenario,
       r.metric.metric,
@@ -97,9 +97,10 @@ export function formatRows(rows: readonly Row[]): string {
       r.verdict ? formatPercent(r.verdict.worseBy) : '-',
       formatPercent(r.metric.threshold),
       r.verdict && Number.isFinite(r.verdict.p) ? r.verdict.p.toExponential(1) : '-',
+      String(r.metric.alpha),
       r.message,
     ]),
-    [3, 4, 5, 6, 7],
+    [3, 4, 5, 6, 7, 8],
   );
 }
 
@@ -187,14 +188,14 @@ async function main(): Promise<void> {
     const verdict = judge(
       baseline.samples.get(key(metric.scenario, metric.metric, path)) ?? [],
       candidate.samples.get(key(metric.scenario, metric.metric, path)) ?? [],
-      direction, config.alpha, metric.threshold,
+      direction, metric.alpha, metric.threshold,
     );
     const message = verdict.kind === 'regression' ? 'REGRESSION' : verdict.kind === 'improvement' ? 'improved' : verdict.kind === 'insufficient' ? 'too few samples' : 'ok';
     return { metric, path, verdict, message };
   });
 
   const seconds = Math.round((performance.now() - started) / 1000);
-  process.stdout.write(`\nperf gate: baseline ${ref} (${commit.slice(0, 10)}) vs working tree · ${done} interleaved rounds · α=${config.alpha} · ${seconds} s\n`);
+  process.stdout.write(`\nperf gate: baseline ${ref} (${commit.slice(0, 10)}) vs working tree · ${done} interleaved rounds · ${seconds} s\n`);
   process.stdout.write(formatRows(rows) + '\n');
   await mkdir(defaultResultsDir, { recursive: true });
   await writeFile(join(defaultResultsDir, 'gate.raw.json'), JSON.stringify({
@@ -207,7 +208,7 @@ async function main(): Promise<void> {
   const missing = rows.filter((r) => r.message.startsWith('MISSING'));
   if (regressions.length > 0) {
     for (const r of regressions) {
-      process.stdout.write(`perf gate FAILED: ${r.metric.scenario} ${r.metric.metric} (${r.path}) is ${formatPercent(r.verdict?.worseBy ?? 0)} worse (threshold ${formatPercent(r.metric.threshold)}, p=${r.verdict?.p.toExponential(1)})\n`);
+      process.stdout.write(`perf gate FAILED: ${r.metric.scenario} ${r.metric.metric} (${r.path}) is ${formatPercent(r.verdict?.worseBy ?? 0)} worse (threshold ${formatPercent(r.metric.threshold)}, p=${r.verdict?.p.toExponential(1)} < α=${r.metric.alpha})\n`);
     }
     process.exitCode = 1;
   } else if (missing.length > 0) {

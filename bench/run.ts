@@ -10,6 +10,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadavg } from 'node:os';
 import type { BenchContext, BenchScenario } from './types.js';
 import { flagValue, positionals } from './lib/args.js';
+import { tidegateTarget } from './lib/tidegate.js';
+import { runCommand } from './lib/process.js';
+import type { BuildInfo } from './lib/results.js';
 import {
   toResultsFile, machineInfo, metricsTable, renderCharts, markdownSection, markdownSummary, validateResultsFile, slug,
 } from './lib/results.js';
@@ -54,10 +57,15 @@ export async function writeSummary(resultsDir: string): Promise<string> {
   const files = (await readdir(resultsDir)).filter((f) => f.endsWith('.json') && !f.endsWith('.raw.json')).sort();
   for (const file of files) {
     let results;
+    let parsed: unknown;
     try {
-      results = validateResultsFile(JSON.parse(await readFile(join(resultsDir, file), 'utf8')));
-    } catch {
-      continue; // not a results file (e.g. a gate report)
+      parsed = JSON.parse(await readFile(join(resultsDir, file), 'utf8'));
+      results = validateResultsFile(parsed);
+    } catch (error) {
+      // A results file from an older runner is named; other JSON in the folder (pool-threshold.json) is not ours.
+      const looksLikeResults = typeof parsed === 'object' && parsed !== null && 'scenario' in parsed && 'metrics' in parsed;
+      if (looksLikeResults) sections.push(`## ${file}\n\nNot shown: ${(error as Error).message}. Rerun \`npm run bench -- ${file.replace(/\.json$/, '')}\`.\n`);
+      continue;
     }
     const charts = [...renderCharts(results).keys()];
     sections.push(markdownSection(results, charts));
@@ -65,6 +73,14 @@ export async function writeSummary(resultsDir: string): Promise<string> {
   const summaryPath = join(resultsDir, 'SUMMARY.md');
   await writeFile(summaryPath, markdownSummary(sections));
   return summaryPath;
+}
+
+/** The commit of the tidegate checkout being measured, or undefined outside git. */
+export async function buildInfo(root = tidegateTarget().root): Promise<BuildInfo | undefined> {
+  const head = await runCommand('git', ['-C', root, 'rev-parse', 'HEAD']);
+  if (head.code !== 0) return undefined;
+  const status = await runCommand('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']);
+  return { root, commit: head.stdout.trim(), dirty: status.stdout.trim() !== '' };
 }
 
 async function removeOldCharts(resultsDir: string, scenario: string): Promise<void> {
@@ -113,6 +129,7 @@ async function main(): Promise<void> {
     }
     const results = toResultsFile(report, {
       description: scenario.description, startedAt, durationMs: performance.now() - t0, rounds, quick, machine: machineInfo(load0),
+      build: await buildInfo(),
     });
     await writeFile(join(resultsDir, `${slug(scenario.name)}.json`), JSON.stringify(results, null, 2) + '\n');
     await removeOldCharts(resultsDir, scenario.name);

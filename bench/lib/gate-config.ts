@@ -9,6 +9,8 @@ export interface GateMetric {
   readonly threshold: number;
   /** Skip (with a message) when the scenario is not built, instead of failing. */
   readonly optional: boolean;
+  /** Significance level for this metric (wall-clock metrics on a shared machine want a stricter one). */
+  readonly alpha: number;
 }
 
 export interface GateConfig {
@@ -55,12 +57,14 @@ export function parseGateConfig(raw: unknown): GateConfig {
     }
     const threshold = e.threshold === undefined ? defaultThreshold : fraction(e.threshold, `metrics[${i}].threshold`, true);
     if (e.optional !== undefined && typeof e.optional !== 'boolean') fail(`metrics[${i}].optional`, 'a boolean', e.optional);
+    const metricAlpha = e.alpha === undefined ? alpha : fraction(e.alpha, `metrics[${i}].alpha`, true);
     return {
       scenario: e.scenario as string,
       metric: e.metric as string,
       paths: e.paths as string[],
       threshold,
       optional: e.optional === true,
+      alpha: metricAlpha,
     };
   });
   return { alpha, defaultThreshold, rounds, minRounds, budgetSeconds, metrics };

@@ -1,5 +1,5 @@
 import { ManagedProcess, hasCommand, runCommand } from './process.js';
-import { freePort, waitForPort } from './ports.js';
+import { freePort, waitForPort, sleep } from './ports.js';
 
 export function iperf3Installed(): Promise<boolean> {
   return hasCommand('iperf3', ['--version']);
@@ -20,8 +20,23 @@ export interface Iperf3Result {
   readonly seconds: number;
 }
 
-/** One iperf3 client run to 127.0.0.1:port with `streams` parallel streams for `seconds`. */
+/**
+ * One iperf3 client run to 127.0.0.1:port with `streams` parallel streams for `seconds`. The server serves one
+ * test at a time and may still be tearing down the previous one (or our readiness probe): retry that briefly.
+ */
 export async function runIperf3(port: number, seconds: number, streams = 1): Promise<Iperf3Result> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runIperf3Once(port, seconds, streams);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (attempt >= 4 || !/control socket has closed|server is busy|unable to (connect|receive)/i.test(message)) throw error;
+      await sleep(250 * attempt);
+    }
+  }
+}
+
+async function runIperf3Once(port: number, seconds: number, streams: number): Promise<Iperf3Result> {
   const result = await runCommand('iperf3', [
     '-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-P', String(streams), '-J',
   ]);

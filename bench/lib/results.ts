@@ -18,6 +18,12 @@ export interface MachineInfo {
   readonly loadavgEnd: number;
 }
 
+export interface BuildInfo {
+  readonly root: string;
+  readonly commit: string;
+  readonly dirty: boolean;
+}
+
 export interface BenchResultsFile {
   readonly schema: typeof RESULTS_SCHEMA;
   readonly scenario: string;
@@ -27,6 +33,8 @@ export interface BenchResultsFile {
   readonly rounds: number;
   readonly quick: boolean;
   readonly machine: MachineInfo;
+  /** Which tidegate build was measured (git commit of its checkout, and whether that tree had changes). */
+  readonly build?: BuildInfo;
   readonly metrics: readonly BenchMetric[];
   readonly ratios: readonly BenchRatio[];
   readonly notes: readonly string[];
@@ -46,7 +54,7 @@ export function machineInfo(loadavgStart: number): MachineInfo {
 
 export function toResultsFile(
   report: BenchReport,
-  meta: { description: string; startedAt: Date; durationMs: number; rounds: number; quick: boolean; machine: MachineInfo },
+  meta: { description: string; startedAt: Date; durationMs: number; rounds: number; quick: boolean; machine: MachineInfo; build?: BuildInfo },
 ): BenchResultsFile {
   return {
     schema: RESULTS_SCHEMA,
@@ -57,6 +65,7 @@ export function toResultsFile(
     rounds: meta.rounds,
     quick: meta.quick,
     machine: meta.machine,
+    ...(meta.build ? { build: meta.build } : {}),
     metrics: report.metrics,
     ratios: report.ratios,
     notes: report.notes,
@@ -75,6 +84,12 @@ export function validateResultsFile(value: unknown): BenchResultsFile {
   for (const key of ['durationMs', 'rounds'] as const) if (typeof r[key] !== 'number') fail(key, 'a number', r[key]);
   if (typeof r.quick !== 'boolean') fail('quick', 'a boolean', r.quick);
   if (typeof r.machine !== 'object' || r.machine === null) fail('machine', 'an object', r.machine);
+  if (r.build !== undefined) {
+    const build = r.build as Record<string, unknown> | null;
+    if (typeof build !== 'object' || build === null || typeof build.commit !== 'string' || typeof build.dirty !== 'boolean') {
+      fail('build', '{ root, commit, dirty }', r.build);
+    }
+  }
   if (!Array.isArray(r.metrics)) fail('metrics', 'an array', r.metrics);
   (r.metrics as unknown[]).forEach((m, i) => {
     if (typeof m !== 'object' || m === null) return fail(`metrics[${i}]`, 'an object', m);
@@ -98,9 +113,10 @@ export function validateResultsFile(value: unknown): BenchResultsFile {
 
 const PERCENTILE = /^p\d+(\.\d+)?$/;
 
+/** `churn.p99` → churn + p99; `chat300-p99` → chat300 + p99 (scenarios use either separator). */
 function splitName(name: string): { prefix: string; suffix: string } {
-  const dot = name.lastIndexOf('.');
-  return dot < 0 ? { prefix: '', suffix: name } : { prefix: name.slice(0, dot), suffix: name.slice(dot + 1) };
+  const cut = Math.max(name.lastIndexOf('.'), name.lastIndexOf('-'));
+  return cut < 0 ? { prefix: '', suffix: name } : { prefix: name.slice(0, cut), suffix: name.slice(cut + 1) };
 }
 
 function pathsInOrder(metrics: readonly BenchMetric[]): string[] {
@@ -173,7 +189,8 @@ export function markdownSection(results: BenchResultsFile, chartFiles: readonly 
   lines.push(`## ${results.scenario}`, '', results.description, '');
   lines.push(
     `Run ${results.startedAt} · ${results.rounds} round(s)${results.quick ? ' (quick)' : ''} · ${Math.round(results.durationMs / 1000)} s · ` +
-      `${results.machine.cpus} × ${results.machine.cpuModel} · Node ${results.machine.node} · load ${results.machine.loadavgStart.toFixed(2)} → ${results.machine.loadavgEnd.toFixed(2)}`,
+      `${results.machine.cpus} × ${results.machine.cpuModel} · Node ${results.machine.node} · load ${results.machine.loadavgStart.toFixed(2)} → ${results.machine.loadavgEnd.toFixed(2)}` +
+      (results.build ? ` · tidegate ${results.build.commit.slice(0, 10)}${results.build.dirty ? ' + local changes' : ''}` : ''),
     '',
   );
   lines.push('| metric | path | median | min – max | unit | better |', '| --- | --- | ---: | ---: | --- | --- |');

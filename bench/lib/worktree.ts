@@ -26,7 +26,11 @@ export async function defaultBaselineRef(root: string): Promise<string> {
 }
 
 export async function resolveCommit(root: string, ref: string): Promise<string> {
-  return (await git(root, ['rev-parse', '--verify', `${ref}^{commit}`])).trim();
+  try {
+    return (await git(root, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim();
+  } catch {
+    throw new Error(`baseline ref "${ref}" is not a commit here (a shallow clone? fetch more history, or pass a REF)`);
+  }
 }
 
 export interface BaselineBuild {

@@ -3,21 +3,24 @@
  * relay and, when installed, a tuned HAProxy — in the same run, interleaved round by round.
  *  - single stream: throughput and relay CPU-seconds per GiB (iperf3 when installed, else the built-in source);
  *  - churn: connect, 1 KiB request, 1 KiB response, close — connections/s, latency percentiles, CPU per connection;
+ *  - connect: the same cycle with one client at a time — its latency percentiles (no queueing);
  *  - 100 concurrent streams: aggregate throughput and CPU per GiB (built-in source).
  */
 import type { BenchContext, BenchMetric, BenchReport, BenchRatio, BenchScenario } from '../types.js';
 import { MetricCollector, medianOf } from '../lib/metric.js';
 import { Sink, startSource, stopSource, startChurnServer, runChurn, type LoadProcess } from '../lib/load.js';
 import { cpuSecondsOf } from '../lib/cpu.js';
-import { sleep } from '../lib/ports.js';
+import { sleep, freePort } from '../lib/ports.js';
 import { startPipeRelay, startHaproxy, haproxyInstalled, type RunningPath } from '../lib/baselines.js';
 import { iperf3Installed, startIperf3Server, runIperf3 } from '../lib/iperf3.js';
 import { spawnTidegate, tidegateAvailable, tidegateCliPath, type TidegateProcess } from '../lib/tidegate.js';
-import { freePort } from '../lib/ports.js';
 
 const GiB = 1024 ** 3;
 const CHURN_SIZE = 1024;
+/** 50 clients like the wrk runs in DESIGN.md; quick runs (smoke, perf gate) use 16, where queueing hides less of
+ * a per-connection cost. */
 const CHURN_CONCURRENCY = 50;
+const CHURN_CONCURRENCY_QUICK = 16;
 const STREAMS = 100;
 
 export const PATHS = ['tidegate-native', 'tidegate-js', 'baseline-pipe', 'haproxy'] as const;
@@ -104,6 +107,7 @@ async function startPath(path: string, targets: Targets): Promise<RelayUnderTest
 }
 
 interface Durations {
+  readonly churnConcurrency: number;
   readonly windowMs: number;
   readonly iperfSeconds: number;
   readonly warmupMs: number;
@@ -143,7 +147,7 @@ async function measurePath(relay: RelayUnderTest, targets: Targets, durations: D
   out.add('single.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.cpuPerGiB);
 
   const cpu0 = await cpuSecondsOf(relay.cpuPid);
-  const churn = await runChurn(relay.churnPort, CHURN_CONCURRENCY, durations.windowMs, CHURN_SIZE);
+  const churn = await runChurn(relay.churnPort, durations.churnConcurrency, durations.windowMs, CHURN_SIZE);
   const cpu1 = await cpuSecondsOf(relay.cpuPid);
   relay.assertAlive();
   out.add('churn.connPerSec', relay.path, 'conn/s', 'higher', churn.connPerSec);
@@ -152,13 +156,23 @@ async function measurePath(relay: RelayUnderTest, targets: Targets, durations: D
   out.add('churn.p99', relay.path, 'ms', 'lower', churn.p99);
   if (churn.connections > 0) out.add('churn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((cpu1 - cpu0) * 1000) / churn.connections);
 
+  // One client at a time: the cost a single connection pays through the relay (connect, 1 KiB each way, close)
+  // without queueing behind other clients — where a per-connection delay shows in full.
+  const single1 = await runChurn(relay.churnPort, 1, durations.windowMs, CHURN_SIZE);
+  relay.assertAlive();
+  if (single1.connections > 0) {
+    out.add('connect.p50', relay.path, 'ms', 'lower', single1.p50);
+    out.add('connect.p99', relay.path, 'ms', 'lower', single1.p99);
+  }
+
   const many = await measureBuiltinStream(relay, targets.sink, STREAMS, durations);
   relay.assertAlive();
   out.add('streams100.throughput', relay.path, 'Gbit/s', 'higher', many.gbps);
   out.add('streams100.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', many.cpuPerGiB);
 
   return `${single.gbps.toFixed(2)} Gbit/s, ${single.cpuPerGiB.toFixed(3)} CPU-s/GiB; churn ${Math.round(churn.connPerSec)} conn/s ` +
-    `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; ${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s`;
+    `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; one client p50 ${single1.p50.toFixed(2)} ms; ` +
+    `${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s`;
 }
 
 function ratio(name: string, numerator: number | undefined, denominator: number | undefined, target?: string, met?: (value: number) => boolean): BenchRatio | null {
@@ -194,8 +208,8 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
 async function run(context: BenchContext): Promise<BenchReport> {
   const notes: string[] = [];
   const durations: Durations = context.quick
-    ? { windowMs: 1000, iperfSeconds: 1, warmupMs: 200 }
-    : { windowMs: 3000, iperfSeconds: 3, warmupMs: 500 };
+    ? { churnConcurrency: CHURN_CONCURRENCY_QUICK, windowMs: 1000, iperfSeconds: 1, warmupMs: 200 }
+    : { churnConcurrency: CHURN_CONCURRENCY, windowMs: 3000, iperfSeconds: 3, warmupMs: 500 };
   const wanted = PATHS.filter((path) => context.paths === undefined || context.paths.includes(path));
 
   const sink = await Sink.start();
@@ -203,7 +217,8 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const useIperf = await iperf3Installed();
   const iperf = useIperf ? await startIperf3Server() : null;
   notes.push(useIperf ? 'single stream measured with iperf3 (one stream)' : 'iperf3 not installed: single stream measured with the built-in generator');
-  notes.push(`churn: ${CHURN_CONCURRENCY} concurrent clients, ${CHURN_SIZE} B request + ${CHURN_SIZE} B response, then close`);
+  notes.push(`churn: ${durations.churnConcurrency} concurrent clients, ${CHURN_SIZE} B request + ${CHURN_SIZE} B response, then close`);
+  notes.push('connect.p50/p99: the churn cycle with one client at a time');
   notes.push(`${STREAMS} streams: built-in generator; CPU is the relay process (all threads) from /proc/<pid>/stat`);
   const targets: Targets = { sink, iperfPort: iperf?.port ?? null, churnPort: churnServer.port };
 

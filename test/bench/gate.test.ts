@@ -22,6 +22,9 @@ test('gate config defaults: threshold 10%, 8 rounds', () => {
   assert.equal(config.metrics[0]?.threshold, 0.1);
   assert.equal(config.metrics[0]?.optional, false);
   assert.equal(config.rounds, 8);
+  assert.equal(config.metrics[0]?.alpha, 0.01, 'a metric inherits the global alpha');
+  const strict = parseGateConfig({ alpha: 0.01, metrics: [{ scenario: 'relay', metric: 'x', paths: ['a'], alpha: 0.001 }] });
+  assert.equal(strict.metrics[0]?.alpha, 0.001);
 });
 
 test('gate config errors name the field, what was expected and what came', () => {
@@ -33,6 +36,7 @@ test('gate config errors name the field, what was expected and what came', () =>
   assert.throws(() => parseGateConfig({ alpha: 0.01, metrics: [{ scenario: 'relay', metric: 'x', paths: [] }] }), /metrics\[0\]\.paths/);
   assert.throws(() => parseGateConfig({ alpha: 0.01, metrics: [{ scenario: 'relay', metric: 'x', paths: ['a'], threshold: 2 }] }), /metrics\[0\]\.threshold/);
   assert.throws(() => parseGateConfig({ alpha: 0.01, metrics: [{ metric: 'x', paths: ['a'] }] }), /metrics\[0\]\.scenario/);
+  assert.throws(() => parseGateConfig({ alpha: 0.01, metrics: [{ scenario: 'r', metric: 'x', paths: ['a'], alpha: 1 }] }), /metrics\[0\]\.alpha/);
 });
 
 test('a significant drop beyond the threshold is a regression (higher is better)', () => {

@@ -50,6 +50,8 @@ test('validateResultsFile names the first wrong field', () => {
   const noSamples = { ...good, metrics: [{ ...good.metrics[0], samples: [] }] };
   assert.throws(() => validateResultsFile(noSamples), /metrics\[0\]\.samples: expected a non-empty array/);
   assert.throws(() => validateResultsFile({ ...good, notes: [1] }), /notes/);
+  assert.throws(() => validateResultsFile({ ...good, build: { commit: 1 } }), /results build/);
+  assert.doesNotThrow(() => validateResultsFile({ ...good, build: { root: '/x', commit: 'abc', dirty: false } }));
 });
 
 test('charts: one per plain metric, latency percentiles grouped per prefix', () => {
@@ -66,6 +68,25 @@ test('charts: one per plain metric, latency percentiles grouped per prefix', () 
     ['baseline-pipe', 11, 10, 12],
   ]);
   assert.ok([...renderCharts(results()).keys()].every((f) => f.endsWith('.svg')));
+});
+
+test('charts: dash-separated percentile names group too; other dashed names stay whole', () => {
+  const file = toResultsFile(
+    {
+      scenario: 'gateway',
+      metrics: [
+        toMetric('chat300-p50', 'tidegate', 'ms', 'lower', [1]),
+        toMetric('chat300-p99', 'tidegate', 'ms', 'lower', [3]),
+        toMetric('chat300-rps', 'tidegate', 'req/s', 'higher', [100]),
+      ],
+      ratios: [],
+      notes: [],
+    },
+    { description: 'gw', startedAt: new Date(0), durationMs: 1, rounds: 1, quick: true, machine: machineInfo(0) },
+  );
+  const charts = chartsFor(file);
+  assert.deepEqual([...charts.keys()].sort(), ['gateway-chat300-rps', 'gateway-chat300.latency']);
+  assert.deepEqual(charts.get('gateway-chat300.latency')?.groups[0]?.bars.map((b) => b.label), ['p50', 'p99']);
 });
 
 test('markdown section and terminal table show medians, spreads, ratios with targets, notes and charts', () => {
