@@ -95,6 +95,16 @@ export interface PoolOptions {
   readonly jsonOffloadBytes?: number;
 }
 
+/**
+ * Piscina loads a worker with require() first and import() second. Where Node can require() ES modules (20.19+),
+ * that path has aborted the process (a V8 fatal error, "IsGraphAsync … instantiated module") when a pool closes
+ * while a worker is still loading, so workers get require(esm) turned off and load through import(). The parent's
+ * flags (e.g. --cpu-prof for the profiler) are kept.
+ */
+const WORKER_EXEC_ARGV: readonly string[] = (process.features as { require_module?: boolean }).require_module
+  ? [...process.execArgv, '--no-experimental-require-module']
+  : process.execArgv;
+
 export function createWorkerPool(config: PoolConfig, log: Logger, options: PoolOptions = {}): WorkerPool {
   const threshold = options.jsonOffloadBytes !== undefined
     ? { bytes: options.jsonOffloadBytes, source: 'option' }
@@ -106,6 +116,7 @@ export function createWorkerPool(config: PoolConfig, log: Logger, options: PoolO
     idleTimeout: config.idleTimeoutMs,
     maxQueue: config.maxQueue,
     recordTiming: true,
+    execArgv: [...WORKER_EXEC_ARGV],
   });
   log.info({ threads: config.threads, maxQueue: config.maxQueue, jsonOffloadBytes: threshold.bytes, thresholdSource: threshold.source }, 'worker pool ready');
   return new PiscinaWorkerPool(piscina, config, threshold.bytes, log);
