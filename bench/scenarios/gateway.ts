@@ -181,13 +181,14 @@ async function run(context: BenchContext): Promise<BenchReport> {
   let naive: RunningPath | null = null;
   let tg: { tidegate: TidegateProcess; port: number } | null = null;
   try {
-    naive = await startNaiveProxy(`http://127.0.0.1:${upstream.port}`);
+    // The perf gate asks for the tidegate path only; the upstream runs regardless (it is the backend).
+    const wanted = (path: PathName): boolean => context.paths === undefined || context.paths.includes(path);
+    if (wanted('baseline-naive')) naive = await startNaiveProxy(`http://127.0.0.1:${upstream.port}`);
     tg = await startGatewayTidegate(upstream.port, dbDir);
-    const targets: Target[] = [
-      { path: 'upstream', url: `http://127.0.0.1:${upstream.port}`, headers: {}, pid: upstream.process.pid },
-      { path: 'baseline-naive', url: `http://127.0.0.1:${naive.ports[0]}`, headers: { authorization: `Bearer ${CLIENT_KEY}` }, pid: naive.cpuPid },
-      { path: 'tidegate', url: `http://127.0.0.1:${tg.port}`, headers: { authorization: `Bearer ${CLIENT_KEY}`, 'x-session-id': 'bench-session-1' }, pid: tg.tidegate.cpuPid },
-    ];
+    const all: Target[] = [{ path: 'upstream', url: `http://127.0.0.1:${upstream.port}`, headers: {}, pid: upstream.process.pid }];
+    if (naive !== null) all.push({ path: 'baseline-naive', url: `http://127.0.0.1:${naive.ports[0]}`, headers: { authorization: `Bearer ${CLIENT_KEY}` }, pid: naive.cpuPid });
+    all.push({ path: 'tidegate', url: `http://127.0.0.1:${tg.port}`, headers: { authorization: `Bearer ${CLIENT_KEY}`, 'x-session-id': 'bench-session-1' }, pid: tg.tidegate.cpuPid });
+    const targets = all.filter((t) => wanted(t.path));
     const small = chatBody(false);
     const big = mibBody();
     notes.push(`chat request body ${Buffer.byteLength(small)} bytes; big body ${Buffer.byteLength(big)} bytes; ${durationS} s per measurement`);
