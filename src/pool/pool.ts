@@ -98,12 +98,14 @@ export interface PoolOptions {
 /**
  * Piscina loads a worker with require() first and import() second. Where Node can require() ES modules (20.19+),
  * that path has aborted the process (a V8 fatal error, "IsGraphAsync … instantiated module") when a pool closes
- * while a worker is still loading, so workers get require(esm) turned off and load through import(). The parent's
- * flags (e.g. --cpu-prof for the profiler) are kept.
+ * while a worker is still loading, so workers get require(esm) turned off and load through import(). An explicit
+ * execArgv replaces inheritance and is validated per thread, which rejects profiler flags (0x's --prof, perf's
+ * --perf-basic-prof…), so when the parent runs with flags of its own the workers simply inherit them.
  */
-const WORKER_EXEC_ARGV: readonly string[] = (process.features as { require_module?: boolean }).require_module
-  ? [...process.execArgv, '--no-experimental-require-module']
-  : process.execArgv;
+const WORKER_EXEC_ARGV: string[] | undefined =
+  (process.features as { require_module?: boolean }).require_module && process.execArgv.length === 0
+    ? ['--no-experimental-require-module']
+    : undefined;
 
 export function createWorkerPool(config: PoolConfig, log: Logger, options: PoolOptions = {}): WorkerPool {
   const threshold = options.jsonOffloadBytes !== undefined
@@ -116,7 +118,7 @@ export function createWorkerPool(config: PoolConfig, log: Logger, options: PoolO
     idleTimeout: config.idleTimeoutMs,
     maxQueue: config.maxQueue,
     recordTiming: true,
-    execArgv: [...WORKER_EXEC_ARGV],
+    execArgv: WORKER_EXEC_ARGV,
   });
   log.info({ threads: config.threads, maxQueue: config.maxQueue, jsonOffloadBytes: threshold.bytes, thresholdSource: threshold.source }, 'worker pool ready');
   return new PiscinaWorkerPool(piscina, config, threshold.bytes, log);
