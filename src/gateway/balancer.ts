@@ -76,42 +76,37 @@ function pickRoundRobin(route: Route, now: number, tried: readonly Channel[]): C
 }
 
 function pickLeastInFlight(route: Route, now: number, tried: readonly Channel[]): Channel | null {
-  const channels = route.channels;
-  const n = channels.length;
-  let chosen: Channel | null = null;
-  let chosenAt = 0;
-  for (let k = 0; k < n; k++) {
-    const i = (route.cursor + k) % n;
-    const c = channels[i]!;
-    if (!usable(c, now, tried)) continue;
-    if (chosen === null || c.inFlight < chosen.inFlight) {
-      chosen = c;
-      chosenAt = i;
-    }
-  }
-  if (chosen !== null) route.cursor = (chosenAt + 1) % n;
-  return chosen;
+  return pickLowest(route, now, tried, inFlightScore);
 }
 
 function pickLowestLatency(route: Route, now: number, tried: readonly Channel[]): Channel | null {
+  return pickLowest(route, now, tried, latencyScore);
+}
+
+function inFlightScore(c: Channel): number {
+  return c.inFlight;
+}
+
+/** No sample yet beats any sample: every channel gets measured once. */
+function latencyScore(c: Channel): number {
+  return c.latencySamples === 0 ? -1 : c.latencyEwma;
+}
+
+/** The usable channel with the lowest score; ties go to the first after the cursor, so equal channels rotate. */
+function pickLowest(route: Route, now: number, tried: readonly Channel[], score: (c: Channel) => number): Channel | null {
   const channels = route.channels;
   const n = channels.length;
   let chosen: Channel | null = null;
+  let chosenScore = 0;
   let chosenAt = 0;
   for (let k = 0; k < n; k++) {
     const i = (route.cursor + k) % n;
     const c = channels[i]!;
     if (!usable(c, now, tried)) continue;
-    if (chosen === null) {
+    const cScore = score(c);
+    if (chosen === null || cScore < chosenScore) {
       chosen = c;
-      chosenAt = i;
-      continue;
-    }
-    // No sample yet beats any sample: every channel gets measured once.
-    const cScore = c.latencySamples === 0 ? -1 : c.latencyEwma;
-    const bestScore = chosen.latencySamples === 0 ? -1 : chosen.latencyEwma;
-    if (cScore < bestScore) {
-      chosen = c;
+      chosenScore = cScore;
       chosenAt = i;
     }
   }
