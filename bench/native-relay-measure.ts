@@ -17,6 +17,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadNativeEngine, type NativeRelayEngine } from '../src/relay/native/index.js';
+import { haproxyConfig } from './lib/baselines.js';
 
 type EngineName = 'native' | 'native-64k' | 'pipe' | 'haproxy';
 interface Usage {
@@ -170,25 +171,7 @@ function run(cmd: string, args: string[]): Promise<string> {
 async function startHaproxy(targetPort: number): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const cfg = join(tmpdir(), `tidegate-haproxy-${process.pid}.cfg`);
-  writeFileSync(
-    cfg,
-    [
-      'global',
-      '  nbthread 1',
-      '  tune.pipesize 1048576',
-      'defaults',
-      '  mode tcp',
-      '  timeout connect 5s',
-      '  timeout client 60s',
-      '  timeout server 60s',
-      '  option splice-request',
-      '  option splice-response',
-      `listen relay`,
-      `  bind 127.0.0.1:${port}`,
-      `  server t 127.0.0.1:${targetPort}`,
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(cfg, haproxyConfig([port], [targetPort], { threads: 1 }));
   const child = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
   return { child, port };

@@ -59,9 +59,10 @@ export function haproxyInstalled(): Promise<boolean> {
 }
 
 /** The HAProxy configuration the relay bench uses: DESIGN.md's tuned setup (forced splice, 1 MiB pipes). */
-export function haproxyConfig(listenPorts: readonly number[], targetPorts: readonly number[]): string {
+export function haproxyConfig(listenPorts: readonly number[], targetPorts: readonly number[], options: { threads?: number } = {}): string {
   const lines = [
     'global',
+    ...(options.threads === undefined ? [] : [`  nbthread ${options.threads}`]),
     '  tune.pipesize 1048576',
     '  maxconn 4000',
     'defaults',
