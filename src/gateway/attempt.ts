@@ -4,9 +4,6 @@ import type { Channel } from './channel.js';
 import type { Exchange } from './exchange.js';
 import type { UpstreamCredential } from './key-ring.js';
 
-type Controller = Dispatcher.DispatchController;
-type Headers = Record<string, string | string[] | undefined>;
-
 /** Statuses that mean "this channel (or key) cannot serve now": fail over instead of passing them on. */
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500 || status === 401 || status === 403 || status === 408;
@@ -23,8 +20,11 @@ export const DONE = 4; // ended, failed or abandoned: every later callback is ig
 const REJECT_BODY_MAX = 2048;
 
 /**
- * One try of one request on one channel: an undici dispatch handler (new-style hooks) with a first-byte timer.
- * Methods on the prototype, no closures; every field set in the constructor. The Exchange decides what happens.
+ * One try of one request on one channel, with a first-byte timer. It speaks undici's core handler interface
+ * (onConnect / onHeaders / onData / onComplete / onError): undici's clients call exactly these, and a handler with the
+ * newer hooks is wrapped per request in an adapter that also parses every response header into an object. Here the
+ * raw header list is scanned once for the four headers the gateway uses. Methods on the prototype, no closures;
+ * every field set in the constructor. The Exchange decides what happens.
  */
 export class Attempt implements Dispatcher.DispatchHandler {
   readonly exchange: Exchange;
@@ -33,16 +33,22 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** Whether this attempt holds a half-open probe slot of the channel's breaker. */
   readonly probe: boolean;
   readonly startedAt: number;
-  controller: Controller | null = null;
+  /** undici's abort for this request, from onConnect. */
+  abortUpstream: ((err: Error) => void) | null = null;
+  /** undici's resume for a paused response body, from onHeaders. */
+  resumeUpstream: (() => void) | null = null;
+  paused = false;
+  aborted = false;
   phase = WAITING;
   status = 0;
-  headers: Headers | null = null;
   contentType = '';
+  contentLength: string | null = null;
+  requestId: string | null = null;
   retryAfterMs: number | null = null;
   rejectBody: Buffer[] | null = null;
   rejectBytes = 0;
   timer: NodeJS.Timeout | null = null;
-  /** Set when the exchange gave up on this attempt before undici handed out a controller. */
+  /** Set when the exchange gave up on this attempt before undici started it. */
   abandonReason: Error | null = null;
 
   constructor(exchange: Exchange, channel: Channel, credential: UpstreamCredential, probe: boolean, firstByteTimeoutMs: number) {
@@ -64,48 +70,76 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** Aborts the upstream request now (or as soon as undici starts it). */
   abort(reason: Error): void {
     this.clearTimer();
-    if (this.controller !== null) {
-      if (!this.controller.aborted) this.controller.abort(reason);
-    } else this.abandonReason = reason;
+    if (this.abortUpstream === null) {
+      this.abandonReason = reason;
+      return;
+    }
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortUpstream(reason);
   }
 
+  /** The client's socket is full: the next onData answers false, which pauses undici's parser. */
   pause(): void {
-    this.controller?.pause();
+    this.paused = true;
   }
 
   resume(): void {
-    this.controller?.resume();
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.resumeUpstream !== null) this.resumeUpstream();
   }
 
-  onRequestStart(controller: Controller): void {
-    this.controller = controller;
-    if (this.abandonReason !== null) controller.abort(this.abandonReason);
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.abandonReason !== null) {
+      this.aborted = true;
+      abort(this.abandonReason);
+    }
   }
 
-  onResponseStart(_controller: Controller, statusCode: number, headers: Headers): void {
-    if (this.phase === DONE) return;
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (this.phase === DONE) return true;
     this.status = statusCode;
-    this.headers = headers;
-    const ct = headers['content-type'];
-    this.contentType = typeof ct === 'string' ? ct : '';
+    this.resumeUpstream = resume;
+    let retryAfter: string | null = null;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!;
+      switch (name.length) {
+        case 10: // request-id
+          if (this.requestId === null && nameIs(name, 'request-id')) this.requestId = rawHeaders[i + 1]!.toString('latin1');
+          break;
+        case 11: // retry-after
+          if (nameIs(name, 'retry-after')) retryAfter = rawHeaders[i + 1]!.toString('latin1');
+          break;
+        case 12: // content-type, x-request-id
+          if (nameIs(name, 'content-type')) this.contentType = rawHeaders[i + 1]!.toString('latin1');
+          else if (nameIs(name, 'x-request-id')) this.requestId = rawHeaders[i + 1]!.toString('latin1');
+          break;
+        case 14: // content-length
+          if (nameIs(name, 'content-length')) this.contentLength = rawHeaders[i + 1]!.toString('latin1');
+          break;
+      }
+    }
     if (isRetryableStatus(statusCode)) {
       this.phase = REJECTED;
-      this.retryAfterMs = parseRetryAfter(headers['retry-after']);
+      this.retryAfterMs = parseRetryAfter(retryAfter);
       this.rejectBody = [];
-      return;
+      return true;
     }
     this.phase = ACCEPTED;
     this.exchange.onAccepted(this);
+    return true;
   }
 
-  onResponseData(_controller: Controller, chunk: Buffer): void {
-    if (this.phase === DONE) return;
+  onData(chunk: Buffer): boolean {
+    if (this.phase === DONE) return true;
     if (this.phase === REJECTED) {
       if (this.rejectBytes < REJECT_BODY_MAX) {
         this.rejectBody!.push(chunk);
         this.rejectBytes += chunk.length;
       }
-      return;
+      return true;
     }
     if (this.phase === ACCEPTED) {
       this.phase = FLOWING;
@@ -113,9 +147,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.exchange.onFirstByte(this);
     }
     this.exchange.onData(this, chunk);
+    return !this.paused;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.phase === DONE) return;
     this.clearTimer();
     if (this.phase === REJECTED) {
@@ -128,7 +163,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.exchange.onEnd(this);
   }
 
-  onResponseError(_controller: Controller, err: Error): void {
+  onError(err: Error): void {
     if (this.phase === DONE) return;
     this.clearTimer();
     const flowing = this.phase === FLOWING;
@@ -143,24 +178,33 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 }
 
+/** Case-insensitive match of a raw header name against a lower-case name of the same length. */
+function nameIs(raw: Buffer, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = raw[i]!;
+    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** Timer callback (module level: no closure per attempt). */
 function firstByteTimedOut(attempt: Attempt): void {
   attempt.timer = null;
   if (attempt.phase === DONE || attempt.phase === FLOWING) return;
   const err = new UpstreamTimeoutError(`channel "${attempt.channel.name}" sent no first byte within ${attempt.exchange.core.config.firstByteTimeoutMs} ms`);
-  if (attempt.controller !== null) {
-    attempt.controller.abort(err);
+  if (attempt.abortUpstream !== null) {
+    attempt.aborted = true;
+    attempt.abortUpstream(err);
     return;
   }
   // Still queued inside undici: give up on it now; it is aborted the moment it starts.
   attempt.abandonReason = err;
-  attempt.onResponseError(null as unknown as Controller, err);
+  attempt.onError(err);
 }
 
 /** Retry-After as seconds or an HTTP date → ms, or null. */
-export function parseRetryAfter(value: string | string[] | undefined): number | null {
-  if (value === undefined) return null;
-  const v = Array.isArray(value) ? value[0]! : value;
+export function parseRetryAfter(v: string | null): number | null {
+  if (v === null) return null;
   const seconds = Number(v);
   if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
   const date = Date.parse(v);

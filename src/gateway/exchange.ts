@@ -329,25 +329,21 @@ export class Exchange implements SseEventSink {
     channel.breaker.onSuccess(Date.now(), a.probe);
     if (this.sessionKey !== null) this.core.affinity.set(this.sessionKey, channel.name, Date.now());
     this.channelName = channel.name;
-    if (this.mode !== CONVERT_JSON) this.commit(a);
+    if (this.mode !== CONVERT_JSON) this.commit(a, this.mode === PASS_JSON ? a.contentLength : null);
   }
 
-  private commit(a: Attempt): void {
+  /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
+  private commit(a: Attempt, contentLength: string | null): void {
     this.committed = true;
     this.status = a.status;
-    const res = this.res;
-    const h = a.headers!;
-    res.setHeader('content-type', this.mode === CONVERT_SSE ? 'text/event-stream; charset=utf-8' : a.contentType || 'application/json');
-    res.setHeader('x-tidegate-channel', a.channel.name);
-    if (this.mode === PASS_JSON) {
-      const len = h['content-length'];
-      if (typeof len === 'string') res.setHeader('content-length', len);
-    } else if (this.mode === PASS_SSE || this.mode === CONVERT_SSE) {
-      res.setHeader('cache-control', 'no-cache');
-    }
-    const rid = h['x-request-id'] ?? h['request-id'];
-    if (typeof rid === 'string') res.setHeader('x-request-id', rid);
-    res.writeHead(a.status);
+    const headers = [
+      'content-type', this.mode === CONVERT_SSE ? 'text/event-stream; charset=utf-8' : a.contentType || 'application/json',
+      'x-tidegate-channel', a.channel.name,
+    ];
+    if (contentLength !== null) headers.push('content-length', contentLength);
+    else if (this.mode === PASS_SSE || this.mode === CONVERT_SSE) headers.push('cache-control', 'no-cache');
+    if (a.requestId !== null) headers.push('x-request-id', a.requestId);
+    this.res.writeHead(a.status, headers);
   }
 
   onData(a: Attempt, chunk: Buffer): void {
@@ -448,8 +444,7 @@ export class Exchange implements SseEventSink {
     }
     if (this.clientGone) return;
     this.usage.read(findUsageObject(upstream));
-    this.res.setHeader('content-length', out.length);
-    this.commit(a);
+    this.commit(a, String(out.length));
     this.core.bytesOut += out.length;
     this.res.end(out);
     this.done(null);
@@ -651,23 +646,21 @@ function queryOf(url: string | undefined): string {
   return q === -1 ? '' : url.slice(q);
 }
 
-function upstreamHeaders(channel: Channel, credential: Attempt['credential'], client: IncomingHttpHeaders, stream: boolean): Record<string, string> {
+/** The upstream request's headers as one flat name/value list (undici takes it as is). */
+function upstreamHeaders(channel: Channel, credential: Attempt['credential'], client: IncomingHttpHeaders, stream: boolean): string[] {
   const accept = stream ? 'text/event-stream' : 'application/json';
   if (channel.kind === 'openai') {
-    return { 'content-type': 'application/json', accept, 'accept-encoding': 'identity', authorization: credential.bearer };
+    return ['content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity', 'authorization', credential.bearer];
   }
   const version = typeof client['anthropic-version'] === 'string' ? client['anthropic-version'] : ANTHROPIC_VERSION;
   const beta = client['anthropic-beta'];
-  if (credential.oauth) {
-    return {
-      'content-type': 'application/json', accept, 'accept-encoding': 'identity', authorization: credential.bearer,
-      'anthropic-version': version, 'anthropic-beta': typeof beta === 'string' ? `${beta},${OAUTH_BETA}` : OAUTH_BETA,
-    };
+  const headers = ['content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity', 'anthropic-version', version];
+  if (credential.oauth) headers.push('authorization', credential.bearer, 'anthropic-beta', typeof beta === 'string' ? `${beta},${OAUTH_BETA}` : OAUTH_BETA);
+  else {
+    headers.push('x-api-key', credential.secret);
+    if (typeof beta === 'string') headers.push('anthropic-beta', beta);
   }
-  if (typeof beta === 'string') {
-    return { 'content-type': 'application/json', accept, 'accept-encoding': 'identity', 'x-api-key': credential.secret, 'anthropic-version': version, 'anthropic-beta': beta };
-  }
-  return { 'content-type': 'application/json', accept, 'accept-encoding': 'identity', 'x-api-key': credential.secret, 'anthropic-version': version };
+  return headers;
 }
 
 /** Adds `stream_options.include_usage` before the closing brace of a converted (compact, object) body. */

@@ -303,7 +303,7 @@ export class Runtime {
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
     await this.accounting.applyConfig(next);
-    this.context.usageLog?.flush();
+    await this.context.usageLog?.flush();
     this.ensurePool(next);
     await this.applyAdmin(before, next, failed);
     this.applyWatch(next.reload.watch);
@@ -440,7 +440,7 @@ export class Runtime {
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();
     if (this.admin) await this.admin.close();
-    this.context.usageLog?.close();
+    await this.context.usageLog?.close();
     await this.pool?.close();
     this.db?.close();
     this.log.info('tidegate stopped');

@@ -1,5 +1,8 @@
 import type { Logger } from '../log.js';
 import { applyMigrations, type Db, type Migration } from './database.js';
+import type { BatchResult } from './request-log-insert.js';
+import { RequestLogBatch } from './request-log-batch.js';
+import { InlineSink, ThreadSink, type BatchSink } from './usage-log-sink.js';
 
 /** One finished gateway request, as written to `request_log`. Times in ms; tokens null when the upstream said none. */
 export interface RequestLogRow {
@@ -53,6 +56,8 @@ export interface UsageLogOptions {
   readonly intervalMs?: number;
   /** Rows kept while the database refuses writes; the oldest are dropped (and counted) beyond it. */
   readonly maxPending?: number;
+  /** How long the writer waits for a database locked by another connection (default 5 s). */
+  readonly busyTimeoutMs?: number;
 }
 
 export interface UsageLogStats {
@@ -63,22 +68,29 @@ export interface UsageLogStats {
   readonly flushes: number;
   readonly failedFlushes: number;
   readonly lastError: string | null;
+  /** `thread`: batches are written by the request-log thread; `inline`: on the main thread. */
+  readonly writer: 'thread' | 'inline';
 }
 
 /**
- * The batched request-log writer: rows queue in memory and go to SQLite in one transaction per flush (500 rows or
- * 1 s, whichever comes first). A row SQLite refuses is isolated and counted, never dropping its batch; a flush that
- * fails as a whole keeps its rows for the next one. `flush()` runs on reload and on shutdown.
+ * The batched request-log writer: rows queue in memory and go to SQLite in one transaction per batch (500 rows or
+ * 1 s, whichever comes first), written by a thread of their own so SQLite never runs on the event loop (an in-memory
+ * database is written inline). One batch is in flight at a time, so rows land in order. A row SQLite refuses is
+ * isolated and counted, never dropping its batch; a batch that fails as a whole goes back to the queue for the next
+ * flush. `flush()` runs on reload and on shutdown.
  */
 export class UsageLog {
-  private readonly db: Db;
   private readonly log: Logger;
   private readonly batchSize: number;
   private readonly intervalMs: number;
   private readonly maxPending: number;
-  private readonly insert: import('better-sqlite3').Statement<unknown[]>;
-  private readonly writeBatch: (rows: readonly RequestLogRow[]) => number;
-  private pending: RequestLogRow[] = [];
+  private readonly sink: BatchSink;
+  /** Batches waiting, oldest first; the last one takes new rows until it is full. */
+  private queue: RequestLogBatch[] = [];
+  private queuedRows = 0;
+  /** The batch being written, and its promise (rows written, or -1 when the transaction failed). */
+  private inFlight: Promise<number> | null = null;
+  private inFlightRows = 0;
   private timer: NodeJS.Timeout | null = null;
   private written = 0;
   private badRows = 0;
@@ -89,52 +101,35 @@ export class UsageLog {
   private closed = false;
 
   constructor(db: Db, log: Logger, options: UsageLogOptions = {}) {
-    this.db = db;
     this.log = log;
     this.batchSize = options.batchSize ?? 500;
     this.intervalMs = options.intervalMs ?? 1000;
     this.maxPending = options.maxPending ?? 100_000;
     applyMigrations(db, USAGE_MIGRATIONS);
-    this.insert = db.prepare<unknown[]>(
-      `INSERT INTO request_log (ts, service, user, channel, endpoint, model, stream, status, prompt_tokens, completion_tokens,
-        total_tokens, latency_ms, ttfb_ms, attempts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const insert = this.insert;
-    const writer = this;
-    // One transaction per batch; a row that fails is a statement-level rollback in SQLite, so the others stay.
-    this.writeBatch = db.transaction(function writeRequestLogBatch(rows: readonly RequestLogRow[]): number {
-      let ok = 0;
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        try {
-          insert.run(
-            r.ts, r.service, r.user, r.channel, r.endpoint, r.model, r.stream ? 1 : 0, r.status, r.promptTokens,
-            r.completionTokens, r.totalTokens, r.latencyMs, r.ttfbMs, r.attempts, r.error,
-          );
-          ok++;
-        } catch (err) {
-          // Only a problem with this row (constraint, a value SQLite cannot bind) is isolated; a busy or broken
-          // database fails the whole transaction so the batch is kept for the next flush.
-          if (!isRowProblem(err)) throw err;
-          writer.rejectRow(r, err as Error);
-        }
-      }
-      return ok;
-    }).immediate;
+    this.sink = db.memory ? new InlineSink(db) : new ThreadSink(db, options.busyTimeoutMs ?? 5000, log);
     this.flushOnTimer = this.flushOnTimer.bind(this);
   }
 
   /** Queues one row; never throws, never blocks. */
   push(row: RequestLogRow): void {
     if (this.closed) return;
-    this.pending.push(row);
-    if (this.pending.length > this.maxPending) {
-      const over = this.pending.length - this.maxPending;
-      this.pending.splice(0, over);
-      this.dropped += over;
+    const queue = this.queue;
+    let open = queue.length === 0 ? null : queue[queue.length - 1]!;
+    if (open === null || open.full) {
+      open = new RequestLogBatch(this.batchSize);
+      queue.push(open);
     }
-    if (this.pending.length >= this.batchSize) this.flush();
-    else if (this.timer === null) {
+    open.add(row);
+    this.queuedRows++;
+    // Beyond maxPending (the database refusing writes for a long time) the oldest whole batch goes.
+    while (this.queuedRows > this.maxPending && queue.length > 1) {
+      const oldest = queue.shift()!;
+      this.queuedRows -= oldest.length;
+      this.dropped += oldest.length;
+    }
+    if (open.full) {
+      if (this.inFlight === null) void this.writeNext();
+    } else if (this.timer === null) {
       this.timer = setTimeout(this.flushOnTimer, this.intervalMs);
       this.timer.unref();
     }
@@ -142,67 +137,94 @@ export class UsageLog {
 
   private flushOnTimer(): void {
     this.timer = null;
-    this.flush();
+    void this.flush();
   }
 
-  /** Writes every pending row now, in batches of `batchSize`, one transaction each. Returns the rows written. */
-  flush(): number {
+  /** Writes every queued row, a batch at a time; resolves with the rows written (it stops at a failed batch). */
+  async flush(): Promise<number> {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
     let total = 0;
-    while (this.pending.length > 0) {
-      const batch = this.pending.length <= this.batchSize ? this.pending : this.pending.slice(0, this.batchSize);
-      try {
-        const ok = this.writeBatch(batch);
-        total += ok;
-        this.written += ok;
-        this.flushes++;
-      } catch (err) {
-        // The database refused the transaction itself (busy, disk full): keep the rows for the next flush.
-        this.failedFlushes++;
-        this.lastError = (err as Error).message;
-        this.log.warn({ err: this.lastError, pending: this.pending.length }, 'request log flush failed; rows kept for the next flush');
-        if (!this.closed && this.timer === null) {
-          this.timer = setTimeout(this.flushOnTimer, this.intervalMs);
-          this.timer.unref();
-        }
-        return total;
+    for (;;) {
+      if (this.inFlight !== null) {
+        const n = await this.inFlight;
+        if (n < 0) return total;
+        total += n;
+        continue;
       }
-      if (batch === this.pending) this.pending = [];
-      else this.pending.splice(0, batch.length);
+      if (this.queuedRows === 0) return total;
+      void this.writeNext();
     }
-    return total;
   }
 
-  private rejectRow(row: RequestLogRow, err: Error): void {
+  /** Sends the oldest batch to the sink; a full batch behind it is sent as soon as it is written. */
+  private writeNext(): Promise<number> {
+    const batch = this.queue.shift()!;
+    this.queuedRows -= batch.length;
+    this.inFlightRows = batch.length;
+    const usageLog = this;
+    this.inFlight = this.sink.write(batch).then(
+      function batchWritten(result: BatchResult): number {
+        usageLog.settle();
+        usageLog.written += result.written;
+        usageLog.flushes++;
+        for (const r of result.rejected) usageLog.rejectRow(batch, r.index, r.message);
+        if (usageLog.queue.length > 0 && usageLog.queue[0]!.full) void usageLog.writeNext();
+        return result.written;
+      },
+      function batchFailed(err: Error): number {
+        usageLog.settle();
+        // The database refused the transaction itself (busy, disk full): the batch goes back, oldest first.
+        usageLog.queue.unshift(batch);
+        usageLog.queuedRows += batch.length;
+        usageLog.failedFlushes++;
+        usageLog.lastError = err.message;
+        usageLog.log.warn({ err: err.message, pending: usageLog.queuedRows }, 'request log flush failed; rows kept for the next flush');
+        if (!usageLog.closed && usageLog.timer === null) {
+          usageLog.timer = setTimeout(usageLog.flushOnTimer, usageLog.intervalMs);
+          usageLog.timer.unref();
+        }
+        return -1;
+      },
+    );
+    return this.inFlight;
+  }
+
+  private settle(): void {
+    this.inFlight = null;
+    this.inFlightRows = 0;
+  }
+
+  private rejectRow(batch: RequestLogBatch, index: number, message: string): void {
     this.badRows++;
-    this.lastError = err.message;
-    this.log.warn({ err: err.message, service: row.service, channel: row.channel, status: row.status }, 'request log row rejected; the rest of its batch is kept');
+    this.lastError = message;
+    this.log.warn({ err: message, ...batch.describe(index) }, 'request log row rejected; the rest of its batch is kept');
   }
 
   stats(): UsageLogStats {
     return {
-      pending: this.pending.length,
+      pending: this.queuedRows + this.inFlightRows,
       written: this.written,
       badRows: this.badRows,
       dropped: this.dropped,
       flushes: this.flushes,
       failedFlushes: this.failedFlushes,
       lastError: this.lastError,
+      writer: this.sink.kind,
     };
   }
 
-  /** Flushes and stops accepting rows. */
-  close(): void {
-    this.flush();
+  /** Flushes, stops accepting rows and closes the writer's connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
     this.closed = true;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    await this.sink.close();
   }
-}
-
-function isRowProblem(err: unknown): boolean {
-  if (err instanceof TypeError || err instanceof RangeError) return true;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG');
 }

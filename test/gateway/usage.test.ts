@@ -105,10 +105,12 @@ describe('store: the batched request-log writer', () => {
     log.push(row(2, { promptTokens: -5 }));
     log.push(row(3, { status: 5000 }));
     log.push(row(4));
-    assert.equal(log.flush(), 2);
+    assert.equal(await log.flush(), 2);
+    assert.equal(log.stats().writer, 'thread');
     assert.deepEqual((db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts), [1001, 1004]);
     assert.equal(log.stats().badRows, 2);
     assert.equal(log.stats().pending, 0);
+    await log.close();
     db.close();
   });
 
@@ -118,31 +120,51 @@ describe('store: the batched request-log writer', () => {
     for (let i = 0; i < 499; i++) log.push(row(i));
     assert.equal(log.stats().written, 0);
     log.push(row(499));
-    assert.equal(log.stats().written, 500);
+    assert.equal(log.stats().pending, 500, 'the 500th row sends the batch to the writer thread');
+    await waitFor(() => log.stats().written === 500, 5000, 'the 500-row batch');
     assert.equal(log.stats().flushes, 1);
     log.push(row(500));
     await waitFor(() => log.stats().written === 501, 5000, 'the timer flush');
     assert.equal((db.prepare('SELECT count(*) AS n FROM request_log').get() as { n: number }).n, 501);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    log.close();
+    await log.close();
     db.close();
+  });
+
+  it('the writer thread writes batches in order, one at a time; an in-memory database is written inline', async () => {
+    const db = await openDatabase(join(dir, 'd.db'));
+    const log = new UsageLog(db, createLogger('silent'), { batchSize: 10, intervalMs: 60_000 });
+    for (let i = 0; i < 35; i++) log.push(row(i));
+    assert.equal(await log.flush(), 35);
+    const ts = (db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts);
+    assert.deepEqual(ts, Array.from({ length: 35 }, (_, i) => 1000 + i));
+    assert.equal(log.stats().flushes, 4);
+    await log.close();
+    db.close();
+
+    const memory = await openDatabase(':memory:');
+    const inline = new UsageLog(memory, createLogger('silent'));
+    inline.push(row(1));
+    assert.equal(await inline.flush(), 1);
+    assert.equal(inline.stats().writer, 'inline');
+    await inline.close();
+    memory.close();
   });
 
   it('a flush the database refuses keeps its rows for the next one', async () => {
     const db = await openDatabase(join(dir, 'c.db'));
-    const log = new UsageLog(db, createLogger('silent'), { intervalMs: 60_000 });
+    const log = new UsageLog(db, createLogger('silent'), { intervalMs: 60_000, busyTimeoutMs: 0 });
     log.push(row(1));
     const blocker = new Database(join(dir, 'c.db'));
     blocker.pragma('busy_timeout = 0');
     blocker.exec('BEGIN EXCLUSIVE');
-    db.pragma('busy_timeout = 0');
-    assert.equal(log.flush(), 0);
+    assert.equal(await log.flush(), 0);
     assert.equal(log.stats().pending, 1);
     assert.equal(log.stats().failedFlushes, 1);
     blocker.exec('COMMIT');
     blocker.close();
-    assert.equal(log.flush(), 1);
-    log.close();
+    assert.equal(await log.flush(), 1);
+    await log.close();
     db.close();
   });
 });

@@ -1,0 +1,133 @@
+import type { RequestLogRow } from './usage-log.js';
+
+/** Number columns per row: ts, latencyMs, ttfbMs, promptTokens, completionTokens, totalTokens (NaN = null). */
+const NUMBERS = 6;
+/** Int columns per row: status, attempts, stream, then string ids of service, user, channel, endpoint, model, error (-1 = null). */
+const INTS = 9;
+
+/** What crosses to the writer thread: two typed arrays (copied by memcpy) and the batch's distinct strings. */
+export interface RequestLogBatchMessage {
+  readonly length: number;
+  readonly numbers: Float64Array;
+  readonly ints: Int32Array;
+  readonly strings: string[];
+}
+
+/**
+ * A batch of request-log rows in columns. A row costs a few typed-array stores and six Map lookups (its strings
+ * repeat: service, user, channel, endpoint, model), so queued rows are not objects the garbage collector has to
+ * move, and the batch crosses to the writer thread as two memcpy'd arrays plus a handful of strings instead of a
+ * structured clone of 500 objects (~2 µs a row on the event loop).
+ */
+export class RequestLogBatch {
+  readonly capacity: number;
+  length = 0;
+  readonly numbers: Float64Array;
+  readonly ints: Int32Array;
+  readonly strings: string[];
+  private readonly ids: Map<string, number>;
+
+  constructor(capacity: number, message?: RequestLogBatchMessage) {
+    this.capacity = capacity;
+    this.ids = new Map();
+    if (message === undefined) {
+      this.numbers = new Float64Array(capacity * NUMBERS);
+      this.ints = new Int32Array(capacity * INTS);
+      this.strings = [];
+    } else {
+      this.length = message.length;
+      this.numbers = message.numbers;
+      this.ints = message.ints;
+      this.strings = message.strings;
+    }
+  }
+
+  static fromMessage(message: RequestLogBatchMessage): RequestLogBatch {
+    return new RequestLogBatch(message.length, message);
+  }
+
+  get full(): boolean {
+    return this.length >= this.capacity;
+  }
+
+  add(row: RequestLogRow): void {
+    const n = this.length * NUMBERS;
+    const numbers = this.numbers;
+    numbers[n] = row.ts;
+    numbers[n + 1] = row.latencyMs;
+    numbers[n + 2] = row.ttfbMs ?? NaN;
+    numbers[n + 3] = row.promptTokens ?? NaN;
+    numbers[n + 4] = row.completionTokens ?? NaN;
+    numbers[n + 5] = row.totalTokens ?? NaN;
+    const k = this.length * INTS;
+    const ints = this.ints;
+    ints[k] = row.status;
+    ints[k + 1] = row.attempts;
+    ints[k + 2] = row.stream ? 1 : 0;
+    ints[k + 3] = this.id(row.service);
+    ints[k + 4] = this.id(row.user);
+    ints[k + 5] = this.id(row.channel);
+    ints[k + 6] = this.id(row.endpoint);
+    ints[k + 7] = this.id(row.model);
+    ints[k + 8] = this.id(row.error);
+    this.length++;
+  }
+
+  private id(value: string | null): number {
+    if (value === null) return -1;
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      id = this.strings.length;
+      this.strings.push(value);
+      this.ids.set(value, id);
+    }
+    return id;
+  }
+
+  private str(id: number): string | null {
+    return id < 0 ? null : this.strings[id]!;
+  }
+
+  /** The insert's 15 parameters for row `i`, in column order (SQLite takes 0/1 for `stream`). */
+  params(i: number, out: unknown[]): unknown[] {
+    const n = i * NUMBERS;
+    const k = i * INTS;
+    const numbers = this.numbers;
+    const ints = this.ints;
+    out[0] = numbers[n];
+    out[1] = this.str(ints[k + 3]!);
+    out[2] = this.str(ints[k + 4]!);
+    out[3] = this.str(ints[k + 5]!);
+    out[4] = this.str(ints[k + 6]!);
+    out[5] = this.str(ints[k + 7]!);
+    out[6] = ints[k + 2];
+    out[7] = ints[k];
+    out[8] = orNull(numbers[n + 3]!);
+    out[9] = orNull(numbers[n + 4]!);
+    out[10] = orNull(numbers[n + 5]!);
+    out[11] = numbers[n + 1];
+    out[12] = orNull(numbers[n + 2]!);
+    out[13] = ints[k + 1];
+    out[14] = this.str(ints[k + 8]!);
+    return out;
+  }
+
+  /** The fields a log line about row `i` needs. */
+  describe(i: number): { service: string | null; channel: string | null; status: number } {
+    const k = i * INTS;
+    return { service: this.str(this.ints[k + 3]!), channel: this.str(this.ints[k + 5]!), status: this.ints[k]! };
+  }
+
+  toMessage(): RequestLogBatchMessage {
+    return {
+      length: this.length,
+      numbers: this.numbers.subarray(0, this.length * NUMBERS),
+      ints: this.ints.subarray(0, this.length * INTS),
+      strings: this.strings,
+    };
+  }
+}
+
+function orNull(value: number): number | null {
+  return Number.isNaN(value) ? null : value;
+}
