@@ -20,7 +20,7 @@ export const DONE = 4; // ended, failed or abandoned: every later callback is ig
 const REJECT_BODY_MAX = 2048;
 
 /**
- * One try of one request on one channel, with a first-byte timer. It speaks undici's core handler interface
+ * One try of one request on one channel, with a first-byte deadline (checked by the gateway's Watchdog). It speaks undici's core handler interface
  * (onConnect / onHeaders / onData / onComplete / onError): undici's clients call exactly these, and a handler with the
  * newer hooks is wrapped per request in an adapter that also parses every response header into an object. Here the
  * raw header list is scanned once for the four headers the gateway uses. Methods on the prototype, no closures;
@@ -47,7 +47,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   retryAfterMs: number | null = null;
   rejectBody: Buffer[] | null = null;
   rejectBytes = 0;
-  timer: NodeJS.Timeout | null = null;
+  /** performance.now() by which the first body byte must arrive; Infinity once it did or the attempt ended. */
+  firstByteDeadline: number;
   /** Set when the exchange gave up on this attempt before undici started it. */
   abandonReason: Error | null = null;
 
@@ -57,19 +58,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.credential = credential;
     this.probe = probe;
     this.startedAt = performance.now();
-    this.timer = setTimeout(firstByteTimedOut, firstByteTimeoutMs, this);
+    this.firstByteDeadline = this.startedAt + firstByteTimeoutMs;
   }
 
-  clearTimer(): void {
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+  clearDeadline(): void {
+    this.firstByteDeadline = Infinity;
   }
 
   /** Aborts the upstream request now (or as soon as undici starts it). */
   abort(reason: Error): void {
-    this.clearTimer();
+    this.clearDeadline();
     if (this.abortUpstream === null) {
       this.abandonReason = reason;
       return;
@@ -143,7 +141,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     if (this.phase === ACCEPTED) {
       this.phase = FLOWING;
-      this.clearTimer();
+      this.clearDeadline();
       this.exchange.onFirstByte(this);
     }
     this.exchange.onData(this, chunk);
@@ -152,7 +150,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     if (this.phase === DONE) return;
-    this.clearTimer();
+    this.clearDeadline();
     if (this.phase === REJECTED) {
       this.phase = DONE;
       this.exchange.onRejected(this);
@@ -165,7 +163,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     if (this.phase === DONE) return;
-    this.clearTimer();
+    this.clearDeadline();
     const flowing = this.phase === FLOWING;
     this.phase = DONE;
     this.exchange.onUpstreamError(this, err, flowing);
@@ -187,9 +185,9 @@ function nameIs(raw: Buffer, lower: string): boolean {
   return true;
 }
 
-/** Timer callback (module level: no closure per attempt). */
-function firstByteTimedOut(attempt: Attempt): void {
-  attempt.timer = null;
+/** The first-byte deadline passed (called by the Watchdog's sweep). */
+export function firstByteTimedOut(attempt: Attempt): void {
+  attempt.firstByteDeadline = Infinity;
   if (attempt.phase === DONE || attempt.phase === FLOWING) return;
   const err = new UpstreamTimeoutError(`channel "${attempt.channel.name}" sent no first byte within ${attempt.exchange.core.config.firstByteTimeoutMs} ms`);
   if (attempt.abortUpstream !== null) {

@@ -8,6 +8,7 @@ import { Channel } from './channel.js';
 import type { BodyCodec } from './codec.js';
 import type { Exchange } from './exchange.js';
 import { Router } from './router.js';
+import { Watchdog } from './watchdog.js';
 
 /**
  * Everything a request needs, owned by one gateway service and swapped in place on reload: channels (kept across
@@ -30,6 +31,8 @@ export class GatewayCore {
   /** Quota checks before a request is served. */
   readonly accounting: ServiceAccounting;
   readonly live = new Set<Exchange>();
+  /** Request and first-byte deadlines of the live exchanges. */
+  readonly watchdog: Watchdog;
   requests = 0;
   failed = 0;
   bytesIn = 0;
@@ -51,6 +54,7 @@ export class GatewayCore {
     this.usageLog = usageLog;
     this.events = events;
     this.log = log;
+    this.watchdog = new Watchdog(this.live, config.firstByteTimeoutMs, config.requestTimeoutMs);
   }
 
   /** Applies a new config in place; returns the channels that were removed or replaced (to close after drain). */
@@ -74,6 +78,7 @@ export class GatewayCore {
     this.affinity.reconfigure(next.affinity.maxEntries, next.affinity.ttlMs);
     this.keys = buildKeyMap(users);
     this.defaultUser = next.user;
+    this.watchdog.retune(next.firstByteTimeoutMs, next.requestTimeoutMs);
     return retired;
   }
 

@@ -5,7 +5,7 @@ import {
   AllChannelsFailedError, ClientClosedError, GatewayAuthError, QuotaExceededError, GatewayError, GatewayInternalError, NoChannelError,
   UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError,
 } from '../errors.js';
-import { Attempt } from './attempt.js';
+import { Attempt, firstByteTimedOut } from './attempt.js';
 import { pickChannel } from './balancer.js';
 import type { Channel } from './channel.js';
 import { toGatewayError } from './codec.js';
@@ -76,7 +76,8 @@ export class Exchange implements SseEventSink {
   tailPrev: Buffer | null = null;
   tailLast: Buffer | null = null;
   collected: Buffer[] | null = null;
-  requestTimer: NodeJS.Timeout | null = null;
+  /** performance.now() by which the whole exchange must be done (requestTimeout); checked by the Watchdog. */
+  deadline = Infinity;
   /** requestTimeout fired: no further attempts. */
   timedOut = false;
   channelName: string | null = null;
@@ -197,7 +198,8 @@ export class Exchange implements SseEventSink {
       this.fail(new NoChannelError(`no channel serves model "${summary.model}" on ${this.endpoint.path}`));
       return;
     }
-    this.requestTimer = setTimeout(requestTimedOut, config.requestTimeoutMs, this);
+    this.deadline = performance.now() + config.requestTimeoutMs;
+    core.watchdog.arm();
     this.next();
   }
 
@@ -516,7 +518,7 @@ export class Exchange implements SseEventSink {
 
   /** Bookkeeping when an attempt stops, however it stops. */
   private settle(a: Attempt): void {
-    a.clearTimer();
+    a.clearDeadline();
     a.channel.inFlight--;
   }
 
@@ -583,14 +585,21 @@ export class Exchange implements SseEventSink {
     this.done(err);
   }
 
-  /** Once per exchange: timers off, usage row out. */
+  /** Called by the Watchdog's sweep: the request or the current attempt's first-byte deadline may have passed. */
+  checkDeadlines(now: number): void {
+    if (this.finished) return;
+    if (now >= this.deadline) {
+      requestTimedOut(this);
+      return;
+    }
+    const a = this.attempt;
+    if (a !== null && now >= a.firstByteDeadline) firstByteTimedOut(a);
+  }
+
+  /** Once per exchange: usage row out. */
   private done(err: GatewayError | null): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.requestTimer !== null) {
-      clearTimeout(this.requestTimer);
-      this.requestTimer = null;
-    }
     const core = this.core;
     core.live.delete(this);
     this.usage.finish();
@@ -622,7 +631,7 @@ function exchangeCrashed(exchange: Exchange, err: unknown): void {
 
 /** requestTimeout: the whole exchange took too long. */
 function requestTimedOut(exchange: Exchange): void {
-  exchange.requestTimer = null;
+  exchange.deadline = Infinity;
   if (exchange.finished) return;
   exchange.timedOut = true;
   const err = new UpstreamTimeoutError(`request did not complete within requestTimeout (${exchange.core.config.requestTimeoutMs} ms)`);

@@ -179,6 +179,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       server.closeIdleConnections();
     }
     for (const exchange of core.live) exchange.res.destroy();
+    core.watchdog.stop();
     server.closeAllConnections();
     await closed;
     for (const source of this.accountSources.values()) source.close();

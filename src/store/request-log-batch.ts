@@ -88,28 +88,27 @@ export class RequestLogBatch {
     return id < 0 ? null : this.strings[id]!;
   }
 
-  /** The insert's 15 parameters for row `i`, in column order (SQLite takes 0/1 for `stream`). */
-  params(i: number, out: unknown[]): unknown[] {
+  /** Writes the insert's 15 parameters for row `i` into `out` from `at`, in column order (0/1 for `stream`). */
+  params(i: number, out: unknown[], at: number): void {
     const n = i * NUMBERS;
     const k = i * INTS;
     const numbers = this.numbers;
     const ints = this.ints;
-    out[0] = numbers[n];
-    out[1] = this.str(ints[k + 3]!);
-    out[2] = this.str(ints[k + 4]!);
-    out[3] = this.str(ints[k + 5]!);
-    out[4] = this.str(ints[k + 6]!);
-    out[5] = this.str(ints[k + 7]!);
-    out[6] = ints[k + 2];
-    out[7] = ints[k];
-    out[8] = orNull(numbers[n + 3]!);
-    out[9] = orNull(numbers[n + 4]!);
-    out[10] = orNull(numbers[n + 5]!);
-    out[11] = numbers[n + 1];
-    out[12] = orNull(numbers[n + 2]!);
-    out[13] = ints[k + 1];
-    out[14] = this.str(ints[k + 8]!);
-    return out;
+    out[at] = numbers[n];
+    out[at + 1] = this.str(ints[k + 3]!);
+    out[at + 2] = this.str(ints[k + 4]!);
+    out[at + 3] = this.str(ints[k + 5]!);
+    out[at + 4] = this.str(ints[k + 6]!);
+    out[at + 5] = this.str(ints[k + 7]!);
+    out[at + 6] = ints[k + 2];
+    out[at + 7] = ints[k];
+    out[at + 8] = orNull(numbers[n + 3]!);
+    out[at + 9] = orNull(numbers[n + 4]!);
+    out[at + 10] = orNull(numbers[n + 5]!);
+    out[at + 11] = numbers[n + 1];
+    out[at + 12] = orNull(numbers[n + 2]!);
+    out[at + 13] = ints[k + 1];
+    out[at + 14] = this.str(ints[k + 8]!);
   }
 
   /** The fields a log line about row `i` needs. */

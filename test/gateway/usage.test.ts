@@ -114,6 +114,18 @@ describe('store: the batched request-log writer', () => {
     db.close();
   });
 
+  it('a bad row inside a 50-row insert is isolated too, and the order of the rest is kept', async () => {
+    const db = await openDatabase(join(dir, 'f.db'));
+    const log = new UsageLog(db, createLogger('silent'), { batchSize: 500, intervalMs: 60_000 });
+    for (let i = 0; i < 120; i++) log.push(i === 7 || i === 60 ? row(i, { totalTokens: -1 }) : row(i));
+    assert.equal(await log.flush(), 118);
+    const ts = (db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts - 1000);
+    assert.deepEqual(ts, Array.from({ length: 120 }, (_, i) => i).filter((i) => i !== 7 && i !== 60));
+    assert.equal(log.stats().badRows, 2);
+    await log.close();
+    db.close();
+  });
+
   it('flushes at 500 rows at once, one transaction per batch, and on the timer otherwise', async () => {
     const db = await openDatabase(join(dir, 'b.db'));
     const log = new UsageLog(db, createLogger('silent'), { batchSize: 500, intervalMs: 50 });
@@ -149,6 +161,28 @@ describe('store: the batched request-log writer', () => {
     assert.equal(inline.stats().writer, 'inline');
     await inline.close();
     memory.close();
+  });
+
+  it('while the database refuses writes, rows beyond maxPending drop the oldest whole batches, counted', async () => {
+    const file = join(dir, 'e.db');
+    const db = await openDatabase(file);
+    const log = new UsageLog(db, createLogger('silent'), { batchSize: 5, maxPending: 10, intervalMs: 60_000, busyTimeoutMs: 0 });
+    const blocker = new Database(file);
+    blocker.exec('BEGIN EXCLUSIVE');
+    for (let i = 0; i < 5; i++) log.push(row(i));
+    await waitFor(() => log.stats().failedFlushes === 1, 5000, 'the first refused batch');
+    // Rows 0-4 are retried (in flight) while 5-24 arrive: 5-9 and 10-14 are dropped to stay within maxPending.
+    for (let i = 5; i < 25; i++) log.push(row(i));
+    await waitFor(() => log.stats().failedFlushes === 2, 5000, 'the retried batch refused again');
+    assert.equal(log.stats().dropped, 10);
+    assert.equal(log.stats().pending, 15);
+    blocker.exec('COMMIT');
+    blocker.close();
+    assert.equal(await log.flush(), 15);
+    const ts = (db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts - 1000);
+    assert.deepEqual(ts, [0, 1, 2, 3, 4, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    await log.close();
+    db.close();
   });
 
   it('a flush the database refuses keeps its rows for the next one', async () => {
