@@ -22,15 +22,15 @@ import { ManagedProcess } from '../lib/process.js';
 import { spawnTidegate, tidegateAvailable, tidegateCliPath, type TidegateProcess } from '../lib/tidegate.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLIENT_KEY = 'tg-bench-key';
+export const CLIENT_KEY = 'tg-bench-key';
 const STREAM_EVENTS = 20;
 const STREAM_GAP_MS = 5;
 
 export const PATHS = ['upstream', 'baseline-naive', 'tidegate'] as const;
-type PathName = (typeof PATHS)[number];
+export type PathName = (typeof PATHS)[number];
 
 /** A ~300-byte chat request (the issue's small request). */
-function chatBody(stream: boolean): string {
+export function chatBody(stream: boolean): string {
   const base = { model: 'gpt-4o-mini', stream, messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: '' }] };
   const empty = JSON.stringify(base).length;
   base.messages[1]!.content = 'Summarise the benchmark. '.repeat(20).slice(0, Math.max(1, 300 - empty));
@@ -44,7 +44,7 @@ function mibBody(): string {
   return JSON.stringify(base);
 }
 
-interface Target {
+export interface Target {
   readonly path: PathName;
   /** Base URL the client posts to (…/v1/chat/completions is appended). */
   readonly url: string;
@@ -61,7 +61,7 @@ interface CannonResult {
   readonly non2xx: number;
 }
 
-async function cannon(t: Target, body: string, connections: number, durationS: number): Promise<CannonResult> {
+export async function cannon(t: Target, body: string, connections: number, durationS: number): Promise<CannonResult> {
   const result = await autocannon({
     url: `${t.url}/v1/chat/completions`,
     method: 'POST',
@@ -80,7 +80,7 @@ interface StreamResult {
 }
 
 /** Streamed requests from `concurrency` keep-alive connections: time to first body byte and gaps between chunks. */
-async function streams(t: Target, concurrency: number, perConnection: number): Promise<StreamResult> {
+export async function streams(t: Target, concurrency: number, perConnection: number): Promise<StreamResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const body = chatBody(true);
   const { hostname, port } = new URL(t.url);
@@ -129,13 +129,13 @@ function percentile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function rssBytes(pid: number): Promise<number> {
+export async function rssBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) * 1024 : Number.NaN;
 }
 
-async function startUpstream(): Promise<{ process: ManagedProcess; port: number }> {
+export async function startUpstream(): Promise<{ process: ManagedProcess; port: number }> {
   const port = await freePort();
   const child = new ManagedProcess('llm-upstream', process.execPath, [
     join(here, 'gateway', 'llm-upstream-server.js'), '--port', String(port), '--events', String(STREAM_EVENTS), '--gap-ms', String(STREAM_GAP_MS),
@@ -144,7 +144,7 @@ async function startUpstream(): Promise<{ process: ManagedProcess; port: number 
   return { process: child, port };
 }
 
-async function startGatewayTidegate(upstreamPort: number, dbDir: string): Promise<{ tidegate: TidegateProcess; port: number }> {
+export async function startGatewayTidegate(upstreamPort: number, dbDir: string): Promise<{ tidegate: TidegateProcess; port: number }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${upstreamPort}/v1`;
   const tidegate = await spawnTidegate({
