@@ -72,7 +72,10 @@ export class Exchange implements SseEventSink {
   readonly usage = new TokenUsage();
   splitter: SseSplitter | null = null;
   converter: StreamConverter | null = null;
-  readonly event: SseEvent = { event: '', data: '' };
+  /** Reused by every parsed SSE event of this exchange (streamed answers only). */
+  event: SseEvent | null = null;
+  /** A `drain` listener is on the response (added the first time a write fills the socket). */
+  drainListening = false;
   tailPrev: Buffer | null = null;
   tailLast: Buffer | null = null;
   collected: Buffer[] | null = null;
@@ -312,7 +315,10 @@ export class Exchange implements SseEventSink {
     const convert = this.upstreamDialect !== this.endpoint.dialect;
     if (!convert) this.mode = sse ? PASS_SSE : PASS_JSON;
     else this.mode = sse ? CONVERT_SSE : CONVERT_JSON;
-    if (this.mode === PASS_SSE || this.mode === CONVERT_SSE) this.splitter = new SseSplitter();
+    if (this.mode === PASS_SSE || this.mode === CONVERT_SSE) {
+      this.splitter = new SseSplitter();
+      this.event = { event: '', data: '' };
+    }
     if (this.mode === CONVERT_SSE) {
       const model = this.summary!.model;
       this.converter = this.endpoint.family === 'openai' ? new AnthropicToOpenAIStream(model) : new OpenAIToAnthropicStream(model);
@@ -372,16 +378,21 @@ export class Exchange implements SseEventSink {
   /** Writes to the client with backpressure: a full socket pauses the upstream until `drain`. */
   private write(a: Attempt, data: Buffer | string): void {
     this.core.bytesOut += data.length;
-    if (!this.res.write(data)) a.pause();
+    if (this.res.write(data)) return;
+    a.pause();
+    if (!this.drainListening) {
+      this.drainListening = true;
+      this.res.on('drain', onResponseDrain);
+    }
   }
 
   /** SseEventSink: one complete upstream event. */
   onSseEvent(buf: Buffer, start: number, end: number): void {
     if (this.mode === PASS_SSE) {
-      if (mentionsUsage(buf, start, end)) readUsageFromEvent(parseSseEvent(buf, start, end, this.event), this.usage);
+      if (mentionsUsage(buf, start, end)) readUsageFromEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
       return;
     }
-    const out = this.converter!.onEvent(parseSseEvent(buf, start, end, this.event), this.usage);
+    const out = this.converter!.onEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
     if (out.length > 0 && this.attempt !== null) this.write(this.attempt, out);
   }
 
@@ -622,6 +633,11 @@ export class Exchange implements SseEventSink {
       error: err === null ? null : err.code,
     });
   }
+}
+
+/** The client's socket drained (module level: `this` is the response, no closure per request). */
+function onResponseDrain(this: GatewayResponse): void {
+  this.exchange?.onDrain();
 }
 
 function exchangeCrashed(exchange: Exchange, err: unknown): void {

@@ -151,7 +151,6 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     req.exchange = exchange;
     res.exchange = exchange;
     res.on('close', onResponseClose);
-    res.on('drain', onResponseDrain);
     if (!exchange.authenticate()) return;
     if (endpoint === MODELS) {
       answerModels(exchange, this.config, req.headers['anthropic-version'] !== undefined);
@@ -248,10 +247,6 @@ function onRequestEnd(this: GatewayRequest): void {
 function onResponseClose(this: GatewayResponse): void {
   const exchange = this.exchange;
   if (exchange !== null && !exchange.finished) exchange.onClientClose();
-}
-
-function onResponseDrain(this: GatewayResponse): void {
-  this.exchange?.onDrain();
 }
 
 export type { Endpoint };

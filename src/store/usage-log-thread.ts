@@ -16,9 +16,9 @@ interface ThreadData {
 
 const { file, busyTimeoutMs } = workerData as ThreadData;
 const db = new Database(file);
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = NORMAL');
+// The busy timeout first: the main connection may hold the write lock right now. WAL mode is already set on the file.
 db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+db.pragma('synchronous = NORMAL');
 const writeBatch = createBatchInsert(db);
 const port = parentPort!;
 
