@@ -85,7 +85,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    if (this.resumeUpstream !== null) this.resumeUpstream();
+    // Once the response is over, undici's parser may already serve another request on that socket: leave it be.
+    if (this.resumeUpstream !== null && this.phase !== DONE) this.resumeUpstream();
   }
 
   onConnect(abort: (err?: Error) => void): void {
