@@ -54,6 +54,11 @@ export class AffinityTable {
   set(key: string, channel: string, now: number): void {
     if (this.maxEntries === 0) return;
     const existing = this.map.get(key);
+    if (existing !== undefined && existing.channel === channel) {
+      // The usual case: get() found it moments ago and already made it the most recent.
+      existing.expiresAt = now + this.ttlMs;
+      return;
+    }
     if (existing !== undefined) {
       this.map.delete(key);
       existing.channel = channel;
