@@ -291,8 +291,9 @@ bool Loop::PumpDirection(Relay* r, int d) {
 bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
   bool progress = false;
   // Once the source sent FIN, the half-close follows these bytes: "more" lets the FIN ride in their segment
-  // (shutdown() pushes whatever is corked), which spares both peers a wake-up on short connections.
-  const bool more = D.srcHup;
+  // (shutdown() pushes whatever is corked), which spares both peers a wake-up on short connections. Not for a
+  // rate-limited direction: its next bytes wait for tokens, and corked bytes would wait with them.
+  const bool more = D.srcHup && D.bucket == nullptr;
   while (D.BufPending() > 0 && D.dstWritable) {
     ssize_t n = send(D.dst, D.buf.get() + D.bufOff, D.BufPending(), MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
     if (n > 0) {
