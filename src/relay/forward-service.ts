@@ -136,7 +136,15 @@ class ForwardConnection implements DialListener {
     const target = this.order[this.index++]!;
     target.live++;
     this.target = target;
-    this.attempt = new DialAttempt(target.address, this.service.currentDialOptions, this);
+    let attempt: DialAttempt;
+    try {
+      attempt = new DialAttempt(target.address, this.service.currentDialOptions, this);
+    } catch (err) {
+      // net.connect() throwing (bad options) fails this target like a refused connect, never the listener.
+      this.dialFailed(null, err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    this.attempt = attempt;
   }
 
   dialed(_attempt: DialAttempt, socket: Socket): void {
@@ -147,7 +155,7 @@ class ForwardConnection implements DialListener {
     this.service.connected(this, target, socket);
   }
 
-  dialFailed(_attempt: DialAttempt, err: Error): void {
+  dialFailed(_attempt: DialAttempt | null, err: Error): void {
     const target = this.target!;
     this.attempt = null;
     this.target = null;
