@@ -136,7 +136,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   }
 
   // start(id, clientFd, targetFd, pendingToTarget, pendingToClient, idleMs, halfCloseMs, limitId)
-  // Dups both fds before returning, so the caller may destroy its sockets right away: the dups are the addon's.
+  // The fds must come from Node stream handles (non-blocking). Dups both fds before returning, so the caller may destroy its sockets right away: the dups are the addon's.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
@@ -153,9 +153,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
         if (s == 1) close(fds[0]);
         return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(err));
       }
-      // libuv already made the (shared) file description non-blocking; make sure without an extra write.
-      int flags = fcntl(fds[s], F_GETFL);
-      if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fds[s], F_SETFL, flags | O_NONBLOCK);
+      // No F_GETFL/F_SETFL check: the dup shares the file description, which libuv made non-blocking when it
+      // opened the socket (accept4/socket with SOCK_NONBLOCK, uv__stream_open for adopted fds). Two syscalls a
+      // connection on the JS thread.
     }
     Relay* r = new Relay();
     r->id = id;

@@ -231,6 +231,7 @@ void Loop::OnEvents(Endpoint* ep, uint32_t events) {
     }
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->dirs[s].srcReadable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP)) r->dirs[s].srcHup = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) r->dirs[1 - s].dstWritable = true;
   Pump(r);
 }
@@ -289,8 +290,12 @@ bool Loop::PumpDirection(Relay* r, int d) {
 
 bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
   bool progress = false;
+  // Once the source sent FIN, the half-close follows these bytes: "more" lets the FIN ride in their segment
+  // (shutdown() pushes whatever is corked), which spares both peers a wake-up on short connections. Not for a
+  // rate-limited direction: its next bytes wait for tokens, and corked bytes would wait with them.
+  const bool more = D.srcHup && D.bucket == nullptr;
   while (D.BufPending() > 0 && D.dstWritable) {
-    ssize_t n = send(D.dst, D.buf.get() + D.bufOff, D.BufPending(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = send(D.dst, D.buf.get() + D.bufOff, D.BufPending(), MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
     if (n > 0) {
       D.bufOff += static_cast<size_t>(n);
       D.bytes += static_cast<uint64_t>(n);
@@ -308,7 +313,8 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
   }
   if (D.BufPending() > 0) return progress;  // older bytes first
   while (D.inPipe > 0 && D.dstWritable) {
-    ssize_t n = splice(D.pipe.readFd, nullptr, D.dst, nullptr, D.inPipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    ssize_t n = splice(D.pipe.readFd, nullptr, D.dst, nullptr, D.inPipe,
+                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
     if (n > 0) {
       D.inPipe -= static_cast<size_t>(n);
       D.bytes += static_cast<uint64_t>(n);

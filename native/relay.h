@@ -44,6 +44,7 @@ struct Direction {
   bool srcReadable = true;  // edge-triggered: assume ready until EAGAIN says otherwise
   bool dstWritable = true;
   bool srcEof = false;
+  bool srcHup = false;      // the source sent FIN (EPOLLRDHUP): EOF follows what is queued, so writes may cork
   bool shutDone = false;    // shutdown(dst, SHUT_WR) sent
   uint64_t bytes = 0;       // counted as they leave into dst
   TokenBucket* bucket = nullptr;

@@ -8,13 +8,30 @@ export interface DialOptions {
   readonly keepAliveMs: number;
 }
 
+/** Receives the outcome of a `DialAttempt` exactly once: a connected socket, or the error. */
+export interface DialListener {
+  dialed(attempt: DialAttempt, socket: Socket): void;
+  dialFailed(attempt: DialAttempt, err: Error): void;
+}
+
 /**
- * Connects to `address` with a deadline. Resolves with a connected socket (half-open allowed, TCP_NODELAY and
- * keep-alive applied) or rejects; `abort` (the client went away) cancels the attempt.
+ * One connect with a deadline, reported to a listener object (no Promise, no AbortController: the forward
+ * service's per-connection path). The connected socket allows half-open and has TCP_NODELAY and keep-alive applied.
  */
-export function dial(address: HostPort, options: DialOptions, abort: AbortSignal): Promise<Socket> {
-  return new Promise<Socket>((resolve, reject) => {
-    const socket = connect({
+export class DialAttempt {
+  readonly socket: Socket;
+  readonly address: HostPort;
+  readonly timeoutMs: number;
+  private listener: DialListener | null;
+  private timer: NodeJS.Timeout | null;
+  /** The socket's 'connect' and 'error' listener: the one closure an attempt needs. */
+  private readonly settle: (err?: Error) => void;
+
+  constructor(address: HostPort, options: DialOptions, listener: DialListener) {
+    this.address = address;
+    this.timeoutMs = options.timeoutMs;
+    this.listener = listener;
+    this.socket = connect({
       host: address.host,
       port: address.port,
       allowHalfOpen: true,
@@ -22,27 +39,79 @@ export function dial(address: HostPort, options: DialOptions, abort: AbortSignal
       keepAlive: options.keepAliveMs > 0,
       keepAliveInitialDelay: options.keepAliveMs,
     });
-    const timer = setTimeout(function connectTimedOut() {
-      socket.destroy();
-      reject(new ConnectTimeoutError(`connect to ${address.host}:${address.port} timed out after ${options.timeoutMs} ms`));
-    }, options.timeoutMs);
+    this.settle = (err?: Error): void => this.finish(err ?? null);
+    this.socket.on('connect', this.settle);
+    this.socket.on('error', this.settle);
+    this.timer = setTimeout(dialTimedOut, options.timeoutMs, this);
+  }
+
+  /** Abandons the attempt: the socket is destroyed and the listener is not called. Idempotent. */
+  cancel(): void {
+    if (this.listener === null) return;
+    this.listener = null;
+    this.detach();
+    this.socket.destroy();
+  }
+
+  /** @internal the deadline passed */
+  timedOut(): void {
+    this.timer = null;
+    const listener = this.listener;
+    if (listener === null) return;
+    this.listener = null;
+    this.detach();
+    this.socket.destroy();
+    listener.dialFailed(this, new ConnectTimeoutError(`connect to ${this.address.host}:${this.address.port} timed out after ${this.timeoutMs} ms`));
+  }
+
+  private finish(err: Error | null): void {
+    const listener = this.listener;
+    if (listener === null) return;
+    this.listener = null;
+    this.detach();
+    if (err === null) {
+      listener.dialed(this, this.socket);
+    } else {
+      this.socket.destroy();
+      listener.dialFailed(this, err);
+    }
+  }
+
+  private detach(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.socket.removeListener('connect', this.settle);
+    this.socket.removeListener('error', this.settle);
+  }
+}
+
+function dialTimedOut(attempt: DialAttempt): void {
+  attempt.timedOut();
+}
+
+/**
+ * Connects to `address` with a deadline. Resolves with a connected socket (half-open allowed, TCP_NODELAY and
+ * keep-alive applied) or rejects; `abort` (the client went away) cancels the attempt.
+ */
+export function dial(address: HostPort, options: DialOptions, abort: AbortSignal): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const listener: DialListener = {
+      dialed(_attempt, socket) {
+        abort.removeEventListener('abort', onAbort);
+        resolve(socket);
+      },
+      dialFailed(_attempt, err) {
+        abort.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    };
+    const attempt = new DialAttempt(address, options, listener);
     function onAbort(): void {
-      clearTimeout(timer);
-      socket.destroy();
+      attempt.cancel();
       reject(abort.reason as Error);
     }
     abort.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', function connected() {
-      clearTimeout(timer);
-      abort.removeEventListener('abort', onAbort);
-      socket.removeListener('error', failed);
-      resolve(socket);
-    });
-    socket.once('error', failed);
-    function failed(err: Error): void {
-      clearTimeout(timer);
-      abort.removeEventListener('abort', onAbort);
-      reject(err);
-    }
   });
 }

@@ -8,6 +8,11 @@ import { formatHostPort } from '../util/address.js';
 
 type TcpServiceConfig = ForwardServiceConfig | ProxyServiceConfig;
 
+/** Something that counts its live relays (a forward target). */
+export interface LiveCount {
+  live: number;
+}
+
 /** How long accepting pauses after EMFILE/ENFILE before it resumes. */
 const ACCEPT_PAUSE_MS = 500;
 
@@ -126,8 +131,11 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
     return {};
   }
 
-  /** Hands two connected sockets to the relay engine; the record is emitted when the relay closes. */
-  protected relay(client: Socket, target: Socket, clientLabel: string, targetLabel: string, onEnd: (() => void) | null = null): Relay {
+  /**
+   * Hands two connected sockets to the relay engine; the record is emitted when the relay closes. `liveCount` (a
+   * forward target's) is decremented then.
+   */
+  protected relay(client: Socket, target: Socket, clientLabel: string, targetLabel: string, liveCount: LiveCount | null = null): Relay {
     this.pending.delete(client);
     const { config } = this;
     const service = this;
@@ -158,7 +166,7 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
           durationMs: Math.round(result.durationMs),
           reason: cutReason ?? result.reason,
         });
-        if (onEnd !== null) onEnd();
+        if (liveCount !== null) liveCount.live--;
         service.release();
       },
     );

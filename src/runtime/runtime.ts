@@ -109,7 +109,8 @@ export class Runtime {
     const runtime = this;
     const events: ServiceEvents = {
       relayClosed(record: RelayRecord): void {
-        runtime.log.debug({ relay: record }, 'relay closed');
+        // Once per connection: skip building the log object when debug is off.
+        if (runtime.log.isLevelEnabled('debug')) runtime.log.debug({ relay: record }, 'relay closed');
         for (const listener of runtime.relayListeners) listener(record);
       },
       gatewayRequest(record: GatewayUsageRecord): void {
