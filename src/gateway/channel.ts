@@ -48,8 +48,11 @@ export class Channel {
       connections: config.maxConnections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      headersTimeout: service.firstByteTimeoutMs,
-      bodyTimeout: service.requestTimeoutMs,
+      // The gateway's Watchdog enforces firstByteTimeout and requestTimeout. undici's own parser timers are off:
+      // with distinct header and body timeouts it allocates two timers per request and keeps each in its timer
+      // list for up to a second, so they outlive young-generation collections and fill the old generation.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       connect: { timeout: Math.min(service.firstByteTimeoutMs, 10_000) },
     });
     this.keys = new KeyRing(config.keys.map((k, i) => new UpstreamCredential(`key#${i}`, k, false, Infinity)));

@@ -299,8 +299,6 @@ export class Exchange implements SseEventSink {
         method: 'POST',
         headers: upstreamHeaders(channel, credential, this.req.headers, this.summary!.stream),
         body,
-        headersTimeout: core.config.firstByteTimeoutMs,
-        bodyTimeout: core.config.requestTimeoutMs,
       },
       attempt,
     );
