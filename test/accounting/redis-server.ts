@@ -1,19 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../helpers/servers.js';
 import { Redis } from 'ioredis';
 
 /** Whether a redis-server binary is on PATH (the Redis tests skip with a message when it is not). */
 export const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A real redis-server on 127.0.0.1 and a random port; `stop()` saves to `dir` so `start()` brings the data back. */
 export class RedisServer {

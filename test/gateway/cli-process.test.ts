@@ -2,23 +2,13 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { MockUpstream, sleep } from '../fixtures/llm-upstream.js';
+import { CLI } from '../helpers/cli.js';
+import { freePort } from '../helpers/servers.js';
 import { chat, get, post, waitFor } from './helpers.js';
-
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function startCli(dir: string, upstream: MockUpstream, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();

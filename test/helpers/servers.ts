@@ -34,6 +34,13 @@ export async function listen(handler: (socket: Socket) => void, options: { allow
   };
 }
 
+/** A port that was free a moment ago (for a process the test starts that must bind it itself). */
+export async function freePort(): Promise<number> {
+  const s = await listen(() => undefined);
+  await s.close();
+  return s.port;
+}
+
 /** Echoes every byte back and passes the client's EOF on. */
 export function echoServer(): Promise<TestServer> {
   return listen((socket) => socket.pipe(socket));

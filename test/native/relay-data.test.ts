@@ -19,6 +19,24 @@ import {
 } from './harness.js';
 import type { NativeRelayEngine } from '../../src/relay/native/index.js';
 
+/** A target that drains and answers `down`, a client that sends `up`: both directions through the engine, to the close. */
+async function relayBothWays(engine: NativeRelayEngine, up: Buffer, down: Buffer) {
+  let targetGot: Promise<{ bytes: number; sha256: string }> | null = null;
+  const target = await listen((socket) => {
+    targetGot = drain(socket);
+    void sendAll(socket, down);
+  });
+  const front = await startFront(engine, portOf(target));
+  const client = await connect(front.port);
+  const clientGot = drain(client);
+  await sendAll(client, up);
+  const got = await clientGot;
+  await until(() => targetGot !== null, 'target connection');
+  const upGot = await targetGot!;
+  const { result } = await front.closeOf(0);
+  return { target, front, upGot, got, result };
+}
+
 describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
   let engine: NativeRelayEngine;
   before(() => {
@@ -31,19 +49,7 @@ describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
   it('relays 64 MiB each way byte-exact and counts them in both directions', async () => {
     const up = pattern(64 << 20, 11);
     const down = pattern(64 << 20, 22);
-    let targetGot: Promise<{ bytes: number; sha256: string }> | null = null;
-    const target = await listen((socket) => {
-      targetGot = drain(socket);
-      void sendAll(socket, down);
-    });
-    const front = await startFront(engine, portOf(target));
-    const client = await connect(front.port);
-    const clientGot = drain(client);
-    await sendAll(client, up);
-    const got = await clientGot;
-    await until(() => targetGot !== null, 'target connection');
-    const upGot = await targetGot!;
-    const { result } = await front.closeOf(0);
+    const { target, front, upGot, got, result } = await relayBothWays(engine, up, down);
     assert.equal(upGot.bytes, up.length);
     assert.equal(upGot.sha256, sha256(up));
     assert.equal(got.bytes, down.length);
@@ -138,19 +144,7 @@ describe('native relay: copy fallback and other socket types', { skip: skipNativ
     const engine = newEngine({ forceCopy: true });
     const up = pattern(16 << 20, 31);
     const down = pattern(16 << 20, 32);
-    let targetGot: Promise<{ bytes: number; sha256: string }> | null = null;
-    const target = await listen((socket) => {
-      targetGot = drain(socket);
-      void sendAll(socket, down);
-    });
-    const front = await startFront(engine, portOf(target));
-    const client = await connect(front.port);
-    const clientGot = drain(client);
-    await sendAll(client, up);
-    const got = await clientGot;
-    await until(() => targetGot !== null, 'target connection');
-    const upGot = await targetGot!;
-    const { result } = await front.closeOf(0);
+    const { target, front, upGot, got, result } = await relayBothWays(engine, up, down);
     assert.deepEqual([upGot.bytes, upGot.sha256], [up.length, sha256(up)]);
     assert.deepEqual([got.bytes, got.sha256], [down.length, sha256(down)]);
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [up.length, down.length, 'done']);
