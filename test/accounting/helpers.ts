@@ -2,50 +2,28 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../src/accounting/period.js';
-import { documentToConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
-import type { RelayEngine } from '../../src/relay/engine.js';
-import { JsRelayEngine } from '../../src/relay/js/engine.js';
-import { loadNativeEngine } from '../../src/relay/native/index.js';
 import type { RelayRecord } from '../../src/service.js';
 import { Runtime } from '../../src/runtime/runtime.js';
+import { listen, sleep, type TestServer } from '../helpers/servers.js';
+import { availableEngines, testConfig, type EngineFactory } from '../helpers/tidegate.js';
 
-export interface EngineFactory {
-  readonly kind: RelayEngine['kind'];
-  create(): RelayEngine;
-}
+// Generic helpers the accounting tests use as they are.
+export { connectTo, echoServer, sleep, type TestServer } from '../helpers/servers.js';
+export { testConfig, type EngineFactory } from '../helpers/tidegate.js';
 
-/** The JS engine always; the native engine when its addon loads here (and TIDEGATE_RELAY does not force js). */
+/** The shared engines, minus the native one when TIDEGATE_RELAY=js forces the JS engine. */
 export function engines(): EngineFactory[] {
-  const list: EngineFactory[] = [{ kind: 'js', create: () => new JsRelayEngine() }];
-  if (process.env.TIDEGATE_RELAY === 'js') return list;
-  const probe = loadNativeEngine();
-  if (probe.ok) {
-    void probe.engine.shutdown();
-    list.push({
-      kind: 'native',
-      create() {
-        const loaded = loadNativeEngine();
-        if (!loaded.ok) throw new Error(loaded.reason);
-        return loaded.engine;
-      },
-    });
-  }
-  return list;
+  const all = availableEngines();
+  return process.env.TIDEGATE_RELAY === 'js' ? all.filter((e) => e.kind === 'js') : all;
 }
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'tidegate-acc-'));
-}
-
-/** A config with test defaults: no admin listener, no SQLite, silent logs. */
-export function testConfig(doc: Record<string, unknown>): Config {
-  return documentToConfig({ admin: { listen: 'off' }, store: { sqlite: 'off' }, log: { level: 'silent' }, shutdownGrace: '2s', ...doc }, 'test');
 }
 
 export interface Running {
@@ -79,37 +57,6 @@ export async function startTidegate(
   };
 }
 
-export interface TestServer {
-  readonly port: number;
-  readonly address: string;
-  close(): Promise<void>;
-}
-
-export async function listen(handler: (socket: Socket) => void): Promise<TestServer> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    handler(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    address: `127.0.0.1:${port}`,
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-export function echoServer(): Promise<TestServer> {
-  return listen((socket) => socket.pipe(socket));
-}
-
 /** A target that writes as fast as the connection takes it until the peer goes away. */
 export function firehose(): Promise<TestServer> {
   const chunk = Buffer.alloc(64 * 1024, 7);
@@ -133,16 +80,6 @@ export async function sink(): Promise<TestServer & { received(): number }> {
   return Object.assign(server, { received: () => total });
 }
 
-export function connectTo(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
-      socket.removeListener('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
-
 /** Writes `total` bytes with backpressure. */
 export async function sendBytes(socket: Socket, total: number): Promise<void> {
   const chunk = Buffer.alloc(64 * 1024, 1);
@@ -163,10 +100,6 @@ export function countUntilClose(socket: Socket): Promise<number> {
     socket.once('end', () => socket.destroy());
     socket.once('close', () => resolve(bytes));
   });
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Polls `read` until `done` says yes (bounded by `timeoutMs`); returns the last value read. */
