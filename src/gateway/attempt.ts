@@ -192,8 +192,7 @@ export function firstByteTimedOut(attempt: Attempt): void {
   if (attempt.phase === DONE || attempt.phase === FLOWING) return;
   const err = new UpstreamTimeoutError(`channel "${attempt.channel.name}" sent no first byte within ${attempt.exchange.core.config.firstByteTimeoutMs} ms`);
   if (attempt.abortUpstream !== null) {
-    attempt.aborted = true;
-    attempt.abortUpstream(err);
+    attempt.abort(err);
     return;
   }
   // Still queued inside undici: give up on it now; it is aborted the moment it starts.

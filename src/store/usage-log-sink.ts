@@ -38,9 +38,11 @@ export class InlineSink implements BatchSink {
  * the batch in flight is kept by the caller and this and later batches are written inline on the main connection.
  */
 export class ThreadSink implements BatchSink {
-  private readonly worker: Worker;
-  private readonly log: Logger;
   private readonly db: Db;
+  private readonly busyTimeoutMs: number;
+  private readonly log: Logger;
+  /** Started with the first batch: a runtime whose database never sees a request row runs no writer thread. */
+  private worker: Worker | null = null;
   private fallback: InlineSink | null = null;
   private resolveBatch: ((result: BatchResult) => void) | null = null;
   private rejectBatch: ((err: Error) => void) | null = null;
@@ -48,12 +50,19 @@ export class ThreadSink implements BatchSink {
 
   constructor(db: Db, busyTimeoutMs: number, log: Logger) {
     this.db = db;
+    this.busyTimeoutMs = busyTimeoutMs;
     this.log = log;
-    this.worker = new Worker(new URL('./usage-log-thread.js', import.meta.url), { workerData: { file: db.name, busyTimeoutMs } });
-    this.worker.unref();
-    this.worker.on('message', this.onMessage.bind(this));
-    this.worker.on('error', this.onBroken.bind(this));
-    this.worker.on('exit', this.onExit.bind(this));
+  }
+
+  private thread(): Worker {
+    if (this.worker !== null) return this.worker;
+    const worker = new Worker(new URL('./usage-log-thread.js', import.meta.url), { workerData: { file: this.db.name, busyTimeoutMs: this.busyTimeoutMs } });
+    worker.unref();
+    worker.on('message', this.onMessage.bind(this));
+    worker.on('error', this.onBroken.bind(this));
+    worker.on('exit', this.onExit.bind(this));
+    this.worker = worker;
+    return worker;
   }
 
   get kind(): 'thread' | 'inline' {
@@ -63,12 +72,13 @@ export class ThreadSink implements BatchSink {
   write(batch: RequestLogBatch): Promise<BatchResult> {
     if (this.fallback !== null) return this.fallback.write(batch);
     const sink = this;
+    const worker = this.thread();
     // Referenced only while a batch is out: an idle writer never keeps the process alive.
-    this.worker.ref();
+    worker.ref();
     return new Promise<BatchResult>(function sendBatch(resolve, reject) {
       sink.resolveBatch = resolve;
       sink.rejectBatch = reject;
-      sink.worker.postMessage({ batch: batch.toMessage() });
+      worker.postMessage({ batch: batch.toMessage() });
     });
   }
 
@@ -76,7 +86,7 @@ export class ThreadSink implements BatchSink {
     const resolve = this.resolveBatch;
     const reject = this.rejectBatch;
     this.resolveBatch = this.rejectBatch = null;
-    this.worker.unref();
+    this.worker?.unref();
     if (message.result !== undefined) resolve?.(message.result);
     else reject?.(new Error(message.error ?? 'request log writer failed'));
   }
@@ -97,10 +107,11 @@ export class ThreadSink implements BatchSink {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.fallback !== null) return;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.ref();
-    this.worker.postMessage({ close: true });
+    const worker = this.worker;
+    if (this.fallback !== null || worker === null) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.ref();
+    worker.postMessage({ close: true });
     await exited;
   }
 }
