@@ -501,7 +501,7 @@ export class Exchange implements SseEventSink {
       channel.breaker.onAbandon(a.probe);
       return;
     }
-    const timeout = err instanceof UpstreamTimeoutError || (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT';
+    const timeout = err instanceof UpstreamTimeoutError;
     const reason = timeout ? err.message : `channel "${channel.name}" failed: ${(err as { code?: string }).code ?? err.message}`;
     channel.failures++;
     channel.breaker.onFailure(Date.now(), a.probe, timeout ? 'timeout' : (err as { code?: string }).code ?? err.message, null);
