@@ -17,7 +17,7 @@ import type { BenchContext, BenchRatio, BenchReport, BenchScenario } from '../ty
 import { MetricCollector, medianOf } from '../lib/metric.js';
 import { startNaiveProxy, type RunningPath } from '../lib/baselines.js';
 import { cpuSecondsOf } from '../lib/cpu.js';
-import { freePort, sleep, waitForPort } from '../lib/ports.js';
+import { freePort, waitForPort } from '../lib/ports.js';
 import { ManagedProcess } from '../lib/process.js';
 import { spawnTidegate, tidegateAvailable, tidegateCliPath, type TidegateProcess } from '../lib/tidegate.js';
 
@@ -266,4 +266,3 @@ export const scenario: BenchScenario = {
   run,
 };
 
-void sleep;
