@@ -7,6 +7,7 @@ import { AffinityTable } from './affinity.js';
 import { Channel } from './channel.js';
 import type { BodyCodec } from './codec.js';
 import type { Exchange } from './exchange.js';
+import { SlotList } from '../util/slot-list.js';
 import { Router } from './router.js';
 import { Watchdog } from './watchdog.js';
 
@@ -30,7 +31,7 @@ export class GatewayCore {
   readonly log: Logger;
   /** Quota checks before a request is served. */
   readonly accounting: ServiceAccounting;
-  readonly live = new Set<Exchange>();
+  readonly live = new SlotList<Exchange>();
   /** Request and first-byte deadlines of the live exchanges. */
   readonly watchdog: Watchdog;
   requests = 0;

@@ -17,6 +17,7 @@ import type { Route } from './router.js';
 import { AnthropicToOpenAIStream, OpenAIToAnthropicStream, readUsageFromEvent, type StreamConverter } from './sse-convert.js';
 import { parseSseEvent, SseSplitter, type SseEvent, type SseEventSink } from './sse-splitter.js';
 import { findUsageObject, mentionsUsage, TokenUsage } from './usage.js';
+import type { Slotted } from '../util/slot-list.js';
 
 /** Read once at module load: delays every gateway request, so the perf gate can prove it catches a slow build. */
 const SLOW_MS = Math.max(0, Number(process.env.TIDEGATE_SLOW_MS ?? 0) || 0);
@@ -38,7 +39,9 @@ const STREAM_OPTIONS = Buffer.from(',"stream_options":{"include_usage":true}}');
  * usage row. Every field is set in the constructor (one hidden class); callbacks come from module-level functions
  * and the Attempt's prototype methods, not per-request closures.
  */
-export class Exchange implements SseEventSink {
+export class Exchange implements SseEventSink, Slotted {
+  /** Index in the core's live list. */
+  slot = -1;
   readonly core: GatewayCore;
   readonly req: GatewayRequest;
   readonly res: GatewayResponse;

@@ -177,7 +177,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
       server.closeIdleConnections();
     }
-    for (const exchange of core.live) exchange.res.destroy();
+    for (const exchange of core.live.toArray()) exchange.res.destroy();
     core.watchdog.stop();
     server.closeAllConnections();
     await closed;

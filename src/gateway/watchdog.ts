@@ -1,3 +1,4 @@
+import type { SlotList } from '../util/slot-list.js';
 import type { Exchange } from './exchange.js';
 
 /**
@@ -7,11 +8,11 @@ import type { Exchange } from './exchange.js';
  * exchanges are live, and never keeps the process alive.
  */
 export class Watchdog {
-  private readonly live: ReadonlySet<Exchange>;
+  private readonly live: SlotList<Exchange>;
   private tickMs: number;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(live: ReadonlySet<Exchange>, firstByteTimeoutMs: number, requestTimeoutMs: number) {
+  constructor(live: SlotList<Exchange>, firstByteTimeoutMs: number, requestTimeoutMs: number) {
     this.live = live;
     this.tickMs = tickFor(firstByteTimeoutMs, requestTimeoutMs);
   }
@@ -44,8 +45,11 @@ export class Watchdog {
       return;
     }
     const now = performance.now();
-    // An exchange that times out leaves the set while it is iterated; Set iteration allows that.
-    for (const exchange of this.live) exchange.checkDeadlines(now);
+    // Backwards: an exchange that times out leaves the list, and the member moved into its place was already checked.
+    const live = this.live;
+    for (let i = live.size - 1; i >= 0; i--) {
+      if (i < live.size) live.at(i).checkDeadlines(now);
+    }
   }
 }
 
