@@ -3,7 +3,7 @@ import type { GeoConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { GeoSpec } from './database.js';
-import { LruCache } from './lru.js';
+import { LruCache } from '../util/lru-cache.js';
 
 /** Misses collected in one event-loop turn go to the pool together; a batch never grows past this. */
 export const GEO_MAX_BATCH = 512;
