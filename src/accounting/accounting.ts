@@ -12,6 +12,7 @@ import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import { MeteredRelay, serviceSubject, Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { Refusal, RelayMeter, ServiceAccounting } from './types.js';
+import { SlotList } from '../util/slot-list.js';
 
 /** How often live relays' counters are read: bytes count while connections run, quotas cut within a second. */
 export const SAMPLE_MS = 200;
@@ -77,7 +78,8 @@ export class Accounting implements ServiceAccounting {
   private readonly limits: RateLimitRegistry;
   private readonly users = new Map<string, UserAccount>();
   private readonly services = new Map<string, Subject>();
-  private readonly relays = new Set<MeteredRelay>();
+  /** A list, not a Set: a Set that churns per connection keeps a chain of retired hash tables (see SlotList). */
+  private readonly relays = new SlotList<MeteredRelay>('slot');
   /** Users with live relays: the only ones the sampler checks. */
   private readonly liveUsers = new Set<UserAccount>();
   private sampler: NodeJS.Timeout | null = null;
@@ -305,7 +307,9 @@ export class Accounting implements ServiceAccounting {
 
   /** Every SAMPLE_MS: counts what live relays moved since the last sample and cuts users past their quota. */
   private sample(): void {
-    for (const metered of this.relays) {
+    const relays = this.relays;
+    for (let i = 0; i < relays.size; i++) {
+      const metered = relays.at(i);
       const relay = metered.relay;
       const bytesIn = relay.bytesIn;
       const bytesOut = relay.bytesOut;
@@ -327,7 +331,8 @@ export class Accounting implements ServiceAccounting {
 
   private cut(user: UserAccount, reason: string): void {
     let closed = 0;
-    for (const metered of user.relays) {
+    // A copy: closing a relay can end it at once, which takes it off the list.
+    for (const metered of user.relays.toArray()) {
       if (metered.cutReason !== null) continue;
       metered.cutReason = reason;
       metered.relay.close('closed');

@@ -2,6 +2,7 @@ import type { QuotaConfig, UserConfig } from '../config/schema.js';
 import type { RateLimit, Relay } from '../relay/engine.js';
 import { Counters, Delta } from './delta.js';
 import { ALL_TIME, periodKey } from './period.js';
+import { SlotList } from '../util/slot-list.js';
 
 export type SubjectKind = 'user' | 'service';
 
@@ -67,6 +68,9 @@ export class MeteredRelay {
   countedOut = 0;
   /** Set when accounting closed the relay (quota): the record carries this reason. */
   cutReason: string | null = null;
+  /** Indexes in Accounting's and the user's lists of live relays. */
+  slot = -1;
+  userSlot = -1;
 
   constructor(relay: Relay, user: UserAccount | null, service: Subject) {
     this.relay = relay;
@@ -83,7 +87,7 @@ export class UserAccount extends Subject {
   /** Best-known usage in `usedPeriod`: this instance's counts, plus other instances' when Redis is on. */
   usedIn = 0;
   usedOut = 0;
-  readonly relays = new Set<MeteredRelay>();
+  readonly relays = new SlotList<MeteredRelay, 'userSlot'>('userSlot');
   rateLimit: RateLimit | null = null;
 
   constructor(config: UserConfig, now: number) {

@@ -31,7 +31,7 @@ export class GatewayCore {
   readonly log: Logger;
   /** Quota checks before a request is served. */
   readonly accounting: ServiceAccounting;
-  readonly live = new SlotList<Exchange>();
+  readonly live = new SlotList<Exchange>('slot');
   /** Request and first-byte deadlines of the live exchanges. */
   readonly watchdog: Watchdog;
   requests = 0;

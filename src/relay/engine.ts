@@ -54,7 +54,10 @@ export interface RelayResult {
 
 /** A live relay. Counters are live for the JS engine and at most ~100 ms stale for the native engine. */
 export interface Relay {
+  /** Unique among the engine's live relays (an engine may reuse the id of a relay that has closed). */
   readonly id: number;
+  /** Index in the owning service's list of live relays; -1 until it is listed (see SlotList). */
+  serviceSlot: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
   /** `performance.now()` at start. */

@@ -4,13 +4,13 @@ import { UpstreamUnavailableError } from '../errors.js';
 import type { ServiceContext } from '../service.js';
 import { DialAttempt, type DialListener, type DialOptions } from './dial.js';
 import { type Target, TargetPool } from './target-pool.js';
-import { isOutOfFds, TcpService } from './tcp-service.js';
+import { isOutOfFds, type PendingClient, TcpService } from './tcp-service.js';
 
 /** Test switch for the perf gate: delays every new connection by this many ms. Never set in production. */
 const SLOW_MS = Number(process.env.TIDEGATE_SLOW_MS ?? 0);
 
 /** L4 TCP forwarding to one of several targets, chosen by strategy, with failover before the client notices. */
-export class ForwardService extends TcpService<ForwardServiceConfig> {
+export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConnection> {
   private targets: TargetPool;
   private dialOptions: DialOptions;
 
@@ -38,22 +38,25 @@ export class ForwardService extends TcpService<ForwardServiceConfig> {
     };
   }
 
-  protected handle(client: Socket): void {
-    if (SLOW_MS > 0) setTimeout(startForward, SLOW_MS, this, client);
-    else startForward(this, client);
+  protected admit(client: Socket, clientLabel: string): ForwardConnection {
+    return new ForwardConnection(this, client, clientLabel);
+  }
+
+  protected handle(conn: ForwardConnection): void {
+    if (SLOW_MS > 0) setTimeout(startForward, SLOW_MS, conn);
+    else conn.next();
   }
 
   /** @internal ForwardConnection found a target: relay, or drop it if the client went away meanwhile. */
   connected(conn: ForwardConnection, target: Target, upstream: Socket): void {
-    const client = conn.client;
     this.targets.markUp(target);
-    if (!this.isPending(client) || client.destroyed) {
+    if (!this.isPending(conn) || conn.client.destroyed) {
       target.live--;
       upstream.destroy();
-      this.finishWithoutRelay(client, conn.clientLabel, '', 'client_gone');
+      this.finishWithoutRelay(conn, '', 'client_gone');
       return;
     }
-    this.relay(client, upstream, conn.clientLabel, target.label, target);
+    this.relay(conn, upstream, target.label, target);
   }
 
   /** @internal a target failed: mark it down unless the failure is ours (out of fds). Returns whether to go on. */
@@ -72,12 +75,12 @@ export class ForwardService extends TcpService<ForwardServiceConfig> {
   /** @internal every target failed, or the client went away while dialing. */
   gaveUp(conn: ForwardConnection, clientGone: boolean, lastError: Error | null): void {
     if (clientGone) {
-      this.finishWithoutRelay(conn.client, conn.clientLabel, '', 'client_gone');
+      this.finishWithoutRelay(conn, '', 'client_gone');
       return;
     }
     const err = new UpstreamUnavailableError(`every target of "${this.name}" failed: ${lastError?.message ?? 'no targets'}`);
     this.context.log.error({ service: this.name, code: err.code }, err.message);
-    this.finishWithoutRelay(conn.client, conn.clientLabel, '', 'upstream_unavailable');
+    this.finishWithoutRelay(conn, '', 'upstream_unavailable');
   }
 
   /** @internal for ForwardConnection */
@@ -95,8 +98,8 @@ function dialOptionsOf(config: ForwardServiceConfig): DialOptions {
   return { timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs };
 }
 
-function startForward(service: ForwardService, client: Socket): void {
-  new ForwardConnection(service, client).next();
+function startForward(conn: ForwardConnection): void {
+  conn.next();
 }
 
 /**
@@ -104,10 +107,11 @@ function startForward(service: ForwardService, client: Socket): void {
  * to the service's relay; closes the client only when every target fails. A plain object with callbacks (no
  * Promise, no AbortController): this runs once per connection.
  */
-class ForwardConnection implements DialListener {
+class ForwardConnection implements DialListener, PendingClient {
   readonly service: ForwardService;
   readonly client: Socket;
   readonly clientLabel: string;
+  pendingSlot = -1;
   private readonly order: Target[];
   private index = 0;
   private attempt: DialAttempt | null = null;
@@ -117,10 +121,10 @@ class ForwardConnection implements DialListener {
   /** The client's 'close'/'error' listener while dialing (a destroyed pending client cancels the dial). */
   private readonly onClientGone: () => void;
 
-  constructor(service: ForwardService, client: Socket) {
+  constructor(service: ForwardService, client: Socket, clientLabel: string) {
     this.service = service;
     this.client = client;
-    this.clientLabel = `${client.remoteAddress}:${client.remotePort}`;
+    this.clientLabel = clientLabel;
     this.order = service.targetPool.order();
     this.onClientGone = (): void => this.clientGone();
     client.on('close', this.onClientGone);

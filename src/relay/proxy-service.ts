@@ -9,7 +9,7 @@ import { httpReply, HttpRefusal, parseConnect } from './proxy/http-connect.js';
 import { ProxyRouter, type RouteDecision } from './proxy/router.js';
 import { parseGreeting, parseRequest, SOCKS_REPLY, socksReply, SocksRefusal, type Destination } from './proxy/socks5.js';
 import { dialThroughUpstream } from './proxy/upstream.js';
-import { isOutOfFds, TcpService } from './tcp-service.js';
+import { isOutOfFds, type PendingClient, TcpService } from './tcp-service.js';
 
 const MAX_HANDSHAKE_BYTES = 8 * 1024;
 const NO_ACCEPTABLE_METHODS = Buffer.from([0x05, 0xff]);
@@ -21,7 +21,7 @@ type Protocol = 'socks5' | 'http';
  * A local SOCKS5 + HTTP CONNECT proxy on one port (told apart by the first byte). Each destination goes direct or
  * through the upstream proxy as the routing rules and GeoIP decide; then the relay engine carries the bytes.
  */
-export class ProxyService extends TcpService<ProxyServiceConfig> {
+export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   private router: ProxyRouter;
   private direct = 0;
   private upstream = 0;
@@ -40,11 +40,16 @@ export class ProxyService extends TcpService<ProxyServiceConfig> {
     return { routing: this.config.routing, directCountries: this.config.directCountries, routed: { direct: this.direct, upstream: this.upstream } };
   }
 
-  protected handle(client: Socket): void {
-    void this.serve(client, `${client.remoteAddress}:${client.remotePort}`);
+  protected admit(client: Socket, clientLabel: string): ProxyClient {
+    return new ProxyClient(client, clientLabel);
   }
 
-  private async serve(client: Socket, clientLabel: string): Promise<void> {
+  protected handle(pending: ProxyClient): void {
+    void this.serve(pending);
+  }
+
+  private async serve(pending: ProxyClient): Promise<void> {
+    const client = pending.client;
     const reader = new HandshakeReader(client, MAX_HANDSHAKE_BYTES, this.config.handshakeTimeoutMs, 'client');
     let protocol: Protocol = 'http';
     let dest: Destination;
@@ -53,7 +58,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig> {
       dest = protocol === 'socks5' ? await this.socksHandshake(client, reader) : await reader.read(parseConnect);
     } catch (err) {
       reader.release();
-      this.finishWithoutRelay(client, clientLabel, '', 'bad_handshake', handshakeFarewell(protocol, err as Error));
+      this.finishWithoutRelay(pending, '', 'bad_handshake', handshakeFarewell(protocol, err as Error));
       return;
     }
     const target = formatHostPort(dest);
@@ -74,7 +79,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig> {
       const e = err as NodeJS.ErrnoException;
       if (isOutOfFds(e)) this.outOfFds(e);
       else if (!abort.signal.aborted) this.context.log.warn({ service: this.name, target, err: e.message }, 'proxy destination failed');
-      this.finishWithoutRelay(client, clientLabel, target, abort.signal.aborted ? 'client_gone' : 'upstream_unavailable', connectFarewell(protocol, e));
+      this.finishWithoutRelay(pending, target, abort.signal.aborted ? 'client_gone' : 'upstream_unavailable', connectFarewell(protocol, e));
       return;
     }
     client.removeListener('close', clientGone);
@@ -83,11 +88,11 @@ export class ProxyService extends TcpService<ProxyServiceConfig> {
     client.write(protocol === 'socks5' ? socksReply(SOCKS_REPLY.succeeded) : httpReply(200, 'Connection Established'));
     const early = reader.release();
     if (early.length > 0) client.unshift(early);
-    if (!this.isPending(client) || client.destroyed) {
+    if (!this.isPending(pending) || client.destroyed) {
       upstream.destroy();
       return;
     }
-    this.relay(client, upstream, clientLabel, `${target} ${route.via}`);
+    this.relay(pending, upstream, `${target} ${route.via}`);
   }
 
   private async socksHandshake(client: Socket, reader: HandshakeReader): Promise<Destination> {
@@ -125,4 +130,15 @@ function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer
   }
   if (timedOut) return httpReply(504, 'Gateway Timeout', err.message);
   return httpReply(502, 'Bad Gateway', err instanceof UpstreamProxyError ? err.message : `cannot reach the destination: ${err.code ?? err.message}`);
+}
+
+/** A proxy client from accept until its relay starts (or its handshake fails). */
+class ProxyClient implements PendingClient {
+  readonly client: Socket;
+  readonly clientLabel: string;
+  pendingSlot = -1;
+  constructor(client: Socket, clientLabel: string) {
+    this.client = client;
+    this.clientLabel = clientLabel;
+  }
 }

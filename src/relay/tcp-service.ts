@@ -5,12 +5,23 @@ import { ListenError } from '../errors.js';
 import type { Relay, RelayResult } from './engine.js';
 import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
 import { formatHostPort } from '../util/address.js';
+import { SlotList } from '../util/slot-list.js';
 
 type TcpServiceConfig = ForwardServiceConfig | ProxyServiceConfig;
 
 /** Something that counts its live relays (a forward target). */
 export interface LiveCount {
   live: number;
+}
+
+/**
+ * An admitted client until its relay starts or it is turned away: the service's own per-connection object (a forward
+ * dial, a proxy handshake), which also carries its index in the service's pending list.
+ */
+export interface PendingClient {
+  readonly client: Socket;
+  readonly clientLabel: string;
+  pendingSlot: number;
 }
 
 /** How long accepting pauses after EMFILE/ENFILE before it resumes. */
@@ -20,7 +31,7 @@ const ACCEPT_PAUSE_MS = 500;
  * What forward and proxy services share: the listener, admission (maxConnections, refusal counted), EMFILE
  * back-off, live relay tracking, byte totals, draining on stop, and one record per finished relay.
  */
-export abstract class TcpService<C extends TcpServiceConfig> implements Service<C> {
+export abstract class TcpService<C extends TcpServiceConfig, P extends PendingClient> implements Service<C> {
   readonly name: string;
   readonly type: C['type'];
   config: C;
@@ -34,8 +45,9 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
   protected acceptErrors = 0;
   private closedBytesIn = 0;
   private closedBytesOut = 0;
-  private readonly relays = new Set<Relay>();
-  private readonly pending = new Set<Socket>();
+  // Lists, not Sets: a Set that churns per connection keeps a chain of retired hash tables (see SlotList).
+  private readonly relays = new SlotList<Relay, 'serviceSlot'>('serviceSlot');
+  private readonly pending = new SlotList<P, 'pendingSlot'>('pendingSlot');
   private readonly server: Server;
   private acceptPausedUntil = 0;
   private drained: (() => void) | null = null;
@@ -49,8 +61,11 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
     this.server.on('error', this.onServerError.bind(this));
   }
 
-  /** Handles one admitted client: dial, maybe handshake, then `relay()`; call `finishWithoutRelay` on failure. */
-  protected abstract handle(client: Socket): void;
+  /** The per-connection object for an admitted client; it must not start any work yet. */
+  protected abstract admit(client: Socket, clientLabel: string): P;
+
+  /** Serves an admitted client: dial, maybe handshake, then `relay()`; call `finishWithoutRelay` on failure. */
+  protected abstract handle(pending: P): void;
 
   start(): Promise<void> {
     const { host, port } = this.config.listen;
@@ -98,8 +113,8 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
       });
       clearTimeout(timer);
       this.drained = null;
-      for (const socket of this.pending) socket.destroy();
-      for (const relay of [...this.relays]) relay.close('shutdown');
+      for (const pending of this.pending.toArray()) pending.client.destroy();
+      for (const relay of this.relays.toArray()) relay.close('shutdown');
       while (this.live > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     }
     this.onStopped();
@@ -112,9 +127,10 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
   status(): ServiceStatus {
     let bytesIn = this.closedBytesIn;
     let bytesOut = this.closedBytesOut;
-    for (const relay of this.relays) {
-      bytesIn += relay.bytesIn;
-      bytesOut += relay.bytesOut;
+    const relays = this.relays;
+    for (let i = 0; i < relays.size; i++) {
+      bytesIn += relays.at(i).bytesIn;
+      bytesOut += relays.at(i).bytesOut;
     }
     return {
       name: this.name,
@@ -135,8 +151,9 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
    * Hands two connected sockets to the relay engine; the record is emitted when the relay closes. `liveCount` (a
    * forward target's) is decremented then.
    */
-  protected relay(client: Socket, target: Socket, clientLabel: string, targetLabel: string, liveCount: LiveCount | null = null): Relay {
-    this.pending.delete(client);
+  protected relay(pending: P, target: Socket, targetLabel: string, liveCount: LiveCount | null = null): Relay {
+    this.pending.delete(pending);
+    const { client, clientLabel } = pending;
     const { config } = this;
     const service = this;
     const accounting = this.context.accounting;
@@ -179,19 +196,20 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
    * Ends a client that never reached a relay (no target, failed handshake); it is counted and recorded. A
    * `farewell` (a protocol error reply) is flushed before the socket closes.
    */
-  protected finishWithoutRelay(client: Socket, clientLabel: string, target: string, reason: string, farewell: Buffer | null = null): void {
-    if (!this.pending.delete(client)) return;
+  protected finishWithoutRelay(pending: P, target: string, reason: string, farewell: Buffer | null = null): void {
+    if (!this.pending.delete(pending)) return;
     this.failed++;
+    const client = pending.client;
     if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
     else client.destroy();
     this.context.events.relayClosed({
-      service: this.name, user: this.config.user, client: clientLabel, target, bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
+      service: this.name, user: this.config.user, client: pending.clientLabel, target, bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
     });
     this.release();
   }
 
-  protected isPending(client: Socket): boolean {
-    return this.pending.has(client);
+  protected isPending(pending: P): boolean {
+    return this.pending.has(pending);
   }
 
   private release(): void {
@@ -215,9 +233,10 @@ export abstract class TcpService<C extends TcpServiceConfig> implements Service<
     }
     this.live++;
     this.total++;
-    this.pending.add(client);
     if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
-    this.handle(client);
+    const pending = this.admit(client, `${client.remoteAddress}:${client.remotePort}`);
+    this.pending.add(pending);
+    this.handle(pending);
   }
 
   /** A user past their quota: closed at once, counted, and recorded with the reason. */

@@ -13,7 +13,7 @@ function names(list: SlotList<Member>): string[] {
 
 describe('SlotList', () => {
   it('adds and deletes members, keeping each slot equal to its index', () => {
-    const list = new SlotList<Member>();
+    const list = new SlotList<Member>('slot');
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => new Member(n)) as [Member, Member, Member, Member];
     for (const m of [a, b, c, d]) list.add(m);
     assert.equal(list.size, 4);
@@ -28,8 +28,8 @@ describe('SlotList', () => {
   });
 
   it('ignores a second add, and refuses to delete a non-member or a member of another list', () => {
-    const one = new SlotList<Member>();
-    const two = new SlotList<Member>();
+    const one = new SlotList<Member>('slot');
+    const two = new SlotList<Member>('slot');
     const a = new Member('a');
     const b = new Member('b');
     one.add(a);
@@ -46,7 +46,7 @@ describe('SlotList', () => {
   });
 
   it('lets a backwards walk delete the member it is visiting', () => {
-    const list = new SlotList<Member>();
+    const list = new SlotList<Member>('slot');
     const members = Array.from({ length: 10 }, (_, i) => new Member(String(i)));
     for (const m of members) list.add(m);
     const visited: string[] = [];
@@ -60,7 +60,7 @@ describe('SlotList', () => {
   });
 
   it('stays correct through a burst that grows and shrinks its array', () => {
-    const list = new SlotList<Member>();
+    const list = new SlotList<Member>('slot');
     const members = Array.from({ length: 5000 }, (_, i) => new Member(String(i)));
     for (const m of members) list.add(m);
     for (const m of members.slice(0, 4990)) assert.equal(list.delete(m), true);

@@ -2,11 +2,12 @@ import type { Socket } from 'node:net';
 import type { RateLimit, Relay, RelayCloseListener, RelayEngine, RelayOptions } from '../engine.js';
 import { JsRelay, type RelayRegistry } from './relay.js';
 import { JsRateLimit } from './token-bucket.js';
+import { SlotList } from '../../util/slot-list.js';
 
 /** The JavaScript relay engine: the reference implementation and the fallback where the addon cannot load. */
 export class JsRelayEngine implements RelayEngine, RelayRegistry {
   readonly kind = 'js' as const;
-  private readonly live = new Set<JsRelay>();
+  private readonly live = new SlotList<JsRelay, 'engineSlot'>('engineSlot');
   private nextId = 1;
   private onDrained: (() => void) | null = null;
 
@@ -35,7 +36,7 @@ export class JsRelayEngine implements RelayEngine, RelayRegistry {
     const drained = new Promise<void>((resolve) => {
       this.onDrained = resolve;
     });
-    for (const relay of [...this.live]) relay.close('shutdown');
+    for (const relay of this.live.toArray()) relay.close('shutdown');
     await drained;
     this.onDrained = null;
   }

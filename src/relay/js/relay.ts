@@ -14,6 +14,9 @@ export interface RelayRegistry {
  */
 export class JsRelay implements Relay, DirectionOwner {
   readonly id: number;
+  serviceSlot = -1;
+  /** Index in the engine's list of live relays. */
+  engineSlot = -1;
   readonly startedAt: number;
   private readonly client: Socket;
   private readonly target: Socket;

@@ -12,6 +12,7 @@ import type {
 } from '../engine.js';
 import type { NativeEngineBinding, NativeEngineOptions, NativeEngineStats } from './binding.js';
 import { detachSocket, isTlsSocket } from './handover.js';
+import { RelayTable } from './relay-table.js';
 
 /** Close reasons by the addon's numeric code (native/relay.h `Reason`). */
 const REASONS: readonly CloseReason[] = [
@@ -39,6 +40,7 @@ type RelayState = 'flushing' | 'live' | 'closing' | 'closed';
 /** A relay running in the addon. Counters come from stats batches: at most ~100 ms stale while live, exact at close. */
 class NativeRelay implements Relay {
   readonly id: number;
+  serviceSlot = -1;
   bytesIn = 0;
   bytesOut = 0;
   readonly startedAt: number;
@@ -116,9 +118,8 @@ export interface NativeDeliveryStats {
 export class NativeRelayEngine implements RelayEngine {
   readonly kind = 'native' as const;
   readonly #binding: NativeEngineBinding;
-  readonly #relays = new Map<number, NativeRelay>();
+  readonly #relays = new RelayTable<NativeRelay>();
   readonly #limits = new Set<NativeRateLimit>();
-  #nextId = 1;
   #shuttingDown = false;
   #idleWaiters: Array<() => void> = [];
   #deliveries = 0;
@@ -145,8 +146,9 @@ export class NativeRelayEngine implements RelayEngine {
     if (limit !== null && !(limit instanceof NativeRateLimit && !limit.disposed && this.#limits.has(limit))) {
       throw new RelayOptionError('rateLimit: expected a limit created by this engine and not disposed');
     }
-    const relay = new NativeRelay(this, this.#nextId++, client, target, options, onClose);
-    this.#relays.set(relay.id, relay);
+    const id = this.#relays.nextId();
+    const relay = new NativeRelay(this, id, client, target, options, onClose);
+    this.#relays.set(id, relay);
     this.#updateRef();
     if (client.writableLength > 0 || target.writableLength > 0) {
       this.#handOverWhenFlushed(relay);
