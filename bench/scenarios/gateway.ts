@@ -172,7 +172,7 @@ export async function startGatewayTidegate(upstreamPort: number, dbDir: string):
 }
 
 async function run(context: BenchContext): Promise<BenchReport> {
-  const notes: string[] = ['The machine was shared with other builds and tests while measuring: read ratios, not absolutes.'];
+  const notes: string[] = ["The load generator, the upstream and the proxies share this machine's cores: read ratios, not absolutes."];
   const durationS = context.quick ? 3 : 8;
   const collector = new MetricCollector();
   if (!tidegateAvailable()) throw new Error(`tidegate is not built at ${tidegateCliPath()}`);
