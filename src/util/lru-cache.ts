@@ -9,6 +9,9 @@
  *
  * `max` 0 disables caching. Values may be null (a known miss is worth caching too).
  */
+/** Marked entries one eviction may pass over before it takes the next regardless. */
+const SECOND_CHANCES = 32;
+
 export class LruCache<V> {
   private readonly map = new Map<string, CacheEntry<V>>();
   private maxEntries: number;
@@ -71,13 +74,16 @@ export class LruCache<V> {
     this.map.clear();
   }
 
-  /** Ends within size + 1 steps: one pass unmarks every entry it moves. */
+  /**
+   * Evicts the oldest unmarked entry, unmarking and moving back the marked ones it passes; after SECOND_CHANCES of
+   * them it evicts the next one marked or not, so one insert never walks a large, busy cache.
+   */
   private evictOne(): void {
     const map = this.map;
-    while (map.size > 0) {
+    for (let moved = 0; map.size > 0; moved++) {
       const [key, entry] = map.entries().next().value as [string, CacheEntry<V>];
       map.delete(key);
-      if (!entry.used) {
+      if (!entry.used || moved === SECOND_CHANCES) {
         this.evicted++;
         return;
       }

@@ -31,6 +31,20 @@ describe('LruCache', () => {
     assert.equal(c.size, 3);
   });
 
+  it('bounds the work of one eviction in a cache where every entry was read', () => {
+    const c = new LruCache<number>(100);
+    const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+    for (const k of keys) c.set(k, 1);
+    for (const k of keys) c.get(k);
+    c.set('new', 2);
+    assert.equal(c.size, 100);
+    // The 32 oldest got their second chance; the next one went even though it was read.
+    assert.equal(c.peek('k32'), undefined);
+    assert.equal(c.peek('k0'), 1);
+    assert.equal(c.peek('k31'), 1);
+    assert.equal(c.peek('new'), 2);
+  });
+
   it('counts hits and misses; peek counts and marks nothing', () => {
     const c = new LruCache<number | null>(2);
     c.set('a', null);
