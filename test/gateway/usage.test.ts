@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import type { GatewayUsageRecord } from '../../src/service.js';
-import { openDatabase } from '../../src/store/database.js';
+import { openDatabase, type Db } from '../../src/store/database.js';
 import { UsageLog, type RequestLogRow } from '../../src/store/usage-log.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { chat, messages, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
@@ -107,7 +107,7 @@ describe('store: the batched request-log writer', () => {
     log.push(row(4));
     assert.equal(await log.flush(), 2);
     assert.equal(log.stats().writer, 'thread');
-    assert.deepEqual((db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts), [1001, 1004]);
+    assert.deepEqual(writtenTs(db), [1001, 1004]);
     assert.equal(log.stats().badRows, 2);
     assert.equal(log.stats().pending, 0);
     await log.close();
@@ -119,7 +119,7 @@ describe('store: the batched request-log writer', () => {
     const log = new UsageLog(db, createLogger('silent'), { batchSize: 500, intervalMs: 60_000 });
     for (let i = 0; i < 120; i++) log.push(i === 7 || i === 60 ? row(i, { totalTokens: -1 }) : row(i));
     assert.equal(await log.flush(), 118);
-    const ts = (db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts - 1000);
+    const ts = writtenTs(db).map((t) => t - 1000);
     assert.deepEqual(ts, Array.from({ length: 120 }, (_, i) => i).filter((i) => i !== 7 && i !== 60));
     assert.equal(log.stats().badRows, 2);
     await log.close();
@@ -148,7 +148,7 @@ describe('store: the batched request-log writer', () => {
     const log = new UsageLog(db, createLogger('silent'), { batchSize: 10, intervalMs: 60_000 });
     for (let i = 0; i < 35; i++) log.push(row(i));
     assert.equal(await log.flush(), 35);
-    const ts = (db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts);
+    const ts = writtenTs(db);
     assert.deepEqual(ts, Array.from({ length: 35 }, (_, i) => 1000 + i));
     assert.equal(log.stats().flushes, 4);
     await log.close();
@@ -179,7 +179,7 @@ describe('store: the batched request-log writer', () => {
     blocker.exec('COMMIT');
     blocker.close();
     assert.equal(await log.flush(), 15);
-    const ts = (db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts - 1000);
+    const ts = writtenTs(db).map((t) => t - 1000);
     assert.deepEqual(ts, [0, 1, 2, 3, 4, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
     await log.close();
     db.close();
@@ -202,3 +202,8 @@ describe('store: the batched request-log writer', () => {
     db.close();
   });
 });
+
+/** The `ts` of every request-log row, in insertion order. */
+function writtenTs(db: Db): number[] {
+  return (db.prepare('SELECT ts FROM request_log ORDER BY id').all() as { ts: number }[]).map((r) => r.ts);
+}

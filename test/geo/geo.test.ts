@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { Reader, type Response } from 'maxmind';
 import type { GeoConfig } from '../../src/config/schema.js';
 import { GeoDatabaseError } from '../../src/errors.js';
-import { createGeoResolver, embeddedDatabasePath, LruCache, parseIp, parseRangeList, RangeTable } from '../../src/geo/index.js';
+import { createGeoResolver, embeddedDatabasePath, parseIp, parseRangeList, RangeTable } from '../../src/geo/index.js';
+import { LruCache } from '../../src/util/lru-cache.js';
 import type { WorkerPool } from '../../src/pool/index.js';
 import { makePool, silent } from '../pool/helpers.js';
 
