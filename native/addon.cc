@@ -7,10 +7,13 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -54,6 +57,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return DefineClass(env, "NativeRelayEngine",
                        {
                            InstanceMethod<&Engine::Start>("start"),
+                           InstanceMethod<&Engine::Dial>("dial"),
+                           InstanceMethod<&Engine::Redial>("redial"),
+                           InstanceMethod<&Engine::Address>("address"),
                            InstanceMethod<&Engine::Close>("close"),
                            InstanceMethod<&Engine::CreateLimit>("createLimit"),
                            InstanceMethod<&Engine::SetLimit>("setLimit"),
@@ -135,44 +141,26 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return true;
   }
 
-  // start(id, clientFd, targetFd, pendingToTarget, pendingToClient, idleMs, halfCloseMs, limitId)
-  // The fds must come from Node stream handles (non-blocking). Dups both fds before returning, so the caller may destroy its sockets right away: the dups are the addon's.
-  Napi::Value Start(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
-    if (info.Length() < 8) return ThrowError(env, "start: expected 8 arguments");
-    std::string error;
-    if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
-    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-    int srcFds[2] = {info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value()};
-    int fds[2] = {-1, -1};
-    for (int s = 0; s < 2; s++) {
-      fds[s] = fcntl(srcFds[s], F_DUPFD_CLOEXEC, 3);
-      if (fds[s] < 0) {
-        int err = errno;
-        if (s == 1) close(fds[0]);
-        return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(err));
-      }
-      // No F_GETFL/F_SETFL check: the dup shares the file description, which libuv made non-blocking when it
-      // opened the socket (accept4/socket with SOCK_NONBLOCK, uv__stream_open for adopted fds). Two syscalls a
-      // connection on the JS thread.
-    }
+  // Takes a dup of a Node stream handle's fd (non-blocking already: libuv made the shared file description so when
+  // it opened the socket, accept4/socket with SOCK_NONBLOCK). Returns -1 with errno set on failure.
+  static int TakeFd(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
+
+  // A relay for the client fd (and the target fd, or -1 for an engine-side dial) with its options applied.
+  Relay* NewRelay(uint64_t id, int clientFd, int targetFd, const Napi::Value& pendingToTarget, int64_t idleMs,
+                  int64_t halfCloseMs, uint32_t limitId) {
     Relay* r = new Relay();
     r->id = id;
-    for (int s = 0; s < 2; s++) {
-      r->fds[s] = fds[s];
-      r->endpoints[s] = Endpoint{r, s};
-    }
-    r->dirs[kIn].src = fds[kClient];
-    r->dirs[kIn].dst = fds[kTarget];
-    r->dirs[kOut].src = fds[kTarget];
-    r->dirs[kOut].dst = fds[kClient];
-    CopyBuffer(info[3], r->dirs[kIn]);
-    CopyBuffer(info[4], r->dirs[kOut]);
+    r->fds[kClient] = clientFd;
+    r->fds[kTarget] = targetFd;
+    for (int s = 0; s < 2; s++) r->endpoints[s] = Endpoint{r, s};
+    r->dirs[kIn].src = clientFd;
+    r->dirs[kIn].dst = targetFd;
+    r->dirs[kOut].src = targetFd;
+    r->dirs[kOut].dst = clientFd;
+    CopyBuffer(pendingToTarget, r->dirs[kIn]);
     r->copyMode = forceCopy_;
-    r->idleMs = info[5].As<Napi::Number>().Int64Value();
-    r->halfCloseMs = info[6].As<Napi::Number>().Int64Value();
-    uint32_t limitId = info[7].As<Napi::Number>().Uint32Value();
+    r->idleMs = idleMs;
+    r->halfCloseMs = halfCloseMs;
     if (limitId != 0) {
       std::lock_guard<std::mutex> lock(limitsMutex_);
       auto it = limits_.find(limitId);
@@ -182,7 +170,107 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
         r->dirs[kOut].bucket = &r->limit->out;
       }
     }
-    LoopFor(id).Post(Command{Command::kStart, r, id, 0});
+    return r;
+  }
+
+  // start(id, clientFd, targetFd, pendingToTarget, pendingToClient, idleMs, halfCloseMs, limitId)
+  // Dups both fds before returning, so the caller may destroy its sockets right away: the dups are the addon's.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
+    if (info.Length() < 8) return ThrowError(env, "start: expected 8 arguments");
+    std::string error;
+    if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    int fds[2] = {TakeFd(info[1].As<Napi::Number>().Int32Value()), -1};
+    if (fds[0] >= 0) fds[1] = TakeFd(info[2].As<Napi::Number>().Int32Value());
+    if (fds[1] < 0) {
+      int err = errno;
+      if (fds[0] >= 0) close(fds[0]);
+      return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(err));
+    }
+    Relay* r = NewRelay(id, fds[0], fds[1], info[3], info[5].As<Napi::Number>().Int64Value(),
+                        info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Uint32Value());
+    CopyBuffer(info[4], r->dirs[kOut]);
+    LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr});
+    return env.Undefined();
+  }
+
+  // address(ip, port): the sockaddr an engine-side dial connects to, as a Buffer; null when `ip` is not an IP literal
+  // (host names are resolved by Node, which then dials itself).
+  Napi::Value Address(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+      return ThrowError(env, "address(ip, port): expected a string and a number");
+    }
+    std::string host = info[0].As<Napi::String>().Utf8Value();
+    uint32_t port = info[1].As<Napi::Number>().Uint32Value();
+    if (port > 65535) return env.Null();
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(static_cast<uint16_t>(port));
+      len = sizeof(sockaddr_in);
+    } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(static_cast<uint16_t>(port));
+      len = sizeof(sockaddr_in6);
+    } else {
+      return env.Null();
+    }
+    return Napi::Buffer<char>::Copy(env, reinterpret_cast<const char*>(&ss), len);
+  }
+
+  static bool ReadDial(const Napi::Value& address, const Napi::Value& timeoutMs, const Napi::Value& reportConnect,
+                       DialSpec* d) {
+    if (!address.IsBuffer()) return false;
+    Napi::Buffer<char> b = address.As<Napi::Buffer<char>>();
+    if (b.Length() < sizeof(sa_family_t) || b.Length() > sizeof(d->addr)) return false;
+    std::memcpy(&d->addr, b.Data(), b.Length());
+    d->addrLen = static_cast<socklen_t>(b.Length());
+    d->timeoutMs = timeoutMs.As<Napi::Number>().Int64Value();
+    d->reportConnect = reportConnect.ToBoolean().Value();
+    return d->addr.ss_family == AF_INET || d->addr.ss_family == AF_INET6;
+  }
+
+  // dial(id, clientFd, pendingToTarget, idleMs, halfCloseMs, limitId, address, connectTimeoutMs, reportConnect,
+  //      noDelay, keepAliveMs): the loop connects to `address` itself and relays once connected. Dups the client fd.
+  Napi::Value Dial(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
+    if (info.Length() < 11) return ThrowError(env, "dial: expected 11 arguments");
+    DialSpec spec;
+    if (!ReadDial(info[6], info[7], info[8], &spec)) return ThrowError(env, "dial: expected an address from address()");
+    std::string error;
+    if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    int clientFd = TakeFd(info[1].As<Napi::Number>().Int32Value());
+    if (clientFd < 0) return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(errno));
+    Relay* r = NewRelay(id, clientFd, -1, info[2], info[3].As<Napi::Number>().Int64Value(),
+                        info[4].As<Napi::Number>().Int64Value(), info[5].As<Napi::Number>().Uint32Value());
+    r->phase = kAwaitingTarget;
+    r->dial = spec;
+    r->noDelay = info[9].ToBoolean().Value();
+    int64_t keepAliveMs = info[10].As<Napi::Number>().Int64Value();
+    r->keepAliveSec = keepAliveMs <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, keepAliveMs / 1000));
+    LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr});
+    return env.Undefined();
+  }
+
+  // redial(id, address, connectTimeoutMs, reportConnect): after a connect-failed record, the next target.
+  Napi::Value Redial(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (loops_.empty() || info.Length() < 4) return ThrowError(env, "redial: expected 4 arguments and a dialing relay");
+    auto* spec = new DialSpec();
+    if (!ReadDial(info[1], info[2], info[3], spec)) {
+      delete spec;
+      return ThrowError(env, "redial: expected an address from address()");
+    }
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    LoopFor(id).Post(Command{Command::kRedial, nullptr, id, 0, spec});
     return env.Undefined();
   }
 
@@ -191,7 +279,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     if (loops_.empty() || info.Length() < 2) return info.Env().Undefined();
     uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
     int reason = info[1].As<Napi::Number>().Int32Value();
-    LoopFor(id).Post(Command{Command::kClose, nullptr, id, reason});
+    LoopFor(id).Post(Command{Command::kClose, nullptr, id, reason, nullptr});
     return info.Env().Undefined();
   }
 

@@ -5,6 +5,8 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -87,16 +89,19 @@ void Loop::Post(const Command& command) {
 
 void Loop::StopAndJoin() {
   if (!started_) return;
-  Post(Command{Command::kShutdown, nullptr, 0, 0});
+  Post(Command{Command::kShutdown, nullptr, 0, 0, nullptr});
   thread_.join();
   started_ = false;
   // Relays posted after the thread stopped never ran: close their fds.
   std::lock_guard<std::mutex> lock(mutex_);
   for (Command& c : queue_) {
     if (c.kind == Command::kStart && c.relay != nullptr) {
-      for (int fd : c.relay->fds) close(fd);
+      for (int fd : c.relay->fds) {
+        if (fd >= 0) close(fd);
+      }
       delete c.relay;
     }
+    delete c.dial;
   }
   queue_.clear();
 }
@@ -194,6 +199,16 @@ bool Loop::DrainCommands() {
         if (it != relays_.end()) Close(it->second, c.reason, -1);
         break;
       }
+      case Command::kRedial: {
+        // The relay may have closed meanwhile (its client went away): then its record is on the way and this is moot.
+        auto it = relays_.find(c.id);
+        if (!stop && it != relays_.end() && it->second->phase == kAwaitingTarget) {
+          it->second->dial = *c.dial;
+          BeginConnect(it->second);
+        }
+        delete c.dial;
+        break;
+      }
       case Command::kShutdown:
         stop = true;
         break;
@@ -206,22 +221,123 @@ void Loop::StartRelay(Relay* r) {
   relays_.emplace(r->id, r);
   live_.fetch_add(1, std::memory_order_relaxed);
   r->lastActiveNs = now_;
-  for (int s = 0; s < 2; s++) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = &r->endpoints[s];
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, r->fds[s], &ev) != 0) {
+  const bool dial = r->fds[kTarget] < 0;
+  for (int s = 0; s < (dial ? 1 : 2); s++) {
+    if (!Watch(r, s)) {
       Close(r, s == kClient ? kClientReset : kTargetReset, s);
       return;
     }
   }
+  if (dial) {
+    BeginConnect(r);
+  } else {
+    Pump(r);
+  }
+}
+
+bool Loop::Watch(Relay* r, int side) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &r->endpoints[side];
+  return epoll_ctl(epfd_, EPOLL_CTL_ADD, r->fds[side], &ev) == 0;
+}
+
+// An engine-side dial: a non-blocking connect whose outcome arrives as an epoll event (EPOLLOUT, then SO_ERROR).
+// Node never builds a socket object for the target; JS only hears of a failure (to pick the next target).
+void Loop::BeginConnect(Relay* r) {
+  const DialSpec& d = r->dial;
+  int fd = socket(d.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ConnectFailed(r, errno);
+    return;
+  }
+  if (r->noDelay) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  if (r->keepAliveSec > 0) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &r->keepAliveSec, sizeof(r->keepAliveSec));
+  }
+  int rc = connect(fd, reinterpret_cast<const sockaddr*>(&d.addr), d.addrLen);
+  int err = rc == 0 ? 0 : errno;
+  if (rc != 0 && err != EINPROGRESS) {
+    close(fd);
+    ConnectFailed(r, err);
+    return;
+  }
+  SetTarget(r, fd);
+  if (!Watch(r, kTarget)) {
+    ConnectFailed(r, errno);
+    return;
+  }
+  if (rc == 0) {
+    Connected(r);  // loopback connects may complete inside connect()
+    return;
+  }
+  r->phase = kConnecting;
+  r->connectDeadlineNs = now_ + d.timeoutMs * 1000000LL;
+}
+
+void Loop::SetTarget(Relay* r, int fd) {
+  r->fds[kTarget] = fd;
+  r->dirs[kIn].dst = fd;
+  r->dirs[kOut].src = fd;
+  // A fresh socket: assume ready until EAGAIN says otherwise, as for a handed-over one.
+  r->dirs[kIn].dstWritable = true;
+  r->dirs[kOut].srcReadable = true;
+  r->dirs[kOut].srcHup = false;
+}
+
+void Loop::Connected(Relay* r) {
+  r->phase = kRelaying;
+  r->lastActiveNs = now_;
+  if (r->dial.reportConnect) Record(r, 0, kConnected);
   Pump(r);
+}
+
+void Loop::ConnectFailed(Relay* r, int err) {
+  if (r->fds[kTarget] >= 0) close(r->fds[kTarget]);  // the only reference: also drops its epoll registration
+  SetTarget(r, -1);
+  r->phase = kAwaitingTarget;
+  Record(r, static_cast<double>(err), kConnectFailed);
+}
+
+void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
+  if (side == kClient) {
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      Close(r, kClientReset, -1);  // the client went away while its target was being dialed
+      return;
+    }
+    // The client's bytes (and a FIN) wait in its socket until the target is connected.
+    if (events & (EPOLLIN | EPOLLRDHUP)) r->dirs[kIn].srcReadable = true;
+    if (events & EPOLLRDHUP) r->dirs[kIn].srcHup = true;
+    if (events & EPOLLOUT) r->dirs[kOut].dstWritable = true;
+    return;
+  }
+  if (r->phase != kConnecting) return;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(r->fds[kTarget], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    ConnectFailed(r, err);
+  } else if (events & EPOLLOUT) {
+    if (events & EPOLLRDHUP) r->dirs[kOut].srcHup = true;
+    Connected(r);
+  } else if (events & (EPOLLERR | EPOLLHUP)) {
+    ConnectFailed(r, ECONNREFUSED);
+  }
 }
 
 void Loop::OnEvents(Endpoint* ep, uint32_t events) {
   Relay* r = ep->relay;
   if (r->closed) return;
   int s = ep->side;
+  if (r->phase != kRelaying) {
+    OnDialEvents(r, s, events);
+    return;
+  }
   if (events & EPOLLERR) {
     int err = 0;
     socklen_t len = sizeof(err);
@@ -455,6 +571,11 @@ void Loop::Tick() {
   std::vector<std::pair<Relay*, int>> expired;
   for (auto& entry : relays_) {
     Relay* r = entry.second;
+    if (r->phase != kRelaying) {
+      // The connect deadline stands in for the idle timeout until the target is connected.
+      if (r->phase == kConnecting && now_ >= r->connectDeadlineNs) ConnectFailed(r, ETIMEDOUT);
+      continue;
+    }
     if (r->idleMs > 0 && now_ - r->lastActiveNs >= r->idleMs * 1000000LL) {
       expired.emplace_back(r, kIdleTimeout);
     } else if (r->halfCloseAtNs > 0 && now_ >= r->halfCloseAtNs) {
@@ -473,7 +594,7 @@ void Loop::Tick() {
 void Loop::Close(Relay* r, int reason, int resetSide) {
   if (r->closed) return;
   r->closed = true;
-  if (resetSide >= 0) {
+  if (resetSide >= 0 && r->fds[1 - resetSide] >= 0) {
     // Pass the reset on: SO_LINGER 0 makes close() send RST instead of FIN.
     linger lg{1, 0};
     setsockopt(r->fds[1 - resetSide], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -490,12 +611,19 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
   batch_.push_back(static_cast<double>(r->id));
   batch_.push_back(static_cast<double>(r->dirs[kIn].bytes));
   batch_.push_back(static_cast<double>(r->dirs[kOut].bytes));
-  batch_.push_back(static_cast<double>(reason));
+  batch_.push_back(static_cast<double>(r->phase == kRelaying ? reason : reason + kUnconnected));
   relays_.erase(r->id);
   live_.fetch_sub(1, std::memory_order_relaxed);
   if (r->queuedAgain) EraseFrom(again_, r);
   if (r->throttled) EraseFrom(throttled_, r);
   graveyard_.push_back(r);
+}
+
+void Loop::Record(Relay* r, double first, int code) {
+  batch_.push_back(static_cast<double>(r->id));
+  batch_.push_back(first);
+  batch_.push_back(0);
+  batch_.push_back(static_cast<double>(code));
 }
 
 void Loop::Flush() {

@@ -24,10 +24,11 @@ class StatsSink {
 };
 
 struct Command {
-  enum Kind { kStart, kClose, kShutdown } kind;
-  Relay* relay;  // kStart: ownership passes to the loop
-  uint64_t id;   // kClose
-  int reason;    // kClose
+  enum Kind { kStart, kClose, kRedial, kShutdown } kind;
+  Relay* relay;    // kStart: ownership passes to the loop (fds[kTarget] -1: the loop dials relay->dial)
+  uint64_t id;     // kClose, kRedial
+  int reason;      // kClose
+  DialSpec* dial;  // kRedial: ownership passes to the loop
 };
 
 class Loop {
@@ -49,6 +50,12 @@ class Loop {
   void Run();
   bool DrainCommands();
   void StartRelay(Relay* r);
+  bool Watch(Relay* r, int side);
+  void BeginConnect(Relay* r);
+  void SetTarget(Relay* r, int fd);
+  void Connected(Relay* r);
+  void ConnectFailed(Relay* r, int err);
+  void OnDialEvents(Relay* r, int side, uint32_t events);
   void OnEvents(Endpoint* ep, uint32_t events);
   void Pump(Relay* r);
   bool PumpDirection(Relay* r, int d);
@@ -59,6 +66,7 @@ class Loop {
   void Throttle(Relay* r, int64_t waitNs);
   void Tick();
   void Close(Relay* r, int reason, int resetSide);
+  void Record(Relay* r, double first, int code);
   void Flush();
   int ComputeTimeoutMs();
 

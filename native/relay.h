@@ -1,6 +1,8 @@
 // One relayed connection as the loop thread sees it: two socket fds (dups the addon owns) and one direction per way.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <memory>
 
@@ -24,6 +26,27 @@ enum Reason : int {
   kClosed = 5,
   kShutdown = 6,
 };
+
+// Record codes beyond the close reasons (the 4th field of a stats record; see src/relay/native/binding.ts).
+enum RecordCode : int {
+  // Added to a close reason when the relay ended before its target connected (an engine-side dial).
+  kUnconnected = 16,
+  // A connect failed; the record's second field holds errno. The relay keeps its client and waits for a redial or close.
+  kConnectFailed = 32,
+  // The target accepted (sent only when the dial asked for it).
+  kConnected = 33,
+};
+
+// Where an engine-side dial connects to, and how.
+struct DialSpec {
+  sockaddr_storage addr{};
+  socklen_t addrLen = 0;
+  int64_t timeoutMs = 0;
+  bool reportConnect = false;
+};
+
+// An engine-side dial moves a relay from connecting to relaying; between targets it waits for JS to pick the next.
+enum Phase : int { kRelaying = 0, kConnecting = 1, kAwaitingTarget = 2 };
 
 struct Relay;
 
@@ -68,6 +91,12 @@ struct Relay {
   int64_t lastActiveNs = 0;
   int64_t halfCloseAtNs = 0;  // 0 = no half-close deadline
   std::shared_ptr<RateLimit> limit;
+  // Engine-side dial (fds[kTarget] is -1 until a connect starts).
+  Phase phase = kRelaying;
+  DialSpec dial;
+  int64_t connectDeadlineNs = 0;
+  bool noDelay = false;
+  int keepAliveSec = 0;  // 0 = no keep-alive
 };
 
 }  // namespace tidegate

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { HostPort } from '../util/address.js';
 
 /**
  * The relay engine contract. TypeScript decides who connects where; an engine only moves bytes between two
@@ -44,6 +45,8 @@ export interface RelayOptions {
 }
 
 export interface RelayResult {
+  /** False when an engine-side dial never reached a target (every connect failed, or the client left first). */
+  readonly connected: boolean;
   /** Client→target bytes, counted as they were written to the target. */
   readonly bytesIn: number;
   /** Target→client bytes, counted as they were written to the client. */
@@ -68,6 +71,30 @@ export interface Relay {
 
 export type RelayCloseListener = (relay: Relay, result: RelayResult) => void;
 
+/** An engine's own form of a target address, made once per target (see `RelayEngine.dialAddress`). */
+export type DialAddress = object & { readonly __dialAddress: unique symbol };
+
+export interface EngineDialOptions {
+  readonly timeoutMs: number;
+  readonly noDelay: boolean;
+  /** TCP keep-alive idle time; 0 disables keep-alive. */
+  readonly keepAliveMs: number;
+}
+
+/** A relay whose engine connects to the target itself; between failed connects the caller picks the next target. */
+export interface DialingRelay extends Relay {
+  /** After `connectFailed`: connect to the next target. */
+  redial(address: DialAddress, label: string, reportConnect: boolean): void;
+}
+
+/** Hears how an engine-side dial goes. Exactly one of them per connect, except `connected`, which is on request. */
+export interface RelayDialListener {
+  /** The target accepted and bytes flow; called only when the connect asked for it (`reportConnect`). */
+  connected(relay: DialingRelay): void;
+  /** The connect failed (refused, unreachable, timed out): `redial` the next target, or `close` the relay. */
+  connectFailed(relay: DialingRelay, err: Error): void;
+}
+
 export interface RelayEngine {
   readonly kind: RelayEngineKind;
   /** Live relays of this engine. */
@@ -78,6 +105,26 @@ export interface RelayEngine {
    * buffered are relayed first. `onClose` fires exactly once.
    */
   start(client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener): Relay;
+  /**
+   * Engine-side dialing, where the engine has it (the native engine): the address to pass to `dial`, or null when
+   * this engine cannot dial it itself (a host name). Undefined: the engine never dials; connect with Node instead.
+   */
+  dialAddress?(address: HostPort): DialAddress | null;
+  /**
+   * Takes ownership of the client socket (as `start` does) and connects to the target itself, so that no Node socket
+   * exists for the target. The client's bytes wait in its socket until the target accepts. A relay that never
+   * connects closes with `connected: false` in its result.
+   */
+  dial?(
+    client: Socket,
+    address: DialAddress,
+    label: string,
+    connect: EngineDialOptions,
+    reportConnect: boolean,
+    options: RelayOptions,
+    listener: RelayDialListener,
+    onClose: RelayCloseListener,
+  ): DialingRelay;
   /** A bandwidth limit that relays started with it share. */
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit;
   /** Closes every live relay with reason `shutdown` and releases engine resources. */

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import type { TargetStrategy } from '../config/schema.js';
+import type { DialAddress } from './engine.js';
 import { formatHostPort, type HostPort } from '../util/address.js';
 
 const MAX_BACKOFF_FACTOR = 30;
@@ -13,6 +14,8 @@ export class Target {
   /** `Date.now()` until which the target is skipped while others are up. */
   downUntil = 0;
   probeTimer: NodeJS.Timeout | null = null;
+  /** The relay engine's form of the address, when the engine dials targets itself (see ForwardService). */
+  dialAddress: DialAddress | null = null;
 
   constructor(address: HostPort) {
     this.address = address;

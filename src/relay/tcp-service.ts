@@ -2,7 +2,17 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { ForwardServiceConfig, ProxyServiceConfig, ServiceConfig } from '../config/schema.js';
 import type { RefusalReason, RelayMeter } from '../accounting/types.js';
 import { ListenError } from '../errors.js';
-import type { Relay, RelayResult } from './engine.js';
+import type {
+  CloseReason,
+  DialAddress,
+  DialingRelay,
+  EngineDialOptions,
+  Relay,
+  RelayCloseListener,
+  RelayDialListener,
+  RelayOptions,
+  RelayResult,
+} from './engine.js';
 import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
 import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
@@ -22,6 +32,34 @@ export interface PendingClient {
   readonly client: Socket;
   readonly clientLabel: string;
   pendingSlot: number;
+}
+
+/**
+ * What a relay's record says about its target, read when the relay closes: an engine-side dial may fail over between
+ * targets after the relay started.
+ */
+export interface RelayRoute {
+  /** The target, for the record. */
+  readonly targetLabel: string;
+  /** Decremented when the relay closes (a forward target's live count); null for none. */
+  readonly liveCount: LiveCount | null;
+  /** The record's reason when an engine-side dial never reached a target, given the engine's close reason. */
+  unconnectedReason(reason: CloseReason): string;
+}
+
+/** The route of a relay whose target was connected before it started. */
+class ConnectedRoute implements RelayRoute {
+  readonly targetLabel: string;
+  readonly liveCount: LiveCount | null;
+
+  constructor(targetLabel: string, liveCount: LiveCount | null) {
+    this.targetLabel = targetLabel;
+    this.liveCount = liveCount;
+  }
+
+  unconnectedReason(reason: CloseReason): string {
+    return reason;
+  }
 }
 
 /** How long accepting pauses after EMFILE/ENFILE before it resumes. */
@@ -152,42 +190,71 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
    * forward target's) is decremented then.
    */
   protected relay(pending: P, target: Socket, targetLabel: string, liveCount: LiveCount | null = null): Relay {
+    const engine = this.context.engine;
+    return this.startRelay(pending, new ConnectedRoute(targetLabel, liveCount), (options, onClose) =>
+      engine.start(pending.client, target, options, onClose),
+    );
+  }
+
+  /**
+   * Hands the client to an engine that connects to the target itself (`RelayEngine.dial`); `route` tells the record
+   * where it went, and `listener` hears of failed connects (to redial the next target or close).
+   */
+  protected relayDialing(
+    pending: P,
+    route: RelayRoute,
+    address: DialAddress,
+    label: string,
+    connect: EngineDialOptions,
+    reportConnect: boolean,
+    listener: RelayDialListener,
+  ): DialingRelay {
+    const engine = this.context.engine;
+    return this.startRelay(pending, route, (options, onClose) =>
+      engine.dial!(pending.client, address, label, connect, reportConnect, options, listener, onClose),
+    );
+  }
+
+  private startRelay<R extends Relay>(pending: P, route: RelayRoute, open: (options: RelayOptions, onClose: RelayCloseListener) => R): R {
     this.pending.delete(pending);
-    const { client, clientLabel } = pending;
+    const { clientLabel } = pending;
     const { config } = this;
     const service = this;
     const accounting = this.context.accounting;
     let meter: RelayMeter | null = null;
-    const relay = this.context.engine.start(
-      client,
-      target,
+    let ended = false;
+    const relay = open(
       {
         idleTimeoutMs: config.idleTimeoutMs,
         halfCloseTimeoutMs: config.halfCloseTimeoutMs,
         rateLimit: accounting.rateLimit(config.user, this.name),
       },
       function relayClosed(r: Relay, result: RelayResult) {
+        ended = true;
         service.relays.delete(r);
         service.closedBytesIn += result.bytesIn;
         service.closedBytesOut += result.bytesOut;
         meter ??= accounting.relayStarted(config.user, service.name, r);
         // A relay accounting cut (quota) says so in its record.
         const cutReason = accounting.relayEnded(meter, result);
+        if (!result.connected) service.failed++;
         service.context.events.relayClosed({
           service: service.name,
           user: config.user,
           client: clientLabel,
-          target: targetLabel,
+          target: result.connected ? route.targetLabel : '',
           bytesIn: result.bytesIn,
           bytesOut: result.bytesOut,
           durationMs: Math.round(result.durationMs),
-          reason: cutReason ?? result.reason,
+          reason: result.connected ? cutReason ?? result.reason : route.unconnectedReason(result.reason),
         });
+        const liveCount = route.liveCount;
         if (liveCount !== null) liveCount.live--;
         service.release();
       },
     );
-    this.relays.add(relay);
+    // An engine may end a relay inside start() (a socket that died before the hand-over): it is not live then.
+    if (!ended) this.relays.add(relay);
     meter ??= accounting.relayStarted(config.user, this.name, relay);
     return relay;
   }

@@ -128,6 +128,7 @@ export class JsRelay implements Relay, DirectionOwner {
     }
     this.registry.forget(this);
     this.onClose(this, {
+      connected: true,
       bytesIn: this.finalBytesIn,
       bytesOut: this.finalBytesOut,
       reason: this.reason ?? 'done',

@@ -37,7 +37,11 @@ export interface NativeEngineStats {
   readonly epollFds: readonly number[];
 }
 
-/** The addon's engine object. Records arrive as [id, bytesIn, bytesOut, reason] quads; reason -1 = live. */
+/**
+ * The addon's engine object. Records arrive as [id, bytesIn, bytesOut, code] quads. Code -1: live counters; 0–6: the
+ * relay closed with that reason (+16 when an engine-side dial never connected); 32: a connect failed, errno in the
+ * second field; 33: the target connected (when the dial asked).
+ */
 export interface NativeEngineBinding {
   start(
     id: number,
@@ -49,6 +53,22 @@ export interface NativeEngineBinding {
     halfCloseTimeoutMs: number,
     limitId: number,
   ): void;
+  /** The sockaddr for `dial` and `redial`; null when `host` is not an IP literal. */
+  address(host: string, port: number): Buffer | null;
+  dial(
+    id: number,
+    clientFd: number,
+    pendingToTarget: Buffer | null,
+    idleTimeoutMs: number,
+    halfCloseTimeoutMs: number,
+    limitId: number,
+    address: Buffer,
+    connectTimeoutMs: number,
+    reportConnect: boolean,
+    noDelay: boolean,
+    keepAliveMs: number,
+  ): void;
+  redial(id: number, address: Buffer, connectTimeoutMs: number, reportConnect: boolean): void;
   close(id: number, reason: number): void;
   createLimit(inBytesPerSec: number, outBytesPerSec: number): number;
   setLimit(id: number, inBytesPerSec: number, outBytesPerSec: number): void;

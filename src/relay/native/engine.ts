@@ -1,11 +1,16 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { RelayHandoverError, RelayOptionError, ShuttingDownError } from '../../errors.js';
+import { getSystemErrorName } from 'node:util';
+import { ConnectTimeoutError, RelayHandoverError, RelayOptionError, ShuttingDownError } from '../../errors.js';
+import type { HostPort } from '../../util/address.js';
 import type {
   CloseReason,
+  DialAddress,
+  DialingRelay,
+  EngineDialOptions,
   RateLimit,
-  Relay,
   RelayCloseListener,
+  RelayDialListener,
   RelayEngine,
   RelayOptions,
   RelayResult,
@@ -35,35 +40,66 @@ const REASON_CODES: Readonly<Record<CloseReason, number>> = {
 };
 const EMPTY = Buffer.alloc(0);
 
-type RelayState = 'flushing' | 'live' | 'closing' | 'closed';
+/** Record codes beyond the close reasons (native/relay.h `RecordCode`). */
+const UNCONNECTED = 16;
+const CONNECT_FAILED = 32;
+const CONNECTED = 33;
+
+/** `flushing`: Node still owns the sockets; `dialing`: the addon is connecting to (or waiting for) a target. */
+type RelayState = 'flushing' | 'dialing' | 'live' | 'closing' | 'closed';
 
 /** A relay running in the addon. Counters come from stats batches: at most ~100 ms stale while live, exact at close. */
-class NativeRelay implements Relay {
+class NativeRelay implements DialingRelay {
   readonly id: number;
   serviceSlot = -1;
   bytesIn = 0;
   bytesOut = 0;
   readonly startedAt: number;
-  state: RelayState = 'flushing';
+  state: RelayState;
+  /** False while an engine-side dial has not reached a target. */
+  connected: boolean;
   /** Set while the sockets are still Node's (waiting for their write queues to flush). */
   client: Socket | null;
   target: Socket | null;
   readonly options: RelayOptions;
   readonly onClose: RelayCloseListener;
   readonly engine: NativeRelayEngine;
+  /** Engine-side dial only: who hears of connect outcomes, the target's label (for errors) and the deadline. */
+  readonly dialListener: RelayDialListener | null;
+  label: string;
+  readonly connectTimeoutMs: number;
 
-  constructor(engine: NativeRelayEngine, id: number, client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener) {
+  constructor(
+    engine: NativeRelayEngine,
+    id: number,
+    client: Socket,
+    target: Socket | null,
+    options: RelayOptions,
+    onClose: RelayCloseListener,
+    dialListener: RelayDialListener | null = null,
+    label = '',
+    connectTimeoutMs = 0,
+  ) {
     this.id = id;
     this.startedAt = performance.now();
+    this.state = target === null ? 'dialing' : 'flushing';
+    this.connected = target !== null;
     this.client = client;
     this.target = target;
     this.options = options;
     this.onClose = onClose;
     this.engine = engine;
+    this.dialListener = dialListener;
+    this.label = label;
+    this.connectTimeoutMs = connectTimeoutMs;
   }
 
   close(reason: CloseReason = 'closed'): void {
     this.engine.closeRelay(this, reason);
+  }
+
+  redial(address: DialAddress, label: string, reportConnect: boolean): void {
+    this.engine.redialRelay(this, address, label, reportConnect);
   }
 }
 
@@ -134,18 +170,8 @@ export class NativeRelayEngine implements RelayEngine {
     return this.#relays.size;
   }
 
-  start(client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener): Relay {
-    if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down and accepts no relays');
-    if (isTlsSocket(client) || isTlsSocket(target)) {
-      // A programming error, refused before taking the sockets: TLS pairs need the JavaScript engine.
-      throw new RelayHandoverError('the native relay moves raw fds and cannot relay a TLS socket; use the JavaScript engine for TLS pairs');
-    }
-    checkMs('idleTimeoutMs', options.idleTimeoutMs);
-    checkMs('halfCloseTimeoutMs', options.halfCloseTimeoutMs);
-    const limit = options.rateLimit;
-    if (limit !== null && !(limit instanceof NativeRateLimit && !limit.disposed && this.#limits.has(limit))) {
-      throw new RelayOptionError('rateLimit: expected a limit created by this engine and not disposed');
-    }
+  start(client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener): NativeRelay {
+    this.#checkStart(client, target, options);
     const id = this.#relays.nextId();
     const relay = new NativeRelay(this, id, client, target, options, onClose);
     this.#relays.set(id, relay);
@@ -156,6 +182,70 @@ export class NativeRelayEngine implements RelayEngine {
       this.#handOver(relay);
     }
     return relay;
+  }
+
+  dialAddress(address: HostPort): DialAddress | null {
+    return this.#binding.address(address.host, address.port) as DialAddress | null;
+  }
+
+  dial(
+    client: Socket,
+    address: DialAddress,
+    label: string,
+    connect: EngineDialOptions,
+    reportConnect: boolean,
+    options: RelayOptions,
+    listener: RelayDialListener,
+    onClose: RelayCloseListener,
+  ): DialingRelay {
+    this.#checkStart(client, null, options);
+    if (!Buffer.isBuffer(address)) throw new RelayOptionError('address: expected one made by dialAddress()');
+    checkMs('connect timeoutMs', connect.timeoutMs);
+    checkMs('keepAliveMs', connect.keepAliveMs);
+    if (client.writableLength > 0) {
+      // Nothing is written to a client before its target connects; flushing first would need Node's socket kept.
+      throw new RelayHandoverError('expected a client with nothing queued for writing before an engine-side dial');
+    }
+    const id = this.#relays.nextId();
+    const relay = new NativeRelay(this, id, client, null, options, onClose, listener, label, connect.timeoutMs);
+    this.#relays.set(id, relay);
+    this.#updateRef();
+    relay.client = null;
+    try {
+      const c = detachSocket(client);
+      const limit = options.rateLimit as NativeRateLimit | null;
+      this.#binding.dial(
+        id,
+        c.fd,
+        c.pending,
+        Math.floor(options.idleTimeoutMs),
+        Math.floor(options.halfCloseTimeoutMs),
+        limit !== null && !limit.disposed ? limit.id : 0,
+        address as unknown as Buffer,
+        Math.floor(connect.timeoutMs),
+        reportConnect,
+        connect.noDelay,
+        Math.floor(connect.keepAliveMs),
+      );
+    } catch (err) {
+      if (!(err instanceof Error)) throw err;
+      // The client died before the hand-over (or its fd could not be taken): the relay ends unconnected.
+      relay.state = 'closed';
+      client.destroy();
+      this.#finish(relay, 'client_reset');
+      return relay;
+    }
+    client.on('error', noop);
+    client.destroy();
+    return relay;
+  }
+
+  /** @internal called by NativeRelay.redial */
+  redialRelay(relay: NativeRelay, address: DialAddress, label: string, reportConnect: boolean): void {
+    // A relay that is closing (or every relay, at shutdown) gets its close record instead.
+    if (relay.state !== 'dialing' || this.#shuttingDown) return;
+    relay.label = label;
+    this.#binding.redial(relay.id, address as unknown as Buffer, Math.floor(relay.connectTimeoutMs), reportConnect);
   }
 
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit {
@@ -187,6 +277,20 @@ export class NativeRelayEngine implements RelayEngine {
 
   deliveryStats(): NativeDeliveryStats {
     return { deliveries: this.#deliveries, records: this.#records };
+  }
+
+  #checkStart(client: Socket, target: Socket | null, options: RelayOptions): void {
+    if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down and accepts no relays');
+    if (isTlsSocket(client) || (target !== null && isTlsSocket(target))) {
+      // A programming error, refused before taking the sockets: TLS pairs need the JavaScript engine.
+      throw new RelayHandoverError('the native relay moves raw fds and cannot relay a TLS socket; use the JavaScript engine for TLS pairs');
+    }
+    checkMs('idleTimeoutMs', options.idleTimeoutMs);
+    checkMs('halfCloseTimeoutMs', options.halfCloseTimeoutMs);
+    const limit = options.rateLimit;
+    if (limit !== null && !(limit instanceof NativeRateLimit && !limit.disposed && this.#limits.has(limit))) {
+      throw new RelayOptionError('rateLimit: expected a limit created by this engine and not disposed');
+    }
   }
 
   /** @internal called by NativeRelay.close */
@@ -291,13 +395,34 @@ export class NativeRelayEngine implements RelayEngine {
     for (let i = 0; i + 3 < records.length; i += 4) {
       const relay = this.#relays.get(records[i]!);
       if (relay === undefined) continue;
+      const code = records[i + 3]!;
+      if (code >= CONNECT_FAILED) {
+        this.#dialOutcome(relay, code, records[i + 1]!);
+        continue;
+      }
       relay.bytesIn = records[i + 1]!;
       relay.bytesOut = records[i + 2]!;
-      const code = records[i + 3]!;
       if (code >= 0) {
         relay.state = 'closed';
-        this.#finish(relay, REASONS[code] ?? 'closed');
+        if (code < UNCONNECTED) relay.connected = true;
+        this.#finish(relay, REASONS[code % UNCONNECTED] ?? 'closed');
       }
+    }
+  }
+
+  /** A connect of an engine-side dial succeeded (when asked) or failed (errno in the record). */
+  #dialOutcome(relay: NativeRelay, code: number, errno: number): void {
+    const listener = relay.dialListener;
+    if (listener === null || relay.state !== 'dialing') return;
+    try {
+      if (code === CONNECTED) {
+        relay.connected = true;
+        listener.connected(relay);
+      } else {
+        listener.connectFailed(relay, connectError(errno, relay.label, relay.connectTimeoutMs));
+      }
+    } catch (err) {
+      process.nextTick(rethrow, err);
     }
   }
 
@@ -305,6 +430,7 @@ export class NativeRelayEngine implements RelayEngine {
     this.#relays.delete(relay.id);
     this.#updateRef();
     const result: RelayResult = {
+      connected: relay.connected,
       bytesIn: relay.bytesIn,
       bytesOut: relay.bytesOut,
       reason,
@@ -334,6 +460,25 @@ export class NativeRelayEngine implements RelayEngine {
 }
 
 function noop(): void {}
+
+/** The error of a failed engine-side connect, shaped like Node's own (`code`, `errno`, `syscall`). */
+function connectError(errno: number, label: string, timeoutMs: number): Error {
+  const name = safeErrorName(errno);
+  if (name === 'ETIMEDOUT') return new ConnectTimeoutError(`connect to ${label} timed out after ${timeoutMs} ms`);
+  const err = new Error(`connect ${name} ${label}`) as NodeJS.ErrnoException;
+  err.code = name;
+  err.errno = -errno;
+  err.syscall = 'connect';
+  return err;
+}
+
+function safeErrorName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `E${errno}`;
+  }
+}
 
 /** Passes a reset on where the socket is TCP (resetAndDestroy throws for other handles, e.g. Unix sockets). */
 function resetOrDestroy(socket: Socket): void {
