@@ -2,9 +2,10 @@ import type { Socket } from 'node:net';
 import type { HostPort } from '../util/address.js';
 
 /**
- * The relay engine contract. TypeScript decides who connects where; an engine only moves bytes between two
- * connected sockets, counts them, throttles them and closes on request. The JavaScript engine and the native
- * splice engine implement the same contract and pass the same test suite (test/relay/).
+ * The relay engine contract. TypeScript decides who connects where; an engine moves bytes between two connected
+ * sockets, counts them, throttles them and closes on request. The JavaScript engine and the native splice engine
+ * implement the same contract and pass the same test suite (test/relay/). An engine may also dial the target that
+ * TypeScript chose (`dial`, the native engine): failed connects come back to TypeScript, which picks the next one.
  */
 
 export type RelayEngineKind = 'native' | 'js';
