@@ -14,8 +14,8 @@ const SLOW_MS = Number(process.env.TIDEGATE_SLOW_MS ?? 0);
  * L4 TCP forwarding to one of several targets, chosen by strategy, with failover before the client notices.
  *
  * Where the relay engine dials itself (the native engine, and every target an IP literal), the client is handed over
- * at once and the engine connects to the target: Node never builds a socket for it, which is about a sixth of a short
- * connection's CPU. Otherwise Node dials and hands both sockets over.
+ * at once and the engine connects to the target: Node never builds a socket for it, which takes about a quarter off
+ * a short connection's CPU (bench/results/relay.json). Otherwise Node dials and hands both sockets over.
  */
 export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConnection> {
   private targets: TargetPool;
@@ -162,7 +162,7 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
   private gone = false;
   private exhausted = false;
   /** The client's 'close'/'error' listener while Node dials (a destroyed pending client cancels the dial). */
-  private readonly onClientGone: () => void;
+  private readonly onClientGone: (() => void) | null = null;
 
   constructor(service: ForwardService, client: Socket, clientLabel: string) {
     this.service = service;
@@ -170,10 +170,12 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
     this.clientLabel = clientLabel;
     this.order = service.targetPool.order();
     this.viaEngine = service.dialsWithEngine;
-    this.onClientGone = (): void => this.clientGone();
     if (!this.viaEngine) {
-      client.on('close', this.onClientGone);
-      client.on('error', this.onClientGone);
+      // The engine watches its clients itself; only a client Node dials for needs these.
+      const onClientGone = (): void => this.clientGone();
+      this.onClientGone = onClientGone;
+      client.on('close', onClientGone);
+      client.on('error', onClientGone);
     }
   }
 
@@ -262,7 +264,9 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
   }
 
   private unlisten(): void {
-    this.client.removeListener('close', this.onClientGone);
-    this.client.removeListener('error', this.onClientGone);
+    const onClientGone = this.onClientGone;
+    if (onClientGone === null) return;
+    this.client.removeListener('close', onClientGone);
+    this.client.removeListener('error', onClientGone);
   }
 }
