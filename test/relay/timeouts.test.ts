@@ -56,6 +56,31 @@ for (const engine of availableEngines()) {
       }
     });
 
+    // Only the native engine watches a client while its target is dialed: Node does not read a paused socket, so with
+    // Node dialing a client's reset is noticed once the dial ends (connected or timed out).
+    const dialWatch = engine.kind === 'native' ? false : 'Node notices a paused client\'s reset only when its dial ends';
+    it('records a client that leaves while its target is being dialed as client_gone, and frees the target', { skip: dialWatch }, async () => {
+      const hole = await blackhole();
+      const tg = await startTidegate(
+        { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', connectTimeout: '10s', targets: [`127.0.0.1:${hole.port}`] }] },
+        engine,
+      );
+      try {
+        const client = await connectTo(tg.port('fwd'));
+        const detail = (): { targets: { live: number }[] } => tg.status('fwd').detail as { targets: { live: number }[] };
+        await eventually(() => detail().targets[0]!.live === 1, 5_000, 'the dial started');
+        client.resetAndDestroy();
+        await eventually(() => tg.records.length === 1, 5_000, 'record');
+        assert.equal(tg.records[0]!.reason, 'client_gone');
+        assert.equal(tg.records[0]!.target, '');
+        assert.equal(detail().targets[0]!.live, 0);
+        assert.equal(tg.status('fwd').connections.live, 0);
+      } finally {
+        await tg.stop();
+        hole.close();
+      }
+    });
+
     it('a target marked down is probed and used again once it is back', async () => {
       const a = await taggedServer('a');
       const port = a.port;
