@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ConnectTimeoutError } from '../../src/errors.js';
 import type { DialAddress, DialingRelay, EngineDialOptions, RelayDialListener, RelayResult } from '../../src/relay/engine.js';
 import type { NativeRelayEngine } from '../../src/relay/native/engine.js';
 import { blackhole } from '../helpers/blackhole.js';
-import { readAll } from '../helpers/servers.js';
+import { eventually, readAll } from '../helpers/servers.js';
 import { connect, defaultOptions, listen, newEngine, portOf, skipNative } from './harness.js';
 
 /** The engine-side dial: the addon connects to the target itself; JS hears of failed connects and picks the next. */
@@ -57,6 +58,10 @@ async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], conn
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
 }
 
 async function refusedPort(): Promise<number> {
@@ -171,6 +176,8 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     const own = newEngine();
     const hole = await blackhole();
     const front = await dialFront(own, [own.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 });
+    // The engine opens its loop's epoll and eventfd with the first relay and closes them at shutdown.
+    const fdsBefore = openFds();
     try {
       const client = await connect(front.port);
       const ended = readAll(client).catch(() => Buffer.alloc(0));
@@ -181,6 +188,8 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
       assert.equal(result.connected, false);
       assert.equal(result.reason, 'shutdown');
       assert.equal((await ended).length, 0, 'the client was closed');
+      client.destroy();
+      await eventually(() => openFds() <= fdsBefore, 5_000, `fd count back to ${fdsBefore} (now ${openFds()})`);
     } finally {
       await front.close();
       hole.close();
