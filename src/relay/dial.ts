@@ -2,9 +2,11 @@ import { connect, type Socket } from 'node:net';
 import { ConnectTimeoutError } from '../errors.js';
 import type { HostPort } from '../util/address.js';
 
+/** How a connect to a target is made, by Node (`DialAttempt`) or by an engine (`RelayEngine.dial`). */
 export interface DialOptions {
   readonly timeoutMs: number;
   readonly noDelay: boolean;
+  /** TCP keep-alive idle time; 0 disables keep-alive. */
   readonly keepAliveMs: number;
 }
 

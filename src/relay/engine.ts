@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { HostPort } from '../util/address.js';
+import type { DialOptions } from './dial.js';
 
 /**
  * The relay engine contract. TypeScript decides who connects where; an engine moves bytes between two connected
@@ -75,13 +76,6 @@ export type RelayCloseListener = (relay: Relay, result: RelayResult) => void;
 /** An engine's own form of a target address, made once per target (see `RelayEngine.dialAddress`). */
 export type DialAddress = object & { readonly __dialAddress: unique symbol };
 
-export interface EngineDialOptions {
-  readonly timeoutMs: number;
-  readonly noDelay: boolean;
-  /** TCP keep-alive idle time; 0 disables keep-alive. */
-  readonly keepAliveMs: number;
-}
-
 /** A relay whose engine connects to the target itself; between failed connects the caller picks the next target. */
 export interface DialingRelay extends Relay {
   /** After `connectFailed`: connect to the next target. */
@@ -120,7 +114,7 @@ export interface RelayEngine {
     client: Socket,
     address: DialAddress,
     label: string,
-    connect: EngineDialOptions,
+    connect: DialOptions,
     reportConnect: boolean,
     options: RelayOptions,
     listener: RelayDialListener,

@@ -6,7 +6,6 @@ import type {
   CloseReason,
   DialAddress,
   DialingRelay,
-  EngineDialOptions,
   Relay,
   RelayCloseListener,
   RelayDialListener,
@@ -14,6 +13,7 @@ import type {
   RelayResult,
 } from './engine.js';
 import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
+import type { DialOptions } from './dial.js';
 import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
 
@@ -205,7 +205,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     route: RelayRoute,
     address: DialAddress,
     label: string,
-    connect: EngineDialOptions,
+    connect: DialOptions,
     reportConnect: boolean,
     listener: RelayDialListener,
   ): DialingRelay {

@@ -3,7 +3,8 @@ import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ConnectTimeoutError } from '../../src/errors.js';
-import type { DialAddress, DialingRelay, EngineDialOptions, RelayDialListener, RelayResult } from '../../src/relay/engine.js';
+import type { DialOptions } from '../../src/relay/dial.js';
+import type { DialAddress, DialingRelay, RelayDialListener, RelayResult } from '../../src/relay/engine.js';
 import type { NativeRelayEngine } from '../../src/relay/native/engine.js';
 import { blackhole } from '../helpers/blackhole.js';
 import { eventually, readAll } from '../helpers/servers.js';
@@ -11,7 +12,7 @@ import { connect, defaultOptions, listen, newEngine, portOf, skipNative } from '
 
 /** The engine-side dial: the addon connects to the target itself; JS hears of failed connects and picks the next. */
 
-const CONNECT: EngineDialOptions = { timeoutMs: 2_000, noDelay: true, keepAliveMs: 0 };
+const CONNECT: DialOptions = { timeoutMs: 2_000, noDelay: true, keepAliveMs: 0 };
 
 interface Dialed {
   readonly relay: DialingRelay;
@@ -24,7 +25,7 @@ interface Dialed {
  * A front that hands every client to `engine.dial` towards `targets[0]`; on a failed connect it redials the next
  * target, and closes the relay when none is left.
  */
-async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], connect: EngineDialOptions = CONNECT, reportConnect = false) {
+async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], connect: DialOptions = CONNECT, reportConnect = false) {
   const dialed: Dialed[] = [];
   const waiting: Array<(d: Dialed) => void> = [];
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {

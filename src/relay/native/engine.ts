@@ -3,11 +3,11 @@ import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import { ConnectTimeoutError, RelayHandoverError, RelayOptionError, ShuttingDownError } from '../../errors.js';
 import type { HostPort } from '../../util/address.js';
+import type { DialOptions } from '../dial.js';
 import type {
   CloseReason,
   DialAddress,
   DialingRelay,
-  EngineDialOptions,
   RateLimit,
   RelayCloseListener,
   RelayDialListener,
@@ -84,7 +84,7 @@ class NativeRelay implements DialingRelay {
     this.startedAt = performance.now();
     this.state = target === null ? 'dialing' : 'flushing';
     this.connected = target !== null;
-    this.client = client;
+    this.client = target === null ? null : client;
     this.target = target;
     this.options = options;
     this.onClose = onClose;
@@ -192,7 +192,7 @@ export class NativeRelayEngine implements RelayEngine {
     client: Socket,
     address: DialAddress,
     label: string,
-    connect: EngineDialOptions,
+    connect: DialOptions,
     reportConnect: boolean,
     options: RelayOptions,
     listener: RelayDialListener,
@@ -210,7 +210,6 @@ export class NativeRelayEngine implements RelayEngine {
     const relay = new NativeRelay(this, id, client, null, options, onClose, listener, label, connect.timeoutMs);
     this.#relays.set(id, relay);
     this.#updateRef();
-    relay.client = null;
     try {
       const c = detachSocket(client);
       const limit = options.rateLimit as NativeRateLimit | null;
