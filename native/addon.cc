@@ -192,7 +192,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Relay* r = NewRelay(id, fds[0], fds[1], info[3], info[5].As<Napi::Number>().Int64Value(),
                         info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Uint32Value());
     CopyBuffer(info[4], r->dirs[kOut]);
-    LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr});
+    LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr, nullptr});
     return env.Undefined();
   }
 
@@ -237,11 +237,12 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   }
 
   // dial(id, clientFd, pendingToTarget, idleMs, halfCloseMs, limitId, address, connectTimeoutMs, reportConnect,
-  //      noDelay, keepAliveMs): the loop connects to `address` itself and relays once connected. Dups the client fd.
+  //      noDelay, keepAliveMs, greeting): the loop connects to `address` itself and relays once connected; `greeting`
+  //      (or null) goes to the client first, once connected. Dups the client fd.
   Napi::Value Dial(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
-    if (info.Length() < 11) return ThrowError(env, "dial: expected 11 arguments");
+    if (info.Length() < 12) return ThrowError(env, "dial: expected 12 arguments");
     DialSpec spec;
     if (!ReadDial(info[6], info[7], info[8], &spec)) return ThrowError(env, "dial: expected an address from address()");
     std::string error;
@@ -256,7 +257,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     r->noDelay = info[9].ToBoolean().Value();
     int64_t keepAliveMs = info[10].As<Napi::Number>().Int64Value();
     r->keepAliveSec = keepAliveMs <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, keepAliveMs / 1000));
-    LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr});
+    CopyBuffer(info[11], r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
+    LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr, nullptr});
     return env.Undefined();
   }
 
@@ -270,16 +272,21 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
       return ThrowError(env, "redial: expected an address from address()");
     }
     uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-    LoopFor(id).Post(Command{Command::kRedial, nullptr, id, 0, spec});
+    LoopFor(id).Post(Command{Command::kRedial, nullptr, id, 0, spec, nullptr});
     return env.Undefined();
   }
 
-  // close(id, reasonCode)
+  // close(id, reasonCode[, farewell]): `farewell` goes to the client first if the relay never connected.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (loops_.empty() || info.Length() < 2) return info.Env().Undefined();
     uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
     int reason = info[1].As<Napi::Number>().Int32Value();
-    LoopFor(id).Post(Command{Command::kClose, nullptr, id, reason, nullptr});
+    std::string* farewell = nullptr;
+    if (info.Length() > 2 && info[2].IsBuffer()) {
+      Napi::Buffer<char> b = info[2].As<Napi::Buffer<char>>();
+      farewell = new std::string(b.Data(), b.Length());
+    }
+    LoopFor(id).Post(Command{Command::kClose, nullptr, id, reason, nullptr, farewell});
     return info.Env().Undefined();
   }
 

@@ -89,7 +89,7 @@ void Loop::Post(const Command& command) {
 
 void Loop::StopAndJoin() {
   if (!started_) return;
-  Post(Command{Command::kShutdown, nullptr, 0, 0, nullptr});
+  Post(Command{Command::kShutdown, nullptr, 0, 0, nullptr, nullptr});
   thread_.join();
   started_ = false;
   // Relays posted after the thread stopped never ran: close their fds.
@@ -102,6 +102,7 @@ void Loop::StopAndJoin() {
       delete c.relay;
     }
     delete c.dial;
+    delete c.farewell;
   }
   queue_.clear();
 }
@@ -196,7 +197,21 @@ bool Loop::DrainCommands() {
         break;
       case Command::kClose: {
         auto it = relays_.find(c.id);
-        if (it != relays_.end()) Close(it->second, c.reason, -1);
+        if (it != relays_.end()) {
+          Relay* r = it->second;
+          if (c.farewell != nullptr && r->phase != kRelaying && r->fds[kClient] >= 0) {
+            // A protocol error reply (a few hundred bytes at most) to a client that has received nothing yet: its
+            // socket buffer takes it whole, so one non-blocking send is enough. What the client sent is read and
+            // dropped first, so that the close sends a FIN after the reply rather than a reset that could lose it.
+            char scratch[4096];
+            for (int i = 0; i < 16 && recv(r->fds[kClient], scratch, sizeof(scratch), MSG_DONTWAIT) > 0; i++) {
+            }
+            ssize_t ignored = send(r->fds[kClient], c.farewell->data(), c.farewell->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)ignored;
+          }
+          Close(r, c.reason, -1);
+        }
+        delete c.farewell;
         break;
       }
       case Command::kRedial: {

@@ -29,6 +29,7 @@ struct Command {
   uint64_t id;     // kClose, kRedial
   int reason;      // kClose
   DialSpec* dial;  // kRedial: ownership passes to the loop
+  std::string* farewell;  // kClose: bytes for the client of a relay that never connected (owned by the loop)
 };
 
 class Loop {

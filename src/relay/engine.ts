@@ -80,6 +80,11 @@ export type DialAddress = object & { readonly __dialAddress: unique symbol };
 export interface DialingRelay extends Relay {
   /** After `connectFailed`: connect to the next target. */
   redial(address: DialAddress, label: string, reportConnect: boolean): void;
+  /**
+   * After `connectFailed`: ends the relay (reason `closed`, unconnected), writing `farewell` (a protocol error reply)
+   * to the client first.
+   */
+  giveUp(farewell: Buffer | null): void;
 }
 
 /** Hears how an engine-side dial goes. Exactly one of them per connect, except `connected`, which is on request. */
@@ -107,7 +112,8 @@ export interface RelayEngine {
   dialAddress?(address: HostPort): DialAddress | null;
   /**
    * Takes ownership of the client socket (as `start` does) and connects to the target itself, so that no Node socket
-   * exists for the target. The client's bytes wait in its socket until the target accepts. A relay that never
+   * exists for the target. The client's bytes wait in its socket until the target accepts; then `greeting` (a
+   * protocol's success reply, or null) goes to the client before anything the target sends. A relay that never
    * connects closes with `connected: false` in its result.
    */
   dial?(
@@ -116,6 +122,7 @@ export interface RelayEngine {
     label: string,
     connect: DialOptions,
     reportConnect: boolean,
+    greeting: Buffer | null,
     options: RelayOptions,
     listener: RelayDialListener,
     onClose: RelayCloseListener,

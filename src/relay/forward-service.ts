@@ -70,7 +70,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
 
   /** @internal ForwardConnection's first target, when the engine dials: the client goes to the engine now. */
   dialWithEngine(conn: ForwardConnection, target: Target): DialingRelay {
-    return this.relayDialing(conn, conn, target.dialAddress!, target.label, this.dialOptions, !target.up, conn);
+    return this.relayDialing(conn, conn, target.dialAddress!, target.label, this.dialOptions, !target.up, null, conn);
   }
 
   /** @internal the engine reached a target that was marked down. */
@@ -185,6 +185,11 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
 
   get liveCount(): LiveCount | null {
     return this.target;
+  }
+
+  /** Like a client Node dialed for in vain: no target in the record. */
+  get unconnectedTargetLabel(): string {
+    return '';
   }
 
   unconnectedReason(reason: CloseReason): string {

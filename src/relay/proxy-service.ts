@@ -3,13 +3,14 @@ import type { ProxyServiceConfig } from '../config/schema.js';
 import { ProxyHandshakeError, UpstreamProxyError } from '../errors.js';
 import type { ServiceContext } from '../service.js';
 import { formatHostPort } from '../util/address.js';
-import { dial } from './dial.js';
+import { dial, type DialOptions } from './dial.js';
+import type { CloseReason, DialAddress, DialingRelay, RelayDialListener } from './engine.js';
 import { HandshakeReader } from './proxy/handshake-reader.js';
 import { httpReply, HttpRefusal, parseConnect } from './proxy/http-connect.js';
 import { ProxyRouter, type RouteDecision } from './proxy/router.js';
 import { parseGreeting, parseRequest, SOCKS_REPLY, socksReply, SocksRefusal, type Destination } from './proxy/socks5.js';
 import { dialThroughUpstream } from './proxy/upstream.js';
-import { isOutOfFds, type PendingClient, TcpService } from './tcp-service.js';
+import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
 
 const MAX_HANDSHAKE_BYTES = 8 * 1024;
 const NO_ACCEPTABLE_METHODS = Buffer.from([0x05, 0xff]);
@@ -72,6 +73,12 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     client.once('close', clientGone);
     try {
       route = await router.decide(dest.host);
+      const address = route.via === 'direct' && !abort.signal.aborted ? this.engineAddress(route.address ?? dest.host, dest.port) : null;
+      if (address !== null) {
+        client.removeListener('close', clientGone);
+        this.dialWithEngine(pending, protocol, reader, target, address);
+        return;
+      }
       upstream = await this.open(route, dest, abort.signal);
     } catch (err) {
       client.removeListener('close', clientGone);
@@ -90,9 +97,53 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     if (early.length > 0) client.unshift(early);
     if (!this.isPending(pending) || client.destroyed) {
       upstream.destroy();
+      this.finishWithoutRelay(pending, target, 'client_gone');
       return;
     }
     this.relay(pending, upstream, `${target} ${route.via}`);
+  }
+
+  /** The engine's form of a direct destination, when the engine dials and `host` is an IP literal. */
+  private engineAddress(host: string, port: number): DialAddress | null {
+    const engine = this.context.engine;
+    if (engine.dial === undefined || engine.dialAddress === undefined) return null;
+    return engine.dialAddress({ host, port });
+  }
+
+  /**
+   * A direct destination the engine dials itself: the client goes to the engine with its success reply, which the
+   * engine sends once the destination accepts; a failed connect is answered in the client's protocol.
+   */
+  private dialWithEngine(pending: ProxyClient, protocol: Protocol, reader: HandshakeReader, target: string, address: DialAddress): void {
+    const client = pending.client;
+    const early = reader.release();
+    if (early.length > 0) client.unshift(early);
+    if (!this.isPending(pending) || client.destroyed) {
+      this.finishWithoutRelay(pending, target, 'client_gone');
+      return;
+    }
+    const greeting = protocol === 'socks5' ? socksReply(SOCKS_REPLY.succeeded) : httpReply(200, 'Connection Established');
+    const dialing = new DirectDial(this, protocol, target);
+    // Counted now (the relay is live from here) and taken back if it ends without reaching the destination.
+    this.direct++;
+    this.relayDialing(pending, dialing, address, target, this.dialOptions(), false, greeting, dialing);
+  }
+
+  /** @internal a direct destination the engine dialed failed: logged, answered in the client's protocol. */
+  directFailed(relay: DialingRelay, protocol: Protocol, target: string, err: NodeJS.ErrnoException): void {
+    if (isOutOfFds(err)) this.outOfFds(err);
+    else this.context.log.warn({ service: this.name, target, err: err.message }, 'proxy destination failed');
+    relay.giveUp(connectFarewell(protocol, err));
+  }
+
+  /** @internal a relay DirectDial counted ended without reaching its destination. */
+  directUnconnected(): void {
+    this.direct--;
+  }
+
+  private dialOptions(): DialOptions {
+    const { config } = this;
+    return { timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs };
   }
 
   private async socksHandshake(client: Socket, reader: HandshakeReader): Promise<Destination> {
@@ -107,7 +158,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
 
   private open(route: RouteDecision, dest: Destination, abort: AbortSignal): Promise<Socket> {
     const { config } = this;
-    const options = { timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs };
+    const options = this.dialOptions();
     if (route.via === 'direct') return dial({ host: route.address ?? dest.host, port: dest.port }, options, abort);
     return dialThroughUpstream(config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort);
   }
@@ -130,6 +181,36 @@ function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer
   }
   if (timedOut) return httpReply(504, 'Gateway Timeout', err.message);
   return httpReply(502, 'Bad Gateway', err instanceof UpstreamProxyError ? err.message : `cannot reach the destination: ${err.code ?? err.message}`);
+}
+
+/** A direct destination dialed by the engine: its record's route, and the one failure it can hear of (no failover). */
+class DirectDial implements RelayRoute, RelayDialListener {
+  readonly targetLabel: string;
+  readonly liveCount: LiveCount | null = null;
+  readonly unconnectedTargetLabel: string;
+  private readonly service: ProxyService;
+  private readonly protocol: Protocol;
+  private failed = false;
+
+  constructor(service: ProxyService, protocol: Protocol, target: string) {
+    this.service = service;
+    this.protocol = protocol;
+    this.targetLabel = `${target} direct`;
+    this.unconnectedTargetLabel = target;
+  }
+
+  unconnectedReason(reason: CloseReason): string {
+    this.service.directUnconnected();
+    if (this.failed) return 'upstream_unavailable';
+    return reason === 'client_reset' ? 'client_gone' : reason;
+  }
+
+  connected(): void {}
+
+  connectFailed(relay: DialingRelay, err: Error): void {
+    this.failed = true;
+    this.service.directFailed(relay, this.protocol, this.unconnectedTargetLabel, err as NodeJS.ErrnoException);
+  }
 }
 
 /** A proxy client from accept until its relay starts (or its handshake fails). */

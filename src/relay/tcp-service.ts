@@ -43,7 +43,12 @@ export interface RelayRoute {
   readonly targetLabel: string;
   /** Decremented when the relay closes (a forward target's live count); null for none. */
   readonly liveCount: LiveCount | null;
-  /** The record's reason when an engine-side dial never reached a target, given the engine's close reason. */
+  /** The record's target when an engine-side dial never reached one. */
+  readonly unconnectedTargetLabel: string;
+  /**
+   * Called once when an engine-side dial ends without reaching a target: the record's reason, given the engine's
+   * close reason.
+   */
   unconnectedReason(reason: CloseReason): string;
 }
 
@@ -55,6 +60,10 @@ class ConnectedRoute implements RelayRoute {
   constructor(targetLabel: string, liveCount: LiveCount | null) {
     this.targetLabel = targetLabel;
     this.liveCount = liveCount;
+  }
+
+  get unconnectedTargetLabel(): string {
+    return this.targetLabel;
   }
 
   unconnectedReason(reason: CloseReason): string {
@@ -207,11 +216,12 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     label: string,
     connect: DialOptions,
     reportConnect: boolean,
+    greeting: Buffer | null,
     listener: RelayDialListener,
   ): DialingRelay {
     const engine = this.context.engine;
     return this.startRelay(pending, route, (options, onClose) =>
-      engine.dial!(pending.client, address, label, connect, reportConnect, options, listener, onClose),
+      engine.dial!(pending.client, address, label, connect, reportConnect, greeting, options, listener, onClose),
     );
   }
 
@@ -242,7 +252,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
           service: service.name,
           user: config.user,
           client: clientLabel,
-          target: result.connected ? route.targetLabel : '',
+          target: result.connected ? route.targetLabel : route.unconnectedTargetLabel,
           bytesIn: result.bytesIn,
           bytesOut: result.bytesOut,
           durationMs: Math.round(result.durationMs),

@@ -44,7 +44,7 @@ async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], conn
         else relay.close();
       },
     };
-    const relay = engine.dial(client, targets[0]!, 'target 0', connect, reportConnect, defaultOptions, listener, (_r, result) => resolveClosed(result));
+    const relay = engine.dial(client, targets[0]!, 'target 0', connect, reportConnect, null, defaultOptions, listener, (_r, result) => resolveClosed(result));
     const d = { relay, failures, connects, closed };
     dialed.push(d);
     waiting.shift()?.(d);

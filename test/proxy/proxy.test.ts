@@ -145,6 +145,8 @@ for (const engine of availableEngines()) {
         await eventually(() => tg.status('px').connections.live === 0, 5_000, 'all closed');
         const reasons = tg.records.map((r) => r.reason).sort();
         assert.deepEqual(reasons, ['bad_handshake', 'bad_handshake', 'bad_handshake', 'bad_handshake', 'bad_handshake', 'upstream_unavailable', 'upstream_unavailable']);
+        for (const r of tg.records.filter((rec) => rec.reason === 'upstream_unavailable')) assert.equal(r.target, `127.0.0.1:${deadPort}`);
+        assert.deepEqual((tg.status('px').detail as { routed: unknown }).routed, { direct: 0, upstream: 0 }, 'failed destinations are not counted as routed');
       } finally {
         await tg.stop();
       }

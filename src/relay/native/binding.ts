@@ -67,9 +67,11 @@ export interface NativeEngineBinding {
     reportConnect: boolean,
     noDelay: boolean,
     keepAliveMs: number,
+    greeting: Buffer | null,
   ): void;
   redial(id: number, address: Buffer, connectTimeoutMs: number, reportConnect: boolean): void;
-  close(id: number, reason: number): void;
+  /** `farewell` goes to the client first when the relay never connected. */
+  close(id: number, reason: number, farewell?: Buffer | null): void;
   createLimit(inBytesPerSec: number, outBytesPerSec: number): number;
   setLimit(id: number, inBytesPerSec: number, outBytesPerSec: number): void;
   disposeLimit(id: number): void;

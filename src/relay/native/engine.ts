@@ -101,6 +101,10 @@ class NativeRelay implements DialingRelay {
   redial(address: DialAddress, label: string, reportConnect: boolean): void {
     this.engine.redialRelay(this, address, label, reportConnect);
   }
+
+  giveUp(farewell: Buffer | null): void {
+    this.engine.giveUpRelay(this, farewell);
+  }
 }
 
 class NativeRateLimit implements RateLimit {
@@ -194,6 +198,7 @@ export class NativeRelayEngine implements RelayEngine {
     label: string,
     connect: DialOptions,
     reportConnect: boolean,
+    greeting: Buffer | null,
     options: RelayOptions,
     listener: RelayDialListener,
     onClose: RelayCloseListener,
@@ -225,6 +230,7 @@ export class NativeRelayEngine implements RelayEngine {
         reportConnect,
         connect.noDelay,
         Math.floor(connect.keepAliveMs),
+        greeting,
       );
     } catch (err) {
       if (!(err instanceof Error)) throw err;
@@ -237,6 +243,13 @@ export class NativeRelayEngine implements RelayEngine {
     client.on('error', noop);
     client.destroy();
     return relay;
+  }
+
+  /** @internal called by NativeRelay.giveUp */
+  giveUpRelay(relay: NativeRelay, farewell: Buffer | null): void {
+    if (relay.state !== 'dialing') return;
+    relay.state = 'closing';
+    this.#binding.close(relay.id, REASON_CODES.closed, farewell);
   }
 
   /** @internal called by NativeRelay.redial */
