@@ -12,7 +12,15 @@ export type LoadRequest =
   | { readonly type: 'count' }
   | { readonly type: 'start'; readonly port: number; readonly streams: number; readonly chunkSize: number }
   | { readonly type: 'stop' }
-  | { readonly type: 'run'; readonly port: number; readonly concurrency: number; readonly durationMs: number; readonly size: number };
+  | {
+      readonly type: 'run';
+      readonly port: number;
+      readonly concurrency: number;
+      readonly durationMs: number;
+      readonly size: number;
+      /** Through a SOCKS5 proxy on `port`: CONNECT to 127.0.0.1:socksTarget first (no auth). */
+      readonly socksTarget?: number;
+    };
 
 export interface ChurnResult {
   readonly connections: number;
@@ -126,6 +134,8 @@ interface ChurnRun {
   readonly port: number;
   readonly size: number;
   readonly request: Buffer;
+  /** The SOCKS5 CONNECT request to send after the greeting, or null for a direct connection. */
+  readonly socksConnect: Buffer | null;
   readonly deadline: number;
   latencies: Float64Array;
   count: number;
@@ -152,6 +162,9 @@ function churnOnce(run: ChurnRun): void {
   const startedAt = performance.now();
   let received = 0;
   let finished = false;
+  // SOCKS5: 0 = greeting sent, 1 = CONNECT sent, 2 = relaying; a direct connection starts relaying.
+  let socksStage = run.socksConnect === null ? 2 : 0;
+  let handshake = 0;
   const socket = connect({ host: '127.0.0.1', port: run.port, noDelay: true });
   function finish(ok: boolean): void {
     if (finished) return;
@@ -162,10 +175,25 @@ function churnOnce(run: ChurnRun): void {
     setImmediate(churnOnce, run);
   }
   socket.once('connect', function onChurnConnect() {
-    socket.write(run.request);
+    socket.write(run.socksConnect === null ? run.request : SOCKS_GREETING);
   });
   socket.on('data', function onChurnResponse(chunk: Buffer) {
-    received += chunk.length;
+    if (socksStage === 2) {
+      received += chunk.length;
+      return;
+    }
+    // The method reply is 2 bytes, the CONNECT reply 10 (an IPv4 bound address); a reply may share a chunk with data.
+    handshake += chunk.length;
+    if (socksStage === 0 && handshake >= 2) {
+      socksStage = 1;
+      handshake -= 2;
+      socket.write(run.socksConnect!);
+    }
+    if (socksStage === 1 && handshake >= 10) {
+      socksStage = 2;
+      received += handshake - 10;
+      socket.write(run.request);
+    }
   });
   socket.once('end', function onChurnEnd() {
     finish(received >= run.size);
@@ -173,6 +201,12 @@ function churnOnce(run: ChurnRun): void {
   socket.once('error', function onChurnError() {
     finish(false);
   });
+}
+
+const SOCKS_GREETING = Buffer.from([0x05, 0x01, 0x00]);
+
+function socksConnectTo(port: number): Buffer {
+  return Buffer.from([0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, port >> 8, port & 0xff]);
 }
 
 function runChurn(): void {
@@ -183,6 +217,7 @@ function runChurn(): void {
       port: message.port,
       size: message.size,
       request: Buffer.alloc(message.size, 0x63),
+      socksConnect: message.socksTarget === undefined ? null : socksConnectTo(message.socksTarget),
       deadline: startedAt + message.durationMs,
       latencies: new Float64Array(65536),
       count: 0,

@@ -103,11 +103,16 @@ export async function startChurnServer(size: number): Promise<{ load: LoadProces
   return LoadProcess.start('churn-server', [String(size)]);
 }
 
-/** Connection churn against 127.0.0.1:port: connect, send `size` bytes, read `size` bytes, close; repeat. */
-export async function runChurn(port: number, concurrency: number, durationMs: number, size: number): Promise<ChurnResult> {
+/**
+ * Connection churn against 127.0.0.1:port: connect, send `size` bytes, read `size` bytes, close; repeat. With
+ * `socksTarget`, `port` is a SOCKS5 proxy and each connection first asks it for 127.0.0.1:socksTarget.
+ */
+export async function runChurn(port: number, concurrency: number, durationMs: number, size: number, socksTarget?: number): Promise<ChurnResult> {
   const { load } = await LoadProcess.start('churn');
   try {
-    const reply = await load.request({ type: 'run', port, concurrency, durationMs, size });
+    const reply = await load.request(
+      socksTarget === undefined ? { type: 'run', port, concurrency, durationMs, size } : { type: 'run', port, concurrency, durationMs, size, socksTarget },
+    );
     if (reply.type !== 'result') throw new Error(`churn answered ${reply.type}`);
     return reply.result;
   } finally {

@@ -4,7 +4,8 @@
  *  - single stream: throughput and relay CPU-seconds per GiB (iperf3 when installed, else the built-in source);
  *  - churn: connect, 1 KiB request, 1 KiB response, close — connections/s, latency percentiles, CPU per connection;
  *  - connect: the same cycle with one client at a time — its latency percentiles (no queueing);
- *  - 100 concurrent streams: aggregate throughput and CPU per GiB (built-in source).
+ *  - 100 concurrent streams: aggregate throughput and CPU per GiB (built-in source);
+ *  - proxy churn (tidegate paths): the churn cycle through tidegate's SOCKS5 service, routing direct.
  */
 import type { BenchContext, BenchMetric, BenchReport, BenchRatio, BenchScenario } from '../types.js';
 import { MetricCollector, medianOf } from '../lib/metric.js';
@@ -38,6 +39,8 @@ interface RelayUnderTest {
   readonly sinkPort: number;
   readonly iperfPort: number;
   readonly churnPort: number;
+  /** A SOCKS5 proxy service (routing direct) in the same process, for proxy churn; null for non-tidegate paths. */
+  readonly proxyPort: number | null;
   readonly cpuPid: number;
   assertAlive(): void;
   stop(): Promise<void>;
@@ -55,6 +58,7 @@ function fromRunning(path: string, running: RunningPath, targets: Targets): Rela
     sinkPort: sinkPort as number,
     iperfPort: hasIperf ? (second as number) : 0,
     churnPort: (hasIperf ? third : second) as number,
+    proxyPort: null,
     cpuPid: running.cpuPid,
     assertAlive: () => running.process.assertAlive(),
     stop: () => running.stop(),
@@ -72,8 +76,10 @@ async function startTidegatePath(path: string, engine: 'native' | 'js', targets:
     targets: [`127.0.0.1:${upstream}`],
     strategy: 'round-robin',
   }));
+  const proxyPort = await freePort();
+  const proxy = { name: 'bench-proxy', type: 'proxy', listen: `127.0.0.1:${proxyPort}`, routing: 'direct' };
   const env: Record<string, string> = engine === 'js' ? { TIDEGATE_RELAY: 'js' } : {};
-  const tidegate: TidegateProcess = await spawnTidegate({ services, env, label: path });
+  const tidegate: TidegateProcess = await spawnTidegate({ services: [...services, proxy], env, label: path });
   if (engine === 'native' && tidegate.relayEngine !== 'native') {
     await tidegate.stop();
     return `tidegate-native skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} (native addon not built or not loadable)`;
@@ -84,6 +90,7 @@ async function startTidegatePath(path: string, engine: 'native' | 'js', targets:
     sinkPort: listens[0] as number,
     iperfPort: hasIperf ? (listens[1] as number) : 0,
     churnPort: listens[hasIperf ? 2 : 1] as number,
+    proxyPort,
     cpuPid: tidegate.cpuPid,
     assertAlive: () => tidegate.process.assertAlive(),
     stop: () => tidegate.stop(),
@@ -165,6 +172,19 @@ async function measurePath(relay: RelayUnderTest, targets: Targets, durations: D
     out.add('connect.p99', relay.path, 'ms', 'lower', single1.p99);
   }
 
+  let proxyNote = '';
+  if (relay.proxyPort !== null) {
+    // The same churn through the SOCKS5 service: handshake, CONNECT to the churn server, 1 KiB each way, close.
+    const p0 = await cpuSecondsOf(relay.cpuPid);
+    const proxied = await runChurn(relay.proxyPort, durations.churnConcurrency, durations.windowMs, CHURN_SIZE, targets.churnPort);
+    const p1 = await cpuSecondsOf(relay.cpuPid);
+    relay.assertAlive();
+    out.add('proxyChurn.connPerSec', relay.path, 'conn/s', 'higher', proxied.connPerSec);
+    out.add('proxyChurn.p99', relay.path, 'ms', 'lower', proxied.p99);
+    if (proxied.connections > 0) out.add('proxyChurn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((p1 - p0) * 1000) / proxied.connections);
+    proxyNote = `; SOCKS5 churn ${Math.round(proxied.connPerSec)} conn/s${proxied.errors > 0 ? ` (${proxied.errors} errors)` : ''}`;
+  }
+
   const many = await measureBuiltinStream(relay, targets.sink, STREAMS, durations);
   relay.assertAlive();
   out.add('streams100.throughput', relay.path, 'Gbit/s', 'higher', many.gbps);
@@ -172,7 +192,7 @@ async function measurePath(relay: RelayUnderTest, targets: Targets, durations: D
 
   return `${single.gbps.toFixed(2)} Gbit/s, ${single.cpuPerGiB.toFixed(3)} CPU-s/GiB; churn ${Math.round(churn.connPerSec)} conn/s ` +
     `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; one client p50 ${single1.p50.toFixed(2)} ms; ` +
-    `${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s`;
+    `${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s${proxyNote}`;
 }
 
 function ratio(name: string, numerator: number | undefined, denominator: number | undefined, target?: string, met?: (value: number) => boolean): BenchRatio | null {
@@ -202,6 +222,7 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
     out.push(ratio(`${path} / baseline-pipe 100-stream throughput`, m('streams100.throughput', path), m('streams100.throughput', 'baseline-pipe')));
   }
   out.push(ratio('haproxy / baseline-pipe single-stream throughput', m('single.throughput', 'haproxy'), m('single.throughput', 'baseline-pipe')));
+  out.push(ratio('tidegate-native / tidegate-js SOCKS5 proxy churn conn/s', m('proxyChurn.connPerSec', 'tidegate-native'), m('proxyChurn.connPerSec', 'tidegate-js')));
   return out.filter((r): r is BenchRatio => r !== null);
 }
 
@@ -219,6 +240,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
   notes.push(useIperf ? 'single stream measured with iperf3 (one stream)' : 'iperf3 not installed: single stream measured with the built-in generator');
   notes.push(`churn: ${durations.churnConcurrency} concurrent clients, ${CHURN_SIZE} B request + ${CHURN_SIZE} B response, then close`);
   notes.push('connect.p50/p99: the churn cycle with one client at a time');
+  notes.push('proxyChurn: the churn through tidegate\'s SOCKS5 service (routing direct), same clients and sizes');
   notes.push(`${STREAMS} streams: built-in generator; CPU is the relay process (all threads) from /proc/<pid>/stat`);
   const targets: Targets = { sink, iperfPort: iperf?.port ?? null, churnPort: churnServer.port };
 

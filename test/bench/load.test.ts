@@ -4,6 +4,8 @@ import { Sink, startSource, stopSource, startChurnServer, runChurn } from '../..
 import { startPipeRelay } from '../../bench/lib/baselines.js';
 import { cpuSecondsOf } from '../../bench/lib/cpu.js';
 import { sleep } from '../../bench/lib/ports.js';
+import { eventually } from '../helpers/servers.js';
+import { startTidegate } from '../helpers/tidegate.js';
 
 async function waitForBytes(sink: Sink, atLeast: number): Promise<number> {
   for (;;) {
@@ -50,6 +52,21 @@ test('churn against a server that answers too little counts errors, not connecti
     assert.equal(result.connections, 0);
     assert.ok(result.errors > 0);
   } finally {
+    await server.load.stop();
+  }
+});
+
+test('SOCKS5 churn completes its cycles through tidegate\'s proxy service, handshake and all', async () => {
+  const server = await startChurnServer(1024);
+  const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct' }] });
+  try {
+    const result = await runChurn(tg.port('px'), 4, 300, 1024, server.port);
+    assert.ok(result.connections > 0, 'some connections completed');
+    assert.equal(result.errors, 0);
+    await eventually(() => tg.records.length >= result.connections, 5_000, 'a relay record for every cycle');
+    assert.ok(tg.records.every((r) => r.target === `127.0.0.1:${server.port} direct`), 'each went direct to the churn server');
+  } finally {
+    await tg.stop();
     await server.load.stop();
   }
 });
