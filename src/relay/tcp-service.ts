@@ -226,7 +226,6 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   }
 
   private startRelay<R extends Relay>(pending: P, route: RelayRoute, open: (options: RelayOptions, onClose: RelayCloseListener) => R): R {
-    this.pending.delete(pending);
     const { clientLabel } = pending;
     const { config } = this;
     const service = this;
@@ -263,6 +262,8 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
         service.release();
       },
     );
+    // Still pending if the engine threw: the caller then finishes it without a relay.
+    this.pending.delete(pending);
     // An engine may end a relay inside start() (a socket that died before the hand-over): it is not live then.
     if (!ended) this.relays.add(relay);
     meter ??= accounting.relayStarted(config.user, this.name, relay);
