@@ -1,3 +1,6 @@
+/** Marked entries one eviction may pass over before it takes the next regardless. */
+const SECOND_CHANCES = 32;
+
 /**
  * A bounded cache with least-recently-used eviction, approximated by second chance: a hit only marks its entry, and
  * eviction walks from the oldest insert, moving marked entries to the back (unmarked) until it finds an unmarked one.
@@ -9,9 +12,6 @@
  *
  * `max` 0 disables caching. Values may be null (a known miss is worth caching too).
  */
-/** Marked entries one eviction may pass over before it takes the next regardless. */
-const SECOND_CHANCES = 32;
-
 export class LruCache<V> {
   private readonly map = new Map<string, CacheEntry<V>>();
   private maxEntries: number;
