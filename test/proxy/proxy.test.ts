@@ -8,6 +8,7 @@ import { createLogger } from '../../src/log.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import { httpConnect, socks5Connect } from '../helpers/proxy-client.js';
 import { connectTo, echoServer, eventually, readAll, readBytes, readLine, taggedServer } from '../helpers/servers.js';
+import { blackhole } from '../helpers/blackhole.js';
 import { availableEngines, startTidegate, testConfig } from '../helpers/tidegate.js';
 
 async function listFile(lines: string): Promise<string> {
@@ -103,6 +104,25 @@ for (const engine of availableEngines()) {
       }
       await near.close();
       farServer.close();
+    });
+
+    it('answers a destination that never accepts with 504, even when the client kept sending meanwhile', async () => {
+      const hole = await blackhole();
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', connectTimeout: '300ms' }] }, engine);
+      try {
+        const client = await connectTo(tg.port('px'));
+        const answer = readAll(client);
+        client.write(`CONNECT 127.0.0.1:${hole.port} HTTP/1.1\r\nHost: 127.0.0.1:${hole.port}\r\n\r\n`);
+        // Sent while the connect is pending: unread bytes must not turn the refusal into a reset that loses it.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        client.write('x'.repeat(4096));
+        assert.match((await answer).toString(), /^HTTP\/1\.1 504 Gateway Timeout/);
+        await eventually(() => tg.records.length === 1, 5_000, 'record');
+        assert.equal(tg.records[0]!.reason, 'upstream_unavailable');
+      } finally {
+        await tg.stop();
+        hole.close();
+      }
     });
 
     it('answers protocol errors and unreachable destinations in the client\'s protocol', async () => {
