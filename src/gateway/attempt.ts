@@ -42,7 +42,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   phase = WAITING;
   status = 0;
   contentType = '';
-  contentLength: string | null = null;
+  /** The upstream's content-length, or -1 when it sent none. */
+  contentLength = -1;
   requestId: string | null = null;
   retryAfterMs: number | null = null;
   rejectBody: Buffer[] | null = null;
@@ -112,11 +113,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
           if (nameIs(name, 'retry-after')) retryAfter = rawHeaders[i + 1]!.toString('latin1');
           break;
         case 12: // content-type, x-request-id
-          if (nameIs(name, 'content-type')) this.contentType = rawHeaders[i + 1]!.toString('latin1');
+          if (nameIs(name, 'content-type')) this.contentType = contentTypeOf(rawHeaders[i + 1]!);
           else if (nameIs(name, 'x-request-id')) this.requestId = rawHeaders[i + 1]!.toString('latin1');
           break;
         case 14: // content-length
-          if (nameIs(name, 'content-length')) this.contentLength = rawHeaders[i + 1]!.toString('latin1');
+          if (nameIs(name, 'content-length')) this.contentLength = decimalOf(rawHeaders[i + 1]!);
           break;
       }
     }
@@ -184,6 +185,36 @@ function nameIs(raw: Buffer, lower: string): boolean {
     if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false;
   }
   return true;
+}
+
+/** The last content-type decoded: a channel answers with the same one again and again, so bytes are compared. */
+let lastTypeBytes: Buffer = Buffer.alloc(0);
+let lastType = '';
+
+/** A content-type header value as a string, without decoding it when it repeats the last one. */
+function contentTypeOf(raw: Buffer): string {
+  const last = lastTypeBytes;
+  if (raw.length === last.length) {
+    let i = 0;
+    while (i < raw.length && raw[i] === last[i]) i++;
+    if (i === raw.length) return lastType;
+  }
+  lastType = raw.toString('latin1');
+  // A copy: undici's header buffers may be views of its socket buffer, which the next read overwrites.
+  lastTypeBytes = Buffer.from(raw);
+  return lastType;
+}
+
+/** A content-length value (digits only: undici's parser has checked it) as a number; -1 if it is not one. */
+function decimalOf(raw: Buffer): number {
+  if (raw.length === 0 || raw.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const d = raw[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** The first-byte deadline passed (called by the Watchdog's sweep). */

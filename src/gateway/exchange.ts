@@ -16,7 +16,7 @@ import type { GatewayRequest, GatewayResponse } from './http-types.js';
 import type { Route } from './router.js';
 import { AnthropicToOpenAIStream, OpenAIToAnthropicStream, readUsageFromEvent, type StreamConverter } from './sse-convert.js';
 import { parseSseEvent, SseSplitter, type SseEvent, type SseEventSink } from './sse-splitter.js';
-import { findUsageObject, mentionsUsage, TokenUsage } from './usage.js';
+import { mentionsUsage, readUsage, TokenUsage } from './usage.js';
 import type { Slotted } from '../util/slot-list.js';
 
 /** Read once at module load: delays every gateway request, so the perf gate can prove it catches a slow build. */
@@ -204,7 +204,8 @@ export class Exchange implements SseEventSink, Slotted {
       this.fail(new NoChannelError(`no channel serves model "${summary.model}" on ${this.endpoint.path}`));
       return;
     }
-    this.deadline = performance.now() + config.requestTimeoutMs;
+    // The whole request, counted from its arrival.
+    this.deadline = this.startedAt + config.requestTimeoutMs;
     core.watchdog.arm();
     this.next();
   }
@@ -240,11 +241,11 @@ export class Exchange implements SseEventSink, Slotted {
     }
     const dialect = upstreamDialect(channel.kind, this.endpoint.dialect!);
     if (dialect === this.endpoint.dialect) {
-      this.dispatch(channel, dialect, this.body!);
+      this.dispatch(channel, dialect, this.body!, now);
       return;
     }
     if (this.convertedFor === dialect) {
-      this.dispatch(channel, dialect, this.convertedBody!);
+      this.dispatch(channel, dialect, this.convertedBody!, now);
       return;
     }
     let converted: Buffer | null;
@@ -276,13 +277,13 @@ export class Exchange implements SseEventSink, Slotted {
     }
     this.convertedBody = converted;
     this.convertedFor = dialect;
-    this.dispatch(channel, dialect, converted);
+    this.dispatch(channel, dialect, converted, Date.now());
   }
 
-  /** Starts one attempt on `channel` with the body in its dialect. */
-  private dispatch(channel: Channel, dialect: Dialect, body: Buffer): void {
+  /** Starts one attempt on `channel` with the body in its dialect; `now` is the caller's Date.now(). */
+  private dispatch(channel: Channel, dialect: Dialect, body: Buffer, now: number): void {
     const core = this.core;
-    const credential = channel.keys.next(Date.now());
+    const credential = channel.keys.next(now);
     if (credential === null) {
       // Its last usable key went away while a conversion ran: try the others.
       this.tried.push(channel);
@@ -333,23 +334,25 @@ export class Exchange implements SseEventSink, Slotted {
     const now = performance.now();
     const ttfb = now - a.startedAt;
     this.ttfbMs = now - this.startedAt;
+    // Wall-clock ms for the breaker and affinity, from the request's own clock readings (no third clock call).
+    const wall = this.ts + Math.round(this.ttfbMs);
     const channel = a.channel;
     channel.recordLatency(ttfb);
-    channel.breaker.onSuccess(Date.now(), a.probe);
-    if (this.sessionKey !== null) this.core.affinity.set(this.sessionKey, channel.name, Date.now());
+    channel.breaker.onSuccess(wall, a.probe);
+    if (this.sessionKey !== null) this.core.affinity.set(this.sessionKey, channel.name, wall);
     this.channelName = channel.name;
-    if (this.mode !== CONVERT_JSON) this.commit(a, this.mode === PASS_JSON ? a.contentLength : null);
+    if (this.mode !== CONVERT_JSON) this.commit(a, this.mode === PASS_JSON ? a.contentLength : -1);
   }
 
   /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
-  private commit(a: Attempt, contentLength: string | null): void {
+  private commit(a: Attempt, contentLength: number): void {
     this.committed = true;
     this.status = a.status;
     const headers = [
       'content-type', this.mode === CONVERT_SSE ? 'text/event-stream; charset=utf-8' : a.contentType || 'application/json',
       'x-tidegate-channel', a.channel.name,
     ];
-    if (contentLength !== null) headers.push('content-length', contentLength);
+    if (contentLength >= 0) headers.push('content-length', String(contentLength));
     else if (this.mode === PASS_SSE || this.mode === CONVERT_SSE) headers.push('cache-control', 'no-cache');
     if (a.requestId !== null) headers.push('x-request-id', a.requestId);
     this.res.writeHead(a.status, headers);
@@ -412,7 +415,7 @@ export class Exchange implements SseEventSink, Slotted {
           const tail = last.length >= TAIL_BYTES || this.tailPrev === null
             ? last
             : Buffer.concat([this.tailPrev.subarray(Math.max(0, this.tailPrev.length - TAIL_BYTES)), last]);
-          this.usage.read(findUsageObject(tail));
+          readUsage(tail, this.usage);
         }
         this.tailPrev = this.tailLast = null;
         this.res.end();
@@ -457,8 +460,8 @@ export class Exchange implements SseEventSink, Slotted {
       out = Buffer.from(convertErrorBody(familyOf(this.upstreamDialect!), this.endpoint.family, upstream, a.status));
     }
     if (this.clientGone) return;
-    this.usage.read(findUsageObject(upstream));
-    this.commit(a, String(out.length));
+    readUsage(upstream, this.usage);
+    this.commit(a, out.length);
     this.core.bytesOut += out.length;
     this.res.end(out);
     this.done(null);

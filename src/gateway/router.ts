@@ -30,8 +30,14 @@ interface CompiledRule {
   readonly strategy: BalanceStrategy;
 }
 
-/** Resolved routes are cached per (endpoint, model); the cache is bounded and rebuilt with the config. */
+/** Resolved routes are cached per (rule, endpoint, model); the cache is bounded and rebuilt with the config. */
 const ROUTE_CACHE_MAX = 4096;
+
+/**
+ * Routes by model for one (rule, endpoint) pair. Keyed by the model string itself, so a lookup hashes the string
+ * once (the hash stays on it for the request log's lookup of the same string) and never builds a joined key.
+ */
+type ModelRoutes = Map<string, Route>;
 
 /**
  * Routing rules (model glob, path glob, header equality) → a channel set and a strategy. First matching rule wins;
@@ -42,7 +48,9 @@ export class Router {
   private readonly all: readonly Channel[];
   private readonly defaultStrategy: BalanceStrategy;
   private readonly hasHeaderRules: boolean;
-  private readonly cache = new Map<string, Route>();
+  /** Per slot (see route()), per endpoint: the model → route cache. */
+  private readonly cache: Map<Endpoint, ModelRoutes>[];
+  private cached = 0;
 
   constructor(config: GatewayServiceConfig, channels: ReadonlyMap<string, Channel>) {
     this.all = [...channels.values()];
@@ -58,27 +66,44 @@ export class Router {
       };
     });
     this.hasHeaderRules = this.rules.some((r) => r.header !== null);
+    this.cache = this.rules.map(() => new Map<Endpoint, ModelRoutes>());
+    this.cache.push(new Map<Endpoint, ModelRoutes>());
   }
 
   /** The route for a request; `headers` is only read when some rule matches on a header. */
   route(endpoint: Endpoint, model: string, headers: NodeJS.Dict<string | string[]>): Route {
+    // With header rules the rule is decided per request and the cache is kept per rule (slot 0: none matched);
+    // without, a route depends on endpoint and model alone and slot 0 holds them all.
     let index = -2;
-    let key: string;
+    let slot = 0;
     if (this.hasHeaderRules) {
       index = this.matchRule(endpoint, model, headers);
-      key = index + '\0' + endpoint.path + '\0' + model;
-    } else key = endpoint.path + '\0' + model;
-    let route = this.cache.get(key);
+      slot = index + 1;
+    }
+    const byEndpoint = this.cache[slot]!;
+    let routes = byEndpoint.get(endpoint);
+    if (routes === undefined) {
+      routes = new Map();
+      byEndpoint.set(endpoint, routes);
+    }
+    let route = routes.get(model);
     if (route === undefined) {
       if (index === -2) index = this.matchRule(endpoint, model, headers);
       const rule = index >= 0 ? this.rules[index]! : null;
       route = rule === null
         ? new Route(-1, eligible(this.all, endpoint, model), this.defaultStrategy)
         : new Route(rule.index, eligible(rule.channels, endpoint, model), rule.strategy);
-      if (this.cache.size >= ROUTE_CACHE_MAX) this.cache.clear();
-      this.cache.set(key, route);
+      if (this.cached >= ROUTE_CACHE_MAX) this.clearCache();
+      routes.set(model, route);
+      this.cached++;
     }
     return route;
+  }
+
+  private clearCache(): void {
+    // The model maps are emptied, not dropped: the caller may hold one.
+    for (const byEndpoint of this.cache) for (const routes of byEndpoint.values()) routes.clear();
+    this.cached = 0;
   }
 
   private matchRule(endpoint: Endpoint, model: string, headers: NodeJS.Dict<string | string[]>): number {

@@ -8,14 +8,20 @@ export class TokenUsage {
   read(u: unknown): void {
     if (u === null || typeof u !== 'object') return;
     const o = u as Record<string, unknown>;
-    if (typeof o.prompt_tokens === 'number') this.prompt = o.prompt_tokens;
-    if (typeof o.completion_tokens === 'number') this.completion = o.completion_tokens;
-    if (typeof o.total_tokens === 'number') this.total = o.total_tokens;
-    if (typeof o.input_tokens === 'number') {
-      // Anthropic counts cached prompt tokens separately; the prompt is all of them.
-      this.prompt = o.input_tokens + num(o.cache_creation_input_tokens) + num(o.cache_read_input_tokens);
-    }
-    if (typeof o.output_tokens === 'number') this.completion = o.output_tokens;
+    this.apply(
+      numOrNaN(o.prompt_tokens), numOrNaN(o.completion_tokens), numOrNaN(o.total_tokens), numOrNaN(o.input_tokens),
+      numOrNaN(o.output_tokens), numOrNaN(o.cache_creation_input_tokens), numOrNaN(o.cache_read_input_tokens),
+    );
+  }
+
+  /** The fields of a usage object, NaN where absent. */
+  apply(prompt: number, completion: number, total: number, input: number, output: number, cacheCreation: number, cacheRead: number): void {
+    if (prompt === prompt) this.prompt = prompt;
+    if (completion === completion) this.completion = completion;
+    if (total === total) this.total = total;
+    // Anthropic counts cached prompt tokens separately; the prompt is all of them.
+    if (input === input) this.prompt = input + (cacheCreation === cacheCreation ? cacheCreation : 0) + (cacheRead === cacheRead ? cacheRead : 0);
+    if (output === output) this.completion = output;
   }
 
   /** Total = prompt + completion when the upstream did not say. */
@@ -24,8 +30,8 @@ export class TokenUsage {
   }
 }
 
-function num(v: unknown): number {
-  return typeof v === 'number' ? v : 0;
+function numOrNaN(v: unknown): number {
+  return typeof v === 'number' ? v : NaN;
 }
 
 const USAGE_KEY = Buffer.from('"usage"');
@@ -33,12 +39,32 @@ const OPEN = 0x7b;
 const CLOSE = 0x7d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const COMMA = 0x2c;
 
 /**
- * Finds the last top-level-looking `"usage": {...}` in `buf` (the tail of a JSON response) and returns the parsed
- * object, or null. Only the usage object is parsed, never the whole response.
+ * Reads the token counts of the last `"usage": {...}` in `buf` (the tail of a JSON response) into `usage`. The
+ * object's top-level integer fields are read where they stand, with no string or object made; an object this
+ * scan does not expect (a fraction, an escape in a key) is parsed instead.
  */
-export function findUsageObject(buf: Buffer, from = 0, to = buf.length): unknown {
+export function readUsage(buf: Buffer, usage: TokenUsage): void {
+  const start = findUsageStart(buf, 0, buf.length);
+  if (start === -1) return;
+  if (!scanUsage(buf, start, usage)) usage.read(parseObjectAt(buf, start, buf.length));
+}
+
+function parseObjectAt(buf: Buffer, start: number, to: number): unknown {
+  const end = matchBrace(buf, start, to);
+  if (end === -1) return null;
+  try {
+    return JSON.parse(buf.toString('utf8', start, end + 1));
+  } catch {
+    return null;
+  }
+}
+
+/** Index of the `{` of the last `"usage": {` in buf[from, to), or -1. */
+function findUsageStart(buf: Buffer, from: number, to: number): number {
   let at = buf.lastIndexOf(USAGE_KEY, to - USAGE_KEY.length);
   while (at >= from) {
     if (at === 0 || buf[at - 1] !== BACKSLASH) {
@@ -47,22 +73,126 @@ export function findUsageObject(buf: Buffer, from = 0, to = buf.length): unknown
       if (buf[i] === 0x3a) {
         i++;
         while (i < to && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
-        if (buf[i] === OPEN) {
-          const end = matchBrace(buf, i, to);
-          if (end !== -1) {
-            try {
-              return JSON.parse(buf.toString('utf8', i, end + 1));
-            } catch {
-              return null;
-            }
-          }
-        }
+        if (buf[i] === OPEN && matchBrace(buf, i, to) !== -1) return i;
       }
     }
     if (at === 0) break;
     at = buf.lastIndexOf(USAGE_KEY, at - 1);
   }
-  return null;
+  return -1;
+}
+
+const PROMPT_TOKENS = 'prompt_tokens';
+const COMPLETION_TOKENS = 'completion_tokens';
+const TOTAL_TOKENS = 'total_tokens';
+const INPUT_TOKENS = 'input_tokens';
+const OUTPUT_TOKENS = 'output_tokens';
+const CACHE_CREATION = 'cache_creation_input_tokens';
+const CACHE_READ = 'cache_read_input_tokens';
+
+/**
+ * Reads the usage object whose `{` is at `start` (complete: findUsageStart matched its brace) into `usage`.
+ * Returns false, having changed nothing, when it meets what it does not handle; nested values are skipped.
+ */
+function scanUsage(buf: Buffer, start: number, usage: TokenUsage): boolean {
+  let prompt = NaN;
+  let completion = NaN;
+  let total = NaN;
+  let input = NaN;
+  let output = NaN;
+  let cacheCreation = NaN;
+  let cacheRead = NaN;
+  let i = skipSpace(buf, start + 1);
+  if (buf[i] === CLOSE) return true;
+  for (;;) {
+    if (buf[i] !== QUOTE) return false;
+    const keyStart = i + 1;
+    let keyEnd = keyStart;
+    while (keyEnd < buf.length && buf[keyEnd] !== QUOTE && buf[keyEnd] !== BACKSLASH) keyEnd++;
+    if (buf[keyEnd] !== QUOTE) return false;
+    i = skipSpace(buf, keyEnd + 1);
+    if (buf[i] !== COLON) return false;
+    i = skipSpace(buf, i + 1);
+    const c = buf[i]!;
+    if (c >= 0x30 && c <= 0x39) {
+      const digitsStart = i;
+      let n = 0;
+      while (i < buf.length && buf[i]! >= 0x30 && buf[i]! <= 0x39) n = n * 10 + (buf[i++]! - 0x30);
+      const after = buf[i];
+      // A fraction, an exponent or more digits than a double holds exactly: let JSON.parse read it.
+      if (after === 0x2e || after === 0x65 || after === 0x45 || i - digitsStart > 15) return false;
+      switch (keyEnd - keyStart) {
+        case 12:
+          if (keyIs(buf, keyStart, TOTAL_TOKENS)) total = n;
+          else if (keyIs(buf, keyStart, INPUT_TOKENS)) input = n;
+          break;
+        case 13:
+          if (keyIs(buf, keyStart, PROMPT_TOKENS)) prompt = n;
+          else if (keyIs(buf, keyStart, OUTPUT_TOKENS)) output = n;
+          break;
+        case 17:
+          if (keyIs(buf, keyStart, COMPLETION_TOKENS)) completion = n;
+          break;
+        case 23:
+          if (keyIs(buf, keyStart, CACHE_READ)) cacheRead = n;
+          break;
+        case 27:
+          if (keyIs(buf, keyStart, CACHE_CREATION)) cacheCreation = n;
+          break;
+      }
+    } else if (c === 0x2d) {
+      return false; // a negative number: no count is one, so let JSON.parse and the usual checks have it
+    } else {
+      i = skipValue(buf, i);
+      if (i === -1) return false;
+    }
+    i = skipSpace(buf, i);
+    if (buf[i] === CLOSE) break;
+    if (buf[i] !== COMMA) return false;
+    i = skipSpace(buf, i + 1);
+  }
+  usage.apply(prompt, completion, total, input, output, cacheCreation, cacheRead);
+  return true;
+}
+
+function keyIs(buf: Buffer, at: number, name: string): boolean {
+  for (let k = 0; k < name.length; k++) if (buf[at + k] !== name.charCodeAt(k)) return false;
+  return true;
+}
+
+function skipSpace(buf: Buffer, i: number): number {
+  while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+  return i;
+}
+
+/** Index just past the JSON value at `i` (not a number): a string, an object, an array or a literal; -1 if malformed. */
+function skipValue(buf: Buffer, i: number): number {
+  const c = buf[i];
+  if (c === QUOTE) {
+    for (let k = i + 1; k < buf.length; k++) {
+      if (buf[k] === BACKSLASH) k++;
+      else if (buf[k] === QUOTE) return k + 1;
+    }
+    return -1;
+  }
+  if (c === OPEN || c === 0x5b) {
+    let depth = 0;
+    let inString = false;
+    for (let k = i; k < buf.length; k++) {
+      const b = buf[k];
+      if (inString) {
+        if (b === BACKSLASH) k++;
+        else if (b === QUOTE) inString = false;
+      } else if (b === QUOTE) inString = true;
+      else if (b === OPEN || b === 0x5b) depth++;
+      else if ((b === CLOSE || b === 0x5d) && --depth === 0) return k + 1;
+    }
+    return -1;
+  }
+  // true, false, null
+  let k = i;
+  while (k < buf.length && buf[k]! >= 0x61 && buf[k]! <= 0x7a) k++;
+  return k === i ? -1 : k;
 }
 
 /** Index of the `}` closing the `{` at `start`, skipping strings; -1 when cut off. */

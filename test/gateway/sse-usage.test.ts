@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseSseEvent, SseSplitter, type SseEvent } from '../../src/gateway/sse-splitter.js';
-import { findUsageObject, TokenUsage } from '../../src/gateway/usage.js';
+import { readUsage, TokenUsage } from '../../src/gateway/usage.js';
+
+/** prompt, completion and total tokens as readUsage finds them in `body`. */
+function scanned(body: Buffer): (number | null)[] {
+  const usage = new TokenUsage();
+  readUsage(body, usage);
+  return [usage.prompt, usage.completion, usage.total];
+}
 
 function collect(chunks: Buffer[]): string[] {
   const splitter = new SseSplitter();
@@ -35,11 +42,37 @@ describe('gateway: SSE splitting and usage extraction', () => {
     assert.equal(ev.data, '{"a":\n1}');
   });
 
-  it('finds the top-level usage object in a JSON tail, ignoring "usage" inside strings', () => {
+  it('reads the top-level usage object of a JSON tail, ignoring "usage" inside strings', () => {
     const body = Buffer.from(JSON.stringify({ choices: [{ message: { content: 'the "usage": {"prompt_tokens": 999} trick' } }], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } }));
-    assert.deepEqual(findUsageObject(body), { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
-    assert.equal(findUsageObject(Buffer.from('{"usage": {"prompt_tokens": 1')), null);
-    assert.equal(findUsageObject(Buffer.from('{"no":"tokens"}')), null);
+    assert.deepEqual(scanned(body), [3, 4, 7]);
+    assert.deepEqual(scanned(Buffer.from('{"usage": {"prompt_tokens": 1')), [null, null, null], 'cut off: nothing read');
+    assert.deepEqual(scanned(Buffer.from('{"no":"tokens"}')), [null, null, null]);
+  });
+
+  it('reads usage objects in place exactly as a parse of them would', () => {
+    const usages: unknown[] = [
+      {},
+      { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 },
+      // OpenAI's detail objects and arrays are skipped, not mistaken for the top-level counts.
+      { prompt_tokens: 1200, completion_tokens: 8, total_tokens: 1208, prompt_tokens_details: { cached_tokens: 1024, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, total_tokens: 5 }, list: [1, [2, { total_tokens: 9 }]] },
+      { input_tokens: 10, cache_creation_input_tokens: 5, cache_read_input_tokens: 90, output_tokens: 7, service_tier: 'standard', server_tool_use: null, flag: true },
+      { output_tokens: 3 },
+      { prompt_tokens: 0, completion_tokens: 0 },
+      { prompt_tokens: 2.5, completion_tokens: 1e3, total_tokens: -1 },
+      { prompt_tokens: 3, total_tokens: -1 },
+      { prompt_tokens: 1e21, completion_tokens: 12345678901234567 },
+      { 'prompt\u005ftokens': 4, completion_tokens: 5 },
+      { note: 'a "quoted" } brace', prompt_tokens: 6 },
+    ];
+    for (const u of usages) {
+      for (const text of [JSON.stringify({ id: 'x', usage: u }), `{"id":"x",\n  "usage" :\t${JSON.stringify(u, null, 2)}\n}`]) {
+        const expected = new TokenUsage();
+        expected.read(JSON.parse(text).usage);
+        const got = new TokenUsage();
+        readUsage(Buffer.from(text), got);
+        assert.deepEqual([got.prompt, got.completion, got.total], [expected.prompt, expected.completion, expected.total], text);
+      }
+    }
   });
 
   it('reads OpenAI and Anthropic usage (cached prompt tokens included) and totals them', () => {
