@@ -5,6 +5,7 @@ import type { JsonValue } from './types.js';
 const BOM0 = 0xef;
 const BOM1 = 0xbb;
 const BOM2 = 0xbf;
+const REPLACEMENT = '\ufffd';
 
 /**
  * Decodes a UTF-8 JSON body. Invalid UTF-8 and syntax errors throw JsonBodyError with the byte position.
@@ -12,12 +13,15 @@ const BOM2 = 0xbf;
  * descend into fields they know, and serialising a too-deep value is caught where it happens.
  */
 export function decodeJsonBody(body: Uint8Array): JsonValue {
-  if (!isUtf8(body)) {
-    const at = firstInvalidUtf8(body);
-    throw new JsonBodyError('utf8', '$', at, `body is not valid UTF-8: bad byte 0x${(body[at] ?? 0).toString(16)} at byte ${at}`);
+  const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const start = buf.length >= 3 && buf[0] === BOM0 && buf[1] === BOM1 && buf[2] === BOM2 ? 3 : 0;
+  const text = buf.toString('utf8', start);
+  // Decoding replaces bad bytes with U+FFFD, so only a text that has one can hide invalid UTF-8. An ASCII body
+  // is a one-byte string, where this search ends at once.
+  if (text.indexOf(REPLACEMENT) !== -1 && !isUtf8(buf)) {
+    const at = firstInvalidUtf8(buf);
+    throw new JsonBodyError('utf8', '$', at, `body is not valid UTF-8: bad byte 0x${(buf[at] ?? 0).toString(16)} at byte ${at}`);
   }
-  const start = body.length >= 3 && body[0] === BOM0 && body[1] === BOM1 && body[2] === BOM2 ? 3 : 0;
-  const text = Buffer.from(body.buffer, body.byteOffset + start, body.byteLength - start).toString('utf8');
   if (text.length === 0) throw new JsonBodyError('syntax', '$', 0, 'body is empty: expected a JSON object');
   try {
     return JSON.parse(text) as JsonValue;
