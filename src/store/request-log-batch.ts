@@ -26,6 +26,9 @@ export class RequestLogBatch {
   readonly ints: Int32Array;
   readonly strings: string[];
   private readonly ids: Map<string, number>;
+  /** Per string column, the last value added and its id (a value never seen is undefined, so it never matches). */
+  private readonly lastValues: (string | null | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined];
+  private readonly lastIds = new Int32Array(6);
 
   constructor(capacity: number, message?: RequestLogBatchMessage) {
     this.capacity = capacity;
@@ -64,13 +67,22 @@ export class RequestLogBatch {
     ints[k] = row.status;
     ints[k + 1] = row.attempts;
     ints[k + 2] = row.stream ? 1 : 0;
-    ints[k + 3] = this.id(row.service);
-    ints[k + 4] = this.id(row.user);
-    ints[k + 5] = this.id(row.channel);
-    ints[k + 6] = this.id(row.endpoint);
-    ints[k + 7] = this.id(row.model);
-    ints[k + 8] = this.id(row.error);
+    ints[k + 3] = this.idAt(0, row.service);
+    ints[k + 4] = this.idAt(1, row.user);
+    ints[k + 5] = this.idAt(2, row.channel);
+    ints[k + 6] = this.idAt(3, row.endpoint);
+    ints[k + 7] = this.idAt(4, row.model);
+    ints[k + 8] = this.idAt(5, row.error);
     this.length++;
+  }
+
+  /** The id of string column `column`'s value: most rows repeat the row before them, so that is checked first. */
+  private idAt(column: number, value: string | null): number {
+    if (value === this.lastValues[column]) return this.lastIds[column]!;
+    const id = this.id(value);
+    this.lastValues[column] = value;
+    this.lastIds[column] = id;
+    return id;
   }
 
   private id(value: string | null): number {
