@@ -81,6 +81,10 @@ export class Exchange implements SseEventSink, Slotted {
   drainListening = false;
   tailPrev: Buffer | null = null;
   tailLast: Buffer | null = null;
+  /** Body bytes of a passed-through JSON answer received so far. */
+  passedBytes = 0;
+  /** The last chunk of a JSON answer of known length: sent with `end()`, so the response goes out in one call. */
+  heldLast: Buffer | null = null;
   collected: Buffer[] | null = null;
   /** performance.now() by which the whole exchange must be done (requestTimeout); checked by the Watchdog. */
   deadline = Infinity;
@@ -364,7 +368,11 @@ export class Exchange implements SseEventSink, Slotted {
       case PASS_JSON:
         this.tailPrev = this.tailLast;
         this.tailLast = chunk;
-        this.write(a, chunk);
+        this.passedBytes += chunk.length;
+        // The body's last bytes: undici's onComplete follows in the same parse, and end(chunk) writes them with
+        // the headers in one go (write() then end() costs a cork, a tick and a second pass through node:http).
+        if (this.passedBytes === a.contentLength) this.heldLast = chunk;
+        else this.write(a, chunk);
         return;
       case PASS_SSE:
         this.write(a, chunk);
@@ -418,7 +426,12 @@ export class Exchange implements SseEventSink, Slotted {
           readUsage(tail, this.usage);
         }
         this.tailPrev = this.tailLast = null;
-        this.res.end();
+        const held = this.heldLast;
+        if (held !== null) {
+          this.heldLast = null;
+          this.core.bytesOut += held.length;
+          this.res.end(held);
+        } else this.res.end();
         this.done(null);
         return;
       }
