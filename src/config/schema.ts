@@ -157,6 +157,8 @@ export interface GatewayServiceConfig extends ServiceBase {
   readonly maxBodyBytes: number;
   readonly firstByteTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  /** Idle client connections are closed after this long. */
+  readonly keepAliveTimeoutMs: number;
   readonly retries: number;
   readonly affinity: {
     readonly header: string;
@@ -438,7 +440,7 @@ const STRATEGIES = ['priority', 'weighted', 'round-robin', 'least-in-flight', 'l
 
 function readGateway(r: Reader, path: string, raw: Record<string, unknown>): GatewayServiceConfig {
   const o = r.object(path, raw, [
-    ...BASE_KEYS, 'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'retries', 'affinity', 'breaker',
+    ...BASE_KEYS, 'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries', 'affinity', 'breaker',
   ]);
   const base = readBase(r, path, o);
   const channelNames = new Set<string>();
@@ -498,6 +500,7 @@ function readGateway(r: Reader, path: string, raw: Record<string, unknown>): Gat
     maxBodyBytes: r.size(join(path, 'maxBodyBytes'), o.maxBodyBytes, 10 * 1024 * 1024),
     firstByteTimeoutMs: r.duration(join(path, 'firstByteTimeout'), o.firstByteTimeout, 30_000),
     requestTimeoutMs: r.duration(join(path, 'requestTimeout'), o.requestTimeout, 600_000),
+    keepAliveTimeoutMs: r.duration(join(path, 'keepAliveTimeout'), o.keepAliveTimeout, 65_000),
     retries: r.integer(join(path, 'retries'), o.retries, 2, 0, 20),
     affinity: {
       header: r.string(join(path, 'affinity.header'), a.header, 'x-session-id').toLowerCase(),

@@ -1,5 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Exchange } from './exchange.js';
+import type { ClientConnection } from './keep-alive.js';
 
 /**
  * The gateway's own request/response classes (passed to `http.createServer`): they carry their Exchange as a
@@ -12,4 +13,6 @@ export class GatewayRequest extends IncomingMessage {
 
 export class GatewayResponse extends ServerResponse<GatewayRequest> {
   exchange: Exchange | null = null;
+  /** The client connection this response is open on, until its `close`. */
+  client: ClientConnection | null = null;
 }

@@ -12,7 +12,12 @@ import { findEndpoint, MODELS, type Endpoint, type Family } from './endpoints.js
 import { errorBody } from './error-body.js';
 import { Exchange } from './exchange.js';
 import { GatewayRequest, GatewayResponse } from './http-types.js';
+import { KeepAliveSweeper, type ClientConnection } from './keep-alive.js';
 import { listModels } from './models.js';
+
+/** The gateway's client connection, kept on its socket (set once, when it is accepted). */
+const CLIENT = Symbol('tidegate.gatewayClient');
+type ClientSocket = Socket & { [CLIENT]?: ClientConnection };
 
 /**
  * `type: gateway`: an HTTP API router for LLM APIs on node:http. OpenAI-compatible `/v1/chat/completions`,
@@ -32,7 +37,9 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   private liveConnections = 0;
   private totalConnections = 0;
   private refusedConnections = 0;
-  private readonly onSocketClose: () => void;
+  private readonly onSocketClose: (this: ClientSocket) => void;
+  /** Closes idle client connections (node:http's per-socket keep-alive timers are off). */
+  private readonly keepAlive: KeepAliveSweeper;
   /** Credential-directory feeds of the channels that use one. */
   private readonly accountSources = new Map<Channel, AccountSource>();
 
@@ -42,15 +49,20 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.context = context;
     this.boundAddress = formatHostPort(config.listen);
     this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log, context.accounting);
-    this.server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 65_000 }, this.handle.bind(this));
+    this.keepAlive = new KeepAliveSweeper(config.keepAliveTimeoutMs);
+    // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
+    this.server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 0 }, this.handle.bind(this));
     this.server.maxConnections = config.maxConnections;
     const service = this;
-    this.onSocketClose = function gatewaySocketClosed() {
+    this.onSocketClose = function gatewaySocketClosed(this: ClientSocket) {
       service.liveConnections--;
+      const client = this[CLIENT];
+      if (client !== undefined) service.keepAlive.remove(client);
     };
-    this.server.on('connection', function gatewayConnection(socket: Socket) {
+    this.server.on('connection', function gatewayConnection(socket: ClientSocket) {
       service.liveConnections++;
       service.totalConnections++;
+      socket[CLIENT] = service.keepAlive.add(socket);
       socket.once('close', service.onSocketClose);
     });
     this.server.on('drop', function gatewayConnectionDropped() {
@@ -119,6 +131,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   update(next: GatewayServiceConfig, context: ServiceContext): void {
     const retired = this.core.update(next, context.users);
     this.config = next;
+    this.keepAlive.retune(next.keepAliveTimeoutMs);
     this.server.maxConnections = next.maxConnections;
     // Requests already on a retired channel finish on it; its pool closes once they are done.
     for (const c of retired) {
@@ -132,6 +145,12 @@ export class GatewayService implements Service<GatewayServiceConfig> {
 
   /** The request listener (bound once per service). */
   private handle(req: GatewayRequest, res: GatewayResponse): void {
+    const client = (req.socket as ClientSocket)[CLIENT];
+    if (client !== undefined) {
+      client.requestStarted();
+      res.client = client;
+    }
+    res.on('close', onResponseClose);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const endpoint = findEndpoint(q === -1 ? url : url.slice(0, q));
@@ -150,7 +169,6 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     core.live.add(exchange);
     req.exchange = exchange;
     res.exchange = exchange;
-    res.on('close', onResponseClose);
     if (!exchange.authenticate()) return;
     if (endpoint === MODELS) {
       answerModels(exchange, this.config, req.headers['anthropic-version'] !== undefined);
@@ -179,6 +197,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     }
     for (const exchange of core.live.toArray()) exchange.res.destroy();
     core.watchdog.stop();
+    this.keepAlive.stop();
     server.closeAllConnections();
     await closed;
     for (const source of this.accountSources.values()) source.close();
@@ -245,6 +264,11 @@ function onRequestEnd(this: GatewayRequest): void {
 }
 
 function onResponseClose(this: GatewayResponse): void {
+  const client = this.client;
+  if (client !== null) {
+    this.client = null;
+    client.responseClosed();
+  }
   const exchange = this.exchange;
   if (exchange !== null && !exchange.finished) exchange.onClientClose();
 }
