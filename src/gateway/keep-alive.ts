@@ -9,8 +9,10 @@ export class ClientConnection {
   readonly owner: KeepAliveSweeper;
   /** Requests whose responses have not closed yet (more than one when the client pipelines). */
   open = 0;
-  /** The sweeper's clock when the connection last had a response close (or was accepted). */
+  /** The sweeper's clock when the connection last had a response close, sent bytes, or was accepted. */
   lastActive: number;
+  /** The socket's bytesRead at the last sweep: bytes of a request still arriving count as use. */
+  bytesRead = 0;
 
   constructor(socket: Socket, owner: KeepAliveSweeper) {
     this.socket = socket;
@@ -91,7 +93,16 @@ export class KeepAliveSweeper {
     for (let i = live.size - 1; i >= 0; i--) {
       if (i >= live.size) continue;
       const c = live.at(i);
-      if (c.open === 0 && now - c.lastActive >= idleMs) c.socket.destroy();
+      if (c.open !== 0) continue;
+      // A request whose head is still arriving has not reached the gateway yet; its bytes are use, as they are
+      // for node:http's own timer.
+      const read = c.socket.bytesRead;
+      if (read !== c.bytesRead) {
+        c.bytesRead = read;
+        c.lastActive = now;
+        continue;
+      }
+      if (now - c.lastActive >= idleMs) c.socket.destroy();
     }
   }
 

@@ -35,6 +35,11 @@ class RawClient {
   async chat(model: string): Promise<{ status: number; body: string }> {
     const body = JSON.stringify(chat(model));
     this.socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    return this.read();
+  }
+
+  /** Reads the next answer (by its content-length). */
+  async read(): Promise<{ status: number; body: string }> {
     for (;;) {
       const head = this.buffered.indexOf('\r\n\r\n');
       if (head !== -1) {
@@ -99,6 +104,23 @@ describe('gateway: idle client connections', () => {
       await sleep(200);
     }
     assert.equal(client.closedAt, null);
+    client.socket.destroy();
+  });
+
+  it('keeps a connection whose next request is still arriving, byte by byte', async () => {
+    const client = await RawClient.open(gw.url);
+    assert.equal((await client.chat('gpt-4o')).status, 200);
+    await sleep(300);
+    // The next request's head trickles in over 1.5 s, three times the idle timeout.
+    const body = JSON.stringify(chat('gpt-4o'));
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+    for (let i = 0; i < 15; i++) {
+      client.socket.write(head.slice(Math.floor((i * head.length) / 15), Math.floor(((i + 1) * head.length) / 15)));
+      await sleep(100);
+    }
+    assert.equal(client.closedAt, null, 'not closed while the request head arrived');
+    client.socket.write(`\r\n${body}`);
+    assert.equal((await client.read()).status, 200);
     client.socket.destroy();
   });
 
