@@ -1,8 +1,9 @@
-import type { Dispatcher } from 'undici';
+import type { Client } from 'undici';
 import { UpstreamTimeoutError } from '../errors.js';
 import type { Channel } from './channel.js';
 import type { Exchange } from './exchange.js';
 import type { UpstreamCredential } from './key-ring.js';
+import type { PooledHandler } from './upstream-pool.js';
 
 /** Statuses that mean "this channel (or key) cannot serve now": fail over instead of passing them on. */
 export function isRetryableStatus(status: number): boolean {
@@ -26,7 +27,7 @@ const REJECT_BODY_MAX = 2048;
  * raw header list is scanned once for the four headers the gateway uses. Methods on the prototype, no closures;
  * every field set in the constructor. The Exchange decides what happens.
  */
-export class Attempt implements Dispatcher.DispatchHandler {
+export class Attempt implements PooledHandler {
   readonly exchange: Exchange;
   readonly channel: Channel;
   readonly credential: UpstreamCredential;
@@ -52,6 +53,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   firstByteDeadline: number;
   /** Set when the exchange gave up on this attempt before undici started it. */
   abandonReason: Error | null = null;
+  /** The channel's client serving this attempt, until undici ends it (see UpstreamPool). */
+  upstreamClient: Client | null = null;
 
   constructor(exchange: Exchange, channel: Channel, credential: UpstreamCredential, probe: boolean, firstByteTimeoutMs: number) {
     this.exchange = exchange;
@@ -151,6 +154,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    this.releaseClient();
     if (this.phase === DONE) return;
     this.clearDeadline();
     if (this.phase === REJECTED) {
@@ -163,7 +167,22 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.exchange.onEnd(this);
   }
 
+  /** undici ended the request with an error (or the channel could not take it). */
   onError(err: Error): void {
+    this.releaseClient();
+    this.fail(err);
+  }
+
+  /** Undici is done with this attempt's client: the channel may give it to the next request. */
+  private releaseClient(): void {
+    const client = this.upstreamClient;
+    if (client === null) return;
+    this.upstreamClient = null;
+    this.channel.pool.release(client);
+  }
+
+  /** The attempt failed (from undici, or given up by the gateway before undici started it). */
+  fail(err: Error): void {
     if (this.phase === DONE) return;
     this.clearDeadline();
     const flowing = this.phase === FLOWING;
@@ -226,9 +245,10 @@ export function firstByteTimedOut(attempt: Attempt): void {
     attempt.abort(err);
     return;
   }
-  // Still queued inside undici: give up on it now; it is aborted the moment it starts.
+  // Not started yet (waiting for one of the channel's clients, or connecting): give up on it now. The pool drops it
+  // from its queue, or undici aborts it the moment it starts.
   attempt.abandonReason = err;
-  attempt.onError(err);
+  attempt.fail(err);
 }
 
 /** Retry-After as seconds or an HTTP date → ms, or null. */

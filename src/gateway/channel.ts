@@ -1,14 +1,14 @@
-import { Pool } from 'undici';
 import type { ChannelConfig, ChannelKind, GatewayServiceConfig } from '../config/schema.js';
 import { CircuitBreaker } from './breaker.js';
 import { GlobSet } from './glob.js';
 import { KeyRing, UpstreamCredential } from './key-ring.js';
+import { UpstreamPool } from './upstream-pool.js';
 
 /** Weight of the newest sample in the latency EWMA. */
 const EWMA_ALPHA = 0.3;
 
 /**
- * One upstream channel at run time: its undici connection pool, credentials, circuit breaker and the live numbers
+ * One upstream channel at run time: its connections (undici clients), credentials, circuit breaker and the live numbers
  * the balancer reads (in-flight, latency EWMA). Survives a reload when its connection settings are unchanged.
  */
 export class Channel {
@@ -21,7 +21,7 @@ export class Channel {
   readonly origin: string;
   /** baseUrl's path without a trailing slash; the endpoint suffix is appended. */
   readonly basePath: string;
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
   readonly keys: KeyRing;
   readonly breaker: CircuitBreaker;
   /** Set when the channel uses a credentials directory: accounts come from the credential index. */
@@ -44,16 +44,10 @@ export class Channel {
     this.priority = config.priority;
     this.origin = config.baseUrl.origin;
     this.basePath = config.baseUrl.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(this.origin, {
+    this.pool = new UpstreamPool(this.origin, {
       connections: config.maxConnections,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      // The gateway's Watchdog enforces firstByteTimeout and requestTimeout. undici's own parser timers are off:
-      // with distinct header and body timeouts it allocates two timers per request and keeps each in its timer
-      // list for up to a second, so they outlive young-generation collections and fill the old generation.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      connect: { timeout: Math.min(service.firstByteTimeoutMs, 10_000) },
+      keepAliveTimeoutMs: 30_000,
+      connectTimeoutMs: Math.min(service.firstByteTimeoutMs, 10_000),
     });
     this.keys = new KeyRing(config.keys.map((k, i) => new UpstreamCredential(`key#${i}`, k, false, Infinity)));
     this.breaker = new CircuitBreaker(service.breaker);
