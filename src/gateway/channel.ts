@@ -8,8 +8,8 @@ import { UpstreamPool } from './upstream-pool.js';
 const EWMA_ALPHA = 0.3;
 
 /**
- * One upstream channel at run time: its connections (undici clients), credentials, circuit breaker and the live numbers
- * the balancer reads (in-flight, latency EWMA). Survives a reload when its connection settings are unchanged.
+ * One upstream channel at run time: its connections (undici clients), credentials, circuit breaker and the live
+ * numbers the balancer reads (in-flight, latency EWMA). Survives a reload when its connection settings are unchanged.
  */
 export class Channel {
   config: ChannelConfig;

@@ -21,7 +21,7 @@ type ClientSocket = Socket & { [CLIENT]?: ClientConnection };
 
 /**
  * `type: gateway`: an HTTP API router for LLM APIs on node:http. OpenAI-compatible `/v1/chat/completions`,
- * `/v1/completions`, `/v1/embeddings`, `/v1/models` and Anthropic `/v1/messages`, routed to channels (undici pools)
+ * `/v1/completions`, `/v1/embeddings`, `/v1/models` and Anthropic `/v1/messages`, routed to channels (undici clients)
  * with balancing, session affinity, circuit breakers, failover before the first byte, streaming with backpressure,
  * dialect conversion and a usage row per request.
  */
