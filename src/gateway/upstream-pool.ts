@@ -8,6 +8,11 @@ export interface PooledHandler extends Dispatcher.DispatchHandler {
   readonly abandonReason: Error | null;
 }
 
+interface WaitingRequest {
+  readonly opts: Dispatcher.DispatchOptions;
+  readonly handler: PooledHandler;
+}
+
 export interface UpstreamPoolOptions {
   readonly connections: number;
   readonly keepAliveTimeoutMs: number;
@@ -27,10 +32,8 @@ export class UpstreamPool {
   private readonly options: UpstreamPoolOptions;
   private readonly clients: Client[] = [];
   private readonly idle: Client[] = [];
-  /** Requests waiting for a client, oldest first from `head`. */
-  private waiting: (PooledHandler | null)[] = [];
-  private waitingOpts: (Dispatcher.DispatchOptions | null)[] = [];
-  private head = 0;
+  /** Requests waiting for a client, oldest first (only while every client is busy). */
+  private waiting: WaitingRequest[] = [];
   private closed = false;
   private onDrained: (() => void) | null = null;
 
@@ -41,7 +44,7 @@ export class UpstreamPool {
 
   /** Requests waiting for a client. */
   get queued(): number {
-    return this.waiting.length - this.head;
+    return this.waiting.length;
   }
 
   dispatch(opts: Dispatcher.DispatchOptions, handler: PooledHandler): void {
@@ -51,8 +54,7 @@ export class UpstreamPool {
     }
     const client = this.idle.pop() ?? this.open();
     if (client === null) {
-      this.waiting.push(handler);
-      this.waitingOpts.push(opts);
+      this.waiting.push({ opts, handler });
       return;
     }
     handler.upstreamClient = client;
@@ -61,19 +63,12 @@ export class UpstreamPool {
 
   /** undici ended the request that held `client` (answered, failed or aborted): the next waiting request gets it. */
   release(client: Client): void {
-    while (this.head < this.waiting.length) {
-      const handler = this.waiting[this.head]!;
-      const opts = this.waitingOpts[this.head]!;
-      this.waiting[this.head] = null;
-      this.waitingOpts[this.head] = null;
-      this.head++;
-      if (handler.abandonReason !== null) continue;
-      this.compact();
-      handler.upstreamClient = client;
-      client.dispatch(opts, handler);
+    for (let next = this.waiting.shift(); next !== undefined; next = this.waiting.shift()) {
+      if (next.handler.abandonReason !== null) continue;
+      next.handler.upstreamClient = client;
+      client.dispatch(next.opts, next.handler);
       return;
     }
-    this.compact();
     this.idle.push(client);
     if (this.onDrained !== null) this.onDrained();
   }
@@ -91,11 +86,8 @@ export class UpstreamPool {
     this.closed = true;
     const err = new Error(`the channel's connections to ${this.origin} were destroyed`);
     const waiting = this.waiting;
-    const from = this.head;
     this.waiting = [];
-    this.waitingOpts = [];
-    this.head = 0;
-    for (let i = from; i < waiting.length; i++) waiting[i]!.onError!(err);
+    for (const w of waiting) w.handler.onError!(err);
     this.onDrained?.();
     await Promise.all(this.clients.map((c) => c.destroy()));
   }
@@ -114,23 +106,5 @@ export class UpstreamPool {
     });
     this.clients.push(client);
     return client;
-  }
-
-  /** Drops the consumed front of the queue once it is most of the array. */
-  private compact(): void {
-    const head = this.head;
-    if (head === this.waiting.length) {
-      if (head > 0) {
-        this.waiting.length = 0;
-        this.waitingOpts.length = 0;
-        this.head = 0;
-      }
-      return;
-    }
-    if (head > 1024 && head * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(head);
-      this.waitingOpts = this.waitingOpts.slice(head);
-      this.head = 0;
-    }
   }
 }

@@ -40,6 +40,8 @@ const CLOSE = 0x7d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 
 /**
@@ -48,13 +50,13 @@ const COMMA = 0x2c;
  * scan does not expect (a fraction, an escape in a key) is parsed instead.
  */
 export function readUsage(buf: Buffer, usage: TokenUsage): void {
-  const start = findUsageStart(buf, 0, buf.length);
+  const start = findUsageStart(buf);
   if (start === -1) return;
-  if (!scanUsage(buf, start, usage)) usage.read(parseObjectAt(buf, start, buf.length));
+  if (!scanUsage(buf, start, usage)) usage.read(parseObjectAt(buf, start));
 }
 
-function parseObjectAt(buf: Buffer, start: number, to: number): unknown {
-  const end = matchBrace(buf, start, to);
+function parseObjectAt(buf: Buffer, start: number): unknown {
+  const end = matchClose(buf, start);
   if (end === -1) return null;
   try {
     return JSON.parse(buf.toString('utf8', start, end + 1));
@@ -63,17 +65,15 @@ function parseObjectAt(buf: Buffer, start: number, to: number): unknown {
   }
 }
 
-/** Index of the `{` of the last `"usage": {` in buf[from, to), or -1. */
-function findUsageStart(buf: Buffer, from: number, to: number): number {
-  let at = buf.lastIndexOf(USAGE_KEY, to - USAGE_KEY.length);
-  while (at >= from) {
+/** Index of the `{` of the last complete `"usage": {...}` in buf, or -1. */
+function findUsageStart(buf: Buffer): number {
+  let at = buf.lastIndexOf(USAGE_KEY, buf.length - USAGE_KEY.length);
+  while (at >= 0) {
     if (at === 0 || buf[at - 1] !== BACKSLASH) {
-      let i = at + USAGE_KEY.length;
-      while (i < to && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
-      if (buf[i] === 0x3a) {
-        i++;
-        while (i < to && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
-        if (buf[i] === OPEN && matchBrace(buf, i, to) !== -1) return i;
+      let i = skipSpace(buf, at + USAGE_KEY.length);
+      if (buf[i] === COLON) {
+        i = skipSpace(buf, i + 1);
+        if (buf[i] === OPEN && matchClose(buf, i) !== -1) return i;
       }
     }
     if (at === 0) break;
@@ -175,19 +175,9 @@ function skipValue(buf: Buffer, i: number): number {
     }
     return -1;
   }
-  if (c === OPEN || c === 0x5b) {
-    let depth = 0;
-    let inString = false;
-    for (let k = i; k < buf.length; k++) {
-      const b = buf[k];
-      if (inString) {
-        if (b === BACKSLASH) k++;
-        else if (b === QUOTE) inString = false;
-      } else if (b === QUOTE) inString = true;
-      else if (b === OPEN || b === 0x5b) depth++;
-      else if ((b === CLOSE || b === 0x5d) && --depth === 0) return k + 1;
-    }
-    return -1;
+  if (c === OPEN || c === OPEN_ARRAY) {
+    const end = matchClose(buf, i);
+    return end === -1 ? -1 : end + 1;
   }
   // true, false, null
   let k = i;
@@ -195,18 +185,18 @@ function skipValue(buf: Buffer, i: number): number {
   return k === i ? -1 : k;
 }
 
-/** Index of the `}` closing the `{` at `start`, skipping strings; -1 when cut off. */
-function matchBrace(buf: Buffer, start: number, to: number): number {
+/** Index of the `}` or `]` closing the `{` or `[` at `start`, skipping strings; -1 when cut off. */
+function matchClose(buf: Buffer, start: number): number {
   let depth = 0;
   let inString = false;
-  for (let i = start; i < to; i++) {
+  for (let i = start; i < buf.length; i++) {
     const b = buf[i];
     if (inString) {
       if (b === BACKSLASH) i++;
       else if (b === QUOTE) inString = false;
     } else if (b === QUOTE) inString = true;
-    else if (b === OPEN) depth++;
-    else if (b === CLOSE && --depth === 0) return i;
+    else if (b === OPEN || b === OPEN_ARRAY) depth++;
+    else if ((b === CLOSE || b === CLOSE_ARRAY) && --depth === 0) return i;
   }
   return -1;
 }
