@@ -99,8 +99,10 @@ describe('config validation', () => {
         name: 'llm', type: 'gateway', listen: '127.0.0.1:8080',
         channels: [{ name: 'main', kind: 'openai', baseUrl: 'ftp://x' }, { name: 'main', kind: 'mistral', keys: ['k'] }],
         rules: [{ match: { model: 'gpt-*' }, channels: ['nope'] }],
+        keepAliveTimeout: 'soon',
       }],
     }).join('\n');
+    assert.match(text, /services\[0\]\.keepAliveTimeout: expected a duration/);
     assert.match(text, /services\[0\]\.channels\[0\]: expected "keys" or "credentialsDir"/);
     assert.match(text, /services\[0\]\.channels\[0\]\.baseUrl: expected a http or https URL/);
     assert.match(text, /services\[0\]\.channels\[1\]\.name: duplicate channel name "main"/);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { after, before, describe, it } from 'node:test';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { chat, get, messages, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
 
@@ -165,5 +166,42 @@ describe('gateway: requestTimeout ends the request with 504, without further att
     assert.equal(h1.requests.length + h2.requests.length, 1);
     const up = h1.requests.length === 1 ? h1 : h2;
     await waitFor(() => up.requests[0]!.aborted, 5000, 'the timed-out upstream request to be aborted');
+  });
+});
+
+describe('gateway: requestTimeout counts from the request\'s arrival, slow upload included', () => {
+  let up: MockUpstream;
+  let gw: StartedGateway;
+  before(async () => {
+    // The upstream answers in 250 ms: well within requestTimeout counted from routing, not from arrival.
+    up = await MockUpstream.start({ dialect: 'openai', name: 'up', firstByteDelayMs: 250 });
+    gw = await startGateway({
+      requestTimeout: '500ms',
+      firstByteTimeout: '30s',
+      channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'] }],
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  it('a body that took longer than requestTimeout to arrive ends in 504', async () => {
+    const body = Buffer.from(JSON.stringify(chat('gpt-4o')));
+    const { hostname, port } = new URL(gw.url);
+    const socket = connect(Number(port), hostname);
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    let answer = '';
+    socket.on('data', (c: Buffer) => { answer += c.toString(); });
+    const closed = new Promise<void>((resolve) => socket.once('close', resolve));
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n`);
+    // The body arrives over 700 ms.
+    for (let i = 0; i < 7; i++) {
+      socket.write(body.subarray(Math.floor((i * body.length) / 7), Math.floor(((i + 1) * body.length) / 7)));
+      await sleep(100);
+    }
+    await closed;
+    assert.match(answer, /^HTTP\/1\.1 504 /);
+    assert.match(answer, /TG_ERR_UPSTREAM_TIMEOUT/);
   });
 });
