@@ -4,6 +4,9 @@ import type { RequestLogRow } from './usage-log.js';
 const NUMBERS = 6;
 /** Int columns per row: status, attempts, stream, then string ids of service, user, channel, endpoint, model, error (-1 = null). */
 const INTS = 9;
+/** String columns, in insert order: service, user, channel, endpoint, model, error. */
+export const STRING_COLUMNS = 6;
+const ERROR_BIT = 1 << 5;
 
 /** What crosses to the writer thread: two typed arrays (copied by memcpy) and the batch's distinct strings. */
 export interface RequestLogBatchMessage {
@@ -100,27 +103,50 @@ export class RequestLogBatch {
     return id < 0 ? null : this.strings[id]!;
   }
 
-  /** Writes the insert's 15 parameters for row `i` into `out` from `at`, in column order (0/1 for `stream`). */
-  params(i: number, out: unknown[], at: number): void {
+  /**
+   * Writes row `i`'s insert parameters into `out` from `at`, in column order (0/1 for `stream`), leaving out the
+   * string columns whose bit is set in `shared` (bound once for many rows instead). Returns the index after the last.
+   */
+  params(i: number, out: unknown[], at: number, shared: number): number {
     const n = i * NUMBERS;
     const k = i * INTS;
     const numbers = this.numbers;
     const ints = this.ints;
-    out[at] = numbers[n];
-    out[at + 1] = this.str(ints[k + 3]!);
-    out[at + 2] = this.str(ints[k + 4]!);
-    out[at + 3] = this.str(ints[k + 5]!);
-    out[at + 4] = this.str(ints[k + 6]!);
-    out[at + 5] = this.str(ints[k + 7]!);
-    out[at + 6] = ints[k + 2];
-    out[at + 7] = ints[k];
-    out[at + 8] = orNull(numbers[n + 3]!);
-    out[at + 9] = orNull(numbers[n + 4]!);
-    out[at + 10] = orNull(numbers[n + 5]!);
-    out[at + 11] = numbers[n + 1];
-    out[at + 12] = orNull(numbers[n + 2]!);
-    out[at + 13] = ints[k + 1];
-    out[at + 14] = this.str(ints[k + 8]!);
+    out[at++] = numbers[n];
+    for (let c = 0; c < 5; c++) if ((shared & (1 << c)) === 0) out[at++] = this.str(ints[k + 3 + c]!);
+    out[at++] = ints[k + 2];
+    out[at++] = ints[k];
+    out[at++] = orNull(numbers[n + 3]!);
+    out[at++] = orNull(numbers[n + 4]!);
+    out[at++] = orNull(numbers[n + 5]!);
+    out[at++] = numbers[n + 1];
+    out[at++] = orNull(numbers[n + 2]!);
+    out[at++] = ints[k + 1];
+    if ((shared & ERROR_BIT) === 0) out[at++] = this.str(ints[k + 8]!);
+    return at;
+  }
+
+  /**
+   * The string columns (bit c for column c of service, user, channel, endpoint, model, error) that hold one value
+   * in every row from `from` to `to`: a gateway's rows mostly repeat them, and binding a string costs more than
+   * comparing ids.
+   */
+  sharedColumns(from: number, to: number): number {
+    const ints = this.ints;
+    let shared = 0;
+    for (let c = 0; c < STRING_COLUMNS; c++) {
+      const first = ints[from * INTS + 3 + c];
+      let k = (from + 1) * INTS + 3 + c;
+      const end = to * INTS;
+      while (k < end && ints[k] === first) k += INTS;
+      if (k >= end) shared |= 1 << c;
+    }
+    return shared;
+  }
+
+  /** String column `column`'s value in row `i` (columns as in sharedColumns). */
+  stringAt(i: number, column: number): string | null {
+    return this.str(this.ints[i * INTS + 3 + column]!);
   }
 
   /** The fields a log line about row `i` needs. */

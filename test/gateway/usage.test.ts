@@ -126,6 +126,33 @@ describe('store: the batched request-log writer', () => {
     db.close();
   });
 
+  it('every column reads back as pushed, whether a 50-row insert shares its strings across rows or not', async () => {
+    const db = await openDatabase(join(dir, 'g.db'));
+    const log = new UsageLog(db, createLogger('silent'), { batchSize: 500, intervalMs: 60_000 });
+    const rows: RequestLogRow[] = [];
+    for (let i = 0; i < 207; i++) {
+      // Rows 0-49 repeat every string; 50-99 vary the user and model; 100-149 vary the error and channel, with
+      // nulls; 150-199 share the strings again but other ones; the last 7 are inserted one by one.
+      const extra: Partial<RequestLogRow> = i < 50 ? {}
+        : i < 100 ? { user: i % 3 === 0 ? null : `user-${i % 4}`, model: i % 5 === 0 ? null : `m-${i % 2}` }
+        : i < 150 ? { error: i % 4 === 0 ? 'TG_ERR_UPSTREAM_TIMEOUT' : null, status: i % 4 === 0 ? 504 : 200, channel: i % 7 === 0 ? null : 'c2' }
+        : { service: 'other', user: null, channel: 'ç-channel', endpoint: '/v1/messages', model: 'claude-é', stream: true,
+          promptTokens: null, completionTokens: null, totalTokens: null, ttfbMs: null, error: 'TG_ERR_CLIENT_CLOSED', status: 499 };
+      rows.push(row(i, extra));
+    }
+    for (const r of rows) log.push(r);
+    assert.equal(await log.flush(), 207);
+    const read = db.prepare(`SELECT ts, service, user, channel, endpoint, model, stream, status, prompt_tokens, completion_tokens,
+      total_tokens, latency_ms, ttfb_ms, attempts, error FROM request_log ORDER BY id`).all();
+    assert.deepEqual(read, rows.map((r) => ({
+      ts: r.ts, service: r.service, user: r.user, channel: r.channel, endpoint: r.endpoint, model: r.model, stream: r.stream ? 1 : 0,
+      status: r.status, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.totalTokens,
+      latency_ms: r.latencyMs, ttfb_ms: r.ttfbMs, attempts: r.attempts, error: r.error,
+    })));
+    await log.close();
+    db.close();
+  });
+
   it('flushes at 500 rows at once, one transaction per batch, and on the timer otherwise', async () => {
     const db = await openDatabase(join(dir, 'b.db'));
     const log = new UsageLog(db, createLogger('silent'), { batchSize: 500, intervalMs: 50 });
