@@ -45,19 +45,27 @@ const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 
 /**
- * Reads the token counts of the last `"usage": {...}` in `buf` (the tail of a JSON response) into `usage`. The
- * object's top-level integer fields are read where they stand, with no string or object made; an object this
- * scan does not expect (a fraction, an escape in a key) is parsed instead.
+ * Reads the token counts of the last complete `"usage": {...}` in `buf` (the tail of a JSON response) into
+ * `usage`. The object's top-level integer fields are read where they stand, with no string or object made; an
+ * object this scan does not expect (a fraction, an escape in a key) is parsed instead.
  */
 export function readUsage(buf: Buffer, usage: TokenUsage): void {
-  const start = findUsageStart(buf);
-  if (start === -1) return;
-  if (!scanUsage(buf, start, usage)) usage.read(parseObjectAt(buf, start));
+  for (let at = lastUsageKey(buf, buf.length - USAGE_KEY.length); at !== -1; at = at === 0 ? -1 : lastUsageKey(buf, at - 1)) {
+    if (at > 0 && buf[at - 1] === BACKSLASH) continue;
+    let i = skipSpace(buf, at + USAGE_KEY.length);
+    if (buf[i] !== COLON) continue;
+    i = skipSpace(buf, i + 1);
+    if (buf[i] !== OPEN) continue;
+    if (scanUsage(buf, i, usage)) return;
+    // Not a shape the scan reads, or cut off by the start of the tail: parse it if it is whole, else look earlier.
+    const end = matchClose(buf, i);
+    if (end === -1) continue;
+    usage.read(parseObjectAt(buf, i, end));
+    return;
+  }
 }
 
-function parseObjectAt(buf: Buffer, start: number): unknown {
-  const end = matchClose(buf, start);
-  if (end === -1) return null;
+function parseObjectAt(buf: Buffer, start: number, end: number): unknown {
   try {
     return JSON.parse(buf.toString('utf8', start, end + 1));
   } catch {
@@ -65,21 +73,17 @@ function parseObjectAt(buf: Buffer, start: number): unknown {
   }
 }
 
-/** Index of the `{` of the last complete `"usage": {...}` in buf, or -1. */
-function findUsageStart(buf: Buffer): number {
-  let at = buf.lastIndexOf(USAGE_KEY, buf.length - USAGE_KEY.length);
-  while (at >= 0) {
-    if (at === 0 || buf[at - 1] !== BACKSLASH) {
-      let i = skipSpace(buf, at + USAGE_KEY.length);
-      if (buf[i] === COLON) {
-        i = skipSpace(buf, i + 1);
-        if (buf[i] === OPEN && matchClose(buf, i) !== -1) return i;
-      }
-    }
-    if (at === 0) break;
-    at = buf.lastIndexOf(USAGE_KEY, at - 1);
+/** Bytes searched from the end in JS before handing over to Buffer#lastIndexOf (a native call costs ~100 ns). */
+const NEAR_END = 256;
+
+/** Index of the last `"usage"` in buf starting at or before `from`, or -1. Usage comes last in an answer. */
+function lastUsageKey(buf: Buffer, from: number): number {
+  const stop = Math.max(0, from - NEAR_END);
+  for (let i = from; i >= stop; i--) {
+    if (buf[i] === QUOTE && buf[i + 1] === 0x75 && buf[i + 2] === 0x73 && buf[i + 3] === 0x61 && buf[i + 4] === 0x67
+      && buf[i + 5] === 0x65 && buf[i + 6] === QUOTE) return i;
   }
-  return -1;
+  return stop === 0 ? -1 : buf.lastIndexOf(USAGE_KEY, stop - 1);
 }
 
 const PROMPT_TOKENS = 'prompt_tokens';
@@ -91,8 +95,8 @@ const CACHE_CREATION = 'cache_creation_input_tokens';
 const CACHE_READ = 'cache_read_input_tokens';
 
 /**
- * Reads the usage object whose `{` is at `start` (complete: findUsageStart matched its brace) into `usage`.
- * Returns false, having changed nothing, when it meets what it does not handle; nested values are skipped.
+ * Reads the usage object whose `{` is at `start` into `usage`. Returns false, having changed nothing, when it meets
+ * what it does not handle or the buffer ends first; nested values are skipped.
  */
 function scanUsage(buf: Buffer, start: number, usage: TokenUsage): boolean {
   let prompt = NaN;

@@ -47,6 +47,11 @@ describe('gateway: SSE splitting and usage extraction', () => {
     assert.deepEqual(scanned(body), [3, 4, 7]);
     assert.deepEqual(scanned(Buffer.from('{"usage": {"prompt_tokens": 1')), [null, null, null], 'cut off: nothing read');
     assert.deepEqual(scanned(Buffer.from('{"no":"tokens"}')), [null, null, null]);
+    assert.deepEqual(scanned(Buffer.from('{"a":{"usage":{"prompt_tokens":2,"completion_tokens":1}},"usage":{"prompt_tokens":9')), [2, 1, null],
+      'the last one cut off: the one before it');
+    const far = JSON.stringify({ usage: { prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 }, choices: [{ text: 'x'.repeat(1000) }] });
+    assert.deepEqual(scanned(Buffer.from(far)), [5, 6, 11], 'far from the end');
+    assert.deepEqual(scanned(Buffer.from(far.replace('"usage"', '"usagf"'))), [null, null, null], 'none anywhere');
   });
 
   it('reads usage objects in place exactly as a parse of them would', () => {
