@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import {
-  AllChannelsFailedError, ClientClosedError, GatewayAuthError, QuotaExceededError, GatewayError, GatewayInternalError, NoChannelError,
-  UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError,
+  AllChannelsFailedError, BodyTooLargeError, ClientClosedError, GatewayAuthError, QuotaExceededError, GatewayError,
+  GatewayInternalError, NoChannelError, UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError,
 } from '../errors.js';
 import { Attempt, firstByteTimedOut } from './attempt.js';
 import { pickChannel } from './balancer.js';
@@ -133,14 +133,27 @@ export class Exchange implements SseEventSink, Slotted {
     return false;
   }
 
-  onBodyChunk(chunk: Buffer): boolean {
+  /** A chunk of the request body, straight from node:http's parser (GatewayRequest.push). */
+  onBodyChunk(chunk: Buffer): void {
+    if (this.finished) return;
     this.bodyBytes += chunk.length;
-    if (this.bodyBytes > this.core.config.maxBodyBytes) return false;
+    if (this.bodyBytes > this.core.config.maxBodyBytes) {
+      this.refuseBody(this.bodyBytes);
+      return;
+    }
     this.chunks.push(chunk);
-    return true;
   }
 
+  /** 413: the body is (or says it will be) larger than maxBodyBytes. */
+  refuseBody(bytes: number): void {
+    // Stop reading: the connection closes once the 413 is out.
+    this.res.setHeader('connection', 'close');
+    this.fail(new BodyTooLargeError(this.core.config.maxBodyBytes, bytes));
+  }
+
+  /** The whole request body arrived. */
   onBodyEnd(): void {
+    if (this.finished) return;
     // One concat (none for a single chunk).
     this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bodyBytes);
     this.chunks = [];

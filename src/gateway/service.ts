@@ -176,11 +176,13 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     }
     const declared = Number(req.headers['content-length']);
     if (declared > core.config.maxBodyBytes) {
-      tooLarge(exchange, declared);
+      exchange.refuseBody(declared);
       return;
     }
-    req.on('data', onRequestData);
-    req.on('end', onRequestEnd);
+    // The body goes straight to the exchange (GatewayRequest.push). read(0) starts the stream's reading as any
+    // consumer does, so node:http knows the body is taken and does not drain it again after the response.
+    req.bodyReader = exchange;
+    req.read(0);
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -244,23 +246,6 @@ function answerModels(exchange: Exchange, config: GatewayServiceConfig, anthropi
   res.end(body);
   exchange.core.live.delete(exchange);
   exchange.finished = true;
-}
-
-function tooLarge(exchange: Exchange, got: number): void {
-  // Stop reading: the connection closes once the 413 is out.
-  exchange.res.setHeader('connection', 'close');
-  exchange.fail(new BodyTooLargeError(exchange.core.config.maxBodyBytes, got));
-}
-
-function onRequestData(this: GatewayRequest, chunk: Buffer): void {
-  const exchange = this.exchange!;
-  if (exchange.finished) return;
-  if (!exchange.onBodyChunk(chunk)) tooLarge(exchange, exchange.bodyBytes);
-}
-
-function onRequestEnd(this: GatewayRequest): void {
-  const exchange = this.exchange!;
-  if (!exchange.finished) exchange.onBodyEnd();
 }
 
 function onResponseClose(this: GatewayResponse): void {
