@@ -83,9 +83,13 @@ export async function buildInfo(root = tidegateTarget().root): Promise<BuildInfo
   return { root, commit: head.stdout.trim(), dirty: status.stdout.trim() !== '' };
 }
 
-async function removeOldCharts(resultsDir: string, scenario: string): Promise<void> {
+/** Removes `scenario`'s charts: files named after it, but not those of a scenario whose name extends it. */
+export async function removeOldCharts(resultsDir: string, scenario: string, scenarioNames: readonly string[]): Promise<void> {
+  const prefix = `${slug(scenario)}-`;
+  const others = scenarioNames.map((name) => `${slug(name)}-`).filter((p) => p !== prefix && p.startsWith(prefix));
   for (const file of await readdir(resultsDir)) {
-    if (file.startsWith(`${slug(scenario)}-`) && file.endsWith('.svg')) await unlink(join(resultsDir, file));
+    if (!file.startsWith(prefix) || !file.endsWith('.svg') || others.some((p) => file.startsWith(p))) continue;
+    await unlink(join(resultsDir, file));
   }
 }
 
@@ -132,7 +136,7 @@ async function main(): Promise<void> {
       build: await buildInfo(),
     });
     await writeFile(join(resultsDir, `${slug(scenario.name)}.json`), JSON.stringify(results, null, 2) + '\n');
-    await removeOldCharts(resultsDir, scenario.name);
+    await removeOldCharts(resultsDir, scenario.name, [...scenarios.keys()]);
     for (const [file, svg] of renderCharts(results)) await writeFile(join(resultsDir, file), svg);
     process.stdout.write(`\n== ${scenario.name} (${Math.round(results.durationMs / 1000)} s) ==\n${metricsTable(results)}\n`);
     if (results.notes.length > 0) process.stdout.write(results.notes.map((n) => `  · ${n}`).join('\n') + '\n');

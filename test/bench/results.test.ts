@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { toResultsFile, validateResultsFile, chartsFor, renderCharts, markdownSection, metricsTable, machineInfo, RESULTS_SCHEMA } from '../../bench/lib/results.js';
 import { toMetric } from '../../bench/lib/metric.js';
 import type { BenchReport } from '../../bench/types.js';
+import { removeOldCharts } from '../../bench/run.js';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const report: BenchReport = {
   scenario: 'relay',
@@ -99,4 +103,17 @@ test('markdown section and terminal table show medians, spreads, ratios with tar
   const table = metricsTable(results());
   assert.match(table, /single\.throughput\s+baseline-pipe\s+11\.0\s+10\.0 – 12\.0\s+Gbit\/s/);
   assert.match(table, /native \/ pipe throughput\s+2\.73\s+>= 2\.5\s+yes/);
+});
+
+test('a scenario\'s old charts are removed, not those of a scenario whose name extends its own', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tidegate-charts-'));
+  try {
+    for (const f of ['gateway-chat300-rps.svg', 'gateway-soak-chat300-rps.svg', 'gateway.json', 'pool-tasks.svg']) writeFileSync(join(dir, f), '');
+    await removeOldCharts(dir, 'gateway', ['gateway', 'gateway-soak', 'pool']);
+    assert.deepEqual(readdirSync(dir).sort(), ['gateway-soak-chat300-rps.svg', 'gateway.json', 'pool-tasks.svg']);
+    await removeOldCharts(dir, 'gateway-soak', ['gateway', 'gateway-soak', 'pool']);
+    assert.deepEqual(readdirSync(dir).sort(), ['gateway.json', 'pool-tasks.svg']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
