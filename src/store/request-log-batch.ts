@@ -113,6 +113,7 @@ export class RequestLogBatch {
     const numbers = this.numbers;
     const ints = this.ints;
     out[at++] = numbers[n];
+    // service, user, channel, endpoint, model; the error is the last column
     for (let c = 0; c < 5; c++) if ((shared & (1 << c)) === 0) out[at++] = this.str(ints[k + 3 + c]!);
     out[at++] = ints[k + 2];
     out[at++] = ints[k];
