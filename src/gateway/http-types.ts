@@ -4,11 +4,10 @@ import type { ClientConnection } from './keep-alive.js';
 
 /**
  * The gateway's own request/response classes (passed to `http.createServer`): they carry their Exchange as a
- * declared field, so event listeners can be module-level functions (`this` is the emitter) instead of closures
- * allocated per request.
+ * declared field, so the request can hand its body over and the response's listeners can be module-level functions
+ * (`this` is the emitter) instead of closures allocated per request.
  */
 export class GatewayRequest extends IncomingMessage {
-  exchange: Exchange | null = null;
   /** The exchange taking this request's body, until its end. */
   bodyReader: Exchange | null = null;
 

@@ -167,7 +167,6 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     const exchange = new Exchange(core, req, res, endpoint);
     core.requests++;
     core.live.add(exchange);
-    req.exchange = exchange;
     res.exchange = exchange;
     if (!exchange.authenticate()) return;
     if (endpoint === MODELS) {
