@@ -4,6 +4,7 @@ import type { GeoResolver } from './geo/index.js';
 import type { Logger } from './log.js';
 import type { WorkerPool } from './pool/pool.js';
 import type { RelayEngine } from './relay/engine.js';
+import type { TargetRegistry } from './relay/target-registry.js';
 import type { RequestLogRow, UsageLog } from './store/usage-log.js';
 
 /** One finished gateway request (the request-log row); accounting reads the per-user token totals from it. */
@@ -63,6 +64,8 @@ export interface ServiceContext {
   readonly pool?: WorkerPool | null;
   /** The batched request-log writer, when the runtime has a SQLite store. */
   readonly usageLog?: UsageLog | null;
+  /** Forward targets by service and address, kept across reloads (a service without one keeps its own). */
+  readonly targets?: TargetRegistry;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {

@@ -1,3 +1,4 @@
+import type { HostPort } from '../util/address.js';
 import type { Config, ServiceConfig } from './schema.js';
 
 /** What a reload changes, by service name. */
@@ -28,6 +29,22 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
     (key) => !sameSettings(before[key], after[key]),
   );
   return { added, removed, changed, unchanged, sharedChanged };
+}
+
+/**
+ * The config in force after a reload that could not apply everything: `next`, with each service as it actually runs
+ * (`running(name)`: the new settings, the old ones while a failed replacement's old listener still runs, or nothing
+ * when no listener runs under that name) and the admin address actually bound. The next reload diffs against it, so
+ * whatever failed is added or changed again, i.e. retried, and whatever failed can be removed.
+ */
+export function configInForce(next: Config, adminListen: HostPort | null, running: (name: string) => ServiceConfig | undefined): Config {
+  const services: ServiceConfig[] = [];
+  for (const svc of next.services) {
+    const actual = running(svc.name);
+    if (actual !== undefined) services.push(actual);
+  }
+  const admin = sameSettings(adminListen, next.admin.listen) ? next.admin : Object.freeze({ ...next.admin, listen: adminListen });
+  return Object.freeze({ ...next, admin, services: Object.freeze(services) });
 }
 
 /**

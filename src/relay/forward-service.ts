@@ -5,6 +5,7 @@ import type { ServiceContext } from '../service.js';
 import { DialAttempt, type DialListener, type DialOptions } from './dial.js';
 import type { CloseReason, DialingRelay, RelayDialListener } from './engine.js';
 import { type Target, TargetPool } from './target-pool.js';
+import { TargetRegistry } from './target-registry.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
 
 /** Test switch for the perf gate: delays every new connection by this many ms. Never set in production. */
@@ -18,23 +19,34 @@ const SLOW_MS = Number(process.env.TIDEGATE_SLOW_MS ?? 0);
  * a short connection's CPU (bench/results/relay.json). Otherwise Node dials and hands both sockets over.
  */
 export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConnection> {
+  /** Where targets live across reloads: the runtime's, shared with a replacement of this service. */
+  private readonly registry: TargetRegistry;
   private targets: TargetPool;
   private dialOptions: DialOptions;
   private engineDials: boolean;
 
   constructor(config: ForwardServiceConfig, context: ServiceContext) {
     super(config, context);
-    this.targets = new TargetPool(config.targets, config.strategy, config.targetBackoffMs, config.connectTimeoutMs);
+    this.registry = context.targets ?? new TargetRegistry();
+    this.targets = this.poolOf(config);
     this.dialOptions = dialOptionsOf(config);
     this.engineDials = this.prepareEngineDial();
   }
 
   override update(next: ForwardServiceConfig, context: ServiceContext): void {
     super.update(next, context);
-    // New connections use the new targets; live relays keep theirs. Health of kept targets carries over.
-    this.targets = new TargetPool(next.targets, next.strategy, next.targetBackoffMs, next.connectTimeoutMs, this.targets);
+    // New connections use the new targets; live relays keep theirs. An address listed again (now or after any
+    // number of reloads) is the same target: its live count and health carry over. The old pool lets go last, so a
+    // target both list is never forgotten in between.
+    const previous = this.targets;
+    this.targets = this.poolOf(next);
+    previous.close();
     this.dialOptions = dialOptionsOf(next);
     this.engineDials = this.prepareEngineDial();
+  }
+
+  private poolOf(config: ForwardServiceConfig): TargetPool {
+    return new TargetPool(config.name, config.targets, config.strategy, config.targetBackoffMs, config.connectTimeoutMs, this.registry);
   }
 
   /** Whether the engine can dial every target itself; fills in their engine addresses. */

@@ -1,59 +1,33 @@
-import { connect } from 'node:net';
 import type { TargetStrategy } from '../config/schema.js';
-import type { DialAddress } from './engine.js';
-import { formatHostPort, type HostPort } from '../util/address.js';
+import type { HostPort } from '../util/address.js';
+import type { Target } from './target.js';
+import type { TargetRegistry } from './target-registry.js';
 
-const MAX_BACKOFF_FACTOR = 30;
-
-/** One upstream of a forward service, with its live count and health. */
-export class Target {
-  readonly address: HostPort;
-  readonly label: string;
-  live = 0;
-  failures = 0;
-  /** `Date.now()` until which the target is skipped while others are up. */
-  downUntil = 0;
-  probeTimer: NodeJS.Timeout | null = null;
-  /** The relay engine's form of the address, when the engine dials targets itself (see ForwardService). */
-  dialAddress: DialAddress | null = null;
-
-  constructor(address: HostPort) {
-    this.address = address;
-    this.label = formatHostPort(address);
-  }
-
-  get up(): boolean {
-    return this.failures === 0;
-  }
-}
+export type { Target } from './target.js';
 
 /**
- * The targets of one forward service and the order to try them in. A target that fails is marked down with an
- * exponential back-off and probed in the background; while down it is tried only after every up target.
- * A dead target never restarts anything: it is simply skipped until a probe succeeds.
+ * The targets of one forward service's config and the order to try them in, down targets last. The targets
+ * themselves (live counts, health) come from the registry, so a reload that lists an address again, whenever it was
+ * listed before, gets the same object the live relays count on.
  */
 export class TargetPool {
   readonly targets: readonly Target[];
   private readonly strategy: TargetStrategy;
-  private readonly backoffMs: number;
-  private readonly connectTimeoutMs: number;
+  private readonly registry: TargetRegistry;
   private cursor = 0;
   private closed = false;
 
-  constructor(addresses: readonly HostPort[], strategy: TargetStrategy, backoffMs: number, connectTimeoutMs: number, previous?: TargetPool) {
-    const old = new Map(previous?.targets.map((t) => [t.label, t]));
-    this.targets = addresses.map((a) => {
-      const kept = old.get(formatHostPort(a));
-      return kept ?? new Target(a);
-    });
+  constructor(
+    service: string,
+    addresses: readonly HostPort[],
+    strategy: TargetStrategy,
+    backoffMs: number,
+    connectTimeoutMs: number,
+    registry: TargetRegistry,
+  ) {
+    this.targets = addresses.map((a) => registry.acquire(service, a, backoffMs, connectTimeoutMs));
     this.strategy = strategy;
-    this.backoffMs = backoffMs;
-    this.connectTimeoutMs = connectTimeoutMs;
-    if (previous) {
-      previous.closed = true;
-      const keep = new Set(this.targets);
-      for (const t of previous.targets) if (!keep.has(t)) stopProbe(t);
-    }
+    this.registry = registry;
   }
 
   /** Every target once, in the order the strategy wants them tried, down targets last. */
@@ -86,42 +60,18 @@ export class TargetPool {
   }
 
   markUp(target: Target): void {
-    target.failures = 0;
-    target.downUntil = 0;
-    stopProbe(target);
+    target.markUp();
   }
 
   markDown(target: Target): void {
-    target.failures++;
-    const factor = Math.min(2 ** (target.failures - 1), MAX_BACKOFF_FACTOR);
-    const wait = this.backoffMs * factor;
-    target.downUntil = Date.now() + wait;
-    if (target.probeTimer === null && !this.closed) this.scheduleProbe(target, wait);
+    target.markDown();
   }
 
+  /** The pool no longer lists its targets (replaced by a reload, or its service stopped). Idempotent. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
-    for (const t of this.targets) stopProbe(t);
-  }
-
-  private scheduleProbe(target: Target, waitMs: number): void {
-    const pool = this;
-    target.probeTimer = setTimeout(function probeTarget() {
-      target.probeTimer = null;
-      if (pool.closed || target.up) return;
-      const socket = connect({ host: target.address.host, port: target.address.port, timeout: pool.connectTimeoutMs });
-      socket.once('connect', function probeSucceeded() {
-        socket.destroy();
-        pool.markUp(target);
-      });
-      socket.once('timeout', function probeTimedOut() {
-        socket.destroy(new Error('probe timeout'));
-      });
-      socket.once('error', function probeFailed() {
-        if (!pool.closed) pool.markDown(target);
-      });
-    }, waitMs);
-    target.probeTimer.unref();
+    for (const t of this.targets) this.registry.release(t);
   }
 }
 
@@ -132,11 +82,4 @@ function rank(t: Target, now: number): number {
 
 function rotate<T>(list: readonly T[], start: number): T[] {
   return start === 0 ? list.slice() : list.slice(start).concat(list.slice(0, start));
-}
-
-function stopProbe(t: Target): void {
-  if (t.probeTimer !== null) {
-    clearTimeout(t.probeTimer);
-    t.probeTimer = null;
-  }
 }

@@ -98,6 +98,8 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   private readonly server: Server;
   private acceptPausedUntil = 0;
   private drained: (() => void) | null = null;
+  /** The address bound at start, still shown while draining (the closed listener no longer knows it). */
+  private boundAddress: string | null = null;
 
   constructor(config: C, context: ServiceContext) {
     this.name = config.name;
@@ -126,6 +128,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
       server.once('error', onError);
       server.listen({ host, port, backlog: 4096 }, () => {
         server.removeListener('error', onError);
+        this.boundAddress = this.address();
         this.state = 'running';
         resolve();
       });
@@ -182,7 +185,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     return {
       name: this.name,
       type: this.type,
-      listen: this.state === 'running' || this.state === 'draining' ? this.address() : formatHostPort(this.config.listen),
+      listen: this.boundAddress ?? formatHostPort(this.config.listen),
       state: this.state,
       connections: { live: this.live, total: this.total, refused: this.refused },
       bytes: { in: bytesIn, out: bytesOut },

@@ -32,8 +32,9 @@ export function adminRoutes(runtime: Runtime): AdminRoute[] {
       path: '/reload',
       async handle() {
         try {
+          // Applied, maybe in part: `ok` and `failed` tell which (a port in use is not a server error).
           const result = await runtime.reloadFromSource();
-          return { status: result.ok ? 200 : 500, body: result };
+          return { status: 200, body: result };
         } catch (err) {
           if (err instanceof ConfigError) {
             return { status: 422, body: errorBody(err.code, err.message, { issues: err.issues }) };

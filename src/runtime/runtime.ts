@@ -4,12 +4,13 @@ import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
 import type { Clock } from '../accounting/period.js';
 import { gatewayTokens } from '../accounting/types.js';
 import { AdminServer, type AdminRoute } from '../admin/server.js';
-import { diffConfig, type ConfigDiff } from '../config/diff.js';
+import { configInForce, diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
 import { ConfigError, ReloadBusyError, ShuttingDownError, TidegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RelayEngine } from '../relay/engine.js';
 import { selectRelayEngine } from '../relay/select-engine.js';
+import { TargetRegistry } from '../relay/target-registry.js';
 import type { GatewayUsageRecord, RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { UsageLog } from '../store/usage-log.js';
@@ -20,6 +21,7 @@ import { createService, needsGeo } from './service-factory.js';
 import { createGeoResolver, type GeoResolver } from '../geo/index.js';
 import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index.js';
 import { sameSettings } from '../config/diff.js';
+import { formatHostPort, type HostPort } from '../util/address.js';
 
 export interface ReloadResult {
   readonly ok: boolean;
@@ -28,7 +30,16 @@ export interface ReloadResult {
   readonly changed: readonly string[];
   readonly unchanged: readonly string[];
   /** Services whose change could not be applied (e.g. port in use); every other change still applied. */
-  readonly failed: readonly { readonly service: string; readonly code: string; readonly message: string }[];
+  readonly failed: readonly ReloadFailure[];
+}
+
+/** A service (or the admin API) a reload could not start; it is not in the config in force, so the next reload retries it. */
+export interface ReloadFailure {
+  readonly service: string;
+  /** The address it could not bind, as configured. */
+  readonly address: string;
+  readonly code: string;
+  readonly message: string;
 }
 
 export interface StatusBody {
@@ -70,12 +81,12 @@ export class Runtime {
   readonly accounting: Accounting;
   private readonly source: ConfigSource | null;
   private readonly services = new Map<string, Service>();
-  /** Removed or replaced services still letting their connections finish. */
-  private readonly draining = new Set<Promise<void>>();
+  /** Removed or replaced services still letting their connections finish (shown in status as `draining`). */
+  private readonly draining = new Map<Service, Promise<void>>();
   private readonly context: {
     log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
     pool: WorkerPool | null; usageLog: UsageLog | null;
-    accounting: Accounting;
+    accounting: Accounting; targets: TargetRegistry;
   };
   private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
@@ -129,6 +140,7 @@ export class Runtime {
       // The request log lives in the runtime's SQLite store; flushed on reload and shutdown.
       usageLog: db ? new UsageLog(db, options.log) : null,
       events,
+      targets: new TargetRegistry(),
     };
     this.ensurePool(config);
   }
@@ -220,7 +232,8 @@ export class Runtime {
       relayEngineFallback: this.engineFallback,
       reloads: { total: this.reloadCount, failed: this.reloadFailures, lastError: this.lastReloadError },
       pool: this.pool?.stats() ?? null,
-      services: [...this.services.values()].map((s) => s.status()),
+      // Running services first, then the ones draining (a replaced service's old listener shares its name).
+      services: [...this.services.values(), ...this.draining.keys()].map((s) => s.status()),
       accounting: this.accounting.status(),
     };
   }
@@ -287,9 +300,14 @@ export class Runtime {
     return geo;
   }
 
+  /**
+   * Applies a diff service by service. A service that cannot start is left out whole (its resources released) and
+   * reported in `failed`; every other change applies. The config in force is then what actually runs, see
+   * configInForce, so the next reload retries what failed and can remove it.
+   */
   private async apply(next: Config): Promise<ReloadResult> {
     const diff: ConfigDiff = diffConfig(this.config, next);
-    const failed: { service: string; code: string; message: string }[] = [];
+    const failed: ReloadFailure[] = [];
     const { log } = this;
     let geo: GeoResolver | null;
     try {
@@ -306,34 +324,16 @@ export class Runtime {
     await this.accounting.applyConfig(next);
     await this.context.usageLog?.flush();
     this.ensurePool(next);
-    await this.applyAdmin(before, next, failed);
+    const adminListen = await this.applyAdmin(before, next, failed);
     this.applyWatch(next.reload.watch);
 
-    for (const svc of diff.removed) {
-      const service = this.services.get(svc.name)!;
-      this.services.delete(svc.name);
-      this.drain(service);
-    }
-    for (const { before, after } of diff.changed) {
-      const service = this.services.get(before.name)!;
-      if (service.canUpdate(after)) {
-        service.update(after as never, this.context);
-        continue;
-      }
-      // Listener or type changed: stop accepting on the old one first when the address is the same.
-      const sameAddress = before.listen.host === after.listen.host && before.listen.port === after.listen.port;
-      if (sameAddress) this.drain(service);
-      const replacement = await this.startService(after, failed);
-      if (replacement) {
-        this.services.set(after.name, replacement);
-        if (!sameAddress) this.drain(service);
-      } else if (sameAddress) {
-        this.services.delete(after.name);
-      }
-    }
-    for (const svc of diff.added) {
-      const service = await this.startService(svc, failed);
-      if (service) this.services.set(svc.name, service);
+    for (const svc of diff.removed) this.retire(svc.name);
+    for (const { before, after } of diff.changed) await this.applyChange(before, after, failed);
+    for (const svc of diff.added) await this.startService(svc, failed);
+    if (failed.length > 0) {
+      this.config = configInForce(next, adminListen, (name) => this.services.get(name)?.config);
+      // Accounting follows the services that run, not the ones that failed.
+      await this.accounting.applyConfig(this.config);
     }
     // Deltas counted under the old config reach the ledger now.
     await this.accounting.flush();
@@ -354,10 +354,41 @@ export class Runtime {
     return result;
   }
 
-  /** A new token applies at once; a new address gets a new listener before the old one closes. */
-  private async applyAdmin(before: Config, next: Config, failed: { service: string; code: string; message: string }[]): Promise<void> {
+  /** A removed service stops accepting and drains. */
+  private retire(name: string): void {
+    const service = this.services.get(name);
+    if (service === undefined) return;
+    this.services.delete(name);
+    this.drain(service);
+  }
+
+  /** In place when the service can take it; else a new listener replaces the old one. */
+  private async applyChange(before: ServiceConfig, after: ServiceConfig, failed: ReloadFailure[]): Promise<void> {
+    const service = this.services.get(before.name);
+    if (service === undefined) {
+      await this.startService(after, failed);
+      return;
+    }
+    if (service.canUpdate(after)) {
+      try {
+        service.update(after as never, this.context);
+      } catch (err) {
+        this.startFailed(after, err, failed);
+      }
+      return;
+    }
+    // Listener or type changed: on the same address the old one must stop accepting first (it is then gone even if
+    // the new one fails); on another address the old one keeps running until the new one listens.
+    const sameAddress = before.listen.host === after.listen.host && before.listen.port === after.listen.port;
+    if (sameAddress) this.retire(before.name);
+    const replacement = await this.startService(after, failed);
+    if (replacement !== null && !sameAddress) this.drain(service);
+  }
+
+  /** A new token applies at once; a new address gets a new listener before the old one closes. Returns the address in force. */
+  private async applyAdmin(before: Config, next: Config, failed: ReloadFailure[]): Promise<HostPort | null> {
     if (this.admin) this.admin.setToken(next.admin.token);
-    if (sameSettings(before.admin.listen, next.admin.listen)) return;
+    if (sameSettings(before.admin.listen, next.admin.listen)) return next.admin.listen;
     const old = this.admin;
     if (next.admin.listen) {
       const admin = new AdminServer(this.routes(), next.admin.token, this.log);
@@ -365,8 +396,10 @@ export class Runtime {
         await admin.listen(next.admin.listen);
       } catch (err) {
         const e = err as TidegateError;
-        failed.push({ service: 'admin', code: e.code, message: e.message });
-        return;
+        failed.push({ service: 'admin', address: formatHostPort(next.admin.listen), code: e.code ?? 'TG_ERR_INTERNAL', message: e.message });
+        this.log.error({ service: 'admin', code: e.code, err: e.message }, 'admin API failed to listen; the old one stays');
+        await admin.close();
+        return before.admin.listen;
       }
       this.admin = admin;
       this.log.info({ listen: admin.address() }, 'admin API listening');
@@ -374,6 +407,7 @@ export class Runtime {
       this.admin = null;
     }
     await old?.close();
+    return next.admin.listen;
   }
 
   private applyWatch(watch: boolean): void {
@@ -384,27 +418,39 @@ export class Runtime {
     }
   }
 
-  private async startService(config: ServiceConfig, failed: { service: string; code: string; message: string }[]): Promise<Service | null> {
-    const service = createService(config, this.context);
+  /** Starts and registers a service; one that cannot start is released whole and reported, never half-registered. */
+  private async startService(config: ServiceConfig, failed: ReloadFailure[]): Promise<Service | null> {
+    let service: Service | null = null;
     try {
+      service = createService(config, this.context);
       await service.start();
-      this.log.info({ service: config.name, listen: service.status().listen }, 'service listening');
-      return service;
     } catch (err) {
-      const e = err as TidegateError;
-      failed.push({ service: config.name, code: e.code ?? 'TG_ERR_INTERNAL', message: e.message });
-      this.log.error({ service: config.name, code: e.code, err: e.message }, 'service failed to start');
+      this.startFailed(config, err, failed);
+      // Whatever its constructor set up (target pool, channels, timers) goes; it never accepted anything.
+      await service?.stop(0).catch(() => undefined);
       return null;
     }
+    this.services.set(config.name, service);
+    this.log.info({ service: config.name, listen: service.status().listen }, 'service listening');
+    return service;
+  }
+
+  private startFailed(config: ServiceConfig, err: unknown, failed: ReloadFailure[]): void {
+    const e = err as Partial<TidegateError>;
+    const code = typeof e.code === 'string' ? e.code : 'TG_ERR_INTERNAL';
+    const message = typeof e.message === 'string' ? e.message : String(err);
+    failed.push({ service: config.name, address: formatHostPort(config.listen), code, message });
+    this.log.error({ service: config.name, code, err: message }, 'service failed to start');
   }
 
   /** Lets a removed or replaced service finish its connections within the grace period, in the background. */
   private drain(service: Service): void {
-    const done = service.stop(this.config.shutdownGraceMs).then(() => {
-      this.draining.delete(done);
-      this.log.info({ service: service.name }, 'service stopped');
-    });
-    this.draining.add(done);
+    const { log } = this;
+    const done = service.stop(this.config.shutdownGraceMs).then(
+      () => log.info({ service: service.name }, 'service stopped'),
+      (err: Error) => log.error({ service: service.name, err: err.message }, 'service failed to stop cleanly'),
+    ).finally(() => this.draining.delete(service));
+    this.draining.set(service, done);
   }
 
   private watchConfig(file: string): void {
@@ -436,7 +482,7 @@ export class Runtime {
     if (this.reloading) await this.reloading.catch(() => undefined);
     const grace = this.config.shutdownGraceMs;
     await Promise.all([...this.services.values()].map((s) => s.stop(grace)));
-    await Promise.all(this.draining);
+    await Promise.all(this.draining.values());
     await this.engine.shutdown();
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();

@@ -1,0 +1,85 @@
+import { connect } from 'node:net';
+import type { DialAddress } from './engine.js';
+import type { HostPort } from '../util/address.js';
+
+const MAX_BACKOFF_FACTOR = 30;
+
+/**
+ * One upstream of a forward service: its live relay count and its health. There is one object per service and
+ * address for as long as a pool lists it or a relay holds it (see TargetRegistry), so both survive reloads, and a
+ * relay gives its count back to the object it took it from.
+ *
+ * A target that fails is marked down with an exponential back-off and probed in the background while a pool lists
+ * it; a dead target never restarts anything, it is simply tried last until a probe or a relay reaches it.
+ */
+export class Target {
+  readonly address: HostPort;
+  readonly label: string;
+  live = 0;
+  failures = 0;
+  /** `Date.now()` until which the target is skipped while others are up. */
+  downUntil = 0;
+  /** Open pools listing this target: probes run only while some do, and the registry forgets it at 0 (and live 0). */
+  pools = 0;
+  /** The back-off base and the probe's connect timeout, from the newest pool that lists the target. */
+  backoffMs = 0;
+  connectTimeoutMs = 0;
+  probeTimer: NodeJS.Timeout | null = null;
+  /** The relay engine's form of the address, when the engine dials targets itself (see ForwardService). */
+  dialAddress: DialAddress | null = null;
+
+  constructor(address: HostPort, label: string) {
+    this.address = address;
+    this.label = label;
+  }
+
+  get up(): boolean {
+    return this.failures === 0;
+  }
+
+  markUp(): void {
+    this.failures = 0;
+    this.downUntil = 0;
+    this.stopProbe();
+  }
+
+  markDown(): void {
+    this.failures++;
+    const wait = this.backoffMs * Math.min(2 ** (this.failures - 1), MAX_BACKOFF_FACTOR);
+    this.downUntil = Date.now() + wait;
+    if (this.probeTimer === null && this.pools > 0) this.scheduleProbe(wait);
+  }
+
+  /** A pool lists the target again: a down target without a probe gets one when its back-off ends. */
+  resumeProbe(): void {
+    if (!this.up && this.probeTimer === null) this.scheduleProbe(Math.max(0, this.downUntil - Date.now()));
+  }
+
+  stopProbe(): void {
+    if (this.probeTimer !== null) {
+      clearTimeout(this.probeTimer);
+      this.probeTimer = null;
+    }
+  }
+
+  private scheduleProbe(waitMs: number): void {
+    this.probeTimer = setTimeout(probeTarget, waitMs, this);
+    this.probeTimer.unref();
+  }
+}
+
+function probeTarget(target: Target): void {
+  target.probeTimer = null;
+  if (target.pools === 0 || target.up) return;
+  const socket = connect({ host: target.address.host, port: target.address.port, timeout: target.connectTimeoutMs });
+  socket.once('connect', function probeSucceeded() {
+    socket.destroy();
+    target.markUp();
+  });
+  socket.once('timeout', function probeTimedOut() {
+    socket.destroy(new Error('probe timeout'));
+  });
+  socket.once('error', function probeFailed() {
+    if (target.pools > 0) target.markDown();
+  });
+}
