@@ -139,3 +139,174 @@ describe('hot reload', () => {
     }
   });
 });
+
+interface StatusJson {
+  services: { name: string; listen: string; state: string; connections: { live: number } }[];
+}
+
+/** POST /reload and GET /status through the admin API, as an operator sees them. */
+function adminClient(tg: Awaited<ReturnType<typeof startTidegate>>): { reload(): Promise<{ status: number; body: ReloadReply }>; status(): Promise<StatusJson> } {
+  const base = `http://${tg.runtime.adminAddress()!}`;
+  return {
+    async reload() {
+      const res = await fetch(`${base}/reload`, { method: 'POST' });
+      return { status: res.status, body: (await res.json()) as ReloadReply };
+    },
+    async status() {
+      return (await (await fetch(`${base}/status`)).json()) as StatusJson;
+    },
+  };
+}
+
+interface ReloadReply {
+  ok: boolean;
+  added: string[];
+  removed: string[];
+  changed: string[];
+  failed: { service: string; address: string; code: string; message: string }[];
+}
+
+describe('hot reload: a service that cannot bind', () => {
+  const admin = { listen: '127.0.0.1:0' };
+  const fwd = (name: string, listen: string, target: string): Record<string, unknown> => ({ name, type: 'forward', listen, targets: [target] });
+
+  it('is reported with 200 ok:false, is not half-registered, can be removed, and is retried by a later reload', async () => {
+    const a = await taggedServer('a');
+    const busy = await listen(() => undefined);
+    const tg = await startTidegate({ admin, services: [fwd('one', '127.0.0.1:0', a.address)] });
+    const api = adminClient(tg);
+    try {
+      tg.setSource({ admin, services: [fwd('one', '127.0.0.1:0', a.address), fwd('clash', busy.address, a.address), fwd('good', '127.0.0.1:0', a.address)] });
+      const partial = await api.reload();
+      assert.equal(partial.status, 200);
+      assert.equal(partial.body.ok, false);
+      assert.deepEqual(partial.body.added, ['clash', 'good']);
+      assert.equal(partial.body.failed.length, 1);
+      const failure = partial.body.failed[0]!;
+      assert.deepEqual([failure.service, failure.address, failure.code], ['clash', busy.address, 'TG_ERR_LISTEN']);
+      assert.match(failure.message, /service "clash" cannot listen on .*EADDRINUSE/);
+      // What runs is the config in force: the failed service is not in it, the good one is.
+      assert.deepEqual(tg.runtime.config.services.map((s) => s.name), ['one', 'good']);
+      assert.deepEqual((await api.status()).services.map((s) => [s.name, s.state]), [['one', 'running'], ['good', 'running']]);
+      const goodPort = tg.port('good');
+      const good = await connectTo(goodPort);
+      assert.equal(await readLine(good), 'a');
+      good.destroy();
+
+      // Removing both: no 500, the good one stops listening.
+      tg.setSource({ admin, services: [fwd('one', '127.0.0.1:0', a.address)] });
+      const removal = await api.reload();
+      assert.equal(removal.status, 200);
+      assert.equal(removal.body.ok, true);
+      assert.deepEqual(removal.body.removed, ['good']);
+      assert.deepEqual(removal.body.failed, []);
+      await assert.rejects(connectTo(goodPort), /ECONNREFUSED/);
+      await eventually(async () => (await api.status()).services.length === 1, 5_000, 'only "one" left');
+
+      // Retried while the port is still taken: reported again; once it is free, it starts.
+      tg.setSource({ admin, services: [fwd('one', '127.0.0.1:0', a.address), fwd('clash', busy.address, a.address)] });
+      const again = await api.reload();
+      assert.deepEqual([again.status, again.body.ok, again.body.failed.map((f) => f.service)], [200, false, ['clash']]);
+      await busy.close();
+      const retry = await api.reload();
+      assert.deepEqual([retry.status, retry.body.ok, retry.body.added], [200, true, ['clash']]);
+      const clash = await connectTo(busy.port);
+      assert.equal(await readLine(clash), 'a');
+      clash.destroy();
+      assert.equal(tg.status('clash').state, 'running');
+      assert.equal(tg.runtime.status().reloads.failed, 2);
+    } finally {
+      await tg.stop();
+      await a.close();
+      await busy.close();
+    }
+  });
+
+  it('a service moved to a taken port keeps its old listener and settings until a later reload moves it', async () => {
+    const a = await taggedServer('a');
+    const b = await taggedServer('b');
+    const busy = await listen(() => undefined);
+    const tg = await startTidegate({ admin, services: [fwd('moving', '127.0.0.1:0', a.address)] });
+    const api = adminClient(tg);
+    try {
+      const oldPort = tg.port('moving');
+      tg.setSource({ admin, services: [fwd('moving', busy.address, b.address)] });
+      const moved = await api.reload();
+      assert.deepEqual([moved.status, moved.body.ok, moved.body.changed, moved.body.failed.map((f) => f.address)], [200, false, ['moving'], [busy.address]]);
+      const old = await connectTo(oldPort);
+      assert.equal(await readLine(old), 'a', 'the old listener still serves with its old targets');
+      old.destroy();
+      const inForce = tg.runtime.config.services[0] as unknown as { listen: { port: number }; targets: { port: number }[] };
+      assert.deepEqual([inForce.listen.port, inForce.targets[0]!.port], [0, a.port], 'the config in force is the old service');
+      await busy.close();
+      const retry = await api.reload();
+      assert.deepEqual([retry.body.ok, retry.body.changed], [true, ['moving']]);
+      const moved2 = await connectTo(busy.port);
+      assert.equal(await readLine(moved2), 'b');
+      moved2.destroy();
+      await assert.rejects(connectTo(oldPort), /ECONNREFUSED/);
+    } finally {
+      await tg.stop();
+      await a.close();
+      await b.close();
+      await busy.close();
+    }
+  });
+
+  it('a failed admin move keeps the old admin listener and is retried', async () => {
+    const busy = await listen(() => undefined);
+    const tg = await startTidegate({ admin, services: [] });
+    try {
+      const first = tg.runtime.adminAddress()!;
+      tg.setSource({ admin: { listen: busy.address }, services: [] });
+      const res = await fetch(`http://${first}/reload`, { method: 'POST' });
+      const body = (await res.json()) as ReloadReply;
+      assert.deepEqual([res.status, body.ok, body.failed.map((f) => [f.service, f.address, f.code])], [200, false, [['admin', busy.address, 'TG_ERR_LISTEN']]]);
+      assert.equal(tg.runtime.adminAddress(), first);
+      assert.equal(tg.runtime.config.admin.listen?.port, 0, 'the admin address in force is the one bound');
+      await busy.close();
+      // In process: the old admin closes once the new one listens, with this very request on it.
+      assert.equal((await tg.runtime.reloadFromSource()).ok, true);
+      assert.equal(tg.runtime.adminAddress(), busy.address);
+    } finally {
+      await tg.stop();
+      await busy.close();
+    }
+  });
+});
+
+describe('hot reload: draining services in /status', () => {
+  it('a removed or moved service shows as draining while its connection is open, then disappears', async () => {
+    const a = await taggedServer('a');
+    const admin = { listen: '127.0.0.1:0' };
+    const fwd = (name: string): Record<string, unknown> => ({ name, type: 'forward', listen: '127.0.0.1:0', targets: [a.address] });
+    const tg = await startTidegate({ admin, shutdownGrace: '30s', services: [fwd('old'), fwd('moved')] });
+    const api = adminClient(tg);
+    try {
+      const oldAddress = tg.status('old').listen;
+      const movedAddress = tg.status('moved').listen;
+      const held = [await connectTo(tg.port('old')), await connectTo(tg.port('moved'))];
+      for (const c of held) assert.equal(await readLine(c), 'a');
+      const probe = await listen(() => undefined);
+      await probe.close();
+      tg.setSource({ admin, shutdownGrace: '30s', services: [{ ...fwd('moved'), listen: probe.address }] });
+      const result = await api.reload();
+      assert.deepEqual([result.body.ok, result.body.removed, result.body.changed], [true, ['old'], ['moved']]);
+      const during = (await api.status()).services.map((s) => [s.name, s.state, s.listen, s.connections.live]);
+      assert.deepEqual(during, [
+        ['moved', 'running', probe.address, 0],
+        ['old', 'draining', oldAddress, 1],
+        ['moved', 'draining', movedAddress, 1],
+      ]);
+      // The held connections still relay.
+      held[0]!.write('x');
+      assert.equal((await readBytes(held[0]!, 1)).toString(), 'x');
+      for (const c of held) c.destroy();
+      await eventually(async () => (await api.status()).services.length === 1, 5_000, 'drained services gone');
+      assert.equal((await api.status()).services[0]!.state, 'running');
+    } finally {
+      await tg.stop();
+      await a.close();
+    }
+  });
+});
