@@ -10,7 +10,7 @@ export type * from './config/schema.js';
 export * from './errors.js';
 export type { RelayEngine, Relay, RelayOptions, RelayResult, CloseReason, RateLimit } from './relay/engine.js';
 export type { RelayRecord, ServiceStatus } from './service.js';
-export { Runtime, type ReloadResult, type StatusBody } from './runtime/runtime.js';
+export { Runtime, type ReloadFailure, type ReloadResult, type StatusBody } from './runtime/runtime.js';
 export type { Accounting, AccountingStatus, QuotaBody, UsageBody } from './accounting/accounting.js';
 export type { Refusal, RefusalReason, ServiceAccounting } from './accounting/types.js';
 export type { SyncStatus } from './accounting/throttled-sync.js';
