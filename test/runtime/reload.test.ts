@@ -253,6 +253,32 @@ describe('hot reload: a service that cannot bind', () => {
     }
   });
 
+  it('a gateway that cannot bind is released whole and starts on a later reload', async () => {
+    const busy = await listen(() => undefined);
+    const tg = await startTidegate({ admin, pool: { threads: 1 }, services: [] });
+    const api = adminClient(tg);
+    const gateway = {
+      name: 'llm', type: 'gateway', listen: busy.address,
+      channels: [{ name: 'oa', kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', keys: ['sk-never-sent'], models: ['gpt-*'] }],
+    };
+    try {
+      tg.setSource({ admin, pool: { threads: 1 }, services: [gateway] });
+      const partial = await api.reload();
+      assert.deepEqual([partial.status, partial.body.ok, partial.body.failed.map((f) => f.code)], [200, false, ['TG_ERR_LISTEN']]);
+      assert.equal(JSON.stringify(partial.body).includes('sk-never-sent'), false);
+      assert.deepEqual(tg.runtime.config.services, []);
+      await busy.close();
+      const retry = await api.reload();
+      assert.deepEqual([retry.body.ok, retry.body.added], [true, ['llm']]);
+      const models = await fetch(`http://${busy.address}/v1/models`);
+      assert.equal(models.status, 200);
+      await models.arrayBuffer();
+    } finally {
+      await tg.stop();
+      await busy.close();
+    }
+  });
+
   it('a failed admin move keeps the old admin listener and is retried', async () => {
     const busy = await listen(() => undefined);
     const tg = await startTidegate({ admin, services: [] });
