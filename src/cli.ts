@@ -6,6 +6,7 @@ import { parseArgs, type CliArgs } from './cli/args.js';
 import { cliConfigSource } from './cli/config-source.js';
 import { redactConfig } from './config/redact.js';
 import { ConfigError, ConfigReadError, formatIssue, TidegateError, UsageError } from './errors.js';
+import { installProcessGuard } from './guard/process.js';
 import { createLogger } from './log.js';
 import { Runtime } from './runtime/runtime.js';
 import { VERSION } from './version.js';
@@ -72,6 +73,7 @@ async function start(args: CliArgs): Promise<number> {
     return fail(err as Error);
   }
   const log = runtime.log;
+  installProcessGuard(log);
   process.on('SIGHUP', function reloadOnHangup() {
     log.info('SIGHUP: reloading config');
     runtime.reloadFromSource().catch(() => {
