@@ -189,7 +189,7 @@ export class AdminServer {
     if (err instanceof UnauthorizedError) return { status: 401, body: errorBody(err.code, err.message) };
     if (err instanceof TidegateError) return { status: 400, body: errorBody(err.code, err.message) };
     const internal = new InternalError('internal error');
-    this.log.error({ err: describeError(err), method: req.method, path: clip((req.url ?? '').split('?')[0]!) }, 'admin route failed');
+    this.log.error({ error: describeError(err), method: req.method, path: clip((req.url ?? '').split('?')[0]!) }, 'admin route failed');
     return { status: 500, body: errorBody(internal.code, internal.message) };
   }
 }

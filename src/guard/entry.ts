@@ -52,5 +52,5 @@ function answerInternalError(res: ServerResponse): void {
 }
 
 function reportEscaped(service: string, log: Logger, err: unknown): void {
-  log.error({ service, err: describeError(err) }, 'unexpected exception in a connection handler: that connection is closed');
+  log.error({ service, error: describeError(err) }, 'unexpected exception in a connection handler: that connection is closed');
 }

@@ -8,10 +8,10 @@ import { describeError } from './describe-error.js';
  */
 export function installProcessGuard(log: Logger): () => void {
   function uncaughtException(err: Error, origin: string): void {
-    log.error({ err: describeError(err), origin }, 'uncaught exception: tidegate keeps running');
+    log.error({ error: describeError(err), origin }, 'uncaught exception: tidegate keeps running');
   }
   function unhandledRejection(reason: unknown): void {
-    log.error({ err: describeError(reason) }, 'unhandled promise rejection: tidegate keeps running');
+    log.error({ error: describeError(reason) }, 'unhandled promise rejection: tidegate keeps running');
   }
   process.on('uncaughtException', uncaughtException);
   process.on('unhandledRejection', unhandledRejection);

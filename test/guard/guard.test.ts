@@ -38,9 +38,10 @@ describe('last-resort guard', () => {
       assert.equal((await readBytes(second, 4)).toString(), 'pong');
       second.destroy();
       await eventually(() => lines.length > 0);
-      const line = lines[0]! as { service: string; err: { message: string } };
+      const line = lines[0]! as { service: string; error: { type: string; message: string } };
       assert.equal(line.service, 'fwd-under-test');
-      assert.equal(line.err.message, 'injected');
+      assert.equal(line.error.message, 'injected');
+      assert.equal(line.error.type, 'Error');
       assert.doesNotMatch(JSON.stringify(lines), /sk-hidden/);
     } finally {
       server.close();
