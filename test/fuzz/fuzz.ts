@@ -61,7 +61,7 @@ const MAX_BODY_BYTES = 256 * 1024;
 const HANG_MS = 15_000;
 /** After a batch, fds and RSS must come back within these of the start (polled for SETTLE_MS). */
 const FD_SLACK = 24;
-const RSS_SLACK = 160 * 1024 * 1024;
+const RSS_SLACK = 200 * 1024 * 1024;
 const SETTLE_MS = 15_000;
 const MAX_FINDINGS = 5;
 
