@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type CliArgs } from './cli/args.js';
 import { cliConfigSource } from './cli/config-source.js';
 import { redactConfig } from './config/redact.js';
-import { ConfigError, ConfigReadError, formatIssue, TidegateError, UsageError } from './errors.js';
+import { ConfigError, ConfigReadError, formatIssue, InternalError, TidegateError, UsageError } from './errors.js';
+import { installProcessGuard } from './guard/process.js';
 import { createLogger } from './log.js';
 import { Runtime } from './runtime/runtime.js';
 import { VERSION } from './version.js';
@@ -72,6 +73,7 @@ async function start(args: CliArgs): Promise<number> {
     return fail(err as Error);
   }
   const log = runtime.log;
+  installProcessGuard(log);
   process.on('SIGHUP', function reloadOnHangup() {
     log.info('SIGHUP: reloading config');
     runtime.reloadFromSource().catch(() => {
@@ -119,8 +121,8 @@ function fail(err: Error): number {
     if (err instanceof UsageError) process.stderr.write('run "tidegate --help" for usage\n');
     return 2;
   }
-  const code = err instanceof TidegateError ? err.code : 'TG_ERR_INTERNAL';
-  process.stderr.write(`tidegate: ${code}: ${err.message}\n`);
+  const known = err instanceof TidegateError ? err : new InternalError(err.message);
+  process.stderr.write(`tidegate: ${known.code}: ${known.message}\n`);
   return 1;
 }
 

@@ -304,3 +304,54 @@ export class RelayHandoverError extends TidegateError {
 export class RelayOptionError extends TidegateError {
   readonly code = 'TG_ERR_RELAY_OPTION';
 }
+
+// ── admin API (src/admin/) and the last-resort guard (src/guard/) ────────────────────────────────────────────
+
+/** Base of every error the admin API answers with its own status (`{ error: { code, message } }`). */
+export abstract class AdminError extends TidegateError {
+  abstract readonly status: number;
+}
+
+/** Admin API: the request line, a header or the path (e.g. a malformed `%` escape) cannot be understood. */
+export class AdminBadRequestError extends AdminError {
+  readonly code = 'TG_ERR_BAD_REQUEST';
+  readonly status: 400 | 431;
+  constructor(message: string, status: 400 | 431 = 400) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Admin API: no endpoint at this path, or no such user. */
+export class AdminNotFoundError extends AdminError {
+  readonly code = 'TG_ERR_NOT_FOUND';
+  readonly status = 404;
+}
+
+/** Admin API: the path exists but not for this method; `allow` becomes the Allow header. */
+export class AdminMethodError extends AdminError {
+  readonly code = 'TG_ERR_METHOD';
+  readonly status = 405;
+  readonly allow: string;
+  constructor(message: string, allow: string) {
+    super(message);
+    this.allow = allow;
+  }
+}
+
+/** Admin API: a request body (the admin API reads none) larger than it drains. */
+export class AdminBodyTooLargeError extends AdminError {
+  readonly code = 'TG_ERR_ADMIN_BODY_TOO_LARGE';
+  readonly status = 413;
+}
+
+/** Admin API: the request's headers or body did not arrive in time. */
+export class AdminRequestTimeoutError extends AdminError {
+  readonly code = 'TG_ERR_REQUEST_TIMEOUT';
+  readonly status = 408;
+}
+
+/** Anything unexpected: the reply says only this; the details go to the log. */
+export class InternalError extends TidegateError {
+  readonly code = 'TG_ERR_INTERNAL';
+}

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
 import { BodyTooLargeError, GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
+import { guardRequest } from '../guard/entry.js';
 import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
 import { formatHostPort } from '../util/address.js';
 import { AccountSource } from './account-source.js';
@@ -51,7 +52,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log, context.accounting);
     this.keepAlive = new KeepAliveSweeper(config.keepAliveTimeoutMs);
     // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
-    this.server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 0 }, this.handle.bind(this));
+    const onRequest = guardRequest<GatewayRequest, GatewayResponse>(config.name, context.log, this.handle.bind(this));
+    this.server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 0 }, onRequest);
     this.server.maxConnections = config.maxConnections;
     const service = this;
     this.onSocketClose = function gatewaySocketClosed(this: ClientSocket) {

@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { ForwardServiceConfig, ProxyServiceConfig, ServiceConfig } from '../config/schema.js';
 import type { RefusalReason, RelayMeter } from '../accounting/types.js';
 import { ListenError } from '../errors.js';
+import { guardConnection } from '../guard/entry.js';
 import type {
   CloseReason,
   DialAddress,
@@ -106,7 +107,8 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     this.type = config.type;
     this.config = config;
     this.context = context;
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: config.noDelay }, this.onConnection.bind(this));
+    const onConnection = guardConnection(this.name, context.log, this.onConnection.bind(this));
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: config.noDelay }, onConnection);
     this.server.on('error', this.onServerError.bind(this));
   }
 

@@ -1,6 +1,6 @@
 import type { AdminRoute } from '../admin/server.js';
 import { errorBody } from '../admin/server.js';
-import { ConfigError, ConfigReadError, ReloadBusyError, TidegateError } from '../errors.js';
+import { AdminNotFoundError, ConfigError, ConfigReadError, ReloadBusyError, TidegateError } from '../errors.js';
 import type { Runtime } from './runtime.js';
 
 /** The admin endpoints, each a thin read of the runtime. */
@@ -14,7 +14,7 @@ export function adminRoutes(runtime: Runtime): AdminRoute[] {
       path: '/users/:id/usage',
       handle(params) {
         const usage = runtime.accounting.usage(params.id!);
-        if (usage === null) return { status: 404, body: errorBody('TG_ERR_NOT_FOUND', `no user "${params.id}" in the config`) };
+        if (usage === null) throw new AdminNotFoundError(`no user "${params.id}" in the config`);
         return { status: 200, body: usage };
       },
     },
