@@ -27,39 +27,34 @@ const RECONCILE_PER_TICK = 2_048;
 const CONNECT_TIMEOUT_MS = 2_000;
 
 /**
- * Raises the usage totals to a floor, adds a usage delta and returns the new totals, whether the quota is used up and
- * whether the floor re-seeded a total, atomically, so every instance sees the same order of additions. The floor is
- * what this instance knows the totals were before the delta (its ledger, its own counts, the shared totals it last
- * read): a Redis that lost the key (restart without persistence, FLUSHALL, eviction) gets it back, and a higher total
- * another instance wrote is never lowered. A call with a zero delta is a read that re-seeds.
- * KEYS[1]: the usage hash. ARGV: in, out, connections, requests, tokens, ttl seconds (0: none), quota bytes (-1:
- * none), direction (total | in | out), floor in, floor out. Values stay strings on the way in (no float formatting).
+ * Adds a usage delta and returns the new totals, whether the quota is used up and whether a floor re-seeded a total,
+ * atomically, so every instance sees the same order of additions. The floor is what this instance knows the total was
+ * before the delta (its ledger, its own counts, the shared totals it last read): a Redis that lost the key (restart
+ * without persistence, FLUSHALL, eviction) gets it back, and a higher total another instance wrote is never lowered.
+ * The usual case costs one comparison over a plain HINCRBY. KEYS[1]: the usage hash. ARGV: in, out, connections,
+ * requests, tokens, ttl seconds (0: none), quota bytes (-1: none), direction (total | in | out), floor in, floor out
+ * (0: none). Totals go in as strings (Lua would format large numbers as floats).
  */
 const CHECK_AND_ADD = `
 local key = KEYS[1]
-local wrote = false
 local seeded = 0
-local function total(field, delta, floor)
-  local v = tonumber(redis.call('HGET', key, field)) or 0
-  if tonumber(floor) > v then
-    redis.call('HSET', key, field, floor)
-    v = tonumber(floor)
-    seeded = 1
-    wrote = true
-  end
-  if delta ~= '0' then
-    v = redis.call('HINCRBY', key, field, delta)
-    wrote = true
-  end
-  return v
+local i = redis.call('HINCRBY', key, 'in', ARGV[1])
+if ARGV[9] ~= '0' and i - tonumber(ARGV[1]) < tonumber(ARGV[9]) then
+  redis.call('HSET', key, 'in', ARGV[9])
+  i = redis.call('HINCRBY', key, 'in', ARGV[1])
+  seeded = 1
 end
-local i = total('in', ARGV[1], ARGV[9])
-local o = total('out', ARGV[2], ARGV[10])
-if ARGV[3] ~= '0' then redis.call('HINCRBY', key, 'connections', ARGV[3]); wrote = true end
-if ARGV[4] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[4]); wrote = true end
-if ARGV[5] ~= '0' then redis.call('HINCRBY', key, 'tokens', ARGV[5]); wrote = true end
+local o = redis.call('HINCRBY', key, 'out', ARGV[2])
+if ARGV[10] ~= '0' and o - tonumber(ARGV[2]) < tonumber(ARGV[10]) then
+  redis.call('HSET', key, 'out', ARGV[10])
+  o = redis.call('HINCRBY', key, 'out', ARGV[2])
+  seeded = 1
+end
+if ARGV[3] ~= '0' then redis.call('HINCRBY', key, 'connections', ARGV[3]) end
+if ARGV[4] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[4]) end
+if ARGV[5] ~= '0' then redis.call('HINCRBY', key, 'tokens', ARGV[5]) end
 local ttl = tonumber(ARGV[6])
-if ttl > 0 and wrote then redis.call('EXPIRE', key, ttl) end
+if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 local limit = tonumber(ARGV[7])
 local used = i + o
 if ARGV[8] == 'in' then used = i elseif ARGV[8] == 'out' then used = o end
@@ -82,7 +77,8 @@ interface Sent {
  *
  * Redis is a cache of the ledger, never its replacement: within a period usage only grows, so a user's usage is the
  * maximum of what Redis says and what this instance knows (ledger + unsent deltas at load, then every count and
- * every shared total read), and every script call carries that knowledge as a floor that re-seeds a lost key.
+ * every shared total read). Every delta carries that knowledge as a floor that re-seeds a lost key, and a poll that
+ * finds Redis lower queues a zero delta with its floor for the next tick (on a reconnect every user is polled).
  */
 export class RedisCounterStore {
   readonly url: string;
@@ -90,6 +86,8 @@ export class RedisCounterStore {
   private readonly log: Logger;
   private readonly prefix: string;
   private readonly dirty = new Set<Subject>();
+  /** Users a poll found lower in Redis than this instance knows: re-seeded at the next tick. */
+  private readonly toSeed = new Set<UserAccount>();
   private users: UserAccount[] = [];
   private pollCursor = 0;
   private state: RedisState = 'connecting';
@@ -97,7 +95,7 @@ export class RedisCounterStore {
   private downSince: number | null = null;
   private outages = 0;
   private reseeds = 0;
-  /** Users still to re-read after a reconnect (RECONCILE_PER_TICK per tick instead of POLL_PER_TICK). */
+  /** Users still to poll after a reconnect (RECONCILE_PER_TICK per tick instead of POLL_PER_TICK). */
   private reconcileLeft = 0;
   private inFlight: Promise<void> | null = null;
   private readonly timer: NodeJS.Timeout;
@@ -167,15 +165,15 @@ export class RedisCounterStore {
   async loadUsers(users: readonly UserAccount[]): Promise<void> {
     if (!this.connected || users.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const user of users) this.poll(pipeline, user);
+    const periods = users.map((user) => this.poll(pipeline, user));
     const results = await pipeline.exec().catch((err: Error) => {
       this.lastError = err.message;
       return null;
     });
     if (results === null) return;
-    let seeded = 0;
-    users.forEach((user, i) => (seeded += this.applyTotals(user, user.usedPeriod, results[i]!)));
-    this.seeded(seeded);
+    users.forEach((user, i) => this.applyPoll(user, periods[i]!, results[i]!));
+    // Seeded before services accept, so a node that starts next reads the ledger's value.
+    if (this.toSeed.size > 0) await this.sync();
   }
 
   status(): RedisStatus {
@@ -237,7 +235,7 @@ export class RedisCounterStore {
   /** One pipeline: every dirty subject's deltas, then a poll of some users' shared usage. */
   private tick(): void {
     if (this.inFlight !== null || !this.connected) return;
-    if (this.dirty.size === 0 && this.users.length === 0) return;
+    if (this.dirty.size === 0 && this.users.length === 0 && this.toSeed.size === 0) return;
     const pipeline = this.redis.pipeline();
     const sent: Sent[] = [];
     for (const subject of this.dirty) {
@@ -249,29 +247,35 @@ export class RedisCounterStore {
       subject.redisDirty = false;
     }
     this.dirty.clear();
+    // A zero delta with its floor (after the user's own delta, if it had one: then the floor is a no-op).
+    for (const user of this.toSeed) this.send(pipeline, user, new Delta(user.usedPeriod), true, sent);
+    this.toSeed.clear();
     const polled: UserAccount[] = [];
+    const periods: string[] = [];
     const count = Math.min(this.reconcileLeft > 0 ? RECONCILE_PER_TICK : POLL_PER_TICK, this.users.length);
     this.reconcileLeft = Math.max(0, this.reconcileLeft - count);
     for (let i = 0; i < count; i++) {
       const user = this.users[this.pollCursor]!;
       this.pollCursor = (this.pollCursor + 1) % this.users.length;
       polled.push(user);
-      this.poll(pipeline, user);
+      periods.push(this.poll(pipeline, user));
     }
     if (sent.length === 0 && polled.length === 0) return;
-    this.inFlight = this.exec(pipeline, sent, polled).finally(() => {
+    this.inFlight = this.exec(pipeline, sent, polled, periods).finally(() => {
       this.inFlight = null;
     });
   }
 
-  /** `latest`: the subject's newest delta, taken just now, so usage before it is its usage minus the delta. */
+  /** `latest`: the subject's newest delta, so usage before it is its usage minus the delta and what came since. */
   private send(pipeline: ChainableCommander, subject: Subject, delta: Delta, latest: boolean, sent: Sent[]): void {
     sent.push({ subject, delta });
     if (subject.kind === 'user') {
       const user = subject as UserAccount;
       // Only the current period's latest delta has a known floor; ended periods' deltas carry none.
       const floored = latest && delta.period === user.usedPeriod;
-      this.checkAndAdd(pipeline, user, delta, floored ? user.usedIn - delta.bytesIn : 0, floored ? user.usedOut - delta.bytesOut : 0);
+      const floorIn = floored ? user.usedIn - delta.bytesIn - unsent(user, 'bytesIn') : 0;
+      const floorOut = floored ? user.usedOut - delta.bytesOut - unsent(user, 'bytesOut') : 0;
+      this.checkAndAdd(pipeline, user, delta, floorIn, floorOut);
       return;
     }
     const key = this.serviceKey(subject.id);
@@ -282,9 +286,21 @@ export class RedisCounterStore {
     if (delta.tokens !== 0) pipeline.hincrby(key, 'tokens', delta.tokens);
   }
 
-  /** A read of a user's current-period totals that re-seeds them where Redis holds less than this instance knows. */
-  private poll(pipeline: ChainableCommander, user: UserAccount): void {
-    this.checkAndAdd(pipeline, user, new Delta(user.usedPeriod), user.usedIn - unsent(user, 'bytesIn'), user.usedOut - unsent(user, 'bytesOut'));
+  /** Queues a read of the user's current-period totals; returns that period (it may end before the answer). */
+  private poll(pipeline: ChainableCommander, user: UserAccount): string {
+    pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out');
+    return user.usedPeriod;
+  }
+
+  /** Takes polled totals as the user's usage unless this instance knows more; if it does, queues a re-seed. */
+  private applyPoll(user: UserAccount, period: string, result: [Error | null, unknown]): void {
+    if (result[0] !== null || period !== user.usedPeriod) return;
+    const [rawIn, rawOut] = result[1] as [string | null, string | null];
+    const sharedIn = Number(rawIn ?? 0) + unsent(user, 'bytesIn');
+    const sharedOut = Number(rawOut ?? 0) + unsent(user, 'bytesOut');
+    if (sharedIn < user.usedIn || sharedOut < user.usedOut) this.toSeed.add(user);
+    user.usedIn = Math.max(user.usedIn, sharedIn);
+    user.usedOut = Math.max(user.usedOut, sharedOut);
   }
 
   private checkAndAdd(pipeline: ChainableCommander, user: UserAccount, delta: Delta, floorIn: number, floorOut: number): void {
@@ -298,7 +314,7 @@ export class RedisCounterStore {
     );
   }
 
-  /** Takes a script's totals as the user's usage unless this instance knows more; returns 1 if they were re-seeded. */
+  /** Takes a delta's new totals as the user's usage unless this instance knows more; returns 1 if it re-seeded them. */
   private applyTotals(user: UserAccount, period: string, result: [Error | null, unknown]): number {
     const [err, value] = result;
     if (err !== null) {
@@ -318,7 +334,7 @@ export class RedisCounterStore {
     this.log.warn({ redis: this.url, users: count }, 'redis held less usage than the ledger knows (restart without persistence, FLUSHALL or eviction): re-seeded');
   }
 
-  private async exec(pipeline: ChainableCommander, sent: Sent[], polled: UserAccount[]): Promise<void> {
+  private async exec(pipeline: ChainableCommander, sent: Sent[], polled: UserAccount[], periods: string[]): Promise<void> {
     let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
@@ -351,8 +367,8 @@ export class RedisCounterStore {
       // HINCRBY per field: a partial failure is rare (wrong type); resending would double the fields that landed.
       if (failed) this.log.warn({ service: s.subject.id }, 'redis: a service counter update failed');
     }
-    for (const user of polled) seeded += this.applyTotals(user, user.usedPeriod, results[at++]!);
     this.seeded(seeded);
+    for (let i = 0; i < polled.length; i++) this.applyPoll(polled[i]!, periods[i]!, results[at++]!);
   }
 
   /** A delta Redis did not take goes back in front of what came since. */
