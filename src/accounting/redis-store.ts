@@ -14,23 +14,42 @@ export interface RedisStatus {
   readonly lastError: string | null;
   readonly downSince: string | null;
   readonly outages: number;
+  /** Usage totals found missing or lower than this instance knew (Redis restarted empty, FLUSHALL, eviction) and re-seeded. */
+  readonly reseeds: number;
 }
 
 /** How often counter deltas go to Redis in one pipeline. */
 export const REDIS_FLUSH_MS = 100;
 /** Users whose shared usage is re-read per tick (round robin), so quotas used by other instances are seen. */
 const POLL_PER_TICK = 256;
+/** Users re-read (and re-seeded) per tick after a reconnect, until every user was once. */
+const RECONCILE_PER_TICK = 2_048;
 const CONNECT_TIMEOUT_MS = 2_000;
 
 /**
- * Adds a usage delta and returns the new totals and whether the quota is used up, atomically, so every instance
- * sees the same order of additions. KEYS[1]: the usage hash. ARGV: in, out, connections, requests, tokens, ttl
- * seconds (0: none), quota bytes (-1: none), direction (total | in | out).
+ * Adds a usage delta and returns the new totals, whether the quota is used up and whether a floor re-seeded a total,
+ * atomically, so every instance sees the same order of additions. The floor is what this instance knows the total was
+ * before the delta (its ledger, its own counts, the shared totals it last read): a Redis that lost the key (restart
+ * without persistence, FLUSHALL, eviction) gets it back, and a higher total another instance wrote is never lowered.
+ * The usual case costs one comparison over a plain HINCRBY. KEYS[1]: the usage hash. ARGV: in, out, connections,
+ * requests, tokens, ttl seconds (0: none), quota bytes (-1: none), direction (total | in | out), floor in, floor out
+ * (0: none). Totals go in as strings (Lua would format large numbers as floats).
  */
 const CHECK_AND_ADD = `
 local key = KEYS[1]
+local seeded = 0
 local i = redis.call('HINCRBY', key, 'in', ARGV[1])
+if ARGV[9] ~= '0' and i - tonumber(ARGV[1]) < tonumber(ARGV[9]) then
+  redis.call('HSET', key, 'in', ARGV[9])
+  i = redis.call('HINCRBY', key, 'in', ARGV[1])
+  seeded = 1
+end
 local o = redis.call('HINCRBY', key, 'out', ARGV[2])
+if ARGV[10] ~= '0' and o - tonumber(ARGV[2]) < tonumber(ARGV[10]) then
+  redis.call('HSET', key, 'out', ARGV[10])
+  o = redis.call('HINCRBY', key, 'out', ARGV[2])
+  seeded = 1
+end
 if ARGV[3] ~= '0' then redis.call('HINCRBY', key, 'connections', ARGV[3]) end
 if ARGV[4] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[4]) end
 if ARGV[5] ~= '0' then redis.call('HINCRBY', key, 'tokens', ARGV[5]) end
@@ -41,11 +60,9 @@ local used = i + o
 if ARGV[8] == 'in' then used = i elseif ARGV[8] == 'out' then used = o end
 local over = 0
 if limit >= 0 and used >= limit then over = 1 end
-return {i, o, over}`;
+return {i, o, over, seeded}`;
 
-interface CheckAndAdd {
-  checkAndAdd(key: string, ...args: (string | number)[]): Promise<[number, number, number]>;
-}
+type Pipeline = ChainableCommander & { checkAndAdd(...args: (string | number)[]): ChainableCommander };
 
 /** One delta sent in the current pipeline, to restore if it fails. */
 interface Sent {
@@ -57,19 +74,29 @@ interface Sent {
  * Counters and quota usage shared by several tidegate instances through Redis. Deltas are pipelined about every
  * 100 ms (HINCRBY for services, the check-and-add script for users); while Redis is down they stay merged in memory
  * and are sent when it returns, and quotas are checked against the last shared totals plus local deltas.
+ *
+ * Redis is a cache of the ledger, never its replacement: within a period usage only grows, so a user's usage is the
+ * maximum of what Redis says and what this instance knows (ledger + unsent deltas at load, then every count and
+ * every shared total read). Every delta carries that knowledge as a floor that re-seeds a lost key, and a poll that
+ * finds Redis lower queues a zero delta with its floor for the next tick (on a reconnect every user is polled).
  */
 export class RedisCounterStore {
   readonly url: string;
-  private readonly redis: Redis & CheckAndAdd;
+  private readonly redis: Redis;
   private readonly log: Logger;
   private readonly prefix: string;
   private readonly dirty = new Set<Subject>();
+  /** Users a poll found lower in Redis than this instance knows: re-seeded at the next tick. */
+  private readonly toSeed = new Set<UserAccount>();
   private users: UserAccount[] = [];
   private pollCursor = 0;
   private state: RedisState = 'connecting';
   private lastError: string | null = null;
   private downSince: number | null = null;
   private outages = 0;
+  private reseeds = 0;
+  /** Users still to poll after a reconnect (RECONCILE_PER_TICK per tick instead of POLL_PER_TICK). */
+  private reconcileLeft = 0;
   private inFlight: Promise<void> | null = null;
   private readonly timer: NodeJS.Timeout;
 
@@ -87,7 +114,7 @@ export class RedisCounterStore {
       retryStrategy: function redisRetryDelay(times: number) {
         return Math.min(100 * times, 1_000);
       },
-    }) as Redis & CheckAndAdd;
+    });
     this.redis.defineCommand('checkAndAdd', { numberOfKeys: 1, lua: CHECK_AND_ADD });
     this.redis.on('ready', function redisReady() {
       store.onReady();
@@ -131,17 +158,22 @@ export class RedisCounterStore {
     this.dirty.add(subject);
   }
 
-  /** Reads every user's shared usage for its current period (at start, before services accept). */
+  /**
+   * Reads every user's shared usage for its current period (at start, before services accept), re-seeding Redis
+   * where it holds less than the ledger.
+   */
   async loadUsers(users: readonly UserAccount[]): Promise<void> {
     if (!this.connected || users.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const user of users) pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out');
+    const periods = users.map((user) => this.poll(pipeline, user));
     const results = await pipeline.exec().catch((err: Error) => {
       this.lastError = err.message;
       return null;
     });
     if (results === null) return;
-    users.forEach((user, i) => applyPoll(user, user.usedPeriod, results[i]));
+    users.forEach((user, i) => this.applyPoll(user, periods[i]!, results[i]!));
+    // Seeded before services accept, so a node that starts next reads the ledger's value.
+    if (this.toSeed.size > 0) await this.sync();
   }
 
   status(): RedisStatus {
@@ -152,6 +184,7 @@ export class RedisCounterStore {
       lastError: this.lastError,
       downSince: this.downSince === null ? null : new Date(this.downSince).toISOString(),
       outages: this.outages,
+      reseeds: this.reseeds,
     };
   }
 
@@ -184,6 +217,8 @@ export class RedisCounterStore {
   private onReady(): void {
     if (this.state === 'down') {
       this.log.info({ redis: this.url, pendingSubjects: this.dirty.size }, 'redis is back: reconciling deltas counted while it was down');
+      // It may have come back empty: every user's totals are re-read, and re-seeded where lower than we know.
+      this.reconcileLeft = this.users.length;
     }
     this.state = 'connected';
     this.downSince = null;
@@ -200,42 +235,47 @@ export class RedisCounterStore {
   /** One pipeline: every dirty subject's deltas, then a poll of some users' shared usage. */
   private tick(): void {
     if (this.inFlight !== null || !this.connected) return;
-    if (this.dirty.size === 0 && this.users.length === 0) return;
+    if (this.dirty.size === 0 && this.users.length === 0 && this.toSeed.size === 0) return;
     const pipeline = this.redis.pipeline();
     const sent: Sent[] = [];
     for (const subject of this.dirty) {
-      for (const delta of subject.redisCarried) this.send(pipeline, subject, delta, sent);
+      for (const delta of subject.redisCarried) this.send(pipeline, subject, delta, false, sent);
       subject.redisCarried = [];
       const delta = subject.redisPending;
       subject.redisPending = new Delta(delta.period);
-      if (!delta.isZero()) this.send(pipeline, subject, delta, sent);
+      if (!delta.isZero()) this.send(pipeline, subject, delta, true, sent);
       subject.redisDirty = false;
     }
     this.dirty.clear();
+    // A zero delta with its floor (after the user's own delta, if it had one: then the floor is a no-op).
+    for (const user of this.toSeed) this.send(pipeline, user, new Delta(user.usedPeriod), true, sent);
+    this.toSeed.clear();
     const polled: UserAccount[] = [];
-    const count = Math.min(POLL_PER_TICK, this.users.length);
+    const periods: string[] = [];
+    const count = Math.min(this.reconcileLeft > 0 ? RECONCILE_PER_TICK : POLL_PER_TICK, this.users.length);
+    this.reconcileLeft = Math.max(0, this.reconcileLeft - count);
     for (let i = 0; i < count; i++) {
       const user = this.users[this.pollCursor]!;
       this.pollCursor = (this.pollCursor + 1) % this.users.length;
       polled.push(user);
-      pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out');
+      periods.push(this.poll(pipeline, user));
     }
     if (sent.length === 0 && polled.length === 0) return;
-    this.inFlight = this.exec(pipeline, sent, polled).finally(() => {
+    this.inFlight = this.exec(pipeline, sent, polled, periods).finally(() => {
       this.inFlight = null;
     });
   }
 
-  private send(pipeline: ChainableCommander, subject: Subject, delta: Delta, sent: Sent[]): void {
+  /** `latest`: the subject's newest delta, so usage before it is its usage minus the delta and what came since. */
+  private send(pipeline: ChainableCommander, subject: Subject, delta: Delta, latest: boolean, sent: Sent[]): void {
     sent.push({ subject, delta });
     if (subject.kind === 'user') {
-      const quota = (subject as UserAccount).quota;
-      const ttl = delta.period.startsWith('d:') ? 3 * 86_400 : delta.period.startsWith('m:') ? 62 * 86_400 : 0;
-      (pipeline as ChainableCommander & { checkAndAdd(...args: (string | number)[]): ChainableCommander }).checkAndAdd(
-        this.userKey(subject.id, delta.period),
-        delta.bytesIn, delta.bytesOut, delta.connections, delta.requests, delta.tokens,
-        ttl, quota === null ? -1 : quota.bytes, quota === null ? 'total' : quota.direction,
-      );
+      const user = subject as UserAccount;
+      // Only the current period's latest delta has a known floor; ended periods' deltas carry none.
+      const floored = latest && delta.period === user.usedPeriod;
+      const floorIn = floored ? user.usedIn - delta.bytesIn - unsent(user, 'bytesIn') : 0;
+      const floorOut = floored ? user.usedOut - delta.bytesOut - unsent(user, 'bytesOut') : 0;
+      this.checkAndAdd(pipeline, user, delta, floorIn, floorOut);
       return;
     }
     const key = this.serviceKey(subject.id);
@@ -246,7 +286,55 @@ export class RedisCounterStore {
     if (delta.tokens !== 0) pipeline.hincrby(key, 'tokens', delta.tokens);
   }
 
-  private async exec(pipeline: ChainableCommander, sent: Sent[], polled: UserAccount[]): Promise<void> {
+  /** Queues a read of the user's current-period totals; returns that period (it may end before the answer). */
+  private poll(pipeline: ChainableCommander, user: UserAccount): string {
+    pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out');
+    return user.usedPeriod;
+  }
+
+  /** Takes polled totals as the user's usage unless this instance knows more; if it does, queues a re-seed. */
+  private applyPoll(user: UserAccount, period: string, result: [Error | null, unknown]): void {
+    if (result[0] !== null || period !== user.usedPeriod) return;
+    const [rawIn, rawOut] = result[1] as [string | null, string | null];
+    const sharedIn = Number(rawIn ?? 0) + unsent(user, 'bytesIn');
+    const sharedOut = Number(rawOut ?? 0) + unsent(user, 'bytesOut');
+    if (sharedIn < user.usedIn || sharedOut < user.usedOut) this.toSeed.add(user);
+    user.usedIn = Math.max(user.usedIn, sharedIn);
+    user.usedOut = Math.max(user.usedOut, sharedOut);
+  }
+
+  private checkAndAdd(pipeline: ChainableCommander, user: UserAccount, delta: Delta, floorIn: number, floorOut: number): void {
+    const quota = user.quota;
+    const ttl = delta.period.startsWith('d:') ? 3 * 86_400 : delta.period.startsWith('m:') ? 62 * 86_400 : 0;
+    (pipeline as Pipeline).checkAndAdd(
+      this.userKey(user.id, delta.period),
+      delta.bytesIn, delta.bytesOut, delta.connections, delta.requests, delta.tokens,
+      ttl, quota === null ? -1 : quota.bytes, quota === null ? 'total' : quota.direction,
+      Math.max(0, floorIn), Math.max(0, floorOut),
+    );
+  }
+
+  /** Takes a delta's new totals as the user's usage unless this instance knows more; returns 1 if it re-seeded them. */
+  private applyTotals(user: UserAccount, period: string, result: [Error | null, unknown]): number {
+    const [err, value] = result;
+    if (err !== null) {
+      this.lastError = err.message;
+      return 0;
+    }
+    if (period !== user.usedPeriod) return 0;
+    const [totalIn, totalOut, , seeded] = value as [number, number, number, number];
+    user.usedIn = Math.max(user.usedIn, totalIn + unsent(user, 'bytesIn'));
+    user.usedOut = Math.max(user.usedOut, totalOut + unsent(user, 'bytesOut'));
+    return seeded;
+  }
+
+  private seeded(count: number): void {
+    if (count === 0) return;
+    this.reseeds += count;
+    this.log.warn({ redis: this.url, users: count }, 'redis held less usage than the ledger knows (restart without persistence, FLUSHALL or eviction): re-seeded');
+  }
+
+  private async exec(pipeline: ChainableCommander, sent: Sent[], polled: UserAccount[], periods: string[]): Promise<void> {
     let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
@@ -260,19 +348,15 @@ export class RedisCounterStore {
     }
     // Results come in command order: each user delta is one command, a service delta one per non-zero field.
     let at = 0;
+    let seeded = 0;
     for (const s of sent) {
       if (s.subject.kind === 'user') {
-        const [err, value] = results[at++]!;
-        if (err) {
-          this.lastError = err.message;
+        const result = results[at++]!;
+        if (result[0] !== null) {
+          this.lastError = result[0].message;
           this.restore(s);
         } else {
-          const user = s.subject as UserAccount;
-          const [totalIn, totalOut] = value as [number, number, number];
-          if (s.delta.period === user.usedPeriod) {
-            user.usedIn = totalIn + unsent(user, 'bytesIn');
-            user.usedOut = totalOut + unsent(user, 'bytesOut');
-          }
+          seeded += this.applyTotals(s.subject as UserAccount, s.delta.period, result);
         }
         continue;
       }
@@ -283,7 +367,8 @@ export class RedisCounterStore {
       // HINCRBY per field: a partial failure is rare (wrong type); resending would double the fields that landed.
       if (failed) this.log.warn({ service: s.subject.id }, 'redis: a service counter update failed');
     }
-    for (const user of polled) applyPoll(user, user.usedPeriod, results[at++]);
+    this.seeded(seeded);
+    for (let i = 0; i < polled.length; i++) this.applyPoll(polled[i]!, periods[i]!, results[at++]!);
   }
 
   /** A delta Redis did not take goes back in front of what came since. */
@@ -298,13 +383,6 @@ export class RedisCounterStore {
 /** Deltas of the current period this instance counted but Redis has not confirmed. */
 function unsent(user: UserAccount, field: 'bytesIn' | 'bytesOut'): number {
   return user.redisPending.period === user.usedPeriod ? user.redisPending[field] : 0;
-}
-
-function applyPoll(user: UserAccount, period: string, result: [Error | null, unknown] | undefined): void {
-  if (result === undefined || result[0] !== null || period !== user.usedPeriod) return;
-  const [rawIn, rawOut] = result[1] as [string | null, string | null];
-  user.usedIn = Number(rawIn ?? 0) + unsent(user, 'bytesIn');
-  user.usedOut = Number(rawOut ?? 0) + unsent(user, 'bytesOut');
 }
 
 function redactUrl(url: string): string {
