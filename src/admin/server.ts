@@ -112,10 +112,19 @@ export class AdminServer {
     return a && typeof a === 'object' ? formatHostPort({ host: a.address, port: a.port }) : '';
   }
 
-  close(): Promise<void> {
+  /**
+   * Stops accepting. Requests in flight get `graceMs` to finish (a reload that moves the admin API must still send
+   * its own reply), then every connection is cut.
+   */
+  close(graceMs = 0): Promise<void> {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      this.server.closeIdleConnections();
+      if (graceMs <= 0) {
+        this.server.closeAllConnections();
+        return;
+      }
+      setTimeout(() => this.server.closeAllConnections(), graceMs).unref();
     });
   }
 

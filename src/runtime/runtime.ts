@@ -23,6 +23,9 @@ import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index
 import { sameSettings } from '../config/diff.js';
 import { formatHostPort, type HostPort } from '../util/address.js';
 
+/** How long requests on a moved admin API's old listener may take to finish (its own reload reply among them). */
+const ADMIN_MOVE_GRACE_MS = 5_000;
+
 export interface ReloadResult {
   readonly ok: boolean;
   readonly added: readonly string[];
@@ -406,7 +409,8 @@ export class Runtime {
     } else {
       this.admin = null;
     }
-    await old?.close();
+    // Not awaited: the reload request being answered may be on the old listener.
+    void old?.close(ADMIN_MOVE_GRACE_MS);
     return next.admin.listen;
   }
 
