@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { connect as netConnect, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { RelayOptionError } from '../../src/errors.js';
+import type { ByteBudget, Relay, RelayEngine, RelayResult } from '../../src/relay/engine.js';
+import { JsRelayEngine } from '../../src/relay/js/engine.js';
+import { connectTo, eventually, listen, sleep, type TestServer } from '../helpers/servers.js';
+import { availableEngines } from '../helpers/tidegate.js';
+
+const MiB = 1024 * 1024;
+/** The JS engine cannot size a read: it may pass on the one chunk that crossed the limit (≤ 64 KiB). */
+const JS_CHUNK = 64 * 1024;
+
+/** A target that writes as fast as the connection takes it and counts what it receives. */
+async function firehose(): Promise<TestServer & { received(): number }> {
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  let total = 0;
+  const server = await listen((socket) => {
+    socket.on('data', (c: Buffer) => (total += c.length));
+    const pump = (): void => {
+      while (!socket.destroyed && socket.write(chunk));
+    };
+    socket.on('drain', pump);
+    pump();
+  });
+  return Object.assign(server, { received: () => total });
+}
+
+interface Started {
+  client: Socket | null;
+  relay: Relay | null;
+  result: RelayResult | null;
+  received: number;
+}
+
+/** A front that hands each accepted client and its connected target to `engine` with `budget`. */
+async function front(engine: RelayEngine, targetPort: number, budget: ByteBudget): Promise<{ server: TestServer; start(): Promise<Started & { client: Socket }> }> {
+  const accepted: Started[] = [];
+  const server = await listen((client) => {
+    const started: Started = { client: null, relay: null, result: null, received: 0 };
+    accepted.push(started);
+    const target = netConnect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true });
+    target.on('error', () => client.destroy());
+    target.once('connect', () => {
+      started.relay = engine.start(client, target, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: budget }, (_r, result) => {
+        started.result = result;
+      });
+    });
+  });
+  let connected = 0;
+  return {
+    server,
+    async start() {
+      const client = await connectTo(server.port);
+      const index = connected++;
+      let received = 0;
+      client.on('data', (c: Buffer) => (received += c.length));
+      client.on('error', () => undefined);
+      await eventually(() => accepted[index]?.relay != null, 5_000, 'relay started');
+      const started = accepted[index]!;
+      started.client = client;
+      // The client side counts what it receives.
+      Object.defineProperty(started, 'received', { get: () => received });
+      return started as Started & { client: Socket };
+    },
+  };
+}
+
+for (const factory of availableEngines()) {
+  describe(`relay (${factory.kind}): byte budgets`, { timeout: 60_000 }, () => {
+    const slack = factory.kind === 'js' ? JS_CHUNK : 0;
+
+    it('stops the counted direction where the budget ends, keeps the relay open, and resumes when it is raised', async () => {
+      const engine = factory.create();
+      const hose = await firehose();
+      const budget = engine.createByteBudget();
+      budget.set(1 * MiB, false, true);
+      const f = await front(engine, hose.port, budget);
+      try {
+        const a = await f.start();
+        await eventually(() => a.received >= 1 * MiB, 10_000, 'the first MiB');
+        await sleep(300);
+        const paused = a.received;
+        assert.ok(paused >= 1 * MiB && paused <= 1 * MiB + slack, `stopped at the limit (${paused})`);
+        await sleep(300);
+        assert.equal(a.received, paused, 'nothing more flows while the budget is used up');
+        assert.equal(a.result, null, 'the engine pauses the relay, it does not close it');
+
+        // The uncounted direction still flows.
+        a.client.write(Buffer.alloc(256 * 1024, 1));
+        await eventually(() => hose.received() >= 256 * 1024, 10_000, 'client→target bytes');
+
+        // A second relay shares the same budget: nothing left for it either.
+        const b = await f.start();
+        await sleep(300);
+        assert.ok(a.received + b.received <= 1 * MiB + 2 * slack, `shared budget (${a.received} + ${b.received})`);
+
+        budget.set(3 * MiB, false, true);
+        await eventually(() => a.received + b.received >= 3 * MiB, 10_000, 'raised budget');
+        await sleep(300);
+        const total = a.received + b.received;
+        assert.ok(total >= 3 * MiB && total <= 3 * MiB + 2 * slack, `stopped at the raised limit (${total})`);
+
+        budget.set(Infinity, false, false);
+        await eventually(() => a.received + b.received >= 6 * MiB, 10_000, 'unlimited after set(Infinity)');
+        a.client.destroy();
+        b.client.destroy();
+        await eventually(() => a.result !== null && b.result !== null, 10_000, 'relays closed');
+      } finally {
+        budget.dispose();
+        await engine.shutdown();
+        await f.server.close();
+        await hose.close();
+      }
+    });
+
+    it('counts both directions against one limit when both count', async () => {
+      const engine = factory.create();
+      const hose = await firehose();
+      const budget = engine.createByteBudget();
+      budget.set(2 * MiB, true, true);
+      const f = await front(engine, hose.port, budget);
+      try {
+        const a = await f.start();
+        // 1 MiB up (the target swallows it), then whatever is left comes down.
+        a.client.write(Buffer.alloc(1 * MiB, 1));
+        await eventually(() => hose.received() + a.received >= 2 * MiB, 10_000, 'both directions');
+        await sleep(300);
+        const moved = hose.received() + a.received;
+        assert.ok(moved >= 2 * MiB && moved <= 2 * MiB + 2 * slack, `in + out stopped at the limit (${moved})`);
+        // A relay waiting on its budget reads nothing, so it sees a peer's FIN only once it may read again: closing
+        // it is accounting's job (at its next sample), as here.
+        a.relay!.close();
+        await eventually(() => a.result !== null, 10_000, 'relay closed');
+      } finally {
+        budget.dispose();
+        await engine.shutdown();
+        await f.server.close();
+        await hose.close();
+      }
+    });
+  });
+}
+
+describe('relay (native): byte budget validation', () => {
+  const native = availableEngines().find((e) => e.kind === 'native');
+  it('refuses a budget of another engine, a disposed one, and a bad limit', { skip: native === undefined ? 'native addon not built' : false }, async () => {
+    const engine = native!.create();
+    const other = new JsRelayEngine().createByteBudget();
+    const target = await listen(() => undefined);
+    const client = await connectTo(target.port);
+    const peer = await connectTo(target.port);
+    try {
+      assert.throws(() => engine.start(client, peer, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: other }, () => {}), RelayOptionError);
+      const disposed = engine.createByteBudget();
+      disposed.dispose();
+      assert.throws(() => engine.start(client, peer, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: disposed }, () => {}), RelayOptionError);
+      const budget = engine.createByteBudget();
+      assert.throws(() => budget.set(-1, true, true), RelayOptionError);
+      assert.throws(() => budget.set(Number.NaN, true, true), RelayOptionError);
+      budget.dispose();
+    } finally {
+      client.destroy();
+      peer.destroy();
+      await engine.shutdown();
+      await target.close();
+    }
+  });
+});
