@@ -15,7 +15,10 @@ import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { Refusal, RelayMeter, ServiceAccounting } from './types.js';
 import { SlotList } from '../util/slot-list.js';
 
-/** How often live relays' counters are read: bytes count while connections run, quotas cut within a second. */
+/**
+ * How often live relays' counters are read: bytes count while connections run, and relays of a user past the quota
+ * (stopped by the engine's byte budget at the quota) are closed.
+ */
 export const SAMPLE_MS = 200;
 
 export interface AccountingOptions {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { socks5Connect } from '../helpers/proxy-client.js';
 import { listen } from '../helpers/servers.js';
 import { connectTo, countUntilClose, engines, eventually, firehose, startTidegate, testConfig, type TestServer } from './helpers.js';
 
@@ -42,6 +43,26 @@ for (const engine of engines()) {
         assert.deepEqual(tg.records.map((r) => r.reason), ['quota_exceeded', 'quota_exceeded']);
         assert.equal(tg.records[0]!.bytesOut + tg.records[1]!.bytesOut, total, 'records count what was delivered');
         assert.equal(tg.runtime.accounting.usage('alice')!.quota!.used, total);
+      } finally {
+        await tg.stop();
+      }
+    });
+
+    it('a SOCKS5 proxy user stops at the quota too (the engine-side dial carries the budget)', async () => {
+      const tg = await startTidegate({
+        users: [{ id: 'pat', quota: { bytes: '4MiB', direction: 'out' } }],
+        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', user: 'pat' }],
+      }, { engine });
+      try {
+        const { socket, reply } = await socks5Connect(tg.port('px'), '127.0.0.1', hose.port);
+        assert.equal(reply, 0);
+        const done = countUntilClose(socket);
+        socket.resume();
+        const received = await done;
+        // The SOCKS5 reply (10 bytes) counts as bytes out where the engine sends it.
+        assert.ok(received >= 4 * MiB - 16 && received <= 4 * MiB + PER_CONNECTION, `proxied ${received} bytes against 4 MiB`);
+        await eventually(() => tg.records.length, (n) => n === 1);
+        assert.equal(tg.records[0]!.reason, 'quota_exceeded');
       } finally {
         await tg.stop();
       }
