@@ -482,6 +482,7 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
 }
 
 bool Loop::Fill(Relay* r, Direction& D, int d) {
+  if (D.bucket != nullptr && D.tookTokens) return false;  // one limited grant per pump: relays sharing a bucket take turns
   const size_t want = r->copyMode ? kCopyChunk : budget_.targetSize;
   size_t allowance = SIZE_MAX;
   size_t quotaGrant = 0;
@@ -499,11 +500,10 @@ bool Loop::Fill(Relay* r, Direction& D, int d) {
   if (D.bucket != nullptr) {
     int64_t waitNs = 0;
     bool limited = false;
-    // One limited grant per pump: relays sharing a bucket take turns.
-    tokens = D.tookTokens ? 0 : D.bucket->Take(std::min(want, allowance), now_, &waitNs, &limited);
+    tokens = D.bucket->Take(std::min(want, allowance), now_, &waitNs, &limited);
     if (tokens == 0) {
       if (D.quota != nullptr) D.quota->Refund(d, quotaGrant);
-      if (!D.tookTokens) Throttle(r, waitNs);
+      Throttle(r, waitNs);
       return false;
     }
     if (limited) {

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { RelayOptionError } from '../../src/errors.js';
 import type { ByteBudget, Relay, RelayEngine, RelayResult } from '../../src/relay/engine.js';
 import { JsRelayEngine } from '../../src/relay/js/engine.js';
+import { loadNativeEngine } from '../../src/relay/native/index.js';
 import { connectTo, eventually, listen, sleep, type TestServer } from '../helpers/servers.js';
 import { availableEngines } from '../helpers/tidegate.js';
 
@@ -66,8 +67,22 @@ async function front(engine: RelayEngine, targetPort: number, budget: ByteBudget
   };
 }
 
-for (const factory of availableEngines()) {
-  describe(`relay (${factory.kind}): byte budgets`, { timeout: 60_000 }, () => {
+/** Both engines, and the native one copying through buffers (its fallback where splice is refused). */
+const factories: Array<{ kind: RelayEngine['kind']; name: string; create(): RelayEngine }> = availableEngines().map((e) => ({ ...e, name: e.kind }));
+if (factories.some((e) => e.kind === 'native')) {
+  factories.push({
+    kind: 'native',
+    name: 'native, copy mode',
+    create() {
+      const l = loadNativeEngine({ forceCopy: true });
+      if (!l.ok) throw new Error(l.reason);
+      return l.engine;
+    },
+  });
+}
+
+for (const factory of factories) {
+  describe(`relay (${factory.name}): byte budgets`, { timeout: 60_000 }, () => {
     const slack = factory.kind === 'js' ? JS_CHUNK : 0;
 
     it('stops the counted direction where the budget ends, keeps the relay open, and resumes when it is raised', async () => {
