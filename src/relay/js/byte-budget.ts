@@ -3,9 +3,8 @@ import type { ByteBudget } from '../engine.js';
 let nextBudgetId = 1;
 
 /**
- * The JS engine's quota budget (see `ByteBudget`): relays add what they read, per direction, and stop reading once
- * the counted directions reach the limit. A read cannot be sized in Node, so a relay overshoots by at most the chunk
- * that crossed the limit (≤ 64 KiB).
+ * The JS engine's quota budget (see `ByteBudget`): relays book what they pass on, per direction. A read cannot be
+ * sized in Node, so a relay passes on the part of a chunk the budget allows and holds the rest, paused.
  */
 export class JsByteBudget implements ByteBudget {
   readonly id = nextBudgetId++;
@@ -21,22 +20,20 @@ export class JsByteBudget implements ByteBudget {
     this.counts[1] = countOut;
   }
 
-  /** Books `bytes` read in direction `dir`; false when that direction must wait (its counted total is used up). */
-  take(dir: 0 | 1, bytes: number): boolean {
-    this.spent[dir] += bytes;
-    return this.open(dir);
+  /** Books up to `bytes` of direction `dir`; returns how many may pass now (all of them when `dir` is not counted). */
+  allow(dir: 0 | 1, bytes: number): number {
+    let allowed = bytes;
+    if (this.counts[dir]) {
+      const left = this.limit - (this.counts[0] ? this.spent[0] : 0) - (this.counts[1] ? this.spent[1] : 0);
+      allowed = left <= 0 ? 0 : Math.min(bytes, left);
+    }
+    this.spent[dir] += allowed;
+    return allowed;
   }
 
   /** Gives back bytes read but never delivered (queued in a socket that was torn down). */
   refund(dir: 0 | 1, bytes: number): void {
     this.spent[dir] -= Math.min(bytes, this.spent[dir]);
-  }
-
-  /** Whether direction `dir` may read more. */
-  open(dir: 0 | 1): boolean {
-    if (!this.counts[dir]) return true;
-    const counted = (this.counts[0] ? this.spent[0] : 0) + (this.counts[1] ? this.spent[1] : 0);
-    return counted < this.limit;
   }
 
   dispose(): void {

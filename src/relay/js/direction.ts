@@ -27,6 +27,10 @@ export class Direction {
   private readonly owner: DirectionOwner;
   private throttleTimer: NodeJS.Timeout | null = null;
   private budgetTimer: NodeJS.Timeout | null = null;
+  /** The part of a chunk past the quota budget: passed on once the budget allows (or dropped at teardown). */
+  private held: Buffer | null = null;
+  /** The source ended while bytes were held: the half-close follows them. */
+  private endAfterHeld = false;
   private waitingForDrain = false;
 
   constructor(source: Socket, destination: Socket, bucket: TokenBucket | null, budget: JsByteBudget | null, dir: 0 | 1, owner: DirectionOwner) {
@@ -76,6 +80,21 @@ export class Direction {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.budget !== null) {
+      // Node sized the read; the budget sizes what passes. The rest waits, with the source paused.
+      const allowed = this.budget.allow(this.dir, chunk.length);
+      if (allowed < chunk.length) {
+        this.held = chunk.subarray(allowed);
+        this.source.pause();
+        this.budgetTimer = setTimeout(this.retryBudget, QUOTA_POLL_MS);
+        if (allowed === 0) return;
+        chunk = chunk.subarray(0, allowed);
+      }
+    }
+    this.pass(chunk);
+  }
+
+  private pass(chunk: Buffer): void {
     this.written += chunk.length;
     const flowing = this.destination.write(chunk);
     if (!flowing) {
@@ -88,10 +107,6 @@ export class Direction {
         this.source.pause();
         this.throttleTimer = setTimeout(this.resumeAfterThrottle, waitMs);
       }
-    }
-    if (this.budget !== null && !this.budget.take(this.dir, chunk.length) && this.budgetTimer === null) {
-      this.source.pause();
-      this.budgetTimer = setTimeout(this.retryBudget, QUOTA_POLL_MS);
     }
   }
 
@@ -107,8 +122,18 @@ export class Direction {
 
   private retryBudget(): void {
     this.budgetTimer = null;
-    if (this.budget!.open(this.dir)) this.resumeIfFree();
-    else this.budgetTimer = setTimeout(this.retryBudget, QUOTA_POLL_MS);
+    const held = this.held!;
+    const allowed = this.budget!.allow(this.dir, held.length);
+    if (allowed < held.length) {
+      this.held = held.subarray(allowed);
+      this.budgetTimer = setTimeout(this.retryBudget, QUOTA_POLL_MS);
+      if (allowed > 0) this.pass(held.subarray(0, allowed));
+      return;
+    }
+    this.held = null;
+    this.pass(held);
+    if (this.endAfterHeld) this.destination.end();
+    else this.resumeIfFree();
   }
 
   /** Reads again unless backpressure, the token bucket or the quota budget still holds the source. */
@@ -118,6 +143,10 @@ export class Direction {
   }
 
   private onSourceEnd(): void {
+    if (this.held !== null) {
+      this.endAfterHeld = true;
+      return;
+    }
     // Pass the EOF on; 'finish' fires once everything queued has been flushed and the FIN is sent.
     this.destination.end();
   }
