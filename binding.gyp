@@ -6,6 +6,7 @@
         ["OS=='linux'", {
           "sources": [
             "native/addon.cc",
+            "native/byte_budget.cc",
             "native/event_loop.cc",
             "native/pipe_pool.cc",
             "native/rate_limit.cc"

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "byte_budget.h"
 #include "event_loop.h"
 #include "pipe_pool.h"
 #include "rate_limit.h"
@@ -64,6 +65,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
                            InstanceMethod<&Engine::CreateLimit>("createLimit"),
                            InstanceMethod<&Engine::SetLimit>("setLimit"),
                            InstanceMethod<&Engine::DisposeLimit>("disposeLimit"),
+                           InstanceMethod<&Engine::CreateBudget>("createBudget"),
+                           InstanceMethod<&Engine::SetBudget>("setBudget"),
+                           InstanceMethod<&Engine::DisposeBudget>("disposeBudget"),
                            InstanceMethod<&Engine::Ref>("ref"),
                            InstanceMethod<&Engine::Unref>("unref"),
                            InstanceMethod<&Engine::Shutdown>("shutdown"),
@@ -173,7 +177,24 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return r;
   }
 
-  // start(id, clientFd, targetFd, pendingToTarget, pendingToClient, idleMs, halfCloseMs, limitId)
+  // Gives the relay its user's quota budget (0 = none) and books the bytes it already holds (Node's buffer at the
+  // hand-over, a greeting): they are delivered without a read the budget could size.
+  void AttachBudget(Relay* r, const Napi::Value& budgetId) {
+    uint32_t id = budgetId.IsNumber() ? budgetId.As<Napi::Number>().Uint32Value() : 0;
+    if (id == 0) return;
+    {
+      std::lock_guard<std::mutex> lock(limitsMutex_);
+      auto it = budgets_.find(id);
+      if (it == budgets_.end()) return;
+      r->quota = it->second;
+    }
+    for (int d = 0; d < 2; d++) {
+      r->dirs[d].quota = r->quota.get();
+      r->quota->Charge(d, r->dirs[d].BufPending());
+    }
+  }
+
+  // start(id, clientFd, targetFd, pendingToTarget, pendingToClient, idleMs, halfCloseMs, limitId[, budgetId])
   // Dups both fds before returning, so the caller may destroy its sockets right away: the dups are the addon's.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -192,6 +213,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Relay* r = NewRelay(id, fds[0], fds[1], info[3], info[5].As<Napi::Number>().Int64Value(),
                         info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Uint32Value());
     CopyBuffer(info[4], r->dirs[kOut]);
+    AttachBudget(r, info[8]);
     LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr, nullptr});
     return env.Undefined();
   }
@@ -237,7 +259,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   }
 
   // dial(id, clientFd, pendingToTarget, idleMs, halfCloseMs, limitId, address, connectTimeoutMs, reportConnect,
-  //      noDelay, keepAliveMs, greeting): the loop connects to `address` itself and relays once connected; `greeting`
+  //      noDelay, keepAliveMs, greeting[, budgetId]): the loop connects to `address` itself and relays once connected; `greeting`
   //      (or null) goes to the client first, once connected. Dups the client fd.
   Napi::Value Dial(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -258,6 +280,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     int64_t keepAliveMs = info[10].As<Napi::Number>().Int64Value();
     r->keepAliveSec = keepAliveMs <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, keepAliveMs / 1000));
     CopyBuffer(info[11], r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
+    AttachBudget(r, info[12]);
     LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr, nullptr});
     return env.Undefined();
   }
@@ -325,6 +348,39 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return info.Env().Undefined();
   }
 
+  Napi::Value CreateBudget(const Napi::CallbackInfo& info) {
+    auto budget = std::make_shared<ByteBudget>();
+    std::lock_guard<std::mutex> lock(limitsMutex_);
+    uint32_t id = ++nextBudgetId_;
+    budgets_.emplace(id, budget);
+    return Napi::Number::New(info.Env(), id);
+  }
+
+  // setBudget(id, limit, countIn, countOut): limit < 0 = no limit.
+  Napi::Value SetBudget(const Napi::CallbackInfo& info) {
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    std::shared_ptr<ByteBudget> budget;
+    {
+      std::lock_guard<std::mutex> lock(limitsMutex_);
+      auto it = budgets_.find(id);
+      if (it != budgets_.end()) budget = it->second;
+    }
+    if (budget) {
+      double limit = info[1].As<Napi::Number>().DoubleValue();
+      budget->Set(limit < 0 ? UINT64_MAX : static_cast<uint64_t>(limit), info[2].ToBoolean().Value(),
+                  info[3].ToBoolean().Value());
+    }
+    return info.Env().Undefined();
+  }
+
+  // Relays started with the budget keep their reference until they end.
+  Napi::Value DisposeBudget(const Napi::CallbackInfo& info) {
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    std::lock_guard<std::mutex> lock(limitsMutex_);
+    budgets_.erase(id);
+    return info.Env().Undefined();
+  }
+
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     if (tsfnLive_) tsfn_.Ref(info.Env());
     return info.Env().Undefined();
@@ -388,6 +444,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   std::mutex limitsMutex_;
   uint32_t nextLimitId_ = 0;
   std::unordered_map<uint32_t, std::shared_ptr<RateLimit>> limits_;
+  uint32_t nextBudgetId_ = 0;
+  std::unordered_map<uint32_t, std::shared_ptr<ByteBudget>> budgets_;
 };
 
 void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, std::vector<double>* batch) {

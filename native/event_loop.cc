@@ -24,6 +24,7 @@ constexpr int64_t kTickNs = 100 * 1000000LL;  // stats batch and timeout check p
 constexpr int kMaxRounds = 16;                // fill/drain rounds per pump before yielding to other relays
 constexpr size_t kCopyChunk = 64 * 1024;
 constexpr int kMaxEvents = 256;
+constexpr int64_t kQuotaPollNs = 100 * 1000000LL;  // a direction whose quota is used up looks again this often
 
 int64_t NowNs() {
   timespec ts;
@@ -423,8 +424,8 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
   bool progress = false;
   // Once the source sent FIN, the half-close follows these bytes: "more" lets the FIN ride in their segment
   // (shutdown() pushes whatever is corked), which spares both peers a wake-up on short connections. Not for a
-  // rate-limited direction: its next bytes wait for tokens, and corked bytes would wait with them.
-  const bool more = D.srcHup && D.bucket == nullptr;
+  // rate-limited (or quota-bound) direction: its next bytes may wait, and corked bytes would wait with them.
+  const bool more = D.srcHup && D.bucket == nullptr && D.quota == nullptr;
   while (D.BufPending() > 0 && D.dstWritable) {
     ssize_t n = send(D.dst, D.buf.get() + D.bufOff, D.BufPending(), MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
     if (n > 0) {
@@ -481,76 +482,87 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
 }
 
 bool Loop::Fill(Relay* r, Direction& D, int d) {
-  const int srcSide = d;
+  if (D.bucket != nullptr && D.tookTokens) return false;  // one limited grant per pump: relays sharing a bucket take turns
+  const size_t want = r->copyMode ? kCopyChunk : budget_.targetSize;
   size_t allowance = SIZE_MAX;
-  int64_t waitNs = 0;
+  size_t quotaGrant = 0;
+  if (D.quota != nullptr) {
+    // Sized to what is left of the user's quota. At zero the direction waits and looks again: accounting closes the
+    // relay at its next sample, or raises the budget (a reload, a new period).
+    quotaGrant = D.quota->Take(d, want);
+    if (quotaGrant == 0) {
+      Throttle(r, kQuotaPollNs);
+      return false;
+    }
+    allowance = quotaGrant;
+  }
+  size_t tokens = SIZE_MAX;  // SIZE_MAX: no rate applies
   if (D.bucket != nullptr) {
-    if (D.tookTokens) return false;  // one limited grant per pump: relays sharing a bucket take turns
+    int64_t waitNs = 0;
     bool limited = false;
-    allowance = D.bucket->Take(r->copyMode ? kCopyChunk : budget_.targetSize, now_, &waitNs, &limited);
-    if (allowance == 0) {
+    tokens = D.bucket->Take(std::min(want, allowance), now_, &waitNs, &limited);
+    if (tokens == 0) {
+      if (D.quota != nullptr) D.quota->Refund(d, quotaGrant);
       Throttle(r, waitNs);
       return false;
     }
     if (limited) {
       D.tookTokens = true;
+      allowance = std::min(allowance, tokens);
     } else {
-      allowance = SIZE_MAX;
+      tokens = SIZE_MAX;
     }
   }
-  bool progress = false;
-  if (!r->copyMode && !D.pipe.valid()) pool_.Acquire(D.pipe);
-  if (r->copyMode || !D.pipe.valid()) {
-    progress = FillCopy(r, D, srcSide, allowance);
-  } else {
-    size_t space = D.pipe.capacity - D.inPipe;
-    size_t want = std::min(space, allowance);
-    size_t moved = 0;
-    if (want > 0) {
-      ssize_t n = splice(D.src, nullptr, D.pipe.writeFd, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-      if (n > 0) {
-        moved = static_cast<size_t>(n);
-        D.inPipe += moved;
-        progress = true;
-      } else if (n == 0) {
-        D.srcEof = true;
-        progress = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        // With an empty pipe EAGAIN means the source is empty; with data in the pipe it may mean the pipe is full
-        // (pages, not bytes): keep trying after the pipe drains.
-        if (D.inPipe == 0) D.srcReadable = false;
-      } else if (errno == EINTR) {
-        progress = true;
-      } else if (IsSpliceUnsupported(errno)) {
-        EnterCopyMode(r);
-        if (D.inPipe == 0) pool_.Release(D.pipe, 0);
-        progress = true;  // retry as a copy
-      } else {
-        if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance);
-        Close(r, srcSide == kClient ? kClientReset : kTargetReset, srcSide);
-        return false;
-      }
-    }
-    if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance - moved);
-    if (D.inPipe == 0 && D.pipe.valid()) pool_.Release(D.pipe, 0);
-  }
+  size_t moved = 0;
+  bool progress = Move(r, D, d, allowance, &moved);
+  if (tokens != SIZE_MAX) D.bucket->Refund(tokens - moved);
+  if (D.quota != nullptr) D.quota->Refund(d, quotaGrant - moved);
   return progress;
 }
 
-bool Loop::FillCopy(Relay* r, Direction& D, int srcSide, size_t allowance) {
-  // Copies only when nothing older is waiting, so bytes keep their order.
-  if (D.BufPending() > 0 || D.inPipe > 0) {
-    if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance);
-    return false;
+bool Loop::Move(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* moved) {
+  if (!r->copyMode && !D.pipe.valid()) pool_.Acquire(D.pipe);
+  if (r->copyMode || !D.pipe.valid()) return FillCopy(r, D, srcSide, allowance, moved);
+  bool progress = false;
+  size_t want = std::min(D.pipe.capacity - D.inPipe, allowance);
+  if (want > 0) {
+    ssize_t n = splice(D.src, nullptr, D.pipe.writeFd, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n > 0) {
+      *moved = static_cast<size_t>(n);
+      D.inPipe += *moved;
+      progress = true;
+    } else if (n == 0) {
+      D.srcEof = true;
+      progress = true;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      // With an empty pipe EAGAIN means the source is empty; with data in the pipe it may mean the pipe is full
+      // (pages, not bytes): keep trying after the pipe drains.
+      if (D.inPipe == 0) D.srcReadable = false;
+    } else if (errno == EINTR) {
+      progress = true;
+    } else if (IsSpliceUnsupported(errno)) {
+      EnterCopyMode(r);
+      if (D.inPipe == 0) pool_.Release(D.pipe, 0);
+      progress = true;  // retry as a copy
+    } else {
+      Close(r, srcSide == kClient ? kClientReset : kTargetReset, srcSide);
+      return false;
+    }
   }
+  if (D.inPipe == 0 && D.pipe.valid()) pool_.Release(D.pipe, 0);
+  return progress;
+}
+
+bool Loop::FillCopy(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* moved) {
+  // Copies only when nothing older is waiting, so bytes keep their order.
+  if (D.BufPending() > 0 || D.inPipe > 0) return false;
   size_t want = std::min(kCopyChunk, allowance);
   std::unique_ptr<char[]> chunk(new char[want]);
   ssize_t n = read(D.src, chunk.get(), want);
-  size_t moved = n > 0 ? static_cast<size_t>(n) : 0;
-  if (D.bucket != nullptr && allowance != SIZE_MAX) D.bucket->Refund(allowance - moved);
   if (n > 0) {
+    *moved = static_cast<size_t>(n);
     D.buf = std::move(chunk);
-    D.bufLen = moved;
+    D.bufLen = *moved;
     D.bufOff = 0;
     return true;
   }
@@ -618,7 +630,10 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
     if (r->fds[s] >= 0) close(r->fds[s]);  // the last reference: also drops the epoll registration
     r->fds[s] = -1;
   }
-  for (Direction& D : r->dirs) {
+  for (int d = 0; d < 2; d++) {
+    Direction& D = r->dirs[d];
+    // Bytes read but never delivered are not used: the user's other relays may move them.
+    if (D.quota != nullptr) D.quota->Refund(d, D.inPipe + D.BufPending());
     pool_.Release(D.pipe, D.inPipe);  // a pipe still holding data is closed, never pooled
     D.inPipe = 0;
     D.buf.reset();

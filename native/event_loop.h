@@ -62,7 +62,9 @@ class Loop {
   bool PumpDirection(Relay* r, int d);
   bool Drain(Relay* r, Direction& D, int dstSide);
   bool Fill(Relay* r, Direction& D, int d);
-  bool FillCopy(Relay* r, Direction& D, int srcSide, size_t allowance);
+  // Reads at most `allowance` bytes from the source into the pipe (or a buffer, copying); *moved says how many.
+  bool Move(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* moved);
+  bool FillCopy(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* moved);
   void EnterCopyMode(Relay* r);
   void Throttle(Relay* r, int64_t waitNs);
   void Tick();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "byte_budget.h"
 #include "pipe_pool.h"
 #include "rate_limit.h"
 
@@ -72,6 +73,7 @@ struct Direction {
   uint64_t bytes = 0;       // counted as they leave into dst
   TokenBucket* bucket = nullptr;
   bool tookTokens = false;  // took a grant in the current pump: the next one waits for other relays' turn
+  ByteBudget* quota = nullptr;  // the user's quota budget, or nullptr when no quota applies
   size_t BufPending() const { return bufLen - bufOff; }
 };
 
@@ -91,6 +93,7 @@ struct Relay {
   int64_t lastActiveNs = 0;
   int64_t halfCloseAtNs = 0;  // 0 = no half-close deadline
   std::shared_ptr<RateLimit> limit;
+  std::shared_ptr<ByteBudget> quota;
   // Engine-side dial (fds[kTarget] is -1 until a connect starts).
   Phase phase = kRelaying;
   DialSpec dial;

@@ -1,12 +1,13 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { RateLimit, Relay, RelayEngine, RelayResult } from '../relay/engine.js';
+import type { ByteBudget, RateLimit, Relay, RelayEngine, RelayResult } from '../relay/engine.js';
 import type { Db } from '../store/database.js';
 import { Ledger } from '../store/ledger.js';
 import { Counters, type CountersBody } from './delta.js';
 import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
+import { QuotaBudget } from './quota-budget.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import { MeteredRelay, serviceSubject, Subject, UserAccount } from './subject.js';
@@ -14,7 +15,10 @@ import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { Refusal, RelayMeter, ServiceAccounting } from './types.js';
 import { SlotList } from '../util/slot-list.js';
 
-/** How often live relays' counters are read: bytes count while connections run, quotas cut within a second. */
+/**
+ * How often live relays' counters are read: bytes count while connections run, and relays of a user past the quota
+ * (stopped by the engine's byte budget at the quota) are closed.
+ */
 export const SAMPLE_MS = 200;
 
 export interface AccountingOptions {
@@ -71,6 +75,7 @@ const EXPIRED = 'quota_expired' as const;
 export class Accounting implements ServiceAccounting {
   readonly metrics: Registry;
   private readonly log: Logger;
+  private readonly engine: RelayEngine;
   private readonly clock: Clock;
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
@@ -87,6 +92,7 @@ export class Accounting implements ServiceAccounting {
 
   private constructor(config: Config, options: AccountingOptions) {
     this.log = options.log;
+    this.engine = options.engine;
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
@@ -146,7 +152,11 @@ export class Accounting implements ServiceAccounting {
       }
     }
     // Removed users leave metrics and admission; queued deltas still reach the ledger, live relays still count.
-    for (const id of [...this.users.keys()]) if (!seen.has(id)) this.users.delete(id);
+    for (const [id, user] of [...this.users]) {
+      if (seen.has(id)) continue;
+      this.users.delete(id);
+      this.setBudget(user, false);
+    }
     const serviceNames = new Set(config.services.map((s) => s.name));
     for (const s of config.services) {
       if (!this.services.has(s.name)) {
@@ -162,6 +172,7 @@ export class Accounting implements ServiceAccounting {
       this.redis.setUsers([...this.users.values()].filter((u) => u.quota !== null));
       await this.redis.loadUsers(added);
     }
+    for (const user of this.users.values()) this.setBudget(user, user.quota !== null);
   }
 
   check(userId: string | null): Refusal | null {
@@ -184,6 +195,15 @@ export class Accounting implements ServiceAccounting {
     return this.limits.forRelay(userId, service);
   }
 
+  /** The quota budget a new relay of `userId` shares, brought up to date (a period may have ended); null without one. */
+  byteBudget(userId: string | null): ByteBudget | null {
+    if (userId === null) return null;
+    const user = this.users.get(userId);
+    if (user === undefined || user.budget === null) return null;
+    this.refreshBudget(user, this.clock());
+    return user.budget.engine;
+  }
+
   relayStarted(userId: string | null, serviceName: string, relay: Relay): RelayMeter {
     const user = userId === null ? null : (this.users.get(userId) ?? null);
     const metered = new MeteredRelay(relay, user, this.service(serviceName));
@@ -204,6 +224,7 @@ export class Accounting implements ServiceAccounting {
     metered.countedIn = result.bytesIn;
     metered.countedOut = result.bytesOut;
     if (dIn !== 0 || dOut !== 0) this.count(metered.user, metered.service, dIn, dOut, 0, 0, 0);
+    if (metered.budget !== null) metered.budget.count(dIn, dOut);
     const user = metered.user;
     if (user !== null) {
       user.relays.delete(metered);
@@ -278,6 +299,7 @@ export class Accounting implements ServiceAccounting {
     if (this.redis) await this.redis.close();
     await this.sync.close();
     this.limits.dispose();
+    for (const user of this.users.values()) this.setBudget(user, false);
   }
 
   private service(name: string): Subject {
@@ -319,6 +341,7 @@ export class Accounting implements ServiceAccounting {
       metered.countedIn = bytesIn;
       metered.countedOut = bytesOut;
       this.count(metered.user, metered.service, dIn, dOut, 0, 0, 0);
+      if (metered.budget !== null) metered.budget.count(dIn, dOut);
     }
     if (this.liveUsers.size === 0) return;
     const now = this.clock();
@@ -326,7 +349,27 @@ export class Accounting implements ServiceAccounting {
       if (user.quota === null) continue;
       const reason = this.refusal(user, now);
       if (reason !== null) this.cut(user, reason);
+      // Usage may have moved outside this process (Redis) or a period may have begun: the engine hears of it.
+      if (user.budget !== null) this.refreshBudget(user, now);
     }
+  }
+
+  /** Gives a user with a quota an engine budget, or releases the budget of a user without one (or removed). */
+  private setBudget(user: UserAccount, wanted: boolean): void {
+    if (wanted && user.budget === null) {
+      user.budget = new QuotaBudget(this.engine.createByteBudget());
+    } else if (!wanted && user.budget !== null) {
+      user.budget.release();
+      user.budget = null;
+    }
+    if (user.budget !== null) this.refreshBudget(user, this.clock());
+  }
+
+  /** The engine stops a user's relays where the quota ends; a user refused (expired, exceeded) has nothing left. */
+  private refreshBudget(user: UserAccount, now: number): void {
+    const q = user.quota!;
+    const remaining = this.refusal(user, now) === null ? q.bytes - user.used() : 0;
+    user.budget!.refresh(q, remaining);
   }
 
   private cut(user: UserAccount, reason: string): void {

@@ -2,6 +2,7 @@ import type { QuotaConfig, UserConfig } from '../config/schema.js';
 import type { RateLimit, Relay } from '../relay/engine.js';
 import { Counters, Delta } from './delta.js';
 import { ALL_TIME, periodKey } from './period.js';
+import type { QuotaBudget } from './quota-budget.js';
 import { SlotList } from '../util/slot-list.js';
 
 export type SubjectKind = 'user' | 'service';
@@ -68,6 +69,8 @@ export class MeteredRelay {
   countedOut = 0;
   /** Set when accounting closed the relay (quota): the record carries this reason. */
   cutReason: string | null = null;
+  /** The user's quota budget the relay was started with, or null. */
+  readonly budget: QuotaBudget | null;
   /** Indexes in Accounting's and the user's lists of live relays. */
   slot = -1;
   userSlot = -1;
@@ -76,6 +79,7 @@ export class MeteredRelay {
     this.relay = relay;
     this.user = user;
     this.service = service;
+    this.budget = user === null ? null : user.budget;
   }
 }
 
@@ -89,6 +93,8 @@ export class UserAccount extends Subject {
   usedOut = 0;
   readonly relays = new SlotList<MeteredRelay, 'userSlot'>('userSlot');
   rateLimit: RateLimit | null = null;
+  /** The quota as the relay engine enforces it; null without a quota. */
+  budget: QuotaBudget | null = null;
 
   constructor(config: UserConfig, now: number) {
     const period = periodKey(config.quota, now);

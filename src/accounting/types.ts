@@ -1,4 +1,4 @@
-import type { RateLimit, Relay, RelayResult } from '../relay/engine.js';
+import type { ByteBudget, RateLimit, Relay, RelayResult } from '../relay/engine.js';
 
 export type RefusalReason = 'quota_exceeded' | 'quota_expired';
 
@@ -25,6 +25,8 @@ export interface ServiceAccounting {
   refused(user: string | null, service: string): void;
   /** The bandwidth limit a new relay shares (the user's, else the service's), or null. */
   rateLimit(user: string | null, service: string): RateLimit | null;
+  /** The user's quota budget a new relay shares (the engine stops the relay where the quota ends), or null. */
+  byteBudget(user: string | null): ByteBudget | null;
   /** Starts metering a live relay: its counters are sampled while it runs. */
   relayStarted(user: string | null, service: string, relay: Relay): RelayMeter;
   /** Counts what the relay moved since the last sample; returns the reason accounting cut it for, if it did. */

@@ -37,6 +37,21 @@ export interface RateLimit {
   dispose(): void;
 }
 
+/**
+ * A user's byte quota inside the engine, shared by every relay started with it. The relays move bytes of the counted
+ * direction(s) until their total since the budget was created reaches `limit`; then those directions wait (no byte
+ * more is read) until the limit is raised or the relay is closed. Reads are sized to what is left, so an engine
+ * overshoots by at most one read per relay. Accounting sets the limit as (bytes it has counted for these relays) +
+ * (what is left of the quota): counters that reach accounting late never count twice.
+ */
+export interface ByteBudget {
+  readonly id: number;
+  /** `limit`: bytes in total since creation, Infinity for none; `countIn`/`countOut`: which directions count. */
+  set(limit: number, countIn: boolean, countOut: boolean): void;
+  /** Releases the budget once no relay uses it (relays holding it keep its last limit). */
+  dispose(): void;
+}
+
 export interface RelayOptions {
   /** Close when neither direction moved a byte for this long; 0 disables. */
   readonly idleTimeoutMs: number;
@@ -44,6 +59,8 @@ export interface RelayOptions {
   readonly halfCloseTimeoutMs: number;
   /** Shared bandwidth limit, or null. */
   readonly rateLimit: RateLimit | null;
+  /** The user's quota budget, or null/absent for none. */
+  readonly byteBudget?: ByteBudget | null;
 }
 
 export interface RelayResult {
@@ -129,6 +146,8 @@ export interface RelayEngine {
   ): DialingRelay;
   /** A bandwidth limit that relays started with it share. */
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit;
+  /** A quota budget that relays started with it share; it starts without a limit. */
+  createByteBudget(): ByteBudget;
   /** Closes every live relay with reason `shutdown` and releases engine resources. */
   shutdown(): Promise<void>;
 }

@@ -242,6 +242,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
         idleTimeoutMs: config.idleTimeoutMs,
         halfCloseTimeoutMs: config.halfCloseTimeoutMs,
         rateLimit: accounting.rateLimit(config.user, this.name),
+        byteBudget: accounting.byteBudget(config.user),
       },
       function relayClosed(r: Relay, result: RelayResult) {
         ended = true;

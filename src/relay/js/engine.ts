@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
-import type { RateLimit, Relay, RelayCloseListener, RelayEngine, RelayOptions } from '../engine.js';
+import type { ByteBudget, RateLimit, Relay, RelayCloseListener, RelayEngine, RelayOptions } from '../engine.js';
 import { JsRelay, type RelayRegistry } from './relay.js';
+import { JsByteBudget } from './byte-budget.js';
 import { JsRateLimit } from './token-bucket.js';
 import { SlotList } from '../../util/slot-list.js';
 
@@ -24,6 +25,10 @@ export class JsRelayEngine implements RelayEngine, RelayRegistry {
 
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit {
     return new JsRateLimit(inBytesPerSec, outBytesPerSec);
+  }
+
+  createByteBudget(): ByteBudget {
+    return new JsByteBudget();
   }
 
   forget(relay: JsRelay): void {

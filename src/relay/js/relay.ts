@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { CloseReason, Relay, RelayCloseListener, RelayOptions } from '../engine.js';
 import { Direction, type DirectionOwner } from './direction.js';
+import type { JsByteBudget } from './byte-budget.js';
 import type { JsRateLimit } from './token-bucket.js';
 
 /** Told when a relay has closed, so the engine can forget it. */
@@ -40,8 +41,9 @@ export class JsRelay implements Relay, DirectionOwner {
     this.onClose = onClose;
     this.registry = registry;
     const limit = options.rateLimit as JsRateLimit | null;
-    this.inbound = new Direction(client, target, limit ? limit.in : null, this);
-    this.outbound = new Direction(target, client, limit ? limit.out : null, this);
+    const budget = (options.byteBudget ?? null) as JsByteBudget | null;
+    this.inbound = new Direction(client, target, limit ? limit.in : null, budget, 0, this);
+    this.outbound = new Direction(target, client, limit ? limit.out : null, budget, 1, this);
     this.onClientError = this.onClientError.bind(this);
     this.onTargetError = this.onTargetError.bind(this);
     this.onSocketClose = this.onSocketClose.bind(this);
@@ -105,8 +107,8 @@ export class JsRelay implements Relay, DirectionOwner {
     if (this.reason !== null) return;
     this.reason = reason;
     // Bytes still queued in Node were never delivered: they do not count.
-    this.finalBytesIn = this.inbound.written - this.inbound.pending;
-    this.finalBytesOut = this.outbound.written - this.outbound.pending;
+    this.finalBytesIn = this.inbound.delivered();
+    this.finalBytesOut = this.outbound.delivered();
     this.inbound.stopTimers();
     this.outbound.stopTimers();
     if (this.halfCloseTimer !== null) clearTimeout(this.halfCloseTimer);

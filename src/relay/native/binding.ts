@@ -52,6 +52,7 @@ export interface NativeEngineBinding {
     idleTimeoutMs: number,
     halfCloseTimeoutMs: number,
     limitId: number,
+    budgetId: number,
   ): void;
   /** The sockaddr for `dial` and `redial`; null when `host` is not an IP literal. */
   address(host: string, port: number): Buffer | null;
@@ -68,6 +69,7 @@ export interface NativeEngineBinding {
     noDelay: boolean,
     keepAliveMs: number,
     greeting: Buffer | null,
+    budgetId: number,
   ): void;
   redial(id: number, address: Buffer, connectTimeoutMs: number, reportConnect: boolean): void;
   /** `farewell` goes to the client first when the relay never connected. */
@@ -75,6 +77,10 @@ export interface NativeEngineBinding {
   createLimit(inBytesPerSec: number, outBytesPerSec: number): number;
   setLimit(id: number, inBytesPerSec: number, outBytesPerSec: number): void;
   disposeLimit(id: number): void;
+  createBudget(): number;
+  /** `limit` < 0: no limit. */
+  setBudget(id: number, limit: number, countIn: boolean, countOut: boolean): void;
+  disposeBudget(id: number): void;
   ref(): void;
   unref(): void;
   shutdown(): void;

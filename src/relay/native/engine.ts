@@ -5,6 +5,7 @@ import { ConnectTimeoutError, RelayHandoverError, RelayOptionError, ShuttingDown
 import type { HostPort } from '../../util/address.js';
 import type { DialOptions } from '../dial.js';
 import type {
+  ByteBudget,
   CloseReason,
   DialAddress,
   DialingRelay,
@@ -129,6 +130,37 @@ class NativeRateLimit implements RateLimit {
   }
 }
 
+class NativeByteBudget implements ByteBudget {
+  readonly id: number;
+  disposed = false;
+  readonly #binding: NativeEngineBinding;
+
+  constructor(binding: NativeEngineBinding, id: number) {
+    this.#binding = binding;
+    this.id = id;
+  }
+
+  set(limit: number, countIn: boolean, countOut: boolean): void {
+    if (this.disposed) throw new RelayOptionError(`byte budget ${this.id} was disposed`);
+    if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
+      throw new RelayOptionError(`byte budget limit: expected bytes >= 0 or Infinity, got ${String(limit)}`);
+    }
+    this.#binding.setBudget(this.id, limit === Infinity ? -1 : Math.floor(limit), countIn === true, countOut === true);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.#binding.disposeBudget(this.id);
+  }
+}
+
+/** The addon's id of a relay's budget: 0 for none. */
+function budgetId(options: RelayOptions): number {
+  const budget = options.byteBudget as NativeByteBudget | null | undefined;
+  return budget != null && !budget.disposed ? budget.id : 0;
+}
+
 function checkRate(name: string, value: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new RelayOptionError(`rate ${name}: expected bytes per second >= 0 (0 = unlimited), got ${String(value)}`);
@@ -160,6 +192,7 @@ export class NativeRelayEngine implements RelayEngine {
   readonly #binding: NativeEngineBinding;
   readonly #relays = new RelayTable<NativeRelay>();
   readonly #limits = new Set<NativeRateLimit>();
+  readonly #budgets = new Set<NativeByteBudget>();
   #shuttingDown = false;
   #idleWaiters: Array<() => void> = [];
   #deliveries = 0;
@@ -231,6 +264,7 @@ export class NativeRelayEngine implements RelayEngine {
         connect.noDelay,
         Math.floor(connect.keepAliveMs),
         greeting,
+        budgetId(options),
       );
     } catch (err) {
       if (!(err instanceof Error)) throw err;
@@ -268,6 +302,13 @@ export class NativeRelayEngine implements RelayEngine {
     return limit;
   }
 
+  createByteBudget(): ByteBudget {
+    if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down');
+    const budget = new NativeByteBudget(this.#binding, this.#binding.createBudget());
+    this.#budgets.add(budget);
+    return budget;
+  }
+
   async shutdown(): Promise<void> {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
@@ -277,6 +318,7 @@ export class NativeRelayEngine implements RelayEngine {
       // Joins the loop threads; every live relay's `shutdown` record is queued to #onStats already.
       this.#binding.shutdown();
       this.#limits.clear();
+      this.#budgets.clear();
     }
     if (this.#relays.size === 0) return;
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
@@ -302,6 +344,10 @@ export class NativeRelayEngine implements RelayEngine {
     const limit = options.rateLimit;
     if (limit !== null && !(limit instanceof NativeRateLimit && !limit.disposed && this.#limits.has(limit))) {
       throw new RelayOptionError('rateLimit: expected a limit created by this engine and not disposed');
+    }
+    const budget = options.byteBudget ?? null;
+    if (budget !== null && !(budget instanceof NativeByteBudget && !budget.disposed && this.#budgets.has(budget))) {
+      throw new RelayOptionError('byteBudget: expected a budget created by this engine and not disposed');
     }
   }
 
@@ -365,6 +411,7 @@ export class NativeRelayEngine implements RelayEngine {
         Math.floor(relay.options.idleTimeoutMs),
         Math.floor(relay.options.halfCloseTimeoutMs),
         limit !== null && !limit.disposed ? limit.id : 0,
+        budgetId(relay.options),
       );
       relay.state = 'live';
     } catch (err) {
