@@ -1,5 +1,6 @@
 import type { ServiceAccounting } from './accounting/types.js';
 import type { ServiceConfig, ServiceType, UserConfig } from './config/schema.js';
+import type { BodyBudget } from './gateway/body-budget.js';
 import type { GeoResolver } from './geo/index.js';
 import type { Logger } from './log.js';
 import type { WorkerPool } from './pool/pool.js';
@@ -63,6 +64,8 @@ export interface ServiceContext {
   readonly pool?: WorkerPool | null;
   /** The batched request-log writer, when the runtime has a SQLite store. */
   readonly usageLog?: UsageLog | null;
+  /** The request-body budget all gateway services share (`gateway.bodyBudget`, `gateway.bodyTimeout`). */
+  readonly bodyBudget?: BodyBudget;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {

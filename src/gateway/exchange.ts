@@ -2,17 +2,19 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import {
-  AllChannelsFailedError, BodyTooLargeError, ClientClosedError, GatewayAuthError, QuotaExceededError, GatewayError,
+  AllChannelsFailedError, BodyBudgetError, BodyTimeoutError, BodyTooLargeError, ClientClosedError, GatewayAuthError, QuotaExceededError, GatewayError,
   GatewayInternalError, NoChannelError, UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError,
 } from '../errors.js';
 import { Attempt, firstByteTimedOut } from './attempt.js';
 import { pickChannel } from './balancer.js';
+import type { BodyBudget } from './body-budget.js';
 import type { Channel } from './channel.js';
 import { toGatewayError } from './codec.js';
 import type { GatewayCore } from './core.js';
 import { familyOf, upstreamDialect, upstreamSuffix, type Endpoint } from './endpoints.js';
 import { convertErrorBody, errorBody, errorEvent } from './error-body.js';
 import type { GatewayRequest, GatewayResponse } from './http-types.js';
+import { DISCARD_MAX_BYTES, lingerOnClose } from './linger.js';
 import type { Route } from './router.js';
 import { AnthropicToOpenAIStream, OpenAIToAnthropicStream, readUsageFromEvent, type StreamConverter } from './sse-convert.js';
 import { parseSseEvent, SseSplitter, type SseEvent, type SseEventSink } from './sse-splitter.js';
@@ -49,6 +51,16 @@ export class Exchange implements SseEventSink, Slotted {
   readonly startedAt: number;
   readonly ts: number;
   user: string | null = null;
+  /** The process-wide body budget this exchange's body is charged to. */
+  readonly budget: BodyBudget;
+  /** Bytes of the budget this exchange holds; given back once, in done(). */
+  charged = 0;
+  /** The body has no declared length: it is charged chunk by chunk. */
+  chargeChunks = false;
+  /** The whole body arrived. */
+  bodyArrived = false;
+  /** Body bytes read and thrown away after the exchange answered early. */
+  discarded = 0;
   chunks: Buffer[] = [];
   bodyBytes = 0;
   body: Buffer | null = null;
@@ -92,8 +104,9 @@ export class Exchange implements SseEventSink, Slotted {
   timedOut = false;
   channelName: string | null = null;
 
-  constructor(core: GatewayCore, req: GatewayRequest, res: GatewayResponse, endpoint: Endpoint) {
+  constructor(core: GatewayCore, req: GatewayRequest, res: GatewayResponse, endpoint: Endpoint, budget: BodyBudget) {
     this.core = core;
+    this.budget = budget;
     this.req = req;
     this.res = res;
     this.endpoint = endpoint;
@@ -133,27 +146,82 @@ export class Exchange implements SseEventSink, Slotted {
     return false;
   }
 
+  /**
+   * Takes the request body: refuses it at once when its declared length is over maxBodyBytes (413) or over what is
+   * left of the body budget (503), else charges it and arms the body deadline. The body is read either way: a refused
+   * one is discarded (bounded) so the client can read the answer. `declared` is NaN for a chunked body.
+   */
+  readBody(declared: number): void {
+    const req = this.req;
+    req.bodyReader = this;
+    const config = this.core.config;
+    if (declared > config.maxBodyBytes) this.refuseBody(new BodyTooLargeError(config.maxBodyBytes, declared));
+    else if (!(declared >= 0)) this.chargeChunks = true;
+    else if (this.budget.charge(declared)) this.charged = declared;
+    else this.refuseBody(this.budgetError());
+    if (!this.finished) {
+      this.deadline = this.startedAt + this.budget.timeoutMs;
+      this.core.watchdog.arm();
+    }
+    // read(0) starts the stream's reading as any consumer does, so node:http knows the body is taken and does not
+    // drain it again after the response.
+    req.read(0);
+  }
+
   /** A chunk of the request body, straight from node:http's parser (GatewayRequest.push). */
   onBodyChunk(chunk: Buffer): void {
-    if (this.finished) return;
-    this.bodyBytes += chunk.length;
-    if (this.bodyBytes > this.core.config.maxBodyBytes) {
-      this.refuseBody(this.bodyBytes);
+    if (this.finished) {
+      // Answered early: read and drop, up to a bound (see linger.ts).
+      this.discarded += chunk.length;
+      if (this.discarded > DISCARD_MAX_BYTES) this.req.socket.destroy();
       return;
+    }
+    const n = chunk.length;
+    this.bodyBytes += n;
+    const max = this.core.config.maxBodyBytes;
+    if (this.bodyBytes > max) {
+      this.refuseBody(new BodyTooLargeError(max, this.bodyBytes));
+      return;
+    }
+    if (this.chargeChunks) {
+      if (!this.budget.charge(n)) {
+        this.refuseBody(this.budgetError());
+        return;
+      }
+      this.charged += n;
     }
     this.chunks.push(chunk);
   }
 
-  /** 413: the body is (or says it will be) larger than maxBodyBytes. */
-  refuseBody(bytes: number): void {
-    // Stop reading: the connection closes once the 413 is out.
+  private budgetError(): BodyBudgetError {
+    const err = new BodyBudgetError(`request bodies in flight hold the gateway's whole body budget (${this.budget.limit} bytes); retry later`);
+    err.retryAfterSeconds = this.budget.retryAfterSeconds();
+    return err;
+  }
+
+  /**
+   * Answers before the body was read (413, 503, 408): the connection closes after the answer, lingering so that a
+   * client still writing its body reads the answer instead of a reset.
+   */
+  private refuseBody(err: GatewayError): void {
     this.res.setHeader('connection', 'close');
-    this.fail(new BodyTooLargeError(this.core.config.maxBodyBytes, bytes));
+    lingerOnClose(this.req.socket);
+    this.fail(err);
+  }
+
+  /** The body did not arrive within bodyTimeout (the Watchdog's sweep). */
+  bodyTimedOut(): void {
+    this.deadline = Infinity;
+    if (this.finished) return;
+    this.budget.timedOut++;
+    this.refuseBody(new BodyTimeoutError(`request body did not arrive within bodyTimeout (${this.budget.timeoutMs} ms); got ${this.bodyBytes} bytes`));
   }
 
   /** The whole request body arrived. */
   onBodyEnd(): void {
     if (this.finished) return;
+    this.bodyArrived = true;
+    this.deadline = Infinity;
     // One concat (none for a single chunk).
     this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bodyBytes);
     this.chunks = [];
@@ -229,6 +297,7 @@ export class Exchange implements SseEventSink, Slotted {
 
   /** Chooses a channel (affinity first, then the route's strategy) and starts an attempt; or answers the failure. */
   private next(): void {
+    if (this.finished) return;
     const core = this.core;
     const route = this.route!;
     const now = Date.now();
@@ -630,7 +699,8 @@ export class Exchange implements SseEventSink, Slotted {
   checkDeadlines(now: number): void {
     if (this.finished) return;
     if (now >= this.deadline) {
-      requestTimedOut(this);
+      if (this.bodyArrived) requestTimedOut(this);
+      else this.bodyTimedOut();
       return;
     }
     const a = this.attempt;
@@ -643,6 +713,15 @@ export class Exchange implements SseEventSink, Slotted {
     this.finished = true;
     const core = this.core;
     core.live.delete(this);
+    if (this.charged !== 0) {
+      this.budget.release(this.charged);
+      this.charged = 0;
+    }
+    // Nothing of the body outlives the exchange (a body that is still arriving is discarded).
+    this.chunks = [];
+    this.body = null;
+    this.convertedBody = null;
+    this.collected = null;
     this.usage.finish();
     const u = this.usage;
     core.record({
