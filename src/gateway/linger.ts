@@ -1,9 +1,12 @@
 import type { Socket } from 'node:net';
 
 /** How long a refused request's connection stays open, reading and discarding, after its answer went out. */
-export const LINGER_MS = 2_000;
-/** How much of a refused body is read and discarded before the connection is cut. */
-export const DISCARD_MAX_BYTES = 1024 * 1024;
+export const LINGER_MS = 5_000;
+/**
+ * How much of a refused body is read and discarded before the connection is cut: enough for a client that sends a
+ * body a little over the default maxBodyBytes (10 MiB) and reads only once it is sent. Discarded bytes cost no memory.
+ */
+export const DISCARD_MAX_BYTES = 16 * 1024 * 1024;
 
 const LINGERING = Symbol('tidegate.lingering');
 type LingeringSocket = Socket & { [LINGERING]?: NodeJS.Timeout };
