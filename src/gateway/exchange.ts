@@ -29,6 +29,10 @@ const PASS_JSON = 0; // as is, chunk by chunk; usage read from the tail
 const PASS_SSE = 1; // as is, chunk by chunk; usage read from the events that mention it
 const CONVERT_SSE = 2; // event by event through a StreamConverter
 const CONVERT_JSON = 3; // whole (non-streamed) body converted by the codec, then sent
+const ERROR_BODY = 4; // an error status passed on: its body collected (bounded), secrets redacted, then sent
+
+/** A passed-on error body is kept this far; the rest is dropped (error bodies are small). */
+const ERROR_BODY_MAX = 64 * 1024;
 
 /** A usage tail smaller than this is looked for in the previous chunk too. */
 const TAIL_BYTES = 4096;
@@ -399,6 +403,12 @@ export class Exchange implements SseEventSink, Slotted {
   /** A status to pass on arrived; pick how the body will travel. */
   onAccepted(a: Attempt): void {
     if (a !== this.attempt) return;
+    if (a.status >= 400) {
+      // Upstream error text may quote the key it was sent: it is redacted before the client sees it.
+      this.mode = ERROR_BODY;
+      this.collected = [];
+      return;
+    }
     const sse = a.contentType.includes('text/event-stream');
     const convert = this.upstreamDialect !== this.endpoint.dialect;
     if (!convert) this.mode = sse ? PASS_SSE : PASS_JSON;
@@ -427,15 +437,15 @@ export class Exchange implements SseEventSink, Slotted {
     channel.breaker.onSuccess(wall, a.probe);
     if (this.sessionKey !== null) this.core.affinity.set(this.sessionKey, channel.name, wall);
     this.channelName = channel.name;
-    if (this.mode !== CONVERT_JSON) this.commit(a, this.mode === PASS_JSON ? a.contentLength : -1);
+    if (this.mode !== CONVERT_JSON && this.mode !== ERROR_BODY) this.commit(a, this.mode === PASS_JSON ? a.contentLength : -1);
   }
 
   /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
-  private commit(a: Attempt, contentLength: number): void {
+  private commit(a: Attempt, contentLength: number, contentType: string = a.contentType): void {
     this.committed = true;
     this.status = a.status;
     const headers = [
-      'content-type', this.mode === CONVERT_SSE ? 'text/event-stream; charset=utf-8' : a.contentType || 'application/json',
+      'content-type', this.mode === CONVERT_SSE ? 'text/event-stream; charset=utf-8' : contentType || 'application/json',
       'x-tidegate-channel', a.channel.name,
     ];
     if (contentLength >= 0) headers.push('content-length', String(contentLength));
@@ -466,6 +476,10 @@ export class Exchange implements SseEventSink, Slotted {
       case CONVERT_JSON:
         this.collected!.push(chunk);
         return;
+      case ERROR_BODY:
+        if (this.passedBytes < ERROR_BODY_MAX) this.collected!.push(chunk);
+        this.passedBytes += chunk.length;
+        return;
     }
   }
 
@@ -486,8 +500,13 @@ export class Exchange implements SseEventSink, Slotted {
       if (mentionsUsage(buf, start, end)) readUsageFromEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
       return;
     }
-    const out = this.converter!.onEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
-    if (out.length > 0 && this.attempt !== null) this.write(this.attempt, out);
+    const converter = this.converter!;
+    let out = converter.onEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
+    const a = this.attempt;
+    if (out.length === 0 || a === null) return;
+    // The upstream's in-stream error event is quoted: without the channel's secrets.
+    if (converter.failed) out = a.redact(out);
+    this.write(a, out);
   }
 
   /** Client socket drained: let the upstream flow again. */
@@ -537,7 +556,24 @@ export class Exchange implements SseEventSink, Slotted {
       case CONVERT_JSON:
         void this.guard(this.finishConverted(a));
         return;
+      case ERROR_BODY:
+        this.finishErrorBody(a);
+        return;
     }
+  }
+
+  /** An upstream error passed on: redacted, in the endpoint's dialect when the channel speaks another one. */
+  private finishErrorBody(a: Attempt): void {
+    const body = Buffer.concat(this.collected!);
+    this.collected = null;
+    const text = a.redact(body.toString('utf8', 0, Math.min(body.length, ERROR_BODY_MAX)));
+    const from = familyOf(this.upstreamDialect!);
+    const converted = from !== this.endpoint.family;
+    const out = Buffer.from(converted ? convertErrorBody(from, this.endpoint.family, Buffer.from(text), a.status) : text);
+    this.commit(a, out.length, converted ? 'application/json' : a.contentType);
+    this.core.bytesOut += out.length;
+    this.res.end(out);
+    this.done(null);
   }
 
   private async finishConverted(a: Attempt): Promise<void> {
@@ -547,12 +583,9 @@ export class Exchange implements SseEventSink, Slotted {
     try {
       out = await this.core.codec.convertResponse(this.upstreamDialect as ChatDialect, this.endpoint.dialect as ChatDialect, upstream);
     } catch (err) {
-      if (a.status < 400) {
-        this.fail(new UpstreamStreamError(`channel "${a.channel.name}" sent a response that cannot be converted: ${(err as Error).message}`));
-        return;
-      }
-      // An upstream error body that is not the usual JSON error: still answer in the client's dialect.
-      out = Buffer.from(convertErrorBody(familyOf(this.upstreamDialect!), this.endpoint.family, upstream, a.status));
+      // Error statuses never come here (ERROR_BODY): a 2xx/3xx body that does not convert is the upstream's fault.
+      this.fail(new UpstreamStreamError(`channel "${a.channel.name}" sent a response that cannot be converted: ${(err as Error).message}`));
+      return;
     }
     if (this.clientGone) return;
     readUsage(upstream, this.usage);
@@ -606,7 +639,7 @@ export class Exchange implements SseEventSink, Slotted {
     const reason = timeout ? err.message : `channel "${channel.name}" failed: ${(err as { code?: string }).code ?? err.message}`;
     channel.failures++;
     channel.breaker.onFailure(Date.now(), a.probe, timeout ? 'timeout' : (err as { code?: string }).code ?? err.message, null);
-    if (this.committed || (flowing && this.mode !== CONVERT_JSON)) {
+    if (this.committed || (flowing && this.mode !== CONVERT_JSON && this.mode !== ERROR_BODY)) {
       this.streamFailed(a, timeout ? new UpstreamTimeoutError(reason) : new UpstreamStreamError(reason));
       return;
     }
