@@ -65,6 +65,8 @@ export class Exchange implements SseEventSink, Slotted {
   bodyArrived = false;
   /** Body bytes read and thrown away after the exchange answered early. */
   discarded = 0;
+  /** The body's declared length, or -1 (chunked). */
+  declared = -1;
   chunks: Buffer[] = [];
   bodyBytes = 0;
   body: Buffer | null = null;
@@ -161,7 +163,10 @@ export class Exchange implements SseEventSink, Slotted {
     const config = this.core.config;
     if (declared > config.maxBodyBytes) this.refuseBody(new BodyTooLargeError(config.maxBodyBytes, declared));
     else if (!(declared >= 0)) this.chargeChunks = true;
-    else if (this.budget.charge(declared)) this.charged = declared;
+    else if (this.budget.charge(declared)) {
+      this.charged = declared;
+      this.declared = declared;
+    }
     else this.refuseBody(this.budgetError());
     if (!this.finished) {
       this.deadline = this.startedAt + this.budget.timeoutMs;
@@ -193,6 +198,15 @@ export class Exchange implements SseEventSink, Slotted {
         return;
       }
       this.charged += n;
+    }
+    if (this.declared > 0 && n !== this.declared) {
+      // A body in several reads is copied into one buffer of its declared size as it comes, instead of keeping every
+      // read buffer until the end (then concatenating): the same bytes copied, and a single large allocation the
+      // allocator gives back to the system when it is freed, where thousands of held read buffers fragment its heap.
+      let body = this.body;
+      if (body === null) body = this.body = Buffer.allocUnsafeSlow(this.declared);
+      chunk.copy(body, this.bodyBytes - n);
+      return;
     }
     this.chunks.push(chunk);
   }
@@ -227,7 +241,7 @@ export class Exchange implements SseEventSink, Slotted {
     this.bodyArrived = true;
     this.deadline = Infinity;
     // One concat (none for a single chunk).
-    this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bodyBytes);
+    if (this.body === null) this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bodyBytes);
     this.chunks = [];
     this.core.bytesIn += this.bodyBytes;
     if (SLOW_MS > 0) {
