@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { totalmem } from 'node:os';
+import { validateConfig } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { chat, startGateway, waitFor, type StartedGateway } from './helpers.js';
 import { RawClient } from './raw-client.js';
@@ -205,5 +208,44 @@ describe('gateway: bodyTimeout', () => {
     const c = await RawClient.open(gw.url);
     assert.equal((await c.chat('gpt-4o')).status, 200);
     c.socket.destroy();
+  });
+});
+
+describe('gateway.bodyBudget and gateway.bodyTimeout in the config', () => {
+  it('default to min(256 MiB, RAM / 8) and 30 s; accept sizes and durations', () => {
+    const d = validateConfig({}).gateway;
+    assert.equal(d.bodyBudgetBytes, Math.min(256 * 1024 * 1024, Math.floor(totalmem() / 8)));
+    assert.equal(d.bodyTimeoutMs, 30_000);
+    const c = validateConfig({ gateway: { bodyBudget: '64MiB', bodyTimeout: '45s' } }).gateway;
+    assert.deepEqual(c, { bodyBudgetBytes: 64 * 1024 * 1024, bodyTimeoutMs: 45_000 });
+  });
+
+  it('reports bad values and unknown keys with their paths', () => {
+    assert.throws(() => validateConfig({ gateway: { bodyBudget: 'lots', bodyTimeout: '0s', maxBody: 1 } }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const paths = err.issues.map((i) => i.path).sort();
+      assert.deepEqual(paths, ['gateway.bodyBudget', 'gateway.bodyTimeout', 'gateway.maxBody']);
+      return true;
+    });
+  });
+
+  it('a reload applies new limits to the shared budget', async () => {
+    const up = await MockUpstream.start({ dialect: 'openai', name: 'up' });
+    const gw = await startGateway({ channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'] }] }, { limits: { bodyBudget: '1MiB' } });
+    try {
+      assert.equal(budget(gw).limit, 1024 * 1024);
+      const next = validateConfig({
+        admin: { listen: 'off' }, log: { level: 'silent' }, store: { sqlite: 'off' }, pool: { threads: 1 },
+        gateway: { bodyBudget: '2MiB', bodyTimeout: '5s' },
+        services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'] }] }],
+      });
+      const result = await gw.runtime.reload(next);
+      assert.equal(result.ok, true, JSON.stringify(result));
+      assert.equal(budget(gw).limit, 2 * 1024 * 1024);
+      assert.equal((budget(gw) as unknown as { timeoutMs: number }).timeoutMs, 5000);
+    } finally {
+      await gw.close();
+      await up.close();
+    }
   });
 });
