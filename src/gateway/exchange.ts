@@ -95,6 +95,8 @@ export class Exchange implements SseEventSink, Slotted {
   converter: StreamConverter | null = null;
   /** Reused by every parsed SSE event of this exchange (streamed answers only). */
   event: SseEvent | null = null;
+  /** The events being passed through include an upstream error event (PASS_SSE). */
+  sseError = false;
   /** A `drain` listener is on the response (added the first time a write fills the socket). */
   drainListening = false;
   tailPrev: Buffer | null = null;
@@ -480,10 +482,12 @@ export class Exchange implements SseEventSink, Slotted {
         if (this.passedBytes === a.contentLength) this.heldLast = chunk;
         else this.write(a, chunk);
         return;
-      case PASS_SSE:
-        this.write(a, chunk);
-        this.splitter!.feed(chunk, this);
+      case PASS_SSE: {
+        // Whole events only, each looked at before it goes out: an upstream error event is redacted.
+        const events = this.splitter!.feed(chunk, this);
+        if (events.length > 0) this.passEvents(a, events);
         return;
+      }
       case CONVERT_SSE:
         this.splitter!.feed(chunk, this);
         return;
@@ -508,9 +512,20 @@ export class Exchange implements SseEventSink, Slotted {
     }
   }
 
+  /** Passed-through SSE events to the client; redacted when one of them was an upstream error event. */
+  private passEvents(a: Attempt, events: Buffer): void {
+    if (!this.sseError) {
+      this.write(a, events);
+      return;
+    }
+    this.sseError = false;
+    this.write(a, a.redact(events.toString('utf8')));
+  }
+
   /** SseEventSink: one complete upstream event. */
   onSseEvent(buf: Buffer, start: number, end: number): void {
     if (this.mode === PASS_SSE) {
+      if (isErrorEvent(buf, start, end)) this.sseError = true;
       if (mentionsUsage(buf, start, end)) readUsageFromEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
       return;
     }
@@ -550,11 +565,13 @@ export class Exchange implements SseEventSink, Slotted {
         this.done(null);
         return;
       }
-      case PASS_SSE:
-        this.splitter!.end(this);
+      case PASS_SSE: {
+        const last = this.splitter!.end(this);
+        if (last.length > 0) this.passEvents(a, last);
         this.res.end();
         this.done(null);
         return;
+      }
       case CONVERT_SSE: {
         this.splitter!.end(this);
         const tail = this.converter!.end(this.usage);
@@ -789,6 +806,21 @@ export class Exchange implements SseEventSink, Slotted {
       error: err === null ? null : err.code,
     });
   }
+}
+
+/** How upstreams start an error event: `event: error` (Anthropic, OpenAI Responses), `data: {"error"` (OpenAI Chat). */
+const ERROR_EVENT_STARTS = [Buffer.from('event: error'), Buffer.from('event:error'), Buffer.from('data: {"error"'), Buffer.from('data:{"error"')];
+
+/** Whether the SSE event in buf[start, end) is an error event: a look at its first bytes, no scan. */
+function isErrorEvent(buf: Buffer, start: number, end: number): boolean {
+  for (let k = 0; k < ERROR_EVENT_STARTS.length; k++) {
+    const p = ERROR_EVENT_STARTS[k]!;
+    if (end - start < p.length) continue;
+    let i = 0;
+    while (i < p.length && buf[start + i] === p[i]) i++;
+    if (i === p.length) return true;
+  }
+  return false;
 }
 
 /** The client's socket drained (module level: `this` is the response, no closure per request). */

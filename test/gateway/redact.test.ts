@@ -36,6 +36,7 @@ describe('gateway: an upstream echoing its key never hands it to the client', ()
   let oa: MockUpstream;
   let an: MockUpstream;
   let sse: Server;
+  let oaSse: Server;
   let gw: StartedGateway;
   before(async () => {
     oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
@@ -50,11 +51,25 @@ describe('gateway: an upstream echoing its key never hands it to the client', ()
       });
     });
     await new Promise<void>((resolve) => sse.listen(0, '127.0.0.1', resolve));
+    // An OpenAI upstream whose stream (passed through as is) carries an error event, the key cut across two writes.
+    oaSse = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const first = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' } }] })}\n\n`;
+        const error = `data: ${JSON.stringify({ error: { type: 'invalid_request_error', message: `Incorrect API key provided: ${KEY}` } })}\n\n`;
+        const cut = error.indexOf(KEY) + 10;
+        res.write(first + error.slice(0, cut));
+        setTimeout(() => res.end(error.slice(cut) + 'data: [DONE]\n\n'), 30);
+      });
+    });
+    await new Promise<void>((resolve) => oaSse.listen(0, '127.0.0.1', resolve));
     gw = await startGateway({
       retries: 0,
       channels: [
         { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: [KEY], models: ['gpt-*'] },
         { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: [OTHER], models: ['claude-3*'] },
+        { name: 'oa-sse', kind: 'openai', baseUrl: `http://127.0.0.1:${(oaSse.address() as AddressInfo).port}/v1`, keys: [KEY], models: ['sse-gpt'] },
         { name: 'sse', kind: 'anthropic', baseUrl: `http://127.0.0.1:${(sse.address() as AddressInfo).port}`, keys: [OTHER], models: ['claude-sse'] },
       ],
     });
@@ -64,6 +79,7 @@ describe('gateway: an upstream echoing its key never hands it to the client', ()
     await oa.close();
     await an.close();
     await new Promise<void>((resolve) => sse.close(() => resolve()));
+    await new Promise<void>((resolve) => oaSse.close(() => resolve()));
   });
 
   const noKey = (text: string, what: string): void => {
@@ -110,6 +126,15 @@ describe('gateway: an upstream echoing its key never hands it to the client', ()
     const b = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', { stream: true }));
     assert.equal(b.status, 400);
     noKey(b.text, 'converted 400 (anthropic)');
+  });
+
+  it('an error event in a passed-through stream, the key cut across two upstream writes', async () => {
+    const a = await post(`${gw.url}/v1/chat/completions`, chat('sse-gpt', { stream: true }));
+    assert.equal(a.status, 200);
+    assert.match(a.text, /"content":"Hi"/);
+    assert.match(a.text, /Incorrect API key provided: \[redacted\]/);
+    assert.match(a.text, /data: \[DONE\]\n\n$/);
+    noKey(a.text, 'passed-through stream error event');
   });
 
   it('an in-stream error event of a converted stream', async () => {
