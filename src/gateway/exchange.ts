@@ -459,6 +459,8 @@ export class Exchange implements SseEventSink, Slotted {
   /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
   private commit(a: Attempt, contentLength: number, contentType: string = a.contentType): void {
     this.committed = true;
+    // No attempt follows a committed answer: the request body is not needed any more.
+    this.releaseBody();
     this.status = a.status;
     const headers = [
       'content-type', this.mode === CONVERT_SSE ? 'text/event-stream; charset=utf-8' : contentType || 'application/json',
@@ -771,20 +773,24 @@ export class Exchange implements SseEventSink, Slotted {
     if (a !== null && now >= a.firstByteDeadline) firstByteTimedOut(a);
   }
 
+  /** Gives the body's charge back to the budget (once) and lets go of the body (a body still arriving is discarded). */
+  private releaseBody(): void {
+    if (this.charged !== 0) {
+      this.budget.release(this.charged);
+      this.charged = 0;
+    }
+    this.chunks = [];
+    this.body = null;
+    this.convertedBody = null;
+  }
+
   /** Once per exchange: usage row out. */
   private done(err: GatewayError | null): void {
     if (this.finished) return;
     this.finished = true;
     const core = this.core;
     core.live.delete(this);
-    if (this.charged !== 0) {
-      this.budget.release(this.charged);
-      this.charged = 0;
-    }
-    // Nothing of the body outlives the exchange (a body that is still arriving is discarded).
-    this.chunks = [];
-    this.body = null;
-    this.convertedBody = null;
+    this.releaseBody();
     this.collected = null;
     this.usage.finish();
     const u = this.usage;

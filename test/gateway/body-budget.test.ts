@@ -104,6 +104,24 @@ describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
     await waitFor(() => budget(gw).used === 0, 5000, 'the budget to be given back');
   });
 
+  it('a streamed answer gives its body charge back once it has started (no failover can need the body)', async () => {
+    const slow = await MockUpstream.start({ dialect: 'openai', name: 'slow', chunkDelayMs: 300, pieces: ['a', 'b', 'c', 'd'] });
+    const g = await startGateway({ channels: [{ name: 'slow', kind: 'openai', baseUrl: slow.baseUrl, keys: ['k'] }] }, { limits: { bodyBudget: '1MiB' } });
+    try {
+      const body = paddedBody(100 * KiB);
+      const res = await fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body.toString().replace('"messages"', '"stream":true,"messages"') });
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      await reader.read();
+      assert.equal(budget(g).used, 0, 'nothing held while the answer streams');
+      assert.equal(budget(g).peak >= body.length, true);
+      while (!(await reader.read()).done) { /* drain */ }
+    } finally {
+      await g.close();
+      await slow.close();
+    }
+  });
+
   it('every exit gives the charge back exactly once: done, aborted, 413 mid-body, bad JSON', async () => {
     // done
     const ok = await RawClient.open(gw.url);
