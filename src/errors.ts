@@ -212,7 +212,7 @@ export class BodyTooLargeError extends GatewayError {
   }
 }
 
-/** Request bodies in flight hold the whole `gateway.bodyBudget`: 503 + Retry-After, before (or while) the body is read. */
+/** Request bodies in flight hold the whole `gateway.bodyBudget`: 503 + Retry-After, before or while a body is read. */
 export class BodyBudgetError extends GatewayError {
   readonly code = 'TG_ERR_BODY_BUDGET';
   readonly status = 503;

@@ -2,8 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import {
-  AllChannelsFailedError, BodyBudgetError, BodyTimeoutError, BodyTooLargeError, ClientClosedError, GatewayAuthError, QuotaExceededError, GatewayError,
-  GatewayInternalError, NoChannelError, UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError,
+  AllChannelsFailedError, BodyBudgetError, BodyTimeoutError, BodyTooLargeError, ClientClosedError, GatewayAuthError,
+  QuotaExceededError, GatewayError, GatewayInternalError, NoChannelError, UpstreamRateLimitedError, UpstreamStreamError,
+  UpstreamTimeoutError,
 } from '../errors.js';
 import { Attempt, firstByteTimedOut } from './attempt.js';
 import { pickChannel } from './balancer.js';
