@@ -25,6 +25,11 @@ export function lingerOnClose(socket: Socket): void {
   s.destroySoon = lingeringDestroySoon;
 }
 
+/** Whether the connection is closing after an early answer: requests pipelined behind it are not served. */
+export function isLingering(socket: Socket): boolean {
+  return socket.destroySoon === lingeringDestroySoon;
+}
+
 function lingeringDestroySoon(this: LingeringSocket): void {
   if (this.writable) this.end();
   if (this[LINGERING] !== undefined || this.destroyed) return;

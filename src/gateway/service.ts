@@ -14,6 +14,7 @@ import { errorBody } from './error-body.js';
 import { Exchange } from './exchange.js';
 import { GatewayRequest, GatewayResponse } from './http-types.js';
 import { KeepAliveSweeper, type ClientConnection } from './keep-alive.js';
+import { isLingering } from './linger.js';
 import { listModels } from './models.js';
 
 /** The gateway's client connection, kept on its socket (set once, when it is accepted). */
@@ -155,6 +156,11 @@ export class GatewayService implements Service<GatewayServiceConfig> {
 
   /** The request listener (bound once per service). */
   private handle(req: GatewayRequest, res: GatewayResponse): void {
+    if (isLingering(req.socket)) {
+      // Pipelined behind an answer that closes the connection: never served (its answer could not be sent).
+      req.resume();
+      return;
+    }
     const client = (req.socket as ClientSocket)[CLIENT];
     if (client !== undefined) {
       client.requestStarted();

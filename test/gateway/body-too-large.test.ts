@@ -77,6 +77,26 @@ describe('gateway: 413 answered early, read by a client that is still writing', 
     assert.match(r.text, /^HTTP\/1\.1 413 /);
   });
 
+  it('a request pipelined behind a 413 is not served (its answer could not be sent) and leaves nothing behind', async () => {
+    const from = up.requests.length;
+    const big = Buffer.alloc(100 * 1024, 0x20);
+    const ok = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(Buffer.concat([
+      Buffer.from(`${HEAD}content-length: ${big.length}\r\n\r\n`), big,
+      Buffer.from(`${HEAD}content-length: ${ok.length}\r\n\r\n${ok}`),
+    ]));
+    await new Promise<void>((resolve) => socket.once('close', resolve));
+    assert.deepEqual(text.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 413']);
+    assert.equal(up.requests.length, from, 'the pipelined request never reached the upstream');
+    const detail = gw.runtime.status().services[0]!.detail as { requests: { live: number }; bodyBudget: { used: number } };
+    assert.equal(detail.requests.live, 0);
+    assert.equal(detail.bodyBudget.used, 0);
+  });
+
   it('the discarding is bounded: a body far beyond the bound has its connection cut, and the gateway still serves', async () => {
     const body = Buffer.alloc(64 * 1024 * 1024, 0x20);
     const r = await writeAllThenRead(gw.url, `${HEAD}content-length: ${body.length}\r\n\r\n`, body);
