@@ -212,6 +212,20 @@ export class BodyTooLargeError extends GatewayError {
   }
 }
 
+/** Request bodies in flight hold the whole `gateway.bodyBudget`: 503 + Retry-After, before or while a body is read. */
+export class BodyBudgetError extends GatewayError {
+  readonly code = 'TG_ERR_BODY_BUDGET';
+  readonly status = 503;
+  readonly type = 'overloaded_error';
+}
+
+/** The request body did not finish arriving within `gateway.bodyTimeout`: 408, and the connection closes. */
+export class BodyTimeoutError extends GatewayError {
+  readonly code = 'TG_ERR_BODY_TIMEOUT';
+  readonly status = 408;
+  readonly type = 'timeout_error';
+}
+
 /** The request body is not a JSON request for this endpoint (syntax, encoding or shape). */
 export class BadRequestBodyError extends GatewayError {
   readonly code = 'TG_ERR_BAD_REQUEST_BODY';

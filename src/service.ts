@@ -1,5 +1,6 @@
 import type { ServiceAccounting } from './accounting/types.js';
 import type { ServiceConfig, ServiceType, UserConfig } from './config/schema.js';
+import type { BodyBudget } from './gateway/body-budget.js';
 import type { GeoResolver } from './geo/index.js';
 import type { Logger } from './log.js';
 import type { WorkerPool } from './pool/pool.js';
@@ -66,6 +67,8 @@ export interface ServiceContext {
   readonly usageLog?: UsageLog | null;
   /** Forward targets by service and address, kept across reloads (a service without one keeps its own). */
   readonly targets?: TargetRegistry;
+  /** The request-body budget all gateway services share (`gateway.bodyBudget`, `gateway.bodyTimeout`). */
+  readonly bodyBudget?: BodyBudget;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {

@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { ConfigError } from '../errors.js';
 import { formatHostPort, type HostPort } from '../util/address.js';
 import { deepFreeze, join, Reader } from './validator.js';
@@ -14,6 +14,8 @@ export interface Config {
   readonly pool: PoolConfig;
   readonly geo: GeoConfig;
   readonly reload: { readonly watch: boolean };
+  /** Process-wide limits shared by every gateway service. */
+  readonly gateway: GatewayLimitsConfig;
   /** How long removed services and a shutting-down process let live connections finish. */
   readonly shutdownGraceMs: number;
   readonly users: readonly UserConfig[];
@@ -41,6 +43,13 @@ export interface PoolConfig {
   readonly jsonOffloadBytes: number | 'auto';
   readonly maxQueue: number;
   readonly idleTimeoutMs: number;
+}
+
+export interface GatewayLimitsConfig {
+  /** Request bytes all gateway services together may hold in memory; beyond it new bodies get 503. */
+  readonly bodyBudgetBytes: number;
+  /** A request body must have arrived this long after its headers; else 408 and the connection closes. */
+  readonly bodyTimeoutMs: number;
 }
 
 export interface GeoConfig {
@@ -176,7 +185,7 @@ export interface GatewayServiceConfig extends ServiceBase {
   };
 }
 
-const TOP_KEYS = ['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGrace', 'users', 'services'] as const;
+const TOP_KEYS = ['admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services'] as const;
 const SERVICE_TYPES = ['forward', 'proxy', 'gateway'] as const;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -195,6 +204,7 @@ export function validateConfig(doc: unknown, source?: string): Config {
     pool: readPool(r, top.pool),
     geo: readGeo(r, top.geo),
     reload: readReload(r, top.reload),
+    gateway: readGatewayLimits(r, top.gateway),
     shutdownGraceMs: r.duration('shutdownGrace', top.shutdownGrace, 30_000),
     users,
     services: readServices(r, top.services, users),
@@ -271,6 +281,18 @@ function readGeo(r: Reader, value: unknown): GeoConfig {
 function readReload(r: Reader, value: unknown): { watch: boolean } {
   const o = r.object('reload', value, ['watch']);
   return { watch: r.boolean('reload.watch', o.watch, false) };
+}
+
+/** Default body budget: an eighth of the machine's memory, at most 256 MiB. */
+export const DEFAULT_BODY_BUDGET_BYTES = Math.min(256 * 1024 * 1024, Math.floor(totalmem() / 8));
+
+function readGatewayLimits(r: Reader, value: unknown): GatewayLimitsConfig {
+  const o = r.object('gateway', value, ['bodyBudget', 'bodyTimeout']);
+  const bodyBudgetBytes = r.size('gateway.bodyBudget', o.bodyBudget, DEFAULT_BODY_BUDGET_BYTES);
+  if (bodyBudgetBytes < 1024) r.fail('gateway.bodyBudget', `expected at least 1KiB, got ${bodyBudgetBytes} bytes`);
+  const bodyTimeoutMs = r.duration('gateway.bodyTimeout', o.bodyTimeout, 30_000);
+  if (bodyTimeoutMs <= 0) r.fail('gateway.bodyTimeout', 'expected a duration above 0, like 30s');
+  return { bodyBudgetBytes, bodyTimeoutMs };
 }
 
 function readRate(r: Reader, path: string, value: unknown): RateConfig | null {

@@ -3,6 +3,7 @@ import { UpstreamTimeoutError } from '../errors.js';
 import type { Channel } from './channel.js';
 import type { Exchange } from './exchange.js';
 import type { UpstreamCredential } from './key-ring.js';
+import { redactSecrets } from './redact.js';
 import type { PooledHandler } from './upstream-pool.js';
 
 /** Statuses that mean "this channel (or key) cannot serve now": fail over instead of passing them on. */
@@ -190,10 +191,17 @@ export class Attempt implements PooledHandler {
     this.exchange.onUpstreamError(this, err, flowing);
   }
 
-  /** The rejected attempt's body, for the final error message. */
+  /** The rejected attempt's body (secrets redacted), for the final error message. */
   rejectText(): string {
     if (this.rejectBody === null || this.rejectBody.length === 0) return '';
-    return Buffer.concat(this.rejectBody).toString('utf8', 0, REJECT_BODY_MAX).replace(/\s+/g, ' ').trim();
+    return this.redact(Buffer.concat(this.rejectBody).toString('utf8', 0, REJECT_BODY_MAX)).replace(/\s+/g, ' ').trim();
+  }
+
+  /** Upstream error text without the channel's secrets (nor this attempt's own, should a reload have dropped it). */
+  redact(text: string): string {
+    const secrets = this.channel.keys.secrets();
+    const own = this.credential.secret;
+    return redactSecrets(text, secrets.includes(own) ? secrets : [...secrets, own]);
   }
 }
 

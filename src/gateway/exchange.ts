@@ -2,17 +2,20 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import {
-  AllChannelsFailedError, BodyTooLargeError, ClientClosedError, GatewayAuthError, QuotaExceededError, GatewayError,
-  GatewayInternalError, NoChannelError, UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError,
+  AllChannelsFailedError, BodyBudgetError, BodyTimeoutError, BodyTooLargeError, ClientClosedError, GatewayAuthError,
+  QuotaExceededError, GatewayError, GatewayInternalError, NoChannelError, UpstreamRateLimitedError, UpstreamStreamError,
+  UpstreamTimeoutError,
 } from '../errors.js';
 import { Attempt, firstByteTimedOut } from './attempt.js';
 import { pickChannel } from './balancer.js';
+import type { BodyBudget } from './body-budget.js';
 import type { Channel } from './channel.js';
 import { toGatewayError } from './codec.js';
 import type { GatewayCore } from './core.js';
 import { familyOf, upstreamDialect, upstreamSuffix, type Endpoint } from './endpoints.js';
 import { convertErrorBody, errorBody, errorEvent } from './error-body.js';
 import type { GatewayRequest, GatewayResponse } from './http-types.js';
+import { DISCARD_MAX_BYTES, lingerOnClose } from './linger.js';
 import type { Route } from './router.js';
 import { AnthropicToOpenAIStream, OpenAIToAnthropicStream, readUsageFromEvent, type StreamConverter } from './sse-convert.js';
 import { parseSseEvent, SseSplitter, type SseEvent, type SseEventSink } from './sse-splitter.js';
@@ -27,6 +30,10 @@ const PASS_JSON = 0; // as is, chunk by chunk; usage read from the tail
 const PASS_SSE = 1; // as is, chunk by chunk; usage read from the events that mention it
 const CONVERT_SSE = 2; // event by event through a StreamConverter
 const CONVERT_JSON = 3; // whole (non-streamed) body converted by the codec, then sent
+const ERROR_BODY = 4; // an error status passed on: its body collected (bounded), secrets redacted, then sent
+
+/** A passed-on error body is kept this far; the rest is dropped (error bodies are small). */
+const ERROR_BODY_MAX = 64 * 1024;
 
 /** A usage tail smaller than this is looked for in the previous chunk too. */
 const TAIL_BYTES = 4096;
@@ -49,6 +56,18 @@ export class Exchange implements SseEventSink, Slotted {
   readonly startedAt: number;
   readonly ts: number;
   user: string | null = null;
+  /** The process-wide body budget this exchange's body is charged to. */
+  readonly budget: BodyBudget;
+  /** Bytes of the budget this exchange holds; given back once, in done(). */
+  charged = 0;
+  /** The body has no declared length: it is charged chunk by chunk. */
+  chargeChunks = false;
+  /** The whole body arrived. */
+  bodyArrived = false;
+  /** Body bytes read and thrown away after the exchange answered early. */
+  discarded = 0;
+  /** The body's declared length, or -1 (chunked). */
+  declared = -1;
   chunks: Buffer[] = [];
   bodyBytes = 0;
   body: Buffer | null = null;
@@ -77,6 +96,8 @@ export class Exchange implements SseEventSink, Slotted {
   converter: StreamConverter | null = null;
   /** Reused by every parsed SSE event of this exchange (streamed answers only). */
   event: SseEvent | null = null;
+  /** The events being passed through include an upstream error event (PASS_SSE). */
+  sseError = false;
   /** A `drain` listener is on the response (added the first time a write fills the socket). */
   drainListening = false;
   tailPrev: Buffer | null = null;
@@ -92,8 +113,9 @@ export class Exchange implements SseEventSink, Slotted {
   timedOut = false;
   channelName: string | null = null;
 
-  constructor(core: GatewayCore, req: GatewayRequest, res: GatewayResponse, endpoint: Endpoint) {
+  constructor(core: GatewayCore, req: GatewayRequest, res: GatewayResponse, endpoint: Endpoint, budget: BodyBudget) {
     this.core = core;
+    this.budget = budget;
     this.req = req;
     this.res = res;
     this.endpoint = endpoint;
@@ -133,29 +155,96 @@ export class Exchange implements SseEventSink, Slotted {
     return false;
   }
 
+  /**
+   * Takes the request body: refuses it at once when its declared length is over maxBodyBytes (413) or over what is
+   * left of the body budget (503), else charges it and arms the body deadline. The body is read either way: a refused
+   * one is discarded (bounded) so the client can read the answer. `declared` is NaN for a chunked body.
+   */
+  readBody(declared: number): void {
+    const req = this.req;
+    req.bodyReader = this;
+    const config = this.core.config;
+    if (declared > config.maxBodyBytes) this.refuseBody(new BodyTooLargeError(config.maxBodyBytes, declared));
+    else if (!(declared >= 0)) this.chargeChunks = true;
+    else if (this.budget.charge(declared)) {
+      this.charged = declared;
+      this.declared = declared;
+    }
+    else this.refuseBody(this.budgetError());
+    if (!this.finished) {
+      this.deadline = this.startedAt + this.budget.timeoutMs;
+      this.core.watchdog.arm();
+    }
+    // read(0) starts the stream's reading as any consumer does, so node:http knows the body is taken and does not
+    // drain it again after the response.
+    req.read(0);
+  }
+
   /** A chunk of the request body, straight from node:http's parser (GatewayRequest.push). */
   onBodyChunk(chunk: Buffer): void {
-    if (this.finished) return;
-    this.bodyBytes += chunk.length;
-    if (this.bodyBytes > this.core.config.maxBodyBytes) {
-      this.refuseBody(this.bodyBytes);
+    if (this.finished) {
+      // Answered early: read and drop, up to a bound (see linger.ts).
+      this.discarded += chunk.length;
+      if (this.discarded > DISCARD_MAX_BYTES) this.req.socket.destroy();
+      return;
+    }
+    const n = chunk.length;
+    this.bodyBytes += n;
+    const max = this.core.config.maxBodyBytes;
+    if (this.bodyBytes > max) {
+      this.refuseBody(new BodyTooLargeError(max, this.bodyBytes));
+      return;
+    }
+    if (this.chargeChunks) {
+      if (!this.budget.charge(n)) {
+        this.refuseBody(this.budgetError());
+        return;
+      }
+      this.charged += n;
+    }
+    if (this.declared > 0 && n !== this.declared) {
+      // A body in several reads is copied into one buffer of its declared size as it comes, instead of keeping every
+      // read buffer until the end (then concatenating): the same bytes copied, and a single large allocation the
+      // allocator gives back to the system when it is freed, where thousands of held read buffers fragment its heap.
+      let body = this.body;
+      if (body === null) body = this.body = Buffer.allocUnsafeSlow(this.declared);
+      chunk.copy(body, this.bodyBytes - n);
       return;
     }
     this.chunks.push(chunk);
   }
 
-  /** 413: the body is (or says it will be) larger than maxBodyBytes. */
-  refuseBody(bytes: number): void {
-    // Stop reading: the connection closes once the 413 is out.
+  private budgetError(): BodyBudgetError {
+    const err = new BodyBudgetError(`request bodies in flight hold the gateway's whole body budget (${this.budget.limit} bytes); retry later`);
+    err.retryAfterSeconds = this.budget.retryAfterSeconds();
+    return err;
+  }
+
+  /**
+   * Answers before the body was read (413, 503, 408): the connection closes after the answer, lingering so that a
+   * client still writing its body reads the answer instead of a reset.
+   */
+  private refuseBody(err: GatewayError): void {
     this.res.setHeader('connection', 'close');
-    this.fail(new BodyTooLargeError(this.core.config.maxBodyBytes, bytes));
+    lingerOnClose(this.req.socket);
+    this.fail(err);
+  }
+
+  /** The body did not arrive within bodyTimeout (the Watchdog's sweep). */
+  bodyTimedOut(): void {
+    this.deadline = Infinity;
+    if (this.finished) return;
+    this.budget.timedOut++;
+    this.refuseBody(new BodyTimeoutError(`request body did not arrive within bodyTimeout (${this.budget.timeoutMs} ms); got ${this.bodyBytes} bytes`));
   }
 
   /** The whole request body arrived. */
   onBodyEnd(): void {
     if (this.finished) return;
+    this.bodyArrived = true;
+    this.deadline = Infinity;
     // One concat (none for a single chunk).
-    this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bodyBytes);
+    if (this.body === null) this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bodyBytes);
     this.chunks = [];
     this.core.bytesIn += this.bodyBytes;
     if (SLOW_MS > 0) {
@@ -229,6 +318,7 @@ export class Exchange implements SseEventSink, Slotted {
 
   /** Chooses a channel (affinity first, then the route's strategy) and starts an attempt; or answers the failure. */
   private next(): void {
+    if (this.finished) return;
     const core = this.core;
     const route = this.route!;
     const now = Date.now();
@@ -330,6 +420,12 @@ export class Exchange implements SseEventSink, Slotted {
   /** A status to pass on arrived; pick how the body will travel. */
   onAccepted(a: Attempt): void {
     if (a !== this.attempt) return;
+    if (a.status >= 400) {
+      // Upstream error text may quote the key it was sent: it is redacted before the client sees it.
+      this.mode = ERROR_BODY;
+      this.collected = [];
+      return;
+    }
     const sse = a.contentType.includes('text/event-stream');
     const convert = this.upstreamDialect !== this.endpoint.dialect;
     if (!convert) this.mode = sse ? PASS_SSE : PASS_JSON;
@@ -358,15 +454,17 @@ export class Exchange implements SseEventSink, Slotted {
     channel.breaker.onSuccess(wall, a.probe);
     if (this.sessionKey !== null) this.core.affinity.set(this.sessionKey, channel.name, wall);
     this.channelName = channel.name;
-    if (this.mode !== CONVERT_JSON) this.commit(a, this.mode === PASS_JSON ? a.contentLength : -1);
+    if (this.mode !== CONVERT_JSON && this.mode !== ERROR_BODY) this.commit(a, this.mode === PASS_JSON ? a.contentLength : -1);
   }
 
   /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
-  private commit(a: Attempt, contentLength: number): void {
+  private commit(a: Attempt, contentLength: number, contentType: string = a.contentType): void {
     this.committed = true;
+    // No attempt follows a committed answer: the request body is not needed any more.
+    this.releaseBody();
     this.status = a.status;
     const headers = [
-      'content-type', this.mode === CONVERT_SSE ? 'text/event-stream; charset=utf-8' : a.contentType || 'application/json',
+      'content-type', this.mode === CONVERT_SSE ? 'text/event-stream; charset=utf-8' : contentType || 'application/json',
       'x-tidegate-channel', a.channel.name,
     ];
     if (contentLength >= 0) headers.push('content-length', String(contentLength));
@@ -387,15 +485,21 @@ export class Exchange implements SseEventSink, Slotted {
         if (this.passedBytes === a.contentLength) this.heldLast = chunk;
         else this.write(a, chunk);
         return;
-      case PASS_SSE:
-        this.write(a, chunk);
-        this.splitter!.feed(chunk, this);
+      case PASS_SSE: {
+        // Whole events only, each looked at before it goes out: an upstream error event is redacted.
+        const events = this.splitter!.feed(chunk, this);
+        if (events.length > 0) this.passEvents(a, events);
         return;
+      }
       case CONVERT_SSE:
         this.splitter!.feed(chunk, this);
         return;
       case CONVERT_JSON:
         this.collected!.push(chunk);
+        return;
+      case ERROR_BODY:
+        if (this.passedBytes < ERROR_BODY_MAX) this.collected!.push(chunk);
+        this.passedBytes += chunk.length;
         return;
     }
   }
@@ -411,14 +515,30 @@ export class Exchange implements SseEventSink, Slotted {
     }
   }
 
+  /** Passed-through SSE events to the client; redacted when one of them was an upstream error event. */
+  private passEvents(a: Attempt, events: Buffer): void {
+    if (!this.sseError) {
+      this.write(a, events);
+      return;
+    }
+    this.sseError = false;
+    this.write(a, a.redact(events.toString('utf8')));
+  }
+
   /** SseEventSink: one complete upstream event. */
   onSseEvent(buf: Buffer, start: number, end: number): void {
     if (this.mode === PASS_SSE) {
+      if (isErrorEvent(buf, start, end)) this.sseError = true;
       if (mentionsUsage(buf, start, end)) readUsageFromEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
       return;
     }
-    const out = this.converter!.onEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
-    if (out.length > 0 && this.attempt !== null) this.write(this.attempt, out);
+    const converter = this.converter!;
+    let out = converter.onEvent(parseSseEvent(buf, start, end, this.event!), this.usage);
+    const a = this.attempt;
+    if (out.length === 0 || a === null) return;
+    // The upstream's in-stream error event is quoted: without the channel's secrets.
+    if (converter.failed) out = a.redact(out);
+    this.write(a, out);
   }
 
   /** Client socket drained: let the upstream flow again. */
@@ -448,11 +568,13 @@ export class Exchange implements SseEventSink, Slotted {
         this.done(null);
         return;
       }
-      case PASS_SSE:
-        this.splitter!.end(this);
+      case PASS_SSE: {
+        const last = this.splitter!.end(this);
+        if (last.length > 0) this.passEvents(a, last);
         this.res.end();
         this.done(null);
         return;
+      }
       case CONVERT_SSE: {
         this.splitter!.end(this);
         const tail = this.converter!.end(this.usage);
@@ -468,7 +590,24 @@ export class Exchange implements SseEventSink, Slotted {
       case CONVERT_JSON:
         void this.guard(this.finishConverted(a));
         return;
+      case ERROR_BODY:
+        this.finishErrorBody(a);
+        return;
     }
+  }
+
+  /** An upstream error passed on: redacted, in the endpoint's dialect when the channel speaks another one. */
+  private finishErrorBody(a: Attempt): void {
+    const body = Buffer.concat(this.collected!);
+    this.collected = null;
+    const text = a.redact(body.toString('utf8', 0, Math.min(body.length, ERROR_BODY_MAX)));
+    const from = familyOf(this.upstreamDialect!);
+    const converted = from !== this.endpoint.family;
+    const out = Buffer.from(converted ? convertErrorBody(from, this.endpoint.family, Buffer.from(text), a.status) : text);
+    this.commit(a, out.length, converted ? 'application/json' : a.contentType);
+    this.core.bytesOut += out.length;
+    this.res.end(out);
+    this.done(null);
   }
 
   private async finishConverted(a: Attempt): Promise<void> {
@@ -478,12 +617,9 @@ export class Exchange implements SseEventSink, Slotted {
     try {
       out = await this.core.codec.convertResponse(this.upstreamDialect as ChatDialect, this.endpoint.dialect as ChatDialect, upstream);
     } catch (err) {
-      if (a.status < 400) {
-        this.fail(new UpstreamStreamError(`channel "${a.channel.name}" sent a response that cannot be converted: ${(err as Error).message}`));
-        return;
-      }
-      // An upstream error body that is not the usual JSON error: still answer in the client's dialect.
-      out = Buffer.from(convertErrorBody(familyOf(this.upstreamDialect!), this.endpoint.family, upstream, a.status));
+      // Error statuses never come here (ERROR_BODY): a 2xx/3xx body that does not convert is the upstream's fault.
+      this.fail(new UpstreamStreamError(`channel "${a.channel.name}" sent a response that cannot be converted: ${(err as Error).message}`));
+      return;
     }
     if (this.clientGone) return;
     readUsage(upstream, this.usage);
@@ -537,7 +673,7 @@ export class Exchange implements SseEventSink, Slotted {
     const reason = timeout ? err.message : `channel "${channel.name}" failed: ${(err as { code?: string }).code ?? err.message}`;
     channel.failures++;
     channel.breaker.onFailure(Date.now(), a.probe, timeout ? 'timeout' : (err as { code?: string }).code ?? err.message, null);
-    if (this.committed || (flowing && this.mode !== CONVERT_JSON)) {
+    if (this.committed || (flowing && this.mode !== CONVERT_JSON && this.mode !== ERROR_BODY)) {
       this.streamFailed(a, timeout ? new UpstreamTimeoutError(reason) : new UpstreamStreamError(reason));
       return;
     }
@@ -630,11 +766,23 @@ export class Exchange implements SseEventSink, Slotted {
   checkDeadlines(now: number): void {
     if (this.finished) return;
     if (now >= this.deadline) {
-      requestTimedOut(this);
+      if (this.bodyArrived) requestTimedOut(this);
+      else this.bodyTimedOut();
       return;
     }
     const a = this.attempt;
     if (a !== null && now >= a.firstByteDeadline) firstByteTimedOut(a);
+  }
+
+  /** Gives the body's charge back to the budget (once) and lets go of the body (a body still arriving is discarded). */
+  private releaseBody(): void {
+    if (this.charged !== 0) {
+      this.budget.release(this.charged);
+      this.charged = 0;
+    }
+    this.chunks = [];
+    this.body = null;
+    this.convertedBody = null;
   }
 
   /** Once per exchange: usage row out. */
@@ -643,6 +791,8 @@ export class Exchange implements SseEventSink, Slotted {
     this.finished = true;
     const core = this.core;
     core.live.delete(this);
+    this.releaseBody();
+    this.collected = null;
     this.usage.finish();
     const u = this.usage;
     core.record({
@@ -663,6 +813,21 @@ export class Exchange implements SseEventSink, Slotted {
       error: err === null ? null : err.code,
     });
   }
+}
+
+/** How upstreams start an error event: `event: error` (Anthropic, OpenAI Responses), `data: {"error"` (OpenAI Chat). */
+const ERROR_EVENT_STARTS = [Buffer.from('event: error'), Buffer.from('event:error'), Buffer.from('data: {"error"'), Buffer.from('data:{"error"')];
+
+/** Whether the SSE event in buf[start, end) is an error event: a look at its first bytes, no scan. */
+function isErrorEvent(buf: Buffer, start: number, end: number): boolean {
+  for (let k = 0; k < ERROR_EVENT_STARTS.length; k++) {
+    const p = ERROR_EVENT_STARTS[k]!;
+    if (end - start < p.length) continue;
+    let i = 0;
+    while (i < p.length && buf[start + i] === p[i]) i++;
+    if (i === p.length) return true;
+  }
+  return false;
 }
 
 /** The client's socket drained (module level: `this` is the response, no closure per request). */

@@ -30,9 +30,16 @@ export class UpstreamCredential {
 export class KeyRing {
   private credentials: readonly UpstreamCredential[];
   private cursor = 0;
+  /** Every secret of the ring, for redacting upstream error text (built when the ring changes, not per error). */
+  private secretList: readonly string[];
 
   constructor(credentials: readonly UpstreamCredential[]) {
     this.credentials = credentials;
+    this.secretList = credentials.map((c) => c.secret);
+  }
+
+  secrets(): readonly string[] {
+    return this.secretList;
   }
 
   get size(): number {
@@ -43,6 +50,7 @@ export class KeyRing {
     // Keep the failure state of credentials that stay.
     const old = new Map(this.credentials.map((c) => [c.id + '\0' + c.secret, c]));
     this.credentials = credentials.map((c) => old.get(c.id + '\0' + c.secret) ?? c);
+    this.secretList = this.credentials.map((c) => c.secret);
     this.cursor = 0;
   }
 

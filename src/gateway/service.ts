@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
-import { BodyTooLargeError, GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
+import { DEFAULT_BODY_BUDGET_BYTES, type GatewayServiceConfig, type ServiceConfig } from '../config/schema.js';
+import { GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
 import { guardRequest } from '../guard/entry.js';
 import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
 import { formatHostPort } from '../util/address.js';
 import { AccountSource } from './account-source.js';
+import { BodyBudget } from './body-budget.js';
 import type { Channel } from './channel.js';
 import { BodyCodec } from './codec.js';
 import { GatewayCore } from './core.js';
@@ -14,6 +15,7 @@ import { errorBody } from './error-body.js';
 import { Exchange } from './exchange.js';
 import { GatewayRequest, GatewayResponse } from './http-types.js';
 import { KeepAliveSweeper, type ClientConnection } from './keep-alive.js';
+import { isLingering } from './linger.js';
 import { listModels } from './models.js';
 
 /** The gateway's client connection, kept on its socket (set once, when it is accepted). */
@@ -43,6 +45,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   private readonly keepAlive: KeepAliveSweeper;
   /** Credential-directory feeds of the channels that use one. */
   private readonly accountSources = new Map<Channel, AccountSource>();
+  /** Shared by every gateway service of the runtime (a service built without one gets its own). */
+  private readonly bodyBudget: BodyBudget;
 
   constructor(config: GatewayServiceConfig, context: ServiceContext) {
     this.name = config.name;
@@ -51,9 +55,15 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.boundAddress = formatHostPort(config.listen);
     this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log, context.accounting);
     this.keepAlive = new KeepAliveSweeper(config.keepAliveTimeoutMs);
+    this.bodyBudget = context.bodyBudget ?? new BodyBudget({ bodyBudgetBytes: DEFAULT_BODY_BUDGET_BYTES, bodyTimeoutMs: 30_000 });
     // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
     const onRequest = guardRequest<GatewayRequest, GatewayResponse>(config.name, context.log, this.handle.bind(this));
-    this.server = createServer({ IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 0 }, onRequest);
+    // node:http's requestTimeout would answer a slow body with its own plain-text 408 (checked every 30 s): the
+    // gateway's bodyTimeout answers it in JSON first, and Node's stays as a backstop set well behind it.
+    this.server = createServer({
+      IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 0,
+      headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: nodeRequestTimeout(this.bodyBudget.timeoutMs),
+    }, onRequest);
     this.server.maxConnections = config.maxConnections;
     const service = this;
     this.onSocketClose = function gatewaySocketClosed(this: ClientSocket) {
@@ -134,6 +144,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     const retired = this.core.update(next, context.users);
     this.config = next;
     this.keepAlive.retune(next.keepAliveTimeoutMs);
+    this.server.requestTimeout = nodeRequestTimeout(this.bodyBudget.timeoutMs);
     this.server.maxConnections = next.maxConnections;
     // Requests already on a retired channel finish on it; its pool closes once they are done.
     for (const c of retired) {
@@ -147,6 +158,11 @@ export class GatewayService implements Service<GatewayServiceConfig> {
 
   /** The request listener (bound once per service). */
   private handle(req: GatewayRequest, res: GatewayResponse): void {
+    if (isLingering(req.socket)) {
+      // Pipelined behind an answer that closes the connection: never served (its answer could not be sent).
+      req.resume();
+      return;
+    }
     const client = (req.socket as ClientSocket)[CLIENT];
     if (client !== undefined) {
       client.requestStarted();
@@ -166,7 +182,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       return;
     }
     const core = this.core;
-    const exchange = new Exchange(core, req, res, endpoint);
+    const exchange = new Exchange(core, req, res, endpoint, this.bodyBudget);
     core.requests++;
     core.live.add(exchange);
     res.exchange = exchange;
@@ -175,15 +191,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       answerModels(exchange, this.config, req.headers['anthropic-version'] !== undefined);
       return;
     }
-    const declared = Number(req.headers['content-length']);
-    if (declared > core.config.maxBodyBytes) {
-      exchange.refuseBody(declared);
-      return;
-    }
-    // The body goes straight to the exchange (GatewayRequest.push). read(0) starts the stream's reading as any
-    // consumer does, so node:http knows the body is taken and does not drain it again after the response.
-    req.bodyReader = exchange;
-    req.read(0);
+    // The body goes straight to the exchange (GatewayRequest.push), charged to the body budget.
+    exchange.readBody(Number(req.headers['content-length']));
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -225,9 +234,18 @@ export class GatewayService implements Service<GatewayServiceConfig> {
         channels: [...core.channels.values()].map((c) => c.snapshot(now)),
         affinity: core.affinity.snapshot(),
         usageLog: core.usageLog?.stats() ?? null,
+        bodyBudget: this.bodyBudget.snapshot(),
       },
     };
   }
+}
+
+/** node:http's limit for a request's headers (its default). */
+const HEADERS_TIMEOUT_MS = 60_000;
+
+/** node:http's whole-request limit: behind headers plus bodyTimeout plus its 30 s check interval. */
+function nodeRequestTimeout(bodyTimeoutMs: number): number {
+  return HEADERS_TIMEOUT_MS + bodyTimeoutMs + 30_000;
 }
 
 function answerError(res: GatewayResponse, family: Family, err: GatewayError): void {

@@ -6,6 +6,8 @@ export interface SseEventSink {
 const LF = 0x0a;
 const CR = 0x0d;
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Splits an SSE byte stream into events (separated by a blank line: LF LF or CRLF CRLF) without copying complete
  * events: each is handed out as a range of the chunk it arrived in. Only an incomplete tail is carried over to the
@@ -14,7 +16,11 @@ const CR = 0x0d;
 export class SseSplitter {
   private carry: Buffer | null = null;
 
-  feed(chunk: Buffer, sink: SseEventSink): void {
+  /**
+   * Hands out the complete events now in the stream and returns their bytes (with their blank lines): the chunk
+   * itself when it ends on an event boundary (the usual case), else the part of the carried tail and chunk that does.
+   */
+  feed(chunk: Buffer, sink: SseEventSink): Buffer {
     let buf = chunk;
     if (this.carry !== null) {
       buf = Buffer.concat([this.carry, chunk]);
@@ -34,18 +40,22 @@ export class SseSplitter {
         i = buf.indexOf(LF, start);
       } else i = buf.indexOf(LF, i + 1);
     }
-    if (start < buf.length) this.carry = Buffer.from(buf.subarray(start));
+    if (start === buf.length) return buf;
+    this.carry = Buffer.from(buf.subarray(start));
+    return start === 0 ? EMPTY : buf.subarray(0, start);
   }
 
-  /** Whatever is left when the stream ends without a final blank line is a last event. */
-  end(sink: SseEventSink): void {
+  /** Whatever is left when the stream ends without a final blank line is a last event; returns its bytes. */
+  end(sink: SseEventSink): Buffer {
     if (this.carry !== null && this.carry.length > 0) {
       const c = this.carry;
       this.carry = null;
       let end = c.length;
       while (end > 0 && (c[end - 1] === LF || c[end - 1] === CR)) end--;
       if (end > 0) sink.onSseEvent(c, 0, end);
+      return c;
     }
+    return EMPTY;
   }
 }
 

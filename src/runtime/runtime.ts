@@ -7,6 +7,7 @@ import { AdminServer, type AdminRoute } from '../admin/server.js';
 import { configInForce, diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
 import { ConfigError, ReloadBusyError, ShuttingDownError, TidegateError } from '../errors.js';
+import { BodyBudget } from '../gateway/body-budget.js';
 import type { Logger } from '../log.js';
 import type { RelayEngine } from '../relay/engine.js';
 import { selectRelayEngine } from '../relay/select-engine.js';
@@ -89,7 +90,7 @@ export class Runtime {
   private readonly context: {
     log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
     pool: WorkerPool | null; usageLog: UsageLog | null;
-    accounting: Accounting; targets: TargetRegistry;
+    accounting: Accounting; targets: TargetRegistry; bodyBudget: BodyBudget;
   };
   private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
@@ -144,6 +145,7 @@ export class Runtime {
       usageLog: db ? new UsageLog(db, options.log) : null,
       events,
       targets: new TargetRegistry(),
+      bodyBudget: new BodyBudget(config.gateway),
     };
     this.ensurePool(config);
   }
@@ -324,6 +326,7 @@ export class Runtime {
     if (geo) this.context.geo = geo;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
+    this.context.bodyBudget.retune(next.gateway);
     await this.accounting.applyConfig(next);
     await this.context.usageLog?.flush();
     this.ensurePool(next);

@@ -24,6 +24,8 @@ export interface GatewayOptions {
   readonly log?: Logger;
   /** The `pool` section (threads, jsonOffloadBytes, maxQueue). */
   readonly pool?: Record<string, unknown>;
+  /** The top-level `gateway` section (bodyBudget, bodyTimeout), shared by every gateway service. */
+  readonly limits?: Record<string, unknown>;
 }
 
 /** Starts tidegate in-process with one gateway service (name `llm`) on 127.0.0.1:0. */
@@ -35,6 +37,7 @@ export async function startGateway(gateway: Record<string, unknown>, options: Ga
     log: { level: 'silent' },
     store: { sqlite: dbFile ?? 'off' },
     pool: options.pool ?? { threads: 1 },
+    ...(options.limits ? { gateway: options.limits } : {}),
     users: options.users ?? [],
     services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', ...gw }],
   });

@@ -56,3 +56,26 @@ describe('pool recycles body copies', () => {
     }
   });
 });
+
+describe('BodyBufferPool trims', () => {
+  it('buffers that stayed idle through a whole trim interval are let go; ones in use are kept', () => {
+    const p = new BodyBufferPool(1024, 1 << 20, 4 << 20, 60_000);
+    const a = p.copy(Buffer.alloc(3000));
+    const b = p.copy(Buffer.alloc(3000));
+    p.release(a.buffer as ArrayBuffer);
+    p.release(b.buffer as ArrayBuffer);
+    assert.equal(p.idle, 8192);
+    // First trim: both arrived during the interval (low-water 0), nothing goes.
+    p.trim();
+    assert.equal(p.idle, 8192);
+    // One is taken and given back during the next interval: the other one idled throughout.
+    p.release(p.copy(Buffer.alloc(3000)).buffer as ArrayBuffer);
+    p.trim();
+    assert.equal(p.idle, 4096);
+    assert.equal(p.trimmed, 1);
+    // Nobody needs buffers any more: the pool empties.
+    p.trim();
+    assert.equal(p.idle, 0);
+    assert.equal(p.trimmed, 2);
+  });
+});

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { REDACTED, redactSecrets } from '../../src/gateway/redact.js';
+import { MockUpstream } from '../fixtures/llm-upstream.js';
+import { chat, messages, post, startGateway, type StartedGateway } from './helpers.js';
+
+const KEY = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWx1234';
+const OTHER = 'sk-ant-api03-ZyXwVuTsRqPoNmLkJiHg-5678';
+
+describe('redactSecrets', () => {
+  const secrets = [KEY, OTHER, 'k'];
+  it('replaces exact keys, wherever they stand', () => {
+    assert.equal(redactSecrets(`Incorrect API key provided: ${KEY}.`, secrets), `Incorrect API key provided: ${REDACTED}.`);
+    assert.equal(redactSecrets(`"${OTHER}"`, secrets), `"${REDACTED}"`);
+  });
+  it('replaces the masked forms upstreams print: head + stars/dots + last 4, head only, tail only', () => {
+    for (const masked of ['sk-proj-********************1234', 'sk-proj-AbC...1234', 'sk-pro…1234', '****1234', 'sk-proj-AbCdEf...', 'sk-ant-api03-Zy***5678']) {
+      const out = redactSecrets(`key ${masked} is wrong`, secrets);
+      assert.equal(out, `key ${REDACTED} is wrong`, masked);
+    }
+  });
+  it('replaces a key cut short (a long run of its characters)', () => {
+    assert.equal(redactSecrets('key sk-proj-AbCdEfGhIjKl was refused', secrets), `key ${REDACTED} was refused`);
+  });
+  it('leaves ordinary text alone, and a short placeholder key only matches as a whole token', () => {
+    const text = 'Rate limit reached for requests... Please try again in 20s (request req_0123456789abcdef, key k).';
+    assert.equal(redactSecrets(text, secrets), text.replace('key k)', `key ${REDACTED})`));
+    assert.equal(redactSecrets('****9999 and sk-proj-***0000', secrets), '****9999 and sk-proj-***0000');
+    assert.equal(redactSecrets('anything', []), 'anything');
+  });
+});
+
+describe('gateway: an upstream echoing its key never hands it to the client', () => {
+  let oa: MockUpstream;
+  let an: MockUpstream;
+  let sse: Server;
+  let oaSse: Server;
+  let gw: StartedGateway;
+  before(async () => {
+    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
+    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an' });
+    // An Anthropic upstream whose stream starts, then sends an error event quoting its key.
+    sse = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', model: 'claude-x', content: [], usage: { input_tokens: 1, output_tokens: 0 } } })}\n\n`);
+        res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${OTHER}` } })}\n\n`);
+      });
+    });
+    await new Promise<void>((resolve) => sse.listen(0, '127.0.0.1', resolve));
+    // An OpenAI upstream whose stream (passed through as is) carries an error event, the key cut across two writes.
+    oaSse = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const first = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' } }] })}\n\n`;
+        const error = `data: ${JSON.stringify({ error: { type: 'invalid_request_error', message: `Incorrect API key provided: ${KEY}` } })}\n\n`;
+        const cut = error.indexOf(KEY) + 10;
+        res.write(first + error.slice(0, cut));
+        setTimeout(() => res.end(error.slice(cut) + 'data: [DONE]\n\n'), 30);
+      });
+    });
+    await new Promise<void>((resolve) => oaSse.listen(0, '127.0.0.1', resolve));
+    gw = await startGateway({
+      retries: 0,
+      channels: [
+        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: [KEY], models: ['gpt-*'] },
+        { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: [OTHER], models: ['claude-3*'] },
+        { name: 'oa-sse', kind: 'openai', baseUrl: `http://127.0.0.1:${(oaSse.address() as AddressInfo).port}/v1`, keys: [KEY], models: ['sse-gpt'] },
+        { name: 'sse', kind: 'anthropic', baseUrl: `http://127.0.0.1:${(sse.address() as AddressInfo).port}`, keys: [OTHER], models: ['claude-sse'] },
+      ],
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await oa.close();
+    await an.close();
+    await new Promise<void>((resolve) => sse.close(() => resolve()));
+    await new Promise<void>((resolve) => oaSse.close(() => resolve()));
+  });
+
+  const noKey = (text: string, what: string): void => {
+    assert.ok(!text.includes(KEY) && !text.includes(OTHER), `${what} leaked a key: ${text}`);
+    assert.ok(!text.includes('1234') && !text.includes('5678'), `${what} leaked a key's tail: ${text}`);
+  };
+  const echo = (status: number, body: string, contentType = 'application/json') => ({ kind: 'status' as const, status, body, contentType });
+  const jsonEcho = (key: string) => JSON.stringify({ error: { type: 'invalid_request_error', code: 'invalid_api_key', message: `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com/account/api-keys.` } });
+
+  for (const stream of [false, true]) {
+    it(`a passed-through 400 (JSON and text, exact and masked), ${stream ? 'streamed' : 'not streamed'} request`, async () => {
+      oa.script.push(echo(400, jsonEcho(KEY)));
+      const a = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream }));
+      assert.equal(a.status, 400);
+      noKey(a.text, '400 JSON');
+      assert.match(a.json().error.message, /Incorrect API key provided: \[redacted\]/);
+      oa.script.push(echo(400, `bad key sk-proj-********************1234 (text)`, 'text/plain'));
+      const b = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream }));
+      assert.equal(b.status, 400);
+      assert.equal(b.headers['content-length'], String(Buffer.byteLength(b.text)));
+      noKey(b.text, '400 text');
+    });
+
+    it(`429 and 500 bodies quoted in the gateway's error, ${stream ? 'streamed' : 'not streamed'} request`, async () => {
+      oa.script.push(echo(429, jsonEcho(KEY)));
+      const a = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream }));
+      assert.equal(a.status, 429);
+      noKey(a.text, '429');
+      assert.match(a.text, /\[redacted\]/);
+      oa.script.push(echo(500, `upstream failure for key ${KEY.slice(0, 12)}...${KEY.slice(-4)}`, 'text/plain'));
+      const b = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream }));
+      assert.equal(b.status, 502);
+      noKey(b.text, '500');
+    });
+  }
+
+  it('an error converted to the other dialect (Anthropic client, OpenAI channel and back)', async () => {
+    oa.script.push(echo(400, jsonEcho(KEY)));
+    const a = await post(`${gw.url}/v1/messages`, messages('gpt-4o'));
+    assert.equal(a.status, 400);
+    assert.equal(a.json().type, 'error');
+    noKey(a.text, 'converted 400');
+    an.script.push(echo(400, JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: `key ${OTHER} is not allowed` } })));
+    const b = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', { stream: true }));
+    assert.equal(b.status, 400);
+    noKey(b.text, 'converted 400 (anthropic)');
+  });
+
+  it('an error event in a passed-through stream, the key cut across two upstream writes', async () => {
+    const a = await post(`${gw.url}/v1/chat/completions`, chat('sse-gpt', { stream: true }));
+    assert.equal(a.status, 200);
+    assert.match(a.text, /"content":"Hi"/);
+    assert.match(a.text, /Incorrect API key provided: \[redacted\]/);
+    assert.match(a.text, /data: \[DONE\]\n\n$/);
+    noKey(a.text, 'passed-through stream error event');
+  });
+
+  it('an in-stream error event of a converted stream', async () => {
+    const a = await post(`${gw.url}/v1/chat/completions`, chat('claude-sse', { stream: true }));
+    assert.equal(a.status, 200);
+    assert.match(a.text, /\[redacted\]/);
+    noKey(a.text, 'stream error event');
+  });
+});
