@@ -4,6 +4,7 @@ import type { GeoResolver } from './geo/index.js';
 import type { Logger } from './log.js';
 import type { WorkerPool } from './pool/pool.js';
 import type { RelayEngine } from './relay/engine.js';
+import type { OwnListeners } from './relay/proxy/own-listeners.js';
 import type { RequestLogRow, UsageLog } from './store/usage-log.js';
 
 /** One finished gateway request (the request-log row); accounting reads the per-user token totals from it. */
@@ -63,6 +64,8 @@ export interface ServiceContext {
   readonly pool?: WorkerPool | null;
   /** The batched request-log writer, when the runtime has a SQLite store. */
   readonly usageLog?: UsageLog | null;
+  /** Every address:port tidegate listens on (proxy services refuse to dial them), kept current by the runtime. */
+  readonly ownListeners?: OwnListeners | null;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {
