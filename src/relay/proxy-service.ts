@@ -65,7 +65,11 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       dest = protocol === 'socks5' ? await this.socksHandshake(client, reader) : await reader.read(parseConnect);
     } catch (err) {
       reader.release();
-      this.finishWithoutRelay(pending, '', 'bad_handshake', handshakeFarewell(protocol, err as Error));
+      const farewell = handshakeFarewell(protocol, err as Error);
+      // Bytes still arriving are read and dropped until the socket closes: unread bytes would turn the close into a
+      // reset that can destroy the answer before the client reads it.
+      if (farewell !== null) client.on('data', discard).resume();
+      this.finishWithoutRelay(pending, '', 'bad_handshake', farewell);
       return;
     }
     const target = formatHostPort(dest);
@@ -117,8 +121,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     else this.upstream++;
     client.write(protocol === 'socks5' ? socksReply(SOCKS_REPLY.succeeded) : httpReply(200, 'Connection Established'));
     const early = reader.release();
-    if (early.length > 0) client.unshift(early);
-    if (!this.isPending(pending) || client.destroyed) {
+    if (!handBack(client, early) || !this.isPending(pending) || client.destroyed) {
       upstream.destroy();
       this.finishWithoutRelay(pending, target, 'client_gone');
       return;
@@ -140,8 +143,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   private dialWithEngine(pending: ProxyClient, protocol: Protocol, reader: HandshakeReader, target: string, address: DialAddress): void {
     const client = pending.client;
     const early = reader.release();
-    if (early.length > 0) client.unshift(early);
-    if (!this.isPending(pending) || client.destroyed) {
+    if (!handBack(client, early) || !this.isPending(pending) || client.destroyed) {
       this.finishWithoutRelay(pending, target, 'client_gone');
       return;
     }
@@ -185,6 +187,18 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     if (route.via === 'direct') return dial({ host: dialHost, port: dest.port }, options, abort);
     return dialThroughUpstream(config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort);
   }
+}
+
+function discard(): void {}
+
+/**
+ * Puts bytes sent after the handshake back into the client socket for the relay. False when the client already
+ * half-closed during the handshake: its stream has ended and cannot take them back (unshift would throw).
+ */
+function handBack(client: Socket, early: Buffer): boolean {
+  if (client.readableEnded) return false;
+  if (early.length > 0) client.unshift(early);
+  return true;
 }
 
 /** Refuses `ip:port` with DestinationDeniedError when the guard says no. */

@@ -49,10 +49,13 @@ export const parseGreeting: Parse<readonly number[]> = (b) => {
  * supported; an unknown address type → address type not supported.
  */
 export const parseRequest: Parse<Destination> = (b) => {
-  if (b.length < 4) return null;
+  if (b.length === 0) return null;
   if (b[0] !== 0x05) throw new SocksRefusal(`expected SOCKS version 5 in the request, got ${b[0]}`, SOCKS_REPLY.generalFailure);
+  if (b.length < 2) return null;
   if (b[1] !== 0x01) throw new SocksRefusal(`SOCKS command ${b[1]} is not supported (only CONNECT)`, SOCKS_REPLY.commandNotSupported);
+  if (b.length < 3) return null;
   if (b[2] !== 0x00) throw new SocksRefusal(`expected the reserved byte to be 0, got ${b[2]}`, SOCKS_REPLY.generalFailure);
+  if (b.length < 4) return null;
   const atyp = b[3]!;
   let host: string;
   let at: number;
