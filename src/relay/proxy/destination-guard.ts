@@ -50,10 +50,14 @@ export class DestinationGuard {
     this.own = own;
   }
 
-  /** Null when `ip:port` may be dialled, else why not. */
+  /** Null when `ip:port` may be dialled, else why not. `ip` is an IP literal (checked by the caller or resolved). */
   check(ip: string, port: number): DenyReason | null {
     const n = ipv4Key(ip);
     if (n >= 0) return this.checkV4(n, port);
+    // Every refused IPv6 range (::, ::1, IPv4-mapped, fc00::/7, fe80::/10, ff00::/8) has a first group of 0 or at
+    // least 0xfc00: a global address on a port tidegate does not listen on needs no full parse.
+    const first = firstGroup(ip);
+    if (first > 0 && first < 0xfc00 && (this.own === null || !this.own.hasPort(port))) return null;
     const key = parseIp(ip);
     if (key === null) return 'not an IP address';
     if (key.v === 4) return this.checkV4(key.n, port);
@@ -95,4 +99,17 @@ export class DestinationGuard {
     for (const range of this.allowed) if (range.port === port && range.contains(key)) return true;
     return false;
   }
+}
+
+/** The first group of an IPv6 literal as a number; 0 for a leading "::", -1 when it is not hex. */
+function firstGroup(ip: string): number {
+  let value = 0;
+  for (let i = 0; i < ip.length && i < 5; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 58) return value;
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (digit < 0 || i === 4) return -1;
+    value = value * 16 + digit;
+  }
+  return -1;
 }
