@@ -167,6 +167,11 @@ export class UpstreamProxyError extends TidegateError {
   readonly code = 'TG_ERR_UPSTREAM_PROXY';
 }
 
+/** A proxy destination is refused by the destination guard (loopback, link-local, tidegate's own listeners …). */
+export class DestinationDeniedError extends TidegateError {
+  readonly code = 'TG_ERR_DESTINATION_DENIED';
+}
+
 // ---- gateway (LLM API router) ----
 
 /**

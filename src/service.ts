@@ -6,6 +6,7 @@ import type { Logger } from './log.js';
 import type { WorkerPool } from './pool/pool.js';
 import type { RelayEngine } from './relay/engine.js';
 import type { TargetRegistry } from './relay/target-registry.js';
+import type { OwnListeners } from './relay/proxy/own-listeners.js';
 import type { RequestLogRow, UsageLog } from './store/usage-log.js';
 
 /** One finished gateway request (the request-log row); accounting reads the per-user token totals from it. */
@@ -69,6 +70,8 @@ export interface ServiceContext {
   readonly targets?: TargetRegistry;
   /** The request-body budget all gateway services share (`gateway.bodyBudget`, `gateway.bodyTimeout`). */
   readonly bodyBudget?: BodyBudget;
+  /** Every address:port tidegate listens on (proxy services refuse to dial them), kept current by the runtime. */
+  readonly ownListeners?: OwnListeners | null;
 }
 
 export interface Service<C extends ServiceConfig = ServiceConfig> {

@@ -77,7 +77,7 @@ async function startTidegatePath(path: string, engine: 'native' | 'js', targets:
     strategy: 'round-robin',
   }));
   const proxyPort = await freePort();
-  const proxy = { name: 'bench-proxy', type: 'proxy', listen: `127.0.0.1:${proxyPort}`, routing: 'direct' };
+  const proxy = { name: 'bench-proxy', type: 'proxy', listen: `127.0.0.1:${proxyPort}`, routing: 'direct', allowDestinations: ['127.0.0.0/8'] };
   const env: Record<string, string> = engine === 'js' ? { TIDEGATE_RELAY: 'js' } : {};
   const tidegate: TidegateProcess = await spawnTidegate({ services: [...services, proxy], env, label: path });
   if (engine === 'native' && tidegate.relayEngine !== 'native') {

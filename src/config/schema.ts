@@ -1,6 +1,8 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { ConfigError } from '../errors.js';
 import { formatHostPort, type HostPort } from '../util/address.js';
+import { parseCidrWithPort } from '../util/cidr.js';
+import { exposures } from './exposure.js';
 import { deepFreeze, join, Reader } from './validator.js';
 
 /**
@@ -28,6 +30,8 @@ export interface AdminConfig {
   /** null when the admin API is disabled (`admin: { listen: off }`). */
   readonly listen: HostPort | null;
   readonly token: string | null;
+  /** A non-loopback admin listener without a token is intended. */
+  readonly allowNoToken: boolean;
 }
 
 export interface StoreConfig {
@@ -130,6 +134,12 @@ export interface ProxyServiceConfig extends ServiceBase {
   readonly handshakeTimeoutMs: number;
   readonly noDelay: boolean;
   readonly keepAliveMs: number;
+  /** `CIDR[:port]` entries that open refused destinations (loopback, link-local …, tidegate's own ports by port). */
+  readonly allowDestinations: readonly string[];
+  /** Refuse RFC 1918, 100.64/10 and fc00::/7 destinations too. */
+  readonly denyPrivate: boolean;
+  /** Listening on a non-loopback address without client authentication is intended. */
+  readonly allowOpen: boolean;
 }
 
 export type ChannelKind = 'openai' | 'anthropic';
@@ -209,15 +219,16 @@ export function validateConfig(doc: unknown, source?: string): Config {
     users,
     services: readServices(r, top.services, users),
   };
+  for (const exposure of exposures(config)) if (!exposure.allowed) r.fail(exposure.path, exposure.message);
   if (r.issues.length > 0) throw new ConfigError(r.issues, source);
   return deepFreeze(config);
 }
 
 function readAdmin(r: Reader, value: unknown): AdminConfig {
-  const o = r.object('admin', value, ['listen', 'token']);
+  const o = r.object('admin', value, ['listen', 'token', 'allowNoToken']);
   const listen = o.listen === 'off' || o.listen === false ? null : r.hostPort('admin.listen', o.listen ?? '127.0.0.1:9090');
   const token = r.string('admin.token', o.token, null);
-  return { listen, token: token === '' ? null : token };
+  return { listen, token: token === '' ? null : token, allowNoToken: r.boolean('admin.allowNoToken', o.allowNoToken, false) };
 }
 
 function readLog(r: Reader, value: unknown): { level: LogLevel } {
@@ -429,7 +440,7 @@ function readForward(r: Reader, path: string, raw: Record<string, unknown>): For
 export const BYPASS_CN_COUNTRIES = ['CN'] as const;
 
 function readProxy(r: Reader, path: string, raw: Record<string, unknown>): ProxyServiceConfig {
-  const o = r.object(path, raw, [...BASE_KEYS, ...TCP_KEYS, 'routing', 'direct', 'upstream', 'handshakeTimeout']);
+  const o = r.object(path, raw, [...BASE_KEYS, ...TCP_KEYS, 'routing', 'direct', 'upstream', 'handshakeTimeout', 'allowDestinations', 'denyPrivate', 'allowOpen']);
   const base = readBase(r, path, o);
   let routing: ProxyServiceConfig['routing'] = r.oneOf(join(path, 'routing'), o.routing, ['direct', 'upstream', 'bypass_cn'] as const, 'direct');
   let directCountries: string[] = routing === 'bypass_cn' ? [...BYPASS_CN_COUNTRIES] : [];
@@ -455,7 +466,19 @@ function readProxy(r: Reader, path: string, raw: Record<string, unknown>): Proxy
     upstream,
     ...readTcpTuning(r, path, o),
     handshakeTimeoutMs: r.duration(join(path, 'handshakeTimeout'), o.handshakeTimeout, 10_000),
+    allowDestinations: readAllowDestinations(r, join(path, 'allowDestinations'), o.allowDestinations),
+    denyPrivate: r.boolean(join(path, 'denyPrivate'), o.denyPrivate, false),
+    allowOpen: r.boolean(join(path, 'allowOpen'), o.allowOpen, false),
   };
+}
+
+function readAllowDestinations(r: Reader, path: string, value: unknown): string[] {
+  return r.list(path, value).map((item, i) => {
+    const text = r.requiredString(join(path, i), item).trim();
+    const range = text ? parseCidrWithPort(text) : null;
+    if (typeof range === 'string') r.fail(join(path, i), range);
+    return text;
+  });
 }
 
 const STRATEGIES = ['priority', 'weighted', 'round-robin', 'least-in-flight', 'lowest-latency'] as const;

@@ -1,14 +1,16 @@
-import type { Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { isIP, type Socket } from 'node:net';
 import type { ProxyServiceConfig } from '../config/schema.js';
-import { ProxyHandshakeError, UpstreamProxyError } from '../errors.js';
+import { DestinationDeniedError, ProxyHandshakeError, UpstreamProxyError } from '../errors.js';
 import type { ServiceContext } from '../service.js';
 import { formatHostPort } from '../util/address.js';
 import { dial, type DialOptions } from './dial.js';
 import type { CloseReason, DialAddress, DialingRelay, RelayDialListener } from './engine.js';
+import { DestinationGuard, type DenyReason } from './proxy/destination-guard.js';
 import { HandshakeReader } from './proxy/handshake-reader.js';
 import { httpReply, HttpRefusal, parseConnect } from './proxy/http-connect.js';
 import { ProxyRouter, type RouteDecision } from './proxy/router.js';
-import { parseGreeting, parseRequest, SOCKS_REPLY, socksReply, SocksRefusal, type Destination } from './proxy/socks5.js';
+import { parseGreeting, parseRequest, SOCKS_REPLY, socksReply, SocksGreetingRefusal, SocksRefusal, type Destination } from './proxy/socks5.js';
 import { dialThroughUpstream } from './proxy/upstream.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
 
@@ -24,21 +26,25 @@ type Protocol = 'socks5' | 'http';
  */
 export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   private router: ProxyRouter;
+  private guard: DestinationGuard;
   private direct = 0;
   private upstream = 0;
+  private denied = 0;
 
   constructor(config: ProxyServiceConfig, context: ServiceContext) {
     super(config, context);
     this.router = new ProxyRouter(config, context.geo);
+    this.guard = new DestinationGuard(config, context.ownListeners ?? null);
   }
 
   override update(next: ProxyServiceConfig, context: ServiceContext): void {
     super.update(next, context);
     this.router = new ProxyRouter(next, context.geo);
+    this.guard = new DestinationGuard(next, context.ownListeners ?? null);
   }
 
   protected override detail(): Record<string, unknown> {
-    return { routing: this.config.routing, directCountries: this.config.directCountries, routed: { direct: this.direct, upstream: this.upstream } };
+    return { routing: this.config.routing, directCountries: this.config.directCountries, routed: { direct: this.direct, upstream: this.upstream }, denied: this.denied };
   }
 
   protected admit(client: Socket, clientLabel: string): ProxyClient {
@@ -59,11 +65,16 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       dest = protocol === 'socks5' ? await this.socksHandshake(client, reader) : await reader.read(parseConnect);
     } catch (err) {
       reader.release();
-      this.finishWithoutRelay(pending, '', 'bad_handshake', handshakeFarewell(protocol, err as Error));
+      const farewell = handshakeFarewell(protocol, err as Error);
+      // Bytes still arriving are read and dropped until the socket closes: unread bytes would turn the close into a
+      // reset that can destroy the answer before the client reads it.
+      if (farewell !== null) client.on('data', discard).resume();
+      this.finishWithoutRelay(pending, '', 'bad_handshake', farewell);
       return;
     }
     const target = formatHostPort(dest);
     const router = this.router;
+    const guard = this.guard;
     let route: RouteDecision;
     let upstream: Socket;
     const abort = new AbortController();
@@ -73,17 +84,33 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     client.once('close', clientGone);
     try {
       route = await router.decide(dest.host);
-      const address = route.via === 'direct' && !abort.signal.aborted ? this.engineAddress(route.address ?? dest.host, dest.port) : null;
+      let dialHost: string | null = null;
+      if (route.via === 'direct') {
+        // The address checked is the address dialled: a name is resolved here, never again by the connect.
+        dialHost = route.address ?? dest.host;
+        if (isIP(dialHost) === 0) dialHost = await resolveChecked(guard, dialHost, dest.port);
+        else checkDestination(guard, dialHost, dest.port);
+      } else if (isIP(dest.host) !== 0) {
+        // Through the upstream, a literal address is still ours to refuse; a name is the upstream's to resolve.
+        checkDestination(guard, dest.host, dest.port);
+      }
+      const address = dialHost !== null && !abort.signal.aborted ? this.engineAddress(dialHost, dest.port) : null;
       if (address !== null) {
         client.removeListener('close', clientGone);
         this.dialWithEngine(pending, protocol, reader, target, address);
         return;
       }
-      upstream = await this.open(route, dest, abort.signal);
+      upstream = await this.open(route, dialHost ?? dest.host, dest, abort.signal);
     } catch (err) {
       client.removeListener('close', clientGone);
       reader.release();
       const e = err as NodeJS.ErrnoException;
+      if (err instanceof DestinationDeniedError) {
+        this.denied++;
+        this.context.log.warn({ service: this.name, client: pending.clientLabel, target, err: e.message }, 'proxy destination refused');
+        this.finishWithoutRelay(pending, target, 'destination_denied', deniedFarewell(protocol, err));
+        return;
+      }
       if (isOutOfFds(e)) this.outOfFds(e);
       else if (!abort.signal.aborted) this.context.log.warn({ service: this.name, target, err: e.message }, 'proxy destination failed');
       this.finishWithoutRelay(pending, target, abort.signal.aborted ? 'client_gone' : 'upstream_unavailable', connectFarewell(protocol, e));
@@ -94,8 +121,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     else this.upstream++;
     client.write(protocol === 'socks5' ? socksReply(SOCKS_REPLY.succeeded) : httpReply(200, 'Connection Established'));
     const early = reader.release();
-    if (early.length > 0) client.unshift(early);
-    if (!this.isPending(pending) || client.destroyed) {
+    if (!handBack(client, early) || !this.isPending(pending) || client.destroyed) {
       upstream.destroy();
       this.finishWithoutRelay(pending, target, 'client_gone');
       return;
@@ -117,8 +143,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   private dialWithEngine(pending: ProxyClient, protocol: Protocol, reader: HandshakeReader, target: string, address: DialAddress): void {
     const client = pending.client;
     const early = reader.release();
-    if (early.length > 0) client.unshift(early);
-    if (!this.isPending(pending) || client.destroyed) {
+    if (!handBack(client, early) || !this.isPending(pending) || client.destroyed) {
       this.finishWithoutRelay(pending, target, 'client_gone');
       return;
     }
@@ -156,17 +181,60 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     return reader.read(parseRequest);
   }
 
-  private open(route: RouteDecision, dest: Destination, abort: AbortSignal): Promise<Socket> {
+  private open(route: RouteDecision, dialHost: string, dest: Destination, abort: AbortSignal): Promise<Socket> {
     const { config } = this;
     const options = this.dialOptions();
-    if (route.via === 'direct') return dial({ host: route.address ?? dest.host, port: dest.port }, options, abort);
+    if (route.via === 'direct') return dial({ host: dialHost, port: dest.port }, options, abort);
     return dialThroughUpstream(config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort);
   }
 }
 
+function discard(): void {}
+
+/**
+ * Puts bytes sent after the handshake back into the client socket for the relay. False when the client already
+ * half-closed during the handshake: its stream has ended and cannot take them back (unshift would throw).
+ */
+function handBack(client: Socket, early: Buffer): boolean {
+  if (client.readableEnded) return false;
+  if (early.length > 0) client.unshift(early);
+  return true;
+}
+
+/** Refuses `ip:port` with DestinationDeniedError when the guard says no. */
+function checkDestination(guard: DestinationGuard, ip: string, port: number, name?: string): void {
+  const reason = guard.check(ip, port);
+  if (reason !== null) throw deniedError(reason, ip, port, name);
+}
+
+/** Resolves a name and checks every address it has (one refused address refuses the name); dials the first. */
+async function resolveChecked(guard: DestinationGuard, name: string, port: number): Promise<string> {
+  const addresses = await lookup(name, { all: true });
+  for (const { address } of addresses) checkDestination(guard, address, port, name);
+  if (addresses.length === 0) throw Object.assign(new Error(`${name} has no address`), { code: 'ENOTFOUND' });
+  return addresses[0]!.address;
+}
+
+function deniedError(reason: DenyReason, ip: string, port: number, name?: string): DestinationDeniedError {
+  const target = formatHostPort({ host: ip, port });
+  const what = name === undefined ? target : `${name}:${port} (${target})`;
+  const entry = ip.includes(':') ? `[${ip}]:${port}` : `${ip}/32:${port}`;
+  if (reason === 'own listener') return new DestinationDeniedError(`${what} is one of tidegate's own listeners; only an allowDestinations entry with its port opens it, e.g. "${entry}"`);
+  return new DestinationDeniedError(`${what} is refused (${reason}) unless allowDestinations lists it`);
+}
+
+function deniedFarewell(protocol: Protocol, err: DestinationDeniedError): Buffer {
+  return protocol === 'socks5' ? socksReply(SOCKS_REPLY.notAllowed) : httpReply(403, 'Forbidden', err.message, err.code);
+}
+
+const HTTP_REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large', 505: 'HTTP Version Not Supported' };
+
 function handshakeFarewell(protocol: Protocol, err: Error): Buffer | null {
-  if (protocol === 'socks5') return err instanceof SocksRefusal ? socksReply(err.reply) : null;
-  if (err instanceof HttpRefusal) return httpReply(err.status, err.status === 405 ? 'Method Not Allowed' : 'Bad Request', err.message);
+  if (protocol === 'socks5') {
+    if (err instanceof SocksRefusal) return socksReply(err.reply);
+    return err instanceof SocksGreetingRefusal ? NO_ACCEPTABLE_METHODS : null;
+  }
+  if (err instanceof HttpRefusal) return httpReply(err.status, HTTP_REASONS[err.status] ?? 'Bad Request', err.message);
   return err instanceof ProxyHandshakeError && !err.message.includes('closed') ? httpReply(400, 'Bad Request', err.message) : null;
 }
 

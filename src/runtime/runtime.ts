@@ -22,7 +22,9 @@ import { createService, needsGeo } from './service-factory.js';
 import { createGeoResolver, type GeoResolver } from '../geo/index.js';
 import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index.js';
 import { sameSettings } from '../config/diff.js';
-import { formatHostPort, type HostPort } from '../util/address.js';
+import { exposures } from '../config/exposure.js';
+import { OwnListeners } from '../relay/proxy/own-listeners.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../util/address.js';
 
 /** How long requests on a moved admin API's old listener may take to finish (its own reload reply among them). */
 const ADMIN_MOVE_GRACE_MS = 5_000;
@@ -90,7 +92,7 @@ export class Runtime {
   private readonly context: {
     log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
     pool: WorkerPool | null; usageLog: UsageLog | null;
-    accounting: Accounting; targets: TargetRegistry; bodyBudget: BodyBudget;
+    accounting: Accounting; targets: TargetRegistry; bodyBudget: BodyBudget; ownListeners: OwnListeners;
   };
   private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
@@ -146,6 +148,7 @@ export class Runtime {
       events,
       targets: new TargetRegistry(),
       bodyBudget: new BodyBudget(config.gateway),
+      ownListeners: new OwnListeners(),
     };
     this.ensurePool(config);
   }
@@ -199,17 +202,20 @@ export class Runtime {
   private async startAll(watchFile: boolean): Promise<void> {
     const { config, log } = this;
     log.info({ version: VERSION, relayEngine: this.engine.kind, fallback: this.engineFallback }, 'tidegate starting');
+    this.warnExposures(config);
     const geo = await this.prepareGeo(config);
     if (geo) this.context.geo = geo;
     for (const svc of config.services) {
       const service = createService(svc, this.context);
       this.services.set(svc.name, service);
       await service.start();
+      this.publishListeners();
       log.info({ service: svc.name, type: svc.type, listen: service.status().listen }, 'service listening');
     }
     if (config.admin.listen) {
       this.admin = new AdminServer(this.routes(), config.admin.token, log);
       await this.admin.listen(config.admin.listen);
+      this.publishListeners();
       log.info({ listen: this.admin.address(), auth: config.admin.token ? 'bearer' : 'none' }, 'admin API listening');
     }
     if (watchFile && this.source?.file) this.watchConfig(this.source.file);
@@ -341,6 +347,8 @@ export class Runtime {
       // Accounting follows the services that run, not the ones that failed.
       await this.accounting.applyConfig(this.config);
     }
+    this.publishListeners();
+    this.warnExposures(next);
     // Deltas counted under the old config reach the ledger now.
     await this.accounting.flush();
     this.reloadCount++;
@@ -448,6 +456,24 @@ export class Runtime {
     const message = typeof e.message === 'string' ? e.message : String(err);
     failed.push({ service: config.name, address: formatHostPort(config.listen), code, message });
     this.log.error({ service: config.name, code, err: message }, 'service failed to start');
+  }
+
+  /** Tells proxy services every address tidegate listens on now, so they refuse to dial back into it. */
+  private publishListeners(): void {
+    const bound: HostPort[] = [];
+    for (const service of this.services.values()) {
+      const address = parseHostPort(service.status().listen);
+      if (typeof address !== 'string') bound.push(address);
+    }
+    const admin = this.admin?.address();
+    const address = admin ? parseHostPort(admin) : null;
+    if (address !== null && typeof address !== 'string') bound.push(address);
+    this.context.ownListeners.publish(bound);
+  }
+
+  /** Listeners open to anyone that the config allowed explicitly: a warning at every start and reload. */
+  private warnExposures(config: Config): void {
+    for (const exposure of exposures(config)) if (exposure.allowed) this.log.warn({ path: exposure.path }, `${exposure.warning} (allowed by the config)`);
   }
 
   /** Lets a removed or replaced service finish its connections within the grace period, in the background. */

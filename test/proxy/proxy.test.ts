@@ -22,7 +22,7 @@ for (const engine of availableEngines()) {
   describe(`proxy service (${engine.kind})`, () => {
     it('SOCKS5 CONNECT (IPv4 and names) and HTTP CONNECT relay byte-exact, with early data first', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct' }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' }] }, engine);
       try {
         const port = tg.port('px');
         const viaIp = await socks5Connect(port, '127.0.0.1', target.port);
@@ -69,8 +69,8 @@ for (const engine of availableEngines()) {
         const tg = await startTidegate({
           geo: { database: 'embedded', lists: [{ country: 'CN', file: cn }, { country: 'US', file: us }] },
           services: [
-            { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct' },
-            { name: 'front', type: 'proxy', listen: '127.0.0.1:0', routing: 'bypass_cn', upstream: `${scheme}://127.0.0.1:1` },
+            { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' },
+            { name: 'front', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'bypass_cn', upstream: `${scheme}://127.0.0.1:1` },
           ],
         }, engine);
         try {
@@ -78,8 +78,8 @@ for (const engine of availableEngines()) {
           tg.setSource({
             geo: { database: 'embedded', lists: [{ country: 'CN', file: cn }, { country: 'US', file: us }] },
             services: [
-              { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct' },
-              { name: 'front', type: 'proxy', listen: '127.0.0.1:0', routing: 'bypass_cn', upstream: `${scheme}://127.0.0.1:${tg.port('exit')}` },
+              { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' },
+              { name: 'front', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'bypass_cn', upstream: `${scheme}://127.0.0.1:${tg.port('exit')}` },
             ],
           });
           assert.equal((await tg.runtime.reloadFromSource()).ok, true);
@@ -108,7 +108,7 @@ for (const engine of availableEngines()) {
 
     it('answers a destination that never accepts with 504, even when the client kept sending meanwhile', async () => {
       const hole = await blackhole();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', connectTimeout: '300ms' }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', connectTimeout: '300ms' }] }, engine);
       try {
         const client = await connectTo(tg.port('px'));
         const answer = readAll(client);
@@ -129,7 +129,7 @@ for (const engine of availableEngines()) {
       const gone = await echoServer();
       const deadPort = gone.port;
       await gone.close();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', handshakeTimeout: '500ms' }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', handshakeTimeout: '500ms' }] }, engine);
       try {
         const port = tg.port('px');
         const refused = await socks5Connect(port, '127.0.0.1', deadPort);
@@ -178,7 +178,7 @@ describe('proxy service: GeoIP database', () => {
   it('a missing database fails the start with an error naming the file', async () => {
     const config = testConfig({
       geo: { database: '/nonexistent/countries.mmdb' },
-      services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'bypass_cn', upstream: 'socks5://127.0.0.1:1' }],
+      services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'bypass_cn', upstream: 'socks5://127.0.0.1:1' }],
     });
     await assert.rejects(Runtime.start(config, { log: createLogger('silent') }), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'TG_ERR_GEO_DATABASE');

@@ -5,8 +5,10 @@ import { ProxyHandshakeError } from '../../errors.js';
 export type Parse<T> = (buffer: Buffer) => { readonly value: T; readonly used: number } | null;
 
 /**
- * Reads a protocol handshake from a socket: bytes accumulate (bounded) until a parser accepts them. `release()`
- * detaches it and returns bytes that arrived after the handshake, which belong to the relayed stream.
+ * Reads a protocol handshake from a socket: bytes accumulate until a parser accepts them. `release()` detaches it
+ * and returns bytes that arrived after the handshake, which belong to the relayed stream. Bounded: at `maxBytes`
+ * the socket is paused (a parser bounds its own message, so what is buffered can still be a handshake followed by
+ * early data); a parser that still wants more then fails the handshake.
  */
 export class HandshakeReader {
   private buffer: Buffer = Buffer.alloc(0);
@@ -37,9 +39,11 @@ export class HandshakeReader {
       const parsed = parse(this.buffer);
       if (parsed !== null) {
         this.buffer = this.buffer.subarray(parsed.used);
+        if (this.buffer.length < this.maxBytes && this.failure === null) this.socket.resume();
         return parsed.value;
       }
       if (this.failure !== null) throw this.failure;
+      if (this.buffer.length >= this.maxBytes) throw new ProxyHandshakeError(`handshake larger than ${this.maxBytes} bytes`);
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }
@@ -56,10 +60,7 @@ export class HandshakeReader {
 
   private onData(chunk: Buffer): void {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    if (this.buffer.length > this.maxBytes) {
-      this.fail(new ProxyHandshakeError(`handshake larger than ${this.maxBytes} bytes`));
-      return;
-    }
+    if (this.buffer.length >= this.maxBytes) this.socket.pause();
     this.notify();
   }
 

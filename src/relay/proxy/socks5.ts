@@ -1,11 +1,13 @@
 import { isIP } from 'node:net';
 import { ProxyHandshakeError } from '../../errors.js';
 import type { Parse } from './handshake-reader.js';
+import { isHostName } from './host-name.js';
 
 /** RFC 1928 reply codes tidegate uses. */
 export const SOCKS_REPLY = {
   succeeded: 0x00,
   generalFailure: 0x01,
+  notAllowed: 0x02,
   networkUnreachable: 0x03,
   hostUnreachable: 0x04,
   connectionRefused: 0x05,
@@ -18,16 +20,7 @@ export interface Destination {
   readonly port: number;
 }
 
-/** Client greeting: VER NMETHODS METHODS… → the offered methods. */
-export const parseGreeting: Parse<readonly number[]> = (b) => {
-  if (b.length < 2) return null;
-  if (b[0] !== 0x05) throw new ProxyHandshakeError(`expected SOCKS version 5, got ${b[0]}`);
-  const n = b[1]!;
-  if (b.length < 2 + n) return null;
-  return { value: [...b.subarray(2, 2 + n)], used: 2 + n };
-};
-
-/** Thrown for a well-formed request tidegate will not serve; carries the SOCKS reply code to send. */
+/** Thrown for a request tidegate will not serve; carries the SOCKS reply code to send before closing. */
 export class SocksRefusal extends ProxyHandshakeError {
   readonly reply: number;
   constructor(message: string, reply: number) {
@@ -36,10 +29,33 @@ export class SocksRefusal extends ProxyHandshakeError {
   }
 }
 
-/** CONNECT request: VER CMD RSV ATYP DST.ADDR DST.PORT → the destination. */
+/** Thrown for a greeting tidegate cannot accept: answered "no acceptable methods" (0xFF) and closed. */
+export class SocksGreetingRefusal extends ProxyHandshakeError {}
+
+/** Client greeting: VER NMETHODS METHODS… (at most 257 bytes) → the offered methods. */
+export const parseGreeting: Parse<readonly number[]> = (b) => {
+  if (b.length < 2) return null;
+  if (b[0] !== 0x05) throw new SocksGreetingRefusal(`expected SOCKS version 5, got ${b[0]}`);
+  const n = b[1]!;
+  if (n === 0) throw new SocksGreetingRefusal('the SOCKS5 greeting offers no authentication method');
+  if (b.length < 2 + n) return null;
+  return { value: [...b.subarray(2, 2 + n)], used: 2 + n };
+};
+
+/**
+ * CONNECT request: VER CMD RSV ATYP DST.ADDR DST.PORT (at most 262 bytes) → the destination. Each field is checked
+ * as soon as it has arrived, and each malformed one is refused with its reply code: a wrong version or reserved
+ * byte, an empty or malformed name, or port 0 → general failure; a command other than CONNECT → command not
+ * supported; an unknown address type → address type not supported.
+ */
 export const parseRequest: Parse<Destination> = (b) => {
-  if (b.length < 5) return null;
-  if (b[0] !== 0x05) throw new ProxyHandshakeError(`expected SOCKS version 5 in the request, got ${b[0]}`);
+  if (b.length === 0) return null;
+  if (b[0] !== 0x05) throw new SocksRefusal(`expected SOCKS version 5 in the request, got ${b[0]}`, SOCKS_REPLY.generalFailure);
+  if (b.length < 2) return null;
+  if (b[1] !== 0x01) throw new SocksRefusal(`SOCKS command ${b[1]} is not supported (only CONNECT)`, SOCKS_REPLY.commandNotSupported);
+  if (b.length < 3) return null;
+  if (b[2] !== 0x00) throw new SocksRefusal(`expected the reserved byte to be 0, got ${b[2]}`, SOCKS_REPLY.generalFailure);
+  if (b.length < 4) return null;
   const atyp = b[3]!;
   let host: string;
   let at: number;
@@ -48,9 +64,13 @@ export const parseRequest: Parse<Destination> = (b) => {
     host = `${b[4]}.${b[5]}.${b[6]}.${b[7]}`;
     at = 8;
   } else if (atyp === 0x03) {
+    if (b.length < 5) return null;
     const len = b[4]!;
+    if (len === 0) throw new SocksRefusal('the SOCKS5 request names an empty host', SOCKS_REPLY.generalFailure);
     if (b.length < 5 + len + 2) return null;
     host = b.toString('latin1', 5, 5 + len);
+    // A name that is an IPv6 literal is taken as one; anything else must be a host name or an IPv4 address.
+    if (isIP(host) !== 6 && !isHostName(host)) throw new SocksRefusal(`expected a host name, got ${JSON.stringify(host.slice(0, 80))}`, SOCKS_REPLY.generalFailure);
     at = 5 + len;
   } else if (atyp === 0x04) {
     if (b.length < 22) return null;
@@ -61,8 +81,9 @@ export const parseRequest: Parse<Destination> = (b) => {
   } else {
     throw new SocksRefusal(`address type ${atyp} is not supported`, SOCKS_REPLY.addressTypeNotSupported);
   }
-  if (b[1] !== 0x01) throw new SocksRefusal(`SOCKS command ${b[1]} is not supported (only CONNECT)`, SOCKS_REPLY.commandNotSupported);
-  return { value: { host, port: b.readUInt16BE(at) }, used: at + 2 };
+  const port = b.readUInt16BE(at);
+  if (port === 0) throw new SocksRefusal('the SOCKS5 request names port 0', SOCKS_REPLY.generalFailure);
+  return { value: { host, port }, used: at + 2 };
 };
 
 /** A reply with an all-zero IPv4 bound address (clients ignore it for CONNECT). */
