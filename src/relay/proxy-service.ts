@@ -3,6 +3,7 @@ import { isIP, type Socket } from 'node:net';
 import type { ProxyServiceConfig } from '../config/schema.js';
 import { DestinationDeniedError, ProxyHandshakeError, UpstreamProxyError } from '../errors.js';
 import type { ServiceContext } from '../service.js';
+import { describeError } from '../guard/describe-error.js';
 import { formatHostPort } from '../util/address.js';
 import { dial, type DialOptions } from './dial.js';
 import type { CloseReason, DialAddress, DialingRelay, RelayDialListener } from './engine.js';
@@ -52,7 +53,17 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   }
 
   protected handle(pending: ProxyClient): void {
-    void this.serve(pending);
+    void this.serveGuarded(pending);
+  }
+
+  /** Nothing awaits a handshake: a failure nobody foresaw ends that client (and its live count), never the process. */
+  private async serveGuarded(pending: ProxyClient): Promise<void> {
+    try {
+      await this.serve(pending);
+    } catch (err) {
+      this.context.log.error({ service: this.name, client: pending.clientLabel, error: describeError(err) }, 'proxy handshake failed unexpectedly');
+      this.finishWithoutRelay(pending, '', 'internal_error');
+    }
   }
 
   private async serve(pending: ProxyClient): Promise<void> {
@@ -247,8 +258,9 @@ function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer
       : SOCKS_REPLY.generalFailure;
     return socksReply(code);
   }
-  if (timedOut) return httpReply(504, 'Gateway Timeout', err.message);
-  return httpReply(502, 'Bad Gateway', err instanceof UpstreamProxyError ? err.message : `cannot reach the destination: ${err.code ?? err.message}`);
+  if (timedOut) return httpReply(504, 'Gateway Timeout', err.message, 'TG_ERR_CONNECT_TIMEOUT');
+  if (err instanceof UpstreamProxyError) return httpReply(502, 'Bad Gateway', err.message, err.code);
+  return httpReply(502, 'Bad Gateway', `cannot reach the destination: ${err.code ?? err.message}`, 'TG_ERR_UPSTREAM_UNAVAILABLE');
 }
 
 /** A direct destination dialed by the engine: its record's route, and the one failure it can hear of (no failover). */

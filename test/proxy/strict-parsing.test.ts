@@ -45,7 +45,7 @@ for (const engine of availableEngines()) {
         const reply = await send(port, big);
         assert.equal(statusOf(reply), 431);
         const body = JSON.parse(reply.toString().split('\r\n\r\n')[1]!) as { error: { code: string; message: string } };
-        assert.equal(body.error.code, 'TG_ERR_PROXY');
+        assert.equal(body.error.code, 'TG_ERR_PROXY_HANDSHAKE');
         assert.match(body.error.message, /larger than 8192 bytes/);
         // The same block trickled in small pieces is refused the same way.
         const socket = await connectTo(port);
@@ -103,7 +103,7 @@ for (const engine of availableEngines()) {
         for (const [request, status] of cases) {
           const reply = await send(port, Buffer.from(request, 'latin1'));
           assert.equal(statusOf(reply), status, JSON.stringify(request));
-          if (status !== 405) assert.match(reply.toString(), /"code":"TG_ERR_PROXY"/);
+          if (status !== 405) assert.match(reply.toString(), /"code":"TG_ERR_PROXY_HANDSHAKE"/);
         }
         assert.equal(target.sockets.size, 0);
         // A well-formed request with a Proxy-Authorization field of any shape is served (tidegate takes no credentials).

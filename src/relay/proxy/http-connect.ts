@@ -115,7 +115,8 @@ export const parseConnectResponse: Parse<number> = (b) => {
   return { value: Number(m[1]), used: end + 4 };
 };
 
-export function httpReply(status: number, reason: string, message?: string, code = 'TG_ERR_PROXY'): Buffer {
+/** A proxy answer in HTTP: a bare status line, or a JSON error body with the error's stable code. */
+export function httpReply(status: number, reason: string, message?: string, code = 'TG_ERR_PROXY_HANDSHAKE'): Buffer {
   if (message === undefined) return Buffer.from(`HTTP/1.1 ${status} ${reason}\r\n\r\n`, 'latin1');
   const body = JSON.stringify({ error: { code, message } });
   return Buffer.from(
