@@ -52,7 +52,7 @@ for (const engine of engines()) {
     it('a SOCKS5 proxy user stops at the quota too (the engine-side dial carries the budget)', async () => {
       const tg = await startTidegate({
         users: [{ id: 'pat', quota: { bytes: '4MiB', direction: 'out' } }],
-        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', user: 'pat' }],
+        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', user: 'pat', allowDestinations: ['127.0.0.0/8'] }],
       }, { engine });
       try {
         const { socket, reply } = await socks5Connect(tg.port('px'), '127.0.0.1', hose.port);
