@@ -1,4 +1,4 @@
-import { parseIp } from '../geo/ip.js';
+import { parseIp } from '../util/ip.js';
 import { formatHostPort, type HostPort } from '../util/address.js';
 
 /** A listener anyone who reaches the host can use; `allowed` when the config says it is intended. */

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Reader, type Response } from 'maxmind';
 import { GeoDatabaseError } from '../errors.js';
-import { numberToIpv4, parseIp, type IpKey } from './ip.js';
+import { numberToIpv4, parseIp, type IpKey } from '../util/ip.js';
 import { parseRangeList, RangeTable } from './ranges.js';
 
 /** What a worker needs to open the same database the main thread was configured with. */

@@ -1,5 +1,5 @@
 import { GeoDatabaseError } from '../errors.js';
-import { ipv6PrefixEnd, ipv6PrefixStart, parseIp, type IpKey } from './ip.js';
+import { ipv6PrefixEnd, ipv6PrefixStart, parseIp, type IpKey } from '../util/ip.js';
 
 /**
  * Sorted, non-overlapping address ranges with a country each, answered by binary search. Built from CIDR lists

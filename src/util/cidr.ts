@@ -1,5 +1,5 @@
 import { isIPv4 } from 'node:net';
-import { ipv4ToNumber, ipv6PrefixEnd, ipv6PrefixStart, parseIp, type IpKey } from '../geo/ip.js';
+import { ipv4ToNumber, ipv6PrefixEnd, ipv6PrefixStart, parseIp, type IpKey } from './ip.js';
 
 /**
  * An address range with an optional port, precompiled for matching: IPv4 as unsigned numbers, IPv6 as fixed-width

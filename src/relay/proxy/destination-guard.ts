@@ -1,4 +1,4 @@
-import { parseIp, type IpKey } from '../../geo/ip.js';
+import { parseIp, type IpKey } from '../../util/ip.js';
 import { CidrRange, ipv4Key, parseCidr, parseCidrWithPort } from '../../util/cidr.js';
 import type { OwnListeners } from './own-listeners.js';
 

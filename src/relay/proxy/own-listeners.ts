@@ -1,5 +1,5 @@
 import { networkInterfaces } from 'node:os';
-import { parseIp, type IpKey } from '../../geo/ip.js';
+import { parseIp, type IpKey } from '../../util/ip.js';
 import type { HostPort } from '../../util/address.js';
 
 /** The addresses bound on one port; `wildcard` when one of them is 0.0.0.0 or :: (every local address). */
