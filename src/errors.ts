@@ -1,10 +1,17 @@
 /**
  * Every error tidegate raises, each with a stable `TG_ERR_*` code.
- * Messages say what was expected and what came. Subsystems add their classes here, never elsewhere.
+ * Messages say what was expected and what came. Subsystems add their classes here, never elsewhere: a class declares
+ * `static readonly code`, its instances carry it, and it joins `ERROR_CLASSES` at the end of this file.
+ * Code that branches on an error uses its class, its code or a field (`reason`), never its message.
  */
 
 export abstract class TidegateError extends Error {
-  abstract readonly code: string;
+  /** The class's `static code`, copied so that an instance carries it as its own field (logs, JSON, `assert`). */
+  readonly code: string;
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = (new.target as unknown as ErrorClass).code;
+  }
   override get name(): string {
     return this.constructor.name;
   }
@@ -21,7 +28,7 @@ export interface ConfigIssue {
 
 /** The whole config was validated and these are all of its problems. */
 export class ConfigError extends TidegateError {
-  readonly code = 'TG_ERR_CONFIG';
+  static readonly code = 'TG_ERR_CONFIG';
   readonly issues: readonly ConfigIssue[];
   constructor(issues: readonly ConfigIssue[], source?: string) {
     const head = source ? `invalid config ${source}` : 'invalid config';
@@ -36,17 +43,17 @@ export function formatIssue(issue: ConfigIssue): string {
 
 /** A config file could not be read or parsed as YAML/JSON. */
 export class ConfigReadError extends TidegateError {
-  readonly code = 'TG_ERR_CONFIG_READ';
+  static readonly code = 'TG_ERR_CONFIG_READ';
 }
 
 /** Bad command-line usage. */
 export class UsageError extends TidegateError {
-  readonly code = 'TG_ERR_USAGE';
+  static readonly code = 'TG_ERR_USAGE';
 }
 
 /** A listener could not bind its address (port in use, permission, bad interface). */
 export class ListenError extends TidegateError {
-  readonly code = 'TG_ERR_LISTEN';
+  static readonly code = 'TG_ERR_LISTEN';
   readonly service: string;
   readonly address: string;
   override readonly cause: Error;
@@ -60,34 +67,34 @@ export class ListenError extends TidegateError {
 
 /** Every target of a forward service failed to connect. */
 export class UpstreamUnavailableError extends TidegateError {
-  readonly code = 'TG_ERR_UPSTREAM_UNAVAILABLE';
+  static readonly code = 'TG_ERR_UPSTREAM_UNAVAILABLE';
 }
 
 /** A connect attempt did not complete in time. */
 export class ConnectTimeoutError extends TidegateError {
-  readonly code = 'TG_ERR_CONNECT_TIMEOUT';
+  static readonly code = 'TG_ERR_CONNECT_TIMEOUT';
 }
 
 /** A reload was requested while another one is still applying. */
 export class ReloadBusyError extends TidegateError {
-  readonly code = 'TG_ERR_RELOAD_BUSY';
+  static readonly code = 'TG_ERR_RELOAD_BUSY';
 }
 
 /** Admin API: missing or wrong bearer token. */
 export class UnauthorizedError extends TidegateError {
-  readonly code = 'TG_ERR_UNAUTHORIZED';
+  static readonly code = 'TG_ERR_UNAUTHORIZED';
 }
 
 /** The runtime is shutting down and refuses new work. */
 export class ShuttingDownError extends TidegateError {
-  readonly code = 'TG_ERR_SHUTTING_DOWN';
+  static readonly code = 'TG_ERR_SHUTTING_DOWN';
 }
 
 // ---- worker pool, JSON bodies, GeoIP, credentials (pool subsystem) ----
 
 /** The pool's bounded queue is full: the caller answers 503 with `Retry-After: retryAfterSeconds`. */
 export class PoolQueueFullError extends TidegateError {
-  readonly code = 'TG_ERR_POOL_QUEUE_FULL';
+  static readonly code = 'TG_ERR_POOL_QUEUE_FULL';
   readonly retryAfterSeconds: number;
   constructor(maxQueue: number, retryAfterSeconds = 1) {
     super(`worker pool queue is full (${maxQueue} tasks waiting); retry after ${retryAfterSeconds}s`);
@@ -97,7 +104,7 @@ export class PoolQueueFullError extends TidegateError {
 
 /** A pool task failed for a reason other than its input: the worker died or threw unexpectedly. */
 export class PoolTaskError extends TidegateError {
-  readonly code = 'TG_ERR_POOL_TASK';
+  static readonly code = 'TG_ERR_POOL_TASK';
   readonly task: string;
   override readonly cause: unknown;
   constructor(task: string, cause: unknown) {
@@ -110,7 +117,7 @@ export class PoolTaskError extends TidegateError {
 
 /** The pool was closed; no new tasks are accepted. */
 export class PoolClosedError extends TidegateError {
-  readonly code = 'TG_ERR_POOL_CLOSED';
+  static readonly code = 'TG_ERR_POOL_CLOSED';
 }
 
 export type JsonBodyProblem = 'utf8' | 'syntax' | 'shape' | 'depth' | 'unsupported';
@@ -120,7 +127,7 @@ export type JsonBodyProblem = 'utf8' | 'syntax' | 'shape' | 'depth' | 'unsupport
  * `position` the byte offset for encoding and syntax problems (null for shape problems). The gateway answers 400.
  */
 export class JsonBodyError extends TidegateError {
-  readonly code = 'TG_ERR_JSON_BODY';
+  static readonly code = 'TG_ERR_JSON_BODY';
   readonly problem: JsonBodyProblem;
   readonly path: string;
   readonly position: number | null;
@@ -137,7 +144,7 @@ export class JsonBodyError extends TidegateError {
 
 /** The GeoIP database or a range list is missing, unreadable or corrupt (raised by `ready()`, at start). */
 export class GeoDatabaseError extends TidegateError {
-  readonly code = 'TG_ERR_GEO_DATABASE';
+  static readonly code = 'TG_ERR_GEO_DATABASE';
   readonly file: string;
   constructor(file: string, message: string) {
     super(`GeoIP database ${file}: ${message}`);
@@ -147,7 +154,7 @@ export class GeoDatabaseError extends TidegateError {
 
 /** A credentials directory cannot be scanned at all (missing, not a directory, unreadable). */
 export class CredentialsDirError extends TidegateError {
-  readonly code = 'TG_ERR_CREDENTIALS_DIR';
+  static readonly code = 'TG_ERR_CREDENTIALS_DIR';
   readonly dir: string;
   constructor(dir: string, message: string) {
     super(`credentials directory ${dir}: ${message}`);
@@ -157,19 +164,51 @@ export class CredentialsDirError extends TidegateError {
 
 // ── proxy service ────────────────────────────────────────────────────────────────────────────────────────────
 
+/**
+ * Why a proxy handshake failed (a client's, or an upstream proxy's answer to ours): the proxy chooses its reply by
+ * this, never by the message. `peer_closed` gets no reply (nobody is left to read it).
+ */
+export type ProxyHandshakeReason = 'peer_closed' | 'timeout' | 'too_large' | 'malformed' | 'unsupported' | 'no_method';
+
 /** A client spoke neither SOCKS5 nor HTTP CONNECT correctly (or too slowly, or too much). */
 export class ProxyHandshakeError extends TidegateError {
-  readonly code = 'TG_ERR_PROXY_HANDSHAKE';
+  static readonly code = 'TG_ERR_PROXY_HANDSHAKE';
+  readonly reason: ProxyHandshakeReason;
+  constructor(message: string, reason: ProxyHandshakeReason) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** A SOCKS5 request tidegate will not serve; carries the SOCKS reply code to send before closing. */
+export class SocksRefusal extends ProxyHandshakeError {
+  readonly reply: number;
+  constructor(message: string, reply: number, reason: ProxyHandshakeReason) {
+    super(message, reason);
+    this.reply = reply;
+  }
+}
+
+/** A SOCKS5 greeting tidegate cannot accept: answered "no acceptable methods" (0xFF) and closed. */
+export class SocksGreetingRefusal extends ProxyHandshakeError {}
+
+/** An HTTP request tidegate will not serve; carries the status to answer with. */
+export class HttpRefusal extends ProxyHandshakeError {
+  readonly status: number;
+  constructor(message: string, status: number, reason: ProxyHandshakeReason) {
+    super(message, reason);
+    this.status = status;
+  }
 }
 
 /** The upstream proxy refused or failed the CONNECT. */
 export class UpstreamProxyError extends TidegateError {
-  readonly code = 'TG_ERR_UPSTREAM_PROXY';
+  static readonly code = 'TG_ERR_UPSTREAM_PROXY';
 }
 
 /** A proxy destination is refused by the destination guard (loopback, link-local, tidegate's own listeners …). */
 export class DestinationDeniedError extends TidegateError {
-  readonly code = 'TG_ERR_DESTINATION_DENIED';
+  static readonly code = 'TG_ERR_DESTINATION_DENIED';
 }
 
 // ---- gateway (LLM API router) ----
@@ -186,28 +225,28 @@ export abstract class GatewayError extends TidegateError {
 
 /** No route for this method and path. */
 export class RouteNotFoundError extends GatewayError {
-  readonly code = 'TG_ERR_ROUTE_NOT_FOUND';
+  static readonly code = 'TG_ERR_ROUTE_NOT_FOUND';
   readonly status = 404;
   readonly type = 'not_found_error';
 }
 
 /** The path exists but not for this method. */
 export class MethodNotAllowedError extends GatewayError {
-  readonly code = 'TG_ERR_METHOD_NOT_ALLOWED';
+  static readonly code = 'TG_ERR_METHOD_NOT_ALLOWED';
   readonly status = 405;
   readonly type = 'invalid_request_error';
 }
 
 /** Missing or unknown client API key. */
 export class GatewayAuthError extends GatewayError {
-  readonly code = 'TG_ERR_GATEWAY_AUTH';
+  static readonly code = 'TG_ERR_GATEWAY_AUTH';
   readonly status = 401;
   readonly type = 'authentication_error';
 }
 
 /** The request body is larger than `maxBodyBytes`. */
 export class BodyTooLargeError extends GatewayError {
-  readonly code = 'TG_ERR_BODY_TOO_LARGE';
+  static readonly code = 'TG_ERR_BODY_TOO_LARGE';
   readonly status = 413;
   readonly type = 'request_too_large';
   readonly limit: number;
@@ -219,21 +258,21 @@ export class BodyTooLargeError extends GatewayError {
 
 /** Request bodies in flight hold the whole `gateway.bodyBudget`: 503 + Retry-After, before or while a body is read. */
 export class BodyBudgetError extends GatewayError {
-  readonly code = 'TG_ERR_BODY_BUDGET';
+  static readonly code = 'TG_ERR_BODY_BUDGET';
   readonly status = 503;
   readonly type = 'overloaded_error';
 }
 
 /** The request body did not finish arriving within `gateway.bodyTimeout`: 408, and the connection closes. */
 export class BodyTimeoutError extends GatewayError {
-  readonly code = 'TG_ERR_BODY_TIMEOUT';
+  static readonly code = 'TG_ERR_BODY_TIMEOUT';
   readonly status = 408;
   readonly type = 'timeout_error';
 }
 
 /** The request body is not a JSON request for this endpoint (syntax, encoding or shape). */
 export class BadRequestBodyError extends GatewayError {
-  readonly code = 'TG_ERR_BAD_REQUEST_BODY';
+  static readonly code = 'TG_ERR_BAD_REQUEST_BODY';
   readonly status = 400;
   readonly type = 'invalid_request_error';
   readonly path: string;
@@ -247,21 +286,21 @@ export class BadRequestBodyError extends GatewayError {
 
 /** No configured channel serves this model on this endpoint. */
 export class NoChannelError extends GatewayError {
-  readonly code = 'TG_ERR_NO_CHANNEL';
+  static readonly code = 'TG_ERR_NO_CHANNEL';
   readonly status = 404;
   readonly type = 'not_found_error';
 }
 
 /** Every eligible channel is down, open-circuit or failed this request. */
 export class AllChannelsFailedError extends GatewayError {
-  readonly code = 'TG_ERR_ALL_CHANNELS_FAILED';
+  static readonly code = 'TG_ERR_ALL_CHANNELS_FAILED';
   readonly status = 502;
   readonly type = 'api_error';
 }
 
 /** The client's user is over its quota (or past its expiry): 429 with type `quota_exceeded` / `quota_expired`. */
 export class QuotaExceededError extends GatewayError {
-  readonly code = 'TG_ERR_QUOTA_EXCEEDED';
+  static readonly code = 'TG_ERR_QUOTA_EXCEEDED';
   readonly status = 429;
   readonly type: string;
   constructor(message: string, reason: string) {
@@ -272,42 +311,42 @@ export class QuotaExceededError extends GatewayError {
 
 /** Every attempt was refused with 429 by the upstreams. */
 export class UpstreamRateLimitedError extends GatewayError {
-  readonly code = 'TG_ERR_UPSTREAM_RATE_LIMITED';
+  static readonly code = 'TG_ERR_UPSTREAM_RATE_LIMITED';
   readonly status = 429;
   readonly type = 'rate_limit_error';
 }
 
 /** The upstream sent no first byte within `firstByteTimeout`, or the whole request exceeded `requestTimeout`. */
 export class UpstreamTimeoutError extends GatewayError {
-  readonly code = 'TG_ERR_UPSTREAM_TIMEOUT';
+  static readonly code = 'TG_ERR_UPSTREAM_TIMEOUT';
   readonly status = 504;
   readonly type = 'timeout_error';
 }
 
 /** The upstream failed after the response had started (reset mid-body, bad stream). */
 export class UpstreamStreamError extends GatewayError {
-  readonly code = 'TG_ERR_UPSTREAM_STREAM';
+  static readonly code = 'TG_ERR_UPSTREAM_STREAM';
   readonly status = 502;
   readonly type = 'api_error';
 }
 
 /** The worker pool is saturated: 503 + Retry-After. */
 export class GatewayBusyError extends GatewayError {
-  readonly code = 'TG_ERR_GATEWAY_BUSY';
+  static readonly code = 'TG_ERR_GATEWAY_BUSY';
   readonly status = 503;
   readonly type = 'overloaded_error';
 }
 
 /** Anything unexpected inside the gateway. */
 export class GatewayInternalError extends GatewayError {
-  readonly code = 'TG_ERR_GATEWAY_INTERNAL';
+  static readonly code = 'TG_ERR_GATEWAY_INTERNAL';
   readonly status = 500;
   readonly type = 'api_error';
 }
 
 /** The client went away before its response was complete; the upstream request is aborted. Logged as 499. */
 export class ClientClosedError extends GatewayError {
-  readonly code = 'TG_ERR_CLIENT_CLOSED';
+  static readonly code = 'TG_ERR_CLIENT_CLOSED';
   readonly status = 499;
   readonly type = 'client_closed';
 }
@@ -316,12 +355,12 @@ export class ClientClosedError extends GatewayError {
 
 /** A socket could not be handed over to the native relay (no fd: destroyed, not yet connected, or not a stream). */
 export class RelayHandoverError extends TidegateError {
-  readonly code = 'TG_ERR_RELAY_HANDOVER';
+  static readonly code = 'TG_ERR_RELAY_HANDOVER';
 }
 
 /** A relay option or rate had an invalid value (negative, not a number, a limit of another engine). */
 export class RelayOptionError extends TidegateError {
-  readonly code = 'TG_ERR_RELAY_OPTION';
+  static readonly code = 'TG_ERR_RELAY_OPTION';
 }
 
 // ── admin API (src/admin/) and the last-resort guard (src/guard/) ────────────────────────────────────────────
@@ -333,7 +372,7 @@ export abstract class AdminError extends TidegateError {
 
 /** Admin API: the request line, a header or the path (e.g. a malformed `%` escape) cannot be understood. */
 export class AdminBadRequestError extends AdminError {
-  readonly code = 'TG_ERR_BAD_REQUEST';
+  static readonly code = 'TG_ERR_BAD_REQUEST';
   readonly status: 400 | 431;
   constructor(message: string, status: 400 | 431 = 400) {
     super(message);
@@ -343,13 +382,13 @@ export class AdminBadRequestError extends AdminError {
 
 /** Admin API: no endpoint at this path, or no such user. */
 export class AdminNotFoundError extends AdminError {
-  readonly code = 'TG_ERR_NOT_FOUND';
+  static readonly code = 'TG_ERR_NOT_FOUND';
   readonly status = 404;
 }
 
 /** Admin API: the path exists but not for this method; `allow` becomes the Allow header. */
 export class AdminMethodError extends AdminError {
-  readonly code = 'TG_ERR_METHOD';
+  static readonly code = 'TG_ERR_METHOD';
   readonly status = 405;
   readonly allow: string;
   constructor(message: string, allow: string) {
@@ -360,17 +399,78 @@ export class AdminMethodError extends AdminError {
 
 /** Admin API: a request body (the admin API reads none) larger than it drains. */
 export class AdminBodyTooLargeError extends AdminError {
-  readonly code = 'TG_ERR_ADMIN_BODY_TOO_LARGE';
+  static readonly code = 'TG_ERR_ADMIN_BODY_TOO_LARGE';
   readonly status = 413;
 }
 
 /** Admin API: the request's headers or body did not arrive in time. */
 export class AdminRequestTimeoutError extends AdminError {
-  readonly code = 'TG_ERR_REQUEST_TIMEOUT';
+  static readonly code = 'TG_ERR_REQUEST_TIMEOUT';
   readonly status = 408;
 }
 
 /** Anything unexpected: the reply says only this; the details go to the log. */
 export class InternalError extends TidegateError {
-  readonly code = 'TG_ERR_INTERNAL';
+  static readonly code = 'TG_ERR_INTERNAL';
 }
+
+// ── the registry ─────────────────────────────────────────────────────────────────────────────────────────────
+
+/** A concrete error class: constructible, with its stable code. */
+export interface ErrorClass {
+  readonly code: string;
+  readonly name: string;
+  readonly prototype: TidegateError;
+}
+
+/** Every concrete error class above, in this file's order (a test checks that no exported class is missing). */
+export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
+  ConfigError,
+  ConfigReadError,
+  UsageError,
+  ListenError,
+  UpstreamUnavailableError,
+  ConnectTimeoutError,
+  ReloadBusyError,
+  UnauthorizedError,
+  ShuttingDownError,
+  PoolQueueFullError,
+  PoolTaskError,
+  PoolClosedError,
+  JsonBodyError,
+  GeoDatabaseError,
+  CredentialsDirError,
+  ProxyHandshakeError,
+  SocksRefusal,
+  SocksGreetingRefusal,
+  HttpRefusal,
+  UpstreamProxyError,
+  DestinationDeniedError,
+  RouteNotFoundError,
+  MethodNotAllowedError,
+  GatewayAuthError,
+  BodyTooLargeError,
+  BodyBudgetError,
+  BodyTimeoutError,
+  BadRequestBodyError,
+  NoChannelError,
+  AllChannelsFailedError,
+  QuotaExceededError,
+  UpstreamRateLimitedError,
+  UpstreamTimeoutError,
+  UpstreamStreamError,
+  GatewayBusyError,
+  GatewayInternalError,
+  ClientClosedError,
+  RelayHandoverError,
+  RelayOptionError,
+  AdminBadRequestError,
+  AdminNotFoundError,
+  AdminMethodError,
+  AdminBodyTooLargeError,
+  AdminRequestTimeoutError,
+  InternalError,
+]);
+
+/** Every `TG_ERR_*` code tidegate answers or logs, once each (subclasses may share their parent's code). */
+export const ERROR_CODES: readonly string[] = Object.freeze([...new Set(ERROR_CLASSES.map((c) => c.code))]);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { InternalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeError } from './describe-error.js';
 
@@ -35,7 +36,7 @@ export function guardRequest<Q extends IncomingMessage, S extends ServerResponse
   };
 }
 
-const INTERNAL_BODY = JSON.stringify({ error: { code: 'TG_ERR_INTERNAL', message: 'internal error' } });
+const INTERNAL_BODY = JSON.stringify({ error: { code: InternalError.code, message: 'internal error' } });
 
 function answerInternalError(res: ServerResponse): void {
   if (res.headersSent || res.destroyed) {

@@ -1,7 +1,16 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import type { ProxyServiceConfig } from '../config/schema.js';
-import { DestinationDeniedError, ProxyHandshakeError, UpstreamProxyError } from '../errors.js';
+import {
+  ConnectTimeoutError,
+  DestinationDeniedError,
+  HttpRefusal,
+  ProxyHandshakeError,
+  SocksGreetingRefusal,
+  SocksRefusal,
+  UpstreamProxyError,
+  UpstreamUnavailableError,
+} from '../errors.js';
 import type { ServiceContext } from '../service.js';
 import { describeError } from '../guard/describe-error.js';
 import { formatHostPort } from '../util/address.js';
@@ -9,9 +18,9 @@ import { dial, type DialOptions } from './dial.js';
 import type { CloseReason, DialAddress, DialingRelay, RelayDialListener } from './engine.js';
 import { DestinationGuard, type DenyReason } from './proxy/destination-guard.js';
 import { HandshakeReader } from './proxy/handshake-reader.js';
-import { httpReply, HttpRefusal, parseConnect } from './proxy/http-connect.js';
+import { httpReply, parseConnect } from './proxy/http-connect.js';
 import { ProxyRouter, type RouteDecision } from './proxy/router.js';
-import { parseGreeting, parseRequest, SOCKS_REPLY, socksReply, SocksGreetingRefusal, SocksRefusal, type Destination } from './proxy/socks5.js';
+import { parseGreeting, parseRequest, SOCKS_REPLY, socksReply, type Destination } from './proxy/socks5.js';
 import { dialThroughUpstream } from './proxy/upstream.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
 
@@ -186,7 +195,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     const methods = await reader.read(parseGreeting);
     if (!methods.includes(0x00)) {
       client.write(NO_ACCEPTABLE_METHODS);
-      throw new ProxyHandshakeError('the client offered no SOCKS5 method tidegate accepts (no-auth)');
+      throw new ProxyHandshakeError('the client offered no SOCKS5 method tidegate accepts (no-auth)', 'no_method');
     }
     client.write(NO_AUTH);
     return reader.read(parseRequest);
@@ -246,11 +255,11 @@ function handshakeFarewell(protocol: Protocol, err: Error): Buffer | null {
     return err instanceof SocksGreetingRefusal ? NO_ACCEPTABLE_METHODS : null;
   }
   if (err instanceof HttpRefusal) return httpReply(err.status, HTTP_REASONS[err.status] ?? 'Bad Request', err.message);
-  return err instanceof ProxyHandshakeError && !err.message.includes('closed') ? httpReply(400, 'Bad Request', err.message) : null;
+  return err instanceof ProxyHandshakeError && err.reason !== 'peer_closed' ? httpReply(400, 'Bad Request', err.message) : null;
 }
 
 function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer {
-  const timedOut = err.code === 'TG_ERR_CONNECT_TIMEOUT' || err.code === 'ETIMEDOUT';
+  const timedOut = err.code === ConnectTimeoutError.code || err.code === 'ETIMEDOUT';
   if (protocol === 'socks5') {
     const code = err.code === 'ECONNREFUSED' ? SOCKS_REPLY.connectionRefused
       : err.code === 'ENETUNREACH' ? SOCKS_REPLY.networkUnreachable
@@ -258,9 +267,9 @@ function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer
       : SOCKS_REPLY.generalFailure;
     return socksReply(code);
   }
-  if (timedOut) return httpReply(504, 'Gateway Timeout', err.message, 'TG_ERR_CONNECT_TIMEOUT');
+  if (timedOut) return httpReply(504, 'Gateway Timeout', err.message, ConnectTimeoutError.code);
   if (err instanceof UpstreamProxyError) return httpReply(502, 'Bad Gateway', err.message, err.code);
-  return httpReply(502, 'Bad Gateway', `cannot reach the destination: ${err.code ?? err.message}`, 'TG_ERR_UPSTREAM_UNAVAILABLE');
+  return httpReply(502, 'Bad Gateway', `cannot reach the destination: ${err.code ?? err.message}`, UpstreamUnavailableError.code);
 }
 
 /** A direct destination dialed by the engine: its record's route, and the one failure it can hear of (no failover). */

@@ -6,7 +6,7 @@ import { gatewayTokens } from '../accounting/types.js';
 import { AdminServer, type AdminRoute } from '../admin/server.js';
 import { configInForce, diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
-import { ConfigError, ReloadBusyError, ShuttingDownError, TidegateError } from '../errors.js';
+import { ConfigError, InternalError, ReloadBusyError, ShuttingDownError, TidegateError } from '../errors.js';
 import { BodyBudget } from '../gateway/body-budget.js';
 import type { Logger } from '../log.js';
 import type { RelayEngine } from '../relay/engine.js';
@@ -410,7 +410,7 @@ export class Runtime {
         await admin.listen(next.admin.listen);
       } catch (err) {
         const e = err as TidegateError;
-        failed.push({ service: 'admin', address: formatHostPort(next.admin.listen), code: e.code ?? 'TG_ERR_INTERNAL', message: e.message });
+        failed.push({ service: 'admin', address: formatHostPort(next.admin.listen), code: e.code ?? InternalError.code, message: e.message });
         this.log.error({ service: 'admin', code: e.code, err: e.message }, 'admin API failed to listen; the old one stays');
         await admin.close();
         return before.admin.listen;
@@ -452,7 +452,7 @@ export class Runtime {
 
   private startFailed(config: ServiceConfig, err: unknown, failed: ReloadFailure[]): void {
     const e = err as Partial<TidegateError>;
-    const code = typeof e.code === 'string' ? e.code : 'TG_ERR_INTERNAL';
+    const code = typeof e.code === 'string' ? e.code : InternalError.code;
     const message = typeof e.message === 'string' ? e.message : String(err);
     failed.push({ service: config.name, address: formatHostPort(config.listen), code, message });
     this.log.error({ service: config.name, code, err: message }, 'service failed to start');

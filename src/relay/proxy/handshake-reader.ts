@@ -29,7 +29,7 @@ export class HandshakeReader {
     socket.on('error', this.onError);
     const reader = this;
     this.timer = setTimeout(function handshakeTimedOut() {
-      reader.fail(new ProxyHandshakeError(`${what} handshake not completed within ${timeoutMs} ms`));
+      reader.fail(new ProxyHandshakeError(`${what} handshake not completed within ${timeoutMs} ms`, 'timeout'));
     }, timeoutMs);
     socket.resume();
   }
@@ -43,7 +43,7 @@ export class HandshakeReader {
         return parsed.value;
       }
       if (this.failure !== null) throw this.failure;
-      if (this.buffer.length >= this.maxBytes) throw new ProxyHandshakeError(`handshake larger than ${this.maxBytes} bytes`);
+      if (this.buffer.length >= this.maxBytes) throw new ProxyHandshakeError(`handshake larger than ${this.maxBytes} bytes`, 'too_large');
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }
@@ -65,7 +65,7 @@ export class HandshakeReader {
   }
 
   private onEnd(): void {
-    this.fail(new ProxyHandshakeError('peer closed during the handshake'));
+    this.fail(new ProxyHandshakeError('peer closed during the handshake', 'peer_closed'));
   }
 
   private onError(err: Error): void {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ProxyHandshakeError } from '../../errors.js';
+import { ProxyHandshakeError, SocksGreetingRefusal, SocksRefusal } from '../../errors.js';
 import type { Parse } from './handshake-reader.js';
 import { isHostName } from './host-name.js';
 
@@ -20,24 +20,12 @@ export interface Destination {
   readonly port: number;
 }
 
-/** Thrown for a request tidegate will not serve; carries the SOCKS reply code to send before closing. */
-export class SocksRefusal extends ProxyHandshakeError {
-  readonly reply: number;
-  constructor(message: string, reply: number) {
-    super(message);
-    this.reply = reply;
-  }
-}
-
-/** Thrown for a greeting tidegate cannot accept: answered "no acceptable methods" (0xFF) and closed. */
-export class SocksGreetingRefusal extends ProxyHandshakeError {}
-
 /** Client greeting: VER NMETHODS METHODS… (at most 257 bytes) → the offered methods. */
 export const parseGreeting: Parse<readonly number[]> = (b) => {
   if (b.length < 2) return null;
-  if (b[0] !== 0x05) throw new SocksGreetingRefusal(`expected SOCKS version 5, got ${b[0]}`);
+  if (b[0] !== 0x05) throw new SocksGreetingRefusal(`expected SOCKS version 5, got ${b[0]}`, 'unsupported');
   const n = b[1]!;
-  if (n === 0) throw new SocksGreetingRefusal('the SOCKS5 greeting offers no authentication method');
+  if (n === 0) throw new SocksGreetingRefusal('the SOCKS5 greeting offers no authentication method', 'no_method');
   if (b.length < 2 + n) return null;
   return { value: [...b.subarray(2, 2 + n)], used: 2 + n };
 };
@@ -50,11 +38,11 @@ export const parseGreeting: Parse<readonly number[]> = (b) => {
  */
 export const parseRequest: Parse<Destination> = (b) => {
   if (b.length === 0) return null;
-  if (b[0] !== 0x05) throw new SocksRefusal(`expected SOCKS version 5 in the request, got ${b[0]}`, SOCKS_REPLY.generalFailure);
+  if (b[0] !== 0x05) throw new SocksRefusal(`expected SOCKS version 5 in the request, got ${b[0]}`, SOCKS_REPLY.generalFailure, 'malformed');
   if (b.length < 2) return null;
-  if (b[1] !== 0x01) throw new SocksRefusal(`SOCKS command ${b[1]} is not supported (only CONNECT)`, SOCKS_REPLY.commandNotSupported);
+  if (b[1] !== 0x01) throw new SocksRefusal(`SOCKS command ${b[1]} is not supported (only CONNECT)`, SOCKS_REPLY.commandNotSupported, 'unsupported');
   if (b.length < 3) return null;
-  if (b[2] !== 0x00) throw new SocksRefusal(`expected the reserved byte to be 0, got ${b[2]}`, SOCKS_REPLY.generalFailure);
+  if (b[2] !== 0x00) throw new SocksRefusal(`expected the reserved byte to be 0, got ${b[2]}`, SOCKS_REPLY.generalFailure, 'malformed');
   if (b.length < 4) return null;
   const atyp = b[3]!;
   let host: string;
@@ -66,11 +54,11 @@ export const parseRequest: Parse<Destination> = (b) => {
   } else if (atyp === 0x03) {
     if (b.length < 5) return null;
     const len = b[4]!;
-    if (len === 0) throw new SocksRefusal('the SOCKS5 request names an empty host', SOCKS_REPLY.generalFailure);
+    if (len === 0) throw new SocksRefusal('the SOCKS5 request names an empty host', SOCKS_REPLY.generalFailure, 'malformed');
     if (b.length < 5 + len + 2) return null;
     host = b.toString('latin1', 5, 5 + len);
     // A name that is an IPv6 literal is taken as one; anything else must be a host name or an IPv4 address.
-    if (isIP(host) !== 6 && !isHostName(host)) throw new SocksRefusal(`expected a host name, got ${JSON.stringify(host.slice(0, 80))}`, SOCKS_REPLY.generalFailure);
+    if (isIP(host) !== 6 && !isHostName(host)) throw new SocksRefusal(`expected a host name, got ${JSON.stringify(host.slice(0, 80))}`, SOCKS_REPLY.generalFailure, 'malformed');
     at = 5 + len;
   } else if (atyp === 0x04) {
     if (b.length < 22) return null;
@@ -79,10 +67,10 @@ export const parseRequest: Parse<Destination> = (b) => {
     host = parts.join(':');
     at = 20;
   } else {
-    throw new SocksRefusal(`address type ${atyp} is not supported`, SOCKS_REPLY.addressTypeNotSupported);
+    throw new SocksRefusal(`address type ${atyp} is not supported`, SOCKS_REPLY.addressTypeNotSupported, 'unsupported');
   }
   const port = b.readUInt16BE(at);
-  if (port === 0) throw new SocksRefusal('the SOCKS5 request names port 0', SOCKS_REPLY.generalFailure);
+  if (port === 0) throw new SocksRefusal('the SOCKS5 request names port 0', SOCKS_REPLY.generalFailure, 'malformed');
   return { value: { host, port }, used: at + 2 };
 };
 
@@ -109,10 +97,10 @@ export function encodeRequest(dest: Destination): Buffer {
 /** An upstream's reply to CONNECT: VER REP RSV ATYP BND.ADDR BND.PORT → the reply code. */
 export const parseReply: Parse<number> = (b) => {
   if (b.length < 5) return null;
-  if (b[0] !== 0x05) throw new ProxyHandshakeError(`upstream answered SOCKS version ${b[0]}`);
+  if (b[0] !== 0x05) throw new ProxyHandshakeError(`upstream answered SOCKS version ${b[0]}`, 'malformed');
   const atyp = b[3]!;
   const size = atyp === 0x01 ? 10 : atyp === 0x04 ? 22 : atyp === 0x03 ? 7 + b[4]! : -1;
-  if (size < 0) throw new ProxyHandshakeError(`upstream answered address type ${atyp}`);
+  if (size < 0) throw new ProxyHandshakeError(`upstream answered address type ${atyp}`, 'malformed');
   if (b.length < size) return null;
   return { value: b[1]!, used: size };
 };
