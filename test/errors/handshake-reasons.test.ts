@@ -1,14 +1,27 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { HttpRefusal, ProxyHandshakeError, SocksGreetingRefusal, SocksRefusal, type ProxyHandshakeReason } from '../../src/errors.js';
+import {
+  HttpRefusal,
+  ProxyHandshakeError,
+  SocksGreetingRefusal,
+  SocksRefusal,
+  type ProxyHandshakeReason,
+} from '../../src/errors.js';
 import { HandshakeReader, type Parse } from '../../src/relay/proxy/handshake-reader.js';
 import { parseConnect, parseConnectResponse } from '../../src/relay/proxy/http-connect.js';
 import { parseGreeting, parseReply, parseRequest } from '../../src/relay/proxy/socks5.js';
 import { connectTo, listen, readAll } from '../helpers/servers.js';
 import { startTidegate } from '../helpers/tidegate.js';
 
-const REASONS: readonly ProxyHandshakeReason[] = ['peer_closed', 'timeout', 'too_large', 'malformed', 'unsupported', 'no_method'];
+const REASONS: readonly ProxyHandshakeReason[] = [
+  'peer_closed',
+  'timeout',
+  'too_large',
+  'malformed',
+  'unsupported',
+  'no_method',
+];
 
 function failure(parse: Parse<unknown>, input: Buffer | string): ProxyHandshakeError {
   try {
@@ -23,7 +36,11 @@ function failure(parse: Parse<unknown>, input: Buffer | string): ProxyHandshakeE
 const NEVER: Parse<never> = () => null;
 
 /** Runs a HandshakeReader on the server side of one loopback connection; `client` does what the test needs. */
-async function readerFailure(maxBytes: number, timeoutMs: number, client: (socket: Socket) => void): Promise<ProxyHandshakeError> {
+async function readerFailure(
+  maxBytes: number,
+  timeoutMs: number,
+  client: (socket: Socket) => void,
+): Promise<ProxyHandshakeError> {
   let failed!: (err: unknown) => void;
   const outcome = new Promise<unknown>((resolve) => (failed = resolve));
   const server = await listen((socket) => {
@@ -66,7 +83,9 @@ describe('proxy handshake errors carry a reason', () => {
       [http('GET http://a/ HTTP/1.1\r\n\r\n'), 405, 'unsupported'],
       [http('CONNECT a:1 HTTP/2.0\r\n\r\n'), 505, 'unsupported'],
     ];
-    for (const [err, status, reason] of cases) assert.deepEqual([err.status, err.reason], [status, reason], err.message);
+    for (const [err, status, reason] of cases) {
+      assert.deepEqual([err.status, err.reason], [status, reason], err.message);
+    }
 
     const socks = (bytes: number[]): SocksRefusal => {
       const err = failure(parseRequest, Buffer.from(bytes));
@@ -74,7 +93,8 @@ describe('proxy handshake errors carry a reason', () => {
       return err;
     };
     assert.deepEqual([socks([0x05, 0x02, 0x00, 0x01]).reason, socks([0x05, 0x02]).reply], ['unsupported', 0x07]);
-    assert.deepEqual([socks([0x05, 0x01, 0x00, 0x09]).reason, socks([0x05, 0x01, 0x00, 0x09]).reply], ['unsupported', 0x08]);
+    const addressType = socks([0x05, 0x01, 0x00, 0x09]);
+    assert.deepEqual([addressType.reason, addressType.reply], ['unsupported', 0x08]);
     assert.equal(socks([0x05, 0x01, 0x01]).reason, 'malformed');
     assert.equal(socks([0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0, 0]).reason, 'malformed');
     const greeting = failure(parseGreeting, Buffer.from([0x05, 0x00]));
@@ -92,7 +112,10 @@ describe('proxy handshake errors carry a reason', () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
-    const base = [Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n'), Buffer.from([0x05, 0x01, 0x00, 0x01, 10, 0, 0, 1, 1, 187])];
+    const base = [
+      Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n'),
+      Buffer.from([0x05, 0x01, 0x00, 0x01, 10, 0, 0, 1, 1, 187]),
+    ];
     const seen = new Set<string>();
     for (let i = 0; i < 5_000; i++) {
       const input = Buffer.from(base[i % 2]!);
@@ -117,7 +140,8 @@ describe('proxy handshake errors carry a reason', () => {
   });
 
   it('the proxy answers a timed-out handshake with 400 JSON and a closed one with nothing', async () => {
-    const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', handshakeTimeout: '200ms' }] });
+    const proxy = { name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', handshakeTimeout: '200ms' };
+    const tg = await startTidegate({ services: [proxy] });
     try {
       const port = tg.port('px');
       const slow = await connectTo(port);
