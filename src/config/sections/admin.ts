@@ -1,0 +1,11 @@
+import { DEFAULTS } from '../defaults.js';
+import type { AdminConfig } from '../types.js';
+import type { Reader } from '../validator.js';
+
+/** `admin:`: where the admin API listens (or `off`) and its token. */
+export function readAdmin(r: Reader, value: unknown): AdminConfig {
+  const o = r.object('admin', value, ['listen', 'token', 'allowNoToken']);
+  const listen = o.listen === 'off' || o.listen === false ? null : r.hostPort('admin.listen', o.listen ?? DEFAULTS.admin.listen);
+  const token = r.string('admin.token', o.token, DEFAULTS.admin.token);
+  return { listen, token: token === '' ? null : token, allowNoToken: r.boolean('admin.allowNoToken', o.allowNoToken, DEFAULTS.admin.allowNoToken) };
+}
