@@ -18,7 +18,9 @@ export { BYPASS_CN_COUNTRIES } from './sections/proxy.js';
 /** Default body budget: an eighth of the machine's memory, at most 256 MiB (kept for importers; see defaults.ts). */
 export const DEFAULT_BODY_BUDGET_BYTES = DEFAULTS.gateway.bodyBudgetBytes;
 
-const TOP_KEYS = ['admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services'] as const;
+const TOP_KEYS = [
+  'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services',
+] as const;
 
 /**
  * Validates a whole config document (after `${ENV}` expansion) and returns the normalized, frozen config, or

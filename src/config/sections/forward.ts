@@ -13,7 +13,9 @@ export function readForward(r: Reader, path: string, raw: Record<string, unknown
   const targets = r.list(join(path, 'targets'), o.targets)
     .map((t, i) => r.hostPort(join(join(path, 'targets'), i), t))
     .filter((t): t is HostPort => t !== null);
-  if (!Array.isArray(o.targets) || o.targets.length === 0) r.fail(join(path, 'targets'), 'expected at least one target host:port');
+  if (!Array.isArray(o.targets) || o.targets.length === 0) {
+    r.fail(join(path, 'targets'), 'expected at least one target host:port');
+  }
   return {
     ...base,
     type: 'forward',

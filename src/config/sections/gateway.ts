@@ -3,9 +3,18 @@ import type { BalanceStrategy, ChannelConfig, GatewayServiceConfig, RuleConfig }
 import { join, type Reader } from '../validator.js';
 import { BASE_KEYS, readBase } from './service-base.js';
 
-const STRATEGIES: readonly BalanceStrategy[] = ['priority', 'weighted', 'round-robin', 'least-in-flight', 'lowest-latency'];
-const GATEWAY_KEYS = ['channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries', 'affinity', 'breaker'];
-const CHANNEL_KEYS = ['name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections'];
+const STRATEGIES: readonly BalanceStrategy[] = [
+  'priority', 'weighted', 'round-robin', 'least-in-flight', 'lowest-latency',
+];
+const GATEWAY_KEYS = [
+  'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries',
+  'affinity', 'breaker',
+];
+const CHANNEL_KEYS = [
+  'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
+];
+const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
+const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
 
 /** A `type: gateway` service: LLM API routing over channels, with rules, affinity and a breaker per channel. */
 export function readGateway(r: Reader, path: string, raw: Record<string, unknown>): GatewayServiceConfig {
@@ -14,9 +23,12 @@ export function readGateway(r: Reader, path: string, raw: Record<string, unknown
   const base = readBase(r, path, o);
   const channels = readChannels(r, join(path, 'channels'), o.channels);
   const channelNames = new Set(channels.map((c) => c.name));
-  const rules = r.list(join(path, 'rules'), o.rules).map((item, i) => readRule(r, join(join(path, 'rules'), i), item, channelNames));
-  const a = r.object(join(path, 'affinity'), o.affinity, ['header', 'bodyField', 'maxEntries', 'ttl']);
-  const b = r.object(join(path, 'breaker'), o.breaker, ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes']);
+  const rules = r.list(join(path, 'rules'), o.rules)
+    .map((item, i) => readRule(r, join(join(path, 'rules'), i), item, channelNames));
+  const a = r.object(join(path, 'affinity'), o.affinity, AFFINITY_KEYS);
+  const bpath = join(path, 'breaker');
+  const b = r.object(bpath, o.breaker, BREAKER_KEYS);
+  const db = d.breaker;
   return {
     ...base,
     type: 'gateway',
@@ -35,12 +47,13 @@ export function readGateway(r: Reader, path: string, raw: Record<string, unknown
       ttlMs: r.duration(join(path, 'affinity.ttl'), a.ttl, d.affinity.ttlMs),
     },
     breaker: {
-      consecutiveFailures: r.integer(join(path, 'breaker.consecutiveFailures'), b.consecutiveFailures, d.breaker.consecutiveFailures, 1, 1_000_000),
-      errorRatio: r.number(join(path, 'breaker.errorRatio'), b.errorRatio, d.breaker.errorRatio, 0, 1),
-      minRequests: r.integer(join(path, 'breaker.minRequests'), b.minRequests, d.breaker.minRequests, 1, 1_000_000),
-      windowMs: r.duration(join(path, 'breaker.window'), b.window, d.breaker.windowMs),
-      openMs: r.duration(join(path, 'breaker.openFor'), b.openFor, d.breaker.openMs),
-      halfOpenProbes: r.integer(join(path, 'breaker.halfOpenProbes'), b.halfOpenProbes, d.breaker.halfOpenProbes, 1, 1000),
+      consecutiveFailures:
+        r.integer(join(bpath, 'consecutiveFailures'), b.consecutiveFailures, db.consecutiveFailures, 1, 1_000_000),
+      errorRatio: r.number(join(bpath, 'errorRatio'), b.errorRatio, db.errorRatio, 0, 1),
+      minRequests: r.integer(join(bpath, 'minRequests'), b.minRequests, db.minRequests, 1, 1_000_000),
+      windowMs: r.duration(join(bpath, 'window'), b.window, db.windowMs),
+      openMs: r.duration(join(bpath, 'openFor'), b.openFor, db.openMs),
+      halfOpenProbes: r.integer(join(bpath, 'halfOpenProbes'), b.halfOpenProbes, db.halfOpenProbes, 1, 1000),
     },
   };
 }
@@ -68,7 +81,9 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
       credentialsDir,
       weight: r.number(join(cpath, 'weight'), c.weight, d.weight, 0, 1_000_000),
       priority: r.integer(join(cpath, 'priority'), c.priority, d.priority, 0, 1_000_000),
-      models: c.models === undefined ? [...d.models] : r.list(join(cpath, 'models'), c.models).map((m, j) => r.requiredString(join(join(cpath, 'models'), j), m)),
+      models: c.models === undefined
+        ? [...d.models]
+        : r.list(join(cpath, 'models'), c.models).map((m, j) => r.requiredString(join(join(cpath, 'models'), j), m)),
       maxConnections: r.integer(join(cpath, 'maxConnections'), c.maxConnections, d.maxConnections, 1, 100_000),
     };
   });
@@ -83,7 +98,10 @@ function readRule(r: Reader, rpath: string, item: unknown, channelNames: Readonl
   let header: { name: string; value: string } | null = null;
   if (m.header !== undefined) {
     const h = r.object(join(rpath, 'match.header'), m.header, ['name', 'value']);
-    header = { name: r.requiredString(join(rpath, 'match.header.name'), h.name).toLowerCase(), value: r.requiredString(join(rpath, 'match.header.value'), h.value) };
+    header = {
+      name: r.requiredString(join(rpath, 'match.header.name'), h.name).toLowerCase(),
+      value: r.requiredString(join(rpath, 'match.header.value'), h.value),
+    };
   }
   const ruleChannels = r.list(join(rpath, 'channels'), ru.channels).map((c, j) => {
     const cname = r.requiredString(join(join(rpath, 'channels'), j), c);
@@ -92,8 +110,14 @@ function readRule(r: Reader, rpath: string, item: unknown, channelNames: Readonl
   });
   if (ruleChannels.length === 0) r.fail(join(rpath, 'channels'), 'expected at least one channel name');
   return {
-    match: { model: r.string(join(rpath, 'match.model'), m.model, null), path: r.string(join(rpath, 'match.path'), m.path, null), header },
+    match: {
+      model: r.string(join(rpath, 'match.model'), m.model, null),
+      path: r.string(join(rpath, 'match.path'), m.path, null),
+      header,
+    },
     channels: ruleChannels,
-    strategy: ru.strategy === undefined ? null : r.oneOf(join(rpath, 'strategy'), ru.strategy, STRATEGIES, DEFAULTS.gatewayService.strategy),
+    strategy: ru.strategy === undefined
+      ? null
+      : r.oneOf(join(rpath, 'strategy'), ru.strategy, STRATEGIES, DEFAULTS.gatewayService.strategy),
   };
 }

@@ -9,7 +9,9 @@ export function readGeo(r: Reader, value: unknown): GeoConfig {
     const path = join('geo.lists', i);
     const l = r.object(path, item, ['country', 'file']);
     const country = r.requiredString(join(path, 'country'), l.country).toUpperCase();
-    if (country && !/^[A-Z]{2}$/.test(country)) r.fail(join(path, 'country'), `expected a two-letter country code, got "${country}"`);
+    if (country && !/^[A-Z]{2}$/.test(country)) {
+      r.fail(join(path, 'country'), `expected a two-letter country code, got "${country}"`);
+    }
     return { country, file: r.requiredString(join(path, 'file'), l.file) };
   });
   return {

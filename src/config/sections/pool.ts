@@ -16,7 +16,9 @@ export function readPool(r: Reader, value: unknown): PoolConfig {
   return {
     threads,
     jsonOffloadBytes,
-    maxQueue: o.maxQueue === 'auto' || o.maxQueue === undefined ? threads * d.queuePerThread : r.integer('pool.maxQueue', o.maxQueue, 1, 1),
+    maxQueue: o.maxQueue === 'auto' || o.maxQueue === undefined
+      ? threads * d.queuePerThread
+      : r.integer('pool.maxQueue', o.maxQueue, 1, 1),
     idleTimeoutMs: r.duration('pool.idleTimeout', o.idleTimeout, d.idleTimeoutMs),
   };
 }

@@ -7,20 +7,24 @@ import { BASE_KEYS, readBase, readTcpTuning, TCP_KEYS } from './service-base.js'
 /** Countries that `bypass_cn` dials directly. */
 export const BYPASS_CN_COUNTRIES = ['CN'] as const;
 
-const PROXY_KEYS = ['routing', 'direct', 'upstream', 'handshakeTimeout', 'allowDestinations', 'denyPrivate', 'allowOpen'];
+const ROUTINGS = ['direct', 'upstream', 'bypass_cn'] as const;
+const PROXY_KEYS = [
+  'routing', 'direct', 'upstream', 'handshakeTimeout', 'allowDestinations', 'denyPrivate', 'allowOpen',
+];
 
 /** A `type: proxy` service: SOCKS5 and HTTP CONNECT, routed directly or upstream by country. */
 export function readProxy(r: Reader, path: string, raw: Record<string, unknown>): ProxyServiceConfig {
   const o = r.object(path, raw, [...BASE_KEYS, ...TCP_KEYS, ...PROXY_KEYS]);
   const d = DEFAULTS.proxy;
   const base = readBase(r, path, o);
-  let routing: ProxyServiceConfig['routing'] = r.oneOf(join(path, 'routing'), o.routing, ['direct', 'upstream', 'bypass_cn'] as const, d.routing);
+  let routing: ProxyServiceConfig['routing'] = r.oneOf(join(path, 'routing'), o.routing, ROUTINGS, d.routing);
   let directCountries: string[] = routing === 'bypass_cn' ? [...BYPASS_CN_COUNTRIES] : [];
   if (o.direct !== undefined) {
     routing = 'custom';
     directCountries = r.list(join(path, 'direct'), o.direct).map((c, i) => {
-      const code = r.requiredString(join(join(path, 'direct'), i), c).toUpperCase();
-      if (code && !/^[A-Z]{2}$/.test(code)) r.fail(join(join(path, 'direct'), i), `expected a two-letter country code, got "${code}"`);
+      const at = join(join(path, 'direct'), i);
+      const code = r.requiredString(at, c).toUpperCase();
+      if (code && !/^[A-Z]{2}$/.test(code)) r.fail(at, `expected a two-letter country code, got "${code}"`);
       return code;
     });
   }
@@ -28,7 +32,8 @@ export function readProxy(r: Reader, path: string, raw: Record<string, unknown>)
     ? null
     : r.url(join(path, 'upstream'), o.upstream, ['socks5', 'http']);
   if (upstream === null && routing !== 'direct' && o.upstream === undefined) {
-    r.fail(join(path, 'upstream'), `routing "${routing}" sends some destinations upstream: expected socks5://host:port or http://host:port`);
+    const expected = 'expected socks5://host:port or http://host:port';
+    r.fail(join(path, 'upstream'), `routing "${routing}" sends some destinations upstream: ${expected}`);
   }
   return {
     ...base,

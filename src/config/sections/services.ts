@@ -22,9 +22,12 @@ export function readServices(r: Reader, value: unknown, users: readonly UserConf
     }
     // `forward` only stands in for a missing or bad type so the rest of the service is still checked.
     const type = r.oneOf(join(path, 'type'), raw.type, SERVICE_TYPES, 'forward');
-    if (raw.type === undefined) r.fail(join(path, 'type'), `expected one of "forward", "proxy", "gateway", got nothing`);
-    const service =
-      type === 'forward' ? readForward(r, path, raw) : type === 'proxy' ? readProxy(r, path, raw) : readGateway(r, path, raw);
+    if (raw.type === undefined) {
+      r.fail(join(path, 'type'), `expected one of "forward", "proxy", "gateway", got nothing`);
+    }
+    const service = type === 'forward'
+      ? readForward(r, path, raw)
+      : type === 'proxy' ? readProxy(r, path, raw) : readGateway(r, path, raw);
     if (service.name) {
       if (names.has(service.name)) r.fail(join(path, 'name'), `duplicate service name "${service.name}"`);
       names.add(service.name);
@@ -35,7 +38,9 @@ export function readServices(r: Reader, value: unknown, users: readonly UserConf
     if (service.listen) {
       const key = formatHostPort(service.listen);
       const other = listens.get(key);
-      if (other !== undefined && service.listen.port !== 0) r.fail(join(path, 'listen'), `${key} is already used by service "${other}"`);
+      if (other !== undefined && service.listen.port !== 0) {
+        r.fail(join(path, 'listen'), `${key} is already used by service "${other}"`);
+      }
       listens.set(key, service.name);
     }
     services.push(service);

@@ -20,7 +20,8 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
       keys.set(key, id);
       return key;
     });
-    return { id, quota: readQuota(r, join(path, 'quota'), o.quota), rate: readRate(r, join(path, 'rate'), o.rate), keys: userKeys };
+    const quota = readQuota(r, join(path, 'quota'), o.quota);
+    return { id, quota, rate: readRate(r, join(path, 'rate'), o.rate), keys: userKeys };
   });
 }
 
@@ -38,9 +39,12 @@ function readQuota(r: Reader, path: string, value: unknown): QuotaConfig | null 
   }
   let expiresAt: number | null = d.expiresAt;
   if (o.expires !== undefined && o.expires !== null) {
-    const t = o.expires instanceof Date ? o.expires.getTime() : typeof o.expires === 'string' ? Date.parse(o.expires) : NaN;
-    if (Number.isNaN(t)) r.fail(join(path, 'expires'), `expected a date like 2026-12-31 or an ISO timestamp, got ${JSON.stringify(o.expires)}`);
-    else expiresAt = t;
+    const t = o.expires instanceof Date
+      ? o.expires.getTime()
+      : typeof o.expires === 'string' ? Date.parse(o.expires) : NaN;
+    const got = JSON.stringify(o.expires);
+    if (!Number.isNaN(t)) expiresAt = t;
+    else r.fail(join(path, 'expires'), `expected a date like 2026-12-31 or an ISO timestamp, got ${got}`);
   }
   return {
     bytes: r.size(join(path, 'bytes'), o.bytes, 0),
