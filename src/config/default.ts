@@ -1,3 +1,4 @@
+import { DEFAULTS } from './defaults.js';
 import { validateConfig, type Config } from './schema.js';
 
 /**
@@ -6,8 +7,8 @@ import { validateConfig, type Config } from './schema.js';
  */
 export function defaultConfigDocument(): Record<string, unknown> {
   return {
-    admin: { listen: process.env.TIDEGATE_ADMIN_LISTEN ?? '127.0.0.1:9090', token: process.env.TIDEGATE_ADMIN_TOKEN ?? '' },
-    store: { sqlite: './data/tidegate.db', redis: process.env.REDIS_URL ?? '' },
+    admin: { listen: process.env.TIDEGATE_ADMIN_LISTEN ?? DEFAULTS.admin.listen, token: process.env.TIDEGATE_ADMIN_TOKEN ?? '' },
+    store: { sqlite: DEFAULTS.store.sqlite, redis: process.env.REDIS_URL ?? '' },
     services: [],
   };
 }

@@ -1,5 +1,5 @@
 import type { HostPort } from '../util/address.js';
-import type { Config, ServiceConfig } from './schema.js';
+import type { Config, ServiceConfig } from './types.js';
 
 /** What a reload changes, by service name. */
 export interface ConfigDiff {

@@ -11,7 +11,7 @@ export interface Exposure {
   readonly allowed: boolean;
 }
 
-/** The parts of a validated config that decide exposure (structural, so schema.ts and this file don't import each other). */
+/** The parts of a validated config that decide exposure (structural: only the fields it reads). */
 interface ExposedConfig {
   readonly admin: { readonly listen: HostPort | null; readonly token: string | null; readonly allowNoToken: boolean };
   readonly services: readonly { readonly type: string; readonly listen: HostPort; readonly allowOpen?: boolean }[];

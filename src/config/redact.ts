@@ -1,4 +1,4 @@
-import type { Config } from './schema.js';
+import type { Config } from './types.js';
 
 const SECRET_KEYS = new Set(['token', 'keys']);
 

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { DEFAULT_BODY_BUDGET_BYTES, type GatewayServiceConfig, type ServiceConfig } from '../config/schema.js';
+import { DEFAULTS } from '../config/defaults.js';
+import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
 import { GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
 import { guardRequest } from '../guard/entry.js';
 import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
@@ -55,7 +56,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.boundAddress = formatHostPort(config.listen);
     this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log, context.accounting);
     this.keepAlive = new KeepAliveSweeper(config.keepAliveTimeoutMs);
-    this.bodyBudget = context.bodyBudget ?? new BodyBudget({ bodyBudgetBytes: DEFAULT_BODY_BUDGET_BYTES, bodyTimeoutMs: 30_000 });
+    this.bodyBudget = context.bodyBudget ?? new BodyBudget(DEFAULTS.gateway);
     // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
     const onRequest = guardRequest<GatewayRequest, GatewayResponse>(config.name, context.log, this.handle.bind(this));
     // node:http's requestTimeout would answer a slow body with its own plain-text 408 (checked every 30 s): the

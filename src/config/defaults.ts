@@ -1,0 +1,155 @@
+import { totalmem } from 'node:os';
+import { deepFreeze } from './validator.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * Every config default, in one frozen table: what a key is when the document leaves it out. Values are in the
+ * config's own units (milliseconds, bytes, bytes per second) and named like the fields of `Config` (types.ts), so
+ * the section readers and anything outside `config/` that needs a default read it here. Lists default to empty.
+ */
+export const DEFAULTS = deepFreeze({
+  admin: {
+    /** Loopback only: the admin API can reload and read the config. */
+    listen: '127.0.0.1:9090',
+    /** No token; refused on a non-loopback listener unless `allowNoToken` (see exposure.ts). */
+    token: null,
+    allowNoToken: false,
+  },
+  log: {
+    level: 'info',
+  },
+  store: {
+    /** Counters survive restarts out of the box; `sqlite: off` keeps them in memory. */
+    sqlite: './data/tidegate.db',
+    /** No shared store: counters are this process's alone. */
+    redis: null,
+    sync: {
+      /** How often counters are pushed to the store: rare enough to batch, often enough to lose little. */
+      intervalMs: 45_000,
+      /** Users per store round trip. */
+      batchSize: 500,
+      /** Users with unsent deltas at which a flush starts at once instead of waiting for the interval. */
+      maxPending: 1000,
+    },
+  },
+  pool: {
+    /** 'auto': one thread per core, at most `autoThreadsMax` (the threads share the cores with the event loop). */
+    threads: 'auto',
+    autoThreadsMax: 4,
+    /** 'auto': the pool decides which bodies are big enough to parse off the event loop. */
+    jsonOffloadBytes: 'auto',
+    /** 'auto' maxQueue is this many queued tasks per thread; beyond it tasks are refused, not queued forever. */
+    queuePerThread: 64,
+    /** Idle threads end after this long. */
+    idleTimeoutMs: 30_000,
+  },
+  geo: {
+    /** The country database shipped with tidegate. */
+    database: 'embedded',
+    /** Looked-up addresses remembered (an LRU). */
+    cacheSize: 10_000,
+  },
+  reload: {
+    /** Reload on SIGHUP or the admin API only; watching the file is opt-in. */
+    watch: false,
+  },
+  /** Process-wide gateway limits (the top-level `gateway:` key). */
+  gateway: {
+    /** Request bytes all gateway services may hold at once: an eighth of the machine's memory, at most 256 MiB. */
+    bodyBudgetBytes: Math.min(256 * MiB, Math.floor(totalmem() / 8)),
+    /** A body must have arrived this long after its headers (slow-body clients hold budget). */
+    bodyTimeoutMs: 30_000,
+  },
+  /** How long removed services and a shutting-down process let live connections finish. */
+  shutdownGraceMs: 30_000,
+  /** A user's `quota:` block (`bytes` has no default: a quota without it is an error). */
+  quota: {
+    direction: 'total',
+    /** Never resets unless a period is set. */
+    period: 'none',
+    /** Period boundaries in UTC unless the user lives elsewhere. */
+    timezone: 'UTC',
+    expiresAt: null,
+  },
+  /** A `rate:` block (user or service) that names one direction leaves the other unlimited (0). */
+  rate: {
+    inBytesPerSec: 0,
+    outBytesPerSec: 0,
+  },
+  /** Every service type. */
+  service: {
+    /** No user: nobody is accounted and no quota applies. */
+    user: null,
+    /** Live connections before new ones are refused. */
+    maxConnections: 10_000,
+  },
+  /** TCP tuning shared by forward and proxy services. */
+  tcp: {
+    connectTimeoutMs: 5_000,
+    /** A connection with no bytes either way for this long is closed. */
+    idleTimeoutMs: 300_000,
+    /** After one side ends, the other has this long to finish. */
+    halfCloseTimeoutMs: 60_000,
+    /** Interactive traffic: don't let Nagle hold small writes. */
+    noDelay: true,
+    /** TCP keep-alive initial delay (`keepAlive: false` is 0, off). */
+    keepAliveMs: 60_000,
+  },
+  forward: {
+    strategy: 'round-robin',
+    /** A failed target is skipped this long (doubling per failure up to 30x) before it is tried again. */
+    targetBackoffMs: 1_000,
+  },
+  proxy: {
+    /** Everything is dialled directly; `upstream` is only required by routings that use it. */
+    routing: 'direct',
+    /** A client has this long to finish its SOCKS5 / CONNECT handshake. */
+    handshakeTimeoutMs: 10_000,
+    /** Nothing refused is reopened. */
+    allowDestinations: [],
+    denyPrivate: false,
+    allowOpen: false,
+  },
+  /** A gateway service. */
+  gatewayService: {
+    strategy: 'priority',
+    maxBodyBytes: 10 * MiB,
+    /** Long prompts take a while to start streaming. */
+    firstByteTimeoutMs: 30_000,
+    /** Long generations: ten minutes. */
+    requestTimeoutMs: 600_000,
+    /** An idle client connection is closed after this. */
+    keepAliveTimeoutMs: 65_000,
+    /** Other channels tried after a failed attempt. */
+    retries: 2,
+    affinity: {
+      header: 'x-session-id',
+      bodyField: null,
+      maxEntries: 10_000,
+      ttlMs: 3_600_000,
+    },
+    breaker: {
+      consecutiveFailures: 5,
+      errorRatio: 0.5,
+      /** Requests in the window before `errorRatio` counts. */
+      minRequests: 20,
+      windowMs: 60_000,
+      openMs: 30_000,
+      halfOpenProbes: 1,
+    },
+  },
+  /** A gateway channel. */
+  channel: {
+    kind: 'openai',
+    /** The vendor's public API, by kind. */
+    baseUrl: { openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com' },
+    credentialsDir: null,
+    weight: 1,
+    priority: 1,
+    /** Empty: every model. */
+    models: [],
+    /** Upstream connections per channel. */
+    maxConnections: 256,
+  },
+} as const);

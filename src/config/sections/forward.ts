@@ -1,0 +1,27 @@
+import type { HostPort } from '../../util/address.js';
+import { DEFAULTS } from '../defaults.js';
+import type { ForwardServiceConfig } from '../types.js';
+import { join, type Reader } from '../validator.js';
+import { BASE_KEYS, readBase, readTcpTuning, TCP_KEYS } from './service-base.js';
+
+const STRATEGIES = ['round-robin', 'random', 'least-connections', 'failover'] as const;
+
+/** A `type: forward` service: TCP to one of its targets. */
+export function readForward(r: Reader, path: string, raw: Record<string, unknown>): ForwardServiceConfig {
+  const o = r.object(path, raw, [...BASE_KEYS, ...TCP_KEYS, 'targets', 'strategy', 'targetBackoff']);
+  const base = readBase(r, path, o);
+  const targets = r.list(join(path, 'targets'), o.targets)
+    .map((t, i) => r.hostPort(join(join(path, 'targets'), i), t))
+    .filter((t): t is HostPort => t !== null);
+  if (!Array.isArray(o.targets) || o.targets.length === 0) {
+    r.fail(join(path, 'targets'), 'expected at least one target host:port');
+  }
+  return {
+    ...base,
+    type: 'forward',
+    targets,
+    strategy: r.oneOf(join(path, 'strategy'), o.strategy, STRATEGIES, DEFAULTS.forward.strategy),
+    ...readTcpTuning(r, path, o),
+    targetBackoffMs: r.duration(join(path, 'targetBackoff'), o.targetBackoff, DEFAULTS.forward.targetBackoffMs),
+  };
+}

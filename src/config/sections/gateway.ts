@@ -1,0 +1,123 @@
+import { DEFAULTS } from '../defaults.js';
+import type { BalanceStrategy, ChannelConfig, GatewayServiceConfig, RuleConfig } from '../types.js';
+import { join, type Reader } from '../validator.js';
+import { BASE_KEYS, readBase } from './service-base.js';
+
+const STRATEGIES: readonly BalanceStrategy[] = [
+  'priority', 'weighted', 'round-robin', 'least-in-flight', 'lowest-latency',
+];
+const GATEWAY_KEYS = [
+  'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries',
+  'affinity', 'breaker',
+];
+const CHANNEL_KEYS = [
+  'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
+];
+const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
+const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
+
+/** A `type: gateway` service: LLM API routing over channels, with rules, affinity and a breaker per channel. */
+export function readGateway(r: Reader, path: string, raw: Record<string, unknown>): GatewayServiceConfig {
+  const o = r.object(path, raw, [...BASE_KEYS, ...GATEWAY_KEYS]);
+  const d = DEFAULTS.gatewayService;
+  const base = readBase(r, path, o);
+  const channels = readChannels(r, join(path, 'channels'), o.channels);
+  const channelNames = new Set(channels.map((c) => c.name));
+  const rules = r.list(join(path, 'rules'), o.rules)
+    .map((item, i) => readRule(r, join(join(path, 'rules'), i), item, channelNames));
+  const a = r.object(join(path, 'affinity'), o.affinity, AFFINITY_KEYS);
+  const bpath = join(path, 'breaker');
+  const b = r.object(bpath, o.breaker, BREAKER_KEYS);
+  const db = d.breaker;
+  return {
+    ...base,
+    type: 'gateway',
+    channels,
+    rules,
+    strategy: r.oneOf(join(path, 'strategy'), o.strategy, STRATEGIES, d.strategy),
+    maxBodyBytes: r.size(join(path, 'maxBodyBytes'), o.maxBodyBytes, d.maxBodyBytes),
+    firstByteTimeoutMs: r.duration(join(path, 'firstByteTimeout'), o.firstByteTimeout, d.firstByteTimeoutMs),
+    requestTimeoutMs: r.duration(join(path, 'requestTimeout'), o.requestTimeout, d.requestTimeoutMs),
+    keepAliveTimeoutMs: r.duration(join(path, 'keepAliveTimeout'), o.keepAliveTimeout, d.keepAliveTimeoutMs),
+    retries: r.integer(join(path, 'retries'), o.retries, d.retries, 0, 20),
+    affinity: {
+      header: r.string(join(path, 'affinity.header'), a.header, d.affinity.header).toLowerCase(),
+      bodyField: r.string(join(path, 'affinity.bodyField'), a.bodyField, d.affinity.bodyField),
+      maxEntries: r.integer(join(path, 'affinity.maxEntries'), a.maxEntries, d.affinity.maxEntries, 0, 10_000_000),
+      ttlMs: r.duration(join(path, 'affinity.ttl'), a.ttl, d.affinity.ttlMs),
+    },
+    breaker: {
+      consecutiveFailures:
+        r.integer(join(bpath, 'consecutiveFailures'), b.consecutiveFailures, db.consecutiveFailures, 1, 1_000_000),
+      errorRatio: r.number(join(bpath, 'errorRatio'), b.errorRatio, db.errorRatio, 0, 1),
+      minRequests: r.integer(join(bpath, 'minRequests'), b.minRequests, db.minRequests, 1, 1_000_000),
+      windowMs: r.duration(join(bpath, 'window'), b.window, db.windowMs),
+      openMs: r.duration(join(bpath, 'openFor'), b.openFor, db.openMs),
+      halfOpenProbes: r.integer(join(bpath, 'halfOpenProbes'), b.halfOpenProbes, db.halfOpenProbes, 1, 1000),
+    },
+  };
+}
+
+/** `channels:`: at least one, names unique, each with keys or a credentials directory. */
+function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] {
+  const d = DEFAULTS.channel;
+  const names = new Set<string>();
+  const channels = r.list(path, value).map((item, i) => {
+    const cpath = join(path, i);
+    const c = r.object(cpath, item, CHANNEL_KEYS);
+    const name = r.requiredString(join(cpath, 'name'), c.name);
+    if (name && names.has(name)) r.fail(join(cpath, 'name'), `duplicate channel name "${name}"`);
+    names.add(name);
+    const kind = r.oneOf(join(cpath, 'kind'), c.kind, ['openai', 'anthropic'] as const, d.kind);
+    const keys = r.list(join(cpath, 'keys'), c.keys).map((k, j) => r.requiredString(join(join(cpath, 'keys'), j), k));
+    const credentialsDir = r.string(join(cpath, 'credentialsDir'), c.credentialsDir, d.credentialsDir);
+    if (keys.length === 0 && !credentialsDir) r.fail(cpath, 'expected "keys" or "credentialsDir"');
+    const defaultBase = d.baseUrl[kind];
+    return {
+      name,
+      kind,
+      baseUrl: r.url(join(cpath, 'baseUrl'), c.baseUrl ?? defaultBase, ['http', 'https']) ?? new URL(defaultBase),
+      keys,
+      credentialsDir,
+      weight: r.number(join(cpath, 'weight'), c.weight, d.weight, 0, 1_000_000),
+      priority: r.integer(join(cpath, 'priority'), c.priority, d.priority, 0, 1_000_000),
+      models: c.models === undefined
+        ? [...d.models]
+        : r.list(join(cpath, 'models'), c.models).map((m, j) => r.requiredString(join(join(cpath, 'models'), j), m)),
+      maxConnections: r.integer(join(cpath, 'maxConnections'), c.maxConnections, d.maxConnections, 1, 100_000),
+    };
+  });
+  if (channels.length === 0) r.fail(path, 'expected at least one channel');
+  return channels;
+}
+
+/** One routing rule: a match on model, path and/or a header, and the channels it may use. */
+function readRule(r: Reader, rpath: string, item: unknown, channelNames: ReadonlySet<string>): RuleConfig {
+  const ru = r.object(rpath, item, ['match', 'channels', 'strategy']);
+  const m = r.object(join(rpath, 'match'), ru.match, ['model', 'path', 'header']);
+  let header: { name: string; value: string } | null = null;
+  if (m.header !== undefined) {
+    const h = r.object(join(rpath, 'match.header'), m.header, ['name', 'value']);
+    header = {
+      name: r.requiredString(join(rpath, 'match.header.name'), h.name).toLowerCase(),
+      value: r.requiredString(join(rpath, 'match.header.value'), h.value),
+    };
+  }
+  const ruleChannels = r.list(join(rpath, 'channels'), ru.channels).map((c, j) => {
+    const cname = r.requiredString(join(join(rpath, 'channels'), j), c);
+    if (cname && !channelNames.has(cname)) r.fail(join(join(rpath, 'channels'), j), `unknown channel "${cname}"`);
+    return cname;
+  });
+  if (ruleChannels.length === 0) r.fail(join(rpath, 'channels'), 'expected at least one channel name');
+  return {
+    match: {
+      model: r.string(join(rpath, 'match.model'), m.model, null),
+      path: r.string(join(rpath, 'match.path'), m.path, null),
+      header,
+    },
+    channels: ruleChannels,
+    strategy: ru.strategy === undefined
+      ? null
+      : r.oneOf(join(rpath, 'strategy'), ru.strategy, STRATEGIES, DEFAULTS.gatewayService.strategy),
+  };
+}
