@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { RelayEngine } from '../relay/engine.js';
 import { selectRelayEngine } from '../relay/select-engine.js';
 import { TargetRegistry } from '../relay/target-registry.js';
-import type { GatewayUsageRecord, RelayRecord, Service, ServiceContext, ServiceEvents, ServiceStatus } from '../service.js';
+import type { GatewayUsageRecord, RelayRecord, Service, ServiceEvents, ServiceStatus } from '../service.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { UsageLog } from '../store/usage-log.js';
 import { VERSION } from '../version.js';

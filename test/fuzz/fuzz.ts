@@ -127,7 +127,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       if (!tg.alive) {
         const detail = `tidegate exited ${JSON.stringify(tg.exit)}; stderr: ${tg.stderr.slice(-1_500)}`;
         progress(`batch ${batches}: CRASH; replaying its ${batch.length} inputs one by one`);
-        const culprit = await findCrashCulprit(dir, config, batch, env, options.seed);
+        const culprit = await findCrashCulprit(dir, config, batch, options.seed);
         findings.push({ kind: 'crash', batch: batches, detail, input: culprit });
         break;
       }
@@ -164,7 +164,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  async function findCrashCulprit(dir: string, config: Record<string, unknown>, batch: readonly Numbered[], env: FuzzEnv, seed: number): Promise<string | null> {
+  async function findCrashCulprit(dir: string, config: Record<string, unknown>, batch: readonly Numbered[], seed: number): Promise<string | null> {
     const until = Date.now() + 120_000;
     tg = await TidegateProcess.start(dir, config);
     for (const { index, input } of batch) {

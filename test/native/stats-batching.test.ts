@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { closeServer, connect, delay, drain, listen, newEngine, pattern, portOf, skipNative, startFront, until } from './harness.js';
+import { closeServer, connect, delay, listen, newEngine, pattern, portOf, skipNative, startFront, until } from './harness.js';
 
 describe('native relay: stats batching', { skip: skipNative, timeout: 120_000 }, () => {
   it('reports counters in batches, not per chunk, and live counters move while bytes flow', async () => {

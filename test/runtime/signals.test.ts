@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startCli } from '../helpers/cli.js';
-import { connectTo, eventually, freePort, listen, readLine, taggedServer } from '../helpers/servers.js';
+import { connectTo, eventually, freePort, readLine, taggedServer } from '../helpers/servers.js';
 
 function configText(adminPort: number, services: string[], extra = ''): string {
   return `admin: { listen: "127.0.0.1:${adminPort}", token: "t0ken" }\nstore: { sqlite: off }\n${extra}services:\n${services.map((s) => `  - ${s}\n`).join('')}`;
