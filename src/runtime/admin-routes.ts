@@ -1,10 +1,18 @@
 import type { AdminRoute } from '../admin/server.js';
 import { errorBody } from '../admin/server.js';
 import { AdminNotFoundError, ConfigError, ConfigReadError, ReloadBusyError, TidegateError } from '../errors.js';
-import type { Runtime } from './runtime.js';
+import type { Accounting } from '../accounting/accounting.js';
+
+/** What the admin endpoints read and do. The Runtime is one; the routes never see the class (no import circle). */
+export interface AdminSubject {
+  status(): { readonly services: readonly unknown[] };
+  caches(): unknown;
+  reloadFromSource(): Promise<unknown>;
+  readonly accounting: Pick<Accounting, 'syncStatus' | 'usage' | 'metrics'>;
+}
 
 /** The admin endpoints, each a thin read of the runtime. */
-export function adminRoutes(runtime: Runtime): AdminRoute[] {
+export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
   return [
     { method: 'GET', path: '/status', handle: () => ({ status: 200, body: runtime.status() }) },
     { method: 'GET', path: '/services', handle: () => ({ status: 200, body: runtime.status().services }) },

@@ -2,26 +2,10 @@ import type { Logger } from '../log.js';
 import { applyMigrations, type Db, type Migration } from './database.js';
 import type { BatchResult } from './request-log-insert.js';
 import { RequestLogBatch } from './request-log-batch.js';
+import type { RequestLogRow } from './request-log-row.js';
 import { InlineSink, ThreadSink, type BatchSink } from './usage-log-sink.js';
 
-/** One finished gateway request, as written to `request_log`. Times in ms; tokens null when the upstream said none. */
-export interface RequestLogRow {
-  ts: number;
-  service: string;
-  user: string | null;
-  channel: string | null;
-  endpoint: string;
-  model: string | null;
-  stream: boolean;
-  status: number;
-  promptTokens: number | null;
-  completionTokens: number | null;
-  totalTokens: number | null;
-  latencyMs: number;
-  ttfbMs: number | null;
-  attempts: number;
-  error: string | null;
-}
+export type { RequestLogRow } from './request-log-row.js';
 
 export const USAGE_MIGRATIONS: readonly Migration[] = [
   {
