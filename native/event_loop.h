@@ -72,6 +72,8 @@ class Loop {
   void Record(Relay* r, double first, int code);
   void Flush();
   int ComputeTimeoutMs();
+  // For TG_ASSERT: true on this loop's own thread (relay state is touched there only).
+  bool OnLoopThread() const;
 
   PipeBudget& budget_;
   StatsSink& sink_;
