@@ -16,7 +16,7 @@
 
 namespace tidegate {
 
-// Receives a batch of records [id, bytesIn, bytesOut, reason] (reason -1 = still live); takes ownership.
+// Receives a batch of records (RecordField, RecordCode and Reason in protocol.h); takes ownership.
 class StatsSink {
  public:
   virtual ~StatsSink() = default;
