@@ -30,7 +30,7 @@ class Args {
   // An integral number in [min, max].
   int64_t Integer(int slot, int64_t min, int64_t max) {
     Napi::Value v = At(slot);
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    double d = NumberOf(v);
     if (std::floor(d) == d && d >= static_cast<double>(min) && d <= static_cast<double>(max)) {
       return static_cast<int64_t>(d);
     }
@@ -41,7 +41,7 @@ class Args {
   // Any number but NaN.
   double Number(int slot) {
     Napi::Value v = At(slot);
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    double d = NumberOf(v);
     if (!std::isnan(d)) return d;
     Fail(slot, "a number", v);
     return 0;
@@ -50,7 +50,7 @@ class Args {
   // A number >= 0 (Infinity included).
   double NonNegative(int slot) {
     Napi::Value v = At(slot);
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    double d = NumberOf(v);
     if (d >= 0) return d;
     Fail(slot, "a number >= 0", v);
     return 0;
@@ -58,7 +58,8 @@ class Args {
 
   bool Bool(int slot) {
     Napi::Value v = At(slot);
-    if (v.IsBoolean()) return v.As<Napi::Boolean>().Value();
+    bool b = false;
+    if (napi_get_value_bool(info_.Env(), v, &b) == napi_ok) return b;  // one call: it checks the type itself
     Fail(slot, "a boolean", v);
     return false;
   }
@@ -89,6 +90,12 @@ class Args {
  private:
   Napi::Value At(int slot) const {
     return static_cast<size_t>(slot) < info_.Length() ? info_[static_cast<size_t>(slot)] : info_.Env().Undefined();
+  }
+
+  // The value as a double, NaN when it is not a number: one Node-API call, which checks the type itself.
+  double NumberOf(const Napi::Value& v) const {
+    double d;
+    return napi_get_value_double(info_.Env(), v, &d) == napi_ok ? d : NAN;
   }
 
   static Bytes BytesOf(const Napi::Value& v) {
