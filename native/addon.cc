@@ -396,7 +396,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
       auto it = budgets_.find(id);
       if (it != budgets_.end()) budget = it->second;
     }
-    if (budget) budget->Set(limit < 0 || limit >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(limit), countIn, countOut);
+    if (budget) {
+      budget->Set(limit < 0 || limit >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(limit), countIn, countOut);
+    }
     return info.Env().Undefined();
   }
 

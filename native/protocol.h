@@ -143,8 +143,10 @@ inline constexpr const char* kSetBudgetArgNames[] = {TG_SET_BUDGET_ARGS(TG_SLOT_
 inline constexpr const char* kDisposeArgNames[] = {TG_DISPOSE_ARGS(TG_SLOT_NAME)};
 #undef TG_SLOT_NAME
 
-static_assert(static_cast<int>(kReasonCount) <= static_cast<int>(kUnconnected), "a close reason plus kUnconnected must not collide with another reason");
-static_assert(static_cast<int>(kUnconnected) + kReasonCount <= static_cast<int>(kConnectFailed), "unconnected close codes stay below the dial codes");
+static_assert(static_cast<int>(kReasonCount) <= static_cast<int>(kUnconnected),
+              "a close reason plus kUnconnected must not collide with another reason");
+static_assert(static_cast<int>(kUnconnected) + kReasonCount <= static_cast<int>(kConnectFailed),
+              "unconnected close codes stay below the dial codes");
 
 #undef TG_ENUM_SLOT
 #undef TG_ENUM_VALUE

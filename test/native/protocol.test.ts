@@ -100,7 +100,15 @@ describe('native protocol: the TypeScript mirror matches the addon', { skip: ski
   });
 
   it('reads close reasons back by code', () => {
-    const all: CloseReason[] = ['done', 'client_reset', 'target_reset', 'idle_timeout', 'half_close_timeout', 'closed', 'shutdown'];
+    const all: CloseReason[] = [
+      'done',
+      'client_reset',
+      'target_reset',
+      'idle_timeout',
+      'half_close_timeout',
+      'closed',
+      'shutdown',
+    ];
     assert.deepEqual([...CLOSE_REASONS].sort(), [...all].sort());
     for (const reason of all) assert.equal(CLOSE_REASONS[CloseReasonCode[reason]], reason);
   });
@@ -125,8 +133,9 @@ describe('native protocol: the TypeScript mirror matches the addon', { skip: ski
     const start = newStartArgs();
     start[0] = 1;
     start[1] = -1;
-    assert.throws(() => binding.start(...start), /^TypeError: start: clientFd: expected an integer in \[0, 2147483647\], got -1$/);
-    assert.throws(() => binding.close(1, 7, null), /^TypeError: close: reason: expected an integer in \[0, 6\], got 7$/);
+    const badFd = /^TypeError: start: clientFd: expected an integer in \[0, 2147483647\], got -1$/;
+    assert.throws(() => binding.start(...start), badFd);
+    assert.throws(() => binding.close(1, 7, null), /^TypeError: close: reason: expected an integer in \[0, 6\], got 7/);
     assert.throws(() => binding.close(0, 0, null), /close: id: expected an integer in \[1, /);
     assert.throws(() => binding.close(1.5, 0, null), /close: id: .* got 1\.5$/);
     const dial = newDialArgs();

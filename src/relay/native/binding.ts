@@ -104,7 +104,8 @@ export function loadAddon(): NativeAddon {
   if (typeof addon.NativeRelayEngine !== 'function') throw new Error('the addon does not export NativeRelayEngine');
   const mismatches = protocolMismatches(addon.protocol);
   if (mismatches.length > 0) {
-    throw new Error(`the addon's protocol differs from src/relay/native/protocol.ts (a stale build? rebuild it): ${mismatches.join('; ')}`);
+    const found = mismatches.join('; ');
+    throw new Error(`the addon's protocol differs from src/relay/native/protocol.ts (a stale build? rebuild it): ${found}`);
   }
   cached = addon as NativeAddon;
   return cached;

@@ -371,7 +371,9 @@ export class NativeRelayEngine implements RelayEngine {
   /** @internal called by NativeRelay.close */
   closeRelay(relay: NativeRelay, reason: CloseReason): void {
     if (relay.state === 'closed' || relay.state === 'closing') return;
-    if (!Object.hasOwn(CloseReasonCode, reason)) throw new RelayOptionError(`close reason: expected one of ${CLOSE_REASONS.join(', ')}, got ${String(reason)}`);
+    if (!Object.hasOwn(CloseReasonCode, reason)) {
+      throw new RelayOptionError(`close reason: expected one of ${CLOSE_REASONS.join(', ')}, got ${String(reason)}`);
+    }
     if (relay.state === 'flushing') {
       this.#finishUnhanded(relay, reason);
       return;

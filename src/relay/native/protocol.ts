@@ -172,7 +172,9 @@ export function protocolMismatches(actual: unknown): string[] {
       for (const key of new Set([...Object.keys(mine), ...Object.keys(theirs)])) {
         if (!Object.hasOwn(theirs, key)) out.push(`${name}.${key}: missing in the addon`);
         else if (!Object.hasOwn(mine, key)) out.push(`${name}.${key}: exported by the addon, missing in the mirror`);
-        else if (theirs[key] !== mine[key]) out.push(`${name}.${key}: addon ${String(theirs[key])}, mirror ${mine[key]}`);
+        else if (theirs[key] !== mine[key]) {
+          out.push(`${name}.${key}: addon ${String(theirs[key])}, mirror ${mine[key]}`);
+        }
       }
     }
   }
