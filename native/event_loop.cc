@@ -627,7 +627,11 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
     setsockopt(r->fds[1 - resetSide], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
   }
   for (int s = 0; s < 2; s++) {
-    if (r->fds[s] >= 0) close(r->fds[s]);  // the last reference: also drops the epoll registration
+    if (r->fds[s] < 0) continue;
+    // Deregister before closing: the fd is a dup of Node's, and until Node has closed its own, close() alone would
+    // leave the registration alive and epoll would report events for this relay after it is deleted.
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, r->fds[s], nullptr);
+    close(r->fds[s]);
     r->fds[s] = -1;
   }
   for (int d = 0; d < 2; d++) {
