@@ -18,7 +18,11 @@ function parse(argv: readonly string[]): { seconds: number; seed: number; count:
   return { seconds, seed, count };
 }
 
-const args = parse(process.argv.slice(2));
-const report = await runFuzz({ seconds: args.seconds, seed: args.seed, maxInputs: args.count, progress: (line) => process.stderr.write(`${line}\n`) });
-printReport(report, (line) => process.stdout.write(`${line}\n`));
-process.exitCode = report.findings.length > 0 ? 1 : 0;
+// `node --test dist/test/` loads every file, this CLI too: there it does nothing (fuzz.test.ts is the suite's run).
+if (process.env.NODE_TEST_CONTEXT === undefined) {
+  const args = parse(process.argv.slice(2));
+  const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+  const report = await runFuzz({ seconds: args.seconds, seed: args.seed, maxInputs: args.count, progress });
+  printReport(report, (line) => process.stdout.write(`${line}\n`));
+  process.exitCode = report.findings.length > 0 ? 1 : 0;
+}
