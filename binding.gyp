@@ -15,7 +15,10 @@
           "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
           "cflags_cc": ["-std=c++17", "-O2", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
           "cflags_cc!": ["-std=gnu++17"],
-          "ldflags": ["-pthread"]
+          "ldflags": ["-pthread"],
+          "configurations": {
+            "Debug": {"defines": ["TG_DEBUG"]}
+          }
         }, {
           "type": "none"
         }]

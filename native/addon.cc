@@ -1,6 +1,7 @@
 // Node-API surface of the splice relay: one Engine object per RelayEngine. It owns the loop threads, the pipe budget,
 // the shared rate limits and the ThreadSafeFunction that carries stats batches to JS. TypeScript validates every
-// argument before calling in (src/relay/native/engine.ts); this layer only checks what would be unsafe.
+// argument before calling in (src/relay/native/engine.ts); this layer checks each slot's type and range (args.h,
+// slots from protocol.h) so a wrong call is a TypeError naming the slot, never a wild fd or an overflowing deadline.
 #include <napi.h>
 
 #ifndef _GNU_SOURCE
@@ -21,9 +22,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "args.h"
 #include "byte_budget.h"
 #include "event_loop.h"
 #include "pipe_pool.h"
+#include "protocol.h"
 #include "rate_limit.h"
 #include "relay.h"
 
@@ -134,15 +137,12 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
 
   Loop& LoopFor(uint64_t id) { return *loops_[id % loops_.size()]; }
 
-  static bool CopyBuffer(const Napi::Value& v, Direction& D) {
-    if (!v.IsBuffer()) return true;
-    Napi::Buffer<char> b = v.As<Napi::Buffer<char>>();
-    if (b.Length() == 0) return true;
-    D.buf.reset(new char[b.Length()]);
-    std::memcpy(D.buf.get(), b.Data(), b.Length());
-    D.bufLen = b.Length();
+  static void CopyBuffer(const Bytes& b, Direction& D) {
+    if (b.length == 0) return;
+    D.buf.reset(new char[b.length]);
+    std::memcpy(D.buf.get(), b.data, b.length);
+    D.bufLen = b.length;
     D.bufOff = 0;
-    return true;
   }
 
   // Takes a dup of a Node stream handle's fd (non-blocking already: libuv made the shared file description so when
@@ -150,7 +150,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   static int TakeFd(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
 
   // A relay for the client fd (and the target fd, or -1 for an engine-side dial) with its options applied.
-  Relay* NewRelay(uint64_t id, int clientFd, int targetFd, const Napi::Value& pendingToTarget, int64_t idleMs,
+  Relay* NewRelay(uint64_t id, int clientFd, int targetFd, const Bytes& pendingToTarget, int64_t idleMs,
                   int64_t halfCloseMs, uint32_t limitId) {
     Relay* r = new Relay();
     r->id = id;
@@ -179,8 +179,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
 
   // Gives the relay its user's quota budget (0 = none) and books the bytes it already holds (Node's buffer at the
   // hand-over, a greeting): they are delivered without a read the budget could size.
-  void AttachBudget(Relay* r, const Napi::Value& budgetId) {
-    uint32_t id = budgetId.IsNumber() ? budgetId.As<Napi::Number>().Uint32Value() : 0;
+  void AttachBudget(Relay* r, uint32_t id) {
     if (id == 0) return;
     {
       std::lock_guard<std::mutex> lock(limitsMutex_);
@@ -194,26 +193,34 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     }
   }
 
-  // start(id, clientFd, targetFd, pendingToTarget, pendingToClient, idleMs, halfCloseMs, limitId[, budgetId])
-  // Dups both fds before returning, so the caller may destroy its sockets right away: the dups are the addon's.
+  // start(...StartArg): dups both fds before returning, so the caller may destroy its sockets right away: the dups
+  // are the addon's.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
-    if (info.Length() < 8) return ThrowError(env, "start: expected 8 arguments");
+    Args a(info, "start", kStartArgNames);
+    uint64_t id = static_cast<uint64_t>(a.Integer(kStartId, 1, kMaxRelayId));
+    int clientFd = static_cast<int>(a.Integer(kStartClientFd, 0, kMaxFd));
+    int targetFd = static_cast<int>(a.Integer(kStartTargetFd, 0, kMaxFd));
+    Bytes toTarget = a.OptionalBuffer(kStartPendingToTarget);
+    Bytes toClient = a.OptionalBuffer(kStartPendingToClient);
+    int64_t idleMs = a.Integer(kStartIdleMs, 0, kMaxTimeoutMs);
+    int64_t halfCloseMs = a.Integer(kStartHalfCloseMs, 0, kMaxTimeoutMs);
+    uint32_t limitId = static_cast<uint32_t>(a.Integer(kStartLimitId, 0, kMaxHandleId));
+    uint32_t budgetId = static_cast<uint32_t>(a.Integer(kStartBudgetId, 0, kMaxHandleId));
+    if (!a.ok()) return env.Undefined();
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
-    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-    int fds[2] = {TakeFd(info[1].As<Napi::Number>().Int32Value()), -1};
-    if (fds[0] >= 0) fds[1] = TakeFd(info[2].As<Napi::Number>().Int32Value());
+    int fds[2] = {TakeFd(clientFd), -1};
+    if (fds[0] >= 0) fds[1] = TakeFd(targetFd);
     if (fds[1] < 0) {
       int err = errno;
       if (fds[0] >= 0) close(fds[0]);
       return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(err));
     }
-    Relay* r = NewRelay(id, fds[0], fds[1], info[3], info[5].As<Napi::Number>().Int64Value(),
-                        info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Uint32Value());
-    CopyBuffer(info[4], r->dirs[kOut]);
-    AttachBudget(r, info[8]);
+    Relay* r = NewRelay(id, fds[0], fds[1], toTarget, idleMs, halfCloseMs, limitId);
+    CopyBuffer(toClient, r->dirs[kOut]);
+    AttachBudget(r, budgetId);
     LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr, nullptr});
     return env.Undefined();
   }
@@ -222,12 +229,11 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   // (host names are resolved by Node, which then dials itself).
   Napi::Value Address(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-      return ThrowError(env, "address(ip, port): expected a string and a number");
-    }
-    std::string host = info[0].As<Napi::String>().Utf8Value();
-    uint32_t port = info[1].As<Napi::Number>().Uint32Value();
-    if (port > 65535) return env.Null();
+    Args a(info, "address", kAddressArgNames);
+    std::string host = a.String(kAddressHost);
+    double port = a.Number(kAddressPort);
+    if (!a.ok()) return env.Undefined();
+    if (!(port >= 0 && port <= 65535)) return env.Null();
     sockaddr_storage ss{};
     socklen_t len = 0;
     auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -246,78 +252,92 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return Napi::Buffer<char>::Copy(env, reinterpret_cast<const char*>(&ss), len);
   }
 
-  static bool ReadDial(const Napi::Value& address, const Napi::Value& timeoutMs, const Napi::Value& reportConnect,
-                       DialSpec* d) {
-    if (!address.IsBuffer()) return false;
-    Napi::Buffer<char> b = address.As<Napi::Buffer<char>>();
-    if (b.Length() < sizeof(sa_family_t) || b.Length() > sizeof(d->addr)) return false;
-    std::memcpy(&d->addr, b.Data(), b.Length());
-    d->addrLen = static_cast<socklen_t>(b.Length());
-    d->timeoutMs = timeoutMs.As<Napi::Number>().Int64Value();
-    d->reportConnect = reportConnect.ToBoolean().Value();
+  // The sockaddr made by address(): false when it is not one.
+  static bool ReadAddress(const Bytes& b, DialSpec* d) {
+    if (b.length < sizeof(sa_family_t) || b.length > sizeof(d->addr)) return false;
+    std::memcpy(&d->addr, b.data, b.length);
+    d->addrLen = static_cast<socklen_t>(b.length);
     return d->addr.ss_family == AF_INET || d->addr.ss_family == AF_INET6;
   }
 
-  // dial(id, clientFd, pendingToTarget, idleMs, halfCloseMs, limitId, address, connectTimeoutMs, reportConnect,
-  //      noDelay, keepAliveMs, greeting[, budgetId]): the loop connects to `address` itself and relays once connected; `greeting`
-  //      (or null) goes to the client first, once connected. Dups the client fd.
+  // dial(...DialArg): the loop connects to `address` itself and relays once connected; `greeting` (or null) goes to
+  // the client first, once connected. Dups the client fd.
   Napi::Value Dial(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
-    if (info.Length() < 12) return ThrowError(env, "dial: expected 12 arguments");
+    Args a(info, "dial", kDialArgNames);
+    uint64_t id = static_cast<uint64_t>(a.Integer(kDialId, 1, kMaxRelayId));
+    int fd = static_cast<int>(a.Integer(kDialClientFd, 0, kMaxFd));
+    Bytes toTarget = a.OptionalBuffer(kDialPendingToTarget);
+    int64_t idleMs = a.Integer(kDialIdleMs, 0, kMaxTimeoutMs);
+    int64_t halfCloseMs = a.Integer(kDialHalfCloseMs, 0, kMaxTimeoutMs);
+    uint32_t limitId = static_cast<uint32_t>(a.Integer(kDialLimitId, 0, kMaxHandleId));
+    Bytes address = a.Buffer(kDialAddress);
     DialSpec spec;
-    if (!ReadDial(info[6], info[7], info[8], &spec)) return ThrowError(env, "dial: expected an address from address()");
+    spec.timeoutMs = a.Integer(kDialConnectTimeoutMs, 0, kMaxTimeoutMs);
+    spec.reportConnect = a.Bool(kDialReportConnect);
+    bool noDelay = a.Bool(kDialNoDelay);
+    int64_t keepAliveMs = a.Integer(kDialKeepAliveMs, 0, kMaxTimeoutMs);
+    Bytes greeting = a.OptionalBuffer(kDialGreeting);
+    uint32_t budgetId = static_cast<uint32_t>(a.Integer(kDialBudgetId, 0, kMaxHandleId));
+    if (!a.ok()) return env.Undefined();
+    if (!ReadAddress(address, &spec)) return ThrowError(env, "dial: expected an address from address()");
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
-    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-    int clientFd = TakeFd(info[1].As<Napi::Number>().Int32Value());
+    int clientFd = TakeFd(fd);
     if (clientFd < 0) return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(errno));
-    Relay* r = NewRelay(id, clientFd, -1, info[2], info[3].As<Napi::Number>().Int64Value(),
-                        info[4].As<Napi::Number>().Int64Value(), info[5].As<Napi::Number>().Uint32Value());
+    Relay* r = NewRelay(id, clientFd, -1, toTarget, idleMs, halfCloseMs, limitId);
     r->phase = kAwaitingTarget;
     r->dial = spec;
-    r->noDelay = info[9].ToBoolean().Value();
-    int64_t keepAliveMs = info[10].As<Napi::Number>().Int64Value();
+    r->noDelay = noDelay;
     r->keepAliveSec = keepAliveMs <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, keepAliveMs / 1000));
-    CopyBuffer(info[11], r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
-    AttachBudget(r, info[12]);
+    CopyBuffer(greeting, r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
+    AttachBudget(r, budgetId);
     LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr, nullptr});
     return env.Undefined();
   }
 
-  // redial(id, address, connectTimeoutMs, reportConnect): after a connect-failed record, the next target.
+  // redial(...RedialArg): after a connect-failed record, the next target.
   Napi::Value Redial(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (loops_.empty() || info.Length() < 4) return ThrowError(env, "redial: expected 4 arguments and a dialing relay");
-    auto* spec = new DialSpec();
-    if (!ReadDial(info[1], info[2], info[3], spec)) {
-      delete spec;
-      return ThrowError(env, "redial: expected an address from address()");
-    }
-    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-    LoopFor(id).Post(Command{Command::kRedial, nullptr, id, 0, spec, nullptr});
+    Args a(info, "redial", kRedialArgNames);
+    uint64_t id = static_cast<uint64_t>(a.Integer(kRedialId, 1, kMaxRelayId));
+    Bytes address = a.Buffer(kRedialAddress);
+    DialSpec spec;
+    spec.timeoutMs = a.Integer(kRedialConnectTimeoutMs, 0, kMaxTimeoutMs);
+    spec.reportConnect = a.Bool(kRedialReportConnect);
+    if (!a.ok()) return env.Undefined();
+    if (loops_.empty()) return ThrowError(env, "redial: expected a dialing relay");
+    if (!ReadAddress(address, &spec)) return ThrowError(env, "redial: expected an address from address()");
+    LoopFor(id).Post(Command{Command::kRedial, nullptr, id, 0, new DialSpec(spec), nullptr});
     return env.Undefined();
   }
 
-  // close(id, reasonCode[, farewell]): `farewell` goes to the client first if the relay never connected.
+  // close(...CloseArg): `farewell` (or null) goes to the client first if the relay never connected.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (loops_.empty() || info.Length() < 2) return info.Env().Undefined();
-    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-    int reason = info[1].As<Napi::Number>().Int32Value();
-    std::string* farewell = nullptr;
-    if (info.Length() > 2 && info[2].IsBuffer()) {
-      Napi::Buffer<char> b = info[2].As<Napi::Buffer<char>>();
-      farewell = new std::string(b.Data(), b.Length());
-    }
-    LoopFor(id).Post(Command{Command::kClose, nullptr, id, reason, nullptr, farewell});
-    return info.Env().Undefined();
+    Napi::Env env = info.Env();
+    Args a(info, "close", kCloseArgNames);
+    uint64_t id = static_cast<uint64_t>(a.Integer(kCloseId, 1, kMaxRelayId));
+    int reason = static_cast<int>(a.Integer(kCloseReason, 0, kReasonCount - 1));
+    Bytes farewell = a.OptionalBuffer(kCloseFarewell);
+    if (!a.ok() || loops_.empty()) return env.Undefined();
+    std::string* bytes = farewell.data == nullptr ? nullptr : new std::string(farewell.data, farewell.length);
+    LoopFor(id).Post(Command{Command::kClose, nullptr, id, reason, nullptr, bytes});
+    return env.Undefined();
   }
 
+  // Bytes per second, 0 = unlimited; beyond uint64 saturates.
+  static uint64_t Rate(double perSec) { return perSec >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(perSec); }
+
   Napi::Value CreateLimit(const Napi::CallbackInfo& info) {
+    Args a(info, "createLimit", kCreateLimitArgNames);
+    double in = a.NonNegative(kCreateLimitIn);
+    double out = a.NonNegative(kCreateLimitOut);
+    if (!a.ok()) return info.Env().Undefined();
     auto limit = std::make_shared<RateLimit>();
     int64_t now = MonotonicNs();
-    limit->in.SetRate(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), now);
-    limit->out.SetRate(static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()), now);
+    limit->in.SetRate(Rate(in), now);
+    limit->out.SetRate(Rate(out), now);
     std::lock_guard<std::mutex> lock(limitsMutex_);
     limit->id = ++nextLimitId_;
     limits_.emplace(limit->id, limit);
@@ -325,7 +345,11 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   }
 
   Napi::Value SetLimit(const Napi::CallbackInfo& info) {
-    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    Args a(info, "setLimit", kSetLimitArgNames);
+    uint32_t id = static_cast<uint32_t>(a.Integer(kSetLimitId, 0, kMaxHandleId));
+    double in = a.NonNegative(kSetLimitIn);
+    double out = a.NonNegative(kSetLimitOut);
+    if (!a.ok()) return info.Env().Undefined();
     std::shared_ptr<RateLimit> limit;
     {
       std::lock_guard<std::mutex> lock(limitsMutex_);
@@ -334,15 +358,17 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     }
     if (limit) {
       int64_t now = MonotonicNs();
-      limit->in.SetRate(static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()), now);
-      limit->out.SetRate(static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()), now);
+      limit->in.SetRate(Rate(in), now);
+      limit->out.SetRate(Rate(out), now);
     }
     return info.Env().Undefined();
   }
 
   // Relays started with the limit keep their reference until they end.
   Napi::Value DisposeLimit(const Napi::CallbackInfo& info) {
-    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    Args a(info, "disposeLimit", kDisposeArgNames);
+    uint32_t id = static_cast<uint32_t>(a.Integer(kDisposeId, 0, kMaxHandleId));
+    if (!a.ok()) return info.Env().Undefined();
     std::lock_guard<std::mutex> lock(limitsMutex_);
     limits_.erase(id);
     return info.Env().Undefined();
@@ -356,9 +382,14 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return Napi::Number::New(info.Env(), id);
   }
 
-  // setBudget(id, limit, countIn, countOut): limit < 0 = no limit.
+  // setBudget(...SetBudgetArg): limit < 0 = no limit.
   Napi::Value SetBudget(const Napi::CallbackInfo& info) {
-    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    Args a(info, "setBudget", kSetBudgetArgNames);
+    uint32_t id = static_cast<uint32_t>(a.Integer(kSetBudgetId, 0, kMaxHandleId));
+    double limit = a.Number(kSetBudgetLimit);
+    bool countIn = a.Bool(kSetBudgetCountIn);
+    bool countOut = a.Bool(kSetBudgetCountOut);
+    if (!a.ok()) return info.Env().Undefined();
     std::shared_ptr<ByteBudget> budget;
     {
       std::lock_guard<std::mutex> lock(limitsMutex_);
@@ -366,16 +397,16 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
       if (it != budgets_.end()) budget = it->second;
     }
     if (budget) {
-      double limit = info[1].As<Napi::Number>().DoubleValue();
-      budget->Set(limit < 0 ? UINT64_MAX : static_cast<uint64_t>(limit), info[2].ToBoolean().Value(),
-                  info[3].ToBoolean().Value());
+      budget->Set(limit < 0 || limit >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(limit), countIn, countOut);
     }
     return info.Env().Undefined();
   }
 
   // Relays started with the budget keep their reference until they end.
   Napi::Value DisposeBudget(const Napi::CallbackInfo& info) {
-    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    Args a(info, "disposeBudget", kDisposeArgNames);
+    uint32_t id = static_cast<uint32_t>(a.Integer(kDisposeId, 0, kMaxHandleId));
+    if (!a.ok()) return info.Env().Undefined();
     std::lock_guard<std::mutex> lock(limitsMutex_);
     budgets_.erase(id);
     return info.Env().Undefined();
@@ -457,10 +488,43 @@ void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, std::vector<
   callback.Call({Napi::Float64Array::New(env, owned->size(), ab, 0)});
 }
 
+// binding.protocol: every table of protocol.h as { jsName: value }, for the TypeScript mirror's test.
+Napi::Object ProtocolTables(Napi::Env env) {
+#define TG_PUT_SLOT(name, js) t.Set(js, static_cast<double>(name));
+#define TG_PUT_VALUE(name, js, value) t.Set(js, static_cast<double>(name));
+#define TG_TABLE(key, LIST, PUT)            \
+  {                                         \
+    Napi::Object t = Napi::Object::New(env); \
+    LIST(PUT)                               \
+    t.Freeze();                             \
+    p.Set(key, t);                          \
+  }
+  Napi::Object p = Napi::Object::New(env);
+  TG_TABLE("startArgs", TG_START_ARGS, TG_PUT_SLOT)
+  TG_TABLE("dialArgs", TG_DIAL_ARGS, TG_PUT_SLOT)
+  TG_TABLE("redialArgs", TG_REDIAL_ARGS, TG_PUT_SLOT)
+  TG_TABLE("closeArgs", TG_CLOSE_ARGS, TG_PUT_SLOT)
+  TG_TABLE("addressArgs", TG_ADDRESS_ARGS, TG_PUT_SLOT)
+  TG_TABLE("createLimitArgs", TG_CREATE_LIMIT_ARGS, TG_PUT_SLOT)
+  TG_TABLE("setLimitArgs", TG_SET_LIMIT_ARGS, TG_PUT_SLOT)
+  TG_TABLE("setBudgetArgs", TG_SET_BUDGET_ARGS, TG_PUT_SLOT)
+  TG_TABLE("disposeArgs", TG_DISPOSE_ARGS, TG_PUT_SLOT)
+  TG_TABLE("closeReasons", TG_CLOSE_REASONS, TG_PUT_SLOT)
+  TG_TABLE("recordFields", TG_RECORD_FIELDS, TG_PUT_SLOT)
+  TG_TABLE("recordCodes", TG_RECORD_CODES, TG_PUT_VALUE)
+  TG_TABLE("limits", TG_LIMITS, TG_PUT_VALUE)
+#undef TG_TABLE
+#undef TG_PUT_VALUE
+#undef TG_PUT_SLOT
+  p.Freeze();
+  return p;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRelayEngine", Engine::Define(env));
+  exports.Set("protocol", ProtocolTables(env));
   return exports;
 }
 

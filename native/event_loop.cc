@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "tg_assert.h"
+
 namespace tidegate {
 
 namespace {
@@ -32,6 +34,13 @@ int64_t NowNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
+// The loop running on this thread, if any (set by Loop::Run): lets TG_ASSERT tell the loop thread from the JS thread.
+thread_local const Loop* tCurrentLoop = nullptr;
+
+// Tick and Close push records field by field in this order.
+static_assert(kRecordId == 0 && kRecordBytesIn == 1 && kRecordBytesOut == 2 && kRecordCode == 3 && kRecordFields == 4,
+              "a stats record is [id, bytesIn, bytesOut, code]");
+
 bool IsSpliceUnsupported(int err) { return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP; }
 
 void EraseFrom(std::vector<Relay*>& list, Relay* r) {
@@ -44,6 +53,8 @@ void EraseFrom(std::vector<Relay*>& list, Relay* r) {
 
 }  // namespace
 
+bool Loop::OnLoopThread() const { return tCurrentLoop == this; }
+
 Loop::Loop(PipeBudget& budget, StatsSink& sink) : budget_(budget), sink_(sink), pool_(budget) {}
 
 Loop::~Loop() {
@@ -53,6 +64,7 @@ Loop::~Loop() {
 }
 
 bool Loop::Start(std::string* error) {
+  TG_ASSERT(!started_ && epfd_ < 0 && evfd_ < 0);
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) {
     *error = std::string("epoll_create1: ") + std::strerror(errno);
@@ -76,6 +88,12 @@ bool Loop::Start(std::string* error) {
 }
 
 void Loop::Post(const Command& command) {
+  TG_ASSERT(!OnLoopThread());  // the JS thread's way in; the loop never posts to itself
+  TG_ASSERT(command.kind != Command::kStart ||
+            (command.relay != nullptr && command.relay->id == command.id && command.relay->fds[kClient] >= 0 &&
+             !command.relay->closed && (command.relay->fds[kTarget] >= 0) == (command.relay->phase == kRelaying)));
+  TG_ASSERT(command.kind != Command::kRedial || command.dial != nullptr);
+  TG_ASSERT(command.kind != Command::kClose || (command.reason >= 0 && command.reason < kReasonCount));
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -89,6 +107,7 @@ void Loop::Post(const Command& command) {
 }
 
 void Loop::StopAndJoin() {
+  TG_ASSERT(!OnLoopThread());  // joining itself would deadlock
   if (!started_) return;
   Post(Command{Command::kShutdown, nullptr, 0, 0, nullptr, nullptr});
   thread_.join();
@@ -119,6 +138,7 @@ int Loop::ComputeTimeoutMs() {
 }
 
 void Loop::Run() {
+  tCurrentLoop = this;
   epoll_event events[kMaxEvents];
   nextTickNs_ = NowNs() + kTickNs;
   while (!stopping_) {
@@ -174,6 +194,7 @@ void Loop::Run() {
 }
 
 bool Loop::DrainCommands() {
+  TG_ASSERT(OnLoopThread());
   uint64_t count;
   ssize_t ignored = read(evfd_, &count, sizeof(count));
   (void)ignored;
@@ -234,6 +255,9 @@ bool Loop::DrainCommands() {
 }
 
 void Loop::StartRelay(Relay* r) {
+  TG_ASSERT(OnLoopThread());
+  TG_ASSERT(!r->closed && r->fds[kClient] >= 0 && relays_.count(r->id) == 0);
+  TG_ASSERT((r->fds[kTarget] < 0) == (r->phase == kAwaitingTarget));
   relays_.emplace(r->id, r);
   live_.fetch_add(1, std::memory_order_relaxed);
   r->lastActiveNs = now_;
@@ -261,6 +285,7 @@ bool Loop::Watch(Relay* r, int side) {
 // An engine-side dial: a non-blocking connect whose outcome arrives as an epoll event (EPOLLOUT, then SO_ERROR).
 // Node never builds a socket object for the target; JS only hears of a failure (to pick the next target).
 void Loop::BeginConnect(Relay* r) {
+  TG_ASSERT(!r->closed && r->phase == kAwaitingTarget && r->fds[kTarget] < 0 && r->fds[kClient] >= 0);
   const DialSpec& d = r->dial;
   int fd = socket(d.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -307,6 +332,7 @@ void Loop::SetTarget(Relay* r, int fd) {
 }
 
 void Loop::Connected(Relay* r) {
+  TG_ASSERT(!r->closed && r->phase != kRelaying && r->fds[kTarget] >= 0);
   r->phase = kRelaying;
   r->lastActiveNs = now_;
   if (r->dial.reportConnect) Record(r, 0, kConnected);
@@ -314,6 +340,7 @@ void Loop::Connected(Relay* r) {
 }
 
 void Loop::ConnectFailed(Relay* r, int err) {
+  TG_ASSERT(!r->closed && r->phase != kRelaying && err != 0);
   if (r->fds[kTarget] >= 0) close(r->fds[kTarget]);  // the only reference: also drops its epoll registration
   SetTarget(r, -1);
   r->phase = kAwaitingTarget;
@@ -321,6 +348,7 @@ void Loop::ConnectFailed(Relay* r, int err) {
 }
 
 void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
+  TG_ASSERT(!r->closed && r->phase != kRelaying && (side == kClient || side == kTarget));
   if (side == kClient) {
     if (events & (EPOLLERR | EPOLLHUP)) {
       Close(r, kClientReset, -1);  // the client went away while its target was being dialed
@@ -347,6 +375,9 @@ void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
 }
 
 void Loop::OnEvents(Endpoint* ep, uint32_t events) {
+  TG_ASSERT(OnLoopThread());
+  TG_ASSERT(ep != nullptr && ep->relay != nullptr && (ep->side == kClient || ep->side == kTarget) &&
+            ep == &ep->relay->endpoints[ep->side]);
   Relay* r = ep->relay;
   if (r->closed) return;
   int s = ep->side;
@@ -369,6 +400,7 @@ void Loop::OnEvents(Endpoint* ep, uint32_t events) {
 }
 
 void Loop::Pump(Relay* r) {
+  TG_ASSERT(!r->closed && r->phase == kRelaying && r->fds[kClient] >= 0 && r->fds[kTarget] >= 0);
   r->dirs[kIn].tookTokens = false;
   r->dirs[kOut].tookTokens = false;
   for (int round = 0; round < kMaxRounds; round++) {
@@ -586,6 +618,7 @@ void Loop::EnterCopyMode(Relay* r) {
 }
 
 void Loop::Throttle(Relay* r, int64_t waitNs) {
+  TG_ASSERT(!r->closed && waitNs >= 0);
   int64_t wake = now_ + waitNs;
   if (!r->throttled || wake < r->wakeAtNs) r->wakeAtNs = wake;
   if (!r->throttled) {
@@ -595,6 +628,7 @@ void Loop::Throttle(Relay* r, int64_t waitNs) {
 }
 
 void Loop::Tick() {
+  TG_ASSERT(OnLoopThread());
   std::vector<std::pair<Relay*, int>> expired;
   for (auto& entry : relays_) {
     Relay* r = entry.second;
@@ -619,7 +653,10 @@ void Loop::Tick() {
 }
 
 void Loop::Close(Relay* r, int reason, int resetSide) {
+  TG_ASSERT(OnLoopThread());
+  TG_ASSERT(reason >= 0 && reason < kReasonCount && resetSide >= -1 && resetSide <= 1);
   if (r->closed) return;
+  TG_ASSERT(relays_.count(r->id) == 1 && relays_.find(r->id)->second == r);
   r->closed = true;
   if (resetSide >= 0 && r->fds[1 - resetSide] >= 0) {
     // Pass the reset on: SO_LINGER 0 makes close() send RST instead of FIN.
@@ -654,6 +691,7 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
 }
 
 void Loop::Record(Relay* r, double first, int code) {
+  TG_ASSERT(!r->closed && (code == kConnected || code == kConnectFailed));
   batch_.push_back(static_cast<double>(r->id));
   batch_.push_back(first);
   batch_.push_back(0);
@@ -661,6 +699,7 @@ void Loop::Record(Relay* r, double first, int code) {
 }
 
 void Loop::Flush() {
+  TG_ASSERT(batch_.size() % kRecordFields == 0);
   if (batch_.empty()) return;
   auto* out = new std::vector<double>();
   out->swap(batch_);

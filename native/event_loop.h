@@ -16,7 +16,7 @@
 
 namespace tidegate {
 
-// Receives a batch of records [id, bytesIn, bytesOut, reason] (reason -1 = still live); takes ownership.
+// Receives a batch of records (RecordField, RecordCode and Reason in protocol.h); takes ownership.
 class StatsSink {
  public:
   virtual ~StatsSink() = default;
@@ -72,6 +72,8 @@ class Loop {
   void Record(Relay* r, double first, int code);
   void Flush();
   int ComputeTimeoutMs();
+  // For TG_ASSERT: true on this loop's own thread (relay state is touched there only).
+  bool OnLoopThread() const;
 
   PipeBudget& budget_;
   StatsSink& sink_;

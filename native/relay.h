@@ -8,6 +8,7 @@
 
 #include "byte_budget.h"
 #include "pipe_pool.h"
+#include "protocol.h"
 #include "rate_limit.h"
 
 namespace tidegate {
@@ -15,28 +16,6 @@ namespace tidegate {
 enum Side : int { kClient = 0, kTarget = 1 };
 // Directions are indexed by their source side: 0 = client -> target (bytesIn), 1 = target -> client (bytesOut).
 enum Dir : int { kIn = 0, kOut = 1 };
-
-// Close reasons, numbered as src/relay/native/engine.ts expects them.
-enum Reason : int {
-  kLive = -1,
-  kDone = 0,
-  kClientReset = 1,
-  kTargetReset = 2,
-  kIdleTimeout = 3,
-  kHalfCloseTimeout = 4,
-  kClosed = 5,
-  kShutdown = 6,
-};
-
-// Record codes beyond the close reasons (the 4th field of a stats record; see src/relay/native/binding.ts).
-enum RecordCode : int {
-  // Added to a close reason when the relay ended before its target connected (an engine-side dial).
-  kUnconnected = 16,
-  // A connect failed; the record's second field holds errno. The relay keeps its client and waits for a redial or close.
-  kConnectFailed = 32,
-  // The target accepted (sent only when the dial asked for it).
-  kConnected = 33,
-};
 
 // Where an engine-side dial connects to, and how.
 struct DialSpec {

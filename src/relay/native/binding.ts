@@ -2,6 +2,19 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  protocolMismatches,
+  type AddressArgs,
+  type CloseArgs,
+  type CreateLimitArgs,
+  type DialArgs,
+  type DisposeArgs,
+  type ProtocolTables,
+  type RedialArgs,
+  type SetBudgetArgs,
+  type SetLimitArgs,
+  type StartArgs,
+} from './protocol.js';
 
 /** Options of the addon's engine object (native/addon.cc). */
 export interface NativeEngineOptions {
@@ -38,49 +51,25 @@ export interface NativeEngineStats {
 }
 
 /**
- * The addon's engine object. Records arrive as [id, bytesIn, bytesOut, code] quads. Code -1: live counters; 0–6: the
- * relay closed with that reason (+16 when an engine-side dial never connected); 32: a connect failed, errno in the
- * second field; 33: the target connected (when the dial asked).
+ * The addon's engine object. Each call's arguments are the labelled tuple of its slots in ./protocol.ts (the mirror
+ * of native/protocol.h); the addon checks each slot's type and range and throws a TypeError naming the slot. Records
+ * arrive as [id, bytesIn, bytesOut, code] quads (`RecordField`, `RecordCode`, `CloseReasonCode`).
  */
 export interface NativeEngineBinding {
-  start(
-    id: number,
-    clientFd: number,
-    targetFd: number,
-    pendingToTarget: Buffer | null,
-    pendingToClient: Buffer | null,
-    idleTimeoutMs: number,
-    halfCloseTimeoutMs: number,
-    limitId: number,
-    budgetId: number,
-  ): void;
+  start(...args: StartArgs): void;
   /** The sockaddr for `dial` and `redial`; null when `host` is not an IP literal. */
-  address(host: string, port: number): Buffer | null;
-  dial(
-    id: number,
-    clientFd: number,
-    pendingToTarget: Buffer | null,
-    idleTimeoutMs: number,
-    halfCloseTimeoutMs: number,
-    limitId: number,
-    address: Buffer,
-    connectTimeoutMs: number,
-    reportConnect: boolean,
-    noDelay: boolean,
-    keepAliveMs: number,
-    greeting: Buffer | null,
-    budgetId: number,
-  ): void;
-  redial(id: number, address: Buffer, connectTimeoutMs: number, reportConnect: boolean): void;
+  address(...args: AddressArgs): Buffer | null;
+  dial(...args: DialArgs): void;
+  redial(...args: RedialArgs): void;
   /** `farewell` goes to the client first when the relay never connected. */
-  close(id: number, reason: number, farewell?: Buffer | null): void;
-  createLimit(inBytesPerSec: number, outBytesPerSec: number): number;
-  setLimit(id: number, inBytesPerSec: number, outBytesPerSec: number): void;
-  disposeLimit(id: number): void;
+  close(...args: CloseArgs): void;
+  createLimit(...args: CreateLimitArgs): number;
+  setLimit(...args: SetLimitArgs): void;
+  disposeLimit(...args: DisposeArgs): void;
   createBudget(): number;
   /** `limit` < 0: no limit. */
-  setBudget(id: number, limit: number, countIn: boolean, countOut: boolean): void;
-  disposeBudget(id: number): void;
+  setBudget(...args: SetBudgetArgs): void;
+  disposeBudget(...args: DisposeArgs): void;
   ref(): void;
   unref(): void;
   shutdown(): void;
@@ -89,6 +78,8 @@ export interface NativeEngineBinding {
 
 export interface NativeAddon {
   NativeRelayEngine: new (onStats: (records: Float64Array) => void, options: NativeEngineOptions) => NativeEngineBinding;
+  /** The constants of native/protocol.h (compared with ./protocol.ts by test/native/protocol.test.ts). */
+  protocol: ProtocolTables;
 }
 
 /** The package root: the nearest directory above this file holding binding.gyp. */
@@ -111,6 +102,11 @@ export function loadAddon(): NativeAddon {
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   const addon = nodeGypBuild(packageRoot()) as Partial<NativeAddon>;
   if (typeof addon.NativeRelayEngine !== 'function') throw new Error('the addon does not export NativeRelayEngine');
+  const mismatches = protocolMismatches(addon.protocol);
+  if (mismatches.length > 0) {
+    const found = mismatches.join('; ');
+    throw new Error(`the addon's protocol differs from src/relay/native/protocol.ts (a stale build? rebuild it): ${found}`);
+  }
   cached = addon as NativeAddon;
   return cached;
 }

@@ -18,33 +18,23 @@ import type {
 } from '../engine.js';
 import type { NativeEngineBinding, NativeEngineOptions, NativeEngineStats } from './binding.js';
 import { detachSocket, isTlsSocket } from './handover.js';
+import {
+  CLOSE_REASONS,
+  CloseReasonCode,
+  DialArg,
+  Limit,
+  newDialArgs,
+  newRedialArgs,
+  newStartArgs,
+  RECORD_FIELDS,
+  RecordCode,
+  RecordField,
+  RedialArg,
+  StartArg,
+} from './protocol.js';
 import { RelayTable } from './relay-table.js';
 
-/** Close reasons by the addon's numeric code (native/relay.h `Reason`). */
-const REASONS: readonly CloseReason[] = [
-  'done',
-  'client_reset',
-  'target_reset',
-  'idle_timeout',
-  'half_close_timeout',
-  'closed',
-  'shutdown',
-];
-const REASON_CODES: Readonly<Record<CloseReason, number>> = {
-  done: 0,
-  client_reset: 1,
-  target_reset: 2,
-  idle_timeout: 3,
-  half_close_timeout: 4,
-  closed: 5,
-  shutdown: 6,
-};
 const EMPTY = Buffer.alloc(0);
-
-/** Record codes beyond the close reasons (native/relay.h `RecordCode`). */
-const UNCONNECTED = 16;
-const CONNECT_FAILED = 32;
-const CONNECTED = 33;
 
 /** `flushing`: Node still owns the sockets; `dialing`: the addon is connecting to (or waiting for) a target. */
 type RelayState = 'flushing' | 'dialing' | 'live' | 'closing' | 'closed';
@@ -155,6 +145,12 @@ class NativeByteBudget implements ByteBudget {
   }
 }
 
+/** The addon's id of a relay's rate limit: 0 for none. */
+function limitId(options: RelayOptions): number {
+  const limit = options.rateLimit as NativeRateLimit | null;
+  return limit !== null && !limit.disposed ? limit.id : 0;
+}
+
 /** The addon's id of a relay's budget: 0 for none. */
 function budgetId(options: RelayOptions): number {
   const budget = options.byteBudget as NativeByteBudget | null | undefined;
@@ -173,6 +169,11 @@ function checkMs(name: string, value: number): number {
     throw new RelayOptionError(`${name}: expected milliseconds >= 0, got ${String(value)}`);
   }
   return Math.floor(value);
+}
+
+/** A validated timeout as the addon takes it: beyond `Limit.maxTimeoutMs` (31 years) is as good as never. */
+function addonMs(value: number): number {
+  return Math.min(Math.floor(value), Limit.maxTimeoutMs);
 }
 
 /** Counters of the JS side, for tests and the status page. */
@@ -198,6 +199,10 @@ export class NativeRelayEngine implements RelayEngine {
   #deliveries = 0;
   #records = 0;
   #refd = false;
+  /** Argument tuples reused for every call (filled by slot; their Buffers are released right after). */
+  readonly #startArgs = newStartArgs();
+  readonly #dialArgs = newDialArgs();
+  readonly #redialArgs = newRedialArgs();
 
   constructor(construct: new (onStats: (records: Float64Array) => void, options: NativeEngineOptions) => NativeEngineBinding, options: NativeEngineOptions = {}) {
     this.#binding = new construct(this.#onStats.bind(this), options);
@@ -250,22 +255,25 @@ export class NativeRelayEngine implements RelayEngine {
     this.#updateRef();
     try {
       const c = detachSocket(client);
-      const limit = options.rateLimit as NativeRateLimit | null;
-      this.#binding.dial(
-        id,
-        c.fd,
-        c.pending,
-        Math.floor(options.idleTimeoutMs),
-        Math.floor(options.halfCloseTimeoutMs),
-        limit !== null && !limit.disposed ? limit.id : 0,
-        address as unknown as Buffer,
-        Math.floor(connect.timeoutMs),
-        reportConnect,
-        connect.noDelay,
-        Math.floor(connect.keepAliveMs),
-        greeting,
-        budgetId(options),
-      );
+      const a = this.#dialArgs;
+      a[DialArg.id] = id;
+      a[DialArg.clientFd] = c.fd;
+      a[DialArg.pendingToTarget] = c.pending;
+      a[DialArg.idleTimeoutMs] = addonMs(options.idleTimeoutMs);
+      a[DialArg.halfCloseTimeoutMs] = addonMs(options.halfCloseTimeoutMs);
+      a[DialArg.limitId] = limitId(options);
+      a[DialArg.address] = address as unknown as Buffer;
+      a[DialArg.connectTimeoutMs] = addonMs(connect.timeoutMs);
+      a[DialArg.reportConnect] = reportConnect;
+      a[DialArg.noDelay] = connect.noDelay;
+      a[DialArg.keepAliveMs] = addonMs(connect.keepAliveMs);
+      a[DialArg.greeting] = greeting;
+      a[DialArg.budgetId] = budgetId(options);
+      try {
+        this.#binding.dial(...a);
+      } finally {
+        a[DialArg.pendingToTarget] = a[DialArg.address] = a[DialArg.greeting] = null;
+      }
     } catch (err) {
       if (!(err instanceof Error)) throw err;
       // The client died before the hand-over (or its fd could not be taken): the relay ends unconnected.
@@ -283,7 +291,7 @@ export class NativeRelayEngine implements RelayEngine {
   giveUpRelay(relay: NativeRelay, farewell: Buffer | null): void {
     if (relay.state !== 'dialing') return;
     relay.state = 'closing';
-    this.#binding.close(relay.id, REASON_CODES.closed, farewell);
+    this.#binding.close(relay.id, CloseReasonCode.closed, farewell);
   }
 
   /** @internal called by NativeRelay.redial */
@@ -291,7 +299,16 @@ export class NativeRelayEngine implements RelayEngine {
     // A relay that is closing (or every relay, at shutdown) gets its close record instead.
     if (relay.state !== 'dialing' || this.#shuttingDown) return;
     relay.label = label;
-    this.#binding.redial(relay.id, address as unknown as Buffer, Math.floor(relay.connectTimeoutMs), reportConnect);
+    const a = this.#redialArgs;
+    a[RedialArg.id] = relay.id;
+    a[RedialArg.address] = address as unknown as Buffer;
+    a[RedialArg.connectTimeoutMs] = addonMs(relay.connectTimeoutMs);
+    a[RedialArg.reportConnect] = reportConnect;
+    try {
+      this.#binding.redial(...a);
+    } finally {
+      a[RedialArg.address] = null;
+    }
   }
 
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit {
@@ -354,13 +371,15 @@ export class NativeRelayEngine implements RelayEngine {
   /** @internal called by NativeRelay.close */
   closeRelay(relay: NativeRelay, reason: CloseReason): void {
     if (relay.state === 'closed' || relay.state === 'closing') return;
-    if (!Object.hasOwn(REASON_CODES, reason)) throw new RelayOptionError(`close reason: expected one of ${REASONS.join(', ')}, got ${String(reason)}`);
+    if (!Object.hasOwn(CloseReasonCode, reason)) {
+      throw new RelayOptionError(`close reason: expected one of ${CLOSE_REASONS.join(', ')}, got ${String(reason)}`);
+    }
     if (relay.state === 'flushing') {
       this.#finishUnhanded(relay, reason);
       return;
     }
     relay.state = 'closing';
-    this.#binding.close(relay.id, REASON_CODES[reason]);
+    this.#binding.close(relay.id, CloseReasonCode[reason], null);
   }
 
   /** Both sockets still have bytes queued in Node: hand over once they reached the kernel, so none are lost. */
@@ -400,19 +419,22 @@ export class NativeRelayEngine implements RelayEngine {
       const c = detachSocket(client);
       side = 'target';
       const t = detachSocket(target);
-      const limit = relay.options.rateLimit as NativeRateLimit | null;
       side = 'client';
-      this.#binding.start(
-        relay.id,
-        c.fd,
-        t.fd,
-        c.pending,
-        t.pending,
-        Math.floor(relay.options.idleTimeoutMs),
-        Math.floor(relay.options.halfCloseTimeoutMs),
-        limit !== null && !limit.disposed ? limit.id : 0,
-        budgetId(relay.options),
-      );
+      const a = this.#startArgs;
+      a[StartArg.id] = relay.id;
+      a[StartArg.clientFd] = c.fd;
+      a[StartArg.targetFd] = t.fd;
+      a[StartArg.pendingToTarget] = c.pending;
+      a[StartArg.pendingToClient] = t.pending;
+      a[StartArg.idleTimeoutMs] = addonMs(relay.options.idleTimeoutMs);
+      a[StartArg.halfCloseTimeoutMs] = addonMs(relay.options.halfCloseTimeoutMs);
+      a[StartArg.limitId] = limitId(relay.options);
+      a[StartArg.budgetId] = budgetId(relay.options);
+      try {
+        this.#binding.start(...a);
+      } finally {
+        a[StartArg.pendingToTarget] = a[StartArg.pendingToClient] = null;
+      }
       relay.state = 'live';
     } catch (err) {
       if (!(err instanceof Error)) throw err;
@@ -450,21 +472,21 @@ export class NativeRelayEngine implements RelayEngine {
 
   #onStats(records: Float64Array): void {
     this.#deliveries++;
-    this.#records += records.length / 4;
-    for (let i = 0; i + 3 < records.length; i += 4) {
-      const relay = this.#relays.get(records[i]!);
+    this.#records += records.length / RECORD_FIELDS;
+    for (let i = 0; i + RECORD_FIELDS <= records.length; i += RECORD_FIELDS) {
+      const relay = this.#relays.get(records[i + RecordField.id]!);
       if (relay === undefined) continue;
-      const code = records[i + 3]!;
-      if (code >= CONNECT_FAILED) {
-        this.#dialOutcome(relay, code, records[i + 1]!);
+      const code = records[i + RecordField.code]!;
+      if (code >= RecordCode.connectFailed) {
+        this.#dialOutcome(relay, code, records[i + RecordField.bytesIn]!);
         continue;
       }
-      relay.bytesIn = records[i + 1]!;
-      relay.bytesOut = records[i + 2]!;
-      if (code >= 0) {
+      relay.bytesIn = records[i + RecordField.bytesIn]!;
+      relay.bytesOut = records[i + RecordField.bytesOut]!;
+      if (code !== RecordCode.live) {
         relay.state = 'closed';
-        if (code < UNCONNECTED) relay.connected = true;
-        this.#finish(relay, REASONS[code % UNCONNECTED] ?? 'closed');
+        if (code < RecordCode.unconnected) relay.connected = true;
+        this.#finish(relay, CLOSE_REASONS[code % RecordCode.unconnected] ?? 'closed');
       }
     }
   }
@@ -474,7 +496,7 @@ export class NativeRelayEngine implements RelayEngine {
     const listener = relay.dialListener;
     if (listener === null || relay.state !== 'dialing') return;
     try {
-      if (code === CONNECTED) {
+      if (code === RecordCode.connected) {
         relay.connected = true;
         listener.connected(relay);
       } else {

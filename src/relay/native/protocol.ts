@@ -1,0 +1,182 @@
+import type { CloseReason } from '../engine.js';
+
+/**
+ * The TypeScript mirror of native/protocol.h: the argument slots of the addon's calls, the close reasons, the layout
+ * and codes of a stats record, and the limits the addon checks. test/native/protocol.test.ts compares every name and
+ * value here with the addon's `protocol` export, so a change on one side only fails there, not in a relay.
+ *
+ * Each call's arguments are a labelled tuple (`StartArgs`) whose positions are the slots (`StartArg`): the engine
+ * fills one reused tuple by slot name, so a slot moved on either side is a compile error or a failed test.
+ */
+
+export const StartArg = {
+  id: 0,
+  clientFd: 1,
+  targetFd: 2,
+  pendingToTarget: 3,
+  pendingToClient: 4,
+  idleTimeoutMs: 5,
+  halfCloseTimeoutMs: 6,
+  limitId: 7,
+  budgetId: 8,
+} as const;
+export type StartArgs = [
+  id: number,
+  clientFd: number,
+  targetFd: number,
+  pendingToTarget: Buffer | null,
+  pendingToClient: Buffer | null,
+  idleTimeoutMs: number,
+  halfCloseTimeoutMs: number,
+  limitId: number,
+  budgetId: number,
+];
+
+export const DialArg = {
+  id: 0,
+  clientFd: 1,
+  pendingToTarget: 2,
+  idleTimeoutMs: 3,
+  halfCloseTimeoutMs: 4,
+  limitId: 5,
+  address: 6,
+  connectTimeoutMs: 7,
+  reportConnect: 8,
+  noDelay: 9,
+  keepAliveMs: 10,
+  greeting: 11,
+  budgetId: 12,
+} as const;
+export type DialArgs = [
+  id: number,
+  clientFd: number,
+  pendingToTarget: Buffer | null,
+  idleTimeoutMs: number,
+  halfCloseTimeoutMs: number,
+  limitId: number,
+  address: Buffer | null,
+  connectTimeoutMs: number,
+  reportConnect: boolean,
+  noDelay: boolean,
+  keepAliveMs: number,
+  greeting: Buffer | null,
+  budgetId: number,
+];
+
+export const RedialArg = { id: 0, address: 1, connectTimeoutMs: 2, reportConnect: 3 } as const;
+export type RedialArgs = [id: number, address: Buffer | null, connectTimeoutMs: number, reportConnect: boolean];
+
+export const CloseArg = { id: 0, reason: 1, farewell: 2 } as const;
+export type CloseArgs = [id: number, reason: number, farewell: Buffer | null];
+
+export const AddressArg = { host: 0, port: 1 } as const;
+export type AddressArgs = [host: string, port: number];
+
+export const CreateLimitArg = { inBytesPerSec: 0, outBytesPerSec: 1 } as const;
+export type CreateLimitArgs = [inBytesPerSec: number, outBytesPerSec: number];
+
+export const SetLimitArg = { id: 0, inBytesPerSec: 1, outBytesPerSec: 2 } as const;
+export type SetLimitArgs = [id: number, inBytesPerSec: number, outBytesPerSec: number];
+
+/** `limit` < 0: no limit. */
+export const SetBudgetArg = { id: 0, limit: 1, countIn: 2, countOut: 3 } as const;
+export type SetBudgetArgs = [id: number, limit: number, countIn: boolean, countOut: boolean];
+
+/** disposeLimit(id) and disposeBudget(id). */
+export const DisposeArg = { id: 0 } as const;
+export type DisposeArgs = [id: number];
+
+/** Close reasons by their code in a close record. */
+export const CloseReasonCode = {
+  done: 0,
+  client_reset: 1,
+  target_reset: 2,
+  idle_timeout: 3,
+  half_close_timeout: 4,
+  closed: 5,
+  shutdown: 6,
+} as const satisfies Record<CloseReason, number>;
+
+/** A stats record is `RECORD_FIELDS` numbers: [id, bytesIn, bytesOut, code]. */
+export const RecordField = { id: 0, bytesIn: 1, bytesOut: 2, code: 3 } as const;
+export const RECORD_FIELDS = 4;
+
+/**
+ * Record codes beyond the close reasons. `live`: counters of a relay still running; `unconnected` is added to a close
+ * reason when an engine-side dial never connected; `connectFailed` carries errno in the bytesIn field; `connected`
+ * is sent only when the dial asked for it.
+ */
+export const RecordCode = { live: -1, unconnected: 16, connectFailed: 32, connected: 33 } as const;
+
+/** What the addon accepts beyond the types: deadlines are kept in int64 nanoseconds, ids and fds in their C types. */
+export const Limit = {
+  maxTimeoutMs: 1_000_000_000_000,
+  maxFd: 2_147_483_647,
+  maxHandleId: 4_294_967_295,
+  maxRelayId: Number.MAX_SAFE_INTEGER,
+} as const;
+
+/** The addon's `protocol` export: the tables above under the names native/addon.cc gives them. */
+export const PROTOCOL = {
+  startArgs: StartArg,
+  dialArgs: DialArg,
+  redialArgs: RedialArg,
+  closeArgs: CloseArg,
+  addressArgs: AddressArg,
+  createLimitArgs: CreateLimitArg,
+  setLimitArgs: SetLimitArg,
+  setBudgetArgs: SetBudgetArg,
+  disposeArgs: DisposeArg,
+  closeReasons: CloseReasonCode,
+  recordFields: RecordField,
+  recordCodes: RecordCode,
+  limits: Limit,
+} as const;
+export type ProtocolTables = { readonly [K in keyof typeof PROTOCOL]: Readonly<Record<string, number>> };
+
+/** Close reasons by code, for reading close records. */
+export const CLOSE_REASONS: readonly CloseReason[] = (Object.keys(CloseReasonCode) as CloseReason[]).sort(
+  (a, b) => CloseReasonCode[a] - CloseReasonCode[b],
+);
+
+/**
+ * Fresh argument tuples, one per engine, reused for every call (filled by slot, their Buffers released after the
+ * call). Their lengths are checked against the slot tables by the protocol test.
+ */
+export function newStartArgs(): StartArgs {
+  return [0, -1, -1, null, null, 0, 0, 0, 0];
+}
+
+export function newDialArgs(): DialArgs {
+  return [0, -1, null, 0, 0, 0, null, 0, false, false, 0, null, 0];
+}
+
+export function newRedialArgs(): RedialArgs {
+  return [0, null, 0, false];
+}
+
+/**
+ * How an addon's `protocol` export differs from this mirror: one line per missing, extra or different name (empty
+ * when they agree). The loader refuses a mismatching addon (a stale build) so the JavaScript relay takes over.
+ */
+export function protocolMismatches(actual: unknown): string[] {
+  const out: string[] = [];
+  const tables = (typeof actual === 'object' && actual !== null ? actual : {}) as Record<string, unknown>;
+  for (const name of new Set([...Object.keys(PROTOCOL), ...Object.keys(tables)])) {
+    const mine = (PROTOCOL as Record<string, Readonly<Record<string, number>>>)[name];
+    const raw = tables[name];
+    const theirs = (typeof raw === 'object' && raw !== null ? raw : undefined) as Record<string, unknown> | undefined;
+    if (mine === undefined) out.push(`${name}: exported by the addon, missing in the mirror`);
+    else if (theirs === undefined) out.push(`${name}: missing in the addon`);
+    else {
+      for (const key of new Set([...Object.keys(mine), ...Object.keys(theirs)])) {
+        if (!Object.hasOwn(theirs, key)) out.push(`${name}.${key}: missing in the addon`);
+        else if (!Object.hasOwn(mine, key)) out.push(`${name}.${key}: exported by the addon, missing in the mirror`);
+        else if (theirs[key] !== mine[key]) {
+          out.push(`${name}.${key}: addon ${String(theirs[key])}, mirror ${mine[key]}`);
+        }
+      }
+    }
+  }
+  return out;
+}
