@@ -282,6 +282,17 @@ bool Loop::Watch(Relay* r, int side) {
   return epoll_ctl(epfd_, EPOLL_CTL_ADD, r->fds[side], &ev) == 0;
 }
 
+// Deregisters, then closes. close() alone drops the epoll registration only when it releases the last reference to
+// the file description, and the addon's fd is not always the last: Node's fd of a handed-over socket lives until
+// the JS thread destroys that socket (after start()/dial() returned, possibly after this loop closed the relay),
+// and a child process between fork and exec holds a copy of every fd. A registration that outlives the close keeps
+// pointing at the relay's Endpoint, which is freed at the end of this iteration: its next event is a use after free.
+// EPOLL_CTL_DEL of an fd that was never added (a failed Watch) fails with ENOENT, harmlessly.
+void Loop::CloseFd(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
+}
+
 // An engine-side dial: a non-blocking connect whose outcome arrives as an epoll event (EPOLLOUT, then SO_ERROR).
 // Node never builds a socket object for the target; JS only hears of a failure (to pick the next target).
 void Loop::BeginConnect(Relay* r) {
@@ -341,7 +352,7 @@ void Loop::Connected(Relay* r) {
 
 void Loop::ConnectFailed(Relay* r, int err) {
   TG_ASSERT(!r->closed && r->phase != kRelaying && err != 0);
-  if (r->fds[kTarget] >= 0) close(r->fds[kTarget]);  // the only reference: also drops its epoll registration
+  if (r->fds[kTarget] >= 0) CloseFd(r->fds[kTarget]);  // a forked child may hold it too: deregister explicitly
   SetTarget(r, -1);
   r->phase = kAwaitingTarget;
   Record(r, static_cast<double>(err), kConnectFailed);
@@ -664,11 +675,7 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
     setsockopt(r->fds[1 - resetSide], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
   }
   for (int s = 0; s < 2; s++) {
-    if (r->fds[s] < 0) continue;
-    // Deregister before closing: the fd is a dup of Node's, and until Node has closed its own, close() alone would
-    // leave the registration alive and epoll would report events for this relay after it is deleted.
-    epoll_ctl(epfd_, EPOLL_CTL_DEL, r->fds[s], nullptr);
-    close(r->fds[s]);
+    if (r->fds[s] >= 0) CloseFd(r->fds[s]);  // not always the last reference (Node's fd, a fork): see CloseFd
     r->fds[s] = -1;
   }
   for (int d = 0; d < 2; d++) {

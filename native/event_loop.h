@@ -52,6 +52,7 @@ class Loop {
   bool DrainCommands();
   void StartRelay(Relay* r);
   bool Watch(Relay* r, int side);
+  void CloseFd(int fd);
   void BeginConnect(Relay* r);
   void SetTarget(Relay* r, int fd);
   void Connected(Relay* r);

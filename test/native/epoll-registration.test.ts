@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import type net from 'node:net';
+import { loadAddon } from '../../src/relay/native/binding.js';
+import { closeServer, connect, delay, fdTarget, listen, portOf, skipNative, until } from './harness.js';
+
+/**
+ * A relay's close must take its fds out of the loop's epoll even when the addon's dup is not the last reference to
+ * the socket: Node's fd of a handed-over socket lives until the JS thread destroys it (after start()/dial() return,
+ * so possibly after the loop already closed the relay), and a forked child holds a copy of every fd until it execs.
+ * close(2) drops an epoll registration only with the last reference; a registration that survived kept the freed
+ * relay's Endpoint as its data, and the socket's next event was a use after free in Loop::OnEvents (the SIGSEGV of
+ * the SOCKS5 churn test and of a fuzz child). Here Node's fds are kept open on purpose, the widest such window.
+ */
+
+function inodeOf(fd: number): number {
+  const m = /^socket:\[(\d+)\]$/.exec(fdTarget(fd));
+  assert.ok(m, `fd ${fd} is not a socket`);
+  return Number(m[1]);
+}
+
+/** Socket inodes registered in the epoll instance `epfd` (from /proc/self/fdinfo). */
+function watchedInodes(epfd: number): number[] {
+  const info = readFileSync(`/proc/self/fdinfo/${epfd}`, 'utf8');
+  return [...info.matchAll(/^tfd:\s+\d+.*\sino:([0-9a-f]+)/gm)].map((m) => parseInt(m[1]!, 16));
+}
+
+function handleFd(socket: net.Socket): number {
+  return (socket as unknown as { _handle: { fd: number } })._handle.fd;
+}
+
+function detachKeepingFd(socket: net.Socket): number {
+  socket.pause();
+  const handle = (socket as unknown as { _handle: { readStop(): number; reading: boolean } })._handle;
+  handle.readStop();
+  handle.reading = false;
+  return handleFd(socket);
+}
+
+describe('native relay: epoll registrations end with the relay', { skip: skipNative, timeout: 30_000 }, () => {
+  it('deregisters both fds of a closed relay while Node still holds its own fds of the sockets', async () => {
+    const accepted: net.Socket[] = [];
+    const server = await listen((socket) => accepted.push(socket));
+    const peerOfClient = await connect(portOf(server));
+    peerOfClient.on('error', () => {});
+    await until(() => accepted.length === 1, 'first accept');
+    const peerOfTarget = await connect(portOf(server));
+    await until(() => accepted.length === 2, 'second accept');
+    const [clientSide, targetSide] = accepted as [net.Socket, net.Socket];
+    const inodes = [inodeOf(handleFd(clientSide)), inodeOf(handleFd(targetSide))];
+
+    const records: number[] = [];
+    const { NativeRelayEngine } = loadAddon();
+    const binding = new NativeRelayEngine((batch) => records.push(...batch), {});
+    try {
+      binding.start(1, detachKeepingFd(clientSide), detachKeepingFd(targetSide), null, null, 0, 0, 0, 0);
+      const [epfd] = binding.stats().epollFds as number[];
+      assert.ok(epfd !== undefined);
+      await until(() => inodes.every((i) => watchedInodes(epfd).includes(i)), 'both sockets watched by the addon');
+
+      peerOfClient.resetAndDestroy(); // the relay ends with client_reset; Node's fds keep both sockets open
+      await until(() => records.length >= 4, 'close record');
+      assert.deepEqual(records.slice(0, 4), [1, 0, 0, 1], 'relay 1 closed: client_reset');
+      await delay(150); // past the loop iteration that freed the relay
+
+      const left = watchedInodes(epfd).filter((i) => inodes.includes(i));
+      assert.deepEqual(left, [], 'a closed relay\'s socket is still registered in the addon\'s epoll (dangling Endpoint)');
+      // An event on the still-open target socket: with a stale registration this was a use after free.
+      peerOfTarget.write('x');
+      await delay(150);
+    } finally {
+      binding.shutdown();
+      clientSide.destroy();
+      targetSide.destroy();
+      peerOfTarget.destroy();
+      await closeServer(server);
+    }
+  });
+});
