@@ -102,10 +102,14 @@ class NativeRateLimit implements RateLimit {
   readonly id: number;
   disposed = false;
   readonly #binding: NativeEngineBinding;
+  /** The engine's live handles of this kind: a disposed one leaves it (the engine checks ownership against it). */
+  readonly #live: Set<NativeRateLimit>;
 
-  constructor(binding: NativeEngineBinding, id: number) {
+  constructor(binding: NativeEngineBinding, id: number, live: Set<NativeRateLimit>) {
     this.#binding = binding;
     this.id = id;
+    this.#live = live;
+    live.add(this);
   }
 
   set(inBytesPerSec: number, outBytesPerSec: number): void {
@@ -117,6 +121,7 @@ class NativeRateLimit implements RateLimit {
     if (this.disposed) return;
     this.disposed = true;
     this.#binding.disposeLimit(this.id);
+    this.#live.delete(this);
   }
 }
 
@@ -124,10 +129,14 @@ class NativeByteBudget implements ByteBudget {
   readonly id: number;
   disposed = false;
   readonly #binding: NativeEngineBinding;
+  /** The engine's live handles of this kind: a disposed one leaves it (the engine checks ownership against it). */
+  readonly #live: Set<NativeByteBudget>;
 
-  constructor(binding: NativeEngineBinding, id: number) {
+  constructor(binding: NativeEngineBinding, id: number, live: Set<NativeByteBudget>) {
     this.#binding = binding;
     this.id = id;
+    this.#live = live;
+    live.add(this);
   }
 
   set(limit: number, countIn: boolean, countOut: boolean): void {
@@ -142,6 +151,7 @@ class NativeByteBudget implements ByteBudget {
     if (this.disposed) return;
     this.disposed = true;
     this.#binding.disposeBudget(this.id);
+    this.#live.delete(this);
   }
 }
 
@@ -314,16 +324,12 @@ export class NativeRelayEngine implements RelayEngine {
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit {
     if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down');
     const id = this.#binding.createLimit(checkRate('in', inBytesPerSec), checkRate('out', outBytesPerSec));
-    const limit = new NativeRateLimit(this.#binding, id);
-    this.#limits.add(limit);
-    return limit;
+    return new NativeRateLimit(this.#binding, id, this.#limits);
   }
 
   createByteBudget(): ByteBudget {
     if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down');
-    const budget = new NativeByteBudget(this.#binding, this.#binding.createBudget());
-    this.#budgets.add(budget);
-    return budget;
+    return new NativeByteBudget(this.#binding, this.#binding.createBudget(), this.#budgets);
   }
 
   async shutdown(): Promise<void> {
