@@ -96,7 +96,9 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       directCountries: this.config.directCountries,
       routed: { direct: this.direct, upstream: this.upstream },
       denied: this.denied,
-      http: { forwarded: plain.forwarded, refused: plain.refused, upgraded: plain.upgraded, idleOrigins: plain.idleOrigins() },
+      http: {
+        forwarded: plain.forwarded, refused: plain.refused, upgraded: plain.upgraded, idleOrigins: plain.idleOrigins(),
+      },
       auth: this.auth === null ? 'none' : { ...this.auth.status(), refused: this.authFailed },
     };
   }
@@ -188,7 +190,9 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       if (protocol === 'socks5') dest = await this.socksHandshake(pending, reader);
       else {
         head = await reader.read(parseConnect);
-        if (this.auth !== null) pending.user = await this.login(basicCredentials(head.authorization), client.remoteAddress ?? '');
+        if (this.auth !== null) {
+          pending.user = await this.login(basicCredentials(head.authorization), client.remoteAddress ?? '');
+        }
         dest = head.connect ?? head.plain!;
       }
     } catch (err) {
@@ -231,7 +235,8 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     client.once('close', clientGone);
     try {
       routed = await routeDestination(router, guard, dest);
-      const address = routed.via === 'direct' && !abort.signal.aborted ? this.engineAddress(routed.dialHost, dest.port) : null;
+      const direct = routed.via === 'direct' && !abort.signal.aborted;
+      const address = direct ? this.engineAddress(routed.dialHost, dest.port) : null;
       if (address !== null) {
         client.removeListener('close', clientGone);
         this.dialWithEngine(pending, protocol, reader, target, address);
@@ -341,7 +346,8 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     }
     if (!methods.includes(0x02)) {
       client.write(NO_ACCEPTABLE_METHODS);
-      throw new ProxyHandshakeError('the client offered no username/password method (this proxy needs a login)', 'no_method');
+      const message = 'the client offered no username/password method (this proxy needs a login)';
+      throw new ProxyHandshakeError(message, 'no_method');
     }
     client.write(USER_PASS);
     const credentials = await reader.read(parseUserPass);

@@ -251,7 +251,11 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
    * Starts what carries a client's bytes (an engine relay, or a proxy's in-process HTTP session, which is a Relay to
    * accounting); the record is emitted when it closes.
    */
-  protected startRelay<R extends Relay>(pending: P, route: RelayRoute, open: (options: RelayOptions, onClose: RelayCloseListener) => R): R {
+  protected startRelay<R extends Relay>(
+    pending: P,
+    route: RelayRoute,
+    open: (options: RelayOptions, onClose: RelayCloseListener) => R,
+  ): R {
     const { clientLabel } = pending;
     const service = this;
     const accounting = this.context.accounting;
@@ -303,7 +307,14 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
     else client.destroy();
     this.context.events.relayClosed({
-      service: this.name, user: this.userOf(pending), client: pending.clientLabel, target, bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
+      service: this.name,
+      user: this.userOf(pending),
+      client: pending.clientLabel,
+      target,
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+      reason,
     });
     this.release();
   }

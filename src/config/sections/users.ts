@@ -26,7 +26,8 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
     const proxy = readProxyLogin(r, join(path, 'proxy'), o.proxy);
     if (proxy !== null && proxy.username) {
       const owner = usernames.get(proxy.username);
-      if (owner !== undefined) r.fail(join(join(path, 'proxy'), 'username'), `username is already used by user "${owner}"`);
+      const at = join(join(path, 'proxy'), 'username');
+      if (owner !== undefined) r.fail(at, `username is already used by user "${owner}"`);
       usernames.set(proxy.username, id);
     }
     return { id, quota, rate: readRate(r, join(path, 'rate'), o.rate), keys: userKeys, proxy };
@@ -47,9 +48,12 @@ function readProxyLogin(r: Reader, path: string, value: unknown): ProxyLogin | n
   const password = o.password === undefined || o.password === null ? null : o.password;
   const hash = o.passwordHash === undefined || o.passwordHash === null ? null : o.passwordHash;
   if (password !== null && hash !== null) r.fail(path, 'expected password or passwordHash, not both');
-  if (password === null && hash === null) r.fail(join(path, 'password'), 'expected a password (or a passwordHash), got nothing');
+  if (password === null && hash === null) {
+    r.fail(join(path, 'password'), 'expected a password (or a passwordHash), got nothing');
+  }
   if (password !== null && (typeof password !== 'string' || password === '')) {
-    r.fail(join(path, 'password'), `expected a non-empty string, got ${typeof password === 'string' ? 'an empty one' : typeof password}`);
+    const got = typeof password === 'string' ? 'an empty one' : typeof password;
+    r.fail(join(path, 'password'), `expected a non-empty string, got ${got}`);
   } else if (typeof password === 'string' && (!LOGIN_RE.test(password) || Buffer.byteLength(password) > 255)) {
     r.fail(join(path, 'password'), 'expected 1-255 bytes without control characters');
   }

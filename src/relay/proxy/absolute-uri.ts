@@ -68,7 +68,7 @@ export function parseHostPort(text: string, fallback: number): { host: string; p
   return { host, port: Number(portText) };
 }
 
-/** Whether a Host field names the same host and port as the URI (case-insensitive; the default port may be left out). */
+/** Whether a Host field names the URI's host and port (case-insensitive; the default port may be left out). */
 export function hostAgrees(field: string, target: AbsoluteTarget): boolean {
   const parsed = parseHostPort(field.trim(), 80);
   if (parsed === null || parsed.port !== target.port) return false;

@@ -64,11 +64,14 @@ export const parseConnect: Parse<ProxyHead> = (b) => {
       host = field.slice(colon + 1);
     }
   }
-  if (line.method === 'CONNECT') return { value: { connect: parseAuthority(line.target), plain: null, authorization }, used: end + 4 };
+  if (line.method === 'CONNECT') {
+    return { value: { connect: parseAuthority(line.target), plain: null, authorization }, used: end + 4 };
+  }
   const plain = parseAbsoluteUri(line.target);
   if (typeof plain === 'string') throw new HttpRefusal(plain, 400, 'malformed');
   if (host !== null && !hostAgrees(host, plain)) {
-    throw new HttpRefusal(`the Host field ${JSON.stringify(host.trim().slice(0, 80))} disagrees with the URI's ${plain.authority}`, 400, 'malformed');
+    const shown = JSON.stringify(host.trim().slice(0, 80));
+    throw new HttpRefusal(`the Host field ${shown} disagrees with the URI's ${plain.authority}`, 400, 'malformed');
   }
   return { value: { connect: null, plain, authorization }, used: 0 };
 };
@@ -87,7 +90,10 @@ function parseRequestLine(line: string): { method: string; target: string } {
   const shown = JSON.stringify(line.slice(0, 80));
   const sp1 = line.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
-  if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) throw new HttpRefusal(`expected "CONNECT host:port HTTP/1.1" or "GET http://host/path HTTP/1.1", got ${shown}`, 400, 'malformed');
+  if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) {
+    const expected = '"CONNECT host:port HTTP/1.1" or "GET http://host/path HTTP/1.1"';
+    throw new HttpRefusal(`expected ${expected}, got ${shown}`, 400, 'malformed');
+  }
   const method = line.slice(0, sp1);
   const target = line.slice(sp1 + 1, sp2);
   const version = line.slice(sp2 + 1);

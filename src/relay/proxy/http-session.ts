@@ -42,7 +42,13 @@ export class HttpSession implements Relay {
   /** The first request's login was checked by the service's strict reader: the HTTP side need not check it again. */
   firstLoginChecked = true;
 
-  constructor(client: Socket, user: string | null, route: SessionRoute, options: RelayOptions, onClose: RelayCloseListener) {
+  constructor(
+    client: Socket,
+    user: string | null,
+    route: SessionRoute,
+    options: RelayOptions,
+    onClose: RelayCloseListener,
+  ) {
     this.id = nextSessionId--;
     if (nextSessionId < -(2 ** 52)) nextSessionId = -1;
     this.startedAt = performance.now();

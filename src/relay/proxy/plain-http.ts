@@ -18,6 +18,7 @@ import {
   ProxyAuthError,
   ProxyRequestError,
   QuotaExceededError,
+  TidegateError,
   UpstreamProxyError,
   UpstreamUnavailableError,
 } from '../../errors.js';
@@ -84,7 +85,10 @@ class OriginAgent extends Agent {
   }
 
   // Node's Agent takes a callback-style createConnection: return nothing, call back once connected.
-  override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): undefined {
+  override createConnection(
+    options: ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): undefined {
     originOf(options).open().then(
       function originDialed(socket) {
         // A tunnel through a SOCKS5 upstream comes back paused (its handshake reader let go): the client reads it.
@@ -132,7 +136,9 @@ export class PlainHttpProxy {
     this.server.on('clientError', this.onClientError.bind(this));
     // The server never listens (connections are handed to it), so start Node's header/request timeout checks here.
     this.server.emit('listening');
-    const options: AgentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxFreeSockets: 64, scheduling: 'lifo', timeout: 30_000 };
+    const options: AgentOptions = {
+      keepAlive: true, keepAliveMsecs: 1_000, maxFreeSockets: 64, scheduling: 'lifo', timeout: 30_000,
+    };
     this.agent = new OriginAgent(options);
   }
 
@@ -250,7 +256,8 @@ export class PlainHttpProxy {
         return;
       }
       if (!(err instanceof UpstreamProxyError) && err.code !== ConnectTimeoutError.code) {
-        proxy.host.log.warn({ service: proxy.host.name, target: target.authority, err: err.message }, 'proxy origin failed');
+        const { log, name } = proxy.host;
+        log.warn({ service: name, target: target.authority, err: err.message }, 'proxy origin failed');
       }
       proxy.answerError(res, err, target);
     });
@@ -267,7 +274,9 @@ export class PlainHttpProxy {
     if (session.firstLoginChecked) session.firstLoginChecked = false;
     else if (host.logsIn) {
       const found = await host.login(req.headers['proxy-authorization'], req.socket.remoteAddress ?? '');
-      if (found !== user) throw new ProxyAuthError('this connection belongs to another proxy user; open a new one', false);
+      if (found !== user) {
+        throw new ProxyAuthError('this connection belongs to another proxy user; open a new one', false);
+      }
     }
     const refusal = host.refusal(user);
     if (refusal !== null) throw new QuotaExceededError(`user "${user}" is refused: ${refusal}`, refusal);
@@ -282,10 +291,10 @@ export class PlainHttpProxy {
     const [status, reason, extra] = errorStatus(err);
     if (err instanceof DestinationDeniedError) {
       this.host.denied();
-      this.host.log.warn({ service: this.host.name, target: target?.authority, err: err.message }, 'proxy destination refused');
+      const { log, name } = this.host;
+      log.warn({ service: name, target: target?.authority, err: err.message }, 'proxy destination refused');
     }
-    const code = (err as { code?: string }).code ?? UpstreamUnavailableError.code;
-    const body = JSON.stringify({ error: { code: code.startsWith('TG_ERR_') ? code : UpstreamUnavailableError.code, message: errorMessage(err) } });
+    const body = JSON.stringify({ error: { code: errorCode(err), message: errorMessage(err) } });
     const headers: Record<string, string | number> = {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
@@ -345,7 +354,8 @@ export class PlainHttpProxy {
     } catch (err) {
       reader.release();
       origin.destroy();
-      this.refuseRaw(socket, new UpstreamProxyError(`the origin did not answer the upgrade: ${(err as Error).message}`));
+      const message = `the origin did not answer the upgrade: ${(err as Error).message}`;
+      this.refuseRaw(socket, new UpstreamProxyError(message));
       return;
     }
     const rest = reader.release();
@@ -409,8 +419,7 @@ export class PlainHttpProxy {
     this.refused++;
     if (err instanceof DestinationDeniedError) this.host.denied();
     const [status, reason, extra] = errorStatus(err);
-    const code = (err as { code?: string }).code ?? UpstreamUnavailableError.code;
-    let reply = httpReply(status, reason, errorMessage(err), code.startsWith('TG_ERR_') ? code : UpstreamUnavailableError.code);
+    let reply = httpReply(status, reason, errorMessage(err), errorCode(err));
     if (extra['proxy-authenticate'] !== undefined) {
       const text = reply.toString('utf8');
       reply = Buffer.from(text.replace('\r\n', `\r\nproxy-authenticate: ${REALM}\r\n`), 'utf8');
@@ -431,7 +440,8 @@ function requestTarget(req: IncomingMessage): AbsoluteTarget {
     if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
     if (++hosts > 1) throw new ProxyRequestError('more than one Host field');
     if (!hostAgrees(raw[i + 1]!, target)) {
-      throw new ProxyRequestError(`the Host field ${JSON.stringify(raw[i + 1]!.slice(0, 80))} disagrees with the URI's ${target.authority}`);
+      const shown = JSON.stringify(raw[i + 1]!.slice(0, 80));
+      throw new ProxyRequestError(`the Host field ${shown} disagrees with the URI's ${target.authority}`);
     }
   }
   return target;
@@ -449,9 +459,14 @@ function errorStatus(err: Error): [number, string, Record<string, string>] {
   return [502, 'Bad Gateway', {}];
 }
 
+/** Our errors carry their class's code; a socket error is the destination being unreachable. */
+function errorCode(err: Error): string {
+  if (err instanceof TidegateError) return err.code;
+  return UpstreamUnavailableError.code;
+}
+
 function errorMessage(err: Error): string {
-  if (err instanceof ProxyAuthError || err instanceof ProxyRequestError || err instanceof HttpRefusal) return err.message;
-  if (err instanceof QuotaExceededError || err instanceof DestinationDeniedError || err instanceof UpstreamProxyError) return err.message;
+  if (err instanceof TidegateError && !(err instanceof ConnectTimeoutError)) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === ConnectTimeoutError.code) return err.message;
   return `cannot reach the destination: ${e.code ?? err.message}`;

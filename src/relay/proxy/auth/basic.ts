@@ -8,7 +8,9 @@ const BASE64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
  * scheme, bad base64 or no colon is a ProxyAuthError (answered 407 like a wrong password).
  */
 export function parseBasic(value: string | null | undefined): Credentials {
-  if (value === null || value === undefined || value === '') throw new ProxyAuthError('proxy credentials required', true);
+  if (value === null || value === undefined || value === '') {
+    throw new ProxyAuthError('proxy credentials required', true);
+  }
   const space = value.indexOf(' ');
   const scheme = space < 0 ? value : value.slice(0, space);
   if (scheme.toLowerCase() !== 'basic') throw new ProxyAuthError('expected Proxy-Authorization: Basic', false);
