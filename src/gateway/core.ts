@@ -3,13 +3,13 @@ import type { GatewayServiceConfig, UserConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { GatewayUsageRecord, ServiceEvents } from '../service.js';
 import type { RequestLogRow, UsageLog } from '../store/usage-log.js';
-import { AffinityTable } from './affinity.js';
-import { Channel } from './channel.js';
+import { AffinityTable } from './routing/affinity.js';
+import { Channel } from './upstream/channel.js';
 import type { BodyCodec } from './codec.js';
 import type { Exchange } from './exchange.js';
 import { SlotList } from '../util/slot-list.js';
-import { Router } from './router.js';
-import { Watchdog } from './watchdog.js';
+import { Router } from './routing/router.js';
+import { Watchdog } from './timers/watchdog.js';
 
 /**
  * Everything a request needs, owned by one gateway service and swapped in place on reload: channels (kept across

@@ -6,20 +6,20 @@ import {
   QuotaExceededError, GatewayError, GatewayInternalError, NoChannelError, UpstreamRateLimitedError, UpstreamStreamError,
   UpstreamTimeoutError,
 } from '../errors.js';
-import { Attempt, firstByteTimedOut } from './attempt.js';
-import { pickChannel } from './balancer.js';
+import { Attempt, firstByteTimedOut } from './upstream/attempt.js';
+import { pickChannel } from './routing/balancer.js';
 import type { BodyBudget } from './body-budget.js';
-import type { Channel } from './channel.js';
+import type { Channel } from './upstream/channel.js';
 import { toGatewayError } from './codec.js';
 import type { GatewayCore } from './core.js';
-import { familyOf, upstreamDialect, upstreamSuffix, type Endpoint } from './endpoints.js';
-import { convertErrorBody, errorBody, errorEvent } from './error-body.js';
+import { familyOf, upstreamDialect, upstreamSuffix, type Endpoint } from './routing/endpoints.js';
+import { convertErrorBody, errorBody, errorEvent } from './response/error-body.js';
 import type { GatewayRequest, GatewayResponse } from './http-types.js';
 import { DISCARD_MAX_BYTES, lingerOnClose } from './linger.js';
-import type { Route } from './router.js';
-import { AnthropicToOpenAIStream, OpenAIToAnthropicStream, readUsageFromEvent, type StreamConverter } from './sse-convert.js';
-import { parseSseEvent, SseSplitter, type SseEvent, type SseEventSink } from './sse-splitter.js';
-import { mentionsUsage, readUsage, TokenUsage } from './usage.js';
+import type { Route } from './routing/router.js';
+import { AnthropicToOpenAIStream, OpenAIToAnthropicStream, readUsageFromEvent, type StreamConverter } from './sse/convert.js';
+import { parseSseEvent, SseSplitter, type SseEvent, type SseEventSink } from './sse/splitter.js';
+import { mentionsUsage, readUsage, TokenUsage } from './response/usage.js';
 import type { Slotted } from '../util/slot-list.js';
 
 /** Read once at module load: delays every gateway request, so the perf gate can prove it catches a slow build. */

@@ -1,6 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Exchange } from './exchange.js';
-import type { ClientConnection } from './keep-alive.js';
+import type { ClientConnection } from './timers/keep-alive.js';
 
 /**
  * The gateway's own request/response classes (passed to `http.createServer`): they carry their Exchange as a

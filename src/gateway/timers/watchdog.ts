@@ -1,5 +1,5 @@
-import type { SlotList } from '../util/slot-list.js';
-import type { Exchange } from './exchange.js';
+import type { SlotList } from '../../util/slot-list.js';
+import type { Exchange } from '../exchange.js';
 
 /**
  * The gateway's request and first-byte deadlines, checked by one interval over the live exchanges instead of two

@@ -1,7 +1,7 @@
 import type { Client } from 'undici';
-import { UpstreamTimeoutError } from '../errors.js';
+import { UpstreamTimeoutError } from '../../errors.js';
 import type { Channel } from './channel.js';
-import type { Exchange } from './exchange.js';
+import type { Exchange } from '../exchange.js';
 import type { UpstreamCredential } from './key-ring.js';
 import { redactSecrets } from './redact.js';
 import type { PooledHandler } from './upstream-pool.js';
