@@ -258,14 +258,7 @@ function answerError(res: GatewayResponse, family: Family, err: GatewayError): v
 }
 
 function answerModels(exchange: Exchange, config: GatewayServiceConfig, anthropic: boolean): void {
-  const body = listModels(config, anthropic);
-  const res = exchange.res;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', body.length);
-  res.writeHead(200);
-  res.end(body);
-  exchange.core.live.delete(exchange);
-  exchange.finished = true;
+  exchange.answerLocal(listModels(config, anthropic));
 }
 
 function onResponseClose(this: GatewayResponse): void {

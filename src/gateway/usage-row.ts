@@ -1,0 +1,41 @@
+import type { RequestSummary } from '../dialects/types.js';
+import type { GatewayError } from '../errors.js';
+import type { RequestLogRow } from '../store/usage-log.js';
+import type { TokenUsage } from './response/usage.js';
+
+/** What the usage row of one exchange is read from (the Exchange). */
+export interface RowSource {
+  readonly ts: number;
+  readonly startedAt: number;
+  readonly user: string | null;
+  readonly channelName: string | null;
+  readonly attempt: { readonly channel: { readonly name: string } } | null;
+  readonly endpoint: { readonly path: string };
+  readonly summary: RequestSummary | null;
+  readonly status: number;
+  readonly usage: TokenUsage;
+  readonly ttfbMs: number | null;
+  readonly attempts: number;
+}
+
+/** The request-log row of a finished exchange. */
+export function usageRow(x: RowSource, service: string, err: GatewayError | null): RequestLogRow {
+  const u = x.usage;
+  return {
+    ts: x.ts,
+    service,
+    user: x.user,
+    channel: x.channelName ?? x.attempt?.channel.name ?? null,
+    endpoint: x.endpoint.path,
+    model: x.summary?.model ?? null,
+    stream: x.summary?.stream ?? false,
+    status: x.status,
+    promptTokens: u.prompt,
+    completionTokens: u.completion,
+    totalTokens: u.total,
+    latencyMs: performance.now() - x.startedAt,
+    ttfbMs: x.ttfbMs,
+    attempts: x.attempts,
+    error: err === null ? null : err.code,
+  };
+}
