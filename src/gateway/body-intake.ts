@@ -3,10 +3,13 @@ import type { BodyBudget } from './body-budget.js';
 import type { BodyReader, GatewayRequest, GatewayResponse } from './http-types.js';
 import { DISCARD_MAX_BYTES, lingerOnClose } from './linger.js';
 
+/** The service's limits now (the GatewayCore; read per chunk: a reload applies to bodies still arriving). */
+export interface BodyLimits {
+  readonly config: { readonly maxBodyBytes: number };
+}
+
 /** Who takes the body (the Exchange). */
 export interface BodyOwner {
-  /** The service's limits now (read per chunk: a reload applies to bodies still arriving). */
-  readonly config: { readonly maxBodyBytes: number };
   /** The whole body arrived (in `body`). */
   onBody(): void;
   /** Answers a refusal; the connection is already set to close, lingering. */
@@ -20,6 +23,7 @@ export interface BodyOwner {
  */
 export class BodyIntake implements BodyReader {
   readonly owner: BodyOwner;
+  readonly limits: BodyLimits;
   readonly req: GatewayRequest;
   readonly res: GatewayResponse;
   /** The process-wide body budget this body is charged to. */
@@ -40,8 +44,9 @@ export class BodyIntake implements BodyReader {
   bytes = 0;
   body: Buffer | null = null;
 
-  constructor(owner: BodyOwner, req: GatewayRequest, res: GatewayResponse, budget: BodyBudget) {
+  constructor(owner: BodyOwner, limits: BodyLimits, req: GatewayRequest, res: GatewayResponse, budget: BodyBudget) {
     this.owner = owner;
+    this.limits = limits;
     this.req = req;
     this.res = res;
     this.budget = budget;
@@ -50,11 +55,11 @@ export class BodyIntake implements BodyReader {
   /**
    * Takes the body: refuses it at once when its declared length is over maxBodyBytes (413) or over what is left of the
    * budget (503), else charges it. The body is read either way: a refused one is discarded (bounded) so the client
-   * can read the answer. `declared` is NaN for a chunked body. Returns false when it refused.
+   * can read the answer. `declared` is NaN for a chunked body. Returns false when it refused. Then call read().
    */
   start(declared: number): boolean {
     this.req.bodyReader = this;
-    const max = this.owner.config.maxBodyBytes;
+    const max = this.limits.config.maxBodyBytes;
     let accepted = true;
     if (declared > max) accepted = this.refuse(new BodyTooLargeError(max, declared));
     else if (!(declared >= 0)) this.chargeChunks = true;
@@ -62,10 +67,15 @@ export class BodyIntake implements BodyReader {
       this.charged = declared;
       this.declared = declared;
     } else accepted = this.refuse(this.budgetError());
-    // read(0) starts the stream's reading as any consumer does, so node:http knows the body is taken and does not
-    // drain it again after the response.
-    this.req.read(0);
     return accepted;
+  }
+
+  /**
+   * Starts reading: read(0) does it as any consumer does, so node:http knows the body is taken and does not drain it
+   * again after the response.
+   */
+  read(): void {
+    this.req.read(0);
   }
 
   /** A chunk of the request body, straight from node:http's parser. */
@@ -78,7 +88,7 @@ export class BodyIntake implements BodyReader {
     }
     const n = chunk.length;
     this.bytes += n;
-    const max = this.owner.config.maxBodyBytes;
+    const max = this.limits.config.maxBodyBytes;
     if (this.bytes > max) {
       this.refuse(new BodyTooLargeError(max, this.bytes));
       return;

@@ -1,13 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Dialect, RequestSummary } from '../dialects/types.js';
-import { ClientClosedError, GatewayError, GatewayInternalError, NoChannelError, UpstreamTimeoutError } from '../errors.js';
+import type { Dialect } from '../dialects/types.js';
+import { ClientClosedError, GatewayError, GatewayInternalError, UpstreamTimeoutError } from '../errors.js';
 import type { Slotted } from '../util/slot-list.js';
 import { SLOW_MS } from '../util/test-hooks.js';
 import { authenticate, quotaRefusal } from './auth.js';
 import { BodyIntake, type BodyOwner } from './body-intake.js';
 import type { BodyBudget } from './body-budget.js';
-import { toGatewayError, type BodyCodec } from './codec.js';
-import { RequestConversion } from './conversion.js';
+import type { BodyCodec } from './codec.js';
 import type { GatewayCore, LiveExchange } from './core.js';
 import { Failover } from './failover.js';
 import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-types.js';
@@ -15,21 +14,21 @@ import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
 import { TokenUsage } from './response/usage.js';
-import { chooseChannel } from './routing/choose-channel.js';
-import { upstreamDialect, upstreamSuffix, type Endpoint } from './routing/endpoints.js';
-import type { Route } from './routing/router.js';
+import { RequestPlan, type PlanOwner } from './plan.js';
+import { upstreamSuffix, type Endpoint } from './routing/endpoints.js';
 import { Attempt, firstByteTimedOut, type AttemptOwner } from './upstream/attempt.js';
 import type { Channel } from './upstream/channel.js';
 import { upstreamRequest } from './upstream/request.js';
 import { usageRow } from './usage-row.js';
 
 /**
- * One client request through the gateway, as a state machine: body (BodyIntake) → auth and quota → parse → route →
- * attempts (Attempt, Failover) → the answer's sink (response/) → usage row. The parts own their state and reach the
- * exchange through small interfaces (BodyOwner, AttemptOwner, SinkHost, ResponseOwner). Every field is set in the
- * constructor; callbacks come from module-level functions and prototype methods, not per-request closures.
+ * One client request through the gateway, as a state machine: auth and quota → body (BodyIntake) → parse and route
+ * (RequestPlan) → attempts (Attempt, Failover) → the answer's sink (response/) → usage row. The parts own their
+ * state and reach the exchange through small interfaces (BodyOwner, PlanOwner, AttemptOwner, SinkHost,
+ * ResponseOwner). Every field is set in the constructor; callbacks come from module-level functions and prototype
+ * methods, not per-request closures.
  */
-export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwner, LiveExchange, Slotted {
+export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, ResponseOwner, LiveExchange, Slotted {
   /** Index in the core's live list. */
   slot = -1;
   readonly core: GatewayCore;
@@ -43,14 +42,10 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
   readonly writer: ClientWriter;
   readonly failover = new Failover();
   readonly usage = new TokenUsage();
+  readonly plan: RequestPlan;
   user: string | null = null;
-  summary: RequestSummary | null = null;
-  sessionKey: string | null = null;
-  route: Route | null = null;
   attempt: Attempt | null = null;
   attempts = 0;
-  /** The body in the other chat dialect, made when a channel needs it. */
-  conversion: RequestConversion | null = null;
   upstreamDialect: Dialect | null = null;
   /** How the current answer's body travels to the client; chosen when its headers arrive. */
   sink: ResponseSink | null = null;
@@ -74,12 +69,9 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
     this.endpoint = endpoint;
     this.startedAt = performance.now();
     this.ts = Date.now();
-    this.intake = new BodyIntake(this, req, res, budget);
+    this.intake = new BodyIntake(this, core, req, res, budget);
     this.writer = new ClientWriter(res, core);
-  }
-
-  get config(): GatewayCore['config'] {
-    return this.core.config;
+    this.plan = new RequestPlan(this, core, req, endpoint);
   }
 
   // ---- request side ----
@@ -99,18 +91,16 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
 
   /** Takes the body (`declared` is NaN when chunked) and arms the body deadline unless it was refused at once. */
   readBody(declared: number): void {
-    if (!this.intake.start(declared) || this.finished) return;
-    this.deadline = this.startedAt + this.intake.budget.timeoutMs;
-    this.core.watchdog.arm();
+    if (this.intake.start(declared) && !this.finished) {
+      this.deadline = this.startedAt + this.intake.budget.timeoutMs;
+      this.core.watchdog.arm();
+    }
+    this.intake.read();
   }
 
   /** Answers 200 with a body made here (GET /v1/models): no upstream, no usage row. */
   answerLocal(body: Buffer): void {
-    const res = this.res;
-    res.setHeader('content-type', 'application/json');
-    res.setHeader('content-length', body.length);
-    res.writeHead(200);
-    res.end(body);
+    this.writer.json(body);
     this.core.live.delete(this);
     this.finished = true;
   }
@@ -124,7 +114,7 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
       return;
     }
     try {
-      this.start();
+      this.plan.start(this.intake.body!);
     } catch (err) {
       exchangeCrashed(this, err);
     }
@@ -141,97 +131,34 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
 
   private async slowStart(): Promise<void> {
     await delay(SLOW_MS);
-    if (!this.clientGone) this.start();
+    if (!this.clientGone) this.plan.start(this.intake.body!);
   }
 
-  /** Parses the body: inline (no promise) below the pool's offload threshold, in the pool above it. */
-  private start(): void {
-    let summary: RequestSummary | null;
-    try {
-      summary = this.codec.parseInline(this.endpoint.dialect!, this.intake.body!, this.config.affinity.bodyField);
-    } catch (err) {
-      this.fail(toGatewayError(err));
-      return;
-    }
-    if (summary !== null) this.routeRequest(summary);
-    else void this.guard(this.parseInPool());
-  }
-
-  private async parseInPool(): Promise<void> {
-    let summary: RequestSummary;
-    try {
-      summary = await this.codec.parse(this.endpoint.dialect!, this.intake.body!, this.config.affinity.bodyField);
-    } catch (err) {
-      this.fail(toGatewayError(err));
-      return;
-    }
-    if (!this.clientGone) this.routeRequest(summary);
-  }
-
-  private routeRequest(summary: RequestSummary): void {
-    const core = this.core;
-    this.summary = summary;
-    const header = this.req.headers[core.config.affinity.header];
-    this.sessionKey = typeof header === 'string' && header.length > 0 ? header : summary.sessionId;
-    const route = core.router.route(this.endpoint, summary.model, this.req.headers);
-    this.route = route;
-    if (route.channels.length === 0) {
-      this.fail(new NoChannelError(`no channel serves model "${summary.model}" on ${this.endpoint.path}`));
-      return;
-    }
-    // The whole request, counted from its arrival.
-    this.deadline = this.startedAt + core.config.requestTimeoutMs;
-    core.watchdog.arm();
+  /** PlanOwner: the whole request is counted from its arrival. */
+  routed(): void {
+    this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
+    this.core.watchdog.arm();
     this.next();
   }
 
-  /** Chooses a channel and starts an attempt with the body in its dialect; or answers the failure. */
+  /** Chooses a channel and starts an attempt there; or answers the failure. */
   private next(): void {
     if (this.finished) return;
-    const config = this.config;
+    const config = this.core.config;
     if (this.timedOut) {
-      this.fail(new UpstreamTimeoutError(`request did not complete within requestTimeout (${config.requestTimeoutMs} ms)`));
+      this.fail(requestTimeoutError(config.requestTimeoutMs));
       return;
     }
     const now = Date.now();
     const channel = this.attempts > config.retries
       ? null
-      : chooseChannel(this.core, this.route!, this.sessionKey, this.attempts === 0, this.failover.tried, now);
-    if (channel === null) {
-      this.fail(this.failover.failAll(this.summary!.model));
-      return;
-    }
-    const from = this.endpoint.dialect!;
-    const dialect = upstreamDialect(channel.kind, from);
-    if (dialect === from) {
-      this.dispatch(channel, dialect, this.intake.body!, now);
-      return;
-    }
-    const conversion = this.conversion ??= new RequestConversion(this.codec, from);
-    let body: Buffer | null;
-    try {
-      body = conversion.inline(dialect, this.intake.body!, this.summary!.stream);
-    } catch (err) {
-      this.fail(toGatewayError(err));
-      return;
-    }
-    if (body !== null) this.dispatch(channel, dialect, body, now);
-    else void this.guard(this.convertInPool(conversion, channel, dialect));
-  }
-
-  private async convertInPool(conversion: RequestConversion, channel: Channel, dialect: Dialect): Promise<void> {
-    let body: Buffer;
-    try {
-      body = await conversion.pooled(dialect, this.intake.body!, this.summary!.stream);
-    } catch (err) {
-      this.fail(toGatewayError(err));
-      return;
-    }
-    if (!this.clientGone) this.dispatch(channel, dialect, body, Date.now());
+      : this.plan.channel(this.failover.tried, this.attempts === 0, now);
+    if (channel === null) this.fail(this.failover.failAll(this.plan.summary!.model));
+    else this.plan.dispatchOn(channel, now);
   }
 
   /** Starts one attempt on `channel` with the body in its dialect; `now` is the caller's Date.now(). */
-  private dispatch(channel: Channel, dialect: Dialect, body: Buffer, now: number): void {
+  dispatch(channel: Channel, dialect: Dialect, body: Buffer, now: number): void {
     const credential = channel.keys.next(now);
     if (credential === null) {
       // Its last usable key went away while a conversion ran: try the others.
@@ -241,21 +168,21 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
     }
     this.upstreamDialect = dialect;
     this.attempts++;
-    const attempt = new Attempt(this, channel, credential, channel.breaker.onDispatch(), this.config.firstByteTimeoutMs);
+    const probe = channel.breaker.onDispatch();
+    const attempt = new Attempt(this, channel, credential, probe, this.core.config.firstByteTimeoutMs);
     this.attempt = attempt;
     channel.inFlight++;
     channel.requests++;
     const req = this.req;
-    channel.pool.dispatch(
-      upstreamRequest(channel, upstreamSuffix(dialect), credential, req.headers, req.url, this.summary!.stream, body),
-      attempt,
-    );
+    const stream = this.plan.summary!.stream;
+    const suffix = upstreamSuffix(dialect);
+    channel.pool.dispatch(upstreamRequest(channel, suffix, credential, req.headers, req.url, stream, body), attempt);
   }
 
   // ---- AttemptOwner ----
 
   onAccepted(a: Attempt): void {
-    if (a === this.attempt) this.sink = chooseSink(this, a, this.upstreamDialect!, this.summary!.model);
+    if (a === this.attempt) this.sink = chooseSink(this, a, this.upstreamDialect!, this.plan.summary!.model);
   }
 
   /** The first body byte (or an empty body's end): the channel answered; the response is ours to send. */
@@ -268,7 +195,8 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
     const channel = a.channel;
     channel.recordLatency(now - a.startedAt);
     channel.breaker.onSuccess(wall, a.probe);
-    if (this.sessionKey !== null) this.core.affinity.set(this.sessionKey, channel.name, wall);
+    const key = this.plan.sessionKey;
+    if (key !== null) this.core.affinity.set(key, channel.name, wall);
     this.channelName = channel.name;
     this.sink!.onFirstByte();
   }
@@ -286,7 +214,7 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
   onRejected(a: Attempt): void {
     if (a !== this.attempt) return;
     settle(a);
-    this.failover.rejected(a, Date.now(), this.config.breaker.openMs);
+    this.failover.rejected(a, Date.now(), this.core.config.breaker.openMs);
     this.retry();
   }
 
@@ -379,7 +307,7 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
   /** requestTimeout: the whole exchange took too long. */
   private requestTimedOut(): void {
     this.timedOut = true;
-    const err = new UpstreamTimeoutError(`request did not complete within requestTimeout (${this.config.requestTimeoutMs} ms)`);
+    const err = requestTimeoutError(this.core.config.requestTimeoutMs);
     const a = this.attempt;
     if (a !== null) a.abort(err);
     else this.fail(err);
@@ -387,7 +315,7 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
 
   private releaseBody(): void {
     this.intake.release();
-    this.conversion?.release();
+    this.plan.release();
   }
 
   /** Once per exchange: usage row out. */
@@ -398,7 +326,7 @@ export class Exchange implements BodyOwner, AttemptOwner, SinkHost, ResponseOwne
     core.live.delete(this);
     this.releaseBody();
     this.usage.finish();
-    core.record(usageRow(this, core.serviceName, err));
+    core.record(usageRow(this, this.plan.summary, core.serviceName, err));
   }
 }
 
@@ -410,5 +338,10 @@ function settle(a: Attempt): void {
 
 function exchangeCrashed(exchange: Exchange, err: unknown): void {
   exchange.core.log.error({ err, service: exchange.core.serviceName }, 'gateway request failed unexpectedly');
-  exchange.fail(err instanceof GatewayError ? err : new GatewayInternalError(err instanceof Error ? err.message : String(err)));
+  if (err instanceof GatewayError) exchange.fail(err);
+  else exchange.fail(new GatewayInternalError(err instanceof Error ? err.message : String(err)));
+}
+
+function requestTimeoutError(ms: number): UpstreamTimeoutError {
+  return new UpstreamTimeoutError(`request did not complete within requestTimeout (${ms} ms)`);
 }

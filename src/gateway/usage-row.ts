@@ -11,7 +11,6 @@ export interface RowSource {
   readonly channelName: string | null;
   readonly attempt: { readonly channel: { readonly name: string } } | null;
   readonly endpoint: { readonly path: string };
-  readonly summary: RequestSummary | null;
   readonly status: number;
   readonly usage: TokenUsage;
   readonly ttfbMs: number | null;
@@ -19,7 +18,7 @@ export interface RowSource {
 }
 
 /** The request-log row of a finished exchange. */
-export function usageRow(x: RowSource, service: string, err: GatewayError | null): RequestLogRow {
+export function usageRow(x: RowSource, summary: RequestSummary | null, service: string, err: GatewayError | null): RequestLogRow {
   const u = x.usage;
   return {
     ts: x.ts,
@@ -27,8 +26,8 @@ export function usageRow(x: RowSource, service: string, err: GatewayError | null
     user: x.user,
     channel: x.channelName ?? x.attempt?.channel.name ?? null,
     endpoint: x.endpoint.path,
-    model: x.summary?.model ?? null,
-    stream: x.summary?.stream ?? false,
+    model: summary?.model ?? null,
+    stream: summary?.stream ?? false,
     status: x.status,
     promptTokens: u.prompt,
     completionTokens: u.completion,

@@ -61,6 +61,15 @@ export class ClientWriter {
     this.res.end(last);
   }
 
+  /** A 200 JSON answer made by the gateway itself (no upstream). */
+  json(body: Buffer): void {
+    const res = this.res;
+    res.setHeader('content-type', 'application/json');
+    res.setHeader('content-length', body.length);
+    res.writeHead(200);
+    res.end(body);
+  }
+
   /** An error answer before anything was sent, in the endpoint's dialect. */
   error(family: Family, err: GatewayError): void {
     this.counters.failed++;
