@@ -29,16 +29,18 @@ export function quotaRefusal(source: AuthSource, user: string | null): QuotaExce
   const refusal = source.accounting.check(user);
   if (refusal === null) return null;
   source.accounting.refused(user, source.serviceName);
-  return new QuotaExceededError(
-    refusal.reason === 'quota_expired' ? `user "${refusal.user}" is past its quota expiry` : `user "${refusal.user}" has used its quota for this period`,
-    refusal.reason,
-  );
+  const message = refusal.reason === 'quota_expired'
+    ? `user "${refusal.user}" is past its quota expiry`
+    : `user "${refusal.user}" has used its quota for this period`;
+  return new QuotaExceededError(message, refusal.reason);
 }
 
 /** `Authorization: Bearer <key>` or `x-api-key: <key>`. */
 function clientKey(headers: IncomingHttpHeaders): string | null {
   const auth = headers.authorization;
-  if (typeof auth === 'string' && auth.length > 7 && (auth.startsWith('Bearer ') || auth.startsWith('bearer '))) return auth.slice(7).trim();
+  if (typeof auth === 'string' && auth.length > 7 && (auth.startsWith('Bearer ') || auth.startsWith('bearer '))) {
+    return auth.slice(7).trim();
+  }
   const x = headers['x-api-key'];
   if (typeof x === 'string' && x.length > 0) return x;
   return null;

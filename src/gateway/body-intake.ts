@@ -117,7 +117,9 @@ export class BodyIntake implements BodyReader {
     if (this.closed) return;
     this.arrived = true;
     // One concat (none for a single chunk).
-    if (this.body === null) this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
+    if (this.body === null) {
+      this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
+    }
     this.chunks = [];
     this.owner.onBody();
   }
@@ -126,7 +128,9 @@ export class BodyIntake implements BodyReader {
   timedOut(): void {
     if (this.closed) return;
     this.budget.timedOut++;
-    this.refuse(new BodyTimeoutError(`request body did not arrive within bodyTimeout (${this.budget.timeoutMs} ms); got ${this.bytes} bytes`));
+    const ms = this.budget.timeoutMs;
+    const why = `request body did not arrive within bodyTimeout (${ms} ms); got ${this.bytes} bytes`;
+    this.refuse(new BodyTimeoutError(why));
   }
 
   /** Gives the charge back to the budget (once) and lets go of the body; a body still arriving is discarded. */
@@ -141,7 +145,10 @@ export class BodyIntake implements BodyReader {
   }
 
   private budgetError(): BodyBudgetError {
-    const err = new BodyBudgetError(`request bodies in flight hold the gateway's whole body budget (${this.budget.limit} bytes); retry later`);
+    const limit = this.budget.limit;
+    const err = new BodyBudgetError(
+      `request bodies in flight hold the gateway's whole body budget (${limit} bytes); retry later`,
+    );
     err.retryAfterSeconds = this.budget.retryAfterSeconds();
     return err;
   }

@@ -1,4 +1,6 @@
-import { AllChannelsFailedError, UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError, type GatewayError } from '../errors.js';
+import {
+  AllChannelsFailedError, UpstreamRateLimitedError, UpstreamStreamError, UpstreamTimeoutError, type GatewayError,
+} from '../errors.js';
 import type { Attempt } from './upstream/attempt.js';
 import type { Channel } from './upstream/channel.js';
 
@@ -65,7 +67,8 @@ export class Failover {
     const last = this.lastError;
     if (last === null) return new AllChannelsFailedError(`every channel for model "${model}" is down or open-circuit`);
     if (last instanceof UpstreamRateLimitedError && this.rateLimitedOnly) {
-      if (this.minRetryAfterMs !== Infinity) last.retryAfterSeconds = Math.max(1, Math.ceil(this.minRetryAfterMs / 1000));
+      const ms = this.minRetryAfterMs;
+      if (ms !== Infinity) last.retryAfterSeconds = Math.max(1, Math.ceil(ms / 1000));
       return last;
     }
     if (last instanceof UpstreamTimeoutError) return last;

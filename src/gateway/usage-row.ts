@@ -18,7 +18,9 @@ export interface RowSource {
 }
 
 /** The request-log row of a finished exchange. */
-export function usageRow(x: RowSource, summary: RequestSummary | null, service: string, err: GatewayError | null): RequestLogRow {
+export function usageRow(
+  x: RowSource, summary: RequestSummary | null, service: string, err: GatewayError | null,
+): RequestLogRow {
   const u = x.usage;
   return {
     ts: x.ts,

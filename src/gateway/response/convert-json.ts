@@ -39,7 +39,8 @@ export class ConvertJsonSink implements ResponseSink {
       out = await host.codec.convertResponse(this.from as ChatDialect, host.endpoint.dialect as ChatDialect, upstream);
     } catch (err) {
       // Error statuses never come here (upstream-error.ts): a 2xx/3xx body that does not convert is the upstream's.
-      host.fail(new UpstreamStreamError(`channel "${this.answer.channel.name}" sent a response that cannot be converted: ${(err as Error).message}`));
+      const why = `channel "${this.answer.channel.name}" sent a response that cannot be converted: `;
+      host.fail(new UpstreamStreamError(why + (err as Error).message));
       return;
     }
     if (host.clientGone) return;

@@ -17,7 +17,9 @@ export class ConvertSseSink implements ResponseSink, SseEventSink {
   constructor(host: SinkHost, answer: UpstreamAnswer, model: string) {
     this.host = host;
     this.answer = answer;
-    this.converter = host.endpoint.family === 'openai' ? new AnthropicToOpenAIStream(model) : new OpenAIToAnthropicStream(model);
+    this.converter = host.endpoint.family === 'openai'
+      ? new AnthropicToOpenAIStream(model)
+      : new OpenAIToAnthropicStream(model);
   }
 
   onFirstByte(): void {
@@ -43,7 +45,8 @@ export class ConvertSseSink implements ResponseSink, SseEventSink {
     this.splitter.end(this);
     const tail = this.converter.end(host.usage);
     if (tail === null) {
-      host.streamFailed(new UpstreamStreamError(`channel "${this.answer.channel.name}" ended its stream before the final event`));
+      const name = this.answer.channel.name;
+      host.streamFailed(new UpstreamStreamError(`channel "${name}" ended its stream before the final event`));
       return;
     }
     if (tail.length > 0) host.write(tail);

@@ -57,7 +57,9 @@ export class PassSseSink implements ResponseSink, SseEventSink {
 }
 
 /** How upstreams start an error event: `event: error` (Anthropic, OpenAI Responses), `data: {"error"` (OpenAI Chat). */
-const ERROR_EVENT_STARTS = [Buffer.from('event: error'), Buffer.from('event:error'), Buffer.from('data: {"error"'), Buffer.from('data:{"error"')];
+const ERROR_EVENT_STARTS = [
+  Buffer.from('event: error'), Buffer.from('event:error'), Buffer.from('data: {"error"'), Buffer.from('data:{"error"'),
+];
 
 /** Whether the SSE event in buf[start, end) is an error event: a look at its first bytes, no scan. */
 function isErrorEvent(buf: Buffer, start: number, end: number): boolean {

@@ -41,7 +41,8 @@ export class UpstreamErrorSink implements ResponseSink {
     const text = answer.redact(body.toString('utf8', 0, Math.min(body.length, ERROR_BODY_MAX)));
     const from = familyOf(this.from);
     const converted = from !== host.endpoint.family;
-    const out = Buffer.from(converted ? convertErrorBody(from, host.endpoint.family, Buffer.from(text), answer.status) : text);
+    const to = host.endpoint.family;
+    const out = Buffer.from(converted ? convertErrorBody(from, to, Buffer.from(text), answer.status) : text);
     host.commit(out.length, converted ? 'application/json' : answer.contentType, false);
     host.end(out);
     host.done(null);

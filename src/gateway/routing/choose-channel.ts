@@ -14,7 +14,8 @@ export interface ChannelSource {
  * and can take requests now; else the session's entry is dropped), otherwise the route's strategy.
  */
 export function chooseChannel(
-  source: ChannelSource, route: Route, sessionKey: string | null, first: boolean, tried: readonly Channel[], now: number,
+  source: ChannelSource, route: Route, sessionKey: string | null, first: boolean, tried: readonly Channel[],
+  now: number,
 ): Channel | null {
   if (sessionKey !== null && first) {
     const name = source.affinity.get(sessionKey, now);

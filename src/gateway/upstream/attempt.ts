@@ -72,7 +72,9 @@ export class Attempt implements PooledHandler {
   /** The channel's client serving this attempt, until undici ends it (see UpstreamPool). */
   upstreamClient: Client | null = null;
 
-  constructor(owner: AttemptOwner, channel: Channel, credential: UpstreamCredential, probe: boolean, firstByteTimeoutMs: number) {
+  constructor(
+    owner: AttemptOwner, channel: Channel, credential: UpstreamCredential, probe: boolean, firstByteTimeoutMs: number,
+  ) {
     this.owner = owner;
     this.channel = channel;
     this.credential = credential;
@@ -145,7 +147,9 @@ export class Attempt implements PooledHandler {
       const name = rawHeaders[i]!;
       switch (name.length) {
         case 10: // request-id
-          if (this.requestId === null && nameIs(name, 'request-id')) this.requestId = rawHeaders[i + 1]!.toString('latin1');
+          if (this.requestId === null && nameIs(name, 'request-id')) {
+            this.requestId = rawHeaders[i + 1]!.toString('latin1');
+          }
           break;
         case 11: // retry-after
           if (nameIs(name, 'retry-after')) retryAfter = rawHeaders[i + 1]!.toString('latin1');
@@ -246,7 +250,8 @@ export class Attempt implements PooledHandler {
 export function firstByteTimedOut(attempt: Attempt): void {
   attempt.firstByteDeadline = Infinity;
   if (attempt.phase === DONE || attempt.phase === FLOWING) return;
-  const err = new UpstreamTimeoutError(`channel "${attempt.channel.name}" sent no first byte within ${attempt.firstByteTimeoutMs} ms`);
+  const ms = attempt.firstByteTimeoutMs;
+  const err = new UpstreamTimeoutError(`channel "${attempt.channel.name}" sent no first byte within ${ms} ms`);
   if (attempt.controller !== null) {
     attempt.abort(err);
     return;
