@@ -1,4 +1,6 @@
-/** The credentials' pool task (runs in workers as dist/src/credentials/tasks.js; the main thread's side: offload.ts). */
+/**
+ * The credentials' pool task (runs in workers as dist/src/credentials/tasks.js; the main thread's side: offload.ts).
+ */
 import { failed, succeeded, type TaskOutcome } from '../pool/task.js';
 import type { ScanInput } from './offload.js';
 import { scanCredentialDir } from './scan.js';

@@ -67,7 +67,9 @@ function refusal(pool: WorkerPool, signal: AbortSignal | undefined): Promise<nev
 }
 
 /** Summarizes a request body for routing: inline below the pool's threshold, in a worker at or above it. */
-export function parseRequest(pool: WorkerPool, dialect: Dialect, body: Buffer, opts: ParseOptions = {}): Promise<ParsedRequest> {
+export function parseRequest(
+  pool: WorkerPool, dialect: Dialect, body: Buffer, opts: ParseOptions = {},
+): Promise<ParsedRequest> {
   const refused = refusal(pool, opts.signal);
   if (refused) return refused;
   const sessionField = opts.sessionField ?? null;
@@ -117,7 +119,8 @@ function convert(
     }
   }
   const input = pool.transferable(body, opts.transfer === true);
-  const run = pool.run(task, { from, to, body: input }, { transferList: [input.buffer as ArrayBuffer], signal: opts.signal });
+  const transferList = [input.buffer as ArrayBuffer];
+  const run = pool.run(task, { from, to, body: input }, { transferList, signal: opts.signal });
   return run.then(function unwrapConverted(r) {
     if (r.input) pool.recycle(r.input.buffer as ArrayBuffer);
     return Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);

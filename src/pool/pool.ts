@@ -143,7 +143,7 @@ class PiscinaWorkerPool implements WorkerPool {
   run<I, O>(task: Task<I, O>, input: I, opts?: RunOptions): Promise<O> {
     if (this.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
     const p = this.piscina;
-    // Piscina queues only when no worker is free; refuse before anything is copied when the queue is already full.
+    // Piscina queues only when no worker is free; refuse before it posts (clones) anything when the queue is full.
     if (p.queueSize >= this.config.maxQueue) {
       this.rejectedQueueFull++;
       return Promise.reject(new PoolQueueFullError(this.config.maxQueue));

@@ -15,7 +15,9 @@ import {
 import { BodyCodec } from '../../src/gateway/codec.js';
 import { openGeoDatabase } from '../../src/geo/database.js';
 import { geoOpen } from '../../src/geo/offload.js';
-import { createWorkerPool, DEFAULT_JSON_OFFLOAD_BYTES, resolveJsonOffloadBytes, type WorkerPool } from '../../src/pool/index.js';
+import {
+  createWorkerPool, DEFAULT_JSON_OFFLOAD_BYTES, resolveJsonOffloadBytes, type WorkerPool,
+} from '../../src/pool/index.js';
 import { buf, chatBodyOfSize, openAIChatRequest } from '../fixtures/pool/bodies.js';
 import { ECHO_TASK, REFUSE_TASK, THROW_TASK } from '../fixtures/pool/tasks.js';
 import { makePool, poolConfig, silent } from './helpers.js';
@@ -168,7 +170,8 @@ describe("jsonOffloadBytes: 'auto' is a documented constant", () => {
 
   it('a bench result in the working directory does not change it', async () => {
     process.chdir(cwd);
-    assert.deepEqual(resolveJsonOffloadBytes('auto'), { bytes: DEFAULT_JSON_OFFLOAD_BYTES, source: 'auto (documented default)' });
+    const auto = resolveJsonOffloadBytes('auto');
+    assert.deepEqual(auto, { bytes: DEFAULT_JSON_OFFLOAD_BYTES, source: 'auto (documented default)' });
     const pool = createWorkerPool(poolConfig({ jsonOffloadBytes: 'auto' }), silent);
     try {
       assert.equal(pool.jsonOffloadBytes, 65_536);
