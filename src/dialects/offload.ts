@@ -59,7 +59,10 @@ export interface ConvertOptions {
   readonly transfer?: boolean;
 }
 
-/** A rejection when no work may start (pool closed, signal aborted), for inline and pooled work alike. */
+/**
+ * A rejection when no work may start (pool closed, signal aborted), for inline and pooled work alike; the pool's
+ * own `refusal()` (a full queue) is asked only for work that goes to it, before its body is copied.
+ */
 function refusal(pool: WorkerPool, signal: AbortSignal | undefined): Promise<never> | null {
   if (pool.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
   if (signal?.aborted) return Promise.reject(signal.reason);
@@ -80,6 +83,8 @@ export function parseRequest(
       return Promise.reject(err);
     }
   }
+  const full = pool.refusal();
+  if (full) return full;
   const input = pool.transferable(body, opts.transfer === true);
   const moved = input === body;
   const task: SummarizeInput = { dialect, body: input, sessionField };
@@ -118,6 +123,8 @@ function convert(
       return Promise.reject(err);
     }
   }
+  const full = pool.refusal();
+  if (full) return full;
   const input = pool.transferable(body, opts.transfer === true);
   const transferList = [input.buffer as ArrayBuffer];
   const run = pool.run(task, { from, to, body: input }, { transferList, signal: opts.signal });

@@ -56,6 +56,11 @@ export interface WorkerPool {
   offloads(byteLength: number): boolean;
   run<I, O>(task: Task<I, O>, input: I, opts?: RunOptions): Promise<O>;
   /**
+   * The refusal `run()` would answer at once (PoolClosedError, or PoolQueueFullError, counted), else null: a caller
+   * asks first so that it copies no body for a task that cannot be queued.
+   */
+  refusal(): Promise<never> | null;
+  /**
    * The bytes to send to a worker by transfer: `body` itself when the caller gives it up (`giveUp`) and it owns its
    * whole ArrayBuffer, else a copy in a recycled buffer (the caller's Buffer stays usable).
    */
@@ -141,20 +146,25 @@ class PiscinaWorkerPool implements WorkerPool {
   }
 
   run<I, O>(task: Task<I, O>, input: I, opts?: RunOptions): Promise<O> {
-    if (this.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
-    const p = this.piscina;
-    // Piscina queues only when no worker is free; refuse before it posts (clones) anything when the queue is full.
-    if (p.queueSize >= this.config.maxQueue) {
-      this.rejectedQueueFull++;
-      return Promise.reject(new PoolQueueFullError(this.config.maxQueue));
-    }
+    const refused = this.refusal();
+    if (refused) return refused;
     const run: { filename: string; name: string; transferList?: ArrayBuffer[]; signal?: AbortSignal } = {
       filename: task.filename, name: task.name,
     };
     if (opts?.transferList) run.transferList = opts.transferList as ArrayBuffer[];
     if (opts?.signal) run.signal = opts.signal;
-    const done = p.run(input, run) as Promise<TaskOutcome<O>>;
+    const done = this.piscina.run(input, run) as Promise<TaskOutcome<O>>;
     return done.then(unwrapOutcome as (o: TaskOutcome<O>) => O, this.taskFailed(task as Task<unknown, unknown>));
+  }
+
+  refusal(): Promise<never> | null {
+    if (this.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
+    // Piscina queues only when no worker is free; refuse before it posts (clones) anything when the queue is full.
+    if (this.piscina.queueSize >= this.config.maxQueue) {
+      this.rejectedQueueFull++;
+      return Promise.reject(new PoolQueueFullError(this.config.maxQueue));
+    }
+    return null;
   }
 
   transferable(body: Buffer, giveUp: boolean): Uint8Array {

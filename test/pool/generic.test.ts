@@ -9,8 +9,8 @@ import { scanCredentialDir } from '../../src/credentials/scan.js';
 import { convertRequest, parseRequest } from '../../src/dialects/offload.js';
 import { summarizeRequest } from '../../src/dialects/summarize.js';
 import {
-  CredentialsDirError, errorFromData, errorToData, GeoDatabaseError, JsonBodyError, PoolTaskError, SocksRefusal,
-  TidegateError,
+  CredentialsDirError, errorFromData, errorToData, GeoDatabaseError, JsonBodyError, PoolQueueFullError, PoolTaskError,
+  SocksRefusal, TidegateError,
 } from '../../src/errors.js';
 import { BodyCodec } from '../../src/gateway/codec.js';
 import { openGeoDatabase } from '../../src/geo/database.js';
@@ -20,7 +20,7 @@ import {
 } from '../../src/pool/index.js';
 import { buf, chatBodyOfSize, openAIChatRequest } from '../fixtures/pool/bodies.js';
 import { ECHO_TASK, REFUSE_TASK, THROW_TASK } from '../fixtures/pool/tasks.js';
-import { makePool, poolConfig, silent } from './helpers.js';
+import { Hold, makePool, poolConfig, silent } from './helpers.js';
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {
@@ -144,6 +144,32 @@ describe('the one inline-or-offload decision', () => {
       await convertRequest(pool, 'openai-chat', 'anthropic-messages', large);
       assert.equal(pool.stats().inline, 3, 'the large body never ran inline');
       assert.equal(pool.stats().completed, 2);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('a full queue', () => {
+  it('refuses an offloaded body before copying it, while bodies below the threshold still run inline', async () => {
+    const pool = makePool({ threads: 1, maxQueue: 1 }, 1024);
+    const running = new Hold();
+    const queued = new Hold();
+    try {
+      const first = pool.hold(running.sab);
+      await running.parked();
+      const second = pool.hold(queued.sab);
+      assert.equal(pool.stats().queueSize, 1);
+      const err = await rejection(parseRequest(pool, 'openai-chat', chatBodyOfSize(100_000)));
+      assert.ok(err instanceof PoolQueueFullError);
+      const s = pool.stats();
+      assert.equal(s.rejectedQueueFull, 1);
+      assert.deepEqual([s.bodyBuffers.allocated, s.bodyBuffers.reused], [0, 0], 'no body was copied for the refusal');
+      assert.equal((await parseRequest(pool, 'openai-chat', buf(openAIChatRequest))).model, 'gpt-4o');
+      assert.equal(pool.stats().inline, 1);
+      running.release();
+      queued.release();
+      assert.deepEqual([await first, await second], [true, true]);
     } finally {
       await pool.close();
     }
