@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../log.js';
-import type { WorkerPool } from '../pool/pool.js';
+import type { CredentialScanPool } from './scan-pool.js';
 import type { CredentialEntry, CredentialIndexData } from './types.js';
 
 export const DEFAULT_CREDENTIAL_TTL_MS = 5 * 60_000;
@@ -45,7 +45,9 @@ export interface CredentialIndex {
   close(): void;
 }
 
-export function createCredentialIndex(dir: string, pool: WorkerPool, opts: CredentialIndexOptions = {}): CredentialIndex {
+export function createCredentialIndex(
+  dir: string, pool: CredentialScanPool, opts: CredentialIndexOptions = {},
+): CredentialIndex {
   return new PooledCredentialIndex(dir, pool, opts);
 }
 
@@ -71,7 +73,11 @@ class PooledCredentialIndex implements CredentialIndex {
   private failedScans = 0;
   private lastScanAt = 0;
 
-  constructor(private readonly dir: string, private readonly pool: WorkerPool, private readonly opts: CredentialIndexOptions) {
+  constructor(
+    private readonly dir: string,
+    private readonly pool: CredentialScanPool,
+    private readonly opts: CredentialIndexOptions,
+  ) {
     this.ttlMs = opts.ttlMs ?? DEFAULT_CREDENTIAL_TTL_MS;
   }
 
