@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../log.js';
-import type { CredentialScanPool } from './scan-pool.js';
+import type { WorkerPool } from '../pool/pool.js';
+import { scanInPool } from './offload.js';
 import type { CredentialEntry, CredentialIndexData } from './types.js';
 
 export const DEFAULT_CREDENTIAL_TTL_MS = 5 * 60_000;
@@ -45,9 +46,7 @@ export interface CredentialIndex {
   close(): void;
 }
 
-export function createCredentialIndex(
-  dir: string, pool: CredentialScanPool, opts: CredentialIndexOptions = {},
-): CredentialIndex {
+export function createCredentialIndex(dir: string, pool: WorkerPool, opts: CredentialIndexOptions = {}): CredentialIndex {
   return new PooledCredentialIndex(dir, pool, opts);
 }
 
@@ -73,16 +72,12 @@ class PooledCredentialIndex implements CredentialIndex {
   private failedScans = 0;
   private lastScanAt = 0;
 
-  constructor(
-    private readonly dir: string,
-    private readonly pool: CredentialScanPool,
-    private readonly opts: CredentialIndexOptions,
-  ) {
+  constructor(private readonly dir: string, private readonly pool: WorkerPool, private readonly opts: CredentialIndexOptions) {
     this.ttlMs = opts.ttlMs ?? DEFAULT_CREDENTIAL_TTL_MS;
   }
 
   async ready(): Promise<void> {
-    this.apply(await this.pool.scanCredentials(this.dir));
+    this.apply(await scanInPool(this.pool, this.dir));
     if (this.closed) return;
     this.ttlTimer = setInterval(() => this.schedule(null), this.ttlMs);
     this.ttlTimer.unref();
@@ -151,7 +146,7 @@ class PooledCredentialIndex implements CredentialIndex {
     this.fullRescanWanted = false;
     this.changed = new Set();
     if (!full && files!.length === 0) return Promise.resolve();
-    this.scanning = this.pool.scanCredentials(this.dir, files).then(
+    this.scanning = scanInPool(this.pool, this.dir, files).then(
       (data) => {
         this.scanning = null;
         if (!this.closed) this.apply(data);

@@ -2,8 +2,9 @@ import { isIP } from 'node:net';
 import type { GeoConfig } from '../config/types.js';
 import type { GeoCacheStats, GeoResolver } from '../contracts/geo-resolver.js';
 import type { Logger } from '../log.js';
+import type { WorkerPool } from '../pool/pool.js';
+import { geoLookup, geoOpen } from './offload.js';
 import type { GeoSpec } from './database.js';
-import type { GeoLookupPool } from './lookup-pool.js';
 import { LruCache } from '../util/lru-cache.js';
 
 /** Misses collected in one event-loop turn go to the pool together; a batch never grows past this. */
@@ -14,7 +15,7 @@ interface Pending {
   resolve: (cc: string | null) => void;
 }
 
-export function createGeoResolver(config: GeoConfig, pool: GeoLookupPool, log: Logger): GeoResolver {
+export function createGeoResolver(config: GeoConfig, pool: WorkerPool, log: Logger): GeoResolver {
   return new PooledGeoResolver(config, pool, log);
 }
 
@@ -27,14 +28,14 @@ class PooledGeoResolver implements GeoResolver {
   private failedBatches = 0;
   private readonly flushBound: () => void;
 
-  constructor(config: GeoConfig, private readonly pool: GeoLookupPool, private readonly log: Logger) {
+  constructor(config: GeoConfig, private readonly pool: WorkerPool, private readonly log: Logger) {
     this.spec = { database: config.database, lists: config.lists.map((l) => ({ country: l.country, file: l.file })) };
     this.cache = new LruCache<string | null>(config.cacheSize);
     this.flushBound = this.flush.bind(this);
   }
 
   async ready(): Promise<void> {
-    const description = await this.pool.geoOpen(this.spec);
+    const description = await geoOpen(this.pool, this.spec);
     this.log.info({ database: description }, 'GeoIP database ready');
   }
 
@@ -64,7 +65,7 @@ class PooledGeoResolver implements GeoResolver {
     this.batches++;
     const cache = this.cache;
     const self = this;
-    this.pool.geoLookup(this.spec, ips).then(
+    geoLookup(this.pool, this.spec, ips).then(
       function geoBatchDone(countries) {
         for (let i = 0; i < ips.length; i++) {
           const cc = countries[i] ?? null;
