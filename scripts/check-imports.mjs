@@ -25,6 +25,27 @@ function specifiers(text) {
   return info.importedFiles.map((f) => f.fileName).filter((s) => s.startsWith('./') || s.startsWith('../'));
 }
 
+/** Specifiers a file imports for their values (not `import type`, `export type` or all-`type` named lists). */
+function valueSpecifiers(path, text) {
+  const file = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const out = [];
+  for (const node of file.statements) {
+    if (ts.isImportDeclaration(node)) {
+      const clause = node.importClause;
+      if (clause?.isTypeOnly) continue;
+      const named = clause?.namedBindings;
+      const allTypes = clause !== undefined && clause.name === undefined && named !== undefined
+        && ts.isNamedImports(named) && named.elements.length > 0 && named.elements.every((e) => e.isTypeOnly);
+      if (!allTypes) out.push(node.moduleSpecifier.text);
+    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier !== undefined && !node.isTypeOnly) {
+      const named = node.exportClause;
+      const allTypes = named !== undefined && ts.isNamedExports(named) && named.elements.every((e) => e.isTypeOnly);
+      if (!allTypes) out.push(node.moduleSpecifier.text);
+    }
+  }
+  return out;
+}
+
 /** The .ts file a `./x.js` specifier names (NodeNext style), or null when it is not in the tree. */
 function resolveSpecifier(from, spec) {
   const base = resolve(dirname(from), spec);
@@ -107,11 +128,13 @@ function cyclePath(start, comp, edges) {
 
 /**
  * Checks `srcDir` against the layer table in `layersFile`. Returns the problems as lines (empty when clean).
- * A unit may import its own layer's files only inside its own folder, and any unit in a lower layer.
+ * A unit may import its own files and any unit of a lower layer; a unit listed in `typeOnly` imports types only.
  */
 export function checkImports(srcDir, layersFile = join(here, 'layers.json')) {
   const root = resolve(srcDir);
-  const layers = JSON.parse(readFileSync(layersFile, 'utf8')).layers;
+  const table = JSON.parse(readFileSync(layersFile, 'utf8'));
+  const layers = table.layers;
+  const typeOnly = new Set(table.typeOnly ?? []);
   const rank = new Map();
   layers.forEach((units, i) => { for (const u of units) rank.set(u, i); });
   const files = walk(root);
@@ -125,7 +148,13 @@ export function checkImports(srcDir, layersFile = join(here, 'layers.json')) {
     const targets = [];
     const fromUnit = unitOf(root, file);
     if (!rank.has(fromUnit)) problems.push(`unlayered: ${show(file)} (add "${fromUnit}" to ${show(layersFile)})`);
-    for (const spec of specifiers(readFileSync(file, 'utf8'))) {
+    const text = readFileSync(file, 'utf8');
+    if (typeOnly.has(fromUnit)) {
+      for (const spec of valueSpecifiers(file, text)) {
+        problems.push(`type-only: ${show(file)} imports '${spec}' for its values (${fromUnit}/ holds types only)`);
+      }
+    }
+    for (const spec of specifiers(text)) {
       const target = resolveSpecifier(file, spec);
       if (target === null) { problems.push(`unresolved: ${show(file)} imports '${spec}'`); continue; }
       if (!target.startsWith(root + sep)) continue;
@@ -137,7 +166,8 @@ export function checkImports(srcDir, layersFile = join(here, 'layers.json')) {
       if (b > a) {
         problems.push(`layer: ${show(file)} (${fromUnit}, layer ${a}) imports ${show(target)} (${toUnit}, layer ${b})`);
       } else if (b === a) {
-        problems.push(`layer: ${show(file)} (${fromUnit}) imports ${show(target)} (${toUnit}), a sibling in layer ${a}`);
+        const sibling = `${show(target)} (${toUnit}), a sibling in layer ${a}`;
+        problems.push(`layer: ${show(file)} (${fromUnit}) imports ${sibling}`);
       }
     }
     edges.set(file, [...new Set(targets)].sort());

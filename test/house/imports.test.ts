@@ -53,7 +53,8 @@ describe('check-imports', () => {
       'util.ts': 'export const one = 1;\n',
       'low/a.ts': "import { one } from '../util.js';\nexport const a = one;\n",
       'low/b.ts': "import { a } from './a.js';\nexport const b = a;\n",
-      'mid/m.ts': "import type { b } from '../low/b.js';\nexport { a } from '../low/a.js';\nexport type M = typeof b;\n",
+      'mid/m.ts': "import type { b } from '../low/b.js';\nexport { a } from '../low/a.js';\n"
+        + 'export type M = typeof b;\n',
       'high/index.ts': "export const h = async () => (await import('../mid/m.js')).a;\n",
     });
     const run = await check(src, layers);
@@ -110,6 +111,25 @@ describe('check-imports', () => {
       `unlayered: ${join(src, 'stray', 's.ts')} (add "stray" to ${layers})`,
     ];
     assert.deepEqual(run.lines, expected);
+  });
+
+  it('reports a value import in a type-only unit, and lets its type imports pass', async () => {
+    const src = join(dir, 'types');
+    const table = join(dir, 'types.json');
+    await writeFile(table, JSON.stringify({ layers: [['util'], ['low']], typeOnly: ['low'] }));
+    await put(src, {
+      'util.ts': 'export const one = 1;\nexport type One = 1;\n',
+      'low/ok.ts': "import type { One } from '../util.js';\nimport { type one } from '../util.js';\n"
+        + "export type { One as Uno } from '../util.js';\nexport type O = One | typeof one;\n",
+      'low/bad.ts': "import { one } from '../util.js';\nexport * from '../util.js';\nexport type B = typeof one;\n",
+    });
+    const run = await check(src, table);
+    assert.equal(run.code, 1);
+    const bad = join(src, 'low', 'bad.ts');
+    assert.deepEqual(run.lines, [
+      `type-only: ${bad} imports '../util.js' for its values (low/ holds types only)`,
+      `type-only: ${bad} imports '../util.js' for its values (low/ holds types only)`,
+    ]);
   });
 
   it('src/ imports downward only: no layer violations against scripts/layers.json', async () => {
