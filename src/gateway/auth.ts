@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ServiceAccounting } from '../accounting/types.js';
+import type { ServiceAccounting } from '../contracts/accounting.js';
 import { GatewayAuthError, QuotaExceededError } from '../errors.js';
 
 /** What client auth reads (the GatewayCore). */

@@ -1,6 +1,6 @@
 import type { RequestSummary } from '../dialects/types.js';
 import type { GatewayError } from '../errors.js';
-import type { RequestLogRow } from '../store/usage-log.js';
+import type { RequestLogRow } from '../contracts/records.js';
 import type { TokenUsage } from './response/usage.js';
 
 /** What the usage row of one exchange is read from (the Exchange). */
