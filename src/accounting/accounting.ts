@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { ByteBudget, RateLimit, Relay, RelayEngine, RelayResult } from '../relay/engine.js';
+import type { ByteBudget, RateLimit } from '../contracts/rate.js';
+import type { Relay, RelayEngine, RelayResult } from '../contracts/relay-engine.js';
 import type { Db } from '../store/database.js';
 import { Ledger } from '../store/ledger.js';
 import { Counters, type CountersBody } from './delta.js';
@@ -12,7 +13,8 @@ import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import { MeteredRelay, serviceSubject, Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
-import type { Refusal, RelayMeter, ServiceAccounting } from './types.js';
+import type { Refusal, ServiceAccounting } from '../contracts/accounting.js';
+import type { RelayMeter } from '../contracts/meter.js';
 import { SlotList } from '../util/slot-list.js';
 
 /**
@@ -96,7 +98,9 @@ export class Accounting implements ServiceAccounting {
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
-    this.redis = config.store.redis ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix) : null;
+    this.redis = config.store.redis
+      ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
+      : null;
     this.limits = new RateLimitRegistry(options.engine);
     const self = this;
     this.metrics = accountingMetrics({
@@ -195,7 +199,9 @@ export class Accounting implements ServiceAccounting {
     return this.limits.forRelay(userId, service);
   }
 
-  /** The quota budget a new relay of `userId` shares, brought up to date (a period may have ended); null without one. */
+  /**
+   * The quota budget a new relay of `userId` shares, brought up to date (a period may have ended); null without one.
+   */
   byteBudget(userId: string | null): ByteBudget | null {
     if (userId === null) return null;
     const user = this.users.get(userId);
@@ -313,7 +319,9 @@ export class Accounting implements ServiceAccounting {
     return subject;
   }
 
-  private count(user: UserAccount | null, service: Subject, dIn: number, dOut: number, dConn: number, dReq: number, dTok: number): void {
+  private count(
+    user: UserAccount | null, service: Subject, dIn: number, dOut: number, dConn: number, dReq: number, dTok: number,
+  ): void {
     if (user !== null) {
       const period = user.period(this.clock());
       user.record(period, dIn, dOut, dConn, dReq, dTok);
@@ -381,7 +389,9 @@ export class Accounting implements ServiceAccounting {
       metered.relay.close('closed');
       closed++;
     }
-    if (closed > 0) this.log.info({ user: user.id, reason, closed, used: user.used() }, 'closed a user\'s live connections');
+    if (closed > 0) {
+      this.log.info({ user: user.id, reason, closed, used: user.used() }, 'closed a user\'s live connections');
+    }
   }
 
   private refusal(user: UserAccount, now: number): Refusal['reason'] | null {

@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../pool/pool.js';
+import { scanInPool } from './offload.js';
 import type { CredentialEntry, CredentialIndexData } from './types.js';
 
 export const DEFAULT_CREDENTIAL_TTL_MS = 5 * 60_000;
@@ -45,7 +46,9 @@ export interface CredentialIndex {
   close(): void;
 }
 
-export function createCredentialIndex(dir: string, pool: WorkerPool, opts: CredentialIndexOptions = {}): CredentialIndex {
+export function createCredentialIndex(
+  dir: string, pool: WorkerPool, opts: CredentialIndexOptions = {},
+): CredentialIndex {
   return new PooledCredentialIndex(dir, pool, opts);
 }
 
@@ -71,19 +74,26 @@ class PooledCredentialIndex implements CredentialIndex {
   private failedScans = 0;
   private lastScanAt = 0;
 
-  constructor(private readonly dir: string, private readonly pool: WorkerPool, private readonly opts: CredentialIndexOptions) {
+  constructor(
+    private readonly dir: string, private readonly pool: WorkerPool, private readonly opts: CredentialIndexOptions,
+  ) {
     this.ttlMs = opts.ttlMs ?? DEFAULT_CREDENTIAL_TTL_MS;
   }
 
   async ready(): Promise<void> {
-    this.apply(await this.pool.scanCredentials(this.dir));
+    this.apply(await scanInPool(this.pool, this.dir));
     if (this.closed) return;
     this.ttlTimer = setInterval(() => this.schedule(null), this.ttlMs);
     this.ttlTimer.unref();
     if (this.opts.watch !== false) {
       try {
-        this.watcher = watch(this.dir, { recursive: true, persistent: false }, (_event, filename) => this.schedule(filename === null ? null : String(filename)));
-        this.watcher.on('error', (err) => this.opts.log?.warn({ err, dir: this.dir }, 'credentials watch failed; relying on the TTL rescan'));
+        this.watcher = watch(
+          this.dir, { recursive: true, persistent: false },
+          (_event, filename) => this.schedule(filename === null ? null : String(filename)),
+        );
+        this.watcher.on('error', (err) => {
+          this.opts.log?.warn({ err, dir: this.dir }, 'credentials watch failed; relying on the TTL rescan');
+        });
       } catch (err) {
         this.opts.log?.warn({ err, dir: this.dir }, 'cannot watch credentials directory; relying on the TTL rescan');
       }
@@ -114,7 +124,10 @@ class PooledCredentialIndex implements CredentialIndex {
   }
 
   stats(): CredentialIndexStats {
-    return { accounts: this.byAccount.size, invalid: this.invalidFiles.size, scans: this.scans, partialScans: this.partialScans, failedScans: this.failedScans, lastScanAt: this.lastScanAt };
+    return {
+      accounts: this.byAccount.size, invalid: this.invalidFiles.size, scans: this.scans,
+      partialScans: this.partialScans, failedScans: this.failedScans, lastScanAt: this.lastScanAt,
+    };
   }
 
   close(): void {
@@ -145,7 +158,7 @@ class PooledCredentialIndex implements CredentialIndex {
     this.fullRescanWanted = false;
     this.changed = new Set();
     if (!full && files!.length === 0) return Promise.resolve();
-    this.scanning = this.pool.scanCredentials(this.dir, files).then(
+    this.scanning = scanInPool(this.pool, this.dir, files).then(
       (data) => {
         this.scanning = null;
         if (!this.closed) this.apply(data);

@@ -1,38 +1,14 @@
 import { isIP } from 'node:net';
-import type { GeoConfig } from '../config/schema.js';
+import type { GeoConfig } from '../config/types.js';
+import type { GeoCacheStats, GeoResolver } from '../contracts/geo-resolver.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../pool/pool.js';
+import { geoLookup, geoOpen } from './offload.js';
 import type { GeoSpec } from './database.js';
 import { LruCache } from '../util/lru-cache.js';
 
 /** Misses collected in one event-loop turn go to the pool together; a batch never grows past this. */
 export const GEO_MAX_BATCH = 512;
-
-export interface GeoCacheStats {
-  readonly size: number;
-  readonly max: number;
-  readonly hits: number;
-  readonly misses: number;
-  /** hits / (hits + misses), 0 before the first lookup. */
-  readonly hitRate: number;
-  readonly batches: number;
-  readonly failedBatches: number;
-}
-
-/**
- * IP → country code. `country()` answers a cached address synchronously (string or null); an uncached one
- * returns a Promise, and uncached addresses asked for in the same turn share one pool task. Anything that is not an
- * IP literal is null at once. After `ready()` resolved, a failing lookup (file removed later…) logs and answers
- * null: it never throws into a connection.
- */
-export interface GeoResolver {
-  /** Opens the database in the pool; rejects with GeoDatabaseError naming the file. Call at start. */
-  ready(): Promise<void>;
-  country(ip: string): string | null | Promise<string | null>;
-  stats(): GeoCacheStats;
-  /** Drops the cache (after a reload of the database files). */
-  clear(): void;
-}
 
 interface Pending {
   readonly promise: Promise<string | null>;
@@ -59,7 +35,7 @@ class PooledGeoResolver implements GeoResolver {
   }
 
   async ready(): Promise<void> {
-    const description = await this.pool.geoOpen(this.spec);
+    const description = await geoOpen(this.pool, this.spec);
     this.log.info({ database: description }, 'GeoIP database ready');
   }
 
@@ -89,7 +65,7 @@ class PooledGeoResolver implements GeoResolver {
     this.batches++;
     const cache = this.cache;
     const self = this;
-    this.pool.geoLookup(this.spec, ips).then(
+    geoLookup(this.pool, this.spec, ips).then(
       function geoBatchDone(countries) {
         for (let i = 0; i < ips.length; i++) {
           const cc = countries[i] ?? null;
@@ -109,7 +85,10 @@ class PooledGeoResolver implements GeoResolver {
   stats(): GeoCacheStats {
     const c = this.cache;
     const total = c.hits + c.misses;
-    return { size: c.size, max: c.max, hits: c.hits, misses: c.misses, hitRate: total === 0 ? 0 : c.hits / total, batches: this.batches, failedBatches: this.failedBatches };
+    return {
+      size: c.size, max: c.max, hits: c.hits, misses: c.misses, hitRate: total === 0 ? 0 : c.hits / total,
+      batches: this.batches, failedBatches: this.failedBatches,
+    };
   }
 
   clear(): void {

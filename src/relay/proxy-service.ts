@@ -13,11 +13,17 @@ import {
   UpstreamProxyError,
   UpstreamUnavailableError,
 } from '../errors.js';
-import type { ServiceContext } from '../service.js';
+import type { ServiceContext } from '../contracts/service-context.js';
 import { describeError } from '../guard/describe-error.js';
 import { formatHostPort } from '../util/address.js';
-import { dial, type DialOptions } from './dial.js';
-import type { CloseReason, DialAddress, DialingRelay, RelayDialListener } from './engine.js';
+import { dial } from './dial.js';
+import type {
+  CloseReason,
+  DialAddress,
+  DialingRelay,
+  DialOptions,
+  RelayDialListener,
+} from '../contracts/relay-engine.js';
 import { DestinationGuard, type DenyReason } from './proxy/destination-guard.js';
 import { parseBasic } from './proxy/auth/basic.js';
 import { LoginDirectory, type Credentials } from './proxy/auth/login-directory.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { gatewayTokens } from '../../src/accounting/types.js';
+import { gatewayTokens } from '../../src/accounting/gateway-tokens.js';
 import { connectTo, countUntilClose, echoServer, engines, eventually, sendBytes, startTidegate, type TestServer } from './helpers.js';
 
 const N = 3 * 1024 * 1024 + 12_345;

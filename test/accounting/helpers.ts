@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../src/accounting/period.js';
 import { createLogger } from '../../src/log.js';
-import type { RelayRecord } from '../../src/service.js';
+import type { RelayRecord } from '../../src/contracts/records.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import { listen, sleep, type TestServer } from '../helpers/servers.js';
 import { availableEngines, testConfig, type EngineFactory } from '../helpers/tidegate.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { REDACTED, redactSecrets } from '../../src/gateway/redact.js';
+import { REDACTED, redactSecrets } from '../../src/gateway/upstream/redact.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { chat, messages, post, startGateway, type StartedGateway } from './helpers.js';
 

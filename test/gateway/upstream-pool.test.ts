@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from 'undici';
-import { UpstreamPool, type PooledHandler } from '../../src/gateway/upstream-pool.js';
+import { UpstreamPool, type PooledHandler } from '../../src/gateway/upstream/upstream-pool.js';
 
 /** A handler that collects its answer and gives its client back the way Attempt does. */
 class Collector implements PooledHandler {

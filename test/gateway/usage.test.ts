@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
-import type { GatewayUsageRecord } from '../../src/service.js';
+import type { GatewayUsageRecord, RequestLogRow } from '../../src/contracts/records.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
-import { UsageLog, type RequestLogRow } from '../../src/store/usage-log.js';
+import { UsageLog } from '../../src/store/usage-log.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { chat, messages, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Relay, RelayOptions, RelayResult } from '../../src/relay/engine.js';
+import type { Relay, RelayOptions, RelayResult } from '../../src/contracts/relay-engine.js';
 import { loadNativeEngine, NativeRelayEngine, type NativeEngineOptions } from '../../src/relay/native/index.js';
 
 /** Shared fixtures of the native relay tests: real servers on 127.0.0.1, a relay front that hands sockets over. */

@@ -34,15 +34,21 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
   });
 }
 
-/** Logins travel in SOCKS5 (1-255 bytes each) and Basic (no ":" in the username); printable, no control bytes. */
-const LOGIN_RE = /^[^\x00-\x1f\x7f]+$/;
+/** Logins travel in SOCKS5 (1-255 bytes each) and Basic (no ":" in the username): no control characters. */
+function isLoginText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false;
+  }
+  return text.length > 0;
+}
 
 /** A user's `proxy:` login; null when absent. Never echoes a password in a message. */
 function readProxyLogin(r: Reader, path: string, value: unknown): ProxyLogin | null {
   if (value === undefined || value === null) return null;
   const o = r.object(path, value, ['username', 'password', 'passwordHash']);
   const username = r.requiredString(join(path, 'username'), o.username);
-  if (username && (!LOGIN_RE.test(username) || username.includes(':') || Buffer.byteLength(username) > 255)) {
+  if (username && (!isLoginText(username) || username.includes(':') || Buffer.byteLength(username) > 255)) {
     r.fail(join(path, 'username'), 'expected 1-255 bytes without ":" or control characters');
   }
   const password = o.password === undefined || o.password === null ? null : o.password;
@@ -54,7 +60,7 @@ function readProxyLogin(r: Reader, path: string, value: unknown): ProxyLogin | n
   if (password !== null && (typeof password !== 'string' || password === '')) {
     const got = typeof password === 'string' ? 'an empty one' : typeof password;
     r.fail(join(path, 'password'), `expected a non-empty string, got ${got}`);
-  } else if (typeof password === 'string' && (!LOGIN_RE.test(password) || Buffer.byteLength(password) > 255)) {
+  } else if (typeof password === 'string' && (!isLoginText(password) || Buffer.byteLength(password) > 255)) {
     r.fail(join(path, 'password'), 'expected 1-255 bytes without control characters');
   }
   if (hash !== null) {

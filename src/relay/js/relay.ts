@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { CloseReason, Relay, RelayCloseListener, RelayOptions } from '../engine.js';
+import type { CloseReason, Relay, RelayCloseListener, RelayOptions } from '../../contracts/relay-engine.js';
 import { Direction, type DirectionOwner } from './direction.js';
 import type { JsByteBudget } from './byte-budget.js';
 import type { JsRateLimit } from './token-bucket.js';
@@ -15,7 +15,7 @@ export interface RelayRegistry {
  */
 export class JsRelay implements Relay, DirectionOwner {
   readonly id: number;
-  serviceSlot = -1;
+  ownerSlot = -1;
   /** Index in the engine's list of live relays. */
   engineSlot = -1;
   readonly startedAt: number;
@@ -32,7 +32,10 @@ export class JsRelay implements Relay, DirectionOwner {
   private finalBytesIn = -1;
   private finalBytesOut = -1;
 
-  constructor(id: number, client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener, registry: RelayRegistry) {
+  constructor(
+    id: number, client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener,
+    registry: RelayRegistry,
+  ) {
     this.id = id;
     this.startedAt = performance.now();
     this.client = client;

@@ -3,19 +3,18 @@ import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import { ConnectTimeoutError, RelayHandoverError, RelayOptionError, ShuttingDownError } from '../../errors.js';
 import type { HostPort } from '../../util/address.js';
-import type { DialOptions } from '../dial.js';
 import type {
-  ByteBudget,
   CloseReason,
   DialAddress,
   DialingRelay,
-  RateLimit,
+  DialOptions,
   RelayCloseListener,
   RelayDialListener,
   RelayEngine,
   RelayOptions,
   RelayResult,
-} from '../engine.js';
+} from '../../contracts/relay-engine.js';
+import type { ByteBudget, RateLimit } from '../../contracts/rate.js';
 import type { NativeEngineBinding, NativeEngineOptions, NativeEngineStats } from './binding.js';
 import { detachSocket, isTlsSocket } from './handover.js';
 import {
@@ -42,7 +41,7 @@ type RelayState = 'flushing' | 'dialing' | 'live' | 'closing' | 'closed';
 /** A relay running in the addon. Counters come from stats batches: at most ~100 ms stale while live, exact at close. */
 class NativeRelay implements DialingRelay {
   readonly id: number;
-  serviceSlot = -1;
+  ownerSlot = -1;
   bytesIn = 0;
   bytesOut = 0;
   readonly startedAt: number;
@@ -214,7 +213,10 @@ export class NativeRelayEngine implements RelayEngine {
   readonly #dialArgs = newDialArgs();
   readonly #redialArgs = newRedialArgs();
 
-  constructor(construct: new (onStats: (records: Float64Array) => void, options: NativeEngineOptions) => NativeEngineBinding, options: NativeEngineOptions = {}) {
+  constructor(
+    construct: new (onStats: (records: Float64Array) => void, options: NativeEngineOptions) => NativeEngineBinding,
+    options: NativeEngineOptions = {},
+  ) {
     this.#binding = new construct(this.#onStats.bind(this), options);
   }
 
@@ -360,7 +362,9 @@ export class NativeRelayEngine implements RelayEngine {
     if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down and accepts no relays');
     if (isTlsSocket(client) || (target !== null && isTlsSocket(target))) {
       // A programming error, refused before taking the sockets: TLS pairs need the JavaScript engine.
-      throw new RelayHandoverError('the native relay moves raw fds and cannot relay a TLS socket; use the JavaScript engine for TLS pairs');
+      throw new RelayHandoverError(
+        'the native relay moves raw fds and cannot relay a TLS socket; use the JavaScript engine for TLS pairs',
+      );
     }
     checkMs('idleTimeoutMs', options.idleTimeoutMs);
     checkMs('halfCloseTimeoutMs', options.halfCloseTimeoutMs);

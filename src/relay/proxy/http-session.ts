@@ -1,5 +1,11 @@
 import type { Socket } from 'node:net';
-import type { CloseReason, Relay, RelayCloseListener, RelayEngine, RelayOptions } from '../engine.js';
+import type {
+  CloseReason,
+  Relay,
+  RelayCloseListener,
+  RelayEngine,
+  RelayOptions,
+} from '../../contracts/relay-engine.js';
 import type { RelayRoute } from '../tcp-service.js';
 
 /** Sessions count down from -1 so their ids never meet an engine relay's. */
@@ -27,7 +33,7 @@ export class SessionRoute implements RelayRoute {
  */
 export class HttpSession implements Relay {
   readonly id: number;
-  serviceSlot = -1;
+  ownerSlot = -1;
   readonly startedAt: number;
   readonly client: Socket;
   readonly user: string | null;

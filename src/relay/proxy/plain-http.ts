@@ -24,7 +24,7 @@ import {
 } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { formatHostPort } from '../../util/address.js';
-import type { RelayEngine } from '../engine.js';
+import type { RelayEngine } from '../../contracts/relay-engine.js';
 import { hostAgrees, parseAbsoluteUri, type AbsoluteTarget } from './absolute-uri.js';
 import { HandshakeReader, type Parse } from './handshake-reader.js';
 import { endToEndFields } from './hop-by-hop.js';

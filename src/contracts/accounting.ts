@@ -1,0 +1,32 @@
+import type { RelayMeter } from './meter.js';
+import type { ByteBudget, RateLimit } from './rate.js';
+import type { Relay, RelayResult } from './relay-engine.js';
+
+export type RefusalReason = 'quota_exceeded' | 'quota_expired';
+
+/** Why a user may not start a connection or request now. */
+export interface Refusal {
+  readonly reason: RefusalReason;
+  readonly user: string;
+}
+
+/**
+ * What services get from accounting (through `ServiceContext.accounting`). Every call is synchronous and cheap:
+ * admission and quota checks read memory only (Redis and SQLite are synced in the background).
+ */
+export interface ServiceAccounting {
+  /** null when `user` may start a connection or request now; else why not. Users without a quota always pass. */
+  check(user: string | null): Refusal | null;
+  /** Counts a refused connection or request. */
+  refused(user: string | null, service: string): void;
+  /** The bandwidth limit a new relay shares (the user's, else the service's), or null. */
+  rateLimit(user: string | null, service: string): RateLimit | null;
+  /** The user's quota budget a new relay shares (the engine stops the relay where the quota ends), or null. */
+  byteBudget(user: string | null): ByteBudget | null;
+  /** Starts metering a live relay: its counters are sampled while it runs. */
+  relayStarted(user: string | null, service: string, relay: Relay): RelayMeter;
+  /** Counts what the relay moved since the last sample; returns the reason accounting cut it for, if it did. */
+  relayEnded(meter: RelayMeter, result: RelayResult): string | null;
+  /** Counts one gateway request and its tokens. */
+  addRequest(user: string | null, service: string, tokens: number): void;
+}
