@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { connectTo, readBytes } from './servers.js';
+import { connectTo, readBytes } from './sockets.js';
 
 /** Opens a SOCKS5 CONNECT through the proxy at `port`; resolves with the socket and the reply code. */
 export async function socks5Connect(port: number, host: string, destPort: number, early?: Buffer): Promise<{ socket: Socket; reply: number }> {

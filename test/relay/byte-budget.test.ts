@@ -5,8 +5,10 @@ import { RelayOptionError } from '../../src/errors.js';
 import type { ByteBudget, Relay, RelayEngine, RelayResult } from '../../src/relay/engine.js';
 import { JsRelayEngine } from '../../src/relay/js/engine.js';
 import { loadNativeEngine } from '../../src/relay/native/index.js';
-import { connectTo, eventually, listen, sleep, type TestServer } from '../helpers/servers.js';
+import { listen, type TestServer } from '../helpers/listen.js';
+import { connectTo } from '../helpers/sockets.js';
 import { availableEngines } from '../helpers/tidegate.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,6 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { chat } from './helpers.js';
+import { chat } from './llm.js';
 
 /** A raw keep-alive client: one socket, requests written by hand, answers read by their content-length. */
 export class RawClient {
@@ -60,9 +59,18 @@ export class RawClient {
   }
 
   /** Resolves when the server closes the connection, or after `ms`; true when it closed. */
-  async closedWithin(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (this.closedAt === null && Date.now() < deadline) await sleep(20);
-    return this.closedAt !== null;
+  closedWithin(ms: number): Promise<boolean> {
+    if (this.closedAt !== null) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onClose = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.socket.removeListener('close', onClose);
+        resolve(false);
+      }, ms);
+      this.socket.once('close', onClose);
+    });
   }
 }
