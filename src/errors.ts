@@ -474,3 +474,44 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
 
 /** Every `TG_ERR_*` code tidegate answers or logs, once each (subclasses may share their parent's code). */
 export const ERROR_CODES: readonly string[] = Object.freeze([...new Set(ERROR_CLASSES.map((c) => c.code))]);
+
+// ── errors as data (across threads) ──────────────────────────────────────────────────────────────────────────
+
+/**
+ * A TidegateError as plain data, for a worker's answer: structured clone keeps only an Error's message, so the
+ * class's own fields travel next to it. `name` picks the class among those sharing a code (subclasses).
+ */
+export interface ErrorData {
+  readonly code: string;
+  readonly name: string;
+  readonly message: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** The error's code, class name, message and own fields (`cause` stays behind: it may not be cloneable). */
+export function errorToData(err: TidegateError): ErrorData {
+  const fields: Record<string, unknown> = {};
+  for (const key of Object.keys(err)) {
+    if (key !== 'code' && key !== 'cause') fields[key] = (err as unknown as Record<string, unknown>)[key];
+  }
+  return { code: err.code, name: err.name, message: err.message, fields };
+}
+
+/**
+ * The same class again, from `errorToData`'s output: made with Error's constructor and the class's prototype, so
+ * the message is taken as it is (no constructor re-prefixes it) and the fields are set from the data, never parsed
+ * out of the text. An unknown code (a newer worker than this file, which cannot happen in one process) is an
+ * InternalError carrying the message.
+ */
+export function errorFromData(data: ErrorData): TidegateError {
+  let cls: ErrorClass | undefined;
+  for (const c of ERROR_CLASSES) {
+    if (c.code !== data.code) continue;
+    if (cls === undefined || c.name === data.name) cls = c;
+  }
+  if (cls === undefined) return new InternalError(data.message);
+  const err = Reflect.construct(Error, [data.message], cls as unknown as new () => TidegateError) as TidegateError;
+  Object.assign(err, data.fields);
+  (err as { code: string }).code = cls.code;
+  return err;
+}

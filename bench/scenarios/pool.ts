@@ -2,8 +2,8 @@
  * `npm run bench -- pool`: what the worker pool buys and costs on this machine.
  *  1. JSON request bodies of 1 KiB … 8 MiB, inline vs pool: tasks/s and the main thread's event-loop delay
  *     (perf_hooks.monitorEventLoopDelay) while they run. Pool runs keep up to 50 bodies in flight.
- *  2. From (1), the offload threshold: written to bench/results/pool-threshold.json, which `jsonOffloadBytes: auto`
- *     reads at start.
+ *  2. From (1), this machine's offload threshold: written to bench/results/pool-threshold.json for users to copy into
+ *     `pool.jsonOffloadBytes` (`auto` is a documented constant, src/pool/threshold.ts; nothing reads this file).
  *  3. GeoIP lookups/s: LRU hits, uncached inline (database on the main thread), uncached through the pool (batched).
  *  4. Credential scan of 2,000 generated files: in the pool vs on the main thread, time and event-loop delay.
  */
@@ -12,15 +12,28 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { scanInPool } from '../../src/credentials/offload.js';
 import { scanCredentialDir } from '../../src/credentials/scan.js';
+import { parseRequest } from '../../src/dialects/offload.js';
 import { summarizeRequest } from '../../src/dialects/summarize.js';
 import { openGeoDatabase } from '../../src/geo/database.js';
 import { createGeoResolver } from '../../src/geo/resolver.js';
 import { createLogger } from '../../src/log.js';
 import { createWorkerPool, type WorkerPool } from '../../src/pool/pool.js';
-import { THRESHOLD_FILE, type ThresholdRecord } from '../../src/pool/threshold.js';
 import { generateCredentialDir } from '../../test/fixtures/pool/credentials.js';
 import type { BenchContext, BenchMetric, BenchRatio, BenchReport, BenchScenario } from '../types.js';
+
+/**
+ * Where the bench stores the offload threshold it measured, for users who want to set `pool.jsonOffloadBytes` to
+ * this machine's figure. tidegate never reads it: `auto` is the documented constant in src/pool/threshold.ts.
+ */
+const THRESHOLD_FILE = fileURLToPath(new URL('../../../bench/results/pool-threshold.json', import.meta.url));
+
+interface ThresholdRecord {
+  readonly jsonOffloadBytes: number;
+  readonly measuredAt: string;
+  readonly why: string;
+}
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -117,9 +130,9 @@ async function jsonBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetr
     }
     for (let r = 0; r < ctx.rounds; r++) {
       inl.push(await measure(count, 1, () => inlineTask(body)));
-      pl.push(await measure(count, inFlight, () => pool.parseRequest('openai-chat', body, { sessionField: 'user' })));
+      pl.push(await measure(count, inFlight, () => parseRequest(pool, 'openai-chat', body, { sessionField: 'user' })));
       tr.push(await measure(count, inFlight, async (_i, k) => {
-        const parsed = await pool.parseRequest('openai-chat', owned[k]!, { sessionField: 'user', transfer: true });
+        const parsed = await parseRequest(pool, 'openai-chat', owned[k]!, { sessionField: 'user', transfer: true });
         owned[k] = parsed.body;
       }));
     }
@@ -263,7 +276,7 @@ async function credentialBench(ctx: BenchContext, pool: WorkerPool, metrics: Ben
         const h = monitorEventLoopDelay({ resolution: 1 });
         h.enable();
         const t0 = process.hrtime.bigint();
-        const data = mode === 'pool' ? await pool.scanCredentials(dir) : await scanCredentialDir(dir, null);
+        const data = mode === 'pool' ? await scanInPool(pool, dir) : await scanCredentialDir(dir, null);
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         h.disable();
         if (data.entries.length + data.invalid.length !== 2000) throw new Error(`scan saw ${data.entries.length + data.invalid.length} files`);
@@ -293,7 +306,7 @@ export const scenario: BenchScenario = {
     const pool = createWorkerPool({ threads, jsonOffloadBytes: 0, maxQueue: 256, idleTimeoutMs: 60_000 }, createLogger('silent'), { jsonOffloadBytes: 0 });
     try {
       // Warm the workers (module load, JIT) so the first size does not pay for it.
-      await Promise.all(Array.from({ length: 8 }, () => pool.parseRequest('openai-chat', chatBody(64 * KiB))));
+      await Promise.all(Array.from({ length: 8 }, () => parseRequest(pool, 'openai-chat', chatBody(64 * KiB))));
       const json = await jsonBench(ctx, pool, metrics, ratios, notes);
       const threshold = pickThreshold(json);
       await mkdir(dirname(THRESHOLD_FILE), { recursive: true });

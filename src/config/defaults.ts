@@ -37,7 +37,7 @@ export const DEFAULTS = deepFreeze({
     /** 'auto': one thread per core, at most `autoThreadsMax` (the threads share the cores with the event loop). */
     threads: 'auto',
     autoThreadsMax: 4,
-    /** 'auto': the pool decides which bodies are big enough to parse off the event loop. */
+    /** 'auto': the pool's documented threshold (src/pool/threshold.ts, 64 KiB), never a file read at run time. */
     jsonOffloadBytes: 'auto',
     /** 'auto' maxQueue is this many queued tasks per thread; beyond it tasks are refused, not queued forever. */
     queuePerThread: 64,

@@ -38,7 +38,7 @@ export interface StoreConfig {
 
 export interface PoolConfig {
   readonly threads: number;
-  /** Bodies at or above this size are parsed in the pool; 'auto' uses the benched threshold. */
+  /** Bodies at or above this size are parsed in the pool; 'auto' is the pool's documented 64 KiB. */
   readonly jsonOffloadBytes: number | 'auto';
   readonly maxQueue: number;
   readonly idleTimeoutMs: number;

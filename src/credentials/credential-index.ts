@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../pool/pool.js';
+import { scanInPool } from './offload.js';
 import type { CredentialEntry, CredentialIndexData } from './types.js';
 
 export const DEFAULT_CREDENTIAL_TTL_MS = 5 * 60_000;
@@ -76,7 +77,7 @@ class PooledCredentialIndex implements CredentialIndex {
   }
 
   async ready(): Promise<void> {
-    this.apply(await this.pool.scanCredentials(this.dir));
+    this.apply(await scanInPool(this.pool, this.dir));
     if (this.closed) return;
     this.ttlTimer = setInterval(() => this.schedule(null), this.ttlMs);
     this.ttlTimer.unref();
@@ -145,7 +146,7 @@ class PooledCredentialIndex implements CredentialIndex {
     this.fullRescanWanted = false;
     this.changed = new Set();
     if (!full && files!.length === 0) return Promise.resolve();
-    this.scanning = this.pool.scanCredentials(this.dir, files).then(
+    this.scanning = scanInPool(this.pool, this.dir, files).then(
       (data) => {
         this.scanning = null;
         if (!this.closed) this.apply(data);

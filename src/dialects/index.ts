@@ -1,6 +1,7 @@
 /**
- * Dialects: pure functions over request/response Buffers (no I/O), used inline for small bodies and inside the
- * pool's `json` task for large ones. Every failure is a JsonBodyError carrying a JSON path or byte position.
+ * Dialects: pure functions over request/response Buffers (no I/O), used inline for small bodies and in the pool's
+ * workers for large ones (tasks.ts, offload.ts). Every failure is a JsonBodyError carrying a JSON path or byte
+ * position.
  */
 export type { ChatDialect, Dialect, JsonObject, JsonValue, RequestSummary } from './types.js';
 export { DIALECTS } from './types.js';

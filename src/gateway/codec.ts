@@ -1,5 +1,6 @@
 import { convertRequestBody } from '../dialects/convert-request.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
+import { convertRequest, convertResponse, parseRequest } from '../dialects/offload.js';
 import { summarizeRequest } from '../dialects/summarize.js';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import {
@@ -8,9 +9,9 @@ import {
 import type { WorkerPool } from '../pool/pool.js';
 
 /**
- * The body work the gateway needs (parse a request for routing, convert requests and non-streamed responses),
- * done by the worker pool (which runs small bodies inline and large ones on its threads). Without a pool (a
- * runtime started with none) the same dialect functions run inline. Errors come back as GatewayErrors.
+ * The body work the gateway needs (parse a request for routing, convert requests and non-streamed responses).
+ * Whether a body is worked on this thread or in the pool is the pool's one decision (`offloads()`); without a
+ * pool (a runtime started with none) the same dialect functions run inline. Errors come back as GatewayErrors.
  */
 export class BodyCodec {
   private readonly pool: WorkerPool | null;
@@ -21,19 +22,19 @@ export class BodyCodec {
 
   /** Below the offload threshold: parses on this thread, without a promise; null means "use parse()". */
   parseInline(dialect: Dialect, body: Buffer, sessionField: string | null): RequestSummary | null {
-    if (this.pool !== null && body.byteLength >= this.pool.jsonOffloadBytes) return null;
+    if (this.pool !== null && this.pool.offloads(body.byteLength)) return null;
     return summarizeRequest(dialect, body, sessionField);
   }
 
   /** Below the offload threshold: converts on this thread; null means "use convertRequest()". */
   convertInline(from: ChatDialect, to: ChatDialect, body: Buffer): Buffer | null {
-    if (this.pool !== null && body.byteLength >= this.pool.jsonOffloadBytes) return null;
+    if (this.pool !== null && this.pool.offloads(body.byteLength)) return null;
     return convertRequestBody(from, to, body);
   }
 
   async parse(dialect: Dialect, body: Buffer, sessionField: string | null): Promise<RequestSummary> {
     try {
-      if (this.pool !== null) return await this.pool.parseRequest(dialect, body, { sessionField });
+      if (this.pool !== null) return await parseRequest(this.pool, dialect, body, { sessionField });
       return summarizeRequest(dialect, body, sessionField);
     } catch (err) {
       throw toGatewayError(err);
@@ -42,7 +43,7 @@ export class BodyCodec {
 
   async convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer): Promise<Buffer> {
     try {
-      if (this.pool !== null) return await this.pool.convertRequest(from, to, body);
+      if (this.pool !== null) return await convertRequest(this.pool, from, to, body);
       return convertRequestBody(from, to, body);
     } catch (err) {
       throw toGatewayError(err);
@@ -51,7 +52,7 @@ export class BodyCodec {
 
   /** Rejects with the JsonBodyError as is: a bad upstream body is the upstream's fault (502), not the client's. */
   convertResponse(from: ChatDialect, to: ChatDialect, body: Buffer): Promise<Buffer> {
-    if (this.pool !== null) return this.pool.convertResponse(from, to, body);
+    if (this.pool !== null) return convertResponse(this.pool, from, to, body);
     try {
       return Promise.resolve(convertResponseBody(from, to, body));
     } catch (err) {

@@ -2,3 +2,4 @@ export { createGeoResolver, GEO_MAX_BATCH, type GeoResolver, type GeoCacheStats 
 export { openGeoDatabase, embeddedDatabasePath, type GeoDatabase, type GeoSpec } from './database.js';
 export { parseIp, type IpKey } from '../util/ip.js';
 export { parseRangeList, RangeTable } from './ranges.js';
+export { geoLookup, geoOpen } from './offload.js';

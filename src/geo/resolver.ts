@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { GeoConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { WorkerPool } from '../pool/pool.js';
+import { geoLookup, geoOpen } from './offload.js';
 import type { GeoSpec } from './database.js';
 import { LruCache } from '../util/lru-cache.js';
 
@@ -59,7 +60,7 @@ class PooledGeoResolver implements GeoResolver {
   }
 
   async ready(): Promise<void> {
-    const description = await this.pool.geoOpen(this.spec);
+    const description = await geoOpen(this.pool, this.spec);
     this.log.info({ database: description }, 'GeoIP database ready');
   }
 
@@ -89,7 +90,7 @@ class PooledGeoResolver implements GeoResolver {
     this.batches++;
     const cache = this.cache;
     const self = this;
-    this.pool.geoLookup(this.spec, ips).then(
+    geoLookup(this.pool, this.spec, ips).then(
       function geoBatchDone(countries) {
         for (let i = 0; i < ips.length; i++) {
           const cc = countries[i] ?? null;

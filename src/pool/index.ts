@@ -1,3 +1,4 @@
 export { createWorkerPool } from './pool.js';
-export type { WorkerPool, PoolStats, ParseOptions, ParsedRequest, ConvertOptions, Percentiles, PoolOptions } from './pool.js';
-export { DEFAULT_JSON_OFFLOAD_BYTES, THRESHOLD_FILE, resolveJsonOffloadBytes, type ThresholdRecord } from './threshold.js';
+export type { WorkerPool, PoolStats, Percentiles, PoolOptions, RunOptions } from './pool.js';
+export { defineTask, failed, succeeded, succeededMoving, type Task, type TaskOutcome } from './task.js';
+export { DEFAULT_JSON_OFFLOAD_BYTES, resolveJsonOffloadBytes, type OffloadThreshold } from './threshold.js';

@@ -1,41 +1,17 @@
 import { Piscina } from 'piscina';
-import type { PoolConfig } from '../config/schema.js';
-import type { CredentialIndexData } from '../credentials/types.js';
-import { DEFAULT_SCAN_CONCURRENCY } from '../credentials/scan.js';
-import { convertRequestBody } from '../dialects/convert-request.js';
-import { convertResponseBody } from '../dialects/convert-response.js';
-import { summarizeRequest } from '../dialects/summarize.js';
-import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
-import { CredentialsDirError, GeoDatabaseError, JsonBodyError, PoolClosedError, PoolQueueFullError, PoolTaskError, TidegateError } from '../errors.js';
-import type { GeoSpec } from '../geo/database.js';
+import type { PoolConfig } from '../config/types.js';
+import { errorFromData, PoolClosedError, PoolQueueFullError, PoolTaskError, TidegateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import {
-  TASK, type ConvertResult, type ConvertTask, type GeoOpenResult, type GeoResult, type GeoTask, type HoldTask, type ScanResult, type ScanTask,
-  type SummarizeResult, type SummarizeTask, type TaskName, type TaskProblem,
-} from './tasks.js';
 import { BodyBufferPool } from './body-buffers.js';
+import { HOLD_TASK } from './hold.js';
+import type { Task, TaskOutcome } from './task.js';
 import { resolveJsonOffloadBytes } from './threshold.js';
 
-export interface ParseOptions {
-  /** Dotted path of the session id in the body (e.g. `metadata.user_id`), or null. */
-  readonly sessionField?: string | null;
+export interface RunOptions {
+  /** ArrayBuffers of the input to move to the worker (they are detached here). */
+  readonly transferList?: readonly ArrayBuffer[];
+  /** Aborting removes a queued task; a running one terminates its worker (Piscina's rule), which is replaced. */
   readonly signal?: AbortSignal;
-  /**
-   * The caller gives the Buffer up: when it owns its whole ArrayBuffer it is transferred to the worker as is
-   * (detached here) and moved back as `ParsedRequest.body`, so a large body crosses threads without a copy. Without
-   * it (or for a slice of a larger allocation) the pool copies the body and the caller's Buffer stays usable.
-   */
-  readonly transfer?: boolean;
-}
-
-/** The routing summary plus the body's bytes: the caller's Buffer, or the same bytes moved back (`transfer`). */
-export interface ParsedRequest extends RequestSummary {
-  readonly body: Buffer;
-}
-
-export interface ConvertOptions {
-  readonly signal?: AbortSignal;
-  readonly transfer?: boolean;
 }
 
 export interface Percentiles {
@@ -56,7 +32,7 @@ export interface PoolStats {
   readonly completed: number;
   readonly failed: number;
   readonly rejectedQueueFull: number;
-  /** JSON work done on the main thread because the body was below the threshold. */
+  /** Work kept on the main thread because `offloads()` said its input was below the threshold. */
   readonly inline: number;
   readonly jsonOffloadBytes: number;
   /** Body copies served from recycled buffers / newly allocated, and bytes kept idle for reuse. */
@@ -64,25 +40,34 @@ export interface PoolStats {
 }
 
 /**
- * One Piscina pool per process. JSON methods run inline below `jsonOffloadBytes` and in the pool at or above it;
- * everything else always runs in the pool. Input problems reject with JsonBodyError (400), a full queue with
- * PoolQueueFullError (503 + Retry-After), a dead or failing worker with PoolTaskError, a closed pool with
- * PoolClosedError; an aborted signal rejects with the signal's reason (an AbortError). Aborting removes a queued
- * task from the queue; aborting a task that is already running terminates its worker (Piscina's rule), which is
- * replaced: pass a signal where abandoning the work is worth a thread restart (large bodies of a gone client).
+ * One Piscina pool per process; it runs named tasks and knows no domain (the tasks live with theirs:
+ * dialects/tasks.ts, credentials/tasks.ts, geo/tasks.ts). A task's TidegateError (a fault of its input) rejects
+ * as the same class, rebuilt from data; a full queue rejects with PoolQueueFullError (503 + Retry-After), a dead
+ * or failing worker with PoolTaskError, a closed pool with PoolClosedError; an aborted signal rejects with an
+ * AbortError.
  */
 export interface WorkerPool {
   readonly jsonOffloadBytes: number;
-  parseRequest(dialect: Dialect, body: Buffer, opts?: ParseOptions): Promise<ParsedRequest>;
-  convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer, opts?: ConvertOptions): Promise<Buffer>;
-  convertResponse(from: ChatDialect, to: ChatDialect, body: Buffer, opts?: ConvertOptions): Promise<Buffer>;
-  /** Whole directory when `files` is omitted; else only those files (relative paths). */
-  scanCredentials(dir: string, files?: readonly string[], opts?: { concurrency?: number }): Promise<CredentialIndexData>;
-  /** Opens (and caches in the worker) the database; rejects with GeoDatabaseError naming the file. */
-  geoOpen(spec: GeoSpec): Promise<string>;
-  /** Countries for a batch of IPs, in order. */
-  geoLookup(spec: GeoSpec, ips: readonly string[]): Promise<(string | null)[]>;
-  /** Diagnostic: parks one worker until `flag[0]` is set (see HoldTask). */
+  readonly closed: boolean;
+  /**
+   * The one inline-or-offload decision for a body of `byteLength` bytes: true at or above `jsonOffloadBytes`.
+   * A false answer counts one inline task (the caller does the work on its own thread, without a promise).
+   */
+  offloads(byteLength: number): boolean;
+  run<I, O>(task: Task<I, O>, input: I, opts?: RunOptions): Promise<O>;
+  /**
+   * The refusal `run()` would answer at once (PoolClosedError, or PoolQueueFullError, counted), else null: a caller
+   * asks first so that it copies no body for a task that cannot be queued.
+   */
+  refusal(): Promise<never> | null;
+  /**
+   * The bytes to send to a worker by transfer: `body` itself when the caller gives it up (`giveUp`) and it owns its
+   * whole ArrayBuffer, else a copy in a recycled buffer (the caller's Buffer stays usable).
+   */
+  transferable(body: Buffer, giveUp: boolean): Uint8Array;
+  /** Takes back a copy made by `transferable()` that a worker moved back, for the next body of its size. */
+  recycle(buffer: ArrayBuffer): void;
+  /** Diagnostic: parks one worker until `flag[0]` is set (see pool/hold.ts). */
   hold(flag: SharedArrayBuffer, maxMs?: number): Promise<boolean>;
   stats(): PoolStats;
   close(): Promise<void>;
@@ -90,7 +75,7 @@ export interface WorkerPool {
 
 const QUEUE_FULL_MESSAGE = 'Task queue is at limit';
 
-/** Overrides for tests and the bench: `jsonOffloadBytes` here wins over the config and the bench file. */
+/** Overrides for tests and the bench: `jsonOffloadBytes` here wins over the config. */
 export interface PoolOptions {
   readonly jsonOffloadBytes?: number;
 }
@@ -111,8 +96,8 @@ export function createWorkerPool(config: PoolConfig, log: Logger, options: PoolO
   const threshold = options.jsonOffloadBytes !== undefined
     ? { bytes: options.jsonOffloadBytes, source: 'option' }
     : resolveJsonOffloadBytes(config.jsonOffloadBytes);
+  // No default filename: every run names its task's file (Piscina's per-run `filename`).
   const piscina = new Piscina({
-    filename: new URL('./worker.js', import.meta.url).href,
     minThreads: Math.min(1, config.threads),
     maxThreads: config.threads,
     idleTimeout: config.idleTimeoutMs,
@@ -120,17 +105,28 @@ export function createWorkerPool(config: PoolConfig, log: Logger, options: PoolO
     recordTiming: true,
     execArgv: WORKER_EXEC_ARGV,
   });
-  log.info({ threads: config.threads, maxQueue: config.maxQueue, jsonOffloadBytes: threshold.bytes, thresholdSource: threshold.source }, 'worker pool ready');
+  log.info({
+    threads: config.threads, maxQueue: config.maxQueue, jsonOffloadBytes: threshold.bytes,
+    thresholdSource: threshold.source,
+  }, 'worker pool ready');
   return new PiscinaWorkerPool(piscina, config, threshold.bytes, log);
+}
+
+/** A task's outcome to its value, or its error rebuilt as its class. */
+function unwrapOutcome<O>(outcome: TaskOutcome<O>): O {
+  if (outcome.ok) return outcome.value;
+  throw errorFromData(outcome.error);
 }
 
 class PiscinaWorkerPool implements WorkerPool {
   readonly jsonOffloadBytes: number;
+  closed = false;
   private failed = 0;
   private rejectedQueueFull = 0;
   private inline = 0;
-  private closed = false;
   private readonly buffers = new BodyBufferPool();
+  /** Maps Piscina's rejections to our errors (one handler per task, made once). */
+  private readonly failHandlers = new Map<Task<unknown, unknown>, (err: unknown) => never>();
 
   constructor(
     private readonly piscina: Piscina,
@@ -143,87 +139,46 @@ class PiscinaWorkerPool implements WorkerPool {
     piscina.on('error', (err: unknown) => log.error({ err }, 'worker pool: worker error'));
   }
 
-  parseRequest(dialect: Dialect, body: Buffer, opts: ParseOptions = {}): Promise<ParsedRequest> {
-    const sessionField = opts.sessionField ?? null;
-    if (body.byteLength < this.jsonOffloadBytes) {
-      const refused = this.refuseInline(opts.signal);
-      if (refused) return refused;
-      try {
-        return Promise.resolve(parsedRequest(summarizeRequest(dialect, body, sessionField), body));
-      } catch (err) {
-        return Promise.reject(err);
-      }
+  offloads(byteLength: number): boolean {
+    if (byteLength >= this.jsonOffloadBytes) return true;
+    this.inline++;
+    return false;
+  }
+
+  run<I, O>(task: Task<I, O>, input: I, opts?: RunOptions): Promise<O> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const run: { filename: string; name: string; transferList?: ArrayBuffer[]; signal?: AbortSignal } = {
+      filename: task.filename, name: task.name,
+    };
+    if (opts?.transferList) run.transferList = opts.transferList as ArrayBuffer[];
+    if (opts?.signal) run.signal = opts.signal;
+    const done = this.piscina.run(input, run) as Promise<TaskOutcome<O>>;
+    return done.then(unwrapOutcome as (o: TaskOutcome<O>) => O, this.taskFailed(task as Task<unknown, unknown>));
+  }
+
+  refusal(): Promise<never> | null {
+    if (this.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
+    // Piscina queues only when no worker is free; refuse before it posts (clones) anything when the queue is full.
+    if (this.piscina.queueSize >= this.config.maxQueue) {
+      this.rejectedQueueFull++;
+      return Promise.reject(new PoolQueueFullError(this.config.maxQueue));
     }
-    const input = this.transferable(body, opts.transfer === true);
-    const moved = input === body;
-    const buffers = this.buffers;
-    const task: SummarizeTask = { dialect, body: input, sessionField };
-    return this.run<SummarizeResult>(TASK.summarize, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapSummary(r) {
-      if (!r.ok) throw problemToError(r);
-      if (moved) return parsedRequest(r.summary, Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
-      buffers.release(r.body.buffer as ArrayBuffer);
-      return parsedRequest(r.summary, body);
-    });
+    return null;
   }
 
-  convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions = {}): Promise<Buffer> {
-    return this.convert(TASK.convertRequest, convertRequestBody, from, to, body, opts);
+  transferable(body: Buffer, giveUp: boolean): Uint8Array {
+    if (giveUp && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
+      && body.buffer instanceof ArrayBuffer) return body;
+    return this.buffers.copy(body);
   }
 
-  convertResponse(from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions = {}): Promise<Buffer> {
-    return this.convert(TASK.convertResponse, convertResponseBody, from, to, body, opts);
-  }
-
-  private convert(
-    name: TaskName,
-    inline: (from: ChatDialect, to: ChatDialect, body: Uint8Array) => Buffer,
-    from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions,
-  ): Promise<Buffer> {
-    if (body.byteLength < this.jsonOffloadBytes) {
-      const refused = this.refuseInline(opts.signal);
-      if (refused) return refused;
-      try {
-        return Promise.resolve(inline(from, to, body));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    const input = this.transferable(body, opts.transfer === true);
-    const task: ConvertTask = { from, to, body: input };
-    const buffers = this.buffers;
-    return this.run<ConvertResult>(name, task, [input.buffer as ArrayBuffer], opts.signal).then(function unwrapConverted(r) {
-      if (!r.ok) throw problemToError(r);
-      if (r.input) buffers.release(r.input.buffer as ArrayBuffer);
-      return Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
-    });
-  }
-
-  scanCredentials(dir: string, files?: readonly string[], opts: { concurrency?: number } = {}): Promise<CredentialIndexData> {
-    const task: ScanTask = { dir, files: files ?? null, concurrency: opts.concurrency ?? DEFAULT_SCAN_CONCURRENCY };
-    return this.run<ScanResult>(TASK.scanCredentials, task, undefined, undefined).then(function unwrapScan(r) {
-      if (r.ok) return r.data;
-      throw new CredentialsDirError(r.dir, r.message.replace(/^credentials directory .*?: /, ''));
-    });
-  }
-
-  geoOpen(spec: GeoSpec): Promise<string> {
-    return this.run<GeoOpenResult>(TASK.geoOpen, spec, undefined, undefined).then(function unwrapOpen(r) {
-      if (r.ok) return r.file;
-      throw new GeoDatabaseError(r.file, r.message.replace(/^GeoIP database .*?: /, ''));
-    });
-  }
-
-  geoLookup(spec: GeoSpec, ips: readonly string[]): Promise<(string | null)[]> {
-    const task: GeoTask = { spec, ips };
-    return this.run<GeoResult>(TASK.geoLookup, task, undefined, undefined).then(function unwrapGeo(r) {
-      if (r.ok) return r.countries;
-      throw new GeoDatabaseError(r.file, r.message.replace(/^GeoIP database .*?: /, ''));
-    });
+  recycle(buffer: ArrayBuffer): void {
+    this.buffers.release(buffer);
   }
 
   hold(flag: SharedArrayBuffer, maxMs = 30_000): Promise<boolean> {
-    const task: HoldTask = { flag, maxMs };
-    return this.run<boolean>(TASK.hold, task, undefined, undefined);
+    return this.run(HOLD_TASK, { flag, maxMs });
   }
 
   stats(): PoolStats {
@@ -252,40 +207,11 @@ class PiscinaWorkerPool implements WorkerPool {
     await this.piscina.close();
   }
 
-  /** A rejection when inline work must not run (pool closed, signal aborted); else counts the inline task. */
-  private refuseInline(signal: AbortSignal | undefined): Promise<never> | null {
-    if (this.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    this.inline++;
-    return null;
-  }
-
-  private run<R>(name: TaskName, task: unknown, transferList: ArrayBuffer[] | undefined, signal: AbortSignal | undefined): Promise<R> {
-    if (this.closed) return Promise.reject(new PoolClosedError('worker pool is closed'));
-    const p = this.piscina;
-    // Piscina queues only when no worker is free; refuse before copying anything when the queue is already full.
-    if (p.queueSize >= this.config.maxQueue) {
-      this.rejectedQueueFull++;
-      return Promise.reject(new PoolQueueFullError(this.config.maxQueue));
-    }
-    const opts: { name: string; transferList?: ArrayBuffer[]; signal?: AbortSignal } = { name };
-    if (transferList) opts.transferList = transferList;
-    if (signal) opts.signal = signal;
-    return (p.run(task, opts) as Promise<R>).catch(this.taskFailed(name));
-  }
-
-  /** Maps Piscina's rejections to our errors (one handler per task name, made once). */
-  private readonly failHandlers = new Map<TaskName, (err: unknown) => never>();
-
-  /** The caller's Buffer when it gives it up and owns its whole ArrayBuffer; else a copy in a recycled buffer. */
-  private transferable(body: Buffer, giveUp: boolean): Uint8Array {
-    if (giveUp && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) return body;
-    return this.buffers.copy(body);
-  }
-  private taskFailed(name: TaskName): (err: unknown) => never {
-    let handler = this.failHandlers.get(name);
+  private taskFailed(task: Task<unknown, unknown>): (err: unknown) => never {
+    let handler = this.failHandlers.get(task);
     if (handler) return handler;
     const pool = this;
+    const name = task.name;
     handler = function onTaskFailed(err: unknown): never {
       if (err instanceof TidegateError) throw err;
       if (err instanceof Error && err.message === QUEUE_FULL_MESSAGE) {
@@ -297,16 +223,7 @@ class PiscinaWorkerPool implements WorkerPool {
       pool.log.warn({ task: name, err }, 'worker pool task failed');
       throw new PoolTaskError(name, err);
     };
-    this.failHandlers.set(name, handler);
+    this.failHandlers.set(task, handler);
     return handler;
   }
-}
-
-
-function parsedRequest(s: RequestSummary, body: Buffer): ParsedRequest {
-  return { model: s.model, stream: s.stream, sessionId: s.sessionId, messageCount: s.messageCount, estimatedPromptTokens: s.estimatedPromptTokens, body };
-}
-
-function problemToError(p: TaskProblem): JsonBodyError {
-  return new JsonBodyError(p.problem, p.path, p.position, p.message);
 }

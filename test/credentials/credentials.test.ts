@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCredentialIndex, type CredentialIndex } from '../../src/credentials/index.js';
+import { scanInPool } from '../../src/credentials/offload.js';
 import { CredentialsDirError } from '../../src/errors.js';
 import type { WorkerPool } from '../../src/pool/index.js';
 import { generateCredentialDir, sha256, type GeneratedCredentials } from '../fixtures/pool/credentials.js';
@@ -122,7 +123,7 @@ describe('credential directory faults', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tg-creds-file-'));
     try {
       await writeFile(join(dir, 'f.json'), '{}');
-      await assert.rejects(pool.scanCredentials(join(dir, 'f.json')), (e: unknown) => e instanceof CredentialsDirError && /not a directory/.test(e.message));
+      await assert.rejects(scanInPool(pool, join(dir, 'f.json')), (e: unknown) => e instanceof CredentialsDirError && /not a directory/.test(e.message));
     } finally {
       await pool.close();
       await rm(dir, { recursive: true, force: true });

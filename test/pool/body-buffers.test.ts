@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { convertRequest, parseRequest } from '../../src/dialects/offload.js';
 import { BodyBufferPool } from '../../src/pool/body-buffers.js';
 import { chatBodyOfSize, buf } from '../fixtures/pool/bodies.js';
 import { makePool } from './helpers.js';
@@ -41,15 +42,15 @@ describe('pool recycles body copies', () => {
     const pool = makePool({ threads: 1 }, 0);
     try {
       const body = chatBodyOfSize(300_000);
-      await pool.parseRequest('openai-chat', body);
-      await pool.parseRequest('openai-chat', body);
-      await pool.convertRequest('openai-chat', 'anthropic-messages', body);
+      await parseRequest(pool, 'openai-chat', body);
+      await parseRequest(pool, 'openai-chat', body);
+      await convertRequest(pool, 'openai-chat', 'anthropic-messages', body);
       const s = pool.stats().bodyBuffers;
       assert.equal(s.allocated, 1);
       assert.equal(s.reused, 2);
       assert.equal(s.idleBytes, 512 * 1024);
       // A body that fails validation is not returned, and nothing breaks.
-      await assert.rejects(pool.parseRequest('openai-chat', Buffer.concat([body, buf(1)])));
+      await assert.rejects(parseRequest(pool, 'openai-chat', Buffer.concat([body, buf(1)])));
       assert.equal(pool.stats().bodyBuffers.idleBytes, 0);
     } finally {
       await pool.close();

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { scanInPool } from '../../src/credentials/offload.js';
 import { summarizeRequest } from '../../src/dialects/index.js';
+import { convertRequest, convertResponse, parseRequest } from '../../src/dialects/offload.js';
 import { JsonBodyError, PoolClosedError, PoolQueueFullError, PoolTaskError } from '../../src/errors.js';
-import { DEFAULT_JSON_OFFLOAD_BYTES, resolveJsonOffloadBytes, type WorkerPool } from '../../src/pool/index.js';
+import type { WorkerPool } from '../../src/pool/index.js';
 import { anthropicRequest, buf, chatBodyOfSize, openAIChatRequest } from '../fixtures/pool/bodies.js';
 import { Hold, makePool } from './helpers.js';
 
@@ -16,7 +15,7 @@ describe('pool tasks (everything offloaded: threshold 0)', () => {
 
   it('parseRequest in a worker gives the same summary as inline', async () => {
     const body = chatBodyOfSize(300_000);
-    const { body: same, ...s } = await pool.parseRequest('openai-chat', body, { sessionField: null });
+    const { body: same, ...s } = await parseRequest(pool, 'openai-chat', body, { sessionField: null });
     assert.deepEqual(s, summarizeRequest('openai-chat', body, null));
     assert.ok(body.byteLength > 0, 'the caller keeps its Buffer (copied, not transferred)');
     assert.strictEqual(same, body);
@@ -24,24 +23,24 @@ describe('pool tasks (everything offloaded: threshold 0)', () => {
   });
 
   it('anthropic body with a nested session field', async () => {
-    const s = await pool.parseRequest('anthropic-messages', buf(anthropicRequest), { sessionField: 'metadata.user_id' });
+    const s = await parseRequest(pool, 'anthropic-messages', buf(anthropicRequest), { sessionField: 'metadata.user_id' });
     assert.equal(s.sessionId, 'user-7');
     assert.equal(s.model, 'claude-sonnet-4');
   });
 
   it('input problems come back as JsonBodyError with path and position', async () => {
-    await assert.rejects(pool.parseRequest('openai-chat', Buffer.from('{"model":"m",}')), (e: unknown) => e instanceof JsonBodyError && e.problem === 'syntax' && e.position === 13);
-    await assert.rejects(pool.parseRequest('openai-chat', buf({ model: 'm', messages: [{ role: 'x' }] })), (e: unknown) => e instanceof JsonBodyError && e.path === '$.messages[0].role');
-    await assert.rejects(pool.parseRequest('openai-chat', Buffer.from([0x7b, 0xfe])), (e: unknown) => e instanceof JsonBodyError && e.problem === 'utf8' && e.position === 1);
-    await assert.rejects(pool.convertRequest('anthropic-messages', 'openai-chat', buf({ model: 'c', messages: [] })), (e: unknown) => e instanceof JsonBodyError && e.path === '$.max_tokens');
+    await assert.rejects(parseRequest(pool, 'openai-chat', Buffer.from('{"model":"m",}')), (e: unknown) => e instanceof JsonBodyError && e.problem === 'syntax' && e.position === 13);
+    await assert.rejects(parseRequest(pool, 'openai-chat', buf({ model: 'm', messages: [{ role: 'x' }] })), (e: unknown) => e instanceof JsonBodyError && e.path === '$.messages[0].role');
+    await assert.rejects(parseRequest(pool, 'openai-chat', Buffer.from([0x7b, 0xfe])), (e: unknown) => e instanceof JsonBodyError && e.problem === 'utf8' && e.position === 1);
+    await assert.rejects(convertRequest(pool, 'anthropic-messages', 'openai-chat', buf({ model: 'c', messages: [] })), (e: unknown) => e instanceof JsonBodyError && e.path === '$.max_tokens');
   });
 
   it('convertRequest / convertResponse return Buffers moved back from the worker', async () => {
-    const out = await pool.convertRequest('openai-chat', 'anthropic-messages', buf(openAIChatRequest));
+    const out = await convertRequest(pool, 'openai-chat', 'anthropic-messages', buf(openAIChatRequest));
     assert.ok(Buffer.isBuffer(out));
-    const back = await pool.convertRequest('anthropic-messages', 'openai-chat', out);
+    const back = await convertRequest(pool, 'anthropic-messages', 'openai-chat', out);
     assert.deepEqual(JSON.parse(back.toString()), openAIChatRequest);
-    const resp = await pool.convertResponse('anthropic-messages', 'openai-chat', buf({ type: 'message', id: 'm', model: 'c', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } }));
+    const resp = await convertResponse(pool, 'anthropic-messages', 'openai-chat', buf({ type: 'message', id: 'm', model: 'c', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } }));
     assert.equal((JSON.parse(resp.toString()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content, 'hi');
   });
 
@@ -49,7 +48,7 @@ describe('pool tasks (everything offloaded: threshold 0)', () => {
     const original = chatBodyOfSize(200_000);
     const body = Buffer.allocUnsafeSlow(original.byteLength);
     original.copy(body);
-    const parsed = await pool.parseRequest('openai-chat', body, { transfer: true });
+    const parsed = await parseRequest(pool, 'openai-chat', body, { transfer: true });
     assert.equal(body.byteLength, 0, 'the caller gave its Buffer up');
     assert.notStrictEqual(parsed.body, body);
     assert.ok(parsed.body.equals(original), 'the same bytes came back');
@@ -59,14 +58,14 @@ describe('pool tasks (everything offloaded: threshold 0)', () => {
   it('transfer: true hands the caller\'s Buffer over without a copy (it is detached afterwards)', async () => {
     const body = Buffer.allocUnsafeSlow(Buffer.byteLength(JSON.stringify(openAIChatRequest)));
     body.write(JSON.stringify(openAIChatRequest));
-    const out = await pool.convertRequest('openai-chat', 'anthropic-messages', body, { transfer: true });
+    const out = await convertRequest(pool, 'openai-chat', 'anthropic-messages', body, { transfer: true });
     assert.equal(body.byteLength, 0);
     assert.equal((JSON.parse(out.toString()) as { system: string }).system, 'You are terse.');
     // A slice of a larger allocation is copied even with transfer: true, so its neighbours survive.
     const big = Buffer.alloc(100, 0x20);
     const slice = big.subarray(10, 10 + 2);
     slice.write('{}');
-    await assert.rejects(pool.parseRequest('openai-chat', slice, { transfer: true }), JsonBodyError);
+    await assert.rejects(parseRequest(pool, 'openai-chat', slice, { transfer: true }), JsonBodyError);
     assert.equal(big.byteLength, 100);
   });
 
@@ -87,11 +86,11 @@ describe('inline below the threshold', () => {
     const pool = makePool({}, 1024);
     try {
       const small = buf({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
-      await pool.parseRequest('openai-chat', small);
-      await assert.rejects(pool.parseRequest('openai-chat', Buffer.from('nope')), JsonBodyError);
+      await parseRequest(pool, 'openai-chat', small);
+      await assert.rejects(parseRequest(pool, 'openai-chat', Buffer.from('nope')), JsonBodyError);
       assert.equal(pool.stats().inline, 2);
       assert.equal(pool.stats().completed, 0);
-      await pool.parseRequest('openai-chat', chatBodyOfSize(1024));
+      await parseRequest(pool, 'openai-chat', chatBodyOfSize(1024));
       assert.equal(pool.stats().inline, 2);
       assert.equal(pool.stats().completed, 1);
     } finally {
@@ -110,7 +109,7 @@ describe('faults', () => {
       const h2 = new Hold();
       const queued = pool.hold(h2.sab);
       assert.equal(pool.stats().queueSize, 1);
-      await assert.rejects(pool.parseRequest('openai-chat', buf(openAIChatRequest)), (e: unknown) => {
+      await assert.rejects(parseRequest(pool, 'openai-chat', buf(openAIChatRequest)), (e: unknown) => {
         assert.ok(e instanceof PoolQueueFullError);
         assert.equal(e.code, 'TG_ERR_POOL_QUEUE_FULL');
         assert.equal(e.retryAfterSeconds, 1);
@@ -121,7 +120,7 @@ describe('faults', () => {
       h2.release();
       assert.equal(await running, true);
       assert.equal(await queued, true);
-      assert.equal((await pool.parseRequest('openai-chat', buf(openAIChatRequest))).model, 'gpt-4o');
+      assert.equal((await parseRequest(pool, 'openai-chat', buf(openAIChatRequest))).model, 'gpt-4o');
     } finally {
       await pool.close();
     }
@@ -136,7 +135,7 @@ describe('faults', () => {
       h.crash();
       await assert.rejects(doomed, (e: unknown) => e instanceof PoolTaskError && e.code === 'TG_ERR_POOL_TASK' && /hold/.test(e.message));
       assert.equal(pool.stats().failed, 1);
-      const s = await pool.parseRequest('openai-chat', buf(openAIChatRequest));
+      const s = await parseRequest(pool, 'openai-chat', buf(openAIChatRequest));
       assert.equal(s.model, 'gpt-4o');
     } finally {
       await pool.close();
@@ -150,7 +149,7 @@ describe('faults', () => {
       const running = pool.hold(h.sab);
       await h.parked();
       const ac = new AbortController();
-      const queued = pool.parseRequest('openai-chat', buf(openAIChatRequest), { signal: ac.signal });
+      const queued = parseRequest(pool, 'openai-chat', buf(openAIChatRequest), { signal: ac.signal });
       ac.abort();
       await assert.rejects(queued, (e: unknown) => e instanceof Error && e.name === 'AbortError');
       h.release();
@@ -158,7 +157,7 @@ describe('faults', () => {
       const pre = new AbortController();
       pre.abort();
       const inlinePool = makePool({}, 1 << 20);
-      await assert.rejects(inlinePool.parseRequest('openai-chat', buf(openAIChatRequest), { signal: pre.signal }), (e: unknown) => e instanceof Error && e.name === 'AbortError');
+      await assert.rejects(parseRequest(inlinePool, 'openai-chat', buf(openAIChatRequest), { signal: pre.signal }), (e: unknown) => e instanceof Error && e.name === 'AbortError');
       await inlinePool.close();
     } finally {
       await pool.close();
@@ -168,30 +167,7 @@ describe('faults', () => {
   it('a closed pool refuses work with PoolClosedError', async () => {
     const pool = makePool();
     await pool.close();
-    await assert.rejects(pool.parseRequest('openai-chat', buf(openAIChatRequest)), PoolClosedError);
-    await assert.rejects(pool.scanCredentials('/tmp'), PoolClosedError);
-  });
-});
-
-describe('jsonOffloadBytes resolution', () => {
-  let dir: string;
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'tg-threshold-')); });
-  after(() => rm(dir, { recursive: true, force: true }));
-
-  it('a number in the config wins', () => {
-    assert.deepEqual(resolveJsonOffloadBytes(4096, join(dir, 'none.json')), { bytes: 4096, source: 'config' });
-  });
-  it("'auto' reads the bench's file", async () => {
-    const file = join(dir, 'pool-threshold.json');
-    await writeFile(file, JSON.stringify({ jsonOffloadBytes: 65536, measuredAt: '2026-01-01T00:00:00Z', why: 'test' }));
-    const r = resolveJsonOffloadBytes('auto', file);
-    assert.equal(r.bytes, 65536);
-    assert.match(r.source, /bench/);
-  });
-  it("'auto' without a (valid) bench file uses the default", async () => {
-    assert.equal(resolveJsonOffloadBytes('auto', join(dir, 'missing.json')).bytes, DEFAULT_JSON_OFFLOAD_BYTES);
-    const bad = join(dir, 'bad.json');
-    await writeFile(bad, '{"jsonOffloadBytes":"big"}');
-    assert.deepEqual(resolveJsonOffloadBytes('auto', bad), { bytes: DEFAULT_JSON_OFFLOAD_BYTES, source: 'default' });
+    await assert.rejects(parseRequest(pool, 'openai-chat', buf(openAIChatRequest)), PoolClosedError);
+    await assert.rejects(scanInPool(pool, '/tmp'), PoolClosedError);
   });
 });
