@@ -50,7 +50,8 @@ export class TidegateProcess {
   }
 
   get ports(): Ports {
-    return { forward: this.cli.port('fwd'), proxy: this.cli.port('px'), gateway: this.cli.port('llm'), admin: this.cli.port('admin') };
+    const port = (name: string): number => this.cli.port(name);
+    return { forward: port('fwd'), proxy: port('px'), gateway: port('llm'), admin: port('admin') };
   }
 
   get alive(): boolean {

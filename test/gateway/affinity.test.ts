@@ -70,7 +70,10 @@ describe('gateway: session affinity', () => {
 });
 
 describe('gateway: affinity table is a bounded LRU', () => {
-  const gw = withGateway({ upstreams: { a: 'openai' }, gateway: ({ a }) => ({ affinity: { maxEntries: 3 }, channels: [channel(a)] }) });
+  const gw = withGateway({
+    upstreams: { a: 'openai' },
+    gateway: ({ a }) => ({ affinity: { maxEntries: 3 }, channels: [channel(a)] }),
+  });
 
   it('never holds more than maxEntries, evicting the least recently used', async () => {
     for (const s of ['1', '2', '3', '4', '5']) await post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-session-id': s });

@@ -35,7 +35,10 @@ function chunked(body: Buffer, piece: number): Buffer {
 const HEAD = 'POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n';
 
 describe('gateway: 413 answered early, read by a client that is still writing', () => {
-  const gw = withGateway({ ...oneChannel, gateway: ({ up }) => ({ maxBodyBytes: '64KiB', channels: [channel(up, { models: ['gpt-*'] })] }) });
+  const gw = withGateway({
+    ...oneChannel,
+    gateway: ({ up }) => ({ maxBodyBytes: '64KiB', channels: [channel(up, { models: ['gpt-*'] })] }),
+  });
   const { up } = gw.up;
 
   it('the openai SDK surfaces a 413 APIError for a body over maxBodyBytes, not a connection error', async () => {

@@ -6,10 +6,17 @@ import { chat } from '../helpers/llm.js';
 import { sleep } from '../helpers/wait.js';
 
 /** Two OpenAI channels under the priority strategy (`high` first), one retry, the given breaker settings. */
-function priorityPair<H extends string, L extends string>(high: H, low: L, breaker: Record<string, unknown>): Gateway<H | L> {
+function priorityPair<H extends string, L extends string>(
+  high: H, low: L, breaker: Record<string, unknown>,
+): Gateway<H | L> {
   return withGateway({
     upstreams: { [high]: 'openai', [low]: 'openai' } as Record<H | L, UpstreamSpec>,
-    gateway: (up) => ({ strategy: 'priority', retries: 1, breaker, channels: [channel(up[high], { priority: 2 }), channel(up[low], { priority: 1 })] }),
+    gateway: (up) => ({
+      strategy: 'priority',
+      retries: 1,
+      breaker,
+      channels: [channel(up[high], { priority: 2 }), channel(up[low], { priority: 1 })],
+    }),
   });
 }
 
@@ -79,7 +86,9 @@ describe('gateway: circuit breaker per channel', () => {
 });
 
 describe('gateway: circuit breaker opens on the error ratio', () => {
-  const gw = priorityPair('r', 'b', { consecutiveFailures: 100, errorRatio: 0.5, minRequests: 4, window: '1m', openFor: '1m' });
+  const gw = priorityPair('r', 'b', {
+    consecutiveFailures: 100, errorRatio: 0.5, minRequests: 4, window: '1m', openFor: '1m',
+  });
   const { r } = gw.up;
 
   it('opens once the window has minRequests and failures/requests ≥ errorRatio', async () => {

@@ -123,7 +123,11 @@ describe('gateway: requestTimeout ends the request with 504, without further att
   const gw = withGateway({
     upstreams: { h1: hung, h2: hung },
     gateway: ({ h1, h2 }) => ({
-      requestTimeout: '300ms', firstByteTimeout: '30s', retries: 3, strategy: 'round-robin', channels: [channel(h1), channel(h2)],
+      requestTimeout: '300ms',
+      firstByteTimeout: '30s',
+      retries: 3,
+      strategy: 'round-robin',
+      channels: [channel(h1), channel(h2)],
     }),
   });
   const { h1, h2 } = gw.up;

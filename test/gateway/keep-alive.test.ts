@@ -11,7 +11,10 @@ describe('gateway: idle client connections', () => {
     gateway: ({ fast, slow }) => ({
       keepAliveTimeout: '500ms',
       firstByteTimeout: '10s',
-      channels: [channel(fast, { keys: ['k1'], models: ['gpt-*'] }), channel(slow, { keys: ['k2'], models: ['slow-*'] })],
+      channels: [
+        channel(fast, { keys: ['k1'], models: ['gpt-*'] }),
+        channel(slow, { keys: ['k2'], models: ['slow-*'] }),
+      ],
     }),
   });
 

@@ -7,7 +7,10 @@ describe('gateway: through the official openai npm client', () => {
   const gw = withGateway({
     upstreams: { oa: 'openai', an: 'anthropic' },
     gateway: ({ oa, an }) => ({
-      channels: [channel(oa, { keys: ['sk-up'], models: ['gpt-*'] }), channel(an, { keys: ['sk-an'], models: ['claude-*'] })],
+      channels: [
+        channel(oa, { keys: ['sk-up'], models: ['gpt-*'] }),
+        channel(an, { keys: ['sk-an'], models: ['claude-*'] }),
+      ],
     }),
     users: [{ id: 'team', keys: ['tg-team'] }],
   });

@@ -5,7 +5,9 @@ import { post } from '../helpers/http.js';
 import { chat } from '../helpers/llm.js';
 import { eventually } from '../helpers/wait.js';
 
-async function servedBy(gw: GatewayView, model: string, n: number, headers: Record<string, string> = {}): Promise<string[]> {
+async function servedBy(
+  gw: GatewayView, model: string, n: number, headers: Record<string, string> = {},
+): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const r = await post(`${gw.url}/v1/chat/completions`, chat(model), headers);

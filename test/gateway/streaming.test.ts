@@ -15,7 +15,9 @@ describe('gateway: streaming with backpressure and client abort', () => {
       big: { dialect: 'openai', pieces: PIECES, padBytes: PAD },
       paced: { dialect: 'openai', pieces: Array.from({ length: 50 }, (_, i) => `${i} `), chunkDelayMs: 20 },
     },
-    gateway: ({ big, paced }) => ({ channels: [channel(big, { models: ['big'] }), channel(paced, { models: ['paced'] })] }),
+    gateway: ({ big, paced }) => ({
+      channels: [channel(big, { models: ['big'] }), channel(paced, { models: ['paced'] })],
+    }),
   });
   const { big, paced } = gw.up;
 
@@ -58,8 +60,8 @@ describe('gateway: streaming with backpressure and client abort', () => {
     req.destroy();
     await eventually(() => paced.requests[0]?.aborted === true, 5000, 'the upstream request to be aborted');
     assert.equal(paced.requests[0]!.finished, false);
-    await eventually(() => ((gw.runtime.status().services[0]!.detail as { requests: { live: number } }).requests.live === 0), 5000, 'the exchange to end');
-    const ch = (gw.runtime.status().services[0]!.detail as { channels: { name: string; inFlight: number; breaker: { state: string } }[] }).channels.find((c) => c.name === 'paced')!;
+    await eventually(() => gw.detail<{ requests: { live: number } }>().requests.live === 0, 5000, 'the exchange to end');
+    const ch = gw.channel('paced');
     assert.equal(ch.inFlight, 0);
     assert.equal(ch.breaker.state, 'closed');
   });

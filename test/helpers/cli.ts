@@ -35,7 +35,7 @@ export class CliProcess {
     const fullEnv = { ...process.env, ...env };
     this.child = options.fdLimit === undefined
       ? spawn(process.execPath, [CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('bash', ['-c', `ulimit -n ${options.fdLimit} && exec "${process.execPath}" "${CLI}" ${args.map(quote).join(' ')}`], {
+      : spawn('bash', ['-c', `ulimit -n ${options.fdLimit} && exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`], {
         env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'],
       });
     this.keep = options.keepOutput ?? Infinity;
@@ -105,7 +105,8 @@ export class CliProcess {
   private until(test: () => boolean, what: string, timeoutMs: number): Promise<void> {
     if (test()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; output:\n${this.out}`)), timeoutMs);
+      const timeout = (): void => reject(new Error(`timed out waiting for ${what}; output:\n${this.out}`));
+      const timer = setTimeout(timeout, timeoutMs);
       this.waiters.push({
         test: () => test() || this.exit !== null,
         resolve: () => {
@@ -145,8 +146,9 @@ export class CliProcess {
     if (!line.includes('listening')) return;
     try {
       const entry = JSON.parse(line) as { msg?: string; service?: string; listen?: string };
-      if (entry.msg === 'service listening' && entry.service && entry.listen) this.listening.set(entry.service, entry.listen);
-      else if (entry.msg === 'admin API listening' && entry.listen) this.listening.set('admin', entry.listen);
+      if (entry.msg === 'service listening' && entry.service && entry.listen) {
+        this.listening.set(entry.service, entry.listen);
+      } else if (entry.msg === 'admin API listening' && entry.listen) this.listening.set('admin', entry.listen);
     } catch {
       /* not a JSON log line */
     }
