@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Logger } from '../../src/log.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
-import type { GatewayUsageRecord } from '../../src/service.js';
 import { MockUpstream, type MockUpstreamOptions } from '../fixtures/llm-upstream.js';
 import { tempDir } from './temp.js';
 import { startTidegate, type Running } from './tidegate.js';
+
+/** One gateway request's usage record, as the runtime's hook hands it over. */
+export type UsageRecord = Parameters<Parameters<Runtime['onGatewayRequest']>[0]>[0];
 
 /** A mock upstream by its dialect alone, or with options (`name` defaults to its key in `upstreams`). */
 export type UpstreamSpec = MockUpstreamOptions['dialect'] | (Omit<MockUpstreamOptions, 'name'> & { readonly name?: string });
@@ -36,7 +38,7 @@ export interface GatewayOptions<K extends string> {
 export class Gateway<K extends string> {
   readonly up: Readonly<Record<K, MockUpstream>>;
   /** Every gateway usage record (the per-request hook), in order. */
-  readonly usage: GatewayUsageRecord[] = [];
+  readonly usage: UsageRecord[] = [];
   private readonly options: GatewayOptions<K>;
   private tg: Running | null = null;
   private tempDir: string | null = null;
