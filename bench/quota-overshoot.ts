@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { documentToConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
-import type { RelayEngine } from '../src/relay/engine.js';
+import type { RelayEngine } from '../src/contracts/relay-engine.js';
 import { JsRelayEngine } from '../src/relay/js/engine.js';
 import { loadNativeEngine } from '../src/relay/native/index.js';
 import { Runtime } from '../src/runtime/runtime.js';

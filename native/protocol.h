@@ -76,7 +76,7 @@ namespace tidegate {
 // disposeLimit(id), disposeBudget(id)
 #define TG_DISPOSE_ARGS(X) X(kDisposeId, "id")
 
-// Close reasons (the code of a close record; src/relay/engine.ts `CloseReason` names them).
+// Close reasons (the code of a close record; src/contracts/relay-engine.ts `CloseReason` names them).
 #define TG_CLOSE_REASONS(X)                 \
   X(kDone, "done")                          \
   X(kClientReset, "client_reset")           \

@@ -8,11 +8,13 @@ export { loadConfigFile, documentToConfig } from './config/load.js';
 export { validateConfig } from './config/schema.js';
 export type * from './config/schema.js';
 export * from './errors.js';
-export type { RelayEngine, Relay, RelayOptions, RelayResult, CloseReason, RateLimit } from './relay/engine.js';
-export type { RelayRecord, ServiceStatus } from './service.js';
+export type { RateLimit } from './contracts/rate.js';
+export type { CloseReason, Relay, RelayEngine, RelayOptions, RelayResult } from './contracts/relay-engine.js';
+export type { RelayRecord } from './contracts/records.js';
+export type { ServiceStatus } from './contracts/service-status.js';
 export { Runtime, type ReloadFailure, type ReloadResult, type StatusBody } from './runtime/runtime.js';
 export type { Accounting, AccountingStatus, QuotaBody, UsageBody } from './accounting/accounting.js';
-export type { Refusal, RefusalReason, ServiceAccounting } from './accounting/types.js';
+export type { Refusal, RefusalReason, ServiceAccounting } from './contracts/accounting.js';
 export type { SyncStatus } from './accounting/throttled-sync.js';
 export type { RedisStatus } from './accounting/redis-store.js';
 

@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { ByteBudget, RateLimit, Relay, RelayEngine, RelayResult } from '../relay/engine.js';
+import type { ByteBudget, RateLimit } from '../contracts/rate.js';
+import type { Relay, RelayEngine, RelayResult } from '../contracts/relay-engine.js';
 import type { Db } from '../store/database.js';
 import { Ledger } from '../store/ledger.js';
 import { Counters, type CountersBody } from './delta.js';
@@ -12,7 +13,8 @@ import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import { MeteredRelay, serviceSubject, Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
-import type { Refusal, RelayMeter, ServiceAccounting } from './types.js';
+import type { Refusal, ServiceAccounting } from '../contracts/accounting.js';
+import type { RelayMeter } from '../contracts/meter.js';
 import { SlotList } from '../util/slot-list.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { QuotaConfig } from '../config/schema.js';
-import type { ByteBudget } from '../relay/engine.js';
+import type { ByteBudget } from '../contracts/rate.js';
 
 /**
  * A user's quota as the relay engine enforces it: an engine `ByteBudget` shared by the user's relays, plus what

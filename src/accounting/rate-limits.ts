@@ -1,5 +1,6 @@
 import type { RateConfig, ServiceConfig, UserConfig } from '../config/schema.js';
-import type { RateLimit, RelayEngine } from '../relay/engine.js';
+import type { RateLimit } from '../contracts/rate.js';
+import type { RelayEngine } from '../contracts/relay-engine.js';
 
 /**
  * One engine RateLimit per user with a `rate` (shared by all of that user's connections on every service) and one

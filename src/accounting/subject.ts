@@ -1,5 +1,6 @@
 import type { QuotaConfig, UserConfig } from '../config/schema.js';
-import type { RateLimit, Relay } from '../relay/engine.js';
+import type { RateLimit } from '../contracts/rate.js';
+import type { Relay } from '../contracts/relay-engine.js';
 import { Counters, Delta } from './delta.js';
 import { ALL_TIME, periodKey } from './period.js';
 import type { QuotaBudget } from './quota-budget.js';

@@ -1,8 +1,9 @@
-import type { ServiceAccounting } from '../accounting/types.js';
+import type { ServiceAccounting } from '../contracts/accounting.js';
 import type { GatewayServiceConfig, UserConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { GatewayUsageRecord, ServiceEvents } from '../service.js';
-import type { RequestLogRow, UsageLog } from '../store/usage-log.js';
+import type { GatewayUsageRecord, RequestLogRow } from '../contracts/records.js';
+import type { ServiceEvents } from '../contracts/service-events.js';
+import type { UsageLog } from '../contracts/usage-log.js';
 import { AffinityTable } from './affinity.js';
 import { Channel } from './channel.js';
 import type { BodyCodec } from './codec.js';

@@ -1,4 +1,4 @@
-export { createGeoResolver, GEO_MAX_BATCH, type GeoResolver, type GeoCacheStats } from './resolver.js';
+export { createGeoResolver, GEO_MAX_BATCH } from './resolver.js';
 export { openGeoDatabase, embeddedDatabasePath, type GeoDatabase, type GeoSpec } from './database.js';
 export { parseIp, type IpKey } from '../util/ip.js';
 export { parseRangeList, RangeTable } from './ranges.js';

@@ -1,14 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { ConnectTimeoutError } from '../errors.js';
+import type { DialOptions } from '../contracts/relay-engine.js';
 import type { HostPort } from '../util/address.js';
-
-/** How a connect to a target is made, by Node (`DialAttempt`) or by an engine (`RelayEngine.dial`). */
-export interface DialOptions {
-  readonly timeoutMs: number;
-  readonly noDelay: boolean;
-  /** TCP keep-alive idle time; 0 disables keep-alive. */
-  readonly keepAliveMs: number;
-}
 
 /** Receives the outcome of a `DialAttempt` exactly once: a connected socket, or the error. */
 export interface DialListener {

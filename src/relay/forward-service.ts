@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import type { ForwardServiceConfig } from '../config/schema.js';
 import { UpstreamUnavailableError } from '../errors.js';
-import type { ServiceContext } from '../service.js';
-import { DialAttempt, type DialListener, type DialOptions } from './dial.js';
-import type { CloseReason, DialingRelay, RelayDialListener } from './engine.js';
+import type { CloseReason, DialingRelay, DialOptions, RelayDialListener } from '../contracts/relay-engine.js';
+import { DialAttempt, type DialListener } from './dial.js';
+import type { ForwardContext } from './forward-context.js';
 import { type Target, TargetPool } from './target-pool.js';
 import { TargetRegistry } from './target-registry.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
@@ -25,7 +25,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   private dialOptions: DialOptions;
   private engineDials: boolean;
 
-  constructor(config: ForwardServiceConfig, context: ServiceContext) {
+  constructor(config: ForwardServiceConfig, context: ForwardContext) {
     super(config, context);
     this.registry = context.targets ?? new TargetRegistry();
     this.targets = this.poolOf(config);
@@ -33,7 +33,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
     this.engineDials = this.prepareEngineDial();
   }
 
-  override update(next: ForwardServiceConfig, context: ServiceContext): void {
+  override update(next: ForwardServiceConfig, context: ForwardContext): void {
     super.update(next, context);
     // New connections use the new targets; live relays keep theirs. An address listed again (now or after any
     // number of reloads) is the same target: its live count and health carry over. The old pool lets go last, so a

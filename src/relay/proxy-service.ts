@@ -11,11 +11,17 @@ import {
   UpstreamProxyError,
   UpstreamUnavailableError,
 } from '../errors.js';
-import type { ServiceContext } from '../service.js';
+import type { ServiceContext } from '../contracts/service-context.js';
 import { describeError } from '../guard/describe-error.js';
 import { formatHostPort } from '../util/address.js';
-import { dial, type DialOptions } from './dial.js';
-import type { CloseReason, DialAddress, DialingRelay, RelayDialListener } from './engine.js';
+import { dial } from './dial.js';
+import type {
+  CloseReason,
+  DialAddress,
+  DialingRelay,
+  DialOptions,
+  RelayDialListener,
+} from '../contracts/relay-engine.js';
 import { DestinationGuard, type DenyReason } from './proxy/destination-guard.js';
 import { HandshakeReader } from './proxy/handshake-reader.js';
 import { httpReply, parseConnect } from './proxy/http-connect.js';

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { RelayEngine } from './engine.js';
+import type { RelayEngine } from '../contracts/relay-engine.js';
 import { JsRelayEngine } from './js/engine.js';
 
 export interface EngineChoice {

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import type { DialAddress } from './engine.js';
+import type { DialAddress } from '../contracts/relay-engine.js';
 import type { HostPort } from '../util/address.js';
 
 const MAX_BACKOFF_FACTOR = 30;

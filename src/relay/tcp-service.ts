@@ -1,20 +1,23 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ForwardServiceConfig, ProxyServiceConfig, ServiceConfig } from '../config/schema.js';
-import type { RefusalReason, RelayMeter } from '../accounting/types.js';
+import type { RefusalReason } from '../contracts/accounting.js';
+import type { RelayMeter } from '../contracts/meter.js';
 import { ListenError } from '../errors.js';
 import { guardConnection } from '../guard/entry.js';
 import type {
   CloseReason,
   DialAddress,
   DialingRelay,
+  DialOptions,
   Relay,
   RelayCloseListener,
   RelayDialListener,
   RelayOptions,
   RelayResult,
-} from './engine.js';
-import type { Service, ServiceContext, ServiceState, ServiceStatus } from '../service.js';
-import type { DialOptions } from './dial.js';
+} from '../contracts/relay-engine.js';
+import type { ServiceContext } from '../contracts/service-context.js';
+import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
+import type { Service } from '../contracts/service.js';
 import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
 
@@ -94,7 +97,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   private closedBytesIn = 0;
   private closedBytesOut = 0;
   // Lists, not Sets: a Set that churns per connection keeps a chain of retired hash tables (see SlotList).
-  private readonly relays = new SlotList<Relay, 'serviceSlot'>('serviceSlot');
+  private readonly relays = new SlotList<Relay, 'ownerSlot'>('ownerSlot');
   private readonly pending = new SlotList<P, 'pendingSlot'>('pendingSlot');
   private readonly server: Server;
   private acceptPausedUntil = 0;

@@ -2,10 +2,15 @@ import type { ServiceConfig } from '../config/schema.js';
 import { GatewayService } from '../gateway/service.js';
 import { ForwardService } from '../relay/forward-service.js';
 import { ProxyService } from '../relay/proxy-service.js';
-import type { Service, ServiceContext } from '../service.js';
+import type { Service } from '../contracts/service.js';
+import type { GatewayContext } from '../gateway/context.js';
+import type { ForwardContext } from '../relay/forward-context.js';
+
+/** Everything the runtime lends: the shared service context plus what each service type adds to it. */
+export type LentContext = ForwardContext & GatewayContext;
 
 /** Builds the service for one config entry. The only place that maps a service type to its class. */
-export function createService(config: ServiceConfig, context: ServiceContext): Service {
+export function createService(config: ServiceConfig, context: LentContext): Service {
   switch (config.type) {
     case 'forward':
       return new ForwardService(config, context);

@@ -1,4 +1,4 @@
-import type { RequestLogRow } from './request-log-row.js';
+import type { RequestLogRow } from '../contracts/records.js';
 
 /** Number columns per row: ts, latencyMs, ttfbMs, promptTokens, completionTokens, totalTokens (NaN = null). */
 const NUMBERS = 6;

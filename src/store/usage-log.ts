@@ -2,10 +2,9 @@ import type { Logger } from '../log.js';
 import { applyMigrations, type Db, type Migration } from './database.js';
 import type { BatchResult } from './request-log-insert.js';
 import { RequestLogBatch } from './request-log-batch.js';
-import type { RequestLogRow } from './request-log-row.js';
+import type { RequestLogRow } from '../contracts/records.js';
+import type { UsageLog as UsageLogContract, UsageLogStats } from '../contracts/usage-log.js';
 import { InlineSink, ThreadSink, type BatchSink } from './usage-log-sink.js';
-
-export type { RequestLogRow } from './request-log-row.js';
 
 export const USAGE_MIGRATIONS: readonly Migration[] = [
   {
@@ -44,18 +43,6 @@ export interface UsageLogOptions {
   readonly busyTimeoutMs?: number;
 }
 
-export interface UsageLogStats {
-  readonly pending: number;
-  readonly written: number;
-  readonly badRows: number;
-  readonly dropped: number;
-  readonly flushes: number;
-  readonly failedFlushes: number;
-  readonly lastError: string | null;
-  /** `thread`: batches are written by the request-log thread; `inline`: on the main thread. */
-  readonly writer: 'thread' | 'inline';
-}
-
 /**
  * The batched request-log writer: rows queue in memory and go to SQLite in one transaction per batch (500 rows or
  * 1 s, whichever comes first), written by a thread of their own so SQLite never runs on the event loop (an in-memory
@@ -63,7 +50,7 @@ export interface UsageLogStats {
  * isolated and counted, never dropping its batch; a batch that fails as a whole goes back to the queue for the next
  * flush. `flush()` runs on reload and on shutdown.
  */
-export class UsageLog {
+export class UsageLog implements UsageLogContract {
   private readonly log: Logger;
   private readonly batchSize: number;
   private readonly intervalMs: number;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { gatewayTokens } from '../../src/accounting/types.js';
+import { gatewayTokens } from '../../src/accounting/gateway-tokens.js';
 import { echoServer } from '../fixtures/tcp.js';
 import { type TestServer } from '../helpers/listen.js';
 import { connectTo, countUntilClose, sendBytes } from '../helpers/sockets.js';

@@ -2,10 +2,11 @@ import type { Clock } from '../../src/accounting/period.js';
 import { documentToConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import type { RelayEngine } from '../../src/relay/engine.js';
+import type { RelayEngine } from '../../src/contracts/relay-engine.js';
 import { JsRelayEngine } from '../../src/relay/js/engine.js';
 import { loadNativeEngine } from '../../src/relay/native/index.js';
-import type { RelayRecord, ServiceStatus } from '../../src/service.js';
+import type { RelayRecord } from '../../src/contracts/records.js';
+import type { ServiceStatus } from '../../src/contracts/service-status.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import type { ConfigSource } from '../../src/runtime/config-source.js';
 

@@ -3,8 +3,13 @@ import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ConnectTimeoutError } from '../../src/errors.js';
-import type { DialOptions } from '../../src/relay/dial.js';
-import type { DialAddress, DialingRelay, RelayDialListener, RelayResult } from '../../src/relay/engine.js';
+import type {
+  DialAddress,
+  DialingRelay,
+  DialOptions,
+  RelayDialListener,
+  RelayResult,
+} from '../../src/contracts/relay-engine.js';
 import type { NativeRelayEngine } from '../../src/relay/native/engine.js';
 import { defaultOptions, newEngine, skipNative } from './harness.js';
 import { freePort, listen, type TestServer } from '../helpers/listen.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import type { Relay, RelayOptions, RelayResult } from '../../src/relay/engine.js';
+import type { Relay, RelayOptions, RelayResult } from '../../src/contracts/relay-engine.js';
 import { loadNativeEngine, NativeRelayEngine, type NativeEngineOptions } from '../../src/relay/native/index.js';
 import { listen, type TestServer } from '../helpers/listen.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { CloseReason } from '../../src/relay/engine.js';
+import type { CloseReason } from '../../src/contracts/relay-engine.js';
 import { loadAddon, type NativeAddon, type NativeEngineBinding } from '../../src/relay/native/binding.js';
 import {
   CLOSE_REASONS,

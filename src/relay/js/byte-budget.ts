@@ -1,4 +1,4 @@
-import type { ByteBudget } from '../engine.js';
+import type { ByteBudget } from '../../contracts/rate.js';
 
 let nextBudgetId = 1;
 

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import type { ByteBudget, RateLimit, Relay, RelayCloseListener, RelayEngine, RelayOptions } from '../engine.js';
+import type { ByteBudget, RateLimit } from '../../contracts/rate.js';
+import type { Relay, RelayCloseListener, RelayEngine, RelayOptions } from '../../contracts/relay-engine.js';
 import { JsRelay, type RelayRegistry } from './relay.js';
 import { JsByteBudget } from './byte-budget.js';
 import { JsRateLimit } from './token-bucket.js';

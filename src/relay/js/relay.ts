@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { CloseReason, Relay, RelayCloseListener, RelayOptions } from '../engine.js';
+import type { CloseReason, Relay, RelayCloseListener, RelayOptions } from '../../contracts/relay-engine.js';
 import { Direction, type DirectionOwner } from './direction.js';
 import type { JsByteBudget } from './byte-budget.js';
 import type { JsRateLimit } from './token-bucket.js';
@@ -15,7 +15,7 @@ export interface RelayRegistry {
  */
 export class JsRelay implements Relay, DirectionOwner {
   readonly id: number;
-  serviceSlot = -1;
+  ownerSlot = -1;
   /** Index in the engine's list of live relays. */
   engineSlot = -1;
   readonly startedAt: number;

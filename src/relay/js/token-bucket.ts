@@ -1,4 +1,4 @@
-import type { RateLimit } from '../engine.js';
+import type { RateLimit } from '../../contracts/rate.js';
 
 /**
  * One direction's bucket: refills at `rate` bytes/s and holds at most one second's worth, so a fresh or idle

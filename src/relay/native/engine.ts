@@ -3,19 +3,18 @@ import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import { ConnectTimeoutError, RelayHandoverError, RelayOptionError, ShuttingDownError } from '../../errors.js';
 import type { HostPort } from '../../util/address.js';
-import type { DialOptions } from '../dial.js';
 import type {
-  ByteBudget,
   CloseReason,
   DialAddress,
   DialingRelay,
-  RateLimit,
+  DialOptions,
   RelayCloseListener,
   RelayDialListener,
   RelayEngine,
   RelayOptions,
   RelayResult,
-} from '../engine.js';
+} from '../../contracts/relay-engine.js';
+import type { ByteBudget, RateLimit } from '../../contracts/rate.js';
 import type { NativeEngineBinding, NativeEngineOptions, NativeEngineStats } from './binding.js';
 import { detachSocket, isTlsSocket } from './handover.js';
 import {
@@ -42,7 +41,7 @@ type RelayState = 'flushing' | 'dialing' | 'live' | 'closing' | 'closed';
 /** A relay running in the addon. Counters come from stats batches: at most ~100 ms stale while live, exact at close. */
 class NativeRelay implements DialingRelay {
   readonly id: number;
-  serviceSlot = -1;
+  ownerSlot = -1;
   bytesIn = 0;
   bytesOut = 0;
   readonly startedAt: number;

@@ -1,4 +1,4 @@
-import type { RelayEngine } from '../engine.js';
+import type { RelayEngine } from '../../contracts/relay-engine.js';
 import { loadAddon, type NativeEngineOptions } from './binding.js';
 import { NativeRelayEngine } from './engine.js';
 

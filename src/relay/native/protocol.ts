@@ -1,4 +1,4 @@
-import type { CloseReason } from '../engine.js';
+import type { CloseReason } from '../../contracts/relay-engine.js';
 
 /**
  * The TypeScript mirror of native/protocol.h: the argument slots of the addon's calls, the close reasons, the layout

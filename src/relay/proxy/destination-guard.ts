@@ -1,6 +1,6 @@
 import { parseIp, type IpKey } from '../../util/ip.js';
 import { CidrRange, ipv4Key, parseCidr, parseCidrWithPort } from '../../util/cidr.js';
-import type { OwnListeners } from './own-listeners.js';
+import type { OwnListenerSet } from '../../contracts/own-listeners.js';
 
 /** What a proxy service may dial: the allow-list entries (validated) and whether private ranges are refused too. */
 export interface DestinationPolicy {
@@ -41,9 +41,9 @@ const PRIVATE: readonly LabelledRange[] = ranges('private', ['10.0.0.0/8', '172.
 export class DestinationGuard {
   private readonly denied: readonly LabelledRange[];
   private readonly allowed: readonly CidrRange[];
-  private readonly own: OwnListeners | null;
+  private readonly own: OwnListenerSet | null;
 
-  constructor(policy: DestinationPolicy, own: OwnListeners | null) {
+  constructor(policy: DestinationPolicy, own: OwnListenerSet | null) {
     this.denied = policy.denyPrivate ? [...DENIED_BY_DEFAULT, ...PRIVATE] : DENIED_BY_DEFAULT;
     // Entries were validated with the config; anything unparsable here would be a validator bug, so skip it.
     this.allowed = policy.allowDestinations.map(parseCidrWithPort).filter((r): r is CidrRange => typeof r !== 'string');

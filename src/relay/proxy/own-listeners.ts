@@ -1,4 +1,5 @@
 import { networkInterfaces } from 'node:os';
+import type { OwnListenerSet } from '../../contracts/own-listeners.js';
 import { parseIp, type IpKey } from '../../util/ip.js';
 import type { HostPort } from '../../util/address.js';
 
@@ -14,7 +15,7 @@ interface PortListeners {
  * each start and reload, so proxy services refuse to dial back into tidegate. A wildcard listener stands for every
  * local address: loopback, unspecified and the interfaces' addresses (read once per publish, not per connection).
  */
-export class OwnListeners {
+export class OwnListeners implements OwnListenerSet {
   private ports = new Map<number, PortListeners>();
   private localV4 = new Set<number>();
   private localV6 = new Set<string>();

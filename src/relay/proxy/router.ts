@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ProxyServiceConfig } from '../../config/schema.js';
-import type { GeoResolver } from '../../geo/index.js';
+import type { GeoResolver } from '../../contracts/geo-resolver.js';
 import { LruCache } from '../../util/lru-cache.js';
 
 export interface RouteDecision {

@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import { UpstreamProxyError } from '../../errors.js';
 import { formatHostPort } from '../../util/address.js';
-import { dial, type DialOptions } from '../dial.js';
+import { dial } from '../dial.js';
+import type { DialOptions } from '../../contracts/relay-engine.js';
 import { HandshakeReader } from './handshake-reader.js';
 import { parseConnectResponse } from './http-connect.js';
 import { encodeRequest, parseReply, type Destination } from './socks5.js';

@@ -1,4 +1,6 @@
-import type { ByteBudget, RateLimit, Relay, RelayResult } from '../relay/engine.js';
+import type { RelayMeter } from './meter.js';
+import type { ByteBudget, RateLimit } from './rate.js';
+import type { Relay, RelayResult } from './relay-engine.js';
 
 export type RefusalReason = 'quota_exceeded' | 'quota_expired';
 
@@ -6,12 +8,6 @@ export type RefusalReason = 'quota_exceeded' | 'quota_expired';
 export interface Refusal {
   readonly reason: RefusalReason;
   readonly user: string;
-}
-
-/** A relay accounting is metering; opaque to services. */
-export interface RelayMeter {
-  /** Set when accounting closed the relay (quota); the relay's record carries it as its reason. */
-  readonly cutReason: string | null;
 }
 
 /**
@@ -33,19 +29,4 @@ export interface ServiceAccounting {
   relayEnded(meter: RelayMeter, result: RelayResult): string | null;
   /** Counts one gateway request and its tokens. */
   addRequest(user: string | null, service: string, tokens: number): void;
-}
-
-/** The fields accounting reads from a finished gateway request (the gateway's request-log row). */
-export interface GatewayUsage {
-  readonly service: string;
-  readonly user: string | null;
-  readonly promptTokens: number | null;
-  readonly completionTokens: number | null;
-  readonly totalTokens: number | null;
-}
-
-/** Tokens of one gateway request: the upstream's total, else prompt + completion, else 0. */
-export function gatewayTokens(usage: GatewayUsage): number {
-  if (usage.totalTokens !== null) return usage.totalTokens;
-  return (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0);
 }

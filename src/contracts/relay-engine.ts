@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { HostPort } from '../util/address.js';
-import type { DialOptions } from './dial.js';
+import type { ByteBudget, RateLimit } from './rate.js';
 
 /**
  * The relay engine contract. TypeScript decides who connects where; an engine moves bytes between two connected
@@ -28,30 +28,6 @@ export type CloseReason =
   /** Process shutdown after the grace period. */
   | 'shutdown';
 
-/** Token buckets shared by every relay of one user (or service): N connections share one limit. */
-export interface RateLimit {
-  readonly id: number;
-  /** Bytes per second for client→target (`in`) and target→client (`out`); 0 means unlimited. */
-  set(inBytesPerSec: number, outBytesPerSec: number): void;
-  /** Releases the buckets once no relay uses them. */
-  dispose(): void;
-}
-
-/**
- * A user's byte quota inside the engine, shared by every relay started with it. The relays move bytes of the counted
- * direction(s) until their total since the budget was created reaches `limit`; then those directions wait (no byte
- * more is read) until the limit is raised or the relay is closed. Reads are sized to what is left, so an engine
- * overshoots by at most one read per relay. Accounting sets the limit as (bytes it has counted for these relays) +
- * (what is left of the quota): counters that reach accounting late never count twice.
- */
-export interface ByteBudget {
-  readonly id: number;
-  /** `limit`: bytes in total since creation, Infinity for none; `countIn`/`countOut`: which directions count. */
-  set(limit: number, countIn: boolean, countOut: boolean): void;
-  /** Releases the budget once no relay uses it (relays holding it keep its last limit). */
-  dispose(): void;
-}
-
 export interface RelayOptions {
   /** Close when neither direction moved a byte for this long; 0 disables. */
   readonly idleTimeoutMs: number;
@@ -78,14 +54,25 @@ export interface RelayResult {
 export interface Relay {
   /** Unique among the engine's live relays (an engine may reuse the id of a relay that has closed). */
   readonly id: number;
-  /** Index in the owning service's list of live relays; -1 until it is listed (see SlotList). */
-  serviceSlot: number;
+  /**
+   * Free for whoever started the relay to keep it in one SlotList of its own (-1 while in none); the engine only
+   * initialises it. It lives here so that listing a relay allocates nothing.
+   */
+  ownerSlot: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
   /** `performance.now()` at start. */
   readonly startedAt: number;
   /** Ends the relay: both sockets are destroyed and `onClose` fires with `reason`. Idempotent. */
   close(reason?: CloseReason): void;
+}
+
+/** How a connect to a target is made, by Node (`DialAttempt`) or by an engine (`RelayEngine.dial`). */
+export interface DialOptions {
+  readonly timeoutMs: number;
+  readonly noDelay: boolean;
+  /** TCP keep-alive idle time; 0 disables keep-alive. */
+  readonly keepAliveMs: number;
 }
 
 export type RelayCloseListener = (relay: Relay, result: RelayResult) => void;

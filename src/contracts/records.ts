@@ -1,0 +1,46 @@
+/** What services report when something finishes: the records accounting, the logs and the store consume. */
+
+/** One finished relay, emitted once when both directions have closed. Accounting consumes it. */
+export interface RelayRecord {
+  readonly service: string;
+  readonly user: string | null;
+  readonly client: string;
+  readonly target: string;
+  /** Client→target bytes. */
+  readonly bytesIn: number;
+  /** Target→client bytes. */
+  readonly bytesOut: number;
+  readonly durationMs: number;
+  readonly reason: string;
+}
+
+/** One finished gateway request, as written to `request_log`. Times in ms; tokens null when the upstream said none. */
+export interface RequestLogRow {
+  ts: number;
+  service: string;
+  user: string | null;
+  channel: string | null;
+  endpoint: string;
+  model: string | null;
+  stream: boolean;
+  status: number;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  totalTokens: number | null;
+  latencyMs: number;
+  ttfbMs: number | null;
+  attempts: number;
+  error: string | null;
+}
+
+/** One finished gateway request (the request-log row); accounting reads the per-user token totals from it. */
+export type GatewayUsageRecord = RequestLogRow;
+
+/** The fields accounting reads from a finished gateway request (the gateway's request-log row). */
+export interface GatewayUsage {
+  readonly service: string;
+  readonly user: string | null;
+  readonly promptTokens: number | null;
+  readonly completionTokens: number | null;
+  readonly totalTokens: number | null;
+}
