@@ -7,19 +7,19 @@ import { guardRequest } from '../guard/entry.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
 import { formatHostPort } from '../util/address.js';
-import { AccountSource } from './account-source.js';
+import { AccountSource } from './upstream/account-source.js';
 import { BodyBudget } from './body-budget.js';
-import type { Channel } from './channel.js';
+import type { Channel } from './upstream/channel.js';
 import type { GatewayContext as ServiceContext } from './context.js';
 import { BodyCodec } from './codec.js';
 import { GatewayCore } from './core.js';
-import { findEndpoint, MODELS, type Endpoint, type Family } from './endpoints.js';
-import { errorBody } from './error-body.js';
+import { findEndpoint, MODELS, type Endpoint, type Family } from './routing/endpoints.js';
+import { errorBody } from './response/error-body.js';
 import { Exchange } from './exchange.js';
 import { GatewayRequest, GatewayResponse } from './http-types.js';
-import { KeepAliveSweeper, type ClientConnection } from './keep-alive.js';
+import { KeepAliveSweeper, type ClientConnection } from './timers/keep-alive.js';
 import { isLingering } from './linger.js';
-import { listModels } from './models.js';
+import { listModels } from './routing/models.js';
 
 /** The gateway's client connection, kept on its socket (set once, when it is accepted). */
 const CLIENT = Symbol('tidegate.gatewayClient');
@@ -260,14 +260,7 @@ function answerError(res: GatewayResponse, family: Family, err: GatewayError): v
 }
 
 function answerModels(exchange: Exchange, config: GatewayServiceConfig, anthropic: boolean): void {
-  const body = listModels(config, anthropic);
-  const res = exchange.res;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', body.length);
-  res.writeHead(200);
-  res.end(body);
-  exchange.core.live.delete(exchange);
-  exchange.finished = true;
+  exchange.answerLocal(listModels(config, anthropic));
 }
 
 function onResponseClose(this: GatewayResponse): void {

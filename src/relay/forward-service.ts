@@ -7,9 +7,8 @@ import type { ForwardContext } from './forward-context.js';
 import { type Target, TargetPool } from './target-pool.js';
 import { TargetRegistry } from './target-registry.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
+import { SLOW_MS } from '../util/test-hooks.js';
 
-/** Test switch for the perf gate: delays every new connection by this many ms. Never set in production. */
-const SLOW_MS = Number(process.env.TIDEGATE_SLOW_MS ?? 0);
 
 /**
  * L4 TCP forwarding to one of several targets, chosen by strategy, with failover before the client notices.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
-import { REDACTED, redactSecrets } from '../../src/gateway/redact.js';
+import { REDACTED, redactSecrets } from '../../src/gateway/upstream/redact.js';
 import type { RecordedRequest } from '../fixtures/llm-upstream.js';
 import { channel, withGateway } from '../helpers/gateway.js';
 import { post } from '../helpers/http.js';

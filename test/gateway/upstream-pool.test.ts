@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from 'undici';
-import { UpstreamPool, type PooledHandler } from '../../src/gateway/upstream-pool.js';
+import { UpstreamPool, type PooledHandler } from '../../src/gateway/upstream/upstream-pool.js';
 import { listenHttp, type TestHttpServer } from '../helpers/listen.js';
 
 /** A handler that collects its answer and gives its client back the way Attempt does. */

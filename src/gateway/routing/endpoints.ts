@@ -1,5 +1,5 @@
-import type { ChannelKind } from '../config/schema.js';
-import type { Dialect } from '../dialects/types.js';
+import type { ChannelKind } from '../../config/schema.js';
+import type { Dialect } from '../../dialects/types.js';
 
 /** The dialect family of an endpoint: decides the shape of its errors and stream events. */
 export type Family = 'openai' | 'anthropic';

@@ -1,4 +1,4 @@
-import { LruCache } from '../util/lru-cache.js';
+import { LruCache } from '../../util/lru-cache.js';
 
 /**
  * Session affinity: session key → channel name, in a bounded LRU with TTL. Expired entries are dropped when read,

@@ -1,14 +1,29 @@
-import type { Client } from 'undici';
-import { UpstreamTimeoutError } from '../errors.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Client, Dispatcher } from 'undici';
+import { UpstreamTimeoutError } from '../../errors.js';
 import type { Channel } from './channel.js';
-import type { Exchange } from './exchange.js';
 import type { UpstreamCredential } from './key-ring.js';
 import { redactSecrets } from './redact.js';
+import { contentTypeOf, decimalOf, nameIs, parseRetryAfter } from './header-scan.js';
 import type { PooledHandler } from './upstream-pool.js';
 
 /** Statuses that mean "this channel (or key) cannot serve now": fail over instead of passing them on. */
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500 || status === 401 || status === 403 || status === 408;
+}
+
+/** Who an attempt reports to (the Exchange); attempts never see more of it than this. */
+export interface AttemptOwner {
+  /** A status to pass on arrived (its headers read). */
+  onAccepted(a: Attempt): void;
+  /** The first body byte, or the end of an empty body. */
+  onFirstByte(a: Attempt): void;
+  onData(a: Attempt, chunk: Buffer): void;
+  onEnd(a: Attempt): void;
+  /** A retryable status was read to its end. */
+  onRejected(a: Attempt): void;
+  /** Connection error, reset, timeout or abort; `flowing`: after the first body byte. */
+  onUpstreamError(a: Attempt, err: Error, flowing: boolean): void;
 }
 
 /** Attempt phases. */
@@ -22,23 +37,23 @@ export const DONE = 4; // ended, failed or abandoned: every later callback is ig
 const REJECT_BODY_MAX = 2048;
 
 /**
- * One try of one request on one channel, with a first-byte deadline (checked by the gateway's Watchdog). It speaks undici's core handler interface
- * (onConnect / onHeaders / onData / onComplete / onError): undici's clients call exactly these, and a handler with the
- * newer hooks is wrapped per request in an adapter that also parses every response header into an object. Here the
- * raw header list is scanned once for the four headers the gateway uses. Methods on the prototype, no closures;
- * every field set in the constructor. The Exchange decides what happens.
+ * One try of one request on one channel, with a first-byte deadline (checked by the gateway's Watchdog). It speaks
+ * undici's current handler API (onRequestStart / onResponseStart / onResponseData / onResponseEnd / onResponseError,
+ * flow control through the controller). undici 7 wraps such a handler per request in an adapter that also parses
+ * every response header into an object; the adapter's controller carries the raw header list, which is scanned
+ * once here for the four headers the gateway uses (the parsed object is read only when no raw list is given).
+ * Methods on the prototype, no closures; every field set in the constructor. The owner decides what happens.
  */
 export class Attempt implements PooledHandler {
-  readonly exchange: Exchange;
+  readonly owner: AttemptOwner;
   readonly channel: Channel;
   readonly credential: UpstreamCredential;
   /** Whether this attempt holds a half-open probe slot of the channel's breaker. */
   readonly probe: boolean;
   readonly startedAt: number;
-  /** undici's abort for this request, from onConnect. */
-  abortUpstream: ((err: Error) => void) | null = null;
-  /** undici's resume for a paused response body, from onHeaders. */
-  resumeUpstream: (() => void) | null = null;
+  readonly firstByteTimeoutMs: number;
+  /** undici's controller for this request (abort, pause, resume), from onRequestStart. */
+  controller: Dispatcher.DispatchController | null = null;
   paused = false;
   aborted = false;
   phase = WAITING;
@@ -52,17 +67,20 @@ export class Attempt implements PooledHandler {
   rejectBytes = 0;
   /** performance.now() by which the first body byte must arrive; Infinity once it did or the attempt ended. */
   firstByteDeadline: number;
-  /** Set when the exchange gave up on this attempt before undici started it. */
+  /** Set when the owner gave up on this attempt before undici started it. */
   abandonReason: Error | null = null;
   /** The channel's client serving this attempt, until undici ends it (see UpstreamPool). */
   upstreamClient: Client | null = null;
 
-  constructor(exchange: Exchange, channel: Channel, credential: UpstreamCredential, probe: boolean, firstByteTimeoutMs: number) {
-    this.exchange = exchange;
+  constructor(
+    owner: AttemptOwner, channel: Channel, credential: UpstreamCredential, probe: boolean, firstByteTimeoutMs: number,
+  ) {
+    this.owner = owner;
     this.channel = channel;
     this.credential = credential;
     this.probe = probe;
     this.startedAt = performance.now();
+    this.firstByteTimeoutMs = firstByteTimeoutMs;
     this.firstByteDeadline = this.startedAt + firstByteTimeoutMs;
   }
 
@@ -73,45 +91,65 @@ export class Attempt implements PooledHandler {
   /** Aborts the upstream request now (or as soon as undici starts it). */
   abort(reason: Error): void {
     this.clearDeadline();
-    if (this.abortUpstream === null) {
+    const controller = this.controller;
+    if (controller === null) {
       this.abandonReason = reason;
       return;
     }
     if (this.aborted) return;
     this.aborted = true;
-    this.abortUpstream(reason);
+    controller.abort(reason);
   }
 
-  /** The client's socket is full: the next onData answers false, which pauses undici's parser. */
+  /** The client's socket is full: undici stops reading this response until resume(). */
   pause(): void {
+    if (this.paused) return;
     this.paused = true;
+    this.controller?.pause();
   }
 
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
     // Once the response is over, undici's parser may already serve another request on that socket: leave it be.
-    if (this.resumeUpstream !== null && this.phase !== DONE) this.resumeUpstream();
+    if (this.controller !== null && this.phase !== DONE) this.controller.resume();
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort;
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
     if (this.abandonReason !== null) {
       this.aborted = true;
-      abort(this.abandonReason);
+      controller.abort(this.abandonReason);
     }
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (this.phase === DONE) return true;
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (this.phase === DONE) return;
     this.status = statusCode;
-    this.resumeUpstream = resume;
+    const raw = controller.rawHeaders;
+    const retryAfter = Array.isArray(raw) && (raw.length === 0 || typeof raw[0] !== 'string')
+      ? this.scanRawHeaders(raw as Buffer[])
+      : this.readHeaders(headers);
+    if (isRetryableStatus(statusCode)) {
+      this.phase = REJECTED;
+      this.retryAfterMs = parseRetryAfter(retryAfter);
+      this.rejectBody = [];
+      return;
+    }
+    this.phase = ACCEPTED;
+    this.owner.onAccepted(this);
+  }
+
+  /** The four headers the gateway uses, from undici's raw list (no string per header); returns retry-after. */
+  private scanRawHeaders(rawHeaders: Buffer[]): string | null {
     let retryAfter: string | null = null;
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!;
       switch (name.length) {
         case 10: // request-id
-          if (this.requestId === null && nameIs(name, 'request-id')) this.requestId = rawHeaders[i + 1]!.toString('latin1');
+          if (this.requestId === null && nameIs(name, 'request-id')) {
+            this.requestId = rawHeaders[i + 1]!.toString('latin1');
+          }
           break;
         case 11: // retry-after
           if (nameIs(name, 'retry-after')) retryAfter = rawHeaders[i + 1]!.toString('latin1');
@@ -125,51 +163,54 @@ export class Attempt implements PooledHandler {
           break;
       }
     }
-    if (isRetryableStatus(statusCode)) {
-      this.phase = REJECTED;
-      this.retryAfterMs = parseRetryAfter(retryAfter);
-      this.rejectBody = [];
-      return true;
-    }
-    this.phase = ACCEPTED;
-    this.exchange.onAccepted(this);
-    return true;
+    return retryAfter;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.phase === DONE) return true;
+  /** The same four headers from undici's parsed object (a dispatcher that gives no raw list). */
+  private readHeaders(headers: IncomingHttpHeaders): string | null {
+    const id = headers['x-request-id'] ?? headers['request-id'];
+    if (typeof id === 'string') this.requestId = id;
+    const type = headers['content-type'];
+    if (typeof type === 'string') this.contentType = type;
+    const length = headers['content-length'];
+    if (typeof length === 'string') this.contentLength = decimalOf(Buffer.from(length, 'latin1'));
+    const retryAfter = headers['retry-after'];
+    return typeof retryAfter === 'string' ? retryAfter : null;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.phase === DONE) return;
     if (this.phase === REJECTED) {
       if (this.rejectBytes < REJECT_BODY_MAX) {
         this.rejectBody!.push(chunk);
         this.rejectBytes += chunk.length;
       }
-      return true;
+      return;
     }
     if (this.phase === ACCEPTED) {
       this.phase = FLOWING;
       this.clearDeadline();
-      this.exchange.onFirstByte(this);
+      this.owner.onFirstByte(this);
     }
-    this.exchange.onData(this, chunk);
-    return !this.paused;
+    this.owner.onData(this, chunk);
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     this.releaseClient();
     if (this.phase === DONE) return;
     this.clearDeadline();
     if (this.phase === REJECTED) {
       this.phase = DONE;
-      this.exchange.onRejected(this);
+      this.owner.onRejected(this);
       return;
     }
-    if (this.phase === ACCEPTED) this.exchange.onFirstByte(this);
+    if (this.phase === ACCEPTED) this.owner.onFirstByte(this);
     this.phase = DONE;
-    this.exchange.onEnd(this);
+    this.owner.onEnd(this);
   }
 
-  /** undici ended the request with an error (or the channel could not take it). */
-  onError(err: Error): void {
+  /** undici ended the request with an error (or the channel could not take it: no controller then). */
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.releaseClient();
     this.fail(err);
   }
@@ -182,13 +223,13 @@ export class Attempt implements PooledHandler {
     this.channel.pool.release(client);
   }
 
-  /** The attempt failed (from undici, or given up by the gateway before undici started it). */
+  /** The attempt failed (from undici, or given up by the owner before undici started it). */
   fail(err: Error): void {
     if (this.phase === DONE) return;
     this.clearDeadline();
     const flowing = this.phase === FLOWING;
     this.phase = DONE;
-    this.exchange.onUpstreamError(this, err, flowing);
+    this.owner.onUpstreamError(this, err, flowing);
   }
 
   /** The rejected attempt's body (secrets redacted), for the final error message. */
@@ -205,51 +246,13 @@ export class Attempt implements PooledHandler {
   }
 }
 
-/** Case-insensitive match of a raw header name against a lower-case name of the same length. */
-function nameIs(raw: Buffer, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    const c = raw[i]!;
-    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
-/** The last content-type decoded: a channel answers with the same one again and again, so bytes are compared. */
-let lastTypeBytes: Buffer = Buffer.alloc(0);
-let lastType = '';
-
-/** A content-type header value as a string, without decoding it when it repeats the last one. */
-function contentTypeOf(raw: Buffer): string {
-  const last = lastTypeBytes;
-  if (raw.length === last.length) {
-    let i = 0;
-    while (i < raw.length && raw[i] === last[i]) i++;
-    if (i === raw.length) return lastType;
-  }
-  lastType = raw.toString('latin1');
-  // A copy: undici's header buffers may be views of its socket buffer, which the next read overwrites.
-  lastTypeBytes = Buffer.from(raw);
-  return lastType;
-}
-
-/** A content-length value (digits only: undici's parser has checked it) as a number; -1 if it is not one. */
-function decimalOf(raw: Buffer): number {
-  if (raw.length === 0 || raw.length > 15) return -1;
-  let n = 0;
-  for (let i = 0; i < raw.length; i++) {
-    const d = raw[i]! - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
 /** The first-byte deadline passed (called by the Watchdog's sweep). */
 export function firstByteTimedOut(attempt: Attempt): void {
   attempt.firstByteDeadline = Infinity;
   if (attempt.phase === DONE || attempt.phase === FLOWING) return;
-  const err = new UpstreamTimeoutError(`channel "${attempt.channel.name}" sent no first byte within ${attempt.exchange.core.config.firstByteTimeoutMs} ms`);
-  if (attempt.abortUpstream !== null) {
+  const ms = attempt.firstByteTimeoutMs;
+  const err = new UpstreamTimeoutError(`channel "${attempt.channel.name}" sent no first byte within ${ms} ms`);
+  if (attempt.controller !== null) {
     attempt.abort(err);
     return;
   }
@@ -257,14 +260,4 @@ export function firstByteTimedOut(attempt: Attempt): void {
   // from its queue, or undici aborts it the moment it starts.
   attempt.abandonReason = err;
   attempt.fail(err);
-}
-
-/** Retry-After as seconds or an HTTP date → ms, or null. */
-export function parseRetryAfter(v: string | null): number | null {
-  if (v === null) return null;
-  const seconds = Number(v);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const date = Date.parse(v);
-  if (Number.isNaN(date)) return null;
-  return Math.max(0, date - Date.now());
 }

@@ -1,4 +1,4 @@
-import type { Channel } from './channel.js';
+import type { Channel } from '../upstream/channel.js';
 import type { Route } from './router.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { BalanceStrategy, GatewayServiceConfig, RuleConfig } from '../config/schema.js';
-import type { Channel } from './channel.js';
+import type { BalanceStrategy, GatewayServiceConfig, RuleConfig } from '../../config/schema.js';
+import type { Channel } from '../upstream/channel.js';
 import type { Endpoint } from './endpoints.js';
 import { compileGlob, GlobSet } from './glob.js';
 

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCredentialIndex, type CredentialIndex } from '../credentials/credential-index.js';
-import type { CredentialEntry } from '../credentials/types.js';
-import type { Logger } from '../log.js';
-import type { WorkerPool } from '../pool/pool.js';
+import { createCredentialIndex, type CredentialIndex } from '../../credentials/credential-index.js';
+import type { CredentialEntry } from '../../credentials/types.js';
+import type { Logger } from '../../log.js';
+import type { WorkerPool } from '../../pool/pool.js';
 import type { Channel } from './channel.js';
 import { UpstreamCredential } from './key-ring.js';
 

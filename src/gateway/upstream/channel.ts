@@ -1,6 +1,6 @@
-import type { ChannelConfig, ChannelKind, GatewayServiceConfig } from '../config/schema.js';
+import type { ChannelConfig, ChannelKind, GatewayServiceConfig } from '../../config/schema.js';
 import { CircuitBreaker } from './breaker.js';
-import { GlobSet } from './glob.js';
+import { GlobSet } from '../routing/glob.js';
 import { KeyRing, UpstreamCredential } from './key-ring.js';
 import { UpstreamPool } from './upstream-pool.js';
 

@@ -1,4 +1,4 @@
-import type { GatewayServiceConfig } from '../config/schema.js';
+import type { GatewayServiceConfig } from '../../config/schema.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 export type BreakerSettings = GatewayServiceConfig['breaker'];

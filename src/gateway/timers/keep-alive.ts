@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { SlotList } from '../util/slot-list.js';
+import { SlotList } from '../../util/slot-list.js';
 
 /** One client connection of a gateway service: how many of its requests are open, and when it was last used. */
 export class ClientConnection {

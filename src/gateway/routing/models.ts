@@ -1,4 +1,4 @@
-import type { GatewayServiceConfig } from '../config/schema.js';
+import type { GatewayServiceConfig } from '../../config/schema.js';
 
 const cache = new WeakMap<GatewayServiceConfig, { openai: Buffer; anthropic: Buffer }>();
 

@@ -49,7 +49,7 @@ export class UpstreamPool {
 
   dispatch(opts: Dispatcher.DispatchOptions, handler: PooledHandler): void {
     if (this.closed) {
-      handler.onError!(new Error(`the channel's connections to ${this.origin} are closed`));
+      refuse(handler, new Error(`the channel's connections to ${this.origin} are closed`));
       return;
     }
     const client = this.idle.pop() ?? this.open();
@@ -87,7 +87,7 @@ export class UpstreamPool {
     const err = new Error(`the channel's connections to ${this.origin} were destroyed`);
     const waiting = this.waiting;
     this.waiting = [];
-    for (const w of waiting) w.handler.onError!(err);
+    for (const w of waiting) refuse(w.handler, err);
     this.onDrained?.();
     await Promise.all(this.clients.map((c) => c.destroy()));
   }
@@ -108,3 +108,18 @@ export class UpstreamPool {
     return client;
   }
 }
+
+/**
+ * Ends a request that never reached a client: a handler of undici's current API gets onResponseError with a controller
+ * that does nothing (the request never started), a legacy handler gets onError.
+ */
+function refuse(handler: PooledHandler, err: Error): void {
+  if (handler.onResponseError !== undefined) handler.onResponseError(NOT_STARTED, err);
+  else handler.onError?.(err);
+}
+
+/** Stands in for the controller of a request that never started: nothing to abort, pause or resume. */
+const NOT_STARTED: Dispatcher.DispatchController = {
+  aborted: true, paused: false, reason: null,
+  abort: function notStarted() {}, pause: function notStarted() {}, resume: function notStarted() {},
+};

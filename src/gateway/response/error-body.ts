@@ -1,5 +1,5 @@
-import { BadRequestBodyError, type GatewayError } from '../errors.js';
-import type { Family } from './endpoints.js';
+import { BadRequestBodyError, type GatewayError } from '../../errors.js';
+import type { Family } from '../routing/endpoints.js';
 
 /**
  * Error bodies and stream error events in the dialect of the endpoint:

@@ -1,5 +1,5 @@
-import type { SseEvent } from './sse-splitter.js';
-import type { TokenUsage } from './usage.js';
+import type { SseEvent } from './splitter.js';
+import type { TokenUsage } from '../response/usage.js';
 
 /**
  * Streamed-response conversion, event by event, inline (events are small). Each converter turns one upstream event

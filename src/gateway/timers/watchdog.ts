@@ -1,5 +1,10 @@
-import type { SlotList } from '../util/slot-list.js';
-import type { Exchange } from './exchange.js';
+import type { Slotted, SlotList } from '../../util/slot-list.js';
+
+/** A live exchange as the Watchdog sees it. */
+export interface Watched extends Slotted {
+  /** The request or the current attempt's first-byte deadline may have passed. */
+  checkDeadlines(now: number): void;
+}
 
 /**
  * The gateway's request and first-byte deadlines, checked by one interval over the live exchanges instead of two
@@ -8,11 +13,11 @@ import type { Exchange } from './exchange.js';
  * exchanges are live, and never keeps the process alive.
  */
 export class Watchdog {
-  private readonly live: SlotList<Exchange>;
+  private readonly live: SlotList<Watched>;
   private tickMs: number;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(live: SlotList<Exchange>, firstByteTimeoutMs: number, requestTimeoutMs: number) {
+  constructor(live: SlotList<Watched>, firstByteTimeoutMs: number, requestTimeoutMs: number) {
     this.live = live;
     this.tickMs = tickFor(firstByteTimeoutMs, requestTimeoutMs);
   }
