@@ -33,11 +33,12 @@ export class CliProcess {
 
   constructor(args: readonly string[], env: Record<string, string> = {}, options: CliOptions = {}) {
     const fullEnv = { ...process.env, ...env };
+    const command = [process.execPath, CLI, ...args];
     this.child = options.fdLimit === undefined
-      ? spawn(process.execPath, [CLI, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('bash', ['-c', `ulimit -n ${options.fdLimit} && exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`], {
-        env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      ? spawn(command[0]!, command.slice(1), { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('bash', ['-c', `ulimit -n ${options.fdLimit} && exec ${command.map(quote).join(' ')}`], {
+          env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'],
+        });
     this.keep = options.keepOutput ?? Infinity;
     if (options.onLine) this.lineListeners.push(options.onLine);
     this.child.stdout!.on('data', (c: Buffer) => this.onOutput(c, true));
@@ -164,7 +165,9 @@ function quote(arg: string): string {
 }
 
 /** Starts the CLI and leaves it running. */
-export function startCli(args: readonly string[], env: Record<string, string> = {}, options: CliOptions = {}): CliProcess {
+export function startCli(
+  args: readonly string[], env: Record<string, string> = {}, options: CliOptions = {},
+): CliProcess {
   return new CliProcess(args, env, options);
 }
 

@@ -5,13 +5,19 @@ import type { Logger } from '../../src/log.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { MockUpstream, type MockUpstreamOptions } from '../fixtures/llm-upstream.js';
 import { tempDir } from './temp.js';
+import type { JsonObject } from './http.js';
 import { startTidegate, type Running } from './tidegate.js';
 
 /** One gateway request's usage record, as the runtime's hook hands it over. */
 export type UsageRecord = Parameters<Parameters<Runtime['onGatewayRequest']>[0]>[0];
 
 /** A mock upstream by its dialect alone, or with options (`name` defaults to its key in `upstreams`). */
-export type UpstreamSpec = MockUpstreamOptions['dialect'] | (Omit<MockUpstreamOptions, 'name'> & { readonly name?: string });
+export type UpstreamSpec =
+  | MockUpstreamOptions['dialect']
+  | (Omit<MockUpstreamOptions, 'name'> & { readonly name?: string });
+
+/** The mock upstreams of a gateway, by name. */
+export type Upstreams<K extends string> = Readonly<Record<K, MockUpstream>>;
 
 export interface GatewayOptions<K extends string> {
   /** Mock LLM upstreams, started before the gateway and closed after it. */
@@ -20,7 +26,7 @@ export interface GatewayOptions<K extends string> {
    * The gateway service's config (`name: llm` and `listen: 127.0.0.1:0` are added), built once the upstreams listen;
    * by default one channel per upstream (see `channel`).
    */
-  readonly gateway?: (up: Readonly<Record<K, MockUpstream>>) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  readonly gateway?: (up: Upstreams<K>) => Record<string, unknown> | Promise<Record<string, unknown>>;
   readonly users?: readonly { id: string; keys: string[]; quota?: Record<string, unknown> }[];
   /** Write the request log to SQLite (a temp file); off by default. */
   readonly sqlite?: boolean;
@@ -48,7 +54,8 @@ export class Gateway<K extends string> {
     this.options = options;
     const up = {} as Record<K, MockUpstream>;
     for (const [key, spec] of Object.entries(options.upstreams ?? {}) as [K, UpstreamSpec][]) {
-      up[key] = new MockUpstream(typeof spec === 'string' ? { dialect: spec, name: key } : { ...spec, name: spec.name ?? key });
+      const options = typeof spec === 'string' ? { dialect: spec, name: key } : { ...spec, name: spec.name ?? key };
+      up[key] = new MockUpstream(options);
     }
     this.up = up;
   }
@@ -93,13 +100,13 @@ export class Gateway<K extends string> {
   }
 
   /** The service's status detail (channels, affinity, requests, bodyBudget…). */
-  detail<T = Record<string, any>>(): T {
+  detail<T = JsonObject>(): T {
     return this.runtime.status().services[0]!.detail as T;
   }
 
   /** One channel's entry in the status detail. */
-  channel(name: string): Record<string, any> {
-    return this.detail<{ channels: Record<string, any>[] }>().channels.find((c) => c.name === name)!;
+  channel(name: string): JsonObject {
+    return this.detail<{ channels: JsonObject[] }>().channels.find((c) => c.name === name)!;
   }
 
   /**
@@ -155,7 +162,9 @@ export function usageGateway(options: { sqlite?: boolean } = {}): GatewayOptions
       oa: { dialect: 'openai', usage: { prompt: 21, completion: 9 } },
       an: { dialect: 'anthropic', usage: { prompt: 13, completion: 5 } },
     },
-    gateway: ({ oa, an }) => ({ channels: [channel(oa, { models: ['gpt-*'] }), channel(an, { models: ['claude-*'] })] }),
+    gateway: ({ oa, an }) => ({
+      channels: [channel(oa, { models: ['gpt-*'] }), channel(an, { models: ['claude-*'] })],
+    }),
     users: [{ id: 'alice', keys: ['ka'] }, { id: 'bob', keys: ['kb'] }],
   };
 }

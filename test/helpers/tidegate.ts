@@ -24,9 +24,15 @@ export function availableEngines(): EngineFactory[] {
   const probe = loadNativeEngine();
   if (probe.ok) {
     void probe.engine.shutdown();
-    engines.push({ kind: 'native', create: () => { const l = loadNativeEngine(); if (!l.ok) throw new Error(l.reason); return l.engine; } });
+    engines.push({ kind: 'native', create: nativeEngine });
   }
   return engines;
+}
+
+function nativeEngine(): RelayEngine {
+  const load = loadNativeEngine();
+  if (!load.ok) throw new Error(load.reason);
+  return load.engine;
 }
 
 /** The available engines, minus the native one when TIDEGATE_RELAY=js forces the JS engine. */
@@ -35,9 +41,14 @@ export function engines(): EngineFactory[] {
   return process.env.TIDEGATE_RELAY === 'js' ? all.filter((e) => e.kind === 'js') : all;
 }
 
-/** A config document with test defaults: no admin listener, no SQLite, silent logs, a short grace period. */
+/** What a test config has unless it says otherwise: no admin listener, no SQLite, silent logs, a short grace. */
+const TEST_DEFAULTS = {
+  admin: { listen: 'off' }, store: { sqlite: 'off' }, log: { level: 'silent' }, shutdownGrace: '2s',
+};
+
+/** A config document over the test defaults. */
 export function testConfig(doc: Record<string, unknown>): Config {
-  return documentToConfig({ admin: { listen: 'off' }, store: { sqlite: 'off' }, log: { level: 'silent' }, shutdownGrace: '2s', ...doc }, 'test');
+  return documentToConfig({ ...TEST_DEFAULTS, ...doc }, 'test');
 }
 
 export interface StartOptions {

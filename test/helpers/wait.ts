@@ -22,13 +22,16 @@ export async function eventually<T>(
   whatArg?: string,
 ): Promise<T> {
   const done = typeof doneOrTimeout === 'function' ? doneOrTimeout : (value: T) => value === true;
-  const timeoutMs = (typeof doneOrTimeout === 'number' ? doneOrTimeout : (timeoutOrWhat as number | undefined)) ?? 10_000;
-  const what = (typeof doneOrTimeout === 'function' ? whatArg : (timeoutOrWhat as string | undefined)) ?? 'condition';
+  const valueForm = typeof doneOrTimeout === 'function';
+  const timeoutMs = (valueForm ? (timeoutOrWhat as number | undefined) : doneOrTimeout) ?? 10_000;
+  const what = (valueForm ? whatArg : (timeoutOrWhat as string | undefined)) ?? 'condition';
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
     if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(value)})`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(value)})`);
+    }
     await sleep(POLL_MS);
   }
 }
