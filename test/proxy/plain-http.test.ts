@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes, scryptSync } from 'node:crypto';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { connectTo, eventually, readAll, readBytes } from '../helpers/servers.js';
+import { connectTo, readAll, readBytes } from '../helpers/sockets.js';
+import { eventually } from '../helpers/wait.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
 import { curl, encodeFrame, hasCurl, readFrame, startOrigin } from './origin-fixture.js';
 
@@ -56,7 +57,7 @@ for (const engine of availableEngines()) {
   describe(`plain HTTP proxying and logins (${engine.kind})`, () => {
     it('curl: plain http:// through the proxy with a login; wrong or missing passwords get 407', { skip: !CURL && NO_CURL }, async () => {
       const origin = await startOrigin();
-      const tg = await startTidegate(proxyDoc(), engine);
+      const tg = await startTidegate(proxyDoc(), { engine });
       try {
         const port = tg.port('px');
         const url = `http://127.0.0.1:${origin.port}/hello`;
@@ -95,7 +96,7 @@ for (const engine of availableEngines()) {
 
     it('curl: SOCKS5 username/password (RFC 1929); a wrong password gets status 0x01', { skip: !CURL && NO_CURL }, async () => {
       const origin = await startOrigin();
-      const tg = await startTidegate(proxyDoc(), engine);
+      const tg = await startTidegate(proxyDoc(), { engine });
       try {
         const port = tg.port('px');
         const ok = await curl(['--socks5', `alice:pw@127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/socks`]);
@@ -130,7 +131,7 @@ for (const engine of availableEngines()) {
         ...USERS,
         { id: 'carol', proxy: { username: 'carol', password: 'c' }, quota: { bytes: '1KiB' } },
       ];
-      const tg = await startTidegate({ ...proxyDoc(), users }, engine);
+      const tg = await startTidegate({ ...proxyDoc(), users }, { engine });
       try {
         const port = tg.port('px');
         const a = await viaProxy(port, `http://127.0.0.1:${origin.port}/bytes/100000`, { headers: { 'proxy-authorization': basic('alice', 'pw'), connection: 'close' } });
@@ -160,7 +161,7 @@ for (const engine of availableEngines()) {
 
     it('reuses one origin connection for several requests, streams chunked bodies, and strips hop-by-hop fields', async () => {
       const origin = await startOrigin();
-      const tg = await startTidegate(proxyDoc(), engine);
+      const tg = await startTidegate(proxyDoc(), { engine });
       try {
         const port = tg.port('px');
         const auth = { 'proxy-authorization': basic('alice', 'pw') };
@@ -223,7 +224,7 @@ for (const engine of availableEngines()) {
 
     it('relays a WebSocket through the plain proxy (101, then frames both ways through the engine)', async () => {
       const origin = await startOrigin();
-      const tg = await startTidegate(proxyDoc(), engine);
+      const tg = await startTidegate(proxyDoc(), { engine });
       try {
         const port = tg.port('px');
         const ws = await connectTo(port);
@@ -261,7 +262,7 @@ for (const engine of availableEngines()) {
     it('routes plain requests like CONNECT: the guard refuses, an HTTP upstream gets the absolute URI, a SOCKS5 one a CONNECT', async () => {
       const origin = await startOrigin();
       const exitDoc = { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'] };
-      const tg = await startTidegate({ services: [exitDoc, { name: 'front', type: 'proxy', listen: '127.0.0.1:0' }] }, engine);
+      const tg = await startTidegate({ services: [exitDoc, { name: 'front', type: 'proxy', listen: '127.0.0.1:0' }] }, { engine });
       try {
         // No allowDestinations on the front: loopback is refused, and so is tidegate's own listener.
         const front = tg.port('front');
