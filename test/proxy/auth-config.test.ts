@@ -53,7 +53,8 @@ describe('proxy logins: config', () => {
   it('auth: users needs logins, and makes a non-loopback proxy no open proxy', () => {
     assert.match(problems({ services: [{ name: 'p', type: 'proxy', listen: '127.0.0.1:1080', auth: 'users' }] }).join('\n'), /services\[0\]\.auth: auth: users needs at least one users\[\]\.proxy login/);
     const users = [{ id: 'a', proxy: { username: 'a', passwordHash: HASH } }];
-    assert.deepEqual(problems({ users, services: [{ name: 'p', type: 'proxy', listen: '0.0.0.0:1080', auth: 'users' }] }), []);
+    const open = { name: 'p', type: 'proxy', listen: '0.0.0.0:1080', auth: 'users' };
+    assert.deepEqual(problems({ users, services: [open] }), []);
     assert.match(problems({ users, services: [{ name: 'p', type: 'proxy', listen: '0.0.0.0:1080' }] }).join('\n'), /services\[0\]\.listen: a proxy on 0\.0\.0\.0:1080/);
   });
 
@@ -61,7 +62,10 @@ describe('proxy logins: config', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tidegate-auth-'));
     const good = join(dir, 'good.json');
     await writeFile(good, JSON.stringify({
-      users: [{ id: 'a', proxy: { username: 'alice', password: 'clear-secret' } }, { id: 'b', proxy: { username: 'bob', passwordHash: HASH } }],
+      users: [
+        { id: 'a', proxy: { username: 'alice', password: 'clear-secret' } },
+        { id: 'b', proxy: { username: 'bob', passwordHash: HASH } },
+      ],
       services: [{ name: 'p', type: 'proxy', listen: '127.0.0.1:1080', auth: 'users' }],
     }));
     const run = await runCli(['check', '--config', good]);
@@ -71,7 +75,11 @@ describe('proxy logins: config', () => {
     assert.equal(printed.users[0]!.proxy.username, 'alice');
     assert.equal(printed.users[0]!.proxy.password, '***');
     const bad = join(dir, 'bad.json');
-    await writeFile(bad, JSON.stringify({ users: [{ id: 'a', proxy: { username: 'a', password: 'p' } }, { id: 'b', proxy: { username: 'b', password: 7 } }] }));
+    const users = [
+      { id: 'a', proxy: { username: 'a', password: 'p' } },
+      { id: 'b', proxy: { username: 'b', password: 7 } },
+    ];
+    await writeFile(bad, JSON.stringify({ users }));
     const failed = await runCli(['check', '--config', bad]);
     assert.equal(failed.code, 2);
     assert.match(failed.stderr, /users\[1\]\.proxy\.password: expected a non-empty string/);
@@ -79,10 +87,12 @@ describe('proxy logins: config', () => {
 });
 
 describe('proxy logins: parts', () => {
-  it('Basic credentials: missing, another scheme, bad base64 and no colon are refusals; the password may hold colons', () => {
-    assert.deepEqual(parseBasic(`Basic ${Buffer.from('al:ice:pw').toString('base64')}`), { username: 'al', password: 'ice:pw' });
+  it('Basic: missing, another scheme, bad base64, no colon are refusals; a password may hold colons', () => {
+    const parsed = parseBasic(`Basic ${Buffer.from('al:ice:pw').toString('base64')}`);
+    assert.deepEqual(parsed, { username: 'al', password: 'ice:pw' });
     for (const bad of [undefined, '', 'Bearer x', 'Basic %%%', 'Basic YWJj', 'Basic YW Jj']) {
-      assert.throws(() => parseBasic(bad), (err: Error & { code?: string }) => err.code === 'TG_ERR_PROXY_AUTH', String(bad));
+      const refused = (err: Error & { code?: string }): boolean => err.code === 'TG_ERR_PROXY_AUTH';
+      assert.throws(() => parseBasic(bad), refused, String(bad));
     }
   });
 

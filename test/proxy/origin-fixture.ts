@@ -51,7 +51,9 @@ export async function startOrigin(): Promise<Origin> {
     },
   };
   const server: Server = createServer((req, res) => {
-    const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, chunks: [] };
+    const seen: SeenRequest = {
+      method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, chunks: [],
+    };
     requests.push(seen);
     req.on('data', (c: Buffer) => {
       seen.chunks.push(c);
@@ -87,7 +89,8 @@ export async function startOrigin(): Promise<Origin> {
       return;
     }
     const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+      + `Sec-WebSocket-Accept: ${accept}\r\n\r\n`);
     let buffered = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);

@@ -9,6 +9,7 @@ import { curl, encodeFrame, hasCurl, readFrame, startOrigin } from './origin-fix
 
 const CURL = hasCurl();
 const NO_CURL = 'curl is not installed here; the curl cases need it';
+const curlOnly = { skip: !CURL && NO_CURL };
 
 function scryptHash(password: string): string {
   const salt = randomBytes(16);
@@ -24,7 +25,9 @@ const USERS = [
 function proxyDoc(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     users: USERS,
-    services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], auth: 'users', ...extra }],
+    services: [{
+      name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], auth: 'users', ...extra,
+    }],
   };
 }
 
@@ -55,7 +58,7 @@ function viaProxy(
 
 for (const engine of availableEngines()) {
   describe(`plain HTTP proxying and logins (${engine.kind})`, () => {
-    it('curl: plain http:// through the proxy with a login; wrong or missing passwords get 407', { skip: !CURL && NO_CURL }, async () => {
+    it('curl: plain http:// through the proxy with a login; wrong or missing passwords get 407', curlOnly, async () => {
       const origin = await startOrigin();
       const tg = await startTidegate(proxyDoc(), { engine });
       try {
@@ -79,7 +82,8 @@ for (const engine of availableEngines()) {
         assert.equal(tunnel.body, 'hello GET /tunnelled');
         const badTunnel = await curl(['-p', '-x', `http://alice:bad@127.0.0.1:${port}`, url]);
         assert.notEqual(badTunnel.exit, 0, 'curl reports the refused CONNECT');
-        assert.equal(origin.requests.filter((r) => r.url === '/hello').length, 2, 'refused requests never reached the origin');
+        const reached = origin.requests.filter((r) => r.url === '/hello').length;
+        assert.equal(reached, 2, 'refused requests never reached the origin');
         await eventually(() => tg.status('px').connections.live === 0, 5_000, 'all closed');
         const auth = (tg.status('px').detail as { auth: { ok: number; failed: number } }).auth;
         assert.equal(auth.ok, 3);
@@ -94,7 +98,7 @@ for (const engine of availableEngines()) {
       }
     });
 
-    it('curl: SOCKS5 username/password (RFC 1929); a wrong password gets status 0x01', { skip: !CURL && NO_CURL }, async () => {
+    it('curl: SOCKS5 username/password (RFC 1929); a wrong password gets status 0x01', curlOnly, async () => {
       const origin = await startOrigin();
       const tg = await startTidegate(proxyDoc(), { engine });
       try {
@@ -159,7 +163,7 @@ for (const engine of availableEngines()) {
       }
     });
 
-    it('reuses one origin connection for several requests, streams chunked bodies, and strips hop-by-hop fields', async () => {
+    it('reuses one origin connection, streams chunked bodies, and strips hop-by-hop fields', async () => {
       const origin = await startOrigin();
       const tg = await startTidegate(proxyDoc(), { engine });
       try {
@@ -180,12 +184,14 @@ for (const engine of availableEngines()) {
         const client = await connectTo(port);
         const reply = readAll(client);
         client.write(`GET http://127.0.0.1:${origin.port}/hop HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n`
-          + `Proxy-Authorization: ${basic('alice', 'pw')}\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nProxy-Connection: keep-alive\r\n`
+          + `Proxy-Authorization: ${basic('alice', 'pw')}\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\n`
+          + 'Proxy-Connection: keep-alive\r\n'
           + 'Keep-Alive: timeout=9\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\nX-End: kept\r\n\r\n');
         const text = (await reply).toString();
         const seen = origin.requests.find((r) => r.url === '/hop')!;
         const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
-        for (const hop of ['x-hop', 'proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade']) {
+        const hops = ['x-hop', 'proxy-connection', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'upgrade'];
+        for (const hop of hops) {
           assert.ok(!names.includes(hop), `${hop} reached the origin`);
         }
         assert.equal(seen.headers['x-end'], 'kept');
@@ -193,13 +199,16 @@ for (const engine of availableEngines()) {
         // … nor the client (the origin's /hop answer names X-Secret in Connection).
         assert.match(text, /^HTTP\/1\.1 200 OK/);
         assert.match(text, /X-Kept: yes/);
-        for (const hop of ['X-Secret', 'Proxy-Authenticate', 'Upgrade', 'timeout=5']) assert.ok(!text.includes(hop), `${hop} reached the client`);
+        for (const hop of ['X-Secret', 'Proxy-Authenticate', 'Upgrade', 'timeout=5']) {
+          assert.ok(!text.includes(hop), `${hop} reached the client`);
+        }
 
         // A chunked request body reaches the origin while the client is still sending it.
         const streaming = await connectTo(port);
         const answer = readAll(streaming);
         streaming.write(`POST http://127.0.0.1:${origin.port}/stream-in HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n`
-          + `Proxy-Authorization: ${basic('alice', 'pw')}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\npart1;\r\n`);
+          + `Proxy-Authorization: ${basic('alice', 'pw')}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`
+          + '6\r\npart1;\r\n');
         assert.equal((await origin.firstChunk).toString(), 'part1;', 'the first chunk arrived before the body ended');
         streaming.write('5\r\npart2\r\n0\r\n\r\n');
         const echoed = (await answer).toString();
@@ -259,10 +268,11 @@ for (const engine of availableEngines()) {
       }
     });
 
-    it('routes plain requests like CONNECT: the guard refuses, an HTTP upstream gets the absolute URI, a SOCKS5 one a CONNECT', async () => {
+    it('routes like CONNECT: guard refusals, the absolute URI to an HTTP upstream, CONNECT to SOCKS5', async () => {
       const origin = await startOrigin();
       const exitDoc = { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'] };
-      const tg = await startTidegate({ services: [exitDoc, { name: 'front', type: 'proxy', listen: '127.0.0.1:0' }] }, { engine });
+      const frontDoc = { name: 'front', type: 'proxy', listen: '127.0.0.1:0' };
+      const tg = await startTidegate({ services: [exitDoc, frontDoc] }, { engine });
       try {
         // No allowDestinations on the front: loopback is refused, and so is tidegate's own listener.
         const front = tg.port('front');
@@ -275,8 +285,8 @@ for (const engine of availableEngines()) {
         for (const scheme of ['http', 'socks5']) {
           const upstream = `${scheme}://127.0.0.1:${tg.port('exit')}`;
           // Literal addresses are still checked before going upstream: open loopback for this part.
-          const frontDoc = { name: 'front', type: 'proxy', listen: '127.0.0.1:0', routing: 'upstream', upstream, allowDestinations: ['127.0.0.0/8'] };
-          tg.setSource({ services: [exitDoc, frontDoc] });
+          const routed = { ...frontDoc, routing: 'upstream', upstream, allowDestinations: ['127.0.0.0/8'] };
+          tg.setSource({ services: [exitDoc, routed] });
           assert.equal((await tg.runtime.reloadFromSource()).ok, true);
           const r = await viaProxy(tg.port('front'), `http://127.0.0.1:${origin.port}/via-${scheme}?q=1`, { headers: { connection: 'close' } });
           assert.equal(r.res.statusCode, 200, r.body.toString());
