@@ -11,7 +11,10 @@ describe('accounting on proxy services', () => {
     const echo = await echoServer();
     const tg = await startTidegate({
       users: [{ id: 'alice', quota: { bytes: '40000', direction: 'in' } }],
-      services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', user: 'alice' }],
+      services: [{
+        name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct',
+        user: 'alice',
+      }],
     }, { engine: jsEngine });
     try {
       const { socket, reply } = await socks5Connect(tg.port('px'), '127.0.0.1', echo.port);
