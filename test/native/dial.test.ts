@@ -32,7 +32,9 @@ interface Dialed {
  * A front that hands every client to `engine.dial` towards `targets[0]`; on a failed connect it redials the next
  * target, and closes the relay when none is left.
  */
-async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], connect: DialOptions = CONNECT, reportConnect = false) {
+async function dialFront(
+  engine: NativeRelayEngine, targets: DialAddress[], connect: DialOptions = CONNECT, reportConnect = false,
+) {
   const dialed: Dialed[] = [];
   const waiting: Array<(d: Dialed) => void> = [];
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
@@ -51,7 +53,10 @@ async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], conn
         else relay.close();
       },
     };
-    const relay = engine.dial(client, targets[0]!, 'target 0', connect, reportConnect, null, defaultOptions, listener, (_r, result) => resolveClosed(result));
+    const relay = engine.dial(
+      client, targets[0]!, 'target 0', connect, reportConnect, null, defaultOptions, listener,
+      (_r, result) => resolveClosed(result),
+    );
     const d = { relay, failures, connects, closed };
     dialed.push(d);
     waiting.shift()?.(d);
@@ -85,7 +90,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
   });
   after(async () => {
     await engine.shutdown();
-    echo.close();
+    await echo.close();
   });
 
   it('makes addresses of IPv4 and IPv6 literals only (host names are dialed by Node)', () => {
@@ -139,7 +144,9 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
 
   it('gives a silent target its connect timeout, then the relay closes unconnected when none is left', async () => {
     const hole = await blackhole();
-    const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 300 });
+    const front = await dialFront(
+      engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 300 },
+    );
     try {
       const started = Date.now();
       const client = await connectTo(front.port);
@@ -161,7 +168,9 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
 
   it('ends unconnected, as a client reset, when the client goes away while the target is being dialed', async () => {
     const hole = await blackhole();
-    const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 });
+    const front = await dialFront(
+      engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 },
+    );
     try {
       const client = await connectTo(front.port);
       const d = await front.next();
@@ -180,7 +189,9 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
   it('closes relays still dialing at shutdown, unconnected, and leaves no fd behind', async () => {
     const own = newEngine();
     const hole = await blackhole();
-    const front = await dialFront(own, [own.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 });
+    const front = await dialFront(
+      own, [own.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 },
+    );
     // The engine opens its loop's epoll and eventfd with the first relay and closes them at shutdown.
     const fdsBefore = openFds();
     try {
