@@ -151,5 +151,7 @@ export const DEFAULTS = deepFreeze({
     models: [],
     /** Upstream connections per channel. */
     maxConnections: 256,
+    /** Whether an openai channel takes `/v1/responses` natively (else Responses requests are converted to chat). */
+    responses: false,
   },
 } as const);

@@ -152,6 +152,8 @@ export interface ChannelConfig {
   /** Model globs this channel serves; empty means every model. */
   readonly models: readonly string[];
   readonly maxConnections: number;
+  /** An `openai` channel that speaks the Responses API: `/v1/responses` requests pass through unchanged. */
+  readonly responses: boolean;
 }
 
 export interface RuleConfig {

@@ -32,6 +32,11 @@ export function summarizeParsed(dialect: Dialect, root: JsonObject, sessionField
       chars = r.chars; count = r.count;
       break;
     }
+    case 'openai-responses': {
+      const r = validateResponses(root);
+      chars = r.chars; count = r.count;
+      break;
+    }
     case 'openai-completions': {
       const r = validatePromptLike(root, 'prompt');
       chars = r.chars; count = r.count; extraTokens = r.tokens;
@@ -174,6 +179,33 @@ function anthropicBlocksChars(blocks: JsonValue[], path: string): number {
     }
   }
   return chars;
+}
+
+/** OpenAI Responses request: model, input (a string or items), optional instructions. */
+export function validateResponses(root: JsonObject): Counted {
+  expectString(root, 'model', '$');
+  optionalBoolean(root, 'stream', '$');
+  optionalNumber(root, 'max_output_tokens', '$');
+  optionalNumber(root, 'temperature', '$');
+  optionalNumber(root, 'top_p', '$');
+  let chars = (optionalString(root, 'instructions', '$') ?? '').length;
+  const input = root.input;
+  if (typeof input === 'string') return { chars: chars + input.length, count: 1 };
+  const items = expectArray(input, '$.input');
+  for (let i = 0; i < items.length; i++) {
+    const item = expectObject(items[i], `$.input[${i}]`);
+    const content = item.content;
+    if (typeof content === 'string') chars += content.length;
+    else if (Array.isArray(content)) {
+      for (let k = 0; k < content.length; k++) {
+        const part = expectObject(content[k], `$.input[${i}].content[${k}]`);
+        if (typeof part.text === 'string') chars += part.text.length;
+      }
+    }
+    if (typeof item.arguments === 'string') chars += item.arguments.length;
+    if (typeof item.output === 'string') chars += item.output.length;
+  }
+  return { chars, count: items.length };
 }
 
 interface PromptCounted extends Counted { tokens: number }

@@ -1,10 +1,13 @@
 /** The request/response dialects tidegate understands. */
-export type Dialect = 'openai-chat' | 'openai-completions' | 'openai-embeddings' | 'anthropic-messages';
+export type Dialect =
+  | 'openai-chat' | 'openai-completions' | 'openai-embeddings' | 'anthropic-messages' | 'openai-responses';
 
-/** The two dialects that can be converted into each other. */
-export type ChatDialect = 'openai-chat' | 'anthropic-messages';
+/** The dialects that convert through the IR (Responses converts from, and its answers to; never as an upstream). */
+export type ChatDialect = 'openai-chat' | 'anthropic-messages' | 'openai-responses';
 
-export const DIALECTS: readonly Dialect[] = ['openai-chat', 'openai-completions', 'openai-embeddings', 'anthropic-messages'];
+export const DIALECTS: readonly Dialect[] = [
+  'openai-chat', 'openai-completions', 'openai-embeddings', 'anthropic-messages', 'openai-responses',
+];
 
 /** What routing needs from a request body; everything else stays in the Buffer. */
 export interface RequestSummary {

@@ -91,7 +91,7 @@ export class RequestPlan {
   /** Dispatches the attempt on `channel` once its body is in the channel's dialect (converted once, then kept). */
   dispatchOn(channel: Channel, now: number): void {
     const from = this.endpoint.dialect!;
-    const dialect = upstreamDialect(channel.kind, from);
+    const dialect = upstreamDialect(channel.kind, channel.config.responses, from);
     if (dialect === from) {
       this.owner.dispatch(channel, dialect, this.body!, now);
       return;

@@ -22,6 +22,11 @@ function extraFields(err: GatewayError): string {
 /** The SSE event that ends a stream which failed after its first byte; never a silent clean end. */
 export function errorEvent(family: Family, err: GatewayError): string {
   if (family === 'anthropic') return `event: error\ndata: ${errorBody(family, err)}\n\n`;
+  if (family === 'responses') {
+    // The Responses stream's error event: type, code, message, param at the top level.
+    const param = err instanceof BadRequestBodyError ? JSON.stringify(err.path) : 'null';
+    return `event: error\ndata: {"type":"error","code":"${err.code}","message":${JSON.stringify(err.message)},"param":${param}}\n\n`;
+  }
   return `data: ${errorBody(family, err)}\n\n`;
 }
 

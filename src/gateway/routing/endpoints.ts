@@ -2,7 +2,7 @@ import type { ChannelKind } from '../../config/schema.js';
 import type { Dialect } from '../../dialects/types.js';
 
 /** The dialect family of an endpoint: decides the shape of its errors and stream events. */
-export type Family = 'openai' | 'anthropic';
+export type Family = 'openai' | 'anthropic' | 'responses';
 
 /** One client-facing route. */
 export interface Endpoint {
@@ -20,6 +20,7 @@ export const CHAT: Endpoint = { path: '/v1/chat/completions', method: 'POST', di
 export const COMPLETIONS: Endpoint = { path: '/v1/completions', method: 'POST', dialect: 'openai-completions', family: 'openai', servedBy: { openai: true, anthropic: false } };
 export const EMBEDDINGS: Endpoint = { path: '/v1/embeddings', method: 'POST', dialect: 'openai-embeddings', family: 'openai', servedBy: { openai: true, anthropic: false } };
 export const MESSAGES: Endpoint = { path: '/v1/messages', method: 'POST', dialect: 'anthropic-messages', family: 'anthropic', servedBy: { openai: true, anthropic: true } };
+export const RESPONSES: Endpoint = { path: '/v1/responses', method: 'POST', dialect: 'openai-responses', family: 'responses', servedBy: { openai: true, anthropic: true } };
 export const MODELS: Endpoint = { path: '/v1/models', method: 'GET', dialect: null, family: 'openai', servedBy: { openai: true, anthropic: true } };
 
 /** The endpoint for a request path (query already stripped), or null. A switch: no map lookup, no regex. */
@@ -30,6 +31,9 @@ export function findEndpoint(path: string): Endpoint | null {
       return CHAT;
     case '/v1/messages':
       return MESSAGES;
+    case '/v1/responses':
+    case '/responses':
+      return RESPONSES;
     case '/v1/completions':
     case '/completions':
       return COMPLETIONS;
@@ -44,9 +48,13 @@ export function findEndpoint(path: string): Endpoint | null {
   }
 }
 
-/** The dialect a channel of `kind` speaks for a request of `dialect` (conversion happens when they differ). */
-export function upstreamDialect(kind: ChannelKind, dialect: Dialect): Dialect {
+/**
+ * The dialect a channel of `kind` speaks for a request of `dialect` (conversion happens when they differ); `responses`:
+ * an openai channel that takes the Responses API natively.
+ */
+export function upstreamDialect(kind: ChannelKind, responses: boolean, dialect: Dialect): Dialect {
   if (kind === 'anthropic') return 'anthropic-messages';
+  if (dialect === 'openai-responses') return responses ? dialect : 'openai-chat';
   return dialect === 'anthropic-messages' ? 'openai-chat' : dialect;
 }
 
@@ -61,10 +69,13 @@ export function upstreamSuffix(dialect: Dialect): string {
       return '/embeddings';
     case 'anthropic-messages':
       return '/v1/messages';
+    case 'openai-responses':
+      return '/responses';
   }
 }
 
 /** The family of a dialect. */
 export function familyOf(dialect: Dialect): Family {
+  if (dialect === 'openai-responses') return 'responses';
   return dialect === 'anthropic-messages' ? 'anthropic' : 'openai';
 }
