@@ -7,6 +7,7 @@ import type { WorkerPool } from '../pool/pool.js';
 import { defineTask } from '../pool/task.js';
 import { convertRequestBody } from './convert-request.js';
 import { convertResponseBody } from './convert-response.js';
+import type { TokenCount } from './count-tokens.js';
 import { summarizeRequest } from './summarize.js';
 import type { ChatDialect, Dialect, RequestSummary } from './types.js';
 
@@ -32,10 +33,16 @@ export interface ConvertOutput {
   readonly input: Uint8Array | null;
 }
 
+export interface CountInput {
+  readonly dialect: Dialect;
+  readonly body: Uint8Array;
+}
+
 const TASKS = new URL('./tasks.js', import.meta.url);
 export const SUMMARIZE_TASK = defineTask<SummarizeInput, SummarizeOutput>(TASKS, 'summarize');
 export const CONVERT_REQUEST_TASK = defineTask<ConvertInput, ConvertOutput>(TASKS, 'convertRequest');
 export const CONVERT_RESPONSE_TASK = defineTask<ConvertInput, ConvertOutput>(TASKS, 'convertResponse');
+export const COUNT_TOKENS_TASK = defineTask<CountInput, TokenCount>(TASKS, 'countTokens');
 
 export interface ParseOptions {
   /** Dotted path of the session id in the body (e.g. `metadata.user_id`), or null. */
@@ -132,6 +139,16 @@ function convert(
     if (r.input) pool.recycle(r.input.buffer as ArrayBuffer);
     return Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   });
+}
+
+/**
+ * Counts a request's tokens locally. Always in the pool, whatever the body's size: building a tokenizer takes
+ * hundreds of milliseconds, which the event loop must never wait for. The body is copied (the caller keeps it).
+ */
+export function countTokens(pool: WorkerPool, dialect: Dialect, body: Buffer, signal?: AbortSignal): Promise<TokenCount> {
+  const refused = refusal(pool, signal) ?? pool.refusal();
+  if (refused) return refused;
+  return pool.run(COUNT_TOKENS_TASK, { dialect, body }, { signal });
 }
 
 function parsedRequest(s: RequestSummary, body: Buffer): ParsedRequest {

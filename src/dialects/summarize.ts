@@ -27,8 +27,9 @@ export function summarizeParsed(dialect: Dialect, root: JsonObject, sessionField
       chars = r.chars; count = r.count;
       break;
     }
-    case 'anthropic-messages': {
-      const r = validateAnthropicMessages(root);
+    case 'anthropic-messages':
+    case 'anthropic-count-tokens': {
+      const r = validateAnthropicMessages(root, dialect === 'anthropic-messages');
       chars = r.chars; count = r.count;
       break;
     }
@@ -123,11 +124,13 @@ function openAIContentChars(content: JsonValue | undefined, path: string, nullab
 }
 
 /** Anthropic Messages request: model, max_tokens, messages[] alternating user/assistant, optional system. */
-export function validateAnthropicMessages(root: JsonObject): Counted {
+export function validateAnthropicMessages(root: JsonObject, needsMaxTokens = true): Counted {
   expectString(root, 'model', '$');
   optionalBoolean(root, 'stream', '$');
   const maxTokens = root.max_tokens;
-  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) {
+  // count_tokens makes no answer, so it needs no limit.
+  const checked = needsMaxTokens || maxTokens !== undefined;
+  if (checked && (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1)) {
     throw shapeError('$.max_tokens', 'a positive integer', maxTokens);
   }
   let chars = 0;

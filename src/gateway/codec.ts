@@ -1,6 +1,7 @@
 import { convertRequestBody } from '../dialects/convert-request.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
-import { convertRequest, convertResponse, parseRequest } from '../dialects/offload.js';
+import { countBodyTokens, type TokenCount } from '../dialects/count-tokens.js';
+import { convertRequest, convertResponse, countTokens, parseRequest } from '../dialects/offload.js';
 import { summarizeRequest } from '../dialects/summarize.js';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import {
@@ -45,6 +46,16 @@ export class BodyCodec {
     try {
       if (this.pool !== null) return await convertRequest(this.pool, from, to, body);
       return convertRequestBody(from, to, body);
+    } catch (err) {
+      throw toGatewayError(err);
+    }
+  }
+
+  /** Counts a request's tokens locally (in the pool when there is one: see dialects/offload.ts). */
+  async countTokens(dialect: Dialect, body: Buffer): Promise<TokenCount> {
+    try {
+      if (this.pool !== null) return await countTokens(this.pool, dialect, body);
+      return await countBodyTokens(dialect, body);
     } catch (err) {
       throw toGatewayError(err);
     }

@@ -98,9 +98,12 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     this.intake.read();
   }
 
-  /** Answers 200 with a body made here (GET /v1/models): no upstream, no usage row. */
-  answerLocal(body: Buffer): void {
-    this.writer.json(body);
+  /** Answers 200 with a body made here: GET /v1/models (no usage row), or a local token count (a row, no channel). */
+  answerLocal(body: Buffer, countedBy: string | null = null): void {
+    if (this.finished || this.clientGone) return;
+    this.status = 200;
+    this.writer.json(body, countedBy);
+    if (countedBy !== null) return this.done(null);
     this.core.live.delete(this);
     this.finished = true;
   }

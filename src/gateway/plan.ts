@@ -16,6 +16,8 @@ export interface PlanOwner {
   guard(step: Promise<void>): void;
   /** The request has a route: from now on the request deadline counts, and attempts start. */
   routed(): void;
+  /** Answers a body made here (a local token count, its method named). */
+  answerLocal(body: Buffer, countedBy: string): void;
   /** Starts an attempt on `channel` with the body in `dialect`; `now` is the caller's Date.now(). */
   dispatch(channel: Channel, dialect: Dialect, body: Buffer, now: number): void;
 }
@@ -92,6 +94,10 @@ export class RequestPlan {
   dispatchOn(channel: Channel, now: number): void {
     const from = this.endpoint.dialect!;
     const dialect = upstreamDialect(channel.kind, channel.config.responses, from);
+    if (dialect === 'anthropic-count-tokens' && channel.kind !== 'anthropic') {
+      this.owner.guard(this.countLocally());
+      return;
+    }
     if (dialect === from) {
       this.owner.dispatch(channel, dialect, this.body!, now);
       return;
@@ -117,6 +123,19 @@ export class RequestPlan {
       return;
     }
     if (!this.owner.clientGone) this.owner.dispatch(channel, dialect, body, Date.now());
+  }
+
+  /** count_tokens on a channel that cannot count: counted here, with the model's tokenizer (in the pool). */
+  private async countLocally(): Promise<void> {
+    let count;
+    try {
+      count = await this.core.codec.countTokens(this.endpoint.dialect!, this.body!);
+    } catch (err) {
+      this.owner.fail(toGatewayError(err));
+      return;
+    }
+    if (this.owner.clientGone) return;
+    this.owner.answerLocal(Buffer.from(`{"input_tokens":${count.inputTokens}}`), count.method);
   }
 
   /** No attempt follows: let go of the body and its converted form. */

@@ -21,6 +21,7 @@ export const COMPLETIONS: Endpoint = { path: '/v1/completions', method: 'POST', 
 export const EMBEDDINGS: Endpoint = { path: '/v1/embeddings', method: 'POST', dialect: 'openai-embeddings', family: 'openai', servedBy: { openai: true, anthropic: false } };
 export const MESSAGES: Endpoint = { path: '/v1/messages', method: 'POST', dialect: 'anthropic-messages', family: 'anthropic', servedBy: { openai: true, anthropic: true } };
 export const RESPONSES: Endpoint = { path: '/v1/responses', method: 'POST', dialect: 'openai-responses', family: 'responses', servedBy: { openai: true, anthropic: true } };
+export const COUNT_TOKENS: Endpoint = { path: '/v1/messages/count_tokens', method: 'POST', dialect: 'anthropic-count-tokens', family: 'anthropic', servedBy: { openai: true, anthropic: true } };
 export const MODELS: Endpoint = { path: '/v1/models', method: 'GET', dialect: null, family: 'openai', servedBy: { openai: true, anthropic: true } };
 
 /** The endpoint for a request path (query already stripped), or null. A switch: no map lookup, no regex. */
@@ -31,6 +32,8 @@ export function findEndpoint(path: string): Endpoint | null {
       return CHAT;
     case '/v1/messages':
       return MESSAGES;
+    case '/v1/messages/count_tokens':
+      return COUNT_TOKENS;
     case '/v1/responses':
     case '/responses':
       return RESPONSES;
@@ -53,6 +56,8 @@ export function findEndpoint(path: string): Endpoint | null {
  * an openai channel that takes the Responses API natively.
  */
 export function upstreamDialect(kind: ChannelKind, responses: boolean, dialect: Dialect): Dialect {
+  // Anthropic channels count; the plan counts locally for the others.
+  if (dialect === 'anthropic-count-tokens') return dialect;
   if (kind === 'anthropic') return 'anthropic-messages';
   if (dialect === 'openai-responses') return responses ? dialect : 'openai-chat';
   return dialect === 'anthropic-messages' ? 'openai-chat' : dialect;
@@ -71,11 +76,13 @@ export function upstreamSuffix(dialect: Dialect): string {
       return '/v1/messages';
     case 'openai-responses':
       return '/responses';
+    case 'anthropic-count-tokens':
+      return '/v1/messages/count_tokens';
   }
 }
 
 /** The family of a dialect. */
 export function familyOf(dialect: Dialect): Family {
   if (dialect === 'openai-responses') return 'responses';
-  return dialect === 'anthropic-messages' ? 'anthropic' : 'openai';
+  return dialect === 'anthropic-messages' || dialect === 'anthropic-count-tokens' ? 'anthropic' : 'openai';
 }
