@@ -1,23 +1,20 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { Tiktoken } from 'js-tiktoken/lite';
 import o200k from 'js-tiktoken/ranks/o200k_base';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { post, startGateway, type StartedGateway } from './helpers.js';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { listenHttp, type TestHttpServer } from '../helpers/listen.js';
+
+interface Seen { path: string; body: string; headers: Record<string, unknown> }
 
 describe('gateway: POST /v1/messages/count_tokens through @anthropic-ai/sdk', () => {
-  let counting: Server;
-  let countingPort = 0;
-  const seen: { path: string; body: string; headers: Record<string, unknown> }[] = [];
-  let oa: MockUpstream;
-  let gw: StartedGateway;
-  let client: Anthropic;
+  const seen: Seen[] = [];
+  let counting: TestHttpServer;
+  // An Anthropic upstream that counts: 42 for everything.
   before(async () => {
-    // An Anthropic upstream that counts: 42 for everything.
-    counting = createServer((req, res) => {
+    counting = await listenHttp((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -26,27 +23,23 @@ describe('gateway: POST /v1/messages/count_tokens through @anthropic-ai/sdk', ()
         res.end('{"input_tokens":42}');
       });
     });
-    await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve));
-    countingPort = (counting.address() as AddressInfo).port;
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    gw = await startGateway({
+  });
+  after(() => counting.close());
+  const gw = withGateway({
+    upstreams: { oa: 'openai' },
+    gateway: ({ oa }) => ({
       channels: [
-        { name: 'an', kind: 'anthropic', baseUrl: `http://127.0.0.1:${countingPort}`, keys: ['sk-an'], models: ['claude-*'] },
-        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['sk-oa'], models: ['gpt-*', 'llama-*'] },
+        { name: 'an', kind: 'anthropic', baseUrl: counting.origin, keys: ['sk-an'], models: ['claude-*'] },
+        channel(oa, { models: ['gpt-*', 'llama-*'] }),
       ],
-    });
-    client = new Anthropic({ apiKey: 'none', baseURL: gw.url, maxRetries: 0 });
+    }),
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    counting.closeAllConnections();
-    await new Promise<void>((resolve) => counting.close(() => resolve()));
-  });
+  const { oa } = gw.up;
+  const client = (): Anthropic => new Anthropic({ apiKey: 'none', baseURL: gw.url, maxRetries: 0 });
 
   it('an Anthropic channel counts: the request is forwarded unchanged', async () => {
     const body = { model: 'claude-sonnet-4', system: 'Be terse.', messages: [{ role: 'user' as const, content: 'Hello' }] };
-    const { data, response } = await client.messages.countTokens(body).withResponse();
+    const { data, response } = await client().messages.countTokens(body).withResponse();
     assert.equal(data.input_tokens, 42);
     assert.equal(response.headers.get('x-tidegate-count-method'), null);
     const s = seen.at(-1)!;
@@ -56,8 +49,9 @@ describe('gateway: POST /v1/messages/count_tokens through @anthropic-ai/sdk', ()
   });
 
   it('an OpenAI model on an OpenAI channel is counted locally with its tokenizer, the method in a header', async () => {
-    const tools = [{ name: 'weather', description: 'Weather in a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } } } }];
-    const { data, response } = await client.messages.countTokens({
+    const schema = { type: 'object' as const, properties: { city: { type: 'string' } } };
+    const tools = [{ name: 'weather', description: 'Weather in a city', input_schema: schema }];
+    const { data, response } = await client().messages.countTokens({
       model: 'gpt-4o', system: 'Be terse.', tools,
       messages: [
         { role: 'user', content: 'What is the weather in Paris today?' },
@@ -71,24 +65,27 @@ describe('gateway: POST /v1/messages/count_tokens through @anthropic-ai/sdk', ()
     const n = (s: string): number => tk.encode(s, [], []).length;
     const expected = 3 + (3 + n('Be terse.')) + (3 + n('What is the weather in Paris today?'))
       + (3 + n('weather') + n('{"city":"Paris"}')) + (3 + 3 + n('sunny'))
-      + n('weather') + n('Weather in a city') + n(JSON.stringify(tools[0]!.input_schema));
+      + n('weather') + n('Weather in a city') + n(JSON.stringify(schema));
     assert.equal(data.input_tokens, expected);
     assert.equal(oa.requests.length, 0, 'nothing was sent upstream');
   });
 
   it('a model family without a local tokenizer on a channel that cannot count: a 400 naming the model', async () => {
-    await assert.rejects(client.messages.countTokens({ model: 'llama-3-70b', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
+    const refused = client().messages.countTokens({ model: 'llama-3-70b', messages: [{ role: 'user', content: 'hi' }] });
+    await assert.rejects(refused, (err: unknown) => {
       assert.ok(err instanceof Anthropic.BadRequestError);
       assert.match(err.message, /no local tokenizer/);
       return true;
     });
-    const raw = await post(`${gw.url}/v1/messages/count_tokens`, { model: 'llama-3-70b', messages: [{ role: 'user', content: 'hi' }] });
+    const body = { model: 'llama-3-70b', messages: [{ role: 'user', content: 'hi' }] };
+    const raw = await post(`${gw.url}/v1/messages/count_tokens`, body);
     assert.equal(raw.status, 400);
     assert.equal(raw.json().error.param, '$.model');
   });
 
-  it('a bad body is a 400 with its path, max_tokens is not needed', async () => {
-    const raw = await post(`${gw.url}/v1/messages/count_tokens`, { model: 'gpt-4o', messages: [{ role: 'robot', content: 'hi' }] });
+  it('a bad body is a 400 with its path; max_tokens is not needed', async () => {
+    const body = { model: 'gpt-4o', messages: [{ role: 'robot', content: 'hi' }] };
+    const raw = await post(`${gw.url}/v1/messages/count_tokens`, body);
     assert.equal(raw.status, 400);
     assert.equal(raw.json().error.param, '$.messages[0].role');
   });

@@ -1,40 +1,41 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { post, startGateway, type StartedGateway } from './helpers.js';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { listenHttp, type TestHttpServer } from '../helpers/listen.js';
 
-/** What a small upstream saw: path and parsed body. */
+/** What a small upstream saw: path, parsed body and its exact bytes. */
 interface Seen { path: string; body: Record<string, unknown>; raw: string }
 
+const WEATHER_CALL = { id: 'call_w', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } };
+const USAGE = { prompt_tokens: 20, completion_tokens: 5, total_tokens: 25 };
+
+function sse(v: unknown): string {
+  return `data: ${JSON.stringify(v)}\n\n`;
+}
+
 /**
- * A Chat Completions upstream that calls the `weather` tool when the last message is the user's and answers in text
- * once it has the tool's result; or a native Responses upstream answering a fixed response. Both stream on request.
+ * A Chat Completions upstream that calls the `weather` tool unless the last message is the tool's result, which it
+ * then answers in text; or a native Responses upstream with a fixed answer. Both stream when asked.
  */
 class SmallUpstream {
   readonly seen: Seen[] = [];
-  private readonly server: Server;
-  port = 0;
+  private server: TestHttpServer | null = null;
 
-  constructor(private readonly kind: 'chat-tools' | 'responses') {
-    this.server = createServer((req, res) => this.handle(req, res));
-  }
+  constructor(private readonly kind: 'chat-tools' | 'responses') {}
 
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
+  async start(): Promise<void> {
+    this.server = await listenHttp((req, res) => this.handle(req, res));
   }
 
   get baseUrl(): string {
-    return `http://127.0.0.1:${this.port}/v1`;
+    return `${this.server!.origin}/v1`;
   }
 
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  async close(): Promise<void> {
+    await this.server?.close();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -44,96 +45,105 @@ class SmallUpstream {
       const raw = Buffer.concat(chunks).toString('utf8');
       const body = JSON.parse(raw) as Record<string, unknown>;
       this.seen.push({ path: req.url ?? '', body, raw });
-      if (this.kind === 'responses') this.answerResponses(body, res);
-      else this.answerChat(body, res);
+      if (this.kind === 'responses') answerResponses(body, res);
+      else answerChat(body, res);
     });
-  }
-
-  private answerChat(body: Record<string, unknown>, res: ServerResponse): void {
-    const messages = body.messages as { role: string; content: unknown }[];
-    const last = messages[messages.length - 1]!;
-    const base = { id: 'chatcmpl-t', object: 'chat.completion.chunk', created: 1, model: body.model };
-    const usage = { prompt_tokens: 20, completion_tokens: 5, total_tokens: 25 };
-    const call = last.role !== 'tool';
-    if (body.stream !== true) {
-      const message = call
-        ? { role: 'assistant', content: null, tool_calls: [{ id: 'call_w', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }] }
-        : { role: 'assistant', content: `It is ${String(last.content)}.` };
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ...base, object: 'chat.completion', choices: [{ index: 0, message, finish_reason: call ? 'tool_calls' : 'stop' }], usage }));
-      return;
-    }
-    const ev = (v: unknown): string => `data: ${JSON.stringify(v)}\n\n`;
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    res.write(ev({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
-    if (call) {
-      const fn = { name: 'weather', arguments: '' };
-      res.write(ev({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'call_w', type: 'function', function: fn }] }, finish_reason: null }] }));
-      for (const piece of ['{"city"', ':"Oslo"}']) {
-        res.write(ev({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, finish_reason: null }] }));
-      }
-    } else {
-      for (const piece of ['It is ', String(last.content), '.']) {
-        res.write(ev({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] }));
-      }
-    }
-    res.write(ev({ ...base, choices: [{ index: 0, delta: {}, finish_reason: call ? 'tool_calls' : 'stop' }] }));
-    if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) res.write(ev({ ...base, choices: [], usage }));
-    res.end('data: [DONE]\n\n');
-  }
-
-  private answerResponses(body: Record<string, unknown>, res: ServerResponse): void {
-    const response = {
-      id: 'resp_native', object: 'response', created_at: 1, status: 'completed', model: body.model,
-      output: [{ type: 'message', id: 'msg_n', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'native answer', annotations: [] }] }],
-      usage: { input_tokens: 9, output_tokens: 2, total_tokens: 11 },
-    };
-    if (body.stream !== true) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(response));
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const ev = (type: string, v: Record<string, unknown>, n: number): string => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: n, ...v })}\n\n`;
-    res.write(ev('response.created', { response: { ...response, status: 'in_progress', output: [], usage: null } }, 0));
-    res.write(ev('response.output_text.delta', { item_id: 'msg_n', output_index: 0, content_index: 0, delta: 'native answer' }, 1));
-    res.end(ev('response.completed', { response }, 2));
   }
 }
 
+function answerChat(body: Record<string, unknown>, res: ServerResponse): void {
+  const messages = body.messages as { role: string; content: unknown }[];
+  const last = messages[messages.length - 1]!;
+  const base = { id: 'chatcmpl-t', object: 'chat.completion.chunk', created: 1, model: body.model };
+  const call = last.role !== 'tool';
+  const finish = call ? 'tool_calls' : 'stop';
+  if (body.stream !== true) {
+    const message = call
+      ? { role: 'assistant', content: null, tool_calls: [WEATHER_CALL] }
+      : { role: 'assistant', content: `It is ${String(last.content)}.` };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const choices = [{ index: 0, message, finish_reason: finish }];
+    res.end(JSON.stringify({ ...base, object: 'chat.completion', choices, usage: USAGE }));
+    return;
+  }
+  const chunk = (delta: unknown, finishReason: string | null = null): string =>
+    sse({ ...base, choices: [{ index: 0, delta, finish_reason: finishReason }] });
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write(chunk({ role: 'assistant', content: '' }));
+  if (call) {
+    const fn = { name: 'weather', arguments: '' };
+    res.write(chunk({ tool_calls: [{ index: 0, id: 'call_w', type: 'function', function: fn }] }));
+    for (const piece of ['{"city"', ':"Oslo"}']) res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
+  } else {
+    for (const piece of ['It is ', String(last.content), '.']) res.write(chunk({ content: piece }));
+  }
+  res.write(chunk({}, finish));
+  const options = body.stream_options as { include_usage?: boolean } | undefined;
+  if (options?.include_usage) res.write(sse({ ...base, choices: [], usage: USAGE }));
+  res.end('data: [DONE]\n\n');
+}
+
+function answerResponses(body: Record<string, unknown>, res: ServerResponse): void {
+  const content = [{ type: 'output_text', text: 'native answer', annotations: [] }];
+  const response = {
+    id: 'resp_native', object: 'response', created_at: 1, status: 'completed', model: body.model,
+    output: [{ type: 'message', id: 'msg_n', status: 'completed', role: 'assistant', content }],
+    usage: { input_tokens: 9, output_tokens: 2, total_tokens: 11 },
+  };
+  if (body.stream !== true) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(response));
+    return;
+  }
+  const ev = (type: string, v: Record<string, unknown>, n: number): string =>
+    `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: n, ...v })}\n\n`;
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write(ev('response.created', { response: { ...response, status: 'in_progress', output: [], usage: null } }, 0));
+  const delta = { item_id: 'msg_n', output_index: 0, content_index: 0, delta: 'native answer' };
+  res.write(ev('response.output_text.delta', delta, 1));
+  res.end(ev('response.completed', { response }, 2));
+}
+
+const TOOLS: OpenAI.Responses.Tool[] = [{
+  type: 'function', name: 'weather', description: 'Weather', strict: false,
+  parameters: { type: 'object', properties: { city: { type: 'string' } } },
+}];
+
 describe('gateway: the OpenAI Responses API (POST /v1/responses) through the official openai client', () => {
-  let chat: SmallUpstream;
-  let native: SmallUpstream;
-  let an: MockUpstream;
-  let gw: StartedGateway;
-  let client: OpenAI;
+  const chat = new SmallUpstream('chat-tools');
+  const native = new SmallUpstream('responses');
   before(async () => {
-    chat = await new SmallUpstream('chat-tools').start();
-    native = await new SmallUpstream('responses').start();
-    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an' });
-    gw = await startGateway({
-      channels: [
-        { name: 'chat', kind: 'openai', baseUrl: chat.baseUrl, keys: ['sk-chat'], models: ['gpt-*'] },
-        { name: 'native', kind: 'openai', baseUrl: native.baseUrl, keys: ['sk-native'], models: ['o-native'], responses: true },
-        { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: ['sk-an'], models: ['claude-*'] },
-      ],
-    });
-    client = new OpenAI({ apiKey: 'none', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    await chat.start();
+    await native.start();
   });
   after(async () => {
-    await gw.close();
     await chat.close();
     await native.close();
-    await an.close();
   });
+  const gw = withGateway({
+    upstreams: { an: 'anthropic' },
+    gateway: ({ an }) => ({
+      channels: [
+        { name: 'chat', kind: 'openai', baseUrl: chat.baseUrl, keys: ['sk-chat'], models: ['gpt-*'] },
+        { name: 'native', kind: 'openai', baseUrl: native.baseUrl, keys: ['sk-n'], models: ['o-native'], responses: true },
+        channel(an, { models: ['claude-*'] }),
+      ],
+    }),
+  });
+  const { an } = gw.up;
+  const client = (): OpenAI => new OpenAI({ apiKey: 'none', baseURL: `${gw.url}/v1`, maxRetries: 0 });
 
   it('responses.create (plain) against a chat-only upstream: converted both ways', async () => {
-    const r = await client.responses.create({ model: 'gpt-4o', instructions: 'Be terse.', input: 'What is the weather?', max_output_tokens: 64 });
+    const r = await client().responses.create({
+      model: 'gpt-4o', instructions: 'Be terse.', input: 'What is the weather?', max_output_tokens: 64,
+    });
     const seen = chat.seen.at(-1)!;
     assert.equal(seen.path, '/v1/chat/completions');
-    assert.deepEqual(seen.body.messages, [{ role: 'system', content: 'Be terse.' }, { role: 'user', content: 'What is the weather?' }]);
+    assert.deepEqual(seen.body.messages, [
+      { role: 'system', content: 'Be terse.' }, { role: 'user', content: 'What is the weather?' },
+    ]);
     assert.equal(seen.body.max_tokens, 64);
-    // No tools: the mock still "calls" weather, so the answer is a function call.
+    // The mock "calls" weather whatever the tools, so the answer is a function call.
     assert.equal(r.object, 'response');
     assert.equal(r.status, 'completed');
     const call = r.output.find((o) => o.type === 'function_call');
@@ -145,25 +155,30 @@ describe('gateway: the OpenAI Responses API (POST /v1/responses) through the off
   });
 
   it('a function call and its output, over two turns, non-streamed', async () => {
-    const tools: OpenAI.Responses.Tool[] = [{ type: 'function', name: 'weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
-    const first = await client.responses.create({ model: 'gpt-4o', input: 'Weather in Oslo?', tools });
+    const first = await client().responses.create({ model: 'gpt-4o', input: 'Weather in Oslo?', tools: TOOLS });
     const call = first.output.find((o) => o.type === 'function_call');
     assert.ok(call && call.type === 'function_call');
-    assert.deepEqual((chat.seen.at(-1)!.body.tools as unknown[])[0], { type: 'function', function: { name: 'weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } });
-    const second = await client.responses.create({
-      model: 'gpt-4o', tools,
-      input: [{ role: 'user', content: 'Weather in Oslo?' }, call, { type: 'function_call_output', call_id: call.call_id, output: 'snowing' }],
+    assert.deepEqual((chat.seen.at(-1)!.body.tools as unknown[])[0], {
+      type: 'function',
+      function: { name: 'weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+    });
+    const second = await client().responses.create({
+      model: 'gpt-4o', tools: TOOLS,
+      input: [
+        { role: 'user', content: 'Weather in Oslo?' }, call,
+        { type: 'function_call_output', call_id: call.call_id, output: 'snowing' },
+      ],
     });
     assert.equal(second.output_text, 'It is snowing.');
     const messages = chat.seen.at(-1)!.body.messages as Record<string, unknown>[];
     assert.deepEqual(messages.slice(1), [
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_w', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }] },
+      { role: 'assistant', content: null, tool_calls: [WEATHER_CALL] },
       { role: 'tool', tool_call_id: 'call_w', content: 'snowing' },
     ]);
   });
 
   it('streamed: the Responses event sequence, with function_call_arguments deltas, then text', async () => {
-    const stream = await client.responses.create({ model: 'gpt-4o', input: 'Weather in Oslo?', stream: true });
+    const stream = await client().responses.create({ model: 'gpt-4o', input: 'Weather in Oslo?', stream: true });
     const types: string[] = [];
     let args = '';
     let done: OpenAI.Responses.Response | null = null;
@@ -184,7 +199,7 @@ describe('gateway: the OpenAI Responses API (POST /v1/responses) through the off
     assert.deepEqual(done.output.map((o) => o.type), ['function_call']);
     assert.equal(done.usage?.total_tokens, 25);
 
-    const text = await client.responses.create({
+    const text = await client().responses.create({
       model: 'gpt-4o', stream: true,
       input: [
         { type: 'function_call', call_id: 'call_w', name: 'weather', arguments: '{"city":"Oslo"}' },
@@ -206,8 +221,7 @@ describe('gateway: the OpenAI Responses API (POST /v1/responses) through the off
   });
 
   it('responses.stream() against an Anthropic upstream: finalResponse has the text', async () => {
-    const stream = client.responses.stream({ model: 'claude-sonnet-4', input: 'hi' });
-    const final = await stream.finalResponse();
+    const final = await client().responses.stream({ model: 'claude-sonnet-4', input: 'hi' }).finalResponse();
     assert.equal(final.output_text, 'Hello from an');
     const seen = an.requests.at(-1)!;
     assert.equal(seen.path, '/v1/messages');
@@ -217,34 +231,36 @@ describe('gateway: the OpenAI Responses API (POST /v1/responses) through the off
 
   it('a channel marked responses: true gets the body unchanged (pass-through), streamed or not', async () => {
     const body = { model: 'o-native', input: 'hi', previous_response_id: 'resp_prev', store: true };
-    const r = await client.responses.create(body);
+    const r = await client().responses.create(body);
     assert.equal(r.output_text, 'native answer');
     const seen = native.seen.at(-1)!;
     assert.equal(seen.path, '/v1/responses');
     assert.equal(seen.raw, JSON.stringify(body));
-    const stream = await client.responses.create({ ...body, stream: true });
+    const stream = await client().responses.create({ ...body, stream: true });
     let text = '';
     for await (const ev of stream) if (ev.type === 'response.output_text.delta') text += ev.delta;
     assert.equal(text, 'native answer');
   });
 
-  it('an upstream that breaks mid-stream ends the Responses stream with an error event, never response.completed', async () => {
-    an.script = [{ kind: 'reset-mid-body' }];
-    const stream = await client.responses.create({ model: 'claude-sonnet-4', input: 'hi', stream: true });
-    const types: string[] = [];
-    let error: Record<string, unknown> | null = null;
-    for await (const ev of stream) {
-      types.push(ev.type);
-      if (ev.type === 'error') error = ev as unknown as Record<string, unknown>;
-    }
-    assert.equal(types[0], 'response.created');
-    assert.equal(types.at(-1), 'error');
-    assert.ok(!types.includes('response.completed'));
-    assert.match(String(error!.code), /^TG_ERR_/);
-  });
+  it('an upstream that breaks mid-stream ends the Responses stream with an error event, never response.completed',
+    async () => {
+      an.script = [{ kind: 'reset-mid-body' }];
+      const stream = await client().responses.create({ model: 'claude-sonnet-4', input: 'hi', stream: true });
+      const types: string[] = [];
+      let error: Record<string, unknown> | null = null;
+      for await (const ev of stream) {
+        types.push(ev.type);
+        if (ev.type === 'error') error = ev as unknown as Record<string, unknown>;
+      }
+      assert.equal(types[0], 'response.created');
+      assert.equal(types.at(-1), 'error');
+      assert.ok(!types.includes('response.completed'));
+      assert.match(String(error!.code), /^TG_ERR_/);
+    });
 
   it('previous_response_id on a converted channel: a 400 that names it', async () => {
-    await assert.rejects(client.responses.create({ model: 'gpt-4o', input: 'hi', previous_response_id: 'resp_1' }), (err: unknown) => {
+    const refused = client().responses.create({ model: 'gpt-4o', input: 'hi', previous_response_id: 'resp_1' });
+    await assert.rejects(refused, (err: unknown) => {
       assert.ok(err instanceof OpenAI.BadRequestError);
       assert.match(err.message, /previous_response_id/);
       assert.match(err.message, /responses: true/);

@@ -15,18 +15,26 @@ export class TokenUsage {
   }
 
   /** The fields of a usage object, NaN where absent. */
-  apply(prompt: number, completion: number, total: number, input: number, output: number, cacheCreation: number, cacheRead: number): void {
+  apply(
+    prompt: number, completion: number, total: number, input: number, output: number, cacheCreation: number,
+    cacheRead: number,
+  ): void {
     if (prompt === prompt) this.prompt = prompt;
     if (completion === completion) this.completion = completion;
     if (total === total) this.total = total;
     // Anthropic counts cached prompt tokens separately; the prompt is all of them.
-    if (input === input) this.prompt = input + (cacheCreation === cacheCreation ? cacheCreation : 0) + (cacheRead === cacheRead ? cacheRead : 0);
+    if (input === input) {
+      this.prompt = input + (cacheCreation === cacheCreation ? cacheCreation : 0)
+        + (cacheRead === cacheRead ? cacheRead : 0);
+    }
     if (output === output) this.completion = output;
   }
 
   /** Total = prompt + completion when the upstream did not say. */
   finish(): void {
-    if (this.total === null && (this.prompt !== null || this.completion !== null)) this.total = (this.prompt ?? 0) + (this.completion ?? 0);
+    if (this.total === null && (this.prompt !== null || this.completion !== null)) {
+      this.total = (this.prompt ?? 0) + (this.completion ?? 0);
+    }
   }
 }
 
@@ -50,7 +58,10 @@ const COMMA = 0x2c;
  * object this scan does not expect (a fraction, an escape in a key) is parsed instead.
  */
 export function readUsage(buf: Buffer, usage: TokenUsage): void {
-  for (let at = lastUsageKey(buf, buf.length - USAGE_KEY.length); at !== -1; at = at === 0 ? -1 : lastUsageKey(buf, at - 1)) {
+  for (
+    let at = lastUsageKey(buf, buf.length - USAGE_KEY.length); at !== -1;
+    at = at === 0 ? -1 : lastUsageKey(buf, at - 1)
+  ) {
     if (at > 0 && buf[at - 1] === BACKSLASH) continue;
     let i = skipSpace(buf, at + USAGE_KEY.length);
     if (buf[i] !== COLON) continue;
@@ -169,7 +180,10 @@ function skipSpace(buf: Buffer, i: number): number {
   return i;
 }
 
-/** Index just past the JSON value at `i` (not a number): a string, an object, an array or a literal; -1 if malformed. */
+/**
+ * Index just past the JSON value at `i` (not a number): a string, an object, an array or a literal; -1 if
+ * malformed.
+ */
 function skipValue(buf: Buffer, i: number): number {
   const c = buf[i];
   if (c === QUOTE) {
