@@ -28,7 +28,8 @@ export function convertResponseBody(from: ChatDialect, to: ChatDialect, body: Ui
     const err = source.decodeError(root);
     if (from === to) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     // Responses errors have Chat's shape.
-    return encodeJsonBody(to === 'anthropic-messages' ? ANTHROPIC_RESPONSE.encodeError(err) : CHAT_RESPONSE.encodeError(err));
+    const target = to === 'anthropic-messages' ? ANTHROPIC_RESPONSE : CHAT_RESPONSE;
+    return encodeJsonBody(target.encodeError(err));
   }
   const ir = source.decode(root);
   if (from === to) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);

@@ -145,7 +145,9 @@ function convert(
  * Counts a request's tokens locally. Always in the pool, whatever the body's size: building a tokenizer takes
  * hundreds of milliseconds, which the event loop must never wait for. The body is copied (the caller keeps it).
  */
-export function countTokens(pool: WorkerPool, dialect: Dialect, body: Buffer, signal?: AbortSignal): Promise<TokenCount> {
+export function countTokens(
+  pool: WorkerPool, dialect: Dialect, body: Buffer, signal?: AbortSignal,
+): Promise<TokenCount> {
   const refused = refusal(pool, signal) ?? pool.refusal();
   if (refused) return refused;
   return pool.run(COUNT_TOKENS_TASK, { dialect, body }, { signal });

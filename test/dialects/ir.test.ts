@@ -4,6 +4,10 @@ import { convertRequestBody, convertResponseBody, decodeRequestBody } from '../.
 import { JsonBodyError } from '../../src/errors.js';
 import { anthropicRequest, buf, openAIChatRequest } from '../fixtures/pool/bodies.js';
 
+const THINKING_AND_CALL = [
+  { type: 'thinking', thinking: 'hmm', signature: 'sig==' }, { type: 'tool_use', id: 't1', name: 'f', input: {} },
+];
+
 function json(b: Buffer): Record<string, unknown> {
   return JSON.parse(b.toString('utf8')) as Record<string, unknown>;
 }
@@ -14,8 +18,12 @@ describe('the intermediate representation', () => {
     assert.deepEqual(fromChat.system, ['You are terse.']);
     assert.equal(fromChat.maxTokens, 512);
     assert.deepEqual(fromChat.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant', 'user']);
-    assert.deepEqual(fromChat.messages[1]!.content, [{ type: 'tool_call', id: 'call_1', name: 'weather', input: { city: 'Paris' } }]);
-    assert.deepEqual(fromChat.messages[2]!.content, [{ type: 'tool_result', id: 'call_1', content: 'sunny, 21C', isError: false }]);
+    assert.deepEqual(fromChat.messages[1]!.content, [
+      { type: 'tool_call', id: 'call_1', name: 'weather', input: { city: 'Paris' } },
+    ]);
+    assert.deepEqual(fromChat.messages[2]!.content, [
+      { type: 'tool_result', id: 'call_1', content: 'sunny, 21C', isError: false },
+    ]);
     const fromMessages = decodeRequestBody('anthropic-messages', buf(anthropicRequest));
     assert.deepEqual(fromMessages.toolChoice, { type: 'tool', name: 'weather' });
     assert.deepEqual(fromMessages.messages[4]!.content, [
@@ -30,12 +38,12 @@ describe('the intermediate representation', () => {
     assert.equal(out.toString(), body.toString());
   });
 
-  it('Anthropic thinking with its signature and cache_control survive Messages → IR → Messages (via a Responses round)', () => {
+  it('thinking with its signature and cache_control survive Messages → IR → Messages (via a Responses round)', () => {
     const body = buf({
       model: 'claude', max_tokens: 100, thinking: { type: 'enabled', budget_tokens: 2000 },
       messages: [
         { role: 'user', content: [{ type: 'text', text: 'q', cache_control: { type: 'ephemeral' } }] },
-        { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'sig==' }, { type: 'tool_use', id: 't1', name: 'f', input: {} }] },
+        { role: 'assistant', content: THINKING_AND_CALL },
         { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: 'r', is_error: true }] },
       ],
     });
@@ -60,20 +68,23 @@ describe('the intermediate representation', () => {
     assert.equal(a.max_tokens, 4196, 'max_tokens must exceed the thinking budget');
     assert.deepEqual(a.messages, [
       { role: 'user', content: [{ type: 'text', text: 'q' }] },
-      { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'sig==' }, { type: 'tool_use', id: 't1', name: 'f', input: {} }] },
+      { role: 'assistant', content: THINKING_AND_CALL },
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: 'r' }] },
     ]);
     const back = json(convertRequestBody('anthropic-messages', 'anthropic-messages', body));
-    assert.deepEqual((back.messages as { content: unknown[] }[])[0]!.content[0], { type: 'text', text: 'q', cache_control: { type: 'ephemeral' } });
+    const first = (back.messages as { content: unknown[] }[])[0]!.content[0];
+    assert.deepEqual(first, { type: 'text', text: 'q', cache_control: { type: 'ephemeral' } });
   });
 
   it('a field the target cannot do is a 400 naming it, never a silent drop', () => {
-    const chat = buf({ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'r', schema: {} } } });
+    const format = { type: 'json_schema', json_schema: { name: 'r', schema: {} } };
+    const chat = buf({ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: format });
     assert.throws(() => convertRequestBody('openai-chat', 'anthropic-messages', chat),
       (e: unknown) => e instanceof JsonBodyError && e.problem === 'unsupported' && e.path === '$.response_format');
     const prev = buf({ model: 'm', input: 'hi', previous_response_id: 'resp_1' });
     assert.throws(() => convertRequestBody('openai-responses', 'openai-chat', prev),
-      (e: unknown) => e instanceof JsonBodyError && e.path === '$.previous_response_id' && /responses: true/.test(e.message));
+      (e: unknown) => e instanceof JsonBodyError && e.path === '$.previous_response_id'
+        && /responses: true/.test(e.message));
     const builtin = buf({ model: 'm', input: 'hi', tools: [{ type: 'web_search' }] });
     assert.throws(() => convertRequestBody('openai-responses', 'anthropic-messages', builtin),
       (e: unknown) => e instanceof JsonBodyError && e.path === '$.tools[0].type');
@@ -83,20 +94,26 @@ describe('the intermediate representation', () => {
     const body = buf({
       model: 'gpt-4o', instructions: 'Be terse.', stream: true, max_output_tokens: 50, store: false,
       input: [{ role: 'user', content: 'hi' }],
-      tools: [{ type: 'function', name: 'f', description: 'd', parameters: { type: 'object' } }], tool_choice: 'required',
+      tools: [{ type: 'function', name: 'f', description: 'd', parameters: { type: 'object' } }],
+      tool_choice: 'required',
       text: { format: { type: 'json_schema', name: 'out', schema: { type: 'object' }, strict: true } },
     });
     assert.deepEqual(json(convertRequestBody('openai-responses', 'openai-chat', body)), {
-      model: 'gpt-4o', messages: [{ role: 'system', content: 'Be terse.' }, { role: 'user', content: 'hi' }], max_tokens: 50,
-      stream: true, tools: [{ type: 'function', function: { name: 'f', description: 'd', parameters: { type: 'object' } } }],
-      tool_choice: 'required', response_format: { type: 'json_schema', json_schema: { name: 'out', schema: { type: 'object' }, strict: true } },
+      model: 'gpt-4o', messages: [{ role: 'system', content: 'Be terse.' }, { role: 'user', content: 'hi' }],
+      max_tokens: 50, stream: true,
+      tools: [{ type: 'function', function: { name: 'f', description: 'd', parameters: { type: 'object' } } }],
+      tool_choice: 'required',
+      response_format: { type: 'json_schema', json_schema: { name: 'out', schema: { type: 'object' }, strict: true } },
     });
   });
 
-  it('answers encode to Responses: reasoning (signature in encrypted_content), message, function calls, cached tokens', () => {
+  it('answers encode to Responses: reasoning (signature in encrypted_content), message, calls, cached tokens', () => {
     const answer = buf({
       id: 'msg_1', type: 'message', role: 'assistant', model: 'claude', stop_reason: 'tool_use', stop_sequence: null,
-      content: [{ type: 'thinking', thinking: 't', signature: 's' }, { type: 'text', text: 'ok' }, { type: 'tool_use', id: 'tu', name: 'f', input: { a: 1 } }],
+      content: [
+        { type: 'thinking', thinking: 't', signature: 's' }, { type: 'text', text: 'ok' },
+        { type: 'tool_use', id: 'tu', name: 'f', input: { a: 1 } },
+      ],
       usage: { input_tokens: 3, output_tokens: 2, cache_read_input_tokens: 10 },
     });
     const r = json(convertResponseBody('anthropic-messages', 'openai-responses', answer));
@@ -106,9 +123,14 @@ describe('the intermediate representation', () => {
     assert.deepEqual(output.map((o) => o.type), ['reasoning', 'message', 'function_call']);
     assert.equal(output[0]!.encrypted_content, 's');
     assert.deepEqual(output[2]!.arguments, '{"a":1}');
-    assert.deepEqual(r.usage, { input_tokens: 13, input_tokens_details: { cached_tokens: 10 }, output_tokens: 2, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 15 });
+    assert.deepEqual(r.usage, {
+      input_tokens: 13, input_tokens_details: { cached_tokens: 10 }, output_tokens: 2,
+      output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 15,
+    });
     const chat = json(convertResponseBody('anthropic-messages', 'openai-chat', answer));
-    assert.deepEqual(chat.usage, { prompt_tokens: 13, completion_tokens: 2, total_tokens: 15, prompt_tokens_details: { cached_tokens: 10 } });
+    assert.deepEqual(chat.usage, {
+      prompt_tokens: 13, completion_tokens: 2, total_tokens: 15, prompt_tokens_details: { cached_tokens: 10 },
+    });
     const back = json(convertResponseBody('openai-chat', 'anthropic-messages', Buffer.from(JSON.stringify(chat))));
     assert.deepEqual(back.usage, { input_tokens: 3, output_tokens: 2, cache_read_input_tokens: 10 });
   });

@@ -38,7 +38,8 @@ describe('gateway: POST /v1/messages/count_tokens through @anthropic-ai/sdk', ()
   const client = (): Anthropic => new Anthropic({ apiKey: 'none', baseURL: gw.url, maxRetries: 0 });
 
   it('an Anthropic channel counts: the request is forwarded unchanged', async () => {
-    const body = { model: 'claude-sonnet-4', system: 'Be terse.', messages: [{ role: 'user' as const, content: 'Hello' }] };
+    const messages = [{ role: 'user' as const, content: 'Hello' }];
+    const body = { model: 'claude-sonnet-4', system: 'Be terse.', messages };
     const { data, response } = await client().messages.countTokens(body).withResponse();
     assert.equal(data.input_tokens, 42);
     assert.equal(response.headers.get('x-tidegate-count-method'), null);
@@ -71,7 +72,8 @@ describe('gateway: POST /v1/messages/count_tokens through @anthropic-ai/sdk', ()
   });
 
   it('a model family without a local tokenizer on a channel that cannot count: a 400 naming the model', async () => {
-    const refused = client().messages.countTokens({ model: 'llama-3-70b', messages: [{ role: 'user', content: 'hi' }] });
+    const messages = [{ role: 'user' as const, content: 'hi' }];
+    const refused = client().messages.countTokens({ model: 'llama-3-70b', messages });
     await assert.rejects(refused, (err: unknown) => {
       assert.ok(err instanceof Anthropic.BadRequestError);
       assert.match(err.message, /no local tokenizer/);

@@ -73,7 +73,9 @@ function answerChat(body: Record<string, unknown>, res: ServerResponse): void {
   if (call) {
     const fn = { name: 'weather', arguments: '' };
     res.write(chunk({ tool_calls: [{ index: 0, id: 'call_w', type: 'function', function: fn }] }));
-    for (const piece of ['{"city"', ':"Oslo"}']) res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
+    for (const piece of ['{"city"', ':"Oslo"}']) {
+      res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
+    }
   } else {
     for (const piece of ['It is ', String(last.content), '.']) res.write(chunk({ content: piece }));
   }
@@ -104,9 +106,9 @@ function answerResponses(body: Record<string, unknown>, res: ServerResponse): vo
   res.end(ev('response.completed', { response }, 2));
 }
 
+const WEATHER_PARAMETERS = { type: 'object', properties: { city: { type: 'string' } } };
 const TOOLS: OpenAI.Responses.Tool[] = [{
-  type: 'function', name: 'weather', description: 'Weather', strict: false,
-  parameters: { type: 'object', properties: { city: { type: 'string' } } },
+  type: 'function', name: 'weather', description: 'Weather', strict: false, parameters: WEATHER_PARAMETERS,
 }];
 
 describe('gateway: the OpenAI Responses API (POST /v1/responses) through the official openai client', () => {
@@ -125,7 +127,10 @@ describe('gateway: the OpenAI Responses API (POST /v1/responses) through the off
     gateway: ({ an }) => ({
       channels: [
         { name: 'chat', kind: 'openai', baseUrl: chat.baseUrl, keys: ['sk-chat'], models: ['gpt-*'] },
-        { name: 'native', kind: 'openai', baseUrl: native.baseUrl, keys: ['sk-n'], models: ['o-native'], responses: true },
+        {
+          name: 'native', kind: 'openai', baseUrl: native.baseUrl, keys: ['sk-n'], models: ['o-native'],
+          responses: true,
+        },
         channel(an, { models: ['claude-*'] }),
       ],
     }),
@@ -160,7 +165,7 @@ describe('gateway: the OpenAI Responses API (POST /v1/responses) through the off
     assert.ok(call && call.type === 'function_call');
     assert.deepEqual((chat.seen.at(-1)!.body.tools as unknown[])[0], {
       type: 'function',
-      function: { name: 'weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+      function: { name: 'weather', description: 'Weather', parameters: WEATHER_PARAMETERS },
     });
     const second = await client().responses.create({
       model: 'gpt-4o', tools: TOOLS,
@@ -266,7 +271,8 @@ describe('gateway: the OpenAI Responses API (POST /v1/responses) through the off
       assert.match(err.message, /responses: true/);
       return true;
     });
-    const raw = await post(`${gw.url}/v1/responses`, { model: 'claude-x', input: 'hi', tools: [{ type: 'web_search' }] });
+    const builtin = { model: 'claude-x', input: 'hi', tools: [{ type: 'web_search' }] };
+    const raw = await post(`${gw.url}/v1/responses`, builtin);
     assert.equal(raw.status, 400);
     assert.equal(raw.json().error.param, '$.tools[0].type');
   });

@@ -1,5 +1,5 @@
 import { JsonBodyError } from '../../errors.js';
-import { expectArray, expectObject, expectString, isObject, shapeError } from '../shape.js';
+import { expectArray, expectObject, expectString, isObject, shapeError, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { numberOr } from './chat.js';
 import { budgetOf } from './reasoning.js';
@@ -15,18 +15,24 @@ export const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
 
 function blockToIr(b: JsonObject, path: string): IrPart {
   switch (b.type) {
-    case 'text': return { type: 'text', text: b.text as string, cache: isObject(b.cache_control) ? b.cache_control : null };
+    case 'text':
+      return { type: 'text', text: b.text as string, cache: isObject(b.cache_control) ? b.cache_control : null };
     case 'image': {
       const s = isObject(b.source) ? b.source : {};
-      if (s.type === 'base64') return { type: 'image', url: null, mediaType: s.media_type as string, data: s.data as string };
+      if (s.type === 'base64') {
+        return { type: 'image', url: null, mediaType: s.media_type as string, data: s.data as string };
+      }
       if (s.type === 'url') return { type: 'image', url: s.url as string, mediaType: null, data: null };
       return { type: 'other', value: b, path };
     }
-    case 'tool_use': return { type: 'tool_call', id: b.id as string, name: b.name as string, input: b.input as JsonObject };
+    case 'tool_use':
+      return { type: 'tool_call', id: b.id as string, name: b.name as string, input: b.input as JsonObject };
     case 'tool_result':
-      return { type: 'tool_result', id: b.tool_use_id as string, content: textOf(b.content), isError: b.is_error === true };
+      return {
+        type: 'tool_result', id: b.tool_use_id as string, content: textOf(b.content), isError: b.is_error === true,
+      };
     case 'thinking':
-      return { type: 'thinking', text: (b.thinking ?? '') as string, signature: typeof b.signature === 'string' ? b.signature : null };
+      return { type: 'thinking', text: stringOr(b.thinking, ''), signature: stringOr(b.signature, null) };
     default: return { type: 'other', value: b, path };
   }
 }
@@ -34,7 +40,9 @@ function blockToIr(b: JsonObject, path: string): IrPart {
 function decodeRequest(root: JsonObject): IrRequest {
   const ir = emptyRequest(root.model as string);
   if (typeof root.system === 'string') ir.system.push(root.system);
-  else if (Array.isArray(root.system)) for (const b of root.system) if (isObject(b) && typeof b.text === 'string') ir.system.push(b.text);
+  else if (Array.isArray(root.system)) {
+    for (const b of root.system) if (isObject(b) && typeof b.text === 'string') ir.system.push(b.text);
+  }
   const src = root.messages as JsonObject[];
   for (let i = 0; i < src.length; i++) {
     const m = src[i]!;
@@ -58,12 +66,13 @@ function decodeRequest(root: JsonObject): IrRequest {
     ir.tools = root.tools.map(function toolToIr(t) {
       const tool = (isObject(t) ? t : {}) as JsonObject;
       const schema = isObject(tool.input_schema) ? tool.input_schema : null;
-      return { name: (tool.name ?? '') as string, description: typeof tool.description === 'string' ? tool.description : null, schema };
+      return { name: stringOr(tool.name, ''), description: stringOr(tool.description, null), schema };
     });
   }
   const choice = root.tool_choice;
   if (isObject(choice)) {
-    if (choice.type === 'auto' || choice.type === 'any' || choice.type === 'none') ir.toolChoice = { type: choice.type, name: null };
+    const type = choice.type;
+    if (type === 'auto' || type === 'any' || type === 'none') ir.toolChoice = { type, name: null };
     else if (choice.type === 'tool') ir.toolChoice = { type: 'tool', name: choice.name as string };
     if (choice.disable_parallel_tool_use === true) ir.parallelToolCalls = false;
   }
@@ -76,7 +85,8 @@ function decodeRequest(root: JsonObject): IrRequest {
 
 function partToBlock(p: IrPart): JsonObject | null {
   switch (p.type) {
-    case 'text': return p.cache === null ? { type: 'text', text: p.text } : { type: 'text', text: p.text, cache_control: p.cache };
+    case 'text':
+      return p.cache === null ? { type: 'text', text: p.text } : { type: 'text', text: p.text, cache_control: p.cache };
     case 'image':
       if (p.url !== null) return { type: 'image', source: { type: 'url', url: p.url } };
       return { type: 'image', source: { type: 'base64', media_type: p.mediaType!, data: p.data! } };
@@ -87,7 +97,8 @@ function partToBlock(p: IrPart): JsonObject | null {
       return b;
     }
     // Anthropic checks thinking signatures: reasoning from another dialect has none and cannot be sent back.
-    case 'thinking': return p.signature === null ? null : { type: 'thinking', thinking: p.text, signature: p.signature };
+    case 'thinking':
+      return p.signature === null ? null : { type: 'thinking', thinking: p.text, signature: p.signature };
     case 'other': return p.value;
   }
 }
@@ -105,7 +116,8 @@ function encodeMessage(m: IrMessage): JsonObject {
 function encodeRequest(ir: IrRequest): JsonObject {
   if (ir.responseFormat !== null) {
     const path = ir.responseFormat.path;
-    throw new JsonBodyError('unsupported', path, null, `${path}: an Anthropic channel has no structured output format (response_format / text.format); route this model to an OpenAI channel or drop the field`);
+    throw new JsonBodyError('unsupported', path, null, `${path}: an Anthropic channel has no structured output `
+      + 'format (response_format / text.format); route this model to an OpenAI channel or drop the field');
   }
   const out: JsonObject = { model: ir.model };
   const system = ir.system.filter((s) => s.length > 0);
@@ -156,7 +168,8 @@ function decodeResponse(root: JsonObject): IrResponse {
       const input = isObject(b.input) ? b.input : {};
       content.push({ type: 'tool_call', id: expectString(b, 'id', base), name: expectString(b, 'name', base), input });
     } else if (type === 'thinking') {
-      content.push({ type: 'thinking', text: expectString(b, 'thinking', base), signature: typeof b.signature === 'string' ? b.signature : null });
+      const text = expectString(b, 'thinking', base);
+      content.push({ type: 'thinking', text, signature: stringOr(b.signature, null) });
     }
   }
   const usage = isObject(root.usage) ? root.usage : {};
@@ -193,7 +206,7 @@ function encodeResponse(ir: IrResponse): JsonObject {
 
 function decodeError(root: JsonObject): IrError {
   const err = expectObject(root.error, '$.error');
-  return { type: typeof err.type === 'string' ? err.type : 'api_error', message: expectString(err, 'message', '$.error') };
+  return { type: stringOr(err.type, 'api_error'), message: expectString(err, 'message', '$.error') };
 }
 
 function encodeError(err: IrError): JsonObject {

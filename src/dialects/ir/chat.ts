@@ -1,6 +1,6 @@
 import { JsonBodyError } from '../../errors.js';
 import { stringifyNested } from '../decode.js';
-import { expectArray, expectObject, expectString, isObject, shapeError } from '../shape.js';
+import { expectArray, expectObject, expectString, isObject, shapeError, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { effortOf } from './reasoning.js';
 import {
@@ -18,7 +18,9 @@ export function parseArguments(args: string, path: string): JsonObject {
   } catch {
     throw new JsonBodyError('shape', path, null, `${path}: expected JSON-encoded arguments, got text that is not JSON`);
   }
-  if (!isObject(parsed as JsonValue)) throw new JsonBodyError('shape', path, null, `${path}: expected JSON object arguments`);
+  if (!isObject(parsed as JsonValue)) {
+    throw new JsonBodyError('shape', path, null, `${path}: expected JSON object arguments`);
+  }
   return parsed as JsonObject;
 }
 
@@ -51,17 +53,21 @@ function decodeRequest(root: JsonObject): IrRequest {
     }
     if (role === 'assistant') {
       const calls = Array.isArray(m.tool_calls) ? (m.tool_calls as JsonObject[]) : [];
-      const reasoning = typeof m.reasoning_content === 'string' && m.reasoning_content.length > 0 ? m.reasoning_content : null;
+      const reasoning = stringOr(m.reasoning_content, null) || null;
       if (calls.length === 0 && reasoning === null && typeof m.content === 'string') {
         messages.push({ role: 'assistant', content: m.content });
         continue;
       }
       const parts: IrPart[] = [];
       if (reasoning !== null) parts.push({ type: 'thinking', text: reasoning, signature: null });
-      if (typeof m.content === 'string' && m.content.length > 0) parts.push({ type: 'text', text: m.content, cache: null });
+      if (typeof m.content === 'string' && m.content.length > 0) {
+        parts.push({ type: 'text', text: m.content, cache: null });
+      }
       else if (Array.isArray(m.content)) {
         const c = m.content;
-        for (let k = 0; k < c.length; k++) if (isObject(c[k])) parts.push(partToIr(c[k] as JsonObject, `$.messages[${i}].content[${k}]`));
+        for (let k = 0; k < c.length; k++) {
+          if (isObject(c[k])) parts.push(partToIr(c[k] as JsonObject, `$.messages[${i}].content[${k}]`));
+        }
       }
       for (let k = 0; k < calls.length; k++) {
         const fn = calls[k]!.function as JsonObject;
@@ -91,14 +97,16 @@ function decodeRequest(root: JsonObject): IrRequest {
     ir.tools = root.tools.map(function toolToIr(t) {
       const fn = (isObject(t) && isObject(t.function) ? t.function : {}) as JsonObject;
       const schema = isObject(fn.parameters) ? fn.parameters : null;
-      return { name: (fn.name ?? '') as string, description: typeof fn.description === 'string' ? fn.description : null, schema };
+      return { name: stringOr(fn.name, ''), description: stringOr(fn.description, null), schema };
     });
   }
   const choice = root.tool_choice;
   if (choice === 'auto') ir.toolChoice = { type: 'auto', name: null };
   else if (choice === 'required') ir.toolChoice = { type: 'any', name: null };
   else if (choice === 'none') ir.toolChoice = { type: 'none', name: null };
-  else if (isObject(choice) && isObject(choice.function)) ir.toolChoice = { type: 'tool', name: choice.function.name as string };
+  else if (isObject(choice) && isObject(choice.function)) {
+    ir.toolChoice = { type: 'tool', name: choice.function.name as string };
+  }
   if (typeof root.parallel_tool_calls === 'boolean') ir.parallelToolCalls = root.parallel_tool_calls;
   if (typeof root.reasoning_effort === 'string') ir.reasoning = { effort: root.reasoning_effort, budget: null };
   if (isObject(root.response_format) && root.response_format.type !== 'text') {
@@ -206,7 +214,9 @@ function decodeResponse(root: JsonObject): IrResponse {
   if (typeof msg.reasoning_content === 'string' && msg.reasoning_content.length > 0) {
     content.push({ type: 'thinking', text: msg.reasoning_content, signature: null });
   }
-  if (typeof msg.content === 'string' && msg.content.length > 0) content.push({ type: 'text', text: msg.content, cache: null });
+  if (typeof msg.content === 'string' && msg.content.length > 0) {
+    content.push({ type: 'text', text: msg.content, cache: null });
+  }
   else if (msg.content !== null && msg.content !== undefined && typeof msg.content !== 'string') {
     throw shapeError('$.choices[0].message.content', 'a string or null', msg.content);
   }
@@ -224,7 +234,8 @@ function decodeResponse(root: JsonObject): IrResponse {
         throw shapeError(`${base}.function.arguments`, 'JSON-encoded arguments', args);
       }
       if (!isObject(input)) throw shapeError(`${base}.function.arguments`, 'JSON object arguments', args);
-      content.push({ type: 'tool_call', id: expectString(call, 'id', base), name: expectString(fn, 'name', `${base}.function`), input });
+      const id = expectString(call, 'id', base);
+      content.push({ type: 'tool_call', id, name: expectString(fn, 'name', `${base}.function`), input });
     }
   }
   const finish = typeof choice.finish_reason === 'string' ? choice.finish_reason : 'stop';
@@ -238,7 +249,10 @@ function decodeResponse(root: JsonObject): IrResponse {
     content,
     stop: FINISH_TO_STOP[finish] ?? 'end_turn',
     stopSequence: null,
-    usage: { input: numberOr(usage.prompt_tokens) - cached, output: numberOr(usage.completion_tokens), cacheRead: cached, cacheWrite: 0 },
+    usage: {
+      input: numberOr(usage.prompt_tokens) - cached, output: numberOr(usage.completion_tokens), cacheRead: cached,
+      cacheWrite: 0,
+    },
   };
 }
 
@@ -251,7 +265,8 @@ function encodeResponse(ir: IrResponse): JsonObject {
     if (p.type === 'text') text += p.text;
     else if (p.type === 'thinking') reasoning += p.text;
     else if (p.type === 'tool_call') {
-      calls.push({ id: p.id, type: 'function', function: { name: p.name, arguments: stringifyNested(p.input, `$.content[${k}].input`) } });
+      const args = stringifyNested(p.input, `$.content[${k}].input`);
+      calls.push({ id: p.id, type: 'function', function: { name: p.name, arguments: args } });
     }
   }
   const message: JsonObject = { role: 'assistant', content: calls.length > 0 && text === '' ? null : text };
@@ -277,7 +292,7 @@ export function numberOr(v: JsonValue | undefined): number {
 
 function decodeError(root: JsonObject): IrError {
   const err = expectObject(root.error, '$.error');
-  return { type: typeof err.type === 'string' ? err.type : 'api_error', message: expectString(err, 'message', '$.error') };
+  return { type: stringOr(err.type, 'api_error'), message: expectString(err, 'message', '$.error') };
 }
 
 function encodeError(err: IrError): JsonObject {

@@ -1,6 +1,6 @@
 import { JsonBodyError } from '../../errors.js';
 import { stringifyNested } from '../decode.js';
-import { isObject } from '../shape.js';
+import { isObject, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { parseArguments, pushToolResult } from './chat.js';
 import { emptyRequest, textOf, type IrMessage, type IrPart, type IrRequest, type IrResponse } from './types.js';
@@ -16,11 +16,13 @@ function unsupported(path: string, why: string): JsonBodyError {
   return new JsonBodyError('unsupported', path, null, `${path}: ${why}`);
 }
 
+const NATIVE = 'a channel that speaks the Responses API natively (`responses: true`)';
+
 /** Fields that need OpenAI's server-side state or features: refused on channels that do not speak Responses. */
 const NATIVE_ONLY: readonly (readonly [string, string])[] = [
-  ['previous_response_id', 'needs a channel that speaks the Responses API natively (`responses: true`); send the whole conversation in `input` instead'],
-  ['conversation', 'needs a channel that speaks the Responses API natively (`responses: true`)'],
-  ['prompt', 'stored prompt templates need a channel that speaks the Responses API natively (`responses: true`)'],
+  ['previous_response_id', `needs ${NATIVE}; send the whole conversation in \`input\` instead`],
+  ['conversation', `needs ${NATIVE}`],
+  ['prompt', `stored prompt templates need ${NATIVE}`],
 ];
 
 function lastAssistantParts(messages: IrMessage[]): IrPart[] {
@@ -33,7 +35,9 @@ function lastAssistantParts(messages: IrMessage[]): IrPart[] {
 
 function contentParts(content: JsonValue | undefined, path: string): string | IrPart[] {
   if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw new JsonBodyError('shape', path, null, `${path}: expected a string or an array of content parts`);
+  if (!Array.isArray(content)) {
+    throw new JsonBodyError('shape', path, null, `${path}: expected a string or an array of content parts`);
+  }
   const parts: IrPart[] = [];
   for (let k = 0; k < content.length; k++) {
     const p = content[k];
@@ -45,12 +49,18 @@ function contentParts(content: JsonValue | undefined, path: string): string | Ir
       parts.push({ type: 'text', text: p.refusal, cache: null });
     } else if (p.type === 'input_image' && typeof p.image_url === 'string') {
       const m = /^data:([^;,]+);base64,(.*)$/s.exec(p.image_url);
-      parts.push(m ? { type: 'image', url: null, mediaType: m[1]!, data: m[2]! } : { type: 'image', url: p.image_url, mediaType: null, data: null });
+      if (m) parts.push({ type: 'image', url: null, mediaType: m[1]!, data: m[2]! });
+      else parts.push({ type: 'image', url: p.image_url, mediaType: null, data: null });
     } else {
-      throw unsupported(at, `content part "${String(p.type)}" has no counterpart on this channel (text and images by URL or data URL convert)`);
+      throw unsupported(at, `content part "${String(p.type)}" has no counterpart on this channel `
+        + '(text and images by URL or data URL convert)');
     }
   }
   return parts;
+}
+
+function summaryAsText(s: JsonValue): JsonValue {
+  return isObject(s) ? { type: 'text', text: s.text ?? '' } : s;
 }
 
 function decodeInput(ir: IrRequest, input: JsonValue | undefined): void {
@@ -59,7 +69,9 @@ function decodeInput(ir: IrRequest, input: JsonValue | undefined): void {
     messages.push({ role: 'user', content: input });
     return;
   }
-  if (!Array.isArray(input)) throw new JsonBodyError('shape', '$.input', null, '$.input: expected a string or an array of items');
+  if (!Array.isArray(input)) {
+    throw new JsonBodyError('shape', '$.input', null, '$.input: expected a string or an array of items');
+  }
   for (let i = 0; i < input.length; i++) {
     const item = input[i];
     const at = `$.input[${i}]`;
@@ -71,9 +83,13 @@ function decodeInput(ir: IrRequest, input: JsonValue | undefined): void {
       else if (role === 'user') messages.push({ role: 'user', content: contentParts(item.content, `${at}.content`) });
       else if (role === 'assistant') {
         const content = contentParts(item.content, `${at}.content`);
-        if (typeof content === 'string') lastAssistantParts(messages).push({ type: 'text', text: content, cache: null });
-        else lastAssistantParts(messages).push(...content);
-      } else throw new JsonBodyError('shape', `${at}.role`, null, `${at}.role: expected user, assistant, system or developer`);
+        const parts = lastAssistantParts(messages);
+        if (typeof content === 'string') parts.push({ type: 'text', text: content, cache: null });
+        else parts.push(...content);
+      } else {
+        const why = `${at}.role: expected user, assistant, system or developer`;
+        throw new JsonBodyError('shape', `${at}.role`, null, why);
+      }
     } else if (type === 'function_call') {
       if (typeof item.call_id !== 'string' || typeof item.name !== 'string' || typeof item.arguments !== 'string') {
         throw new JsonBodyError('shape', at, null, `${at}: a function_call needs call_id, name and arguments strings`);
@@ -81,17 +97,20 @@ function decodeInput(ir: IrRequest, input: JsonValue | undefined): void {
       const input = parseArguments(item.arguments, `${at}.arguments`);
       lastAssistantParts(messages).push({ type: 'tool_call', id: item.call_id, name: item.name, input });
     } else if (type === 'function_call_output') {
-      if (typeof item.call_id !== 'string') throw new JsonBodyError('shape', `${at}.call_id`, null, `${at}.call_id: expected a string`);
+      if (typeof item.call_id !== 'string') {
+        throw new JsonBodyError('shape', `${at}.call_id`, null, `${at}.call_id: expected a string`);
+      }
       const content = typeof item.output === 'string' ? item.output : textOf(item.output);
       pushToolResult(messages, { type: 'tool_result', id: item.call_id, content, isError: false });
     } else if (type === 'reasoning') {
       let text = '';
-      if (Array.isArray(item.summary)) text = textOf(item.summary.map((s) => (isObject(s) ? { type: 'text', text: s.text ?? '' } : s)));
+      if (Array.isArray(item.summary)) text = textOf(item.summary.map(summaryAsText));
       // A signature of ours travels in encrypted_content (see encodeResponse), so thinking survives a round trip.
-      const signature = typeof item.encrypted_content === 'string' && item.encrypted_content.length > 0 ? item.encrypted_content : null;
+      const signature = stringOr(item.encrypted_content, null) || null;
       lastAssistantParts(messages).push({ type: 'thinking', text, signature });
     } else {
-      throw unsupported(`${at}.type`, `input item "${String(type)}" has no counterpart on this channel (message, function_call, function_call_output and reasoning convert)`);
+      throw unsupported(`${at}.type`, `input item "${String(type)}" has no counterpart on this channel `
+        + '(message, function_call, function_call_output and reasoning convert)');
     }
   }
 }
@@ -100,7 +119,7 @@ function decodeRequest(root: JsonObject): IrRequest {
   for (const [field, why] of NATIVE_ONLY) {
     if (root[field] !== undefined && root[field] !== null) throw unsupported(`$.${field}`, why);
   }
-  if (root.background === true) throw unsupported('$.background', 'background responses need a channel that speaks the Responses API natively (`responses: true`)');
+  if (root.background === true) throw unsupported('$.background', `background responses need ${NATIVE}`);
   const ir = emptyRequest(root.model as string);
   if (typeof root.instructions === 'string' && root.instructions.length > 0) ir.system.push(root.instructions);
   decodeInput(ir, root.input);
@@ -116,7 +135,8 @@ function decodeRequest(root: JsonObject): IrRequest {
       const t = tools[i];
       if (!isObject(t) || t.type !== 'function' || typeof t.name !== 'string') {
         const type = isObject(t) ? String(t.type) : typeof t;
-        throw unsupported(`$.tools[${i}].type`, `tool type "${type}" is built into OpenAI's Responses API: only function tools convert`);
+        const why = `tool type "${type}" is built into OpenAI's Responses API: only function tools convert`;
+        throw unsupported(`$.tools[${i}].type`, why);
       }
       const schema = isObject(t.parameters) ? t.parameters : null;
       ir.tools.push({ name: t.name, description: typeof t.description === 'string' ? t.description : null, schema });
@@ -126,13 +146,19 @@ function decodeRequest(root: JsonObject): IrRequest {
   if (choice === 'auto') ir.toolChoice = { type: 'auto', name: null };
   else if (choice === 'required') ir.toolChoice = { type: 'any', name: null };
   else if (choice === 'none') ir.toolChoice = { type: 'none', name: null };
-  else if (isObject(choice) && choice.type === 'function' && typeof choice.name === 'string') ir.toolChoice = { type: 'tool', name: choice.name };
-  else if (choice !== undefined && choice !== null) throw unsupported('$.tool_choice', 'only auto, required, none and a function tool convert');
+  else if (isObject(choice) && choice.type === 'function' && typeof choice.name === 'string') {
+    ir.toolChoice = { type: 'tool', name: choice.name };
+  } else if (choice !== undefined && choice !== null) {
+    throw unsupported('$.tool_choice', 'only auto, required, none and a function tool convert');
+  }
   if (typeof root.parallel_tool_calls === 'boolean') ir.parallelToolCalls = root.parallel_tool_calls;
-  if (isObject(root.reasoning) && typeof root.reasoning.effort === 'string') ir.reasoning = { effort: root.reasoning.effort, budget: null };
+  const reasoning = root.reasoning;
+  if (isObject(reasoning) && typeof reasoning.effort === 'string') {
+    ir.reasoning = { effort: reasoning.effort, budget: null };
+  }
   const format = isObject(root.text) && isObject(root.text.format) ? root.text.format : null;
   if (format !== null && format.type === 'json_schema') {
-    const schema: JsonObject = { name: (format.name ?? 'response') as string, schema: (format.schema ?? {}) as JsonValue };
+    const schema: JsonObject = { name: stringOr(format.name, 'response'), schema: format.schema ?? {} };
     if (typeof format.strict === 'boolean') schema.strict = format.strict;
     ir.responseFormat = { format: { type: 'json_schema', json_schema: schema }, path: '$.text.format' };
   } else if (format !== null && format.type === 'json_object') {
@@ -154,7 +180,8 @@ function encodeResponse(ir: IrResponse): JsonObject {
     const p = ir.content[k]!;
     if (p.type === 'text') text += p.text;
     else if (p.type === 'thinking') {
-      const item: JsonObject = { type: 'reasoning', id: itemId('rs', ir.id, n++), summary: [{ type: 'summary_text', text: p.text }] };
+      const summary = [{ type: 'summary_text', text: p.text }];
+      const item: JsonObject = { type: 'reasoning', id: itemId('rs', ir.id, n++), summary };
       if (p.signature !== null) item.encrypted_content = p.signature;
       output.push(item);
     }
@@ -173,7 +200,10 @@ function encodeResponse(ir: IrResponse): JsonObject {
       arguments: stringifyNested(p.input, `$.content[${k}].input`), status: 'completed',
     });
   }
-  return responseObject(ir.id, ir.model, ir.created ?? Math.floor(Date.now() / 1000), ir.stop === 'max_tokens' ? 'incomplete' : 'completed', output, usageObject(ir.usage.input + ir.usage.cacheRead + ir.usage.cacheWrite, ir.usage.output, ir.usage.cacheRead));
+  const u = ir.usage;
+  const usage = usageObject(u.input + u.cacheRead + u.cacheWrite, u.output, u.cacheRead);
+  const status = ir.stop === 'max_tokens' ? 'incomplete' : 'completed';
+  return responseObject(ir.id, ir.model, ir.created ?? Math.floor(Date.now() / 1000), status, output, usage);
 }
 
 export function usageObject(input: number, output: number, cached: number): JsonObject {
@@ -188,7 +218,8 @@ export function responseObject(
   id: string, model: string, created: number, status: string, output: JsonValue[], usage: JsonObject | null,
 ): JsonObject {
   return {
-    id: id.startsWith('resp_') ? id : `resp_${id.replace(/^[a-z]+[-_]/i, '')}`, object: 'response', created_at: created, status,
+    id: id.startsWith('resp_') ? id : `resp_${id.replace(/^[a-z]+[-_]/i, '')}`, object: 'response',
+    created_at: created, status,
     error: null, incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
     model, output, parallel_tool_calls: true, tool_choice: 'auto', tools: [], usage,
   };

@@ -14,7 +14,9 @@ export interface IrText { readonly type: 'text'; readonly text: string; readonly
 export interface IrImage {
   readonly type: 'image'; readonly url: string | null; readonly mediaType: string | null; readonly data: string | null;
 }
-export interface IrToolCall { readonly type: 'tool_call'; readonly id: string; readonly name: string; readonly input: JsonObject }
+export interface IrToolCall {
+  readonly type: 'tool_call'; readonly id: string; readonly name: string; readonly input: JsonObject;
+}
 export interface IrToolResult {
   readonly type: 'tool_result'; readonly id: string; readonly content: string; readonly isError: boolean;
 }
@@ -31,7 +33,9 @@ export interface IrMessage {
   readonly content: string | IrPart[];
 }
 
-export interface IrTool { readonly name: string; readonly description: string | null; readonly schema: JsonObject | null }
+export interface IrTool {
+  readonly name: string; readonly description: string | null; readonly schema: JsonObject | null;
+}
 
 export type IrToolChoice =
   | { readonly type: 'auto' | 'any' | 'none'; readonly name: null }
@@ -70,7 +74,9 @@ export function emptyRequest(model: string): IrRequest {
 /** Why generation stopped, in Anthropic's names (the most specific set). */
 export type IrStop = 'end_turn' | 'stop_sequence' | 'max_tokens' | 'tool_use' | 'refusal' | 'pause_turn';
 
-export interface IrUsage { readonly input: number; readonly output: number; readonly cacheRead: number; readonly cacheWrite: number }
+export interface IrUsage {
+  readonly input: number; readonly output: number; readonly cacheRead: number; readonly cacheWrite: number;
+}
 
 export interface IrResponse {
   readonly id: string;

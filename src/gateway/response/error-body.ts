@@ -26,7 +26,8 @@ export function errorEvent(family: Family, err: GatewayError): string {
   if (family === 'responses') {
     // The Responses stream's error event: type, code, message, param at the top level.
     const param = err instanceof BadRequestBodyError ? JSON.stringify(err.path) : 'null';
-    return `event: error\ndata: {"type":"error","code":"${err.code}","message":${JSON.stringify(err.message)},"param":${param}}\n\n`;
+    const message = JSON.stringify(err.message);
+    return `event: error\ndata: {"type":"error","code":"${err.code}","message":${message},"param":${param}}\n\n`;
   }
   return `data: ${errorBody(family, err)}\n\n`;
 }

@@ -36,7 +36,9 @@ export class AnthropicStreamDecoder implements StreamDecoder {
           return out.toolStart(k, String(block.id), String(block.name));
         }
         this.toolIndex[index] = -1;
-        if (block && block.type === 'text' && typeof block.text === 'string' && block.text.length > 0) return out.text(block.text);
+        if (block && block.type === 'text' && typeof block.text === 'string' && block.text.length > 0) {
+          return out.text(block.text);
+        }
         if (block && block.type === 'thinking' && typeof block.thinking === 'string' && block.thinking.length > 0) {
           return out.thinking(block.thinking);
         }

@@ -48,7 +48,8 @@ export class AnthropicStreamEncoder implements StreamEncoder {
     const out = this.closeBlock();
     this.openBlock = this.blocks++;
     this.openKind = kind;
-    return out + this.event('content_block_start', { type: 'content_block_start', index: this.openBlock, content_block: block });
+    const start = { type: 'content_block_start', index: this.openBlock, content_block: block };
+    return out + this.event('content_block_start', start);
   }
 
   private delta(index: number, delta: Record<string, unknown>): string {

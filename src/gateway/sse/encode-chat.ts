@@ -51,8 +51,12 @@ export class ChatStreamEncoder implements StreamEncoder {
   }
 
   finish(usage: TokenUsage): string {
-    const u = { prompt_tokens: usage.prompt ?? 0, completion_tokens: usage.completion ?? 0, total_tokens: usage.total ?? 0 };
-    const last = { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices: [], usage: u };
+    const u = {
+      prompt_tokens: usage.prompt ?? 0, completion_tokens: usage.completion ?? 0, total_tokens: usage.total ?? 0,
+    };
+    const last = {
+      id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices: [], usage: u,
+    };
     return 'data: ' + JSON.stringify(last) + '\n\ndata: [DONE]\n\n';
   }
 

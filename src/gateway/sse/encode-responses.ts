@@ -66,10 +66,12 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     out += this.event('response.output_item.added', { output_index: this.outputIndex, item });
     if (kind === MESSAGE) {
       const part = { type: 'output_text', text: '', annotations: [] };
-      out += this.event('response.content_part.added', { item_id: this.itemId, output_index: this.outputIndex, content_index: 0, part });
+      const body = { item_id: this.itemId, output_index: this.outputIndex, content_index: 0, part };
+      out += this.event('response.content_part.added', body);
     } else if (kind === REASONING) {
       const part = { type: 'summary_text', text: '' };
-      out += this.event('response.reasoning_summary_part.added', { item_id: this.itemId, output_index: this.outputIndex, summary_index: 0, part });
+      const body = { item_id: this.itemId, output_index: this.outputIndex, summary_index: 0, part };
+      out += this.event('response.reasoning_summary_part.added', body);
     }
     return out;
   }
@@ -84,20 +86,27 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     let item: JsonObject;
     if (kind === MESSAGE) {
       const part = { type: 'output_text', text, annotations: [] };
-      out += this.event('response.output_text.done', { item_id: id, output_index: at, content_index: 0, text, logprobs: [] });
+      const done = { item_id: id, output_index: at, content_index: 0, text, logprobs: [] };
+      out += this.event('response.output_text.done', done);
       out += this.event('response.content_part.done', { item_id: id, output_index: at, content_index: 0, part });
       item = { type: 'message', id, status: 'completed', role: 'assistant', content: [part] };
     } else if (kind === REASONING) {
       const part = { type: 'summary_text', text };
-      out += this.event('response.reasoning_summary_text.done', { item_id: id, output_index: at, summary_index: 0, text });
-      out += this.event('response.reasoning_summary_part.done', { item_id: id, output_index: at, summary_index: 0, part });
+      out += this.event('response.reasoning_summary_text.done', {
+        item_id: id, output_index: at, summary_index: 0, text,
+      });
+      out += this.event('response.reasoning_summary_part.done', {
+        item_id: id, output_index: at, summary_index: 0, part,
+      });
       item = { type: 'reasoning', id, summary: [part] };
       // Anthropic's signature rides in encrypted_content, so the client sends it back with the next turn.
       if (this.signatureText.length > 0) item.encrypted_content = this.signatureText;
       this.signatureText = '';
     } else {
       out += this.event('response.function_call_arguments.done', { item_id: id, output_index: at, arguments: text });
-      item = { type: 'function_call', id, call_id: this.callId, name: this.callName, arguments: text, status: 'completed' };
+      item = {
+        type: 'function_call', id, call_id: this.callId, name: this.callName, arguments: text, status: 'completed',
+      };
       this.callIndex = -1;
     }
     out += this.event('response.output_item.done', { output_index: at, item });
@@ -143,7 +152,8 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     // Calls stream one after the other; arguments for a call already closed have nowhere to go.
     if (this.openKind !== CALL || index !== this.callIndex) return '';
     this.buffer += json;
-    return this.event('response.function_call_arguments.delta', { item_id: this.itemId, output_index: this.outputIndex, delta: json });
+    const body = { item_id: this.itemId, output_index: this.outputIndex, delta: json };
+    return this.event('response.function_call_arguments.delta', body);
   }
 
   stop(reason: IrStop): string {
