@@ -2,10 +2,11 @@ import { JsonBodyError } from '../errors.js';
 import { decodeJsonBody, encodeJsonBody } from './decode.js';
 import { ANTHROPIC_REQUEST } from './ir/anthropic.js';
 import { CHAT_REQUEST } from './ir/chat.js';
+import { decodeGeminiRequest } from './ir/gemini.js';
 import { RESPONSES_REQUEST } from './ir/responses.js';
 import type { IrRequest } from './ir/types.js';
 import { expectObject } from './shape.js';
-import { validateAnthropicMessages, validateOpenAIChat, validateResponses } from './summarize.js';
+import { validateAnthropicMessages, validateGemini, validateOpenAIChat, validateResponses } from './summarize.js';
 import type { ChatDialect, JsonObject } from './types.js';
 
 /*
@@ -24,6 +25,7 @@ function decoder(from: ChatDialect): Decode {
     case 'openai-chat': return CHAT_REQUEST.decode;
     case 'anthropic-messages': return ANTHROPIC_REQUEST.decode;
     case 'openai-responses': return RESPONSES_REQUEST.decode;
+    case 'gemini-generate': return decodeGeminiRequest;
     default: throw new JsonBodyError('unsupported', '$', null, `cannot convert requests from "${String(from)}"`);
   }
 }
@@ -40,15 +42,32 @@ function validate(from: ChatDialect, root: JsonObject): void {
   if (from === 'openai-chat') validateOpenAIChat(root);
   else if (from === 'anthropic-messages') validateAnthropicMessages(root);
   else if (from === 'openai-responses') validateResponses(root);
+  else if (from === 'gemini-generate') validateGemini(root);
   else throw new JsonBodyError('unsupported', '$', null, `cannot convert requests from "${String(from)}"`);
 }
 
-/** Validates a request body in `from` and returns it rewritten for `to` (same dialect: validated, unchanged). */
-export function convertRequestBody(from: ChatDialect, to: ChatDialect, body: Uint8Array): Buffer {
+/**
+ * Validates a request body in `from` and returns it rewritten for `to` (same dialect: validated, unchanged).
+ * `inUrl`: the model and streaming of a dialect that has them in its URL (Gemini), else null.
+ */
+export function convertRequestBody(
+  from: ChatDialect, to: ChatDialect, body: Uint8Array, inUrl: UrlFields | null = null,
+): Buffer {
   const root = expectObject(decodeJsonBody(body), '$');
   validate(from, root);
   if (from === to) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  return encodeJsonBody(encoder(to)(decoder(from)(root)));
+  const ir = decoder(from)(root);
+  if (inUrl !== null) {
+    ir.model = inUrl.model;
+    ir.stream = inUrl.stream;
+  }
+  return encodeJsonBody(encoder(to)(ir));
+}
+
+/** What a Gemini request says in its URL. */
+export interface UrlFields {
+  readonly model: string;
+  readonly stream: boolean;
 }
 
 /** The request as the IR (for local token counting and tests). */

@@ -2,6 +2,7 @@ import { JsonBodyError } from '../errors.js';
 import { decodeJsonBody, encodeJsonBody } from './decode.js';
 import { ANTHROPIC_RESPONSE } from './ir/anthropic.js';
 import { CHAT_RESPONSE } from './ir/chat.js';
+import { encodeGeminiResponse } from './ir/gemini.js';
 import { RESPONSES_RESPONSE } from './ir/responses.js';
 import type { ResponseCodec } from './ir/types.js';
 import { expectObject } from './shape.js';
@@ -21,7 +22,7 @@ function upstreamCodec(from: ChatDialect): ResponseCodec {
 export function convertResponseBody(from: ChatDialect, to: ChatDialect, body: Uint8Array): Buffer {
   const root = expectObject(decodeJsonBody(body), '$');
   const source = upstreamCodec(from);
-  if (to !== 'openai-chat' && to !== 'anthropic-messages' && to !== 'openai-responses') {
+  if (to !== 'openai-chat' && to !== 'anthropic-messages' && to !== 'openai-responses' && to !== 'gemini-generate') {
     throw new JsonBodyError('unsupported', '$', null, `cannot convert responses to "${String(to)}"`);
   }
   if (source.isError(root)) {
@@ -34,5 +35,6 @@ export function convertResponseBody(from: ChatDialect, to: ChatDialect, body: Ui
   const ir = source.decode(root);
   if (from === to) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   if (to === 'openai-responses') return encodeJsonBody(RESPONSES_RESPONSE.encode(ir));
+  if (to === 'gemini-generate') return encodeJsonBody(encodeGeminiResponse(ir));
   return encodeJsonBody(to === 'anthropic-messages' ? ANTHROPIC_RESPONSE.encode(ir) : CHAT_RESPONSE.encode(ir));
 }

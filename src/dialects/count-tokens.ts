@@ -3,9 +3,10 @@ import { JsonBodyError } from '../errors.js';
 import { decodeRequestBody } from './convert-request.js';
 import { decodeJsonBody, stringifyNested } from './decode.js';
 import { ANTHROPIC_REQUEST } from './ir/anthropic.js';
+import { decodeGeminiCount } from './ir/gemini.js';
 import type { IrRequest } from './ir/types.js';
 import { expectObject } from './shape.js';
-import { validateAnthropicMessages } from './summarize.js';
+import { validateAnthropicMessages, validateGemini } from './summarize.js';
 import type { Dialect } from './types.js';
 
 /*
@@ -68,10 +69,17 @@ export async function countTokens(ir: IrRequest): Promise<TokenCount> {
   return { inputTokens: countWith(tk, ir), method: `tiktoken/${encoding}` };
 }
 
-/** Counts the prompt tokens of a request body in its dialect (a count_tokens body, or any chat request). */
-export function countBodyTokens(dialect: Dialect, body: Uint8Array): Promise<TokenCount> {
+/**
+ * Counts the prompt tokens of a request body in its dialect (a count_tokens body, or any chat request); `model`:
+ * the model when the URL says it (Gemini).
+ */
+export function countBodyTokens(dialect: Dialect, body: Uint8Array, model: string | null): Promise<TokenCount> {
   let ir: IrRequest;
-  if (dialect === 'anthropic-count-tokens') {
+  if (dialect === 'gemini-count-tokens') {
+    const root = expectObject(decodeJsonBody(body), '$');
+    validateGemini(root);
+    ir = decodeGeminiCount(root);
+  } else if (dialect === 'anthropic-count-tokens') {
     const root = expectObject(decodeJsonBody(body), '$');
     validateAnthropicMessages(root, false);
     ir = ANTHROPIC_REQUEST.decode(root);
@@ -80,6 +88,7 @@ export function countBodyTokens(dialect: Dialect, body: Uint8Array): Promise<Tok
   } else {
     throw new JsonBodyError('unsupported', '$', null, `cannot count tokens of "${dialect}" requests`);
   }
+  if (model !== null) ir.model = model;
   return countTokens(ir);
 }
 

@@ -5,7 +5,7 @@
 import { PoolClosedError } from '../errors.js';
 import type { WorkerPool } from '../pool/pool.js';
 import { defineTask } from '../pool/task.js';
-import { convertRequestBody } from './convert-request.js';
+import { convertRequestBody, type UrlFields } from './convert-request.js';
 import { convertResponseBody } from './convert-response.js';
 import type { TokenCount } from './count-tokens.js';
 import { summarizeRequest } from './summarize.js';
@@ -26,6 +26,8 @@ export interface ConvertInput {
   readonly from: ChatDialect;
   readonly to: ChatDialect;
   readonly body: Uint8Array;
+  /** Gemini's model and streaming, from its URL (requests only). */
+  readonly inUrl: UrlFields | null;
 }
 /** The converted body (moved) and the input moved back for recycling (null when the output reuses it). */
 export interface ConvertOutput {
@@ -36,6 +38,8 @@ export interface ConvertOutput {
 export interface CountInput {
   readonly dialect: Dialect;
   readonly body: Uint8Array;
+  /** The model when the URL says it (Gemini), else null. */
+  readonly model: string | null;
 }
 
 const TASKS = new URL('./tasks.js', import.meta.url);
@@ -63,6 +67,7 @@ export interface ParsedRequest extends RequestSummary {
 
 export interface ConvertOptions {
   readonly signal?: AbortSignal;
+  readonly inUrl?: UrlFields | null;
   readonly transfer?: boolean;
 }
 
@@ -118,14 +123,14 @@ export function convertResponse(
 function convert(
   pool: WorkerPool,
   task: typeof CONVERT_REQUEST_TASK,
-  inline: (from: ChatDialect, to: ChatDialect, body: Uint8Array) => Buffer,
+  inline: (from: ChatDialect, to: ChatDialect, body: Uint8Array, inUrl: UrlFields | null) => Buffer,
   from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions,
 ): Promise<Buffer> {
   const refused = refusal(pool, opts.signal);
   if (refused) return refused;
   if (!pool.offloads(body.byteLength)) {
     try {
-      return Promise.resolve(inline(from, to, body));
+      return Promise.resolve(inline(from, to, body, opts.inUrl ?? null));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -134,7 +139,8 @@ function convert(
   if (full) return full;
   const input = pool.transferable(body, opts.transfer === true);
   const transferList = [input.buffer as ArrayBuffer];
-  const run = pool.run(task, { from, to, body: input }, { transferList, signal: opts.signal });
+  const taskInput = { from, to, body: input, inUrl: opts.inUrl ?? null };
+  const run = pool.run(task, taskInput, { transferList, signal: opts.signal });
   return run.then(function unwrapConverted(r) {
     if (r.input) pool.recycle(r.input.buffer as ArrayBuffer);
     return Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
@@ -146,11 +152,11 @@ function convert(
  * hundreds of milliseconds, which the event loop must never wait for. The body is copied (the caller keeps it).
  */
 export function countTokens(
-  pool: WorkerPool, dialect: Dialect, body: Buffer, signal?: AbortSignal,
+  pool: WorkerPool, dialect: Dialect, body: Buffer, model: string | null, signal?: AbortSignal,
 ): Promise<TokenCount> {
   const refused = refusal(pool, signal) ?? pool.refusal();
   if (refused) return refused;
-  return pool.run(COUNT_TOKENS_TASK, { dialect, body }, { signal });
+  return pool.run(COUNT_TOKENS_TASK, { dialect, body, model }, { signal });
 }
 
 function parsedRequest(s: RequestSummary, body: Buffer): ParsedRequest {

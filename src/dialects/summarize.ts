@@ -39,6 +39,12 @@ export function summarizeParsed(dialect: Dialect, root: JsonObject, sessionField
       chars = r.chars; count = r.count;
       break;
     }
+    case 'gemini-generate':
+    case 'gemini-count-tokens': {
+      const r = validateGemini(root);
+      chars = r.chars; count = r.count;
+      break;
+    }
     case 'openai-completions': {
       const r = validatePromptLike(root, 'prompt');
       chars = r.chars; count = r.count; extraTokens = r.tokens;
@@ -52,8 +58,10 @@ export function summarizeParsed(dialect: Dialect, root: JsonObject, sessionField
     default:
       throw new JsonBodyError('unsupported', '$', null, `unknown dialect "${String(dialect)}"`);
   }
-  const model = expectString(root, 'model', '$');
-  if (model.length === 0) throw shapeError('$.model', 'a model name', model);
+  // Gemini's model is in its URL: the gateway fills it in.
+  const gemini = dialect === 'gemini-generate' || dialect === 'gemini-count-tokens';
+  const model = gemini ? '' : expectString(root, 'model', '$');
+  if (!gemini && model.length === 0) throw shapeError('$.model', 'a model name', model);
   return {
     model,
     stream: optionalBoolean(root, 'stream', '$') ?? false,
@@ -220,6 +228,22 @@ export function validateResponses(root: JsonObject): Counted {
     if (typeof item.output === 'string') chars += item.output.length;
   }
   return { chars, count: items.length };
+}
+
+/** Gemini generateContent / countTokens: contents[] of parts (or a whole generateContentRequest to count). */
+export function validateGemini(root: JsonObject): Counted {
+  const request = isObject(root.generateContentRequest) ? root.generateContentRequest : root;
+  const contents = expectArray(request.contents, '$.contents');
+  let chars = 0;
+  for (let i = 0; i < contents.length; i++) {
+    const c = expectObject(contents[i], `$.contents[${i}]`);
+    const parts = expectArray(c.parts, `$.contents[${i}].parts`);
+    for (let k = 0; k < parts.length; k++) {
+      const p = expectObject(parts[k], `$.contents[${i}].parts[${k}]`);
+      if (typeof p.text === 'string') chars += p.text.length;
+    }
+  }
+  return { chars, count: contents.length };
 }
 
 interface PromptCounted extends Counted { tokens: number }

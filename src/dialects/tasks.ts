@@ -35,7 +35,7 @@ function converted(out: Buffer, input: Uint8Array): TaskOutcome<ConvertOutput> {
 
 export function convertRequest(input: ConvertInput): TaskOutcome<ConvertOutput> {
   try {
-    return converted(convertRequestBody(input.from, input.to, input.body), input.body);
+    return converted(convertRequestBody(input.from, input.to, input.body, input.inUrl), input.body);
   } catch (err) {
     return failed(err);
   }
@@ -52,7 +52,7 @@ export function convertResponse(input: ConvertInput): TaskOutcome<ConvertOutput>
 /** Counts tokens here: each worker builds its tokenizer once, off the main thread. */
 export async function countTokens(input: CountInput): Promise<TaskOutcome<TokenCount>> {
   try {
-    return succeeded(await countBodyTokens(input.dialect, input.body));
+    return succeeded(await countBodyTokens(input.dialect, input.body, input.model));
   } catch (err) {
     return failed(err);
   }

@@ -175,7 +175,9 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const req = this.req;
     const stream = this.plan.summary!.stream;
     const suffix = upstreamSuffix(dialect);
-    channel.pool.dispatch(upstreamRequest(channel, suffix, credential, req.headers, req.url, stream, body), attempt);
+    // A Gemini URL's query (`alt=sse`) means nothing to the channel it is converted for.
+    const url = this.endpoint.inUrl === null ? req.url : undefined;
+    channel.pool.dispatch(upstreamRequest(channel, suffix, credential, req.headers, url, stream, body), attempt);
   }
 
   // ---- AttemptOwner ----

@@ -4,6 +4,7 @@ import { AnthropicStreamDecoder } from './decode-anthropic.js';
 import { ChatStreamDecoder } from './decode-chat.js';
 import { AnthropicStreamEncoder } from './encode-anthropic.js';
 import { ChatStreamEncoder } from './encode-chat.js';
+import { GeminiStreamEncoder } from './encode-gemini.js';
 import { ResponsesStreamEncoder } from './encode-responses.js';
 import type { SseEvent } from './splitter.js';
 import { parseData, type Json, type StreamDecoder, type StreamEncoder } from './stream-ir.js';
@@ -42,6 +43,7 @@ export function streamConverter(from: Dialect, to: Dialect, model: string): Stre
   let encoder: StreamEncoder;
   if (to === 'anthropic-messages') encoder = new AnthropicStreamEncoder(model);
   else if (to === 'openai-responses') encoder = new ResponsesStreamEncoder(model);
+  else if (to === 'gemini-generate') encoder = new GeminiStreamEncoder(model);
   else encoder = new ChatStreamEncoder(model);
   return new StreamConverter(decoder, encoder);
 }
