@@ -145,7 +145,10 @@ export const DEFAULTS = deepFreeze({
   channel: {
     kind: 'openai',
     /** The vendor's public API, by kind. */
-    baseUrl: { openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com' },
+    baseUrl: {
+      openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com',
+      gemini: 'https://generativelanguage.googleapis.com',
+    },
     credentialsDir: null,
     weight: 1,
     priority: 1,

@@ -151,7 +151,7 @@ export interface ProxyServiceConfig extends ServiceBase {
 
 export type ProxyAuthMode = 'none' | 'users';
 
-export type ChannelKind = 'openai' | 'anthropic';
+export type ChannelKind = 'openai' | 'anthropic' | 'gemini';
 export type BalanceStrategy = 'priority' | 'weighted' | 'round-robin' | 'least-in-flight' | 'lowest-latency';
 
 export interface ChannelConfig {

@@ -2,7 +2,7 @@ import { JsonBodyError } from '../errors.js';
 import { decodeJsonBody, encodeJsonBody } from './decode.js';
 import { ANTHROPIC_REQUEST } from './ir/anthropic.js';
 import { CHAT_REQUEST } from './ir/chat.js';
-import { decodeGeminiRequest } from './ir/gemini.js';
+import { decodeGeminiRequest, encodeGeminiRequest } from './ir/gemini.js';
 import { RESPONSES_REQUEST } from './ir/responses.js';
 import type { IrRequest } from './ir/types.js';
 import { expectObject } from './shape.js';
@@ -34,6 +34,7 @@ function encoder(to: ChatDialect): Encode {
   switch (to) {
     case 'openai-chat': return CHAT_REQUEST.encode;
     case 'anthropic-messages': return ANTHROPIC_REQUEST.encode;
+    case 'gemini-generate': return encodeGeminiRequest;
     default: throw new JsonBodyError('unsupported', '$', null, `cannot convert requests to "${String(to)}"`);
   }
 }

@@ -2,7 +2,7 @@ import { JsonBodyError } from '../errors.js';
 import { decodeJsonBody, encodeJsonBody } from './decode.js';
 import { ANTHROPIC_RESPONSE } from './ir/anthropic.js';
 import { CHAT_RESPONSE } from './ir/chat.js';
-import { encodeGeminiResponse } from './ir/gemini.js';
+import { encodeGeminiResponse, GEMINI_RESPONSE } from './ir/gemini.js';
 import { RESPONSES_RESPONSE } from './ir/responses.js';
 import type { ResponseCodec } from './ir/types.js';
 import { expectObject } from './shape.js';
@@ -12,6 +12,7 @@ import type { ChatDialect } from './types.js';
 function upstreamCodec(from: ChatDialect): ResponseCodec {
   if (from === 'openai-chat') return CHAT_RESPONSE;
   if (from === 'anthropic-messages') return ANTHROPIC_RESPONSE;
+  if (from === 'gemini-generate') return GEMINI_RESPONSE;
   throw new JsonBodyError('unsupported', '$', null, `cannot convert responses from "${String(from)}"`);
 }
 
@@ -29,7 +30,9 @@ export function convertResponseBody(from: ChatDialect, to: ChatDialect, body: Ui
     const err = source.decodeError(root);
     if (from === to) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     // Responses errors have Chat's shape.
-    const target = to === 'anthropic-messages' ? ANTHROPIC_RESPONSE : CHAT_RESPONSE;
+    let target = CHAT_RESPONSE;
+    if (to === 'anthropic-messages') target = ANTHROPIC_RESPONSE;
+    else if (to === 'gemini-generate') target = GEMINI_RESPONSE;
     return encodeJsonBody(target.encodeError(err));
   }
   const ir = source.decode(root);

@@ -174,9 +174,9 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     channel.requests++;
     const req = this.req;
     const stream = this.plan.summary!.stream;
-    const suffix = upstreamSuffix(dialect);
-    // A Gemini URL's query (`alt=sse`) means nothing to the channel it is converted for.
-    const url = this.endpoint.inUrl === null ? req.url : undefined;
+    const suffix = upstreamSuffix(dialect, this.plan.summary!.model, stream);
+    // A Gemini URL's query (`alt=sse`) is ours to make: a client's is not passed on to or from Gemini.
+    const url = this.endpoint.inUrl === null && channel.kind !== 'gemini' ? req.url : undefined;
     channel.pool.dispatch(upstreamRequest(channel, suffix, credential, req.headers, url, stream, body), attempt);
   }
 

@@ -69,7 +69,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
     const name = r.requiredString(join(cpath, 'name'), c.name);
     if (name && names.has(name)) r.fail(join(cpath, 'name'), `duplicate channel name "${name}"`);
     names.add(name);
-    const kind = r.oneOf(join(cpath, 'kind'), c.kind, ['openai', 'anthropic'] as const, d.kind);
+    const kind = r.oneOf(join(cpath, 'kind'), c.kind, ['openai', 'anthropic', 'gemini'] as const, d.kind);
     const keys = r.list(join(cpath, 'keys'), c.keys).map((k, j) => r.requiredString(join(join(cpath, 'keys'), j), k));
     const credentialsDir = r.string(join(cpath, 'credentialsDir'), c.credentialsDir, d.credentialsDir);
     if (keys.length === 0 && !credentialsDir) r.fail(cpath, 'expected "keys" or "credentialsDir"');

@@ -1,7 +1,10 @@
 import { JsonBodyError } from '../../errors.js';
 import { isObject, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
-import { emptyRequest, type IrPart, type IrRequest, type IrResponse, type IrStop } from './types.js';
+import { budgetOf } from './reasoning.js';
+import {
+  emptyRequest, type IrPart, type IrRequest, type IrResponse, type IrStop, type ResponseCodec,
+} from './types.js';
 
 /**
  * Gemini generateContent → IR (requests) and IR → Gemini (answers), for Gemini clients on channels of other
@@ -159,3 +162,150 @@ export function encodeGeminiResponse(ir: IrResponse): JsonObject {
   };
 }
 
+/** Tool results need their function's name in Gemini: found by the call's id in earlier turns. */
+function callNames(ir: IrRequest): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const m of ir.messages) {
+    if (typeof m.content === 'string') continue;
+    for (const p of m.content) if (p.type === 'tool_call') names.set(p.id, p.name);
+  }
+  return names;
+}
+
+function responseObjectOf(content: string): JsonObject {
+  try {
+    const v = JSON.parse(content) as JsonValue;
+    if (isObject(v)) return v;
+  } catch {
+    // Text, not JSON: wrapped below.
+  }
+  return { result: content };
+}
+
+function partToGemini(p: IrPart, names: Map<string, string>): JsonObject | null {
+  switch (p.type) {
+    case 'text': return { text: p.text };
+    case 'image':
+      if (p.url !== null) return { fileData: { fileUri: p.url } };
+      return { inlineData: { mimeType: p.mediaType!, data: p.data! } };
+    case 'tool_call': return { functionCall: { id: p.id, name: p.name, args: p.input } };
+    case 'tool_result':
+      return { functionResponse: { id: p.id, name: names.get(p.id) ?? p.id, response: responseObjectOf(p.content) } };
+    // Earlier turns' reasoning is not input on Gemini (its thought signatures are its own): left out.
+    case 'thinking': return null;
+    case 'other': throw unsupported(p.path, 'this part has no counterpart on a Gemini channel');
+  }
+}
+
+export function encodeGeminiRequest(ir: IrRequest): JsonObject {
+  const out: JsonObject = {};
+  const system = ir.system.filter((s) => s.length > 0);
+  if (system.length > 0) out.systemInstruction = { parts: system.map((text) => ({ text })) };
+  const names = callNames(ir);
+  out.contents = ir.messages.map(function messageToGemini(m) {
+    const role = m.role === 'assistant' ? 'model' : 'user';
+    if (typeof m.content === 'string') return { role, parts: [{ text: m.content }] };
+    const parts: JsonValue[] = [];
+    for (const p of m.content) {
+      const part = partToGemini(p, names);
+      if (part !== null) parts.push(part);
+    }
+    return { role, parts };
+  });
+  const g: JsonObject = {};
+  if (ir.maxTokens !== null) g.maxOutputTokens = ir.maxTokens;
+  if (ir.temperature !== undefined && ir.temperature !== null) g.temperature = ir.temperature;
+  if (ir.topP !== undefined && ir.topP !== null) g.topP = ir.topP;
+  if (ir.stop !== null) g.stopSequences = ir.stop;
+  if (ir.responseFormat !== null) {
+    g.responseMimeType = 'application/json';
+    const js = ir.responseFormat.format.json_schema;
+    if (isObject(js) && isObject(js.schema)) g.responseJsonSchema = js.schema;
+  }
+  const budget = ir.reasoning === null ? null : budgetOf(ir.reasoning);
+  if (budget !== null) g.thinkingConfig = { thinkingBudget: budget, includeThoughts: true };
+  if (Object.keys(g).length > 0) out.generationConfig = g;
+  if (ir.tools !== null && ir.tools.length > 0) {
+    out.tools = [{
+      functionDeclarations: ir.tools.map(function toolToGemini(t) {
+        const d: JsonObject = { name: t.name };
+        if (t.description !== null) d.description = t.description;
+        if (t.schema !== null) d.parametersJsonSchema = t.schema;
+        return d;
+      }),
+    }];
+  }
+  const choice = ir.toolChoice;
+  if (choice !== null) {
+    const mode = choice.type === 'auto' ? 'AUTO' : choice.type === 'none' ? 'NONE' : 'ANY';
+    const config: JsonObject = { mode };
+    if (choice.type === 'tool') config.allowedFunctionNames = [choice.name];
+    out.toolConfig = { functionCallingConfig: config };
+  }
+  return out;
+}
+
+/** Gemini's finishReason → the IR's; a turn that called functions stopped for them. */
+export function stopOf(finish: string, calledTools: boolean): IrStop {
+  if (finish === 'MAX_TOKENS') return 'max_tokens';
+  if (finish === 'STOP' || finish === '' || finish === 'FINISH_REASON_UNSPECIFIED') {
+    return calledTools ? 'tool_use' : 'end_turn';
+  }
+  return 'refusal';
+}
+
+export function decodeGeminiResponse(root: JsonObject): IrResponse {
+  const candidates = root.candidates;
+  if (!Array.isArray(candidates) || candidates.length === 0 || !isObject(candidates[0])) {
+    throw shape('$.candidates', 'expected at least one candidate');
+  }
+  const c = candidates[0];
+  const parts = isObject(c.content) && Array.isArray(c.content.parts) ? c.content.parts : [];
+  const content: IrPart[] = [];
+  let calls = 0;
+  for (const p of parts) {
+    if (!isObject(p)) continue;
+    if (typeof p.text === 'string') {
+      if (p.thought === true) content.push({ type: 'thinking', text: p.text, signature: null });
+      else if (p.text.length > 0) content.push({ type: 'text', text: p.text, cache: null });
+    } else if (isObject(p.functionCall)) {
+      const name = stringOr(p.functionCall.name, '');
+      const id = stringOr(p.functionCall.id, null) ?? `call_${name}_${calls}`;
+      calls++;
+      content.push({ type: 'tool_call', id, name, input: isObject(p.functionCall.args) ? p.functionCall.args : {} });
+    }
+  }
+  const u = isObject(root.usageMetadata) ? root.usageMetadata : {};
+  const cached = num(u.cachedContentTokenCount);
+  return {
+    id: stringOr(root.responseId, ''),
+    model: stringOr(root.modelVersion, ''),
+    created: null,
+    content,
+    stop: stopOf(stringOr(c.finishReason, ''), calls > 0),
+    stopSequence: null,
+    usage: {
+      input: num(u.promptTokenCount) - cached, output: num(u.candidatesTokenCount) + num(u.thoughtsTokenCount),
+      cacheRead: cached, cacheWrite: 0,
+    },
+  };
+}
+
+function num(v: JsonValue | undefined): number {
+  return typeof v === 'number' ? v : 0;
+}
+
+export const GEMINI_RESPONSE: ResponseCodec = {
+  isError: function geminiIsError(root) {
+    return isObject(root.error);
+  },
+  decodeError: function geminiError(root) {
+    const e = isObject(root.error) ? root.error : {};
+    return { type: stringOr(e.status, 'api_error'), message: stringOr(e.message, 'upstream error') };
+  },
+  encodeError: function geminiErrorBody(err) {
+    return { error: { code: 500, message: err.message, status: err.type } };
+  },
+  decode: decodeGeminiResponse,
+  encode: encodeGeminiResponse,
+};

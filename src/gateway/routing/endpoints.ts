@@ -20,35 +20,35 @@ export interface Endpoint {
 
 export const CHAT: Endpoint = {
   path: '/v1/chat/completions', method: 'POST', dialect: 'openai-chat', family: 'openai', inUrl: null,
-  servedBy: { openai: true, anthropic: true },
+  servedBy: { openai: true, anthropic: true, gemini: true },
 };
 export const COMPLETIONS: Endpoint = {
   path: '/v1/completions', method: 'POST', dialect: 'openai-completions', family: 'openai', inUrl: null,
-  servedBy: { openai: true, anthropic: false },
+  servedBy: { openai: true, anthropic: false, gemini: false },
 };
 export const EMBEDDINGS: Endpoint = {
   path: '/v1/embeddings', method: 'POST', dialect: 'openai-embeddings', family: 'openai', inUrl: null,
-  servedBy: { openai: true, anthropic: false },
+  servedBy: { openai: true, anthropic: false, gemini: false },
 };
 export const MESSAGES: Endpoint = {
   path: '/v1/messages', method: 'POST', dialect: 'anthropic-messages', family: 'anthropic', inUrl: null,
-  servedBy: { openai: true, anthropic: true },
+  servedBy: { openai: true, anthropic: true, gemini: true },
 };
 export const RESPONSES: Endpoint = {
   path: '/v1/responses', method: 'POST', dialect: 'openai-responses', family: 'responses', inUrl: null,
-  servedBy: { openai: true, anthropic: true },
+  servedBy: { openai: true, anthropic: true, gemini: true },
 };
 export const COUNT_TOKENS: Endpoint = {
   path: '/v1/messages/count_tokens', method: 'POST', dialect: 'anthropic-count-tokens', family: 'anthropic',
   inUrl: null,
-  servedBy: { openai: true, anthropic: true },
+  servedBy: { openai: true, anthropic: true, gemini: true },
 };
 export const MODELS: Endpoint = {
   path: '/v1/models', method: 'GET', dialect: null, family: 'openai', inUrl: null,
-  servedBy: { openai: true, anthropic: true },
+  servedBy: { openai: true, anthropic: true, gemini: true },
 };
 
-const GEMINI_SERVED = { openai: true, anthropic: true } as const;
+const GEMINI_SERVED = { openai: true, anthropic: true, gemini: true } as const;
 export const GEMINI_GENERATE: Endpoint = {
   path: '/v1beta/models/{model}:generateContent', method: 'POST', dialect: 'gemini-generate', family: 'gemini',
   inUrl: 'generate', servedBy: GEMINI_SERVED,
@@ -123,12 +123,16 @@ export function upstreamDialect(kind: ChannelKind, responses: boolean, dialect: 
   // Anthropic channels count; the plan counts locally for the others.
   if (dialect === 'anthropic-count-tokens' || dialect === 'gemini-count-tokens') return dialect;
   if (kind === 'anthropic') return 'anthropic-messages';
+  if (kind === 'gemini') return 'gemini-generate';
   if (dialect === 'openai-responses') return responses ? dialect : 'openai-chat';
   return dialect === 'anthropic-messages' || dialect === 'gemini-generate' ? 'openai-chat' : dialect;
 }
 
-/** Path suffix appended to a channel's baseUrl path, following each SDK's baseUrl convention. */
-export function upstreamSuffix(dialect: Dialect): string {
+/**
+ * Path suffix appended to a channel's baseUrl path, following each SDK's baseUrl convention; Gemini's has the model
+ * and the method (with `alt=sse` for a stream).
+ */
+export function upstreamSuffix(dialect: Dialect, model: string, stream: boolean): string {
   switch (dialect) {
     case 'openai-chat':
       return '/chat/completions';
@@ -143,8 +147,10 @@ export function upstreamSuffix(dialect: Dialect): string {
     case 'anthropic-count-tokens':
       return '/v1/messages/count_tokens';
     case 'gemini-generate':
+      return `/v1beta/models/${encodeURIComponent(model)}:`
+        + (stream ? 'streamGenerateContent?alt=sse' : 'generateContent');
     case 'gemini-count-tokens':
-      // Gemini clients are served by other kinds through conversion (or counted here): never sent as is.
+      // Counted here, never sent.
       return '';
   }
 }

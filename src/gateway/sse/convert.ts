@@ -2,6 +2,7 @@ import type { Dialect } from '../../dialects/types.js';
 import type { TokenUsage } from '../response/usage.js';
 import { AnthropicStreamDecoder } from './decode-anthropic.js';
 import { ChatStreamDecoder } from './decode-chat.js';
+import { GeminiStreamDecoder } from './decode-gemini.js';
 import { AnthropicStreamEncoder } from './encode-anthropic.js';
 import { ChatStreamEncoder } from './encode-chat.js';
 import { GeminiStreamEncoder } from './encode-gemini.js';
@@ -39,7 +40,10 @@ export class StreamConverter {
 
 /** The converter from an upstream dialect's stream to a client dialect's. */
 export function streamConverter(from: Dialect, to: Dialect, model: string): StreamConverter {
-  const decoder = from === 'anthropic-messages' ? new AnthropicStreamDecoder() : new ChatStreamDecoder();
+  let decoder: StreamDecoder;
+  if (from === 'anthropic-messages') decoder = new AnthropicStreamDecoder();
+  else if (from === 'gemini-generate') decoder = new GeminiStreamDecoder();
+  else decoder = new ChatStreamDecoder();
   let encoder: StreamEncoder;
   if (to === 'anthropic-messages') encoder = new AnthropicStreamEncoder(model);
   else if (to === 'openai-responses') encoder = new ResponsesStreamEncoder(model);

@@ -30,6 +30,12 @@ function upstreamHeaders(
   channel: Channel, credential: UpstreamCredential, client: IncomingHttpHeaders, stream: boolean,
 ): string[] {
   const accept = stream ? 'text/event-stream' : 'application/json';
+  if (channel.kind === 'gemini') {
+    return [
+      'content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity',
+      'x-goog-api-key', credential.secret,
+    ];
+  }
   if (channel.kind === 'openai') {
     return [
       'content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity',
