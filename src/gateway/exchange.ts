@@ -100,7 +100,6 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   /** Answers 200 with a body made here: GET /v1/models (no usage row), or a local token count (a row, no channel). */
   answerLocal(body: Buffer, countedBy: string | null = null): void {
-    if (this.finished || this.clientGone) return;
     this.status = 200;
     this.writer.json(body, countedBy);
     if (countedBy !== null) return this.done(null);
@@ -175,8 +174,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const req = this.req;
     const stream = this.plan.summary!.stream;
     const suffix = upstreamSuffix(dialect, this.plan.summary!.model, stream);
-    // A Gemini URL's query (`alt=sse`) is ours to make: a client's is not passed on to or from Gemini.
-    const url = this.endpoint.inUrl === null && channel.kind !== 'gemini' ? req.url : undefined;
+    const url = this.endpoint.inUrl === null ? req.url : undefined;
     channel.pool.dispatch(upstreamRequest(channel, suffix, credential, req.headers, url, stream, body), attempt);
   }
 
