@@ -90,6 +90,35 @@ describe('the intermediate representation', () => {
       (e: unknown) => e instanceof JsonBodyError && e.path === '$.tools[0].type');
   });
 
+  it('a part the target has no counterpart for is a 400 naming it; redacted thinking is reasoning, left out', () => {
+    const doc = { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0=' } };
+    const withDocument = buf({ model: 'c', max_tokens: 10, messages: [{ role: 'user', content: [doc] }] });
+    assert.throws(() => convertRequestBody('anthropic-messages', 'openai-chat', withDocument),
+      (e: unknown) => e instanceof JsonBodyError && e.problem === 'unsupported' && e.path === '$.messages[0].content[0]'
+        && /"document"/.test(e.message));
+    const audio = { type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } };
+    const withAudio = buf({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }, audio] }] });
+    assert.throws(() => convertRequestBody('openai-chat', 'anthropic-messages', withAudio),
+      (e: unknown) => e instanceof JsonBodyError && e.path === '$.messages[0].content[1]');
+    const redacted = buf({
+      model: 'c', max_tokens: 10,
+      messages: [
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: [{ type: 'redacted_thinking', data: 'xyz' }, { type: 'text', text: 'a' }] },
+        { role: 'user', content: 'again' },
+      ],
+    });
+    const image = { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } };
+    const richResult = buf({
+      model: 'c', max_tokens: 10,
+      messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: [image] }] }],
+    });
+    assert.throws(() => convertRequestBody('anthropic-messages', 'openai-chat', richResult),
+      (e: unknown) => e instanceof JsonBodyError && e.path === '$.messages[0].content[0].content[0]');
+    const chat = json(convertRequestBody('anthropic-messages', 'openai-chat', redacted));
+    assert.deepEqual((chat.messages as unknown[])[1], { role: 'assistant', content: 'a' });
+  });
+
   it('Responses → Chat: instructions, input items, function tools, text.format', () => {
     const body = buf({
       model: 'gpt-4o', instructions: 'Be terse.', stream: true, max_output_tokens: 50, store: false,

@@ -4,8 +4,8 @@ import type { JsonObject, JsonValue } from '../types.js';
 import { numberOr } from './chat.js';
 import { budgetOf } from './reasoning.js';
 import {
-  emptyRequest, textOf, type IrError, type IrMessage, type IrPart, type IrRequest, type IrResponse, type IrStop,
-  type RequestCodec, type ResponseCodec,
+  emptyRequest, noCounterpart, textOf, type IrError, type IrMessage, type IrPart, type IrRequest, type IrResponse,
+  type IrStop, type RequestCodec, type ResponseCodec,
 } from './types.js';
 
 /** Anthropic Messages ⇄ IR. */
@@ -28,12 +28,29 @@ function blockToIr(b: JsonObject, path: string): IrPart {
     case 'tool_use':
       return { type: 'tool_call', id: b.id as string, name: b.name as string, input: b.input as JsonObject };
     case 'tool_result':
+      refuseRichResult(b.content, path);
       return {
         type: 'tool_result', id: b.tool_use_id as string, content: textOf(b.content), isError: b.is_error === true,
       };
     case 'thinking':
       return { type: 'thinking', text: stringOr(b.thinking, ''), signature: stringOr(b.signature, null) };
     default: return { type: 'other', value: b, path };
+  }
+}
+
+/**
+ * A tool result is decoded only for a channel of another kind, whose tool results are text: one with images or
+ * other blocks is refused (naming the block), not cut down to its text.
+ */
+function refuseRichResult(content: JsonValue | undefined, path: string): void {
+  if (!Array.isArray(content)) return;
+  for (let j = 0; j < content.length; j++) {
+    const block = content[j];
+    if (isObject(block) && block.type !== 'text') {
+      const at = `${path}.content[${j}]`;
+      throw new JsonBodyError('unsupported', at, null, `${at}: a tool result's "${String(block.type)}" block has `
+        + 'no counterpart on this channel (its tool results are text)');
+    }
   }
 }
 
@@ -99,7 +116,7 @@ function partToBlock(p: IrPart): JsonObject | null {
     // Anthropic checks thinking signatures: reasoning from another dialect has none and cannot be sent back.
     case 'thinking':
       return p.signature === null ? null : { type: 'thinking', thinking: p.text, signature: p.signature };
-    case 'other': return p.value;
+    case 'other': throw noCounterpart(p, 'an Anthropic channel');
   }
 }
 

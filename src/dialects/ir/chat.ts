@@ -4,8 +4,8 @@ import { expectArray, expectObject, expectString, isObject, shapeError, stringOr
 import type { JsonObject, JsonValue } from '../types.js';
 import { effortOf } from './reasoning.js';
 import {
-  emptyRequest, FINISH_TO_STOP, STOP_TO_FINISH, textOf, type IrError, type IrMessage, type IrPart, type IrRequest,
-  type IrResponse, type RequestCodec, type ResponseCodec,
+  emptyRequest, FINISH_TO_STOP, isRedactedThinking, noCounterpart, STOP_TO_FINISH, textOf, type IrError,
+  type IrMessage, type IrPart, type IrRequest, type IrResponse, type RequestCodec, type ResponseCodec,
 } from './types.js';
 
 /** OpenAI Chat Completions ⇄ IR. */
@@ -131,7 +131,9 @@ function partToChat(p: IrPart): JsonObject | null {
   switch (p.type) {
     case 'text': return { type: 'text', text: p.text };
     case 'image': return { type: 'image_url', image_url: { url: p.url ?? `data:${p.mediaType!};base64,${p.data!}` } };
-    case 'other': return p.value;
+    case 'other':
+      if (isRedactedThinking(p)) return null;
+      throw noCounterpart(p, 'a Chat Completions channel');
     default: return null;
   }
 }
@@ -154,6 +156,7 @@ function encodeRequest(ir: IrRequest): JsonObject {
       for (let k = 0; k < m.content.length; k++) {
         const p = m.content[k]!;
         if (p.type === 'text') text += p.text;
+        else if (p.type === 'other' && !isRedactedThinking(p)) throw noCounterpart(p, 'a Chat Completions channel');
         else if (p.type === 'tool_call') {
           const args = stringifyNested(p.input, `$.messages[${i}].content[${k}].input`);
           calls.push({ id: p.id, type: 'function', function: { name: p.name, arguments: args } });

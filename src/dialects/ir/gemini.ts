@@ -3,7 +3,8 @@ import { isObject, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { budgetOf } from './reasoning.js';
 import {
-  emptyRequest, type IrPart, type IrRequest, type IrResponse, type IrStop, type ResponseCodec,
+  emptyRequest, isRedactedThinking, noCounterpart, type IrPart, type IrRequest, type IrResponse, type IrStop,
+  type ResponseCodec,
 } from './types.js';
 
 /**
@@ -193,7 +194,9 @@ function partToGemini(p: IrPart, names: Map<string, string>): JsonObject | null 
       return { functionResponse: { id: p.id, name: names.get(p.id) ?? p.id, response: responseObjectOf(p.content) } };
     // Earlier turns' reasoning is not input on Gemini (its thought signatures are its own): left out.
     case 'thinking': return null;
-    case 'other': throw unsupported(p.path, 'this part has no counterpart on a Gemini channel');
+    case 'other':
+      if (isRedactedThinking(p)) return null;
+      throw noCounterpart(p, 'a Gemini channel');
   }
 }
 

@@ -1,3 +1,4 @@
+import { JsonBodyError } from '../../errors.js';
 import type { JsonObject, JsonValue } from '../types.js';
 
 /*
@@ -24,6 +25,17 @@ export interface IrToolResult {
 export interface IrThinking { readonly type: 'thinking'; readonly text: string; readonly signature: string | null }
 /** A part the source dialect has and the IR does not model: kept as is, refused by targets that cannot take it. */
 export interface IrOther { readonly type: 'other'; readonly value: JsonObject; readonly path: string }
+
+/** The 400 for a part of the client's dialect that the channel's has no counterpart for (never a silent drop). */
+export function noCounterpart(p: IrOther, target: string): JsonBodyError {
+  const type = typeof p.value.type === 'string' ? `"${p.value.type}" ` : '';
+  return new JsonBodyError('unsupported', p.path, null, `${p.path}: a ${type}part has no counterpart on ${target}`);
+}
+
+/** Anthropic's redacted thinking: reasoning, left out like thinking where the target cannot take it back. */
+export function isRedactedThinking(p: IrOther): boolean {
+  return p.value.type === 'redacted_thinking';
+}
 
 export type IrPart = IrText | IrImage | IrToolCall | IrToolResult | IrThinking | IrOther;
 
