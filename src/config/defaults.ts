@@ -145,7 +145,10 @@ export const DEFAULTS = deepFreeze({
   channel: {
     kind: 'openai',
     /** The vendor's public API, by kind. */
-    baseUrl: { openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com' },
+    baseUrl: {
+      openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com',
+      gemini: 'https://generativelanguage.googleapis.com',
+    },
     credentialsDir: null,
     weight: 1,
     priority: 1,
@@ -153,5 +156,7 @@ export const DEFAULTS = deepFreeze({
     models: [],
     /** Upstream connections per channel. */
     maxConnections: 256,
+    /** Whether an openai channel takes `/v1/responses` natively (else Responses requests are converted to chat). */
+    responses: false,
   },
 } as const);

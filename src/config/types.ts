@@ -151,7 +151,7 @@ export interface ProxyServiceConfig extends ServiceBase {
 
 export type ProxyAuthMode = 'none' | 'users';
 
-export type ChannelKind = 'openai' | 'anthropic';
+export type ChannelKind = 'openai' | 'anthropic' | 'gemini';
 export type BalanceStrategy = 'priority' | 'weighted' | 'round-robin' | 'least-in-flight' | 'lowest-latency';
 
 export interface ChannelConfig {
@@ -165,6 +165,8 @@ export interface ChannelConfig {
   /** Model globs this channel serves; empty means every model. */
   readonly models: readonly string[];
   readonly maxConnections: number;
+  /** An `openai` channel that speaks the Responses API: `/v1/responses` requests pass through unchanged. */
+  readonly responses: boolean;
 }
 
 export interface RuleConfig {

@@ -43,5 +43,8 @@ function clientKey(headers: IncomingHttpHeaders): string | null {
   }
   const x = headers['x-api-key'];
   if (typeof x === 'string' && x.length > 0) return x;
+  // Google's SDKs send their key in x-goog-api-key.
+  const goog = headers['x-goog-api-key'];
+  if (typeof goog === 'string' && goog.length > 0) return goog;
   return null;
 }
