@@ -15,6 +15,8 @@ export const DEFAULTS = deepFreeze({
     /** No token; refused on a non-loopback listener unless `allowNoToken` (see exposure.ts). */
     token: null,
     allowNoToken: false,
+    /** Ports a service created through the API with `listen: "<host>:auto"` takes the first free one of. */
+    portRange: '20000-29999',
   },
   log: {
     level: 'info',
@@ -70,6 +72,13 @@ export const DEFAULTS = deepFreeze({
     period: 'none',
     /** Period boundaries in UTC unless the user lives elsewhere. */
     timezone: 'UTC',
+    expiresAt: null,
+  },
+  /** A user (`users[]`) beyond its id. */
+  user: {
+    /** A disabled user is refused like one over quota; live connections are closed. */
+    enabled: true,
+    /** Never expires (independent of `quota.expires`). */
     expiresAt: null,
   },
   /** A `rate:` block (user or service) that names one direction leaves the other unlimited (0). */

@@ -27,6 +27,17 @@ export interface AdminConfig {
   readonly token: string | null;
   /** A non-loopback admin listener without a token is intended. */
   readonly allowNoToken: boolean;
+  /** More tokens, each with a role; `token` is one more with the role `write`. */
+  readonly tokens: readonly AdminTokenConfig[];
+  /** Where `listen: "<host>:auto"` of an API-made service takes its port (inclusive). */
+  readonly portRange: { readonly from: number; readonly to: number };
+}
+
+export type AdminRole = 'read' | 'write';
+
+export interface AdminTokenConfig {
+  readonly token: string;
+  readonly role: AdminRole;
 }
 
 export interface StoreConfig {
@@ -86,6 +97,18 @@ export interface UserConfig {
   readonly quota: QuotaConfig | null;
   readonly rate: RateConfig | null;
   readonly keys: readonly string[];
+  /** Keys issued through the admin API: only their SHA-256 is kept. */
+  readonly keyHashes: readonly KeyHashConfig[];
+  /** false: refused like a user over quota. */
+  readonly enabled: boolean;
+  /** Epoch ms after which the user is refused, or null (see also `quota.expiresAt`). */
+  readonly expiresAt: number | null;
+}
+
+export interface KeyHashConfig {
+  readonly id: string;
+  /** Lowercase hex SHA-256 of the key. */
+  readonly sha256: string;
 }
 
 export type ServiceConfig = ForwardServiceConfig | ProxyServiceConfig | GatewayServiceConfig;

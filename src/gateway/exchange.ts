@@ -149,7 +149,11 @@ export class Exchange implements SseEventSink, Slotted {
     if (refusal === null) return true;
     this.core.accounting.refused(this.user, this.core.serviceName);
     this.fail(new QuotaExceededError(
-      refusal.reason === 'quota_expired' ? `user "${refusal.user}" is past its quota expiry` : `user "${refusal.user}" has used its quota for this period`,
+      refusal.reason === 'quota_expired'
+        ? `user "${refusal.user}" is past its quota expiry`
+        : refusal.reason === 'user_disabled'
+          ? `user "${refusal.user}" is disabled`
+          : `user "${refusal.user}" has used its quota for this period`,
       refusal.reason,
     ));
     return false;
