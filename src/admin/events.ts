@@ -5,6 +5,13 @@ export const MAX_SUBSCRIBER_BUFFER = 256 * 1024;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const HEARTBEAT_MS = 15_000;
 
+/** Polled state that has no event of its own (service and target health). */
+export interface Watch {
+  check(): void;
+  /** Nobody listens any more: the next check starts from a new baseline. */
+  reset(): void;
+}
+
 interface Subscriber {
   readonly res: ServerResponse;
 }
@@ -19,14 +26,16 @@ export class EventHub {
   private seq = 0;
   private heartbeat: NodeJS.Timeout | null = null;
   private watcher: NodeJS.Timeout | null = null;
-  private readonly watch: () => void;
+  private readonly watch: Watch;
   private readonly watchMs: number;
+  private readonly check: () => void;
   dropped = 0;
 
   /** `watch` runs every `watchMs` while anyone subscribes (to notice state that has no event of its own). */
-  constructor(watch: () => void, watchMs = 1_000) {
+  constructor(watch: Watch, watchMs = 1_000) {
     this.watch = watch;
     this.watchMs = watchMs;
+    this.check = () => watch.check();
   }
 
   get size(): number {
@@ -63,8 +72,10 @@ export class EventHub {
         for (const s of this.subscribers) this.send(s, ': heartbeat\n\n');
       }, HEARTBEAT_MS);
       this.heartbeat.unref();
-      this.watcher = setInterval(this.watch, this.watchMs);
+      this.watcher = setInterval(this.check, this.watchMs);
       this.watcher.unref();
+      // The state the first subscriber sees changes against.
+      this.watch.check();
     }
   }
 
@@ -92,5 +103,6 @@ export class EventHub {
     if (this.watcher !== null) clearInterval(this.watcher);
     this.heartbeat = null;
     this.watcher = null;
+    this.watch.reset();
   }
 }

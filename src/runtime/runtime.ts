@@ -87,7 +87,7 @@ export class Runtime {
   /** `GET /requests` and `GET /usage/summary`; null without a SQLite store. */
   readonly requestQuery: RequestQuery | null;
   /** `GET /events`. */
-  readonly events = new EventHub(() => this.watch.check());
+  readonly events: EventHub;
   private readonly watch: ServiceWatch;
   /** The overlay's own in-memory database when the config has no SQLite file. */
   private readonly overlayDb: Db | null;
@@ -128,7 +128,8 @@ export class Runtime {
     this.management = management;
     this.overlayDb = overlayDb;
     this.requestQuery = db ? new RequestQuery(db) : null;
-    this.watch = new ServiceWatch(() => this.status().services, this.events);
+    this.watch = new ServiceWatch(() => this.status().services, this);
+    this.events = new EventHub(this.watch);
     this.log = options.log;
     this.source = options.source ?? null;
     this.engine = engine;

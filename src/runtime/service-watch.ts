@@ -24,6 +24,11 @@ export class ServiceWatch {
     this.out = out;
   }
 
+  /** Forgets the last snapshot (nobody listened since): the next check sets a new baseline. */
+  reset(): void {
+    this.seen = null;
+  }
+
   check(): void {
     const now = new Map<string, Seen>();
     for (const s of this.statuses()) {
@@ -38,6 +43,8 @@ export class ServiceWatch {
       const prev = before.get(name);
       if (prev === undefined) {
         this.out.publish('service', { service: name, state: cur.state, listen: cur.listen, change: 'started' });
+        // A new service's targets are up until they fail: any already down is news.
+        for (const [address, up] of cur.targets) if (!up) this.out.publish('target', { service: name, target: address, up });
         continue;
       }
       if (prev.state !== cur.state) this.out.publish('service', { service: name, state: cur.state, listen: cur.listen, change: 'state' });
