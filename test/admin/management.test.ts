@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RelayRecord } from '../../src/contracts/records.js';
 import { connectTo, echoServer, eventually, freePort, listen, readBytes, type TestServer } from '../helpers/servers.js';
+import { errorCode, rawExchange } from '../helpers/raw-http.js';
 import { startManaged, type Managed } from './managed.js';
 
 /** A free run of ports for `admin.portRange` (`:auto` services). */
@@ -247,6 +248,53 @@ describe('management API: roles', () => {
       assert.equal((await fetch(`${tg.base}/users`, { headers: { authorization: 'Bearer nope' } })).status, 401);
     } finally {
       await tg.stop();
+    }
+  });
+});
+
+describe('management API: hardening of body routes', () => {
+  it('refuses an oversized body with 413, cuts an endless one, and keeps serving', async () => {
+    const tg = await startManaged({});
+    try {
+      const port = Number(tg.runtime.adminAddress()!.split(':').pop());
+      const auth = 'authorization: Bearer mgmt-write-token\r\n';
+      const declared = await rawExchange(port, `POST /users HTTP/1.1\r\nhost: x\r\n${auth}content-length: ${10 * 1024 * 1024}\r\n\r\n`);
+      assert.equal(declared.status, 413);
+      assert.equal(errorCode(declared), 'TG_ERR_ADMIN_BODY_TOO_LARGE');
+      const big = `{"id":"${'a'.repeat(70 * 1024)}"}`;
+      const chunked = await rawExchange(port, `POST /users HTTP/1.1\r\nhost: x\r\n${auth}transfer-encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`);
+      assert.equal(chunked.status, 413);
+      const unauthenticated = await rawExchange(port, 'POST /users HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n{"id":"zed"}');
+      assert.equal(unauthenticated.status, 401);
+      assert.equal((await tg.api('GET', '/users/zed')).status, 404);
+      assert.equal((await tg.api('POST', '/users', { id: 'ok' })).status, 201);
+    } finally {
+      await tg.stop();
+    }
+  });
+});
+
+describe('management API: usage reset', () => {
+  it('starts the current quota period from zero, durably', async () => {
+    const target = await echoServer();
+    const tg = await startManaged({
+      users: [{ id: 'r', quota: { bytes: '1MiB', period: 'monthly' } }],
+      services: [{ name: 'r-fwd', type: 'forward', listen: '127.0.0.1:0', user: 'r', targets: [target.address] }],
+    });
+    try {
+      const port = Number(tg.runtime.status().services.find((s) => s.name === 'r-fwd')!.listen.split(':').pop());
+      await echoOnce(port, 'x'.repeat(1000));
+      await eventually(async () => (await tg.api('GET', '/users/r/usage')).body.quota.used >= 2000, 5_000, 'usage counted');
+      await tg.runtime.accounting.flush();
+      const reset = await tg.api('POST', '/users/r/usage/reset');
+      assert.equal(reset.status, 200, JSON.stringify(reset.body));
+      assert.equal(reset.body.quota.used, 0);
+      assert.equal((await tg.api('POST', '/users/nobody/usage/reset')).status, 404);
+      await tg.restart();
+      assert.equal((await tg.api('GET', '/users/r/usage')).body.quota.used, 0);
+    } finally {
+      await tg.stop();
+      await target.close();
     }
   });
 });
