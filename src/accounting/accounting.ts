@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { ByteBudget, RateLimit } from '../contracts/rate.js';
 import type { Relay, RelayEngine, RelayResult } from '../contracts/relay-engine.js';
 import type { Db } from '../store/database.js';
-import { Ledger } from '../store/ledger.js';
+import { Ledger, type LedgerRow } from '../store/ledger.js';
 import { Counters, type CountersBody } from './delta.js';
 import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
@@ -383,6 +383,20 @@ export class Accounting implements ServiceAccounting {
   }
 
   /**
+   * Pushed reports: every delta the ledger gets is added to `outbox` in the same transaction (null: stop). Only
+   * the all-time rows: each delta is also written to its quota period's row, which would count it twice.
+   */
+  setReportOutbox(outbox: { add(row: LedgerRow): void } | null): boolean {
+    if (this.ledger === null) return false;
+    this.ledger.setOutbox(outbox === null ? null : {
+      add(row: LedgerRow): void {
+        if (row.period === ALL_TIME) outbox.add(row);
+      },
+    });
+    return true;
+  }
+
+  /**
    * Closes every live relay of `userId` (a user removed through the admin API: `user_removed`), whether or not
    * the user is still in the config; returns how many.
    */
@@ -413,7 +427,8 @@ export class Accounting implements ServiceAccounting {
     const row = this.ledger?.read('user', userId, period) ?? null;
     if (this.ledger !== null && row !== null && period !== ALL_TIME && (row.bytesIn !== 0 || row.bytesOut !== 0)) {
       const counts = { bytesIn: -row.bytesIn, bytesOut: -row.bytesOut, connections: 0, requests: 0, tokens: 0 };
-      this.ledger.write([{ kind: 'user', subject: userId, period, counts }], this.clock());
+      // Not a report: the traffic happened; only the quota period starts again.
+      this.ledger.write([{ kind: 'user', subject: userId, period, counts }], this.clock(), false);
     }
     user.usedIn = 0;
     user.usedOut = 0;

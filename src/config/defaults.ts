@@ -63,6 +63,14 @@ export const DEFAULTS = deepFreeze({
     /** A body must have arrived this long after its headers (slow-body clients hold budget). */
     bodyTimeoutMs: 30_000,
   },
+  /** `report:` (pushed traffic deltas; off unless `report.url` is set). */
+  report: {
+    intervalMs: 10_000,
+    format: 'tidegate',
+    token: null,
+    /** A receiver that stays down is retried at least this often. */
+    maxRetryDelayMs: 60_000,
+  },
   /** How long removed services and a shutting-down process let live connections finish. */
   shutdownGraceMs: 30_000,
   /** A user's `quota:` block (`bytes` has no default: a quota without it is an error). */

@@ -25,7 +25,7 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
     else changed.push({ before: prev, after: svc });
   }
   const removed = [...old.values()].filter((s) => !next.has(s.name));
-  const sharedChanged = (['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGraceMs', 'users'] as const).filter(
+  const sharedChanged = (['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGraceMs', 'users', 'report'] as const).filter(
     (key) => !sameSettings(before[key], after[key]),
   );
   return { added, removed, changed, unchanged, sharedChanged };

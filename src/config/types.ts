@@ -17,6 +17,18 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly users: readonly UserConfig[];
   readonly services: readonly ServiceConfig[];
+  /** Pushed traffic reports; null when off. */
+  readonly report: ReportConfig | null;
+}
+
+export interface ReportConfig {
+  readonly url: URL;
+  readonly intervalMs: number;
+  readonly format: 'tidegate' | 'gost';
+  /** Sent as `Authorization: Bearer <token>`. */
+  readonly token: string | null;
+  /** Retries of an unacknowledged batch back off up to this. */
+  readonly maxRetryDelayMs: number;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

@@ -18,6 +18,7 @@ export interface AdminSubject {
   readonly accounting: Pick<Accounting, 'syncStatus' | 'usage' | 'metrics'>;
   readonly management: Management;
   readonly events: EventHub;
+  reportStatus(): unknown;
   /** The request log's reader; null without a SQLite store. */
   readonly requestQuery: RequestQuery | null;
 }
@@ -274,6 +275,12 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
         const window = { since: filter.since ?? null, until: filter.until ?? null };
         return { status: 200, body: { groupBy, ...window, rows: requests(runtime).summary(groupBy, filter) } };
       },
+    },
+    {
+      method: 'GET',
+      path: '/report',
+      doc: { summary: 'Pushed reports: receiver, last acknowledged sequence, failures, unacknowledged batches (null when off)' },
+      handle: () => ({ status: 200, body: runtime.reportStatus() }),
     },
     {
       method: 'GET',

@@ -49,6 +49,11 @@ describe('config defaults table', () => {
         assert.deepEqual(config.admin.portRange, { from, to });
         assert.deepEqual(config.admin.tokens, []);
       },
+      report: () => {
+        assert.equal(config.report, null);
+        const on = validateConfig({ report: { url: 'http://127.0.0.1:1/r' } }).report!;
+        expectDefaults(on, DEFAULTS.report, 'report');
+      },
       user: () => {
         expectDefaults(user, DEFAULTS.user, 'users[0]');
         assert.deepEqual(user.keyHashes, []);
