@@ -11,7 +11,7 @@ import { ALL_TIME, systemClock, type Clock } from './period.js';
 import { QuotaBudget } from './quota-budget.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
-import { MeteredRelay, serviceSubject, Subject, UserAccount } from './subject.js';
+import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { Refusal, ServiceAccounting } from '../contracts/accounting.js';
 import type { RelayMeter } from '../contracts/meter.js';
@@ -103,7 +103,9 @@ export class Accounting implements ServiceAccounting {
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
-    this.redis = config.store.redis ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix) : null;
+    this.redis = config.store.redis
+      ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
+      : null;
     this.limits = new RateLimitRegistry(options.engine);
     const self = this;
     this.metrics = accountingMetrics({
@@ -205,7 +207,9 @@ export class Accounting implements ServiceAccounting {
     return this.limits.forRelay(userId, service);
   }
 
-  /** The quota budget a new relay of `userId` shares, brought up to date (a period may have ended); null without one. */
+  /**
+   * The quota budget a new relay of `userId` shares, brought up to date (a period may have ended); null without one.
+   */
   byteBudget(userId: string | null): ByteBudget | null {
     if (userId === null) return null;
     const user = this.users.get(userId);
@@ -323,7 +327,9 @@ export class Accounting implements ServiceAccounting {
     return subject;
   }
 
-  private count(user: UserAccount | null, service: Subject, dIn: number, dOut: number, dConn: number, dReq: number, dTok: number): void {
+  private count(
+    user: UserAccount | null, service: Subject, dIn: number, dOut: number, dConn: number, dReq: number, dTok: number,
+  ): void {
     if (user !== null) {
       const period = user.period(this.clock());
       user.record(period, dIn, dOut, dConn, dReq, dTok);

@@ -27,11 +27,15 @@ export class Counters {
   }
 
   isZero(): boolean {
-    return this.bytesIn === 0 && this.bytesOut === 0 && this.connections === 0 && this.requests === 0 && this.tokens === 0;
+    return this.bytesIn === 0 && this.bytesOut === 0 && this.connections === 0 && this.requests === 0 &&
+      this.tokens === 0;
   }
 
   toJSON(): CountersBody {
-    return { bytesIn: this.bytesIn, bytesOut: this.bytesOut, connections: this.connections, requests: this.requests, tokens: this.tokens };
+    return {
+      bytesIn: this.bytesIn, bytesOut: this.bytesOut, connections: this.connections, requests: this.requests,
+      tokens: this.tokens,
+    };
   }
 }
 

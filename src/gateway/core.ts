@@ -5,13 +5,17 @@ import type { Logger } from '../log.js';
 import type { GatewayUsageRecord, RequestLogRow } from '../contracts/records.js';
 import type { ServiceEvents } from '../contracts/service-events.js';
 import type { UsageLog } from '../contracts/usage-log.js';
-import { AffinityTable } from './affinity.js';
-import { Channel } from './channel.js';
+import { AffinityTable } from './routing/affinity.js';
+import { Channel } from './upstream/channel.js';
 import type { BodyCodec } from './codec.js';
-import type { Exchange } from './exchange.js';
 import { SlotList } from '../util/slot-list.js';
-import { Router } from './router.js';
-import { Watchdog } from './watchdog.js';
+import { Router } from './routing/router.js';
+import { Watchdog, type Watched } from './timers/watchdog.js';
+
+/** A request in flight, as the service sees it (the Exchange). */
+export interface LiveExchange extends Watched {
+  readonly res: { destroy(): void };
+}
 
 /**
  * Everything a request needs, owned by one gateway service and swapped in place on reload: channels (kept across
@@ -33,7 +37,7 @@ export class GatewayCore {
   readonly log: Logger;
   /** Quota checks before a request is served. */
   readonly accounting: ServiceAccounting;
-  readonly live = new SlotList<Exchange>('slot');
+  readonly live = new SlotList<LiveExchange>('slot');
   /** Request and first-byte deadlines of the live exchanges. */
   readonly watchdog: Watchdog;
   requests = 0;

@@ -2,24 +2,24 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { DEFAULTS } from '../config/defaults.js';
 import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
-import { GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
+import { type GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
 import { guardRequest } from '../guard/entry.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
 import { formatHostPort } from '../util/address.js';
-import { AccountSource } from './account-source.js';
+import { AccountSource } from './upstream/account-source.js';
 import { BodyBudget } from './body-budget.js';
-import type { Channel } from './channel.js';
+import type { Channel } from './upstream/channel.js';
 import type { GatewayContext as ServiceContext } from './context.js';
 import { BodyCodec } from './codec.js';
 import { GatewayCore } from './core.js';
-import { findEndpoint, MODELS, type Endpoint, type Family } from './endpoints.js';
-import { errorBody } from './error-body.js';
+import { findEndpoint, MODELS, type Endpoint, type Family } from './routing/endpoints.js';
+import { errorBody } from './response/error-body.js';
 import { Exchange } from './exchange.js';
 import { GatewayRequest, GatewayResponse } from './http-types.js';
-import { KeepAliveSweeper, type ClientConnection } from './keep-alive.js';
+import { KeepAliveSweeper, type ClientConnection } from './timers/keep-alive.js';
 import { isLingering } from './linger.js';
-import { listModels } from './models.js';
+import { listModels } from './routing/models.js';
 
 /** The gateway's client connection, kept on its socket (set once, when it is accepted). */
 const CLIENT = Symbol('tidegate.gatewayClient');
@@ -56,7 +56,10 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.config = config;
     this.context = context;
     this.boundAddress = formatHostPort(config.listen);
-    this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log, context.accounting);
+    this.core = new GatewayCore(
+      config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log,
+      context.accounting,
+    );
     this.keepAlive = new KeepAliveSweeper(config.keepAliveTimeoutMs);
     this.bodyBudget = context.bodyBudget ?? new BodyBudget(DEFAULTS.gateway);
     // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
@@ -97,7 +100,9 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       if (!channel.usesAccounts || this.accountSources.has(channel)) continue;
       const pool = this.context.pool ?? null;
       if (pool === null) {
-        channel.accountProblems = [{ file: channel.config.credentialsDir!, reason: 'no worker pool to scan the credentials directory' }];
+        channel.accountProblems = [
+          { file: channel.config.credentialsDir!, reason: 'no worker pool to scan the credentials directory' },
+        ];
         continue;
       }
       const source = new AccountSource(channel, channel.config.credentialsDir!, pool, this.context.log);
@@ -105,7 +110,10 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       const log = this.context.log;
       pending.push(source.start().catch(function credentialsDirFailed(err: Error) {
         channel.accountProblems = [{ file: channel.config.credentialsDir!, reason: err.message }];
-        log.error({ channel: channel.name, err: err.message }, 'gateway channel cannot read its credentials directory; it has no accounts');
+        log.error(
+          { channel: channel.name, err: err.message },
+          'gateway channel cannot read its credentials directory; it has no accounts',
+        );
       }));
     }
     await Promise.all(pending);
@@ -126,7 +134,10 @@ export class GatewayService implements Service<GatewayServiceConfig> {
         service.boundAddress = formatHostPort({ host: a.address, port: a.port });
         service.state = 'running';
         if (service.core.keys === null) {
-          service.context.log.warn({ service: config.name, listen: service.boundAddress }, 'gateway has no users with keys: it is open to every client');
+          service.context.log.warn(
+            { service: config.name, listen: service.boundAddress },
+            'gateway has no users with keys: it is open to every client',
+          );
         }
         resolve();
       });
@@ -140,7 +151,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   }
 
   canUpdate(next: ServiceConfig): boolean {
-    return next.type === 'gateway' && next.listen.host === this.config.listen.host && next.listen.port === this.config.listen.port;
+    return next.type === 'gateway' && next.listen.host === this.config.listen.host
+      && next.listen.port === this.config.listen.port;
   }
 
   update(next: GatewayServiceConfig, context: ServiceContext): void {
@@ -156,7 +168,9 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       c.close().catch(() => undefined);
     }
     this.startAccountSources().catch(() => undefined);
-    if (this.core.keys === null) this.context.log.warn({ service: next.name }, 'gateway has no users with keys: it is open to every client');
+    if (this.core.keys === null) {
+      this.context.log.warn({ service: next.name }, 'gateway has no users with keys: it is open to every client');
+    }
   }
 
   /** The request listener (bound once per service). */
@@ -176,12 +190,18 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     const q = url.indexOf('?');
     const endpoint = findEndpoint(q === -1 ? url : url.slice(0, q));
     if (endpoint === null) {
-      answerError(res, url.startsWith('/v1/messages') ? 'anthropic' : 'openai', new RouteNotFoundError(`no route for ${req.method} ${url.slice(0, 200)}`));
+      answerError(
+        res, url.startsWith('/v1/messages') ? 'anthropic' : 'openai',
+        new RouteNotFoundError(`no route for ${req.method} ${url.slice(0, 200)}`),
+      );
       return;
     }
     if (req.method !== endpoint.method) {
       res.setHeader('allow', endpoint.method);
-      answerError(res, endpoint.family, new MethodNotAllowedError(`${endpoint.path} accepts ${endpoint.method}, got ${req.method}`));
+      answerError(
+        res, endpoint.family,
+        new MethodNotAllowedError(`${endpoint.path} accepts ${endpoint.method}, got ${req.method}`),
+      );
       return;
     }
     const core = this.core;
@@ -260,14 +280,7 @@ function answerError(res: GatewayResponse, family: Family, err: GatewayError): v
 }
 
 function answerModels(exchange: Exchange, config: GatewayServiceConfig, anthropic: boolean): void {
-  const body = listModels(config, anthropic);
-  const res = exchange.res;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', body.length);
-  res.writeHead(200);
-  res.end(body);
-  exchange.core.live.delete(exchange);
-  exchange.finished = true;
+  exchange.answerLocal(listModels(config, anthropic));
 }
 
 function onResponseClose(this: GatewayResponse): void {

@@ -66,7 +66,8 @@ export class Ledger {
     this.busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
     applyMigrations(db, LEDGER_MIGRATIONS);
     this.upsert = db.prepare(`INSERT INTO accounting_usage
-      (kind, subject, period, bytes_in, bytes_out, connections, requests, tokens, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      (kind, subject, period, bytes_in, bytes_out, connections, requests, tokens, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (kind, subject, period) DO UPDATE SET
         bytes_in = bytes_in + excluded.bytes_in,
         bytes_out = bytes_out + excluded.bytes_out,
@@ -75,7 +76,8 @@ export class Ledger {
         tokens = tokens + excluded.tokens,
         updated_at = excluded.updated_at`);
     this.select = db.prepare(
-      'SELECT bytes_in, bytes_out, connections, requests, tokens FROM accounting_usage WHERE kind = ? AND subject = ? AND period = ?',
+      'SELECT bytes_in, bytes_out, connections, requests, tokens FROM accounting_usage ' +
+        'WHERE kind = ? AND subject = ? AND period = ?',
     );
     const upsert = this.upsert;
     const ledger = this;
@@ -107,7 +109,10 @@ export class Ledger {
   read(kind: string, subject: string, period: string): LedgerCounts | null {
     const row = this.select.get(kind, subject, period) as UsageRow | undefined;
     if (row === undefined) return null;
-    return { bytesIn: row.bytes_in, bytesOut: row.bytes_out, connections: row.connections, requests: row.requests, tokens: row.tokens };
+    return {
+      bytesIn: row.bytes_in, bytesOut: row.bytes_out, connections: row.connections, requests: row.requests,
+      tokens: row.tokens,
+    };
   }
 
   /** Starts (or stops, with null) adding every written delta to the report outbox. */

@@ -2,7 +2,10 @@ import type { RequestLogRow } from '../contracts/records.js';
 
 /** Number columns per row: ts, latencyMs, ttfbMs, promptTokens, completionTokens, totalTokens (NaN = null). */
 const NUMBERS = 6;
-/** Int columns per row: status, attempts, stream, then string ids of service, user, channel, endpoint, model, error (-1 = null). */
+/**
+ * Int columns per row: status, attempts, stream, then string ids of service, user, channel, endpoint, model, error
+ * (-1 = null).
+ */
 const INTS = 9;
 /** String columns, in insert order: service, user, channel, endpoint, model, error. */
 export const STRING_COLUMNS = 6;
@@ -30,7 +33,9 @@ export class RequestLogBatch {
   readonly strings: string[];
   private readonly ids: Map<string, number>;
   /** Per string column, the last value added and its id (a value never seen is undefined, so it never matches). */
-  private readonly lastValues: (string | null | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined];
+  private readonly lastValues: (string | null | undefined)[] = [
+    undefined, undefined, undefined, undefined, undefined, undefined,
+  ];
   private readonly lastIds = new Int32Array(6);
 
   constructor(capacity: number, message?: RequestLogBatchMessage) {

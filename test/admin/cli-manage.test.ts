@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { connectTo, echoServer, freePort, readBytes, type TestServer } from '../helpers/servers.js';
+import { connectTo, readBytes } from '../helpers/sockets.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { freePort, type TestServer } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
 
 describe('tidegate users|keys|services against a running instance', () => {

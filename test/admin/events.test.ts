@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { IncomingMessage } from 'node:http';
-import { echoServer, eventually, freePort, type TestServer } from '../helpers/servers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { eventually } from '../helpers/wait.js';
+import { freePort, type TestServer } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
 
 interface Subscription {
@@ -61,7 +63,7 @@ describe('GET /events', () => {
     assert.equal(svc.status, 201, JSON.stringify(svc.body));
     await tg.api('POST', '/users/q/keys', {});
     const port = Number(svc.body.status.listen.split(':').pop());
-    const { connectTo } = await import('../helpers/servers.js');
+    const { connectTo } = await import('../helpers/sockets.js');
     const client = await connectTo(port);
     client.on('error', () => undefined);
     client.write('more than ten bytes of traffic');

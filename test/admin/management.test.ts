@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RelayRecord } from '../../src/contracts/records.js';
-import { connectTo, echoServer, eventually, freePort, listen, readBytes, type TestServer } from '../helpers/servers.js';
+import { connectTo, readBytes } from '../helpers/sockets.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { eventually } from '../helpers/wait.js';
+import { freePort, listen, type TestServer } from '../helpers/listen.js';
 import { errorCode, rawExchange } from '../helpers/raw-http.js';
 import { startManaged, type Managed } from './managed.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { freePort } from '../helpers/servers.js';
+import { freePort } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
 
 async function chat(port: number, key: string, model: string): Promise<number> {

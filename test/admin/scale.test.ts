@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { connectTo, echoServer, eventually, type TestServer } from '../helpers/servers.js';
+import { connectTo } from '../helpers/sockets.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { eventually } from '../helpers/wait.js';
+import { type TestServer } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
 
 interface Stream {

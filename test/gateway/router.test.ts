@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { documentToConfig } from '../../src/config/load.js';
 import type { GatewayServiceConfig } from '../../src/config/schema.js';
-import { Channel } from '../../src/gateway/channel.js';
-import { CHAT, COMPLETIONS, MESSAGES } from '../../src/gateway/endpoints.js';
-import { Router } from '../../src/gateway/router.js';
+import { Channel } from '../../src/gateway/upstream/channel.js';
+import { CHAT, COMPLETIONS, MESSAGES } from '../../src/gateway/routing/endpoints.js';
+import { Router } from '../../src/gateway/routing/router.js';
 
 /** A gateway service config through the real validator; channels point at a closed loopback port (never dialed). */
 function gatewayConfig(rules: unknown[]): GatewayServiceConfig {

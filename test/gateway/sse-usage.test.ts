@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseSseEvent, SseSplitter, type SseEvent } from '../../src/gateway/sse-splitter.js';
-import { readUsage, TokenUsage } from '../../src/gateway/usage.js';
+import { parseSseEvent, SseSplitter, type SseEvent } from '../../src/gateway/sse/splitter.js';
+import { readUsage, TokenUsage } from '../../src/gateway/response/usage.js';
 
 /** prompt, completion and total tokens as readUsage finds them in `body`. */
 function scanned(body: Buffer): (number | null)[] {

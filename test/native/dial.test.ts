@@ -11,9 +11,11 @@ import type {
   RelayResult,
 } from '../../src/contracts/relay-engine.js';
 import type { NativeRelayEngine } from '../../src/relay/native/engine.js';
-import { blackhole } from '../helpers/blackhole.js';
-import { eventually, readAll } from '../helpers/servers.js';
-import { connect, defaultOptions, listen, newEngine, portOf, skipNative } from './harness.js';
+import { defaultOptions, newEngine, skipNative } from './harness.js';
+import { freePort, listen, type TestServer } from '../helpers/listen.js';
+import { blackhole } from '../fixtures/blackhole.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
+import { eventually } from '../helpers/wait.js';
 
 /** The engine-side dial: the addon connects to the target itself; JS hears of failed connects and picks the next. */
 
@@ -30,7 +32,10 @@ interface Dialed {
  * A front that hands every client to `engine.dial` towards `targets[0]`; on a failed connect it redials the next
  * target, and closes the relay when none is left.
  */
-async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], connect: DialOptions = CONNECT, reportConnect = false) {
+async function dialFront(
+  engine: NativeRelayEngine, targets: DialAddress[], connect: DialOptions = CONNECT, reportConnect = false,
+  greeting: Buffer | null = null,
+) {
   const dialed: Dialed[] = [];
   const waiting: Array<(d: Dialed) => void> = [];
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
@@ -49,14 +54,17 @@ async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], conn
         else relay.close();
       },
     };
-    const relay = engine.dial(client, targets[0]!, 'target 0', connect, reportConnect, null, defaultOptions, listener, (_r, result) => resolveClosed(result));
+    const relay = engine.dial(
+      client, targets[0]!, 'target 0', connect, reportConnect, greeting, defaultOptions, listener,
+      (_r, result) => resolveClosed(result),
+    );
     const d = { relay, failures, connects, closed };
     dialed.push(d);
     waiting.shift()?.(d);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: portOf(server),
+    port: (server.address() as net.AddressInfo).port,
     /** The next dialed client (or one already dialed and not yet taken). */
     next(): Promise<Dialed> {
       const ready = dialed.shift();
@@ -71,15 +79,12 @@ function openFds(): number {
 }
 
 async function refusedPort(): Promise<number> {
-  const s = await listen(() => undefined);
-  const port = portOf(s);
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  return freePort();
 }
 
 describe('native relay: engine-side dial', { skip: skipNative }, () => {
   let engine: NativeRelayEngine;
-  let echo: net.Server;
+  let echo: TestServer;
   before(async () => {
     engine = newEngine();
     echo = await listen((s) => s.pipe(s));
@@ -96,9 +101,9 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
   });
 
   it('connects and relays both ways byte-exactly, the client\'s early bytes and FIN included', async () => {
-    const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: portOf(echo) })!]);
+    const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: echo.port })!]);
     try {
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       const payload = Buffer.alloc(300_000, 7);
       client.end(payload); // sent (with the FIN) before the engine's connect may even have started
       const got = await readAll(client);
@@ -115,14 +120,33 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     }
   });
 
+  it('sends the greeting first, once connected, and books only relayed bytes (never the greeting)', async () => {
+    const greeting = Buffer.from([0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+    const echoAddress = engine.dialAddress({ host: '127.0.0.1', port: echo.port })!;
+    const front = await dialFront(engine, [echoAddress], CONNECT, false, greeting);
+    try {
+      const client = await connectTo(front.port);
+      const payload = Buffer.alloc(40_000, 9);
+      client.end(payload);
+      const got = await readAll(client);
+      assert.equal(Buffer.compare(got, Buffer.concat([greeting, payload])), 0);
+      const result = await (await front.next()).closed;
+      assert.equal(result.reason, 'done');
+      assert.equal(result.bytesIn, payload.length, 'what the target received');
+      assert.equal(result.bytesOut, payload.length, 'what the client received from the target: the greeting is not');
+    } finally {
+      await front.close();
+    }
+  });
+
   it('reports a refused connect with Node\'s error code, then relays to the next target', async () => {
     const dead = await refusedPort();
     const front = await dialFront(engine, [
       engine.dialAddress({ host: '127.0.0.1', port: dead })!,
-      engine.dialAddress({ host: '127.0.0.1', port: portOf(echo) })!,
+      engine.dialAddress({ host: '127.0.0.1', port: echo.port })!,
     ], CONNECT, true);
     try {
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       client.end('ping');
       assert.equal((await readAll(client)).toString(), 'ping');
       const d = await front.next();
@@ -143,7 +167,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 300 });
     try {
       const started = Date.now();
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       const ended = readAll(client).catch(() => Buffer.alloc(0));
       const d = await front.next();
       const result = await d.closed;
@@ -164,7 +188,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     const hole = await blackhole();
     const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 });
     try {
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       const d = await front.next();
       client.resetAndDestroy();
       const result = await d.closed;
@@ -185,7 +209,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     // The engine opens its loop's epoll and eventfd with the first relay and closes them at shutdown.
     const fdsBefore = openFds();
     try {
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       const ended = readAll(client).catch(() => Buffer.alloc(0));
       const d = await front.next();
       await new Promise((resolve) => setTimeout(resolve, 50)); // let the connect start

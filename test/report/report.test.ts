@@ -3,7 +3,10 @@ import Database from 'better-sqlite3';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { connectTo, echoServer, eventually, freePort, readBytes, sleep } from '../helpers/servers.js';
+import { connectTo, readBytes } from '../helpers/sockets.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { eventually, sleep } from '../helpers/wait.js';
+import { freePort } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from '../admin/managed.js';
 
 interface Totals { bytesIn: number; bytesOut: number; connections: number }

@@ -1,0 +1,49 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ServiceAccounting } from '../contracts/accounting.js';
+import { GatewayAuthError, QuotaExceededError } from '../errors.js';
+
+/** What client auth reads (the GatewayCore). */
+export interface AuthSource {
+  /** null when no users are configured (the gateway is open). */
+  readonly keys: ReadonlyMap<string, string> | null;
+  /** The service's `user`, charged for requests of an open gateway. */
+  readonly defaultUser: string | null;
+  readonly accounting: ServiceAccounting;
+  readonly serviceName: string;
+  userForKey(key: string): string | undefined;
+}
+
+/** The user a request is served for (null: an open gateway without a `user`), or the 401 to answer. */
+export function authenticate(source: AuthSource, headers: IncomingHttpHeaders): string | null | GatewayAuthError {
+  if (source.keys === null) return source.defaultUser;
+  const key = clientKey(headers);
+  const user = key === null ? undefined : source.userForKey(key);
+  if (user !== undefined) return user;
+  return new GatewayAuthError(key === null
+    ? 'missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"'
+    : 'unknown API key');
+}
+
+/** The 429 to answer when the user is over its quota (the refusal is counted), else null. */
+export function quotaRefusal(source: AuthSource, user: string | null): QuotaExceededError | null {
+  const refusal = source.accounting.check(user);
+  if (refusal === null) return null;
+  source.accounting.refused(user, source.serviceName);
+  const message = refusal.reason === 'quota_expired'
+    ? `user "${refusal.user}" is past its quota expiry`
+    : refusal.reason === 'user_disabled'
+      ? `user "${refusal.user}" is disabled`
+      : `user "${refusal.user}" has used its quota for this period`;
+  return new QuotaExceededError(message, refusal.reason);
+}
+
+/** `Authorization: Bearer <key>` or `x-api-key: <key>`. */
+function clientKey(headers: IncomingHttpHeaders): string | null {
+  const auth = headers.authorization;
+  if (typeof auth === 'string' && auth.length > 7 && (auth.startsWith('Bearer ') || auth.startsWith('bearer '))) {
+    return auth.slice(7).trim();
+  }
+  const x = headers['x-api-key'];
+  if (typeof x === 'string' && x.length > 0) return x;
+  return null;
+}

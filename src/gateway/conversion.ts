@@ -1,0 +1,52 @@
+import type { ChatDialect, Dialect } from '../dialects/types.js';
+import type { BodyCodec } from './codec.js';
+
+const STREAM_OPTIONS = Buffer.from(',"stream_options":{"include_usage":true}}');
+
+/**
+ * The request body in the other chat dialect, converted once (inline below the pool's offload threshold, in the pool
+ * above it) and reused by later attempts on channels of that dialect. Made only for requests that need it.
+ */
+export class RequestConversion {
+  readonly codec: BodyCodec;
+  readonly from: ChatDialect;
+  converted: Buffer | null = null;
+  convertedFor: Dialect | null = null;
+
+  constructor(codec: BodyCodec, from: Dialect) {
+    this.codec = codec;
+    this.from = from as ChatDialect;
+  }
+
+  /** The body in `to`: kept, or converted inline; null when it must be converted in the pool. Throws on a bad body. */
+  inline(to: Dialect, body: Buffer, stream: boolean): Buffer | null {
+    if (this.convertedFor === to) return this.converted;
+    const converted = this.codec.convertInline(this.from, to as ChatDialect, body);
+    return converted === null ? null : this.keep(to, converted, stream);
+  }
+
+  async pooled(to: Dialect, body: Buffer, stream: boolean): Promise<Buffer> {
+    return this.keep(to, await this.codec.convertRequest(this.from, to as ChatDialect, body), stream);
+  }
+
+  release(): void {
+    this.converted = null;
+  }
+
+  private keep(to: Dialect, converted: Buffer, stream: boolean): Buffer {
+    if (to === 'openai-chat' && stream && converted.indexOf('"stream_options"') === -1) {
+      // Ask for the final usage chunk: the converter turns it into Anthropic's message_delta usage.
+      converted = withStreamOptions(converted);
+    }
+    this.converted = converted;
+    this.convertedFor = to;
+    return converted;
+  }
+}
+
+/** Adds `stream_options.include_usage` before the closing brace of a converted (compact, object) body. */
+function withStreamOptions(body: Buffer): Buffer {
+  let end = body.length - 1;
+  while (end > 0 && body[end] !== 0x7d) end--;
+  return Buffer.concat([body.subarray(0, end), STREAM_OPTIONS]);
+}

@@ -1,0 +1,127 @@
+import type { Dialect, RequestSummary } from '../dialects/types.js';
+import { NoChannelError, type GatewayError } from '../errors.js';
+import { toGatewayError } from './codec.js';
+import { RequestConversion } from './conversion.js';
+import type { GatewayCore } from './core.js';
+import type { GatewayRequest } from './http-types.js';
+import { chooseChannel } from './routing/choose-channel.js';
+import { upstreamDialect, type Endpoint } from './routing/endpoints.js';
+import type { Route } from './routing/router.js';
+import type { Channel } from './upstream/channel.js';
+
+/** Who a plan reports to (the Exchange). */
+export interface PlanOwner {
+  readonly clientGone: boolean;
+  fail(err: GatewayError): void;
+  guard(step: Promise<void>): void;
+  /** The request has a route: from now on the request deadline counts, and attempts start. */
+  routed(): void;
+  /** Starts an attempt on `channel` with the body in `dialect`; `now` is the caller's Date.now(). */
+  dispatch(channel: Channel, dialect: Dialect, body: Buffer, now: number): void;
+}
+
+/**
+ * Where a request goes: its body parsed for routing (inline below the pool's offload threshold, in the pool above
+ * it), its route and session key; then, per attempt, a channel (the session's first, then the route's strategy)
+ * and the body in that channel's dialect.
+ */
+export class RequestPlan {
+  readonly owner: PlanOwner;
+  readonly core: GatewayCore;
+  readonly req: GatewayRequest;
+  readonly endpoint: Endpoint;
+  body: Buffer | null = null;
+  summary: RequestSummary | null = null;
+  sessionKey: string | null = null;
+  route: Route | null = null;
+  /** The body in the other chat dialect, made when a channel needs it. */
+  conversion: RequestConversion | null = null;
+
+  constructor(owner: PlanOwner, core: GatewayCore, req: GatewayRequest, endpoint: Endpoint) {
+    this.owner = owner;
+    this.core = core;
+    this.req = req;
+    this.endpoint = endpoint;
+  }
+
+  /** Parses the whole body, then routes the request. */
+  start(body: Buffer): void {
+    this.body = body;
+    let summary: RequestSummary | null;
+    try {
+      summary = this.core.codec.parseInline(this.endpoint.dialect!, body, this.core.config.affinity.bodyField);
+    } catch (err) {
+      this.owner.fail(toGatewayError(err));
+      return;
+    }
+    if (summary !== null) this.routeRequest(summary);
+    else this.owner.guard(this.parseInPool(body));
+  }
+
+  private async parseInPool(body: Buffer): Promise<void> {
+    let summary: RequestSummary;
+    try {
+      summary = await this.core.codec.parse(this.endpoint.dialect!, body, this.core.config.affinity.bodyField);
+    } catch (err) {
+      this.owner.fail(toGatewayError(err));
+      return;
+    }
+    if (!this.owner.clientGone) this.routeRequest(summary);
+  }
+
+  private routeRequest(summary: RequestSummary): void {
+    const core = this.core;
+    this.summary = summary;
+    const header = this.req.headers[core.config.affinity.header];
+    this.sessionKey = typeof header === 'string' && header.length > 0 ? header : summary.sessionId;
+    const route = core.router.route(this.endpoint, summary.model, this.req.headers);
+    this.route = route;
+    if (route.channels.length === 0) {
+      this.owner.fail(new NoChannelError(`no channel serves model "${summary.model}" on ${this.endpoint.path}`));
+      return;
+    }
+    this.owner.routed();
+  }
+
+  /** The channel for the next attempt (null: none left that can take it). */
+  channel(tried: readonly Channel[], first: boolean, now: number): Channel | null {
+    return chooseChannel(this.core, this.route!, this.sessionKey, first, tried, now);
+  }
+
+  /** Dispatches the attempt on `channel` once its body is in the channel's dialect (converted once, then kept). */
+  dispatchOn(channel: Channel, now: number): void {
+    const from = this.endpoint.dialect!;
+    const dialect = upstreamDialect(channel.kind, from);
+    if (dialect === from) {
+      this.owner.dispatch(channel, dialect, this.body!, now);
+      return;
+    }
+    const conversion = this.conversion ??= new RequestConversion(this.core.codec, from);
+    let body: Buffer | null;
+    try {
+      body = conversion.inline(dialect, this.body!, this.summary!.stream);
+    } catch (err) {
+      this.owner.fail(toGatewayError(err));
+      return;
+    }
+    if (body !== null) this.owner.dispatch(channel, dialect, body, now);
+    else this.owner.guard(this.convertInPool(conversion, channel, dialect));
+  }
+
+  private async convertInPool(conversion: RequestConversion, channel: Channel, dialect: Dialect): Promise<void> {
+    let body: Buffer;
+    try {
+      body = await conversion.pooled(dialect, this.body!, this.summary!.stream);
+    } catch (err) {
+      this.owner.fail(toGatewayError(err));
+      return;
+    }
+    if (!this.owner.clientGone) this.owner.dispatch(channel, dialect, body, Date.now());
+  }
+
+  /** No attempt follows: let go of the body and its converted form. */
+  release(): void {
+    this.body = null;
+    this.conversion?.release();
+  }
+}

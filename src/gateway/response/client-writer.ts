@@ -1,0 +1,93 @@
+import type { GatewayError } from '../../errors.js';
+import { onResponseDrain, type GatewayResponse } from '../http-types.js';
+import type { Family } from '../routing/endpoints.js';
+import { errorBody, errorEvent } from './error-body.js';
+
+/** The service's counters a response adds to (the GatewayCore). */
+export interface WriteCounters {
+  bytesOut: number;
+  failed: number;
+}
+
+/** The upstream answer whose status and headers go out (the Attempt). */
+export interface AnswerHead {
+  readonly status: number;
+  readonly requestId: string | null;
+  readonly channel: { readonly name: string };
+  /** The client's socket is full: stop reading the upstream until resume(). */
+  pause(): void;
+}
+
+/**
+ * The client side of one exchange: the status line and headers, writes with backpressure (a full socket pauses the
+ * upstream until the module-level `drain` listener resumes it), the bytes counted, and the error answers.
+ */
+export class ClientWriter {
+  readonly res: GatewayResponse;
+  readonly counters: WriteCounters;
+  /** A `drain` listener is on the response (added the first time a write fills the socket). */
+  drainListening = false;
+
+  constructor(res: GatewayResponse, counters: WriteCounters) {
+    this.res = res;
+    this.counters = counters;
+  }
+
+  /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
+  head(a: AnswerHead, contentLength: number, contentType: string, sse: boolean): void {
+    const headers = ['content-type', contentType || 'application/json', 'x-tidegate-channel', a.channel.name];
+    if (contentLength >= 0) headers.push('content-length', String(contentLength));
+    else if (sse) headers.push('cache-control', 'no-cache');
+    if (a.requestId !== null) headers.push('x-request-id', a.requestId);
+    this.res.writeHead(a.status, headers);
+  }
+
+  write(data: Buffer | string, upstream: AnswerHead | null): void {
+    this.counters.bytesOut += data.length;
+    if (this.res.write(data)) return;
+    upstream?.pause();
+    if (!this.drainListening) {
+      this.drainListening = true;
+      this.res.on('drain', onResponseDrain);
+    }
+  }
+
+  end(last: Buffer | null): void {
+    if (last === null) {
+      this.res.end();
+      return;
+    }
+    this.counters.bytesOut += last.length;
+    this.res.end(last);
+  }
+
+  /** A 200 JSON answer made by the gateway itself (no upstream). */
+  json(body: Buffer): void {
+    const res = this.res;
+    res.setHeader('content-type', 'application/json');
+    res.setHeader('content-length', body.length);
+    res.writeHead(200);
+    res.end(body);
+  }
+
+  /** An error answer before anything was sent, in the endpoint's dialect. */
+  error(family: Family, err: GatewayError): void {
+    this.counters.failed++;
+    const body = errorBody(family, err);
+    const res = this.res;
+    res.setHeader('content-type', 'application/json');
+    res.setHeader('content-length', Buffer.byteLength(body));
+    if (err.retryAfterSeconds !== null) res.setHeader('retry-after', String(err.retryAfterSeconds));
+    res.writeHead(err.status);
+    res.end(body);
+  }
+
+  /** After the first byte: an SSE answer ends with an error event; a JSON body cannot carry one, so it is cut. */
+  broken(family: Family, err: GatewayError, sse: boolean, upstream: AnswerHead | null): void {
+    this.counters.failed++;
+    if (sse) {
+      this.write(errorEvent(family, err), upstream);
+      this.res.end();
+    } else this.res.destroy();
+  }
+}

@@ -1,0 +1,226 @@
+/** Token counts of one response, from its `usage` object or final stream events. Null when nothing said. */
+export class TokenUsage {
+  prompt: number | null = null;
+  completion: number | null = null;
+  total: number | null = null;
+
+  /** Reads an OpenAI (`prompt_tokens`…) or Anthropic (`input_tokens`…) usage object; later calls override. */
+  read(u: unknown): void {
+    if (u === null || typeof u !== 'object') return;
+    const o = u as Record<string, unknown>;
+    this.apply(
+      numOrNaN(o.prompt_tokens), numOrNaN(o.completion_tokens), numOrNaN(o.total_tokens), numOrNaN(o.input_tokens),
+      numOrNaN(o.output_tokens), numOrNaN(o.cache_creation_input_tokens), numOrNaN(o.cache_read_input_tokens),
+    );
+  }
+
+  /** The fields of a usage object, NaN where absent. */
+  apply(
+    prompt: number, completion: number, total: number, input: number, output: number, cacheCreation: number,
+    cacheRead: number,
+  ): void {
+    if (prompt === prompt) this.prompt = prompt;
+    if (completion === completion) this.completion = completion;
+    if (total === total) this.total = total;
+    // Anthropic counts cached prompt tokens separately; the prompt is all of them.
+    if (input === input) {
+      this.prompt = input + (cacheCreation === cacheCreation ? cacheCreation : 0)
+        + (cacheRead === cacheRead ? cacheRead : 0);
+    }
+    if (output === output) this.completion = output;
+  }
+
+  /** Total = prompt + completion when the upstream did not say. */
+  finish(): void {
+    if (this.total === null && (this.prompt !== null || this.completion !== null)) {
+      this.total = (this.prompt ?? 0) + (this.completion ?? 0);
+    }
+  }
+}
+
+function numOrNaN(v: unknown): number {
+  return typeof v === 'number' ? v : NaN;
+}
+
+const USAGE_KEY = Buffer.from('"usage"');
+const OPEN = 0x7b;
+const CLOSE = 0x7d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const COMMA = 0x2c;
+
+/**
+ * Reads the token counts of the last complete `"usage": {...}` in `buf` (the tail of a JSON response) into
+ * `usage`. The object's top-level integer fields are read where they stand, with no string or object made; an
+ * object this scan does not expect (a fraction, an escape in a key) is parsed instead.
+ */
+export function readUsage(buf: Buffer, usage: TokenUsage): void {
+  for (
+    let at = lastUsageKey(buf, buf.length - USAGE_KEY.length); at !== -1;
+    at = at === 0 ? -1 : lastUsageKey(buf, at - 1)
+  ) {
+    if (at > 0 && buf[at - 1] === BACKSLASH) continue;
+    let i = skipSpace(buf, at + USAGE_KEY.length);
+    if (buf[i] !== COLON) continue;
+    i = skipSpace(buf, i + 1);
+    if (buf[i] !== OPEN) continue;
+    if (scanUsage(buf, i, usage)) return;
+    // Not a shape the scan reads, or cut off by the start of the tail: parse it if it is whole, else look earlier.
+    const end = matchClose(buf, i);
+    if (end === -1) continue;
+    usage.read(parseObjectAt(buf, i, end));
+    return;
+  }
+}
+
+function parseObjectAt(buf: Buffer, start: number, end: number): unknown {
+  try {
+    return JSON.parse(buf.toString('utf8', start, end + 1));
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes searched from the end in JS before handing over to Buffer#lastIndexOf (a native call costs ~100 ns). */
+const NEAR_END = 256;
+
+/** Index of the last `"usage"` in buf starting at or before `from`, or -1. Usage comes last in an answer. */
+function lastUsageKey(buf: Buffer, from: number): number {
+  const stop = Math.max(0, from - NEAR_END);
+  for (let i = from; i >= stop; i--) {
+    if (buf[i] === QUOTE && buf[i + 1] === 0x75 && buf[i + 2] === 0x73 && buf[i + 3] === 0x61 && buf[i + 4] === 0x67
+      && buf[i + 5] === 0x65 && buf[i + 6] === QUOTE) return i;
+  }
+  return stop === 0 ? -1 : buf.lastIndexOf(USAGE_KEY, stop - 1);
+}
+
+const PROMPT_TOKENS = 'prompt_tokens';
+const COMPLETION_TOKENS = 'completion_tokens';
+const TOTAL_TOKENS = 'total_tokens';
+const INPUT_TOKENS = 'input_tokens';
+const OUTPUT_TOKENS = 'output_tokens';
+const CACHE_CREATION = 'cache_creation_input_tokens';
+const CACHE_READ = 'cache_read_input_tokens';
+
+/**
+ * Reads the usage object whose `{` is at `start` into `usage`. Returns false, having changed nothing, when it meets
+ * what it does not handle or the buffer ends first; nested values are skipped.
+ */
+function scanUsage(buf: Buffer, start: number, usage: TokenUsage): boolean {
+  let prompt = NaN;
+  let completion = NaN;
+  let total = NaN;
+  let input = NaN;
+  let output = NaN;
+  let cacheCreation = NaN;
+  let cacheRead = NaN;
+  let i = skipSpace(buf, start + 1);
+  if (buf[i] === CLOSE) return true;
+  for (;;) {
+    if (buf[i] !== QUOTE) return false;
+    const keyStart = i + 1;
+    let keyEnd = keyStart;
+    while (keyEnd < buf.length && buf[keyEnd] !== QUOTE && buf[keyEnd] !== BACKSLASH) keyEnd++;
+    if (buf[keyEnd] !== QUOTE) return false;
+    i = skipSpace(buf, keyEnd + 1);
+    if (buf[i] !== COLON) return false;
+    i = skipSpace(buf, i + 1);
+    const c = buf[i]!;
+    if (c >= 0x30 && c <= 0x39) {
+      const digitsStart = i;
+      let n = 0;
+      while (i < buf.length && buf[i]! >= 0x30 && buf[i]! <= 0x39) n = n * 10 + (buf[i++]! - 0x30);
+      const after = buf[i];
+      // A fraction, an exponent or more digits than a double holds exactly: let JSON.parse read it.
+      if (after === 0x2e || after === 0x65 || after === 0x45 || i - digitsStart > 15) return false;
+      switch (keyEnd - keyStart) {
+        case 12:
+          if (keyIs(buf, keyStart, TOTAL_TOKENS)) total = n;
+          else if (keyIs(buf, keyStart, INPUT_TOKENS)) input = n;
+          break;
+        case 13:
+          if (keyIs(buf, keyStart, PROMPT_TOKENS)) prompt = n;
+          else if (keyIs(buf, keyStart, OUTPUT_TOKENS)) output = n;
+          break;
+        case 17:
+          if (keyIs(buf, keyStart, COMPLETION_TOKENS)) completion = n;
+          break;
+        case 23:
+          if (keyIs(buf, keyStart, CACHE_READ)) cacheRead = n;
+          break;
+        case 27:
+          if (keyIs(buf, keyStart, CACHE_CREATION)) cacheCreation = n;
+          break;
+      }
+    } else if (c === 0x2d) {
+      return false; // a negative number: no count is one, so let JSON.parse and the usual checks have it
+    } else {
+      i = skipValue(buf, i);
+      if (i === -1) return false;
+    }
+    i = skipSpace(buf, i);
+    if (buf[i] === CLOSE) break;
+    if (buf[i] !== COMMA) return false;
+    i = skipSpace(buf, i + 1);
+  }
+  usage.apply(prompt, completion, total, input, output, cacheCreation, cacheRead);
+  return true;
+}
+
+function keyIs(buf: Buffer, at: number, name: string): boolean {
+  for (let k = 0; k < name.length; k++) if (buf[at + k] !== name.charCodeAt(k)) return false;
+  return true;
+}
+
+function skipSpace(buf: Buffer, i: number): number {
+  while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+  return i;
+}
+
+/**
+ * Index just past the JSON value at `i` (not a number): a string, an object, an array or a literal; -1 if
+ * malformed.
+ */
+function skipValue(buf: Buffer, i: number): number {
+  const c = buf[i];
+  if (c === QUOTE) {
+    for (let k = i + 1; k < buf.length; k++) {
+      if (buf[k] === BACKSLASH) k++;
+      else if (buf[k] === QUOTE) return k + 1;
+    }
+    return -1;
+  }
+  if (c === OPEN || c === OPEN_ARRAY) {
+    const end = matchClose(buf, i);
+    return end === -1 ? -1 : end + 1;
+  }
+  // true, false, null
+  let k = i;
+  while (k < buf.length && buf[k]! >= 0x61 && buf[k]! <= 0x7a) k++;
+  return k === i ? -1 : k;
+}
+
+/** Index of the `}` or `]` closing the `{` or `[` at `start`, skipping strings; -1 when cut off. */
+function matchClose(buf: Buffer, start: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < buf.length; i++) {
+    const b = buf[i];
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if (b === OPEN || b === OPEN_ARRAY) depth++;
+    else if ((b === CLOSE || b === CLOSE_ARRAY) && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** Whether `"usage"` occurs in buf[from, to). */
+export function mentionsUsage(buf: Buffer, from: number, to: number): boolean {
+  const at = buf.indexOf(USAGE_KEY, from);
+  return at !== -1 && at + USAGE_KEY.length <= to;
+}

@@ -1,0 +1,111 @@
+import type { ChannelConfig, ChannelKind, GatewayServiceConfig } from '../../config/schema.js';
+import { CircuitBreaker } from './breaker.js';
+import { GlobSet } from '../routing/glob.js';
+import { KeyRing, UpstreamCredential } from './key-ring.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+/** Weight of the newest sample in the latency EWMA. */
+const EWMA_ALPHA = 0.3;
+
+/**
+ * One upstream channel at run time: its connections (undici clients), credentials, circuit breaker and the live
+ * numbers the balancer reads (in-flight, latency EWMA). Survives a reload when its connection settings are unchanged.
+ */
+export class Channel {
+  config: ChannelConfig;
+  readonly name: string;
+  readonly kind: ChannelKind;
+  models: GlobSet;
+  weight: number;
+  priority: number;
+  readonly origin: string;
+  /** baseUrl's path without a trailing slash; the endpoint suffix is appended. */
+  readonly basePath: string;
+  readonly pool: UpstreamPool;
+  readonly keys: KeyRing;
+  readonly breaker: CircuitBreaker;
+  /** Set when the channel uses a credentials directory: accounts come from the credential index. */
+  readonly usesAccounts: boolean;
+  inFlight = 0;
+  /** Latency (time to first byte) EWMA in ms; 0 until the first sample. */
+  latencyEwma = 0;
+  latencySamples = 0;
+  requests = 0;
+  failures = 0;
+  /** Credential problems reported by the credentials directory (expired or failing accounts). */
+  accountProblems: readonly { readonly file: string; readonly reason: string }[] = [];
+
+  constructor(config: ChannelConfig, service: GatewayServiceConfig) {
+    this.config = config;
+    this.name = config.name;
+    this.kind = config.kind;
+    this.models = new GlobSet(config.models);
+    this.weight = config.weight;
+    this.priority = config.priority;
+    this.origin = config.baseUrl.origin;
+    this.basePath = config.baseUrl.pathname.replace(/\/+$/, '');
+    this.pool = new UpstreamPool(this.origin, {
+      connections: config.maxConnections,
+      keepAliveTimeoutMs: 30_000,
+      connectTimeoutMs: Math.min(service.firstByteTimeoutMs, 10_000),
+    });
+    this.keys = new KeyRing(config.keys.map((k, i) => new UpstreamCredential(`key#${i}`, k, false, Infinity)));
+    this.breaker = new CircuitBreaker(service.breaker);
+    this.usesAccounts = config.credentialsDir !== null && config.keys.length === 0;
+  }
+
+  /** Whether a reload can keep this channel (and its connections, breaker and numbers) for `next`. */
+  canKeep(next: ChannelConfig): boolean {
+    return next.kind === this.kind && next.baseUrl.href === this.config.baseUrl.href
+      && next.maxConnections === this.config.maxConnections
+      && next.credentialsDir === this.config.credentialsDir;
+  }
+
+  /** Applies the settings that do not touch connections. */
+  reconfigure(next: ChannelConfig, service: GatewayServiceConfig): void {
+    this.config = next;
+    this.models = new GlobSet(next.models);
+    this.weight = next.weight;
+    this.priority = next.priority;
+    this.breaker.reconfigure(service.breaker);
+    if (!this.usesAccounts) {
+      this.keys.replace(next.keys.map((k, i) => new UpstreamCredential(`key#${i}`, k, false, Infinity)));
+    }
+  }
+
+  /** Usable now: circuit lets requests through and some credential is usable. */
+  available(now: number): boolean {
+    return this.breaker.allows(now) && this.keys.hasUsable(now);
+  }
+
+  recordLatency(ms: number): void {
+    this.latencyEwma = this.latencySamples === 0 ? ms : this.latencyEwma + EWMA_ALPHA * (ms - this.latencyEwma);
+    this.latencySamples++;
+  }
+
+  snapshot(now: number): Record<string, unknown> {
+    return {
+      name: this.name,
+      kind: this.kind,
+      baseUrl: this.config.baseUrl.href,
+      weight: this.weight,
+      priority: this.priority,
+      models: this.config.models,
+      inFlight: this.inFlight,
+      latencyEwmaMs: Math.round(this.latencyEwma * 100) / 100,
+      requests: this.requests,
+      failures: this.failures,
+      breaker: this.breaker.snapshot(now),
+      credentials: this.keys.snapshot(now),
+      accountProblems: this.accountProblems,
+    };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.pool.destroy();
+  }
+}

@@ -1,0 +1,52 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { Channel } from './channel.js';
+import type { UpstreamCredential } from './key-ring.js';
+
+const ANTHROPIC_VERSION = '2023-06-01';
+const OAUTH_BETA = 'oauth-2025-04-20';
+
+/** The upstream request for one attempt: the channel's path, the client's query, the channel's auth headers. */
+export function upstreamRequest(
+  channel: Channel, suffix: string, credential: UpstreamCredential, client: IncomingHttpHeaders,
+  url: string | undefined, stream: boolean, body: Buffer,
+): Dispatcher.DispatchOptions {
+  return {
+    path: channel.basePath + suffix + queryOf(url),
+    method: 'POST',
+    headers: upstreamHeaders(channel, credential, client, stream),
+    body,
+  };
+}
+
+function queryOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const q = url.indexOf('?');
+  return q === -1 ? '' : url.slice(q);
+}
+
+/** The upstream request's headers as one flat name/value list (undici takes it as is). */
+function upstreamHeaders(
+  channel: Channel, credential: UpstreamCredential, client: IncomingHttpHeaders, stream: boolean,
+): string[] {
+  const accept = stream ? 'text/event-stream' : 'application/json';
+  if (channel.kind === 'openai') {
+    return [
+      'content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity',
+      'authorization', credential.bearer,
+    ];
+  }
+  const version = typeof client['anthropic-version'] === 'string' ? client['anthropic-version'] : ANTHROPIC_VERSION;
+  const beta = client['anthropic-beta'];
+  const headers = [
+    'content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity', 'anthropic-version', version,
+  ];
+  if (credential.oauth) {
+    const betas = typeof beta === 'string' ? `${beta},${OAUTH_BETA}` : OAUTH_BETA;
+    headers.push('authorization', credential.bearer, 'anthropic-beta', betas);
+  } else {
+    headers.push('x-api-key', credential.secret);
+    if (typeof beta === 'string') headers.push('anthropic-beta', beta);
+  }
+  return headers;
+}

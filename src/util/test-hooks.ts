@@ -1,0 +1,12 @@
+/**
+ * Test switches, read once from the environment at module load. Never set in production.
+ *
+ * TIDEGATE_SLOW_MS: delays every new forward connection and every gateway request by this many ms, so the perf gate
+ * can prove it catches a slow build. 0 (off) when unset or not a positive number.
+ */
+export const SLOW_MS = positiveMs(process.env.TIDEGATE_SLOW_MS);
+
+function positiveMs(value: string | undefined): number {
+  const n = Number(value ?? 0);
+  return n > 0 ? n : 0;
+}
