@@ -27,13 +27,15 @@ const USERS = 1000;
 const MODELS = ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet', 'o1', 'llama-3'];
 const start = Date.UTC(2026, 0, 1);
 const insert = db.prepare(`INSERT INTO request_log (ts, service, user, channel, endpoint, model, stream, status,
-  prompt_tokens, completion_tokens, total_tokens, latency_ms, ttfb_ms, attempts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  prompt_tokens, completion_tokens, total_tokens, latency_ms, ttfb_ms, attempts, error)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
 let t0 = performance.now();
 const fill = db.transaction((from: number, to: number) => {
   for (let i = from; i < to; i++) {
     const status = i % 50 === 0 ? 502 : 200;
     insert.run(start + i * 250, `svc-${i % 4}`, `user-${(i * 7919) % USERS}`, `ch-${i % 8}`, '/v1/chat/completions',
-      MODELS[i % MODELS.length], i % 3 === 0 ? 1 : 0, status, 100, 50, 150, 800 + (i % 400), 120, 1, status === 200 ? null : 'upstream');
+      MODELS[i % MODELS.length], i % 3 === 0 ? 1 : 0, status, 100, 50, 150, 800 + (i % 400), 120, 1,
+      status === 200 ? null : 'upstream');
   }
 });
 for (let i = 0; i < rows; i += 100_000) fill(i, Math.min(rows, i + 100_000));
@@ -73,12 +75,14 @@ const cases: [string, RequestFilter][] = [
   ['user + model', { user: 'user-17', model: 'gpt-4o' }],
   ['channel + window', { channel: 'ch-3', since: start + 1000 * 250, until: start + 200_000 * 250 }],
 ];
-console.log(`rows ${rows.toLocaleString('en')}; fill ${Math.round(fillMs)} ms; filter indexes ${Math.round(indexMs)} ms; shared 2-core machine`);
+console.log(`rows ${rows.toLocaleString('en')}; fill ${Math.round(fillMs)} ms; ` +
+  `filter indexes ${Math.round(indexMs)} ms; shared 2-core machine`);
 for (const [name, filter] of cases) {
   const first = median(() => query.page(filter, 100, null));
   const cursor = deepCursor(filter, 50);
   const deep = median(() => query.page(filter, 100, cursor));
-  console.log(`${name.padEnd(18)} first page ${String(first).padStart(7)} ms   page 51 ${String(deep).padStart(7)} ms   plan: ${query.plan(filter)}`);
+  const times = `first page ${String(first).padStart(7)} ms   page 51 ${String(deep).padStart(7)} ms`;
+  console.log(`${name.padEnd(18)} ${times}   plan: ${query.plan(filter)}`);
 }
 const summaryDay = median(() => query.summary('model', { since: start + (rows - 345_600) * 250 }), 3);
 console.log(`summary by model over the last day (345,600 rows): ${summaryDay} ms`);

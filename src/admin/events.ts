@@ -49,7 +49,8 @@ export class EventHub {
 
   publish(type: string, data: unknown): void {
     if (this.subscribers.size === 0) return;
-    const frame = `id: ${++this.seq}\nevent: ${type}\ndata: ${JSON.stringify({ type, at: new Date().toISOString(), ...(data as object) })}\n\n`;
+    const json = JSON.stringify({ type, at: new Date().toISOString(), ...(data as object) });
+    const frame = `id: ${++this.seq}\nevent: ${type}\ndata: ${json}\n\n`;
     for (const sub of this.subscribers) this.send(sub, frame);
   }
 

@@ -9,7 +9,10 @@ export const ERROR_SCHEMA: JsonSchema = {
       properties: {
         code: { type: 'string', description: 'a stable error code (see the README)' },
         message: { type: 'string' },
-        issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+        issues: {
+          type: 'array',
+          items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } },
+        },
       },
       required: ['code', 'message'],
     },
@@ -19,7 +22,8 @@ export const ERROR_SCHEMA: JsonSchema = {
 
 const REASONS: Record<number, string> = {
   200: 'OK', 201: 'Created', 400: 'Bad request', 401: 'Missing or wrong bearer token', 403: 'The token may only read',
-  404: 'Not found', 405: 'Method not allowed', 409: 'Conflict', 412: 'If-Match names an old version', 413: 'Body too large',
+  404: 'Not found', 405: 'Method not allowed', 409: 'Conflict', 412: 'If-Match names an old version',
+  413: 'Body too large',
   422: 'Invalid item: every issue with its path', 500: 'Internal error',
 };
 
@@ -53,29 +57,47 @@ function operation(route: AdminRoute): Record<string, unknown> {
   for (const m of route.path.matchAll(/:([A-Za-z]+)/g)) {
     parameters.push({ name: m[1], in: 'path', required: true, schema: { type: 'string' } });
   }
-  for (const [name, schema] of Object.entries(doc?.query ?? {})) parameters.push({ name, in: 'query', required: false, schema });
+  for (const [name, schema] of Object.entries(doc?.query ?? {})) {
+    parameters.push({ name, in: 'query', required: false, schema });
+  }
   if (route.method === 'PATCH' || route.method === 'DELETE') {
-    parameters.push({ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'the ETag of the version being changed' });
+    parameters.push({
+      name: 'If-Match', in: 'header', required: false, schema: { type: 'string' },
+      description: 'the ETag of the version being changed',
+    });
   }
   const responses: Record<string, unknown> = {};
   const ok = doc?.response ?? { status: 200, schema: {} };
   responses[String(ok.status)] = ok.schema === null
     ? { description: REASONS[ok.status] ?? 'OK' }
-    : { description: REASONS[ok.status] ?? 'OK', content: { [ok.contentType ?? 'application/json']: { schema: ok.schema } } };
+    : {
+        description: REASONS[ok.status] ?? 'OK',
+        content: { [ok.contentType ?? 'application/json']: { schema: ok.schema } },
+      };
   const errors = new Set([400, 401, 404, 405, 500, ...(doc?.errors ?? [])]);
   if (route.method !== 'GET') errors.add(403);
   if (route.body === true) errors.add(413);
   for (const status of [...errors].sort()) {
-    responses[String(status)] = { description: REASONS[status] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+    responses[String(status)] = {
+      description: REASONS[status] ?? 'Error',
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+    };
   }
   const op: Record<string, unknown> = {
-    operationId: `${route.method.toLowerCase()}${route.path.replace(/[/:]+([a-zA-Z])/g, (_m, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '')}`,
+    operationId: operationId(route),
     summary: doc?.summary ?? `${route.method} ${route.path}`,
     parameters,
     responses,
   };
   if (route.body === true) {
-    op.requestBody = { required: true, content: { 'application/json': { schema: doc?.requestBody ?? { type: 'object' } } } };
+    const schema = doc?.requestBody ?? { type: 'object' };
+    op.requestBody = { required: true, content: { 'application/json': { schema } } };
   }
   return op;
+}
+
+/** `POST /users/:id/keys` → `postUsersIdKeys`. */
+function operationId(route: AdminRoute): string {
+  const words = route.path.replace(/[/:]+([a-zA-Z])/g, (_m, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');
+  return `${route.method.toLowerCase()}${words}`;
 }

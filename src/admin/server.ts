@@ -77,7 +77,10 @@ interface CompiledRoute {
   readonly names: readonly string[];
 }
 
-/** Bodies: a route that reads one takes at most this; elsewhere a small one is drained, a larger one ends its connection. */
+/**
+ * Bodies: a route that reads one takes at most this; elsewhere a small one is drained, a larger one ends its
+ * connection.
+ */
 const MAX_DRAINED_BODY_BYTES = 64 * 1024;
 export const MAX_BODY_BYTES = MAX_DRAINED_BODY_BYTES;
 const MAX_HEADER_BYTES = 16 * 1024;

@@ -26,7 +26,10 @@ interface Options {
   positional: string[];
 }
 
-const VALUE_FLAGS = new Set(['admin', 'token', 'quota', 'period', 'rate-in', 'rate-out', 'expires', 'body', 'id', 'type', 'listen', 'target', 'user']);
+const VALUE_FLAGS = new Set([
+  'admin', 'token', 'quota', 'period', 'rate-in', 'rate-out', 'expires', 'body', 'id', 'type', 'listen', 'target',
+  'user',
+]);
 const BOOLEAN_FLAGS = new Set(['json', 'disabled']);
 
 export interface ManageIo {
@@ -77,7 +80,8 @@ export async function manage(argv: readonly string[], io: ManageIo): Promise<num
       return 0;
     }
     case 'keys rm': {
-      const result = await api.call('DELETE', `/users/${seg(need(0, 'the user id'))}/keys/${seg(need(1, 'the key id'))}`);
+      const path = `/users/${seg(need(0, 'the user id'))}/keys/${seg(need(1, 'the key id'))}`;
+      const result = await api.call('DELETE', path);
       print(result, () => `revoked key ${result.deleted} of ${result.user}`);
       return 0;
     }
@@ -145,9 +149,14 @@ function bodyFlag(o: Options): Record<string, unknown> {
 function userBody(id: string, o: Options): Record<string, unknown> {
   const body: Record<string, unknown> = { ...bodyFlag(o), id };
   const one = (name: string): string | undefined => o.flags.get(name)?.[0];
-  if (one('quota') !== undefined) body.quota = { bytes: one('quota'), ...(one('period') ? { period: one('period') } : {}) };
+  if (one('quota') !== undefined) {
+    body.quota = { bytes: one('quota'), ...(one('period') ? { period: one('period') } : {}) };
+  }
   if (one('rate-in') !== undefined || one('rate-out') !== undefined) {
-    body.rate = { ...(one('rate-in') ? { in: one('rate-in') } : {}), ...(one('rate-out') ? { out: one('rate-out') } : {}) };
+    body.rate = {
+      ...(one('rate-in') ? { in: one('rate-in') } : {}),
+      ...(one('rate-out') ? { out: one('rate-out') } : {}),
+    };
   }
   if (one('expires') !== undefined) body.expires = one('expires');
   if (o.flags.has('disabled')) body.enabled = false;
@@ -186,13 +195,16 @@ class AdminClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
-      res = await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      res = await fetch(`${this.base}${path}`, { method, headers, body: payload });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new AdminClientError(`cannot reach the admin API at ${this.base} (${cause}); is tidegate running? (--admin URL)`, 0);
+      throw new AdminClientError(
+        `cannot reach the admin API at ${this.base} (${cause}); is tidegate running? (--admin URL)`, 0,
+      );
     }
     const text = await res.text();
-    let parsed: Json = null;
+    let parsed: Json;
     try {
       parsed = text === '' ? null : JSON.parse(text);
     } catch {
@@ -200,8 +212,10 @@ class AdminClient {
     }
     if (!res.ok) {
       const e = parsed?.error;
-      const issues = Array.isArray(e?.issues) ? `\n${e.issues.map((i: Json) => `  ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}` : '';
-      throw new AdminClientError(`${method} ${path}: ${res.status} ${e?.code ?? ''} ${e?.message ?? text}`.replace(/ +/g, ' ') + issues, res.status);
+      const issue = (i: Json): string => `  ${i.path ? `${i.path}: ` : ''}${i.message}`;
+      const lines = Array.isArray(e?.issues) ? e.issues.map(issue) : [];
+      const head = `${method} ${path}: ${res.status} ${e?.code ?? ''} ${e?.message ?? text}`.replace(/ +/g, ' ');
+      throw new AdminClientError([head, ...lines].join('\n'), res.status);
     }
     return parsed;
   }
@@ -211,7 +225,8 @@ class AdminClient {
     const items: Json[] = [];
     let cursor: string | null = null;
     do {
-      const page: Json = await this.call('GET', `${path}?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const page: Json = await this.call('GET', `${path}?limit=1000${after}`);
       items.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor !== null);
@@ -251,10 +266,15 @@ function userTable(users: readonly Json[]): string {
 
 function usageTable(usage: Json): string {
   const q = usage.quota;
-  return table(['', 'IN', 'OUT', 'CONNECTIONS', 'REQUESTS'], [
-    ['live', size(usage.live.bytesIn), size(usage.live.bytesOut), String(usage.live.connections), String(usage.live.requests)],
-    ['durable', size(usage.durable.bytesIn), size(usage.durable.bytesOut), String(usage.durable.connections), String(usage.durable.requests)],
-  ]) + (q ? `\nquota: ${size(q.used)} of ${size(q.bytes)} used this period (${q.currentPeriod}), ${size(q.remaining)} left` : '');
+  const row = (name: string, c: Json): string[] => [
+    name, size(c.bytesIn), size(c.bytesOut), String(c.connections), String(c.requests),
+  ];
+  const counters = table(
+    ['', 'IN', 'OUT', 'CONNECTIONS', 'REQUESTS'], [row('live', usage.live), row('durable', usage.durable)],
+  );
+  if (!q) return counters;
+  const used = `${size(q.used)} of ${size(q.bytes)} used this period (${q.currentPeriod})`;
+  return `${counters}\nquota: ${used}, ${size(q.remaining)} left`;
 }
 
 function serviceTable(services: readonly Json[]): string {

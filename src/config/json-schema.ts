@@ -15,7 +15,10 @@ const SIZE: Schema = { oneOf: [{ type: 'string', examples: ['100GiB'] }, { type:
 const DURATION: Schema = { oneOf: [{ type: 'string', examples: ['45s', '500ms'] }, { type: 'integer', minimum: 0 }] };
 const RATE: Schema = {
   type: 'object',
-  properties: { in: { oneOf: [{ type: 'string', examples: ['10MiB/s'] }, { type: 'number' }] }, out: { oneOf: [{ type: 'string' }, { type: 'number' }] } },
+  properties: {
+    in: { oneOf: [{ type: 'string', examples: ['10MiB/s'] }, { type: 'number' }] },
+    out: { oneOf: [{ type: 'string' }, { type: 'number' }] },
+  },
   additionalProperties: false,
 };
 const DATE: Schema = { type: 'string', examples: ['2026-12-31', '2026-12-31T00:00:00Z'] };
@@ -30,7 +33,11 @@ const VALUES: Record<string, Schema> = {
   keys: { type: 'array', items: { type: 'string', minLength: 1 } },
   keyHashes: {
     type: 'array',
-    items: { type: 'object', properties: { id: { type: 'string' }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, required: ['id', 'sha256'] },
+    items: {
+      type: 'object',
+      properties: { id: { type: 'string' }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+      required: ['id', 'sha256'],
+    },
   },
   rate: RATE,
   listen: HOST_PORT,
@@ -61,7 +68,9 @@ const VALUES: Record<string, Schema> = {
 
 function properties(keys: readonly string[], overrides: Record<string, Schema> = {}): Record<string, Schema> {
   const out: Record<string, Schema> = {};
-  for (const key of keys) out[key] = overrides[key] ?? VALUES[key] ?? { description: `see the configuration reference for "${key}"` };
+  for (const key of keys) {
+    out[key] = overrides[key] ?? VALUES[key] ?? { description: `see the configuration reference for "${key}"` };
+  }
   return out;
 }
 
@@ -84,7 +93,9 @@ export const USER_SCHEMA: Schema = {
   additionalProperties: false,
 };
 
-function serviceSchema(type: string, keys: readonly string[], required: string[], overrides: Record<string, Schema> = {}): Schema {
+function serviceSchema(
+  type: string, keys: readonly string[], required: string[], overrides: Record<string, Schema> = {},
+): Schema {
   return {
     type: 'object',
     properties: properties([...BASE_KEYS, ...keys], { type: { const: type }, ...overrides }),
@@ -101,7 +112,10 @@ export const SERVICE_SCHEMAS: Readonly<Record<'forward' | 'proxy' | 'gateway', S
   gateway: serviceSchema('gateway', GATEWAY_KEYS, ['channels']),
 };
 
-export const SERVICE_SCHEMA: Schema = { oneOf: Object.values(SERVICE_SCHEMAS), discriminator: { propertyName: 'type' } };
+export const SERVICE_SCHEMA: Schema = {
+  oneOf: Object.values(SERVICE_SCHEMAS),
+  discriminator: { propertyName: 'type' },
+};
 
 /** A PATCH body: any subset of the item's keys (RFC 7386 merge patch; `null` removes a key). */
 export function patchSchema(schema: Schema): Schema {

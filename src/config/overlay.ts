@@ -37,7 +37,9 @@ export function mergeOverlay(fileDoc: Readonly<Record<string, unknown>>, overlay
   const userOrigins = new Map<string, Origin>();
   const serviceOrigins = new Map<string, Origin>();
   const users = mergeList(fileDoc.users, 'users', 'id', 'user', overlay.users, userOrigins, conflicts);
-  const services = mergeList(fileDoc.services, 'services', 'name', 'service', overlay.services, serviceOrigins, conflicts);
+  const services = mergeList(
+    fileDoc.services, 'services', 'name', 'service', overlay.services, serviceOrigins, conflicts,
+  );
   const withKeys = users.map(function addIssuedKeys(item) {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) return item;
     const record = item as Record<string, unknown>;
@@ -54,7 +56,8 @@ export function mergeOverlay(fileDoc: Readonly<Record<string, unknown>>, overlay
 
 function mergeList(
   fileList: unknown, section: string, nameKey: string, kind: 'user' | 'service',
-  api: ReadonlyMap<string, Readonly<Record<string, unknown>>>, origins: Map<string, Origin>, conflicts: OverlayConflict[],
+  api: ReadonlyMap<string, Readonly<Record<string, unknown>>>, origins: Map<string, Origin>,
+  conflicts: OverlayConflict[],
 ): unknown[] {
   // A file list that is not a list is left for the validator to report.
   if (fileList !== undefined && fileList !== null && !Array.isArray(fileList)) return fileList as unknown[];
@@ -71,7 +74,9 @@ function mergeList(
     const at = fileNames.get(name);
     if (at !== undefined) {
       const path = `${section}[${at}]`;
-      conflicts.push({ kind, name, path, message: `${kind} "${name}" is defined in the config file (${path}) and by the admin API; the file's is used` });
+      const message =
+        `${kind} "${name}" is defined in the config file (${path}) and by the admin API; the file's is used`;
+      conflicts.push({ kind, name, path, message });
       continue;
     }
     origins.set(name, 'api');

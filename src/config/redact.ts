@@ -14,7 +14,9 @@ export function redactValue(value: unknown): unknown {
       if (Array.isArray(v)) return v.map(() => '***');
       return v === null ? null : '***';
     }
-    if (typeof v === 'string' && /^[a-z0-9+]+:\/\/[^/@\s]+:[^/@\s]+@/i.test(v)) return v.replace(/\/\/[^@]+@/, '//***@');
+    if (typeof v === 'string' && /^[a-z0-9+]+:\/\/[^/@\s]+:[^/@\s]+@/i.test(v)) {
+      return v.replace(/\/\/[^@]+@/, '//***@');
+    }
     return v;
   });
 }

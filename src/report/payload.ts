@@ -9,7 +9,8 @@ import type { ReportBatch } from '../store/report-outbox.js';
 export function reportPayload(batch: ReportBatch, format: 'tidegate' | 'gost'): unknown {
   if (format === 'tidegate') {
     const pick = (kind: 'user' | 'service') => batch.rows.filter((r) => r.kind === kind).map((r) => ({
-      id: r.subject, bytesIn: r.bytesIn, bytesOut: r.bytesOut, connections: r.connections, requests: r.requests, tokens: r.tokens,
+      id: r.subject, bytesIn: r.bytesIn, bytesOut: r.bytesOut, connections: r.connections, requests: r.requests,
+      tokens: r.tokens,
     }));
     return {
       seq: batch.seq,
@@ -25,7 +26,9 @@ export function reportPayload(batch: ReportBatch, format: 'tidegate' | 'gost'): 
       service: r.kind === 'service' ? r.subject : '',
       ...(r.kind === 'user' ? { client: r.subject } : {}),
       type: 'stats',
-      stats: { totalConns: r.connections, currentConns: 0, inputBytes: r.bytesIn, outputBytes: r.bytesOut, totalErrs: 0 },
+      stats: {
+        totalConns: r.connections, currentConns: 0, inputBytes: r.bytesIn, outputBytes: r.bytesOut, totalErrs: 0,
+      },
     })),
   };
 }

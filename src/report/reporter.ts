@@ -135,7 +135,8 @@ export class Reporter {
       return true;
     }
     this.failures++;
-    const detail = { seq: batch.seq, status, error, failures: this.failures, url: config.url.origin + config.url.pathname };
+    const url = config.url.origin + config.url.pathname;
+    const detail = { seq: batch.seq, status, error, failures: this.failures, url };
     if (this.failures === ALERT_AFTER_FAILURES) {
       this.log.error(detail, 'report receiver is down; deltas are kept and coalesced until it answers');
       this.hooks.publish('report', { state: 'down', ...detail });

@@ -4,7 +4,9 @@ import { openApiDocument } from '../admin/openapi.js';
 import type { AdminReply, AdminRoute, JsonSchema } from '../admin/server.js';
 import { errorBody } from '../admin/server.js';
 import { patchSchema, SERVICE_SCHEMA, USER_SCHEMA } from '../config/json-schema.js';
-import { AdminBadRequestError, AdminNotFoundError, ConfigError, ConfigReadError, ReloadBusyError, TidegateError } from '../errors.js';
+import {
+  AdminBadRequestError, AdminNotFoundError, ConfigError, ConfigReadError, ReloadBusyError, TidegateError,
+} from '../errors.js';
 import type { Accounting } from '../accounting/accounting.js';
 import { decodeCursor, GROUP_BY, type GroupBy, type RequestFilter, type RequestQuery } from '../store/request-query.js';
 import { VERSION } from '../version.js';
@@ -41,11 +43,17 @@ const USER_ITEM: JsonSchema = {
 };
 const SERVICE_ITEM: JsonSchema = {
   type: 'object',
-  properties: { name: STRING, type: STRING, origin: { enum: ['file', 'api'] }, config: OBJECT, status: { type: ['object', 'null'] } },
+  properties: {
+    name: STRING, type: STRING, origin: { enum: ['file', 'api'] }, config: OBJECT, status: { type: ['object', 'null'] },
+  },
   required: ['name', 'type', 'origin', 'config', 'status'],
 };
 function pageOf(item: JsonSchema): JsonSchema {
-  return { type: 'object', properties: { items: { type: 'array', items: item }, nextCursor: { type: ['string', 'null'] } }, required: ['items', 'nextCursor'] };
+  return {
+    type: 'object',
+    properties: { items: { type: 'array', items: item }, nextCursor: { type: ['string', 'null'] } },
+    required: ['items', 'nextCursor'],
+  };
 }
 const REQUEST_FILTERS: Record<string, JsonSchema> = {
   user: STRING, service: STRING, channel: STRING, model: STRING, status: { type: 'integer' },
@@ -57,7 +65,10 @@ const REQUEST_FILTERS: Record<string, JsonSchema> = {
 export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
   const m = runtime.management;
   const routes: AdminRoute[] = [
-    { method: 'GET', path: '/status', doc: { summary: 'Version, uptime, reloads, pool and every service' }, handle: () => ({ status: 200, body: runtime.status() }) },
+    {
+      method: 'GET', path: '/status', doc: { summary: 'Version, uptime, reloads, pool and every service' },
+      handle: () => ({ status: 200, body: runtime.status() }),
+    },
     {
       method: 'GET',
       path: '/services',
@@ -73,7 +84,10 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
         return { status: 200, body: m.listServices(limit, cursor) };
       },
     },
-    { method: 'GET', path: '/sync', doc: { summary: 'Ledger sync settings and stats' }, handle: () => ({ status: 200, body: runtime.accounting.syncStatus() }) },
+    {
+      method: 'GET', path: '/sync', doc: { summary: 'Ledger sync settings and stats' },
+      handle: () => ({ status: 200, body: runtime.accounting.syncStatus() }),
+    },
     {
       method: 'GET',
       path: '/users/:id/usage',
@@ -93,7 +107,10 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
         return { status: 200, body: await registry.metrics(), contentType: registry.contentType };
       },
     },
-    { method: 'GET', path: '/cache', doc: { summary: 'Cache sizes and hit rates' }, handle: () => ({ status: 200, body: runtime.caches() }) },
+    {
+      method: 'GET', path: '/cache', doc: { summary: 'Cache sizes and hit rates' },
+      handle: () => ({ status: 200, body: runtime.caches() }),
+    },
     {
       method: 'POST',
       path: '/reload',
@@ -123,7 +140,10 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
     {
       method: 'GET',
       path: '/users',
-      doc: { summary: 'A page of users (file and API), by id', query: PAGE_QUERY, response: { status: 200, schema: pageOf(USER_ITEM) } },
+      doc: {
+        summary: 'A page of users (file and API), by id', query: PAGE_QUERY,
+        response: { status: 200, schema: pageOf(USER_ITEM) },
+      },
       handle(_params, req) {
         const { limit, cursor } = pageParams(query(req));
         return { status: 200, body: m.listUsers(limit, cursor) };
@@ -133,7 +153,10 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
       method: 'POST',
       path: '/users',
       body: true,
-      doc: { summary: 'Adds a user (config-file syntax)', requestBody: USER_SCHEMA, response: { status: 201, schema: USER_ITEM }, errors: [409, 422] },
+      doc: {
+        summary: 'Adds a user (config-file syntax)', requestBody: USER_SCHEMA,
+        response: { status: 201, schema: USER_ITEM }, errors: [409, 422],
+      },
       async handle(_params, _req, body) {
         return created(await m.createUser(body!), `/users/${encodeURIComponent(String(body!.id))}`);
       },
@@ -161,7 +184,9 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
       path: '/users/:id',
       doc: {
         summary: 'Removes an API user and its issued keys; its live connections are closed (user_removed)',
-        response: { status: 200, schema: { type: 'object', properties: { deleted: STRING, closed: { type: 'integer' } } } },
+        response: {
+          status: 200, schema: { type: 'object', properties: { deleted: STRING, closed: { type: 'integer' } } },
+        },
         errors: [409, 412, 422],
       },
       async handle(params, req) {
@@ -175,8 +200,19 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
       body: true,
       doc: {
         summary: 'Issues a gateway key: returned once, only its SHA-256 is kept',
-        requestBody: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } }, additionalProperties: false },
-        response: { status: 201, schema: { type: 'object', properties: { id: STRING, user: STRING, key: STRING, createdAt: STRING }, required: ['id', 'user', 'key'] } },
+        requestBody: {
+          type: 'object',
+          properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } },
+          additionalProperties: false,
+        },
+        response: {
+          status: 201,
+          schema: {
+            type: 'object',
+            properties: { id: STRING, user: STRING, key: STRING, createdAt: STRING },
+            required: ['id', 'user', 'key'],
+          },
+        },
         errors: [409, 422],
       },
       async handle(params, _req, body) {
@@ -195,7 +231,9 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
     {
       method: 'POST',
       path: '/users/:id/usage/reset',
-      doc: { summary: "Starts the user's current quota period again from zero", response: { status: 200, schema: OBJECT } },
+      doc: {
+        summary: "Starts the user's current quota period again from zero", response: { status: 200, schema: OBJECT },
+      },
       async handle(params) {
         await m.resetUsage(params.id!);
         return { status: 200, body: runtime.accounting.usage(params.id!) };
@@ -216,7 +254,10 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
     {
       method: 'GET',
       path: '/services/:name',
-      doc: { summary: 'One service: config, origin and status, with its ETag', response: { status: 200, schema: SERVICE_ITEM } },
+      doc: {
+        summary: 'One service: config, origin and status, with its ETag',
+        response: { status: 200, schema: SERVICE_ITEM },
+      },
       handle: (params) => item(m.getService(params.name!)),
     },
     {
@@ -224,7 +265,8 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
       path: '/services/:name',
       body: true,
       doc: {
-        summary: 'Changes an API service (JSON merge patch), applied like a reload', requestBody: patchSchema({ type: 'object' }),
+        summary: 'Changes an API service (JSON merge patch), applied like a reload',
+        requestBody: patchSchema({ type: 'object' }),
         response: { status: 200, schema: SERVICE_ITEM }, errors: [409, 412, 422],
       },
       async handle(params, req, body) {
@@ -234,7 +276,10 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
     {
       method: 'DELETE',
       path: '/services/:name',
-      doc: { summary: 'Removes an API service (its connections drain)', response: { status: 200, schema: OBJECT }, errors: [409, 412, 422] },
+      doc: {
+        summary: 'Removes an API service (its connections drain)', response: { status: 200, schema: OBJECT },
+        errors: [409, 412, 422],
+      },
       async handle(params, req) {
         await m.deleteService(params.name!, ifMatch(req));
         return { status: 200, body: { deleted: params.name } };
@@ -270,7 +315,9 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
       handle(_params, req) {
         const q = query(req);
         const groupBy = (q.get('groupBy') ?? 'user') as GroupBy;
-        if (!GROUP_BY.includes(groupBy)) throw new AdminBadRequestError(`groupBy must be one of ${GROUP_BY.join(', ')}`);
+        if (!GROUP_BY.includes(groupBy)) {
+          throw new AdminBadRequestError(`groupBy must be one of ${GROUP_BY.join(', ')}`);
+        }
         const filter = filterOf(q);
         const window = { since: filter.since ?? null, until: filter.until ?? null };
         return { status: 200, body: { groupBy, ...window, rows: requests(runtime).summary(groupBy, filter) } };
@@ -279,7 +326,10 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
     {
       method: 'GET',
       path: '/report',
-      doc: { summary: 'Pushed reports: receiver, last acknowledged sequence, failures, unacknowledged batches (null when off)' },
+      doc: {
+        summary: 'Pushed reports: receiver, last acknowledged sequence, failures, unacknowledged batches '
+          + '(null when off)',
+      },
       handle: () => ({ status: 200, body: runtime.reportStatus() }),
     },
     {
@@ -335,7 +385,9 @@ function filterOf(q: URLSearchParams): RequestFilter {
   const status = q.get('status');
   if (status !== null) {
     const n = Number(status);
-    if (!Number.isInteger(n) || n < 0 || n > 999) throw new AdminBadRequestError(`status must be an HTTP status, got "${status}"`);
+    if (!Number.isInteger(n) || n < 0 || n > 999) {
+      throw new AdminBadRequestError(`status must be an HTTP status, got "${status}"`);
+    }
     filter.status = n;
   }
   const since = q.get('since');
@@ -347,6 +399,8 @@ function filterOf(q: URLSearchParams): RequestFilter {
 
 function time(name: string, text: string): number {
   const t = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(t)) throw new AdminBadRequestError(`${name} must be an ISO time or epoch milliseconds, got "${text.slice(0, 60)}"`);
+  if (!Number.isFinite(t)) {
+    throw new AdminBadRequestError(`${name} must be an ISO time or epoch milliseconds, got "${text.slice(0, 60)}"`);
+  }
   return t;
 }

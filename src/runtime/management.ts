@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { EMPTY_OVERLAY, mergeOverlay, type MergedDocument, type Origin, type Overlay, type OverlayConflict } from '../config/overlay.js';
+import {
+  EMPTY_OVERLAY, mergeOverlay, type MergedDocument, type Origin, type Overlay, type OverlayConflict,
+} from '../config/overlay.js';
 import { redactConfig, redactValue } from '../config/redact.js';
 import { validateConfig, type Config, type ServiceConfig, type UserConfig } from '../config/schema.js';
 import {
@@ -57,9 +59,18 @@ export interface Versioned<T> {
   readonly etag: string;
 }
 
+/** `POST /users/:id/keys`: the only time the key itself is seen. */
+export interface IssuedKeyReply {
+  readonly id: string;
+  readonly user: string;
+  readonly key: string;
+  readonly createdAt: string;
+}
+
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 const AUTO_RE = /^(.*):auto$/;
+type Section = 'users' | 'services';
 const KEY_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** Ports tried for one `:auto` listen before giving up (a busy range does not turn into a scan of it all). */
 const MAX_PORT_TRIES = 512;
@@ -104,12 +115,15 @@ export class Management {
     const merged = mergeOverlay(this.baseDoc, this.overlay);
     this.merged = merged;
     this.logConflicts(merged.conflicts);
-    if (this.overlay.users.size === 0 && this.overlay.services.size === 0 && this.overlay.keys.size === 0) return fileConfig;
+    const { users, services, keys } = this.overlay;
+    if (users.size === 0 && services.size === 0 && keys.size === 0) return fileConfig;
     try {
       return validateConfig(merged.doc, 'config file + admin API overlay');
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      this.log.error({ issues: err.issues }, 'the admin API overlay does not fit the config file; starting with the file alone');
+      this.log.error(
+        { issues: err.issues }, 'the admin API overlay does not fit the config file; starting with the file alone',
+      );
       this.merged = mergeOverlay(this.baseDoc, EMPTY_OVERLAY);
       return fileConfig;
     }
@@ -198,7 +212,7 @@ export class Management {
   }
 
   /** A new key for the user: the key is in this reply only; SHA-256 is all that is kept. */
-  addKey(userId: string, body: Record<string, unknown>): Promise<{ id: string; user: string; key: string; createdAt: string }> {
+  addKey(userId: string, body: Record<string, unknown>): Promise<IssuedKeyReply> {
     return this.exclusive(async () => {
       if (this.findUser(userId) === undefined) throw new AdminNotFoundError(`no user "${userId}"`);
       const id = body.id === undefined ? `k_${randomBytes(6).toString('hex')}` : body.id;
@@ -224,7 +238,9 @@ export class Management {
   deleteKey(userId: string, keyId: string): Promise<void> {
     return this.exclusive(async () => {
       const own = this.overlay.keys.get(userId) ?? [];
-      if (!own.some((k) => k.id === keyId)) throw new AdminNotFoundError(`user "${userId}" has no issued key "${keyId}"`);
+      if (!own.some((k) => k.id === keyId)) {
+        throw new AdminNotFoundError(`user "${userId}" has no issued key "${keyId}"`);
+      }
       const keys = new Map(this.overlay.keys).set(userId, own.filter((k) => k.id !== keyId));
       await this.change({ ...this.overlay, keys }, [{ op: 'deleteKey', id: keyId }], null, null);
       this.issued = this.issued.filter((k) => k.id !== keyId);
@@ -264,11 +280,15 @@ export class Management {
     });
   }
 
-  patchService(name: string, patch: Record<string, unknown>, ifMatch: string | undefined): Promise<Versioned<ServiceItem>> {
+  patchService(
+    name: string, patch: Record<string, unknown>, ifMatch: string | undefined,
+  ): Promise<Versioned<ServiceItem>> {
     return this.exclusive(async () => {
       const current = this.apiItem('service', name, ifMatch);
       let doc = mergePatch(current, patch) as Record<string, unknown>;
-      if (doc.name !== name) throw new AdminInvalidError([{ path: 'name', message: `the name cannot change (it is "${name}")` }]);
+      if (doc.name !== name) {
+        throw new AdminInvalidError([{ path: 'name', message: `the name cannot change (it is "${name}")` }]);
+      }
       doc = await this.resolveAutoListen(doc);
       const services = new Map(this.overlay.services).set(name, doc);
       await this.change({ ...this.overlay, services }, [{ op: 'put', kind: 'service', name, doc }], 'services', name);
@@ -299,9 +319,13 @@ export class Management {
    * `section`/`name` locate the item the caller changed, so its issues are reported by the body's own paths and a
    * service that cannot listen is a 409 naming its address.
    */
-  private async change(next: Overlay, changes: readonly OverlayChange[], section: 'users' | 'services' | null, name: string | null): Promise<void> {
+  private async change(
+    next: Overlay, changes: readonly OverlayChange[], section: Section | null, name: string | null,
+  ): Promise<void> {
     if (this.baseDoc === null) {
-      throw new AdminConflictError('tidegate was started from a config object, not a file: the admin API cannot change it');
+      throw new AdminConflictError(
+        'tidegate was started from a config object, not a file: the admin API cannot change it',
+      );
     }
     const merged = mergeOverlay(this.baseDoc, next);
     let config: Config;
@@ -319,7 +343,9 @@ export class Management {
       throw err;
     }
     const failed = result.failed.find((f) => section === 'services' && f.service === name);
-    if (failed !== undefined) throw new AdminConflictError(`service "${name}" cannot listen on ${failed.address}: ${failed.message}`);
+    if (failed !== undefined) {
+      throw new AdminConflictError(`service "${name}" cannot listen on ${failed.address}: ${failed.message}`);
+    }
     this.store.apply(changes);
     this.overlay = next;
     this.merged = merged;
@@ -337,7 +363,9 @@ export class Management {
     if (ifMatch !== undefined && found !== undefined) {
       const item = kind === 'user' ? this.userItem(found as UserConfig) : this.serviceItem(found as ServiceConfig);
       const etag = versioned(item).etag;
-      if (!etagMatches(ifMatch, etag)) throw new AdminPreconditionError(`${kind} "${name}" has changed (now ${etag}); read it again`);
+      if (!etagMatches(ifMatch, etag)) {
+        throw new AdminPreconditionError(`${kind} "${name}" has changed (now ${etag}); read it again`);
+      }
     }
     return { ...stored };
   }
@@ -412,7 +440,9 @@ function etagMatches(ifMatch: string, etag: string): boolean {
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
   const out: Record<string, unknown> =
-    target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+    target !== null && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -421,7 +451,9 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 }
 
 /** Issues of the changed item by the body's own paths (`quota.bytes`); others keep their config path. */
-function bodyIssues(issues: readonly ConfigIssue[], doc: Record<string, unknown>, section: 'users' | 'services' | null, name: string | null): ConfigIssue[] {
+function bodyIssues(
+  issues: readonly ConfigIssue[], doc: Record<string, unknown>, section: Section | null, name: string | null,
+): ConfigIssue[] {
   if (section === null) return [...issues];
   const list = Array.isArray(doc[section]) ? (doc[section] as unknown[]) : [];
   const nameKey = section === 'users' ? 'id' : 'name';
@@ -437,7 +469,9 @@ function bodyIssues(issues: readonly ConfigIssue[], doc: Record<string, unknown>
   const prefix = `${section}[${at}]`;
   return issues.map((issue) => {
     if (issue.path === prefix) return { path: '', message: issue.message };
-    if (issue.path.startsWith(`${prefix}.`)) return { path: issue.path.slice(prefix.length + 1), message: issue.message };
+    if (issue.path.startsWith(`${prefix}.`)) {
+      return { path: issue.path.slice(prefix.length + 1), message: issue.message };
+    }
     return issue;
   });
 }

@@ -9,7 +9,10 @@ export interface ReloadResult {
   readonly failed: readonly ReloadFailure[];
 }
 
-/** A service (or the admin API) a reload could not start; it is not in the config in force, so the next reload retries it. */
+/**
+ * A service (or the admin API) a reload could not start; it is not in the config in force, so the next reload
+ * retries it.
+ */
 export interface ReloadFailure {
   readonly service: string;
   /** The address it could not bind, as configured. */

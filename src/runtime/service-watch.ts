@@ -44,17 +44,22 @@ export class ServiceWatch {
       if (prev === undefined) {
         this.out.publish('service', { service: name, state: cur.state, listen: cur.listen, change: 'started' });
         // A new service's targets are up until they fail: any already down is news.
-        for (const [address, up] of cur.targets) if (!up) this.out.publish('target', { service: name, target: address, up });
+        for (const [address, up] of cur.targets) {
+          if (!up) this.out.publish('target', { service: name, target: address, up });
+        }
         continue;
       }
-      if (prev.state !== cur.state) this.out.publish('service', { service: name, state: cur.state, listen: cur.listen, change: 'state' });
+      if (prev.state !== cur.state) {
+        this.out.publish('service', { service: name, state: cur.state, listen: cur.listen, change: 'state' });
+      }
       for (const [address, up] of cur.targets) {
         const was = prev.targets.get(address);
         if (was !== undefined && was !== up) this.out.publish('target', { service: name, target: address, up });
       }
     }
     for (const [name, prev] of before) {
-      if (!now.has(name)) this.out.publish('service', { service: name, state: 'stopped', listen: prev.listen, change: 'stopped' });
+      if (now.has(name)) continue;
+      this.out.publish('service', { service: name, state: 'stopped', listen: prev.listen, change: 'stopped' });
     }
   }
 }

@@ -25,7 +25,11 @@ export const REPORT_MIGRATIONS: readonly Migration[] = [
       since INTEGER NOT NULL,
       rows TEXT NOT NULL
     );
-    CREATE TABLE report_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL, last_cut INTEGER NOT NULL);
+    CREATE TABLE report_state (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      last_seq INTEGER NOT NULL,
+      last_cut INTEGER NOT NULL
+    );
     INSERT INTO report_state (id, last_seq, last_cut) VALUES (1, 0, 0);`,
   },
 ];
@@ -68,10 +72,12 @@ export class ReportOutbox {
 
   constructor(db: Db) {
     applyMigrations(db, REPORT_MIGRATIONS);
-    this.addRow = db.prepare(`INSERT INTO report_pending (kind, subject, bytes_in, bytes_out, connections, requests, tokens)
-      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET
+    this.addRow = db.prepare(`INSERT INTO report_pending
+      (kind, subject, bytes_in, bytes_out, connections, requests, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (kind, subject) DO UPDATE SET
       bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out,
-      connections = connections + excluded.connections, requests = requests + excluded.requests, tokens = tokens + excluded.tokens`);
+      connections = connections + excluded.connections, requests = requests + excluded.requests,
+      tokens = tokens + excluded.tokens`);
     const selectPending = db.prepare('SELECT * FROM report_pending ORDER BY kind, subject');
     const clearPending = db.prepare('DELETE FROM report_pending');
     const state = db.prepare('SELECT last_seq, last_cut FROM report_state WHERE id = 1');

@@ -96,7 +96,9 @@ export class RequestQuery {
   }
 
   /** One page of rows matching `filter`, newest first, after `cursor` (from the previous page's `nextCursor`). */
-  page(filter: RequestFilter, limit: number, cursor: { ts: number; id: number } | null): { items: RequestRow[]; nextCursor: string | null } {
+  page(
+    filter: RequestFilter, limit: number, cursor: { ts: number; id: number } | null,
+  ): { items: RequestRow[]; nextCursor: string | null } {
     const where: string[] = [];
     const args: (string | number)[] = [];
     addFilters(filter, where, args);
@@ -104,7 +106,8 @@ export class RequestQuery {
       where.push('(ts, id) < (?, ?)');
       args.push(cursor.ts, cursor.id);
     }
-    const sql = `SELECT * FROM request_log${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, id DESC LIMIT ?`;
+    const filtered = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+    const sql = `SELECT * FROM request_log${filtered} ORDER BY ts DESC, id DESC LIMIT ?`;
     args.push(limit + 1);
     const rows = this.statement(sql).all(...args) as DbRow[];
     const more = rows.length > limit;
@@ -125,7 +128,8 @@ export class RequestQuery {
       COALESCE(SUM(prompt_tokens), 0) AS promptTokens, COALESCE(SUM(completion_tokens), 0) AS completionTokens,
       COALESCE(SUM(total_tokens), 0) AS totalTokens, AVG(latency_ms) AS avgLatencyMs
       FROM request_log${where.length ? ` WHERE ${where.join(' AND ')}` : ''} GROUP BY key ORDER BY key`;
-    return (this.statement(sql).all(...args) as SummaryRow[]).map((r) => ({ ...r, avgLatencyMs: Math.round(r.avgLatencyMs * 100) / 100 }));
+    const rows = this.statement(sql).all(...args) as SummaryRow[];
+    return rows.map((r) => ({ ...r, avgLatencyMs: Math.round(r.avgLatencyMs * 100) / 100 }));
   }
 
   /** The query plan of a page (tests and the bench check that filters use an index). */
@@ -135,7 +139,8 @@ export class RequestQuery {
     addFilters(filter, where, args);
     where.push('(ts, id) < (?, ?)');
     args.push(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 10);
-    const sql = `EXPLAIN QUERY PLAN SELECT * FROM request_log WHERE ${where.join(' AND ')} ORDER BY ts DESC, id DESC LIMIT ?`;
+    const sql = `EXPLAIN QUERY PLAN SELECT * FROM request_log WHERE ${where.join(' AND ')}
+      ORDER BY ts DESC, id DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...args) as { detail: string }[]).map((r) => r.detail).join('; ');
   }
 
