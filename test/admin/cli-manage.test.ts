@@ -21,46 +21,52 @@ describe('tidegate users|keys|services against a running instance', () => {
     await target.close();
   });
 
-  it('adds, lists, shows and removes users; issues and revokes keys; tables for people, --json for scripts', async () => {
-    const add = await runCli(['users', 'add', 'gina', '--quota', '5GiB', '--period', 'monthly', '--rate-in', '1MiB/s', ...flags]);
-    assert.equal(add.code, 0, add.stderr);
-    assert.match(add.stdout, /^ID\s+ORIGIN\s+ENABLED\s+QUOTA/);
-    assert.match(add.stdout, /gina\s+api\s+yes\s+5GiB\s+monthly/);
+  it('adds, lists, shows and removes users; issues and revokes keys; tables for people, --json for scripts',
+    async () => {
+      const add = await runCli([
+        'users', 'add', 'gina', '--quota', '5GiB', '--period', 'monthly', '--rate-in', '1MiB/s', ...flags,
+      ]);
+      assert.equal(add.code, 0, add.stderr);
+      assert.match(add.stdout, /^ID\s+ORIGIN\s+ENABLED\s+QUOTA/);
+      assert.match(add.stdout, /gina\s+api\s+yes\s+5GiB\s+monthly/);
 
-    const list = await runCli(['users', 'list', '--json', ...flags]);
-    assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual((JSON.parse(list.stdout) as { id: string }[]).map((u) => u.id), ['gina']);
+      const list = await runCli(['users', 'list', '--json', ...flags]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.deepEqual((JSON.parse(list.stdout) as { id: string }[]).map((u) => u.id), ['gina']);
 
-    const key = await runCli(['keys', 'add', 'gina', '--id', 'laptop', '--json', ...flags]);
-    assert.equal(key.code, 0, key.stderr);
-    const issued = JSON.parse(key.stdout) as { id: string; key: string };
-    assert.equal(issued.id, 'laptop');
-    assert.match(issued.key, /^tg_/);
+      const key = await runCli(['keys', 'add', 'gina', '--id', 'laptop', '--json', ...flags]);
+      assert.equal(key.code, 0, key.stderr);
+      const issued = JSON.parse(key.stdout) as { id: string; key: string };
+      assert.equal(issued.id, 'laptop');
+      assert.match(issued.key, /^tg_/);
 
-    const show = await runCli(['users', 'show', 'gina', ...flags]);
-    assert.equal(show.code, 0, show.stderr);
-    assert.match(show.stdout, /quota: 0B of 5GiB used this period/);
-    assert.ok(!show.stdout.includes(issued.key));
+      const show = await runCli(['users', 'show', 'gina', ...flags]);
+      assert.equal(show.code, 0, show.stderr);
+      assert.match(show.stdout, /quota: 0B of 5GiB used this period/);
+      assert.ok(!show.stdout.includes(issued.key));
 
-    assert.equal((await runCli(['keys', 'rm', 'gina', 'laptop', ...flags])).code, 0);
-    const rm = await runCli(['users', 'rm', 'gina', ...flags]);
-    assert.equal(rm.code, 0, rm.stderr);
-    assert.match(rm.stdout, /removed user gina/);
+      assert.equal((await runCli(['keys', 'rm', 'gina', 'laptop', ...flags])).code, 0);
+      const rm = await runCli(['users', 'rm', 'gina', ...flags]);
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.match(rm.stdout, /removed user gina/);
 
-    const missing = await runCli(['users', 'show', 'gina', ...flags]);
-    assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /TG_ERR_ADMIN_CLIENT.*404 TG_ERR_NOT_FOUND/);
-    const invalid = await runCli(['users', 'add', 'hal', '--quota', 'lots', ...flags]);
-    assert.equal(invalid.code, 1);
-    assert.match(invalid.stderr, /422 TG_ERR_INVALID[\s\S]*quota\.bytes: expected a size/);
-    const noToken = await runCli(['users', 'list', '--admin', tg.base]);
-    assert.match(noToken.stderr, /401 TG_ERR_UNAUTHORIZED/);
-    const usage = await runCli(['users', 'frobnicate', ...flags]);
-    assert.equal(usage.code, 2);
-  });
+      const missing = await runCli(['users', 'show', 'gina', ...flags]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /TG_ERR_ADMIN_CLIENT.*404 TG_ERR_NOT_FOUND/);
+      const invalid = await runCli(['users', 'add', 'hal', '--quota', 'lots', ...flags]);
+      assert.equal(invalid.code, 1);
+      assert.match(invalid.stderr, /422 TG_ERR_INVALID[\s\S]*quota\.bytes: expected a size/);
+      const noToken = await runCli(['users', 'list', '--admin', tg.base]);
+      assert.match(noToken.stderr, /401 TG_ERR_UNAUTHORIZED/);
+      const usage = await runCli(['users', 'frobnicate', ...flags]);
+      assert.equal(usage.code, 2);
+    });
 
   it('adds a forward on an :auto port that relays, lists and removes it', async () => {
-    const add = await runCli(['services', 'add', 'cli-fwd', '--type', 'forward', '--listen', '127.0.0.1:auto', '--target', target.address, '--json', ...flags]);
+    const add = await runCli([
+      'services', 'add', 'cli-fwd', '--type', 'forward', '--listen', '127.0.0.1:auto', '--target', target.address,
+      '--json', ...flags,
+    ]);
     assert.equal(add.code, 0, add.stderr);
     const service = JSON.parse(add.stdout) as { status: { listen: string } };
     const client = await connectTo(Number(service.status.listen.split(':').pop()));

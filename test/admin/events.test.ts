@@ -43,7 +43,10 @@ describe('GET /events', () => {
   before(async () => {
     target = await echoServer();
     const from = await freePort();
-    tg = await startManaged({ admin: { listen: '127.0.0.1:0', token: TOKEN, portRange: `${from}-${from + 20}` }, users: [{ id: 'q', quota: { bytes: 10 } }] });
+    tg = await startManaged({
+      admin: { listen: '127.0.0.1:0', token: TOKEN, portRange: `${from}-${from + 20}` },
+      users: [{ id: 'q', quota: { bytes: 10 } }],
+    });
   });
   after(async () => {
     await tg.stop();
@@ -58,7 +61,8 @@ describe('GET /events', () => {
     // A target that is down at first: the forward marks it down on the first failed connect.
     const deadPort = await freePort();
     const svc = await tg.api('POST', '/services', {
-      name: 'ev-fwd', type: 'forward', listen: '127.0.0.1:auto', user: 'q', targets: [`127.0.0.1:${deadPort}`, target.address], strategy: 'failover',
+      name: 'ev-fwd', type: 'forward', listen: '127.0.0.1:auto', user: 'q',
+      targets: [`127.0.0.1:${deadPort}`, target.address], strategy: 'failover',
     });
     assert.equal(svc.status, 201, JSON.stringify(svc.body));
     await tg.api('POST', '/users/q/keys', {});
@@ -69,9 +73,12 @@ describe('GET /events', () => {
     client.write('more than ten bytes of traffic');
     await eventually(() => sub.events.some((e) => e.event === 'quota'), 10_000, 'a quota event');
     client.destroy();
-    await eventually(() => sub.events.some((e) => e.event === 'target' && e.data.up === false), 10_000, 'a target down event');
+    const down = (): boolean => sub.events.some((e) => e.event === 'target' && e.data.up === false);
+    await eventually(down, 10_000, 'a target down event');
     const kinds = new Set(sub.events.map((e) => e.event));
-    for (const kind of ['reload', 'key', 'quota', 'target']) assert.ok(kinds.has(kind), `${kind} in ${[...kinds].join(',')}`);
+    for (const kind of ['reload', 'key', 'quota', 'target']) {
+      assert.ok(kinds.has(kind), `${kind} in ${[...kinds].join(',')}`);
+    }
     const quota = sub.events.find((e) => e.event === 'quota')!;
     assert.equal(quota.data.user, 'q');
     assert.equal(quota.data.reason, 'quota_exceeded');
@@ -79,7 +86,10 @@ describe('GET /events', () => {
     await eventually(() => tg.runtime.events.size === 0, 5_000, 'the subscriber is gone');
     const again = await subscribe(tg.base);
     await tg.api('DELETE', '/services/ev-fwd');
-    await eventually(() => again.events.some((e) => e.event === 'service' && e.data.service === 'ev-fwd' && e.data.change === 'stopped'), 10_000, 'service stopped');
+    const stopped = (): boolean => again.events.some(
+      (e) => e.event === 'service' && e.data.service === 'ev-fwd' && e.data.change === 'stopped',
+    );
+    await eventually(stopped, 10_000, 'service stopped');
     again.close();
     await eventually(() => tg.runtime.events.size === 0, 5_000, 'the subscriber is gone');
   });

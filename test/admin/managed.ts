@@ -43,7 +43,9 @@ export async function startManaged(doc: Record<string, unknown>, token = TOKEN):
   let current = baseDoc(dir, doc);
   await writeFile(file, JSON.stringify(current));
   const source = cliConfigSource({ command: 'start', config: file, forwards: [], watch: false, rest: [] });
-  const boot = async (): Promise<Runtime> => Runtime.start(await source.load(), { log: createLogger('silent'), source });
+  const boot = async (): Promise<Runtime> => Runtime.start(
+    await source.load(), { log: createLogger('silent'), source },
+  );
   const m: Managed = {
     runtime: await boot(),
     dir,
@@ -62,7 +64,11 @@ export async function startManaged(doc: Record<string, unknown>, token = TOKEN):
     async api(method, path, body, headers = {}) {
       const res = await fetch(`${m.base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
       const text = await res.text();

@@ -29,7 +29,9 @@ describe('management API: users', () => {
   after(() => tg.stop());
 
   it('creates, reads, lists, patches with If-Match and deletes a user; file users are read-only', async () => {
-    const created = await tg.api('POST', '/users', { id: 'bob', quota: { bytes: '1GiB', period: 'monthly' }, rate: { in: '1MiB/s' } });
+    const created = await tg.api('POST', '/users', {
+      id: 'bob', quota: { bytes: '1GiB', period: 'monthly' }, rate: { in: '1MiB/s' },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.equal(created.body.id, 'bob');
     assert.equal(created.body.origin, 'api');
@@ -47,7 +49,9 @@ describe('management API: users', () => {
     assert.equal(again.status, 409);
     assert.equal(again.body.error.code, 'TG_ERR_CONFLICT');
 
-    const patched = await tg.api('PATCH', '/users/bob', { quota: { bytes: '2GiB' }, enabled: false }, { 'if-match': etag });
+    const patched = await tg.api(
+      'PATCH', '/users/bob', { quota: { bytes: '2GiB' }, enabled: false }, { 'if-match': etag },
+    );
     assert.equal(patched.status, 200, JSON.stringify(patched.body));
     assert.equal(patched.body.config.quota.bytes, 2 * 1024 ** 3);
     assert.equal(patched.body.config.quota.period, 'monthly');
@@ -82,7 +86,9 @@ describe('management API: users', () => {
 
   it('answers an invalid user with 422 and every issue by its path, changing nothing', async () => {
     const before = await tg.api('GET', '/config');
-    const bad = await tg.api('POST', '/users', { id: 'carol', quota: { bytes: 'lots', period: 'weekly' }, rate: { in: 'fast' }, colour: 'red' });
+    const bad = await tg.api('POST', '/users', {
+      id: 'carol', quota: { bytes: 'lots', period: 'weekly' }, rate: { in: 'fast' }, colour: 'red',
+    });
     assert.equal(bad.status, 422);
     assert.equal(bad.body.error.code, 'TG_ERR_INVALID');
     const paths = bad.body.error.issues.map((i: { path: string }) => i.path).sort();
@@ -134,7 +140,9 @@ describe('management API: services', () => {
   });
 
   it('adds a forward on an :auto port that relays at once, survives a file reload and a restart', async () => {
-    const created = await tg.api('POST', '/services', { name: 'api-fwd', type: 'forward', listen: '127.0.0.1:auto', targets: [target.address] });
+    const created = await tg.api('POST', '/services', {
+      name: 'api-fwd', type: 'forward', listen: '127.0.0.1:auto', targets: [target.address],
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.equal(created.body.origin, 'api');
     assert.equal(created.body.status.state, 'running');
@@ -173,7 +181,8 @@ describe('management API: services', () => {
     assert.equal(proxy.status, 201, JSON.stringify(proxy.body));
     assert.equal(proxy.body.type, 'proxy');
     const gateway = await tg.api('POST', '/services', {
-      name: 'api-llm', type: 'gateway', listen: '127.0.0.1:auto', channels: [{ name: 'up', baseUrl: `http://${target.address}/v1`, keys: ['sk-up'] }],
+      name: 'api-llm', type: 'gateway', listen: '127.0.0.1:auto',
+      channels: [{ name: 'up', baseUrl: `http://${target.address}/v1`, keys: ['sk-up'] }],
     });
     assert.equal(gateway.status, 201, JSON.stringify(gateway.body));
     assert.deepEqual(gateway.body.config.channels[0].keys, ['***']);
@@ -182,10 +191,12 @@ describe('management API: services', () => {
     const patched = await tg.api('PATCH', '/services/api-proxy', { maxConnections: 5 }, { 'if-match': etag });
     assert.equal(patched.status, 200, JSON.stringify(patched.body));
     assert.equal(patched.body.config.maxConnections, 5);
-    assert.equal((await tg.api('PATCH', '/services/api-proxy', { maxConnections: 6 }, { 'if-match': etag })).status, 412);
+    const stale = await tg.api('PATCH', '/services/api-proxy', { maxConnections: 6 }, { 'if-match': etag });
+    assert.equal(stale.status, 412);
 
     const page = await tg.api('GET', '/services?limit=10');
-    assert.deepEqual(page.body.items.map((s: { name: string }) => s.name), ['api-fwd', 'api-llm', 'api-proxy', 'file-fwd']);
+    const names = page.body.items.map((s: { name: string }) => s.name);
+    assert.deepEqual(names, ['api-fwd', 'api-llm', 'api-proxy', 'file-fwd']);
     // Without paging parameters, the array of /status as before.
     const legacy = await tg.api('GET', '/services');
     assert.ok(Array.isArray(legacy.body));
@@ -199,14 +210,18 @@ describe('management API: services', () => {
   it('answers a taken port with 409 naming it, and an invalid service with 422 by path', async () => {
     const squatter = await listen(() => undefined);
     try {
-      const taken = await tg.api('POST', '/services', { name: 'squat', type: 'forward', listen: `127.0.0.1:${squatter.port}`, targets: [target.address] });
+      const taken = await tg.api('POST', '/services', {
+        name: 'squat', type: 'forward', listen: `127.0.0.1:${squatter.port}`, targets: [target.address],
+      });
       assert.equal(taken.status, 409);
       assert.match(taken.body.error.message, new RegExp(`127\\.0\\.0\\.1:${squatter.port}`));
       assert.equal((await tg.api('GET', '/services/squat')).status, 404);
     } finally {
       await squatter.close();
     }
-    const bad = await tg.api('POST', '/services', { name: 'bad one', type: 'forward', listen: 'nowhere', targets: [], user: 'ghost' });
+    const bad = await tg.api('POST', '/services', {
+      name: 'bad one', type: 'forward', listen: 'nowhere', targets: [], user: 'ghost',
+    });
     assert.equal(bad.status, 422);
     const paths = bad.body.error.issues.map((i: { path: string }) => i.path).sort();
     assert.deepEqual(paths, ['listen', 'name', 'targets', 'user']);
@@ -214,7 +229,9 @@ describe('management API: services', () => {
 
   it('closes a removed user\'s live connections and records user_removed', async () => {
     assert.equal((await tg.api('POST', '/users', { id: 'frank' })).status, 201);
-    const svc = await tg.api('POST', '/services', { name: 'frank-fwd', type: 'forward', listen: '127.0.0.1:auto', user: 'frank', targets: [target.address] });
+    const svc = await tg.api('POST', '/services', {
+      name: 'frank-fwd', type: 'forward', listen: '127.0.0.1:auto', user: 'frank', targets: [target.address],
+    });
     assert.equal(svc.status, 201);
     const port = Number(svc.body.status.listen.split(':').pop());
     const records: RelayRecord[] = [];
@@ -232,21 +249,25 @@ describe('management API: services', () => {
     assert.equal(removed.body.closed, 1);
     await eventually(() => client.readableEnded, 5_000, 'the relay closed');
     client.destroy();
-    await eventually(() => records.some((r) => r.service === 'frank-fwd' && r.reason === 'user_removed'), 5_000, 'a user_removed record');
+    const removedRecord = (): boolean => records.some((r) => r.service === 'frank-fwd' && r.reason === 'user_removed');
+    await eventually(removedRecord, 5_000, 'a user_removed record');
     await tg.api('DELETE', '/services/frank-fwd');
   });
 });
 
 describe('management API: roles', () => {
   it('lets a read token read and refuses it every change with 403', async () => {
-    const tg = await startManaged({ admin: { listen: '127.0.0.1:0', tokens: [{ token: 'reader', role: 'read' }, { token: 'writer', role: 'write' }] } }, 'reader');
+    const tokens = [{ token: 'reader', role: 'read' }, { token: 'writer', role: 'write' }];
+    const tg = await startManaged({ admin: { listen: '127.0.0.1:0', tokens } }, 'reader');
     try {
       assert.equal((await tg.api('GET', '/users')).status, 200);
       const post = await tg.api('POST', '/users', { id: 'x' });
       assert.equal(post.status, 403);
       assert.equal(post.body.error.code, 'TG_ERR_FORBIDDEN');
       assert.equal((await tg.api('POST', '/reload')).status, 403);
-      const writer = await fetch(`${tg.base}/users`, { method: 'POST', headers: { authorization: 'Bearer writer' }, body: '{"id":"x"}' });
+      const writer = await fetch(`${tg.base}/users`, {
+        method: 'POST', headers: { authorization: 'Bearer writer' }, body: '{"id":"x"}',
+      });
       assert.equal(writer.status, 201);
       assert.equal((await fetch(`${tg.base}/users`, { headers: { authorization: 'Bearer nope' } })).status, 401);
     } finally {
@@ -261,13 +282,19 @@ describe('management API: hardening of body routes', () => {
     try {
       const port = Number(tg.runtime.adminAddress()!.split(':').pop());
       const auth = 'authorization: Bearer mgmt-write-token\r\n';
-      const declared = await rawExchange(port, `POST /users HTTP/1.1\r\nhost: x\r\n${auth}content-length: ${10 * 1024 * 1024}\r\n\r\n`);
+      const declared = await rawExchange(
+        port, `POST /users HTTP/1.1\r\nhost: x\r\n${auth}content-length: ${10 * 1024 * 1024}\r\n\r\n`,
+      );
       assert.equal(declared.status, 413);
       assert.equal(errorCode(declared), 'TG_ERR_ADMIN_BODY_TOO_LARGE');
       const big = `{"id":"${'a'.repeat(70 * 1024)}"}`;
-      const chunked = await rawExchange(port, `POST /users HTTP/1.1\r\nhost: x\r\n${auth}transfer-encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`);
+      const chunk = `${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`;
+      const head = `POST /users HTTP/1.1\r\nhost: x\r\n${auth}transfer-encoding: chunked\r\n\r\n`;
+      const chunked = await rawExchange(port, `${head}${chunk}`);
       assert.equal(chunked.status, 413);
-      const unauthenticated = await rawExchange(port, 'POST /users HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n{"id":"zed"}');
+      const unauthenticated = await rawExchange(
+        port, 'POST /users HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n{"id":"zed"}',
+      );
       assert.equal(unauthenticated.status, 401);
       assert.equal((await tg.api('GET', '/users/zed')).status, 404);
       assert.equal((await tg.api('POST', '/users', { id: 'ok' })).status, 201);
@@ -287,7 +314,8 @@ describe('management API: usage reset', () => {
     try {
       const port = Number(tg.runtime.status().services.find((s) => s.name === 'r-fwd')!.listen.split(':').pop());
       await echoOnce(port, 'x'.repeat(1000));
-      await eventually(async () => (await tg.api('GET', '/users/r/usage')).body.quota.used >= 2000, 5_000, 'usage counted');
+      const used = async (): Promise<number> => (await tg.api('GET', '/users/r/usage')).body.quota.used as number;
+      await eventually(async () => (await used()) >= 2000, 5_000, 'usage counted');
       await tg.runtime.accounting.flush();
       const reset = await tg.api('POST', '/users/r/usage/reset');
       assert.equal(reset.status, 200, JSON.stringify(reset.body));

@@ -20,15 +20,21 @@ describe('GET /openapi.json', () => {
 
     const routes = (tg.runtime as unknown as { routes(): { method: string; path: string }[] }).routes();
     const documented = new Set<string>();
-    for (const [path, ops] of Object.entries(doc.paths)) for (const method of Object.keys(ops)) documented.add(`${method.toUpperCase()} ${path}`);
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) documented.add(`${method.toUpperCase()} ${path}`);
+    }
     const served = new Set(routes.map((r) => `${r.method} ${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`));
     assert.deepEqual([...documented].sort(), [...served].sort());
-    for (const must of ['GET /users', 'POST /users', 'PATCH /users/{id}', 'DELETE /users/{id}/keys/{keyId}', 'POST /services',
-      'GET /requests', 'GET /usage/summary', 'GET /events', 'GET /config', 'GET /openapi.json', 'POST /users/{id}/usage/reset']) {
+    for (const must of [
+      'GET /users', 'POST /users', 'PATCH /users/{id}', 'DELETE /users/{id}/keys/{keyId}', 'POST /services',
+      'GET /requests', 'GET /usage/summary', 'GET /events', 'GET /config', 'GET /openapi.json',
+      'POST /users/{id}/usage/reset', 'GET /report',
+    ]) {
       assert.ok(served.has(must), must);
     }
     // Every answer a route can give is described; bodies of changes have schemas from the config readers.
-    const post = doc.paths['/users']!.post as { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> }; responses: Record<string, unknown> };
+    type Body = { content: Record<string, { schema: { properties: Record<string, unknown> } }> };
+    const post = doc.paths['/users']!.post as { requestBody: Body; responses: Record<string, unknown> };
     assert.ok('quota' in post.requestBody.content['application/json']!.schema.properties);
     assert.ok('enabled' in post.requestBody.content['application/json']!.schema.properties);
     for (const status of ['201', '403', '409', '422']) assert.ok(status in post.responses, status);

@@ -30,7 +30,8 @@ describe('management API: request log and usage summary', () => {
     key = issued.body.key;
     const benKey = (await tg.api('POST', '/users/ben/keys', {})).body.key as string;
     const svc = await tg.api('POST', '/services', {
-      name: 'llm', type: 'gateway', listen: '127.0.0.1:auto', channels: [{ name: 'main', baseUrl: upstream.baseUrl, keys: ['sk-up'] }],
+      name: 'llm', type: 'gateway', listen: '127.0.0.1:auto',
+      channels: [{ name: 'main', baseUrl: upstream.baseUrl, keys: ['sk-up'] }],
     });
     assert.equal(svc.status, 201, JSON.stringify(svc.body));
     gatewayPort = Number(svc.body.status.listen.split(':').pop());
@@ -53,7 +54,8 @@ describe('management API: request log and usage summary', () => {
     const seen: number[] = [];
     let cursor: string | null = null;
     do {
-      const page: { status: number; body: { items: { id: number; user: string; totalTokens: number }[]; nextCursor: string | null } } =
+      type Page = { items: { id: number; user: string; totalTokens: number }[]; nextCursor: string | null };
+      const page: { status: number; body: Page } =
         await tg.api('GET', `/requests?user=ann&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
       assert.equal(page.status, 200);
       assert.ok(page.body.items.length <= 3);
@@ -77,10 +79,12 @@ describe('management API: request log and usage summary', () => {
   it('summarizes by model, user and day', async () => {
     const byModel = await tg.api('GET', '/usage/summary?groupBy=model');
     assert.equal(byModel.status, 200);
-    const rows = Object.fromEntries(byModel.body.rows.map((r: { key: string; requests: number; totalTokens: number }) => [r.key, [r.requests, r.totalTokens]]));
+    type Row = { key: string; requests: number; totalTokens: number };
+    const rows = Object.fromEntries(byModel.body.rows.map((r: Row) => [r.key, [r.requests, r.totalTokens]]));
     assert.deepEqual(rows, { 'gpt-a': [6, 72], 'gpt-b': [3, 36] });
     const byUser = await tg.api('GET', '/usage/summary?groupBy=user');
-    assert.deepEqual(byUser.body.rows.map((r: { key: string; requests: number }) => [r.key, r.requests]), [['ann', 8], ['ben', 1]]);
+    const perUser = byUser.body.rows.map((r: { key: string; requests: number }) => [r.key, r.requests]);
+    assert.deepEqual(perUser, [['ann', 8], ['ben', 1]]);
     const byDay = await tg.api('GET', `/usage/summary?groupBy=day&since=${Date.now() - 86_400_000}`);
     assert.equal(byDay.body.rows.length >= 1, true);
     assert.equal((await tg.api('GET', '/usage/summary?groupBy=colour')).status, 400);

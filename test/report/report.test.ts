@@ -68,8 +68,9 @@ class Receiver {
     }
     for (const e of payload.events) {
       assert.equal(e.type, 'stats');
-      if (e.kind === 'service') add(this.services, e.service, e.stats.inputBytes, e.stats.outputBytes, e.stats.totalConns);
-      else if (e.kind === 'handler') add(this.users, e.client, e.stats.inputBytes, e.stats.outputBytes, e.stats.totalConns);
+      const s = e.stats;
+      if (e.kind === 'service') add(this.services, e.service, s.inputBytes, s.outputBytes, s.totalConns);
+      else if (e.kind === 'handler') add(this.users, e.client, s.inputBytes, s.outputBytes, s.totalConns);
       else assert.fail(`unknown kind ${e.kind}`);
     }
   }
@@ -77,13 +78,17 @@ class Receiver {
 
 function add(map: Map<string, Totals>, id: string, bytesIn: number, bytesOut: number, connections: number): void {
   const t = map.get(id) ?? { bytesIn: 0, bytesOut: 0, connections: 0 };
-  map.set(id, { bytesIn: t.bytesIn + bytesIn, bytesOut: t.bytesOut + bytesOut, connections: t.connections + connections });
+  map.set(id, {
+    bytesIn: t.bytesIn + bytesIn, bytesOut: t.bytesOut + bytesOut, connections: t.connections + connections,
+  });
 }
 
 function ledger(file: string, kind: string, subject: string): Totals {
   const db = new Database(file, { readonly: true });
   try {
-    const row = db.prepare("SELECT bytes_in, bytes_out, connections FROM accounting_usage WHERE kind = ? AND subject = ? AND period = 'all'")
+    const row = db.prepare(
+      "SELECT bytes_in, bytes_out, connections FROM accounting_usage WHERE kind = ? AND subject = ? AND period = 'all'",
+    )
       .get(kind, subject) as { bytes_in: number; bytes_out: number; connections: number };
     return { bytesIn: row.bytes_in, bytesOut: row.bytes_out, connections: row.connections };
   } finally {
@@ -112,55 +117,63 @@ async function drain(tg: Managed): Promise<void> {
 
 for (const format of ['tidegate', 'gost'] as const) {
   describe(`pushed reports (${format})`, () => {
-    it('survive a receiver that is down, refuses, and a restart: totals equal the ledger, no sequence twice', async () => {
-      const target = await echoServer();
-      const receiver = new Receiver(await freePort(), format);
-      const tg = await startManaged({
-        report: { url: `http://127.0.0.1:${receiver.port}/ingest`, interval: '100ms', maxRetryDelay: '300ms', format, token: 'report-token' },
-        users: [{ id: 'u' }],
-        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'u', targets: [target.address] }],
+    it('survive a receiver that is down, refuses, and a restart: totals equal the ledger, no sequence twice',
+      async () => {
+        const target = await echoServer();
+        const receiver = new Receiver(await freePort(), format);
+        const tg = await startManaged({
+          report: {
+            url: `http://127.0.0.1:${receiver.port}/ingest`, interval: '100ms', maxRetryDelay: '300ms', format,
+            token: 'report-token',
+          },
+          users: [{ id: 'u' }],
+          services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'u', targets: [target.address] }],
+        });
+        try {
+          const fwd = () => tg.runtime.status().services.find((s) => s.name === 'fwd')!;
+          const port = () => Number(fwd().listen.split(':').pop());
+          // Down: nothing listens; batches wait in SQLite and new deltas coalesce.
+          await traffic(port(), 5, 3000);
+          await sleep(500);
+          await traffic(port(), 5, 2000);
+          await tg.runtime.accounting.flush();
+          await tg.runtime.reportNow();
+          const down = (await tg.api('GET', '/report')).body;
+          assert.ok(down.failures >= 1, JSON.stringify(down));
+          assert.ok(down.unackedBatches >= 1, JSON.stringify(down));
+          // Still down across a restart.
+          await tg.restart();
+          await traffic(port(), 3, 1000);
+          // Up, but refusing twice first: the same sequence comes again.
+          receiver.failFirst = 2;
+          await receiver.start();
+          await traffic(port(), 4, 4000);
+          await drain(tg);
+          assert.equal(receiver.refused.length, 2);
+          assert.ok(receiver.seqs.includes(receiver.refused[0]!));
+          const consecutive = receiver.seqs.map((_s, i) => i + 1);
+          assert.deepEqual(receiver.seqs, consecutive, 'consecutive sequences from 1, none twice');
+          assert.deepEqual(receiver.users.get('u'), ledger(join(tg.dir, 'tidegate.db'), 'user', 'u'));
+          assert.deepEqual(receiver.services.get('fwd'), ledger(join(tg.dir, 'tidegate.db'), 'service', 'fwd'));
+          assert.equal(receiver.users.get('u')!.connections, 17);
+          assert.equal(receiver.users.get('u')!.bytesIn, 5 * 3000 + 5 * 2000 + 3 * 1000 + 4 * 4000);
+          assert.ok(receiver.auth.every((a) => a === 'Bearer report-token'));
+        } finally {
+          await tg.stop();
+          if (receiver.server) await receiver.stop();
+          await target.close();
+        }
       });
-      try {
-        const port = () => Number(tg.runtime.status().services.find((s) => s.name === 'fwd')!.listen.split(':').pop());
-        // Down: nothing listens; batches wait in SQLite and new deltas coalesce.
-        await traffic(port(), 5, 3000);
-        await sleep(500);
-        await traffic(port(), 5, 2000);
-        await tg.runtime.accounting.flush();
-        await tg.runtime.reportNow();
-        const down = (await tg.api('GET', '/report')).body;
-        assert.ok(down.failures >= 1, JSON.stringify(down));
-        assert.ok(down.unackedBatches >= 1, JSON.stringify(down));
-        // Still down across a restart.
-        await tg.restart();
-        await traffic(port(), 3, 1000);
-        // Up, but refusing twice first: the same sequence comes again.
-        receiver.failFirst = 2;
-        await receiver.start();
-        await traffic(port(), 4, 4000);
-        await drain(tg);
-        assert.equal(receiver.refused.length, 2);
-        assert.ok(receiver.seqs.includes(receiver.refused[0]!));
-        assert.deepEqual(receiver.seqs, receiver.seqs.map((_s, i) => i + 1), 'consecutive sequences from 1, none twice');
-        assert.deepEqual(receiver.users.get('u'), ledger(join(tg.dir, 'tidegate.db'), 'user', 'u'));
-        assert.deepEqual(receiver.services.get('fwd'), ledger(join(tg.dir, 'tidegate.db'), 'service', 'fwd'));
-        assert.equal(receiver.users.get('u')!.connections, 17);
-        assert.equal(receiver.users.get('u')!.bytesIn, 5 * 3000 + 5 * 2000 + 3 * 1000 + 4 * 4000);
-        assert.ok(receiver.auth.every((a) => a === 'Bearer report-token'));
-      } finally {
-        await tg.stop();
-        if (receiver.server) await receiver.stop();
-        await target.close();
-      }
-    });
   });
 }
 
 describe('report config', () => {
   it('needs a SQLite store', async () => {
     const { validateConfig } = await import('../../src/config/schema.js');
-    assert.throws(() => validateConfig({ store: { sqlite: 'off' }, report: { url: 'http://127.0.0.1:1/' } }), /report: pushed reports need store\.sqlite/);
-    assert.throws(() => validateConfig({ report: { url: 'ftp://x', format: 'xml' } }), /report\.url[\s\S]*report\.format/);
+    const noStore = { store: { sqlite: 'off' }, report: { url: 'http://127.0.0.1:1/' } };
+    assert.throws(() => validateConfig(noStore), /report: pushed reports need store\.sqlite/);
+    const bad = { report: { url: 'ftp://x', format: 'xml' } };
+    assert.throws(() => validateConfig(bad), /report\.url[\s\S]*report\.format/);
     void TOKEN;
   });
 });

@@ -33,7 +33,9 @@ const BODIES = [
   '{"a":' + '['.repeat(5_000) + ']'.repeat(5_000) + '}', `{"id":"${'a'.repeat(60_000)}"}`, '\u0000',
   '{"id":"fz8"}{"id":"fz9"}',
 ];
-const HEADERS = ['If-Match: "x"', 'If-Match: *', 'If-Match: ', 'Content-Type: text/plain', 'Content-Type: application/json'];
+const HEADERS = [
+  'If-Match: "x"', 'If-Match: *', 'If-Match: ', 'Content-Type: text/plain', 'Content-Type: application/json',
+];
 const NAMES = ['fz1', 'fz2', 'fuzz', 'fzs', 'k1'];
 const SEGMENTS = [
   'fuzz', '%E0%A4%A', '%', '%%', '%00', '%FF', '%C0%AF', '%ED%A0%80', '%2F', '..', '%u0041', '\u00e9',
