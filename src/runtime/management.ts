@@ -205,6 +205,7 @@ export class Management {
       keys.delete(id);
       const changes: OverlayChange[] = [{ op: 'delete', kind: 'user', name: id }, { op: 'deleteKeysOf', user: id }];
       await this.change({ users, services: this.overlay.services, keys }, changes, null, null);
+      this.issued = this.issued.filter((k) => k.user !== id);
       const closed = this.host.closeUser(id, 'user_removed');
       this.host.publish('user', { action: 'removed', user: id, closed });
       return { closed };

@@ -120,6 +120,11 @@ describe('management API: users', () => {
     assert.deepEqual(after.body.issuedKeys.map((k: { id: string }) => k.id), ['ci']);
     // Keys of a file user are API items too.
     assert.equal((await tg.api('POST', '/users/alice/keys', {})).status, 201);
+    // Removing a user removes its keys: a new user of the same id starts with none.
+    assert.equal((await tg.api('DELETE', '/users/dave')).status, 200);
+    assert.equal((await tg.api('POST', '/users', { id: 'dave' })).status, 201);
+    assert.deepEqual((await tg.api('GET', '/users/dave')).body.issuedKeys, []);
+    assert.equal((await tg.api('POST', '/users/dave/keys', { id: 'ci' })).status, 201);
   });
 });
 
