@@ -334,3 +334,31 @@ describe('management API: usage reset', () => {
     }
   });
 });
+
+describe('management API: a name in the file and the API', () => {
+  it('is a conflict reported with its file path; the file wins; the API item returns once the file drops it',
+    async () => {
+      const tg = await startManaged({ users: [{ id: 'amy' }] });
+      try {
+        assert.equal((await tg.api('POST', '/users', { id: 'zoe', quota: { bytes: '1GiB' } })).status, 201);
+        const admin = { listen: tg.runtime.adminAddress(), token: 'mgmt-write-token' };
+        await tg.writeConfig({ admin, users: [{ id: 'amy' }, { id: 'zoe' }] });
+        assert.equal((await tg.api('POST', '/reload')).status, 200);
+        const view = (await tg.api('GET', '/config')).body;
+        assert.equal(view.origins.users.zoe, 'file');
+        type Conflict = { kind: string; name: string; path: string };
+        const conflicts = view.conflicts.map((c: Conflict) => [c.kind, c.name, c.path]);
+        assert.deepEqual(conflicts, [['user', 'zoe', 'users[1]']]);
+        assert.equal((await tg.api('GET', '/users/zoe')).body.config.quota, null);
+        assert.equal((await tg.api('PATCH', '/users/zoe', { enabled: false })).status, 409);
+        await tg.writeConfig({ admin, users: [{ id: 'amy' }] });
+        assert.equal((await tg.api('POST', '/reload')).status, 200);
+        const back = (await tg.api('GET', '/config')).body;
+        assert.equal(back.origins.users.zoe, 'api');
+        assert.deepEqual(back.conflicts, []);
+        assert.equal((await tg.api('GET', '/users/zoe')).body.config.quota.bytes, 1024 ** 3);
+      } finally {
+        await tg.stop();
+      }
+    });
+});
