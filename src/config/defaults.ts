@@ -15,6 +15,8 @@ export const DEFAULTS = deepFreeze({
     /** No token; refused on a non-loopback listener unless `allowNoToken` (see exposure.ts). */
     token: null,
     allowNoToken: false,
+    /** Ports a service created through the API with `listen: "<host>:auto"` takes the first free one of. */
+    portRange: '20000-29999',
   },
   log: {
     level: 'info',
@@ -61,6 +63,14 @@ export const DEFAULTS = deepFreeze({
     /** A body must have arrived this long after its headers (slow-body clients hold budget). */
     bodyTimeoutMs: 30_000,
   },
+  /** `report:` (pushed traffic deltas; off unless `report.url` is set). */
+  report: {
+    intervalMs: 10_000,
+    format: 'tidegate',
+    token: null,
+    /** A receiver that stays down is retried at least this often. */
+    maxRetryDelayMs: 60_000,
+  },
   /** How long removed services and a shutting-down process let live connections finish. */
   shutdownGraceMs: 30_000,
   /** A user's `quota:` block (`bytes` has no default: a quota without it is an error). */
@@ -70,6 +80,13 @@ export const DEFAULTS = deepFreeze({
     period: 'none',
     /** Period boundaries in UTC unless the user lives elsewhere. */
     timezone: 'UTC',
+    expiresAt: null,
+  },
+  /** A user (`users[]`) beyond its id. */
+  user: {
+    /** A disabled user is refused like one over quota; live connections are closed. */
+    enabled: true,
+    /** Never expires (independent of `quota.expires`). */
     expiresAt: null,
   },
   /** A `rate:` block (user or service) that names one direction leaves the other unlimited (0). */

@@ -7,6 +7,7 @@ import { readGeo } from './sections/geo.js';
 import { readPool } from './sections/pool.js';
 import { readLog, readReload } from './sections/process.js';
 import { readServices } from './sections/services.js';
+import { readReport } from './sections/report.js';
 import { readStore } from './sections/store.js';
 import { readUsers } from './sections/users.js';
 import type { Config } from './types.js';
@@ -19,7 +20,7 @@ export { BYPASS_CN_COUNTRIES } from './sections/proxy.js';
 export const DEFAULT_BODY_BUDGET_BYTES = DEFAULTS.gateway.bodyBudgetBytes;
 
 const TOP_KEYS = [
-  'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services',
+  'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services', 'report',
 ] as const;
 
 /**
@@ -42,7 +43,11 @@ export function validateConfig(doc: unknown, source?: string): Config {
     shutdownGraceMs: r.duration('shutdownGrace', top.shutdownGrace, DEFAULTS.shutdownGraceMs),
     users,
     services: readServices(r, top.services, users),
+    report: readReport(r, top.report),
   };
+  if (config.report !== null && config.store.sqlite === null) {
+    r.fail('report', 'pushed reports need store.sqlite: batches are kept there until the receiver acknowledges them');
+  }
   for (const exposure of exposures(config)) if (!exposure.allowed) r.fail(exposure.path, exposure.message);
   if (r.issues.length > 0) throw new ConfigError(r.issues, source);
   return deepFreeze(config);

@@ -17,6 +17,18 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly users: readonly UserConfig[];
   readonly services: readonly ServiceConfig[];
+  /** Pushed traffic reports; null when off. */
+  readonly report: ReportConfig | null;
+}
+
+export interface ReportConfig {
+  readonly url: URL;
+  readonly intervalMs: number;
+  readonly format: 'tidegate' | 'gost';
+  /** Sent as `Authorization: Bearer <token>`. */
+  readonly token: string | null;
+  /** Retries of an unacknowledged batch back off up to this. */
+  readonly maxRetryDelayMs: number;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -27,6 +39,17 @@ export interface AdminConfig {
   readonly token: string | null;
   /** A non-loopback admin listener without a token is intended. */
   readonly allowNoToken: boolean;
+  /** More tokens, each with a role; `token` is one more with the role `write`. */
+  readonly tokens: readonly AdminTokenConfig[];
+  /** Where `listen: "<host>:auto"` of an API-made service takes its port (inclusive). */
+  readonly portRange: { readonly from: number; readonly to: number };
+}
+
+export type AdminRole = 'read' | 'write';
+
+export interface AdminTokenConfig {
+  readonly token: string;
+  readonly role: AdminRole;
 }
 
 export interface StoreConfig {
@@ -86,8 +109,20 @@ export interface UserConfig {
   readonly quota: QuotaConfig | null;
   readonly rate: RateConfig | null;
   readonly keys: readonly string[];
+  /** Keys issued through the admin API: only their SHA-256 is kept. */
+  readonly keyHashes: readonly KeyHashConfig[];
+  /** false: refused like a user over quota. */
+  readonly enabled: boolean;
+  /** Epoch ms after which the user is refused, or null (see also `quota.expiresAt`). */
+  readonly expiresAt: number | null;
   /** The login for proxy services with `auth: users` (SOCKS5 username/password, Proxy-Authorization: Basic). */
   readonly proxy: ProxyLogin | null;
+}
+
+export interface KeyHashConfig {
+  readonly id: string;
+  /** Lowercase hex SHA-256 of the key. */
+  readonly sha256: string;
 }
 
 /** A proxy login: the password in clear, or as `scrypt$N$r$p$salt$hash` (base64 salt and hash); exactly one. */

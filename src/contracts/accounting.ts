@@ -2,7 +2,7 @@ import type { RelayMeter } from './meter.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 import type { Relay, RelayResult } from './relay-engine.js';
 
-export type RefusalReason = 'quota_exceeded' | 'quota_expired';
+export type RefusalReason = 'quota_exceeded' | 'quota_expired' | 'user_disabled';
 
 /** Why a user may not start a connection or request now. */
 export interface Refusal {

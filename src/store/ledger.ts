@@ -55,9 +55,11 @@ export class Ledger {
   private readonly db: Db;
   private readonly upsert: Statement;
   private readonly select: Statement;
-  private readonly writeAll: (rows: readonly LedgerRow[], now: number) => void;
+  private readonly writeAll: (rows: readonly LedgerRow[], now: number, report: boolean) => void;
   /** The connection's own busy timeout, restored after each write. */
   private readonly busyTimeoutMs: number;
+  /** Pushed reports: every delta written is also added here, in the same transaction. */
+  private outbox: { add(row: LedgerRow): void } | null = null;
 
   constructor(db: Db) {
     this.db = db;
@@ -78,10 +80,13 @@ export class Ledger {
         'WHERE kind = ? AND subject = ? AND period = ?',
     );
     const upsert = this.upsert;
-    this.writeAll = db.transaction(function writeLedgerRows(rows: readonly LedgerRow[], now: number) {
+    const ledger = this;
+    this.writeAll = db.transaction(function writeLedgerRows(rows: readonly LedgerRow[], now: number, report: boolean) {
+      const outbox = report ? ledger.outbox : null;
       for (const row of rows) {
         const c = row.counts;
         upsert.run(row.kind, row.subject, row.period, c.bytesIn, c.bytesOut, c.connections, c.requests, c.tokens, now);
+        if (outbox !== null) outbox.add(row);
       }
     });
   }
@@ -91,10 +96,10 @@ export class Ledger {
    * fails fast (LEDGER_BUSY_MS) instead of waiting out the connection's busy timeout on the event loop: the caller
    * keeps the deltas and retries later.
    */
-  write(rows: readonly LedgerRow[], now: number): void {
+  write(rows: readonly LedgerRow[], now: number, report = true): void {
     this.db.pragma(`busy_timeout = ${LEDGER_BUSY_MS}`);
     try {
-      this.writeAll(rows, now);
+      this.writeAll(rows, now, report);
     } finally {
       this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     }
@@ -108,6 +113,11 @@ export class Ledger {
       bytesIn: row.bytes_in, bytesOut: row.bytes_out, connections: row.connections, requests: row.requests,
       tokens: row.tokens,
     };
+  }
+
+  /** Starts (or stops, with null) adding every written delta to the report outbox. */
+  setOutbox(outbox: { add(row: LedgerRow): void } | null): void {
+    this.outbox = outbox;
   }
 
   get open(): boolean {

@@ -6,7 +6,7 @@ import { BASE_KEYS, readBase } from './service-base.js';
 const STRATEGIES: readonly BalanceStrategy[] = [
   'priority', 'weighted', 'round-robin', 'least-in-flight', 'lowest-latency',
 ];
-const GATEWAY_KEYS = [
+export const GATEWAY_KEYS = [
   'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries',
   'affinity', 'breaker',
 ];

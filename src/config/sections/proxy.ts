@@ -8,7 +8,7 @@ import { BASE_KEYS, readBase, readTcpTuning, TCP_KEYS } from './service-base.js'
 export const BYPASS_CN_COUNTRIES = ['CN'] as const;
 
 const ROUTINGS = ['direct', 'upstream', 'bypass_cn'] as const;
-const PROXY_KEYS = [
+export const PROXY_KEYS = [
   'routing', 'direct', 'upstream', 'handshakeTimeout', 'allowDestinations', 'denyPrivate', 'allowOpen', 'auth',
 ];
 const AUTH_MODES = ['none', 'users'] as const;
