@@ -69,7 +69,13 @@ describe('proxy rule matching', () => {
       rule({ ruleSet: ['cn'] }, 'direct'),
       rule({ domainSuffix: ['a.test'] }, 'upstream'),
       rule({ ruleSet: ['missing'] }, 'reject'),
+      rule({ ip: ['11.0.0.0/8'] }, 'upstream'),
+      rule({ ip: ['11.1.0.0/16'] }, 'upstream'),
+      rule({ ip: ['11.2.0.0/16'] }, 'direct'),
     ], sets);
+    assert.equal(pick(table, '11.1.2.3', 80), 6, 'consecutive ip rules with one action: one table, the rule reported');
+    assert.equal(pick(table, '11.2.2.3', 80), 6);
+    assert.equal(table.actions[6], 'upstream');
     assert.equal(pick(table, 'a.test'), 0);
     assert.equal(pick(table, 'b.a.test'), 4);
     assert.equal(pick(table, '10.1.2.3'), 1);
@@ -78,7 +84,7 @@ describe('proxy rule matching', () => {
     assert.equal(pick(table, 'fe80::1'), NO_MATCH);
     assert.equal(pick(table, '11.0.0.1', 22), 2);
     assert.equal(pick(table, '11.0.0.1', 8080), 2);
-    assert.equal(pick(table, '11.0.0.1', 8081), NO_MATCH);
+    assert.equal(pick(table, '12.0.0.1', 8081), NO_MATCH);
     assert.equal(pick(table, '1.0.1.200'), 3);
     assert.equal(pick(table, '2001:250:1fff::1'), 3);
     assert.equal(pick(table, '2001:250:2000::1'), NO_MATCH);
@@ -103,7 +109,7 @@ describe('proxy rule matching', () => {
     assert.throws(() => parseRuleSet('geosite:cn\n', 'e.txt', 'auto'), /unknown prefix "geosite:"/);
   });
 
-  it('routing presets expand to rules: bypass_cn = CN direct, other countries upstream, private direct, rest upstream', async () => {
+  it('presets expand to rules: bypass_cn = CN direct, other countries upstream, private direct', async () => {
     const config = proxyConfig({ routing: 'bypass_cn', upstream: 'socks5://127.0.0.1:1' });
     const preset = presetRules(config);
     assert.deepEqual(preset.rules.map((r) => [r.match.kind, r.match.values[0], r.action]), [
@@ -153,7 +159,8 @@ describe('proxy rule matching', () => {
       'services[0].rules[2].match.port[1]: expected a port 1-65535 or a range "lo-hi", got "9-1"',
       'services[0].rules[3].match.geoip: expected a two-letter country code, got "china"',
       'services[0].rules[4].match.ruleSet: no rule set named "nope" (ruleSets: a)',
-      'services[0].rules[5].match: expected exactly one of: domain, domainSuffix, domainKeyword, ip, geoip, port, ruleSet',
+      'services[0].rules[5].match: expected exactly one of: '
+        + 'domain, domainSuffix, domainKeyword, ip, geoip, port, ruleSet',
       'services[0].rules[7].action: expected one of "direct", "reject", "upstream", got "proxy"',
     ];
     for (const line of expect) assert.ok(found.includes(line), `${line}\n--- got:\n${found.join('\n')}`);

@@ -99,7 +99,7 @@ describe('proxy rules', () => {
     }
   });
 
-  it('applies an edited rule-set file without a restart (watch and POST /reload); a broken file keeps the old set', async () => {
+  it('applies an edited rule-set file without restart (watch, POST /reload); a broken file keeps it', async () => {
     const far = await taggedServer('far');
     const exit = await recordingProxy(far.port);
     const file = await tempFile('far.txt', '# v2ray style\nfull:one.far.test\n');

@@ -42,7 +42,9 @@ export function readProxy(r: Reader, path: string, raw: Record<string, unknown>)
     : r.url(join(path, 'upstream'), o.upstream, ['socks5', 'http']);
   const ruleSets = readRuleSets(r, join(path, 'ruleSets'), o.ruleSets);
   const rules = readRules(r, join(path, 'rules'), o.rules, new Set(ruleSets.map((s) => s.name)));
-  const final = o.final === undefined || o.final === null ? null : r.oneOf(join(path, 'final'), o.final, ACTIONS, 'direct');
+  const final = o.final === undefined || o.final === null
+    ? null
+    : r.oneOf(join(path, 'final'), o.final, ACTIONS, 'direct');
   if (upstream === null) {
     rules.forEach((rule, i) => {
       if (rule.action === 'upstream') r.fail(join(join(join(path, 'rules'), i), 'action'), NO_UPSTREAM);
@@ -118,7 +120,8 @@ function checkMatchValue(kind: ProxyMatchKind, text: string, setNames: ReadonlyS
       return lo >= 1 && hi <= 65535 && lo <= hi ? null : `expected a port 1-65535 or a range "lo-hi", got "${text}"`;
     }
     case 'ruleSet':
-      return setNames.has(text) ? null : `no rule set named "${text}" (ruleSets: ${[...setNames].join(', ') || 'none'})`;
+      if (setNames.has(text)) return null;
+      return `no rule set named "${text}" (ruleSets: ${[...setNames].join(', ') || 'none'})`;
     case 'domainKeyword':
       return null;
     default:

@@ -46,6 +46,8 @@ class Step {
   /** Rule index of the DomainSet's index 0 (rule sets hold index 0; merged blocks hold real indices, base 0). */
   domainBase = 0;
   ranges: RangeTable | null = null;
+  /** Merged `ip` rules: each range's label is its rule's index (else the range table answers `rule`). */
+  rangeLabels = false;
   /** Countries (geoip); `anyCountry`: every address with a known country (the presets' "not listed" rule). */
   countries: ReadonlySet<string> | null = null;
   anyCountry = false;
@@ -70,10 +72,31 @@ export class RuleTable {
     const steps: Step[] = [];
     const actions: ProxyRuleAction[] = [];
     let block: Step | null = null;
+    /** Consecutive `ip` rules with one action share a range table (any of them gives the same action). */
+    let ipBlock: RangeEntry[] | null = null;
+    let ipStep: Step | null = null;
+    const closeIpBlock = (): void => {
+      if (ipStep !== null) ipStep.ranges = new RangeTable(ipBlock!);
+      ipBlock = null;
+      ipStep = null;
+    };
     for (let i = 0; i < rules.length; i++) {
       const { match, action } = rules[i]!;
       actions.push(action);
       const { kind, values } = match;
+      if (kind === 'ip') {
+        block = null;
+        if (ipStep === null || actions[ipStep.rule] !== action) {
+          closeIpBlock();
+          ipStep = new Step(i);
+          ipStep.rangeLabels = true;
+          ipBlock = [];
+          steps.push(ipStep);
+        }
+        rangesOf(values, String(i), ipBlock!);
+        continue;
+      }
+      closeIpBlock();
       if (kind === 'domain' || kind === 'domainSuffix' || kind === 'domainKeyword') {
         if (block === null) {
           block = new Step(i);
@@ -89,8 +112,7 @@ export class RuleTable {
       }
       block = null;
       const step = new Step(i);
-      if (kind === 'ip') step.ranges = new RangeTable(rangesOf(values));
-      else if (kind === 'geoip') {
+      if (kind === 'geoip') {
         if (values.includes('*')) step.anyCountry = true;
         else step.countries = new Set(values);
       } else if (kind === 'port') setPorts(step, values);
@@ -106,6 +128,7 @@ export class RuleTable {
       }
       steps.push(step);
     }
+    closeIpBlock();
     this.steps = steps;
     this.actions = actions;
   }
@@ -136,7 +159,9 @@ export class RuleTable {
           q.step = s;
           return NEEDS_ADDRESS;
         }
-        if (q.key !== null && step.ranges.lookup(q.key) !== null) return step.rule;
+        if (q.key === null) continue;
+        const label = step.ranges.lookup(q.key);
+        if (label !== null) return step.rangeLabels ? +label : step.rule;
         continue;
       }
       if (step.countries !== null || step.anyCountry) {
@@ -157,16 +182,15 @@ export class RuleTable {
   }
 }
 
-function rangesOf(values: readonly string[]): RangeEntry[] {
-  const out: RangeEntry[] = [];
+/** Adds the CIDRs to `out`, labelled `label` (where ranges of one block overlap, either rule may be reported). */
+function rangesOf(values: readonly string[], label: string, out: RangeEntry[]): void {
   for (const v of values) {
     const r = parseCidr(v);
     if (typeof r === 'string') continue;
     out.push(r.v === 4
-      ? { v: 4, start: r.lo, end: r.hi, country: 'ZZ' }
-      : { v: 6, start: r.loHex, end: r.hiHex, country: 'ZZ' });
+      ? { v: 4, start: r.lo, end: r.hi, country: label }
+      : { v: 6, start: r.loHex, end: r.hiHex, country: label });
   }
-  return out;
 }
 
 function setPorts(step: Step, values: readonly string[]): void {
