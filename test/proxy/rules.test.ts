@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { recordingProxy, taggedServer } from '../fixtures/tcp.js';
@@ -46,6 +47,20 @@ async function reach(port: number, host: string, destPort: number): Promise<stri
   return line;
 }
 
+/** A plain absolute-URI GET through the proxy. */
+function fetchVia(port: number, url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: url, headers: { host: new URL(url).host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function postReload(tg: Running): Promise<ReloadReply> {
   const res = await fetch(`http://${tg.runtime.adminAddress()!}/reload`, { method: 'POST' });
   assert.equal(res.status, 200);
@@ -87,10 +102,14 @@ describe('proxy rules', () => {
       assert.equal(await readLine(viaHttp.socket), 'far');
       viaHttp.socket.destroy();
       assert.deepEqual(exit.targets, ['www.far.test:443', 'far.test:443', 'api.far.test:8443']);
+      // Plain http:// requests follow the same rules.
+      const plain = await fetchVia(port, 'http://ads.blocked.test/x');
+      assert.equal(plain.status, 403);
+      assert.match(plain.body, /TG_ERR_DESTINATION_DENIED/);
       const detail = tg.status('px').detail as { routed: unknown; rules: { count: number; rejected: number } };
       assert.deepEqual(detail.routed, { direct: 2, upstream: 3 });
       assert.equal(detail.rules.count, 4);
-      assert.equal(detail.rules.rejected, 2);
+      assert.equal(detail.rules.rejected, 3);
     } finally {
       await tg.stop();
       await exit.close();
