@@ -56,6 +56,15 @@ describe('proxy rule matching', () => {
     assert.equal(set.match('tracker.example.com'), 1, 'the keyword rule is earlier');
     assert.equal(set.match('www.example.org'), 2, 'entries are normalized: case and a trailing dot');
     assert.equal(set.match('org'), -1);
+    // Many keywords: answers are remembered per name, and still combine with earlier suffix rules.
+    const many = new DomainSet();
+    many.addSuffix('early.test', 0);
+    for (let i = 0; i < 40; i++) many.addKeyword(`kw${i}x`, i + 1);
+    for (let round = 0; round < 2; round++) {
+      assert.equal(many.match('a.kw7x.net'), 8);
+      assert.equal(many.match('kw3x.early.test'), 0);
+      assert.equal(many.match('plain.net'), -1);
+    }
   });
 
   it('first match wins across domain, CIDR (v4, v6, mapped), port and rule-set rules', () => {

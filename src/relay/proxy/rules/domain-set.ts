@@ -1,4 +1,12 @@
 /**
+ * From this many keywords on, each name's keyword answer is remembered (a lookup costs less than the scan). The
+ * memo is a plain map started over when full: an LRU's bookkeeping cost more than the scan it saved when most names
+ * are new (bench proxy-rules), a map lookup does not.
+ */
+const KEYWORD_CACHE_FROM = 16;
+const KEYWORD_CACHE_SIZE = 10_000;
+
+/**
  * Domain matching for routing rules: exact names and suffixes in hash maps keyed by the name (a suffix is looked up
  * once per label boundary, i.e. the reversed-label walk), keywords by substring. Each entry keeps the lowest rule
  * index that added it, so a block of consecutive rules answers "the first rule that matches" in one walk.
@@ -8,6 +16,8 @@ export class DomainSet {
   private readonly suffix = new Map<string, number>();
   private readonly keywords: string[] = [];
   private readonly keywordRule: number[] = [];
+  /** Name → its lowest keyword rule (-1: none), once there are many keywords. */
+  private keywordCache: Map<string, number> | null = null;
 
   get size(): number {
     return this.full.size + this.suffix.size + this.keywords.length;
@@ -29,6 +39,7 @@ export class DomainSet {
   addKeyword(word: string, rule: number): void {
     this.keywords.push(word.toLowerCase());
     this.keywordRule.push(rule);
+    if (this.keywords.length >= KEYWORD_CACHE_FROM) this.keywordCache = new Map<string, number>();
   }
 
   /** Copies every entry of `other` in under rule index `rule` (a rule set referenced by one rule). */
@@ -56,6 +67,19 @@ export class DomainSet {
         from = dot + 1;
       }
     }
+    const cache = this.keywordCache;
+    if (cache === null) return this.matchKeywords(name, best);
+    let keyword = cache.get(name);
+    if (keyword === undefined) {
+      keyword = this.matchKeywords(name, -1);
+      if (cache.size >= KEYWORD_CACHE_SIZE) cache.clear();
+      cache.set(name, keyword);
+    }
+    return keyword !== -1 && (best === -1 || keyword < best) ? keyword : best;
+  }
+
+  /** The lowest of `best` and the keyword rules found in `name`. */
+  private matchKeywords(name: string, best: number): number {
     const words = this.keywords;
     for (let i = 0; i < words.length; i++) {
       const rule = this.keywordRule[i]!;
