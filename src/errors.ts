@@ -154,6 +154,16 @@ export class GeoDatabaseError extends TidegateError {
   }
 }
 
+/** A proxy rule-set file is missing, unreadable or has a line tidegate cannot use (the message names file and line). */
+export class RuleSetError extends TidegateError {
+  static readonly code = 'TG_ERR_RULE_SET';
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super(`rule set ${file}: ${message}`);
+    this.file = file;
+  }
+}
+
 /** A credentials directory cannot be scanned at all (missing, not a directory, unreadable). */
 export class CredentialsDirError extends TidegateError {
   static readonly code = 'TG_ERR_CREDENTIALS_DIR';

@@ -182,6 +182,27 @@ export interface ProxyServiceConfig extends ServiceBase {
   readonly allowOpen: boolean;
   /** `users`: clients log in with a `users[].proxy` login and are accounted as that user; `none`: no login. */
   readonly auth: ProxyAuthMode;
+  /** Ordered routing rules, first match wins; the routing preset's own rules follow them. */
+  readonly rules: readonly ProxyRuleConfig[];
+  /** What a destination no rule matched gets; null: the routing preset's answer (today's behaviour). */
+  readonly final: ProxyRuleAction | null;
+  /** Named rule-set files that rules reference with `match: { ruleSet: NAME }`. */
+  readonly ruleSets: readonly RuleSetConfig[];
+}
+
+export type ProxyRuleAction = 'direct' | 'reject' | 'upstream';
+export type ProxyMatchKind = 'domain' | 'domainSuffix' | 'domainKeyword' | 'ip' | 'geoip' | 'port' | 'ruleSet';
+
+/** One rule: a match of one kind (any of `values`) and what a matching destination gets. */
+export interface ProxyRuleConfig {
+  readonly match: { readonly kind: ProxyMatchKind; readonly values: readonly string[] };
+  readonly action: ProxyRuleAction;
+}
+
+export interface RuleSetConfig {
+  readonly name: string;
+  readonly file: string;
+  readonly format: 'domains' | 'cidrs' | 'v2ray' | 'auto';
 }
 
 export type ProxyAuthMode = 'none' | 'users';

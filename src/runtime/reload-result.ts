@@ -5,6 +5,11 @@ export interface ReloadResult {
   readonly removed: readonly string[];
   readonly changed: readonly string[];
   readonly unchanged: readonly string[];
+  /**
+   * What was read again because its files changed although its config did not: `geo` (geo.lists or the database
+   * file) and services whose rule-set files changed.
+   */
+  readonly refreshed: readonly string[];
   /** Services whose change could not be applied (e.g. port in use); every other change still applied. */
   readonly failed: readonly ReloadFailure[];
 }

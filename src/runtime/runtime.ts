@@ -31,7 +31,7 @@ import type { ConfigSource } from './config-source.js';
 import type { ReloadFailure, ReloadResult } from './reload-result.js';
 export type { ReloadFailure, ReloadResult } from './reload-result.js';
 import { createService, needsGeo } from './service-factory.js';
-import { createGeoResolver } from '../geo/index.js';
+import { createGeoResolver, geoFilesStamp } from '../geo/index.js';
 import type { GeoResolver } from '../contracts/geo-resolver.js';
 import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index.js';
 import { sameSettings } from '../config/diff.js';
@@ -113,6 +113,8 @@ export class Runtime {
   private stopping: Promise<void> | null = null;
   private readonly startedAt = Date.now();
   private reloadCount = 0;
+  /** The geo files' fingerprint the current resolver was opened with. */
+  private geoStamp = '';
   private reloadFailures = 0;
   private lastReloadError: string | null = null;
   private readonly relayListeners: ((record: RelayRecord) => void)[] = [];
@@ -409,9 +411,12 @@ export class Runtime {
    */
   private async prepareGeo(config: Config): Promise<GeoResolver | null> {
     if (!config.services.some(needsGeo)) return null;
-    if (this.context.geo !== null && sameSettings(this.config.geo, config.geo)) return null;
-    const geo = createGeoResolver(config.geo, this.workerPool(), this.log);
+    const stamp = await geoFilesStamp(config.geo);
+    const same = this.context.geo !== null && sameSettings(this.config.geo, config.geo) && stamp === this.geoStamp;
+    if (same) return null;
+    const geo = createGeoResolver(config.geo, this.workerPool(), this.log, stamp);
     await geo.ready();
+    this.geoStamp = stamp;
     return geo;
   }
 
@@ -433,6 +438,8 @@ export class Runtime {
       throw err;
     }
     const before = this.config;
+    const refreshed: string[] = [];
+    if (geo && this.context.geo !== null && sameSettings(before.geo, next.geo)) refreshed.push('geo');
     if (geo) this.context.geo = geo;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
@@ -454,6 +461,10 @@ export class Runtime {
     }
     for (const { before, after } of diff.changed) await this.applyChange(before, after, failed);
     for (const svc of diff.added) await this.startService(svc, failed);
+    // Files a config names may have changed under the same config (rule sets); the geo resolver may be new.
+    for (const [name, service] of this.services) {
+      if (service.refresh !== undefined && await service.refresh()) refreshed.push(name);
+    }
     if (failed.length > 0) {
       this.config = configInForce(next, adminListen, (name) => this.services.get(name)?.config);
       // Accounting follows the services that run, not the ones that failed.
@@ -474,6 +485,7 @@ export class Runtime {
       removed: diff.removed.map((s) => s.name),
       changed: diff.changed.map((c) => c.after.name),
       unchanged: diff.unchanged.map((s) => s.name),
+      refreshed,
       failed,
     };
     log.info(
