@@ -14,6 +14,8 @@ import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import { MeteredRelay, serviceSubject, Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { Refusal, ServiceAccounting } from '../contracts/accounting.js';
+import type { GatewayUsage } from '../contracts/records.js';
+import { gatewayTokens } from './gateway-tokens.js';
 import type { RelayMeter } from '../contracts/meter.js';
 import { SlotList } from '../util/slot-list.js';
 
@@ -240,6 +242,27 @@ export class Accounting implements ServiceAccounting {
     this.count(user, this.service(service), 0, 0, 0, 1, tokens);
   }
 
+  addGatewayUsage(usage: GatewayUsage): void {
+    const user = usage.user === null ? null : (this.users.get(usage.user) ?? null);
+    const service = this.service(usage.service);
+    // Bytes count for the service (metrics), not toward users' byte quotas: gateway users are held by token budgets.
+    this.count(user, service, 0, 0, 0, 1, gatewayTokens(usage));
+    if (usage.bytesIn !== 0 || usage.bytesOut !== 0) this.count(null, service, usage.bytesIn, usage.bytesOut, 0, 0, 0);
+    if (usage.inputTokens === null) return;
+    const input = usage.inputTokens;
+    const read = usage.cacheReadTokens ?? 0;
+    const write = usage.cacheWriteTokens ?? 0;
+    const output = usage.outputTokens ?? 0;
+    const reasoning = usage.reasoningTokens ?? 0;
+    const cost = usage.costMicros ?? 0;
+    if (user !== null) user.recordTokens(input, read, write, output, reasoning, cost);
+    service.recordTokens(input, read, write, output, reasoning, cost);
+  }
+
+  connectionOpened(service: string): void {
+    this.count(null, this.service(service), 0, 0, 1, 0, 0);
+  }
+
   /** `GET /users/:id/usage`; null for a user not in the config. */
   usage(id: string): UsageBody | null {
     const user = this.users.get(id);
@@ -404,7 +427,11 @@ export class Accounting implements ServiceAccounting {
   private loadDurable(subject: Subject): void {
     if (this.ledger === null) return;
     const row = this.ledger.read(subject.kind, subject.id, ALL_TIME);
-    if (row !== null) subject.durable.add(row.bytesIn, row.bytesOut, row.connections, row.requests, row.tokens);
+    if (row === null) return;
+    subject.durable.add(row.bytesIn, row.bytesOut, row.connections, row.requests, row.tokens);
+    subject.durable.addTokens(
+      row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens, row.costMicros,
+    );
   }
 
   /** Usage of the user's current period: the ledger's row plus deltas not yet in it. */

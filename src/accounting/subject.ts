@@ -50,6 +50,13 @@ export class Subject {
     if (this.redisPending.period !== period) this.redisPending = rollOver(this.redisPending, this.redisCarried, period);
     this.redisPending.add(bytesIn, bytesOut, connections, requests, tokens);
   }
+
+  /** Token classes and cost of a gateway request, counted where record() counted its tokens. */
+  recordTokens(input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number, cost: number): void {
+    this.live.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
+    this.pending.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
+    this.redisPending.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
+  }
 }
 
 function rollOver(current: Delta, carried: Delta[], period: string): Delta {

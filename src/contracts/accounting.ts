@@ -1,4 +1,5 @@
 import type { RelayMeter } from './meter.js';
+import type { GatewayUsage } from './records.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 import type { Relay, RelayResult } from './relay-engine.js';
 
@@ -29,4 +30,8 @@ export interface ServiceAccounting {
   relayEnded(meter: RelayMeter, result: RelayResult): string | null;
   /** Counts one gateway request and its tokens. */
   addRequest(user: string | null, service: string, tokens: number): void;
+  /** Counts one finished gateway request: its bytes (for the service), tokens by class and cost. */
+  addGatewayUsage(usage: GatewayUsage): void;
+  /** Counts a client connection a gateway accepted. */
+  connectionOpened(service: string): void;
 }

@@ -10,6 +10,7 @@ import type { BodyCodec } from './codec.js';
 import { SlotList } from '../util/slot-list.js';
 import { Router } from './routing/router.js';
 import { Watchdog, type Watched } from './timers/watchdog.js';
+import type { RowPricer } from './usage-row.js';
 
 /** A request in flight, as the service sees it (the Exchange). */
 export interface LiveExchange extends Watched {
@@ -39,6 +40,8 @@ export class GatewayCore {
   readonly live = new SlotList<LiveExchange>('slot');
   /** Request and first-byte deadlines of the live exchanges. */
   readonly watchdog: Watchdog;
+  /** Prices rows when they are booked (null: no prices configured). */
+  pricer: RowPricer | null = null;
   requests = 0;
   failed = 0;
   bytesIn = 0;

@@ -325,8 +325,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const core = this.core;
     core.live.delete(this);
     this.releaseBody();
-    this.usage.finish();
-    core.record(usageRow(this, this.plan.summary, core.serviceName, err));
+    core.record(usageRow(this, this.plan.summary, core.serviceName, err, core.pricer));
   }
 }
 

@@ -8,6 +8,7 @@ import { chooseChannel } from './routing/choose-channel.js';
 import { upstreamDialect, type Endpoint } from './routing/endpoints.js';
 import type { Route } from './routing/router.js';
 import type { Channel } from './upstream/channel.js';
+import { streamAsksUsage, withUsageAsked } from './usage-request.js';
 
 /** Who a plan reports to (the Exchange). */
 export interface PlanOwner {
@@ -36,6 +37,10 @@ export class RequestPlan {
   route: Route | null = null;
   /** The body in the other chat dialect, made when a channel needs it. */
   conversion: RequestConversion | null = null;
+  /** The client's body asking for usage (an OpenAI stream), made once when a channel of its dialect needs it. */
+  asked: Buffer | null = null;
+  /** The gateway asked for usage the client did not: its usage-only final chunk is not passed on. */
+  stripUsage = false;
 
   constructor(owner: PlanOwner, core: GatewayCore, req: GatewayRequest, endpoint: Endpoint) {
     this.owner = owner;
@@ -93,7 +98,7 @@ export class RequestPlan {
     const from = this.endpoint.dialect!;
     const dialect = upstreamDialect(channel.kind, from);
     if (dialect === from) {
-      this.owner.dispatch(channel, dialect, this.body!, now);
+      this.owner.dispatch(channel, dialect, this.passBody(dialect), now);
       return;
     }
     const conversion = this.conversion ??= new RequestConversion(this.core.codec, from);
@@ -119,9 +124,21 @@ export class RequestPlan {
     if (!this.owner.clientGone) this.owner.dispatch(channel, dialect, body, Date.now());
   }
 
+  /** The client's body for a channel of its own dialect: OpenAI streams always ask for usage (usage-request.ts). */
+  private passBody(dialect: Dialect): Buffer {
+    if (!streamAsksUsage(dialect, this.summary!.stream)) return this.body!;
+    if (this.asked === null) {
+      const asked = withUsageAsked(this.body!);
+      this.stripUsage = asked !== null;
+      this.asked = asked ?? this.body!;
+    }
+    return this.asked;
+  }
+
   /** No attempt follows: let go of the body and its converted form. */
   release(): void {
     this.body = null;
+    this.asked = null;
     this.conversion?.release();
   }
 }

@@ -27,6 +27,8 @@ export class ClientWriter {
   readonly counters: WriteCounters;
   /** A `drain` listener is on the response (added the first time a write fills the socket). */
   drainListening = false;
+  /** Answer body bytes sent to the client (this exchange). */
+  bytes = 0;
 
   constructor(res: GatewayResponse, counters: WriteCounters) {
     this.res = res;
@@ -44,6 +46,7 @@ export class ClientWriter {
 
   write(data: Buffer | string, upstream: AnswerHead | null): void {
     this.counters.bytesOut += data.length;
+    this.bytes += data.length;
     if (this.res.write(data)) return;
     upstream?.pause();
     if (!this.drainListening) {
@@ -58,6 +61,7 @@ export class ClientWriter {
       return;
     }
     this.counters.bytesOut += last.length;
+    this.bytes += last.length;
     this.res.end(last);
   }
 
