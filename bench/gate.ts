@@ -108,7 +108,10 @@ async function main(): Promise<void> {
   const started = performance.now();
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: npm run perf:gate [-- REF] [--rounds N] [--candidate-env NAME=VALUE ...] [--baseline-env NAME=VALUE ...] [--gates FILE] [--candidate-root DIR] [--keep-worktree]\n');
+    process.stdout.write(
+      'usage: npm run perf:gate [-- REF] [--rounds N] [--candidate-env NAME=VALUE ...] ' +
+        '[--baseline-env NAME=VALUE ...] [--gates FILE] [--candidate-root DIR] [--keep-worktree]\n',
+    );
     return;
   }
   const flags = ['--rounds', '--candidate-env', '--baseline-env', '--gates', '--candidate-root'];
@@ -123,10 +126,13 @@ async function main(): Promise<void> {
 
   // The candidate is this checkout unless --candidate-root names another built one (e.g. an integration tree).
   const candidateRoot = resolve(flagValue(argv, '--candidate-root') ?? benchRepoRoot);
-  if (!existsSync(tidegateCliPath(candidateRoot))) throw new Error(`the candidate is not built: run npm run build in ${candidateRoot}`);
+  if (!existsSync(tidegateCliPath(candidateRoot))) {
+    throw new Error(`the candidate is not built: run npm run build in ${candidateRoot}`);
+  }
   const ref = refArg ?? (await defaultBaselineRef(candidateRoot));
   const commit = await resolveCommit(candidateRoot, ref);
-  log(`baseline ${ref} (${commit.slice(0, 10)}) vs candidate = working tree${Object.keys(candidateEnv).length ? ` with ${JSON.stringify(candidateEnv)}` : ''}`);
+  const withEnv = Object.keys(candidateEnv).length ? ` with ${JSON.stringify(candidateEnv)}` : '';
+  log(`baseline ${ref} (${commit.slice(0, 10)}) vs candidate = working tree${withEnv}`);
 
   const available = await discoverScenarios();
   const gated = [...new Set(config.metrics.map((m) => m.scenario))];
@@ -136,7 +142,10 @@ async function main(): Promise<void> {
     const scenario = available.get(name);
     if (scenario) scenarios.push(scenario);
     else if (config.metrics.filter((m) => m.scenario === name).every((m) => m.optional)) skipped.push(name);
-    else throw new Error(`gates.json names scenario "${name}", which is not built (have: ${[...available.keys()].join(', ')})`);
+    else {
+      const have = [...available.keys()].join(', ');
+      throw new Error(`gates.json names scenario "${name}", which is not built (have: ${have})`);
+    }
   }
   for (const name of skipped) log(`scenario ${name} is not built in this tree: its gated metrics are skipped`);
 
@@ -153,7 +162,9 @@ async function main(): Promise<void> {
   const better = new Map<string, 'higher' | 'lower'>();
   // Round 1 runs every preferred path; afterwards only the path chosen per metric.
   const pathsFor = new Map<string, string[]>();
-  for (const m of config.metrics) pathsFor.set(m.scenario, [...new Set([...(pathsFor.get(m.scenario) ?? []), ...m.paths])]);
+  for (const m of config.metrics) {
+    pathsFor.set(m.scenario, [...new Set([...(pathsFor.get(m.scenario) ?? []), ...m.paths])]);
+  }
 
   let done = 0;
   try {
@@ -181,21 +192,32 @@ async function main(): Promise<void> {
   }
 
   const rows: Row[] = config.metrics.map((metric): Row => {
-    if (!scenarios.some((s) => s.name === metric.scenario)) return { metric, path: null, verdict: null, message: 'skipped (scenario not built)' };
+    if (!scenarios.some((s) => s.name === metric.scenario)) {
+      return { metric, path: null, verdict: null, message: 'skipped (scenario not built)' };
+    }
     const path = choosePath(metric, baseline, candidate);
-    if (path === null) return { metric, path: null, verdict: null, message: metric.optional ? 'skipped (not reported)' : 'MISSING (not reported by both builds)' };
+    if (path === null) {
+      const message = metric.optional ? 'skipped (not reported)' : 'MISSING (not reported by both builds)';
+      return { metric, path: null, verdict: null, message };
+    }
     const direction = better.get(`${metric.scenario}\u0000${metric.metric}`) ?? 'higher';
     const verdict = judge(
       baseline.samples.get(key(metric.scenario, metric.metric, path)) ?? [],
       candidate.samples.get(key(metric.scenario, metric.metric, path)) ?? [],
       direction, metric.alpha, metric.threshold,
     );
-    const message = verdict.kind === 'regression' ? 'REGRESSION' : verdict.kind === 'improvement' ? 'improved' : verdict.kind === 'insufficient' ? 'too few samples' : 'ok';
+    const message = verdict.kind === 'regression' ? 'REGRESSION'
+      : verdict.kind === 'improvement' ? 'improved'
+      : verdict.kind === 'insufficient' ? 'too few samples'
+      : 'ok';
     return { metric, path, verdict, message };
   });
 
   const seconds = Math.round((performance.now() - started) / 1000);
-  process.stdout.write(`\nperf gate: baseline ${ref} (${commit.slice(0, 10)}) vs working tree · ${done} interleaved rounds · ${seconds} s\n`);
+  process.stdout.write(
+    `\nperf gate: baseline ${ref} (${commit.slice(0, 10)}) vs working tree · ` +
+      `${done} interleaved rounds · ${seconds} s\n`,
+  );
   process.stdout.write(formatRows(rows) + '\n');
   await mkdir(defaultResultsDir, { recursive: true });
   await writeFile(join(defaultResultsDir, 'gate.raw.json'), JSON.stringify({
@@ -208,11 +230,16 @@ async function main(): Promise<void> {
   const missing = rows.filter((r) => r.message.startsWith('MISSING'));
   if (regressions.length > 0) {
     for (const r of regressions) {
-      process.stdout.write(`perf gate FAILED: ${r.metric.scenario} ${r.metric.metric} (${r.path}) is ${formatPercent(r.verdict?.worseBy ?? 0)} worse (threshold ${formatPercent(r.metric.threshold)}, p=${r.verdict?.p.toExponential(1)} < α=${r.metric.alpha})\n`);
+      process.stdout.write(
+        `perf gate FAILED: ${r.metric.scenario} ${r.metric.metric} (${r.path}) is ` +
+          `${formatPercent(r.verdict?.worseBy ?? 0)} worse (threshold ${formatPercent(r.metric.threshold)}, ` +
+          `p=${r.verdict?.p.toExponential(1)} < α=${r.metric.alpha})\n`,
+      );
     }
     process.exitCode = 1;
   } else if (missing.length > 0) {
-    process.stdout.write(`perf gate FAILED: no comparable samples for ${missing.map((r) => `${r.metric.scenario} ${r.metric.metric}`).join(', ')}\n`);
+    const names = missing.map((r) => `${r.metric.scenario} ${r.metric.metric}`).join(', ');
+    process.stdout.write(`perf gate FAILED: no comparable samples for ${names}\n`);
     process.exitCode = 1;
   } else {
     process.stdout.write('perf gate passed: no metric is significantly worse than its threshold\n');

@@ -7,7 +7,8 @@
  *
  * Throughput uses iperf3 (client -> relay -> iperf3 server, one stream); the relay runs in its own process and its
  * CPU (all threads, process.cpuUsage) is read before and after each round. Idle memory: RSS growth of the relay
- * process per idle relayed connection, after a GC. Prints medians and ratios and writes bench/results/native-relay.json.
+ * process per idle relayed connection, after a GC. Prints medians and ratios and writes
+ * bench/results/native-relay.json.
  */
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -94,9 +95,9 @@ async function churnLoadProcess(): Promise<void> {
   });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   process.send!({ type: 'echo', port: (echo.address() as AddressInfo).port });
-  const { relayPort, seconds, concurrency } = await new Promise<{ relayPort: number; seconds: number; concurrency: number }>((r) =>
-    process.once('message', r as (m: unknown) => void),
-  );
+  const { relayPort, seconds, concurrency } = await new Promise<{
+    relayPort: number; seconds: number; concurrency: number;
+  }>((r) => process.once('message', r as (m: unknown) => void));
   let done = 0;
   let failed = 0;
   const deadline = performance.now() + seconds * 1000;
@@ -130,7 +131,9 @@ async function churnRound(engine: EngineName, seconds: number): Promise<number> 
   const echoPort = await new Promise<number>((r) => load.once('message', (m: { port: number }) => r(m.port)));
   const relay = engine === 'haproxy' ? await startHaproxy(echoPort) : await startRelay(engine, echoPort);
   load.send({ relayPort: relay.port, seconds, concurrency: 64 });
-  const result = await new Promise<{ perSec: number; failed: number }>((r) => load.once('message', r as (m: unknown) => void));
+  const result = await new Promise<{ perSec: number; failed: number }>((r) => {
+    load.once('message', r as (m: unknown) => void);
+  });
   relay.child.kill();
   load.kill();
   return result.perSec;
@@ -138,9 +141,14 @@ async function churnRound(engine: EngineName, seconds: number): Promise<number> 
 
 // ── orchestrator ───────────────────────────────────────────────────────────────────────────────────────────────
 function startRelay(engine: EngineName, targetPort: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(self, ['relay', engine, String(targetPort)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(self, ['relay', engine, String(targetPort)], {
+    execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
-    child.once('message', (m: FromChild) => (m.type === 'port' ? resolve({ child, port: m.port }) : reject(new Error('bad message'))));
+    child.once('message', (m: FromChild) => {
+      if (m.type === 'port') resolve({ child, port: m.port });
+      else reject(new Error('bad message'));
+    });
     child.once('exit', (code) => reject(new Error(`relay exited ${code}`)));
   });
 }
@@ -189,9 +197,13 @@ async function throughputRound(engine: EngineName, bytes: number): Promise<{ gbp
   const server = spawn('iperf3', ['-s', '-1', '-p', String(targetPort)], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 300));
   const relay = engine === 'haproxy' ? await startHaproxy(targetPort) : await startRelay(engine, targetPort);
-  const cpu = async (): Promise<number> => (engine === 'haproxy' ? procCpuUs(relay.child.pid!) : (await usage(relay.child)).cpuUs);
+  const cpu = async (): Promise<number> => (
+    engine === 'haproxy' ? procCpuUs(relay.child.pid!) : (await usage(relay.child)).cpuUs
+  );
   const before = { cpuUs: await cpu() };
-  const out = await run('iperf3', ['-c', '127.0.0.1', '-p', String(relay.port), '-n', String(bytes), '-l', '1M', '-Z', '-J']);
+  const out = await run(
+    'iperf3', ['-c', '127.0.0.1', '-p', String(relay.port), '-n', String(bytes), '-l', '1M', '-Z', '-J'],
+  );
   const after = { cpuUs: await cpu() };
   relay.child.kill();
   server.kill();
@@ -215,7 +227,9 @@ async function idleRound(engine: EngineName, count: number): Promise<{ bytesPerC
   const relay = await startRelay(engine, targetPort);
   await usage(relay.child, true);
   const base = await usage(relay.child, true);
-  const peer = fork(self, ['idle-peer', String(relay.port), String(count), String(targetPort)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const peer = fork(self, ['idle-peer', String(relay.port), String(count), String(targetPort)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   await new Promise((r) => peer.once('message', r));
   let now = await usage(relay.child);
   while (now.live < count) {
@@ -256,13 +270,25 @@ async function main(): Promise<void> {
   }
   const summary: Record<string, unknown> = {};
   for (const e of engines) {
-    summary[e] = { gbpsMedian: median(results[e]!.gbps), cpuPerGiBMedian: median(results[e]!.cpuPerGiB), ...results[e] };
+    summary[e] = {
+      gbpsMedian: median(results[e]!.gbps), cpuPerGiBMedian: median(results[e]!.cpuPerGiB), ...results[e],
+    };
   }
   const ratio = gib > 0 ? median(results['native']!.gbps) / median(results['pipe']!.gbps) : 0;
   const slowRatio = gib > 0 ? median(results['native-64k']!.gbps) / median(results['native']!.gbps) : 0;
-  if (gib > 0) console.log(`native / pipe throughput: ${ratio.toFixed(2)}x; native CPU ${median(results['native']!.cpuPerGiB).toFixed(3)} s/GiB vs pipe ${median(results['pipe']!.cpuPerGiB).toFixed(3)} s/GiB`);
+  if (gib > 0) {
+    console.log(
+      `native / pipe throughput: ${ratio.toFixed(2)}x; ` +
+        `native CPU ${median(results['native']!.cpuPerGiB).toFixed(3)} s/GiB ` +
+        `vs pipe ${median(results['pipe']!.cpuPerGiB).toFixed(3)} s/GiB`,
+    );
+  }
   if (results['haproxy']!.gbps.length > 0) {
-    console.log(`native / haproxy (splice, 1 MiB pipes): ${(median(results['native']!.gbps) / median(results['haproxy']!.gbps)).toFixed(2)}x throughput; haproxy CPU ${median(results['haproxy']!.cpuPerGiB).toFixed(3)} s/GiB`);
+    const haproxyRatio = median(results['native']!.gbps) / median(results['haproxy']!.gbps);
+    console.log(
+      `native / haproxy (splice, 1 MiB pipes): ${haproxyRatio.toFixed(2)}x throughput; ` +
+        `haproxy CPU ${median(results['haproxy']!.cpuPerGiB).toFixed(3)} s/GiB`,
+    );
   }
   if (gib > 0) console.log(`TIDEGATE_PIPE_SIZE=65536 / 1 MiB pipes: ${slowRatio.toFixed(2)}x`);
   const churn: Record<string, number[]> = {};
@@ -277,21 +303,32 @@ async function main(): Promise<void> {
   if (gib > 0) {
     console.log(
       `churn native / pipe: ${(churnMedians['native']! / churnMedians['pipe']!).toFixed(2)}x` +
-        (churnMedians['haproxy'] ? `; native / haproxy: ${(churnMedians['native']! / churnMedians['haproxy']).toFixed(2)}x` : ''),
+        (churnMedians['haproxy']
+          ? `; native / haproxy: ${(churnMedians['native']! / churnMedians['haproxy']).toFixed(2)}x`
+          : ''),
     );
   }
   const idleNative = await idleRound('native', idleCount);
   const idlePipe = await idleRound('pipe', idleCount);
-  console.log(`idle ${idleCount}: native ${(idleNative.bytesPerConn / 1024).toFixed(2)} KiB/conn (pipes held ${idleNative.pipesInUse}), pipe ${(idlePipe.bytesPerConn / 1024).toFixed(2)} KiB/conn`);
+  console.log(
+    `idle ${idleCount}: native ${(idleNative.bytesPerConn / 1024).toFixed(2)} KiB/conn ` +
+      `(pipes held ${idleNative.pipesInUse}), pipe ${(idlePipe.bytesPerConn / 1024).toFixed(2)} KiB/conn`,
+  );
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
     'bench/results/native-relay.json',
-    JSON.stringify({ at: new Date().toISOString(), gibPerRound: gib, rounds, note: 'shared 2-core machine', throughput: summary, ratio, churn: { rounds: churn, medians: churnMedians }, smallPipeRatio: slowRatio, idle: { count: idleCount, native: idleNative, pipe: idlePipe } }, null, 2) + '\n',
+    JSON.stringify({
+      at: new Date().toISOString(), gibPerRound: gib, rounds, note: 'shared 2-core machine', throughput: summary, ratio,
+      churn: { rounds: churn, medians: churnMedians }, smallPipeRatio: slowRatio,
+      idle: { count: idleCount, native: idleNative, pipe: idlePipe },
+    }, null, 2) + '\n',
   );
 }
 
 const mode = process.argv[2];
 if (mode === 'relay') await relayProcess(process.argv[3] as EngineName, Number(process.argv[4]));
 else if (mode === 'churn-load') await churnLoadProcess();
-else if (mode === 'idle-peer') await idlePeerProcess(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]));
+else if (mode === 'idle-peer') {
+  await idlePeerProcess(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]));
+}
 else await main();

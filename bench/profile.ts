@@ -30,11 +30,19 @@ function say(message: string): void {
 
 /** Which perf event can sample here: hardware cycles where counters exist, else the cpu-clock software event. */
 export async function perfEvent(): Promise<{ event: string | null; why: string }> {
-  if (!(await hasCommand('perf', ['--version']))) return { event: null, why: 'perf is not installed (apt-get install linux-perf)' };
+  if (!(await hasCommand('perf', ['--version']))) {
+    return { event: null, why: 'perf is not installed (apt-get install linux-perf)' };
+  }
   const hw = await runCommand('perf', ['stat', '-e', 'instructions', 'true']);
   if (hw.code === 0 && !/not supported|<not counted>/.test(hw.stderr)) return { event: 'cycles', why: 'hardware counters available' };
   const sw = await runCommand('perf', ['record', '-e', 'cpu-clock', '-o', '/dev/null', '--', 'true']);
-  if (sw.code === 0) return { event: 'cpu-clock', why: 'no hardware counters here (perf stat -e instructions: not supported); sampling with the cpu-clock software event' };
+  if (sw.code === 0) {
+    return {
+      event: 'cpu-clock',
+      why: 'no hardware counters here (perf stat -e instructions: not supported); ' +
+        'sampling with the cpu-clock software event',
+    };
+  }
   return { event: null, why: `perf cannot sample here: ${(sw.stderr || hw.stderr).trim().split('\n').pop() ?? ''}` };
 }
 
@@ -52,7 +60,9 @@ async function perfReports(dir: string): Promise<void> {
   for (const file of await listFiles(dir, dir)) {
     if (!file.endsWith('perf.data')) continue;
     const data = join(dir, file);
-    const report = await runCommand('perf', ['report', '-i', data, '--stdio', '--no-children', '--percent-limit', '0.5', '--sort', 'dso,symbol']);
+    const report = await runCommand(
+      'perf', ['report', '-i', data, '--stdio', '--no-children', '--percent-limit', '0.5', '--sort', 'dso,symbol'],
+    );
     await writeFile(data.replace(/perf\.data$/, 'perf-report.txt'), report.stdout || report.stderr);
   }
 }
@@ -62,14 +72,19 @@ async function main(): Promise<void> {
   const [name] = positionals(argv, ['--tools', '--paths']);
   const scenarios = await discoverScenarios();
   if (name === undefined || argv.includes('--help')) {
-    process.stdout.write(`usage: npm run profile -- SCENARIO [--tools ${TOOLS.join(',')}] [--paths p1,p2] [--quick]\nscenarios: ${[...scenarios.keys()].join(', ')}\n`);
+    process.stdout.write(
+      `usage: npm run profile -- SCENARIO [--tools ${TOOLS.join(',')}] [--paths p1,p2] [--quick]\n` +
+        `scenarios: ${[...scenarios.keys()].join(', ')}\n`,
+    );
     if (name === undefined) process.exitCode = 2;
     return;
   }
   const scenario = scenarios.get(name);
   if (!scenario) throw new Error(`unknown scenario "${name}"; available: ${[...scenarios.keys()].join(', ')}`);
   const tools = (flagValue(argv, '--tools') ?? TOOLS.join(',')).split(',').map((t) => t.trim()) as Tool[];
-  for (const tool of tools) if (!TOOLS.includes(tool)) throw new Error(`unknown tool "${tool}"; tools: ${TOOLS.join(', ')}`);
+  for (const tool of tools) {
+    if (!TOOLS.includes(tool)) throw new Error(`unknown tool "${tool}"; tools: ${TOOLS.join(', ')}`);
+  }
   const paths = flagValue(argv, '--paths')?.split(',') ?? TIDEGATE_PATHS;
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const base = join(defaultResultsDir, 'profiles', `${scenario.name}-${stamp}`);
@@ -100,7 +115,9 @@ async function main(): Promise<void> {
       const dir = join(base, wrap);
       say(`${wrap}: running the ${scenario.name} load on ${paths.join(', ')} → ${relative(process.cwd(), dir)}`);
       setTidegateTarget({ wrap, profileDir: dir, perfEvent: perfEventName });
-      const context = makeContext({ rounds: 1, quick: argv.includes('--quick'), resultsDir: dir, paths, prefix: `${wrap} ` });
+      const context = makeContext({
+        rounds: 1, quick: argv.includes('--quick'), resultsDir: dir, paths, prefix: `${wrap} `,
+      });
       try {
         const report = await scenario.run(context);
         for (const note of report.notes) if (/skipped|failed/.test(note)) say(`${wrap}: ${note}`);
@@ -115,8 +132,12 @@ async function main(): Promise<void> {
       if (wrap.startsWith('clinic') && !files.some((f) => f.endsWith('.html'))) {
         messages.push(`${wrap}: produced no HTML report (clinic may not support Node ${process.version})`);
       }
-      if (wrap === '0x' && !files.some((f) => f.endsWith('flamegraph.html'))) messages.push('0x: no flamegraph.html was written');
-      if (wrap === 'cpu-prof' && !files.some((f) => f.endsWith('.cpuprofile'))) messages.push('cpu-prof: no .cpuprofile was written');
+      if (wrap === '0x' && !files.some((f) => f.endsWith('flamegraph.html'))) {
+        messages.push('0x: no flamegraph.html was written');
+      }
+      if (wrap === 'cpu-prof' && !files.some((f) => f.endsWith('.cpuprofile'))) {
+        messages.push('cpu-prof: no .cpuprofile was written');
+      }
       messages.push(`${wrap}: ${files.length} file(s)`);
     }
   }

@@ -71,7 +71,9 @@ async function run(engine: RelayEngine, sourcePort: number, quotaMiB: number, co
     log: { level: 'silent' },
     shutdownGrace: '2s',
     users: [{ id: 'alice', quota: { bytes: `${quotaMiB}MiB`, direction: 'out' } }],
-    services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [`127.0.0.1:${sourcePort}`] }],
+    services: [
+      { name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [`127.0.0.1:${sourcePort}`] },
+    ],
   }, 'bench');
   const runtime = await Runtime.start(config, { log: createLogger('silent'), engine });
   try {
@@ -88,12 +90,23 @@ async function main(): Promise<void> {
   const quotaMiB = Number(process.argv[3] ?? 10);
   const connections = Number(process.argv[4] ?? 2);
   const source = fork(self, ['--source'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const sourcePort = await new Promise<number>((resolve) => source.once('message', (m: { port: number }) => resolve(m.port)));
-  const engines: Array<{ kind: string; create: () => RelayEngine }> = [{ kind: 'js', create: () => new JsRelayEngine() }];
+  const sourcePort = await new Promise<number>((resolve) => {
+    source.once('message', (m: { port: number }) => resolve(m.port));
+  });
+  const engines: Array<{ kind: string; create: () => RelayEngine }> = [
+    { kind: 'js', create: () => new JsRelayEngine() },
+  ];
   const probe = loadNativeEngine();
   if (probe.ok) {
     await probe.engine.shutdown();
-    engines.unshift({ kind: 'native', create: () => { const l = loadNativeEngine(); if (!l.ok) throw new Error(l.reason); return l.engine; } });
+    engines.unshift({
+      kind: 'native',
+      create: () => {
+        const l = loadNativeEngine();
+        if (!l.ok) throw new Error(l.reason);
+        return l.engine;
+      },
+    });
   }
   const startedAt = new Date();
   const load = loadavg()[0] ?? 0;
@@ -103,8 +116,13 @@ async function main(): Promise<void> {
       const delivered: number[] = [];
       for (let i = 0; i < runs; i++) delivered.push(await run(e.create(), sourcePort, quotaMiB, connections));
       const overshoot = delivered.map((b) => b - quotaMiB * MiB);
-      results[e.kind] = { deliveredBytes: delivered, overshootBytes: overshoot, maxOvershootMiB: Math.max(...overshoot) / MiB };
-      console.log(`${e.kind}: delivered ${delivered.map((b) => (b / MiB).toFixed(2)).join(', ')} MiB (quota ${quotaMiB} MiB, ${connections} connections)`);
+      results[e.kind] = {
+        deliveredBytes: delivered, overshootBytes: overshoot, maxOvershootMiB: Math.max(...overshoot) / MiB,
+      };
+      console.log(
+        `${e.kind}: delivered ${delivered.map((b) => (b / MiB).toFixed(2)).join(', ')} MiB ` +
+          `(quota ${quotaMiB} MiB, ${connections} connections)`,
+      );
     }
   } finally {
     source.kill();
@@ -113,7 +131,8 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'quota-overshoot.json'), JSON.stringify({
     scenario: 'quota-overshoot',
-    description: `${connections} parallel downloads through a forward service with a ${quotaMiB} MiB out quota; bytes delivered per run`,
+    description: `${connections} parallel downloads through a forward service with a ${quotaMiB} MiB out quota; ` +
+      'bytes delivered per run',
     startedAt: startedAt.toISOString(),
     quotaBytes: quotaMiB * MiB,
     connections,
@@ -129,12 +148,23 @@ async function cost(): Promise<void> {
   const rounds = Number(args[0] ?? 5);
   const bytes = Number(args[1] ?? 1024) * MiB;
   const source = fork(self, ['--source'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const sourcePort = await new Promise<number>((resolve) => source.once('message', (m: { port: number }) => resolve(m.port)));
-  const engines: Array<{ kind: string; create: () => RelayEngine }> = [{ kind: 'js', create: () => new JsRelayEngine() }];
+  const sourcePort = await new Promise<number>((resolve) => {
+    source.once('message', (m: { port: number }) => resolve(m.port));
+  });
+  const engines: Array<{ kind: string; create: () => RelayEngine }> = [
+    { kind: 'js', create: () => new JsRelayEngine() },
+  ];
   const probe = loadNativeEngine();
   if (probe.ok) {
     await probe.engine.shutdown();
-    engines.unshift({ kind: 'native', create: () => { const l = loadNativeEngine(); if (!l.ok) throw new Error(l.reason); return l.engine; } });
+    engines.unshift({
+      kind: 'native',
+      create: () => {
+        const l = loadNativeEngine();
+        if (!l.ok) throw new Error(l.reason);
+        return l.engine;
+      },
+    });
   }
   const results: Record<string, Record<string, { cpuSecPerGiB: number[]; gbitPerSec: number[] }>> = {};
   try {
@@ -144,13 +174,20 @@ async function cost(): Promise<void> {
         users: [{ id: 'free' }, { id: 'metered', quota: { bytes: '1000TiB', direction: 'total' } }],
         services: [
           { name: 'free', type: 'forward', listen: '127.0.0.1:0', user: 'free', targets: [`127.0.0.1:${sourcePort}`] },
-          { name: 'metered', type: 'forward', listen: '127.0.0.1:0', user: 'metered', targets: [`127.0.0.1:${sourcePort}`] },
+          {
+            name: 'metered', type: 'forward', listen: '127.0.0.1:0', user: 'metered',
+            targets: [`127.0.0.1:${sourcePort}`],
+          },
         ],
       }, 'bench');
       const runtime = await Runtime.start(config, { log: createLogger('silent'), engine: e.create() });
-      const byPath: Record<string, { cpuSecPerGiB: number[]; gbitPerSec: number[] }> = { noQuota: { cpuSecPerGiB: [], gbitPerSec: [] }, quota: { cpuSecPerGiB: [], gbitPerSec: [] } };
+      const byPath: Record<string, { cpuSecPerGiB: number[]; gbitPerSec: number[] }> = {
+        noQuota: { cpuSecPerGiB: [], gbitPerSec: [] }, quota: { cpuSecPerGiB: [], gbitPerSec: [] },
+      };
       try {
-        const portOf = (name: string): number => Number(runtime.status().services.find((s) => s.name === name)!.listen.split(':').pop());
+        const portOf = (name: string): number => (
+          Number(runtime.status().services.find((s) => s.name === name)!.listen.split(':').pop())
+        );
         for (let round = 0; round < rounds; round++) {
           const order = round % 2 === 0 ? ['free', 'metered'] : ['metered', 'free'];
           for (const name of order) {
@@ -169,7 +206,11 @@ async function cost(): Promise<void> {
       results[e.kind] = byPath;
       const med = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1]!;
       const ratio = med(byPath.quota!.cpuSecPerGiB) / med(byPath.noQuota!.cpuSecPerGiB);
-      console.log(`${e.kind}: CPU s/GiB no quota ${med(byPath.noQuota!.cpuSecPerGiB).toFixed(3)}, quota ${med(byPath.quota!.cpuSecPerGiB).toFixed(3)} (${ratio.toFixed(3)}x); Gbit/s ${med(byPath.noQuota!.gbitPerSec).toFixed(2)} vs ${med(byPath.quota!.gbitPerSec).toFixed(2)}`);
+      console.log(
+        `${e.kind}: CPU s/GiB no quota ${med(byPath.noQuota!.cpuSecPerGiB).toFixed(3)}, ` +
+          `quota ${med(byPath.quota!.cpuSecPerGiB).toFixed(3)} (${ratio.toFixed(3)}x); ` +
+          `Gbit/s ${med(byPath.noQuota!.gbitPerSec).toFixed(2)} vs ${med(byPath.quota!.gbitPerSec).toFixed(2)}`,
+      );
     }
   } finally {
     source.kill();
@@ -178,7 +219,8 @@ async function cost(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'quota-cost.json'), JSON.stringify({
     scenario: 'quota-cost',
-    description: `one ${bytes / MiB} MiB download per round through a user without a quota and one with a quota it never reaches; tidegate CPU per GiB (medians printed)`,
+    description: `one ${bytes / MiB} MiB download per round through a user without a quota and one with a quota ` +
+      'it never reaches; tidegate CPU per GiB (medians printed)',
     rounds,
     machine: { cpus: cpus().length, node: process.version, loadavg: loadavg()[0] ?? 0 },
     engines: results,

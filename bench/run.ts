@@ -22,14 +22,18 @@ const distBenchDir = dirname(fileURLToPath(import.meta.url));
 export const defaultResultsDir = resolve(distBenchDir, '..', '..', 'bench', 'results');
 
 /** Every compiled scenario module that exports a `scenario` with a name and a run function, by name. */
-export async function discoverScenarios(scenariosDir = join(distBenchDir, 'scenarios')): Promise<Map<string, BenchScenario>> {
+export async function discoverScenarios(
+  scenariosDir = join(distBenchDir, 'scenarios'),
+): Promise<Map<string, BenchScenario>> {
   const found = new Map<string, BenchScenario>();
   if (!existsSync(scenariosDir)) return found;
   for (const file of (await readdir(scenariosDir)).sort()) {
     if (!file.endsWith('.js')) continue;
     const module = (await import(pathToFileURL(join(scenariosDir, file)).href)) as { scenario?: BenchScenario };
     const scenario = module.scenario;
-    if (scenario && typeof scenario.name === 'string' && typeof scenario.run === 'function') found.set(scenario.name, scenario);
+    if (scenario && typeof scenario.name === 'string' && typeof scenario.run === 'function') {
+      found.set(scenario.name, scenario);
+    }
   }
   return found;
 }
@@ -38,7 +42,9 @@ function timestamp(): string {
   return new Date().toISOString().slice(11, 19);
 }
 
-export function makeContext(options: { rounds: number; quick: boolean; resultsDir: string; paths?: readonly string[]; prefix: string }): BenchContext {
+export function makeContext(options: {
+  rounds: number; quick: boolean; resultsDir: string; paths?: readonly string[]; prefix: string;
+}): BenchContext {
   const context: BenchContext = {
     rounds: options.rounds,
     quick: options.quick,
@@ -63,8 +69,14 @@ export async function writeSummary(resultsDir: string): Promise<string> {
       results = validateResultsFile(parsed);
     } catch (error) {
       // A results file from an older runner is named; other JSON in the folder (pool-threshold.json) is not ours.
-      const looksLikeResults = typeof parsed === 'object' && parsed !== null && 'scenario' in parsed && 'metrics' in parsed;
-      if (looksLikeResults) sections.push(`## ${file}\n\nNot shown: ${(error as Error).message}. Rerun \`npm run bench -- ${file.replace(/\.json$/, '')}\`.\n`);
+      const looksLikeResults =
+        typeof parsed === 'object' && parsed !== null && 'scenario' in parsed && 'metrics' in parsed;
+      if (looksLikeResults) {
+        sections.push(
+          `## ${file}\n\nNot shown: ${(error as Error).message}. ` +
+            `Rerun \`npm run bench -- ${file.replace(/\.json$/, '')}\`.\n`,
+        );
+      }
       continue;
     }
     const charts = [...renderCharts(results).keys()];
@@ -84,7 +96,9 @@ export async function buildInfo(root = tidegateTarget().root): Promise<BuildInfo
 }
 
 /** Removes `scenario`'s charts: files named after it, but not those of a scenario whose name extends it. */
-export async function removeOldCharts(resultsDir: string, scenario: string, scenarioNames: readonly string[]): Promise<void> {
+export async function removeOldCharts(
+  resultsDir: string, scenario: string, scenarioNames: readonly string[],
+): Promise<void> {
   const prefix = `${slug(scenario)}-`;
   const others = scenarioNames.map((name) => `${slug(name)}-`).filter((p) => p !== prefix && p.startsWith(prefix));
   for (const file of await readdir(resultsDir)) {
@@ -96,13 +110,17 @@ export async function removeOldCharts(resultsDir: string, scenario: string, scen
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: npm run bench [-- SCENARIO ...] [--quick] [--rounds N] [--paths p1,p2] [--results DIR]\n');
+    process.stdout.write(
+      'usage: npm run bench [-- SCENARIO ...] [--quick] [--rounds N] [--paths p1,p2] [--results DIR]\n',
+    );
     return;
   }
   const quick = argv.includes('--quick');
   const roundsFlag = flagValue(argv, '--rounds');
   const rounds = roundsFlag === undefined ? (quick ? 3 : 5) : Number(roundsFlag);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds expects a positive integer, got "${roundsFlag}"`);
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    throw new Error(`--rounds expects a positive integer, got "${roundsFlag}"`);
+  }
   const pathsFlag = flagValue(argv, '--paths');
   const paths = pathsFlag?.split(',').map((p) => p.trim()).filter((p) => p !== '');
   const resultsDir = resolve(flagValue(argv, '--results') ?? defaultResultsDir);
@@ -110,11 +128,16 @@ async function main(): Promise<void> {
 
   const scenarios = await discoverScenarios();
   for (const name of wanted) {
-    if (!scenarios.has(name)) throw new Error(`unknown scenario "${name}"; available: ${[...scenarios.keys()].join(', ') || '(none built)'}`);
+    if (!scenarios.has(name)) {
+      throw new Error(`unknown scenario "${name}"; available: ${[...scenarios.keys()].join(', ') || '(none built)'}`);
+    }
   }
   const selected = wanted.length > 0 ? wanted.map((n) => scenarios.get(n) as BenchScenario) : [...scenarios.values()];
   await mkdir(resultsDir, { recursive: true });
-  process.stderr.write(`bench: ${selected.map((s) => s.name).join(', ')} · ${rounds} round(s)${quick ? ' · quick' : ''} · results in ${resultsDir}\n`);
+  process.stderr.write(
+    `bench: ${selected.map((s) => s.name).join(', ')} · ${rounds} round(s)${quick ? ' · quick' : ''} · ` +
+      `results in ${resultsDir}\n`,
+  );
 
   let failures = 0;
   for (const scenario of selected) {
@@ -132,13 +155,16 @@ async function main(): Promise<void> {
       continue;
     }
     const results = toResultsFile(report, {
-      description: scenario.description, startedAt, durationMs: performance.now() - t0, rounds, quick, machine: machineInfo(load0),
+      description: scenario.description, startedAt, durationMs: performance.now() - t0, rounds, quick,
+      machine: machineInfo(load0),
       build: await buildInfo(),
     });
     await writeFile(join(resultsDir, `${slug(scenario.name)}.json`), JSON.stringify(results, null, 2) + '\n');
     await removeOldCharts(resultsDir, scenario.name, [...scenarios.keys()]);
     for (const [file, svg] of renderCharts(results)) await writeFile(join(resultsDir, file), svg);
-    process.stdout.write(`\n== ${scenario.name} (${Math.round(results.durationMs / 1000)} s) ==\n${metricsTable(results)}\n`);
+    process.stdout.write(
+      `\n== ${scenario.name} (${Math.round(results.durationMs / 1000)} s) ==\n${metricsTable(results)}\n`,
+    );
     if (results.notes.length > 0) process.stdout.write(results.notes.map((n) => `  · ${n}`).join('\n') + '\n');
   }
   const summary = await writeSummary(resultsDir);

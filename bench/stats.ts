@@ -77,7 +77,9 @@ export function welchTTest(a: readonly number[], b: readonly number[]): WelchRes
   const se2 = va + vb;
   if (se2 === 0) {
     const same = meanA === meanB;
-    return { t: same ? 0 : meanA > meanB ? Infinity : -Infinity, df: a.length + b.length - 2, p: same ? 1 : 0, meanA, meanB };
+    return {
+      t: same ? 0 : meanA > meanB ? Infinity : -Infinity, df: a.length + b.length - 2, p: same ? 1 : 0, meanA, meanB,
+    };
   }
   const t = (meanA - meanB) / Math.sqrt(se2);
   const df = (se2 * se2) / ((va * va) / (a.length - 1) + (vb * vb) / (b.length - 1));

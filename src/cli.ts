@@ -55,7 +55,9 @@ async function check(args: CliArgs): Promise<number> {
   try {
     const config = await cliConfigSource(args).load();
     process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
-    process.stderr.write(`config ${args.config} is valid: ${config.services.length} service(s), ${config.users.length} user(s)\n`);
+    process.stderr.write(
+      `config ${args.config} is valid: ${config.services.length} service(s), ${config.users.length} user(s)\n`,
+    );
     return 0;
   } catch (err) {
     return fail(err as Error);
@@ -102,7 +104,10 @@ async function start(args: CliArgs): Promise<number> {
 /** Runs a bench script from the compiled bench/ folder (present in a source checkout, not in the npm package). */
 function runScript(script: string, rest: readonly string[]): Promise<number> {
   const file = fileURLToPath(new URL(`../bench/${script}`, import.meta.url));
-  if (!existsSync(file)) return Promise.resolve(fail(new UsageError(`${file} not found: benches run from a source checkout (npm run build)`)));
+  if (!existsSync(file)) {
+    const err = new UsageError(`${file} not found: benches run from a source checkout (npm run build)`);
+    return Promise.resolve(fail(err));
+  }
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [file, ...rest], { stdio: 'inherit' });
     child.on('exit', (code) => resolve(code ?? 1));
@@ -130,4 +135,7 @@ main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
   // Anything still holding the loop after a clean stop is a leak; don't hang the terminal over it.
   if (process.argv[2] !== 'bench' && process.argv[2] !== 'profile') setTimeout(() => process.exit(code), 2_000).unref();
+}, (err: unknown) => {
+  // main reports every expected failure itself; anything else is an internal error, reported the same way.
+  process.exitCode = fail(err instanceof Error ? err : new Error(String(err)));
 });

@@ -137,7 +137,9 @@ export class JsonBodyError extends TidegateError {
     this.path = path;
     this.position = position;
   }
-  override toJSON(): { code: string; message: string; problem: JsonBodyProblem; path: string; position: number | null } {
+  override toJSON(): {
+    code: string; message: string; problem: JsonBodyProblem; path: string; position: number | null;
+  } {
     return { code: this.code, message: this.message, problem: this.problem, path: this.path, position: this.position };
   }
 }

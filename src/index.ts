@@ -23,7 +23,9 @@ export interface CreateOptions {
 }
 
 /** Validates a config document (YAML/JSON already parsed, `${VAR}` expanded from process.env) and starts it. */
-export async function createTidegate(config: Config | Record<string, unknown>, options: CreateOptions = {}): Promise<Runtime> {
+export async function createTidegate(
+  config: Config | Record<string, unknown>, options: CreateOptions = {},
+): Promise<Runtime> {
   const validated = isValidated(config) ? config : documentToConfig(config, 'createTidegate');
   return Runtime.start(validated, { log: options.log ?? createLogger(validated.log.level) });
 }

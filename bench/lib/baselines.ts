@@ -21,7 +21,7 @@ async function waitForAll(child: ManagedProcess, ports: readonly number[], label
     for (const port of ports) await waitForPort(port, 10_000, () => child.assertAlive());
   } catch (error) {
     await child.stop();
-    throw new Error(`${label} did not start: ${(error as Error).message}`);
+    throw new Error(`${label} did not start: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -59,7 +59,9 @@ export function haproxyInstalled(): Promise<boolean> {
 }
 
 /** The HAProxy configuration the relay bench uses: DESIGN.md's tuned setup (forced splice, 1 MiB pipes). */
-export function haproxyConfig(listenPorts: readonly number[], targetPorts: readonly number[], options: { threads?: number } = {}): string {
+export function haproxyConfig(
+  listenPorts: readonly number[], targetPorts: readonly number[], options: { threads?: number } = {},
+): string {
   const lines = [
     'global',
     ...(options.threads === undefined ? [] : [`  nbthread ${options.threads}`]),

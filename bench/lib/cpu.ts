@@ -31,7 +31,9 @@ export function parseProcStatCpuSeconds(statLine: string, ticksPerSecond: number
   // fields[0] is field 3 (state), so field 14 (utime) is fields[11] and field 15 (stime) is fields[12].
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`no utime/stime in: ${statLine.slice(0, 80)}`);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) {
+    throw new Error(`no utime/stime in: ${statLine.slice(0, 80)}`);
+  }
   return (utime + stime) / ticksPerSecond;
 }
 

@@ -28,7 +28,9 @@ function fail(path: string, expected: string, got: unknown): never {
 }
 
 function fraction(value: unknown, path: string, lowExclusive: boolean): number {
-  if (typeof value !== 'number' || !(lowExclusive ? value > 0 : value >= 0) || value >= 1) fail(path, 'a number in (0, 1)', value);
+  if (typeof value !== 'number' || !(lowExclusive ? value > 0 : value >= 0) || value >= 1) {
+    fail(path, 'a number in (0, 1)', value);
+  }
   return value as number;
 }
 
@@ -41,7 +43,9 @@ export function parseGateConfig(raw: unknown): GateConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('', 'an object', raw);
   const r = raw as Record<string, unknown>;
   const alpha = fraction(r.alpha, 'alpha', true);
-  const defaultThreshold = r.defaultThreshold === undefined ? 0.1 : fraction(r.defaultThreshold, 'defaultThreshold', true);
+  const defaultThreshold = r.defaultThreshold === undefined
+    ? 0.1
+    : fraction(r.defaultThreshold, 'defaultThreshold', true);
   const rounds = r.rounds === undefined ? 8 : positiveInt(r.rounds, 'rounds', 2);
   const minRounds = r.minRounds === undefined ? Math.min(rounds, 5) : positiveInt(r.minRounds, 'minRounds', 2);
   if (minRounds > rounds) fail('minRounds', `at most rounds (${rounds})`, minRounds);
@@ -50,13 +54,19 @@ export function parseGateConfig(raw: unknown): GateConfig {
   const metrics = (r.metrics as unknown[]).map((m, i): GateMetric => {
     if (typeof m !== 'object' || m === null) fail(`metrics[${i}]`, 'an object', m);
     const e = m as Record<string, unknown>;
-    if (typeof e.scenario !== 'string' || e.scenario === '') fail(`metrics[${i}].scenario`, 'a scenario name', e.scenario);
+    if (typeof e.scenario !== 'string' || e.scenario === '') {
+      fail(`metrics[${i}].scenario`, 'a scenario name', e.scenario);
+    }
     if (typeof e.metric !== 'string' || e.metric === '') fail(`metrics[${i}].metric`, 'a metric name', e.metric);
     if (!Array.isArray(e.paths) || e.paths.length === 0 || !e.paths.every((p) => typeof p === 'string')) {
       fail(`metrics[${i}].paths`, 'a non-empty array of path names', e.paths);
     }
-    const threshold = e.threshold === undefined ? defaultThreshold : fraction(e.threshold, `metrics[${i}].threshold`, true);
-    if (e.optional !== undefined && typeof e.optional !== 'boolean') fail(`metrics[${i}].optional`, 'a boolean', e.optional);
+    const threshold = e.threshold === undefined
+      ? defaultThreshold
+      : fraction(e.threshold, `metrics[${i}].threshold`, true);
+    if (e.optional !== undefined && typeof e.optional !== 'boolean') {
+      fail(`metrics[${i}].optional`, 'a boolean', e.optional);
+    }
     const metricAlpha = e.alpha === undefined ? alpha : fraction(e.alpha, `metrics[${i}].alpha`, true);
     return {
       scenario: e.scenario as string,

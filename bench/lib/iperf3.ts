@@ -40,7 +40,10 @@ async function runIperf3Once(port: number, seconds: number, streams: number): Pr
   const result = await runCommand('iperf3', [
     '-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-P', String(streams), '-J',
   ]);
-  let report: { end?: { sum_received?: { bytes?: number; bits_per_second?: number; seconds?: number } }; error?: string };
+  let report: {
+    end?: { sum_received?: { bytes?: number; bits_per_second?: number; seconds?: number } };
+    error?: string;
+  };
   try {
     report = JSON.parse(result.stdout) as typeof report;
   } catch {

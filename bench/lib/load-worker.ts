@@ -13,14 +13,14 @@ export type LoadRequest =
   | { readonly type: 'start'; readonly port: number; readonly streams: number; readonly chunkSize: number }
   | { readonly type: 'stop' }
   | {
-      readonly type: 'run';
-      readonly port: number;
-      readonly concurrency: number;
-      readonly durationMs: number;
-      readonly size: number;
-      /** Through a SOCKS5 proxy on `port`: CONNECT to 127.0.0.1:socksTarget first (no auth). */
-      readonly socksTarget?: number;
-    };
+    readonly type: 'run';
+    readonly port: number;
+    readonly concurrency: number;
+    readonly durationMs: number;
+    readonly size: number;
+    /** Through a SOCKS5 proxy on `port`: CONNECT to 127.0.0.1:socksTarget first (no auth). */
+    readonly socksTarget?: number;
+  };
 
 export interface ChurnResult {
   readonly connections: number;

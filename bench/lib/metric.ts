@@ -3,7 +3,9 @@ import { median } from '../stats.js';
 
 /** Collects per-round samples by (metric name, path) and turns them into BenchMetrics with medians. */
 export class MetricCollector {
-  private readonly entries = new Map<string, { name: string; path: string; unit: string; better: 'higher' | 'lower'; samples: number[] }>();
+  private readonly entries = new Map<
+    string, { name: string; path: string; unit: string; better: 'higher' | 'lower'; samples: number[] }
+  >();
 
   add(name: string, path: string, unit: string, better: 'higher' | 'lower', value: number): void {
     if (!Number.isFinite(value)) return;
@@ -18,12 +20,16 @@ export class MetricCollector {
 
   metrics(): BenchMetric[] {
     const out: BenchMetric[] = [];
-    for (const entry of this.entries.values()) out.push(toMetric(entry.name, entry.path, entry.unit, entry.better, entry.samples));
+    for (const entry of this.entries.values()) {
+      out.push(toMetric(entry.name, entry.path, entry.unit, entry.better, entry.samples));
+    }
     return out;
   }
 }
 
-export function toMetric(name: string, path: string, unit: string, better: 'higher' | 'lower', samples: readonly number[]): BenchMetric {
+export function toMetric(
+  name: string, path: string, unit: string, better: 'higher' | 'lower', samples: readonly number[],
+): BenchMetric {
   return { name, path, unit, better, samples: [...samples], median: median(samples) };
 }
 

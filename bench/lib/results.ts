@@ -54,7 +54,10 @@ export function machineInfo(loadavgStart: number): MachineInfo {
 
 export function toResultsFile(
   report: BenchReport,
-  meta: { description: string; startedAt: Date; durationMs: number; rounds: number; quick: boolean; machine: MachineInfo; build?: BuildInfo },
+  meta: {
+    description: string; startedAt: Date; durationMs: number; rounds: number; quick: boolean; machine: MachineInfo;
+    build?: BuildInfo;
+  },
 ): BenchResultsFile {
   return {
     schema: RESULTS_SCHEMA,
@@ -80,13 +83,18 @@ export function validateResultsFile(value: unknown): BenchResultsFile {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('', 'an object', value);
   const r = value as Record<string, unknown>;
   if (r.schema !== RESULTS_SCHEMA) fail('schema', `"${RESULTS_SCHEMA}"`, r.schema);
-  for (const key of ['scenario', 'description', 'startedAt'] as const) if (typeof r[key] !== 'string') fail(key, 'a string', r[key]);
+  for (const key of ['scenario', 'description', 'startedAt'] as const) {
+    if (typeof r[key] !== 'string') fail(key, 'a string', r[key]);
+  }
   for (const key of ['durationMs', 'rounds'] as const) if (typeof r[key] !== 'number') fail(key, 'a number', r[key]);
   if (typeof r.quick !== 'boolean') fail('quick', 'a boolean', r.quick);
   if (typeof r.machine !== 'object' || r.machine === null) fail('machine', 'an object', r.machine);
   if (r.build !== undefined) {
     const build = r.build as Record<string, unknown> | null;
-    if (typeof build !== 'object' || build === null || typeof build.commit !== 'string' || typeof build.dirty !== 'boolean') {
+    if (
+      typeof build !== 'object' || build === null || typeof build.commit !== 'string' ||
+      typeof build.dirty !== 'boolean'
+    ) {
       fail('build', '{ root, commit, dirty }', r.build);
     }
   }
@@ -94,9 +102,16 @@ export function validateResultsFile(value: unknown): BenchResultsFile {
   (r.metrics as unknown[]).forEach((m, i) => {
     if (typeof m !== 'object' || m === null) return fail(`metrics[${i}]`, 'an object', m);
     const metric = m as Record<string, unknown>;
-    for (const key of ['name', 'path', 'unit'] as const) if (typeof metric[key] !== 'string') fail(`metrics[${i}].${key}`, 'a string', metric[key]);
-    if (metric.better !== 'higher' && metric.better !== 'lower') fail(`metrics[${i}].better`, '"higher" or "lower"', metric.better);
-    if (!Array.isArray(metric.samples) || metric.samples.length === 0 || !metric.samples.every((s) => typeof s === 'number')) {
+    for (const key of ['name', 'path', 'unit'] as const) {
+      if (typeof metric[key] !== 'string') fail(`metrics[${i}].${key}`, 'a string', metric[key]);
+    }
+    if (metric.better !== 'higher' && metric.better !== 'lower') {
+      fail(`metrics[${i}].better`, '"higher" or "lower"', metric.better);
+    }
+    if (
+      !Array.isArray(metric.samples) || metric.samples.length === 0 ||
+      !metric.samples.every((s) => typeof s === 'number')
+    ) {
       fail(`metrics[${i}].samples`, 'a non-empty array of numbers', metric.samples);
     }
     if (typeof metric.median !== 'number') fail(`metrics[${i}].median`, 'a number', metric.median);
@@ -107,7 +122,9 @@ export function validateResultsFile(value: unknown): BenchResultsFile {
     if (typeof ratio?.name !== 'string') fail(`ratios[${i}].name`, 'a string', ratio?.name);
     if (typeof ratio.value !== 'number') fail(`ratios[${i}].value`, 'a number', ratio.value);
   });
-  if (!Array.isArray(r.notes) || !r.notes.every((n) => typeof n === 'string')) fail('notes', 'an array of strings', r.notes);
+  if (!Array.isArray(r.notes) || !r.notes.every((n) => typeof n === 'string')) {
+    fail('notes', 'an array of strings', r.notes);
+  }
   return value as BenchResultsFile;
 }
 
@@ -146,7 +163,12 @@ export function chartsFor(results: BenchResultsFile): Map<string, BarChart> {
       if (!metric) continue;
       unit = metric.unit;
       better = metric.better;
-      groups.push({ label: path, bars: [{ label: suffix, value: metric.median, min: Math.min(...metric.samples), max: Math.max(...metric.samples) }] });
+      groups.push({
+        label: path,
+        bars: [{
+          label: suffix, value: metric.median, min: Math.min(...metric.samples), max: Math.max(...metric.samples),
+        }],
+      });
     }
     charts.set(slug(`${results.scenario}-${name}`), { title: `${results.scenario}: ${name}`, unit, better, groups });
   }
@@ -155,16 +177,22 @@ export function chartsFor(results: BenchResultsFile): Map<string, BarChart> {
     let unit = '';
     for (const path of paths) {
       const bars = results.metrics
-        .filter((m) => m.path === path && splitName(m.name).prefix === prefix && PERCENTILE.test(splitName(m.name).suffix))
+        .filter((m) => (
+          m.path === path && splitName(m.name).prefix === prefix && PERCENTILE.test(splitName(m.name).suffix)
+        ))
         .sort((a, b) => Number(splitName(a.name).suffix.slice(1)) - Number(splitName(b.name).suffix.slice(1)))
         .map((m) => {
           unit = m.unit;
-          return { label: splitName(m.name).suffix, value: m.median, min: Math.min(...m.samples), max: Math.max(...m.samples) };
+          return {
+            label: splitName(m.name).suffix, value: m.median, min: Math.min(...m.samples), max: Math.max(...m.samples),
+          };
         });
       if (bars.length > 0) groups.push({ label: path, bars });
     }
     const title = `${results.scenario}: ${prefix === '' ? '' : `${prefix} `}latency percentiles`;
-    charts.set(slug(`${results.scenario}-${prefix === '' ? '' : `${prefix}.`}latency`), { title, unit, better: 'lower', groups });
+    charts.set(
+      slug(`${results.scenario}-${prefix === '' ? '' : `${prefix}.`}latency`), { title, unit, better: 'lower', groups },
+    );
   }
   return charts;
 }
@@ -188,18 +216,25 @@ export function markdownSection(results: BenchResultsFile, chartFiles: readonly 
   const lines: string[] = [];
   lines.push(`## ${results.scenario}`, '', results.description, '');
   lines.push(
-    `Run ${results.startedAt} · ${results.rounds} round(s)${results.quick ? ' (quick)' : ''} · ${Math.round(results.durationMs / 1000)} s · ` +
-      `${results.machine.cpus} × ${results.machine.cpuModel} · Node ${results.machine.node} · load ${results.machine.loadavgStart.toFixed(2)} → ${results.machine.loadavgEnd.toFixed(2)}` +
-      (results.build ? ` · tidegate ${results.build.commit.slice(0, 10)}${results.build.dirty ? ' + local changes' : ''}` : ''),
+    `Run ${results.startedAt} · ${results.rounds} round(s)${results.quick ? ' (quick)' : ''} · ` +
+      `${Math.round(results.durationMs / 1000)} s · ` +
+      `${results.machine.cpus} × ${results.machine.cpuModel} · Node ${results.machine.node} · ` +
+      `load ${results.machine.loadavgStart.toFixed(2)} → ${results.machine.loadavgEnd.toFixed(2)}` +
+      (results.build
+        ? ` · tidegate ${results.build.commit.slice(0, 10)}${results.build.dirty ? ' + local changes' : ''}`
+        : ''),
     '',
   );
   lines.push('| metric | path | median | min – max | unit | better |', '| --- | --- | ---: | ---: | --- | --- |');
   const sorted = [...results.metrics].sort((a, b) => (a.name === b.name ? 0 : a.name < b.name ? -1 : 1));
-  for (const m of sorted) lines.push(`| ${m.name} | ${m.path} | ${formatValue(m.median)} | ${describeSpread(m)} | ${m.unit} | ${m.better} |`);
+  for (const m of sorted) {
+    lines.push(`| ${m.name} | ${m.path} | ${formatValue(m.median)} | ${describeSpread(m)} | ${m.unit} | ${m.better} |`);
+  }
   if (results.ratios.length > 0) {
     lines.push('', '| ratio | value | target | met |', '| --- | ---: | --- | --- |');
     for (const r of results.ratios) {
-      lines.push(`| ${r.name} | ${formatValue(r.value)} | ${r.target ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} |`);
+      const met = r.met === undefined ? '' : r.met ? 'yes' : '**no**';
+      lines.push(`| ${r.name} | ${formatValue(r.value)} | ${r.target ?? ''} | ${met} |`);
     }
   }
   if (results.notes.length > 0) lines.push('', ...results.notes.map((n) => `- ${n}`));
@@ -220,10 +255,15 @@ export function markdownSummary(sections: readonly string[]): string {
 }
 
 /** A plain-text table for the terminal. */
-export function textTable(headers: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): string {
+export function textTable(
+  headers: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly number[] = [],
+): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -233,6 +273,8 @@ export function metricsTable(results: BenchResultsFile): string {
     .map((m) => [m.name, m.path, formatValue(m.median), describeSpread(m), m.unit]);
   const table = textTable(['metric', 'path', 'median', 'min – max', 'unit'], rows, [2, 3]);
   if (results.ratios.length === 0) return table;
-  const ratioRows = results.ratios.map((r) => [r.name, formatValue(r.value), r.target ?? '', r.met === undefined ? '' : r.met ? 'yes' : 'NO']);
+  const ratioRows = results.ratios.map((r) => [
+    r.name, formatValue(r.value), r.target ?? '', r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+  ]);
   return `${table}\n\n${textTable(['ratio', 'value', 'target', 'met'], ratioRows, [1])}`;
 }

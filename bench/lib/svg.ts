@@ -62,14 +62,19 @@ export function renderBarChart(chart: BarChart): string {
     for (const bar of group.bars) {
       const color = PALETTE[seriesLabels.indexOf(bar.label) % PALETTE.length] as string;
       const width = Math.max(1, bar.value * scale);
-      parts.push(`<rect x="${LABEL_WIDTH}" y="${y}" width="${width.toFixed(1)}" height="${BAR_HEIGHT}" fill="${color}"><title>${escapeXml(`${group.label} ${bar.label}: ${formatValue(bar.value)} ${chart.unit}`)}</title></rect>`);
+      const tip = escapeXml(`${group.label} ${bar.label}: ${formatValue(bar.value)} ${chart.unit}`);
+      parts.push(
+        `<rect x="${LABEL_WIDTH}" y="${y}" width="${width.toFixed(1)}" height="${BAR_HEIGHT}" fill="${color}">` +
+          `<title>${tip}</title></rect>`,
+      );
       if (bar.min !== undefined && bar.max !== undefined && bar.max > bar.min) {
         const x1 = (LABEL_WIDTH + bar.min * scale).toFixed(1);
         const x2 = (LABEL_WIDTH + bar.max * scale).toFixed(1);
         const mid = y + BAR_HEIGHT / 2;
         parts.push(`<line x1="${x1}" y1="${mid}" x2="${x2}" y2="${mid}" stroke="#111" stroke-width="1"/>`);
       }
-      parts.push(text(LABEL_WIDTH + width + 6, y + BAR_HEIGHT - 4, `${formatValue(bar.value)} ${chart.unit}`, 'start', 12, '#222'));
+      const label = `${formatValue(bar.value)} ${chart.unit}`;
+      parts.push(text(LABEL_WIDTH + width + 6, y + BAR_HEIGHT - 4, label, 'start', 12, '#222'));
       y += BAR_HEIGHT + BAR_GAP;
     }
     y += GROUP_GAP - BAR_GAP;
@@ -77,7 +82,12 @@ export function renderBarChart(chart: BarChart): string {
   const height = y + 16;
   const header = [
     text(8, 22, chart.title, 'start', 16, '#111', 'bold'),
-    text(8, 40, `${chart.unit}${chart.better ? ` — ${chart.better} is better` : ''}; bars are medians, whiskers min–max of the rounds`, 'start', 11, '#555'),
+    text(
+      8, 40,
+      `${chart.unit}${chart.better ? ` — ${chart.better} is better` : ''}; ` +
+        'bars are medians, whiskers min–max of the rounds',
+      'start', 11, '#555',
+    ),
   ];
   if (showLegend) {
     let x = LABEL_WIDTH;
@@ -97,6 +107,9 @@ export function renderBarChart(chart: BarChart): string {
   ].join('\n');
 }
 
-function text(x: number, y: number, content: string, anchor: string, size: number, fill: string, weight?: string): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" text-anchor="${anchor}" font-size="${size}" fill="${fill}"${weight ? ` font-weight="${weight}"` : ''}>${escapeXml(content)}</text>`;
+function text(
+  x: number, y: number, content: string, anchor: string, size: number, fill: string, weight?: string,
+): string {
+  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" text-anchor="${anchor}" font-size="${size}" fill="${fill}"` +
+    `${weight ? ` font-weight="${weight}"` : ''}>${escapeXml(content)}</text>`;
 }

@@ -166,7 +166,9 @@ export async function spawnTidegate(options: SpawnTidegateOptions): Promise<Tide
     const status = await waitUntilRunning(tidegate, options.readyTimeoutMs ?? 20_000);
     tidegate.relayEngine = status.relayEngine;
     if (target.wrap !== 'none') tidegate.cpuPid = await findNodeDescendant(child.pid);
-    if (target.wrap === 'perf') tidegate.perfRecorder = startPerfRecord(tidegate.cpuPid, join(target.profileDir, label), label);
+    if (target.wrap === 'perf') {
+      tidegate.perfRecorder = startPerfRecord(tidegate.cpuPid, join(target.profileDir, label), label);
+    }
   } catch (error) {
     await tidegate.stop();
     throw error;
@@ -205,7 +207,7 @@ async function wrappedCommand(
 
 async function waitUntilRunning(tidegate: TidegateProcess, timeoutMs: number): Promise<TidegateStatus> {
   const deadline = Date.now() + timeoutMs;
-  let last = 'no answer from the admin API';
+  let last: string;
   for (;;) {
     tidegate.process.assertAlive();
     try {
@@ -217,7 +219,9 @@ async function waitUntilRunning(tidegate: TidegateProcess, timeoutMs: number): P
       last = (error as Error).message;
     }
     if (Date.now() > deadline) {
-      throw new Error(`${tidegate.label} not ready within ${timeoutMs} ms (${last}); output: ${tidegate.process.tail()}`);
+      throw new Error(
+        `${tidegate.label} not ready within ${timeoutMs} ms (${last}); output: ${tidegate.process.tail()}`,
+      );
     }
     await sleep(100);
   }
@@ -234,12 +238,15 @@ function describeService(service: TidegateStatusService): string {
 /** GET /status from the admin API; accepts services as an array or as an object keyed by name. */
 export function fetchStatus(adminPort: number): Promise<TidegateStatus> {
   return new Promise((resolvePromise, reject) => {
-    const req = request({ host: '127.0.0.1', port: adminPort, path: '/status', method: 'GET', timeout: 2000 }, (res) => {
+    const options = { host: '127.0.0.1', port: adminPort, path: '/status', method: 'GET', timeout: 2000 };
+    const req = request(options, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`GET /status answered ${res.statusCode}: ${body.slice(0, 200)}`));
+        if (res.statusCode !== 200) {
+          return reject(new Error(`GET /status answered ${res.statusCode}: ${body.slice(0, 200)}`));
+        }
         try {
           resolvePromise(parseStatus(JSON.parse(body)));
         } catch (error) {
@@ -266,7 +273,9 @@ export function parseStatus(raw: unknown): TidegateStatus {
   for (const [key, value] of entries) {
     if (typeof value !== 'object' || value === null) continue;
     const service = value as Record<string, unknown>;
-    services.push({ name: typeof service.name === 'string' ? service.name : key, state: String(service.state ?? 'unknown') });
+    services.push({
+      name: typeof service.name === 'string' ? service.name : key, state: String(service.state ?? 'unknown'),
+    });
   }
   const relayEngine = typeof record.relayEngine === 'string' ? record.relayEngine : undefined;
   return { relayEngine, services, raw };

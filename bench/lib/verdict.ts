@@ -38,6 +38,8 @@ export function judge(
   const worseBy = better === 'higher' ? -change : change;
   const { p } = welchTTest(candidate, baseline);
   const significant = p < alpha;
-  const kind: VerdictKind = significant && worseBy > threshold ? 'regression' : significant && -worseBy > threshold ? 'improvement' : 'unchanged';
+  const kind: VerdictKind = significant && worseBy > threshold ? 'regression'
+    : significant && -worseBy > threshold ? 'improvement'
+    : 'unchanged';
   return { kind, baselineMedian, candidateMedian, worseBy, p, threshold, alpha };
 }

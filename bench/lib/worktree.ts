@@ -11,7 +11,9 @@ import { runCommand } from './process.js';
 
 async function git(root: string, args: readonly string[]): Promise<string> {
   const result = await runCommand('git', ['-C', root, ...args]);
-  if (result.code !== 0) throw new Error(`git ${args.join(' ')} failed: ${result.stderr.trim() || result.stdout.trim()}`);
+  if (result.code !== 0) {
+    throw new Error(`git ${args.join(' ')} failed: ${result.stderr.trim() || result.stdout.trim()}`);
+  }
   return result.stdout;
 }
 
@@ -41,7 +43,9 @@ export interface BaselineBuild {
 }
 
 /** Checks out `commit` in a temporary worktree and builds it; `log` gets progress lines. */
-export async function buildBaseline(candidateRoot: string, commit: string, log: (message: string) => void): Promise<BaselineBuild> {
+export async function buildBaseline(
+  candidateRoot: string, commit: string, log: (message: string) => void,
+): Promise<BaselineBuild> {
   const dir = await mkdtemp(join(tmpdir(), 'tidegate-gate-'));
   const notes: string[] = [];
   await git(candidateRoot, ['worktree', 'add', '--detach', dir, commit]);
@@ -64,7 +68,9 @@ export async function buildBaseline(candidateRoot: string, commit: string, log: 
     }
     log(`building baseline ${commit.slice(0, 10)} in ${dir}`);
     // tsc directly: `npm run build` would also run npm's pre-hooks.
-    const tsc = await runCommand(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir });
+    const tsc = await runCommand(
+      process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir },
+    );
     if (tsc.code !== 0) throw new Error(`baseline build (tsc) failed: ${(tsc.stdout + tsc.stderr).slice(-1500)}`);
     if (existsSync(join(dir, 'binding.gyp'))) notes.push(await prepareNative(candidateRoot, dir, commit, log));
   } catch (error) {
@@ -74,8 +80,11 @@ export async function buildBaseline(candidateRoot: string, commit: string, log: 
   return { root: dir, commit, notes, remove };
 }
 
-async function prepareNative(candidateRoot: string, dir: string, commit: string, log: (message: string) => void): Promise<string> {
-  const unchanged = (await runCommand('git', ['-C', candidateRoot, 'diff', '--quiet', commit, '--', 'native', 'binding.gyp'])).code === 0;
+async function prepareNative(
+  candidateRoot: string, dir: string, commit: string, log: (message: string) => void,
+): Promise<string> {
+  const diff = await runCommand('git', ['-C', candidateRoot, 'diff', '--quiet', commit, '--', 'native', 'binding.gyp']);
+  const unchanged = diff.code === 0;
   if (unchanged) {
     for (const folder of ['build', 'prebuilds']) {
       if (existsSync(join(candidateRoot, folder))) await symlink(join(candidateRoot, folder), join(dir, folder), 'dir');
@@ -85,8 +94,13 @@ async function prepareNative(candidateRoot: string, dir: string, commit: string,
   log('native/ or binding.gyp changed: building the baseline native addon');
   // Run directly, node-gyp does not read .npmrc: pass npm's nodedir on (offline machines have headers there).
   const nodedir = process.env.npm_config_nodedir;
-  const gypArgs = [join(dir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+  const gypArgs = [
+    join(dir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild',
+    ...(nodedir ? [`--nodedir=${nodedir}`] : []),
+  ];
   const gyp = await runCommand(process.execPath, gypArgs, { cwd: dir });
-  if (gyp.code !== 0) return `baseline native addon build failed (the baseline runs its JS engine): ${gyp.stderr.slice(-300)}`;
+  if (gyp.code !== 0) {
+    return `baseline native addon build failed (the baseline runs its JS engine): ${gyp.stderr.slice(-300)}`;
+  }
   return 'baseline native addon rebuilt (native/ or binding.gyp changed)';
 }

@@ -58,7 +58,8 @@ async function startTidegate(dir: string, name: string, withAccounting: boolean,
     store: { sqlite: join(dir, `${name}.db`) },
     users: withAccounting ? [{ id: 'alice', quota: { bytes: '1000TiB', period: 'monthly' } }] : [],
     services: [{
-      name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [`127.0.0.1:${sinkPort}`], ...(withAccounting ? { user: 'alice' } : {}),
+      name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [`127.0.0.1:${sinkPort}`],
+      ...(withAccounting ? { user: 'alice' } : {}),
     }],
   }));
   const child = spawn(process.execPath, [CLI, 'start', '--config', file], {
@@ -108,9 +109,12 @@ async function pump(port: number, sink: { received(): number }, ms: number): Pro
 async function flushTime(dir: string, round: number, periodic: boolean): Promise<number> {
   const file = join(dir, `flush-${periodic ? 'p' : 'n'}-${round}.db`);
   const db = await openDatabase(file);
-  const users = Array.from({ length: USERS }, (_, i) => (periodic ? { id: `u${i}`, quota: { bytes: '1TiB', period: 'monthly' } } : { id: `u${i}` }));
+  const users = Array.from({ length: USERS }, (_, i) => (
+    periodic ? { id: `u${i}`, quota: { bytes: '1TiB', period: 'monthly' } } : { id: `u${i}` }
+  ));
   const config = documentToConfig({
-    admin: { listen: 'off' }, log: { level: 'silent' }, store: { sqlite: file, sync: { interval: '1h', batchSize: 500, maxPending: 1_000_000 } },
+    admin: { listen: 'off' }, log: { level: 'silent' },
+    store: { sqlite: file, sync: { interval: '1h', batchSize: 500, maxPending: 1_000_000 } },
     users, services: [],
   }, 'bench');
   const accounting = await Accounting.open(config, { log: createLogger('silent'), engine: new JsRelayEngine(), db });
@@ -128,7 +132,8 @@ async function flushTime(dir: string, round: number, periodic: boolean): Promise
 
 export const scenario: BenchScenario = {
   name: 'accounting',
-  description: 'relay throughput with per-user accounting and a non-binding quota vs none; ledger flush time for 10,000 dirty users',
+  description: 'relay throughput with per-user accounting and a non-binding quota vs none; ' +
+    'ledger flush time for 10,000 dirty users',
   async run(context: BenchContext): Promise<BenchReport> {
     const dir = mkdtempSync(join(tmpdir(), 'tidegate-bench-acc-'));
     const rounds = Math.max(3, context.rounds);
@@ -146,7 +151,10 @@ export const scenario: BenchScenario = {
           const bps = await pump(accounting ? on.port : off.port, sink, ms);
           (accounting ? withAcc : without).push(bps / 1e6);
         }
-        context.log(`round ${r + 1}/${rounds}: with accounting ${withAcc.at(-1)!.toFixed(0)} MB/s, without ${without.at(-1)!.toFixed(0)} MB/s`);
+        context.log(
+          `round ${r + 1}/${rounds}: with accounting ${withAcc.at(-1)!.toFixed(0)} MB/s, ` +
+            `without ${without.at(-1)!.toFixed(0)} MB/s`,
+        );
       }
     } finally {
       on.process.kill('SIGTERM');
@@ -158,7 +166,10 @@ export const scenario: BenchScenario = {
     for (let r = 0; r < rounds; r++) {
       flushPlain.push(await flushTime(dir, r, false));
       flushPeriodic.push(await flushTime(dir, r, true));
-      context.log(`flush of ${USERS} dirty users: ${flushPlain.at(-1)!.toFixed(1)} ms (all-time rows), ${flushPeriodic.at(-1)!.toFixed(1)} ms (with monthly rows)`);
+      context.log(
+        `flush of ${USERS} dirty users: ${flushPlain.at(-1)!.toFixed(1)} ms (all-time rows), ` +
+          `${flushPeriodic.at(-1)!.toFixed(1)} ms (with monthly rows)`,
+      );
     }
     const metrics = [
       metric('throughput', 'accounting-quota', 'MB/s', 'higher', withAcc),
@@ -172,11 +183,19 @@ export const scenario: BenchScenario = {
       scenario: 'accounting',
       metrics,
       ratios: [
-        { name: 'throughput with accounting / without', value: median(withAcc) / median(without), target: '>= 0.95', met: cost <= 0.05 },
-        { name: 'flush of 10,000 dirty users (ms, monthly quota rows) / 100 ms budget', value: flush / 100, target: '<= 1', met: flush <= 100 },
+        {
+          name: 'throughput with accounting / without', value: median(withAcc) / median(without), target: '>= 0.95',
+          met: cost <= 0.05,
+        },
+        {
+          name: 'flush of 10,000 dirty users (ms, monthly quota rows) / 100 ms budget', value: flush / 100,
+          target: '<= 1', met: flush <= 100,
+        },
       ],
       notes: [
-        `${STREAMS} streams of 64 KiB writes for ${ms} ms per round, ${rounds} rounds, interleaved; tidegate in a child process (TIDEGATE_RELAY=${process.env.TIDEGATE_RELAY ?? 'auto'}), load and sink in the bench process.`,
+        `${STREAMS} streams of 64 KiB writes for ${ms} ms per round, ${rounds} rounds, interleaved; ` +
+          `tidegate in a child process (TIDEGATE_RELAY=${process.env.TIDEGATE_RELAY ?? 'auto'}), ` +
+          'load and sink in the bench process.',
         'Measured on a shared 2-core machine: read the ratios, not the absolute numbers.',
       ],
     };

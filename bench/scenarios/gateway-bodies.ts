@@ -39,7 +39,10 @@ function hold(port: number, body: Buffer): Promise<Holder> {
     });
     socket.on('error', function ignore() { /* refused connections are cut; counted by status */ });
     socket.once('connect', function send() {
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nauthorization: Bearer tg-bench-key\r\ncontent-length: ${body.length}\r\n\r\n`);
+      socket.write(
+        'POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n' +
+          `authorization: Bearer tg-bench-key\r\ncontent-length: ${body.length}\r\n\r\n`,
+      );
       socket.write(body.subarray(0, body.length - HELD_BACK), function written() {
         holder.written = true;
       });
@@ -75,7 +78,10 @@ async function run(context: BenchContext): Promise<BenchReport> {
     }
     await sleep(1000);
     const before = await rssBytes(pid);
-    context.log(`RSS before: ${Math.round(before / MiB)} MiB; ${CLIENTS} clients holding ${(body.length / MiB).toFixed(2)} MiB bodies`);
+    context.log(
+      `RSS before: ${Math.round(before / MiB)} MiB; ` +
+        `${CLIENTS} clients holding ${(body.length / MiB).toFixed(2)} MiB bodies`,
+    );
     let peak = before;
     const sampler = setInterval(function sampleRss() {
       rssBytes(pid).then((v) => { if (v > peak) peak = v; }, () => undefined);
@@ -83,10 +89,13 @@ async function run(context: BenchContext): Promise<BenchReport> {
     const holders: Holder[] = [];
     for (let i = 0; i < CLIENTS; i++) holders.push(await hold(port, body));
     const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && holders.some((h) => !h.written && h.status === 0 && !h.socket.destroyed)) await sleep(100);
+    while (Date.now() < deadline && holders.some((h) => !h.written && h.status === 0 && !h.socket.destroyed)) {
+      await sleep(100);
+    }
     await sleep(2000);
     const during = await rssBytes(pid);
-    const detail = ((await tidegate.status()).raw as { services: { detail?: { bodyBudget?: Record<string, number> } }[] }).services[0]?.detail;
+    type StatusRaw = { services: { detail?: { bodyBudget?: Record<string, number> } }[] };
+    const detail = ((await tidegate.status()).raw as StatusRaw).services[0]?.detail;
     const budgetDuring = detail?.bodyBudget ?? null;
     const refused = holders.filter((h) => h.status === 503).length;
     const otherStatus = holders.filter((h) => h.status !== 0 && h.status !== 503).length;
@@ -99,17 +108,25 @@ async function run(context: BenchContext): Promise<BenchReport> {
       after[at] = await rssBytes(pid);
     }
     clearInterval(sampler);
-    const detailAfter = ((await tidegate.status()).raw as { services: { detail?: { bodyBudget?: Record<string, number> } }[] }).services[0]?.detail;
+    const detailAfter = ((await tidegate.status()).raw as StatusRaw).services[0]?.detail;
     collector.add('rss-before', 'tidegate', 'MiB', 'lower', before / MiB);
     collector.add('rss-holding', 'tidegate', 'MiB', 'lower', during / MiB);
     collector.add('rss-peak', 'tidegate', 'MiB', 'lower', peak / MiB);
     for (const at of AFTER_S) collector.add(`rss-after-${at}s`, 'tidegate', 'MiB', 'lower', after[at]! / MiB);
     collector.add('refused-503', 'tidegate', 'requests', 'higher', refused);
     notes.push(`${CLIENTS} clients, each holding ${body.length - HELD_BACK} of ${body.length} body bytes`);
-    notes.push(`RSS ${Math.round(before / MiB)} MiB before, ${Math.round(during / MiB)} MiB holding (peak ${Math.round(peak / MiB)}), ${AFTER_S.map((at) => `${Math.round(after[at]! / MiB)} MiB ${at} s after`).join(', ')}`);
+    notes.push(
+      `RSS ${Math.round(before / MiB)} MiB before, ${Math.round(during / MiB)} MiB holding ` +
+        `(peak ${Math.round(peak / MiB)}), ` +
+        AFTER_S.map((at) => `${Math.round(after[at]! / MiB)} MiB ${at} s after`).join(', '),
+    );
     notes.push(`503 answers: ${refused}; other early answers: ${otherStatus}`);
-    if (budgetDuring !== null) notes.push(`bodyBudget while holding: ${JSON.stringify(budgetDuring)}; after: ${JSON.stringify(detailAfter?.bodyBudget ?? null)}`);
-    else notes.push('this build has no bodyBudget (an older main)');
+    if (budgetDuring !== null) {
+      notes.push(
+        `bodyBudget while holding: ${JSON.stringify(budgetDuring)}; ` +
+          `after: ${JSON.stringify(detailAfter?.bodyBudget ?? null)}`,
+      );
+    } else notes.push('this build has no bodyBudget (an older main)');
   } finally {
     await tidegate.stop();
     await upstream.process.stop();
@@ -121,7 +138,10 @@ async function run(context: BenchContext): Promise<BenchReport> {
     metrics,
     ratios: [
       { name: 'RSS holding / before', value: value('rss-holding') / value('rss-before') },
-      { name: 'RSS 30 s after they left / before', value: value('rss-after-30s') / value('rss-before'), target: '<= 1.5', met: value('rss-after-30s') / value('rss-before') <= 1.5 },
+      {
+        name: 'RSS 30 s after they left / before', value: value('rss-after-30s') / value('rss-before'),
+        target: '<= 1.5', met: value('rss-after-30s') / value('rss-before') <= 1.5,
+      },
     ],
     notes,
   };
@@ -129,6 +149,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
 
 export const scenario: BenchScenario = {
   name: 'gateway-bodies',
-  description: 'gateway RSS with 150 clients holding almost-complete 10 MiB bodies: before, while they hold, after they leave',
+  description:
+    'gateway RSS with 150 clients holding almost-complete 10 MiB bodies: before, while they hold, after they leave',
   run,
 };

@@ -31,7 +31,9 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const target: Target = { path: 'tidegate', url: `http://127.0.0.1:${tg.port}`, headers: { authorization: `Bearer ${CLIENT_KEY}`, 'x-session-id': 'soak-1' }, pid };
   try {
     context.log(`warm-up ${warmS} s`);
-    await Promise.all([cannon(target, chatBody(false), CHAT_CONNECTIONS, warmS), streams(target, STREAM_CLIENTS, warmS * 10)]);
+    await Promise.all([
+      cannon(target, chatBody(false), CHAT_CONNECTIONS, warmS), streams(target, STREAM_CLIENTS, warmS * 10),
+    ]);
     const start = await rssBytes(pid);
     const samples: number[] = [start];
     context.log(`soak ${soakS} s: RSS after warm-up ${Math.round(start / 1048576)} MiB`);
@@ -61,10 +63,20 @@ async function run(context: BenchContext): Promise<BenchReport> {
     collector.add('rss-min-over-start', 'tidegate', 'ratio', 'higher', min / start);
     collector.add('chat300-rps', 'tidegate', 'req/s', 'higher', load.rps);
     collector.add('chat300-p99', 'tidegate', 'ms', 'lower', load.p99);
-    notes.push(`${soakS} s of 300-byte chat requests (${CHAT_CONNECTIONS} connections) plus ${streamed} streamed answers (${STREAM_CLIENTS} clients), after ${warmS} s of warm-up`);
-    notes.push(`RSS ${Math.round(start / 1048576)} MiB after warm-up, ${Math.round(end / 1048576)} MiB at the end; ${Math.round(min / 1048576)}–${Math.round(max / 1048576)} MiB over ${samples.length} samples`);
-    if (load.errors > 0 || load.non2xx > 0 || streamFailures > 0) notes.push(`errors: ${load.errors}, non-2xx: ${load.non2xx}, failed streams: ${streamFailures}`);
-    const status = (await tg.tidegate.status()).raw as { services?: { detail?: { usageLog?: { written?: number; pending?: number } } }[] };
+    notes.push(
+      `${soakS} s of 300-byte chat requests (${CHAT_CONNECTIONS} connections) plus ${streamed} streamed answers ` +
+        `(${STREAM_CLIENTS} clients), after ${warmS} s of warm-up`,
+    );
+    notes.push(
+      `RSS ${Math.round(start / 1048576)} MiB after warm-up, ${Math.round(end / 1048576)} MiB at the end; ` +
+        `${Math.round(min / 1048576)}–${Math.round(max / 1048576)} MiB over ${samples.length} samples`,
+    );
+    if (load.errors > 0 || load.non2xx > 0 || streamFailures > 0) {
+      notes.push(`errors: ${load.errors}, non-2xx: ${load.non2xx}, failed streams: ${streamFailures}`);
+    }
+    const status = (await tg.tidegate.status()).raw as {
+      services?: { detail?: { usageLog?: { written?: number; pending?: number } } }[];
+    };
     const usage = status.services?.[0]?.detail?.usageLog;
     if (usage) notes.push(`usage rows written: ${usage.written ?? 0}, pending at the end: ${usage.pending ?? 0}`);
   } finally {

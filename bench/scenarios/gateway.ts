@@ -31,7 +31,10 @@ export type PathName = (typeof PATHS)[number];
 
 /** A ~300-byte chat request (the issue's small request). */
 export function chatBody(stream: boolean): string {
-  const base = { model: 'gpt-4o-mini', stream, messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: '' }] };
+  const base = {
+    model: 'gpt-4o-mini', stream,
+    messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: '' }],
+  };
   const empty = JSON.stringify(base).length;
   base.messages[1]!.content = 'Summarise the benchmark. '.repeat(20).slice(0, Math.max(1, 300 - empty));
   return JSON.stringify(base);
@@ -70,7 +73,10 @@ export async function cannon(t: Target, body: string, connections: number, durat
     headers: { 'content-type': 'application/json', ...t.headers },
     body,
   });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+  return {
+    rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors,
+    non2xx: result.non2xx,
+  };
 }
 
 interface StreamResult {
@@ -138,13 +144,16 @@ export async function rssBytes(pid: number): Promise<number> {
 export async function startUpstream(): Promise<{ process: ManagedProcess; port: number }> {
   const port = await freePort();
   const child = new ManagedProcess('llm-upstream', process.execPath, [
-    join(here, 'gateway', 'llm-upstream-server.js'), '--port', String(port), '--events', String(STREAM_EVENTS), '--gap-ms', String(STREAM_GAP_MS),
+    join(here, 'gateway', 'llm-upstream-server.js'), '--port', String(port), '--events', String(STREAM_EVENTS),
+    '--gap-ms', String(STREAM_GAP_MS),
   ]);
   await waitForPort(port, 10_000, () => child.assertAlive());
   return { process: child, port };
 }
 
-export async function startGatewayTidegate(upstreamPort: number, dbDir: string): Promise<{ tidegate: TidegateProcess; port: number }> {
+export async function startGatewayTidegate(
+  upstreamPort: number, dbDir: string,
+): Promise<{ tidegate: TidegateProcess; port: number }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${upstreamPort}/v1`;
   const tidegate = await spawnTidegate({
@@ -160,8 +169,14 @@ export async function startGatewayTidegate(upstreamPort: number, dbDir: string):
       maxConnections: 100_000,
       strategy: 'priority',
       channels: [
-        { name: 'primary', kind: 'openai', baseUrl: base, keys: ['sk-bench-1', 'sk-bench-2'], models: ['gpt-*'], priority: 2, maxConnections: 128 },
-        { name: 'secondary', kind: 'openai', baseUrl: base, keys: ['sk-bench-3'], models: ['gpt-*'], priority: 1, maxConnections: 128 },
+        {
+          name: 'primary', kind: 'openai', baseUrl: base, keys: ['sk-bench-1', 'sk-bench-2'], models: ['gpt-*'],
+          priority: 2, maxConnections: 128,
+        },
+        {
+          name: 'secondary', kind: 'openai', baseUrl: base, keys: ['sk-bench-3'], models: ['gpt-*'],
+          priority: 1, maxConnections: 128,
+        },
       ],
       rules: [{ match: { model: 'gpt-*' }, channels: ['primary', 'secondary'], strategy: 'priority' }],
       affinity: { header: 'x-session-id', maxEntries: 10_000, ttl: '1h' },
@@ -172,7 +187,9 @@ export async function startGatewayTidegate(upstreamPort: number, dbDir: string):
 }
 
 async function run(context: BenchContext): Promise<BenchReport> {
-  const notes: string[] = ["The load generator, the upstream and the proxies share this machine's cores: read ratios, not absolutes."];
+  const notes: string[] = [
+    "The load generator, the upstream and the proxies share this machine's cores: read ratios, not absolutes.",
+  ];
   const durationS = context.quick ? 3 : 8;
   const collector = new MetricCollector();
   if (!tidegateAvailable()) throw new Error(`tidegate is not built at ${tidegateCliPath()}`);
@@ -191,7 +208,10 @@ async function run(context: BenchContext): Promise<BenchReport> {
     const targets = all.filter((t) => wanted(t.path));
     const small = chatBody(false);
     const big = mibBody();
-    notes.push(`chat request body ${Buffer.byteLength(small)} bytes; big body ${Buffer.byteLength(big)} bytes; ${durationS} s per measurement`);
+    notes.push(
+      `chat request body ${Buffer.byteLength(small)} bytes; big body ${Buffer.byteLength(big)} bytes; ` +
+        `${durationS} s per measurement`,
+    );
 
     // Warm-up of every kind of load (JIT, connection pools, SQLite statements, big-body buffers) before RSS is read.
     for (const t of targets) {
@@ -212,7 +232,9 @@ async function run(context: BenchContext): Promise<BenchReport> {
         collector.add('chat300-rps', t.path, 'req/s', 'higher', r.rps);
         collector.add('chat300-p50', t.path, 'ms', 'lower', r.p50);
         collector.add('chat300-p99', t.path, 'ms', 'lower', r.p99);
-        if (r.errors > 0 || r.non2xx > 0) notes.push(`round ${round + 1} chat300 ${t.path}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+        if (r.errors > 0 || r.non2xx > 0) {
+          notes.push(`round ${round + 1} chat300 ${t.path}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+        }
       }
       for (const t of targets) {
         const s = await streams(t, 10, context.quick ? 10 : 30);
@@ -224,15 +246,26 @@ async function run(context: BenchContext): Promise<BenchReport> {
         const r = await cannon(t, big, 10, durationS);
         collector.add('mib-rps', t.path, 'req/s', 'higher', r.rps);
         collector.add('mib-p99', t.path, 'ms', 'lower', r.p99);
-        if (r.errors > 0 || r.non2xx > 0) notes.push(`round ${round + 1} mib ${t.path}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+        if (r.errors > 0 || r.non2xx > 0) {
+          notes.push(`round ${round + 1} mib ${t.path}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+        }
       }
     }
     const rssEnd = await rssBytes(tg.tidegate.cpuPid);
     collector.add('rss-growth', 'tidegate', 'ratio', 'lower', rssEnd / rssStart);
-    notes.push(`tidegate RSS ${Math.round(rssStart / 1048576)} MiB after warm-up, ${Math.round(rssEnd / 1048576)} MiB at the end (a short run, not 5 minutes)`);
-    const status = (await tg.tidegate.status()).raw as { services?: { detail?: { usageLog?: { written?: number; badRows?: number } } }[] };
+    notes.push(
+      `tidegate RSS ${Math.round(rssStart / 1048576)} MiB after warm-up, ` +
+        `${Math.round(rssEnd / 1048576)} MiB at the end (a short run, not 5 minutes)`,
+    );
+    const status = (await tg.tidegate.status()).raw as {
+      services?: { detail?: { usageLog?: { written?: number; badRows?: number } } }[];
+    };
     const usage = status.services?.[0]?.detail?.usageLog;
-    if (usage) notes.push(`usage rows written by tidegate during the run: ${usage.written ?? 0} (bad rows: ${usage.badRows ?? 0})`);
+    if (usage) {
+      notes.push(
+        `usage rows written by tidegate during the run: ${usage.written ?? 0} (bad rows: ${usage.badRows ?? 0})`,
+      );
+    }
   } finally {
     if (tg) await tg.tidegate.stop();
     if (naive) await naive.stop();
@@ -244,17 +277,35 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const m = (name: string, path: PathName) => medianOf(metrics, name, path) ?? Number.NaN;
   const ratios: BenchRatio[] = [];
   const rpsRatio = m('chat300-rps', 'tidegate') / m('chat300-rps', 'baseline-naive');
-  ratios.push({ name: 'chat300 req/s: tidegate / naive proxy', value: rpsRatio, target: '>= 1.5', met: rpsRatio >= 1.5 });
-  ratios.push({ name: 'chat300 req/s: tidegate / upstream alone', value: m('chat300-rps', 'tidegate') / m('chat300-rps', 'upstream') });
-  ratios.push({ name: 'chat300 CPU per request: naive proxy / tidegate', value: m('chat300-cpu-us-per-req', 'baseline-naive') / m('chat300-cpu-us-per-req', 'tidegate') });
+  ratios.push({
+    name: 'chat300 req/s: tidegate / naive proxy', value: rpsRatio, target: '>= 1.5', met: rpsRatio >= 1.5,
+  });
+  ratios.push({
+    name: 'chat300 req/s: tidegate / upstream alone',
+    value: m('chat300-rps', 'tidegate') / m('chat300-rps', 'upstream'),
+  });
+  ratios.push({
+    name: 'chat300 CPU per request: naive proxy / tidegate',
+    value: m('chat300-cpu-us-per-req', 'baseline-naive') / m('chat300-cpu-us-per-req', 'tidegate'),
+  });
   const p99 = m('chat300-p99', 'tidegate');
   ratios.push({ name: 'chat300 p99 ms (tidegate)', value: p99, target: '<= 10', met: p99 <= 10 });
   ratios.push({ name: 'chat300 p99: tidegate / naive proxy', value: p99 / m('chat300-p99', 'baseline-naive') });
   const ttfbAdded = m('stream-ttfb-p50', 'tidegate') - m('stream-ttfb-p50', 'upstream');
-  ratios.push({ name: 'stream TTFB p50 added over upstream alone (ms)', value: ttfbAdded, target: '<= 1', met: ttfbAdded <= 1 });
-  ratios.push({ name: 'stream TTFB p50 added by naive proxy (ms)', value: m('stream-ttfb-p50', 'baseline-naive') - m('stream-ttfb-p50', 'upstream') });
-  ratios.push({ name: 'stream inter-chunk gap p50: tidegate / upstream', value: m('stream-gap-p50', 'tidegate') / m('stream-gap-p50', 'upstream') });
-  ratios.push({ name: 'mib req/s: tidegate / naive proxy', value: m('mib-rps', 'tidegate') / m('mib-rps', 'baseline-naive') });
+  ratios.push({
+    name: 'stream TTFB p50 added over upstream alone (ms)', value: ttfbAdded, target: '<= 1', met: ttfbAdded <= 1,
+  });
+  ratios.push({
+    name: 'stream TTFB p50 added by naive proxy (ms)',
+    value: m('stream-ttfb-p50', 'baseline-naive') - m('stream-ttfb-p50', 'upstream'),
+  });
+  ratios.push({
+    name: 'stream inter-chunk gap p50: tidegate / upstream',
+    value: m('stream-gap-p50', 'tidegate') / m('stream-gap-p50', 'upstream'),
+  });
+  ratios.push({
+    name: 'mib req/s: tidegate / naive proxy', value: m('mib-rps', 'tidegate') / m('mib-rps', 'baseline-naive'),
+  });
   const rss = m('rss-growth', 'tidegate');
   ratios.push({ name: 'tidegate RSS end / after warm-up', value: rss, target: '<= 1.1', met: rss <= 1.1 });
   return { scenario: 'gateway', metrics, ratios, notes };
@@ -262,7 +313,8 @@ async function run(context: BenchContext): Promise<BenchReport> {
 
 export const scenario: BenchScenario = {
   name: 'gateway',
-  description: 'LLM gateway: upstream alone vs naive Node proxy vs tidegate (auth, routing, affinity, breaker, usage log)',
+  description:
+    'LLM gateway: upstream alone vs naive Node proxy vs tidegate (auth, routing, affinity, breaker, usage log)',
   run,
 };
 

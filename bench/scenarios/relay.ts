@@ -47,7 +47,9 @@ interface RelayUnderTest {
 }
 
 function targetPorts(targets: Targets): number[] {
-  return targets.iperfPort === null ? [targets.sink.port, targets.churnPort] : [targets.sink.port, targets.iperfPort, targets.churnPort];
+  return targets.iperfPort === null
+    ? [targets.sink.port, targets.churnPort]
+    : [targets.sink.port, targets.iperfPort, targets.churnPort];
 }
 
 function fromRunning(path: string, running: RunningPath, targets: Targets): RelayUnderTest {
@@ -65,7 +67,9 @@ function fromRunning(path: string, running: RunningPath, targets: Targets): Rela
   };
 }
 
-async function startTidegatePath(path: string, engine: 'native' | 'js', targets: Targets): Promise<RelayUnderTest | string> {
+async function startTidegatePath(
+  path: string, engine: 'native' | 'js', targets: Targets,
+): Promise<RelayUnderTest | string> {
   const upstreams = targetPorts(targets);
   const listens: number[] = [];
   for (let i = 0; i < upstreams.length; i++) listens.push(await freePort());
@@ -77,12 +81,16 @@ async function startTidegatePath(path: string, engine: 'native' | 'js', targets:
     strategy: 'round-robin',
   }));
   const proxyPort = await freePort();
-  const proxy = { name: 'bench-proxy', type: 'proxy', listen: `127.0.0.1:${proxyPort}`, routing: 'direct', allowDestinations: ['127.0.0.0/8'] };
+  const proxy = {
+    name: 'bench-proxy', type: 'proxy', listen: `127.0.0.1:${proxyPort}`, routing: 'direct',
+    allowDestinations: ['127.0.0.0/8'],
+  };
   const env: Record<string, string> = engine === 'js' ? { TIDEGATE_RELAY: 'js' } : {};
   const tidegate: TidegateProcess = await spawnTidegate({ services: [...services, proxy], env, label: path });
   if (engine === 'native' && tidegate.relayEngine !== 'native') {
     await tidegate.stop();
-    return `tidegate-native skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} (native addon not built or not loadable)`;
+    return `tidegate-native skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} ` +
+      '(native addon not built or not loadable)';
   }
   const hasIperf = targets.iperfPort !== null;
   return {
@@ -121,7 +129,9 @@ interface Durations {
 }
 
 /** Bytes the sink received and relay CPU spent over a window while `source` streams through the relay. */
-async function measureBuiltinStream(relay: RelayUnderTest, sink: Sink, streams: number, durations: Durations): Promise<{ gbps: number; cpuPerGiB: number }> {
+async function measureBuiltinStream(
+  relay: RelayUnderTest, sink: Sink, streams: number, durations: Durations,
+): Promise<{ gbps: number; cpuPerGiB: number }> {
   const source: LoadProcess = await startSource(relay.sinkPort, streams);
   try {
     await sleep(durations.warmupMs);
@@ -140,15 +150,21 @@ async function measureBuiltinStream(relay: RelayUnderTest, sink: Sink, streams: 
   }
 }
 
-async function measureIperf3(relay: RelayUnderTest, durations: Durations): Promise<{ gbps: number; cpuPerGiB: number }> {
+async function measureIperf3(
+  relay: RelayUnderTest, durations: Durations,
+): Promise<{ gbps: number; cpuPerGiB: number }> {
   const cpu0 = await cpuSecondsOf(relay.cpuPid);
   const result = await runIperf3(relay.iperfPort, durations.iperfSeconds, 1);
   const cpu1 = await cpuSecondsOf(relay.cpuPid);
   return { gbps: result.bitsPerSecond / 1e9, cpuPerGiB: (cpu1 - cpu0) / (result.bytes / GiB) };
 }
 
-async function measurePath(relay: RelayUnderTest, targets: Targets, durations: Durations, out: MetricCollector): Promise<string> {
-  const single = targets.iperfPort !== null ? await measureIperf3(relay, durations) : await measureBuiltinStream(relay, targets.sink, 1, durations);
+async function measurePath(
+  relay: RelayUnderTest, targets: Targets, durations: Durations, out: MetricCollector,
+): Promise<string> {
+  const single = targets.iperfPort !== null
+    ? await measureIperf3(relay, durations)
+    : await measureBuiltinStream(relay, targets.sink, 1, durations);
   relay.assertAlive();
   out.add('single.throughput', relay.path, 'Gbit/s', 'higher', single.gbps);
   out.add('single.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.cpuPerGiB);
@@ -161,7 +177,9 @@ async function measurePath(relay: RelayUnderTest, targets: Targets, durations: D
   out.add('churn.p50', relay.path, 'ms', 'lower', churn.p50);
   out.add('churn.p90', relay.path, 'ms', 'lower', churn.p90);
   out.add('churn.p99', relay.path, 'ms', 'lower', churn.p99);
-  if (churn.connections > 0) out.add('churn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((cpu1 - cpu0) * 1000) / churn.connections);
+  if (churn.connections > 0) {
+    out.add('churn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((cpu1 - cpu0) * 1000) / churn.connections);
+  }
 
   // One client at a time: the cost a single connection pays through the relay (connect, 1 KiB each way, close)
   // without queueing behind other clients — where a per-connection delay shows in full.
@@ -176,13 +194,18 @@ async function measurePath(relay: RelayUnderTest, targets: Targets, durations: D
   if (relay.proxyPort !== null) {
     // The same churn through the SOCKS5 service: handshake, CONNECT to the churn server, 1 KiB each way, close.
     const p0 = await cpuSecondsOf(relay.cpuPid);
-    const proxied = await runChurn(relay.proxyPort, durations.churnConcurrency, durations.windowMs, CHURN_SIZE, targets.churnPort);
+    const proxied = await runChurn(
+      relay.proxyPort, durations.churnConcurrency, durations.windowMs, CHURN_SIZE, targets.churnPort,
+    );
     const p1 = await cpuSecondsOf(relay.cpuPid);
     relay.assertAlive();
     out.add('proxyChurn.connPerSec', relay.path, 'conn/s', 'higher', proxied.connPerSec);
     out.add('proxyChurn.p99', relay.path, 'ms', 'lower', proxied.p99);
-    if (proxied.connections > 0) out.add('proxyChurn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((p1 - p0) * 1000) / proxied.connections);
-    proxyNote = `; SOCKS5 churn ${Math.round(proxied.connPerSec)} conn/s${proxied.errors > 0 ? ` (${proxied.errors} errors)` : ''}`;
+    if (proxied.connections > 0) {
+      out.add('proxyChurn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((p1 - p0) * 1000) / proxied.connections);
+    }
+    proxyNote = `; SOCKS5 churn ${Math.round(proxied.connPerSec)} conn/s` +
+      (proxied.errors > 0 ? ` (${proxied.errors} errors)` : '');
   }
 
   const many = await measureBuiltinStream(relay, targets.sink, STREAMS, durations);
@@ -190,12 +213,17 @@ async function measurePath(relay: RelayUnderTest, targets: Targets, durations: D
   out.add('streams100.throughput', relay.path, 'Gbit/s', 'higher', many.gbps);
   out.add('streams100.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', many.cpuPerGiB);
 
-  return `${single.gbps.toFixed(2)} Gbit/s, ${single.cpuPerGiB.toFixed(3)} CPU-s/GiB; churn ${Math.round(churn.connPerSec)} conn/s ` +
-    `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; one client p50 ${single1.p50.toFixed(2)} ms; ` +
+  return `${single.gbps.toFixed(2)} Gbit/s, ${single.cpuPerGiB.toFixed(3)} CPU-s/GiB; ` +
+    `churn ${Math.round(churn.connPerSec)} conn/s ` +
+    `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; ` +
+    `one client p50 ${single1.p50.toFixed(2)} ms; ` +
     `${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s${proxyNote}`;
 }
 
-function ratio(name: string, numerator: number | undefined, denominator: number | undefined, target?: string, met?: (value: number) => boolean): BenchRatio | null {
+function ratio(
+  name: string, numerator: number | undefined, denominator: number | undefined, target?: string,
+  met?: (value: number) => boolean,
+): BenchRatio | null {
   if (numerator === undefined || denominator === undefined || denominator === 0) return null;
   const value = numerator / denominator;
   return target === undefined || met === undefined ? { name, value } : { name, value, target, met: met(value) };
@@ -207,22 +235,45 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
   const hasHaproxy = m('churn.connPerSec', 'haproxy') !== undefined;
   for (const path of ['tidegate-native', 'tidegate-js']) {
     const native = path === 'tidegate-native';
-    out.push(ratio(`${path} / baseline-pipe single-stream throughput`, m('single.throughput', path), m('single.throughput', 'baseline-pipe'),
-      native ? '>= 2.5' : undefined, native ? (v) => v >= 2.5 : undefined));
-    out.push(ratio(`${path} / baseline-pipe single-stream CPU per GiB`, m('single.cpuPerGiB', path), m('single.cpuPerGiB', 'baseline-pipe')));
+    out.push(ratio(
+      `${path} / baseline-pipe single-stream throughput`, m('single.throughput', path),
+      m('single.throughput', 'baseline-pipe'),
+      native ? '>= 2.5' : undefined, native ? (v) => v >= 2.5 : undefined,
+    ));
+    out.push(ratio(
+      `${path} / baseline-pipe single-stream CPU per GiB`, m('single.cpuPerGiB', path),
+      m('single.cpuPerGiB', 'baseline-pipe'),
+    ));
     const cpu = m('single.cpuPerGiB', path);
-    if (native && cpu !== undefined) out.push({ name: 'tidegate-native single-stream CPU-s per GiB (absolute)', value: cpu, target: '<= 0.15', met: cpu <= 0.15 });
+    if (native && cpu !== undefined) {
+      out.push({
+        name: 'tidegate-native single-stream CPU-s per GiB (absolute)', value: cpu, target: '<= 0.15', met: cpu <= 0.15,
+      });
+    }
     if (hasHaproxy) {
       out.push(ratio(`${path} / haproxy churn conn/s`, m('churn.connPerSec', path), m('churn.connPerSec', 'haproxy'),
         native ? '>= 0.75' : undefined, native ? (v) => v >= 0.75 : undefined));
-      out.push(ratio(`${path} / haproxy single-stream throughput`, m('single.throughput', path), m('single.throughput', 'haproxy')));
+      out.push(ratio(
+        `${path} / haproxy single-stream throughput`, m('single.throughput', path), m('single.throughput', 'haproxy'),
+      ));
     }
-    out.push(ratio(`${path} / baseline-pipe churn conn/s`, m('churn.connPerSec', path), m('churn.connPerSec', 'baseline-pipe'),
-      native && !hasHaproxy ? '>= 2' : undefined, native && !hasHaproxy ? (v) => v >= 2 : undefined));
-    out.push(ratio(`${path} / baseline-pipe 100-stream throughput`, m('streams100.throughput', path), m('streams100.throughput', 'baseline-pipe')));
+    out.push(ratio(
+      `${path} / baseline-pipe churn conn/s`, m('churn.connPerSec', path), m('churn.connPerSec', 'baseline-pipe'),
+      native && !hasHaproxy ? '>= 2' : undefined, native && !hasHaproxy ? (v) => v >= 2 : undefined,
+    ));
+    out.push(ratio(
+      `${path} / baseline-pipe 100-stream throughput`, m('streams100.throughput', path),
+      m('streams100.throughput', 'baseline-pipe'),
+    ));
   }
-  out.push(ratio('haproxy / baseline-pipe single-stream throughput', m('single.throughput', 'haproxy'), m('single.throughput', 'baseline-pipe')));
-  out.push(ratio('tidegate-native / tidegate-js SOCKS5 proxy churn conn/s', m('proxyChurn.connPerSec', 'tidegate-native'), m('proxyChurn.connPerSec', 'tidegate-js')));
+  out.push(ratio(
+    'haproxy / baseline-pipe single-stream throughput', m('single.throughput', 'haproxy'),
+    m('single.throughput', 'baseline-pipe'),
+  ));
+  out.push(ratio(
+    'tidegate-native / tidegate-js SOCKS5 proxy churn conn/s', m('proxyChurn.connPerSec', 'tidegate-native'),
+    m('proxyChurn.connPerSec', 'tidegate-js'),
+  ));
   return out.filter((r): r is BenchRatio => r !== null);
 }
 
@@ -237,8 +288,13 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const churnServer = await startChurnServer(CHURN_SIZE);
   const useIperf = await iperf3Installed();
   const iperf = useIperf ? await startIperf3Server() : null;
-  notes.push(useIperf ? 'single stream measured with iperf3 (one stream)' : 'iperf3 not installed: single stream measured with the built-in generator');
-  notes.push(`churn: ${durations.churnConcurrency} concurrent clients, ${CHURN_SIZE} B request + ${CHURN_SIZE} B response, then close`);
+  notes.push(useIperf
+    ? 'single stream measured with iperf3 (one stream)'
+    : 'iperf3 not installed: single stream measured with the built-in generator');
+  notes.push(
+    `churn: ${durations.churnConcurrency} concurrent clients, ${CHURN_SIZE} B request + ${CHURN_SIZE} B response, ` +
+      'then close',
+  );
   notes.push('connect.p50/p99: the churn cycle with one client at a time');
   notes.push('proxyChurn: the churn through tidegate\'s SOCKS5 service (routing direct), same clients and sizes');
   notes.push(`${STREAMS} streams: built-in generator; CPU is the relay process (all threads) from /proc/<pid>/stat`);
@@ -290,6 +346,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
 
 export const scenario: BenchScenario = {
   name: 'relay',
-  description: 'L4 forward: single-stream throughput and CPU per GiB, connection churn, 100 streams — tidegate vs socket.pipe() and HAProxy',
+  description: 'L4 forward: single-stream throughput and CPU per GiB, connection churn, 100 streams — ' +
+    'tidegate vs socket.pipe() and HAProxy',
   run,
 };

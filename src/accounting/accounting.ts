@@ -100,7 +100,9 @@ export class Accounting implements ServiceAccounting {
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
-    this.redis = config.store.redis ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix) : null;
+    this.redis = config.store.redis
+      ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
+      : null;
     this.limits = new RateLimitRegistry(options.engine);
     const self = this;
     this.metrics = accountingMetrics({
@@ -199,7 +201,9 @@ export class Accounting implements ServiceAccounting {
     return this.limits.forRelay(userId, service);
   }
 
-  /** The quota budget a new relay of `userId` shares, brought up to date (a period may have ended); null without one. */
+  /**
+   * The quota budget a new relay of `userId` shares, brought up to date (a period may have ended); null without one.
+   */
   byteBudget(userId: string | null): ByteBudget | null {
     if (userId === null) return null;
     const user = this.users.get(userId);
@@ -338,7 +342,9 @@ export class Accounting implements ServiceAccounting {
     return subject;
   }
 
-  private count(user: UserAccount | null, service: Subject, dIn: number, dOut: number, dConn: number, dReq: number, dTok: number): void {
+  private count(
+    user: UserAccount | null, service: Subject, dIn: number, dOut: number, dConn: number, dReq: number, dTok: number,
+  ): void {
     if (user !== null) {
       const period = user.period(this.clock());
       user.record(period, dIn, dOut, dConn, dReq, dTok);
@@ -406,7 +412,9 @@ export class Accounting implements ServiceAccounting {
       metered.relay.close('closed');
       closed++;
     }
-    if (closed > 0) this.log.info({ user: user.id, reason, closed, used: user.used() }, 'closed a user\'s live connections');
+    if (closed > 0) {
+      this.log.info({ user: user.id, reason, closed, used: user.used() }, 'closed a user\'s live connections');
+    }
   }
 
   private refusal(user: UserAccount, now: number): Refusal['reason'] | null {

@@ -50,9 +50,9 @@ export class Counters {
   }
 
   isZero(): boolean {
-    return this.bytesIn === 0 && this.bytesOut === 0 && this.connections === 0 && this.requests === 0 && this.tokens === 0
-      && this.costMicros === 0 && this.inputTokens === 0 && this.outputTokens === 0 && this.cacheReadTokens === 0
-      && this.cacheWriteTokens === 0 && this.reasoningTokens === 0;
+    return this.bytesIn === 0 && this.bytesOut === 0 && this.connections === 0 && this.requests === 0 &&
+      this.tokens === 0 && this.costMicros === 0 && this.inputTokens === 0 && this.outputTokens === 0 &&
+      this.cacheReadTokens === 0 && this.cacheWriteTokens === 0 && this.reasoningTokens === 0;
   }
 
   toJSON(): CountersBody {

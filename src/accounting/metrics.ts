@@ -35,7 +35,8 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
     });
   };
   new Counter({
-    name: 'tidegate_user_bytes_total', help: 'Bytes relayed for a user by this process (in: client to target, out: target to client)',
+    name: 'tidegate_user_bytes_total',
+    help: 'Bytes relayed for a user by this process (in: client to target, out: target to client)',
     labelNames: ['user', 'direction'], registers: [registry],
     collect() {
       this.reset();
@@ -72,7 +73,8 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
   byUser('tidegate_user_cost_micros_total', 'Cost of a user\'s requests in millionths of the price currency',
     (c) => c.costMicros);
   new Counter({
-    name: 'tidegate_user_refused_total', help: 'Connections and requests of a user refused for quota', labelNames: ['user'], registers: [registry],
+    name: 'tidegate_user_refused_total', help: 'Connections and requests of a user refused for quota',
+    labelNames: ['user'], registers: [registry],
     collect() {
       this.reset();
       for (const u of source.users()) this.inc({ user: u.id }, u.refused);
@@ -97,7 +99,8 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
     },
   });
   new Counter({
-    name: 'tidegate_service_bytes_total', help: 'Bytes relayed by a service in this process', labelNames: ['service', 'direction'], registers: [registry],
+    name: 'tidegate_service_bytes_total', help: 'Bytes relayed by a service in this process',
+    labelNames: ['service', 'direction'], registers: [registry],
     collect() {
       this.reset();
       for (const s of source.services()) {
@@ -106,13 +109,16 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
       }
     },
   });
-  byService('tidegate_service_connections_total', 'Connections relayed by a service in this process', (c) => c.connections);
+  byService(
+    'tidegate_service_connections_total', 'Connections relayed by a service in this process', (c) => c.connections,
+  );
   byService('tidegate_service_requests_total', 'Requests served by a service in this process', (c) => c.requests);
   byService('tidegate_service_tokens_total', 'LLM tokens counted by a service in this process', (c) => c.tokens);
   byService('tidegate_service_cost_micros_total', 'Cost of a service\'s requests in millionths of the price currency',
     (c) => c.costMicros);
   new Counter({
-    name: 'tidegate_ledger_syncs_total', help: 'Ledger flush transactions by result', labelNames: ['result'], registers: [registry],
+    name: 'tidegate_ledger_syncs_total', help: 'Ledger flush transactions by result', labelNames: ['result'],
+    registers: [registry],
     collect() {
       this.reset();
       const s = source.syncCounts();
@@ -121,13 +127,16 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
     },
   });
   new Gauge({
-    name: 'tidegate_ledger_pending_subjects', help: 'Users and services with deltas not yet in the ledger', registers: [registry],
+    name: 'tidegate_ledger_pending_subjects', help: 'Users and services with deltas not yet in the ledger',
+    registers: [registry],
     collect() {
       this.set(source.syncCounts().pending);
     },
   });
   new Gauge({
-    name: 'tidegate_redis_up', help: '1 when the shared Redis counter store is connected, 0 when down (absent without Redis)', registers: [registry],
+    name: 'tidegate_redis_up',
+    help: '1 when the shared Redis counter store is connected, 0 when down (absent without Redis)',
+    registers: [registry],
     collect() {
       this.reset();
       const up = source.redisUp();

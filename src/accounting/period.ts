@@ -21,7 +21,9 @@ const zones = new Map<string, ZoneCache>();
 function zone(timezone: string): ZoneCache {
   let z = zones.get(timezone);
   if (z === undefined) {
-    const format = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    const format = new Intl.DateTimeFormat('en-CA', {
+      timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit',
+    });
     z = { format, second: -1, day: '', month: '' };
     zones.set(timezone, z);
   }

@@ -14,7 +14,10 @@ export interface RedisStatus {
   readonly lastError: string | null;
   readonly downSince: string | null;
   readonly outages: number;
-  /** Usage totals found missing or lower than this instance knew (Redis restarted empty, FLUSHALL, eviction) and re-seeded. */
+  /**
+   * Usage totals found missing or lower than this instance knew (Redis restarted empty, FLUSHALL, eviction) and
+   * re-seeded.
+   */
   readonly reseeds: number;
 }
 
@@ -200,7 +203,10 @@ export class RedisCounterStore {
     clearInterval(this.timer);
     if (this.connected) await this.sync();
     if (this.dirty.size > 0) {
-      this.log.warn({ pendingSubjects: this.dirty.size }, 'redis: some deltas were not sent before shutdown (they are in the local ledger)');
+      this.log.warn(
+        { pendingSubjects: this.dirty.size },
+        'redis: some deltas were not sent before shutdown (they are in the local ledger)',
+      );
     }
     this.state = 'closed';
     this.redis.disconnect();
@@ -216,7 +222,10 @@ export class RedisCounterStore {
 
   private onReady(): void {
     if (this.state === 'down') {
-      this.log.info({ redis: this.url, pendingSubjects: this.dirty.size }, 'redis is back: reconciling deltas counted while it was down');
+      this.log.info(
+        { redis: this.url, pendingSubjects: this.dirty.size },
+        'redis is back: reconciling deltas counted while it was down',
+      );
       // It may have come back empty: every user's totals are re-read, and re-seeded where lower than we know.
       this.reconcileLeft = this.users.length;
     }
@@ -229,7 +238,10 @@ export class RedisCounterStore {
     if (this.state === 'connected') this.outages++;
     this.state = 'down';
     this.downSince = Date.now();
-    this.log.warn({ redis: this.url, err: this.lastError }, 'redis is down: counting in memory, quotas checked against the last shared totals');
+    this.log.warn(
+      { redis: this.url, err: this.lastError },
+      'redis is down: counting in memory, quotas checked against the last shared totals',
+    );
   }
 
   /** One pipeline: every dirty subject's deltas, then a poll of some users' shared usage. */
@@ -303,7 +315,9 @@ export class RedisCounterStore {
     user.usedOut = Math.max(user.usedOut, sharedOut);
   }
 
-  private checkAndAdd(pipeline: ChainableCommander, user: UserAccount, delta: Delta, floorIn: number, floorOut: number): void {
+  private checkAndAdd(
+    pipeline: ChainableCommander, user: UserAccount, delta: Delta, floorIn: number, floorOut: number,
+  ): void {
     const quota = user.quota;
     const ttl = delta.period.startsWith('d:') ? 3 * 86_400 : delta.period.startsWith('m:') ? 62 * 86_400 : 0;
     (pipeline as Pipeline).checkAndAdd(
@@ -331,10 +345,15 @@ export class RedisCounterStore {
   private seeded(count: number): void {
     if (count === 0) return;
     this.reseeds += count;
-    this.log.warn({ redis: this.url, users: count }, 'redis held less usage than the ledger knows (restart without persistence, FLUSHALL or eviction): re-seeded');
+    this.log.warn(
+      { redis: this.url, users: count },
+      'redis held less usage than the ledger knows (restart without persistence, FLUSHALL or eviction): re-seeded',
+    );
   }
 
-  private async exec(pipeline: ChainableCommander, sent: Sent[], polled: UserAccount[], periods: string[]): Promise<void> {
+  private async exec(
+    pipeline: ChainableCommander, sent: Sent[], polled: UserAccount[], periods: string[],
+  ): Promise<void> {
     let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
@@ -361,7 +380,8 @@ export class RedisCounterStore {
         continue;
       }
       const d = s.delta;
-      const fields = (d.bytesIn !== 0 ? 1 : 0) + (d.bytesOut !== 0 ? 1 : 0) + (d.connections !== 0 ? 1 : 0) + (d.requests !== 0 ? 1 : 0) + (d.tokens !== 0 ? 1 : 0);
+      const fields = (d.bytesIn !== 0 ? 1 : 0) + (d.bytesOut !== 0 ? 1 : 0) + (d.connections !== 0 ? 1 : 0) +
+        (d.requests !== 0 ? 1 : 0) + (d.tokens !== 0 ? 1 : 0);
       let failed = false;
       for (let f = 0; f < fields; f++) if (results[at++]![0]) failed = true;
       // HINCRBY per field: a partial failure is rare (wrong type); resending would double the fields that landed.

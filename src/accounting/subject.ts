@@ -43,7 +43,9 @@ export class Subject {
   }
 
   /** Counts a delta in the live meters and the unsent deltas of `period`. */
-  record(period: string, bytesIn: number, bytesOut: number, connections: number, requests: number, tokens: number): void {
+  record(
+    period: string, bytesIn: number, bytesOut: number, connections: number, requests: number, tokens: number,
+  ): void {
     this.live.add(bytesIn, bytesOut, connections, requests, tokens);
     if (this.pending.period !== period) this.pending = rollOver(this.pending, this.carried, period);
     this.pending.add(bytesIn, bytesOut, connections, requests, tokens);

@@ -89,7 +89,10 @@ export class ThrottledSync {
     subject.dirty = true;
     this.dirty.add(subject);
     // No emergency flush while backing off from a failing ledger: that would hammer it.
-    if (this.dirty.size >= this.options.maxPending && !this.emergencyQueued && this.consecutiveFailures === 0 && !this.closed) {
+    if (
+      this.dirty.size >= this.options.maxPending && !this.emergencyQueued && this.consecutiveFailures === 0 &&
+      !this.closed
+    ) {
       this.emergencyQueued = true;
       setImmediate(this.onEmergency);
     }
@@ -152,7 +155,10 @@ export class ThrottledSync {
     this.emergencyQueued = false;
     if (this.dirty.size < this.options.maxPending) return;
     this.emergencyFlushes++;
-    this.log.warn({ pending: this.dirty.size, maxPending: this.options.maxPending }, 'too many users waiting for the ledger: emergency flush');
+    this.log.warn(
+      { pending: this.dirty.size, maxPending: this.options.maxPending },
+      'too many users waiting for the ledger: emergency flush',
+    );
     void this.flush();
   }
 
@@ -171,13 +177,20 @@ export class ThrottledSync {
       if (this.dirty.size > 0) await yieldToLoop();
     }
     if (ok) {
-      if (this.consecutiveFailures > 0) this.log.info({ afterFailures: this.consecutiveFailures }, 'ledger writes recovered');
+      if (this.consecutiveFailures > 0) {
+        this.log.info({ afterFailures: this.consecutiveFailures }, 'ledger writes recovered');
+      }
       this.consecutiveFailures = 0;
       this.schedule(this.options.intervalMs);
     } else {
       this.consecutiveFailures++;
-      const backoff = Math.min(1_000 * 2 ** (this.consecutiveFailures - 1), MAX_BACKOFF_MS, Math.max(this.options.intervalMs, 1_000));
-      this.log.warn({ err: this.lastError, pending: this.dirty.size, retryInMs: backoff }, 'ledger flush failed; deltas kept for retry');
+      const backoff = Math.min(
+        1_000 * 2 ** (this.consecutiveFailures - 1), MAX_BACKOFF_MS, Math.max(this.options.intervalMs, 1_000),
+      );
+      this.log.warn(
+        { err: this.lastError, pending: this.dirty.size, retryInMs: backoff },
+        'ledger flush failed; deltas kept for retry',
+      );
       this.schedule(backoff);
     }
     return ok;
@@ -225,7 +238,11 @@ export class ThrottledSync {
         failed++;
         this.lastError = (err as Error).message;
         // A failure of one subject alone after a whole-batch failure: name it once.
-        if (failed === 1) this.log.warn({ kind: subject.kind, id: subject.id, err: this.lastError }, 'ledger rejected a row; it stays queued');
+        if (failed === 1) {
+          this.log.warn(
+            { kind: subject.kind, id: subject.id, err: this.lastError }, 'ledger rejected a row; it stays queued',
+          );
+        }
       }
     }
     return failed === 0;
@@ -249,5 +266,7 @@ function rowsOf(subject: Subject, rows: LedgerRow[]): void {
 /** Every delta adds to the all-time row and, for a periodic quota, to its period's row. */
 function pushRows(subject: Subject, delta: Delta, rows: LedgerRow[]): void {
   rows.push({ kind: subject.kind, subject: subject.id, period: ALL_TIME, counts: delta });
-  if (delta.period !== ALL_TIME) rows.push({ kind: subject.kind, subject: subject.id, period: delta.period, counts: delta });
+  if (delta.period !== ALL_TIME) {
+    rows.push({ kind: subject.kind, subject: subject.id, period: delta.period, counts: delta });
+  }
 }

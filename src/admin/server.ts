@@ -98,7 +98,9 @@ export class AdminServer {
 
   listen(address: HostPort): Promise<void> {
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => reject(new ListenError('admin', formatHostPort(address), err));
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(new ListenError('admin', formatHostPort(address), err));
+      };
       this.server.once('error', onError);
       this.server.listen(address.port, address.host, () => {
         this.server.removeListener('error', onError);
@@ -162,10 +164,14 @@ export class AdminServer {
     if (!this.authorized(req)) throw new UnauthorizedError('missing or wrong bearer token');
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > MAX_DRAINED_BODY_BYTES) {
-      throw new AdminBodyTooLargeError(`the admin API reads no request body; got ${declared} bytes (at most ${MAX_DRAINED_BODY_BYTES} are drained)`);
+      throw new AdminBodyTooLargeError(
+        `the admin API reads no request body; got ${declared} bytes (at most ${MAX_DRAINED_BODY_BYTES} are drained)`,
+      );
     }
     const url = req.url ?? '';
-    if (url.charCodeAt(0) !== SLASH) throw new AdminBadRequestError(`the request target must be a path starting with "/"; got "${clip(url)}"`);
+    if (url.charCodeAt(0) !== SLASH) {
+      throw new AdminBadRequestError(`the request target must be a path starting with "/"; got "${clip(url)}"`);
+    }
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     let allowed: string[] | null = null;
@@ -198,7 +204,10 @@ export class AdminServer {
     if (err instanceof UnauthorizedError) return { status: 401, body: errorBody(err.code, err.message) };
     if (err instanceof TidegateError) return { status: 400, body: errorBody(err.code, err.message) };
     const internal = new InternalError('internal error');
-    this.log.error({ error: describeError(err), method: req.method, path: clip((req.url ?? '').split('?')[0]!) }, 'admin route failed');
+    this.log.error(
+      { error: describeError(err), method: req.method, path: clip((req.url ?? '').split('?')[0]!) },
+      'admin route failed',
+    );
     return { status: 500, body: errorBody(internal.code, internal.message) };
   }
 }
@@ -258,10 +267,14 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     err.code === 'HPE_HEADER_OVERFLOW'
       ? new AdminBadRequestError(`request headers exceed ${MAX_HEADER_BYTES} bytes`, 431)
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? new AdminRequestTimeoutError(`the request did not arrive within ${HEADERS_TIMEOUT_MS / 1000}s (headers) / ${REQUEST_TIMEOUT_MS / 1000}s (whole request)`)
+        ? new AdminRequestTimeoutError(
+            `the request did not arrive within ${HEADERS_TIMEOUT_MS / 1000}s (headers) / ` +
+              `${REQUEST_TIMEOUT_MS / 1000}s (whole request)`,
+          )
         : new AdminBadRequestError(`malformed HTTP request (${err.code ?? 'parse error'})`);
   const body = JSON.stringify(errorBody(error.code, error.message));
-  const reason = error.status === 431 ? 'Request Header Fields Too Large' : error.status === 408 ? 'Request Timeout' : 'Bad Request';
+  const reason =
+    error.status === 431 ? 'Request Header Fields Too Large' : error.status === 408 ? 'Request Timeout' : 'Bad Request';
   socket.end(
     `HTTP/1.1 ${error.status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,

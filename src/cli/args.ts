@@ -18,7 +18,9 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   if (first === '--help' || first === '-h') return only('help');
   if (first === '--version' || first === '-v') return only('version');
   if (first.startsWith('-')) return parseOptions('start', argv, 0);
-  if (!(COMMANDS as readonly string[]).includes(first)) throw new UsageError(`unknown command "${first}" (expected one of: ${COMMANDS.join(', ')})`);
+  if (!(COMMANDS as readonly string[]).includes(first)) {
+    throw new UsageError(`unknown command "${first}" (expected one of: ${COMMANDS.join(', ')})`);
+  }
   const command = first as CliArgs['command'];
   if (command === 'bench' || command === 'profile') return { ...only(command), rest: argv.slice(1) };
   return parseOptions(command, argv, 1);

@@ -17,7 +17,9 @@ export function cliConfigSource(args: CliArgs, env: Env = process.env): ConfigSo
       const expanded = expandDocument(doc, source, env);
       if (args.forwards.length > 0) {
         const services = Array.isArray(expanded.services) ? [...(expanded.services as unknown[])] : [];
-        args.forwards.forEach((f, i) => services.push({ name: `forward-${i + 1}`, type: 'forward', listen: f.listen, targets: f.targets }));
+        args.forwards.forEach((f, i) => services.push({
+          name: `forward-${i + 1}`, type: 'forward', listen: f.listen, targets: f.targets,
+        }));
         expanded.services = services;
       }
       return validateConfig(expanded, source);

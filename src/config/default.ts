@@ -7,7 +7,9 @@ import { validateConfig, type Config } from './schema.js';
  */
 export function defaultConfigDocument(): Record<string, unknown> {
   return {
-    admin: { listen: process.env.TIDEGATE_ADMIN_LISTEN ?? DEFAULTS.admin.listen, token: process.env.TIDEGATE_ADMIN_TOKEN ?? '' },
+    admin: {
+      listen: process.env.TIDEGATE_ADMIN_LISTEN ?? DEFAULTS.admin.listen, token: process.env.TIDEGATE_ADMIN_TOKEN ?? '',
+    },
     store: { sqlite: DEFAULTS.store.sqlite, redis: process.env.REDIS_URL ?? '' },
     services: [],
   };

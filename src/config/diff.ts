@@ -25,7 +25,8 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
     else changed.push({ before: prev, after: svc });
   }
   const removed = [...old.values()].filter((s) => !next.has(s.name));
-  const sharedChanged = (['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGraceMs', 'users'] as const).filter(
+  const shared = ['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGraceMs', 'users'] as const;
+  const sharedChanged = shared.filter(
     (key) => !sameSettings(before[key], after[key]),
   );
   return { added, removed, changed, unchanged, sharedChanged };
@@ -37,13 +38,17 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
  * when no listener runs under that name) and the admin address actually bound. The next reload diffs against it, so
  * whatever failed is added or changed again, i.e. retried, and whatever failed can be removed.
  */
-export function configInForce(next: Config, adminListen: HostPort | null, running: (name: string) => ServiceConfig | undefined): Config {
+export function configInForce(
+  next: Config, adminListen: HostPort | null, running: (name: string) => ServiceConfig | undefined,
+): Config {
   const services: ServiceConfig[] = [];
   for (const svc of next.services) {
     const actual = running(svc.name);
     if (actual !== undefined) services.push(actual);
   }
-  const admin = sameSettings(adminListen, next.admin.listen) ? next.admin : Object.freeze({ ...next.admin, listen: adminListen });
+  const admin = sameSettings(adminListen, next.admin.listen)
+    ? next.admin
+    : Object.freeze({ ...next.admin, listen: adminListen });
   return Object.freeze({ ...next, admin, services: Object.freeze(services) });
 }
 

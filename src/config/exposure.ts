@@ -26,13 +26,23 @@ export function exposures(config: ExposedConfig): Exposure[] {
   const out: Exposure[] = [];
   const { admin } = config;
   if (admin.listen !== null && admin.token === null && !isLoopbackHost(admin.listen.host)) {
-    const warning = `the admin API on ${formatHostPort(admin.listen)} (not loopback) has no token: anyone who reaches it can reload and read the config`;
-    out.push({ path: 'admin.listen', warning, message: `${warning}; set admin.token, or admin.allowNoToken: true if that is intended`, allowed: admin.allowNoToken });
+    const warning = `the admin API on ${formatHostPort(admin.listen)} (not loopback) has no token: ` +
+      'anyone who reaches it can reload and read the config';
+    out.push({
+      path: 'admin.listen', warning,
+      message: `${warning}; set admin.token, or admin.allowNoToken: true if that is intended`,
+      allowed: admin.allowNoToken,
+    });
   }
   config.services.forEach((service, i) => {
     if (service.type !== 'proxy' || isLoopbackHost(service.listen.host)) return;
-    const warning = `a proxy on ${formatHostPort(service.listen)} (not loopback) without client authentication is an open proxy`;
-    out.push({ path: `services[${i}].listen`, warning, message: `${warning}; listen on 127.0.0.1, or set allowOpen: true if that is intended`, allowed: service.allowOpen === true });
+    const warning =
+      `a proxy on ${formatHostPort(service.listen)} (not loopback) without client authentication is an open proxy`;
+    out.push({
+      path: `services[${i}].listen`, warning,
+      message: `${warning}; listen on 127.0.0.1, or set allowOpen: true if that is intended`,
+      allowed: service.allowOpen === true,
+    });
   });
   return out;
 }

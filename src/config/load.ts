@@ -7,7 +7,10 @@ import { join } from './validator.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Reads, parses, expands `${VAR}` / `${VAR:-default}` and validates a config file. Throws ConfigReadError / ConfigError. */
+/**
+ * Reads, parses, expands `${VAR}` / `${VAR:-default}` and validates a config file. Throws ConfigReadError /
+ * ConfigError.
+ */
 export async function loadConfigFile(file: string, env: Env = process.env): Promise<Config> {
   return documentToConfig(await readConfigDocument(file), file, env);
 }
@@ -31,7 +34,9 @@ export async function readConfigDocument(file: string): Promise<unknown> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigReadError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigReadError(
+      `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   return parseConfigText(text, file);
 }
@@ -59,7 +64,11 @@ export function expandEnv(value: unknown, path: string, env: Env, issues: Config
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
-      if (v === undefined) issues.push({ path, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)` });
+      if (v === undefined) {
+        issues.push({
+          path, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)`,
+        });
+      }
       return '';
     });
   }

@@ -46,7 +46,9 @@ export interface CredentialIndex {
   close(): void;
 }
 
-export function createCredentialIndex(dir: string, pool: WorkerPool, opts: CredentialIndexOptions = {}): CredentialIndex {
+export function createCredentialIndex(
+  dir: string, pool: WorkerPool, opts: CredentialIndexOptions = {},
+): CredentialIndex {
   return new PooledCredentialIndex(dir, pool, opts);
 }
 
@@ -72,7 +74,9 @@ class PooledCredentialIndex implements CredentialIndex {
   private failedScans = 0;
   private lastScanAt = 0;
 
-  constructor(private readonly dir: string, private readonly pool: WorkerPool, private readonly opts: CredentialIndexOptions) {
+  constructor(
+    private readonly dir: string, private readonly pool: WorkerPool, private readonly opts: CredentialIndexOptions,
+  ) {
     this.ttlMs = opts.ttlMs ?? DEFAULT_CREDENTIAL_TTL_MS;
   }
 
@@ -83,8 +87,13 @@ class PooledCredentialIndex implements CredentialIndex {
     this.ttlTimer.unref();
     if (this.opts.watch !== false) {
       try {
-        this.watcher = watch(this.dir, { recursive: true, persistent: false }, (_event, filename) => this.schedule(filename === null ? null : String(filename)));
-        this.watcher.on('error', (err) => this.opts.log?.warn({ err, dir: this.dir }, 'credentials watch failed; relying on the TTL rescan'));
+        this.watcher = watch(
+          this.dir, { recursive: true, persistent: false },
+          (_event, filename) => this.schedule(filename === null ? null : String(filename)),
+        );
+        this.watcher.on('error', (err) => {
+          this.opts.log?.warn({ err, dir: this.dir }, 'credentials watch failed; relying on the TTL rescan');
+        });
       } catch (err) {
         this.opts.log?.warn({ err, dir: this.dir }, 'cannot watch credentials directory; relying on the TTL rescan');
       }
@@ -115,7 +124,10 @@ class PooledCredentialIndex implements CredentialIndex {
   }
 
   stats(): CredentialIndexStats {
-    return { accounts: this.byAccount.size, invalid: this.invalidFiles.size, scans: this.scans, partialScans: this.partialScans, failedScans: this.failedScans, lastScanAt: this.lastScanAt };
+    return {
+      accounts: this.byAccount.size, invalid: this.invalidFiles.size, scans: this.scans,
+      partialScans: this.partialScans, failedScans: this.failedScans, lastScanAt: this.lastScanAt,
+    };
   }
 
   close(): void {

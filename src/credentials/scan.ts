@@ -16,7 +16,9 @@ const MAX_FILE_BYTES = 1 << 20;
  * `tokens`, `oauth` or `credentials`. Expiry may be epoch ms, epoch seconds or an ISO date. Without an account
  * field the file name (minus `.json`) is the account id; without a provider, the nesting key or the parent folder.
  */
-export async function scanCredentialDir(dir: string, files: readonly string[] | null, concurrency = DEFAULT_SCAN_CONCURRENCY): Promise<CredentialIndexData> {
+export async function scanCredentialDir(
+  dir: string, files: readonly string[] | null, concurrency = DEFAULT_SCAN_CONCURRENCY,
+): Promise<CredentialIndexData> {
   let targets: string[];
   if (files === null) {
     try {
@@ -26,14 +28,17 @@ export async function scanCredentialDir(dir: string, files: readonly string[] | 
       targets = [];
       for (const d of all) {
         if (!d.isFile() || !d.name.endsWith('.json') || d.name.startsWith('.')) continue;
-        const parent = (d as unknown as { parentPath?: string; path?: string }).parentPath ?? (d as unknown as { path: string }).path;
+        const parent = (d as unknown as { parentPath?: string; path?: string }).parentPath ??
+          (d as unknown as { path: string }).path;
         targets.push(toPosix(relative(dir, join(parent, d.name))));
       }
       targets.sort();
     } catch (err) {
       if (err instanceof CredentialsDirError) throw err;
       const e = err as NodeJS.ErrnoException;
-      throw new CredentialsDirError(dir, e.code === 'ENOENT' ? 'does not exist' : `cannot be read: ${e.code ?? e.message}`);
+      throw new CredentialsDirError(
+        dir, e.code === 'ENOENT' ? 'does not exist' : `cannot be read: ${e.code ?? e.message}`,
+      );
     }
   } else targets = files.filter((f) => f.endsWith('.json') && !basename(f).startsWith('.')).map(toPosix);
 
@@ -122,25 +127,38 @@ async function readOne(dir: string, file: string): Promise<CredentialEntry | Inv
     }
   }
   const refresh = pick(src, ['refresh_token', 'refreshToken']);
-  if (typeof refresh !== 'string') return { file, reason: refresh === undefined ? 'no refresh token (refresh_token / refreshToken)' : 'refresh token is not a string' };
+  if (typeof refresh !== 'string') {
+    return {
+      file,
+      reason: refresh === undefined
+        ? 'no refresh token (refresh_token / refreshToken)'
+        : 'refresh token is not a string',
+    };
+  }
   const rawExpiry = pick(src, ['expires_at', 'expiresAt', 'expiry_date', 'expiry', 'expires']);
   let expiresAt: number | null = null;
   if (rawExpiry !== undefined) {
     expiresAt = parseExpiry(rawExpiry);
-    if (expiresAt === null) return { file, reason: `expiry is not a date or epoch time: ${JSON.stringify(rawExpiry).slice(0, 60)}` };
+    if (expiresAt === null) {
+      return { file, reason: `expiry is not a date or epoch time: ${JSON.stringify(rawExpiry).slice(0, 60)}` };
+    }
   }
   const account = pick(src, ['account_id', 'accountId', 'email', 'account']);
   let accountId: string;
   if (typeof account === 'string') accountId = account;
   else if (typeof account === 'number') accountId = String(account);
-  else if (isObj(account) && typeof pick(account, ['id', 'email', 'uuid']) === 'string') accountId = pick(account, ['id', 'email', 'uuid']) as string;
+  else if (isObj(account) && typeof pick(account, ['id', 'email', 'uuid']) === 'string') {
+    accountId = pick(account, ['id', 'email', 'uuid']) as string;
+  }
   else accountId = file.slice(0, -'.json'.length);
   const provider = pick(src, ['provider', 'type']);
   const parent = basename(dirname(file));
   return {
     accountId,
     file,
-    provider: typeof provider === 'string' ? provider : nestedProvider ?? (parent && parent !== '.' ? parent : 'unknown'),
+    provider: typeof provider === 'string'
+      ? provider
+      : nestedProvider ?? (parent && parent !== '.' ? parent : 'unknown'),
     expiresAt,
     refreshTokenSha256: createHash('sha256').update(refresh).digest('hex'),
   };

@@ -32,7 +32,9 @@ function textOf(content: JsonValue | undefined): string {
   if (!Array.isArray(content)) return '';
   let out = '';
   for (const part of content) {
-    if (isObject(part) && part.type === 'text' && typeof part.text === 'string') out += out ? `\n\n${part.text}` : part.text;
+    if (isObject(part) && part.type === 'text' && typeof part.text === 'string') {
+      out += out ? `\n\n${part.text}` : part.text;
+    }
   }
   return out;
 }
@@ -44,7 +46,9 @@ function parseArguments(args: string, path: string): JsonObject {
   } catch {
     throw new JsonBodyError('shape', path, null, `${path}: expected JSON-encoded arguments, got text that is not JSON`);
   }
-  if (!isObject(parsed as JsonValue)) throw new JsonBodyError('shape', path, null, `${path}: expected JSON object arguments`);
+  if (!isObject(parsed as JsonValue)) {
+    throw new JsonBodyError('shape', path, null, `${path}: expected JSON object arguments`);
+  }
   return parsed as JsonObject;
 }
 
@@ -73,9 +77,14 @@ export function openAIChatToAnthropic(root: JsonObject): JsonObject {
       continue;
     }
     if (role === 'tool' || role === 'function') {
-      const block: JsonObject = { type: 'tool_result', tool_use_id: (m.tool_call_id ?? m.name ?? '') as string, content: textOf(m.content) };
+      const block: JsonObject = {
+        type: 'tool_result', tool_use_id: (m.tool_call_id ?? m.name ?? '') as string, content: textOf(m.content),
+      };
       const last = messages[messages.length - 1];
-      if (last && last.role === 'user' && Array.isArray(last.content) && last.content.every((b) => isObject(b) && b.type === 'tool_result')) {
+      if (
+        last && last.role === 'user' && Array.isArray(last.content) &&
+        last.content.every((b) => isObject(b) && b.type === 'tool_result')
+      ) {
         (last.content as JsonValue[]).push(block);
       } else messages.push({ role: 'user', content: [block] });
       continue;
@@ -88,7 +97,9 @@ export function openAIChatToAnthropic(root: JsonObject): JsonObject {
       }
       const blocks: JsonValue[] = [];
       if (typeof m.content === 'string' && m.content.length > 0) blocks.push({ type: 'text', text: m.content });
-      else if (Array.isArray(m.content)) for (const p of m.content) if (isObject(p)) blocks.push(openAIPartToAnthropic(p));
+      else if (Array.isArray(m.content)) {
+        for (const p of m.content) if (isObject(p)) blocks.push(openAIPartToAnthropic(p));
+      }
       for (let k = 0; k < calls.length; k++) {
         const fn = calls[k]!.function as JsonObject;
         blocks.push({
@@ -126,7 +137,9 @@ export function openAIChatToAnthropic(root: JsonObject): JsonObject {
   if (choice === 'auto') out.tool_choice = { type: 'auto' };
   else if (choice === 'required') out.tool_choice = { type: 'any' };
   else if (choice === 'none') out.tool_choice = { type: 'none' };
-  else if (isObject(choice) && isObject(choice.function)) out.tool_choice = { type: 'tool', name: choice.function.name as string };
+  else if (isObject(choice) && isObject(choice.function)) {
+    out.tool_choice = { type: 'tool', name: choice.function.name as string };
+  }
   return out;
 }
 

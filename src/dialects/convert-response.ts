@@ -3,8 +3,13 @@ import { decodeJsonBody, encodeJsonBody, stringifyNested } from './decode.js';
 import { expectArray, expectObject, expectString, isObject, shapeError } from './shape.js';
 import type { ChatDialect, JsonObject, JsonValue } from './types.js';
 
-const FINISH_TO_STOP: Record<string, string> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', function_call: 'tool_use', content_filter: 'refusal' };
-const STOP_TO_FINISH: Record<string, string> = { end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter', pause_turn: 'stop' };
+const FINISH_TO_STOP: Record<string, string> = {
+  stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', function_call: 'tool_use', content_filter: 'refusal',
+};
+const STOP_TO_FINISH: Record<string, string> = {
+  end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter',
+  pause_turn: 'stop',
+};
 
 /**
  * Validates a NON-streamed response body in `from` and returns it rewritten for `to`. Error bodies
@@ -12,8 +17,12 @@ const STOP_TO_FINISH: Record<string, string> = { end_turn: 'stop', stop_sequence
  */
 export function convertResponseBody(from: ChatDialect, to: ChatDialect, body: Uint8Array): Buffer {
   const root = expectObject(decodeJsonBody(body), '$');
-  if (from !== 'openai-chat' && from !== 'anthropic-messages') throw new JsonBodyError('unsupported', '$', null, `cannot convert responses from "${String(from)}"`);
-  if (to !== 'openai-chat' && to !== 'anthropic-messages') throw new JsonBodyError('unsupported', '$', null, `cannot convert responses to "${String(to)}"`);
+  if (from !== 'openai-chat' && from !== 'anthropic-messages') {
+    throw new JsonBodyError('unsupported', '$', null, `cannot convert responses from "${String(from)}"`);
+  }
+  if (to !== 'openai-chat' && to !== 'anthropic-messages') {
+    throw new JsonBodyError('unsupported', '$', null, `cannot convert responses to "${String(to)}"`);
+  }
   const isError = from === 'openai-chat' ? isObject(root.error) : root.type === 'error';
   if (isError) {
     const err = expectObject(root.error, '$.error');
@@ -30,11 +39,19 @@ export function convertResponseBody(from: ChatDialect, to: ChatDialect, body: Ui
 }
 
 function openAIErrorToAnthropic(err: JsonObject): JsonObject {
-  return { type: 'error', error: { type: typeof err.type === 'string' ? err.type : 'api_error', message: err.message as string } };
+  return {
+    type: 'error',
+    error: { type: typeof err.type === 'string' ? err.type : 'api_error', message: err.message as string },
+  };
 }
 
 function anthropicErrorToOpenAI(err: JsonObject): JsonObject {
-  return { error: { message: err.message as string, type: typeof err.type === 'string' ? err.type : 'api_error', param: null, code: null } };
+  return {
+    error: {
+      message: err.message as string, type: typeof err.type === 'string' ? err.type : 'api_error',
+      param: null, code: null,
+    },
+  };
 }
 
 /** OpenAI chat.completion → Anthropic message (first choice; Anthropic has no `n`). */
@@ -61,7 +78,9 @@ export function openAIResponseToAnthropic(root: JsonObject): JsonObject {
       } catch {
         throw shapeError(`${base}.function.arguments`, 'JSON-encoded arguments', args);
       }
-      content.push({ type: 'tool_use', id: expectString(call, 'id', base), name: expectString(fn, 'name', `${base}.function`), input });
+      content.push({
+        type: 'tool_use', id: expectString(call, 'id', base), name: expectString(fn, 'name', `${base}.function`), input,
+      });
     }
   }
   const finish = typeof choice.finish_reason === 'string' ? choice.finish_reason : 'stop';

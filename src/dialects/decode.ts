@@ -20,7 +20,9 @@ export function decodeJsonBody(body: Uint8Array): JsonValue {
   // is a one-byte string, where this search ends at once.
   if (text.indexOf(REPLACEMENT) !== -1 && !isUtf8(buf)) {
     const at = firstInvalidUtf8(buf);
-    throw new JsonBodyError('utf8', '$', at, `body is not valid UTF-8: bad byte 0x${(buf[at] ?? 0).toString(16)} at byte ${at}`);
+    throw new JsonBodyError(
+      'utf8', '$', at, `body is not valid UTF-8: bad byte 0x${(buf[at] ?? 0).toString(16)} at byte ${at}`,
+    );
   }
   if (text.length === 0) throw new JsonBodyError('syntax', '$', 0, 'body is empty: expected a JSON object');
   try {
@@ -77,7 +79,9 @@ export function stringifyNested(value: unknown, path: string): string {
   try {
     return JSON.stringify(value);
   } catch (err) {
-    if (err instanceof RangeError) throw new JsonBodyError('depth', path, null, `${path}: nested too deeply to convert`);
+    if (err instanceof RangeError) {
+      throw new JsonBodyError('depth', path, null, `${path}: nested too deeply to convert`);
+    }
     throw err;
   }
 }

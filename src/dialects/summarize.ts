@@ -98,7 +98,11 @@ export function validateOpenAIChat(root: JsonObject): Counted {
 function openAIContentChars(content: JsonValue | undefined, path: string, nullable: boolean): number {
   if (typeof content === 'string') return content.length;
   if ((content === null || content === undefined) && nullable) return 0;
-  if (!Array.isArray(content)) throw shapeError(`${path}.content`, nullable ? 'a string, an array of parts or null' : 'a string or an array of parts', content);
+  if (!Array.isArray(content)) {
+    throw shapeError(
+      `${path}.content`, nullable ? 'a string, an array of parts or null' : 'a string or an array of parts', content,
+    );
+  }
   let chars = 0;
   for (let k = 0; k < content.length; k++) {
     const base = `${path}.content[${k}]`;
@@ -124,14 +128,18 @@ export function validateAnthropicMessages(root: JsonObject): Counted {
   let chars = 0;
   const system = root.system;
   if (typeof system === 'string') chars += system.length;
-  else if (system !== undefined && system !== null) chars += anthropicBlocksChars(expectArray(system, '$.system'), '$.system');
+  else if (system !== undefined && system !== null) {
+    chars += anthropicBlocksChars(expectArray(system, '$.system'), '$.system');
+  }
   const messages = expectArray(root.messages, '$.messages');
   if (messages.length === 0) throw shapeError('$.messages', 'at least one message', messages);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
     if (!isObject(m)) throw shapeError(`$.messages[${i}]`, 'a message object', m);
     const role = m.role;
-    if (typeof role !== 'string' || !ANTHROPIC_ROLES.has(role)) throw shapeError(`$.messages[${i}].role`, 'user or assistant', role);
+    if (typeof role !== 'string' || !ANTHROPIC_ROLES.has(role)) {
+      throw shapeError(`$.messages[${i}].role`, 'user or assistant', role);
+    }
     const content = m.content;
     if (typeof content === 'string') chars += content.length;
     else chars += anthropicBlocksChars(expectArray(content, `$.messages[${i}].content`), `$.messages[${i}].content`);
@@ -158,7 +166,9 @@ function anthropicBlocksChars(blocks: JsonValue[], path: string): number {
         expectString(block, 'tool_use_id', base);
         const c = block.content;
         if (typeof c === 'string') chars += c.length;
-        else if (c !== undefined && c !== null) chars += anthropicBlocksChars(expectArray(c, `${base}.content`), `${base}.content`);
+        else if (c !== undefined && c !== null) {
+          chars += anthropicBlocksChars(expectArray(c, `${base}.content`), `${base}.content`);
+        }
         break;
       }
       case 'image': {
@@ -192,7 +202,9 @@ function validatePromptLike(root: JsonObject, key: 'prompt' | 'input'): PromptCo
   let count = 0;
   const first = list[0];
   if (typeof first === 'number') {
-    for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'number') throw shapeError(`${path}[${i}]`, 'a token id', list[i]);
+    for (let i = 0; i < list.length; i++) {
+      if (typeof list[i] !== 'number') throw shapeError(`${path}[${i}]`, 'a token id', list[i]);
+    }
     return { chars: 0, count: 1, tokens: list.length };
   }
   for (let i = 0; i < list.length; i++) {
@@ -200,7 +212,9 @@ function validatePromptLike(root: JsonObject, key: 'prompt' | 'input'): PromptCo
     count++;
     if (typeof item === 'string') chars += item.length;
     else if (Array.isArray(item)) {
-      for (let k = 0; k < item.length; k++) if (typeof item[k] !== 'number') throw shapeError(`${path}[${i}][${k}]`, 'a token id', item[k]);
+      for (let k = 0; k < item.length; k++) {
+        if (typeof item[k] !== 'number') throw shapeError(`${path}[${i}][${k}]`, 'a token id', item[k]);
+      }
       tokens += item.length;
     } else throw shapeError(`${path}[${i}]`, 'a string or an array of token ids', item);
   }

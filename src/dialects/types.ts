@@ -4,7 +4,9 @@ export type Dialect = 'openai-chat' | 'openai-completions' | 'openai-embeddings'
 /** The two dialects that can be converted into each other. */
 export type ChatDialect = 'openai-chat' | 'anthropic-messages';
 
-export const DIALECTS: readonly Dialect[] = ['openai-chat', 'openai-completions', 'openai-embeddings', 'anthropic-messages'];
+export const DIALECTS: readonly Dialect[] = [
+  'openai-chat', 'openai-completions', 'openai-embeddings', 'anthropic-messages',
+];
 
 /** What routing needs from a request body; everything else stays in the Buffer. */
 export interface RequestSummary {

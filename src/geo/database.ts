@@ -23,10 +23,13 @@ export interface GeoDatabase {
 /** Path of the embedded CC0 country database (@ip-location-db/geo-whois-asn-country-mmdb). */
 export function embeddedDatabasePath(): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('@ip-location-db/geo-whois-asn-country-mmdb/package.json')), 'geo-whois-asn-country.mmdb');
+  const packageDir = dirname(require.resolve('@ip-location-db/geo-whois-asn-country-mmdb/package.json'));
+  return join(packageDir, 'geo-whois-asn-country.mmdb');
 }
 
-type MmdbRecord = { country_code?: string; country?: { iso_code?: string }; registered_country?: { iso_code?: string } };
+type MmdbRecord = {
+  country_code?: string; country?: { iso_code?: string }; registered_country?: { iso_code?: string };
+};
 
 async function readOrFail(file: string): Promise<Buffer> {
   try {
@@ -72,7 +75,8 @@ export async function openGeoDatabase(spec: GeoSpec): Promise<GeoDatabase> {
     if (data.includes(0)) throw new GeoDatabaseError(file, 'neither a MaxMind DB (.mmdb) nor a text range list');
     table = new RangeTable(parseRangeList(data.toString('utf8'), file, null));
   }
-  const description = `${spec.database === 'embedded' ? `embedded ${file}` : file}${lists.length ? ` + ${lists.length} list(s)` : ''}`;
+  const description =
+    `${spec.database === 'embedded' ? `embedded ${file}` : file}${lists.length ? ` + ${lists.length} list(s)` : ''}`;
   return {
     description,
     lookup: function geoLookup(ip: string): string | null {
@@ -84,7 +88,8 @@ export async function openGeoDatabase(spec: GeoSpec): Promise<GeoDatabase> {
       }
       if (table) return table.lookup(key);
       try {
-        return countryOf(mmdb!.get(key.v === 4 && ip.includes(':') ? numberToIpv4(key.n) : ip) as unknown as MmdbRecord | null);
+        const address = key.v === 4 && ip.includes(':') ? numberToIpv4(key.n) : ip;
+        return countryOf(mmdb!.get(address) as unknown as MmdbRecord | null);
       } catch {
         return null;
       }

@@ -124,7 +124,9 @@ export function parseRangeList(text: string, file: string, country: string | nul
     if (line.length === 0) continue;
     const fields = line.split(/[\s,]+/);
     const entry = parseLine(fields, country);
-    if (typeof entry === 'string') throw new GeoDatabaseError(file, `line ${lineNo}: ${entry} ("${line.slice(0, 80)}")`);
+    if (typeof entry === 'string') {
+      throw new GeoDatabaseError(file, `line ${lineNo}: ${entry} ("${line.slice(0, 80)}")`);
+    }
     out.push(entry);
   }
   return out;
@@ -141,7 +143,9 @@ function parseLine(fields: string[], listCountry: string | null): RangeEntry | s
     start = parseIp(first.slice(0, slash));
     if (!start) return 'expected an address before "/"';
     const max = start.v === 4 ? 32 : 128;
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || first.slice(slash + 1) === '') return `expected a prefix length 0-${max}`;
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || first.slice(slash + 1) === '') {
+      return `expected a prefix length 0-${max}`;
+    }
     cc = fields[1];
     if (fields.length > 2) return 'expected "CIDR [country]"';
     if (start.v === 4) {
@@ -161,7 +165,9 @@ function parseLine(fields: string[], listCountry: string | null): RangeEntry | s
     cc = fields[2];
     if (!start || !end) return 'expected IP addresses';
     if (start.v !== end.v) return 'start and end are of different IP versions';
-    if (start.v === 4 ? start.n > (end as { n: number }).n : start.hex > (end as { hex: string }).hex) return 'start is after end';
+    if (start.v === 4 ? start.n > (end as { n: number }).n : start.hex > (end as { hex: string }).hex) {
+      return 'start is after end';
+    }
   }
   const country = cc ?? listCountry;
   if (!country) return 'expected a country code after the range';

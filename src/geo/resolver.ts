@@ -85,7 +85,10 @@ class PooledGeoResolver implements GeoResolver {
   stats(): GeoCacheStats {
     const c = this.cache;
     const total = c.hits + c.misses;
-    return { size: c.size, max: c.max, hits: c.hits, misses: c.misses, hitRate: total === 0 ? 0 : c.hits / total, batches: this.batches, failedBatches: this.failedBatches };
+    return {
+      size: c.size, max: c.max, hits: c.hits, misses: c.misses, hitRate: total === 0 ? 0 : c.hits / total,
+      batches: this.batches, failedBatches: this.failedBatches,
+    };
   }
 
   clear(): void {

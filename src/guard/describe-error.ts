@@ -16,7 +16,9 @@ const MAX_STACK = 2_000;
  * request's headers, dial options or a config (keys and tokens), so a guard never logs the object itself.
  */
 export function describeError(err: unknown): ErrorDescription {
-  if (!(err instanceof Error)) return { type: typeof err, code: undefined, message: cut(String(err), MAX_MESSAGE), stack: undefined };
+  if (!(err instanceof Error)) {
+    return { type: typeof err, code: undefined, message: cut(String(err), MAX_MESSAGE), stack: undefined };
+  }
   const code = err instanceof TidegateError ? err.code : (err as NodeJS.ErrnoException).code;
   return {
     type: err.name,

@@ -9,7 +9,9 @@ import { describeError } from './describe-error.js';
  * never the process. The wrapper is made once per server (no allocation per connection); the try/catch around
  * one call costs nothing measurable. It is not the fix: handlers answer bad input themselves.
  */
-export function guardConnection(service: string, log: Logger, onConnection: (socket: Socket) => void): (socket: Socket) => void {
+export function guardConnection(
+  service: string, log: Logger, onConnection: (socket: Socket) => void,
+): (socket: Socket) => void {
   return function guardedConnection(socket: Socket): void {
     try {
       onConnection(socket);
@@ -45,7 +47,11 @@ function answerInternalError(res: ServerResponse): void {
   }
   try {
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(INTERNAL_BODY), connection: 'close' });
+    res.writeHead(500, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(INTERNAL_BODY),
+      connection: 'close',
+    });
     res.end(INTERNAL_BODY);
   } catch {
     res.destroy();
@@ -53,5 +59,7 @@ function answerInternalError(res: ServerResponse): void {
 }
 
 function reportEscaped(service: string, log: Logger, err: unknown): void {
-  log.error({ service, error: describeError(err) }, 'unexpected exception in a connection handler: that connection is closed');
+  log.error(
+    { service, error: describeError(err) }, 'unexpected exception in a connection handler: that connection is closed',
+  );
 }

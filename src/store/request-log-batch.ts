@@ -36,7 +36,9 @@ export class RequestLogBatch {
   readonly strings: string[];
   private readonly ids: Map<string, number>;
   /** Per string column, the last value added and its id (a value never seen is undefined, so it never matches). */
-  private readonly lastValues: (string | null | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined];
+  private readonly lastValues: (string | null | undefined)[] = [
+    undefined, undefined, undefined, undefined, undefined, undefined,
+  ];
   private readonly lastIds = new Int32Array(6);
 
   constructor(capacity: number, message?: RequestLogBatchMessage) {

@@ -47,10 +47,10 @@ function prepareChunk(db: Db, shared: number): ChunkInsert {
  * column that holds one value in all 50 rows (the service, most often the endpoint, model, channel, user, and a null
  * error) is bound once for the statement: one statement per set of such columns, prepared when first needed.
  * Binding a string costs a UTF-8 conversion and a copy; skipping five takes a third off an insert's CPU per row
- * (measured alone). Parameters go as arguments, not as one array: better-sqlite3 then takes each from the call's arguments instead of
- * looking it up in the array. A statement SQLite refuses because of a row (a constraint, a value it cannot bind) is
- * rolled back alone, and its 50 rows are retried one by one so only the bad ones are reported; a busy or broken
- * database throws out of the whole transaction so the caller keeps the batch for the next flush.
+ * (measured alone). Parameters go as arguments, not as one array: better-sqlite3 then takes each from the call's
+ * arguments instead of looking it up in the array. A statement SQLite refuses because of a row (a constraint, a value
+ * it cannot bind) is rolled back alone, and its 50 rows are retried one by one so only the bad ones are reported; a
+ * busy or broken database throws out of the whole transaction so the caller keeps the batch for the next flush.
  */
 export function createBatchInsert(db: Db): (batch: RequestLogBatch) => BatchResult {
   const one = db.prepare<unknown[]>(INSERT + rowSql(0));
@@ -105,5 +105,6 @@ export function createBatchInsert(db: Db): (batch: RequestLogBatch) => BatchResu
 function isRowProblem(err: unknown): boolean {
   if (err instanceof TypeError || err instanceof RangeError) return true;
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG');
+  return typeof code === 'string' &&
+    (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG');
 }

@@ -56,7 +56,9 @@ export class ThreadSink implements BatchSink {
 
   private thread(): Worker {
     if (this.worker !== null) return this.worker;
-    const worker = new Worker(new URL('./usage-log-thread.js', import.meta.url), { workerData: { file: this.db.name, busyTimeoutMs: this.busyTimeoutMs } });
+    const worker = new Worker(new URL('./usage-log-thread.js', import.meta.url), {
+      workerData: { file: this.db.name, busyTimeoutMs: this.busyTimeoutMs },
+    });
     worker.unref();
     worker.on('message', this.onMessage.bind(this));
     worker.on('error', this.onBroken.bind(this));

@@ -163,7 +163,9 @@ export class UsageLog implements UsageLogContract {
         usageLog.queuedRows += batch.length;
         usageLog.failedFlushes++;
         usageLog.lastError = err.message;
-        usageLog.log.warn({ err: err.message, pending: usageLog.queuedRows }, 'request log flush failed; rows kept for the next flush');
+        usageLog.log.warn(
+          { err: err.message, pending: usageLog.queuedRows }, 'request log flush failed; rows kept for the next flush',
+        );
         if (!usageLog.closed && usageLog.timer === null) {
           usageLog.timer = setTimeout(usageLog.flushOnTimer, usageLog.intervalMs);
           usageLog.timer.unref();
@@ -182,7 +184,9 @@ export class UsageLog implements UsageLogContract {
   private rejectRow(batch: RequestLogBatch, index: number, message: string): void {
     this.badRows++;
     this.lastError = message;
-    this.log.warn({ err: message, ...batch.describe(index) }, 'request log row rejected; the rest of its batch is kept');
+    this.log.warn(
+      { err: message, ...batch.describe(index) }, 'request log row rejected; the rest of its batch is kept',
+    );
   }
 
   stats(): UsageLogStats {

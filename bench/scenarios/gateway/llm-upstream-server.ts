@@ -17,11 +17,20 @@ const gapMs = Number(flag('--gap-ms', '5'));
 
 const COMPLETION = Buffer.from(JSON.stringify({
   id: 'chatcmpl-bench', object: 'chat.completion', created: 1700000000, model: 'gpt-4o-mini',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! This is a short benchmark answer from the upstream.' }, logprobs: null, finish_reason: 'stop' }],
+  choices: [{
+    index: 0, message: { role: 'assistant', content: 'Hello! This is a short benchmark answer from the upstream.' },
+    logprobs: null, finish_reason: 'stop',
+  }],
   usage: { prompt_tokens: 42, completion_tokens: 12, total_tokens: 54 },
 }));
-const EVENT = Buffer.from(`data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini', choices: [{ index: 0, delta: { content: 'token ' }, finish_reason: null }] })}\n\n`);
-const LAST = Buffer.from(`data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 42, completion_tokens: events, total_tokens: 42 + events } })}\n\ndata: [DONE]\n\n`);
+const EVENT = Buffer.from(`data: ${JSON.stringify({
+  id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini',
+  choices: [{ index: 0, delta: { content: 'token ' }, finish_reason: null }],
+})}\n\n`);
+const LAST = Buffer.from(`data: ${JSON.stringify({
+  id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini', choices: [],
+  usage: { prompt_tokens: 42, completion_tokens: events, total_tokens: 42 + events },
+})}\n\ndata: [DONE]\n\n`);
 const STREAM_FLAG = Buffer.from('"stream":true');
 const JSON_HEADERS = { 'content-type': 'application/json', 'content-length': String(COMPLETION.length) };
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };

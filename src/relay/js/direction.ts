@@ -33,7 +33,10 @@ export class Direction {
   private endAfterHeld = false;
   private waitingForDrain = false;
 
-  constructor(source: Socket, destination: Socket, bucket: TokenBucket | null, budget: JsByteBudget | null, dir: 0 | 1, owner: DirectionOwner) {
+  constructor(
+    source: Socket, destination: Socket, bucket: TokenBucket | null, budget: JsByteBudget | null, dir: 0 | 1,
+    owner: DirectionOwner,
+  ) {
     this.source = source;
     this.destination = destination;
     this.bucket = bucket;
@@ -138,7 +141,9 @@ export class Direction {
 
   /** Reads again unless backpressure, the token bucket or the quota budget still holds the source. */
   private resumeIfFree(): void {
-    if (this.waitingForDrain || this.throttleTimer !== null || this.budgetTimer !== null || this.source.destroyed) return;
+    if (this.waitingForDrain || this.throttleTimer !== null || this.budgetTimer !== null || this.source.destroyed) {
+      return;
+    }
     this.source.resume();
   }
 

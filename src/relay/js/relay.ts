@@ -32,7 +32,10 @@ export class JsRelay implements Relay, DirectionOwner {
   private finalBytesIn = -1;
   private finalBytesOut = -1;
 
-  constructor(id: number, client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener, registry: RelayRegistry) {
+  constructor(
+    id: number, client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener,
+    registry: RelayRegistry,
+  ) {
     this.id = id;
     this.startedAt = performance.now();
     this.client = client;

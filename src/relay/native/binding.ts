@@ -77,7 +77,9 @@ export interface NativeEngineBinding {
 }
 
 export interface NativeAddon {
-  NativeRelayEngine: new (onStats: (records: Float64Array) => void, options: NativeEngineOptions) => NativeEngineBinding;
+  NativeRelayEngine: new (
+    onStats: (records: Float64Array) => void, options: NativeEngineOptions,
+  ) => NativeEngineBinding;
   /** The constants of native/protocol.h (compared with ./protocol.ts by test/native/protocol.test.ts). */
   protocol: ProtocolTables;
 }
@@ -105,7 +107,9 @@ export function loadAddon(): NativeAddon {
   const mismatches = protocolMismatches(addon.protocol);
   if (mismatches.length > 0) {
     const found = mismatches.join('; ');
-    throw new Error(`the addon's protocol differs from src/relay/native/protocol.ts (a stale build? rebuild it): ${found}`);
+    throw new Error(
+      `the addon's protocol differs from src/relay/native/protocol.ts (a stale build? rebuild it): ${found}`,
+    );
   }
   cached = addon as NativeAddon;
   return cached;

@@ -213,7 +213,10 @@ export class NativeRelayEngine implements RelayEngine {
   readonly #dialArgs = newDialArgs();
   readonly #redialArgs = newRedialArgs();
 
-  constructor(construct: new (onStats: (records: Float64Array) => void, options: NativeEngineOptions) => NativeEngineBinding, options: NativeEngineOptions = {}) {
+  constructor(
+    construct: new (onStats: (records: Float64Array) => void, options: NativeEngineOptions) => NativeEngineBinding,
+    options: NativeEngineOptions = {},
+  ) {
     this.#binding = new construct(this.#onStats.bind(this), options);
   }
 
@@ -359,7 +362,9 @@ export class NativeRelayEngine implements RelayEngine {
     if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down and accepts no relays');
     if (isTlsSocket(client) || (target !== null && isTlsSocket(target))) {
       // A programming error, refused before taking the sockets: TLS pairs need the JavaScript engine.
-      throw new RelayHandoverError('the native relay moves raw fds and cannot relay a TLS socket; use the JavaScript engine for TLS pairs');
+      throw new RelayHandoverError(
+        'the native relay moves raw fds and cannot relay a TLS socket; use the JavaScript engine for TLS pairs',
+      );
     }
     checkMs('idleTimeoutMs', options.idleTimeoutMs);
     checkMs('halfCloseTimeoutMs', options.halfCloseTimeoutMs);

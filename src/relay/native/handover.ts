@@ -50,14 +50,18 @@ export function canDetach(socket: Socket): boolean {
 /** Stops Node from reading `socket` and returns its fd plus the bytes Node had already read. */
 export function detachSocket(socket: Socket): DetachedSocket {
   if (socket.destroyed) throw new RelayHandoverError('expected a live socket to hand over, got a destroyed one');
-  if (socket.connecting) throw new RelayHandoverError('expected a connected socket to hand over, got one still connecting');
+  if (socket.connecting) {
+    throw new RelayHandoverError('expected a connected socket to hand over, got one still connecting');
+  }
   if (isTlsSocket(socket)) {
     // Such a pair must be relayed in JavaScript.
     throw new RelayHandoverError('expected a plain TCP or Unix socket to hand over, got a TLS socket');
   }
   const handle = handleOf(socket);
   if (handle === null) {
-    throw new RelayHandoverError('expected a socket with a stream handle exposing fd and readStop(); this Node version differs');
+    throw new RelayHandoverError(
+      'expected a socket with a stream handle exposing fd and readStop(); this Node version differs',
+    );
   }
   if (handle.fd < 0) throw new RelayHandoverError(`expected a socket with an fd, got fd ${handle.fd}`);
   socket.pause();

@@ -16,19 +16,27 @@ export type NativeLoad = { ok: true; engine: RelayEngine } | { ok: false; reason
 export function nativeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NativeEngineOptions {
   const options: { pipeSize?: number; threads?: number } = {};
   const pipeSize = Number(env['TIDEGATE_PIPE_SIZE']);
-  if (env['TIDEGATE_PIPE_SIZE'] !== undefined && Number.isInteger(pipeSize) && pipeSize >= 4096) options.pipeSize = pipeSize;
+  if (env['TIDEGATE_PIPE_SIZE'] !== undefined && Number.isInteger(pipeSize) && pipeSize >= 4096) {
+    options.pipeSize = pipeSize;
+  }
   const threads = Number(env['TIDEGATE_RELAY_THREADS']);
-  if (env['TIDEGATE_RELAY_THREADS'] !== undefined && Number.isInteger(threads) && threads >= 1 && threads <= 64) options.threads = threads;
+  if (env['TIDEGATE_RELAY_THREADS'] !== undefined && Number.isInteger(threads) && threads >= 1 && threads <= 64) {
+    options.threads = threads;
+  }
   return options;
 }
 
 /** Loads the splice relay (prebuilds, then build/Release). Never throws: a failure says why. */
 export function loadNativeEngine(options?: NativeEngineOptions): NativeLoad {
-  if (process.platform !== 'linux') return { ok: false, reason: `the native relay needs Linux (splice, epoll); this is ${process.platform}` };
+  if (process.platform !== 'linux') {
+    return { ok: false, reason: `the native relay needs Linux (splice, epoll); this is ${process.platform}` };
+  }
   try {
     const addon = loadAddon();
-    return { ok: true, engine: new NativeRelayEngine(addon.NativeRelayEngine, { ...nativeOptionsFromEnv(), ...options }) };
+    const engine = new NativeRelayEngine(addon.NativeRelayEngine, { ...nativeOptionsFromEnv(), ...options });
+    return { ok: true, engine };
   } catch (err) {
-    return { ok: false, reason: `the native relay addon did not load: ${err instanceof Error ? err.message : String(err)}` };
+    const why = err instanceof Error ? err.message : String(err);
+    return { ok: false, reason: `the native relay addon did not load: ${why}` };
   }
 }
