@@ -311,6 +311,13 @@ export class QuotaExceededError extends GatewayError {
   }
 }
 
+/** `unpriced: refuse` and the request's model has no price: 403 before any upstream request. */
+export class UnpricedModelError extends GatewayError {
+  static readonly code = 'TG_ERR_UNPRICED_MODEL';
+  readonly status = 403;
+  readonly type = 'permission_error';
+}
+
 /** Every attempt was refused with 429 by the upstreams. */
 export class UpstreamRateLimitedError extends GatewayError {
   static readonly code = 'TG_ERR_UPSTREAM_RATE_LIMITED';
@@ -458,6 +465,7 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   NoChannelError,
   AllChannelsFailedError,
   QuotaExceededError,
+  UnpricedModelError,
   UpstreamRateLimitedError,
   UpstreamTimeoutError,
   UpstreamStreamError,

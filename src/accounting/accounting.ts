@@ -8,6 +8,7 @@ import { Ledger } from '../store/ledger.js';
 import { Counters, type CountersBody } from './delta.js';
 import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
+import { PriceTable } from './price-table.js';
 import { QuotaBudget } from './quota-budget.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
@@ -85,6 +86,8 @@ export class Accounting implements ServiceAccounting {
   private readonly sync: ThrottledSync;
   private readonly redis: RedisCounterStore | null;
   private readonly limits: RateLimitRegistry;
+  /** The prices in force (swapped whole on reload). */
+  prices: PriceTable;
   private readonly users = new Map<string, UserAccount>();
   private readonly services = new Map<string, Subject>();
   /** A list, not a Set: a Set that churns per connection keeps a chain of retired hash tables (see SlotList). */
@@ -104,6 +107,7 @@ export class Accounting implements ServiceAccounting {
       ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
       : null;
     this.limits = new RateLimitRegistry(options.engine);
+    this.prices = new PriceTable(config.pricing);
     const self = this;
     this.metrics = accountingMetrics({
       users: () => self.users.values(),
@@ -114,6 +118,7 @@ export class Accounting implements ServiceAccounting {
       },
       redisUp: () => (self.redis === null ? null : self.redis.connected ? 1 : 0),
       remaining: (u) => self.remaining(u),
+      unpriced: () => self.prices.unpriced,
     });
     this.sample = this.sample.bind(this);
   }
@@ -135,6 +140,11 @@ export class Accounting implements ServiceAccounting {
   /** Applies users, services, rates and sync settings of a (re)loaded config; new subjects load their totals. */
   async applyConfig(config: Config): Promise<void> {
     const now = this.clock();
+    if (config.pricing !== this.prices.config) {
+      const prices = new PriceTable(config.pricing);
+      prices.unpriced = this.prices.unpriced;
+      this.prices = prices;
+    }
     const added: UserAccount[] = [];
     const seen = new Set<string>();
     for (const u of config.users) {
@@ -261,6 +271,15 @@ export class Accounting implements ServiceAccounting {
     const cost = usage.costMicros ?? 0;
     if (user !== null) user.recordTokens(input, read, write, output, reasoning, cost);
     service.recordTokens(input, read, write, output, reasoning, cost);
+  }
+
+  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number): number {
+    return this.prices.cost(model, input, cacheRead, cacheWrite, output, reasoning);
+  }
+
+  refusesUnpriced(model: string): boolean {
+    const prices = this.prices;
+    return prices.config.unpriced === 'refuse' && prices.lookup(model) === null;
   }
 
   connectionOpened(service: string): void {

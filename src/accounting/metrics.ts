@@ -9,6 +9,8 @@ export interface MetricsSource {
   syncCounts(): { readonly ok: number; readonly failed: number; readonly pending: number };
   redisUp(): number | null;
   remaining(user: UserAccount): number | null;
+  /** Gateway requests booked with no price for their model. */
+  unpriced(): number;
 }
 
 /**
@@ -116,6 +118,14 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
   byService('tidegate_service_tokens_total', 'LLM tokens counted by a service in this process', (c) => c.tokens);
   byService('tidegate_service_cost_micros_total', 'Cost of a service\'s requests in millionths of the price currency',
     (c) => c.costMicros);
+  new Counter({
+    name: 'tidegate_unpriced_requests_total', help: 'Gateway requests of a model with no price (booked at cost 0)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.unpriced());
+    },
+  });
   new Counter({
     name: 'tidegate_ledger_syncs_total', help: 'Ledger flush transactions by result', labelNames: ['result'],
     registers: [registry],

@@ -5,6 +5,7 @@ import { readAdmin } from './sections/admin.js';
 import { readGatewayLimits } from './sections/gateway-limits.js';
 import { readGeo } from './sections/geo.js';
 import { readPool } from './sections/pool.js';
+import { readPricing } from './sections/prices.js';
 import { readLog, readReload } from './sections/process.js';
 import { readServices } from './sections/services.js';
 import { readStore } from './sections/store.js';
@@ -20,6 +21,7 @@ export const DEFAULT_BODY_BUDGET_BYTES = DEFAULTS.gateway.bodyBudgetBytes;
 
 const TOP_KEYS = [
   'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services',
+  'prices', 'pricesFile', 'unpriced',
 ] as const;
 
 /**
@@ -42,6 +44,7 @@ export function validateConfig(doc: unknown, source?: string): Config {
     shutdownGraceMs: r.duration('shutdownGrace', top.shutdownGrace, DEFAULTS.shutdownGraceMs),
     users,
     services: readServices(r, top.services, users),
+    pricing: readPricing(r, top.prices, top.pricesFile, top.unpriced, source),
   };
   for (const exposure of exposures(config)) if (!exposure.allowed) r.fail(exposure.path, exposure.message);
   if (r.issues.length > 0) throw new ConfigError(r.issues, source);

@@ -17,6 +17,30 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly users: readonly UserConfig[];
   readonly services: readonly ServiceConfig[];
+  /** Model prices (`prices:`, `pricesFile:`, `unpriced:`). */
+  readonly pricing: PricingConfig;
+}
+
+/** One model's prices, per million tokens, in `currency` (a number of currency units). */
+export interface PriceConfig {
+  readonly input: number;
+  readonly output: number;
+  readonly cacheRead: number;
+  readonly cacheWrite: number;
+  readonly reasoning: number;
+  readonly currency: string;
+}
+
+export interface PricingConfig {
+  /** `prices:` in the order written: the first glob that matches a model prices it. */
+  readonly rules: readonly ({ readonly glob: string } & PriceConfig)[];
+  /** `pricesFile:` (LiteLLM's model_prices_and_context_window.json shape): exact model names; after `rules`. */
+  readonly file: string | null;
+  readonly models: Readonly<Record<string, PriceConfig>>;
+  /** A model with no price: `count` (cost 0, counted as unpriced) or `refuse` (403). */
+  readonly unpriced: 'count' | 'refuse';
+  /** The one currency every price is in (null: no prices). */
+  readonly currency: string | null;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

@@ -32,6 +32,13 @@ export interface ServiceAccounting {
   addRequest(user: string | null, service: string, tokens: number): void;
   /** Counts one finished gateway request: its bytes (for the service), tokens by class and cost. */
   addGatewayUsage(usage: GatewayUsage): void;
+  /**
+   * The cost of a gateway request in micro-units of the price currency, or -1 when its model has no price (counted
+   * as unpriced).
+   */
+  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number): number;
+  /** `unpriced: refuse` and `model` has no price: the request is refused before any upstream. */
+  refusesUnpriced(model: string): boolean;
   /** Counts a client connection a gateway accepted. */
   connectionOpened(service: string): void;
 }

@@ -11,6 +11,7 @@ import { SlotList } from '../util/slot-list.js';
 import { Router } from './routing/router.js';
 import { Watchdog, type Watched } from './timers/watchdog.js';
 import type { RowPricer } from './usage-row.js';
+import type { TokenUsage } from './response/usage.js';
 
 /** A request in flight, as the service sees it (the Exchange). */
 export interface LiveExchange extends Watched {
@@ -40,8 +41,8 @@ export class GatewayCore {
   readonly live = new SlotList<LiveExchange>('slot');
   /** Request and first-byte deadlines of the live exchanges. */
   readonly watchdog: Watchdog;
-  /** Prices rows when they are booked (null: no prices configured). */
-  pricer: RowPricer | null = null;
+  /** Prices rows when they are booked (accounting's price table). */
+  readonly pricer: RowPricer;
   requests = 0;
   failed = 0;
   bytesIn = 0;
@@ -52,6 +53,7 @@ export class GatewayCore {
     events: ServiceEvents, log: Logger, accounting: ServiceAccounting,
   ) {
     this.accounting = accounting;
+    this.pricer = new AccountingPricer(accounting);
     this.serviceName = config.name;
     this.config = config;
     this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config)]));
@@ -100,6 +102,20 @@ export class GatewayCore {
     this.usageLog?.push(row);
     const listener = this.events.gatewayRequest;
     if (listener !== undefined) listener.call(this.events, row satisfies GatewayUsageRecord);
+  }
+}
+
+/** Row costs from accounting's price table; an unpriced model costs 0 (accounting counts it). */
+class AccountingPricer implements RowPricer {
+  readonly accounting: ServiceAccounting;
+
+  constructor(accounting: ServiceAccounting) {
+    this.accounting = accounting;
+  }
+
+  cost(model: string | null, u: TokenUsage): number {
+    const cost = this.accounting.cost(model, u.input, u.cacheRead, u.cacheWrite, u.output, u.reasoning);
+    return cost < 0 ? 0 : cost;
   }
 }
 

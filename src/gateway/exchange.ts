@@ -10,6 +10,7 @@ import type { BodyCodec } from './codec.js';
 import type { GatewayCore, LiveExchange } from './core.js';
 import { Failover } from './failover.js';
 import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-types.js';
+import { admit } from './limits/admission.js';
 import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
@@ -134,8 +135,13 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     if (!this.clientGone) this.plan.start(this.intake.body!);
   }
 
-  /** PlanOwner: the whole request is counted from its arrival. */
+  /** PlanOwner: the whole request is counted from its arrival; the spend policy admits it or answers. */
   routed(): void {
+    const refusal = admit(this.core.accounting, this.user, this.plan.summary!);
+    if (refusal !== null) {
+      this.fail(refusal);
+      return;
+    }
     this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
     this.core.watchdog.arm();
     this.next();
