@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import type { BenchContext, BenchRatio, BenchReport, BenchScenario } from '../types.js';
 import { MetricCollector } from '../lib/metric.js';
 import { tidegateAvailable, tidegateCliPath } from '../lib/tidegate.js';
-import { CLIENT_KEY, cannon, chatBody, rssBytes, startGatewayTidegate, startUpstream, streams, type Target } from './gateway.js';
+import {
+  CLIENT_KEY, cannon, chatBody, rssBytes, startGatewayTidegate, startUpstream, streams, type Target,
+} from './gateway.js';
 
 const SAMPLE_MS = 5000;
 const CHAT_CONNECTIONS = 50;

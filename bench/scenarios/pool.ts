@@ -74,7 +74,9 @@ function chatBody(bytes: number): Buffer {
 interface RunResult { tasksPerSec: number; p50: number; p99: number; max: number; mainMsPerTask: number }
 
 /** Runs `count` tasks and records the loop delay meanwhile. `start(i)` starts task i and resolves when it is done. */
-async function measure(count: number, inFlight: number, start: (i: number, lane: number) => Promise<unknown>): Promise<RunResult> {
+async function measure(
+  count: number, inFlight: number, start: (i: number, lane: number) => Promise<unknown>,
+): Promise<RunResult> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   await new Promise((r) => setTimeout(r, 20));
   h.enable();
@@ -93,7 +95,10 @@ async function measure(count: number, inFlight: number, start: (i: number, lane:
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const elu = performance.eventLoopUtilization(elu0);
   h.disable();
-  return { tasksPerSec: count / secs, p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6, mainMsPerTask: elu.active / count };
+  return {
+    tasksPerSec: count / secs, p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6,
+    mainMsPerTask: elu.active / count,
+  };
 }
 
 /** Inline: one body per macrotask, as request bodies arrive one per 'end' event; the loop turns in between. */
@@ -111,7 +116,9 @@ function inlineTask(body: Buffer): Promise<unknown> {
 
 type JsonResults = Map<number, { inline: RunResult; pool: RunResult; transfer: RunResult }>;
 
-async function jsonBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetric[], ratios: BenchRatio[], notes: string[]): Promise<JsonResults> {
+async function jsonBench(
+  ctx: BenchContext, pool: WorkerPool, metrics: BenchMetric[], ratios: BenchRatio[], notes: string[],
+): Promise<JsonResults> {
   const out: JsonResults = new Map();
   const budget = ctx.quick ? 24 * MiB : 96 * MiB;
   for (const size of SIZES) {
@@ -150,24 +157,48 @@ async function jsonBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetr
     metrics.push(metric(`eventLoopDelayP99@${L}`, 'inline', 'ms', 'lower', pick(inl, 'p99')));
     metrics.push(metric(`eventLoopDelayP99@${L}`, 'pool', 'ms', 'lower', pick(pl, 'p99')));
     const summarize = (rs: RunResult[]): RunResult => ({
-      tasksPerSec: median(pick(rs, 'tasksPerSec')), p50: median(pick(rs, 'p50')), p99: median(pick(rs, 'p99')), max: median(pick(rs, 'max')), mainMsPerTask: median(pick(rs, 'mainMsPerTask')),
+      tasksPerSec: median(pick(rs, 'tasksPerSec')), p50: median(pick(rs, 'p50')), p99: median(pick(rs, 'p99')),
+      max: median(pick(rs, 'max')), mainMsPerTask: median(pick(rs, 'mainMsPerTask')),
     });
     const summary = {
       transfer: summarize(tr),
-      inline: { tasksPerSec: median(pick(inl, 'tasksPerSec')), p50: median(pick(inl, 'p50')), p99: median(pick(inl, 'p99')), max: median(pick(inl, 'max')), mainMsPerTask: median(pick(inl, 'mainMsPerTask')) },
-      pool: { tasksPerSec: median(pick(pl, 'tasksPerSec')), p50: median(pick(pl, 'p50')), p99: median(pick(pl, 'p99')), max: median(pick(pl, 'max')), mainMsPerTask: median(pick(pl, 'mainMsPerTask')) },
+      inline: {
+        tasksPerSec: median(pick(inl, 'tasksPerSec')), p50: median(pick(inl, 'p50')), p99: median(pick(inl, 'p99')),
+        max: median(pick(inl, 'max')), mainMsPerTask: median(pick(inl, 'mainMsPerTask')),
+      },
+      pool: {
+        tasksPerSec: median(pick(pl, 'tasksPerSec')), p50: median(pick(pl, 'p50')), p99: median(pick(pl, 'p99')),
+        max: median(pick(pl, 'max')), mainMsPerTask: median(pick(pl, 'mainMsPerTask')),
+      },
     };
     out.set(size, summary);
     ratios.push({ name: `pool/inline tasks/s @${L}`, value: summary.pool.tasksPerSec / summary.inline.tasksPerSec });
-    ratios.push({ name: `pool/inline main-thread ms per task @${L}`, value: summary.pool.mainMsPerTask / summary.inline.mainMsPerTask });
+    ratios.push({
+      name: `pool/inline main-thread ms per task @${L}`,
+      value: summary.pool.mainMsPerTask / summary.inline.mainMsPerTask,
+    });
     if (size === MiB) {
-      ratios.push({ name: `event-loop delay p99 (ms) with ${inFlight} x 1MiB in flight, pool`, value: summary.pool.p99, target: `<= ${TARGET_P99_MS}`, met: summary.pool.p99 <= TARGET_P99_MS });
-      ratios.push({ name: `event-loop delay p99 (ms) with ${inFlight} x 1MiB in flight, pool-transfer`, value: summary.transfer.p99, target: `<= ${TARGET_P99_MS}`, met: summary.transfer.p99 <= TARGET_P99_MS });
-      ratios.push({ name: 'pool-transfer/pool main-thread ms per task @1MiB', value: summary.transfer.mainMsPerTask / summary.pool.mainMsPerTask });
+      ratios.push({
+        name: `event-loop delay p99 (ms) with ${inFlight} x 1MiB in flight, pool`, value: summary.pool.p99,
+        target: `<= ${TARGET_P99_MS}`, met: summary.pool.p99 <= TARGET_P99_MS,
+      });
+      ratios.push({
+        name: `event-loop delay p99 (ms) with ${inFlight} x 1MiB in flight, pool-transfer`, value: summary.transfer.p99,
+        target: `<= ${TARGET_P99_MS}`, met: summary.transfer.p99 <= TARGET_P99_MS,
+      });
+      ratios.push({
+        name: 'pool-transfer/pool main-thread ms per task @1MiB',
+        value: summary.transfer.mainMsPerTask / summary.pool.mainMsPerTask,
+      });
     }
-    ctx.log(`json ${L}: inline ${summary.inline.tasksPerSec.toFixed(0)}/s main ${(summary.inline.mainMsPerTask * 1000).toFixed(1)}µs/task loop p50/p99 ${summary.inline.p50.toFixed(2)}/${summary.inline.p99.toFixed(2)}ms`
-      + ` | pool ${summary.pool.tasksPerSec.toFixed(0)}/s main ${(summary.pool.mainMsPerTask * 1000).toFixed(1)}µs/task loop p50/p99 ${summary.pool.p50.toFixed(2)}/${summary.pool.p99.toFixed(2)}ms`
-      + ` | pool-transfer ${summary.transfer.tasksPerSec.toFixed(0)}/s main ${(summary.transfer.mainMsPerTask * 1000).toFixed(1)}µs/task loop p99 ${summary.transfer.p99.toFixed(2)}ms (${inFlight} in flight)`);
+    ctx.log(`json ${L}: inline ${summary.inline.tasksPerSec.toFixed(0)}/s`
+      + ` main ${(summary.inline.mainMsPerTask * 1000).toFixed(1)}µs/task`
+      + ` loop p50/p99 ${summary.inline.p50.toFixed(2)}/${summary.inline.p99.toFixed(2)}ms`
+      + ` | pool ${summary.pool.tasksPerSec.toFixed(0)}/s main ${(summary.pool.mainMsPerTask * 1000).toFixed(1)}µs/task`
+      + ` loop p50/p99 ${summary.pool.p50.toFixed(2)}/${summary.pool.p99.toFixed(2)}ms`
+      + ` | pool-transfer ${summary.transfer.tasksPerSec.toFixed(0)}/s`
+      + ` main ${(summary.transfer.mainMsPerTask * 1000).toFixed(1)}µs/task`
+      + ` loop p99 ${summary.transfer.p99.toFixed(2)}ms (${inFlight} in flight)`);
     notes.push(`json ${L}: ${count} bodies/round; pool keeps ${inFlight} in flight.`);
   }
   return out;
@@ -205,7 +236,9 @@ function pickThreshold(results: JsonResults): ThresholdRecord {
   const bytes = Math.max(4 * KiB, Math.floor(raw / KiB) * KiB);
   const kib = (b: number) => `${Math.round(b / KiB)} KiB`;
   const why = `inline parse+validate costs ${(msPerByte * 1000 * KiB).toFixed(2)} µs/KiB of main thread here; `
-    + (Number.isFinite(crossover) ? `a pool task costs the main thread less than inline from ~${kib(crossover)} up` : 'a pool task never cost the main thread less than inline')
+    + (Number.isFinite(crossover)
+      ? `a pool task costs the main thread less than inline from ~${kib(crossover)} up`
+      : 'a pool task never cost the main thread less than inline')
     + `, and an inline body reaches the ${INLINE_BUDGET_MS} ms loop-stall budget at ~${kib(budgetBytes)}; `
     + `the smaller, ${kib(bytes)}, is the threshold: bodies at or above it go to the pool.`;
   return { jsonOffloadBytes: bytes, measuredAt: new Date().toISOString(), why };
@@ -221,7 +254,9 @@ function randomIps(n: number, seed: number): string[] {
   return out;
 }
 
-async function geoBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetric[], ratios: BenchRatio[]): Promise<void> {
+async function geoBench(
+  ctx: BenchContext, pool: WorkerPool, metrics: BenchMetric[], ratios: BenchRatio[],
+): Promise<void> {
   const log = createLogger('silent');
   const n = ctx.quick ? 20_000 : 100_000;
   const cachedS: number[] = [];
@@ -234,7 +269,7 @@ async function geoBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetri
     // Cached: 1,000 hot addresses in a warm LRU.
     const warm = createGeoResolver({ database: 'embedded', lists: [], cacheSize: 10_000 }, pool, log);
     const hot = ips.slice(0, 1000);
-    await Promise.all(hot.map((ip) => warm.country(ip)));
+    await Promise.all(hot.map((ip) => Promise.resolve(warm.country(ip))));
     let t0 = process.hrtime.bigint();
     let sink = 0;
     for (let i = 0; i < n; i++) if (warm.country(hot[i % 1000]!) !== null) sink++;
@@ -248,7 +283,9 @@ async function geoBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetri
     await cold.ready();
     const elu0 = performance.eventLoopUtilization();
     t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i += 2000) await Promise.all(ips.slice(i, i + 2000).map((ip) => cold.country(ip)));
+    for (let i = 0; i < n; i += 2000) {
+      await Promise.all(ips.slice(i, i + 2000).map((ip) => Promise.resolve(cold.country(ip))));
+    }
     poolS.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
     poolMainUs.push((performance.eventLoopUtilization(elu0).active * 1000) / n);
     if (sink < 0) ctx.log('unreachable');
@@ -260,10 +297,14 @@ async function geoBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetri
   metrics.push(metric('geoMainThreadUsPerLookup', 'uncached-inline', 'µs', 'lower', inlineS.map((x) => 1e6 / x)));
   ratios.push({ name: 'geo cached / uncached-pool lookups/s', value: median(cachedS) / median(poolS) });
   ratios.push({ name: 'geo uncached-inline / uncached-pool lookups/s', value: median(inlineS) / median(poolS) });
-  ctx.log(`geo: cached ${median(cachedS).toFixed(0)}/s, uncached inline ${median(inlineS).toFixed(0)}/s, uncached pool ${median(poolS).toFixed(0)}/s (main thread ${median(poolMainUs).toFixed(2)} µs/lookup vs ${(1e6 / median(inlineS)).toFixed(2)} inline)`);
+  ctx.log(`geo: cached ${median(cachedS).toFixed(0)}/s, uncached inline ${median(inlineS).toFixed(0)}/s,`
+    + ` uncached pool ${median(poolS).toFixed(0)}/s (main thread ${median(poolMainUs).toFixed(2)} µs/lookup`
+    + ` vs ${(1e6 / median(inlineS)).toFixed(2)} inline)`);
 }
 
-async function credentialBench(ctx: BenchContext, pool: WorkerPool, metrics: BenchMetric[], ratios: BenchRatio[]): Promise<void> {
+async function credentialBench(
+  ctx: BenchContext, pool: WorkerPool, metrics: BenchMetric[], ratios: BenchRatio[],
+): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'tg-bench-creds-'));
   try {
     await generateCredentialDir(dir, 2000);
@@ -279,7 +320,9 @@ async function credentialBench(ctx: BenchContext, pool: WorkerPool, metrics: Ben
         const data = mode === 'pool' ? await scanInPool(pool, dir) : await scanCredentialDir(dir, null);
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         h.disable();
-        if (data.entries.length + data.invalid.length !== 2000) throw new Error(`scan saw ${data.entries.length + data.invalid.length} files`);
+        if (data.entries.length + data.invalid.length !== 2000) {
+          throw new Error(`scan saw ${data.entries.length + data.invalid.length} files`);
+        }
         (mode === 'pool' ? poolMs : inlineMs).push(ms);
         (mode === 'pool' ? poolP99 : inlineP99).push(h.percentile(99) / 1e6);
       }
@@ -289,7 +332,9 @@ async function credentialBench(ctx: BenchContext, pool: WorkerPool, metrics: Ben
     metrics.push(metric('credentialScanEventLoopDelayP99', 'pool', 'ms', 'lower', poolP99));
     metrics.push(metric('credentialScanEventLoopDelayP99', 'inline', 'ms', 'lower', inlineP99));
     ratios.push({ name: 'credential scan time pool/inline', value: median(poolMs) / median(inlineMs) });
-    ctx.log(`credentials: 2000 files in ${median(poolMs).toFixed(0)} ms (pool, loop p99 ${median(poolP99).toFixed(2)} ms) vs ${median(inlineMs).toFixed(0)} ms (main thread, loop p99 ${median(inlineP99).toFixed(2)} ms)`);
+    ctx.log(`credentials: 2000 files in ${median(poolMs).toFixed(0)} ms`
+      + ` (pool, loop p99 ${median(poolP99).toFixed(2)} ms)`
+      + ` vs ${median(inlineMs).toFixed(0)} ms (main thread, loop p99 ${median(inlineP99).toFixed(2)} ms)`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -297,13 +342,17 @@ async function credentialBench(ctx: BenchContext, pool: WorkerPool, metrics: Ben
 
 export const scenario: BenchScenario = {
   name: 'pool',
-  description: 'Worker pool: JSON inline vs pool (tasks/s, event-loop delay), offload threshold, GeoIP lookups, credential scan',
+  description: 'Worker pool: JSON inline vs pool (tasks/s, event-loop delay), offload threshold, GeoIP lookups,'
+    + ' credential scan',
   async run(ctx: BenchContext): Promise<BenchReport> {
     const metrics: BenchMetric[] = [];
     const ratios: BenchRatio[] = [];
     const notes: string[] = [];
     const threads = 2;
-    const pool = createWorkerPool({ threads, jsonOffloadBytes: 0, maxQueue: 256, idleTimeoutMs: 60_000 }, createLogger('silent'), { jsonOffloadBytes: 0 });
+    const pool = createWorkerPool(
+      { threads, jsonOffloadBytes: 0, maxQueue: 256, idleTimeoutMs: 60_000 }, createLogger('silent'),
+      { jsonOffloadBytes: 0 },
+    );
     try {
       // Warm the workers (module load, JIT) so the first size does not pay for it.
       await Promise.all(Array.from({ length: 8 }, () => parseRequest(pool, 'openai-chat', chatBody(64 * KiB))));
@@ -319,7 +368,8 @@ export const scenario: BenchScenario = {
       ctx.log(`threshold ${threshold.jsonOffloadBytes} bytes: ${threshold.why}`);
       await geoBench(ctx, pool, metrics, ratios);
       await credentialBench(ctx, pool, metrics, ratios);
-      notes.push(`pool: ${threads} threads; measured on a shared 2-core machine: compare ratios within this run, not absolute numbers.`);
+      notes.push(`pool: ${threads} threads; measured on a shared 2-core machine:`
+        + ' compare ratios within this run, not absolute numbers.');
     } finally {
       await pool.close();
     }

@@ -12,7 +12,7 @@ import { PriceTable } from './price-table.js';
 import { QuotaBudget } from './quota-budget.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
-import { MeteredRelay, serviceSubject, Subject, UserAccount } from './subject.js';
+import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { Refusal, ServiceAccounting } from '../contracts/accounting.js';
 import type { GatewayUsage } from '../contracts/records.js';

@@ -7,5 +7,7 @@ export type { ChatDialect, Dialect, JsonObject, JsonValue, RequestSummary } from
 export { DIALECTS } from './types.js';
 export { decodeJsonBody, encodeJsonBody } from './decode.js';
 export { summarizeRequest } from './summarize.js';
-export { convertRequestBody, openAIChatToAnthropic, anthropicToOpenAIChat, DEFAULT_ANTHROPIC_MAX_TOKENS } from './convert-request.js';
+export {
+  convertRequestBody, openAIChatToAnthropic, anthropicToOpenAIChat, DEFAULT_ANTHROPIC_MAX_TOKENS,
+} from './convert-request.js';
 export { convertResponseBody, openAIResponseToAnthropic, anthropicResponseToOpenAI } from './convert-response.js';

@@ -1,7 +1,8 @@
 import { JsonBodyError } from '../errors.js';
 import { decodeJsonBody } from './decode.js';
 import {
-  child, expectArray, expectObject, expectString, isObject, optionalBoolean, optionalNumber, optionalString, readDotted, shapeError,
+  child, expectArray, expectObject, expectString, isObject, optionalBoolean, optionalNumber, optionalString, readDotted,
+  shapeError,
 } from './shape.js';
 import type { Dialect, JsonObject, JsonValue, RequestSummary } from './types.js';
 

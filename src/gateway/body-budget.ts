@@ -51,6 +51,9 @@ export class BodyBudget {
   }
 
   snapshot(): { limit: number; used: number; peak: number; refused: number; timedOut: number; timeoutMs: number } {
-    return { limit: this.limit, used: this.used, peak: this.peak, refused: this.refused, timedOut: this.timedOut, timeoutMs: this.timeoutMs };
+    return {
+      limit: this.limit, used: this.used, peak: this.peak, refused: this.refused, timedOut: this.timedOut,
+      timeoutMs: this.timeoutMs,
+    };
   }
 }

@@ -111,7 +111,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     this.deadline = Infinity;
     this.core.bytesIn += this.intake.bytes;
     if (SLOW_MS > 0) {
-      void this.guard(this.slowStart());
+      this.guard(this.slowStart());
       return;
     }
     try {
@@ -122,12 +122,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   }
 
   /** Awaits an async step; anything it throws unexpectedly becomes a 500 (or an error event) for this request. */
-  async guard(step: Promise<void>): Promise<void> {
-    try {
-      await step;
-    } catch (err) {
-      exchangeCrashed(this, err);
-    }
+  guard(step: Promise<void>): void {
+    void guardStep(this, step);
   }
 
   private async slowStart(): Promise<void> {
@@ -339,6 +335,15 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 function settle(a: Attempt): void {
   a.clearDeadline();
   a.channel.inFlight--;
+}
+
+/** Exchange.guard's await: the step's rejection is handled here (answered), so none is left unhandled. */
+async function guardStep(exchange: Exchange, step: Promise<void>): Promise<void> {
+  try {
+    await step;
+  } catch (err) {
+    exchangeCrashed(exchange, err);
+  }
 }
 
 function exchangeCrashed(exchange: Exchange, err: unknown): void {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { DEFAULTS } from '../config/defaults.js';
 import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
-import { GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
+import { type GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
 import { guardRequest } from '../guard/entry.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
@@ -56,7 +56,10 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.config = config;
     this.context = context;
     this.boundAddress = formatHostPort(config.listen);
-    this.core = new GatewayCore(config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log, context.accounting);
+    this.core = new GatewayCore(
+      config, context.users, new BodyCodec(context.pool ?? null), context.usageLog ?? null, context.events, context.log,
+      context.accounting,
+    );
     this.keepAlive = new KeepAliveSweeper(config.keepAliveTimeoutMs);
     this.bodyBudget = context.bodyBudget ?? new BodyBudget(DEFAULTS.gateway);
     // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
@@ -98,7 +101,9 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       if (!channel.usesAccounts || this.accountSources.has(channel)) continue;
       const pool = this.context.pool ?? null;
       if (pool === null) {
-        channel.accountProblems = [{ file: channel.config.credentialsDir!, reason: 'no worker pool to scan the credentials directory' }];
+        channel.accountProblems = [
+          { file: channel.config.credentialsDir!, reason: 'no worker pool to scan the credentials directory' },
+        ];
         continue;
       }
       const source = new AccountSource(channel, channel.config.credentialsDir!, pool, this.context.log);
@@ -106,7 +111,10 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       const log = this.context.log;
       pending.push(source.start().catch(function credentialsDirFailed(err: Error) {
         channel.accountProblems = [{ file: channel.config.credentialsDir!, reason: err.message }];
-        log.error({ channel: channel.name, err: err.message }, 'gateway channel cannot read its credentials directory; it has no accounts');
+        log.error(
+          { channel: channel.name, err: err.message },
+          'gateway channel cannot read its credentials directory; it has no accounts',
+        );
       }));
     }
     await Promise.all(pending);
@@ -127,7 +135,10 @@ export class GatewayService implements Service<GatewayServiceConfig> {
         service.boundAddress = formatHostPort({ host: a.address, port: a.port });
         service.state = 'running';
         if (service.core.keys === null) {
-          service.context.log.warn({ service: config.name, listen: service.boundAddress }, 'gateway has no users with keys: it is open to every client');
+          service.context.log.warn(
+            { service: config.name, listen: service.boundAddress },
+            'gateway has no users with keys: it is open to every client',
+          );
         }
         resolve();
       });
@@ -141,7 +152,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   }
 
   canUpdate(next: ServiceConfig): boolean {
-    return next.type === 'gateway' && next.listen.host === this.config.listen.host && next.listen.port === this.config.listen.port;
+    return next.type === 'gateway' && next.listen.host === this.config.listen.host
+      && next.listen.port === this.config.listen.port;
   }
 
   update(next: GatewayServiceConfig, context: ServiceContext): void {
@@ -157,7 +169,9 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       c.close().catch(() => undefined);
     }
     this.startAccountSources().catch(() => undefined);
-    if (this.core.keys === null) this.context.log.warn({ service: next.name }, 'gateway has no users with keys: it is open to every client');
+    if (this.core.keys === null) {
+      this.context.log.warn({ service: next.name }, 'gateway has no users with keys: it is open to every client');
+    }
   }
 
   /** The request listener (bound once per service). */
@@ -177,12 +191,18 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     const q = url.indexOf('?');
     const endpoint = findEndpoint(q === -1 ? url : url.slice(0, q));
     if (endpoint === null) {
-      answerError(res, url.startsWith('/v1/messages') ? 'anthropic' : 'openai', new RouteNotFoundError(`no route for ${req.method} ${url.slice(0, 200)}`));
+      answerError(
+        res, url.startsWith('/v1/messages') ? 'anthropic' : 'openai',
+        new RouteNotFoundError(`no route for ${req.method} ${url.slice(0, 200)}`),
+      );
       return;
     }
     if (req.method !== endpoint.method) {
       res.setHeader('allow', endpoint.method);
-      answerError(res, endpoint.family, new MethodNotAllowedError(`${endpoint.path} accepts ${endpoint.method}, got ${req.method}`));
+      answerError(
+        res, endpoint.family,
+        new MethodNotAllowedError(`${endpoint.path} accepts ${endpoint.method}, got ${req.method}`),
+      );
       return;
     }
     const core = this.core;

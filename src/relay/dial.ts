@@ -56,7 +56,9 @@ export class DialAttempt {
     this.listener = null;
     this.detach();
     this.socket.destroy();
-    listener.dialFailed(this, new ConnectTimeoutError(`connect to ${this.address.host}:${this.address.port} timed out after ${this.timeoutMs} ms`));
+    listener.dialFailed(this, new ConnectTimeoutError(
+      `connect to ${this.address.host}:${this.address.port} timed out after ${this.timeoutMs} ms`,
+    ));
   }
 
   private finish(err: Error | null): void {

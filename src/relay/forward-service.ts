@@ -9,7 +9,6 @@ import { TargetRegistry } from './target-registry.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
 import { SLOW_MS } from '../util/test-hooks.js';
 
-
 /**
  * L4 TCP forwarding to one of several targets, chosen by strategy, with failover before the client notices.
  *
@@ -45,7 +44,9 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   }
 
   private poolOf(config: ForwardServiceConfig): TargetPool {
-    return new TargetPool(config.name, config.targets, config.strategy, config.targetBackoffMs, config.connectTimeoutMs, this.registry);
+    return new TargetPool(
+      config.name, config.targets, config.strategy, config.targetBackoffMs, config.connectTimeoutMs, this.registry,
+    );
   }
 
   /** Whether the engine can dial every target itself; fills in their engine addresses. */
@@ -110,14 +111,18 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
       return false;
     }
     this.targets.markDown(target);
-    this.context.log.warn({ service: this.name, target: target.label, err: err.message }, 'target failed; trying the next');
+    this.context.log.warn(
+      { service: this.name, target: target.label, err: err.message }, 'target failed; trying the next',
+    );
     return true;
   }
 
   /** @internal every target failed, or the client went away while dialing. */
   gaveUp(conn: ForwardConnection, clientGone: boolean, lastError: Error | null, relay: DialingRelay | null): void {
     if (!clientGone) {
-      const err = new UpstreamUnavailableError(`every target of "${this.name}" failed: ${lastError?.message ?? 'no targets'}`);
+      const err = new UpstreamUnavailableError(
+        `every target of "${this.name}" failed: ${lastError?.message ?? 'no targets'}`,
+      );
       this.context.log.error({ service: this.name, code: err.code }, err.message);
     }
     // An engine-dialed relay records its end when it closes (see ForwardConnection.unconnectedReason).

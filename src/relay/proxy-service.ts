@@ -60,7 +60,10 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   }
 
   protected override detail(): Record<string, unknown> {
-    return { routing: this.config.routing, directCountries: this.config.directCountries, routed: { direct: this.direct, upstream: this.upstream }, denied: this.denied };
+    return {
+      routing: this.config.routing, directCountries: this.config.directCountries,
+      routed: { direct: this.direct, upstream: this.upstream }, denied: this.denied,
+    };
   }
 
   protected admit(client: Socket, clientLabel: string): ProxyClient {
@@ -76,7 +79,10 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     try {
       await this.serve(pending);
     } catch (err) {
-      this.context.log.error({ service: this.name, client: pending.clientLabel, error: describeError(err) }, 'proxy handshake failed unexpectedly');
+      this.context.log.error(
+        { service: this.name, client: pending.clientLabel, error: describeError(err) },
+        'proxy handshake failed unexpectedly',
+      );
       this.finishWithoutRelay(pending, '', 'internal_error');
     }
   }
@@ -87,7 +93,9 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     let protocol: Protocol = 'http';
     let dest: Destination;
     try {
-      protocol = (await reader.read((b) => (b.length > 0 ? { value: b[0] === 0x05 ? 'socks5' : 'http', used: 0 } : null))) as Protocol;
+      protocol = (
+        await reader.read((b) => (b.length > 0 ? { value: b[0] === 0x05 ? 'socks5' : 'http', used: 0 } : null))
+      ) as Protocol;
       dest = protocol === 'socks5' ? await this.socksHandshake(client, reader) : await reader.read(parseConnect);
     } catch (err) {
       reader.release();
@@ -133,13 +141,20 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       const e = err as NodeJS.ErrnoException;
       if (err instanceof DestinationDeniedError) {
         this.denied++;
-        this.context.log.warn({ service: this.name, client: pending.clientLabel, target, err: e.message }, 'proxy destination refused');
+        this.context.log.warn(
+          { service: this.name, client: pending.clientLabel, target, err: e.message }, 'proxy destination refused',
+        );
         this.finishWithoutRelay(pending, target, 'destination_denied', deniedFarewell(protocol, err));
         return;
       }
-      if (isOutOfFds(e)) this.outOfFds(e);
-      else if (!abort.signal.aborted) this.context.log.warn({ service: this.name, target, err: e.message }, 'proxy destination failed');
-      this.finishWithoutRelay(pending, target, abort.signal.aborted ? 'client_gone' : 'upstream_unavailable', connectFarewell(protocol, e));
+      if (isOutOfFds(e)) {
+        this.outOfFds(e);
+      } else if (!abort.signal.aborted) {
+        this.context.log.warn({ service: this.name, target, err: e.message }, 'proxy destination failed');
+      }
+      this.finishWithoutRelay(
+        pending, target, abort.signal.aborted ? 'client_gone' : 'upstream_unavailable', connectFarewell(protocol, e),
+      );
       return;
     }
     client.removeListener('close', clientGone);
@@ -166,14 +181,18 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
    * A direct destination the engine dials itself: the client goes to the engine with its success reply, which the
    * engine sends once the destination accepts; a failed connect is answered in the client's protocol.
    */
-  private dialWithEngine(pending: ProxyClient, protocol: Protocol, reader: HandshakeReader, target: string, address: DialAddress): void {
+  private dialWithEngine(
+    pending: ProxyClient, protocol: Protocol, reader: HandshakeReader, target: string, address: DialAddress,
+  ): void {
     const client = pending.client;
     const early = reader.release();
     if (!handBack(client, early) || !this.isPending(pending) || client.destroyed) {
       this.finishWithoutRelay(pending, target, 'client_gone');
       return;
     }
-    const greeting = protocol === 'socks5' ? socksReply(SOCKS_REPLY.succeeded) : httpReply(200, 'Connection Established');
+    const greeting = protocol === 'socks5'
+      ? socksReply(SOCKS_REPLY.succeeded)
+      : httpReply(200, 'Connection Established');
     const dialing = new DirectDial(this, protocol, target);
     // Counted now (the relay is live from here) and taken back if it ends without reaching the destination.
     this.direct++;
@@ -211,7 +230,9 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     const { config } = this;
     const options = this.dialOptions();
     if (route.via === 'direct') return dial({ host: dialHost, port: dest.port }, options, abort);
-    return dialThroughUpstream(config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort);
+    return dialThroughUpstream(
+      config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort,
+    );
   }
 }
 
@@ -245,15 +266,25 @@ function deniedError(reason: DenyReason, ip: string, port: number, name?: string
   const target = formatHostPort({ host: ip, port });
   const what = name === undefined ? target : `${name}:${port} (${target})`;
   const entry = ip.includes(':') ? `[${ip}]:${port}` : `${ip}/32:${port}`;
-  if (reason === 'own listener') return new DestinationDeniedError(`${what} is one of tidegate's own listeners; only an allowDestinations entry with its port opens it, e.g. "${entry}"`);
+  if (reason === 'own listener') {
+    return new DestinationDeniedError(
+      `${what} is one of tidegate's own listeners; only an allowDestinations entry with its port opens it,`
+        + ` e.g. "${entry}"`,
+    );
+  }
   return new DestinationDeniedError(`${what} is refused (${reason}) unless allowDestinations lists it`);
 }
 
 function deniedFarewell(protocol: Protocol, err: DestinationDeniedError): Buffer {
-  return protocol === 'socks5' ? socksReply(SOCKS_REPLY.notAllowed) : httpReply(403, 'Forbidden', err.message, err.code);
+  return protocol === 'socks5'
+    ? socksReply(SOCKS_REPLY.notAllowed)
+    : httpReply(403, 'Forbidden', err.message, err.code);
 }
 
-const HTTP_REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large', 505: 'HTTP Version Not Supported' };
+const HTTP_REASONS: Readonly<Record<number, string>> = {
+  400: 'Bad Request', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large',
+  505: 'HTTP Version Not Supported',
+};
 
 function handshakeFarewell(protocol: Protocol, err: Error): Buffer | null {
   if (protocol === 'socks5') {
@@ -261,7 +292,9 @@ function handshakeFarewell(protocol: Protocol, err: Error): Buffer | null {
     return err instanceof SocksGreetingRefusal ? NO_ACCEPTABLE_METHODS : null;
   }
   if (err instanceof HttpRefusal) return httpReply(err.status, HTTP_REASONS[err.status] ?? 'Bad Request', err.message);
-  return err instanceof ProxyHandshakeError && err.reason !== 'peer_closed' ? httpReply(400, 'Bad Request', err.message) : null;
+  return err instanceof ProxyHandshakeError && err.reason !== 'peer_closed'
+    ? httpReply(400, 'Bad Request', err.message)
+    : null;
 }
 
 function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer {
@@ -275,7 +308,9 @@ function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer
   }
   if (timedOut) return httpReply(504, 'Gateway Timeout', err.message, ConnectTimeoutError.code);
   if (err instanceof UpstreamProxyError) return httpReply(502, 'Bad Gateway', err.message, err.code);
-  return httpReply(502, 'Bad Gateway', `cannot reach the destination: ${err.code ?? err.message}`, UpstreamUnavailableError.code);
+  return httpReply(
+    502, 'Bad Gateway', `cannot reach the destination: ${err.code ?? err.message}`, UpstreamUnavailableError.code,
+  );
 }
 
 /** A direct destination dialed by the engine: its record's route, and the one failure it can hear of (no failover). */

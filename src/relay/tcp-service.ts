@@ -152,7 +152,9 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   /** The bound address (useful when the config asked for port 0). */
   address(): string {
     const a = this.server.address();
-    return a && typeof a === 'object' ? formatHostPort({ host: a.address, port: a.port }) : formatHostPort(this.config.listen);
+    return a && typeof a === 'object'
+      ? formatHostPort({ host: a.address, port: a.port })
+      : formatHostPort(this.config.listen);
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -233,7 +235,9 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     );
   }
 
-  private startRelay<R extends Relay>(pending: P, route: RelayRoute, open: (options: RelayOptions, onClose: RelayCloseListener) => R): R {
+  private startRelay<R extends Relay>(
+    pending: P, route: RelayRoute, open: (options: RelayOptions, onClose: RelayCloseListener) => R,
+  ): R {
     const { clientLabel } = pending;
     const { config } = this;
     const service = this;
@@ -290,7 +294,8 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
     else client.destroy();
     this.context.events.relayClosed({
-      service: this.name, user: this.config.user, client: pending.clientLabel, target, bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
+      service: this.name, user: this.config.user, client: pending.clientLabel, target, bytesIn: 0, bytesOut: 0,
+      durationMs: 0, reason,
     });
     this.release();
   }
@@ -340,8 +345,11 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   private onServerError(err: NodeJS.ErrnoException): void {
     // Only accept errors reach here once listening; they must never crash the process.
     this.acceptErrors++;
-    if (isOutOfFds(err)) this.outOfFds(err);
-    else if (this.state !== 'starting') this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
+    if (isOutOfFds(err)) {
+      this.outOfFds(err);
+    } else if (this.state !== 'starting') {
+      this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
+    }
   }
 
   /**
@@ -351,7 +359,9 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   protected outOfFds(err: NodeJS.ErrnoException): void {
     const now = Date.now();
     if (now >= this.acceptPausedUntil) {
-      this.context.log.error({ service: this.name, code: err.code }, 'out of file descriptors: refusing new connections briefly');
+      this.context.log.error(
+        { service: this.name, code: err.code }, 'out of file descriptors: refusing new connections briefly',
+      );
     }
     this.acceptPausedUntil = now + ACCEPT_PAUSE_MS;
   }

@@ -5,7 +5,7 @@ import type { Clock } from '../accounting/period.js';
 import { AdminServer, type AdminRoute } from '../admin/server.js';
 import { configInForce, diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
-import { ConfigError, InternalError, ReloadBusyError, ShuttingDownError, TidegateError } from '../errors.js';
+import { ConfigError, InternalError, ReloadBusyError, ShuttingDownError, type TidegateError } from '../errors.js';
 import { BodyBudget } from '../gateway/body-budget.js';
 import type { Logger } from '../log.js';
 import type { RelayEngine } from '../contracts/relay-engine.js';
@@ -42,7 +42,10 @@ export interface ReloadResult {
   readonly failed: readonly ReloadFailure[];
 }
 
-/** A service (or the admin API) a reload could not start; it is not in the config in force, so the next reload retries it. */
+/**
+ * A service (or the admin API) a reload could not start; it is not in the config in force, so the next reload retries
+ * it.
+ */
 export interface ReloadFailure {
   readonly service: string;
   /** The address it could not bind, as configured. */
@@ -165,7 +168,9 @@ export class Runtime {
     let accounting: Accounting;
     try {
       // Durable (and shared) totals are loaded before any service accepts.
-      accounting = await Accounting.open(config, { log: options.log, engine, db, clock: options.clock, redisPrefix: options.redisPrefix });
+      accounting = await Accounting.open(config, {
+        log: options.log, engine, db, clock: options.clock, redisPrefix: options.redisPrefix,
+      });
     } catch (err) {
       db?.close();
       await engine.shutdown();
@@ -199,7 +204,9 @@ export class Runtime {
 
   /** Starts the worker pool the first time a config has a gateway service (it parses and converts LLM bodies). */
   private ensurePool(config: Config): void {
-    if (this.context.pool === null && config.services.some((s) => s.type === 'gateway')) this.context.pool = this.workerPool();
+    if (this.context.pool === null && config.services.some((s) => s.type === 'gateway')) {
+      this.context.pool = this.workerPool();
+    }
   }
 
   private async startAll(watchFile: boolean): Promise<void> {
@@ -254,7 +261,9 @@ export class Runtime {
 
   /** Reads the config source again and applies it. An invalid config changes nothing and rejects with ConfigError. */
   async reloadFromSource(): Promise<ReloadResult> {
-    if (!this.source) throw new ConfigError([{ path: '', message: 'no config source to reload from (started without --config)' }]);
+    if (!this.source) {
+      throw new ConfigError([{ path: '', message: 'no config source to reload from (started without --config)' }]);
+    }
     let next: Config;
     try {
       next = await this.source.load();
@@ -367,7 +376,9 @@ export class Runtime {
       unchanged: diff.unchanged.map((s) => s.name),
       failed,
     };
-    log.info({ ...result, shared: diff.sharedChanged }, failed.length ? 'reload applied with failures' : 'reload applied');
+    log.info(
+      { ...result, shared: diff.sharedChanged }, failed.length ? 'reload applied with failures' : 'reload applied',
+    );
     return result;
   }
 
@@ -402,7 +413,10 @@ export class Runtime {
     if (replacement !== null && !sameAddress) this.drain(service);
   }
 
-  /** A new token applies at once; a new address gets a new listener before the old one closes. Returns the address in force. */
+  /**
+   * A new token applies at once; a new address gets a new listener before the old one closes. Returns the address in
+   * force.
+   */
   private async applyAdmin(before: Config, next: Config, failed: ReloadFailure[]): Promise<HostPort | null> {
     if (this.admin) this.admin.setToken(next.admin.token);
     if (sameSettings(before.admin.listen, next.admin.listen)) return next.admin.listen;
@@ -413,8 +427,13 @@ export class Runtime {
         await admin.listen(next.admin.listen);
       } catch (err) {
         const e = err as TidegateError;
-        failed.push({ service: 'admin', address: formatHostPort(next.admin.listen), code: e.code ?? InternalError.code, message: e.message });
-        this.log.error({ service: 'admin', code: e.code, err: e.message }, 'admin API failed to listen; the old one stays');
+        failed.push({
+          service: 'admin', address: formatHostPort(next.admin.listen), code: e.code ?? InternalError.code,
+          message: e.message,
+        });
+        this.log.error(
+          { service: 'admin', code: e.code, err: e.message }, 'admin API failed to listen; the old one stays',
+        );
         await admin.close();
         return before.admin.listen;
       }
@@ -476,7 +495,9 @@ export class Runtime {
 
   /** Listeners open to anyone that the config allowed explicitly: a warning at every start and reload. */
   private warnExposures(config: Config): void {
-    for (const exposure of exposures(config)) if (exposure.allowed) this.log.warn({ path: exposure.path }, `${exposure.warning} (allowed by the config)`);
+    for (const exposure of exposures(config)) {
+      if (exposure.allowed) this.log.warn({ path: exposure.path }, `${exposure.warning} (allowed by the config)`);
+    }
   }
 
   /** Lets a removed or replaced service finish its connections within the grace period, in the background. */

@@ -25,5 +25,6 @@ export function createService(config: ServiceConfig, context: LentContext): Serv
 
 /** Whether a service routes by GeoIP (and so needs the geo resolver and the worker pool). */
 export function needsGeo(config: ServiceConfig): boolean {
-  return config.type === 'proxy' && config.routing !== 'direct' && config.routing !== 'upstream' && config.upstream !== null;
+  return config.type === 'proxy' && config.routing !== 'direct' && config.routing !== 'upstream'
+    && config.upstream !== null;
 }

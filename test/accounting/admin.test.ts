@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { connectTo, countUntilClose, echoServer, eventually, getJson, sendBytes, startTidegate, tempDir } from './helpers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { getJson } from '../helpers/http.js';
+import { connectTo, countUntilClose, sendBytes } from '../helpers/sockets.js';
+import { tempDir } from '../helpers/temp.js';
+import { jsEngine, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('accounting admin endpoints', () => {
   it('serves /sync, /users/:id/usage (404 for unknown users), /metrics and the ledger state in /status', async () => {
@@ -11,7 +16,7 @@ describe('accounting admin endpoints', () => {
       store: { sqlite: join(tempDir(), 't.db'), sync: { interval: '1h', batchSize: 7, maxPending: 99 } },
       users: [{ id: 'alice', quota: { bytes: '1MiB', period: 'monthly' } }, { id: 'bob' }],
       services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
-    });
+    }, { engine: jsEngine });
     const admin = tg.runtime.adminAddress()!;
     try {
       const c = await connectTo(tg.port('fwd'));

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { connectTo, engines, firehose, sink, sleep, startTidegate, type TestServer } from './helpers.js';
+import { firehose, sink } from '../fixtures/tcp.js';
+import { type TestServer } from '../helpers/listen.js';
+import { connectTo } from '../helpers/sockets.js';
+import { engines, startTidegate } from '../helpers/tidegate.js';
+import { sleep } from '../helpers/wait.js';
 
 const RATE = 1024 * 1024;
 const WINDOW_S = 5;

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gatewayTokens } from '../../src/accounting/gateway-tokens.js';
-import { connectTo, countUntilClose, echoServer, engines, eventually, sendBytes, startTidegate, type TestServer } from './helpers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { type TestServer } from '../helpers/listen.js';
+import { connectTo, countUntilClose, sendBytes } from '../helpers/sockets.js';
+import { engines, jsEngine, type Running, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 const N = 3 * 1024 * 1024 + 12_345;
 
@@ -12,12 +16,14 @@ for (const engine of engines()) {
       echo = await echoServer();
     });
     after(() => echo.close());
+    /** User alice's forward service to the echo target. */
+    const startForward = (): Promise<Running> => startTidegate({
+      users: [{ id: 'alice' }],
+      services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
+    }, { engine });
 
     it('books every byte in and out to the user and the service, and counts the connection', async () => {
-      const tg = await startTidegate({
-        users: [{ id: 'alice' }],
-        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
-      }, { engine });
+      const tg = await startForward();
       try {
         const client = await connectTo(tg.port('fwd'));
         const received = countUntilClose(client);
@@ -42,10 +48,7 @@ for (const engine of engines()) {
     });
 
     it('counts a live connection while it runs, not only when it closes', async () => {
-      const tg = await startTidegate({
-        users: [{ id: 'alice' }],
-        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
-      }, { engine });
+      const tg = await startForward();
       try {
         const client = await connectTo(tg.port('fwd'));
         let got = 0;
@@ -70,7 +73,7 @@ describe('gateway usage', () => {
     const tg = await startTidegate({
       users: [{ id: 'alice', quota: { bytes: '1GiB' } }],
       services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: ['127.0.0.1:9'] }],
-    });
+    }, { engine: jsEngine });
     try {
       tg.runtime.accounting.addRequest('alice', 'llm', 1200);
       tg.runtime.accounting.addRequest('alice', 'llm', 34);

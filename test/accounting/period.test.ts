@@ -5,7 +5,11 @@ import Database from 'better-sqlite3';
 import { periodKey } from '../../src/accounting/period.js';
 import type { QuotaConfig } from '../../src/config/schema.js';
 import { Ledger } from '../../src/store/ledger.js';
-import { connectTo, countUntilClose, echoServer, eventually, sendBytes, startTidegate, tempDir } from './helpers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { connectTo, countUntilClose, sendBytes, sendThrough } from '../helpers/sockets.js';
+import { tempDir } from '../helpers/temp.js';
+import { jsEngine, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 function quota(period: QuotaConfig['period'], timezone = 'UTC'): QuotaConfig {
   return { bytes: 1, direction: 'total', period, timezone, expiresAt: null };
@@ -33,16 +37,9 @@ describe('quota periods', () => {
       store: { sqlite: file, sync: { interval: '1h' } },
       users: [{ id: 'alice', quota: { bytes: '32KiB', direction: 'in', period: 'daily' } }],
       services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
-    }, { clock: () => now });
-    async function relay(bytes: number): Promise<void> {
-      const c = await connectTo(tg.port('fwd'));
-      const done = countUntilClose(c);
-      await sendBytes(c, bytes);
-      c.end();
-      await done;
-    }
+    }, { engine: jsEngine, clock: () => now });
     try {
-      await relay(32 * 1024);
+      await sendThrough(tg.port('fwd'), 32 * 1024);
       await eventually(() => tg.records.length, (n) => n === 1);
       assert.equal(tg.runtime.accounting.check('alice')?.reason, 'quota_exceeded');
       const refused = await connectTo(tg.port('fwd'));
@@ -54,7 +51,7 @@ describe('quota periods', () => {
       const usage = tg.runtime.accounting.usage('alice')!;
       assert.equal(usage.quota!.currentPeriod, 'd:2026-03-11');
       assert.equal(usage.quota!.used, 0);
-      await relay(1000);
+      await sendThrough(tg.port('fwd'), 1000);
       await eventually(() => tg.records.length, (n) => n === 3);
       assert.equal(tg.records[2]!.reason, 'done');
       assert.equal(tg.runtime.accounting.usage('alice')!.quota!.used, 1000, 'direction in counts client-to-target bytes only');
@@ -80,14 +77,14 @@ describe('quota periods', () => {
       users: [{ id: 'alice', quota: { bytes: '16KiB', period: 'monthly' } }],
       services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
     };
-    const first = await startTidegate(doc, { clock: () => now });
+    const first = await startTidegate(doc, { engine: jsEngine, clock: () => now });
     const c = await connectTo(first.port('fwd'));
     const done = countUntilClose(c);
     await sendBytes(c, 8 * 1024);
     c.end();
     await done;
     await first.stop();
-    const second = await startTidegate(doc, { clock: () => now });
+    const second = await startTidegate(doc, { engine: jsEngine, clock: () => now });
     try {
       const usage = second.runtime.accounting.usage('alice')!;
       assert.equal(usage.durable.bytesIn, 8 * 1024);
@@ -99,7 +96,7 @@ describe('quota periods', () => {
       await echo.close();
     }
     // A month later the same ledger gives a fresh quota.
-    const third = await startTidegate(doc, { clock: () => Date.parse('2026-06-01T00:00:00Z') });
+    const third = await startTidegate(doc, { engine: jsEngine, clock: () => Date.parse('2026-06-01T00:00:00Z') });
     try {
       assert.equal(third.runtime.accounting.check('alice'), null);
       assert.equal(third.runtime.accounting.usage('alice')!.durable.bytesIn, 8 * 1024);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { socks5Connect } from '../helpers/proxy-client.js';
-import { connectTo, countUntilClose, echoServer, eventually, sendBytes, startTidegate } from './helpers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { connectTo, countUntilClose, sendBytes } from '../helpers/sockets.js';
+import { jsEngine, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('accounting on proxy services', () => {
   it('books relayed bytes (not the handshake) to the proxy user and refuses the user past the quota', async () => {
@@ -9,7 +12,7 @@ describe('accounting on proxy services', () => {
     const tg = await startTidegate({
       users: [{ id: 'alice', quota: { bytes: '40000', direction: 'in' } }],
       services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', user: 'alice' }],
-    });
+    }, { engine: jsEngine });
     try {
       const { socket, reply } = await socks5Connect(tg.port('px'), '127.0.0.1', echo.port);
       assert.equal(reply, 0);

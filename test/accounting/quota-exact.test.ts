@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { socks5Connect } from '../helpers/proxy-client.js';
-import { listen } from '../helpers/servers.js';
-import { connectTo, countUntilClose, engines, eventually, firehose, startTidegate, testConfig, type TestServer } from './helpers.js';
+import { firehose } from '../fixtures/tcp.js';
+import { listen, type TestServer } from '../helpers/listen.js';
+import { connectTo, countUntilClose } from '../helpers/sockets.js';
+import { engines, startTidegate, testConfig } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connectTo, countUntilClose, echoServer, engines, eventually, firehose, sendBytes, startTidegate, testConfig, type TestServer } from './helpers.js';
+import { echoServer, firehose } from '../fixtures/tcp.js';
+import { type TestServer } from '../helpers/listen.js';
+import { connectTo, countUntilClose, sendBytes } from '../helpers/sockets.js';
+import { engines, jsEngine, startTidegate, testConfig } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 const KiB = 1024;
 
@@ -105,7 +109,7 @@ describe('quota changes on reload', () => {
       users: users.map((id) => ({ id, quota: { bytes } })),
       services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
     });
-    const tg = await startTidegate(doc('8KiB', ['alice', 'bob']));
+    const tg = await startTidegate(doc('8KiB', ['alice', 'bob']), { engine: jsEngine });
     try {
       const c = await connectTo(tg.port('fwd'));
       const done = countUntilClose(c);

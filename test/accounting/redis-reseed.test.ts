@@ -6,8 +6,12 @@ import type { Redis } from 'ioredis';
 import { RedisCounterStore } from '../../src/accounting/redis-store.js';
 import { UserAccount } from '../../src/accounting/subject.js';
 import { createLogger } from '../../src/log.js';
-import { connectTo, countUntilClose, eventually, sendBytes, sink, startTidegate, tempDir, testConfig, type Running } from './helpers.js';
-import { HAVE_REDIS, RedisServer } from './redis-server.js';
+import { HAVE_REDIS, RedisServer } from '../fixtures/redis-server.js';
+import { sink } from '../fixtures/tcp.js';
+import { connectTo, countUntilClose, sendThrough } from '../helpers/sockets.js';
+import { tempDir } from '../helpers/temp.js';
+import { jsEngine, type Running, startTidegate, testConfig } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 // Redis is a cache of the ledger: a Redis that lost its data (FLUSHALL, a restart without persistence, eviction)
 // must never give a user their quota back, nor lower what another instance wrote.
@@ -24,15 +28,6 @@ function doc(redis: RedisServer, target: Sink, db: string, quota = '1MiB'): Reco
     users: [{ id: 'alice', quota: { bytes: quota, direction: 'in' } }],
     services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [target.address] }],
   };
-}
-
-/** Sends `bytes` through the forward service; resolves when the relay ended (the bytes it got back: none). */
-async function relay(tg: Running, bytes: number): Promise<void> {
-  const c = await connectTo(tg.port('fwd'));
-  const done = countUntilClose(c);
-  await sendBytes(c, bytes);
-  c.end();
-  await done;
 }
 
 /** A connection that is refused for quota: closed with nothing relayed (one still open after 5 s is not). */
@@ -87,14 +82,14 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
     const redis = new RedisServer(dir);
     await redis.start();
     const target = await sink();
-    const tg = await startTidegate(doc(redis, target, file));
+    const tg = await startTidegate(doc(redis, target, file), { engine: jsEngine });
     const client = redis.client();
     try {
       // 600 KiB in the ledger, 424 KiB more pending (the sync interval is an hour): the quota is used up.
-      await relay(tg, 600 * KiB);
+      await sendThrough(tg.port('fwd'), 600 * KiB);
       assert.equal(await tg.runtime.accounting.flush(), true);
       assert.equal(ledgerIn(file), 600 * KiB);
-      await relay(tg, 424 * KiB);
+      await sendThrough(tg.port('fwd'), 424 * KiB);
       assert.equal(await eventually(() => redisIn(client), (n) => n === 1024 * KiB), 1024 * KiB);
       assert.equal(tg.runtime.accounting.check('alice')?.reason, 'quota_exceeded');
 
@@ -119,16 +114,16 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
     const redis = new RedisServer(dir);
     await redis.start();
     const target = await sink();
-    const tg = await startTidegate(doc(redis, target, join(dir, 'a.db'), '512KiB'));
+    const tg = await startTidegate(doc(redis, target, join(dir, 'a.db'), '512KiB'), { engine: jsEngine });
     try {
-      await relay(tg, 300 * KiB);
+      await sendThrough(tg.port('fwd'), 300 * KiB);
       let client = redis.client();
       await eventually(() => redisIn(client), (n) => n === 300 * KiB);
       client.disconnect();
 
       await redis.kill(); // no save: it comes back empty
       await eventually(() => redisStatus(tg).state, (s) => s === 'down');
-      await relay(tg, 212 * KiB);
+      await sendThrough(tg.port('fwd'), 212 * KiB);
       assert.equal(used(tg), 512 * KiB);
 
       await redis.start();
@@ -153,9 +148,9 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
     const redis = new RedisServer(dir);
     await redis.start();
     const target = await sink();
-    const tg = await startTidegate(doc(redis, target, join(dir, 'a.db')));
+    const tg = await startTidegate(doc(redis, target, join(dir, 'a.db')), { engine: jsEngine });
     try {
-      await relay(tg, 100 * KiB);
+      await sendThrough(tg.port('fwd'), 100 * KiB);
       let client = redis.client();
       await eventually(() => redisIn(client), (n) => n === 100 * KiB);
       client.disconnect();
@@ -180,14 +175,14 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
     await redis.start();
     const target = await sink();
     const client = redis.client();
-    let tg = await startTidegate(doc(redis, target, file));
+    let tg = await startTidegate(doc(redis, target, file), { engine: jsEngine });
     try {
-      await relay(tg, 1024 * KiB);
+      await sendThrough(tg.port('fwd'), 1024 * KiB);
       await tg.stop(); // flushes the ledger
       assert.equal(ledgerIn(file), 1024 * KiB);
       await client.flushall();
 
-      tg = await startTidegate(doc(redis, target, file));
+      tg = await startTidegate(doc(redis, target, file), { engine: jsEngine });
       assert.equal(used(tg), 1024 * KiB);
       assert.equal(await redisIn(client), 1024 * KiB, 'seeded at start');
       assert.equal(redisStatus(tg).reseeds, 1);
@@ -209,11 +204,11 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
     const target = await sink();
     const client = redis.client();
     const [fileA, fileB] = [join(dir, 'a.db'), join(dir, 'b.db')];
-    let a = await startTidegate(doc(redis, target, fileA, '10MiB'));
-    let b = await startTidegate(doc(redis, target, fileB, '10MiB'));
+    let a = await startTidegate(doc(redis, target, fileA, '10MiB'), { engine: jsEngine });
+    let b = await startTidegate(doc(redis, target, fileB, '10MiB'), { engine: jsEngine });
     try {
-      await relay(a, 300 * KiB);
-      await relay(b, 200 * KiB);
+      await sendThrough(a.port('fwd'), 300 * KiB);
+      await sendThrough(b.port('fwd'), 200 * KiB);
       await eventually(() => used(a), (n) => n === 500 * KiB);
       await eventually(() => used(b), (n) => n === 500 * KiB);
 
@@ -222,7 +217,7 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
       assert.equal(await eventually(() => redisIn(client), (n) => n === 500 * KiB), 500 * KiB);
       await neverBelow(a, 500 * KiB);
       assert.equal(used(b), 500 * KiB);
-      await relay(b, 150 * KiB);
+      await sendThrough(b.port('fwd'), 150 * KiB);
       assert.equal(await eventually(() => used(a), (n) => n === 650 * KiB), 650 * KiB);
       assert.equal(await redisIn(client), 650 * KiB);
 
@@ -239,9 +234,9 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
       assert.equal(ledgerIn(fileA), 300 * KiB);
       assert.equal(ledgerIn(fileB), 350 * KiB);
       await client.flushall();
-      b = await startTidegate(doc(redis, target, fileB, '10MiB'));
+      b = await startTidegate(doc(redis, target, fileB, '10MiB'), { engine: jsEngine });
       assert.equal(await redisIn(client), 350 * KiB);
-      a = await startTidegate(doc(redis, target, fileA, '10MiB'));
+      a = await startTidegate(doc(redis, target, fileA, '10MiB'), { engine: jsEngine });
       assert.equal(await redisIn(client), 350 * KiB, 'A\'s smaller ledger did not lower B\'s seed');
       assert.equal(used(a), 350 * KiB);
       assert.equal(used(b), 350 * KiB);

@@ -3,20 +3,20 @@ import { writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import {
-  connectTo, countUntilClose, eventually, getJson, sendBytes, sink, startChild, startTidegate, tempDir, type Child,
-} from './helpers.js';
-import { HAVE_REDIS, RedisServer } from './redis-server.js';
+import { HAVE_REDIS, RedisServer } from '../fixtures/redis-server.js';
+import { sink } from '../fixtures/tcp.js';
+import { type CliProcess, startConfigFile } from '../helpers/cli.js';
+import { getJson } from '../helpers/http.js';
+import { connectTo, countUntilClose, sendBytes, sendThrough } from '../helpers/sockets.js';
+import { tempDir } from '../helpers/temp.js';
+import { jsEngine, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 const KiB = 1024;
 const skip = HAVE_REDIS ? false : 'redis-server is not installed (apt-get install -y redis-server): Redis tests skipped';
 
-function servicePort(child: Child, name: string): number {
-  return Number(child.services.get(name)!.split(':').pop());
-}
-
-async function used(child: Child): Promise<number> {
-  return (await getJson(child.admin, '/users/alice/usage')).body.quota.used as number;
+async function used(child: CliProcess): Promise<number> {
+  return (await getJson(child.address('admin'), '/users/alice/usage')).body.quota.used as number;
 }
 
 describe('shared counters in Redis', { skip }, () => {
@@ -25,7 +25,7 @@ describe('shared counters in Redis', { skip }, () => {
     const redis = new RedisServer(dir);
     await redis.start();
     const target = await sink();
-    const children: Child[] = [];
+    const children: CliProcess[] = [];
     try {
       for (const name of ['a', 'b']) {
         const file = join(dir, `${name}.json`);
@@ -36,13 +36,13 @@ describe('shared counters in Redis', { skip }, () => {
           users: [{ id: 'alice', quota: { bytes: '1MiB', direction: 'in' }, rate: { in: '512KiB/s' } }],
           services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [target.address] }],
         }));
-        children.push(await startChild(file));
+        children.push(await startConfigFile(file, ['admin']));
       }
-      const [a, b] = children as [Child, Child];
-      assert.equal((await getJson(a.admin, '/status')).body.accounting.redis.state, 'connected');
+      const [a, b] = children as [CliProcess, CliProcess];
+      assert.equal((await getJson(a.address('admin'), '/status')).body.accounting.redis.state, 'connected');
 
       // 700 KiB through A.
-      const first = await connectTo(servicePort(a, 'fwd'));
+      const first = await connectTo(a.port('fwd'));
       const firstDone = countUntilClose(first);
       await sendBytes(first, 700 * KiB);
       first.end();
@@ -52,7 +52,7 @@ describe('shared counters in Redis', { skip }, () => {
       assert.equal(await eventually(() => used(b), (n) => n === 700 * KiB), 700 * KiB);
 
       // B relays until the shared quota runs out, then cuts its connection.
-      const second = await connectTo(servicePort(b, 'fwd'));
+      const second = await connectTo(b.port('fwd'));
       const cut = countUntilClose(second);
       const chunk = Buffer.alloc(16 * KiB, 2);
       let open = true;
@@ -68,10 +68,10 @@ describe('shared counters in Redis', { skip }, () => {
 
       // A now refuses alice: its view of the shared quota includes what B relayed.
       await eventually(() => used(a), (n) => n >= 1024 * KiB);
-      const refused = await connectTo(servicePort(a, 'fwd'));
+      const refused = await connectTo(a.port('fwd'));
       refused.write('x');
       assert.equal(await countUntilClose(refused), 0);
-      const usageA = (await getJson(a.admin, '/users/alice/usage')).body;
+      const usageA = (await getJson(a.address('admin'), '/users/alice/usage')).body;
       assert.equal(usageA.live.refused, 1);
       assert.equal(usageA.quota.refusal, 'quota_exceeded');
       // Both instances and Redis agree on the total, which is what the target received.
@@ -83,8 +83,8 @@ describe('shared counters in Redis', { skip }, () => {
       client.disconnect();
     } finally {
       for (const child of children) {
-        child.process.kill('SIGTERM');
-        await child.exited();
+        child.child.kill('SIGTERM');
+        await child.exited;
       }
       await target.close();
       await redis.kill();
@@ -100,17 +100,10 @@ describe('shared counters in Redis', { skip }, () => {
       store: { sqlite: 'off', redis: redis.url },
       users: [{ id: 'alice', quota: { bytes: '100MiB' } }],
       services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [target.address] }],
-    });
-    async function relay(bytes: number): Promise<void> {
-      const c = await connectTo(tg.port('fwd'));
-      const done = countUntilClose(c);
-      await sendBytes(c, bytes);
-      c.end();
-      await done;
-    }
+    }, { engine: jsEngine });
     const client = () => redis.client();
     try {
-      await relay(100 * KiB);
+      await sendThrough(tg.port('fwd'), 100 * KiB);
       let c = client();
       assert.equal(await eventually(async () => Number(await c.hget('tidegate:u:alice:all', 'in')), (n) => n === 100 * KiB), 100 * KiB);
       c.disconnect();
@@ -119,8 +112,8 @@ describe('shared counters in Redis', { skip }, () => {
       const down = await eventually(() => tg.runtime.status().accounting.redis, (r) => r.state === 'down');
       assert.equal(down.state, 'down');
       // Still serving and counting.
-      await relay(50 * KiB);
-      await relay(25 * KiB);
+      await sendThrough(tg.port('fwd'), 50 * KiB);
+      await sendThrough(tg.port('fwd'), 25 * KiB);
       await eventually(() => target.received(), (n) => n === 175 * KiB);
       assert.equal(tg.runtime.accounting.usage('alice')!.quota!.used, 175 * KiB);
       assert.equal(tg.runtime.accounting.check('alice'), null);
@@ -146,7 +139,7 @@ describe('shared counters in Redis', { skip }, () => {
     const redis = new RedisServer(tempDir());
     await redis.start();
     await redis.kill();
-    const tg = await startTidegate({ store: { redis: redis.url }, users: [{ id: 'alice', quota: { bytes: '1MiB' } }], services: [] });
+    const tg = await startTidegate({ store: { redis: redis.url }, users: [{ id: 'alice', quota: { bytes: '1MiB' } }], services: [] }, { engine: jsEngine });
     try {
       const status = tg.runtime.status().accounting.redis as { state: string; lastError: string | null };
       assert.equal(status.state, 'down');

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { connectTo, countUntilClose, echoServer, getJson, sendBytes, sleep, startChild, tempDir } from './helpers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { startConfigFile } from '../helpers/cli.js';
+import { getJson } from '../helpers/http.js';
+import { connectTo, countUntilClose, sendBytes } from '../helpers/sockets.js';
+import { tempDir } from '../helpers/temp.js';
+import { sleep } from '../helpers/wait.js';
 
 const N = 4 * 1024 * 1024 + 778;
 
@@ -21,31 +26,31 @@ describe('SIGTERM flush', () => {
       services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
     }));
     try {
-      const first = await startChild(config);
-      const client = await connectTo(Number(first.services.get('fwd')!.split(':').pop()));
+      const first = await startConfigFile(config, ['admin']);
+      const client = await connectTo(first.port('fwd'));
       const received = countUntilClose(client);
       await sendBytes(client, N / 2);
-      const before = await getJson(first.admin, '/sync');
+      const before = await getJson(first.address('admin'), '/sync');
       assert.equal(before.body.stats.successfulSyncs, 0);
-      first.process.kill('SIGTERM');
+      first.child.kill('SIGTERM');
       await sleep(200);
       // Under load: the relay keeps running through the grace period and finishes.
       await sendBytes(client, N - N / 2);
       client.end();
       assert.equal(await received, N);
-      assert.equal(await first.exited(), 0);
-      assert.ok(first.output.some((l) => l.includes('tidegate stopped')), 'clean shutdown');
+      assert.equal(await first.exited, 0);
+      assert.ok(first.output().includes('tidegate stopped'), 'clean shutdown');
 
-      const second = await startChild(config);
+      const second = await startConfigFile(config, ['admin']);
       try {
-        const usage = await getJson(second.admin, '/users/alice/usage');
+        const usage = await getJson(second.address('admin'), '/users/alice/usage');
         assert.equal(usage.body.durable.bytesIn, N);
         assert.equal(usage.body.durable.bytesOut, N);
         assert.equal(usage.body.durable.connections, 1);
         assert.equal(usage.body.live.bytesIn, 0);
       } finally {
-        second.process.kill('SIGTERM');
-        await second.exited();
+        second.child.kill('SIGTERM');
+        await second.exited;
       }
     } finally {
       await echo.close();

@@ -7,7 +7,9 @@ import { createLogger } from '../../src/log.js';
 import { JsRelayEngine } from '../../src/relay/js/engine.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
 import { Ledger } from '../../src/store/ledger.js';
-import { eventually, tempDir, testConfig } from './helpers.js';
+import { tempDir } from '../helpers/temp.js';
+import { testConfig } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 function users(n: number): { id: string }[] {
   return Array.from({ length: n }, (_, i) => ({ id: `u${i}` }));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { echoServer } from '../helpers/servers.js';
+import { echoServer } from '../fixtures/tcp.js';
 import { testConfig } from '../helpers/tidegate.js';
 
 describe('admin API', () => {

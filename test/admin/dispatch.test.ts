@@ -4,9 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import { UsageError } from '../../src/errors.js';
 import { AdminServer, type AdminRoute } from '../../src/admin/server.js';
 import { createLogger } from '../../src/log.js';
-import { connectTo, echoServer, readBytes, type TestServer } from '../helpers/servers.js';
 import { errorCode, rawExchange } from '../helpers/raw-http.js';
-import { startTidegate, type Running } from '../helpers/tidegate.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { type TestServer } from '../helpers/listen.js';
+import { connectTo, readBytes } from '../helpers/sockets.js';
+import { type Running, startTidegate } from '../helpers/tidegate.js';
 
 const TOKEN = 'admin-sekret-token';
 const AUTH = `authorization: Bearer ${TOKEN}\r\n`;

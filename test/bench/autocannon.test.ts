@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { runHttpLoad } from '../../bench/lib/autocannon.js';
 import { startNaiveProxy } from '../../bench/lib/baselines.js';
+import { listenHttp, type TestHttpServer } from '../helpers/listen.js';
 
-function startUpstream(): Promise<{ port: number; close(): Promise<void>; bodies: string[] }> {
+/** An HTTP upstream that records `x-routed-model|body` of each request and answers 500 on /fail. */
+async function startUpstream(): Promise<TestHttpServer & { bodies: string[] }> {
   const bodies: string[] = [];
-  const server = createServer((req, res) => {
+  const server = await listenHttp((req, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
@@ -17,15 +18,7 @@ function startUpstream(): Promise<{ port: number; close(): Promise<void>; bodies
       res.end('{"ok":true}');
     });
   });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        bodies,
-        close: () => new Promise<void>((done) => server.close(() => done())),
-      });
-    });
-  });
+  return Object.assign(server, { bodies });
 }
 
 function post(port: number, path: string, body: string): Promise<{ status: number; body: string }> {

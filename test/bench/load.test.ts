@@ -3,24 +3,15 @@ import assert from 'node:assert/strict';
 import { Sink, startSource, stopSource, startChurnServer, runChurn } from '../../bench/lib/load.js';
 import { startPipeRelay } from '../../bench/lib/baselines.js';
 import { cpuSecondsOf } from '../../bench/lib/cpu.js';
-import { sleep } from '../../bench/lib/ports.js';
-import { eventually } from '../helpers/servers.js';
 import { startTidegate } from '../helpers/tidegate.js';
-
-async function waitForBytes(sink: Sink, atLeast: number): Promise<number> {
-  for (;;) {
-    const bytes = await sink.bytes();
-    if (bytes >= atLeast) return bytes;
-    await sleep(20);
-  }
-}
+import { eventually } from '../helpers/wait.js';
 
 test('the source streams bytes through the pipe-relay baseline into the sink', async () => {
   const sink = await Sink.start();
   const relay = await startPipeRelay([sink.port]);
   try {
     const source = await startSource(relay.ports[0] as number, 3, 64 * 1024);
-    const bytes = await waitForBytes(sink, 1024 * 1024);
+    const bytes = await eventually(() => sink.bytes(), (n) => n >= 1024 * 1024, 60_000, '1 MiB in the sink');
     await stopSource(source);
     assert.ok(bytes >= 1024 * 1024);
     assert.ok((await cpuSecondsOf(relay.cpuPid)) >= 0);

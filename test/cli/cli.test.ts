@@ -3,8 +3,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { echoServer } from '../fixtures/tcp.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { connectTo, echoServer, listen, readAll } from '../helpers/servers.js';
+import { listen } from '../helpers/listen.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
 
 async function tempFile(name: string, text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tidegate-cli-'));

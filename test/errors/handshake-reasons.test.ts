@@ -11,7 +11,8 @@ import {
 import { HandshakeReader, type Parse } from '../../src/relay/proxy/handshake-reader.js';
 import { parseConnect, parseConnectResponse } from '../../src/relay/proxy/http-connect.js';
 import { parseGreeting, parseReply, parseRequest } from '../../src/relay/proxy/socks5.js';
-import { connectTo, listen, readAll } from '../helpers/servers.js';
+import { listen } from '../helpers/listen.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
 import { startTidegate } from '../helpers/tidegate.js';
 
 const REASONS: readonly ProxyHandshakeReason[] = [

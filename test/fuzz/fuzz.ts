@@ -1,8 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { checkServices } from './checks.js';
 import { split } from './mutate.js';
 import { Rng } from './rng.js';
@@ -13,6 +11,8 @@ import { gatewayTarget } from './targets/gateway.js';
 import { httpConnectTarget } from './targets/http-connect.js';
 import { socks5Target } from './targets/socks5.js';
 import { TidegateProcess, type Ports } from './tidegate-process.js';
+import { MockUpstream } from '../fixtures/llm-upstream.js';
+import { echoServer, refusingProxy } from '../fixtures/tcp.js';
 
 export const TARGETS: readonly FuzzTarget[] = [socks5Target, httpConnectTarget, adminTarget, gatewayTarget];
 
@@ -249,38 +249,18 @@ interface Fixtures {
 
 /** The loopback servers tidegate talks to: an echo target, a refusing upstream proxy, two mock LLM upstreams. */
 async function startFixtures(): Promise<Fixtures> {
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-  };
-  const echo = createServer({ allowHalfOpen: true }, (socket) => {
-    track(socket);
-    socket.pipe(socket);
-  });
+  const echo = await echoServer();
   // Every CONNECT the proxy forwards upstream is refused: the fuzz reaches parsing and error paths, never a relay out.
-  const upstreamProxy = createServer((socket) => {
-    track(socket);
-    socket.once('data', () => socket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n'));
-  });
-  const listen = (server: Server): Promise<number> => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-  const [echoPort, upstreamProxyPort] = await Promise.all([listen(echo), listen(upstreamProxy)]);
+  const upstreamProxy = await refusingProxy();
   const openai = await MockUpstream.start({ dialect: 'openai', name: 'fuzz-oa' });
   const anthropic = await MockUpstream.start({ dialect: 'anthropic', name: 'fuzz-an' });
   return {
-    echo: { port: echoPort },
-    upstreamProxyPort,
+    echo: { port: echo.port },
+    upstreamProxyPort: upstreamProxy.port,
     openai,
     anthropic,
     async close() {
-      for (const s of sockets) s.destroy();
-      await Promise.all([
-        new Promise((r) => echo.close(r)),
-        new Promise((r) => upstreamProxy.close(r)),
-        openai.close(),
-        anthropic.close(),
-      ]);
+      await Promise.all([echo.close(), upstreamProxy.close(), openai.close(), anthropic.close()]);
     },
   };
 }

@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { startTidegateProcess, type CliProcess } from '../helpers/cli.js';
 
 /** The bound ports, read from the "listening" log lines. */
 export interface Ports {
@@ -16,48 +15,47 @@ const ESCAPED = /"msg":"(uncaught exception|unhandled promise rejection|unexpect
 
 /** `tidegate start` in a child process, with its config in `dir`: what the fuzzer attacks and measures. */
 export class TidegateProcess {
-  readonly child: ChildProcess;
+  readonly cli: CliProcess;
   /** Lines where a guard caught an escaped exception, in order; the fuzzer checks it after each batch. */
-  readonly escaped: string[] = [];
-  exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  stderr = '';
-  private readonly listening = new Map<string, number>();
+  readonly escaped: string[];
 
-  private constructor(child: ChildProcess) {
-    this.child = child;
-    let partial = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) this.onLine(line);
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString()).slice(-8_000);
-    });
-    child.on('exit', (code, signal) => (this.exit = { code, signal }));
+  private constructor(cli: CliProcess, escaped: string[]) {
+    this.cli = cli;
+    this.escaped = escaped;
   }
 
   static async start(dir: string, config: Record<string, unknown>): Promise<TidegateProcess> {
-    const file = join(dir, 'fuzz.json');
-    writeFileSync(file, JSON.stringify(config, null, 2));
-    const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
-    const t = new TidegateProcess(spawn(process.execPath, [cli, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] }));
-    const deadline = Date.now() + 30_000;
-    while (t.listening.size < 4) {
-      if (t.exit !== null) throw new Error(`tidegate exited at start (${JSON.stringify(t.exit)}): ${t.stderr}`);
-      if (Date.now() > deadline) throw new Error(`tidegate did not listen within 30 s: ${t.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return t;
+    const escaped: string[] = [];
+    const cli = await startTidegateProcess(dir, config, ['fwd', 'px', 'llm', 'admin'], {
+      file: 'fuzz.json',
+      keepOutput: 8_000,
+      onLine: (line) => {
+        if (ESCAPED.test(line)) escaped.push(line.slice(0, 2_000));
+      },
+    });
+    return new TidegateProcess(cli, escaped);
+  }
+
+  get child(): ChildProcess {
+    return this.cli.child;
+  }
+
+  get exit(): { code: number | null; signal: NodeJS.Signals | null } | null {
+    return this.cli.exit;
+  }
+
+  /** The tail of what it wrote to stderr. */
+  get stderr(): string {
+    return this.cli.stderr();
   }
 
   get ports(): Ports {
-    const port = (name: string): number => this.listening.get(name)!;
+    const port = (name: string): number => this.cli.port(name);
     return { forward: port('fwd'), proxy: port('px'), gateway: port('llm'), admin: port('admin') };
   }
 
   get alive(): boolean {
-    return this.exit === null;
+    return this.cli.alive;
   }
 
   /** Open file descriptors of the process. */
@@ -71,25 +69,7 @@ export class TidegateProcess {
     return m ? Number(m[1]) * 1024 : 0;
   }
 
-  async stop(): Promise<void> {
-    if (this.exit !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  private onLine(line: string): void {
-    if (ESCAPED.test(line)) this.escaped.push(line.slice(0, 2_000));
-    if (!line.includes('listening')) return;
-    try {
-      const entry = JSON.parse(line) as { msg?: string; service?: string; listen?: string };
-      const port = Number(entry.listen?.split(':').pop());
-      if (entry.msg === 'service listening' && entry.service) this.listening.set(entry.service, port);
-      else if (entry.msg === 'admin API listening') this.listening.set('admin', port);
-    } catch {
-      /* not a JSON log line */
-    }
+  stop(): Promise<void> {
+    return this.cli.stop();
   }
 }

@@ -1,35 +1,21 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, post, startGateway, type StartedGateway } from './helpers.js';
+import { describe, it } from 'node:test';
+import type { MockUpstream } from '../fixtures/llm-upstream.js';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat } from '../helpers/llm.js';
 
 describe('gateway: session affinity', () => {
-  let a: MockUpstream;
-  let b: MockUpstream;
-  let gw: StartedGateway;
-  let gatewayConfig: Record<string, unknown>;
-  const detail = () => (gw.runtime.status().services[0]!.detail as { affinity: Record<string, number> }).affinity;
-
-  before(async () => {
-    a = await MockUpstream.start({ dialect: 'openai', name: 'a' });
-    b = await MockUpstream.start({ dialect: 'openai', name: 'b' });
-    gatewayConfig = {
-      strategy: 'round-robin',
-      retries: 1,
-      affinity: { bodyField: 'metadata.user_id', maxEntries: 100, ttl: '1h' },
-      breaker: { consecutiveFailures: 1, openFor: '1m' },
-      channels: [
-        { name: 'a', kind: 'openai', baseUrl: a.baseUrl, keys: ['k'] },
-        { name: 'b', kind: 'openai', baseUrl: b.baseUrl, keys: ['k'] },
-      ],
-    };
-    gw = await startGateway(gatewayConfig);
+  const gatewayConfig = (a: MockUpstream, b: MockUpstream) => ({
+    strategy: 'round-robin',
+    retries: 1,
+    affinity: { bodyField: 'metadata.user_id', maxEntries: 100, ttl: '1h' },
+    breaker: { consecutiveFailures: 1, openFor: '1m' },
+    channels: [channel(a), channel(b)],
   });
-  after(async () => {
-    await gw.close();
-    await a.close();
-    await b.close();
-  });
+  const gw = withGateway({ upstreams: { a: 'openai', b: 'openai' }, gateway: ({ a, b }) => gatewayConfig(a, b) });
+  const { a, b } = gw.up;
+  const detail = () => gw.detail<{ affinity: Record<string, number> }>().affinity;
 
   async function ask(session: string | null, body: Record<string, unknown> = chat('gpt-4o')): Promise<string> {
     const r = await post(`${gw.url}/v1/chat/completions`, body, session === null ? {} : { 'x-session-id': session });
@@ -58,7 +44,7 @@ describe('gateway: session affinity', () => {
     let opened = false;
     for (let i = 0; i < 4 && !opened; i++) {
       await ask(null);
-      const ch = (gw.runtime.status().services[0]!.detail as { channels: { name: string; breaker: { state: string } }[] }).channels.find((c) => c.name === home)!;
+      const ch = gw.channel(home);
       opened = ch.breaker.state === 'open';
     }
     assert.ok(opened, 'home channel circuit should be open');
@@ -74,33 +60,24 @@ describe('gateway: session affinity', () => {
 
   it('an entry pointing at a removed channel is dropped and re-chosen after a reload', async () => {
     // Fresh channels (new names, fresh breakers) over the same upstreams.
-    const fresh = [
-      { name: 'c1', kind: 'openai', baseUrl: a.baseUrl, keys: ['k'] },
-      { name: 'c2', kind: 'openai', baseUrl: b.baseUrl, keys: ['k'] },
-    ];
-    await gw.reload({ ...gatewayConfig, channels: fresh });
+    const renamed = [channel(a, { name: 'c1' }), channel(b, { name: 'c2' })];
+    await gw.reload({ ...gatewayConfig(a, b), channels: renamed });
     const home = await ask('s3');
     const keep = home === 'c1' ? 'c2' : 'c1';
-    await gw.reload({ ...gatewayConfig, channels: fresh.filter((c) => c.name === keep) });
+    await gw.reload({ ...gatewayConfig(a, b), channels: renamed.filter((c) => c.name === keep) });
     assert.equal(await ask('s3'), keep);
   });
 });
 
 describe('gateway: affinity table is a bounded LRU', () => {
-  let a: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    a = await MockUpstream.start({ dialect: 'openai', name: 'a' });
-    gw = await startGateway({ affinity: { maxEntries: 3 }, channels: [{ name: 'a', kind: 'openai', baseUrl: a.baseUrl, keys: ['k'] }] });
-  });
-  after(async () => {
-    await gw.close();
-    await a.close();
+  const gw = withGateway({
+    upstreams: { a: 'openai' },
+    gateway: ({ a }) => ({ affinity: { maxEntries: 3 }, channels: [channel(a)] }),
   });
 
   it('never holds more than maxEntries, evicting the least recently used', async () => {
     for (const s of ['1', '2', '3', '4', '5']) await post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-session-id': s });
-    const aff = (gw.runtime.status().services[0]!.detail as { affinity: Record<string, number> }).affinity;
+    const aff = gw.detail<{ affinity: Record<string, number> }>().affinity;
     assert.equal(aff.size, 3);
     assert.equal(aff.evicted, 2);
   });

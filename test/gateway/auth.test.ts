@@ -1,21 +1,18 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, messages, post, startGateway, type StartedGateway } from './helpers.js';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat, messages } from '../helpers/llm.js';
 
 describe('gateway: client auth by API key', () => {
-  let oa: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    gw = await startGateway({ channels: [{ name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['sk-upstream'] }] }, { users: [{ id: 'alice', keys: ['tg-alice'] }] });
+  const gw = withGateway({
+    upstreams: { oa: 'openai' },
+    gateway: ({ oa }) => ({ channels: [channel(oa, { keys: ['sk-upstream'] })] }),
+    users: [{ id: 'alice', keys: ['tg-alice'] }],
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-  });
+  const { oa } = gw.up;
 
   it('no key → 401 TG_ERR_GATEWAY_AUTH (OpenAI shape), nothing sent upstream', async () => {
     const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
@@ -48,20 +45,15 @@ describe('gateway: client auth by API key', () => {
 });
 
 describe('gateway: without users it is open and says so at start', () => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const gw = withGateway({ upstreams: { oa: 'openai' }, log: pino({ level: 'info' }, sink) });
+
   it('logs a warning naming the service and serves requests without a key', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
-    const oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    const gw = await startGateway({ channels: [{ name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['k'] }] }, { log: pino({ level: 'info' }, sink) });
-    try {
-      const warning = lines.map((l) => JSON.parse(l)).find((l) => /open to every client/.test(l.msg));
-      assert.ok(warning, 'expected an "open" warning at start');
-      assert.equal(warning.service, 'llm');
-      assert.equal((gw.runtime.status().services[0]!.detail as { open: boolean }).open, true);
-      assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'))).status, 200);
-    } finally {
-      await gw.close();
-      await oa.close();
-    }
+    const warning = lines.map((l) => JSON.parse(l)).find((l) => /open to every client/.test(l.msg));
+    assert.ok(warning, 'expected an "open" warning at start');
+    assert.equal(warning.service, 'llm');
+    assert.equal(gw.detail<{ open: boolean }>().open, true);
+    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'))).status, 200);
   });
 });

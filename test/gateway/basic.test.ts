@@ -1,27 +1,20 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, get, messages, post, sseEvents, startGateway, type StartedGateway } from './helpers.js';
+import { describe, it } from 'node:test';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { get, post } from '../helpers/http.js';
+import { chat, messages, sseEvents } from '../helpers/llm.js';
 
 describe('gateway: endpoints pass through to channels of their own dialect', () => {
-  let oa: MockUpstream;
-  let an: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an' });
-    gw = await startGateway({
+  const gw = withGateway({
+    upstreams: { oa: 'openai', an: 'anthropic' },
+    gateway: ({ oa, an }) => ({
       channels: [
-        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['sk-oa'], models: ['gpt-*', 'text-embedding-3-small'] },
-        { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: ['sk-an'], models: ['claude-*'] },
+        channel(oa, { keys: ['sk-oa'], models: ['gpt-*', 'text-embedding-3-small'] }),
+        channel(an, { keys: ['sk-an'], models: ['claude-*'] }),
       ],
-    });
+    }),
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    await an.close();
-  });
+  const { oa, an } = gw.up;
 
   it('POST /v1/chat/completions goes to the openai channel at baseUrl + /chat/completions with its key', async () => {
     const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { totalmem } from 'node:os';
 import { validateConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, startGateway, waitFor, type StartedGateway } from './helpers.js';
-import { RawClient } from './raw-client.js';
+import { channel, type GatewayView, oneChannel, startGateway, withGateway } from '../helpers/gateway.js';
+import { chat } from '../helpers/llm.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { eventually } from '../helpers/wait.js';
 
 const KiB = 1024;
 
 interface BudgetSnapshot { limit: number; used: number; peak: number; refused: number; timedOut: number }
 
-function budget(gw: StartedGateway): BudgetSnapshot {
-  return (gw.runtime.status().services[0]!.detail as { bodyBudget: BudgetSnapshot }).bodyBudget;
+function budget(gw: GatewayView): BudgetSnapshot {
+  return gw.detail<{ bodyBudget: BudgetSnapshot }>().bodyBudget;
 }
 
 function head(length: number | 'chunked'): string {
@@ -31,19 +32,7 @@ function chunk(bytes: Buffer): Buffer {
 }
 
 describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
-  let up: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    up = await MockUpstream.start({ dialect: 'openai', name: 'up' });
-    gw = await startGateway(
-      { channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'], models: ['gpt-*'] }] },
-      { limits: { bodyBudget: '1MiB', bodyTimeout: '20s' } },
-    );
-  });
-  after(async () => {
-    await gw.close();
-    await up.close();
-  });
+  const gw = withGateway({ ...oneChannel, limits: { bodyBudget: '1MiB', bodyTimeout: '20s' } });
 
   it('a declared body beyond what is left gets 503 + Retry-After before it is read; held bodies still complete', async () => {
     const body = paddedBody(300 * KiB);
@@ -54,7 +43,7 @@ describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
       c.send(body.subarray(0, 1000));
       holders.push(c);
     }
-    await waitFor(() => budget(gw).used === 3 * body.length, 5000, 'three bodies charged');
+    await eventually(() => budget(gw).used === 3 * body.length, 5000, 'three bodies charged');
     const late = await RawClient.open(gw.url);
     late.send(head(body.length));
     const refused = await late.read();
@@ -64,7 +53,7 @@ describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
     for (const c of holders) c.send(body.subarray(1000));
     for (const c of holders) assert.equal((await c.read()).status, 200);
     for (const c of holders) c.socket.destroy();
-    await waitFor(() => budget(gw).used === 0, 5000, 'the budget to be given back');
+    await eventually(() => budget(gw).used === 0, 5000, 'the budget to be given back');
     assert.ok(budget(gw).refused >= 1);
   });
 
@@ -72,7 +61,7 @@ describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
     const body = paddedBody(900 * KiB);
     const holder = await RawClient.open(gw.url);
     holder.send(head(body.length));
-    await waitFor(() => budget(gw).used === body.length, 5000, 'the body charged');
+    await eventually(() => budget(gw).used === body.length, 5000, 'the body charged');
     const c = await RawClient.open(gw.url);
     const raw: Buffer[] = [];
     c.socket.on('data', (d: Buffer) => raw.push(d));
@@ -81,32 +70,35 @@ describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
     assert.match(Buffer.concat(raw).toString('latin1'), /\r\nretry-after: \d+\r\n/i);
     holder.socket.destroy();
     c.socket.destroy();
-    await waitFor(() => budget(gw).used === 0, 5000, 'the budget to be given back');
+    await eventually(() => budget(gw).used === 0, 5000, 'the budget to be given back');
   });
 
   it('a chunked body is charged as it grows and refused when the budget runs out', async () => {
     const held = paddedBody(800 * KiB);
     const holder = await RawClient.open(gw.url);
     holder.send(head(held.length));
-    await waitFor(() => budget(gw).used === held.length, 5000, 'the held body charged');
+    await eventually(() => budget(gw).used === held.length, 5000, 'the held body charged');
     const c = await RawClient.open(gw.url);
     c.send(head('chunked'));
     const piece = Buffer.alloc(64 * KiB, 0x20);
     for (let i = 0; i < 3; i++) c.send(chunk(piece));
-    await waitFor(() => budget(gw).used === held.length + 3 * piece.length, 5000, 'three chunks charged');
+    await eventually(() => budget(gw).used === held.length + 3 * piece.length, 5000, 'three chunks charged');
     for (let i = 0; i < 4; i++) c.send(chunk(piece));
     const answer = await c.read();
     assert.equal(answer.status, 503);
     assert.equal(JSON.parse(answer.body).error.code, 'TG_ERR_BODY_BUDGET');
-    await waitFor(() => budget(gw).used === held.length, 5000, 'the refused chunks given back');
+    await eventually(() => budget(gw).used === held.length, 5000, 'the refused chunks given back');
     holder.socket.destroy();
     c.socket.destroy();
-    await waitFor(() => budget(gw).used === 0, 5000, 'the budget to be given back');
+    await eventually(() => budget(gw).used === 0, 5000, 'the budget to be given back');
   });
 
   it('a streamed answer gives its body charge back once it has started (no failover can need the body)', async () => {
-    const slow = await MockUpstream.start({ dialect: 'openai', name: 'slow', chunkDelayMs: 300, pieces: ['a', 'b', 'c', 'd'] });
-    const g = await startGateway({ channels: [{ name: 'slow', kind: 'openai', baseUrl: slow.baseUrl, keys: ['k'] }] }, { limits: { bodyBudget: '1MiB' } });
+    const g = await startGateway({
+      upstreams: { slow: { dialect: 'openai', chunkDelayMs: 300, pieces: ['a', 'b', 'c', 'd'] } },
+      gateway: ({ slow }) => ({ channels: [channel(slow)] }),
+      limits: { bodyBudget: '1MiB' },
+    });
     try {
       const body = paddedBody(100 * KiB);
       const res = await fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body.toString().replace('"messages"', '"stream":true,"messages"') });
@@ -118,7 +110,6 @@ describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
       while (!(await reader.read()).done) { /* drain */ }
     } finally {
       await g.close();
-      await slow.close();
     }
   });
 
@@ -129,33 +120,25 @@ describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
     // aborted halfway
     const gone = await RawClient.open(gw.url);
     gone.send(head(100 * KiB) + 'x'.repeat(1000));
-    await waitFor(() => budget(gw).used === 100 * KiB, 5000, 'the aborted body charged');
+    await eventually(() => budget(gw).used === 100 * KiB, 5000, 'the aborted body charged');
     gone.socket.destroy();
-    await waitFor(() => budget(gw).used === 0, 5000, 'the aborted body given back');
+    await eventually(() => budget(gw).used === 0, 5000, 'the aborted body given back');
     // bad JSON (the error comes after the whole body)
     const bad = '{"model":'.padEnd(5000, ' ');
     ok.send(head(bad.length) + bad);
     assert.equal((await ok.read()).status, 400);
     assert.equal(budget(gw).used, 0);
     ok.socket.destroy();
-    await waitFor(() => budget(gw).used === 0, 5000, 'nothing held');
+    await eventually(() => budget(gw).used === 0, 5000, 'nothing held');
     assert.equal(budget(gw).used, 0);
   });
 });
 
 describe('gateway: 150 clients holding almost-complete 10 MiB bodies', () => {
-  let up: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    up = await MockUpstream.start({ dialect: 'openai', name: 'up' });
-    gw = await startGateway(
-      { channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'], models: ['gpt-*'] }], maxConnections: 1000 },
-      { limits: { bodyBudget: '64MiB' } },
-    );
-  });
-  after(async () => {
-    await gw.close();
-    await up.close();
+  const gw = withGateway({
+    ...oneChannel,
+    gateway: ({ up }) => ({ channels: [channel(up, { models: ['gpt-*'] })], maxConnections: 1000 }),
+    limits: { bodyBudget: '64MiB' },
   });
 
   it('at most budget / 10 MiB of them are admitted, the rest get 503, and the budget returns to 0 when they leave', async () => {
@@ -169,32 +152,21 @@ describe('gateway: 150 clients holding almost-complete 10 MiB bodies', () => {
       clients.push(c);
       statuses.push(c.read().then((a) => a.status, () => -1));
     }
-    await waitFor(() => budget(gw).refused >= 144, 20_000, '144 refusals');
+    await eventually(() => budget(gw).refused >= 144, 20_000, '144 refusals');
     const snapshot = budget(gw);
     assert.ok(snapshot.used <= snapshot.limit, `used ${snapshot.used} within ${snapshot.limit}`);
     assert.equal(snapshot.used, 6 * declared, 'six bodies fit in 64 MiB');
     for (const c of clients) c.socket.destroy();
     const answered = await Promise.all(statuses);
     assert.equal(answered.filter((s) => s === 503).length, 144);
-    await waitFor(() => budget(gw).used === 0, 10_000, 'the budget to return to 0');
-    await waitFor(() => (gw.runtime.status().services[0]!.detail as { requests: { live: number } }).requests.live === 0, 10_000, 'no live requests');
+    await eventually(() => budget(gw).used === 0, 10_000, 'the budget to return to 0');
+    await eventually(() => gw.detail<{ requests: { live: number } }>().requests.live === 0, 10_000, 'no live requests');
   });
 });
 
 describe('gateway: bodyTimeout', () => {
-  let up: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    up = await MockUpstream.start({ dialect: 'openai', name: 'up' });
-    gw = await startGateway(
-      { channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'], models: ['gpt-*'] }] },
-      { limits: { bodyTimeout: '300ms' } },
-    );
-  });
-  after(async () => {
-    await gw.close();
-    await up.close();
-  });
+  const gw = withGateway({ ...oneChannel, limits: { bodyTimeout: '300ms' } });
+  const { up } = gw.up;
 
   it('a body that stops arriving ends with 408 JSON, the connection closes and the charge is given back', async () => {
     const c = await RawClient.open(gw.url);
@@ -219,7 +191,7 @@ describe('gateway: bodyTimeout', () => {
       clearInterval(timer);
     }
     assert.ok(await c.closedWithin(5000), 'the connection closes');
-    await waitFor(() => budget(gw).used === 0, 5000, 'the charge given back');
+    await eventually(() => budget(gw).used === 0, 5000, 'the charge given back');
   });
 
   it('a body that arrives in time is served', async () => {
@@ -248,8 +220,8 @@ describe('gateway.bodyBudget and gateway.bodyTimeout in the config', () => {
   });
 
   it('a reload applies new limits to the shared budget', async () => {
-    const up = await MockUpstream.start({ dialect: 'openai', name: 'up' });
-    const gw = await startGateway({ channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'] }] }, { limits: { bodyBudget: '1MiB' } });
+    const gw = await startGateway({ ...oneChannel, limits: { bodyBudget: '1MiB' } });
+    const { up } = gw.up;
     try {
       assert.equal(budget(gw).limit, 1024 * 1024);
       const next = validateConfig({
@@ -263,7 +235,6 @@ describe('gateway.bodyBudget and gateway.bodyTimeout in the config', () => {
       assert.equal((budget(gw) as unknown as { timeoutMs: number }).timeoutMs, 5000);
     } finally {
       await gw.close();
-      await up.close();
     }
   });
 });

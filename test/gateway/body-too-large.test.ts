@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { startGateway, type StartedGateway } from './helpers.js';
+import { channel, oneChannel, withGateway } from '../helpers/gateway.js';
 
 /**
  * A client that writes its whole body before it reads anything (as simple clients do), on a paused socket: it sees
@@ -36,16 +35,11 @@ function chunked(body: Buffer, piece: number): Buffer {
 const HEAD = 'POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n';
 
 describe('gateway: 413 answered early, read by a client that is still writing', () => {
-  let up: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    up = await MockUpstream.start({ dialect: 'openai', name: 'up' });
-    gw = await startGateway({ maxBodyBytes: '64KiB', channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'], models: ['gpt-*'] }] });
+  const gw = withGateway({
+    ...oneChannel,
+    gateway: ({ up }) => ({ maxBodyBytes: '64KiB', channels: [channel(up, { models: ['gpt-*'] })] }),
   });
-  after(async () => {
-    await gw.close();
-    await up.close();
-  });
+  const { up } = gw.up;
 
   it('the openai SDK surfaces a 413 APIError for a body over maxBodyBytes, not a connection error', async () => {
     const client = new OpenAI({ apiKey: 'x', baseURL: `${gw.url}/v1`, maxRetries: 0 });
@@ -92,7 +86,7 @@ describe('gateway: 413 answered early, read by a client that is still writing', 
     await new Promise<void>((resolve) => socket.once('close', resolve));
     assert.deepEqual(text.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 413']);
     assert.equal(up.requests.length, from, 'the pipelined request never reached the upstream');
-    const detail = gw.runtime.status().services[0]!.detail as { requests: { live: number }; bodyBudget: { used: number } };
+    const detail = gw.detail<{ requests: { live: number }; bodyBudget: { used: number } }>();
     assert.equal(detail.requests.live, 0);
     assert.equal(detail.bodyBudget.used, 0);
   });

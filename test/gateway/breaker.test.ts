@@ -1,30 +1,28 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream, sleep } from '../fixtures/llm-upstream.js';
-import { channelDetail, chat, post, startGateway, type StartedGateway } from './helpers.js';
+import { describe, it } from 'node:test';
+import { channel, type Gateway, type UpstreamSpec, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat } from '../helpers/llm.js';
+import { sleep } from '../helpers/wait.js';
 
-describe('gateway: circuit breaker per channel', () => {
-  let p: MockUpstream;
-  let s: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    p = await MockUpstream.start({ dialect: 'openai', name: 'p' });
-    s = await MockUpstream.start({ dialect: 'openai', name: 's' });
-    gw = await startGateway({
+/** Two OpenAI channels under the priority strategy (`high` first), one retry, the given breaker settings. */
+function priorityPair<H extends string, L extends string>(
+  high: H, low: L, breaker: Record<string, unknown>,
+): Gateway<H | L> {
+  return withGateway({
+    upstreams: { [high]: 'openai', [low]: 'openai' } as Record<H | L, UpstreamSpec>,
+    gateway: (up) => ({
       strategy: 'priority',
       retries: 1,
-      breaker: { consecutiveFailures: 2, openFor: '300ms', halfOpenProbes: 1, minRequests: 1000 },
-      channels: [
-        { name: 'p', kind: 'openai', baseUrl: p.baseUrl, keys: ['k'], priority: 2 },
-        { name: 's', kind: 'openai', baseUrl: s.baseUrl, keys: ['k'], priority: 1 },
-      ],
-    });
+      breaker,
+      channels: [channel(up[high], { priority: 2 }), channel(up[low], { priority: 1 })],
+    }),
   });
-  after(async () => {
-    await gw.close();
-    await p.close();
-    await s.close();
-  });
+}
+
+describe('gateway: circuit breaker per channel', () => {
+  const gw = priorityPair('p', 's', { consecutiveFailures: 2, openFor: '300ms', halfOpenProbes: 1, minRequests: 1000 });
+  const { p } = gw.up;
 
   const ask = async () => {
     const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
@@ -36,9 +34,9 @@ describe('gateway: circuit breaker per channel', () => {
     assert.equal(await ask(), 'p');
     p.script.push({ kind: 'status', status: 500 }, { kind: 'status', status: 502 });
     assert.equal(await ask(), 's');
-    assert.equal(channelDetail(gw, 'p').breaker.state, 'closed');
+    assert.equal(gw.channel('p').breaker.state, 'closed');
     assert.equal(await ask(), 's');
-    const b = channelDetail(gw, 'p').breaker;
+    const b = gw.channel('p').breaker;
     assert.equal(b.state, 'open');
     assert.equal(b.lastFailure, 'HTTP 502');
     const before = p.requests.length;
@@ -48,21 +46,21 @@ describe('gateway: circuit breaker per channel', () => {
 
   it('open → half-open after openFor; a successful probe closes it', async () => {
     await sleep(350);
-    assert.equal(channelDetail(gw, 'p').breaker.state, 'half-open');
+    assert.equal(gw.channel('p').breaker.state, 'half-open');
     assert.equal(await ask(), 'p');
-    assert.equal(channelDetail(gw, 'p').breaker.state, 'closed');
+    assert.equal(gw.channel('p').breaker.state, 'closed');
   });
 
   it('half-open → open again when the probe fails', async () => {
     p.script.push({ kind: 'status', status: 500 }, { kind: 'status', status: 500 });
     await ask();
     await ask();
-    const opened = channelDetail(gw, 'p').breaker.timesOpened;
-    assert.equal(channelDetail(gw, 'p').breaker.state, 'open');
+    const opened = gw.channel('p').breaker.timesOpened;
+    assert.equal(gw.channel('p').breaker.state, 'open');
     await sleep(350);
     p.script.push({ kind: 'status', status: 503 });
     assert.equal(await ask(), 's');
-    const b = channelDetail(gw, 'p').breaker;
+    const b = gw.channel('p').breaker;
     assert.equal(b.state, 'open');
     assert.equal(b.timesOpened, opened + 1);
     await sleep(350);
@@ -72,50 +70,33 @@ describe('gateway: circuit breaker per channel', () => {
   it('429 with Retry-After opens the circuit for at least that long', async () => {
     p.script.push({ kind: 'status', status: 429, retryAfter: '3' });
     assert.equal(await ask(), 's');
-    const b = channelDetail(gw, 'p').breaker;
+    const b = gw.channel('p').breaker;
     assert.equal(b.state, 'open');
     assert.ok(b.openForMs > 2000, `open for ${b.openForMs} ms, expected about 3000`);
     await sleep(350);
     // openFor (300 ms) has passed but Retry-After has not: still open.
-    assert.equal(channelDetail(gw, 'p').breaker.state, 'open');
+    assert.equal(gw.channel('p').breaker.state, 'open');
     assert.equal(await ask(), 's');
   });
 
   it('GET /status (service detail) shows every channel\'s breaker state', () => {
-    const detail = gw.runtime.status().services[0]!.detail as { channels: { name: string; breaker: { state: string } }[] };
+    const detail = gw.detail<{ channels: { name: string; breaker: { state: string } }[] }>();
     assert.deepEqual(detail.channels.map((c) => [c.name, c.breaker.state]), [['p', 'open'], ['s', 'closed']]);
   });
 });
 
 describe('gateway: circuit breaker opens on the error ratio', () => {
-  let r: MockUpstream;
-  let b: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    r = await MockUpstream.start({ dialect: 'openai', name: 'r' });
-    b = await MockUpstream.start({ dialect: 'openai', name: 'b' });
-    gw = await startGateway({
-      strategy: 'priority',
-      retries: 1,
-      breaker: { consecutiveFailures: 100, errorRatio: 0.5, minRequests: 4, window: '1m', openFor: '1m' },
-      channels: [
-        { name: 'r', kind: 'openai', baseUrl: r.baseUrl, keys: ['k'], priority: 2 },
-        { name: 'b', kind: 'openai', baseUrl: b.baseUrl, keys: ['k'], priority: 1 },
-      ],
-    });
+  const gw = priorityPair('r', 'b', {
+    consecutiveFailures: 100, errorRatio: 0.5, minRequests: 4, window: '1m', openFor: '1m',
   });
-  after(async () => {
-    await gw.close();
-    await r.close();
-    await b.close();
-  });
+  const { r } = gw.up;
 
   it('opens once the window has minRequests and failures/requests ≥ errorRatio', async () => {
     r.script.push({ kind: 'status', status: 500 }, { kind: 'ok' }, { kind: 'status', status: 500 }, { kind: 'ok' }, { kind: 'status', status: 500 });
     for (let i = 0; i < 4; i++) await post(`${gw.url}/v1/chat/completions`, chat('m'));
-    assert.equal(channelDetail(gw, 'r').breaker.state, 'closed');
+    assert.equal(gw.channel('r').breaker.state, 'closed');
     await post(`${gw.url}/v1/chat/completions`, chat('m'));
-    assert.equal(channelDetail(gw, 'r').breaker.state, 'open');
+    assert.equal(gw.channel('r').breaker.state, 'open');
     const n = r.requests.length;
     const res = await post(`${gw.url}/v1/chat/completions`, chat('m'));
     assert.equal(res.headers['x-tidegate-channel'], 'b');

@@ -1,27 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, post, startGateway } from './helpers.js';
+import { withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat } from '../helpers/llm.js';
 
 describe('gateway: cache figures for GET /cache', () => {
+  const gw = withGateway({ upstreams: { oa: 'openai' } });
+
   it('reports the affinity table size and hit rate', async () => {
-    const upstream = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    const gw = await startGateway({ channels: [{ name: 'oa', kind: 'openai', baseUrl: upstream.baseUrl, keys: ['k'] }] });
-    try {
-      for (let i = 0; i < 3; i++) {
-        assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { 'x-session-id': 'sess-1' })).status, 200);
-      }
-      const caches = gw.runtime.caches();
-      assert.equal(caches.geo, null, 'no service uses GeoIP');
-      const affinity = (caches.services.llm as { affinity: { size: number; hits: number; misses: number; hitRate: number; max: number } }).affinity;
-      assert.equal(affinity.size, 1);
-      assert.equal(affinity.max, 10_000);
-      assert.equal(affinity.misses, 1);
-      assert.equal(affinity.hits, 2);
-      assert.ok(Math.abs(affinity.hitRate - 2 / 3) < 1e-9);
-    } finally {
-      await gw.close();
-      await upstream.close();
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { 'x-session-id': 'sess-1' })).status, 200);
     }
+    const caches = gw.runtime.caches();
+    assert.equal(caches.geo, null, 'no service uses GeoIP');
+    const affinity = (caches.services.llm as { affinity: { size: number; hits: number; misses: number; hitRate: number; max: number } }).affinity;
+    assert.equal(affinity.size, 1);
+    assert.equal(affinity.max, 10_000);
+    assert.equal(affinity.misses, 1);
+    assert.equal(affinity.hits, 2);
+    assert.ok(Math.abs(affinity.hitRate - 2 / 3) < 1e-9);
   });
 });

@@ -1,32 +1,22 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, messages, post, sseEvents, startGateway, type StartedGateway } from './helpers.js';
+import { describe, it } from 'node:test';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat, messages, sseEvents } from '../helpers/llm.js';
 
 describe('gateway: conversion between OpenAI and Anthropic dialects', () => {
-  let oa: MockUpstream;
-  let an: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an' });
-    gw = await startGateway({
-      channels: [
-        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['sk-oa'] },
-        { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: ['sk-an'] },
-      ],
+  const gw = withGateway({
+    upstreams: { oa: 'openai', an: 'anthropic' },
+    gateway: ({ oa, an }) => ({
+      channels: [channel(oa, { keys: ['sk-oa'] }), channel(an, { keys: ['sk-an'] })],
       rules: [
         // OpenAI-shaped requests for claude-* go to the Anthropic channel, Anthropic-shaped gpt-* to OpenAI.
         { match: { model: 'claude-*' }, channels: ['an'] },
         { match: { model: 'gpt-*' }, channels: ['oa'] },
       ],
-    });
+    }),
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    await an.close();
-  });
+  const { oa, an } = gw.up;
 
   it('OpenAI request → Anthropic channel (non-streamed): request and response converted', async () => {
     const r = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', { messages: [{ role: 'system', content: 'Be brief' }, { role: 'user', content: 'Hi' }] }));

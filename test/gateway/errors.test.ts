@@ -1,47 +1,33 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { after, before, describe, it } from 'node:test';
-import { connect, createServer } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, get, messages, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
-
-/** A port nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { describe, it } from 'node:test';
+import { connect } from 'node:net';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { get, post } from '../helpers/http.js';
+import { freePort } from '../helpers/listen.js';
+import { chat, messages } from '../helpers/llm.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_* codes', () => {
-  let oa: MockUpstream;
-  let hung: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    hung = await MockUpstream.start({ dialect: 'openai', name: 'hung' });
-    hung.behaviour = { kind: 'no-first-byte' };
-    const dead = await deadPort();
-    gw = await startGateway({
-      maxBodyBytes: 1024,
-      firstByteTimeout: '300ms',
-      retries: 0,
-      channels: [
-        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['k'], models: ['gpt-*'] },
-        { name: 'dead', kind: 'openai', baseUrl: `http://127.0.0.1:${dead}/v1`, keys: ['k'], models: ['dead-*'] },
-        { name: 'hung', kind: 'openai', baseUrl: hung.baseUrl, keys: ['k'], models: ['slow-*'] },
-        { name: 'an', kind: 'anthropic', baseUrl: `http://127.0.0.1:${dead}`, keys: ['k'], models: ['claude-*'] },
-      ],
-    });
+  const gw = withGateway({
+    upstreams: { oa: 'openai', hung: { dialect: 'openai', behaviour: { kind: 'no-first-byte' } } },
+    gateway: async ({ oa, hung }) => {
+      const dead = await freePort(); // nothing listens there
+      return {
+        maxBodyBytes: 1024,
+        firstByteTimeout: '300ms',
+        retries: 0,
+        channels: [
+          channel(oa, { models: ['gpt-*'] }),
+          { name: 'dead', kind: 'openai', baseUrl: `http://127.0.0.1:${dead}/v1`, keys: ['k'], models: ['dead-*'] },
+          channel(hung, { models: ['slow-*'] }),
+          { name: 'an', kind: 'anthropic', baseUrl: `http://127.0.0.1:${dead}`, keys: ['k'], models: ['claude-*'] },
+        ],
+      };
+    },
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    await hung.close();
-  });
+  const { oa, hung } = gw.up;
 
   it('unknown route → 404 TG_ERR_ROUTE_NOT_FOUND', async () => {
     const r = await post(`${gw.url}/v1/nope`, {});
@@ -121,7 +107,7 @@ describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_*
     assert.equal(r.status, 504);
     assert.equal(r.json().error.code, 'TG_ERR_UPSTREAM_TIMEOUT');
     assert.equal(r.json().error.type, 'timeout_error');
-    await waitFor(() => hung.requests.at(-1)?.aborted === true, 5000, 'the hung upstream request to be aborted');
+    await eventually(() => hung.requests.at(-1)?.aborted === true, 5000, 'the hung upstream request to be aborted');
   });
 
   it('an upstream 4xx that is the client\'s fault passes through unchanged', async () => {
@@ -133,30 +119,18 @@ describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_*
 });
 
 describe('gateway: requestTimeout ends the request with 504, without further attempts', () => {
-  let h1: MockUpstream;
-  let h2: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    h1 = await MockUpstream.start({ dialect: 'openai', name: 'h1' });
-    h2 = await MockUpstream.start({ dialect: 'openai', name: 'h2' });
-    h1.behaviour = { kind: 'no-first-byte' };
-    h2.behaviour = { kind: 'no-first-byte' };
-    gw = await startGateway({
+  const hung = { dialect: 'openai', behaviour: { kind: 'no-first-byte' } } as const;
+  const gw = withGateway({
+    upstreams: { h1: hung, h2: hung },
+    gateway: ({ h1, h2 }) => ({
       requestTimeout: '300ms',
       firstByteTimeout: '30s',
       retries: 3,
       strategy: 'round-robin',
-      channels: [
-        { name: 'h1', kind: 'openai', baseUrl: h1.baseUrl, keys: ['k'] },
-        { name: 'h2', kind: 'openai', baseUrl: h2.baseUrl, keys: ['k'] },
-      ],
-    });
+      channels: [channel(h1), channel(h2)],
+    }),
   });
-  after(async () => {
-    await gw.close();
-    await h1.close();
-    await h2.close();
-  });
+  const { h1, h2 } = gw.up;
 
   it('504 TG_ERR_UPSTREAM_TIMEOUT after one attempt; that attempt is aborted upstream', async () => {
     const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
@@ -165,25 +139,15 @@ describe('gateway: requestTimeout ends the request with 504, without further att
     assert.match(r.json().error.message, /requestTimeout/);
     assert.equal(h1.requests.length + h2.requests.length, 1);
     const up = h1.requests.length === 1 ? h1 : h2;
-    await waitFor(() => up.requests[0]!.aborted, 5000, 'the timed-out upstream request to be aborted');
+    await eventually(() => up.requests[0]!.aborted, 5000, 'the timed-out upstream request to be aborted');
   });
 });
 
 describe('gateway: requestTimeout counts from the request\'s arrival, slow upload included', () => {
-  let up: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
+  const gw = withGateway({
     // The upstream answers in 250 ms: well within requestTimeout counted from routing, not from arrival.
-    up = await MockUpstream.start({ dialect: 'openai', name: 'up', firstByteDelayMs: 250 });
-    gw = await startGateway({
-      requestTimeout: '500ms',
-      firstByteTimeout: '30s',
-      channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'] }],
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await up.close();
+    upstreams: { up: { dialect: 'openai', firstByteDelayMs: 250 } },
+    gateway: ({ up }) => ({ requestTimeout: '500ms', firstByteTimeout: '30s', channels: [channel(up)] }),
   });
 
   it('a body that took longer than requestTimeout to arrive ends in 504', async () => {

@@ -1,36 +1,27 @@
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, messages, post, sseEvents, startGateway, waitFor, type StartedGateway } from './helpers.js';
+import { describe, it } from 'node:test';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat, messages, sseEvents } from '../helpers/llm.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('gateway: retries and failover before the first byte; error events after it', () => {
-  let p: MockUpstream;
-  let s: MockUpstream;
-  let ap: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    p = await MockUpstream.start({ dialect: 'openai', name: 'p' });
-    s = await MockUpstream.start({ dialect: 'openai', name: 's' });
-    ap = await MockUpstream.start({ dialect: 'anthropic', name: 'ap' });
-    gw = await startGateway({
+  const gw = withGateway({
+    upstreams: { p: 'openai', s: 'openai', ap: 'anthropic' },
+    gateway: ({ p, s, ap }) => ({
       strategy: 'priority',
       retries: 2,
       firstByteTimeout: '250ms',
       breaker: { consecutiveFailures: 1000, minRequests: 1000 },
       channels: [
-        { name: 'p', kind: 'openai', baseUrl: p.baseUrl, keys: ['k1', 'k2'], priority: 3, models: ['gpt-*'] },
-        { name: 's', kind: 'openai', baseUrl: s.baseUrl, keys: ['k'], priority: 2, models: ['gpt-*'] },
-        { name: 'ap', kind: 'anthropic', baseUrl: ap.baseUrl, keys: ['k'], models: ['claude-*'] },
+        channel(p, { keys: ['k1', 'k2'], priority: 3, models: ['gpt-*'] }),
+        channel(s, { priority: 2, models: ['gpt-*'] }),
+        channel(ap, { models: ['claude-*'] }),
       ],
-    });
+    }),
   });
-  after(async () => {
-    await gw.close();
-    await p.close();
-    await s.close();
-    await ap.close();
-  });
+  const { p, s, ap } = gw.up;
 
   it('a 500 fails over to the next channel; the client sees only the good answer', async () => {
     p.script.push({ kind: 'status', status: 500 });
@@ -46,7 +37,7 @@ describe('gateway: retries and failover before the first byte; error events afte
     assert.equal(r.status, 200);
     assert.equal(r.headers['x-tidegate-channel'], 's');
     assert.equal(sseEvents(r.text).at(-1)!.data, '[DONE]');
-    await waitFor(() => p.requests[before]?.aborted === true, 5000, 'the abandoned upstream request to be aborted');
+    await eventually(() => p.requests[before]?.aborted === true, 5000, 'the abandoned upstream request to be aborted');
   });
 
   it('a key the upstream refuses (401) is skipped: the retry uses the channel\'s next key', async () => {
@@ -58,8 +49,7 @@ describe('gateway: retries and failover before the first byte; error events afte
     const auths = p.requests.slice(before).map((q) => q.headers.authorization);
     assert.equal(auths.length, 2);
     assert.notEqual(auths[0], auths[1]);
-    const creds = (gw.runtime.status().services[0]!.detail as { channels: { name: string; credentials: { usable: number; skipped: { reason: string }[] } }[] })
-      .channels.find((c) => c.name === 'p')!.credentials;
+    const creds = gw.channel('p').credentials as { usable: number; skipped: { reason: string }[] };
     assert.equal(creds.usable, 1);
     assert.match(creds.skipped[0]!.reason, /refused by upstream: 401/);
   });

@@ -1,30 +1,21 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, startGateway, type StartedGateway } from './helpers.js';
-import { RawClient } from './raw-client.js';
+import { describe, it } from 'node:test';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { chat } from '../helpers/llm.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { sleep } from '../helpers/wait.js';
 
 describe('gateway: idle client connections', () => {
-  let up: MockUpstream;
-  let slow: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    up = await MockUpstream.start({ dialect: 'openai', name: 'fast' });
-    slow = await MockUpstream.start({ dialect: 'openai', name: 'slow', firstByteDelayMs: 1200 });
-    gw = await startGateway({
+  const gw = withGateway({
+    upstreams: { fast: 'openai', slow: { dialect: 'openai', firstByteDelayMs: 1200 } },
+    gateway: ({ fast, slow }) => ({
       keepAliveTimeout: '500ms',
       firstByteTimeout: '10s',
       channels: [
-        { name: 'fast', kind: 'openai', baseUrl: up.baseUrl, keys: ['k1'], models: ['gpt-*'] },
-        { name: 'slow', kind: 'openai', baseUrl: slow.baseUrl, keys: ['k2'], models: ['slow-*'] },
+        channel(fast, { keys: ['k1'], models: ['gpt-*'] }),
+        channel(slow, { keys: ['k2'], models: ['slow-*'] }),
       ],
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await up.close();
-    await slow.close();
+    }),
   });
 
   it('closes a keep-alive connection once it has been idle for keepAliveTimeout', async () => {

@@ -1,29 +1,23 @@
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { startGateway, type StartedGateway } from './helpers.js';
+import { before, describe, it } from 'node:test';
+import { channel, withGateway } from '../helpers/gateway.js';
 
 describe('gateway: through the official openai npm client', () => {
-  let oa: MockUpstream;
-  let an: MockUpstream;
-  let gw: StartedGateway;
-  let client: OpenAI;
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an' });
-    gw = await startGateway({
+  const gw = withGateway({
+    upstreams: { oa: 'openai', an: 'anthropic' },
+    gateway: ({ oa, an }) => ({
       channels: [
-        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['sk-up'], models: ['gpt-*'] },
-        { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: ['sk-an'], models: ['claude-*'] },
+        channel(oa, { keys: ['sk-up'], models: ['gpt-*'] }),
+        channel(an, { keys: ['sk-an'], models: ['claude-*'] }),
       ],
-    }, { users: [{ id: 'team', keys: ['tg-team'] }] });
-    client = new OpenAI({ apiKey: 'tg-team', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    }),
+    users: [{ id: 'team', keys: ['tg-team'] }],
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    await an.close();
+  const { oa } = gw.up;
+  let client: OpenAI;
+  before(() => {
+    client = new OpenAI({ apiKey: 'tg-team', baseURL: `${gw.url}/v1`, maxRetries: 0 });
   });
 
   it('chat.completions.create (non-streamed)', async () => {

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
+import { describe, it } from 'node:test';
+import { withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat } from '../helpers/llm.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('gateway: large bodies go to the worker pool; a full pool queue answers 503 + Retry-After', () => {
-  let oa: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    gw = await startGateway(
-      { channels: [{ name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['k'] }] },
-      { pool: { threads: 1, maxQueue: 1, jsonOffloadBytes: '1KiB' } },
-    );
-  });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-  });
+  const gw = withGateway({ upstreams: { oa: 'openai' }, pool: { threads: 1, maxQueue: 1, jsonOffloadBytes: '1KiB' } });
+  const { oa } = gw.up;
 
   const big = () => chat('gpt-4o', { messages: [{ role: 'user', content: 'x'.repeat(4096) }] });
 
@@ -40,10 +31,10 @@ describe('gateway: large bodies go to the worker pool; a full pool queue answers
     const flag = new SharedArrayBuffer(8);
     const view = new Int32Array(flag);
     const running = pool.hold(flag, 10_000);
-    await waitFor(() => Atomics.load(view, 1) === 1, 5000, 'the hold task to park the worker');
+    await eventually(() => Atomics.load(view, 1) === 1, 5000, 'the hold task to park the worker');
     const queued = pool.hold(flag, 10_000);
     try {
-      await waitFor(() => pool.stats().queueSize >= 1, 5000, 'a queued task');
+      await eventually(() => pool.stats().queueSize >= 1, 5000, 'a queued task');
       const r = await post(`${gw.url}/v1/chat/completions`, big());
       assert.equal(r.status, 503);
       assert.equal(r.json().error.code, 'TG_ERR_GATEWAY_BUSY');

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import type { ServerResponse } from 'node:http';
+import { describe, it } from 'node:test';
 import { REDACTED, redactSecrets } from '../../src/gateway/upstream/redact.js';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, messages, post, startGateway, type StartedGateway } from './helpers.js';
+import type { RecordedRequest } from '../fixtures/llm-upstream.js';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat, messages } from '../helpers/llm.js';
 
 const KEY = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWx1234';
 const OTHER = 'sk-ant-api03-ZyXwVuTsRqPoNmLkJiHg-5678';
@@ -33,54 +34,39 @@ describe('redactSecrets', () => {
 });
 
 describe('gateway: an upstream echoing its key never hands it to the client', () => {
-  let oa: MockUpstream;
-  let an: MockUpstream;
-  let sse: Server;
-  let oaSse: Server;
-  let gw: StartedGateway;
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa' });
-    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an' });
-    // An Anthropic upstream whose stream starts, then sends an error event quoting its key.
-    sse = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', model: 'claude-x', content: [], usage: { input_tokens: 1, output_tokens: 0 } } })}\n\n`);
-        res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${OTHER}` } })}\n\n`);
-      });
-    });
-    await new Promise<void>((resolve) => sse.listen(0, '127.0.0.1', resolve));
-    // An OpenAI upstream whose stream (passed through as is) carries an error event, the key cut across two writes.
-    oaSse = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const first = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' } }] })}\n\n`;
-        const error = `data: ${JSON.stringify({ error: { type: 'invalid_request_error', message: `Incorrect API key provided: ${KEY}` } })}\n\n`;
-        const cut = error.indexOf(KEY) + 10;
-        res.write(first + error.slice(0, cut));
-        setTimeout(() => res.end(error.slice(cut) + 'data: [DONE]\n\n'), 30);
-      });
-    });
-    await new Promise<void>((resolve) => oaSse.listen(0, '127.0.0.1', resolve));
-    gw = await startGateway({
+  /** An Anthropic upstream whose stream starts, then sends an error event quoting its key. */
+  function anthropicKeyEvent(_rec: RecordedRequest, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', model: 'claude-x', content: [], usage: { input_tokens: 1, output_tokens: 0 } } })}\n\n`);
+    res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${OTHER}` } })}\n\n`);
+  }
+  /** An OpenAI upstream whose stream (passed through as is) carries an error event, the key cut across two writes. */
+  function openaiKeyEvent(_rec: RecordedRequest, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const first = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' } }] })}\n\n`;
+    const error = `data: ${JSON.stringify({ error: { type: 'invalid_request_error', message: `Incorrect API key provided: ${KEY}` } })}\n\n`;
+    const cut = error.indexOf(KEY) + 10;
+    res.write(first + error.slice(0, cut));
+    setTimeout(() => res.end(error.slice(cut) + 'data: [DONE]\n\n'), 30);
+  }
+  const gw = withGateway({
+    upstreams: {
+      oa: 'openai',
+      an: 'anthropic',
+      oaSse: { dialect: 'openai', behaviour: { kind: 'custom', answer: openaiKeyEvent } },
+      sse: { dialect: 'anthropic', behaviour: { kind: 'custom', answer: anthropicKeyEvent } },
+    },
+    gateway: ({ oa, an, oaSse, sse }) => ({
       retries: 0,
       channels: [
-        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: [KEY], models: ['gpt-*'] },
-        { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: [OTHER], models: ['claude-3*'] },
-        { name: 'oa-sse', kind: 'openai', baseUrl: `http://127.0.0.1:${(oaSse.address() as AddressInfo).port}/v1`, keys: [KEY], models: ['sse-gpt'] },
-        { name: 'sse', kind: 'anthropic', baseUrl: `http://127.0.0.1:${(sse.address() as AddressInfo).port}`, keys: [OTHER], models: ['claude-sse'] },
+        channel(oa, { keys: [KEY], models: ['gpt-*'] }),
+        channel(an, { keys: [OTHER], models: ['claude-3*'] }),
+        channel(oaSse, { name: 'oa-sse', keys: [KEY], models: ['sse-gpt'] }),
+        channel(sse, { keys: [OTHER], models: ['claude-sse'] }),
       ],
-    });
+    }),
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    await an.close();
-    await new Promise<void>((resolve) => sse.close(() => resolve()));
-    await new Promise<void>((resolve) => oaSse.close(() => resolve()));
-  });
+  const { oa, an } = gw.up;
 
   const noKey = (text: string, what: string): void => {
     assert.ok(!text.includes(KEY) && !text.includes(OTHER), `${what} leaked a key: ${text}`);

@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, startGateway, waitFor, type StartedGateway } from './helpers.js';
-import { RawClient } from './raw-client.js';
+import { describe, it } from 'node:test';
+import { oneChannel, withGateway } from '../helpers/gateway.js';
+import { chat } from '../helpers/llm.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 /** The gateway reads request bodies straight from node:http's parser (GatewayRequest.push): these hold it to HTTP. */
 describe('gateway: request bodies as they arrive on the wire', () => {
-  let up: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    up = await MockUpstream.start({ dialect: 'openai', name: 'up' });
-    gw = await startGateway({ channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'], models: ['gpt-*'] }] });
-  });
-  after(async () => {
-    await gw.close();
-    await up.close();
-  });
+  const gw = withGateway(oneChannel);
+  const { up } = gw.up;
 
-  const live = (): number => (gw.runtime.status().services[0]!.detail as { requests: { live: number } }).requests.live;
+  const live = (): number => gw.detail<{ requests: { live: number } }>().requests.live;
   const head = (length: number | 'chunked'): string => `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n${
     length === 'chunked' ? 'transfer-encoding: chunked' : `content-length: ${length}`}\r\n\r\n`;
 
@@ -65,9 +57,9 @@ describe('gateway: request bodies as they arrive on the wire', () => {
     const from = up.requests.length;
     const client = await RawClient.open(gw.url);
     client.send(head(body.length) + body.slice(0, 20));
-    await waitFor(() => live() === 1, 5000, 'the request to be live');
+    await eventually(() => live() === 1, 5000, 'the request to be live');
     client.socket.destroy();
-    await waitFor(() => live() === 0, 5000, 'the half request to be dropped');
+    await eventually(() => live() === 0, 5000, 'the half request to be dropped');
     assert.equal(up.requests.length, from);
     const next = await RawClient.open(gw.url);
     assert.equal((await next.chat('gpt-4o')).status, 200, 'the gateway still serves');

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
+import { describe, it } from 'node:test';
+import { channel, type GatewayView, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat } from '../helpers/llm.js';
+import { eventually } from '../helpers/wait.js';
 
-async function servedBy(gw: StartedGateway, model: string, n: number, headers: Record<string, string> = {}): Promise<string[]> {
+async function servedBy(
+  gw: GatewayView, model: string, n: number, headers: Record<string, string> = {},
+): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const r = await post(`${gw.url}/v1/chat/completions`, chat(model), headers);
@@ -20,20 +24,15 @@ function count(names: string[]): Record<string, number> {
 }
 
 describe('gateway: balancing strategies and routing rules', () => {
-  const ups: MockUpstream[] = [];
-  let gw: StartedGateway;
-  let slow: MockUpstream;
-  before(async () => {
-    for (const name of ['a', 'b', 'c']) ups.push(await MockUpstream.start({ dialect: 'openai', name }));
-    slow = await MockUpstream.start({ dialect: 'openai', name: 'slow', firstByteDelayMs: 150 });
-    const [a, b, c] = ups as [MockUpstream, MockUpstream, MockUpstream];
-    gw = await startGateway({
+  const gw = withGateway({
+    upstreams: { a: 'openai', b: 'openai', c: 'openai', slow: { dialect: 'openai', firstByteDelayMs: 150 } },
+    gateway: ({ a, b, c, slow }) => ({
       strategy: 'round-robin',
       channels: [
-        { name: 'a', kind: 'openai', baseUrl: a.baseUrl, keys: ['ka'], weight: 3, priority: 2 },
-        { name: 'b', kind: 'openai', baseUrl: b.baseUrl, keys: ['kb'], weight: 1, priority: 2 },
-        { name: 'c', kind: 'openai', baseUrl: c.baseUrl, keys: ['kc1', 'kc2'], weight: 1, priority: 1 },
-        { name: 'slow', kind: 'openai', baseUrl: slow.baseUrl, keys: ['ks'], models: ['lat-*', 'lif-*'] },
+        channel(a, { keys: ['ka'], weight: 3, priority: 2 }),
+        channel(b, { keys: ['kb'], weight: 1, priority: 2 }),
+        channel(c, { keys: ['kc1', 'kc2'], weight: 1, priority: 1 }),
+        channel(slow, { keys: ['ks'], models: ['lat-*', 'lif-*'] }),
       ],
       rules: [
         { match: { model: 'prio-*' }, channels: ['a', 'b', 'c'], strategy: 'priority' },
@@ -44,13 +43,9 @@ describe('gateway: balancing strategies and routing rules', () => {
         { match: { model: 'h-*', header: { name: 'x-team', value: 'red' } }, channels: ['c'] },
         { match: { model: 'keys-*' }, channels: ['c'] },
       ],
-    });
+    }),
   });
-  after(async () => {
-    await gw.close();
-    for (const u of ups) await u.close();
-    await slow.close();
-  });
+  const { slow } = gw.up;
 
   it('weighted: smooth weighted round-robin gives exactly 3:1 over 8 requests', async () => {
     assert.deepEqual(count(await servedBy(gw, 'w-1', 8)), { a: 6, b: 2 });
@@ -70,7 +65,7 @@ describe('gateway: balancing strategies and routing rules', () => {
 
   it('least-in-flight: a request goes to the channel with nothing in flight', async () => {
     const first = post(`${gw.url}/v1/chat/completions`, chat('lif-1'));
-    await waitFor(() => slow.requests.length > 0, 5000, 'the slow channel to get the first request');
+    await eventually(() => slow.requests.length > 0, 5000, 'the slow channel to get the first request');
     // While the slow channel holds one request, the next ones go to b.
     const names = await servedBy(gw, 'lif-1', 3);
     assert.deepEqual(names, ['b', 'b', 'b']);
@@ -91,7 +86,7 @@ describe('gateway: balancing strategies and routing rules', () => {
   });
 
   it('keys of a channel are rotated', async () => {
-    const c = ups[2]!;
+    const c = gw.up.c;
     const before = c.requests.length;
     await servedBy(gw, 'keys-1', 4);
     const auths = c.requests.slice(before).map((r) => r.headers.authorization);

@@ -1,32 +1,25 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, it } from 'node:test';
-import { MockUpstream, sleep } from '../fixtures/llm-upstream.js';
-import { chat, startGateway, waitFor, type StartedGateway } from './helpers.js';
+import { describe, it } from 'node:test';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { chat } from '../helpers/llm.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 const PIECES = Array.from({ length: 1200 }, (_, i) => `<${i}>`);
 const PAD = 64 * 1024;
 
 describe('gateway: streaming with backpressure and client abort', () => {
-  let big: MockUpstream;
-  let paced: MockUpstream;
-  let gw: StartedGateway;
-  before(async () => {
-    // 1200 events of ~64 KiB: ~75 MiB if nothing held it back (far more than the kernel's socket buffers).
-    big = await MockUpstream.start({ dialect: 'openai', name: 'big', pieces: PIECES, padBytes: PAD });
-    paced = await MockUpstream.start({ dialect: 'openai', name: 'paced', pieces: Array.from({ length: 50 }, (_, i) => `${i} `), chunkDelayMs: 20 });
-    gw = await startGateway({
-      channels: [
-        { name: 'big', kind: 'openai', baseUrl: big.baseUrl, keys: ['k'], models: ['big'] },
-        { name: 'paced', kind: 'openai', baseUrl: paced.baseUrl, keys: ['k'], models: ['paced'] },
-      ],
-    });
+  const gw = withGateway({
+    upstreams: {
+      // 1200 events of ~64 KiB: ~75 MiB if nothing held it back (far more than the kernel's socket buffers).
+      big: { dialect: 'openai', pieces: PIECES, padBytes: PAD },
+      paced: { dialect: 'openai', pieces: Array.from({ length: 50 }, (_, i) => `${i} `), chunkDelayMs: 20 },
+    },
+    gateway: ({ big, paced }) => ({
+      channels: [channel(big, { models: ['big'] }), channel(paced, { models: ['paced'] })],
+    }),
   });
-  after(async () => {
-    await gw.close();
-    await big.close();
-    await paced.close();
-  });
+  const { big, paced } = gw.up;
 
   function open(model: string) {
     const { hostname, port } = new URL(gw.url);
@@ -38,7 +31,7 @@ describe('gateway: streaming with backpressure and client abort', () => {
     const req = open('big');
     const res = await new Promise<import('node:http').IncomingMessage>((r) => req.on('response', r));
     res.pause();
-    await waitFor(() => big.requests.length === 1 && big.requests[0]!.bytesWritten > 0, 5000, 'the stream to start');
+    await eventually(() => big.requests.length === 1 && big.requests[0]!.bytesWritten > 0, 5000, 'the stream to start');
     // Wait until the upstream is stalled: its writes stop growing while the client reads nothing.
     let last = -1;
     while (big.requests[0]!.bytesWritten !== last) {
@@ -65,10 +58,10 @@ describe('gateway: streaming with backpressure and client abort', () => {
     const res = await new Promise<import('node:http').IncomingMessage>((r) => req.on('response', r));
     await new Promise((r) => res.once('data', r));
     req.destroy();
-    await waitFor(() => paced.requests[0]?.aborted === true, 5000, 'the upstream request to be aborted');
+    await eventually(() => paced.requests[0]?.aborted === true, 5000, 'the upstream request to be aborted');
     assert.equal(paced.requests[0]!.finished, false);
-    await waitFor(() => ((gw.runtime.status().services[0]!.detail as { requests: { live: number } }).requests.live === 0), 5000, 'the exchange to end');
-    const ch = (gw.runtime.status().services[0]!.detail as { channels: { name: string; inFlight: number; breaker: { state: string } }[] }).channels.find((c) => c.name === 'paced')!;
+    await eventually(() => gw.detail<{ requests: { live: number } }>().requests.live === 0, 5000, 'the exchange to end');
+    const ch = gw.channel('paced');
     assert.equal(ch.inFlight, 0);
     assert.equal(ch.breaker.state, 'closed');
   });

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from 'undici';
 import { UpstreamPool, type PooledHandler } from '../../src/gateway/upstream/upstream-pool.js';
+import { listenHttp, type TestHttpServer } from '../helpers/listen.js';
 
 /** A handler that collects its answer and gives its client back the way Attempt does. */
 class Collector implements PooledHandler {
@@ -43,14 +42,14 @@ class Collector implements PooledHandler {
 }
 
 describe('gateway: a channel\'s upstream connections', () => {
-  let server: Server;
+  let server: TestHttpServer;
   let origin: string;
   const sockets = new Set<unknown>();
   let running = 0;
   let maxRunning = 0;
   const order: string[] = [];
   before(async () => {
-    server = createServer((req, res) => {
+    server = await listenHttp((req, res) => {
       running++;
       maxRunning = Math.max(maxRunning, running);
       order.push(req.url!);
@@ -59,14 +58,10 @@ describe('gateway: a channel\'s upstream connections', () => {
         res.end(`answer ${req.url}`);
       }, 40);
     });
-    server.on('connection', (s) => sockets.add(s));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server.server.on('connection', (s) => sockets.add(s));
+    origin = server.origin;
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  after(() => server.close());
 
   function send(pool: UpstreamPool, path: string): Collector {
     const c = new Collector(pool);

@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
-import type { GatewayUsageRecord, RequestLogRow } from '../../src/contracts/records.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
+import type { RequestLogRow } from '../../src/contracts/records.js';
 import { UsageLog } from '../../src/store/usage-log.js';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { chat, messages, post, startGateway, waitFor, type StartedGateway } from './helpers.js';
+import { usageGateway, withGateway } from '../helpers/gateway.js';
+import { post } from '../helpers/http.js';
+import { chat, messages } from '../helpers/llm.js';
+import { eventually } from '../helpers/wait.js';
 
 interface Row {
   user: string | null; channel: string | null; endpoint: string; model: string | null; stream: number; status: number;
@@ -18,27 +20,8 @@ interface Row {
 }
 
 describe('gateway: usage rows in SQLite and the per-user usage hook', () => {
-  let oa: MockUpstream;
-  let an: MockUpstream;
-  let gw: StartedGateway;
-  const records: GatewayUsageRecord[] = [];
-  const cfg = () => ({
-    channels: [
-      { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['k'], models: ['gpt-*'] },
-      { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: ['k'], models: ['claude-*'] },
-    ],
-  });
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 21, completion: 9 } });
-    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an', usage: { prompt: 13, completion: 5 } });
-    gw = await startGateway(cfg(), { sqlite: true, users: [{ id: 'alice', keys: ['ka'] }, { id: 'bob', keys: ['kb'] }] });
-    gw.runtime.onGatewayRequest((r) => records.push(r));
-  });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    await an.close();
-  });
+  const gw = withGateway(usageGateway({ sqlite: true }));
+  const records = gw.usage;
 
   function rows(): Row[] {
     const db = new Database(gw.dbFile!, { readonly: true });
@@ -56,7 +39,7 @@ describe('gateway: usage rows in SQLite and the per-user usage hook', () => {
     assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('claude-3', { stream: true }), { authorization: 'Bearer kb' })).status, 200);
     assert.equal((await post(`${gw.url}/v1/chat/completions`, '{"model":', { authorization: 'Bearer ka' })).status, 400);
     // A reload flushes the writer: the rows are in the file before the 1 s timer.
-    await gw.reload(cfg());
+    await gw.reload();
     const r = rows();
     assert.equal(r.length, 5);
     assert.deepEqual(r.map((x) => [x.user, x.channel, x.endpoint, x.stream, x.status, x.prompt_tokens, x.completion_tokens, x.total_tokens]), [
@@ -162,10 +145,10 @@ describe('store: the batched request-log writer', () => {
     assert.equal(log.stats().written, 0);
     log.push(row(499));
     assert.equal(log.stats().pending, 500, 'the 500th row sends the batch to the writer thread');
-    await waitFor(() => log.stats().written === 500, 5000, 'the 500-row batch');
+    await eventually(() => log.stats().written === 500, 5000, 'the 500-row batch');
     assert.equal(log.stats().flushes, 1);
     log.push(row(500));
-    await waitFor(() => log.stats().written === 501, 5000, 'the timer flush');
+    await eventually(() => log.stats().written === 501, 5000, 'the timer flush');
     assert.equal((db.prepare('SELECT count(*) AS n FROM request_log').get() as { n: number }).n, 501);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     await log.close();
@@ -199,10 +182,10 @@ describe('store: the batched request-log writer', () => {
     const blocker = new Database(file);
     blocker.exec('BEGIN EXCLUSIVE');
     for (let i = 0; i < 5; i++) log.push(row(i));
-    await waitFor(() => log.stats().failedFlushes === 1, 5000, 'the first refused batch');
+    await eventually(() => log.stats().failedFlushes === 1, 5000, 'the first refused batch');
     // Rows 0-4 are retried (in flight) while 5-24 arrive: 5-9 and 10-14 are dropped to stay within maxPending.
     for (let i = 5; i < 25; i++) log.push(row(i));
-    await waitFor(() => log.stats().failedFlushes === 2, 5000, 'the retried batch refused again');
+    await eventually(() => log.stats().failedFlushes === 2, 5000, 'the retried batch refused again');
     assert.equal(log.stats().dropped, 10);
     assert.equal(log.stats().pending, 15);
     blocker.exec('COMMIT');

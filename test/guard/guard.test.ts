@@ -9,8 +9,10 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Logger } from '../../src/log.js';
 import { guardConnection, guardRequest } from '../../src/guard/entry.js';
-import { connectTo, echoServer, eventually, readAll, readBytes } from '../helpers/servers.js';
 import { rawExchange } from '../helpers/raw-http.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { connectTo, readAll, readBytes } from '../helpers/sockets.js';
+import { eventually } from '../helpers/wait.js';
 
 function capturedLogger(): { log: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];

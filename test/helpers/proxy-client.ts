@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net';
-import { connectTo, readBytes } from './servers.js';
+import { connectTo, readBytes } from './sockets.js';
 
 /** Opens a SOCKS5 CONNECT through the proxy at `port`; resolves with the socket and the reply code. */
-export async function socks5Connect(port: number, host: string, destPort: number, early?: Buffer): Promise<{ socket: Socket; reply: number }> {
+export async function socks5Connect(
+  port: number, host: string, destPort: number, early?: Buffer,
+): Promise<{ socket: Socket; reply: number }> {
   const socket = await connectTo(port);
   socket.write(Buffer.from([0x05, 0x01, 0x00]));
   const choice = await readBytes(socket, 2);
@@ -19,8 +21,10 @@ export async function socks5Connect(port: number, host: string, destPort: number
   return { socket, reply: reply[1]! };
 }
 
-/** Sends `CONNECT host:port`; resolves with the socket and the status line's code (the body, if any, is left unread). */
-export async function httpConnect(port: number, target: string): Promise<{ socket: Socket; status: number; head: string }> {
+/** Sends `CONNECT host:port`; resolves with the socket and the status line's code (any body is left unread). */
+export async function httpConnect(
+  port: number, target: string,
+): Promise<{ socket: Socket; status: number; head: string }> {
   const socket = await connectTo(port);
   socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
   let head = '';

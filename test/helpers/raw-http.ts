@@ -14,7 +14,9 @@ export interface RawAnswer {
  * Writes `bytes` (malformed HTTP welcome) to 127.0.0.1:`port` and reads the first answer: complete once its
  * content-length has arrived (or chunked's last chunk), or when the server closes, or at `deadlineMs`.
  */
-export function rawExchange(port: number, bytes: string | Buffer, deadlineMs = 5_000, endAfterWrite = false): Promise<RawAnswer> {
+export function rawExchange(
+  port: number, bytes: string | Buffer, deadlineMs = 5_000, endAfterWrite = false,
+): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     let data = Buffer.alloc(0);
@@ -28,7 +30,8 @@ export function rawExchange(port: number, bytes: string | Buffer, deadlineMs = 5
       const split = text.indexOf('\r\n\r\n');
       const head = split === -1 ? text : text.slice(0, split);
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
-      resolve({ status: status ? Number(status) : 0, head, body: split === -1 ? '' : data.subarray(split + 4).toString('utf8'), closed, timedOut });
+      const body = split === -1 ? '' : data.subarray(split + 4).toString('utf8');
+      resolve({ status: status ? Number(status) : 0, head, body, closed, timedOut });
     };
     const timer = setTimeout(() => finish(false, true), deadlineMs);
     socket.on('error', () => finish(true, false));

@@ -1,6 +1,7 @@
+import type { Clock } from '../../src/accounting/period.js';
 import { documentToConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import type { RelayEngine } from '../../src/contracts/relay-engine.js';
 import { JsRelayEngine } from '../../src/relay/js/engine.js';
 import { loadNativeEngine } from '../../src/relay/native/index.js';
@@ -14,38 +15,75 @@ export interface EngineFactory {
   create(): RelayEngine;
 }
 
+/** The JavaScript relay engine, always available. */
+export const jsEngine: EngineFactory = { kind: 'js', create: () => new JsRelayEngine() };
+
 /** Every relay engine that can run here: the shared relay suite runs once per engine. */
 export function availableEngines(): EngineFactory[] {
-  const engines: EngineFactory[] = [{ kind: 'js', create: () => new JsRelayEngine() }];
+  const engines: EngineFactory[] = [jsEngine];
   const probe = loadNativeEngine();
   if (probe.ok) {
     void probe.engine.shutdown();
-    engines.push({ kind: 'native', create: () => { const l = loadNativeEngine(); if (!l.ok) throw new Error(l.reason); return l.engine; } });
+    engines.push({ kind: 'native', create: nativeEngine });
   }
   return engines;
 }
 
-/** A config document with test defaults: no admin listener, no SQLite, silent logs, a short grace period. */
+function nativeEngine(): RelayEngine {
+  const load = loadNativeEngine();
+  if (!load.ok) throw new Error(load.reason);
+  return load.engine;
+}
+
+/** The available engines, minus the native one when TIDEGATE_RELAY=js forces the JS engine. */
+export function engines(): EngineFactory[] {
+  const all = availableEngines();
+  return process.env.TIDEGATE_RELAY === 'js' ? all.filter((e) => e.kind === 'js') : all;
+}
+
+/** What a test config has unless it says otherwise: no admin listener, no SQLite, silent logs, a short grace. */
+const TEST_DEFAULTS = {
+  admin: { listen: 'off' }, store: { sqlite: 'off' }, log: { level: 'silent' }, shutdownGrace: '2s',
+};
+
+/** A config document over the test defaults. */
 export function testConfig(doc: Record<string, unknown>): Config {
-  return documentToConfig({ admin: { listen: 'off' }, store: { sqlite: 'off' }, log: { level: 'silent' }, shutdownGrace: '2s', ...doc }, 'test');
+  return documentToConfig({ ...TEST_DEFAULTS, ...doc }, 'test');
+}
+
+export interface StartOptions {
+  /** The relay engine; without one the runtime picks it as in production (native when built, TIDEGATE_RELAY). */
+  readonly engine?: EngineFactory;
+  readonly clock?: Clock;
+  readonly redisPrefix?: string;
+  readonly log?: Logger;
 }
 
 export interface Running {
   readonly runtime: Runtime;
+  /** Every finished relay, in order. */
   readonly records: RelayRecord[];
   /** The bound listen port of a service. */
   port(service: string): number;
   status(service: string): ServiceStatus;
   /** Replaces the config the next reloadFromSource() reads. */
   setSource(doc: Record<string, unknown>): void;
+  /** Applies `doc` (with the test defaults) through the runtime's reload; throws when a service failed. */
+  reload(doc: Record<string, unknown>): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Starts a runtime in-process on `doc` with the given engine; records every finished relay. */
-export async function startTidegate(doc: Record<string, unknown>, engine?: EngineFactory): Promise<Running> {
+/** Starts a runtime in-process on `doc` (with the test defaults); records every finished relay. */
+export async function startTidegate(doc: Record<string, unknown>, options: StartOptions = {}): Promise<Running> {
   let current = doc;
   const source: ConfigSource = { file: null, load: async () => testConfig(current) };
-  const runtime = await Runtime.start(testConfig(doc), { log: createLogger('silent'), source, engine: engine?.create() });
+  const runtime = await Runtime.start(testConfig(doc), {
+    log: options.log ?? createLogger('silent'),
+    source,
+    engine: options.engine?.create(),
+    clock: options.clock,
+    redisPrefix: options.redisPrefix,
+  });
   const records: RelayRecord[] = [];
   runtime.onRelayClosed((r) => records.push(r));
   const status = (name: string): ServiceStatus => {
@@ -60,6 +98,11 @@ export async function startTidegate(doc: Record<string, unknown>, engine?: Engin
     port: (name) => Number(status(name).listen.split(':').pop()),
     setSource(next) {
       current = next;
+    },
+    async reload(next) {
+      current = next;
+      const result = await runtime.reload(testConfig(next));
+      if (!result.ok) throw new Error(`reload failed: ${JSON.stringify(result.failed)}`);
     },
     stop: () => runtime.shutdown(),
   };

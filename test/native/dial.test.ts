@@ -11,9 +11,11 @@ import type {
   RelayResult,
 } from '../../src/contracts/relay-engine.js';
 import type { NativeRelayEngine } from '../../src/relay/native/engine.js';
-import { blackhole } from '../helpers/blackhole.js';
-import { eventually, readAll } from '../helpers/servers.js';
-import { connect, defaultOptions, listen, newEngine, portOf, skipNative } from './harness.js';
+import { defaultOptions, newEngine, skipNative } from './harness.js';
+import { freePort, listen, type TestServer } from '../helpers/listen.js';
+import { blackhole } from '../fixtures/blackhole.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
+import { eventually } from '../helpers/wait.js';
 
 /** The engine-side dial: the addon connects to the target itself; JS hears of failed connects and picks the next. */
 
@@ -56,7 +58,7 @@ async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], conn
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: portOf(server),
+    port: (server.address() as net.AddressInfo).port,
     /** The next dialed client (or one already dialed and not yet taken). */
     next(): Promise<Dialed> {
       const ready = dialed.shift();
@@ -71,15 +73,12 @@ function openFds(): number {
 }
 
 async function refusedPort(): Promise<number> {
-  const s = await listen(() => undefined);
-  const port = portOf(s);
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  return freePort();
 }
 
 describe('native relay: engine-side dial', { skip: skipNative }, () => {
   let engine: NativeRelayEngine;
-  let echo: net.Server;
+  let echo: TestServer;
   before(async () => {
     engine = newEngine();
     echo = await listen((s) => s.pipe(s));
@@ -96,9 +95,9 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
   });
 
   it('connects and relays both ways byte-exactly, the client\'s early bytes and FIN included', async () => {
-    const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: portOf(echo) })!]);
+    const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: echo.port })!]);
     try {
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       const payload = Buffer.alloc(300_000, 7);
       client.end(payload); // sent (with the FIN) before the engine's connect may even have started
       const got = await readAll(client);
@@ -119,10 +118,10 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     const dead = await refusedPort();
     const front = await dialFront(engine, [
       engine.dialAddress({ host: '127.0.0.1', port: dead })!,
-      engine.dialAddress({ host: '127.0.0.1', port: portOf(echo) })!,
+      engine.dialAddress({ host: '127.0.0.1', port: echo.port })!,
     ], CONNECT, true);
     try {
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       client.end('ping');
       assert.equal((await readAll(client)).toString(), 'ping');
       const d = await front.next();
@@ -143,7 +142,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 300 });
     try {
       const started = Date.now();
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       const ended = readAll(client).catch(() => Buffer.alloc(0));
       const d = await front.next();
       const result = await d.closed;
@@ -164,7 +163,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     const hole = await blackhole();
     const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 });
     try {
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       const d = await front.next();
       client.resetAndDestroy();
       const result = await d.closed;
@@ -185,7 +184,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     // The engine opens its loop's epoll and eventfd with the first relay and closes them at shutdown.
     const fdsBefore = openFds();
     try {
-      const client = await connect(front.port);
+      const client = await connectTo(front.port);
       const ended = readAll(client).catch(() => Buffer.alloc(0));
       const d = await front.next();
       await new Promise((resolve) => setTimeout(resolve, 50)); // let the connect start

@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type net from 'node:net';
 import { loadAddon } from '../../src/relay/native/binding.js';
-import { closeServer, connect, delay, fdTarget, listen, portOf, skipNative, until } from './harness.js';
+import { fdTarget, skipNative } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen } from '../helpers/listen.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 /**
  * A relay's close must take its fds out of the loop's epoll even when the addon's dup is not the last reference to
@@ -42,11 +45,11 @@ describe('native relay: epoll registrations end with the relay', { skip: skipNat
   it('deregisters both fds of a closed relay while Node still holds its own fds of the sockets', async () => {
     const accepted: net.Socket[] = [];
     const server = await listen((socket) => accepted.push(socket));
-    const peerOfClient = await connect(portOf(server));
+    const peerOfClient = await connectTo(server.port);
     peerOfClient.on('error', () => {});
-    await until(() => accepted.length === 1, 'first accept');
-    const peerOfTarget = await connect(portOf(server));
-    await until(() => accepted.length === 2, 'second accept');
+    await eventually(() => accepted.length === 1, 20_000, 'first accept');
+    const peerOfTarget = await connectTo(server.port);
+    await eventually(() => accepted.length === 2, 20_000, 'second accept');
     const [clientSide, targetSide] = accepted as [net.Socket, net.Socket];
     const inodes = [inodeOf(handleFd(clientSide)), inodeOf(handleFd(targetSide))];
 
@@ -57,24 +60,24 @@ describe('native relay: epoll registrations end with the relay', { skip: skipNat
       binding.start(1, detachKeepingFd(clientSide), detachKeepingFd(targetSide), null, null, 0, 0, 0, 0);
       const [epfd] = binding.stats().epollFds as number[];
       assert.ok(epfd !== undefined);
-      await until(() => inodes.every((i) => watchedInodes(epfd).includes(i)), 'both sockets watched by the addon');
+      await eventually(() => inodes.every((i) => watchedInodes(epfd).includes(i)), 20_000, 'both sockets watched by the addon');
 
       peerOfClient.resetAndDestroy(); // the relay ends with client_reset; Node's fds keep both sockets open
-      await until(() => records.length >= 4, 'close record');
+      await eventually(() => records.length >= 4, 20_000, 'close record');
       assert.deepEqual(records.slice(0, 4), [1, 0, 0, 1], 'relay 1 closed: client_reset');
-      await delay(150); // past the loop iteration that freed the relay
+      await sleep(150); // past the loop iteration that freed the relay
 
       const left = watchedInodes(epfd).filter((i) => inodes.includes(i));
       assert.deepEqual(left, [], 'a closed relay\'s socket is still registered in the addon\'s epoll (dangling Endpoint)');
       // An event on the still-open target socket: with a stale registration this was a use after free.
       peerOfTarget.write('x');
-      await delay(150);
+      await sleep(150);
     } finally {
       binding.shutdown();
       clientSide.destroy();
       targetSide.destroy();
       peerOfTarget.destroy();
-      await closeServer(server);
+      await server.close();
     }
   });
 });

@@ -4,16 +4,19 @@ import { describe, it } from 'node:test';
 import type net from 'node:net';
 import { RelayHandoverError } from '../../src/errors.js';
 import { canDetach, detachSocket } from '../../src/relay/native/handover.js';
-import { closeServer, connect, delay, fdTarget, listen, newEngine, portOf, skipNative, startFront, until } from './harness.js';
+import { fdTarget, newEngine, skipNative, startFront } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen, type TestServer } from '../helpers/listen.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 /**
  * The hand-over relies on Node internals (`socket._handle.fd`, `readStop()`, `reading`). These tests fail loudly when
  * a Node version changes them; they need no addon except the last one.
  */
 
-async function pair(onServer: (socket: net.Socket) => void): Promise<{ server: net.Server; client: net.Socket }> {
+async function pair(onServer: (socket: net.Socket) => void): Promise<{ server: TestServer; client: net.Socket }> {
   const server = await listen(onServer);
-  const client = await connect(portOf(server));
+  const client = await connectTo(server.port);
   return { server, client };
 }
 
@@ -44,7 +47,7 @@ function inodeOf(fd: number): number {
 describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }, () => {
   it('exposes a socket fd through _handle and returns the bytes Node already buffered', async () => {
     const { server, client } = await pair((s) => s.write('banner:'));
-    await until(() => client.readableLength >= 7, 'banner buffered in Node');
+    await eventually(() => client.readableLength >= 7, 20_000, 'banner buffered in Node');
     assert.equal(canDetach(client), true);
     const { fd, pending } = detachSocket(client);
     assert.equal(typeof fd, 'number');
@@ -52,7 +55,7 @@ describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }
     assert.match(fdTarget(fd), /^socket:\[\d+\]$/, 'Node internals changed: _handle.fd is not the socket fd');
     assert.equal(pending?.toString(), 'banner:');
     client.destroy();
-    await closeServer(server);
+    await server.close();
   });
 
   it('stops libuv reading: later bytes stay in the kernel for the new owner', async () => {
@@ -60,20 +63,20 @@ describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }
     const { server, client } = await pair((s) => {
       serverSide = s;
     });
-    await until(() => serverSide !== null, 'accept');
+    await eventually(() => serverSide !== null, 20_000, 'accept');
     const { fd, pending } = detachSocket(client);
     assert.equal(pending, null);
     let sawData = false;
     client.on('data', () => (sawData = true));
     serverSide!.write('after-detach');
-    await delay(100); // give libuv every chance to read, if it still watched the fd
+    await sleep(100); // give libuv every chance to read, if it still watched the fd
     assert.equal(sawData, false, 'Node internals changed: readStop() did not stop libuv reading');
     assert.equal(client.readableLength, 0);
     const buf = Buffer.alloc(64);
     const n = readSync(fd, buf); // the bytes are still in the kernel, for whoever owns the fd next
     assert.equal(buf.subarray(0, n).toString(), 'after-detach');
     client.destroy();
-    await closeServer(server);
+    await server.close();
   });
 
   it('refuses destroyed and still-connecting sockets with RelayHandoverError', async () => {
@@ -82,11 +85,11 @@ describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }
     assert.equal(canDetach(client), false);
     assert.throws(() => detachSocket(client), RelayHandoverError);
     const { connect: netConnect } = await import('node:net');
-    const connecting = netConnect({ port: portOf(server), host: '127.0.0.1' });
+    const connecting = netConnect({ port: server.port, host: '127.0.0.1' });
     assert.equal(canDetach(connecting), false);
     assert.throws(() => detachSocket(connecting), RelayHandoverError);
     connecting.destroy();
-    await closeServer(server);
+    await server.close();
   });
 
   it('refuses a TLS socket (its fd carries ciphertext) with RelayHandoverError', async () => {
@@ -97,21 +100,21 @@ describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }
     assert.throws(() => detachSocket(tls), /got a TLS socket/);
     tls.destroy();
     client.destroy();
-    await closeServer(server);
+    await server.close();
   });
 
   it('leaves no libuv epoll registration on a handed-over socket: only the addon watches it', { skip: skipNative }, async () => {
     const engine = newEngine();
     const target = await listen((s) => s.pipe(s));
     let inodes: number[] = [];
-    const front = await startFront(engine, portOf(target), {
+    const front = await startFront(engine, target.port, {
       beforeStart(client, t) {
         const handleFd = (s: net.Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
         inodes = [inodeOf(handleFd(client)), inodeOf(handleFd(t))];
       },
     });
-    const client = await connect(front.port);
-    await until(() => front.relays.length === 1, 'relay start');
+    const client = await connectTo(front.port);
+    await eventually(() => front.relays.length === 1, 20_000, 'relay start');
     const echoed = new Promise<string>((resolve) => client.once('data', (d: Buffer) => resolve(d.toString())));
     client.write('ping');
     assert.equal(await echoed, 'ping');
@@ -124,6 +127,6 @@ describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }
     client.end();
     await front.closeOf(0);
     await engine.shutdown();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 });

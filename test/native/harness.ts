@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { Relay, RelayOptions, RelayResult } from '../../src/contracts/relay-engine.js';
 import { loadNativeEngine, NativeRelayEngine, type NativeEngineOptions } from '../../src/relay/native/index.js';
+import { listen, type TestServer } from '../helpers/listen.js';
 
 /** Shared fixtures of the native relay tests: real servers on 127.0.0.1, a relay front that hands sockets over. */
 
@@ -20,42 +20,13 @@ export function newEngine(options: NativeEngineOptions = {}): NativeRelayEngine 
 
 export const defaultOptions: RelayOptions = { idleTimeoutMs: 0, halfCloseTimeoutMs: 10_000, rateLimit: null };
 
-const connections = new WeakMap<net.Server, Set<net.Socket>>();
-
-export async function listen(handler: (socket: net.Socket) => void): Promise<net.Server> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => {}); // resets are expected in several tests; those that check them listen themselves
-    handler(socket);
-  });
-  connections.set(server, sockets);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
-export function portOf(server: net.Server): number {
-  return (server.address() as AddressInfo).port;
-}
-
-export function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
-      socket.removeListener('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
-
 export interface Closed {
   readonly relay: Relay;
   readonly result: RelayResult;
 }
 
 export interface Front {
-  readonly server: net.Server;
+  readonly server: TestServer;
   readonly port: number;
   /** Every relay started, in order. */
   readonly relays: Relay[];
@@ -101,7 +72,7 @@ export async function startFront(engine: NativeRelayEngine, targetPort: number, 
   });
   const front: Front = {
     server,
-    port: portOf(server),
+    port: server.port,
     relays,
     closed,
     async closeOf(index) {
@@ -165,13 +136,6 @@ export async function sendAll(socket: net.Socket, data: Buffer, chunk = 1 << 20)
   socket.end();
 }
 
-/** Stops listening and destroys the connections the server still has (half-open ones would keep it waiting). */
-export function closeServer(server: net.Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  for (const socket of connections.get(server) ?? []) socket.destroy();
-  return closed;
-}
-
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
@@ -192,17 +156,4 @@ export function countFds(prefix: string): number {
     }
   }
   return n;
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Waits (event-driven via polling on the event loop, no timing assertion) until `predicate` holds. */
-export async function until(predicate: () => boolean, what: string, limitMs = 20_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
 }

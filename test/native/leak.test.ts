@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { closeServer, connect, countFds, listen, newEngine, openFdCount, portOf, skipNative, startFront } from './harness.js';
+import { countFds, newEngine, openFdCount, skipNative, startFront } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen } from '../helpers/listen.js';
 
 describe('native relay: resources', { skip: skipNative, timeout: 300_000 }, () => {
   it('opens and closes 10,000 relays without leaking fds or pipes', async () => {
@@ -9,7 +11,7 @@ describe('native relay: resources', { skip: skipNative, timeout: 300_000 }, () =
       socket.end('ok'); // a reply and a half-close; the client ends its side after reading it
       socket.resume();
     });
-    const front = await startFront(engine, portOf(target));
+    const front = await startFront(engine, target.port);
     // Warm up so lazily created fds (the epoll thread's, pooled pipes) exist before counting.
     await runBatch(front.port, 50);
     await front.closedCount(50);
@@ -31,7 +33,7 @@ describe('native relay: resources', { skip: skipNative, timeout: 300_000 }, () =
     assert.ok(countFds('pipe:') <= pipesBefore + 2 * 64, 'pipe fds bounded by the pool');
     assert.ok(openFdCount() <= fdsBefore + 2 * 64 - 2 * 0, `fds before ${fdsBefore}, after ${openFdCount()}`);
     await engine.shutdown();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
     // Once the engine is gone every pipe it pooled is closed too.
     assert.ok(countFds('pipe:') <= pipesBefore, `pipe fds before ${pipesBefore}, after shutdown ${countFds('pipe:')}`);
   });
@@ -40,7 +42,7 @@ describe('native relay: resources', { skip: skipNative, timeout: 300_000 }, () =
 async function runBatch(port: number, count: number): Promise<void> {
   await Promise.all(
     Array.from({ length: count }, async () => {
-      const c = await connect(port);
+      const c = await connectTo(port);
       await new Promise<void>((resolve) => {
         c.resume();
         c.once('end', () => {

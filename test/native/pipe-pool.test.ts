@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nativeOptionsFromEnv } from '../../src/relay/native/index.js';
-import { closeServer, connect, drain, listen, newEngine, pattern, portOf, sendAll, sha256, skipNative, startFront } from './harness.js';
+import { drain, newEngine, pattern, sendAll, sha256, skipNative, startFront } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen } from '../helpers/listen.js';
 import type { NativeRelayEngine } from '../../src/relay/native/index.js';
 
 /** Runs `count` concurrent relays, each sending `size` bytes client -> target; checks every byte and count. */
@@ -13,15 +15,15 @@ async function transfer(engine: NativeRelayEngine, count: number, size: number):
     targetResults.push(drain(socket));
     socket.end();
   });
-  const front = await startFront(engine, portOf(target));
-  const clients = await Promise.all(Array.from({ length: count }, () => connect(front.port)));
+  const front = await startFront(engine, target.port);
+  const clients = await Promise.all(Array.from({ length: count }, () => connectTo(front.port)));
   await Promise.all(clients.map((c) => { c.resume(); return sendAll(c, data); }));
   await front.closedCount(count);
   const results = await Promise.all(targetResults);
   for (const r of results) assert.deepEqual([r.bytes, r.sha256], [size, digest]);
   for (const { result } of front.closed) assert.deepEqual([result.bytesIn, result.reason], [size, 'done']);
   for (const c of clients) c.destroy();
-  await Promise.all([closeServer(front.server), closeServer(target)]);
+  await Promise.all([front.server.close(), target.close()]);
 }
 
 describe('native relay: pipe pool', { skip: skipNative, timeout: 120_000 }, () => {
@@ -35,14 +37,14 @@ describe('native relay: pipe pool', { skip: skipNative, timeout: 120_000 }, () =
     assert.equal(stats.pipeTargetSize, 1 << 20);
     // Idle live relays hold no pipe.
     const target = await listen((s) => s.pipe(s));
-    const front = await startFront(engine, portOf(target));
-    const idle = await Promise.all(Array.from({ length: 20 }, () => connect(front.port)));
+    const front = await startFront(engine, target.port);
+    const idle = await Promise.all(Array.from({ length: 20 }, () => connectTo(front.port)));
     await Promise.all(idle.map((c) => new Promise((resolve) => { c.once('data', resolve); c.write('x'); })));
     assert.equal(engine.nativeStats().liveRelays, 20);
     assert.equal(engine.nativeStats().pipesInUse, 0, 'idle relays hold no pipes');
     await engine.shutdown();
     for (const c of idle) c.destroy();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('falls back to smaller pipes when the budget is short, and every byte still arrives', async () => {

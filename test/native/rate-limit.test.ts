@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { closeServer, connect, delay, listen, newEngine, pattern, portOf, skipNative, startFront, until } from './harness.js';
+import { newEngine, pattern, skipNative, startFront } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen } from '../helpers/listen.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 describe('native relay: rate limits', { skip: skipNative, timeout: 60_000 }, () => {
   it('shares one limit between two connections (bounded by rate x time + one second of burst)', async () => {
@@ -9,9 +12,9 @@ describe('native relay: rate limits', { skip: skipNative, timeout: 60_000 }, () 
     const limit = engine.createRateLimit(rate, 0);
     let received = 0;
     const target = await listen((socket) => socket.on('data', (d: Buffer) => (received += d.length)));
-    const front = await startFront(engine, portOf(target), { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit } });
-    const clients = await Promise.all([connect(front.port), connect(front.port)]);
-    await until(() => front.relays.length === 2, 'relays');
+    const front = await startFront(engine, target.port, { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit } });
+    const clients = await Promise.all([connectTo(front.port), connectTo(front.port)]);
+    await eventually(() => front.relays.length === 2, 20_000, 'relays');
     const chunk = pattern(64 << 10, 9);
     let writing = true;
     const pump = async (c: (typeof clients)[number]): Promise<void> => {
@@ -21,7 +24,7 @@ describe('native relay: rate limits', { skip: skipNative, timeout: 60_000 }, () 
     };
     const started = performance.now();
     const pumps = clients.map((c) => pump(c));
-    await delay(2500);
+    await sleep(2500);
     const bytes = received;
     const elapsedS = (performance.now() - started) / 1000;
     writing = false;
@@ -34,13 +37,13 @@ describe('native relay: rate limits', { skip: skipNative, timeout: 60_000 }, () 
     // set() applies live: lifting the limit lets the backlog through at once.
     limit.set(0, 0);
     const lifted = received;
-    await until(() => received > lifted + 4 * rate, 'unlimited flow after set(0, 0)');
+    await eventually(() => received > lifted + 4 * rate, 20_000, 'unlimited flow after set(0, 0)');
     for (const c of clients) c.resetAndDestroy(); // pumps blocked on 'drain' are abandoned with their sockets
     void pumps;
     await front.closedCount(2);
     limit.dispose();
     await engine.shutdown();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('limits the target -> client direction with the out rate', async () => {
@@ -52,18 +55,18 @@ describe('native relay: rate limits', { skip: skipNative, timeout: 60_000 }, () 
       socket.write(payload);
       socket.resume();
     });
-    const front = await startFront(engine, portOf(target), { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit } });
-    const client = await connect(front.port);
+    const front = await startFront(engine, target.port, { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit } });
+    const client = await connectTo(front.port);
     let received = 0;
     client.on('data', (d: Buffer) => (received += d.length));
     const started = performance.now();
-    await delay(1500);
+    await sleep(1500);
     const elapsedS = (performance.now() - started) / 1000;
     assert.ok(received <= rate * elapsedS + rate, `${received} bytes in ${elapsedS.toFixed(2)} s`);
     assert.ok(received > 0);
     client.resetAndDestroy();
     await front.closedCount(1);
     await engine.shutdown();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 });

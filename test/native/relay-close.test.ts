@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type net from 'node:net';
-import { closeServer, connect, listen, newEngine, portOf, skipNative, startFront, until } from './harness.js';
+import { newEngine, skipNative, startFront } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen } from '../helpers/listen.js';
+import { eventually } from '../helpers/wait.js';
 import type { NativeRelayEngine } from '../../src/relay/native/index.js';
 import { RelayHandoverError, RelayOptionError } from '../../src/errors.js';
 
@@ -27,56 +30,56 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
       targetSocket = socket;
       socket.resume();
     });
-    const front = await startFront(engine, portOf(target));
-    const client = await connect(front.port);
+    const front = await startFront(engine, target.port);
+    const client = await connectTo(front.port);
     client.write('hi');
-    await until(() => front.relays.length === 1 && targetSocket !== null, 'relay start');
-    await until(() => front.relays[0]!.bytesIn === 2, 'first bytes counted');
+    await eventually(() => front.relays.length === 1 && targetSocket !== null, 20_000, 'relay start');
+    await eventually(() => front.relays[0]!.bytesIn === 2, 20_000, 'first bytes counted');
     const targetError = errorOf(targetSocket!);
     client.resetAndDestroy();
     const { result } = await front.closeOf(0);
     assert.equal(result.reason, 'client_reset');
     assert.equal(result.bytesIn, 2);
     assert.equal(await targetError, 'ECONNRESET');
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('passes a target reset on to the client as a reset', async () => {
     const target = await listen((socket) => {
       socket.once('data', () => socket.resetAndDestroy());
     });
-    const front = await startFront(engine, portOf(target));
-    const client = await connect(front.port);
+    const front = await startFront(engine, target.port);
+    const client = await connectTo(front.port);
     const clientError = errorOf(client);
-    await until(() => front.relays.length === 1, 'relay start');
+    await eventually(() => front.relays.length === 1, 20_000, 'relay start');
     client.write('trigger');
     const { result } = await front.closeOf(0);
     assert.equal(result.reason, 'target_reset');
     assert.equal(await clientError, 'ECONNRESET');
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('closes an idle relay after idleTimeoutMs', async () => {
     const target = await listen((socket) => socket.resume());
-    const front = await startFront(engine, portOf(target), { relay: { idleTimeoutMs: 150, halfCloseTimeoutMs: 1000, rateLimit: null } });
-    const client = await connect(front.port);
+    const front = await startFront(engine, target.port, { relay: { idleTimeoutMs: 150, halfCloseTimeoutMs: 1000, rateLimit: null } });
+    const client = await connectTo(front.port);
     client.resume();
     const clientEnded = new Promise((resolve) => client.once('end', resolve));
     const { result } = await front.closeOf(0);
     assert.equal(result.reason, 'idle_timeout');
     await clientEnded; // the relay closed its side of the client
     client.destroy();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('closes one relay by id from JS with the given reason, leaving the others running', async () => {
     const target = await listen((socket) => socket.pipe(socket));
-    const front = await startFront(engine, portOf(target));
-    const a = await connect(front.port);
-    const b = await connect(front.port);
+    const front = await startFront(engine, target.port);
+    const a = await connectTo(front.port);
+    const b = await connectTo(front.port);
     a.resume();
     const aClosed = new Promise((resolve) => a.once('end', resolve));
-    await until(() => front.relays.length === 2, 'two relays');
+    await eventually(() => front.relays.length === 2, 20_000, 'two relays');
     const before = engine.liveCount;
     front.relays[0]!.close('closed');
     front.relays[0]!.close('shutdown'); // idempotent: the first reason stands
@@ -92,13 +95,13 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
     front.relays[1]!.close();
     assert.equal((await front.closeOf(1)).result.reason, 'closed');
     assert.equal(front.closed.length, 2);
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('rejects bad options, rates and limits with RelayOptionError', async () => {
     const target = await listen((socket) => socket.resume());
-    const client = await connect(portOf(target));
-    const other = await connect(portOf(target));
+    const client = await connectTo(target.port);
+    const other = await connectTo(target.port);
     const bad = [
       { idleTimeoutMs: -1, halfCloseTimeoutMs: 0, rateLimit: null },
       { idleTimeoutMs: 0, halfCloseTimeoutMs: Number.NaN, rateLimit: null },
@@ -116,32 +119,32 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
     assert.throws(() => engine.start(client, other, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit }, () => {}), RelayOptionError);
     client.destroy();
     other.destroy();
-    await closeServer(target);
+    await target.close();
   });
 
   it('refuses a TLS socket before taking ownership, with RelayHandoverError', async () => {
     const { TLSSocket } = await import('node:tls');
     const target = await listen((socket) => socket.resume());
-    const client = await connect(portOf(target));
-    const other = await connect(portOf(target));
+    const client = await connectTo(target.port);
+    const other = await connectTo(target.port);
     const tls = new TLSSocket(client);
     assert.throws(() => engine.start(tls, other, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, () => {}), RelayHandoverError);
     assert.equal(other.destroyed, false, 'the caller still owns the sockets');
     tls.destroy();
     client.destroy();
     other.destroy();
-    await closeServer(target);
+    await target.close();
   });
 
   it('ends a relay whose socket died before the hand-over as that side reset', async () => {
     const target = await listen((socket) => socket.resume());
-    const client = await connect(portOf(target));
-    const dead = await connect(portOf(target));
+    const client = await connectTo(target.port);
+    const dead = await connectTo(target.port);
     dead.destroy();
     const closed = await new Promise<string>((resolve) => {
       engine.start(client, dead, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, (_r, result) => resolve(result.reason));
     });
     assert.equal(closed, 'target_reset');
-    await closeServer(target);
+    await target.close();
   });
 });

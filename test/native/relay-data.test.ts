@@ -1,22 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type net from 'node:net';
-import {
-  closeServer,
-  connect,
-  defaultOptions,
-  delay,
-  drain,
-  listen,
-  newEngine,
-  pattern,
-  portOf,
-  sendAll,
-  sha256,
-  skipNative,
-  startFront,
-  until,
-} from './harness.js';
+import { defaultOptions, drain, newEngine, pattern, sendAll, sha256, skipNative, startFront } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen } from '../helpers/listen.js';
+import { eventually, sleep } from '../helpers/wait.js';
 import type { NativeRelayEngine } from '../../src/relay/native/index.js';
 
 /** A target that drains and answers `down`, a client that sends `up`: both directions through the engine, to the close. */
@@ -26,12 +14,12 @@ async function relayBothWays(engine: NativeRelayEngine, up: Buffer, down: Buffer
     targetGot = drain(socket);
     void sendAll(socket, down);
   });
-  const front = await startFront(engine, portOf(target));
-  const client = await connect(front.port);
+  const front = await startFront(engine, target.port);
+  const client = await connectTo(front.port);
   const clientGot = drain(client);
   await sendAll(client, up);
   const got = await clientGot;
-  await until(() => targetGot !== null, 'target connection');
+  await eventually(() => targetGot !== null, 20_000, 'target connection');
   const upGot = await targetGot!;
   const { result } = await front.closeOf(0);
   return { target, front, upGot, got, result };
@@ -57,7 +45,7 @@ describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [up.length, down.length, 'done']);
     assert.ok(result.durationMs > 0);
     assert.equal(engine.nativeStats().pipesInUse, 0, 'a finished relay holds no pipe');
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('relays bytes both sockets buffered in Node before the hand-over first, in order', async () => {
@@ -76,17 +64,17 @@ describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
       });
     });
     let buffered = { client: 0, target: 0 };
-    const front = await startFront(engine, portOf(target), {
+    const front = await startFront(engine, target.port, {
       async beforeStart(client: net.Socket, t: net.Socket) {
         // Let Node read the banner and the client's first bytes into its own buffers before the hand-over.
-        await until(() => client.readableLength >= early.length && t.readableLength >= banner.length, 'buffered bytes');
+        await eventually(() => client.readableLength >= early.length && t.readableLength >= banner.length, 20_000, 'buffered bytes');
         buffered = { client: client.readableLength, target: t.readableLength };
       },
     });
-    const client = await connect(front.port);
+    const client = await connectTo(front.port);
     client.write(early);
     const got = drain(client);
-    await until(() => front.relays.length === 1, 'relay start');
+    await eventually(() => front.relays.length === 1, 20_000, 'relay start');
     client.end(late);
     const received = await got;
     await targetDone;
@@ -95,7 +83,7 @@ describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
     assert.equal(received.head.toString(), banner.toString() + 'bye');
     assert.equal(Buffer.concat(targetSeen).toString(), early.toString() + late.toString());
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [early.length + late.length, banner.length + 3, 'done']);
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('passes a half-close on and keeps the other direction flowing', async () => {
@@ -109,33 +97,33 @@ describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
         void sendAll(socket, reply);
       });
     });
-    const front = await startFront(engine, portOf(target));
-    const client = await connect(front.port);
+    const front = await startFront(engine, target.port);
+    const client = await connectTo(front.port);
     const got = drain(client);
-    await until(() => front.relays.length === 1, 'relay start');
+    await eventually(() => front.relays.length === 1, 20_000, 'relay start');
     client.end('request');
     const received = await got;
     const { result } = await front.closeOf(0);
     assert.ok(targetSawEnd);
     assert.equal(received.sha256, sha256(reply));
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [7, reply.length, 'done']);
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('ends a half-closed relay after halfCloseTimeoutMs', async () => {
     const target = await listen((socket) => {
       socket.resume(); // reads the EOF but never ends its side
     });
-    const front = await startFront(engine, portOf(target), { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 200, rateLimit: null } });
-    const client = await connect(front.port);
+    const front = await startFront(engine, target.port, { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 200, rateLimit: null } });
+    const client = await connectTo(front.port);
     client.resume();
     const clientClosed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-    await until(() => front.relays.length === 1, 'relay start');
+    await eventually(() => front.relays.length === 1, 20_000, 'relay start');
     client.end('x');
     const { result } = await front.closeOf(0);
     await clientClosed;
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [1, 0, 'half_close_timeout']);
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 });
 
@@ -150,7 +138,7 @@ describe('native relay: copy fallback and other socket types', { skip: skipNativ
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [up.length, down.length, 'done']);
     assert.equal(engine.nativeStats().pipesCreated, 0, 'copy mode uses no pipe');
     await engine.shutdown();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('relays between a Unix-domain client and a TCP target', async () => {
@@ -163,7 +151,7 @@ describe('native relay: copy fallback and other socket types', { skip: skipNativ
     const path = join(tmpdir(), `tidegate-native-${process.pid}.sock`);
     const closes: string[] = [];
     const front = createServer({ allowHalfOpen: true }, (client) => {
-      const t = netConnect({ port: portOf(target), host: '127.0.0.1', allowHalfOpen: true }, () => {
+      const t = netConnect({ port: target.port, host: '127.0.0.1', allowHalfOpen: true }, () => {
         engine.start(client, t, defaultOptions, (_r, result) => closes.push(`${result.reason}:${result.bytesIn}:${result.bytesOut}`));
       });
     });
@@ -173,10 +161,10 @@ describe('native relay: copy fallback and other socket types', { skip: skipNativ
     await sendAll(client, data);
     const got = await echoed;
     assert.deepEqual([got.bytes, got.sha256], [data.length, sha256(data)]);
-    await until(() => closes.length === 1, 'relay close');
+    await eventually(() => closes.length === 1, 20_000, 'relay close');
     assert.deepEqual(closes, [`done:${data.length}:${data.length}`]);
     await engine.shutdown();
-    await Promise.all([closeServer(front), closeServer(target)]);
+    await Promise.all([front.close(), target.close()]);
   });
 });
 
@@ -190,16 +178,16 @@ describe('native relay: writes still queued in Node at start', { skip: skipNativ
       socket.once('end', () => socket.end());
     });
     let queuedAtStart = 0;
-    const front = await startFront(engine, portOf(target), {
+    const front = await startFront(engine, target.port, {
       async beforeStart(client) {
         client.write(greeting);
         queuedAtStart = client.writableLength;
       },
     });
-    const client = await connect(front.port);
+    const client = await connectTo(front.port);
     // Read slowly at first so the greeting is still queued in Node when the relay starts.
     client.pause();
-    await until(() => front.relays.length === 1, 'relay start');
+    await eventually(() => front.relays.length === 1, 20_000, 'relay start');
     const got = drain(client);
     client.resume();
     client.end();
@@ -210,7 +198,7 @@ describe('native relay: writes still queued in Node at start', { skip: skipNativ
     const { result } = await front.closeOf(0);
     assert.deepEqual([result.bytesOut, result.reason], [11, 'done']);
     await engine.shutdown();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 });
 
@@ -222,22 +210,22 @@ describe('native relay: EOF Node already saw', { skip: skipNative, timeout: 60_0
       targetGot = drain(socket);
       socket.once('end', () => socket.end('bye'));
     });
-    const front = await startFront(engine, portOf(target), {
+    const front = await startFront(engine, target.port, {
       async beforeStart(client) {
-        await until(() => client.readableLength >= 5, 'request buffered');
-        await delay(50); // let Node read the FIN too
+        await eventually(() => client.readableLength >= 5, 20_000, 'request buffered');
+        await sleep(50); // let Node read the FIN too
       },
     });
-    const client = await connect(front.port);
+    const client = await connectTo(front.port);
     const reply = drain(client);
     client.end('early');
     const got = await reply;
-    await until(() => targetGot !== null, 'target connection');
+    await eventually(() => targetGot !== null, 20_000, 'target connection');
     assert.equal((await targetGot!).head.toString(), 'early');
     assert.equal(got.head.toString(), 'bye');
     const { result } = await front.closeOf(0);
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [5, 3, 'done']);
     await engine.shutdown();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 });

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { ShuttingDownError } from '../../src/errors.js';
-import { closeServer, connect, listen, newEngine, portOf, skipNative, startFront, until } from './harness.js';
+import { newEngine, skipNative, startFront } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen } from '../helpers/listen.js';
 
 const child = fileURLToPath(new URL('./shutdown-child.js', import.meta.url));
 
@@ -41,14 +43,13 @@ describe('native relay: shutdown', { skip: skipNative, timeout: 60_000 }, () => 
     await engine.shutdown();
     await engine.shutdown(); // idempotent
     const target = await listen((s) => s.resume());
-    const front = await startFront(engine, portOf(target));
-    const a = await connect(portOf(target));
-    const b = await connect(portOf(target));
+    const front = await startFront(engine, target.port);
+    const a = await connectTo(target.port);
+    const b = await connectTo(target.port);
     assert.throws(() => engine.start(a, b, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, () => {}), ShuttingDownError);
     assert.throws(() => engine.createRateLimit(1, 1), ShuttingDownError);
     a.destroy();
     b.destroy();
-    void until;
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 });

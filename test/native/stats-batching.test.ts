@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { closeServer, connect, delay, listen, newEngine, pattern, portOf, skipNative, startFront, until } from './harness.js';
+import { newEngine, pattern, skipNative, startFront } from './harness.js';
+import { connectTo } from '../helpers/sockets.js';
+import { listen } from '../helpers/listen.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 describe('native relay: stats batching', { skip: skipNative, timeout: 120_000 }, () => {
   it('reports counters in batches, not per chunk, and live counters move while bytes flow', async () => {
@@ -9,9 +12,9 @@ describe('native relay: stats batching', { skip: skipNative, timeout: 120_000 },
       socket.resume();
       socket.once('end', () => socket.end());
     });
-    const front = await startFront(engine, portOf(target));
-    const client = await connect(front.port);
-    await until(() => front.relays.length === 1, 'relay start');
+    const front = await startFront(engine, target.port);
+    const client = await connectTo(front.port);
+    await eventually(() => front.relays.length === 1, 20_000, 'relay start');
     const relay = front.relays[0]!;
     const chunk = pattern(16 << 10, 3);
     const before = engine.deliveryStats();
@@ -24,7 +27,7 @@ describe('native relay: stats batching', { skip: skipNative, timeout: 120_000 },
         client.write(chunk);
         writes++;
       }
-      await delay(2);
+      await sleep(2);
       liveSamples.push(relay.bytesIn);
     }
     client.end();
@@ -40,15 +43,15 @@ describe('native relay: stats batching', { skip: skipNative, timeout: 120_000 },
     assert.ok(liveSamples.some((v) => v > 0 && v < result.bytesIn), 'live bytesIn moved during the transfer');
     await engine.shutdown();
     client.destroy();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 
   it('delivers the closes of many relays in few batches', async () => {
     const engine = newEngine();
     const target = await listen((socket) => socket.resume());
-    const front = await startFront(engine, portOf(target));
-    const clients = await Promise.all(Array.from({ length: 200 }, () => connect(front.port)));
-    await until(() => front.relays.length === 200, 'relays started');
+    const front = await startFront(engine, target.port);
+    const clients = await Promise.all(Array.from({ length: 200 }, () => connectTo(front.port)));
+    await eventually(() => front.relays.length === 200, 20_000, 'relays started');
     const before = engine.deliveryStats();
     const closing = engine.shutdown();
     await closing;
@@ -57,6 +60,6 @@ describe('native relay: stats batching', { skip: skipNative, timeout: 120_000 },
     assert.ok(front.closed.every((c) => c.result.reason === 'shutdown'));
     assert.ok(after.deliveries - before.deliveries <= 2, `${after.deliveries - before.deliveries} deliveries for 200 closes`);
     for (const c of clients) c.destroy();
-    await Promise.all([closeServer(front.server), closeServer(target)]);
+    await Promise.all([front.server.close(), target.close()]);
   });
 });

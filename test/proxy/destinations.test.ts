@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { httpConnect, socks5Connect } from '../helpers/proxy-client.js';
-import { connectTo, echoServer, eventually, freePort, readAll, readBytes } from '../helpers/servers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { freePort } from '../helpers/listen.js';
+import { connectTo, readAll, readBytes } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };
@@ -43,7 +46,7 @@ for (const engine of availableEngines()) {
       const tg = await startTidegate({
         admin: { listen: '127.0.0.1:0' },
         services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }],
-      }, engine);
+      }, { engine });
       try {
         const port = tg.port('px');
         const adminPort = Number(tg.runtime.adminAddress()!.split(':').pop());
@@ -67,7 +70,7 @@ for (const engine of availableEngines()) {
 
     it('refuses loopback (also by name), link-local, unspecified and multicast destinations by default', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct' }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct' }] }, { engine });
       try {
         const port = tg.port('px');
         for (const host of ['127.0.0.1', 'localhost', '169.254.169.254', '0.0.0.0', '224.0.0.1']) {
@@ -96,7 +99,7 @@ for (const engine of availableEngines()) {
           { name: 'range', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/24'] },
           { name: 'port', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: [`127.0.0.1:${target.port}`] },
         ],
-      }, engine);
+      }, { engine });
       try {
         const viaRange = await socks5Connect(tg.port('range'), '127.0.0.1', target.port);
         assert.equal(viaRange.reply, 0);
@@ -122,7 +125,7 @@ for (const engine of availableEngines()) {
       const tg = await startTidegate({
         admin: { listen: `127.0.0.1:${adminPort}` },
         services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: [`127.0.0.1/32:${adminPort}`] }],
-      }, engine);
+      }, { engine });
       try {
         const http = await httpConnect(tg.port('px'), `127.0.0.1:${adminPort}`);
         assert.equal(http.status, 200);
@@ -135,7 +138,7 @@ for (const engine of availableEngines()) {
     });
 
     it('denyPrivate refuses RFC 1918 and CGNAT destinations before dialling', async () => {
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', denyPrivate: true }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', denyPrivate: true }] }, { engine });
       try {
         for (const host of ['10.1.2.3', '172.16.5.4', '192.168.0.1', '100.64.0.1']) {
           assert.equal((await socks5Connect(tg.port('px'), host, 80)).reply, 0x02, host);
@@ -151,7 +154,7 @@ for (const engine of availableEngines()) {
       const target = await echoServer();
       const tg = await startTidegate({
         services: [{ name: 'exit', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }],
-      }, engine);
+      }, { engine });
       try {
         const exitPort = tg.port('exit');
         tg.setSource({

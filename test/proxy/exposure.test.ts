@@ -8,8 +8,8 @@ import { pino, type Logger } from 'pino';
 import { documentToConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { runCli } from '../helpers/cli.js';
 import { socks5Connect } from '../helpers/proxy-client.js';
+import { runCli } from '../helpers/cli.js';
 import { testConfig } from '../helpers/tidegate.js';
 
 async function tempFile(name: string, text: string): Promise<string> {

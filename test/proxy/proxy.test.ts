@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import { httpConnect, socks5Connect } from '../helpers/proxy-client.js';
-import { connectTo, echoServer, eventually, readAll, readBytes, readLine, taggedServer } from '../helpers/servers.js';
-import { blackhole } from '../helpers/blackhole.js';
+import { blackhole } from '../fixtures/blackhole.js';
+import { echoServer, taggedServer } from '../fixtures/tcp.js';
+import { connectTo, readAll, readBytes, readLine } from '../helpers/sockets.js';
 import { availableEngines, startTidegate, testConfig } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 async function listFile(lines: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tidegate-geo-'));
@@ -22,7 +23,7 @@ for (const engine of availableEngines()) {
   describe(`proxy service (${engine.kind})`, () => {
     it('SOCKS5 CONNECT (IPv4 and names) and HTTP CONNECT relay byte-exact, with early data first', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' }] }, { engine });
       try {
         const port = tg.port('px');
         const viaIp = await socks5Connect(port, '127.0.0.1', target.port);
@@ -56,13 +57,8 @@ for (const engine of availableEngines()) {
     it('routes by GeoIP: listed countries go direct, others through a SOCKS5 or HTTP upstream', async () => {
       const near = await taggedServer('near');
       // Pretend 127.0.0.1 is in CN and 127.0.0.2 in US (loopback only, as tests must be).
-      const farServer = createServer((s) => {
-        s.on('error', () => undefined);
-        s.write('far\n');
-        s.pipe(s);
-      });
-      await new Promise<void>((r) => farServer.listen(0, '127.0.0.2', () => r()));
-      const farPort = (farServer.address() as { port: number }).port;
+      const farServer = await taggedServer('far', 0, '127.0.0.2');
+      const farPort = farServer.port;
       const cn = await listFile('127.0.0.1/32\n');
       const us = await listFile('127.0.0.2 127.0.0.2\n');
       for (const scheme of ['socks5', 'http']) {
@@ -72,7 +68,7 @@ for (const engine of availableEngines()) {
             { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' },
             { name: 'front', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'bypass_cn', upstream: `${scheme}://127.0.0.1:1` },
           ],
-        }, engine);
+        }, { engine });
         try {
           // Point the front at the exit's real port with a reload (ports were not known before start).
           tg.setSource({
@@ -103,12 +99,12 @@ for (const engine of availableEngines()) {
         }
       }
       await near.close();
-      farServer.close();
+      await farServer.close();
     });
 
     it('answers a destination that never accepts with 504, even when the client kept sending meanwhile', async () => {
       const hole = await blackhole();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', connectTimeout: '300ms' }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', connectTimeout: '300ms' }] }, { engine });
       try {
         const client = await connectTo(tg.port('px'));
         const answer = readAll(client);
@@ -129,7 +125,7 @@ for (const engine of availableEngines()) {
       const gone = await echoServer();
       const deadPort = gone.port;
       await gone.close();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', handshakeTimeout: '500ms' }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', handshakeTimeout: '500ms' }] }, { engine });
       try {
         const port = tg.port('px');
         const refused = await socks5Connect(port, '127.0.0.1', deadPort);

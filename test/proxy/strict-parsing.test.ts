@@ -3,8 +3,10 @@ import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { parseConnect } from '../../src/relay/proxy/http-connect.js';
 import { parseGreeting, parseRequest } from '../../src/relay/proxy/socks5.js';
-import { connectTo, echoServer, eventually, readAll, readBytes } from '../helpers/servers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { connectTo, readAll, readBytes } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 /** Everything the proxy answers before it ends the connection (a reset after the answer counts as the end). */
 function answer(socket: Socket): Promise<Buffer> {
@@ -36,7 +38,7 @@ for (const engine of availableEngines()) {
   describe(`strict CONNECT and SOCKS5 parsing (${engine.kind})`, () => {
     it('answers a 64 KiB CONNECT header block sent in one write with 431 JSON and closes', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }] }, { engine });
       try {
         const port = tg.port('px');
         const filler = `X-Filler: ${'a'.repeat(1000)}\r\n`.repeat(66);
@@ -70,7 +72,7 @@ for (const engine of availableEngines()) {
 
     it('refuses malformed request lines and header fields with 400 (505 for other versions) and never dials', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }] }, { engine });
       try {
         const port = tg.port('px');
         const t = target.address;
@@ -119,7 +121,7 @@ for (const engine of availableEngines()) {
     });
 
     it('answers malformed SOCKS5 greetings and requests with their reply codes and closes', async () => {
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', handshakeTimeout: '2s' }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', handshakeTimeout: '2s' }] }, { engine });
       try {
         const port = tg.port('px');
         const GREETING = Buffer.from([0x05, 0x01, 0x00]);

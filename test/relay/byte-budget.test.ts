@@ -6,8 +6,10 @@ import type { ByteBudget } from '../../src/contracts/rate.js';
 import type { Relay, RelayEngine, RelayResult } from '../../src/contracts/relay-engine.js';
 import { JsRelayEngine } from '../../src/relay/js/engine.js';
 import { loadNativeEngine } from '../../src/relay/native/index.js';
-import { connectTo, eventually, listen, sleep, type TestServer } from '../helpers/servers.js';
+import { listen, type TestServer } from '../helpers/listen.js';
+import { connectTo } from '../helpers/sockets.js';
 import { availableEngines } from '../helpers/tidegate.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { connectTo, hashUntilEnd, listen, sendRandom, eventually } from '../helpers/servers.js';
+import { listen } from '../helpers/listen.js';
+import { connectTo, hashUntilEnd, sendRandom } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 const SIZE = 64 * 1024 * 1024;
 
@@ -17,7 +19,7 @@ for (const engine of availableEngines()) {
           return { sentHash, received: await received };
         })();
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const clientReceived = hashUntilEnd(client);
@@ -51,7 +53,7 @@ for (const engine of availableEngines()) {
       const target = await listen((socket) => {
         socket.end('SSH-2.0-banner\r\n');
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const chunks: Buffer[] = [];

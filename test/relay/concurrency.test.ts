@@ -2,14 +2,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
-import { connectTo, echoServer, eventually, readAll } from '../helpers/servers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): concurrency`, () => {
     it('carries 1,000 concurrent connections, each byte-exact', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       try {
         const port = tg.port('fwd');
         const clients = await Promise.all(Array.from({ length: 1000 }, () => connectTo(port)));
@@ -36,7 +38,7 @@ for (const engine of availableEngines()) {
       const target = await echoServer();
       const tg = await startTidegate(
         { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], maxConnections: 2 }] },
-        engine,
+        { engine },
       );
       try {
         const port = tg.port('fwd');

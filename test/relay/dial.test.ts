@@ -4,8 +4,8 @@ import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { DialAttempt, type DialListener } from '../../src/relay/dial.js';
 import { ConnectTimeoutError } from '../../src/errors.js';
-import { blackhole } from '../helpers/blackhole.js';
-import { echoServer } from '../helpers/servers.js';
+import { blackhole } from '../fixtures/blackhole.js';
+import { echoServer } from '../fixtures/tcp.js';
 
 /** Records every outcome a DialAttempt reports. */
 class Outcomes implements DialListener {

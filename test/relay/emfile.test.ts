@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { CLI } from '../helpers/cli.js';
-import { connectTo, echoServer, eventually, listen, readAll, sleep, type TestServer } from '../helpers/servers.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { startCli } from '../helpers/cli.js';
+import { freePort, type TestServer } from '../helpers/listen.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * Runs tidegate with a tiny fd limit and opens connections until it runs out. Each relay takes two fds (client and
@@ -11,21 +13,13 @@ import { connectTo, echoServer, eventually, listen, readAll, sleep, type TestSer
  * it cannot accept silently, so the dial side is what tidegate can see and log. Returns whether the log appeared.
  */
 async function exhaust(target: TestServer, fdLimit: number): Promise<{ logged: boolean; crashed: boolean; targetMarkedDown: boolean; recovered: boolean }> {
-  const probe = await listen(() => undefined);
-  const port = probe.port;
-  await probe.close();
-  const child = spawn('bash', ['-c', `ulimit -n ${fdLimit} && exec "${process.execPath}" "${CLI}" start --forward 127.0.0.1:${port}=${target.address}`], {
-    env: { ...process.env, TIDEGATE_RELAY: 'js', TIDEGATE_ADMIN_LISTEN: 'off' },
-  });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c));
-  child.stderr.on('data', (c: Buffer) => (output += c));
-  let crashed = false;
-  child.on('exit', (code, signal) => (crashed = signal !== 'SIGTERM' && code !== 0));
+  const port = await freePort();
+  const tg = startCli(['start', '--forward', `127.0.0.1:${port}=${target.address}`], { TIDEGATE_RELAY: 'js', TIDEGATE_ADMIN_LISTEN: 'off' }, { fdLimit });
+  const crashed = (): boolean => tg.exit !== null && tg.exit.signal !== 'SIGTERM' && tg.exit.code !== 0;
   const held: Socket[] = [];
   try {
-    await eventually(() => output.includes('service listening'), 10_000, 'tidegate to listen');
-    for (let i = 0; i < 60 && !output.includes('out of file descriptors'); i++) {
+    await tg.waitFor('service listening', 10_000);
+    for (let i = 0; i < 60 && !tg.output().includes('out of file descriptors'); i++) {
       const s = await connectTo(port).catch(() => null);
       if (s) {
         s.on('error', () => undefined);
@@ -34,7 +28,7 @@ async function exhaust(target: TestServer, fdLimit: number): Promise<{ logged: b
       await sleep(5);
     }
     await sleep(200);
-    const logged = output.includes('out of file descriptors');
+    const logged = tg.output().includes('out of file descriptors');
     for (const s of held) s.destroy();
     await sleep(700);
     let recovered = false;
@@ -47,11 +41,11 @@ async function exhaust(target: TestServer, fdLimit: number): Promise<{ logged: b
       recovered = (await echoed).toString() === 'back';
       if (!recovered) await sleep(100);
     }
-    return { logged, crashed, targetMarkedDown: output.includes('target failed'), recovered };
+    return { logged, crashed: crashed(), targetMarkedDown: tg.output().includes('target failed'), recovered };
   } finally {
     for (const s of held) s.destroy();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('close', r));
+    tg.child.kill('SIGTERM');
+    await tg.exited;
   }
 }
 

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { connectTo, eventually, listen, readAll, sleep } from '../helpers/servers.js';
+import { listen } from '../helpers/listen.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): half-close`, () => {
@@ -19,7 +21,7 @@ for (const engine of availableEngines()) {
           socket.end();
         });
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const answer = readAll(client);
@@ -44,7 +46,7 @@ for (const engine of availableEngines()) {
         socket.on('data', (c: Buffer) => (received += c.toString()));
         socket.on('end', () => targetDone());
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const fromTarget = readAll(client);
@@ -66,7 +68,7 @@ for (const engine of availableEngines()) {
       });
       const tg = await startTidegate(
         { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], halfCloseTimeout: '300ms' }] },
-        engine,
+        { engine },
       );
       try {
         const client = await connectTo(tg.port('fwd'));

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { connectTo, eventually, readAll } from '../helpers/servers.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 /** Whether this machine has an IPv6 loopback to test on. */
 async function hasIpv6Loopback(): Promise<boolean> {
@@ -30,7 +31,7 @@ for (const engine of availableEngines()) {
       target.listen(0, '::1');
       await once(target, 'listening');
       const port = (target.address() as AddressInfo).port;
-      const tg = await startTidegate({ services: [{ name: 'v6', type: 'forward', listen: '[::1]:0', targets: [`[::1]:${port}`] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'v6', type: 'forward', listen: '[::1]:0', targets: [`[::1]:${port}`] }] }, { engine });
       try {
         assert.match(tg.status('v6').listen, /^\[::1\]:\d+$/);
         const client = await connectTo(tg.port('v6'), '::1');

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { connectTo, eventually, listen } from '../helpers/servers.js';
+import { listen } from '../helpers/listen.js';
+import { connectTo } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): reset propagation`, () => {
@@ -12,7 +14,7 @@ for (const engine of availableEngines()) {
       const target = await listen((socket) => {
         targetSocket = socket;
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         client.write('hello');
@@ -35,7 +37,7 @@ for (const engine of availableEngines()) {
       const target = await listen((socket) => {
         socket.once('data', () => socket.resetAndDestroy());
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const errored = new Promise<string>((resolve) => {

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
-import { connectTo, echoServer, eventually, readAll, readBytes, sleep } from '../helpers/servers.js';
 import { NativeRelayEngine } from '../../src/relay/native/engine.js';
-import { availableEngines, startTidegate, type Running } from '../helpers/tidegate.js';
+import { echoServer } from '../fixtures/tcp.js';
+import { connectTo, readAll, readBytes } from '../helpers/sockets.js';
+import { availableEngines, type Running, startTidegate } from '../helpers/tidegate.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
@@ -20,7 +22,7 @@ for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): shutdown and resources`, () => {
     it('graceful shutdown stops accepting, lets live relays flow within the grace period, then closes them', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ shutdownGrace: '600ms', services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ shutdownGrace: '600ms', services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       const port = tg.port('fwd');
       const client = await connectTo(port);
       client.write('before');
@@ -47,7 +49,7 @@ for (const engine of availableEngines()) {
 
     it('leaves the fd count unchanged after 1,000 relayed connections', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, engine);
+      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
       try {
         const port = tg.port('fwd');
         // Warm up so lazily opened fds (e.g. the engine's) exist before the baseline.

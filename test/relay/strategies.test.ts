@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { connectTo, eventually, readLine, taggedServer, type TestServer } from '../helpers/servers.js';
-import { availableEngines, startTidegate, type Running } from '../helpers/tidegate.js';
+import { taggedServer } from '../fixtures/tcp.js';
+import { type TestServer } from '../helpers/listen.js';
+import { connectTo, readLine } from '../helpers/sockets.js';
+import { availableEngines, type Running, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 async function whichTarget(port: number): Promise<{ tag: string; socket: Socket }> {
   const socket = await connectTo(port);
@@ -18,7 +21,7 @@ async function withTargets(
   const targets = await Promise.all(['a', 'b', 'c'].map((t) => taggedServer(t)));
   const tg = await startTidegate(
     { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy, targets: targets.map((t) => t.address) }] },
-    engine,
+    { engine },
   );
   try {
     await body(tg, targets);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { connectTo, eventually, readLine, taggedServer } from '../helpers/servers.js';
-import { availableEngines, startTidegate, type Running } from '../helpers/tidegate.js';
+import { taggedServer } from '../fixtures/tcp.js';
+import { connectTo, readLine } from '../helpers/sockets.js';
+import { availableEngines, type Running, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 const HELD = 120;
 
@@ -47,7 +49,7 @@ for (const engine of availableEngines()) {
         shutdownGrace: '30s',
         services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy: 'least-connections', targets }],
       });
-      const tg = await startTidegate(doc([a.address]), engine);
+      const tg = await startTidegate(doc([a.address]), { engine });
       const held: Socket[] = [];
       try {
         const port = tg.port('fwd');
@@ -105,7 +107,7 @@ for (const engine of availableEngines()) {
         admin: { listen: '127.0.0.1:0' },
         services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy, targetBackoff: '100ms', targets }],
       });
-      const tg = await startTidegate(doc([dead.address, a.address], 'failover'), engine);
+      const tg = await startTidegate(doc([dead.address, a.address], 'failover'), { engine });
       let revived: Awaited<ReturnType<typeof taggedServer>> | null = null;
       try {
         const client = await connectTo(tg.port('fwd'));

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { blackhole } from '../helpers/blackhole.js';
-import { connectTo, echoServer, eventually, readAll, taggedServer, readLine } from '../helpers/servers.js';
+import { blackhole } from '../fixtures/blackhole.js';
+import { echoServer, taggedServer } from '../fixtures/tcp.js';
+import { connectTo, readAll, readLine } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): timeouts and failover`, () => {
@@ -16,7 +18,7 @@ for (const engine of availableEngines()) {
             targets: [`127.0.0.1:${hole.port}`, good.address],
           }],
         },
-        engine,
+        { engine },
       );
       try {
         const started = Date.now();
@@ -40,7 +42,7 @@ for (const engine of availableEngines()) {
       await down.close();
       const tg = await startTidegate(
         { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [address, address.replace(/\d+$/, (p) => String(Number(p) === 65535 ? 1 : Number(p) + 1))] }] },
-        engine,
+        { engine },
       );
       try {
         const client = await connectTo(tg.port('fwd'));
@@ -63,7 +65,7 @@ for (const engine of availableEngines()) {
       const hole = await blackhole();
       const tg = await startTidegate(
         { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', connectTimeout: '10s', targets: [`127.0.0.1:${hole.port}`] }] },
-        engine,
+        { engine },
       );
       try {
         const client = await connectTo(tg.port('fwd'));
@@ -87,7 +89,7 @@ for (const engine of availableEngines()) {
       const b = await taggedServer('b');
       const tg = await startTidegate(
         { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy: 'failover', targetBackoff: '100ms', targets: [a.address, b.address] }] },
-        engine,
+        { engine },
       );
       try {
         await a.close();
@@ -111,7 +113,7 @@ for (const engine of availableEngines()) {
       const target = await echoServer();
       const tg = await startTidegate(
         { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], idleTimeout: '300ms' }] },
-        engine,
+        { engine },
       );
       try {
         const client = await connectTo(tg.port('fwd'));

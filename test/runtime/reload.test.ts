@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
-import { connectTo, eventually, listen, readBytes, readLine, taggedServer } from '../helpers/servers.js';
+import { taggedServer } from '../fixtures/tcp.js';
+import { listen } from '../helpers/listen.js';
+import { connectTo, readBytes, readLine } from '../helpers/sockets.js';
 import { startTidegate } from '../helpers/tidegate.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('hot reload', () => {
   it('keeps a live connection flowing while services are added, changed and removed around it', async () => {

@@ -3,8 +3,11 @@ import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { taggedServer } from '../fixtures/tcp.js';
 import { startCli } from '../helpers/cli.js';
-import { connectTo, eventually, freePort, readLine, taggedServer } from '../helpers/servers.js';
+import { freePort } from '../helpers/listen.js';
+import { connectTo, readLine } from '../helpers/sockets.js';
+import { eventually } from '../helpers/wait.js';
 
 function configText(adminPort: number, services: string[], extra = ''): string {
   return `admin: { listen: "127.0.0.1:${adminPort}", token: "t0ken" }\nstore: { sqlite: off }\n${extra}services:\n${services.map((s) => `  - ${s}\n`).join('')}`;

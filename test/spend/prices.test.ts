@@ -3,12 +3,13 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { flushedRows, sample, startSpendGateway, type SpendGateway } from './harness.js';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/temp.js';
+import { flushedRows, metrics, sample, usageOf } from './harness.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/model-prices.json', import.meta.url));
 
@@ -23,92 +24,80 @@ function issues(doc: Record<string, unknown>): { path: string; message: string }
 }
 
 describe('spend: prices, cost per row and in the meters', () => {
-  let oa: MockUpstream;
-  let an: MockUpstream;
-  let gw: SpendGateway;
-  let pricesFile: string;
-  const gateway = () => ({
-    channels: [
-      { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['k'], models: ['gpt-*', 'mystery-*'] },
-      { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: ['k'], models: ['claude-*'] },
-    ],
-  });
-  const top = (extra: Record<string, unknown> = {}) => ({
-    users: [{ id: 'alice', keys: ['ka'] }],
+  const dir = tempDir('tidegate-prices-');
+  const pricesFile = join(dir, 'prices.json');
+  copyFileSync(FIXTURE, pricesFile);
+  const top = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     prices: { 'gpt-*': { input: 2.5, output: 10, cacheRead: 1.25 } },
     pricesFile,
     ...extra,
   });
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 20, completion: 9, cached: 5, reasoning: 3 } });
-    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an', usage: { prompt: 13, completion: 5, cached: 7, cacheWrite: 4 } });
-    // The harness makes the temp dir; the prices file is copied in after start, so start with it at a known path.
-    const dir = fileURLToPath(new URL('.', import.meta.url));
-    pricesFile = join(dir, `prices-${process.pid}.json`);
-    copyFileSync(FIXTURE, pricesFile);
-    gw = await startSpendGateway(gateway(), top());
+  const gw = withGateway({
+    sqlite: true,
+    upstreams: {
+      oa: { dialect: 'openai', usage: { prompt: 20, completion: 9, cached: 5, reasoning: 3 } },
+      an: { dialect: 'anthropic', usage: { prompt: 13, completion: 5, cached: 7, cacheWrite: 4 } },
+    },
+    gateway: ({ oa, an }) => ({
+      channels: [channel(oa, { models: ['gpt-*', 'mystery-*'] }), channel(an, { models: ['claude-*'] })],
+    }),
+    users: [{ id: 'alice', keys: ['ka'] }],
+    config: top(),
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    await an.close();
-    rmSync(pricesFile, { force: true });
-  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const openai = (): OpenAI => new OpenAI({ apiKey: 'ka', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+  const anthropic = (): Anthropic => new Anthropic({ apiKey: 'ka', baseURL: gw.url, maxRetries: 0 });
 
   it('cost = price × tokens for every class (prices: globs, cache reads at their own price, reasoning at output\'s)', async () => {
-    const openai = new OpenAI({ apiKey: 'ka', baseURL: `${gw.url}/v1`, maxRetries: 0 });
-    await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    await openai().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     const row = (await flushedRows(gw)).at(-1)!;
     // 15 input × 2.5 + 5 cache read × 1.25 + 6 output × 10 + 3 reasoning × 10 = 133.75 micro-USD
     assert.equal(row.cost_micros, 134);
   });
 
   it('a pricesFile in LiteLLM\'s shape prices cache writes too (Anthropic SDK, streamed)', async () => {
-    const anthropic = new Anthropic({ apiKey: 'ka', baseURL: gw.url, maxRetries: 0 });
-    await anthropic.messages.stream({ model: 'claude-3', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }).finalMessage();
+    await anthropic().messages.stream({ model: 'claude-3', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }).finalMessage();
     const row = (await flushedRows(gw)).at(-1)!;
     // 13 input × 3 + 7 cache read × 0.3 + 4 cache write × 3.75 + 5 output × 15 = 131.1
     assert.equal(row.cost_micros, 131);
   });
 
   it('an unpriced model books cost 0 and is counted; the meters sum the cost', async () => {
-    const openai = new OpenAI({ apiKey: 'ka', baseURL: `${gw.url}/v1`, maxRetries: 0 });
-    await openai.chat.completions.create({ model: 'mystery-1', messages: [{ role: 'user', content: 'hi' }] });
+    await openai().chat.completions.create({ model: 'mystery-1', messages: [{ role: 'user', content: 'hi' }] });
     const row = (await flushedRows(gw)).at(-1)!;
     assert.equal(row.cost_micros, 0);
     await gw.runtime.accounting.flush();
-    const text = await gw.metrics();
+    const text = await metrics(gw);
     assert.match(text, /^tidegate_unpriced_requests_total 1$/m);
     assert.equal(sample(text, 'tidegate_user_cost_micros_total', 'user="alice"'), 134 + 131);
-    const usage = await gw.usage('alice');
+    const usage = usageOf(gw, 'alice');
     assert.equal((usage.live as Record<string, number>).costMicros, 134 + 131);
   });
 
   it('a pricesFile that disappears at reload: the reload is refused, the old table stays', async () => {
     rmSync(pricesFile);
-    assert.throws(() => validateConfig(top()), (err: unknown) => {
+    await assert.rejects(gw.reloadFromSource(top({ unpriced: 'refuse' })), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
-      assert.equal(err.issues[0]!.path, 'pricesFile');
+      assert.deepEqual(err.issues.map((i) => i.path), ['pricesFile']);
       return true;
     });
-    const anthropic = new Anthropic({ apiKey: 'ka', baseURL: gw.url, maxRetries: 0 });
-    await anthropic.messages.create({ model: 'claude-3', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+    await anthropic().messages.create({ model: 'claude-3', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
     assert.equal((await flushedRows(gw)).at(-1)!.cost_micros, 131);
     copyFileSync(FIXTURE, pricesFile);
   });
 
   it('unpriced: refuse answers 403 in the endpoint\'s dialect before any upstream request', async () => {
-    assert.equal((await gw.reload(gateway(), top({ unpriced: 'refuse' }))).ok, true);
+    await gw.reload(undefined, top({ unpriced: 'refuse' }));
+    const { oa } = gw.up;
     const before = oa.requests.length;
-    const openai = new OpenAI({ apiKey: 'ka', baseURL: `${gw.url}/v1`, maxRetries: 0 });
-    await assert.rejects(openai.chat.completions.create({ model: 'mystery-2', messages: [{ role: 'user', content: 'hi' }] }),
+    await assert.rejects(openai().chat.completions.create({ model: 'mystery-2', messages: [{ role: 'user', content: 'hi' }] }),
       (err: unknown) => {
         assert.ok(err instanceof OpenAI.PermissionDeniedError);
         assert.equal((err as { code?: string }).code, 'TG_ERR_UNPRICED_MODEL');
         return true;
       });
     assert.equal(oa.requests.length, before);
-    const r = await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    const r = await openai().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(r.usage?.total_tokens, 29);
   });
 

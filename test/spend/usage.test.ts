@@ -1,43 +1,31 @@
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { request } from 'undici';
-import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { eventually, flushedRows, sample, startSpendGateway, type SpendGateway } from './harness.js';
+import { channel, withGateway } from '../helpers/gateway.js';
+import { eventually } from '../helpers/wait.js';
+import { flushedRows, metrics, sample, usageOf } from './harness.js';
 
 describe('spend: exact usage on every path, token classes apart', () => {
-  let oa: MockUpstream;
-  let an: MockUpstream;
-  let slow: MockUpstream;
-  let gw: SpendGateway;
-  let openai: OpenAI;
-  let anthropic: Anthropic;
-  const users = [{ id: 'alice', keys: ['ka'] }];
-  before(async () => {
-    oa = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 20, completion: 9, cached: 5, reasoning: 3 } });
-    an = await MockUpstream.start({ dialect: 'anthropic', name: 'an', usage: { prompt: 13, completion: 5, cached: 7, cacheWrite: 4 } });
-    const pieces = Array.from({ length: 200 }, (_, i) => `p${i} `);
-    slow = await MockUpstream.start({ dialect: 'openai', name: 'slow', pieces, chunkDelayMs: 20 });
-    gw = await startSpendGateway({
-      channels: [
-        { name: 'oa', kind: 'openai', baseUrl: oa.baseUrl, keys: ['k'], models: ['gpt-*'] },
-        { name: 'an', kind: 'anthropic', baseUrl: an.baseUrl, keys: ['k'], models: ['claude-*'] },
-        { name: 'slow', kind: 'openai', baseUrl: slow.baseUrl, keys: ['k'], models: ['slow-*'] },
-      ],
-    }, { users });
-    openai = new OpenAI({ apiKey: 'ka', baseURL: `${gw.url}/v1`, maxRetries: 0 });
-    anthropic = new Anthropic({ apiKey: 'ka', baseURL: gw.url, maxRetries: 0 });
+  const gw = withGateway({
+    sqlite: true,
+    upstreams: {
+      oa: { dialect: 'openai', usage: { prompt: 20, completion: 9, cached: 5, reasoning: 3 } },
+      an: { dialect: 'anthropic', usage: { prompt: 13, completion: 5, cached: 7, cacheWrite: 4 } },
+      slow: { dialect: 'openai', pieces: Array.from({ length: 200 }, (_, i) => `p${i} `), chunkDelayMs: 20 },
+    },
+    gateway: ({ oa, an, slow }) => ({
+      channels: [channel(oa, { models: ['gpt-*'] }), channel(an, { models: ['claude-*'] }), channel(slow, { models: ['slow-*'] })],
+    }),
+    users: [{ id: 'alice', keys: ['ka'] }],
   });
-  after(async () => {
-    await gw.close();
-    await oa.close();
-    await an.close();
-    await slow.close();
-  });
+  const { oa } = gw.up;
+  const openai = (): OpenAI => new OpenAI({ apiKey: 'ka', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+  const anthropic = (): Anthropic => new Anthropic({ apiKey: 'ka', baseURL: gw.url, maxRetries: 0 });
 
   it('a stream whose client did not ask for usage: the upstream is asked, the client sees no usage chunk, the row is exact', async () => {
-    const stream = await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const stream = await openai().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), 'Hello from oa');
@@ -64,7 +52,7 @@ describe('spend: exact usage on every path, token classes apart', () => {
   });
 
   it('a client that asked for usage gets the usage chunk as sent', async () => {
-    const stream = await openai.chat.completions.create({
+    const stream = await openai().chat.completions.create({
       model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true },
     });
     let usage: OpenAI.Completions.CompletionUsage | null | undefined = null;
@@ -74,21 +62,21 @@ describe('spend: exact usage on every path, token classes apart', () => {
   });
 
   it('non-streamed OpenAI answer: cached and reasoning tokens apart', async () => {
-    const r = await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    const r = await openai().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(r.usage?.total_tokens, 29);
     const row = (await flushedRows(gw)).at(-1)!;
     assert.deepEqual([row.input_tokens, row.cache_read_tokens, row.output_tokens, row.reasoning_tokens], [15, 5, 6, 3]);
   });
 
   it('Anthropic streamed and not (official SDK): cache reads and writes apart', async () => {
-    const m = await anthropic.messages.create({ model: 'claude-3', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+    const m = await anthropic().messages.create({ model: 'claude-3', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(m.usage.cache_read_input_tokens, 7);
     let row = (await flushedRows(gw)).at(-1)!;
     assert.deepEqual(
       [row.prompt_tokens, row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens, row.estimated],
       [24, 13, 7, 4, 5, 0],
     );
-    const stream = anthropic.messages.stream({ model: 'claude-3', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+    const stream = anthropic().messages.stream({ model: 'claude-3', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
     const final = await stream.finalMessage();
     assert.equal(final.usage.output_tokens, 5);
     row = (await flushedRows(gw)).at(-1)!;
@@ -101,7 +89,7 @@ describe('spend: exact usage on every path, token classes apart', () => {
   it('an aborted stream books what was seen, flagged estimated (never null)', async () => {
     const before = (await flushedRows(gw)).length;
     const controller = new AbortController();
-    const stream = await openai.chat.completions.create(
+    const stream = await openai().chat.completions.create(
       { model: 'slow-1', messages: [{ role: 'user', content: 'x'.repeat(400) }], stream: true },
       { signal: controller.signal },
     );
@@ -128,14 +116,14 @@ describe('spend: exact usage on every path, token classes apart', () => {
 
   it('/metrics: tokens by class, and the gateway\'s bytes and connections', async () => {
     await gw.runtime.accounting.flush();
-    const text = await gw.metrics();
+    const text = await metrics(gw);
     assert.ok(sample(text, 'tidegate_service_bytes_total', 'service="llm",direction="in"') > 0);
     assert.ok(sample(text, 'tidegate_service_bytes_total', 'service="llm",direction="out"') > 0);
     assert.ok(sample(text, 'tidegate_service_connections_total', 'service="llm"') > 0);
     assert.ok(sample(text, 'tidegate_user_tokens_by_class_total', 'user="alice",class="cache_read"') >= 5 + 5 + 7 + 7);
     assert.ok(sample(text, 'tidegate_user_tokens_by_class_total', 'user="alice",class="reasoning"') >= 6);
     assert.ok(sample(text, 'tidegate_user_tokens_by_class_total', 'user="alice",class="cache_write"') >= 8);
-    const usage = await gw.usage('alice');
+    const usage = usageOf(gw, 'alice');
     const live = usage.live as Record<string, number>;
     assert.ok(live.cacheReadTokens >= 24 && live.reasoningTokens >= 6);
   });

@@ -9,7 +9,8 @@ import type { Family } from '../routing/endpoints.js';
 export function errorBody(family: Family, err: GatewayError): string {
   const message = JSON.stringify(err.message);
   if (family === 'anthropic') {
-    return `{"type":"error","error":{"type":"${err.type}","code":"${err.code}","message":${message}${extraFields(err)}}}`;
+    return `{"type":"error","error":{"type":"${err.type}","code":"${err.code}",`
+      + `"message":${message}${extraFields(err)}}}`;
   }
   return `{"error":{"type":"${err.type}","code":"${err.code}","message":${message}${extraFields(err)}}}`;
 }
@@ -47,5 +48,6 @@ export function convertErrorBody(from: Family, to: Family, body: Buffer, status:
   const m = JSON.stringify(message);
   if (to === 'anthropic') return `{"type":"error","error":{"type":${JSON.stringify(type)},"message":${m}}}`;
   void from;
-  return `{"error":{"type":${JSON.stringify(type)},"code":${code === null ? 'null' : JSON.stringify(code)},"message":${m}}}`;
+  return `{"error":{"type":${JSON.stringify(type)},"code":${code === null ? 'null' : JSON.stringify(code)},`
+    + `"message":${m}}}`;
 }

@@ -54,7 +54,9 @@ export class TokenUsage {
 
   /** Total = prompt + completion when the upstream did not say. */
   finish(): void {
-    if (this.total === null && (this.prompt !== null || this.completion !== null)) this.total = (this.prompt ?? 0) + (this.completion ?? 0);
+    if (this.total === null && (this.prompt !== null || this.completion !== null)) {
+      this.total = (this.prompt ?? 0) + (this.completion ?? 0);
+    }
   }
 
   /**
@@ -106,7 +108,10 @@ const COMMA = 0x2c;
  * object this scan does not expect (a fraction, an escape in a key) is parsed instead.
  */
 export function readUsage(buf: Buffer, usage: TokenUsage): void {
-  for (let at = lastUsageKey(buf, buf.length - USAGE_KEY.length); at !== -1; at = at === 0 ? -1 : lastUsageKey(buf, at - 1)) {
+  for (
+    let at = lastUsageKey(buf, buf.length - USAGE_KEY.length); at !== -1;
+    at = at === 0 ? -1 : lastUsageKey(buf, at - 1)
+  ) {
     if (at > 0 && buf[at - 1] === BACKSLASH) continue;
     let i = skipSpace(buf, at + USAGE_KEY.length);
     if (buf[i] !== COLON) continue;
@@ -278,7 +283,10 @@ function skipSpace(buf: Buffer, i: number): number {
   return i;
 }
 
-/** Index just past the JSON value at `i` (not a number): a string, an object, an array or a literal; -1 if malformed. */
+/**
+ * Index just past the JSON value at `i` (not a number): a string, an object, an array or a literal; -1 if
+ * malformed.
+ */
 function skipValue(buf: Buffer, i: number): number {
   const c = buf[i];
   if (c === QUOTE) {

@@ -28,7 +28,10 @@ export class AffinityTable {
 
   stats(): { size: number; max: number; hits: number; misses: number; hitRate: number } {
     const lookups = this.hits + this.misses;
-    return { size: this.cache.size, max: this.cache.max, hits: this.hits, misses: this.misses, hitRate: lookups === 0 ? 0 : this.hits / lookups };
+    return {
+      size: this.cache.size, max: this.cache.max, hits: this.hits, misses: this.misses,
+      hitRate: lookups === 0 ? 0 : this.hits / lookups,
+    };
   }
 
   /** The channel name for `key`, or null (missing or expired). A hit counts as a use for eviction. */

@@ -93,7 +93,9 @@ function latencyScore(c: Channel): number {
 }
 
 /** The usable channel with the lowest score; ties go to the first after the cursor, so equal channels rotate. */
-function pickLowest(route: Route, now: number, tried: readonly Channel[], score: (c: Channel) => number): Channel | null {
+function pickLowest(
+  route: Route, now: number, tried: readonly Channel[], score: (c: Channel) => number,
+): Channel | null {
   const channels = route.channels;
   const n = channels.length;
   let chosen: Channel | null = null;

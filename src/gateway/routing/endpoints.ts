@@ -16,11 +16,26 @@ export interface Endpoint {
   readonly servedBy: Readonly<Record<ChannelKind, boolean>>;
 }
 
-export const CHAT: Endpoint = { path: '/v1/chat/completions', method: 'POST', dialect: 'openai-chat', family: 'openai', servedBy: { openai: true, anthropic: true } };
-export const COMPLETIONS: Endpoint = { path: '/v1/completions', method: 'POST', dialect: 'openai-completions', family: 'openai', servedBy: { openai: true, anthropic: false } };
-export const EMBEDDINGS: Endpoint = { path: '/v1/embeddings', method: 'POST', dialect: 'openai-embeddings', family: 'openai', servedBy: { openai: true, anthropic: false } };
-export const MESSAGES: Endpoint = { path: '/v1/messages', method: 'POST', dialect: 'anthropic-messages', family: 'anthropic', servedBy: { openai: true, anthropic: true } };
-export const MODELS: Endpoint = { path: '/v1/models', method: 'GET', dialect: null, family: 'openai', servedBy: { openai: true, anthropic: true } };
+export const CHAT: Endpoint = {
+  path: '/v1/chat/completions', method: 'POST', dialect: 'openai-chat', family: 'openai',
+  servedBy: { openai: true, anthropic: true },
+};
+export const COMPLETIONS: Endpoint = {
+  path: '/v1/completions', method: 'POST', dialect: 'openai-completions', family: 'openai',
+  servedBy: { openai: true, anthropic: false },
+};
+export const EMBEDDINGS: Endpoint = {
+  path: '/v1/embeddings', method: 'POST', dialect: 'openai-embeddings', family: 'openai',
+  servedBy: { openai: true, anthropic: false },
+};
+export const MESSAGES: Endpoint = {
+  path: '/v1/messages', method: 'POST', dialect: 'anthropic-messages', family: 'anthropic',
+  servedBy: { openai: true, anthropic: true },
+};
+export const MODELS: Endpoint = {
+  path: '/v1/models', method: 'GET', dialect: null, family: 'openai',
+  servedBy: { openai: true, anthropic: true },
+};
 
 /** The endpoint for a request path (query already stripped), or null. A switch: no map lookup, no regex. */
 export function findEndpoint(path: string): Endpoint | null {

@@ -14,7 +14,9 @@ export function listModels(config: GatewayServiceConfig, anthropic: boolean): Bu
       for (const m of c.models) if (!m.includes('*') && !m.includes('?') && !owners.has(m)) owners.set(m, c.name);
     }
     const ids = [...owners.keys()].sort();
-    const openai = { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: owners.get(id)! })) };
+    const openai = {
+      object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: owners.get(id)! })),
+    };
     const anth = {
       data: ids.map((id) => ({ type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' })),
       has_more: false,

@@ -13,8 +13,13 @@ export interface StreamConverter {
   readonly failed: boolean;
 }
 
-const STOP_TO_FINISH: Readonly<Record<string, string>> = { end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter', pause_turn: 'stop' };
-const FINISH_TO_STOP: Readonly<Record<string, string>> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', function_call: 'tool_use', content_filter: 'refusal' };
+const STOP_TO_FINISH: Readonly<Record<string, string>> = {
+  end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter',
+  pause_turn: 'stop',
+};
+const FINISH_TO_STOP: Readonly<Record<string, string>> = {
+  stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', function_call: 'tool_use', content_filter: 'refusal',
+};
 
 type Json = Record<string, unknown>;
 
@@ -69,16 +74,22 @@ export class AnthropicToOpenAIStream implements StreamConverter {
         if (block && block.type === 'tool_use') {
           const k = this.tools++;
           this.toolIndex[index] = k;
-          return this.chunk({ tool_calls: [{ index: k, id: block.id, type: 'function', function: { name: block.name, arguments: '' } }] }, null);
+          return this.chunk({
+            tool_calls: [{ index: k, id: block.id, type: 'function', function: { name: block.name, arguments: '' } }],
+          }, null);
         }
         this.toolIndex[index] = -1;
-        if (block && block.type === 'text' && typeof block.text === 'string' && block.text.length > 0) return this.chunk({ content: block.text }, null);
+        if (block && block.type === 'text' && typeof block.text === 'string' && block.text.length > 0) {
+          return this.chunk({ content: block.text }, null);
+        }
         return '';
       }
       case 'content_block_delta': {
         const delta = d.delta as Json | undefined;
         if (!delta) return '';
-        if (delta.type === 'text_delta' && typeof delta.text === 'string') return this.chunk({ content: delta.text }, null);
+        if (delta.type === 'text_delta' && typeof delta.text === 'string') {
+          return this.chunk({ content: delta.text }, null);
+        }
         if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
           const k = this.toolIndex[typeof d.index === 'number' ? d.index : 0] ?? 0;
           return this.chunk({ tool_calls: [{ index: k, function: { arguments: delta.partial_json } }] }, null);
@@ -94,14 +105,23 @@ export class AnthropicToOpenAIStream implements StreamConverter {
       case 'message_stop': {
         this.stopped = true;
         usage.finish();
-        const u = { prompt_tokens: usage.prompt ?? 0, completion_tokens: usage.completion ?? 0, total_tokens: usage.total ?? 0 };
-        return 'data: ' + JSON.stringify({ id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices: [], usage: u })
+        const u = {
+          prompt_tokens: usage.prompt ?? 0, completion_tokens: usage.completion ?? 0, total_tokens: usage.total ?? 0,
+        };
+        return 'data: ' + JSON.stringify({
+          id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices: [], usage: u,
+        })
           + '\n\ndata: [DONE]\n\n';
       }
       case 'error': {
         this.failed = true;
         const e = (d.error as Json | undefined) ?? {};
-        return 'data: ' + JSON.stringify({ error: { type: typeof e.type === 'string' ? e.type : 'api_error', code: null, message: typeof e.message === 'string' ? e.message : 'upstream stream error' } }) + '\n\n';
+        return 'data: ' + JSON.stringify({
+          error: {
+            type: typeof e.type === 'string' ? e.type : 'api_error', code: null,
+            message: typeof e.message === 'string' ? e.message : 'upstream stream error',
+          },
+        }) + '\n\n';
       }
       default:
         return '';
@@ -159,7 +179,13 @@ export class OpenAIToAnthropicStream implements StreamConverter {
     if (d.error !== undefined) {
       this.failed = true;
       const e = (d.error as Json | null) ?? {};
-      return this.event('error', { type: 'error', error: { type: typeof e.type === 'string' ? e.type : 'api_error', message: typeof e.message === 'string' ? e.message : 'upstream stream error' } });
+      return this.event('error', {
+        type: 'error',
+        error: {
+          type: typeof e.type === 'string' ? e.type : 'api_error',
+          message: typeof e.message === 'string' ? e.message : 'upstream stream error',
+        },
+      });
     }
     let out = this.started ? '' : this.start(d);
     if (d.usage) usage.read(d.usage);
@@ -172,9 +198,13 @@ export class OpenAIToAnthropicStream implements StreamConverter {
         out += this.closeBlock();
         this.openBlock = this.blocks++;
         this.openIsText = true;
-        out += this.event('content_block_start', { type: 'content_block_start', index: this.openBlock, content_block: { type: 'text', text: '' } });
+        out += this.event('content_block_start', {
+          type: 'content_block_start', index: this.openBlock, content_block: { type: 'text', text: '' },
+        });
       }
-      out += this.event('content_block_delta', { type: 'content_block_delta', index: this.openBlock, delta: { type: 'text_delta', text: delta.content } });
+      out += this.event('content_block_delta', {
+        type: 'content_block_delta', index: this.openBlock, delta: { type: 'text_delta', text: delta.content },
+      });
     }
     if (Array.isArray(delta.tool_calls)) {
       for (const tc of delta.tool_calls as Json[]) {
@@ -183,10 +213,16 @@ export class OpenAIToAnthropicStream implements StreamConverter {
           out += this.closeBlock();
           this.openBlock = this.blocks++;
           this.openIsText = false;
-          out += this.event('content_block_start', { type: 'content_block_start', index: this.openBlock, content_block: { type: 'tool_use', id: tc.id, name: typeof fn.name === 'string' ? fn.name : '', input: {} } });
+          out += this.event('content_block_start', {
+            type: 'content_block_start', index: this.openBlock,
+            content_block: { type: 'tool_use', id: tc.id, name: typeof fn.name === 'string' ? fn.name : '', input: {} },
+          });
         }
         if (typeof fn.arguments === 'string' && fn.arguments.length > 0 && this.openBlock !== -1) {
-          out += this.event('content_block_delta', { type: 'content_block_delta', index: this.openBlock, delta: { type: 'input_json_delta', partial_json: fn.arguments } });
+          out += this.event('content_block_delta', {
+            type: 'content_block_delta', index: this.openBlock,
+            delta: { type: 'input_json_delta', partial_json: fn.arguments },
+          });
         }
       }
     }
@@ -200,7 +236,10 @@ export class OpenAIToAnthropicStream implements StreamConverter {
     usage.finish();
     let out = this.started ? '' : this.start({});
     out += this.closeBlock();
-    out += this.event('message_delta', { type: 'message_delta', delta: { stop_reason: this.stopReason ?? 'end_turn', stop_sequence: null }, usage: { input_tokens: usage.prompt ?? 0, output_tokens: usage.completion ?? 0 } });
+    out += this.event('message_delta', {
+      type: 'message_delta', delta: { stop_reason: this.stopReason ?? 'end_turn', stop_sequence: null },
+      usage: { input_tokens: usage.prompt ?? 0, output_tokens: usage.completion ?? 0 },
+    });
     out += this.event('message_stop', { type: 'message_stop' });
     return out;
   }

@@ -45,7 +45,10 @@ export class AccountSource {
       if (source.closed) return undefined;
       return source.sync();
     }).catch(function credentialsSyncFailed(err: unknown) {
-      source.log.warn({ err, dir: source.dir, channel: source.channel.name }, 'credentials reload failed; keeping the previous accounts');
+      source.log.warn(
+        { err, dir: source.dir, channel: source.channel.name },
+        'credentials reload failed; keeping the previous accounts',
+      );
     }).finally(function followAgain() {
       source.follow();
     });
@@ -74,13 +77,17 @@ export class AccountSource {
         problems.push({ file: e.file, reason: 'no access token (access_token / accessToken)' });
         continue;
       }
-      next.set(e.accountId, { entry: e, credential: new UpstreamCredential(e.accountId, token, true, e.expiresAt ?? Infinity) });
+      next.set(e.accountId, {
+        entry: e, credential: new UpstreamCredential(e.accountId, token, true, e.expiresAt ?? Infinity),
+      });
     }
     for (const [file, reason] of this.index.invalid()) problems.push({ file, reason });
     // The index lists only live accounts; the ones it holds beyond them have expired access tokens.
     let expiredUnknown = this.index.stats().accounts - this.index.accounts().length;
     for (const v of next.values()) if (v.credential.expiresAt <= Date.now()) expiredUnknown--;
-    if (expiredUnknown > 0) problems.push({ file: `${expiredUnknown} account(s)`, reason: 'access token expired (skipped until refreshed)' });
+    if (expiredUnknown > 0) {
+      problems.push({ file: `${expiredUnknown} account(s)`, reason: 'access token expired (skipped until refreshed)' });
+    }
     if (this.closed) return;
     this.loaded = next;
     this.channel.keys.replace([...next.values()].map((v) => v.credential));

@@ -72,8 +72,11 @@ export class CircuitBreaker {
     if (this.state === 'open') return;
     this.count(now, true);
     const s = this.settings;
-    if (this.consecutiveFailures >= s.consecutiveFailures) this.open(now, s.openMs);
-    else if (this.windowRequests >= s.minRequests && this.windowFailures / this.windowRequests >= s.errorRatio) this.open(now, s.openMs);
+    if (this.consecutiveFailures >= s.consecutiveFailures) {
+      this.open(now, s.openMs);
+    } else if (this.windowRequests >= s.minRequests && this.windowFailures / this.windowRequests >= s.errorRatio) {
+      this.open(now, s.openMs);
+    }
   }
 
   /** Releases a probe slot for a request that ended without telling anything about the channel (client abort). */

@@ -56,7 +56,8 @@ export class Channel {
 
   /** Whether a reload can keep this channel (and its connections, breaker and numbers) for `next`. */
   canKeep(next: ChannelConfig): boolean {
-    return next.kind === this.kind && next.baseUrl.href === this.config.baseUrl.href && next.maxConnections === this.config.maxConnections
+    return next.kind === this.kind && next.baseUrl.href === this.config.baseUrl.href
+      && next.maxConnections === this.config.maxConnections
       && next.credentialsDir === this.config.credentialsDir;
   }
 
@@ -67,7 +68,9 @@ export class Channel {
     this.weight = next.weight;
     this.priority = next.priority;
     this.breaker.reconfigure(service.breaker);
-    if (!this.usesAccounts) this.keys.replace(next.keys.map((k, i) => new UpstreamCredential(`key#${i}`, k, false, Infinity)));
+    if (!this.usesAccounts) {
+      this.keys.replace(next.keys.map((k, i) => new UpstreamCredential(`key#${i}`, k, false, Infinity)));
+    }
   }
 
   /** Usable now: circuit lets requests through and some credential is usable. */

@@ -87,9 +87,13 @@ export class KeyRing {
     let usable = 0;
     const skipped: { id: string; reason: string }[] = [];
     for (const c of this.credentials) {
-      if (c.expiresAt <= now) skipped.push({ id: c.id, reason: 'expired' });
-      else if (c.disabledUntil > now) skipped.push({ id: c.id, reason: `refused by upstream: ${c.lastError ?? 'error'}` });
-      else usable++;
+      if (c.expiresAt <= now) {
+        skipped.push({ id: c.id, reason: 'expired' });
+      } else if (c.disabledUntil > now) {
+        skipped.push({ id: c.id, reason: `refused by upstream: ${c.lastError ?? 'error'}` });
+      } else {
+        usable++;
+      }
     }
     return { total: this.credentials.length, usable, skipped };
   }

@@ -25,12 +25,16 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
   if (secrets.length === 0 || text.length === 0) return text;
   let out = text;
   for (const s of secrets) {
-    if (s.length > 0 && out.includes(s)) out = s.length >= MIN_SECRET ? out.split(s).join(REDACTED) : replaceWholeTokens(out, s);
+    if (s.length > 0 && out.includes(s)) {
+      out = s.length >= MIN_SECRET ? out.split(s).join(REDACTED) : replaceWholeTokens(out, s);
+    }
   }
   out = out.replace(MASKED, function maskedForm(match: string, head: string, tail: string): string {
     if (head.length + tail.length < MIN_VISIBLE) return match;
     for (const s of secrets) {
-      if (s.length >= MIN_SECRET && head.length + tail.length < s.length && s.startsWith(head) && s.endsWith(tail)) return REDACTED;
+      if (s.length >= MIN_SECRET && head.length + tail.length < s.length && s.startsWith(head) && s.endsWith(tail)) {
+        return REDACTED;
+      }
     }
     return match;
   });

@@ -1,5 +1,5 @@
 import { parseIp, type IpKey } from '../../util/ip.js';
-import { CidrRange, ipv4Key, parseCidr, parseCidrWithPort } from '../../util/cidr.js';
+import { type CidrRange, ipv4Key, parseCidr, parseCidrWithPort } from '../../util/cidr.js';
 import type { OwnListenerSet } from '../../contracts/own-listeners.js';
 
 /** What a proxy service may dial: the allow-list entries (validated) and whether private ranges are refused too. */
@@ -9,7 +9,9 @@ export interface DestinationPolicy {
 }
 
 /** Why a destination is refused; null from `check` means it may be dialled. */
-export type DenyReason = 'loopback' | 'unspecified' | 'link-local' | 'multicast' | 'broadcast' | 'private' | 'own listener' | 'not an IP address';
+export type DenyReason =
+  | 'loopback' | 'unspecified' | 'link-local' | 'multicast' | 'broadcast' | 'private' | 'own listener'
+  | 'not an IP address';
 
 interface LabelledRange {
   readonly range: CidrRange;
@@ -31,7 +33,9 @@ const DENIED_BY_DEFAULT: readonly LabelledRange[] = [
 ];
 
 /** Refused too with `denyPrivate: true`: RFC 1918, shared address space (CGNAT) and IPv6 unique-local. */
-const PRIVATE: readonly LabelledRange[] = ranges('private', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']);
+const PRIVATE: readonly LabelledRange[] = ranges(
+  'private', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'],
+);
 
 /**
  * Decides whether a proxy service may dial an address. Checked on the address actually dialled (after name
@@ -65,7 +69,9 @@ export class DestinationGuard {
   }
 
   private checkV4(n: number, port: number): DenyReason | null {
-    if (this.own !== null && this.own.hasPort(port) && this.own.has({ v: 4, n }, port)) return this.allowsExactly({ v: 4, n }, port) ? null : 'own listener';
+    if (this.own !== null && this.own.hasPort(port) && this.own.has({ v: 4, n }, port)) {
+      return this.allowsExactly({ v: 4, n }, port) ? null : 'own listener';
+    }
     const denied = this.denied;
     for (let i = 0; i < denied.length; i++) {
       const entry = denied[i]!;
@@ -75,7 +81,9 @@ export class DestinationGuard {
   }
 
   private checkKey(key: IpKey, port: number): DenyReason | null {
-    if (this.own !== null && this.own.hasPort(port) && this.own.has(key, port)) return this.allowsExactly(key, port) ? null : 'own listener';
+    if (this.own !== null && this.own.hasPort(port) && this.own.has(key, port)) {
+      return this.allowsExactly(key, port) ? null : 'own listener';
+    }
     for (const entry of this.denied) if (entry.range.contains(key)) return this.allows(key, port) ? null : entry.reason;
     return null;
   }

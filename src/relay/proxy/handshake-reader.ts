@@ -43,7 +43,9 @@ export class HandshakeReader {
         return parsed.value;
       }
       if (this.failure !== null) throw this.failure;
-      if (this.buffer.length >= this.maxBytes) throw new ProxyHandshakeError(`handshake larger than ${this.maxBytes} bytes`, 'too_large');
+      if (this.buffer.length >= this.maxBytes) {
+        throw new ProxyHandshakeError(`handshake larger than ${this.maxBytes} bytes`, 'too_large');
+      }
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }

@@ -29,14 +29,18 @@ const PORT_RE = /^[1-9]\d{0,4}$/;
 export const parseConnect: Parse<Destination> = (b) => {
   const end = b.indexOf(HEADER_END);
   if (end < 0 || end + 4 > MAX_HEADER_BLOCK) {
-    if (b.length >= MAX_HEADER_BLOCK || end >= 0) throw new HttpRefusal(`request header block larger than ${MAX_HEADER_BLOCK} bytes`, 431, 'too_large');
+    if (b.length >= MAX_HEADER_BLOCK || end >= 0) {
+      throw new HttpRefusal(`request header block larger than ${MAX_HEADER_BLOCK} bytes`, 431, 'too_large');
+    }
     checkLineEnds(b, b.length);
     return null;
   }
   checkLineEnds(b, end + 4);
   const head = b.toString('latin1', 0, end);
   const lines = head.split('\r\n');
-  if (lines.length - 1 > MAX_HEADER_FIELDS) throw new HttpRefusal(`more than ${MAX_HEADER_FIELDS} header fields`, 431, 'too_large');
+  if (lines.length - 1 > MAX_HEADER_FIELDS) {
+    throw new HttpRefusal(`more than ${MAX_HEADER_FIELDS} header fields`, 431, 'too_large');
+  }
   const dest = parseRequestLine(lines[0]!);
   for (let i = 1; i < lines.length; i++) checkField(lines[i]!);
   return { value: dest, used: end + 4 };
@@ -45,10 +49,14 @@ export const parseConnect: Parse<Destination> = (b) => {
 /** Every LF in `b[0, upTo)` must follow a CR, and every CR precede an LF. */
 function checkLineEnds(b: Buffer, upTo: number): void {
   for (let at = b.indexOf(LF); at >= 0 && at < upTo; at = b.indexOf(LF, at + 1)) {
-    if (at === 0 || b[at - 1] !== CR) throw new HttpRefusal('expected CRLF line endings, got a bare LF', 400, 'malformed');
+    if (at === 0 || b[at - 1] !== CR) {
+      throw new HttpRefusal('expected CRLF line endings, got a bare LF', 400, 'malformed');
+    }
   }
   for (let at = b.indexOf(CR); at >= 0 && at < upTo; at = b.indexOf(CR, at + 1)) {
-    if (at + 1 < upTo && b[at + 1] !== LF) throw new HttpRefusal('expected CRLF line endings, got a bare CR', 400, 'malformed');
+    if (at + 1 < upTo && b[at + 1] !== LF) {
+      throw new HttpRefusal('expected CRLF line endings, got a bare CR', 400, 'malformed');
+    }
   }
 }
 
@@ -56,16 +64,22 @@ function parseRequestLine(line: string): Destination {
   const shown = JSON.stringify(line.slice(0, 80));
   const sp1 = line.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
-  if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) throw new HttpRefusal(`expected "CONNECT host:port HTTP/1.1", got ${shown}`, 400, 'malformed');
+  if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) {
+    throw new HttpRefusal(`expected "CONNECT host:port HTTP/1.1", got ${shown}`, 400, 'malformed');
+  }
   const method = line.slice(0, sp1);
   const target = line.slice(sp1 + 1, sp2);
   const version = line.slice(sp2 + 1);
   if (!TOKEN_RE.test(method)) throw new HttpRefusal(`expected a method name, got ${shown}`, 400, 'malformed');
   if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') {
     if (/^HTTP\/\d\.\d$/.test(version)) throw new HttpRefusal(`HTTP version ${version} is not supported (HTTP/1.0 or HTTP/1.1)`, 505, 'unsupported');
-    throw new HttpRefusal(`expected HTTP/1.0 or HTTP/1.1 at the end of the request line, got ${shown}`, 400, 'malformed');
+    throw new HttpRefusal(
+      `expected HTTP/1.0 or HTTP/1.1 at the end of the request line, got ${shown}`, 400, 'malformed',
+    );
   }
-  if (method !== 'CONNECT') throw new HttpRefusal(`only CONNECT is supported by this proxy, got ${method}`, 405, 'unsupported');
+  if (method !== 'CONNECT') {
+    throw new HttpRefusal(`only CONNECT is supported by this proxy, got ${method}`, 405, 'unsupported');
+  }
   return parseAuthority(target);
 }
 
@@ -78,22 +92,38 @@ function parseAuthority(target: string): Destination {
     const close = target.indexOf(']');
     host = close < 0 ? '' : target.slice(1, close);
     portText = close < 0 || target[close + 1] !== ':' ? '' : target.slice(close + 2);
-    if (isIP(host) !== 6 || host.includes('%')) throw new HttpRefusal(`CONNECT target: expected [IPv6]:port, got ${shown}`, 400, 'malformed');
+    if (isIP(host) !== 6 || host.includes('%')) {
+      throw new HttpRefusal(`CONNECT target: expected [IPv6]:port, got ${shown}`, 400, 'malformed');
+    }
   } else {
     const colon = target.lastIndexOf(':');
     host = colon < 0 ? '' : target.slice(0, colon);
     portText = colon < 0 ? '' : target.slice(colon + 1);
-    if (!isHostName(host)) throw new HttpRefusal(`CONNECT target: expected host:port with a host name or IPv4 address, got ${shown}`, 400, 'malformed');
+    if (!isHostName(host)) {
+      throw new HttpRefusal(
+        `CONNECT target: expected host:port with a host name or IPv4 address, got ${shown}`, 400, 'malformed',
+      );
+    }
   }
-  if (!PORT_RE.test(portText) || Number(portText) > 65535) throw new HttpRefusal(`CONNECT target: expected a port 1-65535, got ${shown}`, 400, 'malformed');
+  if (!PORT_RE.test(portText) || Number(portText) > 65535) {
+    throw new HttpRefusal(`CONNECT target: expected a port 1-65535, got ${shown}`, 400, 'malformed');
+  }
   return { host, port: Number(portText) };
 }
 
 function checkField(line: string): void {
   const colon = line.indexOf(':');
-  if (line.length > 0 && (line[0] === ' ' || line[0] === '\t')) throw new HttpRefusal('obsolete line folding in the header fields is not accepted', 400, 'malformed');
-  if (colon <= 0 || !TOKEN_RE.test(line.slice(0, colon))) throw new HttpRefusal(`expected a header field "name: value", got ${JSON.stringify(line.slice(0, 80))}`, 400, 'malformed');
-  if (!FIELD_VALUE_RE.test(line.slice(colon + 1))) throw new HttpRefusal(`header field ${line.slice(0, colon)} has control characters in its value`, 400, 'malformed');
+  if (line.length > 0 && (line[0] === ' ' || line[0] === '\t')) {
+    throw new HttpRefusal('obsolete line folding in the header fields is not accepted', 400, 'malformed');
+  }
+  if (colon <= 0 || !TOKEN_RE.test(line.slice(0, colon))) {
+    throw new HttpRefusal(
+      `expected a header field "name: value", got ${JSON.stringify(line.slice(0, 80))}`, 400, 'malformed',
+    );
+  }
+  if (!FIELD_VALUE_RE.test(line.slice(colon + 1))) {
+    throw new HttpRefusal(`header field ${line.slice(0, colon)} has control characters in its value`, 400, 'malformed');
+  }
 }
 
 /** An upstream HTTP proxy's answer to our CONNECT → its status code. */
@@ -111,7 +141,8 @@ export function httpReply(status: number, reason: string, message?: string, code
   if (message === undefined) return Buffer.from(`HTTP/1.1 ${status} ${reason}\r\n\r\n`, 'latin1');
   const body = JSON.stringify({ error: { code, message } });
   return Buffer.from(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n`
+      + `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     'utf8',
   );
 }

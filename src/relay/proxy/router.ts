@@ -49,8 +49,14 @@ export class ProxyRouter {
     if (ip === null) return { via: 'upstream', address: null, country: null };
     const found = this.geo.country(ip);
     const country = typeof found === 'string' || found === null ? found : await found;
-    if (country !== null) return this.direct.has(country) ? { via: 'direct', address: ip, country } : { via: 'upstream', address: null, country };
-    return isPrivate(ip) ? { via: 'direct', address: ip, country: null } : { via: 'upstream', address: null, country: null };
+    if (country !== null) {
+      return this.direct.has(country)
+        ? { via: 'direct', address: ip, country }
+        : { via: 'upstream', address: null, country };
+    }
+    return isPrivate(ip)
+      ? { via: 'direct', address: ip, country: null }
+      : { via: 'upstream', address: null, country: null };
   }
 
   private async resolve(name: string): Promise<string | null> {
@@ -72,9 +78,11 @@ export class ProxyRouter {
 export function isPrivate(ip: string): boolean {
   if (isIP(ip) === 4) {
     const [a, b] = ip.split('.').map(Number) as [number, number];
-    return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127) || a === 0;
+    return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)
+      || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127) || a === 0;
   }
   const lower = ip.toLowerCase();
   if (lower.startsWith('::ffff:')) return isPrivate(lower.slice(7));
-  return lower === '::1' || lower === '::' || lower.startsWith('fc') || lower.startsWith('fd') || lower.startsWith('fe8') || lower.startsWith('fe9') || lower.startsWith('fea') || lower.startsWith('feb');
+  return lower === '::1' || lower === '::' || lower.startsWith('fc') || lower.startsWith('fd')
+    || lower.startsWith('fe8') || lower.startsWith('fe9') || lower.startsWith('fea') || lower.startsWith('feb');
 }

@@ -38,11 +38,21 @@ export const parseGreeting: Parse<readonly number[]> = (b) => {
  */
 export const parseRequest: Parse<Destination> = (b) => {
   if (b.length === 0) return null;
-  if (b[0] !== 0x05) throw new SocksRefusal(`expected SOCKS version 5 in the request, got ${b[0]}`, SOCKS_REPLY.generalFailure, 'malformed');
+  if (b[0] !== 0x05) {
+    throw new SocksRefusal(
+      `expected SOCKS version 5 in the request, got ${b[0]}`, SOCKS_REPLY.generalFailure, 'malformed',
+    );
+  }
   if (b.length < 2) return null;
-  if (b[1] !== 0x01) throw new SocksRefusal(`SOCKS command ${b[1]} is not supported (only CONNECT)`, SOCKS_REPLY.commandNotSupported, 'unsupported');
+  if (b[1] !== 0x01) {
+    throw new SocksRefusal(
+      `SOCKS command ${b[1]} is not supported (only CONNECT)`, SOCKS_REPLY.commandNotSupported, 'unsupported',
+    );
+  }
   if (b.length < 3) return null;
-  if (b[2] !== 0x00) throw new SocksRefusal(`expected the reserved byte to be 0, got ${b[2]}`, SOCKS_REPLY.generalFailure, 'malformed');
+  if (b[2] !== 0x00) {
+    throw new SocksRefusal(`expected the reserved byte to be 0, got ${b[2]}`, SOCKS_REPLY.generalFailure, 'malformed');
+  }
   if (b.length < 4) return null;
   const atyp = b[3]!;
   let host: string;
@@ -54,11 +64,17 @@ export const parseRequest: Parse<Destination> = (b) => {
   } else if (atyp === 0x03) {
     if (b.length < 5) return null;
     const len = b[4]!;
-    if (len === 0) throw new SocksRefusal('the SOCKS5 request names an empty host', SOCKS_REPLY.generalFailure, 'malformed');
+    if (len === 0) {
+      throw new SocksRefusal('the SOCKS5 request names an empty host', SOCKS_REPLY.generalFailure, 'malformed');
+    }
     if (b.length < 5 + len + 2) return null;
     host = b.toString('latin1', 5, 5 + len);
     // A name that is an IPv6 literal is taken as one; anything else must be a host name or an IPv4 address.
-    if (isIP(host) !== 6 && !isHostName(host)) throw new SocksRefusal(`expected a host name, got ${JSON.stringify(host.slice(0, 80))}`, SOCKS_REPLY.generalFailure, 'malformed');
+    if (isIP(host) !== 6 && !isHostName(host)) {
+      throw new SocksRefusal(
+        `expected a host name, got ${JSON.stringify(host.slice(0, 80))}`, SOCKS_REPLY.generalFailure, 'malformed',
+      );
+    }
     at = 5 + len;
   } else if (atyp === 0x04) {
     if (b.length < 22) return null;

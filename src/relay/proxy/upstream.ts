@@ -14,7 +14,9 @@ const MAX_UPSTREAM_HANDSHAKE = 16 * 1024;
  * `http://[user:pass@]host:port`). Resolves with a socket that carries the destination's bytes; bytes the upstream
  * sent right after its reply are put back in the socket so the relay delivers them first.
  */
-export async function dialThroughUpstream(upstream: URL, dest: Destination, options: DialOptions & { handshakeTimeoutMs: number }, abort: AbortSignal): Promise<Socket> {
+export async function dialThroughUpstream(
+  upstream: URL, dest: Destination, options: DialOptions & { handshakeTimeoutMs: number }, abort: AbortSignal,
+): Promise<Socket> {
   const port = Number(upstream.port || (upstream.protocol === 'http:' ? 80 : 1080));
   const host = upstream.hostname.replace(/^\[|\]$/g, '');
   const socket = await dial({ host, port }, options, abort);
@@ -48,7 +50,9 @@ async function socks5Connect(socket: Socket, reader: HandshakeReader, upstream: 
   }
   socket.write(encodeRequest(dest));
   const reply = await reader.read(parseReply);
-  if (reply !== 0x00) throw new UpstreamProxyError(`upstream SOCKS5 proxy could not reach ${formatHostPort(dest)} (reply ${reply})`);
+  if (reply !== 0x00) {
+    throw new UpstreamProxyError(`upstream SOCKS5 proxy could not reach ${formatHostPort(dest)} (reply ${reply})`);
+  }
 }
 
 async function httpConnect(socket: Socket, reader: HandshakeReader, upstream: URL, dest: Destination): Promise<void> {

@@ -1,58 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
-/** A TCP server on 127.0.0.1 with a random port; `port` is set once it listens. */
-export interface TestServer {
-  readonly server: Server;
-  readonly port: number;
-  readonly address: string;
-  readonly sockets: Set<Socket>;
-  close(): Promise<void>;
-}
-
-export async function listen(handler: (socket: Socket) => void, options: { allowHalfOpen?: boolean; port?: number } = {}): Promise<TestServer> {
-  const sockets = new Set<Socket>();
-  const server = createServer({ allowHalfOpen: options.allowHalfOpen ?? true }, (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    handler(socket);
-  });
-  server.listen(options.port ?? 0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  return {
-    server,
-    port,
-    address: `127.0.0.1:${port}`,
-    sockets,
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** A port that was free a moment ago (for a process the test starts that must bind it itself). */
-export async function freePort(): Promise<number> {
-  const s = await listen(() => undefined);
-  await s.close();
-  return s.port;
-}
-
-/** Echoes every byte back and passes the client's EOF on. */
-export function echoServer(): Promise<TestServer> {
-  return listen((socket) => socket.pipe(socket));
-}
-
-/** Answers every connection with `tag` then the echo of what it receives; tells strategies apart. */
-export function taggedServer(tag: string, port = 0): Promise<TestServer> {
-  return listen((socket) => {
-    socket.write(`${tag}\n`);
-    socket.pipe(socket);
-  }, { port });
-}
+/** Raw TCP clients: connect, read and write with backpressure, hash what passed. */
 
 export function connectTo(port: number, host = '127.0.0.1'): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -124,6 +74,17 @@ export async function sendRandom(socket: Socket, total: number): Promise<string>
   return hash.digest('hex');
 }
 
+/** Writes `total` bytes with backpressure. */
+export async function sendBytes(socket: Socket, total: number): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  let sent = 0;
+  while (sent < total) {
+    const n = Math.min(chunk.length, total - sent);
+    sent += n;
+    if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) await once(socket, 'drain');
+  }
+}
+
 /** Hashes everything received until EOF. */
 export function hashUntilEnd(socket: Socket): Promise<{ hash: string; bytes: number }> {
   return new Promise((resolve, reject) => {
@@ -138,20 +99,27 @@ export function hashUntilEnd(socket: Socket): Promise<{ hash: string; bytes: num
   });
 }
 
+/** Counts bytes received until the peer ends or resets the connection (then closes our side too). */
+export function countUntilClose(socket: Socket): Promise<number> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    socket.on('data', (c: Buffer) => (bytes += c.length));
+    socket.on('error', () => undefined);
+    socket.once('end', () => socket.destroy());
+    socket.once('close', () => resolve(bytes));
+  });
+}
+
 /** Resolves when the socket is closed (by either side). */
 export function closed(socket: Socket): Promise<void> {
   return socket.closed ? Promise.resolve() : once(socket, 'close').then(() => undefined);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` until it returns true (or throws after `timeoutMs`): for state that settles asynchronously. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+/** Connects to `port`, writes `total` bytes, ends; resolves once the connection has closed, with the bytes received. */
+export async function sendThrough(port: number, total: number): Promise<number> {
+  const c = await connectTo(port);
+  const received = countUntilClose(c);
+  await sendBytes(c, total);
+  c.end();
+  return received;
 }

@@ -1,6 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { chat } from './helpers.js';
+import { chat } from './llm.js';
 
 /** A raw keep-alive client: one socket, requests written by hand, answers read by their content-length. */
 export class RawClient {
@@ -36,7 +35,8 @@ export class RawClient {
   /** Sends one chat request and resolves with the answer's status and body. */
   async chat(model: string): Promise<{ status: number; body: string }> {
     const body = JSON.stringify(chat(model));
-    this.socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const head = 'POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n';
+    this.socket.write(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     return this.read();
   }
 
@@ -48,7 +48,8 @@ export class RawClient {
         const headers = this.buffered.toString('latin1', 0, head);
         const length = Number(/content-length: (\d+)/i.exec(headers)?.[1] ?? NaN);
         if (this.buffered.length >= head + 4 + length) {
-          const answer = { status: Number(headers.split(' ')[1]), body: this.buffered.toString('utf8', head + 4, head + 4 + length) };
+          const body = this.buffered.toString('utf8', head + 4, head + 4 + length);
+          const answer = { status: Number(headers.split(' ')[1]), body };
           this.buffered = this.buffered.subarray(head + 4 + length);
           return answer;
         }
@@ -60,9 +61,18 @@ export class RawClient {
   }
 
   /** Resolves when the server closes the connection, or after `ms`; true when it closed. */
-  async closedWithin(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (this.closedAt === null && Date.now() < deadline) await sleep(20);
-    return this.closedAt !== null;
+  closedWithin(ms: number): Promise<boolean> {
+    if (this.closedAt !== null) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onClose = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.socket.removeListener('close', onClose);
+        resolve(false);
+      }, ms);
+      this.socket.once('close', onClose);
+    });
   }
 }

@@ -1,0 +1,73 @@
+import { once } from 'node:events';
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/** A TCP server on 127.0.0.1 (or another loopback address) with a random port; `close()` ends its connections too. */
+export interface TestServer {
+  readonly server: Server;
+  readonly port: number;
+  /** `127.0.0.1:PORT` */
+  readonly address: string;
+  readonly sockets: Set<Socket>;
+  close(): Promise<void>;
+}
+
+export async function listen(
+  handler: (socket: Socket) => void, options: { allowHalfOpen?: boolean; port?: number; host?: string } = {},
+): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: options.allowHalfOpen ?? true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined); // resets are expected in many tests; those that check them listen themselves
+    handler(socket);
+  });
+  const host = options.host ?? '127.0.0.1';
+  server.listen(options.port ?? 0, host);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    address: `${host}:${port}`,
+    sockets,
+    close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      return closed;
+    },
+  };
+}
+
+/** An HTTP server on 127.0.0.1 with a random port; `close()` ends its connections too. */
+export interface TestHttpServer {
+  readonly server: HttpServer;
+  readonly port: number;
+  /** `http://127.0.0.1:PORT` */
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+export async function listenHttp(handler: RequestListener): Promise<TestHttpServer> {
+  const server = createHttpServer(handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    origin: `http://127.0.0.1:${port}`,
+    close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      return closed;
+    },
+  };
+}
+
+/** A port that was free a moment ago: for a process that must bind it itself, or a port nothing listens on. */
+export async function freePort(): Promise<number> {
+  const s = await listen(() => undefined);
+  await s.close();
+  return s.port;
+}
