@@ -178,7 +178,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   }
 
   // Gives the relay its user's quota budget (0 = none) and books the bytes it already holds (Node's buffer at the
-  // hand-over, a greeting): they are delivered without a read the budget could size.
+  // hand-over): they are delivered without a read the budget could size. A greeting is the handshake: not charged.
   void AttachBudget(Relay* r, uint32_t id) {
     if (id == 0) return;
     {
@@ -189,7 +189,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     }
     for (int d = 0; d < 2; d++) {
       r->dirs[d].quota = r->quota.get();
-      r->quota->Charge(d, r->dirs[d].BufPending());
+      r->quota->Charge(d, r->dirs[d].BufPending() - r->dirs[d].greeting);
     }
   }
 
@@ -292,6 +292,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     r->noDelay = noDelay;
     r->keepAliveSec = keepAliveMs <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, keepAliveMs / 1000));
     CopyBuffer(greeting, r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
+    r->dirs[kOut].greeting = greeting.length;  // the proxy's reply, not relayed bytes: left out of the counts
     AttachBudget(r, budgetId);
     LoopFor(id).Post(Command{Command::kStart, r, id, 0, nullptr, nullptr});
     return env.Undefined();

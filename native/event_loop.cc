@@ -655,8 +655,8 @@ void Loop::Tick() {
     } else if (r->dirty) {
       r->dirty = false;
       batch_.push_back(static_cast<double>(r->id));
-      batch_.push_back(static_cast<double>(r->dirs[kIn].bytes));
-      batch_.push_back(static_cast<double>(r->dirs[kOut].bytes));
+      batch_.push_back(static_cast<double>(r->dirs[kIn].Relayed()));
+      batch_.push_back(static_cast<double>(r->dirs[kOut].Relayed()));
       batch_.push_back(static_cast<double>(kLive));
     }
   }
@@ -681,14 +681,14 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
   for (int d = 0; d < 2; d++) {
     Direction& D = r->dirs[d];
     // Bytes read but never delivered are not used: the user's other relays may move them.
-    if (D.quota != nullptr) D.quota->Refund(d, D.inPipe + D.BufPending());
+    if (D.quota != nullptr) D.quota->Refund(d, D.inPipe + D.BufPending() - D.GreetingLeft());
     pool_.Release(D.pipe, D.inPipe);  // a pipe still holding data is closed, never pooled
     D.inPipe = 0;
     D.buf.reset();
   }
   batch_.push_back(static_cast<double>(r->id));
-  batch_.push_back(static_cast<double>(r->dirs[kIn].bytes));
-  batch_.push_back(static_cast<double>(r->dirs[kOut].bytes));
+  batch_.push_back(static_cast<double>(r->dirs[kIn].Relayed()));
+  batch_.push_back(static_cast<double>(r->dirs[kOut].Relayed()));
   batch_.push_back(static_cast<double>(r->phase == kRelaying ? reason : reason + kUnconnected));
   relays_.erase(r->id);
   live_.fetch_sub(1, std::memory_order_relaxed);

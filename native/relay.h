@@ -49,11 +49,16 @@ struct Direction {
   bool srcEof = false;
   bool srcHup = false;      // the source sent FIN (EPOLLRDHUP): EOF follows what is queued, so writes may cork
   bool shutDone = false;    // shutdown(dst, SHUT_WR) sent
-  uint64_t bytes = 0;       // counted as they leave into dst
+  uint64_t bytes = 0;       // counted as they leave into dst, a greeting included
+  uint64_t greeting = 0;    // leading bytes of buf that are the proxy's reply (handshake): never booked or charged
   TokenBucket* bucket = nullptr;
   bool tookTokens = false;  // took a grant in the current pump: the next one waits for other relays' turn
   ByteBudget* quota = nullptr;  // the user's quota budget, or nullptr when no quota applies
   size_t BufPending() const { return bufLen - bufOff; }
+  // What the destination received from the relay: the figure billing and quotas use. The greeting leaves first.
+  uint64_t Relayed() const { return bytes > greeting ? bytes - greeting : 0; }
+  // Bytes of the greeting not sent yet (they sit at the head of buf).
+  uint64_t GreetingLeft() const { return bytes < greeting ? greeting - bytes : 0; }
 };
 
 struct Relay {

@@ -117,8 +117,8 @@ export interface RelayEngine {
   /**
    * Takes ownership of the client socket (as `start` does) and connects to the target itself, so that no Node socket
    * exists for the target. The client's bytes wait in its socket until the target accepts; then `greeting` (a
-   * protocol's success reply, or null) goes to the client before anything the target sends. A relay that never
-   * connects closes with `connected: false` in its result.
+   * protocol's success reply, or null) goes to the client before anything the target sends; it is handshake, never
+   * counted in `bytesOut` nor charged to a byte budget. A relay that never connects closes with `connected: false`.
    */
   dial?(
     client: Socket,

@@ -21,12 +21,16 @@ export async function socks5Connect(
   return { socket, reply: reply[1]! };
 }
 
-/** Sends `CONNECT host:port`; resolves with the socket and the status line's code (any body is left unread). */
+/**
+ * Sends `CONNECT host:port` (and `early` bytes pipelined in the same write); resolves with the socket and the status
+ * line's code (any body is left unread).
+ */
 export async function httpConnect(
-  port: number, target: string,
+  port: number, target: string, early?: Buffer,
 ): Promise<{ socket: Socket; status: number; head: string }> {
   const socket = await connectTo(port);
-  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+  const request = Buffer.from(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`, 'latin1');
+  socket.write(early === undefined ? request : Buffer.concat([request, early]));
   let head = '';
   while (!head.includes('\r\n\r\n')) head += (await readBytes(socket, 1)).toString('latin1');
   const end = head.indexOf('\r\n\r\n') + 4;

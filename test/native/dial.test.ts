@@ -32,7 +32,10 @@ interface Dialed {
  * A front that hands every client to `engine.dial` towards `targets[0]`; on a failed connect it redials the next
  * target, and closes the relay when none is left.
  */
-async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], connect: DialOptions = CONNECT, reportConnect = false) {
+async function dialFront(
+  engine: NativeRelayEngine, targets: DialAddress[], connect: DialOptions = CONNECT, reportConnect = false,
+  greeting: Buffer | null = null,
+) {
   const dialed: Dialed[] = [];
   const waiting: Array<(d: Dialed) => void> = [];
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
@@ -51,7 +54,10 @@ async function dialFront(engine: NativeRelayEngine, targets: DialAddress[], conn
         else relay.close();
       },
     };
-    const relay = engine.dial(client, targets[0]!, 'target 0', connect, reportConnect, null, defaultOptions, listener, (_r, result) => resolveClosed(result));
+    const relay = engine.dial(
+      client, targets[0]!, 'target 0', connect, reportConnect, greeting, defaultOptions, listener,
+      (_r, result) => resolveClosed(result),
+    );
     const d = { relay, failures, connects, closed };
     dialed.push(d);
     waiting.shift()?.(d);
@@ -109,6 +115,25 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
       assert.equal(result.bytesIn, payload.length);
       assert.equal(result.bytesOut, payload.length);
       assert.deepEqual(d.failures, []);
+    } finally {
+      await front.close();
+    }
+  });
+
+  it('sends the greeting first, once connected, and books only relayed bytes (never the greeting)', async () => {
+    const greeting = Buffer.from([0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+    const echoAddress = engine.dialAddress({ host: '127.0.0.1', port: echo.port })!;
+    const front = await dialFront(engine, [echoAddress], CONNECT, false, greeting);
+    try {
+      const client = await connectTo(front.port);
+      const payload = Buffer.alloc(40_000, 9);
+      client.end(payload);
+      const got = await readAll(client);
+      assert.equal(Buffer.compare(got, Buffer.concat([greeting, payload])), 0);
+      const result = await (await front.next()).closed;
+      assert.equal(result.reason, 'done');
+      assert.equal(result.bytesIn, payload.length, 'what the target received');
+      assert.equal(result.bytesOut, payload.length, 'what the client received from the target: the greeting is not');
     } finally {
       await front.close();
     }
