@@ -10,11 +10,12 @@ import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
 import { PriceTable } from './price-table.js';
 import { QuotaBudget } from './quota-budget.js';
+import { hasSpendBudget, release, reserve, spentBudget, type Reservation } from './spend.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
-import type { Refusal, ServiceAccounting } from '../contracts/accounting.js';
+import type { Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
 import type { GatewayUsage } from '../contracts/records.js';
 import { gatewayTokens } from './gateway-tokens.js';
 import type { RelayMeter } from '../contracts/meter.js';
@@ -277,6 +278,19 @@ export class Accounting implements ServiceAccounting {
     return this.prices.cost(model, input, cacheRead, cacheWrite, output, reasoning);
   }
 
+  admitSpend(userId: string, model: string, inputEstimate: number, maxOutput: number): SpendReservation | Refusal | null {
+    const user = this.users.get(userId);
+    if (user === undefined || !hasSpendBudget(user.quota)) return null;
+    user.period(this.clock());
+    const spent = spentBudget(user, user.quota);
+    if (spent !== null) return { reason: EXCEEDED, user: userId, budget: spent };
+    return reserve(user, this.prices, model, inputEstimate, maxOutput);
+  }
+
+  releaseSpend(reservation: SpendReservation): void {
+    release(reservation as Reservation);
+  }
+
   refusesUnpriced(model: string): boolean {
     const prices = this.prices;
     return prices.config.unpriced === 'refuse' && prices.lookup(model) === null;
@@ -466,17 +480,26 @@ export class Accounting implements ServiceAccounting {
     const period = user.usedPeriod;
     let usedIn = 0;
     let usedOut = 0;
+    const spent = user.spent;
+    spent.clear();
     if (this.ledger !== null) {
       const row = this.ledger.read('user', user.id, period);
       if (row !== null) {
         usedIn += row.bytesIn;
         usedOut += row.bytesOut;
+        spent.add(0, 0, 0, row.requests, row.tokens);
+        spent.addTokens(
+          row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens,
+          row.costMicros,
+        );
       }
     }
     for (const d of [...user.carried, user.pending]) {
       if (d.period !== period) continue;
       usedIn += d.bytesIn;
       usedOut += d.bytesOut;
+      spent.add(0, 0, 0, d.requests, d.tokens);
+      spent.addTokens(d.inputTokens, d.cacheReadTokens, d.cacheWriteTokens, d.outputTokens, d.reasoningTokens, d.costMicros);
     }
     user.usedIn = usedIn;
     user.usedOut = usedOut;

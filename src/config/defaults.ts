@@ -77,6 +77,8 @@ export const DEFAULTS = deepFreeze({
     /** Period boundaries in UTC unless the user lives elsewhere. */
     timezone: 'UTC',
     expiresAt: null,
+    /** A monthly period starts on the 1st. */
+    resetDay: 1,
   },
   /** A `rate:` block (user or service) that names one direction leaves the other unlimited (0). */
   rate: {

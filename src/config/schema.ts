@@ -24,6 +24,19 @@ const TOP_KEYS = [
   'prices', 'pricesFile', 'unpriced',
 ] as const;
 
+/** A cost budget is summed from prices: it must be in their one currency. */
+function checkBudgetCurrencies(r: Reader, config: Config): void {
+  const currency = config.pricing.currency;
+  config.users.forEach((u, i) => {
+    const q = u.quota;
+    if (q === null || q.costCurrency === null) return;
+    if (currency === null) r.fail(`users[${i}].quota.cost`, 'a cost budget needs prices (prices: or pricesFile:)');
+    else if (q.costCurrency !== currency) {
+      r.fail(`users[${i}].quota.cost`, `the budget is in ${q.costCurrency} but prices are in ${currency}`);
+    }
+  });
+}
+
 /**
  * Validates a whole config document (after `${ENV}` expansion) and returns the normalized, frozen config, or
  * throws one ConfigError carrying every problem with its path. Each section has its reader in `sections/`; the
@@ -46,6 +59,7 @@ export function validateConfig(doc: unknown, source?: string): Config {
     services: readServices(r, top.services, users),
     pricing: readPricing(r, top.prices, top.pricesFile, top.unpriced, source),
   };
+  checkBudgetCurrencies(r, config);
   for (const exposure of exposures(config)) if (!exposure.allowed) r.fail(exposure.path, exposure.message);
   if (r.issues.length > 0) throw new ConfigError(r.issues, source);
   return deepFreeze(config);

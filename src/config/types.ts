@@ -91,13 +91,33 @@ export type QuotaDirection = 'total' | 'in' | 'out';
 export type QuotaPeriod = 'none' | 'daily' | 'monthly';
 
 export interface QuotaConfig {
+  /** Infinity when the quota sets no byte budget (only tokens, requests or cost). */
   readonly bytes: number;
+  /** Gateway token budgets per period, total or by class (null: none). */
+  readonly tokens: TokenBudget | null;
+  /** Gateway requests per period (null: none). */
+  readonly requests: number | null;
+  /** Gateway cost per period in micro-units of `costCurrency` (null: none). */
+  readonly costMicros: number | null;
+  readonly costCurrency: string | null;
+  /** A monthly period starts on this day of the month (1–28). */
+  readonly resetDay: number;
   readonly direction: QuotaDirection;
   readonly period: QuotaPeriod;
   /** IANA time zone for period boundaries. */
   readonly timezone: string;
   /** Epoch ms after which the user is refused, or null. */
   readonly expiresAt: number | null;
+}
+
+/** Token budgets; null: no budget for that class. */
+export interface TokenBudget {
+  readonly total: number | null;
+  readonly input: number | null;
+  readonly cacheRead: number | null;
+  readonly cacheWrite: number | null;
+  readonly output: number | null;
+  readonly reasoning: number | null;
 }
 
 export interface RateConfig {

@@ -5,10 +5,19 @@ import type { Relay, RelayResult } from './relay-engine.js';
 
 export type RefusalReason = 'quota_exceeded' | 'quota_expired';
 
+/** An admitted gateway request's worst case, held against its user's budgets until the request is booked. */
+export interface SpendReservation {
+  readonly input: number;
+  readonly output: number;
+  readonly cost: number;
+}
+
 /** Why a user may not start a connection or request now. */
 export interface Refusal {
   readonly reason: RefusalReason;
   readonly user: string;
+  /** Which gateway budget is used up (`tokens`, `requests`, `cost`…); absent for byte quotas and expiry. */
+  readonly budget?: string;
 }
 
 /**
@@ -39,6 +48,13 @@ export interface ServiceAccounting {
   cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number): number;
   /** `unpriced: refuse` and `model` has no price: the request is refused before any upstream. */
   refusesUnpriced(model: string): boolean;
+  /**
+   * Budgets (tokens, requests, cost) before a gateway request goes upstream: the refusal when one is used up
+   * (reservations of running requests count), else the request's worst case reserved (null: the user has none).
+   */
+  admitSpend(user: string, model: string, inputEstimate: number, maxOutput: number): SpendReservation | Refusal | null;
+  /** Gives back a reservation once its request was booked (addGatewayUsage), however it ended. */
+  releaseSpend(reservation: SpendReservation): void;
   /** Counts a client connection a gateway accepted. */
   connectionOpened(service: string): void;
 }

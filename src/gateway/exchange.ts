@@ -10,7 +10,7 @@ import type { BodyCodec } from './codec.js';
 import type { GatewayCore, LiveExchange } from './core.js';
 import { Failover } from './failover.js';
 import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-types.js';
-import { admit } from './limits/admission.js';
+import { Admission } from './limits/admission.js';
 import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
@@ -43,6 +43,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   readonly writer: ClientWriter;
   readonly failover = new Failover();
   readonly usage = new TokenUsage();
+  /** The spend policy (budgets, prices): admits a routed request, settles it once booked. */
+  readonly admission = new Admission();
   readonly plan: RequestPlan;
   user: string | null = null;
   attempt: Attempt | null = null;
@@ -133,7 +135,9 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   /** PlanOwner: the whole request is counted from its arrival; the spend policy admits it or answers. */
   routed(): void {
-    const refusal = admit(this.core.accounting, this.user, this.plan.summary!);
+    const core = this.core;
+    const plan = this.plan;
+    const refusal = this.admission.admit(core.accounting, core.serviceName, this.user, plan.summary!, plan.body!);
     if (refusal !== null) {
       this.fail(refusal);
       return;
@@ -328,6 +332,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     core.live.delete(this);
     this.releaseBody();
     core.record(usageRow(this, this.plan.summary, core.serviceName, err, core.pricer));
+    this.admission.settle(core.accounting);
   }
 }
 
