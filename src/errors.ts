@@ -213,6 +213,29 @@ export class DestinationDeniedError extends TidegateError {
   static readonly code = 'TG_ERR_DESTINATION_DENIED';
 }
 
+/**
+ * A proxy client with `auth: users` gave no credentials, unknown ones or a wrong password (HTTP 407 with
+ * Proxy-Authenticate; SOCKS5 username/password status 0x01). `missing` says whether any were given.
+ */
+export class ProxyAuthError extends TidegateError {
+  static readonly code = 'TG_ERR_PROXY_AUTH';
+  readonly missing: boolean;
+  constructor(message: string, missing: boolean) {
+    super(message);
+    this.missing = missing;
+  }
+}
+
+/** A plain (absolute-URI) proxy request tidegate will not forward: a bad URI, a Host that disagrees, … (HTTP 400). */
+export class ProxyRequestError extends TidegateError {
+  static readonly code = 'TG_ERR_PROXY_REQUEST';
+  readonly status: number;
+  constructor(message: string, status = 400) {
+    super(message);
+    this.status = status;
+  }
+}
+
 // ---- gateway (LLM API router) ----
 
 /**
@@ -455,6 +478,8 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   HttpRefusal,
   UpstreamProxyError,
   DestinationDeniedError,
+  ProxyAuthError,
+  ProxyRequestError,
   RouteNotFoundError,
   MethodNotAllowedError,
   GatewayAuthError,

@@ -118,6 +118,8 @@ export const DEFAULTS = deepFreeze({
     allowDestinations: [],
     denyPrivate: false,
     allowOpen: false,
+    /** No client login: the service's `user` (if any) is charged, as before logins existed. */
+    auth: 'none',
   },
   /** A gateway service. */
   gatewayService: {

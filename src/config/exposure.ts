@@ -14,13 +14,18 @@ export interface Exposure {
 /** The parts of a validated config that decide exposure (structural: only the fields it reads). */
 interface ExposedConfig {
   readonly admin: { readonly listen: HostPort | null; readonly token: string | null; readonly allowNoToken: boolean };
-  readonly services: readonly { readonly type: string; readonly listen: HostPort; readonly allowOpen?: boolean }[];
+  readonly services: readonly {
+    readonly type: string;
+    readonly listen: HostPort;
+    readonly allowOpen?: boolean;
+    readonly auth?: string;
+  }[];
 }
 
 /**
- * Listeners on a non-loopback address that nobody has to authenticate to: proxy services (they take no client
- * credentials) and a tokenless admin API. Refused by the validator unless allowed (`allowOpen: true`,
- * `admin.allowNoToken: true`); the runtime warns about the allowed ones at every start and reload.
+ * Listeners on a non-loopback address that nobody has to authenticate to: proxy services without `auth: users`
+ * and a tokenless admin API. Refused by the validator unless allowed (`allowOpen: true`, `admin.allowNoToken:
+ * true`); the runtime warns about the allowed ones at every start and reload.
  */
 export function exposures(config: ExposedConfig): Exposure[] {
   const out: Exposure[] = [];
@@ -35,7 +40,7 @@ export function exposures(config: ExposedConfig): Exposure[] {
     });
   }
   config.services.forEach((service, i) => {
-    if (service.type !== 'proxy' || isLoopbackHost(service.listen.host)) return;
+    if (service.type !== 'proxy' || service.auth === 'users' || isLoopbackHost(service.listen.host)) return;
     const warning =
       `a proxy on ${formatHostPort(service.listen)} (not loopback) without client authentication is an open proxy`;
     out.push({

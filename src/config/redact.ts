@@ -1,8 +1,8 @@
 import type { Config } from './types.js';
 
-const SECRET_KEYS = new Set(['token', 'keys']);
+const SECRET_KEYS = new Set(['token', 'keys', 'password', 'passwordHash']);
 
-/** The config with secrets (admin token, API keys, credentials in URLs) replaced, for printing. */
+/** The config with secrets (admin token, API keys, proxy passwords, credentials in URLs) replaced, for printing. */
 export function redactConfig(config: Config): unknown {
   return JSON.parse(JSON.stringify(config), (key: string, value: unknown) => {
     if (SECRET_KEYS.has(key)) {

@@ -130,6 +130,15 @@ export interface UserConfig {
   readonly quota: QuotaConfig | null;
   readonly rate: RateConfig | null;
   readonly keys: readonly string[];
+  /** The login for proxy services with `auth: users` (SOCKS5 username/password, Proxy-Authorization: Basic). */
+  readonly proxy: ProxyLogin | null;
+}
+
+/** A proxy login: the password in clear, or as `scrypt$N$r$p$salt$hash` (base64 salt and hash); exactly one. */
+export interface ProxyLogin {
+  readonly username: string;
+  readonly password: string | null;
+  readonly passwordHash: string | null;
 }
 
 export type ServiceConfig = ForwardServiceConfig | ProxyServiceConfig | GatewayServiceConfig;
@@ -180,7 +189,11 @@ export interface ProxyServiceConfig extends ServiceBase {
   readonly denyPrivate: boolean;
   /** Listening on a non-loopback address without client authentication is intended. */
   readonly allowOpen: boolean;
+  /** `users`: clients log in with a `users[].proxy` login and are accounted as that user; `none`: no login. */
+  readonly auth: ProxyAuthMode;
 }
+
+export type ProxyAuthMode = 'none' | 'users';
 
 export type ChannelKind = 'openai' | 'anthropic';
 export type BalanceStrategy = 'priority' | 'weighted' | 'round-robin' | 'least-in-flight' | 'lowest-latency';

@@ -5,7 +5,9 @@ import {
   ConnectTimeoutError,
   DestinationDeniedError,
   HttpRefusal,
+  ProxyAuthError,
   ProxyHandshakeError,
+  QuotaExceededError,
   SocksGreetingRefusal,
   SocksRefusal,
   UpstreamProxyError,
@@ -23,16 +25,32 @@ import type {
   RelayDialListener,
 } from '../contracts/relay-engine.js';
 import { DestinationGuard, type DenyReason } from './proxy/destination-guard.js';
+import { parseBasic } from './proxy/auth/basic.js';
+import { LoginDirectory, type Credentials } from './proxy/auth/login-directory.js';
+import { ProxyAuth } from './proxy/auth/proxy-auth.js';
 import { HandshakeReader } from './proxy/handshake-reader.js';
-import { httpReply, parseConnect } from './proxy/http-connect.js';
-import { ProxyRouter, type RouteDecision } from './proxy/router.js';
-import { parseGreeting, parseRequest, SOCKS_REPLY, socksReply, type Destination } from './proxy/socks5.js';
+import { httpReply, parseConnect, type ProxyHead } from './proxy/http-connect.js';
+import { HttpSession, SessionRoute } from './proxy/http-session.js';
+import { PlainHttpProxy, type PlainHttpHost, type Routed } from './proxy/plain-http.js';
+import { ProxyRouter } from './proxy/router.js';
+import {
+  parseGreeting,
+  parseRequest,
+  parseUserPass,
+  SOCKS_REPLY,
+  socksReply,
+  userPassReply,
+  type Destination,
+} from './proxy/socks5.js';
 import { dialThroughUpstream } from './proxy/upstream.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
 
 const MAX_HANDSHAKE_BYTES = 8 * 1024;
 const NO_ACCEPTABLE_METHODS = Buffer.from([0x05, 0xff]);
 const NO_AUTH = Buffer.from([0x05, 0x00]);
+const USER_PASS = Buffer.from([0x05, 0x02]);
+/** Never aborted: plain requests dial on behalf of a connection that outlives any one of them. */
+const NEVER = new AbortController().signal;
 
 type Protocol = 'socks5' | 'http';
 
@@ -43,31 +61,114 @@ type Protocol = 'socks5' | 'http';
 export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   private router: ProxyRouter;
   private guard: DestinationGuard;
+  /** Client logins (`auth: users`), or null. */
+  private auth: ProxyAuth | null = null;
+  private readonly plain: PlainHttpProxy;
   private direct = 0;
   private upstream = 0;
   private denied = 0;
+  private authFailed = 0;
 
   constructor(config: ProxyServiceConfig, context: ServiceContext) {
     super(config, context);
     this.router = new ProxyRouter(config, context.geo);
     this.guard = new DestinationGuard(config, context.ownListeners ?? null);
+    this.setAuth(config, context);
+    this.plain = new PlainHttpProxy(this.plainHost());
   }
 
   override update(next: ProxyServiceConfig, context: ServiceContext): void {
     super.update(next, context);
     this.router = new ProxyRouter(next, context.geo);
     this.guard = new DestinationGuard(next, context.ownListeners ?? null);
+    this.setAuth(next, context);
+    this.plain.update(this.plainHost());
+  }
+
+  override async stop(graceMs: number): Promise<void> {
+    // Kept-alive plain HTTP clients between requests would hold the drain for the whole grace period.
+    this.plain.closeIdle();
+    await super.stop(graceMs);
+  }
+
+  protected override onStopped(): void {
+    this.plain.close();
   }
 
   protected override detail(): Record<string, unknown> {
+    const plain = this.plain;
     return {
-      routing: this.config.routing, directCountries: this.config.directCountries,
-      routed: { direct: this.direct, upstream: this.upstream }, denied: this.denied,
+      routing: this.config.routing,
+      directCountries: this.config.directCountries,
+      routed: { direct: this.direct, upstream: this.upstream },
+      denied: this.denied,
+      http: {
+        forwarded: plain.forwarded, refused: plain.refused, upgraded: plain.upgraded, idleOrigins: plain.idleOrigins(),
+      },
+      auth: this.auth === null ? 'none' : { ...this.auth.status(), refused: this.authFailed },
     };
   }
 
+  caches(): Record<string, unknown> {
+    return this.auth === null ? {} : { proxyLogins: this.auth.directory.caches() };
+  }
+
   protected admit(client: Socket, clientLabel: string): ProxyClient {
-    return new ProxyClient(client, clientLabel);
+    return new ProxyClient(client, clientLabel, this.config.auth === 'users' ? null : this.config.user);
+  }
+
+  protected override userOf(pending: ProxyClient): string | null {
+    return pending.user;
+  }
+
+  /** A new login directory per config (the verified-login cache starts over); failure counts are kept. */
+  private setAuth(config: ProxyServiceConfig, context: ServiceContext): void {
+    if (config.auth !== 'users') {
+      this.auth = null;
+      return;
+    }
+    const directory = new LoginDirectory([...context.users.values()]);
+    if (this.auth === null) this.auth = new ProxyAuth(directory);
+    else this.auth.directory = directory;
+  }
+
+  /** What the plain HTTP side uses of this service, bound to the config in force. */
+  private plainHost(): PlainHttpHost {
+    const service = this;
+    const config = this.config;
+    return {
+      name: this.name,
+      log: this.context.log,
+      engine: this.context.engine,
+      upstream: config.upstream,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      logsIn: config.auth === 'users',
+      route: (dest) => routeDestination(service.router, service.guard, dest),
+      open: (routed, dest) => service.open(routed, dest, NEVER),
+      openUpstream: () => service.openUpstream(),
+      login: (authorization, address) => service.login(basicCredentials(authorization), address),
+      refusal: (user) => service.context.accounting.check(user)?.reason ?? null,
+      routedVia: (via) => {
+        if (via === 'direct') service.direct++;
+        else service.upstream++;
+      },
+      denied: () => {
+        service.denied++;
+      },
+    };
+  }
+
+  /** The user of these credentials; a ProxyAuthError (after any back-off) when they log nobody in. */
+  private async login(credentials: Credentials | ProxyAuthError, clientAddress: string): Promise<string> {
+    const auth = this.auth;
+    if (auth === null) throw new ProxyAuthError('this proxy takes no logins', false);
+    try {
+      return await auth.login(credentials, clientAddress);
+    } catch (err) {
+      this.authFailed++;
+      throw err;
+    }
   }
 
   protected handle(pending: ProxyClient): void {
@@ -92,24 +193,51 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     const reader = new HandshakeReader(client, MAX_HANDSHAKE_BYTES, this.config.handshakeTimeoutMs, 'client');
     let protocol: Protocol = 'http';
     let dest: Destination;
+    let head: ProxyHead | null = null;
     try {
       protocol = (
         await reader.read((b) => (b.length > 0 ? { value: b[0] === 0x05 ? 'socks5' : 'http', used: 0 } : null))
       ) as Protocol;
-      dest = protocol === 'socks5' ? await this.socksHandshake(client, reader) : await reader.read(parseConnect);
+      if (protocol === 'socks5') dest = await this.socksHandshake(pending, reader);
+      else {
+        head = await reader.read(parseConnect);
+        if (this.auth !== null) {
+          pending.user = await this.login(basicCredentials(head.authorization), client.remoteAddress ?? '');
+        }
+        dest = head.connect ?? head.plain!;
+      }
     } catch (err) {
       reader.release();
       const farewell = handshakeFarewell(protocol, err as Error);
       // Bytes still arriving are read and dropped until the socket closes: unread bytes would turn the close into a
       // reset that can destroy the answer before the client reads it.
       if (farewell !== null) client.on('data', discard).resume();
-      this.finishWithoutRelay(pending, '', 'bad_handshake', farewell);
+      this.finishWithoutRelay(pending, '', err instanceof ProxyAuthError ? 'auth_failed' : 'bad_handshake', farewell);
+      return;
+    }
+    if (pending.user !== null && this.auth !== null) {
+      const refusal = this.context.accounting.check(pending.user);
+      if (refusal !== null) {
+        reader.release();
+        this.refused++;
+        this.context.accounting.refused(pending.user, this.name);
+        const message = `user "${pending.user}" is refused: ${refusal.reason}`;
+        const farewell = protocol === 'socks5'
+          ? socksReply(SOCKS_REPLY.notAllowed)
+          : httpReply(429, 'Too Many Requests', message, QuotaExceededError.code);
+        client.on('data', discard).resume();
+        this.finishWithoutRelay(pending, formatHostPort(dest), refusal.reason, farewell);
+        return;
+      }
+    }
+    if (head !== null && head.plain !== null) {
+      this.servePlain(pending, reader);
       return;
     }
     const target = formatHostPort(dest);
     const router = this.router;
     const guard = this.guard;
-    let route: RouteDecision;
+    let routed: Routed;
     let upstream: Socket;
     const abort = new AbortController();
     function clientGone(): void {
@@ -117,24 +245,15 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     }
     client.once('close', clientGone);
     try {
-      route = await router.decide(dest.host);
-      let dialHost: string | null = null;
-      if (route.via === 'direct') {
-        // The address checked is the address dialled: a name is resolved here, never again by the connect.
-        dialHost = route.address ?? dest.host;
-        if (isIP(dialHost) === 0) dialHost = await resolveChecked(guard, dialHost, dest.port);
-        else checkDestination(guard, dialHost, dest.port);
-      } else if (isIP(dest.host) !== 0) {
-        // Through the upstream, a literal address is still ours to refuse; a name is the upstream's to resolve.
-        checkDestination(guard, dest.host, dest.port);
-      }
-      const address = dialHost !== null && !abort.signal.aborted ? this.engineAddress(dialHost, dest.port) : null;
+      routed = await routeDestination(router, guard, dest);
+      const direct = routed.via === 'direct' && !abort.signal.aborted;
+      const address = direct ? this.engineAddress(routed.dialHost, dest.port) : null;
       if (address !== null) {
         client.removeListener('close', clientGone);
         this.dialWithEngine(pending, protocol, reader, target, address);
         return;
       }
-      upstream = await this.open(route, dialHost ?? dest.host, dest, abort.signal);
+      upstream = await this.open(routed, dest, abort.signal);
     } catch (err) {
       client.removeListener('close', clientGone);
       reader.release();
@@ -158,7 +277,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       return;
     }
     client.removeListener('close', clientGone);
-    if (route.via === 'direct') this.direct++;
+    if (routed.via === 'direct') this.direct++;
     else this.upstream++;
     client.write(protocol === 'socks5' ? socksReply(SOCKS_REPLY.succeeded) : httpReply(200, 'Connection Established'));
     const early = reader.release();
@@ -167,7 +286,26 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       this.finishWithoutRelay(pending, target, 'client_gone');
       return;
     }
-    this.relay(pending, upstream, `${target} ${route.via}`);
+    this.relay(pending, upstream, `${target} ${routed.via}`);
+  }
+
+  /**
+   * A plain (absolute-URI) first request: its bytes go back into the socket, and the client becomes an HTTP session
+   * (a Relay to accounting) served by Node's HTTP parser, request after request.
+   */
+  private servePlain(pending: ProxyClient, reader: HandshakeReader): void {
+    const client = pending.client;
+    const unread = reader.release();
+    if (!handBack(client, unread) || !this.isPending(pending) || client.destroyed) {
+      this.finishWithoutRelay(pending, '', 'client_gone');
+      return;
+    }
+    const route = new SessionRoute();
+    const user = pending.user;
+    const session = this.startRelay(pending, route, function openSession(options, onClose) {
+      return new HttpSession(client, user, route, options, onClose);
+    });
+    this.plain.serve(session);
   }
 
   /** The engine's form of a direct destination, when the engine dials and `host` is an IP literal. */
@@ -216,27 +354,74 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     return { timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs };
   }
 
-  private async socksHandshake(client: Socket, reader: HandshakeReader): Promise<Destination> {
+  /** Greeting, then (with `auth: users`) RFC 1929 username/password, then the request. */
+  private async socksHandshake(pending: ProxyClient, reader: HandshakeReader): Promise<Destination> {
+    const client = pending.client;
     const methods = await reader.read(parseGreeting);
-    if (!methods.includes(0x00)) {
-      client.write(NO_ACCEPTABLE_METHODS);
-      throw new ProxyHandshakeError('the client offered no SOCKS5 method tidegate accepts (no-auth)', 'no_method');
+    if (this.auth === null) {
+      if (!methods.includes(0x00)) {
+        client.write(NO_ACCEPTABLE_METHODS);
+        throw new ProxyHandshakeError('the client offered no SOCKS5 method tidegate accepts (no-auth)', 'no_method');
+      }
+      client.write(NO_AUTH);
+      return reader.read(parseRequest);
     }
-    client.write(NO_AUTH);
+    if (!methods.includes(0x02)) {
+      client.write(NO_ACCEPTABLE_METHODS);
+      const message = 'the client offered no username/password method (this proxy needs a login)';
+      throw new ProxyHandshakeError(message, 'no_method');
+    }
+    client.write(USER_PASS);
+    const credentials = await reader.read(parseUserPass);
+    pending.user = await this.login(credentials, client.remoteAddress ?? '');
+    client.write(userPassReply(true));
     return reader.read(parseRequest);
   }
 
-  private open(route: RouteDecision, dialHost: string, dest: Destination, abort: AbortSignal): Promise<Socket> {
+  private open(routed: Routed, dest: Destination, abort: AbortSignal): Promise<Socket> {
     const { config } = this;
     const options = this.dialOptions();
-    if (route.via === 'direct') return dial({ host: dialHost, port: dest.port }, options, abort);
+    if (routed.via === 'direct') return dial({ host: routed.dialHost, port: dest.port }, options, abort);
     return dialThroughUpstream(
       config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort,
     );
   }
+
+  /** A plain connection to the upstream HTTP proxy (plain requests through it carry their absolute URI). */
+  private openUpstream(): Promise<Socket> {
+    const upstream = this.config.upstream!;
+    const port = Number(upstream.port || 80);
+    return dial({ host: upstream.hostname.replace(/^\[|\]$/g, ''), port }, this.dialOptions(), NEVER);
+  }
 }
 
 function discard(): void {}
+
+/** Proxy-Authorization's Basic credentials, or the ProxyAuthError saying why there are none. */
+function basicCredentials(value: string | null | undefined): Credentials | ProxyAuthError {
+  try {
+    return parseBasic(value);
+  } catch (err) {
+    if (err instanceof ProxyAuthError) return err;
+    throw err;
+  }
+}
+
+/**
+ * Direct or upstream, and checked: a direct name is resolved here and every address checked (the checked address is
+ * the one dialled); through the upstream a literal address is still checked and a name is the upstream's to resolve.
+ */
+async function routeDestination(router: ProxyRouter, guard: DestinationGuard, dest: Destination): Promise<Routed> {
+  const route = await router.decide(dest.host);
+  if (route.via === 'direct') {
+    const host = route.address ?? dest.host;
+    if (isIP(host) === 0) return { via: 'direct', dialHost: await resolveChecked(guard, host, dest.port) };
+    checkDestination(guard, host, dest.port);
+    return { via: 'direct', dialHost: host };
+  }
+  if (isIP(dest.host) !== 0) checkDestination(guard, dest.host, dest.port);
+  return { via: 'upstream', dialHost: dest.host };
+}
 
 /**
  * Puts bytes sent after the handshake back into the client socket for the relay. False when the client already
@@ -286,7 +471,14 @@ const HTTP_REASONS: Readonly<Record<number, string>> = {
   505: 'HTTP Version Not Supported',
 };
 
+const PROXY_AUTHENTICATE = 'proxy-authenticate: Basic realm="tidegate"\r\n';
+
 function handshakeFarewell(protocol: Protocol, err: Error): Buffer | null {
+  if (err instanceof ProxyAuthError) {
+    if (protocol === 'socks5') return userPassReply(false);
+    const reply = httpReply(407, 'Proxy Authentication Required', err.message, err.code).toString('utf8');
+    return Buffer.from(reply.replace('\r\n', `\r\n${PROXY_AUTHENTICATE}`), 'utf8');
+  }
   if (protocol === 'socks5') {
     if (err instanceof SocksRefusal) return socksReply(err.reply);
     return err instanceof SocksGreetingRefusal ? NO_ACCEPTABLE_METHODS : null;
@@ -348,8 +540,11 @@ class ProxyClient implements PendingClient {
   readonly client: Socket;
   readonly clientLabel: string;
   pendingSlot = -1;
-  constructor(client: Socket, clientLabel: string) {
+  /** Whose traffic it is: the service's user, or (with `auth: users`) the user who logged in. */
+  user: string | null;
+  constructor(client: Socket, clientLabel: string, user: string | null) {
     this.client = client;
     this.clientLabel = clientLabel;
+    this.user = user;
   }
 }

@@ -235,34 +235,52 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     );
   }
 
-  private startRelay<R extends Relay>(
-    pending: P, route: RelayRoute, open: (options: RelayOptions, onClose: RelayCloseListener) => R,
+  /** Whose traffic a client is: the service's `user` unless the service logs clients in. */
+  protected userOf(_pending: P): string | null {
+    return this.config.user;
+  }
+
+  /** The engine options of a relay charged to `user`. */
+  protected relayOptions(user: string | null): RelayOptions {
+    const { config } = this;
+    const accounting = this.context.accounting;
+    return {
+      idleTimeoutMs: config.idleTimeoutMs,
+      halfCloseTimeoutMs: config.halfCloseTimeoutMs,
+      rateLimit: accounting.rateLimit(user, this.name),
+      byteBudget: accounting.byteBudget(user),
+    };
+  }
+
+  /**
+   * Starts what carries a client's bytes (an engine relay, or a proxy's in-process HTTP session, which is a Relay to
+   * accounting); the record is emitted when it closes.
+   */
+  protected startRelay<R extends Relay>(
+    pending: P,
+    route: RelayRoute,
+    open: (options: RelayOptions, onClose: RelayCloseListener) => R,
   ): R {
     const { clientLabel } = pending;
-    const { config } = this;
     const service = this;
     const accounting = this.context.accounting;
+    const user = this.userOf(pending);
     let meter: RelayMeter | null = null;
     let ended = false;
     const relay = open(
-      {
-        idleTimeoutMs: config.idleTimeoutMs,
-        halfCloseTimeoutMs: config.halfCloseTimeoutMs,
-        rateLimit: accounting.rateLimit(config.user, this.name),
-        byteBudget: accounting.byteBudget(config.user),
-      },
+      this.relayOptions(user),
       function relayClosed(r: Relay, result: RelayResult) {
         ended = true;
         service.relays.delete(r);
         service.closedBytesIn += result.bytesIn;
         service.closedBytesOut += result.bytesOut;
-        meter ??= accounting.relayStarted(config.user, service.name, r);
+        meter ??= accounting.relayStarted(user, service.name, r);
         // A relay accounting cut (quota) says so in its record.
         const cutReason = accounting.relayEnded(meter, result);
         if (!result.connected) service.failed++;
         service.context.events.relayClosed({
           service: service.name,
-          user: config.user,
+          user,
           client: clientLabel,
           target: result.connected ? route.targetLabel : route.unconnectedTargetLabel,
           bytesIn: result.bytesIn,
@@ -279,7 +297,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     this.pending.delete(pending);
     // An engine may end a relay inside start() (a socket that died before the hand-over): it is not live then.
     if (!ended) this.relays.add(relay);
-    meter ??= accounting.relayStarted(config.user, this.name, relay);
+    meter ??= accounting.relayStarted(user, this.name, relay);
     return relay;
   }
 
@@ -294,8 +312,14 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
     else client.destroy();
     this.context.events.relayClosed({
-      service: this.name, user: this.config.user, client: pending.clientLabel, target, bytesIn: 0, bytesOut: 0,
-      durationMs: 0, reason,
+      service: this.name,
+      user: this.userOf(pending),
+      client: pending.clientLabel,
+      target,
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+      reason,
     });
     this.release();
   }

@@ -81,7 +81,9 @@ describe('proxy handshake errors carry a reason', () => {
       [http('hello there\r\n\r\n'), 400, 'malformed'],
       [http('CONNECT a:1 HTTP/1.1\n\n'), 400, 'malformed'],
       [http('CONNECT a:0 HTTP/1.1\r\n\r\n'), 400, 'malformed'],
-      [http('GET http://a/ HTTP/1.1\r\n\r\n'), 405, 'unsupported'],
+      // A plain request is served now (plain HTTP proxying); one without an absolute http:// URI is refused.
+      [http('GET / HTTP/1.1\r\n\r\n'), 400, 'malformed'],
+      [http('GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\n'), 400, 'malformed'],
       [http('CONNECT a:1 HTTP/2.0\r\n\r\n'), 505, 'unsupported'],
     ];
     for (const [err, status, reason] of cases) {

@@ -9,12 +9,13 @@ import type { FuzzEnv, FuzzInput, FuzzTarget } from './target.js';
 import { adminTarget } from './targets/admin.js';
 import { gatewayTarget } from './targets/gateway.js';
 import { httpConnectTarget } from './targets/http-connect.js';
+import { httpPlainTarget } from './targets/http-plain.js';
 import { socks5Target } from './targets/socks5.js';
 import { TidegateProcess, type Ports } from './tidegate-process.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { echoServer, refusingProxy } from '../fixtures/tcp.js';
 
-export const TARGETS: readonly FuzzTarget[] = [socks5Target, httpConnectTarget, adminTarget, gatewayTarget];
+export const TARGETS: readonly FuzzTarget[] = [socks5Target, httpConnectTarget, httpPlainTarget, adminTarget, gatewayTarget];
 
 export interface FuzzOptions {
   readonly seconds: number;
@@ -73,8 +74,8 @@ interface Numbered {
 /**
  * Starts a real tidegate (`tidegate start` in a child process) with a forward, a proxy, a gateway on mock LLM
  * upstreams and the admin API, all on loopback, and throws batches of generated inputs at the SOCKS5, CONNECT,
- * admin and gateway parsers. After each batch: the process is alive, no guard caught an escaped exception, a normal
- * request on each service works, and fds and RSS are back within bounds of the start.
+ * plain HTTP proxy, admin and gateway parsers. After each batch: the process is alive, no guard caught an escaped
+ * exception, a normal request on each service works, and fds and RSS are back within bounds of the start.
  */
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const progress = options.progress ?? (() => undefined);

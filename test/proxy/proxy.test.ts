@@ -136,9 +136,12 @@ for (const engine of availableEngines()) {
         const body = JSON.parse((await readAll(http.socket)).toString()) as { error: { code: string; message: string } };
         assert.match(body.error.message, /ECONNREFUSED/);
 
+        // A plain request is forwarded now; a name that does not resolve is a 502 with the code in JSON.
         const get = await connectTo(port);
-        get.write('GET http://example.invalid/ HTTP/1.1\r\nHost: example.invalid\r\n\r\n');
-        assert.match((await readAll(get)).toString(), /^HTTP\/1\.1 405 Method Not Allowed/);
+        get.write('GET http://example.invalid/ HTTP/1.1\r\nHost: example.invalid\r\nConnection: close\r\n\r\n');
+        const getReply = (await readAll(get)).toString();
+        assert.match(getReply, /^HTTP\/1\.1 502 Bad Gateway/);
+        assert.match(getReply, /"code":"TG_ERR_UPSTREAM_UNAVAILABLE"/);
 
         const garbage = await connectTo(port);
         garbage.write('hello there\r\n\r\n');
@@ -160,7 +163,8 @@ for (const engine of availableEngines()) {
 
         await eventually(() => tg.status('px').connections.live === 0, 5_000, 'all closed');
         const reasons = tg.records.map((r) => r.reason).sort();
-        assert.deepEqual(reasons, ['bad_handshake', 'bad_handshake', 'bad_handshake', 'bad_handshake', 'bad_handshake', 'upstream_unavailable', 'upstream_unavailable']);
+        // The plain request's connection is an HTTP session: it ends 'done' (its request was answered 502).
+        assert.deepEqual(reasons, ['bad_handshake', 'bad_handshake', 'bad_handshake', 'bad_handshake', 'done', 'upstream_unavailable', 'upstream_unavailable']);
         for (const r of tg.records.filter((rec) => rec.reason === 'upstream_unavailable')) assert.equal(r.target, `127.0.0.1:${deadPort}`);
         assert.deepEqual((tg.status('px').detail as { routed: unknown }).routed, { direct: 0, upstream: 0 }, 'failed destinations are not counted as routed');
       } finally {

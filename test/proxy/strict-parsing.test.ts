@@ -100,7 +100,17 @@ for (const engine of availableEngines()) {
           [`CONNECT /path HTTP/1.1\r\n\r\n`, 400],
           [`\r\nCONNECT ${t} HTTP/1.1\r\n\r\n`, 400],
           [`C\u00c9NNECT ${t} HTTP/1.1\r\n\r\n`, 400],
-          [`GET / HTTP/1.1\r\nHost: x\r\n\r\n`, 405],
+          // Plain requests need an absolute http:// URI whose Host field (when present) agrees with it.
+          [`GET / HTTP/1.1\r\nHost: x\r\n\r\n`, 400],
+          [`GET https://${t}/ HTTP/1.1\r\n\r\n`, 400],
+          [`GET http://${t}/ HTTP/1.1\r\nHost: other.example\r\n\r\n`, 400],
+          [`GET http://${t}/ HTTP/1.1\r\nHost: ${t}\r\nHost: ${t}\r\n\r\n`, 400],
+          [`GET http://user:pw@${t}/ HTTP/1.1\r\n\r\n`, 400],
+          [`GET http://127.0.0.1:0/ HTTP/1.1\r\n\r\n`, 400],
+          [`GET http://${t}/a#frag HTTP/1.1\r\n\r\n`, 400],
+          [`GET http://${t}/\x7f HTTP/1.1\r\n\r\n`, 400],
+          [`GET http://${t}/ HTTP/1.1\nHost: x\n\n`, 400],
+          [`GET http://${t}/ HTTP/2.0\r\n\r\n`, 505],
         ];
         for (const [request, status] of cases) {
           const reply = await send(port, Buffer.from(request, 'latin1'));

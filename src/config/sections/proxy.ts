@@ -9,8 +9,9 @@ export const BYPASS_CN_COUNTRIES = ['CN'] as const;
 
 const ROUTINGS = ['direct', 'upstream', 'bypass_cn'] as const;
 const PROXY_KEYS = [
-  'routing', 'direct', 'upstream', 'handshakeTimeout', 'allowDestinations', 'denyPrivate', 'allowOpen',
+  'routing', 'direct', 'upstream', 'handshakeTimeout', 'allowDestinations', 'denyPrivate', 'allowOpen', 'auth',
 ];
+const AUTH_MODES = ['none', 'users'] as const;
 
 /** A `type: proxy` service: SOCKS5 and HTTP CONNECT, routed directly or upstream by country. */
 export function readProxy(r: Reader, path: string, raw: Record<string, unknown>): ProxyServiceConfig {
@@ -46,6 +47,7 @@ export function readProxy(r: Reader, path: string, raw: Record<string, unknown>)
     allowDestinations: readAllowDestinations(r, join(path, 'allowDestinations'), o.allowDestinations),
     denyPrivate: r.boolean(join(path, 'denyPrivate'), o.denyPrivate, d.denyPrivate),
     allowOpen: r.boolean(join(path, 'allowOpen'), o.allowOpen, d.allowOpen),
+    auth: r.oneOf(join(path, 'auth'), o.auth, AUTH_MODES, d.auth),
   };
 }
 

@@ -35,6 +35,14 @@ export function readServices(r: Reader, value: unknown, users: readonly UserConf
     if (service.user !== null && !userIds.has(service.user)) {
       r.fail(join(path, 'user'), `unknown user "${service.user}" (not in users[])`);
     }
+    if (service.type === 'proxy' && service.auth === 'users') {
+      if (service.user !== null) {
+        r.fail(join(path, 'user'), 'a proxy with auth: users charges each client\'s own user; leave user out');
+      }
+      if (!users.some((u) => u.proxy !== null)) {
+        r.fail(join(path, 'auth'), 'auth: users needs at least one users[].proxy login, got none');
+      }
+    }
     if (service.listen) {
       const key = formatHostPort(service.listen);
       const other = listens.get(key);

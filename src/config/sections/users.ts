@@ -1,5 +1,6 @@
 import { DEFAULTS } from '../defaults.js';
-import type { QuotaConfig, TokenBudget, UserConfig } from '../types.js';
+import { parseScryptHash } from '../../util/scrypt-hash.js';
+import type { ProxyLogin, QuotaConfig, TokenBudget, UserConfig } from '../types.js';
 import { join, type Reader } from '../validator.js';
 import { readRate } from './rate.js';
 
@@ -7,9 +8,10 @@ import { readRate } from './rate.js';
 export function readUsers(r: Reader, value: unknown): UserConfig[] {
   const ids = new Set<string>();
   const keys = new Map<string, string>();
+  const usernames = new Map<string, string>();
   return r.list('users', value).map((item, i) => {
     const path = join('users', i);
-    const o = r.object(path, item, ['id', 'quota', 'rate', 'keys']);
+    const o = r.object(path, item, ['id', 'quota', 'rate', 'keys', 'proxy']);
     const id = r.requiredString(join(path, 'id'), o.id);
     if (id && ids.has(id)) r.fail(join(path, 'id'), `duplicate user id "${id}"`);
     ids.add(id);
@@ -21,8 +23,55 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
       return key;
     });
     const quota = readQuota(r, join(path, 'quota'), o.quota);
-    return { id, quota, rate: readRate(r, join(path, 'rate'), o.rate), keys: userKeys };
+    const proxy = readProxyLogin(r, join(path, 'proxy'), o.proxy);
+    if (proxy !== null && proxy.username) {
+      const owner = usernames.get(proxy.username);
+      const at = join(join(path, 'proxy'), 'username');
+      if (owner !== undefined) r.fail(at, `username is already used by user "${owner}"`);
+      usernames.set(proxy.username, id);
+    }
+    return { id, quota, rate: readRate(r, join(path, 'rate'), o.rate), keys: userKeys, proxy };
   });
+}
+
+/** Logins travel in SOCKS5 (1-255 bytes each) and Basic (no ":" in the username): no control characters. */
+function isLoginText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false;
+  }
+  return text.length > 0;
+}
+
+/** A user's `proxy:` login; null when absent. Never echoes a password in a message. */
+function readProxyLogin(r: Reader, path: string, value: unknown): ProxyLogin | null {
+  if (value === undefined || value === null) return null;
+  const o = r.object(path, value, ['username', 'password', 'passwordHash']);
+  const username = r.requiredString(join(path, 'username'), o.username);
+  if (username && (!isLoginText(username) || username.includes(':') || Buffer.byteLength(username) > 255)) {
+    r.fail(join(path, 'username'), 'expected 1-255 bytes without ":" or control characters');
+  }
+  const password = o.password === undefined || o.password === null ? null : o.password;
+  const hash = o.passwordHash === undefined || o.passwordHash === null ? null : o.passwordHash;
+  if (password !== null && hash !== null) r.fail(path, 'expected password or passwordHash, not both');
+  if (password === null && hash === null) {
+    r.fail(join(path, 'password'), 'expected a password (or a passwordHash), got nothing');
+  }
+  if (password !== null && (typeof password !== 'string' || password === '')) {
+    const got = typeof password === 'string' ? 'an empty one' : typeof password;
+    r.fail(join(path, 'password'), `expected a non-empty string, got ${got}`);
+  } else if (typeof password === 'string' && (!isLoginText(password) || Buffer.byteLength(password) > 255)) {
+    r.fail(join(path, 'password'), 'expected 1-255 bytes without control characters');
+  }
+  if (hash !== null) {
+    const parsed = typeof hash === 'string' ? parseScryptHash(hash) : 'expected a string like scrypt$N$r$p$salt$hash';
+    if (typeof parsed === 'string') r.fail(join(path, 'passwordHash'), parsed);
+  }
+  return {
+    username,
+    password: typeof password === 'string' ? password : null,
+    passwordHash: typeof hash === 'string' ? hash : null,
+  };
 }
 
 /** A user's `quota:`; null when absent. */

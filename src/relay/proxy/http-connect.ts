@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { HttpRefusal, ProxyHandshakeError } from '../../errors.js';
 import type { Parse } from './handshake-reader.js';
+import { hostAgrees, parseAbsoluteUri, type AbsoluteTarget } from './absolute-uri.js';
 import { isHostName } from './host-name.js';
 import type { Destination } from './socks5.js';
 
@@ -19,14 +20,27 @@ const FIELD_VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const PORT_RE = /^[1-9]\d{0,4}$/;
 
 /**
- * `CONNECT host:port HTTP/1.1` and its header fields → the destination. Strict (RFC 9112): the block is at most
- * 8 KiB, checked before any parsing; lines end in CRLF (a bare LF or CR is refused rather than guessed at, so no
- * two parsers can read the block differently); single spaces in the request line; version exactly HTTP/1.0 or
- * HTTP/1.1; `host:port` with a valid name or address and a port 1-65535; fields are `token: value` without
- * control characters or obsolete line folding. The fields' values are not used (tidegate does not authenticate
- * proxy clients, so Proxy-Authorization is checked like any field and ignored).
+ * The first request on an HTTP proxy connection. CONNECT's head is consumed (what follows is the tunnel); a plain
+ * request's head is left in place (`used` 0) for the HTTP server that forwards it, after these strict checks.
  */
-export const parseConnect: Parse<Destination> = (b) => {
+export interface ProxyHead {
+  /** CONNECT's destination, or null for a plain request. */
+  readonly connect: Destination | null;
+  /** A plain request's absolute URI taken apart, or null for CONNECT. */
+  readonly plain: AbsoluteTarget | null;
+  /** The Proxy-Authorization field's value, or null. */
+  readonly authorization: string | null;
+}
+
+/**
+ * `CONNECT host:port HTTP/1.1` or `METHOD http://host[:port]/path HTTP/1.1` and its header fields → the proxy head.
+ * Strict (RFC 9112): the block is at most 8 KiB, checked before any parsing; lines end in CRLF (a bare LF or CR is
+ * refused rather than guessed at, so no two parsers can read the block differently); single spaces in the request
+ * line; version exactly HTTP/1.0 or HTTP/1.1; CONNECT's `host:port` with a valid name or address and a port
+ * 1-65535; a plain request's absolute URI likewise (`http://` only), and a Host field, when present, that names
+ * the URI's host and port; fields are `token: value` without control characters or obsolete line folding.
+ */
+export const parseConnect: Parse<ProxyHead> = (b) => {
   const end = b.indexOf(HEADER_END);
   if (end < 0 || end + 4 > MAX_HEADER_BLOCK) {
     if (b.length >= MAX_HEADER_BLOCK || end >= 0) {
@@ -41,9 +55,29 @@ export const parseConnect: Parse<Destination> = (b) => {
   if (lines.length - 1 > MAX_HEADER_FIELDS) {
     throw new HttpRefusal(`more than ${MAX_HEADER_FIELDS} header fields`, 431, 'too_large');
   }
-  const dest = parseRequestLine(lines[0]!);
-  for (let i = 1; i < lines.length; i++) checkField(lines[i]!);
-  return { value: dest, used: end + 4 };
+  const line = parseRequestLine(lines[0]!);
+  let authorization: string | null = null;
+  let host: string | null = null;
+  for (let i = 1; i < lines.length; i++) {
+    const field = lines[i]!;
+    const colon = checkField(field);
+    const name = field.slice(0, colon).toLowerCase();
+    if (name === 'proxy-authorization') authorization = field.slice(colon + 1).trim();
+    else if (name === 'host') {
+      if (host !== null) throw new HttpRefusal('more than one Host field', 400, 'malformed');
+      host = field.slice(colon + 1);
+    }
+  }
+  if (line.method === 'CONNECT') {
+    return { value: { connect: parseAuthority(line.target), plain: null, authorization }, used: end + 4 };
+  }
+  const plain = parseAbsoluteUri(line.target);
+  if (typeof plain === 'string') throw new HttpRefusal(plain, 400, 'malformed');
+  if (host !== null && !hostAgrees(host, plain)) {
+    const shown = JSON.stringify(host.trim().slice(0, 80));
+    throw new HttpRefusal(`the Host field ${shown} disagrees with the URI's ${plain.authority}`, 400, 'malformed');
+  }
+  return { value: { connect: null, plain, authorization }, used: 0 };
 };
 
 /** Every LF in `b[0, upTo)` must follow a CR, and every CR precede an LF. */
@@ -60,12 +94,13 @@ function checkLineEnds(b: Buffer, upTo: number): void {
   }
 }
 
-function parseRequestLine(line: string): Destination {
+function parseRequestLine(line: string): { method: string; target: string } {
   const shown = JSON.stringify(line.slice(0, 80));
   const sp1 = line.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
   if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) {
-    throw new HttpRefusal(`expected "CONNECT host:port HTTP/1.1", got ${shown}`, 400, 'malformed');
+    const expected = '"CONNECT host:port HTTP/1.1" or "GET http://host/path HTTP/1.1"';
+    throw new HttpRefusal(`expected ${expected}, got ${shown}`, 400, 'malformed');
   }
   const method = line.slice(0, sp1);
   const target = line.slice(sp1 + 1, sp2);
@@ -77,14 +112,11 @@ function parseRequestLine(line: string): Destination {
       `expected HTTP/1.0 or HTTP/1.1 at the end of the request line, got ${shown}`, 400, 'malformed',
     );
   }
-  if (method !== 'CONNECT') {
-    throw new HttpRefusal(`only CONNECT is supported by this proxy, got ${method}`, 405, 'unsupported');
-  }
-  return parseAuthority(target);
+  return { method, target };
 }
 
 /** `name:port`, `a.b.c.d:port` or `[v6]:port`. */
-function parseAuthority(target: string): Destination {
+export function parseAuthority(target: string): Destination {
   const shown = JSON.stringify(target.slice(0, 80));
   let host: string;
   let portText: string;
@@ -111,7 +143,8 @@ function parseAuthority(target: string): Destination {
   return { host, port: Number(portText) };
 }
 
-function checkField(line: string): void {
+/** Checks one field line; returns the position of its colon. */
+function checkField(line: string): number {
   const colon = line.indexOf(':');
   if (line.length > 0 && (line[0] === ' ' || line[0] === '\t')) {
     throw new HttpRefusal('obsolete line folding in the header fields is not accepted', 400, 'malformed');
@@ -124,6 +157,7 @@ function checkField(line: string): void {
   if (!FIELD_VALUE_RE.test(line.slice(colon + 1))) {
     throw new HttpRefusal(`header field ${line.slice(0, colon)} has control characters in its value`, 400, 'malformed');
   }
+  return colon;
 }
 
 /** An upstream HTTP proxy's answer to our CONNECT → its status code. */

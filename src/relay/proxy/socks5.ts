@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { ProxyHandshakeError, SocksGreetingRefusal, SocksRefusal } from '../../errors.js';
+import { ProxyAuthError, ProxyHandshakeError, SocksGreetingRefusal, SocksRefusal } from '../../errors.js';
+import type { Credentials } from './auth/login-directory.js';
 import type { Parse } from './handshake-reader.js';
 import { isHostName } from './host-name.js';
 
@@ -29,6 +30,29 @@ export const parseGreeting: Parse<readonly number[]> = (b) => {
   if (b.length < 2 + n) return null;
   return { value: [...b.subarray(2, 2 + n)], used: 2 + n };
 };
+
+/**
+ * RFC 1929 username/password request: VER(1) ULEN UNAME PLEN PASSWD → the credentials (UTF-8). A wrong version is
+ * a ProxyAuthError, refused with status 0x01 like a wrong password (`01 01`); empty fields are left to the login
+ * check, which refuses them.
+ */
+export const parseUserPass: Parse<Credentials> = (b) => {
+  if (b.length === 0) return null;
+  if (b[0] !== 0x01) throw new ProxyAuthError(`expected username/password version 1, got ${b[0]}`, false);
+  if (b.length < 2) return null;
+  const ulen = b[1]!;
+  if (b.length < 3 + ulen) return null;
+  const plen = b[2 + ulen]!;
+  if (b.length < 3 + ulen + plen) return null;
+  const username = b.toString('utf8', 2, 2 + ulen);
+  const password = b.toString('utf8', 3 + ulen, 3 + ulen + plen);
+  return { value: { username, password }, used: 3 + ulen + plen };
+};
+
+/** The RFC 1929 status reply: 0x00 success, anything else failure (the client must close). */
+export function userPassReply(ok: boolean): Buffer {
+  return Buffer.from([0x01, ok ? 0x00 : 0x01]);
+}
 
 /**
  * CONNECT request: VER CMD RSV ATYP DST.ADDR DST.PORT (at most 262 bytes) → the destination. Each field is checked
