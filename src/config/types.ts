@@ -110,6 +110,13 @@ export interface QuotaConfig {
   readonly expiresAt: number | null;
 }
 
+/** Gateway rate limits: requests and tokens per minute, requests at once; null: no such limit. */
+export interface LimitsConfig {
+  readonly rpm: number | null;
+  readonly tpm: number | null;
+  readonly concurrent: number | null;
+}
+
 /** Token budgets; null: no budget for that class. */
 export interface TokenBudget {
   readonly total: number | null;
@@ -129,6 +136,8 @@ export interface UserConfig {
   readonly id: string;
   readonly quota: QuotaConfig | null;
   readonly rate: RateConfig | null;
+  /** Gateway rate limits of the user (all its keys together). */
+  readonly limits: LimitsConfig | null;
   readonly keys: readonly string[];
   /** The login for proxy services with `auth: users` (SOCKS5 username/password, Proxy-Authorization: Basic). */
   readonly proxy: ProxyLogin | null;
@@ -200,6 +209,8 @@ export type BalanceStrategy = 'priority' | 'weighted' | 'round-robin' | 'least-i
 
 export interface ChannelConfig {
   readonly name: string;
+  /** The provider tier's limits: a channel over them is skipped by the balancer. */
+  readonly limits: LimitsConfig | null;
   readonly kind: ChannelKind;
   readonly baseUrl: URL;
   readonly keys: readonly string[];

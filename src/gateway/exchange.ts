@@ -137,7 +137,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   routed(): void {
     const core = this.core;
     const plan = this.plan;
-    const refusal = this.admission.admit(core.accounting, core.serviceName, this.user, plan.summary!, plan.body!);
+    const refusal = this.admission.admit(core, this.endpoint.family, this.user, plan.summary!, plan.body!);
     if (refusal !== null) {
       this.fail(refusal);
       return;
@@ -177,8 +177,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const probe = channel.breaker.onDispatch();
     const attempt = new Attempt(this, channel, credential, probe, this.core.config.firstByteTimeoutMs);
     this.attempt = attempt;
-    channel.inFlight++;
-    channel.requests++;
+    channel.dispatched(now);
     const req = this.req;
     const stream = this.plan.summary!.stream;
     const suffix = upstreamSuffix(dialect);
@@ -254,7 +253,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     // No attempt follows a committed answer: the request body is not needed any more.
     this.releaseBody();
     this.status = this.attempt!.status;
-    this.writer.head(this.attempt!, contentLength, contentType, sse);
+    this.writer.head(this.attempt!, contentLength, contentType, sse, this.admission.headers(this.endpoint.family));
   }
 
   write(data: Buffer | string): void {
@@ -331,15 +330,16 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const core = this.core;
     core.live.delete(this);
     this.releaseBody();
-    core.record(usageRow(this, this.plan.summary, core.serviceName, err, core.pricer));
-    this.admission.settle(core.accounting);
+    const row = usageRow(this, this.plan.summary, core.serviceName, err, core.pricer);
+    core.record(row);
+    this.admission.settle(core.accounting, row.totalTokens ?? 0, this.attempt?.channel ?? null);
   }
 }
 
 /** Bookkeeping when an attempt stops, however it stops. */
 function settle(a: Attempt): void {
   a.clearDeadline();
-  a.channel.inFlight--;
+  a.channel.settled();
 }
 
 /** Exchange.guard's await: the step's rejection is handled here (answered), so none is left unhandled. */

@@ -27,7 +27,9 @@ export interface GatewayOptions<K extends string> {
    * by default one channel per upstream (see `channel`).
    */
   readonly gateway?: (up: Upstreams<K>) => Record<string, unknown> | Promise<Record<string, unknown>>;
-  readonly users?: readonly { id: string; keys: string[]; quota?: Record<string, unknown> }[];
+  readonly users?: readonly {
+    id: string; keys: string[]; quota?: Record<string, unknown>; limits?: Record<string, unknown>;
+  }[];
   /** Write the request log to SQLite (a temp file); off by default. */
   readonly sqlite?: boolean;
   readonly log?: Logger;

@@ -1,5 +1,6 @@
 import { DEFAULTS } from '../defaults.js';
 import type { BalanceStrategy, ChannelConfig, GatewayServiceConfig, RuleConfig } from '../types.js';
+import { readLimits } from './limits.js';
 import { join, type Reader } from '../validator.js';
 import { BASE_KEYS, readBase } from './service-base.js';
 
@@ -11,7 +12,7 @@ const GATEWAY_KEYS = [
   'affinity', 'breaker',
 ];
 const CHANNEL_KEYS = [
-  'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
+  'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections', 'limits',
 ];
 const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
 const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
@@ -85,6 +86,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
         ? [...d.models]
         : r.list(join(cpath, 'models'), c.models).map((m, j) => r.requiredString(join(join(cpath, 'models'), j), m)),
       maxConnections: r.integer(join(cpath, 'maxConnections'), c.maxConnections, d.maxConnections, 1, 100_000),
+      limits: readLimits(r, join(cpath, 'limits'), c.limits),
     };
   });
   if (channels.length === 0) r.fail(path, 'expected at least one channel');

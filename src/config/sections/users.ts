@@ -2,6 +2,7 @@ import { DEFAULTS } from '../defaults.js';
 import { parseScryptHash } from '../../util/scrypt-hash.js';
 import type { ProxyLogin, QuotaConfig, TokenBudget, UserConfig } from '../types.js';
 import { join, type Reader } from '../validator.js';
+import { readLimits } from './limits.js';
 import { readRate } from './rate.js';
 
 /** `users:`: ids and keys unique across the list, each with an optional quota and rate. */
@@ -11,7 +12,7 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
   const usernames = new Map<string, string>();
   return r.list('users', value).map((item, i) => {
     const path = join('users', i);
-    const o = r.object(path, item, ['id', 'quota', 'rate', 'keys', 'proxy']);
+    const o = r.object(path, item, ['id', 'quota', 'rate', 'keys', 'proxy', 'limits']);
     const id = r.requiredString(join(path, 'id'), o.id);
     if (id && ids.has(id)) r.fail(join(path, 'id'), `duplicate user id "${id}"`);
     ids.add(id);
@@ -30,7 +31,8 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
       if (owner !== undefined) r.fail(at, `username is already used by user "${owner}"`);
       usernames.set(proxy.username, id);
     }
-    return { id, quota, rate: readRate(r, join(path, 'rate'), o.rate), keys: userKeys, proxy };
+    const limits = readLimits(r, join(path, 'limits'), o.limits);
+    return { id, quota, rate: readRate(r, join(path, 'rate'), o.rate), limits, keys: userKeys, proxy };
   });
 }
 

@@ -36,8 +36,9 @@ export class ClientWriter {
   }
 
   /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
-  head(a: AnswerHead, contentLength: number, contentType: string, sse: boolean): void {
+  head(a: AnswerHead, contentLength: number, contentType: string, sse: boolean, extra: string[] | null): void {
     const headers = ['content-type', contentType || 'application/json', 'x-tidegate-channel', a.channel.name];
+    if (extra !== null) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
     if (contentLength >= 0) headers.push('content-length', String(contentLength));
     else if (sse) headers.push('cache-control', 'no-cache');
     if (a.requestId !== null) headers.push('x-request-id', a.requestId);
@@ -82,6 +83,8 @@ export class ClientWriter {
     res.setHeader('content-type', 'application/json');
     res.setHeader('content-length', Buffer.byteLength(body));
     if (err.retryAfterSeconds !== null) res.setHeader('retry-after', String(err.retryAfterSeconds));
+    const extra = err.headers;
+    if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!);
     res.writeHead(err.status);
     res.end(body);
   }
