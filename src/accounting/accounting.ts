@@ -274,11 +274,13 @@ export class Accounting implements ServiceAccounting {
     service.recordTokens(input, read, write, output, reasoning, cost);
   }
 
-  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number): number {
+  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number,
+    reasoning: number): number {
     return this.prices.cost(model, input, cacheRead, cacheWrite, output, reasoning);
   }
 
-  admitSpend(userId: string, model: string, inputEstimate: number, maxOutput: number): SpendReservation | Refusal | null {
+  admitSpend(userId: string, model: string, inputEstimate: number,
+    maxOutput: number): SpendReservation | Refusal | null {
     const user = this.users.get(userId);
     if (user === undefined || !hasSpendBudget(user.quota)) return null;
     user.period(this.clock());
@@ -499,7 +501,8 @@ export class Accounting implements ServiceAccounting {
       usedIn += d.bytesIn;
       usedOut += d.bytesOut;
       spent.add(0, 0, 0, d.requests, d.tokens);
-      spent.addTokens(d.inputTokens, d.cacheReadTokens, d.cacheWriteTokens, d.outputTokens, d.reasoningTokens, d.costMicros);
+      spent.addTokens(d.inputTokens, d.cacheReadTokens, d.cacheWriteTokens, d.outputTokens, d.reasoningTokens,
+        d.costMicros);
     }
     user.usedIn = usedIn;
     user.usedOut = usedOut;

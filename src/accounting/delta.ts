@@ -22,7 +22,8 @@ export class Counters {
     this.tokens += tokens;
   }
 
-  addTokens(input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number, cost: number): void {
+  addTokens(input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number,
+    cost: number): void {
     this.inputTokens += input;
     this.cacheReadTokens += cacheRead;
     this.cacheWriteTokens += cacheWrite;

@@ -35,14 +35,16 @@ export class PriceTable {
   }
 
   /** Cost in micro-units, or -1 when the model has no price (counted as unpriced). */
-  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number): number {
+  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number,
+    reasoning: number): number {
     const p = model === null ? null : this.lookup(model);
     if (p === null) {
       this.unpriced++;
       return -1;
     }
     return Math.round(
-      input * p.input + cacheRead * p.cacheRead + cacheWrite * p.cacheWrite + output * p.output + reasoning * p.reasoning,
+      input * p.input + cacheRead * p.cacheRead + cacheWrite * p.cacheWrite + output * p.output +
+        reasoning * p.reasoning,
     );
   }
 

@@ -47,7 +47,8 @@ export function spentBudget(user: UserAccount, q: QuotaConfig): string | null {
 }
 
 /** Reserves a request's worst case on its user. */
-export function reserve(user: UserAccount, prices: PriceTable, model: string, input: number, output: number): Reservation {
+export function reserve(user: UserAccount, prices: PriceTable, model: string, input: number,
+  output: number): Reservation {
   const price = prices.lookup(model);
   const cost = price === null ? 0 : Math.round(input * price.input + output * Math.max(price.output, price.reasoning));
   user.reservedInput += input;

@@ -54,7 +54,8 @@ export class Subject {
   }
 
   /** Token classes and cost of a gateway request, counted where record() counted its tokens. */
-  recordTokens(input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number, cost: number): void {
+  recordTokens(input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number,
+    cost: number): void {
     this.live.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
     this.pending.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
     this.redisPending.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);

@@ -45,7 +45,8 @@ export interface ServiceAccounting {
    * The cost of a gateway request in micro-units of the price currency, or -1 when its model has no price (counted
    * as unpriced).
    */
-  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number): number;
+  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number,
+    reasoning: number): number;
   /** `unpriced: refuse` and `model` has no price: the request is refused before any upstream. */
   refusesUnpriced(model: string): boolean;
   /**

@@ -22,7 +22,10 @@ export function withUsageAsked(body: Buffer): Buffer | null {
     const open = body.indexOf(0x7b);
     if (open === -1) return null;
     let next = open + 1;
-    while (next < body.length && (body[next] === 0x20 || body[next] === 0x0a || body[next] === 0x0d || body[next] === 0x09)) next++;
+    while (next < body.length && (body[next] === 0x20 || body[next] === 0x0a || body[next] === 0x0d ||
+      body[next] === 0x09)) {
+      next++;
+    }
     // `{}`: no comma after the option.
     const head = body[next] === 0x7d ? HEAD.subarray(0, HEAD.length - 1) : HEAD;
     return Buffer.concat([body.subarray(0, open), head, body.subarray(open + 1)]);

@@ -34,7 +34,8 @@ export function usageRow(
   x: RowSource, summary: RequestSummary | null, service: string, err: GatewayError | null, pricer: RowPricer | null,
 ): RequestLogRow {
   const u = x.usage;
-  if (x.committed && summary !== null && (err !== null || u.prompt === null || (summary.stream && u.completion === null))) {
+  const missing = u.prompt === null || (summary !== null && summary.stream && u.completion === null);
+  if (x.committed && summary !== null && (err !== null || missing)) {
     u.estimate(summary.estimatedPromptTokens, err !== null);
   }
   u.finish();

@@ -104,7 +104,8 @@ export class Ledger {
         updated_at = excluded.updated_at`);
     this.select = db.prepare(
       `SELECT bytes_in, bytes_out, connections, requests, tokens, input_tokens, cache_read_tokens, cache_write_tokens,
-        output_tokens, reasoning_tokens, cost_micros FROM accounting_usage WHERE kind = ? AND subject = ? AND period = ?`,
+        output_tokens, reasoning_tokens,
+          cost_micros FROM accounting_usage WHERE kind = ? AND subject = ? AND period = ?`,
     );
     const upsert = this.upsert;
     this.writeAll = db.transaction(function writeLedgerRows(rows: readonly LedgerRow[], now: number) {

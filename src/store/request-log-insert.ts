@@ -20,7 +20,8 @@ const STRING_PARAMS = ['service', 'user', 'channel', 'endpoint', 'model', 'error
 /** One VALUES row: `?` per column, or `@name` for the string columns in `shared`. */
 function rowSql(shared: number): string {
   const cell = (c: number): string => ((shared & (1 << c)) !== 0 ? `@${STRING_PARAMS[c]}` : '?');
-  return `(?, ${cell(0)}, ${cell(1)}, ${cell(2)}, ${cell(3)}, ${cell(4)}, ?, ?, ?, ?, ?, ?, ?, ?, ${cell(5)}, ?, ?, ?, ?, ?, ?, ?)`;
+  const cells = `${cell(0)}, ${cell(1)}, ${cell(2)}, ${cell(3)}, ${cell(4)}`;
+  return `(?, ${cells}, ?, ?, ?, ?, ?, ?, ?, ?, ${cell(5)}, ?, ?, ?, ?, ?, ?, ?)`;
 }
 
 /** A 50-row insert whose `shared` string columns are bound once, from `values`, for all its rows. */

@@ -30,7 +30,9 @@ for (const engine of engines()) {
         const sync = await getJson(admin, '/sync');
         assert.equal(sync.status, 200);
         assert.deepEqual(sync.body.config, { interval: 3_600_000, batchSize: 7, maxPending: 99 });
-        for (const k of ['totalSyncs', 'successfulSyncs', 'failedSyncs', 'avgSyncMs', 'pendingUsers', 'syncing']) assert.ok(k in sync.body.stats, k);
+        for (const k of ['totalSyncs', 'successfulSyncs', 'failedSyncs', 'avgSyncMs', 'pendingUsers', 'syncing']) {
+          assert.ok(k in sync.body.stats, k);
+        }
         assert.equal(sync.body.stats.pendingUsers, 2, 'alice and her service wait for the next flush');
         assert.equal(sync.body.stats.syncing, false);
 
@@ -38,7 +40,11 @@ for (const engine of engines()) {
         assert.equal(usage.status, 200);
         assert.equal(usage.body.id, 'alice');
         assert.deepEqual(
-          { bytesIn: usage.body.live.bytesIn, bytesOut: usage.body.live.bytesOut, connections: usage.body.live.connections },
+          {
+            bytesIn: usage.body.live.bytesIn,
+            bytesOut: usage.body.live.bytesOut,
+            connections: usage.body.live.connections,
+          },
           { bytesIn: 1000, bytesOut: 1000, connections: 1 },
         );
         assert.equal(usage.body.live.requests, 0);

@@ -18,11 +18,17 @@ const CHUNK = 64 * 1024;
  */
 function assertRate(label: string, firstSecond: number, window: number, connections = 1): void {
   const measured = window / WINDOW_S;
-  assert.ok(Math.abs(measured - RATE) <= RATE * 0.1, `${label}: ${Math.round(measured)} B/s over ${WINDOW_S} s, expected ${RATE} ±10%`);
+  assert.ok(
+    Math.abs(measured - RATE) <= RATE * 0.1,
+    `${label}: ${Math.round(measured)} B/s over ${WINDOW_S} s, expected ${RATE} ±10%`,
+  );
   // The first second: the one-second burst plus a second at the rate (+10%), plus one read chunk per connection
   // (a relay pays for a chunk it has already read).
   const bound = 2 * RATE * 1.1 + connections * CHUNK;
-  assert.ok(firstSecond <= bound, `${label}: the first second moved ${firstSecond} bytes (> ${bound}): a burst beyond one second's worth`);
+  assert.ok(
+    firstSecond <= bound,
+    `${label}: the first second moved ${firstSecond} bytes (> ${bound}): a burst beyond one second's worth`,
+  );
 }
 
 for (const engine of engines()) {
@@ -68,7 +74,10 @@ for (const engine of engines()) {
     it('holds a service limit for relays of users without a limit of their own', async () => {
       const tg = await startTidegate({
         users: [{ id: 'bob' }],
-        services: [{ name: 'a', type: 'forward', listen: '127.0.0.1:0', user: 'bob', targets: [hose.address], rate: { out: `${RATE}B/s` } }],
+        services: [{
+          name: 'a', type: 'forward', listen: '127.0.0.1:0', user: 'bob', targets: [hose.address],
+          rate: { out: `${RATE}B/s` },
+        }],
       }, { engine });
       const socket = await connectTo(tg.port('a'));
       let received = 0;

@@ -55,7 +55,9 @@ for (const engine of engines()) {
         client.on('data', (c: Buffer) => (got += c.length));
         await sendBytes(client, 256 * 1024);
         await eventually(() => got, (n) => n === 256 * 1024);
-        const usage = await eventually(() => tg.runtime.accounting.usage('alice')!, (u) => u.live.bytesOut === 256 * 1024);
+        const usage = await eventually(
+          () => tg.runtime.accounting.usage('alice')!, (u) => u.live.bytesOut === 256 * 1024,
+        );
         assert.equal(usage.live.bytesIn, 256 * 1024);
         assert.equal(usage.live.bytesOut, 256 * 1024);
         assert.equal(usage.live.liveConnections, 1);

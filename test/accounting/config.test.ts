@@ -43,7 +43,9 @@ describe('quota, rate and sync settings: bad values are config errors with paths
   it('rejects bad user and service rates', () => {
     const paths = pathsOf({
       users: [{ id: 'a', rate: { in: 'fast' } }, { id: 'b', rate: {} }, { id: 'c', rate: { out: -1 } }],
-      services: [{ name: 's', type: 'forward', listen: '127.0.0.1:0', targets: ['127.0.0.1:1'], rate: { in: '10 parsecs' } }],
+      services: [{
+        name: 's', type: 'forward', listen: '127.0.0.1:0', targets: ['127.0.0.1:1'], rate: { in: '10 parsecs' },
+      }],
     });
     for (const p of ['users[0].rate.in', 'users[1].rate', 'users[2].rate.out', 'services[0].rate.in']) {
       assert.ok(paths.includes(p), `${p} in ${paths.join(', ')}`);
@@ -52,14 +54,19 @@ describe('quota, rate and sync settings: bad values are config errors with paths
 
   it('rejects bad sync settings', () => {
     const paths = pathsOf({ store: { sync: { interval: 'soon', batchSize: 0, maxPending: 'many' } } });
-    for (const p of ['store.sync.interval', 'store.sync.batchSize', 'store.sync.maxPending']) assert.ok(paths.includes(p), `${p} in ${paths.join(', ')}`);
+    for (const p of ['store.sync.interval', 'store.sync.batchSize', 'store.sync.maxPending']) {
+      assert.ok(paths.includes(p), `${p} in ${paths.join(', ')}`);
+    }
   });
 
   it('accepts and normalizes good values', () => {
     const config = documentToConfig({
       admin: { listen: 'off' },
       store: { sync: { interval: '30s', batchSize: 50, maxPending: 800 } },
-      users: [{ id: 'a', quota: { bytes: '1GiB', direction: 'out', period: 'monthly', timezone: 'Asia/Shanghai' }, rate: { in: '1MiB/s' } }],
+      users: [{
+        id: 'a', quota: { bytes: '1GiB', direction: 'out', period: 'monthly', timezone: 'Asia/Shanghai' },
+        rate: { in: '1MiB/s' },
+      }],
     }, 'test');
     assert.deepEqual(config.store.sync, { intervalMs: 30_000, batchSize: 50, maxPending: 800 });
     assert.equal(config.users[0]!.quota!.bytes, 1024 ** 3);

@@ -8,9 +8,13 @@ describe('accounting of gateway requests', () => {
   const gw = withGateway(usageGateway());
 
   it('books every request and its exact tokens to the key\'s user and the service', async () => {
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer ka' })).status, 200);
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream: true, stream_options: { include_usage: true } }), { authorization: 'Bearer ka' })).status, 200);
-    assert.equal((await post(`${gw.url}/v1/messages`, messages('claude-3', { stream: true }), { 'x-api-key': 'kb' })).status, 200);
+    const url = `${gw.url}/v1/chat/completions`;
+    assert.equal((await post(url, chat('gpt-4o'), { authorization: 'Bearer ka' })).status, 200);
+    const withUsage = chat('gpt-4o', { stream: true, stream_options: { include_usage: true } });
+    assert.equal((await post(url, withUsage, { authorization: 'Bearer ka' })).status, 200);
+    assert.equal(
+      (await post(`${gw.url}/v1/messages`, messages('claude-3', { stream: true }), { 'x-api-key': 'kb' })).status, 200,
+    );
     const accounting = gw.runtime.accounting;
     const alice = accounting.usage('alice')!;
     assert.equal(alice.live.requests, 2);

@@ -60,7 +60,9 @@ for (const engine of engines()) {
         await sendThrough(tg.port('fwd'), 1000);
         await eventually(() => tg.records.length, (n) => n === 3);
         assert.equal(tg.records[2]!.reason, 'done');
-        assert.equal(tg.runtime.accounting.usage('alice')!.quota!.used, 1000, 'direction in counts client-to-target bytes only');
+        assert.equal(
+          tg.runtime.accounting.usage('alice')!.quota!.used, 1000, 'direction in counts client-to-target bytes only',
+        );
         assert.equal(await tg.runtime.accounting.flush(), true);
       } finally {
         await tg.stop();

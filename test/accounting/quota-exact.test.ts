@@ -55,7 +55,10 @@ for (const engine of engines()) {
     it('a SOCKS5 proxy user stops at the quota too (the engine-side dial carries the budget)', async () => {
       const tg = await startTidegate({
         users: [{ id: 'pat', quota: { bytes: '4MiB', direction: 'out' } }],
-        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', user: 'pat', allowDestinations: ['127.0.0.0/8'] }],
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', user: 'pat',
+          allowDestinations: ['127.0.0.0/8'],
+        }],
       }, { engine });
       try {
         const { socket, reply } = await socks5Connect(tg.port('px'), '127.0.0.1', hose.port);
@@ -64,7 +67,9 @@ for (const engine of engines()) {
         socket.resume();
         const received = await done;
         // The SOCKS5 reply (10 bytes) counts as bytes out where the engine sends it.
-        assert.ok(received >= 4 * MiB - 16 && received <= 4 * MiB + PER_CONNECTION, `proxied ${received} bytes against 4 MiB`);
+        assert.ok(
+          received >= 4 * MiB - 16 && received <= 4 * MiB + PER_CONNECTION, `proxied ${received} bytes against 4 MiB`,
+        );
         await eventually(() => tg.records.length, (n) => n === 1);
         assert.equal(tg.records[0]!.reason, 'quota_exceeded');
       } finally {

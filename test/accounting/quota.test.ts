@@ -21,7 +21,8 @@ for (const engine of engines()) {
       await hose.close();
     });
 
-    it('refuses a new connection of a user past the quota: closed at once, counted, recorded as quota_exceeded', async () => {
+    it('refuses a new connection of a user past the quota: closed at once, counted, '
+      + 'recorded as quota_exceeded', async () => {
       const tg = await startTidegate({
         users: [{ id: 'alice', quota: { bytes: '64KiB', direction: 'in' } }],
         services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', user: 'alice', targets: [echo.address] }],
@@ -79,7 +80,10 @@ for (const engine of engines()) {
 
     it('refuses a user whose quota expired, with quota_expired', async () => {
       const tg = await startTidegate({
-        users: [{ id: 'carol', quota: { bytes: '1GiB', expires: '2020-01-01T00:00:00Z' } }, { id: 'dave', quota: { bytes: '1GiB', expires: '2999-01-01' } }],
+        users: [
+          { id: 'carol', quota: { bytes: '1GiB', expires: '2020-01-01T00:00:00Z' } },
+          { id: 'dave', quota: { bytes: '1GiB', expires: '2999-01-01' } },
+        ],
         services: [
           { name: 'c', type: 'forward', listen: '127.0.0.1:0', user: 'carol', targets: [echo.address] },
           { name: 'd', type: 'forward', listen: '127.0.0.1:0', user: 'dave', targets: [echo.address] },

@@ -18,7 +18,8 @@ import { eventually } from '../helpers/wait.js';
 
 const KiB = 1024;
 const KEY = 'tidegate:u:alice:all';
-const skip = HAVE_REDIS ? false : 'redis-server is not installed (apt-get install -y redis-server): Redis tests skipped';
+const skip = HAVE_REDIS ? false
+  : 'redis-server is not installed (apt-get install -y redis-server): Redis tests skipped';
 
 type Sink = Awaited<ReturnType<typeof sink>>;
 
@@ -58,7 +59,9 @@ async function redisIn(client: Redis): Promise<number> {
 function ledgerIn(file: string): number {
   const db = new Database(file, { readonly: true });
   try {
-    const row = db.prepare("SELECT bytes_in FROM accounting_usage WHERE kind = 'user' AND subject = 'alice' AND period = 'all'").get() as
+    const row = db.prepare(
+      "SELECT bytes_in FROM accounting_usage WHERE kind = 'user' AND subject = 'alice' AND period = 'all'",
+    ).get() as
       | { bytes_in: number }
       | undefined;
     return row?.bytes_in ?? 0;
@@ -76,7 +79,8 @@ async function neverBelow(tg: Running, floor: number): Promise<void> {
 }
 
 describe('Redis is a cache of the ledger, never its replacement', { skip }, () => {
-  it('FLUSHALL while running: usage and quota stay at the ledger plus pending deltas, and Redis is re-seeded', async () => {
+  it('FLUSHALL while running: usage and quota stay at the ledger plus pending deltas, '
+    + 'and Redis is re-seeded', async () => {
     const dir = tempDir();
     const file = join(dir, 'a.db');
     const redis = new RedisServer(dir);
@@ -109,7 +113,8 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
     }
   });
 
-  it('redis-server restarted empty on the same port: deltas counted while it was down land on top of the ledger', async () => {
+  it('redis-server restarted empty on the same port: '
+    + 'deltas counted while it was down land on top of the ledger', async () => {
     const dir = tempDir();
     const redis = new RedisServer(dir);
     await redis.start();
@@ -168,7 +173,8 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
     }
   });
 
-  it('tidegate restarted while Redis is empty: usage comes from the ledger and Redis is seeded before services accept', async () => {
+  it('tidegate restarted while Redis is empty: usage comes from the ledger '
+    + 'and Redis is seeded before services accept', async () => {
     const dir = tempDir();
     const file = join(dir, 'a.db');
     const redis = new RedisServer(dir);

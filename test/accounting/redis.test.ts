@@ -13,7 +13,8 @@ import { jsEngine, startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
 
 const KiB = 1024;
-const skip = HAVE_REDIS ? false : 'redis-server is not installed (apt-get install -y redis-server): Redis tests skipped';
+const skip = HAVE_REDIS ? false
+  : 'redis-server is not installed (apt-get install -y redis-server): Redis tests skipped';
 
 async function used(child: CliProcess): Promise<number> {
   return (await getJson(child.address('admin'), '/users/alice/usage')).body.quota.used as number;
@@ -64,7 +65,10 @@ describe('shared counters in Redis', { skip }, () => {
       pump();
       await cut;
       assert.ok(target.received() >= 1024 * KiB, `the quota was used up (${target.received()})`);
-      assert.ok(target.received() <= 1024 * KiB + 2 * 512 * KiB, `and not overrun by more than a second of traffic (${target.received()})`);
+      assert.ok(
+        target.received() <= 1024 * KiB + 2 * 512 * KiB,
+        `and not overrun by more than a second of traffic (${target.received()})`,
+      );
 
       // A now refuses alice: its view of the shared quota includes what B relayed.
       await eventually(() => used(a), (n) => n >= 1024 * KiB);
@@ -105,7 +109,9 @@ describe('shared counters in Redis', { skip }, () => {
     try {
       await sendThrough(tg.port('fwd'), 100 * KiB);
       let c = client();
-      assert.equal(await eventually(async () => Number(await c.hget('tidegate:u:alice:all', 'in')), (n) => n === 100 * KiB), 100 * KiB);
+      assert.equal(await eventually(
+        async () => Number(await c.hget('tidegate:u:alice:all', 'in')), (n) => n === 100 * KiB,
+      ), 100 * KiB);
       c.disconnect();
 
       await redis.stop();
@@ -123,7 +129,9 @@ describe('shared counters in Redis', { skip }, () => {
       assert.equal(up.state, 'connected');
       assert.equal((up as { outages: number }).outages, 1);
       c = client();
-      const converged = await eventually(async () => Number(await c.hget('tidegate:u:alice:all', 'in')), (n) => n === 175 * KiB);
+      const converged = await eventually(
+        async () => Number(await c.hget('tidegate:u:alice:all', 'in')), (n) => n === 175 * KiB,
+      );
       assert.equal(converged, 175 * KiB);
       assert.equal(Number(await c.hget('tidegate:s:fwd:all', 'in')), 175 * KiB);
       assert.equal(Number(await c.hget('tidegate:u:alice:all', 'connections')), 3);
@@ -139,7 +147,9 @@ describe('shared counters in Redis', { skip }, () => {
     const redis = new RedisServer(tempDir());
     await redis.start();
     await redis.kill();
-    const tg = await startTidegate({ store: { redis: redis.url }, users: [{ id: 'alice', quota: { bytes: '1MiB' } }], services: [] }, { engine: jsEngine });
+    const tg = await startTidegate({
+      store: { redis: redis.url }, users: [{ id: 'alice', quota: { bytes: '1MiB' } }], services: [],
+    }, { engine: jsEngine });
     try {
       const status = tg.runtime.status().accounting.redis as { state: string; lastError: string | null };
       assert.equal(status.state, 'down');

@@ -12,7 +12,8 @@ import { sleep } from '../helpers/wait.js';
 const N = 4 * 1024 * 1024 + 778;
 
 describe('SIGTERM flush', () => {
-  it('relays N bytes across a SIGTERM, flushes on the way out, and a restart reads durable totals of exactly N', async () => {
+  it('relays N bytes across a SIGTERM, flushes on the way out, '
+    + 'and a restart reads durable totals of exactly N', async () => {
     const echo = await echoServer();
     const dir = tempDir();
     const config = join(dir, 'tidegate.json');

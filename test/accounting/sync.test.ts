@@ -15,7 +15,9 @@ function users(n: number): { id: string }[] {
   return Array.from({ length: n }, (_, i) => ({ id: `u${i}` }));
 }
 
-async function open(sync: Record<string, unknown>, userCount: number): Promise<{ accounting: Accounting; db: Db; ledger: Ledger }> {
+async function open(
+  sync: Record<string, unknown>, userCount: number,
+): Promise<{ accounting: Accounting; db: Db; ledger: Ledger }> {
   const db = await openDatabase(join(tempDir(), 'tidegate.db'));
   const config = testConfig({
     store: { sqlite: 'x.db', sync },
@@ -132,7 +134,9 @@ describe('throttled ledger sync', () => {
       other.exec('COMMIT');
       assert.equal(await accounting.flush(), true);
       assert.equal(ledger.read('user', 'u1', 'all')?.tokens, 7);
-      assert.equal(Number(db.pragma('busy_timeout', { simple: true })), 5000, 'the connection keeps its own busy timeout');
+      assert.equal(
+        Number(db.pragma('busy_timeout', { simple: true })), 5000, 'the connection keeps its own busy timeout',
+      );
     } finally {
       other.close();
       await accounting.close();
@@ -143,7 +147,8 @@ describe('throttled ledger sync', () => {
   it('isolates a row SQLite rejects: the rest of its batch lands', async () => {
     const { accounting, db, ledger } = await open({ interval: '1h', batchSize: 500, maxPending: 1000 }, 3);
     try {
-      db.exec(`CREATE TRIGGER reject_u1 BEFORE INSERT ON accounting_usage WHEN NEW.subject = 'u1' BEGIN SELECT RAISE(ABORT, 'bad row'); END;`);
+      db.exec(`CREATE TRIGGER reject_u1 BEFORE INSERT ON accounting_usage WHEN NEW.subject = 'u1' `
+        + `BEGIN SELECT RAISE(ABORT, 'bad row'); END;`);
       accounting.addRequest('u0', 'llm', 1);
       accounting.addRequest('u1', 'llm', 2);
       accounting.addRequest('u2', 'llm', 3);

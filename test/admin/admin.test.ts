@@ -18,7 +18,9 @@ describe('admin API', () => {
     try {
       const anonymous = await fetch(`${base}/status`);
       assert.equal(anonymous.status, 401);
-      assert.deepEqual(await anonymous.json(), { error: { code: 'TG_ERR_UNAUTHORIZED', message: 'missing or wrong bearer token' } });
+      assert.deepEqual(
+        await anonymous.json(), { error: { code: 'TG_ERR_UNAUTHORIZED', message: 'missing or wrong bearer token' } },
+      );
       assert.equal((await fetch(`${base}/status`, { headers: { authorization: 'Bearer wrong!' } })).status, 401);
 
       const res = await fetch(`${base}/status`, { headers: auth });

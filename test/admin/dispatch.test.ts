@@ -46,7 +46,9 @@ describe('admin API dispatch is total', () => {
   }
 
   it('answers a malformed percent-escape with 400 TG_ERR_BAD_REQUEST instead of dying (the URIError)', async () => {
-    for (const path of ['/users/%E0%A4%A/usage', '/users/%/usage', '/users/%ZZ/usage', '/users/%C0%80/usage', '/users/%ED%A0%80/usage']) {
+    for (const path of [
+      '/users/%E0%A4%A/usage', '/users/%/usage', '/users/%ZZ/usage', '/users/%C0%80/usage', '/users/%ED%A0%80/usage',
+    ]) {
       const answer = await rawExchange(port, get(path));
       assert.equal(answer.status, 400, path);
       assert.equal(errorCode(answer), 'TG_ERR_BAD_REQUEST', path);
@@ -60,7 +62,10 @@ describe('admin API dispatch is total', () => {
   });
 
   it('answers wrong methods with 405 and an Allow header, unknown ones with 400', async () => {
-    for (const [method, path, allow] of [['HEAD', '/status', 'GET'], ['PUT', '/reload', 'POST'], ['DELETE', '/users/alice/usage', 'GET'], ['POST', '/metrics', 'GET'], ['OPTIONS', '/sync', 'GET']] as const) {
+    for (const [method, path, allow] of [
+      ['HEAD', '/status', 'GET'], ['PUT', '/reload', 'POST'], ['DELETE', '/users/alice/usage', 'GET'],
+      ['POST', '/metrics', 'GET'], ['OPTIONS', '/sync', 'GET'],
+    ] as const) {
       const answer = await rawExchange(port, `${method} ${path} HTTP/1.1\r\nhost: x\r\n${AUTH}\r\n`);
       assert.equal(answer.status, 405, `${method} ${path}`);
       assert.match(answer.head, new RegExp(`\\r\\nallow: ${allow}`, 'i'));
@@ -102,7 +107,9 @@ describe('admin API dispatch is total', () => {
   it('drains a small body, refuses a large one with 413 and closes', async () => {
     const small = await rawExchange(port, get('/status', 'content-length: 5\r\n').replace(/\r\n$/, '\r\nhello'));
     assert.equal(small.status, 200);
-    const chunked = await rawExchange(port, get('/status', 'transfer-encoding: chunked\r\n') + '5\r\nhello\r\n0\r\n\r\n');
+    const chunked = await rawExchange(
+      port, get('/status', 'transfer-encoding: chunked\r\n') + '5\r\nhello\r\n0\r\n\r\n',
+    );
     assert.equal(chunked.status, 200);
     const declared = await rawExchange(port, get('/status', `content-length: ${10 * 1024 * 1024}\r\n`));
     assert.equal(declared.status, 413);
@@ -111,7 +118,9 @@ describe('admin API dispatch is total', () => {
     const big = Buffer.alloc(200 * 1024, 0x61);
     const streamed = await connectTo(port);
     streamed.on('data', () => undefined);
-    streamed.write(Buffer.concat([Buffer.from(get('/status', 'transfer-encoding: chunked\r\n')), Buffer.from(`${big.length.toString(16)}\r\n`), big]));
+    streamed.write(Buffer.concat([
+      Buffer.from(get('/status', 'transfer-encoding: chunked\r\n')), Buffer.from(`${big.length.toString(16)}\r\n`), big,
+    ]));
     await once(streamed, 'end');
     streamed.destroy();
     await stillServing();
@@ -130,7 +139,9 @@ describe('admin API routes that throw', () => {
 
   it('answers 500 TG_ERR_INTERNAL without internals, 400 for a known error, and keeps serving everything', async () => {
     const target = await echoServer();
-    const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] });
+    const tg = await startTidegate({
+      services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+    });
     const admin = new AdminServer(routes, null, createLogger('silent'));
     await admin.listen({ host: '127.0.0.1', port: 0 });
     const port = Number(admin.address().split(':').pop());

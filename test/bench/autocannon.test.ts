@@ -23,7 +23,8 @@ async function startUpstream(): Promise<TestHttpServer & { bodies: string[] }> {
 
 function post(port: number, path: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+    const options = { host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } };
+    const req = httpRequest(options, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));

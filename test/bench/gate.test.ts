@@ -23,7 +23,9 @@ test('gate config defaults: threshold 10%, 8 rounds', () => {
   assert.equal(config.metrics[0]?.optional, false);
   assert.equal(config.rounds, 8);
   assert.equal(config.metrics[0]?.alpha, 0.01, 'a metric inherits the global alpha');
-  const strict = parseGateConfig({ alpha: 0.01, metrics: [{ scenario: 'relay', metric: 'x', paths: ['a'], alpha: 0.001 }] });
+  const strict = parseGateConfig({
+    alpha: 0.01, metrics: [{ scenario: 'relay', metric: 'x', paths: ['a'], alpha: 0.001 }],
+  });
   assert.equal(strict.metrics[0]?.alpha, 0.001);
 });
 

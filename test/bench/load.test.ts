@@ -49,13 +49,19 @@ test('churn against a server that answers too little counts errors, not connecti
 
 test('SOCKS5 churn completes its cycles through tidegate\'s proxy service, handshake and all', async () => {
   const server = await startChurnServer(1024);
-  const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' }] });
+  const tg = await startTidegate({
+    services: [{
+      name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct',
+    }],
+  });
   try {
     const result = await runChurn(tg.port('px'), 4, 300, 1024, server.port);
     assert.ok(result.connections > 0, 'some connections completed');
     assert.equal(result.errors, 0);
     await eventually(() => tg.records.length >= result.connections, 5_000, 'a relay record for every cycle');
-    assert.ok(tg.records.every((r) => r.target === `127.0.0.1:${server.port} direct`), 'each went direct to the churn server');
+    assert.ok(
+      tg.records.every((r) => r.target === `127.0.0.1:${server.port} direct`), 'each went direct to the churn server',
+    );
   } finally {
     await tg.stop();
     await server.load.stop();

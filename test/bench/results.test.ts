@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toResultsFile, validateResultsFile, chartsFor, renderCharts, markdownSection, metricsTable, machineInfo, RESULTS_SCHEMA } from '../../bench/lib/results.js';
+import {
+  toResultsFile, validateResultsFile, chartsFor, renderCharts, markdownSection, metricsTable, machineInfo,
+  RESULTS_SCHEMA,
+} from '../../bench/lib/results.js';
 import { toMetric } from '../../bench/lib/metric.js';
 import type { BenchReport } from '../../bench/types.js';
 import { removeOldCharts } from '../../bench/run.js';
@@ -108,7 +111,9 @@ test('markdown section and terminal table show medians, spreads, ratios with tar
 test('a scenario\'s old charts are removed, not those of a scenario whose name extends its own', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tidegate-charts-'));
   try {
-    for (const f of ['gateway-chat300-rps.svg', 'gateway-soak-chat300-rps.svg', 'gateway.json', 'pool-tasks.svg']) writeFileSync(join(dir, f), '');
+    for (const f of ['gateway-chat300-rps.svg', 'gateway-soak-chat300-rps.svg', 'gateway.json', 'pool-tasks.svg']) {
+      writeFileSync(join(dir, f), '');
+    }
     await removeOldCharts(dir, 'gateway', ['gateway', 'gateway-soak', 'pool']);
     assert.deepEqual(readdirSync(dir).sort(), ['gateway-soak-chat300-rps.svg', 'gateway.json', 'pool-tasks.svg']);
     await removeOldCharts(dir, 'gateway-soak', ['gateway', 'gateway-soak', 'pool']);

@@ -44,7 +44,9 @@ test('grouped bars get a legend per series and whiskers for min–max', () => {
 
 test('text is XML-escaped', () => {
   assert.equal(escapeXml(`a<b>&"c'`), 'a&lt;b&gt;&amp;&quot;c&apos;');
-  const svg = renderBarChart({ title: 'x <y> & z', unit: 'u', groups: [{ label: '<path>', bars: [{ label: 's', value: 1 }] }] });
+  const svg = renderBarChart({
+    title: 'x <y> & z', unit: 'u', groups: [{ label: '<path>', bars: [{ label: 's', value: 1 }] }],
+  });
   assert.ok(!svg.includes('<path>'), 'raw label must not appear');
   assert.match(svg, /&lt;path&gt;/);
   assert.match(svg, /x &lt;y&gt; &amp; z/);

@@ -15,7 +15,9 @@ async function tempFile(name: string, text: string): Promise<string> {
   return file;
 }
 
-async function statusOf(port: number): Promise<{ relayEngine: string; services: { name: string; listen: string; state: string }[] }> {
+async function statusOf(
+  port: number,
+): Promise<{ relayEngine: string; services: { name: string; listen: string; state: string }[] }> {
   const res = await fetch(`http://127.0.0.1:${port}/status`);
   return (await res.json()) as never;
 }
@@ -43,7 +45,9 @@ describe('tidegate check', () => {
     }));
     const run = await runCli(['check', '--config', file], { T: 'tok' });
     assert.equal(run.code, 0, run.stderr);
-    const printed = JSON.parse(run.stdout) as { admin: { token: string }; users: { keys: string[] }[]; services: { connectTimeoutMs: number }[] };
+    const printed = JSON.parse(run.stdout) as {
+      admin: { token: string }; users: { keys: string[] }[]; services: { connectTimeoutMs: number }[];
+    };
     assert.equal(printed.admin.token, '***');
     assert.deepEqual(printed.users[0]!.keys, ['***']);
     assert.equal(printed.services[0]!.connectTimeoutMs, 5000);
@@ -103,15 +107,20 @@ describe('tidegate start', () => {
 
   it('a port in use fails the start with a clear error naming the service and address, exit 1', async () => {
     const busy = await listen(() => undefined);
-    const file = await tempFile('busy.yaml', `admin: { listen: off }\nstore: { sqlite: off }\nservices:\n  - { name: ssh, type: forward, listen: "127.0.0.1:${busy.port}", targets: [127.0.0.1:22] }\n`);
+    const file = await tempFile('busy.yaml', 'admin: { listen: off }\nstore: { sqlite: off }\nservices:\n'
+      + `  - { name: ssh, type: forward, listen: "127.0.0.1:${busy.port}", targets: [127.0.0.1:22] }\n`);
     const run = await runCli(['start', '--config', file]);
     await busy.close();
     assert.equal(run.code, 1);
-    assert.match(run.stderr, new RegExp(`TG_ERR_LISTEN: service "ssh" cannot listen on 127\\.0\\.0\\.1:${busy.port}: EADDRINUSE`));
+    assert.match(
+      run.stderr, new RegExp(`TG_ERR_LISTEN: service "ssh" cannot listen on 127\\.0\\.0\\.1:${busy.port}: EADDRINUSE`),
+    );
   });
 
   it('an invalid config starts nothing and exits 2', async () => {
-    const file = await tempFile('bad.yaml', 'services:\n  - { name: a, type: forward, listen: "127.0.0.1:0", targets: [] }\n');
+    const file = await tempFile(
+      'bad.yaml', 'services:\n  - { name: a, type: forward, listen: "127.0.0.1:0", targets: [] }\n',
+    );
     const run = await runCli(['start', '--config', file]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /services\[0\]\.targets: expected at least one target/);

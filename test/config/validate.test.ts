@@ -39,7 +39,10 @@ describe('config validation', () => {
         { name: 'a', type: 'forward', listen: '127.0.0.1:9', targets: ['127.0.0.1:2'], user: 'ghost', colour: 'red' },
         { name: 'a', type: 'forward', listen: '127.0.0.1:9', targets: ['127.0.0.1:2'] },
         { name: 'x', type: 'teleport', listen: '127.0.0.1:10' },
-        { name: 'y', type: 'forward', listen: '127.0.0.1:11', targets: ['127.0.0.1:99999'], maxConnections: -1, strategy: 'best' },
+        {
+          name: 'y', type: 'forward', listen: '127.0.0.1:11', targets: ['127.0.0.1:99999'], maxConnections: -1,
+          strategy: 'best',
+        },
       ],
     });
     const text = found.join('\n');
@@ -59,7 +62,9 @@ describe('config validation', () => {
       {
         shutdownGrace: '1m30s',
         users: [{ id: 'alice', quota: { bytes: '1.5GiB', period: 'monthly' }, rate: { in: '10MiB/s', out: 1000 } }],
-        services: [{ name: 'f', type: 'forward', listen: '[::1]:2222', targets: ['127.0.0.1:22', '[::1]:23'], idleTimeout: '250ms' }],
+        services: [{
+          name: 'f', type: 'forward', listen: '[::1]:2222', targets: ['127.0.0.1:22', '[::1]:23'], idleTimeout: '250ms',
+        }],
       },
       'test',
       {},
@@ -75,12 +80,17 @@ describe('config validation', () => {
     assert.equal(svc.type === 'forward' && svc.idleTimeoutMs, 250);
     assert.equal(config.store.sync.intervalMs, 45_000);
     assert.equal(config.admin.listen!.port, 9090);
-    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.services[0]) && Object.isFrozen(config.users[0]!.quota));
+    assert.ok(
+      Object.isFrozen(config) && Object.isFrozen(config.services[0]) && Object.isFrozen(config.users[0]!.quota),
+    );
   });
 
   it('expands ${VAR} and ${VAR:-default}, and reports unset variables with their path', () => {
     const config = documentToConfig(
-      { admin: { token: '${TOKEN}' }, store: { redis: '${REDIS_URL:-}' }, users: [{ id: '${WHO:-bob}', keys: ['k-${KEY}'] }] },
+      {
+        admin: { token: '${TOKEN}' }, store: { redis: '${REDIS_URL:-}' },
+        users: [{ id: '${WHO:-bob}', keys: ['k-${KEY}'] }],
+      },
       'test',
       { TOKEN: 's3cret', KEY: '42' },
     );

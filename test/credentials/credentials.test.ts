@@ -54,7 +54,9 @@ describe('credential directory of 2,000 files', () => {
   it('broken and half-written files are listed with why; non-JSON and hidden files are ignored', () => {
     const bad = index.invalid();
     assert.equal(bad.size, gen.invalid.size);
-    for (const [file, reason] of gen.invalid) assert.ok(bad.get(file)?.includes(reason), `${file}: got "${bad.get(file)}", want "${reason}"`);
+    for (const [file, reason] of gen.invalid) {
+      assert.ok(bad.get(file)?.includes(reason), `${file}: got "${bad.get(file)}", want "${reason}"`);
+    }
     assert.equal(bad.has('README.txt'), false);
     assert.equal(index.get('hidden'), null);
   });
@@ -62,11 +64,14 @@ describe('credential directory of 2,000 files', () => {
   it('a new, a changed and a deleted file are seen within one second (fs.watch, not the 1 h TTL)', async () => {
     const before = index.stats();
     const added = 'claude/new-account.json';
-    await writeFile(join(dir, added), JSON.stringify({ account_id: 'fresh', refresh_token: 'rt-fresh', provider: 'claude' }));
+    await writeFile(
+      join(dir, added), JSON.stringify({ account_id: 'fresh', refresh_token: 'rt-fresh', provider: 'claude' }),
+    );
     await until(index, () => index.get('fresh') !== null);
     assert.equal(index.get('fresh')!.refreshTokenSha256, sha256('rt-fresh'));
 
-    const [victimId, victim] = [...gen.valid].find(([id]) => !gen.expired.has(id) && id !== 'a0')!; // a0 has duplicates (see below)
+    // a0 has duplicates (see below)
+    const [victimId, victim] = [...gen.valid].find(([id]) => !gen.expired.has(id) && id !== 'a0')!;
     await writeFile(join(dir, victim.file), '{"refresh_token": "half');
     await until(index, () => index.get(victimId) === null);
     assert.match(index.invalid().get(victim.file)!, /not valid JSON/);

@@ -33,7 +33,8 @@ describe('summarizeRequest: good bodies', () => {
     assert.equal(s.stream, false);
     assert.equal(s.sessionId, 'user-7');
     assert.equal(s.messageCount, 5);
-    const chars = 'You are terse.'.length + 'Look up the weather.'.length + 'Checking.'.length + 'snow'.length + 'Snowing in Oslo.'.length + 'Thanks!'.length;
+    const chars = 'You are terse.'.length + 'Look up the weather.'.length + 'Checking.'.length
+      + 'snow'.length + 'Snowing in Oslo.'.length + 'Thanks!'.length;
     assert.equal(s.estimatedPromptTokens, Math.ceil(chars / 4));
   });
 
@@ -43,9 +44,16 @@ describe('summarizeRequest: good bodies', () => {
   });
 
   it('completions and embeddings: strings and token arrays', () => {
-    const c = summarizeRequest('openai-completions', buf({ model: 'gpt-3.5-turbo-instruct', prompt: ['abcd', 'efgh'] }), null);
-    assert.deepEqual(c, { model: 'gpt-3.5-turbo-instruct', stream: false, sessionId: null, messageCount: 2, estimatedPromptTokens: 2 });
-    const e = summarizeRequest('openai-embeddings', buf({ model: 'text-embedding-3-small', input: [[1, 2, 3], [4, 5]] }), null);
+    const c = summarizeRequest(
+      'openai-completions', buf({ model: 'gpt-3.5-turbo-instruct', prompt: ['abcd', 'efgh'] }), null,
+    );
+    assert.deepEqual(
+      c,
+      { model: 'gpt-3.5-turbo-instruct', stream: false, sessionId: null, messageCount: 2, estimatedPromptTokens: 2 },
+    );
+    const e = summarizeRequest(
+      'openai-embeddings', buf({ model: 'text-embedding-3-small', input: [[1, 2, 3], [4, 5]] }), null,
+    );
     assert.equal(e.messageCount, 2);
     assert.equal(e.estimatedPromptTokens, 5);
     const one = summarizeRequest('openai-embeddings', buf({ model: 'm', input: [7, 8, 9] }), null);
@@ -54,7 +62,9 @@ describe('summarizeRequest: good bodies', () => {
   });
 
   it('accepts a UTF-8 BOM and multi-byte text', () => {
-    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), buf({ model: 'm', messages: [{ role: 'user', content: '你好，世界' }] })]);
+    const body = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]), buf({ model: 'm', messages: [{ role: 'user', content: '你好，世界' }] }),
+    ]);
     const s = summarizeRequest('openai-chat', body, null);
     assert.equal(s.messageCount, 1);
     assert.equal(s.estimatedPromptTokens, 2);
@@ -105,22 +115,62 @@ describe('summarizeRequest: bad bodies', () => {
     assert.equal(problemOf(() => summarizeRequest('openai-chat', overlong, null)).position, 6);
   });
 
-  const shapes: [string, 'openai-chat' | 'anthropic-messages' | 'openai-completions' | 'openai-embeddings', unknown, string][] = [
+  type Dialect = 'openai-chat' | 'anthropic-messages' | 'openai-completions' | 'openai-embeddings';
+  const shapes: [string, Dialect, unknown, string][] = [
     ['top level is an array', 'openai-chat', [1, 2], '$'],
     ['model missing', 'openai-chat', { messages: [{ role: 'user', content: 'x' }] }, '$.model'],
     ['model empty', 'openai-chat', { model: '', messages: [{ role: 'user', content: 'x' }] }, '$.model'],
     ['messages not an array', 'openai-chat', { model: 'm', messages: {} }, '$.messages'],
     ['messages empty', 'openai-chat', { model: 'm', messages: [] }, '$.messages'],
-    ['unknown role', 'openai-chat', { model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'robot', content: 'y' }] }, '$.messages[1].role'],
-    ['user content a number', 'openai-chat', { model: 'm', messages: [{ role: 'user', content: 5 }] }, '$.messages[0].content'],
-    ['text part without text', 'openai-chat', { model: 'm', messages: [{ role: 'user', content: [{ type: 'text' }] }] }, '$.messages[0].content[0].text'],
-    ['tool call without arguments', 'openai-chat', { model: 'm', messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', function: { name: 'f' } }] }] }, '$.messages[0].tool_calls[0].function.arguments'],
-    ['tool message without id', 'openai-chat', { model: 'm', messages: [{ role: 'tool', content: 'r' }] }, '$.messages[0].tool_call_id'],
-    ['stream not boolean', 'openai-chat', { model: 'm', stream: 'yes', messages: [{ role: 'user', content: 'x' }] }, '$.stream'],
-    ['anthropic max_tokens missing', 'anthropic-messages', { model: 'c', messages: [{ role: 'user', content: 'x' }] }, '$.max_tokens'],
-    ['anthropic system role in messages', 'anthropic-messages', { model: 'c', max_tokens: 5, messages: [{ role: 'system', content: 'x' }] }, '$.messages[0].role'],
-    ['anthropic block without type', 'anthropic-messages', { model: 'c', max_tokens: 5, messages: [{ role: 'user', content: [{ text: 'x' }] }] }, '$.messages[0].content[0].type'],
-    ['anthropic tool_use input not object', 'anthropic-messages', { model: 'c', max_tokens: 5, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'n', input: 'x' }] }] }, '$.messages[0].content[0].input'],
+    [
+      'unknown role', 'openai-chat',
+      { model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'robot', content: 'y' }] }, '$.messages[1].role',
+    ],
+    [
+      'user content a number', 'openai-chat',
+      { model: 'm', messages: [{ role: 'user', content: 5 }] }, '$.messages[0].content',
+    ],
+    [
+      'text part without text', 'openai-chat',
+      { model: 'm', messages: [{ role: 'user', content: [{ type: 'text' }] }] }, '$.messages[0].content[0].text',
+    ],
+    [
+      'tool call without arguments', 'openai-chat',
+      {
+        model: 'm',
+        messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', function: { name: 'f' } }] }],
+      },
+      '$.messages[0].tool_calls[0].function.arguments',
+    ],
+    [
+      'tool message without id', 'openai-chat',
+      { model: 'm', messages: [{ role: 'tool', content: 'r' }] }, '$.messages[0].tool_call_id',
+    ],
+    [
+      'stream not boolean', 'openai-chat',
+      { model: 'm', stream: 'yes', messages: [{ role: 'user', content: 'x' }] }, '$.stream',
+    ],
+    [
+      'anthropic max_tokens missing', 'anthropic-messages',
+      { model: 'c', messages: [{ role: 'user', content: 'x' }] }, '$.max_tokens',
+    ],
+    [
+      'anthropic system role in messages', 'anthropic-messages',
+      { model: 'c', max_tokens: 5, messages: [{ role: 'system', content: 'x' }] }, '$.messages[0].role',
+    ],
+    [
+      'anthropic block without type', 'anthropic-messages',
+      { model: 'c', max_tokens: 5, messages: [{ role: 'user', content: [{ text: 'x' }] }] },
+      '$.messages[0].content[0].type',
+    ],
+    [
+      'anthropic tool_use input not object', 'anthropic-messages',
+      {
+        model: 'c', max_tokens: 5,
+        messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'n', input: 'x' }] }],
+      },
+      '$.messages[0].content[0].input',
+    ],
     ['completions prompt a number', 'openai-completions', { model: 'm', prompt: 5 }, '$.prompt'],
     ['embeddings mixed input', 'openai-embeddings', { model: 'm', input: ['a', 3] }, '$.input[1]'],
   ];
@@ -136,7 +186,9 @@ describe('summarizeRequest: bad bodies', () => {
 
   it('deep nesting inside a walked field is a shape error, not a crash', () => {
     const deep = '['.repeat(50_000) + ']'.repeat(50_000);
-    const e = problemOf(() => summarizeRequest('openai-chat', Buffer.from(`{"model":"m","messages":[{"role":"user","content":${deep}}]}`), null));
+    const e = problemOf(() => summarizeRequest(
+      'openai-chat', Buffer.from(`{"model":"m","messages":[{"role":"user","content":${deep}}]}`), null,
+    ));
     assert.equal(e.path, '$.messages[0].content[0]');
   });
 });

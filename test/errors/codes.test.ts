@@ -150,7 +150,7 @@ describe('error codes', () => {
   it('the scan sees literals of every quoting and ignores comments', () => {
     const sample = [
       "// 'TG_ERR_IN_A_COMMENT'",
-      "/* `TG_ERR_IN_A_BLOCK` */",
+      '/* `TG_ERR_IN_A_BLOCK` */',
       "const a = 'TG_ERR_SINGLE';",
       'const b = "TG_ERR_DOUBLE";',
       'const c = `TG_ERR_TEMPLATE`;',

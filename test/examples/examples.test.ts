@@ -10,7 +10,9 @@ const FILES = readdirSync(EXAMPLES).filter((f) => /\.(ya?ml|json)$/.test(f)).sor
 
 describe('examples/', () => {
   it('holds an example for each service type', () => {
-    for (const name of ['forward.yaml', 'proxy.yaml', 'gateway.yaml', 'tidegate.yaml']) assert.ok(FILES.includes(name), name);
+    for (const name of ['forward.yaml', 'proxy.yaml', 'gateway.yaml', 'tidegate.yaml']) {
+      assert.ok(FILES.includes(name), name);
+    }
   });
 
   for (const file of FILES) {

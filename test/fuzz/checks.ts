@@ -2,11 +2,18 @@ import { connect, type Socket } from 'node:net';
 import type { Ports } from './tidegate-process.js';
 
 /** One normal request per service; each resolves with null when it worked, else what went wrong. */
-export async function checkServices(ports: Ports, clientKey: string, echoPort: number): Promise<Record<string, string | null>> {
+export async function checkServices(
+  ports: Ports, clientKey: string, echoPort: number,
+): Promise<Record<string, string | null>> {
   const [forward, proxy, gateway, admin] = await Promise.all([
     checkForward(ports.forward),
     checkProxy(ports.proxy, echoPort),
-    checkHttp(ports.gateway, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${clientKey}\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\nConnection: close\r\n\r\n${CHAT}`, '"choices"'),
+    checkHttp(
+      ports.gateway,
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${clientKey}\r\n`
+      + `Content-Type: application/json\r\nContent-Length: ${CHAT.length}\r\nConnection: close\r\n\r\n${CHAT}`,
+      '"choices"',
+    ),
     checkHttp(ports.admin, 'GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', '"services"'),
   ]);
   return { forward, proxy, gateway, admin };
@@ -20,7 +27,9 @@ function exchange(port: number, request: Buffer | string, until: (got: Buffer) =
   return new Promise((resolve) => {
     const socket: Socket = connect(port, '127.0.0.1');
     let got = Buffer.alloc(0);
-    const timer = setTimeout(() => done(`no complete answer within ${DEADLINE_MS / 1000}s (got ${got.length} bytes)`), DEADLINE_MS);
+    const timer = setTimeout(
+      () => done(`no complete answer within ${DEADLINE_MS / 1000}s (got ${got.length} bytes)`), DEADLINE_MS,
+    );
     function done(result: Buffer | string): void {
       clearTimeout(timer);
       socket.destroy();
@@ -51,7 +60,9 @@ async function checkProxy(port: number, echoPort: number): Promise<string | null
   const request = Buffer.from([0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, echoPort >> 8, echoPort & 0xff]);
   const got = await exchange(port, request, (b) => b.length >= 12);
   if (typeof got === 'string') return got;
-  if (got.length < 12 || got[0] !== 0x05 || got[1] !== 0x00 || got[2] !== 0x05 || got[4] !== 0x00) return `SOCKS5 answered ${got.toString('hex').slice(0, 40)}`;
+  if (got.length < 12 || got[0] !== 0x05 || got[1] !== 0x00 || got[2] !== 0x05 || got[4] !== 0x00) {
+    return `SOCKS5 answered ${got.toString('hex').slice(0, 40)}`;
+  }
   return null;
 }
 

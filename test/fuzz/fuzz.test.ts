@@ -4,7 +4,8 @@ import { runFuzz } from './fuzz.js';
 import { printReport } from './report.js';
 
 // A short run of `npm run fuzz` (about 20 s with start-up and the checks) with a fixed seed: it fails on any finding.
-it('fuzz: SOCKS5, CONNECT, plain HTTP proxy, admin and gateway inputs find no crash, escaped exception, hang or leak', async (t) => {
+it('fuzz: SOCKS5, CONNECT, plain HTTP proxy, admin and gateway inputs find no crash, escaped exception, hang '
+  + 'or leak', async (t) => {
   const report = await runFuzz({ seconds: 12, seed: 15_2026 });
   const lines: string[] = [];
   printReport(report, (line) => lines.push(line));

@@ -15,7 +15,9 @@ import { TidegateProcess, type Ports } from './tidegate-process.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { echoServer, refusingProxy } from '../fixtures/tcp.js';
 
-export const TARGETS: readonly FuzzTarget[] = [socks5Target, httpConnectTarget, httpPlainTarget, adminTarget, gatewayTarget];
+export const TARGETS: readonly FuzzTarget[] = [
+  socks5Target, httpConnectTarget, httpPlainTarget, adminTarget, gatewayTarget,
+];
 
 export interface FuzzOptions {
   readonly seconds: number;
@@ -87,7 +89,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const dir = mkdtempSync(join(tmpdir(), 'tidegate-fuzz-'));
   const config = fuzzConfig(fixtures);
   let tg = await TidegateProcess.start(dir, config);
-  const env: FuzzEnv = { echoPort: fixtures.echo.port, adminPort: tg.ports.admin, clientKey: CLIENT_KEY, maxBodyBytes: MAX_BODY_BYTES };
+  const env: FuzzEnv = {
+    echoPort: fixtures.echo.port, adminPort: tg.ports.admin, clientKey: CLIENT_KEY, maxBodyBytes: MAX_BODY_BYTES,
+  };
   const perTarget: Record<string, TargetCounts> = {};
   for (const t of TARGETS) perTarget[t.name] = { sent: 0, answered: 0, closedSilently: 0, hung: 0 };
   const findings: Finding[] = [];
@@ -103,7 +107,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const startRss = tg.rss();
     let maxFds = startFds;
     let maxRss = startRss;
-    progress(`tidegate pid ${tg.child.pid}: ${JSON.stringify(tg.ports)}; start fds ${startFds}, RSS ${mib(startRss)} MiB; seed ${options.seed}`);
+    progress(`tidegate pid ${tg.child.pid}: ${JSON.stringify(tg.ports)}; `
+      + `start fds ${startFds}, RSS ${mib(startRss)} MiB; seed ${options.seed}`);
     const deadline = began + options.seconds * 1000;
     while (Date.now() < deadline && inputs < maxInputs && findings.length < MAX_FINDINGS) {
       batches++;
@@ -119,7 +124,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         else if (outcome.closed) counts.closedSilently++;
         if (outcome.hung) {
           counts.hung++;
-          findings.push({ kind: 'hang', batch: batches, detail: `no answer and no close ${HANG_MS / 1000}s after the client's FIN`, input: describe(index, input, options.seed) });
+          findings.push({
+            kind: 'hang', batch: batches, detail: `no answer and no close ${HANG_MS / 1000}s after the client's FIN`,
+            input: describe(index, input, options.seed),
+          });
         }
       });
       maxFds = Math.max(maxFds, safe(() => tg.fds()));
@@ -136,16 +144,34 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         const lines = tg.escaped.slice(escapedBefore);
         progress(`batch ${batches}: ${lines.length} escaped exception(s); replaying the batch to find the input`);
         const culprit = await findEscapeCulprit(tg, batch, env, options.seed);
-        findings.push({ kind: 'escaped-exception', batch: batches, detail: lines.slice(0, 3).join('\n'), input: culprit });
+        findings.push({
+          kind: 'escaped-exception', batch: batches, detail: lines.slice(0, 3).join('\n'), input: culprit,
+        });
       }
       const checks = await checkServices(tg.ports, CLIENT_KEY, env.echoPort);
       for (const [service, problem] of Object.entries(checks)) {
-        if (problem !== null) findings.push({ kind: 'service-broken', batch: batches, detail: `${service}: ${problem}`, input: null });
+        if (problem !== null) {
+          findings.push({ kind: 'service-broken', batch: batches, detail: `${service}: ${problem}`, input: null });
+        }
       }
       const settled = await settle(tg, startFds + FD_SLACK, startRss + RSS_SLACK);
-      if (settled.fds > startFds + FD_SLACK) findings.push({ kind: 'fd-leak', batch: batches, detail: `${settled.fds} fds ${SETTLE_MS / 1000}s after the batch (start ${startFds}, bound +${FD_SLACK})`, input: null });
-      if (settled.rss > startRss + RSS_SLACK) findings.push({ kind: 'rss-leak', batch: batches, detail: `RSS ${mib(settled.rss)} MiB after the batch (start ${mib(startRss)} MiB, bound +${mib(RSS_SLACK)} MiB)`, input: null });
-      progress(`batch ${batches}: ${inputs} inputs, fds ${settled.fds}, RSS ${mib(settled.rss)} MiB, findings ${findings.length}`);
+      if (settled.fds > startFds + FD_SLACK) {
+        findings.push({
+          kind: 'fd-leak', batch: batches,
+          detail: `${settled.fds} fds ${SETTLE_MS / 1000}s after the batch (start ${startFds}, bound +${FD_SLACK})`,
+          input: null,
+        });
+      }
+      if (settled.rss > startRss + RSS_SLACK) {
+        findings.push({
+          kind: 'rss-leak', batch: batches,
+          detail: `RSS ${mib(settled.rss)} MiB after the batch `
+            + `(start ${mib(startRss)} MiB, bound +${mib(RSS_SLACK)} MiB)`,
+          input: null,
+        });
+      }
+      progress(`batch ${batches}: ${inputs} inputs, fds ${settled.fds}, RSS ${mib(settled.rss)} MiB, `
+        + `findings ${findings.length}`);
     }
     const endFds = tg.alive ? safe(() => tg.fds()) : 0;
     const endRss = tg.alive ? safe(() => tg.rss()) : 0;
@@ -165,7 +191,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  async function findCrashCulprit(dir: string, config: Record<string, unknown>, batch: readonly Numbered[], seed: number): Promise<string | null> {
+  async function findCrashCulprit(
+    dir: string, config: Record<string, unknown>, batch: readonly Numbered[], seed: number,
+  ): Promise<string | null> {
     const until = Date.now() + 120_000;
     tg = await TidegateProcess.start(dir, config);
     for (const { index, input } of batch) {
@@ -179,7 +207,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 }
 
 /** Replays the batch's inputs one at a time on the live process and names the first one a guard logs. */
-async function findEscapeCulprit(tg: TidegateProcess, batch: readonly Numbered[], _env: FuzzEnv, seed: number): Promise<string | null> {
+async function findEscapeCulprit(
+  tg: TidegateProcess, batch: readonly Numbered[], _env: FuzzEnv, seed: number,
+): Promise<string | null> {
   const until = Date.now() + 60_000;
   for (const { index, input } of batch) {
     if (Date.now() > until) break;
@@ -207,7 +237,8 @@ function describe(index: number, input: FuzzInput, seed: number): string {
   const file = join(tmpdir(), `tidegate-fuzz-${seed}-${index}.bin`);
   writeFileSync(file, bytes);
   const preview = JSON.stringify(bytes.subarray(0, 300).toString('latin1'));
-  return `input #${index} (seed ${seed}) to ${input.target}: ${bytes.length} bytes in ${input.chunks.length} write(s)${input.holdOpen ? ', held open' : ''}; saved as ${file}; starts ${preview}`;
+  return `input #${index} (seed ${seed}) to ${input.target}: ${bytes.length} bytes in ${input.chunks.length} write(s)`
+    + `${input.holdOpen ? ', held open' : ''}; saved as ${file}; starts ${preview}`;
 }
 
 async function settle(tg: TidegateProcess, fdBound: number, rssBound: number): Promise<{ fds: number; rss: number }> {
@@ -283,7 +314,9 @@ function fuzzConfig(f: Fixtures): Record<string, unknown> {
         requestTimeout: '10s',
         channels: [
           { name: 'oa', kind: 'openai', baseUrl: f.openai.baseUrl, keys: ['sk-upstream-oa'], models: ['gpt-*'] },
-          { name: 'an', kind: 'anthropic', baseUrl: f.anthropic.baseUrl, keys: ['sk-upstream-an'], models: ['claude-*'] },
+          {
+            name: 'an', kind: 'anthropic', baseUrl: f.anthropic.baseUrl, keys: ['sk-upstream-an'], models: ['claude-*'],
+          },
         ],
       },
     ],

@@ -33,7 +33,9 @@ export function rawRequest(rng: Rng, r: RawRequest): Buffer {
       payload = chunked(rng, body, false);
       break;
     case 'bad-chunked':
-      headers.push(rng.pick(['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked, gzip', 'Transfer-Encoding: identity, chunked']));
+      headers.push(rng.pick([
+        'Transfer-Encoding: chunked', 'Transfer-Encoding: chunked, gzip', 'Transfer-Encoding: identity, chunked',
+      ]));
       if (rng.chance(0.3)) headers.push(`Content-Length: ${body.length}`);
       payload = chunked(rng, body, true);
       break;
@@ -50,10 +52,17 @@ function chunked(rng: Rng, body: Buffer, odd: boolean): Buffer {
   while (at < body.length) {
     const size = Math.min(body.length - at, 1 + rng.int(4_096));
     let sizeLine = size.toString(16);
-    if (odd && rng.chance(0.2)) sizeLine = rng.pick(['-1', 'zz', 'ffffffffffffffff', `${sizeLine};ext=1`, `${sizeLine} `, '', `0${sizeLine}`]);
-    parts.push(Buffer.from(`${sizeLine}\r\n`, 'latin1'), body.subarray(at, at + size), Buffer.from(odd && rng.chance(0.1) ? '\n' : '\r\n'));
+    if (odd && rng.chance(0.2)) {
+      sizeLine = rng.pick(['-1', 'zz', 'ffffffffffffffff', `${sizeLine};ext=1`, `${sizeLine} `, '', `0${sizeLine}`]);
+    }
+    parts.push(
+      Buffer.from(`${sizeLine}\r\n`, 'latin1'), body.subarray(at, at + size),
+      Buffer.from(odd && rng.chance(0.1) ? '\n' : '\r\n'),
+    );
     at += size;
   }
-  if (!odd || rng.chance(0.5)) parts.push(Buffer.from(odd && rng.chance(0.5) ? '0\r\nX-Trailer: 1\r\n\r\n' : '0\r\n\r\n'));
+  if (!odd || rng.chance(0.5)) {
+    parts.push(Buffer.from(odd && rng.chance(0.5) ? '0\r\nX-Trailer: 1\r\n\r\n' : '0\r\n\r\n'));
+  }
   return Buffer.concat(parts);
 }

@@ -1,7 +1,9 @@
 import type { Rng } from './rng.js';
 
 /** Bytes parsers tend to get wrong: NUL, CR/LF, high bit, %, the JSON and SOCKS structure bytes, 0xff. */
-const INTERESTING = [0x00, 0x01, 0x05, 0x0a, 0x0d, 0x20, 0x22, 0x25, 0x2f, 0x3a, 0x5b, 0x7b, 0x7f, 0x80, 0xc0, 0xe0, 0xfe, 0xff];
+const INTERESTING = [
+  0x00, 0x01, 0x05, 0x0a, 0x0d, 0x20, 0x22, 0x25, 0x2f, 0x3a, 0x5b, 0x7b, 0x7f, 0x80, 0xc0, 0xe0, 0xfe, 0xff,
+];
 
 /** Applies 1–4 random edits (flip, set, insert, delete, duplicate a slice, truncate) to a copy of `input`. */
 export function mutate(rng: Rng, input: Buffer, maxLength = 1 << 20): Buffer {
@@ -17,7 +19,11 @@ export function mutate(rng: Rng, input: Buffer, maxLength = 1 << 20): Buffer {
         if (buf.length > 0) buf[at] = rng.pick(INTERESTING);
         break;
       case 2:
-        buf = Buffer.concat([buf.subarray(0, at), rng.chance(0.5) ? Buffer.from([rng.pick(INTERESTING)]) : rng.bytes(1 + rng.int(8)), buf.subarray(at)]);
+        buf = Buffer.concat([
+          buf.subarray(0, at),
+          rng.chance(0.5) ? Buffer.from([rng.pick(INTERESTING)]) : rng.bytes(1 + rng.int(8)),
+          buf.subarray(at),
+        ]);
         break;
       case 3:
         buf = Buffer.concat([buf.subarray(0, at), buf.subarray(Math.min(buf.length, at + 1 + rng.int(8)))]);
@@ -44,7 +50,8 @@ export function split(rng: Rng, input: Buffer): Buffer[] {
   if (input.length < 2 || rng.chance(0.5)) return [input];
   if (rng.chance(0.1)) {
     const head = Math.min(input.length, 16);
-    return [...Array.from({ length: head }, (_, i) => input.subarray(i, i + 1)), input.subarray(head)].filter((b) => b.length > 0);
+    return [...Array.from({ length: head }, (_, i) => input.subarray(i, i + 1)), input.subarray(head)]
+      .filter((b) => b.length > 0);
   }
   const cuts = new Set<number>();
   const n = 1 + rng.int(5);

@@ -76,7 +76,9 @@ describe('gateway: affinity table is a bounded LRU', () => {
   });
 
   it('never holds more than maxEntries, evicting the least recently used', async () => {
-    for (const s of ['1', '2', '3', '4', '5']) await post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-session-id': s });
+    for (const s of ['1', '2', '3', '4', '5']) {
+      await post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-session-id': s });
+    }
     const aff = gw.detail<{ affinity: Record<string, number> }>().affinity;
     assert.equal(aff.size, 3);
     assert.equal(aff.evicted, 2);

@@ -30,8 +30,12 @@ describe('gateway: client auth by API key', () => {
   });
 
   it('Authorization: Bearer and x-api-key both work; the client key never reaches the upstream', async () => {
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer tg-alice' })).status, 200);
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { 'x-api-key': 'tg-alice' })).status, 200);
+    assert.equal(
+      (await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer tg-alice' })).status, 200,
+    );
+    assert.equal(
+      (await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { 'x-api-key': 'tg-alice' })).status, 200,
+    );
     for (const q of oa.requests) {
       assert.equal(q.headers.authorization, 'Bearer sk-upstream');
       assert.equal(q.headers['x-api-key'], undefined);

@@ -34,7 +34,8 @@ function chunk(bytes: Buffer): Buffer {
 describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
   const gw = withGateway({ ...oneChannel, limits: { bodyBudget: '1MiB', bodyTimeout: '20s' } });
 
-  it('a declared body beyond what is left gets 503 + Retry-After before it is read; held bodies still complete', async () => {
+  it('a declared body beyond what is left gets 503 + Retry-After before it is read; '
+    + 'held bodies still complete', async () => {
     const body = paddedBody(300 * KiB);
     const holders: RawClient[] = [];
     for (let i = 0; i < 3; i++) {
@@ -101,7 +102,10 @@ describe('gateway: the process-wide body budget (gateway.bodyBudget)', () => {
     });
     try {
       const body = paddedBody(100 * KiB);
-      const res = await fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body.toString().replace('"messages"', '"stream":true,"messages"') });
+      const res = await fetch(`${g.url}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: body.toString().replace('"messages"', '"stream":true,"messages"'),
+      });
       assert.equal(res.status, 200);
       const reader = res.body!.getReader();
       await reader.read();
@@ -141,7 +145,8 @@ describe('gateway: 150 clients holding almost-complete 10 MiB bodies', () => {
     limits: { bodyBudget: '64MiB' },
   });
 
-  it('at most budget / 10 MiB of them are admitted, the rest get 503, and the budget returns to 0 when they leave', async () => {
+  it('at most budget / 10 MiB of them are admitted, the rest get 503, '
+    + 'and the budget returns to 0 when they leave', async () => {
     const declared = 10 * 1024 * 1024 - 1024;
     const clients: RawClient[] = [];
     const statuses: Promise<number>[] = [];
@@ -211,7 +216,8 @@ describe('gateway.bodyBudget and gateway.bodyTimeout in the config', () => {
   });
 
   it('reports bad values and unknown keys with their paths', () => {
-    assert.throws(() => validateConfig({ gateway: { bodyBudget: 'lots', bodyTimeout: '0s', maxBody: 1 } }), (err: unknown) => {
+    const bad = { gateway: { bodyBudget: 'lots', bodyTimeout: '0s', maxBody: 1 } };
+    assert.throws(() => validateConfig(bad), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const paths = err.issues.map((i) => i.path).sort();
       assert.deepEqual(paths, ['gateway.bodyBudget', 'gateway.bodyTimeout', 'gateway.maxBody']);
@@ -227,7 +233,10 @@ describe('gateway.bodyBudget and gateway.bodyTimeout in the config', () => {
       const next = validateConfig({
         admin: { listen: 'off' }, log: { level: 'silent' }, store: { sqlite: 'off' }, pool: { threads: 1 },
         gateway: { bodyBudget: '2MiB', bodyTimeout: '5s' },
-        services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'] }] }],
+        services: [{
+          name: 'llm', type: 'gateway', listen: '127.0.0.1:0',
+          channels: [{ name: 'up', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'] }],
+        }],
       });
       const result = await gw.runtime.reload(next);
       assert.equal(result.ok, true, JSON.stringify(result));

@@ -8,7 +8,9 @@ import { channel, oneChannel, withGateway } from '../helpers/gateway.js';
  * A client that writes its whole body before it reads anything (as simple clients do), on a paused socket: it sees
  * the answer only if the gateway kept reading until the body was sent, instead of resetting the connection.
  */
-function writeAllThenRead(url: string, head: string, body: Buffer): Promise<{ outcome: 'answer' | 'error'; text: string }> {
+function writeAllThenRead(
+  url: string, head: string, body: Buffer,
+): Promise<{ outcome: 'answer' | 'error'; text: string }> {
   const { port } = new URL(url);
   return new Promise((resolve) => {
     const socket = connect(Number(port), '127.0.0.1');
@@ -44,7 +46,10 @@ describe('gateway: 413 answered early, read by a client that is still writing', 
   it('the openai SDK surfaces a 413 APIError for a body over maxBodyBytes, not a connection error', async () => {
     const client = new OpenAI({ apiKey: 'x', baseURL: `${gw.url}/v1`, maxRetries: 0 });
     for (const size of [200_000, 4_000_000]) {
-      await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(size) }] }), (err: unknown) => {
+      const create = client.chat.completions.create({
+        model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(size) }],
+      });
+      await assert.rejects(create, (err: unknown) => {
         assert.ok(err instanceof OpenAI.APIError, `an APIError, got ${String(err)}`);
         assert.ok(!(err instanceof OpenAI.APIConnectionError), 'not a connection error');
         assert.equal(err.status, 413);
@@ -55,7 +60,8 @@ describe('gateway: 413 answered early, read by a client that is still writing', 
     assert.equal(up.requests.length, 0);
   });
 
-  it('a declared body over the limit is read and discarded, so a client writing 4 MiB before reading gets the 413', async () => {
+  it('a declared body over the limit is read and discarded, '
+    + 'so a client writing 4 MiB before reading gets the 413', async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 0x20);
     const r = await writeAllThenRead(gw.url, `${HEAD}content-length: ${body.length}\r\n\r\n`, body);
     assert.equal(r.outcome, 'answer', `expected the answer, got ${r.text}`);
@@ -71,7 +77,8 @@ describe('gateway: 413 answered early, read by a client that is still writing', 
     assert.match(r.text, /^HTTP\/1\.1 413 /);
   });
 
-  it('a request pipelined behind a 413 is not served (its answer could not be sent) and leaves nothing behind', async () => {
+  it('a request pipelined behind a 413 is not served (its answer could not be sent) '
+    + 'and leaves nothing behind', async () => {
     const from = up.requests.length;
     const big = Buffer.alloc(100 * 1024, 0x20);
     const ok = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
@@ -91,11 +98,15 @@ describe('gateway: 413 answered early, read by a client that is still writing', 
     assert.equal(detail.bodyBudget.used, 0);
   });
 
-  it('the discarding is bounded: a body far beyond the bound has its connection cut, and the gateway still serves', async () => {
+  it('the discarding is bounded: a body far beyond the bound has its connection cut, '
+    + 'and the gateway still serves', async () => {
     const body = Buffer.alloc(64 * 1024 * 1024, 0x20);
     const r = await writeAllThenRead(gw.url, `${HEAD}content-length: ${body.length}\r\n\r\n`, body);
     assert.equal(r.outcome, 'error');
-    const ok = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }) });
+    const ok = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+    });
     assert.equal(ok.status, 200);
     await ok.text();
   });

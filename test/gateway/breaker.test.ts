@@ -92,7 +92,10 @@ describe('gateway: circuit breaker opens on the error ratio', () => {
   const { r } = gw.up;
 
   it('opens once the window has minRequests and failures/requests ≥ errorRatio', async () => {
-    r.script.push({ kind: 'status', status: 500 }, { kind: 'ok' }, { kind: 'status', status: 500 }, { kind: 'ok' }, { kind: 'status', status: 500 });
+    r.script.push(
+      { kind: 'status', status: 500 }, { kind: 'ok' }, { kind: 'status', status: 500 }, { kind: 'ok' },
+      { kind: 'status', status: 500 },
+    );
     for (let i = 0; i < 4; i++) await post(`${gw.url}/v1/chat/completions`, chat('m'));
     assert.equal(gw.channel('r').breaker.state, 'closed');
     await post(`${gw.url}/v1/chat/completions`, chat('m'));

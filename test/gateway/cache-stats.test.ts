@@ -9,11 +9,14 @@ describe('gateway: cache figures for GET /cache', () => {
 
   it('reports the affinity table size and hit rate', async () => {
     for (let i = 0; i < 3; i++) {
-      assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { 'x-session-id': 'sess-1' })).status, 200);
+      assert.equal(
+        (await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { 'x-session-id': 'sess-1' })).status, 200,
+      );
     }
     const caches = gw.runtime.caches();
     assert.equal(caches.geo, null, 'no service uses GeoIP');
-    const affinity = (caches.services.llm as { affinity: { size: number; hits: number; misses: number; hitRate: number; max: number } }).affinity;
+    type AffinityStats = { size: number; hits: number; misses: number; hitRate: number; max: number };
+    const affinity = (caches.services.llm as { affinity: AffinityStats }).affinity;
     assert.equal(affinity.size, 1);
     assert.equal(affinity.max, 10_000);
     assert.equal(affinity.misses, 1);

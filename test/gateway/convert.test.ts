@@ -19,7 +19,9 @@ describe('gateway: conversion between OpenAI and Anthropic dialects', () => {
   const { oa, an } = gw.up;
 
   it('OpenAI request → Anthropic channel (non-streamed): request and response converted', async () => {
-    const r = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', { messages: [{ role: 'system', content: 'Be brief' }, { role: 'user', content: 'Hi' }] }));
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', {
+      messages: [{ role: 'system', content: 'Be brief' }, { role: 'user', content: 'Hi' }],
+    }));
     assert.equal(r.status, 200);
     const j = r.json();
     assert.equal(j.object, 'chat.completion');
@@ -49,7 +51,8 @@ describe('gateway: conversion between OpenAI and Anthropic dialects', () => {
     assert.deepEqual((seen.body!.messages as { role: string }[]).map((m) => m.role), ['system', 'user']);
   });
 
-  it('OpenAI streamed request → Anthropic channel: events converted one by one, ending with usage and [DONE]', async () => {
+  it('OpenAI streamed request → Anthropic channel: events converted one by one, '
+    + 'ending with usage and [DONE]', async () => {
     const r = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', { stream: true }));
     assert.equal(r.status, 200);
     assert.match(String(r.headers['content-type']), /text\/event-stream/);
@@ -64,7 +67,8 @@ describe('gateway: conversion between OpenAI and Anthropic dialects', () => {
     assert.deepEqual(chunks.at(-1).usage, { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 });
   });
 
-  it('Anthropic streamed request → OpenAI channel: message_start … message_stop, usage asked for and passed on', async () => {
+  it('Anthropic streamed request → OpenAI channel: message_start … message_stop, '
+    + 'usage asked for and passed on', async () => {
     const r = await post(`${gw.url}/v1/messages`, messages('gpt-4o', { stream: true }));
     assert.equal(r.status, 200);
     const events = sseEvents(r.text);
@@ -73,7 +77,8 @@ describe('gateway: conversion between OpenAI and Anthropic dialects', () => {
     assert.equal(names.at(-1), 'message_stop');
     assert.ok(names.includes('content_block_start'));
     assert.ok(names.includes('content_block_stop'));
-    const text = events.filter((e) => e.event === 'content_block_delta').map((e) => JSON.parse(e.data).delta.text).join('');
+    const text = events.filter((e) => e.event === 'content_block_delta')
+      .map((e) => JSON.parse(e.data).delta.text).join('');
     assert.equal(text, 'Hello from oa');
     const delta = JSON.parse(events.find((e) => e.event === 'message_delta')!.data);
     assert.equal(delta.delta.stop_reason, 'end_turn');
@@ -82,7 +87,10 @@ describe('gateway: conversion between OpenAI and Anthropic dialects', () => {
   });
 
   it('an upstream error on a converted route comes back in the client\'s dialect', async () => {
-    an.script.push({ kind: 'status', status: 400, body: '{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens too big"}}' });
+    an.script.push({
+      kind: 'status', status: 400,
+      body: '{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens too big"}}',
+    });
     const r = await post(`${gw.url}/v1/chat/completions`, chat('claude-3'));
     assert.equal(r.status, 400);
     assert.equal(r.json().error.message, 'max_tokens too big');

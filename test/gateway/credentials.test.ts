@@ -14,8 +14,12 @@ describe('gateway: channels fed by a credentials directory (OAuth accounts)', ()
       mkdirSync(dir, { recursive: true });
       const hour = 3_600_000;
       const write = (file: string, value: unknown): void => writeFileSync(join(dir, file), JSON.stringify(value));
-      write('alive.json', { claudeAiOauth: { accessToken: 'tok-alive', refreshToken: 'r1', expiresAt: Date.now() + hour } });
-      write('second.json', { access_token: 'tok-second', refresh_token: 'r3', expires_at: Date.now() + hour, account_id: 'second' });
+      write('alive.json', {
+        claudeAiOauth: { accessToken: 'tok-alive', refreshToken: 'r1', expiresAt: Date.now() + hour },
+      });
+      write('second.json', {
+        access_token: 'tok-second', refresh_token: 'r3', expires_at: Date.now() + hour, account_id: 'second',
+      });
       write('expired.json', { access_token: 'tok-old', refresh_token: 'r2', expires_at: Date.now() - hour });
       writeFileSync(join(dir, 'broken.json'), '{"access_token": "x"');
       return { channels: [{ name: 'claude', kind: 'anthropic', baseUrl: an.baseUrl, credentialsDir: dir }] };

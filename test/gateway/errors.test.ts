@@ -54,7 +54,9 @@ describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_*
     async function* body() {
       for (let i = 0; i < 10; i++) yield Buffer.alloc(300, 0x20);
     }
-    const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Readable.from(body()) });
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: Readable.from(body()),
+    });
     assert.equal(res.statusCode, 413);
     const j = (await res.body.json()) as { error: { code: string } };
     assert.equal(j.error.code, 'TG_ERR_BODY_TOO_LARGE');
@@ -71,7 +73,9 @@ describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_*
   });
 
   it('a body of the wrong shape → 400 naming the JSON path', async () => {
-    const r = await post(`${gw.url}/v1/chat/completions`, { model: 'gpt-4o', messages: [{ role: 'wizard', content: 'x' }] });
+    const r = await post(
+      `${gw.url}/v1/chat/completions`, { model: 'gpt-4o', messages: [{ role: 'wizard', content: 'x' }] },
+    );
     assert.equal(r.status, 400);
     assert.equal(r.json().error.param, '$.messages[0].role');
   });
@@ -102,7 +106,8 @@ describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_*
     assert.equal(a.json().error.type, 'api_error');
   });
 
-  it('upstream sends no first byte within firstByteTimeout → 504 TG_ERR_UPSTREAM_TIMEOUT, upstream request aborted', async () => {
+  it('upstream sends no first byte within firstByteTimeout → 504 TG_ERR_UPSTREAM_TIMEOUT, '
+    + 'upstream request aborted', async () => {
     const r = await post(`${gw.url}/v1/chat/completions`, chat('slow-1'));
     assert.equal(r.status, 504);
     assert.equal(r.json().error.code, 'TG_ERR_UPSTREAM_TIMEOUT');
@@ -111,7 +116,9 @@ describe('gateway: error paths answer JSON in the endpoint dialect with TG_ERR_*
   });
 
   it('an upstream 4xx that is the client\'s fault passes through unchanged', async () => {
-    oa.script.push({ kind: 'status', status: 400, body: '{"error":{"type":"invalid_request_error","code":"bad","message":"nope"}}' });
+    oa.script.push({
+      kind: 'status', status: 400, body: '{"error":{"type":"invalid_request_error","code":"bad","message":"nope"}}',
+    });
     const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
     assert.equal(r.status, 400);
     assert.equal(r.json().error.message, 'nope');
@@ -158,7 +165,8 @@ describe('gateway: requestTimeout counts from the request\'s arrival, slow uploa
     let answer = '';
     socket.on('data', (c: Buffer) => { answer += c.toString(); });
     const closed = new Promise<void>((resolve) => socket.once('close', resolve));
-    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n`);
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n'
+      + `connection: close\r\ncontent-length: ${body.length}\r\n\r\n`);
     // The body arrives over 700 ms.
     for (let i = 0; i < 7; i++) {
       socket.write(body.subarray(Math.floor((i * body.length) / 7), Math.floor(((i + 1) * body.length) / 7)));

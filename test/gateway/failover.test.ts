@@ -79,11 +79,14 @@ describe('gateway: retries and failover before the first byte; error events afte
 
   it('after the first byte of a JSON body, an upstream reset cuts the client connection (no clean end)', async () => {
     p.script.push({ kind: 'reset-mid-body' });
-    const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat('gpt-4o')) });
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat('gpt-4o')),
+    });
     assert.equal(res.statusCode, 200);
     await assert.rejects(res.body.text());
   });
-  it('(last: opens both circuits) every channel 429 with Retry-After → 429 to the client with Retry-After', async () => {
+  it('(last: opens both circuits) every channel 429 with Retry-After '
+    + '→ 429 to the client with Retry-After', async () => {
     p.script.push({ kind: 'status', status: 429, retryAfter: '7' });
     s.script.push({ kind: 'status', status: 429, retryAfter: '4' });
     const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));

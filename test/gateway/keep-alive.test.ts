@@ -44,7 +44,8 @@ describe('gateway: idle client connections', () => {
     await sleep(300);
     // The next request's head trickles in over 1.5 s, three times the idle timeout.
     const body = JSON.stringify(chat('gpt-4o'));
-    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+    const head = 'POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n'
+      + `content-length: ${Buffer.byteLength(body)}\r\n`;
     for (let i = 0; i < 15; i++) {
       client.socket.write(head.slice(Math.floor((i * head.length) / 15), Math.floor(((i + 1) * head.length) / 15)));
       await sleep(100);

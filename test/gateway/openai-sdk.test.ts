@@ -27,14 +27,18 @@ describe('gateway: through the official openai npm client', () => {
   });
 
   it('chat.completions.create with stream: true, token by token', async () => {
-    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true,
+    });
     const parts: string[] = [];
     for await (const chunk of stream) parts.push(chunk.choices[0]?.delta?.content ?? '');
     assert.equal(parts.join(''), 'Hello from oa');
   });
 
   it('a claude model through the OpenAI client (converted, streamed)', async () => {
-    const stream = await client.chat.completions.create({ model: 'claude-3-5-sonnet', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'claude-3-5-sonnet', messages: [{ role: 'user', content: 'hi' }], stream: true,
+    });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     assert.equal(text, 'Hello from an');
@@ -49,13 +53,16 @@ describe('gateway: through the official openai npm client', () => {
 
   it('errors surface as the SDK\'s typed errors (401, stream error event)', async () => {
     const bad = new OpenAI({ apiKey: 'wrong', baseURL: `${gw.url}/v1`, maxRetries: 0 });
-    await assert.rejects(bad.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
+    const create = bad.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    await assert.rejects(create, (err: unknown) => {
       assert.ok(err instanceof OpenAI.AuthenticationError);
       assert.equal((err as { code?: string }).code, 'TG_ERR_GATEWAY_AUTH');
       return true;
     });
     oa.script.push({ kind: 'reset-mid-body' });
-    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true,
+    });
     await assert.rejects(async () => {
       for await (const _ of stream) { /* consume until the error event */ }
     }, /TG_ERR_UPSTREAM_STREAM|failed|socket|other side closed/i);

@@ -15,7 +15,8 @@ describe('gateway: quotas', () => {
   });
   const upstream = gw.up.oa;
 
-  it('refuses a user over quota or past expiry with 429 in the endpoint\'s dialect, and serves the others', async () => {
+  it('refuses a user over quota or past expiry with 429 in the endpoint\'s dialect, '
+    + 'and serves the others', async () => {
     const spent = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer k-spent' });
     assert.equal(spent.status, 429);
     const body = (await spent.json()) as { error: { type: string; code: string; message: string } };

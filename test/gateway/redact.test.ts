@@ -13,11 +13,16 @@ const OTHER = 'sk-ant-api03-ZyXwVuTsRqPoNmLkJiHg-5678';
 describe('redactSecrets', () => {
   const secrets = [KEY, OTHER, 'k'];
   it('replaces exact keys, wherever they stand', () => {
-    assert.equal(redactSecrets(`Incorrect API key provided: ${KEY}.`, secrets), `Incorrect API key provided: ${REDACTED}.`);
+    assert.equal(
+      redactSecrets(`Incorrect API key provided: ${KEY}.`, secrets), `Incorrect API key provided: ${REDACTED}.`,
+    );
     assert.equal(redactSecrets(`"${OTHER}"`, secrets), `"${REDACTED}"`);
   });
   it('replaces the masked forms upstreams print: head + stars/dots + last 4, head only, tail only', () => {
-    for (const masked of ['sk-proj-********************1234', 'sk-proj-AbC...1234', 'sk-pro…1234', '****1234', 'sk-proj-AbCdEf...', 'sk-ant-api03-Zy***5678']) {
+    for (const masked of [
+      'sk-proj-********************1234', 'sk-proj-AbC...1234', 'sk-pro…1234', '****1234', 'sk-proj-AbCdEf...',
+      'sk-ant-api03-Zy***5678',
+    ]) {
       const out = redactSecrets(`key ${masked} is wrong`, secrets);
       assert.equal(out, `key ${REDACTED} is wrong`, masked);
     }
@@ -37,14 +42,24 @@ describe('gateway: an upstream echoing its key never hands it to the client', ()
   /** An Anthropic upstream whose stream starts, then sends an error event quoting its key. */
   function anthropicKeyEvent(_rec: RecordedRequest, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    res.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', model: 'claude-x', content: [], usage: { input_tokens: 1, output_tokens: 0 } } })}\n\n`);
-    res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${OTHER}` } })}\n\n`);
+    const start = {
+      type: 'message_start',
+      message: {
+        id: 'm', type: 'message', role: 'assistant', model: 'claude-x', content: [],
+        usage: { input_tokens: 1, output_tokens: 0 },
+      },
+    };
+    res.write(`event: message_start\ndata: ${JSON.stringify(start)}\n\n`);
+    const error = { type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${OTHER}` } };
+    res.end(`event: error\ndata: ${JSON.stringify(error)}\n\n`);
   }
   /** An OpenAI upstream whose stream (passed through as is) carries an error event, the key cut across two writes. */
   function openaiKeyEvent(_rec: RecordedRequest, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const first = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' } }] })}\n\n`;
-    const error = `data: ${JSON.stringify({ error: { type: 'invalid_request_error', message: `Incorrect API key provided: ${KEY}` } })}\n\n`;
+    const chunk = { id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' } }] };
+    const first = `data: ${JSON.stringify(chunk)}\n\n`;
+    const failure = { error: { type: 'invalid_request_error', message: `Incorrect API key provided: ${KEY}` } };
+    const error = `data: ${JSON.stringify(failure)}\n\n`;
     const cut = error.indexOf(KEY) + 10;
     res.write(first + error.slice(0, cut));
     setTimeout(() => res.end(error.slice(cut) + 'data: [DONE]\n\n'), 30);
@@ -72,11 +87,14 @@ describe('gateway: an upstream echoing its key never hands it to the client', ()
     assert.ok(!text.includes(KEY) && !text.includes(OTHER), `${what} leaked a key: ${text}`);
     assert.ok(!text.includes('1234') && !text.includes('5678'), `${what} leaked a key's tail: ${text}`);
   };
-  const echo = (status: number, body: string, contentType = 'application/json') => ({ kind: 'status' as const, status, body, contentType });
+  const echo = (status: number, body: string, contentType = 'application/json') => ({
+    kind: 'status' as const, status, body, contentType,
+  });
   const jsonEcho = (key: string) => JSON.stringify({ error: { type: 'invalid_request_error', code: 'invalid_api_key', message: `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com/account/api-keys.` } });
 
   for (const stream of [false, true]) {
-    it(`a passed-through 400 (JSON and text, exact and masked), ${stream ? 'streamed' : 'not streamed'} request`, async () => {
+    it(`a passed-through 400 (JSON and text, exact and masked), `
+      + `${stream ? 'streamed' : 'not streamed'} request`, async () => {
       oa.script.push(echo(400, jsonEcho(KEY)));
       const a = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream }));
       assert.equal(a.status, 400);
@@ -89,7 +107,8 @@ describe('gateway: an upstream echoing its key never hands it to the client', ()
       noKey(b.text, '400 text');
     });
 
-    it(`429 and 500 bodies quoted in the gateway's error, ${stream ? 'streamed' : 'not streamed'} request`, async () => {
+    it(`429 and 500 bodies quoted in the gateway's error, `
+      + `${stream ? 'streamed' : 'not streamed'} request`, async () => {
       oa.script.push(echo(429, jsonEcho(KEY)));
       const a = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream }));
       assert.equal(a.status, 429);
@@ -108,7 +127,9 @@ describe('gateway: an upstream echoing its key never hands it to the client', ()
     assert.equal(a.status, 400);
     assert.equal(a.json().type, 'error');
     noKey(a.text, 'converted 400');
-    an.script.push(echo(400, JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: `key ${OTHER} is not allowed` } })));
+    an.script.push(echo(400, JSON.stringify({
+      type: 'error', error: { type: 'invalid_request_error', message: `key ${OTHER} is not allowed` },
+    })));
     const b = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', { stream: true }));
     assert.equal(b.status, 400);
     noKey(b.text, 'converted 400 (anthropic)');

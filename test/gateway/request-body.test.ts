@@ -11,10 +11,12 @@ describe('gateway: request bodies as they arrive on the wire', () => {
   const { up } = gw.up;
 
   const live = (): number => gw.detail<{ requests: { live: number } }>().requests.live;
-  const head = (length: number | 'chunked'): string => `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n${
-    length === 'chunked' ? 'transfer-encoding: chunked' : `content-length: ${length}`}\r\n\r\n`;
+  const head = (length: number | 'chunked'): string =>
+    'POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n'
+    + `${length === 'chunked' ? 'transfer-encoding: chunked' : `content-length: ${length}`}\r\n\r\n`;
 
-  it('pipelined requests in one write, one body cut across writes: each answered, in order, each body intact', async () => {
+  it('pipelined requests in one write, one body cut across writes: '
+    + 'each answered, in order, each body intact', async () => {
     const first = JSON.stringify(chat('gpt-4o', { user: 'first' }));
     const second = JSON.stringify(chat('gpt-4o-mini', { user: 'second' }));
     const client = await RawClient.open(gw.url);

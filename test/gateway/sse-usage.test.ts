@@ -27,7 +27,9 @@ describe('gateway: SSE splitting and usage extraction', () => {
     assert.deepEqual(collect([Buffer.from(stream)]), expected);
     const bytes = Buffer.from(stream);
     assert.deepEqual(collect([...bytes].map((b) => Buffer.from([b]))), expected);
-    for (let cut = 1; cut < bytes.length; cut++) assert.deepEqual(collect([bytes.subarray(0, cut), bytes.subarray(cut)]), expected, `cut at ${cut}`);
+    for (let cut = 1; cut < bytes.length; cut++) {
+      assert.deepEqual(collect([bytes.subarray(0, cut), bytes.subarray(cut)]), expected, `cut at ${cut}`);
+    }
   });
 
   it('a last event without its blank line is still delivered at the end', () => {
@@ -43,13 +45,22 @@ describe('gateway: SSE splitting and usage extraction', () => {
   });
 
   it('reads the top-level usage object of a JSON tail, ignoring "usage" inside strings', () => {
-    const body = Buffer.from(JSON.stringify({ choices: [{ message: { content: 'the "usage": {"prompt_tokens": 999} trick' } }], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } }));
+    const body = Buffer.from(JSON.stringify({
+      choices: [{ message: { content: 'the "usage": {"prompt_tokens": 999} trick' } }],
+      usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+    }));
     assert.deepEqual(scanned(body), [3, 4, 7]);
-    assert.deepEqual(scanned(Buffer.from('{"usage": {"prompt_tokens": 1')), [null, null, null], 'cut off: nothing read');
+    assert.deepEqual(
+      scanned(Buffer.from('{"usage": {"prompt_tokens": 1')), [null, null, null], 'cut off: nothing read',
+    );
     assert.deepEqual(scanned(Buffer.from('{"no":"tokens"}')), [null, null, null]);
-    assert.deepEqual(scanned(Buffer.from('{"a":{"usage":{"prompt_tokens":2,"completion_tokens":1}},"usage":{"prompt_tokens":9')), [2, 1, null],
+    assert.deepEqual(
+      scanned(Buffer.from('{"a":{"usage":{"prompt_tokens":2,"completion_tokens":1}},"usage":{"prompt_tokens":9')),
+      [2, 1, null],
       'the last one cut off: the one before it');
-    const far = JSON.stringify({ usage: { prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 }, choices: [{ text: 'x'.repeat(1000) }] });
+    const far = JSON.stringify({
+      usage: { prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 }, choices: [{ text: 'x'.repeat(1000) }],
+    });
     assert.deepEqual(scanned(Buffer.from(far)), [5, 6, 11], 'far from the end');
     assert.deepEqual(scanned(Buffer.from(far.replace('"usage"', '"usagf"'))), [null, null, null], 'none anywhere');
   });
@@ -59,23 +70,37 @@ describe('gateway: SSE splitting and usage extraction', () => {
       {},
       { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 },
       // OpenAI's detail objects and arrays are skipped, not mistaken for the top-level counts.
-      { prompt_tokens: 1200, completion_tokens: 8, total_tokens: 1208, prompt_tokens_details: { cached_tokens: 1024, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, total_tokens: 5 }, list: [1, [2, { total_tokens: 9 }]] },
-      { input_tokens: 10, cache_creation_input_tokens: 5, cache_read_input_tokens: 90, output_tokens: 7, service_tier: 'standard', server_tool_use: null, flag: true },
+      {
+        prompt_tokens: 1200, completion_tokens: 8, total_tokens: 1208,
+        prompt_tokens_details: { cached_tokens: 1024, audio_tokens: 0 },
+        completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, total_tokens: 5 },
+        list: [1, [2, { total_tokens: 9 }]],
+      },
+      {
+        input_tokens: 10, cache_creation_input_tokens: 5, cache_read_input_tokens: 90, output_tokens: 7,
+        service_tier: 'standard', server_tool_use: null, flag: true,
+      },
       { output_tokens: 3 },
       { prompt_tokens: 0, completion_tokens: 0 },
       { prompt_tokens: 2.5, completion_tokens: 1e3, total_tokens: -1 },
       { prompt_tokens: 3, total_tokens: -1 },
-      { prompt_tokens: 1e21, completion_tokens: 12345678901234567 },
+      // Beyond 2^53: the nearest double, written exactly (a parse of the text gives the same).
+      { prompt_tokens: 1e21, completion_tokens: 12345678901234568 },
       { 'prompt\u005ftokens': 4, completion_tokens: 5 },
       { note: 'a "quoted" } brace', prompt_tokens: 6 },
     ];
     for (const u of usages) {
-      for (const text of [JSON.stringify({ id: 'x', usage: u }), `{"id":"x",\n  "usage" :\t${JSON.stringify(u, null, 2)}\n}`]) {
+      const texts = [
+        JSON.stringify({ id: 'x', usage: u }), `{"id":"x",\n  "usage" :\t${JSON.stringify(u, null, 2)}\n}`,
+      ];
+      for (const text of texts) {
         const expected = new TokenUsage();
         expected.read(JSON.parse(text).usage);
         const got = new TokenUsage();
         readUsage(Buffer.from(text), got);
-        assert.deepEqual([got.prompt, got.completion, got.total], [expected.prompt, expected.completion, expected.total], text);
+        assert.deepEqual(
+          [got.prompt, got.completion, got.total], [expected.prompt, expected.completion, expected.total], text,
+        );
       }
     }
   });

@@ -76,7 +76,9 @@ describe('gateway: balancing strategies and routing rules', () => {
     const names = await servedBy(gw, 'lat-1', 6);
     // Each unmeasured channel is tried once, then the fast one takes every request.
     assert.deepEqual(names.slice(2), ['a', 'a', 'a', 'a']);
-    assert.ok(names.filter((n) => n === 'slow').length <= 1, `slow served more than its one measuring request: ${names}`);
+    assert.ok(
+      names.filter((n) => n === 'slow').length <= 1, `slow served more than its one measuring request: ${names}`,
+    );
   });
 
   it('rules match on headers; without the header the default route applies', async () => {

@@ -24,7 +24,10 @@ describe('gateway: streaming with backpressure and client abort', () => {
   function open(model: string) {
     const { hostname, port } = new URL(gw.url);
     const body = JSON.stringify(chat(model, { stream: true }));
-    return httpRequest({ host: hostname, port, method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }).end(body);
+    return httpRequest({
+      host: hostname, port, method: 'POST', path: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }).end(body);
   }
 
   it('a slow client holds the upstream back (no buffering), then gets every event in order', async () => {
@@ -60,7 +63,9 @@ describe('gateway: streaming with backpressure and client abort', () => {
     req.destroy();
     await eventually(() => paced.requests[0]?.aborted === true, 5000, 'the upstream request to be aborted');
     assert.equal(paced.requests[0]!.finished, false);
-    await eventually(() => gw.detail<{ requests: { live: number } }>().requests.live === 0, 5000, 'the exchange to end');
+    await eventually(
+      () => gw.detail<{ requests: { live: number } }>().requests.live === 0, 5000, 'the exchange to end',
+    );
     const ch = gw.channel('paced');
     assert.equal(ch.inFlight, 0);
     assert.equal(ch.breaker.state, 'closed');

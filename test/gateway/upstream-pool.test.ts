@@ -69,7 +69,8 @@ describe('gateway: a channel\'s upstream connections', () => {
     return c;
   }
 
-  it('never opens more than `connections`; requests beyond wait and go in arrival order; connections are reused', async () => {
+  it('never opens more than `connections`; requests beyond wait and go in arrival order; '
+    + 'connections are reused', async () => {
     sockets.clear();
     maxRunning = 0;
     order.length = 0;
@@ -77,7 +78,9 @@ describe('gateway: a channel\'s upstream connections', () => {
     const first = Array.from({ length: 6 }, (_, i) => send(pool, `/r${i}`));
     assert.equal(pool.queued, 4);
     await Promise.all(first.map((c) => c.done));
-    for (let i = 0; i < 6; i++) assert.deepEqual([first[i]!.status, first[i]!.body, first[i]!.error], [200, `answer /r${i}`, null]);
+    for (let i = 0; i < 6; i++) {
+      assert.deepEqual([first[i]!.status, first[i]!.body, first[i]!.error], [200, `answer /r${i}`, null]);
+    }
     assert.equal(maxRunning, 2);
     assert.deepEqual(order, ['/r0', '/r1', '/r2', '/r3', '/r4', '/r5']);
     const second = Array.from({ length: 3 }, (_, i) => send(pool, `/s${i}`));

@@ -15,7 +15,8 @@ import { eventually } from '../helpers/wait.js';
 
 interface Row {
   user: string | null; channel: string | null; endpoint: string; model: string | null; stream: number; status: number;
-  prompt_tokens: number | null; completion_tokens: number | null; total_tokens: number | null; latency_ms: number; ttfb_ms: number | null;
+  prompt_tokens: number | null; completion_tokens: number | null; total_tokens: number | null; latency_ms: number;
+  ttfb_ms: number | null;
   attempts: number; error: string | null;
 }
 
@@ -32,17 +33,24 @@ describe('gateway: usage rows in SQLite and the per-user usage hook', () => {
     }
   }
 
-  it('tokens from JSON usage, SSE final events and converted streams; user, channel, status, latency, TTFB', async () => {
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer ka' })).status, 200);
-    assert.equal((await post(`${gw.url}/v1/messages`, messages('claude-3', { stream: true }), { 'x-api-key': 'kb' })).status, 200);
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o', { stream: true, stream_options: { include_usage: true } }), { authorization: 'Bearer ka' })).status, 200);
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('claude-3', { stream: true }), { authorization: 'Bearer kb' })).status, 200);
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, '{"model":', { authorization: 'Bearer ka' })).status, 400);
+  it('tokens from JSON usage, SSE final events and converted streams; '
+    + 'user, channel, status, latency, TTFB', async () => {
+    const url = `${gw.url}/v1/chat/completions`;
+    assert.equal((await post(url, chat('gpt-4o'), { authorization: 'Bearer ka' })).status, 200);
+    assert.equal(
+      (await post(`${gw.url}/v1/messages`, messages('claude-3', { stream: true }), { 'x-api-key': 'kb' })).status, 200,
+    );
+    const withUsage = chat('gpt-4o', { stream: true, stream_options: { include_usage: true } });
+    assert.equal((await post(url, withUsage, { authorization: 'Bearer ka' })).status, 200);
+    assert.equal((await post(url, chat('claude-3', { stream: true }), { authorization: 'Bearer kb' })).status, 200);
+    assert.equal((await post(url, '{"model":', { authorization: 'Bearer ka' })).status, 400);
     // A reload flushes the writer: the rows are in the file before the 1 s timer.
     await gw.reload();
     const r = rows();
     assert.equal(r.length, 5);
-    assert.deepEqual(r.map((x) => [x.user, x.channel, x.endpoint, x.stream, x.status, x.prompt_tokens, x.completion_tokens, x.total_tokens]), [
+    const columns = (x: Row): unknown[] =>
+      [x.user, x.channel, x.endpoint, x.stream, x.status, x.prompt_tokens, x.completion_tokens, x.total_tokens];
+    assert.deepEqual(r.map(columns), [
       ['alice', 'oa', '/v1/chat/completions', 0, 200, 21, 9, 30],
       ['bob', 'an', '/v1/messages', 1, 200, 13, 5, 18],
       ['alice', 'oa', '/v1/chat/completions', 1, 200, 21, 9, 30],
@@ -55,15 +63,21 @@ describe('gateway: usage rows in SQLite and the per-user usage hook', () => {
       assert.equal(x.attempts, 1);
     }
     // The hook saw the same rows, with users and tokens for accounting.
-    assert.deepEqual(records.map((x) => [x.user, x.totalTokens]), [['alice', 30], ['bob', 18], ['alice', 30], ['bob', 18], ['alice', null]]);
+    assert.deepEqual(
+      records.map((x) => [x.user, x.totalTokens]),
+      [['alice', 30], ['bob', 18], ['alice', 30], ['bob', 18], ['alice', null]],
+    );
   });
 
   it('rows still pending are written on shutdown', async () => {
-    assert.equal((await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer kb' })).status, 200);
+    assert.equal(
+      (await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'), { authorization: 'Bearer kb' })).status, 200,
+    );
     const file = gw.dbFile!;
     await gw.runtime.shutdown();
     const db = new Database(file, { readonly: true });
-    const last = db.prepare('SELECT user, total_tokens FROM request_log ORDER BY id DESC LIMIT 1').get() as { user: string; total_tokens: number };
+    const last = db.prepare('SELECT user, total_tokens FROM request_log ORDER BY id DESC LIMIT 1')
+      .get() as { user: string; total_tokens: number };
     db.close();
     assert.deepEqual(last, { user: 'bob', total_tokens: 30 });
   });
@@ -77,7 +91,8 @@ describe('store: the batched request-log writer', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const row = (i: number, extra: Partial<RequestLogRow> = {}): RequestLogRow => ({
-    ts: 1000 + i, service: 'llm', user: 'u', channel: 'c', endpoint: '/v1/chat/completions', model: 'm', stream: false, status: 200,
+    ts: 1000 + i, service: 'llm', user: 'u', channel: 'c', endpoint: '/v1/chat/completions', model: 'm', stream: false,
+    status: 200,
     promptTokens: 1, completionTokens: 2, totalTokens: 3, inputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0,
     outputTokens: 2, reasoningTokens: 0, costMicros: 0, estimated: false, bytesIn: 10, bytesOut: 20,
     latencyMs: 1.5, ttfbMs: 1, attempts: 1, error: null, ...extra,
@@ -120,18 +135,27 @@ describe('store: the batched request-log writer', () => {
       // nulls; 150-199 share the strings again but other ones; the last 7 are inserted one by one.
       const extra: Partial<RequestLogRow> = i < 50 ? {}
         : i < 100 ? { user: i % 3 === 0 ? null : `user-${i % 4}`, model: i % 5 === 0 ? null : `m-${i % 2}` }
-        : i < 150 ? { error: i % 4 === 0 ? 'TG_ERR_UPSTREAM_TIMEOUT' : null, status: i % 4 === 0 ? 504 : 200, channel: i % 7 === 0 ? null : 'c2' }
-        : { service: 'other', user: null, channel: 'ç-channel', endpoint: '/v1/messages', model: 'claude-é', stream: true,
-          promptTokens: null, completionTokens: null, totalTokens: null, ttfbMs: null, error: 'TG_ERR_CLIENT_CLOSED', status: 499 };
+        : i < 150 ? {
+          error: i % 4 === 0 ? 'TG_ERR_UPSTREAM_TIMEOUT' : null, status: i % 4 === 0 ? 504 : 200,
+          channel: i % 7 === 0 ? null : 'c2',
+        }
+        : {
+          service: 'other', user: null, channel: 'ç-channel', endpoint: '/v1/messages', model: 'claude-é', stream: true,
+          promptTokens: null, completionTokens: null, totalTokens: null, ttfbMs: null, error: 'TG_ERR_CLIENT_CLOSED',
+          status: 499,
+        };
       rows.push(row(i, extra));
     }
     for (const r of rows) log.push(r);
     assert.equal(await log.flush(), 207);
-    const read = db.prepare(`SELECT ts, service, user, channel, endpoint, model, stream, status, prompt_tokens, completion_tokens,
-      total_tokens, latency_ms, ttfb_ms, attempts, error FROM request_log ORDER BY id`).all();
+    const read = db.prepare(
+      `SELECT ts, service, user, channel, endpoint, model, stream, status, prompt_tokens, completion_tokens,
+      total_tokens, latency_ms, ttfb_ms, attempts, error FROM request_log ORDER BY id`,
+    ).all();
     assert.deepEqual(read, rows.map((r) => ({
-      ts: r.ts, service: r.service, user: r.user, channel: r.channel, endpoint: r.endpoint, model: r.model, stream: r.stream ? 1 : 0,
-      status: r.status, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.totalTokens,
+      ts: r.ts, service: r.service, user: r.user, channel: r.channel, endpoint: r.endpoint, model: r.model,
+      stream: r.stream ? 1 : 0, status: r.status, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens,
+      total_tokens: r.totalTokens,
       latency_ms: r.latencyMs, ttfb_ms: r.ttfbMs, attempts: r.attempts, error: r.error,
     })));
     await log.close();
@@ -178,7 +202,9 @@ describe('store: the batched request-log writer', () => {
   it('while the database refuses writes, rows beyond maxPending drop the oldest whole batches, counted', async () => {
     const file = join(dir, 'e.db');
     const db = await openDatabase(file);
-    const log = new UsageLog(db, createLogger('silent'), { batchSize: 5, maxPending: 10, intervalMs: 60_000, busyTimeoutMs: 0 });
+    const log = new UsageLog(
+      db, createLogger('silent'), { batchSize: 5, maxPending: 10, intervalMs: 60_000, busyTimeoutMs: 0 },
+    );
     const blocker = new Database(file);
     blocker.exec('BEGIN EXCLUSIVE');
     for (let i = 0; i < 5; i++) log.push(row(i));

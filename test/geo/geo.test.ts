@@ -88,8 +88,14 @@ describe('GeoIP on user lists and range files', () => {
   before(async () => {
     pool = makePool({ threads: 1 });
     dir = await mkdtemp(join(tmpdir(), 'tg-geo-'));
-    await writeFile(join(dir, 'cn.txt'), '# chnroutes-style\n10.1.0.0/16\n192.0.2.10 192.0.2.20\n\n2001:db8::/32 ; documentation\n8.8.8.0/24\n');
-    await writeFile(join(dir, 'ranges.csv'), '1.2.3.0,1.2.3.255,JP\n203.0.113.0/24 DE\n2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,jp\n');
+    await writeFile(
+      join(dir, 'cn.txt'),
+      '# chnroutes-style\n10.1.0.0/16\n192.0.2.10 192.0.2.20\n\n2001:db8::/32 ; documentation\n8.8.8.0/24\n',
+    );
+    await writeFile(
+      join(dir, 'ranges.csv'),
+      '1.2.3.0,1.2.3.255,JP\n203.0.113.0/24 DE\n2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,jp\n',
+    );
     await writeFile(join(dir, 'broken.txt'), '10.0.0.0/8\n10.0.0.0/99\n');
     await writeFile(join(dir, 'corrupt.mmdb'), (await readFile(embeddedDatabasePath())).subarray(0, 4096));
     await writeFile(join(dir, 'garbage.mmdb'), Buffer.alloc(5000, 7));
@@ -102,7 +108,9 @@ describe('GeoIP on user lists and range files', () => {
   it('a CIDR / range list is checked before the database, IPv4 and IPv6', async () => {
     const geo = createGeoResolver(geoConfig({ lists: [{ country: 'CN', file: join(dir, 'cn.txt') }] }), pool, silent);
     await geo.ready();
-    const ask = ['10.1.255.255', '10.2.0.0', '192.0.2.10', '192.0.2.20', '192.0.2.21', '2001:db8:ffff::1', 'fd00::1', '8.8.8.8'];
+    const ask = [
+      '10.1.255.255', '10.2.0.0', '192.0.2.10', '192.0.2.20', '192.0.2.21', '2001:db8:ffff::1', 'fd00::1', '8.8.8.8',
+    ];
     const got = await Promise.all(ask.map((ip) => resolve(geo.country(ip))));
     assert.deepEqual(got, ['CN', null, 'CN', 'CN', null, 'CN', null, 'CN']);
   });
@@ -110,7 +118,9 @@ describe('GeoIP on user lists and range files', () => {
   it('a range file as the database: "start,end,CC" and "CIDR CC" lines', async () => {
     const geo = createGeoResolver(geoConfig({ database: join(dir, 'ranges.csv') }), pool, silent);
     await geo.ready();
-    const got = await Promise.all(['1.2.3.4', '1.2.4.0', '203.0.113.77', '2001:200::1', '2001:201::1'].map((ip) => resolve(geo.country(ip))));
+    const got = await Promise.all(
+      ['1.2.3.4', '1.2.4.0', '203.0.113.77', '2001:200::1', '2001:201::1'].map((ip) => resolve(geo.country(ip))),
+    );
     assert.deepEqual(got, ['JP', null, 'DE', 'JP', null]);
   });
 

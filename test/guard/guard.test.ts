@@ -21,7 +21,8 @@ function capturedLogger(): { log: Logger; lines: Record<string, unknown>[] } {
 }
 
 describe('last-resort guard', () => {
-  it('a connection handler that throws loses its own connection, logged with the service name; the next is served', async () => {
+  it('a connection handler that throws loses its own connection, logged with the service name; '
+    + 'the next is served', async () => {
     const { log, lines } = capturedLogger();
     let n = 0;
     const server = createServer(guardConnection('fwd-under-test', log, function onConnection(socket: Socket) {
@@ -75,9 +76,11 @@ describe('last-resort guard', () => {
     }
   });
 
-  it('tidegate keeps relaying after an uncaught exception and an unhandled rejection, and logs them without secrets', async () => {
+  it('tidegate keeps relaying after an uncaught exception and an unhandled rejection, '
+    + 'and logs them without secrets', async () => {
     const target = await echoServer();
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./process-guard-child.js', import.meta.url)), target.address], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const childScript = fileURLToPath(new URL('./process-guard-child.js', import.meta.url));
+    const child = spawn(process.execPath, [childScript, target.address], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {

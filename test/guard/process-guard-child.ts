@@ -12,14 +12,20 @@ if (target !== undefined) await serve(target);
 async function serve(target: string): Promise<void> {
   const log = createLogger('info');
   const runtime = await Runtime.start(
-    testConfig({ log: { level: 'info' }, services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target] }] }),
+    testConfig({
+      log: { level: 'info' },
+      services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target] }],
+    }),
     { log },
   );
   installProcessGuard(log);
   process.stdin.on('data', function command(chunk: Buffer) {
     const word = chunk.toString().trim();
-    if (word === 'throw') setImmediate(() => { throw Object.assign(new Error('escaped on purpose'), { headers: { authorization: 'Bearer sk-secret-1' } }); });
-    else if (word === 'reject') void Promise.reject(new Error('rejected on purpose'));
+    if (word === 'throw') {
+      setImmediate(() => {
+        throw Object.assign(new Error('escaped on purpose'), { headers: { authorization: 'Bearer sk-secret-1' } });
+      });
+    } else if (word === 'reject') void Promise.reject(new Error('rejected on purpose'));
     else if (word === 'stop') void runtime.shutdown().then(() => process.exit(0));
   });
   process.stdout.write(`READY ${runtime.status().services[0]!.listen}\n`);

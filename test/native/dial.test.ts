@@ -91,7 +91,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
   });
   after(async () => {
     await engine.shutdown();
-    echo.close();
+    await echo.close();
   });
 
   it('makes addresses of IPv4 and IPv6 literals only (host names are dialed by Node)', () => {
@@ -164,7 +164,8 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
 
   it('gives a silent target its connect timeout, then the relay closes unconnected when none is left', async () => {
     const hole = await blackhole();
-    const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 300 });
+    const targets = [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!];
+    const front = await dialFront(engine, targets, { ...CONNECT, timeoutMs: 300 });
     try {
       const started = Date.now();
       const client = await connectTo(front.port);
@@ -186,7 +187,8 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
 
   it('ends unconnected, as a client reset, when the client goes away while the target is being dialed', async () => {
     const hole = await blackhole();
-    const front = await dialFront(engine, [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 });
+    const targets = [engine.dialAddress({ host: '127.0.0.1', port: hole.port })!];
+    const front = await dialFront(engine, targets, { ...CONNECT, timeoutMs: 10_000 });
     try {
       const client = await connectTo(front.port);
       const d = await front.next();
@@ -205,7 +207,8 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
   it('closes relays still dialing at shutdown, unconnected, and leaves no fd behind', async () => {
     const own = newEngine();
     const hole = await blackhole();
-    const front = await dialFront(own, [own.dialAddress({ host: '127.0.0.1', port: hole.port })!], { ...CONNECT, timeoutMs: 10_000 });
+    const targets = [own.dialAddress({ host: '127.0.0.1', port: hole.port })!];
+    const front = await dialFront(own, targets, { ...CONNECT, timeoutMs: 10_000 });
     // The engine opens its loop's epoll and eventfd with the first relay and closes them at shutdown.
     const fdsBefore = openFds();
     try {

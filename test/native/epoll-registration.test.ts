@@ -60,7 +60,9 @@ describe('native relay: epoll registrations end with the relay', { skip: skipNat
       binding.start(1, detachKeepingFd(clientSide), detachKeepingFd(targetSide), null, null, 0, 0, 0, 0);
       const [epfd] = binding.stats().epollFds as number[];
       assert.ok(epfd !== undefined);
-      await eventually(() => inodes.every((i) => watchedInodes(epfd).includes(i)), 20_000, 'both sockets watched by the addon');
+      await eventually(
+        () => inodes.every((i) => watchedInodes(epfd).includes(i)), 20_000, 'both sockets watched by the addon',
+      );
 
       peerOfClient.resetAndDestroy(); // the relay ends with client_reset; Node's fds keep both sockets open
       await eventually(() => records.length >= 4, 20_000, 'close record');
@@ -68,7 +70,9 @@ describe('native relay: epoll registrations end with the relay', { skip: skipNat
       await sleep(150); // past the loop iteration that freed the relay
 
       const left = watchedInodes(epfd).filter((i) => inodes.includes(i));
-      assert.deepEqual(left, [], 'a closed relay\'s socket is still registered in the addon\'s epoll (dangling Endpoint)');
+      assert.deepEqual(
+        left, [], 'a closed relay\'s socket is still registered in the addon\'s epoll (dangling Endpoint)',
+      );
       // An event on the still-open target socket: with a stale registration this was a use after free.
       peerOfTarget.write('x');
       await sleep(150);

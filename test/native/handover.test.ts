@@ -103,7 +103,9 @@ describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }
     await server.close();
   });
 
-  it('leaves no libuv epoll registration on a handed-over socket: only the addon watches it', { skip: skipNative }, async () => {
+  it('leaves no libuv epoll registration on a handed-over socket: only the addon watches it', {
+    skip: skipNative,
+  }, async () => {
     const engine = newEngine();
     const target = await listen((s) => s.pipe(s));
     let inodes: number[] = [];
@@ -122,7 +124,9 @@ describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }
     const watches = epollWatches();
     for (const inode of inodes) {
       const watchers = [...watches].filter(([, list]) => list.includes(inode)).map(([fd]) => fd);
-      assert.deepEqual(watchers, [...addonEpoll], `socket inode ${inode} is watched by epoll fds ${watchers.join(',')}`);
+      assert.deepEqual(
+        watchers, [...addonEpoll], `socket inode ${inode} is watched by epoll fds ${watchers.join(',')}`,
+      );
     }
     client.end();
     await front.closeOf(0);

@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Relay, RelayOptions, RelayResult } from '../../src/contracts/relay-engine.js';
-import { loadNativeEngine, NativeRelayEngine, type NativeEngineOptions } from '../../src/relay/native/index.js';
+import { loadNativeEngine, type NativeRelayEngine, type NativeEngineOptions } from '../../src/relay/native/index.js';
 import { listen, type TestServer } from '../helpers/listen.js';
 
 /** Shared fixtures of the native relay tests: real servers on 127.0.0.1, a relay front that hands sockets over. */
 
 const probe = loadNativeEngine();
 /** Skip reason when the addon is not built; false when the tests can run. */
-export const skipNative: string | false = probe.ok ? false : `native addon not built (${probe.reason}); run \`npx node-gyp rebuild\``;
+export const skipNative: string | false = probe.ok ? false
+  : `native addon not built (${probe.reason}); run \`npx node-gyp rebuild\``;
 if (probe.ok) await probe.engine.shutdown();
 
 export function newEngine(options: NativeEngineOptions = {}): NativeRelayEngine {
@@ -45,7 +46,9 @@ export interface FrontOptions {
 }
 
 /** A relay front: accepts clients, dials `targetPort`, hands both sockets to `engine`. */
-export async function startFront(engine: NativeRelayEngine, targetPort: number, options: FrontOptions = {}): Promise<Front> {
+export async function startFront(
+  engine: NativeRelayEngine, targetPort: number, options: FrontOptions = {},
+): Promise<Front> {
   const relays: Relay[] = [];
   const closed: Closed[] = [];
   const waiters: Array<() => void> = [];

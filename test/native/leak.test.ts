@@ -25,7 +25,9 @@ describe('native relay: resources', { skip: skipNative, timeout: 300_000 }, () =
     }
     const stats = engine.nativeStats();
     assert.equal(front.closed.length, total + 50);
-    assert.ok(front.closed.every((c) => c.result.reason === 'done' && c.result.bytesOut === 2 && c.result.bytesIn === 0));
+    assert.ok(front.closed.every(
+      (c) => c.result.reason === 'done' && c.result.bytesOut === 2 && c.result.bytesIn === 0,
+    ));
     assert.equal(engine.liveCount, 0);
     assert.equal(stats.liveRelays, 0);
     assert.equal(stats.pipesInUse, 0);

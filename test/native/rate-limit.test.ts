@@ -12,7 +12,9 @@ describe('native relay: rate limits', { skip: skipNative, timeout: 60_000 }, () 
     const limit = engine.createRateLimit(rate, 0);
     let received = 0;
     const target = await listen((socket) => socket.on('data', (d: Buffer) => (received += d.length)));
-    const front = await startFront(engine, target.port, { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit } });
+    const front = await startFront(engine, target.port, {
+      relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit },
+    });
     const clients = await Promise.all([connectTo(front.port), connectTo(front.port)]);
     await eventually(() => front.relays.length === 2, 20_000, 'relays');
     const chunk = pattern(64 << 10, 9);
@@ -30,10 +32,14 @@ describe('native relay: rate limits', { skip: skipNative, timeout: 60_000 }, () 
     writing = false;
     // Each connection alone could push far more than the whole shared allowance.
     const bound = rate * elapsedS + rate;
-    assert.ok(bytes <= bound, `${bytes} bytes in ${elapsedS.toFixed(2)} s exceeds the shared bound ${bound.toFixed(0)}`);
+    assert.ok(
+      bytes <= bound, `${bytes} bytes in ${elapsedS.toFixed(2)} s exceeds the shared bound ${bound.toFixed(0)}`,
+    );
     assert.ok(bytes > 0, 'the limited relays still moved bytes');
     // Both relays got a share: the limit is shared, not handed to one connection.
-    assert.ok(front.relays.every((r) => r.bytesIn > 0), `per-relay bytes ${front.relays.map((r) => r.bytesIn).join(',')}`);
+    assert.ok(
+      front.relays.every((r) => r.bytesIn > 0), `per-relay bytes ${front.relays.map((r) => r.bytesIn).join(',')}`,
+    );
     // set() applies live: lifting the limit lets the backlog through at once.
     limit.set(0, 0);
     const lifted = received;
@@ -55,7 +61,9 @@ describe('native relay: rate limits', { skip: skipNative, timeout: 60_000 }, () 
       socket.write(payload);
       socket.resume();
     });
-    const front = await startFront(engine, target.port, { relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit } });
+    const front = await startFront(engine, target.port, {
+      relay: { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit },
+    });
     const client = await connectTo(front.port);
     let received = 0;
     client.on('data', (d: Buffer) => (received += d.length));

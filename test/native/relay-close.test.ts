@@ -61,7 +61,9 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
 
   it('closes an idle relay after idleTimeoutMs', async () => {
     const target = await listen((socket) => socket.resume());
-    const front = await startFront(engine, target.port, { relay: { idleTimeoutMs: 150, halfCloseTimeoutMs: 1000, rateLimit: null } });
+    const front = await startFront(engine, target.port, {
+      relay: { idleTimeoutMs: 150, halfCloseTimeoutMs: 1000, rateLimit: null },
+    });
     const client = await connectTo(front.port);
     client.resume();
     const clientEnded = new Promise((resolve) => client.once('end', resolve));
@@ -116,7 +118,10 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
     assert.throws(() => limit.set(-1, 0), RelayOptionError);
     limit.dispose();
     assert.throws(() => limit.set(1, 1), RelayOptionError);
-    assert.throws(() => engine.start(client, other, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit }, () => {}), RelayOptionError);
+    assert.throws(
+      () => engine.start(client, other, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: limit }, () => {}),
+      RelayOptionError,
+    );
     client.destroy();
     other.destroy();
     await target.close();
@@ -128,7 +133,10 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
     const client = await connectTo(target.port);
     const other = await connectTo(target.port);
     const tls = new TLSSocket(client);
-    assert.throws(() => engine.start(tls, other, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, () => {}), RelayHandoverError);
+    assert.throws(
+      () => engine.start(tls, other, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, () => {}),
+      RelayHandoverError,
+    );
     assert.equal(other.destroyed, false, 'the caller still owns the sockets');
     tls.destroy();
     client.destroy();
@@ -142,7 +150,10 @@ describe('native relay: endings', { skip: skipNative, timeout: 60_000 }, () => {
     const dead = await connectTo(target.port);
     dead.destroy();
     const closed = await new Promise<string>((resolve) => {
-      engine.start(client, dead, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, (_r, result) => resolve(result.reason));
+      engine.start(
+        client, dead, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null },
+        (_r, result) => resolve(result.reason),
+      );
     });
     assert.equal(closed, 'target_reset');
     await target.close();

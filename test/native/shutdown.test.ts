@@ -46,7 +46,10 @@ describe('native relay: shutdown', { skip: skipNative, timeout: 60_000 }, () => 
     const front = await startFront(engine, target.port);
     const a = await connectTo(target.port);
     const b = await connectTo(target.port);
-    assert.throws(() => engine.start(a, b, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, () => {}), ShuttingDownError);
+    assert.throws(
+      () => engine.start(a, b, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null }, () => {}),
+      ShuttingDownError,
+    );
     assert.throws(() => engine.createRateLimit(1, 1), ShuttingDownError);
     a.destroy();
     b.destroy();

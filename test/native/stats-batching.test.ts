@@ -58,7 +58,9 @@ describe('native relay: stats batching', { skip: skipNative, timeout: 120_000 },
     const after = engine.deliveryStats();
     assert.equal(front.closed.length, 200);
     assert.ok(front.closed.every((c) => c.result.reason === 'shutdown'));
-    assert.ok(after.deliveries - before.deliveries <= 2, `${after.deliveries - before.deliveries} deliveries for 200 closes`);
+    assert.ok(
+      after.deliveries - before.deliveries <= 2, `${after.deliveries - before.deliveries} deliveries for 200 closes`,
+    );
     for (const c of clients) c.destroy();
     await Promise.all([front.server.close(), target.close()]);
   });

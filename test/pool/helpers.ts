@@ -18,7 +18,10 @@ export class Hold {
   private readonly view = new Int32Array(this.sab);
   async parked(): Promise<void> {
     // Atomics.waitAsync is in Node 20 but not in the ES2022 lib typings.
-    const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+    type WaitAsync = (
+      a: Int32Array, i: number, v: number, t: number,
+    ) => { async: boolean; value: Promise<string> | string };
+    const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
     const r = waitAsync(this.view, 1, 0, 10_000);
     if (r.async) await r.value;
   }

@@ -23,16 +23,30 @@ describe('pool tasks (everything offloaded: threshold 0)', () => {
   });
 
   it('anthropic body with a nested session field', async () => {
-    const s = await parseRequest(pool, 'anthropic-messages', buf(anthropicRequest), { sessionField: 'metadata.user_id' });
+    const s = await parseRequest(
+      pool, 'anthropic-messages', buf(anthropicRequest), { sessionField: 'metadata.user_id' },
+    );
     assert.equal(s.sessionId, 'user-7');
     assert.equal(s.model, 'claude-sonnet-4');
   });
 
   it('input problems come back as JsonBodyError with path and position', async () => {
-    await assert.rejects(parseRequest(pool, 'openai-chat', Buffer.from('{"model":"m",}')), (e: unknown) => e instanceof JsonBodyError && e.problem === 'syntax' && e.position === 13);
-    await assert.rejects(parseRequest(pool, 'openai-chat', buf({ model: 'm', messages: [{ role: 'x' }] })), (e: unknown) => e instanceof JsonBodyError && e.path === '$.messages[0].role');
-    await assert.rejects(parseRequest(pool, 'openai-chat', Buffer.from([0x7b, 0xfe])), (e: unknown) => e instanceof JsonBodyError && e.problem === 'utf8' && e.position === 1);
-    await assert.rejects(convertRequest(pool, 'anthropic-messages', 'openai-chat', buf({ model: 'c', messages: [] })), (e: unknown) => e instanceof JsonBodyError && e.path === '$.max_tokens');
+    await assert.rejects(
+      parseRequest(pool, 'openai-chat', Buffer.from('{"model":"m",}')),
+      (e: unknown) => e instanceof JsonBodyError && e.problem === 'syntax' && e.position === 13,
+    );
+    await assert.rejects(
+      parseRequest(pool, 'openai-chat', buf({ model: 'm', messages: [{ role: 'x' }] })),
+      (e: unknown) => e instanceof JsonBodyError && e.path === '$.messages[0].role',
+    );
+    await assert.rejects(
+      parseRequest(pool, 'openai-chat', Buffer.from([0x7b, 0xfe])),
+      (e: unknown) => e instanceof JsonBodyError && e.problem === 'utf8' && e.position === 1,
+    );
+    await assert.rejects(
+      convertRequest(pool, 'anthropic-messages', 'openai-chat', buf({ model: 'c', messages: [] })),
+      (e: unknown) => e instanceof JsonBodyError && e.path === '$.max_tokens',
+    );
   });
 
   it('convertRequest / convertResponse return Buffers moved back from the worker', async () => {
@@ -40,8 +54,14 @@ describe('pool tasks (everything offloaded: threshold 0)', () => {
     assert.ok(Buffer.isBuffer(out));
     const back = await convertRequest(pool, 'anthropic-messages', 'openai-chat', out);
     assert.deepEqual(JSON.parse(back.toString()), openAIChatRequest);
-    const resp = await convertResponse(pool, 'anthropic-messages', 'openai-chat', buf({ type: 'message', id: 'm', model: 'c', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } }));
-    assert.equal((JSON.parse(resp.toString()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content, 'hi');
+    const resp = await convertResponse(pool, 'anthropic-messages', 'openai-chat', buf({
+      type: 'message', id: 'm', model: 'c', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn',
+      usage: { input_tokens: 1, output_tokens: 1 },
+    }));
+    assert.equal(
+      (JSON.parse(resp.toString()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content,
+      'hi',
+    );
   });
 
   it('parseRequest with transfer: true moves the body to the worker and back, uncopied', async () => {
@@ -126,7 +146,8 @@ describe('faults', () => {
     }
   });
 
-  it('a worker that dies: its task rejects with PoolTaskError, the worker is replaced, the next task succeeds', async () => {
+  it('a worker that dies: its task rejects with PoolTaskError, the worker is replaced, '
+    + 'the next task succeeds', async () => {
     const pool = makePool({ threads: 1 });
     try {
       const h = new Hold();
@@ -157,7 +178,10 @@ describe('faults', () => {
       const pre = new AbortController();
       pre.abort();
       const inlinePool = makePool({}, 1 << 20);
-      await assert.rejects(parseRequest(inlinePool, 'openai-chat', buf(openAIChatRequest), { signal: pre.signal }), (e: unknown) => e instanceof Error && e.name === 'AbortError');
+      await assert.rejects(
+        parseRequest(inlinePool, 'openai-chat', buf(openAIChatRequest), { signal: pre.signal }),
+        (e: unknown) => e instanceof Error && e.name === 'AbortError',
+      );
       await inlinePool.close();
     } finally {
       await pool.close();

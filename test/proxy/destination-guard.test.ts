@@ -4,7 +4,9 @@ import { DestinationGuard } from '../../src/relay/proxy/destination-guard.js';
 import { OwnListeners } from '../../src/relay/proxy/own-listeners.js';
 import { parseCidrWithPort } from '../../src/util/cidr.js';
 
-function guard(allowDestinations: string[] = [], denyPrivate = false, own: OwnListeners | null = null): DestinationGuard {
+function guard(
+  allowDestinations: string[] = [], denyPrivate = false, own: OwnListeners | null = null,
+): DestinationGuard {
   return new DestinationGuard({ allowDestinations, denyPrivate }, own);
 }
 
@@ -17,7 +19,8 @@ describe('destination guard', () => {
       ['169.254.169.254', 'link-local'], ['fe80::1', 'link-local'], ['febf::1', 'link-local'],
       ['224.0.0.1', 'multicast'], ['239.255.255.250', 'multicast'], ['ff02::1', 'multicast'],
       ['255.255.255.255', 'broadcast'],
-      ['::ffff:127.0.0.1', 'loopback'], ['::ffff:7f00:1', 'loopback'], ['0:0:0:0:0:ffff:a9fe:a9fe', 'link-local'], ['::ffff:0.0.0.0', 'unspecified'],
+      ['::ffff:127.0.0.1', 'loopback'], ['::ffff:7f00:1', 'loopback'], ['0:0:0:0:0:ffff:a9fe:a9fe', 'link-local'],
+      ['::ffff:0.0.0.0', 'unspecified'],
     ];
     for (const [ip, reason] of cases) assert.equal(g.check(ip, 80), reason, ip);
   });
@@ -29,7 +32,10 @@ describe('destination guard', () => {
       assert.equal(open.check(ip, 443), null, ip);
       assert.equal(strict.check(ip, 443), null, ip);
     }
-    for (const ip of ['10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '100.127.255.255', 'fc00::1', 'fdff::1', '::ffff:10.1.2.3']) {
+    for (const ip of [
+      '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '100.127.255.255', 'fc00::1', 'fdff::1',
+      '::ffff:10.1.2.3',
+    ]) {
       assert.equal(open.check(ip, 443), null, ip);
       assert.equal(strict.check(ip, 443), 'private', ip);
     }
@@ -51,7 +57,8 @@ describe('destination guard', () => {
     assert.equal(g.check('not-an-ip', 80), 'not an IP address');
   });
 
-  it("refuses tidegate's own listeners unless an entry names their port; a wildcard listener stands for every local address", () => {
+  it("refuses tidegate's own listeners unless an entry names their port; "
+    + 'a wildcard listener stands for every local address', () => {
     const own = new OwnListeners();
     own.publish([{ host: '127.0.0.1', port: 9090 }, { host: '0.0.0.0', port: 1080 }, { host: '10.9.8.7', port: 2222 }]);
     const g = guard(['127.0.0.0/8', '10.0.0.0/8'], false, own);
@@ -59,7 +66,10 @@ describe('destination guard', () => {
     assert.equal(g.check('127.0.0.1', 9091), null);
     assert.equal(g.check('127.0.0.5', 1080), 'own listener', 'a wildcard listener is reachable on all of 127/8');
     assert.equal(g.check('0.0.0.0', 1080), 'own listener');
-    assert.equal(g.check('10.9.8.7', 2222), 'own listener', 'a private own listener is refused although private ranges are allowed');
+    assert.equal(
+      g.check('10.9.8.7', 2222), 'own listener',
+      'a private own listener is refused although private ranges are allowed',
+    );
     assert.equal(g.check('10.9.8.6', 2222), null);
     assert.equal(guard(['127.0.0.1/32:9090'], false, own).check('127.0.0.1', 9090), null);
     assert.equal(guard(['127.0.0.1/32:9090'], false, own).check('127.0.0.1', 9091), 'loopback');
@@ -68,7 +78,10 @@ describe('destination guard', () => {
   });
 
   it('rejects malformed allow-list entries with a message', () => {
-    for (const bad of ['', 'nonsense', '10.0.0.0/33', '10.0.0.0/8:0', '10.0.0.0/8:65536', '[::1', '[::1]x', '[10.0.0.1]:80', '::ffff:1.2.3.4/64', '10.0.0.0/-1', '1.2.3.4:08']) {
+    for (const bad of [
+      '', 'nonsense', '10.0.0.0/33', '10.0.0.0/8:0', '10.0.0.0/8:65536', '[::1', '[::1]x', '[10.0.0.1]:80',
+      '::ffff:1.2.3.4/64', '10.0.0.0/-1', '1.2.3.4:08',
+    ]) {
       assert.equal(typeof parseCidrWithPort(bad), 'string', bad);
     }
     const r = parseCidrWithPort('10.1.2.3/8:443');

@@ -42,10 +42,13 @@ async function echoes(socket: Socket, text: string): Promise<string> {
 
 for (const engine of availableEngines()) {
   describe(`proxy destinations (${engine.kind})`, () => {
-    it("refuses the admin API and the proxy's own port (SOCKS5 0x02, CONNECT 403 JSON), even with loopback allowed", async () => {
+    it("refuses the admin API and the proxy's own port (SOCKS5 0x02, CONNECT 403 JSON), "
+      + 'even with loopback allowed', async () => {
       const tg = await startTidegate({
         admin: { listen: '127.0.0.1:0' },
-        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }],
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'],
+        }],
       }, { engine });
       try {
         const port = tg.port('px');
@@ -59,7 +62,9 @@ for (const engine of availableEngines()) {
         }
         // A name and the IPv4-mapped form of the same address are refused as well.
         assert.equal((await socks5Connect(port, 'localhost', adminPort)).reply, 0x02);
-        assert.equal((await refusedConnect(port, `[::ffff:127.0.0.1]:${adminPort}`)).error.code, 'TG_ERR_DESTINATION_DENIED');
+        assert.equal(
+          (await refusedConnect(port, `[::ffff:127.0.0.1]:${adminPort}`)).error.code, 'TG_ERR_DESTINATION_DENIED',
+        );
         await eventually(() => tg.records.length === 6, 5_000, 'records');
         assert.ok(tg.records.every((r) => r.reason === 'destination_denied'));
         assert.equal((tg.status('px').detail as { denied: number }).denied, 6);
@@ -70,14 +75,18 @@ for (const engine of availableEngines()) {
 
     it('refuses loopback (also by name), link-local, unspecified and multicast destinations by default', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct' }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct' }],
+      }, { engine });
       try {
         const port = tg.port('px');
         for (const host of ['127.0.0.1', 'localhost', '169.254.169.254', '0.0.0.0', '224.0.0.1']) {
           assert.equal((await socks5Connect(port, host, target.port)).reply, 0x02, host);
         }
         assert.equal(await socks5ConnectV6(port, [0, 0, 0, 0, 0, 0, 0, 1], target.port), 0x02, '::1');
-        assert.equal(await socks5ConnectV6(port, [0, 0, 0, 0, 0, 0xffff, 0x7f00, 1], target.port), 0x02, '::ffff:127.0.0.1');
+        assert.equal(
+          await socks5ConnectV6(port, [0, 0, 0, 0, 0, 0xffff, 0x7f00, 1], target.port), 0x02, '::ffff:127.0.0.1',
+        );
         const byName = await refusedConnect(port, `localhost:${target.port}`);
         assert.equal(byName.error.code, 'TG_ERR_DESTINATION_DENIED');
         assert.match(byName.error.message, /localhost:\d+ \(127\.0\.0\.1:\d+\) is refused \(loopback\)/);
@@ -96,8 +105,13 @@ for (const engine of availableEngines()) {
       const other = await echoServer();
       const tg = await startTidegate({
         services: [
-          { name: 'range', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/24'] },
-          { name: 'port', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: [`127.0.0.1:${target.port}`] },
+          {
+            name: 'range', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/24'],
+          },
+          {
+            name: 'port', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct',
+            allowDestinations: [`127.0.0.1:${target.port}`],
+          },
         ],
       }, { engine });
       try {
@@ -107,7 +121,9 @@ for (const engine of availableEngines()) {
         const viaName = await httpConnect(tg.port('range'), `localhost:${other.port}`);
         assert.equal(viaName.status, 200);
         assert.equal(await echoes(viaName.socket, 'by name'), 'by name');
-        assert.equal((await socks5Connect(tg.port('range'), '127.0.1.1', target.port)).reply, 0x02, 'outside the range');
+        assert.equal(
+          (await socks5Connect(tg.port('range'), '127.0.1.1', target.port)).reply, 0x02, 'outside the range',
+        );
 
         const viaPort = await socks5Connect(tg.port('port'), '127.0.0.1', target.port);
         assert.equal(viaPort.reply, 0);
@@ -124,7 +140,10 @@ for (const engine of availableEngines()) {
       const adminPort = await freePort();
       const tg = await startTidegate({
         admin: { listen: `127.0.0.1:${adminPort}` },
-        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: [`127.0.0.1/32:${adminPort}`] }],
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct',
+          allowDestinations: [`127.0.0.1/32:${adminPort}`],
+        }],
       }, { engine });
       try {
         const http = await httpConnect(tg.port('px'), `127.0.0.1:${adminPort}`);
@@ -138,7 +157,9 @@ for (const engine of availableEngines()) {
     });
 
     it('denyPrivate refuses RFC 1918 and CGNAT destinations before dialling', async () => {
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', denyPrivate: true }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', denyPrivate: true }],
+      }, { engine });
       try {
         for (const host of ['10.1.2.3', '172.16.5.4', '192.168.0.1', '100.64.0.1']) {
           assert.equal((await socks5Connect(tg.port('px'), host, 80)).reply, 0x02, host);
@@ -153,19 +174,25 @@ for (const engine of availableEngines()) {
     it('through an upstream proxy a literal address is still checked, a name is left to the upstream', async () => {
       const target = await echoServer();
       const tg = await startTidegate({
-        services: [{ name: 'exit', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }],
+        services: [{
+          name: 'exit', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'],
+        }],
       }, { engine });
       try {
         const exitPort = tg.port('exit');
         tg.setSource({
           services: [
-            { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] },
+            {
+              name: 'exit', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'],
+            },
             { name: 'front', type: 'proxy', listen: '127.0.0.1:0', routing: 'upstream', upstream: `socks5://127.0.0.1:${exitPort}` },
           ],
         });
         assert.equal((await tg.runtime.reloadFromSource()).ok, true);
         const front = tg.port('front');
-        assert.equal((await socks5Connect(front, '127.0.0.1', target.port)).reply, 0x02, 'literal loopback through the upstream');
+        assert.equal(
+          (await socks5Connect(front, '127.0.0.1', target.port)).reply, 0x02, 'literal loopback through the upstream',
+        );
         const named = await socks5Connect(front, 'localhost', target.port);
         assert.equal(named.reply, 0, 'the name went to the upstream, which allows loopback');
         assert.equal(await echoes(named.socket, 'chained'), 'chained');

@@ -46,7 +46,12 @@ describe('exposure', () => {
   it('a proxy on a non-loopback address is an open proxy: refused with its path unless allowOpen', () => {
     const proxy = { name: 'px', type: 'proxy', routing: 'direct' };
     for (const listen of ['0.0.0.0:1080', '[::]:1080', '10.0.0.5:1080', 'proxy.example:1080']) {
-      const issues = issuesOf({ admin: { listen: 'off' }, services: [{ name: 'f', type: 'forward', listen: '0.0.0.0:2222', targets: ['10.0.0.1:22'] }, { ...proxy, listen }] });
+      const issues = issuesOf({
+        admin: { listen: 'off' },
+        services: [
+          { name: 'f', type: 'forward', listen: '0.0.0.0:2222', targets: ['10.0.0.1:22'] }, { ...proxy, listen },
+        ],
+      });
       assert.equal(issues.length, 1, listen);
       assert.match(issues[0]!, /^services\[1\]\.listen: a proxy on .* \(not loopback\) without client authentication is an open proxy; .*allowOpen: true/);
       assert.deepEqual(issuesOf({ admin: { listen: 'off' }, services: [{ ...proxy, listen, allowOpen: true }] }), []);
@@ -69,7 +74,10 @@ describe('exposure', () => {
   it('validates allowDestinations and denyPrivate with paths', () => {
     const issues = issuesOf({
       admin: { listen: 'off' },
-      services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:1080', allowDestinations: ['127.0.0.1/32', '10.0.0.0/40', 'x:1', 7], denyPrivate: 'no' }],
+      services: [{
+        name: 'px', type: 'proxy', listen: '127.0.0.1:1080',
+        allowDestinations: ['127.0.0.1/32', '10.0.0.0/40', 'x:1', 7], denyPrivate: 'no',
+      }],
     });
     assert.equal(issues.length, 4);
     assert.match(issues[0]!, /^services\[0\]\.allowDestinations\[1\]: expected a prefix length 0-32/);
@@ -78,7 +86,8 @@ describe('exposure', () => {
     assert.match(issues[3]!, /^services\[0\]\.denyPrivate: expected true or false/);
   });
 
-  it('tidegate check prints the open proxy and the tokenless admin with their paths and exits 2; allowed, it exits 0', async () => {
+  it('tidegate check prints the open proxy and the tokenless admin with their paths and exits 2; '
+    + 'allowed, it exits 0', async () => {
     const open = await tempFile('open.yaml', [
       'admin: { listen: 0.0.0.0:9090 }',
       'services:',
@@ -106,9 +115,14 @@ describe('exposure', () => {
     const { log, warnings } = capturingLogger();
     const doc = {
       admin: { listen: '0.0.0.0:0', allowNoToken: true },
-      services: [{ name: 'px', type: 'proxy', listen: '0.0.0.0:0', routing: 'direct', allowOpen: true, allowDestinations: ['127.0.0.0/8'] }],
+      services: [{
+        name: 'px', type: 'proxy', listen: '0.0.0.0:0', routing: 'direct', allowOpen: true,
+        allowDestinations: ['127.0.0.0/8'],
+      }],
     };
-    const runtime = await Runtime.start(testConfig(doc), { log, source: { file: null, load: async () => testConfig(doc) } });
+    const runtime = await Runtime.start(testConfig(doc), {
+      log, source: { file: null, load: async () => testConfig(doc) },
+    });
     try {
       const started = warnings();
       assert.ok(started.some((w) => /^a proxy on 0\.0\.0\.0:0 \(not loopback\) without client authentication is an open proxy \(allowed by the config\)$/.test(w)), started.join('\n'));

@@ -23,7 +23,11 @@ for (const engine of availableEngines()) {
   describe(`proxy service (${engine.kind})`, () => {
     it('SOCKS5 CONNECT (IPv4 and names) and HTTP CONNECT relay byte-exact, with early data first', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' }] }, { engine });
+      const tg = await startTidegate({
+        services: [
+          { name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' },
+        ],
+      }, { engine });
       try {
         const port = tg.port('px');
         const viaIp = await socks5Connect(port, '127.0.0.1', target.port);
@@ -65,7 +69,9 @@ for (const engine of availableEngines()) {
         const tg = await startTidegate({
           geo: { database: 'embedded', lists: [{ country: 'CN', file: cn }, { country: 'US', file: us }] },
           services: [
-            { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' },
+            {
+              name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct',
+            },
             { name: 'front', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'bypass_cn', upstream: `${scheme}://127.0.0.1:1` },
           ],
         }, { engine });
@@ -74,7 +80,10 @@ for (const engine of availableEngines()) {
           tg.setSource({
             geo: { database: 'embedded', lists: [{ country: 'CN', file: cn }, { country: 'US', file: us }] },
             services: [
-              { name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct' },
+              {
+                name: 'exit', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'],
+                routing: 'direct',
+              },
               { name: 'front', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'bypass_cn', upstream: `${scheme}://127.0.0.1:${tg.port('exit')}` },
             ],
           });
@@ -104,7 +113,12 @@ for (const engine of availableEngines()) {
 
     it('answers a destination that never accepts with 504, even when the client kept sending meanwhile', async () => {
       const hole = await blackhole();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', connectTimeout: '300ms' }] }, { engine });
+      const tg = await startTidegate({
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct',
+          connectTimeout: '300ms',
+        }],
+      }, { engine });
       try {
         const client = await connectTo(tg.port('px'));
         const answer = readAll(client);
@@ -125,7 +139,12 @@ for (const engine of availableEngines()) {
       const gone = await echoServer();
       const deadPort = gone.port;
       await gone.close();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct', handshakeTimeout: '500ms' }] }, { engine });
+      const tg = await startTidegate({
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct',
+          handshakeTimeout: '500ms',
+        }],
+      }, { engine });
       try {
         const port = tg.port('px');
         const refused = await socks5Connect(port, '127.0.0.1', deadPort);
@@ -133,7 +152,9 @@ for (const engine of availableEngines()) {
 
         const http = await httpConnect(port, `127.0.0.1:${deadPort}`);
         assert.equal(http.status, 502);
-        const body = JSON.parse((await readAll(http.socket)).toString()) as { error: { code: string; message: string } };
+        const body = JSON.parse((await readAll(http.socket)).toString()) as {
+          error: { code: string; message: string };
+        };
         assert.match(body.error.message, /ECONNREFUSED/);
 
         // A plain request is forwarded now; a name that does not resolve is a 502 with the code in JSON.
@@ -164,9 +185,17 @@ for (const engine of availableEngines()) {
         await eventually(() => tg.status('px').connections.live === 0, 5_000, 'all closed');
         const reasons = tg.records.map((r) => r.reason).sort();
         // The plain request's connection is an HTTP session: it ends 'done' (its request was answered 502).
-        assert.deepEqual(reasons, ['bad_handshake', 'bad_handshake', 'bad_handshake', 'bad_handshake', 'done', 'upstream_unavailable', 'upstream_unavailable']);
-        for (const r of tg.records.filter((rec) => rec.reason === 'upstream_unavailable')) assert.equal(r.target, `127.0.0.1:${deadPort}`);
-        assert.deepEqual((tg.status('px').detail as { routed: unknown }).routed, { direct: 0, upstream: 0 }, 'failed destinations are not counted as routed');
+        assert.deepEqual(reasons, [
+          'bad_handshake', 'bad_handshake', 'bad_handshake', 'bad_handshake', 'done', 'upstream_unavailable',
+          'upstream_unavailable',
+        ]);
+        for (const r of tg.records.filter((rec) => rec.reason === 'upstream_unavailable')) {
+          assert.equal(r.target, `127.0.0.1:${deadPort}`);
+        }
+        assert.deepEqual(
+          (tg.status('px').detail as { routed: unknown }).routed, { direct: 0, upstream: 0 },
+          'failed destinations are not counted as routed',
+        );
       } finally {
         await tg.stop();
       }

@@ -38,7 +38,11 @@ for (const engine of availableEngines()) {
   describe(`strict CONNECT and SOCKS5 parsing (${engine.kind})`, () => {
     it('answers a 64 KiB CONNECT header block sent in one write with 431 JSON and closes', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'],
+        }],
+      }, { engine });
       try {
         const port = tg.port('px');
         const filler = `X-Filler: ${'a'.repeat(1000)}\r\n`.repeat(66);
@@ -70,9 +74,14 @@ for (const engine of availableEngines()) {
       }
     });
 
-    it('refuses malformed request lines and header fields with 400 (505 for other versions) and never dials', async () => {
+    it('refuses malformed request lines and header fields with 400 (505 for other versions) '
+      + 'and never dials', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'],
+        }],
+      }, { engine });
       try {
         const port = tg.port('px');
         const t = target.address;
@@ -118,7 +127,8 @@ for (const engine of availableEngines()) {
           if (status !== 405) assert.match(reply.toString(), /"code":"TG_ERR_PROXY_HANDSHAKE"/);
         }
         assert.equal(target.sockets.size, 0);
-        // A well-formed request with a Proxy-Authorization field of any shape is served (tidegate takes no credentials).
+        // A well-formed request with a Proxy-Authorization field of any shape is served
+        // (tidegate takes no credentials).
         const fine = await connectTo(port);
         fine.write(`CONNECT ${t} HTTP/1.0\r\nProxy-Authorization: Basic %%%not-base64\r\nX-Empty:\r\n\r\n`);
         assert.equal(statusOf(await readBytes(fine, 39)), 200);
@@ -131,13 +141,17 @@ for (const engine of availableEngines()) {
     });
 
     it('answers malformed SOCKS5 greetings and requests with their reply codes and closes', async () => {
-      const tg = await startTidegate({ services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', handshakeTimeout: '2s' }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', handshakeTimeout: '2s' }],
+      }, { engine });
       try {
         const port = tg.port('px');
         const GREETING = Buffer.from([0x05, 0x01, 0x00]);
         const request = (...bytes: number[]): Buffer => Buffer.from(bytes);
         assert.deepEqual([...(await send(port, Buffer.from([0x05, 0x00])))], [0x05, 0xff], 'no methods');
-        assert.deepEqual([...(await send(port, Buffer.from([0x05, 0x02, 0x02, 0x01])))], [0x05, 0xff], 'no acceptable method');
+        assert.deepEqual(
+          [...(await send(port, Buffer.from([0x05, 0x02, 0x02, 0x01])))], [0x05, 0xff], 'no acceptable method',
+        );
         const cases: [Buffer, number, string][] = [
           [request(0x04, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0, 80), 0x01, 'version 4 in the request'],
           [request(0x05, 0x02, 0x00, 0x01, 127, 0, 0, 1, 0, 80), 0x07, 'BIND'],
@@ -146,8 +160,14 @@ for (const engine of availableEngines()) {
           [request(0x05, 0x01, 0x01, 0x01, 127, 0, 0, 1, 0, 80), 0x01, 'reserved byte'],
           [request(0x05, 0x01, 0x00, 0x02, 127, 0, 0, 1, 0, 80), 0x08, 'address type 2'],
           [request(0x05, 0x01, 0x00, 0x03, 0x00, 0, 80), 0x01, 'empty name'],
-          [Buffer.concat([request(0x05, 0x01, 0x00, 0x03, 5), Buffer.from('a b\0c'), request(0, 80)]), 0x01, 'control characters in the name'],
-          [Buffer.concat([request(0x05, 0x01, 0x00, 0x03, 5), Buffer.from('127.1'), request(0, 80)]), 0x01, 'numeric name'],
+          [
+            Buffer.concat([request(0x05, 0x01, 0x00, 0x03, 5), Buffer.from('a b\0c'), request(0, 80)]), 0x01,
+            'control characters in the name',
+          ],
+          [
+            Buffer.concat([request(0x05, 0x01, 0x00, 0x03, 5), Buffer.from('127.1'), request(0, 80)]), 0x01,
+            'numeric name',
+          ],
           [request(0x05, 0x01, 0x00, 0x01, 93, 184, 216, 34, 0, 0), 0x01, 'port 0'],
         ];
         for (const [bytes, code, what] of cases) {
@@ -176,7 +196,8 @@ describe('handshake parsers are total', () => {
       return seed % n;
     };
     const seeds = [
-      Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n\r\n'),
+      Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n'
+        + 'Proxy-Authorization: Basic Zm9vOmJhcg==\r\n\r\n'),
       Buffer.from([0x05, 0x01, 0x00, 0x03, 11, ...Buffer.from('example.com'), 1, 187]),
       Buffer.from([0x05, 0x02, 0x00, 0x02]),
     ];
@@ -189,7 +210,10 @@ describe('handshake parsers are total', () => {
           const parsed = parse(cut);
           if (parsed !== null) assert.ok(parsed.used <= cut.length);
         } catch (err) {
-          assert.equal((err as { code?: string }).code, 'TG_ERR_PROXY_HANDSHAKE', `${(err as Error).message} for ${cut.toString('hex')}`);
+          assert.equal(
+            (err as { code?: string }).code, 'TG_ERR_PROXY_HANDSHAKE',
+            `${(err as Error).message} for ${cut.toString('hex')}`,
+          );
         }
       }
     }

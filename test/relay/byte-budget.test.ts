@@ -36,7 +36,9 @@ interface Started {
 }
 
 /** A front that hands each accepted client and its connected target to `engine` with `budget`. */
-async function front(engine: RelayEngine, targetPort: number, budget: ByteBudget): Promise<{ server: TestServer; start(): Promise<Started & { client: Socket }> }> {
+async function front(
+  engine: RelayEngine, targetPort: number, budget: ByteBudget,
+): Promise<{ server: TestServer; start(): Promise<Started & { client: Socket }> }> {
   const accepted: Started[] = [];
   const server = await listen((client) => {
     const started: Started = { client: null, relay: null, result: null, received: 0 };
@@ -44,7 +46,8 @@ async function front(engine: RelayEngine, targetPort: number, budget: ByteBudget
     const target = netConnect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true });
     target.on('error', () => client.destroy());
     target.once('connect', () => {
-      started.relay = engine.start(client, target, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: budget }, (_r, result) => {
+      const options = { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: budget };
+      started.relay = engine.start(client, target, options, (_r, result) => {
         started.result = result;
       });
     });
@@ -69,7 +72,8 @@ async function front(engine: RelayEngine, targetPort: number, budget: ByteBudget
 }
 
 /** Both engines, and the native one copying through buffers (its fallback where splice is refused). */
-const factories: Array<{ kind: RelayEngine['kind']; name: string; create(): RelayEngine }> = availableEngines().map((e) => ({ ...e, name: e.kind }));
+const factories: Array<{ kind: RelayEngine['kind']; name: string; create(): RelayEngine }> =
+  availableEngines().map((e) => ({ ...e, name: e.kind }));
 if (factories.some((e) => e.kind === 'native')) {
   factories.push({
     kind: 'native',
@@ -85,7 +89,8 @@ if (factories.some((e) => e.kind === 'native')) {
 for (const factory of factories) {
   describe(`relay (${factory.name}): byte budgets`, { timeout: 60_000 }, () => {
 
-    it('stops the counted direction where the budget ends, keeps the relay open, and resumes when it is raised', async () => {
+    it('stops the counted direction where the budget ends, keeps the relay open, '
+      + 'and resumes when it is raised', async () => {
       const engine = factory.create();
       const hose = await firehose();
       const budget = engine.createByteBudget();
@@ -158,17 +163,22 @@ for (const factory of factories) {
 
 describe('relay (native): byte budget validation', () => {
   const native = availableEngines().find((e) => e.kind === 'native');
-  it('refuses a budget of another engine, a disposed one, and a bad limit', { skip: native === undefined ? 'native addon not built' : false }, async () => {
+  const skipNative = native === undefined ? 'native addon not built' : false;
+  it('refuses a budget of another engine, a disposed one, and a bad limit', { skip: skipNative }, async () => {
     const engine = native!.create();
     const other = new JsRelayEngine().createByteBudget();
     const target = await listen(() => undefined);
     const client = await connectTo(target.port);
     const peer = await connectTo(target.port);
     try {
-      assert.throws(() => engine.start(client, peer, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: other }, () => {}), RelayOptionError);
+      assert.throws(() => engine.start(
+        client, peer, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: other }, () => {},
+      ), RelayOptionError);
       const disposed = engine.createByteBudget();
       disposed.dispose();
-      assert.throws(() => engine.start(client, peer, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: disposed }, () => {}), RelayOptionError);
+      assert.throws(() => engine.start(
+        client, peer, { idleTimeoutMs: 0, halfCloseTimeoutMs: 0, rateLimit: null, byteBudget: disposed }, () => {},
+      ), RelayOptionError);
       const budget = engine.createByteBudget();
       assert.throws(() => budget.set(-1, true, true), RelayOptionError);
       assert.throws(() => budget.set(Number.NaN, true, true), RelayOptionError);

@@ -19,7 +19,9 @@ for (const engine of availableEngines()) {
           return { sentHash, received: await received };
         })();
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const clientReceived = hashUntilEnd(client);
@@ -53,7 +55,9 @@ for (const engine of availableEngines()) {
       const target = await listen((socket) => {
         socket.end('SSH-2.0-banner\r\n');
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const chunks: Buffer[] = [];

@@ -11,7 +11,9 @@ for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): concurrency`, () => {
     it('carries 1,000 concurrent connections, each byte-exact', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       try {
         const port = tg.port('fwd');
         const clients = await Promise.all(Array.from({ length: 1000 }, () => connectTo(port)));
@@ -37,7 +39,11 @@ for (const engine of availableEngines()) {
     it('refuses connections over maxConnections at once and counts them', async () => {
       const target = await echoServer();
       const tg = await startTidegate(
-        { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], maxConnections: 2 }] },
+        {
+          services: [{
+            name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], maxConnections: 2,
+          }],
+        },
         { engine },
       );
       try {

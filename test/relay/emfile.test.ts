@@ -12,9 +12,14 @@ import { sleep } from '../helpers/wait.js';
  * target); whether the accept or the dial hits the limit depends on the limit's parity, and libuv drops connections
  * it cannot accept silently, so the dial side is what tidegate can see and log. Returns whether the log appeared.
  */
-async function exhaust(target: TestServer, fdLimit: number): Promise<{ logged: boolean; crashed: boolean; targetMarkedDown: boolean; recovered: boolean }> {
+async function exhaust(
+  target: TestServer, fdLimit: number,
+): Promise<{ logged: boolean; crashed: boolean; targetMarkedDown: boolean; recovered: boolean }> {
   const port = await freePort();
-  const tg = startCli(['start', '--forward', `127.0.0.1:${port}=${target.address}`], { TIDEGATE_RELAY: 'js', TIDEGATE_ADMIN_LISTEN: 'off' }, { fdLimit });
+  const tg = startCli(
+    ['start', '--forward', `127.0.0.1:${port}=${target.address}`],
+    { TIDEGATE_RELAY: 'js', TIDEGATE_ADMIN_LISTEN: 'off' }, { fdLimit },
+  );
   const crashed = (): boolean => tg.exit !== null && tg.exit.signal !== 'SIGTERM' && tg.exit.code !== 0;
   const held: Socket[] = [];
   try {
@@ -50,7 +55,8 @@ async function exhaust(target: TestServer, fdLimit: number): Promise<{ logged: b
 }
 
 describe('out of file descriptors', () => {
-  it('EMFILE is logged and pauses accepting, never crashes or blames the target, and the service recovers', async () => {
+  it('EMFILE is logged and pauses accepting, never crashes or blames the target, '
+    + 'and the service recovers', async () => {
     const target = await echoServer();
     try {
       let result = await exhaust(target, 60);

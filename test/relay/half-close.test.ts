@@ -21,7 +21,9 @@ for (const engine of availableEngines()) {
           socket.end();
         });
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const answer = readAll(client);
@@ -46,7 +48,9 @@ for (const engine of availableEngines()) {
         socket.on('data', (c: Buffer) => (received += c.toString()));
         socket.on('end', () => targetDone());
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const fromTarget = readAll(client);
@@ -67,7 +71,11 @@ for (const engine of availableEngines()) {
         socket.on('data', () => undefined); // never ends its side
       });
       const tg = await startTidegate(
-        { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], halfCloseTimeout: '300ms' }] },
+        {
+          services: [{
+            name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], halfCloseTimeout: '300ms',
+          }],
+        },
         { engine },
       );
       try {

@@ -31,7 +31,9 @@ for (const engine of availableEngines()) {
       target.listen(0, '::1');
       await once(target, 'listening');
       const port = (target.address() as AddressInfo).port;
-      const tg = await startTidegate({ services: [{ name: 'v6', type: 'forward', listen: '[::1]:0', targets: [`[::1]:${port}`] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'v6', type: 'forward', listen: '[::1]:0', targets: [`[::1]:${port}`] }],
+      }, { engine });
       try {
         assert.match(tg.status('v6').listen, /^\[::1\]:\d+$/);
         const client = await connectTo(tg.port('v6'), '::1');

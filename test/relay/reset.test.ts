@@ -14,7 +14,9 @@ for (const engine of availableEngines()) {
       const target = await listen((socket) => {
         targetSocket = socket;
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         client.write('hello');
@@ -37,7 +39,9 @@ for (const engine of availableEngines()) {
       const target = await listen((socket) => {
         socket.once('data', () => socket.resetAndDestroy());
       });
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       try {
         const client = await connectTo(tg.port('fwd'));
         const errored = new Promise<string>((resolve) => {

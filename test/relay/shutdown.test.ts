@@ -20,9 +20,13 @@ function fdsBesidesPooledPipes(tg: Running): number {
 
 for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): shutdown and resources`, () => {
-    it('graceful shutdown stops accepting, lets live relays flow within the grace period, then closes them', async () => {
+    it('graceful shutdown stops accepting, lets live relays flow within the grace period, '
+      + 'then closes them', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ shutdownGrace: '600ms', services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        shutdownGrace: '600ms',
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       const port = tg.port('fwd');
       const client = await connectTo(port);
       client.write('before');
@@ -49,7 +53,9 @@ for (const engine of availableEngines()) {
 
     it('leaves the fd count unchanged after 1,000 relayed connections', async () => {
       const target = await echoServer();
-      const tg = await startTidegate({ services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }] }, { engine });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
       try {
         const port = tg.port('fwd');
         // Warm up so lazily opened fds (e.g. the engine's) exist before the baseline.
@@ -69,8 +75,13 @@ for (const engine of availableEngines()) {
             await r;
           }));
         }
-        await eventually(() => tg.status('fwd').connections.live === 0 && target.sockets.size === 0, 10_000, 'all relays closed');
-        await eventually(() => fdsBesidesPooledPipes(tg) <= before, 5_000, `fd count back to ${before} (now ${fdsBesidesPooledPipes(tg)})`);
+        await eventually(
+          () => tg.status('fwd').connections.live === 0 && target.sockets.size === 0, 10_000, 'all relays closed',
+        );
+        await eventually(
+          () => fdsBesidesPooledPipes(tg) <= before, 5_000,
+          `fd count back to ${before} (now ${fdsBesidesPooledPipes(tg)})`,
+        );
         assert.equal(tg.status('fwd').connections.total, 1005);
       } finally {
         await tg.stop();

@@ -20,7 +20,11 @@ async function withTargets(
 ): Promise<void> {
   const targets = await Promise.all(['a', 'b', 'c'].map((t) => taggedServer(t)));
   const tg = await startTidegate(
-    { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy, targets: targets.map((t) => t.address) }] },
+    {
+      services: [{
+        name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy, targets: targets.map((t) => t.address),
+      }],
+    },
     { engine },
   );
   try {
@@ -62,7 +66,9 @@ for (const engine of availableEngines()) {
         const first = await whichTarget(tg.port('fwd'));
         const second = await whichTarget(tg.port('fwd'));
         const third = await whichTarget(tg.port('fwd'));
-        assert.equal(new Set([first.tag, second.tag, third.tag]).size, 3, 'each of 3 held connections went to a different target');
+        assert.equal(
+          new Set([first.tag, second.tag, third.tag]).size, 3, 'each of 3 held connections went to a different target',
+        );
         second.socket.destroy();
         await eventually(() => tg.status('fwd').connections.live === 2, 5_000, 'release');
         const fourth = await whichTarget(tg.port('fwd'));

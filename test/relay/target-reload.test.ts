@@ -89,7 +89,9 @@ for (const engine of availableEngines()) {
         held.push(...next.sockets);
         assert.deepEqual(next.tags, ['a'], 'now A has fewer');
         for (const s of held) s.destroy();
-        await eventually(async () => Object.values(lives(await targetsOf(tg, 'fwd'))).every((n) => n === 0), 10_000, 'all released');
+        await eventually(
+          async () => Object.values(lives(await targetsOf(tg, 'fwd'))).every((n) => n === 0), 10_000, 'all released',
+        );
         assert.equal(tg.status('fwd').connections.live, 0);
       } finally {
         for (const s of held) s.destroy();

@@ -60,16 +60,24 @@ for (const engine of availableEngines()) {
 
     // Only the native engine watches a client while its target is dialed: Node does not read a paused socket, so with
     // Node dialing a client's reset is noticed once the dial ends (connected or timed out).
-    const dialWatch = engine.kind === 'native' ? false : 'Node notices a paused client\'s reset only when its dial ends';
-    it('records a client that leaves while its target is being dialed as client_gone, and frees the target', { skip: dialWatch }, async () => {
+    const dialWatch = engine.kind === 'native' ? false
+      : 'Node notices a paused client\'s reset only when its dial ends';
+    it('records a client that leaves while its target is being dialed as client_gone, '
+      + 'and frees the target', { skip: dialWatch }, async () => {
       const hole = await blackhole();
       const tg = await startTidegate(
-        { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', connectTimeout: '10s', targets: [`127.0.0.1:${hole.port}`] }] },
+        {
+          services: [{
+            name: 'fwd', type: 'forward', listen: '127.0.0.1:0', connectTimeout: '10s',
+            targets: [`127.0.0.1:${hole.port}`],
+          }],
+        },
         { engine },
       );
       try {
         const client = await connectTo(tg.port('fwd'));
-        const detail = (): { targets: { live: number }[] } => tg.status('fwd').detail as { targets: { live: number }[] };
+        const detail = (): { targets: { live: number }[] } =>
+          tg.status('fwd').detail as { targets: { live: number }[] };
         await eventually(() => detail().targets[0]!.live === 1, 5_000, 'the dial started');
         client.resetAndDestroy();
         await eventually(() => tg.records.length === 1, 5_000, 'record');
@@ -88,7 +96,12 @@ for (const engine of availableEngines()) {
       const port = a.port;
       const b = await taggedServer('b');
       const tg = await startTidegate(
-        { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy: 'failover', targetBackoff: '100ms', targets: [a.address, b.address] }] },
+        {
+          services: [{
+            name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy: 'failover', targetBackoff: '100ms',
+            targets: [a.address, b.address],
+          }],
+        },
         { engine },
       );
       try {
@@ -98,7 +111,10 @@ for (const engine of availableEngines()) {
         first.destroy();
         // Bring "a" back on the same port; the background probe marks it up.
         const revived = await taggedServer('a', port);
-        await eventually(() => (tg.status('fwd').detail as { targets: { up: boolean }[] }).targets[0]!.up, 5_000, 'probe marks the target up');
+        await eventually(
+          () => (tg.status('fwd').detail as { targets: { up: boolean }[] }).targets[0]!.up, 5_000,
+          'probe marks the target up',
+        );
         const second = await connectTo(tg.port('fwd'));
         assert.equal(await readLine(second), 'a');
         second.destroy();
@@ -112,7 +128,11 @@ for (const engine of availableEngines()) {
     it('closes a relay with no traffic for idleTimeout', async () => {
       const target = await echoServer();
       const tg = await startTidegate(
-        { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], idleTimeout: '300ms' }] },
+        {
+          services: [{
+            name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address], idleTimeout: '300ms',
+          }],
+        },
         { engine },
       );
       try {

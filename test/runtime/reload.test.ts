@@ -58,7 +58,9 @@ describe('hot reload', () => {
 
   it('an invalid config changes nothing and reports every error', async () => {
     const a = await taggedServer('a');
-    const tg = await startTidegate({ services: [{ name: 'live', type: 'forward', listen: '127.0.0.1:0', targets: [a.address] }] });
+    const tg = await startTidegate({
+      services: [{ name: 'live', type: 'forward', listen: '127.0.0.1:0', targets: [a.address] }],
+    });
     try {
       const before = tg.runtime.config;
       tg.setSource({ services: [{ name: 'live', type: 'forward', listen: 'nowhere', targets: [] }] });
@@ -81,7 +83,9 @@ describe('hot reload', () => {
   it('a service whose port is taken is reported while the other changes still apply', async () => {
     const a = await taggedServer('a');
     const busy = await listen(() => undefined);
-    const tg = await startTidegate({ services: [{ name: 'one', type: 'forward', listen: '127.0.0.1:0', targets: [a.address] }] });
+    const tg = await startTidegate({
+      services: [{ name: 'one', type: 'forward', listen: '127.0.0.1:0', targets: [a.address] }],
+    });
     try {
       tg.setSource({
         services: [
@@ -107,7 +111,9 @@ describe('hot reload', () => {
 
   it('a removed service lets its live connections finish within shutdownGrace', async () => {
     const a = await taggedServer('a');
-    const tg = await startTidegate({ shutdownGrace: '5s', services: [{ name: 'old', type: 'forward', listen: '127.0.0.1:0', targets: [a.address] }] });
+    const tg = await startTidegate({
+      shutdownGrace: '5s', services: [{ name: 'old', type: 'forward', listen: '127.0.0.1:0', targets: [a.address] }],
+    });
     try {
       const client = await connectTo(tg.port('old'));
       assert.equal(await readLine(client), 'a');
@@ -148,7 +154,9 @@ interface StatusJson {
 }
 
 /** POST /reload and GET /status through the admin API, as an operator sees them. */
-function adminClient(tg: Awaited<ReturnType<typeof startTidegate>>): { reload(): Promise<{ status: number; body: ReloadReply }>; status(): Promise<StatusJson> } {
+function adminClient(tg: Awaited<ReturnType<typeof startTidegate>>): {
+  reload(): Promise<{ status: number; body: ReloadReply }>; status(): Promise<StatusJson>;
+} {
   const base = `http://${tg.runtime.adminAddress()!}`;
   return {
     async reload() {
@@ -171,15 +179,24 @@ interface ReloadReply {
 
 describe('hot reload: a service that cannot bind', () => {
   const admin = { listen: '127.0.0.1:0' };
-  const fwd = (name: string, listen: string, target: string): Record<string, unknown> => ({ name, type: 'forward', listen, targets: [target] });
+  const fwd = (name: string, listen: string, target: string): Record<string, unknown> => ({
+    name, type: 'forward', listen, targets: [target],
+  });
 
-  it('is reported with 200 ok:false, is not half-registered, can be removed, and is retried by a later reload', async () => {
+  it('is reported with 200 ok:false, is not half-registered, can be removed, '
+    + 'and is retried by a later reload', async () => {
     const a = await taggedServer('a');
     const busy = await listen(() => undefined);
     const tg = await startTidegate({ admin, services: [fwd('one', '127.0.0.1:0', a.address)] });
     const api = adminClient(tg);
     try {
-      tg.setSource({ admin, services: [fwd('one', '127.0.0.1:0', a.address), fwd('clash', busy.address, a.address), fwd('good', '127.0.0.1:0', a.address)] });
+      tg.setSource({
+        admin,
+        services: [
+          fwd('one', '127.0.0.1:0', a.address), fwd('clash', busy.address, a.address),
+          fwd('good', '127.0.0.1:0', a.address),
+        ],
+      });
       const partial = await api.reload();
       assert.equal(partial.status, 200);
       assert.equal(partial.body.ok, false);
@@ -190,7 +207,9 @@ describe('hot reload: a service that cannot bind', () => {
       assert.match(failure.message, /service "clash" cannot listen on .*EADDRINUSE/);
       // What runs is the config in force: the failed service is not in it, the good one is.
       assert.deepEqual(tg.runtime.config.services.map((s) => s.name), ['one', 'good']);
-      assert.deepEqual((await api.status()).services.map((s) => [s.name, s.state]), [['one', 'running'], ['good', 'running']]);
+      assert.deepEqual(
+        (await api.status()).services.map((s) => [s.name, s.state]), [['one', 'running'], ['good', 'running']],
+      );
       const goodPort = tg.port('good');
       const good = await connectTo(goodPort);
       assert.equal(await readLine(good), 'a');
@@ -235,12 +254,19 @@ describe('hot reload: a service that cannot bind', () => {
       const oldPort = tg.port('moving');
       tg.setSource({ admin, services: [fwd('moving', busy.address, b.address)] });
       const moved = await api.reload();
-      assert.deepEqual([moved.status, moved.body.ok, moved.body.changed, moved.body.failed.map((f) => f.address)], [200, false, ['moving'], [busy.address]]);
+      assert.deepEqual(
+        [moved.status, moved.body.ok, moved.body.changed, moved.body.failed.map((f) => f.address)],
+        [200, false, ['moving'], [busy.address]],
+      );
       const old = await connectTo(oldPort);
       assert.equal(await readLine(old), 'a', 'the old listener still serves with its old targets');
       old.destroy();
-      const inForce = tg.runtime.config.services[0] as unknown as { listen: { port: number }; targets: { port: number }[] };
-      assert.deepEqual([inForce.listen.port, inForce.targets[0]!.port], [0, a.port], 'the config in force is the old service');
+      const inForce = tg.runtime.config.services[0] as unknown as {
+        listen: { port: number }; targets: { port: number }[];
+      };
+      assert.deepEqual(
+        [inForce.listen.port, inForce.targets[0]!.port], [0, a.port], 'the config in force is the old service',
+      );
       await busy.close();
       const retry = await api.reload();
       assert.deepEqual([retry.body.ok, retry.body.changed], [true, ['moving']]);
@@ -267,7 +293,9 @@ describe('hot reload: a service that cannot bind', () => {
     try {
       tg.setSource({ admin, pool: { threads: 1 }, services: [gateway] });
       const partial = await api.reload();
-      assert.deepEqual([partial.status, partial.body.ok, partial.body.failed.map((f) => f.code)], [200, false, ['TG_ERR_LISTEN']]);
+      assert.deepEqual(
+        [partial.status, partial.body.ok, partial.body.failed.map((f) => f.code)], [200, false, ['TG_ERR_LISTEN']],
+      );
       assert.equal(JSON.stringify(partial.body).includes('sk-never-sent'), false);
       assert.deepEqual(tg.runtime.config.services, []);
       await busy.close();
@@ -290,7 +318,10 @@ describe('hot reload: a service that cannot bind', () => {
       tg.setSource({ admin: { listen: busy.address }, services: [] });
       const res = await fetch(`http://${first}/reload`, { method: 'POST' });
       const body = (await res.json()) as ReloadReply;
-      assert.deepEqual([res.status, body.ok, body.failed.map((f) => [f.service, f.address, f.code])], [200, false, [['admin', busy.address, 'TG_ERR_LISTEN']]]);
+      assert.deepEqual(
+        [res.status, body.ok, body.failed.map((f) => [f.service, f.address, f.code])],
+        [200, false, [['admin', busy.address, 'TG_ERR_LISTEN']]],
+      );
       assert.equal(tg.runtime.adminAddress(), first);
       assert.equal(tg.runtime.config.admin.listen?.port, 0, 'the admin address in force is the one bound');
       await busy.close();
@@ -310,7 +341,9 @@ describe('hot reload: draining services in /status', () => {
   it('a removed or moved service shows as draining while its connection is open, then disappears', async () => {
     const a = await taggedServer('a');
     const admin = { listen: '127.0.0.1:0' };
-    const fwd = (name: string): Record<string, unknown> => ({ name, type: 'forward', listen: '127.0.0.1:0', targets: [a.address] });
+    const fwd = (name: string): Record<string, unknown> => ({
+      name, type: 'forward', listen: '127.0.0.1:0', targets: [a.address],
+    });
     const tg = await startTidegate({ admin, shutdownGrace: '30s', services: [fwd('old'), fwd('moved')] });
     const api = adminClient(tg);
     try {

@@ -18,7 +18,8 @@ describe('spend: token, request and cost budgets', () => {
       oa: { dialect: 'openai', usage: { prompt: 2, completion: 8 }, chunkDelayMs: 5 },
       an: { dialect: 'anthropic', usage: { prompt: 2, completion: 8 } },
     },
-    gateway: ({ oa, an }) => ({ channels: [channel(oa, { models: ['gpt-*'] }), channel(an, { models: ['claude-*'] })] }),
+    gateway: ({ oa, an }) => ({ channels: [channel(oa, { models: ['gpt-*'] }), channel(an,
+      { models: ['claude-*'] })] }),
     users: [
       { id: 'tok', keys: ['k-tok'], quota: { tokens: N, period: 'daily' } },
       { id: 'req', keys: ['k-req'], quota: { requests: 3, period: 'monthly', resetDay: 15 } },
@@ -27,7 +28,7 @@ describe('spend: token, request and cost budgets', () => {
     config: { prices: { '*': { input: 10, output: 20 } } },
   });
 
-  it('20 concurrent streams against a budget of 100 tokens: refused 429 quota_exceeded, overshoot within the bound', async () => {
+  it('20 concurrent streams, a 100-token budget: 429 quota_exceeded, overshoot within the bound', async () => {
     const client = new OpenAI({ apiKey: 'k-tok', baseURL: `${gw.url}/v1`, maxRetries: 0 });
     const one = async (): Promise<'ok' | 'refused'> => {
       try {
@@ -83,7 +84,8 @@ describe('spend: token, request and cost budgets', () => {
     let served = 0;
     for (let i = 0; i < 5; i++) {
       try {
-        await client.chat.completions.create({ model: 'gpt-4o', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] });
+        await client.chat.completions.create({ model: 'gpt-4o', max_tokens: 8, messages: [{ role: 'user',
+          content: 'hi' }] });
         served++;
       } catch (err) {
         assert.ok(err instanceof OpenAI.RateLimitError);
@@ -95,7 +97,8 @@ describe('spend: token, request and cost budgets', () => {
   });
 
   it('periods with a reset day; budgets in the prices\' currency, checked with their paths', () => {
-    const q = validateConfig({ users: [{ id: 'u', quota: { requests: 1, period: 'monthly', resetDay: 15 } }] }).users[0]!.quota;
+    const q = validateConfig({ users: [{ id: 'u', quota: { requests: 1, period: 'monthly',
+      resetDay: 15 } }] }).users[0]!.quota;
     assert.equal(periodKey(q, Date.parse('2026-11-14T12:00:00Z')), 'm:2026-10@15');
     assert.equal(periodKey(q, Date.parse('2026-11-15T00:00:00Z')), 'm:2026-11@15');
     assert.equal(periodKey(q, Date.parse('2026-01-03T00:00:00Z')), 'm:2025-12@15');

@@ -36,7 +36,7 @@ describe('spend: rate limits (rpm, tpm, concurrent) per user and per channel', (
     ],
   });
 
-  it('an rpm: 10 user gets 429 with Retry-After and the x-ratelimit headers on its 11th request in a minute', async () => {
+  it('rpm: 10 gets 429 with Retry-After and the x-ratelimit headers on its 11th request in a minute', async () => {
     const client = new OpenAI({ apiKey: 'k-ten', baseURL: `${gw.url}/v1`, maxRetries: 0 });
     for (let i = 0; i < 10; i++) {
       const { response } = await client.chat.completions.create(ask).withResponse();

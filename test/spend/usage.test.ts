@@ -16,7 +16,8 @@ describe('spend: exact usage on every path, token classes apart', () => {
       slow: { dialect: 'openai', pieces: Array.from({ length: 200 }, (_, i) => `p${i} `), chunkDelayMs: 20 },
     },
     gateway: ({ oa, an, slow }) => ({
-      channels: [channel(oa, { models: ['gpt-*'] }), channel(an, { models: ['claude-*'] }), channel(slow, { models: ['slow-*'] })],
+      channels: [channel(oa, { models: ['gpt-*'] }), channel(an, { models: ['claude-*'] }), channel(slow,
+        { models: ['slow-*'] })],
     }),
     users: [{ id: 'alice', keys: ['ka'] }],
   });
@@ -24,8 +25,9 @@ describe('spend: exact usage on every path, token classes apart', () => {
   const openai = (): OpenAI => new OpenAI({ apiKey: 'ka', baseURL: `${gw.url}/v1`, maxRetries: 0 });
   const anthropic = (): Anthropic => new Anthropic({ apiKey: 'ka', baseURL: gw.url, maxRetries: 0 });
 
-  it('a stream whose client did not ask for usage: the upstream is asked, the client sees no usage chunk, the row is exact', async () => {
-    const stream = await openai().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+  it('a client that did not ask for usage: upstream asked, no usage chunk reaches it, exact row', async () => {
+    const stream = await openai().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user',
+      content: 'hi' }], stream: true });
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), 'Hello from oa');
@@ -46,14 +48,16 @@ describe('spend: exact usage on every path, token classes apart', () => {
     });
     const expected = await direct.body.text();
     const via = await request(`${gw.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ka' }, body: JSON.stringify(body),
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ka' },
+      body: JSON.stringify(body),
     });
     assert.equal(await via.body.text(), expected);
   });
 
   it('a client that asked for usage gets the usage chunk as sent', async () => {
     const stream = await openai().chat.completions.create({
-      model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true },
+      model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true,
+      stream_options: { include_usage: true },
     });
     let usage: OpenAI.Completions.CompletionUsage | null | undefined = null;
     for await (const c of stream) if (c.usage) usage = c.usage;
@@ -69,19 +73,23 @@ describe('spend: exact usage on every path, token classes apart', () => {
   });
 
   it('Anthropic streamed and not (official SDK): cache reads and writes apart', async () => {
-    const m = await anthropic().messages.create({ model: 'claude-3', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+    const m = await anthropic().messages.create({ model: 'claude-3', max_tokens: 100, messages: [{ role: 'user',
+      content: 'hi' }] });
     assert.equal(m.usage.cache_read_input_tokens, 7);
     let row = (await flushedRows(gw)).at(-1)!;
     assert.deepEqual(
-      [row.prompt_tokens, row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens, row.estimated],
+      [row.prompt_tokens, row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens,
+        row.estimated],
       [24, 13, 7, 4, 5, 0],
     );
-    const stream = anthropic().messages.stream({ model: 'claude-3', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+    const stream = anthropic().messages.stream({ model: 'claude-3', max_tokens: 100, messages: [{ role: 'user',
+      content: 'hi' }] });
     const final = await stream.finalMessage();
     assert.equal(final.usage.output_tokens, 5);
     row = (await flushedRows(gw)).at(-1)!;
     assert.deepEqual(
-      [row.prompt_tokens, row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens, row.stream],
+      [row.prompt_tokens, row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens,
+        row.stream],
       [24, 13, 7, 4, 5, 1],
     );
   });
@@ -109,7 +117,8 @@ describe('spend: exact usage on every path, token classes apart', () => {
     assert.equal(row.status, 499);
     assert.equal(row.estimated, 1);
     assert.ok((row.prompt_tokens as number) >= 100, `prompt estimate from the request: ${row.prompt_tokens}`);
-    assert.ok((row.completion_tokens as number) >= 10 && (row.completion_tokens as number) < 200, `output seen: ${row.completion_tokens}`);
+    assert.ok((row.completion_tokens as number) >= 10 && (row.completion_tokens as number) < 200,
+      `output seen: ${row.completion_tokens}`);
     assert.equal(row.input_tokens, row.prompt_tokens);
     assert.equal(row.cost_micros, 0);
   });

@@ -34,7 +34,8 @@ export function readPricing(
   }
   const currencies = new Set([...rules.map((p) => p.currency), ...Object.values(models).map((p) => p.currency)]);
   if (currencies.size > 1) {
-    r.fail('prices', `every price must be in one currency (budgets and meters sum them), got ${[...currencies].join(', ')}`);
+    r.fail('prices',
+      `every price must be in one currency (budgets and meters sum them), got ${[...currencies].join(', ')}`);
   }
   return {
     rules,

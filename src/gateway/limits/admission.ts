@@ -53,7 +53,8 @@ export class Admission {
     const r = accounting.admitSpend(user, model, summary.estimatedPromptTokens, maxOutput);
     if (r !== null && 'reason' in r) {
       accounting.refused(user, source.serviceName);
-      return new QuotaExceededError(`user "${user}" has used its ${r.budget ?? 'quota'} budget for this period`, r.reason);
+      return new QuotaExceededError(`user "${user}" has used its ${r.budget ?? 'quota'} budget for this period`,
+        r.reason);
     }
     this.reservation = r;
     if (limiter !== null) {
@@ -77,7 +78,8 @@ export class Admission {
    * The exchange's row was booked with `tokens`: reservations stop counting, the real tokens count (for the user's
    * limits and for the channel that answered).
    */
-  settle(accounting: ServiceAccounting, tokens: number, channel: { readonly limiter: RateLimiter | null } | null): void {
+  settle(accounting: ServiceAccounting, tokens: number,
+    channel: { readonly limiter: RateLimiter | null } | null): void {
     if (channel !== null && channel.limiter !== null && tokens > 0) channel.limiter.tokens.add(tokens, Date.now());
     const r = this.reservation;
     if (r !== null) {

@@ -13,11 +13,15 @@ export function maxOutputTokens(body: Buffer): number {
     const at = body.indexOf(key);
     if (at === -1) continue;
     let i = at + key.length;
-    while (i < body.length && (body[i] === 0x20 || body[i] === 0x3a || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
+    while (i < body.length && isSpaceOrColon(body[i]!)) i++;
     let n = 0;
     const start = i;
     while (i < body.length && body[i]! >= 0x30 && body[i]! <= 0x39 && i - start < 12) n = n * 10 + (body[i++]! - 0x30);
     if (i > start) return n;
   }
   return MAX_TOKENS_UNSAID;
+}
+
+function isSpaceOrColon(b: number): boolean {
+  return b === 0x20 || b === 0x3a || b === 0x0a || b === 0x0d || b === 0x09;
 }

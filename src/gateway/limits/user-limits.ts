@@ -27,7 +27,8 @@ export class UserLimits {
   status(now: number): Record<string, { requests: number; tokens: number; live: number }> {
     const out: Record<string, { requests: number; tokens: number; live: number }> = {};
     for (const [id, l] of this.limiters) {
-      out[id] = { requests: Math.round(l.requests.estimate(now)), tokens: Math.round(l.tokens.estimate(now)), live: l.live };
+      out[id] = { requests: Math.round(l.requests.estimate(now)), tokens: Math.round(l.tokens.estimate(now)),
+        live: l.live };
     }
     return out;
   }

@@ -50,7 +50,7 @@ export class PassSseSink implements ResponseSink, SseEventSink {
     }
   }
 
-  /** Passed-through events to the client (without the usage chunk it did not ask for); redacted after an error event. */
+  /** Events passed to the client (without a usage chunk it did not ask for); redacted after an error event. */
   private pass(events: Buffer): void {
     if (this.dropStart !== -1) {
       const from = this.dropStart;

@@ -3,9 +3,18 @@ import { mutate } from '../mutate.js';
 import type { Rng } from '../rng.js';
 import type { FuzzTarget } from '../target.js';
 
-const METHODS = ['GET', 'GET', 'GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'get', 'FOO', 'G\u0000T', 'CONNECT'];
-const PATHS = ['/status', '/services', '/sync', '/metrics', '/cache', '/users/:id/usage', '/users/:id', '/reload', '/', '/nope', '*', '/status/'];
-const SEGMENTS = ['fuzz', '%E0%A4%A', '%', '%%', '%00', '%FF', '%C0%AF', '%ED%A0%80', '%2F', '..', '%u0041', '\u00e9', 'a'.repeat(3_000), '', '%e2%9c%93'];
+const METHODS = [
+  'GET', 'GET', 'GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'get', 'FOO', 'G\u0000T',
+  'CONNECT',
+];
+const PATHS = [
+  '/status', '/services', '/sync', '/metrics', '/cache', '/users/:id/usage', '/users/:id', '/reload', '/', '/nope', '*',
+  '/status/',
+];
+const SEGMENTS = [
+  'fuzz', '%E0%A4%A', '%', '%%', '%00', '%FF', '%C0%AF', '%ED%A0%80', '%2F', '..', '%u0041', '\u00e9',
+  'a'.repeat(3_000), '', '%e2%9c%93',
+];
 
 /** Admin API requests: methods, paths with `%` escapes good and bad, absurd lengths, auth and framing oddities. */
 export const adminTarget: FuzzTarget = {
@@ -17,8 +26,18 @@ export const adminTarget: FuzzTarget = {
     if (rng.chance(0.15)) target += `?${rng.pick(['a=1', '%', 'x=%E0%A4%A', '&&&', 'a'.repeat(5_000)])}`;
     if (rng.chance(0.05)) target = rng.pick(['http://127.0.0.1/status', `/${'x/'.repeat(10_000)}`, '/status#frag', '/sta tus', '']);
     const headers = ['Host: 127.0.0.1'];
-    if (rng.chance(0.3)) headers.push(rng.pick(['Authorization: Bearer x', 'Authorization: Bearer ', 'Authorization: Basic x', `Authorization: Bearer ${'t'.repeat(9_000)}`, 'Authorization: \u00ff']));
-    if (rng.chance(0.1)) headers.push(rng.pick(['Content-Length: 1', 'Content-Length: -1', 'Content-Length: 99999999999', 'Expect: 100-continue', 'Connection: close', 'X: \u0000', 'bad header']));
+    if (rng.chance(0.3)) {
+      headers.push(rng.pick([
+        'Authorization: Bearer x', 'Authorization: Bearer ', 'Authorization: Basic x',
+        `Authorization: Bearer ${'t'.repeat(9_000)}`, 'Authorization: \u00ff',
+      ]));
+    }
+    if (rng.chance(0.1)) {
+      headers.push(rng.pick([
+        'Content-Length: 1', 'Content-Length: -1', 'Content-Length: 99999999999', 'Expect: 100-continue',
+        'Connection: close', 'X: \u0000', 'bad header',
+      ]));
+    }
     const body = rng.chance(0.15) ? rng.bytes(rng.int(rng.chance(0.1) ? 200_000 : 100)) : undefined;
     let bytes = rawRequest(rng, {
       method: rng.pick(METHODS),
