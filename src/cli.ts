@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type CliArgs } from './cli/args.js';
 import { cliConfigSource } from './cli/config-source.js';
+import { manage, MANAGE_COMMANDS, MANAGE_HELP } from './cli/manage.js';
 import { redactConfig } from './config/redact.js';
 import { ConfigError, ConfigReadError, formatIssue, InternalError, TidegateError, UsageError } from './errors.js';
 import { installProcessGuard } from './guard/process.js';
@@ -24,9 +25,18 @@ Usage:
   --watch               reload when the config file changes (also reload.watch: true)
 
 Signals: SIGHUP reloads the config; SIGTERM / SIGINT shut down gracefully.
-Exit codes: 0 ok, 1 runtime failure (e.g. a port in use), 2 invalid config or usage.`;
+Exit codes: 0 ok, 1 runtime failure (e.g. a port in use), 2 invalid config or usage.
+
+${MANAGE_HELP}`;
 
 async function main(argv: readonly string[]): Promise<number> {
+  if ((MANAGE_COMMANDS as readonly string[]).includes(argv[0] ?? '')) {
+    try {
+      return await manage(argv, { out: (text) => process.stdout.write(`${text}\n`), env: process.env });
+    } catch (err) {
+      return fail(err as Error);
+    }
+  }
   let args: CliArgs;
   try {
     args = parseArgs(argv);

@@ -154,6 +154,16 @@ export class GeoDatabaseError extends TidegateError {
   }
 }
 
+/** A proxy rule-set file is missing, unreadable or has a line tidegate cannot use (the message names file and line). */
+export class RuleSetError extends TidegateError {
+  static readonly code = 'TG_ERR_RULE_SET';
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super(`rule set ${file}: ${message}`);
+    this.file = file;
+  }
+}
+
 /** A credentials directory cannot be scanned at all (missing, not a directory, unreadable). */
 export class CredentialsDirError extends TidegateError {
   static readonly code = 'TG_ERR_CREDENTIALS_DIR';
@@ -450,6 +460,51 @@ export class AdminRequestTimeoutError extends AdminError {
   readonly status = 408;
 }
 
+/** Admin API: the bearer token is valid but its role (`read`) may not change anything. */
+export class AdminForbiddenError extends AdminError {
+  static readonly code = 'TG_ERR_FORBIDDEN';
+  readonly status = 403;
+}
+
+/** Admin API: the change collides with what exists (a taken port, a name in use, an item owned by the file). */
+export class AdminConflictError extends AdminError {
+  static readonly code = 'TG_ERR_CONFLICT';
+  readonly status = 409;
+}
+
+/** Admin API: `If-Match` names a version of the item that is no longer current. */
+export class AdminPreconditionError extends AdminError {
+  static readonly code = 'TG_ERR_PRECONDITION_FAILED';
+  readonly status = 412;
+}
+
+/** Admin API: a request body that is not JSON, or JSON that is not an object. */
+export class AdminBodyError extends AdminError {
+  static readonly code = 'TG_ERR_BAD_BODY';
+  readonly status = 400;
+}
+
+/** Admin API: a body that is JSON but not a valid item; every problem with its path, nothing changed. */
+export class AdminInvalidError extends AdminError {
+  static readonly code = 'TG_ERR_INVALID';
+  readonly status = 422;
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super(`invalid request:\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`);
+    this.issues = issues;
+  }
+}
+
+/** A management CLI call the admin API answered with an error, or could not reach. */
+export class AdminClientError extends TidegateError {
+  static readonly code = 'TG_ERR_ADMIN_CLIENT';
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
 /** Anything unexpected: the reply says only this; the details go to the log. */
 export class InternalError extends TidegateError {
   static readonly code = 'TG_ERR_INTERNAL';
@@ -514,6 +569,12 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   AdminMethodError,
   AdminBodyTooLargeError,
   AdminRequestTimeoutError,
+  AdminForbiddenError,
+  AdminConflictError,
+  AdminPreconditionError,
+  AdminBodyError,
+  AdminInvalidError,
+  AdminClientError,
   InternalError,
 ]);
 

@@ -64,7 +64,13 @@ export async function buildBaseline(
       log('package-lock.json changed: npm ci in the baseline worktree (slow)');
       const ci = await runCommand('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir });
       if (ci.code !== 0) throw new Error(`npm ci in the baseline worktree failed: ${ci.stderr.slice(-500)}`);
-      notes.push('baseline ran npm ci (package-lock.json changed)');
+      // --ignore-scripts kept the root's own install and prepare out, and also every dependency's native build
+      // (better-sqlite3): rebuild the dependencies, which runs their install scripts and not the root's.
+      const rebuild = await runCommand('npm', ['rebuild', '--no-audit', '--no-fund'], { cwd: dir });
+      if (rebuild.code !== 0) {
+        throw new Error(`npm rebuild in the baseline worktree failed: ${rebuild.stderr.slice(-500)}`);
+      }
+      notes.push('baseline ran npm ci and rebuilt its dependencies (package-lock.json changed)');
     }
     log(`building baseline ${commit.slice(0, 10)} in ${dir}`);
     // tsc directly: `npm run build` would also run npm's pre-hooks.

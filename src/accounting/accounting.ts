@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { ByteBudget, RateLimit } from '../contracts/rate.js';
 import type { Relay, RelayEngine, RelayResult } from '../contracts/relay-engine.js';
 import type { Db } from '../store/database.js';
-import { Ledger } from '../store/ledger.js';
+import { Ledger, type LedgerRow } from '../store/ledger.js';
 import { Counters, type CountersBody } from './delta.js';
 import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
@@ -35,6 +35,8 @@ export interface AccountingOptions {
   readonly clock?: Clock;
   /** Redis key prefix (instances sharing quotas use the same one). */
   readonly redisPrefix?: string;
+  /** Told when a user's live connections are cut (quota exceeded or expired, disabled, removed). */
+  readonly onCut?: (user: string, reason: string, closed: number) => void;
 }
 
 export interface QuotaBody {
@@ -69,6 +71,7 @@ export interface AccountingStatus {
 
 const EXCEEDED = 'quota_exceeded' as const;
 const EXPIRED = 'quota_expired' as const;
+const DISABLED = 'user_disabled' as const;
 
 /**
  * Per-user and per-service accounting: meters, quotas, bandwidth limits, the throttled ledger sync and the shared
@@ -81,6 +84,7 @@ const EXPIRED = 'quota_expired' as const;
 export class Accounting implements ServiceAccounting {
   readonly metrics: Registry;
   private readonly log: Logger;
+  private readonly options: AccountingOptions;
   private readonly engine: RelayEngine;
   private readonly clock: Clock;
   private readonly ledger: Ledger | null;
@@ -100,6 +104,7 @@ export class Accounting implements ServiceAccounting {
 
   private constructor(config: Config, options: AccountingOptions) {
     this.log = options.log;
+    this.options = options;
     this.engine = options.engine;
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
@@ -160,6 +165,9 @@ export class Accounting implements ServiceAccounting {
       } else {
         const quotaChanged = JSON.stringify(u.quota) !== JSON.stringify(account.config.quota);
         account.config = u;
+        // Disabled or expired now: what runs stops, as it would at the quota.
+        const refusal = this.refusal(account, now);
+        if (refusal === DISABLED || refusal === EXPIRED) this.cut(account, refusal);
         if (quotaChanged) {
           // A new period kind (or zone) has its own totals.
           account.usedPeriod = '';
@@ -412,7 +420,7 @@ export class Accounting implements ServiceAccounting {
     if (this.liveUsers.size === 0) return;
     const now = this.clock();
     for (const user of this.liveUsers) {
-      if (user.quota === null) continue;
+      if (user.quota === null && user.config.expiresAt === null) continue;
       const reason = this.refusal(user, now);
       if (reason !== null) this.cut(user, reason);
       // Usage may have moved outside this process (Redis) or a period may have begun: the engine hears of it.
@@ -438,6 +446,67 @@ export class Accounting implements ServiceAccounting {
     user.budget!.refresh(q, remaining);
   }
 
+  /**
+   * Pushed reports: every delta the ledger gets is added to `outbox` in the same transaction (null: stop). Only
+   * the all-time rows: each delta is also written to its quota period's row, which would count it twice.
+   */
+  setReportOutbox(outbox: { add(row: LedgerRow): void } | null): boolean {
+    if (this.ledger === null) return false;
+    this.ledger.setOutbox(outbox === null ? null : {
+      add(row: LedgerRow): void {
+        if (row.period === ALL_TIME) outbox.add(row);
+      },
+    });
+    return true;
+  }
+
+  /**
+   * Closes every live relay of `userId` (a user removed through the admin API: `user_removed`), whether or not
+   * the user is still in the config; returns how many.
+   */
+  closeUser(userId: string, reason: string): number {
+    let closed = 0;
+    for (const metered of this.relays.toArray()) {
+      if (metered.user === null || metered.user.id !== userId || metered.cutReason !== null) continue;
+      metered.cutReason = reason;
+      metered.relay.close('closed');
+      closed++;
+    }
+    if (closed > 0) {
+      this.log.info({ user: userId, reason, closed }, 'closed a user\'s live connections');
+      this.options.onCut?.(userId, reason, closed);
+    }
+    return closed;
+  }
+
+  /**
+   * Starts the user's current quota period again from zero: the ledger's row for the period gets the opposite of
+   * its total (deltas only ever add), and the in-memory usage drops to zero. All-time totals stay.
+   */
+  async resetUsage(userId: string): Promise<boolean> {
+    const user = this.users.get(userId);
+    if (user === undefined) return false;
+    await this.flush();
+    const period = user.period(this.clock());
+    const row = this.ledger?.read('user', userId, period) ?? null;
+    const used = row !== null && (row.bytesIn !== 0 || row.bytesOut !== 0 || row.requests !== 0 || row.tokens !== 0);
+    if (this.ledger !== null && row !== null && period !== ALL_TIME && used) {
+      // The gateway budgets' period starts again too: requests, tokens by class and cost.
+      const counts = {
+        bytesIn: -row.bytesIn, bytesOut: -row.bytesOut, connections: 0, requests: -row.requests, tokens: -row.tokens,
+        inputTokens: -row.inputTokens, cacheReadTokens: -row.cacheReadTokens, cacheWriteTokens: -row.cacheWriteTokens,
+        outputTokens: -row.outputTokens, reasoningTokens: -row.reasoningTokens, costMicros: -row.costMicros,
+      };
+      // Not a report: the traffic happened; only the quota period starts again.
+      this.ledger.write([{ kind: 'user', subject: userId, period, counts }], this.clock(), false);
+    }
+    user.usedIn = 0;
+    user.usedOut = 0;
+    user.spent.clear();
+    if (user.budget !== null) this.refreshBudget(user, this.clock());
+    return true;
+  }
+
   private cut(user: UserAccount, reason: string): void {
     let closed = 0;
     // A copy: closing a relay can end it at once, which takes it off the list.
@@ -449,10 +518,13 @@ export class Accounting implements ServiceAccounting {
     }
     if (closed > 0) {
       this.log.info({ user: user.id, reason, closed, used: user.used() }, 'closed a user\'s live connections');
+      this.options.onCut?.(user.id, reason, closed);
     }
   }
 
   private refusal(user: UserAccount, now: number): Refusal['reason'] | null {
+    if (!user.config.enabled) return DISABLED;
+    if (user.config.expiresAt !== null && now >= user.config.expiresAt) return EXPIRED;
     const q = user.quota;
     if (q === null) return null;
     if (q.expiresAt !== null && now >= q.expiresAt) return EXPIRED;

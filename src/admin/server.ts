@@ -1,9 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { AdminRole, AdminTokenConfig } from '../config/types.js';
 import {
   AdminBadRequestError,
+  AdminBodyError,
   AdminBodyTooLargeError,
+  AdminForbiddenError,
+  AdminInvalidError,
   AdminError,
   AdminMethodError,
   AdminNotFoundError,
@@ -23,15 +27,48 @@ export interface AdminReply {
   readonly status: number;
   readonly body: unknown;
   readonly contentType?: string;
-  /** Extra response headers (Allow on a 405). */
+  /** Extra response headers (Allow on a 405, ETag). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** A streamed reply (server-sent events): takes the response over instead of `body`. */
+  readonly stream?: (res: ServerResponse) => void;
+}
+
+export type AdminMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** A JSON Schema (2020-12, as OpenAPI 3.1 uses it). */
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+/** What a route documents about itself; the OpenAPI document is generated from these, never kept by hand. */
+export interface AdminRouteDoc {
+  readonly summary: string;
+  /** Query parameters and their schemas. */
+  readonly query?: Readonly<Record<string, JsonSchema>>;
+  /** The JSON request body's schema (routes with `body: true`). */
+  readonly requestBody?: JsonSchema;
+  /** The success status and its body's schema (`null`: no body, e.g. 204). */
+  readonly response?: { readonly status: number; readonly schema: JsonSchema | null; readonly contentType?: string };
+  /** Error statuses the route answers besides 400/401/404/405/500. */
+  readonly errors?: readonly number[];
 }
 
 export interface AdminRoute {
-  readonly method: 'GET' | 'POST';
+  readonly method: AdminMethod;
   /** `/users/:id/usage` style; `:name` segments become params. */
   readonly path: string;
-  handle(params: Readonly<Record<string, string>>, request: IncomingMessage): AdminReply | Promise<AdminReply>;
+  /** Reads a JSON object body (at most MAX_BODY_BYTES); other routes drain and ignore one. */
+  readonly body?: boolean;
+  readonly doc?: AdminRouteDoc;
+  handle(
+    params: Readonly<Record<string, string>>, request: IncomingMessage, body: Record<string, unknown> | null,
+  ): AdminReply | Promise<AdminReply>;
+}
+
+/** A bearer token and what it may do; `GET` needs `read`, every other method `write`. */
+export type AdminCredential = AdminTokenConfig;
+
+/** `admin.token` (role write) and `admin.tokens`, as the server checks them. */
+export function adminCredentials(token: string | null, tokens: readonly AdminTokenConfig[] = []): AdminCredential[] {
+  return token ? [{ token, role: 'write' }, ...tokens] : [...tokens];
 }
 
 interface CompiledRoute {
@@ -40,8 +77,12 @@ interface CompiledRoute {
   readonly names: readonly string[];
 }
 
-/** The admin API reads no bodies: a small one is drained and ignored, a larger one ends its connection. */
+/**
+ * Bodies: a route that reads one takes at most this; elsewhere a small one is drained, a larger one ends its
+ * connection.
+ */
 const MAX_DRAINED_BODY_BYTES = 64 * 1024;
+export const MAX_BODY_BYTES = MAX_DRAINED_BODY_BYTES;
 const MAX_HEADER_BYTES = 16 * 1024;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -59,12 +100,13 @@ const SLASH = 0x2f;
 export class AdminServer {
   private readonly server: Server;
   private routes: CompiledRoute[] = [];
-  private token: Buffer | null;
+  private credentials: { readonly token: Buffer; readonly role: AdminRole }[] = [];
   private readonly log: Logger;
 
-  constructor(routes: readonly AdminRoute[], token: string | null, log: Logger) {
+  /** `token`: one write token (or null for none), or a list of tokens with roles. No token at all: open. */
+  constructor(routes: readonly AdminRoute[], token: string | null | readonly AdminCredential[], log: Logger) {
     this.log = log;
-    this.token = token ? Buffer.from(token) : null;
+    this.setToken(token);
     this.setRoutes(routes);
     this.server = createServer(
       {
@@ -92,8 +134,9 @@ export class AdminServer {
     });
   }
 
-  setToken(token: string | null): void {
-    this.token = token ? Buffer.from(token) : null;
+  setToken(token: string | null | readonly AdminCredential[]): void {
+    const list = typeof token === 'string' || token === null ? adminCredentials(token) : token;
+    this.credentials = list.map((c) => ({ token: Buffer.from(c.token), role: c.role }));
   }
 
   listen(address: HostPort): Promise<void> {
@@ -130,28 +173,38 @@ export class AdminServer {
     });
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    if (this.token === null) return true;
+  /** The role of the request's bearer token; null when it has none or a wrong one. Open (no tokens): write. */
+  private role(req: IncomingMessage): AdminRole | null {
+    if (this.credentials.length === 0) return 'write';
     const header = req.headers.authorization ?? '';
-    if (!header.startsWith('Bearer ')) return false;
+    if (!header.startsWith('Bearer ')) return null;
     const given = Buffer.from(header.slice(7));
-    return given.length === this.token.length && timingSafeEqual(given, this.token);
+    let role: AdminRole | null = null;
+    // Every token is compared (constant time each), so the answer's timing does not tell which matched.
+    for (const c of this.credentials) {
+      if (given.length === c.token.length && timingSafeEqual(given, c.token) && role !== 'write') role = c.role;
+    }
+    return role;
   }
 
   /** The request listener: every request gets a JSON reply, whatever it holds (see the module comment). */
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    drainBody(req, res);
     void this.dispatch(req, res);
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let reply: AdminReply;
     try {
-      reply = await this.answer(req);
+      reply = await this.answer(req, res);
     } catch (err) {
+      if (!req.complete) drainBody(req, res);
       reply = this.errorReply(err, req);
     }
     try {
+      if (reply.stream !== undefined) {
+        reply.stream(res);
+        return;
+      }
       send(res, reply);
     } catch (err) {
       // A route's body that JSON cannot write (a cycle, a BigInt): the route's fault, not the client's.
@@ -160,12 +213,13 @@ export class AdminServer {
     }
   }
 
-  private async answer(req: IncomingMessage): Promise<AdminReply> {
-    if (!this.authorized(req)) throw new UnauthorizedError('missing or wrong bearer token');
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<AdminReply> {
+    const role = this.role(req);
+    if (role === null) throw new UnauthorizedError('missing or wrong bearer token');
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > MAX_DRAINED_BODY_BYTES) {
       throw new AdminBodyTooLargeError(
-        `the admin API reads no request body; got ${declared} bytes (at most ${MAX_DRAINED_BODY_BYTES} are drained)`,
+        `request body of ${declared} bytes; the admin API takes at most ${MAX_DRAINED_BODY_BYTES}`,
       );
     }
     const url = req.url ?? '';
@@ -184,7 +238,13 @@ export class AdminServer {
       }
       const params: Record<string, string> = {};
       for (let i = 0; i < names.length; i++) params[names[i]!] = decodeSegment(m[i + 1]!, path);
-      return await route.handle(params, req);
+      if (route.method !== 'GET' && role !== 'write') {
+        throw new AdminForbiddenError(`${route.method} ${clip(path)} needs a token with the role "write"`);
+      }
+      let body: Record<string, unknown> | null = null;
+      if (route.body === true) body = await readJsonBody(req, res);
+      else drainBody(req, res);
+      return await route.handle(params, req, body);
     }
     if (allowed !== null) {
       const allow = [...new Set(allowed)].join(', ');
@@ -195,6 +255,9 @@ export class AdminServer {
 
   /** Known errors answer with their code and message; anything else is logged and answered 500 without details. */
   private errorReply(err: unknown, req: IncomingMessage): AdminReply {
+    if (err instanceof AdminInvalidError) {
+      return { status: 422, body: errorBody(err.code, 'invalid request', { issues: err.issues }) };
+    }
     if (err instanceof AdminError) {
       const reply: AdminReply = { status: err.status, body: errorBody(err.code, err.message) };
       if (err instanceof AdminMethodError) return { ...reply, headers: { allow: err.allow } };
@@ -227,8 +290,50 @@ function send(res: ServerResponse, reply: AdminReply): void {
   res.end(text);
 }
 
+/** Reads a route's JSON body: at most MAX_BODY_BYTES (else 413 and the connection ends), an object (else 400). */
+function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', function collectAdminBody(chunk: Buffer) {
+      if (failed) return;
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        failed = true;
+        res.shouldKeepAlive = false;
+        reject(new AdminBodyTooLargeError(`request body over ${MAX_BODY_BYTES} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', function adminBodyFailed(err: Error) {
+      if (failed) return;
+      failed = true;
+      reject(new AdminBodyError(`the request body did not arrive: ${err.message}`));
+    });
+    req.on('end', function adminBodyDone() {
+      if (failed) return;
+      const text = Buffer.concat(chunks).toString('utf8');
+      let value: unknown;
+      try {
+        value = text.trim() === '' ? {} : JSON.parse(text);
+      } catch (err) {
+        reject(new AdminBodyError(`the request body is not JSON: ${clip((err as Error).message)}`));
+        return;
+      }
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        reject(new AdminBodyError('the request body must be a JSON object'));
+        return;
+      }
+      resolve(value as Record<string, unknown>);
+    });
+  });
+}
+
 /** Drains an unwanted body; one larger than the admin API accepts to drain ends the connection. */
 function drainBody(req: IncomingMessage, res: ServerResponse): void {
+  if (req.listenerCount('data') > 0) return;
   let drained = 0;
   req.on('data', function drainAdminBody(chunk: Buffer) {
     drained += chunk.length;

@@ -9,20 +9,24 @@ import type { CliArgs } from './args.js';
  * validated as one document, so a reload re-reads exactly the same thing.
  */
 export function cliConfigSource(args: CliArgs, env: Env = process.env): ConfigSource {
+  const source = args.config ?? 'embedded default';
+  async function loadDocument(): Promise<Record<string, unknown>> {
+    const doc = args.config ? await readConfigDocument(args.config) : defaultConfigDocument();
+    const expanded = expandDocument(doc, source, env);
+    if (args.forwards.length > 0) {
+      const services = Array.isArray(expanded.services) ? [...(expanded.services as unknown[])] : [];
+      args.forwards.forEach((f, i) => services.push({
+        name: `forward-${i + 1}`, type: 'forward', listen: f.listen, targets: f.targets,
+      }));
+      expanded.services = services;
+    }
+    return expanded;
+  }
   return {
     file: args.config,
+    loadDocument,
     async load(): Promise<Config> {
-      const source = args.config ?? 'embedded default';
-      const doc = args.config ? await readConfigDocument(args.config) : defaultConfigDocument();
-      const expanded = expandDocument(doc, source, env);
-      if (args.forwards.length > 0) {
-        const services = Array.isArray(expanded.services) ? [...(expanded.services as unknown[])] : [];
-        args.forwards.forEach((f, i) => services.push({
-          name: `forward-${i + 1}`, type: 'forward', listen: f.listen, targets: f.targets,
-        }));
-        expanded.services = services;
-      }
-      return validateConfig(expanded, source);
+      return validateConfig(await loadDocument(), source);
     },
   };
 }

@@ -15,6 +15,8 @@ export const DEFAULTS = deepFreeze({
     /** No token; refused on a non-loopback listener unless `allowNoToken` (see exposure.ts). */
     token: null,
     allowNoToken: false,
+    /** Ports a service created through the API with `listen: "<host>:auto"` takes the first free one of. */
+    portRange: '20000-29999',
   },
   log: {
     level: 'info',
@@ -61,6 +63,14 @@ export const DEFAULTS = deepFreeze({
     /** A body must have arrived this long after its headers (slow-body clients hold budget). */
     bodyTimeoutMs: 30_000,
   },
+  /** `report:` (pushed traffic deltas; off unless `report.url` is set). */
+  report: {
+    intervalMs: 10_000,
+    format: 'tidegate',
+    token: null,
+    /** A receiver that stays down is retried at least this often. */
+    maxRetryDelayMs: 60_000,
+  },
   /** How long removed services and a shutting-down process let live connections finish. */
   shutdownGraceMs: 30_000,
   /** `prices:` entries: currency USD; cache reads and writes priced as input and reasoning as output unless given. */
@@ -79,6 +89,13 @@ export const DEFAULTS = deepFreeze({
     expiresAt: null,
     /** A monthly period starts on the 1st. */
     resetDay: 1,
+  },
+  /** A user (`users[]`) beyond its id. */
+  user: {
+    /** A disabled user is refused like one over quota; live connections are closed. */
+    enabled: true,
+    /** Never expires (independent of `quota.expires`). */
+    expiresAt: null,
   },
   /** A `rate:` block (user or service) that names one direction leaves the other unlimited (0). */
   rate: {
@@ -153,7 +170,10 @@ export const DEFAULTS = deepFreeze({
   channel: {
     kind: 'openai',
     /** The vendor's public API, by kind. */
-    baseUrl: { openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com' },
+    baseUrl: {
+      openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com',
+      gemini: 'https://generativelanguage.googleapis.com',
+    },
     credentialsDir: null,
     weight: 1,
     priority: 1,
@@ -161,5 +181,7 @@ export const DEFAULTS = deepFreeze({
     models: [],
     /** Upstream connections per channel. */
     maxConnections: 256,
+    /** Whether an openai channel takes `/v1/responses` natively (else Responses requests are converted to chat). */
+    responses: false,
   },
 } as const);

@@ -25,7 +25,7 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
     else changed.push({ before: prev, after: svc });
   }
   const removed = [...old.values()].filter((s) => !next.has(s.name));
-  const shared = ['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGraceMs', 'users'] as const;
+  const shared = ['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGraceMs', 'users', 'report'] as const;
   const sharedChanged = shared.filter(
     (key) => !sameSettings(before[key], after[key]),
   );

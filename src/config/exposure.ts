@@ -13,7 +13,10 @@ export interface Exposure {
 
 /** The parts of a validated config that decide exposure (structural: only the fields it reads). */
 interface ExposedConfig {
-  readonly admin: { readonly listen: HostPort | null; readonly token: string | null; readonly allowNoToken: boolean };
+  readonly admin: {
+    readonly listen: HostPort | null; readonly token: string | null; readonly tokens?: readonly unknown[];
+    readonly allowNoToken: boolean;
+  };
   readonly services: readonly {
     readonly type: string;
     readonly listen: HostPort;
@@ -30,7 +33,8 @@ interface ExposedConfig {
 export function exposures(config: ExposedConfig): Exposure[] {
   const out: Exposure[] = [];
   const { admin } = config;
-  if (admin.listen !== null && admin.token === null && !isLoopbackHost(admin.listen.host)) {
+  const tokenless = admin.token === null && (admin.tokens?.length ?? 0) === 0;
+  if (admin.listen !== null && tokenless && !isLoopbackHost(admin.listen.host)) {
     const warning = `the admin API on ${formatHostPort(admin.listen)} (not loopback) has no token: ` +
       'anyone who reaches it can reload and read the config';
     out.push({

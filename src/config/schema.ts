@@ -8,6 +8,7 @@ import { readPool } from './sections/pool.js';
 import { readPricing } from './sections/prices.js';
 import { readLog, readReload } from './sections/process.js';
 import { readServices } from './sections/services.js';
+import { readReport } from './sections/report.js';
 import { readStore } from './sections/store.js';
 import { readUsers } from './sections/users.js';
 import type { Config } from './types.js';
@@ -20,7 +21,7 @@ export { BYPASS_CN_COUNTRIES } from './sections/proxy.js';
 export const DEFAULT_BODY_BUDGET_BYTES = DEFAULTS.gateway.bodyBudgetBytes;
 
 const TOP_KEYS = [
-  'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services',
+  'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services', 'report',
   'prices', 'pricesFile', 'unpriced',
 ] as const;
 
@@ -58,8 +59,12 @@ export function validateConfig(doc: unknown, source?: string): Config {
     users,
     services: readServices(r, top.services, users),
     pricing: readPricing(r, top.prices, top.pricesFile, top.unpriced, source),
+    report: readReport(r, top.report),
   };
   checkBudgetCurrencies(r, config);
+  if (config.report !== null && config.store.sqlite === null) {
+    r.fail('report', 'pushed reports need store.sqlite: batches are kept there until the receiver acknowledges them');
+  }
   for (const exposure of exposures(config)) if (!exposure.allowed) r.fail(exposure.path, exposure.message);
   if (r.issues.length > 0) throw new ConfigError(r.issues, source);
   return deepFreeze(config);

@@ -19,6 +19,18 @@ export interface Config {
   readonly services: readonly ServiceConfig[];
   /** Model prices (`prices:`, `pricesFile:`, `unpriced:`). */
   readonly pricing: PricingConfig;
+  /** Pushed traffic reports; null when off. */
+  readonly report: ReportConfig | null;
+}
+
+export interface ReportConfig {
+  readonly url: URL;
+  readonly intervalMs: number;
+  readonly format: 'tidegate' | 'gost';
+  /** Sent as `Authorization: Bearer <token>`. */
+  readonly token: string | null;
+  /** Retries of an unacknowledged batch back off up to this. */
+  readonly maxRetryDelayMs: number;
 }
 
 /** One model's prices, per million tokens, in `currency` (a number of currency units). */
@@ -51,6 +63,17 @@ export interface AdminConfig {
   readonly token: string | null;
   /** A non-loopback admin listener without a token is intended. */
   readonly allowNoToken: boolean;
+  /** More tokens, each with a role; `token` is one more with the role `write`. */
+  readonly tokens: readonly AdminTokenConfig[];
+  /** Where `listen: "<host>:auto"` of an API-made service takes its port (inclusive). */
+  readonly portRange: { readonly from: number; readonly to: number };
+}
+
+export type AdminRole = 'read' | 'write';
+
+export interface AdminTokenConfig {
+  readonly token: string;
+  readonly role: AdminRole;
 }
 
 export interface StoreConfig {
@@ -139,8 +162,20 @@ export interface UserConfig {
   /** Gateway rate limits of the user (all its keys together). */
   readonly limits: LimitsConfig | null;
   readonly keys: readonly string[];
+  /** Keys issued through the admin API: only their SHA-256 is kept. */
+  readonly keyHashes: readonly KeyHashConfig[];
+  /** false: refused like a user over quota. */
+  readonly enabled: boolean;
+  /** Epoch ms after which the user is refused, or null (see also `quota.expiresAt`). */
+  readonly expiresAt: number | null;
   /** The login for proxy services with `auth: users` (SOCKS5 username/password, Proxy-Authorization: Basic). */
   readonly proxy: ProxyLogin | null;
+}
+
+export interface KeyHashConfig {
+  readonly id: string;
+  /** Lowercase hex SHA-256 of the key. */
+  readonly sha256: string;
 }
 
 /** A proxy login: the password in clear, or as `scrypt$N$r$p$salt$hash` (base64 salt and hash); exactly one. */
@@ -200,11 +235,32 @@ export interface ProxyServiceConfig extends ServiceBase {
   readonly allowOpen: boolean;
   /** `users`: clients log in with a `users[].proxy` login and are accounted as that user; `none`: no login. */
   readonly auth: ProxyAuthMode;
+  /** Ordered routing rules, first match wins; the routing preset's own rules follow them. */
+  readonly rules: readonly ProxyRuleConfig[];
+  /** What a destination no rule matched gets; null: the routing preset's answer (today's behaviour). */
+  readonly final: ProxyRuleAction | null;
+  /** Named rule-set files that rules reference with `match: { ruleSet: NAME }`. */
+  readonly ruleSets: readonly RuleSetConfig[];
+}
+
+export type ProxyRuleAction = 'direct' | 'reject' | 'upstream';
+export type ProxyMatchKind = 'domain' | 'domainSuffix' | 'domainKeyword' | 'ip' | 'geoip' | 'port' | 'ruleSet';
+
+/** One rule: a match of one kind (any of `values`) and what a matching destination gets. */
+export interface ProxyRuleConfig {
+  readonly match: { readonly kind: ProxyMatchKind; readonly values: readonly string[] };
+  readonly action: ProxyRuleAction;
+}
+
+export interface RuleSetConfig {
+  readonly name: string;
+  readonly file: string;
+  readonly format: 'domains' | 'cidrs' | 'v2ray' | 'auto';
 }
 
 export type ProxyAuthMode = 'none' | 'users';
 
-export type ChannelKind = 'openai' | 'anthropic';
+export type ChannelKind = 'openai' | 'anthropic' | 'gemini';
 export type BalanceStrategy = 'priority' | 'weighted' | 'round-robin' | 'least-in-flight' | 'lowest-latency';
 
 export interface ChannelConfig {
@@ -220,6 +276,8 @@ export interface ChannelConfig {
   /** Model globs this channel serves; empty means every model. */
   readonly models: readonly string[];
   readonly maxConnections: number;
+  /** An `openai` channel that speaks the Responses API: `/v1/responses` requests pass through unchanged. */
+  readonly responses: boolean;
 }
 
 export interface RuleConfig {

@@ -3,7 +3,7 @@ import type { GatewayUsage } from './records.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 import type { Relay, RelayResult } from './relay-engine.js';
 
-export type RefusalReason = 'quota_exceeded' | 'quota_expired';
+export type RefusalReason = 'quota_exceeded' | 'quota_expired' | 'user_disabled';
 
 /** An admitted gateway request's worst case, held against its user's budgets until the request is booked. */
 export interface SpendReservation {

@@ -21,6 +21,11 @@ export interface Service<C extends ServiceConfig = ServiceConfig> {
   /** Stops accepting at once, lets live connections finish for `graceMs`, then closes what is left. */
   stop(graceMs: number): Promise<void>;
   status(): ServiceStatus;
+  /**
+   * Re-reads files the service's config names (rule sets) and takes shared resources as they are now; the runtime
+   * calls it on every reload, also for services whose config did not change. True when something read changed.
+   */
+  refresh?(): Promise<boolean>;
   /** Sizes and hit rates of the service's caches, for GET /cache (services without caches omit it). */
   caches?(): Record<string, unknown>;
 }

@@ -7,7 +7,6 @@ export type { ChatDialect, Dialect, JsonObject, JsonValue, RequestSummary } from
 export { DIALECTS } from './types.js';
 export { decodeJsonBody, encodeJsonBody } from './decode.js';
 export { summarizeRequest } from './summarize.js';
-export {
-  convertRequestBody, openAIChatToAnthropic, anthropicToOpenAIChat, DEFAULT_ANTHROPIC_MAX_TOKENS,
-} from './convert-request.js';
-export { convertResponseBody, openAIResponseToAnthropic, anthropicResponseToOpenAI } from './convert-response.js';
+export { convertRequestBody, decodeRequestBody, DEFAULT_ANTHROPIC_MAX_TOKENS } from './convert-request.js';
+export { convertResponseBody } from './convert-response.js';
+export type * from './ir/types.js';

@@ -5,8 +5,9 @@
 import { PoolClosedError } from '../errors.js';
 import type { WorkerPool } from '../pool/pool.js';
 import { defineTask } from '../pool/task.js';
-import { convertRequestBody } from './convert-request.js';
+import { convertRequestBody, type UrlFields } from './convert-request.js';
 import { convertResponseBody } from './convert-response.js';
+import type { TokenCount } from './count-tokens.js';
 import { summarizeRequest } from './summarize.js';
 import type { ChatDialect, Dialect, RequestSummary } from './types.js';
 
@@ -25,6 +26,8 @@ export interface ConvertInput {
   readonly from: ChatDialect;
   readonly to: ChatDialect;
   readonly body: Uint8Array;
+  /** Gemini's model and streaming, from its URL (requests only). */
+  readonly inUrl: UrlFields | null;
 }
 /** The converted body (moved) and the input moved back for recycling (null when the output reuses it). */
 export interface ConvertOutput {
@@ -32,10 +35,18 @@ export interface ConvertOutput {
   readonly input: Uint8Array | null;
 }
 
+export interface CountInput {
+  readonly dialect: Dialect;
+  readonly body: Uint8Array;
+  /** The model when the URL says it (Gemini), else null. */
+  readonly model: string | null;
+}
+
 const TASKS = new URL('./tasks.js', import.meta.url);
 export const SUMMARIZE_TASK = defineTask<SummarizeInput, SummarizeOutput>(TASKS, 'summarize');
 export const CONVERT_REQUEST_TASK = defineTask<ConvertInput, ConvertOutput>(TASKS, 'convertRequest');
 export const CONVERT_RESPONSE_TASK = defineTask<ConvertInput, ConvertOutput>(TASKS, 'convertResponse');
+export const COUNT_TOKENS_TASK = defineTask<CountInput, TokenCount>(TASKS, 'countTokens');
 
 export interface ParseOptions {
   /** Dotted path of the session id in the body (e.g. `metadata.user_id`), or null. */
@@ -56,6 +67,7 @@ export interface ParsedRequest extends RequestSummary {
 
 export interface ConvertOptions {
   readonly signal?: AbortSignal;
+  readonly inUrl?: UrlFields | null;
   readonly transfer?: boolean;
 }
 
@@ -111,14 +123,14 @@ export function convertResponse(
 function convert(
   pool: WorkerPool,
   task: typeof CONVERT_REQUEST_TASK,
-  inline: (from: ChatDialect, to: ChatDialect, body: Uint8Array) => Buffer,
+  inline: (from: ChatDialect, to: ChatDialect, body: Uint8Array, inUrl: UrlFields | null) => Buffer,
   from: ChatDialect, to: ChatDialect, body: Buffer, opts: ConvertOptions,
 ): Promise<Buffer> {
   const refused = refusal(pool, opts.signal);
   if (refused) return refused;
   if (!pool.offloads(body.byteLength)) {
     try {
-      return Promise.resolve(inline(from, to, body));
+      return Promise.resolve(inline(from, to, body, opts.inUrl ?? null));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -127,11 +139,24 @@ function convert(
   if (full) return full;
   const input = pool.transferable(body, opts.transfer === true);
   const transferList = [input.buffer as ArrayBuffer];
-  const run = pool.run(task, { from, to, body: input }, { transferList, signal: opts.signal });
+  const taskInput = { from, to, body: input, inUrl: opts.inUrl ?? null };
+  const run = pool.run(task, taskInput, { transferList, signal: opts.signal });
   return run.then(function unwrapConverted(r) {
     if (r.input) pool.recycle(r.input.buffer as ArrayBuffer);
     return Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   });
+}
+
+/**
+ * Counts a request's tokens locally. Always in the pool, whatever the body's size: building a tokenizer takes
+ * hundreds of milliseconds, which the event loop must never wait for. The body is copied (the caller keeps it).
+ */
+export function countTokens(
+  pool: WorkerPool, dialect: Dialect, body: Buffer, model: string | null, signal?: AbortSignal,
+): Promise<TokenCount> {
+  const refused = refusal(pool, signal) ?? pool.refusal();
+  if (refused) return refused;
+  return pool.run(COUNT_TOKENS_TASK, { dialect, body, model }, { signal });
 }
 
 function parsedRequest(s: RequestSummary, body: Buffer): ParsedRequest {

@@ -21,6 +21,11 @@ export function shapeError(path: string, expected: string, got: unknown): JsonBo
   return new JsonBodyError('shape', path, null, `${path}: expected ${expected}, got ${describe(got)}`);
 }
 
+/** `v` when it is a string, else `fallback`. */
+export function stringOr<T extends string | null>(v: JsonValue | undefined, fallback: T): string | T {
+  return typeof v === 'string' ? v : fallback;
+}
+
 export function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -28,8 +28,20 @@ export function summarizeParsed(dialect: Dialect, root: JsonObject, sessionField
       chars = r.chars; count = r.count;
       break;
     }
-    case 'anthropic-messages': {
-      const r = validateAnthropicMessages(root);
+    case 'anthropic-messages':
+    case 'anthropic-count-tokens': {
+      const r = validateAnthropicMessages(root, dialect === 'anthropic-messages');
+      chars = r.chars; count = r.count;
+      break;
+    }
+    case 'openai-responses': {
+      const r = validateResponses(root);
+      chars = r.chars; count = r.count;
+      break;
+    }
+    case 'gemini-generate':
+    case 'gemini-count-tokens': {
+      const r = validateGemini(root);
       chars = r.chars; count = r.count;
       break;
     }
@@ -46,8 +58,10 @@ export function summarizeParsed(dialect: Dialect, root: JsonObject, sessionField
     default:
       throw new JsonBodyError('unsupported', '$', null, `unknown dialect "${String(dialect)}"`);
   }
-  const model = expectString(root, 'model', '$');
-  if (model.length === 0) throw shapeError('$.model', 'a model name', model);
+  // Gemini's model is in its URL: the gateway fills it in.
+  const gemini = dialect === 'gemini-generate' || dialect === 'gemini-count-tokens';
+  const model = gemini ? '' : expectString(root, 'model', '$');
+  if (!gemini && model.length === 0) throw shapeError('$.model', 'a model name', model);
   return {
     model,
     stream: optionalBoolean(root, 'stream', '$') ?? false,
@@ -119,11 +133,13 @@ function openAIContentChars(content: JsonValue | undefined, path: string, nullab
 }
 
 /** Anthropic Messages request: model, max_tokens, messages[] alternating user/assistant, optional system. */
-export function validateAnthropicMessages(root: JsonObject): Counted {
+export function validateAnthropicMessages(root: JsonObject, needsMaxTokens = true): Counted {
   expectString(root, 'model', '$');
   optionalBoolean(root, 'stream', '$');
   const maxTokens = root.max_tokens;
-  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) {
+  // count_tokens makes no answer, so it needs no limit.
+  const checked = needsMaxTokens || maxTokens !== undefined;
+  if (checked && (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1)) {
     throw shapeError('$.max_tokens', 'a positive integer', maxTokens);
   }
   let chars = 0;
@@ -185,6 +201,49 @@ function anthropicBlocksChars(blocks: JsonValue[], path: string): number {
     }
   }
   return chars;
+}
+
+/** OpenAI Responses request: model, input (a string or items), optional instructions. */
+export function validateResponses(root: JsonObject): Counted {
+  expectString(root, 'model', '$');
+  optionalBoolean(root, 'stream', '$');
+  optionalNumber(root, 'max_output_tokens', '$');
+  optionalNumber(root, 'temperature', '$');
+  optionalNumber(root, 'top_p', '$');
+  let chars = (optionalString(root, 'instructions', '$') ?? '').length;
+  const input = root.input;
+  if (typeof input === 'string') return { chars: chars + input.length, count: 1 };
+  const items = expectArray(input, '$.input');
+  for (let i = 0; i < items.length; i++) {
+    const item = expectObject(items[i], `$.input[${i}]`);
+    const content = item.content;
+    if (typeof content === 'string') chars += content.length;
+    else if (Array.isArray(content)) {
+      for (let k = 0; k < content.length; k++) {
+        const part = expectObject(content[k], `$.input[${i}].content[${k}]`);
+        if (typeof part.text === 'string') chars += part.text.length;
+      }
+    }
+    if (typeof item.arguments === 'string') chars += item.arguments.length;
+    if (typeof item.output === 'string') chars += item.output.length;
+  }
+  return { chars, count: items.length };
+}
+
+/** Gemini generateContent / countTokens: contents[] of parts (or a whole generateContentRequest to count). */
+export function validateGemini(root: JsonObject): Counted {
+  const request = isObject(root.generateContentRequest) ? root.generateContentRequest : root;
+  const contents = expectArray(request.contents, '$.contents');
+  let chars = 0;
+  for (let i = 0; i < contents.length; i++) {
+    const c = expectObject(contents[i], `$.contents[${i}]`);
+    const parts = expectArray(c.parts, `$.contents[${i}].parts`);
+    for (let k = 0; k < parts.length; k++) {
+      const p = expectObject(parts[k], `$.contents[${i}].parts[${k}]`);
+      if (typeof p.text === 'string') chars += p.text.length;
+    }
+  }
+  return { chars, count: contents.length };
 }
 
 interface PromptCounted extends Counted { tokens: number }

@@ -1,11 +1,17 @@
 /** The request/response dialects tidegate understands. */
-export type Dialect = 'openai-chat' | 'openai-completions' | 'openai-embeddings' | 'anthropic-messages';
+export type Dialect =
+  | 'openai-chat' | 'openai-completions' | 'openai-embeddings' | 'anthropic-messages' | 'openai-responses'
+  /** `POST /v1/messages/count_tokens`: a Messages body whose max_tokens is optional. */
+  | 'anthropic-count-tokens'
+  /** Gemini generateContent / streamGenerateContent and countTokens: the model is in the URL. */
+  | 'gemini-generate' | 'gemini-count-tokens';
 
-/** The two dialects that can be converted into each other. */
-export type ChatDialect = 'openai-chat' | 'anthropic-messages';
+/** The dialects that convert through the IR (Responses converts from, and its answers to; never as an upstream). */
+export type ChatDialect = 'openai-chat' | 'anthropic-messages' | 'openai-responses' | 'gemini-generate';
 
 export const DIALECTS: readonly Dialect[] = [
-  'openai-chat', 'openai-completions', 'openai-embeddings', 'anthropic-messages',
+  'openai-chat', 'openai-completions', 'openai-embeddings', 'anthropic-messages', 'openai-responses',
+  'anthropic-count-tokens', 'gemini-generate', 'gemini-count-tokens',
 ];
 
 /** What routing needs from a request body; everything else stays in the Buffer. */

@@ -31,7 +31,9 @@ export function quotaRefusal(source: AuthSource, user: string | null): QuotaExce
   source.accounting.refused(user, source.serviceName);
   const message = refusal.reason === 'quota_expired'
     ? `user "${refusal.user}" is past its quota expiry`
-    : `user "${refusal.user}" has used its quota for this period`;
+    : refusal.reason === 'user_disabled'
+      ? `user "${refusal.user}" is disabled`
+      : `user "${refusal.user}" has used its quota for this period`;
   return new QuotaExceededError(message, refusal.reason);
 }
 
@@ -43,5 +45,8 @@ function clientKey(headers: IncomingHttpHeaders): string | null {
   }
   const x = headers['x-api-key'];
   if (typeof x === 'string' && x.length > 0) return x;
+  // Google's SDKs send their key in x-goog-api-key.
+  const goog = headers['x-goog-api-key'];
+  if (typeof goog === 'string' && goog.length > 0) return goog;
   return null;
 }

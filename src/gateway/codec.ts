@@ -1,6 +1,7 @@
-import { convertRequestBody } from '../dialects/convert-request.js';
+import { convertRequestBody, type UrlFields } from '../dialects/convert-request.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
-import { convertRequest, convertResponse, parseRequest } from '../dialects/offload.js';
+import { countBodyTokens, type TokenCount } from '../dialects/count-tokens.js';
+import { convertRequest, convertResponse, countTokens, parseRequest } from '../dialects/offload.js';
 import { summarizeRequest } from '../dialects/summarize.js';
 import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
 import {
@@ -27,9 +28,9 @@ export class BodyCodec {
   }
 
   /** Below the offload threshold: converts on this thread; null means "use convertRequest()". */
-  convertInline(from: ChatDialect, to: ChatDialect, body: Buffer): Buffer | null {
+  convertInline(from: ChatDialect, to: ChatDialect, body: Buffer, inUrl: UrlFields | null = null): Buffer | null {
     if (this.pool !== null && this.pool.offloads(body.byteLength)) return null;
-    return convertRequestBody(from, to, body);
+    return convertRequestBody(from, to, body, inUrl);
   }
 
   async parse(dialect: Dialect, body: Buffer, sessionField: string | null): Promise<RequestSummary> {
@@ -41,10 +42,22 @@ export class BodyCodec {
     }
   }
 
-  async convertRequest(from: ChatDialect, to: ChatDialect, body: Buffer): Promise<Buffer> {
+  async convertRequest(
+    from: ChatDialect, to: ChatDialect, body: Buffer, inUrl: UrlFields | null = null,
+  ): Promise<Buffer> {
     try {
-      if (this.pool !== null) return await convertRequest(this.pool, from, to, body);
-      return convertRequestBody(from, to, body);
+      if (this.pool !== null) return await convertRequest(this.pool, from, to, body, { inUrl });
+      return convertRequestBody(from, to, body, inUrl);
+    } catch (err) {
+      throw toGatewayError(err);
+    }
+  }
+
+  /** Counts a request's tokens locally (in the pool when there is one: see dialects/offload.ts). */
+  async countTokens(dialect: Dialect, body: Buffer, model: string | null): Promise<TokenCount> {
+    try {
+      if (this.pool !== null) return await countTokens(this.pool, dialect, body, model);
+      return await countBodyTokens(dialect, body, model);
     } catch (err) {
       throw toGatewayError(err);
     }

@@ -1,3 +1,4 @@
+import type { UrlFields } from '../dialects/convert-request.js';
 import type { ChatDialect, Dialect } from '../dialects/types.js';
 import type { BodyCodec } from './codec.js';
 
@@ -10,23 +11,26 @@ const STREAM_OPTIONS = Buffer.from(',"stream_options":{"include_usage":true}}');
 export class RequestConversion {
   readonly codec: BodyCodec;
   readonly from: ChatDialect;
+  /** Gemini's model and streaming, from its URL; null for dialects that say them in the body. */
+  readonly inUrl: UrlFields | null;
   converted: Buffer | null = null;
   convertedFor: Dialect | null = null;
 
-  constructor(codec: BodyCodec, from: Dialect) {
+  constructor(codec: BodyCodec, from: Dialect, inUrl: UrlFields | null) {
     this.codec = codec;
     this.from = from as ChatDialect;
+    this.inUrl = inUrl;
   }
 
   /** The body in `to`: kept, or converted inline; null when it must be converted in the pool. Throws on a bad body. */
   inline(to: Dialect, body: Buffer, stream: boolean): Buffer | null {
     if (this.convertedFor === to) return this.converted;
-    const converted = this.codec.convertInline(this.from, to as ChatDialect, body);
+    const converted = this.codec.convertInline(this.from, to as ChatDialect, body, this.inUrl);
     return converted === null ? null : this.keep(to, converted, stream);
   }
 
   async pooled(to: Dialect, body: Buffer, stream: boolean): Promise<Buffer> {
-    return this.keep(to, await this.codec.convertRequest(this.from, to as ChatDialect, body), stream);
+    return this.keep(to, await this.codec.convertRequest(this.from, to as ChatDialect, body, this.inUrl), stream);
   }
 
   release(): void {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ServiceAccounting } from '../contracts/accounting.js';
 import type { GatewayServiceConfig, UserConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -100,7 +101,12 @@ export class GatewayCore {
 
   /** The user a client key belongs to; undefined when the key is unknown. */
   userForKey(key: string): string | undefined {
-    return this.keys?.get(key);
+    const keys = this.keys;
+    if (keys === null) return undefined;
+    const user = keys.get(key);
+    // Keys issued by the admin API are kept as hashes only (see buildKeyMap).
+    if (user !== undefined || !keys.has(HASHED_KEYS)) return user;
+    return keys.get(HASH_PREFIX + createHash('sha256').update(key).digest('hex'));
   }
 
   record(row: RequestLogRow): void {
@@ -124,8 +130,17 @@ class AccountingPricer implements RowPricer {
   }
 }
 
+/** Entries for hashed keys live in the same map under a prefix no client key can have (a NUL byte). */
+const HASH_PREFIX = '\0sha256:';
+/** Present when some user has hashed keys: a plain miss is then hashed and looked up again. */
+const HASHED_KEYS = '\0hashed';
+
 function buildKeyMap(users: ReadonlyMap<string, UserConfig>): Map<string, string> | null {
   const keys = new Map<string, string>();
-  for (const u of users.values()) for (const k of u.keys) keys.set(k, u.id);
+  for (const u of users.values()) {
+    for (const k of u.keys) keys.set(k, u.id);
+    for (const h of u.keyHashes) keys.set(HASH_PREFIX + h.sha256, u.id);
+    if (u.keyHashes.length > 0) keys.set(HASHED_KEYS, '');
+  }
   return keys.size === 0 ? null : keys;
 }

@@ -101,9 +101,11 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     this.intake.read();
   }
 
-  /** Answers 200 with a body made here (GET /v1/models): no upstream, no usage row. */
-  answerLocal(body: Buffer): void {
-    this.writer.json(body);
+  /** Answers 200 with a body made here: GET /v1/models (no usage row), or a local token count (a row, no channel). */
+  answerLocal(body: Buffer, countedBy: string | null = null): void {
+    this.status = 200;
+    this.writer.json(body, countedBy);
+    if (countedBy !== null) return this.done(null);
     this.core.live.delete(this);
     this.finished = true;
   }
@@ -180,8 +182,9 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     channel.dispatched(now);
     const req = this.req;
     const stream = this.plan.summary!.stream;
-    const suffix = upstreamSuffix(dialect);
-    channel.pool.dispatch(upstreamRequest(channel, suffix, credential, req.headers, req.url, stream, body), attempt);
+    const suffix = upstreamSuffix(dialect, this.plan.summary!.model, stream);
+    const url = this.endpoint.inUrl === null ? req.url : undefined;
+    channel.pool.dispatch(upstreamRequest(channel, suffix, credential, req.headers, url, stream, body), attempt);
   }
 
   // ---- AttemptOwner ----

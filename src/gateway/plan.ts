@@ -5,7 +5,7 @@ import { RequestConversion } from './conversion.js';
 import type { GatewayCore } from './core.js';
 import type { GatewayRequest } from './http-types.js';
 import { chooseChannel } from './routing/choose-channel.js';
-import { upstreamDialect, type Endpoint } from './routing/endpoints.js';
+import { modelInUrl, upstreamDialect, type Endpoint } from './routing/endpoints.js';
 import type { Route } from './routing/router.js';
 import type { Channel } from './upstream/channel.js';
 import { streamAsksUsage, withUsageAsked } from './usage-request.js';
@@ -17,6 +17,8 @@ export interface PlanOwner {
   guard(step: Promise<void>): void;
   /** The request has a route: from now on the request deadline counts, and attempts start. */
   routed(): void;
+  /** Answers a body made here (a local token count, its method named). */
+  answerLocal(body: Buffer, countedBy: string): void;
   /** Starts an attempt on `channel` with the body in `dialect`; `now` is the caller's Date.now(). */
   dispatch(channel: Channel, dialect: Dialect, body: Buffer, now: number): void;
 }
@@ -74,8 +76,9 @@ export class RequestPlan {
     if (!this.owner.clientGone) this.routeRequest(summary);
   }
 
-  private routeRequest(summary: RequestSummary): void {
+  private routeRequest(parsed: RequestSummary): void {
     const core = this.core;
+    const summary = this.endpoint.inUrl === null ? parsed : withUrlFields(parsed, this.endpoint, this.req.url ?? '');
     this.summary = summary;
     const header = this.req.headers[core.config.affinity.header];
     this.sessionKey = typeof header === 'string' && header.length > 0 ? header : summary.sessionId;
@@ -96,12 +99,18 @@ export class RequestPlan {
   /** Dispatches the attempt on `channel` once its body is in the channel's dialect (converted once, then kept). */
   dispatchOn(channel: Channel, now: number): void {
     const from = this.endpoint.dialect!;
-    const dialect = upstreamDialect(channel.kind, from);
+    const dialect = upstreamDialect(channel.kind, channel.config.responses, from);
+    if (dialect === 'gemini-count-tokens' || (dialect === 'anthropic-count-tokens' && channel.kind !== 'anthropic')) {
+      this.owner.guard(this.countLocally());
+      return;
+    }
     if (dialect === from) {
       this.owner.dispatch(channel, dialect, this.passBody(dialect), now);
       return;
     }
-    const conversion = this.conversion ??= new RequestConversion(this.core.codec, from);
+    const s = this.summary!;
+    const inUrl = this.endpoint.inUrl === null ? null : { model: s.model, stream: s.stream };
+    const conversion = this.conversion ??= new RequestConversion(this.core.codec, from, inUrl);
     let body: Buffer | null;
     try {
       body = conversion.inline(dialect, this.body!, this.summary!.stream);
@@ -135,10 +144,34 @@ export class RequestPlan {
     return this.asked;
   }
 
+  /** count_tokens on a channel that cannot count: counted here, with the model's tokenizer (in the pool). */
+  private async countLocally(): Promise<void> {
+    let count;
+    try {
+      const model = this.endpoint.inUrl === null ? null : this.summary!.model;
+      count = await this.core.codec.countTokens(this.endpoint.dialect!, this.body!, model);
+    } catch (err) {
+      this.owner.fail(toGatewayError(err));
+      return;
+    }
+    if (this.owner.clientGone) return;
+    const n = count.inputTokens;
+    const body = this.endpoint.family === 'gemini' ? `{"totalTokens":${n}}` : `{"input_tokens":${n}}`;
+    this.owner.answerLocal(Buffer.from(body), count.method);
+  }
+
   /** No attempt follows: let go of the body and its converted form. */
   release(): void {
     this.body = null;
     this.asked = null;
     this.conversion?.release();
   }
+}
+
+/** A Gemini request's summary with the model and streaming its URL says. */
+function withUrlFields(s: RequestSummary, endpoint: Endpoint, url: string): RequestSummary {
+  return {
+    model: modelInUrl(url), stream: endpoint.inUrl === 'stream', sessionId: s.sessionId, messageCount: s.messageCount,
+    estimatedPromptTokens: s.estimatedPromptTokens,
+  };
 }

@@ -192,7 +192,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     const endpoint = findEndpoint(q === -1 ? url : url.slice(0, q));
     if (endpoint === null) {
       answerError(
-        res, url.startsWith('/v1/messages') ? 'anthropic' : 'openai',
+        res, url.startsWith('/v1/messages') ? 'anthropic' : url.startsWith('/v1beta/') ? 'gemini' : 'openai',
         new RouteNotFoundError(`no route for ${req.method} ${url.slice(0, 200)}`),
       );
       return;

@@ -12,6 +12,8 @@ export interface GeoSpec {
   readonly database: string;
   /** Lists checked before the database: every range in `file` belongs to `country`. */
   readonly lists: readonly { readonly country: string; readonly file: string }[];
+  /** The files' fingerprint when opened (geoFilesStamp): a new one makes workers open the files again. */
+  readonly stamp?: string;
 }
 
 /** An opened database: IP → two-letter country code (upper case) or null. Never throws on lookup. */

@@ -3,3 +3,4 @@ export { openGeoDatabase, embeddedDatabasePath, type GeoDatabase, type GeoSpec }
 export { parseIp, type IpKey } from '../util/ip.js';
 export { parseRangeList, RangeTable } from './ranges.js';
 export { geoLookup, geoOpen } from './offload.js';
+export { geoFilesStamp } from './stamp.js';

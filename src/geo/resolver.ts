@@ -15,8 +15,9 @@ interface Pending {
   resolve: (cc: string | null) => void;
 }
 
-export function createGeoResolver(config: GeoConfig, pool: WorkerPool, log: Logger): GeoResolver {
-  return new PooledGeoResolver(config, pool, log);
+/** `stamp`: the files' fingerprint (geoFilesStamp); a resolver with a new one reads the files afresh. */
+export function createGeoResolver(config: GeoConfig, pool: WorkerPool, log: Logger, stamp = ''): GeoResolver {
+  return new PooledGeoResolver(config, pool, log, stamp);
 }
 
 class PooledGeoResolver implements GeoResolver {
@@ -28,8 +29,9 @@ class PooledGeoResolver implements GeoResolver {
   private failedBatches = 0;
   private readonly flushBound: () => void;
 
-  constructor(config: GeoConfig, private readonly pool: WorkerPool, private readonly log: Logger) {
-    this.spec = { database: config.database, lists: config.lists.map((l) => ({ country: l.country, file: l.file })) };
+  constructor(config: GeoConfig, private readonly pool: WorkerPool, private readonly log: Logger, stamp: string) {
+    const lists = config.lists.map((l) => ({ country: l.country, file: l.file }));
+    this.spec = { database: config.database, lists, stamp };
     this.cache = new LruCache<string | null>(config.cacheSize);
     this.flushBound = this.flush.bind(this);
   }

@@ -33,6 +33,7 @@ import { httpReply, parseConnect, type ProxyHead } from './proxy/http-connect.js
 import { HttpSession, SessionRoute } from './proxy/http-session.js';
 import { PlainHttpProxy, type PlainHttpHost, type Routed } from './proxy/plain-http.js';
 import { ProxyRouter } from './proxy/router.js';
+import { RuleSetStore } from './proxy/rules/rule-set-store.js';
 import {
   parseGreeting,
   parseRequest,
@@ -64,7 +65,11 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   /** Client logins (`auth: users`), or null. */
   private auth: ProxyAuth | null = null;
   private readonly plain: PlainHttpProxy;
+  private readonly ruleSets: RuleSetStore;
+  /** The rule-set read that the last update() started (refresh() waits for it). */
+  private ruleSetsLoading: Promise<void> = Promise.resolve();
   private direct = 0;
+  private rejected = 0;
   private upstream = 0;
   private denied = 0;
   private authFailed = 0;
@@ -72,14 +77,28 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   constructor(config: ProxyServiceConfig, context: ServiceContext) {
     super(config, context);
     this.router = new ProxyRouter(config, context.geo);
+    this.ruleSets = new RuleSetStore(config.name, context.log, this.ruleSetsChanged.bind(this));
     this.guard = new DestinationGuard(config, context.ownListeners ?? null);
     this.setAuth(config, context);
     this.plain = new PlainHttpProxy(this.plainHost());
   }
 
+  /** Rule-set files are read before the listener opens; a set that cannot be read fails the start. */
+  override async start(): Promise<void> {
+    await this.ruleSets.configure(this.config.ruleSets);
+    const failures = this.ruleSets.failures();
+    if (failures.length > 0) {
+      this.ruleSets.close();
+      throw failures[0]!;
+    }
+    this.rebuildRouter();
+    await super.start();
+  }
+
   override update(next: ProxyServiceConfig, context: ServiceContext): void {
     super.update(next, context);
-    this.router = new ProxyRouter(next, context.geo);
+    this.rebuildRouter();
+    this.ruleSetsLoading = this.ruleSets.configure(next.ruleSets);
     this.guard = new DestinationGuard(next, context.ownListeners ?? null);
     this.setAuth(next, context);
     this.plain.update(this.plainHost());
@@ -93,6 +112,27 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
 
   protected override onStopped(): void {
     this.plain.close();
+    this.ruleSets.close();
+  }
+
+  /**
+   * POST /reload and SIGHUP: re-reads every rule-set file and takes the runtime's GeoIP resolver as it is now (a
+   * reload may have replaced it because geo.lists files changed), even when this service's config did not change.
+   */
+  async refresh(): Promise<boolean> {
+    await this.ruleSetsLoading;
+    const changed = await this.ruleSets.refresh();
+    this.rebuildRouter();
+    return changed;
+  }
+
+  /** The router for the config, GeoIP resolver and rule sets in force (its name cache carries over). */
+  private rebuildRouter(): void {
+    this.router = this.router.withSets(this.config, this.context.geo, this.ruleSets.data());
+  }
+
+  private ruleSetsChanged(): void {
+    this.rebuildRouter();
   }
 
   protected override detail(): Record<string, unknown> {
@@ -102,6 +142,8 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       directCountries: this.config.directCountries,
       routed: { direct: this.direct, upstream: this.upstream },
       denied: this.denied,
+      rules: { count: this.config.rules.length, final: this.config.final, rejected: this.rejected },
+      ruleSets: this.ruleSets.status(),
       http: {
         forwarded: plain.forwarded, refused: plain.refused, upgraded: plain.upgraded, idleOrigins: plain.idleOrigins(),
       },
@@ -144,7 +186,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       handshakeTimeoutMs: config.handshakeTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       logsIn: config.auth === 'users',
-      route: (dest) => routeDestination(service.router, service.guard, dest),
+      route: (dest) => service.route(dest),
       open: (routed, dest) => service.open(routed, dest, NEVER),
       openUpstream: () => service.openUpstream(),
       login: (authorization, address) => service.login(basicCredentials(authorization), address),
@@ -169,6 +211,16 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       this.authFailed++;
       throw err;
     }
+  }
+
+  /** @internal routes a plain request's destination with the router and guard in force. */
+  route(dest: Destination): Promise<Routed> {
+    return routeDestination(this.router, this.guard, dest, this);
+  }
+
+  /** @internal a rule refused a destination. */
+  ruleRejected(): void {
+    this.rejected++;
   }
 
   protected handle(pending: ProxyClient): void {
@@ -245,7 +297,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     }
     client.once('close', clientGone);
     try {
-      routed = await routeDestination(router, guard, dest);
+      routed = await routeDestination(router, guard, dest, this);
       const direct = routed.via === 'direct' && !abort.signal.aborted;
       const address = direct ? this.engineAddress(routed.dialHost, dest.port) : null;
       if (address !== null) {
@@ -411,8 +463,14 @@ function basicCredentials(value: string | null | undefined): Credentials | Proxy
  * Direct or upstream, and checked: a direct name is resolved here and every address checked (the checked address is
  * the one dialled); through the upstream a literal address is still checked and a name is the upstream's to resolve.
  */
-async function routeDestination(router: ProxyRouter, guard: DestinationGuard, dest: Destination): Promise<Routed> {
-  const route = await router.decide(dest.host);
+async function routeDestination(
+  router: ProxyRouter, guard: DestinationGuard, dest: Destination, service: ProxyService,
+): Promise<Routed> {
+  const route = await router.decide(dest.host, dest.port);
+  if (route.via === 'reject') {
+    service.ruleRejected();
+    throw new DestinationDeniedError(`${formatHostPort(dest)} is refused by the proxy's routing rules`);
+  }
   if (route.via === 'direct') {
     const host = route.address ?? dest.host;
     if (isIP(host) === 0) return { via: 'direct', dialHost: await resolveChecked(guard, host, dest.port) };

@@ -2,7 +2,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
 import type { Clock } from '../accounting/period.js';
-import { AdminServer, type AdminRoute } from '../admin/server.js';
+import { EventHub } from '../admin/events.js';
+import { AdminServer, adminCredentials, type AdminRoute } from '../admin/server.js';
 import { configInForce, diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
 import { ConfigError, InternalError, ReloadBusyError, ShuttingDownError, type TidegateError } from '../errors.js';
@@ -17,11 +18,19 @@ import type { ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { UsageLog } from '../store/usage-log.js';
+import { OverlayStore } from '../store/overlay-store.js';
+import { RequestQuery } from '../store/request-query.js';
+import { ReportOutbox } from '../store/report-outbox.js';
+import { Reporter, type ReporterStatus } from '../report/reporter.js';
+import { Management } from './management.js';
+import { ServiceWatch } from './service-watch.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
+import type { ReloadFailure, ReloadResult } from './reload-result.js';
+export type { ReloadFailure, ReloadResult } from './reload-result.js';
 import { createService, needsGeo } from './service-factory.js';
-import { createGeoResolver } from '../geo/index.js';
+import { createGeoResolver, geoFilesStamp } from '../geo/index.js';
 import type { GeoResolver } from '../contracts/geo-resolver.js';
 import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index.js';
 import { sameSettings } from '../config/diff.js';
@@ -31,28 +40,6 @@ import { formatHostPort, parseHostPort, type HostPort } from '../util/address.js
 
 /** How long requests on a moved admin API's old listener may take to finish (its own reload reply among them). */
 const ADMIN_MOVE_GRACE_MS = 5_000;
-
-export interface ReloadResult {
-  readonly ok: boolean;
-  readonly added: readonly string[];
-  readonly removed: readonly string[];
-  readonly changed: readonly string[];
-  readonly unchanged: readonly string[];
-  /** Services whose change could not be applied (e.g. port in use); every other change still applied. */
-  readonly failed: readonly ReloadFailure[];
-}
-
-/**
- * A service (or the admin API) a reload could not start; it is not in the config in force, so the next reload retries
- * it.
- */
-export interface ReloadFailure {
-  readonly service: string;
-  /** The address it could not bind, as configured. */
-  readonly address: string;
-  readonly code: string;
-  readonly message: string;
-}
 
 export interface StatusBody {
   readonly version: string;
@@ -78,6 +65,11 @@ export interface RuntimeOptions {
   readonly clock?: Clock;
   /** Redis key prefix for shared counters (instances sharing quotas use the same one). Default "tidegate". */
   readonly redisPrefix?: string;
+  /**
+   * The document `config` was validated from (`${ENV}` expanded), so the admin API can merge its overlay into it.
+   * Default: the source's `loadDocument()`; without either, the admin API reads but cannot change users or services.
+   */
+  readonly document?: Record<string, unknown>;
 }
 
 /**
@@ -91,6 +83,17 @@ export class Runtime {
   readonly engineFallback: string | null;
   readonly db: Db | null;
   readonly accounting: Accounting;
+  /** Users, keys and services made through the admin API (the overlay on the config file). */
+  readonly management: Management;
+  /** `GET /requests` and `GET /usage/summary`; null without a SQLite store. */
+  readonly requestQuery: RequestQuery | null;
+  /** Pushed traffic reports (`report:`), when configured. */
+  private reporter: Reporter | null = null;
+  /** `GET /events`. */
+  readonly events: EventHub;
+  private readonly watch: ServiceWatch;
+  /** The overlay's own in-memory database when the config has no SQLite file. */
+  private readonly overlayDb: Db | null;
   private readonly source: ConfigSource | null;
   private readonly services = new Map<string, Service>();
   /** Removed or replaced services still letting their connections finish (shown in status as `draining`). */
@@ -109,6 +112,8 @@ export class Runtime {
   private stopping: Promise<void> | null = null;
   private readonly startedAt = Date.now();
   private reloadCount = 0;
+  /** The geo files' fingerprint the current resolver was opened with. */
+  private geoStamp = '';
   private reloadFailures = 0;
   private lastReloadError: string | null = null;
   private readonly relayListeners: ((record: RelayRecord) => void)[] = [];
@@ -121,8 +126,15 @@ export class Runtime {
     engineFallback: string | null,
     db: Db | null,
     accounting: Accounting,
+    management: Management,
+    overlayDb: Db | null,
   ) {
     this.config = config;
+    this.management = management;
+    this.overlayDb = overlayDb;
+    this.requestQuery = db ? new RequestQuery(db) : null;
+    this.watch = new ServiceWatch(() => this.status().services, this);
+    this.events = new EventHub(this.watch);
     this.log = options.log;
     this.source = options.source ?? null;
     this.engine = engine;
@@ -165,18 +177,29 @@ export class Runtime {
       ? { engine: options.engine, fallbackReason: null }
       : await selectRelayEngine(options.log);
     const db = config.store.sqlite ? await openDatabase(config.store.sqlite) : null;
+    // Without a SQLite file, API changes last until the process ends.
+    const overlayDb = db === null ? await openDatabase(':memory:') : null;
     let accounting: Accounting;
+    let management: Management;
+    let ref: Runtime | null = null;
     try {
+      const document = options.document ?? (options.source?.loadDocument ? await options.source.loadDocument() : null);
+      management = new Management(new OverlayStore((db ?? overlayDb)!), document, options.log);
+      config = management.initialConfig(config);
       // Durable (and shared) totals are loaded before any service accepts.
       accounting = await Accounting.open(config, {
         log: options.log, engine, db, clock: options.clock, redisPrefix: options.redisPrefix,
+        onCut: (user, reason, closed) => ref?.publish('quota', { user, reason, closed }),
       });
     } catch (err) {
       db?.close();
+      overlayDb?.close();
       await engine.shutdown();
       throw err;
     }
-    const runtime = new Runtime(config, options, engine, fallbackReason, db, accounting);
+    const runtime = new Runtime(config, options, engine, fallbackReason, db, accounting, management, overlayDb);
+    ref = runtime;
+    management.bind(runtime);
     try {
       runtime.watchForced = options.watch === true;
       await runtime.startAll(runtime.watchForced || config.reload.watch);
@@ -223,16 +246,70 @@ export class Runtime {
       log.info({ service: svc.name, type: svc.type, listen: service.status().listen }, 'service listening');
     }
     if (config.admin.listen) {
-      this.admin = new AdminServer(this.routes(), config.admin.token, log);
+      this.admin = new AdminServer(this.routes(), adminCredentials(config.admin.token, config.admin.tokens), log);
       await this.admin.listen(config.admin.listen);
       this.publishListeners();
       log.info({ listen: this.admin.address(), auth: config.admin.token ? 'bearer' : 'none' }, 'admin API listening');
     }
     if (watchFile && this.source?.file) this.watchConfig(this.source.file);
+    this.applyReport(config);
+  }
+
+  /** Starts, retunes or stops pushed reports as `config.report` says. */
+  private applyReport(config: Config): void {
+    if (config.report === null || this.db === null) {
+      if (this.reporter !== null) {
+        void this.reporter.close();
+        this.reporter = null;
+        this.accounting.setReportOutbox(null);
+      }
+      return;
+    }
+    if (this.reporter !== null) {
+      this.reporter.setConfig(config.report);
+      return;
+    }
+    const outbox = new ReportOutbox(this.db);
+    this.accounting.setReportOutbox(outbox);
+    const runtime = this;
+    this.reporter = new Reporter(config.report, outbox, this.log, {
+      flush: () => runtime.accounting.flush(),
+      publish: (type, data) => runtime.publish(type, data),
+    });
+    this.reporter.start();
+  }
+
+  /** `GET /report`: the reporter's state, or null when reports are off. */
+  reportStatus(): ReporterStatus | null {
+    return this.reporter?.status() ?? null;
+  }
+
+  /** Sends pending report batches now (tests; the reporter also runs on its interval). */
+  reportNow(): Promise<void> {
+    return this.reporter?.runOnce() ?? Promise.resolve();
   }
 
   private routes(): AdminRoute[] {
     return adminRoutes(this);
+  }
+
+  /** The status of one running service (the admin API's service items). */
+  serviceStatus(name: string): ServiceStatus | undefined {
+    return this.services.get(name)?.status();
+  }
+
+  /** Closes a user's live connections, recording `reason` (`user_removed`). */
+  closeUser(id: string, reason: string): number {
+    return this.accounting.closeUser(id, reason);
+  }
+
+  resetUsage(id: string): Promise<boolean> {
+    return this.accounting.resetUsage(id);
+  }
+
+  /** An event for `GET /events` subscribers (nothing happens when there are none). */
+  publish(type: string, data: Record<string, unknown>): void {
+    this.events.publish(type, data);
   }
 
   /** The admin API's bound address, e.g. when the config asked for port 0. */
@@ -263,6 +340,22 @@ export class Runtime {
   async reloadFromSource(): Promise<ReloadResult> {
     if (!this.source) {
       throw new ConfigError([{ path: '', message: 'no config source to reload from (started without --config)' }]);
+    }
+    if (this.source.loadDocument) {
+      let doc: Record<string, unknown>;
+      try {
+        doc = await this.source.loadDocument();
+      } catch (err) {
+        this.recordReloadFailure(err as Error);
+        throw err;
+      }
+      // The overlay goes on top of the new file; validated whole, applied like any reload.
+      try {
+        return await this.management.reloadFile(doc, this.source.file ?? 'config');
+      } catch (err) {
+        if (err instanceof ConfigError) this.recordReloadFailure(err);
+        throw err;
+      }
     }
     let next: Config;
     try {
@@ -317,9 +410,12 @@ export class Runtime {
    */
   private async prepareGeo(config: Config): Promise<GeoResolver | null> {
     if (!config.services.some(needsGeo)) return null;
-    if (this.context.geo !== null && sameSettings(this.config.geo, config.geo)) return null;
-    const geo = createGeoResolver(config.geo, this.workerPool(), this.log);
+    const stamp = await geoFilesStamp(config.geo);
+    const same = this.context.geo !== null && sameSettings(this.config.geo, config.geo) && stamp === this.geoStamp;
+    if (same) return null;
+    const geo = createGeoResolver(config.geo, this.workerPool(), this.log, stamp);
     await geo.ready();
+    this.geoStamp = stamp;
     return geo;
   }
 
@@ -341,6 +437,8 @@ export class Runtime {
       throw err;
     }
     const before = this.config;
+    const refreshed: string[] = [];
+    if (geo && this.context.geo !== null && sameSettings(before.geo, next.geo)) refreshed.push('geo');
     if (geo) this.context.geo = geo;
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
@@ -350,10 +448,22 @@ export class Runtime {
     this.ensurePool(next);
     const adminListen = await this.applyAdmin(before, next, failed);
     this.applyWatch(next.reload.watch);
+    this.applyReport(next);
 
     for (const svc of diff.removed) this.retire(svc.name);
+    // A gateway whose own settings did not change still takes new users and keys (its key map is built from them).
+    if (diff.sharedChanged.includes('users')) {
+      for (const svc of diff.unchanged) {
+        const service = this.services.get(svc.name);
+        if (svc.type === 'gateway' && service !== undefined) service.update(svc as never, this.context);
+      }
+    }
     for (const { before, after } of diff.changed) await this.applyChange(before, after, failed);
     for (const svc of diff.added) await this.startService(svc, failed);
+    // Files a config names may have changed under the same config (rule sets); the geo resolver may be new.
+    for (const [name, service] of this.services) {
+      if (service.refresh !== undefined && await service.refresh()) refreshed.push(name);
+    }
     if (failed.length > 0) {
       this.config = configInForce(next, adminListen, (name) => this.services.get(name)?.config);
       // Accounting follows the services that run, not the ones that failed.
@@ -374,11 +484,13 @@ export class Runtime {
       removed: diff.removed.map((s) => s.name),
       changed: diff.changed.map((c) => c.after.name),
       unchanged: diff.unchanged.map((s) => s.name),
+      refreshed,
       failed,
     };
     log.info(
       { ...result, shared: diff.sharedChanged }, failed.length ? 'reload applied with failures' : 'reload applied',
     );
+    this.publish('reload', { ...result });
     return result;
   }
 
@@ -418,11 +530,11 @@ export class Runtime {
    * force.
    */
   private async applyAdmin(before: Config, next: Config, failed: ReloadFailure[]): Promise<HostPort | null> {
-    if (this.admin) this.admin.setToken(next.admin.token);
+    if (this.admin) this.admin.setToken(adminCredentials(next.admin.token, next.admin.tokens));
     if (sameSettings(before.admin.listen, next.admin.listen)) return next.admin.listen;
     const old = this.admin;
     if (next.admin.listen) {
-      const admin = new AdminServer(this.routes(), next.admin.token, this.log);
+      const admin = new AdminServer(this.routes(), adminCredentials(next.admin.token, next.admin.tokens), this.log);
       try {
         await admin.listen(next.admin.listen);
       } catch (err) {
@@ -541,12 +653,16 @@ export class Runtime {
     await Promise.all([...this.services.values()].map((s) => s.stop(grace)));
     await Promise.all(this.draining.values());
     await this.engine.shutdown();
+    // No more sends; what is unacknowledged or pending stays in SQLite for the next start.
+    await this.reporter?.close();
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();
+    this.events.close();
     if (this.admin) await this.admin.close();
     await this.context.usageLog?.close();
     await this.pool?.close();
     this.db?.close();
+    this.overlayDb?.close();
     this.log.info('tidegate stopped');
   }
 }

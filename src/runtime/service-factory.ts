@@ -25,6 +25,7 @@ export function createService(config: ServiceConfig, context: LentContext): Serv
 
 /** Whether a service routes by GeoIP (and so needs the geo resolver and the worker pool). */
 export function needsGeo(config: ServiceConfig): boolean {
-  return config.type === 'proxy' && config.routing !== 'direct' && config.routing !== 'upstream'
-    && config.upstream !== null;
+  if (config.type !== 'proxy') return false;
+  if (config.rules.some((r) => r.match.kind === 'geoip')) return true;
+  return config.routing !== 'direct' && config.routing !== 'upstream' && config.upstream !== null;
 }

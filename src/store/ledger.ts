@@ -77,9 +77,11 @@ export class Ledger {
   private readonly db: Db;
   private readonly upsert: Statement;
   private readonly select: Statement;
-  private readonly writeAll: (rows: readonly LedgerRow[], now: number) => void;
+  private readonly writeAll: (rows: readonly LedgerRow[], now: number, report: boolean) => void;
   /** The connection's own busy timeout, restored after each write. */
   private readonly busyTimeoutMs: number;
+  /** Pushed reports: every delta written is also added here, in the same transaction. */
+  private outbox: { add(row: LedgerRow): void } | null = null;
 
   constructor(db: Db) {
     this.db = db;
@@ -108,13 +110,16 @@ export class Ledger {
           cost_micros FROM accounting_usage WHERE kind = ? AND subject = ? AND period = ?`,
     );
     const upsert = this.upsert;
-    this.writeAll = db.transaction(function writeLedgerRows(rows: readonly LedgerRow[], now: number) {
+    const ledger = this;
+    this.writeAll = db.transaction(function writeLedgerRows(rows: readonly LedgerRow[], now: number, report: boolean) {
+      const outbox = report ? ledger.outbox : null;
       for (const row of rows) {
         const c = row.counts;
         upsert.run(
           row.kind, row.subject, row.period, c.bytesIn, c.bytesOut, c.connections, c.requests, c.tokens, c.inputTokens,
           c.cacheReadTokens, c.cacheWriteTokens, c.outputTokens, c.reasoningTokens, c.costMicros, now,
         );
+        if (outbox !== null) outbox.add(row);
       }
     });
   }
@@ -124,10 +129,10 @@ export class Ledger {
    * fails fast (LEDGER_BUSY_MS) instead of waiting out the connection's busy timeout on the event loop: the caller
    * keeps the deltas and retries later.
    */
-  write(rows: readonly LedgerRow[], now: number): void {
+  write(rows: readonly LedgerRow[], now: number, report = true): void {
     this.db.pragma(`busy_timeout = ${LEDGER_BUSY_MS}`);
     try {
-      this.writeAll(rows, now);
+      this.writeAll(rows, now, report);
     } finally {
       this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     }
@@ -143,6 +148,11 @@ export class Ledger {
       cacheWriteTokens: row.cache_write_tokens, outputTokens: row.output_tokens, reasoningTokens: row.reasoning_tokens,
       costMicros: row.cost_micros,
     };
+  }
+
+  /** Starts (or stops, with null) adding every written delta to the report outbox. */
+  setOutbox(outbox: { add(row: LedgerRow): void } | null): void {
+    this.outbox = outbox;
   }
 
   get open(): boolean {

@@ -32,7 +32,7 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
   },
   {
     // Token classes apart, cost and the estimate flag; rows of older versions keep NULL (estimated 0).
-    id: 'usage/2',
+    id: 'usage/3',
     sql: `ALTER TABLE request_log ADD COLUMN input_tokens INTEGER;
     ALTER TABLE request_log ADD COLUMN cache_read_tokens INTEGER;
     ALTER TABLE request_log ADD COLUMN cache_write_tokens INTEGER;

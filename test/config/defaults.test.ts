@@ -44,7 +44,19 @@ describe('config defaults table', () => {
     const checks: Record<keyof typeof DEFAULTS, () => void> = {
       admin: () => {
         assert.equal(config.admin.listen && formatHostPort(config.admin.listen), DEFAULTS.admin.listen);
-        expectDefaults(config.admin, DEFAULTS.admin, 'admin', ['listen']);
+        expectDefaults(config.admin, DEFAULTS.admin, 'admin', ['listen', 'portRange']);
+        const [from, to] = DEFAULTS.admin.portRange.split('-').map(Number);
+        assert.deepEqual(config.admin.portRange, { from, to });
+        assert.deepEqual(config.admin.tokens, []);
+      },
+      report: () => {
+        assert.equal(config.report, null);
+        const on = validateConfig({ report: { url: 'http://127.0.0.1:1/r' } }).report!;
+        expectDefaults(on, DEFAULTS.report, 'report');
+      },
+      user: () => {
+        expectDefaults(user, DEFAULTS.user, 'users[0]');
+        assert.deepEqual(user.keyHashes, []);
       },
       log: () => expectDefaults(config.log, DEFAULTS.log, 'log'),
       store: () => expectDefaults(config.store, DEFAULTS.store, 'store'),

@@ -1,13 +1,40 @@
 import { DEFAULTS } from '../defaults.js';
-import type { AdminConfig } from '../types.js';
-import type { Reader } from '../validator.js';
+import type { AdminConfig, AdminTokenConfig } from '../types.js';
+import { join, type Reader } from '../validator.js';
 
-/** `admin:`: where the admin API listens (or `off`) and its token. */
+const RANGE_RE = /^(\d{1,5})-(\d{1,5})$/;
+
+/** `admin:`: where the admin API listens (or `off`), its tokens and roles, and the port range for `:auto`. */
 export function readAdmin(r: Reader, value: unknown): AdminConfig {
-  const o = r.object('admin', value, ['listen', 'token', 'allowNoToken']);
+  const o = r.object('admin', value, ['listen', 'token', 'tokens', 'allowNoToken', 'portRange']);
   const off = o.listen === 'off' || o.listen === false;
   const listen = off ? null : r.hostPort('admin.listen', o.listen ?? DEFAULTS.admin.listen);
   const token = r.string('admin.token', o.token, DEFAULTS.admin.token);
   const allowNoToken = r.boolean('admin.allowNoToken', o.allowNoToken, DEFAULTS.admin.allowNoToken);
-  return { listen, token: token === '' ? null : token, allowNoToken };
+  const tokens: AdminTokenConfig[] = r.list('admin.tokens', o.tokens).map((item, i) => {
+    const path = join('admin.tokens', i);
+    const t = r.object(path, item, ['token', 'role']);
+    return {
+      token: r.requiredString(join(path, 'token'), t.token),
+      role: r.oneOf(join(path, 'role'), t.role, ['read', 'write'] as const, 'read'),
+    };
+  });
+  return { listen, token: token === '' ? null : token, allowNoToken, tokens, portRange: readPortRange(r, o.portRange) };
+}
+
+function readPortRange(r: Reader, value: unknown): { from: number; to: number } {
+  const text = r.string('admin.portRange', value, DEFAULTS.admin.portRange);
+  const m = RANGE_RE.exec(text);
+  const from = m ? Number(m[1]) : 0;
+  const to = m ? Number(m[2]) : 0;
+  if (!m || from < 1 || to > 65535 || from > to) {
+    r.fail('admin.portRange', `expected a port range like "20000-29999" (1-65535, low first), got "${text}"`);
+    return parseRange(DEFAULTS.admin.portRange);
+  }
+  return { from, to };
+}
+
+function parseRange(text: string): { from: number; to: number } {
+  const [from, to] = text.split('-').map(Number);
+  return { from: from!, to: to! };
 }

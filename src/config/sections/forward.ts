@@ -4,11 +4,14 @@ import type { ForwardServiceConfig } from '../types.js';
 import { join, type Reader } from '../validator.js';
 import { BASE_KEYS, readBase, readTcpTuning, TCP_KEYS } from './service-base.js';
 
-const STRATEGIES = ['round-robin', 'random', 'least-connections', 'failover'] as const;
+export const STRATEGIES = ['round-robin', 'random', 'least-connections', 'failover'] as const;
+
+/** The keys of a forward service beyond the base and TCP ones. */
+export const FORWARD_KEYS = ['targets', 'strategy', 'targetBackoff'];
 
 /** A `type: forward` service: TCP to one of its targets. */
 export function readForward(r: Reader, path: string, raw: Record<string, unknown>): ForwardServiceConfig {
-  const o = r.object(path, raw, [...BASE_KEYS, ...TCP_KEYS, 'targets', 'strategy', 'targetBackoff']);
+  const o = r.object(path, raw, [...BASE_KEYS, ...TCP_KEYS, ...FORWARD_KEYS]);
   const base = readBase(r, path, o);
   const targets = r.list(join(path, 'targets'), o.targets)
     .map((t, i) => r.hostPort(join(join(path, 'targets'), i), t))

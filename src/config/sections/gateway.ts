@@ -7,12 +7,13 @@ import { BASE_KEYS, readBase } from './service-base.js';
 const STRATEGIES: readonly BalanceStrategy[] = [
   'priority', 'weighted', 'round-robin', 'least-in-flight', 'lowest-latency',
 ];
-const GATEWAY_KEYS = [
+export const GATEWAY_KEYS = [
   'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries',
   'affinity', 'breaker',
 ];
 const CHANNEL_KEYS = [
-  'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections', 'limits',
+  'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
+  'responses', 'limits',
 ];
 const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
 const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
@@ -69,7 +70,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
     const name = r.requiredString(join(cpath, 'name'), c.name);
     if (name && names.has(name)) r.fail(join(cpath, 'name'), `duplicate channel name "${name}"`);
     names.add(name);
-    const kind = r.oneOf(join(cpath, 'kind'), c.kind, ['openai', 'anthropic'] as const, d.kind);
+    const kind = r.oneOf(join(cpath, 'kind'), c.kind, ['openai', 'anthropic', 'gemini'] as const, d.kind);
     const keys = r.list(join(cpath, 'keys'), c.keys).map((k, j) => r.requiredString(join(join(cpath, 'keys'), j), k));
     const credentialsDir = r.string(join(cpath, 'credentialsDir'), c.credentialsDir, d.credentialsDir);
     if (keys.length === 0 && !credentialsDir) r.fail(cpath, 'expected "keys" or "credentialsDir"');
@@ -86,6 +87,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
         ? [...d.models]
         : r.list(join(cpath, 'models'), c.models).map((m, j) => r.requiredString(join(join(cpath, 'models'), j), m)),
       maxConnections: r.integer(join(cpath, 'maxConnections'), c.maxConnections, d.maxConnections, 1, 100_000),
+      responses: r.boolean(join(cpath, 'responses'), c.responses, d.responses),
       limits: readLimits(r, join(cpath, 'limits'), c.limits),
     };
   });

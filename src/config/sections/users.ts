@@ -1,18 +1,26 @@
 import { DEFAULTS } from '../defaults.js';
 import { parseScryptHash } from '../../util/scrypt-hash.js';
-import type { ProxyLogin, QuotaConfig, TokenBudget, UserConfig } from '../types.js';
+import type { KeyHashConfig, ProxyLogin, QuotaConfig, TokenBudget, UserConfig } from '../types.js';
 import { join, type Reader } from '../validator.js';
 import { readLimits } from './limits.js';
 import { readRate } from './rate.js';
+
+/** The keys of a `users[]` item. */
+export const USER_KEYS = ['id', 'quota', 'rate', 'keys', 'keyHashes', 'enabled', 'expires', 'proxy', 'limits'];
+/** The keys of a user's `quota:`. */
+export const QUOTA_KEYS = [
+  'bytes', 'direction', 'period', 'timezone', 'expires', 'tokens', 'requests', 'cost', 'resetDay',
+];
 
 /** `users:`: ids and keys unique across the list, each with an optional quota and rate. */
 export function readUsers(r: Reader, value: unknown): UserConfig[] {
   const ids = new Set<string>();
   const keys = new Map<string, string>();
+  const hashes = new Set<string>();
   const usernames = new Map<string, string>();
   return r.list('users', value).map((item, i) => {
     const path = join('users', i);
-    const o = r.object(path, item, ['id', 'quota', 'rate', 'keys', 'proxy', 'limits']);
+    const o = r.object(path, item, USER_KEYS);
     const id = r.requiredString(join(path, 'id'), o.id);
     if (id && ids.has(id)) r.fail(join(path, 'id'), `duplicate user id "${id}"`);
     ids.add(id);
@@ -32,7 +40,17 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
       usernames.set(proxy.username, id);
     }
     const limits = readLimits(r, join(path, 'limits'), o.limits);
-    return { id, quota, rate: readRate(r, join(path, 'rate'), o.rate), limits, keys: userKeys, proxy };
+    return {
+      id,
+      quota,
+      rate: readRate(r, join(path, 'rate'), o.rate),
+      limits,
+      keys: userKeys,
+      keyHashes: readKeyHashes(r, join(path, 'keyHashes'), o.keyHashes, hashes),
+      enabled: r.boolean(join(path, 'enabled'), o.enabled, DEFAULTS.user.enabled),
+      expiresAt: readDate(r, join(path, 'expires'), o.expires, DEFAULTS.user.expiresAt),
+      proxy,
+    };
   });
 }
 
@@ -79,9 +97,7 @@ function readProxyLogin(r: Reader, path: string, value: unknown): ProxyLogin | n
 /** A user's `quota:`; null when absent. */
 function readQuota(r: Reader, path: string, value: unknown): QuotaConfig | null {
   if (value === undefined || value === null) return null;
-  const o = r.object(path, value, [
-    'bytes', 'direction', 'period', 'timezone', 'expires', 'tokens', 'requests', 'cost', 'resetDay',
-  ]);
+  const o = r.object(path, value, QUOTA_KEYS);
   const d = DEFAULTS.quota;
   const spend = o.tokens !== undefined || o.requests !== undefined || o.cost !== undefined;
   if (o.bytes === undefined && !spend) {
@@ -94,15 +110,7 @@ function readQuota(r: Reader, path: string, value: unknown): QuotaConfig | null 
   } catch {
     r.fail(join(path, 'timezone'), `expected an IANA time zone like "UTC" or "Asia/Shanghai", got "${timezone}"`);
   }
-  let expiresAt: number | null = d.expiresAt;
-  if (o.expires !== undefined && o.expires !== null) {
-    const t = o.expires instanceof Date
-      ? o.expires.getTime()
-      : typeof o.expires === 'string' ? Date.parse(o.expires) : NaN;
-    const got = JSON.stringify(o.expires);
-    if (!Number.isNaN(t)) expiresAt = t;
-    else r.fail(join(path, 'expires'), `expected a date like 2026-12-31 or an ISO timestamp, got ${got}`);
-  }
+  const expiresAt = readDate(r, join(path, 'expires'), o.expires, d.expiresAt);
   return {
     bytes: o.bytes === undefined && spend ? Infinity : r.size(join(path, 'bytes'), o.bytes, 0),
     tokens: readTokenBudget(r, join(path, 'tokens'), o.tokens),
@@ -140,4 +148,34 @@ function readCost(r: Reader, path: string, value: unknown): { micros: number; cu
     return null;
   }
   return { micros: Math.round(Number(m[1]) * 1e6), currency: m[2]! };
+}
+
+/** A date (YAML date, ISO text) as epoch ms; `fallback` when absent. */
+function readDate(r: Reader, path: string, value: unknown, fallback: number | null): number | null {
+  if (value === undefined || value === null) return fallback;
+  const t = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
+  if (!Number.isNaN(t)) return t;
+  r.fail(path, `expected a date like 2026-12-31 or an ISO timestamp, got ${JSON.stringify(value)}`);
+  return fallback;
+}
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+const KEY_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `keyHashes:` (written by the admin API): ids unique per user, hashes unique across users. */
+function readKeyHashes(r: Reader, path: string, value: unknown, seen: Set<string>): KeyHashConfig[] {
+  const ids = new Set<string>();
+  return r.list(path, value).map((item, i) => {
+    const p = join(path, i);
+    const o = r.object(p, item, ['id', 'sha256']);
+    const id = r.requiredString(join(p, 'id'), o.id);
+    if (id && !KEY_ID_RE.test(id)) r.fail(join(p, 'id'), `expected letters, digits, "_" or "-", got "${id}"`);
+    if (ids.has(id)) r.fail(join(p, 'id'), `duplicate key id "${id}"`);
+    ids.add(id);
+    const sha256 = r.requiredString(join(p, 'sha256'), o.sha256);
+    if (sha256 && !SHA256_RE.test(sha256)) r.fail(join(p, 'sha256'), 'expected 64 lowercase hex digits');
+    if (seen.has(sha256)) r.fail(join(p, 'sha256'), 'key hash is already used');
+    seen.add(sha256);
+    return { id, sha256 };
+  });
 }

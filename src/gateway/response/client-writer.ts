@@ -67,9 +67,11 @@ export class ClientWriter {
   }
 
   /** A 200 JSON answer made by the gateway itself (no upstream). */
-  json(body: Buffer): void {
+  /** A 200 JSON answer made here; `countedBy` names a local token count's method in its header. */
+  json(body: Buffer, countedBy: string | null): void {
     const res = this.res;
     res.setHeader('content-type', 'application/json');
+    if (countedBy !== null) res.setHeader('x-tidegate-count-method', countedBy);
     res.setHeader('content-length', body.length);
     res.writeHead(200);
     res.end(body);

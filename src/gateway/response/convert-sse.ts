@@ -1,5 +1,6 @@
 import { UpstreamStreamError } from '../../errors.js';
-import { AnthropicToOpenAIStream, OpenAIToAnthropicStream, type StreamConverter } from '../sse/convert.js';
+import type { Dialect } from '../../dialects/types.js';
+import { streamConverter, type StreamConverter } from '../sse/convert.js';
 import { parseSseEvent, SseSplitter, type SseEvent, type SseEventSink } from '../sse/splitter.js';
 import type { ResponseSink, SinkHost, SinkKind, UpstreamAnswer } from './sink.js';
 
@@ -14,12 +15,10 @@ export class ConvertSseSink implements ResponseSink, SseEventSink {
   readonly event: SseEvent = { event: '', data: '' };
   readonly converter: StreamConverter;
 
-  constructor(host: SinkHost, answer: UpstreamAnswer, model: string) {
+  constructor(host: SinkHost, answer: UpstreamAnswer, upstream: Dialect, model: string) {
     this.host = host;
     this.answer = answer;
-    this.converter = host.endpoint.family === 'openai'
-      ? new AnthropicToOpenAIStream(model)
-      : new OpenAIToAnthropicStream(model);
+    this.converter = streamConverter(upstream, host.endpoint.dialect!, model);
   }
 
   onFirstByte(): void {
@@ -60,7 +59,7 @@ export const CONVERT_SSE: SinkKind = {
   matches: function convertSse(_answer, convert, sse) {
     return convert && sse;
   },
-  create: function convertSseSink(host, answer, _upstream, model) {
-    return new ConvertSseSink(host, answer, model);
+  create: function convertSseSink(host, answer, upstream, model) {
+    return new ConvertSseSink(host, answer, upstream, model);
   },
 };

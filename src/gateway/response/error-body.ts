@@ -8,11 +8,31 @@ import type { Family } from '../routing/endpoints.js';
  */
 export function errorBody(family: Family, err: GatewayError): string {
   const message = JSON.stringify(err.message);
+  if (family === 'gemini') return geminiError(err.status, message, `,"reason":"${err.code}"${extraFields(err)}`);
   if (family === 'anthropic') {
     return `{"type":"error","error":{"type":"${err.type}","code":"${err.code}",`
       + `"message":${message}${extraFields(err)}}}`;
   }
   return `{"error":{"type":"${err.type}","code":"${err.code}","message":${message}${extraFields(err)}}}`;
+}
+
+/** Google's status names for HTTP statuses (google.rpc.Code). */
+function googleStatus(status: number): string {
+  switch (status) {
+    case 400: case 413: return 'INVALID_ARGUMENT';
+    case 401: return 'UNAUTHENTICATED';
+    case 403: return 'PERMISSION_DENIED';
+    case 404: return 'NOT_FOUND';
+    case 408: case 504: return 'DEADLINE_EXCEEDED';
+    case 429: return 'RESOURCE_EXHAUSTED';
+    case 503: return 'UNAVAILABLE';
+    default: return status >= 500 ? 'INTERNAL' : 'FAILED_PRECONDITION';
+  }
+}
+
+/** Gemini's error body: `{error: {code, message, status}}`; `extra` adds fields (ours: the TG_ERR_ code). */
+function geminiError(status: number, message: string, extra: string): string {
+  return `{"error":{"code":${status},"message":${message},"status":"${googleStatus(status)}"${extra}}}`;
 }
 
 function extraFields(err: GatewayError): string {
@@ -23,6 +43,12 @@ function extraFields(err: GatewayError): string {
 /** The SSE event that ends a stream which failed after its first byte; never a silent clean end. */
 export function errorEvent(family: Family, err: GatewayError): string {
   if (family === 'anthropic') return `event: error\ndata: ${errorBody(family, err)}\n\n`;
+  if (family === 'responses') {
+    // The Responses stream's error event: type, code, message, param at the top level.
+    const param = err instanceof BadRequestBodyError ? JSON.stringify(err.path) : 'null';
+    const message = JSON.stringify(err.message);
+    return `event: error\ndata: {"type":"error","code":"${err.code}","message":${message},"param":${param}}\n\n`;
+  }
   return `data: ${errorBody(family, err)}\n\n`;
 }
 
@@ -46,6 +72,7 @@ export function convertErrorBody(from: Family, to: Family, body: Buffer, status:
     /* not JSON: the text is the message */
   }
   const m = JSON.stringify(message);
+  if (to === 'gemini') return geminiError(status, m, '');
   if (to === 'anthropic') return `{"type":"error","error":{"type":${JSON.stringify(type)},"message":${m}}}`;
   void from;
   return `{"error":{"type":${JSON.stringify(type)},"code":${code === null ? 'null' : JSON.stringify(code)},`

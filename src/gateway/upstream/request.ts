@@ -12,7 +12,8 @@ export function upstreamRequest(
   url: string | undefined, stream: boolean, body: Buffer,
 ): Dispatcher.DispatchOptions {
   return {
-    path: channel.basePath + suffix + queryOf(url),
+    // A Gemini URL's query (`alt=sse`) is ours to make: a client's is not passed on to or from Gemini.
+    path: channel.basePath + suffix + (channel.kind === 'gemini' ? '' : queryOf(url)),
     method: 'POST',
     headers: upstreamHeaders(channel, credential, client, stream),
     body,
@@ -30,6 +31,12 @@ function upstreamHeaders(
   channel: Channel, credential: UpstreamCredential, client: IncomingHttpHeaders, stream: boolean,
 ): string[] {
   const accept = stream ? 'text/event-stream' : 'application/json';
+  if (channel.kind === 'gemini') {
+    return [
+      'content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity',
+      'x-goog-api-key', credential.secret,
+    ];
+  }
   if (channel.kind === 'openai') {
     return [
       'content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity',

@@ -1,15 +1,21 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { ProxyServiceConfig } from '../../config/schema.js';
+import type { ProxyRuleAction, ProxyRuleConfig, ProxyServiceConfig } from '../../config/schema.js';
 import type { GeoResolver } from '../../contracts/geo-resolver.js';
 import { LruCache } from '../../util/lru-cache.js';
+import { parseIp } from '../../util/ip.js';
+import { normalizeName } from './rules/domain-set.js';
+import type { RuleSetData } from './rules/rule-set-file.js';
+import { NEEDS_ADDRESS, NEEDS_COUNTRY, NO_MATCH, RouteQuery, RuleTable } from './rules/rule-table.js';
 
 export interface RouteDecision {
-  readonly via: 'direct' | 'upstream';
+  readonly via: ProxyRuleAction;
   /** The address to dial directly (a resolved IP, or the host itself); null when going upstream. */
   readonly address: string | null;
   /** The country that decided it, when geo did. */
   readonly country: string | null;
+  /** The index of the rule that decided (`rules[]` first, then the preset's), or -1 for `final`. */
+  readonly rule: number;
 }
 
 interface CachedName {
@@ -20,43 +26,84 @@ interface CachedName {
 const NAME_TTL_MS = 5 * 60_000;
 const NAME_CACHE_SIZE = 10_000;
 
+/** Loopback, RFC 1918, link-local, CGNAT, 0/8 and IPv6 loopback/unspecified/unique-local/link-local. */
+export const PRIVATE_RANGES = [
+  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16',
+  '::1/128', '::/128', 'fc00::/7', 'fe80::/10',
+] as const;
+
 /**
- * Decides direct or upstream per destination. `direct` and `upstream` routing never look anything up. Geo routing
- * resolves names (cached), asks the GeoIP resolver (cached, batched in the pool), and dials directly only for the
- * configured countries; private and loopback addresses with no country go direct, unknown public ones upstream.
+ * The rules a routing preset stands for, after the service's own `rules`, and its final action. Geo presets
+ * (`bypass_cn`, a `direct:` country list): listed countries direct, other known countries upstream, private and
+ * loopback addresses with no country direct, the rest (unknown or unresolvable) upstream.
+ */
+export function presetRules(config: ProxyServiceConfig): { rules: ProxyRuleConfig[]; final: ProxyRuleAction } {
+  const { routing, upstream } = config;
+  if (routing === 'direct' || upstream === null) return { rules: [], final: 'direct' };
+  if (routing === 'upstream') return { rules: [], final: 'upstream' };
+  const rules: ProxyRuleConfig[] = [];
+  if (config.directCountries.length > 0) {
+    rules.push({ match: { kind: 'geoip', values: config.directCountries }, action: 'direct' });
+  }
+  rules.push({ match: { kind: 'geoip', values: ['*'] }, action: 'upstream' });
+  rules.push({ match: { kind: 'ip', values: PRIVATE_RANGES }, action: 'direct' });
+  return { rules, final: 'upstream' };
+}
+
+/**
+ * Decides direct, upstream or reject per destination by the service's rules (first match wins), then its routing
+ * preset's rules, then `final`. Names are resolved (cached) only when an address or country rule is reached;
+ * countries come from the GeoIP resolver (cached, batched in the pool).
  */
 export class ProxyRouter {
-  private readonly config: ProxyServiceConfig;
   private readonly geo: GeoResolver | null;
-  private readonly direct: ReadonlySet<string>;
-  private readonly names = new LruCache<CachedName>(NAME_CACHE_SIZE);
+  private readonly names: LruCache<CachedName>;
+  private readonly table: RuleTable;
+  private readonly rules: readonly ProxyRuleConfig[];
+  private readonly final: ProxyRuleAction;
 
-  constructor(config: ProxyServiceConfig, geo: GeoResolver | null) {
-    this.config = config;
+  constructor(
+    config: ProxyServiceConfig, geo: GeoResolver | null, sets: ReadonlyMap<string, RuleSetData> = new Map(),
+    names: LruCache<CachedName> = new LruCache<CachedName>(NAME_CACHE_SIZE),
+  ) {
     this.geo = geo;
-    this.direct = new Set(config.directCountries);
+    this.names = names;
+    const preset = presetRules(config);
+    this.rules = [...config.rules, ...preset.rules];
+    this.final = config.final ?? preset.final;
+    this.table = new RuleTable(this.rules, sets);
   }
 
   get usesGeo(): boolean {
-    return this.config.routing !== 'direct' && this.config.routing !== 'upstream';
+    return this.table.usesCountries;
   }
 
-  async decide(host: string): Promise<RouteDecision> {
-    const { routing, upstream } = this.config;
-    if (routing === 'direct' || upstream === null) return { via: 'direct', address: host, country: null };
-    if (routing === 'upstream' || this.geo === null) return { via: 'upstream', address: null, country: null };
-    const ip = isIP(host) ? host : await this.resolve(host);
-    if (ip === null) return { via: 'upstream', address: null, country: null };
-    const found = this.geo.country(ip);
-    const country = typeof found === 'string' || found === null ? found : await found;
-    if (country !== null) {
-      return this.direct.has(country)
-        ? { via: 'direct', address: ip, country }
-        : { via: 'upstream', address: null, country };
+  /** A router with the same rules over newly loaded rule sets (the name cache carries over). */
+  withSets(config: ProxyServiceConfig, geo: GeoResolver | null, sets: ReadonlyMap<string, RuleSetData>): ProxyRouter {
+    return new ProxyRouter(config, geo, sets, this.names);
+  }
+
+  async decide(host: string, port = 0): Promise<RouteDecision> {
+    const literal = isIP(host) !== 0;
+    const q = new RouteQuery(literal ? null : normalizeName(host), port, literal ? host : null,
+      literal ? parseIp(host) : null);
+    const table = this.table;
+    let rule = table.evaluate(q);
+    while (rule === NEEDS_ADDRESS || rule === NEEDS_COUNTRY) {
+      if (rule === NEEDS_ADDRESS) {
+        q.ip = await this.resolve(q.name!);
+        q.key = q.ip === null ? null : parseIp(q.ip);
+        q.resolved = true;
+      } else {
+        const geo = this.geo;
+        const found = geo === null ? null : geo.country(q.ip!);
+        q.country = typeof found === 'string' || found === null ? found : await found;
+        q.countryKnown = true;
+      }
+      rule = table.evaluate(q);
     }
-    return isPrivate(ip)
-      ? { via: 'direct', address: ip, country: null }
-      : { via: 'upstream', address: null, country: null };
+    const via = rule === NO_MATCH ? this.final : table.actions[rule]!;
+    return { via, address: via === 'direct' ? q.ip ?? host : null, country: q.country, rule };
   }
 
   private async resolve(name: string): Promise<string | null> {

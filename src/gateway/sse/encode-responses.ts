@@ -1,0 +1,179 @@
+import { itemId, responseObject, usageObject } from '../../dialects/ir/responses.js';
+import type { IrStop } from '../../dialects/ir/types.js';
+import type { JsonObject, JsonValue } from '../../dialects/types.js';
+import type { TokenUsage } from '../response/usage.js';
+import type { StreamEncoder } from './stream-ir.js';
+
+const NONE = 0;
+const MESSAGE = 1;
+const REASONING = 2;
+const CALL = 3;
+
+/**
+ * IR stream events → the Responses API's event sequence: response.created and .in_progress, then per output item
+ * output_item.added, its deltas (output_text / reasoning_summary_text / function_call_arguments), its .done events
+ * and output_item.done, and response.completed (or .incomplete at max tokens) with the whole response; an upstream
+ * error is `error` then response.failed. Items are closed in order: a new one closes the open one.
+ */
+export class ResponsesStreamEncoder implements StreamEncoder {
+  private id = 'resp_tidegate';
+  private model: string;
+  private readonly created = Math.floor(Date.now() / 1000);
+  private seq = 0;
+  /** Finished output items, for response.completed. */
+  private readonly output: JsonValue[] = [];
+  private openKind = NONE;
+  private itemId = '';
+  /** The open item's text so far (message text, reasoning summary, or call arguments). */
+  private buffer = '';
+  private signatureText = '';
+  private callId = '';
+  private callName = '';
+  private callIndex = -1;
+  private stopReason: IrStop | null = null;
+
+  constructor(model: string) {
+    this.model = model;
+  }
+
+  private event(type: string, body: Record<string, unknown>): string {
+    body.type = type;
+    body.sequence_number = this.seq++;
+    return 'event: ' + type + '\ndata: ' + JSON.stringify(body) + '\n\n';
+  }
+
+  private response(status: string, usage: JsonObject | null): JsonObject {
+    return responseObject(this.id, this.model, this.created, status, this.output, usage);
+  }
+
+  start(id: string | null, model: string | null): string {
+    if (id !== null) this.id = responseObject(id, '', 0, '', [], null).id as string;
+    if (model !== null) this.model = model;
+    const created = this.event('response.created', { response: this.response('in_progress', null) });
+    return created + this.event('response.in_progress', { response: this.response('in_progress', null) });
+  }
+
+  private get outputIndex(): number {
+    return this.output.length;
+  }
+
+  private open(kind: number, prefix: string, item: JsonObject): string {
+    let out = this.close();
+    this.openKind = kind;
+    this.itemId = itemId(prefix, this.id, this.outputIndex);
+    this.buffer = '';
+    item.id = this.itemId;
+    out += this.event('response.output_item.added', { output_index: this.outputIndex, item });
+    if (kind === MESSAGE) {
+      const part = { type: 'output_text', text: '', annotations: [] };
+      const body = { item_id: this.itemId, output_index: this.outputIndex, content_index: 0, part };
+      out += this.event('response.content_part.added', body);
+    } else if (kind === REASONING) {
+      const part = { type: 'summary_text', text: '' };
+      const body = { item_id: this.itemId, output_index: this.outputIndex, summary_index: 0, part };
+      out += this.event('response.reasoning_summary_part.added', body);
+    }
+    return out;
+  }
+
+  private close(): string {
+    const kind = this.openKind;
+    if (kind === NONE) return '';
+    const at = this.outputIndex;
+    const id = this.itemId;
+    const text = this.buffer;
+    let out = '';
+    let item: JsonObject;
+    if (kind === MESSAGE) {
+      const part = { type: 'output_text', text, annotations: [] };
+      const done = { item_id: id, output_index: at, content_index: 0, text, logprobs: [] };
+      out += this.event('response.output_text.done', done);
+      out += this.event('response.content_part.done', { item_id: id, output_index: at, content_index: 0, part });
+      item = { type: 'message', id, status: 'completed', role: 'assistant', content: [part] };
+    } else if (kind === REASONING) {
+      const part = { type: 'summary_text', text };
+      out += this.event('response.reasoning_summary_text.done', {
+        item_id: id, output_index: at, summary_index: 0, text,
+      });
+      out += this.event('response.reasoning_summary_part.done', {
+        item_id: id, output_index: at, summary_index: 0, part,
+      });
+      item = { type: 'reasoning', id, summary: [part] };
+      // Anthropic's signature rides in encrypted_content, so the client sends it back with the next turn.
+      if (this.signatureText.length > 0) item.encrypted_content = this.signatureText;
+      this.signatureText = '';
+    } else {
+      out += this.event('response.function_call_arguments.done', { item_id: id, output_index: at, arguments: text });
+      item = {
+        type: 'function_call', id, call_id: this.callId, name: this.callName, arguments: text, status: 'completed',
+      };
+      this.callIndex = -1;
+    }
+    out += this.event('response.output_item.done', { output_index: at, item });
+    this.output.push(item);
+    this.openKind = NONE;
+    this.buffer = '';
+    return out;
+  }
+
+  text(text: string): string {
+    let out = '';
+    if (this.openKind !== MESSAGE) {
+      out = this.open(MESSAGE, 'msg', { type: 'message', status: 'in_progress', role: 'assistant', content: [] });
+    }
+    this.buffer += text;
+    const body = { item_id: this.itemId, output_index: this.outputIndex, content_index: 0, delta: text, logprobs: [] };
+    return out + this.event('response.output_text.delta', body);
+  }
+
+  thinking(text: string): string {
+    let out = '';
+    if (this.openKind !== REASONING) out = this.open(REASONING, 'rs', { type: 'reasoning', summary: [] });
+    this.buffer += text;
+    const body = { item_id: this.itemId, output_index: this.outputIndex, summary_index: 0, delta: text };
+    return out + this.event('response.reasoning_summary_text.delta', body);
+  }
+
+  signature(signature: string): string {
+    if (this.openKind === REASONING) this.signatureText += signature;
+    return '';
+  }
+
+  toolStart(index: number, id: string, name: string): string {
+    const item = { type: 'function_call', call_id: id, name, arguments: '', status: 'in_progress' };
+    const out = this.open(CALL, 'fc', item);
+    this.callId = id;
+    this.callName = name;
+    this.callIndex = index;
+    return out;
+  }
+
+  toolArgs(index: number, json: string): string {
+    // Calls stream one after the other; arguments for a call already closed have nowhere to go.
+    if (this.openKind !== CALL || index !== this.callIndex) return '';
+    this.buffer += json;
+    const body = { item_id: this.itemId, output_index: this.outputIndex, delta: json };
+    return this.event('response.function_call_arguments.delta', body);
+  }
+
+  stop(reason: IrStop): string {
+    this.stopReason = reason;
+    return '';
+  }
+
+  finish(usage: TokenUsage): string {
+    const out = this.close();
+    const usageBody = usageObject(usage.prompt ?? 0, usage.completion ?? 0, 0);
+    if (this.stopReason === 'max_tokens') {
+      return out + this.event('response.incomplete', { response: this.response('incomplete', usageBody) });
+    }
+    return out + this.event('response.completed', { response: this.response('completed', usageBody) });
+  }
+
+  error(type: string, message: string): string {
+    const out = this.event('error', { code: type, message, param: null });
+    const response = this.response('failed', null);
+    response.error = { code: type, message };
+    return out + this.event('response.failed', { response });
+  }
+}
