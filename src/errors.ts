@@ -256,6 +256,8 @@ export abstract class GatewayError extends TidegateError {
   abstract readonly status: number;
   abstract readonly type: string;
   retryAfterSeconds: number | null = null;
+  /** More answer headers (rate-limit state), as a flat name/value list; null: none. */
+  headers: string[] | null = null;
 }
 
 /** No route for this method and path. */
@@ -342,6 +344,20 @@ export class QuotaExceededError extends GatewayError {
     super(message);
     this.type = reason;
   }
+}
+
+/** A user's rate limit (rpm, tpm, concurrent) has no room: 429 with Retry-After and the rate-limit headers. */
+export class RateLimitedError extends GatewayError {
+  static readonly code = 'TG_ERR_RATE_LIMITED';
+  readonly status = 429;
+  readonly type = 'rate_limit_error';
+}
+
+/** `unpriced: refuse` and the request's model has no price: 403 before any upstream request. */
+export class UnpricedModelError extends GatewayError {
+  static readonly code = 'TG_ERR_UNPRICED_MODEL';
+  readonly status = 403;
+  readonly type = 'permission_error';
 }
 
 /** Every attempt was refused with 429 by the upstreams. */
@@ -539,6 +555,8 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   NoChannelError,
   AllChannelsFailedError,
   QuotaExceededError,
+  UnpricedModelError,
+  RateLimitedError,
   UpstreamRateLimitedError,
   UpstreamTimeoutError,
   UpstreamStreamError,

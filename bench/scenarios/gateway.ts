@@ -151,16 +151,18 @@ export async function startUpstream(): Promise<{ process: ManagedProcess; port: 
   return { process: child, port };
 }
 
+/** `extra`: more top-level config (prices, users with budgets and limits, store) and a label; see gateway-spend. */
 export async function startGatewayTidegate(
-  upstreamPort: number, dbDir: string,
+  upstreamPort: number, dbDir: string, extra: { label?: string; config?: Record<string, unknown> } = {},
 ): Promise<{ tidegate: TidegateProcess; port: number }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${upstreamPort}/v1`;
   const tidegate = await spawnTidegate({
-    label: 'tidegate-gateway',
+    label: extra.label ?? 'tidegate-gateway',
     config: {
       store: { sqlite: join(dbDir, 'bench.db') },
       users: [{ id: 'bench', keys: [CLIENT_KEY] }],
+      ...extra.config,
     },
     services: [{
       name: 'llm',

@@ -8,12 +8,16 @@ import { Ledger, type LedgerRow } from '../store/ledger.js';
 import { Counters, type CountersBody } from './delta.js';
 import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
+import { PriceTable } from './price-table.js';
 import { QuotaBudget } from './quota-budget.js';
+import { hasSpendBudget, release, reserve, spentBudget, type Reservation } from './spend.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
-import type { Refusal, ServiceAccounting } from '../contracts/accounting.js';
+import type { Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
+import type { GatewayUsage } from '../contracts/records.js';
+import { gatewayTokens } from './gateway-tokens.js';
 import type { RelayMeter } from '../contracts/meter.js';
 import { SlotList } from '../util/slot-list.js';
 
@@ -87,6 +91,8 @@ export class Accounting implements ServiceAccounting {
   private readonly sync: ThrottledSync;
   private readonly redis: RedisCounterStore | null;
   private readonly limits: RateLimitRegistry;
+  /** The prices in force (swapped whole on reload). */
+  prices: PriceTable;
   private readonly users = new Map<string, UserAccount>();
   private readonly services = new Map<string, Subject>();
   /** A list, not a Set: a Set that churns per connection keeps a chain of retired hash tables (see SlotList). */
@@ -107,6 +113,7 @@ export class Accounting implements ServiceAccounting {
       ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
       : null;
     this.limits = new RateLimitRegistry(options.engine);
+    this.prices = new PriceTable(config.pricing);
     const self = this;
     this.metrics = accountingMetrics({
       users: () => self.users.values(),
@@ -117,6 +124,7 @@ export class Accounting implements ServiceAccounting {
       },
       redisUp: () => (self.redis === null ? null : self.redis.connected ? 1 : 0),
       remaining: (u) => self.remaining(u),
+      unpriced: () => self.prices.unpriced,
     });
     this.sample = this.sample.bind(this);
   }
@@ -138,6 +146,11 @@ export class Accounting implements ServiceAccounting {
   /** Applies users, services, rates and sync settings of a (re)loaded config; new subjects load their totals. */
   async applyConfig(config: Config): Promise<void> {
     const now = this.clock();
+    if (config.pricing !== this.prices.config) {
+      const prices = new PriceTable(config.pricing);
+      prices.unpriced = this.prices.unpriced;
+      this.prices = prices;
+    }
     const added: UserAccount[] = [];
     const seen = new Set<string>();
     for (const u of config.users) {
@@ -250,6 +263,51 @@ export class Accounting implements ServiceAccounting {
   addRequest(userId: string | null, service: string, tokens: number): void {
     const user = userId === null ? null : (this.users.get(userId) ?? null);
     this.count(user, this.service(service), 0, 0, 0, 1, tokens);
+  }
+
+  addGatewayUsage(usage: GatewayUsage): void {
+    const user = usage.user === null ? null : (this.users.get(usage.user) ?? null);
+    const service = this.service(usage.service);
+    // Bytes count for the service (metrics), not toward users' byte quotas: gateway users are held by token budgets.
+    this.count(user, service, 0, 0, 0, 1, gatewayTokens(usage));
+    if (usage.bytesIn !== 0 || usage.bytesOut !== 0) this.count(null, service, usage.bytesIn, usage.bytesOut, 0, 0, 0);
+    if (usage.inputTokens === null) return;
+    const input = usage.inputTokens;
+    const read = usage.cacheReadTokens ?? 0;
+    const write = usage.cacheWriteTokens ?? 0;
+    const output = usage.outputTokens ?? 0;
+    const reasoning = usage.reasoningTokens ?? 0;
+    const cost = usage.costMicros ?? 0;
+    if (user !== null) user.recordTokens(input, read, write, output, reasoning, cost);
+    service.recordTokens(input, read, write, output, reasoning, cost);
+  }
+
+  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number,
+    reasoning: number): number {
+    return this.prices.cost(model, input, cacheRead, cacheWrite, output, reasoning);
+  }
+
+  admitSpend(userId: string, model: string, inputEstimate: number,
+    maxOutput: number): SpendReservation | Refusal | null {
+    const user = this.users.get(userId);
+    if (user === undefined || !hasSpendBudget(user.quota)) return null;
+    user.period(this.clock());
+    const spent = spentBudget(user, user.quota);
+    if (spent !== null) return { reason: EXCEEDED, user: userId, budget: spent };
+    return reserve(user, this.prices, model, inputEstimate, maxOutput);
+  }
+
+  releaseSpend(reservation: SpendReservation): void {
+    release(reservation as Reservation);
+  }
+
+  refusesUnpriced(model: string): boolean {
+    const prices = this.prices;
+    return prices.config.unpriced === 'refuse' && prices.lookup(model) === null;
+  }
+
+  connectionOpened(service: string): void {
+    this.count(null, this.service(service), 0, 0, 1, 0, 0);
   }
 
   /** `GET /users/:id/usage`; null for a user not in the config. */
@@ -431,13 +489,20 @@ export class Accounting implements ServiceAccounting {
     await this.flush();
     const period = user.period(this.clock());
     const row = this.ledger?.read('user', userId, period) ?? null;
-    if (this.ledger !== null && row !== null && period !== ALL_TIME && (row.bytesIn !== 0 || row.bytesOut !== 0)) {
-      const counts = { bytesIn: -row.bytesIn, bytesOut: -row.bytesOut, connections: 0, requests: 0, tokens: 0 };
+    const used = row !== null && (row.bytesIn !== 0 || row.bytesOut !== 0 || row.requests !== 0 || row.tokens !== 0);
+    if (this.ledger !== null && row !== null && period !== ALL_TIME && used) {
+      // The gateway budgets' period starts again too: requests, tokens by class and cost.
+      const counts = {
+        bytesIn: -row.bytesIn, bytesOut: -row.bytesOut, connections: 0, requests: -row.requests, tokens: -row.tokens,
+        inputTokens: -row.inputTokens, cacheReadTokens: -row.cacheReadTokens, cacheWriteTokens: -row.cacheWriteTokens,
+        outputTokens: -row.outputTokens, reasoningTokens: -row.reasoningTokens, costMicros: -row.costMicros,
+      };
       // Not a report: the traffic happened; only the quota period starts again.
       this.ledger.write([{ kind: 'user', subject: userId, period, counts }], this.clock(), false);
     }
     user.usedIn = 0;
     user.usedOut = 0;
+    user.spent.clear();
     if (user.budget !== null) this.refreshBudget(user, this.clock());
     return true;
   }
@@ -477,7 +542,11 @@ export class Accounting implements ServiceAccounting {
   private loadDurable(subject: Subject): void {
     if (this.ledger === null) return;
     const row = this.ledger.read(subject.kind, subject.id, ALL_TIME);
-    if (row !== null) subject.durable.add(row.bytesIn, row.bytesOut, row.connections, row.requests, row.tokens);
+    if (row === null) return;
+    subject.durable.add(row.bytesIn, row.bytesOut, row.connections, row.requests, row.tokens);
+    subject.durable.addTokens(
+      row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens, row.costMicros,
+    );
   }
 
   /** Usage of the user's current period: the ledger's row plus deltas not yet in it. */
@@ -485,17 +554,27 @@ export class Accounting implements ServiceAccounting {
     const period = user.usedPeriod;
     let usedIn = 0;
     let usedOut = 0;
+    const spent = user.spent;
+    spent.clear();
     if (this.ledger !== null) {
       const row = this.ledger.read('user', user.id, period);
       if (row !== null) {
         usedIn += row.bytesIn;
         usedOut += row.bytesOut;
+        spent.add(0, 0, 0, row.requests, row.tokens);
+        spent.addTokens(
+          row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens,
+          row.costMicros,
+        );
       }
     }
     for (const d of [...user.carried, user.pending]) {
       if (d.period !== period) continue;
       usedIn += d.bytesIn;
       usedOut += d.bytesOut;
+      spent.add(0, 0, 0, d.requests, d.tokens);
+      spent.addTokens(d.inputTokens, d.cacheReadTokens, d.cacheWriteTokens, d.outputTokens, d.reasoningTokens,
+        d.costMicros);
     }
     user.usedIn = usedIn;
     user.usedOut = usedOut;

@@ -9,6 +9,8 @@ export interface MetricsSource {
   syncCounts(): { readonly ok: number; readonly failed: number; readonly pending: number };
   redisUp(): number | null;
   remaining(user: UserAccount): number | null;
+  /** Gateway requests booked with no price for their model. */
+  unpriced(): number;
 }
 
 /**
@@ -49,6 +51,29 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
   byUser('tidegate_user_connections_total', 'Connections relayed for a user by this process', (c) => c.connections);
   byUser('tidegate_user_requests_total', 'Gateway requests of a user served by this process', (c) => c.requests);
   byUser('tidegate_user_tokens_total', 'LLM tokens of a user counted by this process', (c) => c.tokens);
+  const classes = (name: string, help: string, label: 'user' | 'service', list: () => Iterable<Subject>): void => {
+    new Counter({
+      name, help, labelNames: [label, 'class'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of list()) {
+          const c = s.live;
+          if (c.tokens === 0) continue;
+          this.inc({ [label]: s.id, class: 'input' }, c.inputTokens);
+          this.inc({ [label]: s.id, class: 'cache_read' }, c.cacheReadTokens);
+          this.inc({ [label]: s.id, class: 'cache_write' }, c.cacheWriteTokens);
+          this.inc({ [label]: s.id, class: 'output' }, c.outputTokens);
+          this.inc({ [label]: s.id, class: 'reasoning' }, c.reasoningTokens);
+        }
+      },
+    });
+  };
+  classes('tidegate_user_tokens_by_class_total', 'LLM tokens of a user by class (input without cache, cache_read, '
+    + 'cache_write, output without reasoning, reasoning), this process', 'user', () => source.users());
+  classes('tidegate_service_tokens_by_class_total', 'LLM tokens of a service by class, this process', 'service',
+    () => source.services());
+  byUser('tidegate_user_cost_micros_total', 'Cost of a user\'s requests in millionths of the price currency',
+    (c) => c.costMicros);
   new Counter({
     name: 'tidegate_user_refused_total', help: 'Connections and requests of a user refused for quota',
     labelNames: ['user'], registers: [registry],
@@ -91,6 +116,16 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
   );
   byService('tidegate_service_requests_total', 'Requests served by a service in this process', (c) => c.requests);
   byService('tidegate_service_tokens_total', 'LLM tokens counted by a service in this process', (c) => c.tokens);
+  byService('tidegate_service_cost_micros_total', 'Cost of a service\'s requests in millionths of the price currency',
+    (c) => c.costMicros);
+  new Counter({
+    name: 'tidegate_unpriced_requests_total', help: 'Gateway requests of a model with no price (booked at cost 0)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.unpriced());
+    },
+  });
   new Counter({
     name: 'tidegate_ledger_syncs_total', help: 'Ledger flush transactions by result', labelNames: ['result'],
     registers: [registry],

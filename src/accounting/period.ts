@@ -51,5 +51,23 @@ export function periodKey(quota: QuotaConfig | null, now: number): string {
     z.month = `m:${year}-${month}`;
     z.day = `d:${year}-${month}-${day}`;
   }
-  return quota.period === 'daily' ? z.day : z.month;
+  if (quota.period === 'daily') return z.day;
+  return quota.resetDay > 1 ? monthFrom(z.day, quota.resetDay) : z.month;
+}
+
+/**
+ * The monthly period that starts on `resetDay`: `m:2026-11@15` from Nov 15 to Dec 14. A day before the reset day
+ * belongs to the period that began the month before.
+ */
+function monthFrom(day: string, resetDay: number): string {
+  let year = Number(day.slice(2, 6));
+  let month = Number(day.slice(7, 9));
+  if (Number(day.slice(10, 12)) < resetDay) {
+    month--;
+    if (month === 0) {
+      month = 12;
+      year--;
+    }
+  }
+  return `m:${year}-${month < 10 ? '0' : ''}${month}@${resetDay}`;
 }

@@ -323,7 +323,7 @@ export class RedisCounterStore {
     (pipeline as Pipeline).checkAndAdd(
       this.userKey(user.id, delta.period),
       delta.bytesIn, delta.bytesOut, delta.connections, delta.requests, delta.tokens,
-      ttl, quota === null ? -1 : quota.bytes, quota === null ? 'total' : quota.direction,
+      ttl, quota === null || quota.bytes === Infinity ? -1 : quota.bytes, quota === null ? 'total' : quota.direction,
       Math.max(0, floorIn), Math.max(0, floorOut),
     );
   }

@@ -52,6 +52,14 @@ export class Subject {
     if (this.redisPending.period !== period) this.redisPending = rollOver(this.redisPending, this.redisCarried, period);
     this.redisPending.add(bytesIn, bytesOut, connections, requests, tokens);
   }
+
+  /** Token classes and cost of a gateway request, counted where record() counted its tokens. */
+  recordTokens(input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number,
+    cost: number): void {
+    this.live.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
+    this.pending.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
+    this.redisPending.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
+  }
 }
 
 function rollOver(current: Delta, carried: Delta[], period: string): Delta {
@@ -98,6 +106,13 @@ export class UserAccount extends Subject {
   rateLimit: RateLimit | null = null;
   /** The quota as the relay engine enforces it; null without a quota. */
   budget: QuotaBudget | null = null;
+  /** Gateway requests, tokens and cost of `usedPeriod` (this instance's counts and the ledger's). */
+  readonly spent = new Counters();
+  /** The worst case of this user's admitted gateway requests still running (budgets count them as spent). */
+  reservedInput = 0;
+  reservedOutput = 0;
+  reservedRequests = 0;
+  reservedCost = 0;
 
   constructor(config: UserConfig, now: number) {
     const period = periodKey(config.quota, now);
@@ -117,8 +132,23 @@ export class UserAccount extends Subject {
       this.usedPeriod = period;
       this.usedIn = 0;
       this.usedOut = 0;
+      this.spent.clear();
     }
     return period;
+  }
+
+  override record(
+    period: string, bytesIn: number, bytesOut: number, connections: number, requests: number, tokens: number,
+  ): void {
+    super.record(period, bytesIn, bytesOut, connections, requests, tokens);
+    if (period === this.usedPeriod) this.spent.add(0, 0, 0, requests, tokens);
+  }
+
+  override recordTokens(
+    input: number, cacheRead: number, cacheWrite: number, output: number, reasoning: number, cost: number,
+  ): void {
+    super.recordTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
+    this.spent.addTokens(input, cacheRead, cacheWrite, output, reasoning, cost);
   }
 
   /** Bytes used in the current period in the quota's direction. */

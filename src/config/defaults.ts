@@ -73,6 +73,12 @@ export const DEFAULTS = deepFreeze({
   },
   /** How long removed services and a shutting-down process let live connections finish. */
   shutdownGraceMs: 30_000,
+  /** `prices:` entries: currency USD; cache reads and writes priced as input and reasoning as output unless given. */
+  price: {
+    currency: 'USD',
+  },
+  /** A model without a price books cost 0 and is counted (`tidegate_unpriced_requests_total`). */
+  unpriced: 'count',
   /** A user's `quota:` block (`bytes` has no default: a quota without it is an error). */
   quota: {
     direction: 'total',
@@ -81,6 +87,8 @@ export const DEFAULTS = deepFreeze({
     /** Period boundaries in UTC unless the user lives elsewhere. */
     timezone: 'UTC',
     expiresAt: null,
+    /** A monthly period starts on the 1st. */
+    resetDay: 1,
   },
   /** A user (`users[]`) beyond its id. */
   user: {

@@ -5,6 +5,7 @@ import { readAdmin } from './sections/admin.js';
 import { readGatewayLimits } from './sections/gateway-limits.js';
 import { readGeo } from './sections/geo.js';
 import { readPool } from './sections/pool.js';
+import { readPricing } from './sections/prices.js';
 import { readLog, readReload } from './sections/process.js';
 import { readServices } from './sections/services.js';
 import { readReport } from './sections/report.js';
@@ -21,7 +22,21 @@ export const DEFAULT_BODY_BUDGET_BYTES = DEFAULTS.gateway.bodyBudgetBytes;
 
 const TOP_KEYS = [
   'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services', 'report',
+  'prices', 'pricesFile', 'unpriced',
 ] as const;
+
+/** A cost budget is summed from prices: it must be in their one currency. */
+function checkBudgetCurrencies(r: Reader, config: Config): void {
+  const currency = config.pricing.currency;
+  config.users.forEach((u, i) => {
+    const q = u.quota;
+    if (q === null || q.costCurrency === null) return;
+    if (currency === null) r.fail(`users[${i}].quota.cost`, 'a cost budget needs prices (prices: or pricesFile:)');
+    else if (q.costCurrency !== currency) {
+      r.fail(`users[${i}].quota.cost`, `the budget is in ${q.costCurrency} but prices are in ${currency}`);
+    }
+  });
+}
 
 /**
  * Validates a whole config document (after `${ENV}` expansion) and returns the normalized, frozen config, or
@@ -43,8 +58,10 @@ export function validateConfig(doc: unknown, source?: string): Config {
     shutdownGraceMs: r.duration('shutdownGrace', top.shutdownGrace, DEFAULTS.shutdownGraceMs),
     users,
     services: readServices(r, top.services, users),
+    pricing: readPricing(r, top.prices, top.pricesFile, top.unpriced, source),
     report: readReport(r, top.report),
   };
+  checkBudgetCurrencies(r, config);
   if (config.report !== null && config.store.sqlite === null) {
     r.fail('report', 'pushed reports need store.sqlite: batches are kept there until the receiver acknowledges them');
   }

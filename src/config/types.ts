@@ -17,6 +17,8 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly users: readonly UserConfig[];
   readonly services: readonly ServiceConfig[];
+  /** Model prices (`prices:`, `pricesFile:`, `unpriced:`). */
+  readonly pricing: PricingConfig;
   /** Pushed traffic reports; null when off. */
   readonly report: ReportConfig | null;
 }
@@ -29,6 +31,28 @@ export interface ReportConfig {
   readonly token: string | null;
   /** Retries of an unacknowledged batch back off up to this. */
   readonly maxRetryDelayMs: number;
+}
+
+/** One model's prices, per million tokens, in `currency` (a number of currency units). */
+export interface PriceConfig {
+  readonly input: number;
+  readonly output: number;
+  readonly cacheRead: number;
+  readonly cacheWrite: number;
+  readonly reasoning: number;
+  readonly currency: string;
+}
+
+export interface PricingConfig {
+  /** `prices:` in the order written: the first glob that matches a model prices it. */
+  readonly rules: readonly ({ readonly glob: string } & PriceConfig)[];
+  /** `pricesFile:` (LiteLLM's model_prices_and_context_window.json shape): exact model names; after `rules`. */
+  readonly file: string | null;
+  readonly models: Readonly<Record<string, PriceConfig>>;
+  /** A model with no price: `count` (cost 0, counted as unpriced) or `refuse` (403). */
+  readonly unpriced: 'count' | 'refuse';
+  /** The one currency every price is in (null: no prices). */
+  readonly currency: string | null;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -90,13 +114,40 @@ export type QuotaDirection = 'total' | 'in' | 'out';
 export type QuotaPeriod = 'none' | 'daily' | 'monthly';
 
 export interface QuotaConfig {
+  /** Infinity when the quota sets no byte budget (only tokens, requests or cost). */
   readonly bytes: number;
+  /** Gateway token budgets per period, total or by class (null: none). */
+  readonly tokens: TokenBudget | null;
+  /** Gateway requests per period (null: none). */
+  readonly requests: number | null;
+  /** Gateway cost per period in micro-units of `costCurrency` (null: none). */
+  readonly costMicros: number | null;
+  readonly costCurrency: string | null;
+  /** A monthly period starts on this day of the month (1–28). */
+  readonly resetDay: number;
   readonly direction: QuotaDirection;
   readonly period: QuotaPeriod;
   /** IANA time zone for period boundaries. */
   readonly timezone: string;
   /** Epoch ms after which the user is refused, or null. */
   readonly expiresAt: number | null;
+}
+
+/** Gateway rate limits: requests and tokens per minute, requests at once; null: no such limit. */
+export interface LimitsConfig {
+  readonly rpm: number | null;
+  readonly tpm: number | null;
+  readonly concurrent: number | null;
+}
+
+/** Token budgets; null: no budget for that class. */
+export interface TokenBudget {
+  readonly total: number | null;
+  readonly input: number | null;
+  readonly cacheRead: number | null;
+  readonly cacheWrite: number | null;
+  readonly output: number | null;
+  readonly reasoning: number | null;
 }
 
 export interface RateConfig {
@@ -108,6 +159,8 @@ export interface UserConfig {
   readonly id: string;
   readonly quota: QuotaConfig | null;
   readonly rate: RateConfig | null;
+  /** Gateway rate limits of the user (all its keys together). */
+  readonly limits: LimitsConfig | null;
   readonly keys: readonly string[];
   /** Keys issued through the admin API: only their SHA-256 is kept. */
   readonly keyHashes: readonly KeyHashConfig[];
@@ -212,6 +265,8 @@ export type BalanceStrategy = 'priority' | 'weighted' | 'round-robin' | 'least-i
 
 export interface ChannelConfig {
   readonly name: string;
+  /** The provider tier's limits: a channel over them is skipped by the balancer. */
+  readonly limits: LimitsConfig | null;
   readonly kind: ChannelKind;
   readonly baseUrl: URL;
   readonly keys: readonly string[];

@@ -1,13 +1,23 @@
 import type { RelayMeter } from './meter.js';
+import type { GatewayUsage } from './records.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 import type { Relay, RelayResult } from './relay-engine.js';
 
 export type RefusalReason = 'quota_exceeded' | 'quota_expired' | 'user_disabled';
 
+/** An admitted gateway request's worst case, held against its user's budgets until the request is booked. */
+export interface SpendReservation {
+  readonly input: number;
+  readonly output: number;
+  readonly cost: number;
+}
+
 /** Why a user may not start a connection or request now. */
 export interface Refusal {
   readonly reason: RefusalReason;
   readonly user: string;
+  /** Which gateway budget is used up (`tokens`, `requests`, `cost`…); absent for byte quotas and expiry. */
+  readonly budget?: string;
 }
 
 /**
@@ -29,4 +39,23 @@ export interface ServiceAccounting {
   relayEnded(meter: RelayMeter, result: RelayResult): string | null;
   /** Counts one gateway request and its tokens. */
   addRequest(user: string | null, service: string, tokens: number): void;
+  /** Counts one finished gateway request: its bytes (for the service), tokens by class and cost. */
+  addGatewayUsage(usage: GatewayUsage): void;
+  /**
+   * The cost of a gateway request in micro-units of the price currency, or -1 when its model has no price (counted
+   * as unpriced).
+   */
+  cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number,
+    reasoning: number): number;
+  /** `unpriced: refuse` and `model` has no price: the request is refused before any upstream. */
+  refusesUnpriced(model: string): boolean;
+  /**
+   * Budgets (tokens, requests, cost) before a gateway request goes upstream: the refusal when one is used up
+   * (reservations of running requests count), else the request's worst case reserved (null: the user has none).
+   */
+  admitSpend(user: string, model: string, inputEstimate: number, maxOutput: number): SpendReservation | Refusal | null;
+  /** Gives back a reservation once its request was booked (addGatewayUsage), however it ended. */
+  releaseSpend(reservation: SpendReservation): void;
+  /** Counts a client connection a gateway accepted. */
+  connectionOpened(service: string): void;
 }

@@ -27,6 +27,19 @@ export interface RequestLogRow {
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  /** Token classes apart: input without cached tokens, cache reads, cache writes, output without reasoning. */
+  inputTokens: number | null;
+  cacheReadTokens: number | null;
+  cacheWriteTokens: number | null;
+  outputTokens: number | null;
+  reasoningTokens: number | null;
+  /** Cost in millionths of the price's currency (0 when unpriced); null when no tokens were booked. */
+  costMicros: number | null;
+  /** The counts are estimates: the answer ended before the upstream stated its usage. */
+  estimated: boolean;
+  /** Request body and answer bytes (metered, not stored in the log). */
+  bytesIn: number;
+  bytesOut: number;
   latencyMs: number;
   ttfbMs: number | null;
   attempts: number;
@@ -40,7 +53,17 @@ export type GatewayUsageRecord = RequestLogRow;
 export interface GatewayUsage {
   readonly service: string;
   readonly user: string | null;
+  readonly channel: string | null;
+  readonly model: string | null;
   readonly promptTokens: number | null;
   readonly completionTokens: number | null;
   readonly totalTokens: number | null;
+  readonly inputTokens: number | null;
+  readonly cacheReadTokens: number | null;
+  readonly cacheWriteTokens: number | null;
+  readonly outputTokens: number | null;
+  readonly reasoningTokens: number | null;
+  readonly costMicros: number | null;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
 }

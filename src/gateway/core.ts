@@ -11,6 +11,9 @@ import type { BodyCodec } from './codec.js';
 import { SlotList } from '../util/slot-list.js';
 import { Router } from './routing/router.js';
 import { Watchdog, type Watched } from './timers/watchdog.js';
+import type { RowPricer } from './usage-row.js';
+import { UserLimits } from './limits/user-limits.js';
+import type { TokenUsage } from './response/usage.js';
 
 /** A request in flight, as the service sees it (the Exchange). */
 export interface LiveExchange extends Watched {
@@ -40,6 +43,10 @@ export class GatewayCore {
   readonly live = new SlotList<LiveExchange>('slot');
   /** Request and first-byte deadlines of the live exchanges. */
   readonly watchdog: Watchdog;
+  /** The users' rate limiters (`users[].limits`) for this service. */
+  readonly limits = new UserLimits();
+  /** Prices rows when they are booked (accounting's price table). */
+  readonly pricer: RowPricer;
   requests = 0;
   failed = 0;
   bytesIn = 0;
@@ -50,12 +57,14 @@ export class GatewayCore {
     events: ServiceEvents, log: Logger, accounting: ServiceAccounting,
   ) {
     this.accounting = accounting;
+    this.pricer = new AccountingPricer(accounting);
     this.serviceName = config.name;
     this.config = config;
     this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config)]));
     this.router = new Router(config, this.channels);
     this.affinity = new AffinityTable(config.affinity.maxEntries, config.affinity.ttlMs);
     this.keys = buildKeyMap(users);
+    this.limits.apply(users);
     this.defaultUser = config.user;
     this.codec = codec;
     this.usageLog = usageLog;
@@ -84,6 +93,7 @@ export class GatewayCore {
     this.router = new Router(next, channels);
     this.affinity.reconfigure(next.affinity.maxEntries, next.affinity.ttlMs);
     this.keys = buildKeyMap(users);
+    this.limits.apply(users);
     this.defaultUser = next.user;
     this.watchdog.retune(next.firstByteTimeoutMs, next.requestTimeoutMs);
     return retired;
@@ -103,6 +113,20 @@ export class GatewayCore {
     this.usageLog?.push(row);
     const listener = this.events.gatewayRequest;
     if (listener !== undefined) listener.call(this.events, row satisfies GatewayUsageRecord);
+  }
+}
+
+/** Row costs from accounting's price table; an unpriced model costs 0 (accounting counts it). */
+class AccountingPricer implements RowPricer {
+  readonly accounting: ServiceAccounting;
+
+  constructor(accounting: ServiceAccounting) {
+    this.accounting = accounting;
+  }
+
+  cost(model: string | null, u: TokenUsage): number {
+    const cost = this.accounting.cost(model, u.input, u.cacheRead, u.cacheWrite, u.output, u.reasoning);
+    return cost < 0 ? 0 : cost;
   }
 }
 

@@ -10,6 +10,7 @@ import type { BodyCodec } from './codec.js';
 import type { GatewayCore, LiveExchange } from './core.js';
 import { Failover } from './failover.js';
 import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-types.js';
+import { Admission } from './limits/admission.js';
 import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
@@ -42,6 +43,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   readonly writer: ClientWriter;
   readonly failover = new Failover();
   readonly usage = new TokenUsage();
+  /** The spend policy (budgets, prices): admits a routed request, settles it once booked. */
+  readonly admission = new Admission();
   readonly plan: RequestPlan;
   user: string | null = null;
   attempt: Attempt | null = null;
@@ -132,8 +135,15 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     if (!this.clientGone) this.plan.start(this.intake.body!);
   }
 
-  /** PlanOwner: the whole request is counted from its arrival. */
+  /** PlanOwner: the whole request is counted from its arrival; the spend policy admits it or answers. */
   routed(): void {
+    const core = this.core;
+    const plan = this.plan;
+    const refusal = this.admission.admit(core, this.endpoint.family, this.user, plan.summary!, plan.body!);
+    if (refusal !== null) {
+      this.fail(refusal);
+      return;
+    }
     this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
     this.core.watchdog.arm();
     this.next();
@@ -169,8 +179,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const probe = channel.breaker.onDispatch();
     const attempt = new Attempt(this, channel, credential, probe, this.core.config.firstByteTimeoutMs);
     this.attempt = attempt;
-    channel.inFlight++;
-    channel.requests++;
+    channel.dispatched(now);
     const req = this.req;
     const stream = this.plan.summary!.stream;
     const suffix = upstreamSuffix(dialect, this.plan.summary!.model, stream);
@@ -247,7 +256,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     // No attempt follows a committed answer: the request body is not needed any more.
     this.releaseBody();
     this.status = this.attempt!.status;
-    this.writer.head(this.attempt!, contentLength, contentType, sse);
+    this.writer.head(this.attempt!, contentLength, contentType, sse, this.admission.headers(this.endpoint.family));
   }
 
   write(data: Buffer | string): void {
@@ -324,15 +333,16 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const core = this.core;
     core.live.delete(this);
     this.releaseBody();
-    this.usage.finish();
-    core.record(usageRow(this, this.plan.summary, core.serviceName, err));
+    const row = usageRow(this, this.plan.summary, core.serviceName, err, core.pricer);
+    core.record(row);
+    this.admission.settle(core.accounting, row.totalTokens ?? 0, this.attempt?.channel ?? null);
   }
 }
 
 /** Bookkeeping when an attempt stops, however it stops. */
 function settle(a: Attempt): void {
   a.clearDeadline();
-  a.channel.inFlight--;
+  a.channel.settled();
 }
 
 /** Exchange.guard's await: the step's rejection is handled here (answered), so none is left unhandled. */

@@ -8,6 +8,7 @@ import { chooseChannel } from './routing/choose-channel.js';
 import { modelInUrl, upstreamDialect, type Endpoint } from './routing/endpoints.js';
 import type { Route } from './routing/router.js';
 import type { Channel } from './upstream/channel.js';
+import { streamAsksUsage, withUsageAsked } from './usage-request.js';
 
 /** Who a plan reports to (the Exchange). */
 export interface PlanOwner {
@@ -38,6 +39,10 @@ export class RequestPlan {
   route: Route | null = null;
   /** The body in the other chat dialect, made when a channel needs it. */
   conversion: RequestConversion | null = null;
+  /** The client's body asking for usage (an OpenAI stream), made once when a channel of its dialect needs it. */
+  asked: Buffer | null = null;
+  /** The gateway asked for usage the client did not: its usage-only final chunk is not passed on. */
+  stripUsage = false;
 
   constructor(owner: PlanOwner, core: GatewayCore, req: GatewayRequest, endpoint: Endpoint) {
     this.owner = owner;
@@ -100,7 +105,7 @@ export class RequestPlan {
       return;
     }
     if (dialect === from) {
-      this.owner.dispatch(channel, dialect, this.body!, now);
+      this.owner.dispatch(channel, dialect, this.passBody(dialect), now);
       return;
     }
     const s = this.summary!;
@@ -128,6 +133,17 @@ export class RequestPlan {
     if (!this.owner.clientGone) this.owner.dispatch(channel, dialect, body, Date.now());
   }
 
+  /** The client's body for a channel of its own dialect: OpenAI streams always ask for usage (usage-request.ts). */
+  private passBody(dialect: Dialect): Buffer {
+    if (!streamAsksUsage(dialect, this.summary!.stream)) return this.body!;
+    if (this.asked === null) {
+      const asked = withUsageAsked(this.body!);
+      this.stripUsage = asked !== null;
+      this.asked = asked ?? this.body!;
+    }
+    return this.asked;
+  }
+
   /** count_tokens on a channel that cannot count: counted here, with the model's tokenizer (in the pool). */
   private async countLocally(): Promise<void> {
     let count;
@@ -147,6 +163,7 @@ export class RequestPlan {
   /** No attempt follows: let go of the body and its converted form. */
   release(): void {
     this.body = null;
+    this.asked = null;
     this.conversion?.release();
   }
 }

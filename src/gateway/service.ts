@@ -80,6 +80,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.server.on('connection', function gatewayConnection(socket: ClientSocket) {
       service.liveConnections++;
       service.totalConnections++;
+      service.core.accounting.connectionOpened(service.core.serviceName);
       socket[CLIENT] = service.keepAlive.add(socket);
       socket.once('close', service.onSocketClose);
     });

@@ -15,25 +15,53 @@ export interface RowSource {
   readonly usage: TokenUsage;
   readonly ttfbMs: number | null;
   readonly attempts: number;
+  /** An answer went out (the upstream served it, so it is billed). */
+  readonly committed: boolean;
+  readonly intake: { readonly bytes: number };
+  readonly writer: { readonly bytes: number };
 }
 
-/** The request-log row of a finished exchange. */
+/** Prices a booked row: cost in micro-units of the model's currency (0: unpriced). */
+export interface RowPricer {
+  cost(model: string | null, usage: TokenUsage): number;
+}
+
+/**
+ * The request-log row of a finished exchange. An answer that went out but ended before the upstream stated its usage
+ * (client abort, upstream failure, timeout) is booked with estimates and flagged: never booked as null.
+ */
 export function usageRow(
-  x: RowSource, summary: RequestSummary | null, service: string, err: GatewayError | null,
+  x: RowSource, summary: RequestSummary | null, service: string, err: GatewayError | null, pricer: RowPricer | null,
 ): RequestLogRow {
   const u = x.usage;
+  const missing = u.prompt === null || (summary !== null && summary.stream && u.completion === null);
+  if (x.committed && summary !== null && (err !== null || missing)) {
+    u.estimate(summary.estimatedPromptTokens, err !== null);
+  }
+  u.finish();
+  const booked = u.prompt !== null || u.completion !== null;
+  const model = summary?.model ?? null;
   return {
     ts: x.ts,
     service,
     user: x.user,
     channel: x.channelName ?? x.attempt?.channel.name ?? null,
     endpoint: x.endpoint.path,
-    model: summary?.model ?? null,
+    model,
     stream: summary?.stream ?? false,
     status: x.status,
     promptTokens: u.prompt,
     completionTokens: u.completion,
     totalTokens: u.total,
+    inputTokens: booked ? u.input : null,
+    cacheReadTokens: booked ? u.cacheRead : null,
+    cacheWriteTokens: booked ? u.cacheWrite : null,
+    outputTokens: booked ? u.output : null,
+    reasoningTokens: booked ? u.reasoning : null,
+    costMicros: booked ? (pricer === null ? 0 : pricer.cost(model, u)) : null,
+    estimated: u.estimated,
+    bytesIn: x.intake.bytes,
+    bytesOut: x.writer.bytes,
     latencyMs: performance.now() - x.startedAt,
     ttfbMs: x.ttfbMs,
     attempts: x.attempts,

@@ -2,7 +2,6 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
 import type { Clock } from '../accounting/period.js';
-import { gatewayTokens } from '../accounting/gateway-tokens.js';
 import { EventHub } from '../admin/events.js';
 import { AdminServer, adminCredentials, type AdminRoute } from '../admin/server.js';
 import { configInForce, diffConfig, type ConfigDiff } from '../config/diff.js';
@@ -151,7 +150,7 @@ export class Runtime {
       },
       gatewayRequest(record: GatewayUsageRecord): void {
         // Accounting books the request and its tokens to the user and the service.
-        accounting.addRequest(record.user, record.service, gatewayTokens(record));
+        accounting.addGatewayUsage(record);
         for (const listener of runtime.gatewayListeners) listener(record);
       },
     };

@@ -18,6 +18,16 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
       PRIMARY KEY (kind, subject, period)
     ) WITHOUT ROWID`,
   },
+  {
+    // Gateway token classes and cost; old rows read 0.
+    id: 'accounting/2',
+    sql: `ALTER TABLE accounting_usage ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounting_usage ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounting_usage ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounting_usage ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounting_usage ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounting_usage ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];
 
 export interface LedgerCounts {
@@ -26,6 +36,12 @@ export interface LedgerCounts {
   readonly connections: number;
   readonly requests: number;
   readonly tokens: number;
+  readonly inputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  readonly outputTokens: number;
+  readonly reasoningTokens: number;
+  readonly costMicros: number;
 }
 
 /** How long a ledger write waits for a lock held by another connection before it fails (and is retried later). */
@@ -45,6 +61,12 @@ interface UsageRow {
   connections: number;
   requests: number;
   tokens: number;
+  input_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_micros: number;
 }
 
 /**
@@ -66,18 +88,26 @@ export class Ledger {
     this.busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
     applyMigrations(db, LEDGER_MIGRATIONS);
     this.upsert = db.prepare(`INSERT INTO accounting_usage
-      (kind, subject, period, bytes_in, bytes_out, connections, requests, tokens, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      (kind, subject, period, bytes_in, bytes_out, connections, requests, tokens, input_tokens, cache_read_tokens,
+       cache_write_tokens, output_tokens, reasoning_tokens, cost_micros, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (kind, subject, period) DO UPDATE SET
         bytes_in = bytes_in + excluded.bytes_in,
         bytes_out = bytes_out + excluded.bytes_out,
         connections = connections + excluded.connections,
         requests = requests + excluded.requests,
         tokens = tokens + excluded.tokens,
+        input_tokens = input_tokens + excluded.input_tokens,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+        cost_micros = cost_micros + excluded.cost_micros,
         updated_at = excluded.updated_at`);
     this.select = db.prepare(
-      'SELECT bytes_in, bytes_out, connections, requests, tokens FROM accounting_usage ' +
-        'WHERE kind = ? AND subject = ? AND period = ?',
+      `SELECT bytes_in, bytes_out, connections, requests, tokens, input_tokens, cache_read_tokens, cache_write_tokens,
+        output_tokens, reasoning_tokens,
+          cost_micros FROM accounting_usage WHERE kind = ? AND subject = ? AND period = ?`,
     );
     const upsert = this.upsert;
     const ledger = this;
@@ -85,7 +115,10 @@ export class Ledger {
       const outbox = report ? ledger.outbox : null;
       for (const row of rows) {
         const c = row.counts;
-        upsert.run(row.kind, row.subject, row.period, c.bytesIn, c.bytesOut, c.connections, c.requests, c.tokens, now);
+        upsert.run(
+          row.kind, row.subject, row.period, c.bytesIn, c.bytesOut, c.connections, c.requests, c.tokens, c.inputTokens,
+          c.cacheReadTokens, c.cacheWriteTokens, c.outputTokens, c.reasoningTokens, c.costMicros, now,
+        );
         if (outbox !== null) outbox.add(row);
       }
     });
@@ -111,7 +144,9 @@ export class Ledger {
     if (row === undefined) return null;
     return {
       bytesIn: row.bytes_in, bytesOut: row.bytes_out, connections: row.connections, requests: row.requests,
-      tokens: row.tokens,
+      tokens: row.tokens, inputTokens: row.input_tokens, cacheReadTokens: row.cache_read_tokens,
+      cacheWriteTokens: row.cache_write_tokens, outputTokens: row.output_tokens, reasoningTokens: row.reasoning_tokens,
+      costMicros: row.cost_micros,
     };
   }
 

@@ -1,12 +1,15 @@
 import type { RequestLogRow } from '../contracts/records.js';
 
-/** Number columns per row: ts, latencyMs, ttfbMs, promptTokens, completionTokens, totalTokens (NaN = null). */
-const NUMBERS = 6;
+/**
+ * Number columns per row: ts, latencyMs, ttfbMs, promptTokens, completionTokens, totalTokens, then the token classes
+ * (input, cache read, cache write, output, reasoning) and costMicros (NaN = null).
+ */
+const NUMBERS = 12;
 /**
  * Int columns per row: status, attempts, stream, then string ids of service, user, channel, endpoint, model, error
- * (-1 = null).
+ * (-1 = null), then estimated.
  */
-const INTS = 9;
+const INTS = 10;
 /** String columns, in insert order: service, user, channel, endpoint, model, error. */
 export const STRING_COLUMNS = 6;
 const ERROR_BIT = 1 << 5;
@@ -70,6 +73,12 @@ export class RequestLogBatch {
     numbers[n + 3] = row.promptTokens ?? NaN;
     numbers[n + 4] = row.completionTokens ?? NaN;
     numbers[n + 5] = row.totalTokens ?? NaN;
+    numbers[n + 6] = row.inputTokens ?? NaN;
+    numbers[n + 7] = row.cacheReadTokens ?? NaN;
+    numbers[n + 8] = row.cacheWriteTokens ?? NaN;
+    numbers[n + 9] = row.outputTokens ?? NaN;
+    numbers[n + 10] = row.reasoningTokens ?? NaN;
+    numbers[n + 11] = row.costMicros ?? NaN;
     const k = this.length * INTS;
     const ints = this.ints;
     ints[k] = row.status;
@@ -81,6 +90,7 @@ export class RequestLogBatch {
     ints[k + 6] = this.idAt(3, row.endpoint);
     ints[k + 7] = this.idAt(4, row.model);
     ints[k + 8] = this.idAt(5, row.error);
+    ints[k + 9] = row.estimated ? 1 : 0;
     this.length++;
   }
 
@@ -129,6 +139,8 @@ export class RequestLogBatch {
     out[at++] = orNull(numbers[n + 2]!);
     out[at++] = ints[k + 1];
     if ((shared & ERROR_BIT) === 0) out[at++] = this.str(ints[k + 8]!);
+    for (let c = 6; c < NUMBERS; c++) out[at++] = orNull(numbers[n + c]!);
+    out[at++] = ints[k + 9];
     return at;
   }
 

@@ -30,6 +30,17 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     CREATE INDEX request_log_ts ON request_log (ts);
     CREATE INDEX request_log_user_ts ON request_log (user, ts);`,
   },
+  {
+    // Token classes apart, cost and the estimate flag; rows of older versions keep NULL (estimated 0).
+    id: 'usage/3',
+    sql: `ALTER TABLE request_log ADD COLUMN input_tokens INTEGER;
+    ALTER TABLE request_log ADD COLUMN cache_read_tokens INTEGER;
+    ALTER TABLE request_log ADD COLUMN cache_write_tokens INTEGER;
+    ALTER TABLE request_log ADD COLUMN output_tokens INTEGER;
+    ALTER TABLE request_log ADD COLUMN reasoning_tokens INTEGER;
+    ALTER TABLE request_log ADD COLUMN cost_micros INTEGER;
+    ALTER TABLE request_log ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];
 
 export interface UsageLogOptions {

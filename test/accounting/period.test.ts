@@ -12,7 +12,10 @@ import { engines, startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
 
 function quota(period: QuotaConfig['period'], timezone = 'UTC'): QuotaConfig {
-  return { bytes: 1, direction: 'total', period, timezone, expiresAt: null };
+  return {
+    bytes: 1, direction: 'total', period, timezone, expiresAt: null, tokens: null, requests: null, costMicros: null,
+    costCurrency: null, resetDay: 1,
+  };
 }
 
 describe('quota periods', () => {

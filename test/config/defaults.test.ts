@@ -98,6 +98,11 @@ describe('config defaults table', () => {
         expectDefaults(gateway, DEFAULTS.gatewayService, 'gateway');
         assert.deepEqual(gateway.rules, []);
       },
+      price: () => {
+        const priced = validateConfig({ prices: { 'gpt-*': { input: 2, output: 8 } } }).pricing.rules[0]!;
+        assert.equal(priced.currency, DEFAULTS.price.currency);
+      },
+      unpriced: () => assert.equal(config.pricing.unpriced, DEFAULTS.unpriced),
       channel: () => {
         expectDefaults(openai, DEFAULTS.channel, 'channels[0]', ['baseUrl']);
         assert.equal(openai!.baseUrl.href, new URL(DEFAULTS.channel.baseUrl.openai).href);

@@ -93,7 +93,9 @@ describe('store: the batched request-log writer', () => {
   const row = (i: number, extra: Partial<RequestLogRow> = {}): RequestLogRow => ({
     ts: 1000 + i, service: 'llm', user: 'u', channel: 'c', endpoint: '/v1/chat/completions', model: 'm', stream: false,
     status: 200,
-    promptTokens: 1, completionTokens: 2, totalTokens: 3, latencyMs: 1.5, ttfbMs: 1, attempts: 1, error: null, ...extra,
+    promptTokens: 1, completionTokens: 2, totalTokens: 3, inputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0,
+    outputTokens: 2, reasoningTokens: 0, costMicros: 0, estimated: false, bytesIn: 10, bytesOut: 20,
+    latencyMs: 1.5, ttfbMs: 1, attempts: 1, error: null, ...extra,
   });
 
   it('a bad row is isolated: the rest of its batch is written', async () => {

@@ -27,7 +27,9 @@ export interface GatewayOptions<K extends string> {
    * by default one channel per upstream (see `channel`).
    */
   readonly gateway?: (up: Upstreams<K>) => Record<string, unknown> | Promise<Record<string, unknown>>;
-  readonly users?: readonly { id: string; keys: string[]; quota?: Record<string, unknown> }[];
+  readonly users?: readonly {
+    id: string; keys: string[]; quota?: Record<string, unknown>; limits?: Record<string, unknown>;
+  }[];
   /** Write the request log to SQLite (a temp file); off by default. */
   readonly sqlite?: boolean;
   readonly log?: Logger;
@@ -35,6 +37,8 @@ export interface GatewayOptions<K extends string> {
   readonly pool?: Record<string, unknown>;
   /** The top-level `gateway` section (bodyBudget, bodyTimeout), shared by every gateway service. */
   readonly limits?: Record<string, unknown>;
+  /** More top-level keys (`prices`, `pricesFile`, `unpriced`, `admin`…); they win over the ones above. */
+  readonly config?: Record<string, unknown>;
 }
 
 /**
@@ -49,9 +53,12 @@ export class Gateway<K extends string> {
   private tg: Running | null = null;
   private tempDir: string | null = null;
   private origin = '';
+  /** The top-level keys in force (`config`, replaced by reload(gateway, config)). */
+  private extra: Record<string, unknown>;
 
   constructor(options: GatewayOptions<K>) {
     this.options = options;
+    this.extra = options.config ?? {};
     const up = {} as Record<K, MockUpstream>;
     for (const [key, spec] of Object.entries(options.upstreams ?? {}) as [K, UpstreamSpec][]) {
       const options = typeof spec === 'string' ? { dialect: spec, name: key } : { ...spec, name: spec.name ?? key };
@@ -113,8 +120,28 @@ export class Gateway<K extends string> {
    * Applies a gateway service config (by default the one it started with, built again) through the runtime's
    * reload: same listen address, so an in-place update.
    */
-  async reload(gateway?: Record<string, unknown>): Promise<void> {
+  async reload(gateway?: Record<string, unknown>, config?: Record<string, unknown>): Promise<void> {
+    if (config !== undefined) this.extra = config;
     await this.tg!.reload(gateway === undefined ? await this.document() : this.documentFor(gateway));
+  }
+
+  /**
+   * Reloads the way SIGHUP does: the runtime reads and validates the source again, here the start document with
+   * `config` as its top-level keys. Returns the runtime's result; a config error refuses the reload and is thrown.
+   */
+  async reloadFromSource(config: Record<string, unknown>): ReturnType<Runtime['reloadFromSource']> {
+    const previous = this.extra;
+    this.extra = config;
+    this.tg!.setSource(await this.document());
+    try {
+      const result = await this.runtime.reloadFromSource();
+      if (!result.ok) this.extra = previous;
+      return result;
+    } catch (err) {
+      this.extra = previous;
+      this.tg!.setSource(await this.document());
+      throw err;
+    }
   }
 
   private async document(): Promise<Record<string, unknown>> {
@@ -129,6 +156,7 @@ export class Gateway<K extends string> {
       pool: o.pool ?? { threads: 1 },
       ...(o.limits ? { gateway: o.limits } : {}),
       users: o.users ?? [],
+      ...this.extra,
       services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', ...gateway }],
     };
   }

@@ -1,5 +1,6 @@
 import { DEFAULTS } from '../defaults.js';
 import type { BalanceStrategy, ChannelConfig, GatewayServiceConfig, RuleConfig } from '../types.js';
+import { readLimits } from './limits.js';
 import { join, type Reader } from '../validator.js';
 import { BASE_KEYS, readBase } from './service-base.js';
 
@@ -12,7 +13,7 @@ export const GATEWAY_KEYS = [
 ];
 const CHANNEL_KEYS = [
   'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
-  'responses',
+  'responses', 'limits',
 ];
 const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
 const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
@@ -87,6 +88,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
         : r.list(join(cpath, 'models'), c.models).map((m, j) => r.requiredString(join(join(cpath, 'models'), j), m)),
       maxConnections: r.integer(join(cpath, 'maxConnections'), c.maxConnections, d.maxConnections, 1, 100_000),
       responses: r.boolean(join(cpath, 'responses'), c.responses, d.responses),
+      limits: readLimits(r, join(cpath, 'limits'), c.limits),
     };
   });
   if (channels.length === 0) r.fail(path, 'expected at least one channel');

@@ -1,13 +1,16 @@
 import { DEFAULTS } from '../defaults.js';
 import { parseScryptHash } from '../../util/scrypt-hash.js';
-import type { KeyHashConfig, ProxyLogin, QuotaConfig, UserConfig } from '../types.js';
+import type { KeyHashConfig, ProxyLogin, QuotaConfig, TokenBudget, UserConfig } from '../types.js';
 import { join, type Reader } from '../validator.js';
+import { readLimits } from './limits.js';
 import { readRate } from './rate.js';
 
 /** The keys of a `users[]` item. */
-export const USER_KEYS = ['id', 'quota', 'rate', 'keys', 'keyHashes', 'enabled', 'expires', 'proxy'];
+export const USER_KEYS = ['id', 'quota', 'rate', 'keys', 'keyHashes', 'enabled', 'expires', 'proxy', 'limits'];
 /** The keys of a user's `quota:`. */
-export const QUOTA_KEYS = ['bytes', 'direction', 'period', 'timezone', 'expires'];
+export const QUOTA_KEYS = [
+  'bytes', 'direction', 'period', 'timezone', 'expires', 'tokens', 'requests', 'cost', 'resetDay',
+];
 
 /** `users:`: ids and keys unique across the list, each with an optional quota and rate. */
 export function readUsers(r: Reader, value: unknown): UserConfig[] {
@@ -36,10 +39,12 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
       if (owner !== undefined) r.fail(at, `username is already used by user "${owner}"`);
       usernames.set(proxy.username, id);
     }
+    const limits = readLimits(r, join(path, 'limits'), o.limits);
     return {
       id,
       quota,
       rate: readRate(r, join(path, 'rate'), o.rate),
+      limits,
       keys: userKeys,
       keyHashes: readKeyHashes(r, join(path, 'keyHashes'), o.keyHashes, hashes),
       enabled: r.boolean(join(path, 'enabled'), o.enabled, DEFAULTS.user.enabled),
@@ -94,7 +99,11 @@ function readQuota(r: Reader, path: string, value: unknown): QuotaConfig | null 
   if (value === undefined || value === null) return null;
   const o = r.object(path, value, QUOTA_KEYS);
   const d = DEFAULTS.quota;
-  if (o.bytes === undefined) r.fail(join(path, 'bytes'), 'expected a size like 100GiB, got nothing');
+  const spend = o.tokens !== undefined || o.requests !== undefined || o.cost !== undefined;
+  if (o.bytes === undefined && !spend) {
+    r.fail(join(path, 'bytes'), 'expected a size like 100GiB (or tokens, requests or cost), got nothing');
+  }
+  const cost = readCost(r, join(path, 'cost'), o.cost);
   const timezone = r.string(join(path, 'timezone'), o.timezone, d.timezone);
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
@@ -103,12 +112,42 @@ function readQuota(r: Reader, path: string, value: unknown): QuotaConfig | null 
   }
   const expiresAt = readDate(r, join(path, 'expires'), o.expires, d.expiresAt);
   return {
-    bytes: r.size(join(path, 'bytes'), o.bytes, 0),
+    bytes: o.bytes === undefined && spend ? Infinity : r.size(join(path, 'bytes'), o.bytes, 0),
+    tokens: readTokenBudget(r, join(path, 'tokens'), o.tokens),
+    requests: o.requests === undefined ? null : r.integer(join(path, 'requests'), o.requests, 1, 1),
+    costMicros: cost === null ? null : cost.micros,
+    costCurrency: cost === null ? null : cost.currency,
+    resetDay: r.integer(join(path, 'resetDay'), o.resetDay, d.resetDay, 1, 28),
     direction: r.oneOf(join(path, 'direction'), o.direction, ['total', 'in', 'out'] as const, d.direction),
     period: r.oneOf(join(path, 'period'), o.period, ['none', 'daily', 'monthly'] as const, d.period),
     timezone,
     expiresAt,
   };
+}
+
+const TOKEN_CLASSES = ['total', 'input', 'cacheRead', 'cacheWrite', 'output', 'reasoning'] as const;
+
+/** `tokens: 100000` (all classes) or `tokens: { total, input, cacheRead, cacheWrite, output, reasoning }`. */
+function readTokenBudget(r: Reader, path: string, value: unknown): TokenBudget | null {
+  if (value === undefined || value === null) return null;
+  const none: Record<(typeof TOKEN_CLASSES)[number], number | null> = {
+    total: null, input: null, cacheRead: null, cacheWrite: null, output: null, reasoning: null,
+  };
+  if (typeof value === 'number') return { ...none, total: r.integer(path, value, 1, 1) };
+  const o = r.object(path, value, TOKEN_CLASSES);
+  for (const c of TOKEN_CLASSES) if (o[c] !== undefined) none[c] = r.integer(join(path, c), o[c], 1, 1);
+  return none;
+}
+
+/** `cost: 50USD` (or `12.5 EUR`): micro-units and the currency. */
+function readCost(r: Reader, path: string, value: unknown): { micros: number; currency: string } | null {
+  if (value === undefined || value === null) return null;
+  const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*([A-Z]{3})$/.exec(value.trim()) : null;
+  if (m === null || Number(m[1]) <= 0) {
+    r.fail(path, `expected an amount and a currency like 50USD, got ${JSON.stringify(value)}`);
+    return null;
+  }
+  return { micros: Math.round(Number(m[1]) * 1e6), currency: m[2]! };
 }
 
 /** A date (YAML date, ISO text) as epoch ms; `fallback` when absent. */

@@ -27,6 +27,8 @@ export class ClientWriter {
   readonly counters: WriteCounters;
   /** A `drain` listener is on the response (added the first time a write fills the socket). */
   drainListening = false;
+  /** Answer body bytes sent to the client (this exchange). */
+  bytes = 0;
 
   constructor(res: GatewayResponse, counters: WriteCounters) {
     this.res = res;
@@ -34,8 +36,9 @@ export class ClientWriter {
   }
 
   /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
-  head(a: AnswerHead, contentLength: number, contentType: string, sse: boolean): void {
+  head(a: AnswerHead, contentLength: number, contentType: string, sse: boolean, extra: string[] | null): void {
     const headers = ['content-type', contentType || 'application/json', 'x-tidegate-channel', a.channel.name];
+    if (extra !== null) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
     if (contentLength >= 0) headers.push('content-length', String(contentLength));
     else if (sse) headers.push('cache-control', 'no-cache');
     if (a.requestId !== null) headers.push('x-request-id', a.requestId);
@@ -44,6 +47,7 @@ export class ClientWriter {
 
   write(data: Buffer | string, upstream: AnswerHead | null): void {
     this.counters.bytesOut += data.length;
+    this.bytes += data.length;
     if (this.res.write(data)) return;
     upstream?.pause();
     if (!this.drainListening) {
@@ -58,6 +62,7 @@ export class ClientWriter {
       return;
     }
     this.counters.bytesOut += last.length;
+    this.bytes += last.length;
     this.res.end(last);
   }
 
@@ -80,6 +85,8 @@ export class ClientWriter {
     res.setHeader('content-type', 'application/json');
     res.setHeader('content-length', Buffer.byteLength(body));
     if (err.retryAfterSeconds !== null) res.setHeader('retry-after', String(err.retryAfterSeconds));
+    const extra = err.headers;
+    if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!);
     res.writeHead(err.status);
     res.end(body);
   }

@@ -32,6 +32,7 @@ export class ConvertSseSink implements ResponseSink, SseEventSink {
   /** SseEventSink: one complete upstream event. */
   onSseEvent(buf: Buffer, start: number, end: number): void {
     const converter = this.converter;
+    this.host.usage.events++;
     let out = converter.onEvent(parseSseEvent(buf, start, end, this.event), this.host.usage);
     if (out.length === 0) return;
     // The upstream's in-stream error event is quoted: without the channel's secrets.

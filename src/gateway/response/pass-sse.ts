@@ -17,6 +17,9 @@ export class PassSseSink implements ResponseSink, SseEventSink {
   readonly event: SseEvent = { event: '', data: '' };
   /** The events being passed on include an upstream error event. */
   sseError = false;
+  /** The usage-only chunk the client did not ask for, as a range of the events being passed on (-1: none). */
+  dropStart = -1;
+  dropEnd = -1;
 
   constructor(host: SinkHost, answer: UpstreamAnswer) {
     this.host = host;
@@ -34,12 +37,29 @@ export class PassSseSink implements ResponseSink, SseEventSink {
 
   /** SseEventSink: one complete upstream event. */
   onSseEvent(buf: Buffer, start: number, end: number): void {
+    const host = this.host;
+    host.usage.events++;
     if (isErrorEvent(buf, start, end)) this.sseError = true;
-    if (mentionsUsage(buf, start, end)) readUsageFromEvent(parseSseEvent(buf, start, end, this.event), this.host.usage);
+    if (!mentionsUsage(buf, start, end)) return;
+    const ev = parseSseEvent(buf, start, end, this.event);
+    readUsageFromEvent(ev, host.usage);
+    if (host.plan.stripUsage && isUsageOnly(ev.data)) {
+      host.usage.events--;
+      this.dropStart = start;
+      this.dropEnd = afterBlankLine(buf, end);
+    }
   }
 
-  /** Passed-through events to the client; redacted when one of them was an upstream error event. */
+  /** Events passed to the client (without a usage chunk it did not ask for); redacted after an error event. */
   private pass(events: Buffer): void {
+    if (this.dropStart !== -1) {
+      const from = this.dropStart;
+      const to = this.dropEnd;
+      this.dropStart = this.dropEnd = -1;
+      if (from > 0) this.pass(events.subarray(0, from));
+      if (to < events.length) this.pass(events.subarray(to));
+      return;
+    }
     if (!this.sseError) {
       this.host.write(events);
       return;
@@ -54,6 +74,20 @@ export class PassSseSink implements ResponseSink, SseEventSink {
     this.host.end(null);
     this.host.done(null);
   }
+}
+
+/** An OpenAI chunk with no choices: the usage chunk that include_usage adds. */
+function isUsageOnly(data: string): boolean {
+  return data.includes('"choices":[]') || data.includes('"choices": []');
+}
+
+/** The index past the blank line that ends the event ending at `end` (LF LF, or CRLF CRLF). */
+function afterBlankLine(buf: Buffer, end: number): number {
+  let i = end;
+  if (buf[i] === 0x0a) i++;
+  if (buf[i] === 0x0d) i++;
+  if (buf[i] === 0x0a) i++;
+  return i;
 }
 
 /** How upstreams start an error event: `event: error` (Anthropic, OpenAI Responses), `data: {"error"` (OpenAI Chat). */

@@ -34,6 +34,8 @@ export interface UpstreamAnswer {
 /** What a sink may do to the exchange it serves (the Exchange implements it). */
 export interface SinkHost {
   readonly usage: TokenUsage;
+  /** `stripUsage`: the gateway asked for a usage chunk the client did not (usage-request.ts). */
+  readonly plan: { readonly stripUsage: boolean };
   readonly clientGone: boolean;
   readonly endpoint: Endpoint;
   readonly codec: BodyCodec;

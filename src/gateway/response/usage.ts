@@ -1,31 +1,53 @@
-/** Token counts of one response, from its `usage` object or final stream events. Null when nothing said. */
+/**
+ * Token counts of one response, from its `usage` object or final stream events. `prompt` and `completion` are the
+ * upstream's totals (cached and reasoning tokens included); the classes apart are `cacheRead`, `cacheWrite` and
+ * `reasoning`, so input (uncached) = prompt - cacheRead - cacheWrite and output = completion - reasoning.
+ * Null when nothing said.
+ */
 export class TokenUsage {
   prompt: number | null = null;
   completion: number | null = null;
   total: number | null = null;
+  cacheRead = 0;
+  cacheWrite = 0;
+  reasoning = 0;
+  /** Events of a stream passed to the client: the output estimate of a stream cut before its usage (≈ a token each). */
+  events = 0;
+  /** The counts are estimates (a stream that ended before its usage); set by estimate(). */
+  estimated = false;
 
   /** Reads an OpenAI (`prompt_tokens`…) or Anthropic (`input_tokens`…) usage object; later calls override. */
   read(u: unknown): void {
     if (u === null || typeof u !== 'object') return;
     const o = u as Record<string, unknown>;
+    const pd = o.prompt_tokens_details as Record<string, unknown> | undefined;
+    const cd = o.completion_tokens_details as Record<string, unknown> | undefined;
     this.apply(
       numOrNaN(o.prompt_tokens), numOrNaN(o.completion_tokens), numOrNaN(o.total_tokens), numOrNaN(o.input_tokens),
       numOrNaN(o.output_tokens), numOrNaN(o.cache_creation_input_tokens), numOrNaN(o.cache_read_input_tokens),
+      pd !== null && typeof pd === 'object' ? numOrNaN(pd.cached_tokens) : NaN,
+      cd !== null && typeof cd === 'object' ? numOrNaN(cd.reasoning_tokens) : NaN,
     );
   }
 
   /** The fields of a usage object, NaN where absent. */
   apply(
     prompt: number, completion: number, total: number, input: number, output: number, cacheCreation: number,
-    cacheRead: number,
+    cacheRead: number, cached = NaN, reasoning = NaN,
   ): void {
     if (prompt === prompt) this.prompt = prompt;
     if (completion === completion) this.completion = completion;
     if (total === total) this.total = total;
+    // OpenAI: cached prompt tokens are part of prompt_tokens; reasoning tokens part of completion_tokens.
+    if (cached === cached) this.cacheRead = cached;
+    if (reasoning === reasoning) this.reasoning = reasoning;
     // Anthropic counts cached prompt tokens separately; the prompt is all of them.
     if (input === input) {
-      this.prompt = input + (cacheCreation === cacheCreation ? cacheCreation : 0)
-        + (cacheRead === cacheRead ? cacheRead : 0);
+      const creation = cacheCreation === cacheCreation ? cacheCreation : this.cacheWrite;
+      const read = cacheRead === cacheRead ? cacheRead : this.cacheRead;
+      this.cacheWrite = creation;
+      this.cacheRead = read;
+      this.prompt = input + creation + read;
     }
     if (output === output) this.completion = output;
   }
@@ -35,6 +57,34 @@ export class TokenUsage {
     if (this.total === null && (this.prompt !== null || this.completion !== null)) {
       this.total = (this.prompt ?? 0) + (this.completion ?? 0);
     }
+  }
+
+  /**
+   * An answer that went out but whose usage is missing or was cut short (client abort, upstream failure, timeout):
+   * books what was seen, the request's estimate for a prompt the upstream never stated and one token per streamed
+   * event for the output (providers stream a token or a few per delta; framing events make it an overestimate by a
+   * handful). `cut`: the answer ended early, so a stated output (Anthropic's message_start says 1) may be short.
+   */
+  estimate(promptEstimate: number, cut: boolean): void {
+    if (this.prompt === null) {
+      this.prompt = promptEstimate;
+      this.estimated = true;
+    }
+    if (this.completion === null || (cut && this.completion < this.events)) {
+      this.completion = this.events;
+      this.estimated = true;
+    }
+    if (this.estimated) this.total = null;
+  }
+
+  /** Uncached input tokens. */
+  get input(): number {
+    return Math.max(0, (this.prompt ?? 0) - this.cacheRead - this.cacheWrite);
+  }
+
+  /** Output tokens without reasoning tokens. */
+  get output(): number {
+    return Math.max(0, (this.completion ?? 0) - this.reasoning);
   }
 }
 
@@ -117,6 +167,8 @@ function scanUsage(buf: Buffer, start: number, usage: TokenUsage): boolean {
   let output = NaN;
   let cacheCreation = NaN;
   let cacheRead = NaN;
+  let cached = NaN;
+  let reasoning = NaN;
   let i = skipSpace(buf, start + 1);
   if (buf[i] === CLOSE) return true;
   for (;;) {
@@ -157,6 +209,14 @@ function scanUsage(buf: Buffer, start: number, usage: TokenUsage): boolean {
       }
     } else if (c === 0x2d) {
       return false; // a negative number: no count is one, so let JSON.parse and the usual checks have it
+    } else if (c === OPEN && keyEnd - keyStart === 21 && keyIs(buf, keyStart, PROMPT_DETAILS)) {
+      i = scanDetailCount(buf, i, CACHED_TOKENS);
+      if (i === -1) return false;
+      cached = detailCount;
+    } else if (c === OPEN && keyEnd - keyStart === 25 && keyIs(buf, keyStart, COMPLETION_DETAILS)) {
+      i = scanDetailCount(buf, i, REASONING_TOKENS);
+      if (i === -1) return false;
+      reasoning = detailCount;
     } else {
       i = skipValue(buf, i);
       if (i === -1) return false;
@@ -166,8 +226,51 @@ function scanUsage(buf: Buffer, start: number, usage: TokenUsage): boolean {
     if (buf[i] !== COMMA) return false;
     i = skipSpace(buf, i + 1);
   }
-  usage.apply(prompt, completion, total, input, output, cacheCreation, cacheRead);
+  usage.apply(prompt, completion, total, input, output, cacheCreation, cacheRead, cached, reasoning);
   return true;
+}
+
+const PROMPT_DETAILS = 'prompt_tokens_details';
+const COMPLETION_DETAILS = 'completion_tokens_details';
+const CACHED_TOKENS = 'cached_tokens';
+const REASONING_TOKENS = 'reasoning_tokens';
+/** The count scanDetailCount found (NaN: absent); module-level so the scan returns one number and allocates nothing. */
+let detailCount = NaN;
+
+/**
+ * Reads the integer field `name` of the flat details object whose `{` is at `start` into detailCount; returns the
+ * index past its `}`, or -1 for a shape this scan does not read (the caller parses instead).
+ */
+function scanDetailCount(buf: Buffer, start: number, name: string): number {
+  detailCount = NaN;
+  let i = skipSpace(buf, start + 1);
+  if (buf[i] === CLOSE) return i + 1;
+  for (;;) {
+    if (buf[i] !== QUOTE) return -1;
+    const keyStart = i + 1;
+    let keyEnd = keyStart;
+    while (keyEnd < buf.length && buf[keyEnd] !== QUOTE && buf[keyEnd] !== BACKSLASH) keyEnd++;
+    if (buf[keyEnd] !== QUOTE) return -1;
+    i = skipSpace(buf, keyEnd + 1);
+    if (buf[i] !== COLON) return -1;
+    i = skipSpace(buf, i + 1);
+    const c = buf[i]!;
+    if (c >= 0x30 && c <= 0x39) {
+      let n = 0;
+      const digitsStart = i;
+      while (i < buf.length && buf[i]! >= 0x30 && buf[i]! <= 0x39) n = n * 10 + (buf[i++]! - 0x30);
+      const after = buf[i];
+      if (after === 0x2e || after === 0x65 || after === 0x45 || i - digitsStart > 15) return -1;
+      if (keyEnd - keyStart === name.length && keyIs(buf, keyStart, name)) detailCount = n;
+    } else {
+      i = skipValue(buf, i);
+      if (i === -1) return -1;
+    }
+    i = skipSpace(buf, i);
+    if (buf[i] === CLOSE) return i + 1;
+    if (buf[i] !== COMMA) return -1;
+    i = skipSpace(buf, i + 1);
+  }
 }
 
 function keyIs(buf: Buffer, at: number, name: string): boolean {

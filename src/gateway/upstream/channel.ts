@@ -3,6 +3,7 @@ import { CircuitBreaker } from './breaker.js';
 import { GlobSet } from '../routing/glob.js';
 import { KeyRing, UpstreamCredential } from './key-ring.js';
 import { UpstreamPool } from './upstream-pool.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
 
 /** Weight of the newest sample in the latency EWMA. */
 const EWMA_ALPHA = 0.3;
@@ -27,6 +28,8 @@ export class Channel {
   /** Set when the channel uses a credentials directory: accounts come from the credential index. */
   readonly usesAccounts: boolean;
   inFlight = 0;
+  /** The channel's own rate limits (provider tier), or null. */
+  limiter: RateLimiter | null;
   /** Latency (time to first byte) EWMA in ms; 0 until the first sample. */
   latencyEwma = 0;
   latencySamples = 0;
@@ -37,6 +40,7 @@ export class Channel {
 
   constructor(config: ChannelConfig, service: GatewayServiceConfig) {
     this.config = config;
+    this.limiter = config.limits === null ? null : new RateLimiter(config.limits);
     this.name = config.name;
     this.kind = config.kind;
     this.models = new GlobSet(config.models);
@@ -64,6 +68,9 @@ export class Channel {
   /** Applies the settings that do not touch connections. */
   reconfigure(next: ChannelConfig, service: GatewayServiceConfig): void {
     this.config = next;
+    if (next.limits === null) this.limiter = null;
+    else if (this.limiter === null) this.limiter = new RateLimiter(next.limits);
+    else this.limiter.config = next.limits;
     this.models = new GlobSet(next.models);
     this.weight = next.weight;
     this.priority = next.priority;
@@ -74,8 +81,23 @@ export class Channel {
   }
 
   /** Usable now: circuit lets requests through and some credential is usable. */
+  /** Breaker closed, a usable key, and room under the channel's own `limits` (else the balancer skips it). */
   available(now: number): boolean {
-    return this.breaker.allows(now) && this.keys.hasUsable(now);
+    const limiter = this.limiter;
+    return this.breaker.allows(now) && this.keys.hasUsable(now) && (limiter === null || limiter.check(now) === null);
+  }
+
+  /** An attempt starts here. */
+  dispatched(now: number): void {
+    this.inFlight++;
+    this.requests++;
+    if (this.limiter !== null) this.limiter.take(now, 0);
+  }
+
+  /** An attempt stopped, however it stopped. */
+  settled(): void {
+    this.inFlight--;
+    if (this.limiter !== null) this.limiter.settle(Date.now(), 0, 0);
   }
 
   recordLatency(ms: number): void {

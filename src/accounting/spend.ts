@@ -1,0 +1,68 @@
+import type { QuotaConfig } from '../config/types.js';
+import type { SpendReservation } from '../contracts/accounting.js';
+import type { PriceTable } from './price-table.js';
+import type { UserAccount } from './subject.js';
+
+/**
+ * An admitted gateway request's worst case, counted as spent by its user's budgets until the request is booked:
+ * input = the request's estimate, output = its max_tokens, cost = both at the model's prices, one request.
+ */
+export class Reservation implements SpendReservation {
+  readonly user: UserAccount;
+  readonly input: number;
+  readonly output: number;
+  readonly cost: number;
+
+  constructor(user: UserAccount, input: number, output: number, cost: number) {
+    this.user = user;
+    this.input = input;
+    this.output = output;
+    this.cost = cost;
+  }
+}
+
+/** Whether the quota sets any gateway budget (tokens, requests or cost). */
+export function hasSpendBudget(q: QuotaConfig | null): q is QuotaConfig {
+  return q !== null && (q.tokens !== null || q.requests !== null || q.costMicros !== null);
+}
+
+/**
+ * Which budget of the user's current period is used up, counting the reservations of requests still running; null
+ * when none is. A request is admitted while its budget is not used up, so a budget is overshot by at most the worst
+ * case of the requests admitted last (see README, Budgets).
+ */
+export function spentBudget(user: UserAccount, q: QuotaConfig): string | null {
+  const s = user.spent;
+  if (q.requests !== null && s.requests + user.reservedRequests >= q.requests) return 'requests';
+  if (q.costMicros !== null && s.costMicros + user.reservedCost >= q.costMicros) return 'cost';
+  const t = q.tokens;
+  if (t === null) return null;
+  if (t.total !== null && s.tokens + user.reservedInput + user.reservedOutput >= t.total) return 'tokens';
+  if (t.input !== null && s.inputTokens + user.reservedInput >= t.input) return 'input tokens';
+  if (t.output !== null && s.outputTokens + user.reservedOutput >= t.output) return 'output tokens';
+  if (t.cacheRead !== null && s.cacheReadTokens >= t.cacheRead) return 'cache read tokens';
+  if (t.cacheWrite !== null && s.cacheWriteTokens >= t.cacheWrite) return 'cache write tokens';
+  if (t.reasoning !== null && s.reasoningTokens >= t.reasoning) return 'reasoning tokens';
+  return null;
+}
+
+/** Reserves a request's worst case on its user. */
+export function reserve(user: UserAccount, prices: PriceTable, model: string, input: number,
+  output: number): Reservation {
+  const price = prices.lookup(model);
+  const cost = price === null ? 0 : Math.round(input * price.input + output * Math.max(price.output, price.reasoning));
+  user.reservedInput += input;
+  user.reservedOutput += output;
+  user.reservedRequests++;
+  user.reservedCost += cost;
+  return new Reservation(user, input, output, cost);
+}
+
+/** The request was booked (its real figures are in `spent`): its worst case no longer counts. */
+export function release(r: Reservation): void {
+  const user = r.user;
+  user.reservedInput -= r.input;
+  user.reservedOutput -= r.output;
+  user.reservedRequests--;
+  user.reservedCost -= r.cost;
+}
