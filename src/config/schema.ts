@@ -7,6 +7,7 @@ import { readGeo } from './sections/geo.js';
 import { readPool } from './sections/pool.js';
 import { readLog, readReload } from './sections/process.js';
 import { readServices } from './sections/services.js';
+import { readResolver } from './sections/resolver.js';
 import { readReport } from './sections/report.js';
 import { readStore } from './sections/store.js';
 import { readUsers } from './sections/users.js';
@@ -20,7 +21,8 @@ export { BYPASS_CN_COUNTRIES } from './sections/proxy.js';
 export const DEFAULT_BODY_BUDGET_BYTES = DEFAULTS.gateway.bodyBudgetBytes;
 
 const TOP_KEYS = [
-  'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services', 'report',
+  'admin', 'log', 'store', 'pool', 'geo', 'resolver', 'reload', 'gateway', 'shutdownGrace', 'users', 'services',
+  'report',
 ] as const;
 
 /**
@@ -38,6 +40,7 @@ export function validateConfig(doc: unknown, source?: string): Config {
     store: readStore(r, top.store),
     pool: readPool(r, top.pool),
     geo: readGeo(r, top.geo),
+    resolver: readResolver(r, top.resolver),
     reload: readReload(r, top.reload),
     gateway: readGatewayLimits(r, top.gateway),
     shutdownGraceMs: r.duration('shutdownGrace', top.shutdownGrace, DEFAULTS.shutdownGraceMs),
