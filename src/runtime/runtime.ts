@@ -63,7 +63,7 @@ export interface RuntimeOptions {
   readonly watch?: boolean;
   /** A specific relay engine (the shared relay suite runs every engine); default: native if it loads, else JS. */
   readonly engine?: RelayEngine;
-  /** Accounting's clock (quota periods); tests inject one. Default Date.now. */
+  /** Accounting's clock (quota periods) and the name cache's; tests inject one. Default Date.now. */
   readonly clock?: Clock;
   /** Redis key prefix for shared counters (instances sharing quotas use the same one). Default "tidegate". */
   readonly redisPrefix?: string;
@@ -170,7 +170,8 @@ export class Runtime {
       targets: new TargetRegistry(),
       bodyBudget: new BodyBudget(config.gateway),
       ownListeners: new OwnListeners(),
-      resolver: new NameResolver(config.resolver),
+      // The runtime clock ages the name cache too (tests move one).
+      resolver: new NameResolver(config.resolver, options.clock),
     };
     this.ensurePool(config);
   }

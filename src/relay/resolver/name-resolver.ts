@@ -12,7 +12,8 @@ interface RecordWithTtl {
 /** Answers that mean "this name has no address" (cached negatively); anything else (timeouts) is not cached. */
 const NO_ADDRESS = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'NODATA']);
 
-const LOCALHOST: readonly string[] = ['127.0.0.1', '::1'];
+/** `localhost` (and `*.localhost`, RFC 6761) without a query: IPv4 loopback only, as allowDestinations expect. */
+const LOCALHOST: readonly string[] = ['127.0.0.1'];
 
 /** Counters for GET /cache. */
 export interface ResolverStats {
