@@ -52,6 +52,20 @@ export const DEFAULTS = deepFreeze({
     /** Looked-up addresses remembered (an LRU). */
     cacheSize: 10_000,
   },
+  /** `resolver:` names the proxy and forward targets resolve (c-ares, not dns.lookup's thread pool). */
+  resolver: {
+    /** DNS servers ("ip" or "ip:port"); empty: the system's (resolv.conf). */
+    servers: [] as string[],
+    /** Record TTLs are clamped to [minTtl, maxTtl]. */
+    minTtlMs: 1_000,
+    maxTtlMs: 300_000,
+    /** A name with no address (NXDOMAIN, no records) is remembered this long. */
+    negativeTtlMs: 5_000,
+    /** Names remembered (an LRU). */
+    cacheSize: 10_000,
+    /** Read asynchronously at start and reload (c-ares does not read it); null: none. */
+    hostsFile: '/etc/hosts' as string | null,
+  },
   reload: {
     /** Reload on SIGHUP or the admin API only; watching the file is opt-in. */
     watch: false,

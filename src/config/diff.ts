@@ -8,7 +8,7 @@ export interface ConfigDiff {
   /** Same name, different settings: applied in place or by replacement, as the service decides. */
   readonly changed: readonly { readonly before: ServiceConfig; readonly after: ServiceConfig }[];
   readonly unchanged: readonly ServiceConfig[];
-  /** Users, admin, store, pool or geo settings differ. */
+  /** Users, admin, store, pool, geo or resolver settings differ. */
   readonly sharedChanged: readonly string[];
 }
 
@@ -25,7 +25,9 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
     else changed.push({ before: prev, after: svc });
   }
   const removed = [...old.values()].filter((s) => !next.has(s.name));
-  const shared = ['admin', 'log', 'store', 'pool', 'geo', 'reload', 'shutdownGraceMs', 'users', 'report'] as const;
+  const shared = [
+    'admin', 'log', 'store', 'pool', 'geo', 'resolver', 'reload', 'shutdownGraceMs', 'users', 'report',
+  ] as const;
   const sharedChanged = shared.filter(
     (key) => !sameSettings(before[key], after[key]),
   );

@@ -8,6 +8,7 @@ import { readPool } from './sections/pool.js';
 import { readPricing } from './sections/prices.js';
 import { readLog, readReload } from './sections/process.js';
 import { readServices } from './sections/services.js';
+import { readResolver } from './sections/resolver.js';
 import { readReport } from './sections/report.js';
 import { readStore } from './sections/store.js';
 import { readUsers } from './sections/users.js';
@@ -21,8 +22,8 @@ export { BYPASS_CN_COUNTRIES } from './sections/proxy.js';
 export const DEFAULT_BODY_BUDGET_BYTES = DEFAULTS.gateway.bodyBudgetBytes;
 
 const TOP_KEYS = [
-  'admin', 'log', 'store', 'pool', 'geo', 'reload', 'gateway', 'shutdownGrace', 'users', 'services', 'report',
-  'prices', 'pricesFile', 'unpriced',
+  'admin', 'log', 'store', 'pool', 'geo', 'resolver', 'reload', 'gateway', 'shutdownGrace', 'users', 'services',
+  'report', 'prices', 'pricesFile', 'unpriced',
 ] as const;
 
 /** A cost budget is summed from prices: it must be in their one currency. */
@@ -53,6 +54,7 @@ export function validateConfig(doc: unknown, source?: string): Config {
     store: readStore(r, top.store),
     pool: readPool(r, top.pool),
     geo: readGeo(r, top.geo),
+    resolver: readResolver(r, top.resolver),
     reload: readReload(r, top.reload),
     gateway: readGatewayLimits(r, top.gateway),
     shutdownGraceMs: r.duration('shutdownGrace', top.shutdownGrace, DEFAULTS.shutdownGraceMs),

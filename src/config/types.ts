@@ -10,6 +10,7 @@ export interface Config {
   readonly store: StoreConfig;
   readonly pool: PoolConfig;
   readonly geo: GeoConfig;
+  readonly resolver: ResolverConfig;
   readonly reload: { readonly watch: boolean };
   /** Process-wide limits shared by every gateway service. */
   readonly gateway: GatewayLimitsConfig;
@@ -96,6 +97,16 @@ export interface GatewayLimitsConfig {
   readonly bodyBudgetBytes: number;
   /** A request body must have arrived this long after its headers; else 408 and the connection closes. */
   readonly bodyTimeoutMs: number;
+}
+
+export interface ResolverConfig {
+  /** "ip" or "ip:port" (IPv6 as "[ip]:port"); empty: the system's. */
+  readonly servers: readonly string[];
+  readonly minTtlMs: number;
+  readonly maxTtlMs: number;
+  readonly negativeTtlMs: number;
+  readonly cacheSize: number;
+  readonly hostsFile: string | null;
 }
 
 export interface GeoConfig {

@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import type { LookupAddress } from 'node:dns';
+import { connect, isIP, type LookupFunction, type Socket } from 'node:net';
 import { ConnectTimeoutError } from '../errors.js';
 import type { DialOptions } from '../contracts/relay-engine.js';
 import type { HostPort } from '../util/address.js';
@@ -22,17 +23,25 @@ export class DialAttempt {
   /** The socket's 'connect' and 'error' listener: the one closure an attempt needs. */
   private readonly settle: (err?: Error) => void;
 
-  constructor(address: HostPort, options: DialOptions, listener: DialListener) {
+  /**
+   * `addresses`: the checked addresses of `address.host` (a name) when it has more than one; Node's happy
+   * eyeballs (`autoSelectFamily`) then tries them, both families interleaved, and never looks the name up again.
+   */
+  constructor(
+    address: HostPort, options: DialOptions, listener: DialListener, addresses: readonly string[] | null = null,
+  ) {
     this.address = address;
     this.timeoutMs = options.timeoutMs;
     this.listener = listener;
+    const several = addresses !== null && addresses.length > 1;
     this.socket = connect({
-      host: address.host,
+      host: several ? address.host : addresses?.[0] ?? address.host,
       port: address.port,
       allowHalfOpen: true,
       noDelay: options.noDelay,
       keepAlive: options.keepAliveMs > 0,
       keepAliveInitialDelay: options.keepAliveMs,
+      ...(several ? { autoSelectFamily: true, lookup: fixedLookup(addresses) } : {}),
     });
     this.settle = (err?: Error): void => this.finish(err ?? null);
     this.socket.on('connect', this.settle);
@@ -84,6 +93,19 @@ export class DialAttempt {
   }
 }
 
+/** A lookup answering with addresses resolved (and checked) already: only for a name with several. */
+function fixedLookup(addresses: readonly string[]): LookupFunction {
+  const all: LookupAddress[] = addresses.map(toLookupAddress);
+  return function answerResolved(_name, options, callback): void {
+    if (options.all === true) (callback as (e: null, a: LookupAddress[]) => void)(null, all);
+    else callback(null, all[0]!.address, all[0]!.family);
+  };
+}
+
+function toLookupAddress(address: string): LookupAddress {
+  return { address, family: isIP(address) };
+}
+
 function dialTimedOut(attempt: DialAttempt): void {
   attempt.timedOut();
 }
@@ -92,7 +114,9 @@ function dialTimedOut(attempt: DialAttempt): void {
  * Connects to `address` with a deadline. Resolves with a connected socket (half-open allowed, TCP_NODELAY and
  * keep-alive applied) or rejects; `abort` (the client went away) cancels the attempt.
  */
-export function dial(address: HostPort, options: DialOptions, abort: AbortSignal): Promise<Socket> {
+export function dial(
+  address: HostPort, options: DialOptions, abort: AbortSignal, addresses: readonly string[] | null = null,
+): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
     const listener: DialListener = {
       dialed(_attempt, socket) {
@@ -104,7 +128,7 @@ export function dial(address: HostPort, options: DialOptions, abort: AbortSignal
         reject(err);
       },
     };
-    const attempt = new DialAttempt(address, options, listener);
+    const attempt = new DialAttempt(address, options, listener, addresses);
     function onAbort(): void {
       attempt.cancel();
       reject(abort.reason as Error);

@@ -4,6 +4,8 @@ import { UpstreamUnavailableError } from '../errors.js';
 import type { CloseReason, DialingRelay, DialOptions, RelayDialListener } from '../contracts/relay-engine.js';
 import { DialAttempt, type DialListener } from './dial.js';
 import type { ForwardContext } from './forward-context.js';
+import type { NameResolver } from './resolver/name-resolver.js';
+import { resolverOf } from './resolver/shared-resolver.js';
 import { type Target, TargetPool } from './target-pool.js';
 import { TargetRegistry } from './target-registry.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
@@ -140,6 +142,11 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
     return this.targets;
   }
 
+  /** @internal for ForwardConnection: resolves targets given as names. */
+  get resolver(): NameResolver {
+    return resolverOf(this.context as ForwardContext);
+  }
+
   /** @internal for ForwardConnection */
   get currentDialOptions(): DialOptions {
     return this.dialOptions;
@@ -230,9 +237,39 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
       this.relay = this.service.dialWithEngine(this, target);
       return;
     }
+    if (target.named) {
+      // A name: dialed at its cached addresses; resolved (once per TTL, shared by concurrent clients) on a miss.
+      const resolver = this.service.resolver;
+      const known = resolver.cached(target.address.host);
+      if (known === undefined) {
+        resolver.resolve(target.address.host).then(
+          (addresses) => this.resolved(target, addresses),
+          (err: unknown) => this.resolved(target, err instanceof Error ? err : new Error(String(err))),
+        );
+        return;
+      }
+      this.dial(target, known);
+      return;
+    }
+    this.dial(target, null);
+  }
+
+  /** A target's name resolved (or not) while its connection waited. */
+  private resolved(target: Target, outcome: readonly string[] | Error): void {
+    if (this.gone) {
+      target.live--;
+      this.target = null;
+      this.finish();
+      return;
+    }
+    if (outcome instanceof Error) this.dialFailed(null, outcome);
+    else this.dial(target, outcome);
+  }
+
+  private dial(target: Target, addresses: readonly string[] | null): void {
     let attempt: DialAttempt;
     try {
-      attempt = new DialAttempt(target.address, this.service.currentDialOptions, this);
+      attempt = new DialAttempt(target.address, this.service.currentDialOptions, this, addresses);
     } catch (err) {
       // net.connect() throwing (bad options) fails this target like a refused connect, never the listener.
       this.dialFailed(null, err instanceof Error ? err : new Error(String(err)));

@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import type { ProxyServiceConfig } from '../config/schema.js';
 import {
@@ -14,6 +13,9 @@ import {
   UpstreamUnavailableError,
 } from '../errors.js';
 import type { ServiceContext } from '../contracts/service-context.js';
+import type { ForwardContext } from './forward-context.js';
+import type { NameResolver } from './resolver/name-resolver.js';
+import { resolverOf } from './resolver/shared-resolver.js';
 import { describeError } from '../guard/describe-error.js';
 import { formatHostPort } from '../util/address.js';
 import { dial } from './dial.js';
@@ -74,9 +76,13 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   private denied = 0;
   private authFailed = 0;
 
-  constructor(config: ProxyServiceConfig, context: ServiceContext) {
+  /** Names of direct destinations and of address rules (the runtime's, shared by every service). */
+  resolver: NameResolver;
+
+  constructor(config: ProxyServiceConfig, context: ForwardContext) {
     super(config, context);
-    this.router = new ProxyRouter(config, context.geo);
+    this.resolver = resolverOf(context);
+    this.router = new ProxyRouter(config, context.geo, new Map(), this.resolver);
     this.ruleSets = new RuleSetStore(config.name, context.log, this.ruleSetsChanged.bind(this));
     this.guard = new DestinationGuard(config, context.ownListeners ?? null);
     this.setAuth(config, context);
@@ -95,8 +101,9 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     await super.start();
   }
 
-  override update(next: ProxyServiceConfig, context: ServiceContext): void {
+  override update(next: ProxyServiceConfig, context: ForwardContext): void {
     super.update(next, context);
+    this.resolver = resolverOf(context);
     this.rebuildRouter();
     this.ruleSetsLoading = this.ruleSets.configure(next.ruleSets);
     this.guard = new DestinationGuard(next, context.ownListeners ?? null);
@@ -128,7 +135,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
 
   /** The router for the config, GeoIP resolver and rule sets in force (its name cache carries over). */
   private rebuildRouter(): void {
-    this.router = this.router.withSets(this.config, this.context.geo, this.ruleSets.data());
+    this.router = this.router.withSets(this.config, this.context.geo, this.ruleSets.data(), this.resolver);
   }
 
   private ruleSetsChanged(): void {
@@ -433,7 +440,11 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   private open(routed: Routed, dest: Destination, abort: AbortSignal): Promise<Socket> {
     const { config } = this;
     const options = this.dialOptions();
-    if (routed.via === 'direct') return dial({ host: routed.dialHost, port: dest.port }, options, abort);
+    if (routed.via === 'direct') {
+      const several = routed.addresses !== null && routed.addresses.length > 1;
+      const host = several ? routed.name! : routed.dialHost;
+      return dial({ host, port: dest.port }, options, abort, several ? routed.addresses : null);
+    }
     return dialThroughUpstream(
       config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort,
     );
@@ -473,12 +484,15 @@ async function routeDestination(
   }
   if (route.via === 'direct') {
     const host = route.address ?? dest.host;
-    if (isIP(host) === 0) return { via: 'direct', dialHost: await resolveChecked(guard, host, dest.port) };
+    if (isIP(host) === 0) {
+      const addresses = await resolveChecked(service.resolver, guard, host, dest.port);
+      return { via: 'direct', dialHost: addresses[0]!, addresses, name: host };
+    }
     checkDestination(guard, host, dest.port);
-    return { via: 'direct', dialHost: host };
+    return { via: 'direct', dialHost: host, addresses: null, name: null };
   }
   if (isIP(dest.host) !== 0) checkDestination(guard, dest.host, dest.port);
-  return { via: 'upstream', dialHost: dest.host };
+  return { via: 'upstream', dialHost: dest.host, addresses: null, name: null };
 }
 
 /**
@@ -497,12 +511,14 @@ function checkDestination(guard: DestinationGuard, ip: string, port: number, nam
   if (reason !== null) throw deniedError(reason, ip, port, name);
 }
 
-/** Resolves a name and checks every address it has (one refused address refuses the name); dials the first. */
-async function resolveChecked(guard: DestinationGuard, name: string, port: number): Promise<string> {
-  const addresses = await lookup(name, { all: true });
-  for (const { address } of addresses) checkDestination(guard, address, port, name);
+/** Resolves a name and checks every address it has (one refused address refuses the name). */
+async function resolveChecked(
+  resolver: NameResolver, guard: DestinationGuard, name: string, port: number,
+): Promise<readonly string[]> {
+  const addresses = await resolver.resolve(name);
+  for (const address of addresses) checkDestination(guard, address, port, name);
   if (addresses.length === 0) throw Object.assign(new Error(`${name} has no address`), { code: 'ENOTFOUND' });
-  return addresses[0]!.address;
+  return addresses;
 }
 
 function deniedError(reason: DenyReason, ip: string, port: number, name?: string): DestinationDeniedError {

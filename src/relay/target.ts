@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
 import type { DialAddress } from '../contracts/relay-engine.js';
 import type { HostPort } from '../util/address.js';
 
@@ -27,10 +27,13 @@ export class Target {
   probeTimer: NodeJS.Timeout | null = null;
   /** The relay engine's form of the address, when the engine dials targets itself (see ForwardService). */
   dialAddress: DialAddress | null = null;
+  /** Whether the host is a name (dialed through the resolver) rather than an IP literal. */
+  readonly named: boolean;
 
   constructor(address: HostPort, label: string) {
     this.address = address;
     this.label = label;
+    this.named = isIP(address.host) === 0;
   }
 
   get up(): boolean {

@@ -36,6 +36,7 @@ import { createWorkerPool, type PoolStats, type WorkerPool } from '../pool/index
 import { sameSettings } from '../config/diff.js';
 import { exposures } from '../config/exposure.js';
 import { OwnListeners } from '../relay/proxy/own-listeners.js';
+import { NameResolver, type ResolverStats } from '../relay/resolver/name-resolver.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../util/address.js';
 
 /** How long requests on a moved admin API's old listener may take to finish (its own reload reply among them). */
@@ -61,7 +62,7 @@ export interface RuntimeOptions {
   readonly watch?: boolean;
   /** A specific relay engine (the shared relay suite runs every engine); default: native if it loads, else JS. */
   readonly engine?: RelayEngine;
-  /** Accounting's clock (quota periods); tests inject one. Default Date.now. */
+  /** Accounting's clock (quota periods) and the name cache's; tests inject one. Default Date.now. */
   readonly clock?: Clock;
   /** Redis key prefix for shared counters (instances sharing quotas use the same one). Default "tidegate". */
   readonly redisPrefix?: string;
@@ -102,6 +103,7 @@ export class Runtime {
     log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
     pool: WorkerPool | null; usageLog: UsageLog | null;
     accounting: Accounting; targets: TargetRegistry; bodyBudget: BodyBudget; ownListeners: OwnListeners;
+    resolver: NameResolver;
   };
   private pool: WorkerPool | null = null;
   private admin: AdminServer | null = null;
@@ -167,6 +169,8 @@ export class Runtime {
       targets: new TargetRegistry(),
       bodyBudget: new BodyBudget(config.gateway),
       ownListeners: new OwnListeners(),
+      // The runtime clock ages the name cache too (tests move one).
+      resolver: new NameResolver(config.resolver, options.clock),
     };
     this.ensurePool(config);
   }
@@ -238,6 +242,7 @@ export class Runtime {
     this.warnExposures(config);
     const geo = await this.prepareGeo(config);
     if (geo) this.context.geo = geo;
+    await this.context.resolver.ready();
     for (const svc of config.services) {
       const service = createService(svc, this.context);
       this.services.set(svc.name, service);
@@ -397,11 +402,14 @@ export class Runtime {
     return this.context.geo?.stats() ?? null;
   }
 
-  /** GET /cache: the GeoIP cache and every service's caches (gateway affinity, credential indexes). */
-  caches(): { geo: ReturnType<GeoResolver['stats']> | null; services: Record<string, Record<string, unknown>> } {
+  /** GET /cache: the GeoIP cache, the name resolver's and every service's caches (affinity, credential indexes). */
+  caches(): {
+    geo: ReturnType<GeoResolver['stats']> | null; resolver: ResolverStats;
+    services: Record<string, Record<string, unknown>>;
+  } {
     const services: Record<string, Record<string, unknown>> = {};
     for (const [name, service] of this.services) if (service.caches) services[name] = service.caches();
-    return { geo: this.geoStats(), services };
+    return { geo: this.geoStats(), resolver: this.context.resolver.stats(), services };
   }
 
   /**
@@ -443,6 +451,8 @@ export class Runtime {
     this.config = next;
     this.context.users = new Map(next.users.map((u) => [u.id, u]));
     this.context.bodyBudget.retune(next.gateway);
+    // The hosts file is read again on every reload; the cache starts over only when the settings changed.
+    await this.context.resolver.reconfigure(next.resolver);
     await this.accounting.applyConfig(next);
     await this.context.usageLog?.flush();
     this.ensurePool(next);

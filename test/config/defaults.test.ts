@@ -71,6 +71,7 @@ describe('config defaults table', () => {
         expectDefaults(config.geo, DEFAULTS.geo, 'geo');
         assert.deepEqual(config.geo.lists, []);
       },
+      resolver: () => expectDefaults(config.resolver, DEFAULTS.resolver, 'resolver'),
       reload: () => expectDefaults(config.reload, DEFAULTS.reload, 'reload'),
       gateway: () => assert.deepEqual(config.gateway, DEFAULTS.gateway),
       shutdownGraceMs: () => assert.equal(config.shutdownGraceMs, DEFAULTS.shutdownGraceMs),

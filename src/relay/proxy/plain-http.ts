@@ -36,6 +36,10 @@ import type { Destination } from './socks5.js';
 export interface Routed {
   readonly via: 'direct' | 'upstream';
   readonly dialHost: string;
+  /** Direct to a name: every checked address of it (happy eyeballs dials them); else null. */
+  readonly addresses: readonly string[] | null;
+  /** The name `addresses` belong to, or null. */
+  readonly name: string | null;
 }
 
 /** What the plain HTTP side needs from its proxy service (routing, the guard, dialling, logins, counters). */

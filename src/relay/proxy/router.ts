@@ -1,9 +1,9 @@
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ProxyRuleAction, ProxyRuleConfig, ProxyServiceConfig } from '../../config/schema.js';
 import type { GeoResolver } from '../../contracts/geo-resolver.js';
-import { LruCache } from '../../util/lru-cache.js';
 import { parseIp } from '../../util/ip.js';
+import type { NameResolver } from '../resolver/name-resolver.js';
+import { resolverOf } from '../resolver/shared-resolver.js';
 import { normalizeName } from './rules/domain-set.js';
 import type { RuleSetData } from './rules/rule-set-file.js';
 import { NEEDS_ADDRESS, NEEDS_COUNTRY, NO_MATCH, RouteQuery, RuleTable } from './rules/rule-table.js';
@@ -17,14 +17,6 @@ export interface RouteDecision {
   /** The index of the rule that decided (`rules[]` first, then the preset's), or -1 for `final`. */
   readonly rule: number;
 }
-
-interface CachedName {
-  readonly ip: string | null;
-  readonly expiresAt: number;
-}
-
-const NAME_TTL_MS = 5 * 60_000;
-const NAME_CACHE_SIZE = 10_000;
 
 /** Loopback, RFC 1918, link-local, CGNAT, 0/8 and IPv6 loopback/unspecified/unique-local/link-local. */
 export const PRIVATE_RANGES = [
@@ -57,17 +49,17 @@ export function presetRules(config: ProxyServiceConfig): { rules: ProxyRuleConfi
  */
 export class ProxyRouter {
   private readonly geo: GeoResolver | null;
-  private readonly names: LruCache<CachedName>;
+  private readonly resolver: NameResolver;
   private readonly table: RuleTable;
   private readonly rules: readonly ProxyRuleConfig[];
   private readonly final: ProxyRuleAction;
 
   constructor(
     config: ProxyServiceConfig, geo: GeoResolver | null, sets: ReadonlyMap<string, RuleSetData> = new Map(),
-    names: LruCache<CachedName> = new LruCache<CachedName>(NAME_CACHE_SIZE),
+    resolver: NameResolver = resolverOf(null),
   ) {
     this.geo = geo;
-    this.names = names;
+    this.resolver = resolver;
     const preset = presetRules(config);
     this.rules = [...config.rules, ...preset.rules];
     this.final = config.final ?? preset.final;
@@ -78,9 +70,12 @@ export class ProxyRouter {
     return this.table.usesCountries;
   }
 
-  /** A router with the same rules over newly loaded rule sets (the name cache carries over). */
-  withSets(config: ProxyServiceConfig, geo: GeoResolver | null, sets: ReadonlyMap<string, RuleSetData>): ProxyRouter {
-    return new ProxyRouter(config, geo, sets, this.names);
+  /** A router with the same rules over newly loaded rule sets, resolving with `resolver`. */
+  withSets(
+    config: ProxyServiceConfig, geo: GeoResolver | null, sets: ReadonlyMap<string, RuleSetData>,
+    resolver: NameResolver = this.resolver,
+  ): ProxyRouter {
+    return new ProxyRouter(config, geo, sets, resolver);
   }
 
   async decide(host: string, port = 0): Promise<RouteDecision> {
@@ -106,18 +101,14 @@ export class ProxyRouter {
     return { via, address: via === 'direct' ? q.ip ?? host : null, country: q.country, rule };
   }
 
+  /** The name's first address (cached by the resolver for its TTL), or null. */
   private async resolve(name: string): Promise<string | null> {
-    const cached = this.names.get(name);
-    if (cached !== undefined && cached.expiresAt > Date.now()) return cached.ip;
-    let ip: string | null;
     try {
-      ip = (await lookup(name)).address;
+      return (await this.resolver.resolve(name))[0] ?? null;
     } catch {
       // Unresolvable here (or poisoned): let the upstream resolve it.
-      ip = null;
+      return null;
     }
-    this.names.set(name, { ip, expiresAt: Date.now() + NAME_TTL_MS });
-    return ip;
   }
 }
 
