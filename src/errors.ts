@@ -519,6 +519,7 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   PoolClosedError,
   JsonBodyError,
   GeoDatabaseError,
+  RuleSetError,
   CredentialsDirError,
   ProxyHandshakeError,
   SocksRefusal,
