@@ -289,6 +289,8 @@ export interface ChannelConfig {
   readonly maxConnections: number;
   /** An `openai` channel that speaks the Responses API: `/v1/responses` requests pass through unchanged. */
   readonly responses: boolean;
+  /** Client model name → the name sent upstream (in the body, or in a Gemini URL). */
+  readonly modelMap: Readonly<Record<string, string>>;
 }
 
 export interface RuleConfig {
@@ -299,6 +301,8 @@ export interface RuleConfig {
   };
   readonly channels: readonly string[];
   readonly strategy: BalanceStrategy | null;
+  /** The model sent upstream for requests this rule matched (before a channel's modelMap); null: the client's. */
+  readonly model: string | null;
 }
 
 export interface GatewayServiceConfig extends ServiceBase {

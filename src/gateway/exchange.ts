@@ -182,7 +182,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     channel.dispatched(now);
     const req = this.req;
     const stream = this.plan.summary!.stream;
-    const suffix = upstreamSuffix(dialect, this.plan.summary!.model, stream);
+    const suffix = upstreamSuffix(dialect, this.plan.upstreamModel, stream);
     const url = this.endpoint.inUrl === null ? req.url : undefined;
     channel.pool.dispatch(upstreamRequest(channel, suffix, credential, req.headers, url, stream, body), attempt);
   }

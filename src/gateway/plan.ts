@@ -5,6 +5,7 @@ import { RequestConversion } from './conversion.js';
 import type { GatewayCore } from './core.js';
 import type { GatewayRequest } from './http-types.js';
 import { chooseChannel } from './routing/choose-channel.js';
+import { rewriteModel } from './routing/model-rewrite.js';
 import { modelInUrl, upstreamDialect, type Endpoint } from './routing/endpoints.js';
 import type { Route } from './routing/router.js';
 import type { Channel } from './upstream/channel.js';
@@ -37,6 +38,8 @@ export class RequestPlan {
   summary: RequestSummary | null = null;
   sessionKey: string | null = null;
   route: Route | null = null;
+  /** The model name the current attempt's channel is sent (the client's unless a rule or modelMap rewrites it). */
+  upstreamModel = '';
   /** The body in the other chat dialect, made when a channel needs it. */
   conversion: RequestConversion | null = null;
   /** The client's body asking for usage (an OpenAI stream), made once when a channel of its dialect needs it. */
@@ -104,8 +107,10 @@ export class RequestPlan {
       this.owner.guard(this.countLocally());
       return;
     }
+    const model = this.route!.model ?? this.summary!.model;
+    this.upstreamModel = channel.config.modelMap[model] ?? model;
     if (dialect === from) {
-      this.owner.dispatch(channel, dialect, this.passBody(dialect), now);
+      this.owner.dispatch(channel, dialect, this.withModel(this.passBody(dialect)), now);
       return;
     }
     const s = this.summary!;
@@ -118,7 +123,7 @@ export class RequestPlan {
       this.owner.fail(toGatewayError(err));
       return;
     }
-    if (body !== null) this.owner.dispatch(channel, dialect, body, now);
+    if (body !== null) this.owner.dispatch(channel, dialect, this.withModel(body), now);
     else this.owner.guard(this.convertInPool(conversion, channel, dialect));
   }
 
@@ -130,7 +135,13 @@ export class RequestPlan {
       this.owner.fail(toGatewayError(err));
       return;
     }
-    if (!this.owner.clientGone) this.owner.dispatch(channel, dialect, body, Date.now());
+    if (!this.owner.clientGone) this.owner.dispatch(channel, dialect, this.withModel(body), Date.now());
+  }
+
+  /** The body with the upstream model when it differs from the client's (Gemini bodies have none: it is in the URL). */
+  private withModel(body: Buffer): Buffer {
+    if (this.upstreamModel === this.summary!.model) return body;
+    return rewriteModel(body, this.upstreamModel) ?? body;
   }
 
   /** The client's body for a channel of its own dialect: OpenAI streams always ask for usage (usage-request.ts). */

@@ -211,8 +211,10 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     core.live.add(exchange);
     res.exchange = exchange;
     if (!exchange.authenticate()) return;
-    if (endpoint === MODELS) {
-      answerModels(exchange, this.config, req.headers['anthropic-version'] !== undefined);
+    if (endpoint.dialect === null) {
+      // GET /v1/models (Anthropic's shape when the client sent anthropic-version) or GET /v1beta/models.
+      const anthropic = endpoint === MODELS && req.headers['anthropic-version'] !== undefined;
+      exchange.answerLocal(listModels(this.config, anthropic ? 'anthropic' : endpoint.family));
       return;
     }
     // The body goes straight to the exchange (GatewayRequest.push), charged to the body budget.
@@ -278,10 +280,6 @@ function answerError(res: GatewayResponse, family: Family, err: GatewayError): v
   res.setHeader('content-length', Buffer.byteLength(body));
   res.writeHead(err.status);
   res.end(body);
-}
-
-function answerModels(exchange: Exchange, config: GatewayServiceConfig, anthropic: boolean): void {
-  exchange.answerLocal(listModels(config, anthropic));
 }
 
 function onResponseClose(this: GatewayResponse): void {

@@ -49,7 +49,23 @@ describe('gateway: kind: gemini channels', () => {
   });
   after(() => gemini.close());
   const gw = withGateway({
-    gateway: () => ({ channels: [{ name: 'gm', kind: 'gemini', baseUrl: gemini.origin, keys: ['g-key'] }] }),
+    gateway: () => ({
+      channels: [
+        {
+          name: 'gm', kind: 'gemini', baseUrl: gemini.origin, keys: ['g-key'],
+          modelMap: { flash: 'gemini-2.5-flash' },
+        },
+      ],
+    }),
+  });
+
+  it('a modelMap key from a Gemini client: the mapped name goes into the upstream URL, body unchanged', async () => {
+    const client = new GoogleGenAI({ apiKey: 'none', httpOptions: { baseUrl: gw.url } });
+    const r = await client.models.generateContent({ model: 'flash', contents: 'Hi' });
+    assert.equal(r.text, 'Hello from gm');
+    const s = seen.at(-1)!;
+    assert.equal(s.url, '/v1beta/models/gemini-2.5-flash:generateContent');
+    assert.deepEqual(s.body.contents, [{ role: 'user', parts: [{ text: 'Hi' }] }]);
   });
 
   it('an OpenAI chat client: the request becomes generateContent, the answer a chat.completion', async () => {

@@ -13,7 +13,7 @@ export const GATEWAY_KEYS = [
 ];
 const CHANNEL_KEYS = [
   'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
-  'responses', 'limits',
+  'responses', 'limits', 'modelMap',
 ];
 const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
 const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
@@ -89,6 +89,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
       maxConnections: r.integer(join(cpath, 'maxConnections'), c.maxConnections, d.maxConnections, 1, 100_000),
       responses: r.boolean(join(cpath, 'responses'), c.responses, d.responses),
       limits: readLimits(r, join(cpath, 'limits'), c.limits),
+      modelMap: readModelMap(r, join(cpath, 'modelMap'), c.modelMap),
     };
   });
   if (channels.length === 0) r.fail(path, 'expected at least one channel');
@@ -97,7 +98,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
 
 /** One routing rule: a match on model, path and/or a header, and the channels it may use. */
 function readRule(r: Reader, rpath: string, item: unknown, channelNames: ReadonlySet<string>): RuleConfig {
-  const ru = r.object(rpath, item, ['match', 'channels', 'strategy']);
+  const ru = r.object(rpath, item, ['match', 'channels', 'strategy', 'model']);
   const m = r.object(join(rpath, 'match'), ru.match, ['model', 'path', 'header']);
   let header: { name: string; value: string } | null = null;
   if (m.header !== undefined) {
@@ -123,5 +124,22 @@ function readRule(r: Reader, rpath: string, item: unknown, channelNames: Readonl
     strategy: ru.strategy === undefined
       ? null
       : r.oneOf(join(rpath, 'strategy'), ru.strategy, STRATEGIES, DEFAULTS.gatewayService.strategy),
+    model: ru.model === undefined ? null : r.requiredString(join(rpath, 'model'), ru.model),
   };
+}
+
+/** `modelMap:`: client model name → upstream model name, both non-empty strings. */
+function readModelMap(r: Reader, path: string, value: unknown): Readonly<Record<string, string>> {
+  // No prototype: a client's model name is looked up in it (`constructor` is no mapping).
+  const map: Record<string, string> = Object.create(null);
+  if (value === undefined) return map;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    r.fail(path, 'expected a mapping of client model name to upstream model name');
+    return map;
+  }
+  for (const [from, to] of Object.entries(value)) {
+    const target = r.requiredString(join(path, from), to);
+    if (from.length > 0 && target) map[from] = target;
+  }
+  return map;
 }

@@ -48,6 +48,11 @@ export const MODELS: Endpoint = {
   servedBy: { openai: true, anthropic: true, gemini: true },
 };
 
+export const GEMINI_MODELS: Endpoint = {
+  path: '/v1beta/models', method: 'GET', dialect: null, family: 'gemini', inUrl: null,
+  servedBy: { openai: true, anthropic: true, gemini: true },
+};
+
 const GEMINI_SERVED = { openai: true, anthropic: true, gemini: true } as const;
 export const GEMINI_GENERATE: Endpoint = {
   path: '/v1beta/models/{model}:generateContent', method: 'POST', dialect: 'gemini-generate', family: 'gemini',
@@ -110,6 +115,8 @@ export function findEndpoint(path: string): Endpoint | null {
     case '/v1/models':
     case '/models':
       return MODELS;
+    case '/v1beta/models':
+      return GEMINI_MODELS;
     default:
       return geminiEndpoint(path);
   }

@@ -9,14 +9,17 @@ export class Route {
   readonly rule: number;
   readonly channels: readonly Channel[];
   readonly strategy: BalanceStrategy;
+  /** The rule's model rewrite (sent upstream instead of the client's, before a channel's modelMap), or null. */
+  readonly model: string | null;
   /** Round-robin cursor and smooth-weighted state live on the route, so each route balances on its own. */
   cursor = 0;
   readonly currentWeights: Float64Array;
 
-  constructor(rule: number, channels: readonly Channel[], strategy: BalanceStrategy) {
+  constructor(rule: number, channels: readonly Channel[], strategy: BalanceStrategy, model: string | null) {
     this.rule = rule;
     this.channels = channels;
     this.strategy = strategy;
+    this.model = model;
     this.currentWeights = new Float64Array(channels.length);
   }
 }
@@ -28,6 +31,7 @@ interface CompiledRule {
   readonly header: { readonly name: string; readonly value: string } | null;
   readonly channels: readonly Channel[];
   readonly strategy: BalanceStrategy;
+  readonly rewrite: string | null;
 }
 
 /** Resolved routes are cached per (rule, endpoint, model); the cache is bounded and rebuilt with the config. */
@@ -63,6 +67,7 @@ export class Router {
         header: rule.match.header,
         channels: rule.channels.map((name) => channels.get(name)!).filter((c) => c !== undefined),
         strategy: rule.strategy ?? config.strategy,
+        rewrite: rule.model,
       };
     });
     this.hasHeaderRules = this.rules.some((r) => r.header !== null);
@@ -91,8 +96,8 @@ export class Router {
       if (index === -2) index = this.matchRule(endpoint, model, headers);
       const rule = index >= 0 ? this.rules[index]! : null;
       route = rule === null
-        ? new Route(-1, eligible(this.all, endpoint, model), this.defaultStrategy)
-        : new Route(rule.index, eligible(rule.channels, endpoint, model), rule.strategy);
+        ? new Route(-1, eligible(this.all, endpoint, model), this.defaultStrategy, null)
+        : new Route(rule.index, eligible(rule.channels, endpoint, rule.rewrite ?? model), rule.strategy, rule.rewrite);
       if (this.cached >= ROUTE_CACHE_MAX) this.clearCache();
       routes.set(model, route);
       this.cached++;
@@ -118,8 +123,10 @@ export class Router {
   }
 }
 
+/** Channels that serve the endpoint and the model: by their globs, or as a key of their modelMap. */
 function eligible(channels: readonly Channel[], endpoint: Endpoint, model: string): Channel[] {
-  return channels.filter((c) => endpoint.servedBy[c.kind] && c.models.matches(model));
+  return channels.filter((c) => endpoint.servedBy[c.kind]
+    && (c.models.matches(model) || Object.hasOwn(c.config.modelMap, model)));
 }
 
 export { GlobSet };
