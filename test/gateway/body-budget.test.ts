@@ -150,14 +150,20 @@ describe('gateway: 150 clients holding almost-complete 10 MiB bodies', () => {
     const declared = 10 * 1024 * 1024 - 1024;
     const clients: RawClient[] = [];
     const statuses: Promise<number>[] = [];
+    let answered503 = 0;
     for (let i = 0; i < 150; i++) {
       const c = await RawClient.open(gw.url);
       c.send(head(declared));
       c.send(Buffer.alloc(16 * KiB, 0x20));
       clients.push(c);
-      statuses.push(c.read().then((a) => a.status, () => -1));
+      statuses.push(c.read().then((a) => {
+        if (a.status === 503) answered503++;
+        return a.status;
+      }, () => -1));
     }
     await eventually(() => budget(gw).refused >= 144, 20_000, '144 refusals');
+    // Every refused client reads its answer before the sockets are cut (a 503 still in flight would read as -1).
+    await eventually(() => answered503 >= 144, 20_000, '144 answers read');
     const snapshot = budget(gw);
     assert.ok(snapshot.used <= snapshot.limit, `used ${snapshot.used} within ${snapshot.limit}`);
     assert.equal(snapshot.used, 6 * declared, 'six bodies fit in 64 MiB');
