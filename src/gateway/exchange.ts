@@ -1,12 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Dialect } from '../dialects/types.js';
-import { ClientClosedError, GatewayError, GatewayInternalError, UpstreamTimeoutError } from '../errors.js';
+import { ClientClosedError, GatewayError, UpstreamTimeoutError } from '../errors.js';
 import type { Slotted } from '../util/slot-list.js';
 import { SLOW_MS } from '../util/test-hooks.js';
 import { authenticate, quotaRefusal } from './auth.js';
 import { BodyIntake, type BodyOwner } from './body-intake.js';
 import type { BodyBudget } from './body-budget.js';
 import type { BodyCodec } from './codec.js';
+import { exchangeCrashed, guardStep } from './crash-guard.js';
 import type { GatewayCore, LiveExchange } from './core.js';
 import { Failover } from './failover.js';
 import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-types.js';
@@ -343,21 +344,6 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 function settle(a: Attempt): void {
   a.clearDeadline();
   a.channel.settled();
-}
-
-/** Exchange.guard's await: the step's rejection is handled here (answered), so none is left unhandled. */
-async function guardStep(exchange: Exchange, step: Promise<void>): Promise<void> {
-  try {
-    await step;
-  } catch (err) {
-    exchangeCrashed(exchange, err);
-  }
-}
-
-function exchangeCrashed(exchange: Exchange, err: unknown): void {
-  exchange.core.log.error({ err, service: exchange.core.serviceName }, 'gateway request failed unexpectedly');
-  if (err instanceof GatewayError) exchange.fail(err);
-  else exchange.fail(new GatewayInternalError(err instanceof Error ? err.message : String(err)));
 }
 
 function requestTimeoutError(ms: number): UpstreamTimeoutError {
