@@ -10,7 +10,9 @@ import {
 import type { Accounting } from '../accounting/accounting.js';
 import { decodeCursor, GROUP_BY, type GroupBy, type RequestFilter, type RequestQuery } from '../store/request-query.js';
 import { VERSION } from '../version.js';
-import { DEFAULT_PAGE, MAX_PAGE, pageParams, type Management, type Versioned } from './management.js';
+import type { Versioned } from './management/items.js';
+import type { Management } from './management/management.js';
+import { DEFAULT_PAGE, MAX_PAGE, pageParams } from './management/paging.js';
 
 /** What the admin endpoints read and do. The Runtime is one; the routes never see the class (no import circle). */
 export interface AdminSubject {
@@ -244,7 +246,8 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
       path: '/services',
       body: true,
       doc: {
-        summary: 'Adds a service of any type; listen "<host>:auto" takes a free port of admin.portRange',
+        summary: 'Adds a service of any type; listen "<host>:auto" takes a free port of its user\'s ports '
+          + 'or else of admin.portRange',
         requestBody: SERVICE_SCHEMA, response: { status: 201, schema: SERVICE_ITEM }, errors: [409, 422],
       },
       async handle(_params, _req, body) {

@@ -22,7 +22,7 @@ import { OverlayStore } from '../store/overlay-store.js';
 import { RequestQuery } from '../store/request-query.js';
 import { ReportOutbox } from '../store/report-outbox.js';
 import { Reporter, type ReporterStatus } from '../report/reporter.js';
-import { Management } from './management.js';
+import { Management } from './management/management.js';
 import { ServiceWatch } from './service-watch.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
@@ -188,7 +188,9 @@ export class Runtime {
     let ref: Runtime | null = null;
     try {
       const document = options.document ?? (options.source?.loadDocument ? await options.source.loadDocument() : null);
-      management = new Management(new OverlayStore((db ?? overlayDb)!), document, options.log);
+      management = new Management(
+        new OverlayStore((db ?? overlayDb)!), document, options.log, options.source?.file ?? undefined,
+      );
       config = management.initialConfig(config);
       // Durable (and shared) totals are loaded before any service accepts.
       accounting = await Accounting.open(config, {
