@@ -19,7 +19,7 @@ import type { Service } from '../contracts/service.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { UsageLog } from '../store/usage-log.js';
 import { OverlayStore } from '../store/overlay-store.js';
-import { RequestQuery } from '../store/request-query.js';
+import { RequestReader } from '../store/request-reader.js';
 import { ReportOutbox } from '../store/report-outbox.js';
 import { Reporter, type ReporterStatus } from '../report/reporter.js';
 import { Management } from './management/management.js';
@@ -86,8 +86,8 @@ export class Runtime {
   readonly accounting: Accounting;
   /** Users, keys and services made through the admin API (the overlay on the config file). */
   readonly management: Management;
-  /** `GET /requests` and `GET /usage/summary`; null without a SQLite store. */
-  readonly requestQuery: RequestQuery | null;
+  /** `GET /requests` and `GET /usage/summary` (read on a thread of their own); null without a SQLite store. */
+  readonly requestQuery: RequestReader | null;
   /** Pushed traffic reports (`report:`), when configured. */
   private reporter: Reporter | null = null;
   /** `GET /events`. */
@@ -134,7 +134,7 @@ export class Runtime {
     this.config = config;
     this.management = management;
     this.overlayDb = overlayDb;
-    this.requestQuery = db ? new RequestQuery(db) : null;
+    this.requestQuery = db ? new RequestReader(db, options.log) : null;
     this.watch = new ServiceWatch(() => this.status().services, this);
     this.events = new EventHub(this.watch);
     this.log = options.log;
@@ -672,6 +672,7 @@ export class Runtime {
     this.events.close();
     if (this.admin) await this.admin.close();
     await this.context.usageLog?.close();
+    await this.requestQuery?.close();
     await this.pool?.close();
     this.db?.close();
     this.overlayDb?.close();
