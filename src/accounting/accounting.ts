@@ -100,7 +100,7 @@ export class Accounting implements ServiceAccounting {
   private readonly relays = new SlotList<MeteredRelay>('slot');
   /** Users with live relays: the only ones the sampler checks. */
   private readonly liveUsers = new Set<UserAccount>();
-  /** Relays closed by the last applyConfig, by removed user (what a DELETE /users reply counts). */
+  /** Relays closed by the last applyConfig that removed users, by user (what a DELETE /users reply counts). */
   private readonly removedCut = new Map<string, number>();
   private sampler: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -182,9 +182,12 @@ export class Accounting implements ServiceAccounting {
     }
     // Removed users leave metrics and admission and their live relays close (`user_removed`); their last bytes and
     // queued deltas still reach the ledger.
-    this.removedCut.clear();
+    let removing = false;
     for (const [id, user] of [...this.users]) {
       if (seen.has(id)) continue;
+      // Kept until the next reload that removes users (not the runtime's second pass after a failed service).
+      if (!removing) this.removedCut.clear();
+      removing = true;
       this.users.delete(id);
       this.setBudget(user, false);
       const closed = this.cut(user, REMOVED);
