@@ -20,8 +20,8 @@ import { openDatabase, type Db } from '../store/database.js';
 import { UsageLog } from '../store/usage-log.js';
 import { OverlayStore } from '../store/overlay-store.js';
 import { RequestReader } from '../store/request-reader.js';
-import { ReportOutbox } from '../store/report-outbox.js';
-import { Reporter, type ReporterStatus } from '../report/reporter.js';
+import type { ReporterStatus } from '../report/reporter.js';
+import { ReportControl } from './report-control.js';
 import { Management } from './management/management.js';
 import { ServiceWatch } from './service-watch.js';
 import { VERSION } from '../version.js';
@@ -88,8 +88,8 @@ export class Runtime {
   readonly management: Management;
   /** `GET /requests` and `GET /usage/summary` (read on a thread of their own); null without a SQLite store. */
   readonly requestQuery: RequestReader | null;
-  /** Pushed traffic reports (`report:`), when configured. */
-  private reporter: Reporter | null = null;
+  /** Pushed traffic reports (`report:`). */
+  private readonly reports: ReportControl;
   /** `GET /events`. */
   readonly events: EventHub;
   private readonly watch: ServiceWatch;
@@ -144,6 +144,7 @@ export class Runtime {
     this.db = db;
     this.accounting = accounting;
     const runtime = this;
+    this.reports = new ReportControl(db, accounting, options.log, (type, data) => runtime.publish(type, data));
     const events: ServiceEvents = {
       relayClosed(record: RelayRecord): void {
         // Once per connection: skip building the log object when debug is off.
@@ -259,41 +260,17 @@ export class Runtime {
       log.info({ listen: this.admin.address(), auth: config.admin.token ? 'bearer' : 'none' }, 'admin API listening');
     }
     if (watchFile && this.source?.file) this.watchConfig(this.source.file);
-    this.applyReport(config);
-  }
-
-  /** Starts, retunes or stops pushed reports as `config.report` says. */
-  private applyReport(config: Config): void {
-    if (config.report === null || this.db === null) {
-      if (this.reporter !== null) {
-        void this.reporter.close();
-        this.reporter = null;
-        this.accounting.setReportOutbox(null);
-      }
-      return;
-    }
-    if (this.reporter !== null) {
-      this.reporter.setConfig(config.report);
-      return;
-    }
-    const outbox = new ReportOutbox(this.db);
-    this.accounting.setReportOutbox(outbox);
-    const runtime = this;
-    this.reporter = new Reporter(config.report, outbox, this.log, {
-      flush: () => runtime.accounting.flush(),
-      publish: (type, data) => runtime.publish(type, data),
-    });
-    this.reporter.start();
+    this.reports.apply(config);
   }
 
   /** `GET /report`: the reporter's state, or null when reports are off. */
   reportStatus(): ReporterStatus | null {
-    return this.reporter?.status() ?? null;
+    return this.reports.status();
   }
 
   /** Sends pending report batches now (tests; the reporter also runs on its interval). */
   reportNow(): Promise<void> {
-    return this.reporter?.runOnce() ?? Promise.resolve();
+    return this.reports.now();
   }
 
   private routes(): AdminRoute[] {
@@ -460,7 +437,7 @@ export class Runtime {
     this.ensurePool(next);
     const adminListen = await this.applyAdmin(before, next, failed);
     this.applyWatch(next.reload.watch);
-    this.applyReport(next);
+    this.reports.apply(next);
 
     for (const svc of diff.removed) this.retire(svc.name);
     // A gateway whose own settings did not change still takes new users and keys (its key map is built from them).
@@ -666,7 +643,7 @@ export class Runtime {
     await Promise.all(this.draining.values());
     await this.engine.shutdown();
     // No more sends; what is unacknowledged or pending stays in SQLite for the next start.
-    await this.reporter?.close();
+    await this.reports.close();
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();
     this.events.close();
