@@ -65,6 +65,11 @@ export class RequestReader {
     return this.main.plan(filter);
   }
 
+  /** Where queries run now: `thread`, or `inline` (in-memory database, or the thread failed). */
+  get mode(): 'thread' | 'inline' {
+    return this.inline ? 'inline' : 'thread';
+  }
+
   /** Stops the thread (queries still waiting are refused). */
   async close(): Promise<void> {
     if (this.closing) return;
