@@ -18,7 +18,8 @@ export function readAdmin(r: Reader, value: unknown): AdminConfig {
       role: r.oneOf(join(path, 'role'), t.role, ['read', 'write'] as const, 'read'),
     };
   });
-  return { listen, token: token === '' ? null : token, allowNoToken, tokens, portRange: readAdminPorts(r, o.portRange) };
+  const portRange = readAdminPorts(r, o.portRange);
+  return { listen, token: token === '' ? null : token, allowNoToken, tokens, portRange };
 }
 
 function readAdminPorts(r: Reader, value: unknown): { from: number; to: number } {
