@@ -5,7 +5,7 @@
  * A 5 ms heartbeat timer runs meanwhile; prints the summary's wall time, the longest event-loop stall and the
  * heartbeats that fired, per round.
  *
- *   node dist/bench/request-log-loop.js [--file FILE | --rows N] [--rounds 3] [--days 3]
+ *   node dist/bench/request-log-loop.js [--file FILE | --rows N] [--rounds 3] [--days 3 (0: the whole log)]
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,8 +38,9 @@ db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, appl
 const inline = new RequestQuery(db);
 const reader = new RequestReader(db, createLogger('silent'));
 const newest = (db.prepare('SELECT MAX(ts) AS ts FROM request_log').get() as { ts: number }).ts;
-const filter: RequestFilter = { since: newest - days * 86_400_000 };
-const rows = (db.prepare('SELECT COUNT(*) AS n FROM request_log WHERE ts >= ?').get(filter.since) as { n: number }).n;
+// --days 0: no window, the whole table.
+const filter: RequestFilter = days > 0 ? { since: newest - days * 86_400_000 } : {};
+const rows = (db.prepare('SELECT COUNT(*) AS n FROM request_log WHERE ts >= ?').get(filter.since ?? 0) as { n: number }).n;
 
 async function observe(run: () => Promise<unknown>): Promise<{ wall: number; stall: number; beats: number }> {
   const h = monitorEventLoopDelay({ resolution: 5 });
@@ -57,7 +58,7 @@ async function observe(run: () => Promise<unknown>): Promise<{ wall: number; sta
   return { wall: Math.round(wall), stall: Math.round(h.max / 1e6), beats };
 }
 
-console.log(`summary by model over the last ${days} days (${rows.toLocaleString('en')} rows); shared 2-core machine`);
+console.log(`summary by model over ${days > 0 ? `the last ${days} days` : 'the whole log'} (${rows.toLocaleString('en')} rows); shared 2-core machine`);
 for (let round = 1; round <= rounds; round++) {
   const before = await observe(async () => inline.summary('model', filter));
   const after = await observe(() => reader.summary('model', filter));
