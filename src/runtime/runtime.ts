@@ -23,7 +23,8 @@ import { RequestQuery } from '../store/request-query.js';
 import { ReportOutbox } from '../store/report-outbox.js';
 import { Reporter, type ReporterStatus } from '../report/reporter.js';
 import { Management } from './management.js';
-import { ServiceWatch } from './service-watch.js';
+import { healthSources, ServiceWatch } from './service-watch.js';
+import { healthMetrics } from '../health/metrics.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
@@ -137,6 +138,7 @@ export class Runtime {
     this.requestQuery = db ? new RequestQuery(db) : null;
     this.watch = new ServiceWatch(() => this.status().services, this);
     this.events = new EventHub(this.watch);
+    healthMetrics(accounting.metrics, () => healthSources(this.services));
     this.log = options.log;
     this.source = options.source ?? null;
     this.engine = engine;

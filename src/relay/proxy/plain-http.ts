@@ -30,32 +30,23 @@ import { HandshakeReader, type Parse } from './handshake-reader.js';
 import { endToEndFields } from './hop-by-hop.js';
 import { httpReply, MAX_HEADER_BLOCK, parseAuthority } from './http-connect.js';
 import type { HttpSession } from './http-session.js';
+import type { Routed } from './route-destination.js';
 import type { Destination } from './socks5.js';
-
-/** Where a destination goes once routed and checked: `dialHost` is the checked address (direct) or the name. */
-export interface Routed {
-  readonly via: 'direct' | 'upstream';
-  readonly dialHost: string;
-  /** Direct to a name: every checked address of it (happy eyeballs dials them); else null. */
-  readonly addresses: readonly string[] | null;
-  /** The name `addresses` belong to, or null. */
-  readonly name: string | null;
-}
+import { PinnedRoute, type UpstreamProxy } from './upstreams/upstream-proxy.js';
 
 /** What the plain HTTP side needs from its proxy service (routing, the guard, dialling, logins, counters). */
 export interface PlainHttpHost {
   readonly name: string;
   readonly log: Logger;
   readonly engine: RelayEngine;
-  readonly upstream: URL | null;
   readonly handshakeTimeoutMs: number;
   readonly idleTimeoutMs: number;
   /** Routes and checks a destination (throws DestinationDeniedError, or a resolver error). */
   route(dest: Destination): Promise<Routed>;
-  /** A raw connection to `dest` along `routed` (direct, or a tunnel through the upstream). */
+  /** A raw connection to `dest` along `routed` (direct, or a tunnel through its upstream proxies in turn). */
   open(routed: Routed, dest: Destination): Promise<Socket>;
-  /** A raw connection to the upstream HTTP proxy itself (plain requests through it carry their absolute URI). */
-  openUpstream(): Promise<Socket>;
+  /** A raw connection to an upstream HTTP proxy itself (plain requests through it carry their absolute URI). */
+  openProxy(proxy: UpstreamProxy): Promise<Socket>;
   /** Whether clients log in (`auth: users`). */
   readonly logsIn: boolean;
   /** The user these Proxy-Authorization credentials log in as; throws ProxyAuthError (after any back-off). */
@@ -216,33 +207,34 @@ export class PlainHttpProxy {
       return;
     }
     if (res.destroyed) return;
-    session.route.targetLabel = `${formatHostPort(target)} ${routed.via}`;
-    host.routedVia(routed.via);
+    this.routed(session, target, routed);
     this.forwarded++;
-    const upstream = host.upstream;
-    const viaProxy = routed.via === 'upstream' && upstream !== null && upstream.protocol === 'http:';
+    const picked = pick(routed);
+    const proxy = picked.proxy;
     const fields = endToEndFields(req.rawHeaders, false);
     fields.push('Host', target.authority);
     let dial: OriginDial;
-    if (viaProxy) {
-      const credentials = upstreamCredentials(upstream);
+    if (proxy !== null) {
+      const credentials = proxy.credentials();
       if (credentials !== null) fields.push('Proxy-Authorization', credentials);
-      dial = { key: `proxy|${upstream.host}`, open: () => host.openUpstream() };
+      dial = { key: `proxy|${proxy.name}|${proxy.url.host}`, open: () => host.openProxy(proxy) };
     } else {
       const dest = { host: routed.dialHost, port: target.port };
-      dial = { key: `${routed.via}|${formatHostPort(dest)}`, open: () => host.open(routed, target) };
+      const via = routed.upstream === null ? routed.via : `upstream:${routed.upstream.name}`;
+      const pinned = picked.routed;
+      dial = { key: `${via}|${formatHostPort(dest)}`, open: () => host.open(pinned, target) };
     }
     const options: RequestOptions & Record<symbol, OriginDial> = {
       agent: this.agent,
       method: req.method,
-      path: viaProxy ? `http://${target.authority}${target.path}` : target.path,
+      path: proxy !== null ? `http://${target.authority}${target.path}` : target.path,
       // A flat name/value list, as rawHeaders: names keep their case and repeats their order.
       headers: fields as unknown as Record<string, string>,
       setHost: false,
       [ORIGIN_KEY]: dial,
     };
     const out = httpRequest(options);
-    const proxy = this;
+    const plain = this;
     out.on('response', function originAnswered(answer: IncomingMessage) {
       if (res.destroyed) {
         answer.destroy();
@@ -260,10 +252,10 @@ export class PlainHttpProxy {
         return;
       }
       if (!(err instanceof UpstreamProxyError) && err.code !== ConnectTimeoutError.code) {
-        const { log, name } = proxy.host;
+        const { log, name } = plain.host;
         log.warn({ service: name, target: target.authority, err: err.message }, 'proxy origin failed');
       }
-      proxy.answerError(res, err, target);
+      plain.answerError(res, err, target);
     });
     res.on('close', function clientLeft() {
       if (!res.writableFinished) out.destroy();
@@ -320,29 +312,22 @@ export class PlainHttpProxy {
 
   /** A WebSocket (or other) upgrade: the handshake goes to the origin; after its 101 the engine relays both sockets. */
   private async upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    const session = sessions.get(socket);
-    if (session === undefined) {
-      socket.destroy();
-      return;
-    }
     const host = this.host;
     let origin: Socket;
-    let target: AbsoluteTarget;
+    let session: HttpSession;
     try {
-      await this.admit(req, session);
-      target = requestTarget(req);
-      const routed = await host.route(target);
-      const viaProxy = routed.via === 'upstream' && host.upstream !== null && host.upstream.protocol === 'http:';
-      origin = viaProxy ? await host.openUpstream() : await host.open(routed, target);
-      session.route.targetLabel = `${formatHostPort(target)} ${routed.via}`;
-      host.routedVia(routed.via);
+      const opened = await this.openFor(req, socket, requestTarget);
+      if (opened === null) return;
+      session = opened.session;
+      const { proxy, routed } = pick(opened.routed);
+      const target = opened.dest;
+      origin = proxy !== null ? await host.openProxy(proxy) : await host.open(routed, target);
+      this.routed(session, target, routed);
       const fields = endToEndFields(req.rawHeaders, true);
       fields.push('Host', target.authority);
-      if (viaProxy) {
-        const credentials = upstreamCredentials(host.upstream!);
-        if (credentials !== null) fields.push('Proxy-Authorization', credentials);
-      }
-      const path = viaProxy ? `http://${target.authority}${target.path}` : target.path;
+      const credentials = proxy === null ? null : proxy.credentials();
+      if (credentials !== null) fields.push('Proxy-Authorization', credentials);
+      const path = proxy !== null ? `http://${target.authority}${target.path}` : target.path;
       let text = `${req.method} ${path} HTTP/1.1\r\n`;
       for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
       origin.write(`${text}\r\n`, 'latin1');
@@ -391,20 +376,15 @@ export class PlainHttpProxy {
 
   /** CONNECT after plain requests on the same connection: tunnelled like a first CONNECT. */
   private async connect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    const session = sessions.get(socket);
-    if (session === undefined) {
-      socket.destroy();
-      return;
-    }
     const host = this.host;
     let origin: Socket;
+    let session: HttpSession;
     try {
-      await this.admit(req, session);
-      const dest = parseAuthority(req.url ?? '');
-      const routed = await host.route(dest);
-      origin = await host.open(routed, dest);
-      session.route.targetLabel = `${formatHostPort(dest)} ${routed.via}`;
-      host.routedVia(routed.via);
+      const opened = await this.openFor(req, socket, connectTarget);
+      if (opened === null) return;
+      session = opened.session;
+      origin = await host.open(opened.routed, opened.dest);
+      this.routed(session, opened.dest, opened.routed);
     } catch (err) {
       this.refuseRaw(socket, err as Error);
       return;
@@ -416,6 +396,29 @@ export class PlainHttpProxy {
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) socket.unshift(head);
     session.startTunnel(host.engine, origin);
+  }
+
+  /**
+   * What an upgrade and a later CONNECT share before they dial: the connection's session (null, and the socket
+   * destroyed, when it has none), the login and quota, the destination and its route. Throws what refuses it.
+   */
+  private async openFor<D extends Destination>(
+    req: IncomingMessage, socket: Socket, destOf: (req: IncomingMessage) => D,
+  ): Promise<{ session: HttpSession; dest: D; routed: Routed } | null> {
+    const session = sessions.get(socket);
+    if (session === undefined) {
+      socket.destroy();
+      return null;
+    }
+    await this.admit(req, session);
+    const dest = destOf(req);
+    return { session, dest, routed: await this.host.route(dest) };
+  }
+
+  /** Labels the session's record with where its current request went, and counts the route. */
+  private routed(session: HttpSession, dest: Destination, routed: Routed): void {
+    session.route.targetLabel = `${formatHostPort(dest)} ${routed.via}`;
+    this.host.routedVia(routed.via);
   }
 
   /** An error answer written on a socket Node's server let go of (upgrade, CONNECT), then the end. */
@@ -476,10 +479,23 @@ function errorMessage(err: Error): string {
   return `cannot reach the destination: ${e.code ?? err.message}`;
 }
 
-function upstreamCredentials(upstream: URL): string | null {
-  if (!upstream.username) return null;
-  const text = `${decodeURIComponent(upstream.username)}:${decodeURIComponent(upstream.password)}`;
-  return `Basic ${Buffer.from(text).toString('base64')}`;
+/** A CONNECT's authority as a destination. */
+function connectTarget(req: IncomingMessage): Destination {
+  return parseAuthority(req.url ?? '');
+}
+
+/**
+ * Picks once (a round-robin group turns once per request) how a request goes upstream: `proxy`, the upstream HTTP
+ * proxy it goes to with its absolute URI, when the first proxy in the route's order speaks HTTP; else null, and
+ * `routed` pinned to that order for a tunnel. Direct routes come back as they are.
+ */
+function pick(routed: Routed): { proxy: UpstreamProxy | null; routed: Routed } {
+  const route = routed.upstream;
+  if (route === null) return { proxy: null, routed };
+  const order = route.order();
+  const first = order[0];
+  if (first !== undefined && first.speaksHttp) return { proxy: first, routed };
+  return { proxy: null, routed: { ...routed, upstream: new PinnedRoute(route.name, order) } };
 }
 
 /** An origin's answer to an upgrade request: its status and its raw head (passed on unchanged). */
