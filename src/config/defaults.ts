@@ -151,10 +151,13 @@ export const DEFAULTS = deepFreeze({
     allowOpen: false,
     /** No client login: the service's `user` (if any) is charged, as before logins existed. */
     auth: 'none',
-    /** Named upstreams are probed like HAProxy servers: every 5 s, down after 3 failures, up after 2 successes. */
-    upstreamCheck: { intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 3 },
+  },
+  /** A proxy service's named `upstreams`. */
+  upstream: {
+    /** Probed like HAProxy servers: every 5 s, down after 3 failures, up after 2 successes. */
+    check: { intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 3 },
     /** A group with no `strategy` tries its members in order. */
-    groupStrategy: 'failover',
+    strategy: 'failover',
   },
   /** A gateway service. */
   gatewayService: {

@@ -28,7 +28,7 @@ export function readUpstreams(r: Reader, path: string, value: unknown): ProxyUps
     }
     const members = r.list(join(at, 'group'), o.group).map((m, j) => r.requiredString(join(join(at, 'group'), j), m));
     if (members.length === 0) r.fail(join(at, 'group'), 'expected at least one upstream name');
-    const strategy = r.oneOf(join(at, 'strategy'), o.strategy, STRATEGIES, DEFAULTS.proxy.groupStrategy);
+    const strategy = r.oneOf(join(at, 'strategy'), o.strategy, STRATEGIES, DEFAULTS.upstream.strategy);
     out.push({ kind: 'group', name, members, strategy });
   });
   const proxies = new Set(out.filter((u) => u.kind === 'proxy').map((u) => u.name));
@@ -45,7 +45,7 @@ export function readUpstreams(r: Reader, path: string, value: unknown): ProxyUps
 
 /** `check: { interval, timeout, rise, fall }` or `check: false` (no probes: traffic alone marks it down and up). */
 function readCheck(r: Reader, path: string, value: unknown): HealthCheckConfig {
-  const d = DEFAULTS.proxy.upstreamCheck;
+  const d = DEFAULTS.upstream.check;
   if (value === false) return { ...d, intervalMs: 0 };
   if (value === undefined || value === null) return { ...d };
   const o = r.object(path, value, ['interval', 'timeout', 'rise', 'fall']);

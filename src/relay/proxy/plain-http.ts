@@ -29,6 +29,7 @@ import { hostAgrees, parseAbsoluteUri, type AbsoluteTarget } from './absolute-ur
 import { HandshakeReader, type Parse } from './handshake-reader.js';
 import { endToEndFields } from './hop-by-hop.js';
 import { httpReply, MAX_HEADER_BLOCK, parseAuthority } from './http-connect.js';
+import { BudgetedBody } from './budgeted-body.js';
 import type { HttpSession } from './http-session.js';
 import type { Routed } from './route-destination.js';
 import type { Destination } from './socks5.js';
@@ -241,7 +242,8 @@ export class PlainHttpProxy {
         return;
       }
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEndFields(answer.rawHeaders, false));
-      answer.pipe(res);
+      if (session.budget === null) answer.pipe(res);
+      else new BudgetedBody(answer, res, session);
       answer.on('error', function originBroke() {
         res.destroy();
       });
@@ -260,6 +262,7 @@ export class PlainHttpProxy {
     res.on('close', function clientLeft() {
       if (!res.writableFinished) out.destroy();
     });
+    if (session.budget !== null) session.watchUpload(req);
     req.pipe(out);
   }
 
