@@ -9,14 +9,9 @@ import { resolverOf } from './resolver/shared-resolver.js';
 import { describeError } from '../guard/describe-error.js';
 import { formatHostPort } from '../util/address.js';
 import { dial } from './dial.js';
-import type {
-  CloseReason,
-  DialAddress,
-  DialingRelay,
-  DialOptions,
-  RelayDialListener,
-} from '../contracts/relay-engine.js';
+import type { DialAddress, DialingRelay, DialOptions } from '../contracts/relay-engine.js';
 import { DestinationGuard } from './proxy/destination-guard.js';
+import { DirectDial } from './proxy/direct-dial.js';
 import {
   connectFarewell, deniedFarewell, handshakeFarewell, NO_ACCEPTABLE_METHODS, type Protocol,
 } from './proxy/farewells.js';
@@ -41,13 +36,14 @@ import {
 } from './proxy/socks5.js';
 import type { UpstreamProxy } from './proxy/upstreams/upstream-proxy.js';
 import { tunnelVia, UpstreamSet } from './proxy/upstreams/upstream-set.js';
-import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
+import { isOutOfFds, type PendingClient, TcpService } from './tcp-service.js';
 
 const MAX_HANDSHAKE_BYTES = 8 * 1024;
 const NO_AUTH = Buffer.from([0x05, 0x00]);
 const USER_PASS = Buffer.from([0x05, 0x02]);
 /** Never aborted: plain requests dial on behalf of a connection that outlives any one of them. */
 const NEVER = new AbortController().signal;
+const NO_FALLBACKS: readonly DialAddress[] = [];
 
 /**
  * A local SOCKS5 + HTTP proxy on one port (told apart by the first byte). Each destination goes direct, through an
@@ -314,7 +310,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       const address = direct ? this.engineAddress(routed.dialHost, dest.port) : null;
       if (address !== null) {
         client.removeListener('close', clientGone);
-        this.dialWithEngine(pending, protocol, reader, target, address);
+        this.dialWithEngine(pending, protocol, reader, target, address, this.fallbacks(routed, dest.port));
         return;
       }
       upstream = await this.open(routed, dest, abort.signal);
@@ -385,6 +381,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
    */
   private dialWithEngine(
     pending: ProxyClient, protocol: Protocol, reader: HandshakeReader, target: string, address: DialAddress,
+    fallbacks: readonly DialAddress[],
   ): void {
     const client = pending.client;
     const early = reader.release();
@@ -395,10 +392,25 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     const greeting = protocol === 'socks5'
       ? socksReply(SOCKS_REPLY.succeeded)
       : httpReply(200, 'Connection Established');
-    const dialing = new DirectDial(this, protocol, target);
+    const dialing = new DirectDial(this, protocol, target, fallbacks);
     // Counted now (the relay is live from here) and taken back if it ends without reaching the destination.
     this.direct++;
     this.relayDialing(pending, dialing, address, target, this.dialOptions(), false, greeting, dialing);
+  }
+
+  /**
+   * The other checked addresses of a name, in the resolver's order, for the engine to redial one after another when
+   * a connect fails (the engine cannot race them as Node's happy eyeballs does).
+   */
+  private fallbacks(routed: Routed, port: number): readonly DialAddress[] {
+    const addresses = routed.addresses;
+    if (addresses === null || addresses.length < 2) return NO_FALLBACKS;
+    const out: DialAddress[] = [];
+    for (let i = 1; i < addresses.length; i++) {
+      const address = this.engineAddress(addresses[i]!, port);
+      if (address !== null) out.push(address);
+    }
+    return out;
   }
 
   /** @internal a direct destination the engine dialed failed: logged, answered in the client's protocol. */
@@ -478,36 +490,6 @@ function handBack(client: Socket, early: Buffer): boolean {
   if (client.readableEnded) return false;
   if (early.length > 0) client.unshift(early);
   return true;
-}
-
-/** A direct destination dialed by the engine: its record's route, and the one failure it can hear of (no failover). */
-class DirectDial implements RelayRoute, RelayDialListener {
-  readonly targetLabel: string;
-  readonly liveCount: LiveCount | null = null;
-  readonly unconnectedTargetLabel: string;
-  private readonly service: ProxyService;
-  private readonly protocol: Protocol;
-  private failed = false;
-
-  constructor(service: ProxyService, protocol: Protocol, target: string) {
-    this.service = service;
-    this.protocol = protocol;
-    this.targetLabel = `${target} direct`;
-    this.unconnectedTargetLabel = target;
-  }
-
-  unconnectedReason(reason: CloseReason): string {
-    this.service.directUnconnected();
-    if (this.failed) return 'upstream_unavailable';
-    return reason === 'client_reset' ? 'client_gone' : reason;
-  }
-
-  connected(): void {}
-
-  connectFailed(relay: DialingRelay, err: Error): void {
-    this.failed = true;
-    this.service.directFailed(relay, this.protocol, this.unconnectedTargetLabel, err as NodeJS.ErrnoException);
-  }
 }
 
 /** A proxy client from accept until its relay starts (or its handshake fails). */
