@@ -1,9 +1,7 @@
 import {
-  Agent,
   createServer,
   request as httpRequest,
   type AgentOptions,
-  type ClientRequestArgs,
   type RequestOptions,
   type IncomingMessage,
   type Server,
@@ -12,28 +10,23 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
-  ConnectTimeoutError,
-  DestinationDeniedError,
-  HttpRefusal,
-  ProxyAuthError,
-  ProxyRequestError,
-  QuotaExceededError,
-  TidegateError,
-  UpstreamProxyError,
-  UpstreamUnavailableError,
+  ConnectTimeoutError, DestinationDeniedError, ProxyAuthError, QuotaExceededError, UpstreamProxyError,
 } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { formatHostPort } from '../../util/address.js';
 import type { RelayEngine } from '../../contracts/relay-engine.js';
-import { hostAgrees, parseAbsoluteUri, type AbsoluteTarget } from './absolute-uri.js';
-import { HandshakeReader, type Parse } from './handshake-reader.js';
-import { endToEndFields } from './hop-by-hop.js';
-import { httpReply, MAX_HEADER_BLOCK, parseAuthority } from './http-connect.js';
+import type { AbsoluteTarget } from './absolute-uri.js';
 import { BudgetedBody } from './budgeted-body.js';
+import { HandshakeReader } from './handshake-reader.js';
+import { endToEndFields } from './hop-by-hop.js';
+import { httpReply, MAX_HEADER_BLOCK } from './http-connect.js';
 import type { HttpSession } from './http-session.js';
+import { ORIGIN_KEY, OriginAgent, type OriginDial } from './origin-agent.js';
+import { errorCode, errorMessage, errorStatus, REALM } from './plain-errors.js';
+import { connectTarget, parseResponseHead, pick, requestTarget, type ResponseHead } from './plain-request.js';
 import type { Routed } from './route-destination.js';
 import type { Destination } from './socks5.js';
-import { PinnedRoute, type UpstreamProxy } from './upstreams/upstream-proxy.js';
+import type { UpstreamProxy } from './upstreams/upstream-proxy.js';
 
 /** What the plain HTTP side needs from its proxy service (routing, the guard, dialling, logins, counters). */
 export interface PlainHttpHost {
@@ -61,44 +54,6 @@ export interface PlainHttpHost {
 /** Sessions by client socket: a plain request's handler finds its connection's session here. */
 const sessions = new WeakMap<Duplex, HttpSession>();
 const UPSTREAM_HEAD_LIMIT = 16 * 1024;
-const REALM = 'Basic realm="tidegate"';
-const ORIGIN_KEY = Symbol('tidegate.origin');
-
-/** How an agent's socket is opened: a key for keep-alive reuse and the dial. */
-interface OriginDial {
-  readonly key: string;
-  readonly open: () => Promise<Socket>;
-}
-
-function originOf(options: ClientRequestArgs): OriginDial {
-  return (options as unknown as Record<symbol, OriginDial>)[ORIGIN_KEY]!;
-}
-
-/** Keep-alive connections to origins (and to an upstream HTTP proxy), pooled by where and how they are dialled. */
-class OriginAgent extends Agent {
-  override getName(options: ClientRequestArgs): string {
-    return originOf(options).key;
-  }
-
-  // Node's Agent takes a callback-style createConnection: return nothing, call back once connected.
-  override createConnection(
-    options: ClientRequestArgs,
-    callback?: (err: Error | null, stream: Duplex) => void,
-  ): undefined {
-    originOf(options).open().then(
-      function originDialed(socket) {
-        // A tunnel through a SOCKS5 upstream comes back paused (its handshake reader let go): the client reads it.
-        socket.resume();
-        callback!(null, socket);
-      },
-      function originFailed(err: Error) {
-        callback!(err, undefined as unknown as Duplex);
-      },
-    );
-    return undefined;
-  }
-}
-
 /**
  * Plain HTTP proxying for one proxy service: absolute-URI requests of any method, forwarded to their origin over
  * keep-alive connections pooled per origin, with hop-by-hop fields removed (RFC 9110 §7.6.1) and bodies streamed
@@ -439,82 +394,3 @@ export class PlainHttpProxy {
   }
 }
 
-/** The request's absolute URI taken apart, its Host field checked against it (one Host at most). */
-function requestTarget(req: IncomingMessage): AbsoluteTarget {
-  const target = parseAbsoluteUri(req.url ?? '');
-  if (typeof target === 'string') throw new ProxyRequestError(target);
-  let hosts = 0;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
-    if (++hosts > 1) throw new ProxyRequestError('more than one Host field');
-    if (!hostAgrees(raw[i + 1]!, target)) {
-      const shown = JSON.stringify(raw[i + 1]!.slice(0, 80));
-      throw new ProxyRequestError(`the Host field ${shown} disagrees with the URI's ${target.authority}`);
-    }
-  }
-  return target;
-}
-
-/** Status, reason phrase and extra fields of an error answer. */
-function errorStatus(err: Error): [number, string, Record<string, string>] {
-  const e = err as NodeJS.ErrnoException;
-  if (err instanceof ProxyAuthError) return [407, 'Proxy Authentication Required', { 'proxy-authenticate': REALM }];
-  if (err instanceof ProxyRequestError) return [err.status, 'Bad Request', {}];
-  if (err instanceof HttpRefusal) return [err.status, 'Bad Request', {}];
-  if (err instanceof QuotaExceededError) return [429, 'Too Many Requests', {}];
-  if (err instanceof DestinationDeniedError) return [403, 'Forbidden', {}];
-  if (e.code === ConnectTimeoutError.code || e.code === 'ETIMEDOUT') return [504, 'Gateway Timeout', {}];
-  return [502, 'Bad Gateway', {}];
-}
-
-/** Our errors carry their class's code; a socket error is the destination being unreachable. */
-function errorCode(err: Error): string {
-  if (err instanceof TidegateError) return err.code;
-  return UpstreamUnavailableError.code;
-}
-
-function errorMessage(err: Error): string {
-  if (err instanceof TidegateError && !(err instanceof ConnectTimeoutError)) return err.message;
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === ConnectTimeoutError.code) return err.message;
-  return `cannot reach the destination: ${e.code ?? err.message}`;
-}
-
-/** A CONNECT's authority as a destination. */
-function connectTarget(req: IncomingMessage): Destination {
-  return parseAuthority(req.url ?? '');
-}
-
-/**
- * Picks once (a round-robin group turns once per request) how a request goes upstream: `proxy`, the upstream HTTP
- * proxy it goes to with its absolute URI, when the first proxy in the route's order speaks HTTP; else null, and
- * `routed` pinned to that order for a tunnel. Direct routes come back as they are.
- */
-function pick(routed: Routed): { proxy: UpstreamProxy | null; routed: Routed } {
-  const route = routed.upstream;
-  if (route === null) return { proxy: null, routed };
-  const order = route.order();
-  const first = order[0];
-  if (first !== undefined && first.speaksHttp) return { proxy: first, routed };
-  return { proxy: null, routed: { ...routed, upstream: new PinnedRoute(route.name, order) } };
-}
-
-/** An origin's answer to an upgrade request: its status and its raw head (passed on unchanged). */
-interface ResponseHead {
-  readonly status: number;
-  readonly head: Buffer;
-}
-
-const HEAD_END = Buffer.from('\r\n\r\n');
-
-const parseResponseHead: Parse<ResponseHead> = (b) => {
-  const end = b.indexOf(HEAD_END);
-  if (end < 0) return null;
-  const lineEnd = b.indexOf('\r\n');
-  const line = b.toString('latin1', 0, lineEnd);
-  const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(line);
-  if (!m) throw new UpstreamProxyError(`the origin answered ${JSON.stringify(line.slice(0, 80))}`);
-  return { value: { status: Number(m[1]), head: Buffer.from(b.subarray(0, end + 4)) }, used: end + 4 };
-};
