@@ -139,6 +139,8 @@ export const DEFAULTS = deepFreeze({
     strategy: 'round-robin',
     /** A failed target is skipped this long (doubling per failure up to 30x) before it is tried again. */
     targetBackoffMs: 1_000,
+    /** `health: {}` probes every target like HAProxy: every 5 s, down after 3 failures, up after 2 successes. */
+    health: { intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 3 },
   },
   proxy: {
     /** Everything is dialled directly; `upstream` is only required by routings that use it. */

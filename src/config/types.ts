@@ -216,12 +216,29 @@ export interface ServiceBase {
   readonly rate: RateConfig | null;
 }
 
-export type TargetStrategy = 'round-robin' | 'random' | 'least-connections' | 'failover';
+export type TargetStrategy = 'round-robin' | 'random' | 'least-connections' | 'failover' | 'source-hash';
+
+/** A forward target: an address (the string form is weight 1, not a backup) with its share and role. */
+export interface ForwardTarget extends HostPort {
+  /** Relative share of new connections (1-1000). */
+  readonly weight: number;
+  /** Used only while every non-backup target is down. */
+  readonly backup: boolean;
+}
+
+/** A forward service's active target checks: a TCP connect, or a connect that sends `send` and awaits `expect`. */
+export interface TargetHealthConfig extends HealthCheckConfig {
+  readonly type: 'tcp' | 'send-expect';
+  readonly send: string;
+  readonly expect: string;
+}
 
 export interface ForwardServiceConfig extends ServiceBase {
   readonly type: 'forward';
-  readonly targets: readonly HostPort[];
+  readonly targets: readonly ForwardTarget[];
   readonly strategy: TargetStrategy;
+  /** Active checks of every target; null: only failed targets are probed, after their back-off. */
+  readonly health: TargetHealthConfig | null;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly halfCloseTimeoutMs: number;
