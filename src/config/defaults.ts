@@ -139,9 +139,9 @@ export const DEFAULTS = deepFreeze({
     strategy: 'round-robin',
     /** A failed target is skipped this long (doubling per failure up to 30x) before it is tried again. */
     targetBackoffMs: 1_000,
-    /** `health: {}` probes every target like HAProxy: every 5 s, down after 3 failures, up after 2 successes. */
-    health: { intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 3 },
   },
+  /** A forward service's `health: {}`: every target probed like HAProxy, every 5 s, down after 3, up after 2. */
+  targetHealth: { intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 3, type: 'tcp' },
   proxy: {
     /** Everything is dialled directly; `upstream` is only required by routings that use it. */
     routing: 'direct',
@@ -207,4 +207,6 @@ export const DEFAULTS = deepFreeze({
     /** Whether an openai channel takes `/v1/responses` natively (else Responses requests are converted to chat). */
     responses: false,
   },
+  /** A channel's `health: {}`: GET its model list every 30 s, down after 3 failures, up after 2 successes. */
+  channelHealth: { intervalMs: 30_000, timeoutMs: 5_000, rise: 2, fall: 3, method: 'GET' },
 } as const);

@@ -350,6 +350,17 @@ export interface ChannelConfig {
   readonly responses: boolean;
   /** Client model name → the name sent upstream (in the body, or in a Gemini URL). */
   readonly modelMap: Readonly<Record<string, string>>;
+  /** Active checks of the channel; null: only the breaker (real traffic) tells. */
+  readonly health: ChannelHealthConfig | null;
+}
+
+/** A channel's check: `method path` (with `body`) on the channel's origin; 2xx and 3xx answers are good. */
+export interface ChannelHealthConfig extends HealthCheckConfig {
+  readonly method: 'GET' | 'POST' | 'HEAD';
+  /** Absolute path on the channel's origin; null: the kind's model list under the base URL. */
+  readonly path: string | null;
+  /** A JSON body (a configured cheap request), or null. */
+  readonly body: string | null;
 }
 
 export interface RuleConfig {

@@ -49,9 +49,9 @@ function readTarget(r: Reader, path: string, value: unknown): ForwardTarget | nu
 /** `health: { interval, timeout, rise, fall, type, send, expect }`; absent or false: no active checks. */
 function readHealth(r: Reader, path: string, value: unknown): TargetHealthConfig | null {
   if (value === undefined || value === null || value === false) return null;
-  const d = DEFAULTS.forward.health;
+  const d = DEFAULTS.targetHealth;
   const o = r.object(path, value, ['interval', 'timeout', 'rise', 'fall', 'type', 'send', 'expect']);
-  const type = r.oneOf(join(path, 'type'), o.type, HEALTH_TYPES, 'tcp');
+  const type = r.oneOf(join(path, 'type'), o.type, HEALTH_TYPES, d.type);
   const send = r.string(join(path, 'send'), o.send, '');
   const expect = r.string(join(path, 'expect'), o.expect, '');
   if (type === 'send-expect' && expect === '') r.fail(join(path, 'expect'), 'send-expect needs the text to expect');
