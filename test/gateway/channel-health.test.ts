@@ -22,7 +22,7 @@ describe('gateway: active channel health checks', () => {
       strategy: 'priority',
       breaker: { consecutiveFailures: 1000, minRequests: 1000 },
       channels: [
-        channel(p, { priority: 3, health: { ...CHECK, path: '/v1/models' } }),
+        channel(p, { priority: 3, models: ['gpt-4o', 'gpt-*'], health: { ...CHECK, path: '/v1/models' } }),
         channel(s, { priority: 1, health: CHECK }),
       ],
     }),
@@ -64,6 +64,20 @@ describe('gateway: active channel health checks', () => {
     assert.equal(health('p').downs, 1);
     const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
     assert.equal(r.headers['x-tidegate-channel'], 'p');
+  });
+
+  it('metrics per channel, model and status class, with client-chosen model names folded into other', async () => {
+    await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
+    await post(`${gw.url}/v1/chat/completions`, chat('gpt-made-up-1234'));
+    const metrics = await (await fetch(`http://${gw.runtime.adminAddress()!}/metrics`)).text();
+    const labels = 'service="llm",channel="p",model="gpt-4o",status="2xx"';
+    assert.match(metrics, new RegExp(`tidegate_gateway_requests_total\\{${labels}\\} [1-9]`));
+    assert.match(metrics, new RegExp(`tidegate_gateway_request_duration_seconds_count\\{${labels}\\} [1-9]`));
+    assert.match(metrics, /tidegate_gateway_ttfb_seconds_count\{service="llm",channel="p",model="gpt-4o"\} [1-9]/);
+    assert.match(metrics, /tidegate_gateway_requests_total\{service="llm",channel="p",model="other",status="2xx"\} 1/);
+    assert.doesNotMatch(metrics, /made-up/);
+    assert.match(metrics, /tidegate_gateway_breaker_state\{service="llm",channel="p",state="closed"\} 1/);
+    assert.match(metrics, /tidegate_gateway_breaker_state\{service="llm",channel="p",state="open"\} 0/);
   });
 
   it('a reload keeps the check and its state; health: false stops it', async () => {

@@ -94,6 +94,10 @@ for (const engine of availableEngines()) {
         assert.match(metrics, new RegExp(`tidegate_health_up\\{${subject}\\} 1`));
         assert.match(metrics, new RegExp(`tidegate_health_checks_total\\{${subject},result="failed"\\} [1-9]`));
         assert.deepEqual(tally(await tags(tg.port('fwd'), 4)), { a: 2, b: 2 });
+        // Bytes by target (counted as each relay closes) and up/down of every target.
+        await eventually(async () => /tidegate_target_bytes_total\{service="fwd",target="[^"]+",direction="in"\} [1-9]/
+          .test(await metricsOf(tg)), 10_000, 'target bytes counted');
+        assert.match(await metricsOf(tg), new RegExp(`tidegate_target_up\\{service="fwd",target="${a.address}"\\} 1`));
       } finally {
         await tg.stop();
         await a.close();
