@@ -1,7 +1,17 @@
 import type { QuotaConfig } from '../config/types.js';
 import type { SpendReservation } from '../contracts/accounting.js';
 import type { PriceTable } from './price-table.js';
+import type { Counters } from './delta.js';
 import type { UserAccount } from './subject.js';
+
+/** What a budget is checked against: the period's booked figures and the running requests' worst cases. */
+export interface SpendState {
+  readonly spent: Counters;
+  reservedInput: number;
+  reservedOutput: number;
+  reservedRequests: number;
+  reservedCost: number;
+}
 
 /**
  * An admitted gateway request's worst case, counted as spent by its user's budgets until the request is booked:
@@ -31,7 +41,7 @@ export function hasSpendBudget(q: QuotaConfig | null): q is QuotaConfig {
  * when none is. A request is admitted while its budget is not used up, so a budget is overshot by at most the worst
  * case of the requests admitted last (see README, Budgets).
  */
-export function spentBudget(user: UserAccount, q: QuotaConfig): string | null {
+export function spentBudget(user: SpendState, q: QuotaConfig): string | null {
   const s = user.spent;
   if (q.requests !== null && s.requests + user.reservedRequests >= q.requests) return 'requests';
   if (q.costMicros !== null && s.costMicros + user.reservedCost >= q.costMicros) return 'cost';

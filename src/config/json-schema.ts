@@ -30,7 +30,23 @@ const VALUES: Record<string, Schema> = {
   name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
   enabled: { type: 'boolean' },
   expires: DATE,
-  keys: { type: 'array', items: { type: 'string', minLength: 1 } },
+  keys: {
+    type: 'array',
+    items: {
+      oneOf: [
+        { type: 'string', minLength: 1 },
+        {
+          type: 'object',
+          properties: {
+            key: { type: 'string', minLength: 1 }, name: { type: 'string' }, quota: { type: 'object' },
+            limits: { type: 'object' }, expires: DATE,
+          },
+          required: ['key'],
+          additionalProperties: false,
+        },
+      ],
+    },
+  },
   keyHashes: {
     type: 'array',
     items: {

@@ -82,7 +82,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   /** Client auth by API key, then the user's quota; returns false (after answering 401 / 429) when refused. */
   authenticate(): boolean {
-    const user = authenticate(this.core, this.req.headers);
+    const user = authenticate(this.core, this.req.headers, this.admission);
     if (user instanceof GatewayError) {
       this.fail(user);
       return false;
@@ -336,7 +336,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     this.releaseBody();
     const row = usageRow(this, this.plan.summary, core.serviceName, err, core.pricer);
     core.record(row);
-    this.admission.settle(core.accounting, row.totalTokens ?? 0, this.attempt?.channel ?? null);
+    this.admission.settle(core.accounting, row, this.attempt?.channel ?? null);
   }
 }
 

@@ -1,12 +1,14 @@
 import { DEFAULTS } from '../defaults.js';
 import { parseScryptHash } from '../../util/scrypt-hash.js';
-import type { KeyHashConfig, ProxyLogin, QuotaConfig, TokenBudget, UserConfig } from '../types.js';
+import type { KeyConfig, KeyHashConfig, ProxyLogin, QuotaConfig, TokenBudget, UserConfig } from '../types.js';
 import { join, type Reader } from '../validator.js';
 import { readLimits } from './limits.js';
 import { readRate } from './rate.js';
 
 /** The keys of a `users[]` item. */
 export const USER_KEYS = ['id', 'quota', 'rate', 'keys', 'keyHashes', 'enabled', 'expires', 'proxy', 'limits'];
+/** The keys of a `users[].keys[]` item written as an object. */
+export const KEY_KEYS = ['key', 'name', 'quota', 'limits', 'expires'];
 /** The keys of a user's `quota:`. */
 export const QUOTA_KEYS = [
   'bytes', 'direction', 'period', 'timezone', 'expires', 'tokens', 'requests', 'cost', 'resetDay',
@@ -24,11 +26,17 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
     const id = r.requiredString(join(path, 'id'), o.id);
     if (id && ids.has(id)) r.fail(join(path, 'id'), `duplicate user id "${id}"`);
     ids.add(id);
+    const keyConfigs: KeyConfig[] = [];
+    const names = new Set<string>();
     const userKeys = r.list(join(path, 'keys'), o.keys).map((k, j) => {
-      const key = r.requiredString(join(join(path, 'keys'), j), k);
+      const at = join(join(path, 'keys'), j);
+      const object = k !== null && typeof k === 'object' && !(k instanceof Date);
+      const config = object ? readKey(r, at, k, j, names) : null;
+      const key = config === null ? r.requiredString(at, k) : config.key;
       const owner = keys.get(key);
-      if (key && owner !== undefined) r.fail(join(join(path, 'keys'), j), `key is already used by user "${owner}"`);
+      if (key && owner !== undefined) r.fail(object ? join(at, 'key') : at, `key is already used by user "${owner}"`);
       keys.set(key, id);
+      if (config !== null) keyConfigs.push(config);
       return key;
     });
     const quota = readQuota(r, join(path, 'quota'), o.quota);
@@ -46,12 +54,29 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
       rate: readRate(r, join(path, 'rate'), o.rate),
       limits,
       keys: userKeys,
+      keyConfigs,
       keyHashes: readKeyHashes(r, join(path, 'keyHashes'), o.keyHashes, hashes),
       enabled: r.boolean(join(path, 'enabled'), o.enabled, DEFAULTS.user.enabled),
       expiresAt: readDate(r, join(path, 'expires'), o.expires, DEFAULTS.user.expiresAt),
       proxy,
     };
   });
+}
+
+/** A key written as `{ key, name, quota, limits, expires }`; `name` defaults to `key#<index>`. */
+function readKey(r: Reader, path: string, value: unknown, index: number, names: Set<string>): KeyConfig {
+  const o = r.object(path, value, KEY_KEYS);
+  const key = r.requiredString(join(path, 'key'), o.key);
+  const name = r.string(join(path, 'name'), o.name, `key#${index}`);
+  if (names.has(name)) r.fail(join(path, 'name'), `duplicate key name "${name}"`);
+  names.add(name);
+  return {
+    key,
+    name,
+    quota: readQuota(r, join(path, 'quota'), o.quota),
+    limits: readLimits(r, join(path, 'limits'), o.limits),
+    expiresAt: readDate(r, join(path, 'expires'), o.expires, null),
+  };
 }
 
 /** Logins travel in SOCKS5 (1-255 bytes each) and Basic (no ":" in the username): no control characters. */

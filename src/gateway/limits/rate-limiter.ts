@@ -1,5 +1,6 @@
 import type { LimitsConfig } from '../../config/types.js';
-import { SlidingWindow } from './window.js';
+import { LimitTexts } from './limit-texts.js';
+import { SlidingWindow, WINDOW_MS } from './window.js';
 
 /** Why a limit refused: which one, and how long until it would admit. */
 export interface LimitRefusal {
@@ -17,9 +18,18 @@ export class RateLimiter {
   readonly requests = new SlidingWindow();
   readonly tokens = new SlidingWindow();
   live = 0;
+  private readonly cachedTexts = new LimitTexts();
 
   constructor(config: LimitsConfig) {
     this.config = config;
+  }
+
+  /** Header texts of the current config and minute window (made once per window, not per answer). */
+  texts(now: number): LimitTexts {
+    const c = this.config;
+    const t = this.cachedTexts;
+    t.refresh(c.rpm, c.tpm, c, now - (now % WINDOW_MS));
+    return t;
   }
 
   /** null when a request may start now; else the limit that refuses it. */
