@@ -13,6 +13,7 @@ import { QuotaBudget } from './quota-budget.js';
 import { hasSpendBudget, release, reserve, spentBudget, type Reservation } from './spend.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
+import { RedisLimitStore } from './redis-limits.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
@@ -67,6 +68,8 @@ export interface AccountingStatus {
   readonly pendingSubjects: number;
   readonly liveRelays: number;
   readonly redis: RedisStatus | { readonly state: 'off' };
+  /** Where gateway rate limits are counted: shared through Redis, or in this process (no Redis, or it is down). */
+  readonly limits: ReturnType<RedisLimitStore['status']> | { readonly store: 'local' };
 }
 
 const EXCEEDED = 'quota_exceeded' as const;
@@ -90,6 +93,7 @@ export class Accounting implements ServiceAccounting {
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
   private readonly redis: RedisCounterStore | null;
+  readonly sharedLimits: RedisLimitStore | null;
   private readonly limits: RateLimitRegistry;
   /** The prices in force (swapped whole on reload). */
   prices: PriceTable;
@@ -111,6 +115,9 @@ export class Accounting implements ServiceAccounting {
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
     this.redis = config.store.redis
       ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
+      : null;
+    this.sharedLimits = config.store.redis
+      ? new RedisLimitStore(config.store.redis, options.log, options.redisPrefix)
       : null;
     this.limits = new RateLimitRegistry(options.engine);
     this.prices = new PriceTable(config.pricing);
@@ -136,6 +143,7 @@ export class Accounting implements ServiceAccounting {
   static async open(config: Config, options: AccountingOptions): Promise<Accounting> {
     const accounting = new Accounting(config, options);
     if (accounting.redis) await accounting.redis.connect();
+    if (accounting.sharedLimits) await accounting.sharedLimits.connect();
     await accounting.applyConfig(config);
     accounting.sync.start();
     accounting.sampler = setInterval(accounting.sample, SAMPLE_MS);
@@ -349,6 +357,7 @@ export class Accounting implements ServiceAccounting {
       pendingSubjects: this.sync.pending,
       liveRelays: this.relays.size,
       redis: this.redis ? this.redis.status() : { state: 'off' },
+      limits: this.sharedLimits ? this.sharedLimits.status() : { store: 'local' },
     };
   }
 
@@ -369,6 +378,7 @@ export class Accounting implements ServiceAccounting {
     if (this.sampler !== null) clearInterval(this.sampler);
     this.sample();
     if (this.redis) await this.redis.close();
+    if (this.sharedLimits) await this.sharedLimits.close();
     await this.sync.close();
     this.limits.dispose();
     for (const user of this.users.values()) this.setBudget(user, false);

@@ -58,4 +58,38 @@ export interface ServiceAccounting {
   releaseSpend(reservation: SpendReservation): void;
   /** Counts a client connection a gateway accepted. */
   connectionOpened(service: string): void;
+  /** Gateway rate limits shared through Redis (`store.redis`); null: each process limits alone. */
+  readonly sharedLimits: SharedLimits | null;
+}
+
+/**
+ * Gateway rate limits shared by every instance through Redis (`store.redis`): one script call per admission checks
+ * and takes a request on each subject's sliding minute windows (a user's, a key's), atomically.
+ */
+export interface SharedLimits {
+  /** Redis answers: admissions go there; false: each process limits alone until it is back (local fallback). */
+  readonly up: boolean;
+  /**
+   * Checks `subjects` (1 or 2 window ids, each with its rpm and tpm, 0 = none) and, when all have room, takes one
+   * request and `reserved` tokens on each; `owner.sharedReply` is called once with the windows after the call, or
+   * with null when Redis failed.
+   */
+  admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number,
+    now: number): void;
+  /** A request admitted through `admit` was booked: `delta` tokens (booked − reserved) on each subject's window. */
+  settle(subjects: readonly string[], delta: number, now: number): void;
+}
+
+/**
+ * The reply of a shared admission: `refused` is 0 (taken) or the 1-based subject whose limit refused, `limit` 1 (rpm)
+ * or 2 (tpm); `windows` holds per subject: window start, requests now, requests last minute, tokens now, tokens last.
+ */
+export interface SharedLimitOwner {
+  sharedReply(reply: SharedLimitReply | null): void;
+}
+
+export interface SharedLimitReply {
+  readonly refused: number;
+  readonly limit: number;
+  readonly windows: readonly number[];
 }

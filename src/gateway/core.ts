@@ -44,7 +44,7 @@ export class GatewayCore {
   /** Request and first-byte deadlines of the live exchanges. */
   readonly watchdog: Watchdog;
   /** The spend policies (limits, budgets) of users and keys, for this service. */
-  readonly policies = new SpendPolicies();
+  readonly policies: SpendPolicies;
   /** Prices rows when they are booked (accounting's price table). */
   readonly pricer: RowPricer;
   requests = 0;
@@ -59,6 +59,7 @@ export class GatewayCore {
     this.accounting = accounting;
     this.pricer = new AccountingPricer(accounting);
     this.serviceName = config.name;
+    this.policies = new SpendPolicies(config.name);
     this.config = config;
     this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config)]));
     this.router = new Router(config, this.channels);

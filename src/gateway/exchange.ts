@@ -11,7 +11,7 @@ import { exchangeCrashed, guardStep } from './crash-guard.js';
 import type { GatewayCore, LiveExchange } from './core.js';
 import { Failover } from './failover.js';
 import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-types.js';
-import { Admission } from './limits/admission.js';
+import { ADMISSION_PENDING, Admission, type AdmissionOwner } from './limits/admission.js';
 import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
@@ -30,7 +30,8 @@ import { usageRow } from './usage-row.js';
  * ResponseOwner). Every field is set in the constructor; callbacks come from module-level functions and prototype
  * methods, not per-request closures.
  */
-export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, ResponseOwner, LiveExchange, Slotted {
+export class Exchange
+  implements BodyOwner, PlanOwner, AdmissionOwner, AttemptOwner, SinkHost, ResponseOwner, LiveExchange, Slotted {
   /** Index in the core's live list. */
   slot = -1;
   readonly core: GatewayCore;
@@ -140,14 +141,21 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   routed(): void {
     const core = this.core;
     const plan = this.plan;
-    const refusal = this.admission.admit(core, this.endpoint.family, this.user, plan.summary!, plan.body!);
-    if (refusal !== null) {
-      this.fail(refusal);
-      return;
+    this.deadline = this.startedAt + core.config.requestTimeoutMs;
+    core.watchdog.arm();
+    const refusal = this.admission.admit(core, this.endpoint.family, this.user, plan.summary!, plan.body!, this);
+    if (refusal !== ADMISSION_PENDING) this.admitted(refusal);
+  }
+
+  /** AdmissionOwner: go upstream, or answer the refusal (at once, or once shared limits answered). */
+  admitted(refusal: GatewayError | null): void {
+    if (this.finished) return;
+    try {
+      if (refusal !== null) this.fail(refusal);
+      else this.next();
+    } catch (err) {
+      exchangeCrashed(this, err);
     }
-    this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
-    this.core.watchdog.arm();
-    this.next();
   }
 
   /** Chooses a channel and starts an attempt there; or answers the failure. */

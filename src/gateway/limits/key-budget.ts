@@ -39,12 +39,13 @@ export class KeyBudget implements SpendState {
     this.reservedCost += cost;
   }
 
-  /** A reservation ends with the request's booked figures. */
-  settle(input: number, output: number, cost: number, row: BookedSpend): void {
+  /** A reservation ends with the request's booked figures (null: it was refused, nothing was booked). */
+  settle(input: number, output: number, cost: number, row: BookedSpend | null): void {
     this.reservedInput -= input;
     this.reservedOutput -= output;
     this.reservedRequests--;
     this.reservedCost -= cost;
+    if (row === null) return;
     this.spent.add(0, 0, 0, 1, row.totalTokens ?? 0);
     this.spent.addTokens(row.inputTokens ?? 0, row.cacheReadTokens ?? 0, row.cacheWriteTokens ?? 0,
       row.outputTokens ?? 0, row.reasoningTokens ?? 0, row.costMicros ?? 0);

@@ -6,11 +6,14 @@ import { RateLimiter } from './rate-limiter.js';
 /** A user's spend policy in this gateway service: its rate limiter and whether accounting holds a budget for it. */
 export class UserPolicy {
   readonly id: string;
+  /** Its windows' id in Redis when limits are shared (`<service>:u:<id>`). */
+  readonly sharedId: string;
   limiter: RateLimiter | null;
   budget: boolean;
 
-  constructor(id: string, limiter: RateLimiter | null, budget: boolean) {
+  constructor(service: string, id: string, limiter: RateLimiter | null, budget: boolean) {
     this.id = id;
+    this.sharedId = `${service}:u:${id}`;
     this.limiter = limiter;
     this.budget = budget;
   }
@@ -20,13 +23,16 @@ export class UserPolicy {
 export class KeyPolicy {
   readonly user: string;
   readonly name: string;
+  /** Its windows' id in Redis when limits are shared (`<service>:k:<user>/<name>`). */
+  readonly sharedId: string;
   limiter: RateLimiter | null;
   budget: KeyBudget | null;
   expiresAt: number | null;
 
-  constructor(user: string, name: string) {
+  constructor(service: string, user: string, name: string) {
     this.user = user;
     this.name = name;
+    this.sharedId = `${service}:k:${user}/${name}`;
     this.limiter = null;
     this.budget = null;
     this.expiresAt = null;
@@ -39,9 +45,14 @@ export class KeyPolicy {
  * budgets are kept across reloads while their owner keeps them.
  */
 export class SpendPolicies {
+  private readonly service: string;
   private users = new Map<string, UserPolicy>();
   /** Client key → policy; null when no key has one (the common case: no lookup at all). */
   private keys: Map<string, KeyPolicy> | null = null;
+
+  constructor(service: string) {
+    this.service = service;
+  }
 
   apply(users: ReadonlyMap<string, UserConfig>, now: number): void {
     const nextUsers = new Map<string, UserPolicy>();
@@ -55,12 +66,13 @@ export class SpendPolicies {
           old.limiter = limiter;
           old.budget = budget;
           nextUsers.set(u.id, old);
-        } else nextUsers.set(u.id, new UserPolicy(u.id, limiter, budget));
+        } else nextUsers.set(u.id, new UserPolicy(this.service, u.id, limiter, budget));
       }
       for (const k of u.keyConfigs) {
         if (k.limits === null && !hasSpendBudget(k.quota) && k.expiresAt === null) continue;
         const old = this.keys?.get(k.key);
-        const p = old !== undefined && old.user === u.id && old.name === k.name ? old : new KeyPolicy(u.id, k.name);
+        const p = old !== undefined && old.user === u.id && old.name === k.name ? old
+          : new KeyPolicy(this.service, u.id, k.name);
         p.limiter = keepLimiter(p.limiter, k.limits);
         if (!hasSpendBudget(k.quota)) p.budget = null;
         else if (p.budget === null) p.budget = new KeyBudget(k.quota, now);

@@ -8,6 +8,8 @@ export interface LimitRefusal {
   readonly retryAfterMs: number;
 }
 
+const CONCURRENT: LimitRefusal = { limit: 'concurrent', retryAfterMs: 1000 };
+
 /**
  * The rate limits of one user, key or channel in this process: requests and tokens per minute (sliding windows)
  * and requests at once. A request is admitted while each limit has room; its tokens are reserved at admission (the
@@ -35,7 +37,7 @@ export class RateLimiter {
   /** null when a request may start now; else the limit that refuses it. */
   check(now: number): LimitRefusal | null {
     const c = this.config;
-    if (c.concurrent !== null && this.live >= c.concurrent) return { limit: 'concurrent', retryAfterMs: 1000 };
+    if (c.concurrent !== null && this.live >= c.concurrent) return CONCURRENT;
     if (c.rpm !== null && this.requests.estimate(now) + 1 > c.rpm) {
       return { limit: 'rpm', retryAfterMs: this.requests.waitMs(now, 1, c.rpm) };
     }
@@ -43,6 +45,12 @@ export class RateLimiter {
       return { limit: 'tpm', retryAfterMs: this.tokens.waitMs(now, 1, c.tpm) };
     }
     return null;
+  }
+
+  /** Only the `concurrent` limit (the shared windows hold rpm and tpm). */
+  checkConcurrent(): LimitRefusal | null {
+    const c = this.config.concurrent;
+    return c !== null && this.live >= c ? CONCURRENT : null;
   }
 
   take(now: number, tokens: number): void {

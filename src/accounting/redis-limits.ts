@@ -1,0 +1,179 @@
+import { Redis } from 'ioredis';
+import type { SharedLimitOwner, SharedLimitReply, SharedLimits } from '../contracts/accounting.js';
+import type { Logger } from '../log.js';
+
+/** The minute of the sliding windows (the gateway's `limits/window.ts` uses the same). */
+const WINDOW_MS = 60_000;
+const CONNECT_TIMEOUT_MS = 2_000;
+const COMMAND_TIMEOUT_MS = 1_000;
+
+/**
+ * Sliding minute windows in one hash per subject (s: window start, rc / rp: requests this / last window, tc / tp:
+ * tokens), rolled, checked and taken atomically for every subject of a request. KEYS: the subjects' hashes. ARGV: now
+ * (ms), window (ms), reserved tokens, then rpm and tpm per subject (0: none). Returns refused (0 or the subject's
+ * index), limit (1 rpm, 2 tpm) and per subject s, rc, rp, tc, tp after the call.
+ */
+const ADMIT = `
+local now = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local reserve = tonumber(ARGV[3])
+local start = now - (now % w)
+local frac = 1 - (now - start) / w
+local out = {0, 0}
+local refused = 0
+local limit = 0
+for i = 1, #KEYS do
+  local h = redis.call('HMGET', KEYS[i], 's', 'rc', 'rp', 'tc', 'tp')
+  local s = tonumber(h[1]) or start
+  local rc = tonumber(h[2]) or 0
+  local rp = tonumber(h[3]) or 0
+  local tc = tonumber(h[4]) or 0
+  local tp = tonumber(h[5]) or 0
+  if s ~= start then
+    if start - s == w then rp = rc tp = tc else rp = 0 tp = 0 end
+    rc = 0 tc = 0 s = start
+  end
+  local rpm = tonumber(ARGV[2 + 2 * i])
+  local tpm = tonumber(ARGV[3 + 2 * i])
+  if refused == 0 then
+    if rpm > 0 and rp * frac + rc + 1 > rpm then refused = i limit = 1
+    elseif tpm > 0 and tp * frac + tc >= tpm then refused = i limit = 2 end
+  end
+  out[#out + 1] = s out[#out + 1] = rc out[#out + 1] = rp out[#out + 1] = tc out[#out + 1] = tp
+end
+if refused == 0 then
+  for i = 1, #KEYS do
+    local b = 2 + (i - 1) * 5
+    out[b + 2] = out[b + 2] + 1
+    out[b + 4] = out[b + 4] + reserve
+    redis.call('HSET', KEYS[i], 's', out[b + 1], 'rc', out[b + 2], 'rp', out[b + 3], 'tc', out[b + 4], 'tp', out[b + 5])
+    redis.call('PEXPIRE', KEYS[i], 2 * w)
+  end
+end
+out[1] = refused
+out[2] = limit
+return out`;
+
+/** Adds ARGV[3] tokens to each subject's current window (rolled to ARGV[1] first; ARGV[2]: window ms). */
+const SETTLE = `
+local now = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local delta = tonumber(ARGV[3])
+local start = now - (now % w)
+for i = 1, #KEYS do
+  local h = redis.call('HMGET', KEYS[i], 's', 'rc', 'tc')
+  local s = tonumber(h[1])
+  if s ~= nil then
+    if s ~= start then
+      local keep = start - s == w
+      redis.call('HSET', KEYS[i], 's', start, 'rc', 0, 'tc', 0, 'rp', keep and h[2] or 0, 'tp', keep and h[3] or 0)
+    end
+    redis.call('HINCRBY', KEYS[i], 'tc', delta)
+    redis.call('PEXPIRE', KEYS[i], 2 * w)
+  end
+end
+return 0`;
+
+interface LimitCommands {
+  tgAdmit(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  tgSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
+/**
+ * The gateway's rate limits in Redis (its own connection, so a slow counter pipeline never delays an admission).
+ * Commands fail at once while Redis is down (no offline queue): the gateway then limits in each process, from the
+ * shared figures it last saw, and `/status` says so (`limits.state`).
+ */
+export class RedisLimitStore implements SharedLimits {
+  private readonly redis: Redis & LimitCommands;
+  private readonly prefix: string;
+  private readonly log: Logger;
+  up = false;
+  fallbacks = 0;
+  lastError: string | null = null;
+  private argv: (string | number)[] = [];
+
+  constructor(url: string, log: Logger, prefix = 'tidegate') {
+    this.prefix = `${prefix}:limits:`;
+    this.log = log;
+    const store = this;
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      // A Redis that takes but does not answer must not hold requests: they fall back to local limits.
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      retryStrategy: function limitsRetryDelay(times: number) {
+        return Math.min(100 * times, 1_000);
+      },
+    });
+    redis.defineCommand('tgAdmit', { lua: ADMIT });
+    redis.defineCommand('tgSettle', { lua: SETTLE });
+    this.redis = redis as Redis & LimitCommands;
+    redis.on('ready', function limitsReady() {
+      if (!store.up) store.log.info({ event: 'limits.shared' }, 'gateway limits shared through Redis');
+      store.up = true;
+    });
+    redis.on('close', function limitsDown() {
+      if (store.up) store.log.warn({ event: 'limits.local' }, 'Redis is down: gateway limits count in this process');
+      store.up = false;
+    });
+    redis.on('error', function limitsError(err: Error) {
+      store.lastError = err.message;
+    });
+  }
+
+  async connect(): Promise<void> {
+    try {
+      await this.redis.connect();
+    } catch (err) {
+      this.lastError ??= (err as Error).message;
+    }
+  }
+
+  admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number,
+    now: number): void {
+    const args = this.argv;
+    args.length = 0;
+    for (let i = 0; i < subjects.length; i++) args.push(this.prefix + subjects[i]!);
+    args.push(now, WINDOW_MS, reserved);
+    for (let i = 0; i < limits.length; i++) args.push(limits[i]!);
+    const store = this;
+    // ioredis callbacks carry no context: one closure per shared admission (the Redis path only).
+    this.redis.tgAdmit(subjects.length, ...args).then(function admitted(r: number[]) {
+      owner.sharedReply(toReply(r));
+    }, function admitFailed(err: Error) {
+      store.lastError = err.message;
+      store.fallbacks++;
+      owner.sharedReply(null);
+    });
+  }
+
+  settle(subjects: readonly string[], delta: number, now: number): void {
+    const args: (string | number)[] = [];
+    for (let i = 0; i < subjects.length; i++) args.push(this.prefix + subjects[i]!);
+    args.push(now, WINDOW_MS, Math.round(delta));
+    this.redis.tgSettle(subjects.length, ...args).catch(this.settleFailed);
+  }
+
+  private readonly settleFailed = (err: Error): void => {
+    this.lastError = err.message;
+  };
+
+  status(): { readonly store: 'redis'; readonly state: 'shared' | 'local'; readonly fallbacks: number;
+    readonly lastError: string | null; } {
+    return { store: 'redis', state: this.up ? 'shared' : 'local', fallbacks: this.fallbacks,
+      lastError: this.lastError };
+  }
+
+  async close(): Promise<void> {
+    this.up = false;
+    this.redis.disconnect();
+    await Promise.resolve();
+  }
+}
+
+function toReply(r: number[]): SharedLimitReply {
+  return { refused: Number(r[0]), limit: Number(r[1]), windows: r.slice(2).map(Number) };
+}
