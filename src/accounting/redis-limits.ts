@@ -4,6 +4,8 @@ import type { Logger } from '../log.js';
 
 /** The minute of the sliding windows (the gateway's `limits/window.ts` uses the same). */
 const WINDOW_MS = 60_000;
+/** Settlements (booked − reserved tokens) are summed per subject and sent together this often. */
+const SETTLE_MS = 50;
 const CONNECT_TIMEOUT_MS = 2_000;
 const COMMAND_TIMEOUT_MS = 1_000;
 
@@ -54,11 +56,13 @@ out[1] = refused
 out[2] = limit
 return out`;
 
-/** Adds ARGV[3] tokens to each subject's current window (rolled to ARGV[1] first; ARGV[2]: window ms). */
+/**
+ * Settlements gathered since the last flush: adds ARGV[2 + i] tokens to subject i's current window (rolled to ARGV[1]
+ * first); the window is WINDOW_MS (a constant in the script's text).
+ */
 const SETTLE = `
 local now = tonumber(ARGV[1])
-local w = tonumber(ARGV[2])
-local delta = tonumber(ARGV[3])
+local w = ${WINDOW_MS}
 local start = now - (now % w)
 for i = 1, #KEYS do
   local h = redis.call('HMGET', KEYS[i], 's', 'rc', 'tc')
@@ -68,7 +72,7 @@ for i = 1, #KEYS do
       local keep = start - s == w
       redis.call('HSET', KEYS[i], 's', start, 'rc', 0, 'tc', 0, 'rp', keep and h[2] or 0, 'tp', keep and h[3] or 0)
     end
-    redis.call('HINCRBY', KEYS[i], 'tc', delta)
+    redis.call('HINCRBY', KEYS[i], 'tc', ARGV[1 + i])
     redis.call('PEXPIRE', KEYS[i], 2 * w)
   end
 end
@@ -92,6 +96,9 @@ export class RedisLimitStore implements SharedLimits {
   fallbacks = 0;
   lastError: string | null = null;
   private argv: (string | number)[] = [];
+  /** Token deltas per subject key not yet sent (one script call per SETTLE_MS for all of them). */
+  private pending = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
 
   constructor(url: string, log: Logger, prefix = 'tidegate') {
     this.prefix = `${prefix}:limits:`;
@@ -102,6 +109,8 @@ export class RedisLimitStore implements SharedLimits {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: CONNECT_TIMEOUT_MS,
+      // Admissions of one tick go out in one write.
+      enableAutoPipelining: true,
       // A Redis that takes but does not answer must not hold requests: they fall back to local limits.
       commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: function limitsRetryDelay(times: number) {
@@ -122,6 +131,10 @@ export class RedisLimitStore implements SharedLimits {
     redis.on('error', function limitsError(err: Error) {
       store.lastError = err.message;
     });
+    this.timer = setInterval(function limitsSettle() {
+      store.flush();
+    }, SETTLE_MS);
+    this.timer.unref();
   }
 
   async connect(): Promise<void> {
@@ -150,16 +163,30 @@ export class RedisLimitStore implements SharedLimits {
     });
   }
 
-  settle(subjects: readonly string[], delta: number, now: number): void {
-    const args: (string | number)[] = [];
-    for (let i = 0; i < subjects.length; i++) args.push(this.prefix + subjects[i]!);
-    args.push(now, WINDOW_MS, Math.round(delta));
-    this.redis.tgSettle(subjects.length, ...args).catch(this.settleFailed);
+  settle(subjects: readonly string[], delta: number): void {
+    if (delta === 0) return;
+    const pending = this.pending;
+    for (let i = 0; i < subjects.length; i++) {
+      const key = this.prefix + subjects[i]!;
+      pending.set(key, (pending.get(key) ?? 0) + delta);
+    }
   }
 
   private readonly settleFailed = (err: Error): void => {
     this.lastError = err.message;
   };
+
+  /** Sends the summed settlements; lost while Redis is down (the windows slide out within two minutes anyway). */
+  private flush(): void {
+    const pending = this.pending;
+    if (pending.size === 0) return;
+    this.pending = new Map();
+    if (!this.up) return;
+    const keys = [...pending.keys()];
+    const args: (string | number)[] = [...keys, Date.now()];
+    for (const key of keys) args.push(Math.round(pending.get(key)!));
+    this.redis.tgSettle(keys.length, ...args).catch(this.settleFailed);
+  }
 
   status(): { readonly store: 'redis'; readonly state: 'shared' | 'local'; readonly fallbacks: number;
     readonly lastError: string | null; } {
@@ -168,6 +195,8 @@ export class RedisLimitStore implements SharedLimits {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.flush();
     this.up = false;
     this.redis.disconnect();
     await Promise.resolve();

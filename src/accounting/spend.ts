@@ -56,11 +56,16 @@ export function spentBudget(user: SpendState, q: QuotaConfig): string | null {
   return null;
 }
 
+/** A request's worst-case cost in micro-units: its input, and its whole output at the dearer of output / reasoning. */
+export function worstCost(prices: PriceTable, model: string, input: number, output: number): number {
+  const price = prices.lookup(model);
+  return price === null ? 0 : Math.round(input * price.input + output * Math.max(price.output, price.reasoning));
+}
+
 /** Reserves a request's worst case on its user. */
 export function reserve(user: UserAccount, prices: PriceTable, model: string, input: number,
   output: number): Reservation {
-  const price = prices.lookup(model);
-  const cost = price === null ? 0 : Math.round(input * price.input + output * Math.max(price.output, price.reasoning));
+  const cost = worstCost(prices, model, input, output);
   user.reservedInput += input;
   user.reservedOutput += output;
   user.reservedRequests++;
@@ -75,4 +80,35 @@ export function release(r: Reservation): void {
   user.reservedOutput -= r.output;
   user.reservedRequests--;
   user.reservedCost -= r.cost;
+}
+
+/** One budget of a period as `GET /users/:id/usage` shows it (cost in micro-units of the prices' currency). */
+export interface BudgetStatus {
+  readonly budget: string;
+  readonly limit: number;
+  readonly used: number;
+  /** The worst case of the requests still running. */
+  readonly reserved: number;
+  readonly remaining: number;
+}
+
+/** Every budget of `q` with what is used, reserved and left in the current period. */
+export function budgetStatus(state: SpendState, q: QuotaConfig): BudgetStatus[] {
+  const out: BudgetStatus[] = [];
+  const s = state.spent;
+  const add = (budget: string, limit: number | null, used: number, reserved: number): void => {
+    if (limit !== null) out.push({ budget, limit, used, reserved, remaining: Math.max(0, limit - used - reserved) });
+  };
+  add('requests', q.requests, s.requests, state.reservedRequests);
+  add('costMicros', q.costMicros, s.costMicros, state.reservedCost);
+  const t = q.tokens;
+  if (t !== null) {
+    add('tokens', t.total, s.tokens, state.reservedInput + state.reservedOutput);
+    add('inputTokens', t.input, s.inputTokens, state.reservedInput);
+    add('outputTokens', t.output, s.outputTokens, state.reservedOutput);
+    add('cacheReadTokens', t.cacheRead, s.cacheReadTokens, 0);
+    add('cacheWriteTokens', t.cacheWrite, s.cacheWriteTokens, 0);
+    add('reasoningTokens', t.reasoning, s.reasoningTokens, 0);
+  }
+  return out;
 }

@@ -5,6 +5,9 @@ import type { Relay, RelayResult } from './relay-engine.js';
 
 export type RefusalReason = 'quota_exceeded' | 'quota_expired' | 'user_disabled';
 
+/** Why a connection or request was refused (`tidegate_refused_total{service, reason}`); `quota` when unsaid. */
+export type RefusedReason = RefusalReason | 'quota' | 'rate_limited' | 'unpriced_model' | 'key_expired';
+
 /** An admitted gateway request's worst case, held against its user's budgets until the request is booked. */
 export interface SpendReservation {
   readonly input: number;
@@ -28,7 +31,7 @@ export interface ServiceAccounting {
   /** null when `user` may start a connection or request now; else why not. Users without a quota always pass. */
   check(user: string | null): Refusal | null;
   /** Counts a refused connection or request. */
-  refused(user: string | null, service: string): void;
+  refused(user: string | null, service: string, reason?: RefusedReason): void;
   /** The bandwidth limit a new relay shares (the user's, else the service's), or null. */
   rateLimit(user: string | null, service: string): RateLimit | null;
   /** The user's quota budget a new relay shares (the engine stops the relay where the quota ends), or null. */
@@ -47,6 +50,8 @@ export interface ServiceAccounting {
    */
   cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number,
     reasoning: number): number;
+  /** A request's worst-case cost (input + max output at the model's prices), not counted anywhere; 0 unpriced. */
+  worstCost(model: string, input: number, maxOutput: number): number;
   /** `unpriced: refuse` and `model` has no price: the request is refused before any upstream. */
   refusesUnpriced(model: string): boolean;
   /**
@@ -76,8 +81,11 @@ export interface SharedLimits {
    */
   admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number,
     now: number): void;
-  /** A request admitted through `admit` was booked: `delta` tokens (booked − reserved) on each subject's window. */
-  settle(subjects: readonly string[], delta: number, now: number): void;
+  /**
+   * A request admitted through `admit` was booked: `delta` tokens (booked − reserved) on each subject's window
+   * (summed per subject and sent in the background).
+   */
+  settle(subjects: readonly string[], delta: number): void;
 }
 
 /**

@@ -34,6 +34,7 @@ export function authenticate(
     const policy = source.policies.key(key!);
     if (policy === null) return user;
     if (policy.expiresAt !== null && Date.now() >= policy.expiresAt) {
+      source.accounting.refused(user, source.serviceName, 'key_expired');
       return new GatewayAuthError(`API key "${policy.name}" has expired`);
     }
     holder.key = policy;
@@ -48,7 +49,7 @@ export function authenticate(
 export function quotaRefusal(source: AuthSource, user: string | null): QuotaExceededError | null {
   const refusal = source.accounting.check(user);
   if (refusal === null) return null;
-  source.accounting.refused(user, source.serviceName);
+  source.accounting.refused(user, source.serviceName, refusal.reason);
   const message = refusal.reason === 'quota_expired'
     ? `user "${refusal.user}" is past its quota expiry`
     : refusal.reason === 'user_disabled'

@@ -21,6 +21,8 @@ export interface AdminSubject {
   readonly management: Management;
   readonly events: EventHub;
   reportStatus(): unknown;
+  /** Gateway limit windows of a user and its keys per service (empty: none). */
+  limitStatus(user: string): Record<string, unknown>;
   /** The request log's reader; null without a SQLite store. */
   readonly requestQuery: RequestQuery | null;
 }
@@ -91,11 +93,13 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
     {
       method: 'GET',
       path: '/users/:id/usage',
-      doc: { summary: "A user's live, durable and pending counters and quota" },
+      doc: {
+        summary: "A user's live, durable and pending counters, quota, gateway spend and budgets, limit windows",
+      },
       handle(params) {
         const usage = runtime.accounting.usage(params.id!);
         if (usage === null) throw new AdminNotFoundError(`no user "${params.id}" in the config`);
-        return { status: 200, body: usage };
+        return { status: 200, body: { ...usage, limits: runtime.limitStatus(params.id!) } };
       },
     },
     {

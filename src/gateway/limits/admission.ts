@@ -71,6 +71,7 @@ export class Admission implements SharedLimitOwner {
     const accounting = source.accounting;
     const model = summary.model;
     if (accounting.refusesUnpriced(model)) {
+      accounting.refused(user, source.serviceName, 'unpriced_model');
       return new UnpricedModelError(`model "${model}" has no price and this gateway refuses unpriced models`);
     }
     const policy = user === null ? null : source.policies.user(user);
@@ -98,7 +99,7 @@ export class Admission implements SharedLimitOwner {
     if (budget !== null) {
       const used = budget.used(now);
       if (used !== null) {
-        accounting.refused(user, source.serviceName);
+        accounting.refused(user, source.serviceName, 'quota_exceeded');
         return new QuotaExceededError(`key "${key!.name}" has used its ${used} budget for this period`,
           'quota_exceeded');
       }
@@ -106,19 +107,17 @@ export class Admission implements SharedLimitOwner {
     if (policy !== null && policy.budget) {
       const r = accounting.admitSpend(policy.id, model, input, maxOutput);
       if (r !== null && 'reason' in r) {
-        accounting.refused(user, source.serviceName);
+        accounting.refused(user, source.serviceName, 'quota_exceeded');
         return new QuotaExceededError(`user "${user}" has used its ${r.budget ?? 'quota'} budget for this period`,
           r.reason);
       }
       this.reservation = r;
     }
     if (budget !== null) {
-      const cost = Math.max(accounting.cost(model, input, 0, 0, maxOutput, 0),
-        accounting.cost(model, input, 0, 0, 0, maxOutput));
       this.keyBudget = budget;
       this.keyInput = input;
       this.keyOutput = maxOutput;
-      this.keyCost = cost < 0 ? 0 : cost;
+      this.keyCost = budget.quota.costMicros === null ? 0 : accounting.worstCost(model, input, maxOutput);
       budget.reserve(input, maxOutput, this.keyCost);
     }
     this.reserved = input + maxOutput;
@@ -149,7 +148,7 @@ export class Admission implements SharedLimitOwner {
       // The exchange already settled its budgets; give back the tokens Redis took for it.
       if (reply !== null && reply.refused === 0) {
         this.subjects();
-        source.accounting.sharedLimits?.settle(SUBJECTS, -this.reserved, now);
+        source.accounting.sharedLimits?.settle(SUBJECTS, -this.reserved);
       }
       this.limiter = this.keyLimiter = null;
       return;
@@ -178,7 +177,7 @@ export class Admission implements SharedLimitOwner {
         refusal = new RateLimitedError(`${which === 1 ? `user "${user}"` : `key "${this.key!.name}"`} is over its ` +
           `${reply.limit === 1 ? 'rpm' : 'tpm'} limit`);
         refusal.retryAfterSeconds = 1;
-        source.accounting.refused(user, source.serviceName);
+        source.accounting.refused(user, source.serviceName, 'rate_limited');
       }
     }
     if (refusal !== null) {
@@ -227,7 +226,7 @@ export class Admission implements SharedLimitOwner {
     if (this.shared) {
       this.shared = false;
       this.subjects();
-      accounting.sharedLimits?.settle(SUBJECTS, tokens - this.reserved, now);
+      accounting.sharedLimits?.settle(SUBJECTS, tokens - this.reserved);
     }
     if (limiter !== null) {
       this.limiter = null;
@@ -289,7 +288,7 @@ function limitRefusal(
 ): RateLimitedError | null {
   const refusal = concurrentOnly ? limiter.checkConcurrent() : limiter.check(now);
   if (refusal === null) return null;
-  source.accounting.refused(user, source.serviceName);
+  source.accounting.refused(user, source.serviceName, 'rate_limited');
   const err = new RateLimitedError(`${who} is over its ${refusal.limit} limit`);
   err.retryAfterSeconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
   err.headers = [];

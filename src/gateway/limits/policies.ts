@@ -1,7 +1,9 @@
 import type { LimitsConfig, UserConfig } from '../../config/types.js';
-import { hasSpendBudget } from '../../accounting/spend.js';
+import type { CountersBody } from '../../accounting/delta.js';
+import { budgetStatus, hasSpendBudget, type BudgetStatus } from '../../accounting/spend.js';
 import { KeyBudget } from './key-budget.js';
 import { RateLimiter } from './rate-limiter.js';
+import { WINDOW_MS } from './window.js';
 
 /** A user's spend policy in this gateway service: its rate limiter and whether accounting holds a budget for it. */
 export class UserPolicy {
@@ -94,12 +96,71 @@ export class SpendPolicies {
     return keys === null ? null : (keys.get(key) ?? null);
   }
 
-  /** The key policies of `user`, for `GET /users/:id/usage`. */
-  keysOf(user: string): KeyPolicy[] {
-    const out: KeyPolicy[] = [];
-    if (this.keys !== null) for (const p of this.keys.values()) if (p.user === user) out.push(p);
-    return out;
+  /**
+   * `GET /users/:id/usage`: the user's and its keys' limit windows in this service (as this process sees them; with
+   * shared limits, as of the last admission), and each key's budget; null when neither has any.
+   */
+  status(user: string, now: number): LimitsStatus | null {
+    const u = this.users.get(user);
+    const keys: Record<string, KeyStatus> = {};
+    let any = u !== undefined && u.limiter !== null;
+    if (this.keys !== null) {
+      for (const p of this.keys.values()) {
+        if (p.user !== user) continue;
+        any = true;
+        const b = p.budget;
+        if (b !== null) b.used(now);
+        keys[p.name] = {
+          limits: p.limiter === null ? null : windowStatus(p.limiter, now),
+          budget: b === null ? null : {
+            period: b.period, spent: b.spent.toJSON(), budgets: budgetStatus(b, b.quota),
+          },
+          expiresAt: p.expiresAt === null ? null : new Date(p.expiresAt).toISOString(),
+        };
+      }
+    }
+    if (!any) return null;
+    return { user: u === undefined || u.limiter === null ? null : windowStatus(u.limiter, now), keys };
   }
+}
+
+/** One limiter's sliding minute: limits, counts, what is left and when the current window ends. */
+export interface WindowStatus {
+  readonly rpm: number | null;
+  readonly tpm: number | null;
+  readonly concurrent: number | null;
+  readonly requests: number;
+  readonly tokens: number;
+  readonly live: number;
+  readonly remainingRequests: number | null;
+  readonly remainingTokens: number | null;
+  readonly resetMs: number;
+}
+
+export interface KeyStatus {
+  readonly limits: WindowStatus | null;
+  readonly budget: {
+    readonly period: string; readonly spent: CountersBody; readonly budgets: readonly BudgetStatus[];
+  } | null;
+  readonly expiresAt: string | null;
+}
+
+export interface LimitsStatus {
+  readonly user: WindowStatus | null;
+  readonly keys: Record<string, KeyStatus>;
+}
+
+function windowStatus(l: RateLimiter, now: number): WindowStatus {
+  const c = l.config;
+  const requests = l.requests.estimate(now);
+  const tokens = l.tokens.estimate(now);
+  return {
+    rpm: c.rpm, tpm: c.tpm, concurrent: c.concurrent,
+    requests: Math.round(requests), tokens: Math.round(tokens), live: l.live,
+    remainingRequests: c.rpm === null ? null : Math.max(0, Math.floor(c.rpm - requests)),
+    remainingTokens: c.tpm === null ? null : Math.max(0, Math.floor(c.tpm - tokens)),
+    resetMs: Math.max(0, l.requests.start + WINDOW_MS - now),
+  };
 }
 
 function keepLimiter(old: RateLimiter | null, config: LimitsConfig | null): RateLimiter | null {
