@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { SharedLimitOwner, SharedLimitReply, SharedLimits } from '../contracts/accounting.js';
+import type { SharedLimitOwner, SharedLimits } from '../contracts/accounting.js';
 import type { Logger } from '../log.js';
 
 /** The minute of the sliding windows (the gateway's `limits/window.ts` uses the same). */
@@ -11,49 +11,63 @@ const COMMAND_TIMEOUT_MS = 1_000;
 
 /**
  * Sliding minute windows in one hash per subject (s: window start, rc / rp: requests this / last window, tc / tp:
- * tokens), rolled, checked and taken atomically for every subject of a request. KEYS: the subjects' hashes. ARGV: now
- * (ms), window (ms), reserved tokens, then rpm and tpm per subject (0: none). Returns refused (0 or the subject's
- * index), limit (1 rpm, 2 tpm) and per subject s, rc, rp, tc, tp after the call.
+ * tokens). Admissions gathered in one event-loop turn go in one call; each is rolled, checked and taken atomically on
+ * every subject it names, in order. KEYS: the subjects' hashes, admission after admission. ARGV: now (ms), window
+ * (ms), the number of admissions, then per admission: its number of subjects, reserved tokens, rpm and tpm per
+ * subject (0: none). Returns per admission: refused (0 or the subject's 1-based index), limit (1 rpm, 2 tpm) and
+ * per subject s, rc, rp, tc, tp after the call.
  */
 const ADMIT = `
 local now = tonumber(ARGV[1])
 local w = tonumber(ARGV[2])
-local reserve = tonumber(ARGV[3])
+local count = tonumber(ARGV[3])
 local start = now - (now % w)
 local frac = 1 - (now - start) / w
-local out = {0, 0}
-local refused = 0
-local limit = 0
-for i = 1, #KEYS do
-  local h = redis.call('HMGET', KEYS[i], 's', 'rc', 'rp', 'tc', 'tp')
-  local s = tonumber(h[1]) or start
-  local rc = tonumber(h[2]) or 0
-  local rp = tonumber(h[3]) or 0
-  local tc = tonumber(h[4]) or 0
-  local tp = tonumber(h[5]) or 0
-  if s ~= start then
-    if start - s == w then rp = rc tp = tc else rp = 0 tp = 0 end
-    rc = 0 tc = 0 s = start
+local out = {}
+local a = 4
+local k = 1
+for j = 1, count do
+  local n = tonumber(ARGV[a])
+  local reserve = tonumber(ARGV[a + 1])
+  local head = #out + 1
+  out[head] = 0
+  out[head + 1] = 0
+  local refused = 0
+  local limit = 0
+  for i = 0, n - 1 do
+    local h = redis.call('HMGET', KEYS[k + i], 's', 'rc', 'rp', 'tc', 'tp')
+    local s = tonumber(h[1]) or start
+    local rc = tonumber(h[2]) or 0
+    local rp = tonumber(h[3]) or 0
+    local tc = tonumber(h[4]) or 0
+    local tp = tonumber(h[5]) or 0
+    if s ~= start then
+      if start - s == w then rp = rc tp = tc else rp = 0 tp = 0 end
+      rc = 0 tc = 0 s = start
+    end
+    local rpm = tonumber(ARGV[a + 2 + 2 * i])
+    local tpm = tonumber(ARGV[a + 3 + 2 * i])
+    if refused == 0 then
+      if rpm > 0 and rp * frac + rc + 1 > rpm then refused = i + 1 limit = 1
+      elseif tpm > 0 and tp * frac + tc >= tpm then refused = i + 1 limit = 2 end
+    end
+    out[#out + 1] = s out[#out + 1] = rc out[#out + 1] = rp out[#out + 1] = tc out[#out + 1] = tp
   end
-  local rpm = tonumber(ARGV[2 + 2 * i])
-  local tpm = tonumber(ARGV[3 + 2 * i])
   if refused == 0 then
-    if rpm > 0 and rp * frac + rc + 1 > rpm then refused = i limit = 1
-    elseif tpm > 0 and tp * frac + tc >= tpm then refused = i limit = 2 end
+    for i = 0, n - 1 do
+      local b = head + 2 + i * 5
+      out[b + 1] = out[b + 1] + 1
+      out[b + 3] = out[b + 3] + reserve
+      redis.call('HSET', KEYS[k + i], 's', out[b], 'rc', out[b + 1], 'rp', out[b + 2], 'tc', out[b + 3],
+        'tp', out[b + 4])
+      redis.call('PEXPIRE', KEYS[k + i], 2 * w)
+    end
   end
-  out[#out + 1] = s out[#out + 1] = rc out[#out + 1] = rp out[#out + 1] = tc out[#out + 1] = tp
+  out[head] = refused
+  out[head + 1] = limit
+  a = a + 2 + 2 * n
+  k = k + n
 end
-if refused == 0 then
-  for i = 1, #KEYS do
-    local b = 2 + (i - 1) * 5
-    out[b + 2] = out[b + 2] + 1
-    out[b + 4] = out[b + 4] + reserve
-    redis.call('HSET', KEYS[i], 's', out[b + 1], 'rc', out[b + 2], 'rp', out[b + 3], 'tc', out[b + 4], 'tp', out[b + 5])
-    redis.call('PEXPIRE', KEYS[i], 2 * w)
-  end
-end
-out[1] = refused
-out[2] = limit
 return out`;
 
 /**
@@ -95,7 +109,8 @@ export class RedisLimitStore implements SharedLimits {
   up = false;
   fallbacks = 0;
   lastError: string | null = null;
-  private argv: (string | number)[] = [];
+  /** Admissions of this event-loop turn, sent together at setImmediate. */
+  private batch: AdmitBatch | null = null;
   /** Token deltas per subject key not yet sent (one script call per SETTLE_MS for all of them). */
   private pending = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
@@ -109,8 +124,6 @@ export class RedisLimitStore implements SharedLimits {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: CONNECT_TIMEOUT_MS,
-      // Admissions of one tick go out in one write.
-      enableAutoPipelining: true,
       // A Redis that takes but does not answer must not hold requests: they fall back to local limits.
       commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: function limitsRetryDelay(times: number) {
@@ -145,22 +158,32 @@ export class RedisLimitStore implements SharedLimits {
     }
   }
 
-  admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number,
-    now: number): void {
-    const args = this.argv;
-    args.length = 0;
-    for (let i = 0; i < subjects.length; i++) args.push(this.prefix + subjects[i]!);
-    args.push(now, WINDOW_MS, reserved);
-    for (let i = 0; i < limits.length; i++) args.push(limits[i]!);
+  admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number): void {
+    let batch = this.batch;
+    if (batch === null) {
+      batch = this.batch = new AdmitBatch();
+      setImmediate(sendBatch, this);
+    }
+    batch.owners.push(owner);
+    batch.subjects.push(subjects.length);
+    for (let i = 0; i < subjects.length; i++) batch.keys.push(this.prefix + subjects[i]!);
+    batch.args.push(subjects.length, reserved);
+    for (let i = 0; i < limits.length; i++) batch.args.push(limits[i]!);
+  }
+
+  /** One script call for the admissions of this turn; each owner hears its part of the reply, in order. */
+  send(): void {
+    const batch = this.batch!;
+    this.batch = null;
     const store = this;
-    // ioredis callbacks carry no context: one closure per shared admission (the Redis path only).
-    this.redis.tgAdmit(subjects.length, ...args).then(function admitted(r: number[]) {
-      owner.sharedReply(toReply(r));
-    }, function admitFailed(err: Error) {
-      store.lastError = err.message;
-      store.fallbacks++;
-      owner.sharedReply(null);
-    });
+    this.redis.tgAdmit(batch.keys.length, ...batch.keys, Date.now(), WINDOW_MS, batch.owners.length, ...batch.args)
+      .then(function admitted(r: number[]) {
+        batch.replied(r);
+      }, function admitFailed(err: Error) {
+        store.lastError = err.message;
+        store.fallbacks += batch.owners.length;
+        batch.failed();
+      });
   }
 
   settle(subjects: readonly string[], delta: number): void {
@@ -203,6 +226,28 @@ export class RedisLimitStore implements SharedLimits {
   }
 }
 
-function toReply(r: number[]): SharedLimitReply {
-  return { refused: Number(r[0]), limit: Number(r[1]), windows: r.slice(2).map(Number) };
+function sendBatch(store: RedisLimitStore): void {
+  store.send();
+}
+
+/** Admissions sent in one script call: their owners and arguments, in order. */
+class AdmitBatch {
+  readonly owners: SharedLimitOwner[] = [];
+  /** How many subjects each admission names. */
+  readonly subjects: number[] = [];
+  readonly keys: string[] = [];
+  readonly args: (string | number)[] = [];
+
+  replied(r: number[]): void {
+    let at = 0;
+    for (let i = 0; i < this.owners.length; i++) {
+      const n = this.subjects[i]!;
+      this.owners[i]!.sharedReply(Number(r[at]), Number(r[at + 1]), r, at + 2);
+      at += 2 + 5 * n;
+    }
+  }
+
+  failed(): void {
+    for (let i = 0; i < this.owners.length; i++) this.owners[i]!.sharedReply(0, 0, null, 0);
+  }
 }

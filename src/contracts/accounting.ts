@@ -76,11 +76,10 @@ export interface SharedLimits {
   readonly up: boolean;
   /**
    * Checks `subjects` (1 or 2 window ids, each with its rpm and tpm, 0 = none) and, when all have room, takes one
-   * request and `reserved` tokens on each; `owner.sharedReply` is called once with the windows after the call, or
-   * with null when Redis failed.
+   * request and `reserved` tokens on each; `owner.sharedReply` is called once (admissions of one event-loop turn
+   * share one script call).
    */
-  admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number,
-    now: number): void;
+  admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number): void;
   /**
    * A request admitted through `admit` was booked: `delta` tokens (booked − reserved) on each subject's window
    * (summed per subject and sent in the background).
@@ -88,16 +87,12 @@ export interface SharedLimits {
   settle(subjects: readonly string[], delta: number): void;
 }
 
-/**
- * The reply of a shared admission: `refused` is 0 (taken) or the 1-based subject whose limit refused, `limit` 1 (rpm)
- * or 2 (tpm); `windows` holds per subject: window start, requests now, requests last minute, tokens now, tokens last.
- */
+/** Told the outcome of a shared admission (the gateway's Admission). */
 export interface SharedLimitOwner {
-  sharedReply(reply: SharedLimitReply | null): void;
-}
-
-export interface SharedLimitReply {
-  readonly refused: number;
-  readonly limit: number;
-  readonly windows: readonly number[];
+  /**
+   * `windows` null: Redis failed, decide locally. Else `refused` is 0 (taken) or the 1-based subject whose limit
+   * refused, `limit` 1 (rpm) or 2 (tpm), and `windows` from `at` holds per subject: window start, requests now,
+   * requests last window, tokens now, tokens last window.
+   */
+  sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number): void;
 }

@@ -1,6 +1,4 @@
-import type {
-  ServiceAccounting, SharedLimitOwner, SharedLimitReply, SpendReservation,
-} from '../../contracts/accounting.js';
+import type { ServiceAccounting, SharedLimitOwner, SpendReservation } from '../../contracts/accounting.js';
 import type { RequestSummary } from '../../dialects/types.js';
 import { QuotaExceededError, RateLimitedError, UnpricedModelError, type GatewayError } from '../../errors.js';
 import type { Family } from '../routing/endpoints.js';
@@ -133,12 +131,12 @@ export class Admission implements SharedLimitOwner {
     this.user = user;
     this.userPolicy = policy;
     this.subjects();
-    shared.admit(this, SUBJECTS, LIMITS, this.reserved, now);
+    shared.admit(this, SUBJECTS, LIMITS, this.reserved);
     return ADMISSION_PENDING;
   }
 
-  /** The shared store answered (null: Redis failed; this process decides alone). */
-  sharedReply(reply: SharedLimitReply | null): void {
+  /** The shared store answered (`windows` null: Redis failed; this process decides alone). */
+  sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number): void {
     const owner = this.owner!;
     const source = this.source!;
     this.owner = null;
@@ -146,36 +144,35 @@ export class Admission implements SharedLimitOwner {
     const now = Date.now();
     if (this.abandoned) {
       // The exchange already settled its budgets; give back the tokens Redis took for it.
-      if (reply !== null && reply.refused === 0) {
+      if (windows !== null && refused === 0) {
         this.subjects();
         source.accounting.sharedLimits?.settle(SUBJECTS, -this.reserved);
       }
       this.limiter = this.keyLimiter = null;
       return;
     }
-    if (reply !== null) {
+    if (windows !== null) {
       // Mirror the shared windows: served headers, /status and a later local fallback read them.
-      let at = 0;
-      if (this.limiter !== null) at = mirror(this.limiter, reply.windows, at);
-      if (this.keyLimiter !== null) mirror(this.keyLimiter, reply.windows, at);
+      if (this.limiter !== null) at = mirror(this.limiter, windows, at);
+      if (this.keyLimiter !== null) mirror(this.keyLimiter, windows, at);
     }
     let refusal: RateLimitedError | null = null;
-    if (reply === null || reply.refused !== 0) {
+    if (windows === null || refused !== 0) {
       const user = this.user;
       const family = this.family;
       // Redis named the subject (1: the first of the list), else check both here (local fallback).
       const first = this.limiter !== null ? 'user' : 'key';
-      const which = reply === null ? 0 : reply.refused === 1 ? (first === 'user' ? 1 : 2) : 2;
+      const which = windows === null ? 0 : refused === 1 ? (first === 'user' ? 1 : 2) : 2;
       if (this.limiter !== null && (which === 0 || which === 1)) {
         refusal = limitRefusal(source, family, user, `user "${user}"`, this.limiter, now, false);
       }
       if (refusal === null && this.keyLimiter !== null && (which === 0 || which === 2)) {
         refusal = limitRefusal(source, family, user, `key "${this.key!.name}"`, this.keyLimiter, now, false);
       }
-      if (refusal === null && reply !== null) {
+      if (refusal === null && windows !== null) {
         // Redis refused where this process's mirror (its clock) sees room: Redis is the judge.
         refusal = new RateLimitedError(`${which === 1 ? `user "${user}"` : `key "${this.key!.name}"`} is over its ` +
-          `${reply.limit === 1 ? 'rpm' : 'tpm'} limit`);
+          `${limit === 1 ? 'rpm' : 'tpm'} limit`);
         refusal.retryAfterSeconds = 1;
         source.accounting.refused(user, source.serviceName, 'rate_limited');
       }
@@ -186,7 +183,7 @@ export class Admission implements SharedLimitOwner {
       owner.admitted(refusal);
       return;
     }
-    if (reply === null) this.take(now);
+    if (windows === null) this.take(now);
     else {
       this.shared = true;
       if (this.limiter !== null) this.limiter.live++;
