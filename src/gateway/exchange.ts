@@ -11,7 +11,7 @@ import { exchangeCrashed, guardStep } from './crash-guard.js';
 import type { GatewayCore, LiveExchange } from './core.js';
 import { Failover } from './failover.js';
 import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-types.js';
-import { ADMISSION_PENDING, Admission, type AdmissionOwner } from './limits/admission.js';
+import { Admission, type AdmissionOwner } from './limits/admission.js';
 import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
@@ -21,7 +21,7 @@ import { upstreamSuffix, type Endpoint } from './routing/endpoints.js';
 import { Attempt, firstByteTimedOut, type AttemptOwner } from './upstream/attempt.js';
 import type { Channel } from './upstream/channel.js';
 import { upstreamRequest } from './upstream/request.js';
-import { usageRow } from './usage-row.js';
+import { bookRow } from './usage-row.js';
 
 /**
  * One client request through the gateway, as a state machine: auth and quota → body (BodyIntake) → parse and route
@@ -137,14 +137,10 @@ export class Exchange
     if (!this.clientGone) this.plan.start(this.intake.body!);
   }
 
-  /** PlanOwner: the whole request is counted from its arrival; the spend policy admits it or answers. */
+  /** PlanOwner: the whole request is counted from its arrival (the plan then asks the spend policy). */
   routed(): void {
-    const core = this.core;
-    const plan = this.plan;
-    this.deadline = this.startedAt + core.config.requestTimeoutMs;
-    core.watchdog.arm();
-    const refusal = this.admission.admit(core, this.endpoint.family, this.user, plan.summary!, plan.body!, this);
-    if (refusal !== ADMISSION_PENDING) this.admitted(refusal);
+    this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
+    this.core.watchdog.arm();
   }
 
   /** AdmissionOwner: go upstream, or answer the refusal (at once, or once shared limits answered). */
@@ -342,9 +338,7 @@ export class Exchange
     const core = this.core;
     core.live.delete(this);
     this.releaseBody();
-    const row = usageRow(this, this.plan.summary, core.serviceName, err, core.pricer);
-    core.record(row);
-    this.admission.settle(core.accounting, row, this.attempt?.channel ?? null);
+    bookRow(this, this.plan.summary, core, err);
   }
 }
 
