@@ -28,27 +28,40 @@ export class ModelMeter {
  * names from requests, so only the first MAX_MODELS distinct ones get their own label value.
  */
 export class ModelMeters {
-  private readonly meters = new Map<string, ModelMeter>();
+  /** service → channel → model → meter: three lookups of names the request already holds, no key to build. */
+  private readonly meters = new Map<string, Map<string, Map<string, ModelMeter>>>();
   private readonly models = new Set<string>();
 
   meter(service: string, channel: string | null, model: string | null): ModelMeter {
     const c = channel ?? 'none';
-    let m = model ?? 'none';
+    let byChannel = this.meters.get(service);
+    if (byChannel === undefined) this.meters.set(service, byChannel = new Map());
+    let byModel = byChannel.get(c);
+    if (byModel === undefined) byChannel.set(c, byModel = new Map());
+    const m = model ?? 'none';
+    const meter = byModel.get(m);
+    if (meter !== undefined) return meter;
+    return this.add(byModel, service, c, m);
+  }
+
+  private add(byModel: Map<string, ModelMeter>, service: string, channel: string, model: string): ModelMeter {
+    let m = model;
     if (!this.models.has(m)) {
       if (this.models.size < MAX_MODELS) this.models.add(m);
       else m = 'other';
     }
-    const key = `${service}\0${c}\0${m}`;
-    let meter = this.meters.get(key);
+    let meter = byModel.get(m);
     if (meter === undefined) {
-      meter = new ModelMeter(service, c, m);
-      this.meters.set(key, meter);
+      meter = new ModelMeter(service, channel, m);
+      byModel.set(m, meter);
     }
     return meter;
   }
 
-  values(): IterableIterator<ModelMeter> {
-    return this.meters.values();
+  *values(): IterableIterator<ModelMeter> {
+    for (const byChannel of this.meters.values()) {
+      for (const byModel of byChannel.values()) yield* byModel.values();
+    }
   }
 }
 
