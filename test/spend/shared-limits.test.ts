@@ -25,7 +25,7 @@ async function served(client: OpenAI): Promise<'ok' | 'limited'> {
 }
 
 describe('spend: limits shared by two tidegate processes through a real redis-server', { skip }, () => {
-  it('a user\'s and a key\'s rpm hold across both; Redis down: each limits alone and /status says so', async () => {
+  it('a user\'s and a key\'s rpm and a token budget hold across both; Redis down: local, said in /status', async () => {
     const dir = tempDir();
     const redis = new RedisServer(dir);
     await redis.start();
@@ -40,6 +40,7 @@ describe('spend: limits shared by two tidegate processes through a real redis-se
           users: [
             { id: 'team', keys: ['k-team'], limits: { rpm: 6 } },
             { id: 'solo', keys: [{ key: 'k-ci', name: 'ci', limits: { rpm: 4 } }] },
+            { id: 'cap', keys: ['k-cap'], quota: { tokens: 20, period: 'daily' } },
           ],
           services: [{
             name: 'llm', type: 'gateway', listen: '127.0.0.1:0',
@@ -80,6 +81,23 @@ describe('spend: limits shared by two tidegate processes through a real redis-se
       assert.deepEqual(remaining, ['3', '2', '1', '0']);
       assert.equal(await served(ciB), 'limited');
       assert.equal(await served(ciA), 'limited');
+
+      // A token budget of 20 (5 tokens an answer): two answers through each process; A sees B's through Redis.
+      const capA = client(a, 'k-cap');
+      const capB = client(b, 'k-cap');
+      for (let i = 0; i < 2; i++) {
+        await capA.chat.completions.create(ask);
+        await capB.chat.completions.create(ask);
+      }
+      const spent = async (c: CliProcess): Promise<number> =>
+        ((await getJson(c.address('admin'), '/users/cap/usage')).body.spend as { spent: { tokens: number } })
+          .spent.tokens;
+      await eventually(() => spent(a), (n) => n === 20);
+      await assert.rejects(capA.chat.completions.create(ask), (err: unknown) => {
+        assert.ok(err instanceof OpenAI.RateLimitError, String(err));
+        assert.equal((err.error as { type?: string }).type, 'quota_exceeded');
+        return true;
+      });
 
       // Redis goes away: requests are still limited, each process on its own, and /status says so.
       await redis.stop();

@@ -125,6 +125,9 @@ export class Admission implements SharedLimitOwner {
       this.take(now);
       return null;
     }
+    // `concurrent` counts per process: taken now, so admissions waiting for Redis count too.
+    if (limiter !== null) limiter.live++;
+    if (keyLimiter !== null) keyLimiter.live++;
     this.owner = owner;
     this.source = source;
     this.family = family;
@@ -142,6 +145,9 @@ export class Admission implements SharedLimitOwner {
     this.owner = null;
     this.source = null;
     const now = Date.now();
+    // The live counts taken at admission go back here; taken again below when the request goes on.
+    if (this.limiter !== null) this.limiter.live--;
+    if (this.keyLimiter !== null) this.keyLimiter.live--;
     if (this.abandoned) {
       // The exchange already settled its budgets; give back the tokens Redis took for it.
       if (windows !== null && refused === 0) {
