@@ -11,7 +11,7 @@ import { exchangeCrashed, guardStep } from './crash-guard.js';
 import type { GatewayCore, LiveExchange } from './core.js';
 import { Failover } from './failover.js';
 import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-types.js';
-import { Admission, type AdmissionOwner } from './limits/admission.js';
+import { Admission } from './limits/admission.js';
 import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
@@ -30,8 +30,7 @@ import { bookRow } from './usage-row.js';
  * ResponseOwner). Every field is set in the constructor; callbacks come from module-level functions and prototype
  * methods, not per-request closures.
  */
-export class Exchange
-  implements BodyOwner, PlanOwner, AdmissionOwner, AttemptOwner, SinkHost, ResponseOwner, LiveExchange, Slotted {
+export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, ResponseOwner, LiveExchange, Slotted {
   /** Index in the core's live list. */
   slot = -1;
   readonly core: GatewayCore;
@@ -143,7 +142,7 @@ export class Exchange
     this.core.watchdog.arm();
   }
 
-  /** AdmissionOwner: go upstream, or answer the refusal (at once, or once shared limits answered). */
+  /** PlanOwner (AdmissionOwner): go upstream, or answer the refusal (at once, or once shared limits answered). */
   admitted(refusal: GatewayError | null): void {
     if (this.finished) return;
     try {
