@@ -10,7 +10,8 @@ export const CHROMIUM = process.env.TIDEGATE_CHROMIUM ?? '/usr/bin/chromium';
 /** Why the browser tests cannot run here, or null when they can. */
 export function browserSkipReason(): string | null {
   if (!existsSync(CHROMIUM)) {
-    return `no Chromium at ${CHROMIUM} (apt-get install chromium, or set TIDEGATE_CHROMIUM): dashboard browser tests skipped`;
+    return `no Chromium at ${CHROMIUM} (apt-get install chromium, or set TIDEGATE_CHROMIUM): `
+      + 'dashboard browser tests skipped';
   }
   if (!existsSync(join(DEFAULT_UI_DIR, 'index.html'))) {
     return `the dashboard is not built (${DEFAULT_UI_DIR}; npm run build makes it): dashboard browser tests skipped`;

@@ -28,7 +28,10 @@ function configDoc(download: TestServer, up: MockUpstream): Record<string, unkno
     pool: { threads: 1 },
     users: [
       // A slow download: its bytes rise for as long as the test needs, without taking the machine.
-      { id: 'alice', keys: ['ka'], quota: { bytes: '10GiB', period: 'monthly' }, rate: { in: '1MiB/s', out: '1MiB/s' } },
+      {
+        id: 'alice', keys: ['ka'], quota: { bytes: '10GiB', period: 'monthly' },
+        rate: { in: '1MiB/s', out: '1MiB/s' },
+      },
       { id: 'bob', keys: ['kb'] },
     ],
     services: [
@@ -38,10 +41,13 @@ function configDoc(download: TestServer, up: MockUpstream): Record<string, unkno
   };
 }
 
-async function api(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any, max-len
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function api(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: `Bearer ${WRITE}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${WRITE}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -168,7 +174,8 @@ describe('dashboard in Chromium', { skip: skip ?? false }, () => {
     assert.equal(user.issuedKeys.length, 1);
     assert.ok(!JSON.stringify(user).includes(key), 'the API never shows the key again');
     await page.click('.modal footer button');
-    await eventually(async () => (await page.locator('[data-testid="new-key"]').count()) === 0, 10_000, 'dialog closed');
+    const gone = async (): Promise<boolean> => (await page.locator('[data-testid="new-key"]').count()) === 0;
+    await eventually(gone, 10_000, 'dialog closed');
     assert.ok(!(await page.content()).includes(key), 'the page no longer holds the key');
     // The key works at the gateway: carol can call it.
     const res = await fetch(`http://${listenOf(tg, 'llm')}/v1/chat/completions`, {
@@ -186,7 +193,8 @@ describe('dashboard in Chromium', { skip: skip ?? false }, () => {
     await page.click('[data-testid="user-submit"]');
     await eventually(async () => (await api(base, 'GET', '/users/carol')).body.config.quota.bytes === 7 * 2 ** 30,
       10_000, 'the quota changed');
-    await page.locator('[data-testid="user-row"][data-user="carol"] [data-testid="usage-text"]', { hasText: '7.00 GiB' })
+    const carolUsage = '[data-testid="user-row"][data-user="carol"] [data-testid="usage-text"]';
+    await page.locator(carolUsage, { hasText: '7.00 GiB' })
       .waitFor();
   });
 

@@ -49,7 +49,9 @@ export class Api {
     return this.token === '' ? extra : { authorization: `Bearer ${this.token}`, ...extra };
   }
 
-  async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer<T>> {
+  async call<T>(
+    method: string, path: string, body?: unknown, headers: Record<string, string> = {},
+  ): Promise<Answer<T>> {
     const res = await fetch(path, {
       method,
       headers: this.headers(body === undefined ? headers : { 'content-type': 'application/json', ...headers }),

@@ -96,7 +96,9 @@ function Login({ prefs, onSession }: { prefs: ComponentChildren; onSession: (s: 
         <label>{t('Admin token')}
           <input type="password" name="token" autocomplete="off" autofocus value={token}
             onInput={(e) => setToken((e.target as HTMLInputElement).value)} /></label>
-        <small class="muted">{t('The admin API token (admin.token or admin.tokens). It stays in this tab only.')}</small>
+        <small class="muted">
+          {t('The admin API token (admin.token or admin.tokens). It stays in this tab only.')}
+        </small>
         {error !== null && <div class="error" role="alert" data-testid="login-error">{error}</div>}
         <footer>{prefs}<button type="submit" class="primary">{t('Sign in')}</button></footer>
       </form>

@@ -40,9 +40,9 @@ export function Chart({ x, ys, lines, height, axes = false, format, testId }: Pr
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: axes
         ? [
-          { stroke: muted, grid: { stroke: grid } },
-          { stroke: muted, grid: { stroke: grid }, values: (_u, vals) => vals.map(fmt), size: 70 },
-        ]
+            { stroke: muted, grid: { stroke: grid } },
+            { stroke: muted, grid: { stroke: grid }, values: (_u, vals) => vals.map(fmt), size: 70 },
+          ]
         : [{ show: false }, { show: false }],
       series: [{}, ...lines.map((l) => ({
         label: l.label, stroke: l.color, width: 1.5, fill: axes ? undefined : `${l.color}22`, points: { show: axes },

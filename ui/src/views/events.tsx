@@ -12,7 +12,9 @@ export function Events({ live }: { live: Live }) {
     <div>
       <div class="toolbar">
         <span class={`conn ${live.eventsUp ? 'up' : 'down'}`}>{live.eventsUp ? t('live') : t('reconnecting')}</span>
-        <button onClick={() => setPaused(paused === null ? [...live.events] : null)}>{paused === null ? t('Pause') : t('Resume')}</button>
+        <button onClick={() => setPaused(paused === null ? [...live.events] : null)}>
+          {paused === null ? t('Pause') : t('Resume')}
+        </button>
         <button onClick={() => setCleared(Date.now())}>{t('Clear')}</button>
       </div>
       {shown.length === 0 && <p class="muted">{t('no events yet')}</p>}

@@ -50,7 +50,8 @@ export function Gateway({ api, live }: { api: Api; live: Live }) {
   };
   const load = async (f: Filters, after: string | null): Promise<void> => {
     try {
-      const page = await api.get<Page<RequestRow>>(`/requests?${query(f)}${after ? `&cursor=${encodeURIComponent(after)}` : ''}`);
+      const more = after ? `&cursor=${encodeURIComponent(after)}` : '';
+      const page = await api.get<Page<RequestRow>>(`/requests?${query(f)}${more}`);
       setRows((old) => (after === null ? [...page.items] : [...(old ?? []), ...page.items]));
       setCursor(page.nextCursor);
       setError(null);
@@ -69,7 +70,8 @@ export function Gateway({ api, live }: { api: Api; live: Live }) {
   }, []);
 
   const gateways = (live.status?.services ?? []).filter((s) => s.type === 'gateway');
-  const channels = gateways.flatMap((g) => ((g.detail?.channels ?? []) as Channel[]).map((c) => ({ service: g.name, c })));
+  const channels = gateways.flatMap((g) => ((g.detail?.channels ?? []) as Channel[])
+    .map((c) => ({ service: g.name, c })));
   return (
     <div>
       <h2>{t('Channels')}</h2>
@@ -95,7 +97,8 @@ export function Gateway({ api, live }: { api: Api; live: Live }) {
       <h2>{t('Tokens and cost per day')}</h2>
       {days.length === 0 ? <p class="muted">{t('no requests')}</p> : (
         <Chart x={days.map((d) => Date.parse(`${d.key}T00:00:00Z`) / 1000)} height={160} axes testId="tokens-chart"
-          ys={days.some((d) => typeof d.cost === 'number') ? [days.map((d) => d.totalTokens), days.map((d) => d.cost ?? 0)]
+          ys={days.some((d) => typeof d.cost === 'number')
+            ? [days.map((d) => d.totalTokens), days.map((d) => d.cost ?? 0)]
             : [days.map((d) => d.totalTokens)]}
           lines={days.some((d) => typeof d.cost === 'number')
             ? [{ label: t('Tokens'), color: '#3b82f6' }, { label: 'cost', color: '#f59e0b' }]
@@ -113,9 +116,9 @@ export function Gateway({ api, live }: { api: Api; live: Live }) {
             <label>{t(k[0]!.toUpperCase() + k.slice(1))}
               {k === 'since' || k === 'until'
                 ? <input name={k} type="datetime-local" value={filters[k]}
-                  onInput={(e) => setFilters({ ...filters, [k]: (e.target as HTMLInputElement).value })} />
+                    onInput={(e) => setFilters({ ...filters, [k]: (e.target as HTMLInputElement).value })} />
                 : <input name={k} type="text" value={filters[k]}
-                  onInput={(e) => setFilters({ ...filters, [k]: (e.target as HTMLInputElement).value })} />}</label>
+                    onInput={(e) => setFilters({ ...filters, [k]: (e.target as HTMLInputElement).value })} />}</label>
           ))}
           <button type="submit" class="primary">{t('Filter')}</button>
         </form>
@@ -138,8 +141,12 @@ export function Gateway({ api, live }: { api: Api; live: Live }) {
       </>}
       {open !== null && (
         <aside class="drawer" data-testid="request-drawer">
-          <header><h3>{t('Request')} #{open.id}</h3><button class="ghost" onClick={() => setOpen(null)}>✕</button></header>
-          <dl>{Object.entries(open).map(([k, v]) => <><dt>{k}</dt><dd class="mono">{v === null ? '—' : String(v)}</dd></>)}</dl>
+          <header>
+            <h3>{t('Request')} #{open.id}</h3><button class="ghost" onClick={() => setOpen(null)}>✕</button>
+          </header>
+          <dl>{Object.entries(open).map(([k, v]) => (
+            <><dt>{k}</dt><dd class="mono">{v === null ? '—' : String(v)}</dd></>
+          ))}</dl>
         </aside>
       )}
     </div>

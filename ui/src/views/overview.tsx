@@ -19,11 +19,13 @@ export function Overview({ live }: { live: Live }) {
       <section class="facts" data-testid="runtime-facts">
         <Fact label={t('Version')} value={s.version} />
         <Fact label={t('Uptime')} value={duration(s.uptimeSeconds)} />
-        <Fact label={t('Relay engine')} value={s.relayEngine + (s.relayEngineFallback ? ` (${s.relayEngineFallback})` : '')} />
+        <Fact label={t('Relay engine')}
+          value={s.relayEngine + (s.relayEngineFallback ? ` (${s.relayEngineFallback})` : '')} />
         <Fact label={t('Worker pool')} value={s.pool === null ? t('off') : summary(s.pool)} />
         <Fact label={t('Sync')} value={acc.sync == null ? t('off') : summary(acc.sync)} />
         <Fact label={t('Redis')} value={acc.redis == null ? t('off') : summary(acc.redis)} />
-        <Fact label={t('Reloads')} value={`${s.reloads.total}${s.reloads.failed ? ` (${s.reloads.failed} ${t('failed')})` : ''}`} />
+        <Fact label={t('Reloads')}
+          value={`${s.reloads.total}${s.reloads.failed ? ` (${s.reloads.failed} ${t('failed')})` : ''}`} />
         <Fact label={t('Last error')} value={s.reloads.lastError ?? t('none')} testId="last-reload-error" />
       </section>
       {s.services.length === 0 && <p class="muted">{t('no services')}</p>}
@@ -64,7 +66,9 @@ function ServiceCard({ svc, series }: { svc: ServiceStatus; series: Series }) {
       <dl>
         <dt>{t('Listen')}</dt><dd class="mono">{svc.listen}</dd>
         <dt>{t('Connections')}</dt>
-        <dd><b data-testid="live-connections">{svc.connections.live}</b> {t('live')} · {count(svc.connections.total)}</dd>
+        <dd>
+          <b data-testid="live-connections">{svc.connections.live}</b> {t('live')} · {count(svc.connections.total)}
+        </dd>
         <dt>{t('Traffic')}</dt>
         <dd>
           <span data-testid="bytes-total" data-bytes={svc.bytes.in + svc.bytes.out}>
@@ -76,7 +80,8 @@ function ServiceCard({ svc, series }: { svc: ServiceStatus; series: Series }) {
       </dl>
       <Chart x={series.t} height={48} testId="sparkline"
         ys={gateway ? [series.reqRate] : [series.inRate, series.outRate]}
-        lines={gateway ? [{ label: 'req/s', color: REQ }] : [{ label: t('in'), color: IN }, { label: t('out'), color: OUT }]}
+        lines={gateway ? [{ label: 'req/s', color: REQ }]
+        : [{ label: t('in'), color: IN }, { label: t('out'), color: OUT }]}
         format={gateway ? (v) => v.toFixed(1) : rate} />
       <small class="muted">{t('last 15 minutes')}</small>
     </article>

@@ -22,7 +22,11 @@ export function Reload({ api, canWrite }: { api: Api; canWrite: boolean }) {
   return (
     <div>
       <p>{t('Re-read the config file (plus the API overlay) and apply it.')}</p>
-      {canWrite && <button class="primary" disabled={busy} onClick={() => void reload()} data-testid="reload-now">{t('Reload now')}</button>}
+      {canWrite && (
+        <button class="primary" disabled={busy} onClick={() => void reload()} data-testid="reload-now">
+          {t('Reload now')}
+        </button>
+      )}
       <div data-testid="reload-result">
         {error !== null && <>
           <p class="bad">{t('The config is invalid; nothing changed.')}</p>
@@ -33,7 +37,8 @@ export function Reload({ api, canWrite }: { api: Api; canWrite: boolean }) {
           <dl class="diff" data-testid="reload-diff">
             {(['added', 'changed', 'removed', 'unchanged', 'refreshed'] as const).map((k) => {
               const list = (result[k] ?? []) as readonly string[];
-              return <><dt>{t(k[0]!.toUpperCase() + k.slice(1))}</dt><dd class="mono">{list.length ? list.join(', ') : '—'}</dd></>;
+              const title = t(k[0]!.toUpperCase() + k.slice(1));
+              return <><dt>{title}</dt><dd class="mono">{list.length ? list.join(', ') : '—'}</dd></>;
             })}
           </dl>
           {((result.failed ?? []) as readonly { service: string; address: string; message: string }[]).length > 0 && (

@@ -56,7 +56,8 @@ export function Services({ api, live, canWrite, changes }: Props) {
           {t('New service')}</button>}
       </div>
       <ErrorBox error={error} />
-      {items === null ? <p class="muted">{t('Loading…')}</p> : items.length === 0 ? <p class="muted">{t('no services')}</p> : (
+      {items === null ? <p class="muted">{t('Loading…')}</p>
+      : items.length === 0 ? <p class="muted">{t('no services')}</p> : (
         <table class="grid" data-testid="services-table">
           <thead><tr>
             <th>{t('Name')}</th><th>{t('Type')}</th><th>{t('State')}</th><th>{t('Listen')}</th>
@@ -82,7 +83,9 @@ export function Services({ api, live, canWrite, changes }: Props) {
                 ))}</td>
                 <td class="actions">
                   {editable && <button onClick={() => setDialog({ kind: 'edit', item })}>{t('Edit')}</button>}
-                  {canWrite && item.origin === 'api' && <button class="danger" onClick={() => void remove(item.name)}>{t('Remove')}</button>}
+                  {canWrite && item.origin === 'api' && (
+                    <button class="danger" onClick={() => void remove(item.name)}>{t('Remove')}</button>
+                  )}
                 </td>
               </tr>
             );
@@ -93,17 +96,20 @@ export function Services({ api, live, canWrite, changes }: Props) {
         await api.call('POST', '/services', doc);
         await load();
       }} />}
-      {dialog?.kind === 'edit' && <ServiceEdit item={dialog.item} onClose={() => setDialog(null)} submit={async (patch) => {
-        const name = encodeURIComponent(dialog.item.name);
-        const { etag } = await api.call('GET', `/services/${name}`);
-        await api.call('PATCH', `/services/${name}`, patch, etag === null ? {} : { 'if-match': etag });
-        await load();
-      }} />}
+      {dialog?.kind === 'edit' && <ServiceEdit item={dialog.item} onClose={() => setDialog(null)}
+        submit={async (patch) => {
+          const name = encodeURIComponent(dialog.item.name);
+          const { etag } = await api.call('GET', `/services/${name}`);
+          await api.call('PATCH', `/services/${name}`, patch, etag === null ? {} : { 'if-match': etag });
+          await load();
+        }} />}
     </div>
   );
 }
 
-function ServiceForm({ onClose, submit }: { onClose: () => void; submit: (doc: Record<string, unknown>) => Promise<void> }) {
+function ServiceForm({ onClose, submit }: {
+  onClose: () => void; submit: (doc: Record<string, unknown>) => Promise<void>;
+}) {
   const [type, setType] = useState<'forward' | 'proxy'>('forward');
   const [name, setName] = useState('');
   const [listen, setListen] = useState('127.0.0.1:auto');
@@ -131,15 +137,19 @@ function ServiceForm({ onClose, submit }: { onClose: () => void; submit: (doc: R
     <Modal title={t('New service')} onClose={onClose}>
       <form class="form" onSubmit={(e) => void onSubmit(e)} data-testid="service-form">
         <div class="row2">
-          <label>{t('Type')}<select name="type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value as 'forward')}>
+          <label>{t('Type')}<select name="type" value={type}
+            onChange={(e) => setType((e.target as HTMLSelectElement).value as 'forward')}>
             <option value="forward">forward</option><option value="proxy">proxy</option></select></label>
           <label>{t('Name')}<input name="name" required value={name} onInput={input(setName)} /></label>
         </div>
         <label>{t('Listen')}<input name="listen" required value={listen} onInput={input(setListen)} /></label>
         {type === 'forward' && <>
-          <label>{t('Targets (comma-separated host:port)')}<input name="targets" required value={targets} onInput={input(setTargets)} /></label>
-          <label>{t('Strategy')}<select name="strategy" value={strategy} onChange={(e) => setStrategy((e.target as HTMLSelectElement).value)}>
-            {['failover', 'round-robin', 'random', 'least-connections'].map((s) => <option value={s}>{s}</option>)}</select></label>
+          <label>{t('Targets (comma-separated host:port)')}
+            <input name="targets" required value={targets} onInput={input(setTargets)} /></label>
+          <label>{t('Strategy')}<select name="strategy" value={strategy}
+            onChange={(e) => setStrategy((e.target as HTMLSelectElement).value)}>
+            {['failover', 'round-robin', 'random', 'least-connections'].map((s) => <option value={s}>{s}</option>)}
+          </select></label>
         </>}
         <label>{t('User')}<input name="user" value={user} onInput={input(setUser)} /></label>
         <ErrorBox error={error} />

@@ -90,7 +90,8 @@ export function Users({ api, canWrite, changes }: Props) {
   const toggle = (u: UserItem) => act(() => api.call('PATCH', `/users/${encodeURIComponent(u.id)}`,
     { enabled: u.config.enabled === false }));
   const remove = (u: UserItem) => {
-    if (confirm(t('Delete user {id}?', { id: u.id }))) void act(() => api.call('DELETE', `/users/${encodeURIComponent(u.id)}`));
+    if (!confirm(t('Delete user {id}?', { id: u.id }))) return;
+    void act(() => api.call('DELETE', `/users/${encodeURIComponent(u.id)}`));
   };
 
   const header = (
@@ -112,8 +113,12 @@ export function Users({ api, canWrite, changes }: Props) {
         <span>{u.issuedKeys.length + (Array.isArray(c.keys) ? c.keys.length : 0)}</span>
         <span class="actions">
           {canWrite && <button data-testid="issue-key" onClick={() => void issueKey(u.id)}>{t('New key')}</button>}
-          {editable && <button data-testid="edit-user" onClick={() => setDialog({ kind: 'edit', user: u })}>{t('Edit')}</button>}
-          {editable && <button onClick={() => void toggle(u)}>{c.enabled === false ? t('Enable') : t('Disable')}</button>}
+          {editable && (
+            <button data-testid="edit-user" onClick={() => setDialog({ kind: 'edit', user: u })}>{t('Edit')}</button>
+          )}
+          {editable && (
+            <button onClick={() => void toggle(u)}>{c.enabled === false ? t('Enable') : t('Disable')}</button>
+          )}
           {editable && <button class="danger" onClick={() => remove(u)}>{t('Delete')}</button>}
         </span>
       </div>
@@ -126,10 +131,15 @@ export function Users({ api, canWrite, changes }: Props) {
         <input type="search" placeholder={t('Search')} value={search} data-testid="user-search"
           onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
         <span class="muted" data-testid="user-count">{t('{n} users', { n: shown.length })}</span>
-        {canWrite && <button class="primary" data-testid="new-user" onClick={() => setDialog({ kind: 'create' })}>{t('New user')}</button>}
+        {canWrite && (
+          <button class="primary" data-testid="new-user" onClick={() => setDialog({ kind: 'create' })}>
+            {t('New user')}
+          </button>
+        )}
       </div>
       <ErrorBox error={error} />
-      {users === null ? <p class="muted">{t('Loading…')}</p> : shown.length === 0 ? <p class="muted">{t('no users')}</p> : (
+      {users === null ? <p class="muted">{t('Loading…')}</p>
+      : shown.length === 0 ? <p class="muted">{t('no users')}</p> : (
         <VirtualList items={shown} rowHeight={ROW} height={Math.max(300, window.innerHeight - 220)} header={header}
           row={row} onRange={onRange} testId="users-table" />
       )}
@@ -149,15 +159,20 @@ export function Users({ api, canWrite, changes }: Props) {
             await load();
           }} />
       )}
-      {dialog?.kind === 'key' && <KeyShown user={dialog.user} id={dialog.id} secret={dialog.key} onClose={() => setDialog(null)} />}
+      {dialog?.kind === 'key' && (
+        <KeyShown user={dialog.user} id={dialog.id} secret={dialog.key} onClose={() => setDialog(null)} />
+      )}
     </div>
   );
 }
 
-function UsageBar({ usage, quota }: { usage: UsageBody | null | undefined; quota: Record<string, unknown> | null | undefined }) {
+function UsageBar({ usage, quota }: {
+  usage: UsageBody | null | undefined; quota: Record<string, unknown> | null | undefined;
+}) {
   if (quota == null) return <span class="muted">{t('unlimited')}</span>;
   if (usage == null || usage.quota === null) {
-    return <span class="muted">{typeof quota.bytes === 'number' ? bytes(quota.bytes) : String(quota.bytes ?? '')}</span>;
+    const limit = typeof quota.bytes === 'number' ? bytes(quota.bytes) : String(quota.bytes ?? '');
+    return <span class="muted">{limit}</span>;
   }
   const q = usage.quota;
   const share = q.bytes > 0 ? Math.min(1, q.used / q.bytes) : 0;
@@ -233,22 +248,27 @@ function UserForm({ title, user, onClose, submit }: {
         <label>{t('Quota (bytes, e.g. 10GiB)')}<input name="quota" value={qBytes}
           onInput={(e) => setQBytes((e.target as HTMLInputElement).value)} /></label>
         <div class="row2">
-          <label>{t('Period')}<select name="period" value={period} onChange={(e) => setPeriod((e.target as HTMLSelectElement).value)}>
+          <label>{t('Period')}<select name="period" value={period}
+            onChange={(e) => setPeriod((e.target as HTMLSelectElement).value)}>
             {['none', 'daily', 'monthly'].map((p) => <option value={p}>{p}</option>)}</select></label>
           <label>{t('Direction')}<select name="direction" value={direction}
             onChange={(e) => setDirection((e.target as HTMLSelectElement).value)}>
             {['total', 'in', 'out'].map((p) => <option value={p}>{p}</option>)}</select></label>
         </div>
         <div class="row2">
-          <label>{t('Rate in (e.g. 10MiB/s)')}<input name="rateIn" value={rIn} onInput={(e) => setRIn((e.target as HTMLInputElement).value)} /></label>
-          <label>{t('Rate out (e.g. 10MiB/s)')}<input name="rateOut" value={rOut} onInput={(e) => setROut((e.target as HTMLInputElement).value)} /></label>
+          <label>{t('Rate in (e.g. 10MiB/s)')}
+            <input name="rateIn" value={rIn} onInput={(e) => setRIn((e.target as HTMLInputElement).value)} /></label>
+          <label>{t('Rate out (e.g. 10MiB/s)')}
+            <input name="rateOut" value={rOut} onInput={(e) => setROut((e.target as HTMLInputElement).value)} /></label>
         </div>
         <label>{t('Limits')} (JSON)<input name="limits" value={lim} placeholder='{"rpm": 60}'
           onInput={(e) => setLim((e.target as HTMLInputElement).value)} /></label>
         <ErrorBox error={error} />
         <footer>
           <button type="button" onClick={onClose}>{t('Cancel')}</button>
-          <button type="submit" class="primary" disabled={busy} data-testid="user-submit">{user ? t('Save') : t('Create')}</button>
+          <button type="submit" class="primary" disabled={busy} data-testid="user-submit">
+            {user ? t('Save') : t('Create')}
+          </button>
         </footer>
       </form>
     </Modal>
@@ -271,8 +291,11 @@ function KeyShown({ user, id, secret, onClose }: { user: string; id: string; sec
     <Modal title={`${t('New key')}: ${user} / ${id}`} onClose={onClose}>
       <p class="warn">{t('This key is shown once. Copy it now.')}</p>
       <div class="keybox">
-        <input readOnly class="mono" value={secret} data-testid="new-key" onFocus={(e) => (e.target as HTMLInputElement).select()} />
-        <button class="primary" onClick={() => void copy()} data-testid="copy-key">{copied ? t('Copied') : t('Copy')}</button>
+        <input readOnly class="mono" value={secret} data-testid="new-key"
+          onFocus={(e) => (e.target as HTMLInputElement).select()} />
+        <button class="primary" onClick={() => void copy()} data-testid="copy-key">
+          {copied ? t('Copied') : t('Copy')}
+        </button>
       </div>
       <footer><button onClick={onClose}>{t('Close')}</button></footer>
     </Modal>
