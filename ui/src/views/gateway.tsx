@@ -21,7 +21,8 @@ interface Channel {
 interface DayRow {
   readonly key: string | null;
   readonly totalTokens: number;
-  readonly cost?: number;
+  /** Present once the request log keeps cost (the spend work): micros of the configured currency. */
+  readonly costMicros?: number;
 }
 
 const FILTERS = ['user', 'channel', 'model', 'status', 'since', 'until'] as const;
@@ -97,10 +98,10 @@ export function Gateway({ api, live }: { api: Api; live: Live }) {
       <h2>{t('Tokens and cost per day')}</h2>
       {days.length === 0 ? <p class="muted">{t('no requests')}</p> : (
         <Chart x={days.map((d) => Date.parse(`${d.key}T00:00:00Z`) / 1000)} height={160} axes testId="tokens-chart"
-          ys={days.some((d) => typeof d.cost === 'number')
-            ? [days.map((d) => d.totalTokens), days.map((d) => d.cost ?? 0)]
+          ys={days.some((d) => typeof d.costMicros === 'number')
+            ? [days.map((d) => d.totalTokens), days.map((d) => (d.costMicros ?? 0) / 1e6)]
             : [days.map((d) => d.totalTokens)]}
-          lines={days.some((d) => typeof d.cost === 'number')
+          lines={days.some((d) => typeof d.costMicros === 'number')
             ? [{ label: t('Tokens'), color: '#3b82f6' }, { label: 'cost', color: '#f59e0b' }]
             : [{ label: t('Tokens'), color: '#3b82f6' }]}
           format={count} />
