@@ -5,9 +5,9 @@ import type { Socket } from 'node:net';
 import { firehose } from '../fixtures/tcp.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { channel } from '../helpers/gateway.js';
-import type { TestServer } from '../helpers/listen.js';
+import { freePort, type TestServer } from '../helpers/listen.js';
 import { chat } from '../helpers/llm.js';
-import { connectTo } from '../helpers/sockets.js';
+import { connectTo, readBytes } from '../helpers/sockets.js';
 import { startTidegate, type Running } from '../helpers/tidegate.js';
 import { startManaged, type Managed } from '../admin/managed.js';
 import { eventually } from '../helpers/wait.js';
@@ -18,13 +18,16 @@ const READ = 'dash-read-token';
 const skip = browserSkipReason();
 if (skip !== null) console.log(`# ${skip}`);
 
+/** Where `listen: 127.0.0.1:auto` services go (set before the start). */
+let portRange = '';
+
 /**
  * The test config (a file, as the CLI starts it: the management API changes only a file-started tidegate): a forward
  * to a firehose (a download), a gateway over a mock OpenAI upstream, two users.
  */
 function configDoc(download: TestServer, up: MockUpstream): Record<string, unknown> {
   return {
-    admin: { listen: '127.0.0.1:0', token: WRITE, tokens: [{ token: READ, role: 'read' }] },
+    admin: { listen: '127.0.0.1:0', token: WRITE, tokens: [{ token: READ, role: 'read' }], portRange },
     pool: { threads: 1 },
     users: [
       // A slow download: its bytes rise for as long as the test needs, without taking the machine.
@@ -93,6 +96,8 @@ describe('dashboard in Chromium', { skip: skip ?? false }, () => {
   before(async () => {
     download = await firehose();
     up = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 21, completion: 9 } });
+    const from = await freePort();
+    portRange = `${from}-${from + 9}`;
     tg = await startManaged(configDoc(download, up), WRITE);
     base = tg.base;
     // One gateway request, so the request log and the channel have something to show.
@@ -222,6 +227,23 @@ describe('dashboard in Chromium', { skip: skip ?? false }, () => {
     await screenshot(page, 'services');
   });
 
+  it('services: adds a forward that relays at once, then removes it', async () => {
+    await page.click('[data-testid="new-service"]');
+    await page.fill('[data-testid="service-form"] input[name="name"]', 'web');
+    await page.fill('[data-testid="service-form"] input[name="targets"]', download.address);
+    await page.click('[data-testid="service-submit"]');
+    const row = page.locator('[data-testid="service-row"][data-service="web"]');
+    await row.waitFor();
+    await row.locator('.state', { hasText: 'running' }).waitFor();
+    const web = await connectTo(Number(listenOf(tg, 'web').split(':').pop()));
+    await readBytes(web, 1024);
+    web.destroy();
+    page.once('dialog', (d) => void d.accept());
+    await row.locator('button', { hasText: 'Remove' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await api(base, 'GET', '/services/web')).status, 404);
+  });
+
   it('gateway: channels, the request log and a detail drawer', async () => {
     await go(page, 'gateway');
     await page.locator('[data-testid="channel-row"]', { hasText: 'oa' }).waitFor();
@@ -249,6 +271,19 @@ describe('dashboard in Chromium', { skip: skip ?? false }, () => {
     await api(base, 'POST', '/users/dave/keys', {});
     await page.locator('[data-testid="event"][data-type="key"]', { hasText: 'dave' }).waitFor();
     await screenshot(page, 'events');
+  });
+
+  it('disables and deletes a user', async () => {
+    await go(page, 'users');
+    const row = page.locator('[data-testid="user-row"][data-user="dave"]');
+    await row.locator('button', { hasText: 'Disable' }).click();
+    await eventually(async () => (await api(base, 'GET', '/users/dave')).body.config.enabled === false, 10_000,
+      'dave disabled');
+    await row.locator('button', { hasText: 'Enable' }).waitFor();
+    page.once('dialog', (d) => void d.accept());
+    await row.locator('button', { hasText: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await api(base, 'GET', '/users/dave')).status, 404);
   });
 
   it('a reload with an invalid config shows every error with its path; a valid one shows the diff', async () => {
