@@ -7,8 +7,6 @@ import 'uplot/dist/uPlot.min.css';
 export interface ChartLine {
   readonly label: string;
   readonly color: string;
-  /** A y-axis of its own (right side) when true. */
-  readonly right?: boolean;
 }
 
 interface Props {

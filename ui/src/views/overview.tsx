@@ -13,7 +13,9 @@ export function Overview({ live }: { live: Live }) {
   useLive(live);
   const s = live.status;
   if (s === null) return <p class="muted">{t('Loading…')}</p>;
-  const acc = s.accounting as { redis?: unknown; sync?: unknown };
+  const acc = s.accounting as { ledger?: string; pendingSubjects?: number; redis?: { state?: string } };
+  const sync = acc.ledger === 'sqlite' ? `SQLite · ${acc.pendingSubjects ?? 0} pending` : t('off');
+  const redis = acc.redis?.state === 'off' || acc.redis == null ? t('off') : summary(acc.redis);
   return (
     <div>
       <section class="facts" data-testid="runtime-facts">
@@ -22,8 +24,8 @@ export function Overview({ live }: { live: Live }) {
         <Fact label={t('Relay engine')}
           value={s.relayEngine + (s.relayEngineFallback ? ` (${s.relayEngineFallback})` : '')} />
         <Fact label={t('Worker pool')} value={s.pool === null ? t('off') : summary(s.pool)} />
-        <Fact label={t('Sync')} value={acc.sync == null ? t('off') : summary(acc.sync)} />
-        <Fact label={t('Redis')} value={acc.redis == null ? t('off') : summary(acc.redis)} />
+        <Fact label={t('Sync')} value={sync} />
+        <Fact label={t('Redis')} value={redis} />
         <Fact label={t('Reloads')}
           value={`${s.reloads.total}${s.reloads.failed ? ` (${s.reloads.failed} ${t('failed')})` : ''}`} />
         <Fact label={t('Last error')} value={s.reloads.lastError ?? t('none')} testId="last-reload-error" />
