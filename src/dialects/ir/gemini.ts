@@ -141,9 +141,12 @@ export function geminiFinish(stop: IrStop): string {
   return FINISH[stop] ?? 'STOP';
 }
 
-export function usageMetadata(prompt: number, output: number, cached: number): JsonObject {
-  const u: JsonObject = { promptTokenCount: prompt, candidatesTokenCount: output, totalTokenCount: prompt + output };
+export function usageMetadata(prompt: number, output: number, cached: number, thoughts = 0): JsonObject {
+  const u: JsonObject = {
+    promptTokenCount: prompt, candidatesTokenCount: output, totalTokenCount: prompt + output + thoughts,
+  };
   if (cached > 0) u.cachedContentTokenCount = cached;
+  if (thoughts > 0) u.thoughtsTokenCount = thoughts;
   return u;
 }
 

@@ -206,10 +206,10 @@ function encodeResponse(ir: IrResponse): JsonObject {
   return responseObject(ir.id, ir.model, ir.created ?? Math.floor(Date.now() / 1000), status, output, usage);
 }
 
-export function usageObject(input: number, output: number, cached: number): JsonObject {
+export function usageObject(input: number, output: number, cached: number, reasoning = 0): JsonObject {
   return {
     input_tokens: input, input_tokens_details: { cached_tokens: cached }, output_tokens: output,
-    output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + output,
+    output_tokens_details: { reasoning_tokens: reasoning }, total_tokens: input + output,
   };
 }
 
