@@ -197,5 +197,7 @@ export const DEFAULTS = deepFreeze({
     maxConnections: 256,
     /** Whether an openai channel takes `/v1/responses` natively (else Responses requests are converted to chat). */
     responses: false,
+    /** Off: `/v1/models` lists only declared names unless a channel asks for its upstream's list. */
+    modelsRefreshMs: 0,
   },
 } as const);

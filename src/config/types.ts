@@ -291,6 +291,8 @@ export interface ChannelConfig {
   readonly responses: boolean;
   /** Client model name → the name sent upstream (in the body, or in a Gemini URL). */
   readonly modelMap: Readonly<Record<string, string>>;
+  /** How often the upstream's models endpoint is read for `/v1/models` (0: never). */
+  readonly modelsRefreshMs: number;
 }
 
 export interface RuleConfig {

@@ -18,6 +18,10 @@ const CACHED_USAGE = {
 
 /** A Gemini upstream: text, or a function call when tools are declared and the last turn is the user's text. */
 function answerGemini(seen: Seen[], req: IncomingMessage, res: ServerResponse): void {
+  if (req.method === 'GET') {
+    listGeminiModels(req, res);
+    return;
+  }
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
@@ -52,6 +56,17 @@ function answerGemini(seen: Seen[], req: IncomingMessage, res: ServerResponse): 
   });
 }
 
+/** GET /v1beta/models, one name a page (nextPageToken), as Gemini lists them (`models/` prefixed). */
+function listGeminiModels(req: IncomingMessage, res: ServerResponse): void {
+  const names = ['gemini-2.5-flash', 'gemini-2.5-pro'];
+  const token = new URL(req.url ?? '/', 'http://x').searchParams.get('pageToken');
+  const i = token === null ? 0 : Number(token);
+  const body: Record<string, unknown> = { models: [{ name: `models/${names[i]}`, displayName: names[i] }] };
+  if (i + 1 < names.length) body.nextPageToken = String(i + 1);
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
 describe('gateway: kind: gemini channels', () => {
   const seen: Seen[] = [];
   let gemini: TestHttpServer;
@@ -64,7 +79,7 @@ describe('gateway: kind: gemini channels', () => {
       channels: [
         {
           name: 'gm', kind: 'gemini', baseUrl: gemini.origin, keys: ['g-key'],
-          modelMap: { flash: 'gemini-2.5-flash' },
+          modelMap: { flash: 'gemini-2.5-flash' }, modelsRefresh: '1s',
         },
       ],
     }),
@@ -197,6 +212,16 @@ describe('gateway: kind: gemini channels', () => {
     assert.equal(done?.usage?.input_tokens, 8);
     assert.equal(done?.usage?.input_tokens_details.cached_tokens, 5);
     assert.equal(done?.usage?.output_tokens_details.reasoning_tokens, 2);
+  });
+
+  it('modelsRefresh: the Gemini channel\'s listed models (every page) appear in /v1beta/models', async () => {
+    const client = new GoogleGenAI({ apiKey: 'none', httpOptions: { baseUrl: gw.url } });
+    const names = await eventually(async () => {
+      const out: string[] = [];
+      for await (const m of await client.models.list()) out.push(m.name ?? '');
+      return out;
+    }, (n) => n.length === 3, 10_000, 'the fetched Gemini models');
+    assert.deepEqual(names, ['models/flash', 'models/gemini-2.5-flash', 'models/gemini-2.5-pro']);
   });
 
   it('countTokens from a Gemini client is forwarded to the Gemini channel (its model mapped)', async () => {

@@ -13,7 +13,7 @@ export const GATEWAY_KEYS = [
 ];
 const CHANNEL_KEYS = [
   'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
-  'responses', 'limits', 'modelMap',
+  'responses', 'limits', 'modelMap', 'modelsRefresh',
 ];
 const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
 const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
@@ -90,6 +90,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
       responses: r.boolean(join(cpath, 'responses'), c.responses, d.responses),
       limits: readLimits(r, join(cpath, 'limits'), c.limits),
       modelMap: readModelMap(r, join(cpath, 'modelMap'), c.modelMap),
+      modelsRefreshMs: readRefresh(r, join(cpath, 'modelsRefresh'), c.modelsRefresh),
     };
   });
   if (channels.length === 0) r.fail(path, 'expected at least one channel');
@@ -142,4 +143,12 @@ function readModelMap(r: Reader, path: string, value: unknown): Readonly<Record<
     if (from.length > 0 && target) map[from] = target;
   }
   return map;
+}
+
+/** `modelsRefresh:` how often the upstream's model list is fetched (0 or false: never); at least a second. */
+function readRefresh(r: Reader, path: string, value: unknown): number {
+  if (value === false) return 0;
+  const ms = r.duration(path, value, DEFAULTS.channel.modelsRefreshMs);
+  if (ms > 0 && ms < 1000) r.fail(path, `expected 0 (off) or at least 1s, got ${ms} ms`);
+  return ms;
 }
