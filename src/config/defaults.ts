@@ -164,6 +164,8 @@ export const DEFAULTS = deepFreeze({
     keepAliveTimeoutMs: 65_000,
     /** Other channels tried after a failed attempt. */
     retries: 2,
+    /** Off: a streamed answer's headers wait for the upstream's. */
+    sseKeepAliveMs: 0,
     affinity: {
       header: 'x-session-id',
       bodyField: null,

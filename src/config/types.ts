@@ -318,6 +318,8 @@ export interface GatewayServiceConfig extends ServiceBase {
   /** Idle client connections are closed after this long. */
   readonly keepAliveTimeoutMs: number;
   readonly retries: number;
+  /** Keep-alive frames on a streamed answer while its upstream has sent nothing yet, this often (0: off). */
+  readonly sseKeepAliveMs: number;
   readonly affinity: {
     readonly header: string;
     readonly bodyField: string | null;

@@ -9,7 +9,7 @@ const STRATEGIES: readonly BalanceStrategy[] = [
 ];
 export const GATEWAY_KEYS = [
   'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries',
-  'affinity', 'breaker',
+  'affinity', 'breaker', 'sseKeepAlive',
 ];
 const CHANNEL_KEYS = [
   'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
@@ -42,6 +42,9 @@ export function readGateway(r: Reader, path: string, raw: Record<string, unknown
     requestTimeoutMs: r.duration(join(path, 'requestTimeout'), o.requestTimeout, d.requestTimeoutMs),
     keepAliveTimeoutMs: r.duration(join(path, 'keepAliveTimeout'), o.keepAliveTimeout, d.keepAliveTimeoutMs),
     retries: r.integer(join(path, 'retries'), o.retries, d.retries, 0, 20),
+    sseKeepAliveMs: o.sseKeepAlive === false
+      ? 0
+      : r.duration(join(path, 'sseKeepAlive'), o.sseKeepAlive, d.sseKeepAliveMs),
     affinity: {
       header: r.string(join(path, 'affinity.header'), a.header, d.affinity.header).toLowerCase(),
       bodyField: r.string(join(path, 'affinity.bodyField'), a.bodyField, d.affinity.bodyField),

@@ -1,7 +1,7 @@
 /**
  * The model names a channel's upstream lists (its models endpoint, read by the ModelsRefresher); `/v1/models` shows
- * those its globs match (the globs may change on reload without a new read). A failed read keeps the last list and says why; `version` moves whenever the list changes, so
- * `/v1/models` bodies built from it know when to rebuild.
+ * those its globs match (the globs may change on reload without a new read). A failed read keeps the last list and
+ * says why; `version` moves whenever the list changes, so `/v1/models` bodies built from it know when to rebuild.
  */
 export class ModelCatalog {
   names: readonly string[] = [];

@@ -34,7 +34,9 @@ export async function fetchModels(channel: Channel, now: number): Promise<string
       throw new Error(`the models answer is too large (${declared} bytes)`);
     }
     const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`the models endpoint answered ${res.statusCode}: ${text.slice(0, 200)}`);
+    if (res.statusCode !== 200) {
+      throw new Error(`the models endpoint answered ${res.statusCode}: ${text.slice(0, 200)}`);
+    }
     const p = parsePage(channel, text);
     for (const n of p.names) names.add(n);
     query = p.next;

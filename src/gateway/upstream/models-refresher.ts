@@ -9,8 +9,8 @@ interface Refresh {
 
 /**
  * Reads the model lists of the channels with `modelsRefresh` at start and on their interval, off the request path
- * (a timer per such channel, unref'd). The list lands in the channel's ModelCatalog (its globs filter it when listed); a failed
- * read keeps the last list, logs a warning and shows in the channel's status.
+ * (a timer per such channel, unref'd). The list lands in the channel's ModelCatalog (its globs filter it when
+ * listed); a failed read keeps the last list, logs a warning and shows in the channel's status.
  */
 export class ModelsRefresher {
   private readonly log: Logger;
