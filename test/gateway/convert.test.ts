@@ -108,15 +108,16 @@ describe('gateway: cache token classes inside converted streams', () => {
     }),
   });
 
-  it('Anthropic cache reads and writes → a Chat stream: prompt_tokens counts both, cached_tokens the reads', async () => {
-    const r = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', {
-      stream: true, stream_options: { include_usage: true },
-    }));
-    const chunks = sseEvents(r.text).slice(0, -1).map((e) => JSON.parse(e.data));
-    assert.deepEqual(chunks.at(-1).usage, {
-      prompt_tokens: 19, completion_tokens: 7, total_tokens: 26, prompt_tokens_details: { cached_tokens: 5 },
+  it('Anthropic cache reads and writes → a Chat stream: prompt_tokens counts both, cached_tokens the reads',
+    async () => {
+      const r = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', {
+        stream: true, stream_options: { include_usage: true },
+      }));
+      const chunks = sseEvents(r.text).slice(0, -1).map((e) => JSON.parse(e.data));
+      assert.deepEqual(chunks.at(-1).usage, {
+        prompt_tokens: 19, completion_tokens: 7, total_tokens: 26, prompt_tokens_details: { cached_tokens: 5 },
+      });
     });
-  });
 
   it('OpenAI cached tokens → an Anthropic stream: input without them, cache_read_input_tokens apart', async () => {
     const r = await post(`${gw.url}/v1/messages`, messages('gpt-4o', { stream: true }));
