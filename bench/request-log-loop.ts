@@ -40,7 +40,8 @@ const reader = new RequestReader(db, createLogger('silent'));
 const newest = (db.prepare('SELECT MAX(ts) AS ts FROM request_log').get() as { ts: number }).ts;
 // --days 0: no window, the whole table.
 const filter: RequestFilter = days > 0 ? { since: newest - days * 86_400_000 } : {};
-const rows = (db.prepare('SELECT COUNT(*) AS n FROM request_log WHERE ts >= ?').get(filter.since ?? 0) as { n: number }).n;
+const counted = db.prepare('SELECT COUNT(*) AS n FROM request_log WHERE ts >= ?').get(filter.since ?? 0);
+const rows = (counted as { n: number }).n;
 
 async function observe(run: () => Promise<unknown>): Promise<{ wall: number; stall: number; beats: number }> {
   const h = monitorEventLoopDelay({ resolution: 5 });
@@ -58,7 +59,8 @@ async function observe(run: () => Promise<unknown>): Promise<{ wall: number; sta
   return { wall: Math.round(wall), stall: Math.round(h.max / 1e6), beats };
 }
 
-console.log(`summary by model over ${days > 0 ? `the last ${days} days` : 'the whole log'} (${rows.toLocaleString('en')} rows); shared 2-core machine`);
+const span = days > 0 ? `the last ${days} days` : 'the whole log';
+console.log(`summary by model over ${span} (${rows.toLocaleString('en')} rows); shared 2-core machine`);
 for (let round = 1; round <= rounds; round++) {
   const before = await observe(async () => inline.summary('model', filter));
   const after = await observe(() => reader.summary('model', filter));

@@ -70,6 +70,7 @@ const VALUES: Record<string, Schema> = {
   firstByteTimeout: DURATION,
   requestTimeout: DURATION,
   keepAliveTimeout: DURATION,
+  sseKeepAlive: { oneOf: [{ const: false }, DURATION] },
   noDelay: { type: 'boolean' },
   keepAlive: { oneOf: [{ type: 'boolean' }, DURATION] },
   maxBodyBytes: SIZE,

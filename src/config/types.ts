@@ -313,6 +313,8 @@ export interface ChannelConfig {
   readonly responses: boolean;
   /** Client model name → the name sent upstream (in the body, or in a Gemini URL). */
   readonly modelMap: Readonly<Record<string, string>>;
+  /** How often the upstream's models endpoint is read for `/v1/models` (0: never). */
+  readonly modelsRefreshMs: number;
 }
 
 export interface RuleConfig {
@@ -338,6 +340,8 @@ export interface GatewayServiceConfig extends ServiceBase {
   /** Idle client connections are closed after this long. */
   readonly keepAliveTimeoutMs: number;
   readonly retries: number;
+  /** Keep-alive frames on a streamed answer while its upstream has sent nothing yet, this often (0: off). */
+  readonly sseKeepAliveMs: number;
   readonly affinity: {
     readonly header: string;
     readonly bodyField: string | null;

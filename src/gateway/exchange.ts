@@ -14,6 +14,7 @@ import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-type
 import { Admission } from './limits/admission.js';
 import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
+import { KeepAlive } from './response/keep-alive.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
 import { TokenUsage } from './response/usage.js';
 import { RequestPlan, type PlanOwner } from './plan.js';
@@ -64,6 +65,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   /** requestTimeout fired: no further attempts. */
   timedOut = false;
   channelName: string | null = null;
+  /** `sseKeepAlive` for a streamed request, until the upstream's first byte; null: off. */
+  keepAlive: KeepAlive | null = null;
 
   constructor(core: GatewayCore, req: GatewayRequest, res: GatewayResponse, endpoint: Endpoint, budget: BodyBudget) {
     this.core = core;
@@ -139,6 +142,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   /** PlanOwner: the whole request is counted from its arrival (the plan then asks the spend policy). */
   routed(): void {
     this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
+    const every = core.config.sseKeepAliveMs;
+    if (every > 0 && plan.summary!.stream) this.keepAlive = new KeepAlive(every, this.endpoint.family, this.startedAt);
     this.core.watchdog.arm();
   }
 
@@ -194,7 +199,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   // ---- AttemptOwner ----
 
   onAccepted(a: Attempt): void {
-    if (a === this.attempt) this.sink = chooseSink(this, a, this.upstreamDialect!, this.plan.summary!.model);
+    if (a !== this.attempt) return;
+    this.sink = chooseSink(this, a, this.upstreamDialect!, this.plan.summary!.model, this.writer.opened);
   }
 
   /** The first body byte (or an empty body's end): the channel answered; the response is ours to send. */
@@ -257,6 +263,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   commit(contentLength: number, contentType: string, sse: boolean): void {
     this.committed = true;
+    this.keepAlive?.stop();
     // No attempt follows a committed answer: the request body is not needed any more.
     this.releaseBody();
     this.status = this.attempt!.status;
@@ -278,7 +285,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   fail(err: GatewayError): void {
     if (this.finished || this.clientGone) return;
-    if (this.committed) {
+    // A keep-alive's opened stream cannot take a status any more: the error goes into it.
+    if (this.committed || this.writer.opened) {
       this.streamFailed(err);
       return;
     }
@@ -314,6 +322,10 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     }
     const a = this.attempt;
     if (a !== null && now >= a.firstByteDeadline) firstByteTimedOut(a);
+    const k = this.keepAlive;
+    if (k !== null && now >= k.nextAt && !this.finished) {
+      if (k.beat(this.writer, now, this.admission.headers(this.endpoint.family))) this.status = 200;
+    }
   }
 
   /** requestTimeout: the whole exchange took too long. */

@@ -1,4 +1,5 @@
 import type { Dialect, RequestSummary } from '../dialects/types.js';
+import type { ChannelKind } from '../config/schema.js';
 import { NoChannelError, type GatewayError } from '../errors.js';
 import { toGatewayError } from './codec.js';
 import { RequestConversion } from './conversion.js';
@@ -110,7 +111,7 @@ export class RequestPlan {
   dispatchOn(channel: Channel, now: number): void {
     const from = this.endpoint.dialect!;
     const dialect = upstreamDialect(channel.kind, channel.config.responses, from);
-    if (dialect === 'gemini-count-tokens' || (dialect === 'anthropic-count-tokens' && channel.kind !== 'anthropic')) {
+    if (countsLocally(dialect, channel.kind)) {
       this.owner.guard(this.countLocally());
       return;
     }
@@ -192,4 +193,10 @@ function withUrlFields(s: RequestSummary, endpoint: Endpoint, url: string): Requ
     model: modelInUrl(url), stream: endpoint.inUrl === 'stream', sessionId: s.sessionId, messageCount: s.messageCount,
     estimatedPromptTokens: s.estimatedPromptTokens,
   };
+}
+
+/** A token count the channel cannot answer itself (Anthropic channels count Anthropic bodies, Gemini Gemini's). */
+function countsLocally(dialect: Dialect, kind: ChannelKind): boolean {
+  return (dialect === 'anthropic-count-tokens' && kind !== 'anthropic')
+    || (dialect === 'gemini-count-tokens' && kind !== 'gemini');
 }

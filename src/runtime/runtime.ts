@@ -3,6 +3,7 @@ import { basename, dirname } from 'node:path';
 import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
 import type { Clock } from '../accounting/period.js';
 import { EventHub } from '../admin/events.js';
+import { StatsStream } from '../admin/stats-stream.js';
 import { AdminServer, adminCredentials, type AdminRoute } from '../admin/server.js';
 import { configInForce, diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
@@ -24,6 +25,7 @@ import type { ReporterStatus } from '../report/reporter.js';
 import { ReportControl } from './report-control.js';
 import { Management } from './management/management.js';
 import { ServiceWatch } from './service-watch.js';
+import { statsTick } from './stats-sample.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
@@ -92,6 +94,8 @@ export class Runtime {
   private readonly reports: ReportControl;
   /** `GET /events`. */
   readonly events: EventHub;
+  /** `GET /stats/stream`: the dashboard's one-second numbers (runs only while someone watches). */
+  readonly stats: StatsStream;
   private readonly watch: ServiceWatch;
   /** The overlay's own in-memory database when the config has no SQLite file. */
   private readonly overlayDb: Db | null;
@@ -137,6 +141,7 @@ export class Runtime {
     this.requestQuery = db ? new RequestReader(db, options.log) : null;
     this.watch = new ServiceWatch(() => this.status().services, this);
     this.events = new EventHub(this.watch);
+    this.stats = new StatsStream(() => statsTick(this.status()));
     this.log = options.log;
     this.source = options.source ?? null;
     this.engine = engine;
@@ -657,6 +662,7 @@ export class Runtime {
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();
     this.events.close();
+    this.stats.close();
     if (this.admin) await this.admin.close();
     await this.context.usageLog?.close();
     await this.requestQuery?.close();
