@@ -142,8 +142,6 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   /** PlanOwner: the whole request is counted from its arrival (the plan then asks the spend policy). */
   routed(): void {
     this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
-    const every = core.config.sseKeepAliveMs;
-    if (every > 0 && plan.summary!.stream) this.keepAlive = new KeepAlive(every, this.endpoint.family, this.startedAt);
     this.core.watchdog.arm();
   }
 
@@ -151,8 +149,15 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   admitted(refusal: GatewayError | null): void {
     if (this.finished) return;
     try {
-      if (refusal !== null) this.fail(refusal);
-      else this.next();
+      if (refusal !== null) {
+        this.fail(refusal);
+        return;
+      }
+      const every = this.core.config.sseKeepAliveMs;
+      if (every > 0 && this.plan.summary!.stream) {
+        this.keepAlive = new KeepAlive(every, this.endpoint.family, this.startedAt);
+      }
+      this.next();
     } catch (err) {
       exchangeCrashed(this, err);
     }
