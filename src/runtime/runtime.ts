@@ -306,6 +306,16 @@ export class Runtime {
     return this.admin?.address() ?? null;
   }
 
+  /** Gateway limit windows of a user and its keys, per service that has any (GET /users/:id/usage). */
+  limitStatus(user: string): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, service] of this.services) {
+      const status = service.limitStatus?.(user);
+      if (status !== undefined && status !== null) out[name] = status;
+    }
+    return out;
+  }
+
   /** Looks up a running service (tests, admin). */
   service(name: string): Service | undefined {
     return this.services.get(name);
