@@ -173,6 +173,8 @@ export const DEFAULTS = deepFreeze({
     keepAliveTimeoutMs: 65_000,
     /** Other channels tried after a failed attempt. */
     retries: 2,
+    /** Off: a streamed answer's headers wait for the upstream's. */
+    sseKeepAliveMs: 0,
     affinity: {
       header: 'x-session-id',
       bodyField: null,
@@ -206,6 +208,8 @@ export const DEFAULTS = deepFreeze({
     maxConnections: 256,
     /** Whether an openai channel takes `/v1/responses` natively (else Responses requests are converted to chat). */
     responses: false,
+    /** Off: `/v1/models` lists only declared names unless a channel asks for its upstream's list. */
+    modelsRefreshMs: 0,
   },
   /** A channel's `health: {}`: GET its model list every 30 s, down after 3 failures, up after 2 successes. */
   channelHealth: { intervalMs: 30_000, timeoutMs: 5_000, rise: 2, fall: 3, method: 'GET' },

@@ -31,4 +31,6 @@ export interface Service<C extends ServiceConfig = ServiceConfig> {
   caches?(): Record<string, unknown>;
   /** Health-checked subjects of the service (upstream proxies …), for /metrics (services without omit it). */
   health?(): readonly HealthSnapshot[];
+  /** A user's (and its keys') gateway limit windows and key budgets, for GET /users/:id/usage; null: none here. */
+  limitStatus?(user: string): unknown;
 }

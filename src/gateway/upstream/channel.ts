@@ -4,6 +4,7 @@ import type {
 import { CircuitBreaker } from './breaker.js';
 import { GlobSet } from '../routing/glob.js';
 import { KeyRing, UpstreamCredential } from './key-ring.js';
+import { ModelCatalog } from './model-catalog.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { HealthCheck, type Probe } from '../../health/health-check.js';
@@ -45,6 +46,8 @@ export class Channel {
   health: HealthCheck | null = null;
   /** Credential problems reported by the credentials directory (expired or failing accounts). */
   accountProblems: readonly { readonly file: string; readonly reason: string }[] = [];
+  /** The names the upstream lists (`modelsRefresh`), for `/v1/models`. */
+  readonly catalog = new ModelCatalog();
 
   private readonly probeFactory: ChannelProbeFactory | null;
 
@@ -158,6 +161,7 @@ export class Channel {
       health: this.health?.snapshot() ?? null,
       credentials: this.keys.snapshot(now),
       accountProblems: this.accountProblems,
+      fetchedModels: this.config.modelsRefreshMs > 0 ? this.catalog.snapshot() : null,
     };
   }
 
