@@ -25,6 +25,12 @@ const CHURN_CONCURRENCY_QUICK = 16;
 const STREAMS = 100;
 
 export const PATHS = ['tidegate-native', 'tidegate-js', 'baseline-pipe', 'haproxy'] as const;
+/**
+ * Run only when `--paths` names them: the tidegate paths with an active health check (`health: { interval: 1s }`,
+ * TCP) on every target, to compare with checks off in the same rounds.
+ */
+export const HEALTH_PATHS = ['tidegate-native-health', 'tidegate-js-health'] as const;
+const TARGET_HEALTH = { interval: '1s', timeout: '500ms', rise: 2, fall: 3 };
 
 /** Targets of every relay under test, in this order: sink (built-in streams), iperf3 server, churn server. */
 interface Targets {
@@ -68,7 +74,7 @@ function fromRunning(path: string, running: RunningPath, targets: Targets): Rela
 }
 
 async function startTidegatePath(
-  path: string, engine: 'native' | 'js', targets: Targets,
+  path: string, engine: 'native' | 'js', targets: Targets, health = false,
 ): Promise<RelayUnderTest | string> {
   const upstreams = targetPorts(targets);
   const listens: number[] = [];
@@ -79,6 +85,7 @@ async function startTidegatePath(
     listen: `127.0.0.1:${listens[i]}`,
     targets: [`127.0.0.1:${upstream}`],
     strategy: 'round-robin',
+    ...(health ? { health: TARGET_HEALTH } : {}),
   }));
   const proxyPort = await freePort();
   const proxy = {
@@ -89,7 +96,7 @@ async function startTidegatePath(
   const tidegate: TidegateProcess = await spawnTidegate({ services: [...services, proxy], env, label: path });
   if (engine === 'native' && tidegate.relayEngine !== 'native') {
     await tidegate.stop();
-    return `tidegate-native skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} ` +
+    return `${path} skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} ` +
       '(native addon not built or not loadable)';
   }
   const hasIperf = targets.iperfPort !== null;
@@ -111,6 +118,10 @@ async function startPath(path: string, targets: Targets): Promise<RelayUnderTest
     case 'tidegate-js':
       if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
       return startTidegatePath(path, path === 'tidegate-native' ? 'native' : 'js', targets);
+    case 'tidegate-native-health':
+    case 'tidegate-js-health':
+      if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
+      return startTidegatePath(path, path === 'tidegate-native-health' ? 'native' : 'js', targets, true);
     case 'baseline-pipe':
       return fromRunning(path, await startPipeRelay(targetPorts(targets)), targets);
     case 'haproxy':
@@ -266,6 +277,13 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
       m('streams100.throughput', 'baseline-pipe'),
     ));
   }
+  for (const engine of ['native', 'js']) {
+    const on = `tidegate-${engine}-health`;
+    const off = `tidegate-${engine}`;
+    for (const metric of ['churn.connPerSec', 'churn.cpuMsPerConn', 'single.throughput', 'single.cpuPerGiB']) {
+      out.push(ratio(`${on} / ${off} ${metric}`, m(metric, on), m(metric, off)));
+    }
+  }
   out.push(ratio(
     'haproxy / baseline-pipe single-stream throughput', m('single.throughput', 'haproxy'),
     m('single.throughput', 'baseline-pipe'),
@@ -282,7 +300,9 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const durations: Durations = context.quick
     ? { churnConcurrency: CHURN_CONCURRENCY_QUICK, windowMs: 1000, iperfSeconds: 1, warmupMs: 200 }
     : { churnConcurrency: CHURN_CONCURRENCY, windowMs: 3000, iperfSeconds: 3, warmupMs: 500 };
-  const wanted = PATHS.filter((path) => context.paths === undefined || context.paths.includes(path));
+  const wanted: string[] = context.paths === undefined
+    ? [...PATHS]
+    : [...PATHS, ...HEALTH_PATHS].filter((path) => context.paths!.includes(path));
 
   const sink = await Sink.start();
   const churnServer = await startChurnServer(CHURN_SIZE);
