@@ -274,6 +274,38 @@ export interface ProxyServiceConfig extends ServiceBase {
   readonly final: ProxyRuleAction | null;
   /** Named rule-set files that rules reference with `match: { ruleSet: NAME }`. */
   readonly ruleSets: readonly RuleSetConfig[];
+  /** Named upstream proxies and groups of them, for `action: { upstream: NAME }`. */
+  readonly upstreams: readonly ProxyUpstreamConfig[];
+  /** With `final: { upstream: NAME }`, that name; else null. */
+  readonly finalUpstream: string | null;
+}
+
+/** Active health checks (HAProxy's inter, timeout, rise, fall); intervalMs 0: no probes. */
+export interface HealthCheckConfig {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+}
+
+export type UpstreamGroupStrategy = 'failover' | 'round-robin';
+
+/** A named upstream proxy (`url`, probed by `check`), or a group of them (`members`, tried by `strategy`). */
+export type ProxyUpstreamConfig = UpstreamProxyConfig | UpstreamGroupConfig;
+
+export interface UpstreamProxyConfig {
+  readonly kind: 'proxy';
+  readonly name: string;
+  readonly url: URL;
+  readonly check: HealthCheckConfig;
+}
+
+export interface UpstreamGroupConfig {
+  readonly kind: 'group';
+  readonly name: string;
+  /** Names of `kind: proxy` upstreams, in failover order. */
+  readonly members: readonly string[];
+  readonly strategy: UpstreamGroupStrategy;
 }
 
 export type ProxyRuleAction = 'direct' | 'reject' | 'upstream';
@@ -283,6 +315,8 @@ export type ProxyMatchKind = 'domain' | 'domainSuffix' | 'domainKeyword' | 'ip' 
 export interface ProxyRuleConfig {
   readonly match: { readonly kind: ProxyMatchKind; readonly values: readonly string[] };
   readonly action: ProxyRuleAction;
+  /** For `action: { upstream: NAME }`, the named upstream or group; absent or null: the service's `upstream`. */
+  readonly upstream?: string | null;
 }
 
 export interface RuleSetConfig {

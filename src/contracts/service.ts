@@ -1,4 +1,5 @@
 import type { ServiceConfig } from '../config/types.js';
+import type { HealthSnapshot } from './health.js';
 import type { ServiceContext } from './service-context.js';
 import type { ServiceStatus } from './service-status.js';
 
@@ -30,4 +31,6 @@ export interface Service<C extends ServiceConfig = ServiceConfig> {
   caches?(): Record<string, unknown>;
   /** A user's (and its keys') gateway limit windows and key budgets, for GET /users/:id/usage; null: none here. */
   limitStatus?(user: string): unknown;
+  /** Health-checked subjects of the service (upstream proxies …), for /metrics (services without omit it). */
+  health?(): readonly HealthSnapshot[];
 }
