@@ -13,6 +13,7 @@ import { QuotaBudget } from './quota-budget.js';
 import { hasSpendBudget, release, reserve, spentBudget, type Reservation } from './spend.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
+import type { SharedCounterStore } from './shared-store.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
@@ -37,6 +38,8 @@ export interface AccountingOptions {
   readonly redisPrefix?: string;
   /** Told when a user's live connections are cut (quota exceeded or expired, disabled, removed). */
   readonly onCut?: (user: string, reason: string, closed: number) => void;
+  /** Shares deltas and usage through this instead of Redis (a worker process: its primary). */
+  readonly shared?: SharedCounterStore;
 }
 
 export interface QuotaBody {
@@ -89,7 +92,7 @@ export class Accounting implements ServiceAccounting {
   private readonly clock: Clock;
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
-  private readonly redis: RedisCounterStore | null;
+  private readonly redis: SharedCounterStore | null;
   private readonly limits: RateLimitRegistry;
   /** The prices in force (swapped whole on reload). */
   prices: PriceTable;
@@ -109,9 +112,9 @@ export class Accounting implements ServiceAccounting {
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
-    this.redis = config.store.redis
+    this.redis = options.shared ?? (config.store.redis
       ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
-      : null;
+      : null);
     this.limits = new RateLimitRegistry(options.engine);
     this.prices = new PriceTable(config.pricing);
     const self = this;
@@ -336,6 +339,55 @@ export class Accounting implements ServiceAccounting {
         refusal: this.refusal(user, now),
       },
     };
+  }
+
+  /**
+   * Counts a delta another process measured (a worker's batch, at the primary): into the subject's meters, its
+   * ledger deltas and its current usage, as if counted here. False for a user no longer in the config.
+   */
+  ingest(kind: 'user' | 'service', id: string, period: string, c: ArrayLike<number>): boolean {
+    let subject: Subject;
+    if (kind === 'user') {
+      const user = this.users.get(id);
+      if (user === undefined) return false;
+      if (user.period(this.clock()) === period) {
+        user.usedIn += c[0]!;
+        user.usedOut += c[1]!;
+      }
+      subject = user;
+    } else {
+      subject = this.service(id);
+    }
+    subject.record(period, c[0]!, c[1]!, c[2]!, c[3]!, c[4]!);
+    subject.recordTokens(c[5]!, c[6]!, c[7]!, c[8]!, c[9]!, c[10]!);
+    this.sync.markDirty(subject);
+    if (this.redis !== null) this.redis.markDirty(subject);
+    return true;
+  }
+
+  /** A user's best-known usage of its current period (what a primary tells its workers); null if unknown. */
+  sharedUsage(id: string): { period: string; usedIn: number; usedOut: number; spent: Counters } | null {
+    const user = this.users.get(id);
+    if (user === undefined) return null;
+    const period = user.period(this.clock());
+    return { period, usedIn: user.usedIn, usedOut: user.usedOut, spent: user.spent };
+  }
+
+  /** Ids of the users with a quota or a budget (whose usage other processes need). */
+  quotaUsers(): string[] {
+    const ids: string[] = [];
+    for (const user of this.users.values()) if (user.quota !== null) ids.push(user.id);
+    return ids;
+  }
+
+  /** Re-reads a user's quota against its usage now (usage raised from outside): cuts or moves the engine budget. */
+  usageRaised(id: string): void {
+    const user = this.users.get(id);
+    if (user === undefined || user.relays.size === 0) return;
+    const now = this.clock();
+    const reason = this.refusal(user, now);
+    if (reason !== null) this.cut(user, reason);
+    if (user.budget !== null) this.refreshBudget(user, now);
   }
 
   /** `GET /sync`. */
