@@ -27,6 +27,8 @@ import { SlotList } from '../util/slot-list.js';
  * (stopped by the engine's byte budget at the quota) are closed.
  */
 export const SAMPLE_MS = 200;
+/** A shared budget's share is never less than this (else the last bytes before the quota take ever longer). */
+const SHARE_FLOOR_BYTES = 64 * 1024;
 
 export interface AccountingOptions {
   readonly log: Logger;
@@ -494,7 +496,9 @@ export class Accounting implements ServiceAccounting {
   /** The engine stops a user's relays where the quota ends; a user refused (expired, exceeded) has nothing left. */
   private refreshBudget(user: UserAccount, now: number): void {
     const q = user.quota!;
-    const remaining = this.refusal(user, now) === null ? q.bytes - user.used() : 0;
+    let remaining = this.refusal(user, now) === null ? q.bytes - user.used() : 0;
+    const share = this.redis?.budgetShare ?? 1;
+    if (share > 1 && remaining > SHARE_FLOOR_BYTES) remaining = Math.max(SHARE_FLOOR_BYTES, Math.ceil(remaining / share));
     user.budget!.refresh(q, remaining);
   }
 

@@ -19,4 +19,9 @@ export interface SharedCounterStore {
   /** Sends the last deltas and disconnects. */
   close(): Promise<void>;
   status(): RedisStatus;
+  /**
+   * How many processes spend a user's remaining quota at once (a fleet's workers): each engine budget gets this
+   * share of what is left, so they cannot all spend the whole of it before hearing of each other. 1 or absent: all.
+   */
+  readonly budgetShare?: number;
 }
