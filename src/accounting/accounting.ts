@@ -498,7 +498,9 @@ export class Accounting implements ServiceAccounting {
     const q = user.quota!;
     let remaining = this.refusal(user, now) === null ? q.bytes - user.used() : 0;
     const share = this.redis?.budgetShare ?? 1;
-    if (share > 1 && remaining > SHARE_FLOOR_BYTES) remaining = Math.max(SHARE_FLOOR_BYTES, Math.ceil(remaining / share));
+    if (share > 1 && remaining > SHARE_FLOOR_BYTES) {
+      remaining = Math.max(SHARE_FLOOR_BYTES, Math.ceil(remaining / share));
+    }
     user.budget!.refresh(q, remaining);
   }
 

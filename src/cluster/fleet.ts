@@ -72,6 +72,9 @@ export class WorkerFleet implements Fleet {
       fleet.broadcast({ t: 'usage', usage });
     });
     registerWorkerMetrics(host.accounting.metrics, this);
+    // Round-robin (the primary accepts and hands each socket over): even spread and no refused request in a
+    // rolling restart, at a CPU cost per new connection; NODE_CLUSTER_SCHED_POLICY=none trades them (docs/workers.md).
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_RR;
     cluster.setupPrimary({
       exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
       serialization: 'advanced',
@@ -319,6 +322,13 @@ export class WorkerFleet implements Fleet {
     let live = 0;
     for (const m of this.members()) live += m.report?.liveRelays ?? 0;
     return live;
+  }
+
+  relayEngine(): { kind: 'native' | 'js'; fallback: string | null } | null {
+    for (const m of this.members()) {
+      if (m.report !== null) return { kind: m.report.relayEngine, fallback: m.report.relayEngineFallback };
+    }
+    return null;
   }
 
   status(): unknown {

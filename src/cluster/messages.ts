@@ -17,6 +17,8 @@ export interface WorkerReport {
   readonly services: ServiceStatus[];
   readonly liveRelays: number;
   readonly caches: Record<string, unknown>;
+  readonly relayEngine: 'native' | 'js';
+  readonly relayEngineFallback: string | null;
 }
 
 /** Primary → worker. `config` is an encoded Config (config-codec.ts). */

@@ -13,7 +13,7 @@ export function registerWorkerMetrics(registry: Registry, fleet: { readonly slot
   });
   new Gauge({
     name: 'tidegate_worker_failed',
-    help: 'Whether the worker slot crashed 5 times within a minute and is no longer restarted (until a rolling restart)',
+    help: 'Whether the worker slot crashed 5 times in a minute and is not restarted (until a rolling restart)',
     labelNames: ['worker'], registers: [registry],
     collect() {
       this.reset();

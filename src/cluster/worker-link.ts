@@ -130,7 +130,7 @@ export class WorkerLink implements SharedCounterStore {
     };
   }
 
-  /** One batch of every dirty subject's deltas and the queued log rows; with `ack`, resolves when the primary has it. */
+  /** One batch of the dirty subjects' deltas and the queued log rows; with `ack`, resolves once the primary has it. */
   private flushBatch(ack: boolean): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.dirty.size === 0 && this.logRows.length === 0 && !ack) return Promise.resolve();

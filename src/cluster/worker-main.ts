@@ -28,7 +28,10 @@ function send(message: FromWorker): void {
 
 function report(rt: Runtime): WorkerReport {
   const status = rt.status();
-  return { services: [...status.services], liveRelays: status.accounting.liveRelays, caches: rt.caches().services };
+  return {
+    services: [...status.services], liveRelays: status.accounting.liveRelays, caches: rt.caches().services,
+    relayEngine: status.relayEngine, relayEngineFallback: status.relayEngineFallback,
+  };
 }
 
 async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> {

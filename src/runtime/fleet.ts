@@ -34,6 +34,8 @@ export interface Fleet {
   services(): ServiceStatus[];
   serviceStatus(name: string): ServiceStatus | undefined;
   liveRelays(): number;
+  /** The workers' relay engine (the first worker's), or null before any reported. */
+  relayEngine(): { kind: 'native' | 'js'; fallback: string | null } | null;
   /** Per-worker state for `GET /status` (`workers`). */
   status(): unknown;
   caches(): Record<string, unknown>;

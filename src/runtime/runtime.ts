@@ -353,7 +353,13 @@ export class Runtime {
     const fleet = this.fleet;
     if (fleet !== null) {
       const accounting = { ...this.accounting.status(), liveRelays: fleet.liveRelays() };
-      return { ...this.ownStatus(), services: fleet.services(), accounting, workers: fleet.status() };
+      const own = this.ownStatus();
+      // The workers relay; the primary's own engine only keeps accounting's byte budgets.
+      const engine = fleet.relayEngine();
+      return {
+        ...own, relayEngine: engine?.kind ?? own.relayEngine, relayEngineFallback: engine?.fallback ?? null,
+        services: fleet.services(), accounting, workers: fleet.status(),
+      };
     }
     return this.ownStatus();
   }

@@ -70,6 +70,28 @@ async function totalByWorker(admin: string, service: string): Promise<number[]> 
   return w.slots.map((s: Json) => s.services.find((x: Json) => x.name === service)?.connections.total ?? 0);
 }
 
+/**
+ * Opens connections to `port` (each echoing once) until both workers have some: the kernel picks which worker
+ * accepts. Resolves once the workers' reports account for every connection, with the count per worker.
+ */
+async function spread(admin: string, port: number, service: string): Promise<{ sockets: Socket[]; live: number[] }> {
+  const sockets: Socket[] = [];
+  let live: number[] = [];
+  for (let batch = 0; batch < 10; batch++) {
+    for (let i = 0; i < 4; i++) {
+      const s = await connectTo(port);
+      await echo(s, 100);
+      sockets.push(s);
+    }
+    await eventually(async () => {
+      live = await liveByWorker(admin, service);
+      return live.reduce((a, b) => a + b, 0) === sockets.length;
+    }, 10_000, 'the workers report every connection');
+    if (live.every((n) => n > 0)) return { sockets, live };
+  }
+  throw new Error(`40 connections all landed on one worker: ${live.join()}`);
+}
+
 describe('workers: two worker processes behind shared listeners', () => {
   let target: TestServer;
   let oa: MockUpstream;
@@ -119,16 +141,27 @@ describe('workers: two worker processes behind shared listeners', () => {
     assert.equal(w.count, 2);
     assert.deepEqual(w.slots.map((s: Json) => s.state), ['running', 'running']);
     assert.notEqual(w.slots[0].pid, w.slots[1].pid);
-    for (let i = 0; i < 6; i++) {
-      assert.equal(await postClosing(`${llm}/v1/chat/completions`, chat('gpt-4o')), 200);
-      answered++;
+    // Requests on connections of their own until both workers have served some (the kernel picks the worker).
+    let sent = 0;
+    for (let batch = 0; batch < 10; batch++) {
+      for (let i = 0; i < 6; i++) {
+        assert.equal(await postClosing(`${llm}/v1/chat/completions`, chat('gpt-4o')), 200);
+        answered++;
+        sent++;
+      }
+      let totals: number[] = [];
+      await eventually(async () => {
+        totals = await totalByWorker(admin, 'llm');
+        return totals.reduce((a, b) => a + b, 0) === sent;
+      }, 10_000, 'the workers report every request');
+      if (totals.every((n) => n > 0)) break;
     }
-    await eventually(async () => (await totalByWorker(admin, 'llm')).every((n) => n > 0), 10_000, 'llm on both');
+    assert.ok((await totalByWorker(admin, 'llm')).every((n) => n > 0), 'requests on both workers');
     // Workers report about once a second: the sum reaches the six connections.
     let status: Json = null;
     await eventually(async () => {
       status = (await getJson(admin, '/status')).body;
-      return status.services.find((s: Json) => s.name === 'llm').connections.total === 6;
+      return status.services.find((s: Json) => s.name === 'llm').connections.total === sent;
     }, 10_000, 'the status sums the workers');
     assert.equal(status.workers.count, 2);
     const metrics = (await getJson(admin, '/metrics')).text;
@@ -137,13 +170,7 @@ describe('workers: two worker processes behind shared listeners', () => {
   });
 
   it('kill -9 of one worker ends its connections only; the other keeps relaying; the slot restarts', async () => {
-    const sockets: Socket[] = [];
-    for (let i = 0; i < 6; i++) {
-      const s = await connectTo(fwd);
-      await echo(s, 1000);
-      sockets.push(s);
-    }
-    await eventually(async () => (await liveByWorker(admin, 'fwd')).join() === '3,3', 10_000, 'three on each');
+    const { sockets, live } = await spread(admin, fwd, 'fwd');
     const before = await workers(admin);
     const victim = before.slots[0];
     const endings = sockets.map((s) => ended(s).then(() => s));
@@ -152,10 +179,10 @@ describe('workers: two worker processes behind shared listeners', () => {
     const gone = new Set<Socket>();
     await Promise.race([Promise.all(endings), eventually(() => {
       for (const s of sockets) if (s.destroyed || s.readableEnded) gone.add(s);
-      return gone.size >= 3;
+      return gone.size >= live[0]!;
     }, 10_000, 'the victim\'s connections end')]);
     const survivors = sockets.filter((s) => !gone.has(s));
-    assert.equal(survivors.length, 3);
+    assert.equal(survivors.length, live[1]);
     // The other worker's connections still relay, unbroken.
     for (const s of survivors) await echo(s, 64 * 1024);
     await eventually(async () => {
@@ -180,9 +207,7 @@ describe('workers: two worker processes behind shared listeners', () => {
 
   it('a user\'s quota cuts connections on both workers at the quota', async () => {
     const port = tg.port('quota');
-    const sockets: Socket[] = [];
-    for (let i = 0; i < 4; i++) sockets.push(await connectTo(port));
-    await eventually(async () => (await liveByWorker(admin, 'quota')).every((n) => n > 0), 10_000, 'on both');
+    const { sockets } = await spread(admin, port, 'quota');
     const chunk = Buffer.alloc(16 * 1024, 1);
     for (const s of sockets) {
       s.on('error', () => undefined);
@@ -301,13 +326,9 @@ describe('workers: two worker processes behind shared listeners', () => {
   it('SIGTERM drains every worker and the ledger is exact', async () => {
     // `added` started after the kill -9 above; the rolling restart drained gracefully: nothing of it may be missing.
     const port = tg.port('added');
-    const sockets: Socket[] = [];
-    for (let i = 0; i < 6; i++) {
-      const s = await connectTo(port);
-      await echo(s, 100_000);
-      sockets.push(s);
-    }
-    await eventually(async () => (await liveByWorker(admin, 'added')).every((n) => n > 0), 10_000, 'on both');
+    const { sockets } = await spread(admin, port, 'added');
+    for (const s of sockets) await echo(s, 100_000);
+    const bytes = sockets.length * (100 + 100_000);
     for (let i = 0; i < 8; i++) {
       assert.equal(await postClosing(`${llm}/v1/chat/completions`, chat('gpt-4o')), 200);
       answered++;
@@ -323,9 +344,9 @@ describe('workers: two worker processes behind shared listeners', () => {
         'SELECT * FROM accounting_usage WHERE kind = ? AND subject = ? AND period = ?',
       ).get(kind, id, 'all');
       const added = row('service', 'added');
-      assert.equal(added.bytes_in, 600_000);
-      assert.equal(added.bytes_out, 600_000);
-      assert.equal(added.connections, 6);
+      assert.equal(added.bytes_in, bytes);
+      assert.equal(added.bytes_out, bytes);
+      assert.equal(added.connections, sockets.length);
       const logged = (db.prepare('SELECT count(*) AS n FROM request_log WHERE service = ?').get('llm') as Json).n;
       assert.equal(logged, answered, 'one request-log row per answered request');
       assert.equal(row('service', 'llm').requests, answered, 'one ledger request per answered request');
