@@ -77,6 +77,7 @@ export interface AccountingStatus {
 const EXCEEDED = 'quota_exceeded' as const;
 const EXPIRED = 'quota_expired' as const;
 const DISABLED = 'user_disabled' as const;
+const REMOVED = 'user_removed' as const;
 
 /**
  * Per-user and per-service accounting: meters, quotas, bandwidth limits, the throttled ledger sync and the shared
@@ -104,6 +105,8 @@ export class Accounting implements ServiceAccounting {
   private readonly relays = new SlotList<MeteredRelay>('slot');
   /** Users with live relays: the only ones the sampler checks. */
   private readonly liveUsers = new Set<UserAccount>();
+  /** Relays closed by the last applyConfig that removed users, by user (what a DELETE /users reply counts). */
+  private readonly removedCut = new Map<string, number>();
   private sampler: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
 
@@ -168,7 +171,8 @@ export class Accounting implements ServiceAccounting {
         this.users.set(u.id, fresh);
         added.push(fresh);
       } else {
-        const quotaChanged = JSON.stringify(u.quota) !== JSON.stringify(account.config.quota);
+        const quotaChanged = u.quota !== account.config.quota
+          && JSON.stringify(u.quota) !== JSON.stringify(account.config.quota);
         account.config = u;
         // Disabled or expired now: what runs stops, as it would at the quota.
         const refusal = this.refusal(account, now);
@@ -181,11 +185,18 @@ export class Accounting implements ServiceAccounting {
         }
       }
     }
-    // Removed users leave metrics and admission; queued deltas still reach the ledger, live relays still count.
+    // Removed users leave metrics and admission and their live relays close (`user_removed`); their last bytes and
+    // queued deltas still reach the ledger.
+    let removing = false;
     for (const [id, user] of [...this.users]) {
       if (seen.has(id)) continue;
+      // Kept until the next reload that removes users (not the runtime's second pass after a failed service).
+      if (!removing) this.removedCut.clear();
+      removing = true;
       this.users.delete(id);
       this.setBudget(user, false);
+      const closed = this.cut(user, REMOVED);
+      if (closed > 0) this.removedCut.set(id, closed);
     }
     const serviceNames = new Set(config.services.map((s) => s.name));
     for (const s of config.services) {
@@ -523,18 +534,24 @@ export class Accounting implements ServiceAccounting {
    * the user is still in the config; returns how many.
    */
   closeUser(userId: string, reason: string): number {
+    // Those the reload that removed the user closed already count too.
     let closed = 0;
+    if (reason === REMOVED) {
+      closed = this.removedCut.get(userId) ?? 0;
+      this.removedCut.delete(userId);
+    }
+    let more = 0;
     for (const metered of this.relays.toArray()) {
       if (metered.user === null || metered.user.id !== userId || metered.cutReason !== null) continue;
       metered.cutReason = reason;
       metered.relay.close('closed');
-      closed++;
+      more++;
     }
-    if (closed > 0) {
-      this.log.info({ user: userId, reason, closed }, 'closed a user\'s live connections');
-      this.options.onCut?.(userId, reason, closed);
+    if (more > 0) {
+      this.log.info({ user: userId, reason, closed: more }, 'closed a user\'s live connections');
+      this.options.onCut?.(userId, reason, more);
     }
-    return closed;
+    return closed + more;
   }
 
   /**
@@ -565,7 +582,7 @@ export class Accounting implements ServiceAccounting {
     return true;
   }
 
-  private cut(user: UserAccount, reason: string): void {
+  private cut(user: UserAccount, reason: string): number {
     let closed = 0;
     // A copy: closing a relay can end it at once, which takes it off the list.
     for (const metered of user.relays.toArray()) {
@@ -578,6 +595,7 @@ export class Accounting implements ServiceAccounting {
       this.log.info({ user: user.id, reason, closed, used: user.used() }, 'closed a user\'s live connections');
       this.options.onCut?.(user.id, reason, closed);
     }
+    return closed;
   }
 
   private refusal(user: UserAccount, now: number): Refusal['reason'] | null {

@@ -29,6 +29,7 @@ const VALUES: Record<string, Schema> = {
   id: { type: 'string', minLength: 1 },
   name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
   enabled: { type: 'boolean' },
+  ports: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', examples: ['30000-30099'] },
   expires: DATE,
   keys: { type: 'array', items: { type: 'string', minLength: 1 } },
   keyHashes: {

@@ -69,7 +69,7 @@ export interface AdminConfig {
   /** More tokens, each with a role; `token` is one more with the role `write`. */
   readonly tokens: readonly AdminTokenConfig[];
   /** Where `listen: "<host>:auto"` of an API-made service takes its port (inclusive). */
-  readonly portRange: { readonly from: number; readonly to: number };
+  readonly portRange: PortRange;
 }
 
 export type AdminRole = 'read' | 'write';
@@ -183,6 +183,14 @@ export interface UserConfig {
   readonly expiresAt: number | null;
   /** The login for proxy services with `auth: users` (SOCKS5 username/password, Proxy-Authorization: Basic). */
   readonly proxy: ProxyLogin | null;
+  /** The user's own ports: where an admin API service of this user with `listen: "<host>:auto"` takes one. */
+  readonly ports: PortRange | null;
+}
+
+/** Ports `from` to `to`, both included. */
+export interface PortRange {
+  readonly from: number;
+  readonly to: number;
 }
 
 export interface KeyHashConfig {

@@ -8,9 +8,12 @@ import {
   AdminBadRequestError, AdminNotFoundError, ConfigError, ConfigReadError, ReloadBusyError, TidegateError,
 } from '../errors.js';
 import type { Accounting } from '../accounting/accounting.js';
-import { decodeCursor, GROUP_BY, type GroupBy, type RequestFilter, type RequestQuery } from '../store/request-query.js';
+import { decodeCursor, GROUP_BY, type GroupBy, type RequestFilter } from '../store/request-query.js';
+import type { RequestReader } from '../store/request-reader.js';
 import { VERSION } from '../version.js';
-import { DEFAULT_PAGE, MAX_PAGE, pageParams, type Management, type Versioned } from './management.js';
+import type { Versioned } from './management/items.js';
+import type { Management } from './management/management.js';
+import { DEFAULT_PAGE, MAX_PAGE, pageParams } from './management/paging.js';
 
 /** What the admin endpoints read and do. The Runtime is one; the routes never see the class (no import circle). */
 export interface AdminSubject {
@@ -21,8 +24,8 @@ export interface AdminSubject {
   readonly management: Management;
   readonly events: EventHub;
   reportStatus(): unknown;
-  /** The request log's reader; null without a SQLite store. */
-  readonly requestQuery: RequestQuery | null;
+  /** The request log's reader (off the event loop); null without a SQLite store. */
+  readonly requestQuery: RequestReader | null;
 }
 
 const OBJECT: JsonSchema = { type: 'object' };
@@ -244,7 +247,8 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
       path: '/services',
       body: true,
       doc: {
-        summary: 'Adds a service of any type; listen "<host>:auto" takes a free port of admin.portRange',
+        summary: 'Adds a service of any type; listen "<host>:auto" takes a free port of its user\'s ports '
+          + 'or else of admin.portRange',
         requestBody: SERVICE_SCHEMA, response: { status: 201, schema: SERVICE_ITEM }, errors: [409, 422],
       },
       async handle(_params, _req, body) {
@@ -294,13 +298,13 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
         response: { status: 200, schema: pageOf(OBJECT) },
         errors: [409],
       },
-      handle(_params, req) {
+      async handle(_params, req) {
         const q = query(req);
         const { limit } = pageParams(q);
         const raw = q.get('cursor');
         const cursor = raw === null ? null : decodeCursor(raw);
         if (raw !== null && cursor === null) throw new AdminBadRequestError('cursor is not one this endpoint gave out');
-        return { status: 200, body: requests(runtime).page(filterOf(q), limit, cursor) };
+        return { status: 200, body: await requests(runtime).page(filterOf(q), limit, cursor) };
       },
     },
     {
@@ -312,7 +316,7 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
         response: { status: 200, schema: { type: 'object', properties: { groupBy: STRING, rows: { type: 'array' } } } },
         errors: [409],
       },
-      handle(_params, req) {
+      async handle(_params, req) {
         const q = query(req);
         const groupBy = (q.get('groupBy') ?? 'user') as GroupBy;
         if (!GROUP_BY.includes(groupBy)) {
@@ -320,7 +324,8 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
         }
         const filter = filterOf(q);
         const window = { since: filter.since ?? null, until: filter.until ?? null };
-        return { status: 200, body: { groupBy, ...window, rows: requests(runtime).summary(groupBy, filter) } };
+        const rows = await requests(runtime).summary(groupBy, filter);
+        return { status: 200, body: { groupBy, ...window, rows } };
       },
     },
     {
@@ -371,7 +376,7 @@ function created<T>(v: Versioned<T>, location: string): AdminReply {
   return { status: 201, body: v.item, headers: { etag: v.etag, location } };
 }
 
-function requests(runtime: AdminSubject): RequestQuery {
+function requests(runtime: AdminSubject): RequestReader {
   if (runtime.requestQuery === null) throw new AdminBadRequestError('there is no request log (store.sqlite is off)');
   return runtime.requestQuery;
 }

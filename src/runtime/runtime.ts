@@ -19,10 +19,10 @@ import type { Service } from '../contracts/service.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { UsageLog } from '../store/usage-log.js';
 import { OverlayStore } from '../store/overlay-store.js';
-import { RequestQuery } from '../store/request-query.js';
-import { ReportOutbox } from '../store/report-outbox.js';
-import { Reporter, type ReporterStatus } from '../report/reporter.js';
-import { Management } from './management.js';
+import { RequestReader } from '../store/request-reader.js';
+import type { ReporterStatus } from '../report/reporter.js';
+import { ReportControl } from './report-control.js';
+import { Management } from './management/management.js';
 import { ServiceWatch } from './service-watch.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
@@ -100,10 +100,10 @@ export class Runtime {
   readonly accounting: Accounting;
   /** Users, keys and services made through the admin API (the overlay on the config file). */
   readonly management: Management;
-  /** `GET /requests` and `GET /usage/summary`; null without a SQLite store. */
-  readonly requestQuery: RequestQuery | null;
-  /** Pushed traffic reports (`report:`), when configured. */
-  private reporter: Reporter | null = null;
+  /** `GET /requests` and `GET /usage/summary` (read on a thread of their own); null without a SQLite store. */
+  readonly requestQuery: RequestReader | null;
+  /** Pushed traffic reports (`report:`). */
+  private readonly reports: ReportControl;
   /** `GET /events`. */
   readonly events: EventHub;
   private readonly watch: ServiceWatch;
@@ -149,7 +149,7 @@ export class Runtime {
     this.config = config;
     this.management = management;
     this.overlayDb = overlayDb;
-    this.requestQuery = db ? new RequestQuery(db) : null;
+    this.requestQuery = db ? new RequestReader(db, options.log) : null;
     this.watch = new ServiceWatch(() => this.status().services, this);
     this.events = new EventHub(this.watch);
     this.log = options.log;
@@ -160,6 +160,7 @@ export class Runtime {
     this.db = db;
     this.accounting = accounting;
     const runtime = this;
+    this.reports = new ReportControl(db, accounting, options.log, (type, data) => runtime.publish(type, data));
     const events: ServiceEvents = {
       relayClosed(record: RelayRecord): void {
         // Once per connection: skip building the log object when debug is off.
@@ -204,7 +205,9 @@ export class Runtime {
     let ref: Runtime | null = null;
     try {
       const document = options.document ?? (options.source?.loadDocument ? await options.source.loadDocument() : null);
-      management = new Management(new OverlayStore((db ?? overlayDb)!), document, options.log);
+      management = new Management(
+        new OverlayStore((db ?? overlayDb)!), document, options.log, options.source?.file ?? undefined,
+      );
       config = management.initialConfig(config);
       // Durable (and shared) totals are loaded before any service accepts.
       accounting = await Accounting.open(config, {
@@ -275,41 +278,17 @@ export class Runtime {
       log.info({ listen: this.admin.address(), auth: config.admin.token ? 'bearer' : 'none' }, 'admin API listening');
     }
     if (watchFile && this.source?.file) this.watchConfig(this.source.file);
-    this.applyReport(config);
-  }
-
-  /** Starts, retunes or stops pushed reports as `config.report` says. */
-  private applyReport(config: Config): void {
-    if (config.report === null || this.db === null) {
-      if (this.reporter !== null) {
-        void this.reporter.close();
-        this.reporter = null;
-        this.accounting.setReportOutbox(null);
-      }
-      return;
-    }
-    if (this.reporter !== null) {
-      this.reporter.setConfig(config.report);
-      return;
-    }
-    const outbox = new ReportOutbox(this.db);
-    this.accounting.setReportOutbox(outbox);
-    const runtime = this;
-    this.reporter = new Reporter(config.report, outbox, this.log, {
-      flush: () => runtime.accounting.flush(),
-      publish: (type, data) => runtime.publish(type, data),
-    });
-    this.reporter.start();
+    this.reports.apply(config);
   }
 
   /** `GET /report`: the reporter's state, or null when reports are off. */
   reportStatus(): ReporterStatus | null {
-    return this.reporter?.status() ?? null;
+    return this.reports.status();
   }
 
   /** Sends pending report batches now (tests; the reporter also runs on its interval). */
   reportNow(): Promise<void> {
-    return this.reporter?.runOnce() ?? Promise.resolve();
+    return this.reports.now();
   }
 
   private routes(): AdminRoute[] {
@@ -497,7 +476,7 @@ export class Runtime {
     this.ensurePool(next);
     const adminListen = await this.applyAdmin(before, next, failed);
     this.applyWatch(next.reload.watch);
-    this.applyReport(next);
+    this.reports.apply(next);
 
     let running = (name: string): ServiceConfig | undefined => this.services.get(name)?.config;
     if (this.fleet !== null) {
@@ -718,12 +697,13 @@ export class Runtime {
     await Promise.all(this.draining.values());
     await this.engine.shutdown();
     // No more sends; what is unacknowledged or pending stays in SQLite for the next start.
-    await this.reporter?.close();
+    await this.reports.close();
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();
     this.events.close();
     if (this.admin) await this.admin.close();
     await this.context.usageLog?.close();
+    await this.requestQuery?.close();
     await this.pool?.close();
     this.db?.close();
     this.overlayDb?.close();

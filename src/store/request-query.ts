@@ -89,10 +89,13 @@ export class RequestQuery {
   private readonly db: Db;
   private readonly statements = new Map<string, Statement>();
 
-  constructor(db: Db) {
+  /** `migrate: false` on a reading thread's own connection (the main connection applied them at start). */
+  constructor(db: Db, migrate = true) {
     this.db = db;
-    applyMigrations(db, USAGE_MIGRATIONS);
-    applyMigrations(db, REQUEST_QUERY_MIGRATIONS);
+    if (migrate) {
+      applyMigrations(db, USAGE_MIGRATIONS);
+      applyMigrations(db, REQUEST_QUERY_MIGRATIONS);
+    }
   }
 
   /** One page of rows matching `filter`, newest first, after `cursor` (from the previous page's `nextCursor`). */

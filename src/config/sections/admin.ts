@@ -1,8 +1,7 @@
 import { DEFAULTS } from '../defaults.js';
 import type { AdminConfig, AdminTokenConfig } from '../types.js';
 import { join, type Reader } from '../validator.js';
-
-const RANGE_RE = /^(\d{1,5})-(\d{1,5})$/;
+import { readPortRange } from './port-range.js';
 
 /** `admin:`: where the admin API listens (or `off`), its tokens and roles, and the port range for `:auto`. */
 export function readAdmin(r: Reader, value: unknown): AdminConfig {
@@ -19,19 +18,13 @@ export function readAdmin(r: Reader, value: unknown): AdminConfig {
       role: r.oneOf(join(path, 'role'), t.role, ['read', 'write'] as const, 'read'),
     };
   });
-  return { listen, token: token === '' ? null : token, allowNoToken, tokens, portRange: readPortRange(r, o.portRange) };
+  const portRange = readAdminPorts(r, o.portRange);
+  return { listen, token: token === '' ? null : token, allowNoToken, tokens, portRange };
 }
 
-function readPortRange(r: Reader, value: unknown): { from: number; to: number } {
+function readAdminPorts(r: Reader, value: unknown): { from: number; to: number } {
   const text = r.string('admin.portRange', value, DEFAULTS.admin.portRange);
-  const m = RANGE_RE.exec(text);
-  const from = m ? Number(m[1]) : 0;
-  const to = m ? Number(m[2]) : 0;
-  if (!m || from < 1 || to > 65535 || from > to) {
-    r.fail('admin.portRange', `expected a port range like "20000-29999" (1-65535, low first), got "${text}"`);
-    return parseRange(DEFAULTS.admin.portRange);
-  }
-  return { from, to };
+  return readPortRange(r, 'admin.portRange', text) ?? parseRange(DEFAULTS.admin.portRange);
 }
 
 function parseRange(text: string): { from: number; to: number } {

@@ -1,25 +1,29 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { withService, withUser } from '../../config/item-change.js';
 import {
   EMPTY_OVERLAY, mergeOverlay, type MergedDocument, type Origin, type Overlay, type OverlayConflict,
-} from '../config/overlay.js';
-import { redactConfig, redactValue } from '../config/redact.js';
-import { validateConfig, type Config, type ServiceConfig, type UserConfig } from '../config/schema.js';
+} from '../../config/overlay.js';
+import { redactConfig, redactValue } from '../../config/redact.js';
+import { validateConfig, type Config, type ServiceConfig, type UserConfig } from '../../config/schema.js';
 import {
-  AdminBadRequestError,
   AdminConflictError,
   AdminInvalidError,
   AdminNotFoundError,
   AdminPreconditionError,
   ConfigError,
   ReloadBusyError,
-  type ConfigIssue,
-} from '../errors.js';
-import type { Logger } from '../log.js';
-import type { ServiceStatus } from '../contracts/service-status.js';
-import type { IssuedKey, OverlayChange, OverlayStore } from '../store/overlay-store.js';
-import { formatHostPort } from '../util/address.js';
-import type { ReloadResult } from './reload-result.js';
+} from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ServiceStatus } from '../../contracts/service-status.js';
+import type { IssuedKey, OverlayChange, OverlayStore } from '../../store/overlay-store.js';
+import { mergePatch } from '../../util/merge-patch.js';
+import type { ReloadResult } from '../reload-result.js';
+import { resolveAutoListen } from './auto-listen.js';
+import { bodyIssues, indexOf, type Section } from './body-issues.js';
+import {
+  etagMatches, versioned, type IssuedKeyReply, type ServiceItem, type UserItem, type Versioned,
+} from './items.js';
+import { page, type Page } from './paging.js';
 
 /** What management needs of the runtime (structural, so the runtime class is never imported here). */
 export interface ManagementHost {
@@ -31,49 +35,17 @@ export interface ManagementHost {
   publish(type: string, data: Record<string, unknown>): void;
 }
 
-export interface Page<T> {
-  readonly items: readonly T[];
-  /** Pass as `cursor` for the next page; null on the last one. */
-  readonly nextCursor: string | null;
-}
-
-export interface UserItem {
-  readonly id: string;
-  readonly origin: Origin;
-  /** The user as validated, secrets redacted. */
-  readonly config: unknown;
-  readonly issuedKeys: readonly { readonly id: string; readonly createdAt: string }[];
-}
-
-export interface ServiceItem {
+/**
+ * The item a change is about: its checks run alone when the rest is known valid (see config/item-change.ts);
+ * `body` says whether its issues are reported by the request body's own paths.
+ */
+interface Target {
+  readonly section: Section;
   readonly name: string;
-  readonly type: string;
-  readonly origin: Origin;
-  readonly config: unknown;
-  readonly status: ServiceStatus | null;
+  readonly body: boolean;
 }
 
-/** An item and its version: `etag` goes out as ETag and comes back as If-Match. */
-export interface Versioned<T> {
-  readonly item: T;
-  readonly etag: string;
-}
-
-/** `POST /users/:id/keys`: the only time the key itself is seen. */
-export interface IssuedKeyReply {
-  readonly id: string;
-  readonly user: string;
-  readonly key: string;
-  readonly createdAt: string;
-}
-
-export const DEFAULT_PAGE = 100;
-export const MAX_PAGE = 1000;
-const AUTO_RE = /^(.*):auto$/;
-type Section = 'users' | 'services';
 const KEY_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
-/** Ports tried for one `:auto` listen before giving up (a busy range does not turn into a scan of it all). */
-const MAX_PORT_TRIES = 512;
 
 /**
  * The admin API's users, keys and services: an overlay kept in SQLite on top of the config file. Every change is
@@ -90,12 +62,21 @@ export class Management {
   private overlay: Overlay = EMPTY_OVERLAY;
   private issued: IssuedKey[] = [];
   private merged: MergedDocument | null = null;
+  /**
+   * The config validated from the file's document plus the overlay as they are now (before the runtime drops what
+   * failed to start); null while that is not known (the overlay did not fit at start), so the next change validates
+   * whole.
+   */
+  private validated: Config | null = null;
+  /** The config file's path: a relative `pricesFile` is read from its folder. */
+  private readonly source: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(store: OverlayStore, baseDoc: Record<string, unknown> | null, log: Logger) {
+  constructor(store: OverlayStore, baseDoc: Record<string, unknown> | null, log: Logger, source?: string) {
     this.store = store;
     this.baseDoc = baseDoc;
     this.log = log;
+    this.source = source;
     const loaded = store.load();
     this.overlay = loaded.overlay;
     this.issued = loaded.keys;
@@ -116,9 +97,13 @@ export class Management {
     this.merged = merged;
     this.logConflicts(merged.conflicts);
     const { users, services, keys } = this.overlay;
-    if (users.size === 0 && services.size === 0 && keys.size === 0) return fileConfig;
+    if (users.size === 0 && services.size === 0 && keys.size === 0) {
+      this.validated = fileConfig;
+      return fileConfig;
+    }
     try {
-      return validateConfig(merged.doc, 'config file + admin API overlay');
+      this.validated = validateConfig(merged.doc, this.source ?? 'config file + admin API overlay');
+      return this.validated;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       this.log.error(
@@ -137,6 +122,7 @@ export class Management {
       const result = await this.host.reload(config);
       this.baseDoc = doc;
       this.merged = merged;
+      this.validated = config;
       this.logConflicts(merged.conflicts);
       return result;
     });
@@ -177,7 +163,8 @@ export class Management {
         throw new AdminConflictError(`user "${id}" already exists`);
       }
       const users = new Map(this.overlay.users).set(id, body);
-      await this.change({ ...this.overlay, users }, [{ op: 'put', kind: 'user', name: id, doc: body }], 'users', id);
+      const put: OverlayChange = { op: 'put', kind: 'user', name: id, doc: body };
+      await this.change({ ...this.overlay, users }, [put], { section: 'users', name: id, body: true });
       this.host.publish('user', { action: 'created', user: id });
       return this.getUser(id);
     });
@@ -189,7 +176,8 @@ export class Management {
       const doc = mergePatch(current, patch) as Record<string, unknown>;
       if (doc.id !== id) throw new AdminInvalidError([{ path: 'id', message: `the id cannot change (it is "${id}")` }]);
       const users = new Map(this.overlay.users).set(id, doc);
-      await this.change({ ...this.overlay, users }, [{ op: 'put', kind: 'user', name: id, doc }], 'users', id);
+      const put: OverlayChange = { op: 'put', kind: 'user', name: id, doc };
+      await this.change({ ...this.overlay, users }, [put], { section: 'users', name: id, body: true });
       this.host.publish('user', { action: 'changed', user: id });
       return this.getUser(id);
     });
@@ -204,7 +192,8 @@ export class Management {
       const keys = new Map(this.overlay.keys);
       keys.delete(id);
       const changes: OverlayChange[] = [{ op: 'delete', kind: 'user', name: id }, { op: 'deleteKeysOf', user: id }];
-      await this.change({ users, services: this.overlay.services, keys }, changes, null, null);
+      const target: Target = { section: 'users', name: id, body: false };
+      await this.change({ users, services: this.overlay.services, keys }, changes, target);
       this.issued = this.issued.filter((k) => k.user !== id);
       const closed = this.host.closeUser(id, 'user_removed');
       this.host.publish('user', { action: 'removed', user: id, closed });
@@ -229,7 +218,8 @@ export class Management {
       const createdAt = Date.now();
       const issued: IssuedKey = { id, user: userId, sha256, createdAt };
       const keys = new Map(this.overlay.keys).set(userId, [...(this.overlay.keys.get(userId) ?? []), { id, sha256 }]);
-      await this.change({ ...this.overlay, keys }, [{ op: 'addKey', key: issued }], null, null);
+      const target: Target = { section: 'users', name: userId, body: false };
+      await this.change({ ...this.overlay, keys }, [{ op: 'addKey', key: issued }], target);
       this.issued = [...this.issued, issued];
       this.host.publish('key', { action: 'created', user: userId, key: id });
       return { id, user: userId, key, createdAt: new Date(createdAt).toISOString() };
@@ -243,7 +233,8 @@ export class Management {
         throw new AdminNotFoundError(`user "${userId}" has no issued key "${keyId}"`);
       }
       const keys = new Map(this.overlay.keys).set(userId, own.filter((k) => k.id !== keyId));
-      await this.change({ ...this.overlay, keys }, [{ op: 'deleteKey', id: keyId }], null, null);
+      const target: Target = { section: 'users', name: userId, body: false };
+      await this.change({ ...this.overlay, keys }, [{ op: 'deleteKey', id: keyId }], target);
       this.issued = this.issued.filter((k) => k.id !== keyId);
       this.host.publish('key', { action: 'removed', user: userId, key: keyId });
     });
@@ -274,9 +265,10 @@ export class Management {
       if (name !== '' && (this.findService(name) !== undefined || this.overlay.services.has(name))) {
         throw new AdminConflictError(`service "${name}" already exists`);
       }
-      const doc = await this.resolveAutoListen(body);
+      const doc = await resolveAutoListen(this.host.config, body);
       const services = new Map(this.overlay.services).set(name, doc);
-      await this.change({ ...this.overlay, services }, [{ op: 'put', kind: 'service', name, doc }], 'services', name);
+      const put: OverlayChange = { op: 'put', kind: 'service', name, doc };
+      await this.change({ ...this.overlay, services }, [put], { section: 'services', name, body: true });
       return this.getService(name);
     });
   }
@@ -290,9 +282,10 @@ export class Management {
       if (doc.name !== name) {
         throw new AdminInvalidError([{ path: 'name', message: `the name cannot change (it is "${name}")` }]);
       }
-      doc = await this.resolveAutoListen(doc);
+      doc = await resolveAutoListen(this.host.config, doc);
       const services = new Map(this.overlay.services).set(name, doc);
-      await this.change({ ...this.overlay, services }, [{ op: 'put', kind: 'service', name, doc }], 'services', name);
+      const put: OverlayChange = { op: 'put', kind: 'service', name, doc };
+      await this.change({ ...this.overlay, services }, [put], { section: 'services', name, body: true });
       return this.getService(name);
     });
   }
@@ -302,7 +295,8 @@ export class Management {
       this.apiItem('service', name, ifMatch);
       const services = new Map(this.overlay.services);
       services.delete(name);
-      await this.change({ ...this.overlay, services }, [{ op: 'delete', kind: 'service', name }], null, null);
+      const target: Target = { section: 'services', name, body: false };
+      await this.change({ ...this.overlay, services }, [{ op: 'delete', kind: 'service', name }], target);
     });
   }
 
@@ -316,13 +310,10 @@ export class Management {
   }
 
   /**
-   * Validates the file plus `next` whole, applies it through the runtime's reload and only then stores the change.
-   * `section`/`name` locate the item the caller changed, so its issues are reported by the body's own paths and a
-   * service that cannot listen is a 409 naming its address.
+   * Validates the file plus `next`, applies it through the runtime's reload and only then stores the change. A
+   * service of `target` that cannot listen is a 409 naming its address.
    */
-  private async change(
-    next: Overlay, changes: readonly OverlayChange[], section: Section | null, name: string | null,
-  ): Promise<void> {
+  private async change(next: Overlay, changes: readonly OverlayChange[], target: Target): Promise<void> {
     if (this.baseDoc === null) {
       throw new AdminConflictError(
         'tidegate was started from a config object, not a file: the admin API cannot change it',
@@ -331,9 +322,12 @@ export class Management {
     const merged = mergeOverlay(this.baseDoc, next);
     let config: Config;
     try {
-      config = validateConfig(merged.doc, 'admin API');
+      config = this.validate(merged, target);
     } catch (err) {
-      if (err instanceof ConfigError) throw new AdminInvalidError(bodyIssues(err.issues, merged.doc, section, name));
+      if (err instanceof ConfigError) {
+        const section = target.body ? target.section : null;
+        throw new AdminInvalidError(bodyIssues(err.issues, merged.doc, section, target.name));
+      }
       throw err;
     }
     let result: ReloadResult;
@@ -343,13 +337,43 @@ export class Management {
       if (err instanceof ReloadBusyError) throw new AdminConflictError(err.message);
       throw err;
     }
-    const failed = result.failed.find((f) => section === 'services' && f.service === name);
+    const failed = result.failed.find((f) => target.section === 'services' && f.service === target.name);
     if (failed !== undefined) {
-      throw new AdminConflictError(`service "${name}" cannot listen on ${failed.address}: ${failed.message}`);
+      throw new AdminConflictError(`service "${target.name}" cannot listen on ${failed.address}: ${failed.message}`);
     }
     this.store.apply(changes);
     this.overlay = next;
     this.merged = merged;
+    this.validated = config;
+  }
+
+  /**
+   * The config of `merged`: when the config before the change is known valid and the document differs from it by
+   * the target item alone (put in place, added at the end or removed), only that item and its checks across items
+   * run (config/item-change.ts); otherwise the whole document is validated.
+   */
+  private validate(merged: MergedDocument, target: Target): Config {
+    const base = this.validated;
+    const list = merged.doc[target.section];
+    if (base !== null && Array.isArray(list)) {
+      const { section, name } = target;
+      const items = section === 'users' ? base.users : base.services;
+      const before = section === 'users'
+        ? base.users.findIndex((u) => u.id === name)
+        : base.services.findIndex((s) => s.name === name);
+      const at = indexOf(merged.doc, section, name);
+      const doc = at === -1 ? null : list[at] as Record<string, unknown>;
+      const removed = at === -1 && before !== -1 && list.length === items.length - 1;
+      const put = at !== -1 && (at === before || (before === -1 && at === items.length))
+        && list.length === items.length + (before === -1 ? 1 : 0);
+      if (removed || put) {
+        const where = removed ? before : at;
+        return section === 'users'
+          ? withUser(base, name, doc, where, 'admin API')
+          : withService(base, doc, where, 'admin API');
+      }
+    }
+    return validateConfig(merged.doc, this.source ?? 'admin API');
   }
 
   /** The stored API document of an item after checking If-Match; file items cannot be changed here (409). */
@@ -369,22 +393,6 @@ export class Management {
       }
     }
     return { ...stored };
-  }
-
-  /** `listen: "<host>:auto"` becomes the first port of `admin.portRange` free on that host and in no service. */
-  private async resolveAutoListen(body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const m = typeof body.listen === 'string' ? AUTO_RE.exec(body.listen) : null;
-    if (m === null) return body;
-    const host = m[1]!;
-    const taken = new Set(this.host.config.services.map((s) => s.listen.port));
-    const { from, to } = this.host.config.admin.portRange;
-    let tries = 0;
-    for (let port = from; port <= to && tries < MAX_PORT_TRIES; port++) {
-      if (taken.has(port)) continue;
-      tries++;
-      if (await portFree(host, port)) return { ...body, listen: formatHostPort({ host, port }) };
-    }
-    throw new AdminConflictError(`no free port on ${host} in admin.portRange ${from}-${to}`);
   }
 
   private findUser(id: string): UserConfig | undefined {
@@ -423,92 +431,4 @@ export class Management {
   private logConflicts(conflicts: readonly OverlayConflict[]): void {
     for (const c of conflicts) this.log.warn({ path: c.path, kind: c.kind, name: c.name }, c.message);
   }
-}
-
-/** The ETag of an item: a hash of what it is (its live status left out, which changes by itself). */
-function versioned<T extends UserItem | ServiceItem>(item: T): Versioned<T> {
-  const { status: _status, ...stable } = item as T & { status?: unknown };
-  const hash = createHash('sha256').update(JSON.stringify(stable)).digest('base64url').slice(0, 22);
-  return { item, etag: `"${hash}"` };
-}
-
-function etagMatches(ifMatch: string, etag: string): boolean {
-  if (ifMatch.trim() === '*') return true;
-  return ifMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
-}
-
-/** RFC 7386 JSON merge patch: null removes a key, objects merge, anything else replaces. */
-export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> =
-    target !== null && typeof target === 'object' && !Array.isArray(target)
-      ? { ...(target as Record<string, unknown>) }
-      : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
-  }
-  return out;
-}
-
-/** Issues of the changed item by the body's own paths (`quota.bytes`); others keep their config path. */
-function bodyIssues(
-  issues: readonly ConfigIssue[], doc: Record<string, unknown>, section: Section | null, name: string | null,
-): ConfigIssue[] {
-  if (section === null) return [...issues];
-  const list = Array.isArray(doc[section]) ? (doc[section] as unknown[]) : [];
-  const nameKey = section === 'users' ? 'id' : 'name';
-  let at = -1;
-  for (let i = list.length - 1; i >= 0; i--) {
-    const item = list[i] as Record<string, unknown> | null;
-    if (item !== null && typeof item === 'object' && item[nameKey] === name) {
-      at = i;
-      break;
-    }
-  }
-  if (at === -1) return [...issues];
-  const prefix = `${section}[${at}]`;
-  return issues.map((issue) => {
-    if (issue.path === prefix) return { path: '', message: issue.message };
-    if (issue.path.startsWith(`${prefix}.`)) {
-      return { path: issue.path.slice(prefix.length + 1), message: issue.message };
-    }
-    return issue;
-  });
-}
-
-/** One page of `names` (sorted) after `cursor` (the last name of the previous page, base64url). */
-function page<T>(names: readonly string[], limit: number, cursor: string | null, item: (name: string) => T): Page<T> {
-  const sorted = [...names].sort();
-  let start = 0;
-  if (cursor !== null) {
-    const after = Buffer.from(cursor, 'base64url').toString('utf8');
-    start = sorted.findIndex((n) => n > after);
-    if (start === -1) start = sorted.length;
-  }
-  const slice = sorted.slice(start, start + limit);
-  const more = start + limit < sorted.length;
-  return {
-    items: slice.map(item),
-    nextCursor: more && slice.length > 0 ? Buffer.from(slice[slice.length - 1]!, 'utf8').toString('base64url') : null,
-  };
-}
-
-/** `limit` and `cursor` of a list request; 400 for a bad limit. */
-export function pageParams(query: URLSearchParams): { limit: number; cursor: string | null } {
-  const raw = query.get('limit');
-  const limit = raw === null ? DEFAULT_PAGE : Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw new AdminBadRequestError(`limit must be an integer from 1 to ${MAX_PAGE}, got "${raw}"`);
-  }
-  return { limit, cursor: query.get('cursor') };
-}
-
-/** Whether `port` on `host` can be bound now (tried and released at once). */
-function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
-  });
 }
