@@ -1,7 +1,7 @@
 import { installProcessGuard } from '../guard/process.js';
 import { createLogger, type Logger } from '../log.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { TidegateError } from '../errors.js';
+import { InternalError, type TidegateError } from '../errors.js';
 import { decodeConfig, encodeConfig } from './config-codec.js';
 import type { FromWorker, ToWorker, WorkerReport } from './messages.js';
 import { WorkerLink } from './worker-link.js';
@@ -46,7 +46,7 @@ async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> 
     runtime = await Runtime.start(config, { log: logger, shared: link, usageLog: new WorkerUsageLog(link) });
   } catch (err) {
     const e = err as TidegateError;
-    send({ t: 'failed', code: e.code ?? 'TG_ERR_INTERNAL', message: e.message });
+    send({ t: 'failed', code: e.code ?? InternalError.code, message: e.message });
     process.exitCode = 1;
     process.disconnect();
     return;
