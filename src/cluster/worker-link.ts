@@ -44,7 +44,7 @@ export class WorkerLink implements SharedCounterStore {
     this.log = log;
     const link = this;
     this.timer = setInterval(function sendDeltas() {
-      link.flushBatch(false);
+      void link.flushBatch(false);
     }, DELTA_BATCH_MS);
     this.timer.unref();
   }

@@ -26,6 +26,11 @@ function send(message: FromWorker): void {
   if (process.connected) process.send!(message);
 }
 
+/** The primary publishes its own reload events; what only a worker sees (quota cuts) goes up to it. */
+function forwardEvent(type: string, data: Record<string, unknown>): void {
+  if (type === 'quota') send({ t: 'event', type, data });
+}
+
 function report(rt: Runtime): WorkerReport {
   const status = rt.status();
   return {
@@ -43,7 +48,9 @@ async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> 
   link.applyUsage(message.usage);
   link.budgetShare = message.workers;
   try {
-    runtime = await Runtime.start(config, { log: logger, shared: link, usageLog: new WorkerUsageLog(link) });
+    runtime = await Runtime.start(config, {
+      log: logger, shared: link, usageLog: new WorkerUsageLog(link), onEvent: forwardEvent,
+    });
   } catch (err) {
     const e = err as TidegateError;
     send({ t: 'failed', code: e.code ?? InternalError.code, message: e.message });

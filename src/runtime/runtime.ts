@@ -83,6 +83,8 @@ export interface RuntimeOptions {
   readonly fleet?: Fleet;
   /** A worker process: deltas go to the primary instead of a ledger or Redis. */
   readonly shared?: SharedCounterStore;
+  /** A worker process: its events (quota cuts) go to the primary's `GET /events` too. */
+  readonly onEvent?: (type: string, data: Record<string, unknown>) => void;
   /** A worker process: request-log rows go to the primary's writer. */
   readonly usageLog?: RuntimeUsageLog;
 }
@@ -121,6 +123,7 @@ export class Runtime {
   };
   private pool: WorkerPool | null = null;
   private readonly fleet: Fleet | null;
+  private readonly onEvent: ((type: string, data: Record<string, unknown>) => void) | null;
   private admin: AdminServer | null = null;
   private watcher: FSWatcher | null = null;
   /** `--watch` on the command line keeps watching whatever the config says. */
@@ -155,6 +158,7 @@ export class Runtime {
     this.log = options.log;
     this.source = options.source ?? null;
     this.fleet = options.fleet ?? null;
+    this.onEvent = options.onEvent ?? null;
     this.engine = engine;
     this.engineFallback = engineFallback;
     this.db = db;
@@ -316,6 +320,7 @@ export class Runtime {
   /** An event for `GET /events` subscribers (nothing happens when there are none). */
   publish(type: string, data: Record<string, unknown>): void {
     this.events.publish(type, data);
+    this.onEvent?.(type, data);
   }
 
   /** The admin API's bound address, e.g. when the config asked for port 0. */

@@ -207,6 +207,17 @@ describe('workers: two worker processes behind shared listeners', () => {
 
   it('a user\'s quota cuts connections on both workers at the quota', async () => {
     const port = tg.port('quota');
+    // The cuts happen in the workers; GET /events on the primary hears of them.
+    const events = await fetch(`http://${admin}/events`);
+    const reader = events.body!.getReader();
+    let seen = '';
+    const quotaEvent = (async () => {
+      while (!seen.includes('event: quota')) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += Buffer.from(value).toString();
+      }
+    })();
     const { sockets } = await spread(admin, port, 'quota');
     const chunk = Buffer.alloc(16 * 1024, 1);
     for (const s of sockets) {
@@ -223,6 +234,9 @@ describe('workers: two worker processes behind shared listeners', () => {
       usage = (await getJson(admin, '/users/q/usage')).body;
       return usage.quota.refusal === 'quota_exceeded';
     }, 10_000, 'the quota is used up');
+    await quotaEvent;
+    await reader.cancel();
+    assert.match(seen, /event: quota\ndata: \{[^\n]*"user":"q","reason":"quota_exceeded"[^\n]*"worker":[12]\}/);
     const used = usage.quota.used as number;
     assert.ok(used >= 2 * MiB, `used ${used}`);
     // The bound across workers: what the other worker moves before the shared usage reaches it (rate-limited here).
@@ -282,7 +296,7 @@ describe('workers: two worker processes behind shared listeners', () => {
     await eventually(async () => (await workers(admin)).slots[1].state === 'failed', 10_000, 'slot 2 failed');
     const metrics = (await getJson(admin, '/metrics')).text;
     assert.match(metrics, /tidegate_worker_failed\{worker="2"\} 1/);
-    assert.match(tg.output(), /slot marked failed/);
+    await tg.waitFor('slot marked failed');
     // The other worker serves every connection.
     const s = await connectTo(fwd);
     await echo(s, 1000);
