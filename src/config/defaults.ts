@@ -169,6 +169,8 @@ export const DEFAULTS = deepFreeze({
     keepAliveTimeoutMs: 65_000,
     /** Other channels tried after a failed attempt. */
     retries: 2,
+    /** Off: a streamed answer's headers wait for the upstream's. */
+    sseKeepAliveMs: 0,
     affinity: {
       header: 'x-session-id',
       bodyField: null,
@@ -202,5 +204,7 @@ export const DEFAULTS = deepFreeze({
     maxConnections: 256,
     /** Whether an openai channel takes `/v1/responses` natively (else Responses requests are converted to chat). */
     responses: false,
+    /** Off: `/v1/models` lists only declared names unless a channel asks for its upstream's list. */
+    modelsRefreshMs: 0,
   },
 } as const);

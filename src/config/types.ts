@@ -174,7 +174,10 @@ export interface UserConfig {
   readonly rate: RateConfig | null;
   /** Gateway rate limits of the user (all its keys together). */
   readonly limits: LimitsConfig | null;
+  /** Every client key of the user (the plain strings and the `key` of each object form). */
   readonly keys: readonly string[];
+  /** Keys written as objects (`{ key, name, quota, limits, expires }`): their own budgets, limits and expiry. */
+  readonly keyConfigs: readonly KeyConfig[];
   /** Keys issued through the admin API: only their SHA-256 is kept. */
   readonly keyHashes: readonly KeyHashConfig[];
   /** false: refused like a user over quota. */
@@ -191,6 +194,17 @@ export interface UserConfig {
 export interface PortRange {
   readonly from: number;
   readonly to: number;
+}
+
+/** A client key with its own quota (gateway budgets), rate limits and expiry, on top of its user's. */
+export interface KeyConfig {
+  readonly key: string;
+  /** Unique within the user; what `/users/:id/usage` and messages call the key. */
+  readonly name: string;
+  readonly quota: QuotaConfig | null;
+  readonly limits: LimitsConfig | null;
+  /** Epoch ms after which the key is refused (401), or null. */
+  readonly expiresAt: number | null;
 }
 
 export interface KeyHashConfig {
@@ -301,6 +315,8 @@ export interface ChannelConfig {
   readonly responses: boolean;
   /** Client model name → the name sent upstream (in the body, or in a Gemini URL). */
   readonly modelMap: Readonly<Record<string, string>>;
+  /** How often the upstream's models endpoint is read for `/v1/models` (0: never). */
+  readonly modelsRefreshMs: number;
 }
 
 export interface RuleConfig {
@@ -326,6 +342,8 @@ export interface GatewayServiceConfig extends ServiceBase {
   /** Idle client connections are closed after this long. */
   readonly keepAliveTimeoutMs: number;
   readonly retries: number;
+  /** Keep-alive frames on a streamed answer while its upstream has sent nothing yet, this often (0: off). */
+  readonly sseKeepAliveMs: number;
   readonly affinity: {
     readonly header: string;
     readonly bodyField: string | null;

@@ -28,4 +28,6 @@ export interface Service<C extends ServiceConfig = ServiceConfig> {
   refresh?(): Promise<boolean>;
   /** Sizes and hit rates of the service's caches, for GET /cache (services without caches omit it). */
   caches?(): Record<string, unknown>;
+  /** A user's (and its keys') gateway limit windows and key budgets, for GET /users/:id/usage; null: none here. */
+  limitStatus?(user: string): unknown;
 }
