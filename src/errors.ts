@@ -513,6 +513,17 @@ export class AdminClientError extends TidegateError {
   }
 }
 
+/** A worker process failed to start, to apply a reload or to answer the primary (`workers` > 1). */
+export class WorkerError extends TidegateError {
+  static readonly code = 'TG_ERR_WORKER';
+  /** The worker slot (1-based), or 0 for the fleet as a whole. */
+  readonly worker: number;
+  constructor(worker: number, message: string) {
+    super(message);
+    this.worker = worker;
+  }
+}
+
 /** Anything unexpected: the reply says only this; the details go to the log. */
 export class InternalError extends TidegateError {
   static readonly code = 'TG_ERR_INTERNAL';
@@ -584,6 +595,7 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   AdminBodyError,
   AdminInvalidError,
   AdminClientError,
+  WorkerError,
   InternalError,
 ]);
 

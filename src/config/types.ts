@@ -22,6 +22,8 @@ export interface Config {
   readonly pricing: PricingConfig;
   /** Pushed traffic reports; null when off. */
   readonly report: ReportConfig | null;
+  /** Worker processes sharing the listeners (`workers: auto | N`, `auto` resolved); 1 runs everything in-process. */
+  readonly workers: number;
 }
 
 export interface ReportConfig {
