@@ -137,7 +137,7 @@ implements Service<C>, HeaderListener {
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: config.noDelay }, onConnection);
     this.server.on('error', this.onServerError.bind(this));
     this.recovery = new ListenerRecovery(
-      this.server, this.name, () => this.context.log, () => this.config.listen,
+      this.server, this.name, () => this.context.log, () => this.rebindAddress(),
     );
     this.applyClientOptions(config);
   }
@@ -149,6 +149,13 @@ implements Service<C>, HeaderListener {
     else this.perIp.update(config.perIp);
     const accept = config.acceptProxyProtocol;
     this.trusted = accept === null ? null : accept.from.map((text) => parseCidr(text) as CidrRange);
+  }
+
+  /** Where a failed listener binds again: the port it had (the config may say 0), on the configured host. */
+  private rebindAddress(): { host: string; port: number } {
+    const bound = this.boundAddress;
+    const port = bound === null ? this.config.listen.port : Number(bound.slice(bound.lastIndexOf(':') + 1));
+    return { host: this.config.listen.host, port };
   }
 
   /** The PROXY protocol version to send targets ahead of the client's bytes (forward services), or null. */
