@@ -56,7 +56,8 @@ export class ListenerRecovery {
   }
 
   status(): RecoveryStatus {
-    return { recoveries: this.recoveries, rebinding: this.rebinding, attempts: this.attempts, lastError: this.lastError };
+    const { recoveries, rebinding, attempts, lastError } = this;
+    return { recoveries, rebinding, attempts, lastError };
   }
 
   private schedule(): void {

@@ -227,7 +227,10 @@ describe('PROXY protocol with real peers', () => {
       '    location / { return 200 "client=$proxy_protocol_addr\\n"; } }',
       '}',
     ].join('\n'));
-    const nginx = spawn(NGINX!, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const nginx = spawn(
+      NGINX!, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     const target = await echoServer();
     const tg = await startTidegate({
       services: [
@@ -244,7 +247,9 @@ describe('PROXY protocol with real peers', () => {
       'frontend f', `  bind 127.0.0.1:${haproxyPort}`, '  default_backend b',
       'backend b', `  server tg 127.0.0.1:${tg.port('front')} send-proxy-v2`,
     ].join('\n') + '\n');
-    const haproxy = spawn(HAPROXY!, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const haproxy = spawn(
+      HAPROXY!, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     try {
       await waitListening(haproxyPort);
       await waitListening(nginxPort);
