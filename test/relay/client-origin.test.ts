@@ -144,6 +144,8 @@ for (const engine of availableEngines()) {
         assert.equal(await roundTrip(port, 'other address', '127.0.0.2'), 'other address');
         const by = tg.status('capped').detail!.refusedBy as Record<string, number>;
         assert.equal(by.per_ip_connections, 1);
+        const metric = await tg.runtime.accounting.metrics.getSingleMetricAsString('tidegate_service_refusals_total');
+        assert.match(metric, /tidegate_service_refusals_total\{service="capped",reason="per_ip_connections"\} 1/);
         held.pop()!.destroy();
         await eventually(() => tg.status('capped').connections.live === 9);
         assert.equal(await roundTrip(port, 'a slot again'), 'a slot again');
@@ -175,6 +177,8 @@ describe('listener recovery', () => {
       assert.equal(await roundTrip(tg.port('b'), 'b serves'), 'b serves');
       await eventually(() => (tg.status('a').detail!.listener as { recoveries: number }).recoveries === 1);
       assert.equal(await roundTrip(portA, 'a again'), 'a again');
+      const metric = await tg.runtime.accounting.metrics.getSingleMetricAsString('tidegate_service_recoveries_total');
+      assert.match(metric, /tidegate_service_recoveries_total\{service="a"\} 1/);
       const rest = readAll(live);
       live.end('after');
       assert.equal((await rest).toString(), 'before after');
