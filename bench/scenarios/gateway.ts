@@ -5,7 +5,10 @@
  *  - chat300: 300-byte chat requests, 50 connections (autocannon): req/s, p50, p99;
  *  - stream: streamed answers (20 events, 5 ms apart): time to first byte and inter-chunk gap, p50;
  *  - mib: 1 MiB request bodies, 10 connections: req/s, p99;
- *  - RSS of tidegate before and after its load (a short run, not the issue's 5 minutes).
+ *  - RSS of tidegate before and after its load (a short run, not the issue's 5 minutes);
+ *  - converted paths through the same tidegate: a Responses client on the chat channels (Responses → chat) and a
+ *    chat client on an Anthropic channel (chat → messages), chat300 and stream, against the Anthropic upstream alone
+ *    for the latter's TTFB.
  */
 import autocannon from 'autocannon';
 import { Agent, request as httpRequest } from 'node:http';
@@ -26,17 +29,38 @@ export const CLIENT_KEY = 'tg-bench-key';
 const STREAM_EVENTS = 20;
 const STREAM_GAP_MS = 5;
 
-export const PATHS = ['upstream', 'baseline-naive', 'tidegate'] as const;
+export const PATHS = [
+  'upstream', 'baseline-naive', 'tidegate', 'upstream-anthropic', 'tidegate-responses-chat', 'tidegate-chat-messages',
+] as const;
 export type PathName = (typeof PATHS)[number];
 
-/** A ~300-byte chat request (the issue's small request). */
-export function chatBody(stream: boolean): string {
+/** A ~300-byte chat request (the issue's small request); `model` routes it (claude-* to the Anthropic channel). */
+export function chatBody(stream: boolean, model = 'gpt-4o-mini'): string {
   const base = {
-    model: 'gpt-4o-mini', stream,
+    model, stream,
     messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: '' }],
   };
   const empty = JSON.stringify(base).length;
   base.messages[1]!.content = 'Summarise the benchmark. '.repeat(20).slice(0, Math.max(1, 300 - empty));
+  return JSON.stringify(base);
+}
+
+/** A ~300-byte Responses request (converted to chat by tidegate). */
+function responsesBody(stream: boolean): string {
+  const base = { model: 'gpt-4o-mini', stream, instructions: 'You are terse.', input: '' };
+  const empty = JSON.stringify(base).length;
+  base.input = 'Summarise the benchmark. '.repeat(20).slice(0, Math.max(1, 300 - empty));
+  return JSON.stringify(base);
+}
+
+/** A ~300-byte Anthropic Messages request (the Anthropic upstream alone). */
+function messagesBody(stream: boolean): string {
+  const base = {
+    model: 'claude-sonnet-4-5', max_tokens: 1024, stream, system: 'You are terse.',
+    messages: [{ role: 'user', content: '' }],
+  };
+  const empty = JSON.stringify(base).length;
+  base.messages[0]!.content = 'Summarise the benchmark. '.repeat(20).slice(0, Math.max(1, 300 - empty));
   return JSON.stringify(base);
 }
 
@@ -54,7 +78,13 @@ export interface Target {
   readonly headers: Record<string, string>;
   /** The process whose CPU time is this path's. */
   readonly pid: number;
+  /** The request path; `/v1/chat/completions` when not given. */
+  readonly endpoint?: string;
+  /** The ~300-byte request body, streamed or not; chatBody when not given. */
+  readonly body?: (stream: boolean) => string;
 }
+
+const CHAT_PATH = '/v1/chat/completions';
 
 interface CannonResult {
   readonly rps: number;
@@ -66,7 +96,7 @@ interface CannonResult {
 
 export async function cannon(t: Target, body: string, connections: number, durationS: number): Promise<CannonResult> {
   const result = await autocannon({
-    url: `${t.url}/v1/chat/completions`,
+    url: t.url + (t.endpoint ?? CHAT_PATH),
     method: 'POST',
     connections,
     duration: durationS,
@@ -88,7 +118,8 @@ interface StreamResult {
 /** Streamed requests from `concurrency` keep-alive connections: time to first body byte and gaps between chunks. */
 export async function streams(t: Target, concurrency: number, perConnection: number): Promise<StreamResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const body = chatBody(true);
+  const body = (t.body ?? chatBody)(true);
+  const endpoint = t.endpoint ?? CHAT_PATH;
   const { hostname, port } = new URL(t.url);
   const ttfb: number[] = [];
   const gaps: number[] = [];
@@ -98,7 +129,7 @@ export async function streams(t: Target, concurrency: number, perConnection: num
       const start = performance.now();
       let last = 0;
       const req = httpRequest({
-        host: hostname, port, method: 'POST', path: '/v1/chat/completions', agent,
+        host: hostname, port, method: 'POST', path: endpoint, agent,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...t.headers },
       }, function onStreamResponse(res) {
         if (res.statusCode !== 200) failed++;
@@ -179,8 +210,16 @@ export async function startGatewayTidegate(
           name: 'secondary', kind: 'openai', baseUrl: base, keys: ['sk-bench-3'], models: ['gpt-*'],
           priority: 1, maxConnections: 128,
         },
+        // The converted chat → messages path's channel (claude-* only: the chat paths never reach it).
+        {
+          name: 'anthropic', kind: 'anthropic', baseUrl: `http://127.0.0.1:${upstreamPort}`, keys: ['sk-bench-4'],
+          models: ['claude-*'], priority: 1, maxConnections: 128,
+        },
       ],
-      rules: [{ match: { model: 'gpt-*' }, channels: ['primary', 'secondary'], strategy: 'priority' }],
+      rules: [
+        { match: { model: 'gpt-*' }, channels: ['primary', 'secondary'], strategy: 'priority' },
+        { match: { model: 'claude-*' }, channels: ['anthropic'] },
+      ],
       affinity: { header: 'x-session-id', maxEntries: 10_000, ttl: '1h' },
       breaker: { consecutiveFailures: 5, errorRatio: 0.5, minRequests: 20, window: '1m', openFor: '30s' },
     }],
@@ -204,10 +243,33 @@ async function run(context: BenchContext): Promise<BenchReport> {
     const wanted = (path: PathName): boolean => context.paths === undefined || context.paths.includes(path);
     if (wanted('baseline-naive')) naive = await startNaiveProxy(`http://127.0.0.1:${upstream.port}`);
     tg = await startGatewayTidegate(upstream.port, dbDir);
-    const all: Target[] = [{ path: 'upstream', url: `http://127.0.0.1:${upstream.port}`, headers: {}, pid: upstream.process.pid }];
+    const up = `http://127.0.0.1:${upstream.port}`;
+    const all: Target[] = [{ path: 'upstream', url: up, headers: {}, pid: upstream.process.pid }];
     if (naive !== null) all.push({ path: 'baseline-naive', url: `http://127.0.0.1:${naive.ports[0]}`, headers: { authorization: `Bearer ${CLIENT_KEY}` }, pid: naive.cpuPid });
-    all.push({ path: 'tidegate', url: `http://127.0.0.1:${tg.port}`, headers: { authorization: `Bearer ${CLIENT_KEY}`, 'x-session-id': 'bench-session-1' }, pid: tg.tidegate.cpuPid });
+    const tgUrl = `http://127.0.0.1:${tg.port}`;
+    const tgHeaders = { authorization: `Bearer ${CLIENT_KEY}`, 'x-session-id': 'bench-session-1' };
+    const tgPid = tg.tidegate.cpuPid;
+    all.push({ path: 'tidegate', url: tgUrl, headers: tgHeaders, pid: tgPid });
+    // The converted paths, and the Anthropic upstream alone for the chat → messages path's TTFB.
+    all.push({
+      path: 'upstream-anthropic', url: up, headers: {}, pid: upstream.process.pid, endpoint: '/v1/messages',
+      body: messagesBody,
+    });
+    all.push({
+      path: 'tidegate-responses-chat', url: tgUrl, headers: tgHeaders, pid: tgPid, endpoint: '/v1/responses',
+      body: responsesBody,
+    });
+    all.push({
+      path: 'tidegate-chat-messages', url: tgUrl, headers: tgHeaders, pid: tgPid,
+      body: function claudeChatBody(stream: boolean) {
+        return chatBody(stream, 'claude-sonnet-4-5');
+      },
+    });
     const targets = all.filter((t) => wanted(t.path));
+    // 1 MiB bodies: the pass-through paths only (the converted ones are measured on small requests).
+    const mibTargets = targets.filter(function passThrough(t) {
+      return t.path === 'upstream' || t.path === 'baseline-naive' || t.path === 'tidegate';
+    });
     const small = chatBody(false);
     const big = mibBody();
     notes.push(
@@ -217,17 +279,17 @@ async function run(context: BenchContext): Promise<BenchReport> {
 
     // Warm-up of every kind of load (JIT, connection pools, SQLite statements, big-body buffers) before RSS is read.
     for (const t of targets) {
-      await cannon(t, small, 50, 1);
+      await cannon(t, (t.body ?? chatBody)(false), 50, 1);
       await streams(t, 10, 3);
-      await cannon(t, big, 10, 1);
     }
+    for (const t of mibTargets) await cannon(t, big, 10, 1);
     const rssStart = await rssBytes(tg.tidegate.cpuPid);
 
     for (let round = 0; round < context.rounds; round++) {
       context.log(`gateway round ${round + 1}/${context.rounds}`);
       for (const t of targets) {
         const cpuBefore = await cpuSecondsOf(t.pid);
-        const r = await cannon(t, small, 50, durationS);
+        const r = await cannon(t, t.body === undefined ? small : t.body(false), 50, durationS);
         const cpu = (await cpuSecondsOf(t.pid)) - cpuBefore;
         // CPU per request is the fair figure on a shared machine: every process here competes for 2 cores.
         collector.add('chat300-cpu-us-per-req', t.path, 'µs', 'lower', (cpu * 1e6) / Math.max(1, r.rps * durationS));
@@ -244,7 +306,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
         collector.add('stream-gap-p50', t.path, 'ms', 'lower', s.gapP50);
         if (s.failed > 0) notes.push(`round ${round + 1} stream ${t.path}: ${s.failed} failed`);
       }
-      for (const t of targets) {
+      for (const t of mibTargets) {
         const r = await cannon(t, big, 10, durationS);
         collector.add('mib-rps', t.path, 'req/s', 'higher', r.rps);
         collector.add('mib-p99', t.path, 'ms', 'lower', r.p99);
@@ -307,6 +369,39 @@ async function run(context: BenchContext): Promise<BenchReport> {
   });
   ratios.push({
     name: 'mib req/s: tidegate / naive proxy', value: m('mib-rps', 'tidegate') / m('mib-rps', 'baseline-naive'),
+  });
+  // The converted paths, against pass-through through the same tidegate in the same rounds.
+  const convertedRps = (path: PathName): number => m('chat300-rps', path) / m('chat300-rps', 'tidegate');
+  for (const [path, label] of [
+    ['tidegate-responses-chat', 'Responses → chat'], ['tidegate-chat-messages', 'chat → messages'],
+  ] as const) {
+    const ratio = convertedRps(path);
+    ratios.push({
+      name: `chat300 req/s converted ${label} / pass-through`, value: ratio, target: '>= 0.8', met: ratio >= 0.8,
+    });
+    ratios.push({
+      name: `chat300 CPU per request: converted ${label} / pass-through`,
+      value: m('chat300-cpu-us-per-req', path) / m('chat300-cpu-us-per-req', 'tidegate'),
+    });
+  }
+  const responsesTtfb = m('stream-ttfb-p50', 'tidegate-responses-chat') - m('stream-ttfb-p50', 'upstream');
+  ratios.push({
+    name: 'stream TTFB p50 added, converted Responses → chat, over the chat upstream alone (ms)',
+    value: responsesTtfb, target: '<= 1', met: responsesTtfb <= 1,
+  });
+  const messagesTtfb = m('stream-ttfb-p50', 'tidegate-chat-messages') - m('stream-ttfb-p50', 'upstream-anthropic');
+  ratios.push({
+    name: 'stream TTFB p50 added, converted chat → messages, over the Anthropic upstream alone (ms)',
+    value: messagesTtfb, target: '<= 1', met: messagesTtfb <= 1,
+  });
+  // What the conversion itself adds, apart from the rest of tidegate's path (same process, same rounds).
+  ratios.push({
+    name: 'stream TTFB p50: converted Responses → chat minus pass-through (ms)',
+    value: m('stream-ttfb-p50', 'tidegate-responses-chat') - m('stream-ttfb-p50', 'tidegate'),
+  });
+  ratios.push({
+    name: 'stream TTFB p50: converted chat → messages minus pass-through (ms)',
+    value: m('stream-ttfb-p50', 'tidegate-chat-messages') - m('stream-ttfb-p50', 'tidegate'),
   });
   const rss = m('rss-growth', 'tidegate');
   ratios.push({ name: 'tidegate RSS end / after warm-up', value: rss, target: '<= 1.1', met: rss <= 1.1 });

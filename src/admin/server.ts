@@ -21,6 +21,7 @@ import { describeError } from '../guard/describe-error.js';
 import { guardRequest } from '../guard/entry.js';
 import type { Logger } from '../log.js';
 import { formatHostPort, type HostPort } from '../util/address.js';
+import { DEFAULT_UI_DIR, isUiPath, serveUiFile, uiFiles } from './static-files.js';
 
 /** What a route answers: a JSON body, or text (Prometheus) with its content type. */
 export interface AdminReply {
@@ -71,6 +72,14 @@ export function adminCredentials(token: string | null, tokens: readonly AdminTok
   return token ? [{ token, role: 'write' }, ...tokens] : [...tokens];
 }
 
+/** The role each request in flight was let in with (a route may tell its caller, e.g. `GET /session`). */
+const requestRoles = new WeakMap<IncomingMessage, AdminRole>();
+
+/** The role the request's token has; `write` when the API is open (no tokens). */
+export function requestRole(req: IncomingMessage): AdminRole {
+  return requestRoles.get(req) ?? 'write';
+}
+
 interface CompiledRoute {
   readonly route: AdminRoute;
   readonly pattern: RegExp;
@@ -102,10 +111,19 @@ export class AdminServer {
   private routes: CompiledRoute[] = [];
   private credentials: { readonly token: Buffer; readonly role: AdminRole }[] = [];
   private readonly log: Logger;
+  /** The built dashboard served at /ui/ (null: none). */
+  private readonly uiDir: string | null;
 
-  /** `token`: one write token (or null for none), or a list of tokens with roles. No token at all: open. */
-  constructor(routes: readonly AdminRoute[], token: string | null | readonly AdminCredential[], log: Logger) {
+  /**
+   * `token`: one write token (or null for none), or a list of tokens with roles. No token at all: open. `uiDir`: the
+   * built dashboard's folder.
+   */
+  constructor(
+    routes: readonly AdminRoute[], token: string | null | readonly AdminCredential[], log: Logger,
+    uiDir: string | null = DEFAULT_UI_DIR,
+  ) {
     this.log = log;
+    this.uiDir = uiDir;
     this.setToken(token);
     this.setRoutes(routes);
     this.server = createServer(
@@ -214,8 +232,14 @@ export class AdminServer {
   }
 
   private async answer(req: IncomingMessage, res: ServerResponse): Promise<AdminReply> {
+    if (this.uiDir !== null && req.url !== undefined && req.url.startsWith('/ui')) {
+      const q = req.url.indexOf('?');
+      const path = q === -1 ? req.url : req.url.slice(0, q);
+      if (isUiPath(path)) return this.answerUi(this.uiDir, path, req, res);
+    }
     const role = this.role(req);
     if (role === null) throw new UnauthorizedError('missing or wrong bearer token');
+    requestRoles.set(req, role);
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > MAX_DRAINED_BODY_BYTES) {
       throw new AdminBodyTooLargeError(
@@ -251,6 +275,24 @@ export class AdminServer {
       throw new AdminMethodError(`${clip(req.method ?? '')} is not allowed on ${clip(path)}; allowed: ${allow}`, allow);
     }
     throw new AdminNotFoundError(`no admin endpoint ${clip(path)}`);
+  }
+
+  /**
+   * The dashboard's static files: GET and HEAD, no token (they hold no data; the API calls they make are checked).
+   * Only names found in the built folder are served (see static-files.ts): a path never reaches the disk.
+   */
+  private async answerUi(dir: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<AdminReply> {
+    drainBody(req, res);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const message = `${clip(req.method ?? '')} is not allowed on ${clip(path)}; allowed: GET, HEAD`;
+      throw new AdminMethodError(message, 'GET, HEAD');
+    }
+    const files = await uiFiles(dir);
+    if (files.size === 0) throw new AdminNotFoundError('the dashboard is not built here (npm run build makes dist/ui)');
+    if (!files.has(path) && path !== '/ui' && path !== '/ui/') {
+      throw new AdminNotFoundError(`no dashboard file ${clip(path)}`);
+    }
+    return { status: 200, body: null, stream: (out) => serveUiFile(files, path, req, out) };
   }
 
   /** Known errors answer with their code and message; anything else is logged and answered 500 without details. */

@@ -152,6 +152,13 @@ export const DEFAULTS = deepFreeze({
     /** No client login: the service's `user` (if any) is charged, as before logins existed. */
     auth: 'none',
   },
+  /** A proxy service's named `upstreams`. */
+  upstream: {
+    /** Probed like HAProxy servers: every 5 s, down after 3 failures, up after 2 successes. */
+    check: { intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 3 },
+    /** A group with no `strategy` tries its members in order. */
+    strategy: 'failover',
+  },
   /** A gateway service. */
   gatewayService: {
     strategy: 'priority',
@@ -164,6 +171,8 @@ export const DEFAULTS = deepFreeze({
     keepAliveTimeoutMs: 65_000,
     /** Other channels tried after a failed attempt. */
     retries: 2,
+    /** Off: a streamed answer's headers wait for the upstream's. */
+    sseKeepAliveMs: 0,
     affinity: {
       header: 'x-session-id',
       bodyField: null,
@@ -197,5 +206,7 @@ export const DEFAULTS = deepFreeze({
     maxConnections: 256,
     /** Whether an openai channel takes `/v1/responses` natively (else Responses requests are converted to chat). */
     responses: false,
+    /** Off: `/v1/models` lists only declared names unless a channel asks for its upstream's list. */
+    modelsRefreshMs: 0,
   },
 } as const);

@@ -14,6 +14,7 @@ import type { GatewayRequest, GatewayResponse, ResponseOwner } from './http-type
 import { Admission } from './limits/admission.js';
 import { chooseSink } from './response/choose.js';
 import { ClientWriter } from './response/client-writer.js';
+import { KeepAlive } from './response/keep-alive.js';
 import type { ResponseSink, SinkHost } from './response/sink.js';
 import { TokenUsage } from './response/usage.js';
 import { RequestPlan, type PlanOwner } from './plan.js';
@@ -21,7 +22,7 @@ import { upstreamSuffix, type Endpoint } from './routing/endpoints.js';
 import { Attempt, firstByteTimedOut, type AttemptOwner } from './upstream/attempt.js';
 import type { Channel } from './upstream/channel.js';
 import { upstreamRequest } from './upstream/request.js';
-import { usageRow } from './usage-row.js';
+import { bookRow } from './usage-row.js';
 
 /**
  * One client request through the gateway, as a state machine: auth and quota → body (BodyIntake) → parse and route
@@ -64,6 +65,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   /** requestTimeout fired: no further attempts. */
   timedOut = false;
   channelName: string | null = null;
+  /** `sseKeepAlive` for a streamed request, until the upstream's first byte; null: off. */
+  keepAlive: KeepAlive | null = null;
 
   constructor(core: GatewayCore, req: GatewayRequest, res: GatewayResponse, endpoint: Endpoint, budget: BodyBudget) {
     this.core = core;
@@ -82,7 +85,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   /** Client auth by API key, then the user's quota; returns false (after answering 401 / 429) when refused. */
   authenticate(): boolean {
-    const user = authenticate(this.core, this.req.headers);
+    const user = authenticate(this.core, this.req.headers, this.admission);
     if (user instanceof GatewayError) {
       this.fail(user);
       return false;
@@ -136,18 +139,28 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     if (!this.clientGone) this.plan.start(this.intake.body!);
   }
 
-  /** PlanOwner: the whole request is counted from its arrival; the spend policy admits it or answers. */
+  /** PlanOwner: the whole request is counted from its arrival (the plan then asks the spend policy). */
   routed(): void {
-    const core = this.core;
-    const plan = this.plan;
-    const refusal = this.admission.admit(core, this.endpoint.family, this.user, plan.summary!, plan.body!);
-    if (refusal !== null) {
-      this.fail(refusal);
-      return;
-    }
     this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
     this.core.watchdog.arm();
-    this.next();
+  }
+
+  /** PlanOwner (AdmissionOwner): go upstream, or answer the refusal (at once, or once shared limits answered). */
+  admitted(refusal: GatewayError | null): void {
+    if (this.finished) return;
+    try {
+      if (refusal !== null) {
+        this.fail(refusal);
+        return;
+      }
+      const every = this.core.config.sseKeepAliveMs;
+      if (every > 0 && this.plan.summary!.stream) {
+        this.keepAlive = new KeepAlive(every, this.endpoint.family, this.startedAt);
+      }
+      this.next();
+    } catch (err) {
+      exchangeCrashed(this, err);
+    }
   }
 
   /** Chooses a channel and starts an attempt there; or answers the failure. */
@@ -191,7 +204,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   // ---- AttemptOwner ----
 
   onAccepted(a: Attempt): void {
-    if (a === this.attempt) this.sink = chooseSink(this, a, this.upstreamDialect!, this.plan.summary!.model);
+    if (a !== this.attempt) return;
+    this.sink = chooseSink(this, a, this.upstreamDialect!, this.plan.summary!.model, this.writer.opened);
   }
 
   /** The first body byte (or an empty body's end): the channel answered; the response is ours to send. */
@@ -254,6 +268,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   commit(contentLength: number, contentType: string, sse: boolean): void {
     this.committed = true;
+    this.keepAlive?.stop();
     // No attempt follows a committed answer: the request body is not needed any more.
     this.releaseBody();
     this.status = this.attempt!.status;
@@ -275,7 +290,8 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   fail(err: GatewayError): void {
     if (this.finished || this.clientGone) return;
-    if (this.committed) {
+    // A keep-alive's opened stream cannot take a status any more: the error goes into it.
+    if (this.committed || this.writer.opened) {
       this.streamFailed(err);
       return;
     }
@@ -311,6 +327,10 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     }
     const a = this.attempt;
     if (a !== null && now >= a.firstByteDeadline) firstByteTimedOut(a);
+    const k = this.keepAlive;
+    if (k !== null && now >= k.nextAt && !this.finished) {
+      if (k.beat(this.writer, now, this.admission.headers(this.endpoint.family))) this.status = 200;
+    }
   }
 
   /** requestTimeout: the whole exchange took too long. */
@@ -334,9 +354,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const core = this.core;
     core.live.delete(this);
     this.releaseBody();
-    const row = usageRow(this, this.plan.summary, core.serviceName, err, core.pricer);
-    core.record(row);
-    this.admission.settle(core.accounting, row.totalTokens ?? 0, this.attempt?.channel ?? null);
+    bookRow(this, this.plan.summary, core, err);
   }
 }
 

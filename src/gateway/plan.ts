@@ -1,4 +1,5 @@
 import type { Dialect, RequestSummary } from '../dialects/types.js';
+import type { ChannelKind } from '../config/schema.js';
 import { NoChannelError, type GatewayError } from '../errors.js';
 import { toGatewayError } from './codec.js';
 import { RequestConversion } from './conversion.js';
@@ -9,15 +10,19 @@ import { rewriteModel } from './routing/model-rewrite.js';
 import { modelInUrl, upstreamDialect, type Endpoint } from './routing/endpoints.js';
 import type { Route } from './routing/router.js';
 import type { Channel } from './upstream/channel.js';
+import { ADMISSION_PENDING, type Admission, type AdmissionOwner } from './limits/admission.js';
 import { streamAsksUsage, withUsageAsked } from './usage-request.js';
 
 /** Who a plan reports to (the Exchange). */
-export interface PlanOwner {
+export interface PlanOwner extends AdmissionOwner {
   readonly clientGone: boolean;
   fail(err: GatewayError): void;
   guard(step: Promise<void>): void;
-  /** The request has a route: from now on the request deadline counts, and attempts start. */
+  /** The request has a route: from now on the request deadline counts (admission, then attempts). */
   routed(): void;
+  /** The spend policy of the exchange, asked once the request is routed; it answers through `admitted`. */
+  readonly admission: Admission;
+  readonly user: string | null;
   /** Answers a body made here (a local token count, its method named). */
   answerLocal(body: Buffer, countedBy: string): void;
   /** Starts an attempt on `channel` with the body in `dialect`; `now` is the caller's Date.now(). */
@@ -91,7 +96,10 @@ export class RequestPlan {
       this.owner.fail(new NoChannelError(`no channel serves model "${summary.model}" on ${this.endpoint.path}`));
       return;
     }
-    this.owner.routed();
+    const owner = this.owner;
+    owner.routed();
+    const refusal = owner.admission.admit(core, this.endpoint.family, owner.user, summary, this.body!, owner);
+    if (refusal !== ADMISSION_PENDING) owner.admitted(refusal);
   }
 
   /** The channel for the next attempt (null: none left that can take it). */
@@ -103,7 +111,7 @@ export class RequestPlan {
   dispatchOn(channel: Channel, now: number): void {
     const from = this.endpoint.dialect!;
     const dialect = upstreamDialect(channel.kind, channel.config.responses, from);
-    if (dialect === 'gemini-count-tokens' || (dialect === 'anthropic-count-tokens' && channel.kind !== 'anthropic')) {
+    if (countsLocally(dialect, channel.kind)) {
       this.owner.guard(this.countLocally());
       return;
     }
@@ -185,4 +193,10 @@ function withUrlFields(s: RequestSummary, endpoint: Endpoint, url: string): Requ
     model: modelInUrl(url), stream: endpoint.inUrl === 'stream', sessionId: s.sessionId, messageCount: s.messageCount,
     estimatedPromptTokens: s.estimatedPromptTokens,
   };
+}
+
+/** A token count the channel cannot answer itself (Anthropic channels count Anthropic bodies, Gemini Gemini's). */
+function countsLocally(dialect: Dialect, kind: ChannelKind): boolean {
+  return (dialect === 'anthropic-count-tokens' && kind !== 'anthropic')
+    || (dialect === 'gemini-count-tokens' && kind !== 'gemini');
 }

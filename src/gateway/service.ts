@@ -8,6 +8,7 @@ import type { ServiceState, ServiceStatus } from '../contracts/service-status.js
 import type { Service } from '../contracts/service.js';
 import { formatHostPort } from '../util/address.js';
 import { AccountSource } from './upstream/account-source.js';
+import { ModelsRefresher } from './upstream/models-refresher.js';
 import { BodyBudget } from './body-budget.js';
 import type { Channel } from './upstream/channel.js';
 import type { GatewayContext as ServiceContext } from './context.js';
@@ -50,6 +51,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   private readonly accountSources = new Map<Channel, AccountSource>();
   /** Shared by every gateway service of the runtime (a service built without one gets its own). */
   private readonly bodyBudget: BodyBudget;
+  /** Reads the upstream model lists of the channels with `modelsRefresh`. */
+  private readonly modelsRefresher: ModelsRefresher;
 
   constructor(config: GatewayServiceConfig, context: ServiceContext) {
     this.name = config.name;
@@ -61,6 +64,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       context.accounting,
     );
     this.keepAlive = new KeepAliveSweeper(config.keepAliveTimeoutMs);
+    this.modelsRefresher = new ModelsRefresher(config.name, context.log);
     this.bodyBudget = context.bodyBudget ?? new BodyBudget(DEFAULTS.gateway);
     // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
     const onRequest = guardRequest<GatewayRequest, GatewayResponse>(config.name, context.log, this.handle.bind(this));
@@ -91,7 +95,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
 
   async start(): Promise<void> {
     await this.startAccountSources();
-    return this.listen();
+    await this.listen();
+    this.modelsRefresher.sync(this.core.channels.values());
   }
 
   /** Loads the accounts of every `credentialsDir` channel not yet fed; a bad directory is reported, not fatal. */
@@ -169,6 +174,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       c.close().catch(() => undefined);
     }
     this.startAccountSources().catch(() => undefined);
+    this.modelsRefresher.sync(this.core.channels.values());
     if (this.core.keys === null) {
       this.context.log.warn({ service: next.name }, 'gateway has no users with keys: it is open to every client');
     }
@@ -214,7 +220,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     if (endpoint.dialect === null) {
       // GET /v1/models (Anthropic's shape when the client sent anthropic-version) or GET /v1beta/models.
       const anthropic = endpoint === MODELS && req.headers['anthropic-version'] !== undefined;
-      exchange.answerLocal(listModels(this.config, anthropic ? 'anthropic' : endpoint.family));
+      exchange.answerLocal(listModels(this.config, core.channels, anthropic ? 'anthropic' : endpoint.family));
       return;
     }
     // The body goes straight to the exchange (GatewayRequest.push), charged to the body budget.
@@ -236,12 +242,17 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     for (const exchange of core.live.toArray()) exchange.res.destroy();
     core.watchdog.stop();
     this.keepAlive.stop();
+    this.modelsRefresher.stop();
     server.closeAllConnections();
     await closed;
     for (const source of this.accountSources.values()) source.close();
     this.accountSources.clear();
     await Promise.all([...core.channels.values()].map((c) => c.destroy().catch(() => undefined)));
     this.state = 'stopped';
+  }
+
+  limitStatus(user: string): unknown {
+    return this.core.policies.status(user, Date.now());
   }
 
   status(): ServiceStatus {

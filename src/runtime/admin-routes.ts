@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { EventHub } from '../admin/events.js';
+import type { StatsStream } from '../admin/stats-stream.js';
 import { openApiDocument } from '../admin/openapi.js';
 import type { AdminReply, AdminRoute, JsonSchema } from '../admin/server.js';
-import { errorBody } from '../admin/server.js';
+import { errorBody, requestRole } from '../admin/server.js';
 import { patchSchema, SERVICE_SCHEMA, USER_SCHEMA } from '../config/json-schema.js';
 import {
   AdminBadRequestError, AdminNotFoundError, ConfigError, ConfigReadError, ReloadBusyError, TidegateError,
@@ -23,7 +24,10 @@ export interface AdminSubject {
   readonly accounting: Pick<Accounting, 'syncStatus' | 'usage' | 'metrics'>;
   readonly management: Management;
   readonly events: EventHub;
+  readonly stats: StatsStream;
   reportStatus(): unknown;
+  /** Gateway limit windows of a user and its keys per service (empty: none). */
+  limitStatus(user: string): Record<string, unknown>;
   /** The request log's reader (off the event loop); null without a SQLite store. */
   readonly requestQuery: RequestReader | null;
 }
@@ -94,11 +98,13 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
     {
       method: 'GET',
       path: '/users/:id/usage',
-      doc: { summary: "A user's live, durable and pending counters and quota" },
+      doc: {
+        summary: "A user's live, durable and pending counters, quota, gateway spend and budgets, limit windows",
+      },
       handle(params) {
         const usage = runtime.accounting.usage(params.id!);
         if (usage === null) throw new AdminNotFoundError(`no user "${params.id}" in the config`);
-        return { status: 200, body: usage };
+        return { status: 200, body: { ...usage, limits: runtime.limitStatus(params.id!) } };
       },
     },
     {
@@ -345,6 +351,31 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
         response: { status: 200, schema: STRING, contentType: 'text/event-stream' },
       },
       handle: () => ({ status: 200, body: null, stream: (res) => runtime.events.subscribe(res) }),
+    },
+    {
+      method: 'GET',
+      path: '/session',
+      doc: {
+        summary: "The caller's token role (the dashboard hides mutating controls from a read token) and the version",
+        response: {
+          status: 200,
+          schema: {
+            type: 'object', properties: { role: { enum: ['read', 'write'] }, version: STRING }, required: ['role'],
+          },
+        },
+      },
+      handle: (_params, req) => ({ status: 200, body: { role: requestRole(req), version: VERSION } }),
+    },
+    {
+      method: 'GET',
+      path: '/stats/stream',
+      doc: {
+        summary: 'Server-sent events for the dashboard: a "history" frame (the samples kept, at most 15 minutes), '
+          + 'then a "stats" frame a second ({ sample: { t, services: { name: [live, bytesIn, bytesOut, requests] } }, '
+          + 'detail: the /status body }); runs only while someone listens',
+        response: { status: 200, schema: STRING, contentType: 'text/event-stream' },
+      },
+      handle: () => ({ status: 200, body: null, stream: (res) => runtime.stats.subscribe(res) }),
     },
   ];
   const openapi: AdminRoute = {

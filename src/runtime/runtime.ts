@@ -4,6 +4,7 @@ import { basename, dirname } from 'node:path';
 import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
 import type { Clock } from '../accounting/period.js';
 import { EventHub } from '../admin/events.js';
+import { StatsStream } from '../admin/stats-stream.js';
 import { AdminServer, adminCredentials, type AdminRoute } from '../admin/server.js';
 import { configInForce, diffConfig, type ConfigDiff } from '../config/diff.js';
 import type { Config, ServiceConfig, UserConfig } from '../config/schema.js';
@@ -24,7 +25,9 @@ import { RequestReader } from '../store/request-reader.js';
 import type { ReporterStatus } from '../report/reporter.js';
 import { ReportControl } from './report-control.js';
 import { Management } from './management/management.js';
-import { ServiceWatch } from './service-watch.js';
+import { healthSources, ServiceWatch } from './service-watch.js';
+import { healthMetrics } from '../health/metrics.js';
+import { statsTick } from './stats-sample.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
 import type { ConfigSource } from './config-source.js';
@@ -93,6 +96,8 @@ export class Runtime {
   private readonly reports: ReportControl;
   /** `GET /events`. */
   readonly events: EventHub;
+  /** `GET /stats/stream`: the dashboard's one-second numbers (runs only while someone watches). */
+  readonly stats: StatsStream;
   private readonly watch: ServiceWatch;
   /** The overlay's own in-memory database when the config has no SQLite file. */
   private readonly overlayDb: Db | null;
@@ -138,6 +143,8 @@ export class Runtime {
     this.requestQuery = db ? new RequestReader(db, options.log) : null;
     this.watch = new ServiceWatch(() => this.status().services, this);
     this.events = new EventHub(this.watch);
+    healthMetrics(accounting.metrics, () => healthSources(this.services));
+    this.stats = new StatsStream(() => statsTick(this.status()));
     this.log = options.log;
     this.source = options.source ?? null;
     this.engine = engine;
@@ -301,6 +308,16 @@ export class Runtime {
   /** The admin API's bound address, e.g. when the config asked for port 0. */
   adminAddress(): string | null {
     return this.admin?.address() ?? null;
+  }
+
+  /** Gateway limit windows of a user and its keys, per service that has any (GET /users/:id/usage). */
+  limitStatus(user: string): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, service] of this.services) {
+      const status = service.limitStatus?.(user);
+      if (status !== undefined && status !== null) out[name] = status;
+    }
+    return out;
   }
 
   /** Looks up a running service (tests, admin). */
@@ -649,6 +666,7 @@ export class Runtime {
     // Every relay has reported by now: the last deltas go to the ledger (and Redis) before the db closes.
     await this.accounting.close();
     this.events.close();
+    this.stats.close();
     if (this.admin) await this.admin.close();
     await this.context.usageLog?.close();
     await this.requestQuery?.close();

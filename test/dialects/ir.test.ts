@@ -22,7 +22,7 @@ describe('the intermediate representation', () => {
       { type: 'tool_call', id: 'call_1', name: 'weather', input: { city: 'Paris' } },
     ]);
     assert.deepEqual(fromChat.messages[2]!.content, [
-      { type: 'tool_result', id: 'call_1', content: 'sunny, 21C', isError: false },
+      { type: 'tool_result', id: 'call_1', content: 'sunny, 21C', isError: false, images: [], imagesAt: null },
     ]);
     const fromMessages = decodeRequestBody('anthropic-messages', buf(anthropicRequest));
     assert.deepEqual(fromMessages.toolChoice, { type: 'tool', name: 'weather' });
@@ -162,5 +162,102 @@ describe('the intermediate representation', () => {
     });
     const back = json(convertResponseBody('openai-chat', 'anthropic-messages', Buffer.from(JSON.stringify(chat))));
     assert.deepEqual(back.usage, { input_tokens: 3, output_tokens: 2, cache_read_input_tokens: 10 });
+  });
+
+  it('tool results with images: carried to Anthropic and Gemini, a 400 naming the image on Chat', () => {
+    const png = { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } };
+    const call = { type: 'tool_use', id: 't1', name: 'shot', input: {} };
+    const anthropic = buf({
+      model: 'c', max_tokens: 10,
+      messages: [
+        { role: 'user', content: 'take a screenshot' },
+        { role: 'assistant', content: [call] },
+        {
+          role: 'user',
+          content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: 'ok' }, png] }],
+        },
+      ],
+    });
+    const gemini = json(convertRequestBody('anthropic-messages', 'gemini-generate', anthropic));
+    const contents = gemini.contents as { parts: Record<string, unknown>[] }[];
+    assert.deepEqual(contents[2]!.parts[0], {
+      functionResponse: {
+        id: 't1', name: 'shot', response: { result: 'ok' },
+        parts: [{ inlineData: { mimeType: 'image/png', data: 'AAAA' } }],
+      },
+    });
+    assert.throws(() => convertRequestBody('anthropic-messages', 'openai-chat', anthropic), (e: unknown) =>
+      e instanceof JsonBodyError && e.path === '$.messages[2].content[0].content[1]'
+      && /tool result's image has no counterpart on a Chat Completions channel/.test(e.message));
+
+    const responses = buf({
+      model: 'gpt-4o',
+      input: [
+        { role: 'user', content: 'look' },
+        { type: 'function_call', call_id: 'c1', name: 'shot', arguments: '{}' },
+        {
+          type: 'function_call_output', call_id: 'c1',
+          output: [
+            { type: 'input_text', text: 'here' },
+            { type: 'input_image', image_url: 'data:image/jpeg;base64,BBBB' },
+            { type: 'input_image', image_url: 'https://example.com/a.png' },
+          ],
+        },
+      ],
+    });
+    const messages = json(convertRequestBody('openai-responses', 'anthropic-messages', responses)).messages as {
+      content: unknown;
+    }[];
+    assert.deepEqual(messages[2]!.content, [{
+      type: 'tool_result', tool_use_id: 'c1',
+      content: [
+        { type: 'text', text: 'here' },
+        { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: 'BBBB' } },
+        { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
+      ],
+    }]);
+    assert.throws(() => convertRequestBody('openai-responses', 'openai-chat', responses), (e: unknown) =>
+      e instanceof JsonBodyError && e.path === '$.input[2].output[1]');
+    const file = buf({
+      model: 'gpt-4o',
+      input: [{ type: 'function_call_output', call_id: 'c1', output: [{ type: 'input_file', file_id: 'f' }] }],
+    });
+    assert.throws(() => convertRequestBody('openai-responses', 'anthropic-messages', file), (e: unknown) =>
+      e instanceof JsonBodyError && e.path === '$.input[0].output[0]' && /"input_file"/.test(e.message));
+
+    const fromGemini = buf({
+      contents: [
+        { role: 'user', parts: [{ text: 'look' }] },
+        { role: 'model', parts: [{ functionCall: { id: 'g1', name: 'shot', args: {} } }] },
+        {
+          role: 'user',
+          parts: [{
+            functionResponse: {
+              id: 'g1', name: 'shot', response: { output: 'done' },
+              parts: [{ inlineData: { mimeType: 'image/webp', data: 'CCCC' } }],
+            },
+          }],
+        },
+      ],
+    });
+    const back = json(convertRequestBody('gemini-generate', 'anthropic-messages', fromGemini)).messages as {
+      content: unknown;
+    }[];
+    assert.deepEqual(back[2]!.content, [{
+      type: 'tool_result', tool_use_id: 'g1',
+      content: [
+        { type: 'text', text: '{"output":"done"}' },
+        { type: 'image', source: { type: 'base64', media_type: 'image/webp', data: 'CCCC' } },
+      ],
+    }]);
+
+    const doc = buf({
+      model: 'c', max_tokens: 10,
+      messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: [
+        { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } },
+      ] }] }],
+    });
+    assert.throws(() => convertRequestBody('anthropic-messages', 'gemini-generate', doc), (e: unknown) =>
+      e instanceof JsonBodyError && e.path === '$.messages[0].content[0].content[0]' && /"document"/.test(e.message));
   });
 });

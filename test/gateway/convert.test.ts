@@ -97,3 +97,31 @@ describe('gateway: conversion between OpenAI and Anthropic dialects', () => {
     assert.equal(r.json().error.type, 'invalid_request_error');
   });
 });
+
+describe('gateway: cache token classes inside converted streams', () => {
+  const usage = { prompt: 11, completion: 7, cached: 5, cacheWrite: 3 };
+  const gw = withGateway({
+    upstreams: { an: { dialect: 'anthropic', usage }, oa: { dialect: 'openai', usage: { ...usage, cacheWrite: 0 } } },
+    gateway: ({ oa, an }) => ({
+      channels: [channel(oa, { keys: ['sk-oa'] }), channel(an, { keys: ['sk-an'] })],
+      rules: [{ match: { model: 'claude-*' }, channels: ['an'] }, { match: { model: 'gpt-*' }, channels: ['oa'] }],
+    }),
+  });
+
+  it('Anthropic cache reads and writes → a Chat stream: prompt_tokens counts both, cached_tokens the reads',
+    async () => {
+      const r = await post(`${gw.url}/v1/chat/completions`, chat('claude-3-5-sonnet', {
+        stream: true, stream_options: { include_usage: true },
+      }));
+      const chunks = sseEvents(r.text).slice(0, -1).map((e) => JSON.parse(e.data));
+      assert.deepEqual(chunks.at(-1).usage, {
+        prompt_tokens: 19, completion_tokens: 7, total_tokens: 26, prompt_tokens_details: { cached_tokens: 5 },
+      });
+    });
+
+  it('OpenAI cached tokens → an Anthropic stream: input without them, cache_read_input_tokens apart', async () => {
+    const r = await post(`${gw.url}/v1/messages`, messages('gpt-4o', { stream: true }));
+    const delta = sseEvents(r.text).find((e) => e.event === 'message_delta')!;
+    assert.deepEqual(JSON.parse(delta.data).usage, { input_tokens: 6, output_tokens: 7, cache_read_input_tokens: 5 });
+  });
+});

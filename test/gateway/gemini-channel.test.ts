@@ -4,15 +4,24 @@ import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
-import { withGateway } from '../helpers/gateway.js';
+import { withGateway, type UsageRecord } from '../helpers/gateway.js';
+import { eventually } from '../helpers/wait.js';
 import { listenHttp, type TestHttpServer } from '../helpers/listen.js';
 
 interface Seen { url: string; key: unknown; body: Record<string, unknown>; raw: string }
 
 const USAGE = { promptTokenCount: 8, candidatesTokenCount: 3, totalTokenCount: 11 };
+/** The usage of answers to a `cached` model: 5 of the prompt's tokens read from the cache, 2 thought tokens. */
+const CACHED_USAGE = {
+  promptTokenCount: 8, cachedContentTokenCount: 5, candidatesTokenCount: 3, thoughtsTokenCount: 2, totalTokenCount: 13,
+};
 
 /** A Gemini upstream: text, or a function call when tools are declared and the last turn is the user's text. */
 function answerGemini(seen: Seen[], req: IncomingMessage, res: ServerResponse): void {
+  if (req.method === 'GET') {
+    listGeminiModels(req, res);
+    return;
+  }
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
@@ -20,13 +29,19 @@ function answerGemini(seen: Seen[], req: IncomingMessage, res: ServerResponse): 
     const body = JSON.parse(raw) as Record<string, unknown>;
     seen.push({ url: req.url ?? '', key: req.headers['x-goog-api-key'], body, raw });
     const base = { modelVersion: 'gemini-2.5-flash-001', responseId: 'r1' };
+    if ((req.url ?? '').includes(':countTokens')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ totalTokens: 42, cachedContentTokenCount: 0 }));
+      return;
+    }
+    const usage = (req.url ?? '').includes('/cached') ? CACHED_USAGE : USAGE;
     const contents = body.contents as { parts: Record<string, unknown>[] }[];
     const call = Array.isArray(body.tools) && typeof contents.at(-1)!.parts[0]!.text === 'string';
     const parts = call ? [{ functionCall: { name: 'weather', args: { city: 'Oslo' } } }] : [{ text: 'Hello from gm' }];
     if (!(req.url ?? '').includes(':streamGenerateContent')) {
       res.writeHead(200, { 'content-type': 'application/json' });
       const candidates = [{ content: { role: 'model', parts }, finishReason: 'STOP', index: 0 }];
-      res.end(JSON.stringify({ candidates, usageMetadata: USAGE, ...base }));
+      res.end(JSON.stringify({ candidates, usageMetadata: usage, ...base }));
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -37,8 +52,19 @@ function answerGemini(seen: Seen[], req: IncomingMessage, res: ServerResponse): 
     }
     const end = { content: { role: 'model', parts: [{ text: '' }] }, finishReason: 'STOP', index: 0 };
     const last = { candidates: [end] };
-    res.end(`data: ${JSON.stringify({ ...last, usageMetadata: USAGE, ...base })}\r\n\r\n`);
+    res.end(`data: ${JSON.stringify({ ...last, usageMetadata: usage, ...base })}\r\n\r\n`);
   });
+}
+
+/** GET /v1beta/models, one name a page (nextPageToken), as Gemini lists them (`models/` prefixed). */
+function listGeminiModels(req: IncomingMessage, res: ServerResponse): void {
+  const names = ['gemini-2.5-flash', 'gemini-2.5-pro'];
+  const token = new URL(req.url ?? '/', 'http://x').searchParams.get('pageToken');
+  const i = token === null ? 0 : Number(token);
+  const body: Record<string, unknown> = { models: [{ name: `models/${names[i]}`, displayName: names[i] }] };
+  if (i + 1 < names.length) body.nextPageToken = String(i + 1);
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
 }
 
 describe('gateway: kind: gemini channels', () => {
@@ -53,7 +79,7 @@ describe('gateway: kind: gemini channels', () => {
       channels: [
         {
           name: 'gm', kind: 'gemini', baseUrl: gemini.origin, keys: ['g-key'],
-          modelMap: { flash: 'gemini-2.5-flash' },
+          modelMap: { flash: 'gemini-2.5-flash' }, modelsRefresh: '1s',
         },
       ],
     }),
@@ -137,4 +163,80 @@ describe('gateway: kind: gemini channels', () => {
     assert.equal(text, 'Hello from gm');
     assert.equal(seen.at(-1)!.url, '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
   });
+
+  it('a Gemini client: pass-through usage is booked from usageMetadata, streamed or not', async () => {
+    const client = new GoogleGenAI({ apiKey: 'none', httpOptions: { baseUrl: gw.url } });
+    await client.models.generateContent({ model: 'cached', contents: 'Hi' });
+    let row = await lastRow(gw.usage, 'cached');
+    assert.equal(row.promptTokens, 8);
+    assert.equal(row.completionTokens, 5);
+    assert.equal(row.cacheReadTokens, 5);
+    assert.equal(row.inputTokens, 3);
+    assert.equal(row.reasoningTokens, 2);
+    assert.equal(row.outputTokens, 3);
+    assert.equal(row.estimated, false);
+    const before = gw.usage.length;
+    for await (const c of await client.models.generateContentStream({ model: 'cached', contents: 'Hi' })) void c;
+    row = await lastRow(gw.usage, 'cached', before);
+    assert.equal(row.promptTokens, 8);
+    assert.equal(row.completionTokens, 5);
+    assert.equal(row.cacheReadTokens, 5);
+    assert.equal(row.reasoningTokens, 2);
+    assert.equal(row.estimated, false);
+  });
+
+  it('cached and thought tokens of a Gemini stream reach the client in its own usage fields', async () => {
+    const openai = new OpenAI({ apiKey: 'none', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const stream = await openai.chat.completions.create({
+      model: 'cached', stream: true, stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'Hi' }],
+    });
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) usage = chunk.usage ?? usage;
+    assert.equal(usage?.prompt_tokens, 8);
+    assert.equal(usage?.completion_tokens, 5);
+    assert.equal(usage?.prompt_tokens_details?.cached_tokens, 5);
+    assert.equal(usage?.completion_tokens_details?.reasoning_tokens, 2);
+    const anthropic = new Anthropic({ apiKey: 'none', baseURL: gw.url, maxRetries: 0 });
+    const final = await anthropic.messages.stream({
+      model: 'cached', max_tokens: 64, messages: [{ role: 'user', content: 'Hi' }],
+    }).finalMessage();
+    assert.equal(final.usage.input_tokens, 3);
+    assert.equal(final.usage.cache_read_input_tokens, 5);
+    assert.equal(final.usage.output_tokens, 5);
+    const responses = new OpenAI({ apiKey: 'none', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    let done: OpenAI.Responses.Response | null = null;
+    for await (const ev of await responses.responses.create({ model: 'cached', input: 'Hi', stream: true })) {
+      if (ev.type === 'response.completed') done = ev.response;
+    }
+    assert.equal(done?.usage?.input_tokens, 8);
+    assert.equal(done?.usage?.input_tokens_details.cached_tokens, 5);
+    assert.equal(done?.usage?.output_tokens_details.reasoning_tokens, 2);
+  });
+
+  it('modelsRefresh: the Gemini channel\'s listed models (every page) appear in /v1beta/models', async () => {
+    const client = new GoogleGenAI({ apiKey: 'none', httpOptions: { baseUrl: gw.url } });
+    const names = await eventually(async () => {
+      const out: string[] = [];
+      for await (const m of await client.models.list()) out.push(m.name ?? '');
+      return out;
+    }, (n) => n.length === 3, 10_000, 'the fetched Gemini models');
+    assert.deepEqual(names, ['models/flash', 'models/gemini-2.5-flash', 'models/gemini-2.5-pro']);
+  });
+
+  it('countTokens from a Gemini client is forwarded to the Gemini channel (its model mapped)', async () => {
+    const client = new GoogleGenAI({ apiKey: 'none', httpOptions: { baseUrl: gw.url } });
+    const r = await client.models.countTokens({ model: 'flash', contents: 'Hello there' });
+    assert.equal(r.totalTokens, 42);
+    const s = seen.at(-1)!;
+    assert.equal(s.url, '/v1beta/models/gemini-2.5-flash:countTokens');
+    assert.equal(s.key, 'g-key');
+    assert.deepEqual(s.body.contents, [{ role: 'user', parts: [{ text: 'Hello there' }] }]);
+  });
 });
+
+/** The newest usage row for `model` after the first `from` rows (rows are booked just after the answer ends). */
+async function lastRow(rows: readonly UsageRecord[], model: string, from = 0): Promise<UsageRecord> {
+  const row = await eventually(() => rows.slice(from).reverse().find((r) => r.model === model), (r) => r !== undefined);
+  return row!;
+}

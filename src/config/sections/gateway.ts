@@ -9,11 +9,11 @@ const STRATEGIES: readonly BalanceStrategy[] = [
 ];
 export const GATEWAY_KEYS = [
   'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries',
-  'affinity', 'breaker',
+  'affinity', 'breaker', 'sseKeepAlive',
 ];
 const CHANNEL_KEYS = [
   'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
-  'responses', 'limits', 'modelMap',
+  'responses', 'limits', 'modelMap', 'modelsRefresh',
 ];
 const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
 const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
@@ -42,6 +42,9 @@ export function readGateway(r: Reader, path: string, raw: Record<string, unknown
     requestTimeoutMs: r.duration(join(path, 'requestTimeout'), o.requestTimeout, d.requestTimeoutMs),
     keepAliveTimeoutMs: r.duration(join(path, 'keepAliveTimeout'), o.keepAliveTimeout, d.keepAliveTimeoutMs),
     retries: r.integer(join(path, 'retries'), o.retries, d.retries, 0, 20),
+    sseKeepAliveMs: o.sseKeepAlive === false
+      ? 0
+      : r.duration(join(path, 'sseKeepAlive'), o.sseKeepAlive, d.sseKeepAliveMs),
     affinity: {
       header: r.string(join(path, 'affinity.header'), a.header, d.affinity.header).toLowerCase(),
       bodyField: r.string(join(path, 'affinity.bodyField'), a.bodyField, d.affinity.bodyField),
@@ -90,6 +93,7 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
       responses: r.boolean(join(cpath, 'responses'), c.responses, d.responses),
       limits: readLimits(r, join(cpath, 'limits'), c.limits),
       modelMap: readModelMap(r, join(cpath, 'modelMap'), c.modelMap),
+      modelsRefreshMs: readRefresh(r, join(cpath, 'modelsRefresh'), c.modelsRefresh),
     };
   });
   if (channels.length === 0) r.fail(path, 'expected at least one channel');
@@ -142,4 +146,12 @@ function readModelMap(r: Reader, path: string, value: unknown): Readonly<Record<
     if (from.length > 0 && target) map[from] = target;
   }
   return map;
+}
+
+/** `modelsRefresh:` how often the upstream's model list is fetched (0 or false: never); at least a second. */
+function readRefresh(r: Reader, path: string, value: unknown): number {
+  if (value === false) return 0;
+  const ms = r.duration(path, value, DEFAULTS.channel.modelsRefreshMs);
+  if (ms > 0 && ms < 1000) r.fail(path, `expected 0 (off) or at least 1s, got ${ms} ms`);
+  return ms;
 }

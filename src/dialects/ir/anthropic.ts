@@ -4,7 +4,8 @@ import type { JsonObject, JsonValue } from '../types.js';
 import { numberOr } from './chat.js';
 import { budgetOf } from './reasoning.js';
 import {
-  emptyRequest, noCounterpart, textOf, type IrError, type IrMessage, type IrPart, type IrRequest, type IrResponse,
+  emptyRequest, noCounterpart, textOf, type IrError, type IrImage, type IrMessage, type IrPart, type IrRequest,
+  type IrResponse, type IrToolResult,
   type IrStop, type RequestCodec, type ResponseCodec,
 } from './types.js';
 
@@ -17,41 +18,54 @@ function blockToIr(b: JsonObject, path: string): IrPart {
   switch (b.type) {
     case 'text':
       return { type: 'text', text: b.text as string, cache: isObject(b.cache_control) ? b.cache_control : null };
-    case 'image': {
-      const s = isObject(b.source) ? b.source : {};
-      if (s.type === 'base64') {
-        return { type: 'image', url: null, mediaType: s.media_type as string, data: s.data as string };
-      }
-      if (s.type === 'url') return { type: 'image', url: s.url as string, mediaType: null, data: null };
-      return { type: 'other', value: b, path };
-    }
+    case 'image':
+      return imageToIr(b) ?? { type: 'other', value: b, path };
     case 'tool_use':
       return { type: 'tool_call', id: b.id as string, name: b.name as string, input: b.input as JsonObject };
     case 'tool_result':
-      refuseRichResult(b.content, path);
-      return {
-        type: 'tool_result', id: b.tool_use_id as string, content: textOf(b.content), isError: b.is_error === true,
-      };
+      return resultToIr(b, path);
     case 'thinking':
       return { type: 'thinking', text: stringOr(b.thinking, ''), signature: stringOr(b.signature, null) };
     default: return { type: 'other', value: b, path };
   }
 }
 
+/** An image block by base64 or URL; null for another source (a file id). */
+function imageToIr(b: JsonObject): IrImage | null {
+  const s = isObject(b.source) ? b.source : {};
+  if (s.type === 'base64') {
+    return { type: 'image', url: null, mediaType: s.media_type as string, data: s.data as string };
+  }
+  if (s.type === 'url') return { type: 'image', url: s.url as string, mediaType: null, data: null };
+  return null;
+}
+
 /**
- * A tool result is decoded only for a channel of another kind, whose tool results are text: one with images or
- * other blocks is refused (naming the block), not cut down to its text.
+ * A tool result: its text blocks joined, its image blocks kept (a target that cannot carry them refuses them by
+ * path); any other block (a document, a search result) is refused, naming it, never cut down to the text.
  */
-function refuseRichResult(content: JsonValue | undefined, path: string): void {
-  if (!Array.isArray(content)) return;
+function resultToIr(b: JsonObject, path: string): IrPart {
+  const id = b.tool_use_id as string;
+  const isError = b.is_error === true;
+  const content = b.content;
+  if (!Array.isArray(content)) {
+    return { type: 'tool_result', id, content: textOf(content), isError, images: [], imagesAt: null };
+  }
+  const images: IrImage[] = [];
+  let imagesAt: string | null = null;
   for (let j = 0; j < content.length; j++) {
     const block = content[j];
-    if (isObject(block) && block.type !== 'text') {
-      const at = `${path}.content[${j}]`;
+    if (!isObject(block) || block.type === 'text') continue;
+    const at = `${path}.content[${j}]`;
+    const image = block.type === 'image' ? imageToIr(block) : null;
+    if (image === null) {
       throw new JsonBodyError('unsupported', at, null, `${at}: a tool result's "${String(block.type)}" block has `
-        + 'no counterpart on this channel (its tool results are text)');
+        + 'no counterpart on this channel (text and images convert)');
     }
+    images.push(image);
+    imagesAt ??= at;
   }
+  return { type: 'tool_result', id, content: textOf(content), isError, images, imagesAt };
 }
 
 function decodeRequest(root: JsonObject): IrRequest {
@@ -109,7 +123,7 @@ function partToBlock(p: IrPart): JsonObject | null {
       return { type: 'image', source: { type: 'base64', media_type: p.mediaType!, data: p.data! } };
     case 'tool_call': return { type: 'tool_use', id: p.id, name: p.name, input: p.input };
     case 'tool_result': {
-      const b: JsonObject = { type: 'tool_result', tool_use_id: p.id, content: p.content };
+      const b: JsonObject = { type: 'tool_result', tool_use_id: p.id, content: resultContent(p) };
       if (p.isError) b.is_error = true;
       return b;
     }
@@ -118,6 +132,15 @@ function partToBlock(p: IrPart): JsonObject | null {
       return p.signature === null ? null : { type: 'thinking', thinking: p.text, signature: p.signature };
     case 'other': throw noCounterpart(p, 'an Anthropic channel');
   }
+}
+
+/** A tool result's content: its text, or text and image blocks when it has images. */
+function resultContent(p: IrToolResult): JsonValue {
+  if (p.images.length === 0) return p.content;
+  const blocks: JsonValue[] = [];
+  if (p.content.length > 0) blocks.push({ type: 'text', text: p.content });
+  for (const image of p.images) blocks.push(partToBlock(image)!);
+  return blocks;
 }
 
 function encodeMessage(m: IrMessage): JsonObject {

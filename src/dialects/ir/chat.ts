@@ -4,7 +4,8 @@ import { expectArray, expectObject, expectString, isObject, shapeError, stringOr
 import type { JsonObject, JsonValue } from '../types.js';
 import { effortOf } from './reasoning.js';
 import {
-  emptyRequest, FINISH_TO_STOP, isRedactedThinking, noCounterpart, STOP_TO_FINISH, textOf, type IrError,
+  emptyRequest, FINISH_TO_STOP, isRedactedThinking, noCounterpart, STOP_TO_FINISH, textOf, textToolResult,
+  toolImagesRefused, type IrError,
   type IrMessage, type IrPart, type IrRequest, type IrResponse, type RequestCodec, type ResponseCodec,
 } from './types.js';
 
@@ -48,7 +49,7 @@ function decodeRequest(root: JsonObject): IrRequest {
     }
     if (role === 'tool' || role === 'function') {
       const id = (m.tool_call_id ?? m.name ?? '') as string;
-      pushToolResult(messages, { type: 'tool_result', id, content: textOf(m.content), isError: false });
+      pushToolResult(messages, textToolResult(id, textOf(m.content), false));
       continue;
     }
     if (role === 'assistant') {
@@ -169,8 +170,10 @@ function encodeRequest(ir: IrRequest): JsonObject {
     }
     const parts: JsonObject[] = [];
     for (const p of m.content) {
-      if (p.type === 'tool_result') messages.push({ role: 'tool', tool_call_id: p.id, content: p.content });
-      else {
+      if (p.type === 'tool_result') {
+        if (p.images.length > 0) throw toolImagesRefused(p, 'a Chat Completions channel');
+        messages.push({ role: 'tool', tool_call_id: p.id, content: p.content });
+      } else {
         const part = partToChat(p);
         if (part !== null) parts.push(part);
       }

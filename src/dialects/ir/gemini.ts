@@ -3,7 +3,8 @@ import { isObject, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { budgetOf } from './reasoning.js';
 import {
-  emptyRequest, isRedactedThinking, noCounterpart, type IrPart, type IrRequest, type IrResponse, type IrStop,
+  emptyRequest, isRedactedThinking, noCounterpart, type IrImage, type IrPart, type IrRequest, type IrResponse,
+  type IrStop,
   type ResponseCodec,
 } from './types.js';
 
@@ -29,12 +30,8 @@ function partsOf(content: JsonValue | undefined, path: string): JsonObject[] {
   return parts as JsonObject[];
 }
 
-/** Gemini parts → IR parts; function calls get ids (Gemini's are optional) that their responses find by name. */
-function partToIr(p: JsonObject, path: string, calls: Map<string, string>, n: { calls: number }): IrPart {
-  if (typeof p.text === 'string') {
-    if (p.thought === true) return { type: 'thinking', text: p.text, signature: stringOr(p.thoughtSignature, null) };
-    return { type: 'text', text: p.text, cache: null };
-  }
+/** An inlineData or fileData part (of a content or of a function response) as an image; null for others. */
+function mediaToIr(p: JsonObject): IrImage | null {
   if (isObject(p.inlineData)) {
     const inline = p.inlineData;
     return { type: 'image', url: null, mediaType: stringOr(inline.mimeType, ''), data: stringOr(inline.data, '') };
@@ -42,6 +39,17 @@ function partToIr(p: JsonObject, path: string, calls: Map<string, string>, n: { 
   if (isObject(p.fileData) && typeof p.fileData.fileUri === 'string') {
     return { type: 'image', url: p.fileData.fileUri, mediaType: null, data: null };
   }
+  return null;
+}
+
+/** Gemini parts → IR parts; function calls get ids (Gemini's are optional) that their responses find by name. */
+function partToIr(p: JsonObject, path: string, calls: Map<string, string>, n: { calls: number }): IrPart {
+  if (typeof p.text === 'string') {
+    if (p.thought === true) return { type: 'thinking', text: p.text, signature: stringOr(p.thoughtSignature, null) };
+    return { type: 'text', text: p.text, cache: null };
+  }
+  const media = mediaToIr(p);
+  if (media !== null) return media;
   if (isObject(p.functionCall)) {
     const name = stringOr(p.functionCall.name, '');
     const id = stringOr(p.functionCall.id, null) ?? `call_${name}_${n.calls++}`;
@@ -53,7 +61,20 @@ function partToIr(p: JsonObject, path: string, calls: Map<string, string>, n: { 
     const name = stringOr(p.functionResponse.name, '');
     const id = stringOr(p.functionResponse.id, null) ?? calls.get(name) ?? name;
     const response = p.functionResponse.response ?? {};
-    return { type: 'tool_result', id, content: JSON.stringify(response), isError: false };
+    const images: IrImage[] = [];
+    let imagesAt: string | null = null;
+    const fparts = p.functionResponse.parts;
+    if (Array.isArray(fparts)) {
+      for (let j = 0; j < fparts.length; j++) {
+        const fp = fparts[j];
+        const at = `${path}.functionResponse.parts[${j}]`;
+        const image = isObject(fp) ? mediaToIr(fp) : null;
+        if (image === null) throw unsupported(at, 'a function response part converts only as inlineData or fileData');
+        images.push(image);
+        imagesAt ??= at;
+      }
+    }
+    return { type: 'tool_result', id, content: JSON.stringify(response), isError: false, images, imagesAt };
   }
   throw unsupported(path, 'this part has no counterpart on the channel (text, inlineData, fileData, functionCall '
     + 'and functionResponse convert)');
@@ -141,9 +162,12 @@ export function geminiFinish(stop: IrStop): string {
   return FINISH[stop] ?? 'STOP';
 }
 
-export function usageMetadata(prompt: number, output: number, cached: number): JsonObject {
-  const u: JsonObject = { promptTokenCount: prompt, candidatesTokenCount: output, totalTokenCount: prompt + output };
+export function usageMetadata(prompt: number, output: number, cached: number, thoughts = 0): JsonObject {
+  const u: JsonObject = {
+    promptTokenCount: prompt, candidatesTokenCount: output, totalTokenCount: prompt + output + thoughts,
+  };
   if (cached > 0) u.cachedContentTokenCount = cached;
+  if (thoughts > 0) u.thoughtsTokenCount = thoughts;
   return u;
 }
 
@@ -183,15 +207,21 @@ function responseObjectOf(content: string): JsonObject {
   return { result: content };
 }
 
+function mediaOf(p: IrImage): JsonObject {
+  if (p.url !== null) return { fileData: { fileUri: p.url } };
+  return { inlineData: { mimeType: p.mediaType!, data: p.data! } };
+}
+
 function partToGemini(p: IrPart, names: Map<string, string>): JsonObject | null {
   switch (p.type) {
     case 'text': return { text: p.text };
-    case 'image':
-      if (p.url !== null) return { fileData: { fileUri: p.url } };
-      return { inlineData: { mimeType: p.mediaType!, data: p.data! } };
+    case 'image': return mediaOf(p);
     case 'tool_call': return { functionCall: { id: p.id, name: p.name, args: p.input } };
-    case 'tool_result':
-      return { functionResponse: { id: p.id, name: names.get(p.id) ?? p.id, response: responseObjectOf(p.content) } };
+    case 'tool_result': {
+      const fr: JsonObject = { id: p.id, name: names.get(p.id) ?? p.id, response: responseObjectOf(p.content) };
+      if (p.images.length > 0) fr.parts = p.images.map(mediaOf);
+      return { functionResponse: fr };
+    }
     // Earlier turns' reasoning is not input on Gemini (its thought signatures are its own): left out.
     case 'thinking': return null;
     case 'other':

@@ -3,7 +3,9 @@ import { stringifyNested } from '../decode.js';
 import { isObject, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { parseArguments, pushToolResult } from './chat.js';
-import { emptyRequest, textOf, type IrMessage, type IrPart, type IrRequest, type IrResponse } from './types.js';
+import {
+  emptyRequest, imageFromUrl, textOf, type IrImage, type IrMessage, type IrPart, type IrRequest, type IrResponse,
+} from './types.js';
 
 /**
  * OpenAI Responses → IR (requests) and IR → Responses (answers), for channels that do not speak it natively
@@ -59,6 +61,30 @@ function contentParts(content: JsonValue | undefined, path: string): string | Ir
   return parts;
 }
 
+/** A function_call_output's output: a string, or a list of input_text and input_image parts (others refused). */
+function outputToIr(id: string, output: JsonValue | undefined, path: string): IrPart {
+  if (!Array.isArray(output)) {
+    return { type: 'tool_result', id, content: textOf(output), isError: false, images: [], imagesAt: null };
+  }
+  let text = '';
+  const images: IrImage[] = [];
+  let imagesAt: string | null = null;
+  for (let j = 0; j < output.length; j++) {
+    const p = output[j];
+    const at = `${path}[${j}]`;
+    if (isObject(p) && p.type === 'input_text' && typeof p.text === 'string') text += text ? `\n\n${p.text}` : p.text;
+    else if (isObject(p) && p.type === 'input_image' && typeof p.image_url === 'string') {
+      images.push(imageFromUrl(p.image_url));
+      imagesAt ??= at;
+    } else {
+      const type = isObject(p) ? String(p.type) : typeof p;
+      throw unsupported(at, `a function_call_output's "${type}" part has no counterpart on this channel `
+        + '(input_text and input_image by URL or data URL convert)');
+    }
+  }
+  return { type: 'tool_result', id, content: text, isError: false, images, imagesAt };
+}
+
 function summaryAsText(s: JsonValue): JsonValue {
   return isObject(s) ? { type: 'text', text: s.text ?? '' } : s;
 }
@@ -100,8 +126,7 @@ function decodeInput(ir: IrRequest, input: JsonValue | undefined): void {
       if (typeof item.call_id !== 'string') {
         throw new JsonBodyError('shape', `${at}.call_id`, null, `${at}.call_id: expected a string`);
       }
-      const content = typeof item.output === 'string' ? item.output : textOf(item.output);
-      pushToolResult(messages, { type: 'tool_result', id: item.call_id, content, isError: false });
+      pushToolResult(messages, outputToIr(item.call_id, item.output, `${at}.output`));
     } else if (type === 'reasoning') {
       let text = '';
       if (Array.isArray(item.summary)) text = textOf(item.summary.map(summaryAsText));
@@ -206,10 +231,10 @@ function encodeResponse(ir: IrResponse): JsonObject {
   return responseObject(ir.id, ir.model, ir.created ?? Math.floor(Date.now() / 1000), status, output, usage);
 }
 
-export function usageObject(input: number, output: number, cached: number): JsonObject {
+export function usageObject(input: number, output: number, cached: number, reasoning = 0): JsonObject {
   return {
     input_tokens: input, input_tokens_details: { cached_tokens: cached }, output_tokens: output,
-    output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + output,
+    output_tokens_details: { reasoning_tokens: reasoning }, total_tokens: input + output,
   };
 }
 

@@ -18,8 +18,35 @@ export interface IrImage {
 export interface IrToolCall {
   readonly type: 'tool_call'; readonly id: string; readonly name: string; readonly input: JsonObject;
 }
+/**
+ * A tool's result: its text, and the images it returned (Anthropic image blocks, Responses `input_image` outputs,
+ * Gemini `functionResponse.parts`). `imagesAt` is the client body path of the first image, for the 400 of a target
+ * whose tool results are text only.
+ */
 export interface IrToolResult {
   readonly type: 'tool_result'; readonly id: string; readonly content: string; readonly isError: boolean;
+  readonly images: readonly IrImage[]; readonly imagesAt: string | null;
+}
+
+/** A tool result with text only. */
+export function textToolResult(id: string, content: string, isError: boolean): IrToolResult {
+  return { type: 'tool_result', id, content, isError, images: NO_IMAGES, imagesAt: null };
+}
+
+const NO_IMAGES: readonly IrImage[] = [];
+
+/** A data URL (`data:image/png;base64,…`) or a plain URL as an IR image. */
+export function imageFromUrl(url: string): IrImage {
+  const m = /^data:([^;,]+);base64,(.*)$/s.exec(url);
+  if (m) return { type: 'image', url: null, mediaType: m[1]!, data: m[2]! };
+  return { type: 'image', url, mediaType: null, data: null };
+}
+
+/** The 400 for a tool result with images on a target whose tool results are text only. */
+export function toolImagesRefused(p: IrToolResult, target: string): JsonBodyError {
+  const at = p.imagesAt ?? '$';
+  return new JsonBodyError('unsupported', at, null, `${at}: a tool result's image has no counterpart on ${target} `
+    + '(its tool results are text); send it to a channel of the client\'s own kind, an Anthropic or a Gemini channel');
 }
 /** Model reasoning: Anthropic thinking (with its signature), Chat `reasoning_content`, Responses reasoning items. */
 export interface IrThinking { readonly type: 'thinking'; readonly text: string; readonly signature: string | null }

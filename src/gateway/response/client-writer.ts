@@ -29,14 +29,26 @@ export class ClientWriter {
   drainListening = false;
   /** Answer body bytes sent to the client (this exchange). */
   bytes = 0;
+  /** A keep-alive opened the event stream before any upstream answered: its status and headers are out. */
+  opened = false;
 
   constructor(res: GatewayResponse, counters: WriteCounters) {
     this.res = res;
     this.counters = counters;
   }
 
+  /** Opens a 200 event stream before any upstream answered (sseKeepAlive); `extra`: the spend policy's headers. */
+  open(extra: string[] | null): void {
+    this.opened = true;
+    const headers = ['content-type', 'text/event-stream; charset=utf-8', 'cache-control', 'no-cache'];
+    if (extra !== null) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
+    this.res.writeHead(200, headers);
+  }
+
   /** Sends the status line and headers (one flat list: no per-header bookkeeping in node:http). */
   head(a: AnswerHead, contentLength: number, contentType: string, sse: boolean, extra: string[] | null): void {
+    // An opened stream's headers are out: the upstream's answer only continues it.
+    if (this.opened) return;
     const headers = ['content-type', contentType || 'application/json', 'x-tidegate-channel', a.channel.name];
     if (extra !== null) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
     if (contentLength >= 0) headers.push('content-length', String(contentLength));
@@ -91,10 +103,13 @@ export class ClientWriter {
     res.end(body);
   }
 
-  /** After the first byte: an SSE answer ends with an error event; a JSON body cannot carry one, so it is cut. */
+  /**
+   * After the first byte (or once a keep-alive opened the stream): an event stream ends with an error event in the
+   * client's dialect; a JSON body cannot carry one, so it is cut.
+   */
   broken(family: Family, err: GatewayError, sse: boolean, upstream: AnswerHead | null): void {
     this.counters.failed++;
-    if (sse) {
+    if (sse || this.opened) {
       this.write(errorEvent(family, err), upstream);
       this.res.end();
     } else this.res.destroy();

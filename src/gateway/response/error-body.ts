@@ -78,3 +78,15 @@ export function convertErrorBody(from: Family, to: Family, body: Buffer, status:
   return `{"error":{"type":${JSON.stringify(type)},"code":${code === null ? 'null' : JSON.stringify(code)},`
     + `"message":${m}}}`;
 }
+
+/** The message of an upstream error body (`error.message` in every dialect's shape), else its text, cut short. */
+export function upstreamErrorMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } };
+    const m = parsed.error?.message;
+    if (typeof m === 'string') return m;
+  } catch {
+    /* not JSON: the text is the message */
+  }
+  return text.slice(0, 500);
+}

@@ -1,5 +1,5 @@
 import type { ResponseSink, SinkHost, SinkKind, UpstreamAnswer } from './sink.js';
-import { readUsage } from './usage.js';
+import { readGeminiUsage, readUsage } from './usage.js';
 
 /** A usage tail smaller than this is looked for in the previous chunk too. */
 const TAIL_BYTES = 4096;
@@ -47,7 +47,8 @@ export class PassJsonSink implements ResponseSink {
       const tail = last.length >= TAIL_BYTES || prev === null
         ? last
         : Buffer.concat([prev.subarray(Math.max(0, prev.length - TAIL_BYTES)), last]);
-      readUsage(tail, host.usage);
+      if (host.endpoint.dialect === 'gemini-generate') readGeminiUsage(tail, host.usage);
+      else readUsage(tail, host.usage);
     }
     this.tailPrev = this.tailLast = null;
     const held = this.heldLast;

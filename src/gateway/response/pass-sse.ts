@@ -1,7 +1,7 @@
 import { readUsageFromEvent } from '../sse/convert.js';
 import { parseSseEvent, SseSplitter, type SseEvent, type SseEventSink } from '../sse/splitter.js';
 import type { ResponseSink, SinkHost, SinkKind, UpstreamAnswer } from './sink.js';
-import { mentionsUsage } from './usage.js';
+import { mentionsGeminiUsage, mentionsUsage } from './usage.js';
 
 /**
  * An event stream in the endpoint's own dialect: passed on whole events at a time, each looked at first (usage read
@@ -20,10 +20,13 @@ export class PassSseSink implements ResponseSink, SseEventSink {
   /** The usage-only chunk the client did not ask for, as a range of the events being passed on (-1: none). */
   dropStart = -1;
   dropEnd = -1;
+  /** A Gemini stream: usage is in `usageMetadata`, not `usage`. */
+  readonly gemini: boolean;
 
   constructor(host: SinkHost, answer: UpstreamAnswer) {
     this.host = host;
     this.answer = answer;
+    this.gemini = host.endpoint.dialect === 'gemini-generate';
   }
 
   onFirstByte(): void {
@@ -40,7 +43,7 @@ export class PassSseSink implements ResponseSink, SseEventSink {
     const host = this.host;
     host.usage.events++;
     if (isErrorEvent(buf, start, end)) this.sseError = true;
-    if (!mentionsUsage(buf, start, end)) return;
+    if (this.gemini ? !mentionsGeminiUsage(buf, start, end) : !mentionsUsage(buf, start, end)) return;
     const ev = parseSseEvent(buf, start, end, this.event);
     readUsageFromEvent(ev, host.usage);
     if (host.plan.stripUsage && isUsageOnly(ev.data)) {

@@ -57,7 +57,10 @@ export interface SinkHost {
 
 /** One response path: when it serves an answer, and how to build its sink (module-level functions, no closures). */
 export interface SinkKind {
-  /** `convert`: the channel speaks another dialect than the endpoint; `sse`: the answer is an event stream. */
-  matches(answer: UpstreamAnswer, convert: boolean, sse: boolean): boolean;
+  /**
+   * `convert`: the channel speaks another dialect than the endpoint; `sse`: the answer is an event stream; `opened`:
+   * a keep-alive already sent the client a 200 event stream's headers.
+   */
+  matches(answer: UpstreamAnswer, convert: boolean, sse: boolean, opened: boolean): boolean;
   create(host: SinkHost, answer: UpstreamAnswer, upstream: Dialect, model: string): ResponseSink;
 }

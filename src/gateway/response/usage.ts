@@ -22,11 +22,36 @@ export class TokenUsage {
     const o = u as Record<string, unknown>;
     const pd = o.prompt_tokens_details as Record<string, unknown> | undefined;
     const cd = o.completion_tokens_details as Record<string, unknown> | undefined;
+    const id = o.input_tokens_details as Record<string, unknown> | undefined;
+    if (id !== null && typeof id === 'object') {
+      // Responses: input_tokens includes the cached ones (OpenAI's way), unlike Anthropic's input_tokens.
+      const od = o.output_tokens_details as Record<string, unknown> | undefined;
+      this.apply(
+        numOrNaN(o.input_tokens), numOrNaN(o.output_tokens), numOrNaN(o.total_tokens), NaN, NaN, NaN, NaN,
+        numOrNaN(id.cached_tokens), od !== null && typeof od === 'object' ? numOrNaN(od.reasoning_tokens) : NaN,
+      );
+      return;
+    }
     this.apply(
       numOrNaN(o.prompt_tokens), numOrNaN(o.completion_tokens), numOrNaN(o.total_tokens), numOrNaN(o.input_tokens),
       numOrNaN(o.output_tokens), numOrNaN(o.cache_creation_input_tokens), numOrNaN(o.cache_read_input_tokens),
       pd !== null && typeof pd === 'object' ? numOrNaN(pd.cached_tokens) : NaN,
       cd !== null && typeof cd === 'object' ? numOrNaN(cd.reasoning_tokens) : NaN,
+    );
+  }
+
+  /** Reads Gemini's `usageMetadata` (the prompt includes cached tokens; thoughts are output apart). */
+  readGemini(u: unknown): void {
+    if (u === null || typeof u !== 'object') return;
+    const o = u as Record<string, unknown>;
+    const candidates = numOrNaN(o.candidatesTokenCount);
+    const thoughts = numOrNaN(o.thoughtsTokenCount);
+    const completion = candidates === candidates || thoughts === thoughts
+      ? (candidates === candidates ? candidates : 0) + (thoughts === thoughts ? thoughts : 0)
+      : NaN;
+    this.apply(
+      numOrNaN(o.promptTokenCount), completion, numOrNaN(o.totalTokenCount), NaN, NaN, NaN, NaN,
+      numOrNaN(o.cachedContentTokenCount), thoughts,
     );
   }
 
@@ -323,6 +348,34 @@ function matchClose(buf: Buffer, start: number): number {
 }
 
 /** Whether `"usage"` occurs in buf[from, to). */
+/**
+ * Reads the last complete `"usageMetadata": {...}` of a Gemini answer's tail (parsed: the object is small and only
+ * Gemini answers are looked at).
+ */
+export function readGeminiUsage(buf: Buffer, usage: TokenUsage): void {
+  let at = buf.lastIndexOf(GEMINI_USAGE_KEY);
+  while (at !== -1) {
+    let i = skipSpace(buf, at + GEMINI_USAGE_KEY.length);
+    if (buf[i] === COLON) {
+      i = skipSpace(buf, i + 1);
+      const end = buf[i] === OPEN ? matchClose(buf, i) : -1;
+      if (end !== -1) {
+        usage.readGemini(parseObjectAt(buf, i, end));
+        return;
+      }
+    }
+    at = at === 0 ? -1 : buf.lastIndexOf(GEMINI_USAGE_KEY, at - 1);
+  }
+}
+
+const GEMINI_USAGE_KEY = Buffer.from('"usageMetadata"');
+
+/** Whether buf[from, to) (a Gemini stream event) has a `"usageMetadata"`. */
+export function mentionsGeminiUsage(buf: Buffer, from: number, to: number): boolean {
+  const at = buf.indexOf(GEMINI_USAGE_KEY, from);
+  return at !== -1 && at + GEMINI_USAGE_KEY.length <= to;
+}
+
 export function mentionsUsage(buf: Buffer, from: number, to: number): boolean {
   const at = buf.indexOf(USAGE_KEY, from);
   return at !== -1 && at + USAGE_KEY.length <= to;

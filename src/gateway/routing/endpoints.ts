@@ -127,7 +127,7 @@ export function findEndpoint(path: string): Endpoint | null {
  * an openai channel that takes the Responses API natively.
  */
 export function upstreamDialect(kind: ChannelKind, responses: boolean, dialect: Dialect): Dialect {
-  // Anthropic channels count; the plan counts locally for the others.
+  // Anthropic and Gemini channels count their own bodies; the plan counts locally for the others.
   if (dialect === 'anthropic-count-tokens' || dialect === 'gemini-count-tokens') return dialect;
   if (kind === 'anthropic') return 'anthropic-messages';
   if (kind === 'gemini') return 'gemini-generate';
@@ -157,8 +157,7 @@ export function upstreamSuffix(dialect: Dialect, model: string, stream: boolean)
       return `/v1beta/models/${encodeURIComponent(model)}:`
         + (stream ? 'streamGenerateContent?alt=sse' : 'generateContent');
     case 'gemini-count-tokens':
-      // Counted here, never sent.
-      return '';
+      return `/v1beta/models/${encodeURIComponent(model)}:countTokens`;
   }
 }
 

@@ -1,7 +1,11 @@
 import type { GatewayServiceConfig } from '../../config/schema.js';
+import type { Channel } from '../upstream/channel.js';
 import type { Family } from './endpoints.js';
 
 interface ModelBodies {
+  /** The channels and catalog versions the bodies were built from. */
+  readonly channels: ReadonlyMap<string, Channel>;
+  readonly stamp: number;
   readonly openai: Buffer;
   readonly anthropic: Buffer;
   readonly gemini: Buffer;
@@ -10,24 +14,39 @@ interface ModelBodies {
 const cache = new WeakMap<GatewayServiceConfig, ModelBodies>();
 
 /**
- * `GET /v1/models` and `GET /v1beta/models`, answered locally from the config: every exact model name a channel
- * declares and every key of its modelMap (globs cannot be listed). OpenAI's list shape, Anthropic's when the client
- * sent `anthropic-version`, Gemini's on `/v1beta/models`. Built once per config.
+ * `GET /v1/models` and `GET /v1beta/models`, answered locally: every exact model name a channel declares, every key
+ * of its modelMap, and the names its upstream lists (`modelsRefresh`) that its globs match. OpenAI's list shape,
+ * Anthropic's when the client sent `anthropic-version`, Gemini's on `/v1beta/models`. Built again only when the
+ * config or a fetched list changed.
  */
-export function listModels(config: GatewayServiceConfig, family: Family): Buffer {
+export function listModels(
+  config: GatewayServiceConfig, channels: ReadonlyMap<string, Channel>, family: Family,
+): Buffer {
   let bodies = cache.get(config);
-  if (bodies === undefined) {
-    bodies = buildBodies(config);
+  const stamp = catalogStamp(channels);
+  if (bodies === undefined || bodies.channels !== channels || bodies.stamp !== stamp) {
+    bodies = buildBodies(config, channels, stamp);
     cache.set(config, bodies);
   }
   return family === 'anthropic' ? bodies.anthropic : family === 'gemini' ? bodies.gemini : bodies.openai;
 }
 
-function buildBodies(config: GatewayServiceConfig): ModelBodies {
+function catalogStamp(channels: ReadonlyMap<string, Channel>): number {
+  let stamp = 0;
+  for (const c of channels.values()) stamp += c.catalog.version;
+  return stamp;
+}
+
+function buildBodies(
+  config: GatewayServiceConfig, channels: ReadonlyMap<string, Channel>, stamp: number,
+): ModelBodies {
   const owners = new Map<string, string>();
   for (const c of config.channels) {
     for (const m of c.models) if (!m.includes('*') && !m.includes('?') && !owners.has(m)) owners.set(m, c.name);
     for (const m of Object.keys(c.modelMap)) if (!owners.has(m)) owners.set(m, c.name);
+    const live = channels.get(c.name);
+    if (live === undefined) continue;
+    for (const m of live.catalog.names) if (!owners.has(m) && live.models.matches(m)) owners.set(m, c.name);
   }
   const ids = [...owners.keys()].sort();
   const openai = {
@@ -41,6 +60,7 @@ function buildBodies(config: GatewayServiceConfig): ModelBodies {
   };
   const gemini = { models: ids.map((id) => ({ name: `models/${id}`, displayName: id })) };
   return {
+    channels, stamp,
     openai: Buffer.from(JSON.stringify(openai)),
     anthropic: Buffer.from(JSON.stringify(anthropic)),
     gemini: Buffer.from(JSON.stringify(gemini)),

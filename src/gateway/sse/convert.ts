@@ -63,4 +63,6 @@ export function readUsageFromEvent(ev: SseEvent, usage: TokenUsage): void {
   // Responses: response.completed carries the response with its usage.
   const r = d.response as Json | undefined;
   if (r && r.usage !== undefined && r.usage !== null) usage.read(r.usage);
+  // Gemini: every chunk may carry usageMetadata; the last one's is the answer's.
+  if (d.usageMetadata !== undefined) usage.readGemini(d.usageMetadata);
 }

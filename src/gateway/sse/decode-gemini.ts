@@ -29,13 +29,7 @@ export class GeminiStreamDecoder implements StreamDecoder {
       const id = typeof d.responseId === 'string' ? d.responseId : null;
       text = out.start(id, typeof d.modelVersion === 'string' ? d.modelVersion : null);
     }
-    const u = d.usageMetadata as Json | undefined;
-    if (u) {
-      const prompt = typeof u.promptTokenCount === 'number' ? u.promptTokenCount : 0;
-      const output = (typeof u.candidatesTokenCount === 'number' ? u.candidatesTokenCount : 0)
-        + (typeof u.thoughtsTokenCount === 'number' ? u.thoughtsTokenCount : 0);
-      usage.read({ prompt_tokens: prompt, completion_tokens: output, total_tokens: prompt + output });
-    }
+    if (d.usageMetadata !== undefined) usage.readGemini(d.usageMetadata);
     const candidates = Array.isArray(d.candidates) ? (d.candidates as Json[]) : [];
     const c = candidates[0];
     if (!c) return text;

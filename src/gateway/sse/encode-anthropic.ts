@@ -92,7 +92,7 @@ export class AnthropicStreamEncoder implements StreamEncoder {
     let out = this.closeBlock();
     out += this.event('message_delta', {
       type: 'message_delta', delta: { stop_reason: this.stopReason ?? 'end_turn', stop_sequence: null },
-      usage: { input_tokens: usage.prompt ?? 0, output_tokens: usage.completion ?? 0 },
+      usage: anthropicUsage(usage),
     });
     return out + this.event('message_stop', { type: 'message_stop' });
   }
@@ -100,4 +100,12 @@ export class AnthropicStreamEncoder implements StreamEncoder {
   error(type: string, message: string): string {
     return this.event('error', { type: 'error', error: { type, message } });
   }
+}
+
+/** Anthropic's usage: input without cached tokens; cache reads and writes apart (when there are any). */
+function anthropicUsage(usage: TokenUsage): Record<string, number> {
+  const u: Record<string, number> = { input_tokens: usage.input, output_tokens: usage.completion ?? 0 };
+  if (usage.cacheRead > 0) u.cache_read_input_tokens = usage.cacheRead;
+  if (usage.cacheWrite > 0) u.cache_creation_input_tokens = usage.cacheWrite;
+  return u;
 }

@@ -51,9 +51,12 @@ export class ChatStreamEncoder implements StreamEncoder {
   }
 
   finish(usage: TokenUsage): string {
-    const u = {
+    const u: Record<string, unknown> = {
       prompt_tokens: usage.prompt ?? 0, completion_tokens: usage.completion ?? 0, total_tokens: usage.total ?? 0,
     };
+    // Cache writes have no field of their own in Chat: they stay in prompt_tokens.
+    if (usage.cacheRead > 0) u.prompt_tokens_details = { cached_tokens: usage.cacheRead };
+    if (usage.reasoning > 0) u.completion_tokens_details = { reasoning_tokens: usage.reasoning };
     const last = {
       id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices: [], usage: u,
     };

@@ -86,7 +86,7 @@ export class GeminiStreamEncoder implements StreamEncoder {
     const out = this.flushCall();
     const tail = {
       finishReason: geminiFinish(this.stopReason ?? 'end_turn'),
-      usageMetadata: usageMetadata(usage.prompt ?? 0, usage.completion ?? 0, 0),
+      usageMetadata: usageMetadata(usage.prompt ?? 0, usage.output, usage.cacheRead, usage.reasoning),
     };
     return out + this.chunk([{ text: '' }], tail);
   }

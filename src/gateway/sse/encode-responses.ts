@@ -163,7 +163,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
 
   finish(usage: TokenUsage): string {
     const out = this.close();
-    const usageBody = usageObject(usage.prompt ?? 0, usage.completion ?? 0, 0);
+    const usageBody = usageObject(usage.prompt ?? 0, usage.completion ?? 0, usage.cacheRead, usage.reasoning);
     if (this.stopReason === 'max_tokens') {
       return out + this.event('response.incomplete', { response: this.response('incomplete', usageBody) });
     }

@@ -2,6 +2,7 @@ import type { ChannelConfig, ChannelKind, GatewayServiceConfig } from '../../con
 import { CircuitBreaker } from './breaker.js';
 import { GlobSet } from '../routing/glob.js';
 import { KeyRing, UpstreamCredential } from './key-ring.js';
+import { ModelCatalog } from './model-catalog.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 
@@ -37,6 +38,8 @@ export class Channel {
   failures = 0;
   /** Credential problems reported by the credentials directory (expired or failing accounts). */
   accountProblems: readonly { readonly file: string; readonly reason: string }[] = [];
+  /** The names the upstream lists (`modelsRefresh`), for `/v1/models`. */
+  readonly catalog = new ModelCatalog();
 
   constructor(config: ChannelConfig, service: GatewayServiceConfig) {
     this.config = config;
@@ -120,6 +123,7 @@ export class Channel {
       breaker: this.breaker.snapshot(now),
       credentials: this.keys.snapshot(now),
       accountProblems: this.accountProblems,
+      fetchedModels: this.config.modelsRefreshMs > 0 ? this.catalog.snapshot() : null,
     };
   }
 

@@ -27,7 +27,7 @@ function queryOf(url: string | undefined): string {
 }
 
 /** The upstream request's headers as one flat name/value list (undici takes it as is). */
-function upstreamHeaders(
+export function upstreamHeaders(
   channel: Channel, credential: UpstreamCredential, client: IncomingHttpHeaders, stream: boolean,
 ): string[] {
   const accept = stream ? 'text/event-stream' : 'application/json';

@@ -1,0 +1,151 @@
+// English and Simplified Chinese. English text is the key (nothing to keep in step); a missing translation shows
+// the English.
+
+export type Lang = 'en' | 'zh';
+
+const ZH: Readonly<Record<string, string>> = {
+  'Overview': '概览',
+  'Users': '用户',
+  'Services': '服务',
+  'Gateway': '网关',
+  'Events': '事件',
+  'Reload': '重载',
+  'Sign in': '登录',
+  'Sign out': '退出',
+  'Admin token': '管理令牌',
+  'The admin API token (admin.token or admin.tokens). It stays in this tab only.':
+    '管理 API 令牌（admin.token 或 admin.tokens），只保存在当前标签页。',
+  'read only': '只读',
+  'live': '实时',
+  'offline': '离线',
+  'reconnecting': '重新连接中',
+  'Type': '类型',
+  'State': '状态',
+  'Listen': '监听',
+  'Connections': '连接',
+  'Traffic': '流量',
+  'Requests': '请求',
+  'Relay engine': '转发引擎',
+  'Worker pool': '工作线程池',
+  'Sync': '同步',
+  'Redis': 'Redis',
+  'Reloads': '重载次数',
+  'Last error': '最近错误',
+  'Uptime': '运行时间',
+  'Version': '版本',
+  'none': '无',
+  'off': '关闭',
+  'failed': '失败',
+  'in': '入',
+  'out': '出',
+  'last 15 minutes': '最近 15 分钟',
+  'New user': '新建用户',
+  'Create': '创建',
+  'Cancel': '取消',
+  'Save': '保存',
+  'Delete': '删除',
+  'Edit': '编辑',
+  'Disable': '禁用',
+  'Enable': '启用',
+  'New key': '新建密钥',
+  'Copy': '复制',
+  'Copied': '已复制',
+  'Close': '关闭',
+  'Quota': '配额',
+  'Usage': '用量',
+  'Rate': '速率',
+  'Limits': '限制',
+  'Keys': '密钥',
+  'Origin': '来源',
+  'Enabled': '启用',
+  'disabled': '已禁用',
+  'unlimited': '不限',
+  'User id': '用户 ID',
+  'Quota (bytes, e.g. 10GiB)': '配额（字节，如 10GiB）',
+  'Period': '周期',
+  'Direction': '方向',
+  'Rate in (e.g. 10MiB/s)': '入站速率（如 10MiB/s）',
+  'Rate out (e.g. 10MiB/s)': '出站速率（如 10MiB/s）',
+  'This key is shown once. Copy it now.': '此密钥只显示一次，请立即复制。',
+  'Defined in the config file: edit it there.': '在配置文件中定义，请在文件中修改。',
+  'Search': '搜索',
+  'Loading…': '加载中…',
+  'New service': '新建服务',
+  'Name': '名称',
+  'Targets (comma-separated host:port)': '目标（逗号分隔的 host:port）',
+  'Strategy': '策略',
+  'Targets': '目标',
+  'up': '正常',
+  'down': '故障',
+  'Config (JSON)': '配置（JSON）',
+  'Remove': '移除',
+  'Channels': '渠道',
+  'Breaker': '熔断器',
+  'In flight': '进行中',
+  'Latency p50/p99': '延迟 p50/p99',
+  'Credentials': '凭据',
+  'Request log': '请求日志',
+  'Channel': '渠道',
+  'Model': '模型',
+  'Status': '状态码',
+  'Since': '起始',
+  'Until': '截止',
+  'Filter': '筛选',
+  'More': '更多',
+  'Time': '时间',
+  'Tokens': 'Token',
+  'Latency': '延迟',
+  'Tokens and cost per day': '每日 Token 与费用',
+  'No request log (store.sqlite is off).': '没有请求日志（store.sqlite 已关闭）。',
+  'Request': '请求',
+  'Live events': '实时事件',
+  'Pause': '暂停',
+  'Resume': '继续',
+  'Clear': '清空',
+  'Re-read the config file (plus the API overlay) and apply it.': '重新读取配置文件（及 API 覆盖层）并应用。',
+  'Reload now': '立即重载',
+  'Applied': '已应用',
+  'The config is invalid; nothing changed.': '配置无效，未做任何更改。',
+  'Path': '路径',
+  'Message': '信息',
+  'Language': '语言',
+  'Theme': '主题',
+  'dark': '深色',
+  'light': '浅色',
+  'no services': '没有服务',
+  'no users': '没有用户',
+  'no requests': '没有请求',
+  'no events yet': '暂无事件',
+  'Added': '新增',
+  'Changed': '变更',
+  'Removed': '移除',
+  'Unchanged': '未变',
+  'Refreshed': '已刷新',
+  'User': '用户',
+  'Errors': '错误',
+  'Wrong token or no access.': '令牌错误或无权访问。',
+  '{n} users': '{n} 个用户',
+  'Delete user {id}?': '删除用户 {id}？',
+  'Remove service {name}?': '移除服务 {name}？',
+};
+
+let current: Lang = (localStorage.getItem('tidegate.lang') as Lang | null) ?? (
+  navigator.language.toLowerCase().startsWith('zh') ? 'zh' : 'en'
+);
+
+export function lang(): Lang {
+  return current;
+}
+
+export function setLang(next: Lang): void {
+  current = next;
+  localStorage.setItem('tidegate.lang', next);
+  document.documentElement.lang = next === 'zh' ? 'zh-CN' : 'en';
+}
+
+/** The text in the current language, `{name}` filled from `params`. */
+export function t(text: string, params?: Readonly<Record<string, string | number>>): string {
+  let out = current === 'zh' ? ZH[text] ?? text : text;
+  if (params !== undefined) for (const [k, v] of Object.entries(params)) out = out.replace(`{${k}}`, String(v));
+  return out;
+}
