@@ -529,6 +529,17 @@ export class InternalError extends TidegateError {
   static readonly code = 'TG_ERR_INTERNAL';
 }
 
+/** A PROXY protocol header that is malformed, late, or from a source not trusted to send one. */
+export class ProxyProtocolError extends TidegateError {
+  static readonly code = 'TG_ERR_PROXY_PROTOCOL';
+  /** For the refusal counter: `malformed`, `timeout` or `untrusted`. */
+  readonly reason: 'malformed' | 'timeout' | 'untrusted';
+  constructor(reason: 'malformed' | 'timeout' | 'untrusted', message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
 // ── the registry ─────────────────────────────────────────────────────────────────────────────────────────────
 
 /** A concrete error class: constructible, with its stable code. */
@@ -597,6 +608,7 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   AdminClientError,
   WorkerError,
   InternalError,
+  ProxyProtocolError,
 ]);
 
 /** Every `TG_ERR_*` code tidegate answers or logs, once each (subclasses may share their parent's code). */

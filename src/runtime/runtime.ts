@@ -1,3 +1,4 @@
+import { registerServiceMetrics } from './service-metrics.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
@@ -171,6 +172,7 @@ export class Runtime {
     this.db = db;
     this.accounting = accounting;
     const runtime = this;
+    registerServiceMetrics(accounting.metrics, () => runtime.status().services);
     this.reports = new ReportControl(db, accounting, options.log, (type, data) => runtime.publish(type, data));
     const events: ServiceEvents = {
       relayClosed(record: RelayRecord): void {
