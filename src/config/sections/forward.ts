@@ -6,7 +6,9 @@ import { BASE_KEYS, readBase, readTcpTuning, TCP_KEYS } from './service-base.js'
 export const STRATEGIES = ['round-robin', 'random', 'least-connections', 'failover', 'source-hash'] as const;
 
 /** The keys of a forward service beyond the base and TCP ones. */
-export const FORWARD_KEYS = ['targets', 'strategy', 'targetBackoff', 'health'];
+export const FORWARD_KEYS = ['targets', 'strategy', 'targetBackoff', 'proxyProtocol', 'health'];
+
+export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
 
 const HEALTH_TYPES = ['tcp', 'send-expect'] as const;
 
@@ -30,6 +32,9 @@ export function readForward(r: Reader, path: string, raw: Record<string, unknown
     health: readHealth(r, join(path, 'health'), o.health),
     ...readTcpTuning(r, path, o),
     targetBackoffMs: r.duration(join(path, 'targetBackoff'), o.targetBackoff, DEFAULTS.forward.targetBackoffMs),
+    proxyProtocol: o.proxyProtocol === undefined || o.proxyProtocol === null || o.proxyProtocol === false
+      ? null
+      : r.oneOf(join(path, 'proxyProtocol'), o.proxyProtocol, PROXY_PROTOCOL_VERSIONS, 'v2'),
   };
 }
 
