@@ -31,6 +31,12 @@ export const PATHS = ['tidegate-native', 'tidegate-js', 'baseline-pipe', 'haprox
  * names one measures single streams with the built-in generator on every path.
  */
 export const PROXY_PROTOCOL_PATHS = ['tidegate-native-pp2', 'tidegate-js-pp2'] as const;
+/**
+ * Run only when `--paths` names them: the tidegate paths with an active health check (`health: { interval: 1s }`,
+ * TCP) on every target, to compare with checks off in the same rounds.
+ */
+export const HEALTH_PATHS = ['tidegate-native-health', 'tidegate-js-health'] as const;
+const TARGET_HEALTH = { interval: '1s', timeout: '500ms', rise: 2, fall: 3 };
 
 /** Targets of every relay under test, in this order: sink (built-in streams), iperf3 server, churn server. */
 interface Targets {
@@ -74,7 +80,7 @@ function fromRunning(path: string, running: RunningPath, targets: Targets): Rela
 }
 
 async function startTidegatePath(
-  path: string, engine: 'native' | 'js', targets: Targets, proxyProtocol: 'v2' | null = null,
+  path: string, engine: 'native' | 'js', targets: Targets, proxyProtocol: 'v2' | null = null, health = false,
 ): Promise<RelayUnderTest | string> {
   const upstreams = targetPorts(targets);
   const listens: number[] = [];
@@ -86,6 +92,7 @@ async function startTidegatePath(
     targets: [`127.0.0.1:${upstream}`],
     strategy: 'round-robin',
     ...(proxyProtocol === null ? {} : { proxyProtocol }),
+    ...(health ? { health: TARGET_HEALTH } : {}),
   }));
   const proxyPort = await freePort();
   const proxy = {
@@ -96,7 +103,7 @@ async function startTidegatePath(
   const tidegate: TidegateProcess = await spawnTidegate({ services: [...services, proxy], env, label: path });
   if (engine === 'native' && tidegate.relayEngine !== 'native') {
     await tidegate.stop();
-    return `tidegate-native skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} ` +
+    return `${path} skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} ` +
       '(native addon not built or not loadable)';
   }
   const hasIperf = targets.iperfPort !== null;
@@ -122,6 +129,10 @@ async function startPath(path: string, targets: Targets): Promise<RelayUnderTest
     case 'tidegate-js-pp2':
       if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
       return startTidegatePath(path, path === 'tidegate-native-pp2' ? 'native' : 'js', targets, 'v2');
+    case 'tidegate-native-health':
+    case 'tidegate-js-health':
+      if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
+      return startTidegatePath(path, path === 'tidegate-native-health' ? 'native' : 'js', targets, null, true);
     case 'baseline-pipe':
       return fromRunning(path, await startPipeRelay(targetPorts(targets)), targets);
     case 'haproxy':
@@ -277,6 +288,13 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
       m('streams100.throughput', 'baseline-pipe'),
     ));
   }
+  for (const engine of ['native', 'js']) {
+    const on = `tidegate-${engine}-health`;
+    const off = `tidegate-${engine}`;
+    for (const metric of ['churn.connPerSec', 'churn.cpuMsPerConn', 'single.throughput', 'single.cpuPerGiB']) {
+      out.push(ratio(`${on} / ${off} ${metric}`, m(metric, on), m(metric, off)));
+    }
+  }
   out.push(ratio(
     'haproxy / baseline-pipe single-stream throughput', m('single.throughput', 'haproxy'),
     m('single.throughput', 'baseline-pipe'),
@@ -296,6 +314,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const wanted: string[] = PATHS.filter((path) => context.paths === undefined || context.paths.includes(path));
   const withHeader = PROXY_PROTOCOL_PATHS.filter((path) => context.paths?.includes(path) === true);
   wanted.push(...withHeader);
+  wanted.push(...HEALTH_PATHS.filter((path) => context.paths?.includes(path) === true));
 
   const sink = await Sink.start();
   const churnServer = await startChurnServer(CHURN_SIZE);

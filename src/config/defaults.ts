@@ -145,6 +145,8 @@ export const DEFAULTS = deepFreeze({
     /** A failed target is skipped this long (doubling per failure up to 30x) before it is tried again. */
     targetBackoffMs: 1_000,
   },
+  /** A forward service's `health: {}`: every target probed like HAProxy, every 5 s, down after 3, up after 2. */
+  targetHealth: { intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 3, type: 'tcp' },
   proxy: {
     /** Everything is dialled directly; `upstream` is only required by routings that use it. */
     routing: 'direct',
@@ -214,4 +216,6 @@ export const DEFAULTS = deepFreeze({
     /** Off: `/v1/models` lists only declared names unless a channel asks for its upstream's list. */
     modelsRefreshMs: 0,
   },
+  /** A channel's `health: {}`: GET its model list every 30 s, down after 3 failures, up after 2 successes. */
+  channelHealth: { intervalMs: 30_000, timeoutMs: 5_000, rise: 2, fall: 3, method: 'GET' },
 } as const);

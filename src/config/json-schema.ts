@@ -60,7 +60,19 @@ const VALUES: Record<string, Schema> = {
   listen: HOST_PORT,
   user: { type: ['string', 'null'] },
   maxConnections: { type: 'integer', minimum: 1 },
-  targets: { type: 'array', minItems: 1, items: HOST_PORT },
+  targets: {
+    type: 'array',
+    minItems: 1,
+    items: {
+      oneOf: [HOST_PORT, {
+        type: 'object',
+        properties: { address: HOST_PORT, weight: { type: 'integer', minimum: 1 }, backup: { type: 'boolean' } },
+        required: ['address'],
+        additionalProperties: false,
+      }],
+    },
+  },
+  health: { type: ['object', 'boolean'] },
   strategy: { type: 'string' },
   targetBackoff: DURATION,
   connectTimeout: DURATION,

@@ -246,12 +246,29 @@ export interface PerIpConfig {
   readonly connectRate: number;
 }
 
-export type TargetStrategy = 'round-robin' | 'random' | 'least-connections' | 'failover';
+export type TargetStrategy = 'round-robin' | 'random' | 'least-connections' | 'failover' | 'source-hash';
+
+/** A forward target: an address (the string form is weight 1, not a backup) with its share and role. */
+export interface ForwardTarget extends HostPort {
+  /** Relative share of new connections (1-1000). */
+  readonly weight: number;
+  /** Used only while every non-backup target is down. */
+  readonly backup: boolean;
+}
+
+/** A forward service's active target checks: a TCP connect, or a connect that sends `send` and awaits `expect`. */
+export interface TargetHealthConfig extends HealthCheckConfig {
+  readonly type: 'tcp' | 'send-expect';
+  readonly send: string;
+  readonly expect: string;
+}
 
 export interface ForwardServiceConfig extends ServiceBase {
   readonly type: 'forward';
-  readonly targets: readonly HostPort[];
+  readonly targets: readonly ForwardTarget[];
   readonly strategy: TargetStrategy;
+  /** Active checks of every target; null: only failed targets are probed, after their back-off. */
+  readonly health: TargetHealthConfig | null;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly halfCloseTimeoutMs: number;
@@ -371,6 +388,17 @@ export interface ChannelConfig {
   readonly modelMap: Readonly<Record<string, string>>;
   /** How often the upstream's models endpoint is read for `/v1/models` (0: never). */
   readonly modelsRefreshMs: number;
+  /** Active checks of the channel; null: only the breaker (real traffic) tells. */
+  readonly health: ChannelHealthConfig | null;
+}
+
+/** A channel's check: `method path` (with `body`) on the channel's origin; 2xx and 3xx answers are good. */
+export interface ChannelHealthConfig extends HealthCheckConfig {
+  readonly method: 'GET' | 'POST' | 'HEAD';
+  /** Absolute path on the channel's origin; null: the kind's model list under the base URL. */
+  readonly path: string | null;
+  /** A JSON body (a configured cheap request), or null. */
+  readonly body: string | null;
 }
 
 export interface RuleConfig {

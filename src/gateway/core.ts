@@ -7,6 +7,7 @@ import type { ServiceEvents } from '../contracts/service-events.js';
 import type { UsageLog } from '../contracts/usage-log.js';
 import { AffinityTable } from './routing/affinity.js';
 import { Channel } from './upstream/channel.js';
+import { channelProbe } from './upstream/channel-probe.js';
 import type { BodyCodec } from './codec.js';
 import { SlotList } from '../util/slot-list.js';
 import { Router } from './routing/router.js';
@@ -61,7 +62,7 @@ export class GatewayCore {
     this.serviceName = config.name;
     this.policies = new SpendPolicies(config.name);
     this.config = config;
-    this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config)]));
+    this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config, channelProbe)]));
     this.router = new Router(config, this.channels);
     this.affinity = new AffinityTable(config.affinity.maxEntries, config.affinity.ttlMs);
     this.keys = buildKeyMap(users);
@@ -85,7 +86,7 @@ export class GatewayCore {
         channels.set(c.name, existing);
       } else {
         if (existing !== undefined) retired.push(existing);
-        channels.set(c.name, new Channel(c, next));
+        channels.set(c.name, new Channel(c, next, channelProbe));
       }
     }
     for (const [name, c] of this.channels) if (!channels.has(name)) retired.push(c);

@@ -35,6 +35,7 @@ export class Failover {
     this.tried.push(channel);
     channel.failures++;
     channel.breaker.onFailure(now, a.probe, `HTTP ${status}`, status === 429 ? a.retryAfterMs : null);
+    if (status >= 500) channel.trafficFailed(`HTTP ${status}`);
     if (status === 429) {
       if (a.retryAfterMs !== null) this.minRetryAfterMs = Math.min(this.minRetryAfterMs, a.retryAfterMs);
       this.lastError = new UpstreamRateLimitedError(why);
@@ -55,6 +56,7 @@ export class Failover {
     const reason = timeout ? err.message : `channel "${channel.name}" failed: ${code ?? err.message}`;
     channel.failures++;
     channel.breaker.onFailure(Date.now(), a.probe, timeout ? 'timeout' : code ?? err.message, null);
+    channel.trafficFailed(timeout ? 'timeout' : code ?? err.message);
     if (midAnswer) return timeout ? new UpstreamTimeoutError(reason) : new UpstreamStreamError(reason);
     this.tried.push(channel);
     this.rateLimitedOnly = false;

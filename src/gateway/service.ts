@@ -4,6 +4,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
 import { type GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
 import { guardRequest } from '../guard/entry.js';
+import type { HealthSnapshot } from '../contracts/health.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
 import { formatHostPort } from '../util/address.js';
@@ -274,6 +275,13 @@ export class GatewayService implements Service<GatewayServiceConfig> {
         bodyBudget: this.bodyBudget.snapshot(),
       },
     };
+  }
+
+  /** The actively checked channels, for /metrics. */
+  health(): readonly HealthSnapshot[] {
+    const out: HealthSnapshot[] = [];
+    for (const c of this.core.channels.values()) if (c.health !== null) out.push(c.health.snapshot());
+    return out;
   }
 }
 

@@ -16,9 +16,9 @@ export type Probe = (signal: AbortSignal) => Promise<void>;
 export type HealthListener = (check: HealthCheck, up: boolean) => void;
 
 /**
- * The health of one subject (an upstream proxy, a forward target, a gateway channel): probes it every interval with
- * its own timer (unref'd, one probe in flight at most), counts rise/fall over the probes and over what real traffic
- * reports through `observe`, and tells the listener when the state flips.
+ * The health of one subject (an upstream proxy, a forward target, a gateway channel): probes it every interval (plus
+ * up to a tenth, at most 1 s, of jitter) with its own timer (unref'd, one probe in flight at most), counts rise/fall
+ * over the probes and over what real traffic reports through `observe`, and tells the listener when the state flips.
  */
 export class HealthCheck {
   readonly kind: string;
@@ -147,7 +147,10 @@ export class HealthCheck {
 
   private schedule(): void {
     if (this.stopped || !this.probed) return;
-    this.timer = setTimeout(runScheduledProbe, this.settings.intervalMs, this);
+    // Jittered upwards only (never faster than the interval): subjects configured alike don't probe in lockstep.
+    const interval = this.settings.intervalMs;
+    const jitter = Math.floor(Math.random() * Math.min(interval / 10, 1_000));
+    this.timer = setTimeout(runScheduledProbe, interval + jitter, this);
     this.timer.unref();
   }
 

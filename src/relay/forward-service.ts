@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ForwardServiceConfig } from '../config/schema.js';
+import type { HealthSnapshot } from '../contracts/health.js';
 import { UpstreamUnavailableError } from '../errors.js';
 import type { CloseReason, DialingRelay, DialOptions, RelayDialListener } from '../contracts/relay-engine.js';
 import { DialAttempt, type DialListener } from './dial.js';
@@ -48,6 +49,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   private poolOf(config: ForwardServiceConfig): TargetPool {
     return new TargetPool(
       config.name, config.targets, config.strategy, config.targetBackoffMs, config.connectTimeoutMs, this.registry,
+      config.health,
     );
   }
 
@@ -67,10 +69,21 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   }
 
   protected override detail(): Record<string, unknown> {
+    const pool = this.targets;
     return {
       strategy: this.config.strategy,
-      targets: this.targets.targets.map((t) => ({ address: t.label, live: t.live, up: t.up, failures: t.failures })),
+      targets: pool.targets.map((t, i) => ({
+        address: t.label, live: t.live, up: t.up, failures: t.failures,
+        weight: pool.weights[i], backup: pool.backups[i], health: t.health?.snapshot() ?? null,
+      })),
     };
+  }
+
+  /** The actively checked targets, for /metrics. */
+  health(): readonly HealthSnapshot[] {
+    const out: HealthSnapshot[] = [];
+    for (const t of this.targets.targets) if (t.health !== null) out.push(t.health.snapshot());
+    return out;
   }
 
   protected override outgoingProxyProtocol(): 'v1' | 'v2' | null {
@@ -116,7 +129,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
       this.outOfFds(err as NodeJS.ErrnoException);
       return false;
     }
-    this.targets.markDown(target);
+    this.targets.markDown(target, err);
     this.context.log.warn(
       { service: this.name, target: target.label, err: err.message }, 'target failed; trying the next',
     );
@@ -195,7 +208,7 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
     this.service = service;
     this.client = client;
     this.clientLabel = clientLabel;
-    this.order = service.targetPool.order();
+    this.order = service.targetPool.order(client.remoteAddress);
     this.viaEngine = service.dialsWithEngine;
     if (!this.viaEngine) {
       // The engine watches its clients itself; only a client Node dials for needs these.

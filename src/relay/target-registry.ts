@@ -1,3 +1,4 @@
+import type { TargetHealthConfig } from '../config/schema.js';
 import { formatHostPort, type HostPort } from '../util/address.js';
 import { Target } from './target.js';
 
@@ -11,7 +12,10 @@ export class TargetRegistry {
   private readonly targets = new Map<string, Target>();
 
   /** The target of `service` at `address` (the known one, if any), now listed by one more pool. */
-  acquire(service: string, address: HostPort, backoffMs: number, connectTimeoutMs: number): Target {
+  acquire(
+    service: string, address: HostPort, backoffMs: number, connectTimeoutMs: number,
+    health: TargetHealthConfig | null = null,
+  ): Target {
     const label = formatHostPort(address);
     const key = `${label} ${service}`;
     let target = this.targets.get(key);
@@ -22,6 +26,7 @@ export class TargetRegistry {
     target.pools++;
     target.backoffMs = backoffMs;
     target.connectTimeoutMs = connectTimeoutMs;
+    target.configureHealth(health);
     if (target.pools === 1) target.resumeProbe();
     this.sweep();
     return target;
@@ -29,7 +34,7 @@ export class TargetRegistry {
 
   /** One pool less lists `target`; targets no pool lists and no relay holds are forgotten. */
   release(target: Target): void {
-    if (--target.pools === 0) target.stopProbe();
+    if (--target.pools === 0) target.idle();
     this.sweep();
   }
 

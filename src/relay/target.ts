@@ -1,5 +1,9 @@
 import { connect, isIP } from 'node:net';
+import type { TargetHealthConfig } from '../config/schema.js';
 import type { DialAddress } from '../contracts/relay-engine.js';
+import { HealthCheck } from '../health/health-check.js';
+import { sendExpect } from '../health/send-expect.js';
+import { probeTcp } from '../health/tcp-probe.js';
 import type { HostPort } from '../util/address.js';
 
 const MAX_BACKOFF_FACTOR = 30;
@@ -9,8 +13,10 @@ const MAX_BACKOFF_FACTOR = 30;
  * address for as long as a pool lists it or a relay holds it (see TargetRegistry), so both survive reloads, and a
  * relay gives its count back to the object it took it from.
  *
- * A target that fails is marked down with an exponential back-off and probed in the background while a pool lists
- * it; a dead target never restarts anything, it is simply tried last until a probe or a relay reaches it.
+ * Without `health`, a target that fails is marked down with an exponential back-off and probed in the background
+ * while a pool lists it. With `health`, it is probed every interval while a pool lists it and its state is the
+ * check's rise/fall count, failed connects counting as failed checks. A dead target never restarts anything, it is
+ * simply tried last until a probe (or, unchecked, a relay) reaches it.
  */
 export class Target {
   readonly address: HostPort;
@@ -29,6 +35,9 @@ export class Target {
   dialAddress: DialAddress | null = null;
   /** Whether the host is a name (dialed through the resolver) rather than an IP literal. */
   readonly named: boolean;
+  /** The active check (the service's `health`), or null. */
+  health: HealthCheck | null = null;
+  private healthConfig: TargetHealthConfig | null = null;
 
   constructor(address: HostPort, label: string) {
     this.address = address;
@@ -37,7 +46,7 @@ export class Target {
   }
 
   get up(): boolean {
-    return this.failures === 0;
+    return this.health !== null ? this.health.up : this.failures === 0;
   }
 
   markUp(): void {
@@ -46,7 +55,13 @@ export class Target {
     this.stopProbe();
   }
 
-  markDown(): void {
+  markDown(err?: Error): void {
+    if (this.health !== null) {
+      // Counted like a failed check; the probes alone bring it back after `rise` good ones.
+      this.failures++;
+      this.health.observe(false, err);
+      return;
+    }
     this.failures++;
     const wait = this.backoffMs * Math.min(2 ** (this.failures - 1), MAX_BACKOFF_FACTOR);
     this.downUntil = Date.now() + wait;
@@ -55,7 +70,8 @@ export class Target {
 
   /** A pool lists the target again: a down target without a probe gets one when its back-off ends. */
   resumeProbe(): void {
-    if (!this.up && this.probeTimer === null) this.scheduleProbe(Math.max(0, this.downUntil - Date.now()));
+    if (this.health !== null) this.health.start();
+    else if (!this.up && this.probeTimer === null) this.scheduleProbe(Math.max(0, this.downUntil - Date.now()));
   }
 
   stopProbe(): void {
@@ -63,6 +79,41 @@ export class Target {
       clearTimeout(this.probeTimer);
       this.probeTimer = null;
     }
+  }
+
+  /** The newest pool's `health` (a reload): the check and its state carry over while it stays on. */
+  configureHealth(config: TargetHealthConfig | null): void {
+    if (config === null) {
+      if (this.health !== null) {
+        this.health.stop();
+        this.health = null;
+        this.failures = 0;
+      }
+      this.healthConfig = null;
+      return;
+    }
+    const old = this.healthConfig;
+    const sameProbe = old !== null && old.type === config.type && old.send === config.send
+      && old.expect === config.expect;
+    this.healthConfig = config;
+    if (this.health !== null && sameProbe) {
+      this.health.configure(config);
+      return;
+    }
+    this.health?.stop();
+    this.stopProbe();
+    const talk = config.type === 'send-expect' ? sendExpect(config.send, config.expect) : null;
+    const { host, port } = this.address;
+    this.health = new HealthCheck('target', this.label, this.label, config, function checkTarget(signal) {
+      return probeTcp(host, port, signal, talk);
+    });
+    if (this.pools > 0) this.health.start();
+  }
+
+  /** No pool lists the target any more: its probes stop. */
+  idle(): void {
+    this.stopProbe();
+    this.health?.stop();
   }
 
   private scheduleProbe(waitMs: number): void {

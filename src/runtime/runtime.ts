@@ -27,6 +27,7 @@ import { ReportControl } from './report-control.js';
 import { Management } from './management/management.js';
 import { healthSources, ServiceWatch } from './service-watch.js';
 import { healthMetrics } from '../health/metrics.js';
+import { TrafficMetrics } from './traffic-metrics.js';
 import { statsTick } from './stats-sample.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
@@ -162,6 +163,7 @@ export class Runtime {
     this.watch = new ServiceWatch(() => this.status().services, this);
     this.events = new EventHub(this.watch);
     healthMetrics(accounting.metrics, () => healthSources(this.services));
+    const traffic = new TrafficMetrics(accounting.metrics, () => this.config, () => this.status().services);
     this.stats = new StatsStream(() => statsTick(this.status()));
     this.log = options.log;
     this.source = options.source ?? null;
@@ -178,11 +180,13 @@ export class Runtime {
       relayClosed(record: RelayRecord): void {
         // Once per connection: skip building the log object when debug is off.
         if (runtime.log.isLevelEnabled('debug')) runtime.log.debug({ relay: record }, 'relay closed');
+        traffic.relayClosed(record);
         for (const listener of runtime.relayListeners) listener(record);
       },
       gatewayRequest(record: GatewayUsageRecord): void {
         // Accounting books the request and its tokens to the user and the service.
         accounting.addGatewayUsage(record);
+        traffic.gatewayRequest(record);
         for (const listener of runtime.gatewayListeners) listener(record);
       },
     };

@@ -11,12 +11,13 @@ interface Seen {
   readonly listen: string;
   readonly targets: ReadonlyMap<string, boolean>;
   readonly upstreams: ReadonlyMap<string, boolean>;
+  readonly channels: ReadonlyMap<string, boolean>;
 }
 
 /**
- * Service state, forward-target and upstream-proxy health as events: compares status snapshots (run by the event hub
- * only while someone subscribes) and publishes what changed: `service` (started, stopped, state), `target` and
- * `upstream` (up, down).
+ * Service state, forward-target, upstream-proxy and gateway-channel health as events: compares status snapshots (run
+ * by the event hub only while someone subscribes) and publishes what changed: `service` (started, stopped, state),
+ * `target`, `upstream` and `channel` (up, down).
  */
 export class ServiceWatch {
   private seen: Map<string, Seen> | null = null;
@@ -38,7 +39,9 @@ export class ServiceWatch {
     for (const s of this.statuses()) {
       // Running first: a draining old listener of the same name does not hide the new one.
       if (now.has(s.name)) continue;
-      now.set(s.name, { state: s.state, listen: s.listen, targets: targetsOf(s), upstreams: upstreamsOf(s) });
+      now.set(s.name, {
+        state: s.state, listen: s.listen, targets: targetsOf(s), upstreams: upstreamsOf(s), channels: channelsOf(s),
+      });
     }
     const before = this.seen;
     this.seen = now;
@@ -54,6 +57,9 @@ export class ServiceWatch {
         for (const [upstream, up] of cur.upstreams) {
           if (!up) this.out.publish('upstream', { service: name, upstream, up });
         }
+        for (const [channel, up] of cur.channels) {
+          if (!up) this.out.publish('channel', { service: name, channel, up });
+        }
         continue;
       }
       if (prev.state !== cur.state) {
@@ -66,6 +72,10 @@ export class ServiceWatch {
       for (const [upstream, up] of cur.upstreams) {
         const was = prev.upstreams.get(upstream);
         if (was !== undefined && was !== up) this.out.publish('upstream', { service: name, upstream, up });
+      }
+      for (const [channel, up] of cur.channels) {
+        const was = prev.channels.get(channel);
+        if (was !== undefined && was !== up) this.out.publish('channel', { service: name, channel, up });
       }
     }
     for (const [name, prev] of before) {
@@ -93,6 +103,17 @@ function upstreamsOf(status: ServiceStatus): Map<string, boolean> {
   if (!Array.isArray(proxies)) return out;
   for (const p of proxies as { name?: unknown; up?: unknown }[]) {
     if (typeof p.name === 'string' && typeof p.up === 'boolean') out.set(p.name, p.up);
+  }
+  return out;
+}
+
+/** A gateway's actively checked channels and whether each is up (from `detail.channels[].health`). */
+function channelsOf(status: ServiceStatus): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  const channels = (status.detail as { channels?: unknown } | null | undefined)?.channels;
+  if (!Array.isArray(channels)) return out;
+  for (const c of channels as { name?: unknown; health?: { up?: unknown } | null }[]) {
+    if (typeof c.name === 'string' && typeof c.health?.up === 'boolean') out.set(c.name, c.health.up);
   }
   return out;
 }

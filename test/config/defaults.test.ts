@@ -121,6 +121,22 @@ describe('config defaults table', () => {
         assert.equal(priced.currency, DEFAULTS.price.currency);
       },
       unpriced: () => assert.equal(config.pricing.unpriced, DEFAULTS.unpriced),
+      targetHealth: () => {
+        assert.equal(forward.health, null);
+        const checked = validateConfig({
+          services: [{ name: 'f', type: 'forward', listen: '127.0.0.1:0', targets: ['127.0.0.1:1'], health: {} }],
+        }).services[0] as ForwardServiceConfig;
+        expectDefaults(checked.health, DEFAULTS.targetHealth, 'forward.health');
+      },
+      channelHealth: () => {
+        assert.equal(openai!.health, null);
+        const checked = validateConfig({
+          services: [{
+            name: 'g', type: 'gateway', listen: '127.0.0.1:0', channels: [{ name: 'o', keys: ['k'], health: {} }],
+          }],
+        }).services[0] as GatewayServiceConfig;
+        expectDefaults(checked.channels[0]!.health, DEFAULTS.channelHealth, 'channels[0].health');
+      },
       channel: () => {
         expectDefaults(openai, DEFAULTS.channel, 'channels[0]', ['baseUrl']);
         assert.equal(openai!.baseUrl.href, new URL(DEFAULTS.channel.baseUrl.openai).href);

@@ -1,5 +1,7 @@
 import { DEFAULTS } from '../defaults.js';
-import type { BalanceStrategy, ChannelConfig, GatewayServiceConfig, RuleConfig } from '../types.js';
+import type {
+  BalanceStrategy, ChannelConfig, ChannelHealthConfig, GatewayServiceConfig, RuleConfig,
+} from '../types.js';
 import { readLimits } from './limits.js';
 import { join, type Reader } from '../validator.js';
 import { BASE_KEYS, readBase } from './service-base.js';
@@ -13,8 +15,10 @@ export const GATEWAY_KEYS = [
 ];
 const CHANNEL_KEYS = [
   'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
-  'responses', 'limits', 'modelMap', 'modelsRefresh',
+  'responses', 'limits', 'modelMap', 'modelsRefresh', 'health',
 ];
+const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'method', 'path', 'body'];
+const HEALTH_METHODS = ['GET', 'POST', 'HEAD'] as const;
 const AFFINITY_KEYS = ['header', 'bodyField', 'maxEntries', 'ttl'];
 const BREAKER_KEYS = ['consecutiveFailures', 'errorRatio', 'minRequests', 'window', 'openFor', 'halfOpenProbes'];
 
@@ -93,11 +97,35 @@ function readChannels(r: Reader, path: string, value: unknown): ChannelConfig[] 
       responses: r.boolean(join(cpath, 'responses'), c.responses, d.responses),
       limits: readLimits(r, join(cpath, 'limits'), c.limits),
       modelMap: readModelMap(r, join(cpath, 'modelMap'), c.modelMap),
+      health: readChannelHealth(r, join(cpath, 'health'), c.health),
       modelsRefreshMs: readRefresh(r, join(cpath, 'modelsRefresh'), c.modelsRefresh),
     };
   });
   if (channels.length === 0) r.fail(path, 'expected at least one channel');
   return channels;
+}
+
+/** `health: { interval, timeout, rise, fall, method, path, body }`; absent or false: no active checks. */
+function readChannelHealth(r: Reader, path: string, value: unknown): ChannelHealthConfig | null {
+  if (value === undefined || value === null || value === false) return null;
+  const d = DEFAULTS.channelHealth;
+  const o = r.object(path, value, HEALTH_KEYS);
+  const checkPath = r.string(join(path, 'path'), o.path, null);
+  if (checkPath !== null && !checkPath.startsWith('/')) r.fail(join(path, 'path'), 'expected a path starting with /');
+  let body: string | null = null;
+  if (typeof o.body === 'string') body = o.body;
+  else if (o.body !== undefined && o.body !== null) body = JSON.stringify(o.body);
+  const intervalMs = r.duration(join(path, 'interval'), o.interval, d.intervalMs);
+  if (intervalMs < 10) r.fail(join(path, 'interval'), 'expected an interval of at least 10ms');
+  return {
+    intervalMs,
+    timeoutMs: r.duration(join(path, 'timeout'), o.timeout, d.timeoutMs),
+    rise: r.integer(join(path, 'rise'), o.rise, d.rise, 1, 100),
+    fall: r.integer(join(path, 'fall'), o.fall, d.fall, 1, 100),
+    method: r.oneOf(join(path, 'method'), o.method, HEALTH_METHODS, body === null ? d.method : 'POST'),
+    path: checkPath,
+    body,
+  };
 }
 
 /** One routing rule: a match on model, path and/or a header, and the channels it may use. */

@@ -1,10 +1,16 @@
-import type { ChannelConfig, ChannelKind, GatewayServiceConfig } from '../../config/schema.js';
+import type {
+  ChannelConfig, ChannelHealthConfig, ChannelKind, GatewayServiceConfig,
+} from '../../config/schema.js';
 import { CircuitBreaker } from './breaker.js';
 import { GlobSet } from '../routing/glob.js';
 import { KeyRing, UpstreamCredential } from './key-ring.js';
 import { ModelCatalog } from './model-catalog.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
+import { HealthCheck, type Probe } from '../../health/health-check.js';
+
+/** Makes a channel's health probe (channel-probe.ts; passed in by the core so this file needs no import of it). */
+export type ChannelProbeFactory = (channel: Channel, config: ChannelHealthConfig) => Probe;
 
 /** Weight of the newest sample in the latency EWMA. */
 const EWMA_ALPHA = 0.3;
@@ -36,13 +42,18 @@ export class Channel {
   latencySamples = 0;
   requests = 0;
   failures = 0;
+  /** The active check (`health`), or null: only the breaker judges the channel. */
+  health: HealthCheck | null = null;
   /** Credential problems reported by the credentials directory (expired or failing accounts). */
   accountProblems: readonly { readonly file: string; readonly reason: string }[] = [];
   /** The names the upstream lists (`modelsRefresh`), for `/v1/models`. */
   readonly catalog = new ModelCatalog();
 
-  constructor(config: ChannelConfig, service: GatewayServiceConfig) {
+  private readonly probeFactory: ChannelProbeFactory | null;
+
+  constructor(config: ChannelConfig, service: GatewayServiceConfig, probeFactory: ChannelProbeFactory | null = null) {
     this.config = config;
+    this.probeFactory = probeFactory;
     this.limiter = config.limits === null ? null : new RateLimiter(config.limits);
     this.name = config.name;
     this.kind = config.kind;
@@ -59,6 +70,24 @@ export class Channel {
     this.keys = new KeyRing(config.keys.map((k, i) => new UpstreamCredential(`key#${i}`, k, false, Infinity)));
     this.breaker = new CircuitBreaker(service.breaker);
     this.usesAccounts = config.credentialsDir !== null && config.keys.length === 0;
+    this.configureHealth(null, config);
+  }
+
+  /** Starts, retunes or stops the active check for `next` (its state carries over while the probe is the same). */
+  private configureHealth(previous: ChannelConfig | null, next: ChannelConfig): void {
+    const h = next.health;
+    const old = previous?.health ?? null;
+    if (h !== null && old !== null && this.health !== null && h.method === old.method && h.path === old.path
+      && h.body === old.body) {
+      this.health.configure(h);
+      return;
+    }
+    this.health?.stop();
+    this.health = null;
+    if (h === null || this.probeFactory === null) return;
+    const address = this.origin + (h.path ?? this.basePath);
+    this.health = new HealthCheck('channel', this.name, address, h, this.probeFactory(this, h));
+    this.health.start();
   }
 
   /** Whether a reload can keep this channel (and its connections, breaker and numbers) for `next`. */
@@ -70,7 +99,9 @@ export class Channel {
 
   /** Applies the settings that do not touch connections. */
   reconfigure(next: ChannelConfig, service: GatewayServiceConfig): void {
+    const previous = this.config;
     this.config = next;
+    this.configureHealth(previous, next);
     if (next.limits === null) this.limiter = null;
     else if (this.limiter === null) this.limiter = new RateLimiter(next.limits);
     else this.limiter.config = next.limits;
@@ -83,11 +114,17 @@ export class Channel {
     }
   }
 
-  /** Usable now: circuit lets requests through and some credential is usable. */
-  /** Breaker closed, a usable key, and room under the channel's own `limits` (else the balancer skips it). */
+  /** Breaker closed, up by its health check, a usable key, room under its own `limits` (else the balancer skips it). */
   available(now: number): boolean {
     const limiter = this.limiter;
-    return this.breaker.allows(now) && this.keys.hasUsable(now) && (limiter === null || limiter.check(now) === null);
+    const health = this.health;
+    return (health === null || health.up) && this.breaker.allows(now) && this.keys.hasUsable(now)
+      && (limiter === null || limiter.check(now) === null);
+  }
+
+  /** Real traffic failed in a way that says the channel is unwell (no answer, 5xx): counted like a failed check. */
+  trafficFailed(reason: string): void {
+    this.health?.observe(false, new Error(reason));
   }
 
   /** An attempt starts here. */
@@ -121,6 +158,7 @@ export class Channel {
       requests: this.requests,
       failures: this.failures,
       breaker: this.breaker.snapshot(now),
+      health: this.health?.snapshot() ?? null,
       credentials: this.keys.snapshot(now),
       accountProblems: this.accountProblems,
       fetchedModels: this.config.modelsRefreshMs > 0 ? this.catalog.snapshot() : null,
@@ -128,10 +166,12 @@ export class Channel {
   }
 
   close(): Promise<void> {
+    this.health?.stop();
     return this.pool.close();
   }
 
   destroy(): Promise<void> {
+    this.health?.stop();
     return this.pool.destroy();
   }
 }

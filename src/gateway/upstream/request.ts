@@ -20,6 +20,14 @@ export function upstreamRequest(
   };
 }
 
+/** A health check's headers: the channel's auth (when it has a usable credential), asking for JSON. */
+export function probeHeaders(channel: Channel, credential: UpstreamCredential | null): string[] {
+  if (credential === null) return ['accept', 'application/json'];
+  return upstreamHeaders(channel, credential, NO_HEADERS, false);
+}
+
+const NO_HEADERS: IncomingHttpHeaders = {};
+
 function queryOf(url: string | undefined): string {
   if (url === undefined) return '';
   const q = url.indexOf('?');
