@@ -36,7 +36,10 @@ export class RequestPlan {
   readonly req: GatewayRequest;
   readonly endpoint: Endpoint;
   body: Buffer | null = null;
-  /** The body as parsed for routing when that ran inline: a conversion reuses it instead of parsing again. */
+  /**
+   * The body as parsed for routing when that ran inline, until the first attempt is dispatched (synchronously):
+   * its conversion reuses it instead of parsing again.
+   */
   root: JsonObject | null = null;
   summary: RequestSummary | null = null;
   sessionKey: string | null = null;
@@ -72,8 +75,13 @@ export class RequestPlan {
       this.owner.fail(toGatewayError(err));
       return;
     }
-    if (summary !== null) this.routeRequest(summary);
-    else this.owner.guard(this.parseInPool(body));
+    if (summary === null) {
+      this.owner.guard(this.parseInPool(body));
+      return;
+    }
+    this.routeRequest(summary);
+    // The first attempt was dispatched in that call: a parsed body kept longer would only be promoted by the GC.
+    this.root = null;
   }
 
   private async parseInPool(body: Buffer): Promise<void> {
@@ -127,7 +135,7 @@ export class RequestPlan {
     let body: Buffer | null;
     try {
       body = conversion.inline(dialect, this.body!, this.summary!.stream, this.root);
-      // Used once: an encoder may share the IR's objects with it, and a later dialect parses the body again.
+      // Used once: the IR may share objects with it, and a later dialect parses the body again.
       this.root = null;
     } catch (err) {
       this.owner.fail(toGatewayError(err));
