@@ -71,6 +71,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
                            InstanceMethod<&Engine::CreateBudget>("createBudget"),
                            InstanceMethod<&Engine::SetBudget>("setBudget"),
                            InstanceMethod<&Engine::DisposeBudget>("disposeBudget"),
+                           InstanceMethod<&Engine::TakeBudget>("takeBudget"),
+                           InstanceMethod<&Engine::ChargeBudget>("chargeBudget"),
                            InstanceMethod<&Engine::Ref>("ref"),
                            InstanceMethod<&Engine::Unref>("unref"),
                            InstanceMethod<&Engine::Shutdown>("shutdown"),
@@ -403,6 +405,37 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return info.Env().Undefined();
   }
 
+  // takeBudget(...TakeBudgetArg): reserves up to `bytes` for bytes JS moves itself; returns what was granted (0 when
+  // used up, all of it for an uncounted direction or an unknown budget).
+  Napi::Value TakeBudget(const Napi::CallbackInfo& info) {
+    Args a(info, "takeBudget", kTakeBudgetArgNames);
+    uint32_t id = static_cast<uint32_t>(a.Integer(kTakeBudgetId, 0, kMaxHandleId));
+    int dir = static_cast<int>(a.Integer(kTakeBudgetDir, 0, 1));
+    int64_t bytes = a.Integer(kTakeBudgetBytes, 0, kMaxRelayId);
+    if (!a.ok()) return info.Env().Undefined();
+    std::shared_ptr<ByteBudget> budget = FindBudget(id);
+    size_t granted = budget ? budget->Take(dir, static_cast<size_t>(bytes)) : static_cast<size_t>(bytes);
+    return Napi::Number::New(info.Env(), static_cast<double>(granted));
+  }
+
+  // chargeBudget(...TakeBudgetArg): books bytes JS already moved (framing it could not size beforehand).
+  Napi::Value ChargeBudget(const Napi::CallbackInfo& info) {
+    Args a(info, "chargeBudget", kTakeBudgetArgNames);
+    uint32_t id = static_cast<uint32_t>(a.Integer(kTakeBudgetId, 0, kMaxHandleId));
+    int dir = static_cast<int>(a.Integer(kTakeBudgetDir, 0, 1));
+    int64_t bytes = a.Integer(kTakeBudgetBytes, 0, kMaxRelayId);
+    if (!a.ok()) return info.Env().Undefined();
+    std::shared_ptr<ByteBudget> budget = FindBudget(id);
+    if (budget) budget->Charge(dir, static_cast<size_t>(bytes));
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<ByteBudget> FindBudget(uint32_t id) {
+    std::lock_guard<std::mutex> lock(limitsMutex_);
+    auto it = budgets_.find(id);
+    return it == budgets_.end() ? nullptr : it->second;
+  }
+
   // Relays started with the budget keep their reference until they end.
   Napi::Value DisposeBudget(const Napi::CallbackInfo& info) {
     Args a(info, "disposeBudget", kDisposeArgNames);
@@ -509,6 +542,7 @@ Napi::Object ProtocolTables(Napi::Env env) {
   TG_TABLE("createLimitArgs", TG_CREATE_LIMIT_ARGS, TG_PUT_SLOT)
   TG_TABLE("setLimitArgs", TG_SET_LIMIT_ARGS, TG_PUT_SLOT)
   TG_TABLE("setBudgetArgs", TG_SET_BUDGET_ARGS, TG_PUT_SLOT)
+  TG_TABLE("takeBudgetArgs", TG_TAKE_BUDGET_ARGS, TG_PUT_SLOT)
   TG_TABLE("disposeArgs", TG_DISPOSE_ARGS, TG_PUT_SLOT)
   TG_TABLE("closeReasons", TG_CLOSE_REASONS, TG_PUT_SLOT)
   TG_TABLE("recordFields", TG_RECORD_FIELDS, TG_PUT_SLOT)

@@ -73,6 +73,13 @@ namespace tidegate {
   X(kSetBudgetCountIn, "countIn")  \
   X(kSetBudgetCountOut, "countOut")
 
+// takeBudget(id, dir, bytes) -> bytes granted; chargeBudget(id, dir, bytes): bytes moved outside the engine (the
+// plain HTTP proxy) book the same budget; dir 0 = client -> target, 1 = target -> client.
+#define TG_TAKE_BUDGET_ARGS(X)     \
+  X(kTakeBudgetId, "id")           \
+  X(kTakeBudgetDir, "dir")         \
+  X(kTakeBudgetBytes, "bytes")
+
 // disposeLimit(id), disposeBudget(id)
 #define TG_DISPOSE_ARGS(X) X(kDisposeId, "id")
 
@@ -122,6 +129,7 @@ enum AddressArg : int { TG_ADDRESS_ARGS(TG_ENUM_SLOT) kAddressCount };
 enum CreateLimitArg : int { TG_CREATE_LIMIT_ARGS(TG_ENUM_SLOT) kCreateLimitCount };
 enum SetLimitArg : int { TG_SET_LIMIT_ARGS(TG_ENUM_SLOT) kSetLimitCount };
 enum SetBudgetArg : int { TG_SET_BUDGET_ARGS(TG_ENUM_SLOT) kSetBudgetCount };
+enum TakeBudgetArg : int { TG_TAKE_BUDGET_ARGS(TG_ENUM_SLOT) kTakeBudgetCount };
 enum DisposeArg : int { TG_DISPOSE_ARGS(TG_ENUM_SLOT) kDisposeCount };
 
 // Close reasons, in order from 0; kReasonCount bounds what close() accepts.
@@ -140,6 +148,7 @@ inline constexpr const char* kAddressArgNames[] = {TG_ADDRESS_ARGS(TG_SLOT_NAME)
 inline constexpr const char* kCreateLimitArgNames[] = {TG_CREATE_LIMIT_ARGS(TG_SLOT_NAME)};
 inline constexpr const char* kSetLimitArgNames[] = {TG_SET_LIMIT_ARGS(TG_SLOT_NAME)};
 inline constexpr const char* kSetBudgetArgNames[] = {TG_SET_BUDGET_ARGS(TG_SLOT_NAME)};
+inline constexpr const char* kTakeBudgetArgNames[] = {TG_TAKE_BUDGET_ARGS(TG_SLOT_NAME)};
 inline constexpr const char* kDisposeArgNames[] = {TG_DISPOSE_ARGS(TG_SLOT_NAME)};
 #undef TG_SLOT_NAME
 

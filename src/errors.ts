@@ -213,9 +213,17 @@ export class HttpRefusal extends ProxyHandshakeError {
   }
 }
 
-/** The upstream proxy refused or failed the CONNECT. */
+/**
+ * The upstream proxy refused or failed the CONNECT. `destinationRefused`: the upstream itself works and answered that
+ * it cannot reach the destination (no reason to mark it down or try another).
+ */
 export class UpstreamProxyError extends TidegateError {
   static readonly code = 'TG_ERR_UPSTREAM_PROXY';
+  readonly destinationRefused: boolean;
+  constructor(message: string, destinationRefused = false) {
+    super(message);
+    this.destinationRefused = destinationRefused;
+  }
 }
 
 /** A proxy destination is refused by the destination guard (loopback, link-local, tidegate's own listeners …). */

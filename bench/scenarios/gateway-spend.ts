@@ -36,8 +36,8 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const durationS = context.quick ? 3 : 10;
   const notes: string[] = [
     "The load generator, the upstream, redis-server and tidegate share this machine's cores: read ratios.",
-    'spend-redis has store.redis on (its byte-quota counters sync there); token, request and cost budgets and rate ' +
-      'limits are counted in each process (not shared through Redis yet).',
+    'spend-redis has store.redis on: the rpm / tpm windows are checked and taken in Redis (one script call per ' +
+      'request, one per settlement); budgets are counted in the process and their usage synced through Redis.',
   ];
   const collector = new MetricCollector();
   const upstream = await startUpstream();

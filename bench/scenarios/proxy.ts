@@ -1,17 +1,18 @@
 /**
  * The plain HTTP proxy bench: keep-alive GETs (absolute URI in the request line, as `http_proxy=` clients send
- * them) through tidegate's proxy service to a local origin, beside tinyproxy from Debian's package when it is
- * installed (skipped with a note otherwise), interleaved round by round in the same run: requests per second and
- * the proxy process's CPU per request.
+ * them) through tidegate's proxy service to a local origin, beside tinyproxy and squid from Debian's packages
+ * (installed when missing and possible, skipped with a note otherwise), interleaved round by round in the same run:
+ * requests per second and the proxy process's CPU per request.
  */
 import { createRequire } from 'node:module';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSecondsOf } from '../lib/cpu.js';
 import { MetricCollector, medianOf } from '../lib/metric.js';
 import { freePort, waitForPort } from '../lib/ports.js';
-import { hasCommand, ManagedProcess } from '../lib/process.js';
+import { ManagedProcess } from '../lib/process.js';
+import { findOrInstall, SQUID, TINYPROXY } from '../lib/proxy-peers.js';
 import { spawnTidegate } from '../lib/tidegate.js';
 import type { BenchContext, BenchReport, BenchScenario } from '../types.js';
 
@@ -38,18 +39,6 @@ async function startOrigin(): Promise<{ process: ManagedProcess; port: number }>
   return { process: child, port };
 }
 
-async function startTinyproxy(dir: string): Promise<{ process: ManagedProcess; port: number }> {
-  const port = await freePort();
-  const conf = join(dir, 'tinyproxy.conf');
-  await writeFile(conf, [
-    `Port ${port}`, 'Listen 127.0.0.1', 'Timeout 600', 'MaxClients 1000', 'Allow 127.0.0.1', 'LogLevel Critical',
-    'DisableViaHeader Yes',
-  ].join('\n') + '\n');
-  const child = new ManagedProcess('tinyproxy', 'tinyproxy', ['-d', '-c', conf]);
-  await waitForPort(port, 10_000, () => child.assertAlive());
-  return { process: child, port };
-}
-
 /** Keep-alive GETs through the proxy at `proxyPort` for `seconds`; requests per second and CPU per request. */
 async function load(proxyPort: number, pid: number, originPort: number, seconds: number): Promise<[number, number]> {
   const autocannon = require('autocannon') as Autocannon;
@@ -70,7 +59,8 @@ async function load(proxyPort: number, pid: number, originPort: number, seconds:
 
 export const scenario: BenchScenario = {
   name: 'proxy',
-  description: `plain HTTP proxy: ${CONNECTIONS} keep-alive clients GET ${BODY_BYTES} B through tidegate vs tinyproxy`,
+  description: `plain HTTP proxy: ${CONNECTIONS} keep-alive clients GET ${BODY_BYTES} B through tidegate, tinyproxy`
+    + ', squid',
   async run(context: BenchContext): Promise<BenchReport> {
     const notes: string[] = [];
     const metrics = new MetricCollector();
@@ -83,49 +73,55 @@ export const scenario: BenchScenario = {
         name: 'px', type: 'proxy', listen: `127.0.0.1:${await freePort()}`, allowDestinations: ['127.0.0.0/8'],
       }],
     });
-    let tiny: { process: ManagedProcess; port: number } | null = null;
+    const peers: { name: string; process: ManagedProcess; port: number }[] = [];
     try {
-      if (await hasCommand('tinyproxy', ['-v'])) tiny = await startTinyproxy(dir);
-      else notes.push('tinyproxy is not installed (apt-get install -y tinyproxy): only tidegate was measured');
+      for (const peer of [TINYPROXY, SQUID]) {
+        const executable = await findOrInstall(peer, notes);
+        if (executable !== null) peers.push({ name: peer.name, ...(await peer.start(executable, dir)) });
+      }
       const status = (await (await fetch(`http://127.0.0.1:${tidegate.adminPort}/status`)).json()) as {
         services: { name: string; listen: string }[];
       };
       const proxyPort = Number(status.services.find((s) => s.name === 'px')!.listen.split(':').pop());
+      const all = [{ name: 'tidegate', process: tidegate.process, port: proxyPort }, ...peers];
       // Warm-up (JIT, keep-alive pools), then interleaved rounds.
-      await load(proxyPort, tidegate.process.pid, origin.port, 1);
-      if (tiny !== null) await load(tiny.port, tiny.process.pid, origin.port, 1);
+      for (const p of all) await load(p.port, p.process.pid, origin.port, 1);
       for (let round = 0; round < context.rounds; round++) {
-        const [rps, cpu] = await load(proxyPort, tidegate.process.pid, origin.port, seconds);
-        metrics.add('reqPerSec', 'tidegate', 'req/s', 'higher', rps);
-        metrics.add('cpuPerRequest', 'tidegate', 'CPU-µs/req', 'lower', cpu);
-        context.log(`round ${round + 1}: tidegate ${Math.round(rps)} req/s, ${cpu.toFixed(1)} CPU-µs/req`);
-        if (tiny !== null) {
-          const [trps, tcpu] = await load(tiny.port, tiny.process.pid, origin.port, seconds);
-          metrics.add('reqPerSec', 'tinyproxy', 'req/s', 'higher', trps);
-          metrics.add('cpuPerRequest', 'tinyproxy', 'CPU-µs/req', 'lower', tcpu);
-          context.log(`round ${round + 1}: tinyproxy ${Math.round(trps)} req/s, ${tcpu.toFixed(1)} CPU-µs/req`);
+        for (const p of all) {
+          const [rps, cpu] = await load(p.port, p.process.pid, origin.port, seconds);
+          metrics.add('reqPerSec', p.name, 'req/s', 'higher', rps);
+          metrics.add('cpuPerRequest', p.name, 'CPU-µs/req', 'lower', cpu);
+          context.log(`round ${round + 1}: ${p.name} ${Math.round(rps)} req/s, ${cpu.toFixed(1)} CPU-µs/req`);
         }
       }
     } finally {
       await tidegate.stop();
-      if (tiny !== null) await tiny.process.stop('SIGTERM', 5000);
+      for (const p of peers) await p.process.stop('SIGTERM', 5000);
       await origin.process.stop('SIGTERM', 5000);
       await rm(dir, { recursive: true, force: true });
     }
     const all = metrics.metrics();
     const ratios = [];
     const ours = medianOf(all, 'reqPerSec', 'tidegate');
-    const theirs = medianOf(all, 'reqPerSec', 'tinyproxy');
-    if (ours !== undefined && theirs !== undefined) {
-      const value = ours / theirs;
-      ratios.push({ name: 'reqPerSec tidegate / tinyproxy', value, target: '>= 1.0', met: value >= 1 });
-    }
     const cpuOurs = medianOf(all, 'cpuPerRequest', 'tidegate');
-    const cpuTheirs = medianOf(all, 'cpuPerRequest', 'tinyproxy');
-    if (cpuOurs !== undefined && cpuTheirs !== undefined) {
-      ratios.push({ name: 'cpuPerRequest tidegate / tinyproxy', value: cpuOurs / cpuTheirs });
+    let fastest: { name: string; rps: number } | null = null;
+    for (const name of [TINYPROXY.name, SQUID.name]) {
+      const theirs = medianOf(all, 'reqPerSec', name);
+      const cpuTheirs = medianOf(all, 'cpuPerRequest', name);
+      if (ours !== undefined && theirs !== undefined) {
+        ratios.push({ name: `reqPerSec tidegate / ${name}`, value: ours / theirs });
+      }
+      if (cpuOurs !== undefined && cpuTheirs !== undefined) {
+        ratios.push({ name: `cpuPerRequest tidegate / ${name}`, value: cpuOurs / cpuTheirs });
+      }
+      if (theirs !== undefined && (fastest === null || theirs > fastest.rps)) fastest = { name, rps: theirs };
     }
-    notes.push('squid is not part of this scenario yet');
+    if (ours !== undefined && fastest !== null) {
+      const value = ours / fastest.rps;
+      ratios.push({
+        name: `reqPerSec tidegate / the faster peer (${fastest.name})`, value, target: '>= 1.0', met: value >= 1,
+      });
+    }
     return { scenario: 'proxy', metrics: all, ratios, notes };
   },
 };

@@ -10,12 +10,16 @@ import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
 import { PriceTable } from './price-table.js';
 import { QuotaBudget } from './quota-budget.js';
-import { hasSpendBudget, release, reserve, spentBudget, type Reservation } from './spend.js';
+import {
+  budgetStatus, hasSpendBudget, release, reserve, spentBudget, worstCost, type BudgetStatus, type Reservation,
+} from './spend.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
+import { RedisLimitStore } from './redis-limits.js';
+import { ModelMeters, RefusalMeters } from './model-meters.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
-import type { Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
+import type { RefusedReason, Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
 import type { GatewayUsage } from '../contracts/records.js';
 import { gatewayTokens } from './gateway-tokens.js';
 import type { RelayMeter } from '../contracts/meter.js';
@@ -60,6 +64,14 @@ export interface UsageBody {
   /** Deltas waiting for the next flush. */
   readonly pending: CountersBody;
   readonly quota: QuotaBody | null;
+  /**
+   * Gateway spend of the current period: requests, tokens by class and cost booked, and each budget's limit, use,
+   * reservations and remainder (null without a token, request or cost budget).
+   */
+  readonly spend: {
+    readonly period: string; readonly spent: CountersBody; readonly budgets: readonly BudgetStatus[];
+    readonly currency: string | null;
+  } | null;
 }
 
 export interface AccountingStatus {
@@ -67,6 +79,8 @@ export interface AccountingStatus {
   readonly pendingSubjects: number;
   readonly liveRelays: number;
   readonly redis: RedisStatus | { readonly state: 'off' };
+  /** Where gateway rate limits are counted: shared through Redis, or in this process (no Redis, or it is down). */
+  readonly limits: ReturnType<RedisLimitStore['status']> | { readonly store: 'local' };
 }
 
 const EXCEEDED = 'quota_exceeded' as const;
@@ -91,10 +105,14 @@ export class Accounting implements ServiceAccounting {
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
   private readonly redis: RedisCounterStore | null;
+  readonly sharedLimits: RedisLimitStore | null;
   private readonly limits: RateLimitRegistry;
   /** The prices in force (swapped whole on reload). */
   prices: PriceTable;
   private readonly users = new Map<string, UserAccount>();
+  /** Gateway usage per service, channel and model; refusals per service and reason (for /metrics). */
+  private readonly modelMeters = new ModelMeters();
+  private readonly refusals = new RefusalMeters();
   private readonly services = new Map<string, Subject>();
   /** A list, not a Set: a Set that churns per connection keeps a chain of retired hash tables (see SlotList). */
   private readonly relays = new SlotList<MeteredRelay>('slot');
@@ -115,6 +133,9 @@ export class Accounting implements ServiceAccounting {
     this.redis = config.store.redis
       ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
       : null;
+    this.sharedLimits = config.store.redis
+      ? new RedisLimitStore(config.store.redis, options.log, options.redisPrefix)
+      : null;
     this.limits = new RateLimitRegistry(options.engine);
     this.prices = new PriceTable(config.pricing);
     const self = this;
@@ -128,6 +149,8 @@ export class Accounting implements ServiceAccounting {
       redisUp: () => (self.redis === null ? null : self.redis.connected ? 1 : 0),
       remaining: (u) => self.remaining(u),
       unpriced: () => self.prices.unpriced,
+      models: () => self.modelMeters.values(),
+      refusals: () => self.refusals.counts,
     });
     this.sample = this.sample.bind(this);
   }
@@ -139,6 +162,7 @@ export class Accounting implements ServiceAccounting {
   static async open(config: Config, options: AccountingOptions): Promise<Accounting> {
     const accounting = new Accounting(config, options);
     if (accounting.redis) await accounting.redis.connect();
+    if (accounting.sharedLimits) await accounting.sharedLimits.connect();
     await accounting.applyConfig(config);
     accounting.sync.start();
     accounting.sampler = setInterval(accounting.sample, SAMPLE_MS);
@@ -219,7 +243,8 @@ export class Accounting implements ServiceAccounting {
     return reason === null ? null : { reason, user: userId };
   }
 
-  refused(userId: string | null, service: string): void {
+  refused(userId: string | null, service: string, reason: RefusedReason = 'quota'): void {
+    this.refusals.add(service, reason);
     if (userId !== null) {
       const user = this.users.get(userId);
       if (user !== undefined) user.refused++;
@@ -291,6 +316,14 @@ export class Accounting implements ServiceAccounting {
     const cost = usage.costMicros ?? 0;
     if (user !== null) user.recordTokens(input, read, write, output, reasoning, cost);
     service.recordTokens(input, read, write, output, reasoning, cost);
+    const m = this.modelMeters.meter(usage.service, usage.channel, usage.model);
+    m.requests++;
+    m.input += input;
+    m.cacheRead += read;
+    m.cacheWrite += write;
+    m.output += output;
+    m.reasoning += reasoning;
+    m.costMicros += cost;
   }
 
   cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number,
@@ -310,6 +343,10 @@ export class Accounting implements ServiceAccounting {
 
   releaseSpend(reservation: SpendReservation): void {
     release(reservation as Reservation);
+  }
+
+  worstCost(model: string, input: number, maxOutput: number): number {
+    return worstCost(this.prices, model, input, maxOutput);
   }
 
   refusesUnpriced(model: string): boolean {
@@ -346,6 +383,10 @@ export class Accounting implements ServiceAccounting {
         expiresAt: q.expiresAt === null ? null : new Date(q.expiresAt).toISOString(),
         refusal: this.refusal(user, now),
       },
+      spend: !hasSpendBudget(q) ? null : {
+        period: user.period(now), spent: user.spent.toJSON(), budgets: budgetStatus(user, q),
+        currency: q.costCurrency ?? this.prices.config.currency ?? null,
+      },
     };
   }
 
@@ -360,6 +401,7 @@ export class Accounting implements ServiceAccounting {
       pendingSubjects: this.sync.pending,
       liveRelays: this.relays.size,
       redis: this.redis ? this.redis.status() : { state: 'off' },
+      limits: this.sharedLimits ? this.sharedLimits.status() : { store: 'local' },
     };
   }
 
@@ -380,6 +422,7 @@ export class Accounting implements ServiceAccounting {
     if (this.sampler !== null) clearInterval(this.sampler);
     this.sample();
     if (this.redis) await this.redis.close();
+    if (this.sharedLimits) await this.sharedLimits.close();
     await this.sync.close();
     this.limits.dispose();
     for (const user of this.users.values()) this.setBudget(user, false);

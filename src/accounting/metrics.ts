@@ -1,3 +1,5 @@
+import type { RefusedReason } from '../contracts/accounting.js';
+import type { ModelMeter } from './model-meters.js';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Counters } from './delta.js';
 import type { Subject, UserAccount } from './subject.js';
@@ -11,6 +13,10 @@ export interface MetricsSource {
   remaining(user: UserAccount): number | null;
   /** Gateway requests booked with no price for their model. */
   unpriced(): number;
+  /** Gateway usage per service, channel and model (a bounded model set). */
+  models(): Iterable<ModelMeter>;
+  /** Refusals per service and reason. */
+  refusals(): ReadonlyMap<string, ReadonlyMap<RefusedReason, number>>;
 }
 
 /**
@@ -124,6 +130,53 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
     collect() {
       this.reset();
       this.inc(source.unpriced());
+    },
+  });
+  new Counter({
+    name: 'tidegate_refused_total',
+    help: 'Connections and requests refused, by service and reason (quota_exceeded, rate_limited, ...)',
+    labelNames: ['service', 'reason'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [service, byReason] of source.refusals()) {
+        for (const [reason, n] of byReason) this.inc({ service, reason }, n);
+      }
+    },
+  });
+  new Counter({
+    name: 'tidegate_gateway_model_tokens_total',
+    help: 'LLM tokens by service, channel, model (the first 64 distinct, then "other") and class, this process',
+    labelNames: ['service', 'channel', 'model', 'class'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of source.models()) {
+        const l = { service: m.service, channel: m.channel, model: m.model };
+        this.inc({ ...l, class: 'input' }, m.input);
+        this.inc({ ...l, class: 'cache_read' }, m.cacheRead);
+        this.inc({ ...l, class: 'cache_write' }, m.cacheWrite);
+        this.inc({ ...l, class: 'output' }, m.output);
+        this.inc({ ...l, class: 'reasoning' }, m.reasoning);
+      }
+    },
+  });
+  new Counter({
+    name: 'tidegate_gateway_model_cost_micros_total',
+    help: 'Cost by service, channel and model in millionths of the price currency, this process',
+    labelNames: ['service', 'channel', 'model'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of source.models()) {
+        this.inc({ service: m.service, channel: m.channel, model: m.model }, m.costMicros);
+      }
+    },
+  });
+  new Counter({
+    name: 'tidegate_gateway_model_requests_total',
+    help: 'Gateway requests booked with usage, by service, channel and model, this process',
+    labelNames: ['service', 'channel', 'model'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of source.models()) this.inc({ service: m.service, channel: m.channel, model: m.model }, m.requests);
     },
   });
   new Counter({

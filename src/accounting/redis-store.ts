@@ -29,6 +29,15 @@ const POLL_PER_TICK = 256;
 const RECONCILE_PER_TICK = 2_048;
 const CONNECT_TIMEOUT_MS = 2_000;
 
+/** The gateway spend of a user's period in its usage hash: requests, tokens, cost and the five token classes. */
+const SPEND_FIELDS = ['requests', 'tokens', 'cost', 'ti', 'tcr', 'tcw', 'to', 'tr'] as const;
+/** The Counters field each of SPEND_FIELDS holds. */
+const SPEND_COUNTERS = [
+  'requests', 'tokens', 'costMicros', 'inputTokens', 'cacheReadTokens', 'cacheWriteTokens', 'outputTokens',
+  'reasoningTokens',
+] as const;
+type SpendCounter = (typeof SPEND_COUNTERS)[number];
+
 /**
  * Adds a usage delta and returns the new totals, whether the quota is used up and whether a floor re-seeded a total,
  * atomically, so every instance sees the same order of additions. The floor is what this instance knows the total was
@@ -36,7 +45,9 @@ const CONNECT_TIMEOUT_MS = 2_000;
  * without persistence, FLUSHALL, eviction) gets it back, and a higher total another instance wrote is never lowered.
  * The usual case costs one comparison over a plain HINCRBY. KEYS[1]: the usage hash. ARGV: in, out, connections,
  * requests, tokens, ttl seconds (0: none), quota bytes (-1: none), direction (total | in | out), floor in, floor out
- * (0: none). Totals go in as strings (Lua would format large numbers as floats).
+ * (0: none), then cost, input, cache read, cache write, output and reasoning tokens. Returns in, out, over,
+ * seeded and the period's SPEND_FIELDS (the user's gateway spend from every instance). Totals go in as strings (Lua
+ * would format large numbers as floats).
  */
 const CHECK_AND_ADD = `
 local key = KEYS[1]
@@ -56,6 +67,12 @@ end
 if ARGV[3] ~= '0' then redis.call('HINCRBY', key, 'connections', ARGV[3]) end
 if ARGV[4] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[4]) end
 if ARGV[5] ~= '0' then redis.call('HINCRBY', key, 'tokens', ARGV[5]) end
+if ARGV[11] ~= '0' then redis.call('HINCRBY', key, 'cost', ARGV[11]) end
+if ARGV[12] ~= '0' then redis.call('HINCRBY', key, 'ti', ARGV[12]) end
+if ARGV[13] ~= '0' then redis.call('HINCRBY', key, 'tcr', ARGV[13]) end
+if ARGV[14] ~= '0' then redis.call('HINCRBY', key, 'tcw', ARGV[14]) end
+if ARGV[15] ~= '0' then redis.call('HINCRBY', key, 'to', ARGV[15]) end
+if ARGV[16] ~= '0' then redis.call('HINCRBY', key, 'tr', ARGV[16]) end
 local ttl = tonumber(ARGV[6])
 if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 local limit = tonumber(ARGV[7])
@@ -63,7 +80,8 @@ local used = i + o
 if ARGV[8] == 'in' then used = i elseif ARGV[8] == 'out' then used = o end
 local over = 0
 if limit >= 0 and used >= limit then over = 1 end
-return {i, o, over, seeded}`;
+local spend = redis.call('HMGET', key, ${SPEND_FIELDS.map((f) => `'${f}'`).join(', ')})
+return {i, o, over, seeded, unpack(spend)}`;
 
 type Pipeline = ChainableCommander & { checkAndAdd(...args: (string | number)[]): ChainableCommander };
 
@@ -300,14 +318,16 @@ export class RedisCounterStore {
 
   /** Queues a read of the user's current-period totals; returns that period (it may end before the answer). */
   private poll(pipeline: ChainableCommander, user: UserAccount): string {
-    pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out');
+    pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out', ...SPEND_FIELDS);
     return user.usedPeriod;
   }
 
   /** Takes polled totals as the user's usage unless this instance knows more; if it does, queues a re-seed. */
   private applyPoll(user: UserAccount, period: string, result: [Error | null, unknown]): void {
     if (result[0] !== null || period !== user.usedPeriod) return;
-    const [rawIn, rawOut] = result[1] as [string | null, string | null];
+    const raw = result[1] as (string | null)[];
+    const [rawIn, rawOut] = raw;
+    takeSpend(user, raw, 2);
     const sharedIn = Number(rawIn ?? 0) + unsent(user, 'bytesIn');
     const sharedOut = Number(rawOut ?? 0) + unsent(user, 'bytesOut');
     if (sharedIn < user.usedIn || sharedOut < user.usedOut) this.toSeed.add(user);
@@ -325,6 +345,8 @@ export class RedisCounterStore {
       delta.bytesIn, delta.bytesOut, delta.connections, delta.requests, delta.tokens,
       ttl, quota === null || quota.bytes === Infinity ? -1 : quota.bytes, quota === null ? 'total' : quota.direction,
       Math.max(0, floorIn), Math.max(0, floorOut),
+      delta.costMicros, delta.inputTokens, delta.cacheReadTokens, delta.cacheWriteTokens, delta.outputTokens,
+      delta.reasoningTokens,
     );
   }
 
@@ -336,10 +358,11 @@ export class RedisCounterStore {
       return 0;
     }
     if (period !== user.usedPeriod) return 0;
-    const [totalIn, totalOut, , seeded] = value as [number, number, number, number];
-    user.usedIn = Math.max(user.usedIn, totalIn + unsent(user, 'bytesIn'));
-    user.usedOut = Math.max(user.usedOut, totalOut + unsent(user, 'bytesOut'));
-    return seeded;
+    const totals = value as (number | string | null)[];
+    user.usedIn = Math.max(user.usedIn, Number(totals[0]) + unsent(user, 'bytesIn'));
+    user.usedOut = Math.max(user.usedOut, Number(totals[1]) + unsent(user, 'bytesOut'));
+    takeSpend(user, totals, 4);
+    return Number(totals[3]);
   }
 
   private seeded(count: number): void {
@@ -401,8 +424,21 @@ export class RedisCounterStore {
 }
 
 /** Deltas of the current period this instance counted but Redis has not confirmed. */
-function unsent(user: UserAccount, field: 'bytesIn' | 'bytesOut'): number {
+function unsent(user: UserAccount, field: 'bytesIn' | 'bytesOut' | SpendCounter): number {
   return user.redisPending.period === user.usedPeriod ? user.redisPending[field] : 0;
+}
+
+/**
+ * The user's gateway spend in its period as every instance booked it (`totals` from `at`, in SPEND_FIELDS order),
+ * plus what this instance has not sent yet, unless this instance knows more: budgets see the other instances' use.
+ */
+function takeSpend(user: UserAccount, totals: readonly (number | string | null)[], at: number): void {
+  const spent = user.spent;
+  for (let f = 0; f < SPEND_COUNTERS.length; f++) {
+    const field = SPEND_COUNTERS[f]!;
+    const shared = Number(totals[at + f] ?? 0) + unsent(user, field);
+    if (shared > spent[field]) spent[field] = shared;
+  }
 }
 
 function redactUrl(url: string): string {

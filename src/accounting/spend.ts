@@ -1,7 +1,17 @@
 import type { QuotaConfig } from '../config/types.js';
 import type { SpendReservation } from '../contracts/accounting.js';
 import type { PriceTable } from './price-table.js';
+import type { Counters } from './delta.js';
 import type { UserAccount } from './subject.js';
+
+/** What a budget is checked against: the period's booked figures and the running requests' worst cases. */
+export interface SpendState {
+  readonly spent: Counters;
+  reservedInput: number;
+  reservedOutput: number;
+  reservedRequests: number;
+  reservedCost: number;
+}
 
 /**
  * An admitted gateway request's worst case, counted as spent by its user's budgets until the request is booked:
@@ -31,7 +41,7 @@ export function hasSpendBudget(q: QuotaConfig | null): q is QuotaConfig {
  * when none is. A request is admitted while its budget is not used up, so a budget is overshot by at most the worst
  * case of the requests admitted last (see README, Budgets).
  */
-export function spentBudget(user: UserAccount, q: QuotaConfig): string | null {
+export function spentBudget(user: SpendState, q: QuotaConfig): string | null {
   const s = user.spent;
   if (q.requests !== null && s.requests + user.reservedRequests >= q.requests) return 'requests';
   if (q.costMicros !== null && s.costMicros + user.reservedCost >= q.costMicros) return 'cost';
@@ -46,11 +56,16 @@ export function spentBudget(user: UserAccount, q: QuotaConfig): string | null {
   return null;
 }
 
+/** A request's worst-case cost in micro-units: its input, and its whole output at the dearer of output / reasoning. */
+export function worstCost(prices: PriceTable, model: string, input: number, output: number): number {
+  const price = prices.lookup(model);
+  return price === null ? 0 : Math.round(input * price.input + output * Math.max(price.output, price.reasoning));
+}
+
 /** Reserves a request's worst case on its user. */
 export function reserve(user: UserAccount, prices: PriceTable, model: string, input: number,
   output: number): Reservation {
-  const price = prices.lookup(model);
-  const cost = price === null ? 0 : Math.round(input * price.input + output * Math.max(price.output, price.reasoning));
+  const cost = worstCost(prices, model, input, output);
   user.reservedInput += input;
   user.reservedOutput += output;
   user.reservedRequests++;
@@ -65,4 +80,35 @@ export function release(r: Reservation): void {
   user.reservedOutput -= r.output;
   user.reservedRequests--;
   user.reservedCost -= r.cost;
+}
+
+/** One budget of a period as `GET /users/:id/usage` shows it (cost in micro-units of the prices' currency). */
+export interface BudgetStatus {
+  readonly budget: string;
+  readonly limit: number;
+  readonly used: number;
+  /** The worst case of the requests still running. */
+  readonly reserved: number;
+  readonly remaining: number;
+}
+
+/** Every budget of `q` with what is used, reserved and left in the current period. */
+export function budgetStatus(state: SpendState, q: QuotaConfig): BudgetStatus[] {
+  const out: BudgetStatus[] = [];
+  const s = state.spent;
+  const add = (budget: string, limit: number | null, used: number, reserved: number): void => {
+    if (limit !== null) out.push({ budget, limit, used, reserved, remaining: Math.max(0, limit - used - reserved) });
+  };
+  add('requests', q.requests, s.requests, state.reservedRequests);
+  add('costMicros', q.costMicros, s.costMicros, state.reservedCost);
+  const t = q.tokens;
+  if (t !== null) {
+    add('tokens', t.total, s.tokens, state.reservedInput + state.reservedOutput);
+    add('inputTokens', t.input, s.inputTokens, state.reservedInput);
+    add('outputTokens', t.output, s.outputTokens, state.reservedOutput);
+    add('cacheReadTokens', t.cacheRead, s.cacheReadTokens, 0);
+    add('cacheWriteTokens', t.cacheWrite, s.cacheWriteTokens, 0);
+    add('reasoningTokens', t.reasoning, s.reasoningTokens, 0);
+  }
+  return out;
 }

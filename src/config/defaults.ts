@@ -152,6 +152,13 @@ export const DEFAULTS = deepFreeze({
     /** No client login: the service's `user` (if any) is charged, as before logins existed. */
     auth: 'none',
   },
+  /** A proxy service's named `upstreams`. */
+  upstream: {
+    /** Probed like HAProxy servers: every 5 s, down after 3 failures, up after 2 successes. */
+    check: { intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 3 },
+    /** A group with no `strategy` tries its members in order. */
+    strategy: 'failover',
+  },
   /** A gateway service. */
   gatewayService: {
     strategy: 'priority',

@@ -31,7 +31,23 @@ const VALUES: Record<string, Schema> = {
   enabled: { type: 'boolean' },
   ports: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', examples: ['30000-30099'] },
   expires: DATE,
-  keys: { type: 'array', items: { type: 'string', minLength: 1 } },
+  keys: {
+    type: 'array',
+    items: {
+      oneOf: [
+        { type: 'string', minLength: 1 },
+        {
+          type: 'object',
+          properties: {
+            key: { type: 'string', minLength: 1 }, name: { type: 'string' }, quota: { type: 'object' },
+            limits: { type: 'object' }, expires: DATE,
+          },
+          required: ['key'],
+          additionalProperties: false,
+        },
+      ],
+    },
+  },
   keyHashes: {
     type: 'array',
     items: {

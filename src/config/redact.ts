@@ -1,6 +1,6 @@
 import type { Config } from './types.js';
 
-const SECRET_KEYS = new Set(['token', 'keys', 'password', 'passwordHash', 'sha256']);
+const SECRET_KEYS = new Set(['token', 'keys', 'key', 'password', 'passwordHash', 'sha256']);
 
 /** The config with secrets (admin token, API keys, proxy passwords, credentials in URLs) replaced, for printing. */
 export function redactConfig(config: Config): unknown {

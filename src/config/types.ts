@@ -172,7 +172,10 @@ export interface UserConfig {
   readonly rate: RateConfig | null;
   /** Gateway rate limits of the user (all its keys together). */
   readonly limits: LimitsConfig | null;
+  /** Every client key of the user (the plain strings and the `key` of each object form). */
   readonly keys: readonly string[];
+  /** Keys written as objects (`{ key, name, quota, limits, expires }`): their own budgets, limits and expiry. */
+  readonly keyConfigs: readonly KeyConfig[];
   /** Keys issued through the admin API: only their SHA-256 is kept. */
   readonly keyHashes: readonly KeyHashConfig[];
   /** false: refused like a user over quota. */
@@ -189,6 +192,17 @@ export interface UserConfig {
 export interface PortRange {
   readonly from: number;
   readonly to: number;
+}
+
+/** A client key with its own quota (gateway budgets), rate limits and expiry, on top of its user's. */
+export interface KeyConfig {
+  readonly key: string;
+  /** Unique within the user; what `/users/:id/usage` and messages call the key. */
+  readonly name: string;
+  readonly quota: QuotaConfig | null;
+  readonly limits: LimitsConfig | null;
+  /** Epoch ms after which the key is refused (401), or null. */
+  readonly expiresAt: number | null;
 }
 
 export interface KeyHashConfig {
@@ -260,6 +274,38 @@ export interface ProxyServiceConfig extends ServiceBase {
   readonly final: ProxyRuleAction | null;
   /** Named rule-set files that rules reference with `match: { ruleSet: NAME }`. */
   readonly ruleSets: readonly RuleSetConfig[];
+  /** Named upstream proxies and groups of them, for `action: { upstream: NAME }`. */
+  readonly upstreams: readonly ProxyUpstreamConfig[];
+  /** With `final: { upstream: NAME }`, that name; else null. */
+  readonly finalUpstream: string | null;
+}
+
+/** Active health checks (HAProxy's inter, timeout, rise, fall); intervalMs 0: no probes. */
+export interface HealthCheckConfig {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+}
+
+export type UpstreamGroupStrategy = 'failover' | 'round-robin';
+
+/** A named upstream proxy (`url`, probed by `check`), or a group of them (`members`, tried by `strategy`). */
+export type ProxyUpstreamConfig = UpstreamProxyConfig | UpstreamGroupConfig;
+
+export interface UpstreamProxyConfig {
+  readonly kind: 'proxy';
+  readonly name: string;
+  readonly url: URL;
+  readonly check: HealthCheckConfig;
+}
+
+export interface UpstreamGroupConfig {
+  readonly kind: 'group';
+  readonly name: string;
+  /** Names of `kind: proxy` upstreams, in failover order. */
+  readonly members: readonly string[];
+  readonly strategy: UpstreamGroupStrategy;
 }
 
 export type ProxyRuleAction = 'direct' | 'reject' | 'upstream';
@@ -269,6 +315,8 @@ export type ProxyMatchKind = 'domain' | 'domainSuffix' | 'domainKeyword' | 'ip' 
 export interface ProxyRuleConfig {
   readonly match: { readonly kind: ProxyMatchKind; readonly values: readonly string[] };
   readonly action: ProxyRuleAction;
+  /** For `action: { upstream: NAME }`, the named upstream or group; absent or null: the service's `upstream`. */
+  readonly upstream?: string | null;
 }
 
 export interface RuleSetConfig {

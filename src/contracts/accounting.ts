@@ -5,6 +5,9 @@ import type { Relay, RelayResult } from './relay-engine.js';
 
 export type RefusalReason = 'quota_exceeded' | 'quota_expired' | 'user_disabled';
 
+/** Why a connection or request was refused (`tidegate_refused_total{service, reason}`); `quota` when unsaid. */
+export type RefusedReason = RefusalReason | 'quota' | 'rate_limited' | 'unpriced_model' | 'key_expired';
+
 /** An admitted gateway request's worst case, held against its user's budgets until the request is booked. */
 export interface SpendReservation {
   readonly input: number;
@@ -28,7 +31,7 @@ export interface ServiceAccounting {
   /** null when `user` may start a connection or request now; else why not. Users without a quota always pass. */
   check(user: string | null): Refusal | null;
   /** Counts a refused connection or request. */
-  refused(user: string | null, service: string): void;
+  refused(user: string | null, service: string, reason?: RefusedReason): void;
   /** The bandwidth limit a new relay shares (the user's, else the service's), or null. */
   rateLimit(user: string | null, service: string): RateLimit | null;
   /** The user's quota budget a new relay shares (the engine stops the relay where the quota ends), or null. */
@@ -47,6 +50,8 @@ export interface ServiceAccounting {
    */
   cost(model: string | null, input: number, cacheRead: number, cacheWrite: number, output: number,
     reasoning: number): number;
+  /** A request's worst-case cost (input + max output at the model's prices), not counted anywhere; 0 unpriced. */
+  worstCost(model: string, input: number, maxOutput: number): number;
   /** `unpriced: refuse` and `model` has no price: the request is refused before any upstream. */
   refusesUnpriced(model: string): boolean;
   /**
@@ -58,4 +63,36 @@ export interface ServiceAccounting {
   releaseSpend(reservation: SpendReservation): void;
   /** Counts a client connection a gateway accepted. */
   connectionOpened(service: string): void;
+  /** Gateway rate limits shared through Redis (`store.redis`); null: each process limits alone. */
+  readonly sharedLimits: SharedLimits | null;
+}
+
+/**
+ * Gateway rate limits shared by every instance through Redis (`store.redis`): one script call per admission checks
+ * and takes a request on each subject's sliding minute windows (a user's, a key's), atomically.
+ */
+export interface SharedLimits {
+  /** Redis answers: admissions go there; false: each process limits alone until it is back (local fallback). */
+  readonly up: boolean;
+  /**
+   * Checks `subjects` (1 or 2 window ids, each with its rpm and tpm, 0 = none) and, when all have room, takes one
+   * request and `reserved` tokens on each; `owner.sharedReply` is called once (admissions of one event-loop turn
+   * share one script call).
+   */
+  admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number): void;
+  /**
+   * A request admitted through `admit` was booked: `delta` tokens (booked − reserved) on each subject's window
+   * (summed per subject and sent in the background).
+   */
+  settle(subjects: readonly string[], delta: number): void;
+}
+
+/** Told the outcome of a shared admission (the gateway's Admission). */
+export interface SharedLimitOwner {
+  /**
+   * `windows` null: Redis failed, decide locally. Else `refused` is 0 (taken) or the 1-based subject whose limit
+   * refused, `limit` 1 (rpm) or 2 (tpm), and `windows` from `at` holds per subject: window start, requests now,
+   * requests last window, tokens now, tokens last window.
+   */
+  sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number): void;
 }

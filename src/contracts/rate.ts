@@ -22,6 +22,13 @@ export interface ByteBudget {
   readonly id: number;
   /** `limit`: bytes in total since creation, Infinity for none; `countIn`/`countOut`: which directions count. */
   set(limit: number, countIn: boolean, countOut: boolean): void;
+  /**
+   * For bytes moved outside the engine's relays (the plain HTTP proxy): books up to `bytes` of direction `dir` (0:
+   * client→target, 1: target→client) and returns how many may pass (all of them when `dir` is not counted).
+   */
+  take(dir: 0 | 1, bytes: number): number;
+  /** Books bytes already moved outside the engine that could not be sized beforehand (message heads, framing). */
+  charge(dir: 0 | 1, bytes: number): void;
   /** Releases the budget once no relay uses it (relays holding it keep its last limit). */
   dispose(): void;
 }

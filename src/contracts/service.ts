@@ -1,4 +1,5 @@
 import type { ServiceConfig } from '../config/types.js';
+import type { HealthSnapshot } from './health.js';
 import type { ServiceContext } from './service-context.js';
 import type { ServiceStatus } from './service-status.js';
 
@@ -28,4 +29,8 @@ export interface Service<C extends ServiceConfig = ServiceConfig> {
   refresh?(): Promise<boolean>;
   /** Sizes and hit rates of the service's caches, for GET /cache (services without caches omit it). */
   caches?(): Record<string, unknown>;
+  /** A user's (and its keys') gateway limit windows and key budgets, for GET /users/:id/usage; null: none here. */
+  limitStatus?(user: string): unknown;
+  /** Health-checked subjects of the service (upstream proxies …), for /metrics (services without omit it). */
+  health?(): readonly HealthSnapshot[];
 }

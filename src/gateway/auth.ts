@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ServiceAccounting } from '../contracts/accounting.js';
 import { GatewayAuthError, QuotaExceededError } from '../errors.js';
+import type { KeyPolicy, SpendPolicies } from './limits/policies.js';
 
 /** What client auth reads (the GatewayCore). */
 export interface AuthSource {
@@ -10,15 +11,35 @@ export interface AuthSource {
   readonly defaultUser: string | null;
   readonly accounting: ServiceAccounting;
   readonly serviceName: string;
+  readonly policies: SpendPolicies;
   userForKey(key: string): string | undefined;
 }
 
-/** The user a request is served for (null: an open gateway without a `user`), or the 401 to answer. */
-export function authenticate(source: AuthSource, headers: IncomingHttpHeaders): string | null | GatewayAuthError {
+/** Where auth leaves the key's own policy (a key written as an object with limits, a quota or an expiry). */
+export interface KeyHolder {
+  key: KeyPolicy | null;
+}
+
+/**
+ * The user a request is served for (null: an open gateway without a `user`), or the 401 to answer (an unknown or
+ * expired key); a key with its own policy is left on `holder`.
+ */
+export function authenticate(
+  source: AuthSource, headers: IncomingHttpHeaders, holder: KeyHolder,
+): string | null | GatewayAuthError {
   if (source.keys === null) return source.defaultUser;
   const key = clientKey(headers);
   const user = key === null ? undefined : source.userForKey(key);
-  if (user !== undefined) return user;
+  if (user !== undefined) {
+    const policy = source.policies.key(key!);
+    if (policy === null) return user;
+    if (policy.expiresAt !== null && Date.now() >= policy.expiresAt) {
+      source.accounting.refused(user, source.serviceName, 'key_expired');
+      return new GatewayAuthError(`API key "${policy.name}" has expired`);
+    }
+    holder.key = policy;
+    return user;
+  }
   return new GatewayAuthError(key === null
     ? 'missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"'
     : 'unknown API key');
@@ -28,7 +49,7 @@ export function authenticate(source: AuthSource, headers: IncomingHttpHeaders): 
 export function quotaRefusal(source: AuthSource, user: string | null): QuotaExceededError | null {
   const refusal = source.accounting.check(user);
   if (refusal === null) return null;
-  source.accounting.refused(user, source.serviceName);
+  source.accounting.refused(user, source.serviceName, refusal.reason);
   const message = refusal.reason === 'quota_expired'
     ? `user "${refusal.user}" is past its quota expiry`
     : refusal.reason === 'user_disabled'

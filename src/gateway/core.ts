@@ -12,7 +12,7 @@ import { SlotList } from '../util/slot-list.js';
 import { Router } from './routing/router.js';
 import { Watchdog, type Watched } from './timers/watchdog.js';
 import type { RowPricer } from './usage-row.js';
-import { UserLimits } from './limits/user-limits.js';
+import { SpendPolicies } from './limits/policies.js';
 import type { TokenUsage } from './response/usage.js';
 
 /** A request in flight, as the service sees it (the Exchange). */
@@ -43,8 +43,8 @@ export class GatewayCore {
   readonly live = new SlotList<LiveExchange>('slot');
   /** Request and first-byte deadlines of the live exchanges. */
   readonly watchdog: Watchdog;
-  /** The users' rate limiters (`users[].limits`) for this service. */
-  readonly limits = new UserLimits();
+  /** The spend policies (limits, budgets) of users and keys, for this service. */
+  readonly policies: SpendPolicies;
   /** Prices rows when they are booked (accounting's price table). */
   readonly pricer: RowPricer;
   requests = 0;
@@ -59,12 +59,13 @@ export class GatewayCore {
     this.accounting = accounting;
     this.pricer = new AccountingPricer(accounting);
     this.serviceName = config.name;
+    this.policies = new SpendPolicies(config.name);
     this.config = config;
     this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config)]));
     this.router = new Router(config, this.channels);
     this.affinity = new AffinityTable(config.affinity.maxEntries, config.affinity.ttlMs);
     this.keys = buildKeyMap(users);
-    this.limits.apply(users);
+    this.policies.apply(users, Date.now());
     this.defaultUser = config.user;
     this.codec = codec;
     this.usageLog = usageLog;
@@ -93,7 +94,7 @@ export class GatewayCore {
     this.router = new Router(next, channels);
     this.affinity.reconfigure(next.affinity.maxEntries, next.affinity.ttlMs);
     this.keys = buildKeyMap(users);
-    this.limits.apply(users);
+    this.policies.apply(users, Date.now());
     this.defaultUser = next.user;
     this.watchdog.retune(next.firstByteTimeoutMs, next.requestTimeoutMs);
     return retired;

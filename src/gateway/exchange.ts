@@ -22,7 +22,7 @@ import { upstreamSuffix, type Endpoint } from './routing/endpoints.js';
 import { Attempt, firstByteTimedOut, type AttemptOwner } from './upstream/attempt.js';
 import type { Channel } from './upstream/channel.js';
 import { upstreamRequest } from './upstream/request.js';
-import { usageRow } from './usage-row.js';
+import { bookRow } from './usage-row.js';
 
 /**
  * One client request through the gateway, as a state machine: auth and quota → body (BodyIntake) → parse and route
@@ -85,7 +85,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   /** Client auth by API key, then the user's quota; returns false (after answering 401 / 429) when refused. */
   authenticate(): boolean {
-    const user = authenticate(this.core, this.req.headers);
+    const user = authenticate(this.core, this.req.headers, this.admission);
     if (user instanceof GatewayError) {
       this.fail(user);
       return false;
@@ -139,20 +139,28 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     if (!this.clientGone) this.plan.start(this.intake.body!);
   }
 
-  /** PlanOwner: the whole request is counted from its arrival; the spend policy admits it or answers. */
+  /** PlanOwner: the whole request is counted from its arrival (the plan then asks the spend policy). */
   routed(): void {
-    const core = this.core;
-    const plan = this.plan;
-    const refusal = this.admission.admit(core, this.endpoint.family, this.user, plan.summary!, plan.body!);
-    if (refusal !== null) {
-      this.fail(refusal);
-      return;
-    }
     this.deadline = this.startedAt + this.core.config.requestTimeoutMs;
-    const every = core.config.sseKeepAliveMs;
-    if (every > 0 && plan.summary!.stream) this.keepAlive = new KeepAlive(every, this.endpoint.family, this.startedAt);
     this.core.watchdog.arm();
-    this.next();
+  }
+
+  /** PlanOwner (AdmissionOwner): go upstream, or answer the refusal (at once, or once shared limits answered). */
+  admitted(refusal: GatewayError | null): void {
+    if (this.finished) return;
+    try {
+      if (refusal !== null) {
+        this.fail(refusal);
+        return;
+      }
+      const every = this.core.config.sseKeepAliveMs;
+      if (every > 0 && this.plan.summary!.stream) {
+        this.keepAlive = new KeepAlive(every, this.endpoint.family, this.startedAt);
+      }
+      this.next();
+    } catch (err) {
+      exchangeCrashed(this, err);
+    }
   }
 
   /** Chooses a channel and starts an attempt there; or answers the failure. */
@@ -346,9 +354,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     const core = this.core;
     core.live.delete(this);
     this.releaseBody();
-    const row = usageRow(this, this.plan.summary, core.serviceName, err, core.pricer);
-    core.record(row);
-    this.admission.settle(core.accounting, row.totalTokens ?? 0, this.attempt?.channel ?? null);
+    bookRow(this, this.plan.summary, core, err);
   }
 }
 

@@ -10,15 +10,19 @@ import { rewriteModel } from './routing/model-rewrite.js';
 import { modelInUrl, upstreamDialect, type Endpoint } from './routing/endpoints.js';
 import type { Route } from './routing/router.js';
 import type { Channel } from './upstream/channel.js';
+import { ADMISSION_PENDING, type Admission, type AdmissionOwner } from './limits/admission.js';
 import { streamAsksUsage, withUsageAsked } from './usage-request.js';
 
 /** Who a plan reports to (the Exchange). */
-export interface PlanOwner {
+export interface PlanOwner extends AdmissionOwner {
   readonly clientGone: boolean;
   fail(err: GatewayError): void;
   guard(step: Promise<void>): void;
-  /** The request has a route: from now on the request deadline counts, and attempts start. */
+  /** The request has a route: from now on the request deadline counts (admission, then attempts). */
   routed(): void;
+  /** The spend policy of the exchange, asked once the request is routed; it answers through `admitted`. */
+  readonly admission: Admission;
+  readonly user: string | null;
   /** Answers a body made here (a local token count, its method named). */
   answerLocal(body: Buffer, countedBy: string): void;
   /** Starts an attempt on `channel` with the body in `dialect`; `now` is the caller's Date.now(). */
@@ -107,7 +111,10 @@ export class RequestPlan {
       this.owner.fail(new NoChannelError(`no channel serves model "${summary.model}" on ${this.endpoint.path}`));
       return;
     }
-    this.owner.routed();
+    const owner = this.owner;
+    owner.routed();
+    const refusal = owner.admission.admit(core, this.endpoint.family, owner.user, summary, this.body!, owner);
+    if (refusal !== ADMISSION_PENDING) owner.admitted(refusal);
   }
 
   /** The channel for the next attempt (null: none left that can take it). */

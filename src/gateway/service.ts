@@ -251,6 +251,10 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.state = 'stopped';
   }
 
+  limitStatus(user: string): unknown {
+    return this.core.policies.status(user, Date.now());
+  }
+
   status(): ServiceStatus {
     const core = this.core;
     const now = Date.now();

@@ -2,6 +2,9 @@ import type { RequestSummary } from '../dialects/types.js';
 import type { GatewayError } from '../errors.js';
 import type { RequestLogRow } from '../contracts/records.js';
 import type { TokenUsage } from './response/usage.js';
+import type { ServiceAccounting } from '../contracts/accounting.js';
+import type { Admission } from './limits/admission.js';
+import type { RateLimiter } from './limits/rate-limiter.js';
 
 /** What the usage row of one exchange is read from (the Exchange). */
 export interface RowSource {
@@ -19,6 +22,32 @@ export interface RowSource {
   readonly committed: boolean;
   readonly intake: { readonly bytes: number };
   readonly writer: { readonly bytes: number };
+}
+
+/** Where a row goes (the GatewayCore). */
+export interface RowBook {
+  readonly serviceName: string;
+  readonly pricer: RowPricer;
+  readonly accounting: ServiceAccounting;
+  record(row: RequestLogRow): void;
+}
+
+/**
+ * Books a finished exchange: its row to the log and meters, then its spend settled (reservations given back, the
+ * real tokens on the limits), in that order so the real figures count before the reservation goes.
+ */
+export function bookRow(
+  x: RowSource & { readonly admission: Admission; readonly attempt: { readonly channel: BookedChannel } | null },
+  summary: RequestSummary | null, book: RowBook, err: GatewayError | null,
+): void {
+  const row = usageRow(x, summary, book.serviceName, err, book.pricer);
+  book.record(row);
+  x.admission.settle(book.accounting, row, x.attempt === null ? null : x.attempt.channel);
+}
+
+interface BookedChannel {
+  readonly name: string;
+  readonly limiter: RateLimiter | null;
 }
 
 /** Prices a booked row: cost in micro-units of the model's currency (0: unpriced). */

@@ -1,5 +1,6 @@
 import { GeoDatabaseError } from '../errors.js';
 import { ipv6PrefixEnd, ipv6PrefixStart, parseIp, type IpKey } from '../util/ip.js';
+import { contentLines } from '../util/lines.js';
 
 /**
  * Sorted, non-overlapping address ranges with a country each, answered by binary search. Built from CIDR lists
@@ -111,17 +112,7 @@ const COUNTRY_RE = /^[A-Za-z]{2}$/;
  */
 export function parseRangeList(text: string, file: string, country: string | null): RangeEntry[] {
   const out: RangeEntry[] = [];
-  let lineNo = 0;
-  let from = 0;
-  while (from <= text.length) {
-    let nl = text.indexOf('\n', from);
-    if (nl === -1) nl = text.length;
-    const raw = text.slice(from, nl);
-    from = nl + 1;
-    lineNo++;
-    const hash = raw.search(/[#;]/);
-    const line = (hash === -1 ? raw : raw.slice(0, hash)).trim();
-    if (line.length === 0) continue;
+  for (const { text: line, lineNo } of contentLines(text, /[#;]/)) {
     const fields = line.split(/[\s,]+/);
     const entry = parseLine(fields, country);
     if (typeof entry === 'string') {

@@ -1,17 +1,7 @@
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ProxyServiceConfig } from '../config/schema.js';
-import {
-  ConnectTimeoutError,
-  DestinationDeniedError,
-  HttpRefusal,
-  ProxyAuthError,
-  ProxyHandshakeError,
-  QuotaExceededError,
-  SocksGreetingRefusal,
-  SocksRefusal,
-  UpstreamProxyError,
-  UpstreamUnavailableError,
-} from '../errors.js';
+import type { HealthSnapshot } from '../contracts/health.js';
+import { DestinationDeniedError, ProxyAuthError, ProxyHandshakeError, QuotaExceededError } from '../errors.js';
 import type { ServiceContext } from '../contracts/service-context.js';
 import type { ForwardContext } from './forward-context.js';
 import type { NameResolver } from './resolver/name-resolver.js';
@@ -19,21 +9,20 @@ import { resolverOf } from './resolver/shared-resolver.js';
 import { describeError } from '../guard/describe-error.js';
 import { formatHostPort } from '../util/address.js';
 import { dial } from './dial.js';
-import type {
-  CloseReason,
-  DialAddress,
-  DialingRelay,
-  DialOptions,
-  RelayDialListener,
-} from '../contracts/relay-engine.js';
-import { DestinationGuard, type DenyReason } from './proxy/destination-guard.js';
+import type { DialAddress, DialingRelay, DialOptions } from '../contracts/relay-engine.js';
+import { DestinationGuard } from './proxy/destination-guard.js';
+import { DirectDial } from './proxy/direct-dial.js';
+import {
+  connectFarewell, deniedFarewell, handshakeFarewell, NO_ACCEPTABLE_METHODS, type Protocol,
+} from './proxy/farewells.js';
 import { parseBasic } from './proxy/auth/basic.js';
 import { LoginDirectory, type Credentials } from './proxy/auth/login-directory.js';
 import { ProxyAuth } from './proxy/auth/proxy-auth.js';
 import { HandshakeReader } from './proxy/handshake-reader.js';
 import { httpReply, parseConnect, type ProxyHead } from './proxy/http-connect.js';
 import { HttpSession, SessionRoute } from './proxy/http-session.js';
-import { PlainHttpProxy, type PlainHttpHost, type Routed } from './proxy/plain-http.js';
+import { PlainHttpProxy, type PlainHttpHost } from './proxy/plain-http.js';
+import { routeDestination, type Routed } from './proxy/route-destination.js';
 import { ProxyRouter } from './proxy/router.js';
 import { RuleSetStore } from './proxy/rules/rule-set-store.js';
 import {
@@ -45,21 +34,21 @@ import {
   userPassReply,
   type Destination,
 } from './proxy/socks5.js';
-import { dialThroughUpstream } from './proxy/upstream.js';
-import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
+import type { UpstreamProxy } from './proxy/upstreams/upstream-proxy.js';
+import { tunnelVia, UpstreamSet } from './proxy/upstreams/upstream-set.js';
+import { isOutOfFds, type PendingClient, TcpService } from './tcp-service.js';
 
 const MAX_HANDSHAKE_BYTES = 8 * 1024;
-const NO_ACCEPTABLE_METHODS = Buffer.from([0x05, 0xff]);
 const NO_AUTH = Buffer.from([0x05, 0x00]);
 const USER_PASS = Buffer.from([0x05, 0x02]);
 /** Never aborted: plain requests dial on behalf of a connection that outlives any one of them. */
 const NEVER = new AbortController().signal;
-
-type Protocol = 'socks5' | 'http';
+const NO_FALLBACKS: readonly DialAddress[] = [];
 
 /**
- * A local SOCKS5 + HTTP CONNECT proxy on one port (told apart by the first byte). Each destination goes direct or
- * through the upstream proxy as the routing rules and GeoIP decide; then the relay engine carries the bytes.
+ * A local SOCKS5 + HTTP proxy on one port (told apart by the first byte). Each destination goes direct, through an
+ * upstream proxy or group, or is refused, as the routing rules and GeoIP decide; then the relay engine carries the
+ * bytes.
  */
 export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   private router: ProxyRouter;
@@ -78,10 +67,14 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
 
   /** Names of direct destinations and of address rules (the runtime's, shared by every service). */
   resolver: NameResolver;
+  /** The service's `upstream` and named `upstreams`, with their health. */
+  readonly upstreams: UpstreamSet;
 
   constructor(config: ProxyServiceConfig, context: ForwardContext) {
     super(config, context);
     this.resolver = resolverOf(context);
+    this.upstreams = new UpstreamSet(config.name, context.log);
+    this.upstreams.configure(config);
     this.router = new ProxyRouter(config, context.geo, new Map(), this.resolver);
     this.ruleSets = new RuleSetStore(config.name, context.log, this.ruleSetsChanged.bind(this));
     this.guard = new DestinationGuard(config, context.ownListeners ?? null);
@@ -99,11 +92,13 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     }
     this.rebuildRouter();
     await super.start();
+    this.upstreams.start();
   }
 
   override update(next: ProxyServiceConfig, context: ForwardContext): void {
     super.update(next, context);
     this.resolver = resolverOf(context);
+    this.upstreams.configure(next);
     this.rebuildRouter();
     this.ruleSetsLoading = this.ruleSets.configure(next.ruleSets);
     this.guard = new DestinationGuard(next, context.ownListeners ?? null);
@@ -120,6 +115,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   protected override onStopped(): void {
     this.plain.close();
     this.ruleSets.close();
+    this.upstreams.stop();
   }
 
   /**
@@ -155,7 +151,13 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
         forwarded: plain.forwarded, refused: plain.refused, upgraded: plain.upgraded, idleOrigins: plain.idleOrigins(),
       },
       auth: this.auth === null ? 'none' : { ...this.auth.status(), refused: this.authFailed },
+      upstreams: this.upstreams.status(),
     };
+  }
+
+  /** The health of the named upstream proxies, for /metrics. */
+  health(): readonly HealthSnapshot[] {
+    return this.upstreams.snapshots();
   }
 
   caches(): Record<string, unknown> {
@@ -189,13 +191,12 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       name: this.name,
       log: this.context.log,
       engine: this.context.engine,
-      upstream: config.upstream,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       logsIn: config.auth === 'users',
       route: (dest) => service.route(dest),
       open: (routed, dest) => service.open(routed, dest, NEVER),
-      openUpstream: () => service.openUpstream(),
+      openProxy: (proxy) => service.openProxy(proxy),
       login: (authorization, address) => service.login(basicCredentials(authorization), address),
       refusal: (user) => service.context.accounting.check(user)?.reason ?? null,
       routedVia: (via) => {
@@ -309,7 +310,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
       const address = direct ? this.engineAddress(routed.dialHost, dest.port) : null;
       if (address !== null) {
         client.removeListener('close', clientGone);
-        this.dialWithEngine(pending, protocol, reader, target, address);
+        this.dialWithEngine(pending, protocol, reader, target, address, this.fallbacks(routed, dest.port));
         return;
       }
       upstream = await this.open(routed, dest, abort.signal);
@@ -380,6 +381,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
    */
   private dialWithEngine(
     pending: ProxyClient, protocol: Protocol, reader: HandshakeReader, target: string, address: DialAddress,
+    fallbacks: readonly DialAddress[],
   ): void {
     const client = pending.client;
     const early = reader.release();
@@ -390,10 +392,25 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     const greeting = protocol === 'socks5'
       ? socksReply(SOCKS_REPLY.succeeded)
       : httpReply(200, 'Connection Established');
-    const dialing = new DirectDial(this, protocol, target);
+    const dialing = new DirectDial(this, protocol, target, fallbacks);
     // Counted now (the relay is live from here) and taken back if it ends without reaching the destination.
     this.direct++;
     this.relayDialing(pending, dialing, address, target, this.dialOptions(), false, greeting, dialing);
+  }
+
+  /**
+   * The other checked addresses of a name, in the resolver's order, for the engine to redial one after another when
+   * a connect fails (the engine cannot race them as Node's happy eyeballs does).
+   */
+  private fallbacks(routed: Routed, port: number): readonly DialAddress[] {
+    const addresses = routed.addresses;
+    if (addresses === null || addresses.length < 2) return NO_FALLBACKS;
+    const out: DialAddress[] = [];
+    for (let i = 1; i < addresses.length; i++) {
+      const address = this.engineAddress(addresses[i]!, port);
+      if (address !== null) out.push(address);
+    }
+    return out;
   }
 
   /** @internal a direct destination the engine dialed failed: logged, answered in the client's protocol. */
@@ -438,23 +455,18 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
   }
 
   private open(routed: Routed, dest: Destination, abort: AbortSignal): Promise<Socket> {
-    const { config } = this;
     const options = this.dialOptions();
     if (routed.via === 'direct') {
       const several = routed.addresses !== null && routed.addresses.length > 1;
       const host = several ? routed.name! : routed.dialHost;
       return dial({ host, port: dest.port }, options, abort, several ? routed.addresses : null);
     }
-    return dialThroughUpstream(
-      config.upstream!, dest, { ...options, handshakeTimeoutMs: config.handshakeTimeoutMs }, abort,
-    );
+    return tunnelVia(routed.upstream!, dest, options, this.config.handshakeTimeoutMs, abort);
   }
 
-  /** A plain connection to the upstream HTTP proxy (plain requests through it carry their absolute URI). */
-  private openUpstream(): Promise<Socket> {
-    const upstream = this.config.upstream!;
-    const port = Number(upstream.port || 80);
-    return dial({ host: upstream.hostname.replace(/^\[|\]$/g, ''), port }, this.dialOptions(), NEVER);
+  /** A plain connection to an upstream HTTP proxy (plain requests through it carry their absolute URI). */
+  private openProxy(proxy: UpstreamProxy): Promise<Socket> {
+    return proxy.connect(this.dialOptions(), NEVER);
   }
 }
 
@@ -471,31 +483,6 @@ function basicCredentials(value: string | null | undefined): Credentials | Proxy
 }
 
 /**
- * Direct or upstream, and checked: a direct name is resolved here and every address checked (the checked address is
- * the one dialled); through the upstream a literal address is still checked and a name is the upstream's to resolve.
- */
-async function routeDestination(
-  router: ProxyRouter, guard: DestinationGuard, dest: Destination, service: ProxyService,
-): Promise<Routed> {
-  const route = await router.decide(dest.host, dest.port);
-  if (route.via === 'reject') {
-    service.ruleRejected();
-    throw new DestinationDeniedError(`${formatHostPort(dest)} is refused by the proxy's routing rules`);
-  }
-  if (route.via === 'direct') {
-    const host = route.address ?? dest.host;
-    if (isIP(host) === 0) {
-      const addresses = await resolveChecked(service.resolver, guard, host, dest.port);
-      return { via: 'direct', dialHost: addresses[0]!, addresses, name: host };
-    }
-    checkDestination(guard, host, dest.port);
-    return { via: 'direct', dialHost: host, addresses: null, name: null };
-  }
-  if (isIP(dest.host) !== 0) checkDestination(guard, dest.host, dest.port);
-  return { via: 'upstream', dialHost: dest.host, addresses: null, name: null };
-}
-
-/**
  * Puts bytes sent after the handshake back into the client socket for the relay. False when the client already
  * half-closed during the handshake: its stream has ended and cannot take them back (unshift would throw).
  */
@@ -503,110 +490,6 @@ function handBack(client: Socket, early: Buffer): boolean {
   if (client.readableEnded) return false;
   if (early.length > 0) client.unshift(early);
   return true;
-}
-
-/** Refuses `ip:port` with DestinationDeniedError when the guard says no. */
-function checkDestination(guard: DestinationGuard, ip: string, port: number, name?: string): void {
-  const reason = guard.check(ip, port);
-  if (reason !== null) throw deniedError(reason, ip, port, name);
-}
-
-/** Resolves a name and checks every address it has (one refused address refuses the name). */
-async function resolveChecked(
-  resolver: NameResolver, guard: DestinationGuard, name: string, port: number,
-): Promise<readonly string[]> {
-  const addresses = await resolver.resolve(name);
-  for (const address of addresses) checkDestination(guard, address, port, name);
-  if (addresses.length === 0) throw Object.assign(new Error(`${name} has no address`), { code: 'ENOTFOUND' });
-  return addresses;
-}
-
-function deniedError(reason: DenyReason, ip: string, port: number, name?: string): DestinationDeniedError {
-  const target = formatHostPort({ host: ip, port });
-  const what = name === undefined ? target : `${name}:${port} (${target})`;
-  const entry = ip.includes(':') ? `[${ip}]:${port}` : `${ip}/32:${port}`;
-  if (reason === 'own listener') {
-    return new DestinationDeniedError(
-      `${what} is one of tidegate's own listeners; only an allowDestinations entry with its port opens it,`
-        + ` e.g. "${entry}"`,
-    );
-  }
-  return new DestinationDeniedError(`${what} is refused (${reason}) unless allowDestinations lists it`);
-}
-
-function deniedFarewell(protocol: Protocol, err: DestinationDeniedError): Buffer {
-  return protocol === 'socks5'
-    ? socksReply(SOCKS_REPLY.notAllowed)
-    : httpReply(403, 'Forbidden', err.message, err.code);
-}
-
-const HTTP_REASONS: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large',
-  505: 'HTTP Version Not Supported',
-};
-
-const PROXY_AUTHENTICATE = 'proxy-authenticate: Basic realm="tidegate"\r\n';
-
-function handshakeFarewell(protocol: Protocol, err: Error): Buffer | null {
-  if (err instanceof ProxyAuthError) {
-    if (protocol === 'socks5') return userPassReply(false);
-    const reply = httpReply(407, 'Proxy Authentication Required', err.message, err.code).toString('utf8');
-    return Buffer.from(reply.replace('\r\n', `\r\n${PROXY_AUTHENTICATE}`), 'utf8');
-  }
-  if (protocol === 'socks5') {
-    if (err instanceof SocksRefusal) return socksReply(err.reply);
-    return err instanceof SocksGreetingRefusal ? NO_ACCEPTABLE_METHODS : null;
-  }
-  if (err instanceof HttpRefusal) return httpReply(err.status, HTTP_REASONS[err.status] ?? 'Bad Request', err.message);
-  return err instanceof ProxyHandshakeError && err.reason !== 'peer_closed'
-    ? httpReply(400, 'Bad Request', err.message)
-    : null;
-}
-
-function connectFarewell(protocol: Protocol, err: NodeJS.ErrnoException): Buffer {
-  const timedOut = err.code === ConnectTimeoutError.code || err.code === 'ETIMEDOUT';
-  if (protocol === 'socks5') {
-    const code = err.code === 'ECONNREFUSED' ? SOCKS_REPLY.connectionRefused
-      : err.code === 'ENETUNREACH' ? SOCKS_REPLY.networkUnreachable
-      : timedOut || err.code === 'EHOSTUNREACH' || err.code === 'ENOTFOUND' ? SOCKS_REPLY.hostUnreachable
-      : SOCKS_REPLY.generalFailure;
-    return socksReply(code);
-  }
-  if (timedOut) return httpReply(504, 'Gateway Timeout', err.message, ConnectTimeoutError.code);
-  if (err instanceof UpstreamProxyError) return httpReply(502, 'Bad Gateway', err.message, err.code);
-  return httpReply(
-    502, 'Bad Gateway', `cannot reach the destination: ${err.code ?? err.message}`, UpstreamUnavailableError.code,
-  );
-}
-
-/** A direct destination dialed by the engine: its record's route, and the one failure it can hear of (no failover). */
-class DirectDial implements RelayRoute, RelayDialListener {
-  readonly targetLabel: string;
-  readonly liveCount: LiveCount | null = null;
-  readonly unconnectedTargetLabel: string;
-  private readonly service: ProxyService;
-  private readonly protocol: Protocol;
-  private failed = false;
-
-  constructor(service: ProxyService, protocol: Protocol, target: string) {
-    this.service = service;
-    this.protocol = protocol;
-    this.targetLabel = `${target} direct`;
-    this.unconnectedTargetLabel = target;
-  }
-
-  unconnectedReason(reason: CloseReason): string {
-    this.service.directUnconnected();
-    if (this.failed) return 'upstream_unavailable';
-    return reason === 'client_reset' ? 'client_gone' : reason;
-  }
-
-  connected(): void {}
-
-  connectFailed(relay: DialingRelay, err: Error): void {
-    this.failed = true;
-    this.service.directFailed(relay, this.protocol, this.unconnectedTargetLabel, err as NodeJS.ErrnoException);
-  }
 }
 
 /** A proxy client from accept until its relay starts (or its handshake fails). */

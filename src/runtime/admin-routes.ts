@@ -26,6 +26,8 @@ export interface AdminSubject {
   readonly events: EventHub;
   readonly stats: StatsStream;
   reportStatus(): unknown;
+  /** Gateway limit windows of a user and its keys per service (empty: none). */
+  limitStatus(user: string): Record<string, unknown>;
   /** The request log's reader (off the event loop); null without a SQLite store. */
   readonly requestQuery: RequestReader | null;
 }
@@ -96,11 +98,13 @@ export function adminRoutes(runtime: AdminSubject): AdminRoute[] {
     {
       method: 'GET',
       path: '/users/:id/usage',
-      doc: { summary: "A user's live, durable and pending counters and quota" },
+      doc: {
+        summary: "A user's live, durable and pending counters, quota, gateway spend and budgets, limit windows",
+      },
       handle(params) {
         const usage = runtime.accounting.usage(params.id!);
         if (usage === null) throw new AdminNotFoundError(`no user "${params.id}" in the config`);
-        return { status: 200, body: usage };
+        return { status: 200, body: { ...usage, limits: runtime.limitStatus(params.id!) } };
       },
     },
     {

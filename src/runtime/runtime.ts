@@ -24,7 +24,8 @@ import { RequestReader } from '../store/request-reader.js';
 import type { ReporterStatus } from '../report/reporter.js';
 import { ReportControl } from './report-control.js';
 import { Management } from './management/management.js';
-import { ServiceWatch } from './service-watch.js';
+import { healthSources, ServiceWatch } from './service-watch.js';
+import { healthMetrics } from '../health/metrics.js';
 import { statsTick } from './stats-sample.js';
 import { VERSION } from '../version.js';
 import { adminRoutes } from './admin-routes.js';
@@ -141,6 +142,7 @@ export class Runtime {
     this.requestQuery = db ? new RequestReader(db, options.log) : null;
     this.watch = new ServiceWatch(() => this.status().services, this);
     this.events = new EventHub(this.watch);
+    healthMetrics(accounting.metrics, () => healthSources(this.services));
     this.stats = new StatsStream(() => statsTick(this.status()));
     this.log = options.log;
     this.source = options.source ?? null;
@@ -304,6 +306,16 @@ export class Runtime {
   /** The admin API's bound address, e.g. when the config asked for port 0. */
   adminAddress(): string | null {
     return this.admin?.address() ?? null;
+  }
+
+  /** Gateway limit windows of a user and its keys, per service that has any (GET /users/:id/usage). */
+  limitStatus(user: string): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, service] of this.services) {
+      const status = service.limitStatus?.(user);
+      if (status !== undefined && status !== null) out[name] = status;
+    }
+    return out;
   }
 
   /** Looks up a running service (tests, admin). */

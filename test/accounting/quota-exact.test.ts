@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { socks5Connect } from '../helpers/proxy-client.js';
 import { firehose } from '../fixtures/tcp.js';
-import { listen, type TestServer } from '../helpers/listen.js';
+import { listen, listenHttp, type TestServer } from '../helpers/listen.js';
 import { connectTo, countUntilClose } from '../helpers/sockets.js';
 import { engines, startTidegate, testConfig } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
@@ -74,6 +74,40 @@ for (const engine of engines()) {
         assert.equal(tg.records[0]!.reason, 'quota_exceeded');
       } finally {
         await tg.stop();
+      }
+    });
+
+    it('a plain HTTP proxy user stops at the quota\'s byte: head and body booked with the same budget', async () => {
+      const body = Buffer.alloc(4 * MiB, 5);
+      const origin = await listenHttp((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+        res.end(body);
+      });
+      const tg = await startTidegate({
+        users: [{ id: 'pam', quota: { bytes: '1MiB', direction: 'out' } }],
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', user: 'pam',
+          allowDestinations: ['127.0.0.0/8'],
+        }],
+      }, { engine });
+      try {
+        const client = await connectTo(tg.port('px'));
+        const url = `http://127.0.0.1:${origin.port}/big`;
+        client.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
+        const received = await countUntilClose(client);
+        // Exact: the response head and the body together are the quota, to the byte.
+        assert.equal(received, 1 * MiB);
+        await eventually(() => tg.records.length, (n) => n === 1);
+        assert.equal(tg.records[0]!.reason, 'quota_exceeded');
+        assert.equal(tg.records[0]!.bytesOut, 1 * MiB);
+        assert.equal(tg.runtime.accounting.usage('pam')!.quota!.used, 1 * MiB);
+        // The service's user is over quota: the next connection is closed at accept, as a forward service's is.
+        const again = await connectTo(tg.port('px'));
+        again.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
+        assert.equal(await countUntilClose(again), 0);
+      } finally {
+        await tg.stop();
+        await origin.close();
       }
     });
 

@@ -95,6 +95,18 @@ describe('config defaults table', () => {
         assert.deepEqual(proxy.directCountries, []);
         assert.equal(proxy.upstream, null);
       },
+      upstream: () => {
+        const withUpstreams = validateConfig({
+          services: [{
+            name: 'p', type: 'proxy', listen: '127.0.0.1:0',
+            upstreams: [{ name: 'a', url: 'socks5://127.0.0.1:1' }, { name: 'g', group: ['a'] }],
+          }],
+        }).services[0] as ProxyServiceConfig;
+        assert.deepEqual(proxy.upstreams, []);
+        const [a, g] = withUpstreams.upstreams;
+        assert.deepEqual(a!.kind === 'proxy' && a!.check, DEFAULTS.upstream.check);
+        assert.equal(g!.kind === 'group' && g!.strategy, DEFAULTS.upstream.strategy);
+      },
       gatewayService: () => {
         expectDefaults(gateway, DEFAULTS.gatewayService, 'gateway');
         assert.deepEqual(gateway.rules, []);

@@ -28,7 +28,8 @@ export interface GatewayOptions<K extends string> {
    */
   readonly gateway?: (up: Upstreams<K>) => Record<string, unknown> | Promise<Record<string, unknown>>;
   readonly users?: readonly {
-    id: string; keys: string[]; quota?: Record<string, unknown>; limits?: Record<string, unknown>;
+    id: string; keys: (string | Record<string, unknown>)[]; quota?: Record<string, unknown>;
+    limits?: Record<string, unknown>;
   }[];
   /** Write the request log to SQLite (a temp file); off by default. */
   readonly sqlite?: boolean;

@@ -49,6 +49,8 @@ function viaProxy(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ res, body: Buffer.concat(chunks) }));
+      // A body cut short (a quota) ends with close, not end: what arrived is the answer (res.complete says so).
+      res.on('close', () => resolve({ res, body: Buffer.concat(chunks) }));
     });
     req.on('error', reject);
     for (const chunk of options.body ?? []) req.write(chunk);
@@ -144,7 +146,13 @@ for (const engine of availableEngines()) {
         assert.equal(b.body.length, 30_000);
         const c = await viaProxy(port, `http://127.0.0.1:${origin.port}/bytes/5000`, { headers: { 'proxy-authorization': basic('carol', 'c'), connection: 'close' } });
         assert.equal(c.res.statusCode, 200);
+        // The body stops at carol's quota: request and answer together are her 1 KiB, to the byte.
+        assert.equal(c.res.complete, false);
+        assert.ok(c.body.length < 1024, `carol got ${c.body.length} body bytes`);
         await eventually(() => tg.records.length === 3, 5_000, 'records');
+        const carol = tg.records.find((r) => r.user === 'carol')!;
+        assert.equal(carol.reason, 'quota_exceeded');
+        assert.equal(carol.bytesIn + carol.bytesOut, 1024);
         const alice = tg.records.find((r) => r.user === 'alice')!;
         const bob = tg.records.find((r) => r.user === 'bob')!;
         assert.ok(alice.bytesOut > 100_000 && alice.bytesOut < 101_000, `alice out ${alice.bytesOut}`);

@@ -134,7 +134,9 @@ describe('proxy rule matching', () => {
       routing: 'bypass_cn', upstream: 'socks5://127.0.0.1:1', final: 'reject',
       rules: [{ match: { ip: '8.8.8.0/24' }, action: 'direct' }, { match: { port: 25 }, action: 'reject' }],
     }), null);
-    assert.deepEqual(await ruled.decide('8.8.8.8', 53), { via: 'direct', address: '8.8.8.8', country: null, rule: 0 });
+    assert.deepEqual(await ruled.decide('8.8.8.8', 53), {
+      via: 'direct', address: '8.8.8.8', country: null, rule: 0, upstream: null,
+    });
     assert.equal((await ruled.decide('192.168.1.1', 25)).via, 'reject');
     assert.equal((await ruled.decide('192.168.1.1', 80)).via, 'direct');
     const rest = await ruled.decide('9.9.9.9', 80);

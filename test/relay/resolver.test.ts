@@ -10,7 +10,7 @@ import { dnsServer, type DnsServer } from '../fixtures/dns-server.js';
 import { echoServer } from '../fixtures/tcp.js';
 import { httpConnect, socks5Connect } from '../helpers/proxy-client.js';
 import { connectTo, readAll } from '../helpers/sockets.js';
-import { startTidegate } from '../helpers/tidegate.js';
+import { engines, startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
 
 /** A clock the test moves by hand. */
@@ -162,6 +162,33 @@ describe('name resolver (c-ares against a DNS server on 127.0.0.1)', () => {
       await tg.stop();
       await echo.close();
     }
+  });
+
+  it('a name whose first address refuses is reached at its next one (the native engine redials)', async () => {
+    const echo = await echoServer();
+    // Nothing listens on 127.0.0.2 at the echo server's port: the first connect is refused.
+    dns.records.set('two.test', { addresses: ['127.0.0.2', '127.0.0.1'], ttl: 60 });
+    for (const engine of engines()) {
+      const tg = await startTidegate({
+        resolver: { servers: [dns.address], hostsFile: null },
+        services: [{
+          name: 'px', type: 'proxy', listen: '127.0.0.1:0', routing: 'direct', allowDestinations: ['127.0.0.0/8'],
+        }],
+      }, { engine });
+      try {
+        const socks = await socks5Connect(tg.port('px'), 'two.test', echo.port);
+        assert.equal(socks.reply, 0, `${engine.kind}: reached`);
+        const echoed = readAll(socks.socket);
+        socks.socket.end('second address');
+        assert.equal((await echoed).toString(), 'second address');
+        const connect = await httpConnect(tg.port('px'), `two.test:${echo.port}`);
+        assert.equal(connect.status, 200, `${engine.kind}: CONNECT reached`);
+        connect.socket.destroy();
+      } finally {
+        await tg.stop();
+      }
+    }
+    await echo.close();
   });
 
   it('the proxy resolves names with it and the guard checks every address (one denied refuses the name)', async () => {

@@ -3,6 +3,7 @@ import { DEFAULTS } from '../defaults.js';
 import type {
   ProxyMatchKind, ProxyRuleAction, ProxyRuleConfig, ProxyServiceConfig, RuleSetConfig,
 } from '../types.js';
+import { readUpstreams } from './proxy-upstreams.js';
 import { join, type Reader } from '../validator.js';
 import { BASE_KEYS, readBase, readTcpTuning, TCP_KEYS } from './service-base.js';
 
@@ -12,7 +13,7 @@ export const BYPASS_CN_COUNTRIES = ['CN'] as const;
 const ROUTINGS = ['direct', 'upstream', 'bypass_cn'] as const;
 export const PROXY_KEYS = [
   'routing', 'direct', 'upstream', 'handshakeTimeout', 'allowDestinations', 'denyPrivate', 'allowOpen', 'auth',
-  'rules', 'final', 'ruleSets',
+  'rules', 'final', 'ruleSets', 'upstreams',
 ];
 const ACTIONS = ['direct', 'reject', 'upstream'] as const;
 const MATCH_KINDS: readonly ProxyMatchKind[] = [
@@ -41,15 +42,20 @@ export function readProxy(r: Reader, path: string, raw: Record<string, unknown>)
     ? null
     : r.url(join(path, 'upstream'), o.upstream, ['socks5', 'http']);
   const ruleSets = readRuleSets(r, join(path, 'ruleSets'), o.ruleSets);
-  const rules = readRules(r, join(path, 'rules'), o.rules, new Set(ruleSets.map((s) => s.name)));
-  const final = o.final === undefined || o.final === null
+  const upstreams = readUpstreams(r, join(path, 'upstreams'), o.upstreams);
+  const named = new Set(upstreams.map((u) => u.name));
+  const rules = readRules(r, join(path, 'rules'), o.rules, new Set(ruleSets.map((s) => s.name)), named);
+  const finalAction = o.final === undefined || o.final === null
     ? null
-    : r.oneOf(join(path, 'final'), o.final, ACTIONS, 'direct');
+    : readAction(r, join(path, 'final'), o.final, named);
+  const final = finalAction === null ? null : finalAction.action;
   if (upstream === null) {
     rules.forEach((rule, i) => {
-      if (rule.action === 'upstream') r.fail(join(join(join(path, 'rules'), i), 'action'), NO_UPSTREAM);
+      if (rule.action === 'upstream' && rule.upstream === null) {
+        r.fail(join(join(join(path, 'rules'), i), 'action'), NO_UPSTREAM);
+      }
     });
-    if (final === 'upstream') r.fail(join(path, 'final'), NO_UPSTREAM);
+    if (final === 'upstream' && finalAction!.upstream === null) r.fail(join(path, 'final'), NO_UPSTREAM);
   }
   if (upstream === null && routing !== 'direct' && o.upstream === undefined) {
     const expected = 'expected socks5://host:port or http://host:port';
@@ -70,24 +76,27 @@ export function readProxy(r: Reader, path: string, raw: Record<string, unknown>)
     rules,
     final,
     ruleSets,
+    upstreams,
+    finalUpstream: finalAction?.upstream ?? null,
   };
 }
 
 const NO_UPSTREAM = '"upstream" needs the service\'s upstream: set upstream to socks5://host:port or http://host:port';
 
 /** `rules`: `{ match: { KIND: value | [values] }, action }`, one kind per match, every value checked here. */
-function readRules(r: Reader, path: string, value: unknown, setNames: ReadonlySet<string>): ProxyRuleConfig[] {
+function readRules(
+  r: Reader, path: string, value: unknown, setNames: ReadonlySet<string>, upstreams: ReadonlySet<string>,
+): ProxyRuleConfig[] {
   return r.list(path, value).map((item, i) => {
     const at = join(path, i);
     const o = r.object(at, item, ['match', 'action']);
-    const action: ProxyRuleAction = r.oneOf(join(at, 'action'), o.action, ACTIONS, 'direct');
-    if (o.action === undefined) r.fail(join(at, 'action'), `expected one of: ${ACTIONS.join(', ')}`);
+    const { action, upstream } = readAction(r, join(at, 'action'), o.action, upstreams);
     const matchPath = join(at, 'match');
     const m = r.object(matchPath, o.match, MATCH_KINDS);
     const kinds = Object.keys(m).filter((k) => (MATCH_KINDS as readonly string[]).includes(k)) as ProxyMatchKind[];
     if (kinds.length !== 1) {
       r.fail(matchPath, `expected exactly one of: ${MATCH_KINDS.join(', ')}`);
-      return { match: { kind: 'domain', values: [] }, action };
+      return { match: { kind: 'domain', values: [] }, action, upstream };
     }
     const kind = kinds[0]!;
     const raw = m[kind];
@@ -101,8 +110,24 @@ function readRules(r: Reader, path: string, value: unknown, setNames: ReadonlySe
       if (problem !== null) r.fail(vPath, problem);
       return kind === 'geoip' ? text.toUpperCase() : text;
     });
-    return { match: { kind, values }, action };
+    return { match: { kind, values }, action, upstream };
   });
+}
+
+/** `direct | reject | upstream`, or `{ upstream: NAME }` naming an entry of the service's `upstreams`. */
+function readAction(
+  r: Reader, path: string, value: unknown, upstreams: ReadonlySet<string>,
+): { action: ProxyRuleAction; upstream: string | null } {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const o = r.object(path, value, ['upstream']);
+    const name = r.requiredString(join(path, 'upstream'), o.upstream);
+    if (name !== '' && !upstreams.has(name)) {
+      r.fail(join(path, 'upstream'), `no upstream named "${name}" (upstreams: ${[...upstreams].join(', ') || 'none'})`);
+    }
+    return { action: 'upstream', upstream: name };
+  }
+  if (value === undefined) r.fail(path, `expected one of: ${ACTIONS.join(', ')}, or { upstream: NAME }`);
+  return { action: r.oneOf(path, value, ACTIONS, 'direct'), upstream: null };
 }
 
 function checkMatchValue(kind: ProxyMatchKind, text: string, setNames: ReadonlySet<string>): string | null {

@@ -1,6 +1,8 @@
 import { DEFAULTS } from '../defaults.js';
 import { parseScryptHash } from '../../util/scrypt-hash.js';
-import type { KeyHashConfig, PortRange, ProxyLogin, QuotaConfig, TokenBudget, UserConfig } from '../types.js';
+import type {
+  KeyConfig, KeyHashConfig, PortRange, ProxyLogin, QuotaConfig, TokenBudget, UserConfig,
+} from '../types.js';
 import { join, type Reader } from '../validator.js';
 import { readLimits } from './limits.js';
 import { readPortRange } from './port-range.js';
@@ -10,6 +12,8 @@ import { readRate } from './rate.js';
 export const USER_KEYS = [
   'id', 'quota', 'rate', 'keys', 'keyHashes', 'enabled', 'expires', 'proxy', 'limits', 'ports',
 ];
+/** The keys of a `users[].keys[]` item written as an object. */
+export const KEY_KEYS = ['key', 'name', 'quota', 'limits', 'expires'];
 /** The keys of a user's `quota:`. */
 export const QUOTA_KEYS = [
   'bytes', 'direction', 'period', 'timezone', 'expires', 'tokens', 'requests', 'cost', 'resetDay',
@@ -27,11 +31,17 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
     const id = r.requiredString(join(path, 'id'), o.id);
     if (id && ids.has(id)) r.fail(join(path, 'id'), `duplicate user id "${id}"`);
     ids.add(id);
+    const keyConfigs: KeyConfig[] = [];
+    const names = new Set<string>();
     const userKeys = r.list(join(path, 'keys'), o.keys).map((k, j) => {
-      const key = r.requiredString(join(join(path, 'keys'), j), k);
+      const at = join(join(path, 'keys'), j);
+      const object = k !== null && typeof k === 'object' && !(k instanceof Date);
+      const config = object ? readKey(r, at, k, j, names) : null;
+      const key = config === null ? r.requiredString(at, k) : config.key;
       const owner = keys.get(key);
-      if (key && owner !== undefined) r.fail(join(join(path, 'keys'), j), `key is already used by user "${owner}"`);
+      if (key && owner !== undefined) r.fail(object ? join(at, 'key') : at, `key is already used by user "${owner}"`);
       keys.set(key, id);
+      if (config !== null) keyConfigs.push(config);
       return key;
     });
     const quota = readQuota(r, join(path, 'quota'), o.quota);
@@ -49,6 +59,7 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
       rate: readRate(r, join(path, 'rate'), o.rate),
       limits,
       keys: userKeys,
+      keyConfigs,
       keyHashes: readKeyHashes(r, join(path, 'keyHashes'), o.keyHashes, hashes),
       enabled: r.boolean(join(path, 'enabled'), o.enabled, DEFAULTS.user.enabled),
       expiresAt: readDate(r, join(path, 'expires'), o.expires, DEFAULTS.user.expiresAt),
@@ -56,6 +67,22 @@ export function readUsers(r: Reader, value: unknown): UserConfig[] {
       ports: readUserPorts(r, join(path, 'ports'), o.ports),
     };
   });
+}
+
+/** A key written as `{ key, name, quota, limits, expires }`; `name` defaults to `key#<index>`. */
+function readKey(r: Reader, path: string, value: unknown, index: number, names: Set<string>): KeyConfig {
+  const o = r.object(path, value, KEY_KEYS);
+  const key = r.requiredString(join(path, 'key'), o.key);
+  const name = r.string(join(path, 'name'), o.name, `key#${index}`);
+  if (names.has(name)) r.fail(join(path, 'name'), `duplicate key name "${name}"`);
+  names.add(name);
+  return {
+    key,
+    name,
+    quota: readQuota(r, join(path, 'quota'), o.quota),
+    limits: readLimits(r, join(path, 'limits'), o.limits),
+    expiresAt: readDate(r, join(path, 'expires'), o.expires, null),
+  };
 }
 
 /** A user's `ports: "30000-30099"`; null when absent. */

@@ -1,95 +1,300 @@
-import type { ServiceAccounting, SpendReservation } from '../../contracts/accounting.js';
+import type { ServiceAccounting, SharedLimitOwner, SpendReservation } from '../../contracts/accounting.js';
 import type { RequestSummary } from '../../dialects/types.js';
 import { QuotaExceededError, RateLimitedError, UnpricedModelError, type GatewayError } from '../../errors.js';
 import type { Family } from '../routing/endpoints.js';
 import { rateHeaders } from './headers.js';
+import type { BookedSpend, KeyBudget } from './key-budget.js';
 import { maxOutputTokens } from './max-tokens.js';
+import type { KeyPolicy, SpendPolicies, UserPolicy } from './policies.js';
 import type { RateLimiter } from './rate-limiter.js';
-import type { UserLimits } from './user-limits.js';
 
 /** What admission reads (the GatewayCore). */
 export interface AdmissionSource {
   readonly accounting: ServiceAccounting;
   readonly serviceName: string;
-  readonly limits: UserLimits;
+  readonly policies: SpendPolicies;
 }
+
+/** Told the outcome of an admission that waited for Redis (the Exchange). */
+export interface AdmissionOwner {
+  admitted(refusal: GatewayError | null): void;
+}
+
+/** `admit`'s answer when the shared limits are asked: the owner hears `admitted` later. */
+export const ADMISSION_PENDING = 'pending';
+
+/** The served answer's rate headers, reused: ClientWriter.head copies them before anything else runs. */
+const SERVED_HEADERS: string[] = [];
+/** Scratch lists for the shared store (it copies them into its command at once). */
+const SUBJECTS: string[] = [];
+const LIMITS: number[] = [];
 
 /**
  * The spend policy of one exchange, at its two points: `admit` once the request is routed (before any upstream
- * request: unpriced models, the user's rate limits, token / request / cost budgets, each with the request's worst
- * case reserved) and `settle` once its row is booked (reservations given back, the real tokens counted). The
- * exchange calls only these two, and `headers` for the answer.
+ * request: unpriced models, the user's and the key's rate limits, token / request / cost budgets, each with the
+ * request's worst case reserved) and `settle` once its row is booked (reservations given back, the real tokens
+ * counted). A user and key without limits or budgets cost one map lookup (no clock, no body scan). With
+ * `store.redis` the rpm / tpm windows are checked and taken in Redis (one script call; `concurrent` counts per
+ * process), and in this process while Redis is down.
  */
-export class Admission {
+export class Admission implements SharedLimitOwner {
   reservation: SpendReservation | null = null;
   limiter: RateLimiter | null = null;
-  /** Tokens reserved on the limiter (input estimate + max_tokens). */
+  /** The client key's own policy (a key written as an object), set by auth. */
+  key: KeyPolicy | null = null;
+  keyLimiter: RateLimiter | null = null;
+  /** Tokens reserved on the limiters (input estimate + max_tokens). */
   reserved = 0;
+  /** The key budget holding a reservation of input, output, cost (micro-units); null when none. */
+  keyBudget: KeyBudget | null = null;
+  keyInput = 0;
+  keyOutput = 0;
+  keyCost = 0;
+  /** While Redis is asked: what the reply needs. */
+  owner: AdmissionOwner | null = null;
+  source: AdmissionSource | null = null;
+  family: Family = 'openai';
+  user: string | null = null;
+  userPolicy: UserPolicy | null = null;
+  /** The windows were taken in Redis: settle there too. */
+  shared = false;
+  /** The exchange ended while Redis was asked: the reply only gives back what it took. */
+  abandoned = false;
 
-  /** The error to answer in the endpoint's dialect, or null to go on. */
+  /** The error to answer in the endpoint's dialect, null to go on, or ADMISSION_PENDING (see AdmissionOwner). */
   admit(
     source: AdmissionSource, family: Family, user: string | null, summary: RequestSummary, body: Buffer,
-  ): GatewayError | null {
+    owner: AdmissionOwner,
+  ): GatewayError | null | typeof ADMISSION_PENDING {
     const accounting = source.accounting;
     const model = summary.model;
     if (accounting.refusesUnpriced(model)) {
+      accounting.refused(user, source.serviceName, 'unpriced_model');
       return new UnpricedModelError(`model "${model}" has no price and this gateway refuses unpriced models`);
     }
-    if (user === null) return null;
-    const limiter = source.limits.get(user);
+    const policy = user === null ? null : source.policies.user(user);
+    const key = this.key;
+    if (policy === null && key === null) return null;
     const now = Date.now();
+    const limiter = policy === null ? null : policy.limiter;
+    const keyLimiter = key === null ? null : key.limiter;
+    const shared = accounting.sharedLimits;
+    const remote = shared !== null && shared.up && (limiter !== null || keyLimiter !== null);
+    // Locally: every limit now. Shared: only `concurrent` here (rpm / tpm in Redis, after the budgets).
     if (limiter !== null) {
-      const refusal = limiter.check(now);
-      if (refusal !== null) {
-        accounting.refused(user, source.serviceName);
-        const err = new RateLimitedError(`user "${user}" is over its ${refusal.limit} limit`);
-        err.retryAfterSeconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
-        err.headers = [];
-        rateHeaders(family, limiter, now, err.headers);
-        return err;
+      const refused = limitRefusal(source, family, user, `user "${user}"`, limiter, now, remote);
+      if (refused !== null) return refused;
+    }
+    if (keyLimiter !== null) {
+      const refused = limitRefusal(source, family, user, `key "${key!.name}"`, keyLimiter, now, remote);
+      if (refused !== null) return refused;
+    }
+    const budget = key === null ? null : key.budget;
+    const needsOutput = (policy !== null && policy.budget) || budget !== null ||
+      (limiter !== null && limiter.config.tpm !== null) || (keyLimiter !== null && keyLimiter.config.tpm !== null);
+    const maxOutput = needsOutput ? maxOutputTokens(body) : 0;
+    const input = summary.estimatedPromptTokens;
+    if (budget !== null) {
+      const used = budget.used(now);
+      if (used !== null) {
+        accounting.refused(user, source.serviceName, 'quota_exceeded');
+        return new QuotaExceededError(`key "${key!.name}" has used its ${used} budget for this period`,
+          'quota_exceeded');
       }
     }
-    const maxOutput = maxOutputTokens(body);
-    const r = accounting.admitSpend(user, model, summary.estimatedPromptTokens, maxOutput);
-    if (r !== null && 'reason' in r) {
-      accounting.refused(user, source.serviceName);
-      return new QuotaExceededError(`user "${user}" has used its ${r.budget ?? 'quota'} budget for this period`,
-        r.reason);
+    if (policy !== null && policy.budget) {
+      const r = accounting.admitSpend(policy.id, model, input, maxOutput);
+      if (r !== null && 'reason' in r) {
+        accounting.refused(user, source.serviceName, 'quota_exceeded');
+        return new QuotaExceededError(`user "${user}" has used its ${r.budget ?? 'quota'} budget for this period`,
+          r.reason);
+      }
+      this.reservation = r;
     }
-    this.reservation = r;
-    if (limiter !== null) {
-      this.limiter = limiter;
-      this.reserved = summary.estimatedPromptTokens + maxOutput;
-      limiter.take(now, this.reserved);
+    if (budget !== null) {
+      this.keyBudget = budget;
+      this.keyInput = input;
+      this.keyOutput = maxOutput;
+      this.keyCost = budget.quota.costMicros === null ? 0 : accounting.worstCost(model, input, maxOutput);
+      budget.reserve(input, maxOutput, this.keyCost);
     }
-    return null;
+    this.reserved = input + maxOutput;
+    this.limiter = limiter;
+    this.keyLimiter = keyLimiter;
+    if (!remote) {
+      this.take(now);
+      return null;
+    }
+    // `concurrent` counts per process: taken now, so admissions waiting for Redis count too.
+    if (limiter !== null) limiter.live++;
+    if (keyLimiter !== null) keyLimiter.live++;
+    this.owner = owner;
+    this.source = source;
+    this.family = family;
+    this.user = user;
+    this.userPolicy = policy;
+    this.subjects();
+    shared.admit(this, SUBJECTS, LIMITS, this.reserved);
+    return ADMISSION_PENDING;
   }
 
-  /** The rate-limit headers of a served answer (null: the user has no limits). */
+  /** The shared store answered (`windows` null: Redis failed; this process decides alone). */
+  sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number): void {
+    const owner = this.owner!;
+    const source = this.source!;
+    this.owner = null;
+    this.source = null;
+    const now = Date.now();
+    // The live counts taken at admission go back here; taken again below when the request goes on.
+    if (this.limiter !== null) this.limiter.live--;
+    if (this.keyLimiter !== null) this.keyLimiter.live--;
+    if (this.abandoned) {
+      // The exchange already settled its budgets; give back the tokens Redis took for it.
+      if (windows !== null && refused === 0) {
+        this.subjects();
+        source.accounting.sharedLimits?.settle(SUBJECTS, -this.reserved);
+      }
+      this.limiter = this.keyLimiter = null;
+      return;
+    }
+    if (windows !== null) {
+      // Mirror the shared windows: served headers, /status and a later local fallback read them.
+      if (this.limiter !== null) at = mirror(this.limiter, windows, at);
+      if (this.keyLimiter !== null) mirror(this.keyLimiter, windows, at);
+    }
+    let refusal: RateLimitedError | null = null;
+    if (windows === null || refused !== 0) {
+      const user = this.user;
+      const family = this.family;
+      // Redis named the subject (1: the first of the list), else check both here (local fallback).
+      const first = this.limiter !== null ? 'user' : 'key';
+      const which = windows === null ? 0 : refused === 1 ? (first === 'user' ? 1 : 2) : 2;
+      if (this.limiter !== null && (which === 0 || which === 1)) {
+        refusal = limitRefusal(source, family, user, `user "${user}"`, this.limiter, now, false);
+      }
+      if (refusal === null && this.keyLimiter !== null && (which === 0 || which === 2)) {
+        refusal = limitRefusal(source, family, user, `key "${this.key!.name}"`, this.keyLimiter, now, false);
+      }
+      if (refusal === null && windows !== null) {
+        // Redis refused where this process's mirror (its clock) sees room: Redis is the judge.
+        refusal = new RateLimitedError(`${which === 1 ? `user "${user}"` : `key "${this.key!.name}"`} is over its ` +
+          `${limit === 1 ? 'rpm' : 'tpm'} limit`);
+        refusal.retryAfterSeconds = 1;
+        source.accounting.refused(user, source.serviceName, 'rate_limited');
+      }
+    }
+    if (refusal !== null) {
+      this.release(source.accounting);
+      this.limiter = this.keyLimiter = null;
+      owner.admitted(refusal);
+      return;
+    }
+    if (windows === null) this.take(now);
+    else {
+      this.shared = true;
+      if (this.limiter !== null) this.limiter.live++;
+      if (this.keyLimiter !== null) this.keyLimiter.live++;
+    }
+    owner.admitted(null);
+  }
+
+  /** The rate-limit headers of a served answer (the key's limits, else the user's; null: none). */
   headers(family: Family): string[] | null {
-    const limiter = this.limiter;
+    const limiter = this.keyLimiter ?? this.limiter;
     if (limiter === null) return null;
-    const out: string[] = [];
-    rateHeaders(family, limiter, Date.now(), out);
-    return out;
+    SERVED_HEADERS.length = 0;
+    rateHeaders(family, limiter, Date.now(), SERVED_HEADERS);
+    return SERVED_HEADERS;
   }
 
   /**
-   * The exchange's row was booked with `tokens`: reservations stop counting, the real tokens count (for the user's
-   * limits and for the channel that answered).
+   * The exchange's row was booked: reservations stop counting, the real tokens count (for the user's and key's
+   * limits and budgets, and for the channel that answered).
    */
-  settle(accounting: ServiceAccounting, tokens: number,
-    channel: { readonly limiter: RateLimiter | null } | null): void {
+  settle(
+    accounting: ServiceAccounting, row: BookedSpend, channel: { readonly limiter: RateLimiter | null } | null,
+  ): void {
+    const tokens = row.totalTokens ?? 0;
     if (channel !== null && channel.limiter !== null && tokens > 0) channel.limiter.tokens.add(tokens, Date.now());
+    this.release(accounting, row);
+    if (this.owner !== null) {
+      // Still waiting for Redis: the reply gives back what it took.
+      this.abandoned = true;
+      return;
+    }
+    const limiter = this.limiter;
+    const keyLimiter = this.keyLimiter;
+    if (limiter === null && keyLimiter === null) return;
+    const now = Date.now();
+    if (this.shared) {
+      this.shared = false;
+      this.subjects();
+      accounting.sharedLimits?.settle(SUBJECTS, tokens - this.reserved);
+    }
+    if (limiter !== null) {
+      this.limiter = null;
+      limiter.settle(now, this.reserved, tokens);
+    }
+    if (keyLimiter !== null) {
+      this.keyLimiter = null;
+      keyLimiter.settle(now, this.reserved, tokens);
+    }
+  }
+
+  /** Gives back the budget reservations (with the booked row when there is one). */
+  private release(accounting: ServiceAccounting, row: BookedSpend | null = null): void {
     const r = this.reservation;
     if (r !== null) {
       this.reservation = null;
       accounting.releaseSpend(r);
     }
-    const limiter = this.limiter;
-    if (limiter !== null) {
-      this.limiter = null;
-      limiter.settle(Date.now(), this.reserved, tokens);
+    const keyBudget = this.keyBudget;
+    if (keyBudget !== null) {
+      this.keyBudget = null;
+      keyBudget.settle(this.keyInput, this.keyOutput, this.keyCost, row);
     }
   }
+
+  private take(now: number): void {
+    if (this.limiter !== null) this.limiter.take(now, this.reserved);
+    if (this.keyLimiter !== null) this.keyLimiter.take(now, this.reserved);
+  }
+
+  /** The shared windows of this request's limiters into SUBJECTS / LIMITS (user first, then key). */
+  private subjects(): void {
+    SUBJECTS.length = 0;
+    LIMITS.length = 0;
+    if (this.limiter !== null) push(this.userPolicy!.sharedId, this.limiter);
+    if (this.keyLimiter !== null) push(this.key!.sharedId, this.keyLimiter);
+  }
+}
+
+function push(id: string, limiter: RateLimiter): void {
+  SUBJECTS.push(id);
+  LIMITS.push(limiter.config.rpm ?? 0, limiter.config.tpm ?? 0);
+}
+
+/** Copies one subject's shared windows (start, requests now / last, tokens now / last) into its local limiter. */
+function mirror(limiter: RateLimiter, w: readonly number[], at: number): number {
+  limiter.requests.start = limiter.tokens.start = w[at]!;
+  limiter.requests.current = w[at + 1]!;
+  limiter.requests.previous = w[at + 2]!;
+  limiter.tokens.current = w[at + 3]!;
+  limiter.tokens.previous = w[at + 4]!;
+  return at + 5;
+}
+
+/** The 429 of a limiter without room (counted as refused), else null; `concurrentOnly` when Redis holds the rest. */
+function limitRefusal(
+  source: AdmissionSource, family: Family, user: string | null, who: string, limiter: RateLimiter, now: number,
+  concurrentOnly: boolean,
+): RateLimitedError | null {
+  const refusal = concurrentOnly ? limiter.checkConcurrent() : limiter.check(now);
+  if (refusal === null) return null;
+  source.accounting.refused(user, source.serviceName, 'rate_limited');
+  const err = new RateLimitedError(`${who} is over its ${refusal.limit} limit`);
+  err.retryAfterSeconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
+  err.headers = [];
+  rateHeaders(family, limiter, now, err.headers);
+  return err;
 }

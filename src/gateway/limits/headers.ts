@@ -6,43 +6,55 @@ import { WINDOW_MS } from './window.js';
  * The rate-limit headers of an answer (refused or served), as the provider of the endpoint's family sends them:
  * OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (reset as a duration, `6s`, `1m2s`, `200ms`) or
  * Anthropic's `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}` (reset as an RFC 3339 time). Only the
- * limits configured are said; a flat name/value list for writeHead.
+ * limits configured are said; a flat name/value list for writeHead. Names are constants, limit texts and reset
+ * texts are cached on the limiter (per config and per window), so a served answer formats only the two remainders.
  */
 export function rateHeaders(family: Family, limiter: RateLimiter, now: number, out: string[]): void {
   const c = limiter.config;
+  const texts = limiter.texts(now);
+  const anthropic = family === 'anthropic';
   if (c.rpm !== null) {
-    const remaining = Math.max(0, Math.floor(c.rpm - limiter.requests.estimate(now)));
-    push(family, 'requests', c.rpm, remaining, resetMs(limiter, now, 'requests'), now, out);
+    const remaining = String(Math.max(0, Math.floor(c.rpm - limiter.requests.estimate(now))));
+    if (anthropic) {
+      out.push(A_LIMIT_REQ, texts.rpm, A_REMAINING_REQ, remaining, A_RESET_REQ, texts.anthropicReset);
+    } else {
+      out.push(O_LIMIT_REQ, texts.rpm, O_REMAINING_REQ, remaining, O_RESET_REQ,
+        duration(limiter.requests.start + WINDOW_MS - now));
+    }
   }
   if (c.tpm !== null) {
-    const remaining = Math.max(0, Math.floor(c.tpm - limiter.tokens.estimate(now)));
-    push(family, 'tokens', c.tpm, remaining, resetMs(limiter, now, 'tokens'), now, out);
+    const remaining = String(Math.max(0, Math.floor(c.tpm - limiter.tokens.estimate(now))));
+    if (anthropic) {
+      out.push(A_LIMIT_TOK, texts.tpm, A_REMAINING_TOK, remaining, A_RESET_TOK, texts.anthropicReset);
+    } else {
+      out.push(O_LIMIT_TOK, texts.tpm, O_REMAINING_TOK, remaining, O_RESET_TOK,
+        duration(limiter.tokens.start + WINDOW_MS - now));
+    }
   }
 }
 
-/** Until the current minute window ends (the sliding minute then holds this window's counts, fading). */
-function resetMs(limiter: RateLimiter, now: number, which: 'requests' | 'tokens'): number {
-  const w = which === 'requests' ? limiter.requests : limiter.tokens;
-  return Math.max(0, w.start + WINDOW_MS - now);
-}
+const O_LIMIT_REQ = 'x-ratelimit-limit-requests';
+const O_REMAINING_REQ = 'x-ratelimit-remaining-requests';
+const O_RESET_REQ = 'x-ratelimit-reset-requests';
+const O_LIMIT_TOK = 'x-ratelimit-limit-tokens';
+const O_REMAINING_TOK = 'x-ratelimit-remaining-tokens';
+const O_RESET_TOK = 'x-ratelimit-reset-tokens';
+const A_LIMIT_REQ = 'anthropic-ratelimit-requests-limit';
+const A_REMAINING_REQ = 'anthropic-ratelimit-requests-remaining';
+const A_RESET_REQ = 'anthropic-ratelimit-requests-reset';
+const A_LIMIT_TOK = 'anthropic-ratelimit-tokens-limit';
+const A_REMAINING_TOK = 'anthropic-ratelimit-tokens-remaining';
+const A_RESET_TOK = 'anthropic-ratelimit-tokens-reset';
 
-function push(
-  family: Family, what: 'requests' | 'tokens', limit: number, remaining: number, reset: number, now: number,
-  out: string[],
-): void {
-  if (family === 'anthropic') {
-    const p = `anthropic-ratelimit-${what}-`;
-    out.push(p + 'limit', String(limit), p + 'remaining', String(remaining),
-      p + 'reset', new Date(now + reset).toISOString().replace(/\.\d{3}Z$/, 'Z'));
-    return;
-  }
-  out.push(`x-ratelimit-limit-${what}`, String(limit), `x-ratelimit-remaining-${what}`, String(remaining),
-    `x-ratelimit-reset-${what}`, duration(reset));
-}
+/** `1s` … `1m0s`: a window is one minute, so every whole-second reset text is made once. */
+const SECONDS: string[] = [];
+for (let s = 0; s <= 60; s++) SECONDS.push(s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${s % 60}s`);
 
 /** A Go-style duration as OpenAI writes it: `200ms`, `6s`, `1m2s`. */
-function duration(ms: number): string {
+export function duration(ms: number): string {
+  if (ms <= 0) return '0ms';
   if (ms < 1000) return `${Math.ceil(ms)}ms`;
   const s = Math.ceil(ms / 1000);
-  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s <= 60) return SECONDS[s]!;
+  return `${Math.floor(s / 60)}m${s % 60}s`;
 }

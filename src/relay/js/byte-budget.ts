@@ -31,6 +31,14 @@ export class JsByteBudget implements ByteBudget {
     return allowed;
   }
 
+  take(dir: 0 | 1, bytes: number): number {
+    return this.allow(dir, bytes);
+  }
+
+  charge(dir: 0 | 1, bytes: number): void {
+    this.spent[dir] += bytes;
+  }
+
   /** Gives back bytes read but never delivered (queued in a socket that was torn down). */
   refund(dir: 0 | 1, bytes: number): void {
     this.spent[dir] -= Math.min(bytes, this.spent[dir]);

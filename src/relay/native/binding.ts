@@ -12,6 +12,7 @@ import {
   type ProtocolTables,
   type RedialArgs,
   type SetBudgetArgs,
+  type TakeBudgetArgs,
   type SetLimitArgs,
   type StartArgs,
 } from './protocol.js';
@@ -70,6 +71,9 @@ export interface NativeEngineBinding {
   /** `limit` < 0: no limit. */
   setBudget(...args: SetBudgetArgs): void;
   disposeBudget(...args: DisposeArgs): void;
+  /** Absent in addons built before bytes moved by JS (plain HTTP) could book a budget. */
+  takeBudget?(...args: TakeBudgetArgs): number;
+  chargeBudget?(...args: TakeBudgetArgs): void;
   ref(): void;
   unref(): void;
   shutdown(): void;

@@ -146,6 +146,17 @@ class NativeByteBudget implements ByteBudget {
     this.#binding.setBudget(this.id, limit === Infinity ? -1 : Math.floor(limit), countIn === true, countOut === true);
   }
 
+  take(dir: 0 | 1, bytes: number): number {
+    // An addon built before takeBudget existed: no limit here (accounting's sample still cuts).
+    if (this.disposed || this.#binding.takeBudget === undefined) return bytes;
+    return this.#binding.takeBudget(this.id, dir, bytes);
+  }
+
+  charge(dir: 0 | 1, bytes: number): void {
+    if (this.disposed || bytes <= 0 || this.#binding.chargeBudget === undefined) return;
+    this.#binding.chargeBudget(this.id, dir, bytes);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

@@ -82,6 +82,10 @@ export type SetLimitArgs = [id: number, inBytesPerSec: number, outBytesPerSec: n
 export const SetBudgetArg = { id: 0, limit: 1, countIn: 2, countOut: 3 } as const;
 export type SetBudgetArgs = [id: number, limit: number, countIn: boolean, countOut: boolean];
 
+/** takeBudget(id, dir, bytes) and chargeBudget(id, dir, bytes); `dir` 0: client→target, 1: target→client. */
+export const TakeBudgetArg = { id: 0, dir: 1, bytes: 2 } as const;
+export type TakeBudgetArgs = [id: number, dir: 0 | 1, bytes: number];
+
 /** disposeLimit(id) and disposeBudget(id). */
 export const DisposeArg = { id: 0 } as const;
 export type DisposeArgs = [id: number];
@@ -126,6 +130,7 @@ export const PROTOCOL = {
   createLimitArgs: CreateLimitArg,
   setLimitArgs: SetLimitArg,
   setBudgetArgs: SetBudgetArg,
+  takeBudgetArgs: TakeBudgetArg,
   disposeArgs: DisposeArg,
   closeReasons: CloseReasonCode,
   recordFields: RecordField,

@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { ByteBudget } from '../../contracts/rate.js';
 import type {
   CloseReason,
   Relay,
@@ -45,6 +47,12 @@ export class HttpSession implements Relay {
   private baseOut = 0;
   private reason: CloseReason | null = null;
   private finished = false;
+  /** The user's quota budget (the engine's, shared with the user's relays), or null without a quota. */
+  readonly budget: ByteBudget | null;
+  /** Wire bytes of each direction booked with the budget so far: [client→target, target→client]. */
+  private readonly booked: [number, number] = [0, 0];
+  /** The request whose body is being forwarded (watched for the quota), or null. */
+  private upload: Readable | null = null;
   /** The first request's login was checked by the service's strict reader: the HTTP side need not check it again. */
   firstLoginChecked = true;
 
@@ -62,8 +70,10 @@ export class HttpSession implements Relay {
     this.user = user;
     this.route = route;
     this.options = options;
+    this.budget = options.byteBudget ?? null;
     this.onClose = onClose;
     this.clientClosed = this.clientClosed.bind(this);
+    this.uploaded = this.uploaded.bind(this);
     client.once('close', this.clientClosed);
   }
 
@@ -87,6 +97,57 @@ export class HttpSession implements Relay {
   }
 
   /**
+   * Books up to `bytes` of a body about to be written to the client (dir 1) with the budget; returns how many may be
+   * written. The budget is the one the user's engine relays share, so plain requests stop at the same byte they do.
+   */
+  take(bytes: number): number {
+    const budget = this.budget;
+    if (budget === null) return bytes;
+    const granted = budget.take(1, bytes);
+    this.booked[1] += granted;
+    return granted;
+  }
+
+  /**
+   * Books wire bytes of `dir` not booked yet (message heads, chunk framing, and everything read from the client,
+   * whose reads cannot be sized in Node); false when the budget had less left than that (the quota is reached).
+   */
+  sync(dir: 0 | 1): boolean {
+    const budget = this.budget;
+    if (budget === null) return true;
+    const client = this.client;
+    const wire = dir === 0 ? client.bytesRead : client.bytesWritten;
+    const unbooked = wire - this.booked[dir];
+    if (unbooked <= 0) return true;
+    this.booked[dir] = wire;
+    if (dir === 1) {
+      budget.charge(1, unbooked);
+      return true;
+    }
+    const granted = budget.take(0, unbooked);
+    if (granted < unbooked) budget.charge(0, unbooked - granted);
+    return granted === unbooked;
+  }
+
+  /**
+   * Books a request body's bytes as they are read (reads cannot be sized in Node, so an upload passes the quota by
+   * at most one read): at the quota the request stops being read, and accounting's cut closes the session.
+   */
+  watchUpload(req: Readable): void {
+    this.sync(0);
+    this.upload = req;
+    req.on('data', this.uploaded);
+  }
+
+  private uploaded(): void {
+    if (this.sync(0)) return;
+    const req = this.upload;
+    if (req === null) return;
+    req.unpipe();
+    req.pause();
+  }
+
+  /**
    * Hands the client and `target` to the relay engine (after a 101 or a CONNECT's 200). The engine owns both sockets
    * from here; the session ends when the relay does.
    */
@@ -95,6 +156,9 @@ export class HttpSession implements Relay {
     client.removeListener('close', this.clientClosed);
     // The HTTP server's inactivity timer must not fire on a socket the engine now owns.
     client.setTimeout(0);
+    // What the session moved itself is booked now; the engine books the tunnel's bytes.
+    this.sync(0);
+    this.sync(1);
     this.baseIn = client.bytesRead;
     this.baseOut = client.bytesWritten;
     const session = this;
@@ -110,6 +174,10 @@ export class HttpSession implements Relay {
   private finish(reason: CloseReason): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.tunnel === null) {
+      this.sync(0);
+      this.sync(1);
+    }
     const result = {
       connected: true,
       bytesIn: this.bytesIn,

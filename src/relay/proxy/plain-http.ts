@@ -1,9 +1,7 @@
 import {
-  Agent,
   createServer,
   request as httpRequest,
   type AgentOptions,
-  type ClientRequestArgs,
   type RequestOptions,
   type IncomingMessage,
   type Server,
@@ -12,50 +10,37 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
-  ConnectTimeoutError,
-  DestinationDeniedError,
-  HttpRefusal,
-  ProxyAuthError,
-  ProxyRequestError,
-  QuotaExceededError,
-  TidegateError,
-  UpstreamProxyError,
-  UpstreamUnavailableError,
+  ConnectTimeoutError, DestinationDeniedError, ProxyAuthError, QuotaExceededError, UpstreamProxyError,
 } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { formatHostPort } from '../../util/address.js';
 import type { RelayEngine } from '../../contracts/relay-engine.js';
-import { hostAgrees, parseAbsoluteUri, type AbsoluteTarget } from './absolute-uri.js';
-import { HandshakeReader, type Parse } from './handshake-reader.js';
+import type { AbsoluteTarget } from './absolute-uri.js';
+import { BudgetedBody } from './budgeted-body.js';
+import { HandshakeReader } from './handshake-reader.js';
 import { endToEndFields } from './hop-by-hop.js';
-import { httpReply, MAX_HEADER_BLOCK, parseAuthority } from './http-connect.js';
+import { httpReply, MAX_HEADER_BLOCK } from './http-connect.js';
 import type { HttpSession } from './http-session.js';
+import { ORIGIN_KEY, OriginAgent, type OriginDial } from './origin-agent.js';
+import { errorCode, errorMessage, errorStatus, REALM } from './plain-errors.js';
+import { connectTarget, parseResponseHead, pick, requestTarget, type ResponseHead } from './plain-request.js';
+import type { Routed } from './route-destination.js';
 import type { Destination } from './socks5.js';
-
-/** Where a destination goes once routed and checked: `dialHost` is the checked address (direct) or the name. */
-export interface Routed {
-  readonly via: 'direct' | 'upstream';
-  readonly dialHost: string;
-  /** Direct to a name: every checked address of it (happy eyeballs dials them); else null. */
-  readonly addresses: readonly string[] | null;
-  /** The name `addresses` belong to, or null. */
-  readonly name: string | null;
-}
+import type { UpstreamProxy } from './upstreams/upstream-proxy.js';
 
 /** What the plain HTTP side needs from its proxy service (routing, the guard, dialling, logins, counters). */
 export interface PlainHttpHost {
   readonly name: string;
   readonly log: Logger;
   readonly engine: RelayEngine;
-  readonly upstream: URL | null;
   readonly handshakeTimeoutMs: number;
   readonly idleTimeoutMs: number;
   /** Routes and checks a destination (throws DestinationDeniedError, or a resolver error). */
   route(dest: Destination): Promise<Routed>;
-  /** A raw connection to `dest` along `routed` (direct, or a tunnel through the upstream). */
+  /** A raw connection to `dest` along `routed` (direct, or a tunnel through its upstream proxies in turn). */
   open(routed: Routed, dest: Destination): Promise<Socket>;
-  /** A raw connection to the upstream HTTP proxy itself (plain requests through it carry their absolute URI). */
-  openUpstream(): Promise<Socket>;
+  /** A raw connection to an upstream HTTP proxy itself (plain requests through it carry their absolute URI). */
+  openProxy(proxy: UpstreamProxy): Promise<Socket>;
   /** Whether clients log in (`auth: users`). */
   readonly logsIn: boolean;
   /** The user these Proxy-Authorization credentials log in as; throws ProxyAuthError (after any back-off). */
@@ -69,44 +54,6 @@ export interface PlainHttpHost {
 /** Sessions by client socket: a plain request's handler finds its connection's session here. */
 const sessions = new WeakMap<Duplex, HttpSession>();
 const UPSTREAM_HEAD_LIMIT = 16 * 1024;
-const REALM = 'Basic realm="tidegate"';
-const ORIGIN_KEY = Symbol('tidegate.origin');
-
-/** How an agent's socket is opened: a key for keep-alive reuse and the dial. */
-interface OriginDial {
-  readonly key: string;
-  readonly open: () => Promise<Socket>;
-}
-
-function originOf(options: ClientRequestArgs): OriginDial {
-  return (options as unknown as Record<symbol, OriginDial>)[ORIGIN_KEY]!;
-}
-
-/** Keep-alive connections to origins (and to an upstream HTTP proxy), pooled by where and how they are dialled. */
-class OriginAgent extends Agent {
-  override getName(options: ClientRequestArgs): string {
-    return originOf(options).key;
-  }
-
-  // Node's Agent takes a callback-style createConnection: return nothing, call back once connected.
-  override createConnection(
-    options: ClientRequestArgs,
-    callback?: (err: Error | null, stream: Duplex) => void,
-  ): undefined {
-    originOf(options).open().then(
-      function originDialed(socket) {
-        // A tunnel through a SOCKS5 upstream comes back paused (its handshake reader let go): the client reads it.
-        socket.resume();
-        callback!(null, socket);
-      },
-      function originFailed(err: Error) {
-        callback!(err, undefined as unknown as Duplex);
-      },
-    );
-    return undefined;
-  }
-}
-
 /**
  * Plain HTTP proxying for one proxy service: absolute-URI requests of any method, forwarded to their origin over
  * keep-alive connections pooled per origin, with hop-by-hop fields removed (RFC 9110 §7.6.1) and bodies streamed
@@ -216,40 +163,42 @@ export class PlainHttpProxy {
       return;
     }
     if (res.destroyed) return;
-    session.route.targetLabel = `${formatHostPort(target)} ${routed.via}`;
-    host.routedVia(routed.via);
+    this.routed(session, target, routed);
     this.forwarded++;
-    const upstream = host.upstream;
-    const viaProxy = routed.via === 'upstream' && upstream !== null && upstream.protocol === 'http:';
+    const picked = pick(routed);
+    const proxy = picked.proxy;
     const fields = endToEndFields(req.rawHeaders, false);
     fields.push('Host', target.authority);
     let dial: OriginDial;
-    if (viaProxy) {
-      const credentials = upstreamCredentials(upstream);
+    if (proxy !== null) {
+      const credentials = proxy.credentials();
       if (credentials !== null) fields.push('Proxy-Authorization', credentials);
-      dial = { key: `proxy|${upstream.host}`, open: () => host.openUpstream() };
+      dial = { key: `proxy|${proxy.name}|${proxy.url.host}`, open: () => host.openProxy(proxy) };
     } else {
       const dest = { host: routed.dialHost, port: target.port };
-      dial = { key: `${routed.via}|${formatHostPort(dest)}`, open: () => host.open(routed, target) };
+      const via = routed.upstream === null ? routed.via : `upstream:${routed.upstream.name}`;
+      const pinned = picked.routed;
+      dial = { key: `${via}|${formatHostPort(dest)}`, open: () => host.open(pinned, target) };
     }
     const options: RequestOptions & Record<symbol, OriginDial> = {
       agent: this.agent,
       method: req.method,
-      path: viaProxy ? `http://${target.authority}${target.path}` : target.path,
+      path: proxy !== null ? `http://${target.authority}${target.path}` : target.path,
       // A flat name/value list, as rawHeaders: names keep their case and repeats their order.
       headers: fields as unknown as Record<string, string>,
       setHost: false,
       [ORIGIN_KEY]: dial,
     };
     const out = httpRequest(options);
-    const proxy = this;
+    const plain = this;
     out.on('response', function originAnswered(answer: IncomingMessage) {
       if (res.destroyed) {
         answer.destroy();
         return;
       }
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEndFields(answer.rawHeaders, false));
-      answer.pipe(res);
+      if (session.budget === null) answer.pipe(res);
+      else new BudgetedBody(answer, res, session);
       answer.on('error', function originBroke() {
         res.destroy();
       });
@@ -260,14 +209,15 @@ export class PlainHttpProxy {
         return;
       }
       if (!(err instanceof UpstreamProxyError) && err.code !== ConnectTimeoutError.code) {
-        const { log, name } = proxy.host;
+        const { log, name } = plain.host;
         log.warn({ service: name, target: target.authority, err: err.message }, 'proxy origin failed');
       }
-      proxy.answerError(res, err, target);
+      plain.answerError(res, err, target);
     });
     res.on('close', function clientLeft() {
       if (!res.writableFinished) out.destroy();
     });
+    if (session.budget !== null) session.watchUpload(req);
     req.pipe(out);
   }
 
@@ -320,29 +270,22 @@ export class PlainHttpProxy {
 
   /** A WebSocket (or other) upgrade: the handshake goes to the origin; after its 101 the engine relays both sockets. */
   private async upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    const session = sessions.get(socket);
-    if (session === undefined) {
-      socket.destroy();
-      return;
-    }
     const host = this.host;
     let origin: Socket;
-    let target: AbsoluteTarget;
+    let session: HttpSession;
     try {
-      await this.admit(req, session);
-      target = requestTarget(req);
-      const routed = await host.route(target);
-      const viaProxy = routed.via === 'upstream' && host.upstream !== null && host.upstream.protocol === 'http:';
-      origin = viaProxy ? await host.openUpstream() : await host.open(routed, target);
-      session.route.targetLabel = `${formatHostPort(target)} ${routed.via}`;
-      host.routedVia(routed.via);
+      const opened = await this.openFor(req, socket, requestTarget);
+      if (opened === null) return;
+      session = opened.session;
+      const { proxy, routed } = pick(opened.routed);
+      const target = opened.dest;
+      origin = proxy !== null ? await host.openProxy(proxy) : await host.open(routed, target);
+      this.routed(session, target, routed);
       const fields = endToEndFields(req.rawHeaders, true);
       fields.push('Host', target.authority);
-      if (viaProxy) {
-        const credentials = upstreamCredentials(host.upstream!);
-        if (credentials !== null) fields.push('Proxy-Authorization', credentials);
-      }
-      const path = viaProxy ? `http://${target.authority}${target.path}` : target.path;
+      const credentials = proxy === null ? null : proxy.credentials();
+      if (credentials !== null) fields.push('Proxy-Authorization', credentials);
+      const path = proxy !== null ? `http://${target.authority}${target.path}` : target.path;
       let text = `${req.method} ${path} HTTP/1.1\r\n`;
       for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
       origin.write(`${text}\r\n`, 'latin1');
@@ -391,20 +334,15 @@ export class PlainHttpProxy {
 
   /** CONNECT after plain requests on the same connection: tunnelled like a first CONNECT. */
   private async connect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    const session = sessions.get(socket);
-    if (session === undefined) {
-      socket.destroy();
-      return;
-    }
     const host = this.host;
     let origin: Socket;
+    let session: HttpSession;
     try {
-      await this.admit(req, session);
-      const dest = parseAuthority(req.url ?? '');
-      const routed = await host.route(dest);
-      origin = await host.open(routed, dest);
-      session.route.targetLabel = `${formatHostPort(dest)} ${routed.via}`;
-      host.routedVia(routed.via);
+      const opened = await this.openFor(req, socket, connectTarget);
+      if (opened === null) return;
+      session = opened.session;
+      origin = await host.open(opened.routed, opened.dest);
+      this.routed(session, opened.dest, opened.routed);
     } catch (err) {
       this.refuseRaw(socket, err as Error);
       return;
@@ -416,6 +354,29 @@ export class PlainHttpProxy {
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) socket.unshift(head);
     session.startTunnel(host.engine, origin);
+  }
+
+  /**
+   * What an upgrade and a later CONNECT share before they dial: the connection's session (null, and the socket
+   * destroyed, when it has none), the login and quota, the destination and its route. Throws what refuses it.
+   */
+  private async openFor<D extends Destination>(
+    req: IncomingMessage, socket: Socket, destOf: (req: IncomingMessage) => D,
+  ): Promise<{ session: HttpSession; dest: D; routed: Routed } | null> {
+    const session = sessions.get(socket);
+    if (session === undefined) {
+      socket.destroy();
+      return null;
+    }
+    await this.admit(req, session);
+    const dest = destOf(req);
+    return { session, dest, routed: await this.host.route(dest) };
+  }
+
+  /** Labels the session's record with where its current request went, and counts the route. */
+  private routed(session: HttpSession, dest: Destination, routed: Routed): void {
+    session.route.targetLabel = `${formatHostPort(dest)} ${routed.via}`;
+    this.host.routedVia(routed.via);
   }
 
   /** An error answer written on a socket Node's server let go of (upgrade, CONNECT), then the end. */
@@ -433,69 +394,3 @@ export class PlainHttpProxy {
   }
 }
 
-/** The request's absolute URI taken apart, its Host field checked against it (one Host at most). */
-function requestTarget(req: IncomingMessage): AbsoluteTarget {
-  const target = parseAbsoluteUri(req.url ?? '');
-  if (typeof target === 'string') throw new ProxyRequestError(target);
-  let hosts = 0;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
-    if (++hosts > 1) throw new ProxyRequestError('more than one Host field');
-    if (!hostAgrees(raw[i + 1]!, target)) {
-      const shown = JSON.stringify(raw[i + 1]!.slice(0, 80));
-      throw new ProxyRequestError(`the Host field ${shown} disagrees with the URI's ${target.authority}`);
-    }
-  }
-  return target;
-}
-
-/** Status, reason phrase and extra fields of an error answer. */
-function errorStatus(err: Error): [number, string, Record<string, string>] {
-  const e = err as NodeJS.ErrnoException;
-  if (err instanceof ProxyAuthError) return [407, 'Proxy Authentication Required', { 'proxy-authenticate': REALM }];
-  if (err instanceof ProxyRequestError) return [err.status, 'Bad Request', {}];
-  if (err instanceof HttpRefusal) return [err.status, 'Bad Request', {}];
-  if (err instanceof QuotaExceededError) return [429, 'Too Many Requests', {}];
-  if (err instanceof DestinationDeniedError) return [403, 'Forbidden', {}];
-  if (e.code === ConnectTimeoutError.code || e.code === 'ETIMEDOUT') return [504, 'Gateway Timeout', {}];
-  return [502, 'Bad Gateway', {}];
-}
-
-/** Our errors carry their class's code; a socket error is the destination being unreachable. */
-function errorCode(err: Error): string {
-  if (err instanceof TidegateError) return err.code;
-  return UpstreamUnavailableError.code;
-}
-
-function errorMessage(err: Error): string {
-  if (err instanceof TidegateError && !(err instanceof ConnectTimeoutError)) return err.message;
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === ConnectTimeoutError.code) return err.message;
-  return `cannot reach the destination: ${e.code ?? err.message}`;
-}
-
-function upstreamCredentials(upstream: URL): string | null {
-  if (!upstream.username) return null;
-  const text = `${decodeURIComponent(upstream.username)}:${decodeURIComponent(upstream.password)}`;
-  return `Basic ${Buffer.from(text).toString('base64')}`;
-}
-
-/** An origin's answer to an upgrade request: its status and its raw head (passed on unchanged). */
-interface ResponseHead {
-  readonly status: number;
-  readonly head: Buffer;
-}
-
-const HEAD_END = Buffer.from('\r\n\r\n');
-
-const parseResponseHead: Parse<ResponseHead> = (b) => {
-  const end = b.indexOf(HEAD_END);
-  if (end < 0) return null;
-  const lineEnd = b.indexOf('\r\n');
-  const line = b.toString('latin1', 0, lineEnd);
-  const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(line);
-  if (!m) throw new UpstreamProxyError(`the origin answered ${JSON.stringify(line.slice(0, 80))}`);
-  return { value: { status: Number(m[1]), head: Buffer.from(b.subarray(0, end + 4)) }, used: end + 4 };
-};

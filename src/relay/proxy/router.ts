@@ -16,6 +16,8 @@ export interface RouteDecision {
   readonly country: string | null;
   /** The index of the rule that decided (`rules[]` first, then the preset's), or -1 for `final`. */
   readonly rule: number;
+  /** Going upstream: the named upstream or group, or null for the service's `upstream`. */
+  readonly upstream: string | null;
 }
 
 /** Loopback, RFC 1918, link-local, CGNAT, 0/8 and IPv6 loopback/unspecified/unique-local/link-local. */
@@ -53,6 +55,7 @@ export class ProxyRouter {
   private readonly table: RuleTable;
   private readonly rules: readonly ProxyRuleConfig[];
   private readonly final: ProxyRuleAction;
+  private readonly finalUpstream: string | null;
 
   constructor(
     config: ProxyServiceConfig, geo: GeoResolver | null, sets: ReadonlyMap<string, RuleSetData> = new Map(),
@@ -63,6 +66,7 @@ export class ProxyRouter {
     const preset = presetRules(config);
     this.rules = [...config.rules, ...preset.rules];
     this.final = config.final ?? preset.final;
+    this.finalUpstream = config.final === null ? null : config.finalUpstream;
     this.table = new RuleTable(this.rules, sets);
   }
 
@@ -98,7 +102,9 @@ export class ProxyRouter {
       rule = table.evaluate(q);
     }
     const via = rule === NO_MATCH ? this.final : table.actions[rule]!;
-    return { via, address: via === 'direct' ? q.ip ?? host : null, country: q.country, rule };
+    const upstream = via !== 'upstream' ? null
+      : rule === NO_MATCH ? this.finalUpstream : this.rules[rule]!.upstream ?? null;
+    return { via, address: via === 'direct' ? q.ip ?? host : null, country: q.country, rule, upstream };
   }
 
   /** The name's first address (cached by the resolver for its TTL), or null. */

@@ -1,6 +1,7 @@
 import { RuleSetError } from '../../../errors.js';
 import { RangeTable, type RangeEntry } from '../../../geo/ranges.js';
 import { parseCidr } from '../../../util/cidr.js';
+import { contentLines } from '../../../util/lines.js';
 import { DomainSet } from './domain-set.js';
 
 export type RuleSetFormat = 'domains' | 'cidrs' | 'v2ray' | 'auto';
@@ -19,6 +20,7 @@ export class RuleSetData {
 
 /** The label the range table carries (it keeps one label per range; a rule set needs only "inside"). */
 const IN_SET = 'ZZ';
+const COMMENT = /#/;
 const NAME_RE = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/i;
 
 /**
@@ -32,17 +34,7 @@ export function parseRuleSet(text: string, file: string, format: RuleSetFormat):
   const domains = new DomainSet();
   const ranges: RangeEntry[] = [];
   let entries = 0;
-  let lineNo = 0;
-  let from = 0;
-  while (from <= text.length) {
-    let nl = text.indexOf('\n', from);
-    if (nl === -1) nl = text.length;
-    const raw = text.slice(from, nl);
-    from = nl + 1;
-    lineNo++;
-    const hash = raw.indexOf('#');
-    const line = (hash === -1 ? raw : raw.slice(0, hash)).trim();
-    if (line.length === 0) continue;
+  for (const { text: line, lineNo } of contentLines(text, COMMENT)) {
     const problem = parseLine(line, format, domains, ranges);
     if (problem !== null) throw new RuleSetError(file, `line ${lineNo}: ${problem} ("${line.slice(0, 80)}")`);
     entries++;

@@ -1,11 +1,11 @@
 import type { Socket } from 'node:net';
-import { UpstreamProxyError } from '../../errors.js';
-import { formatHostPort } from '../../util/address.js';
-import { dial } from '../dial.js';
-import type { DialOptions } from '../../contracts/relay-engine.js';
-import { HandshakeReader } from './handshake-reader.js';
-import { parseConnectResponse } from './http-connect.js';
-import { encodeRequest, parseReply, type Destination } from './socks5.js';
+import { UpstreamProxyError } from '../../../errors.js';
+import { formatHostPort } from '../../../util/address.js';
+import { dial } from '../../dial.js';
+import type { DialOptions } from '../../../contracts/relay-engine.js';
+import { HandshakeReader } from '../handshake-reader.js';
+import { parseConnectResponse } from '../http-connect.js';
+import { encodeRequest, parseReply, type Destination } from '../socks5.js';
 
 const MAX_UPSTREAM_HANDSHAKE = 16 * 1024;
 
@@ -51,7 +51,8 @@ async function socks5Connect(socket: Socket, reader: HandshakeReader, upstream: 
   socket.write(encodeRequest(dest));
   const reply = await reader.read(parseReply);
   if (reply !== 0x00) {
-    throw new UpstreamProxyError(`upstream SOCKS5 proxy could not reach ${formatHostPort(dest)} (reply ${reply})`);
+    const message = `upstream SOCKS5 proxy could not reach ${formatHostPort(dest)} (reply ${reply})`;
+    throw new UpstreamProxyError(message, reply !== 0x01);
   }
 }
 
@@ -64,5 +65,8 @@ async function httpConnect(socket: Socket, reader: HandshakeReader, upstream: UR
   }
   socket.write(`${request}\r\n`);
   const status = await reader.read(parseConnectResponse);
-  if (status !== 200) throw new UpstreamProxyError(`upstream HTTP proxy answered ${status} to CONNECT ${target}`);
+  if (status !== 200) {
+    // 407 is ours to fix (credentials); other answers are about the destination (403, 502, 504 …).
+    throw new UpstreamProxyError(`upstream HTTP proxy answered ${status} to CONNECT ${target}`, status !== 407);
+  }
 }
