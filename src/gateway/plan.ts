@@ -84,7 +84,8 @@ export class RequestPlan {
       return;
     }
     this.routeRequest(summary);
-    // The first attempt was dispatched in that call: a parsed body kept longer would only be promoted by the GC.
+    // The first attempt was dispatched in that call (unless admission waits: it then parses again); a parsed body
+    // kept longer would only be promoted by the GC.
     this.root = null;
   }
 
