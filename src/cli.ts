@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type CliArgs } from './cli/args.js';
 import { cliConfigSource } from './cli/config-source.js';
@@ -15,7 +16,7 @@ import { VERSION } from './version.js';
 const HELP = `tidegate ${VERSION} — a high-throughput traffic gateway
 
 Usage:
-  tidegate start [--config FILE] [--forward LISTEN=TARGET[,TARGET…] ...] [--watch]
+  tidegate start [--config FILE] [--forward LISTEN=TARGET[,TARGET…] ...] [--watch] [--workers auto|N]
   tidegate check --config FILE
   tidegate bench [SCENARIO ...]
   tidegate profile SCENARIO
@@ -23,8 +24,10 @@ Usage:
   --config, -c FILE     YAML or JSON config (\${VAR} and \${VAR:-default} are expanded)
   --forward, -f L=T     quick TCP forward, e.g. --forward 127.0.0.1:2222=10.0.0.5:22 (repeatable)
   --watch               reload when the config file changes (also reload.watch: true)
+  --workers auto|N      worker processes sharing the listeners (also workers:); 1 runs everything in this process
 
-Signals: SIGHUP reloads the config; SIGTERM / SIGINT shut down gracefully.
+Signals: SIGHUP reloads the config; SIGTERM / SIGINT shut down gracefully; SIGUSR2 restarts the workers one at a
+time (with --workers).
 Exit codes: 0 ok, 1 runtime failure (e.g. a port in use), 2 invalid config or usage.
 
 ${MANAGE_HELP}`;
@@ -77,15 +80,34 @@ async function check(args: CliArgs): Promise<number> {
 async function start(args: CliArgs): Promise<number> {
   const source = cliConfigSource(args);
   let runtime: Runtime;
+  let restartWorkers: (() => Promise<void>) | null = null;
   try {
     const config = await source.load();
     const log = createLogger(config.log.level);
-    runtime = await Runtime.start(config, { log, source, watch: args.watch });
+    const workers = args.workers === 'auto' ? Math.max(1, availableParallelism()) : args.workers ?? config.workers;
+    if (workers > 1) {
+      // Loaded only with workers: one process runs exactly as before.
+      const { startPrimary } = await import('./cluster/primary.js');
+      const started = await startPrimary(config, { log, source, watch: args.watch }, workers);
+      runtime = started.runtime;
+      restartWorkers = () => started.fleet.restartAll();
+    } else {
+      runtime = await Runtime.start(config, { log, source, watch: args.watch });
+    }
   } catch (err) {
     return fail(err as Error);
   }
   const log = runtime.log;
   installProcessGuard(log);
+  if (restartWorkers !== null) {
+    const restart = restartWorkers;
+    process.on('SIGUSR2', function rollingRestartOnSignal() {
+      log.info('SIGUSR2: rolling restart of the workers');
+      restart().catch(() => {
+        /* logged by the fleet */
+      });
+    });
+  }
   process.on('SIGHUP', function reloadOnHangup() {
     log.info('SIGHUP: reloading config');
     runtime.reloadFromSource().catch(() => {

@@ -513,9 +513,31 @@ export class AdminClientError extends TidegateError {
   }
 }
 
+/** A worker process failed to start, to apply a reload or to answer the primary (`workers` > 1). */
+export class WorkerError extends TidegateError {
+  static readonly code = 'TG_ERR_WORKER';
+  /** The worker slot (1-based), or 0 for the fleet as a whole. */
+  readonly worker: number;
+  constructor(worker: number, message: string) {
+    super(message);
+    this.worker = worker;
+  }
+}
+
 /** Anything unexpected: the reply says only this; the details go to the log. */
 export class InternalError extends TidegateError {
   static readonly code = 'TG_ERR_INTERNAL';
+}
+
+/** A PROXY protocol header that is malformed, late, or from a source not trusted to send one. */
+export class ProxyProtocolError extends TidegateError {
+  static readonly code = 'TG_ERR_PROXY_PROTOCOL';
+  /** For the refusal counter: `malformed`, `timeout` or `untrusted`. */
+  readonly reason: 'malformed' | 'timeout' | 'untrusted';
+  constructor(reason: 'malformed' | 'timeout' | 'untrusted', message: string) {
+    super(message);
+    this.reason = reason;
+  }
 }
 
 // ── the registry ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -584,7 +606,9 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   AdminBodyError,
   AdminInvalidError,
   AdminClientError,
+  WorkerError,
   InternalError,
+  ProxyProtocolError,
 ]);
 
 /** Every `TG_ERR_*` code tidegate answers or logs, once each (subclasses may share their parent's code). */

@@ -124,6 +124,8 @@ function onChurnServerConnection(socket: Socket): void {
   let received = 0;
   socket.on('error', ignoreError);
   socket.on('data', function onChurnRequest(chunk: Buffer) {
+    // Answer once: a relay sending a PROXY header first delivers a few bytes more than `size`.
+    if (received >= churnSize) return;
     received += chunk.length;
     if (received >= churnSize) socket.end(churnResponse);
   });

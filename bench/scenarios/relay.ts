@@ -25,6 +25,12 @@ const CHURN_CONCURRENCY_QUICK = 16;
 const STREAMS = 100;
 
 export const PATHS = ['tidegate-native', 'tidegate-js', 'baseline-pipe', 'haproxy'] as const;
+/**
+ * Run only when named in `--paths`: tidegate with `proxyProtocol: v2` on every forward service (its targets get a
+ * 28-byte header first), to compare with the same engine without. iperf3 cannot take the header, so a run that
+ * names one measures single streams with the built-in generator on every path.
+ */
+export const PROXY_PROTOCOL_PATHS = ['tidegate-native-pp2', 'tidegate-js-pp2'] as const;
 
 /** Targets of every relay under test, in this order: sink (built-in streams), iperf3 server, churn server. */
 interface Targets {
@@ -68,7 +74,7 @@ function fromRunning(path: string, running: RunningPath, targets: Targets): Rela
 }
 
 async function startTidegatePath(
-  path: string, engine: 'native' | 'js', targets: Targets,
+  path: string, engine: 'native' | 'js', targets: Targets, proxyProtocol: 'v2' | null = null,
 ): Promise<RelayUnderTest | string> {
   const upstreams = targetPorts(targets);
   const listens: number[] = [];
@@ -79,6 +85,7 @@ async function startTidegatePath(
     listen: `127.0.0.1:${listens[i]}`,
     targets: [`127.0.0.1:${upstream}`],
     strategy: 'round-robin',
+    ...(proxyProtocol === null ? {} : { proxyProtocol }),
   }));
   const proxyPort = await freePort();
   const proxy = {
@@ -111,6 +118,10 @@ async function startPath(path: string, targets: Targets): Promise<RelayUnderTest
     case 'tidegate-js':
       if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
       return startTidegatePath(path, path === 'tidegate-native' ? 'native' : 'js', targets);
+    case 'tidegate-native-pp2':
+    case 'tidegate-js-pp2':
+      if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
+      return startTidegatePath(path, path === 'tidegate-native-pp2' ? 'native' : 'js', targets, 'v2');
     case 'baseline-pipe':
       return fromRunning(path, await startPipeRelay(targetPorts(targets)), targets);
     case 'haproxy':
@@ -282,11 +293,13 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const durations: Durations = context.quick
     ? { churnConcurrency: CHURN_CONCURRENCY_QUICK, windowMs: 1000, iperfSeconds: 1, warmupMs: 200 }
     : { churnConcurrency: CHURN_CONCURRENCY, windowMs: 3000, iperfSeconds: 3, warmupMs: 500 };
-  const wanted = PATHS.filter((path) => context.paths === undefined || context.paths.includes(path));
+  const wanted: string[] = PATHS.filter((path) => context.paths === undefined || context.paths.includes(path));
+  const withHeader = PROXY_PROTOCOL_PATHS.filter((path) => context.paths?.includes(path) === true);
+  wanted.push(...withHeader);
 
   const sink = await Sink.start();
   const churnServer = await startChurnServer(CHURN_SIZE);
-  const useIperf = await iperf3Installed();
+  const useIperf = withHeader.length === 0 && await iperf3Installed();
   const iperf = useIperf ? await startIperf3Server() : null;
   notes.push(useIperf
     ? 'single stream measured with iperf3 (one stream)'

@@ -15,6 +15,7 @@ import {
 } from './spend.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
+import type { SharedCounterStore } from './shared-store.js';
 import { RedisLimitStore } from './redis-limits.js';
 import { ModelMeters, RefusalMeters } from './model-meters.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
@@ -30,6 +31,8 @@ import { SlotList } from '../util/slot-list.js';
  * (stopped by the engine's byte budget at the quota) are closed.
  */
 export const SAMPLE_MS = 200;
+/** A shared budget's share is never less than this (else the last bytes before the quota take ever longer). */
+const SHARE_FLOOR_BYTES = 64 * 1024;
 
 export interface AccountingOptions {
   readonly log: Logger;
@@ -41,6 +44,8 @@ export interface AccountingOptions {
   readonly redisPrefix?: string;
   /** Told when a user's live connections are cut (quota exceeded or expired, disabled, removed). */
   readonly onCut?: (user: string, reason: string, closed: number) => void;
+  /** Shares deltas and usage through this instead of Redis (a worker process: its primary). */
+  readonly shared?: SharedCounterStore;
 }
 
 export interface QuotaBody {
@@ -104,7 +109,7 @@ export class Accounting implements ServiceAccounting {
   private readonly clock: Clock;
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
-  private readonly redis: RedisCounterStore | null;
+  private readonly redis: SharedCounterStore | null;
   readonly sharedLimits: RedisLimitStore | null;
   private readonly limits: RateLimitRegistry;
   /** The prices in force (swapped whole on reload). */
@@ -130,9 +135,9 @@ export class Accounting implements ServiceAccounting {
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
-    this.redis = config.store.redis
+    this.redis = options.shared ?? (config.store.redis
       ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
-      : null;
+      : null);
     this.sharedLimits = config.store.redis
       ? new RedisLimitStore(config.store.redis, options.log, options.redisPrefix)
       : null;
@@ -390,6 +395,55 @@ export class Accounting implements ServiceAccounting {
     };
   }
 
+  /**
+   * Counts a delta another process measured (a worker's batch, at the primary): into the subject's meters, its
+   * ledger deltas and its current usage, as if counted here. False for a user no longer in the config.
+   */
+  ingest(kind: 'user' | 'service', id: string, period: string, c: ArrayLike<number>): boolean {
+    let subject: Subject;
+    if (kind === 'user') {
+      const user = this.users.get(id);
+      if (user === undefined) return false;
+      if (user.period(this.clock()) === period) {
+        user.usedIn += c[0]!;
+        user.usedOut += c[1]!;
+      }
+      subject = user;
+    } else {
+      subject = this.service(id);
+    }
+    subject.record(period, c[0]!, c[1]!, c[2]!, c[3]!, c[4]!);
+    subject.recordTokens(c[5]!, c[6]!, c[7]!, c[8]!, c[9]!, c[10]!);
+    this.sync.markDirty(subject);
+    if (this.redis !== null) this.redis.markDirty(subject);
+    return true;
+  }
+
+  /** A user's best-known usage of its current period (what a primary tells its workers); null if unknown. */
+  sharedUsage(id: string): { period: string; usedIn: number; usedOut: number; spent: Counters } | null {
+    const user = this.users.get(id);
+    if (user === undefined) return null;
+    const period = user.period(this.clock());
+    return { period, usedIn: user.usedIn, usedOut: user.usedOut, spent: user.spent };
+  }
+
+  /** Ids of the users with a quota or a budget (whose usage other processes need). */
+  quotaUsers(): string[] {
+    const ids: string[] = [];
+    for (const user of this.users.values()) if (user.quota !== null) ids.push(user.id);
+    return ids;
+  }
+
+  /** Re-reads a user's quota against its usage now (usage raised from outside): cuts or moves the engine budget. */
+  usageRaised(id: string): void {
+    const user = this.users.get(id);
+    if (user === undefined || user.relays.size === 0) return;
+    const now = this.clock();
+    const reason = this.refusal(user, now);
+    if (reason !== null) this.cut(user, reason);
+    if (user.budget !== null) this.refreshBudget(user, now);
+  }
+
   /** `GET /sync`. */
   syncStatus(): SyncStatus {
     return this.sync.status();
@@ -496,7 +550,11 @@ export class Accounting implements ServiceAccounting {
   /** The engine stops a user's relays where the quota ends; a user refused (expired, exceeded) has nothing left. */
   private refreshBudget(user: UserAccount, now: number): void {
     const q = user.quota!;
-    const remaining = this.refusal(user, now) === null ? q.bytes - user.used() : 0;
+    let remaining = this.refusal(user, now) === null ? q.bytes - user.used() : 0;
+    const share = this.redis?.budgetShare ?? 1;
+    if (share > 1 && remaining > SHARE_FLOOR_BYTES) {
+      remaining = Math.max(SHARE_FLOOR_BYTES, Math.ceil(remaining / share));
+    }
     user.budget!.refresh(q, remaining);
   }
 

@@ -6,6 +6,8 @@ export interface CliArgs {
   readonly config: string | null;
   readonly forwards: readonly { readonly listen: string; readonly targets: readonly string[] }[];
   readonly watch: boolean;
+  /** `--workers auto | N`; null: the config's `workers`. */
+  readonly workers?: number | 'auto' | null;
   /** Arguments passed through to bench/profile. */
   readonly rest: readonly string[];
 }
@@ -27,13 +29,14 @@ export function parseArgs(argv: readonly string[]): CliArgs {
 }
 
 function only(command: CliArgs['command']): CliArgs {
-  return { command, config: null, forwards: [], watch: false, rest: [] };
+  return { command, config: null, forwards: [], watch: false, workers: null, rest: [] };
 }
 
 function parseOptions(command: CliArgs['command'], argv: readonly string[], from: number): CliArgs {
   const problems: string[] = [];
   let config: string | null = null;
   let watch = false;
+  let workers: number | 'auto' | null = null;
   const forwards: { listen: string; targets: string[] }[] = [];
   for (let i = from; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -58,6 +61,14 @@ function parseOptions(command: CliArgs['command'], argv: readonly string[], from
       case '--watch':
         watch = true;
         break;
+      case '--workers': {
+        const v = take();
+        const n = Number(v);
+        if (v === 'auto') workers = 'auto';
+        else if (v !== undefined && /^\d+$/.test(v) && n >= 1 && n <= 256) workers = n;
+        else problems.push(`--workers: expected auto or a number from 1 to 256, got "${v ?? ''}"`);
+        break;
+      }
       case '--help':
       case '-h':
         return only('help');
@@ -67,7 +78,7 @@ function parseOptions(command: CliArgs['command'], argv: readonly string[], from
   }
   if (command === 'check' && config === null) problems.push('check: expected --config FILE');
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
-  return { command, config, forwards, watch, rest: [] };
+  return { command, config, forwards, watch, workers, rest: [] };
 }
 
 /** `LISTEN=TARGET[,TARGET…]`, e.g. `127.0.0.1:2222=10.0.0.5:22`. */

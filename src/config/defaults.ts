@@ -87,6 +87,11 @@ export const DEFAULTS = deepFreeze({
   },
   /** How long removed services and a shutting-down process let live connections finish. */
   shutdownGraceMs: 30_000,
+  /**
+   * One process: no IPC, exact quotas, one SQLite writer. `auto` (one worker per core) is opt-in; see
+   * docs/workers.md for when it pays.
+   */
+  workers: 1,
   /** `prices:` entries: currency USD; cache reads and writes priced as input and reasoning as output unless given. */
   price: {
     currency: 'USD',

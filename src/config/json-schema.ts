@@ -82,6 +82,18 @@ const VALUES: Record<string, Schema> = {
   allowDestinations: { type: 'array', items: { type: 'string' } },
   denyPrivate: { type: 'boolean' },
   allowOpen: { type: 'boolean' },
+  proxyProtocol: { type: ['string', 'null'], enum: ['v1', 'v2', null] },
+  acceptProxyProtocol: {
+    type: 'object',
+    properties: { from: { type: 'array', items: { type: 'string' }, minItems: 1 }, timeout: DURATION },
+    required: ['from'],
+    additionalProperties: false,
+  },
+  perIp: {
+    type: 'object',
+    properties: { maxConnections: { type: 'integer', minimum: 0 }, connectRate: { type: 'number', minimum: 0 } },
+    additionalProperties: false,
+  },
 };
 
 function properties(keys: readonly string[], overrides: Record<string, Schema> = {}): Record<string, Schema> {

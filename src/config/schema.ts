@@ -6,7 +6,7 @@ import { readGatewayLimits } from './sections/gateway-limits.js';
 import { readGeo } from './sections/geo.js';
 import { readPool } from './sections/pool.js';
 import { readPricing } from './sections/prices.js';
-import { readLog, readReload } from './sections/process.js';
+import { readLog, readReload, readWorkers } from './sections/process.js';
 import { readServices } from './sections/services.js';
 import { readResolver } from './sections/resolver.js';
 import { readReport } from './sections/report.js';
@@ -23,7 +23,7 @@ export const DEFAULT_BODY_BUDGET_BYTES = DEFAULTS.gateway.bodyBudgetBytes;
 
 const TOP_KEYS = [
   'admin', 'log', 'store', 'pool', 'geo', 'resolver', 'reload', 'gateway', 'shutdownGrace', 'users', 'services',
-  'report', 'prices', 'pricesFile', 'unpriced',
+  'report', 'prices', 'pricesFile', 'unpriced', 'workers',
 ] as const;
 
 /** A cost budget is summed from prices: it must be in their one currency. */
@@ -62,6 +62,7 @@ export function validateConfig(doc: unknown, source?: string): Config {
     services: readServices(r, top.services, users),
     pricing: readPricing(r, top.prices, top.pricesFile, top.unpriced, source),
     report: readReport(r, top.report),
+    workers: readWorkers(r, top.workers),
   };
   checkBudgetCurrencies(r, config);
   if (config.report !== null && config.store.sqlite === null) {

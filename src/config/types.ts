@@ -22,6 +22,8 @@ export interface Config {
   readonly pricing: PricingConfig;
   /** Pushed traffic reports; null when off. */
   readonly report: ReportConfig | null;
+  /** Worker processes sharing the listeners (`workers: auto | N`, `auto` resolved); 1 runs everything in-process. */
+  readonly workers: number;
 }
 
 export interface ReportConfig {
@@ -230,6 +232,20 @@ export interface ServiceBase {
   readonly rate: RateConfig | null;
 }
 
+/** `acceptProxyProtocol:` of a forward or proxy listener. */
+export interface AcceptProxyProtocolConfig {
+  /** CIDRs of peers trusted to send a PROXY header; any other source is closed. */
+  readonly from: readonly string[];
+  readonly timeoutMs: number;
+}
+
+/** `perIp:` limits of one client address; 0 is no limit. */
+export interface PerIpConfig {
+  readonly maxConnections: number;
+  /** New connections per second (burst of the same size). */
+  readonly connectRate: number;
+}
+
 export type TargetStrategy = 'round-robin' | 'random' | 'least-connections' | 'failover';
 
 export interface ForwardServiceConfig extends ServiceBase {
@@ -244,12 +260,18 @@ export interface ForwardServiceConfig extends ServiceBase {
   readonly keepAliveMs: number;
   /** How long a failed target is skipped before it is probed again (doubles per failure up to 30x). */
   readonly targetBackoffMs: number;
+  /** PROXY protocol header sent to targets ahead of the client's bytes, or null. */
+  readonly proxyProtocol: 'v1' | 'v2' | null;
+  readonly acceptProxyProtocol: AcceptProxyProtocolConfig | null;
+  readonly perIp: PerIpConfig | null;
 }
 
 export type ProxyRouting = 'direct' | 'upstream' | 'bypass_cn';
 
 export interface ProxyServiceConfig extends ServiceBase {
   readonly type: 'proxy';
+  readonly acceptProxyProtocol: AcceptProxyProtocolConfig | null;
+  readonly perIp: PerIpConfig | null;
   /** Countries (ISO codes) dialled directly; the rest go through `upstream`. */
   readonly directCountries: readonly string[];
   readonly routing: ProxyRouting | 'custom';

@@ -73,6 +73,10 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
     };
   }
 
+  protected override outgoingProxyProtocol(): 'v1' | 'v2' | null {
+    return this.config.proxyProtocol;
+  }
+
   protected admit(client: Socket, clientLabel: string): ForwardConnection {
     return new ForwardConnection(this, client, clientLabel);
   }

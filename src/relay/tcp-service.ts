@@ -20,6 +20,14 @@ import type { ServiceState, ServiceStatus } from '../contracts/service-status.js
 import type { Service } from '../contracts/service.js';
 import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
+import { type CidrRange, parseCidr } from '../util/cidr.js';
+import { parseIp } from '../util/ip.js';
+import type { ProxyProtocolError } from '../errors.js';
+import { ListenerRecovery } from './listener-recovery.js';
+import { PerIpLimits } from './per-ip.js';
+import { encodeProxyHeader } from './proxy-protocol/encode.js';
+import { HeaderReader, type HeaderListener } from './proxy-protocol/header-reader.js';
+import type { ProxyHeader } from './proxy-protocol/parse.js';
 
 type TcpServiceConfig = ForwardServiceConfig | ProxyServiceConfig;
 
@@ -75,6 +83,15 @@ class ConnectedRoute implements RelayRoute {
   }
 }
 
+/** Connections turned away before admission, by reason (fixed keys: a stable `/status` shape). */
+export class Refusals {
+  per_ip_connections = 0;
+  per_ip_connect_rate = 0;
+  proxy_untrusted = 0;
+  proxy_malformed = 0;
+  proxy_timeout = 0;
+}
+
 /** How long accepting pauses after EMFILE/ENFILE before it resumes. */
 const ACCEPT_PAUSE_MS = 500;
 
@@ -82,7 +99,8 @@ const ACCEPT_PAUSE_MS = 500;
  * What forward and proxy services share: the listener, admission (maxConnections, refusal counted), EMFILE
  * back-off, live relay tracking, byte totals, draining on stop, and one record per finished relay.
  */
-export abstract class TcpService<C extends TcpServiceConfig, P extends PendingClient> implements Service<C> {
+export abstract class TcpService<C extends TcpServiceConfig, P extends PendingClient>
+implements Service<C>, HeaderListener {
   readonly name: string;
   readonly type: C['type'];
   config: C;
@@ -100,6 +118,11 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   private readonly relays = new SlotList<Relay, 'ownerSlot'>('ownerSlot');
   private readonly pending = new SlotList<P, 'pendingSlot'>('pendingSlot');
   private readonly server: Server;
+  private readonly recovery: ListenerRecovery;
+  protected readonly refusals = new Refusals();
+  private perIp: PerIpLimits | null = null;
+  /** Peers trusted to send a PROXY header (`acceptProxyProtocol.from`), or null when no header is read. */
+  private trusted: CidrRange[] | null = null;
   private acceptPausedUntil = 0;
   private drained: (() => void) | null = null;
   /** The address bound at start, still shown while draining (the closed listener no longer knows it). */
@@ -113,6 +136,31 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     const onConnection = guardConnection(this.name, context.log, this.onConnection.bind(this));
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: config.noDelay }, onConnection);
     this.server.on('error', this.onServerError.bind(this));
+    this.recovery = new ListenerRecovery(
+      this.server, this.name, () => this.context.log, () => this.rebindAddress(),
+    );
+    this.applyClientOptions(config);
+  }
+
+  /** `perIp` and `acceptProxyProtocol` of a (re)loaded config; live per-address counts carry over. */
+  private applyClientOptions(config: C): void {
+    if (config.perIp === null) this.perIp = null;
+    else if (this.perIp === null) this.perIp = new PerIpLimits(config.perIp);
+    else this.perIp.update(config.perIp);
+    const accept = config.acceptProxyProtocol;
+    this.trusted = accept === null ? null : accept.from.map((text) => parseCidr(text) as CidrRange);
+  }
+
+  /** Where a failed listener binds again: the port it had (the config may say 0), on the configured host. */
+  private rebindAddress(): { host: string; port: number } {
+    const bound = this.boundAddress;
+    const port = bound === null ? this.config.listen.port : Number(bound.slice(bound.lastIndexOf(':') + 1));
+    return { host: this.config.listen.host, port };
+  }
+
+  /** The PROXY protocol version to send targets ahead of the client's bytes (forward services), or null. */
+  protected outgoingProxyProtocol(): 'v1' | 'v2' | null {
+    return null;
   }
 
   /** The per-connection object for an admitted client; it must not start any work yet. */
@@ -147,6 +195,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   update(next: C, context: ServiceContext): void {
     this.config = next;
     this.context = context;
+    this.applyClientOptions(next);
   }
 
   /** The bound address (useful when the config asked for port 0). */
@@ -160,6 +209,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
   async stop(graceMs: number): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'draining';
+    this.recovery.stop();
     // Stop listening now; close()'s callback would wait for every live connection, which is the grace logic's job.
     this.server.close();
     if (this.live > 0) {
@@ -196,7 +246,13 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
       state: this.state,
       connections: { live: this.live, total: this.total, refused: this.refused },
       bytes: { in: bytesIn, out: bytesOut },
-      detail: { failed: this.failed, acceptErrors: this.acceptErrors, ...this.detail() },
+      detail: {
+        failed: this.failed,
+        acceptErrors: this.acceptErrors,
+        refusedBy: { ...this.refusals },
+        listener: this.recovery.status(),
+        ...this.detail(),
+      },
     };
   }
 
@@ -290,7 +346,7 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
         });
         const liveCount = route.liveCount;
         if (liveCount !== null) liveCount.live--;
-        service.release();
+        service.release(clientLabel);
       },
     );
     // Still pending if the engine threw: the caller then finishes it without a relay.
@@ -321,14 +377,15 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
       durationMs: 0,
       reason,
     });
-    this.release();
+    this.release(pending.clientLabel);
   }
 
   protected isPending(pending: P): boolean {
     return this.pending.has(pending);
   }
 
-  private release(): void {
+  private release(clientLabel: string): void {
+    if (this.perIp !== null) this.perIp.release(hostOfLabel(clientLabel));
     this.live--;
     if (this.live === 0 && this.drained !== null) this.drained();
   }
@@ -339,27 +396,91 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
       client.resetAndDestroy();
       return;
     }
+    const trusted = this.trusted;
+    if (trusted === null) {
+      this.admitClient(client, client.remoteAddress ?? '', client.remotePort ?? 0, null);
+      return;
+    }
+    // Only a trusted peer may say who the client is; anyone else reaching this listener is closed.
+    const key = parseIp(client.remoteAddress ?? '');
+    if (key === null || !trusted.some((range) => range.contains(key))) {
+      this.refuse(client, 'proxy_untrusted');
+      this.context.log.warn(
+        { service: this.name, client: client.remoteAddress }, 'connection from a peer not trusted to send PROXY',
+      );
+      return;
+    }
+    new HeaderReader(client, this.config.acceptProxyProtocol!.timeoutMs, this);
+  }
+
+  /** @internal HeaderListener: the trusted peer said who the client is. */
+  headerRead(client: Socket, header: ProxyHeader): void {
+    if (this.state !== 'running' || this.live >= this.config.maxConnections) {
+      this.refused++;
+      client.resetAndDestroy();
+      return;
+    }
+    // LOCAL / UNKNOWN: the peer's own connection (a health check), its own address stands.
+    if (header.sourceAddress === null) {
+      this.admitClient(client, client.remoteAddress ?? '', client.remotePort ?? 0, null);
+    } else {
+      this.admitClient(client, header.sourceAddress, header.sourcePort, header);
+    }
+  }
+
+  /** @internal HeaderListener: malformed, late or cut short. */
+  headerFailed(client: Socket, err: ProxyProtocolError): void {
+    this.refuse(client, err.reason === 'timeout' ? 'proxy_timeout' : 'proxy_malformed');
+    this.context.log.warn(
+      { service: this.name, client: client.remoteAddress, code: err.code, err: err.message }, 'PROXY header refused',
+    );
+  }
+
+  private refuse(client: Socket, reason: keyof Refusals): void {
+    this.refused++;
+    this.refusals[reason]++;
+    client.destroy();
+  }
+
+  /** Admission of a client known by its real address (the socket's, or a trusted PROXY header's). */
+  private admitClient(client: Socket, address: string, port: number, header: ProxyHeader | null): void {
+    const perIp = this.perIp;
+    if (perIp !== null) {
+      const refusal = perIp.admit(address, Date.now());
+      if (refusal !== null) {
+        this.refuse(client, refusal);
+        return;
+      }
+    }
+    const clientLabel = `${address}:${port}`;
     const user = this.config.user;
     if (user !== null) {
       const refusal = this.context.accounting.check(user);
       if (refusal !== null) {
-        this.refuseForQuota(client, user, refusal.reason);
+        if (perIp !== null) perIp.release(address);
+        this.refuseForQuota(client, user, refusal.reason, clientLabel);
         return;
       }
     }
     this.live++;
     this.total++;
     if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
-    const pending = this.admit(client, `${client.remoteAddress}:${client.remotePort}`);
+    const version = this.outgoingProxyProtocol();
+    if (version !== null) {
+      // Early bytes: the header waits in the client's read buffer, so either engine relays it to the target first.
+      const dstAddress = header?.destinationAddress ?? client.localAddress ?? '';
+      const dstPort = header?.destinationAddress != null ? header.destinationPort : client.localPort ?? 0;
+      client.unshift(encodeProxyHeader(version, address, port, dstAddress, dstPort));
+    }
+    const pending = this.admit(client, clientLabel);
     this.pending.add(pending);
     this.handle(pending);
   }
 
   /** A user past their quota: closed at once, counted, and recorded with the reason. */
-  private refuseForQuota(client: Socket, user: string, reason: RefusalReason): void {
+  private refuseForQuota(client: Socket, user: string, reason: RefusalReason, clientLabel: string): void {
     this.refused++;
     this.context.accounting.refused(user, this.name);
-    const clientLabel = `${client.remoteAddress}:${client.remotePort}`;
     client.destroy();
     this.context.events.relayClosed({
       service: this.name, user, client: clientLabel, target: '', bytesIn: 0, bytesOut: 0, durationMs: 0, reason,
@@ -368,11 +489,14 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
 
   private onServerError(err: NodeJS.ErrnoException): void {
     // Only accept errors reach here once listening; they must never crash the process.
+    if (this.recovery.rebinding) return; // a failed re-bind: the recovery retries it
     this.acceptErrors++;
     if (isOutOfFds(err)) {
       this.outOfFds(err);
-    } else if (this.state !== 'starting') {
+    } else if (this.state === 'running') {
+      // Anything else breaks this listener: bind it again, for this service alone.
       this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
+      this.recovery.failed(err);
     }
   }
 
@@ -389,6 +513,11 @@ export abstract class TcpService<C extends TcpServiceConfig, P extends PendingCl
     }
     this.acceptPausedUntil = now + ACCEPT_PAUSE_MS;
   }
+}
+
+/** The address part of a client label (`address:port`, IPv6 unbracketed). */
+function hostOfLabel(label: string): string {
+  return label.slice(0, label.lastIndexOf(':'));
 }
 
 export function isOutOfFds(err: NodeJS.ErrnoException): boolean {

@@ -24,4 +24,6 @@ export interface ReloadFailure {
   readonly address: string;
   readonly code: string;
   readonly message: string;
+  /** The worker process that failed to apply it (with `workers` > 1); absent in one process. */
+  readonly worker?: number;
 }

@@ -1,3 +1,4 @@
+import { registerServiceMetrics } from './service-metrics.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Accounting, type AccountingStatus } from '../accounting/accounting.js';
@@ -41,6 +42,12 @@ import { exposures } from '../config/exposure.js';
 import { OwnListeners } from '../relay/proxy/own-listeners.js';
 import { NameResolver, type ResolverStats } from '../relay/resolver/name-resolver.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../util/address.js';
+import type { SharedCounterStore } from '../accounting/shared-store.js';
+import type { UsageLog as UsageLogContract } from '../contracts/usage-log.js';
+import type { Fleet } from './fleet.js';
+
+/** The request-log writer as the runtime drives it (the store's, or a worker's channel to its primary's). */
+export type RuntimeUsageLog = UsageLogContract & { flush(): Promise<unknown>; close(): Promise<unknown> };
 
 /** How long requests on a moved admin API's old listener may take to finish (its own reload reply among them). */
 const ADMIN_MOVE_GRACE_MS = 5_000;
@@ -56,6 +63,8 @@ export interface StatusBody {
   readonly services: readonly ServiceStatus[];
   /** Ledger and shared Redis counter state. */
   readonly accounting: AccountingStatus;
+  /** Worker processes (`workers` > 1): each one's state, restarts and connections. */
+  readonly workers?: unknown;
 }
 
 export interface RuntimeOptions {
@@ -74,6 +83,14 @@ export interface RuntimeOptions {
    * Default: the source's `loadDocument()`; without either, the admin API reads but cannot change users or services.
    */
   readonly document?: Record<string, unknown>;
+  /** Worker processes run the services; this runtime is their primary (src/cluster/). */
+  readonly fleet?: Fleet;
+  /** A worker process: deltas go to the primary instead of a ledger or Redis. */
+  readonly shared?: SharedCounterStore;
+  /** A worker process: its events (quota cuts) go to the primary's `GET /events` too. */
+  readonly onEvent?: (type: string, data: Record<string, unknown>) => void;
+  /** A worker process: request-log rows go to the primary's writer. */
+  readonly usageLog?: RuntimeUsageLog;
 }
 
 /**
@@ -106,11 +123,13 @@ export class Runtime {
   private readonly draining = new Map<Service, Promise<void>>();
   private readonly context: {
     log: Logger; engine: RelayEngine; events: ServiceEvents; users: Map<string, UserConfig>; geo: GeoResolver | null;
-    pool: WorkerPool | null; usageLog: UsageLog | null;
+    pool: WorkerPool | null; usageLog: RuntimeUsageLog | null;
     accounting: Accounting; targets: TargetRegistry; bodyBudget: BodyBudget; ownListeners: OwnListeners;
     resolver: NameResolver;
   };
   private pool: WorkerPool | null = null;
+  private readonly fleet: Fleet | null;
+  private readonly onEvent: ((type: string, data: Record<string, unknown>) => void) | null;
   private admin: AdminServer | null = null;
   private watcher: FSWatcher | null = null;
   /** `--watch` on the command line keeps watching whatever the config says. */
@@ -146,11 +165,14 @@ export class Runtime {
     this.stats = new StatsStream(() => statsTick(this.status()));
     this.log = options.log;
     this.source = options.source ?? null;
+    this.fleet = options.fleet ?? null;
+    this.onEvent = options.onEvent ?? null;
     this.engine = engine;
     this.engineFallback = engineFallback;
     this.db = db;
     this.accounting = accounting;
     const runtime = this;
+    registerServiceMetrics(accounting.metrics, () => runtime.status().services);
     this.reports = new ReportControl(db, accounting, options.log, (type, data) => runtime.publish(type, data));
     const events: ServiceEvents = {
       relayClosed(record: RelayRecord): void {
@@ -172,7 +194,7 @@ export class Runtime {
       geo: null,
       pool: null,
       // The request log lives in the runtime's SQLite store; flushed on reload and shutdown.
-      usageLog: db ? new UsageLog(db, options.log) : null,
+      usageLog: options.usageLog ?? (db ? new UsageLog(db, options.log) : null),
       events,
       targets: new TargetRegistry(),
       bodyBudget: new BodyBudget(config.gateway),
@@ -204,6 +226,7 @@ export class Runtime {
       accounting = await Accounting.open(config, {
         log: options.log, engine, db, clock: options.clock, redisPrefix: options.redisPrefix,
         onCut: (user, reason, closed) => ref?.publish('quota', { user, reason, closed }),
+        ...(options.shared ? { shared: options.shared } : {}),
       });
     } catch (err) {
       db?.close();
@@ -235,13 +258,13 @@ export class Runtime {
   }
 
   /** The request-log writer, when there is a SQLite store. */
-  get usageLog(): UsageLog | null {
+  get usageLog(): RuntimeUsageLog | null {
     return this.context.usageLog;
   }
 
   /** Starts the worker pool the first time a config has a gateway service (it parses and converts LLM bodies). */
   private ensurePool(config: Config): void {
-    if (this.context.pool === null && config.services.some((s) => s.type === 'gateway')) {
+    if (this.fleet === null && this.context.pool === null && config.services.some((s) => s.type === 'gateway')) {
       this.context.pool = this.workerPool();
     }
   }
@@ -253,7 +276,8 @@ export class Runtime {
     const geo = await this.prepareGeo(config);
     if (geo) this.context.geo = geo;
     await this.context.resolver.ready();
-    for (const svc of config.services) {
+    if (this.fleet !== null) await this.fleet.start(config, this);
+    else for (const svc of config.services) {
       const service = createService(svc, this.context);
       this.services.set(svc.name, service);
       await service.start();
@@ -281,26 +305,31 @@ export class Runtime {
   }
 
   private routes(): AdminRoute[] {
-    return adminRoutes(this);
+    return this.fleet === null ? adminRoutes(this) : [...adminRoutes(this), ...this.fleet.routes()];
   }
 
   /** The status of one running service (the admin API's service items). */
   serviceStatus(name: string): ServiceStatus | undefined {
+    if (this.fleet !== null) return this.fleet.serviceStatus(name);
     return this.services.get(name)?.status();
   }
 
   /** Closes a user's live connections, recording `reason` (`user_removed`). */
   closeUser(id: string, reason: string): number {
+    if (this.fleet !== null) return this.fleet.closeUser(id, reason);
     return this.accounting.closeUser(id, reason);
   }
 
-  resetUsage(id: string): Promise<boolean> {
-    return this.accounting.resetUsage(id);
+  async resetUsage(id: string): Promise<boolean> {
+    const reset = await this.accounting.resetUsage(id);
+    if (reset) this.fleet?.resetUsage(id);
+    return reset;
   }
 
   /** An event for `GET /events` subscribers (nothing happens when there are none). */
   publish(type: string, data: Record<string, unknown>): void {
     this.events.publish(type, data);
+    this.onEvent?.(type, data);
   }
 
   /** The admin API's bound address, e.g. when the config asked for port 0. */
@@ -324,6 +353,21 @@ export class Runtime {
   }
 
   status(): StatusBody {
+    const fleet = this.fleet;
+    if (fleet !== null) {
+      const accounting = { ...this.accounting.status(), liveRelays: fleet.liveRelays() };
+      const own = this.ownStatus();
+      // The workers relay; the primary's own engine only keeps accounting's byte budgets.
+      const engine = fleet.relayEngine();
+      return {
+        ...own, relayEngine: engine?.kind ?? own.relayEngine, relayEngineFallback: engine?.fallback ?? null,
+        services: fleet.services(), accounting, workers: fleet.status(),
+      };
+    }
+    return this.ownStatus();
+  }
+
+  private ownStatus(): StatusBody {
     return {
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -405,6 +449,7 @@ export class Runtime {
   } {
     const services: Record<string, Record<string, unknown>> = {};
     for (const [name, service] of this.services) if (service.caches) services[name] = service.caches();
+    if (this.fleet !== null) Object.assign(services, this.fleet.caches());
     return { geo: this.geoStats(), resolver: this.context.resolver.stats(), services };
   }
 
@@ -413,7 +458,8 @@ export class Runtime {
    * settings; null when nothing changes. Rejects (naming the file) when the database cannot be opened.
    */
   private async prepareGeo(config: Config): Promise<GeoResolver | null> {
-    if (!config.services.some(needsGeo)) return null;
+    // A fleet's primary routes nothing: its workers open their own.
+    if (this.fleet !== null || !config.services.some(needsGeo)) return null;
     const stamp = await geoFilesStamp(config.geo);
     const same = this.context.geo !== null && sameSettings(this.config.geo, config.geo) && stamp === this.geoStamp;
     if (same) return null;
@@ -456,22 +502,18 @@ export class Runtime {
     this.applyWatch(next.reload.watch);
     this.reports.apply(next);
 
-    for (const svc of diff.removed) this.retire(svc.name);
-    // A gateway whose own settings did not change still takes new users and keys (its key map is built from them).
-    if (diff.sharedChanged.includes('users')) {
-      for (const svc of diff.unchanged) {
-        const service = this.services.get(svc.name);
-        if (svc.type === 'gateway' && service !== undefined) service.update(svc as never, this.context);
-      }
-    }
-    for (const { before, after } of diff.changed) await this.applyChange(before, after, failed);
-    for (const svc of diff.added) await this.startService(svc, failed);
-    // Files a config names may have changed under the same config (rule sets); the geo resolver may be new.
-    for (const [name, service] of this.services) {
-      if (service.refresh !== undefined && await service.refresh()) refreshed.push(name);
+    let running = (name: string): ServiceConfig | undefined => this.services.get(name)?.config;
+    if (this.fleet !== null) {
+      // The same validated config goes to every worker; each applies the diff against what it runs.
+      const outcome = await this.fleet.reload(next);
+      failed.push(...outcome.failed);
+      refreshed.push(...outcome.refreshed);
+      running = outcome.running;
+    } else {
+      await this.applyServices(diff, failed, refreshed);
     }
     if (failed.length > 0) {
-      this.config = configInForce(next, adminListen, (name) => this.services.get(name)?.config);
+      this.config = configInForce(next, adminListen, running);
       // Accounting follows the services that run, not the ones that failed.
       await this.accounting.applyConfig(this.config);
     }
@@ -498,6 +540,23 @@ export class Runtime {
     );
     this.publish('reload', { ...result });
     return result;
+  }
+
+  private async applyServices(diff: ConfigDiff, failed: ReloadFailure[], refreshed: string[]): Promise<void> {
+    for (const svc of diff.removed) this.retire(svc.name);
+    // A gateway whose own settings did not change still takes new users and keys (its key map is built from them).
+    if (diff.sharedChanged.includes('users')) {
+      for (const svc of diff.unchanged) {
+        const service = this.services.get(svc.name);
+        if (svc.type === 'gateway' && service !== undefined) service.update(svc as never, this.context);
+      }
+    }
+    for (const { before, after } of diff.changed) await this.applyChange(before, after, failed);
+    for (const svc of diff.added) await this.startService(svc, failed);
+    // Files a config names may have changed under the same config (rule sets); the geo resolver may be new.
+    for (const [name, service] of this.services) {
+      if (service.refresh !== undefined && await service.refresh()) refreshed.push(name);
+    }
   }
 
   /** A removed service stops accepting and drains. */
@@ -656,6 +715,8 @@ export class Runtime {
     this.watcher?.close();
     if (this.reloading) await this.reloading.catch(() => undefined);
     const grace = this.config.shutdownGraceMs;
+    // Every worker drains and hands over its last deltas before the ledger's final flush below.
+    if (this.fleet !== null) await this.fleet.stop(grace);
     await Promise.all([...this.services.values()].map((s) => s.stop(grace)));
     await Promise.all(this.draining.values());
     await this.engine.shutdown();

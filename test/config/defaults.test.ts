@@ -75,6 +75,11 @@ describe('config defaults table', () => {
       reload: () => expectDefaults(config.reload, DEFAULTS.reload, 'reload'),
       gateway: () => assert.deepEqual(config.gateway, DEFAULTS.gateway),
       shutdownGraceMs: () => assert.equal(config.shutdownGraceMs, DEFAULTS.shutdownGraceMs),
+      workers: () => {
+        assert.equal(config.workers, DEFAULTS.workers);
+        assert.equal(validateConfig({ workers: 'auto' }).workers, Math.max(1, availableParallelism()));
+        assert.equal(validateConfig({ workers: 3 }).workers, 3);
+      },
       quota: () => expectDefaults(user.quota, DEFAULTS.quota, 'users[0].quota'),
       rate: () => {
         assert.equal(user.rate?.outBytesPerSec, DEFAULTS.rate.outBytesPerSec);

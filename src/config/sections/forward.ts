@@ -7,7 +7,9 @@ import { BASE_KEYS, readBase, readTcpTuning, TCP_KEYS } from './service-base.js'
 export const STRATEGIES = ['round-robin', 'random', 'least-connections', 'failover'] as const;
 
 /** The keys of a forward service beyond the base and TCP ones. */
-export const FORWARD_KEYS = ['targets', 'strategy', 'targetBackoff'];
+export const FORWARD_KEYS = ['targets', 'strategy', 'targetBackoff', 'proxyProtocol'];
+
+export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
 
 /** A `type: forward` service: TCP to one of its targets. */
 export function readForward(r: Reader, path: string, raw: Record<string, unknown>): ForwardServiceConfig {
@@ -26,5 +28,8 @@ export function readForward(r: Reader, path: string, raw: Record<string, unknown
     strategy: r.oneOf(join(path, 'strategy'), o.strategy, STRATEGIES, DEFAULTS.forward.strategy),
     ...readTcpTuning(r, path, o),
     targetBackoffMs: r.duration(join(path, 'targetBackoff'), o.targetBackoff, DEFAULTS.forward.targetBackoffMs),
+    proxyProtocol: o.proxyProtocol === undefined || o.proxyProtocol === null || o.proxyProtocol === false
+      ? null
+      : r.oneOf(join(path, 'proxyProtocol'), o.proxyProtocol, PROXY_PROTOCOL_VERSIONS, 'v2'),
   };
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { DEFAULTS } from '../defaults.js';
 import type { LogLevel } from '../types.js';
 import type { Reader } from '../validator.js';
@@ -14,4 +15,10 @@ export function readLog(r: Reader, value: unknown): { level: LogLevel } {
 export function readReload(r: Reader, value: unknown): { watch: boolean } {
   const o = r.object('reload', value, ['watch']);
   return { watch: r.boolean('reload.watch', o.watch, DEFAULTS.reload.watch) };
+}
+
+/** `workers: auto | N`: worker processes sharing the listeners; `auto` is one per core. */
+export function readWorkers(r: Reader, value: unknown): number {
+  if (value === 'auto') return Math.max(1, availableParallelism());
+  return r.integer('workers', value, DEFAULTS.workers, 1, 256);
 }

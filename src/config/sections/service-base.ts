@@ -1,6 +1,7 @@
 import { DEFAULTS } from '../defaults.js';
 import type { ServiceBase } from '../types.js';
 import { join, type Reader } from '../validator.js';
+import { readAcceptProxyProtocol, readPerIp } from './client-origin.js';
 import { readRate } from './rate.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -9,7 +10,9 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const BASE_KEYS = ['name', 'type', 'listen', 'user', 'maxConnections', 'rate'];
 
 /** The TCP tuning keys of forward and proxy services. */
-export const TCP_KEYS = ['connectTimeout', 'idleTimeout', 'halfCloseTimeout', 'noDelay', 'keepAlive'];
+export const TCP_KEYS = [
+  'connectTimeout', 'idleTimeout', 'halfCloseTimeout', 'noDelay', 'keepAlive', 'acceptProxyProtocol', 'perIp',
+];
 
 export function readBase(r: Reader, path: string, o: Record<string, unknown>): ServiceBase {
   const name = r.requiredString(join(path, 'name'), o.name);
@@ -38,5 +41,7 @@ export function readTcpTuning(r: Reader, path: string, o: Record<string, unknown
     keepAliveMs: o.keepAlive === false
       ? 0
       : r.duration(join(path, 'keepAlive'), o.keepAlive === true ? undefined : o.keepAlive, d.keepAliveMs),
+    acceptProxyProtocol: readAcceptProxyProtocol(r, join(path, 'acceptProxyProtocol'), o.acceptProxyProtocol),
+    perIp: readPerIp(r, join(path, 'perIp'), o.perIp),
   };
 }

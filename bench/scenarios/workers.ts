@@ -1,0 +1,146 @@
+/**
+ * The workers bench (issue 22): tidegate with 1 worker (one process), 2 workers with node:cluster's round-robin
+ * (the primary accepts and hands sockets over) and 2 workers with SCHED_NONE (the workers share the listening
+ * socket and the kernel picks), interleaved round by round:
+ *  - chat300: gateway req/s (50 connections, keep-alive) and CPU per request (primary + workers);
+ *  - churn: relay connections per second through a forward service (connect, 1 KiB each way, close) and CPU per
+ *    connection.
+ * The load generators and the upstream share the machine's cores with tidegate: read the ratios.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BenchContext, BenchRatio, BenchReport, BenchScenario } from '../types.js';
+import { runHttpLoad } from '../lib/autocannon.js';
+import { cpuSecondsOf } from '../lib/cpu.js';
+import { runChurn, startChurnServer } from '../lib/load.js';
+import { MetricCollector, medianOf } from '../lib/metric.js';
+import { freePort } from '../lib/ports.js';
+import { spawnTidegate, tidegateAvailable, tidegateCliPath, type TidegateProcess } from '../lib/tidegate.js';
+import { CLIENT_KEY, chatBody, startUpstream } from './gateway.js';
+
+const PATHS = [
+  { path: 'workers-1', workers: 1, env: {} },
+  { path: 'workers-2-rr', workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } },
+  { path: 'workers-2-none', workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: 'none' } },
+] as const;
+const CHURN_BYTES = 1024;
+
+interface Running {
+  readonly path: string;
+  readonly tidegate: TidegateProcess;
+  readonly llm: number;
+  readonly fwd: number;
+}
+
+/** The primary's pid and every worker's (from GET /workers; none with one process). */
+async function pidsOf(r: Running): Promise<number[]> {
+  const pids = [r.tidegate.cpuPid];
+  const res = await fetch(`http://127.0.0.1:${r.tidegate.adminPort}/workers`);
+  if (res.status === 200) {
+    const body = (await res.json()) as { slots: { pid: number | null }[] };
+    for (const s of body.slots) if (s.pid !== null) pids.push(s.pid);
+  } else {
+    await res.body?.cancel();
+  }
+  return pids;
+}
+
+async function cpuOf(pids: readonly number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) total += await cpuSecondsOf(pid);
+  return total;
+}
+
+async function start(path: (typeof PATHS)[number], upstreamPort: number, churnPort: number,
+  dbDir: string): Promise<Running> {
+  const llm = await freePort();
+  const fwd = await freePort();
+  const tidegate = await spawnTidegate({
+    label: path.path,
+    env: path.env,
+    config: {
+      workers: path.workers,
+      store: { sqlite: join(dbDir, `${path.path}.db`) },
+      users: [{ id: 'bench', keys: [CLIENT_KEY] }],
+    },
+    services: [
+      {
+        name: 'llm', type: 'gateway', listen: `127.0.0.1:${llm}`, maxConnections: 100_000,
+        channels: [{ name: 'primary', kind: 'openai', baseUrl: `http://127.0.0.1:${upstreamPort}/v1`, keys: ['sk'] }],
+      },
+      { name: 'fwd', type: 'forward', listen: `127.0.0.1:${fwd}`, targets: [`127.0.0.1:${churnPort}`] },
+    ],
+  });
+  return { path: path.path, tidegate, llm, fwd };
+}
+
+async function run(context: BenchContext): Promise<BenchReport> {
+  if (!tidegateAvailable()) throw new Error(`tidegate is not built at ${tidegateCliPath()}`);
+  const notes = [
+    'Interleaved round by round on a shared 2-core machine: the load generators, the upstream and the churn server '
+      + 'take cores from tidegate, so 2 workers cannot show a 2-core gain here; read ratios.',
+    'CPU is the primary plus every worker (user + system, all threads).',
+  ];
+  const duration = context.quick ? 3 : 6;
+  const collector = new MetricCollector();
+  const upstream = await startUpstream();
+  const churn = await startChurnServer(CHURN_BYTES);
+  const dbDir = await mkdtemp(join(tmpdir(), 'tidegate-workers-bench-'));
+  const running: Running[] = [];
+  try {
+    for (const path of PATHS) running.push(await start(path, upstream.port, churn.port, dbDir));
+    const body = chatBody(false);
+    for (let round = 0; round < context.rounds; round++) {
+      for (const r of running) {
+        const pids = await pidsOf(r);
+        let cpu0 = await cpuOf(pids);
+        const http = await runHttpLoad({
+          url: `http://127.0.0.1:${r.llm}/v1/chat/completions`, connections: 50, duration, method: 'POST', body,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
+        });
+        let cpu1 = await cpuOf(pids);
+        collector.add('chat300-rps', r.path, 'req/s', 'higher', http.reqPerSec);
+        collector.add('chat300-cpu-per-req', r.path, 'µs', 'lower', ((cpu1 - cpu0) / http.requests) * 1e6);
+        collector.add('chat300-errors', r.path, 'count', 'lower', http.errors + http.non2xx);
+        cpu0 = await cpuOf(pids);
+        const c = await runChurn(r.fwd, 50, duration * 1000, CHURN_BYTES);
+        cpu1 = await cpuOf(pids);
+        collector.add('churn-conn-per-sec', r.path, 'conn/s', 'higher', c.connPerSec);
+        collector.add('churn-cpu-per-conn', r.path, 'µs', 'lower', ((cpu1 - cpu0) / c.connections) * 1e6);
+        const rates = `${http.reqPerSec.toFixed(0)} req/s, ${c.connPerSec.toFixed(0)} conn/s`;
+        context.log(`${r.path} round ${round + 1}: ${rates}`);
+      }
+    }
+  } finally {
+    for (const r of running) await r.tidegate.stop();
+    await churn.load.stop();
+    await upstream.process.stop();
+    await rm(dbDir, { recursive: true, force: true });
+  }
+  const metrics = collector.metrics();
+  const m = (name: string, path: string): number => medianOf(metrics, name, path) ?? Number.NaN;
+  const ratios: BenchRatio[] = [];
+  for (const path of ['workers-2-rr', 'workers-2-none']) {
+    const rps = m('chat300-rps', path) / m('chat300-rps', 'workers-1');
+    const cpuReq = m('chat300-cpu-per-req', path) / m('chat300-cpu-per-req', 'workers-1');
+    const churnRate = m('churn-conn-per-sec', path) / m('churn-conn-per-sec', 'workers-1');
+    const cpuConn = m('churn-cpu-per-conn', path) / m('churn-cpu-per-conn', 'workers-1');
+    ratios.push(
+      { name: `chat300 req/s: ${path} / workers-1`, value: rps, target: '>= 1.3 (generator pinned)', met: rps >= 1.3 },
+      { name: `chat300 CPU per request: ${path} / workers-1`, value: cpuReq, target: '<= 1.05', met: cpuReq <= 1.05 },
+      { name: `churn conn/s: ${path} / workers-1`, value: churnRate },
+      {
+        name: `churn CPU per connection: ${path} / workers-1`, value: cpuConn, target: '<= 1.05',
+        met: cpuConn <= 1.05,
+      },
+    );
+  }
+  return { scenario: 'workers', metrics, ratios, notes };
+}
+
+export const scenario: BenchScenario = {
+  name: 'workers',
+  description: 'gateway chat300 req/s and relay churn with 1 and 2 worker processes (cluster rr and none)',
+  run,
+};

@@ -1,0 +1,85 @@
+import type { FleetHost } from '../runtime/fleet.js';
+import type { RequestLogRow } from '../contracts/records.js';
+import { SPENT_FIELDS, type DeltaRow, type UsageRow } from './messages.js';
+
+/** How often the primary tells every worker the usage of the users whose usage moved. */
+export const USAGE_BROADCAST_MS = 100;
+/** Every this many broadcasts, a slice of all quota users goes out too (usage moved by Redis, resets). */
+const SWEEP_EVERY = 10;
+const SWEEP_USERS = 1_024;
+
+/**
+ * The primary's end of the one ledger: workers' delta batches are counted into the primary's accounting (which
+ * owns the ledger, its throttled sync and Redis), request-log rows go to the one writer, and the usage of users whose
+ * usage moved goes back to every worker every USAGE_BROADCAST_MS.
+ */
+export class LedgerHub {
+  private readonly host: FleetHost;
+  private readonly broadcast: (usage: UsageRow[]) => void;
+  private readonly changed = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+  private ticks = 0;
+  private sweepCursor = 0;
+  /** Delta rows and log rows taken from workers (status). */
+  rows = 0;
+  logRows = 0;
+  batches = 0;
+
+  constructor(host: FleetHost, broadcast: (usage: UsageRow[]) => void) {
+    this.host = host;
+    this.broadcast = broadcast;
+    const hub = this;
+    this.timer = setInterval(function broadcastUsage() {
+      hub.tick();
+    }, USAGE_BROADCAST_MS);
+    this.timer.unref();
+  }
+
+  ingest(rows: readonly DeltaRow[], log: readonly RequestLogRow[]): void {
+    const accounting = this.host.accounting;
+    this.batches++;
+    for (const row of rows) {
+      const user = row[0] === 0;
+      if (accounting.ingest(user ? 'user' : 'service', row[1], row[2], row.slice(3) as number[]) && user) {
+        this.changed.add(row[1]);
+      }
+    }
+    this.rows += rows.length;
+    const usageLog = this.host.usageLog;
+    if (usageLog !== null) for (const r of log) usageLog.push(r);
+    this.logRows += log.length;
+  }
+
+  /** Every quota user's usage (what a starting worker, or a reload, begins from). */
+  snapshot(): UsageRow[] {
+    return this.usageRows(this.host.accounting.quotaUsers());
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    const ids = [...this.changed];
+    this.changed.clear();
+    if (++this.ticks % SWEEP_EVERY === 0) {
+      const all = this.host.accounting.quotaUsers();
+      const n = Math.min(SWEEP_USERS, all.length);
+      for (let i = 0; i < n; i++) ids.push(all[(this.sweepCursor + i) % all.length]!);
+      this.sweepCursor = all.length === 0 ? 0 : (this.sweepCursor + n) % all.length;
+    }
+    if (ids.length > 0) this.broadcast(this.usageRows(ids));
+  }
+
+  private usageRows(ids: readonly string[]): UsageRow[] {
+    const rows: UsageRow[] = [];
+    for (const id of ids) {
+      const usage = this.host.accounting.sharedUsage(id);
+      if (usage === null) continue;
+      const row: UsageRow = [id, usage.period, usage.usedIn, usage.usedOut];
+      for (const field of SPENT_FIELDS) row.push(usage.spent[field]);
+      rows.push(row);
+    }
+    return rows;
+  }
+}

@@ -1,0 +1,57 @@
+import type { RequestLogRow } from '../contracts/records.js';
+import type { ServiceStatus } from '../contracts/service-status.js';
+import type { ReloadResult } from '../runtime/reload-result.js';
+
+/**
+ * The IPC protocol between the primary and its workers (v8 serialization). A delta row is
+ * `[kind (0 user, 1 service), id, period, bytesIn, bytesOut, connections, requests, tokens, inputTokens,
+ * cacheReadTokens, cacheWriteTokens, outputTokens, reasoningTokens, costMicros]`; a usage row is
+ * `[id, period, usedIn, usedOut, requests, tokens, inputTokens, cacheReadTokens, cacheWriteTokens, outputTokens,
+ * reasoningTokens, costMicros]` (the user's current period as the primary knows it).
+ */
+export type DeltaRow = [number, string, string, ...number[]];
+export type UsageRow = [string, string, ...number[]];
+
+/** What a worker reports about itself about once a second (and with every answer). */
+export interface WorkerReport {
+  readonly services: ServiceStatus[];
+  readonly liveRelays: number;
+  readonly caches: Record<string, unknown>;
+  readonly relayEngine: 'native' | 'js';
+  readonly relayEngineFallback: string | null;
+}
+
+/** Primary → worker. `config` is an encoded Config (config-codec.ts). */
+export type ToWorker =
+  | { readonly t: 'start'; readonly config: unknown; readonly generation: number; readonly usage: UsageRow[];
+    readonly workers: number }
+  | { readonly t: 'reload'; readonly id: number; readonly config: unknown; readonly generation: number;
+    readonly usage: UsageRow[] }
+  | { readonly t: 'usage'; readonly usage: UsageRow[] }
+  | { readonly t: 'ack'; readonly seq: number }
+  | { readonly t: 'closeUser'; readonly user: string; readonly reason: string }
+  | { readonly t: 'resetUsage'; readonly user: string }
+  | { readonly t: 'stop'; readonly graceMs: number };
+
+/** Worker → primary. */
+export type FromWorker =
+  | { readonly t: 'hello' }
+  | { readonly t: 'ready'; readonly generation: number; readonly report: WorkerReport }
+  | { readonly t: 'failed'; readonly code: string; readonly message: string }
+  | { readonly t: 'reloaded'; readonly id: number; readonly result: ReloadResult | null; readonly error: string | null;
+    readonly services: unknown; readonly report: WorkerReport }
+  | { readonly t: 'deltas'; readonly seq: number; readonly ack: boolean; readonly rows: DeltaRow[];
+    readonly log: RequestLogRow[] }
+  | { readonly t: 'report'; readonly report: WorkerReport }
+  | { readonly t: 'event'; readonly type: string; readonly data: Record<string, unknown> };
+
+export const COUNTER_FIELDS = [
+  'bytesIn', 'bytesOut', 'connections', 'requests', 'tokens', 'inputTokens', 'cacheReadTokens', 'cacheWriteTokens',
+  'outputTokens', 'reasoningTokens', 'costMicros',
+] as const;
+
+/** The fields of a usage row after usedIn and usedOut: the user's spent gateway budget. */
+export const SPENT_FIELDS = [
+  'requests', 'tokens', 'inputTokens', 'cacheReadTokens', 'cacheWriteTokens', 'outputTokens', 'reasoningTokens',
+  'costMicros',
+] as const;

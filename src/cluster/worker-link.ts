@@ -1,0 +1,207 @@
+import { Delta } from '../accounting/delta.js';
+import type { RedisStatus } from '../accounting/redis-store.js';
+import type { SharedCounterStore } from '../accounting/shared-store.js';
+import type { Subject, UserAccount } from '../accounting/subject.js';
+import type { RequestLogRow } from '../contracts/records.js';
+import type { UsageLogStats } from '../contracts/usage-log.js';
+import type { Logger } from '../log.js';
+import { COUNTER_FIELDS, SPENT_FIELDS, type DeltaRow, type FromWorker, type UsageRow } from './messages.js';
+
+/** How often a worker sends its counter deltas (and request-log rows) to the primary. */
+export const DELTA_BATCH_MS = 100;
+/** How long a flush or the final batch waits for the primary's acknowledgement. */
+const ACK_TIMEOUT_MS = 5_000;
+
+type Send = (message: FromWorker) => void;
+
+/**
+ * A worker's end of the one ledger: deltas go to the primary in a batch every DELTA_BATCH_MS (and at exit, waiting
+ * for the acknowledgement), and the primary's usage totals come back and raise the users' usage, so a quota holds
+ * across workers. It plays the part Redis plays between instances (the same Subject fields, the same never-lower
+ * rule); the ledger, Redis and the request log stay in the primary.
+ */
+export class WorkerLink implements SharedCounterStore {
+  private readonly send: Send;
+  private readonly log: Logger;
+  private readonly dirty = new Set<Subject>();
+  private users = new Map<string, UserAccount>();
+  /** The latest usage row the primary sent per user (new users start from it). */
+  private readonly known = new Map<string, UsageRow>();
+  private logRows: RequestLogRow[] = [];
+  private seq = 0;
+  private readonly waiters = new Map<number, () => void>();
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+  private batches = 0;
+  private sentRows = 0;
+  /** Workers spending a user's quota at once (each engine budget gets this share of what is left). */
+  budgetShare = 1;
+  /** Told of a user whose usage the primary raised (accounting re-checks the quota at once). */
+  onRaised: ((id: string) => void) | null = null;
+
+  constructor(send: Send, log: Logger) {
+    this.send = send;
+    this.log = log;
+    const link = this;
+    this.timer = setInterval(function sendDeltas() {
+      void link.flushBatch(false);
+    }, DELTA_BATCH_MS);
+    this.timer.unref();
+  }
+
+  get connected(): boolean {
+    return !this.closed;
+  }
+
+  connect(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  setUsers(users: UserAccount[]): void {
+    this.users = new Map(users.map((u) => [u.id, u]));
+  }
+
+  markDirty(subject: Subject): void {
+    if (subject.redisDirty) return;
+    subject.redisDirty = true;
+    this.dirty.add(subject);
+  }
+
+  loadUsers(users: readonly UserAccount[]): Promise<void> {
+    for (const user of users) {
+      const row = this.known.get(user.id);
+      if (row !== undefined) this.raise(user, row);
+    }
+    return Promise.resolve();
+  }
+
+  /** A request-log row for the primary's writer. */
+  pushLog(row: RequestLogRow): void {
+    if (!this.closed) this.logRows.push(row);
+  }
+
+  get pendingLogRows(): number {
+    return this.logRows.length;
+  }
+
+  /** Usage totals from the primary. */
+  applyUsage(rows: readonly UsageRow[]): void {
+    for (const row of rows) {
+      this.known.set(row[0], row);
+      const user = this.users.get(row[0]);
+      if (user !== undefined && this.raise(user, row)) this.onRaised?.(user.id);
+    }
+  }
+
+  acknowledged(seq: number): void {
+    for (const [s, resolve] of this.waiters) {
+      if (s > seq) continue;
+      this.waiters.delete(s);
+      resolve();
+    }
+  }
+
+  /** The user's period started again (the primary reset it): forget the old totals. */
+  forget(id: string): void {
+    this.known.delete(id);
+  }
+
+  sync(): Promise<void> {
+    return this.flushBatch(true);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flushBatch(true);
+    this.closed = true;
+  }
+
+  status(): RedisStatus {
+    return {
+      state: this.closed ? 'closed' : 'connected', url: 'ipc://primary', pendingSubjects: this.dirty.size,
+      lastError: null, downSince: null, outages: 0, reseeds: 0,
+    };
+  }
+
+  logStats(): UsageLogStats {
+    return {
+      pending: this.logRows.length, written: this.sentRows, badRows: 0, dropped: 0, flushes: this.batches,
+      failedFlushes: 0, lastError: null, writer: 'inline',
+    };
+  }
+
+  /** One batch of the dirty subjects' deltas and the queued log rows; with `ack`, resolves once the primary has it. */
+  private flushBatch(ack: boolean): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.dirty.size === 0 && this.logRows.length === 0 && !ack) return Promise.resolve();
+    const rows: DeltaRow[] = [];
+    for (const subject of this.dirty) {
+      for (const delta of subject.redisCarried) rows.push(deltaRow(subject, delta));
+      subject.redisCarried = [];
+      const delta = subject.redisPending;
+      if (!delta.isZero()) {
+        rows.push(deltaRow(subject, delta));
+        subject.redisPending = new Delta(delta.period);
+      }
+      subject.redisDirty = false;
+    }
+    this.dirty.clear();
+    const log = this.logRows;
+    this.logRows = [];
+    const seq = ++this.seq;
+    this.batches++;
+    this.sentRows += log.length;
+    try {
+      this.send({ t: 'deltas', seq, ack, rows, log });
+    } catch (err) {
+      // The channel is gone (the primary died): nothing can take these deltas any more.
+      this.log.error({ err: (err as Error).message, rows: rows.length }, 'worker: deltas could not reach the primary');
+      return Promise.resolve();
+    }
+    if (!ack) return Promise.resolve();
+    const waiters = this.waiters;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(function ackTimedOut() {
+        waiters.delete(seq);
+        resolve();
+      }, ACK_TIMEOUT_MS);
+      waiters.set(seq, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Takes the primary's totals plus what this worker has not sent yet, where that is more than the worker knows. */
+  private raise(user: UserAccount, row: UsageRow): boolean {
+    if (row[1] !== user.usedPeriod) return false;
+    const unsent = user.redisPending.period === user.usedPeriod ? user.redisPending : null;
+    const usedIn = (row[2] as number) + (unsent?.bytesIn ?? 0);
+    const usedOut = (row[3] as number) + (unsent?.bytesOut ?? 0);
+    let raised = false;
+    if (usedIn > user.usedIn) {
+      user.usedIn = usedIn;
+      raised = true;
+    }
+    if (usedOut > user.usedOut) {
+      user.usedOut = usedOut;
+      raised = true;
+    }
+    const spent = user.spent;
+    for (let i = 0; i < SPENT_FIELDS.length; i++) {
+      const field = SPENT_FIELDS[i]!;
+      const value = (row[4 + i] as number) + (unsent === null ? 0 : unsent[field]);
+      if (value > spent[field]) {
+        spent[field] = value;
+        raised = true;
+      }
+    }
+    return raised;
+  }
+}
+
+function deltaRow(subject: Subject, delta: Delta): DeltaRow {
+  const row: DeltaRow = [subject.kind === 'user' ? 0 : 1, subject.id, delta.period];
+  for (const field of COUNTER_FIELDS) row.push(delta[field]);
+  return row;
+}

@@ -1,0 +1,141 @@
+import { installProcessGuard } from '../guard/process.js';
+import { createLogger, type Logger } from '../log.js';
+import { Runtime } from '../runtime/runtime.js';
+import { InternalError, type TidegateError } from '../errors.js';
+import { decodeConfig, encodeConfig } from './config-codec.js';
+import type { FromWorker, ToWorker, WorkerReport } from './messages.js';
+import { WorkerLink } from './worker-link.js';
+import { WorkerUsageLog } from './worker-usage-log.js';
+
+/** How often a worker tells the primary its services' state (status and metrics read the latest). */
+const REPORT_MS = 1_000;
+
+/**
+ * A worker process (forked by the primary through node:cluster): runs the services of the config the primary sends,
+ * on listeners the primary shares, and sends its counter deltas to the primary. It obeys the primary: `stop`
+ * drains it; losing the primary drains it too.
+ */
+const slot = Number(process.env.TIDEGATE_WORKER_SLOT ?? '0');
+let runtime: Runtime | null = null;
+let link: WorkerLink | null = null;
+let log: Logger | null = null;
+let stopping: Promise<void> | null = null;
+let reports: NodeJS.Timeout | null = null;
+
+function send(message: FromWorker): void {
+  if (process.connected) process.send!(message);
+}
+
+/** The primary publishes its own reload events; what only a worker sees (quota cuts) goes up to it. */
+function forwardEvent(type: string, data: Record<string, unknown>): void {
+  if (type === 'quota') send({ t: 'event', type, data });
+}
+
+function report(rt: Runtime): WorkerReport {
+  const status = rt.status();
+  return {
+    services: [...status.services], liveRelays: status.accounting.liveRelays, caches: rt.caches().services,
+    relayEngine: status.relayEngine, relayEngineFallback: status.relayEngineFallback,
+  };
+}
+
+async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> {
+  const config = decodeConfig(message.config);
+  const logger = createLogger(config.log.level).child({ worker: slot });
+  log = logger;
+  installProcessGuard(logger);
+  link = new WorkerLink(send, logger);
+  link.applyUsage(message.usage);
+  link.budgetShare = message.workers;
+  try {
+    runtime = await Runtime.start(config, {
+      log: logger, shared: link, usageLog: new WorkerUsageLog(link), onEvent: forwardEvent,
+    });
+  } catch (err) {
+    const e = err as TidegateError;
+    send({ t: 'failed', code: e.code ?? InternalError.code, message: e.message });
+    process.exitCode = 1;
+    process.disconnect();
+    return;
+  }
+  const rt = runtime;
+  link.onRaised = function usageRaised(id: string): void {
+    rt.accounting.usageRaised(id);
+  };
+  send({ t: 'ready', generation: message.generation, report: report(rt) });
+  reports = setInterval(function sendReport() {
+    send({ t: 'report', report: report(rt) });
+  }, REPORT_MS);
+  reports.unref();
+}
+
+async function reload(message: Extract<ToWorker, { t: 'reload' }>): Promise<void> {
+  const rt = runtime!;
+  link!.applyUsage(message.usage);
+  let result = null;
+  let error: string | null = null;
+  try {
+    result = await rt.reload(decodeConfig(message.config));
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  send({
+    t: 'reloaded', id: message.id, result, error, services: (encodeConfig(rt.config) as { services: unknown }).services,
+    report: report(rt),
+  } as FromWorker);
+}
+
+function stop(): Promise<void> {
+  stopping ??= (async () => {
+    if (reports !== null) clearInterval(reports);
+    // Drains the services, then the last deltas go to the primary and wait for its acknowledgement.
+    if (runtime !== null) await runtime.shutdown();
+    process.exitCode = 0;
+    if (process.connected) process.disconnect();
+    // Anything left holding the loop (a stuck socket) must not keep a drained worker alive.
+    setTimeout(() => process.exit(0), 1_000).unref();
+  })();
+  return stopping;
+}
+
+function onMessage(message: ToWorker): void {
+  switch (message.t) {
+    case 'start':
+      void start(message);
+      break;
+    case 'reload':
+      void reload(message);
+      break;
+    case 'usage':
+      link?.applyUsage(message.usage);
+      break;
+    case 'ack':
+      link?.acknowledged(message.seq);
+      break;
+    case 'closeUser':
+      runtime?.closeUser(message.user, message.reason);
+      break;
+    case 'resetUsage':
+      link?.forget(message.user);
+      void runtime?.accounting.resetUsage(message.user);
+      break;
+    case 'stop':
+      void stop();
+      break;
+  }
+}
+
+process.on('message', onMessage);
+// Messages sent before this module ran would have been lost (ESM loads asynchronously): ask for the config now.
+send({ t: 'hello' });
+// The primary owns the lifecycle: a terminal's ^C reaches the whole process group, and the primary drains us.
+process.on('SIGINT', () => undefined);
+process.on('SIGHUP', () => undefined);
+process.on('SIGTERM', function drainOnTerm() {
+  log?.info('SIGTERM: draining this worker');
+  void stop();
+});
+process.on('disconnect', function primaryGone() {
+  if (stopping === null) log?.warn('the primary is gone: draining');
+  void stop();
+});
