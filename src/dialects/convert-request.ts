@@ -57,6 +57,16 @@ export function convertRequestBody(
   const root = expectObject(decodeJsonBody(body), '$');
   validate(from, root);
   if (from === to) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return convertParsedRequest(from, to, root, inUrl);
+}
+
+/**
+ * The same for a body already parsed and validated as `from` (summarizeParsed did both): the gateway parses a small
+ * request once. The decoders only read `root`. `from` must differ from `to`.
+ */
+export function convertParsedRequest(
+  from: ChatDialect, to: ChatDialect, root: JsonObject, inUrl: UrlFields | null,
+): Buffer {
   const ir = decoder(from)(root);
   if (inUrl !== null) {
     ir.model = inUrl.model;

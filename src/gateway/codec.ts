@@ -1,9 +1,11 @@
-import { convertRequestBody, type UrlFields } from '../dialects/convert-request.js';
+import { convertParsedRequest, convertRequestBody, type UrlFields } from '../dialects/convert-request.js';
+import { decodeJsonBody } from '../dialects/decode.js';
 import { convertResponseBody } from '../dialects/convert-response.js';
 import { countBodyTokens, type TokenCount } from '../dialects/count-tokens.js';
 import { convertRequest, convertResponse, countTokens, parseRequest } from '../dialects/offload.js';
-import { summarizeRequest } from '../dialects/summarize.js';
-import type { ChatDialect, Dialect, RequestSummary } from '../dialects/types.js';
+import { expectObject } from '../dialects/shape.js';
+import { summarizeParsed, summarizeRequest } from '../dialects/summarize.js';
+import type { ChatDialect, Dialect, JsonObject, RequestSummary } from '../dialects/types.js';
 import {
   BadRequestBodyError, GatewayBusyError, GatewayError, GatewayInternalError, JsonBodyError, PoolQueueFullError,
 } from '../errors.js';
@@ -27,10 +29,34 @@ export class BodyCodec {
     return summarizeRequest(dialect, body, sessionField);
   }
 
+  /**
+   * parseInline's first half: the body parsed on this thread (kept by the caller so a conversion needs no second
+   * parse), or null above the offload threshold. Then summarizeParsed(root).
+   */
+  decodeInline(body: Buffer): JsonObject | null {
+    if (this.pool !== null && this.pool.offloads(body.byteLength)) return null;
+    return expectObject(decodeJsonBody(body), '$');
+  }
+
+  summarizeParsed(dialect: Dialect, root: JsonObject, sessionField: string | null): RequestSummary {
+    return summarizeParsed(dialect, root, sessionField);
+  }
+
   /** Below the offload threshold: converts on this thread; null means "use convertRequest()". */
   convertInline(from: ChatDialect, to: ChatDialect, body: Buffer, inUrl: UrlFields | null = null): Buffer | null {
     if (this.pool !== null && this.pool.offloads(body.byteLength)) return null;
     return convertRequestBody(from, to, body, inUrl);
+  }
+
+  /**
+   * Converts a request already parsed and validated as `from` (decodeInline + summarizeParsed), on this thread; null
+   * means "use convertRequest()". `byteLength`: the body's, for the pool's decision and its inline count.
+   */
+  convertParsed(
+    from: ChatDialect, to: ChatDialect, root: JsonObject, byteLength: number, inUrl: UrlFields | null,
+  ): Buffer | null {
+    if (this.pool !== null && this.pool.offloads(byteLength)) return null;
+    return convertParsedRequest(from, to, root, inUrl);
   }
 
   async parse(dialect: Dialect, body: Buffer, sessionField: string | null): Promise<RequestSummary> {
@@ -61,6 +87,15 @@ export class BodyCodec {
     } catch (err) {
       throw toGatewayError(err);
     }
+  }
+
+  /**
+   * Below the offload threshold: converts a response on this thread, without a promise; null means "use
+   * convertResponse()". Throws the JsonBodyError as is.
+   */
+  convertResponseInline(from: ChatDialect, to: ChatDialect, body: Buffer): Buffer | null {
+    if (this.pool !== null && this.pool.offloads(body.byteLength)) return null;
+    return convertResponseBody(from, to, body);
   }
 
   /** Rejects with the JsonBodyError as is: a bad upstream body is the upstream's fault (502), not the client's. */

@@ -1,5 +1,5 @@
 import type { UrlFields } from '../dialects/convert-request.js';
-import type { ChatDialect, Dialect } from '../dialects/types.js';
+import type { ChatDialect, Dialect, JsonObject } from '../dialects/types.js';
 import type { BodyCodec } from './codec.js';
 
 const STREAM_OPTIONS = Buffer.from(',"stream_options":{"include_usage":true}}');
@@ -22,10 +22,15 @@ export class RequestConversion {
     this.inUrl = inUrl;
   }
 
-  /** The body in `to`: kept, or converted inline; null when it must be converted in the pool. Throws on a bad body. */
-  inline(to: Dialect, body: Buffer, stream: boolean): Buffer | null {
+  /**
+   * The body in `to`: kept, or converted inline; null when it must be converted in the pool. Throws on a bad body.
+   * `root`: the body as parsed and validated for routing (small bodies), so it is not parsed again; else null.
+   */
+  inline(to: Dialect, body: Buffer, stream: boolean, root: JsonObject | null): Buffer | null {
     if (this.convertedFor === to) return this.converted;
-    const converted = this.codec.convertInline(this.from, to as ChatDialect, body, this.inUrl);
+    const converted = root !== null
+      ? this.codec.convertParsed(this.from, to as ChatDialect, root, body.byteLength, this.inUrl)
+      : this.codec.convertInline(this.from, to as ChatDialect, body, this.inUrl);
     return converted === null ? null : this.keep(to, converted, stream);
   }
 

@@ -1,4 +1,4 @@
-import type { Dialect, RequestSummary } from '../dialects/types.js';
+import type { Dialect, JsonObject, RequestSummary } from '../dialects/types.js';
 import type { ChannelKind } from '../config/schema.js';
 import { NoChannelError, type GatewayError } from '../errors.js';
 import { toGatewayError } from './codec.js';
@@ -40,6 +40,11 @@ export class RequestPlan {
   readonly req: GatewayRequest;
   readonly endpoint: Endpoint;
   body: Buffer | null = null;
+  /**
+   * The body as parsed for routing when that ran inline, until the first attempt is dispatched (synchronously):
+   * its conversion reuses it instead of parsing again.
+   */
+  root: JsonObject | null = null;
   summary: RequestSummary | null = null;
   sessionKey: string | null = null;
   route: Route | null = null;
@@ -62,15 +67,26 @@ export class RequestPlan {
   /** Parses the whole body, then routes the request. */
   start(body: Buffer): void {
     this.body = body;
-    let summary: RequestSummary | null;
+    const codec = this.core.codec;
+    let summary: RequestSummary | null = null;
     try {
-      summary = this.core.codec.parseInline(this.endpoint.dialect!, body, this.core.config.affinity.bodyField);
+      const root = codec.decodeInline(body);
+      if (root !== null) {
+        summary = codec.summarizeParsed(this.endpoint.dialect!, root, this.core.config.affinity.bodyField);
+        this.root = root;
+      }
     } catch (err) {
       this.owner.fail(toGatewayError(err));
       return;
     }
-    if (summary !== null) this.routeRequest(summary);
-    else this.owner.guard(this.parseInPool(body));
+    if (summary === null) {
+      this.owner.guard(this.parseInPool(body));
+      return;
+    }
+    this.routeRequest(summary);
+    // The first attempt was dispatched in that call (unless admission waits: it then parses again); a parsed body
+    // kept longer would only be promoted by the GC.
+    this.root = null;
   }
 
   private async parseInPool(body: Buffer): Promise<void> {
@@ -126,7 +142,9 @@ export class RequestPlan {
     const conversion = this.conversion ??= new RequestConversion(this.core.codec, from, inUrl);
     let body: Buffer | null;
     try {
-      body = conversion.inline(dialect, this.body!, this.summary!.stream);
+      body = conversion.inline(dialect, this.body!, this.summary!.stream, this.root);
+      // Used once: the IR may share objects with it, and a later dialect parses the body again.
+      this.root = null;
     } catch (err) {
       this.owner.fail(toGatewayError(err));
       return;
@@ -182,6 +200,7 @@ export class RequestPlan {
   /** No attempt follows: let go of the body and its converted form. */
   release(): void {
     this.body = null;
+    this.root = null;
     this.asked = null;
     this.conversion?.release();
   }

@@ -3,7 +3,10 @@ import { UpstreamStreamError } from '../../errors.js';
 import type { ResponseSink, SinkHost, SinkKind, UpstreamAnswer } from './sink.js';
 import { readUsage } from './usage.js';
 
-/** A whole (non-streamed) answer in the other chat dialect: collected, converted by the codec, then sent. */
+/**
+ * A whole (non-streamed) answer in the other chat dialect: collected, converted by the codec, then sent. Below the
+ * pool's offload threshold the conversion runs inline in onEnd (no promise, no microtask); above it, in the pool.
+ */
 export class ConvertJsonSink implements ResponseSink {
   readonly streams = false;
   readonly sse = false;
@@ -26,28 +29,46 @@ export class ConvertJsonSink implements ResponseSink {
   }
 
   onEnd(): void {
-    this.host.guard(this.finish());
-  }
-
-  private async finish(): Promise<void> {
     const host = this.host;
     const chunks = this.chunks;
     this.chunks = [];
     const upstream = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    let out: Buffer | null;
+    try {
+      out = host.codec.convertResponseInline(this.from as ChatDialect, host.endpoint.dialect as ChatDialect, upstream);
+    } catch (err) {
+      this.unconvertible(err as Error);
+      return;
+    }
+    if (out === null) host.guard(this.pooled(upstream));
+    else this.send(upstream, out);
+  }
+
+  private async pooled(upstream: Buffer): Promise<void> {
+    const host = this.host;
     let out: Buffer;
     try {
       out = await host.codec.convertResponse(this.from as ChatDialect, host.endpoint.dialect as ChatDialect, upstream);
     } catch (err) {
-      // Error statuses never come here (upstream-error.ts): a 2xx/3xx body that does not convert is the upstream's.
-      const why = `channel "${this.answer.channel.name}" sent a response that cannot be converted: `;
-      host.fail(new UpstreamStreamError(why + (err as Error).message));
+      this.unconvertible(err as Error);
       return;
     }
+    this.send(upstream, out);
+  }
+
+  private send(upstream: Buffer, out: Buffer): void {
+    const host = this.host;
     if (host.clientGone) return;
     readUsage(upstream, host.usage);
     host.commit(out.length, this.answer.contentType, false);
     host.end(out);
     host.done(null);
+  }
+
+  /** Error statuses never come here (upstream-error.ts): a 2xx/3xx body that does not convert is the upstream's. */
+  private unconvertible(err: Error): void {
+    const why = `channel "${this.answer.channel.name}" sent a response that cannot be converted: `;
+    this.host.fail(new UpstreamStreamError(why + err.message));
   }
 }
 

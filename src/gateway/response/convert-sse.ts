@@ -14,6 +14,8 @@ export class ConvertSseSink implements ResponseSink, SseEventSink {
   /** Reused by every parsed event of this answer. */
   readonly event: SseEvent = { event: '', data: '' };
   readonly converter: StreamConverter;
+  /** The converted text of the chunk being split: written once per upstream chunk, not once per event. */
+  pending = '';
 
   constructor(host: SinkHost, answer: UpstreamAnswer, upstream: Dialect, model: string) {
     this.host = host;
@@ -27,6 +29,14 @@ export class ConvertSseSink implements ResponseSink, SseEventSink {
 
   onData(chunk: Buffer): void {
     this.splitter.feed(chunk, this);
+    this.flush();
+  }
+
+  private flush(): void {
+    const out = this.pending;
+    if (out.length === 0) return;
+    this.pending = '';
+    this.host.write(out);
   }
 
   /** SseEventSink: one complete upstream event. */
@@ -37,12 +47,13 @@ export class ConvertSseSink implements ResponseSink, SseEventSink {
     if (out.length === 0) return;
     // The upstream's in-stream error event is quoted: without the channel's secrets.
     if (converter.failed) out = this.answer.redact(out);
-    this.host.write(out);
+    this.pending += out;
   }
 
   onEnd(): void {
     const host = this.host;
     this.splitter.end(this);
+    this.flush();
     const tail = this.converter.end(host.usage);
     if (tail === null) {
       const name = this.answer.channel.name;

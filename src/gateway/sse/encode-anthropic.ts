@@ -7,6 +7,16 @@ const TEXT = 1;
 const THINKING = 2;
 const TOOL = 3;
 
+/*
+ * The delta events, one per upstream event, are built as text: JSON.stringify's bytes for
+ * `{ type: 'content_block_delta', index, delta: { type, <field>: value } }`.
+ */
+const DELTA_HEAD = 'event: content_block_delta\ndata: {"type":"content_block_delta","index":';
+const TEXT_DELTA = ',"delta":{"type":"text_delta","text":';
+const THINKING_DELTA = ',"delta":{"type":"thinking_delta","thinking":';
+const SIGNATURE_DELTA = ',"delta":{"type":"signature_delta","signature":';
+const JSON_DELTA = ',"delta":{"type":"input_json_delta","partial_json":';
+
 /** IR stream events → Anthropic Messages events (content blocks opened and closed in order). */
 export class AnthropicStreamEncoder implements StreamEncoder {
   /** Index of the open content block, or -1; `openKind` says what it is. */
@@ -52,23 +62,24 @@ export class AnthropicStreamEncoder implements StreamEncoder {
     return out + this.event('content_block_start', start);
   }
 
-  private delta(index: number, delta: Record<string, unknown>): string {
-    return this.event('content_block_delta', { type: 'content_block_delta', index, delta });
+  /** One content_block_delta as text: `delta` is the delta object's type and field name, `value` its string. */
+  private delta(index: number, delta: string, value: string): string {
+    return DELTA_HEAD + index + delta + JSON.stringify(value) + '}}\n\n';
   }
 
   text(text: string): string {
     const out = this.openKind === TEXT ? '' : this.open(TEXT, { type: 'text', text: '' });
-    return out + this.delta(this.openBlock, { type: 'text_delta', text });
+    return out + this.delta(this.openBlock, TEXT_DELTA, text);
   }
 
   thinking(text: string): string {
     const out = this.openKind === THINKING ? '' : this.open(THINKING, { type: 'thinking', thinking: '' });
-    return out + this.delta(this.openBlock, { type: 'thinking_delta', thinking: text });
+    return out + this.delta(this.openBlock, THINKING_DELTA, text);
   }
 
   signature(signature: string): string {
     if (this.openKind !== THINKING) return '';
-    return this.delta(this.openBlock, { type: 'signature_delta', signature });
+    return this.delta(this.openBlock, SIGNATURE_DELTA, signature);
   }
 
   toolStart(index: number, id: string, name: string): string {
@@ -80,7 +91,7 @@ export class AnthropicStreamEncoder implements StreamEncoder {
   toolArgs(index: number, json: string): string {
     const block = this.toolBlock[index];
     if (block === undefined) return '';
-    return this.delta(block, { type: 'input_json_delta', partial_json: json });
+    return this.delta(block, JSON_DELTA, json);
   }
 
   stop(reason: IrStop): string {

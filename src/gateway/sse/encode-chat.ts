@@ -2,36 +2,47 @@ import { STOP_TO_FINISH, type IrStop } from '../../dialects/ir/types.js';
 import type { TokenUsage } from '../response/usage.js';
 import type { StreamEncoder } from './stream-ir.js';
 
-/** IR stream events → OpenAI chat.completion.chunk events. */
+/** What follows a delta when the chunk has no finish reason. */
+const OPEN_TAIL = ',"logprobs":null,"finish_reason":null}]}\n\n';
+const START_DELTA = '{"role":"assistant","content":""}';
+
+/**
+ * IR stream events → OpenAI chat.completion.chunk events. Each chunk is one string concatenation: the part before
+ * the delta (id, created, model) is built once per stream, and only the event's own strings go through
+ * JSON.stringify. The bytes are JSON.stringify's of `{ id, object, created, model, choices: [{ index: 0, delta,
+ * logprobs: null, finish_reason }] }`.
+ */
 export class ChatStreamEncoder implements StreamEncoder {
   private id = 'chatcmpl-tidegate';
   private model: string;
   private readonly created = Math.floor(Date.now() / 1000);
+  /** `data: {"id":…,"choices":[{"index":0,"delta":` for this stream's id and model. */
+  private head: string;
 
   constructor(model: string) {
     this.model = model;
+    this.head = this.makeHead();
   }
 
-  private chunk(delta: Record<string, unknown>, finish: string | null): string {
-    return 'data: ' + JSON.stringify({
-      id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-    }) + '\n\n';
+  private makeHead(): string {
+    return 'data: {"id":' + JSON.stringify(this.id) + ',"object":"chat.completion.chunk","created":' + this.created
+      + ',"model":' + JSON.stringify(this.model) + ',"choices":[{"index":0,"delta":';
   }
 
   start(id: string | null, model: string | null): string {
     if (id !== null) this.id = id;
     if (model !== null) this.model = model;
-    return this.chunk({ role: 'assistant', content: '' }, null);
+    if (id !== null || model !== null) this.head = this.makeHead();
+    return this.head + START_DELTA + OPEN_TAIL;
   }
 
   text(text: string): string {
-    return this.chunk({ content: text }, null);
+    return this.head + '{"content":' + JSON.stringify(text) + '}' + OPEN_TAIL;
   }
 
   /** DeepSeek's and others' `reasoning_content` delta: the de facto Chat field for reasoning. */
   thinking(text: string): string {
-    return this.chunk({ reasoning_content: text }, null);
+    return this.head + '{"reasoning_content":' + JSON.stringify(text) + '}' + OPEN_TAIL;
   }
 
   signature(): string {
@@ -39,15 +50,21 @@ export class ChatStreamEncoder implements StreamEncoder {
   }
 
   toolStart(index: number, id: string, name: string): string {
-    return this.chunk({ tool_calls: [{ index, id, type: 'function', function: { name, arguments: '' } }] }, null);
+    return this.head + '{"tool_calls":[{"index":' + JSON.stringify(index) + ',"id":' + JSON.stringify(id)
+      + ',"type":"function","function":{"name":' + JSON.stringify(name) + ',"arguments":""}}]}' + OPEN_TAIL;
   }
 
   toolArgs(index: number, json: string): string {
-    return this.chunk({ tool_calls: [{ index, function: { arguments: json } }] }, null);
+    return this.head + '{"tool_calls":[{"index":' + JSON.stringify(index) + ',"function":{"arguments":'
+      + JSON.stringify(json) + '}}]}' + OPEN_TAIL;
   }
 
+  /** Once per stream: the general form. */
   stop(reason: IrStop): string {
-    return this.chunk({}, STOP_TO_FINISH[reason] ?? 'stop');
+    return 'data: ' + JSON.stringify({
+      id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model,
+      choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: STOP_TO_FINISH[reason] ?? 'stop' }],
+    }) + '\n\n';
   }
 
   finish(usage: TokenUsage): string {

@@ -3,6 +3,8 @@ import type { IrStop } from '../../dialects/ir/types.js';
 import type { TokenUsage } from '../response/usage.js';
 import type { StreamEncoder } from './stream-ir.js';
 
+const TEXT_HEAD = 'data: {"candidates":[{"content":{"role":"model","parts":[{"text":';
+
 /**
  * IR stream events → Gemini's streamGenerateContent (`alt=sse`) chunks: one GenerateContentResponse per text or
  * thought delta; a function call goes out whole once its arguments are complete (Gemini streams calls whole); the
@@ -17,9 +19,17 @@ export class GeminiStreamEncoder implements StreamEncoder {
   private callId = '';
   private callName = '';
   private callArgs = '';
+  /** What follows a text chunk's parts: `]},"index":0}],"modelVersion":…,"responseId":…}` (built in start). */
+  private textTail: string;
 
   constructor(model: string) {
     this.model = model;
+    this.textTail = this.makeTextTail();
+  }
+
+  private makeTextTail(): string {
+    return ']},"index":0}],"modelVersion":' + JSON.stringify(this.model) + ',"responseId":' + JSON.stringify(this.id)
+      + '}\r\n\r\n';
   }
 
   private chunk(parts: unknown[], tail: Record<string, unknown> | null): string {
@@ -35,15 +45,17 @@ export class GeminiStreamEncoder implements StreamEncoder {
   start(id: string | null, model: string | null): string {
     if (id !== null) this.id = id;
     if (model !== null) this.model = model;
+    this.textTail = this.makeTextTail();
     return '';
   }
 
+  /** As chunk([{ text }], null), built as text (one per upstream event). */
   text(text: string): string {
-    return this.flushCall() + this.chunk([{ text }], null);
+    return this.flushCall() + TEXT_HEAD + JSON.stringify(text) + '}' + this.textTail;
   }
 
   thinking(text: string): string {
-    return this.flushCall() + this.chunk([{ text, thought: true }], null);
+    return this.flushCall() + TEXT_HEAD + JSON.stringify(text) + ',"thought":true}' + this.textTail;
   }
 
   signature(): string {

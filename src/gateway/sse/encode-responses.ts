@@ -13,7 +13,8 @@ const CALL = 3;
  * IR stream events → the Responses API's event sequence: response.created and .in_progress, then per output item
  * output_item.added, its deltas (output_text / reasoning_summary_text / function_call_arguments), its .done events
  * and output_item.done, and response.completed (or .incomplete at max tokens) with the whole response; an upstream
- * error is `error` then response.failed. Items are closed in order: a new one closes the open one.
+ * error is `error` then response.failed. Items are closed in order: a new one closes the open one. The bytes are
+ * JSON.stringify's of each event's body with `type` and `sequence_number` last.
  */
 export class ResponsesStreamEncoder implements StreamEncoder {
   private id = 'resp_tidegate';
@@ -24,6 +25,8 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   private readonly output: JsonValue[] = [];
   private openKind = NONE;
   private itemId = '';
+  /** The delta events' text up to their delta: `{"item_id":…,"output_index":N,…,"delta":` (built once per item). */
+  private deltaHead = '';
   /** The open item's text so far (message text, reasoning summary, or call arguments). */
   private buffer = '';
   private signatureText = '';
@@ -36,6 +39,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     this.model = model;
   }
 
+  /** The general form (once per item or stream); the delta events, one per upstream event, are built as text. */
   private event(type: string, body: Record<string, unknown>): string {
     body.type = type;
     body.sequence_number = this.seq++;
@@ -63,7 +67,12 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     this.itemId = itemId(prefix, this.id, this.outputIndex);
     this.buffer = '';
     item.id = this.itemId;
-    out += this.event('response.output_item.added', { output_index: this.outputIndex, item });
+    const at = this.outputIndex;
+    const head = '{"item_id":' + JSON.stringify(this.itemId) + ',"output_index":' + at;
+    if (kind === MESSAGE) this.deltaHead = head + ',"content_index":0,"delta":';
+    else if (kind === REASONING) this.deltaHead = head + ',"summary_index":0,"delta":';
+    else this.deltaHead = head + ',"delta":';
+    out += this.event('response.output_item.added', { output_index: at, item });
     if (kind === MESSAGE) {
       const part = { type: 'output_text', text: '', annotations: [] };
       const body = { item_id: this.itemId, output_index: this.outputIndex, content_index: 0, part };
@@ -122,16 +131,16 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       out = this.open(MESSAGE, 'msg', { type: 'message', status: 'in_progress', role: 'assistant', content: [] });
     }
     this.buffer += text;
-    const body = { item_id: this.itemId, output_index: this.outputIndex, content_index: 0, delta: text, logprobs: [] };
-    return out + this.event('response.output_text.delta', body);
+    return out + 'event: response.output_text.delta\ndata: ' + this.deltaHead + JSON.stringify(text)
+      + ',"logprobs":[],"type":"response.output_text.delta","sequence_number":' + this.seq++ + '}\n\n';
   }
 
   thinking(text: string): string {
     let out = '';
     if (this.openKind !== REASONING) out = this.open(REASONING, 'rs', { type: 'reasoning', summary: [] });
     this.buffer += text;
-    const body = { item_id: this.itemId, output_index: this.outputIndex, summary_index: 0, delta: text };
-    return out + this.event('response.reasoning_summary_text.delta', body);
+    return out + 'event: response.reasoning_summary_text.delta\ndata: ' + this.deltaHead + JSON.stringify(text)
+      + ',"type":"response.reasoning_summary_text.delta","sequence_number":' + this.seq++ + '}\n\n';
   }
 
   signature(signature: string): string {
@@ -152,8 +161,8 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     // Calls stream one after the other; arguments for a call already closed have nowhere to go.
     if (this.openKind !== CALL || index !== this.callIndex) return '';
     this.buffer += json;
-    const body = { item_id: this.itemId, output_index: this.outputIndex, delta: json };
-    return this.event('response.function_call_arguments.delta', body);
+    return 'event: response.function_call_arguments.delta\ndata: ' + this.deltaHead + JSON.stringify(json)
+      + ',"type":"response.function_call_arguments.delta","sequence_number":' + this.seq++ + '}\n\n';
   }
 
   stop(reason: IrStop): string {

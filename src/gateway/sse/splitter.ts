@@ -65,27 +65,33 @@ export interface SseEvent {
   data: string;
 }
 
-/** Parses the event in buf[start, end) (small: only called for events that are read, not passed through). */
+/**
+ * Parses the event in buf[start, end) (small: only called for events that are read, not passed through). Lines are
+ * read where they stand in the decoded text: only the field values are sliced out.
+ */
 export function parseSseEvent(buf: Buffer, start: number, end: number, out: SseEvent): SseEvent {
   const text = buf.toString('utf8', start, end);
+  const n = text.length;
   out.event = '';
   out.data = '';
   let first = true;
   let pos = 0;
-  while (pos <= text.length) {
+  while (pos <= n) {
     let nl = text.indexOf('\n', pos);
-    if (nl === -1) nl = text.length;
-    let line = text.slice(pos, nl);
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    pos = nl + 1;
-    if (line.startsWith('data:')) {
-      const v = line.charCodeAt(5) === 0x20 ? line.slice(6) : line.slice(5);
+    if (nl === -1) nl = n;
+    // One CR before the LF belongs to the line ending.
+    const lineEnd = nl > pos && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+    if (text.startsWith('data:', pos) && lineEnd >= pos + 5) {
+      const from = text.charCodeAt(pos + 5) === 0x20 ? pos + 6 : pos + 5;
+      const v = from >= lineEnd ? '' : text.slice(from, lineEnd);
       out.data = first ? v : out.data + '\n' + v;
       first = false;
-    } else if (line.startsWith('event:')) {
-      out.event = (line.charCodeAt(6) === 0x20 ? line.slice(7) : line.slice(6)).trim();
+    } else if (text.startsWith('event:', pos) && lineEnd >= pos + 6) {
+      const from = text.charCodeAt(pos + 6) === 0x20 ? pos + 7 : pos + 6;
+      out.event = from >= lineEnd ? '' : text.slice(from, lineEnd).trim();
     }
-    if (nl === text.length) break;
+    if (nl === n) break;
+    pos = nl + 1;
   }
   return out;
 }
