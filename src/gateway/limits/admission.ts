@@ -263,18 +263,28 @@ export class Admission implements SharedLimitOwner {
     if (this.keyLimiter !== null) this.keyLimiter.take(now, this.reserved);
   }
 
-  /** The shared windows of this request's limiters into SUBJECTS / LIMITS (user first, then key). */
+  /**
+   * The shared windows of this request's limiters into SUBJECTS / LIMITS (user first, then key), written by index and
+   * cut only when the count changes (a `length = 0` per request would free and regrow their stores).
+   */
   private subjects(): void {
-    SUBJECTS.length = 0;
-    LIMITS.length = 0;
-    if (this.limiter !== null) push(this.userPolicy!.sharedId, this.limiter);
-    if (this.keyLimiter !== null) push(this.key!.sharedId, this.keyLimiter);
+    let n = 0;
+    if (this.limiter !== null) n = put(n, this.userPolicy!.sharedId, this.limiter);
+    if (this.keyLimiter !== null) n = put(n, this.key!.sharedId, this.keyLimiter);
+    if (SUBJECTS.length !== n) {
+      SUBJECTS.length = n;
+      LIMITS.length = 2 * n;
+    }
   }
 }
 
-function push(id: string, limiter: RateLimiter): void {
-  SUBJECTS.push(id);
-  LIMITS.push(limiter.config.rpm ?? 0, limiter.config.tpm ?? 0);
+/** Subject `n`'s id and rpm / tpm (0: none) into SUBJECTS / LIMITS; returns the next index. */
+function put(n: number, id: string, limiter: RateLimiter): number {
+  const c = limiter.config;
+  SUBJECTS[n] = id;
+  LIMITS[2 * n] = c.rpm ?? 0;
+  LIMITS[2 * n + 1] = c.tpm ?? 0;
+  return n + 1;
 }
 
 /** Copies one subject's shared windows (start, requests now / last, tokens now / last) into its local limiter. */
