@@ -7,8 +7,8 @@ import { WINDOW_MS } from './window.js';
  * OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (reset as a duration, `6s`, `1m2s`, `200ms`) or
  * Anthropic's `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}` (reset as an RFC 3339 time). Only the
  * limits configured are said; a flat name/value list for writeHead, written into `out` from `at` (returns the
- * end). Names are constants, limit texts and reset
- * texts are cached on the limiter (per config and per window), so a served answer formats only the two remainders.
+ * end). Names are constants, limit texts and reset texts are cached on the limiter (per config and per window), so
+ * a served answer formats only the two remainders.
  */
 export function rateHeaders(family: Family, limiter: RateLimiter, now: number, out: string[], at: number): number {
   const c = limiter.config;
