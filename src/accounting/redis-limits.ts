@@ -6,6 +6,8 @@ import type { Logger } from '../log.js';
 const WINDOW_MS = 60_000;
 /** Settlements (booked − reserved tokens) are summed per subject and sent together this often. */
 const SETTLE_MS = 50;
+/** Cached subject keys (users and keys of the config; a bound against a config of millions). */
+const MAX_KEYS = 100_000;
 const CONNECT_TIMEOUT_MS = 2_000;
 const COMMAND_TIMEOUT_MS = 1_000;
 
@@ -114,6 +116,11 @@ export class RedisLimitStore implements SharedLimits {
   /** Token deltas per subject key not yet sent (one script call per SETTLE_MS for all of them). */
   private pending = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
+  /**
+   * Subject id → its Redis key, made once: a key concatenated per request would be flattened and hashed again by
+   * the settlement map and the command writer. Subjects come from the config (bounded; cleared if it ever grows).
+   */
+  private readonly keys = new Map<string, string>();
 
   constructor(url: string, log: Logger, prefix = 'tidegate') {
     this.prefix = `${prefix}:limits:`;
@@ -166,7 +173,7 @@ export class RedisLimitStore implements SharedLimits {
     }
     batch.owners.push(owner);
     batch.subjects.push(subjects.length);
-    for (let i = 0; i < subjects.length; i++) batch.keys.push(this.prefix + subjects[i]!);
+    for (let i = 0; i < subjects.length; i++) batch.keys.push(this.keyOf(subjects[i]!));
     batch.args.push(subjects.length, reserved);
     for (let i = 0; i < limits.length; i++) batch.args.push(limits[i]!);
   }
@@ -190,9 +197,19 @@ export class RedisLimitStore implements SharedLimits {
     if (delta === 0) return;
     const pending = this.pending;
     for (let i = 0; i < subjects.length; i++) {
-      const key = this.prefix + subjects[i]!;
+      const key = this.keyOf(subjects[i]!);
       pending.set(key, (pending.get(key) ?? 0) + delta);
     }
+  }
+
+  private keyOf(subject: string): string {
+    let key = this.keys.get(subject);
+    if (key === undefined) {
+      if (this.keys.size >= MAX_KEYS) this.keys.clear();
+      key = this.prefix + subject;
+      this.keys.set(subject, key);
+    }
+    return key;
   }
 
   private readonly settleFailed = (err: Error): void => {

@@ -23,7 +23,10 @@ export interface AdmissionOwner {
 /** `admit`'s answer when the shared limits are asked: the owner hears `admitted` later. */
 export const ADMISSION_PENDING = 'pending';
 
-/** The served answer's rate headers, reused: ClientWriter.head copies them before anything else runs. */
+/**
+ * The served answer's rate headers, reused: ClientWriter.head copies them before anything else runs. Written by
+ * index and cut only when the count changes (a `length = 0` each answer would free and regrow its store).
+ */
 const SERVED_HEADERS: string[] = [];
 /** Scratch lists for the shared store (it copies them into its command at once). */
 const SUBJECTS: string[] = [];
@@ -82,11 +85,11 @@ export class Admission implements SharedLimitOwner {
     const remote = shared !== null && shared.up && (limiter !== null || keyLimiter !== null);
     // Locally: every limit now. Shared: only `concurrent` here (rpm / tpm in Redis, after the budgets).
     if (limiter !== null) {
-      const refused = limitRefusal(source, family, user, `user "${user}"`, limiter, now, remote);
+      const refused = limitRefusal(source, family, user, null, limiter, now, remote);
       if (refused !== null) return refused;
     }
     if (keyLimiter !== null) {
-      const refused = limitRefusal(source, family, user, `key "${key!.name}"`, keyLimiter, now, remote);
+      const refused = limitRefusal(source, family, user, key!.name, keyLimiter, now, remote);
       if (refused !== null) return refused;
     }
     const budget = key === null ? null : key.budget;
@@ -170,10 +173,10 @@ export class Admission implements SharedLimitOwner {
       const first = this.limiter !== null ? 'user' : 'key';
       const which = windows === null ? 0 : refused === 1 ? (first === 'user' ? 1 : 2) : 2;
       if (this.limiter !== null && (which === 0 || which === 1)) {
-        refusal = limitRefusal(source, family, user, `user "${user}"`, this.limiter, now, false);
+        refusal = limitRefusal(source, family, user, null, this.limiter, now, false);
       }
       if (refusal === null && this.keyLimiter !== null && (which === 0 || which === 2)) {
-        refusal = limitRefusal(source, family, user, `key "${this.key!.name}"`, this.keyLimiter, now, false);
+        refusal = limitRefusal(source, family, user, this.key!.name, this.keyLimiter, now, false);
       }
       if (refusal === null && windows !== null) {
         // Redis refused where this process's mirror (its clock) sees room: Redis is the judge.
@@ -202,8 +205,8 @@ export class Admission implements SharedLimitOwner {
   headers(family: Family): string[] | null {
     const limiter = this.keyLimiter ?? this.limiter;
     if (limiter === null) return null;
-    SERVED_HEADERS.length = 0;
-    rateHeaders(family, limiter, Date.now(), SERVED_HEADERS);
+    const n = rateHeaders(family, limiter, Date.now(), SERVED_HEADERS, 0);
+    if (SERVED_HEADERS.length !== n) SERVED_HEADERS.length = n;
     return SERVED_HEADERS;
   }
 
@@ -260,18 +263,28 @@ export class Admission implements SharedLimitOwner {
     if (this.keyLimiter !== null) this.keyLimiter.take(now, this.reserved);
   }
 
-  /** The shared windows of this request's limiters into SUBJECTS / LIMITS (user first, then key). */
+  /**
+   * The shared windows of this request's limiters into SUBJECTS / LIMITS (user first, then key), written by index and
+   * cut only when the count changes (a `length = 0` per request would free and regrow their stores).
+   */
   private subjects(): void {
-    SUBJECTS.length = 0;
-    LIMITS.length = 0;
-    if (this.limiter !== null) push(this.userPolicy!.sharedId, this.limiter);
-    if (this.keyLimiter !== null) push(this.key!.sharedId, this.keyLimiter);
+    let n = 0;
+    if (this.limiter !== null) n = put(n, this.userPolicy!.sharedId, this.limiter);
+    if (this.keyLimiter !== null) n = put(n, this.key!.sharedId, this.keyLimiter);
+    if (SUBJECTS.length !== n) {
+      SUBJECTS.length = n;
+      LIMITS.length = 2 * n;
+    }
   }
 }
 
-function push(id: string, limiter: RateLimiter): void {
-  SUBJECTS.push(id);
-  LIMITS.push(limiter.config.rpm ?? 0, limiter.config.tpm ?? 0);
+/** Subject `n`'s id and rpm / tpm (0: none) into SUBJECTS / LIMITS; returns the next index. */
+function put(n: number, id: string, limiter: RateLimiter): number {
+  const c = limiter.config;
+  SUBJECTS[n] = id;
+  LIMITS[2 * n] = c.rpm ?? 0;
+  LIMITS[2 * n + 1] = c.tpm ?? 0;
+  return n + 1;
 }
 
 /** Copies one subject's shared windows (start, requests now / last, tokens now / last) into its local limiter. */
@@ -284,17 +297,21 @@ function mirror(limiter: RateLimiter, w: readonly number[], at: number): number 
   return at + 5;
 }
 
-/** The 429 of a limiter without room (counted as refused), else null; `concurrentOnly` when Redis holds the rest. */
+/**
+ * The 429 of a limiter without room (counted as refused), else null; `concurrentOnly` when Redis holds the rest.
+ * `keyName` null: the user's limiter. The subject's text is made only when refused.
+ */
 function limitRefusal(
-  source: AdmissionSource, family: Family, user: string | null, who: string, limiter: RateLimiter, now: number,
-  concurrentOnly: boolean,
+  source: AdmissionSource, family: Family, user: string | null, keyName: string | null, limiter: RateLimiter,
+  now: number, concurrentOnly: boolean,
 ): RateLimitedError | null {
   const refusal = concurrentOnly ? limiter.checkConcurrent() : limiter.check(now);
   if (refusal === null) return null;
   source.accounting.refused(user, source.serviceName, 'rate_limited');
+  const who = keyName === null ? `user "${user}"` : `key "${keyName}"`;
   const err = new RateLimitedError(`${who} is over its ${refusal.limit} limit`);
   err.retryAfterSeconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
   err.headers = [];
-  rateHeaders(family, limiter, now, err.headers);
+  rateHeaders(family, limiter, now, err.headers, 0);
   return err;
 }

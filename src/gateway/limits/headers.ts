@@ -6,31 +6,31 @@ import { WINDOW_MS } from './window.js';
  * The rate-limit headers of an answer (refused or served), as the provider of the endpoint's family sends them:
  * OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (reset as a duration, `6s`, `1m2s`, `200ms`) or
  * Anthropic's `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}` (reset as an RFC 3339 time). Only the
- * limits configured are said; a flat name/value list for writeHead. Names are constants, limit texts and reset
- * texts are cached on the limiter (per config and per window), so a served answer formats only the two remainders.
+ * limits configured are said; a flat name/value list for writeHead, written into `out` from `at` (returns the
+ * end). Names are constants, limit texts and reset texts are cached on the limiter (per config and per window), so
+ * a served answer formats only the two remainders.
  */
-export function rateHeaders(family: Family, limiter: RateLimiter, now: number, out: string[]): void {
+export function rateHeaders(family: Family, limiter: RateLimiter, now: number, out: string[], at: number): number {
   const c = limiter.config;
   const texts = limiter.texts(now);
   const anthropic = family === 'anthropic';
   if (c.rpm !== null) {
-    const remaining = String(Math.max(0, Math.floor(c.rpm - limiter.requests.estimate(now))));
-    if (anthropic) {
-      out.push(A_LIMIT_REQ, texts.rpm, A_REMAINING_REQ, remaining, A_RESET_REQ, texts.anthropicReset);
-    } else {
-      out.push(O_LIMIT_REQ, texts.rpm, O_REMAINING_REQ, remaining, O_RESET_REQ,
-        duration(limiter.requests.start + WINDOW_MS - now));
-    }
+    out[at++] = anthropic ? A_LIMIT_REQ : O_LIMIT_REQ;
+    out[at++] = texts.rpm;
+    out[at++] = anthropic ? A_REMAINING_REQ : O_REMAINING_REQ;
+    out[at++] = String(Math.max(0, Math.floor(c.rpm - limiter.requests.estimate(now))));
+    out[at++] = anthropic ? A_RESET_REQ : O_RESET_REQ;
+    out[at++] = anthropic ? texts.anthropicReset : duration(limiter.requests.start + WINDOW_MS - now);
   }
   if (c.tpm !== null) {
-    const remaining = String(Math.max(0, Math.floor(c.tpm - limiter.tokens.estimate(now))));
-    if (anthropic) {
-      out.push(A_LIMIT_TOK, texts.tpm, A_REMAINING_TOK, remaining, A_RESET_TOK, texts.anthropicReset);
-    } else {
-      out.push(O_LIMIT_TOK, texts.tpm, O_REMAINING_TOK, remaining, O_RESET_TOK,
-        duration(limiter.tokens.start + WINDOW_MS - now));
-    }
+    out[at++] = anthropic ? A_LIMIT_TOK : O_LIMIT_TOK;
+    out[at++] = texts.tpm;
+    out[at++] = anthropic ? A_REMAINING_TOK : O_REMAINING_TOK;
+    out[at++] = String(Math.max(0, Math.floor(c.tpm - limiter.tokens.estimate(now))));
+    out[at++] = anthropic ? A_RESET_TOK : O_RESET_TOK;
+    out[at++] = anthropic ? texts.anthropicReset : duration(limiter.tokens.start + WINDOW_MS - now);
   }
+  return at;
 }
 
 const O_LIMIT_REQ = 'x-ratelimit-limit-requests';
