@@ -1,41 +1,10 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import type { IncomingMessage } from 'node:http';
 import { echoServer } from '../fixtures/tcp.js';
+import { followSse } from '../helpers/sse.js';
 import { eventually } from '../helpers/wait.js';
 import { freePort, type TestServer } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
-
-interface Subscription {
-  readonly events: { event: string; data: Record<string, unknown> }[];
-  readonly res: IncomingMessage;
-  close(): void;
-}
-
-function subscribe(base: string): Promise<Subscription> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}/events`, { headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
-      const events: { event: string; data: Record<string, unknown> }[] = [];
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(frame)?.[1];
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
-        }
-      });
-      resolve({ events, res, close: () => req.destroy() });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('GET /events', () => {
   let tg: Managed;
@@ -54,7 +23,7 @@ describe('GET /events', () => {
   });
 
   it('streams reloads, service state, target up/down, key creation and quota cuts', async () => {
-    const sub = await subscribe(tg.base);
+    const sub = await followSse(`${tg.base}/events`, TOKEN);
     assert.equal(sub.res.statusCode, 200);
     assert.match(String(sub.res.headers['content-type']), /text\/event-stream/);
     assert.equal(tg.runtime.events.size, 1);
@@ -84,7 +53,7 @@ describe('GET /events', () => {
     assert.equal(quota.data.reason, 'quota_exceeded');
     sub.close();
     await eventually(() => tg.runtime.events.size === 0, 5_000, 'the subscriber is gone');
-    const again = await subscribe(tg.base);
+    const again = await followSse(`${tg.base}/events`, TOKEN);
     await tg.api('DELETE', '/services/ev-fwd');
     const stopped = (): boolean => again.events.some(
       (e) => e.event === 'service' && e.data.service === 'ev-fwd' && e.data.change === 'stopped',
@@ -95,9 +64,9 @@ describe('GET /events', () => {
   });
 
   it('drops a subscriber that does not read, and keeps serving the rest', async () => {
-    const slow = await subscribe(tg.base);
+    const slow = await followSse(`${tg.base}/events`, TOKEN);
     slow.res.pause();
-    const fast = await subscribe(tg.base);
+    const fast = await followSse(`${tg.base}/events`, TOKEN);
     const big = 'x'.repeat(16 * 1024);
     for (let i = 0; i < 400 && tg.runtime.events.dropped === 0; i++) {
       tg.runtime.publish('test', { big });

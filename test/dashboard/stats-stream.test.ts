@@ -1,49 +1,16 @@
 import assert from 'node:assert/strict';
-import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
 import type { TestServer } from '../helpers/listen.js';
 import { connectTo, readBytes } from '../helpers/sockets.js';
+import { followSse, type SseEvent } from '../helpers/sse.js';
 import { eventually } from '../helpers/wait.js';
 import { startManaged, type Managed } from '../admin/managed.js';
 
+type Frame = SseEvent<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 const WRITE = 'stats-write';
 const READ = 'stats-read';
-
-interface Frame {
-  readonly event: string;
-  readonly data: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
-interface Stream {
-  readonly frames: Frame[];
-  readonly res: IncomingMessage;
-  close(): void;
-}
-
-function follow(base: string, path: string, token: string): Promise<Stream> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } }, (res) => {
-      const frames: Frame[] = [];
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(frame)?.[1];
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (event && data) frames.push({ event, data: JSON.parse(data) });
-        }
-      });
-      resolve({ frames, res, close: () => req.destroy() });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('GET /stats/stream and GET /session', () => {
   let tg: Managed;
@@ -74,13 +41,13 @@ describe('GET /stats/stream and GET /session', () => {
 
   it('streams a sample a second with the live counters, keeps history, and stops when nobody listens', async () => {
     assert.equal(tg.runtime.stats.size, 0);
-    const stream = await follow(tg.base, '/stats/stream', READ);
+    const stream = await followSse<Frame['data']>(`${tg.base}/stats/stream`, READ);
     assert.equal(stream.res.statusCode, 200);
     assert.match(String(stream.res.headers['content-type']), /text\/event-stream/);
-    await eventually(() => stream.frames.length >= 2, 10_000, 'history and a first sample');
-    assert.equal(stream.frames[0]!.event, 'history');
-    assert.deepEqual(stream.frames[0]!.data, { periodMs: 1000, samples: [] });
-    const first = stream.frames[1]!;
+    await eventually(() => stream.events.length >= 2, 10_000, 'history and a first sample');
+    assert.equal(stream.events[0]!.event, 'history');
+    assert.deepEqual(stream.events[0]!.data, { periodMs: 1000, samples: [] });
+    const first = stream.events[1]!;
     assert.equal(first.event, 'stats');
     assert.deepEqual(first.data.sample.services.fwd, [0, 0, 0, 0]);
     assert.equal(first.data.detail.services[0].name, 'fwd');
@@ -90,7 +57,7 @@ describe('GET /stats/stream and GET /session', () => {
     const client = await connectTo(port);
     client.write('x'.repeat(1000));
     await readBytes(client, 1000);
-    const live = (): Frame | undefined => stream.frames.find((f) => f.event === 'stats'
+    const live = (): Frame | undefined => stream.events.find((f) => f.event === 'stats'
       && f.data.sample.services.fwd[0] === 1 && f.data.sample.services.fwd[1] === 1000);
     await eventually(() => live() !== undefined, 10_000, 'a sample with the live connection and its bytes');
     assert.equal(live()!.data.sample.services.fwd[2], 1000);
@@ -99,9 +66,9 @@ describe('GET /stats/stream and GET /session', () => {
     await eventually(() => tg.runtime.stats.size === 0, 10_000, 'the subscriber gone');
 
     // A new subscriber gets what was sampled so far at once.
-    const again = await follow(tg.base, '/stats/stream', WRITE);
-    await eventually(() => again.frames.length >= 1, 10_000, 'history');
-    const history = again.frames[0]!;
+    const again = await followSse<Frame['data']>(`${tg.base}/stats/stream`, WRITE);
+    await eventually(() => again.events.length >= 1, 10_000, 'history');
+    const history = again.events[0]!;
     assert.equal(history.event, 'history');
     assert.ok(history.data.samples.length >= 2, `${history.data.samples.length} samples`);
     assert.ok(history.data.samples.some((s: { services: { fwd: number[] } }) => s.services.fwd[1] === 1000));

@@ -14,6 +14,7 @@ import { freePort, listenHttp, type TestHttpServer, type TestServer } from '../h
 import { socks5Connect } from '../helpers/proxy-client.js';
 import { readLine, connectTo } from '../helpers/sockets.js';
 import { startTidegate, type Running } from '../helpers/tidegate.js';
+import { followSse } from '../helpers/sse.js';
 import { eventually } from '../helpers/wait.js';
 
 const TINYPROXY = '/usr/bin/tinyproxy';
@@ -84,36 +85,6 @@ function startSocksUpstream(dir: string, port: number): Promise<CliProcess> {
   }, ['a'], { file: `upstream-${port}.json` });
 }
 
-interface SseEvent {
-  event: string;
-  data: Record<string, unknown>;
-}
-
-/** Subscribes to GET /events and collects every event. */
-function subscribe(admin: string): Promise<{ events: SseEvent[]; close(): void }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`http://${admin}/events`, (res) => {
-      const events: SseEvent[] = [];
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(frame)?.[1];
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
-        }
-      });
-      resolve({ events, close: () => req.destroy() });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 const FAST_CHECK = { interval: '100ms', timeout: '1s', rise: 2, fall: 2 };
 
 describe('proxy upstreams and groups', { skip: existsSync(TINYPROXY) ? false : 'tinyproxy is not installed' }, () => {
@@ -162,7 +133,7 @@ describe('proxy upstreams and groups', { skip: existsSync(TINYPROXY) ? false : '
       }],
     });
     const admin = tg.runtime.adminAddress()!;
-    const sub = await subscribe(admin);
+    const sub = await followSse(`http://${admin}/events`);
     try {
       const port = tg.port('px');
       await eventually(() => proxies(tg).a!.checks >= 1 && proxies(tg).b!.checks >= 1, 10_000, 'first probes');
