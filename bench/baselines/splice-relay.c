@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -83,6 +84,7 @@ static void accept_all(int lfd, int target) {
 }
 
 int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN); /* splice() to a reset peer: EPIPE, not death */
   ep = epoll_create1(EPOLL_CLOEXEC);
   for (int i = 1; i < argc; i++) {
     int listen_port, target, one = 1, lfd = tcp_socket();
