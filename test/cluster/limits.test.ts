@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
+import { HAVE_REDIS, RedisServer } from '../fixtures/redis-server.js';
 import { startTidegateProcess, type CliProcess } from '../helpers/cli.js';
 import { channel } from '../helpers/gateway.js';
 import { getJson, type Json } from '../helpers/http.js';
@@ -143,5 +144,57 @@ describe('workers: gateway limits and budgets hold across two workers (held by t
       assert.equal(a.body.error.type, 'quota_exceeded');
     }
     assert.equal((await getJson(admin, '/status')).body.workers.limits.held, 0, 'every admission was settled');
+  });
+});
+
+const noRedis = HAVE_REDIS ? false
+  : 'redis-server is not installed (apt-get install -y redis-server): Redis tests skipped';
+
+describe('workers with store.redis: the primary takes the windows in Redis, shared with other instances', {
+  skip: noRedis,
+}, () => {
+  it('a key\'s rpm: 6 holds over a two-worker fleet and a single process on one redis-server', async () => {
+    const dir = tempDir('tidegate-worker-redis-');
+    const redis = new RedisServer(dir);
+    await redis.start();
+    const oa = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 1, completion: 5 } });
+    const children: CliProcess[] = [];
+    try {
+      for (const [name, workers] of [['fleet', 2], ['single', 1]] as const) {
+        children.push(await startTidegateProcess(dir, {
+          admin: { listen: '127.0.0.1:0' },
+          store: { sqlite: 'off', redis: redis.url },
+          workers,
+          pool: { threads: 1 },
+          users: [{ id: 'solo', keys: [{ key: 'k-ci', name: 'ci', limits: { rpm: 6 } }] }],
+          services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [channel(oa)] }],
+        }, ['llm'], { file: `${name}.json` }));
+      }
+      const [fleet, single] = children as [CliProcess, CliProcess];
+      const status = async (c: CliProcess): Promise<Json> =>
+        (await getJson(c.address('admin'), '/status')).body.accounting.limits;
+      await eventually(() => status(fleet), (s: Json) => s.state === 'shared');
+      await eventually(() => status(single), (s: Json) => s.state === 'shared');
+      const fleetUrl = `http://${fleet.address('llm')}`;
+      const singleUrl = `http://${single.address('llm')}`;
+      const remaining: string[] = [];
+      // Round-robin: four fleet requests are two per worker.
+      for (const url of [fleetUrl, fleetUrl, singleUrl, fleetUrl, fleetUrl, singleUrl]) {
+        const a = await ask(url, 'k-ci');
+        assert.equal(a.status, 200, JSON.stringify(a.body));
+        remaining.push(String(a.headers['x-ratelimit-remaining-requests']));
+      }
+      assert.deepEqual(remaining, ['5', '4', '3', '2', '1', '0']);
+      for (const url of [fleetUrl, fleetUrl, singleUrl]) {
+        const a = await ask(url, 'k-ci');
+        assert.equal(a.status, 429);
+        assert.ok(Number(a.headers['retry-after']) >= 1);
+      }
+    } finally {
+      for (const c of children) await c.stop();
+      await oa.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
