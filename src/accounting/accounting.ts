@@ -33,7 +33,7 @@ import { SlotList } from '../util/slot-list.js';
  */
 export const SAMPLE_MS = 200;
 /** A shared budget's share is never less than this (else the last bytes before the quota take ever longer). */
-const SHARE_FLOOR_BYTES = 64 * 1024;
+export const SHARE_FLOOR_BYTES = 64 * 1024;
 
 export interface AccountingOptions {
   readonly log: Logger;

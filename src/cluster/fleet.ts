@@ -9,12 +9,14 @@ import type { Fleet, FleetHost, FleetReload } from '../runtime/fleet.js';
 import type { ReloadFailure } from '../runtime/reload-result.js';
 import { sumServices } from './aggregate.js';
 import { decodeConfig, encodeConfig, workerConfig } from './config-codec.js';
-import { LedgerHub } from './ledger-hub.js';
+import { LedgerHub, USAGE_BROADCAST_MS } from './ledger-hub.js';
 import { LimitHub } from './limit-hub.js';
 import type { FromWorker, ToWorker, UsageRow } from './messages.js';
 import { registerWorkerMetrics } from './metrics.js';
 import { workerRoutes } from './routes.js';
 import { Slot, type Member } from './slot.js';
+import { DELTA_BATCH_MS } from './worker-link.js';
+import { SHARE_FLOOR_BYTES } from '../accounting/accounting.js';
 
 /** How long a worker may take to start (load, geo, listen) or to answer a reload. */
 const ANSWER_TIMEOUT_MS = 60_000;
@@ -360,6 +362,7 @@ export class WorkerFleet implements Fleet {
       rolling: this.rolling !== null,
       deltas: { batches: this.hub?.batches ?? 0, rows: this.hub?.rows ?? 0, logRows: this.hub?.logRows ?? 0 },
       limits: this.limits?.status() ?? null,
+      quotaBound: quotaBound(this.slots.length),
       slots: this.slots.map((s) => s.toJSON(now)),
       uptimeSeconds: Math.round((now - this.startedAt) / 1000),
     };
@@ -459,4 +462,17 @@ export class WorkerFleet implements Fleet {
     // Every worker's last batch was acknowledged before it exited: the ledger has it all.
     this.hub?.close();
   }
+}
+
+/**
+ * How far a byte quota can be passed with N workers (docs/workers.md): each worker's engine budget is 1/N of what it
+ * knows is left, never below the floor, so past the quota each worker relays at most its floor plus what it moves
+ * before the others' usage reaches it (one delta batch, then one usage broadcast).
+ */
+function quotaBound(workers: number): Record<string, unknown> {
+  return {
+    workers, shareFloorBytes: SHARE_FLOOR_BYTES, deltaBatchMs: DELTA_BATCH_MS, usageBroadcastMs: USAGE_BROADCAST_MS,
+    overshootBytes: `${workers} x ${SHARE_FLOOR_BYTES} + what the workers relay in ` +
+      `${DELTA_BATCH_MS + USAGE_BROADCAST_MS} ms`,
+  };
 }
