@@ -61,7 +61,9 @@ export class PrimaryLimits implements LimitStore {
     const a = batch.args;
     a.push(id, subjects.length, reserved, owner.spendUser, owner.spendModel, owner.spendInput, owner.spendOutput,
       owner.keyBudgetId, owner.keyInput, owner.keyOutput, owner.keyCost);
-    for (let i = 0; i < subjects.length; i++) a.push(subjects[i]!, limits[3 * i]!, limits[3 * i + 1]!, limits[3 * i + 2]!);
+    for (let i = 0; i < subjects.length; i++) {
+      a.push(subjects[i]!, limits[3 * i]!, limits[3 * i + 1]!, limits[3 * i + 2]!);
+    }
   }
 
   /** Sends this turn's admissions. */

@@ -86,7 +86,7 @@ describe('workers: gateway limits and budgets hold across two workers (held by t
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('an rpm: 10 key: ten requests over both workers, the 11th (on either worker) gets 429 with Retry-After', async () => {
+  it('an rpm: 10 key: ten requests over both workers, the 11th (on either) gets 429 with Retry-After', async () => {
     const before = await perWorker(admin);
     const remaining: string[] = [];
     for (let i = 0; i < 10; i++) {
@@ -101,7 +101,7 @@ describe('workers: gateway limits and budgets hold across two workers (held by t
       return now.reduce((s, n, i) => s + n - before[i]!, 0) === 10;
     }, 10_000, 'the workers report the ten requests');
     const now = await perWorker(admin);
-    assert.ok(now.every((n, i) => n - before[i]! > 0), `requests on both workers: ${now.join()} after ${before.join()}`);
+    assert.ok(now.every((n, i) => n - before[i]! > 0), `requests on both: ${now.join()} after ${before.join()}`);
     const served = up.requests.length;
     // Round-robin: two more refusals land one on each worker.
     for (let i = 0; i < 2; i++) {
@@ -168,7 +168,7 @@ describe('workers with store.redis: the primary takes the windows in Redis, shar
           pool: { threads: 1 },
           users: [{ id: 'solo', keys: [{ key: 'k-ci', name: 'ci', limits: { rpm: 6 } }] }],
           services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [channel(oa)] }],
-        }, ['llm'], { file: `${name}.json` }));
+        }, ['llm', 'admin'], { file: `${name}.json` }));
       }
       const [fleet, single] = children as [CliProcess, CliProcess];
       const status = async (c: CliProcess): Promise<Json> =>
