@@ -81,6 +81,8 @@ export interface SpawnTidegateOptions {
   readonly label?: string;
   /** How long to wait for every service to run. */
   readonly readyTimeoutMs?: number;
+  /** CPUs for `taskset -c` (the process and every worker it forks); unpinned when absent or when profiled. */
+  readonly cpus?: string;
 }
 
 export interface TidegateStatusService {
@@ -160,7 +162,12 @@ export async function spawnTidegate(options: SpawnTidegateOptions): Promise<Tide
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const clinic = target.wrap === 'clinic-doctor' || target.wrap === 'clinic-flame';
   const env = { ...process.env, ...(clinic ? CLINIC_ENV : {}), ...target.env, ...options.env };
-  const { command, args } = await wrappedCommand(cli, ['start', '--config', configFile], label);
+  let { command, args } = await wrappedCommand(cli, ['start', '--config', configFile], label);
+  if (options.cpus !== undefined && target.wrap === 'none') {
+    // taskset execs node in its own process: the pid stays tidegate's.
+    args = ['-c', options.cpus, command, ...args];
+    command = 'taskset';
+  }
   const child = new ManagedProcess(label, command, args, { env, cwd: target.root });
   const tidegate = new TidegateProcess(child, adminPort, configDir, label);
   try {
