@@ -17,6 +17,7 @@ import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import type { SharedCounterStore } from './shared-store.js';
 import { RedisLimitStore } from './redis-limits.js';
+import { RedisConnection } from './redis-connection.js';
 import { ModelMeters, RefusalMeters } from './model-meters.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
@@ -110,6 +111,8 @@ export class Accounting implements ServiceAccounting {
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
   private readonly redis: SharedCounterStore | null;
+  /** The process's one Redis connection (counters and gateway limits), owned and closed here. */
+  private readonly redisConnection: RedisConnection | null;
   readonly sharedLimits: RedisLimitStore | null;
   private readonly limits: RateLimitRegistry;
   /** The prices in force (swapped whole on reload). */
@@ -135,12 +138,11 @@ export class Accounting implements ServiceAccounting {
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
-    this.redis = options.shared ?? (config.store.redis
-      ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
+    const connection = this.redisConnection = config.store.redis ? new RedisConnection(config.store.redis) : null;
+    this.redis = options.shared ?? (connection !== null
+      ? new RedisCounterStore(connection, options.log, options.redisPrefix)
       : null);
-    this.sharedLimits = config.store.redis
-      ? new RedisLimitStore(config.store.redis, options.log, options.redisPrefix)
-      : null;
+    this.sharedLimits = connection !== null ? new RedisLimitStore(connection, options.log, options.redisPrefix) : null;
     this.limits = new RateLimitRegistry(options.engine);
     this.prices = new PriceTable(config.pricing);
     const self = this;
@@ -477,6 +479,7 @@ export class Accounting implements ServiceAccounting {
     this.sample();
     if (this.redis) await this.redis.close();
     if (this.sharedLimits) await this.sharedLimits.close();
+    if (this.redisConnection !== null) this.redisConnection.close();
     await this.sync.close();
     this.limits.dispose();
     for (const user of this.users.values()) this.setBudget(user, false);
