@@ -19,6 +19,7 @@ import type { SharedCounterStore } from './shared-store.js';
 import { RedisLimitStore } from './redis-limits.js';
 import { RedisConnection } from './redis-connection.js';
 import { ModelMeters, RefusalMeters } from './model-meters.js';
+import { ModelLabels } from './model-labels.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { RefusedReason, Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
@@ -120,6 +121,7 @@ export class Accounting implements ServiceAccounting {
   private readonly users = new Map<string, UserAccount>();
   /** Gateway usage per service, channel and model; refusals per service and reason (for /metrics). */
   private readonly modelMeters = new ModelMeters();
+  private readonly modelLabels = new ModelLabels();
   private readonly refusals = new RefusalMeters();
   private readonly services = new Map<string, Subject>();
   /** A list, not a Set: a Set that churns per connection keeps a chain of retired hash tables (see SlotList). */
@@ -180,6 +182,7 @@ export class Accounting implements ServiceAccounting {
   /** Applies users, services, rates and sync settings of a (re)loaded config; new subjects load their totals. */
   async applyConfig(config: Config): Promise<void> {
     const now = this.clock();
+    this.modelLabels.use(config);
     if (config.pricing !== this.prices.config) {
       const prices = new PriceTable(config.pricing);
       prices.unpriced = this.prices.unpriced;
@@ -323,7 +326,8 @@ export class Accounting implements ServiceAccounting {
     const cost = usage.costMicros ?? 0;
     if (user !== null) user.recordTokens(input, read, write, output, reasoning, cost);
     service.recordTokens(input, read, write, output, reasoning, cost);
-    const m = this.modelMeters.meter(usage.service, usage.channel, usage.model);
+    const label = this.modelLabels.label(usage.service, usage.model);
+    const m = this.modelMeters.meter(usage.service, usage.channel, label);
     m.requests++;
     m.input += input;
     m.cacheRead += read;
