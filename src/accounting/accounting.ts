@@ -1,17 +1,20 @@
 import type { Registry } from 'prom-client';
+import type { QuotaBody, UsageBody } from '../contracts/admin-api.js';
+
+export type { QuotaBody, UsageBody };
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { ByteBudget, RateLimit } from '../contracts/rate.js';
 import type { Relay, RelayEngine, RelayResult } from '../contracts/relay-engine.js';
 import type { Db } from '../store/database.js';
 import { Ledger, type LedgerRow } from '../store/ledger.js';
-import { Counters, type CountersBody } from './delta.js';
+import { Counters } from './delta.js';
 import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
 import { PriceTable } from './price-table.js';
 import { QuotaBudget } from './quota-budget.js';
 import {
-  budgetStatus, hasSpendBudget, release, reserve, spentBudget, worstCost, type BudgetStatus, type Reservation,
+  budgetStatus, hasSpendBudget, release, reserve, spentBudget, worstCost, type Reservation,
 } from './spend.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
@@ -48,37 +51,6 @@ export interface AccountingOptions {
   readonly onCut?: (user: string, reason: string, closed: number) => void;
   /** Shares deltas and usage through this instead of Redis (a worker process: its primary). */
   readonly shared?: SharedCounterStore;
-}
-
-export interface QuotaBody {
-  readonly bytes: number;
-  readonly direction: string;
-  readonly period: string;
-  readonly timezone: string;
-  readonly currentPeriod: string;
-  readonly used: number;
-  readonly remaining: number;
-  readonly expiresAt: string | null;
-  readonly refusal: Refusal['reason'] | null;
-}
-
-export interface UsageBody {
-  readonly id: string;
-  /** Counted by this process since it started, live relays included. */
-  readonly live: CountersBody & { readonly liveConnections: number; readonly refused: number };
-  /** All-time totals in the durable ledger (every run), without what waits for the next flush. */
-  readonly durable: CountersBody;
-  /** Deltas waiting for the next flush. */
-  readonly pending: CountersBody;
-  readonly quota: QuotaBody | null;
-  /**
-   * Gateway spend of the current period: requests, tokens by class and cost booked, and each budget's limit, use,
-   * reservations and remainder (null without a token, request or cost budget).
-   */
-  readonly spend: {
-    readonly period: string; readonly spent: CountersBody; readonly budgets: readonly BudgetStatus[];
-    readonly currency: string | null;
-  } | null;
 }
 
 export interface AccountingStatus {
