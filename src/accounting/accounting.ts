@@ -287,7 +287,10 @@ export class Accounting implements ServiceAccounting {
     const user = usage.user === null ? null : (this.users.get(usage.user) ?? null);
     const service = this.service(usage.service);
     // Bytes count for the service (metrics), not toward users' byte quotas: gateway users are held by token budgets.
-    this.count(user, service, 0, 0, 0, 1, gatewayTokens(usage));
+    // A request refused before any upstream attempt (429 over a limit or budget, 400 …) counts for the service
+    // only: the user's `requests` budget is spent by admitted requests.
+    const spender = usage.attempts > 0 ? user : null;
+    this.count(spender, service, 0, 0, 0, 1, gatewayTokens(usage));
     if (usage.bytesIn !== 0 || usage.bytesOut !== 0) this.count(null, service, usage.bytesIn, usage.bytesOut, 0, 0, 0);
     if (usage.inputTokens === null) return;
     const input = usage.inputTokens;
@@ -296,7 +299,7 @@ export class Accounting implements ServiceAccounting {
     const output = usage.outputTokens ?? 0;
     const reasoning = usage.reasoningTokens ?? 0;
     const cost = usage.costMicros ?? 0;
-    if (user !== null) user.recordTokens(input, read, write, output, reasoning, cost);
+    if (spender !== null) spender.recordTokens(input, read, write, output, reasoning, cost);
     service.recordTokens(input, read, write, output, reasoning, cost);
     const label = this.modelLabels.label(usage.service, usage.model);
     const m = this.modelMeters.meter(usage.service, usage.channel, label);
