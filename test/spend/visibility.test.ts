@@ -42,9 +42,9 @@ describe('spend: GET /users/:id/usage and /metrics show budgets, limit windows a
     };
     assert.match(spend.period, /^m:\d{4}-\d{2}$/);
     assert.equal(spend.currency, 'USD');
-    // Three answers of 20 prompt (5 of them cached) + 10 completion tokens; the refused request is booked as a
-    // request too (its row), with no tokens.
-    assert.equal(spend.spent.requests, 4);
+    // Three answers of 20 prompt (5 of them cached) + 10 completion tokens; the request refused by the key's rpm
+    // (before any upstream attempt) spends nothing.
+    assert.equal(spend.spent.requests, 3);
     assert.equal(spend.spent.inputTokens, 45);
     assert.equal(spend.spent.cacheReadTokens, 15);
     assert.equal(spend.spent.outputTokens, 30);
