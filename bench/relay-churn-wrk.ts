@@ -100,7 +100,9 @@ async function main(): Promise<void> {
   }
   const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
   const out: Record<string, { connPerSec: number; cpuMsPerConn: number }> = {};
-  for (const [path, s] of samples) out[path] = { connPerSec: median(s.connPerSec), cpuMsPerConn: median(s.cpuMsPerConn) };
+  for (const [path, s] of samples) {
+    out[path] = { connPerSec: median(s.connPerSec), cpuMsPerConn: median(s.cpuMsPerConn) };
+  }
   process.stdout.write(JSON.stringify({ rounds, seconds, connections, medians: out }) + '\n');
 }
 
