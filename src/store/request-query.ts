@@ -46,6 +46,8 @@ export interface RequestRow {
   readonly ttfbMs: number | null;
   readonly attempts: number;
   readonly error: string | null;
+  /** The client's address (null in rows older than the column). */
+  readonly client: string | null;
 }
 
 export const GROUP_BY = ['user', 'service', 'channel', 'model', 'day'] as const;
@@ -65,6 +67,7 @@ interface DbRow {
   id: number; ts: number; service: string; user: string | null; channel: string | null; endpoint: string;
   model: string | null; stream: number; status: number; prompt_tokens: number | null; completion_tokens: number | null;
   total_tokens: number | null; latency_ms: number; ttfb_ms: number | null; attempts: number; error: string | null;
+  client?: string | null;
 }
 
 /**
@@ -194,6 +197,7 @@ function toRow(r: DbRow): RequestRow {
     ttfbMs: r.ttfb_ms,
     attempts: r.attempts,
     error: r.error,
+    client: r.client ?? null,
   };
 }
 
