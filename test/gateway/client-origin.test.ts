@@ -213,7 +213,9 @@ describe('gateway: PROXY protocol with a real peer', () => {
       'frontend f', `  bind 127.0.0.1:${haproxyPort}`, '  default_backend b',
       'backend b', `  server gw 127.0.0.1:${gw.port} send-proxy-v2`,
     ].join('\n') + '\n');
-    const haproxy = spawn(HAPROXY!, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const haproxy = spawn(
+      HAPROXY!, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     try {
       // 127.0.0.2 → HAProxy → (PROXY v2) → gateway.
       await eventually(async () => {
