@@ -484,6 +484,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     o.Set("pipesReduced", static_cast<double>(budget_.reduced.load()));
     o.Set("pipesUnavailable", static_cast<double>(budget_.unavailable.load()));
     o.Set("pipesDiscardedFull", static_cast<double>(budget_.discardedFull.load()));
+    o.Set("pipesResized", static_cast<double>(budget_.resized.load()));
     double live = 0, copies = 0;
     Napi::Array epollFds = Napi::Array::New(env, loops_.size());
     for (size_t i = 0; i < loops_.size(); i++) {

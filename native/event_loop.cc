@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -83,6 +84,7 @@ bool Loop::Start(std::string* error) {
     return false;
   }
   thread_ = std::thread([this] { Run(); });
+  pthread_setname_np(thread_.native_handle(), "tg-relay");  // named in perf, top -H and /proc/<pid>/task
   started_ = true;
   return true;
 }
@@ -564,10 +566,16 @@ bool Loop::Fill(Relay* r, Direction& D, int d) {
 }
 
 bool Loop::Move(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* moved) {
-  if (!r->copyMode && !D.pipe.valid()) pool_.Acquire(D.pipe);
+  if (!r->copyMode && !D.pipe.valid()) SetStarved(D, !pool_.Acquire(D.pipe));
   if (r->copyMode || !D.pipe.valid()) return FillCopy(r, D, srcSide, allowance, moved);
   bool progress = false;
-  size_t want = std::min(D.pipe.capacity - D.inPipe, allowance);
+  size_t room = D.pipe.capacity;
+  if (budget_.starved.load(std::memory_order_relaxed) > 0) {
+    // Directions are copying for want of a pipe: fill no further than the fair share, so this pipe empties, goes
+    // back and shrinks (pipes held full since a quieter time would otherwise keep the budget).
+    room = std::min(room, pool_.FairSize());
+  }
+  size_t want = std::min(room > D.inPipe ? room - D.inPipe : 0, allowance);
   if (want > 0) {
     ssize_t n = splice(D.src, nullptr, D.pipe.writeFd, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
@@ -615,6 +623,7 @@ bool Loop::FillCopy(Relay* r, Direction& D, int srcSide, size_t allowance, size_
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
     D.srcReadable = false;
+    SetStarved(D, false);  // wants nothing until its source has bytes again
     return false;
   }
   if (errno == EINTR) return true;
@@ -626,6 +635,12 @@ void Loop::EnterCopyMode(Relay* r) {
   if (r->copyMode) return;
   r->copyMode = true;
   copyFallbacks_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Loop::SetStarved(Direction& D, bool starved) {
+  if (D.starved == starved) return;
+  D.starved = starved;
+  budget_.starved.fetch_add(starved ? 1 : -1, std::memory_order_relaxed);
 }
 
 void Loop::Throttle(Relay* r, int64_t waitNs) {
@@ -683,6 +698,7 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
     // Bytes read but never delivered are not used: the user's other relays may move them.
     if (D.quota != nullptr) D.quota->Refund(d, D.inPipe + D.BufPending() - D.GreetingLeft());
     pool_.Release(D.pipe, D.inPipe);  // a pipe still holding data is closed, never pooled
+    SetStarved(D, false);
     D.inPipe = 0;
     D.buf.reset();
   }

@@ -67,6 +67,7 @@ class Loop {
   bool Move(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* moved);
   bool FillCopy(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* moved);
   void EnterCopyMode(Relay* r);
+  void SetStarved(Direction& D, bool starved);
   void Throttle(Relay* r, int64_t waitNs);
   void Tick();
   void Close(Relay* r, int reason, int resetSide);

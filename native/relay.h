@@ -41,6 +41,7 @@ struct Direction {
   int dst = -1;
   Pipe pipe;
   size_t inPipe = 0;        // bytes sitting in the pipe: tells "source empty" from "pipe full" on EAGAIN
+  bool starved = false;     // copying because no pipe was to be had (counted in PipeBudget::starved)
   std::unique_ptr<char[]> buf;  // bytes Node read before the hand-over, or copy-mode data; older than the pipe's
   size_t bufLen = 0;
   size_t bufOff = 0;

@@ -2,10 +2,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { ManagedProcess, hasCommand } from './process.js';
+import { ManagedProcess, hasCommand, runCommand } from './process.js';
 import { freePort, waitForPort } from './ports.js';
 
 const baselinesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'baselines');
+/** C sources are not compiled by tsc: they are read from the repository (dist/bench/lib → ../../../bench). */
+const cBaselinesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bench', 'baselines');
 
 /** A relay or proxy started for a bench: one listen port per target, and the pid whose CPU is counted. */
 export interface RunningPath {
@@ -42,6 +44,36 @@ export async function startPipeRelay(targetPorts: readonly number[]): Promise<Ru
   const child = new ManagedProcess('baseline-pipe', process.execPath, args);
   await waitForAll(child, ports, 'baseline-pipe');
   return { ports, cpuPid: child.pid, process: child, stop: () => child.stop() };
+}
+
+export function ccInstalled(): Promise<boolean> {
+  return hasCommand('cc', ['--version']);
+}
+
+/**
+ * The minimal C splice relay (bench/baselines/splice-relay.c), compiled with the machine's cc into a temp dir at
+ * bench time (never a committed binary): the floor a splice relay reaches here, measured rather than assumed.
+ */
+export async function startSpliceRelay(targetPorts: readonly number[]): Promise<RunningPath> {
+  const dir = await mkdtemp(join(tmpdir(), 'tidegate-splice-relay-'));
+  const binary = join(dir, 'splice-relay');
+  const built = await runCommand('cc', ['-O2', '-o', binary, join(cBaselinesDir, 'splice-relay.c')]);
+  if (built.code !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`cc failed on splice-relay.c: ${built.stderr.trim().slice(0, 400)}`);
+  }
+  const ports = await freePorts(targetPorts.length);
+  const child = new ManagedProcess('baseline-splice-c', binary, ports.map((port, i) => `${port}=${targetPorts[i]}`));
+  await waitForAll(child, ports, 'baseline-splice-c');
+  return {
+    ports,
+    cpuPid: child.pid,
+    process: child,
+    async stop() {
+      await child.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** The naive Node LLM proxy (bench/baselines/naive-proxy.ts) in front of an upstream base URL. */

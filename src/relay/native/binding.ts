@@ -23,7 +23,8 @@ export interface NativeEngineOptions {
   readonly threads?: number;
   /** Wanted pipe size in bytes (capped by /proc/sys/fs/pipe-max-size). Default 1 MiB. */
   readonly pipeSize?: number;
-  /** Total pipe capacity the engine may hold at once. Default: half of pipe-user-pages-soft. */
+  /** Total pipe capacity the engine may hold at once. Default: half of pipe-user-pages-soft (a process the
+   * soft limit does not bind, CAP_SYS_RESOURCE or CAP_SYS_ADMIN: 1/32 of the RAM, at most 1 GiB). */
   readonly pipeBudget?: number;
   /** Empty pipes kept for reuse per thread. Default 64. */
   readonly maxPooledPipes?: number;
@@ -46,6 +47,8 @@ export interface NativeEngineStats {
   readonly pipesReduced: number;
   readonly pipesUnavailable: number;
   readonly pipesDiscardedFull: number;
+  /** Empty pipes resized (F_SETPIPE_SZ) to follow the fair share of the budget. */
+  readonly pipesResized: number;
   readonly liveRelays: number;
   readonly copyFallbacks: number;
   readonly epollFds: readonly number[];

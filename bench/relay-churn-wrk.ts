@@ -1,0 +1,107 @@
+/**
+ * Connection churn the way wrk sees it: `wrk -H 'Connection: close'` through a forward service to nginx, against
+ * HAProxy and the minimal C splice relay in front of the same nginx, interleaved round by round. Every request is a
+ * new connection; the relay's CPU (all threads, /proc/<pid>/stat) per connection is the robust figure.
+ *
+ *   node dist/bench/relay-churn-wrk.js [--rounds 3] [--seconds 5] [--connections 50]
+ *     [--paths tidegate-native,haproxy,baseline-splice-c]
+ *
+ * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flagValue } from './lib/args.js';
+import { startHaproxy, startSpliceRelay } from './lib/baselines.js';
+import { cpuSecondsOf } from './lib/cpu.js';
+import { freePort, waitForPort } from './lib/ports.js';
+import { ManagedProcess, runCommand } from './lib/process.js';
+import { spawnTidegate } from './lib/tidegate.js';
+
+interface Running {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+async function startNginx(): Promise<{ port: number; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'tidegate-nginx-'));
+  const port = await freePort();
+  const config = [
+    'worker_processes 1;', 'daemon off;', `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log;`,
+    'events { worker_connections 4096; }',
+    'http {', '  access_log off;',
+    `  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};`,
+    `  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};`,
+    `  server { listen 127.0.0.1:${port} backlog=4096; location / { return 200 "ok\\n"; } }`, '}',
+  ].join('\n');
+  await writeFile(join(dir, 'nginx.conf'), config);
+  const child = new ManagedProcess('nginx', 'nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
+  await waitForPort(port, 10_000, () => child.assertAlive());
+  return {
+    port,
+    async stop() {
+      await child.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startPath(path: string, nginxPort: number): Promise<Running> {
+  if (path === 'tidegate-native' || path === 'tidegate-js') {
+    const port = await freePort();
+    const tg = await spawnTidegate({
+      services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [`127.0.0.1:${nginxPort}`] }],
+      env: path === 'tidegate-js' ? { TIDEGATE_RELAY: 'js' } : {},
+      label: path,
+    });
+    return { port, pid: tg.cpuPid, stop: () => tg.stop() };
+  }
+  const running = path === 'haproxy' ? await startHaproxy([nginxPort]) : await startSpliceRelay([nginxPort]);
+  return { port: running.ports[0] as number, pid: running.cpuPid, stop: () => running.stop() };
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const rounds = Number(flagValue(argv, '--rounds') ?? 3);
+  const seconds = Number(flagValue(argv, '--seconds') ?? 5);
+  const connections = Number(flagValue(argv, '--connections') ?? 50);
+  const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
+  const nginx = await startNginx();
+  const running = new Map<string, Running>();
+  const samples = new Map<string, { connPerSec: number[]; cpuMsPerConn: number[] }>();
+  try {
+    for (const path of paths) {
+      running.set(path, await startPath(path, nginx.port));
+      samples.set(path, { connPerSec: [], cpuMsPerConn: [] });
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < paths.length; k++) {
+        const path = paths[(round + k) % paths.length] as string;
+        const relay = running.get(path) as Running;
+        const cpu0 = await cpuSecondsOf(relay.pid);
+        const wrk = await runCommand('wrk', [
+          '-t1', `-c${connections}`, `-d${seconds}s`, '-H', 'Connection: close', `http://127.0.0.1:${relay.port}/`,
+        ]);
+        const cpu1 = await cpuSecondsOf(relay.pid);
+        const requests = Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? 0);
+        const rate = Number(/Requests\/sec:\s*([\d.]+)/.exec(wrk.stdout)?.[1] ?? 0);
+        if (requests === 0) throw new Error(`${path}: wrk made no requests: ${wrk.stdout}${wrk.stderr}`);
+        const s = samples.get(path)!;
+        s.connPerSec.push(rate);
+        s.cpuMsPerConn.push(((cpu1 - cpu0) * 1000) / requests);
+        process.stderr.write(`round ${round + 1} ${path}: ${Math.round(rate)} conn/s, ` +
+          `${(((cpu1 - cpu0) * 1000) / requests).toFixed(4)} CPU-ms/conn\n`);
+      }
+    }
+  } finally {
+    for (const relay of running.values()) await relay.stop().catch(() => undefined);
+    await nginx.stop();
+  }
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
+  const out: Record<string, { connPerSec: number; cpuMsPerConn: number }> = {};
+  for (const [path, s] of samples) out[path] = { connPerSec: median(s.connPerSec), cpuMsPerConn: median(s.cpuMsPerConn) };
+  process.stdout.write(JSON.stringify({ rounds, seconds, connections, medians: out }) + '\n');
+}
+
+await main();

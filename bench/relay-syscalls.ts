@@ -1,0 +1,165 @@
+/**
+ * Syscalls and wake-ups per GiB of splice relays under many streams (the built-in source -> relay -> sink of the
+ * relay bench): tidegate's native engine, HAProxy (tuned as in the bench) and the minimal C splice relay.
+ * Counts, unlike throughput, hardly move with the machine's load, so they stay readable on a shared machine.
+ *
+ *   node dist/bench/relay-syscalls.js [--streams 100,1000] [--seconds 3] [--paths tidegate-native,haproxy,...]
+ *     [--profile DIR]   also `perf record -g` 2 s of each run into DIR/<path>-<streams>.perf.data
+ *
+ * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
+ * context switches of each thread from /proc (a voluntary switch is one sleep, i.e. one wake-up), and one
+ * `perf record` of splice and fcntl returns from before the first connection: the histogram of splice sizes and of
+ * the pipe sizes F_SETPIPE_SZ granted. Needs perf with tracepoints (root or perf_event_paranoid <= -1).
+ */
+import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Sink, startSource, stopSource } from './lib/load.js';
+import { sleep, freePort } from './lib/ports.js';
+import { ManagedProcess, runCommand } from './lib/process.js';
+import { startHaproxy, startSpliceRelay, type RunningPath } from './lib/baselines.js';
+import { spawnTidegate, type TidegateProcess } from './lib/tidegate.js';
+import { flagValue } from './lib/args.js';
+
+const GiB = 1024 ** 3;
+const SYSCALLS = [
+  'splice', 'epoll_wait', 'epoll_pwait', 'epoll_ctl', 'read', 'write', 'recvfrom', 'sendto', 'fcntl', 'pipe2', 'close',
+];
+
+interface Running {
+  readonly pid: number;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+async function startPath(path: string, sinkPort: number): Promise<Running> {
+  if (path === 'tidegate-native') {
+    const port = await freePort();
+    const tg: TidegateProcess = await spawnTidegate({
+      services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [`127.0.0.1:${sinkPort}`] }],
+      label: path,
+    });
+    if (tg.relayEngine !== 'native') {
+      await tg.stop();
+      throw new Error(`tidegate runs relayEngine=${tg.relayEngine ?? 'unknown'}, not native`);
+    }
+    return { pid: tg.cpuPid, port, stop: () => tg.stop() };
+  }
+  const running: RunningPath = path === 'haproxy' ? await startHaproxy([sinkPort]) : await startSpliceRelay([sinkPort]);
+  return { pid: running.cpuPid, port: running.ports[0] as number, stop: () => running.stop() };
+}
+
+async function voluntarySwitches(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const text = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
+    const name = /^Name:\s*(.*)$/m.exec(text)?.[1] ?? '?';
+    const count = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
+    out.set(`${name}/${tid}`, count);
+  }
+  return out;
+}
+
+function histogram(values: number[], bounds: number[]): string {
+  const counts = bounds.map(() => 0);
+  for (const v of values) {
+    const i = bounds.findIndex((b) => v <= b);
+    counts[i < 0 ? bounds.length - 1 : i]++;
+  }
+  const label = (b: number): string => (b >= 1024 ? `${b / 1024}K` : String(b));
+  return bounds.map((b, i) => (counts[i] === 0 ? '' : `<=${label(b)}:${counts[i]}`)).filter((x) => x !== '').join(' ');
+}
+
+async function measure(
+  path: string, streams: number, seconds: number, sink: Sink, profileDir: string | undefined,
+): Promise<Record<string, unknown>> {
+  const relay = await startPath(path, sink.port);
+  const dir = await mkdtemp(join(tmpdir(), 'tidegate-syscalls-'));
+  const recordFile = join(dir, 'perf.data');
+  const recorder = new ManagedProcess('perf-record', 'perf', [
+    'record', '-q', '-o', recordFile, '-e', 'syscalls:sys_exit_splice', '-e', 'syscalls:sys_exit_fcntl',
+    '-p', String(relay.pid),
+  ]);
+  try {
+    await sleep(500);
+    const source = await startSource(relay.port, streams);
+    try {
+      await sleep(1500);
+      await recorder.stop('SIGINT', 30_000);
+      const events = SYSCALLS.flatMap((s) => ['-e', `syscalls:sys_enter_${s}`]);
+      const cs0 = await voluntarySwitches(relay.pid);
+      const b0 = await sink.bytes();
+      const stat = await runCommand('perf', [
+        'stat', '-x', ',', '-e', 'task-clock', '-e', 'context-switches', ...events, '-p', String(relay.pid),
+        '--', 'sleep', String(seconds),
+      ]);
+      const b1 = await sink.bytes();
+      const cs1 = await voluntarySwitches(relay.pid);
+      if (profileDir !== undefined) {
+        // A call-graph profile of the same workload right after the counted window (perf adds its own cost).
+        const file = join(profileDir, `${path}-${streams}.perf.data`);
+        await runCommand('perf', ['record', '-q', '-g', '-o', file, '-p', String(relay.pid), '--', 'sleep', '2']);
+      }
+      const gib = (b1 - b0) / GiB;
+      const perGiB: Record<string, number> = {};
+      for (const line of stat.stderr.split('\n')) {
+        const [value, , event] = line.split(',');
+        if (event === undefined || value === undefined || !/^[\d.]+$/.test(value)) continue;
+        const name = event.replace('syscalls:sys_enter_', '');
+        perGiB[name] = Math.round(Number(value) / gib);
+      }
+      const wakeups: Record<string, number> = {};
+      for (const [thread, count] of cs1) {
+        const delta = count - (cs0.get(thread) ?? count);
+        if (delta > 0) wakeups[thread] = Math.round(delta / gib);
+      }
+      const report = await runCommand('perf', ['script', '-i', recordFile, '-F', 'event,trace']);
+      const spliceSizes: number[] = [];
+      const fcntlReturns: number[] = [];
+      for (const line of report.stdout.split('\n')) {
+        const ret = /0x([0-9a-f]+)\s*$/.exec(line);
+        if (ret === null) continue;
+        const value = Number.parseInt(ret[1] as string, 16);
+        if (line.includes('sys_exit_splice')) spliceSizes.push(value > 2 ** 62 ? -1 : value);
+        else if (line.includes('sys_exit_fcntl') && value >= 4096 && value < 2 ** 31) fcntlReturns.push(value);
+      }
+      const positive = spliceSizes.filter((v) => v > 0);
+      return {
+        path, streams, gbps: ((b1 - b0) * 8) / seconds / 1e9, gib,
+        perGiB, wakeupsPerGiB: wakeups,
+        spliceSample: {
+          calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
+          meanBytes: positive.length === 0 ? 0 : Math.round(positive.reduce((a, b) => a + b, 0) / positive.length),
+          sizes: histogram(positive, [4096, 16384, 65536, 262144, 524288, 1048576]),
+        },
+        pipeSizesGranted: histogram(fcntlReturns, [4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576]),
+      };
+    } finally {
+      await stopSource(source);
+    }
+  } finally {
+    await recorder.stop('SIGINT', 30_000);
+    await relay.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const streamsList = (flagValue(argv, '--streams') ?? '100,1000').split(',').map(Number);
+  const seconds = Number(flagValue(argv, '--seconds') ?? 3);
+  const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
+  const sink = await Sink.start();
+  try {
+    for (const streams of streamsList) {
+      for (const path of paths) {
+        const result = await measure(path, streams, seconds, sink, flagValue(argv, '--profile'));
+        process.stdout.write(JSON.stringify(result) + '\n');
+      }
+    }
+  } finally {
+    await sink.stop();
+  }
+}
+
+await main();
