@@ -17,6 +17,7 @@ import { cpuSecondsOf } from './lib/cpu.js';
 import { freePort, waitForPort } from './lib/ports.js';
 import { ManagedProcess, runCommand } from './lib/process.js';
 import { spawnTidegate } from './lib/tidegate.js';
+import { median } from './stats.js';
 
 interface Running {
   readonly port: number;
@@ -98,9 +99,10 @@ async function main(): Promise<void> {
     for (const relay of running.values()) await relay.stop().catch(() => undefined);
     await nginx.stop();
   }
-  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
   const out: Record<string, { connPerSec: number; cpuMsPerConn: number }> = {};
-  for (const [path, s] of samples) out[path] = { connPerSec: median(s.connPerSec), cpuMsPerConn: median(s.cpuMsPerConn) };
+  for (const [path, s] of samples) {
+    out[path] = { connPerSec: median(s.connPerSec), cpuMsPerConn: median(s.cpuMsPerConn) };
+  }
   process.stdout.write(JSON.stringify({ rounds, seconds, connections, medians: out }) + '\n');
 }
 

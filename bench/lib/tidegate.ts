@@ -81,6 +81,8 @@ export interface SpawnTidegateOptions {
   readonly label?: string;
   /** How long to wait for every service to run. */
   readonly readyTimeoutMs?: number;
+  /** CPUs for `taskset -c` (the process and every worker it forks); unpinned when absent or when profiled. */
+  readonly cpus?: string;
 }
 
 export interface TidegateStatusService {
@@ -159,7 +161,12 @@ export async function spawnTidegate(options: SpawnTidegateOptions): Promise<Tide
   const configFile = join(configDir, 'tidegate.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const env = { ...process.env, ...target.env, ...options.env };
-  const { command, args } = await wrappedCommand(cli, ['start', '--config', configFile], label);
+  let { command, args } = await wrappedCommand(cli, ['start', '--config', configFile], label);
+  if (options.cpus !== undefined && target.wrap === 'none') {
+    // taskset execs node in its own process: the pid stays tidegate's.
+    args = ['-c', options.cpus, command, ...args];
+    command = 'taskset';
+  }
   const child = new ManagedProcess(label, command, args, { env, cwd: target.root });
   const tidegate = new TidegateProcess(child, adminPort, configDir, label);
   try {

@@ -5,8 +5,13 @@
  *  - chat300: gateway req/s (50 connections, keep-alive) and CPU per request (primary + workers);
  *  - churn: relay connections per second through a forward service (connect, 1 KiB each way, close) and CPU per
  *    connection.
+ *  - chat300-limited (2 workers, round-robin): the same with a key that has an rpm limit, so every request is
+ *    admitted by the primary (one IPC message per event-loop turn each way): the cost of limits across workers.
  * The load generators and the upstream share the machine's cores with tidegate: read the ratios.
+ * `TIDEGATE_BENCH_PIN=<generator cpus>/<tidegate cpus>` (taskset lists, e.g. `0/1` or `0/0-1`) pins this process
+ * (autocannon runs in it), the upstream and the churn loaders it forks to the first list and tidegate to the second.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +30,17 @@ const PATHS = [
   { path: 'workers-2-none', workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: 'none' } },
 ] as const;
 const CHURN_BYTES = 1024;
+/** A key whose rpm never refuses here but makes every request an admission held by the primary. */
+const LIMITED_KEY = 'tg-bench-limited';
+
+/** `TIDEGATE_BENCH_PIN` as generator and tidegate CPU lists, or null. */
+function pinning(): { generator: string; tidegate: string } | null {
+  const pin = process.env.TIDEGATE_BENCH_PIN;
+  if (pin === undefined || pin === '') return null;
+  const [generator, tidegate] = pin.split('/');
+  if (!generator || !tidegate) throw new Error(`TIDEGATE_BENCH_PIN: expected <cpus>/<cpus>, got "${pin}"`);
+  return { generator, tidegate };
+}
 
 interface Running {
   readonly path: string;
@@ -53,16 +69,20 @@ async function cpuOf(pids: readonly number[]): Promise<number> {
 }
 
 async function start(path: (typeof PATHS)[number], upstreamPort: number, churnPort: number,
-  dbDir: string): Promise<Running> {
+  dbDir: string, cpus: string | undefined): Promise<Running> {
   const llm = await freePort();
   const fwd = await freePort();
   const tidegate = await spawnTidegate({
     label: path.path,
     env: path.env,
+    ...(cpus === undefined ? {} : { cpus }),
     config: {
       workers: path.workers,
       store: { sqlite: join(dbDir, `${path.path}.db`) },
-      users: [{ id: 'bench', keys: [CLIENT_KEY] }],
+      users: [
+        { id: 'bench', keys: [CLIENT_KEY] },
+        { id: 'limited', keys: [{ key: LIMITED_KEY, name: 'bench', limits: { rpm: 1_000_000_000 } }] },
+      ],
     },
     services: [
       {
@@ -82,6 +102,13 @@ async function run(context: BenchContext): Promise<BenchReport> {
       + 'take cores from tidegate, so 2 workers cannot show a 2-core gain here; read ratios.',
     'CPU is the primary plus every worker (user + system, all threads).',
   ];
+  const pin = pinning();
+  if (pin !== null) {
+    // Before anything is forked: the upstream and the churn loaders inherit this affinity.
+    execFileSync('taskset', ['-a', '-p', '-c', pin.generator, String(process.pid)], { stdio: 'ignore' });
+    notes.push(`Pinned: this process (autocannon), the upstream and the churn loaders on CPUs ${pin.generator}; ` +
+      `tidegate (primary and workers) on ${pin.tidegate}.`);
+  }
   const duration = context.quick ? 3 : 6;
   const collector = new MetricCollector();
   const upstream = await startUpstream();
@@ -89,7 +116,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const dbDir = await mkdtemp(join(tmpdir(), 'tidegate-workers-bench-'));
   const running: Running[] = [];
   try {
-    for (const path of PATHS) running.push(await start(path, upstream.port, churn.port, dbDir));
+    for (const path of PATHS) running.push(await start(path, upstream.port, churn.port, dbDir, pin?.tidegate));
     const body = chatBody(false);
     for (let round = 0; round < context.rounds; round++) {
       for (const r of running) {
@@ -108,7 +135,20 @@ async function run(context: BenchContext): Promise<BenchReport> {
         cpu1 = await cpuOf(pids);
         collector.add('churn-conn-per-sec', r.path, 'conn/s', 'higher', c.connPerSec);
         collector.add('churn-cpu-per-conn', r.path, 'µs', 'lower', ((cpu1 - cpu0) / c.connections) * 1e6);
-        const rates = `${http.reqPerSec.toFixed(0)} req/s, ${c.connPerSec.toFixed(0)} conn/s`;
+        let rates = `${http.reqPerSec.toFixed(0)} req/s, ${c.connPerSec.toFixed(0)} conn/s`;
+        if (r.path === 'workers-2-rr') {
+          cpu0 = await cpuOf(pids);
+          const limited = await runHttpLoad({
+            url: `http://127.0.0.1:${r.llm}/v1/chat/completions`, connections: 50, duration, method: 'POST', body,
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${LIMITED_KEY}` },
+          });
+          cpu1 = await cpuOf(pids);
+          collector.add('chat300-rps', 'workers-2-rr-limited', 'req/s', 'higher', limited.reqPerSec);
+          collector.add('chat300-cpu-per-req', 'workers-2-rr-limited', 'µs', 'lower',
+            ((cpu1 - cpu0) / limited.requests) * 1e6);
+          collector.add('chat300-errors', 'workers-2-rr-limited', 'count', 'lower', limited.errors + limited.non2xx);
+          rates += `, limited key ${limited.reqPerSec.toFixed(0)} req/s`;
+        }
         context.log(`${r.path} round ${round + 1}: ${rates}`);
       }
     }
@@ -136,6 +176,14 @@ async function run(context: BenchContext): Promise<BenchReport> {
       },
     );
   }
+  const lim = 'workers-2-rr-limited';
+  ratios.push(
+    { name: `chat300 req/s: ${lim} / workers-2-rr`, value: m('chat300-rps', lim) / m('chat300-rps', 'workers-2-rr') },
+    {
+      name: `chat300 CPU per request: ${lim} / workers-2-rr`,
+      value: m('chat300-cpu-per-req', lim) / m('chat300-cpu-per-req', 'workers-2-rr'),
+    },
+  );
   return { scenario: 'workers', metrics, ratios, notes };
 }
 

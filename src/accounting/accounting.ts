@@ -16,6 +16,7 @@ import {
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import type { SharedCounterStore } from './shared-store.js';
+import type { LimitStore, LimitStoreStatus } from './limit-store.js';
 import { RedisLimitStore } from './redis-limits.js';
 import { ModelMeters, RefusalMeters } from './model-meters.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
@@ -32,7 +33,7 @@ import { SlotList } from '../util/slot-list.js';
  */
 export const SAMPLE_MS = 200;
 /** A shared budget's share is never less than this (else the last bytes before the quota take ever longer). */
-const SHARE_FLOOR_BYTES = 64 * 1024;
+export const SHARE_FLOOR_BYTES = 64 * 1024;
 
 export interface AccountingOptions {
   readonly log: Logger;
@@ -46,6 +47,8 @@ export interface AccountingOptions {
   readonly onCut?: (user: string, reason: string, closed: number) => void;
   /** Shares deltas and usage through this instead of Redis (a worker process: its primary). */
   readonly shared?: SharedCounterStore;
+  /** Shares gateway limits through this instead of Redis (a worker process: its primary). */
+  readonly sharedLimits?: LimitStore;
 }
 
 export interface QuotaBody {
@@ -85,7 +88,7 @@ export interface AccountingStatus {
   readonly liveRelays: number;
   readonly redis: RedisStatus | { readonly state: 'off' };
   /** Where gateway rate limits are counted: shared through Redis, or in this process (no Redis, or it is down). */
-  readonly limits: ReturnType<RedisLimitStore['status']> | { readonly store: 'local' };
+  readonly limits: LimitStoreStatus | { readonly store: 'local' };
 }
 
 const EXCEEDED = 'quota_exceeded' as const;
@@ -110,7 +113,7 @@ export class Accounting implements ServiceAccounting {
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
   private readonly redis: SharedCounterStore | null;
-  readonly sharedLimits: RedisLimitStore | null;
+  readonly sharedLimits: LimitStore | null;
   private readonly limits: RateLimitRegistry;
   /** The prices in force (swapped whole on reload). */
   prices: PriceTable;
@@ -126,6 +129,8 @@ export class Accounting implements ServiceAccounting {
   /** Relays closed by the last applyConfig that removed users, by user (what a DELETE /users reply counts). */
   private readonly removedCut = new Map<string, number>();
   private sampler: NodeJS.Timeout | null = null;
+  /** A fleet's primary: the user's live relays in its workers (this process relays none). */
+  liveElsewhere: ((id: string) => number) | null = null;
   private closing: Promise<void> | null = null;
 
   private constructor(config: Config, options: AccountingOptions) {
@@ -138,9 +143,9 @@ export class Accounting implements ServiceAccounting {
     this.redis = options.shared ?? (config.store.redis
       ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
       : null);
-    this.sharedLimits = config.store.redis
+    this.sharedLimits = options.sharedLimits ?? (config.store.redis
       ? new RedisLimitStore(config.store.redis, options.log, options.redisPrefix)
-      : null;
+      : null);
     this.limits = new RateLimitRegistry(options.engine);
     this.prices = new PriceTable(config.pricing);
     const self = this;
@@ -279,6 +284,7 @@ export class Accounting implements ServiceAccounting {
     if (user !== null) {
       user.relays.add(metered);
       this.liveUsers.add(user);
+      this.redis?.liveChanged?.(user);
     }
     this.count(user, metered.service, 0, 0, 1, 0, 0);
     return metered;
@@ -297,6 +303,7 @@ export class Accounting implements ServiceAccounting {
     if (user !== null) {
       user.relays.delete(metered);
       if (user.relays.size === 0) this.liveUsers.delete(user);
+      this.redis?.liveChanged?.(user);
     }
     return metered.cutReason;
   }
@@ -374,7 +381,10 @@ export class Accounting implements ServiceAccounting {
     const q = user.quota;
     return {
       id,
-      live: { ...user.live.toJSON(), liveConnections: user.relays.size, refused: user.refused },
+      live: {
+        ...user.live.toJSON(), liveConnections: user.relays.size + (this.liveElsewhere?.(id) ?? 0),
+        refused: user.refused,
+      },
       durable: user.durable.toJSON(),
       pending: pending.toJSON(),
       quota: q === null ? null : {

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
-import type { SharedLimitOwner, SharedLimits } from '../contracts/accounting.js';
+import type { SharedLimitOwner } from '../contracts/accounting.js';
 import type { Logger } from '../log.js';
+import type { LimitStore, LimitStoreStatus } from './limit-store.js';
 
 /** The minute of the sliding windows (the gateway's `limits/window.ts` uses the same). */
 const WINDOW_MS = 60_000;
@@ -104,11 +105,13 @@ interface LimitCommands {
  * Commands fail at once while Redis is down (no offline queue): the gateway then limits in each process, from the
  * shared figures it last saw, and `/status` says so (`limits.state`).
  */
-export class RedisLimitStore implements SharedLimits {
+export class RedisLimitStore implements LimitStore {
   private readonly redis: Redis & LimitCommands;
   private readonly prefix: string;
   private readonly log: Logger;
   up = false;
+  /** `concurrent` and budgets stay in each instance (a crashed instance could not give its share back). */
+  readonly budgets = false;
   fallbacks = 0;
   lastError: string | null = null;
   /** Admissions of this event-loop turn, sent together at setImmediate. */
@@ -175,7 +178,8 @@ export class RedisLimitStore implements SharedLimits {
     batch.subjects.push(subjects.length);
     for (let i = 0; i < subjects.length; i++) batch.keys.push(this.keyOf(subjects[i]!));
     batch.args.push(subjects.length, reserved);
-    for (let i = 0; i < limits.length; i++) batch.args.push(limits[i]!);
+    // rpm and tpm of each subject (its `concurrent`, the third, counts per instance).
+    for (let i = 0; i < limits.length; i += 3) batch.args.push(limits[i]!, limits[i + 1]!);
   }
 
   /** One script call for the admissions of this turn; each owner hears its part of the reply, in order. */
@@ -228,8 +232,7 @@ export class RedisLimitStore implements SharedLimits {
     this.redis.tgSettle(keys.length, ...args).catch(this.settleFailed);
   }
 
-  status(): { readonly store: 'redis'; readonly state: 'shared' | 'local'; readonly fallbacks: number;
-    readonly lastError: string | null; } {
+  status(): LimitStoreStatus {
     return { store: 'redis', state: this.up ? 'shared' : 'local', fallbacks: this.fallbacks,
       lastError: this.lastError };
   }

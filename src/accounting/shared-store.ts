@@ -24,4 +24,6 @@ export interface SharedCounterStore {
    * share of what is left, so they cannot all spend the whole of it before hearing of each other. 1 or absent: all.
    */
   readonly budgetShare?: number;
+  /** A user's live relays went up or down (a fleet's primary shows the sum in `GET /users/:id/usage`). */
+  liveChanged?(user: UserAccount): void;
 }

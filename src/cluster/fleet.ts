@@ -9,11 +9,14 @@ import type { Fleet, FleetHost, FleetReload } from '../runtime/fleet.js';
 import type { ReloadFailure } from '../runtime/reload-result.js';
 import { sumServices } from './aggregate.js';
 import { decodeConfig, encodeConfig, workerConfig } from './config-codec.js';
-import { LedgerHub } from './ledger-hub.js';
+import { LedgerHub, USAGE_BROADCAST_MS } from './ledger-hub.js';
+import { LimitHub } from './limit-hub.js';
 import type { FromWorker, ToWorker, UsageRow } from './messages.js';
 import { registerWorkerMetrics } from './metrics.js';
 import { workerRoutes } from './routes.js';
 import { Slot, type Member } from './slot.js';
+import { DELTA_BATCH_MS } from './worker-link.js';
+import { SHARE_FLOOR_BYTES } from '../accounting/accounting.js';
 
 /** How long a worker may take to start (load, geo, listen) or to answer a reload. */
 const ANSWER_TIMEOUT_MS = 60_000;
@@ -45,6 +48,7 @@ export class WorkerFleet implements Fleet {
   private readonly autoPoolThreads: number;
   private host: FleetHost | null = null;
   private hub: LedgerHub | null = null;
+  private limits: LimitHub | null = null;
   private config: Config | null = null;
   private generation = 0;
   private reloadIds = 0;
@@ -68,9 +72,14 @@ export class WorkerFleet implements Fleet {
     this.config = config;
     this.generation = 1;
     const fleet = this;
-    this.hub = new LedgerHub(host, function broadcastUsage(usage: UsageRow[]) {
+    const hub = this.hub = new LedgerHub(host, function broadcastUsage(usage: UsageRow[]) {
       fleet.broadcast({ t: 'usage', usage });
     });
+    this.limits = new LimitHub(host.accounting);
+    this.limits.apply(config);
+    host.accounting.liveElsewhere = function liveInWorkers(id: string): number {
+      return hub.liveOf(id);
+    };
     registerWorkerMetrics(host.accounting.metrics, this);
     // Round-robin (the primary accepts and hands each socket over): even spread and no refused request in a
     // rolling restart, at a CPU cost per new connection; NODE_CLUSTER_SCHED_POLICY=none trades them (docs/workers.md).
@@ -164,8 +173,18 @@ export class WorkerFleet implements Fleet {
 
   private onMessage(member: Member, message: FromWorker): void {
     switch (message.t) {
+      case 'admit': {
+        const seq = message.seq;
+        const fleet = this;
+        this.limits!.admit(member, message.args, function limitsAnswered(r, names) {
+          fleet.send(member, { t: 'admitted', seq, r, names });
+        });
+        break;
+      }
       case 'deltas':
-        this.hub!.ingest(message.rows, message.log);
+        this.hub!.ingest(member, message.rows, message.log, message.live);
+        // After the batch's deltas: the spend is counted before its reservation goes.
+        if (message.settles.length > 0) this.limits!.settle(member, message.settles);
         if (message.ack) this.send(member, { t: 'ack', seq: message.seq });
         break;
       case 'report':
@@ -205,6 +224,9 @@ export class WorkerFleet implements Fleet {
   /** An exit: expected (stop, rolling restart) or a crash, restarted alone with back-off. */
   private exited(member: Member, code: number | null, signal: string | null): void {
     const slot = member.slot;
+    // What it held (requests in flight, reservations, live relays) ended with it.
+    this.limits?.forget(member);
+    this.hub?.forget(member);
     // Its reload answer will not come.
     for (const [id, pending] of this.pendingReloads) if (pending.waiting.has(member)) this.answered(id, member, null);
     const index = slot.retiring.indexOf(member);
@@ -249,6 +271,7 @@ export class WorkerFleet implements Fleet {
   async reload(config: Config): Promise<FleetReload> {
     this.config = config;
     this.generation++;
+    this.limits?.apply(config);
     const members = this.slots.map((s) => s.member).filter((m): m is Member => m !== null && m.ready);
     const answers = await Promise.all(members.map((m) => this.reloadOne(m, config)));
     const failed: ReloadFailure[] = [];
@@ -338,6 +361,8 @@ export class WorkerFleet implements Fleet {
       scheduling: cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none',
       rolling: this.rolling !== null,
       deltas: { batches: this.hub?.batches ?? 0, rows: this.hub?.rows ?? 0, logRows: this.hub?.logRows ?? 0 },
+      limits: this.limits?.status() ?? null,
+      quotaBound: quotaBound(this.slots.length),
       slots: this.slots.map((s) => s.toJSON(now)),
       uptimeSeconds: Math.round((now - this.startedAt) / 1000),
     };
@@ -437,4 +462,17 @@ export class WorkerFleet implements Fleet {
     // Every worker's last batch was acknowledged before it exited: the ledger has it all.
     this.hub?.close();
   }
+}
+
+/**
+ * How far a byte quota can be passed with N workers (docs/workers.md): each worker's engine budget is 1/N of what it
+ * knows is left, never below the floor, so past the quota each worker relays at most its floor plus what it moves
+ * before the others' usage reaches it (one delta batch, then one usage broadcast).
+ */
+function quotaBound(workers: number): Record<string, unknown> {
+  return {
+    workers, shareFloorBytes: SHARE_FLOOR_BYTES, deltaBatchMs: DELTA_BATCH_MS, usageBroadcastMs: USAGE_BROADCAST_MS,
+    overshootBytes: `${workers} x ${SHARE_FLOOR_BYTES} + what the workers relay in ` +
+      `${DELTA_BATCH_MS + USAGE_BROADCAST_MS} ms`,
+  };
 }

@@ -1,6 +1,6 @@
 import type { FleetHost } from '../runtime/fleet.js';
 import type { RequestLogRow } from '../contracts/records.js';
-import { SPENT_FIELDS, type DeltaRow, type UsageRow } from './messages.js';
+import { SPENT_FIELDS, type DeltaRow, type LimitArgs, type UsageRow } from './messages.js';
 
 /** How often the primary tells every worker the usage of the users whose usage moved. */
 export const USAGE_BROADCAST_MS = 100;
@@ -17,6 +17,8 @@ export class LedgerHub {
   private readonly host: FleetHost;
   private readonly broadcast: (usage: UsageRow[]) => void;
   private readonly changed = new Set<string>();
+  /** Live relays per user, per worker (from each batch's `live` pairs). */
+  private readonly live = new Map<object, Map<string, number>>();
   private readonly timer: NodeJS.Timeout;
   private ticks = 0;
   private sweepCursor = 0;
@@ -35,8 +37,17 @@ export class LedgerHub {
     this.timer.unref();
   }
 
-  ingest(rows: readonly DeltaRow[], log: readonly RequestLogRow[]): void {
+  ingest(member: object, rows: readonly DeltaRow[], log: readonly RequestLogRow[], live: LimitArgs): void {
     const accounting = this.host.accounting;
+    if (live.length > 0) {
+      let counts = this.live.get(member);
+      if (counts === undefined) this.live.set(member, counts = new Map());
+      for (let i = 0; i < live.length; i += 2) {
+        const n = live[i + 1] as number;
+        if (n === 0) counts.delete(live[i] as string);
+        else counts.set(live[i] as string, n);
+      }
+    }
     this.batches++;
     for (const row of rows) {
       const user = row[0] === 0;
@@ -48,6 +59,18 @@ export class LedgerHub {
     const usageLog = this.host.usageLog;
     if (usageLog !== null) for (const r of log) usageLog.push(r);
     this.logRows += log.length;
+  }
+
+  /** A user's live relays over every worker (as of their last batches). */
+  liveOf(id: string): number {
+    let n = 0;
+    for (const counts of this.live.values()) n += counts.get(id) ?? 0;
+    return n;
+  }
+
+  /** A worker exited: its relays ended with it. */
+  forget(member: object): void {
+    this.live.delete(member);
   }
 
   /** Every quota user's usage (what a starting worker, or a reload, begins from). */

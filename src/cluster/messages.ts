@@ -11,6 +11,14 @@ import type { ReloadResult } from '../runtime/reload-result.js';
  */
 export type DeltaRow = [number, string, string, ...number[]];
 export type UsageRow = [string, string, ...number[]];
+/**
+ * Gateway admissions and settlements, flat (limit-client.ts writes them, limit-hub.ts reads them). An admission is
+ * `id, subjects, reserved, spendUser, model, input, output, keyBudgetId, keyInput, keyOutput, keyCost` then per
+ * subject `id, rpm, tpm, concurrent`; a settlement `id, delta, booked (0|1)` then, when booked, `totalTokens,
+ * inputTokens, cacheReadTokens, cacheWriteTokens, outputTokens, reasoningTokens, costMicros`. Live relays are
+ * `user, count` pairs.
+ */
+export type LimitArgs = (string | number | null)[];
 
 /** What a worker reports about itself about once a second (and with every answer). */
 export interface WorkerReport {
@@ -29,6 +37,7 @@ export type ToWorker =
     readonly usage: UsageRow[] }
   | { readonly t: 'usage'; readonly usage: UsageRow[] }
   | { readonly t: 'ack'; readonly seq: number }
+  | { readonly t: 'admitted'; readonly seq: number; readonly r: number[]; readonly names: (string | null)[] | null }
   | { readonly t: 'closeUser'; readonly user: string; readonly reason: string }
   | { readonly t: 'resetUsage'; readonly user: string }
   | { readonly t: 'stop'; readonly graceMs: number };
@@ -41,7 +50,8 @@ export type FromWorker =
   | { readonly t: 'reloaded'; readonly id: number; readonly result: ReloadResult | null; readonly error: string | null;
     readonly services: unknown; readonly report: WorkerReport }
   | { readonly t: 'deltas'; readonly seq: number; readonly ack: boolean; readonly rows: DeltaRow[];
-    readonly log: RequestLogRow[] }
+    readonly log: RequestLogRow[]; readonly settles: LimitArgs; readonly live: LimitArgs }
+  | { readonly t: 'admit'; readonly seq: number; readonly args: LimitArgs }
   | { readonly t: 'report'; readonly report: WorkerReport }
   | { readonly t: 'event'; readonly type: string; readonly data: Record<string, unknown> };
 

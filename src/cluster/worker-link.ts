@@ -5,7 +5,10 @@ import type { Subject, UserAccount } from '../accounting/subject.js';
 import type { RequestLogRow } from '../contracts/records.js';
 import type { UsageLogStats } from '../contracts/usage-log.js';
 import type { Logger } from '../log.js';
-import { COUNTER_FIELDS, SPENT_FIELDS, type DeltaRow, type FromWorker, type UsageRow } from './messages.js';
+import type { PrimaryLimits } from './limit-client.js';
+import {
+  COUNTER_FIELDS, SPENT_FIELDS, type DeltaRow, type FromWorker, type LimitArgs, type UsageRow,
+} from './messages.js';
 
 /** How often a worker sends its counter deltas (and request-log rows) to the primary. */
 export const DELTA_BATCH_MS = 100;
@@ -32,10 +35,15 @@ export class WorkerLink implements SharedCounterStore {
   private readonly waiters = new Map<number, () => void>();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  private soon = false;
   private batches = 0;
   private sentRows = 0;
   /** Workers spending a user's quota at once (each engine budget gets this share of what is left). */
   budgetShare = 1;
+  /** The gateway limits held by the primary: their settlements go in each batch, after its deltas. */
+  limits: PrimaryLimits | null = null;
+  /** Users whose live relay count changed since the last batch (the primary sums them per user). */
+  private readonly liveDirty = new Set<UserAccount>();
   /** Told of a user whose usage the primary raised (accounting re-checks the quota at once). */
   onRaised: ((id: string) => void) | null = null;
 
@@ -73,6 +81,26 @@ export class WorkerLink implements SharedCounterStore {
       if (row !== undefined) this.raise(user, row);
     }
     return Promise.resolve();
+  }
+
+  /**
+   * Sends a batch at the end of this event-loop turn (a gateway settlement: the primary holds its reservation until
+   * the batch with its spend arrives, so waiting for the 100 ms tick would hold budgets longer than one process).
+   */
+  flushSoon(): void {
+    if (this.soon) return;
+    this.soon = true;
+    setImmediate(flushLinkSoon, this);
+  }
+
+  /** The end-of-turn batch (flushSoon). */
+  flushTurn(): void {
+    this.soon = false;
+    void this.flushBatch(false);
+  }
+
+  liveChanged(user: UserAccount): void {
+    this.liveDirty.add(user);
   }
 
   /** A request-log row for the primary's writer. */
@@ -133,7 +161,9 @@ export class WorkerLink implements SharedCounterStore {
   /** One batch of the dirty subjects' deltas and the queued log rows; with `ack`, resolves once the primary has it. */
   private flushBatch(ack: boolean): Promise<void> {
     if (this.closed) return Promise.resolve();
-    if (this.dirty.size === 0 && this.logRows.length === 0 && !ack) return Promise.resolve();
+    const limits = this.limits;
+    if (this.dirty.size === 0 && this.logRows.length === 0 && this.liveDirty.size === 0 && !ack &&
+      (limits === null || limits.pendingSettles === 0)) return Promise.resolve();
     const rows: DeltaRow[] = [];
     for (const subject of this.dirty) {
       for (const delta of subject.redisCarried) rows.push(deltaRow(subject, delta));
@@ -148,11 +178,19 @@ export class WorkerLink implements SharedCounterStore {
     this.dirty.clear();
     const log = this.logRows;
     this.logRows = [];
+    // Taken after the deltas: a released reservation never reaches the primary before the spend it covered.
+    const settles = limits === null ? NONE : limits.takeSettles();
+    let live: LimitArgs = NONE;
+    if (this.liveDirty.size > 0) {
+      live = [];
+      for (const user of this.liveDirty) live.push(user.id, user.relays.size);
+      this.liveDirty.clear();
+    }
     const seq = ++this.seq;
     this.batches++;
     this.sentRows += log.length;
     try {
-      this.send({ t: 'deltas', seq, ack, rows, log });
+      this.send({ t: 'deltas', seq, ack, rows, log, settles, live });
     } catch (err) {
       // The channel is gone (the primary died): nothing can take these deltas any more.
       this.log.error({ err: (err as Error).message, rows: rows.length }, 'worker: deltas could not reach the primary');
@@ -198,6 +236,12 @@ export class WorkerLink implements SharedCounterStore {
     }
     return raised;
   }
+}
+
+const NONE: LimitArgs = [];
+
+function flushLinkSoon(link: WorkerLink): void {
+  link.flushTurn();
 }
 
 function deltaRow(subject: Subject, delta: Delta): DeltaRow {

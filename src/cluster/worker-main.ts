@@ -4,6 +4,7 @@ import { Runtime } from '../runtime/runtime.js';
 import { InternalError, type TidegateError } from '../errors.js';
 import { decodeConfig, encodeConfig } from './config-codec.js';
 import type { FromWorker, ToWorker, WorkerReport } from './messages.js';
+import { PrimaryLimits } from './limit-client.js';
 import { WorkerLink } from './worker-link.js';
 import { WorkerUsageLog } from './worker-usage-log.js';
 
@@ -18,6 +19,7 @@ const REPORT_MS = 1_000;
 const slot = Number(process.env.TIDEGATE_WORKER_SLOT ?? '0');
 let runtime: Runtime | null = null;
 let link: WorkerLink | null = null;
+let limits: PrimaryLimits | null = null;
 let log: Logger | null = null;
 let stopping: Promise<void> | null = null;
 let reports: NodeJS.Timeout | null = null;
@@ -47,9 +49,15 @@ async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> 
   link = new WorkerLink(send, logger);
   link.applyUsage(message.usage);
   link.budgetShare = message.workers;
+  limits = new PrimaryLimits(send);
+  link.limits = limits;
+  const l = link;
+  limits.onSettle = function settled(): void {
+    l.flushSoon();
+  };
   try {
     runtime = await Runtime.start(config, {
-      log: logger, shared: link, usageLog: new WorkerUsageLog(link), onEvent: forwardEvent,
+      log: logger, shared: link, sharedLimits: limits, usageLog: new WorkerUsageLog(link), onEvent: forwardEvent,
     });
   } catch (err) {
     const e = err as TidegateError;
@@ -108,6 +116,9 @@ function onMessage(message: ToWorker): void {
       break;
     case 'usage':
       link?.applyUsage(message.usage);
+      break;
+    case 'admitted':
+      limits?.replied(message.seq, message.r, message.names);
       break;
     case 'ack':
       link?.acknowledged(message.seq);

@@ -68,31 +68,63 @@ export interface ServiceAccounting {
 }
 
 /**
- * Gateway rate limits shared by every instance through Redis (`store.redis`): one script call per admission checks
- * and takes a request on each subject's sliding minute windows (a user's, a key's), atomically.
+ * Gateway rate limits shared beyond this process: by every instance through Redis (`store.redis`), or by a worker
+ * fleet through its primary (src/cluster/). Admissions of one event-loop turn go out together and each is checked and
+ * taken atomically on each subject's sliding minute windows (a user's, a key's).
  */
 export interface SharedLimits {
-  /** Redis answers: admissions go there; false: each process limits alone until it is back (local fallback). */
+  /** The store answers: admissions go there; false: each process limits alone until it is back (local fallback). */
   readonly up: boolean;
   /**
-   * Checks `subjects` (1 or 2 window ids, each with its rpm and tpm, 0 = none) and, when all have room, takes one
-   * request and `reserved` tokens on each; `owner.sharedReply` is called once (admissions of one event-loop turn
-   * share one script call).
+   * The store also holds the `concurrent` counts and the user's and key's budget reservations (a fleet's primary):
+   * admissions with only a budget go there too, and the owner's spend fields are read (SharedSpend).
+   */
+  readonly budgets: boolean;
+  /**
+   * Checks `subjects` (0 to 2 window ids, each with its rpm, tpm and concurrent in `limits`, 0 = none) and, when all
+   * have room, takes one request and `reserved` tokens on each; `owner.sharedReply` is called once.
    */
   admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number): void;
   /**
-   * A request admitted through `admit` was booked: `delta` tokens (booked − reserved) on each subject's window
-   * (summed per subject and sent in the background).
+   * A request admitted through `admit` was booked (or abandoned): `delta` tokens (booked − reserved) on each
+   * subject's window (summed per subject and sent in the background); a store with `budgets` also releases the
+   * owner's concurrent counts and reservations and books `owner.booked` on its key budget.
    */
-  settle(subjects: readonly string[], delta: number): void;
+  settle(subjects: readonly string[], delta: number, owner: SharedLimitOwner): void;
 }
 
-/** Told the outcome of a shared admission (the gateway's Admission). */
+/** The booked figures of a request (its request-log row). */
+export interface BookedSpend {
+  readonly totalTokens: number | null;
+  readonly inputTokens: number | null;
+  readonly cacheReadTokens: number | null;
+  readonly cacheWriteTokens: number | null;
+  readonly outputTokens: number | null;
+  readonly reasoningTokens: number | null;
+  readonly costMicros: number | null;
+}
+
+/** Told the outcome of a shared admission (the gateway's Admission); its spend fields are read by `budgets` stores. */
 export interface SharedLimitOwner {
+  /** The store's id of this admission while it holds something for it (set by the store). */
+  sharedSeq: number;
+  /** The user whose budget is reserved (null: none), the model and the worst case (input, max output). */
+  readonly spendUser: string | null;
+  readonly spendModel: string;
+  readonly spendInput: number;
+  readonly spendOutput: number;
+  /** The key budget's id (null: none) and its reservation (input, output, cost in micro-units). */
+  readonly keyBudgetId: string | null;
+  readonly keyInput: number;
+  readonly keyOutput: number;
+  readonly keyCost: number;
+  /** While `settle` runs: the booked figures (null: nothing was booked). */
+  readonly booked: BookedSpend | null;
   /**
-   * `windows` null: Redis failed, decide locally. Else `refused` is 0 (taken) or the 1-based subject whose limit
-   * refused, `limit` 1 (rpm) or 2 (tpm), and `windows` from `at` holds per subject: window start, requests now,
-   * requests last window, tokens now, tokens last window.
+   * `windows` null: the store failed, decide locally. Else `refused` is 0 (taken) or the 1-based subject whose limit
+   * refused, `limit` 1 (rpm), 2 (tpm), 3 (concurrent), 4 (the user's budget) or 5 (the key's budget; `budget` names
+   * the one used up), and `windows` from `at` holds per subject: window start, requests now, requests last window,
+   * tokens now, tokens last window.
    */
-  sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number): void;
+  sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number, budget?: string): void;
 }

@@ -3,6 +3,7 @@ import { decodeJsonBody, encodeJsonBody } from './decode.js';
 import { ANTHROPIC_REQUEST } from './ir/anthropic.js';
 import { CHAT_REQUEST } from './ir/chat.js';
 import { decodeGeminiRequest, encodeGeminiRequest } from './ir/gemini.js';
+import { plainRequestText } from './ir/plain-request.js';
 import { RESPONSES_REQUEST } from './ir/responses.js';
 import type { IrRequest } from './ir/types.js';
 import { expectObject } from './shape.js';
@@ -72,7 +73,8 @@ export function convertParsedRequest(
     ir.model = inUrl.model;
     ir.stream = inUrl.stream;
   }
-  return encodeJsonBody(encoder(to)(ir));
+  const plain = plainRequestText(to, ir);
+  return plain !== null ? Buffer.from(plain, 'utf8') : encodeJsonBody(encoder(to)(ir));
 }
 
 /** What a Gemini request says in its URL. */

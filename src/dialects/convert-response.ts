@@ -2,7 +2,7 @@ import { JsonBodyError } from '../errors.js';
 import { decodeJsonBody, encodeJsonBody } from './decode.js';
 import { ANTHROPIC_RESPONSE } from './ir/anthropic.js';
 import { CHAT_RESPONSE } from './ir/chat.js';
-import { encodeGeminiResponse, GEMINI_RESPONSE } from './ir/gemini.js';
+import { GEMINI_RESPONSE } from './ir/gemini.js';
 import { RESPONSES_RESPONSE } from './ir/responses.js';
 import type { ResponseCodec } from './ir/types.js';
 import { expectObject } from './shape.js';
@@ -26,18 +26,16 @@ export function convertResponseBody(from: ChatDialect, to: ChatDialect, body: Ui
   if (to !== 'openai-chat' && to !== 'anthropic-messages' && to !== 'openai-responses' && to !== 'gemini-generate') {
     throw new JsonBodyError('unsupported', '$', null, `cannot convert responses to "${String(to)}"`);
   }
+  // Responses errors have Chat's shape.
+  let target = CHAT_RESPONSE;
+  if (to === 'anthropic-messages') target = ANTHROPIC_RESPONSE;
+  else if (to === 'gemini-generate') target = GEMINI_RESPONSE;
   if (source.isError(root)) {
     const err = source.decodeError(root);
     if (from === to) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    // Responses errors have Chat's shape.
-    let target = CHAT_RESPONSE;
-    if (to === 'anthropic-messages') target = ANTHROPIC_RESPONSE;
-    else if (to === 'gemini-generate') target = GEMINI_RESPONSE;
     return encodeJsonBody(target.encodeError(err));
   }
   const ir = source.decode(root);
   if (from === to) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (to === 'openai-responses') return encodeJsonBody(RESPONSES_RESPONSE.encode(ir));
-  if (to === 'gemini-generate') return encodeJsonBody(encodeGeminiResponse(ir));
-  return encodeJsonBody(to === 'anthropic-messages' ? ANTHROPIC_RESPONSE.encode(ir) : CHAT_RESPONSE.encode(ir));
+  return Buffer.from(to === 'openai-responses' ? RESPONSES_RESPONSE.encode(ir) : target.encode(ir), 'utf8');
 }

@@ -64,14 +64,39 @@ function firstInvalidUtf8(b: Uint8Array): number {
 
 /** Serialises a value to a Buffer; a value nested too deep to serialise becomes a JsonBodyError. */
 export function encodeJsonBody(value: unknown): Buffer {
-  let text: string;
+  return Buffer.from(jsonText(value), 'utf8');
+}
+
+/** JSON.stringify of a body or of a value inside one; too deep to serialise becomes encodeJsonBody's error. */
+export function jsonText(value: unknown): string {
   try {
-    text = JSON.stringify(value);
+    return JSON.stringify(value);
   } catch (err) {
     if (err instanceof RangeError) throw new JsonBodyError('depth', '$', null, 'body is nested too deeply to convert');
     throw err;
   }
-  return Buffer.from(text, 'utf8');
+}
+
+/** Strings up to this long are checked here for characters to escape; longer ones go to JSON.stringify at once. */
+const SHORT = 64;
+
+/**
+ * A string as JSON text, the same as JSON.stringify gives (the text encoders write keys themselves and quote only
+ * values). Ids and model names need no escaping: quoted here without the call, which costs more than the scan.
+ */
+export function quote(s: string): string {
+  if (s.length > SHORT) return JSON.stringify(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // Control characters, quote, backslash and surrogates (a lone one is escaped): JSON.stringify decides.
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
+
+/** A number as JSON.stringify writes it (non-finite numbers are null). */
+export function numberText(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
 }
 
 /** JSON.stringify of a nested value (tool arguments); too deep to serialise becomes a JsonBodyError at `path`. */

@@ -43,6 +43,7 @@ import { exposures } from '../config/exposure.js';
 import { OwnListeners } from '../relay/proxy/own-listeners.js';
 import { NameResolver, type ResolverStats } from '../relay/resolver/name-resolver.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../util/address.js';
+import type { LimitStore } from '../accounting/limit-store.js';
 import type { SharedCounterStore } from '../accounting/shared-store.js';
 import type { UsageLog as UsageLogContract } from '../contracts/usage-log.js';
 import type { Fleet } from './fleet.js';
@@ -88,6 +89,8 @@ export interface RuntimeOptions {
   readonly fleet?: Fleet;
   /** A worker process: deltas go to the primary instead of a ledger or Redis. */
   readonly shared?: SharedCounterStore;
+  /** Shares gateway limits through this instead of Redis (a worker process: its primary). */
+  readonly sharedLimits?: LimitStore;
   /** A worker process: its events (quota cuts) go to the primary's `GET /events` too. */
   readonly onEvent?: (type: string, data: Record<string, unknown>) => void;
   /** A worker process: request-log rows go to the primary's writer. */
@@ -231,6 +234,7 @@ export class Runtime {
         log: options.log, engine, db, clock: options.clock, redisPrefix: options.redisPrefix,
         onCut: (user, reason, closed) => ref?.publish('quota', { user, reason, closed }),
         ...(options.shared ? { shared: options.shared } : {}),
+        ...(options.sharedLimits ? { sharedLimits: options.sharedLimits } : {}),
       });
     } catch (err) {
       db?.close();

@@ -219,6 +219,9 @@ describe('workers: two worker processes behind shared listeners', () => {
       }
     })();
     const { sockets } = await spread(admin, port, 'quota');
+    // The primary's usage view sums the user's live relays over the workers' batches.
+    await eventually(async () => (await getJson(admin, '/users/q/usage')).body.live.liveConnections === sockets.length,
+      10_000, 'the primary counts the live connections of both workers');
     const chunk = Buffer.alloc(16 * 1024, 1);
     for (const s of sockets) {
       s.on('error', () => undefined);
@@ -229,6 +232,8 @@ describe('workers: two worker processes behind shared listeners', () => {
       pump();
     }
     await Promise.all(sockets.map(ended));
+    await eventually(async () => (await getJson(admin, '/users/q/usage')).body.live.liveConnections === 0,
+      10_000, 'the cut connections leave the count');
     let usage: Json = null;
     await eventually(async () => {
       usage = (await getJson(admin, '/users/q/usage')).body;

@@ -1,4 +1,5 @@
 import { JsonBodyError } from '../../errors.js';
+import { jsonText, numberText, quote } from '../decode.js';
 import { expectArray, expectObject, expectString, isObject, shapeError, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { numberOr } from './chat.js';
@@ -227,21 +228,27 @@ function decodeResponse(root: JsonObject): IrResponse {
   };
 }
 
-function encodeResponse(ir: IrResponse): JsonObject {
-  const content: JsonValue[] = [];
+/** The answer as Messages JSON text, written directly (see the Chat encoder): the same bytes as its object form. */
+function encodeResponse(ir: IrResponse): string {
+  let content = '';
   for (const p of ir.content) {
-    if (p.type === 'text') content.push({ type: 'text', text: p.text });
-    else if (p.type === 'tool_call') content.push({ type: 'tool_use', id: p.id, name: p.name, input: p.input });
-    else if (p.type === 'thinking') content.push({ type: 'thinking', thinking: p.text, signature: p.signature ?? '' });
+    let block: string;
+    if (p.type === 'text') block = '{"type":"text","text":' + quote(p.text) + '}';
+    else if (p.type === 'tool_call') {
+      block = '{"type":"tool_use","id":' + quote(p.id) + ',"name":' + quote(p.name) + ',"input":' + jsonText(p.input)
+        + '}';
+    } else if (p.type === 'thinking') {
+      block = '{"type":"thinking","thinking":' + quote(p.text) + ',"signature":' + quote(p.signature ?? '') + '}';
+    } else continue;
+    content += content.length > 0 ? ',' + block : block;
   }
   const u = ir.usage;
-  const usage: JsonObject = { input_tokens: u.input, output_tokens: u.output };
-  if (u.cacheRead > 0) usage.cache_read_input_tokens = u.cacheRead;
-  if (u.cacheWrite > 0) usage.cache_creation_input_tokens = u.cacheWrite;
-  return {
-    id: ir.id, type: 'message', role: 'assistant', model: ir.model, content,
-    stop_reason: ir.stop, stop_sequence: ir.stopSequence, usage,
-  };
+  let usage = '{"input_tokens":' + numberText(u.input) + ',"output_tokens":' + numberText(u.output);
+  if (u.cacheRead > 0) usage += ',"cache_read_input_tokens":' + numberText(u.cacheRead);
+  if (u.cacheWrite > 0) usage += ',"cache_creation_input_tokens":' + numberText(u.cacheWrite);
+  return '{"id":' + quote(ir.id) + ',"type":"message","role":"assistant","model":' + quote(ir.model) + ',"content":['
+    + content + '],"stop_reason":' + quote(ir.stop) + ',"stop_sequence":'
+    + (ir.stopSequence === null ? 'null' : quote(ir.stopSequence)) + ',"usage":' + usage + '}}';
 }
 
 function decodeError(root: JsonObject): IrError {

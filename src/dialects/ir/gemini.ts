@@ -1,4 +1,5 @@
 import { JsonBodyError } from '../../errors.js';
+import { jsonText } from '../decode.js';
 import { isObject, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { budgetOf } from './reasoning.js';
@@ -340,5 +341,7 @@ export const GEMINI_RESPONSE: ResponseCodec = {
     return { error: { code: 500, message: err.message, status: err.type } };
   },
   decode: decodeGeminiResponse,
-  encode: encodeGeminiResponse,
+  encode: function geminiResponseText(ir) {
+    return jsonText(encodeGeminiResponse(ir));
+  },
 };

@@ -1,5 +1,5 @@
 import { JsonBodyError } from '../../errors.js';
-import { stringifyNested } from '../decode.js';
+import { numberText, quote, stringifyNested } from '../decode.js';
 import { isObject, stringOr } from '../shape.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { parseArguments, pushToolResult } from './chat.js';
@@ -197,38 +197,37 @@ export function itemId(prefix: string, base: string, n: number): string {
   return `${prefix}_${base.replace(/^[a-z]+[-_]/i, '')}_${n}`;
 }
 
-function encodeResponse(ir: IrResponse): JsonObject {
-  const output: JsonValue[] = [];
+/** The answer as Responses JSON text, written directly (see the Chat encoder): the same bytes as its object form. */
+function encodeResponse(ir: IrResponse): string {
+  let output = '';
   let text = '';
   let n = 0;
   for (let k = 0; k < ir.content.length; k++) {
     const p = ir.content[k]!;
     if (p.type === 'text') text += p.text;
     else if (p.type === 'thinking') {
-      const summary = [{ type: 'summary_text', text: p.text }];
-      const item: JsonObject = { type: 'reasoning', id: itemId('rs', ir.id, n++), summary };
-      if (p.signature !== null) item.encrypted_content = p.signature;
-      output.push(item);
+      let item = '{"type":"reasoning","id":' + quote(itemId('rs', ir.id, n++))
+        + ',"summary":[{"type":"summary_text","text":' + quote(p.text) + '}]';
+      if (p.signature !== null) item += ',"encrypted_content":' + quote(p.signature);
+      output += (output.length > 0 ? ',' : '') + item + '}';
     }
   }
   if (text.length > 0) {
-    output.push({
-      type: 'message', id: itemId('msg', ir.id, n++), status: 'completed', role: 'assistant',
-      content: [{ type: 'output_text', text, annotations: [] }],
-    });
+    output += (output.length > 0 ? ',' : '') + '{"type":"message","id":' + quote(itemId('msg', ir.id, n++))
+      + ',"status":"completed","role":"assistant","content":[{"type":"output_text","text":' + quote(text)
+      + ',"annotations":[]}]}';
   }
   for (let k = 0; k < ir.content.length; k++) {
     const p = ir.content[k]!;
     if (p.type !== 'tool_call') continue;
-    output.push({
-      type: 'function_call', id: itemId('fc', ir.id, n++), call_id: p.id, name: p.name,
-      arguments: stringifyNested(p.input, `$.content[${k}].input`), status: 'completed',
-    });
+    output += (output.length > 0 ? ',' : '') + '{"type":"function_call","id":' + quote(itemId('fc', ir.id, n++))
+      + ',"call_id":' + quote(p.id) + ',"name":' + quote(p.name) + ',"arguments":'
+      + quote(stringifyNested(p.input, `$.content[${k}].input`)) + ',"status":"completed"}';
   }
   const u = ir.usage;
-  const usage = usageObject(u.input + u.cacheRead + u.cacheWrite, u.output, u.cacheRead);
+  const usage = usageText(u.input + u.cacheRead + u.cacheWrite, u.output, u.cacheRead, 0);
   const status = ir.stop === 'max_tokens' ? 'incomplete' : 'completed';
-  return responseObject(ir.id, ir.model, ir.created ?? Math.floor(Date.now() / 1000), status, output, usage);
+  return responseText(ir.id, ir.model, ir.created ?? Math.floor(Date.now() / 1000), status, output, usage);
 }
 
 export function usageObject(input: number, output: number, cached: number, reasoning = 0): JsonObject {
@@ -238,17 +237,39 @@ export function usageObject(input: number, output: number, cached: number, reaso
   };
 }
 
+/** usageObject's JSON text. */
+export function usageText(input: number, output: number, cached: number, reasoning: number): string {
+  return '{"input_tokens":' + numberText(input) + ',"input_tokens_details":{"cached_tokens":' + numberText(cached)
+    + '},"output_tokens":' + numberText(output) + ',"output_tokens_details":{"reasoning_tokens":'
+    + numberText(reasoning) + '},"total_tokens":' + numberText(input + output) + '}';
+}
+
+/** The id of a Responses answer made from an upstream's id. */
+export function responseId(id: string): string {
+  return id.startsWith('resp_') ? id : `resp_${id.replace(/^[a-z]+[-_]/i, '')}`;
+}
+
 /** A Responses `response` object; `usage` null while in progress. */
 export function responseObject(
   id: string, model: string, created: number, status: string, output: JsonValue[], usage: JsonObject | null,
 ): JsonObject {
   return {
-    id: id.startsWith('resp_') ? id : `resp_${id.replace(/^[a-z]+[-_]/i, '')}`, object: 'response',
+    id: responseId(id), object: 'response',
     created_at: created, status,
     error: null, incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
     model, output, parallel_tool_calls: true, tool_choice: 'auto', tools: [], usage,
   };
 }
 
+/** responseObject's JSON text, from its output items' text (comma-separated) and its usage's text (or 'null'). */
+export function responseText(
+  id: string, model: string, created: number, status: string, output: string, usage: string,
+): string {
+  return '{"id":' + quote(responseId(id)) + ',"object":"response","created_at":' + numberText(created)
+    + ',"status":' + quote(status) + ',"error":null,"incomplete_details":'
+    + (status === 'incomplete' ? '{"reason":"max_output_tokens"}' : 'null') + ',"model":' + quote(model)
+    + ',"output":[' + output + '],"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"usage":' + usage + '}';
+}
+
 export const RESPONSES_REQUEST = { decode: decodeRequest };
-export const RESPONSES_RESPONSE = { encode: encodeResponse };
+export const RESPONSES_RESPONSE: { encode(ir: IrResponse): string } = { encode: encodeResponse };

@@ -141,7 +141,8 @@ export interface ResponseCodec {
   decodeError(root: JsonObject): IrError;
   encodeError(err: IrError): JsonObject;
   decode(root: JsonObject): IrResponse;
-  encode(ir: IrResponse): JsonObject;
+  /** The answer as JSON text (written directly where that is the hot path). */
+  encode(ir: IrResponse): string;
 }
 
 export const STOP_TO_FINISH: Readonly<Record<string, string>> = {

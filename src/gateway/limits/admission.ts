@@ -1,9 +1,11 @@
-import type { ServiceAccounting, SharedLimitOwner, SpendReservation } from '../../contracts/accounting.js';
+import type {
+  BookedSpend, ServiceAccounting, SharedLimitOwner, SpendReservation,
+} from '../../contracts/accounting.js';
 import type { RequestSummary } from '../../dialects/types.js';
 import { QuotaExceededError, RateLimitedError, UnpricedModelError, type GatewayError } from '../../errors.js';
 import type { Family } from '../routing/endpoints.js';
 import { rateHeaders } from './headers.js';
-import type { BookedSpend, KeyBudget } from './key-budget.js';
+import type { KeyBudget } from './key-budget.js';
 import { maxOutputTokens } from './max-tokens.js';
 import type { KeyPolicy, SpendPolicies, UserPolicy } from './policies.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -28,9 +30,11 @@ export const ADMISSION_PENDING = 'pending';
  * index and cut only when the count changes (a `length = 0` each answer would free and regrow its store).
  */
 const SERVED_HEADERS: string[] = [];
-/** Scratch lists for the shared store (it copies them into its command at once). */
+/** Scratch lists for the shared store (it copies them at once): subject ids; rpm, tpm, concurrent per subject. */
 const SUBJECTS: string[] = [];
 const LIMITS: number[] = [];
+/** A shared store's `limit` numbers as names (1 rpm, 2 tpm, 3 concurrent). */
+const LIMIT_NAMES = ['', 'rpm', 'tpm', 'concurrent'];
 
 /**
  * The spend policy of one exchange, at its two points: `admit` once the request is routed (before any upstream
@@ -38,7 +42,9 @@ const LIMITS: number[] = [];
  * request's worst case reserved) and `settle` once its row is booked (reservations given back, the real tokens
  * counted). A user and key without limits or budgets cost one map lookup (no clock, no body scan). With
  * `store.redis` the rpm / tpm windows are checked and taken in Redis (one script call; `concurrent` counts per
- * process), and in this process while Redis is down.
+ * process), and in this process while Redis is down. In a worker fleet the primary holds the windows, the
+ * `concurrent` counts and the budget reservations of every worker (`SharedLimits.budgets`): the local checks run
+ * first, then the primary's (one message per event-loop turn).
  */
 export class Admission implements SharedLimitOwner {
   reservation: SpendReservation | null = null;
@@ -63,6 +69,14 @@ export class Admission implements SharedLimitOwner {
   shared = false;
   /** The exchange ended while Redis was asked: the reply only gives back what it took. */
   abandoned = false;
+  /** For a shared store that holds budgets (SharedLimitOwner): its id, the user's and key's worst cases. */
+  sharedSeq = 0;
+  spendUser: string | null = null;
+  spendModel = '';
+  spendInput = 0;
+  spendOutput = 0;
+  keyBudgetId: string | null = null;
+  booked: BookedSpend | null = null;
 
   /** The error to answer in the endpoint's dialect, null to go on, or ADMISSION_PENDING (see AdmissionOwner). */
   admit(
@@ -81,8 +95,11 @@ export class Admission implements SharedLimitOwner {
     const now = Date.now();
     const limiter = policy === null ? null : policy.limiter;
     const keyLimiter = key === null ? null : key.limiter;
+    const budget = key === null ? null : key.budget;
+    const userBudget = policy !== null && policy.budget;
     const shared = accounting.sharedLimits;
-    const remote = shared !== null && shared.up && (limiter !== null || keyLimiter !== null);
+    const remote = shared !== null && shared.up && (limiter !== null || keyLimiter !== null ||
+      (shared.budgets && (userBudget || budget !== null)));
     // Locally: every limit now. Shared: only `concurrent` here (rpm / tpm in Redis, after the budgets).
     if (limiter !== null) {
       const refused = limitRefusal(source, family, user, null, limiter, now, remote);
@@ -92,8 +109,7 @@ export class Admission implements SharedLimitOwner {
       const refused = limitRefusal(source, family, user, key!.name, keyLimiter, now, remote);
       if (refused !== null) return refused;
     }
-    const budget = key === null ? null : key.budget;
-    const needsOutput = (policy !== null && policy.budget) || budget !== null ||
+    const needsOutput = userBudget || budget !== null ||
       (limiter !== null && limiter.config.tpm !== null) || (keyLimiter !== null && keyLimiter.config.tpm !== null);
     const maxOutput = needsOutput ? maxOutputTokens(body) : 0;
     const input = summary.estimatedPromptTokens;
@@ -105,7 +121,7 @@ export class Admission implements SharedLimitOwner {
           'quota_exceeded');
       }
     }
-    if (policy !== null && policy.budget) {
+    if (userBudget) {
       const r = accounting.admitSpend(policy.id, model, input, maxOutput);
       if (r !== null && 'reason' in r) {
         accounting.refused(user, source.serviceName, 'quota_exceeded');
@@ -136,13 +152,20 @@ export class Admission implements SharedLimitOwner {
     this.family = family;
     this.user = user;
     this.userPolicy = policy;
+    if (shared.budgets) {
+      this.spendUser = userBudget ? policy!.id : null;
+      this.spendModel = model;
+      this.spendInput = input;
+      this.spendOutput = maxOutput;
+      this.keyBudgetId = budget === null ? null : key!.sharedId;
+    }
     this.subjects();
     shared.admit(this, SUBJECTS, LIMITS, this.reserved);
     return ADMISSION_PENDING;
   }
 
-  /** The shared store answered (`windows` null: Redis failed; this process decides alone). */
-  sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number): void {
+  /** The shared store answered (`windows` null: it failed; this process decides alone). */
+  sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number, budget?: string): void {
     const owner = this.owner!;
     const source = this.source!;
     this.owner = null;
@@ -152,12 +175,13 @@ export class Admission implements SharedLimitOwner {
     if (this.limiter !== null) this.limiter.live--;
     if (this.keyLimiter !== null) this.keyLimiter.live--;
     if (this.abandoned) {
-      // The exchange already settled its budgets; give back the tokens Redis took for it.
+      // The exchange already settled its budgets; give back what the shared store took for it.
       if (windows !== null && refused === 0) {
         this.subjects();
-        source.accounting.sharedLimits?.settle(SUBJECTS, -this.reserved);
+        source.accounting.sharedLimits?.settle(SUBJECTS, -this.reserved, this);
       }
       this.limiter = this.keyLimiter = null;
+      this.spendUser = this.keyBudgetId = null;
       return;
     }
     if (windows !== null) {
@@ -165,8 +189,14 @@ export class Admission implements SharedLimitOwner {
       if (this.limiter !== null) at = mirror(this.limiter, windows, at);
       if (this.keyLimiter !== null) mirror(this.keyLimiter, windows, at);
     }
-    let refusal: RateLimitedError | null = null;
-    if (windows === null || refused !== 0) {
+    let refusal: GatewayError | null = null;
+    if (windows !== null && limit >= 4) {
+      // The primary holds every worker's reservations: the budget is used up across them.
+      source.accounting.refused(this.user, source.serviceName, 'quota_exceeded');
+      const who = limit === 4 ? `user "${this.user}"` : `key "${this.key!.name}"`;
+      refusal = new QuotaExceededError(`${who} has used its ${budget ?? 'quota'} budget for this period`,
+        'quota_exceeded');
+    } else if (windows === null || refused !== 0) {
       const user = this.user;
       const family = this.family;
       // Redis named the subject (1: the first of the list), else check both here (local fallback).
@@ -180,15 +210,17 @@ export class Admission implements SharedLimitOwner {
       }
       if (refusal === null && windows !== null) {
         // Redis refused where this process's mirror (its clock) sees room: Redis is the judge.
-        refusal = new RateLimitedError(`${which === 1 ? `user "${user}"` : `key "${this.key!.name}"`} is over its ` +
-          `${limit === 1 ? 'rpm' : 'tpm'} limit`);
-        refusal.retryAfterSeconds = 1;
+        const err = new RateLimitedError(`${which === 1 ? `user "${user}"` : `key "${this.key!.name}"`} is over ` +
+          `its ${LIMIT_NAMES[limit] ?? 'rpm'} limit`);
+        err.retryAfterSeconds = 1;
+        refusal = err;
         source.accounting.refused(user, source.serviceName, 'rate_limited');
       }
     }
     if (refusal !== null) {
       this.release(source.accounting);
       this.limiter = this.keyLimiter = null;
+      this.spendUser = this.keyBudgetId = null;
       owner.admitted(refusal);
       return;
     }
@@ -227,13 +259,16 @@ export class Admission implements SharedLimitOwner {
     }
     const limiter = this.limiter;
     const keyLimiter = this.keyLimiter;
-    if (limiter === null && keyLimiter === null) return;
-    const now = Date.now();
     if (this.shared) {
       this.shared = false;
       this.subjects();
-      accounting.sharedLimits?.settle(SUBJECTS, tokens - this.reserved);
+      this.booked = row;
+      accounting.sharedLimits?.settle(SUBJECTS, tokens - this.reserved, this);
+      this.booked = null;
+      this.spendUser = this.keyBudgetId = null;
     }
+    if (limiter === null && keyLimiter === null) return;
+    const now = Date.now();
     if (limiter !== null) {
       this.limiter = null;
       limiter.settle(now, this.reserved, tokens);
@@ -273,17 +308,18 @@ export class Admission implements SharedLimitOwner {
     if (this.keyLimiter !== null) n = put(n, this.key!.sharedId, this.keyLimiter);
     if (SUBJECTS.length !== n) {
       SUBJECTS.length = n;
-      LIMITS.length = 2 * n;
+      LIMITS.length = 3 * n;
     }
   }
 }
 
-/** Subject `n`'s id and rpm / tpm (0: none) into SUBJECTS / LIMITS; returns the next index. */
+/** Subject `n`'s id and rpm / tpm / concurrent (0: none) into SUBJECTS / LIMITS; returns the next index. */
 function put(n: number, id: string, limiter: RateLimiter): number {
   const c = limiter.config;
   SUBJECTS[n] = id;
-  LIMITS[2 * n] = c.rpm ?? 0;
-  LIMITS[2 * n + 1] = c.tpm ?? 0;
+  LIMITS[3 * n] = c.rpm ?? 0;
+  LIMITS[3 * n + 1] = c.tpm ?? 0;
+  LIMITS[3 * n + 2] = c.concurrent ?? 0;
   return n + 1;
 }
 

@@ -1,4 +1,5 @@
 import type { QuotaConfig } from '../../config/types.js';
+import type { BookedSpend } from '../../contracts/accounting.js';
 import { Counters } from '../../accounting/delta.js';
 import { periodKey } from '../../accounting/period.js';
 import { spentBudget, type SpendState } from '../../accounting/spend.js';
@@ -52,13 +53,4 @@ export class KeyBudget implements SpendState {
   }
 }
 
-/** The booked figures of a request (its request-log row). */
-export interface BookedSpend {
-  readonly totalTokens: number | null;
-  readonly inputTokens: number | null;
-  readonly cacheReadTokens: number | null;
-  readonly cacheWriteTokens: number | null;
-  readonly outputTokens: number | null;
-  readonly reasoningTokens: number | null;
-  readonly costMicros: number | null;
-}
+export type { BookedSpend };

@@ -16,23 +16,28 @@ export class ChatStreamEncoder implements StreamEncoder {
   private id = 'chatcmpl-tidegate';
   private model: string;
   private readonly created = Math.floor(Date.now() / 1000);
-  /** `data: {"id":…,"choices":[{"index":0,"delta":` for this stream's id and model. */
-  private head: string;
+  /**
+   * `data: {"id":…,"choices":[{"index":0,"delta":` for this stream's id and model; made by start(), which decoders
+   * call first (else when a delta needs it), so it is made once per stream, with the upstream's id and model.
+   */
+  private headText = '';
 
   constructor(model: string) {
     this.model = model;
-    this.head = this.makeHead();
   }
 
-  private makeHead(): string {
-    return 'data: {"id":' + JSON.stringify(this.id) + ',"object":"chat.completion.chunk","created":' + this.created
-      + ',"model":' + JSON.stringify(this.model) + ',"choices":[{"index":0,"delta":';
+  private get head(): string {
+    if (this.headText.length === 0) {
+      this.headText = 'data: {"id":' + JSON.stringify(this.id) + ',"object":"chat.completion.chunk","created":'
+        + this.created + ',"model":' + JSON.stringify(this.model) + ',"choices":[{"index":0,"delta":';
+    }
+    return this.headText;
   }
 
   start(id: string | null, model: string | null): string {
     if (id !== null) this.id = id;
     if (model !== null) this.model = model;
-    if (id !== null || model !== null) this.head = this.makeHead();
+    if (id !== null || model !== null) this.headText = '';
     return this.head + START_DELTA + OPEN_TAIL;
   }
 

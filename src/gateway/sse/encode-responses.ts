@@ -1,4 +1,5 @@
-import { itemId, responseObject, usageObject } from '../../dialects/ir/responses.js';
+import { quote } from '../../dialects/decode.js';
+import { itemId, responseId, responseObject, responseText, usageObject } from '../../dialects/ir/responses.js';
 import type { IrStop } from '../../dialects/ir/types.js';
 import type { JsonObject, JsonValue } from '../../dialects/types.js';
 import type { TokenUsage } from '../response/usage.js';
@@ -50,37 +51,45 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     return responseObject(this.id, this.model, this.created, status, this.output, usage);
   }
 
+  /** An event whose body is written as text: `body` is its JSON up to (without) the closing brace. */
+  private eventText(type: string, body: string): string {
+    return 'event: ' + type + '\ndata: ' + body + ',"type":"' + type + '","sequence_number":' + this.seq++ + '}\n\n';
+  }
+
+  /** The first events (on the time-to-first-byte path): written as text, the in-progress response written once. */
   start(id: string | null, model: string | null): string {
-    if (id !== null) this.id = responseObject(id, '', 0, '', [], null).id as string;
+    if (id !== null) this.id = responseId(id);
     if (model !== null) this.model = model;
-    const created = this.event('response.created', { response: this.response('in_progress', null) });
-    return created + this.event('response.in_progress', { response: this.response('in_progress', null) });
+    const response = '{"response":' + responseText(this.id, this.model, this.created, 'in_progress', '', 'null');
+    return this.eventText('response.created', response) + this.eventText('response.in_progress', response);
   }
 
   private get outputIndex(): number {
     return this.output.length;
   }
 
-  private open(kind: number, prefix: string, item: JsonObject): string {
+  /**
+   * Opens an output item: output_item.added (and its part's .added), written as text. `item` is the added item's
+   * JSON up to (without) its `id`, which comes last.
+   */
+  private open(kind: number, prefix: string, item: string): string {
     let out = this.close();
     this.openKind = kind;
     this.itemId = itemId(prefix, this.id, this.outputIndex);
     this.buffer = '';
-    item.id = this.itemId;
     const at = this.outputIndex;
-    const head = '{"item_id":' + JSON.stringify(this.itemId) + ',"output_index":' + at;
+    const head = '{"item_id":' + quote(this.itemId) + ',"output_index":' + at;
     if (kind === MESSAGE) this.deltaHead = head + ',"content_index":0,"delta":';
     else if (kind === REASONING) this.deltaHead = head + ',"summary_index":0,"delta":';
     else this.deltaHead = head + ',"delta":';
-    out += this.event('response.output_item.added', { output_index: at, item });
+    const added = '{"output_index":' + at + ',"item":' + item + ',"id":' + quote(this.itemId) + '}';
+    out += this.eventText('response.output_item.added', added);
     if (kind === MESSAGE) {
-      const part = { type: 'output_text', text: '', annotations: [] };
-      const body = { item_id: this.itemId, output_index: this.outputIndex, content_index: 0, part };
-      out += this.event('response.content_part.added', body);
+      const part = head + ',"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}';
+      out += this.eventText('response.content_part.added', part);
     } else if (kind === REASONING) {
-      const part = { type: 'summary_text', text: '' };
-      const body = { item_id: this.itemId, output_index: this.outputIndex, summary_index: 0, part };
-      out += this.event('response.reasoning_summary_part.added', body);
+      const part = head + ',"summary_index":0,"part":{"type":"summary_text","text":""}';
+      out += this.eventText('response.reasoning_summary_part.added', part);
     }
     return out;
   }
@@ -128,7 +137,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   text(text: string): string {
     let out = '';
     if (this.openKind !== MESSAGE) {
-      out = this.open(MESSAGE, 'msg', { type: 'message', status: 'in_progress', role: 'assistant', content: [] });
+      out = this.open(MESSAGE, 'msg', '{"type":"message","status":"in_progress","role":"assistant","content":[]');
     }
     this.buffer += text;
     return out + 'event: response.output_text.delta\ndata: ' + this.deltaHead + JSON.stringify(text)
@@ -137,7 +146,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
 
   thinking(text: string): string {
     let out = '';
-    if (this.openKind !== REASONING) out = this.open(REASONING, 'rs', { type: 'reasoning', summary: [] });
+    if (this.openKind !== REASONING) out = this.open(REASONING, 'rs', '{"type":"reasoning","summary":[]');
     this.buffer += text;
     return out + 'event: response.reasoning_summary_text.delta\ndata: ' + this.deltaHead + JSON.stringify(text)
       + ',"type":"response.reasoning_summary_text.delta","sequence_number":' + this.seq++ + '}\n\n';
@@ -149,7 +158,8 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   }
 
   toolStart(index: number, id: string, name: string): string {
-    const item = { type: 'function_call', call_id: id, name, arguments: '', status: 'in_progress' };
+    const item = '{"type":"function_call","call_id":' + quote(id) + ',"name":' + quote(name)
+      + ',"arguments":"","status":"in_progress"';
     const out = this.open(CALL, 'fc', item);
     this.callId = id;
     this.callName = name;
