@@ -297,14 +297,8 @@ void Loop::CloseFd(int fd) {
 
 // An engine-side dial: a non-blocking connect whose outcome arrives as an epoll event (EPOLLOUT, then SO_ERROR).
 // Node never builds a socket object for the target; JS only hears of a failure (to pick the next target).
-void Loop::BeginConnect(Relay* r) {
-  TG_ASSERT(!r->closed && r->phase == kAwaitingTarget && r->fds[kTarget] < 0 && r->fds[kClient] >= 0);
-  const DialSpec& d = r->dial;
-  int fd = socket(d.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    ConnectFailed(r, errno);
-    return;
-  }
+// The dial's TCP options on a socket (errors ignored, as Node ignores them: a Unix socket refuses TCP options).
+static void TuneSocket(const Relay* r, int fd) {
   if (r->noDelay) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -314,6 +308,21 @@ void Loop::BeginConnect(Relay* r) {
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &r->keepAliveSec, sizeof(r->keepAliveSec));
   }
+}
+
+void Loop::BeginConnect(Relay* r) {
+  TG_ASSERT(!r->closed && r->phase == kAwaitingTarget && r->fds[kTarget] < 0 && r->fds[kClient] >= 0);
+  const DialSpec& d = r->dial;
+  if (r->tuneClient) {
+    r->tuneClient = false;  // once, not again on a redial
+    TuneSocket(r, r->fds[kClient]);
+  }
+  int fd = socket(d.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ConnectFailed(r, errno);
+    return;
+  }
+  TuneSocket(r, fd);
   int rc = connect(fd, reinterpret_cast<const sockaddr*>(&d.addr), d.addrLen);
   int err = rc == 0 ? 0 : errno;
   if (rc != 0 && err != EINPROGRESS) {

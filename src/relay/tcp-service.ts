@@ -134,7 +134,8 @@ implements Service<C>, HeaderListener {
     this.config = config;
     this.context = context;
     const onConnection = guardConnection(this.name, context.log, this.onConnection.bind(this));
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: config.noDelay }, onConnection);
+    // No `noDelay` here: admission sets it (or leaves it to the engine, see `engineTunesClient`).
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
     this.server.on('error', this.onServerError.bind(this));
     this.recovery = new ListenerRecovery(
       this.server, this.name, () => this.context.log, () => this.rebindAddress(),
@@ -161,6 +162,14 @@ implements Service<C>, HeaderListener {
   /** The PROXY protocol version to send targets ahead of the client's bytes (forward services), or null. */
   protected outgoingProxyProtocol(): 'v1' | 'v2' | null {
     return null;
+  }
+
+  /**
+   * Whether the relay engine sets an admitted client's TCP_NODELAY and keep-alive (on its own thread), read at
+   * admission together with the service's choice of engine-side dials; otherwise admission sets them.
+   */
+  protected engineTunesClient(): boolean {
+    return false;
   }
 
   /** The per-connection object for an admitted client; it must not start any work yet. */
@@ -464,7 +473,10 @@ implements Service<C>, HeaderListener {
     }
     this.live++;
     this.total++;
-    if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
+    if (!this.engineTunesClient()) {
+      if (this.config.noDelay) client.setNoDelay(true);
+      if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
+    }
     const version = this.outgoingProxyProtocol();
     if (version !== null) {
       // Early bytes: the header waits in the client's read buffer, so either engine relays it to the target first.

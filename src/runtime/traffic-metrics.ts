@@ -29,7 +29,7 @@ export class TrafficMetrics {
   private readonly requests: Counter<string>;
   private readonly latency: Histogram<string>;
   private readonly ttfb: Histogram<string>;
-  /** Bytes of closed relays not yet in `tidegate_target_bytes_total`, by service and target: added at scrape time (collect). */
+  /** Closed relays' bytes not yet in `tidegate_target_bytes_total`, by service and target: added at scrape time. */
   private readonly pendingBytes = new Map<string, Map<string, TargetBytes>>();
 
   constructor(registry: Registry, config: () => Config, statuses: () => readonly ServiceStatus[]) {
