@@ -12,7 +12,8 @@ describe('gateway: retries and failover before the first byte; error events afte
     gateway: ({ p, s, ap }) => ({
       strategy: 'priority',
       retries: 2,
-      firstByteTimeout: '250ms',
+      // Long enough that a loaded machine's good channel answers inside it (250 ms gave 504s at load 15).
+      firstByteTimeout: '1s',
       breaker: { consecutiveFailures: 1000, minRequests: 1000 },
       channels: [
         channel(p, { keys: ['k1', 'k2'], priority: 3, models: ['gpt-*'] }),
