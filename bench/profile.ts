@@ -5,7 +5,7 @@
  * writes under bench/results/profiles/<scenario>-<time>/<tool>/<path>/:
  *  - 0x: an HTML flamegraph (headless, --output-dir);
  *  - cpu-prof: `node --cpu-prof`, a .cpuprofile per thread (main and pool workers; open in Chrome DevTools);
- *  - clinic: doctor and flame reports where clinic is installed and works on this Node, else a message;
+ *  - clinic: doctor and flame reports (the clinic devDependency, no browser, its telemetry and update check off);
  *  - perf: `perf record` of the tidegate process (native relay frames, JIT frames via the perf map) and a
  *    `perf report` text summary, where perf can sample here.
  */
@@ -15,7 +15,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flagValue, positionals } from './lib/args.js';
 import { discoverScenarios, makeContext, defaultResultsDir } from './run.js';
-import { setTidegateTarget, type TidegateWrap } from './lib/tidegate.js';
+import { clinicBin, setTidegateTarget, type TidegateWrap } from './lib/tidegate.js';
 import { runCommand, hasCommand } from './lib/process.js';
 
 const TOOLS = ['0x', 'cpu-prof', 'clinic', 'perf'] as const;
@@ -95,8 +95,8 @@ async function main(): Promise<void> {
     const wraps: TidegateWrap[] = [];
     let perfEventName = 'cpu-clock';
     if (tool === 'clinic') {
-      if (!(await hasCommand('clinic', ['--version']))) {
-        messages.push('clinic: not installed, skipped (npm install -g clinic to get doctor and flame reports)');
+      if (!existsSync(clinicBin())) {
+        messages.push('clinic: not installed, skipped (it is a devDependency: npm ci)');
         continue;
       }
       wraps.push('clinic-doctor', 'clinic-flame');

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ChurnResult, LoadReply, LoadRequest, LoadRole } from './load-worker.js';
+import { sleep } from './ports.js';
 
 export type { ChurnResult } from './load-worker.js';
 
@@ -79,6 +80,24 @@ export class Sink {
     const reply = await this.load.request({ type: 'count' });
     if (reply.type !== 'count') throw new Error(`sink answered ${reply.type}`);
     return reply.bytes;
+  }
+
+  /**
+   * Resolves once the count has stood still for `quietMs`: after a source stops, a relay still passes on what its
+   * sockets hold (seconds of it after 100 streams), which must not be counted for the path measured next.
+   */
+  async settle(quietMs = 300, timeoutMs = 15_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    let last = await this.bytes();
+    let stillSince = performance.now();
+    while (performance.now() - stillSince < quietMs && performance.now() < deadline) {
+      await sleep(100);
+      const now = await this.bytes();
+      if (now !== last) {
+        last = now;
+        stillSince = performance.now();
+      }
+    }
   }
 
   stop(): Promise<void> {

@@ -160,7 +160,8 @@ export async function spawnTidegate(options: SpawnTidegateOptions): Promise<Tide
   };
   const configFile = join(configDir, 'tidegate.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
-  const env = { ...process.env, ...target.env, ...options.env };
+  const clinic = target.wrap === 'clinic-doctor' || target.wrap === 'clinic-flame';
+  const env = { ...process.env, ...(clinic ? CLINIC_ENV : {}), ...target.env, ...options.env };
   let { command, args } = await wrappedCommand(cli, ['start', '--config', configFile], label);
   if (options.cpus !== undefined && target.wrap === 'none') {
     // taskset execs node in its own process: the pid stays tidegate's.
@@ -203,14 +204,28 @@ async function wrappedCommand(
         args: [join(benchRepoRoot, 'node_modules', '0x', 'cmd.js'), '--output-dir', dir, '--', node, cli, ...cliArgs],
       };
     case 'clinic-doctor':
-      return { command: 'clinic', args: ['doctor', '--dest', dir, '--', node, cli, ...cliArgs] };
     case 'clinic-flame':
-      return { command: 'clinic', args: ['flame', '--dest', dir, '--', node, cli, ...cliArgs] };
+      // The devDependency's own bin (not one on PATH); no browser, and CLINIC_ENV turns its network calls off.
+      return {
+        command: node,
+        args: [clinicBin(), target.wrap.slice(7), '--no-open', '--dest', dir, '--', node, cli, ...cliArgs],
+      };
     case 'perf':
       // JIT frames get names through the perf map; native addon frames come from its symbols.
       return { command: node, args: ['--perf-basic-prof-only-functions', cli, ...cliArgs] };
   }
 }
+
+/** clinic's command line, from the bench's own node_modules (a devDependency). */
+export function clinicBin(): string {
+  return join(benchRepoRoot, 'node_modules', 'clinic', 'bin.js');
+}
+
+/**
+ * clinic asks Google Analytics (insight) and the npm registry (update-notifier) unless told not to: both off, so a
+ * profile run makes no network call.
+ */
+export const CLINIC_ENV: Readonly<Record<string, string>> = { NO_INSIGHT: '1', NO_UPDATE_NOTIFIER: '1' };
 
 async function waitUntilRunning(tidegate: TidegateProcess, timeoutMs: number): Promise<TidegateStatus> {
   const deadline = Date.now() + timeoutMs;

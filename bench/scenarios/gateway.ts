@@ -4,7 +4,7 @@
  * and usage logging to SQLite all on — in one run, interleaved round by round.
  *  - chat300: 300-byte chat requests, 50 connections (autocannon): req/s, p50, p99;
  *  - stream: streamed answers (20 events, 5 ms apart): time to first byte and inter-chunk gap, p50;
- *  - mib: 1 MiB request bodies, 10 connections: req/s, p99;
+ *  - mib: 1 MiB request bodies, 10 connections: req/s, p99, CPU µs per request of the path's process;
  *  - RSS of tidegate before and after its load (a short run, not the issue's 5 minutes);
  *  - converted paths through the same tidegate: a Responses client on the chat channels (Responses → chat) and a
  *    chat client on an Anthropic channel (chat → messages), chat300 and stream, against the Anthropic upstream alone
@@ -307,7 +307,10 @@ async function run(context: BenchContext): Promise<BenchReport> {
         if (s.failed > 0) notes.push(`round ${round + 1} stream ${t.path}: ${s.failed} failed`);
       }
       for (const t of mibTargets) {
+        const cpuBefore = await cpuSecondsOf(t.pid);
         const r = await cannon(t, big, 10, durationS);
+        const cpu = (await cpuSecondsOf(t.pid)) - cpuBefore;
+        collector.add('mib-cpu-us-per-req', t.path, 'µs', 'lower', (cpu * 1e6) / Math.max(1, r.rps * durationS));
         collector.add('mib-rps', t.path, 'req/s', 'higher', r.rps);
         collector.add('mib-p99', t.path, 'ms', 'lower', r.p99);
         if (r.errors > 0 || r.non2xx > 0) {
@@ -369,6 +372,13 @@ async function run(context: BenchContext): Promise<BenchReport> {
   });
   ratios.push({
     name: 'mib req/s: tidegate / naive proxy', value: m('mib-rps', 'tidegate') / m('mib-rps', 'baseline-naive'),
+  });
+  ratios.push({
+    name: 'mib p99: tidegate / naive proxy', value: m('mib-p99', 'tidegate') / m('mib-p99', 'baseline-naive'),
+  });
+  ratios.push({
+    name: 'mib CPU per request: naive proxy / tidegate',
+    value: m('mib-cpu-us-per-req', 'baseline-naive') / m('mib-cpu-us-per-req', 'tidegate'),
   });
   // The converted paths, against pass-through through the same tidegate in the same rounds.
   const convertedRps = (path: PathName): number => m('chat300-rps', path) / m('chat300-rps', 'tidegate');

@@ -178,6 +178,7 @@ async function measureBuiltinStream(
     return { gbps: (bytes * 8) / seconds / 1e9, cpuPerGiB: (cpu1 - cpu0) / (bytes / GiB) };
   } finally {
     await stopSource(source);
+    await sink.settle();
   }
 }
 

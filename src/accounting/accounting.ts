@@ -1,24 +1,29 @@
 import type { Registry } from 'prom-client';
+import type { QuotaBody, UsageBody } from '../contracts/admin-api.js';
+
+export type { QuotaBody, UsageBody };
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { ByteBudget, RateLimit } from '../contracts/rate.js';
 import type { Relay, RelayEngine, RelayResult } from '../contracts/relay-engine.js';
 import type { Db } from '../store/database.js';
 import { Ledger, type LedgerRow } from '../store/ledger.js';
-import { Counters, type CountersBody } from './delta.js';
+import { Counters } from './delta.js';
 import { accountingMetrics } from './metrics.js';
 import { ALL_TIME, systemClock, type Clock } from './period.js';
 import { PriceTable } from './price-table.js';
 import { QuotaBudget } from './quota-budget.js';
 import {
-  budgetStatus, hasSpendBudget, release, reserve, spentBudget, worstCost, type BudgetStatus, type Reservation,
+  budgetStatus, hasSpendBudget, release, reserve, spentBudget, worstCost, type Reservation,
 } from './spend.js';
 import { RateLimitRegistry } from './rate-limits.js';
 import { RedisCounterStore, type RedisStatus } from './redis-store.js';
 import type { SharedCounterStore } from './shared-store.js';
 import type { LimitStore, LimitStoreStatus } from './limit-store.js';
 import { RedisLimitStore } from './redis-limits.js';
+import { RedisConnection } from './redis-connection.js';
 import { ModelMeters, RefusalMeters } from './model-meters.js';
+import { ModelLabels } from './model-labels.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type { RefusedReason, Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
@@ -49,37 +54,6 @@ export interface AccountingOptions {
   readonly shared?: SharedCounterStore;
   /** Shares gateway limits through this instead of Redis (a worker process: its primary). */
   readonly sharedLimits?: LimitStore;
-}
-
-export interface QuotaBody {
-  readonly bytes: number;
-  readonly direction: string;
-  readonly period: string;
-  readonly timezone: string;
-  readonly currentPeriod: string;
-  readonly used: number;
-  readonly remaining: number;
-  readonly expiresAt: string | null;
-  readonly refusal: Refusal['reason'] | null;
-}
-
-export interface UsageBody {
-  readonly id: string;
-  /** Counted by this process since it started, live relays included. */
-  readonly live: CountersBody & { readonly liveConnections: number; readonly refused: number };
-  /** All-time totals in the durable ledger (every run), without what waits for the next flush. */
-  readonly durable: CountersBody;
-  /** Deltas waiting for the next flush. */
-  readonly pending: CountersBody;
-  readonly quota: QuotaBody | null;
-  /**
-   * Gateway spend of the current period: requests, tokens by class and cost booked, and each budget's limit, use,
-   * reservations and remainder (null without a token, request or cost budget).
-   */
-  readonly spend: {
-    readonly period: string; readonly spent: CountersBody; readonly budgets: readonly BudgetStatus[];
-    readonly currency: string | null;
-  } | null;
 }
 
 export interface AccountingStatus {
@@ -113,6 +87,8 @@ export class Accounting implements ServiceAccounting {
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
   private readonly redis: SharedCounterStore | null;
+  /** The process's one Redis connection (counters and gateway limits), owned and closed here. */
+  private readonly redisConnection: RedisConnection | null;
   readonly sharedLimits: LimitStore | null;
   private readonly limits: RateLimitRegistry;
   /** The prices in force (swapped whole on reload). */
@@ -120,6 +96,7 @@ export class Accounting implements ServiceAccounting {
   private readonly users = new Map<string, UserAccount>();
   /** Gateway usage per service, channel and model; refusals per service and reason (for /metrics). */
   private readonly modelMeters = new ModelMeters();
+  private readonly modelLabels = new ModelLabels();
   private readonly refusals = new RefusalMeters();
   private readonly services = new Map<string, Subject>();
   /** A list, not a Set: a Set that churns per connection keeps a chain of retired hash tables (see SlotList). */
@@ -140,12 +117,14 @@ export class Accounting implements ServiceAccounting {
     this.clock = options.clock ?? systemClock;
     this.ledger = options.db ? new Ledger(options.db) : null;
     this.sync = new ThrottledSync(this.ledger, config.store.sync, options.log, this.clock);
-    this.redis = options.shared ?? (config.store.redis
-      ? new RedisCounterStore(config.store.redis, options.log, options.redisPrefix)
+    // A worker shares both through its primary: then it opens no Redis connection at all.
+    const ownRedis = config.store.redis && (options.shared === undefined || options.sharedLimits === undefined);
+    const connection = this.redisConnection = ownRedis ? new RedisConnection(config.store.redis) : null;
+    this.redis = options.shared ?? (connection !== null
+      ? new RedisCounterStore(connection, options.log, options.redisPrefix)
       : null);
-    this.sharedLimits = options.sharedLimits ?? (config.store.redis
-      ? new RedisLimitStore(config.store.redis, options.log, options.redisPrefix)
-      : null);
+    this.sharedLimits = options.sharedLimits
+      ?? (connection !== null ? new RedisLimitStore(connection, options.log, options.redisPrefix) : null);
     this.limits = new RateLimitRegistry(options.engine);
     this.prices = new PriceTable(config.pricing);
     const self = this;
@@ -183,6 +162,7 @@ export class Accounting implements ServiceAccounting {
   /** Applies users, services, rates and sync settings of a (re)loaded config; new subjects load their totals. */
   async applyConfig(config: Config): Promise<void> {
     const now = this.clock();
+    this.modelLabels.use(config);
     if (config.pricing !== this.prices.config) {
       const prices = new PriceTable(config.pricing);
       prices.unpriced = this.prices.unpriced;
@@ -317,7 +297,10 @@ export class Accounting implements ServiceAccounting {
     const user = usage.user === null ? null : (this.users.get(usage.user) ?? null);
     const service = this.service(usage.service);
     // Bytes count for the service (metrics), not toward users' byte quotas: gateway users are held by token budgets.
-    this.count(user, service, 0, 0, 0, 1, gatewayTokens(usage));
+    // A request refused before any upstream attempt (429 over a limit or budget, 400 …) counts for the service
+    // only: the user's `requests` budget is spent by admitted requests.
+    const spender = usage.attempts > 0 ? user : null;
+    this.count(spender, service, 0, 0, 0, 1, gatewayTokens(usage));
     if (usage.bytesIn !== 0 || usage.bytesOut !== 0) this.count(null, service, usage.bytesIn, usage.bytesOut, 0, 0, 0);
     if (usage.inputTokens === null) return;
     const input = usage.inputTokens;
@@ -326,9 +309,10 @@ export class Accounting implements ServiceAccounting {
     const output = usage.outputTokens ?? 0;
     const reasoning = usage.reasoningTokens ?? 0;
     const cost = usage.costMicros ?? 0;
-    if (user !== null) user.recordTokens(input, read, write, output, reasoning, cost);
+    if (spender !== null) spender.recordTokens(input, read, write, output, reasoning, cost);
     service.recordTokens(input, read, write, output, reasoning, cost);
-    const m = this.modelMeters.meter(usage.service, usage.channel, usage.model);
+    const label = this.modelLabels.label(usage.service, usage.model);
+    const m = this.modelMeters.meter(usage.service, usage.channel, label);
     m.requests++;
     m.input += input;
     m.cacheRead += read;
@@ -487,6 +471,7 @@ export class Accounting implements ServiceAccounting {
     this.sample();
     if (this.redis) await this.redis.close();
     if (this.sharedLimits) await this.sharedLimits.close();
+    if (this.redisConnection !== null) this.redisConnection.close();
     await this.sync.close();
     this.limits.dispose();
     for (const user of this.users.values()) this.setBudget(user, false);

@@ -1,3 +1,6 @@
+import type { CountersBody } from '../contracts/admin-api.js';
+
+export type { CountersBody };
 /** Counter values of one subject (a user or a service); used for live meters, durable totals and unsent deltas. */
 export class Counters {
   bytesIn = 0;
@@ -64,20 +67,6 @@ export class Counters {
       costMicros: this.costMicros,
     };
   }
-}
-
-export interface CountersBody {
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly connections: number;
-  readonly requests: number;
-  readonly tokens: number;
-  readonly inputTokens: number;
-  readonly cacheReadTokens: number;
-  readonly cacheWriteTokens: number;
-  readonly outputTokens: number;
-  readonly reasoningTokens: number;
-  readonly costMicros: number;
 }
 
 /** Unsent counter deltas of one subject for one period (a period change starts a new Delta). */

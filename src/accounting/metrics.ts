@@ -145,7 +145,7 @@ export function accountingMetrics(source: MetricsSource, registry = new Registry
   });
   new Counter({
     name: 'tidegate_gateway_model_tokens_total',
-    help: 'LLM tokens by service, channel, model (the first 64 distinct, then "other") and class, this process',
+    help: 'LLM tokens by service, channel, model (configured names, else "other") and class, this process',
     labelNames: ['service', 'channel', 'model', 'class'], registers: [registry],
     collect() {
       this.reset();

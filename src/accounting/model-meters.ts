@@ -1,8 +1,5 @@
 import type { RefusedReason } from '../contracts/accounting.js';
 
-/** Model label values kept apart; later models are counted as `other` (labels stay bounded whatever clients send). */
-export const MAX_MODELS = 64;
-
 /** Tokens by class, cost and requests of one service, channel and model (this process). */
 export class ModelMeter {
   readonly service: string;
@@ -24,36 +21,23 @@ export class ModelMeter {
 }
 
 /**
- * Gateway usage per service, channel and model for `/metrics`. Channel and service names come from the config; model
- * names from requests, so only the first MAX_MODELS distinct ones get their own label value.
+ * Gateway usage per service, channel and model for `/metrics`. Channel and service names come from the config; the
+ * model is a label value already (model-labels.ts: configured names, else `other`).
  */
 export class ModelMeters {
   /** service → channel → model → meter: three lookups of names the request already holds, no key to build. */
   private readonly meters = new Map<string, Map<string, Map<string, ModelMeter>>>();
-  private readonly models = new Set<string>();
 
-  meter(service: string, channel: string | null, model: string | null): ModelMeter {
+  meter(service: string, channel: string | null, modelLabel: string): ModelMeter {
     const c = channel ?? 'none';
     let byChannel = this.meters.get(service);
     if (byChannel === undefined) this.meters.set(service, byChannel = new Map());
     let byModel = byChannel.get(c);
     if (byModel === undefined) byChannel.set(c, byModel = new Map());
-    const m = model ?? 'none';
-    const meter = byModel.get(m);
-    if (meter !== undefined) return meter;
-    return this.add(byModel, service, c, m);
-  }
-
-  private add(byModel: Map<string, ModelMeter>, service: string, channel: string, model: string): ModelMeter {
-    let m = model;
-    if (!this.models.has(m)) {
-      if (this.models.size < MAX_MODELS) this.models.add(m);
-      else m = 'other';
-    }
-    let meter = byModel.get(m);
+    let meter = byModel.get(modelLabel);
     if (meter === undefined) {
-      meter = new ModelMeter(service, channel, m);
-      byModel.set(m, meter);
+      meter = new ModelMeter(service, c, modelLabel);
+      byModel.set(modelLabel, meter);
     }
     return meter;
   }

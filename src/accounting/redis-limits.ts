@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { SharedLimitOwner } from '../contracts/accounting.js';
 import type { Logger } from '../log.js';
 import type { LimitStore, LimitStoreStatus } from './limit-store.js';
+import type { RedisConnection } from './redis-connection.js';
 
 /** The minute of the sliding windows (the gateway's `limits/window.ts` uses the same). */
 const WINDOW_MS = 60_000;
@@ -9,8 +10,8 @@ const WINDOW_MS = 60_000;
 const SETTLE_MS = 50;
 /** Cached subject keys (users and keys of the config; a bound against a config of millions). */
 const MAX_KEYS = 100_000;
-const CONNECT_TIMEOUT_MS = 2_000;
-const COMMAND_TIMEOUT_MS = 1_000;
+/** An admission batch unanswered this long is let through on local limits (checked on the settle tick). */
+const ADMIT_TIMEOUT_MS = 1_000;
 
 /**
  * Sliding minute windows in one hash per subject (s: window start, rc / rp: requests this / last window, tc / tp:
@@ -101,9 +102,10 @@ interface LimitCommands {
 }
 
 /**
- * The gateway's rate limits in Redis (its own connection, so a slow counter pipeline never delays an admission).
- * Commands fail at once while Redis is down (no offline queue): the gateway then limits in each process, from the
- * shared figures it last saw, and `/status` says so (`limits.state`).
+ * The gateway's rate limits in Redis, on the process's one connection (shared with the counter store, whose
+ * pipeline every 100 ms is small beside an admission batch). Commands fail at once while Redis is down (no offline
+ * queue), and a batch unanswered for ADMIT_TIMEOUT_MS is given up: the gateway then limits in each process, from
+ * the shared figures it last saw, and `/status` says so (`limits.state`).
  */
 export class RedisLimitStore implements LimitStore {
   private readonly redis: Redis & LimitCommands;
@@ -119,27 +121,23 @@ export class RedisLimitStore implements LimitStore {
   /** Token deltas per subject key not yet sent (one script call per SETTLE_MS for all of them). */
   private pending = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
+  private readonly connection: RedisConnection;
+  /** Batches sent and not answered yet, oldest first (replies come in order on one connection). */
+  private readonly inFlight: AdmitBatch[] = [];
   /**
    * Subject id → its Redis key, made once: a key concatenated per request would be flattened and hashed again by
    * the settlement map and the command writer. Subjects come from the config (bounded; cleared if it ever grows).
    */
   private readonly keys = new Map<string, string>();
 
-  constructor(url: string, log: Logger, prefix = 'tidegate') {
+  /** `connection`: the process's Redis connection; its owner closes it after this store's close(). */
+  constructor(connection: RedisConnection, log: Logger, prefix = 'tidegate') {
     this.prefix = `${prefix}:limits:`;
     this.log = log;
+    this.connection = connection;
     const store = this;
-    const redis = new Redis(url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      // A Redis that takes but does not answer must not hold requests: they fall back to local limits.
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      retryStrategy: function limitsRetryDelay(times: number) {
-        return Math.min(100 * times, 1_000);
-      },
-    });
+    const redis = connection.client;
+    this.up = redis.status === 'ready';
     redis.defineCommand('tgAdmit', { lua: ADMIT });
     redis.defineCommand('tgSettle', { lua: SETTLE });
     this.redis = redis as Redis & LimitCommands;
@@ -156,16 +154,14 @@ export class RedisLimitStore implements LimitStore {
     });
     this.timer = setInterval(function limitsSettle() {
       store.flush();
+      store.expire();
     }, SETTLE_MS);
     this.timer.unref();
   }
 
   async connect(): Promise<void> {
-    try {
-      await this.redis.connect();
-    } catch (err) {
-      this.lastError ??= (err as Error).message;
-    }
+    const err = await this.connection.connect();
+    if (err !== null) this.lastError ??= err.message;
   }
 
   admit(owner: SharedLimitOwner, subjects: readonly string[], limits: readonly number[], reserved: number): void {
@@ -187,14 +183,42 @@ export class RedisLimitStore implements LimitStore {
     const batch = this.batch!;
     this.batch = null;
     const store = this;
-    this.redis.tgAdmit(batch.keys.length, ...batch.keys, Date.now(), WINDOW_MS, batch.owners.length, ...batch.args)
+    const now = Date.now();
+    batch.sentAt = now;
+    this.inFlight.push(batch);
+    this.redis.tgAdmit(batch.keys.length, ...batch.keys, now, WINDOW_MS, batch.owners.length, ...batch.args)
       .then(function admitted(r: number[]) {
-        batch.replied(r);
+        store.answered(batch);
+        if (!batch.done) batch.replied(r);
       }, function admitFailed(err: Error) {
+        store.answered(batch);
+        if (batch.done) return;
         store.lastError = err.message;
-        store.fallbacks += batch.owners.length;
-        batch.failed();
+        store.giveUp(batch);
       });
+  }
+
+  /** Replies come in send order: the answered batch is the oldest one in flight. */
+  private answered(batch: AdmitBatch): void {
+    const at = this.inFlight.indexOf(batch);
+    if (at >= 0) this.inFlight.splice(0, at + 1);
+  }
+
+  private giveUp(batch: AdmitBatch): void {
+    this.fallbacks += batch.owners.length;
+    batch.failed();
+  }
+
+  /** A Redis that takes but does not answer must not hold requests: they fall back to local limits. */
+  private expire(): void {
+    const inFlight = this.inFlight;
+    const before = Date.now() - ADMIT_TIMEOUT_MS;
+    while (inFlight.length > 0 && inFlight[0]!.sentAt <= before) {
+      const batch = inFlight.shift()!;
+      if (batch.done) continue;
+      this.lastError = 'Command timed out';
+      this.giveUp(batch);
+    }
   }
 
   settle(subjects: readonly string[], delta: number): void {
@@ -241,7 +265,8 @@ export class RedisLimitStore implements LimitStore {
     clearInterval(this.timer);
     this.flush();
     this.up = false;
-    this.redis.disconnect();
+    for (let i = 0; i < this.inFlight.length; i++) if (!this.inFlight[i]!.done) this.giveUp(this.inFlight[i]!);
+    this.inFlight.length = 0;
     await Promise.resolve();
   }
 }
@@ -257,8 +282,12 @@ class AdmitBatch {
   readonly subjects: number[] = [];
   readonly keys: string[] = [];
   readonly args: (string | number)[] = [];
+  sentAt = 0;
+  /** Its owners heard (a reply, a failure or a timeout): later news of it is ignored. */
+  done = false;
 
   replied(r: number[]): void {
+    this.done = true;
     let at = 0;
     for (let i = 0; i < this.owners.length; i++) {
       const n = this.subjects[i]!;
@@ -268,6 +297,7 @@ class AdmitBatch {
   }
 
   failed(): void {
+    this.done = true;
     for (let i = 0; i < this.owners.length; i++) this.owners[i]!.sharedReply(0, 0, null, 0);
   }
 }

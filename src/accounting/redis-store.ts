@@ -1,7 +1,8 @@
-import { Redis, type ChainableCommander } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import { Delta } from './delta.js';
 import { ALL_TIME } from './period.js';
+import type { RedisConnection } from './redis-connection.js';
 import type { Subject, UserAccount } from './subject.js';
 
 export type RedisState = 'connecting' | 'connected' | 'down' | 'closed';
@@ -27,7 +28,6 @@ export const REDIS_FLUSH_MS = 100;
 const POLL_PER_TICK = 256;
 /** Users re-read (and re-seeded) per tick after a reconnect, until every user was once. */
 const RECONCILE_PER_TICK = 2_048;
-const CONNECT_TIMEOUT_MS = 2_000;
 
 /** The gateway spend of a user's period in its usage hash: requests, tokens, cost and the five token classes. */
 const SPEND_FIELDS = ['requests', 'tokens', 'cost', 'ti', 'tcr', 'tcw', 'to', 'tr'] as const;
@@ -104,6 +104,7 @@ interface Sent {
 export class RedisCounterStore {
   readonly url: string;
   private readonly redis: Redis;
+  private readonly connection: RedisConnection;
   private readonly log: Logger;
   private readonly prefix: string;
   private readonly dirty = new Set<Subject>();
@@ -121,21 +122,17 @@ export class RedisCounterStore {
   private inFlight: Promise<void> | null = null;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(url: string, log: Logger, prefix = 'tidegate') {
-    this.url = redactUrl(url);
+  /**
+   * `connection`: the process's Redis connection (commands fail at once while it is down: the deltas are ours to
+   * keep, not ioredis's queue); its owner closes it after this store's close().
+   */
+  constructor(connection: RedisConnection, log: Logger, prefix = 'tidegate') {
+    this.url = connection.url;
     this.log = log;
     this.prefix = prefix;
+    this.connection = connection;
     const store = this;
-    this.redis = new Redis(url, {
-      lazyConnect: true,
-      // Commands fail at once while disconnected: the deltas are ours to keep, not ioredis's queue.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      retryStrategy: function redisRetryDelay(times: number) {
-        return Math.min(100 * times, 1_000);
-      },
-    });
+    this.redis = connection.client;
     this.redis.defineCommand('checkAndAdd', { numberOfKeys: 1, lua: CHECK_AND_ADD });
     this.redis.on('ready', function redisReady() {
       store.onReady();
@@ -154,11 +151,10 @@ export class RedisCounterStore {
 
   /** Connects (bounded wait); when Redis is down, tidegate starts anyway and counts in memory. */
   async connect(): Promise<void> {
-    try {
-      await this.redis.connect();
-    } catch (err) {
+    const err = await this.connection.connect();
+    if (err !== null) {
       // The 'error' event usually said why (ECONNREFUSED); keep that over ioredis's generic rejection.
-      this.lastError ??= (err as Error).message;
+      this.lastError ??= err.message;
       this.onDown();
     }
   }
@@ -216,7 +212,7 @@ export class RedisCounterStore {
     if (this.inFlight !== null) await this.inFlight;
   }
 
-  /** Sends the last deltas and disconnects; deltas Redis never got are logged. */
+  /** Sends the last deltas (the connection's owner disconnects after); deltas Redis never got are logged. */
   async close(): Promise<void> {
     clearInterval(this.timer);
     if (this.connected) await this.sync();
@@ -227,7 +223,6 @@ export class RedisCounterStore {
       );
     }
     this.state = 'closed';
-    this.redis.disconnect();
   }
 
   private userKey(id: string, period: string): string {
@@ -438,15 +433,5 @@ function takeSpend(user: UserAccount, totals: readonly (number | string | null)[
     const field = SPEND_COUNTERS[f]!;
     const shared = Number(totals[at + f] ?? 0) + unsent(user, field);
     if (shared > spent[field]) spent[field] = shared;
-  }
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis://(unparseable)';
   }
 }

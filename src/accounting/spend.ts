@@ -1,8 +1,11 @@
+import type { BudgetStatus } from '../contracts/admin-api.js';
 import type { QuotaConfig } from '../config/types.js';
 import type { SpendReservation } from '../contracts/accounting.js';
 import type { PriceTable } from './price-table.js';
 import type { Counters } from './delta.js';
 import type { UserAccount } from './subject.js';
+
+export type { BudgetStatus };
 
 /** What a budget is checked against: the period's booked figures and the running requests' worst cases. */
 export interface SpendState {
@@ -80,16 +83,6 @@ export function release(r: Reservation): void {
   user.reservedOutput -= r.output;
   user.reservedRequests--;
   user.reservedCost -= r.cost;
-}
-
-/** One budget of a period as `GET /users/:id/usage` shows it (cost in micro-units of the prices' currency). */
-export interface BudgetStatus {
-  readonly budget: string;
-  readonly limit: number;
-  readonly used: number;
-  /** The worst case of the requests still running. */
-  readonly reserved: number;
-  readonly remaining: number;
 }
 
 /** Every budget of `q` with what is used, reserved and left in the current period. */

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { LiveEvent } from '../contracts/admin-api.js';
 
 /** Bytes a subscriber may have unsent before it is dropped: a slow reader never makes the process buffer more. */
 export const MAX_SUBSCRIBER_BUFFER = 256 * 1024;
@@ -49,7 +50,8 @@ export class EventHub {
 
   publish(type: string, data: unknown): void {
     if (this.subscribers.size === 0) return;
-    const json = JSON.stringify({ type, at: new Date().toISOString(), ...(data as object) });
+    const event: LiveEvent = { type, at: new Date().toISOString(), ...(data as object) };
+    const json = JSON.stringify(event);
     const frame = `id: ${++this.seq}\nevent: ${type}\ndata: ${json}\n\n`;
     for (const sub of this.subscribers) this.send(sub, frame);
   }

@@ -3,7 +3,9 @@ import type { GatewayUsage } from './records.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 import type { Relay, RelayResult } from './relay-engine.js';
 
-export type RefusalReason = 'quota_exceeded' | 'quota_expired' | 'user_disabled';
+import type { RefusalReason } from './admin-api.js';
+
+export type { RefusalReason };
 
 /** Why a connection or request was refused (`tidegate_refused_total{service, reason}`); `quota` when unsaid. */
 export type RefusedReason = RefusalReason | 'quota' | 'rate_limited' | 'unpriced_model' | 'key_expired';

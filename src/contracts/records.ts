@@ -66,4 +66,6 @@ export interface GatewayUsage {
   readonly costMicros: number | null;
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** Upstream attempts: 0 when the request was refused (or failed) before any (it then spends no budget). */
+  readonly attempts: number;
 }

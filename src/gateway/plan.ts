@@ -1,3 +1,4 @@
+import type { ParsedRequest } from '../dialects/offload.js';
 import type { Dialect, JsonObject, RequestSummary } from '../dialects/types.js';
 import type { ChannelKind } from '../config/schema.js';
 import { NoChannelError, type GatewayError } from '../errors.js';
@@ -64,16 +65,21 @@ export class RequestPlan {
     this.endpoint = endpoint;
   }
 
-  /** Parses the whole body, then routes the request. */
+  /** Reads the routing fields (parsed inline below the offload threshold, else from the skeleton or in the pool). */
   start(body: Buffer): void {
     this.body = body;
     const codec = this.core.codec;
-    let summary: RequestSummary | null = null;
+    let summary: RequestSummary | null;
+    const dialect = this.endpoint.dialect!;
+    const field = this.core.config.affinity.bodyField;
     try {
       const root = codec.decodeInline(body);
       if (root !== null) {
-        summary = codec.summarizeParsed(this.endpoint.dialect!, root, this.core.config.affinity.bodyField);
+        summary = codec.summarizeParsed(dialect, root, field);
         this.root = root;
+      } else {
+        // Large: mostly long strings and not too large is read from its skeleton here (no root: not for conversion).
+        summary = codec.summarizeLongInline(dialect, body, field);
       }
     } catch (err) {
       this.owner.fail(toGatewayError(err));
@@ -90,14 +96,17 @@ export class RequestPlan {
   }
 
   private async parseInPool(body: Buffer): Promise<void> {
-    let summary: RequestSummary;
+    let parsed: ParsedRequest;
     try {
-      summary = await this.core.codec.parse(this.endpoint.dialect!, body, this.core.config.affinity.bodyField);
+      parsed = await this.core.codec.parseLarge(this.endpoint.dialect!, body, this.core.config.affinity.bodyField);
     } catch (err) {
       this.owner.fail(toGatewayError(err));
       return;
     }
-    if (!this.owner.clientGone) this.routeRequest(summary);
+    if (this.owner.clientGone || this.body === null) return;
+    // The body went to the worker by transfer: these are its bytes, moved back.
+    this.body = parsed.body;
+    this.routeRequest(parsed);
   }
 
   private routeRequest(parsed: RequestSummary): void {

@@ -1,3 +1,4 @@
+import type { StatusBody as AdminStatusBody } from '../contracts/admin-api.js';
 import { registerServiceMetrics } from './service-metrics.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -54,20 +55,8 @@ export type RuntimeUsageLog = UsageLogContract & { flush(): Promise<unknown>; cl
 /** How long requests on a moved admin API's old listener may take to finish (its own reload reply among them). */
 const ADMIN_MOVE_GRACE_MS = 5_000;
 
-export interface StatusBody {
-  readonly version: string;
-  readonly uptimeSeconds: number;
-  readonly relayEngine: RelayEngine['kind'];
-  readonly relayEngineFallback: string | null;
-  readonly reloads: { readonly total: number; readonly failed: number; readonly lastError: string | null };
-  /** The worker pool, once a service needed it. */
-  readonly pool: PoolStats | null;
-  readonly services: readonly ServiceStatus[];
-  /** Ledger and shared Redis counter state. */
-  readonly accounting: AccountingStatus;
-  /** Worker processes (`workers` > 1): each one's state, restarts and connections. */
-  readonly workers?: unknown;
-}
+/** `GET /status` (the shape in contracts/admin-api.ts, with this server's accounting and pool status). */
+export type StatusBody = AdminStatusBody<AccountingStatus, PoolStats>;
 
 export interface RuntimeOptions {
   readonly log: Logger;

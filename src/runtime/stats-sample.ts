@@ -1,15 +1,9 @@
 import type { StatsTick } from '../admin/stats-stream.js';
 import type { ServiceStatus } from '../contracts/service-status.js';
 
-/** A service's numbers in one stats sample: live connections, bytes in and out, gateway requests so far. */
-export type ServiceSample = readonly [live: number, bytesIn: number, bytesOut: number, requests: number];
+import type { ServiceSample, StatsSample } from '../contracts/admin-api.js';
 
-/** What the dashboard charts: one entry per service, counters as they are (the page takes the deltas). */
-export interface StatsSample {
-  /** Epoch milliseconds. */
-  readonly t: number;
-  readonly services: Readonly<Record<string, ServiceSample>>;
-}
+export type { ServiceSample, StatsSample };
 
 /** One `GET /stats/stream` tick from a `/status` body: the compact sample kept for history, and the body itself. */
 export function statsTick(status: { readonly services: readonly ServiceStatus[] }): StatsTick {

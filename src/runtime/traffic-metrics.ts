@@ -2,30 +2,25 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { GatewayUsageRecord, RelayRecord } from '../contracts/records.js';
 import type { ServiceStatus } from '../contracts/service-status.js';
+import { ModelLabels } from '../accounting/model-labels.js';
 import { formatHostPort } from '../util/address.js';
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const TTFB_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BREAKER_STATES = ['closed', 'open', 'half-open'];
-/** A model no configured name mentions (clients choose model names: they are not label values). */
 const OTHER = 'other';
-
-/** The label values a config allows: forward targets and gateway model names by service. */
-interface Names {
-  readonly targets: ReadonlyMap<string, ReadonlySet<string>>;
-  readonly models: ReadonlyMap<string, ReadonlySet<string>>;
-}
 
 /**
  * Per channel, model and status: gateway request counts, latency and time-to-first-byte histograms, breaker state;
  * per forward target: up/down and bytes. Label values come only from the config (service, channel and target names,
- * model names written out in channels and rules: a client's other model names are `other`) and bounded sets
+ * model names by the rule of accounting/model-labels.ts: a client's other model names are `other`) and bounded sets
  * (status class, breaker state, direction), so label sets stay bounded whatever clients send.
  */
 export class TrafficMetrics {
   private readonly config: () => Config;
-  private namesOf: Config | null = null;
-  private names: Names = { targets: new Map(), models: new Map() };
+  private targetsOf: Config | null = null;
+  private targets: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+  private readonly models = new ModelLabels();
   private readonly requests: Counter<string>;
   private readonly latency: Histogram<string>;
   private readonly ttfb: Histogram<string>;
@@ -103,7 +98,8 @@ export class TrafficMetrics {
   /** One finished gateway request. */
   gatewayRequest(r: GatewayUsageRecord): void {
     const channel = r.channel ?? 'none';
-    const model = this.modelLabel(r.service, r.model);
+    this.models.use(this.config());
+    const model = this.models.label(r.service, r.model);
     const status = statusClass(r.status);
     this.requests.labels(r.service, channel, model, status).inc();
     this.latency.labels(r.service, channel, model, status).observe(r.latencyMs / 1000);
@@ -112,7 +108,7 @@ export class TrafficMetrics {
 
   /** One closed relay: forward services' configured targets only (a proxy's destinations are the clients'). */
   relayClosed(r: RelayRecord): void {
-    const targets = this.current().targets.get(r.service);
+    const targets = this.currentTargets().get(r.service);
     if (targets === undefined || !targets.has(r.target)) return;
     if (r.bytesIn === 0 && r.bytesOut === 0) return;
     // Once per connection: a plain sum here, the labelled children (hashing label sets) only at scrape time.
@@ -130,46 +126,23 @@ export class TrafficMetrics {
     sums.in += r.bytesOut;
   }
 
-  private modelLabel(service: string, model: string | null): string {
-    if (model === null) return 'none';
-    return this.current().models.get(service)?.has(model) === true ? model : OTHER;
-  }
-
-  /** The names of the config in force, rebuilt when a reload replaced it (configs are frozen, new per reload). */
-  private current(): Names {
+  /** The targets of the config in force, rebuilt when a reload replaced it (configs are frozen, new per reload). */
+  private currentTargets(): ReadonlyMap<string, ReadonlySet<string>> {
     const config = this.config();
-    if (config !== this.namesOf) {
-      this.namesOf = config;
-      this.names = namesOf(config);
+    if (config !== this.targetsOf) {
+      this.targetsOf = config;
+      this.targets = targetsOf(config);
     }
-    return this.names;
+    return this.targets;
   }
 }
 
-function namesOf(config: Config): Names {
+function targetsOf(config: Config): Map<string, Set<string>> {
   const targets = new Map<string, Set<string>>();
-  const models = new Map<string, Set<string>>();
   for (const s of config.services) {
     if (s.type === 'forward') targets.set(s.name, new Set(s.targets.map((t) => formatHostPort(t))));
-    if (s.type !== 'gateway') continue;
-    const names = new Set<string>();
-    const add = (m: string | null): void => {
-      if (m !== null && !/[*?[]/.test(m)) names.add(m);
-    };
-    for (const c of s.channels) {
-      c.models.forEach(add);
-      for (const [from, to] of Object.entries(c.modelMap)) {
-        add(from);
-        add(to);
-      }
-    }
-    for (const r of s.rules) {
-      add(r.match.model);
-      add(r.model);
-    }
-    models.set(s.name, names);
   }
-  return { targets, models };
+  return targets;
 }
 
 /** A forward target's bytes of closed relays since the last scrape. */

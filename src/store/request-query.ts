@@ -1,4 +1,7 @@
 import type { Statement } from 'better-sqlite3';
+import type { RequestRow } from '../contracts/admin-api.js';
+
+export type { RequestRow };
 import { applyMigrations, type Db, type Migration } from './database.js';
 import { USAGE_MIGRATIONS } from './usage-log.js';
 
@@ -27,25 +30,6 @@ export interface RequestFilter {
   readonly since?: number;
   /** Epoch ms, exclusive. */
   readonly until?: number;
-}
-
-export interface RequestRow {
-  readonly id: number;
-  readonly ts: string;
-  readonly service: string;
-  readonly user: string | null;
-  readonly channel: string | null;
-  readonly endpoint: string;
-  readonly model: string | null;
-  readonly stream: boolean;
-  readonly status: number;
-  readonly promptTokens: number | null;
-  readonly completionTokens: number | null;
-  readonly totalTokens: number | null;
-  readonly latencyMs: number;
-  readonly ttfbMs: number | null;
-  readonly attempts: number;
-  readonly error: string | null;
 }
 
 export const GROUP_BY = ['user', 'service', 'channel', 'model', 'day'] as const;

@@ -1,14 +1,13 @@
 import { Worker } from 'node:worker_threads';
+import type { Page } from '../contracts/admin-api.js';
 import type { Logger } from '../log.js';
 import type { Db } from './database.js';
 import {
   RequestQuery, type GroupBy, type RequestFilter, type RequestRow, type SummaryRow,
 } from './request-query.js';
 
-export interface RequestPage {
-  readonly items: RequestRow[];
-  readonly nextCursor: string | null;
-}
+/** A `GET /requests` page (contracts/admin-api.ts). */
+export type RequestPage = Page<RequestRow>;
 
 /** What the reader thread is asked (request-query-thread.ts). */
 export type ReaderRequest =

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Redis } from 'ioredis';
+import { RedisConnection } from '../../src/accounting/redis-connection.js';
 import { RedisCounterStore } from '../../src/accounting/redis-store.js';
 import { UserAccount } from '../../src/accounting/subject.js';
 import { createLogger } from '../../src/log.js';
@@ -258,7 +259,8 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
   it('a delta sent to an emptied Redis re-seeds the key before it adds (the script itself, no poll)', async () => {
     const redis = new RedisServer(tempDir());
     await redis.start();
-    const store = new RedisCounterStore(redis.url, createLogger('silent'));
+    const connection = new RedisConnection(redis.url);
+    const store = new RedisCounterStore(connection, createLogger('silent'));
     const client = redis.client();
     try {
       await store.connect();
@@ -291,6 +293,7 @@ describe('Redis is a cache of the ledger, never its replacement', { skip }, () =
     } finally {
       client.disconnect();
       await store.close();
+      connection.close();
       await redis.kill();
     }
   });

@@ -140,7 +140,7 @@ describe('the one inline-or-offload decision', () => {
       const large = chatBodyOfSize(small.byteLength + 1);
       assert.equal(codec.parseInline('openai-chat', large, null), null);
       assert.equal(codec.convertInline('openai-chat', 'anthropic-messages', large), null);
-      assert.equal((await codec.parse('openai-chat', large, null)).model, 'gpt-4o');
+      assert.equal((await codec.parseLarge('openai-chat', large, null)).model, 'gpt-4o');
       await convertRequest(pool, 'openai-chat', 'anthropic-messages', large);
       assert.equal(pool.stats().inline, 3, 'the large body never ran inline');
       assert.equal(pool.stats().completed, 2);

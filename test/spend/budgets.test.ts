@@ -24,6 +24,7 @@ describe('spend: token, request and cost budgets', () => {
       { id: 'tok', keys: ['k-tok'], quota: { tokens: N, period: 'daily' } },
       { id: 'req', keys: ['k-req'], quota: { requests: 3, period: 'monthly', resetDay: 15 } },
       { id: 'usd', keys: ['k-usd'], quota: { cost: '0.0004USD' } },
+      { id: 'adm', keys: ['k-adm'], quota: { requests: 2, period: 'monthly' } },
     ],
     config: { prices: { '*': { input: 10, output: 20 } } },
   });
@@ -76,6 +77,26 @@ describe('spend: token, request and cost budgets', () => {
         return true;
       },
     );
+  });
+
+  it('only admitted requests spend a request budget: refusals before any upstream attempt do not', async () => {
+    const bad = async (): Promise<number> => (await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: 'Bearer k-adm', 'content-type': 'application/json' }, body: '{"model":',
+    })).status;
+    const requests = (): number => ((usageOf(gw, 'adm').spend as { spent: { requests: number } }).spent.requests);
+    // Refused before any upstream attempt (400): nothing spent.
+    for (let i = 0; i < 3; i++) assert.equal(await bad(), 400);
+    assert.equal(requests(), 0);
+    const client = new OpenAI({ apiKey: 'k-adm', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const ask = { model: 'gpt-4o', max_tokens: 5, messages: [{ role: 'user' as const, content: 'hi' }] };
+    await client.chat.completions.create(ask);
+    await client.chat.completions.create(ask);
+    assert.equal(requests(), 2);
+    // Used up: each 429 quota_exceeded is refused before the upstream and spends nothing more.
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(client.chat.completions.create(ask), (err: unknown) => err instanceof OpenAI.RateLimitError);
+    }
+    assert.equal(requests(), 2);
   });
 
   it('a cost budget: refused once the booked cost reaches it', async () => {

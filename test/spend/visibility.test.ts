@@ -15,7 +15,8 @@ describe('spend: GET /users/:id/usage and /metrics show budgets, limit windows a
       an: { dialect: 'anthropic', usage: { prompt: 7, completion: 3 } },
     },
     gateway: ({ oa, an }) => ({
-      channels: [channel(oa, { models: ['gpt-*'] }), channel(an, { models: ['claude-*'] })],
+      // Model label values are the configured names only (globs give none): gpt-4o and claude-3 are written out.
+      channels: [channel(oa, { models: ['gpt-4o', 'gpt-*'] }), channel(an, { models: ['claude-3', 'claude-*'] })],
     }),
     users: [{
       id: 'ana',
@@ -41,9 +42,9 @@ describe('spend: GET /users/:id/usage and /metrics show budgets, limit windows a
     };
     assert.match(spend.period, /^m:\d{4}-\d{2}$/);
     assert.equal(spend.currency, 'USD');
-    // Three answers of 20 prompt (5 of them cached) + 10 completion tokens; the refused request is booked as a
-    // request too (its row), with no tokens.
-    assert.equal(spend.spent.requests, 4);
+    // Three answers of 20 prompt (5 of them cached) + 10 completion tokens; the request refused by the key's rpm
+    // (before any upstream attempt) spends nothing.
+    assert.equal(spend.spent.requests, 3);
     assert.equal(spend.spent.inputTokens, 45);
     assert.equal(spend.spent.cacheReadTokens, 15);
     assert.equal(spend.spent.outputTokens, 30);
@@ -82,5 +83,18 @@ describe('spend: GET /users/:id/usage and /metrics show budgets, limit windows a
     const claudeLabels = 'service="llm",channel="an",model="claude-3"';
     assert.equal(sample(text, 'tidegate_gateway_model_tokens_total', `${claudeLabels},class="output"`), 3);
     assert.equal(sample(text, 'tidegate_gateway_model_cost_micros_total', claudeLabels), 0, 'unpriced: cost 0');
+  });
+
+  it('/metrics: one model rule for spend and traffic metrics: a name no config writes out is `other`', async () => {
+    const openai = new OpenAI({ apiKey: 'k-ana', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    await openai.chat.completions.create({ ...ask, model: 'gpt-client-chosen' });
+    const text = await metrics(gw);
+    const other = 'service="llm",channel="oa",model="other"';
+    assert.equal(sample(text, 'tidegate_gateway_model_requests_total', other), 1);
+    assert.equal(sample(text, 'tidegate_gateway_model_tokens_total', `${other},class="output"`), 10);
+    assert.equal(sample(text, 'tidegate_gateway_requests_total', `${other},status="2xx"`), 1);
+    const gpt = 'service="llm",channel="oa",model="gpt-4o",status="2xx"';
+    assert.equal(sample(text, 'tidegate_gateway_requests_total', gpt), 3);
+    assert.ok(!text.includes('gpt-client-chosen'), 'a client-chosen name is never a label value');
   });
 });

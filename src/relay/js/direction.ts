@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { JsByteBudget } from './byte-budget.js';
 import type { TokenBucket } from './token-bucket.js';
+import { canReadInto, readInto } from './user-buffer.js';
+import { BULK_READ, copyOut, giveReadBuffer, sharedReadBuffer, takeReadBuffer } from './read-buffers.js';
 
 /** How often a direction whose quota is used up looks again (accounting closes it, or raises the budget). */
 const QUOTA_POLL_MS = 100;
@@ -11,8 +13,13 @@ export interface DirectionOwner {
 }
 
 /**
- * One way of a relay: reads `source`, writes `destination`, pauses on backpressure, an empty token bucket or a used-up
- * quota budget, and passes EOF on as a half-close. Handlers are bound once per direction, never per chunk.
+ * One way of a relay: reads `source`, writes `destination`, stops reading on backpressure, an empty token bucket or a
+ * used-up quota budget, and passes EOF on as a half-close. Handlers are bound once per direction, never per chunk.
+ *
+ * Where it can (`canReadInto`), the source reads into our buffers (read-buffers.ts) instead of emitting a new Buffer
+ * per read: that allocation was what made the garbage collector the largest cost of a busy JS relay. A chunk written
+ * from a direction's own buffer may still be queued in the destination when the write returns; reading then stops
+ * until it is flushed, so the next read cannot overwrite it.
  */
 export class Direction {
   readonly source: Socket;
@@ -25,13 +32,20 @@ export class Direction {
   /** This direction's index in the budget: 0 client→target, 1 target→client. */
   private readonly dir: 0 | 1;
   private readonly owner: DirectionOwner;
+  /** The source reads into our buffers (`onRead`) rather than emitting 'data'. */
+  private direct = false;
+  /** The buffer of our own the source reads into while it moves bulk data; null: the shared one. */
+  private own: Buffer | null = null;
+  /** Bytes of the last read (direct mode): decides which buffer the next one goes to. */
+  private lastRead = 0;
   private throttleTimer: NodeJS.Timeout | null = null;
   private budgetTimer: NodeJS.Timeout | null = null;
   /** The part of a chunk past the quota budget: passed on once the budget allows (or dropped at teardown). */
   private held: Buffer | null = null;
   /** The source ended while bytes were held: the half-close follows them. */
   private endAfterHeld = false;
-  private waitingForDrain = false;
+  /** Reading stopped until the destination has flushed (direct mode) or drained what it was given. */
+  private waitingForWrite = false;
 
   constructor(
     source: Socket, destination: Socket, bucket: TokenBucket | null, budget: JsByteBudget | null, dir: 0 | 1,
@@ -44,6 +58,9 @@ export class Direction {
     this.dir = dir;
     this.owner = owner;
     this.onData = this.onData.bind(this);
+    this.onRead = this.onRead.bind(this);
+    this.nextReadBuffer = this.nextReadBuffer.bind(this);
+    this.onWritten = this.onWritten.bind(this);
     this.onDrain = this.onDrain.bind(this);
     this.onSourceEnd = this.onSourceEnd.bind(this);
     this.onDestinationFinish = this.onDestinationFinish.bind(this);
@@ -52,11 +69,21 @@ export class Direction {
   }
 
   start(): void {
-    this.source.on('data', this.onData);
-    this.source.on('end', this.onSourceEnd);
-    this.destination.on('drain', this.onDrain);
+    const { source } = this;
+    source.on('end', this.onSourceEnd);
     this.destination.on('finish', this.onDestinationFinish);
-    this.source.resume();
+    if (!canReadInto(source)) {
+      source.on('data', this.onData);
+      this.destination.on('drain', this.onDrain);
+      source.resume();
+      return;
+    }
+    // Bytes Node read before the relay started go first, as one chunk; later reads land in our buffers.
+    const early = takeBuffered(source);
+    this.direct = true;
+    readInto(source, sharedReadBuffer, this.onRead, this.nextReadBuffer);
+    if (early === null || this.take(early)) source.resume();
+    else source.pause();
   }
 
   /** Bytes accepted but not yet flushed to the kernel; not delivered if the relay is torn down now. */
@@ -82,39 +109,90 @@ export class Direction {
     }
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.budget !== null) {
-      // Node sized the read; the budget sizes what passes. The rest waits, with the source paused.
-      const allowed = this.budget.allow(this.dir, chunk.length);
-      if (allowed < chunk.length) {
-        this.held = chunk.subarray(allowed);
-        this.source.pause();
-        this.budgetTimer = setTimeout(this.retryBudget, QUOTA_POLL_MS);
-        if (allowed === 0) return;
-        chunk = chunk.subarray(0, allowed);
-      }
-    }
-    this.pass(chunk);
+  /** Once both sockets have closed (no write can point into it any more): the own buffer goes back to the pool. */
+  release(): void {
+    if (this.own === null) return;
+    giveReadBuffer(this.own);
+    this.own = null;
   }
 
-  private pass(chunk: Buffer): void {
-    this.written += chunk.length;
-    const flowing = this.destination.write(chunk);
-    if (!flowing) {
-      this.waitingForDrain = true;
-      this.source.pause();
-    }
-    if (this.bucket !== null) {
-      const waitMs = this.bucket.take(chunk.length);
-      if (waitMs > 0 && this.throttleTimer === null) {
-        this.source.pause();
-        this.throttleTimer = setTimeout(this.resumeAfterThrottle, waitMs);
+  private onData(chunk: Buffer): void {
+    if (!this.take(chunk)) this.source.pause();
+  }
+
+  /** Direct mode: `nread` bytes landed in `buffer` (ours, or the shared one: then they are copied out first). */
+  private onRead(nread: number, buffer: Buffer): boolean {
+    this.lastRead = nread;
+    return this.take(buffer === sharedReadBuffer ? copyOut(buffer, nread) : buffer.subarray(0, nread));
+  }
+
+  /** Direct mode, after each read: where the next one goes. */
+  private nextReadBuffer(): Buffer {
+    const own = this.own;
+    if (this.lastRead >= BULK_READ) return own ?? (this.own = takeReadBuffer());
+    // A small read: the stream is interactive or winding down. Keep the own buffer only while bytes in it wait.
+    if (own === null) return sharedReadBuffer;
+    if (this.waitingForWrite || this.held !== null) return own;
+    giveReadBuffer(own);
+    this.own = null;
+    return sharedReadBuffer;
+  }
+
+  /** Passes on what the quota budget allows of a chunk just read; false when reading must stop for now. */
+  private take(chunk: Buffer): boolean {
+    const budget = this.budget;
+    if (budget !== null) {
+      // Node sized the read; the budget sizes what passes. The rest waits, with reading stopped.
+      const allowed = budget.allow(this.dir, chunk.length);
+      if (allowed < chunk.length) {
+        this.held = chunk.subarray(allowed);
+        this.budgetTimer = setTimeout(this.retryBudget, QUOTA_POLL_MS);
+        if (allowed > 0) this.pass(chunk.subarray(0, allowed));
+        return false;
       }
+    }
+    return this.pass(chunk);
+  }
+
+  /** Writes a chunk on; false when reading must stop (bytes still queued, or the token bucket is in debt). */
+  private pass(chunk: Buffer): boolean {
+    this.written += chunk.length;
+    const destination = this.destination;
+    let go = true;
+    if (this.direct) {
+      // Judged by what is still queued, not by write()'s answer: a chunk above the high-water mark makes write()
+      // say false even when the kernel took all of it at once.
+      destination.write(chunk, this.onWritten);
+      if (destination.writableLength > 0) {
+        this.waitingForWrite = true;
+        go = false;
+      }
+    } else if (!destination.write(chunk) && destination.writableLength > 0) {
+      this.waitingForWrite = true;
+      go = false;
+    }
+    const bucket = this.bucket;
+    if (bucket !== null) {
+      const waitMs = bucket.take(chunk.length);
+      if (waitMs > 0) {
+        if (this.throttleTimer === null) this.throttleTimer = setTimeout(this.resumeAfterThrottle, waitMs);
+        go = false;
+      }
+    }
+    return go;
+  }
+
+  /** Direct mode: a write finished; once nothing is queued, the buffer is free and reading may go on. */
+  private onWritten(): void {
+    if (this.waitingForWrite && this.destination.writableLength === 0) {
+      this.waitingForWrite = false;
+      this.resumeIfFree();
     }
   }
 
   private onDrain(): void {
-    this.waitingForDrain = false;
+    if (!this.waitingForWrite) return;
+    this.waitingForWrite = false;
     this.resumeIfFree();
   }
 
@@ -141,7 +219,7 @@ export class Direction {
 
   /** Reads again unless backpressure, the token bucket or the quota budget still holds the source. */
   private resumeIfFree(): void {
-    if (this.waitingForDrain || this.throttleTimer !== null || this.budgetTimer !== null || this.source.destroyed) {
+    if (this.waitingForWrite || this.throttleTimer !== null || this.budgetTimer !== null || this.source.destroyed) {
       return;
     }
     this.source.resume();
@@ -160,4 +238,14 @@ export class Direction {
     this.ended = true;
     this.owner.directionEnded(this);
   }
+}
+
+/** What the socket's stream buffered before the relay took it (a handshake's leftovers), as one chunk; or null. */
+function takeBuffered(socket: Socket): Buffer | null {
+  if (socket.readableLength === 0) return null;
+  const chunks: Buffer[] = [];
+  let chunk: Buffer | null;
+  while ((chunk = socket.read() as Buffer | null) !== null) chunks.push(chunk);
+  if (chunks.length === 0) return null;
+  return chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks);
 }

@@ -131,6 +131,8 @@ export class JsRelay implements Relay, DirectionOwner {
       if (this.reason === null) this.end(this.client.destroyed ? 'client_reset' : 'target_reset', true);
       return;
     }
+    this.inbound.release();
+    this.outbound.release();
     this.registry.forget(this);
     this.onClose(this, {
       connected: true,

@@ -1,22 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Origin } from '../../config/overlay.js';
-import type { ServiceStatus } from '../../contracts/service-status.js';
+import type { ServiceItem, UserItem } from '../../contracts/admin-api.js';
 
-export interface UserItem {
-  readonly id: string;
-  readonly origin: Origin;
-  /** The user as validated, secrets redacted. */
-  readonly config: unknown;
-  readonly issuedKeys: readonly { readonly id: string; readonly createdAt: string }[];
-}
-
-export interface ServiceItem {
-  readonly name: string;
-  readonly type: string;
-  readonly origin: Origin;
-  readonly config: unknown;
-  readonly status: ServiceStatus | null;
-}
+export type { ServiceItem, UserItem };
 
 /** An item and its version: `etag` goes out as ETag and comes back as If-Match. */
 export interface Versioned<T> {

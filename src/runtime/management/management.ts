@@ -415,7 +415,8 @@ export class Management {
     const issuedKeys = this.issued
       .filter((k) => k.user === user.id)
       .map((k) => ({ id: k.id, createdAt: new Date(k.createdAt).toISOString() }));
-    return { id: user.id, origin: this.userOrigin(user.id), config: redactValue(user), issuedKeys };
+    const config = redactValue(user) as Record<string, unknown>;
+    return { id: user.id, origin: this.userOrigin(user.id), config, issuedKeys };
   }
 
   private serviceItem(service: ServiceConfig): ServiceItem {
@@ -423,7 +424,7 @@ export class Management {
       name: service.name,
       type: service.type,
       origin: this.serviceOrigin(service.name),
-      config: redactValue(service),
+      config: redactValue(service) as Record<string, unknown>,
       status: this.host.serviceStatus(service.name) ?? null,
     };
   }

@@ -3,11 +3,9 @@ import { AdminBadRequestError } from '../../errors.js';
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
-export interface Page<T> {
-  readonly items: readonly T[];
-  /** Pass as `cursor` for the next page; null on the last one. */
-  readonly nextCursor: string | null;
-}
+import type { Page } from '../../contracts/admin-api.js';
+
+export type { Page };
 
 /** One page of `names` (sorted) after `cursor` (the last name of the previous page, base64url). */
 export function page<T>(
