@@ -142,9 +142,8 @@ implements Service<C>, HeaderListener {
     const onConnection = guardConnection(
       this.name, this.context.log, this.onConnection.bind(this), recovery.faulted.bind(recovery),
     );
-    const server = createServer(
-      { allowHalfOpen: true, pauseOnConnect: true, noDelay: this.config.noDelay }, onConnection,
-    );
+    // No `noDelay` here: admission sets it (or leaves it to the engine, see `engineTunesClient`).
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
     server.on('error', this.onServerError.bind(this));
     return server;
   }
@@ -207,6 +206,14 @@ implements Service<C>, HeaderListener {
   /** The PROXY protocol version to send targets ahead of the client's bytes (forward services), or null. */
   protected outgoingProxyProtocol(): 'v1' | 'v2' | null {
     return null;
+  }
+
+  /**
+   * Whether the relay engine sets an admitted client's TCP_NODELAY and keep-alive (on its own thread), read at
+   * admission together with the service's choice of engine-side dials; otherwise admission sets them.
+   */
+  protected engineTunesClient(): boolean {
+    return false;
   }
 
   /** The per-connection object for an admitted client; it must not start any work yet. */
@@ -527,7 +534,10 @@ implements Service<C>, HeaderListener {
     }
     this.live++;
     this.total++;
-    if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
+    if (!this.engineTunesClient()) {
+      if (this.config.noDelay) client.setNoDelay(true);
+      if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
+    }
     const version = this.outgoingProxyProtocol();
     if (version !== null) {
       // Early bytes: the header waits in the client's read buffer, so either engine relays it to the target first.
