@@ -8,12 +8,12 @@
  *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flagValue } from './lib/args.js';
 import { startHaproxy, startSpliceRelay } from './lib/baselines.js';
-import { cpuSecondsOf } from './lib/cpu.js';
+import { clockTicksPerSecond, cpuSecondsOf, parseProcStatCpuSeconds } from './lib/cpu.js';
 import { freePort, waitForPort } from './lib/ports.js';
 import { ManagedProcess, runCommand } from './lib/process.js';
 import { spawnTidegate } from './lib/tidegate.js';
@@ -62,6 +62,11 @@ async function startPath(path: string, nginxPort: number): Promise<Running> {
   return { port: running.ports[0] as number, pid: running.cpuPid, stop: () => running.stop() };
 }
 
+/** CPU seconds of a process's main thread alone (Node's event loop thread, where the churn cost lives). */
+async function mainThreadCpuSecondsOf(pid: number): Promise<number> {
+  return parseProcStatCpuSeconds(await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8'), clockTicksPerSecond());
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const rounds = Number(flagValue(argv, '--rounds') ?? 3);
@@ -70,38 +75,46 @@ async function main(): Promise<void> {
   const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
   const nginx = await startNginx();
   const running = new Map<string, Running>();
-  const samples = new Map<string, { connPerSec: number[]; cpuMsPerConn: number[] }>();
+  const samples = new Map<string, { connPerSec: number[]; cpuMsPerConn: number[]; mainCpuMsPerConn: number[] }>();
   try {
     for (const path of paths) {
       running.set(path, await startPath(path, nginx.port));
-      samples.set(path, { connPerSec: [], cpuMsPerConn: [] });
+      samples.set(path, { connPerSec: [], cpuMsPerConn: [], mainCpuMsPerConn: [] });
     }
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < paths.length; k++) {
         const path = paths[(round + k) % paths.length] as string;
         const relay = running.get(path) as Running;
         const cpu0 = await cpuSecondsOf(relay.pid);
+        const main0 = await mainThreadCpuSecondsOf(relay.pid);
         const wrk = await runCommand('wrk', [
           '-t1', `-c${connections}`, `-d${seconds}s`, '-H', 'Connection: close', `http://127.0.0.1:${relay.port}/`,
         ]);
         const cpu1 = await cpuSecondsOf(relay.pid);
+        const main1 = await mainThreadCpuSecondsOf(relay.pid);
         const requests = Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? 0);
         const rate = Number(/Requests\/sec:\s*([\d.]+)/.exec(wrk.stdout)?.[1] ?? 0);
         if (requests === 0) throw new Error(`${path}: wrk made no requests: ${wrk.stdout}${wrk.stderr}`);
         const s = samples.get(path)!;
         s.connPerSec.push(rate);
         s.cpuMsPerConn.push(((cpu1 - cpu0) * 1000) / requests);
+        s.mainCpuMsPerConn.push(((main1 - main0) * 1000) / requests);
         process.stderr.write(`round ${round + 1} ${path}: ${Math.round(rate)} conn/s, ` +
-          `${(((cpu1 - cpu0) * 1000) / requests).toFixed(4)} CPU-ms/conn\n`);
+          `${(((cpu1 - cpu0) * 1000) / requests).toFixed(4)} CPU-ms/conn ` +
+          `(main thread ${(((main1 - main0) * 1000) / requests).toFixed(4)})\n`);
       }
     }
   } finally {
     for (const relay of running.values()) await relay.stop().catch(() => undefined);
     await nginx.stop();
   }
-  const out: Record<string, { connPerSec: number; cpuMsPerConn: number }> = {};
+  const out: Record<string, { connPerSec: number; cpuMsPerConn: number; mainCpuMsPerConn: number }> = {};
   for (const [path, s] of samples) {
-    out[path] = { connPerSec: median(s.connPerSec), cpuMsPerConn: median(s.cpuMsPerConn) };
+    out[path] = {
+      connPerSec: median(s.connPerSec),
+      cpuMsPerConn: median(s.cpuMsPerConn),
+      mainCpuMsPerConn: median(s.mainCpuMsPerConn),
+    };
   }
   process.stdout.write(JSON.stringify({ rounds, seconds, connections, medians: out }) + '\n');
 }

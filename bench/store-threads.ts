@@ -109,7 +109,7 @@ function row(ts: number): RequestLogRow {
     ts, service: 'svc-0', user: 'user-1', channel: 'ch-0', endpoint: '/v1/chat/completions', model: 'gpt-4o',
     stream: false, status: 200, attempts: 1, latencyMs: 900, ttfbMs: 120, promptTokens: 100, completionTokens: 50,
     totalTokens: 150, inputTokens: 100, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 50, reasoningTokens: 0,
-    costMicros: 0, error: null, estimated: false, bytesIn: 300, bytesOut: 600,
+    costMicros: 0, error: null, estimated: false, bytesIn: 300, bytesOut: 600, client: '127.0.0.1',
   };
 }
 

@@ -282,6 +282,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     int64_t keepAliveMs = a.Integer(kDialKeepAliveMs, 0, kMaxTimeoutMs);
     Bytes greeting = a.OptionalBuffer(kDialGreeting);
     uint32_t budgetId = static_cast<uint32_t>(a.Integer(kDialBudgetId, 0, kMaxHandleId));
+    bool tuneClient = a.Bool(kDialTuneClient);
     if (!a.ok()) return env.Undefined();
     if (!ReadAddress(address, &spec)) return ThrowError(env, "dial: expected an address from address()");
     std::string error;
@@ -293,6 +294,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     r->dial = spec;
     r->noDelay = noDelay;
     r->keepAliveSec = keepAliveMs <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, keepAliveMs / 1000));
+    r->tuneClient = tuneClient;
     CopyBuffer(greeting, r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
     r->dirs[kOut].greeting = greeting.length;  // the proxy's reply, not relayed bytes: left out of the counts
     AttachBudget(r, budgetId);

@@ -297,14 +297,10 @@ void Loop::CloseFd(int fd) {
 
 // An engine-side dial: a non-blocking connect whose outcome arrives as an epoll event (EPOLLOUT, then SO_ERROR).
 // Node never builds a socket object for the target; JS only hears of a failure (to pick the next target).
-void Loop::BeginConnect(Relay* r) {
-  TG_ASSERT(!r->closed && r->phase == kAwaitingTarget && r->fds[kTarget] < 0 && r->fds[kClient] >= 0);
-  const DialSpec& d = r->dial;
-  int fd = socket(d.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    ConnectFailed(r, errno);
-    return;
-  }
+// The dial's TCP options on a socket (errors ignored, as Node ignores them: a Unix socket refuses TCP options).
+// `asNode`: keep-alive probes as Node's setKeepAlive sets them (libuv: every second, ten times), for a client Node
+// used to set up itself; the target keeps the kernel's probe defaults.
+static void TuneSocket(const Relay* r, int fd, bool asNode) {
   if (r->noDelay) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -313,7 +309,28 @@ void Loop::BeginConnect(Relay* r) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &r->keepAliveSec, sizeof(r->keepAliveSec));
+    if (asNode) {
+      int interval = 1;
+      int count = 10;
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+    }
   }
+}
+
+void Loop::BeginConnect(Relay* r) {
+  TG_ASSERT(!r->closed && r->phase == kAwaitingTarget && r->fds[kTarget] < 0 && r->fds[kClient] >= 0);
+  const DialSpec& d = r->dial;
+  if (r->tuneClient) {
+    r->tuneClient = false;  // once, not again on a redial
+    TuneSocket(r, r->fds[kClient], true);
+  }
+  int fd = socket(d.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ConnectFailed(r, errno);
+    return;
+  }
+  TuneSocket(r, fd, false);
   int rc = connect(fd, reinterpret_cast<const sockaddr*>(&d.addr), d.addrLen);
   int err = rc == 0 ? 0 : errno;
   if (rc != 0 && err != EINPROGRESS) {

@@ -21,7 +21,7 @@ namespace tidegate {
   X(kStartBudgetId, "budgetId")
 
 // dial(id, clientFd, pendingToTarget, idleMs, halfCloseMs, limitId, address, connectTimeoutMs, reportConnect,
-//      noDelay, keepAliveMs, greeting, budgetId)
+//      noDelay, keepAliveMs, greeting, budgetId, tuneClient)
 #define TG_DIAL_ARGS(X)                      \
   X(kDialId, "id")                           \
   X(kDialClientFd, "clientFd")               \
@@ -35,7 +35,8 @@ namespace tidegate {
   X(kDialNoDelay, "noDelay")                 \
   X(kDialKeepAliveMs, "keepAliveMs")         \
   X(kDialGreeting, "greeting")               \
-  X(kDialBudgetId, "budgetId")
+  X(kDialBudgetId, "budgetId")               \
+  X(kDialTuneClient, "tuneClient")
 
 // redial(id, address, connectTimeoutMs, reportConnect)
 #define TG_REDIAL_ARGS(X)                      \

@@ -85,6 +85,8 @@ struct Relay {
   int64_t connectDeadlineNs = 0;
   bool noDelay = false;
   int keepAliveSec = 0;  // 0 = no keep-alive
+  // The client's TCP_NODELAY / keep-alive are set here too (Node did not set them, to spare its main thread).
+  bool tuneClient = false;
 };
 
 }  // namespace tidegate

@@ -361,6 +361,17 @@ export class RateLimitedError extends GatewayError {
   readonly type = 'rate_limit_error';
 }
 
+/** One client address sent more requests than the gateway's `perIp.rate` allows: 429 with Retry-After. */
+export class AddressRateLimitedError extends GatewayError {
+  static readonly code = 'TG_ERR_PER_IP_RATE';
+  readonly status = 429;
+  readonly type = 'rate_limit_error';
+  constructor(rate: number) {
+    super(`this client address is limited to ${rate} requests per second (perIp.rate)`);
+    this.retryAfterSeconds = 1;
+  }
+}
+
 /** `unpriced: refuse` and the request's model has no price: 403 before any upstream request. */
 export class UnpricedModelError extends GatewayError {
   static readonly code = 'TG_ERR_UNPRICED_MODEL';
@@ -540,6 +551,14 @@ export class ProxyProtocolError extends TidegateError {
   }
 }
 
+/**
+ * A fault injected by the test-only `TIDEGATE_TEST_FAULT_PATH` switch: a handler throws it to exercise graduated
+ * recovery through the real code path. Never raised in production (the switch is unset).
+ */
+export class InjectedFaultError extends TidegateError {
+  static readonly code = 'TG_ERR_INJECTED_FAULT';
+}
+
 // ── the registry ─────────────────────────────────────────────────────────────────────────────────────────────
 
 /** A concrete error class: constructible, with its stable code. */
@@ -609,6 +628,8 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze([
   WorkerError,
   InternalError,
   ProxyProtocolError,
+  AddressRateLimitedError,
+  InjectedFaultError,
 ]);
 
 /** Every `TG_ERR_*` code tidegate answers or logs, once each (subclasses may share their parent's code). */

@@ -103,7 +103,14 @@ const VALUES: Record<string, Schema> = {
   },
   perIp: {
     type: 'object',
-    properties: { maxConnections: { type: 'integer', minimum: 0 }, connectRate: { type: 'number', minimum: 0 } },
+    properties: {
+      maxConnections: { type: 'integer', minimum: 0 },
+      connectRate: { type: 'number', minimum: 0 },
+      rate: {
+        oneOf: [{ type: 'number', minimum: 0 }, { type: 'string' }],
+        description: 'forward/proxy: bytes per second per address (10MiB/s); gateway: requests per second',
+      },
+    },
     additionalProperties: false,
   },
 };

@@ -232,7 +232,7 @@ export interface ServiceBase {
   readonly rate: RateConfig | null;
 }
 
-/** `acceptProxyProtocol:` of a forward or proxy listener. */
+/** `acceptProxyProtocol:` of a listener (forward, proxy, gateway). */
 export interface AcceptProxyProtocolConfig {
   /** CIDRs of peers trusted to send a PROXY header; any other source is closed. */
   readonly from: readonly string[];
@@ -244,6 +244,8 @@ export interface PerIpConfig {
   readonly maxConnections: number;
   /** New connections per second (burst of the same size). */
   readonly connectRate: number;
+  /** forward / proxy: bytes per second each way, shared by the address's relays; gateway: requests per second. */
+  readonly rate: number;
 }
 
 export type TargetStrategy = 'round-robin' | 'random' | 'least-connections' | 'failover' | 'source-hash';
@@ -415,6 +417,8 @@ export interface RuleConfig {
 
 export interface GatewayServiceConfig extends ServiceBase {
   readonly type: 'gateway';
+  readonly acceptProxyProtocol: AcceptProxyProtocolConfig | null;
+  readonly perIp: PerIpConfig | null;
   readonly channels: readonly ChannelConfig[];
   readonly rules: readonly RuleConfig[];
   readonly strategy: BalanceStrategy;

@@ -152,6 +152,8 @@ export interface RequestRow {
   readonly ttfbMs: number | null;
   readonly attempts: number;
   readonly error: string | null;
+  /** The client's address (null in rows older than the column). */
+  readonly client: string | null;
 }
 
 /** A `GET /events` event: its type, when, and the event's own fields. */

@@ -44,6 +44,8 @@ export interface RequestLogRow {
   ttfbMs: number | null;
   attempts: number;
   error: string | null;
+  /** The client's address: the socket's, or the one a trusted PROXY header named. */
+  client: string | null;
 }
 
 /** One finished gateway request (the request-log row); accounting reads the per-user token totals from it. */

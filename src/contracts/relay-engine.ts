@@ -73,6 +73,11 @@ export interface DialOptions {
   readonly noDelay: boolean;
   /** TCP keep-alive idle time; 0 disables keep-alive. */
   readonly keepAliveMs: number;
+  /**
+   * Engine-side dials: set `noDelay` and keep-alive on the client's socket too (the caller left them unset so the
+   * syscalls happen on the engine's thread, not Node's). Node dials ignore it.
+   */
+  readonly tuneClient?: boolean;
 }
 
 export type RelayCloseListener = (relay: Relay, result: RelayResult) => void;

@@ -81,6 +81,11 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
     this.plan = new RequestPlan(this, core, req, endpoint);
   }
 
+  /** The client's address for the request log: a trusted PROXY header's, else the socket's. */
+  get clientAddress(): string | null {
+    return this.req.origin ?? this.req.socket?.remoteAddress ?? null;
+  }
+
   // ---- request side ----
 
   /** Client auth by API key, then the user's quota; returns false (after answering 401 / 429) when refused. */

@@ -24,6 +24,8 @@ export interface ResponseOwner {
 export class GatewayRequest extends IncomingMessage {
   /** The reader taking this request's body, until its end. */
   bodyReader: BodyReader | null = null;
+  /** The client address a trusted PROXY header named; null: the socket's own. */
+  origin: string | null = null;
 
   /**
    * node:http's parser hands the body to push(): each chunk, then null at its end. While a reader takes the body,

@@ -1,9 +1,21 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, Server as NetServer, type Socket } from 'node:net';
 import { DEFAULTS } from '../config/defaults.js';
 import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
-import { type GatewayError, ListenError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js';
+import {
+  AddressRateLimitedError, type GatewayError, InjectedFaultError, ListenError, MethodNotAllowedError,
+  type ProxyProtocolError, RouteNotFoundError,
+} from '../errors.js';
 import { guardRequest } from '../guard/entry.js';
+import { ListenerRecovery } from '../health/listener-recovery.js';
+import { HandlerRecovery } from '../health/service-recovery.js';
+import { PerIpLimits } from '../origin/per-ip.js';
+import { HeaderReader, type HeaderListener } from '../origin/proxy-protocol/header-reader.js';
+import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
+import { Refusals } from '../origin/refusals.js';
+import { type CidrRange, parseCidr } from '../util/cidr.js';
+import { parseIp } from '../util/ip.js';
+import { FAULT_PATH } from '../util/test-hooks.js';
 import type { HealthSnapshot } from '../contracts/health.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
@@ -20,12 +32,16 @@ import { errorBody } from './response/error-body.js';
 import { Exchange } from './exchange.js';
 import { GatewayRequest, GatewayResponse } from './http-types.js';
 import { KeepAliveSweeper, type ClientConnection } from './timers/keep-alive.js';
+import type { AddressEntry } from '../origin/per-ip.js';
 import { isLingering } from './linger.js';
 import { listModels } from './routing/models.js';
 
 /** The gateway's client connection, kept on its socket (set once, when it is accepted). */
 const CLIENT = Symbol('tidegate.gatewayClient');
 type ClientSocket = Socket & { [CLIENT]?: ClientConnection };
+type GatewayServer = Server<typeof GatewayRequest, typeof GatewayResponse>;
+/** node:http's own 'connection' listener (one function for every server; `this` is the server). */
+type HttpConnectionListener = (this: GatewayServer, socket: Socket) => void;
 
 /**
  * `type: gateway`: an HTTP API router for LLM APIs on node:http. OpenAI-compatible `/v1/chat/completions`,
@@ -33,13 +49,24 @@ type ClientSocket = Socket & { [CLIENT]?: ClientConnection };
  * with balancing, session affinity, circuit breakers, failover before the first byte, streaming with backpressure,
  * dialect conversion and a usage row per request.
  */
-export class GatewayService implements Service<GatewayServiceConfig> {
+export class GatewayService implements Service<GatewayServiceConfig>, HeaderListener {
   readonly name: string;
   readonly type = 'gateway' as const;
   config: GatewayServiceConfig;
   private readonly context: ServiceContext;
   private readonly core: GatewayCore;
-  private readonly server: Server<typeof GatewayRequest, typeof GatewayResponse>;
+  /** The listener; a handler restart replaces it (the old one serves its connections until they end). */
+  private server: GatewayServer;
+  /** Listeners replaced by a handler restart, until their last connection is gone. */
+  private readonly retired = new Set<GatewayServer>();
+  /** node:http's connection listener, taken off the server: called once a connection's client is known. */
+  private httpConnection: HttpConnectionListener | null = null;
+  private readonly recovery: ListenerRecovery;
+  private readonly handlerRecovery: HandlerRecovery;
+  private readonly refusals = new Refusals();
+  private perIp: PerIpLimits | null = null;
+  /** Peers trusted to send a PROXY header (`acceptProxyProtocol.from`), or null when no header is read. */
+  private trusted: CidrRange[] | null = null;
   private state: ServiceState = 'starting';
   private boundAddress: string;
   private liveConnections = 0;
@@ -67,30 +94,182 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.keepAlive = new KeepAliveSweeper(config.keepAliveTimeoutMs);
     this.modelsRefresher = new ModelsRefresher(config.name, context.log);
     this.bodyBudget = context.bodyBudget ?? new BodyBudget(DEFAULTS.gateway);
-    // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
-    const onRequest = guardRequest<GatewayRequest, GatewayResponse>(config.name, context.log, this.handle.bind(this));
-    // node:http's requestTimeout would answer a slow body with its own plain-text 408 (checked every 30 s): the
-    // gateway's bodyTimeout answers it in JSON first, and Node's stays as a backstop set well behind it.
-    this.server = createServer({
-      IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 0,
-      headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: nodeRequestTimeout(this.bodyBudget.timeoutMs),
-    }, onRequest);
-    this.server.maxConnections = config.maxConnections;
     const service = this;
     this.onSocketClose = function gatewaySocketClosed(this: ClientSocket) {
       service.liveConnections--;
       const client = this[CLIENT];
-      if (client !== undefined) service.keepAlive.remove(client);
+      if (client === undefined) return;
+      service.keepAlive.remove(client);
+      if (client.perIp !== null) service.perIp?.release(client.perIp.ip);
     };
-    this.server.on('connection', function gatewayConnection(socket: ClientSocket) {
-      service.liveConnections++;
-      service.totalConnections++;
-      service.core.accounting.connectionOpened(service.core.serviceName);
-      socket[CLIENT] = service.keepAlive.add(socket);
-      socket.once('close', service.onSocketClose);
+    this.recovery = new ListenerRecovery(
+      () => this.server, this.name, () => this.context.log, () => this.rebindAddress(),
+    );
+    this.handlerRecovery = new HandlerRecovery(this.name, () => this.context.log, () => this.recreateListener());
+    this.server = this.createListener();
+    this.applyClientOptions(config);
+  }
+
+  private createListener(): GatewayServer {
+    const log = this.context.log;
+    const recovery = this.handlerRecovery;
+    // keepAliveTimeout 0: no socket timer per connection; the sweeper closes idle ones (see keep-alive.ts).
+    const onRequest = guardRequest<GatewayRequest, GatewayResponse>(
+      this.name, log, this.handle.bind(this), recovery.faulted.bind(recovery),
+    );
+    // node:http's requestTimeout would answer a slow body with its own plain-text 408 (checked every 30 s): the
+    // gateway's bodyTimeout answers it in JSON first, and Node's stays as a backstop set well behind it.
+    const server: GatewayServer = createServer({
+      IncomingMessage: GatewayRequest, ServerResponse: GatewayResponse, keepAliveTimeout: 0,
+      headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: nodeRequestTimeout(this.bodyBudget.timeoutMs),
+    }, onRequest);
+    server.maxConnections = this.config.maxConnections;
+    // node:http parses what its own 'connection' listener gets: it is taken off, and called by gatewayConnection
+    // (at once, or after a PROXY header). One listener instead of two: the plain path costs nothing more.
+    const http = server.listeners('connection')[0] as HttpConnectionListener;
+    server.removeListener('connection', http);
+    this.httpConnection = http;
+    const service = this;
+    server.on('connection', function gatewayConnection(this: GatewayServer, socket: ClientSocket) {
+      if (service.trusted === null && service.perIp === null) service.serve(this, socket, null, null);
+      else service.screen(this, socket);
     });
-    this.server.on('drop', function gatewayConnectionDropped() {
+    server.on('drop', function gatewayConnectionDropped() {
       service.refusedConnections++;
+    });
+    server.on('error', this.onServerError.bind(this));
+    return server;
+  }
+
+  /** A connection whose client is known: counted, swept when idle, and handed to node:http. */
+  private serve(server: GatewayServer, socket: ClientSocket, origin: string | null, entry: AddressEntry | null): void {
+    this.liveConnections++;
+    this.totalConnections++;
+    this.core.accounting.connectionOpened(this.core.serviceName);
+    const client = this.keepAlive.add(socket);
+    client.origin = origin;
+    client.perIp = entry;
+    socket[CLIENT] = client;
+    socket.once('close', this.onSocketClose);
+    this.httpConnection!.call(server, socket);
+  }
+
+  /** `acceptProxyProtocol` and `perIp`: who the client is, and whether that address may connect. */
+  private screen(server: GatewayServer, socket: ClientSocket): void {
+    const trusted = this.trusted;
+    if (trusted === null) {
+      this.admitAddress(server, socket, socket.remoteAddress ?? '', false);
+      return;
+    }
+    // Only a trusted peer may say who the client is; anyone else reaching this listener is closed.
+    const key = parseIp(socket.remoteAddress ?? '');
+    if (key === null || !trusted.some((range) => range.contains(key))) {
+      this.refuse(socket, 'proxy_untrusted');
+      this.context.log.warn(
+        { service: this.name, client: socket.remoteAddress }, 'connection from a peer not trusted to send PROXY',
+      );
+      return;
+    }
+    new HeaderReader(socket, this.config.acceptProxyProtocol!.timeoutMs, this);
+  }
+
+  /** @internal HeaderListener: the trusted peer said who the client is. */
+  headerRead(client: Socket, header: ProxyHeader): void {
+    const server = (client as Socket & { server: GatewayServer }).server;
+    if (this.state !== 'running') {
+      client.destroy();
+      return;
+    }
+    // LOCAL / UNKNOWN: the peer's own connection (a health check), its own address stands.
+    if (header.sourceAddress === null) this.admitAddress(server, client, client.remoteAddress ?? '', false);
+    else this.admitAddress(server, client, header.sourceAddress, true);
+    // The reader paused the socket to put back what followed the header; node:http reads on from there.
+    if (!client.destroyed) client.resume();
+  }
+
+  /** @internal HeaderListener: malformed, late or cut short. */
+  headerFailed(client: Socket, err: ProxyProtocolError): void {
+    this.refuse(client, err.reason === 'timeout' ? 'proxy_timeout' : 'proxy_malformed');
+    this.context.log.warn(
+      { service: this.name, client: client.remoteAddress, code: err.code, err: err.message }, 'PROXY header refused',
+    );
+  }
+
+  private admitAddress(server: GatewayServer, socket: Socket, address: string, fromHeader: boolean): void {
+    let entry: AddressEntry | null = null;
+    const perIp = this.perIp;
+    if (perIp !== null) {
+      const admitted = perIp.admit(address, Date.now());
+      if (typeof admitted === 'string') {
+        this.refuse(socket, admitted);
+        return;
+      }
+      entry = admitted;
+    }
+    this.serve(server, socket, fromHeader ? address : null, entry);
+  }
+
+  private refuse(socket: Socket, reason: keyof Refusals): void {
+    this.refusedConnections++;
+    this.refusals[reason]++;
+    socket.destroy();
+  }
+
+  /** `perIp` and `acceptProxyProtocol` of a (re)loaded config; live per-address counts carry over. */
+  private applyClientOptions(config: GatewayServiceConfig): void {
+    if (config.perIp === null) this.perIp = null;
+    else if (this.perIp === null) this.perIp = new PerIpLimits(config.perIp);
+    else this.perIp.update(config.perIp);
+    const accept = config.acceptProxyProtocol;
+    this.trusted = accept === null ? null : accept.from.map((text) => parseCidr(text) as CidrRange);
+  }
+
+  /** Where a failed or restarted listener binds again: the port it had (the config may say 0). */
+  private rebindAddress(): { host: string; port: number } {
+    const bound = this.boundAddress;
+    const port = this.state === 'starting'
+      ? this.config.listen.port
+      : Number(bound.slice(bound.lastIndexOf(':') + 1));
+    return { host: this.config.listen.host, port };
+  }
+
+  private onServerError(err: NodeJS.ErrnoException): void {
+    // Only accept errors reach here once listening; they must never crash the process.
+    if (this.recovery.rebinding || this.state !== 'running') return;
+    this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
+    this.recovery.failed(err);
+  }
+
+  /**
+   * A handler fault's restart: a fresh listener on the bound address. The old one only stops accepting (net's
+   * close, not node:http's, which would also close idle keep-alive connections); its connections go on.
+   */
+  private recreateListener(): Promise<void> {
+    if (this.state !== 'running' || this.recovery.rebinding) return Promise.resolve();
+    const old = this.server;
+    const { host, port } = this.rebindAddress();
+    this.server = this.createListener();
+    this.retired.add(old);
+    const retired = this.retired;
+    NetServer.prototype.close.call(old, function retiredServerDrained() {
+      retired.delete(old);
+    });
+    const server = this.server;
+    const recovery = this.recovery;
+    return new Promise<void>(function relisten(resolve, reject) {
+      function onError(err: NodeJS.ErrnoException): void {
+        // Bound by someone else meanwhile: the listener recovery re-binds with back-off.
+        server.removeListener('listening', onListening);
+        recovery.failed(err);
+        reject(err);
+      }
+      function onListening(): void {
+        server.removeListener('error', onError);
+        resolve();
+      }
+      server.prependOnceListener('error', onError);
+      server.once('listening', onListening);
+      server.listen({ host, port, backlog: 511 });
     });
   }
 
@@ -165,6 +344,7 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   update(next: GatewayServiceConfig, context: ServiceContext): void {
     const retired = this.core.update(next, context.users);
     this.config = next;
+    this.applyClientOptions(next);
     this.keepAlive.retune(next.keepAliveTimeoutMs);
     this.server.requestTimeout = nodeRequestTimeout(this.bodyBudget.timeoutMs);
     this.server.maxConnections = next.maxConnections;
@@ -189,19 +369,25 @@ export class GatewayService implements Service<GatewayServiceConfig> {
       return;
     }
     const client = (req.socket as ClientSocket)[CLIENT];
+    res.on('close', onResponseClose);
+    const url = req.url ?? '/';
     if (client !== undefined) {
       client.requestStarted();
       res.client = client;
+      if (client.origin !== null) req.origin = client.origin;
+      const entry = client.perIp;
+      if (entry !== null && !this.perIp!.takeRequest(entry, Date.now())) {
+        this.refusals.per_ip_rate++;
+        answerError(res, familyOf(url), new AddressRateLimitedError(this.config.perIp!.rate));
+        return;
+      }
     }
-    res.on('close', onResponseClose);
-    const url = req.url ?? '/';
     const q = url.indexOf('?');
     const endpoint = findEndpoint(q === -1 ? url : url.slice(0, q));
     if (endpoint === null) {
-      answerError(
-        res, url.startsWith('/v1/messages') ? 'anthropic' : url.startsWith('/v1beta/') ? 'gemini' : 'openai',
-        new RouteNotFoundError(`no route for ${req.method} ${url.slice(0, 200)}`),
-      );
+      // Test only (unset in production): a request for this path makes the handler throw.
+      if (FAULT_PATH !== null && url === FAULT_PATH) throw new InjectedFaultError(`injected fault on ${url}`);
+      answerError(res, familyOf(url), new RouteNotFoundError(`no route for ${req.method} ${url.slice(0, 200)}`));
       return;
     }
     if (req.method !== endpoint.method) {
@@ -231,9 +417,12 @@ export class GatewayService implements Service<GatewayServiceConfig> {
   async stop(graceMs: number): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'draining';
+    this.recovery.stop();
+    this.handlerRecovery.stop();
     const server = this.server;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    for (const old of this.retired) old.closeIdleConnections();
     const core = this.core;
     const deadline = Date.now() + graceMs;
     while (core.live.size > 0 && Date.now() < deadline) {
@@ -245,6 +434,8 @@ export class GatewayService implements Service<GatewayServiceConfig> {
     this.keepAlive.stop();
     this.modelsRefresher.stop();
     server.closeAllConnections();
+    for (const old of this.retired) old.closeAllConnections();
+    this.retired.clear();
     await closed;
     for (const source of this.accountSources.values()) source.close();
     this.accountSources.clear();
@@ -273,6 +464,9 @@ export class GatewayService implements Service<GatewayServiceConfig> {
         affinity: core.affinity.snapshot(),
         usageLog: core.usageLog?.stats() ?? null,
         bodyBudget: this.bodyBudget.snapshot(),
+        refusedBy: { ...this.refusals },
+        listener: this.recovery.status(),
+        handler: this.handlerRecovery.status(),
       },
     };
   }
@@ -293,10 +487,16 @@ function nodeRequestTimeout(bodyTimeoutMs: number): number {
   return HEADERS_TIMEOUT_MS + bodyTimeoutMs + 30_000;
 }
 
+/** The error dialect of a request no endpoint took yet, from its path. */
+function familyOf(url: string): Family {
+  return url.startsWith('/v1/messages') ? 'anthropic' : url.startsWith('/v1beta/') ? 'gemini' : 'openai';
+}
+
 function answerError(res: GatewayResponse, family: Family, err: GatewayError): void {
   const body = errorBody(family, err);
   res.setHeader('content-type', 'application/json');
   res.setHeader('content-length', Buffer.byteLength(body));
+  if (err.retryAfterSeconds !== null) res.setHeader('retry-after', String(err.retryAfterSeconds));
   res.writeHead(err.status);
   res.end(body);
 }

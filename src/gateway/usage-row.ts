@@ -10,6 +10,7 @@ import type { RateLimiter } from './limits/rate-limiter.js';
 export interface RowSource {
   readonly ts: number;
   readonly startedAt: number;
+  readonly clientAddress: string | null;
   readonly user: string | null;
   readonly channelName: string | null;
   readonly attempt: { readonly channel: { readonly name: string } } | null;
@@ -95,5 +96,6 @@ export function usageRow(
     ttfbMs: x.ttfbMs,
     attempts: x.attempts,
     error: err === null ? null : err.code,
+    client: x.clientAddress,
   };
 }

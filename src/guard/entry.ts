@@ -7,10 +7,11 @@ import { describeError } from './describe-error.js';
 /**
  * The last resort around a service's entry point: a handler that throws synchronously loses its own connection,
  * never the process. The wrapper is made once per server (no allocation per connection); the try/catch around
- * one call costs nothing measurable. It is not the fix: handlers answer bad input themselves.
+ * one call costs nothing measurable. It is not the fix: handlers answer bad input themselves. `onFault` hears of each
+ * escaped error after the connection is closed (the service's graduated recovery).
  */
 export function guardConnection(
-  service: string, log: Logger, onConnection: (socket: Socket) => void,
+  service: string, log: Logger, onConnection: (socket: Socket) => void, onFault: FaultListener | null = null,
 ): (socket: Socket) => void {
   return function guardedConnection(socket: Socket): void {
     try {
@@ -18,15 +19,20 @@ export function guardConnection(
     } catch (err) {
       reportEscaped(service, log, err);
       socket.destroy();
+      if (onFault !== null) onFault(err);
     }
   };
 }
+
+/** Hears of an error a service's handler let escape. */
+export type FaultListener = (err: unknown) => void;
 
 /** The same for an HTTP request listener: the client gets a bare 500 (nothing of the error) and the connection ends. */
 export function guardRequest<Q extends IncomingMessage, S extends ServerResponse>(
   service: string,
   log: Logger,
   onRequest: (req: Q, res: S) => void,
+  onFault: FaultListener | null = null,
 ): (req: Q, res: S) => void {
   return function guardedRequest(req: Q, res: S): void {
     try {
@@ -34,6 +40,7 @@ export function guardRequest<Q extends IncomingMessage, S extends ServerResponse
     } catch (err) {
       reportEscaped(service, log, err);
       answerInternalError(res);
+      if (onFault !== null) onFault(err);
     }
   };
 }

@@ -24,13 +24,16 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   private readonly registry: TargetRegistry;
   private targets: TargetPool;
   private dialOptions: DialOptions;
+  /** The same for engine-side dials: the engine also sets the client's TCP options (see `engineTunesClient`). */
+  private engineDialOptions: DialOptions;
   private engineDials: boolean;
 
   constructor(config: ForwardServiceConfig, context: ForwardContext) {
     super(config, context);
     this.registry = context.targets ?? new TargetRegistry();
     this.targets = this.poolOf(config);
-    this.dialOptions = dialOptionsOf(config);
+    this.dialOptions = dialOptionsOf(config, false);
+    this.engineDialOptions = dialOptionsOf(config, true);
     this.engineDials = this.prepareEngineDial();
   }
 
@@ -42,7 +45,8 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
     const previous = this.targets;
     this.targets = this.poolOf(next);
     previous.close();
-    this.dialOptions = dialOptionsOf(next);
+    this.dialOptions = dialOptionsOf(next, false);
+    this.engineDialOptions = dialOptionsOf(next, true);
     this.engineDials = this.prepareEngineDial();
   }
 
@@ -86,6 +90,11 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
     return out;
   }
 
+  /** Whether an admitted client's TCP options are left to the engine: it dials every target itself then. */
+  protected override engineTunesClient(): boolean {
+    return this.engineDials;
+  }
+
   protected override outgoingProxyProtocol(): 'v1' | 'v2' | null {
     return this.config.proxyProtocol;
   }
@@ -101,7 +110,9 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
 
   /** @internal ForwardConnection's first target, when the engine dials: the client goes to the engine now. */
   dialWithEngine(conn: ForwardConnection, target: Target): DialingRelay {
-    return this.relayDialing(conn, conn, target.dialAddress!, target.label, this.dialOptions, !target.up, null, conn);
+    // Admission left the client's TCP options to the engine: `viaEngine` and `engineTunesClient` were read together.
+    const options = this.engineDialOptions;
+    return this.relayDialing(conn, conn, target.dialAddress!, target.label, options, !target.up, null, conn);
   }
 
   /** @internal the engine reached a target that was marked down. */
@@ -170,8 +181,8 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   }
 }
 
-function dialOptionsOf(config: ForwardServiceConfig): DialOptions {
-  return { timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs };
+function dialOptionsOf(config: ForwardServiceConfig, tuneClient: boolean): DialOptions {
+  return { timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs, tuneClient };
 }
 
 function startForward(conn: ForwardConnection): void {

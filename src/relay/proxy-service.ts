@@ -427,7 +427,9 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
 
   private dialOptions(): DialOptions {
     const { config } = this;
-    return { timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs };
+    return {
+      timeoutMs: config.connectTimeoutMs, noDelay: config.noDelay, keepAliveMs: config.keepAliveMs, tuneClient: false,
+    };
   }
 
   /** Greeting, then (with `auth: users`) RFC 1929 username/password, then the request. */

@@ -15,6 +15,7 @@ import type {
   RelayOptions,
   RelayResult,
 } from '../contracts/relay-engine.js';
+import type { RateLimit } from '../contracts/rate.js';
 import type { ServiceContext } from '../contracts/service-context.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
@@ -23,11 +24,13 @@ import { SlotList } from '../util/slot-list.js';
 import { type CidrRange, parseCidr } from '../util/cidr.js';
 import { parseIp } from '../util/ip.js';
 import type { ProxyProtocolError } from '../errors.js';
-import { ListenerRecovery } from './listener-recovery.js';
-import { PerIpLimits } from './per-ip.js';
-import { encodeProxyHeader } from './proxy-protocol/encode.js';
-import { HeaderReader, type HeaderListener } from './proxy-protocol/header-reader.js';
-import type { ProxyHeader } from './proxy-protocol/parse.js';
+import { ListenerRecovery } from '../health/listener-recovery.js';
+import { HandlerRecovery } from '../health/service-recovery.js';
+import { PerIpLimits } from '../origin/per-ip.js';
+import { Refusals } from '../origin/refusals.js';
+import { encodeProxyHeader } from '../origin/proxy-protocol/encode.js';
+import { HeaderReader, type HeaderListener } from '../origin/proxy-protocol/header-reader.js';
+import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
 
 type TcpServiceConfig = ForwardServiceConfig | ProxyServiceConfig;
 
@@ -83,15 +86,6 @@ class ConnectedRoute implements RelayRoute {
   }
 }
 
-/** Connections turned away before admission, by reason (fixed keys: a stable `/status` shape). */
-export class Refusals {
-  per_ip_connections = 0;
-  per_ip_connect_rate = 0;
-  proxy_untrusted = 0;
-  proxy_malformed = 0;
-  proxy_timeout = 0;
-}
-
 /** How long accepting pauses after EMFILE/ENFILE before it resumes. */
 const ACCEPT_PAUSE_MS = 500;
 
@@ -117,8 +111,10 @@ implements Service<C>, HeaderListener {
   // Lists, not Sets: a Set that churns per connection keeps a chain of retired hash tables (see SlotList).
   private readonly relays = new SlotList<Relay, 'ownerSlot'>('ownerSlot');
   private readonly pending = new SlotList<P, 'pendingSlot'>('pendingSlot');
-  private readonly server: Server;
+  /** The listener; a handler restart replaces it (the old one only stops accepting). */
+  private server: Server;
   private readonly recovery: ListenerRecovery;
+  private readonly handlerRecovery: HandlerRecovery;
   protected readonly refusals = new Refusals();
   private perIp: PerIpLimits | null = null;
   /** Peers trusted to send a PROXY header (`acceptProxyProtocol.from`), or null when no header is read. */
@@ -133,22 +129,71 @@ implements Service<C>, HeaderListener {
     this.type = config.type;
     this.config = config;
     this.context = context;
-    const onConnection = guardConnection(this.name, context.log, this.onConnection.bind(this));
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: config.noDelay }, onConnection);
-    this.server.on('error', this.onServerError.bind(this));
     this.recovery = new ListenerRecovery(
-      this.server, this.name, () => this.context.log, () => this.rebindAddress(),
+      () => this.server, this.name, () => this.context.log, () => this.rebindAddress(),
     );
+    this.handlerRecovery = new HandlerRecovery(this.name, () => this.context.log, () => this.recreateListener());
+    this.server = this.createListener();
     this.applyClientOptions(config);
+  }
+
+  private createListener(): Server {
+    const recovery = this.handlerRecovery;
+    const onConnection = guardConnection(
+      this.name, this.context.log, this.onConnection.bind(this), recovery.faulted.bind(recovery),
+    );
+    // No `noDelay` here: admission sets it (or leaves it to the engine, see `engineTunesClient`).
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
+    server.on('error', this.onServerError.bind(this));
+    return server;
+  }
+
+  /**
+   * A handler fault's restart: a fresh listener on the bound address. The old one stops accepting; the relays and
+   * pending clients it accepted are the service's and go on.
+   */
+  private recreateListener(): Promise<void> {
+    if (this.state !== 'running' || this.recovery.rebinding) return Promise.resolve();
+    const old = this.server;
+    const { host, port } = this.rebindAddress();
+    this.server = this.createListener();
+    old.close();
+    const server = this.server;
+    const recovery = this.recovery;
+    return new Promise<void>((resolve, reject) => {
+      function onError(err: NodeJS.ErrnoException): void {
+        // Bound by someone else meanwhile: the listener recovery re-binds with back-off.
+        server.removeListener('listening', onListening);
+        recovery.failed(err);
+        reject(err);
+      }
+      function onListening(): void {
+        server.removeListener('error', onError);
+        resolve();
+      }
+      server.prependOnceListener('error', onError);
+      server.once('listening', onListening);
+      server.listen({ host, port, backlog: 4096 });
+    });
   }
 
   /** `perIp` and `acceptProxyProtocol` of a (re)loaded config; live per-address counts carry over. */
   private applyClientOptions(config: C): void {
-    if (config.perIp === null) this.perIp = null;
-    else if (this.perIp === null) this.perIp = new PerIpLimits(config.perIp);
-    else this.perIp.update(config.perIp);
+    if (config.perIp === null) {
+      this.perIp?.dispose();
+      this.perIp = null;
+    } else if (this.perIp === null) {
+      this.perIp = new PerIpLimits(config.perIp, this.addressRate.bind(this));
+    } else {
+      this.perIp.update(config.perIp);
+    }
     const accept = config.acceptProxyProtocol;
     this.trusted = accept === null ? null : accept.from.map((text) => parseCidr(text) as CidrRange);
+  }
+
+  /** The bucket one client address's relays share under `perIp.rate` (bytes per second each way). */
+  private addressRate(bytesPerSec: number): RateLimit {
+    return this.context.engine.createRateLimit(bytesPerSec, bytesPerSec);
   }
 
   /** Where a failed listener binds again: the port it had (the config may say 0), on the configured host. */
@@ -161,6 +206,14 @@ implements Service<C>, HeaderListener {
   /** The PROXY protocol version to send targets ahead of the client's bytes (forward services), or null. */
   protected outgoingProxyProtocol(): 'v1' | 'v2' | null {
     return null;
+  }
+
+  /**
+   * Whether the relay engine sets an admitted client's TCP_NODELAY and keep-alive (on its own thread), read at
+   * admission together with the service's choice of engine-side dials; otherwise admission sets them.
+   */
+  protected engineTunesClient(): boolean {
+    return false;
   }
 
   /** The per-connection object for an admitted client; it must not start any work yet. */
@@ -210,6 +263,7 @@ implements Service<C>, HeaderListener {
     if (this.state === 'stopped') return;
     this.state = 'draining';
     this.recovery.stop();
+    this.handlerRecovery.stop();
     // Stop listening now; close()'s callback would wait for every live connection, which is the grace logic's job.
     this.server.close();
     if (this.live > 0) {
@@ -224,6 +278,7 @@ implements Service<C>, HeaderListener {
       for (const relay of this.relays.toArray()) relay.close('shutdown');
       while (this.live > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     }
+    this.perIp?.dispose();
     this.onStopped();
     this.state = 'stopped';
   }
@@ -251,6 +306,7 @@ implements Service<C>, HeaderListener {
         acceptErrors: this.acceptErrors,
         refusedBy: { ...this.refusals },
         listener: this.recovery.status(),
+        handler: this.handlerRecovery.status(),
         ...this.detail(),
       },
     };
@@ -296,16 +352,30 @@ implements Service<C>, HeaderListener {
     return this.config.user;
   }
 
-  /** The engine options of a relay charged to `user`. */
-  protected relayOptions(user: string | null): RelayOptions {
+  /** The engine options of a relay charged to `user`, from client `clientLabel`. */
+  protected relayOptions(user: string | null, clientLabel: string): RelayOptions {
     const { config } = this;
     const accounting = this.context.accounting;
+    let rateLimit = accounting.rateLimit(user, this.name);
+    const perIp = this.perIp;
+    if (perIp !== null && config.perIp !== null && config.perIp.rate > 0) {
+      // The engine gives a relay one bucket: the address's, unless the user's or service's is stricter both ways.
+      const addressLimit = perIp.rateLimitOf(hostOfLabel(clientLabel));
+      if (addressLimit !== null && !this.sharedRateIsStricter(user, config.perIp.rate)) rateLimit = addressLimit;
+    }
     return {
       idleTimeoutMs: config.idleTimeoutMs,
       halfCloseTimeoutMs: config.halfCloseTimeoutMs,
-      rateLimit: accounting.rateLimit(user, this.name),
+      rateLimit,
       byteBudget: accounting.byteBudget(user),
     };
+  }
+
+  /** Whether the bucket `accounting.rateLimit` gives (the user's, else the service's) is at most `bytesPerSec`. */
+  private sharedRateIsStricter(user: string | null, bytesPerSec: number): boolean {
+    const rate = (user === null ? undefined : this.context.users.get(user)?.rate) ?? this.config.rate;
+    return rate != null && rate.inBytesPerSec > 0 && rate.outBytesPerSec > 0
+      && rate.inBytesPerSec <= bytesPerSec && rate.outBytesPerSec <= bytesPerSec;
   }
 
   /**
@@ -324,7 +394,7 @@ implements Service<C>, HeaderListener {
     let meter: RelayMeter | null = null;
     let ended = false;
     const relay = open(
-      this.relayOptions(user),
+      this.relayOptions(user, clientLabel),
       function relayClosed(r: Relay, result: RelayResult) {
         ended = true;
         service.relays.delete(r);
@@ -446,9 +516,9 @@ implements Service<C>, HeaderListener {
   private admitClient(client: Socket, address: string, port: number, header: ProxyHeader | null): void {
     const perIp = this.perIp;
     if (perIp !== null) {
-      const refusal = perIp.admit(address, Date.now());
-      if (refusal !== null) {
-        this.refuse(client, refusal);
+      const admitted = perIp.admit(address, Date.now());
+      if (typeof admitted === 'string') {
+        this.refuse(client, admitted);
         return;
       }
     }
@@ -464,7 +534,10 @@ implements Service<C>, HeaderListener {
     }
     this.live++;
     this.total++;
-    if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
+    if (!this.engineTunesClient()) {
+      if (this.config.noDelay) client.setNoDelay(true);
+      if (this.config.keepAliveMs > 0) client.setKeepAlive(true, this.config.keepAliveMs);
+    }
     const version = this.outgoingProxyProtocol();
     if (version !== null) {
       // Early bytes: the header waits in the client's read buffer, so either engine relays it to the target first.

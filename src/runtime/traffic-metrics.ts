@@ -24,7 +24,8 @@ export class TrafficMetrics {
   private readonly requests: Counter<string>;
   private readonly latency: Histogram<string>;
   private readonly ttfb: Histogram<string>;
-  private readonly targetBytes: Counter<string>;
+  /** Closed relays' bytes not yet in `tidegate_target_bytes_total`, by service and target: added at scrape time. */
+  private readonly pendingBytes = new Map<string, Map<string, TargetBytes>>();
 
   constructor(registry: Registry, config: () => Config, statuses: () => readonly ServiceStatus[]) {
     this.config = config;
@@ -48,11 +49,15 @@ export class TrafficMetrics {
       buckets: TTFB_BUCKETS,
       registers: [registry],
     });
-    this.targetBytes = new Counter({
+    const pendingBytes = this.pendingBytes;
+    new Counter({
       name: 'tidegate_target_bytes_total',
       help: 'Bytes relayed to (out) and from (in) a forward target, counted when each relay closes',
       labelNames: ['service', 'target', 'direction'],
       registers: [registry],
+      collect() {
+        flushTargetBytes(this, pendingBytes);
+      },
     });
     new Gauge({
       name: 'tidegate_gateway_breaker_state',
@@ -105,8 +110,20 @@ export class TrafficMetrics {
   relayClosed(r: RelayRecord): void {
     const targets = this.currentTargets().get(r.service);
     if (targets === undefined || !targets.has(r.target)) return;
-    if (r.bytesIn > 0) this.targetBytes.labels(r.service, r.target, 'out').inc(r.bytesIn);
-    if (r.bytesOut > 0) this.targetBytes.labels(r.service, r.target, 'in').inc(r.bytesOut);
+    if (r.bytesIn === 0 && r.bytesOut === 0) return;
+    // Once per connection: a plain sum here, the labelled children (hashing label sets) only at scrape time.
+    let byTarget = this.pendingBytes.get(r.service);
+    if (byTarget === undefined) {
+      byTarget = new Map();
+      this.pendingBytes.set(r.service, byTarget);
+    }
+    let sums = byTarget.get(r.target);
+    if (sums === undefined) {
+      sums = new TargetBytes(r.service, r.target);
+      byTarget.set(r.target, sums);
+    }
+    sums.out += r.bytesIn;
+    sums.in += r.bytesOut;
   }
 
   /** The targets of the config in force, rebuilt when a reload replaced it (configs are frozen, new per reload). */
@@ -126,6 +143,31 @@ function targetsOf(config: Config): Map<string, Set<string>> {
     if (s.type === 'forward') targets.set(s.name, new Set(s.targets.map((t) => formatHostPort(t))));
   }
   return targets;
+}
+
+/** A forward target's bytes of closed relays since the last scrape. */
+class TargetBytes {
+  readonly service: string;
+  readonly target: string;
+  out = 0;
+  in = 0;
+
+  constructor(service: string, target: string) {
+    this.service = service;
+    this.target = target;
+  }
+}
+
+/** Adds the sums of closed relays to the counter (bounded: only configured targets get sums). */
+function flushTargetBytes(counter: Counter<string>, pending: Map<string, Map<string, TargetBytes>>): void {
+  for (const byTarget of pending.values()) {
+    for (const sums of byTarget.values()) {
+      if (sums.out > 0) counter.labels(sums.service, sums.target, 'out').inc(sums.out);
+      if (sums.in > 0) counter.labels(sums.service, sums.target, 'in').inc(sums.in);
+      sums.out = 0;
+      sums.in = 0;
+    }
+  }
 }
 
 function statusClass(status: number): string {

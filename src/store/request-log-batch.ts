@@ -6,13 +6,14 @@ import type { RequestLogRow } from '../contracts/records.js';
  */
 const NUMBERS = 12;
 /**
- * Int columns per row: status, attempts, stream, then string ids of service, user, channel, endpoint, model, error
- * (-1 = null), then estimated.
+ * Int columns per row: status, attempts, stream, then string ids of service, user, channel, endpoint, model, error,
+ * client (-1 = null), then estimated.
  */
-const INTS = 10;
-/** String columns, in insert order: service, user, channel, endpoint, model, error. */
-export const STRING_COLUMNS = 6;
+const INTS = 11;
+/** String columns, in insert order: service, user, channel, endpoint, model, error, client. */
+export const STRING_COLUMNS = 7;
 const ERROR_BIT = 1 << 5;
+const CLIENT_BIT = 1 << 6;
 
 /** What crosses to the writer thread: two typed arrays (copied by memcpy) and the batch's distinct strings. */
 export interface RequestLogBatchMessage {
@@ -37,9 +38,9 @@ export class RequestLogBatch {
   private readonly ids: Map<string, number>;
   /** Per string column, the last value added and its id (a value never seen is undefined, so it never matches). */
   private readonly lastValues: (string | null | undefined)[] = [
-    undefined, undefined, undefined, undefined, undefined, undefined,
+    undefined, undefined, undefined, undefined, undefined, undefined, undefined,
   ];
-  private readonly lastIds = new Int32Array(6);
+  private readonly lastIds = new Int32Array(STRING_COLUMNS);
 
   constructor(capacity: number, message?: RequestLogBatchMessage) {
     this.capacity = capacity;
@@ -90,7 +91,8 @@ export class RequestLogBatch {
     ints[k + 6] = this.idAt(3, row.endpoint);
     ints[k + 7] = this.idAt(4, row.model);
     ints[k + 8] = this.idAt(5, row.error);
-    ints[k + 9] = row.estimated ? 1 : 0;
+    ints[k + 9] = this.idAt(6, row.client);
+    ints[k + 10] = row.estimated ? 1 : 0;
     this.length++;
   }
 
@@ -128,7 +130,7 @@ export class RequestLogBatch {
     const numbers = this.numbers;
     const ints = this.ints;
     out[at++] = numbers[n];
-    // service, user, channel, endpoint, model; the error is the last column
+    // service, user, channel, endpoint, model; the error and the client come later
     for (let c = 0; c < 5; c++) if ((shared & (1 << c)) === 0) out[at++] = this.str(ints[k + 3 + c]!);
     out[at++] = ints[k + 2];
     out[at++] = ints[k];
@@ -140,12 +142,13 @@ export class RequestLogBatch {
     out[at++] = ints[k + 1];
     if ((shared & ERROR_BIT) === 0) out[at++] = this.str(ints[k + 8]!);
     for (let c = 6; c < NUMBERS; c++) out[at++] = orNull(numbers[n + c]!);
-    out[at++] = ints[k + 9];
+    out[at++] = ints[k + 10];
+    if ((shared & CLIENT_BIT) === 0) out[at++] = this.str(ints[k + 9]!);
     return at;
   }
 
   /**
-   * The string columns (bit c for column c of service, user, channel, endpoint, model, error) that hold one value
+   * The string columns (bit c for column c of service, user, channel, endpoint, model, error, client) holding one value
    * in every row from `from` to `to`: a gateway's rows mostly repeat them, and binding a string costs more than
    * comparing ids.
    */

@@ -8,20 +8,20 @@ export interface BatchResult {
   rejected: { index: number; message: string }[];
 }
 
-const COLUMNS = 22;
+const COLUMNS = 23;
 /** Rows per multi-row INSERT: one statement run binds 50 rows, a third of the per-row cost of single inserts. */
 const CHUNK = 50;
 const INSERT = `INSERT INTO request_log (ts, service, user, channel, endpoint, model, stream, status, prompt_tokens,
   completion_tokens, total_tokens, latency_ms, ttfb_ms, attempts, error, input_tokens, cache_read_tokens,
-  cache_write_tokens, output_tokens, reasoning_tokens, cost_micros, estimated) VALUES `;
+  cache_write_tokens, output_tokens, reasoning_tokens, cost_micros, estimated, client) VALUES `;
 /** The string columns' names in the insert (index = bit in a `shared` mask), each a named parameter when shared. */
-const STRING_PARAMS = ['service', 'user', 'channel', 'endpoint', 'model', 'error'];
+const STRING_PARAMS = ['service', 'user', 'channel', 'endpoint', 'model', 'error', 'client'];
 
 /** One VALUES row: `?` per column, or `@name` for the string columns in `shared`. */
 function rowSql(shared: number): string {
   const cell = (c: number): string => ((shared & (1 << c)) !== 0 ? `@${STRING_PARAMS[c]}` : '?');
   const cells = `${cell(0)}, ${cell(1)}, ${cell(2)}, ${cell(3)}, ${cell(4)}`;
-  return `(?, ${cells}, ?, ?, ?, ?, ?, ?, ?, ?, ${cell(5)}, ?, ?, ?, ?, ?, ?, ?)`;
+  return `(?, ${cells}, ?, ?, ?, ?, ?, ?, ?, ?, ${cell(5)}, ?, ?, ?, ?, ?, ?, ?, ${cell(6)})`;
 }
 
 /** A 50-row insert whose `shared` string columns are bound once, from `values`, for all its rows. */

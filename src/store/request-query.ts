@@ -49,6 +49,7 @@ interface DbRow {
   id: number; ts: number; service: string; user: string | null; channel: string | null; endpoint: string;
   model: string | null; stream: number; status: number; prompt_tokens: number | null; completion_tokens: number | null;
   total_tokens: number | null; latency_ms: number; ttfb_ms: number | null; attempts: number; error: string | null;
+  client?: string | null;
 }
 
 /**
@@ -178,6 +179,7 @@ function toRow(r: DbRow): RequestRow {
     ttfbMs: r.ttfb_ms,
     attempts: r.attempts,
     error: r.error,
+    client: r.client ?? null,
   };
 }
 

@@ -41,6 +41,11 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     ALTER TABLE request_log ADD COLUMN cost_micros INTEGER;
     ALTER TABLE request_log ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    // The client's address (a trusted PROXY header's when the listener accepts one); older rows keep NULL.
+    id: 'usage/4',
+    sql: 'ALTER TABLE request_log ADD COLUMN client TEXT;',
+  },
 ];
 
 export interface UsageLogOptions {

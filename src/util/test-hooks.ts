@@ -6,6 +6,13 @@
  */
 export const SLOW_MS = positiveMs(process.env.TIDEGATE_SLOW_MS);
 
+/**
+ * TIDEGATE_TEST_FAULT_PATH: a gateway request for exactly this path (one no endpoint serves) makes the request
+ * handler throw, so graduated recovery is tested through the real code path. Checked only where a request has
+ * already missed every route; null (off) when unset.
+ */
+export const FAULT_PATH: string | null = process.env.TIDEGATE_TEST_FAULT_PATH || null;
+
 function positiveMs(value: string | undefined): number {
   const n = Number(value ?? 0);
   return n > 0 ? n : 0;

@@ -95,7 +95,7 @@ describe('store: the batched request-log writer', () => {
     status: 200,
     promptTokens: 1, completionTokens: 2, totalTokens: 3, inputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0,
     outputTokens: 2, reasoningTokens: 0, costMicros: 0, estimated: false, bytesIn: 10, bytesOut: 20,
-    latencyMs: 1.5, ttfbMs: 1, attempts: 1, error: null, ...extra,
+    latencyMs: 1.5, ttfbMs: 1, attempts: 1, error: null, client: null, ...extra,
   });
 
   it('a bad row is isolated: the rest of its batch is written', async () => {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, type Server, type Socket } from 'node:net';
+import { connect, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseProxyHeader, ProxyHeader } from '../../src/relay/proxy-protocol/parse.js';
-import { encodeProxyHeader } from '../../src/relay/proxy-protocol/encode.js';
+import { parseProxyHeader, ProxyHeader } from '../../src/origin/proxy-protocol/parse.js';
+import { encodeProxyHeader } from '../../src/origin/proxy-protocol/encode.js';
 import { echoServer } from '../fixtures/tcp.js';
 import { freePort, listen } from '../helpers/listen.js';
 import { readAll } from '../helpers/sockets.js';
@@ -178,7 +178,41 @@ describe('listener recovery', () => {
       await eventually(() => (tg.status('a').detail!.listener as { recoveries: number }).recoveries === 1);
       assert.equal(await roundTrip(portA, 'a again'), 'a again');
       const metric = await tg.runtime.accounting.metrics.getSingleMetricAsString('tidegate_service_recoveries_total');
-      assert.match(metric, /tidegate_service_recoveries_total\{service="a"\} 1/);
+      assert.match(metric, /tidegate_service_recoveries_total\{service="a",kind="listener"\} 1/);
+      const rest = readAll(live);
+      live.end('after');
+      assert.equal((await rest).toString(), 'before after');
+    } finally {
+      await tg.stop();
+      await target.close();
+    }
+  });
+
+  it('a connection handler that throws restarts that service alone (a new listener); its relays go on', async () => {
+    const target = await echoServer();
+    const tg = await startTidegate({
+      services: ['a', 'b'].map((name) => ({ name, type: 'forward', listen: '127.0.0.1:0', targets: [target.address] })),
+    });
+    try {
+      const portA = tg.port('a');
+      const live = await connectFrom(portA);
+      live.on('error', () => undefined);
+      live.write('before ');
+      await eventually(() => tg.status('a').connections.live === 1);
+      // A socket the handler cannot read: its address getter throws inside the guarded connection handler.
+      const services = (tg.runtime as unknown as { services: Map<string, { server: Server }> }).services;
+      const broken = new Socket();
+      Object.defineProperty(broken, 'remoteAddress', { get: () => { throw new Error('injected handler fault'); } });
+      services.get('a')!.server.emit('connection', broken);
+      const handler = (): { faults: number; restarts: number } =>
+        tg.status('a').detail!.handler as { faults: number; restarts: number };
+      await eventually(() => handler().restarts === 1);
+      assert.equal(handler().faults, 1);
+      assert.equal((tg.status('b').detail!.handler as { faults: number }).faults, 0);
+      assert.equal(await roundTrip(tg.port('b'), 'b serves'), 'b serves');
+      assert.equal(await roundTrip(portA, 'a again'), 'a again');
+      const metric = await tg.runtime.accounting.metrics.getSingleMetricAsString('tidegate_service_recoveries_total');
+      assert.match(metric, /tidegate_service_recoveries_total\{service="a",kind="handler"\} 1/);
       const rest = readAll(live);
       live.end('after');
       assert.equal((await rest).toString(), 'before after');

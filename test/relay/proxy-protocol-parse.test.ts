@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeProxyHeader } from '../../src/relay/proxy-protocol/encode.js';
-import { parseProxyHeader, PP_MORE, ProxyHeader, V2_SIGNATURE } from '../../src/relay/proxy-protocol/parse.js';
+import { encodeProxyHeader } from '../../src/origin/proxy-protocol/encode.js';
+import { parseProxyHeader, PP_MORE, ProxyHeader, V2_SIGNATURE } from '../../src/origin/proxy-protocol/parse.js';
 
 function header(buf: Buffer): ProxyHeader {
   const out = parseProxyHeader(buf);

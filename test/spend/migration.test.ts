@@ -26,7 +26,7 @@ describe('spend: a database of the previous version keeps working', () => {
         ts: 2, service: 'llm', user: 'u', channel: 'c', endpoint: '/v1/messages', model: 'm', stream: true, status: 200,
         promptTokens: 10, completionTokens: 4, totalTokens: 14, inputTokens: 6, cacheReadTokens: 3, cacheWriteTokens: 1,
         outputTokens: 4, reasoningTokens: 0, costMicros: 123, estimated: true, bytesIn: 1, bytesOut: 1,
-        latencyMs: 2, ttfbMs: 1, attempts: 1, error: null,
+        latencyMs: 2, ttfbMs: 1, attempts: 1, error: null, client: null,
       });
       await log.close();
       const rows = db.prepare(`SELECT prompt_tokens, input_tokens, cache_read_tokens, cost_micros, estimated

@@ -23,12 +23,18 @@ export function readAcceptProxyProtocol(r: Reader, path: string, value: unknown)
   return { from, timeoutMs: r.duration(join(path, 'timeout'), o.timeout, HEADER_TIMEOUT_MS) };
 }
 
-/** `perIp: { maxConnections, connectRate }`: limits per client address; null when absent. */
-export function readPerIp(r: Reader, path: string, value: unknown): PerIpConfig | null {
+/**
+ * `perIp: { maxConnections, connectRate, rate }`: limits per client address; null when absent. `rate` is bytes per
+ * second on forward and proxy services (`10MiB/s`), requests per second on a gateway.
+ */
+export function readPerIp(r: Reader, path: string, value: unknown, rate: 'bytes' | 'requests'): PerIpConfig | null {
   if (value === undefined || value === null) return null;
-  const o = r.object(path, value, ['maxConnections', 'connectRate']);
+  const o = r.object(path, value, ['maxConnections', 'connectRate', 'rate']);
   return {
     maxConnections: r.integer(join(path, 'maxConnections'), o.maxConnections, 0, 0, 10_000_000),
     connectRate: r.number(join(path, 'connectRate'), o.connectRate, 0, 0, 10_000_000),
+    rate: rate === 'bytes'
+      ? r.rate(join(path, 'rate'), o.rate, 0)
+      : r.number(join(path, 'rate'), o.rate, 0, 0, 10_000_000),
   };
 }

@@ -5,13 +5,14 @@ import type {
 import { readLimits } from './limits.js';
 import { join, type Reader } from '../validator.js';
 import { BASE_KEYS, readBase } from './service-base.js';
+import { readAcceptProxyProtocol, readPerIp } from './client-origin.js';
 
 const STRATEGIES: readonly BalanceStrategy[] = [
   'priority', 'weighted', 'round-robin', 'least-in-flight', 'lowest-latency',
 ];
 export const GATEWAY_KEYS = [
   'channels', 'rules', 'strategy', 'maxBodyBytes', 'firstByteTimeout', 'requestTimeout', 'keepAliveTimeout', 'retries',
-  'affinity', 'breaker', 'sseKeepAlive',
+  'affinity', 'breaker', 'sseKeepAlive', 'acceptProxyProtocol', 'perIp',
 ];
 const CHANNEL_KEYS = [
   'name', 'kind', 'baseUrl', 'keys', 'credentialsDir', 'weight', 'priority', 'models', 'maxConnections',
@@ -38,6 +39,8 @@ export function readGateway(r: Reader, path: string, raw: Record<string, unknown
   return {
     ...base,
     type: 'gateway',
+    acceptProxyProtocol: readAcceptProxyProtocol(r, join(path, 'acceptProxyProtocol'), o.acceptProxyProtocol),
+    perIp: readPerIp(r, join(path, 'perIp'), o.perIp, 'requests'),
     channels,
     rules,
     strategy: r.oneOf(join(path, 'strategy'), o.strategy, STRATEGIES, d.strategy),

@@ -42,6 +42,6 @@ export function readTcpTuning(r: Reader, path: string, o: Record<string, unknown
       ? 0
       : r.duration(join(path, 'keepAlive'), o.keepAlive === true ? undefined : o.keepAlive, d.keepAliveMs),
     acceptProxyProtocol: readAcceptProxyProtocol(r, join(path, 'acceptProxyProtocol'), o.acceptProxyProtocol),
-    perIp: readPerIp(r, join(path, 'perIp'), o.perIp),
+    perIp: readPerIp(r, join(path, 'perIp'), o.perIp, 'bytes'),
   };
 }

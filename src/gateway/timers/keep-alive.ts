@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { AddressEntry } from '../../origin/per-ip.js';
 import { SlotList } from '../../util/slot-list.js';
 
 /** One client connection of a gateway service: how many of its requests are open, and when it was last used. */
@@ -13,6 +14,10 @@ export class ClientConnection {
   lastActive: number;
   /** The socket's bytesRead at the last sweep: bytes of a request still arriving count as use. */
   bytesRead = 0;
+  /** The client address a trusted PROXY header named; null: the socket's own. */
+  origin: string | null = null;
+  /** The address's `perIp` entry (live count, request rate) while the service has `perIp`; else null. */
+  perIp: AddressEntry | null = null;
 
   constructor(socket: Socket, owner: KeepAliveSweeper) {
     this.socket = socket;

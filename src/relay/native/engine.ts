@@ -292,6 +292,7 @@ export class NativeRelayEngine implements RelayEngine {
       a[DialArg.keepAliveMs] = addonMs(connect.keepAliveMs);
       a[DialArg.greeting] = greeting;
       a[DialArg.budgetId] = budgetId(options);
+      a[DialArg.tuneClient] = connect.tuneClient === true;
       try {
         this.#binding.dial(...a);
       } finally {

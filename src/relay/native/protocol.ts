@@ -46,6 +46,7 @@ export const DialArg = {
   keepAliveMs: 10,
   greeting: 11,
   budgetId: 12,
+  tuneClient: 13,
 } as const;
 export type DialArgs = [
   id: number,
@@ -61,6 +62,7 @@ export type DialArgs = [
   keepAliveMs: number,
   greeting: Buffer | null,
   budgetId: number,
+  tuneClient: boolean,
 ];
 
 export const RedialArg = { id: 0, address: 1, connectTimeoutMs: 2, reportConnect: 3 } as const;
@@ -153,7 +155,7 @@ export function newStartArgs(): StartArgs {
 }
 
 export function newDialArgs(): DialArgs {
-  return [0, -1, null, 0, 0, 0, null, 0, false, false, 0, null, 0];
+  return [0, -1, null, 0, 0, 0, null, 0, false, false, 0, null, 0, false];
 }
 
 export function newRedialArgs(): RedialArgs {

@@ -1,4 +1,4 @@
-import type { Server } from 'node:net';
+import { Server } from 'node:net';
 import type { Logger } from '../log.js';
 
 /** Back-off between re-bind attempts: doubles from the first to the last. */
@@ -19,7 +19,8 @@ export interface RecoveryStatus {
  * never restarted for it. Each step is logged; `recoveries` counts listeners bound again.
  */
 export class ListenerRecovery {
-  private readonly server: Server;
+  /** The service's current server (a handler restart replaces it). */
+  private readonly server: () => Server;
   private readonly service: string;
   private readonly log: () => Logger;
   private readonly listenOptions: () => { host: string; port: number };
@@ -30,7 +31,9 @@ export class ListenerRecovery {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
-  constructor(server: Server, service: string, log: () => Logger, listenOptions: () => { host: string; port: number }) {
+  constructor(
+    server: () => Server, service: string, log: () => Logger, listenOptions: () => { host: string; port: number },
+  ) {
     this.server = server;
     this.service = service;
     this.log = log;
@@ -44,7 +47,8 @@ export class ListenerRecovery {
     this.rebinding = true;
     this.attempts = 0;
     this.log().error({ service: this.service, code: err.code, err: err.message }, 'listener failed; re-binding it');
-    this.server.close();
+    // net's close (not node:http's, which would also end idle keep-alive connections): live connections go on.
+    Server.prototype.close.call(this.server());
     this.schedule();
   }
 
@@ -70,7 +74,7 @@ export class ListenerRecovery {
     this.timer = null;
     if (this.stopped) return;
     this.attempts++;
-    const server = this.server;
+    const server = this.server();
     const onError = (err: NodeJS.ErrnoException): void => {
       server.removeListener('listening', onListening);
       this.lastError = err.code ?? err.message;

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { firehose } from '../fixtures/tcp.js';
+import type { TestServer } from '../helpers/listen.js';
+import { engines, startTidegate } from '../helpers/tidegate.js';
+import { sleep } from '../helpers/wait.js';
+
+const RATE = 1024 * 1024;
+const WINDOW_S = 4;
+
+/** A download from `port` as client `localAddress`, counting what arrives. */
+function download(port: number, localAddress: string): Promise<{ socket: Socket; received: () => number }> {
+  return new Promise((resolve, reject) => {
+    let received = 0;
+    const socket = connect({ port, host: '127.0.0.1', localAddress }, () => {
+      socket.removeListener('error', reject);
+      socket.on('error', () => undefined);
+      resolve({ socket, received: () => received });
+    });
+    socket.on('data', (c: Buffer) => (received += c.length));
+    socket.once('error', reject);
+  });
+}
+
+/** Bytes a second over the window, within ±15% of RATE (a shared machine). */
+function assertAtRate(label: string, bytes: number): void {
+  const measured = bytes / WINDOW_S;
+  assert.ok(
+    Math.abs(measured - RATE) <= RATE * 0.15, `${label}: ${Math.round(measured)} B/s, expected ${RATE} ±15%`,
+  );
+}
+
+for (const engine of engines()) {
+  describe(`perIp.rate (${engine.kind} engine)`, () => {
+    let hose: TestServer;
+    before(async () => {
+      hose = await firehose();
+    });
+    after(() => hose.close());
+
+    it('one address\'s relays share one byte rate; another address has its own', async () => {
+      const tg = await startTidegate({
+        services: [{
+          name: 'a', type: 'forward', listen: '127.0.0.1:0', targets: [hose.address], perIp: { rate: `${RATE}B/s` },
+        }],
+      }, { engine });
+      const port = tg.port('a');
+      const one = [await download(port, '127.0.0.1'), await download(port, '127.0.0.1')];
+      const other = await download(port, '127.0.0.2');
+      try {
+        await sleep(1000);
+        const oneStart = one[0]!.received() + one[1]!.received();
+        const otherStart = other.received();
+        await sleep(WINDOW_S * 1000);
+        // Two connections of 127.0.0.1 together at the rate, not twice it; 127.0.0.2 at the rate beside them.
+        assertAtRate('127.0.0.1 (two connections)', one[0]!.received() + one[1]!.received() - oneStart);
+        assertAtRate('127.0.0.2 (one connection)', other.received() - otherStart);
+        assert.ok(one[0]!.received() > 0 && one[1]!.received() > 0, 'both connections of 127.0.0.1 move bytes');
+      } finally {
+        for (const d of [...one, other]) d.socket.destroy();
+        await tg.stop();
+      }
+    });
+  });
+}
