@@ -381,7 +381,9 @@ void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
   TG_ASSERT(!r->closed && r->phase != kRelaying && (side == kClient || side == kTarget));
   if (side == kClient) {
     if (events & (EPOLLERR | EPOLLHUP)) {
-      Close(r, kClientReset, -1);  // the client went away while its target was being dialed
+      // The client went away while its target was being dialed. The target may already have accepted (on a busy
+      // machine its peer sees the connection before this loop sees EPOLLOUT): reset it, as once relaying.
+      Close(r, kClientReset, kClient);
       return;
     }
     // The client's bytes (and a FIN) wait in its socket until the target is connected.
