@@ -161,8 +161,13 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
       this.admitAddress(server, socket, socket.remoteAddress ?? '', false);
       return;
     }
+    // A peer that reset before we looked has no address: nothing to trust or refuse, only a socket to close.
+    if (socket.remoteAddress === undefined) {
+      socket.destroy();
+      return;
+    }
     // Only a trusted peer may say who the client is; anyone else reaching this listener is closed.
-    const key = parseIp(socket.remoteAddress ?? '');
+    const key = parseIp(socket.remoteAddress);
     if (key === null || !trusted.some((range) => range.contains(key))) {
       this.refuse(socket, 'proxy_untrusted');
       this.context.log.warn(

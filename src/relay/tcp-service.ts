@@ -471,8 +471,13 @@ implements Service<C>, HeaderListener {
       this.admitClient(client, client.remoteAddress ?? '', client.remotePort ?? 0, null);
       return;
     }
+    // A peer that reset before we looked has no address: nothing to trust or refuse, only a socket to close.
+    if (client.remoteAddress === undefined) {
+      client.destroy();
+      return;
+    }
     // Only a trusted peer may say who the client is; anyone else reaching this listener is closed.
-    const key = parseIp(client.remoteAddress ?? '');
+    const key = parseIp(client.remoteAddress);
     if (key === null || !trusted.some((range) => range.contains(key))) {
       this.refuse(client, 'proxy_untrusted');
       this.context.log.warn(
