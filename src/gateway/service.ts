@@ -425,14 +425,16 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
     this.recovery.stop();
     this.handlerRecovery.stop();
     const server = this.server;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    for (const old of this.retired) old.closeIdleConnections();
+    // net's close, not http's: http's also closes every connection it deems idle, a just-accepted one included.
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
     const core = this.core;
     const deadline = Date.now() + graceMs;
-    while (core.live.size > 0 && Date.now() < deadline) {
+    // A connection accepted just before the close may still have its first request in flight: it gets a moment.
+    const firstRequestBy = Math.min(deadline, Date.now() + FIRST_REQUEST_GRACE_MS);
+    let waiting = this.keepAlive.closeIdle();
+    while ((core.live.size > 0 || (waiting > 0 && Date.now() < firstRequestBy)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
-      server.closeIdleConnections();
+      waiting = this.keepAlive.closeIdle();
     }
     for (const exchange of core.live.toArray()) exchange.res.destroy();
     core.watchdog.stop();
@@ -486,6 +488,8 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
 
 /** node:http's limit for a request's headers (its default). */
 const HEADERS_TIMEOUT_MS = 60_000;
+/** On a drain, how long a connection accepted just before the close may take to send its first request. */
+const FIRST_REQUEST_GRACE_MS = 1_000;
 
 /** node:http's whole-request limit: behind headers plus bodyTimeout plus its 30 s check interval. */
 function nodeRequestTimeout(bodyTimeoutMs: number): number {

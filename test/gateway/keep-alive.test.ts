@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { channel, withGateway } from '../helpers/gateway.js';
 import { chat } from '../helpers/llm.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { sleep } from '../helpers/wait.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 describe('gateway: idle client connections', () => {
   const gw = withGateway({
@@ -63,5 +63,25 @@ describe('gateway: idle client connections', () => {
     assert.equal(answer.status, 200);
     assert.equal(client.closedAt, null, 'the connection outlived the timeout while its request was open');
     assert.equal(await client.closedWithin(5000), true, 'and was closed once idle');
+  });
+});
+
+describe('gateway: a drain and a connection whose first request is still on its way', () => {
+  const gw = withGateway({
+    upstreams: { fast: 'openai' },
+    gateway: ({ fast }) => ({ channels: [channel(fast, { keys: ['k1'], models: ['gpt-*'] })] }),
+  });
+
+  it('answers a request sent just after the shutdown began on a connection accepted before it', async () => {
+    const client = await RawClient.open(gw.url);
+    const used = await RawClient.open(gw.url);
+    assert.equal((await used.chat('gpt-4o')).status, 200);
+    await eventually(() => gw.runtime.status().services[0]!.connections.live === 2, 5000, 'both accepted');
+    // The worker's rolling restart and SIGTERM both come here: the listener closes, connections drain.
+    const stopped = gw.runtime.shutdown();
+    assert.equal((await client.chat('gpt-4o')).status, 200, 'the first request of a fresh connection is served');
+    assert.equal(await used.closedWithin(5000), true, 'a used, idle keep-alive connection is closed by the drain');
+    await stopped;
+    assert.equal(await client.closedWithin(5000), true);
   });
 });

@@ -10,6 +10,8 @@ export class ClientConnection {
   readonly owner: KeepAliveSweeper;
   /** Requests whose responses have not closed yet (more than one when the client pipelines). */
   open = 0;
+  /** Responses closed on this connection: 0 until its first request is answered. */
+  served = 0;
   /** The sweeper's clock when the connection last had a response close, sent bytes, or was accepted. */
   lastActive: number;
   /** The socket's bytesRead at the last sweep: bytes of a request still arriving count as use. */
@@ -31,6 +33,7 @@ export class ClientConnection {
 
   responseClosed(): void {
     this.open--;
+    this.served++;
     this.lastActive = this.owner.clock;
   }
 }
@@ -109,6 +112,24 @@ export class KeepAliveSweeper {
       }
       if (now - c.lastActive >= idleMs) c.socket.destroy();
     }
+  }
+
+  /**
+   * A drain's step: closes the connections that were used and have no request open (node:http's
+   * closeIdleConnections would also close one accepted a moment ago whose first request is still in flight, and its
+   * client would read a reset). Returns how many connections are still waiting for their first request.
+   */
+  closeIdle(): number {
+    const live = this.live;
+    let waiting = 0;
+    for (let i = live.size - 1; i >= 0; i--) {
+      if (i >= live.size) continue;
+      const c = live.at(i);
+      if (c.open !== 0) continue;
+      if (c.served === 0) waiting++;
+      else c.socket.destroy();
+    }
+    return waiting;
   }
 
   private arm(): void {
