@@ -322,6 +322,7 @@ void Loop::CloseListener(Listener* l) {
   if (l->resumeAtNs != 0) restingListeners_--;
   close(l->fd);
   listeners_.erase(l->id);
+  batch_.insert(batch_.end(), {static_cast<double>(l->id), 0, 0, static_cast<double>(kUnlistened)});
   delete l;
 }
 

@@ -133,7 +133,9 @@ namespace tidegate {
   /* labelLength characters of the batch's label string. JS answers with dial(accepted) or settleAccepted. */      \
   X(kAccepted, "accepted", 34)                                                                                    \
   /* accept4 failed: [listenerId, errno, paused, 35]; paused 1 = out of fds, the listener rests kAcceptPauseMs. */ \
-  X(kAcceptFailed, "acceptFailed", 35)
+  X(kAcceptFailed, "acceptFailed", 35)                                                                            \
+  /* [listenerId, 0, 0, 36]: the listener's last record (unlisten() closed it); its accepts came before. */        \
+  X(kUnlistened, "unlistened", 36)
 
 // What the addon accepts beyond the types: ms * 1e6 (deadlines in ns) must not overflow int64.
 #define TG_LIMITS(X)                            \

@@ -340,12 +340,13 @@ export class NativeRelayEngine implements RelayEngine {
     return handle;
   }
 
-  /** @internal called by NativeListener.close */
+  /**
+   * @internal called by NativeListener.close. Connections the addon accepted before it stopped still go to the
+   * listener (its owner admits or refuses them as it would have): the handle leaves with the `unlistened` record.
+   */
   unlisten(handle: NativeListener): void {
     if (handle.closed) return;
     handle.closed = true;
-    this.#listeners.delete(handle.id);
-    this.#updateRef();
     if (!this.#shuttingDown) this.#binding.unlisten(handle.id);
   }
 
@@ -619,7 +620,10 @@ export class NativeRelayEngine implements RelayEngine {
           const end = labelAt + records[i + RecordField.bytesOut]!;
           this.#accepted(handle, records[i + RecordField.bytesIn]!, labels.slice(labelAt, end));
           labelAt = end;
-        } else if (handle !== undefined) {
+        } else if (code === RecordCode.unlistened) {
+          if (handle !== undefined) this.#listeners.delete(handle.id);
+          this.#updateRef();
+        } else if (handle !== undefined && !handle.closed) {
           this.#acceptFailed(handle, records[i + RecordField.bytesIn]!, records[i + RecordField.bytesOut] === 1);
         }
         continue;
@@ -642,7 +646,7 @@ export class NativeRelayEngine implements RelayEngine {
 
   #accepted(handle: NativeListener | undefined, fd: number, label: string): void {
     if (handle === undefined) {
-      // Its listener was closed meanwhile (a stop, a re-bind): refused as the closed listener would have.
+      // Shutting down: the addon reset it already.
       if (!this.#shuttingDown) this.#binding.settleAccepted(fd, SettleHowCode.reset);
       return;
     }

@@ -126,10 +126,11 @@ export const RECORD_FIELDS = 4;
  * reason when an engine-side dial never connected; `connectFailed` carries errno in the bytesIn field; `connected`
  * is sent only when the dial asked for it. `accepted`: [listenerId, fd, labelLength, 34], the label ("address:port")
  * being the next labelLength characters of the batch's label string; `acceptFailed`: [listenerId, errno, paused, 35]
- * (paused 1: out of fds, the addon rests that listener `Limit.acceptPauseMs`).
+ * (paused 1: out of fds, the addon rests that listener `Limit.acceptPauseMs`); `unlistened`: the listener's last
+ * record, after unlisten() (connections it accepted before come first).
  */
 export const RecordCode = {
-  live: -1, unconnected: 16, connectFailed: 32, connected: 33, accepted: 34, acceptFailed: 35,
+  live: -1, unconnected: 16, connectFailed: 32, connected: 33, accepted: 34, acceptFailed: 35, unlistened: 36,
 } as const;
 
 /** What the addon accepts beyond the types: deadlines are kept in int64 nanoseconds, ids and fds in their C types. */
