@@ -32,6 +32,7 @@ constexpr size_t kCopyChunk = 64 * 1024;
 constexpr int kMaxEvents = 256;
 constexpr int64_t kQuotaPollNs = 100 * 1000000LL;  // a direction whose quota is used up looks again this often
 constexpr int kMaxAccepts = 64;  // accepts per listener event (level-triggered: the rest come next iteration)
+constexpr int kMaxBacklog = 4096;  // the services' listen backlog: what unlisten may find queued
 
 int64_t NowNs() {
   timespec ts;
@@ -162,7 +163,7 @@ void Loop::Run() {
       }
       Endpoint* ep = static_cast<Endpoint*>(events[i].data.ptr);
       if (ep->relay == nullptr) {
-        Accept(reinterpret_cast<Listener*>(ep));  // ep is a Listener's first member
+        Accept(reinterpret_cast<Listener*>(ep), kMaxAccepts);  // ep is a Listener's first member
         continue;
       }
       OnEvents(ep, events[i].events);
@@ -312,9 +313,14 @@ void Loop::Listen(uint64_t id, int fd) {
   }
 }
 
+// What the listener's queue still holds is accepted first, as Node would have (it accepts as soon as it polls): JS
+// admits those connections (a re-bind, a handler restart) or refuses them (a stop), instead of the kernel resetting
+// them when the socket closes.
 void Loop::Unlisten(uint64_t id) {
   auto it = listeners_.find(id);
-  if (it != listeners_.end()) CloseListener(it->second);
+  if (it == listeners_.end()) return;
+  Accept(it->second, kMaxBacklog);
+  CloseListener(it->second);
 }
 
 void Loop::CloseListener(Listener* l) {
@@ -339,9 +345,9 @@ bool Loop::WatchListener(Listener* l, bool on) {
 
 // Accepts what waits (up to kMaxAccepts) and posts each connection to JS, which decides admission and answers with
 // dial(accepted) or settleAccepted. The client's TCP options are set by that dial (tuneClient), on this thread.
-void Loop::Accept(Listener* l) {
-  TG_ASSERT(OnLoopThread() && l->watching);
-  for (int i = 0; i < kMaxAccepts; i++) {
+void Loop::Accept(Listener* l, int max) {
+  TG_ASSERT(OnLoopThread());
+  for (int i = 0; i < max; i++) {
     sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);

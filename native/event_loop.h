@@ -84,7 +84,7 @@ class Loop {
   void Unlisten(uint64_t id);
   void CloseListener(Listener* l);
   bool WatchListener(Listener* l, bool on);
-  void Accept(Listener* l);
+  void Accept(Listener* l, int max);
   void Pump(Relay* r);
   bool PumpDirection(Relay* r, int d);
   bool Drain(Relay* r, Direction& D, int dstSide);
