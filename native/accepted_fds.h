@@ -7,22 +7,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <mutex>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace tidegate {
 
+// The TCP options an accepted socket already has from its listener (TuneKey below), or kUntuned.
+constexpr int64_t kUntuned = -1;
+
+// noDelay and keep-alive (seconds, 0 = off) as one comparable value.
+inline int64_t TuneKey(bool noDelay, int keepAliveSec) {
+  return (static_cast<int64_t>(keepAliveSec) << 1) | (noDelay ? 1 : 0);
+}
+
 class AcceptedFds {
  public:
-  void Add(int fd) {
+  void Add(int fd, int64_t tuned) {
     std::lock_guard<std::mutex> lock(mutex_);
-    fds_.insert(fd);
+    fds_[fd] = tuned;
   }
 
-  // True when fd was waiting for an answer: the caller owns it now.
-  bool Take(int fd) {
+  // True when fd was waiting for an answer: the caller owns it now. *tuned: the options it already has.
+  bool Take(int fd, int64_t* tuned = nullptr) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return fds_.erase(fd) == 1;
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return false;
+    if (tuned != nullptr) *tuned = it->second;
+    fds_.erase(it);
+    return true;
   }
 
   size_t Size() {
@@ -33,7 +46,8 @@ class AcceptedFds {
   // Shutdown: connections never answered are reset.
   void ResetAll() {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (int fd : fds_) {
+    for (auto& entry : fds_) {
+      int fd = entry.first;
       linger lg{1, 0};
       setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
       close(fd);
@@ -43,7 +57,7 @@ class AcceptedFds {
 
  private:
   std::mutex mutex_;
-  std::unordered_set<int> fds_;
+  std::unordered_map<int, int64_t> fds_;
 };
 
 }  // namespace tidegate

@@ -153,6 +153,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     D.bufOff = 0;
   }
 
+  // Keep-alive idle seconds as the kernel takes them (0 = off; at least 1 s).
+  static int KeepAliveSec(int64_t ms) { return ms <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, ms / 1000)); }
+
   // Takes a dup of a Node stream handle's fd (non-blocking already: libuv made the shared file description so when
   // it opened the socket, accept4/socket with SOCK_NONBLOCK). Returns -1 with errno set on failure.
   static int TakeFd(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
@@ -295,9 +298,15 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
     int clientFd;
+    const int keepAliveSec = KeepAliveSec(keepAliveMs);
     if (accepted) {
       // The addon's own fd since accept: taken, not dup'ed (no syscall on this thread).
-      if (!accepted_.Take(fd)) return ThrowError(env, "dial: expected a connection accepted by listen() and unanswered");
+      int64_t tuned = kUntuned;
+      if (!accepted_.Take(fd, &tuned)) {
+        return ThrowError(env, "dial: expected a connection accepted by listen() and unanswered");
+      }
+      // Options it inherited from its listener need not be set again.
+      if (tuneClient && tuned == TuneKey(noDelay, keepAliveSec)) tuneClient = false;
       clientFd = fd;
     } else {
       clientFd = TakeFd(fd);
@@ -307,7 +316,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     r->phase = kAwaitingTarget;
     r->dial = spec;
     r->noDelay = noDelay;
-    r->keepAliveSec = keepAliveMs <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, keepAliveMs / 1000));
+    r->keepAliveSec = keepAliveSec;
     r->tuneClient = tuneClient;
     CopyBuffer(greeting, r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
     r->dirs[kOut].greeting = greeting.length;  // the proxy's reply, not relayed bytes: left out of the counts
@@ -353,12 +362,15 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Args a(info, "listen", kListenArgNames);
     uint64_t id = static_cast<uint64_t>(a.Integer(kListenId, 1, kMaxRelayId));
     int fd = static_cast<int>(a.Integer(kListenFd, 0, kMaxFd));
+    bool noDelay = a.Bool(kListenNoDelay);
+    int64_t keepAliveMs = a.Integer(kListenKeepAliveMs, 0, kMaxTimeoutMs);
     if (!a.ok()) return env.Undefined();
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
     int dup = TakeFd(fd);
     if (dup < 0) return ThrowError(env, std::string("cannot take over the listening fd: ") + std::strerror(errno));
     Command c{Command::kListen, nullptr, id, dup, nullptr, nullptr};
+    c.tune = TuneKey(noDelay, KeepAliveSec(keepAliveMs));
     LoopFor(id).Post(c);
     listening_++;
     return env.Undefined();

@@ -269,7 +269,7 @@ bool Loop::DrainCommands() {
         break;
       case Command::kListen:
         if (stop) close(c.reason);
-        else Listen(c.id, c.reason);
+        else Listen(c.id, c.reason, c.tune);
         break;
       case Command::kUnlisten:
         Unlisten(c.id);
@@ -301,11 +301,48 @@ void Loop::StartRelay(Relay* r) {
   }
 }
 
-void Loop::Listen(uint64_t id, int fd) {
+// The clients' options as the dial's tuneClient sets them (TuneSocket, asNode), on the listening socket: Linux clones
+// the listener into each accepted socket, options included, so a connection needs none of these calls. Whether they
+// really arrive is checked on the first accepted socket; if not, each dial sets them as before.
+static void SetClientOptions(int fd, int64_t tune) {
+  int one = 1;
+  int keepAliveSec = static_cast<int>(tune >> 1);
+  if (tune & 1) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (keepAliveSec > 0) {
+    int interval = 1;
+    int count = 10;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepAliveSec, sizeof(keepAliveSec));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+  }
+}
+
+static bool HasClientOptions(int fd, int64_t tune) {
+  int v[5] = {0, 0, 0, 0, 0};
+  socklen_t len = sizeof(int);
+  getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v[0], &len);
+  len = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v[1], &len);
+  int keepAliveSec = static_cast<int>(tune >> 1);
+  if ((v[0] != 0) != ((tune & 1) != 0) || (v[1] != 0) != (keepAliveSec > 0)) return false;
+  if (keepAliveSec == 0) return true;
+  len = sizeof(int);
+  getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v[2], &len);
+  len = sizeof(int);
+  getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v[3], &len);
+  len = sizeof(int);
+  getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v[4], &len);
+  return v[2] == keepAliveSec && v[3] == 1 && v[4] == 10;
+}
+
+void Loop::Listen(uint64_t id, int fd, int64_t tune) {
   TG_ASSERT(OnLoopThread() && listeners_.count(id) == 0);
   Listener* l = new Listener();
   l->id = id;
   l->fd = fd;
+  l->tune = tune;
+  SetClientOptions(fd, tune);
   listeners_.emplace(id, l);
   if (!WatchListener(l, true)) {
     int err = errno;
@@ -387,7 +424,11 @@ void Loop::Accept(Listener* l, int max) {
     }
     char label[INET6_ADDRSTRLEN + 8];
     int n = std::snprintf(label, sizeof(label), "%s:%d", host, port);
-    accepted_.Add(fd);
+    if (!l->checked) {
+      l->checked = true;
+      l->inherits = HasClientOptions(fd, l->tune);
+    }
+    accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
     labels_.append(label, static_cast<size_t>(n));
     batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(fd), static_cast<double>(n),
                                  static_cast<double>(kAccepted)});

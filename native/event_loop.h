@@ -40,6 +40,7 @@ struct Command {
   DialSpec* dial;  // kRedial: ownership passes to the loop
   std::string* farewell;  // kClose: bytes for the client of a relay that never connected (owned by the loop)
   std::promise<void>* done = nullptr;  // kUnlisten: set once the listening fd is closed (the caller waits)
+  int64_t tune = 0;  // kListen: the clients' TuneKey (accepted_fds.h)
 };
 
 // A listening socket the loop accepts on. `ep` comes first: its relay is nullptr, which tells a listener's epoll
@@ -50,6 +51,9 @@ struct Listener {
   int fd = -1;
   bool watching = false;
   int64_t resumeAtNs = 0;  // out of fds: accepting rests until then (0 = not resting)
+  int64_t tune = 0;        // the TuneKey set on the listening socket
+  bool checked = false;    // whether the first accepted socket was checked for the inherited options
+  bool inherits = false;   // accepted sockets have `tune` already (checked on the first one)
 };
 
 class Loop {
@@ -80,7 +84,7 @@ class Loop {
   void ConnectFailed(Relay* r, int err);
   void OnDialEvents(Relay* r, int side, uint32_t events);
   void OnEvents(Endpoint* ep, uint32_t events);
-  void Listen(uint64_t id, int fd);
+  void Listen(uint64_t id, int fd, int64_t tune);
   void Unlisten(uint64_t id);
   void CloseListener(Listener* l);
   bool WatchListener(Listener* l, bool on);

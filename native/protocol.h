@@ -47,10 +47,13 @@ namespace tidegate {
   X(kRedialConnectTimeoutMs, "connectTimeoutMs") \
   X(kRedialReportConnect, "reportConnect")
 
-// listen(id, fd): the loop accepts on a dup of the listening socket `fd`; unlisten(id) stops and closes it.
-#define TG_LISTEN_ARGS(X) \
-  X(kListenId, "id")      \
-  X(kListenFd, "fd")
+// listen(id, fd, noDelay, keepAliveMs): the loop accepts on a dup of the listening socket `fd`, which gets the
+// clients' TCP options once (accepted sockets inherit them); unlisten(id) stops and closes it.
+#define TG_LISTEN_ARGS(X)         \
+  X(kListenId, "id")              \
+  X(kListenFd, "fd")              \
+  X(kListenNoDelay, "noDelay")    \
+  X(kListenKeepAliveMs, "keepAliveMs")
 
 // settleAccepted(fd, how) -> whether fd was an accepted connection still unanswered; see SettleHow.
 #define TG_SETTLE_ARGS(X) \

@@ -120,6 +120,15 @@ export interface EngineListener {
   close(): void;
 }
 
+/**
+ * The TCP options of the clients a listener accepts (the engine sets them on the listening socket once, where the
+ * accepted sockets inherit them; a dial with other values sets its own).
+ */
+export interface ClientOptions {
+  readonly noDelay: boolean;
+  readonly keepAliveMs: number;
+}
+
 /** How `settleAccepted` ends an accepted connection: taken over by a Node socket, or closed with a FIN or a RST. */
 export type SettleHow = 'adopt' | 'close' | 'reset';
 
@@ -161,7 +170,7 @@ export interface RelayEngine {
    * polling the socket; the engine's dup keeps it listening). Null when this engine does not accept, or not this
    * server (a cluster worker's round-robin handle has no fd): the caller keeps Node's accept path.
    */
-  listen?(server: Server, listener: AcceptListener): EngineListener | null;
+  listen?(server: Server, listener: AcceptListener, client: ClientOptions): EngineListener | null;
   /** `dial` for a connection the engine accepted: no Node socket ever existed for it. */
   dialAccepted?(
     fd: number,

@@ -176,7 +176,8 @@ implements Service<C>, HeaderListener, AcceptListener {
     const bound = server.address();
     if (bound === null || typeof bound !== 'object') return;
     // Null where the engine cannot take it: a cluster worker's round-robin listener has no fd (the primary accepts).
-    const listener = engine.listen(server, this);
+    const { noDelay, keepAliveMs } = this.config;
+    const listener = engine.listen(server, this, { noDelay, keepAliveMs });
     if (listener === null) return;
     this.engineListener = listener;
     this.boundByEngine = bound;

@@ -5,6 +5,7 @@ import { ConnectTimeoutError, RelayHandoverError, RelayOptionError, ShuttingDown
 import type { HostPort } from '../../util/address.js';
 import type {
   AcceptListener,
+  ClientOptions,
   CloseReason,
   DialAddress,
   DialingRelay,
@@ -328,12 +329,13 @@ export class NativeRelayEngine implements RelayEngine {
     return relay;
   }
 
-  listen(server: Server, listener: AcceptListener): EngineListener | null {
+  listen(server: Server, listener: AcceptListener, client: ClientOptions): EngineListener | null {
     if (!this.#accepts || this.#shuttingDown) return null;
     const fd = listeningFd(server);
     if (fd < 0) return null;
+    checkMs('keepAliveMs', client.keepAliveMs);
     const id = this.#nextListenerId++;
-    this.#binding.listen(id, fd);
+    this.#binding.listen(id, fd, client.noDelay === true, addonMs(client.keepAliveMs));
     const handle = new NativeListener(this, id, listener);
     this.#listeners.set(id, handle);
     this.#updateRef();

@@ -95,9 +95,12 @@ export type TakeBudgetArgs = [id: number, dir: 0 | 1, bytes: number];
 export const DisposeArg = { id: 0 } as const;
 export type DisposeArgs = [id: number];
 
-/** listen(id, fd): the addon accepts on a dup of the listening socket; unlisten(id) (a DisposeArgs) closes it. */
-export const ListenArg = { id: 0, fd: 1 } as const;
-export type ListenArgs = [id: number, fd: number];
+/**
+ * listen(id, fd, noDelay, keepAliveMs): the addon accepts on a dup of the listening socket, which gets the clients'
+ * TCP options once (accepted sockets inherit them); unlisten(id) (a DisposeArgs) closes it.
+ */
+export const ListenArg = { id: 0, fd: 1, noDelay: 2, keepAliveMs: 3 } as const;
+export type ListenArgs = [id: number, fd: number, noDelay: boolean, keepAliveMs: number];
 
 /** settleAccepted(fd, how): ends the addon's ownership of an accepted connection not dialed (`SettleHow`). */
 export const SettleArg = { fd: 0, how: 1 } as const;
