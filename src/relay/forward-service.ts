@@ -235,7 +235,11 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
   private readonly onClientGone: (() => void) | null = null;
 
   constructor(
-    service: ForwardService, client: Socket | null, clientLabel: string, address: string | undefined, acceptedFd: number,
+    service: ForwardService,
+    client: Socket | null,
+    clientLabel: string,
+    address: string | undefined,
+    acceptedFd: number,
   ) {
     this.service = service;
     this.client = client;

@@ -245,7 +245,7 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
     assert.equal(tg.records[0]!.bytesIn, 12);
   });
 
-  it('a reload changing the listen port re-binds: the new port is accepted by the addon, the old one refuses', async () => {
+  it('a reload changing the listen port re-binds: the addon accepts on the new port, the old one refuses', async () => {
     const echo = await echoServer();
     const first = await freePort();
     const second = await freePort();

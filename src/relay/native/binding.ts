@@ -34,7 +34,7 @@ export interface NativeEngineOptions {
   readonly maxPipes?: number;
   /** Test hook: relays copy through buffers as if splice were refused (the EINVAL/ENOSYS fallback). */
   readonly forceCopy?: boolean;
-  /** Read by the TypeScript engine, not the addon: false turns off accepting in the addon (`TIDEGATE_NATIVE_ACCEPT=0`). */
+  /** For the TypeScript engine, not the addon: false turns accepting in the addon off (`TIDEGATE_NATIVE_ACCEPT=0`). */
   readonly accept?: boolean;
 }
 
