@@ -164,6 +164,9 @@ void Loop::Run() {
       Endpoint* ep = static_cast<Endpoint*>(events[i].data.ptr);
       if (ep->relay == nullptr) {
         Accept(reinterpret_cast<Listener*>(ep), kMaxAccepts);  // ep is a Listener's first member
+        // New connections go to JS now, not after this iteration's relay work: their admission (and the dial that
+        // answers it) overlaps with that work instead of waiting for it.
+        Flush();
         continue;
       }
       OnEvents(ep, events[i].events);
@@ -399,8 +402,8 @@ void Loop::Accept(Listener* l, int max) {
         return;
       }
       double paused = 0;
-      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        // Out of fds (or memory): the connections wait in the backlog while live relays finish and free some.
+      if (err == EMFILE || err == ENFILE) {
+        // Out of fds: the connections wait in the backlog while live relays finish and free some.
         WatchListener(l, false);
         if (l->resumeAtNs == 0) restingListeners_++;
         l->resumeAtNs = now_ + kAcceptPauseMs * 1000000LL;

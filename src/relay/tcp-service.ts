@@ -633,8 +633,13 @@ implements Service<C>, HeaderListener, AcceptListener {
   }
 
   /** @internal AcceptListener: accept4 failed on the engine's listener. */
-  acceptFailed(err: NodeJS.ErrnoException, _paused: boolean): void {
-    // The engine rests an out-of-fds listener by itself; the rest is what Node's 'error' would have meant.
+  acceptFailed(err: NodeJS.ErrnoException, paused: boolean): void {
+    // The engine rests an out-of-fds listener by itself (paused); the rest is what Node's 'error' would have meant.
+    if (paused) {
+      this.acceptErrors++;
+      this.outOfFds(err);
+      return;
+    }
     this.onServerError(err);
   }
 

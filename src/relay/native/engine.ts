@@ -382,7 +382,9 @@ export class NativeRelayEngine implements RelayEngine {
       this.#binding.dial(...a);
     } catch (err) {
       if (!(err instanceof Error)) throw err;
-      // Not an unanswered accepted fd (a caller's mistake): nothing was taken; the relay ends unconnected.
+      // Not an unanswered accepted fd (a caller's mistake), or the addon refused the call before taking it: the
+      // connection is reset (a no-op when it was not one) and the relay ends unconnected.
+      this.#binding.settleAccepted(fd, SettleHowCode.reset);
       relay.state = 'closed';
       this.#finish(relay, 'client_reset');
       return relay;
