@@ -13,6 +13,13 @@ const WINDOW_S = 5;
 const CHUNK = 64 * 1024;
 
 /**
+ * A fair share: each of n connections sharing the user's bucket moves at least FAIR_SHARE × 2/n of the window's
+ * bytes (30% of the pair's with two; an even split is 50%). A bucket that lets one relay win every turn leaves the
+ * others near nothing.
+ */
+const FAIR_SHARE = 0.3;
+
+/**
  * Bytes moved, measured over 5 s after the first second (the bucket starts full: one second's worth may pass at
  * once, never more). The check is on bytes moved, with ±10% for a shared machine.
  */
@@ -48,19 +55,35 @@ for (const engine of engines()) {
         ],
       }, { engine });
       const sockets: Socket[] = [];
+      const each: number[] = [];
       let received = 0;
       try {
         for (let i = 0; i < connections; i++) {
           // Half on each service: the limit is the user's, across services.
           const s = await connectTo(tg.port(i % 2 === 0 ? 'a' : 'b'));
-          s.on('data', (c: Buffer) => (received += c.length));
+          each.push(0);
+          s.on('data', (c: Buffer) => {
+            received += c.length;
+            each[i]! += c.length;
+          });
           s.on('error', () => undefined);
           sockets.push(s);
         }
         await sleep(1000);
         const firstSecond = received;
+        const eachStart = each.slice();
         await sleep(WINDOW_S * 1000);
-        assertRate(`${connections} connection(s)`, firstSecond, received - firstSecond, connections);
+        const window = received - firstSecond;
+        assertRate(`${connections} connection(s)`, firstSecond, window, connections);
+        // Each connection takes its turn: none starves the others of the user's rate.
+        const share = (FAIR_SHARE * 2) / connections;
+        for (let i = 0; i < connections; i++) {
+          const bytes = each[i]! - eachStart[i]!;
+          assert.ok(
+            bytes >= window * share,
+            `connection ${i} of ${connections} moved ${bytes} of ${window} bytes (< ${Math.round(share * 100)}%)`,
+          );
+        }
       } finally {
         for (const s of sockets) s.destroy();
         await tg.stop();
@@ -68,6 +91,8 @@ for (const engine of engines()) {
     }
 
     it('holds one connection to the user rate', () => download(1));
+
+    it('holds two connections of one user to the user rate together, each with a fair share', () => download(2));
 
     it('holds four connections of one user to the user rate together, not four times it', () => download(4));
 
