@@ -14,10 +14,10 @@ const CHUNK = 64 * 1024;
 
 /**
  * A fair share: each of n connections sharing the user's bucket moves at least FAIR_SHARE × 2/n of the window's
- * bytes (30% of the pair's with two; an even split is 50%). A bucket that lets one relay win every turn leaves the
- * others near nothing.
+ * bytes (40% with two, 20% with four; an even split is 50% and 25%). A bucket that lets the relay that just had its
+ * turn win the next one leaves some connections far below that (10% of four was seen).
  */
-const FAIR_SHARE = 0.3;
+const FAIR_SHARE = 0.4;
 
 /**
  * Bytes moved, measured over 5 s after the first second (the bucket starts full: one second's worth may pass at
