@@ -738,7 +738,7 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
     Direction& D = r->dirs[d];
     // Bytes read but never delivered are not used: the user's other relays may move them.
     if (D.quota != nullptr) D.quota->Refund(d, D.inPipe + D.BufPending() - D.GreetingLeft());
-    // A turn booked but never used goes back: the relays behind it need not wait for it.
+    // A turn booked but never used goes back to the relays sharing the bucket.
     if (D.reserved > 0) D.bucket->Refund(D.reserved);
     D.reserved = 0;
     pool_.Release(D.pipe, D.inPipe);  // a pipe still holding data is closed, never pooled

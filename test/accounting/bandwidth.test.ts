@@ -13,11 +13,11 @@ const WINDOW_S = 5;
 const CHUNK = 64 * 1024;
 
 /**
- * A fair share: each of n connections sharing the user's bucket moves at least FAIR_SHARE × 2/n of the window's
- * bytes (40% with two, 20% with four; an even split is 50% and 25%). A bucket that lets the relay that just had its
- * turn win the next one leaves some connections far below that (10% of four was seen).
+ * A fair share: each of n connections sharing the user's bucket moves at least FAIR_SHARE of an even split of the
+ * window's bytes (30% with two, 15% with four). The fair buckets stay above 80% of it on a loaded 2-core machine; a
+ * bucket that lets the relay that just had its turn win the next one left a connection of four 0-12% in most runs.
  */
-const FAIR_SHARE = 0.4;
+const FAIR_SHARE = 0.6;
 
 /**
  * Bytes moved, measured over 5 s after the first second (the bucket starts full: one second's worth may pass at
@@ -76,7 +76,7 @@ for (const engine of engines()) {
         const window = received - firstSecond;
         assertRate(`${connections} connection(s)`, firstSecond, window, connections);
         // Each connection takes its turn: none starves the others of the user's rate.
-        const share = (FAIR_SHARE * 2) / connections;
+        const share = FAIR_SHARE / connections;
         for (let i = 0; i < connections; i++) {
           const bytes = each[i]! - eachStart[i]!;
           assert.ok(
