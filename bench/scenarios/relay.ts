@@ -42,10 +42,10 @@ export const PROXY_PROTOCOL_PATHS = ['tidegate-native-pp2', 'tidegate-js-pp2'] a
 export const HEALTH_PATHS = ['tidegate-native-health', 'tidegate-js-health'] as const;
 const TARGET_HEALTH = { interval: '1s', timeout: '500ms', rise: 2, fall: 3 };
 /**
- * Run only when `--paths` names it: the native engine with Node accepting (`TIDEGATE_NATIVE_ACCEPT=0`), the A/B of
- * accepting in the addon (issue 24, item 2).
+ * Run only when `--paths` names them: the native engine with the addon accepting (`TIDEGATE_NATIVE_ACCEPT=1`) and
+ * with Node accepting (`=0`), the A/B of accepting in the addon (issue 24, item 2).
  */
-export const NODE_ACCEPT_PATHS = ['tidegate-native-nodeaccept'] as const;
+export const NODE_ACCEPT_PATHS = ['tidegate-native-addonaccept', 'tidegate-native-nodeaccept'] as const;
 
 /** Targets of every relay under test, in this order: sink (built-in streams), iperf3 server, churn server. */
 interface Targets {
@@ -90,7 +90,7 @@ function fromRunning(path: string, running: RunningPath, targets: Targets): Rela
 
 async function startTidegatePath(
   path: string, engine: 'native' | 'js', targets: Targets, proxyProtocol: 'v2' | null = null, health = false,
-  nodeAccept = false,
+  accept: '0' | '1' | null = null,
 ): Promise<RelayUnderTest | string> {
   const upstreams = targetPorts(targets);
   const listens: number[] = [];
@@ -110,7 +110,7 @@ async function startTidegatePath(
     allowDestinations: ['127.0.0.0/8'],
   };
   const env: Record<string, string> = engine === 'js' ? { TIDEGATE_RELAY: 'js' } : {};
-  if (nodeAccept) env['TIDEGATE_NATIVE_ACCEPT'] = '0';
+  if (accept !== null) env['TIDEGATE_NATIVE_ACCEPT'] = accept;
   const tidegate: TidegateProcess = await spawnTidegate({ services: [...services, proxy], env, label: path });
   if (engine === 'native' && tidegate.relayEngine !== 'native') {
     await tidegate.stop();
@@ -144,9 +144,12 @@ async function startPath(path: string, targets: Targets): Promise<RelayUnderTest
     case 'tidegate-js-health':
       if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
       return startTidegatePath(path, path === 'tidegate-native-health' ? 'native' : 'js', targets, null, true);
+    case 'tidegate-native-addonaccept':
     case 'tidegate-native-nodeaccept':
       if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
-      return startTidegatePath(path, 'native', targets, null, false, true);
+      return startTidegatePath(
+        path, 'native', targets, null, false, path === 'tidegate-native-addonaccept' ? '1' : '0',
+      );
     case 'baseline-pipe':
       return fromRunning(path, await startPipeRelay(targetPorts(targets)), targets);
     case 'baseline-splice-c':

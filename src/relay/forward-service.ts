@@ -106,7 +106,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
    * it also dials every target (IP literals: admission needs only the client's address, the engine sets the client's
    * TCP options) and no PROXY header is read from clients (HeaderReader needs the socket's bytes) or written to
    * targets (it needs the socket's local address). Everything else keeps Node's accept path, as does a cluster
-   * worker's round-robin listener (the engine declines it) and `TIDEGATE_NATIVE_ACCEPT=0`.
+   * worker's round-robin listener (the engine declines it) and any process without `TIDEGATE_NATIVE_ACCEPT=1`.
    */
   protected override acceptsInEngine(): boolean {
     return this.engineDials && this.config.acceptProxyProtocol === null && this.config.proxyProtocol === null;

@@ -108,7 +108,7 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
     await eventually(() => openFds() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFds()})`);
   });
 
-  it('TIDEGATE_NATIVE_ACCEPT=0 (accept: false) keeps Node accepting', async () => {
+  it('without TIDEGATE_NATIVE_ACCEPT=1 (accept: false) Node keeps accepting', async () => {
     const echo = await echoServer();
     const tg = await startTidegate(forward(echo.address), { engine: nativeFactory(false) });
     try {

@@ -55,6 +55,8 @@ async function exhaust(
   }
 }
 
+const NATIVE_ACCEPT = { TIDEGATE_RELAY: 'native', TIDEGATE_NATIVE_ACCEPT: '1' };
+
 describe('out of file descriptors', () => {
   it('EMFILE is logged and pauses accepting, never crashes or blames the target, '
     + 'and the service recovers', async () => {
@@ -78,8 +80,8 @@ describe('out of file descriptors', () => {
       const target = await echoServer();
       try {
         // The addon accepts (and dials): accept4 or the target's socket() hits the limit, both on its thread.
-        let result = await exhaust(target, 128, { TIDEGATE_RELAY: 'native' });
-        if (!result.logged) result = await exhaust(target, 129, { TIDEGATE_RELAY: 'native' });
+        let result = await exhaust(target, 128, NATIVE_ACCEPT);
+        if (!result.logged) result = await exhaust(target, 129, NATIVE_ACCEPT);
         assert.equal(result.crashed, false, 'tidegate must not crash');
         assert.equal(result.logged, true, 'running out of fds is logged');
         assert.equal(result.targetMarkedDown, false, 'EMFILE is not the target\'s fault');

@@ -243,7 +243,7 @@ export class NativeRelayEngine implements RelayEngine {
   #deliveries = 0;
   #records = 0;
   #refd = false;
-  /** Whether `listen` hands listeners to the addon (`TIDEGATE_NATIVE_ACCEPT=0` turns it off). */
+  /** Whether `listen` hands listeners to the addon (`TIDEGATE_NATIVE_ACCEPT=1`; off by default for now). */
   readonly #accepts: boolean;
   readonly #listeners = new Map<number, NativeListener>();
   #nextListenerId = 1;
@@ -259,7 +259,7 @@ export class NativeRelayEngine implements RelayEngine {
     options: NativeEngineOptions = {},
   ) {
     this.#binding = new construct(this.#onStats.bind(this), options);
-    this.#accepts = options.accept !== false && typeof this.#binding.listen === 'function';
+    this.#accepts = options.accept === true && typeof this.#binding.listen === 'function';
   }
 
   get liveCount(): number {
