@@ -3,7 +3,8 @@ import type { GatewayUsage } from './records.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 import type { Relay, RelayResult } from './relay-engine.js';
 
-import type { RefusalReason } from './admin-api.js';
+import type { QuotaConfig } from '../config/types.js';
+import type { BudgetStatus, CountersBody, RefusalReason } from './admin-api.js';
 
 export type { RefusalReason };
 
@@ -65,6 +66,11 @@ export interface ServiceAccounting {
   releaseSpend(reservation: SpendReservation): void;
   /** Counts a client connection a gateway accepted. */
   connectionOpened(service: string): void;
+  /**
+   * The budgets of client key `id` (`<service>:k:<user>/<name>`) with `quota`, kept across reloads and, through the
+   * ledger (and Redis), across restarts; the same object for the same id.
+   */
+  keySpend(id: string, quota: QuotaConfig): KeySpend;
   /** Gateway rate limits shared through Redis (`store.redis`); null: each process limits alone. */
   readonly sharedLimits: SharedLimits | null;
 }
@@ -129,4 +135,24 @@ export interface SharedLimitOwner {
    * tokens now, tokens last window.
    */
   sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number, budget?: string): void;
+}
+
+/** What `GET /users/:id/usage` shows of a key's budgets. */
+export interface KeySpendStatus {
+  readonly period: string;
+  readonly spent: CountersBody;
+  readonly budgets: readonly BudgetStatus[];
+}
+
+/** A client key's own gateway budgets (`keys[].quota`) for the current period, held by accounting. */
+export interface KeySpend {
+  /** Replaced in place on reload. */
+  quota: QuotaConfig;
+  /** The budget used up in the period of `now` (reservations of running requests counted), else null. */
+  used(now: number): string | null;
+  /** Holds a request's worst case until it is settled. */
+  reserve(input: number, output: number, cost: number): void;
+  /** A reservation ends with the request's booked figures (null: it was refused, nothing was booked). */
+  settle(input: number, output: number, cost: number, row: BookedSpend | null): void;
+  status(now: number): KeySpendStatus;
 }
