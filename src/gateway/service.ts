@@ -26,6 +26,7 @@ import { GatewayCore } from './core.js';
 import { findEndpoint, MODELS, type Endpoint, type Family } from './routing/endpoints.js';
 import { errorBody } from './response/error-body.js';
 import { Exchange } from './exchange.js';
+import { refusedRow } from './usage-row.js';
 import { GatewayRequest, GatewayResponse } from './http-types.js';
 import { KeepAliveSweeper, type ClientConnection } from './timers/keep-alive.js';
 import type { AddressEntry } from '../origin/per-ip.js';
@@ -319,8 +320,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, ScreenList
       if (client.origin !== null) req.origin = client.origin;
       const entry = client.perIp;
       if (entry !== null && !this.screen.perIp!.takeRequest(entry, Date.now())) {
-        this.screen.refusals.per_ip_rate++;
-        answerError(res, familyOf(url), new AddressRateLimitedError(this.config.perIp!.rate));
+        this.refuseAddressRate(req, res, url);
         return;
       }
     }
@@ -354,6 +354,20 @@ export class GatewayService implements Service<GatewayServiceConfig>, ScreenList
     }
     // The body goes straight to the exchange (GatewayRequest.push), charged to the body budget.
     exchange.readBody(Number(req.headers['content-length']));
+  }
+
+  /** `perIp.rate`: 429 before routing, counted, and in the request log like the gateway's other refusals. */
+  private refuseAddressRate(req: GatewayRequest, res: GatewayResponse, url: string): void {
+    const startedAt = performance.now();
+    this.screen.refusals.per_ip_rate++;
+    const err = new AddressRateLimitedError(this.config.perIp!.rate);
+    const bytes = answerError(res, familyOf(url), err);
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    // An unknown path is logged as asked (cut short): the refusal came before routing could answer 404.
+    const endpoint = findEndpoint(path)?.path ?? path.slice(0, 200);
+    const client = req.origin ?? req.socket?.remoteAddress ?? null;
+    this.core.record(refusedRow(this.name, endpoint, err, bytes, client, startedAt));
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -442,13 +456,16 @@ function familyOf(url: string): Family {
   return url.startsWith('/v1/messages') ? 'anthropic' : url.startsWith('/v1beta/') ? 'gemini' : 'openai';
 }
 
-function answerError(res: GatewayResponse, family: Family, err: GatewayError): void {
+/** Answers `err` in the family's dialect; returns the body's size in bytes. */
+function answerError(res: GatewayResponse, family: Family, err: GatewayError): number {
   const body = errorBody(family, err);
+  const bytes = Buffer.byteLength(body);
   res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(body));
+  res.setHeader('content-length', bytes);
   if (err.retryAfterSeconds !== null) res.setHeader('retry-after', String(err.retryAfterSeconds));
   res.writeHead(err.status);
   res.end(body);
+  return bytes;
 }
 
 function onResponseClose(this: GatewayResponse): void {
