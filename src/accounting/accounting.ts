@@ -25,7 +25,7 @@ import { RedisConnection } from './redis-connection.js';
 import { ModelMeters, RefusalMeters } from './model-meters.js';
 import { ModelLabels } from './model-labels.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
-import { KeyAccount, type KeyBook } from './key-account.js';
+import { configuredKeyBudgets, KeyAccount, type KeyBook } from './key-account.js';
 import type { QuotaConfig } from '../config/types.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
 import type {
@@ -394,26 +394,19 @@ export class Accounting implements ServiceAccounting, KeyBook {
   private applyKeys(config: Config, now: number): KeyAccount[] {
     const next = new Map<string, KeyAccount>();
     const added: KeyAccount[] = [];
-    for (const service of config.services) {
-      if (service.type !== 'gateway') continue;
-      for (const user of config.users) {
-        for (const k of user.keyConfigs) {
-          if (!hasSpendBudget(k.quota)) continue;
-          const id = `${service.name}:k:${user.id}/${k.name}`;
-          let account = this.keys.get(id);
-          if (account === undefined) {
-            account = this.openKey(id, k.quota, now);
-            added.push(account);
-          } else if (k.quota !== account.quota) {
-            account.quota = k.quota;
-            if (periodKey(k.quota, now) !== account.usedPeriod) {
-              account.periodAt(now);
-              this.loadKeySpent(account);
-            }
-          }
-          next.set(id, account);
+    for (const [id, quota] of configuredKeyBudgets(config)) {
+      let account = this.keys.get(id);
+      if (account === undefined) {
+        account = this.openKey(id, quota, now);
+        added.push(account);
+      } else if (quota !== account.quota) {
+        account.quota = quota;
+        if (periodKey(quota, now) !== account.usedPeriod) {
+          account.periodAt(now);
+          this.loadKeySpent(account);
         }
       }
+      next.set(id, account);
     }
     this.keys = next;
     return added;
@@ -427,23 +420,8 @@ export class Accounting implements ServiceAccounting, KeyBook {
 
   /** A key's spend in its current period: the ledger's row plus deltas not yet in it. */
   private loadKeySpent(account: KeyAccount): void {
-    const spent = account.spent;
-    spent.clear();
-    const period = account.usedPeriod;
-    const row = this.ledger?.read('key', account.id, period) ?? null;
-    if (row !== null) {
-      spent.add(0, 0, 0, row.requests, row.tokens);
-      spent.addTokens(
-        row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens,
-        row.costMicros,
-      );
-    }
-    for (const d of [...account.carried, account.pending]) {
-      if (d.period !== period) continue;
-      spent.add(0, 0, 0, d.requests, d.tokens);
-      spent.addTokens(d.inputTokens, d.cacheReadTokens, d.cacheWriteTokens, d.outputTokens, d.reasoningTokens,
-        d.costMicros);
-    }
+    account.spent.clear();
+    account.spent.addSpendFrom(this.periodTotals(account, account.usedPeriod));
   }
 
   /** `GET /users/:id/usage`; null for a user not in the config. */
@@ -749,41 +727,25 @@ export class Accounting implements ServiceAccounting, KeyBook {
   private loadDurable(subject: Subject): void {
     if (this.ledger === null) return;
     const row = this.ledger.read(subject.kind, subject.id, ALL_TIME);
-    if (row === null) return;
-    subject.durable.add(row.bytesIn, row.bytesOut, row.connections, row.requests, row.tokens);
-    subject.durable.addTokens(
-      row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens, row.costMicros,
-    );
+    if (row !== null) subject.durable.addFrom(row);
   }
 
   /** Usage of the user's current period: the ledger's row plus deltas not yet in it. */
   private loadUsed(user: UserAccount): void {
-    const period = user.usedPeriod;
-    let usedIn = 0;
-    let usedOut = 0;
-    const spent = user.spent;
-    spent.clear();
-    if (this.ledger !== null) {
-      const row = this.ledger.read('user', user.id, period);
-      if (row !== null) {
-        usedIn += row.bytesIn;
-        usedOut += row.bytesOut;
-        spent.add(0, 0, 0, row.requests, row.tokens);
-        spent.addTokens(
-          row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens,
-          row.costMicros,
-        );
-      }
-    }
-    for (const d of [...user.carried, user.pending]) {
-      if (d.period !== period) continue;
-      usedIn += d.bytesIn;
-      usedOut += d.bytesOut;
-      spent.add(0, 0, 0, d.requests, d.tokens);
-      spent.addTokens(d.inputTokens, d.cacheReadTokens, d.cacheWriteTokens, d.outputTokens, d.reasoningTokens,
-        d.costMicros);
-    }
-    user.usedIn = usedIn;
-    user.usedOut = usedOut;
+    const used = this.periodTotals(user, user.usedPeriod);
+    user.spent.clear();
+    user.spent.addSpendFrom(used);
+    user.usedIn = used.bytesIn;
+    user.usedOut = used.bytesOut;
+  }
+
+  /** A subject's totals of `period`: the ledger's row plus the deltas of that period not yet in it. */
+  private periodTotals(subject: Subject, period: string): Counters {
+    const totals = new Counters();
+    const row = this.ledger?.read(subject.kind, subject.id, period) ?? null;
+    if (row !== null) totals.addFrom(row);
+    for (const d of subject.carried) if (d.period === period) totals.addFrom(d);
+    if (subject.pending.period === period) totals.addFrom(subject.pending);
+    return totals;
   }
 }

@@ -1,9 +1,28 @@
-import type { QuotaConfig } from '../config/types.js';
+import type { Config, QuotaConfig } from '../config/types.js';
 import type { BookedSpend, KeySpend, KeySpendStatus } from '../contracts/accounting.js';
 import { Counters } from './delta.js';
 import { periodKey } from './period.js';
-import { budgetStatus, spentBudget, type SpendState } from './spend.js';
+import { budgetStatus, hasSpendBudget, spentBudget, type SpendState } from './spend.js';
 import { Subject } from './subject.js';
+
+/** The id of a client key's budgets and shared windows in one gateway service: `<service>:k:<user>/<name>`. */
+export function keyId(service: string, user: string, name: string): string {
+  return `${service}:k:${user}/${name}`;
+}
+
+/** Every key budget `config` sets, by id: one per gateway service and key with a budget. */
+export function configuredKeyBudgets(config: Config): Map<string, QuotaConfig> {
+  const out = new Map<string, QuotaConfig>();
+  for (const service of config.services) {
+    if (service.type !== 'gateway') continue;
+    for (const user of config.users) {
+      for (const k of user.keyConfigs) {
+        if (hasSpendBudget(k.quota)) out.set(keyId(service.name, user.id, k.name), k.quota);
+      }
+    }
+  }
+  return out;
+}
 
 /** Told when a key account booked spend that the ledger (and Redis) should get. */
 export interface KeyBook {

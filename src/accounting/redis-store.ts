@@ -193,30 +193,27 @@ export class RedisCounterStore {
    * where it holds less than the ledger.
    */
   async loadUsers(users: readonly UserAccount[]): Promise<void> {
-    if (!this.connected || users.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    const periods = users.map((user) => this.poll(pipeline, user));
-    const results = await pipeline.exec().catch((err: Error) => {
-      this.lastError = err.message;
-      return null;
-    });
-    if (results === null) return;
-    users.forEach((user, i) => this.applyPoll(user, periods[i]!, results[i]!));
+    await this.load(users);
     // Seeded before services accept, so a node that starts next reads the ledger's value.
     if (this.toSeed.size > 0) await this.sync();
   }
 
   /** Reads new key accounts' shared spend (at start and reload, before services admit with them). */
-  async loadKeys(keys: readonly KeyAccount[]): Promise<void> {
-    if (!this.connected || keys.length === 0) return;
+  loadKeys(keys: readonly KeyAccount[]): Promise<void> {
+    return this.load(keys);
+  }
+
+  /** One pipeline that reads every subject's shared totals of its current period. */
+  private async load(subjects: readonly SpendSubject[]): Promise<void> {
+    if (!this.connected || subjects.length === 0) return;
     const pipeline = this.redis.pipeline();
-    const periods = keys.map((key) => this.poll(pipeline, key));
+    const periods = subjects.map((subject) => this.poll(pipeline, subject));
     const results = await pipeline.exec().catch((err: Error) => {
       this.lastError = err.message;
       return null;
     });
     if (results === null) return;
-    keys.forEach((key, i) => this.applyPoll(key, periods[i]!, results[i]!));
+    subjects.forEach((subject, i) => this.applyPoll(subject, periods[i]!, results[i]!));
   }
 
   status(): RedisStatus {

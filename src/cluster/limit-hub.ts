@@ -1,5 +1,5 @@
 import type { Accounting } from '../accounting/accounting.js';
-import { hasSpendBudget } from '../accounting/spend.js';
+import { configuredKeyBudgets } from '../accounting/key-account.js';
 import type { Config } from '../config/schema.js';
 import type { BookedSpend, KeySpend, SharedLimitOwner, SpendReservation } from '../contracts/accounting.js';
 import { WINDOW_MS } from '../gateway/limits/window.js';
@@ -129,17 +129,8 @@ export class LimitHub {
   /** The key budgets of a (re)loaded config: one per gateway service and key with a budget. */
   apply(config: Config): void {
     const next = new Map<string, KeySpend>();
-    for (const service of config.services) {
-      if (service.type !== 'gateway') continue;
-      for (const user of config.users) {
-        for (const k of user.keyConfigs) {
-          if (!hasSpendBudget(k.quota)) continue;
-          const id = `${service.name}:k:${user.id}/${k.name}`;
-          // The primary's ledger keeps the key's spend across restarts (workers' own budgets are a fallback).
-          next.set(id, this.accounting.keySpend(id, k.quota));
-        }
-      }
-    }
+    // The primary's ledger keeps each key's spend across restarts (workers' own budgets are a fallback).
+    for (const [id, quota] of configuredKeyBudgets(config)) next.set(id, this.accounting.keySpend(id, quota));
     this.keyBudgets = next;
   }
 

@@ -41,6 +41,37 @@ async function keyBudgets(tg: CliProcess): Promise<[string, number][]> {
   return budgets.map((b) => [b.budget, b.used]);
 }
 
+/** Starts tidegate on `store`, lets the key spend `requests` requests, then runs `stop` on the process. */
+async function spendThen(
+  dir: string, up: MockUpstream, store: Record<string, unknown>, requests: number,
+  stop: (tg: CliProcess) => Promise<void>,
+): Promise<void> {
+  const tg = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
+  try {
+    for (let i = 0; i < requests; i++) await client(tg).chat.completions.create(ask);
+  } finally {
+    await stop(tg);
+  }
+}
+
+/** SIGTERM, and a clean exit (the shutdown flush is what these tests read back). */
+async function terminate(tg: CliProcess): Promise<void> {
+  tg.child.kill('SIGTERM');
+  assert.equal(await tg.exited, 0);
+}
+
+/** Starts tidegate again on the same store and runs `check` against it. */
+async function restarted(
+  dir: string, up: MockUpstream, store: Record<string, unknown>, check: (tg: CliProcess) => Promise<void>,
+): Promise<void> {
+  const tg = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
+  try {
+    await check(tg);
+  } finally {
+    await tg.stop();
+  }
+}
+
 async function refusedForBudget(c: OpenAI): Promise<void> {
   await assert.rejects(c.chat.completions.create(ask), (err: unknown) => {
     assert.ok(err instanceof OpenAI.RateLimitError, String(err));
@@ -63,51 +94,40 @@ describe('spend: a key\'s budget survives a restart of tidegate (real processes)
     const dir = tempDir();
     // A long interval: the only ledger write is the one on shutdown.
     const store = { sqlite: join(dir, 'tidegate.db'), sync: { interval: '1h' } };
-    const first = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
-    try {
-      await client(first).chat.completions.create(ask);
-      await client(first).chat.completions.create(ask);
-      assert.deepEqual(await keyBudgets(first), [['requests', 2], ['tokens', 10]]);
-    } finally {
-      first.child.kill('SIGTERM');
-    }
-    assert.equal(await first.exited, 0);
-
-    const second = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
-    try {
-      assert.deepEqual(await keyBudgets(second), [['requests', 2], ['tokens', 10]]);
-      await client(second).chat.completions.create(ask);
+    await spendThen(dir, up, store, 2, async (tg) => {
+      try {
+        assert.deepEqual(await keyBudgets(tg), [['requests', 2], ['tokens', 10]]);
+      } finally {
+        await terminate(tg);
+      }
+    });
+    await restarted(dir, up, store, async (tg) => {
+      assert.deepEqual(await keyBudgets(tg), [['requests', 2], ['tokens', 10]]);
+      await client(tg).chat.completions.create(ask);
       const served = up.requests.length;
-      await refusedForBudget(client(second));
+      await refusedForBudget(client(tg));
       assert.equal(up.requests.length, served, 'refused before any upstream request');
-    } finally {
-      await second.stop();
-    }
+    });
   });
 
   it('a crash (SIGKILL) after a flush: the restarted process counts what was flushed', async () => {
     const dir = tempDir();
     const store = { sqlite: join(dir, 'tidegate.db'), sync: { interval: '1s' } };
-    const first = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
-    try {
-      await client(first).chat.completions.create(ask);
-      await client(first).chat.completions.create(ask);
-      await client(first).chat.completions.create(ask);
-      await eventually(
-        async () => (await getJson(first.address('admin'), '/sync')).body.stats as Record<string, number>,
-        (s) => s.successfulSyncs > 0 && s.pendingUsers === 0,
-      );
-    } finally {
-      first.child.kill('SIGKILL');
-      await first.exited;
-    }
-    const second = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
-    try {
-      assert.deepEqual(await keyBudgets(second), [['requests', 3], ['tokens', 15]]);
-      await refusedForBudget(client(second));
-    } finally {
-      await second.stop();
-    }
+    await spendThen(dir, up, store, 3, async (tg) => {
+      try {
+        await eventually(
+          async () => (await getJson(tg.address('admin'), '/sync')).body.stats as Record<string, number>,
+          (s) => s.successfulSyncs > 0 && s.pendingUsers === 0,
+        );
+      } finally {
+        tg.child.kill('SIGKILL');
+        await tg.exited;
+      }
+    });
+    await restarted(dir, up, store, async (tg) => {
+      assert.deepEqual(await keyBudgets(tg), [['requests', 3], ['tokens', 15]]);
+      await refusedForBudget(client(tg));
+    });
   });
 
   it('with store.redis and no ledger: the spend is kept in Redis and read back after a restart', {
@@ -118,23 +138,13 @@ describe('spend: a key\'s budget survives a restart of tidegate (real processes)
     await redis.start();
     const store = { sqlite: 'off', redis: redis.url };
     try {
-      const first = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
-      try {
-        await client(first).chat.completions.create(ask);
-        await client(first).chat.completions.create(ask);
-      } finally {
-        // SIGTERM sends the last deltas to Redis before exit.
-        first.child.kill('SIGTERM');
-      }
-      assert.equal(await first.exited, 0);
-      const second = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
-      try {
-        assert.deepEqual(await keyBudgets(second), [['requests', 2], ['tokens', 10]]);
-        await client(second).chat.completions.create(ask);
-        await refusedForBudget(client(second));
-      } finally {
-        await second.stop();
-      }
+      // SIGTERM sends the last deltas to Redis before exit.
+      await spendThen(dir, up, store, 2, terminate);
+      await restarted(dir, up, store, async (tg) => {
+        assert.deepEqual(await keyBudgets(tg), [['requests', 2], ['tokens', 10]]);
+        await client(tg).chat.completions.create(ask);
+        await refusedForBudget(client(tg));
+      });
     } finally {
       await redis.stop();
     }

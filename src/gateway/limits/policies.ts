@@ -1,5 +1,6 @@
 import type { LimitsConfig, UserConfig } from '../../config/types.js';
 import type { KeySpend, KeySpendStatus, ServiceAccounting } from '../../contracts/accounting.js';
+import { keyId } from '../../accounting/key-account.js';
 import { hasSpendBudget } from '../../accounting/spend.js';
 import { RateLimiter } from './rate-limiter.js';
 import { WINDOW_MS } from './window.js';
@@ -34,7 +35,7 @@ export class KeyPolicy {
   constructor(service: string, user: string, name: string) {
     this.user = user;
     this.name = name;
-    this.sharedId = `${service}:k:${user}/${name}`;
+    this.sharedId = keyId(service, user, name);
     this.limiter = null;
     this.budget = null;
     this.expiresAt = null;
