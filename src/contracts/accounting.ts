@@ -1,12 +1,12 @@
 import type { RelayMeter } from './meter.js';
-import type { GatewayUsage } from './records.js';
+import type { BookedSpend, GatewayUsage } from './records.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 import type { Relay, RelayResult } from './relay-engine.js';
 
 import type { QuotaConfig } from '../config/types.js';
 import type { BudgetStatus, CountersBody, RefusalReason } from './admin-api.js';
 
-export type { RefusalReason };
+export type { BookedSpend, RefusalReason };
 
 /** Why a connection or request was refused (`tidegate_refused_total{service, reason}`); `quota` when unsaid. */
 export type RefusedReason = RefusalReason | 'quota' | 'rate_limited' | 'unpriced_model' | 'key_expired';
@@ -99,17 +99,6 @@ export interface SharedLimits {
    * owner's concurrent counts and reservations and books `owner.booked` on its key budget.
    */
   settle(subjects: readonly string[], delta: number, owner: SharedLimitOwner): void;
-}
-
-/** The booked figures of a request (its request-log row). */
-export interface BookedSpend {
-  readonly totalTokens: number | null;
-  readonly inputTokens: number | null;
-  readonly cacheReadTokens: number | null;
-  readonly cacheWriteTokens: number | null;
-  readonly outputTokens: number | null;
-  readonly reasoningTokens: number | null;
-  readonly costMicros: number | null;
 }
 
 /** Told the outcome of a shared admission (the gateway's Admission); its spend fields are read by `budgets` stores. */
