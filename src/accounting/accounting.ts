@@ -376,7 +376,7 @@ export class Accounting implements ServiceAccounting, KeyBook {
       this.keys.set(id, account);
       this.ownRedis?.setKeys([...this.keys.values()]);
     } else {
-      account.quota = quota;
+      this.requota(account, quota, this.clock());
     }
     return account;
   }
@@ -389,7 +389,7 @@ export class Accounting implements ServiceAccounting, KeyBook {
 
   /**
    * One key account per gateway service and key with a budget (kept while the key keeps one, its quota updated);
-   * returns the new ones. A quota whose period kind changed reads the new period's spend from the ledger.
+   * returns the new ones.
    */
   private applyKeys(config: Config, now: number): KeyAccount[] {
     const next = new Map<string, KeyAccount>();
@@ -399,17 +399,22 @@ export class Accounting implements ServiceAccounting, KeyBook {
       if (account === undefined) {
         account = this.openKey(id, quota, now);
         added.push(account);
-      } else if (quota !== account.quota) {
-        account.quota = quota;
-        if (periodKey(quota, now) !== account.usedPeriod) {
-          account.periodAt(now);
-          this.loadKeySpent(account);
-        }
+      } else {
+        this.requota(account, quota, now);
       }
       next.set(id, account);
     }
     this.keys = next;
     return added;
+  }
+
+  /** A reloaded key quota; one whose period kind changed reads the new period's spend from the ledger. */
+  private requota(account: KeyAccount, quota: QuotaConfig, now: number): void {
+    if (quota === account.quota) return;
+    account.quota = quota;
+    if (periodKey(quota, now) === account.usedPeriod) return;
+    account.periodAt(now);
+    this.loadKeySpent(account);
   }
 
   private openKey(id: string, quota: QuotaConfig, now: number): KeyAccount {

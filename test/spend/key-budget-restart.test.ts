@@ -12,9 +12,11 @@ import { eventually } from '../helpers/wait.js';
 const ask = { model: 'gpt-4o', max_tokens: 5, messages: [{ role: 'user' as const, content: 'hi' }] };
 
 /** A key with a budget of 3 requests a day; its tokens (2 + 3 an answer) go to a second budget of 100. */
-function config(up: MockUpstream, store: Record<string, unknown>): Record<string, unknown> {
+function config(up: MockUpstream, store: Record<string, unknown>, workers = 1): Record<string, unknown> {
   return {
     admin: { listen: '127.0.0.1:0' },
+    workers,
+    pool: { threads: 1 },
     log: { level: 'info' },
     store,
     shutdownGrace: '5s',
@@ -44,9 +46,9 @@ async function keyBudgets(tg: CliProcess): Promise<[string, number][]> {
 /** Starts tidegate on `store`, lets the key spend `requests` requests, then runs `stop` on the process. */
 async function spendThen(
   dir: string, up: MockUpstream, store: Record<string, unknown>, requests: number,
-  stop: (tg: CliProcess) => Promise<void>,
+  stop: (tg: CliProcess) => Promise<void>, workers = 1,
 ): Promise<void> {
-  const tg = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
+  const tg = await startTidegateProcess(dir, config(up, store, workers), ['llm', 'admin']);
   try {
     for (let i = 0; i < requests; i++) await client(tg).chat.completions.create(ask);
   } finally {
@@ -63,8 +65,9 @@ async function terminate(tg: CliProcess): Promise<void> {
 /** Starts tidegate again on the same store and runs `check` against it. */
 async function restarted(
   dir: string, up: MockUpstream, store: Record<string, unknown>, check: (tg: CliProcess) => Promise<void>,
+  workers = 1,
 ): Promise<void> {
-  const tg = await startTidegateProcess(dir, config(up, store), ['llm', 'admin']);
+  const tg = await startTidegateProcess(dir, config(up, store, workers), ['llm', 'admin']);
   try {
     await check(tg);
   } finally {
@@ -128,6 +131,16 @@ describe('spend: a key\'s budget survives a restart of tidegate (real processes)
       assert.deepEqual(await keyBudgets(tg), [['requests', 3], ['tokens', 15]]);
       await refusedForBudget(client(tg));
     });
+  });
+
+  it('a worker fleet (workers: 2): the primary books the key\'s spend; a restarted fleet still counts it', async () => {
+    const dir = tempDir();
+    const store = { sqlite: join(dir, 'tidegate.db'), sync: { interval: '1h' } };
+    await spendThen(dir, up, store, 2, terminate, 2);
+    await restarted(dir, up, store, async (tg) => {
+      await client(tg).chat.completions.create(ask);
+      await refusedForBudget(client(tg));
+    }, 2);
   });
 
   it('with store.redis and no ledger: the spend is kept in Redis and read back after a restart', {
