@@ -3,6 +3,13 @@ import type { BodyBudget } from './body-budget.js';
 import type { BodyReader, GatewayRequest, GatewayResponse } from './http-types.js';
 import { DISCARD_MAX_BYTES, lingerOnClose } from './linger.js';
 
+/**
+ * A body of at least this many bytes in several reads is kept as node:http read it (`parts`), not copied into one
+ * buffer: a large pass-through body goes upstream from its reads (no copy, and no second body-sized allocation, whose
+ * external memory drives V8's full collections), and is read for routing through a reused scratch buffer.
+ */
+export const PARTS_MIN_BYTES = 64 * 1024;
+
 /** The service's limits now (the GatewayCore; read per chunk: a reload applies to bodies still arriving). */
 export interface BodyLimits {
   readonly config: { readonly maxBodyBytes: number };
@@ -42,7 +49,10 @@ export class BodyIntake implements BodyReader {
   declared = -1;
   chunks: Buffer[] = [];
   bytes = 0;
+  /** The whole body in one buffer, or null when it is in `parts`. */
   body: Buffer | null = null;
+  /** A large body as it was read (PARTS_MIN_BYTES), in order; null when it is in `body`. */
+  parts: Buffer[] | null = null;
 
   constructor(owner: BodyOwner, limits: BodyLimits, req: GatewayRequest, res: GatewayResponse, budget: BodyBudget) {
     this.owner = owner;
@@ -100,7 +110,7 @@ export class BodyIntake implements BodyReader {
       }
       this.charged += n;
     }
-    if (this.declared > 0 && n !== this.declared) {
+    if (this.declared > 0 && n !== this.declared && this.declared < PARTS_MIN_BYTES) {
       // A body in several reads is copied into one buffer of its declared size as it comes, instead of keeping every
       // read buffer until the end (then concatenating): the same bytes copied, and a single large allocation the
       // allocator gives back to the system when it is freed, where thousands of held read buffers fragment its heap.
@@ -116,9 +126,12 @@ export class BodyIntake implements BodyReader {
   onBodyEnd(): void {
     if (this.closed) return;
     this.arrived = true;
-    // One concat (none for a single chunk).
+    // One concat for a small body in several reads (none for a single chunk); a large one keeps its reads.
+    const chunks = this.chunks;
     if (this.body === null) {
-      this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
+      if (chunks.length === 1) this.body = chunks[0]!;
+      else if (this.bytes >= PARTS_MIN_BYTES) this.parts = chunks;
+      else this.body = Buffer.concat(chunks, this.bytes);
     }
     this.chunks = [];
     this.owner.onBody();
@@ -142,6 +155,7 @@ export class BodyIntake implements BodyReader {
     }
     this.chunks = [];
     this.body = null;
+    this.parts = null;
   }
 
   private budgetError(): BodyBudgetError {

@@ -212,4 +212,33 @@ describe('the skeleton scan against JSON.parse', () => {
     assert.equal(mostlyLongStrings(short), false);
     assert.equal(mostlyLongStrings(Buffer.from('{"model":"m"}')), false);
   });
+
+  it('samples each window as if searched on its own (one search may answer for several windows)', () => {
+    // The reference: each of the 16 windows of 1 KiB searched for a quote within itself.
+    const reference = (b: Buffer): boolean => {
+      if (b.length < 16 * 1024) return false;
+      const step = Math.floor((b.length - 1024) / 15);
+      let inside = 0;
+      for (let k = 0; k < 16; k++) if (!b.subarray(k * step, k * step + 1024).includes(0x22)) inside++;
+      return inside * 2 >= 16;
+    };
+    const rng = new Rng(SEED + 7);
+    let yes = 0;
+    for (let i = 0; i < 300; i++) {
+      const parts: string[] = [];
+      const n = 16 * 1024 + rng.int(200_000);
+      let len = 0;
+      const pLong = rng.int(10) / 60;
+      while (len < n) {
+        const piece = rng.chance(pLong) ? `"${'x'.repeat(rng.int(40_000))}",` : `"${'y'.repeat(rng.int(900))}",`;
+        parts.push(piece);
+        len += piece.length;
+      }
+      const b = Buffer.from(`{"a":[${parts.join('')}1]}`);
+      const want = reference(b);
+      if (want) yes++;
+      assert.equal(mostlyLongStrings(b), want, `body ${i}`);
+    }
+    assert.ok(yes > 30 && yes < 270, `both verdicts exercised: ${yes} of 300`);
+  });
 });
