@@ -180,6 +180,25 @@ describe('the skeleton scan against JSON.parse', () => {
     assert.ok(valid > 1000 && invalid > 1000, `valid ${valid}, invalid ${invalid}`);
   });
 
+  it('long plain runs with one odd byte anywhere (past the first 256 bytes too), at every alignment', () => {
+    const rng = new Rng(SEED + 3);
+    const odd = ['\u0001', '\n', '\t', '\\n', '\\q', '\\u00e9', '\\u12', '"', 'é', '😀', '\u001f', ' '];
+    let valid = 0;
+    for (let i = 0; i < 1500; i++) {
+      const strings: string[] = [];
+      for (let k = 1 + rng.int(3); k > 0; k--) {
+        const run = 'x'.repeat(300 + rng.int(5000));
+        const at = rng.int(run.length);
+        const s = rng.chance(0.8) ? run.slice(0, at) + rng.pick(odd) + run.slice(at) : run;
+        strings.push(`"${s}"`);
+      }
+      const pad = ' '.repeat(rng.int(4));
+      const text = `{${pad}"model":"m","messages":[{"role":"user","content":${strings.join(',"x":')}}]}`;
+      if (check(Buffer.from(text), 'openai-chat')) valid++;
+    }
+    assert.ok(valid > 100 && valid < 1400, `valid ${valid}`);
+  });
+
   it('takes what JSON.parse takes at any depth, and tops that are not objects go to the parse', () => {
     const deep = `{"a":${'['.repeat(100_000)}"${'x'.repeat(2000)}"${']'.repeat(100_000)}}`;
     assert.ok(bodySkeleton(Buffer.from(deep), null) !== null);
