@@ -1,3 +1,5 @@
+import { controlScanArena } from './control-scan.js';
+
 export { partsLength } from './upstream/request.js';
 
 /**
@@ -7,10 +9,17 @@ export { partsLength } from './upstream/request.js';
  */
 let scratch: Buffer | null = null;
 
-/** The parts in one buffer, reused by the next call: for reads that end before the caller returns. */
+/**
+ * The parts in one buffer, reused by the next call: for reads that end before the caller returns. In the control-scan
+ * arena where there is one (the skeleton scan tests its long strings with SIMD there).
+ */
 export function scratchCopy(parts: readonly Buffer[], length: number): Buffer {
-  let s = scratch;
-  if (s === null || s.length < length) s = scratch = Buffer.allocUnsafeSlow(length);
+  let s: Buffer;
+  if (controlScanArena !== null) s = controlScanArena.buffer(length);
+  else {
+    if (scratch === null || scratch.length < length) scratch = Buffer.allocUnsafeSlow(length);
+    s = scratch;
+  }
   let at = 0;
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;

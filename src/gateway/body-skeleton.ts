@@ -1,5 +1,6 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { JsonObject, JsonValue } from '../dialects/types.js';
+import { controlScanArena } from './control-scan.js';
 
 /**
  * A request body's skeleton for routing, made without decoding its long strings: the whole body is validated as
@@ -71,6 +72,8 @@ class SkeletonScan {
   /** The body as 32-bit words from `base` on (aligned), for the long-string loop. */
   readonly words: Int32Array;
   readonly base: number;
+  /** The body lives in the control-scan arena: farStop() tests 16 bytes a step there (control-scan.ts). */
+  readonly simd: boolean;
   /** The last segment of the session field's dotted path: its strings are decoded, whatever their length. */
   readonly keepKey: string | null;
   i = 0;
@@ -96,6 +99,7 @@ class SkeletonScan {
     const misalign = b.byteOffset & 3;
     const base = misalign === 0 ? 0 : 4 - misalign;
     this.base = Math.min(base, b.length);
+    this.simd = controlScanArena !== null && controlScanArena.holds(b);
     this.words = new Int32Array(b.buffer, b.byteOffset + this.base, (b.length - this.base) >> 2);
     this.keepKey = keep === null ? null : keep.slice(keep.lastIndexOf('.') + 1);
   }
@@ -282,6 +286,11 @@ class SkeletonScan {
     }
     // Words wholly before the first quote or backslash: only a control byte can stop there.
     const end = Math.min(wn, (Math.min(q, s) - base) >> 2);
+    if (this.simd && end - w >= 16) {
+      // To the first 16 bytes holding a control byte, or to the last 15 before `end`; words finish the rest.
+      const origin = b.byteOffset + base;
+      w = (controlScanArena!.scan(origin + (w << 2), origin + (end << 2)) - origin) >> 2;
+    }
     while (w + 4 <= end && (controlMask(words[w]!) | controlMask(words[w + 1]!) | controlMask(words[w + 2]!) |
       controlMask(words[w + 3]!)) === 0) w += 4;
     while (w < end && controlMask(words[w]!) === 0) w++;

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { summarizeRequest } from '../../src/dialects/summarize.js';
 import { DIALECTS, type Dialect, type JsonValue, type RequestSummary } from '../../src/dialects/types.js';
+import { scratchCopy } from '../../src/gateway/body-parts.js';
 import { bodySkeleton } from '../../src/gateway/body-skeleton.js';
+import { controlScanArena } from '../../src/gateway/control-scan.js';
 import { mostlyLongStrings, summarizeLong } from '../../src/gateway/long-body.js';
 import { Rng } from '../fuzz/rng.js';
 
@@ -162,6 +164,18 @@ function check(body: Buffer, dialect: Dialect): boolean {
   return skeleton !== null;
 }
 
+/**
+ * check() on the body as it is and on a copy in the scratch buffer large bodies are read through (the control-scan
+ * arena, where long strings are tested with WebAssembly SIMD): the same verdict either way.
+ */
+function checkBoth(body: Buffer, dialect: Dialect): boolean {
+  const plain = check(body, dialect);
+  const copy = scratchCopy([body], body.length);
+  assert.equal(controlScanArena === null || controlScanArena.holds(copy), true);
+  assert.equal(check(copy, dialect), plain, 'the same verdict in the arena');
+  return plain;
+}
+
 describe('the skeleton scan against JSON.parse', () => {
   it('gives the same verdict, values and routing summary on random and mutated JSON', () => {
     const rng = new Rng(SEED);
@@ -170,10 +184,10 @@ describe('the skeleton scan against JSON.parse', () => {
     for (let i = 0; i < 2500; i++) {
       const text = rng.chance(0.5) ? request(rng) : object(rng, 0);
       const dialect = rng.pick(DIALECTS);
-      if (check(Buffer.from(text), dialect)) valid++;
+      if (checkBoth(Buffer.from(text), dialect)) valid++;
       else invalid++;
       const mutant = mutate(rng, text);
-      if (check(mutant, dialect)) valid++;
+      if (checkBoth(mutant, dialect)) valid++;
       else invalid++;
     }
     // Both sides of the verdict were exercised, not one.
@@ -194,9 +208,13 @@ describe('the skeleton scan against JSON.parse', () => {
       }
       const pad = ' '.repeat(rng.int(4));
       const text = `{${pad}"model":"m","messages":[{"role":"user","content":${strings.join(',"x":')}}]}`;
-      if (check(Buffer.from(text), 'openai-chat')) valid++;
+      if (checkBoth(Buffer.from(text), 'openai-chat')) valid++;
     }
     assert.ok(valid > 100 && valid < 1400, `valid ${valid}`);
+  });
+
+  it('has WebAssembly SIMD here (the arena exists), so the tests above ran both scans', () => {
+    assert.ok(controlScanArena !== null);
   });
 
   it('takes what JSON.parse takes at any depth, and tops that are not objects go to the parse', () => {
