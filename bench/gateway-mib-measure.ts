@@ -4,6 +4,7 @@
  * path's process (all its threads). Same config and upstream as `npm run bench -- gateway`.
  * Usage: node dist/bench/gateway-mib-measure.js [--rounds 5] [--seconds 6] [--kib 1024] [--connections 10]
  *        [--first-seconds 0]  (> 0: CPU per request of a fresh tidegate's first seconds under chat300, per second)
+ *        [--chat-seconds 0]   (> 0: chat300 on 50 connections in the same rounds, for "chat300 unchanged")
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,19 @@ function bodyOf(bytes: number): string {
 
 interface Row { rps: number[]; p99: number[]; cpu: number[] }
 
+function newRow(): Row {
+  return { rps: [], p99: [], cpu: [] };
+}
+
+function summary(label: string, r: Row, n: Row): string {
+  const rps = medianOf(r.rps);
+  const p99 = medianOf(r.p99);
+  const cpu = medianOf(r.cpu);
+  return `${label.padEnd(14)} ${rps.toFixed(1)} req/s (${(rps / medianOf(n.rps)).toFixed(2)}× naive)  ` +
+    `p99 ${p99} ms (${(p99 / medianOf(n.p99)).toFixed(2)}×)  CPU ${Math.round(cpu)} µs/req ` +
+    `(${(cpu / medianOf(n.cpu)).toFixed(2)}×)\n`;
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const rounds = Number(flagValue(argv, '--rounds') ?? '5');
@@ -33,6 +47,7 @@ async function main(): Promise<void> {
   const kib = Number(flagValue(argv, '--kib') ?? '1024');
   const connections = Number(flagValue(argv, '--connections') ?? '10');
   const firstSeconds = Number(flagValue(argv, '--first-seconds') ?? '0');
+  const chatSeconds = Number(flagValue(argv, '--chat-seconds') ?? '0');
   const baseRoot = process.env.TIDEGATE_BENCH_BASE_ROOT;
   const upstream = await startUpstream();
   const up = `http://127.0.0.1:${upstream.port}`;
@@ -73,13 +88,25 @@ async function main(): Promise<void> {
       }
     }
     const body = bodyOf(kib * 1024);
+    const small = chatBody(false);
+    // Past the JIT's warm-up (see the gateway scenario's WARM_S).
+    for (const t of targets) await cannon(t, small, 50, 4);
     for (const t of targets) await cannon(t, body, connections, 1);
-    const rows = targets.map((): Row => ({ rps: [], p99: [], cpu: [] }));
+    const rows = targets.map(newRow);
+    const chats = targets.map(newRow);
     for (let round = 0; round < rounds; round++) {
       // Rotate the order so no path always runs right after another.
       for (let k = 0; k < targets.length; k++) {
         const i = (k + round) % targets.length;
         const t = targets[i]!;
+        if (chatSeconds > 0) {
+          const c0 = await cpuSecondsOf(t.pid);
+          const c = await cannon(t, small, 50, chatSeconds);
+          const used = (await cpuSecondsOf(t.pid)) - c0;
+          chats[i]!.rps.push(c.rps);
+          chats[i]!.p99.push(c.p99);
+          chats[i]!.cpu.push((used * 1e6) / Math.max(1, c.rps * chatSeconds));
+        }
         const before = await cpuSecondsOf(t.pid);
         const r = await cannon(t, body, connections, seconds);
         const cpu = (await cpuSecondsOf(t.pid)) - before;
@@ -91,18 +118,11 @@ async function main(): Promise<void> {
       process.stdout.write(`round ${round + 1}: ${labels.map((l, i) => `${l} ${Math.round(rows[i]!.rps[round]!)}/s`
         + ` p99 ${rows[i]!.p99[round]} ${Math.round(rows[i]!.cpu[round]!)}µs`).join(' · ')}\n`);
     }
-    const n = rows[0]!;
     process.stdout.write(`\n${kib} KiB bodies, ${connections} connections, ${rounds}×${seconds} s (medians)\n`);
-    for (let i = 0; i < targets.length; i++) {
-      const r = rows[i]!;
-      const rps = medianOf(r.rps);
-      const p99 = medianOf(r.p99);
-      const cpu = medianOf(r.cpu);
-      process.stdout.write(
-        `${labels[i]!.padEnd(14)} ${rps.toFixed(1)} req/s (${(rps / medianOf(n.rps)).toFixed(2)}× naive)  ` +
-          `p99 ${p99} ms (${(p99 / medianOf(n.p99)).toFixed(2)}×)  CPU ${Math.round(cpu)} µs/req ` +
-          `(${(cpu / medianOf(n.cpu)).toFixed(2)}×)\n`,
-      );
+    for (let i = 0; i < targets.length; i++) process.stdout.write(summary(labels[i]!, rows[i]!, rows[0]!));
+    if (chatSeconds > 0) {
+      process.stdout.write(`\nchat300, 50 connections, ${rounds}×${chatSeconds} s (medians)\n`);
+      for (let i = 0; i < targets.length; i++) process.stdout.write(summary(labels[i]!, chats[i]!, chats[0]!));
     }
   } finally {
     for (const tg of tgs) await tg.stop();
