@@ -74,6 +74,26 @@ describe('gateway: large request bodies pass through byte for byte', () => {
     });
   }
 
+  it('chunked bodies without a declared length, below and above the inline size, arrive exactly', async () => {
+    for (const size of [1 << 20, 2 << 20]) {
+      const b = body(size);
+      const from = p.requests.length;
+      const client = await RawClient.open(gw.url);
+      client.send('POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n'
+        + 'transfer-encoding: chunked\r\n\r\n');
+      for (let at = 0, n = 0; at < b.length; at += 9999, n++) {
+        const piece = b.subarray(at, at + 9999);
+        client.send(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]));
+        if (n % 16 === 0) await sleep(2);
+      }
+      client.send('0\r\n\r\n');
+      const r = await client.read();
+      client.socket.destroy();
+      assert.equal(r.status, 200, r.body);
+      assert.equal(p.requests[from]!.rawSha256, sha(b), `${size} bytes`);
+    }
+  });
+
   it('a retry on the next channel sends the whole body again', async () => {
     const b = body(1 << 20);
     p.script.push({ kind: 'status', status: 500 });
