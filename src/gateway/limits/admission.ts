@@ -17,6 +17,11 @@ export interface AdmissionSource {
 }
 
 /** Told the outcome of an admission that waited for Redis (the Exchange). */
+/** The request body, in one buffer only when asked (a large body may be kept in parts until then). */
+export interface AdmissionBody {
+  bytes(): Buffer;
+}
+
 export interface AdmissionOwner {
   admitted(refusal: GatewayError | null): void;
 }
@@ -79,7 +84,7 @@ export class Admission implements SharedLimitOwner {
 
   /** The error to answer in the endpoint's dialect, null to go on, or ADMISSION_PENDING (see AdmissionOwner). */
   admit(
-    source: AdmissionSource, family: Family, user: string | null, summary: RequestSummary, body: Buffer,
+    source: AdmissionSource, family: Family, user: string | null, summary: RequestSummary, body: AdmissionBody,
     owner: AdmissionOwner,
   ): GatewayError | null | typeof ADMISSION_PENDING {
     const accounting = source.accounting;
@@ -110,7 +115,7 @@ export class Admission implements SharedLimitOwner {
     }
     const needsOutput = userBudget || budget !== null ||
       (limiter !== null && limiter.config.tpm !== null) || (keyLimiter !== null && keyLimiter.config.tpm !== null);
-    const maxOutput = needsOutput ? maxOutputTokens(body) : 0;
+    const maxOutput = needsOutput ? maxOutputTokens(body.bytes()) : 0;
     const input = summary.estimatedPromptTokens;
     if (budget !== null) {
       const used = budget.used(now);
