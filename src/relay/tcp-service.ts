@@ -606,7 +606,6 @@ implements Service<C>, ScreenListener, AcceptListener {
     this.onServerError(err);
   }
 
-
   /** @internal ScreenListener: a client whose PROXY header arrives while draining or full is refused. */
   stillTakes(client: Socket): boolean {
     if (this.state === 'running' && this.live < this.config.maxConnections) return true;
