@@ -1,11 +1,10 @@
 import type {
-  BookedSpend, ServiceAccounting, SharedLimitOwner, SpendReservation,
+  BookedSpend, KeySpend, ServiceAccounting, SharedLimitOwner, SpendReservation,
 } from '../../contracts/accounting.js';
 import type { RequestSummary } from '../../dialects/types.js';
 import { QuotaExceededError, RateLimitedError, UnpricedModelError, type GatewayError } from '../../errors.js';
 import type { Family } from '../routing/endpoints.js';
 import { rateHeaders } from './headers.js';
-import type { KeyBudget } from './key-budget.js';
 import { maxOutputTokens } from './max-tokens.js';
 import type { KeyPolicy, SpendPolicies, UserPolicy } from './policies.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -55,7 +54,7 @@ export class Admission implements SharedLimitOwner {
   /** Tokens reserved on the limiters (input estimate + max_tokens). */
   reserved = 0;
   /** The key budget holding a reservation of input, output, cost (micro-units); null when none. */
-  keyBudget: KeyBudget | null = null;
+  keyBudget: KeySpend | null = null;
   keyInput = 0;
   keyOutput = 0;
   keyCost = 0;
