@@ -16,6 +16,7 @@ import { Refusals } from '../origin/refusals.js';
 import { type CidrRange, parseCidr } from '../util/cidr.js';
 import { parseIp } from '../util/ip.js';
 import { FAULT_PATH } from '../util/test-hooks.js';
+import { listenService } from '../listen/listen.js';
 import type { HealthSnapshot } from '../contracts/health.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
@@ -261,6 +262,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
     });
     const server = this.server;
     const recovery = this.recovery;
+    const name = this.name;
     return new Promise<void>(function relisten(resolve, reject) {
       function onError(err: NodeJS.ErrnoException): void {
         // Bound by someone else meanwhile: the listener recovery re-binds with back-off.
@@ -274,7 +276,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
       }
       server.prependOnceListener('error', onError);
       server.once('listening', onListening);
-      server.listen({ host, port, backlog: 511 });
+      listenService(server, name, host, port, 511);
     });
   }
 
@@ -319,7 +321,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
         reject(new ListenError(config.name, formatHostPort(config.listen), err));
       }
       server.once('error', onError);
-      server.listen(config.listen.port, config.listen.host, function listening() {
+      server.once('listening', function listening() {
         server.removeListener('error', onError);
         const a = server.address() as AddressInfo;
         service.boundAddress = formatHostPort({ host: a.address, port: a.port });
@@ -332,6 +334,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
         }
         resolve();
       });
+      listenService(server, config.name, config.listen.host, config.listen.port, 511);
     });
   }
 

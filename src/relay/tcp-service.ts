@@ -26,6 +26,7 @@ import { parseIp } from '../util/ip.js';
 import type { ProxyProtocolError } from '../errors.js';
 import { ListenerRecovery } from '../health/listener-recovery.js';
 import { HandlerRecovery } from '../health/service-recovery.js';
+import { listenService } from '../listen/listen.js';
 import { PerIpLimits } from '../origin/per-ip.js';
 import { Refusals } from '../origin/refusals.js';
 import { encodeProxyHeader } from '../origin/proxy-protocol/encode.js';
@@ -173,7 +174,7 @@ implements Service<C>, HeaderListener {
       }
       server.prependOnceListener('error', onError);
       server.once('listening', onListening);
-      server.listen({ host, port, backlog: 4096 });
+      listenService(server, this.name, host, port, 4096);
     });
   }
 
@@ -232,12 +233,13 @@ implements Service<C>, HeaderListener {
         reject(new ListenError(name, formatHostPort(this.config.listen), err));
       };
       server.once('error', onError);
-      server.listen({ host, port, backlog: 4096 }, () => {
+      server.once('listening', () => {
         server.removeListener('error', onError);
         this.boundAddress = this.address();
         this.state = 'running';
         resolve();
       });
+      listenService(server, name, host, port, 4096);
     });
   }
 
