@@ -11,7 +11,7 @@ import { WorkerLink } from './worker-link.js';
 import { WorkerListeners, type ReceivedHandle } from './worker-listeners.js';
 import { WorkerUsageLog } from './worker-usage-log.js';
 
-/** How often a worker tells the primary its services' state (status and metrics read the latest). */
+/** How often a worker looks whether its services' state changed (status and metrics read the latest it sent). */
 const REPORT_MS = 1_000;
 
 /**
@@ -26,6 +26,8 @@ let limits: PrimaryLimits | null = null;
 let log: Logger | null = null;
 let stopping: Promise<void> | null = null;
 let reports: NodeJS.Timeout | null = null;
+/** The last report sent, as JSON: an idle worker sends nothing (the primary keeps what it has). */
+let lastReport = '';
 /** The slot's listening sockets from the primary (null when node:cluster shares the listeners). */
 let listeners: WorkerListeners | null = null;
 
@@ -39,10 +41,10 @@ function forwardEvent(type: string, data: Record<string, unknown>): void {
 }
 
 function report(rt: Runtime): WorkerReport {
-  const status = rt.status();
+  const own = rt.workerReport();
   return {
-    services: [...status.services], liveRelays: status.accounting.liveRelays, caches: rt.caches().services,
-    relayEngine: status.relayEngine, relayEngineFallback: status.relayEngineFallback,
+    services: own.services, liveRelays: own.liveRelays, caches: rt.caches().services,
+    relayEngine: own.relayEngine, relayEngineFallback: own.relayEngineFallback,
   };
 }
 
@@ -95,7 +97,11 @@ async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> 
   };
   send({ t: 'ready', generation: message.generation, report: report(rt) });
   reports = setInterval(function sendReport() {
-    send({ t: 'report', report: report(rt) });
+    const r = report(rt);
+    const text = JSON.stringify(r);
+    if (text === lastReport) return;
+    lastReport = text;
+    send({ t: 'report', report: r });
   }, REPORT_MS);
   reports.unref();
 }
