@@ -546,7 +546,14 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
 }
 
 bool Loop::Fill(Relay* r, Direction& D, int d) {
-  if (D.bucket != nullptr && D.tookTokens) return false;  // one limited grant per pump: relays sharing a bucket take turns
+  if (D.bucket != nullptr) {
+    if (D.tookTokens) return false;  // one limited grant per pump: relays sharing a bucket take turns
+    if (D.reserved > 0 && now_ < D.reservedDueNs) {
+      // Woken for another reason (the destination drained, the other direction's turn): the booked turn is later.
+      Throttle(r, D.reservedDueNs - now_);
+      return false;
+    }
+  }
   const size_t want = r->copyMode ? kCopyChunk : budget_.targetSize;
   size_t allowance = SIZE_MAX;
   size_t quotaGrant = 0;
@@ -555,6 +562,11 @@ bool Loop::Fill(Relay* r, Direction& D, int d) {
     // relay at its next sample, or raises the budget (a reload, a new period).
     quotaGrant = D.quota->Take(d, want);
     if (quotaGrant == 0) {
+      if (D.reserved > 0) {
+        // No turn is held while the quota keeps this direction waiting: the other relays may use it.
+        D.bucket->Refund(D.reserved);
+        D.reserved = 0;
+      }
       Throttle(r, kQuotaPollNs);
       return false;
     }
@@ -562,19 +574,29 @@ bool Loop::Fill(Relay* r, Direction& D, int d) {
   }
   size_t tokens = SIZE_MAX;  // SIZE_MAX: no rate applies
   if (D.bucket != nullptr) {
-    int64_t waitNs = 0;
-    bool limited = false;
-    tokens = D.bucket->Take(std::min(want, allowance), now_, &waitNs, &limited);
-    if (tokens == 0) {
-      if (D.quota != nullptr) D.quota->Refund(d, quotaGrant);
-      Throttle(r, waitNs);
-      return false;
-    }
-    if (limited) {
+    if (D.reserved > 0) {
+      // The turn booked earlier is due (see rate_limit.h): used as is, without asking the bucket again.
+      tokens = D.reserved;
+      D.reserved = 0;
       D.tookTokens = true;
       allowance = std::min(allowance, tokens);
     } else {
-      tokens = SIZE_MAX;
+      int64_t waitNs = 0;
+      bool limited = false;
+      tokens = D.bucket->Take(std::min(want, allowance), now_, &waitNs, &limited);
+      if (!limited) {
+        tokens = SIZE_MAX;
+      } else if (waitNs > 0) {
+        // Booked behind the relays already waiting: this direction keeps the reservation until it is due.
+        D.reserved = tokens;
+        D.reservedDueNs = now_ + waitNs;
+        if (D.quota != nullptr) D.quota->Refund(d, quotaGrant);
+        Throttle(r, waitNs);
+        return false;
+      } else {
+        D.tookTokens = true;
+        allowance = std::min(allowance, tokens);
+      }
     }
   }
   size_t moved = 0;
@@ -716,6 +738,9 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
     Direction& D = r->dirs[d];
     // Bytes read but never delivered are not used: the user's other relays may move them.
     if (D.quota != nullptr) D.quota->Refund(d, D.inPipe + D.BufPending() - D.GreetingLeft());
+    // A turn booked but never used goes back to the relays sharing the bucket.
+    if (D.reserved > 0) D.bucket->Refund(D.reserved);
+    D.reserved = 0;
     pool_.Release(D.pipe, D.inPipe);  // a pipe still holding data is closed, never pooled
     SetStarved(D, false);
     D.inPipe = 0;

@@ -21,18 +21,18 @@ void TokenBucket::Refill(int64_t nowNs) {
 size_t TokenBucket::Take(size_t want, int64_t nowNs, int64_t* waitNs, bool* limited) {
   std::lock_guard<std::mutex> lock(mutex_);
   *limited = rate_ != 0;
+  *waitNs = 0;
   if (rate_ == 0) return want;
   Refill(nowNs);
-  // Wait for a useful chunk rather than splicing a few bytes at a time.
+  // A useful chunk rather than a few bytes at a time; all of it now, or all of it reserved.
   size_t chunk = static_cast<size_t>(std::max<uint64_t>(1, std::min<uint64_t>(65536, rate_ / 50)));
-  size_t need = std::min(want, chunk);
-  if (tokens_ < static_cast<double>(need)) {
-    int64_t wait = static_cast<int64_t>((static_cast<double>(need) - tokens_) * kNsPerSec / static_cast<double>(rate_));
-    *waitNs = std::max(wait, kMinWaitNs);
-    return 0;
-  }
-  size_t grant = std::min(need, static_cast<size_t>(tokens_));
+  size_t grant = std::min(want, chunk);
   tokens_ -= static_cast<double>(grant);
+  if (tokens_ < 0) {
+    // Covered once the refill has paid this debt, which includes every reservation booked before this one.
+    int64_t wait = static_cast<int64_t>(-tokens_ * kNsPerSec / static_cast<double>(rate_));
+    *waitNs = std::max(wait, kMinWaitNs);
+  }
   return grant;
 }
 
@@ -48,6 +48,8 @@ void TokenBucket::SetRate(uint64_t bytesPerSec, int64_t nowNs) {
   Refill(nowNs);
   rate_ = bytesPerSec;
   if (tokens_ > static_cast<double>(rate_)) tokens_ = static_cast<double>(rate_);
+  // Unlimited now: no debt carries over to a later limit (reservations still held are used or given back freely).
+  if (rate_ == 0) tokens_ = 0;
 }
 
 }  // namespace tidegate

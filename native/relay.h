@@ -54,6 +54,8 @@ struct Direction {
   uint64_t greeting = 0;    // leading bytes of buf that are the proxy's reply (handshake): never booked or charged
   TokenBucket* bucket = nullptr;
   bool tookTokens = false;  // took a grant in the current pump: the next one waits for other relays' turn
+  size_t reserved = 0;      // tokens booked in the bucket, not yet due: used at reservedDueNs without asking again
+  int64_t reservedDueNs = 0;
   ByteBudget* quota = nullptr;  // the user's quota budget, or nullptr when no quota applies
   size_t BufPending() const { return bufLen - bufOff; }
   // What the destination received from the relay: the figure billing and quotas use. The greeting leaves first.
