@@ -1,14 +1,16 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import type { ForwardServiceConfig, ProxyServiceConfig, ServiceConfig } from '../config/schema.js';
 import type { RefusalReason } from '../contracts/accounting.js';
 import type { RelayMeter } from '../contracts/meter.js';
 import { ListenError } from '../errors.js';
 import { guardConnection } from '../guard/entry.js';
 import type {
+  AcceptListener,
   CloseReason,
   DialAddress,
   DialingRelay,
   DialOptions,
+  EngineListener,
   Relay,
   RelayCloseListener,
   RelayDialListener,
@@ -21,16 +23,11 @@ import type { ServiceState, ServiceStatus } from '../contracts/service-status.js
 import type { Service } from '../contracts/service.js';
 import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
-import { type CidrRange, parseCidr } from '../util/cidr.js';
-import { parseIp } from '../util/ip.js';
-import type { ProxyProtocolError } from '../errors.js';
 import { ListenerRecovery } from '../health/listener-recovery.js';
 import { HandlerRecovery } from '../health/service-recovery.js';
 import { listenService } from '../listen/listen.js';
-import { PerIpLimits } from '../origin/per-ip.js';
-import { Refusals } from '../origin/refusals.js';
+import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import { encodeProxyHeader } from '../origin/proxy-protocol/encode.js';
-import { HeaderReader, type HeaderListener } from '../origin/proxy-protocol/header-reader.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
 
 type TcpServiceConfig = ForwardServiceConfig | ProxyServiceConfig;
@@ -45,7 +42,10 @@ export interface LiveCount {
  * dial, a proxy handshake), which also carries its index in the service's pending list.
  */
 export interface PendingClient {
-  readonly client: Socket;
+  /** Null for a connection the engine accepted (`acceptedFd`): no Node socket exists for it. */
+  readonly client: Socket | null;
+  /** The engine's fd of a connection it accepted; -1 (or absent) for a Node socket. */
+  readonly acceptedFd?: number;
   readonly clientLabel: string;
   pendingSlot: number;
 }
@@ -95,7 +95,7 @@ const ACCEPT_PAUSE_MS = 500;
  * back-off, live relay tracking, byte totals, draining on stop, and one record per finished relay.
  */
 export abstract class TcpService<C extends TcpServiceConfig, P extends PendingClient>
-implements Service<C>, HeaderListener {
+implements Service<C>, ScreenListener, AcceptListener {
   readonly name: string;
   readonly type: C['type'];
   config: C;
@@ -116,14 +116,16 @@ implements Service<C>, HeaderListener {
   private server: Server;
   private readonly recovery: ListenerRecovery;
   private readonly handlerRecovery: HandlerRecovery;
-  protected readonly refusals = new Refusals();
-  private perIp: PerIpLimits | null = null;
-  /** Peers trusted to send a PROXY header (`acceptProxyProtocol.from`), or null when no header is read. */
-  private trusted: CidrRange[] | null = null;
+  /** `acceptProxyProtocol` and `perIp`: who a client is and whether that address may connect. */
+  private readonly screen: ClientScreen;
   private acceptPausedUntil = 0;
   private drained: (() => void) | null = null;
   /** The address bound at start, still shown while draining (the closed listener no longer knows it). */
   private boundAddress: string | null = null;
+  /** The engine's listener when the engine accepts (`acceptsInEngine`); Node's server is closed then. */
+  private engineListener: EngineListener | null = null;
+  /** What the server had bound when its socket went to the engine (a closed server no longer knows). */
+  private boundByEngine: AddressInfo | null = null;
 
   constructor(config: C, context: ServiceContext) {
     this.name = config.name;
@@ -134,8 +136,9 @@ implements Service<C>, HeaderListener {
       () => this.server, this.name, () => this.context.log, () => this.rebindAddress(),
     );
     this.handlerRecovery = new HandlerRecovery(this.name, () => this.context.log, () => this.recreateListener());
+    this.screen = new ClientScreen(this.name, () => this.context.log, this, this.addressRate.bind(this));
     this.server = this.createListener();
-    this.applyClientOptions(config);
+    this.screen.configure(config.perIp, config.acceptProxyProtocol);
   }
 
   private createListener(): Server {
@@ -146,7 +149,47 @@ implements Service<C>, HeaderListener {
     // No `noDelay` here: admission sets it (or leaves it to the engine, see `engineTunesClient`).
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
     server.on('error', this.onServerError.bind(this));
+    // First of the 'listening' listeners (start's and the recoveries' come later): the bound address is kept.
+    server.on('listening', this.onListening.bind(this, server));
     return server;
+  }
+
+  /**
+   * The server is bound (at start, after a re-bind, a handler restart): the engine accepts on it from now on where
+   * the service allows it. Node's handle is closed once the engine holds a dup of the socket, so only one of them
+   * polls it; `address()` then answers from what the server had bound.
+   */
+  private onListening(server: Server): void {
+    if (server !== this.server || this.state === 'draining' || this.state === 'stopped') return;
+    this.attachToEngine();
+  }
+
+  private attachToEngine(): void {
+    const server = this.server;
+    const engine = this.context.engine;
+    if (this.engineListener !== null || engine.listen === undefined || !this.acceptsInEngine()) return;
+    const bound = server.address();
+    if (bound === null || typeof bound !== 'object') return;
+    // Null where the engine cannot take it: a cluster worker's round-robin listener has no fd (the primary accepts).
+    const { noDelay, keepAliveMs } = this.config;
+    const listener = engine.listen(server, this, { noDelay, keepAliveMs });
+    if (listener === null) return;
+    this.engineListener = listener;
+    this.boundByEngine = bound;
+    server.close();
+  }
+
+  /** A reload may let the engine accept a listener Node accepted on so far (the reverse goes per connection). */
+  protected reconsiderAccept(): void {
+    if (this.state === 'running' && !this.recovery.rebinding) this.attachToEngine();
+  }
+
+  /** The engine stops accepting for this service and closes its socket (the address is free when this returns). */
+  private detachFromEngine(): void {
+    const listener = this.engineListener;
+    if (listener === null) return;
+    this.engineListener = null;
+    listener.close();
   }
 
   /**
@@ -159,6 +202,7 @@ implements Service<C>, HeaderListener {
     const { host, port } = this.rebindAddress();
     this.server = this.createListener();
     old.close();
+    this.detachFromEngine();
     const server = this.server;
     const recovery = this.recovery;
     return new Promise<void>((resolve, reject) => {
@@ -176,20 +220,6 @@ implements Service<C>, HeaderListener {
       server.once('listening', onListening);
       listenService(server, this.name, host, port, 4096);
     });
-  }
-
-  /** `perIp` and `acceptProxyProtocol` of a (re)loaded config; live per-address counts carry over. */
-  private applyClientOptions(config: C): void {
-    if (config.perIp === null) {
-      this.perIp?.dispose();
-      this.perIp = null;
-    } else if (this.perIp === null) {
-      this.perIp = new PerIpLimits(config.perIp, this.addressRate.bind(this));
-    } else {
-      this.perIp.update(config.perIp);
-    }
-    const accept = config.acceptProxyProtocol;
-    this.trusted = accept === null ? null : accept.from.map((text) => parseCidr(text) as CidrRange);
   }
 
   /** The bucket one client address's relays share under `perIp.rate` (bytes per second each way). */
@@ -215,6 +245,20 @@ implements Service<C>, HeaderListener {
    */
   protected engineTunesClient(): boolean {
     return false;
+  }
+
+  /**
+   * Whether the relay engine may accept this service's connections itself (`RelayEngine.listen`): only where every
+   * decision about a new connection can be made from its address alone. Read when the listener is bound and again
+   * per accepted connection; one the service can no longer take from the engine goes into a Node socket instead.
+   */
+  protected acceptsInEngine(): boolean {
+    return false;
+  }
+
+  /** The per-connection object for a connection the engine accepted (only when `acceptsInEngine`). */
+  protected admitAccepted(_fd: number, _clientLabel: string, _address: string): P {
+    throw new Error(`${this.type} services do not take connections the engine accepted`);
   }
 
   /** The per-connection object for an admitted client; it must not start any work yet. */
@@ -250,12 +294,12 @@ implements Service<C>, HeaderListener {
   update(next: C, context: ServiceContext): void {
     this.config = next;
     this.context = context;
-    this.applyClientOptions(next);
+    this.screen.configure(next.perIp, next.acceptProxyProtocol);
   }
 
   /** The bound address (useful when the config asked for port 0). */
   address(): string {
-    const a = this.server.address();
+    const a = this.server.address() ?? this.boundByEngine;
     return a && typeof a === 'object'
       ? formatHostPort({ host: a.address, port: a.port })
       : formatHostPort(this.config.listen);
@@ -268,6 +312,7 @@ implements Service<C>, HeaderListener {
     this.handlerRecovery.stop();
     // Stop listening now; close()'s callback would wait for every live connection, which is the grace logic's job.
     this.server.close();
+    this.detachFromEngine();
     if (this.live > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
@@ -276,11 +321,11 @@ implements Service<C>, HeaderListener {
       });
       clearTimeout(timer);
       this.drained = null;
-      for (const pending of this.pending.toArray()) pending.client.destroy();
+      for (const pending of this.pending.toArray()) this.dropPending(pending);
       for (const relay of this.relays.toArray()) relay.close('shutdown');
       while (this.live > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     }
-    this.perIp?.dispose();
+    this.screen.dispose();
     this.onStopped();
     this.state = 'stopped';
   }
@@ -301,12 +346,12 @@ implements Service<C>, HeaderListener {
       type: this.type,
       listen: this.boundAddress ?? formatHostPort(this.config.listen),
       state: this.state,
-      connections: { live: this.live, total: this.total, refused: this.refused },
+      connections: { live: this.live, total: this.total, refused: this.refused + this.screen.refused },
       bytes: { in: bytesIn, out: bytesOut },
       detail: {
         failed: this.failed,
         acceptErrors: this.acceptErrors,
-        refusedBy: { ...this.refusals },
+        refusedBy: { ...this.screen.refusals },
         listener: this.recovery.status(),
         handler: this.handlerRecovery.status(),
         ...this.detail(),
@@ -325,7 +370,7 @@ implements Service<C>, HeaderListener {
   protected relay(pending: P, target: Socket, targetLabel: string, liveCount: LiveCount | null = null): Relay {
     const engine = this.context.engine;
     return this.startRelay(pending, new ConnectedRoute(targetLabel, liveCount), (options, onClose) =>
-      engine.start(pending.client, target, options, onClose),
+      engine.start(pending.client!, target, options, onClose),
     );
   }
 
@@ -344,8 +389,16 @@ implements Service<C>, HeaderListener {
     listener: RelayDialListener,
   ): DialingRelay {
     const engine = this.context.engine;
+    const client = pending.client;
+    if (client === null) {
+      // Accepted by the engine: no socket, no greeting (forward services only).
+      const fd = pending.acceptedFd!;
+      return this.startRelay(pending, route, (options, onClose) =>
+        engine.dialAccepted!(fd, address, label, connect, reportConnect, options, listener, onClose),
+      );
+    }
     return this.startRelay(pending, route, (options, onClose) =>
-      engine.dial!(pending.client, address, label, connect, reportConnect, greeting, options, listener, onClose),
+      engine.dial!(client, address, label, connect, reportConnect, greeting, options, listener, onClose),
     );
   }
 
@@ -359,7 +412,7 @@ implements Service<C>, HeaderListener {
     const { config } = this;
     const accounting = this.context.accounting;
     let rateLimit = accounting.rateLimit(user, this.name);
-    const perIp = this.perIp;
+    const perIp = this.screen.perIp;
     if (perIp !== null && config.perIp !== null && config.perIp.rate > 0) {
       // The engine gives a relay one bucket: the address's, unless the user's or service's is stricter both ways.
       const addressLimit = perIp.rateLimitOf(hostOfLabel(clientLabel));
@@ -437,7 +490,8 @@ implements Service<C>, HeaderListener {
     if (!this.pending.delete(pending)) return;
     this.failed++;
     const client = pending.client;
-    if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
+    if (client === null) this.context.engine.settleAccepted!(pending.acceptedFd!, 'close');
+    else if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
     else client.destroy();
     this.context.events.relayClosed({
       service: this.name,
@@ -452,12 +506,18 @@ implements Service<C>, HeaderListener {
     this.release(pending.clientLabel);
   }
 
+  /** Closes a pending client (its socket, or the engine's accepted connection). */
+  private dropPending(pending: P): void {
+    if (pending.client !== null) pending.client.destroy();
+    else this.context.engine.settleAccepted!(pending.acceptedFd!, 'close');
+  }
+
   protected isPending(pending: P): boolean {
     return this.pending.has(pending);
   }
 
   private release(clientLabel: string): void {
-    if (this.perIp !== null) this.perIp.release(hostOfLabel(clientLabel));
+    if (this.screen.perIp !== null) this.screen.release(hostOfLabel(clientLabel));
     this.live--;
     if (this.live === 0 && this.drained !== null) this.drained();
   }
@@ -468,73 +528,102 @@ implements Service<C>, HeaderListener {
       client.resetAndDestroy();
       return;
     }
-    const trusted = this.trusted;
-    if (trusted === null) {
-      this.admitClient(client, client.remoteAddress ?? '', client.remotePort ?? 0, null);
-      return;
-    }
-    // A peer that reset before we looked has no address: nothing to trust or refuse, only a socket to close.
-    if (client.remoteAddress === undefined) {
-      client.destroy();
-      return;
-    }
-    // Only a trusted peer may say who the client is; anyone else reaching this listener is closed.
-    const key = parseIp(client.remoteAddress);
-    if (key === null || !trusted.some((range) => range.contains(key))) {
-      this.refuse(client, 'proxy_untrusted');
-      this.context.log.warn(
-        { service: this.name, client: client.remoteAddress }, 'connection from a peer not trusted to send PROXY',
-      );
-      return;
-    }
-    new HeaderReader(client, this.config.acceptProxyProtocol!.timeoutMs, this);
+    this.screen.screen(client);
   }
 
-  /** @internal HeaderListener: the trusted peer said who the client is. */
-  headerRead(client: Socket, header: ProxyHeader): void {
-    if (this.state !== 'running' || this.live >= this.config.maxConnections) {
+  /**
+   * @internal AcceptListener: the engine accepted `fd` on this service's listener. Admission as for a Node socket
+   * (`onConnection`, `admitClient`), from the address alone; every path answers the engine exactly once (a dial, or
+   * `settleAccepted`).
+   */
+  accepted(fd: number, label: string): void {
+    try {
+      this.admitFromEngine(fd, label);
+    } catch (err) {
+      // As guardConnection does for a Node socket: this connection is lost, the process and the service are not.
+      this.context.engine.settleAccepted!(fd, 'reset');
+      this.context.log.error({ service: this.name, err: String(err) }, 'connection handler failed');
+      this.handlerRecovery.faulted(err);
+    }
+  }
+
+  private admitFromEngine(fd: number, label: string): void {
+    const engine = this.context.engine;
+    if (this.state !== 'running' || this.live >= this.config.maxConnections || Date.now() < this.acceptPausedUntil) {
       this.refused++;
-      client.resetAndDestroy();
+      engine.settleAccepted!(fd, 'reset');
       return;
     }
-    // LOCAL / UNKNOWN: the peer's own connection (a health check), its own address stands.
-    if (header.sourceAddress === null) {
-      this.admitClient(client, client.remoteAddress ?? '', client.remotePort ?? 0, null);
-    } else {
-      this.admitClient(client, header.sourceAddress, header.sourcePort, header);
+    if (!this.acceptsInEngine()) {
+      // A reload made the service need a Node socket (a PROXY header to read or write, a target given by name).
+      if (!engine.settleAccepted!(fd, 'adopt')) return;
+      const socket = new Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+      socket.pause();
+      this.onConnection(socket);
+      return;
     }
-  }
-
-  /** @internal HeaderListener: malformed, late or cut short. */
-  headerFailed(client: Socket, err: ProxyProtocolError): void {
-    this.refuse(client, err.reason === 'timeout' ? 'proxy_timeout' : 'proxy_malformed');
-    this.context.log.warn(
-      { service: this.name, client: client.remoteAddress, code: err.code, err: err.message }, 'PROXY header refused',
-    );
-  }
-
-  private refuse(client: Socket, reason: keyof Refusals): void {
-    this.refused++;
-    this.refusals[reason]++;
-    client.destroy();
-  }
-
-  /** Admission of a client known by its real address (the socket's, or a trusted PROXY header's). */
-  private admitClient(client: Socket, address: string, port: number, header: ProxyHeader | null): void {
-    const perIp = this.perIp;
+    const address = hostOfLabel(label);
+    // `perIp` as ClientScreen applies it (no PROXY header here: acceptsInEngine), its refusals counted there.
+    const screen = this.screen;
+    const perIp = screen.perIp;
     if (perIp !== null) {
       const admitted = perIp.admit(address, Date.now());
       if (typeof admitted === 'string') {
-        this.refuse(client, admitted);
+        screen.refused++;
+        screen.refusals[admitted]++;
+        engine.settleAccepted!(fd, 'close');
         return;
       }
     }
+    const user = this.config.user;
+    if (user !== null) {
+      const refusal = this.context.accounting.check(user);
+      if (refusal !== null) {
+        screen.release(address);
+        this.refused++;
+        this.context.accounting.refused(user, this.name);
+        engine.settleAccepted!(fd, 'close');
+        this.context.events.relayClosed({
+          service: this.name, user, client: label, target: '', bytesIn: 0, bytesOut: 0, durationMs: 0,
+          reason: refusal.reason,
+        });
+        return;
+      }
+    }
+    this.live++;
+    this.total++;
+    const pending = this.admitAccepted(fd, label, address);
+    this.pending.add(pending);
+    this.handle(pending);
+  }
+
+  /** @internal AcceptListener: accept4 failed on the engine's listener. */
+  acceptFailed(err: NodeJS.ErrnoException, paused: boolean): void {
+    // The engine rests an out-of-fds listener by itself (paused); the rest is what Node's 'error' would have meant.
+    if (paused) {
+      this.acceptErrors++;
+      this.outOfFds(err);
+      return;
+    }
+    this.onServerError(err);
+  }
+
+  /** @internal ScreenListener: a client whose PROXY header arrives while draining or full is refused. */
+  stillTakes(client: Socket): boolean {
+    if (this.state === 'running' && this.live < this.config.maxConnections) return true;
+    this.refused++;
+    client.resetAndDestroy();
+    return false;
+  }
+
+  /** @internal ScreenListener: admission of a client known by its real address (the socket's, or a PROXY header's). */
+  screened(client: Socket, address: string, port: number, header: ProxyHeader | null): void {
     const clientLabel = `${address}:${port}`;
     const user = this.config.user;
     if (user !== null) {
       const refusal = this.context.accounting.check(user);
       if (refusal !== null) {
-        if (perIp !== null) perIp.release(address);
+        this.screen.release(address);
         this.refuseForQuota(client, user, refusal.reason, clientLabel);
         return;
       }
@@ -576,6 +665,7 @@ implements Service<C>, HeaderListener {
     } else if (this.state === 'running') {
       // Anything else breaks this listener: bind it again, for this service alone.
       this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
+      this.detachFromEngine();
       this.recovery.failed(err);
     }
   }
