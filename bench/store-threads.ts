@@ -6,7 +6,6 @@
  *
  *   node dist/bench/store-threads.js [--rows 1000000] [--rounds 5] [--days 3 (0: the whole log)]
  */
-import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,27 +14,22 @@ import type { RequestLogRow } from '../src/contracts/records.js';
 import { createLogger } from '../src/log.js';
 import { applyMigrations } from '../src/store/database.js';
 import { RequestLogBatch } from '../src/store/request-log-batch.js';
-import type { RequestFilter } from '../src/store/request-query.js';
 import { RequestReader } from '../src/store/request-reader.js';
 import { ThreadSink } from '../src/store/usage-log-sink.js';
 import { USAGE_MIGRATIONS } from '../src/store/usage-log.js';
+import { flagValue } from './lib/args.js';
+import { buildRequestLog, lastDays, openRequestLog } from './lib/request-log-file.js';
 
 const args = process.argv.slice(2);
-const at = (flag: string): string | undefined => {
-  const i = args.indexOf(flag);
-  return i === -1 ? undefined : args[i + 1];
-};
+const at = (flag: string): string | undefined => flagValue(args, flag);
 const rounds = Number(at('--rounds') ?? 5);
 const days = Number(at('--days') ?? 3);
 const dir = mkdtempSync(join(tmpdir(), 'tg-storethreads-'));
 const file = join(dir, 'log.db');
-build(file, Number(at('--rows') ?? 1_000_000));
-const db = new Database(file);
-db.pragma('journal_mode = WAL');
-db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+buildRequestLog(file, Number(at('--rows') ?? 1_000_000));
+const db = openRequestLog(file);
 applyMigrations(db, USAGE_MIGRATIONS);
-const newest = (db.prepare('SELECT MAX(ts) AS ts FROM request_log').get() as { ts: number }).ts;
-const filter: RequestFilter = days > 0 ? { since: newest - days * 86_400_000 } : {};
+const { newest, filter } = lastDays(db, days);
 const log = createLogger('silent');
 const reader = new RequestReader(db, log);
 const sink = new ThreadSink(db, 5000, log);
@@ -111,24 +105,4 @@ function row(ts: number): RequestLogRow {
     totalTokens: 150, inputTokens: 100, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 50, reasoningTokens: 0,
     costMicros: 0, error: null, estimated: false, bytesIn: 300, bytesOut: 600, client: '127.0.0.1',
   };
-}
-
-function build(path: string, n: number): void {
-  const w = new Database(path);
-  w.pragma('journal_mode = WAL');
-  w.pragma('synchronous = OFF');
-  w.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  applyMigrations(w, USAGE_MIGRATIONS);
-  const insert = w.prepare(`INSERT INTO request_log (ts, service, user, channel, endpoint, model, stream, status,
-    prompt_tokens, completion_tokens, total_tokens, latency_ms, ttfb_ms, attempts, error)
-    VALUES (?, ?, ?, ?, '/v1/chat/completions', ?, 0, 200, 100, 50, 150, 900, 120, 1, NULL)`);
-  const models = ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet', 'o1', 'llama-3'];
-  const start = Date.UTC(2026, 0, 1);
-  const fill = w.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) {
-      insert.run(start + i * 250, `svc-${i % 4}`, `user-${(i * 7919) % 1000}`, `ch-${i % 8}`, models[i % 5]);
-    }
-  });
-  for (let i = 0; i < n; i += 100_000) fill(i, Math.min(n, i + 100_000));
-  w.close();
 }

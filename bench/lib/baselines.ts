@@ -41,9 +41,27 @@ export async function startPipeRelay(targetPorts: readonly number[]): Promise<Ru
   const ports = await freePorts(targetPorts.length);
   const args = [join(baselinesDir, 'pipe-relay.js')];
   ports.forEach((port, i) => args.push('--forward', `127.0.0.1:${port}=127.0.0.1:${targetPorts[i]}`));
-  const child = new ManagedProcess('baseline-pipe', process.execPath, args);
-  await waitForAll(child, ports, 'baseline-pipe');
-  return { ports, cpuPid: child.pid, process: child, stop: () => child.stop() };
+  return startManaged('baseline-pipe', process.execPath, args, ports, null);
+}
+
+/**
+ * Starts `command` as `name` and waits until it listens on every port; stopping it also removes `tempDir` (its
+ * built binary or config), when it has one.
+ */
+async function startManaged(
+  name: string, command: string, args: readonly string[], ports: number[], tempDir: string | null,
+): Promise<RunningPath> {
+  const child = new ManagedProcess(name, command, args);
+  await waitForAll(child, ports, name);
+  return {
+    ports,
+    cpuPid: child.pid,
+    process: child,
+    async stop() {
+      await child.stop();
+      if (tempDir !== null) await rm(tempDir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function ccInstalled(): Promise<boolean> {
@@ -63,27 +81,15 @@ export async function startSpliceRelay(targetPorts: readonly number[]): Promise<
     throw new Error(`cc failed on splice-relay.c: ${built.stderr.trim().slice(0, 400)}`);
   }
   const ports = await freePorts(targetPorts.length);
-  const child = new ManagedProcess('baseline-splice-c', binary, ports.map((port, i) => `${port}=${targetPorts[i]}`));
-  await waitForAll(child, ports, 'baseline-splice-c');
-  return {
-    ports,
-    cpuPid: child.pid,
-    process: child,
-    async stop() {
-      await child.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return startManaged('baseline-splice-c', binary, ports.map((port, i) => `${port}=${targetPorts[i]}`), ports, dir);
 }
 
 /** The naive Node LLM proxy (bench/baselines/naive-proxy.ts) in front of an upstream base URL. */
 export async function startNaiveProxy(upstream: string): Promise<RunningPath> {
   const [port] = await freePorts(1);
-  const child = new ManagedProcess('baseline-naive', process.execPath, [
+  return startManaged('baseline-naive', process.execPath, [
     join(baselinesDir, 'naive-proxy.js'), '--listen', `127.0.0.1:${port}`, '--upstream', upstream,
-  ]);
-  await waitForAll(child, [port as number], 'baseline-naive');
-  return { ports: [port as number], cpuPid: child.pid, process: child, stop: () => child.stop() };
+  ], [port as number], null);
 }
 
 export function haproxyInstalled(): Promise<boolean> {
@@ -119,15 +125,5 @@ export async function startHaproxy(targetPorts: readonly number[]): Promise<Runn
   const dir = await mkdtemp(join(tmpdir(), 'tidegate-haproxy-'));
   const configFile = join(dir, 'haproxy.cfg');
   await writeFile(configFile, haproxyConfig(ports, targetPorts));
-  const child = new ManagedProcess('haproxy', 'haproxy', ['-db', '-f', configFile]);
-  await waitForAll(child, ports, 'haproxy');
-  return {
-    ports,
-    cpuPid: child.pid,
-    process: child,
-    async stop() {
-      await child.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return startManaged('haproxy', 'haproxy', ['-db', '-f', configFile], ports, dir);
 }

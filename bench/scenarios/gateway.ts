@@ -28,6 +28,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const CLIENT_KEY = 'tg-bench-key';
 const STREAM_EVENTS = 20;
 const STREAM_GAP_MS = 5;
+/** Seconds of chat load each path gets before round 1 (see the warm-up in run()). */
+const WARM_S = 4;
 
 export const PATHS = [
   'upstream', 'baseline-naive', 'tidegate', 'upstream-anthropic', 'tidegate-responses-chat', 'tidegate-chat-messages',
@@ -278,8 +280,11 @@ async function run(context: BenchContext): Promise<BenchReport> {
     );
 
     // Warm-up of every kind of load (JIT, connection pools, SQLite statements, big-body buffers) before RSS is read.
+    // WARM_S of chat each: a fresh process spends its first seconds under load optimizing its hot paths (perf: 40 % of
+    // its CPU in V8's TurboFan threads, 20 % in inline caches and baseline code; ~600 µs CPU a request in the first
+    // second, ~65 from the fourth here, longer when the machine is busy), which a 1 s warm-up left to round 1.
     for (const t of targets) {
-      await cannon(t, (t.body ?? chatBody)(false), 50, 1);
+      await cannon(t, (t.body ?? chatBody)(false), 50, WARM_S);
       await streams(t, 10, 3);
     }
     for (const t of mibTargets) await cannon(t, big, 10, 1);

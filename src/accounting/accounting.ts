@@ -10,7 +10,7 @@ import type { Db } from '../store/database.js';
 import { Ledger, type LedgerRow } from '../store/ledger.js';
 import { Counters } from './delta.js';
 import { accountingMetrics } from './metrics.js';
-import { ALL_TIME, systemClock, type Clock } from './period.js';
+import { ALL_TIME, periodKey, systemClock, type Clock } from './period.js';
 import { PriceTable } from './price-table.js';
 import { QuotaBudget } from './quota-budget.js';
 import {
@@ -25,8 +25,12 @@ import { RedisConnection } from './redis-connection.js';
 import { ModelMeters, RefusalMeters } from './model-meters.js';
 import { ModelLabels } from './model-labels.js';
 import { MeteredRelay, serviceSubject, type Subject, UserAccount } from './subject.js';
+import { configuredKeyBudgets, KeyAccount, type KeyBook } from './key-account.js';
+import type { QuotaConfig } from '../config/types.js';
 import { ThrottledSync, type SyncStatus } from './throttled-sync.js';
-import type { RefusedReason, Refusal, ServiceAccounting, SpendReservation } from '../contracts/accounting.js';
+import type {
+  KeySpend, RefusedReason, Refusal, ServiceAccounting, SpendReservation,
+} from '../contracts/accounting.js';
 import type { GatewayUsage } from '../contracts/records.js';
 import { gatewayTokens } from './gateway-tokens.js';
 import type { RelayMeter } from '../contracts/meter.js';
@@ -78,7 +82,7 @@ const REMOVED = 'user_removed' as const;
  * A graceful stop loses nothing; a SIGKILL or crash loses at most the deltas counted since the last flush (one
  * interval), and with Redis the shared counters lose at most the last ~100 ms.
  */
-export class Accounting implements ServiceAccounting {
+export class Accounting implements ServiceAccounting, KeyBook {
   readonly metrics: Registry;
   private readonly log: Logger;
   private readonly options: AccountingOptions;
@@ -87,6 +91,8 @@ export class Accounting implements ServiceAccounting {
   private readonly ledger: Ledger | null;
   private readonly sync: ThrottledSync;
   private readonly redis: SharedCounterStore | null;
+  /** This process's own Redis counter store (not a fleet primary's link): key budgets are shared through it. */
+  private readonly ownRedis: RedisCounterStore | null;
   /** The process's one Redis connection (counters and gateway limits), owned and closed here. */
   private readonly redisConnection: RedisConnection | null;
   readonly sharedLimits: LimitStore | null;
@@ -94,6 +100,8 @@ export class Accounting implements ServiceAccounting {
   /** The prices in force (swapped whole on reload). */
   prices: PriceTable;
   private readonly users = new Map<string, UserAccount>();
+  /** Client keys' gateway budgets by id (`<service>:k:<user>/<name>`): every gateway service's keys with a budget. */
+  private keys = new Map<string, KeyAccount>();
   /** Gateway usage per service, channel and model; refusals per service and reason (for /metrics). */
   private readonly modelMeters = new ModelMeters();
   private readonly modelLabels = new ModelLabels();
@@ -120,9 +128,10 @@ export class Accounting implements ServiceAccounting {
     // A worker shares both through its primary: then it opens no Redis connection at all.
     const ownRedis = config.store.redis && (options.shared === undefined || options.sharedLimits === undefined);
     const connection = this.redisConnection = ownRedis ? new RedisConnection(config.store.redis) : null;
-    this.redis = options.shared ?? (connection !== null
+    this.ownRedis = options.shared === undefined && connection !== null
       ? new RedisCounterStore(connection, options.log, options.redisPrefix)
-      : null);
+      : null;
+    this.redis = options.shared ?? this.ownRedis;
     this.sharedLimits = options.sharedLimits
       ?? (connection !== null ? new RedisLimitStore(connection, options.log, options.redisPrefix) : null);
     this.limits = new RateLimitRegistry(options.engine);
@@ -216,11 +225,16 @@ export class Accounting implements ServiceAccounting {
       }
     }
     for (const name of [...this.services.keys()]) if (!serviceNames.has(name)) this.services.delete(name);
+    const addedKeys = this.applyKeys(config, now);
     this.limits.apply(config.users, config.services);
     this.sync.setOptions(config.store.sync);
     if (this.redis) {
       this.redis.setUsers([...this.users.values()].filter((u) => u.quota !== null));
       await this.redis.loadUsers(added);
+    }
+    if (this.ownRedis) {
+      this.ownRedis.setKeys([...this.keys.values()]);
+      await this.ownRedis.loadKeys(addedKeys);
     }
     for (const user of this.users.values()) this.setBudget(user, user.quota !== null);
   }
@@ -352,6 +366,67 @@ export class Accounting implements ServiceAccounting {
 
   connectionOpened(service: string): void {
     this.count(null, this.service(service), 0, 0, 1, 0, 0);
+  }
+
+  keySpend(id: string, quota: QuotaConfig): KeySpend {
+    let account = this.keys.get(id);
+    if (account === undefined) {
+      // Not in the config this accounting last applied (a service built before it): loaded now, kept until then.
+      account = this.openKey(id, quota, this.clock());
+      this.keys.set(id, account);
+      this.ownRedis?.setKeys([...this.keys.values()]);
+    } else {
+      this.requota(account, quota, this.clock());
+    }
+    return account;
+  }
+
+  /** @internal KeyBook: a key account booked spend; the ledger and Redis get it with the next flush. */
+  keySpent(account: KeyAccount): void {
+    this.sync.markDirty(account);
+    if (this.ownRedis !== null) this.ownRedis.markDirty(account);
+  }
+
+  /**
+   * One key account per gateway service and key with a budget (kept while the key keeps one, its quota updated);
+   * returns the new ones.
+   */
+  private applyKeys(config: Config, now: number): KeyAccount[] {
+    const next = new Map<string, KeyAccount>();
+    const added: KeyAccount[] = [];
+    for (const [id, quota] of configuredKeyBudgets(config)) {
+      let account = this.keys.get(id);
+      if (account === undefined) {
+        account = this.openKey(id, quota, now);
+        added.push(account);
+      } else {
+        this.requota(account, quota, now);
+      }
+      next.set(id, account);
+    }
+    this.keys = next;
+    return added;
+  }
+
+  /** A reloaded key quota; one whose period kind changed reads the new period's spend from the ledger. */
+  private requota(account: KeyAccount, quota: QuotaConfig, now: number): void {
+    if (quota === account.quota) return;
+    account.quota = quota;
+    if (periodKey(quota, now) === account.usedPeriod) return;
+    account.periodAt(now);
+    this.loadKeySpent(account);
+  }
+
+  private openKey(id: string, quota: QuotaConfig, now: number): KeyAccount {
+    const account = new KeyAccount(id, quota, now, this);
+    this.loadKeySpent(account);
+    return account;
+  }
+
+  /** A key's spend in its current period: the ledger's row plus deltas not yet in it. */
+  private loadKeySpent(account: KeyAccount): void {
+    account.spent.clear();
+    account.spent.addSpendFrom(this.periodTotals(account, account.usedPeriod));
   }
 
   /** `GET /users/:id/usage`; null for a user not in the config. */
@@ -561,7 +636,8 @@ export class Accounting implements ServiceAccounting {
     if (this.ledger === null) return false;
     this.ledger.setOutbox(outbox === null ? null : {
       add(row: LedgerRow): void {
-        if (row.period === ALL_TIME) outbox.add(row);
+        // Key budgets' rows repeat their users' spend: reports carry users and services only.
+        if (row.period === ALL_TIME && row.kind !== 'key') outbox.add(row);
       },
     });
     return true;
@@ -656,41 +732,25 @@ export class Accounting implements ServiceAccounting {
   private loadDurable(subject: Subject): void {
     if (this.ledger === null) return;
     const row = this.ledger.read(subject.kind, subject.id, ALL_TIME);
-    if (row === null) return;
-    subject.durable.add(row.bytesIn, row.bytesOut, row.connections, row.requests, row.tokens);
-    subject.durable.addTokens(
-      row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens, row.costMicros,
-    );
+    if (row !== null) subject.durable.addFrom(row);
   }
 
   /** Usage of the user's current period: the ledger's row plus deltas not yet in it. */
   private loadUsed(user: UserAccount): void {
-    const period = user.usedPeriod;
-    let usedIn = 0;
-    let usedOut = 0;
-    const spent = user.spent;
-    spent.clear();
-    if (this.ledger !== null) {
-      const row = this.ledger.read('user', user.id, period);
-      if (row !== null) {
-        usedIn += row.bytesIn;
-        usedOut += row.bytesOut;
-        spent.add(0, 0, 0, row.requests, row.tokens);
-        spent.addTokens(
-          row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.outputTokens, row.reasoningTokens,
-          row.costMicros,
-        );
-      }
-    }
-    for (const d of [...user.carried, user.pending]) {
-      if (d.period !== period) continue;
-      usedIn += d.bytesIn;
-      usedOut += d.bytesOut;
-      spent.add(0, 0, 0, d.requests, d.tokens);
-      spent.addTokens(d.inputTokens, d.cacheReadTokens, d.cacheWriteTokens, d.outputTokens, d.reasoningTokens,
-        d.costMicros);
-    }
-    user.usedIn = usedIn;
-    user.usedOut = usedOut;
+    const used = this.periodTotals(user, user.usedPeriod);
+    user.spent.clear();
+    user.spent.addSpendFrom(used);
+    user.usedIn = used.bytesIn;
+    user.usedOut = used.bytesOut;
+  }
+
+  /** A subject's totals of `period`: the ledger's row plus the deltas of that period not yet in it. */
+  private periodTotals(subject: Subject, period: string): Counters {
+    const totals = new Counters();
+    const row = this.ledger?.read(subject.kind, subject.id, period) ?? null;
+    if (row !== null) totals.addFrom(row);
+    for (const d of subject.carried) if (d.period === period) totals.addFrom(d);
+    if (subject.pending.period === period) totals.addFrom(subject.pending);
+    return totals;
   }
 }

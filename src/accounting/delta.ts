@@ -35,8 +35,17 @@ export class Counters {
     this.costMicros += cost;
   }
 
-  addFrom(other: Counters): void {
+  addFrom(other: CountersBody): void {
     this.add(other.bytesIn, other.bytesOut, other.connections, other.requests, other.tokens);
+    this.addTokens(
+      other.inputTokens, other.cacheReadTokens, other.cacheWriteTokens, other.outputTokens, other.reasoningTokens,
+      other.costMicros,
+    );
+  }
+
+  /** Adds `other`'s gateway spend only: requests, tokens, token classes and cost (no bytes, no connections). */
+  addSpendFrom(other: CountersBody): void {
+    this.add(0, 0, 0, other.requests, other.tokens);
     this.addTokens(
       other.inputTokens, other.cacheReadTokens, other.cacheWriteTokens, other.outputTokens, other.reasoningTokens,
       other.costMicros,

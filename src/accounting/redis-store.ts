@@ -4,6 +4,10 @@ import { Delta } from './delta.js';
 import { ALL_TIME } from './period.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { Subject, UserAccount } from './subject.js';
+import type { KeyAccount } from './key-account.js';
+
+/** A subject with gateway budgets: its period's spend is raised to what every instance booked. */
+type SpendSubject = UserAccount | KeyAccount;
 
 export type RedisState = 'connecting' | 'connected' | 'down' | 'closed';
 
@@ -112,6 +116,9 @@ export class RedisCounterStore {
   private readonly toSeed = new Set<UserAccount>();
   private users: UserAccount[] = [];
   private pollCursor = 0;
+  /** Client keys with budgets: their period's spend is shared like a user's (`<prefix>:kb:<id>:<period>`). */
+  private keys: KeyAccount[] = [];
+  private keyCursor = 0;
   private state: RedisState = 'connecting';
   private lastError: string | null = null;
   private downSince: number | null = null;
@@ -169,6 +176,12 @@ export class RedisCounterStore {
     if (this.pollCursor >= users.length) this.pollCursor = 0;
   }
 
+  /** The key accounts whose shared spend is polled. */
+  setKeys(keys: KeyAccount[]): void {
+    this.keys = keys;
+    if (this.keyCursor >= keys.length) this.keyCursor = 0;
+  }
+
   markDirty(subject: Subject): void {
     if (subject.redisDirty) return;
     subject.redisDirty = true;
@@ -180,17 +193,27 @@ export class RedisCounterStore {
    * where it holds less than the ledger.
    */
   async loadUsers(users: readonly UserAccount[]): Promise<void> {
-    if (!this.connected || users.length === 0) return;
+    await this.load(users);
+    // Seeded before services accept, so a node that starts next reads the ledger's value.
+    if (this.toSeed.size > 0) await this.sync();
+  }
+
+  /** Reads new key accounts' shared spend (at start and reload, before services admit with them). */
+  loadKeys(keys: readonly KeyAccount[]): Promise<void> {
+    return this.load(keys);
+  }
+
+  /** One pipeline that reads every subject's shared totals of its current period. */
+  private async load(subjects: readonly SpendSubject[]): Promise<void> {
+    if (!this.connected || subjects.length === 0) return;
     const pipeline = this.redis.pipeline();
-    const periods = users.map((user) => this.poll(pipeline, user));
+    const periods = subjects.map((subject) => this.poll(pipeline, subject));
     const results = await pipeline.exec().catch((err: Error) => {
       this.lastError = err.message;
       return null;
     });
     if (results === null) return;
-    users.forEach((user, i) => this.applyPoll(user, periods[i]!, results[i]!));
-    // Seeded before services accept, so a node that starts next reads the ledger's value.
-    if (this.toSeed.size > 0) await this.sync();
+    subjects.forEach((subject, i) => this.applyPoll(subject, periods[i]!, results[i]!));
   }
 
   status(): RedisStatus {
@@ -229,6 +252,10 @@ export class RedisCounterStore {
     return `${this.prefix}:u:${id}:${period}`;
   }
 
+  private spendKey(subject: SpendSubject, period: string): string {
+    return subject.kind === 'key' ? `${this.prefix}:kb:${subject.id}:${period}` : this.userKey(subject.id, period);
+  }
+
   private serviceKey(name: string): string {
     return `${this.prefix}:s:${name}:${ALL_TIME}`;
   }
@@ -260,7 +287,7 @@ export class RedisCounterStore {
   /** One pipeline: every dirty subject's deltas, then a poll of some users' shared usage. */
   private tick(): void {
     if (this.inFlight !== null || !this.connected) return;
-    if (this.dirty.size === 0 && this.users.length === 0 && this.toSeed.size === 0) return;
+    if (this.dirty.size === 0 && this.users.length === 0 && this.keys.length === 0 && this.toSeed.size === 0) return;
     const pipeline = this.redis.pipeline();
     const sent: Sent[] = [];
     for (const subject of this.dirty) {
@@ -275,7 +302,7 @@ export class RedisCounterStore {
     // A zero delta with its floor (after the user's own delta, if it had one: then the floor is a no-op).
     for (const user of this.toSeed) this.send(pipeline, user, new Delta(user.usedPeriod), true, sent);
     this.toSeed.clear();
-    const polled: UserAccount[] = [];
+    const polled: SpendSubject[] = [];
     const periods: string[] = [];
     const count = Math.min(this.reconcileLeft > 0 ? RECONCILE_PER_TICK : POLL_PER_TICK, this.users.length);
     this.reconcileLeft = Math.max(0, this.reconcileLeft - count);
@@ -284,6 +311,13 @@ export class RedisCounterStore {
       this.pollCursor = (this.pollCursor + 1) % this.users.length;
       polled.push(user);
       periods.push(this.poll(pipeline, user));
+    }
+    const keyCount = Math.min(POLL_PER_TICK, this.keys.length);
+    for (let i = 0; i < keyCount; i++) {
+      const key = this.keys[this.keyCursor]!;
+      this.keyCursor = (this.keyCursor + 1) % this.keys.length;
+      polled.push(key);
+      periods.push(this.poll(pipeline, key));
     }
     if (sent.length === 0 && polled.length === 0) return;
     this.inFlight = this.exec(pipeline, sent, polled, periods).finally(() => {
@@ -294,6 +328,11 @@ export class RedisCounterStore {
   /** `latest`: the subject's newest delta, so usage before it is its usage minus the delta and what came since. */
   private send(pipeline: ChainableCommander, subject: Subject, delta: Delta, latest: boolean, sent: Sent[]): void {
     sent.push({ subject, delta });
+    if (subject.kind === 'key') {
+      // No byte quota and no floor: a key's shared spend is only ever raised (applyTotals), never re-seeded.
+      this.checkAndAdd(pipeline, subject as KeyAccount, delta, 0, 0);
+      return;
+    }
     if (subject.kind === 'user') {
       const user = subject as UserAccount;
       // Only the current period's latest delta has a known floor; ended periods' deltas carry none.
@@ -311,18 +350,20 @@ export class RedisCounterStore {
     if (delta.tokens !== 0) pipeline.hincrby(key, 'tokens', delta.tokens);
   }
 
-  /** Queues a read of the user's current-period totals; returns that period (it may end before the answer). */
-  private poll(pipeline: ChainableCommander, user: UserAccount): string {
-    pipeline.hmget(this.userKey(user.id, user.usedPeriod), 'in', 'out', ...SPEND_FIELDS);
-    return user.usedPeriod;
+  /** Queues a read of the subject's current-period totals; returns that period (it may end before the answer). */
+  private poll(pipeline: ChainableCommander, subject: SpendSubject): string {
+    pipeline.hmget(this.spendKey(subject, subject.usedPeriod), 'in', 'out', ...SPEND_FIELDS);
+    return subject.usedPeriod;
   }
 
   /** Takes polled totals as the user's usage unless this instance knows more; if it does, queues a re-seed. */
-  private applyPoll(user: UserAccount, period: string, result: [Error | null, unknown]): void {
-    if (result[0] !== null || period !== user.usedPeriod) return;
+  private applyPoll(subject: SpendSubject, period: string, result: [Error | null, unknown]): void {
+    if (result[0] !== null || period !== subject.usedPeriod) return;
     const raw = result[1] as (string | null)[];
+    takeSpend(subject, raw, 2);
+    if (subject.kind === 'key') return;
+    const user = subject as UserAccount;
     const [rawIn, rawOut] = raw;
-    takeSpend(user, raw, 2);
     const sharedIn = Number(rawIn ?? 0) + unsent(user, 'bytesIn');
     const sharedOut = Number(rawOut ?? 0) + unsent(user, 'bytesOut');
     if (sharedIn < user.usedIn || sharedOut < user.usedOut) this.toSeed.add(user);
@@ -331,12 +372,12 @@ export class RedisCounterStore {
   }
 
   private checkAndAdd(
-    pipeline: ChainableCommander, user: UserAccount, delta: Delta, floorIn: number, floorOut: number,
+    pipeline: ChainableCommander, subject: SpendSubject, delta: Delta, floorIn: number, floorOut: number,
   ): void {
-    const quota = user.quota;
+    const quota = subject.kind === 'key' ? null : subject.quota;
     const ttl = delta.period.startsWith('d:') ? 3 * 86_400 : delta.period.startsWith('m:') ? 62 * 86_400 : 0;
     (pipeline as Pipeline).checkAndAdd(
-      this.userKey(user.id, delta.period),
+      this.spendKey(subject, delta.period),
       delta.bytesIn, delta.bytesOut, delta.connections, delta.requests, delta.tokens,
       ttl, quota === null || quota.bytes === Infinity ? -1 : quota.bytes, quota === null ? 'total' : quota.direction,
       Math.max(0, floorIn), Math.max(0, floorOut),
@@ -370,7 +411,7 @@ export class RedisCounterStore {
   }
 
   private async exec(
-    pipeline: ChainableCommander, sent: Sent[], polled: UserAccount[], periods: string[],
+    pipeline: ChainableCommander, sent: Sent[], polled: SpendSubject[], periods: string[],
   ): Promise<void> {
     let results: [Error | null, unknown][] | null;
     try {
@@ -387,6 +428,16 @@ export class RedisCounterStore {
     let at = 0;
     let seeded = 0;
     for (const s of sent) {
+      if (s.subject.kind === 'key') {
+        const result = results[at++]!;
+        if (result[0] !== null) {
+          this.lastError = result[0].message;
+          this.restore(s);
+        } else if (s.delta.period === (s.subject as KeyAccount).usedPeriod) {
+          takeSpend(s.subject as KeyAccount, result[1] as (number | string | null)[], 4);
+        }
+        continue;
+      }
       if (s.subject.kind === 'user') {
         const result = results[at++]!;
         if (result[0] !== null) {
@@ -419,7 +470,7 @@ export class RedisCounterStore {
 }
 
 /** Deltas of the current period this instance counted but Redis has not confirmed. */
-function unsent(user: UserAccount, field: 'bytesIn' | 'bytesOut' | SpendCounter): number {
+function unsent(user: SpendSubject, field: 'bytesIn' | 'bytesOut' | SpendCounter): number {
   return user.redisPending.period === user.usedPeriod ? user.redisPending[field] : 0;
 }
 
@@ -427,7 +478,7 @@ function unsent(user: UserAccount, field: 'bytesIn' | 'bytesOut' | SpendCounter)
  * The user's gateway spend in its period as every instance booked it (`totals` from `at`, in SPEND_FIELDS order),
  * plus what this instance has not sent yet, unless this instance knows more: budgets see the other instances' use.
  */
-function takeSpend(user: UserAccount, totals: readonly (number | string | null)[], at: number): void {
+function takeSpend(user: SpendSubject, totals: readonly (number | string | null)[], at: number): void {
   const spent = user.spent;
   for (let f = 0; f < SPEND_COUNTERS.length; f++) {
     const field = SPEND_COUNTERS[f]!;

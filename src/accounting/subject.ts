@@ -6,7 +6,8 @@ import { ALL_TIME, periodKey } from './period.js';
 import type { QuotaBudget } from './quota-budget.js';
 import { SlotList } from '../util/slot-list.js';
 
-export type SubjectKind = 'user' | 'service';
+/** `key`: a client key's gateway budgets in one gateway service (key-account.ts). */
+export type SubjectKind = 'user' | 'service' | 'key';
 
 /**
  * What accounting keeps for one user or service: live meters of this process, the durable totals the ledger

@@ -1,8 +1,7 @@
 import type { Accounting } from '../accounting/accounting.js';
-import { hasSpendBudget } from '../accounting/spend.js';
+import { configuredKeyBudgets } from '../accounting/key-account.js';
 import type { Config } from '../config/schema.js';
-import type { BookedSpend, SharedLimitOwner, SpendReservation } from '../contracts/accounting.js';
-import { KeyBudget } from '../gateway/limits/key-budget.js';
+import type { BookedSpend, KeySpend, SharedLimitOwner, SpendReservation } from '../contracts/accounting.js';
 import { WINDOW_MS } from '../gateway/limits/window.js';
 import type { LimitArgs } from './messages.js';
 
@@ -32,7 +31,7 @@ class Held {
   readonly subjects: string[];
   readonly windows: HubWindow[];
   reservation: SpendReservation | null = null;
-  keyBudget: KeyBudget | null = null;
+  keyBudget: KeySpend | null = null;
   keyInput = 0;
   keyOutput = 0;
   keyCost = 0;
@@ -119,7 +118,7 @@ export class LimitHub {
   private readonly windows = new Map<string, HubWindow>();
   private readonly held = new Map<object, Map<number, Held>>();
   /** Key budgets by their id (`<service>:k:<user>/<name>`), kept across reloads while the key keeps one. */
-  private keyBudgets = new Map<string, KeyBudget>();
+  private keyBudgets = new Map<string, KeySpend>();
   admissions = 0;
   refusals = 0;
 
@@ -129,20 +128,9 @@ export class LimitHub {
 
   /** The key budgets of a (re)loaded config: one per gateway service and key with a budget. */
   apply(config: Config): void {
-    const now = Date.now();
-    const next = new Map<string, KeyBudget>();
-    for (const service of config.services) {
-      if (service.type !== 'gateway') continue;
-      for (const user of config.users) {
-        for (const k of user.keyConfigs) {
-          if (!hasSpendBudget(k.quota)) continue;
-          const id = `${service.name}:k:${user.id}/${k.name}`;
-          const old = this.keyBudgets.get(id);
-          if (old !== undefined) old.quota = k.quota;
-          next.set(id, old ?? new KeyBudget(k.quota, now));
-        }
-      }
-    }
+    const next = new Map<string, KeySpend>();
+    // The primary's ledger keeps each key's spend across restarts (workers' own budgets are a fallback).
+    for (const [id, quota] of configuredKeyBudgets(config)) next.set(id, this.accounting.keySpend(id, quota));
     this.keyBudgets = next;
   }
 
@@ -190,7 +178,7 @@ export class LimitHub {
         }
         r.push(w.start, w.rc, w.rp, w.tc, w.tp);
       }
-      let keyBudget: KeyBudget | null = null;
+      let keyBudget: KeySpend | null = null;
       let reservation: SpendReservation | null = null;
       if (refused === 0 && keyId !== null) {
         keyBudget = this.keyBudgets.get(keyId) ?? null;

@@ -1,11 +1,12 @@
 import type { RelayMeter } from './meter.js';
-import type { GatewayUsage } from './records.js';
+import type { BookedSpend, GatewayUsage } from './records.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 import type { Relay, RelayResult } from './relay-engine.js';
 
-import type { RefusalReason } from './admin-api.js';
+import type { QuotaConfig } from '../config/types.js';
+import type { BudgetStatus, CountersBody, RefusalReason } from './admin-api.js';
 
-export type { RefusalReason };
+export type { BookedSpend, RefusalReason };
 
 /** Why a connection or request was refused (`tidegate_refused_total{service, reason}`); `quota` when unsaid. */
 export type RefusedReason = RefusalReason | 'quota' | 'rate_limited' | 'unpriced_model' | 'key_expired';
@@ -65,6 +66,11 @@ export interface ServiceAccounting {
   releaseSpend(reservation: SpendReservation): void;
   /** Counts a client connection a gateway accepted. */
   connectionOpened(service: string): void;
+  /**
+   * The budgets of client key `id` (`<service>:k:<user>/<name>`) with `quota`, kept across reloads and, through the
+   * ledger (and Redis), across restarts; the same object for the same id.
+   */
+  keySpend(id: string, quota: QuotaConfig): KeySpend;
   /** Gateway rate limits shared through Redis (`store.redis`); null: each process limits alone. */
   readonly sharedLimits: SharedLimits | null;
 }
@@ -95,17 +101,6 @@ export interface SharedLimits {
   settle(subjects: readonly string[], delta: number, owner: SharedLimitOwner): void;
 }
 
-/** The booked figures of a request (its request-log row). */
-export interface BookedSpend {
-  readonly totalTokens: number | null;
-  readonly inputTokens: number | null;
-  readonly cacheReadTokens: number | null;
-  readonly cacheWriteTokens: number | null;
-  readonly outputTokens: number | null;
-  readonly reasoningTokens: number | null;
-  readonly costMicros: number | null;
-}
-
 /** Told the outcome of a shared admission (the gateway's Admission); its spend fields are read by `budgets` stores. */
 export interface SharedLimitOwner {
   /** The store's id of this admission while it holds something for it (set by the store). */
@@ -129,4 +124,24 @@ export interface SharedLimitOwner {
    * tokens now, tokens last window.
    */
   sharedReply(refused: number, limit: number, windows: readonly number[] | null, at: number, budget?: string): void;
+}
+
+/** What `GET /users/:id/usage` shows of a key's budgets. */
+export interface KeySpendStatus {
+  readonly period: string;
+  readonly spent: CountersBody;
+  readonly budgets: readonly BudgetStatus[];
+}
+
+/** A client key's own gateway budgets (`keys[].quota`) for the current period, held by accounting. */
+export interface KeySpend {
+  /** Replaced in place on reload. */
+  quota: QuotaConfig;
+  /** The budget used up in the period of `now` (reservations of running requests counted), else null. */
+  used(now: number): string | null;
+  /** Holds a request's worst case until it is settled. */
+  reserve(input: number, output: number, cost: number): void;
+  /** A reservation ends with the request's booked figures (null: it was refused, nothing was booked). */
+  settle(input: number, output: number, cost: number, row: BookedSpend | null): void;
+  status(now: number): KeySpendStatus;
 }

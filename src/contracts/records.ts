@@ -51,14 +51,8 @@ export interface RequestLogRow {
 /** One finished gateway request (the request-log row); accounting reads the per-user token totals from it. */
 export type GatewayUsageRecord = RequestLogRow;
 
-/** The fields accounting reads from a finished gateway request (the gateway's request-log row). */
-export interface GatewayUsage {
-  readonly service: string;
-  readonly user: string | null;
-  readonly channel: string | null;
-  readonly model: string | null;
-  readonly promptTokens: number | null;
-  readonly completionTokens: number | null;
+/** The booked figures of a request (its request-log row): what budgets count. */
+export interface BookedSpend {
   readonly totalTokens: number | null;
   readonly inputTokens: number | null;
   readonly cacheReadTokens: number | null;
@@ -66,6 +60,16 @@ export interface GatewayUsage {
   readonly outputTokens: number | null;
   readonly reasoningTokens: number | null;
   readonly costMicros: number | null;
+}
+
+/** The fields accounting reads from a finished gateway request (the gateway's request-log row). */
+export interface GatewayUsage extends BookedSpend {
+  readonly service: string;
+  readonly user: string | null;
+  readonly channel: string | null;
+  readonly model: string | null;
+  readonly promptTokens: number | null;
+  readonly completionTokens: number | null;
   readonly bytesIn: number;
   readonly bytesOut: number;
   /** Upstream attempts: 0 when the request was refused (or failed) before any (it then spends no budget). */

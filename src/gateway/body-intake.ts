@@ -1,7 +1,18 @@
 import { BodyBudgetError, BodyTimeoutError, BodyTooLargeError, type GatewayError } from '../errors.js';
 import type { BodyBudget } from './body-budget.js';
 import type { BodyReader, GatewayRequest, GatewayResponse } from './http-types.js';
+import { LONG_BODY_INLINE_BYTES } from './codec.js';
 import { DISCARD_MAX_BYTES, lingerOnClose } from './linger.js';
+
+/**
+ * A body of at least this many bytes in several reads is kept as node:http read it (`parts`), not copied into one
+ * buffer: a large pass-through body goes upstream from its reads (no copy, and no second body-sized allocation, whose
+ * external memory drives V8's full collections), and is read for routing through a reused scratch buffer. Up to
+ * the size read inline (LONG_BODY_INLINE_BYTES): a declared larger one needs one buffer for the pool anyway, and is
+ * copied into it as it comes, so many large bodies held at once stay single allocations (see onBodyChunk).
+ */
+export const PARTS_MIN_BYTES = 64 * 1024;
+const PARTS_MAX_BYTES = LONG_BODY_INLINE_BYTES;
 
 /** The service's limits now (the GatewayCore; read per chunk: a reload applies to bodies still arriving). */
 export interface BodyLimits {
@@ -42,7 +53,10 @@ export class BodyIntake implements BodyReader {
   declared = -1;
   chunks: Buffer[] = [];
   bytes = 0;
+  /** The whole body in one buffer, or null when it is in `parts`. */
   body: Buffer | null = null;
+  /** A large body as it was read (PARTS_MIN_BYTES), in order; null when it is in `body`. */
+  parts: Buffer[] | null = null;
 
   constructor(owner: BodyOwner, limits: BodyLimits, req: GatewayRequest, res: GatewayResponse, budget: BodyBudget) {
     this.owner = owner;
@@ -100,7 +114,8 @@ export class BodyIntake implements BodyReader {
       }
       this.charged += n;
     }
-    if (this.declared > 0 && n !== this.declared) {
+    const declared = this.declared;
+    if (declared > 0 && n !== declared && (declared < PARTS_MIN_BYTES || declared > PARTS_MAX_BYTES)) {
       // A body in several reads is copied into one buffer of its declared size as it comes, instead of keeping every
       // read buffer until the end (then concatenating): the same bytes copied, and a single large allocation the
       // allocator gives back to the system when it is freed, where thousands of held read buffers fragment its heap.
@@ -116,9 +131,12 @@ export class BodyIntake implements BodyReader {
   onBodyEnd(): void {
     if (this.closed) return;
     this.arrived = true;
-    // One concat (none for a single chunk).
+    // One concat for a small body in several reads (none for a single chunk); a large one keeps its reads.
+    const chunks = this.chunks;
     if (this.body === null) {
-      this.body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
+      if (chunks.length === 1) this.body = chunks[0]!;
+      else if (this.bytes >= PARTS_MIN_BYTES) this.parts = chunks;
+      else this.body = Buffer.concat(chunks, this.bytes);
     }
     this.chunks = [];
     this.owner.onBody();
@@ -142,6 +160,7 @@ export class BodyIntake implements BodyReader {
     }
     this.chunks = [];
     this.body = null;
+    this.parts = null;
   }
 
   private budgetError(): BodyBudgetError {

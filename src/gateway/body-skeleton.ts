@@ -1,5 +1,6 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { JsonObject, JsonValue } from '../dialects/types.js';
+import { controlScanArena } from './control-scan.js';
 
 /**
  * A request body's skeleton for routing, made without decoding its long strings: the whole body is validated as
@@ -24,6 +25,8 @@ export function bodySkeleton(body: Buffer, keep: string | null): JsonObject | nu
  */
 export const LONG = 1024;
 const PAD = 'x';
+/** Words a string is scanned with the full test before the rest of a long run goes to farStop(). */
+const NEAR_WORDS = 64;
 const INVALID = -1;
 const DESCEND = -2;
 /** string(limit): no closing quote within the limit. */
@@ -38,12 +41,28 @@ const CLOSE_BRACKET = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 
-/** Any byte below 0x20, a quote or a backslash in a word (SWAR: 4 bytes a step; exact as a yes or no). */
-function wordStops(x: number): boolean {
+/**
+ * Non-zero when a word holds a byte below 0x20, a quote or a backslash (SWAR, 4 bytes a step; exact as a yes or no,
+ * and so is an OR of several words' masks).
+ */
+function stopMask(x: number): number {
   const q = x ^ 0x22222222;
   const s = x ^ 0x5c5c5c5c;
-  return (((((x - 0x20202020) | 0) & ~x) | (((q - 0x01010101) | 0) & ~q) | (((s - 0x01010101) | 0) & ~s)) &
-    0x80808080) !== 0;
+  return ((((x - 0x20202020) | 0) & ~x) | (((q - 0x01010101) | 0) & ~q) | (((s - 0x01010101) | 0) & ~s)) &
+    0x80808080;
+}
+
+/** Non-zero when a word holds a byte below 0x20 (the SWAR test of stopMask alone). */
+function controlMask(x: number): number {
+  return ((x - 0x20202020) | 0) & ~x & 0x80808080;
+}
+
+/** UTF-16 units 4 bytes of a valid UTF-8 text add (each byte alike: see byteUnits). */
+function wordUnits(x: number): number {
+  // Continuation bytes (10xxxxxx) and 4-byte leads (11110xxx), as their top bits; counted by a multiply.
+  const cont = x & ~(x << 1) & 0x80808080;
+  const four = x & (x << 1) & (x << 2) & (x << 3) & 0x80808080;
+  return 4 - (Math.imul(cont >>> 7, 0x01010101) >>> 24) + (Math.imul(four >>> 7, 0x01010101) >>> 24);
 }
 
 /** One body's scan: an explicit stack (no recursion, so any depth JSON.parse takes is taken here too). */
@@ -53,11 +72,21 @@ class SkeletonScan {
   /** The body as 32-bit words from `base` on (aligned), for the long-string loop. */
   readonly words: Int32Array;
   readonly base: number;
+  /** The body lives in the control-scan arena: farStop() tests 16 bytes a step there (control-scan.ts). */
+  readonly simd: boolean;
   /** The last segment of the session field's dotted path: its strings are decoded, whatever their length. */
   readonly keepKey: string | null;
   i = 0;
   /** Set by string(): the string had escapes. */
   escaped = false;
+  /**
+   * The first quote (backslash) at or after `quoteFrom` (`slashFrom`), or n: see farStop(). The walk goes back over
+   * what skip() read ahead, so a found one answers only for places between the two.
+   */
+  quoteFrom = 0;
+  quoteAt = -1;
+  slashFrom = 0;
+  slashAt = -1;
   /** skip()'s open containers (start indexes), by depth. */
   readonly opens: number[] = [];
   /** Start indexes of the containers around the long string skip() last found, outermost first; `next` is due. */
@@ -70,6 +99,7 @@ class SkeletonScan {
     const misalign = b.byteOffset & 3;
     const base = misalign === 0 ? 0 : 4 - misalign;
     this.base = Math.min(base, b.length);
+    this.simd = controlScanArena !== null && controlScanArena.holds(b);
     this.words = new Int32Array(b.buffer, b.byteOffset + this.base, (b.length - this.base) >> 2);
     this.keepKey = keep === null ? null : keep.slice(keep.lastIndexOf('.') + 1);
   }
@@ -208,7 +238,9 @@ class SkeletonScan {
       // Byte by byte up to a word boundary, then whole words while none holds a stop byte.
       if (((i - base) & 3) === 0) {
         let w = (i - base) >> 2;
-        while (w < wn && !wordStops(words[w]!)) w++;
+        const near = Math.min(wn, w + NEAR_WORDS);
+        while (w < near && stopMask(words[w]!) === 0) w++;
+        if (w === near && near < wn) w = this.farStop(w, wn);
         i = base + (w << 2);
       }
       if (i >= stop) return i >= n ? INVALID : LONGER;
@@ -227,6 +259,42 @@ class SkeletonScan {
         } else return -1;
       } else i++;
     }
+  }
+
+  /**
+   * A long run inside a string, from word `w`: the next quote and backslash are found by a native search (memchr,
+   * remembered for the run), and only control bytes are tested in the words before them.
+   * Returns the first word holding a stop byte, or `wn`.
+   */
+  private farStop(w: number, wn: number): number {
+    const b = this.b;
+    const n = this.n;
+    const base = this.base;
+    const words = this.words;
+    const at = base + (w << 2);
+    let q = this.quoteAt;
+    if (q < at || at < this.quoteFrom) {
+      q = b.indexOf(QUOTE, at);
+      this.quoteAt = q = q === -1 ? n : q;
+      this.quoteFrom = at;
+    }
+    let s = this.slashAt;
+    if (s < at || at < this.slashFrom) {
+      s = b.indexOf(BACKSLASH, at);
+      this.slashAt = s = s === -1 ? n : s;
+      this.slashFrom = at;
+    }
+    // Words wholly before the first quote or backslash: only a control byte can stop there.
+    const end = Math.min(wn, (Math.min(q, s) - base) >> 2);
+    if (this.simd && end - w >= 16) {
+      // To the first 16 bytes holding a control byte, or to the last 15 before `end`; words finish the rest.
+      const origin = b.byteOffset + base;
+      w = (controlScanArena!.scan(origin + (w << 2), origin + (end << 2)) - origin) >> 2;
+    }
+    while (w + 4 <= end && (controlMask(words[w]!) | controlMask(words[w + 1]!) | controlMask(words[w + 2]!) |
+      controlMask(words[w + 3]!)) === 0) w += 4;
+    while (w < end && controlMask(words[w]!) === 0) w++;
+    return w;
   }
 
   /**
@@ -304,6 +372,21 @@ class SkeletonScan {
     if (!this.escaped && isAscii(b.subarray(from, to))) return to - from;
     let units = 0;
     let i = from;
+    if (!this.escaped) {
+      // No escapes: whole words at once from the first aligned one (each byte counts alike wherever a character
+      // crosses a word's edge: continuation bytes 0, 4-byte leads 2, other bytes 1).
+      const base = this.base;
+      const words = this.words;
+      while (i < to && ((i - base) & 3) !== 0) units += byteUnits(this.b[i++]!);
+      if (i < to) {
+        let w = (i - base) >> 2;
+        const wend = (to - base) >> 2;
+        for (; w < wend; w++) units += wordUnits(words[w]!);
+        i = base + (w << 2);
+      }
+      while (i < to) units += byteUnits(this.b[i++]!);
+      return units;
+    }
     while (i < to) {
       const c = b[i]!;
       if (c === BACKSLASH) {
@@ -374,6 +457,11 @@ function put(top: JsonObject | JsonValue[], key: string | null, value: JsonValue
   else if (key === '__proto__') {
     Object.defineProperty(top, key, { value, writable: true, enumerable: true, configurable: true });
   } else top[key!] = value;
+}
+
+/** UTF-16 units one byte of a valid UTF-8 text adds (see units()). */
+function byteUnits(c: number): number {
+  return (c & 0xc0) === 0x80 ? 0 : c >= 0xf0 ? 2 : 1;
 }
 
 function digit(c: number | undefined): boolean {

@@ -60,13 +60,13 @@ export class GatewayCore {
     this.accounting = accounting;
     this.pricer = new AccountingPricer(accounting);
     this.serviceName = config.name;
-    this.policies = new SpendPolicies(config.name);
+    this.policies = new SpendPolicies(config.name, accounting);
     this.config = config;
     this.channels = new Map(config.channels.map((c) => [c.name, new Channel(c, config, channelProbe)]));
     this.router = new Router(config, this.channels);
     this.affinity = new AffinityTable(config.affinity.maxEntries, config.affinity.ttlMs);
     this.keys = buildKeyMap(users);
-    this.policies.apply(users, Date.now());
+    this.policies.apply(users);
     this.defaultUser = config.user;
     this.codec = codec;
     this.usageLog = usageLog;
@@ -95,7 +95,7 @@ export class GatewayCore {
     this.router = new Router(next, channels);
     this.affinity.reconfigure(next.affinity.maxEntries, next.affinity.ttlMs);
     this.keys = buildKeyMap(users);
-    this.policies.apply(users, Date.now());
+    this.policies.apply(users);
     this.defaultUser = next.user;
     this.watchdog.retune(next.firstByteTimeoutMs, next.requestTimeoutMs);
     return retired;

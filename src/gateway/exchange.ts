@@ -21,7 +21,7 @@ import { RequestPlan, type PlanOwner } from './plan.js';
 import { upstreamSuffix, type Endpoint } from './routing/endpoints.js';
 import { Attempt, firstByteTimedOut, type AttemptOwner } from './upstream/attempt.js';
 import type { Channel } from './upstream/channel.js';
-import { upstreamRequest } from './upstream/request.js';
+import { upstreamRequest, type UpstreamBody } from './upstream/request.js';
 import { bookRow } from './usage-row.js';
 
 /**
@@ -128,7 +128,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
       return;
     }
     try {
-      this.plan.start(this.intake.body!);
+      this.plan.start(this.intake.body, this.intake.parts);
     } catch (err) {
       exchangeCrashed(this, err);
     }
@@ -141,7 +141,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
 
   private async slowStart(): Promise<void> {
     await delay(SLOW_MS);
-    if (!this.clientGone) this.plan.start(this.intake.body!);
+    if (!this.clientGone) this.plan.start(this.intake.body, this.intake.parts);
   }
 
   /** PlanOwner: the whole request is counted from its arrival (the plan then asks the spend policy). */
@@ -185,7 +185,7 @@ export class Exchange implements BodyOwner, PlanOwner, AttemptOwner, SinkHost, R
   }
 
   /** Starts one attempt on `channel` with the body in its dialect; `now` is the caller's Date.now(). */
-  dispatch(channel: Channel, dialect: Dialect, body: Buffer, now: number): void {
+  dispatch(channel: Channel, dialect: Dialect, body: UpstreamBody, now: number): void {
     const credential = channel.keys.next(now);
     if (credential === null) {
       // Its last usable key went away while a conversion ran: try the others.

@@ -20,9 +20,12 @@ export function mostlyLongStrings(body: Buffer): boolean {
   if (n < WINDOWS * WINDOW_BYTES) return false;
   const step = Math.floor((n - WINDOW_BYTES) / (WINDOWS - 1));
   let inside = 0;
+  // The first quote at or after the last window searched: a search runs on to the next quote, so one that ran past
+  // later windows answers for them too (one pass over a body of one long string, not one per window).
+  let q = -2;
   for (let k = 0; k < WINDOWS; k++) {
     const from = k * step;
-    const q = body.indexOf(QUOTE, from);
+    if (q !== -1 && q < from) q = body.indexOf(QUOTE, from);
     if (q === -1 || q >= from + WINDOW_BYTES) inside++;
   }
   return inside * 2 >= WINDOWS;

@@ -11,6 +11,9 @@ import { rewriteModel } from './routing/model-rewrite.js';
 import { modelInUrl, upstreamDialect, type Endpoint } from './routing/endpoints.js';
 import type { Route } from './routing/router.js';
 import type { Channel } from './upstream/channel.js';
+import type { UpstreamBody } from './upstream/request.js';
+import { partsLength, scratchCopy } from './body-parts.js';
+import { LONG_BODY_INLINE_BYTES } from './codec.js';
 import { ADMISSION_PENDING, type Admission, type AdmissionOwner } from './limits/admission.js';
 import { streamAsksUsage, withUsageAsked } from './usage-request.js';
 
@@ -27,7 +30,7 @@ export interface PlanOwner extends AdmissionOwner {
   /** Answers a body made here (a local token count, its method named). */
   answerLocal(body: Buffer, countedBy: string): void;
   /** Starts an attempt on `channel` with the body in `dialect`; `now` is the caller's Date.now(). */
-  dispatch(channel: Channel, dialect: Dialect, body: Buffer, now: number): void;
+  dispatch(channel: Channel, dialect: Dialect, body: UpstreamBody, now: number): void;
 }
 
 /**
@@ -40,7 +43,13 @@ export class RequestPlan {
   readonly core: GatewayCore;
   readonly req: GatewayRequest;
   readonly endpoint: Endpoint;
+  /** The client's body in one buffer; null while it is only in `parts` (made by bytes() when needed). */
   body: Buffer | null = null;
+  /**
+   * A large body as node:http read it, passed through as is (no copy); null when the body is in `body` only. Kept
+   * while its routing was read inline (the scratch copy); a body that needs one buffer anyway drops it.
+   */
+  parts: Buffer[] | null = null;
   /**
    * The body as parsed for routing when that ran inline, until the first attempt is dispatched (synchronously):
    * its conversion reuses it instead of parsing again.
@@ -65,9 +74,19 @@ export class RequestPlan {
     this.endpoint = endpoint;
   }
 
-  /** Reads the routing fields (parsed inline below the offload threshold, else from the skeleton or in the pool). */
-  start(body: Buffer): void {
+  /**
+   * Reads the routing fields (parsed inline below the offload threshold, else from the skeleton or in the pool).
+   * The body is in `body`, or in `parts` (large, as read): then read here through a scratch copy when it is small
+   * enough to be read inline, else put in one buffer for the pool.
+   */
+  start(body: Buffer | null, parts: Buffer[] | null): void {
     this.body = body;
+    this.parts = parts;
+    if (body === null) {
+      const n = partsLength(parts!);
+      if (n <= LONG_BODY_INLINE_BYTES) body = scratchCopy(parts!, n);
+      else body = this.bytes();
+    }
     const codec = this.core.codec;
     let summary: RequestSummary | null;
     const dialect = this.endpoint.dialect!;
@@ -86,7 +105,7 @@ export class RequestPlan {
       return;
     }
     if (summary === null) {
-      this.owner.guard(this.parseInPool(body));
+      this.owner.guard(this.parseInPool(this.bytes()));
       return;
     }
     this.routeRequest(summary);
@@ -123,7 +142,7 @@ export class RequestPlan {
     }
     const owner = this.owner;
     owner.routed();
-    const refusal = owner.admission.admit(core, this.endpoint.family, owner.user, summary, this.body!, owner);
+    const refusal = owner.admission.admit(core, this.endpoint.family, owner.user, summary, this, owner);
     if (refusal !== ADMISSION_PENDING) owner.admitted(refusal);
   }
 
@@ -151,7 +170,7 @@ export class RequestPlan {
     const conversion = this.conversion ??= new RequestConversion(this.core.codec, from, inUrl);
     let body: Buffer | null;
     try {
-      body = conversion.inline(dialect, this.body!, this.summary!.stream, this.root);
+      body = conversion.inline(dialect, this.bytes(), this.summary!.stream, this.root);
       // Used once: the IR may share objects with it, and a later dialect parses the body again.
       this.root = null;
     } catch (err) {
@@ -165,7 +184,7 @@ export class RequestPlan {
   private async convertInPool(conversion: RequestConversion, channel: Channel, dialect: Dialect): Promise<void> {
     let body: Buffer;
     try {
-      body = await conversion.pooled(dialect, this.body!, this.summary!.stream);
+      body = await conversion.pooled(dialect, this.bytes(), this.summary!.stream);
     } catch (err) {
       this.owner.fail(toGatewayError(err));
       return;
@@ -174,20 +193,40 @@ export class RequestPlan {
   }
 
   /** The body with the upstream model when it differs from the client's (Gemini bodies have none: it is in the URL). */
-  private withModel(body: Buffer): Buffer {
+  private withModel(body: UpstreamBody): UpstreamBody {
     if (this.upstreamModel === this.summary!.model) return body;
-    return rewriteModel(body, this.upstreamModel) ?? body;
+    // Parts are the client's body as read.
+    const bytes = Buffer.isBuffer(body) ? body : this.bytes();
+    return rewriteModel(bytes, this.upstreamModel) ?? bytes;
   }
 
-  /** The client's body for a channel of its own dialect: OpenAI streams always ask for usage (usage-request.ts). */
-  private passBody(dialect: Dialect): Buffer {
-    if (!streamAsksUsage(dialect, this.summary!.stream)) return this.body!;
+  /**
+   * The client's body for a channel of its own dialect (its reads when it was kept so): OpenAI streams always ask
+   * for usage (usage-request.ts).
+   */
+  private passBody(dialect: Dialect): UpstreamBody {
+    if (!streamAsksUsage(dialect, this.summary!.stream)) return this.parts ?? this.body!;
     if (this.asked === null) {
-      const asked = withUsageAsked(this.body!);
+      const bytes = this.bytes();
+      const asked = withUsageAsked(bytes);
       this.stripUsage = asked !== null;
-      this.asked = asked ?? this.body!;
+      this.asked = asked ?? bytes;
     }
     return this.asked;
+  }
+
+  /**
+   * The client's body in one buffer, made from its parts the first time it is needed (a conversion, a rewrite, the
+   * pool); the parts are then let go, so the body is held once.
+   */
+  bytes(): Buffer {
+    let body = this.body;
+    if (body === null) {
+      const parts = this.parts!;
+      body = this.body = Buffer.concat(parts, partsLength(parts));
+      this.parts = null;
+    }
+    return body;
   }
 
   /** count_tokens on a channel that cannot count: counted here, with the model's tokenizer (in the pool). */
@@ -195,7 +234,7 @@ export class RequestPlan {
     let count;
     try {
       const model = this.endpoint.inUrl === null ? null : this.summary!.model;
-      count = await this.core.codec.countTokens(this.endpoint.dialect!, this.body!, model);
+      count = await this.core.codec.countTokens(this.endpoint.dialect!, this.bytes(), model);
     } catch (err) {
       this.owner.fail(toGatewayError(err));
       return;
@@ -209,6 +248,7 @@ export class RequestPlan {
   /** No attempt follows: let go of the body and its converted form. */
   release(): void {
     this.body = null;
+    this.parts = null;
     this.root = null;
     this.asked = null;
     this.conversion?.release();

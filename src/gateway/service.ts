@@ -4,17 +4,13 @@ import { DEFAULTS } from '../config/defaults.js';
 import type { GatewayServiceConfig, ServiceConfig } from '../config/schema.js';
 import {
   AddressRateLimitedError, type GatewayError, InjectedFaultError, ListenError, MethodNotAllowedError,
-  type ProxyProtocolError, RouteNotFoundError,
+  RouteNotFoundError,
 } from '../errors.js';
 import { guardRequest } from '../guard/entry.js';
 import { ListenerRecovery } from '../health/listener-recovery.js';
 import { HandlerRecovery } from '../health/service-recovery.js';
-import { PerIpLimits } from '../origin/per-ip.js';
-import { HeaderReader, type HeaderListener } from '../origin/proxy-protocol/header-reader.js';
+import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
-import { Refusals } from '../origin/refusals.js';
-import { type CidrRange, parseCidr } from '../util/cidr.js';
-import { parseIp } from '../util/ip.js';
 import { FAULT_PATH } from '../util/test-hooks.js';
 import type { HealthSnapshot } from '../contracts/health.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
@@ -30,6 +26,7 @@ import { GatewayCore } from './core.js';
 import { findEndpoint, MODELS, type Endpoint, type Family } from './routing/endpoints.js';
 import { errorBody } from './response/error-body.js';
 import { Exchange } from './exchange.js';
+import { refusedRow } from './usage-row.js';
 import { GatewayRequest, GatewayResponse } from './http-types.js';
 import { KeepAliveSweeper, type ClientConnection } from './timers/keep-alive.js';
 import type { AddressEntry } from '../origin/per-ip.js';
@@ -49,7 +46,7 @@ type HttpConnectionListener = (this: GatewayServer, socket: Socket) => void;
  * with balancing, session affinity, circuit breakers, failover before the first byte, streaming with backpressure,
  * dialect conversion and a usage row per request.
  */
-export class GatewayService implements Service<GatewayServiceConfig>, HeaderListener {
+export class GatewayService implements Service<GatewayServiceConfig>, ScreenListener {
   readonly name: string;
   readonly type = 'gateway' as const;
   config: GatewayServiceConfig;
@@ -63,10 +60,8 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
   private httpConnection: HttpConnectionListener | null = null;
   private readonly recovery: ListenerRecovery;
   private readonly handlerRecovery: HandlerRecovery;
-  private readonly refusals = new Refusals();
-  private perIp: PerIpLimits | null = null;
-  /** Peers trusted to send a PROXY header (`acceptProxyProtocol.from`), or null when no header is read. */
-  private trusted: CidrRange[] | null = null;
+  /** `acceptProxyProtocol` and `perIp`: who a client is and whether that address may connect. */
+  private readonly screen: ClientScreen;
   private state: ServiceState = 'starting';
   private boundAddress: string;
   private liveConnections = 0;
@@ -100,14 +95,15 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
       const client = this[CLIENT];
       if (client === undefined) return;
       service.keepAlive.remove(client);
-      if (client.perIp !== null) service.perIp?.release(client.perIp.ip);
+      if (client.perIp !== null) service.screen.release(client.perIp.ip);
     };
     this.recovery = new ListenerRecovery(
       () => this.server, this.name, () => this.context.log, () => this.rebindAddress(),
     );
     this.handlerRecovery = new HandlerRecovery(this.name, () => this.context.log, () => this.recreateListener());
+    this.screen = new ClientScreen(this.name, () => this.context.log, this, null);
     this.server = this.createListener();
-    this.applyClientOptions(config);
+    this.screen.configure(config.perIp, config.acceptProxyProtocol);
   }
 
   private createListener(): GatewayServer {
@@ -131,8 +127,8 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
     this.httpConnection = http;
     const service = this;
     server.on('connection', function gatewayConnection(this: GatewayServer, socket: ClientSocket) {
-      if (service.trusted === null && service.perIp === null) service.serve(this, socket, null, null);
-      else service.screen(this, socket);
+      if (!service.screen.active) service.serve(this, socket, null, null);
+      else service.screen.screen(socket);
     });
     server.on('drop', function gatewayConnectionDropped() {
       service.refusedConnections++;
@@ -154,79 +150,21 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
     this.httpConnection!.call(server, socket);
   }
 
-  /** `acceptProxyProtocol` and `perIp`: who the client is, and whether that address may connect. */
-  private screen(server: GatewayServer, socket: ClientSocket): void {
-    const trusted = this.trusted;
-    if (trusted === null) {
-      this.admitAddress(server, socket, socket.remoteAddress ?? '', false);
-      return;
-    }
-    // A peer that reset before we looked has no address: nothing to trust or refuse, only a socket to close.
-    if (socket.remoteAddress === undefined) {
-      socket.destroy();
-      return;
-    }
-    // Only a trusted peer may say who the client is; anyone else reaching this listener is closed.
-    const key = parseIp(socket.remoteAddress);
-    if (key === null || !trusted.some((range) => range.contains(key))) {
-      this.refuse(socket, 'proxy_untrusted');
-      this.context.log.warn(
-        { service: this.name, client: socket.remoteAddress }, 'connection from a peer not trusted to send PROXY',
-      );
-      return;
-    }
-    new HeaderReader(socket, this.config.acceptProxyProtocol!.timeoutMs, this);
+  /** @internal ScreenListener: a client whose PROXY header arrives while draining is closed. */
+  stillTakes(client: Socket): boolean {
+    if (this.state === 'running') return true;
+    client.destroy();
+    return false;
   }
 
-  /** @internal HeaderListener: the trusted peer said who the client is. */
-  headerRead(client: Socket, header: ProxyHeader): void {
+  /** @internal ScreenListener: the client is known and its address admitted. */
+  screened(
+    client: Socket, _address: string, _port: number, header: ProxyHeader | null, entry: AddressEntry | null,
+  ): void {
     const server = (client as Socket & { server: GatewayServer }).server;
-    if (this.state !== 'running') {
-      client.destroy();
-      return;
-    }
-    // LOCAL / UNKNOWN: the peer's own connection (a health check), its own address stands.
-    if (header.sourceAddress === null) this.admitAddress(server, client, client.remoteAddress ?? '', false);
-    else this.admitAddress(server, client, header.sourceAddress, true);
-    // The reader paused the socket to put back what followed the header; node:http reads on from there.
-    if (!client.destroyed) client.resume();
-  }
-
-  /** @internal HeaderListener: malformed, late or cut short. */
-  headerFailed(client: Socket, err: ProxyProtocolError): void {
-    this.refuse(client, err.reason === 'timeout' ? 'proxy_timeout' : 'proxy_malformed');
-    this.context.log.warn(
-      { service: this.name, client: client.remoteAddress, code: err.code, err: err.message }, 'PROXY header refused',
-    );
-  }
-
-  private admitAddress(server: GatewayServer, socket: Socket, address: string, fromHeader: boolean): void {
-    let entry: AddressEntry | null = null;
-    const perIp = this.perIp;
-    if (perIp !== null) {
-      const admitted = perIp.admit(address, Date.now());
-      if (typeof admitted === 'string') {
-        this.refuse(socket, admitted);
-        return;
-      }
-      entry = admitted;
-    }
-    this.serve(server, socket, fromHeader ? address : null, entry);
-  }
-
-  private refuse(socket: Socket, reason: keyof Refusals): void {
-    this.refusedConnections++;
-    this.refusals[reason]++;
-    socket.destroy();
-  }
-
-  /** `perIp` and `acceptProxyProtocol` of a (re)loaded config; live per-address counts carry over. */
-  private applyClientOptions(config: GatewayServiceConfig): void {
-    if (config.perIp === null) this.perIp = null;
-    else if (this.perIp === null) this.perIp = new PerIpLimits(config.perIp);
-    else this.perIp.update(config.perIp);
-    const accept = config.acceptProxyProtocol;
-    this.trusted = accept === null ? null : accept.from.map((text) => parseCidr(text) as CidrRange);
+    this.serve(server, client, header?.sourceAddress ?? null, entry);
+    // The header reader paused the socket to put back what followed the header; node:http reads on from there.
+    if (header !== null && !client.destroyed) client.resume();
   }
 
   /** Where a failed or restarted listener binds again: the port it had (the config may say 0). */
@@ -349,7 +287,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
   update(next: GatewayServiceConfig, context: ServiceContext): void {
     const retired = this.core.update(next, context.users);
     this.config = next;
-    this.applyClientOptions(next);
+    this.screen.configure(next.perIp, next.acceptProxyProtocol);
     this.keepAlive.retune(next.keepAliveTimeoutMs);
     this.server.requestTimeout = nodeRequestTimeout(this.bodyBudget.timeoutMs);
     this.server.maxConnections = next.maxConnections;
@@ -381,9 +319,8 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
       res.client = client;
       if (client.origin !== null) req.origin = client.origin;
       const entry = client.perIp;
-      if (entry !== null && !this.perIp!.takeRequest(entry, Date.now())) {
-        this.refusals.per_ip_rate++;
-        answerError(res, familyOf(url), new AddressRateLimitedError(this.config.perIp!.rate));
+      if (entry !== null && !this.screen.perIp!.takeRequest(entry, Date.now())) {
+        this.refuseAddressRate(req, res, url);
         return;
       }
     }
@@ -417,6 +354,20 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
     }
     // The body goes straight to the exchange (GatewayRequest.push), charged to the body budget.
     exchange.readBody(Number(req.headers['content-length']));
+  }
+
+  /** `perIp.rate`: 429 before routing, counted, and in the request log like the gateway's other refusals. */
+  private refuseAddressRate(req: GatewayRequest, res: GatewayResponse, url: string): void {
+    const startedAt = performance.now();
+    this.screen.refusals.per_ip_rate++;
+    const err = new AddressRateLimitedError(this.config.perIp!.rate);
+    const bytes = answerError(res, familyOf(url), err);
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    // An unknown path is logged as asked (cut short): the refusal came before routing could answer 404.
+    const endpoint = findEndpoint(path)?.path ?? path.slice(0, 200);
+    const client = req.origin ?? req.socket?.remoteAddress ?? null;
+    this.core.record(refusedRow(this.name, endpoint, err, bytes, client, startedAt));
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -462,7 +413,11 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
       type: 'gateway',
       listen: this.boundAddress,
       state: this.state,
-      connections: { live: this.liveConnections, total: this.totalConnections, refused: this.refusedConnections },
+      connections: {
+        live: this.liveConnections,
+        total: this.totalConnections,
+        refused: this.refusedConnections + this.screen.refused,
+      },
       bytes: { in: core.bytesIn, out: core.bytesOut },
       detail: {
         open: core.keys === null,
@@ -471,7 +426,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, HeaderList
         affinity: core.affinity.snapshot(),
         usageLog: core.usageLog?.stats() ?? null,
         bodyBudget: this.bodyBudget.snapshot(),
-        refusedBy: { ...this.refusals },
+        refusedBy: { ...this.screen.refusals },
         listener: this.recovery.status(),
         handler: this.handlerRecovery.status(),
       },
@@ -501,13 +456,16 @@ function familyOf(url: string): Family {
   return url.startsWith('/v1/messages') ? 'anthropic' : url.startsWith('/v1beta/') ? 'gemini' : 'openai';
 }
 
-function answerError(res: GatewayResponse, family: Family, err: GatewayError): void {
+/** Answers `err` in the family's dialect; returns the body's size in bytes. */
+function answerError(res: GatewayResponse, family: Family, err: GatewayError): number {
   const body = errorBody(family, err);
+  const bytes = Buffer.byteLength(body);
   res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(body));
+  res.setHeader('content-length', bytes);
   if (err.retryAfterSeconds !== null) res.setHeader('retry-after', String(err.retryAfterSeconds));
   res.writeHead(err.status);
   res.end(body);
+  return bytes;
 }
 
 function onResponseClose(this: GatewayResponse): void {

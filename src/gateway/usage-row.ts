@@ -57,6 +57,21 @@ export interface RowPricer {
 }
 
 /**
+ * The request-log row of a request refused before it was routed (`perIp.rate`: no exchange, before auth), like an
+ * exchange's refusal row: status and error code, no user, model or tokens, no upstream attempt.
+ */
+export function refusedRow(
+  service: string, endpoint: string, err: GatewayError, bytesOut: number, client: string | null, startedAt: number,
+): RequestLogRow {
+  return {
+    ts: Date.now(), service, user: null, channel: null, endpoint, model: null, stream: false, status: err.status,
+    promptTokens: null, completionTokens: null, totalTokens: null, inputTokens: null, cacheReadTokens: null,
+    cacheWriteTokens: null, outputTokens: null, reasoningTokens: null, costMicros: null, estimated: false,
+    bytesIn: 0, bytesOut, latencyMs: performance.now() - startedAt, ttfbMs: null, attempts: 0, error: err.code, client,
+  };
+}
+
+/**
  * The request-log row of a finished exchange. An answer that went out but ended before the upstream stated its usage
  * (client abort, upstream failure, timeout) is booked with estimates and flagged: never booked as null.
  */

@@ -21,15 +21,10 @@ import type { ServiceState, ServiceStatus } from '../contracts/service-status.js
 import type { Service } from '../contracts/service.js';
 import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
-import { type CidrRange, parseCidr } from '../util/cidr.js';
-import { parseIp } from '../util/ip.js';
-import type { ProxyProtocolError } from '../errors.js';
 import { ListenerRecovery } from '../health/listener-recovery.js';
 import { HandlerRecovery } from '../health/service-recovery.js';
-import { PerIpLimits } from '../origin/per-ip.js';
-import { Refusals } from '../origin/refusals.js';
+import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import { encodeProxyHeader } from '../origin/proxy-protocol/encode.js';
-import { HeaderReader, type HeaderListener } from '../origin/proxy-protocol/header-reader.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
 
 type TcpServiceConfig = ForwardServiceConfig | ProxyServiceConfig;
@@ -94,7 +89,7 @@ const ACCEPT_PAUSE_MS = 500;
  * back-off, live relay tracking, byte totals, draining on stop, and one record per finished relay.
  */
 export abstract class TcpService<C extends TcpServiceConfig, P extends PendingClient>
-implements Service<C>, HeaderListener {
+implements Service<C>, ScreenListener {
   readonly name: string;
   readonly type: C['type'];
   config: C;
@@ -115,10 +110,8 @@ implements Service<C>, HeaderListener {
   private server: Server;
   private readonly recovery: ListenerRecovery;
   private readonly handlerRecovery: HandlerRecovery;
-  protected readonly refusals = new Refusals();
-  private perIp: PerIpLimits | null = null;
-  /** Peers trusted to send a PROXY header (`acceptProxyProtocol.from`), or null when no header is read. */
-  private trusted: CidrRange[] | null = null;
+  /** `acceptProxyProtocol` and `perIp`: who a client is and whether that address may connect. */
+  private readonly screen: ClientScreen;
   private acceptPausedUntil = 0;
   private drained: (() => void) | null = null;
   /** The address bound at start, still shown while draining (the closed listener no longer knows it). */
@@ -133,8 +126,9 @@ implements Service<C>, HeaderListener {
       () => this.server, this.name, () => this.context.log, () => this.rebindAddress(),
     );
     this.handlerRecovery = new HandlerRecovery(this.name, () => this.context.log, () => this.recreateListener());
+    this.screen = new ClientScreen(this.name, () => this.context.log, this, this.addressRate.bind(this));
     this.server = this.createListener();
-    this.applyClientOptions(config);
+    this.screen.configure(config.perIp, config.acceptProxyProtocol);
   }
 
   private createListener(): Server {
@@ -175,20 +169,6 @@ implements Service<C>, HeaderListener {
       server.once('listening', onListening);
       server.listen({ host, port, backlog: 4096 });
     });
-  }
-
-  /** `perIp` and `acceptProxyProtocol` of a (re)loaded config; live per-address counts carry over. */
-  private applyClientOptions(config: C): void {
-    if (config.perIp === null) {
-      this.perIp?.dispose();
-      this.perIp = null;
-    } else if (this.perIp === null) {
-      this.perIp = new PerIpLimits(config.perIp, this.addressRate.bind(this));
-    } else {
-      this.perIp.update(config.perIp);
-    }
-    const accept = config.acceptProxyProtocol;
-    this.trusted = accept === null ? null : accept.from.map((text) => parseCidr(text) as CidrRange);
   }
 
   /** The bucket one client address's relays share under `perIp.rate` (bytes per second each way). */
@@ -248,7 +228,7 @@ implements Service<C>, HeaderListener {
   update(next: C, context: ServiceContext): void {
     this.config = next;
     this.context = context;
-    this.applyClientOptions(next);
+    this.screen.configure(next.perIp, next.acceptProxyProtocol);
   }
 
   /** The bound address (useful when the config asked for port 0). */
@@ -278,7 +258,7 @@ implements Service<C>, HeaderListener {
       for (const relay of this.relays.toArray()) relay.close('shutdown');
       while (this.live > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     }
-    this.perIp?.dispose();
+    this.screen.dispose();
     this.onStopped();
     this.state = 'stopped';
   }
@@ -299,12 +279,12 @@ implements Service<C>, HeaderListener {
       type: this.type,
       listen: this.boundAddress ?? formatHostPort(this.config.listen),
       state: this.state,
-      connections: { live: this.live, total: this.total, refused: this.refused },
+      connections: { live: this.live, total: this.total, refused: this.refused + this.screen.refused },
       bytes: { in: bytesIn, out: bytesOut },
       detail: {
         failed: this.failed,
         acceptErrors: this.acceptErrors,
-        refusedBy: { ...this.refusals },
+        refusedBy: { ...this.screen.refusals },
         listener: this.recovery.status(),
         handler: this.handlerRecovery.status(),
         ...this.detail(),
@@ -357,7 +337,7 @@ implements Service<C>, HeaderListener {
     const { config } = this;
     const accounting = this.context.accounting;
     let rateLimit = accounting.rateLimit(user, this.name);
-    const perIp = this.perIp;
+    const perIp = this.screen.perIp;
     if (perIp !== null && config.perIp !== null && config.perIp.rate > 0) {
       // The engine gives a relay one bucket: the address's, unless the user's or service's is stricter both ways.
       const addressLimit = perIp.rateLimitOf(hostOfLabel(clientLabel));
@@ -455,7 +435,7 @@ implements Service<C>, HeaderListener {
   }
 
   private release(clientLabel: string): void {
-    if (this.perIp !== null) this.perIp.release(hostOfLabel(clientLabel));
+    if (this.screen.perIp !== null) this.screen.release(hostOfLabel(clientLabel));
     this.live--;
     if (this.live === 0 && this.drained !== null) this.drained();
   }
@@ -466,73 +446,25 @@ implements Service<C>, HeaderListener {
       client.resetAndDestroy();
       return;
     }
-    const trusted = this.trusted;
-    if (trusted === null) {
-      this.admitClient(client, client.remoteAddress ?? '', client.remotePort ?? 0, null);
-      return;
-    }
-    // A peer that reset before we looked has no address: nothing to trust or refuse, only a socket to close.
-    if (client.remoteAddress === undefined) {
-      client.destroy();
-      return;
-    }
-    // Only a trusted peer may say who the client is; anyone else reaching this listener is closed.
-    const key = parseIp(client.remoteAddress);
-    if (key === null || !trusted.some((range) => range.contains(key))) {
-      this.refuse(client, 'proxy_untrusted');
-      this.context.log.warn(
-        { service: this.name, client: client.remoteAddress }, 'connection from a peer not trusted to send PROXY',
-      );
-      return;
-    }
-    new HeaderReader(client, this.config.acceptProxyProtocol!.timeoutMs, this);
+    this.screen.screen(client);
   }
 
-  /** @internal HeaderListener: the trusted peer said who the client is. */
-  headerRead(client: Socket, header: ProxyHeader): void {
-    if (this.state !== 'running' || this.live >= this.config.maxConnections) {
-      this.refused++;
-      client.resetAndDestroy();
-      return;
-    }
-    // LOCAL / UNKNOWN: the peer's own connection (a health check), its own address stands.
-    if (header.sourceAddress === null) {
-      this.admitClient(client, client.remoteAddress ?? '', client.remotePort ?? 0, null);
-    } else {
-      this.admitClient(client, header.sourceAddress, header.sourcePort, header);
-    }
-  }
-
-  /** @internal HeaderListener: malformed, late or cut short. */
-  headerFailed(client: Socket, err: ProxyProtocolError): void {
-    this.refuse(client, err.reason === 'timeout' ? 'proxy_timeout' : 'proxy_malformed');
-    this.context.log.warn(
-      { service: this.name, client: client.remoteAddress, code: err.code, err: err.message }, 'PROXY header refused',
-    );
-  }
-
-  private refuse(client: Socket, reason: keyof Refusals): void {
+  /** @internal ScreenListener: a client whose PROXY header arrives while draining or full is refused. */
+  stillTakes(client: Socket): boolean {
+    if (this.state === 'running' && this.live < this.config.maxConnections) return true;
     this.refused++;
-    this.refusals[reason]++;
-    client.destroy();
+    client.resetAndDestroy();
+    return false;
   }
 
-  /** Admission of a client known by its real address (the socket's, or a trusted PROXY header's). */
-  private admitClient(client: Socket, address: string, port: number, header: ProxyHeader | null): void {
-    const perIp = this.perIp;
-    if (perIp !== null) {
-      const admitted = perIp.admit(address, Date.now());
-      if (typeof admitted === 'string') {
-        this.refuse(client, admitted);
-        return;
-      }
-    }
+  /** @internal ScreenListener: admission of a client known by its real address (the socket's, or a PROXY header's). */
+  screened(client: Socket, address: string, port: number, header: ProxyHeader | null): void {
     const clientLabel = `${address}:${port}`;
     const user = this.config.user;
     if (user !== null) {
       const refusal = this.context.accounting.check(user);
       if (refusal !== null) {
-        if (perIp !== null) perIp.release(address);
+        this.screen.release(address);
         this.refuseForQuota(client, user, refusal.reason, clientLabel);
         return;
       }

@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3';
+import type { CountersBody } from '../contracts/admin-api.js';
 import { applyMigrations, type Db, type Migration } from './database.js';
 
 /** Durable usage totals per user/service and period; one row per (kind, subject, period). */
@@ -30,20 +31,6 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export interface LedgerCounts {
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly connections: number;
-  readonly requests: number;
-  readonly tokens: number;
-  readonly inputTokens: number;
-  readonly cacheReadTokens: number;
-  readonly cacheWriteTokens: number;
-  readonly outputTokens: number;
-  readonly reasoningTokens: number;
-  readonly costMicros: number;
-}
-
 /** How long a ledger write waits for a lock held by another connection before it fails (and is retried later). */
 export const LEDGER_BUSY_MS = 100;
 
@@ -52,7 +39,7 @@ export interface LedgerRow {
   readonly kind: string;
   readonly subject: string;
   readonly period: string;
-  readonly counts: LedgerCounts;
+  readonly counts: CountersBody;
 }
 
 interface UsageRow {
@@ -139,7 +126,7 @@ export class Ledger {
   }
 
   /** The totals of one row, or null when nothing was ever written to it. Called at start and in tests. */
-  read(kind: string, subject: string, period: string): LedgerCounts | null {
+  read(kind: string, subject: string, period: string): CountersBody | null {
     const row = this.select.get(kind, subject, period) as UsageRow | undefined;
     if (row === undefined) return null;
     return {

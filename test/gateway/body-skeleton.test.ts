@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { summarizeRequest } from '../../src/dialects/summarize.js';
 import { DIALECTS, type Dialect, type JsonValue, type RequestSummary } from '../../src/dialects/types.js';
+import { scratchCopy } from '../../src/gateway/body-parts.js';
 import { bodySkeleton } from '../../src/gateway/body-skeleton.js';
+import { controlScanArena } from '../../src/gateway/control-scan.js';
 import { mostlyLongStrings, summarizeLong } from '../../src/gateway/long-body.js';
 import { Rng } from '../fuzz/rng.js';
 
@@ -162,6 +164,18 @@ function check(body: Buffer, dialect: Dialect): boolean {
   return skeleton !== null;
 }
 
+/**
+ * check() on the body as it is and on a copy in the scratch buffer large bodies are read through (the control-scan
+ * arena, where long strings are tested with WebAssembly SIMD): the same verdict either way.
+ */
+function checkBoth(body: Buffer, dialect: Dialect): boolean {
+  const plain = check(body, dialect);
+  const copy = scratchCopy([body], body.length);
+  assert.equal(controlScanArena === null || controlScanArena.holds(copy), true);
+  assert.equal(check(copy, dialect), plain, 'the same verdict in the arena');
+  return plain;
+}
+
 describe('the skeleton scan against JSON.parse', () => {
   it('gives the same verdict, values and routing summary on random and mutated JSON', () => {
     const rng = new Rng(SEED);
@@ -170,14 +184,37 @@ describe('the skeleton scan against JSON.parse', () => {
     for (let i = 0; i < 2500; i++) {
       const text = rng.chance(0.5) ? request(rng) : object(rng, 0);
       const dialect = rng.pick(DIALECTS);
-      if (check(Buffer.from(text), dialect)) valid++;
+      if (checkBoth(Buffer.from(text), dialect)) valid++;
       else invalid++;
       const mutant = mutate(rng, text);
-      if (check(mutant, dialect)) valid++;
+      if (checkBoth(mutant, dialect)) valid++;
       else invalid++;
     }
     // Both sides of the verdict were exercised, not one.
     assert.ok(valid > 1000 && invalid > 1000, `valid ${valid}, invalid ${invalid}`);
+  });
+
+  it('long plain runs with one odd byte anywhere (past the first 256 bytes too), at every alignment', () => {
+    const rng = new Rng(SEED + 3);
+    const odd = ['\u0001', '\n', '\t', '\\n', '\\q', '\\u00e9', '\\u12', '"', 'é', '😀', '\u001f', ' '];
+    let valid = 0;
+    for (let i = 0; i < 1500; i++) {
+      const strings: string[] = [];
+      for (let k = 1 + rng.int(3); k > 0; k--) {
+        const run = 'x'.repeat(300 + rng.int(5000));
+        const at = rng.int(run.length);
+        const s = rng.chance(0.8) ? run.slice(0, at) + rng.pick(odd) + run.slice(at) : run;
+        strings.push(`"${s}"`);
+      }
+      const pad = ' '.repeat(rng.int(4));
+      const text = `{${pad}"model":"m","messages":[{"role":"user","content":${strings.join(',"x":')}}]}`;
+      if (checkBoth(Buffer.from(text), 'openai-chat')) valid++;
+    }
+    assert.ok(valid > 100 && valid < 1400, `valid ${valid}`);
+  });
+
+  it('has WebAssembly SIMD here (the arena exists), so the tests above ran both scans', () => {
+    assert.ok(controlScanArena !== null);
   });
 
   it('takes what JSON.parse takes at any depth, and tops that are not objects go to the parse', () => {
@@ -211,5 +248,34 @@ describe('the skeleton scan against JSON.parse', () => {
     assert.equal(mostlyLongStrings(long), true);
     assert.equal(mostlyLongStrings(short), false);
     assert.equal(mostlyLongStrings(Buffer.from('{"model":"m"}')), false);
+  });
+
+  it('samples each window as if searched on its own (one search may answer for several windows)', () => {
+    // The reference: each of the 16 windows of 1 KiB searched for a quote within itself.
+    const reference = (b: Buffer): boolean => {
+      if (b.length < 16 * 1024) return false;
+      const step = Math.floor((b.length - 1024) / 15);
+      let inside = 0;
+      for (let k = 0; k < 16; k++) if (!b.subarray(k * step, k * step + 1024).includes(0x22)) inside++;
+      return inside * 2 >= 16;
+    };
+    const rng = new Rng(SEED + 7);
+    let yes = 0;
+    for (let i = 0; i < 300; i++) {
+      const parts: string[] = [];
+      const n = 16 * 1024 + rng.int(200_000);
+      let len = 0;
+      const pLong = rng.int(10) / 60;
+      while (len < n) {
+        const piece = rng.chance(pLong) ? `"${'x'.repeat(rng.int(40_000))}",` : `"${'y'.repeat(rng.int(900))}",`;
+        parts.push(piece);
+        len += piece.length;
+      }
+      const b = Buffer.from(`{"a":[${parts.join('')}1]}`);
+      const want = reference(b);
+      if (want) yes++;
+      assert.equal(mostlyLongStrings(b), want, `body ${i}`);
+    }
+    assert.ok(yes > 30 && yes < 270, `both verdicts exercised: ${yes} of 300`);
   });
 });

@@ -143,6 +143,35 @@ describe('gateway: client origin', () => {
     }
   });
 
+  it('perIp.rate refusals are in the request log with their status, error code and client', async () => {
+    const gw = await gatewayWith({ perIp: { rate: 0.01 } });
+    try {
+      assert.deepEqual(await exchange(gw.port, '127.0.0.2', null, 2), [200, 429]);
+      await gw.reload();
+      const db = new Database(gw.dbFile!, { readonly: true });
+      try {
+        // Pipelined: the refusal may be booked before the answer before it finished.
+        const rows = db.prepare(
+          'SELECT endpoint, status, error, client, user, attempts FROM request_log ORDER BY status',
+        ).all();
+        assert.deepEqual(rows, [
+          { endpoint: '/v1/chat/completions', status: 200, error: null, client: '127.0.0.2', user: null, attempts: 1 },
+          {
+            endpoint: '/v1/chat/completions', status: 429, error: 'TG_ERR_PER_IP_RATE', client: '127.0.0.2', user: null,
+            attempts: 0,
+          },
+        ]);
+      } finally {
+        db.close();
+      }
+      assert.deepEqual(
+        gw.usage.map((r) => [r.status, r.error]).sort(), [[200, null], [429, 'TG_ERR_PER_IP_RATE']],
+      );
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('perIp.maxConnections refuses the 11th connection of one address and not another\'s', async () => {
     const gw = await gatewayWith({ perIp: { maxConnections: 10 } });
     const held: Socket[] = [];

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { listen } from '../helpers/listen.js';
-import { connectTo, hashUntilEnd, sendRandom } from '../helpers/sockets.js';
+import { exchangeRandom, randomTarget } from '../helpers/random-exchange.js';
+import { connectTo } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -10,30 +11,12 @@ const SIZE = 64 * 1024 * 1024;
 for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): byte-exact`, () => {
     it('relays 64 MiB of random data each way at once, hashes equal, counts exact', async () => {
-      let targetSide: Promise<{ sentHash: string; received: { hash: string; bytes: number } }> | null = null;
-      const target = await listen((socket) => {
-        targetSide = (async () => {
-          const received = hashUntilEnd(socket);
-          const sentHash = await sendRandom(socket, SIZE);
-          socket.end();
-          return { sentHash, received: await received };
-        })();
-      });
+      const target = await randomTarget(SIZE);
       const tg = await startTidegate({
         services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
       }, { engine });
       try {
-        const client = await connectTo(tg.port('fwd'));
-        const clientReceived = hashUntilEnd(client);
-        const clientSent = await sendRandom(client, SIZE);
-        client.end();
-        const got = await clientReceived;
-        await eventually(() => targetSide !== null, 5_000, 'target connection');
-        const t = await targetSide!;
-        assert.equal(t.received.bytes, SIZE);
-        assert.equal(t.received.hash, clientSent, 'client→target bytes differ');
-        assert.equal(got.bytes, SIZE);
-        assert.equal(got.hash, t.sentHash, 'target→client bytes differ');
+        await exchangeRandom(tg.port('fwd'), SIZE, target);
         await eventually(() => tg.records.length === 1, 5_000, 'relay record');
         const record = tg.records[0]!;
         assert.equal(record.bytesIn, SIZE);

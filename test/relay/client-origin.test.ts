@@ -7,10 +7,10 @@ import { describe, it } from 'node:test';
 import { parseProxyHeader, ProxyHeader } from '../../src/origin/proxy-protocol/parse.js';
 import { encodeProxyHeader } from '../../src/origin/proxy-protocol/encode.js';
 import { echoServer } from '../fixtures/tcp.js';
-import { freePort, listen } from '../helpers/listen.js';
+import { freePort, listen, type TestServer } from '../helpers/listen.js';
 import { readAll } from '../helpers/sockets.js';
 import { tempDir } from '../helpers/temp.js';
-import { availableEngines, startTidegate } from '../helpers/tidegate.js';
+import { availableEngines, type Running, startTidegate } from '../helpers/tidegate.js';
 import { eventually, sleep } from '../helpers/wait.js';
 
 /** A client from a chosen loopback source address (127.0.0.2 is another client to tidegate). */
@@ -158,17 +158,33 @@ for (const engine of availableEngines()) {
   });
 }
 
+/** Forward services `a` and `b` in front of an echo server, and a live connection to `a` that sent 'before '. */
+async function twoServices(): Promise<{ tg: Running; target: TestServer; live: Socket }> {
+  const target = await echoServer();
+  const tg = await startTidegate({
+    services: ['a', 'b'].map((name) => ({ name, type: 'forward', listen: '127.0.0.1:0', targets: [target.address] })),
+  });
+  const live = await connectFrom(tg.port('a'));
+  live.on('error', () => undefined);
+  live.write('before ');
+  return { tg, target, live };
+}
+
+/** After `a` recovered: `b` and `a` serve, the recovery is counted once by `kind`, and the live connection went on. */
+async function recovered(tg: Running, live: Socket, kind: 'listener' | 'handler'): Promise<void> {
+  assert.equal(await roundTrip(tg.port('b'), 'b serves'), 'b serves');
+  assert.equal(await roundTrip(tg.port('a'), 'a again'), 'a again');
+  const metric = await tg.runtime.accounting.metrics.getSingleMetricAsString('tidegate_service_recoveries_total');
+  assert.match(metric, new RegExp(`tidegate_service_recoveries_total\\{service="a",kind="${kind}"\\} 1`));
+  const rest = readAll(live);
+  live.end('after');
+  assert.equal((await rest).toString(), 'before after');
+}
+
 describe('listener recovery', () => {
   it('a forced listener error re-binds that service alone while the others serve', async () => {
-    const target = await echoServer();
-    const tg = await startTidegate({
-      services: ['a', 'b'].map((name) => ({ name, type: 'forward', listen: '127.0.0.1:0', targets: [target.address] })),
-    });
+    const { tg, target, live } = await twoServices();
     try {
-      const portA = tg.port('a');
-      const live = await connectFrom(portA);
-      live.on('error', () => undefined);
-      live.write('before ');
       // The listener's own error, as libuv would report a broken accept.
       const services = (tg.runtime as unknown as { services: Map<string, { server: Server }> }).services;
       const service = services.get('a')!;
@@ -176,12 +192,7 @@ describe('listener recovery', () => {
       assert.equal((tg.status('a').detail!.listener as { rebinding: boolean }).rebinding, true);
       assert.equal(await roundTrip(tg.port('b'), 'b serves'), 'b serves');
       await eventually(() => (tg.status('a').detail!.listener as { recoveries: number }).recoveries === 1);
-      assert.equal(await roundTrip(portA, 'a again'), 'a again');
-      const metric = await tg.runtime.accounting.metrics.getSingleMetricAsString('tidegate_service_recoveries_total');
-      assert.match(metric, /tidegate_service_recoveries_total\{service="a",kind="listener"\} 1/);
-      const rest = readAll(live);
-      live.end('after');
-      assert.equal((await rest).toString(), 'before after');
+      await recovered(tg, live, 'listener');
     } finally {
       await tg.stop();
       await target.close();
@@ -189,15 +200,8 @@ describe('listener recovery', () => {
   });
 
   it('a connection handler that throws restarts that service alone (a new listener); its relays go on', async () => {
-    const target = await echoServer();
-    const tg = await startTidegate({
-      services: ['a', 'b'].map((name) => ({ name, type: 'forward', listen: '127.0.0.1:0', targets: [target.address] })),
-    });
+    const { tg, target, live } = await twoServices();
     try {
-      const portA = tg.port('a');
-      const live = await connectFrom(portA);
-      live.on('error', () => undefined);
-      live.write('before ');
       await eventually(() => tg.status('a').connections.live === 1);
       // A socket the handler cannot read: its address getter throws inside the guarded connection handler.
       const services = (tg.runtime as unknown as { services: Map<string, { server: Server }> }).services;
@@ -209,13 +213,7 @@ describe('listener recovery', () => {
       await eventually(() => handler().restarts === 1);
       assert.equal(handler().faults, 1);
       assert.equal((tg.status('b').detail!.handler as { faults: number }).faults, 0);
-      assert.equal(await roundTrip(tg.port('b'), 'b serves'), 'b serves');
-      assert.equal(await roundTrip(portA, 'a again'), 'a again');
-      const metric = await tg.runtime.accounting.metrics.getSingleMetricAsString('tidegate_service_recoveries_total');
-      assert.match(metric, /tidegate_service_recoveries_total\{service="a",kind="handler"\} 1/);
-      const rest = readAll(live);
-      live.end('after');
-      assert.equal((await rest).toString(), 'before after');
+      await recovered(tg, live, 'handler');
     } finally {
       await tg.stop();
       await target.close();

@@ -3,30 +3,17 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import type { RelayResult } from '../../src/contracts/relay-engine.js';
 import { listen } from '../helpers/listen.js';
-import { connectTo, hashUntilEnd, sendRandom } from '../helpers/sockets.js';
+import { exchangeRandom, randomTarget } from '../helpers/random-exchange.js';
 import { availableEngines } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
 
 const SIZE = 4 * 1024 * 1024;
 
-interface TargetSide {
-  sentHash: string;
-  received: { hash: string; bytes: number };
-}
-
 for (const factory of availableEngines()) {
   describe(`relay (${factory.kind}): bytes read before the relay started`, { timeout: 60_000 }, () => {
     it('passes on what both sockets had buffered first, then the rest, in order and counted', async () => {
       const engine = factory.create();
-      let targetSide: Promise<TargetSide> | null = null;
-      const target = await listen((socket) => {
-        targetSide = (async () => {
-          const received = hashUntilEnd(socket);
-          const sentHash = await sendRandom(socket, SIZE);
-          socket.end();
-          return { sentHash, received: await received };
-        })();
-      });
+      const target = await randomTarget(SIZE);
       let result: RelayResult | null = null;
       let failed: Error | null = null;
       const front = await listen((client: Socket) => {
@@ -46,18 +33,8 @@ for (const factory of availableEngines()) {
           });
       });
       try {
-        const client = await connectTo(front.port);
-        const received = hashUntilEnd(client);
-        const sent = await sendRandom(client, SIZE);
-        client.end();
-        const got = await received;
+        await exchangeRandom(front.port, SIZE, target);
         assert.equal(failed, null);
-        await eventually(() => targetSide !== null, 5_000, 'target connection');
-        const t = await targetSide!;
-        assert.equal(t.received.bytes, SIZE);
-        assert.equal(t.received.hash, sent, 'client→target bytes differ');
-        assert.equal(got.bytes, SIZE);
-        assert.equal(got.hash, t.sentHash, 'target→client bytes differ');
         await eventually(() => result !== null, 5_000, 'relay result');
         const r = result as RelayResult | null;
         assert.equal(r?.bytesIn, SIZE);

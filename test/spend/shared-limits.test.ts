@@ -46,7 +46,7 @@ describe('spend: limits shared by two tidegate processes through a real redis-se
             name: 'llm', type: 'gateway', listen: '127.0.0.1:0',
             channels: [{ name: 'oa', kind: 'openai', baseUrl: up.baseUrl, keys: ['k'] }],
           }],
-        }, ['llm'], { file: `${name}.json` }));
+        }, ['llm', 'admin'], { file: `${name}.json` }));
       }
       const [a, b] = children as [CliProcess, CliProcess];
       const status = async (c: CliProcess): Promise<Record<string, unknown>> =>

@@ -1,11 +1,10 @@
 import type {
-  BookedSpend, ServiceAccounting, SharedLimitOwner, SpendReservation,
+  BookedSpend, KeySpend, ServiceAccounting, SharedLimitOwner, SpendReservation,
 } from '../../contracts/accounting.js';
 import type { RequestSummary } from '../../dialects/types.js';
 import { QuotaExceededError, RateLimitedError, UnpricedModelError, type GatewayError } from '../../errors.js';
 import type { Family } from '../routing/endpoints.js';
 import { rateHeaders } from './headers.js';
-import type { KeyBudget } from './key-budget.js';
 import { maxOutputTokens } from './max-tokens.js';
 import type { KeyPolicy, SpendPolicies, UserPolicy } from './policies.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -18,6 +17,11 @@ export interface AdmissionSource {
 }
 
 /** Told the outcome of an admission that waited for Redis (the Exchange). */
+/** The request body, in one buffer only when asked (a large body may be kept in parts until then). */
+export interface AdmissionBody {
+  bytes(): Buffer;
+}
+
 export interface AdmissionOwner {
   admitted(refusal: GatewayError | null): void;
 }
@@ -55,7 +59,7 @@ export class Admission implements SharedLimitOwner {
   /** Tokens reserved on the limiters (input estimate + max_tokens). */
   reserved = 0;
   /** The key budget holding a reservation of input, output, cost (micro-units); null when none. */
-  keyBudget: KeyBudget | null = null;
+  keyBudget: KeySpend | null = null;
   keyInput = 0;
   keyOutput = 0;
   keyCost = 0;
@@ -80,7 +84,7 @@ export class Admission implements SharedLimitOwner {
 
   /** The error to answer in the endpoint's dialect, null to go on, or ADMISSION_PENDING (see AdmissionOwner). */
   admit(
-    source: AdmissionSource, family: Family, user: string | null, summary: RequestSummary, body: Buffer,
+    source: AdmissionSource, family: Family, user: string | null, summary: RequestSummary, body: AdmissionBody,
     owner: AdmissionOwner,
   ): GatewayError | null | typeof ADMISSION_PENDING {
     const accounting = source.accounting;
@@ -111,7 +115,7 @@ export class Admission implements SharedLimitOwner {
     }
     const needsOutput = userBudget || budget !== null ||
       (limiter !== null && limiter.config.tpm !== null) || (keyLimiter !== null && keyLimiter.config.tpm !== null);
-    const maxOutput = needsOutput ? maxOutputTokens(body) : 0;
+    const maxOutput = needsOutput ? maxOutputTokens(body.bytes()) : 0;
     const input = summary.estimatedPromptTokens;
     if (budget !== null) {
       const used = budget.used(now);

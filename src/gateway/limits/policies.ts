@@ -1,7 +1,7 @@
 import type { LimitsConfig, UserConfig } from '../../config/types.js';
-import type { CountersBody } from '../../accounting/delta.js';
-import { budgetStatus, hasSpendBudget, type BudgetStatus } from '../../accounting/spend.js';
-import { KeyBudget } from './key-budget.js';
+import type { KeySpend, KeySpendStatus, ServiceAccounting } from '../../contracts/accounting.js';
+import { keyId } from '../../accounting/key-account.js';
+import { hasSpendBudget } from '../../accounting/spend.js';
 import { RateLimiter } from './rate-limiter.js';
 import { WINDOW_MS } from './window.js';
 
@@ -28,13 +28,14 @@ export class KeyPolicy {
   /** Its windows' id in Redis when limits are shared (`<service>:k:<user>/<name>`). */
   readonly sharedId: string;
   limiter: RateLimiter | null;
-  budget: KeyBudget | null;
+  /** Its budgets, held by accounting (kept in the ledger across restarts). */
+  budget: KeySpend | null;
   expiresAt: number | null;
 
   constructor(service: string, user: string, name: string) {
     this.user = user;
     this.name = name;
-    this.sharedId = `${service}:k:${user}/${name}`;
+    this.sharedId = keyId(service, user, name);
     this.limiter = null;
     this.budget = null;
     this.expiresAt = null;
@@ -48,15 +49,17 @@ export class KeyPolicy {
  */
 export class SpendPolicies {
   private readonly service: string;
+  private readonly accounting: ServiceAccounting;
   private users = new Map<string, UserPolicy>();
   /** Client key → policy; null when no key has one (the common case: no lookup at all). */
   private keys: Map<string, KeyPolicy> | null = null;
 
-  constructor(service: string) {
+  constructor(service: string, accounting: ServiceAccounting) {
     this.service = service;
+    this.accounting = accounting;
   }
 
-  apply(users: ReadonlyMap<string, UserConfig>, now: number): void {
+  apply(users: ReadonlyMap<string, UserConfig>): void {
     const nextUsers = new Map<string, UserPolicy>();
     const nextKeys = new Map<string, KeyPolicy>();
     for (const u of users.values()) {
@@ -76,9 +79,7 @@ export class SpendPolicies {
         const p = old !== undefined && old.user === u.id && old.name === k.name ? old
           : new KeyPolicy(this.service, u.id, k.name);
         p.limiter = keepLimiter(p.limiter, k.limits);
-        if (!hasSpendBudget(k.quota)) p.budget = null;
-        else if (p.budget === null) p.budget = new KeyBudget(k.quota, now);
-        else p.budget.quota = k.quota;
+        p.budget = hasSpendBudget(k.quota) ? this.accounting.keySpend(p.sharedId, k.quota) : null;
         p.expiresAt = k.expiresAt;
         nextKeys.set(k.key, p);
       }
@@ -109,12 +110,9 @@ export class SpendPolicies {
         if (p.user !== user) continue;
         any = true;
         const b = p.budget;
-        if (b !== null) b.used(now);
         keys[p.name] = {
           limits: p.limiter === null ? null : windowStatus(p.limiter, now),
-          budget: b === null ? null : {
-            period: b.period, spent: b.spent.toJSON(), budgets: budgetStatus(b, b.quota),
-          },
+          budget: b === null ? null : b.status(now),
           expiresAt: p.expiresAt === null ? null : new Date(p.expiresAt).toISOString(),
         };
       }
@@ -139,9 +137,7 @@ export interface WindowStatus {
 
 export interface KeyStatus {
   readonly limits: WindowStatus | null;
-  readonly budget: {
-    readonly period: string; readonly spent: CountersBody; readonly budgets: readonly BudgetStatus[];
-  } | null;
+  readonly budget: KeySpendStatus | null;
   readonly expiresAt: string | null;
 }
 

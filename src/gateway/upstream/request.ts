@@ -3,20 +3,36 @@ import type { Dispatcher } from 'undici';
 import type { Channel } from './channel.js';
 import type { UpstreamCredential } from './key-ring.js';
 
+/**
+ * An attempt's body: one buffer, or a large client body as node:http read it (undici writes its reads in order, with
+ * the declared content-length, without joining them; an array can be written again by a later attempt).
+ */
+export type UpstreamBody = Buffer | Buffer[];
+
+/** Bytes in a body kept as several buffers. */
+export function partsLength(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) n += parts[i]!.length;
+  return n;
+}
+
 const ANTHROPIC_VERSION = '2023-06-01';
 const OAUTH_BETA = 'oauth-2025-04-20';
 
 /** The upstream request for one attempt: the channel's path, the client's query, the channel's auth headers. */
 export function upstreamRequest(
   channel: Channel, suffix: string, credential: UpstreamCredential, client: IncomingHttpHeaders,
-  url: string | undefined, stream: boolean, body: Buffer,
+  url: string | undefined, stream: boolean, body: UpstreamBody,
 ): Dispatcher.DispatchOptions {
+  const headers = upstreamHeaders(channel, credential, client, stream);
+  if (!Buffer.isBuffer(body)) headers.push('content-length', String(partsLength(body)));
   return {
     // A Gemini URL's query (`alt=sse`) is ours to make: a client's is not passed on to or from Gemini.
     path: channel.basePath + suffix + (channel.kind === 'gemini' ? '' : queryOf(url)),
     method: 'POST',
-    headers: upstreamHeaders(channel, credential, client, stream),
-    body,
+    headers,
+    // undici documents Iterable bodies (docs/api/Dispatcher.md, `body`); its types name fewer kinds.
+    body: body as Buffer,
   };
 }
 
