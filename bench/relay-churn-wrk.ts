@@ -6,6 +6,9 @@
  *   node dist/bench/relay-churn-wrk.js [--rounds 3] [--seconds 5] [--connections 50]
  *     [--paths tidegate-native,haproxy,baseline-splice-c]
  *
+ * `tidegate-native-addonaccept` / `tidegate-native-nodeaccept`: the native engine with `TIDEGATE_NATIVE_ACCEPT=1` / `0`
+ * (the addon accepts / Node accepts), for the A/B.
+ *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -49,11 +52,14 @@ async function startNginx(): Promise<{ port: number; stop(): Promise<void> }> {
 }
 
 async function startPath(path: string, nginxPort: number): Promise<Running> {
-  if (path === 'tidegate-native' || path === 'tidegate-js') {
+  if (path === 'tidegate-native' || path === 'tidegate-js' || path.startsWith('tidegate-native-')) {
     const port = await freePort();
+    const env: Record<string, string> = path === 'tidegate-js' ? { TIDEGATE_RELAY: 'js' } : {};
+    if (path === 'tidegate-native-nodeaccept') env['TIDEGATE_NATIVE_ACCEPT'] = '0';
+    if (path === 'tidegate-native-addonaccept') env['TIDEGATE_NATIVE_ACCEPT'] = '1';
     const tg = await spawnTidegate({
       services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [`127.0.0.1:${nginxPort}`] }],
-      env: path === 'tidegate-js' ? { TIDEGATE_RELAY: 'js' } : {},
+      env,
       label: path,
     });
     return { port, pid: tg.cpuPid, stop: () => tg.stop() };

@@ -11,11 +11,13 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,8 +43,8 @@ int64_t MonotonicNs() {
 }
 
 class Engine;
-void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, std::vector<double>* batch);
-using StatsTsfn = Napi::TypedThreadSafeFunction<Engine, std::vector<double>, CallJs>;
+void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, Batch* batch);
+using StatsTsfn = Napi::TypedThreadSafeFunction<Engine, Batch, CallJs>;
 
 Napi::Value ThrowError(Napi::Env env, const std::string& message) {
   Napi::Error::New(env, message).ThrowAsJavaScriptException();
@@ -65,6 +67,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
                            InstanceMethod<&Engine::Redial>("redial"),
                            InstanceMethod<&Engine::Address>("address"),
                            InstanceMethod<&Engine::Close>("close"),
+                           InstanceMethod<&Engine::Listen>("listen"),
+                           InstanceMethod<&Engine::Unlisten>("unlisten"),
+                           InstanceMethod<&Engine::SettleAccepted>("settleAccepted"),
                            InstanceMethod<&Engine::CreateLimit>("createLimit"),
                            InstanceMethod<&Engine::SetLimit>("setLimit"),
                            InstanceMethod<&Engine::DisposeLimit>("disposeLimit"),
@@ -108,7 +113,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     if (hookAdded_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   }
 
-  void Deliver(std::vector<double>* batch) override {
+  void Deliver(Batch* batch) override {
     if (!tsfnLive_.load() || tsfn_.NonBlockingCall(batch) != napi_ok) delete batch;
   }
 
@@ -123,7 +128,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   bool EnsureLoops(std::string* error) {
     if (!loops_.empty()) return true;
     for (int i = 0; i < threads_; i++) {
-      loops_.emplace_back(new Loop(budget_, *this));
+      loops_.emplace_back(new Loop(budget_, *this, accepted_));
       if (!loops_.back()->Start(error)) {
         StopLoops();
         return false;
@@ -135,6 +140,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   void StopLoops() {
     for (auto& loop : loops_) loop->StopAndJoin();
     loops_.clear();
+    accepted_.ResetAll();  // accepted connections JS never answered
   }
 
   Loop& LoopFor(uint64_t id) { return *loops_[id % loops_.size()]; }
@@ -146,6 +152,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     D.bufLen = b.length;
     D.bufOff = 0;
   }
+
+  // Keep-alive idle seconds as the kernel takes them (0 = off; at least 1 s).
+  static int KeepAliveSec(int64_t ms) { return ms <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, ms / 1000)); }
 
   // Takes a dup of a Node stream handle's fd (non-blocking already: libuv made the shared file description so when
   // it opened the socket, accept4/socket with SOCK_NONBLOCK). Returns -1 with errno set on failure.
@@ -283,17 +292,31 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Bytes greeting = a.OptionalBuffer(kDialGreeting);
     uint32_t budgetId = static_cast<uint32_t>(a.Integer(kDialBudgetId, 0, kMaxHandleId));
     bool tuneClient = a.Bool(kDialTuneClient);
+    bool accepted = a.Bool(kDialAccepted);
     if (!a.ok()) return env.Undefined();
     if (!ReadAddress(address, &spec)) return ThrowError(env, "dial: expected an address from address()");
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
-    int clientFd = TakeFd(fd);
-    if (clientFd < 0) return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(errno));
+    int clientFd;
+    const int keepAliveSec = KeepAliveSec(keepAliveMs);
+    if (accepted) {
+      // The addon's own fd since accept: taken, not dup'ed (no syscall on this thread).
+      int64_t tuned = kUntuned;
+      if (!accepted_.Take(fd, &tuned)) {
+        return ThrowError(env, "dial: expected a connection accepted by listen() and unanswered");
+      }
+      // Options it inherited from its listener need not be set again.
+      if (tuneClient && tuned == TuneKey(noDelay, keepAliveSec)) tuneClient = false;
+      clientFd = fd;
+    } else {
+      clientFd = TakeFd(fd);
+      if (clientFd < 0) return ThrowError(env, std::string("cannot take over the socket fd: ") + std::strerror(errno));
+    }
     Relay* r = NewRelay(id, clientFd, -1, toTarget, idleMs, halfCloseMs, limitId);
     r->phase = kAwaitingTarget;
     r->dial = spec;
     r->noDelay = noDelay;
-    r->keepAliveSec = keepAliveMs <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, keepAliveMs / 1000));
+    r->keepAliveSec = keepAliveSec;
     r->tuneClient = tuneClient;
     CopyBuffer(greeting, r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
     r->dirs[kOut].greeting = greeting.length;  // the proxy's reply, not relayed bytes: left out of the counts
@@ -329,6 +352,62 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     std::string* bytes = farewell.data == nullptr ? nullptr : new std::string(farewell.data, farewell.length);
     LoopFor(id).Post(Command{Command::kClose, nullptr, id, reason, nullptr, bytes});
     return env.Undefined();
+  }
+
+  // listen(...ListenArg): the listener's loop accepts on a dup of `fd` (a listening socket) and posts each connection
+  // in a record (kAccepted). The caller must stop polling its own fd (close it) so only the addon accepts.
+  Napi::Value Listen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
+    Args a(info, "listen", kListenArgNames);
+    uint64_t id = static_cast<uint64_t>(a.Integer(kListenId, 1, kMaxRelayId));
+    int fd = static_cast<int>(a.Integer(kListenFd, 0, kMaxFd));
+    bool noDelay = a.Bool(kListenNoDelay);
+    int64_t keepAliveMs = a.Integer(kListenKeepAliveMs, 0, kMaxTimeoutMs);
+    if (!a.ok()) return env.Undefined();
+    std::string error;
+    if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
+    int dup = TakeFd(fd);
+    if (dup < 0) return ThrowError(env, std::string("cannot take over the listening fd: ") + std::strerror(errno));
+    Command c{Command::kListen, nullptr, id, dup, nullptr, nullptr};
+    c.tune = TuneKey(noDelay, KeepAliveSec(keepAliveMs));
+    LoopFor(id).Post(c);
+    listening_++;
+    return env.Undefined();
+  }
+
+  // unlisten(...DisposeArg): returns once the loop closed its listening fd, so the address is free again (or still
+  // held only by the caller) when this returns: a re-bind or reload may bind it at once. A loop iteration is short.
+  Napi::Value Unlisten(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Args a(info, "unlisten", kDisposeArgNames);
+    uint64_t id = static_cast<uint64_t>(a.Integer(kDisposeId, 1, kMaxRelayId));
+    if (!a.ok() || loops_.empty()) return env.Undefined();
+    if (listening_ > 0) listening_--;
+    std::promise<void> done;
+    std::future<void> closed = done.get_future();
+    Command c{Command::kUnlisten, nullptr, id, 0, nullptr, nullptr};
+    c.done = &done;
+    LoopFor(id).Post(c);
+    closed.wait();
+    return env.Undefined();
+  }
+
+  // settleAccepted(...SettleArg): ends the addon's ownership of an accepted connection JS will not dial (SettleHow);
+  // false when fd was not one (already answered, or never accepted).
+  Napi::Value SettleAccepted(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Args a(info, "settleAccepted", kSettleArgNames);
+    int fd = static_cast<int>(a.Integer(kSettleFd, 0, kMaxFd));
+    int how = static_cast<int>(a.Integer(kSettleHow, 0, kSettleHowCount - 1));
+    if (!a.ok()) return env.Undefined();
+    if (!accepted_.Take(fd)) return Napi::Boolean::New(env, false);
+    if (how == kSettleReset) {
+      linger lg{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    if (how != kSettleAdopt) close(fd);
+    return Napi::Boolean::New(env, true);
   }
 
   // Bytes per second, 0 = unlimited; beyond uint64 saturates.
@@ -494,8 +573,15 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
       copies += static_cast<double>(loops_[i]->copyFallbacks());
       epollFds.Set(static_cast<uint32_t>(i), loops_[i]->epollFd());
     }
+    double pauses = 0;
+    for (auto& loop : loops_) pauses += static_cast<double>(loop->acceptPauses());
+    // Counted on this thread (listen/unlisten), so a caller sees its own call at once.
+    double listeners = shutDown_ ? 0 : static_cast<double>(listening_);
     o.Set("liveRelays", live);
     o.Set("copyFallbacks", copies);
+    o.Set("listeners", listeners);
+    o.Set("acceptPauses", pauses);
+    o.Set("acceptedUnanswered", static_cast<double>(accepted_.Size()));
     o.Set("epollFds", epollFds);
     return o;
   }
@@ -508,6 +594,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   std::atomic<bool> tsfnLive_{false};
   StatsTsfn tsfn_;
   PipeBudget budget_;
+  AcceptedFds accepted_;
+  int64_t listening_ = 0;  // listen() calls not yet undone by unlisten() (JS thread only)
   std::vector<std::unique_ptr<Loop>> loops_;
   std::mutex limitsMutex_;
   uint32_t nextLimitId_ = 0;
@@ -516,13 +604,16 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   std::unordered_map<uint32_t, std::shared_ptr<ByteBudget>> budgets_;
 };
 
-void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, std::vector<double>* batch) {
+// onStats(records, labels): labels is "" unless the batch carries accepted connections.
+void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, Batch* batch) {
   (void)engine;
-  std::unique_ptr<std::vector<double>> owned(batch);
+  std::unique_ptr<Batch> owned(batch);
   if (env == nullptr || callback.IsEmpty()) return;
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, owned->size() * sizeof(double));
-  std::memcpy(ab.Data(), owned->data(), owned->size() * sizeof(double));
-  callback.Call({Napi::Float64Array::New(env, owned->size(), ab, 0)});
+  const std::vector<double>& records = owned->records;
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, records.size() * sizeof(double));
+  std::memcpy(ab.Data(), records.data(), records.size() * sizeof(double));
+  callback.Call({Napi::Float64Array::New(env, records.size(), ab, 0),
+                 Napi::String::New(env, owned->labels.data(), owned->labels.size())});
 }
 
 // binding.protocol: every table of protocol.h as { jsName: value }, for the TypeScript mirror's test.
@@ -547,6 +638,9 @@ Napi::Object ProtocolTables(Napi::Env env) {
   TG_TABLE("setBudgetArgs", TG_SET_BUDGET_ARGS, TG_PUT_SLOT)
   TG_TABLE("takeBudgetArgs", TG_TAKE_BUDGET_ARGS, TG_PUT_SLOT)
   TG_TABLE("disposeArgs", TG_DISPOSE_ARGS, TG_PUT_SLOT)
+  TG_TABLE("listenArgs", TG_LISTEN_ARGS, TG_PUT_SLOT)
+  TG_TABLE("settleArgs", TG_SETTLE_ARGS, TG_PUT_SLOT)
+  TG_TABLE("settleHows", TG_SETTLE_HOWS, TG_PUT_SLOT)
   TG_TABLE("closeReasons", TG_CLOSE_REASONS, TG_PUT_SLOT)
   TG_TABLE("recordFields", TG_RECORD_FIELDS, TG_PUT_SLOT)
   TG_TABLE("recordCodes", TG_RECORD_CODES, TG_PUT_VALUE)

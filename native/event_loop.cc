@@ -14,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "tg_assert.h"
@@ -28,6 +31,8 @@ constexpr int kMaxRounds = 16;                // fill/drain rounds per pump befo
 constexpr size_t kCopyChunk = 64 * 1024;
 constexpr int kMaxEvents = 256;
 constexpr int64_t kQuotaPollNs = 100 * 1000000LL;  // a direction whose quota is used up looks again this often
+constexpr int kMaxAccepts = 64;  // accepts per listener event (level-triggered: the rest come next iteration)
+constexpr int kMaxBacklog = 4096;  // the services' listen backlog: what unlisten may find queued
 
 int64_t NowNs() {
   timespec ts;
@@ -56,7 +61,8 @@ void EraseFrom(std::vector<Relay*>& list, Relay* r) {
 
 bool Loop::OnLoopThread() const { return tCurrentLoop == this; }
 
-Loop::Loop(PipeBudget& budget, StatsSink& sink) : budget_(budget), sink_(sink), pool_(budget) {}
+Loop::Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted)
+    : budget_(budget), sink_(sink), accepted_(accepted), pool_(budget) {}
 
 Loop::~Loop() {
   StopAndJoin();
@@ -123,6 +129,8 @@ void Loop::StopAndJoin() {
       }
       delete c.relay;
     }
+    if (c.kind == Command::kListen) close(c.reason);
+    if (c.done != nullptr) c.done->set_value();
     delete c.dial;
     delete c.farewell;
   }
@@ -131,7 +139,7 @@ void Loop::StopAndJoin() {
 
 int Loop::ComputeTimeoutMs() {
   if (!again_.empty()) return 0;
-  if (relays_.empty() && batch_.empty()) return -1;
+  if (relays_.empty() && batch_.empty() && restingListeners_ == 0) return -1;
   int64_t until = nextTickNs_;
   for (Relay* r : throttled_) until = std::min(until, r->wakeAtNs);
   int64_t delta = until - NowNs();
@@ -153,7 +161,15 @@ void Loop::Run() {
         commands = true;
         continue;
       }
-      OnEvents(static_cast<Endpoint*>(events[i].data.ptr), events[i].events);
+      Endpoint* ep = static_cast<Endpoint*>(events[i].data.ptr);
+      if (ep->relay == nullptr) {
+        Accept(reinterpret_cast<Listener*>(ep), kMaxAccepts);  // ep is a Listener's first member
+        // New connections go to JS now, not after this iteration's relay work: their admission (and the dial that
+        // answers it) overlaps with that work instead of waiting for it.
+        Flush();
+        continue;
+      }
+      OnEvents(ep, events[i].events);
     }
     if (commands && DrainCommands()) stopping_ = true;
     if (!again_.empty()) {
@@ -190,6 +206,9 @@ void Loop::Run() {
   all.reserve(relays_.size());
   for (auto& entry : relays_) all.push_back(entry.second);
   for (Relay* r : all) Close(r, kShutdown, -1);
+  std::vector<Listener*> listening;
+  for (auto& entry : listeners_) listening.push_back(entry.second);
+  for (Listener* l : listening) CloseListener(l);
   Flush();
   for (Relay* r : graveyard_) delete r;
   graveyard_.clear();
@@ -251,6 +270,14 @@ bool Loop::DrainCommands() {
       case Command::kShutdown:
         stop = true;
         break;
+      case Command::kListen:
+        if (stop) close(c.reason);
+        else Listen(c.id, c.reason, c.tune);
+        break;
+      case Command::kUnlisten:
+        Unlisten(c.id);
+        if (c.done != nullptr) c.done->set_value();
+        break;
     }
   }
   return stop;
@@ -274,6 +301,140 @@ void Loop::StartRelay(Relay* r) {
     BeginConnect(r);
   } else {
     Pump(r);
+  }
+}
+
+// The clients' options as the dial's tuneClient sets them (TuneSocket, asNode), on the listening socket: Linux clones
+// the listener into each accepted socket, options included, so a connection needs none of these calls. Whether they
+// really arrive is checked on the first accepted socket; if not, each dial sets them as before.
+static void SetClientOptions(int fd, int64_t tune) {
+  int one = 1;
+  int keepAliveSec = static_cast<int>(tune >> 1);
+  if (tune & 1) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (keepAliveSec > 0) {
+    int interval = 1;
+    int count = 10;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepAliveSec, sizeof(keepAliveSec));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+  }
+}
+
+static bool HasClientOptions(int fd, int64_t tune) {
+  int v[5] = {0, 0, 0, 0, 0};
+  socklen_t len = sizeof(int);
+  getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v[0], &len);
+  len = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v[1], &len);
+  int keepAliveSec = static_cast<int>(tune >> 1);
+  if ((v[0] != 0) != ((tune & 1) != 0) || (v[1] != 0) != (keepAliveSec > 0)) return false;
+  if (keepAliveSec == 0) return true;
+  len = sizeof(int);
+  getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v[2], &len);
+  len = sizeof(int);
+  getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v[3], &len);
+  len = sizeof(int);
+  getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v[4], &len);
+  return v[2] == keepAliveSec && v[3] == 1 && v[4] == 10;
+}
+
+void Loop::Listen(uint64_t id, int fd, int64_t tune) {
+  TG_ASSERT(OnLoopThread() && listeners_.count(id) == 0);
+  Listener* l = new Listener();
+  l->id = id;
+  l->fd = fd;
+  l->tune = tune;
+  SetClientOptions(fd, tune);
+  listeners_.emplace(id, l);
+  if (!WatchListener(l, true)) {
+    int err = errno;
+    batch_.insert(batch_.end(), {static_cast<double>(id), static_cast<double>(err), 0, static_cast<double>(kAcceptFailed)});
+  }
+}
+
+// What the listener's queue still holds is accepted first, as Node would have (it accepts as soon as it polls): JS
+// admits those connections (a re-bind, a handler restart) or refuses them (a stop), instead of the kernel resetting
+// them when the socket closes.
+void Loop::Unlisten(uint64_t id) {
+  auto it = listeners_.find(id);
+  if (it == listeners_.end()) return;
+  Accept(it->second, kMaxBacklog);
+  CloseListener(it->second);
+}
+
+void Loop::CloseListener(Listener* l) {
+  WatchListener(l, false);
+  if (l->resumeAtNs != 0) restingListeners_--;
+  close(l->fd);
+  listeners_.erase(l->id);
+  batch_.insert(batch_.end(), {static_cast<double>(l->id), 0, 0, static_cast<double>(kUnlistened)});
+  delete l;
+}
+
+// Level-triggered: a listener with more waiting than one event's accepts is reported again.
+bool Loop::WatchListener(Listener* l, bool on) {
+  if (l->watching == on) return true;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &l->ep;
+  if (epoll_ctl(epfd_, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) != 0) return false;
+  l->watching = on;
+  return true;
+}
+
+// Accepts what waits (up to kMaxAccepts) and posts each connection to JS, which decides admission and answers with
+// dial(accepted) or settleAccepted. The client's TCP options are set by that dial (tuneClient), on this thread.
+void Loop::Accept(Listener* l, int max) {
+  TG_ASSERT(OnLoopThread());
+  for (int i = 0; i < max; i++) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      // The peer gave up while queued, or a signal: the next one (as libuv does).
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      if (err == EINVAL) {
+        // Not listening any more: JS shut it down (unlisten follows) or it broke; either way stop watching it.
+        WatchListener(l, false);
+        return;
+      }
+      double paused = 0;
+      if (err == EMFILE || err == ENFILE) {
+        // Out of fds: the connections wait in the backlog while live relays finish and free some.
+        WatchListener(l, false);
+        if (l->resumeAtNs == 0) restingListeners_++;
+        l->resumeAtNs = now_ + kAcceptPauseMs * 1000000LL;
+        acceptPauses_.fetch_add(1, std::memory_order_relaxed);
+        paused = 1;
+      }
+      batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(err), paused,
+                                   static_cast<double>(kAcceptFailed)});
+      return;
+    }
+    char host[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+      auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+      port = ntohs(v4->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+      port = ntohs(v6->sin6_port);
+    }
+    char label[INET6_ADDRSTRLEN + 8];
+    int n = std::snprintf(label, sizeof(label), "%s:%d", host, port);
+    if (!l->checked) {
+      l->checked = true;
+      l->inherits = HasClientOptions(fd, l->tune);
+    }
+    accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
+    labels_.append(label, static_cast<size_t>(n));
+    batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(fd), static_cast<double>(n),
+                                 static_cast<double>(kAccepted)});
   }
 }
 
@@ -696,6 +857,16 @@ void Loop::Throttle(Relay* r, int64_t waitNs) {
 
 void Loop::Tick() {
   TG_ASSERT(OnLoopThread());
+  if (restingListeners_ > 0) {
+    for (auto& entry : listeners_) {
+      Listener* l = entry.second;
+      if (l->resumeAtNs != 0 && now_ >= l->resumeAtNs) {
+        l->resumeAtNs = 0;
+        restingListeners_--;
+        WatchListener(l, true);
+      }
+    }
+  }
   std::vector<std::pair<Relay*, int>> expired;
   for (auto& entry : relays_) {
     Relay* r = entry.second;
@@ -768,8 +939,9 @@ void Loop::Record(Relay* r, double first, int code) {
 void Loop::Flush() {
   TG_ASSERT(batch_.size() % kRecordFields == 0);
   if (batch_.empty()) return;
-  auto* out = new std::vector<double>();
-  out->swap(batch_);
+  auto* out = new Batch();
+  out->records.swap(batch_);
+  out->labels.swap(labels_);
   batch_.reserve(64);
   sink_.Deliver(out);
 }

@@ -5,36 +5,60 @@
 
 #include <atomic>
 #include <cstdint>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "accepted_fds.h"
 #include "pipe_pool.h"
 #include "relay.h"
 
 namespace tidegate {
 
-// Receives a batch of records (RecordField, RecordCode and Reason in protocol.h); takes ownership.
+// One delivery to JS: records (RecordField, RecordCode and Reason in protocol.h) and the labels ("address:port") of
+// the accepted connections among them, concatenated in record order.
+struct Batch {
+  std::vector<double> records;
+  std::string labels;
+};
+
+// Receives a batch; takes ownership.
 class StatsSink {
  public:
   virtual ~StatsSink() = default;
-  virtual void Deliver(std::vector<double>* batch) = 0;
+  virtual void Deliver(Batch* batch) = 0;
 };
 
 struct Command {
-  enum Kind { kStart, kClose, kRedial, kShutdown } kind;
+  enum Kind { kStart, kClose, kRedial, kShutdown, kListen, kUnlisten } kind;
   Relay* relay;    // kStart: ownership passes to the loop (fds[kTarget] -1: the loop dials relay->dial)
-  uint64_t id;     // kClose, kRedial
-  int reason;      // kClose
+  uint64_t id;     // kClose, kRedial; the listener's for kListen, kUnlisten
+  int reason;      // kClose; the listening fd (owned by the loop from now on) for kListen
   DialSpec* dial;  // kRedial: ownership passes to the loop
   std::string* farewell;  // kClose: bytes for the client of a relay that never connected (owned by the loop)
+  std::promise<void>* done = nullptr;  // kUnlisten: set once the listening fd is closed (the caller waits)
+  int64_t tune = 0;  // kListen: the clients' TuneKey (accepted_fds.h)
+};
+
+// A listening socket the loop accepts on. `ep` comes first: its relay is nullptr, which tells a listener's epoll
+// events from a relay's.
+struct Listener {
+  Endpoint ep{nullptr, -1};
+  uint64_t id = 0;
+  int fd = -1;
+  bool watching = false;
+  int64_t resumeAtNs = 0;  // out of fds: accepting rests until then (0 = not resting)
+  int64_t tune = 0;        // the TuneKey set on the listening socket
+  bool checked = false;    // whether the first accepted socket was checked for the inherited options
+  bool inherits = false;   // accepted sockets have `tune` already (checked on the first one)
 };
 
 class Loop {
  public:
-  Loop(PipeBudget& budget, StatsSink& sink);
+  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -46,6 +70,7 @@ class Loop {
   int epollFd() const { return epfd_; }
   int64_t liveRelays() const { return live_.load(std::memory_order_relaxed); }
   uint64_t copyFallbacks() const { return copyFallbacks_.load(std::memory_order_relaxed); }
+  uint64_t acceptPauses() const { return acceptPauses_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
@@ -59,6 +84,11 @@ class Loop {
   void ConnectFailed(Relay* r, int err);
   void OnDialEvents(Relay* r, int side, uint32_t events);
   void OnEvents(Endpoint* ep, uint32_t events);
+  void Listen(uint64_t id, int fd, int64_t tune);
+  void Unlisten(uint64_t id);
+  void CloseListener(Listener* l);
+  bool WatchListener(Listener* l, bool on);
+  void Accept(Listener* l, int max);
   void Pump(Relay* r);
   bool PumpDirection(Relay* r, int d);
   bool Drain(Relay* r, Direction& D, int dstSide);
@@ -79,6 +109,7 @@ class Loop {
 
   PipeBudget& budget_;
   StatsSink& sink_;
+  AcceptedFds& accepted_;
   PipePool pool_;
   int epfd_ = -1;
   int evfd_ = -1;
@@ -97,8 +128,13 @@ class Loop {
   std::vector<Relay*> throttled_;  // waiting for rate-limit tokens
   std::vector<Relay*> graveyard_;  // closed during this iteration; freed at its end
   std::vector<double> batch_;
+  std::string labels_;  // of the accepted connections in batch_
+  std::unordered_map<uint64_t, Listener*> listeners_;
+  int restingListeners_ = 0;
   std::atomic<int64_t> live_{0};
   std::atomic<uint64_t> copyFallbacks_{0};
+  std::atomic<uint64_t> acceptPauses_{0};
+
 };
 
 }  // namespace tidegate

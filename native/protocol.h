@@ -21,7 +21,8 @@ namespace tidegate {
   X(kStartBudgetId, "budgetId")
 
 // dial(id, clientFd, pendingToTarget, idleMs, halfCloseMs, limitId, address, connectTimeoutMs, reportConnect,
-//      noDelay, keepAliveMs, greeting, budgetId, tuneClient)
+//      noDelay, keepAliveMs, greeting, budgetId, tuneClient, accepted)
+// `accepted`: clientFd is a connection the addon accepted itself (listen()): taken as is, not dup'ed.
 #define TG_DIAL_ARGS(X)                      \
   X(kDialId, "id")                           \
   X(kDialClientFd, "clientFd")               \
@@ -36,7 +37,8 @@ namespace tidegate {
   X(kDialKeepAliveMs, "keepAliveMs")         \
   X(kDialGreeting, "greeting")               \
   X(kDialBudgetId, "budgetId")               \
-  X(kDialTuneClient, "tuneClient")
+  X(kDialTuneClient, "tuneClient")         \
+  X(kDialAccepted, "accepted")
 
 // redial(id, address, connectTimeoutMs, reportConnect)
 #define TG_REDIAL_ARGS(X)                      \
@@ -44,6 +46,25 @@ namespace tidegate {
   X(kRedialAddress, "address")                 \
   X(kRedialConnectTimeoutMs, "connectTimeoutMs") \
   X(kRedialReportConnect, "reportConnect")
+
+// listen(id, fd, noDelay, keepAliveMs): the loop accepts on a dup of the listening socket `fd`, which gets the
+// clients' TCP options once (accepted sockets inherit them); unlisten(id) stops and closes it.
+#define TG_LISTEN_ARGS(X)         \
+  X(kListenId, "id")              \
+  X(kListenFd, "fd")              \
+  X(kListenNoDelay, "noDelay")    \
+  X(kListenKeepAliveMs, "keepAliveMs")
+
+// settleAccepted(fd, how) -> whether fd was an accepted connection still unanswered; see SettleHow.
+#define TG_SETTLE_ARGS(X) \
+  X(kSettleFd, "fd")      \
+  X(kSettleHow, "how")
+
+// How settleAccepted ends the addon's ownership of an accepted connection.
+#define TG_SETTLE_HOWS(X)  \
+  X(kSettleAdopt, "adopt") /* the caller takes the fd (wraps it in a Node socket) */ \
+  X(kSettleClose, "close") /* closed with a FIN */ \
+  X(kSettleReset, "reset") /* closed with a RST (SO_LINGER 0) */
 
 // close(id, reason, farewell)
 #define TG_CLOSE_ARGS(X)  \
@@ -110,14 +131,22 @@ namespace tidegate {
   /* A connect failed; the second field holds errno. The relay keeps its client, waiting for redial or close. */  \
   X(kConnectFailed, "connectFailed", 32)                                                                          \
   /* The target accepted (sent only when the dial asked for it). */                                               \
-  X(kConnected, "connected", 33)
+  X(kConnected, "connected", 33)                                                                                  \
+  /* A listener accepted a connection: [listenerId, fd, labelLength, 34]; the label ("address:port") is the next */ \
+  /* labelLength characters of the batch's label string. JS answers with dial(accepted) or settleAccepted. */      \
+  X(kAccepted, "accepted", 34)                                                                                    \
+  /* accept4 failed: [listenerId, errno, paused, 35]; paused 1 = out of fds, the listener rests kAcceptPauseMs. */ \
+  X(kAcceptFailed, "acceptFailed", 35)                                                                            \
+  /* [listenerId, 0, 0, 36]: the listener's last record (unlisten() closed it); its accepts came before. */        \
+  X(kUnlistened, "unlistened", 36)
 
 // What the addon accepts beyond the types: ms * 1e6 (deadlines in ns) must not overflow int64.
 #define TG_LIMITS(X)                            \
   X(kMaxTimeoutMs, "maxTimeoutMs", 1000000000000LL) \
   X(kMaxFd, "maxFd", 2147483647LL)              \
   X(kMaxHandleId, "maxHandleId", 4294967295LL)  \
-  X(kMaxRelayId, "maxRelayId", 9007199254740991LL)
+  X(kMaxRelayId, "maxRelayId", 9007199254740991LL) \
+  X(kAcceptPauseMs, "acceptPauseMs", 500LL)
 
 #define TG_ENUM_SLOT(name, js) name,
 #define TG_ENUM_VALUE(name, js, value) name = value,
@@ -132,6 +161,9 @@ enum SetLimitArg : int { TG_SET_LIMIT_ARGS(TG_ENUM_SLOT) kSetLimitCount };
 enum SetBudgetArg : int { TG_SET_BUDGET_ARGS(TG_ENUM_SLOT) kSetBudgetCount };
 enum TakeBudgetArg : int { TG_TAKE_BUDGET_ARGS(TG_ENUM_SLOT) kTakeBudgetCount };
 enum DisposeArg : int { TG_DISPOSE_ARGS(TG_ENUM_SLOT) kDisposeCount };
+enum ListenArg : int { TG_LISTEN_ARGS(TG_ENUM_SLOT) kListenCount };
+enum SettleArg : int { TG_SETTLE_ARGS(TG_ENUM_SLOT) kSettleCount };
+enum SettleHow : int { TG_SETTLE_HOWS(TG_ENUM_SLOT) kSettleHowCount };
 
 // Close reasons, in order from 0; kReasonCount bounds what close() accepts.
 enum Reason : int { TG_CLOSE_REASONS(TG_ENUM_SLOT) kReasonCount };
@@ -151,6 +183,8 @@ inline constexpr const char* kSetLimitArgNames[] = {TG_SET_LIMIT_ARGS(TG_SLOT_NA
 inline constexpr const char* kSetBudgetArgNames[] = {TG_SET_BUDGET_ARGS(TG_SLOT_NAME)};
 inline constexpr const char* kTakeBudgetArgNames[] = {TG_TAKE_BUDGET_ARGS(TG_SLOT_NAME)};
 inline constexpr const char* kDisposeArgNames[] = {TG_DISPOSE_ARGS(TG_SLOT_NAME)};
+inline constexpr const char* kListenArgNames[] = {TG_LISTEN_ARGS(TG_SLOT_NAME)};
+inline constexpr const char* kSettleArgNames[] = {TG_SETTLE_ARGS(TG_SLOT_NAME)};
 #undef TG_SLOT_NAME
 
 static_assert(static_cast<int>(kReasonCount) <= static_cast<int>(kUnconnected),

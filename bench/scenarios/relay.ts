@@ -41,6 +41,11 @@ export const PROXY_PROTOCOL_PATHS = ['tidegate-native-pp2', 'tidegate-js-pp2'] a
  */
 export const HEALTH_PATHS = ['tidegate-native-health', 'tidegate-js-health'] as const;
 const TARGET_HEALTH = { interval: '1s', timeout: '500ms', rise: 2, fall: 3 };
+/**
+ * Run only when `--paths` names them: the native engine with the addon accepting (`TIDEGATE_NATIVE_ACCEPT=1`) and
+ * with Node accepting (`=0`), the A/B of accepting in the addon (issue 24, item 2).
+ */
+export const NODE_ACCEPT_PATHS = ['tidegate-native-addonaccept', 'tidegate-native-nodeaccept'] as const;
 
 /** Targets of every relay under test, in this order: sink (built-in streams), iperf3 server, churn server. */
 interface Targets {
@@ -85,6 +90,7 @@ function fromRunning(path: string, running: RunningPath, targets: Targets): Rela
 
 async function startTidegatePath(
   path: string, engine: 'native' | 'js', targets: Targets, proxyProtocol: 'v2' | null = null, health = false,
+  accept: '0' | '1' | null = null,
 ): Promise<RelayUnderTest | string> {
   const upstreams = targetPorts(targets);
   const listens: number[] = [];
@@ -104,6 +110,7 @@ async function startTidegatePath(
     allowDestinations: ['127.0.0.0/8'],
   };
   const env: Record<string, string> = engine === 'js' ? { TIDEGATE_RELAY: 'js' } : {};
+  if (accept !== null) env['TIDEGATE_NATIVE_ACCEPT'] = accept;
   const tidegate: TidegateProcess = await spawnTidegate({ services: [...services, proxy], env, label: path });
   if (engine === 'native' && tidegate.relayEngine !== 'native') {
     await tidegate.stop();
@@ -137,6 +144,12 @@ async function startPath(path: string, targets: Targets): Promise<RelayUnderTest
     case 'tidegate-js-health':
       if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
       return startTidegatePath(path, path === 'tidegate-native-health' ? 'native' : 'js', targets, null, true);
+    case 'tidegate-native-addonaccept':
+    case 'tidegate-native-nodeaccept':
+      if (!tidegateAvailable()) return `${path} skipped: tidegate is not built (${tidegateCliPath()} missing)`;
+      return startTidegatePath(
+        path, 'native', targets, null, false, path === 'tidegate-native-addonaccept' ? '1' : '0',
+      );
     case 'baseline-pipe':
       return fromRunning(path, await startPipeRelay(targetPorts(targets)), targets);
     case 'baseline-splice-c':
@@ -360,6 +373,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const withHeader = PROXY_PROTOCOL_PATHS.filter((path) => context.paths?.includes(path) === true);
   wanted.push(...withHeader);
   wanted.push(...HEALTH_PATHS.filter((path) => context.paths?.includes(path) === true));
+  wanted.push(...NODE_ACCEPT_PATHS.filter((path) => context.paths?.includes(path) === true));
 
   const sink = await Sink.start();
   const churnServer = await startChurnServer(CHURN_SIZE);

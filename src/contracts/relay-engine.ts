@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { HostPort } from '../util/address.js';
 import type { ByteBudget, RateLimit } from './rate.js';
 
@@ -104,6 +104,34 @@ export interface RelayDialListener {
   connectFailed(relay: DialingRelay, err: Error): void;
 }
 
+/** Hears of the connections an engine accepts on a listener handed to it (`RelayEngine.listen`). */
+export interface AcceptListener {
+  /**
+   * A connection `fd` from `label` ("address:port", IPv6 unbracketed), owned by the engine until it is answered
+   * exactly once: `dialAccepted`, or `settleAccepted` (refused, or adopted into a Node socket).
+   */
+  accepted(fd: number, label: string): void;
+  /** accept4 failed; `paused`: out of fds, the engine rests the listener for a moment by itself. */
+  acceptFailed(err: NodeJS.ErrnoException, paused: boolean): void;
+}
+
+/** A listener an engine accepts on; `close()` returns once the engine let go of the socket (idempotent). */
+export interface EngineListener {
+  close(): void;
+}
+
+/**
+ * The TCP options of the clients a listener accepts (the engine sets them on the listening socket once, where the
+ * accepted sockets inherit them; a dial with other values sets its own).
+ */
+export interface ClientOptions {
+  readonly noDelay: boolean;
+  readonly keepAliveMs: number;
+}
+
+/** How `settleAccepted` ends an accepted connection: taken over by a Node socket, or closed with a FIN or a RST. */
+export type SettleHow = 'adopt' | 'close' | 'reset';
+
 export interface RelayEngine {
   readonly kind: RelayEngineKind;
   /** Live relays of this engine. */
@@ -136,6 +164,26 @@ export interface RelayEngine {
     listener: RelayDialListener,
     onClose: RelayCloseListener,
   ): DialingRelay;
+  /**
+   * Accepting in the engine (the native engine on Linux, unless turned off): the engine accepts on a dup of the bound
+   * `server`'s socket and posts each connection to `listener`. The caller must then close `server` (Node stops
+   * polling the socket; the engine's dup keeps it listening). Null when this engine does not accept, or not this
+   * server (a cluster worker's round-robin handle has no fd): the caller keeps Node's accept path.
+   */
+  listen?(server: Server, listener: AcceptListener, client: ClientOptions): EngineListener | null;
+  /** `dial` for a connection the engine accepted: no Node socket ever existed for it. */
+  dialAccepted?(
+    fd: number,
+    address: DialAddress,
+    label: string,
+    connect: DialOptions,
+    reportConnect: boolean,
+    options: RelayOptions,
+    listener: RelayDialListener,
+    onClose: RelayCloseListener,
+  ): DialingRelay;
+  /** Ends the engine's ownership of an accepted connection that is not dialed; false when it was not one. */
+  settleAccepted?(fd: number, how: SettleHow): boolean;
   /** A bandwidth limit that relays started with it share. */
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit;
   /** A quota budget that relays started with it share; it starts without a limit. */

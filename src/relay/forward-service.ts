@@ -48,6 +48,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
     this.dialOptions = dialOptionsOf(next, false);
     this.engineDialOptions = dialOptionsOf(next, true);
     this.engineDials = this.prepareEngineDial();
+    this.reconsiderAccept();
   }
 
   private poolOf(config: ForwardServiceConfig): TargetPool {
@@ -99,8 +100,24 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
     return this.config.proxyProtocol;
   }
 
+  /**
+   * The one place that chooses where this service accepts (issue 24: a connection accepted by the engine never
+   * becomes a Node socket, which was most of the main thread's cost of a short connection). The engine accepts when
+   * it also dials every target (IP literals: admission needs only the client's address, the engine sets the client's
+   * TCP options) and no PROXY header is read from clients (HeaderReader needs the socket's bytes) or written to
+   * targets (it needs the socket's local address). Everything else keeps Node's accept path, as does a cluster
+   * worker's round-robin listener (the engine declines it) and any process without `TIDEGATE_NATIVE_ACCEPT=1`.
+   */
+  protected override acceptsInEngine(): boolean {
+    return this.engineDials && this.config.acceptProxyProtocol === null && this.config.proxyProtocol === null;
+  }
+
   protected admit(client: Socket, clientLabel: string): ForwardConnection {
-    return new ForwardConnection(this, client, clientLabel);
+    return new ForwardConnection(this, client, clientLabel, client.remoteAddress, -1);
+  }
+
+  protected override admitAccepted(fd: number, clientLabel: string, address: string): ForwardConnection {
+    return new ForwardConnection(this, null, clientLabel, address, fd);
   }
 
   protected handle(conn: ForwardConnection): void {
@@ -123,7 +140,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   /** @internal ForwardConnection found a target: relay, or drop it if the client went away meanwhile. */
   connected(conn: ForwardConnection, target: Target, upstream: Socket): void {
     this.targets.markUp(target);
-    if (!this.isPending(conn) || conn.client.destroyed) {
+    if (!this.isPending(conn) || conn.client!.destroyed) {
       target.live--;
       upstream.destroy();
       this.finishWithoutRelay(conn, '', 'client_gone');
@@ -197,7 +214,9 @@ function startForward(conn: ForwardConnection): void {
  */
 class ForwardConnection implements DialListener, RelayDialListener, PendingClient, RelayRoute {
   readonly service: ForwardService;
-  readonly client: Socket;
+  readonly client: Socket | null;
+  /** The engine's fd when the engine accepted the client (no Node socket then), else -1. */
+  readonly acceptedFd: number;
   readonly clientLabel: string;
   pendingSlot = -1;
   private readonly order: Target[];
@@ -215,13 +234,21 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
   /** The client's 'close'/'error' listener while Node dials (a destroyed pending client cancels the dial). */
   private readonly onClientGone: (() => void) | null = null;
 
-  constructor(service: ForwardService, client: Socket, clientLabel: string) {
+  constructor(
+    service: ForwardService,
+    client: Socket | null,
+    clientLabel: string,
+    address: string | undefined,
+    acceptedFd: number,
+  ) {
     this.service = service;
     this.client = client;
+    this.acceptedFd = acceptedFd;
     this.clientLabel = clientLabel;
-    this.order = service.targetPool.order(client.remoteAddress);
+    this.order = service.targetPool.order(address);
+    // An accepted client is admitted only while the engine dials (`acceptsInEngine`).
     this.viaEngine = service.dialsWithEngine;
-    if (!this.viaEngine) {
+    if (!this.viaEngine && client !== null) {
       // The engine watches its clients itself; only a client Node dials for needs these.
       const onClientGone = (): void => this.clientGone();
       this.onClientGone = onClientGone;
@@ -351,8 +378,9 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
 
   private unlisten(): void {
     const onClientGone = this.onClientGone;
-    if (onClientGone === null) return;
-    this.client.removeListener('close', onClientGone);
-    this.client.removeListener('error', onClientGone);
+    const client = this.client;
+    if (onClientGone === null || client === null) return;
+    client.removeListener('close', onClientGone);
+    client.removeListener('error', onClientGone);
   }
 }

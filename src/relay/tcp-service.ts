@@ -1,14 +1,16 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import type { ForwardServiceConfig, ProxyServiceConfig, ServiceConfig } from '../config/schema.js';
 import type { RefusalReason } from '../contracts/accounting.js';
 import type { RelayMeter } from '../contracts/meter.js';
 import { ListenError } from '../errors.js';
 import { guardConnection } from '../guard/entry.js';
 import type {
+  AcceptListener,
   CloseReason,
   DialAddress,
   DialingRelay,
   DialOptions,
+  EngineListener,
   Relay,
   RelayCloseListener,
   RelayDialListener,
@@ -39,7 +41,10 @@ export interface LiveCount {
  * dial, a proxy handshake), which also carries its index in the service's pending list.
  */
 export interface PendingClient {
-  readonly client: Socket;
+  /** Null for a connection the engine accepted (`acceptedFd`): no Node socket exists for it. */
+  readonly client: Socket | null;
+  /** The engine's fd of a connection it accepted; -1 (or absent) for a Node socket. */
+  readonly acceptedFd?: number;
   readonly clientLabel: string;
   pendingSlot: number;
 }
@@ -89,7 +94,7 @@ const ACCEPT_PAUSE_MS = 500;
  * back-off, live relay tracking, byte totals, draining on stop, and one record per finished relay.
  */
 export abstract class TcpService<C extends TcpServiceConfig, P extends PendingClient>
-implements Service<C>, ScreenListener {
+implements Service<C>, ScreenListener, AcceptListener {
   readonly name: string;
   readonly type: C['type'];
   config: C;
@@ -116,6 +121,10 @@ implements Service<C>, ScreenListener {
   private drained: (() => void) | null = null;
   /** The address bound at start, still shown while draining (the closed listener no longer knows it). */
   private boundAddress: string | null = null;
+  /** The engine's listener when the engine accepts (`acceptsInEngine`); Node's server is closed then. */
+  private engineListener: EngineListener | null = null;
+  /** What the server had bound when its socket went to the engine (a closed server no longer knows). */
+  private boundByEngine: AddressInfo | null = null;
 
   constructor(config: C, context: ServiceContext) {
     this.name = config.name;
@@ -139,7 +148,47 @@ implements Service<C>, ScreenListener {
     // No `noDelay` here: admission sets it (or leaves it to the engine, see `engineTunesClient`).
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
     server.on('error', this.onServerError.bind(this));
+    // First of the 'listening' listeners (start's and the recoveries' come later): the bound address is kept.
+    server.on('listening', this.onListening.bind(this, server));
     return server;
+  }
+
+  /**
+   * The server is bound (at start, after a re-bind, a handler restart): the engine accepts on it from now on where
+   * the service allows it. Node's handle is closed once the engine holds a dup of the socket, so only one of them
+   * polls it; `address()` then answers from what the server had bound.
+   */
+  private onListening(server: Server): void {
+    if (server !== this.server || this.state === 'draining' || this.state === 'stopped') return;
+    this.attachToEngine();
+  }
+
+  private attachToEngine(): void {
+    const server = this.server;
+    const engine = this.context.engine;
+    if (this.engineListener !== null || engine.listen === undefined || !this.acceptsInEngine()) return;
+    const bound = server.address();
+    if (bound === null || typeof bound !== 'object') return;
+    // Null where the engine cannot take it: a cluster worker's round-robin listener has no fd (the primary accepts).
+    const { noDelay, keepAliveMs } = this.config;
+    const listener = engine.listen(server, this, { noDelay, keepAliveMs });
+    if (listener === null) return;
+    this.engineListener = listener;
+    this.boundByEngine = bound;
+    server.close();
+  }
+
+  /** A reload may let the engine accept a listener Node accepted on so far (the reverse goes per connection). */
+  protected reconsiderAccept(): void {
+    if (this.state === 'running' && !this.recovery.rebinding) this.attachToEngine();
+  }
+
+  /** The engine stops accepting for this service and closes its socket (the address is free when this returns). */
+  private detachFromEngine(): void {
+    const listener = this.engineListener;
+    if (listener === null) return;
+    this.engineListener = null;
+    listener.close();
   }
 
   /**
@@ -152,6 +201,7 @@ implements Service<C>, ScreenListener {
     const { host, port } = this.rebindAddress();
     this.server = this.createListener();
     old.close();
+    this.detachFromEngine();
     const server = this.server;
     const recovery = this.recovery;
     return new Promise<void>((resolve, reject) => {
@@ -196,6 +246,20 @@ implements Service<C>, ScreenListener {
     return false;
   }
 
+  /**
+   * Whether the relay engine may accept this service's connections itself (`RelayEngine.listen`): only where every
+   * decision about a new connection can be made from its address alone. Read when the listener is bound and again
+   * per accepted connection; one the service can no longer take from the engine goes into a Node socket instead.
+   */
+  protected acceptsInEngine(): boolean {
+    return false;
+  }
+
+  /** The per-connection object for a connection the engine accepted (only when `acceptsInEngine`). */
+  protected admitAccepted(_fd: number, _clientLabel: string, _address: string): P {
+    throw new Error(`${this.type} services do not take connections the engine accepted`);
+  }
+
   /** The per-connection object for an admitted client; it must not start any work yet. */
   protected abstract admit(client: Socket, clientLabel: string): P;
 
@@ -233,7 +297,7 @@ implements Service<C>, ScreenListener {
 
   /** The bound address (useful when the config asked for port 0). */
   address(): string {
-    const a = this.server.address();
+    const a = this.server.address() ?? this.boundByEngine;
     return a && typeof a === 'object'
       ? formatHostPort({ host: a.address, port: a.port })
       : formatHostPort(this.config.listen);
@@ -246,6 +310,7 @@ implements Service<C>, ScreenListener {
     this.handlerRecovery.stop();
     // Stop listening now; close()'s callback would wait for every live connection, which is the grace logic's job.
     this.server.close();
+    this.detachFromEngine();
     if (this.live > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
@@ -254,7 +319,7 @@ implements Service<C>, ScreenListener {
       });
       clearTimeout(timer);
       this.drained = null;
-      for (const pending of this.pending.toArray()) pending.client.destroy();
+      for (const pending of this.pending.toArray()) this.dropPending(pending);
       for (const relay of this.relays.toArray()) relay.close('shutdown');
       while (this.live > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     }
@@ -303,7 +368,7 @@ implements Service<C>, ScreenListener {
   protected relay(pending: P, target: Socket, targetLabel: string, liveCount: LiveCount | null = null): Relay {
     const engine = this.context.engine;
     return this.startRelay(pending, new ConnectedRoute(targetLabel, liveCount), (options, onClose) =>
-      engine.start(pending.client, target, options, onClose),
+      engine.start(pending.client!, target, options, onClose),
     );
   }
 
@@ -322,8 +387,16 @@ implements Service<C>, ScreenListener {
     listener: RelayDialListener,
   ): DialingRelay {
     const engine = this.context.engine;
+    const client = pending.client;
+    if (client === null) {
+      // Accepted by the engine: no socket, no greeting (forward services only).
+      const fd = pending.acceptedFd!;
+      return this.startRelay(pending, route, (options, onClose) =>
+        engine.dialAccepted!(fd, address, label, connect, reportConnect, options, listener, onClose),
+      );
+    }
     return this.startRelay(pending, route, (options, onClose) =>
-      engine.dial!(pending.client, address, label, connect, reportConnect, greeting, options, listener, onClose),
+      engine.dial!(client, address, label, connect, reportConnect, greeting, options, listener, onClose),
     );
   }
 
@@ -415,7 +488,8 @@ implements Service<C>, ScreenListener {
     if (!this.pending.delete(pending)) return;
     this.failed++;
     const client = pending.client;
-    if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
+    if (client === null) this.context.engine.settleAccepted!(pending.acceptedFd!, 'close');
+    else if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
     else client.destroy();
     this.context.events.relayClosed({
       service: this.name,
@@ -428,6 +502,12 @@ implements Service<C>, ScreenListener {
       reason,
     });
     this.release(pending.clientLabel);
+  }
+
+  /** Closes a pending client (its socket, or the engine's accepted connection). */
+  private dropPending(pending: P): void {
+    if (pending.client !== null) pending.client.destroy();
+    else this.context.engine.settleAccepted!(pending.acceptedFd!, 'close');
   }
 
   protected isPending(pending: P): boolean {
@@ -447,6 +527,83 @@ implements Service<C>, ScreenListener {
       return;
     }
     this.screen.screen(client);
+  }
+
+  /**
+   * @internal AcceptListener: the engine accepted `fd` on this service's listener. Admission as for a Node socket
+   * (`onConnection`, `admitClient`), from the address alone; every path answers the engine exactly once (a dial, or
+   * `settleAccepted`).
+   */
+  accepted(fd: number, label: string): void {
+    try {
+      this.admitFromEngine(fd, label);
+    } catch (err) {
+      // As guardConnection does for a Node socket: this connection is lost, the process and the service are not.
+      this.context.engine.settleAccepted!(fd, 'reset');
+      this.context.log.error({ service: this.name, err: String(err) }, 'connection handler failed');
+      this.handlerRecovery.faulted(err);
+    }
+  }
+
+  private admitFromEngine(fd: number, label: string): void {
+    const engine = this.context.engine;
+    if (this.state !== 'running' || this.live >= this.config.maxConnections || Date.now() < this.acceptPausedUntil) {
+      this.refused++;
+      engine.settleAccepted!(fd, 'reset');
+      return;
+    }
+    if (!this.acceptsInEngine()) {
+      // A reload made the service need a Node socket (a PROXY header to read or write, a target given by name).
+      if (!engine.settleAccepted!(fd, 'adopt')) return;
+      const socket = new Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+      socket.pause();
+      this.onConnection(socket);
+      return;
+    }
+    const address = hostOfLabel(label);
+    // `perIp` as ClientScreen applies it (no PROXY header here: acceptsInEngine), its refusals counted there.
+    const screen = this.screen;
+    const perIp = screen.perIp;
+    if (perIp !== null) {
+      const admitted = perIp.admit(address, Date.now());
+      if (typeof admitted === 'string') {
+        screen.refused++;
+        screen.refusals[admitted]++;
+        engine.settleAccepted!(fd, 'close');
+        return;
+      }
+    }
+    const user = this.config.user;
+    if (user !== null) {
+      const refusal = this.context.accounting.check(user);
+      if (refusal !== null) {
+        screen.release(address);
+        this.refused++;
+        this.context.accounting.refused(user, this.name);
+        engine.settleAccepted!(fd, 'close');
+        this.context.events.relayClosed({
+          service: this.name, user, client: label, target: '', bytesIn: 0, bytesOut: 0, durationMs: 0,
+          reason: refusal.reason,
+        });
+        return;
+      }
+    }
+    this.live++;
+    this.total++;
+    const pending = this.admitAccepted(fd, label, address);
+    this.pending.add(pending);
+    this.handle(pending);
+  }
+
+  /** @internal AcceptListener: accept4 failed on the engine's listener. */
+  acceptFailed(err: NodeJS.ErrnoException, paused: boolean): void {
+    // The engine rests an out-of-fds listener by itself (paused); the rest is what Node's 'error' would have meant.
+    if (paused) {
+      this.acceptErrors++;
+      this.outOfFds(err);
+      return;
+    }
+    this.onServerError(err);
   }
 
   /** @internal ScreenListener: a client whose PROXY header arrives while draining or full is refused. */
@@ -506,6 +663,7 @@ implements Service<C>, ScreenListener {
     } else if (this.state === 'running') {
       // Anything else breaks this listener: bind it again, for this service alone.
       this.context.log.warn({ service: this.name, err: err.message }, 'accept failed');
+      this.detachFromEngine();
       this.recovery.failed(err);
     }
   }

@@ -33,13 +33,16 @@ const CALLS: ReadonlyArray<readonly [call: string, table: string]> = [
   ['setBudget', 'setBudgetArgs'],
   ['disposeLimit', 'disposeArgs'],
   ['disposeBudget', 'disposeArgs'],
+  ['listen', 'listenArgs'],
+  ['unlisten', 'disposeArgs'],
+  ['settleAccepted', 'settleArgs'],
 ];
 
 /** A value of the right type for each slot name (fds and ids in range, buffers where buffers go). */
 function goodValue(slot: string): unknown {
   if (slot === 'host') return '127.0.0.1';
   if (/^(pending|greeting|farewell|address)/.test(slot)) return Buffer.from('x');
-  if (/^(reportConnect|noDelay|countIn|countOut)$/.test(slot)) return true;
+  if (/^(reportConnect|noDelay|countIn|countOut|tuneClient|accepted)$/.test(slot)) return true;
   if (slot === 'id') return 1;
   return 0;
 }
@@ -146,5 +149,7 @@ describe('native protocol: the TypeScript mirror matches the addon', { skip: ski
     assert.throws(() => binding.createLimit(-1, 0), /createLimit: inBytesPerSec: expected a number >= 0, got -1/);
     assert.throws(() => binding.setBudget(1, Number.NaN, true, true), /setBudget: limit: expected a number, got nan/i);
     assert.equal(binding.address('127.0.0.1', 70_000), null, 'a port past 65535 is no address, as before');
+    assert.throws(() => binding.settleAccepted(3, 3), /settleAccepted: how: expected an integer in \[0, 2\]/);
+    assert.equal(binding.settleAccepted(0, 1), false, 'an fd the addon never accepted is not settled (nor closed)');
   });
 });

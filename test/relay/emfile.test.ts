@@ -6,6 +6,7 @@ import { startCli } from '../helpers/cli.js';
 import { freePort, type TestServer } from '../helpers/listen.js';
 import { connectTo, readAll } from '../helpers/sockets.js';
 import { sleep } from '../helpers/wait.js';
+import { loadNativeEngine } from '../../src/relay/native/index.js';
 
 /**
  * Runs tidegate with a tiny fd limit and opens connections until it runs out. Each relay takes two fds (client and
@@ -13,12 +14,12 @@ import { sleep } from '../helpers/wait.js';
  * it cannot accept silently, so the dial side is what tidegate can see and log. Returns whether the log appeared.
  */
 async function exhaust(
-  target: TestServer, fdLimit: number,
+  target: TestServer, fdLimit: number, env: Record<string, string> = { TIDEGATE_RELAY: 'js' },
 ): Promise<{ logged: boolean; crashed: boolean; targetMarkedDown: boolean; recovered: boolean }> {
   const port = await freePort();
   const tg = startCli(
     ['start', '--forward', `127.0.0.1:${port}=${target.address}`],
-    { TIDEGATE_RELAY: 'js', TIDEGATE_ADMIN_LISTEN: 'off' }, { fdLimit },
+    { ...env, TIDEGATE_ADMIN_LISTEN: 'off' }, { fdLimit },
   );
   const crashed = (): boolean => tg.exit !== null && tg.exit.signal !== 'SIGTERM' && tg.exit.code !== 0;
   const held: Socket[] = [];
@@ -54,6 +55,8 @@ async function exhaust(
   }
 }
 
+const NATIVE_ACCEPT = { TIDEGATE_RELAY: 'native', TIDEGATE_NATIVE_ACCEPT: '1' };
+
 describe('out of file descriptors', () => {
   it('EMFILE is logged and pauses accepting, never crashes or blames the target, '
     + 'and the service recovers', async () => {
@@ -71,4 +74,20 @@ describe('out of file descriptors', () => {
       await target.close();
     }
   });
+
+  it('the same where the native addon accepts: its listener rests, nothing crashes, the service recovers',
+    { skip: !loadNativeEngine().ok }, async () => {
+      const target = await echoServer();
+      try {
+        // The addon accepts (and dials): accept4 or the target's socket() hits the limit, both on its thread.
+        let result = await exhaust(target, 128, NATIVE_ACCEPT);
+        if (!result.logged) result = await exhaust(target, 129, NATIVE_ACCEPT);
+        assert.equal(result.crashed, false, 'tidegate must not crash');
+        assert.equal(result.logged, true, 'running out of fds is logged');
+        assert.equal(result.targetMarkedDown, false, 'EMFILE is not the target\'s fault');
+        assert.equal(result.recovered, true, 'new connections are relayed once fds are free again');
+      } finally {
+        await target.close();
+      }
+    });
 });

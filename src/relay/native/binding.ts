@@ -9,6 +9,8 @@ import {
   type CreateLimitArgs,
   type DialArgs,
   type DisposeArgs,
+  type ListenArgs,
+  type SettleArgs,
   type ProtocolTables,
   type RedialArgs,
   type SetBudgetArgs,
@@ -32,6 +34,8 @@ export interface NativeEngineOptions {
   readonly maxPipes?: number;
   /** Test hook: relays copy through buffers as if splice were refused (the EINVAL/ENOSYS fallback). */
   readonly forceCopy?: boolean;
+  /** For the TypeScript engine, not the addon: true turns accepting in the addon on (`TIDEGATE_NATIVE_ACCEPT=1`). */
+  readonly accept?: boolean;
 }
 
 export interface NativeEngineStats {
@@ -52,6 +56,12 @@ export interface NativeEngineStats {
   readonly liveRelays: number;
   readonly copyFallbacks: number;
   readonly epollFds: readonly number[];
+  /** Listening sockets the loops accept on. */
+  readonly listeners: number;
+  /** Times a listener rested for lack of fds (EMFILE/ENFILE). */
+  readonly acceptPauses: number;
+  /** Accepted connections JS has not answered yet (dial or settleAccepted). */
+  readonly acceptedUnanswered: number;
 }
 
 /**
@@ -67,6 +77,10 @@ export interface NativeEngineBinding {
   redial(...args: RedialArgs): void;
   /** `farewell` goes to the client first when the relay never connected. */
   close(...args: CloseArgs): void;
+  listen(...args: ListenArgs): void;
+  /** Returns once the addon closed its listening fd. */
+  unlisten(...args: DisposeArgs): void;
+  settleAccepted(...args: SettleArgs): boolean;
   createLimit(...args: CreateLimitArgs): number;
   setLimit(...args: SetLimitArgs): void;
   disposeLimit(...args: DisposeArgs): void;
@@ -85,7 +99,7 @@ export interface NativeEngineBinding {
 
 export interface NativeAddon {
   NativeRelayEngine: new (
-    onStats: (records: Float64Array) => void, options: NativeEngineOptions,
+    onStats: (records: Float64Array, labels: string) => void, options: NativeEngineOptions,
   ) => NativeEngineBinding;
   /** The constants of native/protocol.h (compared with ./protocol.ts by test/native/protocol.test.ts). */
   protocol: ProtocolTables;

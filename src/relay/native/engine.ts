@@ -1,26 +1,31 @@
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import { ConnectTimeoutError, RelayHandoverError, RelayOptionError, ShuttingDownError } from '../../errors.js';
 import type { HostPort } from '../../util/address.js';
 import type {
+  AcceptListener,
+  ClientOptions,
   CloseReason,
   DialAddress,
   DialingRelay,
   DialOptions,
+  EngineListener,
   RelayCloseListener,
   RelayDialListener,
   RelayEngine,
   RelayOptions,
   RelayResult,
+  SettleHow,
 } from '../../contracts/relay-engine.js';
 import type { ByteBudget, RateLimit } from '../../contracts/rate.js';
 import type { NativeEngineBinding, NativeEngineOptions, NativeEngineStats } from './binding.js';
-import { detachSocket, isTlsSocket } from './handover.js';
+import { detachSocket, isTlsSocket, listeningFd } from './handover.js';
 import {
   CLOSE_REASONS,
   CloseReasonCode,
   DialArg,
+  type DialArgs,
   Limit,
   newDialArgs,
   newRedialArgs,
@@ -29,6 +34,7 @@ import {
   RecordCode,
   RecordField,
   RedialArg,
+  SettleHow as SettleHowCode,
   StartArg,
 } from './protocol.js';
 import { RelayTable } from './relay-table.js';
@@ -62,7 +68,7 @@ class NativeRelay implements DialingRelay {
   constructor(
     engine: NativeRelayEngine,
     id: number,
-    client: Socket,
+    client: Socket | null,
     target: Socket | null,
     options: RelayOptions,
     onClose: RelayCloseListener,
@@ -94,6 +100,24 @@ class NativeRelay implements DialingRelay {
 
   giveUp(farewell: Buffer | null): void {
     this.engine.giveUpRelay(this, farewell);
+  }
+}
+
+/** A listening socket the addon accepts on (`NativeRelayEngine.listen`). */
+class NativeListener implements EngineListener {
+  readonly id: number;
+  readonly listener: AcceptListener;
+  readonly engine: NativeRelayEngine;
+  closed = false;
+
+  constructor(engine: NativeRelayEngine, id: number, listener: AcceptListener) {
+    this.id = id;
+    this.listener = listener;
+    this.engine = engine;
+  }
+
+  close(): void {
+    this.engine.unlisten(this);
   }
 }
 
@@ -219,16 +243,23 @@ export class NativeRelayEngine implements RelayEngine {
   #deliveries = 0;
   #records = 0;
   #refd = false;
+  /** Whether `listen` hands listeners to the addon (`TIDEGATE_NATIVE_ACCEPT=1`; off by default for now). */
+  readonly #accepts: boolean;
+  readonly #listeners = new Map<number, NativeListener>();
+  #nextListenerId = 1;
   /** Argument tuples reused for every call (filled by slot; their Buffers are released right after). */
   readonly #startArgs = newStartArgs();
   readonly #dialArgs = newDialArgs();
   readonly #redialArgs = newRedialArgs();
 
   constructor(
-    construct: new (onStats: (records: Float64Array) => void, options: NativeEngineOptions) => NativeEngineBinding,
+    construct: new (
+      onStats: (records: Float64Array, labels: string) => void, options: NativeEngineOptions,
+    ) => NativeEngineBinding,
     options: NativeEngineOptions = {},
   ) {
     this.#binding = new construct(this.#onStats.bind(this), options);
+    this.#accepts = options.accept === true && typeof this.#binding.listen === 'function';
   }
 
   get liveCount(): number {
@@ -279,20 +310,7 @@ export class NativeRelayEngine implements RelayEngine {
     try {
       const c = detachSocket(client);
       const a = this.#dialArgs;
-      a[DialArg.id] = id;
-      a[DialArg.clientFd] = c.fd;
-      a[DialArg.pendingToTarget] = c.pending;
-      a[DialArg.idleTimeoutMs] = addonMs(options.idleTimeoutMs);
-      a[DialArg.halfCloseTimeoutMs] = addonMs(options.halfCloseTimeoutMs);
-      a[DialArg.limitId] = limitId(options);
-      a[DialArg.address] = address as unknown as Buffer;
-      a[DialArg.connectTimeoutMs] = addonMs(connect.timeoutMs);
-      a[DialArg.reportConnect] = reportConnect;
-      a[DialArg.noDelay] = connect.noDelay;
-      a[DialArg.keepAliveMs] = addonMs(connect.keepAliveMs);
-      a[DialArg.greeting] = greeting;
-      a[DialArg.budgetId] = budgetId(options);
-      a[DialArg.tuneClient] = connect.tuneClient === true;
+      this.#fillDial(a, id, c.fd, c.pending, options, address, connect, reportConnect, greeting);
       try {
         this.#binding.dial(...a);
       } finally {
@@ -309,6 +327,99 @@ export class NativeRelayEngine implements RelayEngine {
     client.on('error', noop);
     client.destroy();
     return relay;
+  }
+
+  listen(server: Server, listener: AcceptListener, client: ClientOptions): EngineListener | null {
+    if (!this.#accepts || this.#shuttingDown) return null;
+    const fd = listeningFd(server);
+    if (fd < 0) return null;
+    checkMs('keepAliveMs', client.keepAliveMs);
+    const id = this.#nextListenerId++;
+    this.#binding.listen(id, fd, client.noDelay === true, addonMs(client.keepAliveMs));
+    const handle = new NativeListener(this, id, listener);
+    this.#listeners.set(id, handle);
+    this.#updateRef();
+    return handle;
+  }
+
+  /**
+   * @internal called by NativeListener.close. Connections the addon accepted before it stopped still go to the
+   * listener (its owner admits or refuses them as it would have): the handle leaves with the `unlistened` record.
+   */
+  unlisten(handle: NativeListener): void {
+    if (handle.closed) return;
+    handle.closed = true;
+    if (!this.#shuttingDown) this.#binding.unlisten(handle.id);
+  }
+
+  settleAccepted(fd: number, how: SettleHow): boolean {
+    return this.#binding.settleAccepted(fd, SettleHowCode[how]);
+  }
+
+  dialAccepted(
+    fd: number,
+    address: DialAddress,
+    label: string,
+    connect: DialOptions,
+    reportConnect: boolean,
+    options: RelayOptions,
+    listener: RelayDialListener,
+    onClose: RelayCloseListener,
+  ): DialingRelay {
+    if (this.#shuttingDown) throw new ShuttingDownError('the native relay engine is shut down and accepts no relays');
+    this.#checkOptions(options);
+    if (!Buffer.isBuffer(address)) throw new RelayOptionError('address: expected one made by dialAddress()');
+    checkMs('connect timeoutMs', connect.timeoutMs);
+    checkMs('keepAliveMs', connect.keepAliveMs);
+    const id = this.#relays.nextId();
+    const relay = new NativeRelay(this, id, null, null, options, onClose, listener, label, connect.timeoutMs);
+    this.#relays.set(id, relay);
+    this.#updateRef();
+    const a = this.#dialArgs;
+    this.#fillDial(a, id, fd, null, options, address, connect, reportConnect, null);
+    a[DialArg.accepted] = true;
+    try {
+      this.#binding.dial(...a);
+    } catch (err) {
+      if (!(err instanceof Error)) throw err;
+      // Not an unanswered accepted fd (a caller's mistake), or the addon refused the call before taking it: the
+      // connection is reset (a no-op when it was not one) and the relay ends unconnected.
+      this.#binding.settleAccepted(fd, SettleHowCode.reset);
+      relay.state = 'closed';
+      this.#finish(relay, 'client_reset');
+      return relay;
+    } finally {
+      a[DialArg.address] = null;
+      a[DialArg.accepted] = false;
+    }
+    return relay;
+  }
+
+  #fillDial(
+    a: DialArgs,
+    id: number,
+    fd: number,
+    pending: Buffer | null,
+    options: RelayOptions,
+    address: DialAddress,
+    connect: DialOptions,
+    reportConnect: boolean,
+    greeting: Buffer | null,
+  ): void {
+    a[DialArg.id] = id;
+    a[DialArg.clientFd] = fd;
+    a[DialArg.pendingToTarget] = pending;
+    a[DialArg.idleTimeoutMs] = addonMs(options.idleTimeoutMs);
+    a[DialArg.halfCloseTimeoutMs] = addonMs(options.halfCloseTimeoutMs);
+    a[DialArg.limitId] = limitId(options);
+    a[DialArg.address] = address as unknown as Buffer;
+    a[DialArg.connectTimeoutMs] = addonMs(connect.timeoutMs);
+    a[DialArg.reportConnect] = reportConnect;
+    a[DialArg.noDelay] = connect.noDelay;
+    a[DialArg.keepAliveMs] = addonMs(connect.keepAliveMs);
+    a[DialArg.greeting] = greeting;
+    a[DialArg.budgetId] = budgetId(options);
+    a[DialArg.tuneClient] = connect.tuneClient === true;
   }
 
   /** @internal called by NativeRelay.giveUp */
@@ -352,6 +463,10 @@ export class NativeRelayEngine implements RelayEngine {
       for (const relay of this.#relays.values()) {
         if (relay.state === 'flushing') this.#finishUnhanded(relay, 'shutdown');
       }
+      // The loops close their listeners as they stop; records of connections accepted meanwhile are dropped (the
+      // addon resets those connections itself).
+      for (const handle of this.#listeners.values()) handle.closed = true;
+      this.#listeners.clear();
       // Joins the loop threads; every live relay's `shutdown` record is queued to #onStats already.
       this.#binding.shutdown();
       this.#limits.clear();
@@ -378,6 +493,10 @@ export class NativeRelayEngine implements RelayEngine {
         'the native relay moves raw fds and cannot relay a TLS socket; use the JavaScript engine for TLS pairs',
       );
     }
+    this.#checkOptions(options);
+  }
+
+  #checkOptions(options: RelayOptions): void {
     checkMs('idleTimeoutMs', options.idleTimeoutMs);
     checkMs('halfCloseTimeoutMs', options.halfCloseTimeoutMs);
     const limit = options.rateLimit;
@@ -492,13 +611,29 @@ export class NativeRelayEngine implements RelayEngine {
     this.#finish(relay, reason);
   }
 
-  #onStats(records: Float64Array): void {
+  #onStats(records: Float64Array, labels: string): void {
     this.#deliveries++;
     this.#records += records.length / RECORD_FIELDS;
+    let labelAt = 0;
     for (let i = 0; i + RECORD_FIELDS <= records.length; i += RECORD_FIELDS) {
+      const code = records[i + RecordField.code]!;
+      if (code >= RecordCode.accepted) {
+        // A listener's record: [listenerId, fd, labelLength] or [listenerId, errno, paused].
+        const handle = this.#listeners.get(records[i + RecordField.id]!);
+        if (code === RecordCode.accepted) {
+          const end = labelAt + records[i + RecordField.bytesOut]!;
+          this.#accepted(handle, records[i + RecordField.bytesIn]!, labels.slice(labelAt, end));
+          labelAt = end;
+        } else if (code === RecordCode.unlistened) {
+          if (handle !== undefined) this.#listeners.delete(handle.id);
+          this.#updateRef();
+        } else if (handle !== undefined && !handle.closed) {
+          this.#acceptFailed(handle, records[i + RecordField.bytesIn]!, records[i + RecordField.bytesOut] === 1);
+        }
+        continue;
+      }
       const relay = this.#relays.get(records[i + RecordField.id]!);
       if (relay === undefined) continue;
-      const code = records[i + RecordField.code]!;
       if (code >= RecordCode.connectFailed) {
         this.#dialOutcome(relay, code, records[i + RecordField.bytesIn]!);
         continue;
@@ -510,6 +645,34 @@ export class NativeRelayEngine implements RelayEngine {
         if (code < RecordCode.unconnected) relay.connected = true;
         this.#finish(relay, CLOSE_REASONS[code % RecordCode.unconnected] ?? 'closed');
       }
+    }
+  }
+
+  #accepted(handle: NativeListener | undefined, fd: number, label: string): void {
+    if (handle === undefined) {
+      // Shutting down: the addon reset it already.
+      if (!this.#shuttingDown) this.#binding.settleAccepted(fd, SettleHowCode.reset);
+      return;
+    }
+    try {
+      handle.listener.accepted(fd, label);
+    } catch (err) {
+      // The listener answers (or settles) its connections itself; an escaped error must not lose the batch.
+      this.#binding.settleAccepted(fd, SettleHowCode.reset);
+      process.nextTick(rethrow, err);
+    }
+  }
+
+  #acceptFailed(handle: NativeListener, errno: number, paused: boolean): void {
+    const name = safeErrorName(errno);
+    const err = new Error(`accept ${name}`) as NodeJS.ErrnoException;
+    err.code = name;
+    err.errno = -errno;
+    err.syscall = 'accept';
+    try {
+      handle.listener.acceptFailed(err, paused);
+    } catch (e) {
+      process.nextTick(rethrow, e);
     }
   }
 
@@ -552,9 +715,10 @@ export class NativeRelayEngine implements RelayEngine {
     }
   }
 
-  /** Live relays keep the process alive (as their sockets would); an idle engine never does. */
+  /** Live relays and listeners keep the process alive (as their sockets would); an idle engine never does. */
   #updateRef(): void {
-    const want = this.#relays.size > 0 && !this.#shuttingDown;
+    // A listener keeps the process alive as a listening server would.
+    const want = (this.#relays.size > 0 || this.#listeners.size > 0) && !this.#shuttingDown;
     if (want === this.#refd) return;
     this.#refd = want;
     if (want) this.#binding.ref();

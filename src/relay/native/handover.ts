@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { RelayHandoverError } from '../../errors.js';
 
 /**
@@ -84,4 +84,11 @@ function takeBuffered(socket: Socket): Buffer | null {
   }
   if (total === 0) return null;
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+/** The fd of a bound server's handle, or -1 (none: a cluster worker's round-robin handle; not bound). */
+export function listeningFd(server: Server): number {
+  const handle = (server as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
 }

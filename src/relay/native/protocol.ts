@@ -47,6 +47,7 @@ export const DialArg = {
   greeting: 11,
   budgetId: 12,
   tuneClient: 13,
+  accepted: 14,
 } as const;
 export type DialArgs = [
   id: number,
@@ -63,6 +64,8 @@ export type DialArgs = [
   greeting: Buffer | null,
   budgetId: number,
   tuneClient: boolean,
+  /** clientFd is a connection the addon accepted (`listen`): taken as is, not dup'ed. */
+  accepted: boolean,
 ];
 
 export const RedialArg = { id: 0, address: 1, connectTimeoutMs: 2, reportConnect: 3 } as const;
@@ -92,6 +95,20 @@ export type TakeBudgetArgs = [id: number, dir: 0 | 1, bytes: number];
 export const DisposeArg = { id: 0 } as const;
 export type DisposeArgs = [id: number];
 
+/**
+ * listen(id, fd, noDelay, keepAliveMs): the addon accepts on a dup of the listening socket, which gets the clients'
+ * TCP options once (accepted sockets inherit them); unlisten(id) (a DisposeArgs) closes it.
+ */
+export const ListenArg = { id: 0, fd: 1, noDelay: 2, keepAliveMs: 3 } as const;
+export type ListenArgs = [id: number, fd: number, noDelay: boolean, keepAliveMs: number];
+
+/** settleAccepted(fd, how): ends the addon's ownership of an accepted connection not dialed (`SettleHow`). */
+export const SettleArg = { fd: 0, how: 1 } as const;
+export type SettleArgs = [fd: number, how: number];
+
+/** `adopt`: the caller takes the fd (a Node socket wraps it); `close`: FIN; `reset`: RST. */
+export const SettleHow = { adopt: 0, close: 1, reset: 2 } as const;
+
 /** Close reasons by their code in a close record. */
 export const CloseReasonCode = {
   done: 0,
@@ -110,9 +127,14 @@ export const RECORD_FIELDS = 4;
 /**
  * Record codes beyond the close reasons. `live`: counters of a relay still running; `unconnected` is added to a close
  * reason when an engine-side dial never connected; `connectFailed` carries errno in the bytesIn field; `connected`
- * is sent only when the dial asked for it.
+ * is sent only when the dial asked for it. `accepted`: [listenerId, fd, labelLength, 34], the label ("address:port")
+ * being the next labelLength characters of the batch's label string; `acceptFailed`: [listenerId, errno, paused, 35]
+ * (paused 1: out of fds, the addon rests that listener `Limit.acceptPauseMs`); `unlistened`: the listener's last
+ * record, after unlisten() (connections it accepted before come first).
  */
-export const RecordCode = { live: -1, unconnected: 16, connectFailed: 32, connected: 33 } as const;
+export const RecordCode = {
+  live: -1, unconnected: 16, connectFailed: 32, connected: 33, accepted: 34, acceptFailed: 35, unlistened: 36,
+} as const;
 
 /** What the addon accepts beyond the types: deadlines are kept in int64 nanoseconds, ids and fds in their C types. */
 export const Limit = {
@@ -120,6 +142,7 @@ export const Limit = {
   maxFd: 2_147_483_647,
   maxHandleId: 4_294_967_295,
   maxRelayId: Number.MAX_SAFE_INTEGER,
+  acceptPauseMs: 500,
 } as const;
 
 /** The addon's `protocol` export: the tables above under the names native/addon.cc gives them. */
@@ -134,6 +157,9 @@ export const PROTOCOL = {
   setBudgetArgs: SetBudgetArg,
   takeBudgetArgs: TakeBudgetArg,
   disposeArgs: DisposeArg,
+  listenArgs: ListenArg,
+  settleArgs: SettleArg,
+  settleHows: SettleHow,
   closeReasons: CloseReasonCode,
   recordFields: RecordField,
   recordCodes: RecordCode,
@@ -155,7 +181,7 @@ export function newStartArgs(): StartArgs {
 }
 
 export function newDialArgs(): DialArgs {
-  return [0, -1, null, 0, 0, 0, null, 0, false, false, 0, null, 0, false];
+  return [0, -1, null, 0, 0, 0, null, 0, false, false, 0, null, 0, false, false];
 }
 
 export function newRedialArgs(): RedialArgs {
