@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import { Delta } from './delta.js';
@@ -28,6 +29,11 @@ export interface RedisStatus {
 
 /** How often counter deltas go to Redis in one pipeline. */
 export const REDIS_FLUSH_MS = 100;
+/**
+ * How long Redis keeps an instance's last applied delta sequence after its last delta: a resend after a lost reply
+ * must come within it (a dead instance's entry goes away after it).
+ */
+const SEQ_TTL_S = 7 * 86_400;
 /** Users whose shared usage is re-read per tick (round robin), so quotas used by other instances are seen. */
 const POLL_PER_TICK = 256;
 /** Users re-read (and re-seeded) per tick after a reconnect, until every user was once. */
@@ -47,52 +53,86 @@ type SpendCounter = (typeof SPEND_COUNTERS)[number];
  * atomically, so every instance sees the same order of additions. The floor is what this instance knows the total was
  * before the delta (its ledger, its own counts, the shared totals it last read): a Redis that lost the key (restart
  * without persistence, FLUSHALL, eviction) gets it back, and a higher total another instance wrote is never lowered.
- * The usual case costs one comparison over a plain HINCRBY. KEYS[1]: the usage hash. ARGV: in, out, connections,
- * requests, tokens, ttl seconds (0: none), quota bytes (-1: none), direction (total | in | out), floor in, floor out
- * (0: none), then cost, input, cache read, cache write, output and reasoning tokens. Returns in, out, over,
- * seeded and the period's SPEND_FIELDS (the user's gateway spend from every instance). Totals go in as strings (Lua
- * would format large numbers as floats).
+ * The usual case costs one comparison over a plain HINCRBY. Idempotent: a delta applies only if its sequence is above
+ * the last one this instance got applied (KEYS[2]), so a resend after a lost reply is skipped, not counted twice.
+ * KEYS[1]: the usage hash. ARGV: in, out, connections, requests, tokens, ttl seconds (0: none), quota bytes (-1:
+ * none), direction (total | in | out), floor in, floor out (0: none), then cost, input, cache read, cache write,
+ * output and reasoning tokens, then the sequence and its ttl. Returns in, out, over, seeded, applied (0: a resend
+ * Redis had) and the period's SPEND_FIELDS (the user's gateway spend from every instance). Totals go in as strings
+ * (Lua would format large numbers as floats).
  */
 const CHECK_AND_ADD = `
 local key = KEYS[1]
 local seeded = 0
-local i = redis.call('HINCRBY', key, 'in', ARGV[1])
-if ARGV[9] ~= '0' and i - tonumber(ARGV[1]) < tonumber(ARGV[9]) then
-  redis.call('HSET', key, 'in', ARGV[9])
+local applied = 1
+local i
+local o
+if tonumber(ARGV[17]) <= tonumber(redis.call('GET', KEYS[2]) or '0') then
+  applied = 0
+  i = tonumber(redis.call('HGET', key, 'in') or '0')
+  o = tonumber(redis.call('HGET', key, 'out') or '0')
+else
+  redis.call('SET', KEYS[2], ARGV[17], 'EX', ARGV[18])
   i = redis.call('HINCRBY', key, 'in', ARGV[1])
-  seeded = 1
-end
-local o = redis.call('HINCRBY', key, 'out', ARGV[2])
-if ARGV[10] ~= '0' and o - tonumber(ARGV[2]) < tonumber(ARGV[10]) then
-  redis.call('HSET', key, 'out', ARGV[10])
+  if ARGV[9] ~= '0' and i - tonumber(ARGV[1]) < tonumber(ARGV[9]) then
+    redis.call('HSET', key, 'in', ARGV[9])
+    i = redis.call('HINCRBY', key, 'in', ARGV[1])
+    seeded = 1
+  end
   o = redis.call('HINCRBY', key, 'out', ARGV[2])
-  seeded = 1
+  if ARGV[10] ~= '0' and o - tonumber(ARGV[2]) < tonumber(ARGV[10]) then
+    redis.call('HSET', key, 'out', ARGV[10])
+    o = redis.call('HINCRBY', key, 'out', ARGV[2])
+    seeded = 1
+  end
+  if ARGV[3] ~= '0' then redis.call('HINCRBY', key, 'connections', ARGV[3]) end
+  if ARGV[4] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[4]) end
+  if ARGV[5] ~= '0' then redis.call('HINCRBY', key, 'tokens', ARGV[5]) end
+  if ARGV[11] ~= '0' then redis.call('HINCRBY', key, 'cost', ARGV[11]) end
+  if ARGV[12] ~= '0' then redis.call('HINCRBY', key, 'ti', ARGV[12]) end
+  if ARGV[13] ~= '0' then redis.call('HINCRBY', key, 'tcr', ARGV[13]) end
+  if ARGV[14] ~= '0' then redis.call('HINCRBY', key, 'tcw', ARGV[14]) end
+  if ARGV[15] ~= '0' then redis.call('HINCRBY', key, 'to', ARGV[15]) end
+  if ARGV[16] ~= '0' then redis.call('HINCRBY', key, 'tr', ARGV[16]) end
+  local ttl = tonumber(ARGV[6])
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 end
-if ARGV[3] ~= '0' then redis.call('HINCRBY', key, 'connections', ARGV[3]) end
-if ARGV[4] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[4]) end
-if ARGV[5] ~= '0' then redis.call('HINCRBY', key, 'tokens', ARGV[5]) end
-if ARGV[11] ~= '0' then redis.call('HINCRBY', key, 'cost', ARGV[11]) end
-if ARGV[12] ~= '0' then redis.call('HINCRBY', key, 'ti', ARGV[12]) end
-if ARGV[13] ~= '0' then redis.call('HINCRBY', key, 'tcr', ARGV[13]) end
-if ARGV[14] ~= '0' then redis.call('HINCRBY', key, 'tcw', ARGV[14]) end
-if ARGV[15] ~= '0' then redis.call('HINCRBY', key, 'to', ARGV[15]) end
-if ARGV[16] ~= '0' then redis.call('HINCRBY', key, 'tr', ARGV[16]) end
-local ttl = tonumber(ARGV[6])
-if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 local limit = tonumber(ARGV[7])
 local used = i + o
 if ARGV[8] == 'in' then used = i elseif ARGV[8] == 'out' then used = o end
 local over = 0
 if limit >= 0 and used >= limit then over = 1 end
 local spend = redis.call('HMGET', key, ${SPEND_FIELDS.map((f) => `'${f}'`).join(', ')})
-return {i, o, over, seeded, unpack(spend)}`;
+return {i, o, over, seeded, applied, unpack(spend)}`;
 
-type Pipeline = ChainableCommander & { checkAndAdd(...args: (string | number)[]): ChainableCommander };
+/**
+ * A service's counter delta, with CHECK_AND_ADD's sequence check. KEYS[1]: the service hash, KEYS[2]: the sequence.
+ * ARGV: sequence, its ttl, in, out, connections, requests, tokens. Returns 1 if applied, 0 if Redis had it.
+ */
+const SERVICE_ADD = `
+if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[2]) or '0') then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+local fields = {'in', 'out', 'connections', 'requests', 'tokens'}
+for n = 1, 5 do
+  if ARGV[n + 2] ~= '0' then redis.call('HINCRBY', KEYS[1], fields[n], ARGV[n + 2]) end
+end
+return 1`;
 
-/** One delta sent in the current pipeline, to restore if it fails. */
+type Pipeline = ChainableCommander & {
+  checkAndAdd(...args: (string | number)[]): ChainableCommander;
+  serviceAdd(...args: (string | number)[]): ChainableCommander;
+};
+
+/**
+ * One delta sent in the current pipeline, as sent: a reply lost with the connection leaves it unconfirmed, and it is
+ * sent again unchanged (same sequence, same floors), so Redis skips it if it had applied it.
+ */
 interface Sent {
   readonly subject: Subject;
   readonly delta: Delta;
+  readonly seq: number;
+  readonly floorIn: number;
+  readonly floorOut: number;
 }
 
 /**
@@ -111,6 +151,11 @@ export class RedisCounterStore {
   private readonly connection: RedisConnection;
   private readonly log: Logger;
   private readonly prefix: string;
+  /** This process's last applied sequence in Redis (a random id per start, so sequences never collide). */
+  private readonly seqKey: string;
+  private seq = 0;
+  /** Deltas whose reply was lost (the connection dropped): resent first, in order, at the next tick. */
+  private unconfirmed: Sent[] = [];
   private readonly dirty = new Set<Subject>();
   /** Users a poll found lower in Redis than this instance knows: re-seeded at the next tick. */
   private readonly toSeed = new Set<UserAccount>();
@@ -137,10 +182,12 @@ export class RedisCounterStore {
     this.url = connection.url;
     this.log = log;
     this.prefix = prefix;
+    this.seqKey = `${prefix}:seq:${randomBytes(8).toString('hex')}`;
     this.connection = connection;
     const store = this;
     this.redis = connection.client;
-    this.redis.defineCommand('checkAndAdd', { numberOfKeys: 1, lua: CHECK_AND_ADD });
+    this.redis.defineCommand('checkAndAdd', { numberOfKeys: 2, lua: CHECK_AND_ADD });
+    this.redis.defineCommand('serviceAdd', { numberOfKeys: 2, lua: SERVICE_ADD });
     this.redis.on('ready', function redisReady() {
       store.onReady();
     });
@@ -220,7 +267,7 @@ export class RedisCounterStore {
     return {
       state: this.state,
       url: this.url,
-      pendingSubjects: this.dirty.size,
+      pendingSubjects: this.pendingSubjects(),
       lastError: this.lastError,
       downSince: this.downSince === null ? null : new Date(this.downSince).toISOString(),
       outages: this.outages,
@@ -239,13 +286,21 @@ export class RedisCounterStore {
   async close(): Promise<void> {
     clearInterval(this.timer);
     if (this.connected) await this.sync();
-    if (this.dirty.size > 0) {
+    if (this.dirty.size > 0 || this.unconfirmed.length > 0) {
       this.log.warn(
-        { pendingSubjects: this.dirty.size },
+        { pendingSubjects: this.pendingSubjects() },
         'redis: some deltas were not sent before shutdown (they are in the local ledger)',
       );
     }
     this.state = 'closed';
+  }
+
+  /** Subjects with deltas not yet confirmed by Redis: dirty ones and those whose reply was lost. */
+  private pendingSubjects(): number {
+    if (this.unconfirmed.length === 0) return this.dirty.size;
+    const subjects = new Set<Subject>(this.dirty);
+    for (const s of this.unconfirmed) subjects.add(s.subject);
+    return subjects.size;
   }
 
   private userKey(id: string, period: string): string {
@@ -263,7 +318,7 @@ export class RedisCounterStore {
   private onReady(): void {
     if (this.state === 'down') {
       this.log.info(
-        { redis: this.url, pendingSubjects: this.dirty.size },
+        { redis: this.url, pendingSubjects: this.pendingSubjects() },
         'redis is back: reconciling deltas counted while it was down',
       );
       // It may have come back empty: every user's totals are re-read, and re-seeded where lower than we know.
@@ -287,9 +342,13 @@ export class RedisCounterStore {
   /** One pipeline: every dirty subject's deltas, then a poll of some users' shared usage. */
   private tick(): void {
     if (this.inFlight !== null || !this.connected) return;
-    if (this.dirty.size === 0 && this.users.length === 0 && this.keys.length === 0 && this.toSeed.size === 0) return;
+    if (this.dirty.size === 0 && this.users.length === 0 && this.keys.length === 0 && this.toSeed.size === 0 &&
+      this.unconfirmed.length === 0) return;
     const pipeline = this.redis.pipeline();
-    const sent: Sent[] = [];
+    // Lost replies first, in their order: below every new sequence, so Redis checks them before it sees a higher one.
+    const sent = this.unconfirmed;
+    this.unconfirmed = [];
+    for (const s of sent) this.issue(pipeline, s);
     for (const subject of this.dirty) {
       for (const delta of subject.redisCarried) this.send(pipeline, subject, delta, false, sent);
       subject.redisCarried = [];
@@ -327,27 +386,32 @@ export class RedisCounterStore {
 
   /** `latest`: the subject's newest delta, so usage before it is its usage minus the delta and what came since. */
   private send(pipeline: ChainableCommander, subject: Subject, delta: Delta, latest: boolean, sent: Sent[]): void {
-    sent.push({ subject, delta });
-    if (subject.kind === 'key') {
-      // No byte quota and no floor: a key's shared spend is only ever raised (applyTotals), never re-seeded.
-      this.checkAndAdd(pipeline, subject as KeyAccount, delta, 0, 0);
-      return;
-    }
-    if (subject.kind === 'user') {
+    let floorIn = 0;
+    let floorOut = 0;
+    // No floor for a key (its shared spend is only ever raised, never re-seeded) nor a service. Only the current
+    // period's latest user delta has a known floor; ended periods' deltas carry none.
+    if (subject.kind === 'user' && latest && delta.period === (subject as UserAccount).usedPeriod) {
       const user = subject as UserAccount;
-      // Only the current period's latest delta has a known floor; ended periods' deltas carry none.
-      const floored = latest && delta.period === user.usedPeriod;
-      const floorIn = floored ? user.usedIn - delta.bytesIn - unsent(user, 'bytesIn') : 0;
-      const floorOut = floored ? user.usedOut - delta.bytesOut - unsent(user, 'bytesOut') : 0;
-      this.checkAndAdd(pipeline, user, delta, floorIn, floorOut);
+      floorIn = Math.max(0, user.usedIn - delta.bytesIn - unsent(user, 'bytesIn'));
+      floorOut = Math.max(0, user.usedOut - delta.bytesOut - unsent(user, 'bytesOut'));
+    }
+    const s: Sent = { subject, delta, seq: ++this.seq, floorIn, floorOut };
+    sent.push(s);
+    this.issue(pipeline, s);
+  }
+
+  /** Queues a delta's one command: the check-and-add script for users and keys, SERVICE_ADD for services. */
+  private issue(pipeline: ChainableCommander, s: Sent): void {
+    const subject = s.subject;
+    if (subject.kind === 'key' || subject.kind === 'user') {
+      this.checkAndAdd(pipeline, subject as SpendSubject, s);
       return;
     }
-    const key = this.serviceKey(subject.id);
-    if (delta.bytesIn !== 0) pipeline.hincrby(key, 'in', delta.bytesIn);
-    if (delta.bytesOut !== 0) pipeline.hincrby(key, 'out', delta.bytesOut);
-    if (delta.connections !== 0) pipeline.hincrby(key, 'connections', delta.connections);
-    if (delta.requests !== 0) pipeline.hincrby(key, 'requests', delta.requests);
-    if (delta.tokens !== 0) pipeline.hincrby(key, 'tokens', delta.tokens);
+    const d = s.delta;
+    (pipeline as Pipeline).serviceAdd(
+      this.serviceKey(subject.id), this.seqKey, s.seq, SEQ_TTL_S,
+      d.bytesIn, d.bytesOut, d.connections, d.requests, d.tokens,
+    );
   }
 
   /** Queues a read of the subject's current-period totals; returns that period (it may end before the answer). */
@@ -371,18 +435,17 @@ export class RedisCounterStore {
     user.usedOut = Math.max(user.usedOut, sharedOut);
   }
 
-  private checkAndAdd(
-    pipeline: ChainableCommander, subject: SpendSubject, delta: Delta, floorIn: number, floorOut: number,
-  ): void {
+  private checkAndAdd(pipeline: ChainableCommander, subject: SpendSubject, s: Sent): void {
+    const delta = s.delta;
     const quota = subject.kind === 'key' ? null : subject.quota;
     const ttl = delta.period.startsWith('d:') ? 3 * 86_400 : delta.period.startsWith('m:') ? 62 * 86_400 : 0;
     (pipeline as Pipeline).checkAndAdd(
-      this.spendKey(subject, delta.period),
+      this.spendKey(subject, delta.period), this.seqKey,
       delta.bytesIn, delta.bytesOut, delta.connections, delta.requests, delta.tokens,
       ttl, quota === null || quota.bytes === Infinity ? -1 : quota.bytes, quota === null ? 'total' : quota.direction,
-      Math.max(0, floorIn), Math.max(0, floorOut),
+      s.floorIn, s.floorOut,
       delta.costMicros, delta.inputTokens, delta.cacheReadTokens, delta.cacheWriteTokens, delta.outputTokens,
-      delta.reasoningTokens,
+      delta.reasoningTokens, s.seq, SEQ_TTL_S,
     );
   }
 
@@ -397,7 +460,7 @@ export class RedisCounterStore {
     const totals = value as (number | string | null)[];
     user.usedIn = Math.max(user.usedIn, Number(totals[0]) + unsent(user, 'bytesIn'));
     user.usedOut = Math.max(user.usedOut, Number(totals[1]) + unsent(user, 'bytesOut'));
-    takeSpend(user, totals, 4);
+    takeSpend(user, totals, 5);
     return Number(totals[3]);
   }
 
@@ -421,43 +484,38 @@ export class RedisCounterStore {
       results = null;
     }
     if (results === null) {
-      for (const s of sent) this.restore(s);
+      // Redis may have applied any of them: resent as they were, so it skips those it has.
+      for (const s of sent) this.unconfirmed.push(s);
       return;
     }
-    // Results come in command order: each user delta is one command, a service delta one per non-zero field.
-    let at = 0;
+    // Results come in command order, one per delta, then the polls.
     let seeded = 0;
-    for (const s of sent) {
-      if (s.subject.kind === 'key') {
-        const result = results[at++]!;
-        if (result[0] !== null) {
-          this.lastError = result[0].message;
-          this.restore(s);
-        } else if (s.delta.period === (s.subject as KeyAccount).usedPeriod) {
-          takeSpend(s.subject as KeyAccount, result[1] as (number | string | null)[], 4);
-        }
+    let skipped = 0;
+    for (let at = 0; at < sent.length; at++) {
+      const s = sent[at]!;
+      const result = results[at]!;
+      const err = result[0];
+      if (err !== null) {
+        this.lastError = err.message;
+        // A reply lost with the connection: Redis may have run it. An error reply: it did not take the delta.
+        if (err.name !== 'ReplyError') this.unconfirmed.push(s);
+        else if (s.subject.kind !== 'service') this.restore(s);
+        // A service delta's script may have failed halfway (wrong type): resending could double what landed.
+        else this.log.warn({ service: s.subject.id }, 'redis: a service counter update failed');
         continue;
       }
+      if (!applied(s, result[1])) skipped++;
       if (s.subject.kind === 'user') {
-        const result = results[at++]!;
-        if (result[0] !== null) {
-          this.lastError = result[0].message;
-          this.restore(s);
-        } else {
-          seeded += this.applyTotals(s.subject as UserAccount, s.delta.period, result);
-        }
-        continue;
+        seeded += this.applyTotals(s.subject as UserAccount, s.delta.period, result);
+      } else if (s.subject.kind === 'key' && s.delta.period === (s.subject as KeyAccount).usedPeriod) {
+        takeSpend(s.subject as KeyAccount, result[1] as (number | string | null)[], 5);
       }
-      const d = s.delta;
-      const fields = (d.bytesIn !== 0 ? 1 : 0) + (d.bytesOut !== 0 ? 1 : 0) + (d.connections !== 0 ? 1 : 0) +
-        (d.requests !== 0 ? 1 : 0) + (d.tokens !== 0 ? 1 : 0);
-      let failed = false;
-      for (let f = 0; f < fields; f++) if (results[at++]![0]) failed = true;
-      // HINCRBY per field: a partial failure is rare (wrong type); resending would double the fields that landed.
-      if (failed) this.log.warn({ service: s.subject.id }, 'redis: a service counter update failed');
     }
     this.seeded(seeded);
-    for (let i = 0; i < polled.length; i++) this.applyPoll(polled[i]!, periods[i]!, results[at++]!);
+    if (skipped > 0) {
+      this.log.info({ redis: this.url, deltas: skipped }, 'redis: resent deltas it had already applied were skipped');
+    }
+    for (let i = 0; i < polled.length; i++) this.applyPoll(polled[i]!, periods[i]!, results[sent.length + i]!);
   }
 
   /** A delta Redis did not take goes back in front of what came since. */
@@ -467,6 +525,12 @@ export class RedisCounterStore {
     else subject.redisCarried.push(s.delta);
     this.markDirty(subject);
   }
+}
+
+/** Whether Redis applied the delta (not: a resend after a lost reply that it had applied before). */
+function applied(s: Sent, reply: unknown): boolean {
+  const flag = s.subject.kind === 'service' ? reply : (reply as unknown[])[4];
+  return Number(flag) === 1;
 }
 
 /** Deltas of the current period this instance counted but Redis has not confirmed. */
