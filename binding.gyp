@@ -8,6 +8,7 @@
             "native/addon.cc",
             "native/byte_budget.cc",
             "native/event_loop.cc",
+            "native/listen_socket.cc",
             "native/pipe_pool.cc",
             "native/rate_limit.cc"
           ],

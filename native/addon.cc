@@ -27,6 +27,7 @@
 #include "args.h"
 #include "byte_budget.h"
 #include "event_loop.h"
+#include "listen_socket.h"
 #include "pipe_pool.h"
 #include "protocol.h"
 #include "rate_limit.h"
@@ -657,6 +658,7 @@ Napi::Object ProtocolTables(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRelayEngine", Engine::Define(env));
   exports.Set("protocol", ProtocolTables(env));
+  ExportListenSocket(env, exports);
   return exports;
 }
 

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 
 let clockTicks = 0;
@@ -42,4 +42,21 @@ export async function cpuSecondsOfAll(pids: readonly number[]): Promise<number> 
   let total = 0;
   for (const pid of pids) total += await cpuSecondsOf(pid);
   return total;
+}
+
+/**
+ * CPU seconds a process's live threads have run, in nanoseconds' precision (the sum of
+ * /proc/<pid>/task/<tid>/schedstat), for figures too small for clock ticks (an idle process's ms per second). Threads
+ * that already exited are not in it.
+ */
+export async function threadCpuSecondsOf(pid: number): Promise<number> {
+  let ns = 0;
+  for (const task of await readdir(`/proc/${pid}/task`)) {
+    try {
+      ns += Number((await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8')).split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e9;
 }

@@ -83,6 +83,8 @@ export interface SpawnTidegateOptions {
   readonly readyTimeoutMs?: number;
   /** CPUs for `taskset -c` (the process and every worker it forks); unpinned when absent or when profiled. */
   readonly cpus?: string;
+  /** Another checkout's build instead of the target's (a scenario comparing two builds in one run). */
+  readonly root?: string;
 }
 
 export interface TidegateStatusService {
@@ -146,7 +148,8 @@ export class TidegateProcess {
 
 /** Starts tidegate with the given services on loopback and waits until every service reports `running`. */
 export async function spawnTidegate(options: SpawnTidegateOptions): Promise<TidegateProcess> {
-  const cli = tidegateCliPath();
+  const root = options.root ?? target.root;
+  const cli = tidegateCliPath(root);
   if (!existsSync(cli)) throw new Error(`tidegate is not built at ${cli} (run npm run build there)`);
   const label = options.label ?? 'tidegate';
   const adminPort = await freePort();
@@ -168,7 +171,7 @@ export async function spawnTidegate(options: SpawnTidegateOptions): Promise<Tide
     args = ['-c', options.cpus, command, ...args];
     command = 'taskset';
   }
-  const child = new ManagedProcess(label, command, args, { env, cwd: target.root });
+  const child = new ManagedProcess(label, command, args, { env, cwd: root });
   const tidegate = new TidegateProcess(child, adminPort, configDir, label);
   try {
     const status = await waitUntilRunning(tidegate, options.readyTimeoutMs ?? 20_000);

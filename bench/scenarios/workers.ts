@@ -1,15 +1,19 @@
 /**
- * The workers bench (issue 22): tidegate with 1 worker (one process), 2 workers with node:cluster's round-robin
- * (the primary accepts and hands sockets over) and 2 workers with SCHED_NONE (the workers share the listening
- * socket and the kernel picks), interleaved round by round:
+ * The workers bench (issue 22): tidegate with 1 worker (one process), 2 workers on SO_REUSEPORT sockets held per
+ * slot (the default on Linux: the kernel spreads connections), 2 workers with node:cluster's round-robin (the
+ * primary accepts and hands sockets over) and 2 workers with SCHED_NONE (the workers share one listening socket),
+ * interleaved round by round:
+ *  - idle: CPU per second of the whole fleet (primary + workers) doing nothing;
  *  - chat300: gateway req/s (50 connections, keep-alive) and CPU per request (primary + workers);
  *  - churn: relay connections per second through a forward service (connect, 1 KiB each way, close) and CPU per
  *    connection.
- *  - chat300-limited (2 workers, round-robin): the same with a key that has an rpm limit, so every request is
+ *  - chat300-limited (2 workers, reuseport): the same with a key that has an rpm limit, so every request is
  *    admitted by the primary (one IPC message per event-loop turn each way): the cost of limits across workers.
  * The load generators and the upstream share the machine's cores with tidegate: read the ratios.
  * `TIDEGATE_BENCH_PIN=<generator cpus>/<tidegate cpus>` (taskset lists, e.g. `0/1` or `0/0-1`) pins this process
  * (autocannon runs in it), the upstream and the churn loaders it forks to the first list and tidegate to the second.
+ * `TIDEGATE_BENCH_BASELINE_ROOT=<checkout>` adds that build's one process and 2-worker fleet (`base-…` paths) to the
+ * same rounds, for a before/after in one run.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,18 +21,41 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchContext, BenchRatio, BenchReport, BenchScenario } from '../types.js';
 import { runHttpLoad } from '../lib/autocannon.js';
-import { cpuSecondsOf } from '../lib/cpu.js';
+import { cpuSecondsOf, threadCpuSecondsOf } from '../lib/cpu.js';
 import { runChurn, startChurnServer } from '../lib/load.js';
 import { MetricCollector, medianOf } from '../lib/metric.js';
 import { freePort } from '../lib/ports.js';
 import { spawnTidegate, tidegateAvailable, tidegateCliPath, type TidegateProcess } from '../lib/tidegate.js';
 import { CLIENT_KEY, chatBody, startUpstream } from './gateway.js';
 
-const PATHS = [
+interface BenchPath {
+  readonly path: string;
+  readonly workers: number;
+  readonly env: Readonly<Record<string, string>>;
+  /** Another build (TIDEGATE_BENCH_BASELINE_ROOT), or this one. */
+  readonly root?: string;
+}
+
+const PATHS: readonly BenchPath[] = [
   { path: 'workers-1', workers: 1, env: {} },
-  { path: 'workers-2-rr', workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } },
-  { path: 'workers-2-none', workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: 'none' } },
-] as const;
+  { path: 'workers-2-reuseport', workers: 2, env: { TIDEGATE_WORKER_LISTEN: 'reuseport' } },
+  { path: 'workers-2-rr', workers: 2, env: { TIDEGATE_WORKER_LISTEN: 'cluster', NODE_CLUSTER_SCHED_POLICY: 'rr' } },
+  {
+    path: 'workers-2-none', workers: 2, env: { TIDEGATE_WORKER_LISTEN: 'cluster', NODE_CLUSTER_SCHED_POLICY: 'none' },
+  },
+];
+/** The fleet whose limited-key run measures the primary's limit hub. */
+const LIMITED_ON = 'workers-2-reuseport';
+
+function paths(): BenchPath[] {
+  const base = process.env.TIDEGATE_BENCH_BASELINE_ROOT;
+  if (base === undefined || base === '') return [...PATHS];
+  return [
+    ...PATHS,
+    { path: 'base-workers-1', workers: 1, env: {}, root: base },
+    { path: 'base-workers-2-rr', workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: 'rr' }, root: base },
+  ];
+}
 const CHURN_BYTES = 1024;
 /** A key whose rpm never refuses here but makes every request an admission held by the primary. */
 const LIMITED_KEY = 'tg-bench-limited';
@@ -68,13 +95,20 @@ async function cpuOf(pids: readonly number[]): Promise<number> {
   return total;
 }
 
-async function start(path: (typeof PATHS)[number], upstreamPort: number, churnPort: number,
+async function threadCpuOf(pids: readonly number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) total += await threadCpuSecondsOf(pid);
+  return total;
+}
+
+async function start(path: BenchPath, upstreamPort: number, churnPort: number,
   dbDir: string, cpus: string | undefined): Promise<Running> {
   const llm = await freePort();
   const fwd = await freePort();
   const tidegate = await spawnTidegate({
     label: path.path,
     env: path.env,
+    ...(path.root === undefined ? {} : { root: path.root }),
     ...(cpus === undefined ? {} : { cpus }),
     config: {
       workers: path.workers,
@@ -115,12 +149,18 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const churn = await startChurnServer(CHURN_BYTES);
   const dbDir = await mkdtemp(join(tmpdir(), 'tidegate-workers-bench-'));
   const running: Running[] = [];
+  const idleSeconds = context.quick ? 5 : 10;
   try {
-    for (const path of PATHS) running.push(await start(path, upstream.port, churn.port, dbDir, pin?.tidegate));
+    for (const path of paths()) running.push(await start(path, upstream.port, churn.port, dbDir, pin?.tidegate));
     const body = chatBody(false);
     for (let round = 0; round < context.rounds; round++) {
       for (const r of running) {
         const pids = await pidsOf(r);
+        // Idle: what the fleet spends with no traffic (timers, reports), with nanosecond thread times.
+        const idle0 = await threadCpuOf(pids);
+        await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+        const idle1 = await threadCpuOf(pids);
+        collector.add('idle-cpu', r.path, 'ms/s', 'lower', ((idle1 - idle0) / idleSeconds) * 1000);
         let cpu0 = await cpuOf(pids);
         const http = await runHttpLoad({
           url: `http://127.0.0.1:${r.llm}/v1/chat/completions`, connections: 50, duration, method: 'POST', body,
@@ -135,18 +175,19 @@ async function run(context: BenchContext): Promise<BenchReport> {
         cpu1 = await cpuOf(pids);
         collector.add('churn-conn-per-sec', r.path, 'conn/s', 'higher', c.connPerSec);
         collector.add('churn-cpu-per-conn', r.path, 'µs', 'lower', ((cpu1 - cpu0) / c.connections) * 1e6);
-        let rates = `${http.reqPerSec.toFixed(0)} req/s, ${c.connPerSec.toFixed(0)} conn/s`;
-        if (r.path === 'workers-2-rr') {
+        let rates = `${http.reqPerSec.toFixed(0)} req/s, ${c.connPerSec.toFixed(0)} conn/s, ` +
+          `idle ${(((idle1 - idle0) / idleSeconds) * 1000).toFixed(1)} ms/s`;
+        if (r.path === LIMITED_ON) {
           cpu0 = await cpuOf(pids);
           const limited = await runHttpLoad({
             url: `http://127.0.0.1:${r.llm}/v1/chat/completions`, connections: 50, duration, method: 'POST', body,
             headers: { 'content-type': 'application/json', authorization: `Bearer ${LIMITED_KEY}` },
           });
           cpu1 = await cpuOf(pids);
-          collector.add('chat300-rps', 'workers-2-rr-limited', 'req/s', 'higher', limited.reqPerSec);
-          collector.add('chat300-cpu-per-req', 'workers-2-rr-limited', 'µs', 'lower',
-            ((cpu1 - cpu0) / limited.requests) * 1e6);
-          collector.add('chat300-errors', 'workers-2-rr-limited', 'count', 'lower', limited.errors + limited.non2xx);
+          const lim = `${LIMITED_ON}-limited`;
+          collector.add('chat300-rps', lim, 'req/s', 'higher', limited.reqPerSec);
+          collector.add('chat300-cpu-per-req', lim, 'µs', 'lower', ((cpu1 - cpu0) / limited.requests) * 1e6);
+          collector.add('chat300-errors', lim, 'count', 'lower', limited.errors + limited.non2xx);
           rates += `, limited key ${limited.reqPerSec.toFixed(0)} req/s`;
         }
         context.log(`${r.path} round ${round + 1}: ${rates}`);
@@ -161,27 +202,32 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const metrics = collector.metrics();
   const m = (name: string, path: string): number => medianOf(metrics, name, path) ?? Number.NaN;
   const ratios: BenchRatio[] = [];
-  for (const path of ['workers-2-rr', 'workers-2-none']) {
-    const rps = m('chat300-rps', path) / m('chat300-rps', 'workers-1');
-    const cpuReq = m('chat300-cpu-per-req', path) / m('chat300-cpu-per-req', 'workers-1');
-    const churnRate = m('churn-conn-per-sec', path) / m('churn-conn-per-sec', 'workers-1');
-    const cpuConn = m('churn-cpu-per-conn', path) / m('churn-cpu-per-conn', 'workers-1');
+  const fleets: [string, string][] = [
+    ['workers-2-reuseport', 'workers-1'], ['workers-2-rr', 'workers-1'], ['workers-2-none', 'workers-1'],
+  ];
+  if (running.some((r) => r.path === 'base-workers-1')) fleets.push(['base-workers-2-rr', 'base-workers-1']);
+  for (const [path, one] of fleets) {
+    const rps = m('chat300-rps', path) / m('chat300-rps', one);
+    const cpuReq = m('chat300-cpu-per-req', path) / m('chat300-cpu-per-req', one);
+    const churnRate = m('churn-conn-per-sec', path) / m('churn-conn-per-sec', one);
+    const cpuConn = m('churn-cpu-per-conn', path) / m('churn-cpu-per-conn', one);
     ratios.push(
-      { name: `chat300 req/s: ${path} / workers-1`, value: rps, target: '>= 1.3 (generator pinned)', met: rps >= 1.3 },
-      { name: `chat300 CPU per request: ${path} / workers-1`, value: cpuReq, target: '<= 1.05', met: cpuReq <= 1.05 },
-      { name: `churn conn/s: ${path} / workers-1`, value: churnRate },
+      { name: `chat300 req/s: ${path} / ${one}`, value: rps, target: '>= 1.3 (generator pinned)', met: rps >= 1.3 },
+      { name: `chat300 CPU per request: ${path} / ${one}`, value: cpuReq, target: '<= 1.05', met: cpuReq <= 1.05 },
+      { name: `churn conn/s: ${path} / ${one}`, value: churnRate },
       {
-        name: `churn CPU per connection: ${path} / workers-1`, value: cpuConn, target: '<= 1.05',
+        name: `churn CPU per connection: ${path} / ${one}`, value: cpuConn, target: '<= 1.05',
         met: cpuConn <= 1.05,
       },
+      { name: `idle CPU ms/s: ${path} - ${one}`, value: m('idle-cpu', path) - m('idle-cpu', one) },
     );
   }
-  const lim = 'workers-2-rr-limited';
+  const lim = `${LIMITED_ON}-limited`;
   ratios.push(
-    { name: `chat300 req/s: ${lim} / workers-2-rr`, value: m('chat300-rps', lim) / m('chat300-rps', 'workers-2-rr') },
+    { name: `chat300 req/s: ${lim} / ${LIMITED_ON}`, value: m('chat300-rps', lim) / m('chat300-rps', LIMITED_ON) },
     {
-      name: `chat300 CPU per request: ${lim} / workers-2-rr`,
-      value: m('chat300-cpu-per-req', lim) / m('chat300-cpu-per-req', 'workers-2-rr'),
+      name: `chat300 CPU per request: ${lim} / ${LIMITED_ON}`,
+      value: m('chat300-cpu-per-req', lim) / m('chat300-cpu-per-req', LIMITED_ON),
     },
   );
   return { scenario: 'workers', metrics, ratios, notes };
@@ -189,6 +235,6 @@ async function run(context: BenchContext): Promise<BenchReport> {
 
 export const scenario: BenchScenario = {
   name: 'workers',
-  description: 'gateway chat300 req/s and relay churn with 1 and 2 worker processes (cluster rr and none)',
+  description: 'gateway chat300, relay churn and idle CPU with 1 and 2 worker processes (reuseport, cluster rr, none)',
   run,
 };

@@ -163,8 +163,6 @@ export class Accounting implements ServiceAccounting, KeyBook {
     if (accounting.sharedLimits) await accounting.sharedLimits.connect();
     await accounting.applyConfig(config);
     accounting.sync.start();
-    accounting.sampler = setInterval(accounting.sample, SAMPLE_MS);
-    accounting.sampler.unref();
     return accounting;
   }
 
@@ -275,6 +273,11 @@ export class Accounting implements ServiceAccounting, KeyBook {
     const user = userId === null ? null : (this.users.get(userId) ?? null);
     const metered = new MeteredRelay(relay, user, this.service(serviceName));
     this.relays.add(metered);
+    // The sampler runs only while relays live: an idle process has no timer here.
+    if (this.sampler === null && this.closing === null) {
+      this.sampler = setInterval(this.sample, SAMPLE_MS);
+      this.sampler.unref();
+    }
     if (user !== null) {
       user.relays.add(metered);
       this.liveUsers.add(user);
@@ -543,6 +546,7 @@ export class Accounting implements ServiceAccounting, KeyBook {
 
   private async shutdown(): Promise<void> {
     if (this.sampler !== null) clearInterval(this.sampler);
+    this.sampler = null;
     this.sample();
     if (this.redis) await this.redis.close();
     if (this.sharedLimits) await this.sharedLimits.close();
@@ -594,6 +598,11 @@ export class Accounting implements ServiceAccounting, KeyBook {
       metered.countedOut = bytesOut;
       this.count(metered.user, metered.service, dIn, dOut, 0, 0, 0);
       if (metered.budget !== null) metered.budget.count(dIn, dOut);
+    }
+    if (relays.size === 0 && this.sampler !== null) {
+      // The last relay ended (its bytes were counted then): the next one starts the sampler again.
+      clearInterval(this.sampler);
+      this.sampler = null;
     }
     if (this.liveUsers.size === 0) return;
     const now = this.clock();

@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { AdminRoute } from '../admin/server.js';
 import type { Config, ServiceConfig } from '../config/schema.js';
@@ -11,12 +12,14 @@ import { sumServices } from './aggregate.js';
 import { decodeConfig, encodeConfig, workerConfig } from './config-codec.js';
 import { LedgerHub, USAGE_BROADCAST_MS } from './ledger-hub.js';
 import { LimitHub } from './limit-hub.js';
+import { ListenerTable } from './listener-table.js';
 import type { FromWorker, ToWorker, UsageRow } from './messages.js';
 import { registerWorkerMetrics } from './metrics.js';
 import { workerRoutes } from './routes.js';
 import { Slot, type Member } from './slot.js';
 import { DELTA_BATCH_MS } from './worker-link.js';
 import { SHARE_FLOOR_BYTES } from '../accounting/accounting.js';
+import { reusePortCalls } from '../listen/reuseport.js';
 
 /** How long a worker may take to start (load, geo, listen) or to answer a reload. */
 const ANSWER_TIMEOUT_MS = 60_000;
@@ -37,10 +40,21 @@ interface PendingReload {
 }
 
 /**
- * The primary's worker processes (node:cluster; the primary accepts and hands connections round-robin, see
- * docs/workers.md for why): starts them with the one validated config, applies each reload in all of them with one
- * result, takes their deltas into the one ledger, restarts a crashed one alone with back-off (five crashes in a
- * minute mark its slot failed), replaces them one at a time on a rolling restart, and drains them on shutdown.
+ * How the workers share listeners: `reuseport` (Linux with the addon: SO_REUSEPORT sockets the primary holds per
+ * slot, the kernel spreads connections, nothing passes through the primary) unless TIDEGATE_WORKER_LISTEN=cluster
+ * asks for node:cluster (round-robin, or NODE_CLUSTER_SCHED_POLICY=none), which is also the fallback.
+ * docs/workers.md has the measurements behind the choice.
+ */
+export function listenMode(): 'reuseport' | 'cluster' {
+  if (process.env.TIDEGATE_WORKER_LISTEN === 'cluster') return 'cluster';
+  return reusePortCalls() === null ? 'cluster' : 'reuseport';
+}
+
+/**
+ * The primary's worker processes (forked with node:cluster; listeners shared as `listenMode()` says): starts them with
+ * the one validated config, applies each reload in all of them with one result, takes their deltas into the one ledger,
+ * restarts a crashed one alone with back-off (five crashes in a minute mark its slot failed), replaces them one at a
+ * time on a rolling restart, and drains them on shutdown.
  */
 export class WorkerFleet implements Fleet {
   readonly slots: Slot[];
@@ -56,11 +70,15 @@ export class WorkerFleet implements Fleet {
   private stopping = false;
   private rolling: Promise<void> | null = null;
   private readonly startedAt = Date.now();
+  /** The slots' SO_REUSEPORT sockets; null when node:cluster shares the listeners. */
+  private readonly table: ListenerTable | null;
 
   constructor(options: FleetOptions) {
     this.log = options.log;
     this.autoPoolThreads = options.autoPoolThreads;
     this.slots = Array.from({ length: options.workers }, (_, i) => new Slot(i + 1));
+    const calls = listenMode() === 'reuseport' ? reusePortCalls() : null;
+    this.table = calls === null ? null : new ListenerTable(calls, options.workers, options.log);
   }
 
   get size(): number {
@@ -81,9 +99,10 @@ export class WorkerFleet implements Fleet {
       return hub.liveOf(id);
     };
     registerWorkerMetrics(host.accounting.metrics, this);
-    // Round-robin (the primary accepts and hands each socket over): even spread and no refused request in a
-    // rolling restart, at a CPU cost per new connection; NODE_CLUSTER_SCHED_POLICY=none trades them (docs/workers.md).
+    // node:cluster's round-robin (the primary accepts and hands each socket over) when it shares the listeners;
+    // NODE_CLUSTER_SCHED_POLICY=none lets the workers accept from one shared socket (docs/workers.md).
     if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_RR;
+    await this.table?.update(config.services);
     cluster.setupPrimary({
       exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
       serialization: 'advanced',
@@ -104,7 +123,7 @@ export class WorkerFleet implements Fleet {
     const worker = cluster.fork({ TIDEGATE_WORKER_SLOT: String(slot.index) });
     const member: Member = {
       worker, slot, pid: worker.process.pid ?? 0, ready: false, expected: false, report: null,
-      startedAt: Date.now(),
+      startedAt: Date.now(), listeners: new Set(),
     };
     slot.starting = member;
     if (slot.member === null) slot.state = 'starting';
@@ -124,6 +143,7 @@ export class WorkerFleet implements Fleet {
       }
       worker.on('message', function fromWorker(message: FromWorker) {
         if (message.t === 'hello') {
+          fleet.sendListeners(member);
           worker.send(fleet.startMessage());
           return;
         }
@@ -152,7 +172,18 @@ export class WorkerFleet implements Fleet {
     return {
       t: 'start', config: encodeConfig(this.workerConfig(this.config!)), generation: this.generation,
       usage: this.hub!.snapshot(), workers: this.slots.length,
+      listeners: this.table?.keys(this.config!.services) ?? null,
     };
+  }
+
+  /** The slot's listening sockets the worker does not have yet, each as an IPC handle (ahead of what needs them). */
+  private sendListeners(member: Member): void {
+    if (this.table === null || !member.worker.isConnected()) return;
+    for (const { id, key, handle } of this.table.forSlot(member.slot.index)) {
+      if (member.listeners.has(id)) continue;
+      member.listeners.add(id);
+      member.worker.send({ t: 'listener', key } satisfies ToWorker, handle as Socket);
+    }
   }
 
   private workerConfig(config: Config): Config {
@@ -243,6 +274,8 @@ export class WorkerFleet implements Fleet {
     slot.crashed(now, code, signal);
     if (slot.crashesInWindow(now) >= Slot.CRASH_LIMIT) {
       slot.state = 'failed';
+      // Its share of new connections goes to the other slots (what queued in its sockets is reset).
+      this.table?.closeSlot(slot.index);
       this.log.error(
         { worker: slot.index, pid: member.pid, code, signal, crashes: slot.crashesInWindow(now) },
         'worker crashed 5 times in a minute: slot marked failed; the other workers keep serving',
@@ -272,8 +305,12 @@ export class WorkerFleet implements Fleet {
     this.config = config;
     this.generation++;
     this.limits?.apply(config);
+    // New addresses get their sockets before any worker's services need them.
+    await this.table?.update(config.services);
     const members = this.slots.map((s) => s.member).filter((m): m is Member => m !== null && m.ready);
     const answers = await Promise.all(members.map((m) => this.reloadOne(m, config)));
+    // Every worker took the new config: the primary lets go of addresses no service has now.
+    if (this.config === config) this.table?.prune(config.services);
     const failed: ReloadFailure[] = [];
     const refreshed = new Set<string>();
     const running = new Map<string, ServiceConfig>();
@@ -312,9 +349,10 @@ export class WorkerFleet implements Fleet {
           resolve(answers.get(member) ?? null);
         },
       });
+      this.sendListeners(member);
       this.send(member, {
         t: 'reload', id, config: encodeConfig(this.workerConfig(config)), generation: this.generation,
-        usage: this.hub!.snapshot(),
+        usage: this.hub!.snapshot(), listeners: this.table?.keys(config.services) ?? null,
       });
     });
   }
@@ -358,7 +396,7 @@ export class WorkerFleet implements Fleet {
     const now = Date.now();
     return {
       count: this.slots.length,
-      scheduling: cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none',
+      scheduling: this.scheduling(),
       rolling: this.rolling !== null,
       deltas: { batches: this.hub?.batches ?? 0, rows: this.hub?.rows ?? 0, logRows: this.hub?.logRows ?? 0 },
       limits: this.limits?.status() ?? null,
@@ -366,6 +404,12 @@ export class WorkerFleet implements Fleet {
       slots: this.slots.map((s) => s.toJSON(now)),
       uptimeSeconds: Math.round((now - this.startedAt) / 1000),
     };
+  }
+
+  /** How the listeners are shared: `reuseport`, or node:cluster's `rr` / `none`. */
+  private scheduling(): string {
+    if (this.table !== null) return 'reuseport';
+    return cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none';
   }
 
   caches(): Record<string, unknown> {
@@ -455,6 +499,8 @@ export class WorkerFleet implements Fleet {
       if (slot.timer !== null) clearTimeout(slot.timer);
       slot.timer = null;
     }
+    // Once the workers close theirs, the listening sockets are gone: new connections are refused, as in one process.
+    this.table?.closeAll();
     await Promise.all(this.members().map((m) => {
       m.expected = true;
       return this.drain(m, graceMs);

@@ -2,16 +2,17 @@ import type { FleetHost } from '../runtime/fleet.js';
 import type { RequestLogRow } from '../contracts/records.js';
 import { SPENT_FIELDS, type DeltaRow, type LimitArgs, type UsageRow } from './messages.js';
 
-/** How often the primary tells every worker the usage of the users whose usage moved. */
+/** How long after the first usage that moved the primary tells every worker the usage of the users it moved. */
 export const USAGE_BROADCAST_MS = 100;
-/** Every this many broadcasts, a slice of all quota users goes out too (usage moved by Redis, resets). */
-const SWEEP_EVERY = 10;
+/** With Redis, every this often a slice of all quota users goes out too (usage other instances moved). */
+const SWEEP_MS = 1_000;
 const SWEEP_USERS = 1_024;
 
 /**
  * The primary's end of the one ledger: workers' delta batches are counted into the primary's accounting (which
  * owns the ledger, its throttled sync and Redis), request-log rows go to the one writer, and the usage of users whose
- * usage moved goes back to every worker every USAGE_BROADCAST_MS.
+ * usage moved goes back to every worker USAGE_BROADCAST_MS after the first of them moved (nothing while none does).
+ * Only with Redis, where other instances move usage unseen, a sweep sends a slice of every quota user each second.
  */
 export class LedgerHub {
   private readonly host: FleetHost;
@@ -19,8 +20,10 @@ export class LedgerHub {
   private readonly changed = new Set<string>();
   /** Live relays per user, per worker (from each batch's `live` pairs). */
   private readonly live = new Map<object, Map<string, number>>();
-  private readonly timer: NodeJS.Timeout;
-  private ticks = 0;
+  /** The broadcast timer: armed by the first user whose usage moved since the last broadcast. */
+  private timer: NodeJS.Timeout | null = null;
+  private armed = false;
+  private readonly sweeper: NodeJS.Timeout | null;
   private sweepCursor = 0;
   /** Delta rows and log rows taken from workers (status). */
   rows = 0;
@@ -31,10 +34,10 @@ export class LedgerHub {
     this.host = host;
     this.broadcast = broadcast;
     const hub = this;
-    this.timer = setInterval(function broadcastUsage() {
-      hub.tick();
-    }, USAGE_BROADCAST_MS);
-    this.timer.unref();
+    this.sweeper = host.accounting.status().redis.state === 'off' ? null : setInterval(function sweepUsage() {
+      hub.sweep();
+    }, SWEEP_MS);
+    this.sweeper?.unref();
   }
 
   ingest(member: object, rows: readonly DeltaRow[], log: readonly RequestLogRow[], live: LimitArgs): void {
@@ -53,6 +56,7 @@ export class LedgerHub {
       const user = row[0] === 0;
       if (accounting.ingest(user ? 'user' : 'service', row[1], row[2], row.slice(3) as number[]) && user) {
         this.changed.add(row[1]);
+        if (!this.armed) this.arm();
       }
     }
     this.rows += rows.length;
@@ -79,18 +83,34 @@ export class LedgerHub {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.sweeper !== null) clearInterval(this.sweeper);
   }
 
-  private tick(): void {
+  private arm(): void {
+    this.armed = true;
+    if (this.timer === null) {
+      this.timer = setTimeout(broadcastChanged, USAGE_BROADCAST_MS, this);
+      this.timer.unref();
+    } else {
+      this.timer.refresh();
+    }
+  }
+
+  /** @internal the broadcast timer fired */
+  tick(): void {
+    this.armed = false;
     const ids = [...this.changed];
     this.changed.clear();
-    if (++this.ticks % SWEEP_EVERY === 0) {
-      const all = this.host.accounting.quotaUsers();
-      const n = Math.min(SWEEP_USERS, all.length);
-      for (let i = 0; i < n; i++) ids.push(all[(this.sweepCursor + i) % all.length]!);
-      this.sweepCursor = all.length === 0 ? 0 : (this.sweepCursor + n) % all.length;
-    }
+    if (ids.length > 0) this.broadcast(this.usageRows(ids));
+  }
+
+  private sweep(): void {
+    const all = this.host.accounting.quotaUsers();
+    const n = Math.min(SWEEP_USERS, all.length);
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push(all[(this.sweepCursor + i) % all.length]!);
+    this.sweepCursor = all.length === 0 ? 0 : (this.sweepCursor + n) % all.length;
     if (ids.length > 0) this.broadcast(this.usageRows(ids));
   }
 
@@ -105,4 +125,8 @@ export class LedgerHub {
     }
     return rows;
   }
+}
+
+function broadcastChanged(hub: LedgerHub): void {
+  hub.tick();
 }

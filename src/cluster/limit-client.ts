@@ -28,15 +28,12 @@ export class PrimaryLimits implements LimitStore {
   private ids = 0;
   private settles: LimitArgs = [];
   private closed = false;
-  private readonly timer: NodeJS.Timeout;
+  /** The answer-timeout sweep: armed only while a batch waits for its answer. */
+  private timer: NodeJS.Timeout | null = null;
+  private armed = false;
 
   constructor(send: Send) {
     this.send = send;
-    const store = this;
-    this.timer = setInterval(function limitsTimeouts() {
-      store.sweep(Date.now());
-    }, SWEEP_MS);
-    this.timer.unref();
   }
 
   get up(): boolean {
@@ -80,6 +77,24 @@ export class PrimaryLimits implements LimitStore {
       return;
     }
     this.waiting.set(batch.seq, batch);
+    if (!this.armed) this.arm();
+  }
+
+  private arm(): void {
+    this.armed = true;
+    if (this.timer === null) {
+      this.timer = setTimeout(sweepLimits, SWEEP_MS, this);
+      this.timer.unref();
+    } else {
+      this.timer.refresh();
+    }
+  }
+
+  /** @internal the sweep timer fired */
+  sweepDue(): void {
+    this.armed = false;
+    this.sweep(Date.now());
+    if (this.waiting.size > 0 && !this.closed) this.arm();
   }
 
   /** The primary's answer to one batch (late answers only give back what was taken). */
@@ -127,7 +142,7 @@ export class PrimaryLimits implements LimitStore {
   }
 
   close(): Promise<void> {
-    clearInterval(this.timer);
+    if (this.timer !== null) clearTimeout(this.timer);
     this.closed = true;
     return Promise.resolve();
   }
@@ -144,6 +159,10 @@ export class PrimaryLimits implements LimitStore {
 }
 
 const EMPTY: LimitArgs = [];
+
+function sweepLimits(store: PrimaryLimits): void {
+  store.sweepDue();
+}
 
 function sendLimitBatch(store: PrimaryLimits): void {
   store.flushAdmissions();

@@ -29,12 +29,28 @@ export interface WorkerReport {
   readonly relayEngineFallback: string | null;
 }
 
-/** Primary → worker. `config` is an encoded Config (config-codec.ts). */
+/**
+ * A service address whose SO_REUSEPORT socket the primary holds for the worker's slot (listener-table.ts): the
+ * configured host and port, and the port it is bound to (they differ for port 0).
+ */
+export interface ListenerKey {
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  readonly bound: number;
+}
+
+/**
+ * Primary → worker. `config` is an encoded Config (config-codec.ts). `listeners`: every address the primary holds
+ * sockets for (the worker lets go of others), null when node:cluster shares the listeners; `listener` comes with
+ * the socket of one of them as its IPC handle, before the `start` or `reload` that needs it.
+ */
 export type ToWorker =
   | { readonly t: 'start'; readonly config: unknown; readonly generation: number; readonly usage: UsageRow[];
-    readonly workers: number }
+    readonly workers: number; readonly listeners: ListenerKey[] | null }
   | { readonly t: 'reload'; readonly id: number; readonly config: unknown; readonly generation: number;
-    readonly usage: UsageRow[] }
+    readonly usage: UsageRow[]; readonly listeners: ListenerKey[] | null }
+  | { readonly t: 'listener'; readonly key: ListenerKey }
   | { readonly t: 'usage'; readonly usage: UsageRow[] }
   | { readonly t: 'ack'; readonly seq: number }
   | { readonly t: 'admitted'; readonly seq: number; readonly r: number[]; readonly names: (string | null)[] | null }

@@ -13,6 +13,8 @@ export interface Member {
   expected: boolean;
   report: WorkerReport | null;
   readonly startedAt: number;
+  /** The listening sockets (listener-table.ts ids) already sent to it. */
+  readonly listeners: Set<string>;
 }
 
 /** First restart delay after a crash; doubled per crash within the window, at most MAX_BACKOFF_MS. */

@@ -18,10 +18,11 @@ const ACK_TIMEOUT_MS = 5_000;
 type Send = (message: FromWorker) => void;
 
 /**
- * A worker's end of the one ledger: deltas go to the primary in a batch every DELTA_BATCH_MS (and at exit, waiting
- * for the acknowledgement), and the primary's usage totals come back and raise the users' usage, so a quota holds
- * across workers. It plays the part Redis plays between instances (the same Subject fields, the same never-lower
- * rule); the ledger, Redis and the request log stay in the primary.
+ * A worker's end of the one ledger: deltas go to the primary in a batch DELTA_BATCH_MS after the first change since the
+ * last batch (none while nothing changes; and at exit, waiting for the acknowledgement), and the primary's usage totals
+ * come back and raise the users' usage, so a quota holds across workers. It plays the part Redis plays between
+ * instances (the same Subject fields, the same never-lower rule); the ledger, Redis and the request log stay in the
+ * primary.
  */
 export class WorkerLink implements SharedCounterStore {
   private readonly send: Send;
@@ -33,7 +34,9 @@ export class WorkerLink implements SharedCounterStore {
   private logRows: RequestLogRow[] = [];
   private seq = 0;
   private readonly waiters = new Map<number, () => void>();
-  private readonly timer: NodeJS.Timeout;
+  /** The batch timer, armed by the first change after a batch (re-armed with refresh(), one object for good). */
+  private timer: NodeJS.Timeout | null = null;
+  private armed = false;
   private closed = false;
   private soon = false;
   private batches = 0;
@@ -50,11 +53,24 @@ export class WorkerLink implements SharedCounterStore {
   constructor(send: Send, log: Logger) {
     this.send = send;
     this.log = log;
-    const link = this;
-    this.timer = setInterval(function sendDeltas() {
-      void link.flushBatch(false);
-    }, DELTA_BATCH_MS);
-    this.timer.unref();
+  }
+
+  /** Something to send: a batch goes DELTA_BATCH_MS from now (unless one is already due). */
+  private arm(): void {
+    if (this.armed || this.closed) return;
+    this.armed = true;
+    if (this.timer === null) {
+      this.timer = setTimeout(sendDeltas, DELTA_BATCH_MS, this);
+      this.timer.unref();
+    } else {
+      this.timer.refresh();
+    }
+  }
+
+  /** @internal the batch timer fired */
+  batchDue(): void {
+    this.armed = false;
+    void this.flushBatch(false);
   }
 
   get connected(): boolean {
@@ -73,6 +89,7 @@ export class WorkerLink implements SharedCounterStore {
     if (subject.redisDirty) return;
     subject.redisDirty = true;
     this.dirty.add(subject);
+    if (!this.armed) this.arm();
   }
 
   loadUsers(users: readonly UserAccount[]): Promise<void> {
@@ -101,11 +118,14 @@ export class WorkerLink implements SharedCounterStore {
 
   liveChanged(user: UserAccount): void {
     this.liveDirty.add(user);
+    if (!this.armed) this.arm();
   }
 
   /** A request-log row for the primary's writer. */
   pushLog(row: RequestLogRow): void {
-    if (!this.closed) this.logRows.push(row);
+    if (this.closed) return;
+    this.logRows.push(row);
+    if (!this.armed) this.arm();
   }
 
   get pendingLogRows(): number {
@@ -139,7 +159,7 @@ export class WorkerLink implements SharedCounterStore {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    if (this.timer !== null) clearTimeout(this.timer);
     await this.flushBatch(true);
     this.closed = true;
   }
@@ -239,6 +259,10 @@ export class WorkerLink implements SharedCounterStore {
 }
 
 const NONE: LimitArgs = [];
+
+function sendDeltas(link: WorkerLink): void {
+  link.batchDue();
+}
 
 function flushLinkSoon(link: WorkerLink): void {
   link.flushTurn();

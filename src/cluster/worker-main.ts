@@ -2,19 +2,22 @@ import { installProcessGuard } from '../guard/process.js';
 import { createLogger, type Logger } from '../log.js';
 import { Runtime } from '../runtime/runtime.js';
 import { InternalError, type TidegateError } from '../errors.js';
+import { setListenHook } from '../listen/listen.js';
+import { reusePortCalls } from '../listen/reuseport.js';
 import { decodeConfig, encodeConfig } from './config-codec.js';
 import type { FromWorker, ToWorker, WorkerReport } from './messages.js';
 import { PrimaryLimits } from './limit-client.js';
 import { WorkerLink } from './worker-link.js';
+import { WorkerListeners, type ReceivedHandle } from './worker-listeners.js';
 import { WorkerUsageLog } from './worker-usage-log.js';
 
-/** How often a worker tells the primary its services' state (status and metrics read the latest). */
+/** How often a worker looks whether its services' state changed (status and metrics read the latest it sent). */
 const REPORT_MS = 1_000;
 
 /**
- * A worker process (forked by the primary through node:cluster): runs the services of the config the primary sends,
- * on listeners the primary shares, and sends its counter deltas to the primary. It obeys the primary: `stop`
- * drains it; losing the primary drains it too.
+ * A worker process (forked by the primary through node:cluster): runs the services of the config the primary sends, on
+ * listeners the primary shares (its slot's SO_REUSEPORT sockets, or node:cluster's), and sends its counter deltas to
+ * the primary. It obeys the primary: `stop` drains it; losing the primary drains it too.
  */
 const slot = Number(process.env.TIDEGATE_WORKER_SLOT ?? '0');
 let runtime: Runtime | null = null;
@@ -23,6 +26,10 @@ let limits: PrimaryLimits | null = null;
 let log: Logger | null = null;
 let stopping: Promise<void> | null = null;
 let reports: NodeJS.Timeout | null = null;
+/** The last report sent, as JSON: an idle worker sends nothing (the primary keeps what it has). */
+let lastReport = '';
+/** The slot's listening sockets from the primary (null when node:cluster shares the listeners). */
+let listeners: WorkerListeners | null = null;
 
 function send(message: FromWorker): void {
   if (process.connected) process.send!(message);
@@ -34,14 +41,32 @@ function forwardEvent(type: string, data: Record<string, unknown>): void {
 }
 
 function report(rt: Runtime): WorkerReport {
-  const status = rt.status();
+  const own = rt.workerReport();
   return {
-    services: [...status.services], liveRelays: status.accounting.liveRelays, caches: rt.caches().services,
-    relayEngine: status.relayEngine, relayEngineFallback: status.relayEngineFallback,
+    services: own.services, liveRelays: own.liveRelays, caches: rt.caches().services,
+    relayEngine: own.relayEngine, relayEngineFallback: own.relayEngineFallback,
   };
 }
 
+/** The slot's sockets, made on first use; null without the addon here (node:cluster's listen works then). */
+function slotListeners(): WorkerListeners | null {
+  if (listeners !== null) return listeners;
+  const calls = reusePortCalls();
+  if (calls === null) return null;
+  listeners = new WorkerListeners(calls);
+  setListenHook(listeners);
+  return listeners;
+}
+
+/** A listening socket of this worker's slot (the primary sends them ahead of the start or reload using them). */
+function heldListener(message: Extract<ToWorker, { t: 'listener' }>, handle: ReceivedHandle | undefined): void {
+  const held = slotListeners();
+  if (held === null) handle?.close();
+  else held.add(message.key, handle);
+}
+
 async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> {
+  if (message.listeners !== null) slotListeners()?.retain(message.listeners);
   const config = decodeConfig(message.config);
   const logger = createLogger(config.log.level).child({ worker: slot });
   log = logger;
@@ -72,13 +97,18 @@ async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> 
   };
   send({ t: 'ready', generation: message.generation, report: report(rt) });
   reports = setInterval(function sendReport() {
-    send({ t: 'report', report: report(rt) });
+    const r = report(rt);
+    const text = JSON.stringify(r);
+    if (text === lastReport) return;
+    lastReport = text;
+    send({ t: 'report', report: r });
   }, REPORT_MS);
   reports.unref();
 }
 
 async function reload(message: Extract<ToWorker, { t: 'reload' }>): Promise<void> {
   const rt = runtime!;
+  if (message.listeners !== null) listeners?.retain(message.listeners);
   link!.applyUsage(message.usage);
   let result = null;
   let error: string | null = null;
@@ -96,6 +126,8 @@ async function reload(message: Extract<ToWorker, { t: 'reload' }>): Promise<void
 function stop(): Promise<void> {
   stopping ??= (async () => {
     if (reports !== null) clearInterval(reports);
+    // The slot's sockets stay with the primary (and a replacement); the servers close their own copies as they drain.
+    listeners?.closeAll();
     // Drains the services, then the last deltas go to the primary and wait for its acknowledgement.
     if (runtime !== null) await runtime.shutdown();
     process.exitCode = 0;
@@ -106,8 +138,11 @@ function stop(): Promise<void> {
   return stopping;
 }
 
-function onMessage(message: ToWorker): void {
+function onMessage(message: ToWorker, handle: unknown): void {
   switch (message.t) {
+    case 'listener':
+      heldListener(message, handle as ReceivedHandle | undefined);
+      break;
     case 'start':
       void start(message);
       break;

@@ -12,6 +12,7 @@ import { HandlerRecovery } from '../health/service-recovery.js';
 import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
 import { FAULT_PATH } from '../util/test-hooks.js';
+import { listenService } from '../listen/listen.js';
 import type { HealthSnapshot } from '../contracts/health.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
@@ -199,6 +200,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, ScreenList
     });
     const server = this.server;
     const recovery = this.recovery;
+    const name = this.name;
     return new Promise<void>(function relisten(resolve, reject) {
       function onError(err: NodeJS.ErrnoException): void {
         // Bound by someone else meanwhile: the listener recovery re-binds with back-off.
@@ -212,7 +214,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, ScreenList
       }
       server.prependOnceListener('error', onError);
       server.once('listening', onListening);
-      server.listen({ host, port, backlog: 511 });
+      listenService(server, name, host, port, 511);
     });
   }
 
@@ -257,7 +259,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, ScreenList
         reject(new ListenError(config.name, formatHostPort(config.listen), err));
       }
       server.once('error', onError);
-      server.listen(config.listen.port, config.listen.host, function listening() {
+      server.once('listening', function listening() {
         server.removeListener('error', onError);
         const a = server.address() as AddressInfo;
         service.boundAddress = formatHostPort({ host: a.address, port: a.port });
@@ -270,6 +272,7 @@ export class GatewayService implements Service<GatewayServiceConfig>, ScreenList
         }
         resolve();
       });
+      listenService(server, config.name, config.listen.host, config.listen.port, 511);
     });
   }
 

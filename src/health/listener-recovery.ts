@@ -1,4 +1,5 @@
 import { Server } from 'node:net';
+import { listenService } from '../listen/listen.js';
 import type { Logger } from '../log.js';
 
 /** Back-off between re-bind attempts: doubles from the first to the last. */
@@ -93,7 +94,7 @@ export class ListenerRecovery {
     server.prependOnceListener('error', onError);
     server.once('listening', onListening);
     const { host, port } = this.listenOptions();
-    server.listen({ host, port, backlog: 4096 });
+    listenService(server, this.service, host, port, 4096);
   }
 }
 

@@ -25,6 +25,7 @@ import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
 import { ListenerRecovery } from '../health/listener-recovery.js';
 import { HandlerRecovery } from '../health/service-recovery.js';
+import { listenService } from '../listen/listen.js';
 import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import { encodeProxyHeader } from '../origin/proxy-protocol/encode.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
@@ -217,7 +218,7 @@ implements Service<C>, ScreenListener, AcceptListener {
       }
       server.prependOnceListener('error', onError);
       server.once('listening', onListening);
-      server.listen({ host, port, backlog: 4096 });
+      listenService(server, this.name, host, port, 4096);
     });
   }
 
@@ -276,12 +277,13 @@ implements Service<C>, ScreenListener, AcceptListener {
         reject(new ListenError(name, formatHostPort(this.config.listen), err));
       };
       server.once('error', onError);
-      server.listen({ host, port, backlog: 4096 }, () => {
+      server.once('listening', () => {
         server.removeListener('error', onError);
         this.boundAddress = this.address();
         this.state = 'running';
         resolve();
       });
+      listenService(server, name, host, port, 4096);
     });
   }
 

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, fetch, type Headers } from 'undici';
 import { cliConfigSource } from '../../src/cli/config-source.js';
 import { createLogger } from '../../src/log.js';
 import { Runtime } from '../../src/runtime/runtime.js';
@@ -46,6 +47,9 @@ export async function startManaged(doc: Record<string, unknown>, token = TOKEN):
   const boot = async (): Promise<Runtime> => Runtime.start(
     await source.load(), { log: createLogger('silent'), source },
   );
+  // One connection pool per run: a restart may bind the admin API to the same address, and a keep-alive connection
+  // to the stopped run, whose close the client has not read yet, would fail the next request ("other side closed").
+  let agent = new Agent();
   const m: Managed = {
     runtime: await boot(),
     dir,
@@ -59,6 +63,8 @@ export async function startManaged(doc: Record<string, unknown>, token = TOKEN):
     },
     async restart() {
       await m.runtime.shutdown();
+      await agent.close();
+      agent = new Agent();
       m.runtime = await boot();
     },
     async api(method, path, body, headers = {}) {
@@ -70,6 +76,7 @@ export async function startManaged(doc: Record<string, unknown>, token = TOKEN):
           ...headers,
         },
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        dispatcher: agent,
       });
       const text = await res.text();
       let parsed: unknown = text;
@@ -82,6 +89,7 @@ export async function startManaged(doc: Record<string, unknown>, token = TOKEN):
     },
     async stop() {
       await m.runtime.shutdown();
+      await agent.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

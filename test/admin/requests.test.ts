@@ -77,14 +77,17 @@ describe('management API: request log and usage summary', () => {
   });
 
   it('summarizes by model, user and day', async () => {
+    // The log as a whole: the two refused requests above are in it whether or not its timer flushed them yet.
+    await tg.runtime.usageLog!.flush();
     const byModel = await tg.api('GET', '/usage/summary?groupBy=model');
     assert.equal(byModel.status, 200);
-    type Row = { key: string; requests: number; totalTokens: number };
-    const rows = Object.fromEntries(byModel.body.rows.map((r: Row) => [r.key, [r.requests, r.totalTokens]]));
-    assert.deepEqual(rows, { 'gpt-a': [6, 72], 'gpt-b': [3, 36] });
+    type Row = { key: string | null; requests: number; errors: number; totalTokens: number };
+    const rows = byModel.body.rows.map((r: Row) => [r.key, r.requests, r.errors, r.totalTokens]);
+    // Refused before the body was read: no model, no user, no tokens, two errors.
+    assert.deepEqual(rows, [[null, 2, 2, 0], ['gpt-a', 6, 0, 72], ['gpt-b', 3, 0, 36]]);
     const byUser = await tg.api('GET', '/usage/summary?groupBy=user');
-    const perUser = byUser.body.rows.map((r: { key: string; requests: number }) => [r.key, r.requests]);
-    assert.deepEqual(perUser, [['ann', 8], ['ben', 1]]);
+    const perUser = byUser.body.rows.map((r: Row) => [r.key, r.requests]);
+    assert.deepEqual(perUser, [[null, 2], ['ann', 8], ['ben', 1]]);
     const byDay = await tg.api('GET', `/usage/summary?groupBy=day&since=${Date.now() - 86_400_000}`);
     assert.equal(byDay.body.rows.length >= 1, true);
     assert.equal((await tg.api('GET', '/usage/summary?groupBy=colour')).status, 400);

@@ -194,12 +194,20 @@ describe('workers: two worker processes behind shared listeners', () => {
     assert.equal(w.slots[0].crashes, 1);
     assert.equal(w.slots[1].pid, before.slots[1].pid, 'the other worker was not touched');
     for (const s of survivors) await echo(s, 1000);
-    // New connections reach the replacement too.
+    // New connections reach the replacement too (the kernel picks the worker: a few more until one lands there).
     const fresh: Socket[] = [];
-    for (let i = 0; i < 4; i++) {
-      const s = await connectTo(fwd);
-      await echo(s, 100);
-      fresh.push(s);
+    for (let batch = 0; batch < 10; batch++) {
+      for (let i = 0; i < 4; i++) {
+        const s = await connectTo(fwd);
+        await echo(s, 100);
+        fresh.push(s);
+      }
+      let live: number[] = [];
+      await eventually(async () => {
+        live = await liveByWorker(admin, 'fwd');
+        return live[0]! + live[1]! === survivors.length + fresh.length;
+      }, 10_000, 'the workers report every connection');
+      if (live[0]! > 0) break;
     }
     await eventually(async () => (await liveByWorker(admin, 'fwd'))[0]! > 0, 10_000, 'the new worker relays');
     for (const s of [...survivors, ...fresh]) s.destroy();

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { channel, type Gateway, type UpstreamSpec, withGateway } from '../helpers/gateway.js';
 import { post } from '../helpers/http.js';
 import { chat } from '../helpers/llm.js';
-import { sleep } from '../helpers/wait.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 /** Two OpenAI channels under the priority strategy (`high` first), one retry, the given breaker settings. */
 function priorityPair<H extends string, L extends string>(
@@ -20,9 +20,19 @@ function priorityPair<H extends string, L extends string>(
   });
 }
 
+/**
+ * How long a circuit stays open here: long enough that the asks after it opens (a retry, a request) see it open on a
+ * loaded machine (300 ms was not: the tests read half-open), short enough to wait out.
+ */
+const OPEN_FOR_MS = 2_000;
+
 describe('gateway: circuit breaker per channel', () => {
-  const gw = priorityPair('p', 's', { consecutiveFailures: 2, openFor: '300ms', halfOpenProbes: 1, minRequests: 1000 });
+  const gw = priorityPair('p', 's', {
+    consecutiveFailures: 2, openFor: `${OPEN_FOR_MS}ms`, halfOpenProbes: 1, minRequests: 1000,
+  });
   const { p } = gw.up;
+  /** Until the open window has passed (the breaker reads half-open once it has; time is checked lazily). */
+  const halfOpen = () => eventually(() => gw.channel('p').breaker.state === 'half-open', 10_000, 'half-open');
 
   const ask = async () => {
     const r = await post(`${gw.url}/v1/chat/completions`, chat('gpt-4o'));
@@ -45,8 +55,7 @@ describe('gateway: circuit breaker per channel', () => {
   });
 
   it('open → half-open after openFor; a successful probe closes it', async () => {
-    await sleep(350);
-    assert.equal(gw.channel('p').breaker.state, 'half-open');
+    await halfOpen();
     assert.equal(await ask(), 'p');
     assert.equal(gw.channel('p').breaker.state, 'closed');
   });
@@ -57,24 +66,24 @@ describe('gateway: circuit breaker per channel', () => {
     await ask();
     const opened = gw.channel('p').breaker.timesOpened;
     assert.equal(gw.channel('p').breaker.state, 'open');
-    await sleep(350);
+    await halfOpen();
     p.script.push({ kind: 'status', status: 503 });
     assert.equal(await ask(), 's');
     const b = gw.channel('p').breaker;
     assert.equal(b.state, 'open');
     assert.equal(b.timesOpened, opened + 1);
-    await sleep(350);
+    await halfOpen();
     assert.equal(await ask(), 'p');
   });
 
   it('429 with Retry-After opens the circuit for at least that long', async () => {
-    p.script.push({ kind: 'status', status: 429, retryAfter: '3' });
+    p.script.push({ kind: 'status', status: 429, retryAfter: '30' });
     assert.equal(await ask(), 's');
     const b = gw.channel('p').breaker;
     assert.equal(b.state, 'open');
-    assert.ok(b.openForMs > 2000, `open for ${b.openForMs} ms, expected about 3000`);
-    await sleep(350);
-    // openFor (300 ms) has passed but Retry-After has not: still open.
+    assert.ok(b.openForMs > 20_000, `open for ${b.openForMs} ms, expected about 30000`);
+    await sleep(OPEN_FOR_MS + 100);
+    // openFor has passed but Retry-After has not: still open.
     assert.equal(gw.channel('p').breaker.state, 'open');
     assert.equal(await ask(), 's');
   });

@@ -34,9 +34,25 @@ export async function listen(
     close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sockets) s.destroy();
-      return closed;
+      return closedWithin(closed, server, CLOSE_WATCHDOG_MS);
     },
   };
+}
+
+/** How long a close may take before the test fails saying so, rather than hanging the suite silently. */
+const CLOSE_WATCHDOG_MS = 30_000;
+
+/** `closed`, or an error with the server's connection count once `limitMs` has passed. */
+function closedWithin(closed: Promise<void>, server: Server, limitMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      server.getConnections((_err, count) => {
+        reject(new Error(`test server did not close within ${limitMs} ms: ${count} connections left`));
+      });
+    }, limitMs);
+  });
+  return Promise.race([closed, watchdog]).finally(() => clearTimeout(timer));
 }
 
 /** An HTTP server on 127.0.0.1 with a random port; `close()` ends its connections too. */

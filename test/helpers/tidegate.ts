@@ -104,6 +104,27 @@ export async function startTidegate(doc: Record<string, unknown>, options: Start
       const result = await runtime.reload(testConfig(next));
       if (!result.ok) throw new Error(`reload failed: ${JSON.stringify(result.failed)}`);
     },
-    stop: () => runtime.shutdown(),
+    stop: () => stopWithin(runtime, testConfig(current).shutdownGraceMs + STOP_WATCHDOG_MS),
   };
+}
+
+/**
+ * How long a stop may run past the grace before the test fails with what is still open: a relay that never closes
+ * would otherwise hang the suite until CI times out, saying nothing.
+ */
+const STOP_WATCHDOG_MS = 30_000;
+
+/** `runtime.shutdown()`, or an error naming the services and relays still live once `limitMs` has passed. */
+function stopWithin(runtime: Runtime, limitMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      const live = runtime.status().services.filter((s) => s.connections.live > 0)
+        .map((s) => `${s.name}: ${s.connections.live} live (${s.state})`);
+      const engine = runtime.engine;
+      const relays = engine instanceof JsRelayEngine ? `, ${engine.liveCount} JS relays open` : '';
+      reject(new Error(`tidegate did not stop within ${limitMs} ms: ${live.join('; ') || 'no live service'}${relays}`));
+    }, limitMs);
+  });
+  return Promise.race([runtime.shutdown(), watchdog]).finally(() => clearTimeout(timer));
 }

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { listen } from '../helpers/listen.js';
-import { connectTo } from '../helpers/sockets.js';
+import { connectTo, readBytes } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -57,6 +57,40 @@ for (const engine of availableEngines()) {
         await once(client, 'close');
         await eventually(() => tg.records.length === 1, 5_000, 'relay record');
         assert.equal(tg.records[0]!.reason, 'target_reset');
+      } finally {
+        await tg.stop();
+        await target.close();
+      }
+    });
+
+    it('a client that half-closes, then resets while target bytes arrive, ends the relay and the target', async () => {
+      let targetSocket: Socket | null = null;
+      const target = await listen((socket) => {
+        targetSocket = socket;
+      });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
+      try {
+        const client = await connectTo(tg.port('fwd'));
+        client.on('error', () => undefined);
+        await eventually(() => targetSocket !== null, 5_000, 'target connection');
+        const upstream = targetSocket as unknown as Socket;
+        upstream.write('x');
+        await readBytes(client, 1);
+        const over = new Promise<string>((resolve) => {
+          upstream.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+          upstream.once('end', () => resolve('end'));
+        });
+        // The FIN, the reset and the target's bytes reach tidegate in one turn of its loop: the relay passes the EOF
+        // on (its FIN to the target still queued in libuv), then its write to the client fails and it resets both.
+        client.end();
+        await once(client, 'finish');
+        client.resetAndDestroy();
+        upstream.write(Buffer.alloc(1024, 1));
+        assert.ok(['end', 'ECONNRESET', 'EPIPE'].includes(await over), 'the target connection ends');
+        await eventually(() => tg.records.length === 1, 5_000, 'relay record');
+        assert.equal(tg.records[0]!.reason, 'client_reset');
       } finally {
         await tg.stop();
         await target.close();

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { NativeRelayEngine } from '../../src/relay/native/engine.js';
-import { echoServer } from '../fixtures/tcp.js';
+import { echoServer, firehose } from '../fixtures/tcp.js';
 import { connectTo, readAll, readBytes } from '../helpers/sockets.js';
 import { availableEngines, type Running, startTidegate } from '../helpers/tidegate.js';
 import { eventually, sleep } from '../helpers/wait.js';
@@ -88,5 +88,57 @@ for (const engine of availableEngines()) {
         await target.close();
       }
     });
+
+    it('a stop while relays are throttled, half-closed and blocked on backpressure closes every connection',
+      async () => {
+        const hose = await firehose();
+        const tg = await startTidegate({
+          shutdownGrace: '100ms',
+          services: [{
+            name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [hose.address],
+            perIp: { rate: `${64 * 1024}B/s` },
+          }, { name: 'open', type: 'forward', listen: '127.0.0.1:0', targets: [hose.address] }],
+        }, { engine });
+        try {
+          const port = tg.port('fwd');
+          // Three reading clients share one bucket and one half-closes; an unthrottled one reads nothing, so its
+          // relay stops on backpressure.
+          const reading = [await connectTo(port), await connectTo(port), await connectTo(port)];
+          const halfClosed = await connectTo(port);
+          const stalled = await connectTo(tg.port('open'));
+          stalled.pause();
+          const clients = [...reading, halfClosed, stalled];
+          let moved = 0;
+          for (const c of [...reading, halfClosed]) c.on('data', (chunk: Buffer) => (moved += chunk.length));
+          const clientsOver = clients.map(connectionOver);
+          await eventually(() => hose.sockets.size === clients.length, 5_000, 'every target connection');
+          const targetsOver = [...hose.sockets].map(connectionOver);
+          halfClosed.end();
+          await eventually(() => moved > 0, 10_000, 'bytes relayed');
+          await eventually(() => tg.status('open').bytes.out > 1024 * 1024, 10_000, 'bytes to the stalled client');
+          // Two clients go away just before the stop, as a test's teardown does.
+          reading[0]!.destroy();
+          reading[1]!.destroy();
+          await tg.stop();
+          // The stalled client sees its EOF once it reads what was queued.
+          stalled.resume();
+          assert.equal((await Promise.all(clientsOver)).length, clients.length);
+          assert.equal((await Promise.all(targetsOver)).length, clients.length);
+          assert.equal(tg.records.length, clients.length);
+          assert.equal(tg.status('fwd').connections.live + tg.status('open').connections.live, 0);
+        } finally {
+          await tg.stop();
+          await hose.close();
+        }
+      });
+  });
+}
+
+/** Resolves once `socket` has seen its connection end: an EOF, an error or its close. */
+function connectionOver(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    socket.once('end', () => resolve('end'));
+    socket.once('close', () => resolve('close'));
   });
 }

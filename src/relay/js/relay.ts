@@ -117,8 +117,8 @@ export class JsRelay implements Relay, DirectionOwner {
     if (this.halfCloseTimer !== null) clearTimeout(this.halfCloseTimer);
     if (reset) {
       // A reset on one side resets the other.
-      if (!this.client.destroyed) this.client.resetAndDestroy();
-      if (!this.target.destroyed) this.target.resetAndDestroy();
+      resetOrClose(this.client);
+      resetOrClose(this.target);
     } else {
       this.client.destroy();
       this.target.destroy();
@@ -142,4 +142,16 @@ export class JsRelay implements Relay, DirectionOwner {
       durationMs: performance.now() - this.startedAt,
     });
   }
+}
+
+/**
+ * Resets `socket`, or closes it where a reset cannot work: while the FIN of our `end()` waits in libuv (from the call
+ * until the next poll of the socket), libuv refuses the reset and Node drops the handle without closing it: no
+ * 'close', the fd stays open (half-closed, unread bytes piling up) and the relay never finishes. A plain close then
+ * still resets when unread bytes are left (the kernel's rule) and otherwise ends it.
+ */
+function resetOrClose(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writableEnded && !socket.writableFinished) socket.destroy();
+  else socket.resetAndDestroy();
 }

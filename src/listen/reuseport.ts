@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorMap } from 'node:util';
+
+/** The addon's listening-socket calls (native/listen_socket.cc); negative numbers are -errno. */
+export interface ListenCalls {
+  listenSocket(host: string, port: number, backlog: number): [fd: number, port: number] | number;
+  dupFd(fd: number): number;
+  closeFd(fd: number): number;
+}
+
+let calls: ListenCalls | null | undefined;
+
+/**
+ * The addon's SO_REUSEPORT calls, or null where they cannot be had (not Linux, no addon build, a build from before
+ * they existed). Loaded once; the relay's loader (src/relay/native/binding.ts) loads the same module file.
+ */
+export function reusePortCalls(): ListenCalls | null {
+  if (calls !== undefined) return calls;
+  calls = null;
+  if (process.platform !== 'linux') return null;
+  try {
+    const require = createRequire(import.meta.url);
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => Partial<ListenCalls>;
+    const addon = nodeGypBuild(packageRoot());
+    if (typeof addon.listenSocket === 'function' && typeof addon.dupFd === 'function' &&
+      typeof addon.closeFd === 'function') calls = addon as ListenCalls;
+  } catch {
+    // No addon: node:cluster shares the listeners instead.
+  }
+  return calls;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('binding.gyp not found above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+/** A listening socket (SO_REUSEADDR + SO_REUSEPORT) on an IP address; its fd and the port it got. */
+export function openReusePort(
+  calls: ListenCalls, address: string, port: number, backlog: number,
+): { fd: number; port: number } | NodeJS.ErrnoException {
+  const r = calls.listenSocket(address, port, Math.min(65535, Math.max(1, backlog)));
+  if (typeof r === 'number') return listenError(r, address, port);
+  return { fd: r[0], port: r[1] };
+}
+
+/** An error shaped like net's own `listen` failures (code, errno, syscall, address, port). */
+export function listenError(errno: number, address: string, port: number): NodeJS.ErrnoException {
+  const [code, text] = getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error'];
+  const err = new Error(`listen ${code}: ${text} ${address}:${port}`) as NodeJS.ErrnoException & {
+    address: string; port: number;
+  };
+  err.code = code;
+  err.errno = errno;
+  err.syscall = 'listen';
+  err.address = address;
+  err.port = port;
+  return err;
+}
