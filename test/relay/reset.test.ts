@@ -21,6 +21,10 @@ for (const engine of availableEngines()) {
         const client = await connectTo(tg.port('fwd'));
         client.write('hello');
         await eventually(() => targetSocket !== null, 5_000, 'target connection');
+        // The target must have read the bytes before the reset lands: libuv, finding data and a reset queued
+        // together, reports the data and then an EOF (from POLLHUP) instead of the reset, and a paused socket
+        // with unread data never emits that 'end'.
+        await eventually(() => targetSocket!.readableLength === 5, 5_000, 'relayed bytes at the target');
         const errored = new Promise<string>((resolve) => {
           targetSocket!.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
           targetSocket!.once('end', () => resolve('end'));
