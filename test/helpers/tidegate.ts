@@ -104,7 +104,8 @@ export async function startTidegate(doc: Record<string, unknown>, options: Start
       const result = await runtime.reload(testConfig(next));
       if (!result.ok) throw new Error(`reload failed: ${JSON.stringify(result.failed)}`);
     },
-    stop: () => stopWithin(runtime, testConfig(current).shutdownGraceMs + STOP_WATCHDOG_MS),
+    // The grace in force: `current` may be a config a test set invalid on purpose (a reload that must fail).
+    stop: () => stopWithin(runtime, runtime.config.shutdownGraceMs + STOP_WATCHDOG_MS),
   };
 }
 
