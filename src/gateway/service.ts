@@ -12,7 +12,7 @@ import { HandlerRecovery } from '../health/service-recovery.js';
 import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
 import { FAULT_PATH } from '../util/test-hooks.js';
-import { listenService } from '../listen/listen.js';
+import { listenService, relisten } from '../listen/listen.js';
 import type { HealthSnapshot } from '../contracts/health.js';
 import type { ServiceState, ServiceStatus } from '../contracts/service-status.js';
 import type { Service } from '../contracts/service.js';
@@ -198,23 +198,9 @@ export class GatewayService implements Service<GatewayServiceConfig>, ScreenList
     NetServer.prototype.close.call(old, function retiredServerDrained() {
       retired.delete(old);
     });
-    const server = this.server;
     const recovery = this.recovery;
-    const name = this.name;
-    return new Promise<void>(function relisten(resolve, reject) {
-      function onError(err: NodeJS.ErrnoException): void {
-        // Bound by someone else meanwhile: the listener recovery re-binds with back-off.
-        server.removeListener('listening', onListening);
-        recovery.failed(err);
-        reject(err);
-      }
-      function onListening(): void {
-        server.removeListener('error', onError);
-        resolve();
-      }
-      server.prependOnceListener('error', onError);
-      server.once('listening', onListening);
-      listenService(server, name, host, port, 511);
+    return relisten(this.server, this.name, host, port, 511, function relistenFailed(err) {
+      recovery.failed(err);
     });
   }
 

@@ -21,3 +21,27 @@ export function listenService(server: Server, service: string, host: string, por
   if (hook === null) server.listen({ host, port, backlog });
   else hook.listen(server, service, host, port, backlog);
 }
+
+/**
+ * `listenService` as a promise, for a re-created listener: settles on 'listening' or the first 'error', which also
+ * goes to `failed` (a port bound by someone else meanwhile: the caller's listener recovery re-binds with back-off).
+ */
+export function relisten(
+  server: Server, service: string, host: string, port: number, backlog: number,
+  failed: (err: NodeJS.ErrnoException) => void,
+): Promise<void> {
+  return new Promise<void>(function relistening(resolve, reject) {
+    function onError(err: NodeJS.ErrnoException): void {
+      server.removeListener('listening', onListening);
+      failed(err);
+      reject(err);
+    }
+    function onListening(): void {
+      server.removeListener('error', onError);
+      resolve();
+    }
+    server.prependOnceListener('error', onError);
+    server.once('listening', onListening);
+    listenService(server, service, host, port, backlog);
+  });
+}

@@ -25,7 +25,7 @@ import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
 import { ListenerRecovery } from '../health/listener-recovery.js';
 import { HandlerRecovery } from '../health/service-recovery.js';
-import { listenService } from '../listen/listen.js';
+import { listenService, relisten } from '../listen/listen.js';
 import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import { encodeProxyHeader } from '../origin/proxy-protocol/encode.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
@@ -203,22 +203,9 @@ implements Service<C>, ScreenListener, AcceptListener {
     this.server = this.createListener();
     old.close();
     this.detachFromEngine();
-    const server = this.server;
     const recovery = this.recovery;
-    return new Promise<void>((resolve, reject) => {
-      function onError(err: NodeJS.ErrnoException): void {
-        // Bound by someone else meanwhile: the listener recovery re-binds with back-off.
-        server.removeListener('listening', onListening);
-        recovery.failed(err);
-        reject(err);
-      }
-      function onListening(): void {
-        server.removeListener('error', onError);
-        resolve();
-      }
-      server.prependOnceListener('error', onError);
-      server.once('listening', onListening);
-      listenService(server, this.name, host, port, 4096);
+    return relisten(this.server, this.name, host, port, 4096, function relistenFailed(err) {
+      recovery.failed(err);
     });
   }
 
