@@ -365,6 +365,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     int fd = static_cast<int>(a.Integer(kListenFd, 0, kMaxFd));
     bool noDelay = a.Bool(kListenNoDelay);
     int64_t keepAliveMs = a.Integer(kListenKeepAliveMs, 0, kMaxTimeoutMs);
+    bool shared = a.Bool(kListenShared);
     if (!a.ok()) return env.Undefined();
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
@@ -372,6 +373,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     if (dup < 0) return ThrowError(env, std::string("cannot take over the listening fd: ") + std::strerror(errno));
     Command c{Command::kListen, nullptr, id, dup, nullptr, nullptr};
     c.tune = TuneKey(noDelay, KeepAliveSec(keepAliveMs));
+    c.shared = shared;
     LoopFor(id).Post(c);
     listening_++;
     return env.Undefined();

@@ -4,6 +4,8 @@ import type { Server } from 'node:net';
 export interface ListenHook {
   /** Like `server.listen({ host, port, backlog })`: 'listening' or 'error' follows on the server. */
   listen(server: Server, service: string, host: string, port: number, backlog: number): void;
+  /** Whether `server` listens on a socket other processes hold too, whose queue outlives the server's copy. */
+  shares(server: Server): boolean;
 }
 
 let hook: ListenHook | null = null;
@@ -20,6 +22,15 @@ export function setListenHook(next: ListenHook | null): void {
 export function listenService(server: Server, service: string, host: string, port: number, backlog: number): void {
   if (hook === null) server.listen({ host, port, backlog });
   else hook.listen(server, service, host, port, backlog);
+}
+
+/**
+ * Whether a service's bound server listens on a socket shared with other processes (a fleet slot's socket, held by
+ * the primary and taken again by a replacement worker): closing it must leave its queued connections there. One
+ * process: never.
+ */
+export function sharesSocket(server: Server): boolean {
+  return hook !== null && hook.shares(server);
 }
 
 /**
