@@ -66,7 +66,7 @@ describe('native relay: pipe pool', { skip: skipNative, timeout: 120_000 }, () =
     await engine.shutdown();
   });
 
-  it('reads TIDEGATE_PIPE_SIZE (the perf-gate hook), _RELAY_THREADS and _NATIVE_ACCEPT, ignoring nonsense', async () => {
+  it('reads TIDEGATE_PIPE_SIZE (the perf-gate hook), _RELAY_THREADS, _NATIVE_ACCEPT; ignores nonsense', async () => {
     assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_PIPE_SIZE: '65536' }), { pipeSize: 65536 });
     assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_PIPE_SIZE: 'big' }), {});
     assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_PIPE_SIZE: '12' }), {});
