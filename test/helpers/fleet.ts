@@ -11,8 +11,8 @@ export function expectedAccepts(): 'engine' | 'node' {
   return native && process.env.TIDEGATE_NATIVE_ACCEPT !== '0' ? 'engine' : 'node';
 }
 
-/** `detail.accepts` of `service` in every worker slot (`GET /workers`), null where a slot does not report it. */
+/** Who accepts `service` in every worker slot (`GET /workers`), null where a slot does not report it. */
 export async function acceptsByWorker(admin: string, service: string): Promise<(string | null)[]> {
   const w = (await getJson(admin, '/workers')).body;
-  return w.slots.map((s: Json) => s.services.find((x: Json) => x.name === service)?.detail?.accepts ?? null);
+  return w.slots.map((s: Json) => s.services.find((x: Json) => x.name === service)?.accepts ?? null);
 }
