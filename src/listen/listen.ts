@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Server } from 'node:net';
 
 /** Who binds a service's listening socket when it is not the process itself (a worker of a fleet). */
@@ -27,10 +28,10 @@ export function listenService(server: Server, service: string, host: string, por
 /**
  * Whether a service's bound server listens on a socket shared with other processes (a fleet slot's socket, held by
  * the primary and taken again by a replacement worker): closing it must leave its queued connections there. One
- * process: never.
+ * process: never. A node:cluster worker's listener that has an fd is the primary's socket (`SCHED_NONE`).
  */
 export function sharesSocket(server: Server): boolean {
-  return hook !== null && hook.shares(server);
+  return hook !== null ? hook.shares(server) : cluster.isWorker;
 }
 
 /**
