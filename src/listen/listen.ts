@@ -26,12 +26,17 @@ export function listenService(server: Server, service: string, host: string, por
 }
 
 /**
- * Whether a service's bound server listens on a socket shared with other processes (a fleet slot's socket, held by
- * the primary and taken again by a replacement worker): closing it must leave its queued connections there. One
- * process: never. A node:cluster worker's listener that has an fd is the primary's socket (`SCHED_NONE`).
+ * Who holds a service's bound socket, for a relay engine that would accept on it:
+ * - `own`: this process alone (one process; a worker's own SO_REUSEPORT bind);
+ * - `shared`: a fleet slot's socket, held by the primary and taken again by a replacement worker: closing this
+ *   process's copy must leave its queued connections there;
+ * - `cluster`: node:cluster's (the fallback). Round-robin gives no fd; `SCHED_NONE` gives the primary's socket, which
+ *   the primary closes (and binds anew for the next worker) once every worker closed its server: an engine that kept
+ *   a copy after Node's server closed would make that bind fail with EADDRINUSE. Node keeps accepting there.
  */
-export function sharesSocket(server: Server): boolean {
-  return hook !== null ? hook.shares(server) : cluster.isWorker;
+export function socketHolder(server: Server): 'own' | 'shared' | 'cluster' {
+  if (hook !== null) return hook.shares(server) ? 'shared' : 'own';
+  return cluster.isWorker ? 'cluster' : 'own';
 }
 
 /**

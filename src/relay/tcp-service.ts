@@ -25,7 +25,7 @@ import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
 import { ListenerRecovery } from '../health/listener-recovery.js';
 import { HandlerRecovery } from '../health/service-recovery.js';
-import { listenService, relisten, sharesSocket } from '../listen/listen.js';
+import { listenService, relisten, socketHolder } from '../listen/listen.js';
 import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import { encodeProxyHeader } from '../origin/proxy-protocol/encode.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
@@ -177,9 +177,11 @@ implements Service<C>, ScreenListener, AcceptListener {
     if (this.engineListener !== null || engine.listen === undefined || !this.acceptsInEngine()) return;
     const bound = server.address();
     if (bound === null || typeof bound !== 'object') return;
-    // Null where the engine cannot take it: a cluster worker's round-robin listener has no fd (the primary accepts).
+    const holder = socketHolder(server);
+    // node:cluster's listeners stay with Node (round-robin: no fd; SCHED_NONE: see socketHolder).
+    if (holder === 'cluster') return;
     const { noDelay, keepAliveMs } = this.config;
-    const shared = sharesSocket(server);
+    const shared = holder === 'shared';
     const listener = engine.listen(server, this, { noDelay, keepAliveMs }, shared);
     if (listener === null) return;
     this.engineListener = listener;
