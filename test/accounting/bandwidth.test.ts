@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { echoServer, firehose, sink } from '../fixtures/tcp.js';
 import { type TestServer } from '../helpers/listen.js';
+import { moved, sample, sampleFor, type Sample, slope, spanS } from '../helpers/rate-sample.js';
 import { connectTo, hashUntilEnd, sendRandom } from '../helpers/sockets.js';
 import { engines, startTidegate } from '../helpers/tidegate.js';
 import { eventually, sleep } from '../helpers/wait.js';
@@ -16,57 +17,6 @@ const WINDOW_S = 5;
 const CHUNK = Math.floor(RATE / 50);
 
 /**
- * The next point after an I/O poll: a timer callback runs before the poll phase, so a count read there misses what
- * arrived while the process waited for the CPU, paired with the late clock. Read after a poll, count and clock agree.
- */
-function afterPoll(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** A count and the clock (`performance.now()`) it was read at, after an I/O poll. */
-interface Sample {
-  readonly at: number;
-  readonly bytes: number;
-}
-
-async function sample(read: () => number): Promise<Sample> {
-  await afterPoll();
-  return { at: performance.now(), bytes: read() };
-}
-
-const SAMPLE_MS = 100;
-
-/** `from`, then samples of `read` every SAMPLE_MS for `ms`. */
-async function sampleFor(read: () => number, from: Sample, ms: number): Promise<Sample[]> {
-  const samples = [from];
-  const end = from.at + ms;
-  while (samples[samples.length - 1]!.at < end) {
-    await sleep(SAMPLE_MS);
-    samples.push(await sample(read));
-  }
-  return samples;
-}
-
-/** The least-squares slope of bytes over time: bytes per second. */
-function slope(samples: readonly Sample[]): number {
-  const n = samples.length;
-  let meanT = 0;
-  let meanB = 0;
-  for (const s of samples) {
-    meanT += s.at / 1000 / n;
-    meanB += s.bytes / n;
-  }
-  let num = 0;
-  let den = 0;
-  for (const s of samples) {
-    const dt = s.at / 1000 - meanT;
-    num += dt * (s.bytes - meanB);
-    den += dt * dt;
-  }
-  return num / den;
-}
-
-/**
  * A fair share: each of n connections sharing the user's bucket moves at least FAIR_SHARE of an even split of the
  * window's bytes (25% with two, 12.5% with four). On a loaded 2-core machine the JS engine's shares of four dipped to
  * 72% of even (bytes per turn follow what each source had ready); a bucket that lets the relay that just had its turn
@@ -78,17 +28,16 @@ const FAIR_SHARE = 0.5;
  * The bucket starts with at most one second's worth; then it refills at the rate. Checked on bytes received over
  * the first second (from the first connect) and over the ~5 s window after it.
  *
- * The window's rate is the least-squares slope of 100 ms samples, ±10%. A token bucket evens a stall out: a relay
- * that got no CPU for a moment moves what it missed (up to one second's worth) as soon as it runs again. The bytes
- * between two instants therefore move by that catch-up when a stall falls on one of them, and two 5 s end points
- * missed ±10% when the machine was starved for half a second at either; the slope of 50 samples is moved a fifth as
- * much by a stall at an edge and not at all by one inside. A bucket that passes a different rate moves every sample.
+ * The window's rate is the least-squares slope of 100 ms samples (helpers/rate-sample.ts), ±10%: a token bucket
+ * passes what a stalled relay missed (up to one second's worth) once it runs again, so a half-second stall at either
+ * end point of a 5 s window moves a two-point rate by 10%, and the slope of 50 samples by 2-3%. A bucket that passes
+ * a different rate moves every sample.
  */
 function assertRate(
   label: string, first: Sample, firstS: number, window: readonly Sample[], connections = 1,
 ): void {
   const measured = slope(window);
-  const windowS = (window[window.length - 1]!.at - window[0]!.at) / 1000;
+  const windowS = spanS(window);
   assert.ok(
     Math.abs(measured - RATE) <= RATE * 0.1,
     `${label}: ${Math.round(measured)} B/s (slope of ${window.length} samples over ${windowS.toFixed(2)} s), `
@@ -145,13 +94,13 @@ for (const engine of engines()) {
         const eachEnd = each.slice();
         assertRate(`${connections} connection(s)`, first, firstS, window, connections);
         // Each connection takes its turn: none starves the others of the user's rate.
-        const moved = window[window.length - 1]!.bytes - window[0]!.bytes;
+        const total = moved(window);
         const share = FAIR_SHARE / connections;
         for (let i = 0; i < connections; i++) {
           const bytes = eachEnd[i]! - eachStart[i]!;
           assert.ok(
-            bytes >= moved * share,
-            `connection ${i} of ${connections} moved ${bytes} of ${moved} bytes (< ${Math.round(share * 100)}%)`,
+            bytes >= total * share,
+            `connection ${i} of ${connections} moved ${bytes} of ${total} bytes (< ${Math.round(share * 100)}%)`,
           );
         }
       } finally {
