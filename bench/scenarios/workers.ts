@@ -288,14 +288,14 @@ async function run(context: BenchContext): Promise<BenchReport> {
           ((http.genCpu + up1 - up0) / http.requests) * 1e6);
         collector.add('chat300-gen-cores', r.path, 'cores', 'lower', (http.genCpu + up1 - up0) / seconds);
         collector.add('chat300-tidegate-cores', r.path, 'cores', 'higher', (cpu1 - cpu0) / seconds);
+        let rates = `${http.reqPerSec.toFixed(0)} req/s (tidegate ${((cpu1 - cpu0) / seconds).toFixed(2)} cores, ` +
+          `load + upstream ${((http.genCpu + up1 - up0) / seconds).toFixed(2)})`;
         cpu0 = await cpuOf(pids);
         const c = await churnAll(r, duration * 1000);
         cpu1 = await cpuOf(pids);
         collector.add('churn-conn-per-sec', r.path, 'conn/s', 'higher', c.connPerSec);
         collector.add('churn-cpu-per-conn', r.path, 'µs', 'lower', ((cpu1 - cpu0) / c.connections) * 1e6);
-        let rates = `${http.reqPerSec.toFixed(0)} req/s (tidegate ${((cpu1 - cpu0) / seconds).toFixed(2)} cores, ` +
-          `load + upstream ${((http.genCpu + up1 - up0) / seconds).toFixed(2)}), ${c.connPerSec.toFixed(0)} conn/s, ` +
-          `idle ${(((idle1 - idle0) / idleSeconds) * 1000).toFixed(1)} ms/s`;
+        rates += `, ${c.connPerSec.toFixed(0)} conn/s, idle ${(((idle1 - idle0) / idleSeconds) * 1000).toFixed(1)} ms/s`;
         if (r.path === LIMITED_ON) {
           up0 = await threadCpuOf(up);
           cpu0 = await cpuOf(pids);
