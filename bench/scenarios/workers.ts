@@ -295,7 +295,8 @@ async function run(context: BenchContext): Promise<BenchReport> {
         cpu1 = await cpuOf(pids);
         collector.add('churn-conn-per-sec', r.path, 'conn/s', 'higher', c.connPerSec);
         collector.add('churn-cpu-per-conn', r.path, 'µs', 'lower', ((cpu1 - cpu0) / c.connections) * 1e6);
-        rates += `, ${c.connPerSec.toFixed(0)} conn/s, idle ${(((idle1 - idle0) / idleSeconds) * 1000).toFixed(1)} ms/s`;
+        const idleMs = ((idle1 - idle0) / idleSeconds) * 1000;
+        rates += `, ${c.connPerSec.toFixed(0)} conn/s, idle ${idleMs.toFixed(1)} ms/s`;
         if (r.path === LIMITED_ON) {
           up0 = await threadCpuOf(up);
           cpu0 = await cpuOf(pids);
