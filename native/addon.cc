@@ -359,6 +359,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     uint64_t id = a.RelayId(kListenId);
     int fd = a.Fd(kListenFd);
     Tuning tuning = a.ClientTuning(kListenNoDelay, kListenKeepAliveMs);
+    bool shared = a.Bool(kListenShared);
     if (!a.ok()) return env.Undefined();
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
@@ -366,6 +367,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     if (dup < 0) return ThrowError(env, std::string("cannot take over the listening fd: ") + std::strerror(errno));
     Command c{Command::kListen, nullptr, id, dup, nullptr, nullptr};
     c.tune = TuneKey(tuning.noDelay, tuning.keepAliveSec);
+    c.shared = shared;
     LoopFor(id).Post(c);
     listening_++;
     return env.Undefined();

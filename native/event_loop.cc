@@ -272,7 +272,7 @@ bool Loop::DrainCommands() {
         break;
       case Command::kListen:
         if (stop) close(c.reason);
-        else Listen(c.id, c.reason, c.tune);
+        else Listen(c.id, c.reason, c.tune, c.shared);
         break;
       case Command::kUnlisten:
         Unlisten(c.id);
@@ -339,12 +339,13 @@ static bool HasClientOptions(int fd, int64_t tune) {
   return v[2] == keepAliveSec && v[3] == 1 && v[4] == 10;
 }
 
-void Loop::Listen(uint64_t id, int fd, int64_t tune) {
+void Loop::Listen(uint64_t id, int fd, int64_t tune, bool shared) {
   TG_ASSERT(OnLoopThread() && listeners_.count(id) == 0);
   Listener* l = new Listener();
   l->id = id;
   l->fd = fd;
   l->tune = tune;
+  l->shared = shared;
   SetClientOptions(fd, tune);
   listeners_.emplace(id, l);
   if (!WatchListener(l, true)) {
@@ -355,11 +356,12 @@ void Loop::Listen(uint64_t id, int fd, int64_t tune) {
 
 // What the listener's queue still holds is accepted first, as Node would have (it accepts as soon as it polls): JS
 // admits those connections (a re-bind, a handler restart) or refuses them (a stop), instead of the kernel resetting
-// them when the socket closes.
+// them when the socket closes. Not on a shared socket: closing our fd does not close it, and what waits in its queue
+// belongs to the processes still accepting on it (a fleet's replacement worker).
 void Loop::Unlisten(uint64_t id) {
   auto it = listeners_.find(id);
   if (it == listeners_.end()) return;
-  Accept(it->second, kMaxBacklog);
+  if (!it->second->shared) Accept(it->second, kMaxBacklog);
   CloseListener(it->second);
 }
 

@@ -41,6 +41,7 @@ struct Command {
   std::string* farewell;  // kClose: bytes for the client of a relay that never connected (owned by the loop)
   std::promise<void>* done = nullptr;  // kUnlisten: set once the listening fd is closed (the caller waits)
   int64_t tune = 0;  // kListen: the clients' TuneKey (accepted_fds.h)
+  bool shared = false;  // kListen: other processes hold the socket too (Listener::shared)
 };
 
 // A listening socket the loop accepts on. `ep` comes first: its relay is nullptr, which tells a listener's epoll
@@ -54,6 +55,7 @@ struct Listener {
   int64_t tune = 0;        // the TuneKey set on the listening socket
   bool checked = false;    // whether the first accepted socket was checked for the inherited options
   bool inherits = false;   // accepted sockets have `tune` already (checked on the first one)
+  bool shared = false;     // other processes accept on the socket too: its queue is theirs once we stop
 };
 
 class Loop {
@@ -84,7 +86,7 @@ class Loop {
   void ConnectFailed(Relay* r, int err);
   void OnDialEvents(Relay* r, int side, uint32_t events);
   void OnEvents(Endpoint* ep, uint32_t events);
-  void Listen(uint64_t id, int fd, int64_t tune);
+  void Listen(uint64_t id, int fd, int64_t tune, bool shared);
   void Unlisten(uint64_t id);
   void CloseListener(Listener* l);
   bool WatchListener(Listener* l, bool on);

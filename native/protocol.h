@@ -47,13 +47,15 @@ namespace tidegate {
   X(kRedialConnectTimeoutMs, "connectTimeoutMs") \
   X(kRedialReportConnect, "reportConnect")
 
-// listen(id, fd, noDelay, keepAliveMs): the loop accepts on a dup of the listening socket `fd`, which gets the
-// clients' TCP options once (accepted sockets inherit them); unlisten(id) stops and closes it.
-#define TG_LISTEN_ARGS(X)         \
-  X(kListenId, "id")              \
-  X(kListenFd, "fd")              \
-  X(kListenNoDelay, "noDelay")    \
-  X(kListenKeepAliveMs, "keepAliveMs")
+// listen(id, fd, noDelay, keepAliveMs, shared): the loop accepts on a dup of the listening socket `fd`, which gets
+// the clients' TCP options once (accepted sockets inherit them); unlisten(id) stops and closes it. `shared`: other
+// processes hold the socket too (a fleet's slot socket), so unlisten leaves what is queued to them.
+#define TG_LISTEN_ARGS(X)                \
+  X(kListenId, "id")                     \
+  X(kListenFd, "fd")                     \
+  X(kListenNoDelay, "noDelay")           \
+  X(kListenKeepAliveMs, "keepAliveMs")   \
+  X(kListenShared, "shared")
 
 // settleAccepted(fd, how) -> whether fd was an accepted connection still unanswered; see SettleHow.
 #define TG_SETTLE_ARGS(X) \

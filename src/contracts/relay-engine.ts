@@ -118,6 +118,8 @@ export interface AcceptListener {
 /** A listener an engine accepts on; `close()` returns once the engine let go of the socket (idempotent). */
 export interface EngineListener {
   close(): void;
+  /** Settles after `close()` once every connection the engine accepted on it has reached its AcceptListener. */
+  readonly delivered: Promise<void>;
 }
 
 /**
@@ -168,9 +170,11 @@ export interface RelayEngine {
    * Accepting in the engine (the native engine on Linux, unless turned off): the engine accepts on a dup of the bound
    * `server`'s socket and posts each connection to `listener`. The caller must then close `server` (Node stops
    * polling the socket; the engine's dup keeps it listening). Null when this engine does not accept, or not this
-   * server (a cluster worker's round-robin handle has no fd): the caller keeps Node's accept path.
+   * server (a cluster worker's round-robin handle has no fd): the caller keeps Node's accept path. `shared`: other
+   * processes accept on the same socket (a fleet slot's SO_REUSEPORT socket), so closing the listener leaves what is
+   * queued to them; otherwise the engine accepts the queue first (the connections reach `listener`).
    */
-  listen?(server: Server, listener: AcceptListener, client: ClientOptions): EngineListener | null;
+  listen?(server: Server, listener: AcceptListener, client: ClientOptions, shared: boolean): EngineListener | null;
   /** `dial` for a connection the engine accepted: no Node socket ever existed for it. */
   dialAccepted?(
     fd: number,

@@ -105,8 +105,8 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
    * becomes a Node socket, which was most of the main thread's cost of a short connection). The engine accepts when
    * it also dials every target (IP literals: admission needs only the client's address, the engine sets the client's
    * TCP options) and no PROXY header is read from clients (HeaderReader needs the socket's bytes) or written to
-   * targets (it needs the socket's local address). Everything else keeps Node's accept path, as does a cluster
-   * worker's round-robin listener (the engine declines it) and any process without `TIDEGATE_NATIVE_ACCEPT=1`.
+   * targets (it needs the socket's local address). Everything else keeps Node's accept path, as do node:cluster's
+   * workers (see `socketHolder` in src/listen/listen.ts) and a process with `TIDEGATE_NATIVE_ACCEPT=0`.
    */
   protected override acceptsInEngine(): boolean {
     return this.engineDials && this.config.acceptProxyProtocol === null && this.config.proxyProtocol === null;

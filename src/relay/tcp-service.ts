@@ -25,7 +25,7 @@ import { formatHostPort } from '../util/address.js';
 import { SlotList } from '../util/slot-list.js';
 import { ListenerRecovery } from '../health/listener-recovery.js';
 import { HandlerRecovery } from '../health/service-recovery.js';
-import { listenService, relisten } from '../listen/listen.js';
+import { listenService, relisten, socketHolder } from '../listen/listen.js';
 import { ClientScreen, type ScreenListener } from '../origin/client-screen.js';
 import { encodeProxyHeader } from '../origin/proxy-protocol/encode.js';
 import type { ProxyHeader } from '../origin/proxy-protocol/parse.js';
@@ -126,6 +126,13 @@ implements Service<C>, ScreenListener, AcceptListener {
   private engineListener: EngineListener | null = null;
   /** What the server had bound when its socket went to the engine (a closed server no longer knows). */
   private boundByEngine: AddressInfo | null = null;
+  /** Whether the engine's listener is on a socket other processes accept on too (a fleet slot's). */
+  private engineShared = false;
+  /**
+   * Draining, while a shared socket's engine listener delivers what it accepted before it closed: those are admitted
+   * (Node would have accepted them before the stop; the queue they left stays for the replacement worker).
+   */
+  private admitsDelivered = false;
 
   constructor(config: C, context: ServiceContext) {
     this.name = config.name;
@@ -170,11 +177,15 @@ implements Service<C>, ScreenListener, AcceptListener {
     if (this.engineListener !== null || engine.listen === undefined || !this.acceptsInEngine()) return;
     const bound = server.address();
     if (bound === null || typeof bound !== 'object') return;
-    // Null where the engine cannot take it: a cluster worker's round-robin listener has no fd (the primary accepts).
+    const holder = socketHolder(server);
+    // node:cluster's listeners stay with Node (round-robin: no fd; SCHED_NONE: see socketHolder).
+    if (holder === 'cluster') return;
     const { noDelay, keepAliveMs } = this.config;
-    const listener = engine.listen(server, this, { noDelay, keepAliveMs });
+    const shared = holder === 'shared';
+    const listener = engine.listen(server, this, { noDelay, keepAliveMs }, shared);
     if (listener === null) return;
     this.engineListener = listener;
+    this.engineShared = shared;
     this.boundByEngine = bound;
     server.close();
   }
@@ -299,7 +310,13 @@ implements Service<C>, ScreenListener, AcceptListener {
     this.handlerRecovery.stop();
     // Stop listening now; close()'s callback would wait for every live connection, which is the grace logic's job.
     this.server.close();
+    const listener = this.engineListener;
     this.detachFromEngine();
+    if (listener !== null && this.engineShared) {
+      this.admitsDelivered = true;
+      await listener.delivered;
+      this.admitsDelivered = false;
+    }
     if (this.live > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
@@ -340,6 +357,8 @@ implements Service<C>, ScreenListener, AcceptListener {
         acceptErrors: this.acceptErrors,
         refusedBy: { ...this.screen.refusals },
         listener: this.recovery.status(),
+        // Who accepts this service's connections: the relay engine's thread, or Node (see `acceptsInEngine`).
+        accepts: this.engineListener !== null ? 'engine' : 'node',
         handler: this.handlerRecovery.status(),
         ...this.detail(),
       },
@@ -536,7 +555,8 @@ implements Service<C>, ScreenListener, AcceptListener {
 
   private admitFromEngine(fd: number, label: string): void {
     const engine = this.context.engine;
-    if (this.state !== 'running' || this.live >= this.config.maxConnections || Date.now() < this.acceptPausedUntil) {
+    const takes = this.state === 'running' || (this.admitsDelivered && this.state === 'draining');
+    if (!takes || this.live >= this.config.maxConnections || Date.now() < this.acceptPausedUntil) {
       this.refused++;
       engine.settleAccepted!(fd, 'reset');
       return;

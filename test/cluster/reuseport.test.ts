@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
 import type { CliProcess } from '../helpers/cli.js';
 import {
-  killFleet, restartUnderLoad, spreadConnections, startFleet, workersReport as workers, type Fleet,
+  acceptsByWorker, expectedAccepts, killFleet, restartUnderLoad, spreadConnections, startFleet,
+  workersReport as workers, type Fleet,
 } from '../helpers/fleet.js';
 import { getJson, post, type Json } from '../helpers/http.js';
 import { freePort, type TestServer } from '../helpers/listen.js';
@@ -69,6 +70,8 @@ describe('workers on SO_REUSEPORT listeners held per slot by the primary', { ski
     assert.equal(status.services.find((s: Json) => s.name === 'fwd').listen, `127.0.0.1:${port}`);
     const totals = await landOnBoth(admin, port, 'fwd');
     assert.ok(totals.every((n) => n > 0), `both workers accepted: ${totals.join()}`);
+    // Each worker's addon accepts on its own copy of the slot's socket (Node, with TIDEGATE_NATIVE_ACCEPT=0).
+    assert.deepEqual(await acceptsByWorker(admin, 'fwd'), [expectedAccepts(), expectedAccepts()]);
   });
 
   it('a reload that changes a listen port applies in both workers; the old port is closed', async () => {
@@ -84,6 +87,7 @@ describe('workers on SO_REUSEPORT listeners held per slot by the primary', { ski
     assert.deepEqual(result.changed, ['moving']);
     const totals = await landOnBoth(admin, newPort, 'moving');
     assert.ok(totals.every((n) => n > 0), `both workers accepted on the new port: ${totals.join()}`);
+    assert.deepEqual(await acceptsByWorker(admin, 'moving'), [expectedAccepts(), expectedAccepts()]);
     await eventually(() => refused(oldPort), 10_000, 'the old port refuses connections');
   });
 
@@ -106,6 +110,7 @@ describe('workers on SO_REUSEPORT listeners held per slot by the primary', { ski
     }
     const totals = await landOnBoth(admin, port, 'fwd');
     assert.ok(totals.every((n) => n > 0), `both new workers accept: ${totals.join()}`);
+    assert.deepEqual(await acceptsByWorker(admin, 'fwd'), [expectedAccepts(), expectedAccepts()]);
   });
 });
 
@@ -131,5 +136,7 @@ describe('workers with TIDEGATE_WORKER_LISTEN=cluster: node:cluster shares the l
     assert.equal((await workers(admin)).scheduling, 'rr');
     const totals = await landOnBoth(admin, fleet.tg.port('fwd'), 'fwd');
     assert.ok(totals.every((n) => n > 0), `both workers accepted: ${totals.join()}`);
+    // The primary accepts and passes each connection over IPC: a worker's handle has no fd for the addon.
+    assert.deepEqual(await acceptsByWorker(admin, 'fwd'), ['node', 'node']);
   });
 });

@@ -8,7 +8,8 @@ import { echoServer } from '../fixtures/tcp.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import type { CliProcess } from '../helpers/cli.js';
 import {
-  killFleet, liveByWorker, restartUnderLoad, spreadConnections, startFleet, totalByWorker, workersReport, type Fleet,
+  acceptsByWorker, expectedAccepts, killFleet, liveByWorker, restartUnderLoad, spreadConnections, startFleet,
+  totalByWorker, workersReport, type Fleet,
 } from '../helpers/fleet.js';
 import { channel } from '../helpers/gateway.js';
 import { getJson, post, type Json } from '../helpers/http.js';
@@ -94,6 +95,12 @@ describe('workers: two worker processes behind shared listeners', () => {
     assert.equal(w.count, 2);
     assert.deepEqual(w.slots.map((s: Json) => s.state), ['running', 'running']);
     assert.notEqual(w.slots[0].pid, w.slots[1].pid);
+    // The forward services' workers accept in their addon (on a copy of the slot's socket), by default.
+    await eventually(async () => (await acceptsByWorker(admin, 'quota')).every((a) => a !== null),
+      10_000, 'both workers report their services');
+    for (const service of ['fwd', 'quota']) {
+      assert.deepEqual(await acceptsByWorker(admin, service), [expectedAccepts(), expectedAccepts()], service);
+    }
     // Requests on connections of their own until both workers have served some (the kernel picks the worker).
     let sent = 0;
     for (let batch = 0; batch < 10; batch++) {
@@ -152,6 +159,7 @@ describe('workers: two worker processes behind shared listeners', () => {
       alreadyLive: survivors.length, done: (now) => now[0]! > 0,
     });
     await eventually(async () => (await liveByWorker(admin, 'fwd'))[0]! > 0, 10_000, 'the new worker relays');
+    assert.deepEqual(await acceptsByWorker(admin, 'fwd'), [expectedAccepts(), expectedAccepts()]);
     for (const s of [...survivors, ...fresh]) s.destroy();
   });
 
@@ -219,6 +227,7 @@ describe('workers: two worker processes behind shared listeners', () => {
     await eventually(async () => (await workersReport(admin)).slots.every(
       (s: Json) => s.services.some((x: Json) => x.name === 'added' && x.state === 'running'),
     ), 10_000, 'added in both workers');
+    assert.deepEqual(await acceptsByWorker(admin, 'added'), [expectedAccepts(), expectedAccepts()]);
     const status = (await getJson(admin, '/status')).body;
     assert.equal(status.reloads.total, 1);
   });

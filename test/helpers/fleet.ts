@@ -5,6 +5,7 @@ import { getJson, post, type Json } from './http.js';
 import { connectTo, echoOnce } from './sockets.js';
 import { tempDir } from './temp.js';
 import { eventually } from './wait.js';
+import { reusePortCalls } from '../../src/listen/reuseport.js';
 
 /** Worker fleets in tests: a `tidegate start` process with workers, and what its workers report. */
 
@@ -48,6 +49,22 @@ export async function killFleet(fleet: Fleet | undefined): Promise<void> {
 /** `GET /workers`. */
 export async function workersReport(admin: string): Promise<Json> {
   return (await getJson(admin, '/workers')).body;
+}
+
+/**
+ * Who accepts a native forward service's connections in a fleet's workers, as this test run configures them: the
+ * addon on its slot's SO_REUSEPORT socket by default; Node with `TIDEGATE_NATIVE_ACCEPT=0`, the JavaScript engine,
+ * or without the addon (node:cluster's round-robin handles have no fd).
+ */
+export function expectedAccepts(): 'engine' | 'node' {
+  const native = process.env.TIDEGATE_RELAY !== 'js' && reusePortCalls() !== null;
+  return native && process.env.TIDEGATE_NATIVE_ACCEPT !== '0' ? 'engine' : 'node';
+}
+
+/** Who accepts `service` in every worker slot (`GET /workers`), null where a slot does not report it. */
+export async function acceptsByWorker(admin: string, service: string): Promise<(string | null)[]> {
+  const w = await workersReport(admin);
+  return w.slots.map((s: Json) => s.services.find((x: Json) => x.name === service)?.accepts ?? null);
 }
 
 /** Live connections of `service` per worker slot, from the workers' last reports. */

@@ -42,7 +42,7 @@ const CALLS: ReadonlyArray<readonly [call: string, table: string]> = [
 function goodValue(slot: string): unknown {
   if (slot === 'host') return '127.0.0.1';
   if (/^(pending|greeting|farewell|address)/.test(slot)) return Buffer.from('x');
-  if (/^(reportConnect|noDelay|countIn|countOut|tuneClient|accepted)$/.test(slot)) return true;
+  if (/^(reportConnect|noDelay|countIn|countOut|tuneClient|accepted|shared)$/.test(slot)) return true;
   if (slot === 'id') return 1;
   return 0;
 }

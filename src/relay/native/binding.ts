@@ -31,7 +31,7 @@ export interface NativeEngineOptions {
   readonly maxPipes?: number;
   /** Test hook: relays copy through buffers as if splice were refused (the EINVAL/ENOSYS fallback). */
   readonly forceCopy?: boolean;
-  /** For the TypeScript engine, not the addon: true turns accepting in the addon on (`TIDEGATE_NATIVE_ACCEPT=1`). */
+  /** For the TypeScript engine, not the addon: false turns accepting in the addon off (`TIDEGATE_NATIVE_ACCEPT=0`). */
   readonly accept?: boolean;
 }
 

@@ -109,11 +109,17 @@ class NativeListener implements EngineListener {
   readonly listener: AcceptListener;
   readonly engine: NativeRelayEngine;
   closed = false;
+  readonly delivered: Promise<void>;
+  /** Settles `delivered`: the `unlistened` record arrived (every accepted record came before it), or shutdown. */
+  settle: () => void = noop;
 
   constructor(engine: NativeRelayEngine, id: number, listener: AcceptListener) {
     this.id = id;
     this.listener = listener;
     this.engine = engine;
+    this.delivered = new Promise<void>((resolve) => {
+      this.settle = resolve;
+    });
   }
 
   close(): void {
@@ -243,7 +249,7 @@ export class NativeRelayEngine implements RelayEngine {
   #deliveries = 0;
   #records = 0;
   #refd = false;
-  /** Whether `listen` hands listeners to the addon (`TIDEGATE_NATIVE_ACCEPT=1`; off by default for now). */
+  /** Whether `listen` hands listeners to the addon (by default; `TIDEGATE_NATIVE_ACCEPT=0` turns it off). */
   readonly #accepts: boolean;
   readonly #listeners = new Map<number, NativeListener>();
   #nextListenerId = 1;
@@ -259,7 +265,7 @@ export class NativeRelayEngine implements RelayEngine {
     options: NativeEngineOptions = {},
   ) {
     this.#binding = new construct(this.#onStats.bind(this), options);
-    this.#accepts = options.accept === true && typeof this.#binding.listen === 'function';
+    this.#accepts = options.accept !== false && typeof this.#binding.listen === 'function';
   }
 
   get liveCount(): number {
@@ -329,13 +335,13 @@ export class NativeRelayEngine implements RelayEngine {
     return relay;
   }
 
-  listen(server: Server, listener: AcceptListener, client: ClientOptions): EngineListener | null {
+  listen(server: Server, listener: AcceptListener, client: ClientOptions, shared: boolean): EngineListener | null {
     if (!this.#accepts || this.#shuttingDown) return null;
     const fd = listeningFd(server);
     if (fd < 0) return null;
     checkMs('keepAliveMs', client.keepAliveMs);
     const id = this.#nextListenerId++;
-    this.#binding.listen(id, fd, client.noDelay === true, addonMs(client.keepAliveMs));
+    this.#binding.listen(id, fd, client.noDelay === true, addonMs(client.keepAliveMs), shared);
     const handle = new NativeListener(this, id, listener);
     this.#listeners.set(id, handle);
     this.#updateRef();
@@ -465,7 +471,10 @@ export class NativeRelayEngine implements RelayEngine {
       }
       // The loops close their listeners as they stop; records of connections accepted meanwhile are dropped (the
       // addon resets those connections itself).
-      for (const handle of this.#listeners.values()) handle.closed = true;
+      for (const handle of this.#listeners.values()) {
+        handle.closed = true;
+        handle.settle();
+      }
       this.#listeners.clear();
       // Joins the loop threads; every live relay's `shutdown` record is queued to #onStats already.
       this.#binding.shutdown();
@@ -625,7 +634,10 @@ export class NativeRelayEngine implements RelayEngine {
           this.#accepted(handle, records[i + RecordField.bytesIn]!, labels.slice(labelAt, end));
           labelAt = end;
         } else if (code === RecordCode.unlistened) {
-          if (handle !== undefined) this.#listeners.delete(handle.id);
+          if (handle !== undefined) {
+            this.#listeners.delete(handle.id);
+            handle.settle();
+          }
           this.#updateRef();
         } else if (handle !== undefined && !handle.closed) {
           this.#acceptFailed(handle, records[i + RecordField.bytesIn]!, records[i + RecordField.bytesOut] === 1);

@@ -96,11 +96,12 @@ export const DisposeArg = { id: 0 } as const;
 export type DisposeArgs = [id: number];
 
 /**
- * listen(id, fd, noDelay, keepAliveMs): the addon accepts on a dup of the listening socket, which gets the clients'
- * TCP options once (accepted sockets inherit them); unlisten(id) (a DisposeArgs) closes it.
+ * listen(id, fd, noDelay, keepAliveMs, shared): the addon accepts on a dup of the listening socket, which gets the
+ * clients' TCP options once (accepted sockets inherit them); unlisten(id) (a DisposeArgs) closes it. `shared`: other
+ * processes hold the socket too, so unlisten leaves its queue to them.
  */
-export const ListenArg = { id: 0, fd: 1, noDelay: 2, keepAliveMs: 3 } as const;
-export type ListenArgs = [id: number, fd: number, noDelay: boolean, keepAliveMs: number];
+export const ListenArg = { id: 0, fd: 1, noDelay: 2, keepAliveMs: 3, shared: 4 } as const;
+export type ListenArgs = [id: number, fd: number, noDelay: boolean, keepAliveMs: number, shared: boolean];
 
 /** settleAccepted(fd, how): ends the addon's ownership of an accepted connection not dialed (`SettleHow`). */
 export const SettleArg = { fd: 0, how: 1 } as const;
