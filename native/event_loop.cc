@@ -61,8 +61,8 @@ void EraseFrom(std::vector<Relay*>& list, Relay* r) {
 
 bool Loop::OnLoopThread() const { return tCurrentLoop == this; }
 
-Loop::Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted)
-    : budget_(budget), sink_(sink), accepted_(accepted), pool_(budget) {}
+Loop::Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted, Grants& grants)
+    : budget_(budget), sink_(sink), accepted_(accepted), grants_(grants), pool_(budget) {}
 
 Loop::~Loop() {
   StopAndJoin();
@@ -367,6 +367,7 @@ void Loop::CloseListener(Listener* l) {
   WatchListener(l, false);
   if (l->resumeAtNs != 0) restingListeners_--;
   close(l->fd);
+  grants_.Drop(l->id);  // JS forgets them at the record below
   listeners_.erase(l->id);
   batch_.insert(batch_.end(), {static_cast<double>(l->id), 0, 0, static_cast<double>(kUnlistened)});
   delete l;
@@ -383,8 +384,9 @@ bool Loop::WatchListener(Listener* l, bool on) {
   return true;
 }
 
-// Accepts what waits (up to kMaxAccepts) and posts each connection to JS, which decides admission and answers with
-// dial(accepted) or settleAccepted. The client's TCP options are set by that dial (tuneClient), on this thread.
+// Accepts what waits (up to kMaxAccepts). A connection that finds a grant (grants.h) is dialed at once and JS hears
+// of it after (`admitted`); any other is posted to JS, which decides admission and answers with dial(accepted) or
+// settleAccepted. The client's TCP options are set by that dial (tuneClient), on this thread.
 void Loop::Accept(Listener* l, int max) {
   TG_ASSERT(OnLoopThread());
   for (int i = 0; i < max; i++) {
@@ -431,8 +433,20 @@ void Loop::Accept(Listener* l, int max) {
       l->checked = true;
       l->inherits = HasClientOptions(fd, l->tune);
     }
-    accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
     labels_.append(label, static_cast<size_t>(n));
+    if (Relay* g = grants_.Take(l->id)) {
+      // Its record first: the relay's own (a failed connect, its close) must reach JS after it.
+      batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(g->id), static_cast<double>(n),
+                                   static_cast<double>(kAdmitted)});
+      g->fds[kClient] = fd;
+      g->dirs[kIn].src = fd;
+      g->dirs[kOut].dst = fd;
+      // Options it inherited from its listener need not be set again.
+      if (g->tuneClient && l->inherits && l->tune == TuneKey(g->noDelay, g->keepAliveSec)) g->tuneClient = false;
+      StartRelay(g);
+      continue;
+    }
+    accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
     batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(fd), static_cast<double>(n),
                                  static_cast<double>(kAccepted)});
   }

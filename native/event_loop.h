@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "accepted_fds.h"
+#include "grants.h"
 #include "pipe_pool.h"
 #include "relay.h"
 
@@ -58,7 +59,7 @@ struct Listener {
 
 class Loop {
  public:
-  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted);
+  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted, Grants& grants);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -110,6 +111,7 @@ class Loop {
   PipeBudget& budget_;
   StatsSink& sink_;
   AcceptedFds& accepted_;
+  Grants& grants_;
   PipePool pool_;
   int epfd_ = -1;
   int evfd_ = -1;
