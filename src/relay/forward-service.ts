@@ -19,8 +19,11 @@ import { TargetRegistry } from './target-registry.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
 import { SLOW_MS } from '../util/test-hooks.js';
 
-/** Admissions decided ahead on the engine's listener: enough for a burst between two batches of this thread. */
-const GRANTS_AHEAD = 16;
+/**
+ * Admissions decided ahead on the engine's listener: a burst (the loop accepts up to 64 per wake-up) between two
+ * batches of this thread.
+ */
+const GRANTS_AHEAD = 64;
 
 /** One admission decided ahead: its relay (dialing `order[0]` once a connection takes it) and the failover order. */
 class GrantedOrder {

@@ -16,7 +16,7 @@ import { loadNativeEngine, type NativeRelayEngine } from '../../src/relay/native
  * through the JS thread; JS does the bookkeeping when it hears of it. Real servers on loopback; figures exact.
  */
 
-const GRANTS_AHEAD = 16;
+const GRANTS_AHEAD = 64;
 
 const probe = loadNativeEngine();
 if (probe.ok) void probe.engine.shutdown();
