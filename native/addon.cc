@@ -414,18 +414,17 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Napi::Env env = info.Env();
     if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
     Args a(info, "grant", kGrantArgNames);
-    uint64_t listenerId = static_cast<uint64_t>(a.Integer(kGrantListenerId, 1, kMaxRelayId));
-    uint64_t id = static_cast<uint64_t>(a.Integer(kGrantId, 1, kMaxRelayId));
-    int64_t idleMs = a.Integer(kGrantIdleMs, 0, kMaxTimeoutMs);
-    int64_t halfCloseMs = a.Integer(kGrantHalfCloseMs, 0, kMaxTimeoutMs);
-    uint32_t limitId = static_cast<uint32_t>(a.Integer(kGrantLimitId, 0, kMaxHandleId));
+    uint64_t listenerId = a.RelayId(kGrantListenerId);
+    uint64_t id = a.RelayId(kGrantId);
+    int64_t idleMs = a.Millis(kGrantIdleMs);
+    int64_t halfCloseMs = a.Millis(kGrantHalfCloseMs);
+    uint32_t limitId = a.Handle(kGrantLimitId);
     Bytes address = a.Buffer(kGrantAddress);
     DialSpec spec;
-    spec.timeoutMs = a.Integer(kGrantConnectTimeoutMs, 0, kMaxTimeoutMs);
+    spec.timeoutMs = a.Millis(kGrantConnectTimeoutMs);
     spec.reportConnect = a.Bool(kGrantReportConnect);
-    bool noDelay = a.Bool(kGrantNoDelay);
-    int64_t keepAliveMs = a.Integer(kGrantKeepAliveMs, 0, kMaxTimeoutMs);
-    uint32_t budgetId = static_cast<uint32_t>(a.Integer(kGrantBudgetId, 0, kMaxHandleId));
+    Tuning tuning = a.ClientTuning(kGrantNoDelay, kGrantKeepAliveMs);
+    uint32_t budgetId = a.Handle(kGrantBudgetId);
     bool tuneClient = a.Bool(kGrantTuneClient);
     if (!a.ok()) return env.Undefined();
     if (!ReadAddress(address, &spec)) return ThrowError(env, "grant: expected an address from address()");
@@ -435,8 +434,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Relay* r = NewRelay(id, -1, -1, Bytes{}, idleMs, halfCloseMs, limitId);
     r->phase = kAwaitingTarget;
     r->dial = spec;
-    r->noDelay = noDelay;
-    r->keepAliveSec = KeepAliveSec(keepAliveMs);
+    r->noDelay = tuning.noDelay;
+    r->keepAliveSec = tuning.keepAliveSec;
     r->tuneClient = tuneClient;
     AttachBudget(r, budgetId);
     grants_.Add(listenerId, r);
@@ -447,7 +446,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   Napi::Value RevokeGrant(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Args a(info, "revokeGrant", kDisposeArgNames);
-    uint64_t listenerId = static_cast<uint64_t>(a.Integer(kDisposeId, 1, kMaxRelayId));
+    uint64_t listenerId = a.RelayId(kDisposeId);
     if (!a.ok()) return env.Undefined();
     Relay* r = grants_.TakeBack(listenerId);
     double id = r == nullptr ? 0 : static_cast<double>(r->id);
