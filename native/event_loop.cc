@@ -164,9 +164,9 @@ void Loop::Run() {
       Endpoint* ep = static_cast<Endpoint*>(events[i].data.ptr);
       if (ep->relay == nullptr) {
         Accept(reinterpret_cast<Listener*>(ep), kMaxAccepts);  // ep is a Listener's first member
-        // New connections go to JS now, not after this iteration's relay work: their admission (and the dial that
-        // answers it) overlaps with that work instead of waiting for it.
-        Flush();
+        // Connections waiting for an answer go to JS now, not after this iteration's relay work: their admission (and
+        // the dial that answers it) overlaps with that work instead of waiting for it. Granted ones need no answer.
+        if (batch_.size() > lazyFields_) Flush();
         continue;
       }
       OnEvents(ep, events[i].events);
@@ -192,11 +192,14 @@ void Loop::Run() {
         i++;
       }
     }
-    if (now_ >= nextTickNs_) {
+    bool tick = now_ >= nextTickNs_;
+    if (tick) {
       Tick();
       nextTickNs_ = now_ + kTickNs;
     }
-    Flush();
+    // `admitted` records alone wait for the next record JS must have soon (a close, an accept to answer) or the tick:
+    // the grant held the connection's place, so JS's bookkeeping may lag; the JS thread wakes once, not twice.
+    if (tick || batch_.size() > lazyFields_) Flush();
     for (Relay* r : graveyard_) delete r;
     graveyard_.clear();
   }
@@ -436,8 +439,10 @@ void Loop::Accept(Listener* l, int max) {
     labels_.append(label, static_cast<size_t>(n));
     if (Relay* g = grants_.Take(l->id)) {
       // Its record first: the relay's own (a failed connect, its close) must reach JS after it.
+      bool alone = batch_.size() == lazyFields_;
       batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(g->id), static_cast<double>(n),
                                    static_cast<double>(kAdmitted)});
+      if (alone) lazyFields_ = batch_.size();
       g->fds[kClient] = fd;
       g->dirs[kIn].src = fd;
       g->dirs[kOut].dst = fd;
@@ -957,6 +962,7 @@ void Loop::Flush() {
   out->records.swap(batch_);
   out->labels.swap(labels_);
   batch_.reserve(64);
+  lazyFields_ = 0;
   sink_.Deliver(out);
 }
 

@@ -131,6 +131,7 @@ class Loop {
   std::vector<Relay*> graveyard_;  // closed during this iteration; freed at its end
   std::vector<double> batch_;
   std::string labels_;  // of the accepted connections in batch_
+  size_t lazyFields_ = 0;  // batch_ holds only `admitted` records up to here: they may wait (see Run)
   std::unordered_map<uint64_t, Listener*> listeners_;
   int restingListeners_ = 0;
   std::atomic<int64_t> live_{0};

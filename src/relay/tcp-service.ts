@@ -132,6 +132,8 @@ implements Service<C>, ScreenListener, AcceptListener {
    * taken by one on the way here. They count as live for `maxConnections`.
    */
   private grantsOut = 0;
+  /** The stop's grace is over: relays admitted from now on (on grants taken before the stop) close at once. */
+  private graceOver = false;
 
   constructor(config: C, context: ServiceContext) {
     this.name = config.name;
@@ -364,7 +366,8 @@ implements Service<C>, ScreenListener, AcceptListener {
     // Stop listening now; close()'s callback would wait for every live connection, which is the grace logic's job.
     this.server.close();
     this.detachFromEngine();
-    if (this.live > 0) {
+    // Grants still out were taken by connections whose `admitted` is on its way: they are live already.
+    if (this.live + this.grantsOut > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.drained = resolve;
@@ -372,9 +375,10 @@ implements Service<C>, ScreenListener, AcceptListener {
       });
       clearTimeout(timer);
       this.drained = null;
+      this.graceOver = true;
       for (const pending of this.pending.toArray()) this.dropPending(pending);
       for (const relay of this.relays.toArray()) relay.close('shutdown');
-      while (this.live > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+      while (this.live + this.grantsOut > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     }
     this.screen.dispose();
     this.onStopped();
@@ -570,8 +574,13 @@ implements Service<C>, ScreenListener, AcceptListener {
   private release(clientLabel: string): void {
     if (this.screen.perIp !== null) this.screen.release(hostOfLabel(clientLabel));
     this.live--;
-    if (this.live === 0 && this.drained !== null) this.drained();
+    this.settled();
     this.topUpGrants();
+  }
+
+  /** A stop waiting for the last connection hears of it. */
+  private settled(): void {
+    if (this.live + this.grantsOut === 0 && this.drained !== null) this.drained();
   }
 
   private onConnection(client: Socket): void {
@@ -666,6 +675,10 @@ implements Service<C>, ScreenListener, AcceptListener {
       // The engine closes a relay nobody took; the service goes on.
       this.context.log.error({ service: this.name, err: String(err) }, 'connection handler failed');
       this.handlerRecovery.faulted(err);
+      this.settled();
+    }
+    if (this.graceOver) {
+      for (const live of this.relays.toArray()) live.close('shutdown');
     }
     this.topUpGrants();
   }
