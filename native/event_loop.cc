@@ -301,6 +301,9 @@ void Loop::StartRelay(Relay* r) {
     }
   }
   if (dial) {
+    // A fresh epoll registration reports what the client already holds (EPOLL_CTL_ADD polls the socket), so the
+    // first pump waits for that event instead of splicing an empty socket (EAGAIN) right after the connect.
+    r->dirs[kIn].srcReadable = false;
     BeginConnect(r);
   } else {
     Pump(r);
@@ -535,9 +538,10 @@ void Loop::SetTarget(Relay* r, int fd) {
   r->fds[kTarget] = fd;
   r->dirs[kIn].dst = fd;
   r->dirs[kOut].src = fd;
-  // A fresh socket: assume ready until EAGAIN says otherwise, as for a handed-over one.
+  // A fresh socket: writable until EAGAIN says otherwise; readable once its registration or an edge says so (the
+  // target's first bytes come after the connect, as an event).
   r->dirs[kIn].dstWritable = true;
-  r->dirs[kOut].srcReadable = true;
+  r->dirs[kOut].srcReadable = false;
   r->dirs[kOut].srcHup = false;
 }
 
@@ -579,6 +583,7 @@ void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
   if (err != 0) {
     ConnectFailed(r, err);
   } else if (events & EPOLLOUT) {
+    if (events & (EPOLLIN | EPOLLRDHUP)) r->dirs[kOut].srcReadable = true;
     if (events & EPOLLRDHUP) r->dirs[kOut].srcHup = true;
     Connected(r);
   } else if (events & (EPOLLERR | EPOLLHUP)) {
