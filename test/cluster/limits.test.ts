@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { HAVE_REDIS, RedisServer } from '../fixtures/redis-server.js';
 import { startTidegateProcess, type CliProcess } from '../helpers/cli.js';
+import { killFleet, startFleet, totalByWorker, type Fleet } from '../helpers/fleet.js';
 import { channel } from '../helpers/gateway.js';
 import { getJson, type Json } from '../helpers/http.js';
 import { tempDir } from '../helpers/temp.js';
@@ -44,15 +45,13 @@ function ask(url: string, key: string): Promise<Answer> {
 }
 
 /** Gateway connections each worker served so far (their last reports). */
-async function perWorker(admin: string): Promise<number[]> {
-  const w = (await getJson(admin, '/workers')).body;
-  return w.slots.map((s: Json) => s.services.find((x: Json) => x.name === 'llm')?.connections.total ?? 0);
+function perWorker(admin: string): Promise<number[]> {
+  return totalByWorker(admin, 'llm');
 }
 
 describe('workers: gateway limits and budgets hold across two workers (held by the primary)', () => {
   let up: MockUpstream;
-  let dir: string;
-  let tg: CliProcess;
+  let fleet: Fleet;
   let admin: string;
   let llm: string;
 
@@ -61,11 +60,8 @@ describe('workers: gateway limits and budgets hold across two workers (held by t
     up = await MockUpstream.start({
       dialect: 'openai', name: 'oa', usage: { prompt: 1, completion: 5 }, firstByteDelayMs: 200,
     });
-    dir = tempDir('tidegate-worker-limits-');
-    tg = await startTidegateProcess(dir, {
-      admin: { listen: '127.0.0.1:0' },
+    fleet = await startFleet('tidegate-worker-limits-', {
       store: { sqlite: 'off' },
-      workers: 2,
       pool: { threads: 1 },
       users: [
         { id: 'solo', keys: [{ key: 'k-ci', name: 'ci', limits: { rpm: 10 } }] },
@@ -74,16 +70,14 @@ describe('workers: gateway limits and budgets hold across two workers (held by t
         { id: 'free', keys: ['k-free'] },
       ],
       services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [channel(up)] }],
-    }, ['llm', 'admin']);
-    admin = tg.address('admin');
-    llm = `http://${tg.address('llm')}`;
+    }, ['llm']);
+    admin = fleet.admin;
+    llm = `http://${fleet.tg.address('llm')}`;
   });
 
   after(async () => {
-    tg.child.kill('SIGKILL');
-    await tg.exited;
+    await killFleet(fleet);
     await up.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('an rpm: 10 key: ten requests over both workers, the 11th (on either) gets 429 with Retry-After', async () => {
