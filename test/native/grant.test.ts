@@ -117,7 +117,7 @@ describe('native admission ahead (grants)', { skip: !probe.ok }, () => {
     await eventually(() => openFds() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFds()})`);
   });
 
-  it('grants hold places under maxConnections: never more live, the next one refused, one freed is granted', async () => {
+  it('grants hold places under maxConnections: never more live, the next refused, a freed one granted', async () => {
     const echo = await echoServer();
     const tg = await startTidegate(forward([echo.address], { maxConnections: 3 }), { engine: native });
     try {
@@ -213,7 +213,7 @@ describe('native admission ahead (grants)', { skip: !probe.ok }, () => {
     }
   });
 
-  it('a reload grants anew with the new targets; a user, perIp or least-connections service grants nothing', async () => {
+  it('a reload grants anew with the new targets; user, perIp or least-connections services grant nothing', async () => {
     const a = await taggedServer('a');
     const b = await taggedServer('b');
     const port = await freePort();
