@@ -192,3 +192,42 @@ describe('workers with store.redis: the primary takes the windows in Redis, shar
     }
   });
 });
+
+describe('workers: a key budget a worker books alone is kept by the primary', () => {
+  it('with the primary silent past the 1 s answer time, the spend still reaches its ledger', async () => {
+    const dir = tempDir('tidegate-worker-alone-');
+    const oa = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 1, completion: 5 } });
+    const config = {
+      admin: { listen: '127.0.0.1:0' },
+      store: { sqlite: `${dir}/ledger.db` },
+      workers: 2,
+      pool: { threads: 1 },
+      users: [{ id: 'kb', keys: [{ key: 'k-kb', name: 'metered', quota: { tokens: 30, period: 'daily' } }] }],
+      services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [channel(oa)] }],
+    };
+    let tg = await startTidegateProcess(dir, config, ['llm', 'admin']);
+    try {
+      const llm = `http://${tg.address('llm')}`;
+      // The primary stops answering: the worker waits 1 s for its admission, then decides alone.
+      tg.child.kill('SIGSTOP');
+      let alone: Answer;
+      try {
+        alone = await ask(llm, 'k-kb');
+      } finally {
+        tg.child.kill('SIGCONT');
+      }
+      assert.equal(alone.status, 200, JSON.stringify(alone.body));
+      // A graceful stop flushes the primary's ledger; a new fleet starts from it.
+      await tg.stop();
+      tg = await startTidegateProcess(dir, config, ['llm', 'admin']);
+      // 6 of the key's 30 tokens were booked alone: four more 6-token requests fit, the fifth does not.
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await ask(`http://${tg.address('llm')}`, 'k-kb')).status);
+      assert.deepEqual(statuses, [200, 200, 200, 200, 429]);
+    } finally {
+      await tg.stop();
+      await oa.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
