@@ -237,7 +237,8 @@ implements Service<C>, ScreenListener, AcceptListener {
 
   /** Takes back every grant no connection used yet: what they decided may have changed. */
   protected revokeGrants(): void {
-    while (this.grantsOut > 0 && this.revokeOneGrant()) {}
+    let more = this.grantsOut > 0;
+    while (more) more = this.revokeOneGrant() && this.grantsOut > 0;
   }
 
   private revokeOneGrant(): boolean {
@@ -251,7 +252,8 @@ implements Service<C>, ScreenListener, AcceptListener {
   /** Whether a connection would pass `maxConnections`; grants not yet used give way to it. */
   private full(): boolean {
     const max = this.config.maxConnections;
-    while (this.live + this.grantsOut >= max && this.grantsOut > 0 && this.revokeOneGrant()) {}
+    let more = this.live + this.grantsOut >= max && this.grantsOut > 0;
+    while (more) more = this.revokeOneGrant() && this.live + this.grantsOut >= max && this.grantsOut > 0;
     return this.live + this.grantsOut >= max;
   }
 
