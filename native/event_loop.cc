@@ -61,8 +61,8 @@ void EraseFrom(std::vector<Relay*>& list, Relay* r) {
 
 bool Loop::OnLoopThread() const { return tCurrentLoop == this; }
 
-Loop::Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted, Grants& grants)
-    : budget_(budget), sink_(sink), accepted_(accepted), grants_(grants), pool_(budget) {}
+Loop::Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted)
+    : budget_(budget), sink_(sink), accepted_(accepted), pool_(budget) {}
 
 Loop::~Loop() {
   StopAndJoin();
@@ -164,9 +164,9 @@ void Loop::Run() {
       Endpoint* ep = static_cast<Endpoint*>(events[i].data.ptr);
       if (ep->relay == nullptr) {
         Accept(reinterpret_cast<Listener*>(ep), kMaxAccepts);  // ep is a Listener's first member
-        // Connections waiting for an answer go to JS now, not after this iteration's relay work: their admission (and
-        // the dial that answers it) overlaps with that work instead of waiting for it. Granted ones need no answer.
-        if (batch_.size() > lazyFields_) Flush();
+        // New connections go to JS now, not after this iteration's relay work: their admission (and the dial that
+        // answers it) overlaps with that work instead of waiting for it.
+        Flush();
         continue;
       }
       OnEvents(ep, events[i].events);
@@ -192,14 +192,11 @@ void Loop::Run() {
         i++;
       }
     }
-    bool tick = now_ >= nextTickNs_;
-    if (tick) {
+    if (now_ >= nextTickNs_) {
       Tick();
       nextTickNs_ = now_ + kTickNs;
     }
-    // `admitted` records alone wait for the next record JS must have soon (a close, an accept to answer) or the tick:
-    // the grant held the connection's place, so JS's bookkeeping may lag; the JS thread wakes once, not twice.
-    if (tick || batch_.size() > lazyFields_) Flush();
+    Flush();
     for (Relay* r : graveyard_) delete r;
     graveyard_.clear();
   }
@@ -301,9 +298,6 @@ void Loop::StartRelay(Relay* r) {
     }
   }
   if (dial) {
-    // A fresh epoll registration reports what the client already holds (EPOLL_CTL_ADD polls the socket), so the
-    // first pump waits for that event instead of splicing an empty socket (EAGAIN) right after the connect.
-    r->dirs[kIn].srcReadable = false;
     BeginConnect(r);
   } else {
     Pump(r);
@@ -375,7 +369,6 @@ void Loop::CloseListener(Listener* l) {
   WatchListener(l, false);
   if (l->resumeAtNs != 0) restingListeners_--;
   close(l->fd);
-  grants_.Drop(l->id);  // JS forgets them at the record below
   listeners_.erase(l->id);
   batch_.insert(batch_.end(), {static_cast<double>(l->id), 0, 0, static_cast<double>(kUnlistened)});
   delete l;
@@ -392,9 +385,8 @@ bool Loop::WatchListener(Listener* l, bool on) {
   return true;
 }
 
-// Accepts what waits (up to kMaxAccepts). A connection that finds a grant (grants.h) is dialed at once and JS hears
-// of it after (`admitted`); any other is posted to JS, which decides admission and answers with dial(accepted) or
-// settleAccepted. The client's TCP options are set by that dial (tuneClient), on this thread.
+// Accepts what waits (up to kMaxAccepts) and posts each connection to JS, which decides admission and answers with
+// dial(accepted) or settleAccepted. The client's TCP options are set by that dial (tuneClient), on this thread.
 void Loop::Accept(Listener* l, int max) {
   TG_ASSERT(OnLoopThread());
   for (int i = 0; i < max; i++) {
@@ -441,22 +433,8 @@ void Loop::Accept(Listener* l, int max) {
       l->checked = true;
       l->inherits = HasClientOptions(fd, l->tune);
     }
-    labels_.append(label, static_cast<size_t>(n));
-    if (Relay* g = grants_.Take(l->id)) {
-      // Its record first: the relay's own (a failed connect, its close) must reach JS after it.
-      bool alone = batch_.size() == lazyFields_;
-      batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(g->id), static_cast<double>(n),
-                                   static_cast<double>(kAdmitted)});
-      if (alone) lazyFields_ = batch_.size();
-      g->fds[kClient] = fd;
-      g->dirs[kIn].src = fd;
-      g->dirs[kOut].dst = fd;
-      // Options it inherited from its listener need not be set again.
-      if (g->tuneClient && l->inherits && l->tune == TuneKey(g->noDelay, g->keepAliveSec)) g->tuneClient = false;
-      StartRelay(g);
-      continue;
-    }
     accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
+    labels_.append(label, static_cast<size_t>(n));
     batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(fd), static_cast<double>(n),
                                  static_cast<double>(kAccepted)});
   }
@@ -540,10 +518,9 @@ void Loop::SetTarget(Relay* r, int fd) {
   r->fds[kTarget] = fd;
   r->dirs[kIn].dst = fd;
   r->dirs[kOut].src = fd;
-  // A fresh socket: writable until EAGAIN says otherwise; readable once its registration or an edge says so (the
-  // target's first bytes come after the connect, as an event).
+  // A fresh socket: assume ready until EAGAIN says otherwise, as for a handed-over one.
   r->dirs[kIn].dstWritable = true;
-  r->dirs[kOut].srcReadable = false;
+  r->dirs[kOut].srcReadable = true;
   r->dirs[kOut].srcHup = false;
 }
 
@@ -585,7 +562,6 @@ void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
   if (err != 0) {
     ConnectFailed(r, err);
   } else if (events & EPOLLOUT) {
-    if (events & (EPOLLIN | EPOLLRDHUP)) r->dirs[kOut].srcReadable = true;
     if (events & EPOLLRDHUP) r->dirs[kOut].srcHup = true;
     Connected(r);
   } else if (events & (EPOLLERR | EPOLLHUP)) {
@@ -969,7 +945,6 @@ void Loop::Flush() {
   out->records.swap(batch_);
   out->labels.swap(labels_);
   batch_.reserve(64);
-  lazyFields_ = 0;
   sink_.Deliver(out);
 }
 
