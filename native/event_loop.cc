@@ -35,10 +35,6 @@ constexpr int kMaxAccepts = 64;  // accepts per listener event (level-triggered:
 constexpr int kMaxBacklog = 4096;  // the services' listen backlog: what unlisten may find queued
 // A relay fd's first registration: everything a relay may wait for. Narrowed later (Loop::Interest).
 constexpr uint32_t kWideEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-// What one splice into a pipe asks for when no quota, rate or pipe share bounds it: the pipe's free slots stop it,
-// not a byte count. A slot holds a page or a whole page fragment of the sender's skb (up to 32 KiB on loopback), so
-// a 1 MiB pipe takes 1-2 MiB of a busy stream at once (HAProxy asks the same way, 1 GiB).
-constexpr size_t kSpliceAsk = size_t{1} << 30;
 
 int64_t NowNs() {
   timespec ts;
@@ -819,18 +815,16 @@ bool Loop::Move(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* m
   if (!r->copyMode && !D.pipe.valid()) SetStarved(D, !pool_.Acquire(D.pipe));
   if (r->copyMode || !D.pipe.valid()) return FillCopy(r, D, srcSide, allowance, moved);
   bool progress = false;
-  size_t want;
+  size_t room = D.pipe.capacity;
   if (budget_.starved.load(std::memory_order_relaxed) > 0) {
     // Directions are copying for want of a pipe: fill no further than the fair share, so this pipe empties, goes
     // back and shrinks (pipes held full since a quieter time would otherwise keep the budget).
-    size_t room = std::min(D.pipe.capacity, pool_.FairSize());
-    want = std::min(room > D.inPipe ? room - D.inPipe : 0, allowance);
-  } else if (allowance != SIZE_MAX) {
-    // A quota or rate grant: exactly that many bytes at most, within the pipe's size.
-    want = std::min(D.pipe.capacity > D.inPipe ? D.pipe.capacity - D.inPipe : 0, allowance);
-  } else {
-    want = D.pipeFull ? 0 : kSpliceAsk;
+    room = std::min(room, pool_.FairSize());
   }
+  // Asking for the pipe's room in bytes, not "whatever its slots take" (HAProxy asks for 1 GiB): a slot may hold a
+  // whole skb fragment (up to 32 KiB on loopback), but at 100 streams the open-ended ask made 3x the splices, most
+  // of them small refills after partial drains, for no fewer wake-ups.
+  size_t want = D.pipeFull ? 0 : std::min(room > D.inPipe ? room - D.inPipe : 0, allowance);
   if (want > 0) {
     ssize_t n = splice(D.src, nullptr, D.pipe.writeFd, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
