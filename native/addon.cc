@@ -154,9 +154,6 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     D.bufOff = 0;
   }
 
-  // Keep-alive idle seconds as the kernel takes them (0 = off; at least 1 s).
-  static int KeepAliveSec(int64_t ms) { return ms <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, ms / 1000)); }
-
   // Takes a dup of a Node stream handle's fd (non-blocking already: libuv made the shared file description so when
   // it opened the socket, accept4/socket with SOCK_NONBLOCK). Returns -1 with errno set on failure.
   static int TakeFd(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
@@ -211,15 +208,15 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Napi::Env env = info.Env();
     if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
     Args a(info, "start", kStartArgNames);
-    uint64_t id = static_cast<uint64_t>(a.Integer(kStartId, 1, kMaxRelayId));
-    int clientFd = static_cast<int>(a.Integer(kStartClientFd, 0, kMaxFd));
-    int targetFd = static_cast<int>(a.Integer(kStartTargetFd, 0, kMaxFd));
+    uint64_t id = a.RelayId(kStartId);
+    int clientFd = a.Fd(kStartClientFd);
+    int targetFd = a.Fd(kStartTargetFd);
     Bytes toTarget = a.OptionalBuffer(kStartPendingToTarget);
     Bytes toClient = a.OptionalBuffer(kStartPendingToClient);
-    int64_t idleMs = a.Integer(kStartIdleMs, 0, kMaxTimeoutMs);
-    int64_t halfCloseMs = a.Integer(kStartHalfCloseMs, 0, kMaxTimeoutMs);
-    uint32_t limitId = static_cast<uint32_t>(a.Integer(kStartLimitId, 0, kMaxHandleId));
-    uint32_t budgetId = static_cast<uint32_t>(a.Integer(kStartBudgetId, 0, kMaxHandleId));
+    int64_t idleMs = a.Millis(kStartIdleMs);
+    int64_t halfCloseMs = a.Millis(kStartHalfCloseMs);
+    uint32_t limitId = a.Handle(kStartLimitId);
+    uint32_t budgetId = a.Handle(kStartBudgetId);
     if (!a.ok()) return env.Undefined();
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
@@ -278,20 +275,19 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Napi::Env env = info.Env();
     if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
     Args a(info, "dial", kDialArgNames);
-    uint64_t id = static_cast<uint64_t>(a.Integer(kDialId, 1, kMaxRelayId));
-    int fd = static_cast<int>(a.Integer(kDialClientFd, 0, kMaxFd));
+    uint64_t id = a.RelayId(kDialId);
+    int fd = a.Fd(kDialClientFd);
     Bytes toTarget = a.OptionalBuffer(kDialPendingToTarget);
-    int64_t idleMs = a.Integer(kDialIdleMs, 0, kMaxTimeoutMs);
-    int64_t halfCloseMs = a.Integer(kDialHalfCloseMs, 0, kMaxTimeoutMs);
-    uint32_t limitId = static_cast<uint32_t>(a.Integer(kDialLimitId, 0, kMaxHandleId));
+    int64_t idleMs = a.Millis(kDialIdleMs);
+    int64_t halfCloseMs = a.Millis(kDialHalfCloseMs);
+    uint32_t limitId = a.Handle(kDialLimitId);
     Bytes address = a.Buffer(kDialAddress);
     DialSpec spec;
-    spec.timeoutMs = a.Integer(kDialConnectTimeoutMs, 0, kMaxTimeoutMs);
+    spec.timeoutMs = a.Millis(kDialConnectTimeoutMs);
     spec.reportConnect = a.Bool(kDialReportConnect);
-    bool noDelay = a.Bool(kDialNoDelay);
-    int64_t keepAliveMs = a.Integer(kDialKeepAliveMs, 0, kMaxTimeoutMs);
+    Tuning tuning = a.ClientTuning(kDialNoDelay, kDialKeepAliveMs);
     Bytes greeting = a.OptionalBuffer(kDialGreeting);
-    uint32_t budgetId = static_cast<uint32_t>(a.Integer(kDialBudgetId, 0, kMaxHandleId));
+    uint32_t budgetId = a.Handle(kDialBudgetId);
     bool tuneClient = a.Bool(kDialTuneClient);
     bool accepted = a.Bool(kDialAccepted);
     if (!a.ok()) return env.Undefined();
@@ -299,7 +295,6 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
     int clientFd;
-    const int keepAliveSec = KeepAliveSec(keepAliveMs);
     if (accepted) {
       // The addon's own fd since accept: taken, not dup'ed (no syscall on this thread).
       int64_t tuned = kUntuned;
@@ -307,7 +302,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
         return ThrowError(env, "dial: expected a connection accepted by listen() and unanswered");
       }
       // Options it inherited from its listener need not be set again.
-      if (tuneClient && tuned == TuneKey(noDelay, keepAliveSec)) tuneClient = false;
+      if (tuneClient && tuned == TuneKey(tuning.noDelay, tuning.keepAliveSec)) tuneClient = false;
       clientFd = fd;
     } else {
       clientFd = TakeFd(fd);
@@ -316,8 +311,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Relay* r = NewRelay(id, clientFd, -1, toTarget, idleMs, halfCloseMs, limitId);
     r->phase = kAwaitingTarget;
     r->dial = spec;
-    r->noDelay = noDelay;
-    r->keepAliveSec = keepAliveSec;
+    r->noDelay = tuning.noDelay;
+    r->keepAliveSec = tuning.keepAliveSec;
     r->tuneClient = tuneClient;
     CopyBuffer(greeting, r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
     r->dirs[kOut].greeting = greeting.length;  // the proxy's reply, not relayed bytes: left out of the counts
@@ -330,10 +325,10 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   Napi::Value Redial(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Args a(info, "redial", kRedialArgNames);
-    uint64_t id = static_cast<uint64_t>(a.Integer(kRedialId, 1, kMaxRelayId));
+    uint64_t id = a.RelayId(kRedialId);
     Bytes address = a.Buffer(kRedialAddress);
     DialSpec spec;
-    spec.timeoutMs = a.Integer(kRedialConnectTimeoutMs, 0, kMaxTimeoutMs);
+    spec.timeoutMs = a.Millis(kRedialConnectTimeoutMs);
     spec.reportConnect = a.Bool(kRedialReportConnect);
     if (!a.ok()) return env.Undefined();
     if (loops_.empty()) return ThrowError(env, "redial: expected a dialing relay");
@@ -346,8 +341,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Args a(info, "close", kCloseArgNames);
-    uint64_t id = static_cast<uint64_t>(a.Integer(kCloseId, 1, kMaxRelayId));
-    int reason = static_cast<int>(a.Integer(kCloseReason, 0, kReasonCount - 1));
+    uint64_t id = a.RelayId(kCloseId);
+    int reason = a.Code(kCloseReason, kReasonCount);
     Bytes farewell = a.OptionalBuffer(kCloseFarewell);
     if (!a.ok() || loops_.empty()) return env.Undefined();
     std::string* bytes = farewell.data == nullptr ? nullptr : new std::string(farewell.data, farewell.length);
@@ -361,17 +356,16 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     Napi::Env env = info.Env();
     if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
     Args a(info, "listen", kListenArgNames);
-    uint64_t id = static_cast<uint64_t>(a.Integer(kListenId, 1, kMaxRelayId));
-    int fd = static_cast<int>(a.Integer(kListenFd, 0, kMaxFd));
-    bool noDelay = a.Bool(kListenNoDelay);
-    int64_t keepAliveMs = a.Integer(kListenKeepAliveMs, 0, kMaxTimeoutMs);
+    uint64_t id = a.RelayId(kListenId);
+    int fd = a.Fd(kListenFd);
+    Tuning tuning = a.ClientTuning(kListenNoDelay, kListenKeepAliveMs);
     if (!a.ok()) return env.Undefined();
     std::string error;
     if (!EnsureLoops(&error)) return ThrowError(env, "cannot start the relay thread: " + error);
     int dup = TakeFd(fd);
     if (dup < 0) return ThrowError(env, std::string("cannot take over the listening fd: ") + std::strerror(errno));
     Command c{Command::kListen, nullptr, id, dup, nullptr, nullptr};
-    c.tune = TuneKey(noDelay, KeepAliveSec(keepAliveMs));
+    c.tune = TuneKey(tuning.noDelay, tuning.keepAliveSec);
     LoopFor(id).Post(c);
     listening_++;
     return env.Undefined();
@@ -382,7 +376,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   Napi::Value Unlisten(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Args a(info, "unlisten", kDisposeArgNames);
-    uint64_t id = static_cast<uint64_t>(a.Integer(kDisposeId, 1, kMaxRelayId));
+    uint64_t id = a.RelayId(kDisposeId);
     if (!a.ok() || loops_.empty()) return env.Undefined();
     if (listening_ > 0) listening_--;
     std::promise<void> done;
@@ -399,8 +393,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   Napi::Value SettleAccepted(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Args a(info, "settleAccepted", kSettleArgNames);
-    int fd = static_cast<int>(a.Integer(kSettleFd, 0, kMaxFd));
-    int how = static_cast<int>(a.Integer(kSettleHow, 0, kSettleHowCount - 1));
+    int fd = a.Fd(kSettleFd);
+    int how = a.Code(kSettleHow, kSettleHowCount);
     if (!a.ok()) return env.Undefined();
     if (!accepted_.Take(fd)) return Napi::Boolean::New(env, false);
     if (how == kSettleReset) {
@@ -431,7 +425,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
 
   Napi::Value SetLimit(const Napi::CallbackInfo& info) {
     Args a(info, "setLimit", kSetLimitArgNames);
-    uint32_t id = static_cast<uint32_t>(a.Integer(kSetLimitId, 0, kMaxHandleId));
+    uint32_t id = a.Handle(kSetLimitId);
     double in = a.NonNegative(kSetLimitIn);
     double out = a.NonNegative(kSetLimitOut);
     if (!a.ok()) return info.Env().Undefined();
@@ -452,7 +446,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   // Relays started with the limit keep their reference until they end.
   Napi::Value DisposeLimit(const Napi::CallbackInfo& info) {
     Args a(info, "disposeLimit", kDisposeArgNames);
-    uint32_t id = static_cast<uint32_t>(a.Integer(kDisposeId, 0, kMaxHandleId));
+    uint32_t id = a.Handle(kDisposeId);
     if (!a.ok()) return info.Env().Undefined();
     std::lock_guard<std::mutex> lock(limitsMutex_);
     limits_.erase(id);
@@ -470,7 +464,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   // setBudget(...SetBudgetArg): limit < 0 = no limit.
   Napi::Value SetBudget(const Napi::CallbackInfo& info) {
     Args a(info, "setBudget", kSetBudgetArgNames);
-    uint32_t id = static_cast<uint32_t>(a.Integer(kSetBudgetId, 0, kMaxHandleId));
+    uint32_t id = a.Handle(kSetBudgetId);
     double limit = a.Number(kSetBudgetLimit);
     bool countIn = a.Bool(kSetBudgetCountIn);
     bool countOut = a.Bool(kSetBudgetCountOut);
@@ -491,8 +485,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   // used up, all of it for an uncounted direction or an unknown budget).
   Napi::Value TakeBudget(const Napi::CallbackInfo& info) {
     Args a(info, "takeBudget", kTakeBudgetArgNames);
-    uint32_t id = static_cast<uint32_t>(a.Integer(kTakeBudgetId, 0, kMaxHandleId));
-    int dir = static_cast<int>(a.Integer(kTakeBudgetDir, 0, 1));
+    uint32_t id = a.Handle(kTakeBudgetId);
+    int dir = a.Code(kTakeBudgetDir, 2);
     int64_t bytes = a.Integer(kTakeBudgetBytes, 0, kMaxRelayId);
     if (!a.ok()) return info.Env().Undefined();
     std::shared_ptr<ByteBudget> budget = FindBudget(id);
@@ -503,8 +497,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   // chargeBudget(...TakeBudgetArg): books bytes JS already moved (framing it could not size beforehand).
   Napi::Value ChargeBudget(const Napi::CallbackInfo& info) {
     Args a(info, "chargeBudget", kTakeBudgetArgNames);
-    uint32_t id = static_cast<uint32_t>(a.Integer(kTakeBudgetId, 0, kMaxHandleId));
-    int dir = static_cast<int>(a.Integer(kTakeBudgetDir, 0, 1));
+    uint32_t id = a.Handle(kTakeBudgetId);
+    int dir = a.Code(kTakeBudgetDir, 2);
     int64_t bytes = a.Integer(kTakeBudgetBytes, 0, kMaxRelayId);
     if (!a.ok()) return info.Env().Undefined();
     std::shared_ptr<ByteBudget> budget = FindBudget(id);
@@ -521,7 +515,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   // Relays started with the budget keep their reference until they end.
   Napi::Value DisposeBudget(const Napi::CallbackInfo& info) {
     Args a(info, "disposeBudget", kDisposeArgNames);
-    uint32_t id = static_cast<uint32_t>(a.Integer(kDisposeId, 0, kMaxHandleId));
+    uint32_t id = a.Handle(kDisposeId);
     if (!a.ok()) return info.Env().Undefined();
     std::lock_guard<std::mutex> lock(limitsMutex_);
     budgets_.erase(id);

@@ -11,12 +11,20 @@
 #include <cstdio>
 #include <string>
 
+#include "protocol.h"
+
 namespace tidegate {
 
 // A Buffer argument's bytes (borrowed for the call); data is nullptr for null/undefined.
 struct Bytes {
   const char* data = nullptr;
   size_t length = 0;
+};
+
+// A client socket's TCP options: TCP_NODELAY, and keep-alive in whole seconds (0 = off).
+struct Tuning {
+  bool noDelay = false;
+  int keepAliveSec = 0;
 };
 
 class Args {
@@ -36,6 +44,27 @@ class Args {
     }
     Fail(slot, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]", v);
     return min;
+  }
+
+  // The slot kinds the protocol's calls share, each with its protocol.h range.
+  // One of `count` codes of a protocol.h table (a close reason, a settle how, a direction).
+  int Code(int slot, int count) { return static_cast<int>(Integer(slot, 0, count - 1)); }
+  // A relay's (or listener's) id.
+  uint64_t RelayId(int slot) { return static_cast<uint64_t>(Integer(slot, 1, kMaxRelayId)); }
+  // A file descriptor of the caller's.
+  int Fd(int slot) { return static_cast<int>(Integer(slot, 0, kMaxFd)); }
+  // A timeout in ms (0 = none).
+  int64_t Millis(int slot) { return Integer(slot, 0, kMaxTimeoutMs); }
+  // A rate-limit or byte-budget handle (0 = none where a relay takes one).
+  uint32_t Handle(int slot) { return static_cast<uint32_t>(Integer(slot, 0, kMaxHandleId)); }
+
+  // A noDelay slot and a keepAliveMs slot (0 = off); keep-alive rounds down to seconds, at least 1 when on.
+  Tuning ClientTuning(int noDelaySlot, int keepAliveMsSlot) {
+    Tuning t;
+    t.noDelay = Bool(noDelaySlot);
+    int64_t ms = Millis(keepAliveMsSlot);
+    t.keepAliveSec = ms <= 0 ? 0 : static_cast<int>(ms < 1000 ? 1 : ms / 1000);
+    return t;
   }
 
   // Any number but NaN.

@@ -1,8 +1,5 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
+import { loadAddonExports } from '../util/addon.js';
 
 /** The addon's listening-socket calls (native/listen_socket.cc); negative numbers are -errno. */
 export interface ListenCalls {
@@ -15,32 +12,20 @@ let calls: ListenCalls | null | undefined;
 
 /**
  * The addon's SO_REUSEPORT calls, or null where they cannot be had (not Linux, no addon build, a build from before
- * they existed). Loaded once; the relay's loader (src/relay/native/binding.ts) loads the same module file.
+ * they existed). Looked up once, through the one addon loader the relay engine uses too (src/util/addon.ts).
  */
 export function reusePortCalls(): ListenCalls | null {
   if (calls !== undefined) return calls;
   calls = null;
   if (process.platform !== 'linux') return null;
   try {
-    const require = createRequire(import.meta.url);
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => Partial<ListenCalls>;
-    const addon = nodeGypBuild(packageRoot());
+    const addon = loadAddonExports() as Partial<ListenCalls>;
     if (typeof addon.listenSocket === 'function' && typeof addon.dupFd === 'function' &&
       typeof addon.closeFd === 'function') calls = addon as ListenCalls;
   } catch {
     // No addon: node:cluster shares the listeners instead.
   }
   return calls;
-}
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'binding.gyp'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('binding.gyp not found above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
 }
 
 /** A listening socket (SO_REUSEADDR + SO_REUSEPORT) on an IP address; its fd and the port it got. */

@@ -1,7 +1,4 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddonExports } from '../../util/addon.js';
 import {
   protocolMismatches,
   type AddressArgs,
@@ -105,25 +102,12 @@ export interface NativeAddon {
   protocol: ProtocolTables;
 }
 
-/** The package root: the nearest directory above this file holding binding.gyp. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'binding.gyp'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('binding.gyp not found above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-}
-
 let cached: NativeAddon | null = null;
 
 /** Loads the addon with node-gyp-build: prebuilds/ first, then build/Release. Throws when neither loads. */
 export function loadAddon(): NativeAddon {
   if (cached !== null) return cached;
-  const require = createRequire(import.meta.url);
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  const addon = nodeGypBuild(packageRoot()) as Partial<NativeAddon>;
+  const addon = loadAddonExports() as Partial<NativeAddon>;
   if (typeof addon.NativeRelayEngine !== 'function') throw new Error('the addon does not export NativeRelayEngine');
   const mismatches = protocolMismatches(addon.protocol);
   if (mismatches.length > 0) {
