@@ -722,7 +722,10 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
     if (n > 0) {
       D.inPipe -= static_cast<size_t>(n);
       D.bytes += static_cast<uint64_t>(n);
-      D.pipeFull = false;
+      if (D.mayBeFull) {
+        D.mayBeFull = false;
+        D.srcReadable = true;  // the slots may have been what stopped it: there is room now
+      }
       progress = true;
     } else if (n == 0) {
       break;  // not expected with data in the pipe; try again on the next event
@@ -743,7 +746,8 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
       D.bufLen = got;
       D.bufOff = 0;
       D.inPipe = 0;
-      D.pipeFull = false;
+      D.mayBeFull = false;
+      D.srcReadable = true;
       EnterCopyMode(r);
       return Drain(r, D, dstSide) || progress;
     } else {
@@ -829,7 +833,7 @@ bool Loop::Move(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* m
   // Asking for the pipe's room in bytes, not "whatever its slots take" (HAProxy asks for 1 GiB): a slot may hold a
   // whole skb fragment (up to 32 KiB on loopback), but at 100 streams the open-ended ask made 3x the splices, most
   // of them small refills after partial drains, for no fewer wake-ups.
-  size_t want = D.pipeFull ? 0 : std::min(room > D.inPipe ? room - D.inPipe : 0, allowance);
+  size_t want = std::min(room > D.inPipe ? room - D.inPipe : 0, allowance);
   if (want > 0) {
     ssize_t n = splice(D.src, nullptr, D.pipe.writeFd, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
@@ -840,10 +844,12 @@ bool Loop::Move(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* m
       D.srcEof = true;
       progress = true;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      // With an empty pipe EAGAIN means the source is empty; with data in the pipe it may mean the pipe is full
-      // (slots, not bytes): keep trying after the pipe drains.
-      if (D.inPipe == 0) D.srcReadable = false;
-      else D.pipeFull = true;
+      // With an empty pipe EAGAIN means the source is empty. With data in the pipe (which has room in bytes, or
+      // nothing was asked) it mostly means the same, but it may be the pipe's slots (pages, not bytes): wait for the
+      // source's next bytes either way (the pipe keeps filling while the destination is blocked, which keeps the
+      // source's window open), and try again once the pipe drained some.
+      D.srcReadable = false;
+      D.mayBeFull = D.inPipe > 0;
     } else if (errno == EINTR) {
       progress = true;
     } else if (IsSpliceUnsupported(errno)) {
