@@ -7,7 +7,7 @@
  *     [--paths tidegate-native,haproxy,baseline-splice-c]
  *
  * `tidegate-native-addonaccept` / `tidegate-native-nodeaccept`: the native engine with `TIDEGATE_NATIVE_ACCEPT=1` / `0`
- * (the addon accepts / Node accepts), for the A/B.
+ * (the addon accepts / Node accepts), for the A/B; `tidegate-native` is the default (the addon accepts).
  *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */

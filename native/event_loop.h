@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "accepted_fds.h"
+#include "grants.h"
 #include "pipe_pool.h"
 #include "relay.h"
 
@@ -41,6 +42,7 @@ struct Command {
   std::string* farewell;  // kClose: bytes for the client of a relay that never connected (owned by the loop)
   std::promise<void>* done = nullptr;  // kUnlisten: set once the listening fd is closed (the caller waits)
   int64_t tune = 0;  // kListen: the clients' TuneKey (accepted_fds.h)
+  bool shared = false;  // kListen: other processes hold the socket too (Listener::shared)
 };
 
 // A listening socket the loop accepts on. `ep` comes first: its relay is nullptr, which tells a listener's epoll
@@ -54,11 +56,12 @@ struct Listener {
   int64_t tune = 0;        // the TuneKey set on the listening socket
   bool checked = false;    // whether the first accepted socket was checked for the inherited options
   bool inherits = false;   // accepted sockets have `tune` already (checked on the first one)
+  bool shared = false;     // other processes accept on the socket too: its queue is theirs once we stop
 };
 
 class Loop {
  public:
-  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted);
+  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted, Grants& grants);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -84,7 +87,7 @@ class Loop {
   void ConnectFailed(Relay* r, int err);
   void OnDialEvents(Relay* r, int side, uint32_t events);
   void OnEvents(Endpoint* ep, uint32_t events);
-  void Listen(uint64_t id, int fd, int64_t tune);
+  void Listen(uint64_t id, int fd, int64_t tune, bool shared);
   void Unlisten(uint64_t id);
   void CloseListener(Listener* l);
   bool WatchListener(Listener* l, bool on);
@@ -113,6 +116,7 @@ class Loop {
   PipeBudget& budget_;
   StatsSink& sink_;
   AcceptedFds& accepted_;
+  Grants& grants_;
   PipePool pool_;
   int epfd_ = -1;
   int evfd_ = -1;
@@ -132,6 +136,7 @@ class Loop {
   std::vector<Relay*> graveyard_;  // closed during this iteration; freed at its end
   std::vector<double> batch_;
   std::string labels_;  // of the accepted connections in batch_
+  size_t lazyFields_ = 0;  // batch_ holds only `admitted` records up to here: they may wait (see Run)
   std::unordered_map<uint64_t, Listener*> listeners_;
   int restingListeners_ = 0;
   std::atomic<int64_t> live_{0};

@@ -59,6 +59,7 @@ export function toResultsFile(
     build?: BuildInfo;
   },
 ): BenchResultsFile {
+  const { ratios, notes } = computedRatios(report);
   return {
     schema: RESULTS_SCHEMA,
     scenario: report.scenario,
@@ -70,9 +71,24 @@ export function toResultsFile(
     machine: meta.machine,
     ...(meta.build ? { build: meta.build } : {}),
     metrics: report.metrics,
-    ratios: report.ratios,
-    notes: report.notes,
+    ratios,
+    notes,
   };
+}
+
+/**
+ * The report's ratios that have a value, and its notes with one more naming those that have none: a ratio over a
+ * path left out with --paths (or skipped) is NaN, which JSON would write as null and SUMMARY.md would then refuse.
+ */
+function computedRatios(report: BenchReport): { ratios: BenchRatio[]; notes: string[] } {
+  const ratios = report.ratios.filter((r) => Number.isFinite(r.value));
+  const missing = report.ratios.filter((r) => !Number.isFinite(r.value)).map((r) => r.name);
+  if (missing.length === 0) return { ratios, notes: [...report.notes] };
+  const what = ratios.length === 0
+    ? 'No ratio computed'
+    : `${missing.length} of ${report.ratios.length} ratios not computed`;
+  const why = 'each needs a path or metric this run does not have (see --paths)';
+  return { ratios, notes: [...report.notes, `${what}: ${why}: ${missing.join('; ')}.`] };
 }
 
 /** Checks a parsed results file; throws naming the first field that is wrong. */

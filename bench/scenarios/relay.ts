@@ -43,8 +43,8 @@ export const PROXY_PROTOCOL_PATHS = ['tidegate-native-pp2', 'tidegate-js-pp2'] a
 export const HEALTH_PATHS = ['tidegate-native-health', 'tidegate-js-health'] as const;
 const TARGET_HEALTH = { interval: '1s', timeout: '500ms', rise: 2, fall: 3 };
 /**
- * Run only when `--paths` names them: the native engine with the addon accepting (`TIDEGATE_NATIVE_ACCEPT=1`) and
- * with Node accepting (`=0`), the A/B of accepting in the addon (issue 24, item 2).
+ * Run only when `--paths` names them: the native engine with the addon accepting (`TIDEGATE_NATIVE_ACCEPT=1`, what
+ * `tidegate-native` does by default) and with Node accepting (`=0`), the A/B of accepting in the addon (issue 24).
  */
 export const NODE_ACCEPT_PATHS = ['tidegate-native-addonaccept', 'tidegate-native-nodeaccept'] as const;
 /**

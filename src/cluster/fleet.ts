@@ -172,7 +172,7 @@ export class WorkerFleet implements Fleet {
     return {
       t: 'start', config: encodeConfig(this.workerConfig(this.config!)), generation: this.generation,
       usage: this.hub!.snapshot(), workers: this.slots.length,
-      listeners: this.table?.keys(this.config!.services) ?? null,
+      listeners: this.table?.keys(this.config!.services) ?? null, requestLog: this.host!.usageLog !== null,
     };
   }
 

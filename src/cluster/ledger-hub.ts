@@ -1,5 +1,5 @@
 import type { FleetHost } from '../runtime/fleet.js';
-import type { RequestLogRow } from '../contracts/records.js';
+import type { RequestLogColumns } from '../contracts/usage-log.js';
 import { SPENT_FIELDS, type DeltaRow, type LimitArgs, type UsageRow } from './messages.js';
 
 /** How long after the first usage that moved the primary tells every worker the usage of the users it moved. */
@@ -40,7 +40,7 @@ export class LedgerHub {
     this.sweeper?.unref();
   }
 
-  ingest(member: object, rows: readonly DeltaRow[], log: readonly RequestLogRow[], live: LimitArgs): void {
+  ingest(member: object, rows: readonly DeltaRow[], log: RequestLogColumns | null, live: LimitArgs): void {
     const accounting = this.host.accounting;
     if (live.length > 0) {
       let counts = this.live.get(member);
@@ -60,8 +60,8 @@ export class LedgerHub {
       }
     }
     this.rows += rows.length;
-    const usageLog = this.host.usageLog;
-    if (usageLog !== null) for (const r of log) usageLog.push(r);
+    if (log === null) return;
+    this.host.usageLog?.pushColumns(log);
     this.logRows += log.length;
   }
 

@@ -1,5 +1,5 @@
 import type { LimitStore, LimitStoreStatus } from '../accounting/limit-store.js';
-import type { SharedLimitOwner } from '../contracts/accounting.js';
+import type { BookedSpend, SharedLimitOwner } from '../contracts/accounting.js';
 import type { FromWorker, LimitArgs } from './messages.js';
 
 /** How long a worker waits for the primary's answer before it decides an admission alone. */
@@ -121,6 +121,13 @@ export class PrimaryLimits implements LimitStore {
       s.push(owner.sharedSeq, delta, 1, row.totalTokens ?? 0, row.inputTokens ?? 0, row.cacheReadTokens ?? 0,
         row.cacheWriteTokens ?? 0, row.outputTokens ?? 0, row.reasoningTokens ?? 0, row.costMicros ?? 0);
     }
+    this.onSettle?.();
+  }
+
+  /** A key's spend booked here alone (no answer in time): `0, 0, 2, keyBudgetId` then the booked figures. */
+  bookKey(keyBudgetId: string, row: BookedSpend): void {
+    this.settles.push(0, 0, 2, keyBudgetId, row.totalTokens ?? 0, row.inputTokens ?? 0, row.cacheReadTokens ?? 0,
+      row.cacheWriteTokens ?? 0, row.outputTokens ?? 0, row.reasoningTokens ?? 0, row.costMicros ?? 0);
     this.onSettle?.();
   }
 

@@ -287,6 +287,16 @@ export class LimitHub {
     const now = Date.now();
     let a = 0;
     while (a < args.length) {
+      if (args[a + 2] === 2) {
+        // Booked by the worker alone (the hub did not answer in time): the key budget counts it too.
+        const keyBudget = this.keyBudgets.get(args[a + 3] as string);
+        if (keyBudget !== undefined) {
+          keyBudget.reserve(0, 0, 0);
+          keyBudget.settle(0, 0, 0, bookedRow(args, a + 4));
+        }
+        a += 11;
+        continue;
+      }
       const id = args[a] as number;
       const delta = args[a + 1] as number;
       const booked = args[a + 2] === 1;

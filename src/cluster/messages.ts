@@ -1,4 +1,4 @@
-import type { RequestLogRow } from '../contracts/records.js';
+import type { RequestLogColumns } from '../contracts/usage-log.js';
 import type { ServiceStatus } from '../contracts/service-status.js';
 import type { ReloadResult } from '../runtime/reload-result.js';
 
@@ -15,7 +15,8 @@ export type UsageRow = [string, string, ...number[]];
  * Gateway admissions and settlements, flat (limit-client.ts writes them, limit-hub.ts reads them). An admission is
  * `id, subjects, reserved, spendUser, model, input, output, keyBudgetId, keyInput, keyOutput, keyCost` then per
  * subject `id, rpm, tpm, concurrent`; a settlement `id, delta, booked (0|1)` then, when booked, `totalTokens,
- * inputTokens, cacheReadTokens, cacheWriteTokens, outputTokens, reasoningTokens, costMicros`. Live relays are
+ * inputTokens, cacheReadTokens, cacheWriteTokens, outputTokens, reasoningTokens, costMicros`; a key's spend a
+ * worker booked alone `0, 0, 2, keyBudgetId` then the same seven figures. Live relays are
  * `user, count` pairs.
  */
 export type LimitArgs = (string | number | null)[];
@@ -41,13 +42,14 @@ export interface ListenerKey {
 }
 
 /**
- * Primary → worker. `config` is an encoded Config (config-codec.ts). `listeners`: every address the primary holds
+ * Primary → worker. `config` is an encoded Config (config-codec.ts); `requestLog`: the primary writes a request log
+ * (without one, a worker sends no rows). `listeners`: every address the primary holds
  * sockets for (the worker lets go of others), null when node:cluster shares the listeners; `listener` comes with
  * the socket of one of them as its IPC handle, before the `start` or `reload` that needs it.
  */
 export type ToWorker =
   | { readonly t: 'start'; readonly config: unknown; readonly generation: number; readonly usage: UsageRow[];
-    readonly workers: number; readonly listeners: ListenerKey[] | null }
+    readonly workers: number; readonly listeners: ListenerKey[] | null; readonly requestLog: boolean }
   | { readonly t: 'reload'; readonly id: number; readonly config: unknown; readonly generation: number;
     readonly usage: UsageRow[]; readonly listeners: ListenerKey[] | null }
   | { readonly t: 'listener'; readonly key: ListenerKey }
@@ -66,7 +68,7 @@ export type FromWorker =
   | { readonly t: 'reloaded'; readonly id: number; readonly result: ReloadResult | null; readonly error: string | null;
     readonly services: unknown; readonly report: WorkerReport }
   | { readonly t: 'deltas'; readonly seq: number; readonly ack: boolean; readonly rows: DeltaRow[];
-    readonly log: RequestLogRow[]; readonly settles: LimitArgs; readonly live: LimitArgs }
+    readonly log: RequestLogColumns | null; readonly settles: LimitArgs; readonly live: LimitArgs }
   | { readonly t: 'admit'; readonly seq: number; readonly args: LimitArgs }
   | { readonly t: 'report'; readonly report: WorkerReport }
   | { readonly t: 'event'; readonly type: string; readonly data: Record<string, unknown> };

@@ -81,6 +81,8 @@ export class Slot {
       liveRelays: m?.report?.liveRelays ?? 0,
       services: (m?.report?.services ?? []).map((s) => ({
         name: s.name, state: s.state, connections: s.connections, bytes: s.bytes,
+        // Forward and proxy services: who accepts in this worker (`engine`: its addon, `node`); null for gateways.
+        accepts: (s.detail as { accepts?: string } | undefined)?.accepts ?? null,
       })),
       retiring: this.retiring.map((r) => r.pid),
     };

@@ -30,6 +30,8 @@ export function listenerId(key: ListenerKey): string {
 export class WorkerListeners implements ListenHook {
   private readonly calls: ListenCalls;
   private readonly held = new Map<string, Held>();
+  /** Servers listening on a copy of a held socket (the slot's: the primary and a replacement hold it too). */
+  private readonly onHeld = new WeakSet<Server>();
 
   constructor(calls: ListenCalls) {
     this.calls = calls;
@@ -71,10 +73,15 @@ export class WorkerListeners implements ListenHook {
     const held = this.find(service, host, port);
     if (held !== null) {
       const fd = this.calls.dupFd(held.fd);
-      if (fd < 0) failLater(server, listenError(fd, host, port));
-      else adopt(server, fd, backlog);
+      if (fd < 0) {
+        failLater(server, listenError(fd, host, port));
+        return;
+      }
+      this.onHeld.add(server);
+      adopt(server, fd, backlog);
       return;
     }
+    this.onHeld.delete(server);
     if (isIP(host) !== 0) {
       this.bindOwn(server, host, port, backlog);
       return;
@@ -84,6 +91,10 @@ export class WorkerListeners implements ListenHook {
       if (err !== null) server.emit('error', err);
       else listeners.bindOwn(server, address, port, backlog);
     });
+  }
+
+  shares(server: Server): boolean {
+    return this.onHeld.has(server);
   }
 
   /** The held socket for a service's address: by the configured port, or by the port it got (port 0). */

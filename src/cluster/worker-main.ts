@@ -82,7 +82,9 @@ async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> 
   };
   try {
     runtime = await Runtime.start(config, {
-      log: logger, shared: link, sharedLimits: limits, usageLog: new WorkerUsageLog(link), onEvent: forwardEvent,
+      log: logger, shared: link, sharedLimits: limits, onEvent: forwardEvent,
+      // Without the primary's request log the rows would cross only to be dropped there.
+      ...(message.requestLog ? { usageLog: new WorkerUsageLog(link) } : {}),
     });
   } catch (err) {
     const e = err as TidegateError;

@@ -1,5 +1,5 @@
 import type { RequestLogRow } from '../contracts/records.js';
-import type { UsageLogStats } from '../contracts/usage-log.js';
+import type { RequestLogColumns, UsageLogStats } from '../contracts/usage-log.js';
 import type { RuntimeUsageLog } from '../runtime/runtime.js';
 import type { WorkerLink } from './worker-link.js';
 
@@ -16,6 +16,10 @@ export class WorkerUsageLog implements RuntimeUsageLog {
 
   push(row: RequestLogRow): void {
     this.link.pushLog(row);
+  }
+
+  pushColumns(rows: RequestLogColumns): void {
+    this.link.pushLogColumns(rows);
   }
 
   stats(): UsageLogStats {

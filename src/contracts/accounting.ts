@@ -99,6 +99,11 @@ export interface SharedLimits {
    * owner's concurrent counts and reservations and books `owner.booked` on its key budget.
    */
   settle(subjects: readonly string[], delta: number, owner: SharedLimitOwner): void;
+  /**
+   * A store with `budgets`: a request it did not answer in time (decided locally) was booked on the key budget
+   * `keyBudgetId`; the store books the spend on its own budget too (which its ledger keeps).
+   */
+  bookKey?(keyBudgetId: string, row: BookedSpend): void;
 }
 
 /** Told the outcome of a shared admission (the gateway's Admission); its spend fields are read by `budgets` stores. */

@@ -113,11 +113,34 @@ export interface AcceptListener {
   accepted(fd: number, label: string): void;
   /** accept4 failed; `paused`: out of fds, the engine rests the listener for a moment by itself. */
   acceptFailed(err: NodeJS.ErrnoException, paused: boolean): void;
+  /**
+   * A connection from `label` took the oldest grant (`EngineListener.grant`): its relay is dialing already. The
+   * listener must take it with `relay.admit()` before returning (the engine closes a relay left untaken).
+   */
+  admitted?(relay: GrantedRelay, label: string): void;
 }
 
 /** A listener an engine accepts on; `close()` returns once the engine let go of the socket (idempotent). */
 export interface EngineListener {
   close(): void;
+  /** Settles after `close()` once every connection the engine accepted on it has reached its AcceptListener. */
+  readonly delivered: Promise<void>;
+  /**
+   * Decides the admission of the listener's next connection ahead: the engine dials `address` for it at the accept,
+   * with no round trip to JavaScript, and tells `AcceptListener.admitted` after. Grants are used oldest first. Null
+   * when the engine does not grant (or no longer: a closed listener).
+   */
+  grant?(
+    address: DialAddress, label: string, connect: DialOptions, reportConnect: boolean, options: RelayOptions,
+  ): GrantedRelay | null;
+  /** Takes back the newest grant no connection used; null when every grant was used (its `admitted` follows). */
+  revokeGrant?(): GrantedRelay | null;
+}
+
+/** A relay granted ahead: started by the engine at an accept, taken by the service when it hears of it. */
+export interface GrantedRelay {
+  /** The relay from now on: `listener` hears of its connect outcomes, `onClose` of its end (exactly once). */
+  admit(listener: RelayDialListener, onClose: RelayCloseListener): DialingRelay;
 }
 
 /**
@@ -168,9 +191,11 @@ export interface RelayEngine {
    * Accepting in the engine (the native engine on Linux, unless turned off): the engine accepts on a dup of the bound
    * `server`'s socket and posts each connection to `listener`. The caller must then close `server` (Node stops
    * polling the socket; the engine's dup keeps it listening). Null when this engine does not accept, or not this
-   * server (a cluster worker's round-robin handle has no fd): the caller keeps Node's accept path.
+   * server (a cluster worker's round-robin handle has no fd): the caller keeps Node's accept path. `shared`: other
+   * processes accept on the same socket (a fleet slot's SO_REUSEPORT socket), so closing the listener leaves what is
+   * queued to them; otherwise the engine accepts the queue first (the connections reach `listener`).
    */
-  listen?(server: Server, listener: AcceptListener, client: ClientOptions): EngineListener | null;
+  listen?(server: Server, listener: AcceptListener, client: ClientOptions, shared: boolean): EngineListener | null;
   /** `dial` for a connection the engine accepted: no Node socket ever existed for it. */
   dialAccepted?(
     fd: number,

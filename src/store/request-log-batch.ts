@@ -1,4 +1,5 @@
 import type { RequestLogRow } from '../contracts/records.js';
+import type { RequestLogColumns } from '../contracts/usage-log.js';
 
 /**
  * Number columns per row: ts, latencyMs, ttfbMs, promptTokens, completionTokens, totalTokens, then the token classes
@@ -15,13 +16,11 @@ export const STRING_COLUMNS = 7;
 const ERROR_BIT = 1 << 5;
 const CLIENT_BIT = 1 << 6;
 
-/** What crosses to the writer thread: two typed arrays (copied by memcpy) and the batch's distinct strings. */
-export interface RequestLogBatchMessage {
-  readonly length: number;
-  readonly numbers: Float64Array;
-  readonly ints: Int32Array;
-  readonly strings: string[];
-}
+/**
+ * What crosses to the writer thread (and from a fleet's worker to its primary): two typed arrays (copied by memcpy)
+ * and the batch's distinct strings.
+ */
+export type RequestLogBatchMessage = RequestLogColumns;
 
 /**
  * A batch of request-log rows in columns. A row costs a few typed-array stores and six Map lookups (its strings
@@ -41,6 +40,8 @@ export class RequestLogBatch {
     undefined, undefined, undefined, undefined, undefined, undefined, undefined,
   ];
   private readonly lastIds = new Int32Array(STRING_COLUMNS);
+  /** append()'s map from a source batch's string ids to this batch's (-1: not looked up yet), reused. */
+  private remap = new Int32Array(16);
 
   constructor(capacity: number, message?: RequestLogBatchMessage) {
     this.capacity = capacity;
@@ -94,6 +95,44 @@ export class RequestLogBatch {
     ints[k + 9] = this.idAt(6, row.client);
     ints[k + 10] = row.estimated ? 1 : 0;
     this.length++;
+  }
+
+  /**
+   * Copies rows of another batch's columns from row `from` until this batch is full; returns the rows copied. The
+   * numbers and ints are copied whole (two memcpy); only the string ids are mapped, each distinct string looked up
+   * once per call: what a fleet's primary does with a worker's rows, instead of one object per row.
+   */
+  append(src: RequestLogColumns, from: number): number {
+    const n = Math.min(src.length - from, this.capacity - this.length);
+    if (n <= 0) return 0;
+    this.numbers.set(src.numbers.subarray(from * NUMBERS, (from + n) * NUMBERS), this.length * NUMBERS);
+    const ints = this.ints;
+    const at = this.length * INTS;
+    ints.set(src.ints.subarray(from * INTS, (from + n) * INTS), at);
+    const strings = src.strings;
+    if (this.remap.length < strings.length) this.remap = new Int32Array(strings.length * 2);
+    const remap = this.remap;
+    remap.fill(-1, 0, strings.length);
+    const end = at + n * INTS;
+    for (let k = at + 3; k < end; k += INTS) {
+      for (let c = 0; c < STRING_COLUMNS; c++) {
+        const id = ints[k + c]!;
+        if (id < 0) continue;
+        let mine = remap[id]!;
+        if (mine < 0) mine = remap[id] = this.id(strings[id]!);
+        ints[k + c] = mine;
+      }
+    }
+    this.length += n;
+    return n;
+  }
+
+  /** Empties the batch for reuse (its arrays stay). */
+  clear(): void {
+    this.length = 0;
+    this.strings.length = 0;
+    this.ids.clear();
+    this.lastValues.fill(undefined);
   }
 
   /** The id of string column `column`'s value: most rows repeat the row before them, so that is checked first. */

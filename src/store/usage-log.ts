@@ -3,7 +3,7 @@ import { applyMigrations, type Db, type Migration } from './database.js';
 import type { BatchResult } from './request-log-insert.js';
 import { RequestLogBatch } from './request-log-batch.js';
 import type { RequestLogRow } from '../contracts/records.js';
-import type { UsageLog as UsageLogContract, UsageLogStats } from '../contracts/usage-log.js';
+import type { RequestLogColumns, UsageLog as UsageLogContract, UsageLogStats } from '../contracts/usage-log.js';
 import { InlineSink, ThreadSink, type BatchSink } from './usage-log-sink.js';
 
 export const USAGE_MIGRATIONS: readonly Migration[] = [
@@ -100,14 +100,38 @@ export class UsageLog implements UsageLogContract {
   /** Queues one row; never throws, never blocks. */
   push(row: RequestLogRow): void {
     if (this.closed) return;
-    const queue = this.queue;
-    let open = queue.length === 0 ? null : queue[queue.length - 1]!;
-    if (open === null || open.full) {
-      open = new RequestLogBatch(this.batchSize);
-      queue.push(open);
-    }
+    const open = this.open();
     open.add(row);
     this.queuedRows++;
+    this.queued(open);
+  }
+
+  /** Queues rows already in columns (a fleet worker's batch): copied into the open batches, no object per row. */
+  pushColumns(rows: RequestLogColumns): void {
+    if (this.closed) return;
+    let from = 0;
+    while (from < rows.length) {
+      const open = this.open();
+      const n = open.append(rows, from);
+      from += n;
+      this.queuedRows += n;
+      this.queued(open);
+    }
+  }
+
+  /** The batch taking new rows (a new one when the last is full). */
+  private open(): RequestLogBatch {
+    const queue = this.queue;
+    const last = queue.length === 0 ? null : queue[queue.length - 1]!;
+    if (last !== null && !last.full) return last;
+    const open = new RequestLogBatch(this.batchSize);
+    queue.push(open);
+    return open;
+  }
+
+  /** After rows went into `open`: the pending bound, then a write (a full batch) or the flush timer. */
+  private queued(open: RequestLogBatch): void {
+    const queue = this.queue;
     // Beyond maxPending (the database refusing writes for a long time) the oldest whole batch goes.
     while (this.queuedRows > this.maxPending && queue.length > 1) {
       const oldest = queue.shift()!;

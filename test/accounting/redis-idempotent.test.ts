@@ -45,16 +45,39 @@ async function hashIn(client: Redis, key: string): Promise<number> {
   return Number((await client.hget(key, 'in')) ?? 0);
 }
 
+/** A real redis-server behind the reply-dropping proxy, a sink target, and tidegate (JS engine) using the proxy. */
+interface Rig {
+  readonly redis: RedisServer;
+  readonly proxy: ReplyDroppingProxy;
+  readonly target: Awaited<ReturnType<typeof sink>>;
+  readonly tg: Running;
+  /** A client straight to Redis (not through the proxy); replaced after a restart. */
+  client: Redis;
+}
+
+async function startRig(): Promise<Rig> {
+  const dir = tempDir();
+  const redis = new RedisServer(dir);
+  await redis.start();
+  const proxy = new ReplyDroppingProxy(redis.port, scriptReply);
+  await proxy.start();
+  const target = await sink();
+  const tg = await startTidegate(doc(proxy.url, dir, target), { engine: jsEngine });
+  return { redis, proxy, target, tg, client: redis.client() };
+}
+
+async function stopRig(rig: Rig): Promise<void> {
+  rig.client.disconnect();
+  await rig.tg.stop();
+  await rig.target.close();
+  await rig.proxy.close();
+  await rig.redis.kill();
+}
+
 describe('Redis deltas are idempotent', { skip }, () => {
   it('a script reply lost with the connection: the resend is skipped, 300 KiB count once', async () => {
-    const dir = tempDir();
-    const redis = new RedisServer(dir);
-    await redis.start();
-    const proxy = new ReplyDroppingProxy(redis.port, scriptReply);
-    await proxy.start();
-    const target = await sink();
-    const tg = await startTidegate(doc(proxy.url, dir, target), { engine: jsEngine });
-    const client = redis.client();
+    const rig = await startRig();
+    const { proxy, tg, client } = rig;
     try {
       proxy.arm();
       await sendThrough(tg.port('fwd'), 300 * KiB);
@@ -74,30 +97,20 @@ describe('Redis deltas are idempotent', { skip }, () => {
       assert.equal(seqKeys.length, 1, 'one sequence record: this instance\'s');
       assert.ok((await client.ttl(seqKeys[0]!)) > 0, 'it expires');
     } finally {
-      client.disconnect();
-      await tg.stop();
-      await target.close();
-      await proxy.close();
-      await redis.kill();
+      await stopRig(rig);
     }
   });
 
   it('a script reply lost, then Redis restarted empty: the resend lands with its floor (re-seeded)', async () => {
-    const dir = tempDir();
-    const redis = new RedisServer(dir);
-    await redis.start();
-    const proxy = new ReplyDroppingProxy(redis.port, scriptReply);
-    await proxy.start();
-    const target = await sink();
-    const tg = await startTidegate(doc(proxy.url, dir, target), { engine: jsEngine });
-    let client = redis.client();
+    const rig = await startRig();
+    const { redis, proxy, tg } = rig;
     let killed: Promise<void> | null = null;
     try {
       await sendThrough(tg.port('fwd'), 100 * KiB);
-      await eventually(() => hashIn(client, 'tidegate:u:alice:all'), (n) => n === 100 * KiB);
+      await eventually(() => hashIn(rig.client, 'tidegate:u:alice:all'), (n) => n === 100 * KiB);
       // Redis answered the 100 KiB (a status without pending subjects may still have its reply on the way).
       assert.equal(await tg.runtime.accounting.flush(), true);
-      client.disconnect();
+      rig.client.disconnect();
       // The next delta's reply is lost and Redis dies before tidegate reconnects: it comes back empty.
       proxy.onDrop = () => {
         killed = redis.kill();
@@ -108,20 +121,17 @@ describe('Redis deltas are idempotent', { skip }, () => {
       await (killed as Promise<void> | null); // assigned in onDrop: the compiler still narrows it to null here
       await redis.start();
       assert.equal(await eventually(() => redisStatus(tg).state, (s) => s === 'connected'), 'connected');
-      client = redis.client();
+      rig.client = redis.client();
       // The resent 200 KiB carries its floor (the 100 KiB before it): Redis gets 300 KiB back, not 200.
-      assert.equal(await eventually(() => hashIn(client, 'tidegate:u:alice:all'), (n) => n === 300 * KiB), 300 * KiB);
+      const landed = await eventually(() => hashIn(rig.client, 'tidegate:u:alice:all'), (n) => n === 300 * KiB);
+      assert.equal(landed, 300 * KiB);
       await eventually(() => redisStatus(tg).pendingSubjects === 0, 10_000, 'every delta confirmed');
       await sleep(500);
-      assert.equal(await hashIn(client, 'tidegate:u:alice:all'), 300 * KiB);
+      assert.equal(await hashIn(rig.client, 'tidegate:u:alice:all'), 300 * KiB);
       assert.equal(tg.runtime.accounting.usage('alice')!.quota!.used, 300 * KiB);
       assert.ok(redisStatus(tg).reseeds >= 1);
     } finally {
-      client.disconnect();
-      await tg.stop();
-      await target.close();
-      await proxy.close();
-      await redis.kill();
+      await stopRig(rig);
     }
   });
 });

@@ -6,8 +6,8 @@ import {
 } from '../../bench/lib/results.js';
 import { toMetric } from '../../bench/lib/metric.js';
 import type { BenchReport } from '../../bench/types.js';
-import { removeOldCharts } from '../../bench/run.js';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { removeOldCharts, writeSummary } from '../../bench/run.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -118,6 +118,38 @@ test('a scenario\'s old charts are removed, not those of a scenario whose name e
     assert.deepEqual(readdirSync(dir).sort(), ['gateway-soak-chat300-rps.svg', 'gateway.json', 'pool-tasks.svg']);
     await removeOldCharts(dir, 'gateway-soak', ['gateway', 'gateway-soak', 'pool']);
     assert.deepEqual(readdirSync(dir).sort(), ['gateway.json', 'pool-tasks.svg']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ratios over a path that was not run are left out and named in a note; SUMMARY.md shows the rest', async () => {
+  const missing = Number.NaN;
+  const partial: BenchReport = {
+    ...report,
+    ratios: [
+      { name: 'native / pipe throughput', value: 30 / 11, target: '>= 2.5', met: true },
+      { name: 'native / haproxy throughput', value: 30 / missing, target: '>= 1', met: false },
+      { name: 'native - haproxy p99 (ms)', value: 6 - missing },
+    ],
+  };
+  const meta = {
+    description: 'relay bench', startedAt: new Date(0), durationMs: 1, rounds: 1, quick: true, machine: machineInfo(0),
+  };
+  const file = toResultsFile(partial, meta);
+  assert.deepEqual(file.ratios.map((r) => r.name), ['native / pipe throughput']);
+  assert.equal(file.notes[0], 'haproxy skipped: not installed');
+  assert.match(file.notes[1]!, /^2 of 3 ratios not computed: .*--paths.*: native \/ haproxy throughput; native - haproxy p99/);
+  const none = toResultsFile({ ...partial, ratios: partial.ratios.slice(1) }, meta);
+  assert.deepEqual(none.ratios, []);
+  assert.match(none.notes[1]!, /^No ratio computed: /);
+  const dir = mkdtempSync(join(tmpdir(), 'tidegate-summary-'));
+  try {
+    writeFileSync(join(dir, 'relay.json'), JSON.stringify(file));
+    const summary = readFileSync(await writeSummary(dir), 'utf8');
+    assert.doesNotMatch(summary, /Not shown/);
+    assert.match(summary, /\| native \/ pipe throughput \| 2\.73 \| >= 2\.5 \| yes \|/);
+    assert.match(summary, /- 2 of 3 ratios not computed/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

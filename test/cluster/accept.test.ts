@@ -29,9 +29,9 @@ describe('native accept under node:cluster', { skip: !probe.ok }, () => {
     const workers: Worker[] = [cluster.fork(env), cluster.fork(env)];
     try {
       const reports = await Promise.all(workers.map(async (w) => (await once(w, 'message'))[0] as {
-        kind: string; listeners: number;
+        kind: string; listeners: number; holder: string;
       }));
-      for (const report of reports) assert.deepEqual(report, { kind: 'native', listeners: 0 });
+      for (const report of reports) assert.deepEqual(report, { kind: 'native', listeners: 0, holder: 'cluster' });
       for (let i = 0; i < 20; i++) {
         const payload = randomBytes(1024 + i);
         const socket = await connectTo(port);

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { HAVE_REDIS, RedisServer } from '../fixtures/redis-server.js';
 import { startTidegateProcess, type CliProcess } from '../helpers/cli.js';
+import { killFleet, startFleet, totalByWorker, type Fleet } from '../helpers/fleet.js';
 import { channel } from '../helpers/gateway.js';
 import { getJson, type Json } from '../helpers/http.js';
 import { tempDir } from '../helpers/temp.js';
@@ -44,15 +45,13 @@ function ask(url: string, key: string): Promise<Answer> {
 }
 
 /** Gateway connections each worker served so far (their last reports). */
-async function perWorker(admin: string): Promise<number[]> {
-  const w = (await getJson(admin, '/workers')).body;
-  return w.slots.map((s: Json) => s.services.find((x: Json) => x.name === 'llm')?.connections.total ?? 0);
+function perWorker(admin: string): Promise<number[]> {
+  return totalByWorker(admin, 'llm');
 }
 
 describe('workers: gateway limits and budgets hold across two workers (held by the primary)', () => {
   let up: MockUpstream;
-  let dir: string;
-  let tg: CliProcess;
+  let fleet: Fleet;
   let admin: string;
   let llm: string;
 
@@ -61,11 +60,8 @@ describe('workers: gateway limits and budgets hold across two workers (held by t
     up = await MockUpstream.start({
       dialect: 'openai', name: 'oa', usage: { prompt: 1, completion: 5 }, firstByteDelayMs: 200,
     });
-    dir = tempDir('tidegate-worker-limits-');
-    tg = await startTidegateProcess(dir, {
-      admin: { listen: '127.0.0.1:0' },
+    fleet = await startFleet('tidegate-worker-limits-', {
       store: { sqlite: 'off' },
-      workers: 2,
       pool: { threads: 1 },
       users: [
         { id: 'solo', keys: [{ key: 'k-ci', name: 'ci', limits: { rpm: 10 } }] },
@@ -74,16 +70,14 @@ describe('workers: gateway limits and budgets hold across two workers (held by t
         { id: 'free', keys: ['k-free'] },
       ],
       services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [channel(up)] }],
-    }, ['llm', 'admin']);
-    admin = tg.address('admin');
-    llm = `http://${tg.address('llm')}`;
+    }, ['llm']);
+    admin = fleet.admin;
+    llm = `http://${fleet.tg.address('llm')}`;
   });
 
   after(async () => {
-    tg.child.kill('SIGKILL');
-    await tg.exited;
+    await killFleet(fleet);
     await up.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('an rpm: 10 key: ten requests over both workers, the 11th (on either) gets 429 with Retry-After', async () => {
@@ -194,6 +188,45 @@ describe('workers with store.redis: the primary takes the windows in Redis, shar
       for (const c of children) await c.stop();
       await oa.close();
       await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('workers: a key budget a worker books alone is kept by the primary', () => {
+  it('with the primary silent past the 1 s answer time, the spend still reaches its ledger', async () => {
+    const dir = tempDir('tidegate-worker-alone-');
+    const oa = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 1, completion: 5 } });
+    const config = {
+      admin: { listen: '127.0.0.1:0' },
+      store: { sqlite: `${dir}/ledger.db` },
+      workers: 2,
+      pool: { threads: 1 },
+      users: [{ id: 'kb', keys: [{ key: 'k-kb', name: 'metered', quota: { tokens: 30, period: 'daily' } }] }],
+      services: [{ name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [channel(oa)] }],
+    };
+    let tg = await startTidegateProcess(dir, config, ['llm', 'admin']);
+    try {
+      const llm = `http://${tg.address('llm')}`;
+      // The primary stops answering: the worker waits 1 s for its admission, then decides alone.
+      tg.child.kill('SIGSTOP');
+      let alone: Answer;
+      try {
+        alone = await ask(llm, 'k-kb');
+      } finally {
+        tg.child.kill('SIGCONT');
+      }
+      assert.equal(alone.status, 200, JSON.stringify(alone.body));
+      // A graceful stop flushes the primary's ledger; a new fleet starts from it.
+      await tg.stop();
+      tg = await startTidegateProcess(dir, config, ['llm', 'admin']);
+      // 6 of the key's 30 tokens were booked alone: four more 6-token requests fit, the fifth does not.
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await ask(`http://${tg.address('llm')}`, 'k-kb')).status);
+      assert.deepEqual(statuses, [200, 200, 200, 200, 429]);
+    } finally {
+      await tg.stop();
+      await oa.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { startTidegateProcess, type CliProcess } from '../helpers/cli.js';
+import type { CliProcess } from '../helpers/cli.js';
+import {
+  acceptsByWorker, expectedAccepts, killFleet, liveByWorker, restartUnderLoad, spreadConnections, startFleet,
+  totalByWorker, workersReport, type Fleet,
+} from '../helpers/fleet.js';
 import { channel } from '../helpers/gateway.js';
 import { getJson, post, type Json } from '../helpers/http.js';
 import type { TestServer } from '../helpers/listen.js';
 import { chat } from '../helpers/llm.js';
-import { connectTo, readBytes } from '../helpers/sockets.js';
-import { tempDir } from '../helpers/temp.js';
+import { connectTo, echoOnce as echo } from '../helpers/sockets.js';
 import { eventually } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
@@ -38,13 +40,6 @@ function postClosing(url: string, body: unknown): Promise<number> {
   });
 }
 
-/** Echoes `bytes` through `socket` and resolves once they came back. */
-async function echo(socket: Socket, bytes: number): Promise<void> {
-  const back = readBytes(socket, bytes);
-  socket.write(Buffer.alloc(bytes, 7));
-  assert.equal((await back).length, bytes);
-}
-
 function ended(socket: Socket): Promise<void> {
   return new Promise((resolve) => {
     if (socket.destroyed || socket.readableEnded) resolve();
@@ -55,46 +50,10 @@ function ended(socket: Socket): Promise<void> {
   });
 }
 
-async function workers(admin: string): Promise<Json> {
-  return (await getJson(admin, '/workers')).body;
-}
-
-/** Live connections of `service` per worker slot, from the workers' last reports. */
-async function liveByWorker(admin: string, service: string): Promise<number[]> {
-  const w = await workers(admin);
-  return w.slots.map((s: Json) => s.services.find((x: Json) => x.name === service)?.connections.live ?? 0);
-}
-
-async function totalByWorker(admin: string, service: string): Promise<number[]> {
-  const w = await workers(admin);
-  return w.slots.map((s: Json) => s.services.find((x: Json) => x.name === service)?.connections.total ?? 0);
-}
-
-/**
- * Opens connections to `port` (each echoing once) until both workers have some: the kernel picks which worker
- * accepts. Resolves once the workers' reports account for every connection, with the count per worker.
- */
-async function spread(admin: string, port: number, service: string): Promise<{ sockets: Socket[]; live: number[] }> {
-  const sockets: Socket[] = [];
-  let live: number[] = [];
-  for (let batch = 0; batch < 10; batch++) {
-    for (let i = 0; i < 4; i++) {
-      const s = await connectTo(port);
-      await echo(s, 100);
-      sockets.push(s);
-    }
-    await eventually(async () => {
-      live = await liveByWorker(admin, service);
-      return live.reduce((a, b) => a + b, 0) === sockets.length;
-    }, 10_000, 'the workers report every connection');
-    if (live.every((n) => n > 0)) return { sockets, live };
-  }
-  throw new Error(`40 connections all landed on one worker: ${live.join()}`);
-}
-
 describe('workers: two worker processes behind shared listeners', () => {
   let target: TestServer;
   let oa: MockUpstream;
+  let fleet: Fleet;
   let dir: string;
   let tg: CliProcess;
   let admin: string;
@@ -106,12 +65,9 @@ describe('workers: two worker processes behind shared listeners', () => {
   before(async () => {
     target = await echoServer();
     oa = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 21, completion: 9 } });
-    dir = tempDir('tidegate-workers-');
-    tg = await startTidegateProcess(dir, {
-      admin: { listen: '127.0.0.1:0' },
-      store: { sqlite: join(dir, 'tidegate.db'), sync: { interval: '1s' } },
+    fleet = await startFleet('tidegate-workers-', (folder) => ({
+      store: { sqlite: join(folder, 'tidegate.db'), sync: { interval: '1s' } },
       shutdownGrace: '3s',
-      workers: 2,
       users: [
         { id: 'alice', keys: ['ka'] },
         // 1 MiB/s each way per worker: what the other worker can move before it hears of the quota is bounded.
@@ -122,25 +78,29 @@ describe('workers: two worker processes behind shared listeners', () => {
         { name: 'quota', type: 'forward', listen: '127.0.0.1:0', user: 'q', targets: [target.address] },
         { name: 'llm', type: 'gateway', listen: '127.0.0.1:0', channels: [channel(oa)] },
       ],
-    }, ['fwd', 'quota', 'llm', 'admin']);
-    admin = tg.address('admin');
+    }), ['fwd', 'quota', 'llm']);
+    ({ tg, dir, admin } = fleet);
     fwd = tg.port('fwd');
     llm = `http://${tg.address('llm')}`;
   });
 
   after(async () => {
-    tg.child.kill('SIGKILL');
-    await tg.exited;
+    await killFleet(fleet);
     await target.close();
     await oa.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('runs two workers; connections and gateway requests land on both', async () => {
-    const w = await workers(admin);
+    const w = await workersReport(admin);
     assert.equal(w.count, 2);
     assert.deepEqual(w.slots.map((s: Json) => s.state), ['running', 'running']);
     assert.notEqual(w.slots[0].pid, w.slots[1].pid);
+    // The forward services' workers accept in their addon (on a copy of the slot's socket), by default.
+    await eventually(async () => (await acceptsByWorker(admin, 'quota')).every((a) => a !== null),
+      10_000, 'both workers report their services');
+    for (const service of ['fwd', 'quota']) {
+      assert.deepEqual(await acceptsByWorker(admin, service), [expectedAccepts(), expectedAccepts()], service);
+    }
     // Requests on connections of their own until both workers have served some (the kernel picks the worker).
     let sent = 0;
     for (let batch = 0; batch < 10; batch++) {
@@ -170,8 +130,8 @@ describe('workers: two worker processes behind shared listeners', () => {
   });
 
   it('kill -9 of one worker ends its connections only; the other keeps relaying; the slot restarts', async () => {
-    const { sockets, live } = await spread(admin, fwd, 'fwd');
-    const before = await workers(admin);
+    const { sockets, live } = await spreadConnections(admin, fwd, 'fwd');
+    const before = await workersReport(admin);
     const victim = before.slots[0];
     const endings = sockets.map((s) => ended(s).then(() => s));
     process.kill(victim.pid, 'SIGKILL');
@@ -186,30 +146,20 @@ describe('workers: two worker processes behind shared listeners', () => {
     // The other worker's connections still relay, unbroken.
     for (const s of survivors) await echo(s, 64 * 1024);
     await eventually(async () => {
-      const w = await workers(admin);
+      const w = await workersReport(admin);
       return w.slots[0].state === 'running' && w.slots[0].pid !== victim.pid;
     }, 15_000, 'slot 1 restarted');
-    const w = await workers(admin);
+    const w = await workersReport(admin);
     assert.equal(w.slots[0].restarts, 1);
     assert.equal(w.slots[0].crashes, 1);
     assert.equal(w.slots[1].pid, before.slots[1].pid, 'the other worker was not touched');
     for (const s of survivors) await echo(s, 1000);
     // New connections reach the replacement too (the kernel picks the worker: a few more until one lands there).
-    const fresh: Socket[] = [];
-    for (let batch = 0; batch < 10; batch++) {
-      for (let i = 0; i < 4; i++) {
-        const s = await connectTo(fwd);
-        await echo(s, 100);
-        fresh.push(s);
-      }
-      let live: number[] = [];
-      await eventually(async () => {
-        live = await liveByWorker(admin, 'fwd');
-        return live[0]! + live[1]! === survivors.length + fresh.length;
-      }, 10_000, 'the workers report every connection');
-      if (live[0]! > 0) break;
-    }
+    const { sockets: fresh } = await spreadConnections(admin, fwd, 'fwd', {
+      alreadyLive: survivors.length, done: (now) => now[0]! > 0,
+    });
     await eventually(async () => (await liveByWorker(admin, 'fwd'))[0]! > 0, 10_000, 'the new worker relays');
+    assert.deepEqual(await acceptsByWorker(admin, 'fwd'), [expectedAccepts(), expectedAccepts()]);
     for (const s of [...survivors, ...fresh]) s.destroy();
   });
 
@@ -226,7 +176,7 @@ describe('workers: two worker processes behind shared listeners', () => {
         seen += Buffer.from(value).toString();
       }
     })();
-    const { sockets } = await spread(admin, port, 'quota');
+    const { sockets } = await spreadConnections(admin, port, 'quota');
     // The primary's usage view sums the user's live relays over the workers' batches.
     await eventually(async () => (await getJson(admin, '/users/q/usage')).body.live.liveConnections === sockets.length,
       10_000, 'the primary counts the live connections of both workers');
@@ -274,9 +224,10 @@ describe('workers: two worker processes behind shared listeners', () => {
     assert.equal(result.ok, true, JSON.stringify(result.failed));
     assert.deepEqual(result.added, ['added']);
     assert.deepEqual(result.failed, []);
-    await eventually(async () => (await workers(admin)).slots.every(
+    await eventually(async () => (await workersReport(admin)).slots.every(
       (s: Json) => s.services.some((x: Json) => x.name === 'added' && x.state === 'running'),
     ), 10_000, 'added in both workers');
+    assert.deepEqual(await acceptsByWorker(admin, 'added'), [expectedAccepts(), expectedAccepts()]);
     const status = (await getJson(admin, '/status')).body;
     assert.equal(status.reloads.total, 1);
   });
@@ -299,14 +250,14 @@ describe('workers: two worker processes behind shared listeners', () => {
     for (let crash = 0; crash < 5; crash++) {
       let pid = 0;
       await eventually(async () => {
-        const slot = (await workers(admin)).slots[1];
+        const slot = (await workersReport(admin)).slots[1];
         pid = slot.pid;
         return slot.state === 'running' && !pids.has(pid);
       }, 30_000, `slot 2 running again (${crash})`);
       pids.add(pid);
       process.kill(pid, 'SIGKILL');
     }
-    await eventually(async () => (await workers(admin)).slots[1].state === 'failed', 10_000, 'slot 2 failed');
+    await eventually(async () => (await workersReport(admin)).slots[1].state === 'failed', 10_000, 'slot 2 failed');
     const metrics = (await getJson(admin, '/metrics')).text;
     assert.match(metrics, /tidegate_worker_failed\{worker="2"\} 1/);
     await tg.waitFor('slot marked failed');
@@ -314,36 +265,21 @@ describe('workers: two worker processes behind shared listeners', () => {
     const s = await connectTo(fwd);
     await echo(s, 1000);
     s.destroy();
-    assert.equal((await workers(admin)).slots[0].state, 'running');
+    assert.equal((await workersReport(admin)).slots[0].state, 'running');
   });
 
   it('a rolling restart under steady gateway requests fails none', async () => {
-    const before = await workers(admin);
-    let stop = false;
-    let ok = 0;
-    const failures: string[] = [];
-    const clients = Array.from({ length: 4 }, async () => {
-      while (!stop) {
-        try {
-          const status = await postClosing(`${llm}/v1/chat/completions`, chat('gpt-4o'));
-          if (status === 200) {
-            ok++;
-            answered++;
-          }
-          else failures.push(String(status));
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-      }
-    });
-    await eventually(() => ok >= 10, 10_000, 'requests flowing');
-    const res = await post(`http://${admin}/workers/restart`, {});
-    assert.equal(res.status, 200);
-    const after = res.json();
-    stop = true;
-    await Promise.all(clients);
-    assert.deepEqual(failures, []);
-    assert.ok(ok > 10);
+    const before = await workersReport(admin);
+    const load = await restartUnderLoad(admin, async () => {
+      const status = await postClosing(`${llm}/v1/chat/completions`, chat('gpt-4o'));
+      if (status !== 200) return String(status);
+      answered++;
+      return null;
+    }, 10, 0);
+    assert.equal(load.status, 200);
+    const after = load.restarted;
+    assert.deepEqual(load.failures, []);
+    assert.ok(load.ok > 10);
     for (let i = 0; i < 2; i++) {
       assert.notEqual(after.slots[i].pid, before.slots[i].pid);
       assert.equal(after.slots[i].state, 'running');
@@ -353,7 +289,7 @@ describe('workers: two worker processes behind shared listeners', () => {
   it('SIGTERM drains every worker and the ledger is exact', async () => {
     // `added` started after the kill -9 above; the rolling restart drained gracefully: nothing of it may be missing.
     const port = tg.port('added');
-    const { sockets } = await spread(admin, port, 'added');
+    const { sockets } = await spreadConnections(admin, port, 'added');
     for (const s of sockets) await echo(s, 100_000);
     const bytes = sockets.length * (100 + 100_000);
     for (let i = 0; i < 8; i++) {

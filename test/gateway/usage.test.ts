@@ -3,11 +3,14 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
 import type { RequestLogRow } from '../../src/contracts/records.js';
 import { UsageLog } from '../../src/store/usage-log.js';
+import { RequestLogBatch } from '../../src/store/request-log-batch.js';
+import type { RequestLogColumns } from '../../src/contracts/usage-log.js';
 import { usageGateway, withGateway } from '../helpers/gateway.js';
 import { post } from '../helpers/http.js';
 import { chat, messages } from '../helpers/llm.js';
@@ -157,6 +160,50 @@ describe('store: the batched request-log writer', () => {
       stream: r.stream ? 1 : 0, status: r.status, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens,
       total_tokens: r.totalTokens,
       latency_ms: r.latencyMs, ttfb_ms: r.ttfbMs, attempts: r.attempts, error: r.error,
+    })));
+    await log.close();
+    db.close();
+  });
+
+  it('rows pushed in columns (a fleet worker\'s batches, through v8 serialization) read back as pushed', async () => {
+    const db = await openDatabase(join(dir, 'h.db'));
+    // Batches of 50 here and of 70 in the "worker": every copied batch straddles two of the writer's batches.
+    const log = new UsageLog(db, createLogger('silent'), { batchSize: 50, intervalMs: 60_000 });
+    const rows: RequestLogRow[] = [];
+    for (let i = 0; i < 230; i++) {
+      const extra: Partial<RequestLogRow> = i % 3 === 0 ? { user: null, model: `m-${i % 4}`, error: 'TG_ERR_X' }
+        : i % 3 === 1 ? { service: 'other', channel: null, client: '127.0.0.1', stream: true, ttfbMs: null }
+        : { user: `user-${i % 5}`, costMicros: null, status: 502 };
+      rows.push(row(i, extra));
+    }
+    const worker = new RequestLogBatch(70);
+    /** The rows in the order the log got them. */
+    const pushed: RequestLogRow[] = [];
+    let held: RequestLogRow[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      if (i % 45 === 44) {
+        // A row the log gets on its own between the worker's batches.
+        log.push(rows[i]!);
+        pushed.push(rows[i]!);
+        continue;
+      }
+      worker.add(rows[i]!);
+      held.push(rows[i]!);
+      if (worker.full || i === rows.length - 1) {
+        log.pushColumns(deserialize(serialize(worker.toMessage())) as RequestLogColumns);
+        worker.clear();
+        pushed.push(...held);
+        held = [];
+      }
+    }
+    assert.equal(await log.flush(), 230);
+    const read = db.prepare(
+      `SELECT ts, service, user, channel, model, stream, status, ttfb_ms, error, cost_micros, client
+      FROM request_log ORDER BY id`,
+    ).all();
+    assert.deepEqual(read, pushed.map((r) => ({
+      ts: r.ts, service: r.service, user: r.user, channel: r.channel, model: r.model, stream: r.stream ? 1 : 0,
+      status: r.status, ttfb_ms: r.ttfbMs, error: r.error, cost_micros: r.costMicros, client: r.client,
     })));
     await log.close();
     db.close();

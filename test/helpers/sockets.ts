@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
@@ -44,6 +45,13 @@ export function readBytes(socket: Socket, bytes: number): Promise<Buffer> {
     socket.once('error', reject);
     socket.resume();
   });
+}
+
+/** Writes `bytes` bytes through `socket` (to an echo target) and resolves once as many came back. */
+export async function echoOnce(socket: Socket, bytes: number): Promise<void> {
+  const back = readBytes(socket, bytes);
+  socket.write(Buffer.alloc(bytes, 7));
+  assert.equal((await back).length, bytes);
 }
 
 /** Reads one `\n`-terminated line. */

@@ -8,7 +8,11 @@ import { freePort } from '../helpers/listen.js';
 import { connectTo, countUntilClose, readAll, readBytes } from '../helpers/sockets.js';
 import { startTidegate, type EngineFactory, type Running } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
-import { loadNativeEngine, type NativeRelayEngine } from '../../src/relay/native/index.js';
+import { setListenHook } from '../../src/listen/listen.js';
+import { openReusePort, reusePortCalls } from '../../src/listen/reuseport.js';
+import { WorkerListeners } from '../../src/cluster/worker-listeners.js';
+import { loadAddon } from '../../src/relay/native/binding.js';
+import { loadNativeEngine, NativeRelayEngine } from '../../src/relay/native/index.js';
 
 /**
  * Accepting in the addon (issue 24, item 2): a native forward service hands its listening socket to the addon's loop,
@@ -37,6 +41,44 @@ function engineOf(tg: Running): NativeRelayEngine {
 function serverOf(tg: Running, name: string): Server {
   const services = (tg.runtime as unknown as { services: Map<string, { server: Server }> }).services;
   return services.get(name)!.server;
+}
+
+function serviceOf(tg: Running, name: string): { stop(graceMs: number): Promise<void> } {
+  const services = (tg.runtime as unknown as { services: Map<string, { stop(graceMs: number): Promise<void> }> })
+    .services;
+  return services.get(name)!;
+}
+
+/** What a client got back before the relay's FIN, or the error code its connection ended with. */
+function answerOf(socket: Socket): Promise<Buffer | string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+}
+
+/**
+ * Stops the service `fwd` while the addon holds a connection it accepted that JS has not heard of yet: the client
+ * connects, then this thread waits synchronously (so the accepted record cannot be delivered) until the addon counts
+ * the connection as accepted and unanswered, and starts the stop in the same turn. Resolves with the client's answer.
+ */
+async function stopWithOneInFlight(tg: Running, payload: Buffer): Promise<Buffer | string> {
+  const engine = engineOf(tg);
+  const client = connect({ port: tg.port('fwd'), host: '127.0.0.1' });
+  const answer = answerOf(client);
+  client.end(payload);
+  // net.connect issues connect(2) for an IP literal on the next tick.
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+  const deadline = Date.now() + 10_000;
+  while (engine.nativeStats().acceptedUnanswered === 0) {
+    if (Date.now() > deadline) throw new Error('the addon did not accept the connection');
+  }
+  const stopped = serviceOf(tg, 'fwd').stop(5_000);
+  const got = await answer;
+  await stopped;
+  return got;
 }
 
 function openFds(): number {
@@ -74,6 +116,7 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
       const engine = engineOf(tg);
       assert.equal(engine.nativeStats().listeners, 1, 'the addon listens for the service');
       assert.equal(serverOf(tg, 'fwd').listening, false, "Node's handle no longer polls the socket");
+      assert.equal((tg.status('fwd').detail as { accepts: string }).accepts, 'engine');
       const port = tg.port('fwd');
       const rounds = 300;
       const concurrency = 20;
@@ -108,12 +151,27 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
     await eventually(() => openFds() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFds()})`);
   });
 
-  it('without TIDEGATE_NATIVE_ACCEPT=1 (accept: false) Node keeps accepting', async () => {
+  it('accepts in the addon by default: an engine made without the option listens', async () => {
+    const engine = new NativeRelayEngine(loadAddon().NativeRelayEngine, {});
+    const echo = await echoServer();
+    const tg = await startTidegate(forward(echo.address), { engine: { kind: 'native', create: () => engine } });
+    try {
+      assert.equal(engine.nativeStats().listeners, 1);
+      const payload = randomBytes(2048);
+      assert.ok((await echoRound(tg.port('fwd'), payload)).equals(payload));
+    } finally {
+      await tg.stop();
+      await echo.close();
+    }
+  });
+
+  it('TIDEGATE_NATIVE_ACCEPT=0 (accept: false) keeps Node accepting', async () => {
     const echo = await echoServer();
     const tg = await startTidegate(forward(echo.address), { engine: nativeFactory(false) });
     try {
       assert.equal(engineOf(tg).nativeStats().listeners, 0);
       assert.equal(serverOf(tg, 'fwd').listening, true);
+      assert.equal((tg.status('fwd').detail as { accepts: string }).accepts, 'node');
       const payload = randomBytes(2048);
       assert.ok((await echoRound(tg.port('fwd'), payload)).equals(payload));
     } finally {
@@ -328,6 +386,60 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
       await echo.close();
     }
   });
+
+  it('a stop refuses what the addon accepted but JS had not admitted yet (one process: the socket is its own)',
+    async () => {
+      const echo = await echoServer();
+      const tg = await startTidegate(forward(echo.address), { engine: nativeFactory() });
+      try {
+        assert.equal(await stopWithOneInFlight(tg, randomBytes(1000)), 'ECONNRESET');
+        assert.equal(tg.status('fwd').connections.refused, 1);
+        assert.equal(engineOf(tg).nativeStats().acceptedUnanswered, 0);
+      } finally {
+        await tg.stop();
+        await echo.close();
+      }
+    });
+
+  it('on a socket a fleet shares, a stop serves what the addon accepted and leaves the queue to the next holder',
+    { skip: reusePortCalls() === null }, async () => {
+      const calls = reusePortCalls()!;
+      const opened = openReusePort(calls, '127.0.0.1', 0, 511);
+      assert.ok('fd' in opened, String(opened));
+      // As a worker holds its slot's socket (the primary and a replacement hold copies of it too).
+      const listeners = new WorkerListeners(calls);
+      listeners.add({ service: 'fwd', host: '127.0.0.1', port: 0, bound: opened.port }, {
+        fd: opened.fd, close: () => calls.closeFd(opened.fd),
+      });
+      setListenHook(listeners);
+      const echo = await echoServer();
+      let next: Running | null = null;
+      const tg = await startTidegate(forward(echo.address), { engine: nativeFactory() });
+      try {
+        assert.equal(tg.port('fwd'), opened.port);
+        assert.equal(engineOf(tg).nativeStats().listeners, 1);
+        const payload = randomBytes(1000);
+        const answer = await stopWithOneInFlight(tg, payload);
+        assert.ok(Buffer.isBuffer(answer) && answer.equals(payload), `served while draining: ${String(answer)}`);
+        assert.equal(tg.status('fwd').connections.total, 1);
+        assert.equal(tg.status('fwd').connections.refused, 0);
+        // The stopped worker's copy is closed, the socket is not: a connection now waits in its queue for the
+        // replacement, which serves it.
+        const queued = connect({ port: opened.port, host: '127.0.0.1' });
+        const queuedAnswer = answerOf(queued);
+        queued.end(payload);
+        next = await startTidegate(forward(echo.address), { engine: nativeFactory() });
+        const got = await queuedAnswer;
+        assert.ok(Buffer.isBuffer(got) && got.equals(payload), `the replacement served the queued one: ${String(got)}`);
+        assert.equal(next.status('fwd').connections.total, 1);
+      } finally {
+        await tg.stop();
+        await next?.stop();
+        setListenHook(null);
+        listeners.closeAll();
+        await echo.close();
+      }
+    });
 
   it('a reload that needs a Node socket (a PROXY header to write) adopts what the addon accepts', async () => {
     const echo = await echoServer();

@@ -66,11 +66,17 @@ describe('native relay: pipe pool', { skip: skipNative, timeout: 120_000 }, () =
     await engine.shutdown();
   });
 
-  it('takes the pipe size from TIDEGATE_PIPE_SIZE (the perf-gate hook) and ignores nonsense', async () => {
+  it('reads TIDEGATE_PIPE_SIZE (the perf-gate hook), _RELAY_THREADS, _NATIVE_ACCEPT; ignores nonsense', async () => {
     assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_PIPE_SIZE: '65536' }), { pipeSize: 65536 });
     assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_PIPE_SIZE: 'big' }), {});
     assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_PIPE_SIZE: '12' }), {});
     assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_RELAY_THREADS: '2' }), { threads: 2 });
+    // Accepting in the addon is the default (no option); only `0` turns it off.
+    assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_NATIVE_ACCEPT: '0' }), { accept: false });
+    assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_NATIVE_ACCEPT: '1' }), {});
+    assert.deepEqual(nativeOptionsFromEnv({ TIDEGATE_NATIVE_ACCEPT: '0', TIDEGATE_RELAY_THREADS: '2' }), {
+      accept: false, threads: 2,
+    });
     const engine = newEngine(nativeOptionsFromEnv({ TIDEGATE_PIPE_SIZE: '65536' }));
     await transfer(engine, 1, 2 << 20);
     const stats = engine.nativeStats();

@@ -6,6 +6,7 @@
  * Usage: node llm-upstream-server.js --port N [--events 20] [--gap-ms 5]
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { COMPLETION_JSON } from './answers.js';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -16,14 +17,7 @@ const port = Number(flag('--port', '0'));
 const events = Number(flag('--events', '20'));
 const gapMs = Number(flag('--gap-ms', '5'));
 
-const COMPLETION = Buffer.from(JSON.stringify({
-  id: 'chatcmpl-bench', object: 'chat.completion', created: 1700000000, model: 'gpt-4o-mini',
-  choices: [{
-    index: 0, message: { role: 'assistant', content: 'Hello! This is a short benchmark answer from the upstream.' },
-    logprobs: null, finish_reason: 'stop',
-  }],
-  usage: { prompt_tokens: 42, completion_tokens: 12, total_tokens: 54 },
-}));
+const COMPLETION = Buffer.from(COMPLETION_JSON);
 const EVENT = Buffer.from(`data: ${JSON.stringify({
   id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini',
   choices: [{ index: 0, delta: { content: 'token ' }, finish_reason: null }],

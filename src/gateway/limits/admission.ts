@@ -270,6 +270,11 @@ export class Admission implements SharedLimitOwner {
       accounting.sharedLimits?.settle(SUBJECTS, tokens - this.reserved, this);
       this.booked = null;
       this.spendUser = this.keyBudgetId = null;
+    } else if (this.keyBudgetId !== null) {
+      // The shared store did not answer and this process decided alone: the store's key budget (and its ledger)
+      // books the spend too, else it would be lost when this process ends.
+      accounting.sharedLimits?.bookKey?.(this.keyBudgetId, row);
+      this.spendUser = this.keyBudgetId = null;
     }
     if (limiter === null && keyLimiter === null) return;
     const now = Date.now();

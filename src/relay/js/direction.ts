@@ -2,7 +2,9 @@ import type { Socket } from 'node:net';
 import type { JsByteBudget } from './byte-budget.js';
 import type { TokenBucket } from './token-bucket.js';
 import { canReadInto, readInto } from './user-buffer.js';
-import { BULK_READ, copyOut, giveReadBuffer, sharedReadBuffer, takeReadBuffer } from './read-buffers.js';
+import {
+  BULK_READ, copyOut, giveReadBuffer, READ_BUFFER_SIZE, sharedReadBuffer, takeReadBuffer,
+} from './read-buffers.js';
 
 /** How often a direction whose quota is used up looks again (accounting closes it, or raises the budget). */
 const QUOTA_POLL_MS = 100;
@@ -20,6 +22,10 @@ export interface DirectionOwner {
  * per read: that allocation was what made the garbage collector the largest cost of a busy JS relay. A chunk written
  * from a direction's own buffer may still be queued in the destination when the write returns; reading then stops
  * until it is flushed, so the next read cannot overwrite it.
+ *
+ * A rate-limited direction reads at most its bucket's chunk at once (`limitedReadSize`): a relay pays for a read after
+ * making it, so the read size is how far it can overshoot the bucket. Unlimited reads would let N connections of a
+ * slow user burst N × 128 KiB (seconds of its rate) on top of the bucket's one second.
  */
 export class Direction {
   readonly source: Socket;
@@ -46,6 +52,13 @@ export class Direction {
   private endAfterHeld = false;
   /** Reading stopped until the destination has flushed (direct mode) or drained what it was given. */
   private waitingForWrite = false;
+  /** Direct mode: the bucket rate the read size below follows (-1 before the first read). */
+  private readRate = -1;
+  /** Direct mode: the most one read takes (the whole buffer unless rate-limited). */
+  private readSize = READ_BUFFER_SIZE;
+  /** The shared buffer cut to `readSize`, and the own buffer cut to it (null: not cut yet). */
+  private sharedView: Buffer = sharedReadBuffer;
+  private ownView: Buffer | null = null;
 
   constructor(
     source: Socket, destination: Socket, bucket: TokenBucket | null, budget: JsByteBudget | null, dir: 0 | 1,
@@ -81,7 +94,7 @@ export class Direction {
     // Bytes Node read before the relay started go first, as one chunk; later reads land in our buffers.
     const early = takeBuffered(source);
     this.direct = true;
-    readInto(source, sharedReadBuffer, this.onRead, this.nextReadBuffer);
+    readInto(source, this.readBuffer(sharedReadBuffer), this.onRead, this.nextReadBuffer);
     if (early === null || this.take(early)) source.resume();
     else source.pause();
   }
@@ -123,19 +136,39 @@ export class Direction {
   /** Direct mode: `nread` bytes landed in `buffer` (ours, or the shared one: then they are copied out first). */
   private onRead(nread: number, buffer: Buffer): boolean {
     this.lastRead = nread;
-    return this.take(buffer === sharedReadBuffer ? copyOut(buffer, nread) : buffer.subarray(0, nread));
+    // By its memory, not its identity: a read may land in a view of the shared buffer cut before a rate change.
+    const shared = buffer.buffer === sharedReadBuffer.buffer;
+    return this.take(shared ? copyOut(buffer, nread) : buffer.subarray(0, nread));
   }
 
   /** Direct mode, after each read: where the next one goes. */
   private nextReadBuffer(): Buffer {
     const own = this.own;
-    if (this.lastRead >= BULK_READ) return own ?? (this.own = takeReadBuffer());
+    if (this.lastRead >= BULK_READ) return this.readBuffer(own ?? (this.own = takeReadBuffer()));
     // A small read: the stream is interactive or winding down. Keep the own buffer only while bytes in it wait.
-    if (own === null) return sharedReadBuffer;
-    if (this.waitingForWrite || this.held !== null) return own;
+    if (own === null) return this.readBuffer(sharedReadBuffer);
+    if (this.waitingForWrite || this.held !== null) return this.readBuffer(own);
     giveReadBuffer(own);
     this.own = null;
-    return sharedReadBuffer;
+    return this.readBuffer(sharedReadBuffer);
+  }
+
+  /** `buffer` (the shared one or our own), cut to the read size the bucket's rate allows; views are cut once. */
+  private readBuffer(buffer: Buffer): Buffer {
+    const bucket = this.bucket;
+    if (bucket === null) return buffer;
+    if (bucket.rate !== this.readRate) {
+      // A reload may retune the shared bucket: the next read follows.
+      this.readRate = bucket.rate;
+      this.readSize = limitedReadSize(bucket.rate);
+      this.sharedView = sharedReadBuffer.subarray(0, this.readSize);
+      this.ownView = null;
+    }
+    if (this.readSize === READ_BUFFER_SIZE) return buffer;
+    if (buffer === sharedReadBuffer) return this.sharedView;
+    let view = this.ownView;
+    if (view === null || view.buffer !== buffer.buffer) view = this.ownView = buffer.subarray(0, this.readSize);
+    return view;
   }
 
   /** Passes on what the quota budget allows of a chunk just read; false when reading must stop for now. */
@@ -238,6 +271,15 @@ export class Direction {
     this.ended = true;
     this.owner.directionEnded(this);
   }
+}
+
+/**
+ * The most a direction limited to `rate` bytes/s reads at once: 1/50 s of it, as the native bucket's chunk, at most
+ * a read buffer (0: unlimited).
+ */
+function limitedReadSize(rate: number): number {
+  if (rate <= 0) return READ_BUFFER_SIZE;
+  return Math.max(1, Math.min(READ_BUFFER_SIZE, Math.floor(rate / 50)));
 }
 
 /** What the socket's stream buffered before the relay took it (a handshake's leftovers), as one chunk; or null. */

@@ -3,9 +3,9 @@ import type { RateLimit } from '../../contracts/rate.js';
 /**
  * One direction's bucket: refills at `rate` bytes/s and holds at most one second's worth, so a fresh or idle
  * connection never bursts above a second of traffic. Relays may take more than is available (a chunk is already
- * read); the debt tells them how long to pause. The debt includes every chunk taken before, so relays sharing the
- * bucket read again in the order they took (the native bucket books reservations for the same reason): the one that
- * just read cannot win every turn and starve the others.
+ * read, at most 1/50 s of the rate: direction.ts sizes limited reads); the debt tells them how long to pause. The debt
+ * includes every chunk taken before, so relays sharing the bucket read again in the order they took (the native
+ * bucket books reservations for the same reason): the one that just read cannot win every turn and starve the others.
  */
 export class TokenBucket {
   rate: number;

@@ -7,6 +7,7 @@ import {
   type DialArgs,
   type DisposeArgs,
   type ListenArgs,
+  type GrantArgs,
   type SettleArgs,
   type ProtocolTables,
   type RedialArgs,
@@ -31,7 +32,7 @@ export interface NativeEngineOptions {
   readonly maxPipes?: number;
   /** Test hook: relays copy through buffers as if splice were refused (the EINVAL/ENOSYS fallback). */
   readonly forceCopy?: boolean;
-  /** For the TypeScript engine, not the addon: true turns accepting in the addon on (`TIDEGATE_NATIVE_ACCEPT=1`). */
+  /** For the TypeScript engine, not the addon: false turns accepting in the addon off (`TIDEGATE_NATIVE_ACCEPT=0`). */
   readonly accept?: boolean;
 }
 
@@ -59,6 +60,8 @@ export interface NativeEngineStats {
   readonly acceptPauses: number;
   /** Accepted connections JS has not answered yet (dial or settleAccepted). */
   readonly acceptedUnanswered: number;
+  /** Admissions granted ahead (`grant`) that no connection has taken yet. */
+  readonly grantsWaiting: number;
 }
 
 /**
@@ -78,6 +81,9 @@ export interface NativeEngineBinding {
   /** Returns once the addon closed its listening fd. */
   unlisten(...args: DisposeArgs): void;
   settleAccepted(...args: SettleArgs): boolean;
+  grant(...args: GrantArgs): void;
+  /** The relay id of the newest grant taken back, or 0 when every grant was used. */
+  revokeGrant(...args: DisposeArgs): number;
   createLimit(...args: CreateLimitArgs): number;
   setLimit(...args: SetLimitArgs): void;
   disposeLimit(...args: DisposeArgs): void;

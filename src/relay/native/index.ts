@@ -12,12 +12,12 @@ export type NativeLoad = { ok: true; engine: RelayEngine } | { ok: false; reason
  * - `TIDEGATE_PIPE_SIZE` (bytes): the wanted pipe size. A test and perf-gate hook: `65536` forces small pipes, which
  *   slows the relay measurably (the perf gate uses it to prove it catches a slowed candidate).
  * - `TIDEGATE_RELAY_THREADS`: epoll threads in the addon (default 1).
- * - `TIDEGATE_NATIVE_ACCEPT=1`: the addon accepts for forward services that qualify (off by default until a rare
- *   reset-propagation hang seen with it is understood; see native/README.md).
+ * - `TIDEGATE_NATIVE_ACCEPT=0`: forward services keep Node's accept path (the addon accepts for those that qualify
+ *   by default; an A/B and an escape hatch).
  */
 export function nativeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NativeEngineOptions {
   const options: { pipeSize?: number; threads?: number; accept?: boolean } = {};
-  if (env['TIDEGATE_NATIVE_ACCEPT'] === '1') options.accept = true;
+  if (env['TIDEGATE_NATIVE_ACCEPT'] === '0') options.accept = false;
   const pipeSize = Number(env['TIDEGATE_PIPE_SIZE']);
   if (env['TIDEGATE_PIPE_SIZE'] !== undefined && Number.isInteger(pipeSize) && pipeSize >= 4096) {
     options.pipeSize = pipeSize;

@@ -1,0 +1,94 @@
+/**
+ * The lightest HTTP load generator and LLM upstream on this machine, for benches where their CPU would otherwise be
+ * taken from tidegate's (the workers bench on 2 cores): wrk with a POST script, and nginx answering every request
+ * with the gateway bench's chat completion. Per request they cost ~8 and ~7 µs of CPU here, against ~20 each for
+ * autocannon and the Node upstream (llm-upstream-server.ts). Both need their binaries (apt-get install wrk nginx).
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { COMPLETION_JSON } from '../scenarios/gateway/answers.js';
+import { freePort, waitForPort } from './ports.js';
+import { hasCommand, ManagedProcess, runCommand } from './process.js';
+
+/** Whether wrk and nginx are installed. */
+export async function lightLoadAvailable(): Promise<boolean> {
+  return (await hasCommand('wrk', ['--version'])) && (await hasCommand('nginx', ['-v']));
+}
+
+export interface NginxUpstream {
+  readonly port: number;
+  /** The master's pid and its worker's (their CPU is the upstream's). */
+  pids(): Promise<number[]>;
+  stop(): Promise<void>;
+}
+
+/** nginx (one worker process) on 127.0.0.1 answering any request with the chat completion, keep-alive for good. */
+export async function startNginxUpstream(): Promise<NginxUpstream> {
+  const dir = await mkdtemp(join(tmpdir(), 'tidegate-nginx-llm-'));
+  const port = await freePort();
+  const body = COMPLETION_JSON.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  const config = [
+    'worker_processes 1;', 'daemon off;', `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log;`,
+    'events { worker_connections 4096; }',
+    'http {', '  access_log off;', '  keepalive_requests 1000000000;', '  keepalive_timeout 600s;',
+    `  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};`,
+    `  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};`,
+    `  server { listen 127.0.0.1:${port} backlog=4096;`,
+    `    location / { default_type application/json; return 200 '${body}'; } }`, '}',
+  ].join('\n');
+  await writeFile(join(dir, 'nginx.conf'), config);
+  const child = new ManagedProcess('nginx-llm', 'nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
+  await waitForPort(port, 10_000, () => child.assertAlive());
+  return {
+    port,
+    async pids() {
+      const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '');
+      return [child.pid, ...children.trim().split(/\s+/).filter(Boolean).map(Number)];
+    },
+    async stop() {
+      await child.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface WrkResult {
+  readonly requests: number;
+  readonly reqPerSec: number;
+  /** Socket errors, timeouts and non-2xx answers. */
+  readonly failures: number;
+  /** wrk's own CPU seconds (user + system). */
+  readonly cpuSeconds: number;
+}
+
+/** One wrk thread, `connections` keep-alive connections POSTing `body` for `seconds`. */
+export async function runWrkPost(
+  url: string, connections: number, seconds: number, body: string, headers: Readonly<Record<string, string>>,
+): Promise<WrkResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'tidegate-wrk-'));
+  try {
+    const lines = ['wrk.method = "POST"', `wrk.body = [==[${body}]==]`];
+    for (const [k, v] of Object.entries(headers)) {
+      lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+    }
+    await writeFile(join(dir, 'post.lua'), lines.join('\n') + '\n');
+    // bash's `times` prints the CPU its reaped children used: wrk's own.
+    const script = `wrk -t1 -c${connections} -d${seconds}s -s ${join(dir, 'post.lua')} ${url}; times`;
+    const run = await runCommand('bash', ['-c', script]);
+    const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1] ?? 0);
+    if (run.code !== 0 || requests === 0) throw new Error(`wrk failed (${run.code}): ${run.stdout}${run.stderr}`);
+    const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(run.stdout);
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(run.stdout)?.[1] ?? 0);
+    const failures = non2xx + (errors === null ? 0 : errors.slice(1).reduce((s, n) => s + Number(n), 0));
+    const times = run.stdout.trim().split('\n').slice(-1)[0]!;
+    const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s/.exec(times);
+    const cpuSeconds = m === null ? Number.NaN
+      : Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
+    return {
+      requests, reqPerSec: Number(/Requests\/sec:\s*([\d.]+)/.exec(run.stdout)?.[1] ?? 0), failures, cpuSeconds,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
