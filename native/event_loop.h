@@ -91,7 +91,10 @@ class Loop {
   void CloseListener(Listener* l);
   bool WatchListener(Listener* l, bool on);
   void Accept(Listener* l, int max);
-  void Pump(Relay* r);
+  // Moves what can move; `fromEvent`: an epoll event asked, so an event that found nothing to do narrows Interest.
+  void Pump(Relay* r, bool fromEvent = false);
+  bool PumpRounds(Relay* r);
+  void Interest(Relay* r, bool narrow);
   bool PumpDirection(Relay* r, int d);
   bool Drain(Relay* r, Direction& D, int dstSide);
   bool Fill(Relay* r, Direction& D, int d);
