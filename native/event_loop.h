@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "accepted_fds.h"
-#include "grants.h"
 #include "pipe_pool.h"
 #include "relay.h"
 
@@ -61,7 +60,7 @@ struct Listener {
 
 class Loop {
  public:
-  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted, Grants& grants);
+  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -92,7 +91,10 @@ class Loop {
   void CloseListener(Listener* l);
   bool WatchListener(Listener* l, bool on);
   void Accept(Listener* l, int max);
-  void Pump(Relay* r);
+  // Moves what can move; `fromEvent`: an epoll event asked, so an event that found nothing to do narrows Interest.
+  void Pump(Relay* r, bool fromEvent = false);
+  bool PumpRounds(Relay* r);
+  void Interest(Relay* r, bool narrow);
   bool PumpDirection(Relay* r, int d);
   bool Drain(Relay* r, Direction& D, int dstSide);
   bool Fill(Relay* r, Direction& D, int d);
@@ -113,7 +115,6 @@ class Loop {
   PipeBudget& budget_;
   StatsSink& sink_;
   AcceptedFds& accepted_;
-  Grants& grants_;
   PipePool pool_;
   int epfd_ = -1;
   int evfd_ = -1;
@@ -133,7 +134,6 @@ class Loop {
   std::vector<Relay*> graveyard_;  // closed during this iteration; freed at its end
   std::vector<double> batch_;
   std::string labels_;  // of the accepted connections in batch_
-  size_t lazyFields_ = 0;  // batch_ holds only `admitted` records up to here: they may wait (see Run)
   std::unordered_map<uint64_t, Listener*> listeners_;
   int restingListeners_ = 0;
   std::atomic<int64_t> live_{0};

@@ -34,6 +34,7 @@ struct Relay;
 struct Endpoint {
   Relay* relay;
   int side;
+  uint32_t events = 0;  // what this fd is registered for now (Loop::Interest keeps it to what the relay waits for)
 };
 
 struct Direction {
@@ -41,6 +42,8 @@ struct Direction {
   int dst = -1;
   Pipe pipe;
   size_t inPipe = 0;        // bytes sitting in the pipe: tells "source empty" from "pipe full" on EAGAIN
+  bool mayBeFull = false;   // EAGAIN with bytes in the pipe: the source is empty or the pipe's slots are; read again
+                            // once the pipe drained some (srcReadable is false meanwhile, so new bytes wake it too)
   bool starved = false;     // copying because no pipe was to be had (counted in PipeBudget::starved)
   std::unique_ptr<char[]> buf;  // bytes Node read before the hand-over, or copy-mode data; older than the pipe's
   size_t bufLen = 0;

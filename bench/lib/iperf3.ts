@@ -18,6 +18,13 @@ export interface Iperf3Result {
   readonly bytes: number;
   readonly bitsPerSecond: number;
   readonly seconds: number;
+  /**
+   * CPU seconds the iperf3 client and server used over the test (their own cpu_utilization_percent × its length):
+   * with the relay's, the whole transfer's cost — loopback TCP work lands in whichever process happens to trigger
+   * it, so a relay's share can move to the endpoints (or back) without the transfer getting cheaper.
+   */
+  readonly clientCpuSeconds: number;
+  readonly serverCpuSeconds: number;
 }
 
 /**
@@ -41,7 +48,10 @@ async function runIperf3Once(port: number, seconds: number, streams: number): Pr
     '-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-P', String(streams), '-J',
   ]);
   let report: {
-    end?: { sum_received?: { bytes?: number; bits_per_second?: number; seconds?: number } };
+    end?: {
+      sum_received?: { bytes?: number; bits_per_second?: number; seconds?: number };
+      cpu_utilization_percent?: { host_total?: number; remote_total?: number };
+    };
     error?: string;
   };
   try {
@@ -54,5 +64,11 @@ async function runIperf3Once(port: number, seconds: number, streams: number): Pr
   if (!sum || typeof sum.bytes !== 'number' || typeof sum.bits_per_second !== 'number') {
     throw new Error('iperf3 report has no end.sum_received');
   }
-  return { bytes: sum.bytes, bitsPerSecond: sum.bits_per_second, seconds: sum.seconds ?? seconds };
+  const cpu = report.end?.cpu_utilization_percent;
+  const length = sum.seconds ?? seconds;
+  return {
+    bytes: sum.bytes, bitsPerSecond: sum.bits_per_second, seconds: length,
+    clientCpuSeconds: ((cpu?.host_total ?? 0) / 100) * length,
+    serverCpuSeconds: ((cpu?.remote_total ?? 0) / 100) * length,
+  };
 }

@@ -7,6 +7,7 @@
  *  - 100 concurrent streams: aggregate throughput and CPU per GiB (built-in source);
  *  - proxy churn (tidegate paths): the churn cycle through tidegate's SOCKS5 service, routing direct.
  */
+import { existsSync } from 'node:fs';
 import type { BenchContext, BenchMetric, BenchReport, BenchRatio, BenchScenario } from '../types.js';
 import { MetricCollector, medianOf } from '../lib/metric.js';
 import { Sink, startSource, stopSource, startChurnServer, runChurn, type LoadProcess } from '../lib/load.js';
@@ -46,6 +47,14 @@ const TARGET_HEALTH = { interval: '1s', timeout: '500ms', rise: 2, fall: 3 };
  * `tidegate-native` does by default) and with Node accepting (`=0`), the A/B of accepting in the addon (issue 24).
  */
 export const NODE_ACCEPT_PATHS = ['tidegate-native-addonaccept', 'tidegate-native-nodeaccept'] as const;
+/**
+ * Run only when `--paths` names it and `TIDEGATE_BENCH_BASELINE_ROOT` points at another checkout (built, addon
+ * included): that build's native engine, accepting in the addon like `tidegate-native-addonaccept`, for a before /
+ * after comparison in the same rounds.
+ */
+export const BASE_PATH = 'tidegate-native-base';
+/** The native paths whose ratios to HAProxy and the C relay are reported (those measured in the run). */
+const NATIVE_PATHS = ['tidegate-native', ...NODE_ACCEPT_PATHS, BASE_PATH] as const;
 
 /** Targets of every relay under test, in this order: sink (built-in streams), iperf3 server, churn server. */
 interface Targets {
@@ -90,7 +99,7 @@ function fromRunning(path: string, running: RunningPath, targets: Targets): Rela
 
 async function startTidegatePath(
   path: string, engine: 'native' | 'js', targets: Targets, proxyProtocol: 'v2' | null = null, health = false,
-  accept: '0' | '1' | null = null,
+  accept: '0' | '1' | null = null, root: string | undefined = undefined,
 ): Promise<RelayUnderTest | string> {
   const upstreams = targetPorts(targets);
   const listens: number[] = [];
@@ -111,7 +120,9 @@ async function startTidegatePath(
   };
   const env: Record<string, string> = engine === 'js' ? { TIDEGATE_RELAY: 'js' } : {};
   if (accept !== null) env['TIDEGATE_NATIVE_ACCEPT'] = accept;
-  const tidegate: TidegateProcess = await spawnTidegate({ services: [...services, proxy], env, label: path });
+  const tidegate: TidegateProcess = await spawnTidegate({
+    services: [...services, proxy], env, label: path, ...(root === undefined ? {} : { root }),
+  });
   if (engine === 'native' && tidegate.relayEngine !== 'native') {
     await tidegate.stop();
     return `${path} skipped: this build runs relayEngine=${tidegate.relayEngine ?? 'unknown'} ` +
@@ -150,6 +161,12 @@ async function startPath(path: string, targets: Targets): Promise<RelayUnderTest
       return startTidegatePath(
         path, 'native', targets, null, false, path === 'tidegate-native-addonaccept' ? '1' : '0',
       );
+    case BASE_PATH: {
+      const root = process.env['TIDEGATE_BENCH_BASELINE_ROOT'];
+      if (root === undefined || root === '') return `${path} skipped: TIDEGATE_BENCH_BASELINE_ROOT is not set`;
+      if (!existsSync(tidegateCliPath(root))) return `${path} skipped: ${tidegateCliPath(root)} missing`;
+      return startTidegatePath(path, 'native', targets, null, false, '1', root);
+    }
     case 'baseline-pipe':
       return fromRunning(path, await startPipeRelay(targetPorts(targets)), targets);
     case 'baseline-splice-c':
@@ -197,22 +214,30 @@ async function measureBuiltinStream(
 
 async function measureIperf3(
   relay: RelayUnderTest, durations: Durations,
-): Promise<{ gbps: number; cpuPerGiB: number }> {
+): Promise<{ gbps: number; cpuPerGiB: number; transferCpuPerGiB: number }> {
   const cpu0 = await cpuSecondsOf(relay.cpuPid);
   const result = await runIperf3(relay.iperfPort, durations.iperfSeconds, 1);
   const cpu1 = await cpuSecondsOf(relay.cpuPid);
-  return { gbps: result.bitsPerSecond / 1e9, cpuPerGiB: (cpu1 - cpu0) / (result.bytes / GiB) };
+  const gib = result.bytes / GiB;
+  return {
+    gbps: result.bitsPerSecond / 1e9,
+    cpuPerGiB: (cpu1 - cpu0) / gib,
+    transferCpuPerGiB: (cpu1 - cpu0 + result.clientCpuSeconds + result.serverCpuSeconds) / gib,
+  };
 }
 
 async function measurePath(
   relay: RelayUnderTest, targets: Targets, durations: Durations, out: MetricCollector,
 ): Promise<string> {
-  const single = targets.iperfPort !== null
+  const single: { gbps: number; cpuPerGiB: number; transferCpuPerGiB?: number } = targets.iperfPort !== null
     ? await measureIperf3(relay, durations)
     : await measureBuiltinStream(relay, targets.sink, 1, durations);
   relay.assertAlive();
   out.add('single.throughput', relay.path, 'Gbit/s', 'higher', single.gbps);
   out.add('single.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.cpuPerGiB);
+  if (single.transferCpuPerGiB !== undefined) {
+    out.add('single.transferCpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.transferCpuPerGiB);
+  }
 
   const cpu0 = await cpuSecondsOf(relay.cpuPid);
   const churn = await runChurn(relay.churnPort, durations.churnConcurrency, durations.windowMs, CHURN_SIZE);
@@ -289,8 +314,7 @@ type MedianOf = (name: string, path: string) => number | undefined;
  * The native engine's targets (issue 24): parity with the best splice relay measured in the same run — HAProxy and
  * the minimal C relay for one stream, HAProxy for many streams and churn.
  */
-function nativeTargets(m: MedianOf): (BenchRatio | null)[] {
-  const p = 'tidegate-native';
+function nativeTargets(m: MedianOf, p: string): (BenchRatio | null)[] {
   const out: (BenchRatio | null)[] = [];
   const atLeast = (target: number) => (v: number) => v >= target;
   const atMost = (target: number) => (v: number) => v <= target;
@@ -303,6 +327,8 @@ function nativeTargets(m: MedianOf): (BenchRatio | null)[] {
     const target = other === 'haproxy';
     out.push(ratio(`${p} / ${other} single-stream CPU per GiB`, m('single.cpuPerGiB', p), m('single.cpuPerGiB', other),
       target ? '<= 1.0' : undefined, target ? atMost(1) : undefined));
+    out.push(ratio(`${p} / ${other} single-stream transfer CPU per GiB (relay + iperf3 ends)`,
+      m('single.transferCpuPerGiB', p), m('single.transferCpuPerGiB', other)));
     for (const streams of ['streams100', 'streams1000']) {
       out.push(ratio(`${p} / ${other} ${streams} throughput`, m(`${streams}.throughput`, p),
         m(`${streams}.throughput`, other), target ? '>= 1.0' : undefined, target ? atLeast(1) : undefined));
@@ -331,8 +357,7 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
       `${path} / baseline-pipe single-stream CPU per GiB`, m('single.cpuPerGiB', path),
       m('single.cpuPerGiB', 'baseline-pipe'),
     ));
-    if (native) out.push(...nativeTargets(m));
-    else if (hasHaproxy) {
+    if (!native && hasHaproxy) {
       out.push(ratio(`${path} / haproxy churn conn/s`, m('churn.connPerSec', path), m('churn.connPerSec', 'haproxy')));
       out.push(ratio(
         `${path} / haproxy single-stream throughput`, m('single.throughput', path), m('single.throughput', 'haproxy'),
@@ -345,6 +370,9 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
       `${path} / baseline-pipe 100-stream throughput`, m('streams100.throughput', path),
       m('streams100.throughput', 'baseline-pipe'),
     ));
+  }
+  for (const path of NATIVE_PATHS) {
+    if (m('single.throughput', path) !== undefined) out.push(...nativeTargets(m, path));
   }
   for (const engine of ['native', 'js']) {
     const on = `tidegate-${engine}-health`;
@@ -374,13 +402,15 @@ async function run(context: BenchContext): Promise<BenchReport> {
   wanted.push(...withHeader);
   wanted.push(...HEALTH_PATHS.filter((path) => context.paths?.includes(path) === true));
   wanted.push(...NODE_ACCEPT_PATHS.filter((path) => context.paths?.includes(path) === true));
+  if (context.paths?.includes(BASE_PATH) === true) wanted.push(BASE_PATH);
 
   const sink = await Sink.start();
   const churnServer = await startChurnServer(CHURN_SIZE);
   const useIperf = withHeader.length === 0 && await iperf3Installed();
   const iperf = useIperf ? await startIperf3Server() : null;
   notes.push(useIperf
-    ? 'single stream measured with iperf3 (one stream)'
+    ? 'single stream measured with iperf3 (one stream); single.transferCpuPerGiB adds the iperf3 client\'s and ' +
+      'server\'s CPU to the relay\'s (loopback TCP work is charged to whichever process triggers it)'
     : 'iperf3 not installed: single stream measured with the built-in generator');
   notes.push(
     `churn: ${durations.churnConcurrency} concurrent clients, ${CHURN_SIZE} B request + ${CHURN_SIZE} B response, ` +
