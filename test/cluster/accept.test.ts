@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
 import { freePort } from '../helpers/listen.js';
-import { connectTo, readAll } from '../helpers/sockets.js';
 import { loadNativeEngine } from '../../src/relay/native/index.js';
+import { echoesExactly, stopWorkers } from './accept-rig.js';
 
 /**
  * Workers share a listener through node:cluster. With the default round-robin scheduling the primary accepts and
@@ -32,19 +31,9 @@ describe('native accept under node:cluster', { skip: !probe.ok }, () => {
         kind: string; listeners: number; holder: string;
       }));
       for (const report of reports) assert.deepEqual(report, { kind: 'native', listeners: 0, holder: 'cluster' });
-      for (let i = 0; i < 20; i++) {
-        const payload = randomBytes(1024 + i);
-        const socket = await connectTo(port);
-        const back = readAll(socket);
-        socket.end(payload);
-        assert.ok((await back).equals(payload), `connection ${i} relayed exactly`);
-      }
+      await echoesExactly(port, 20);
     } finally {
-      await Promise.all(workers.map(async (w) => {
-        const exited = once(w, 'exit');
-        w.send('stop');
-        await exited;
-      }));
+      await stopWorkers(workers);
       await echo.close();
     }
   });
