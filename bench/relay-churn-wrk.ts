@@ -11,14 +11,13 @@
  *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { flagValue } from './lib/args.js';
 import { startHaproxy, startSpliceRelay } from './lib/baselines.js';
 import { clockTicksPerSecond, cpuSecondsOf, parseProcStatCpuSeconds } from './lib/cpu.js';
-import { freePort, waitForPort } from './lib/ports.js';
-import { ManagedProcess, runCommand } from './lib/process.js';
+import { startNginx } from './lib/nginx.js';
+import { freePort } from './lib/ports.js';
+import { runCommand } from './lib/process.js';
 import { spawnTidegate } from './lib/tidegate.js';
 import { median } from './stats.js';
 
@@ -26,29 +25,6 @@ interface Running {
   readonly port: number;
   readonly pid: number;
   stop(): Promise<void>;
-}
-
-async function startNginx(): Promise<{ port: number; stop(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'tidegate-nginx-'));
-  const port = await freePort();
-  const config = [
-    'worker_processes 1;', 'daemon off;', `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log;`,
-    'events { worker_connections 4096; }',
-    'http {', '  access_log off;',
-    `  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};`,
-    `  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};`,
-    `  server { listen 127.0.0.1:${port} backlog=4096; location / { return 200 "ok\\n"; } }`, '}',
-  ].join('\n');
-  await writeFile(join(dir, 'nginx.conf'), config);
-  const child = new ManagedProcess('nginx', 'nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
-  await waitForPort(port, 10_000, () => child.assertAlive());
-  return {
-    port,
-    async stop() {
-      await child.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 async function startPath(path: string, nginxPort: number): Promise<Running> {
@@ -79,7 +55,7 @@ async function main(): Promise<void> {
   const seconds = Number(flagValue(argv, '--seconds') ?? 5);
   const connections = Number(flagValue(argv, '--connections') ?? 50);
   const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
-  const nginx = await startNginx();
+  const nginx = await startNginx('nginx', [], 'return 200 "ok\\n";');
   const running = new Map<string, Running>();
   const samples = new Map<string, { connPerSec: number[]; cpuMsPerConn: number[]; mainCpuMsPerConn: number[] }>();
   try {

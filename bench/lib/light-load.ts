@@ -4,53 +4,23 @@
  * with the gateway bench's chat completion. Per request they cost ~8 and ~7 µs of CPU here, against ~20 each for
  * autocannon and the Node upstream (llm-upstream-server.ts). Both need their binaries (apt-get install wrk nginx).
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPLETION_JSON } from '../scenarios/gateway/answers.js';
-import { freePort, waitForPort } from './ports.js';
-import { hasCommand, ManagedProcess, runCommand } from './process.js';
+import { startNginx, type Nginx } from './nginx.js';
+import { hasCommand, runCommand } from './process.js';
 
 /** Whether wrk and nginx are installed. */
 export async function lightLoadAvailable(): Promise<boolean> {
   return (await hasCommand('wrk', ['--version'])) && (await hasCommand('nginx', ['-v']));
 }
 
-export interface NginxUpstream {
-  readonly port: number;
-  /** The master's pid and its worker's (their CPU is the upstream's). */
-  pids(): Promise<number[]>;
-  stop(): Promise<void>;
-}
-
 /** nginx (one worker process) on 127.0.0.1 answering any request with the chat completion, keep-alive for good. */
-export async function startNginxUpstream(): Promise<NginxUpstream> {
-  const dir = await mkdtemp(join(tmpdir(), 'tidegate-nginx-llm-'));
-  const port = await freePort();
+export async function startNginxUpstream(): Promise<Nginx> {
   const body = COMPLETION_JSON.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-  const config = [
-    'worker_processes 1;', 'daemon off;', `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log;`,
-    'events { worker_connections 4096; }',
-    'http {', '  access_log off;', '  keepalive_requests 1000000000;', '  keepalive_timeout 600s;',
-    `  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};`,
-    `  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};`,
-    `  server { listen 127.0.0.1:${port} backlog=4096;`,
-    `    location / { default_type application/json; return 200 '${body}'; } }`, '}',
-  ].join('\n');
-  await writeFile(join(dir, 'nginx.conf'), config);
-  const child = new ManagedProcess('nginx-llm', 'nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
-  await waitForPort(port, 10_000, () => child.assertAlive());
-  return {
-    port,
-    async pids() {
-      const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '');
-      return [child.pid, ...children.trim().split(/\s+/).filter(Boolean).map(Number)];
-    },
-    async stop() {
-      await child.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return startNginx('nginx-llm', ['keepalive_requests 1000000000;', 'keepalive_timeout 600s;'],
+    `default_type application/json; return 200 '${body}';`);
 }
 
 export interface WrkResult {
