@@ -7,6 +7,7 @@ import {
   type DialArgs,
   type DisposeArgs,
   type ListenArgs,
+  type GrantArgs,
   type SettleArgs,
   type ProtocolTables,
   type RedialArgs,
@@ -59,6 +60,8 @@ export interface NativeEngineStats {
   readonly acceptPauses: number;
   /** Accepted connections JS has not answered yet (dial or settleAccepted). */
   readonly acceptedUnanswered: number;
+  /** Admissions granted ahead (`grant`) that no connection has taken yet. */
+  readonly grantsWaiting: number;
 }
 
 /**
@@ -78,6 +81,9 @@ export interface NativeEngineBinding {
   /** Returns once the addon closed its listening fd. */
   unlisten(...args: DisposeArgs): void;
   settleAccepted(...args: SettleArgs): boolean;
+  grant(...args: GrantArgs): void;
+  /** The relay id of the newest grant taken back, or 0 when every grant was used. */
+  revokeGrant(...args: DisposeArgs): number;
   createLimit(...args: CreateLimitArgs): number;
   setLimit(...args: SetLimitArgs): void;
   disposeLimit(...args: DisposeArgs): void;
