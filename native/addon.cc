@@ -73,6 +73,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
                            InstanceMethod<&Engine::SettleAccepted>("settleAccepted"),
                            InstanceMethod<&Engine::Grant>("grant"),
                            InstanceMethod<&Engine::RevokeGrant>("revokeGrant"),
+                           InstanceMethod<&Engine::TakeAdmitted>("takeAdmitted"),
                            InstanceMethod<&Engine::CreateLimit>("createLimit"),
                            InstanceMethod<&Engine::SetLimit>("setLimit"),
                            InstanceMethod<&Engine::DisposeLimit>("disposeLimit"),
@@ -456,6 +457,23 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return Napi::Number::New(env, id);
   }
 
+  // takeAdmitted(): the grants connections took since the last call, as `admitted` records with their labels
+  // ([records, labels], as a batch is delivered), or undefined for none. JS reads them at an `admitted` record and
+  // before it reports counts, so a granted connection is counted by the time it can carry bytes.
+  Napi::Value TakeAdmitted(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    takenRecords_.clear();
+    takenLabels_.clear();
+    if (!grants_.TakeAdmitted(&takenRecords_, &takenLabels_)) return env.Undefined();
+    size_t bytes = takenRecords_.size() * sizeof(double);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, bytes);
+    std::memcpy(ab.Data(), takenRecords_.data(), bytes);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, Napi::Float64Array::New(env, takenRecords_.size(), ab, 0));
+    out.Set(1u, Napi::String::New(env, takenLabels_.data(), takenLabels_.size()));
+    return out;
+  }
+
   // Bytes per second, 0 = unlimited; beyond uint64 saturates.
   static uint64_t Rate(double perSec) { return perSec >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(perSec); }
 
@@ -643,6 +661,8 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   PipeBudget budget_;
   AcceptedFds accepted_;
   Grants grants_;
+  std::vector<double> takenRecords_;  // TakeAdmitted's buffers, swapped with the grants' log (JS thread only)
+  std::string takenLabels_;
   int64_t listening_ = 0;  // listen() calls not yet undone by unlisten() (JS thread only)
   std::vector<std::unique_ptr<Loop>> loops_;
   std::mutex limitsMutex_;

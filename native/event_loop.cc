@@ -446,11 +446,11 @@ void Loop::Accept(Listener* l, int max) {
       l->checked = true;
       l->inherits = HasClientOptions(fd, l->tune);
     }
-    labels_.append(label, static_cast<size_t>(n));
-    if (Relay* g = grants_.Take(l->id)) {
-      // Its record first: the relay's own (a failed connect, its close) must reach JS after it.
+    if (Relay* g = grants_.Take(l->id, label, static_cast<size_t>(n))) {
+      // Its record first: the relay's own (a failed connect, its close) must reach JS after it. The take and its
+      // label are in the grants' log, which JS reads at this record or sooner (when it counts): no label here.
       bool alone = batch_.size() == lazyFields_;
-      batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(g->id), static_cast<double>(n),
+      batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(g->id), 0,
                                    static_cast<double>(kAdmitted)});
       if (alone) lazyFields_ = batch_.size();
       g->fds[kClient] = fd;
@@ -461,6 +461,7 @@ void Loop::Accept(Listener* l, int max) {
       StartRelay(g);
       continue;
     }
+    labels_.append(label, static_cast<size_t>(n));
     accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
     batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(fd), static_cast<double>(n),
                                  static_cast<double>(kAccepted)});

@@ -1,15 +1,20 @@
 // Admissions JavaScript decided ahead for a listener (grant()): each is a relay built in full but for its client
 // (target, options, limits, budget, id). At an accept the loop takes the oldest and starts it at once, so a granted
-// connection is dialed without the round trip loop -> JS thread -> loop; JS hears of it afterwards (an `admitted`
-// record) and does its bookkeeping then. JS takes back the newest when its decision would change (revokeGrant).
-// Shared by the JS thread (add, take back) and the loops (take, drop).
+// connection is dialed without the round trip loop -> JS thread -> loop. The take is logged here (relay id and
+// client label) under the same lock, and JS reads the log synchronously (takeAdmitted) whenever it must know: at the
+// `admitted` record that follows in a batch, and before it answers what it counts (/status), so its counts never lag
+// a connection that already carries bytes. JS takes back the newest grant when its decision would change
+// (revokeGrant). Shared by the JS thread (add, take back, read the log) and the loops (take, drop).
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
+#include "protocol.h"
 #include "relay.h"
 
 namespace tidegate {
@@ -27,8 +32,9 @@ class Grants {
     count_++;
   }
 
-  // The oldest grant of the listener (the caller owns it), or nullptr.
-  Relay* Take(uint64_t listenerId) {
+  // The oldest grant of the listener (the caller owns it), or nullptr. A take is logged with the client's label
+  // (`address:port`, `n` characters) as an `admitted` record for TakeAdmitted.
+  Relay* Take(uint64_t listenerId, const char* label, size_t n) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (count_ == 0) return nullptr;
     auto it = byListener_.find(listenerId);
@@ -36,7 +42,21 @@ class Grants {
     Relay* r = it->second.front();
     it->second.pop_front();
     count_--;
+    taken_.insert(taken_.end(), {static_cast<double>(listenerId), static_cast<double>(r->id),
+                                 static_cast<double>(n), static_cast<double>(kAdmitted)});
+    takenLabels_.append(label, n);
     return r;
+  }
+
+  // Moves the takes logged since the last call into `records` (`admitted` records) and `labels`; false for none.
+  bool TakeAdmitted(std::vector<double>* records, std::string* labels) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (taken_.empty()) return false;
+    records->swap(taken_);
+    labels->swap(takenLabels_);
+    taken_.clear();
+    takenLabels_.clear();
+    return true;
   }
 
   // The newest grant of the listener, not taken by an accept (the caller owns it), or nullptr.
@@ -67,6 +87,8 @@ class Grants {
     }
     byListener_.clear();
     count_ = 0;
+    taken_.clear();
+    takenLabels_.clear();
   }
 
   size_t Size() {
@@ -78,6 +100,8 @@ class Grants {
   std::mutex mutex_;
   std::unordered_map<uint64_t, std::deque<Relay*>> byListener_;
   size_t count_ = 0;
+  std::vector<double> taken_;  // `admitted` records not read by JS yet
+  std::string takenLabels_;
 };
 
 }  // namespace tidegate

@@ -209,6 +209,12 @@ export interface RelayEngine {
   ): DialingRelay;
   /** Ends the engine's ownership of an accepted connection that is not dialed; false when it was not one. */
   settleAccepted?(fd: number, how: SettleHow): boolean;
+  /**
+   * Where listeners take grants (`EngineListener.grant`): tells each AcceptListener now (`admitted`) of the grants
+   * connections took that it has not heard of yet. Whoever reports counts calls it first, so a granted connection
+   * is counted as soon as it exists, as one JavaScript admitted is.
+   */
+  catchUpAdmitted?(): void;
   /** A bandwidth limit that relays started with it share. */
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit;
   /** A quota budget that relays started with it share; it starts without a limit. */

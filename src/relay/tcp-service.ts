@@ -141,6 +141,8 @@ implements Service<C>, ScreenListener, AcceptListener {
   private grantsOut = 0;
   /** The stop's grace is over: relays admitted from now on (on grants taken before the stop) close at once. */
   private graceOver = false;
+  /** A reload is being applied: no grants (`holdAhead`). */
+  private aheadHeld = false;
 
   constructor(config: C, context: ServiceContext) {
     this.name = config.name;
@@ -238,18 +240,34 @@ implements Service<C>, ScreenListener, AcceptListener {
   /** Serves a connection admitted on a grant: it must take `relay` (`relayGranted`) before returning. */
   protected handleGranted(_pending: P, _relay: GrantedRelay): void {}
 
+  holdAhead(hold: boolean): void {
+    this.aheadHeld = hold;
+    if (hold) this.revokeGrants();
+    else this.topUpGrants();
+  }
+
   /** Grants up to `grantsWanted()`, within `maxConnections` (grants count as live). */
   protected topUpGrants(): void {
     const listener = this.engineListener;
-    if (listener === null || this.state !== 'running' || Date.now() < this.acceptPausedUntil) return;
+    if (listener === null || this.state !== 'running' || this.aheadHeld) return;
+    if (Date.now() < this.acceptPausedUntil) return;
     const wanted = Math.min(this.grantsWanted(), this.config.maxConnections - this.live);
     while (this.grantsOut < wanted && this.grantAhead(listener)) this.grantsOut++;
   }
 
-  /** Takes back every grant no connection used yet: what they decided may have changed. */
+  /**
+   * Takes back every grant no connection used yet (what they decided may have changed), then hears of those used:
+   * none is out afterwards, so what follows (a new config, a stop) applies to every connection not admitted yet.
+   */
   protected revokeGrants(): void {
-    let more = this.grantsOut > 0;
+    if (this.grantsOut === 0) return;
+    const held = this.aheadHeld;
+    // Nothing is granted again while the used ones are heard of (`admitted` tops up).
+    this.aheadHeld = true;
+    let more = true;
     while (more) more = this.revokeOneGrant() && this.grantsOut > 0;
+    if (this.grantsOut > 0) this.context.engine.catchUpAdmitted?.();
+    this.aheadHeld = held;
   }
 
   private revokeOneGrant(): boolean {
@@ -408,6 +426,8 @@ implements Service<C>, ScreenListener, AcceptListener {
   protected onStopped(): void {}
 
   status(): ServiceStatus {
+    // Connections that took grants are counted by now, not when their `admitted` record arrives.
+    if (this.grantsOut > 0) this.context.engine.catchUpAdmitted?.();
     let bytesIn = this.closedBytesIn;
     let bytesOut = this.closedBytesOut;
     const relays = this.relays;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { echoServer, taggedServer } from '../fixtures/tcp.js';
 import { freePort } from '../helpers/listen.js';
@@ -70,6 +70,41 @@ function connectOutcome(port: number, end = false): Promise<string> {
     socket.on('close', () => resolve(''));
     socket.resume();
   });
+}
+
+/** What a client got back before the relay's FIN, or the error code its connection ended with. */
+function answerOf(socket: Socket): Promise<Buffer | string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+}
+
+/**
+ * Connects and sends `payload` (half-closing), then holds this thread synchronously until the addon's loop took a
+ * grant for the connection: its `admitted` record cannot have been delivered yet when this returns.
+ */
+async function takeOneGrant(tg: Running, payload: Buffer): Promise<Promise<Buffer | string>> {
+  const before = waiting(tg);
+  assert.ok(before > 0, 'a grant waits');
+  const client = connect({ port: tg.port('fwd'), host: '127.0.0.1' });
+  const answer = answerOf(client);
+  client.end(payload);
+  // net.connect issues connect(2) for an IP literal on the next tick.
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+  const deadline = Date.now() + 10_000;
+  while (waiting(tg) === before) {
+    if (Date.now() > deadline) throw new Error('the addon did not take a grant');
+  }
+  return answer;
+}
+
+function serviceOf(tg: Running, name: string): { stop(graceMs: number): Promise<void> } {
+  const services = (tg.runtime as unknown as { services: Map<string, { stop(graceMs: number): Promise<void> }> })
+    .services;
+  return services.get(name)!;
 }
 
 const forward = (targets: string[], extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -242,5 +277,123 @@ describe('native admission ahead (grants)', { skip: !probe.ok }, () => {
       await a.close();
       await b.close();
     }
+  });
+  it('counts a granted connection at once: /status has it before its admitted record arrives', async () => {
+    const echo = await echoServer();
+    const tg = await startTidegate(forward([echo.address]), { engine: native });
+    try {
+      await eventually(() => waiting(tg) === GRANTS_AHEAD);
+      const payload = randomBytes(1000);
+      const answer = await takeOneGrant(tg, payload);
+      // Same turn: the record is still on its way; the counts read the addon's log of takes.
+      const status = tg.status('fwd');
+      assert.equal(status.connections.total, 1);
+      assert.equal(status.connections.live + tg.records.length, 1);
+      const got = await answer;
+      assert.ok(Buffer.isBuffer(got) && got.equals(payload), `relayed: ${String(got)}`);
+      await eventually(() => tg.records.length === 1);
+      assert.equal(tg.status('fwd').connections.total, 1, 'counted once');
+      assert.equal(tg.status('fwd').connections.live, 0);
+      assert.equal(onGrants(tg), 1);
+    } finally {
+      await tg.stop();
+      await echo.close();
+    }
+  });
+
+  it('a stop serves a connection that took a grant before it (admitted then), and grants no more', async () => {
+    const echo = await echoServer();
+    const tg = await startTidegate(forward([echo.address]), { engine: native });
+    try {
+      await eventually(() => waiting(tg) === GRANTS_AHEAD);
+      const payload = randomBytes(1000);
+      const answer = await takeOneGrant(tg, payload);
+      const stopped = serviceOf(tg, 'fwd').stop(5_000);
+      assert.equal(waiting(tg), 0, 'the stop took back every grant not used, at once');
+      const got = await answer;
+      await stopped;
+      assert.ok(Buffer.isBuffer(got) && got.equals(payload), `served while draining: ${String(got)}`);
+      const status = tg.status('fwd');
+      assert.equal(status.connections.total, 1);
+      assert.equal(status.connections.refused, 0);
+      assert.equal(status.connections.live, 0);
+      assert.equal(tg.records.length, 1);
+      assert.equal(tg.records[0]!.reason, 'done');
+      assert.equal(engineOf(tg).liveCount, 0);
+    } finally {
+      await tg.stop();
+      await echo.close();
+    }
+  });
+
+  it('a reload takes grants back as it starts and grants again on the config in force', async () => {
+    const a = await taggedServer('a');
+    const port = await freePort();
+    const doc = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+      users: [{ id: 'alice', enabled: false }],
+      services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [a.address], ...extra }],
+    });
+    const tg = await startTidegate(doc(), { engine: native });
+    try {
+      await eventually(() => waiting(tg) === GRANTS_AHEAD);
+      // A rate added by a reload reaches accounting before the service's update: no grant may outlive its start.
+      const reloaded = tg.reload(doc({ rate: { in: '1mb', out: '1mb' } }));
+      assert.equal(waiting(tg), 0, 'taken back before anything of the new config applies');
+      await reloaded;
+      await eventually(() => waiting(tg) === GRANTS_AHEAD, 5_000, 'granted again once the reload applied');
+      assert.equal(await tagOf(port), 'a');
+      // A user who may not connect: refused, recorded, and nothing granted ahead of them.
+      await tg.reload(doc({ user: 'alice' }));
+      assert.equal(waiting(tg), 0);
+      assert.equal(await connectOutcome(port), '');
+      await eventually(() => tg.records.some((r) => r.reason === 'user_disabled'), 5_000, 'refused as disabled');
+      assert.equal(tg.status('fwd').connections.refused, 1);
+      // A PROXY header to write: each connection goes into a Node socket, nothing is granted.
+      await tg.reload(doc({ proxyProtocol: 'v1' }));
+      assert.equal(waiting(tg), 0);
+      assert.equal(await tagOf(port), 'a');
+      // The service removed: its grants go with its listener, the port refuses.
+      await tg.reload(doc());
+      await eventually(() => waiting(tg) === GRANTS_AHEAD);
+      await tg.reload({ users: [], services: [] });
+      assert.equal(waiting(tg), 0);
+      assert.equal(await connectOutcome(port), 'ECONNREFUSED');
+    } finally {
+      await tg.stop();
+      await a.close();
+    }
+    assert.equal(engineOf(tg).nativeStats().grantsWaiting, 0);
+  });
+
+  it('a granted connection whose client resets at once, or whose only target refuses, costs one record each', async () => {
+    const deadPort = await freePort();
+    const echo = await echoServer();
+    const port = await freePort();
+    const doc = (target: string): Record<string, unknown> => ({
+      services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [target] }],
+    });
+    const fdsBefore = openFds();
+    const tg = await startTidegate(doc(echo.address), { engine: native });
+    try {
+      await eventually(() => waiting(tg) === GRANTS_AHEAD);
+      const reset = connect({ port, host: '127.0.0.1' });
+      reset.on('error', () => undefined);
+      reset.on('connect', () => reset.resetAndDestroy());
+      await eventually(() => tg.records.length === 1, 5_000, 'the reset one recorded');
+      assert.equal(onGrants(tg), 1);
+      await tg.reload(doc(`127.0.0.1:${deadPort}`));
+      await eventually(() => waiting(tg) === GRANTS_AHEAD);
+      assert.equal(await connectOutcome(port), '');
+      await eventually(() => tg.records.length === 2, 5_000, 'the refused dial recorded');
+      assert.equal(tg.records[1]!.reason, 'upstream_unavailable');
+      assert.equal(onGrants(tg), 2);
+      const status = tg.status('fwd');
+      assert.equal(status.connections.total, 2);
+      assert.equal(status.connections.live, 0);
+    } finally {
+      await tg.stop();
+      await echo.close();
+    }
+    await eventually(() => openFds() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFds()})`);
   });
 });

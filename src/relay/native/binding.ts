@@ -34,6 +34,8 @@ export interface NativeEngineOptions {
   readonly forceCopy?: boolean;
   /** For the TypeScript engine, not the addon: false turns accepting in the addon off (`TIDEGATE_NATIVE_ACCEPT=0`). */
   readonly accept?: boolean;
+  /** For the TypeScript engine: false turns admission ahead off (`TIDEGATE_NATIVE_GRANTS=0`). */
+  readonly grants?: boolean;
 }
 
 export interface NativeEngineStats {
@@ -84,6 +86,8 @@ export interface NativeEngineBinding {
   grant(...args: GrantArgs): void;
   /** The relay id of the newest grant taken back, or 0 when every grant was used. */
   revokeGrant(...args: DisposeArgs): number;
+  /** The grants connections took since the last call, as `admitted` records and their labels; undefined for none. */
+  takeAdmitted(): [records: Float64Array, labels: string] | undefined;
   createLimit(...args: CreateLimitArgs): number;
   setLimit(...args: SetLimitArgs): void;
   disposeLimit(...args: DisposeArgs): void;

@@ -302,7 +302,8 @@ export class NativeRelayEngine implements RelayEngine {
   ) {
     this.#binding = new construct(this.#onStats.bind(this), options);
     this.#accepts = options.accept !== false && typeof this.#binding.listen === 'function';
-    this.#grants = this.#accepts && typeof this.#binding.grant === 'function' && this.#binding.stats().threads === 1;
+    this.#grants = this.#accepts && options.grants !== false && typeof this.#binding.grant === 'function'
+      && this.#binding.stats().threads === 1;
   }
 
   get liveCount(): number {
@@ -732,9 +733,8 @@ export class NativeRelayEngine implements RelayEngine {
           this.#accepted(handle, records[i + RecordField.bytesIn]!, labels.slice(labelAt, end));
           labelAt = end;
         } else if (code === RecordCode.admitted) {
-          const end = labelAt + records[i + RecordField.bytesOut]!;
-          this.#admitted(handle, records[i + RecordField.bytesIn]!, labels.slice(labelAt, end));
-          labelAt = end;
+          // A take's marker (no label here): the grants' log has it, unless a count read it already.
+          if (this.#relays.get(records[i + RecordField.bytesIn]!)?.state === 'granted') this.catchUpAdmitted();
         } else if (code === RecordCode.unlistened) {
           if (handle !== undefined) {
             this.#listeners.delete(handle.id);
@@ -778,6 +778,25 @@ export class NativeRelayEngine implements RelayEngine {
       // The listener answers (or settles) its connections itself; an escaped error must not lose the batch.
       this.#binding.settleAccepted(fd, SettleHowCode.reset);
       process.nextTick(rethrow, err);
+    }
+  }
+
+  /**
+   * Hears now of every grant a connection took (the addon's log of takes, read synchronously): a service's counts
+   * then include a granted connection as soon as it exists, not when its `admitted` record arrives. Called at that
+   * record and before counts are reported (`RelayEngine.catchUpAdmitted`).
+   */
+  catchUpAdmitted(): void {
+    if (this.#granted === 0) return;
+    const taken = this.#binding.takeAdmitted();
+    if (taken === undefined) return;
+    const [records, labels] = taken;
+    let labelAt = 0;
+    for (let i = 0; i + RECORD_FIELDS <= records.length; i += RECORD_FIELDS) {
+      const end = labelAt + records[i + RecordField.bytesOut]!;
+      const handle = this.#listeners.get(records[i + RecordField.id]!);
+      this.#admitted(handle, records[i + RecordField.bytesIn]!, labels.slice(labelAt, end));
+      labelAt = end;
     }
   }
 
