@@ -159,8 +159,8 @@ namespace tidegate {
   X(kAcceptFailed, "acceptFailed", 35)                                                                            \
   /* [listenerId, 0, 0, 36]: the listener's last record (unlisten() closed it); its accepts came before. */        \
   X(kUnlistened, "unlistened", 36)                                                                                \
-  /* A connection took a grant: [listenerId, relayId, labelLength, 37], the label as for `accepted`; the relay's */ \
-  /* own records follow. */                                                                                        \
+  /* A connection took a grant: [listenerId, relayId, labelLength, 37] in takeAdmitted()'s log, the label as for */ \
+  /* `accepted`; in a batch a marker with labelLength 0 (the log has the label). The relay's own records follow. */ \
   X(kAdmitted, "admitted", 37)
 
 // What the addon accepts beyond the types: ms * 1e6 (deadlines in ns) must not overflow int64.

@@ -166,7 +166,8 @@ export const RECORD_FIELDS = 4;
  * being the next labelLength characters of the batch's label string; `acceptFailed`: [listenerId, errno, paused, 35]
  * (paused 1: out of fds, the addon rests that listener `Limit.acceptPauseMs`); `unlistened`: the listener's last
  * record, after unlisten() (connections it accepted before come first); `admitted`: [listenerId, relayId,
- * labelLength, 37], a connection took a grant (its label as for `accepted`); the relay's own records follow it.
+ * labelLength, 37], a connection took a grant (its label as for `accepted`) in takeAdmitted()'s log; a batch carries
+ * a marker with labelLength 0 (the log has the label); the relay's own records follow it.
  */
 export const RecordCode = {
   live: -1, unconnected: 16, connectFailed: 32, connected: 33, accepted: 34, acceptFailed: 35, unlistened: 36,
