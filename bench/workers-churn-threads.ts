@@ -327,7 +327,16 @@ async function main(): Promise<void> {
         if (perf !== null) await perf.stop('SIGINT', 5000);
         const conns = results.reduce((s, x) => s + x.connections, 0);
         const rate = results.reduce((s, x) => s + x.connPerSec, 0);
-        const d = collapse(diff(s0, s1));
+        const raw = diff(s0, s1);
+        const d = collapse(raw);
+        // How the kernel's hash spread the work: each worker's share of the workers' CPU.
+        const perWorker = new Map<string, number>();
+        for (const [k, v] of raw) {
+          const role = k.split('/')[0]!;
+          if (role.startsWith('worker')) perWorker.set(role, (perWorker.get(role) ?? 0) + v.cpuNs);
+        }
+        const workersNs = [...perWorker.values()].reduce((a, b) => a + b, 0);
+        if (perWorker.size > 1) add(r.path, 'worker0 share of workers cpu', perWorker.get('worker0')! / workersNs);
         let total = 0;
         let vol = 0;
         let invol = 0;

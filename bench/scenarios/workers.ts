@@ -2,10 +2,11 @@
  * The workers bench (issue 22): tidegate with 1 worker (one process), 2 workers on SO_REUSEPORT sockets held per
  * slot (the default on Linux: the kernel spreads connections), 2 workers with node:cluster's round-robin (the
  * primary accepts and hands sockets over) and 2 workers with SCHED_NONE (the workers share one listening socket),
- * and a control, `workers-1x2`: two independent single processes, each given half the load (half the connections),
- * which is what splitting the load over two event loops costs without any cluster machinery. Interleaved round by
- * round, after a warm-up that gives every process as many requests as one process gets (V8 optimizes by call counts,
- * so a worker seeing half the traffic needs twice the time):
+ * and a control, `workers-1x2`: two independent single processes, each given half the load (half the connections)
+ * by a client of its own, a lower bound of what splitting the load over two event loops costs without any cluster
+ * machinery (one client spread over both, as reuseport spreads it, costs what the fleet costs: docs/workers.md).
+ * Interleaved round by round, after a warm-up that gives every process as many requests as one process gets (V8
+ * optimizes by call counts, so a worker seeing half the traffic needs twice the time):
  *  - idle: CPU per second of the whole fleet (primary + workers) doing nothing;
  *  - chat300: gateway req/s (50 connections, keep-alive) and CPU per request (primary + workers, every thread);
  *  - churn: relay connections per second through a forward service and CPU per connection: wrk `Connection: close`
@@ -258,8 +259,9 @@ async function run(context: BenchContext): Promise<BenchReport> {
         + 'server (connect, 1 KiB each way, close) (wrk or nginx not installed, or TIDEGATE_BENCH_LOAD=autocannon).',
     'chat300-gen-cpu-per-req: the generator plus the upstream; chat300-gen-cores: the cores they kept busy '
       + '(churn-gen-…: the same for churn, with wrk).',
-    'workers-1x2: two independent single processes, each with half the connections (the cost of splitting the '
-      + 'load over two event loops, without the cluster).',
+    'workers-1x2: two independent single processes, each with half the connections and its own client: a lower '
+      + 'bound of what splitting the load costs (each process gets its client\'s bursts whole, where reuseport '
+      + 'splits every burst; docs/workers.md, "Churn CPU per connection").',
   ];
   const pin = pinning();
   if (pin !== null) {
