@@ -57,14 +57,16 @@ async function runSide(
   for (const scenario of scenarios) {
     const paths = pathsFor.get(scenario.name) ?? [];
     if (paths.length === 0) continue;
-    const context = makeContext({
-      rounds: 1,
-      quick: true,
-      resultsDir: defaultResultsDir,
-      paths,
-      prefix: `round ${round} ${side.name} ${scenario.name}: `,
-    });
-    const report = await scenario.run(context);
+    const prefix = `round ${round} ${side.name} ${scenario.name}: `;
+    const context = () => makeContext({ rounds: 1, quick: true, resultsDir: defaultResultsDir, paths, prefix });
+    let report: BenchReport;
+    try {
+      report = await scenario.run(context());
+    } catch (error) {
+      // One failed start (a port race, a slow peer) says nothing about the build; the same failure twice does.
+      log(`${prefix}failed (${String(error).split('\n')[0]}); running it once more`);
+      report = await scenario.run(context());
+    }
     recordReport(side, report, better);
   }
 }

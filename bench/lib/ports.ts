@@ -1,21 +1,61 @@
+import { readFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it; we close and hand it out). */
-export function freePort(): Promise<number> {
-  return new Promise(function findFreePort(resolve, reject) {
+/** Where ports are handed out from when the kernel's ephemeral range leaves no room below it. */
+const LOWEST_PORT = 10_000;
+/** How many taken ports a pick steps over before it gives up. */
+const PICK_ATTEMPTS = 200;
+
+let ephemeralRange: Promise<readonly [number, number]> | undefined;
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, for a process that binds it itself (or a port nothing
+ * listens on). It comes from below the kernel's ephemeral range: a port from inside that range can be taken as
+ * the local port of an outgoing connection (the churn benches open thousands a second) between this probe and the
+ * other process's bind, which then fails with EADDRINUSE.
+ */
+export async function freePort(): Promise<number> {
+  const [low] = await (ephemeralRange ??= readEphemeralRange());
+  if (low - LOWEST_PORT < 1000) return probe(0);
+  for (let attempt = 0; attempt < PICK_ATTEMPTS; attempt++) {
+    const candidate = LOWEST_PORT + Math.floor(Math.random() * (low - LOWEST_PORT));
+    const port = await probe(candidate).catch(takenPort);
+    if (port > 0) return port;
+  }
+  return probe(0);
+}
+
+async function readEphemeralRange(): Promise<readonly [number, number]> {
+  try {
+    const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+    const [low, high] = text.trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high) && low > 0 && high >= low) return [low, high];
+  } catch {
+    // not Linux: fall through to the IANA range other kernels use
+  }
+  return [49152, 65535];
+}
+
+function takenPort(error: NodeJS.ErrnoException): number {
+  if (error.code === 'EADDRINUSE' || error.code === 'EACCES') return 0;
+  throw error;
+}
+
+/** Binds 127.0.0.1:port (0: the kernel picks), closes it and resolves with the port that was bound. */
+function probe(port: number): Promise<number> {
+  return new Promise(function bindAndRelease(resolve, reject) {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', function onListening() {
+    server.listen(port, '127.0.0.1', function onListening() {
       const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      const bound = typeof address === 'object' && address !== null ? address.port : 0;
       server.close(function onClosed() {
-        resolve(port);
+        resolve(bound);
       });
     });
   });
 }
-
 /** Resolves once a TCP connection to 127.0.0.1:port succeeds; rejects after timeoutMs. */
 export async function waitForPort(port: number, timeoutMs = 10_000, stillAlive?: () => void): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -82,8 +82,4 @@ export async function listenHttp(handler: RequestListener): Promise<TestHttpServ
 }
 
 /** A port that was free a moment ago: for a process that must bind it itself, or a port nothing listens on. */
-export async function freePort(): Promise<number> {
-  const s = await listen(() => undefined);
-  await s.close();
-  return s.port;
-}
+export { freePort } from '../../bench/lib/ports.js';
