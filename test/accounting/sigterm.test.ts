@@ -36,9 +36,11 @@ describe('SIGTERM flush', () => {
       first.child.kill('SIGTERM');
       await sleep(200);
       // Under load: the relay keeps running through the grace period and finishes.
-      await sendBytes(client, N - N / 2);
+      await sendBytes(client, N - N / 2).catch((e: Error) => {
+        throw new Error(`${e.message}; tidegate said: ${first.output().slice(-3000)}`);
+      });
       client.end();
-      assert.equal(await received, N);
+      assert.equal(await received, N, first.output().slice(-3000));
       assert.equal(await first.exited, 0);
       assert.ok(first.output().includes('tidegate stopped'), 'clean shutdown');
 
