@@ -8,6 +8,9 @@
  *
  * `tidegate-native-addonaccept` / `tidegate-native-nodeaccept`: the native engine with `TIDEGATE_NATIVE_ACCEPT=1` / `0`
  * (the addon accepts / Node accepts), for the A/B; `tidegate-native` is the default (the addon accepts).
+ * `tidegate-native-nogrants`: the addon accepts but decides nothing ahead (`TIDEGATE_NATIVE_GRANTS=0`).
+ * `tidegate-native-base`: another build's default native path, for a before / after in the same rounds (set
+ * `TIDEGATE_BENCH_BASELINE_ROOT` to its checkout, built with its addon).
  *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */
@@ -33,10 +36,17 @@ async function startPath(path: string, nginxPort: number): Promise<Running> {
     const env: Record<string, string> = path === 'tidegate-js' ? { TIDEGATE_RELAY: 'js' } : {};
     if (path === 'tidegate-native-nodeaccept') env['TIDEGATE_NATIVE_ACCEPT'] = '0';
     if (path === 'tidegate-native-addonaccept') env['TIDEGATE_NATIVE_ACCEPT'] = '1';
+    if (path === 'tidegate-native-nogrants') env['TIDEGATE_NATIVE_GRANTS'] = '0';
+    let root: string | undefined;
+    if (path === 'tidegate-native-base') {
+      root = process.env['TIDEGATE_BENCH_BASELINE_ROOT'];
+      if (root === undefined || root === '') throw new Error(`${path}: set TIDEGATE_BENCH_BASELINE_ROOT`);
+    }
     const tg = await spawnTidegate({
       services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [`127.0.0.1:${nginxPort}`] }],
       env,
       label: path,
+      ...(root === undefined ? {} : { root }),
     });
     return { port, pid: tg.cpuPid, stop: () => tg.stop() };
   }

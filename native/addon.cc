@@ -71,6 +71,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
                            InstanceMethod<&Engine::Listen>("listen"),
                            InstanceMethod<&Engine::Unlisten>("unlisten"),
                            InstanceMethod<&Engine::SettleAccepted>("settleAccepted"),
+                           InstanceMethod<&Engine::Grant>("grant"),
+                           InstanceMethod<&Engine::RevokeGrant>("revokeGrant"),
+                           InstanceMethod<&Engine::TakeAdmitted>("takeAdmitted"),
                            InstanceMethod<&Engine::CreateLimit>("createLimit"),
                            InstanceMethod<&Engine::SetLimit>("setLimit"),
                            InstanceMethod<&Engine::DisposeLimit>("disposeLimit"),
@@ -129,7 +132,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   bool EnsureLoops(std::string* error) {
     if (!loops_.empty()) return true;
     for (int i = 0; i < threads_; i++) {
-      loops_.emplace_back(new Loop(budget_, *this, accepted_));
+      loops_.emplace_back(new Loop(budget_, *this, accepted_, grants_));
       if (!loops_.back()->Start(error)) {
         StopLoops();
         return false;
@@ -142,6 +145,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     for (auto& loop : loops_) loop->StopAndJoin();
     loops_.clear();
     accepted_.ResetAll();  // accepted connections JS never answered
+    grants_.Clear();       // and admissions no connection took
   }
 
   Loop& LoopFor(uint64_t id) { return *loops_[id % loops_.size()]; }
@@ -407,6 +411,69 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     return Napi::Boolean::New(env, true);
   }
 
+  // grant(...GrantArg): the relay `id`, built now but for its client, waits for the listener's next connection
+  // (grants.h). It starts on the listener's loop, so its id must map to that loop (always, with one thread).
+  Napi::Value Grant(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (shutDown_) return ThrowError(env, "the native relay engine is shut down");
+    Args a(info, "grant", kGrantArgNames);
+    uint64_t listenerId = a.RelayId(kGrantListenerId);
+    uint64_t id = a.RelayId(kGrantId);
+    int64_t idleMs = a.Millis(kGrantIdleMs);
+    int64_t halfCloseMs = a.Millis(kGrantHalfCloseMs);
+    uint32_t limitId = a.Handle(kGrantLimitId);
+    Bytes address = a.Buffer(kGrantAddress);
+    DialSpec spec;
+    spec.timeoutMs = a.Millis(kGrantConnectTimeoutMs);
+    spec.reportConnect = a.Bool(kGrantReportConnect);
+    Tuning tuning = a.ClientTuning(kGrantNoDelay, kGrantKeepAliveMs);
+    uint32_t budgetId = a.Handle(kGrantBudgetId);
+    bool tuneClient = a.Bool(kGrantTuneClient);
+    if (!a.ok()) return env.Undefined();
+    if (!ReadAddress(address, &spec)) return ThrowError(env, "grant: expected an address from address()");
+    if (loops_.empty() || &LoopFor(id) != &LoopFor(listenerId)) {
+      return ThrowError(env, "grant: expected a listener, and a relay id on the listener's loop");
+    }
+    Relay* r = NewRelay(id, -1, -1, Bytes{}, idleMs, halfCloseMs, limitId);
+    r->phase = kAwaitingTarget;
+    r->dial = spec;
+    r->noDelay = tuning.noDelay;
+    r->keepAliveSec = tuning.keepAliveSec;
+    r->tuneClient = tuneClient;
+    AttachBudget(r, budgetId);
+    grants_.Add(listenerId, r);
+    return env.Undefined();
+  }
+
+  // revokeGrant(...DisposeArg): the newest grant of listener `id` no connection took: its relay id, or 0.
+  Napi::Value RevokeGrant(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Args a(info, "revokeGrant", kDisposeArgNames);
+    uint64_t listenerId = a.RelayId(kDisposeId);
+    if (!a.ok()) return env.Undefined();
+    Relay* r = grants_.TakeBack(listenerId);
+    double id = r == nullptr ? 0 : static_cast<double>(r->id);
+    delete r;
+    return Napi::Number::New(env, id);
+  }
+
+  // takeAdmitted(): the grants connections took since the last call, as `admitted` records with their labels
+  // ([records, labels], as a batch is delivered), or undefined for none. JS reads them at an `admitted` record and
+  // before it reports counts, so a granted connection is counted by the time it can carry bytes.
+  Napi::Value TakeAdmitted(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    takenRecords_.clear();
+    takenLabels_.clear();
+    if (!grants_.TakeAdmitted(&takenRecords_, &takenLabels_)) return env.Undefined();
+    size_t bytes = takenRecords_.size() * sizeof(double);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, bytes);
+    std::memcpy(ab.Data(), takenRecords_.data(), bytes);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, Napi::Float64Array::New(env, takenRecords_.size(), ab, 0));
+    out.Set(1u, Napi::String::New(env, takenLabels_.data(), takenLabels_.size()));
+    return out;
+  }
+
   // Bytes per second, 0 = unlimited; beyond uint64 saturates.
   static uint64_t Rate(double perSec) { return perSec >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(perSec); }
 
@@ -579,6 +646,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     o.Set("listeners", listeners);
     o.Set("acceptPauses", pauses);
     o.Set("acceptedUnanswered", static_cast<double>(accepted_.Size()));
+    o.Set("grantsWaiting", static_cast<double>(grants_.Size()));
     o.Set("epollFds", epollFds);
     return o;
   }
@@ -592,6 +660,9 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   StatsTsfn tsfn_;
   PipeBudget budget_;
   AcceptedFds accepted_;
+  Grants grants_;
+  std::vector<double> takenRecords_;  // TakeAdmitted's buffers, swapped with the grants' log (JS thread only)
+  std::string takenLabels_;
   int64_t listening_ = 0;  // listen() calls not yet undone by unlisten() (JS thread only)
   std::vector<std::unique_ptr<Loop>> loops_;
   std::mutex limitsMutex_;
@@ -636,6 +707,7 @@ Napi::Object ProtocolTables(Napi::Env env) {
   TG_TABLE("takeBudgetArgs", TG_TAKE_BUDGET_ARGS, TG_PUT_SLOT)
   TG_TABLE("disposeArgs", TG_DISPOSE_ARGS, TG_PUT_SLOT)
   TG_TABLE("listenArgs", TG_LISTEN_ARGS, TG_PUT_SLOT)
+  TG_TABLE("grantArgs", TG_GRANT_ARGS, TG_PUT_SLOT)
   TG_TABLE("settleArgs", TG_SETTLE_ARGS, TG_PUT_SLOT)
   TG_TABLE("settleHows", TG_SETTLE_HOWS, TG_PUT_SLOT)
   TG_TABLE("closeReasons", TG_CLOSE_REASONS, TG_PUT_SLOT)

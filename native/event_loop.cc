@@ -66,8 +66,8 @@ void EraseFrom(std::vector<Relay*>& list, Relay* r) {
 
 bool Loop::OnLoopThread() const { return tCurrentLoop == this; }
 
-Loop::Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted)
-    : budget_(budget), sink_(sink), accepted_(accepted), pool_(budget) {}
+Loop::Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted, Grants& grants)
+    : budget_(budget), sink_(sink), accepted_(accepted), grants_(grants), pool_(budget) {}
 
 Loop::~Loop() {
   StopAndJoin();
@@ -169,9 +169,9 @@ void Loop::Run() {
       Endpoint* ep = static_cast<Endpoint*>(events[i].data.ptr);
       if (ep->relay == nullptr) {
         Accept(reinterpret_cast<Listener*>(ep), kMaxAccepts);  // ep is a Listener's first member
-        // New connections go to JS now, not after this iteration's relay work: their admission (and the dial that
-        // answers it) overlaps with that work instead of waiting for it.
-        Flush();
+        // Connections waiting for an answer go to JS now, not after this iteration's relay work: their admission (and
+        // the dial that answers it) overlaps with that work instead of waiting for it. Granted ones need no answer.
+        if (batch_.size() > lazyFields_) Flush();
         continue;
       }
       OnEvents(ep, events[i].events);
@@ -197,11 +197,14 @@ void Loop::Run() {
         i++;
       }
     }
-    if (now_ >= nextTickNs_) {
+    bool tick = now_ >= nextTickNs_;
+    if (tick) {
       Tick();
       nextTickNs_ = now_ + kTickNs;
     }
-    Flush();
+    // `admitted` records alone wait for the next record JS must have soon (a close, an accept to answer) or the tick:
+    // the grant held the connection's place, so JS's bookkeeping may lag; the JS thread wakes once, not twice.
+    if (tick || batch_.size() > lazyFields_) Flush();
     for (Relay* r : graveyard_) delete r;
     graveyard_.clear();
   }
@@ -303,6 +306,9 @@ void Loop::StartRelay(Relay* r) {
     }
   }
   if (dial) {
+    // A fresh epoll registration reports what the client already holds (EPOLL_CTL_ADD polls the socket), so the
+    // first pump waits for that event instead of splicing an empty socket (EAGAIN) right after the connect.
+    r->dirs[kIn].srcReadable = false;
     BeginConnect(r);
   } else {
     Pump(r);
@@ -374,6 +380,7 @@ void Loop::CloseListener(Listener* l) {
   WatchListener(l, false);
   if (l->resumeAtNs != 0) restingListeners_--;
   close(l->fd);
+  grants_.Drop(l->id);  // JS forgets them at the record below
   listeners_.erase(l->id);
   batch_.insert(batch_.end(), {static_cast<double>(l->id), 0, 0, static_cast<double>(kUnlistened)});
   delete l;
@@ -390,8 +397,9 @@ bool Loop::WatchListener(Listener* l, bool on) {
   return true;
 }
 
-// Accepts what waits (up to kMaxAccepts) and posts each connection to JS, which decides admission and answers with
-// dial(accepted) or settleAccepted. The client's TCP options are set by that dial (tuneClient), on this thread.
+// Accepts what waits (up to kMaxAccepts). A connection that finds a grant (grants.h) is dialed at once and JS hears
+// of it after (`admitted`); any other is posted to JS, which decides admission and answers with dial(accepted) or
+// settleAccepted. The client's TCP options are set by that dial (tuneClient), on this thread.
 void Loop::Accept(Listener* l, int max) {
   TG_ASSERT(OnLoopThread());
   for (int i = 0; i < max; i++) {
@@ -438,8 +446,23 @@ void Loop::Accept(Listener* l, int max) {
       l->checked = true;
       l->inherits = HasClientOptions(fd, l->tune);
     }
-    accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
+    if (Relay* g = grants_.Take(l->id, label, static_cast<size_t>(n))) {
+      // Its record first: the relay's own (a failed connect, its close) must reach JS after it. The take and its
+      // label are in the grants' log, which JS reads at this record or sooner (when it counts): no label here.
+      bool alone = batch_.size() == lazyFields_;
+      batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(g->id), 0,
+                                   static_cast<double>(kAdmitted)});
+      if (alone) lazyFields_ = batch_.size();
+      g->fds[kClient] = fd;
+      g->dirs[kIn].src = fd;
+      g->dirs[kOut].dst = fd;
+      // Options it inherited from its listener need not be set again.
+      if (g->tuneClient && l->inherits && l->tune == TuneKey(g->noDelay, g->keepAliveSec)) g->tuneClient = false;
+      StartRelay(g);
+      continue;
+    }
     labels_.append(label, static_cast<size_t>(n));
+    accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
     batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(fd), static_cast<double>(n),
                                  static_cast<double>(kAccepted)});
   }
@@ -557,9 +580,10 @@ void Loop::SetTarget(Relay* r, int fd) {
   r->fds[kTarget] = fd;
   r->dirs[kIn].dst = fd;
   r->dirs[kOut].src = fd;
-  // A fresh socket: assume ready until EAGAIN says otherwise, as for a handed-over one.
+  // A fresh socket: writable until EAGAIN says otherwise; readable once its registration or an edge says so (the
+  // target's first bytes come after the connect, as an event).
   r->dirs[kIn].dstWritable = true;
-  r->dirs[kOut].srcReadable = true;
+  r->dirs[kOut].srcReadable = false;
   r->dirs[kOut].srcHup = false;
 }
 
@@ -601,6 +625,7 @@ void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
   if (err != 0) {
     ConnectFailed(r, err);
   } else if (events & EPOLLOUT) {
+    if (events & (EPOLLIN | EPOLLRDHUP)) r->dirs[kOut].srcReadable = true;
     if (events & EPOLLRDHUP) r->dirs[kOut].srcHup = true;
     Connected(r);
   } else if (events & (EPOLLERR | EPOLLHUP)) {
@@ -1004,6 +1029,7 @@ void Loop::Flush() {
   out->records.swap(batch_);
   out->labels.swap(labels_);
   batch_.reserve(64);
+  lazyFields_ = 0;
   sink_.Deliver(out);
 }
 

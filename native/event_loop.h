@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "accepted_fds.h"
+#include "grants.h"
 #include "pipe_pool.h"
 #include "relay.h"
 
@@ -60,7 +61,7 @@ struct Listener {
 
 class Loop {
  public:
-  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted);
+  Loop(PipeBudget& budget, StatsSink& sink, AcceptedFds& accepted, Grants& grants);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -115,6 +116,7 @@ class Loop {
   PipeBudget& budget_;
   StatsSink& sink_;
   AcceptedFds& accepted_;
+  Grants& grants_;
   PipePool pool_;
   int epfd_ = -1;
   int evfd_ = -1;
@@ -134,6 +136,7 @@ class Loop {
   std::vector<Relay*> graveyard_;  // closed during this iteration; freed at its end
   std::vector<double> batch_;
   std::string labels_;  // of the accepted connections in batch_
+  size_t lazyFields_ = 0;  // batch_ holds only `admitted` records up to here: they may wait (see Run)
   std::unordered_map<uint64_t, Listener*> listeners_;
   int restingListeners_ = 0;
   std::atomic<int64_t> live_{0};

@@ -57,6 +57,24 @@ namespace tidegate {
   X(kListenKeepAliveMs, "keepAliveMs")   \
   X(kListenShared, "shared")
 
+// grant(listenerId, id, idleMs, halfCloseMs, limitId, address, connectTimeoutMs, reportConnect, noDelay,
+//       keepAliveMs, budgetId, tuneClient): an admission decided ahead for the listener's next connection (grants.h);
+// the relay `id` starts at that accept, dialing `address`, and an `admitted` record says so. revokeGrant(listenerId)
+// (a DisposeArg) takes back the newest grant not yet used: its relay id, or 0.
+#define TG_GRANT_ARGS(X)                        \
+  X(kGrantListenerId, "listenerId")             \
+  X(kGrantId, "id")                             \
+  X(kGrantIdleMs, "idleTimeoutMs")              \
+  X(kGrantHalfCloseMs, "halfCloseTimeoutMs")    \
+  X(kGrantLimitId, "limitId")                   \
+  X(kGrantAddress, "address")                   \
+  X(kGrantConnectTimeoutMs, "connectTimeoutMs") \
+  X(kGrantReportConnect, "reportConnect")       \
+  X(kGrantNoDelay, "noDelay")                   \
+  X(kGrantKeepAliveMs, "keepAliveMs")           \
+  X(kGrantBudgetId, "budgetId")                 \
+  X(kGrantTuneClient, "tuneClient")
+
 // settleAccepted(fd, how) -> whether fd was an accepted connection still unanswered; see SettleHow.
 #define TG_SETTLE_ARGS(X) \
   X(kSettleFd, "fd")      \
@@ -140,7 +158,10 @@ namespace tidegate {
   /* accept4 failed: [listenerId, errno, paused, 35]; paused 1 = out of fds, the listener rests kAcceptPauseMs. */ \
   X(kAcceptFailed, "acceptFailed", 35)                                                                            \
   /* [listenerId, 0, 0, 36]: the listener's last record (unlisten() closed it); its accepts came before. */        \
-  X(kUnlistened, "unlistened", 36)
+  X(kUnlistened, "unlistened", 36)                                                                                \
+  /* A connection took a grant: [listenerId, relayId, labelLength, 37] in takeAdmitted()'s log, the label as for */ \
+  /* `accepted`; in a batch a marker with labelLength 0 (the log has the label). The relay's own records follow. */ \
+  X(kAdmitted, "admitted", 37)
 
 // What the addon accepts beyond the types: ms * 1e6 (deadlines in ns) must not overflow int64.
 #define TG_LIMITS(X)                            \
@@ -164,6 +185,7 @@ enum SetBudgetArg : int { TG_SET_BUDGET_ARGS(TG_ENUM_SLOT) kSetBudgetCount };
 enum TakeBudgetArg : int { TG_TAKE_BUDGET_ARGS(TG_ENUM_SLOT) kTakeBudgetCount };
 enum DisposeArg : int { TG_DISPOSE_ARGS(TG_ENUM_SLOT) kDisposeCount };
 enum ListenArg : int { TG_LISTEN_ARGS(TG_ENUM_SLOT) kListenCount };
+enum GrantArg : int { TG_GRANT_ARGS(TG_ENUM_SLOT) kGrantCount };
 enum SettleArg : int { TG_SETTLE_ARGS(TG_ENUM_SLOT) kSettleCount };
 enum SettleHow : int { TG_SETTLE_HOWS(TG_ENUM_SLOT) kSettleHowCount };
 
@@ -186,6 +208,7 @@ inline constexpr const char* kSetBudgetArgNames[] = {TG_SET_BUDGET_ARGS(TG_SLOT_
 inline constexpr const char* kTakeBudgetArgNames[] = {TG_TAKE_BUDGET_ARGS(TG_SLOT_NAME)};
 inline constexpr const char* kDisposeArgNames[] = {TG_DISPOSE_ARGS(TG_SLOT_NAME)};
 inline constexpr const char* kListenArgNames[] = {TG_LISTEN_ARGS(TG_SLOT_NAME)};
+inline constexpr const char* kGrantArgNames[] = {TG_GRANT_ARGS(TG_SLOT_NAME)};
 inline constexpr const char* kSettleArgNames[] = {TG_SETTLE_ARGS(TG_SLOT_NAME)};
 #undef TG_SLOT_NAME
 

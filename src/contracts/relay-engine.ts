@@ -113,6 +113,11 @@ export interface AcceptListener {
   accepted(fd: number, label: string): void;
   /** accept4 failed; `paused`: out of fds, the engine rests the listener for a moment by itself. */
   acceptFailed(err: NodeJS.ErrnoException, paused: boolean): void;
+  /**
+   * A connection from `label` took the oldest grant (`EngineListener.grant`): its relay is dialing already. The
+   * listener must take it with `relay.admit()` before returning (the engine closes a relay left untaken).
+   */
+  admitted?(relay: GrantedRelay, label: string): void;
 }
 
 /** A listener an engine accepts on; `close()` returns once the engine let go of the socket (idempotent). */
@@ -120,6 +125,22 @@ export interface EngineListener {
   close(): void;
   /** Settles after `close()` once every connection the engine accepted on it has reached its AcceptListener. */
   readonly delivered: Promise<void>;
+  /**
+   * Decides the admission of the listener's next connection ahead: the engine dials `address` for it at the accept,
+   * with no round trip to JavaScript, and tells `AcceptListener.admitted` after. Grants are used oldest first. Null
+   * when the engine does not grant (or no longer: a closed listener).
+   */
+  grant?(
+    address: DialAddress, label: string, connect: DialOptions, reportConnect: boolean, options: RelayOptions,
+  ): GrantedRelay | null;
+  /** Takes back the newest grant no connection used; null when every grant was used (its `admitted` follows). */
+  revokeGrant?(): GrantedRelay | null;
+}
+
+/** A relay granted ahead: started by the engine at an accept, taken by the service when it hears of it. */
+export interface GrantedRelay {
+  /** The relay from now on: `listener` hears of its connect outcomes, `onClose` of its end (exactly once). */
+  admit(listener: RelayDialListener, onClose: RelayCloseListener): DialingRelay;
 }
 
 /**
@@ -188,6 +209,12 @@ export interface RelayEngine {
   ): DialingRelay;
   /** Ends the engine's ownership of an accepted connection that is not dialed; false when it was not one. */
   settleAccepted?(fd: number, how: SettleHow): boolean;
+  /**
+   * Where listeners take grants (`EngineListener.grant`): tells each AcceptListener now (`admitted`) of the grants
+   * connections took that it has not heard of yet. Whoever reports counts calls it first, so a granted connection
+   * is counted as soon as it exists, as one JavaScript admitted is.
+   */
+  catchUpAdmitted?(): void;
   /** A bandwidth limit that relays started with it share. */
   createRateLimit(inBytesPerSec: number, outBytesPerSec: number): RateLimit;
   /** A quota budget that relays started with it share; it starts without a limit. */

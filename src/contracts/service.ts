@@ -33,4 +33,9 @@ export interface Service<C extends ServiceConfig = ServiceConfig> {
   limitStatus?(user: string): unknown;
   /** Health-checked subjects of the service (upstream proxies …), for /metrics (services without omit it). */
   health?(): readonly HealthSnapshot[];
+  /**
+   * While a reload is applied (true until false): decide no admission ahead of a connection, and take back those
+   * decided (they carry the config in force before; shared state such as rate limits changes before `update`).
+   */
+  holdAhead?(hold: boolean): void;
 }

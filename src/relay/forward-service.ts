@@ -2,7 +2,14 @@ import type { Socket } from 'node:net';
 import type { ForwardServiceConfig } from '../config/schema.js';
 import type { HealthSnapshot } from '../contracts/health.js';
 import { UpstreamUnavailableError } from '../errors.js';
-import type { CloseReason, DialingRelay, DialOptions, RelayDialListener } from '../contracts/relay-engine.js';
+import type {
+  CloseReason,
+  DialingRelay,
+  DialOptions,
+  EngineListener,
+  GrantedRelay,
+  RelayDialListener,
+} from '../contracts/relay-engine.js';
 import { DialAttempt, type DialListener } from './dial.js';
 import type { ForwardContext } from './forward-context.js';
 import type { NameResolver } from './resolver/name-resolver.js';
@@ -11,6 +18,23 @@ import { type Target, TargetPool } from './target-pool.js';
 import { TargetRegistry } from './target-registry.js';
 import { isOutOfFds, type LiveCount, type PendingClient, type RelayRoute, TcpService } from './tcp-service.js';
 import { SLOW_MS } from '../util/test-hooks.js';
+
+/**
+ * Admissions decided ahead on the engine's listener: a burst (the loop accepts up to 64 per wake-up) between two
+ * batches of this thread.
+ */
+const GRANTS_AHEAD = 64;
+
+/** One admission decided ahead: its relay (dialing `order[0]` once a connection takes it) and the failover order. */
+class GrantedOrder {
+  readonly relay: GrantedRelay;
+  readonly order: Target[];
+
+  constructor(relay: GrantedRelay, order: Target[]) {
+    this.relay = relay;
+    this.order = order;
+  }
+}
 
 /**
  * L4 TCP forwarding to one of several targets, chosen by strategy, with failover before the client notices.
@@ -27,6 +51,10 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   /** The same for engine-side dials: the engine also sets the client's TCP options (see `engineTunesClient`). */
   private engineDialOptions: DialOptions;
   private engineDials: boolean;
+  /** Grants the engine holds or used on the way here, oldest first (the engine takes them in this order). */
+  private readonly ahead: GrantedOrder[] = [];
+  /** A target's `up` may have flipped: grants decided on the old state go back. */
+  private readonly onTargetChange = this.targetsChanged.bind(this);
 
   constructor(config: ForwardServiceConfig, context: ForwardContext) {
     super(config, context);
@@ -49,13 +77,21 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
     this.engineDialOptions = dialOptionsOf(next, true);
     this.engineDials = this.prepareEngineDial();
     this.reconsiderAccept();
+    this.topUpGrants();
   }
 
   private poolOf(config: ForwardServiceConfig): TargetPool {
-    return new TargetPool(
+    const pool = new TargetPool(
       config.name, config.targets, config.strategy, config.targetBackoffMs, config.connectTimeoutMs, this.registry,
       config.health,
     );
+    for (const target of pool.targets) target.onChange = this.onTargetChange;
+    return pool;
+  }
+
+  private targetsChanged(): void {
+    this.revokeGrants();
+    this.topUpGrants();
   }
 
   /** Whether the engine can dial every target itself; fills in their engine addresses. */
@@ -70,6 +106,7 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
   }
 
   protected override onStopped(): void {
+    for (const target of this.targets.targets) if (target.onChange === this.onTargetChange) target.onChange = null;
     this.targets.close();
   }
 
@@ -110,6 +147,53 @@ export class ForwardService extends TcpService<ForwardServiceConfig, ForwardConn
    */
   protected override acceptsInEngine(): boolean {
     return this.engineDials && this.config.acceptProxyProtocol === null && this.config.proxyProtocol === null;
+  }
+
+  /**
+   * Admission ahead (issue 24): where a new connection's admission does not depend on who it is — the engine accepts
+   * and dials, no user's quota or per-address limit applies, the strategy's pick does not depend on the client's
+   * address or on live counts, and every target is up — the next connections' admissions and first targets are
+   * decided now, and the engine dials at the accept. Grants hold their place under `maxConnections`; a reload, a
+   * target changing state, running out of fds or a stop takes back those not used.
+   */
+  protected override grantsWanted(): number {
+    const config = this.config;
+    if (!this.acceptsInEngine() || config.user !== null || config.perIp !== null || SLOW_MS > 0) return 0;
+    if (config.strategy === 'least-connections' || config.strategy === 'source-hash') return 0;
+    for (const target of this.targets.targets) if (!target.up) return 0;
+    return GRANTS_AHEAD;
+  }
+
+  protected override grantAhead(listener: EngineListener): boolean {
+    if (listener.grant === undefined) return false;
+    const order = this.targets.order();
+    const first = order[0];
+    if (first === undefined || first.dialAddress === null) return false;
+    const options = this.relayOptions(this.config.user, '');
+    const relay = listener.grant(first.dialAddress, first.label, this.engineDialOptions, !first.up, options);
+    if (relay === null) return false;
+    this.ahead.push(new GrantedOrder(relay, order));
+    return true;
+  }
+
+  protected override grantRevoked(relay: GrantedRelay): void {
+    const newest = this.ahead.pop();
+    if (newest?.relay !== relay) throw new Error(`${this.name}: a grant taken back out of order`);
+  }
+
+  protected override admitGranted(relay: GrantedRelay, clientLabel: string, address: string): ForwardConnection {
+    const oldest = this.ahead.shift();
+    if (oldest?.relay !== relay) throw new Error(`${this.name}: a grant used out of order`);
+    return new ForwardConnection(this, null, clientLabel, address, -1, oldest.order);
+  }
+
+  protected override handleGranted(conn: ForwardConnection, relay: GrantedRelay): void {
+    conn.startGranted(relay);
+  }
+
+  /** @internal ForwardConnection's first target, dialed by the engine at the accept on a grant. */
+  takeGranted(conn: ForwardConnection, relay: GrantedRelay): DialingRelay {
+    return this.relayGranted(conn, conn, relay, conn);
   }
 
   protected admit(client: Socket, clientLabel: string): ForwardConnection {
@@ -240,12 +324,14 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
     clientLabel: string,
     address: string | undefined,
     acceptedFd: number,
+    order: Target[] | null = null,
   ) {
     this.service = service;
     this.client = client;
     this.acceptedFd = acceptedFd;
     this.clientLabel = clientLabel;
-    this.order = service.targetPool.order(address);
+    // A granted connection's order was decided with its grant.
+    this.order = order ?? service.targetPool.order(address);
     // An accepted client is admitted only while the engine dials (`acceptsInEngine`).
     this.viaEngine = service.dialsWithEngine;
     if (!this.viaEngine && client !== null) {
@@ -273,6 +359,14 @@ class ForwardConnection implements DialListener, RelayDialListener, PendingClien
   unconnectedReason(reason: CloseReason): string {
     if (this.exhausted) return 'upstream_unavailable';
     return reason === 'client_reset' ? 'client_gone' : reason;
+  }
+
+  /** A granted connection: the engine is dialing its first target already. */
+  startGranted(relay: GrantedRelay): void {
+    const target = this.order[this.index++]!;
+    target.live++;
+    this.target = target;
+    this.relay = this.service.takeGranted(this, relay);
   }
 
   /** Dials the next target in order, or gives up. */

@@ -38,6 +38,8 @@ export class Target {
   /** The active check (the service's `health`), or null. */
   health: HealthCheck | null = null;
   private healthConfig: TargetHealthConfig | null = null;
+  /** Told when `up` may have flipped: the service takes back admissions it decided ahead on the old state. */
+  onChange: (() => void) | null = null;
 
   constructor(address: HostPort, label: string) {
     this.address = address;
@@ -50,9 +52,11 @@ export class Target {
   }
 
   markUp(): void {
+    const was = this.up;
     this.failures = 0;
     this.downUntil = 0;
     this.stopProbe();
+    if (!was) this.changed();
   }
 
   markDown(err?: Error): void {
@@ -66,6 +70,7 @@ export class Target {
     const wait = this.backoffMs * Math.min(2 ** (this.failures - 1), MAX_BACKOFF_FACTOR);
     this.downUntil = Date.now() + wait;
     if (this.probeTimer === null && this.pools > 0) this.scheduleProbe(wait);
+    if (this.failures === 1) this.changed();
   }
 
   /** A pool lists the target again: a down target without a probe gets one when its back-off ends. */
@@ -88,6 +93,7 @@ export class Target {
         this.health.stop();
         this.health = null;
         this.failures = 0;
+        this.changed();
       }
       this.healthConfig = null;
       return;
@@ -106,7 +112,8 @@ export class Target {
     const { host, port } = this.address;
     this.health = new HealthCheck('target', this.label, this.label, config, function checkTarget(signal) {
       return probeTcp(host, port, signal, talk);
-    });
+    }, this.changed.bind(this));
+    this.changed();
     if (this.pools > 0) this.health.start();
   }
 
@@ -114,6 +121,10 @@ export class Target {
   idle(): void {
     this.stopProbe();
     this.health?.stop();
+  }
+
+  private changed(): void {
+    this.onChange?.();
   }
 
   private scheduleProbe(waitMs: number): void {

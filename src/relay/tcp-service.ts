@@ -11,6 +11,7 @@ import type {
   DialingRelay,
   DialOptions,
   EngineListener,
+  GrantedRelay,
   Relay,
   RelayCloseListener,
   RelayDialListener,
@@ -133,6 +134,15 @@ implements Service<C>, ScreenListener, AcceptListener {
    * (Node would have accepted them before the stop; the queue they left stays for the replacement worker).
    */
   private admitsDelivered = false;
+  /**
+   * Admissions granted ahead on the engine's listener whose `admitted` has not arrived: waiting for a connection, or
+   * taken by one on the way here. They count as live for `maxConnections`.
+   */
+  private grantsOut = 0;
+  /** The stop's grace is over: relays admitted from now on (on grants taken before the stop) close at once. */
+  private graceOver = false;
+  /** A reload is being applied: no grants (`holdAhead`). */
+  private aheadHeld = false;
 
   constructor(config: C, context: ServiceContext) {
     this.name = config.name;
@@ -188,6 +198,7 @@ implements Service<C>, ScreenListener, AcceptListener {
     this.engineShared = shared;
     this.boundByEngine = bound;
     server.close();
+    this.topUpGrants();
   }
 
   /** A reload may let the engine accept a listener Node accepted on so far (the reverse goes per connection). */
@@ -199,8 +210,80 @@ implements Service<C>, ScreenListener, AcceptListener {
   private detachFromEngine(): void {
     const listener = this.engineListener;
     if (listener === null) return;
+    // Connections still queued are accepted as the listener closes: they come here undecided, not on grants.
+    this.revokeGrants();
     this.engineListener = null;
     listener.close();
+  }
+
+  /**
+   * How many admissions to decide ahead on the engine's listener (0: none): a granted connection is dialed by the
+   * engine at the accept, with no round trip through this thread (see native/README.md, "Admission ahead").
+   */
+  protected grantsWanted(): number {
+    return 0;
+  }
+
+  /** Decides one admission ahead on `listener` (`EngineListener.grant`); false when it cannot. */
+  protected grantAhead(_listener: EngineListener): boolean {
+    return false;
+  }
+
+  /** The grant taken back was the newest one `grantAhead` made. */
+  protected grantRevoked(_relay: GrantedRelay): void {}
+
+  /** The per-connection object of a connection that took the oldest grant, `relay` (dialing already). */
+  protected admitGranted(_relay: GrantedRelay, _clientLabel: string, _address: string): P {
+    throw new Error(`${this.type} services do not grant admissions ahead`);
+  }
+
+  /** Serves a connection admitted on a grant: it must take `relay` (`relayGranted`) before returning. */
+  protected handleGranted(_pending: P, _relay: GrantedRelay): void {}
+
+  holdAhead(hold: boolean): void {
+    this.aheadHeld = hold;
+    if (hold) this.revokeGrants();
+    else this.topUpGrants();
+  }
+
+  /** Grants up to `grantsWanted()`, within `maxConnections` (grants count as live). */
+  protected topUpGrants(): void {
+    const listener = this.engineListener;
+    if (listener === null || this.state !== 'running' || this.aheadHeld) return;
+    if (Date.now() < this.acceptPausedUntil) return;
+    const wanted = Math.min(this.grantsWanted(), this.config.maxConnections - this.live);
+    while (this.grantsOut < wanted && this.grantAhead(listener)) this.grantsOut++;
+  }
+
+  /**
+   * Takes back every grant no connection used yet (what they decided may have changed), then hears of those used:
+   * none is out afterwards, so what follows (a new config, a stop) applies to every connection not admitted yet.
+   */
+  protected revokeGrants(): void {
+    if (this.grantsOut === 0) return;
+    const held = this.aheadHeld;
+    // Nothing is granted again while the used ones are heard of (`admitted` tops up).
+    this.aheadHeld = true;
+    let more = true;
+    while (more) more = this.revokeOneGrant() && this.grantsOut > 0;
+    if (this.grantsOut > 0) this.context.engine.catchUpAdmitted?.();
+    this.aheadHeld = held;
+  }
+
+  private revokeOneGrant(): boolean {
+    const relay = this.engineListener?.revokeGrant?.() ?? null;
+    if (relay === null) return false;
+    this.grantsOut--;
+    this.grantRevoked(relay);
+    return true;
+  }
+
+  /** Whether a connection would pass `maxConnections`; grants not yet used give way to it. */
+  private full(): boolean {
+    const max = this.config.maxConnections;
+    let more = this.live + this.grantsOut >= max && this.grantsOut > 0;
+    while (more) more = this.revokeOneGrant() && this.live + this.grantsOut >= max && this.grantsOut > 0;
+    return this.live + this.grantsOut >= max;
   }
 
   /**
@@ -279,6 +362,7 @@ implements Service<C>, ScreenListener, AcceptListener {
         server.removeListener('error', onError);
         this.boundAddress = this.address();
         this.state = 'running';
+        this.topUpGrants();
         resolve();
       });
       listenService(server, name, host, port, 4096);
@@ -290,6 +374,8 @@ implements Service<C>, ScreenListener, AcceptListener {
   }
 
   update(next: C, context: ServiceContext): void {
+    // Grants carry the old config's decisions (targets, options, maxConnections): the subclass grants anew.
+    this.revokeGrants();
     this.config = next;
     this.context = context;
     this.screen.configure(next.perIp, next.acceptProxyProtocol);
@@ -317,7 +403,8 @@ implements Service<C>, ScreenListener, AcceptListener {
       await listener.delivered;
       this.admitsDelivered = false;
     }
-    if (this.live > 0) {
+    // Grants still out were taken by connections whose `admitted` is on its way: they are live already.
+    if (this.live + this.grantsOut > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.drained = resolve;
@@ -325,9 +412,10 @@ implements Service<C>, ScreenListener, AcceptListener {
       });
       clearTimeout(timer);
       this.drained = null;
+      this.graceOver = true;
       for (const pending of this.pending.toArray()) this.dropPending(pending);
       for (const relay of this.relays.toArray()) relay.close('shutdown');
-      while (this.live > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+      while (this.live + this.grantsOut > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     }
     this.screen.dispose();
     this.onStopped();
@@ -338,6 +426,8 @@ implements Service<C>, ScreenListener, AcceptListener {
   protected onStopped(): void {}
 
   status(): ServiceStatus {
+    // Connections that took grants are counted by now, not when their `admitted` record arrives.
+    if (this.grantsOut > 0) this.context.engine.catchUpAdmitted?.();
     let bytesIn = this.closedBytesIn;
     let bytesOut = this.closedBytesOut;
     const relays = this.relays;
@@ -529,11 +619,17 @@ implements Service<C>, ScreenListener, AcceptListener {
   private release(clientLabel: string): void {
     if (this.screen.perIp !== null) this.screen.release(hostOfLabel(clientLabel));
     this.live--;
-    if (this.live === 0 && this.drained !== null) this.drained();
+    this.settled();
+    this.topUpGrants();
+  }
+
+  /** A stop waiting for the last connection hears of it. */
+  private settled(): void {
+    if (this.live + this.grantsOut === 0 && this.drained !== null) this.drained();
   }
 
   private onConnection(client: Socket): void {
-    if (this.state !== 'running' || this.live >= this.config.maxConnections || Date.now() < this.acceptPausedUntil) {
+    if (this.state !== 'running' || this.full() || Date.now() < this.acceptPausedUntil) {
       this.refused++;
       client.resetAndDestroy();
       return;
@@ -560,7 +656,7 @@ implements Service<C>, ScreenListener, AcceptListener {
   private admitFromEngine(fd: number, label: string): void {
     const engine = this.context.engine;
     const takes = this.state === 'running' || (this.admitsDelivered && this.state === 'draining');
-    if (!takes || this.live >= this.config.maxConnections || Date.now() < this.acceptPausedUntil) {
+    if (!takes || this.full() || Date.now() < this.acceptPausedUntil) {
       this.refused++;
       engine.settleAccepted!(fd, 'reset');
       return;
@@ -606,6 +702,38 @@ implements Service<C>, ScreenListener, AcceptListener {
     const pending = this.admitAccepted(fd, label, address);
     this.pending.add(pending);
     this.handle(pending);
+    this.topUpGrants();
+  }
+
+  /**
+   * @internal AcceptListener: a connection took the oldest grant; its relay is dialing the target decided then.
+   * Admitted as at the grant (state, `maxConnections` were checked then; the grant held its place).
+   */
+  admitted(relay: GrantedRelay, label: string): void {
+    this.grantsOut--;
+    try {
+      const pending = this.admitGranted(relay, label, hostOfLabel(label));
+      this.live++;
+      this.total++;
+      this.pending.add(pending);
+      this.handleGranted(pending, relay);
+    } catch (err) {
+      // The engine closes a relay nobody took; the service goes on.
+      this.context.log.error({ service: this.name, err: String(err) }, 'connection handler failed');
+      this.handlerRecovery.faulted(err);
+      this.settled();
+    }
+    if (this.graceOver) {
+      for (const live of this.relays.toArray()) live.close('shutdown');
+    }
+    this.topUpGrants();
+  }
+
+  /** Takes a granted relay for `pending` (as `relayDialing` starts one). */
+  protected relayGranted(
+    pending: P, route: RelayRoute, relay: GrantedRelay, listener: RelayDialListener,
+  ): DialingRelay {
+    return this.startRelay(pending, route, (_options, onClose) => relay.admit(listener, onClose));
   }
 
   /** @internal AcceptListener: accept4 failed on the engine's listener. */
@@ -693,6 +821,7 @@ implements Service<C>, ScreenListener, AcceptListener {
       );
     }
     this.acceptPausedUntil = now + ACCEPT_PAUSE_MS;
+    this.revokeGrants();
   }
 }
 

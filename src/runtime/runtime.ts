@@ -302,7 +302,9 @@ export class Runtime {
   }
 
   private routes(): AdminRoute[] {
-    return this.fleet === null ? adminRoutes(this) : [...adminRoutes(this), ...this.fleet.routes()];
+    const routes = this.fleet === null ? adminRoutes(this) : [...adminRoutes(this), ...this.fleet.routes()];
+    const engine = this.engine;
+    return engine.catchUpAdmitted === undefined ? routes : routes.map((route) => catchingUp(route, engine));
   }
 
   /** The status of one running service (the admin API's service items). */
@@ -428,12 +430,19 @@ export class Runtime {
   async reload(next: Config): Promise<ReloadResult> {
     if (this.stopping) throw new ShuttingDownError('tidegate is shutting down');
     if (this.reloading) throw new ReloadBusyError('a reload is already being applied; try again when it finishes');
+    this.holdAhead(true);
     this.reloading = this.apply(next);
     try {
       return await this.reloading;
     } finally {
       this.reloading = null;
+      this.holdAhead(false);
     }
+  }
+
+  /** Admissions decided ahead (native grants) wait while a reload changes what they were decided on. */
+  private holdAhead(hold: boolean): void {
+    for (const service of this.services.values()) service.holdAhead?.(hold);
   }
 
   private recordReloadFailure(err: Error): void {
@@ -746,4 +755,18 @@ export class Runtime {
     this.overlayDb?.close();
     this.log.info('tidegate stopped');
   }
+}
+
+/**
+ * `route`, first bringing in the connections the engine admitted on grants (RelayEngine.catchUpAdmitted): what the
+ * admin API reports (services, metrics, accounting) counts them from the moment they exist.
+ */
+function catchingUp(route: AdminRoute, engine: RelayEngine): AdminRoute {
+  return {
+    ...route,
+    handle(params, request, body) {
+      engine.catchUpAdmitted!();
+      return route.handle(params, request, body);
+    },
+  };
 }

@@ -23,11 +23,15 @@ import { loadNativeEngine, NativeRelayEngine } from '../../src/relay/native/inde
 const probe = loadNativeEngine();
 if (probe.ok) void probe.engine.shutdown();
 
-function nativeFactory(accept = true): EngineFactory {
+/**
+ * `grants: false` turns admission ahead off, so every connection takes the accepted-record path (JS decides, then
+ * dials): the stop cases below hold that path; test/native/grant.test.ts holds the granted one's.
+ */
+function nativeFactory(accept = true, grants = true): EngineFactory {
   return {
     kind: 'native',
     create: () => {
-      const load = loadNativeEngine({ accept });
+      const load = loadNativeEngine({ accept, grants });
       if (!load.ok) throw new Error(load.reason);
       return load.engine;
     },
@@ -390,8 +394,9 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
   it('a stop refuses what the addon accepted but JS had not admitted yet (one process: the socket is its own)',
     async () => {
       const echo = await echoServer();
-      const tg = await startTidegate(forward(echo.address), { engine: nativeFactory() });
+      const tg = await startTidegate(forward(echo.address), { engine: nativeFactory(true, false) });
       try {
+        assert.equal(engineOf(tg).nativeStats().grantsWaiting, 0, 'no admission ahead: JS decides this one');
         assert.equal(await stopWithOneInFlight(tg, randomBytes(1000)), 'ECONNRESET');
         assert.equal(tg.status('fwd').connections.refused, 1);
         assert.equal(engineOf(tg).nativeStats().acceptedUnanswered, 0);
@@ -414,10 +419,11 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
       setListenHook(listeners);
       const echo = await echoServer();
       let next: Running | null = null;
-      const tg = await startTidegate(forward(echo.address), { engine: nativeFactory() });
+      const tg = await startTidegate(forward(echo.address), { engine: nativeFactory(true, false) });
       try {
         assert.equal(tg.port('fwd'), opened.port);
         assert.equal(engineOf(tg).nativeStats().listeners, 1);
+        assert.equal(engineOf(tg).nativeStats().grantsWaiting, 0, 'no admission ahead: JS decides this one');
         const payload = randomBytes(1000);
         const answer = await stopWithOneInFlight(tg, payload);
         assert.ok(Buffer.isBuffer(answer) && answer.equals(payload), `served while draining: ${String(answer)}`);

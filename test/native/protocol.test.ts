@@ -7,6 +7,7 @@ import {
   CloseReasonCode,
   Limit,
   newDialArgs,
+  newGrantArgs,
   newRedialArgs,
   newStartArgs,
   PROTOCOL,
@@ -36,6 +37,8 @@ const CALLS: ReadonlyArray<readonly [call: string, table: string]> = [
   ['listen', 'listenArgs'],
   ['unlisten', 'disposeArgs'],
   ['settleAccepted', 'settleArgs'],
+  ['grant', 'grantArgs'],
+  ['revokeGrant', 'disposeArgs'],
 ];
 
 /** A value of the right type for each slot name (fds and ids in range, buffers where buffers go). */
@@ -43,7 +46,7 @@ function goodValue(slot: string): unknown {
   if (slot === 'host') return '127.0.0.1';
   if (/^(pending|greeting|farewell|address)/.test(slot)) return Buffer.from('x');
   if (/^(reportConnect|noDelay|countIn|countOut|tuneClient|accepted|shared)$/.test(slot)) return true;
-  if (slot === 'id') return 1;
+  if (slot === 'id' || slot === 'listenerId') return 1;
   return 0;
 }
 
@@ -98,6 +101,7 @@ describe('native protocol: the TypeScript mirror matches the addon', { skip: ski
     }
     assert.equal(newStartArgs().length, Object.keys(tables['startArgs']!).length);
     assert.equal(newDialArgs().length, Object.keys(tables['dialArgs']!).length);
+    assert.equal(newGrantArgs().length, Object.keys(tables['grantArgs']!).length);
     assert.equal(newRedialArgs().length, Object.keys(tables['redialArgs']!).length);
     assert.equal(RECORD_FIELDS, Object.keys(RecordField).length);
   });

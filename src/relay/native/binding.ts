@@ -7,6 +7,7 @@ import {
   type DialArgs,
   type DisposeArgs,
   type ListenArgs,
+  type GrantArgs,
   type SettleArgs,
   type ProtocolTables,
   type RedialArgs,
@@ -33,6 +34,8 @@ export interface NativeEngineOptions {
   readonly forceCopy?: boolean;
   /** For the TypeScript engine, not the addon: false turns accepting in the addon off (`TIDEGATE_NATIVE_ACCEPT=0`). */
   readonly accept?: boolean;
+  /** For the TypeScript engine: false turns admission ahead off (`TIDEGATE_NATIVE_GRANTS=0`). */
+  readonly grants?: boolean;
 }
 
 export interface NativeEngineStats {
@@ -59,6 +62,8 @@ export interface NativeEngineStats {
   readonly acceptPauses: number;
   /** Accepted connections JS has not answered yet (dial or settleAccepted). */
   readonly acceptedUnanswered: number;
+  /** Admissions granted ahead (`grant`) that no connection has taken yet. */
+  readonly grantsWaiting: number;
 }
 
 /**
@@ -78,6 +83,11 @@ export interface NativeEngineBinding {
   /** Returns once the addon closed its listening fd. */
   unlisten(...args: DisposeArgs): void;
   settleAccepted(...args: SettleArgs): boolean;
+  grant(...args: GrantArgs): void;
+  /** The relay id of the newest grant taken back, or 0 when every grant was used. */
+  revokeGrant(...args: DisposeArgs): number;
+  /** The grants connections took since the last call, as `admitted` records and their labels; undefined for none. */
+  takeAdmitted(): [records: Float64Array, labels: string] | undefined;
   createLimit(...args: CreateLimitArgs): number;
   setLimit(...args: SetLimitArgs): void;
   disposeLimit(...args: DisposeArgs): void;

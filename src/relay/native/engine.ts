@@ -11,6 +11,7 @@ import type {
   DialingRelay,
   DialOptions,
   EngineListener,
+  GrantedRelay,
   RelayCloseListener,
   RelayDialListener,
   RelayEngine,
@@ -26,8 +27,10 @@ import {
   CloseReasonCode,
   DialArg,
   type DialArgs,
+  GrantArg,
   Limit,
   newDialArgs,
+  newGrantArgs,
   newRedialArgs,
   newStartArgs,
   RECORD_FIELDS,
@@ -41,11 +44,14 @@ import { RelayTable } from './relay-table.js';
 
 const EMPTY = Buffer.alloc(0);
 
-/** `flushing`: Node still owns the sockets; `dialing`: the addon is connecting to (or waiting for) a target. */
-type RelayState = 'flushing' | 'dialing' | 'live' | 'closing' | 'closed';
+/**
+ * `flushing`: Node still owns the sockets; `dialing`: the addon is connecting to (or waiting for) a target;
+ * `granted`: decided ahead for a listener's next connection (`grant`), not taken by one yet.
+ */
+type RelayState = 'granted' | 'flushing' | 'dialing' | 'live' | 'closing' | 'closed';
 
 /** A relay running in the addon. Counters come from stats batches: at most ~100 ms stale while live, exact at close. */
-class NativeRelay implements DialingRelay {
+class NativeRelay implements DialingRelay, GrantedRelay {
   readonly id: number;
   ownerSlot = -1;
   bytesIn = 0;
@@ -58,12 +64,15 @@ class NativeRelay implements DialingRelay {
   client: Socket | null;
   target: Socket | null;
   readonly options: RelayOptions;
-  readonly onClose: RelayCloseListener;
+  /** Set by `admit` for a granted relay. */
+  onClose: RelayCloseListener;
   readonly engine: NativeRelayEngine;
   /** Engine-side dial only: who hears of connect outcomes, the target's label (for errors) and the deadline. */
-  readonly dialListener: RelayDialListener | null;
+  dialListener: RelayDialListener | null;
   label: string;
   readonly connectTimeoutMs: number;
+  /** The listener a `granted` relay waits on. */
+  grantedBy: NativeListener | null = null;
 
   constructor(
     engine: NativeRelayEngine,
@@ -101,6 +110,14 @@ class NativeRelay implements DialingRelay {
   giveUp(farewell: Buffer | null): void {
     this.engine.giveUpRelay(this, farewell);
   }
+
+  admit(listener: RelayDialListener, onClose: RelayCloseListener): DialingRelay {
+    if (this.state !== 'granted') throw new RelayOptionError('admit: expected a relay granted and just admitted');
+    this.state = 'dialing';
+    this.dialListener = listener;
+    this.onClose = onClose;
+    return this;
+  }
 }
 
 /** A listening socket the addon accepts on (`NativeRelayEngine.listen`). */
@@ -124,6 +141,16 @@ class NativeListener implements EngineListener {
 
   close(): void {
     this.engine.unlisten(this);
+  }
+
+  grant(
+    address: DialAddress, label: string, connect: DialOptions, reportConnect: boolean, options: RelayOptions,
+  ): GrantedRelay | null {
+    return this.engine.grantFor(this, address, label, connect, reportConnect, options);
+  }
+
+  revokeGrant(): GrantedRelay | null {
+    return this.engine.revokeGrantOf(this);
   }
 }
 
@@ -232,6 +259,8 @@ export interface NativeDeliveryStats {
   readonly deliveries: number;
   /** Records in them (live updates and closes). */
   readonly records: number;
+  /** Connections the addon dialed at the accept on a grant (`EngineListener.grant`). */
+  readonly admittedOnGrants: number;
 }
 
 /**
@@ -251,6 +280,13 @@ export class NativeRelayEngine implements RelayEngine {
   #refd = false;
   /** Whether `listen` hands listeners to the addon (by default; `TIDEGATE_NATIVE_ACCEPT=0` turns it off). */
   readonly #accepts: boolean;
+  /** Whether listeners take grants: a granted relay starts on its listener's loop, so one loop thread only. */
+  readonly #grants: boolean;
+  /** Relays granted and not taken by a connection yet (in #relays, but not live). */
+  #granted = 0;
+  #admittedOnGrants = 0;
+  /** The argument tuple of grant(), reused. */
+  readonly #grantArgs = newGrantArgs();
   readonly #listeners = new Map<number, NativeListener>();
   #nextListenerId = 1;
   /** Argument tuples reused for every call (filled by slot; their Buffers are released right after). */
@@ -266,10 +302,12 @@ export class NativeRelayEngine implements RelayEngine {
   ) {
     this.#binding = new construct(this.#onStats.bind(this), options);
     this.#accepts = options.accept !== false && typeof this.#binding.listen === 'function';
+    this.#grants = this.#accepts && options.grants !== false && typeof this.#binding.grant === 'function'
+      && this.#binding.stats().threads === 1;
   }
 
   get liveCount(): number {
-    return this.#relays.size;
+    return this.#relays.size - this.#granted;
   }
 
   start(client: Socket, target: Socket, options: RelayOptions, onClose: RelayCloseListener): NativeRelay {
@@ -356,6 +394,65 @@ export class NativeRelayEngine implements RelayEngine {
     if (handle.closed) return;
     handle.closed = true;
     if (!this.#shuttingDown) this.#binding.unlisten(handle.id);
+  }
+
+  /** @internal called by NativeListener.grant */
+  grantFor(
+    handle: NativeListener,
+    address: DialAddress,
+    label: string,
+    connect: DialOptions,
+    reportConnect: boolean,
+    options: RelayOptions,
+  ): NativeRelay | null {
+    if (!this.#grants || handle.closed || this.#shuttingDown) return null;
+    this.#checkOptions(options);
+    if (!Buffer.isBuffer(address)) throw new RelayOptionError('address: expected one made by dialAddress()');
+    checkMs('connect timeoutMs', connect.timeoutMs);
+    checkMs('keepAliveMs', connect.keepAliveMs);
+    const id = this.#relays.nextId();
+    const relay = new NativeRelay(this, id, null, null, options, noopClose, null, label, connect.timeoutMs);
+    relay.state = 'granted';
+    relay.grantedBy = handle;
+    const a = this.#grantArgs;
+    a[GrantArg.listenerId] = handle.id;
+    a[GrantArg.id] = id;
+    a[GrantArg.idleTimeoutMs] = addonMs(options.idleTimeoutMs);
+    a[GrantArg.halfCloseTimeoutMs] = addonMs(options.halfCloseTimeoutMs);
+    a[GrantArg.limitId] = limitId(options);
+    a[GrantArg.address] = address as unknown as Buffer;
+    a[GrantArg.connectTimeoutMs] = addonMs(connect.timeoutMs);
+    a[GrantArg.reportConnect] = reportConnect;
+    a[GrantArg.noDelay] = connect.noDelay;
+    a[GrantArg.keepAliveMs] = addonMs(connect.keepAliveMs);
+    a[GrantArg.budgetId] = budgetId(options);
+    a[GrantArg.tuneClient] = connect.tuneClient === true;
+    try {
+      this.#binding.grant(...a);
+    } finally {
+      a[GrantArg.address] = null;
+    }
+    this.#relays.set(id, relay);
+    this.#granted++;
+    return relay;
+  }
+
+  /** @internal called by NativeListener.revokeGrant */
+  revokeGrantOf(handle: NativeListener): NativeRelay | null {
+    if (!this.#grants || handle.closed || this.#shuttingDown) return null;
+    const id = this.#binding.revokeGrant(handle.id);
+    const relay = id === 0 ? undefined : this.#relays.get(id);
+    if (relay === undefined) return null;
+    this.#dropGranted(relay);
+    return relay;
+  }
+
+  /** A granted relay no connection will take (revoked, or its listener closed): the addon freed it already. */
+  #dropGranted(relay: NativeRelay): void {
+    relay.state = 'closed';
+    relay.grantedBy = null;
+    this.#relays.delete(relay.id);
+    this.#granted--;
   }
 
   settleAccepted(fd: number, how: SettleHow): boolean {
@@ -478,6 +575,8 @@ export class NativeRelayEngine implements RelayEngine {
       this.#listeners.clear();
       // Joins the loop threads; every live relay's `shutdown` record is queued to #onStats already.
       this.#binding.shutdown();
+      // Grants no connection took were freed with the loops.
+      for (const relay of this.#relays.values()) if (relay.state === 'granted') this.#dropGranted(relay);
       this.#limits.clear();
       this.#budgets.clear();
     }
@@ -491,7 +590,7 @@ export class NativeRelayEngine implements RelayEngine {
   }
 
   deliveryStats(): NativeDeliveryStats {
-    return { deliveries: this.#deliveries, records: this.#records };
+    return { deliveries: this.#deliveries, records: this.#records, admittedOnGrants: this.#admittedOnGrants };
   }
 
   #checkStart(client: Socket, target: Socket | null, options: RelayOptions): void {
@@ -633,9 +732,16 @@ export class NativeRelayEngine implements RelayEngine {
           const end = labelAt + records[i + RecordField.bytesOut]!;
           this.#accepted(handle, records[i + RecordField.bytesIn]!, labels.slice(labelAt, end));
           labelAt = end;
+        } else if (code === RecordCode.admitted) {
+          // A take's marker (no label here): the grants' log has it, unless a count read it already.
+          if (this.#relays.get(records[i + RecordField.bytesIn]!)?.state === 'granted') this.catchUpAdmitted();
         } else if (code === RecordCode.unlistened) {
           if (handle !== undefined) {
             this.#listeners.delete(handle.id);
+            // The addon dropped the grants no connection took when it closed the listener.
+            if (this.#granted > 0) {
+              for (const relay of this.#relays.values()) if (relay.grantedBy === handle) this.#dropGranted(relay);
+            }
             handle.settle();
           }
           this.#updateRef();
@@ -672,6 +778,44 @@ export class NativeRelayEngine implements RelayEngine {
       // The listener answers (or settles) its connections itself; an escaped error must not lose the batch.
       this.#binding.settleAccepted(fd, SettleHowCode.reset);
       process.nextTick(rethrow, err);
+    }
+  }
+
+  /**
+   * Hears now of every grant a connection took (the addon's log of takes, read synchronously): a service's counts
+   * then include a granted connection as soon as it exists, not when its `admitted` record arrives. Called at that
+   * record and before counts are reported (`RelayEngine.catchUpAdmitted`).
+   */
+  catchUpAdmitted(): void {
+    if (this.#granted === 0) return;
+    const taken = this.#binding.takeAdmitted();
+    if (taken === undefined) return;
+    const [records, labels] = taken;
+    let labelAt = 0;
+    for (let i = 0; i + RECORD_FIELDS <= records.length; i += RECORD_FIELDS) {
+      const end = labelAt + records[i + RecordField.bytesOut]!;
+      const handle = this.#listeners.get(records[i + RecordField.id]!);
+      this.#admitted(handle, records[i + RecordField.bytesIn]!, labels.slice(labelAt, end));
+      labelAt = end;
+    }
+  }
+
+  /** A connection took grant `id`: the listener takes the relay (dialing already), or it is closed. */
+  #admitted(handle: NativeListener | undefined, id: number, label: string): void {
+    const relay = this.#relays.get(id);
+    if (relay === undefined || relay.state !== 'granted') return;
+    relay.grantedBy = null;
+    this.#granted--;
+    this.#admittedOnGrants++;
+    try {
+      if (handle !== undefined && handle.listener.admitted !== undefined) handle.listener.admitted(relay, label);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+    if (relay.state === 'granted') {
+      // Nobody took it (shutting down, or the listener failed): it ends unconnected, its close record ends it here.
+      relay.state = 'closing';
+      if (!this.#shuttingDown) this.#binding.close(id, CloseReasonCode.closed, null);
     }
   }
 
@@ -739,6 +883,9 @@ export class NativeRelayEngine implements RelayEngine {
 }
 
 function noop(): void {}
+
+/** The close listener of a granted relay until `admit` sets the real one. */
+function noopClose(): void {}
 
 /** The error of a failed engine-side connect, shaped like Node's own (`code`, `errno`, `syscall`). */
 function connectError(errno: number, label: string, timeoutMs: number): Error {

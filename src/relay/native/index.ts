@@ -14,10 +14,13 @@ export type NativeLoad = { ok: true; engine: RelayEngine } | { ok: false; reason
  * - `TIDEGATE_RELAY_THREADS`: epoll threads in the addon (default 1).
  * - `TIDEGATE_NATIVE_ACCEPT=0`: forward services keep Node's accept path (the addon accepts for those that qualify
  *   by default; an A/B and an escape hatch).
+ * - `TIDEGATE_NATIVE_GRANTS=0`: no admission ahead (native/README.md): every connection the addon accepts waits for
+ *   JS's decision, as with a service that does not qualify (an A/B and an escape hatch).
  */
 export function nativeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NativeEngineOptions {
-  const options: { pipeSize?: number; threads?: number; accept?: boolean } = {};
+  const options: { pipeSize?: number; threads?: number; accept?: boolean; grants?: boolean } = {};
   if (env['TIDEGATE_NATIVE_ACCEPT'] === '0') options.accept = false;
+  if (env['TIDEGATE_NATIVE_GRANTS'] === '0') options.grants = false;
   const pipeSize = Number(env['TIDEGATE_PIPE_SIZE']);
   if (env['TIDEGATE_PIPE_SIZE'] !== undefined && Number.isInteger(pipeSize) && pipeSize >= 4096) {
     options.pipeSize = pipeSize;

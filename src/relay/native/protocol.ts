@@ -103,6 +103,40 @@ export type DisposeArgs = [id: number];
 export const ListenArg = { id: 0, fd: 1, noDelay: 2, keepAliveMs: 3, shared: 4 } as const;
 export type ListenArgs = [id: number, fd: number, noDelay: boolean, keepAliveMs: number, shared: boolean];
 
+/**
+ * grant(listenerId, id, …): an admission decided ahead for the listener's next connection: relay `id` starts at that
+ * accept, dialing `address`, and an `admitted` record says so. revokeGrant(listenerId) (a DisposeArgs) takes back the
+ * newest grant not yet used and returns its relay id, or 0.
+ */
+export const GrantArg = {
+  listenerId: 0,
+  id: 1,
+  idleTimeoutMs: 2,
+  halfCloseTimeoutMs: 3,
+  limitId: 4,
+  address: 5,
+  connectTimeoutMs: 6,
+  reportConnect: 7,
+  noDelay: 8,
+  keepAliveMs: 9,
+  budgetId: 10,
+  tuneClient: 11,
+} as const;
+export type GrantArgs = [
+  listenerId: number,
+  id: number,
+  idleTimeoutMs: number,
+  halfCloseTimeoutMs: number,
+  limitId: number,
+  address: Buffer | null,
+  connectTimeoutMs: number,
+  reportConnect: boolean,
+  noDelay: boolean,
+  keepAliveMs: number,
+  budgetId: number,
+  tuneClient: boolean,
+];
+
 /** settleAccepted(fd, how): ends the addon's ownership of an accepted connection not dialed (`SettleHow`). */
 export const SettleArg = { fd: 0, how: 1 } as const;
 export type SettleArgs = [fd: number, how: number];
@@ -131,10 +165,13 @@ export const RECORD_FIELDS = 4;
  * is sent only when the dial asked for it. `accepted`: [listenerId, fd, labelLength, 34], the label ("address:port")
  * being the next labelLength characters of the batch's label string; `acceptFailed`: [listenerId, errno, paused, 35]
  * (paused 1: out of fds, the addon rests that listener `Limit.acceptPauseMs`); `unlistened`: the listener's last
- * record, after unlisten() (connections it accepted before come first).
+ * record, after unlisten() (connections it accepted before come first); `admitted`: [listenerId, relayId,
+ * labelLength, 37], a connection took a grant (its label as for `accepted`) in takeAdmitted()'s log; a batch carries
+ * a marker with labelLength 0 (the log has the label); the relay's own records follow it.
  */
 export const RecordCode = {
   live: -1, unconnected: 16, connectFailed: 32, connected: 33, accepted: 34, acceptFailed: 35, unlistened: 36,
+  admitted: 37,
 } as const;
 
 /** What the addon accepts beyond the types: deadlines are kept in int64 nanoseconds, ids and fds in their C types. */
@@ -159,6 +196,7 @@ export const PROTOCOL = {
   takeBudgetArgs: TakeBudgetArg,
   disposeArgs: DisposeArg,
   listenArgs: ListenArg,
+  grantArgs: GrantArg,
   settleArgs: SettleArg,
   settleHows: SettleHow,
   closeReasons: CloseReasonCode,
@@ -183,6 +221,10 @@ export function newStartArgs(): StartArgs {
 
 export function newDialArgs(): DialArgs {
   return [0, -1, null, 0, 0, 0, null, 0, false, false, 0, null, 0, false, false];
+}
+
+export function newGrantArgs(): GrantArgs {
+  return [0, 0, 0, 0, 0, null, 0, false, false, 0, 0, false];
 }
 
 export function newRedialArgs(): RedialArgs {
