@@ -1,6 +1,7 @@
 /**
  * Syscalls and wake-ups per GiB of splice relays under many streams (the built-in source -> relay -> sink of the
- * relay bench): tidegate's native engine, HAProxy (tuned as in the bench) and the minimal C splice relay.
+ * relay bench, C or Node as there: bench/lib/stream-load.ts): tidegate's native engine, HAProxy (tuned as in the
+ * bench) and the minimal C splice relay.
  * Counts, unlike throughput, hardly move with the machine's load, so they stay readable on a shared machine.
  *
  *   node dist/bench/relay-syscalls.js [--streams 100,1000] [--seconds 3] [--paths tidegate-native,haproxy,...]
@@ -14,7 +15,7 @@
 import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Sink, startSource, stopSource } from './lib/load.js';
+import { startStreamLoad, type StreamLoad } from './lib/stream-load.js';
 import { sleep, freePort } from './lib/ports.js';
 import { ManagedProcess, runCommand } from './lib/process.js';
 import { startHaproxy, startSpliceRelay, type RunningPath } from './lib/baselines.js';
@@ -71,8 +72,9 @@ function histogram(values: number[], bounds: number[]): string {
 }
 
 async function measure(
-  path: string, streams: number, seconds: number, sink: Sink, profileDir: string | undefined,
+  path: string, streams: number, seconds: number, load: StreamLoad, profileDir: string | undefined,
 ): Promise<Record<string, unknown>> {
+  const sink = load.sink;
   const relay = await startPath(path, sink.port);
   const dir = await mkdtemp(join(tmpdir(), 'tidegate-syscalls-'));
   const recordFile = join(dir, 'perf.data');
@@ -82,7 +84,7 @@ async function measure(
   ]);
   try {
     await sleep(500);
-    const source = await startSource(relay.port, streams);
+    const source = await load.startSource(relay.port, streams);
     try {
       await sleep(1500);
       await recorder.stop('SIGINT', 30_000);
@@ -135,7 +137,8 @@ async function measure(
         pipeSizesGranted: histogram(fcntlReturns, [4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576]),
       };
     } finally {
-      await stopSource(source);
+      await source.stop();
+      await sink.settle();
     }
   } finally {
     await recorder.stop('SIGINT', 30_000);
@@ -149,16 +152,16 @@ async function main(): Promise<void> {
   const streamsList = (flagValue(argv, '--streams') ?? '100,1000').split(',').map(Number);
   const seconds = Number(flagValue(argv, '--seconds') ?? 3);
   const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
-  const sink = await Sink.start();
+  const load = await startStreamLoad();
   try {
     for (const streams of streamsList) {
       for (const path of paths) {
-        const result = await measure(path, streams, seconds, sink, flagValue(argv, '--profile'));
+        const result = await measure(path, streams, seconds, load, flagValue(argv, '--profile'));
         process.stdout.write(JSON.stringify(result) + '\n');
       }
     }
   } finally {
-    await sink.stop();
+    await load.stop();
   }
 }
 

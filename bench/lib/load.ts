@@ -65,11 +65,40 @@ export class LoadProcess {
   }
 }
 
-export class Sink {
+/** Anything that counts the bytes it received. */
+export interface ByteCounter {
+  bytes(): Promise<number>;
+}
+
+/**
+ * Resolves once the count has stood still for `quietMs`: after a source stops, a relay still passes on what its
+ * sockets hold (seconds of it after 100 streams), which must not be counted for the path measured next.
+ */
+export async function settleSink(sink: ByteCounter, quietMs = 300, timeoutMs = 15_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let last = await sink.bytes();
+  let stillSince = performance.now();
+  while (performance.now() - stillSince < quietMs && performance.now() < deadline) {
+    await sleep(100);
+    const now = await sink.bytes();
+    if (now !== last) {
+      last = now;
+      stillSince = performance.now();
+    }
+  }
+}
+
+export class Sink implements ByteCounter {
   constructor(
     readonly load: LoadProcess,
     readonly port: number,
   ) {}
+
+  get pid(): number {
+    const pid = this.load.child.pid;
+    if (pid === undefined) throw new Error('the sink load process has no pid');
+    return pid;
+  }
 
   static async start(): Promise<Sink> {
     const { load, port } = await LoadProcess.start('sink');
@@ -82,22 +111,9 @@ export class Sink {
     return reply.bytes;
   }
 
-  /**
-   * Resolves once the count has stood still for `quietMs`: after a source stops, a relay still passes on what its
-   * sockets hold (seconds of it after 100 streams), which must not be counted for the path measured next.
-   */
-  async settle(quietMs = 300, timeoutMs = 15_000): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    let last = await this.bytes();
-    let stillSince = performance.now();
-    while (performance.now() - stillSince < quietMs && performance.now() < deadline) {
-      await sleep(100);
-      const now = await this.bytes();
-      if (now !== last) {
-        last = now;
-        stillSince = performance.now();
-      }
-    }
+  /** See settleSink. */
+  settle(quietMs = 300, timeoutMs = 15_000): Promise<void> {
+    return settleSink(this, quietMs, timeoutMs);
   }
 
   stop(): Promise<void> {

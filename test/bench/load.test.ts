@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sink, startSource, stopSource, startChurnServer, runChurn } from '../../bench/lib/load.js';
 import { startPipeRelay } from '../../bench/lib/baselines.js';
+import { startStreamLoad } from '../../bench/lib/stream-load.js';
+import { hasCommand } from '../../bench/lib/process.js';
 import { cpuSecondsOf } from '../../bench/lib/cpu.js';
 import { startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
@@ -18,6 +20,43 @@ test('the source streams bytes through the pipe-relay baseline into the sink', a
   } finally {
     await relay.stop();
     await sink.stop();
+  }
+});
+
+test('the C stream load streams bytes through the pipe-relay baseline, counted by its sink', async (t) => {
+  if (!(await hasCommand('cc', ['--version']))) {
+    t.skip('no cc: the bench uses the Node load');
+    return;
+  }
+  const load = await startStreamLoad();
+  assert.equal(load.kind, 'c');
+  const relay = await startPipeRelay([load.sink.port]);
+  try {
+    assert.equal(await load.sink.bytes(), 0, 'nothing counted before a source starts');
+    const source = await load.startSource(relay.ports[0] as number, 3, 64 * 1024);
+    assert.ok(source.pid > 0 && load.sink.pid > 0);
+    const bytes = await eventually(() => load.sink.bytes(), (n) => n >= 1024 * 1024, 60_000, '1 MiB in the C sink');
+    await source.stop();
+    await load.sink.settle();
+    assert.ok((await load.sink.bytes()) >= bytes, 'the count only grows');
+  } finally {
+    await relay.stop();
+    await load.stop();
+  }
+});
+
+test('TIDEGATE_BENCH_STREAM_LOAD=node forces the Node stream load', async () => {
+  process.env['TIDEGATE_BENCH_STREAM_LOAD'] = 'node';
+  try {
+    const load = await startStreamLoad();
+    try {
+      assert.equal(load.kind, 'node');
+      assert.ok(load.sink.pid > 0);
+    } finally {
+      await load.stop();
+    }
+  } finally {
+    delete process.env['TIDEGATE_BENCH_STREAM_LOAD'];
   }
 });
 
