@@ -11,7 +11,7 @@
  * bench/results/native-relay.json.
  */
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadNativeEngine, type NativeRelayEngine } from '../src/relay/native/index.js';
 import { haproxyConfig } from './lib/baselines.js';
+import { freePort } from './lib/ports.js';
 
 type EngineName = 'native' | 'native-64k' | 'pipe' | 'haproxy';
 interface Usage {
@@ -160,15 +161,6 @@ function usage(child: ChildProcess, gc = false): Promise<Usage> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
@@ -178,7 +170,7 @@ function run(cmd: string, args: string[]): Promise<string> {
 /** HAProxy tuned as the issue describes (forced splice, 1 MiB pipes), one thread. */
 async function startHaproxy(targetPort: number): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
-  const cfg = join(tmpdir(), `tidegate-haproxy-${process.pid}.cfg`);
+  const cfg = join(mkdtempSync(join(tmpdir(), 'tidegate-haproxy-')), 'haproxy.cfg');
   writeFileSync(cfg, haproxyConfig([port], [targetPort], { threads: 1 }));
   const child = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));

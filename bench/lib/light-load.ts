@@ -43,22 +43,33 @@ export async function runWrkPost(
       lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
     }
     await writeFile(join(dir, 'post.lua'), lines.join('\n') + '\n');
-    // bash's `times` prints the CPU its reaped children used: wrk's own.
-    const script = `wrk -t1 -c${connections} -d${seconds}s -s ${join(dir, 'post.lua')} ${url}; times`;
-    const run = await runCommand('bash', ['-c', script]);
-    const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1] ?? 0);
-    if (run.code !== 0 || requests === 0) throw new Error(`wrk failed (${run.code}): ${run.stdout}${run.stderr}`);
-    const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(run.stdout);
-    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(run.stdout)?.[1] ?? 0);
-    const failures = non2xx + (errors === null ? 0 : errors.slice(1).reduce((s, n) => s + Number(n), 0));
-    const times = run.stdout.trim().split('\n').slice(-1)[0]!;
-    const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s/.exec(times);
-    const cpuSeconds = m === null ? Number.NaN
-      : Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
-    return {
-      requests, reqPerSec: Number(/Requests\/sec:\s*([\d.]+)/.exec(run.stdout)?.[1] ?? 0), failures, cpuSeconds,
-    };
+    return await runWrk(`-t1 -c${connections} -d${seconds}s -s ${join(dir, 'post.lua')} ${url}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Connection churn the wrk way (the wrk churn bench's load): one wrk thread, `connections` connections each sending
+ * GET with `Connection: close`, so every request is a new connection; `requests` counts connections.
+ */
+export function runWrkClose(url: string, connections: number, seconds: number): Promise<WrkResult> {
+  return runWrk(`-t1 -c${connections} -d${seconds}s -H 'Connection: close' ${url}`);
+}
+
+async function runWrk(args: string): Promise<WrkResult> {
+  // bash's `times` prints the CPU its reaped children used: wrk's own.
+  const run = await runCommand('bash', ['-c', `wrk ${args}; times`]);
+  const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1] ?? 0);
+  if (run.code !== 0 || requests === 0) throw new Error(`wrk failed (${run.code}): ${run.stdout}${run.stderr}`);
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(run.stdout);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(run.stdout)?.[1] ?? 0);
+  const failures = non2xx + (errors === null ? 0 : errors.slice(1).reduce((s, n) => s + Number(n), 0));
+  const times = run.stdout.trim().split('\n').slice(-1)[0]!;
+  const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s/.exec(times);
+  const cpuSeconds = m === null ? Number.NaN
+    : Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
+  return {
+    requests, reqPerSec: Number(/Requests\/sec:\s*([\d.]+)/.exec(run.stdout)?.[1] ?? 0), failures, cpuSeconds,
+  };
 }

@@ -20,6 +20,8 @@ export type LoadRequest =
     readonly size: number;
     /** Through a SOCKS5 proxy on `port`: CONNECT to 127.0.0.1:socksTarget first (no auth). */
     readonly socksTarget?: number;
+    /** Connect to these ports in turn instead of `port` (one client spreading its connections over listeners). */
+    readonly ports?: readonly number[];
   };
 
 export interface ChurnResult {
@@ -133,7 +135,9 @@ function onChurnServerConnection(socket: Socket): void {
 
 // ---- churn client: `concurrency` loops of connect, send, receive the full answer, close ----
 interface ChurnRun {
-  readonly port: number;
+  readonly ports: readonly number[];
+  /** The connection count so far, for taking the ports in turn. */
+  opened: number;
   readonly size: number;
   readonly request: Buffer;
   /** The SOCKS5 CONNECT request to send after the greeting, or null for a direct connection. */
@@ -167,7 +171,8 @@ function churnOnce(run: ChurnRun): void {
   // SOCKS5: 0 = greeting sent, 1 = CONNECT sent, 2 = relaying; a direct connection starts relaying.
   let socksStage = run.socksConnect === null ? 2 : 0;
   let handshake = 0;
-  const socket = connect({ host: '127.0.0.1', port: run.port, noDelay: true });
+  const port = run.ports[run.opened++ % run.ports.length]!;
+  const socket = connect({ host: '127.0.0.1', port, noDelay: true });
   function finish(ok: boolean): void {
     if (finished) return;
     finished = true;
@@ -216,7 +221,8 @@ function runChurn(): void {
     if (message.type !== 'run') return;
     const startedAt = performance.now();
     const run: ChurnRun = {
-      port: message.port,
+      ports: message.ports ?? [message.port],
+      opened: 0,
       size: message.size,
       request: Buffer.alloc(message.size, 0x63),
       socksConnect: message.socksTarget === undefined ? null : socksConnectTo(message.socksTarget),

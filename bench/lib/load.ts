@@ -139,18 +139,21 @@ export async function startChurnServer(size: number): Promise<{ load: LoadProces
 }
 
 /**
- * Connection churn against 127.0.0.1:port: connect, send `size` bytes, read `size` bytes, close; repeat. With
- * `socksTarget`, `port` is a SOCKS5 proxy and each connection first asks it for 127.0.0.1:socksTarget.
+ * Connection churn against 127.0.0.1:port (or several ports in turn): connect, send `size` bytes, read `size` bytes,
+ * close; repeat. With `socksTarget`, `port` is a SOCKS5 proxy and each connection first asks it for
+ * 127.0.0.1:socksTarget.
  */
 export async function runChurn(
-  port: number, concurrency: number, durationMs: number, size: number, socksTarget?: number,
+  port: number | readonly number[], concurrency: number, durationMs: number, size: number, socksTarget?: number,
 ): Promise<ChurnResult> {
   const { load } = await LoadProcess.start('churn');
+  // Several ports: one client taking them in turn, connection by connection.
+  const target = typeof port === 'number' ? { port } : { port: port[0]!, ports: port };
   try {
     const reply = await load.request(
       socksTarget === undefined
-        ? { type: 'run', port, concurrency, durationMs, size }
-        : { type: 'run', port, concurrency, durationMs, size, socksTarget },
+        ? { type: 'run', ...target, concurrency, durationMs, size }
+        : { type: 'run', ...target, concurrency, durationMs, size, socksTarget },
     );
     if (reply.type !== 'result') throw new Error(`churn answered ${reply.type}`);
     return reply.result;

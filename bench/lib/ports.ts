@@ -7,22 +7,55 @@ const LOWEST_PORT = 10_000;
 const PICK_ATTEMPTS = 200;
 
 let ephemeralRange: Promise<readonly [number, number]> | undefined;
+/**
+ * Every port this process handed out. A port is handed out once: the process it was meant for may not have bound it
+ * yet (or is meant never to, a port nothing listens on), so the probe alone would find it free and give it again.
+ */
+const handedOut = new Set<number>();
 
 /**
  * A TCP port on 127.0.0.1 that was free a moment ago, for a process that binds it itself (or a port nothing
  * listens on). It comes from below the kernel's ephemeral range: a port from inside that range can be taken as
  * the local port of an outgoing connection (the churn benches open thousands a second) between this probe and the
- * other process's bind, which then fails with EADDRINUSE.
+ * other process's bind, which then fails with EADDRINUSE (and a connection to a port nothing listens on inside that
+ * range can get that very port as its own local port and connect to itself). No port is handed out twice.
  */
 export async function freePort(): Promise<number> {
+  return freePortRange(1);
+}
+
+/**
+ * The first of `count` consecutive ports that `freePort` would hand out (all free a moment ago, all below the
+ * ephemeral range, none handed out before, none handed out after): for `admin.portRange` and users' `ports`.
+ */
+export async function freePortRange(count: number): Promise<number> {
   const [low] = await (ephemeralRange ??= readEphemeralRange());
-  if (low - LOWEST_PORT < 1000) return probe(0);
-  for (let attempt = 0; attempt < PICK_ATTEMPTS; attempt++) {
-    const candidate = LOWEST_PORT + Math.floor(Math.random() * (low - LOWEST_PORT));
-    const port = await probe(candidate).catch(takenPort);
-    if (port > 0) return port;
+  const room = low - LOWEST_PORT - count;
+  if (room >= 1000) {
+    for (let attempt = 0; attempt < PICK_ATTEMPTS; attempt++) {
+      const first = LOWEST_PORT + Math.floor(Math.random() * room);
+      if (await allFree(first, count)) return handOut(first, count);
+    }
   }
-  return probe(0);
+  if (count !== 1) throw new Error(`no run of ${count} free ports below the ephemeral range (from ${low})`);
+  for (let attempt = 0; attempt < PICK_ATTEMPTS; attempt++) {
+    const port = await probe(0);
+    if (!handedOut.has(port)) return handOut(port, 1);
+  }
+  throw new Error('the kernel keeps picking ports this process already handed out');
+}
+
+function handOut(first: number, count: number): number {
+  for (let port = first; port < first + count; port++) handedOut.add(port);
+  return first;
+}
+
+async function allFree(first: number, count: number): Promise<boolean> {
+  for (let port = first; port < first + count; port++) if (handedOut.has(port)) return false;
+  for (let port = first; port < first + count; port++) {
+    if ((await probe(port).catch(takenPort)) === 0) return false;
+  }
+  return true;
 }
 
 async function readEphemeralRange(): Promise<readonly [number, number]> {
@@ -56,6 +89,7 @@ function probe(port: number): Promise<number> {
     });
   });
 }
+
 /** Resolves once a TCP connection to 127.0.0.1:port succeeds; rejects after timeoutMs. */
 export async function waitForPort(port: number, timeoutMs = 10_000, stillAlive?: () => void): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -2,20 +2,24 @@
  * The workers bench (issue 22): tidegate with 1 worker (one process), 2 workers on SO_REUSEPORT sockets held per
  * slot (the default on Linux: the kernel spreads connections), 2 workers with node:cluster's round-robin (the
  * primary accepts and hands sockets over) and 2 workers with SCHED_NONE (the workers share one listening socket),
- * and a control, `workers-1x2`: two independent single processes, each given half the load (half the connections),
- * which is what splitting the load over two event loops costs without any cluster machinery. Interleaved round by
- * round, after a warm-up that gives every process as many requests as one process gets (V8 optimizes by call counts,
- * so a worker seeing half the traffic needs twice the time):
+ * and a control, `workers-1x2`: two independent single processes, each given half the load (half the connections)
+ * by a client of its own, a lower bound of what splitting the load over two event loops costs without any cluster
+ * machinery (one client spread over both, as reuseport spreads it, costs what the fleet costs: docs/workers.md).
+ * Interleaved round by round, after a warm-up that gives every process as many requests as one process gets (V8
+ * optimizes by call counts, so a worker seeing half the traffic needs twice the time):
  *  - idle: CPU per second of the whole fleet (primary + workers) doing nothing;
  *  - chat300: gateway req/s (50 connections, keep-alive) and CPU per request (primary + workers, every thread);
- *  - churn: relay connections per second through a forward service (connect, 1 KiB each way, close) and CPU per
- *    connection.
+ *  - churn: relay connections per second through a forward service and CPU per connection: wrk `Connection: close`
+ *    GETs to nginx (a new connection per request), or without wrk the Node churn client and server (connect, 1 KiB
+ *    each way, close), which cost 80–100 µs of CPU per connection together (2–2.5× tidegate's own) and paced the
+ *    churn at what they got of core 0, so each of two workers ran at half that rate: one wake-up per few events.
  *  - chat300-limited (2 workers, reuseport): the same with a key that has an rpm limit, so every request is
  *    admitted by the primary (one IPC message per event-loop turn each way): the cost of limits across workers.
- * The load generator and the upstream are measured too (`chat300-gen-*`): on 2 cores what they use is taken from a
- * second worker. With wrk and nginx installed they are wrk and nginx (~15 µs of CPU per request together here),
- * else autocannon and the Node upstream (~40 µs: 0.7 of tidegate's own cost per request, so at one process's rate
- * they alone take most of the second core); `TIDEGATE_BENCH_LOAD=autocannon` forces the latter.
+ * The load generator and the upstream are measured too (`chat300-gen-*`, `churn-gen-*`): on 2 cores what they use
+ * is taken from a second worker. With wrk and nginx installed they are wrk and nginx (~15 µs of CPU per request
+ * together here, ~32 per churn connection), else autocannon and the Node upstream (~40 µs: 0.7 of tidegate's own
+ * cost per request, so at one process's rate they alone take most of the second core) and the Node churn client
+ * and server; `TIDEGATE_BENCH_LOAD=autocannon` forces the latter.
  * `TIDEGATE_BENCH_PIN=<generator cpus>/<tidegate cpus>` (taskset lists, e.g. `0/1` or `0/0-1`) pins this process
  * (autocannon runs in it), wrk, the upstream and the churn loaders it forks to the first list and tidegate to the
  * second.
@@ -28,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchContext, BenchRatio, BenchReport, BenchScenario } from '../types.js';
 import { runHttpLoad } from '../lib/autocannon.js';
-import { lightLoadAvailable, runWrkPost, startNginxUpstream } from '../lib/light-load.js';
+import { lightLoadAvailable, runWrkClose, runWrkPost, startNginxUpstream } from '../lib/light-load.js';
 import { cpuSecondsOf, threadCpuSecondsOf } from '../lib/cpu.js';
 import { runChurn, startChurnServer } from '../lib/load.js';
 import { MetricCollector, medianOf } from '../lib/metric.js';
@@ -163,12 +167,33 @@ async function chat(
   };
 }
 
-/** Churn on every instance at once, the concurrency split between them; connections summed. */
-async function churnAll(r: Running, ms: number): Promise<{ connections: number; connPerSec: number }> {
+interface ChurnResult {
+  readonly connections: number;
+  readonly connPerSec: number;
+  readonly failures: number;
+  /** The load generator's CPU seconds (wrk's; the Node churn client's is not taken). */
+  readonly genCpu: number;
+}
+
+/**
+ * Churn on every instance at once, the concurrency split between them; connections summed. With wrk: `Connection:
+ * close` GETs through the forward service to nginx (a new connection per request); else the Node churn client
+ * (connect, 1 KiB each way, close) against the Node churn server.
+ */
+async function churnAll(light: boolean, r: Running, seconds: number): Promise<ChurnResult> {
   const per = Math.round(CONNECTIONS / r.instances.length);
-  const all = await Promise.all(r.instances.map((i) => runChurn(i.fwd, per, ms, CHURN_BYTES)));
+  if (light) {
+    const all = await Promise.all(r.instances.map((i) =>
+      runWrkClose(`http://127.0.0.1:${i.fwd}/`, per, Math.max(1, Math.round(seconds)))));
+    return {
+      connections: all.reduce((s, w) => s + w.requests, 0), connPerSec: all.reduce((s, w) => s + w.reqPerSec, 0),
+      failures: all.reduce((s, w) => s + w.failures, 0), genCpu: all.reduce((s, w) => s + w.cpuSeconds, 0),
+    };
+  }
+  const all = await Promise.all(r.instances.map((i) => runChurn(i.fwd, per, seconds * 1000, CHURN_BYTES)));
   return {
     connections: all.reduce((s, c) => s + c.connections, 0), connPerSec: all.reduce((s, c) => s + c.connPerSec, 0),
+    failures: all.reduce((s, c) => s + c.errors, 0), genCpu: Number.NaN,
   };
 }
 
@@ -227,11 +252,16 @@ async function run(context: BenchContext): Promise<BenchReport> {
       + 'take cores from tidegate, so 2 workers can only use what they leave; read ratios.',
     'CPU is the primary plus every worker (user + system, all threads). Every path is warmed first with as many '
       + 'requests and connections per process as one process gets.',
-    light ? 'chat300 load: wrk (one thread) against an nginx upstream.' : 'chat300 load: autocannon in the bench ' +
-      'process against the Node upstream (wrk or nginx not installed).',
-    'chat300-gen-cpu-per-req: the generator plus the upstream; chat300-gen-cores: the cores they kept busy.',
-    'workers-1x2: two independent single processes, each with half the connections (the cost of splitting the '
-      + 'load over two event loops, without the cluster).',
+    light
+      ? 'chat300 load: wrk (one thread) against an nginx upstream; churn: wrk with `Connection: close` through the '
+        + 'forward service to the same nginx (a new connection per request).'
+      : 'chat300 load: autocannon in the bench process against the Node upstream; churn: the Node churn client and '
+        + 'server (connect, 1 KiB each way, close) (wrk or nginx not installed, or TIDEGATE_BENCH_LOAD=autocannon).',
+    'chat300-gen-cpu-per-req: the generator plus the upstream; chat300-gen-cores: the cores they kept busy '
+      + '(churn-gen-…: the same for churn, with wrk).',
+    'workers-1x2: two independent single processes, each with half the connections and its own client: a lower '
+      + 'bound of what splitting the load costs (each process gets its client\'s bursts whole, where reuseport '
+      + 'splits every burst; docs/workers.md, "Churn CPU per connection").',
   ];
   const pin = pinning();
   if (pin !== null) {
@@ -249,7 +279,9 @@ async function run(context: BenchContext): Promise<BenchReport> {
     kind: light ? 'wrk' : 'autocannon',
     upstreamPids: () => (nginx !== null ? nginx.pids() : Promise.resolve([nodeUpstream!.process.pid])),
   };
-  const churn = await startChurnServer(CHURN_BYTES);
+  // The churn target: nginx when wrk loads (it answers any GET), else the Node churn server.
+  const churn = light ? null : await startChurnServer(CHURN_BYTES);
+  const churnPort = churn?.port ?? upstreamPort;
   const dbDir = await mkdtemp(join(tmpdir(), 'tidegate-workers-bench-'));
   const running: Running[] = [];
   const idleSeconds = context.quick ? 5 : 10;
@@ -257,12 +289,12 @@ async function run(context: BenchContext): Promise<BenchReport> {
   try {
     const body = chatBody(false);
     for (const path of paths(context)) {
-      const r = await start(path, upstreamPort, churn.port, dbDir, pin?.tidegate);
+      const r = await start(path, upstreamPort, churnPort, dbDir, pin?.tidegate);
       running.push(r);
       // Each process (each worker) gets the requests and connections one process gets in its warm-up.
       const processes = r.workers * r.instances.length;
       await chat(load, r, CLIENT_KEY, WARM_CHAT_S * warm * processes, body);
-      await churnAll(r, WARM_CHURN_S * warm * processes * 1000);
+      await churnAll(light, r, WARM_CHURN_S * warm * processes);
       if (r.path === LIMITED_ON) await chat(load, r, LIMITED_KEY, WARM_CHAT_S * warm * processes, body);
     }
     for (let round = 0; round < context.rounds; round++) {
@@ -290,11 +322,21 @@ async function run(context: BenchContext): Promise<BenchReport> {
         collector.add('chat300-tidegate-cores', r.path, 'cores', 'higher', (cpu1 - cpu0) / seconds);
         let rates = `${http.reqPerSec.toFixed(0)} req/s (tidegate ${((cpu1 - cpu0) / seconds).toFixed(2)} cores, ` +
           `load + upstream ${((http.genCpu + up1 - up0) / seconds).toFixed(2)})`;
+        up0 = await threadCpuOf(up);
         cpu0 = await cpuOf(pids);
-        const c = await churnAll(r, duration * 1000);
+        t0 = performance.now();
+        const c = await churnAll(light, r, duration);
         cpu1 = await cpuOf(pids);
+        up1 = await threadCpuOf(up);
+        seconds = (performance.now() - t0) / 1000;
         collector.add('churn-conn-per-sec', r.path, 'conn/s', 'higher', c.connPerSec);
         collector.add('churn-cpu-per-conn', r.path, 'µs', 'lower', ((cpu1 - cpu0) / c.connections) * 1e6);
+        collector.add('churn-errors', r.path, 'count', 'lower', c.failures);
+        if (light) {
+          const gen = c.genCpu + up1 - up0;
+          collector.add('churn-gen-cpu-per-conn', r.path, 'µs', 'lower', (gen / c.connections) * 1e6);
+          collector.add('churn-gen-cores', r.path, 'cores', 'lower', gen / seconds);
+        }
         const idleMs = ((idle1 - idle0) / idleSeconds) * 1000;
         rates += `, ${c.connPerSec.toFixed(0)} conn/s, idle ${idleMs.toFixed(1)} ms/s`;
         if (r.path === LIMITED_ON) {
@@ -320,7 +362,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
     }
   } finally {
     for (const r of running) for (const i of r.instances) await i.tidegate.stop();
-    await churn.load.stop();
+    await churn?.load.stop();
     await nginx?.stop();
     await nodeUpstream?.process.stop();
     await rm(dbDir, { recursive: true, force: true });

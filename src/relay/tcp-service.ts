@@ -587,8 +587,12 @@ implements Service<C>, ScreenListener, AcceptListener {
     this.failed++;
     const client = pending.client;
     if (client === null) this.context.engine.settleAccepted!(pending.acceptedFd!, 'close');
-    else if (farewell !== null && client.writable) client.end(farewell, () => client.destroy());
-    else client.destroy();
+    else if (farewell !== null && client.writable) {
+      // The handshake's reader took its error listener along: a client gone before the answer (EPIPE, ECONNRESET)
+      // would otherwise be an uncaught exception. Its connection ends either way.
+      client.on('error', ignoreClientError);
+      client.end(farewell, () => client.destroy());
+    } else client.destroy();
     this.context.events.relayClosed({
       service: this.name,
       user: this.userOf(pending),
@@ -820,6 +824,9 @@ implements Service<C>, ScreenListener, AcceptListener {
     this.revokeGrants();
   }
 }
+
+/** A refused client's write errors: it left before reading why (its socket closes on the error). */
+function ignoreClientError(): void {}
 
 /** The address part of a client label (`address:port`, IPv6 unbracketed). */
 function hostOfLabel(label: string): string {

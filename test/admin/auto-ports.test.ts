@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
-import { freePort, listen, type TestServer } from '../helpers/listen.js';
+import { freePortRange, listen, type TestServer } from '../helpers/listen.js';
 import { connectTo, readBytes } from '../helpers/sockets.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
 
@@ -18,14 +18,14 @@ describe('management API: :auto listens from the user\'s own ports', () => {
   let adminFrom: number;
   before(async () => {
     target = await echoServer();
-    userFrom = await freePort();
-    adminFrom = await freePort();
+    userFrom = await freePortRange(21);
+    adminFrom = await freePortRange(41);
     // The one port of bob's range is taken by someone else.
     blocker = await listen((s) => s.destroy());
     tg = await startManaged({
-      admin: { listen: '127.0.0.1:0', token: TOKEN, portRange: `${adminFrom}-${Math.min(65535, adminFrom + 40)}` },
+      admin: { listen: '127.0.0.1:0', token: TOKEN, portRange: `${adminFrom}-${adminFrom + 40}` },
       users: [
-        { id: 'alice', ports: `${userFrom}-${Math.min(65535, userFrom + 20)}` },
+        { id: 'alice', ports: `${userFrom}-${userFrom + 20}` },
         { id: 'bob', ports: `${blocker.port}-${blocker.port}` },
         { id: 'carol' },
       ],

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { connectTo, readBytes } from '../helpers/sockets.js';
 import { echoServer } from '../fixtures/tcp.js';
-import { freePort, type TestServer } from '../helpers/listen.js';
+import { freePort, freePortRange, type TestServer } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
 
 describe('tidegate users|keys|services against a running instance', () => {
@@ -12,7 +12,7 @@ describe('tidegate users|keys|services against a running instance', () => {
   let flags: string[];
   before(async () => {
     target = await echoServer();
-    const from = await freePort();
+    const from = await freePortRange(21);
     tg = await startManaged({ admin: { listen: '127.0.0.1:0', token: TOKEN, portRange: `${from}-${from + 20}` } });
     flags = ['--admin', tg.base, '--token', TOKEN];
   });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
 import { followSse } from '../helpers/sse.js';
 import { eventually } from '../helpers/wait.js';
-import { freePort, type TestServer } from '../helpers/listen.js';
+import { freePort, freePortRange, type TestServer } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
 
 describe('GET /events', () => {
@@ -11,7 +11,7 @@ describe('GET /events', () => {
   let target: TestServer;
   before(async () => {
     target = await echoServer();
-    const from = await freePort();
+    const from = await freePortRange(21);
     tg = await startManaged({
       admin: { listen: '127.0.0.1:0', token: TOKEN, portRange: `${from}-${from + 20}` },
       users: [{ id: 'q', quota: { bytes: 10 } }],

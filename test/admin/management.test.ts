@@ -4,14 +4,14 @@ import type { RelayRecord } from '../../src/contracts/records.js';
 import { connectTo, readBytes } from '../helpers/sockets.js';
 import { echoServer } from '../fixtures/tcp.js';
 import { eventually } from '../helpers/wait.js';
-import { freePort, listen, type TestServer } from '../helpers/listen.js';
+import { freePortRange, listen, type TestServer } from '../helpers/listen.js';
 import { errorCode, rawExchange } from '../helpers/raw-http.js';
 import { startManaged, type Managed } from './managed.js';
 
 /** A free run of ports for `admin.portRange` (`:auto` services). */
 async function portRange(): Promise<string> {
-  const from = await freePort();
-  return `${from}-${Math.min(65535, from + 40)}`;
+  const from = await freePortRange(41);
+  return `${from}-${from + 40}`;
 }
 
 async function echoOnce(port: number, text: string): Promise<void> {

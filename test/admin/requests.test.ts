@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
-import { freePort } from '../helpers/listen.js';
+import { freePortRange } from '../helpers/listen.js';
 import { startManaged, TOKEN, type Managed } from './managed.js';
 
 async function chat(port: number, key: string, model: string): Promise<number> {
@@ -22,7 +22,7 @@ describe('management API: request log and usage summary', () => {
 
   before(async () => {
     upstream = await MockUpstream.start({ dialect: 'openai', name: 'up', usage: { prompt: 7, completion: 5 } });
-    const from = await freePort();
+    const from = await freePortRange(21);
     tg = await startManaged({ admin: { listen: '127.0.0.1:0', token: TOKEN, portRange: `${from}-${from + 20}` } });
     assert.equal((await tg.api('POST', '/users', { id: 'ann' })).status, 201);
     assert.equal((await tg.api('POST', '/users', { id: 'ben' })).status, 201);

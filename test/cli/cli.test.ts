@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { listen } from '../helpers/listen.js';
+import { freePort, listen } from '../helpers/listen.js';
 import { connectTo, readAll } from '../helpers/sockets.js';
 
 async function tempFile(name: string, text: string): Promise<string> {
@@ -77,12 +77,8 @@ describe('tidegate check', () => {
 describe('tidegate start', () => {
   it('--forward relays, /status reports it, SIGTERM exits 0', async () => {
     const target = await echoServer();
-    const free = await listen(() => undefined);
-    const adminPort = free.port;
-    await free.close();
-    const fwd = await listen(() => undefined);
-    const fwdPort = fwd.port;
-    await fwd.close();
+    const adminPort = await freePort();
+    const fwdPort = await freePort();
     const tg = startCli(['start', '--forward', `127.0.0.1:${fwdPort}=${target.address}`], {
       TIDEGATE_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
       TIDEGATE_RELAY: 'js',

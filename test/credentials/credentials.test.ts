@@ -113,13 +113,15 @@ async function until(index: CredentialIndex, cond: () => boolean): Promise<void>
 describe('credential directory faults', () => {
   it('a missing directory fails ready() with CredentialsDirError', async () => {
     const pool = makePool();
+    const parent = await mkdtemp(join(tmpdir(), 'tg-creds-missing-'));
     try {
-      const dir = join(tmpdir(), 'tg-no-such-dir-xyz');
+      const dir = join(parent, 'no-such-dir'); // inside a fresh directory: nothing else can have made it
       const index = createCredentialIndex(dir, pool, { log: silent });
       await assert.rejects(index.ready(), (e: unknown) => e instanceof CredentialsDirError && e.code === 'TG_ERR_CREDENTIALS_DIR' && e.dir === dir && /does not exist/.test(e.message));
       index.close();
     } finally {
       await pool.close();
+      await rm(parent, { recursive: true, force: true });
     }
   });
 

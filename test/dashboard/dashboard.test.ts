@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { firehose } from '../fixtures/tcp.js';
 import { MockUpstream } from '../fixtures/llm-upstream.js';
 import { channel } from '../helpers/gateway.js';
-import { freePort, type TestServer } from '../helpers/listen.js';
+import { freePortRange, type TestServer } from '../helpers/listen.js';
 import { chat } from '../helpers/llm.js';
 import { connectTo, readBytes } from '../helpers/sockets.js';
 import { startTidegate, type Running } from '../helpers/tidegate.js';
@@ -96,7 +96,7 @@ describe('dashboard in Chromium', { skip: skip ?? false }, () => {
   before(async () => {
     download = await firehose();
     up = await MockUpstream.start({ dialect: 'openai', name: 'oa', usage: { prompt: 21, completion: 9 } });
-    const from = await freePort();
+    const from = await freePortRange(10);
     portRange = `${from}-${from + 9}`;
     tg = await startManaged(configDoc(download, up), WRITE);
     base = tg.base;

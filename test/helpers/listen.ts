@@ -81,5 +81,8 @@ export async function listenHttp(handler: RequestListener): Promise<TestHttpServ
   };
 }
 
-/** A port that was free a moment ago: for a process that must bind it itself, or a port nothing listens on. */
-export { freePort } from '../../bench/lib/ports.js';
+/**
+ * A port that was free a moment ago, for a process that must bind it itself or a port nothing listens on; or the first
+ * of a run of them (a `portRange`). Never one handed out before in this process.
+ */
+export { freePort, freePortRange } from '../../bench/lib/ports.js';

@@ -89,8 +89,30 @@ export async function sendBytes(socket: Socket, total: number): Promise<void> {
   while (sent < total) {
     const n = Math.min(chunk.length, total - sent);
     sent += n;
-    if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) await once(socket, 'drain');
+    if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) await drainedOrGone(socket, sent, total);
   }
+}
+
+/** Resolves at 'drain'; rejects when the socket closes first (no 'drain' would ever come: the test would hang). */
+function drainedOrGone(socket: Socket, sent: number, total: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const gone = (): Error =>
+      new Error(`the connection closed with ${total - sent + socket.writableLength} of ${total} bytes unsent`);
+    if (socket.destroyed) {
+      reject(gone());
+      return;
+    }
+    const onDrain = (): void => {
+      socket.off('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      socket.off('drain', onDrain);
+      reject(gone());
+    };
+    socket.once('drain', onDrain);
+    socket.once('close', onClose);
+  });
 }
 
 /** Hashes everything received until EOF. */

@@ -154,10 +154,13 @@ describe('native relay: copy fallback and other socket types', { skip: skipNativ
     const { createServer, connect: netConnect } = await import('node:net');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
+    const { mkdtemp, rm } = await import('node:fs/promises');
     const engine = newEngine();
     const data = pattern(8 << 20, 41);
     const target = await listen((socket) => socket.pipe(socket));
-    const path = join(tmpdir(), `tidegate-native-${process.pid}.sock`);
+    // A fresh directory: a socket file left by an earlier run (the same pid, reused) would make the listen fail.
+    const dir = await mkdtemp(join(tmpdir(), 'tidegate-native-'));
+    const path = join(dir, 'front.sock');
     const closes: string[] = [];
     const front = createServer({ allowHalfOpen: true }, (client) => {
       const t = netConnect({ port: target.port, host: '127.0.0.1', allowHalfOpen: true }, () => {
@@ -179,6 +182,7 @@ describe('native relay: copy fallback and other socket types', { skip: skipNativ
     // A net.Server's close() returns the server, not a promise: only the target's close is awaited, as before.
     front.close();
     await target.close();
+    await rm(dir, { recursive: true, force: true });
   });
 });
 

@@ -8,6 +8,7 @@ import { Runtime } from '../../src/runtime/runtime.js';
 import { httpConnect, socks5Connect } from '../helpers/proxy-client.js';
 import { blackhole } from '../fixtures/blackhole.js';
 import { echoServer, taggedServer } from '../fixtures/tcp.js';
+import { freePort } from '../helpers/listen.js';
 import { connectTo, readAll, readBytes, readLine } from '../helpers/sockets.js';
 import { availableEngines, startTidegate, testConfig } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
@@ -136,9 +137,7 @@ for (const engine of availableEngines()) {
     });
 
     it('answers protocol errors and unreachable destinations in the client\'s protocol', async () => {
-      const gone = await echoServer();
-      const deadPort = gone.port;
-      await gone.close();
+      const deadPort = await freePort(); // nothing listens there
       const tg = await startTidegate({
         services: [{
           name: 'px', type: 'proxy', listen: '127.0.0.1:0', allowDestinations: ['127.0.0.0/8'], routing: 'direct',
@@ -200,8 +199,40 @@ for (const engine of availableEngines()) {
         await tg.stop();
       }
     });
+
+    it('a client that resets before reading its refusal leaves no uncaught error behind', async () => {
+      const tg = await startTidegate({
+        users: [{ id: 'u', proxy: { username: 'u', password: 'p' } }],
+        services: [{ name: 'px', type: 'proxy', listen: '127.0.0.1:0', auth: 'users' }],
+      }, { engine });
+      const uncaught: string[] = [];
+      const onUncaught = (err: Error): void => {
+        uncaught.push(String(err));
+      };
+      process.on('uncaughtException', onUncaught);
+      try {
+        const port = tg.port('px');
+        // No login: the proxy answers 407 and closes; the client is gone (RST) before that answer is written.
+        for (let i = 0; i < RESETS; i++) {
+          const client = await connectTo(port);
+          client.on('error', () => undefined);
+          client.write('CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n');
+          await new Promise((resolve) => setImmediate(resolve));
+          client.resetAndDestroy();
+        }
+        await eventually(() => tg.records.length === RESETS, 10_000, 'every refusal recorded');
+        await eventually(() => tg.status('px').connections.live === 0, 5_000, 'all closed');
+        assert.deepEqual(uncaught, []);
+      } finally {
+        process.off('uncaughtException', onUncaught);
+        await tg.stop();
+      }
+    });
   });
 }
+
+/** Clients of the reset case: one would do when the reset lands first; most of these do. */
+const RESETS = 20;
 
 describe('proxy service: GeoIP database', () => {
   it('a missing database fails the start with an error naming the file', async () => {

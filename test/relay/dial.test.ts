@@ -6,6 +6,7 @@ import { DialAttempt, type DialListener } from '../../src/relay/dial.js';
 import { ConnectTimeoutError } from '../../src/errors.js';
 import { blackhole } from '../fixtures/blackhole.js';
 import { echoServer } from '../fixtures/tcp.js';
+import { freePort } from '../helpers/listen.js';
 
 /** Records every outcome a DialAttempt reports. */
 class Outcomes implements DialListener {
@@ -63,9 +64,8 @@ describe('DialAttempt (the forward service dial)', () => {
   });
 
   it('reports a refused connect as the socket error', async () => {
-    const server = await echoServer();
-    const address = hostPort(server.address);
-    await server.close();
+    // Nothing listens there; below the ephemeral range, so the connect cannot get that port as its own.
+    const address = { host: '127.0.0.1', port: await freePort() };
     const outcomes = new Outcomes();
     new DialAttempt(address, OPTIONS, outcomes);
     while (outcomes.errors.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));

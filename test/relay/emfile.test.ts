@@ -3,10 +3,14 @@ import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
 import { startCli } from '../helpers/cli.js';
-import { freePort, type TestServer } from '../helpers/listen.js';
+import type { TestServer } from '../helpers/listen.js';
 import { connectTo, readAll } from '../helpers/sockets.js';
 import { sleep } from '../helpers/wait.js';
 import { loadNativeEngine } from '../../src/relay/native/index.js';
+
+/** How long the EMFILE log line may take to show once the connections are open, and the recovery after. */
+const LOG_WAIT_MS = 5_000;
+const RECOVERY_WAIT_MS = 20_000;
 
 /**
  * Runs tidegate with a tiny fd limit and opens connections until it runs out. Each relay takes two fds (client and
@@ -16,15 +20,16 @@ import { loadNativeEngine } from '../../src/relay/native/index.js';
 async function exhaust(
   target: TestServer, fdLimit: number, env: Record<string, string> = { TIDEGATE_RELAY: 'js' },
 ): Promise<{ logged: boolean; crashed: boolean; targetMarkedDown: boolean; recovered: boolean }> {
-  const port = await freePort();
+  // Port 0: the forward binds whatever the kernel gives it and logs it, so no probe can lose the port meanwhile.
   const tg = startCli(
-    ['start', '--forward', `127.0.0.1:${port}=${target.address}`],
+    ['start', '--forward', `127.0.0.1:0=${target.address}`],
     { ...env, TIDEGATE_ADMIN_LISTEN: 'off' }, { fdLimit },
   );
   const crashed = (): boolean => tg.exit !== null && tg.exit.signal !== 'SIGTERM' && tg.exit.code !== 0;
   const held: Socket[] = [];
   try {
-    await tg.waitFor('service listening', 10_000);
+    await tg.waitForListening(['forward-1'], 10_000);
+    const port = tg.port('forward-1');
     for (let i = 0; i < 100 && !tg.output().includes('out of file descriptors'); i++) {
       const s = await connectTo(port).catch(() => null);
       if (s) {
@@ -33,14 +38,18 @@ async function exhaust(
       }
       await sleep(5);
     }
-    await sleep(200);
-    const logged = tg.output().includes('out of file descriptors');
+    // The log line comes from another process: wait for it (a limit of the wrong parity never writes it).
+    const logged = await tg.waitFor('out of file descriptors', LOG_WAIT_MS).then(() => true, () => false);
     for (const s of held) s.destroy();
-    await sleep(700);
+    // Until a relay works again: the freed fds come back as tidegate sees the held connections close.
     let recovered = false;
-    for (let attempt = 0; attempt < 50 && !recovered; attempt++) {
+    const deadline = Date.now() + RECOVERY_WAIT_MS;
+    while (!recovered && Date.now() < deadline) {
       const c = await connectTo(port).catch(() => null);
-      if (!c) continue;
+      if (c === null) {
+        await sleep(100);
+        continue;
+      }
       c.on('error', () => undefined);
       const echoed = readAll(c).catch(() => Buffer.alloc(0));
       c.end('back');

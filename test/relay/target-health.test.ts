@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { TargetPool } from '../../src/relay/target-pool.js';
 import { TargetRegistry } from '../../src/relay/target-registry.js';
 import { taggedServer } from '../fixtures/tcp.js';
-import type { TestServer } from '../helpers/listen.js';
+import { freePort, type TestServer } from '../helpers/listen.js';
 import { connectTo, readLine } from '../helpers/sockets.js';
 import { availableEngines, type Running, startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
@@ -64,7 +64,8 @@ for (const engine of availableEngines()) {
   describe(`relay (${engine.kind}): active target health and balancing`, () => {
     it('a killed target goes down after fall failed checks and up after rise good ones, with no traffic', async () => {
       const a = await taggedServer('a');
-      let b: TestServer | null = await taggedServer('b');
+      // b closes and listens again on its port: one from freePort, which no outgoing connection takes meanwhile.
+      let b: TestServer | null = await taggedServer('b', await freePort());
       const bPort = b.port;
       const bAddress = b.address;
       const tg = await startTidegate({
@@ -161,7 +162,9 @@ for (const engine of availableEngines()) {
     });
 
     it('source-hash keeps a client on its target across a reload, another target down and back', async () => {
-      const servers = [await taggedServer(NAMES[0]!), await taggedServer(NAMES[1]!), await taggedServer(NAMES[2]!)];
+      // Targets close and come back on their ports: ports from freePort, which no outgoing connection takes meanwhile.
+      const servers: TestServer[] = [];
+      for (const name of NAMES) servers.push(await taggedServer(name, await freePort()));
       const doc = (targets: string[]): Record<string, unknown> => ({
         admin: { listen: '127.0.0.1:0' },
         services: [

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { taggedServer } from '../fixtures/tcp.js';
+import { freePort } from '../helpers/listen.js';
 import { connectTo, readLine } from '../helpers/sockets.js';
 import { availableEngines, type Running, startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
@@ -103,25 +104,27 @@ for (const engine of availableEngines()) {
 
     it('a down target listed by the next config stays down and keeps being probed', async () => {
       const a = await taggedServer('a');
-      const dead = await taggedServer('dead');
-      await dead.close();
+      // A port nothing listens on until the test revives it: from freePort, below the ephemeral range, so neither a
+      // probe's own local port (a self-connect that looks "up") nor anyone else's can be that port meanwhile.
+      const deadPort = await freePort();
+      const deadAddress = `127.0.0.1:${deadPort}`;
       const doc = (targets: string[], strategy: string): Record<string, unknown> => ({
         admin: { listen: '127.0.0.1:0' },
         services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', strategy, targetBackoff: '100ms', targets }],
       });
-      const tg = await startTidegate(doc([dead.address, a.address], 'failover'), { engine });
+      const tg = await startTidegate(doc([deadAddress, a.address], 'failover'), { engine });
       let revived: Awaited<ReturnType<typeof taggedServer>> | null = null;
       try {
         const client = await connectTo(tg.port('fwd'));
         assert.equal(await readLine(client), 'a', 'failed over past the dead target');
         client.destroy();
         await eventually(async () => (await targetsOf(tg, 'fwd'))[0]!.up === false, 5_000, 'dead marked down');
-        tg.setSource(doc([a.address, dead.address], 'round-robin'));
+        tg.setSource(doc([a.address, deadAddress], 'round-robin'));
         assert.equal((await tg.runtime.reloadFromSource()).ok, true);
         const [up, down] = await targetsOf(tg, 'fwd');
-        assert.deepEqual([up!.up, down!.address, down!.up], [true, dead.address, false], 'health carried over');
+        assert.deepEqual([up!.up, down!.address, down!.up], [true, deadAddress, false], 'health carried over');
         // The probe scheduled before the reload goes on under the new pool: the target comes back by itself.
-        revived = await taggedServer('dead', dead.port);
+        revived = await taggedServer('dead', deadPort);
         await eventually(async () => (await targetsOf(tg, 'fwd'))[1]!.up, 15_000, 'probe marks it up');
       } finally {
         await tg.stop();

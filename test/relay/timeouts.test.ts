@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blackhole } from '../fixtures/blackhole.js';
 import { echoServer, taggedServer } from '../fixtures/tcp.js';
+import { freePort } from '../helpers/listen.js';
 import { connectTo, readAll, readLine } from '../helpers/sockets.js';
 import { availableEngines, startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
@@ -37,11 +38,10 @@ for (const engine of availableEngines()) {
     });
 
     it('closes the client only when every target fails, and records why', async () => {
-      const down = await echoServer();
-      const address = down.address;
-      await down.close();
+      // Two ports nothing listens on (from freePort: below the ephemeral range, so no connect gets one as its own).
+      const targets = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
       const tg = await startTidegate(
-        { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [address, address.replace(/\d+$/, (p) => String(Number(p) === 65535 ? 1 : Number(p) + 1))] }] },
+        { services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets }] },
         { engine },
       );
       try {

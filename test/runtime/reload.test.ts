@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
 import { taggedServer } from '../fixtures/tcp.js';
-import { listen } from '../helpers/listen.js';
+import { freePort, listen } from '../helpers/listen.js';
 import { connectTo, readBytes, readLine } from '../helpers/sockets.js';
 import { startTidegate } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
@@ -135,8 +135,7 @@ describe('hot reload', () => {
     try {
       const first = tg.runtime.adminAddress()!;
       assert.equal((await fetch(`http://${first}/status`, { headers: { authorization: 'Bearer one' } })).status, 200);
-      const probe = await listen(() => undefined);
-      await probe.close();
+      const probe = { address: `127.0.0.1:${await freePort()}` };
       tg.setSource({ admin: { listen: probe.address, token: 'two' }, services: [] });
       assert.equal((await tg.runtime.reloadFromSource()).ok, true);
       assert.equal(tg.runtime.adminAddress(), probe.address);
@@ -351,8 +350,7 @@ describe('hot reload: draining services in /status', () => {
       const movedAddress = tg.status('moved').listen;
       const held = [await connectTo(tg.port('old')), await connectTo(tg.port('moved'))];
       for (const c of held) assert.equal(await readLine(c), 'a');
-      const probe = await listen(() => undefined);
-      await probe.close();
+      const probe = { address: `127.0.0.1:${await freePort()}` };
       tg.setSource({ admin, shutdownGrace: '30s', services: [{ ...fwd('moved'), listen: probe.address }] });
       const result = await api.reload();
       assert.deepEqual([result.body.ok, result.body.removed, result.body.changed], [true, ['old'], ['moved']]);

@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { validateConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { channel, withGateway } from '../helpers/gateway.js';
+import { eventually } from '../helpers/wait.js';
 
 const ask = { model: 'gpt-4o', max_tokens: 5, messages: [{ role: 'user' as const, content: 'hi' }] };
 
@@ -77,9 +78,19 @@ describe('spend: rate limits (rpm, tpm, concurrent) per user and per channel', (
 
   it('concurrent: 1 refuses a second request while the first runs', async () => {
     const client = new OpenAI({ apiKey: 'k-one', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    // The first is held at the upstream until the second was refused: "while the first runs" is a state, not a delay.
+    let release = (): void => undefined;
+    const until = new Promise<void>((resolve) => (release = resolve));
+    const slow = gw.up.slow;
+    const seen = slow.requests.length;
+    slow.script.push({ kind: 'after', until, then: { kind: 'ok' } });
     const first = client.chat.completions.create({ ...ask, model: 'slow-1' });
-    await new Promise((r) => setTimeout(r, 100));
-    await assert.rejects(client.chat.completions.create(ask), OpenAI.RateLimitError);
+    try {
+      await eventually(() => slow.requests.length > seen, 10_000, 'the first request at the upstream');
+      await assert.rejects(client.chat.completions.create(ask), OpenAI.RateLimitError);
+    } finally {
+      release();
+    }
     await first;
     await client.chat.completions.create(ask);
   });
