@@ -318,6 +318,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     r->noDelay = tuning.noDelay;
     r->keepAliveSec = tuning.keepAliveSec;
     r->tuneClient = tuneClient;
+    r->sole[kClient] = accepted;
     CopyBuffer(greeting, r->dirs[kOut]);  // written before anything the target sends, and only once it accepted
     r->dirs[kOut].greeting = greeting.length;  // the proxy's reply, not relayed bytes: left out of the counts
     AttachBudget(r, budgetId);

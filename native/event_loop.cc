@@ -39,6 +39,12 @@ constexpr uint32_t kWideEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 // epoll_ctl per connection under churn when every relay narrowed), a stream wastes one per segment while blocked.
 constexpr uint64_t kNarrowAfterBytes = 256 * 1024;
 
+// A pipe holds capacity / page size slots (F_SETPIPE_SZ sizes it in pages).
+static size_t PageSize() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
 int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -456,6 +462,7 @@ void Loop::Accept(Listener* l, int max) {
       g->fds[kClient] = fd;
       g->dirs[kIn].src = fd;
       g->dirs[kOut].dst = fd;
+      g->sole[kClient] = true;
       // Options it inherited from its listener need not be set again.
       if (g->tuneClient && l->inherits && l->tune == TuneKey(g->noDelay, g->keepAliveSec)) g->tuneClient = false;
       StartRelay(g);
@@ -578,6 +585,7 @@ void Loop::BeginConnect(Relay* r) {
 
 void Loop::SetTarget(Relay* r, int fd) {
   r->fds[kTarget] = fd;
+  r->sole[kTarget] = fd >= 0;
   r->dirs[kIn].dst = fd;
   r->dirs[kOut].src = fd;
   // A fresh socket: writable until EAGAIN says otherwise; readable once its registration or an edge says so (the
@@ -706,8 +714,10 @@ bool Loop::PumpDirection(Relay* r, int d) {
     if (r->closed) return false;
   }
   if (D.srcEof && !D.shutDone && D.inPipe == 0 && D.BufPending() == 0) {
-    // Source finished and everything it sent is delivered: pass the half-close on.
-    shutdown(D.dst, SHUT_WR);
+    // Source finished and everything it sent is delivered: pass the half-close on. When the other way is done too,
+    // the close that follows sends this FIN (nothing unread is left in dst: its own source reached EOF), unless
+    // another fd keeps the socket open (see Relay::sole).
+    if (!r->dirs[1 - d].shutDone || !r->sole[dstSide]) shutdown(D.dst, SHUT_WR);
     D.shutDone = true;
     progress = true;
     if (r->halfCloseMs > 0 && !r->dirs[1 - d].shutDone) r->halfCloseAtNs = now_ + r->halfCloseMs * 1000000LL;
@@ -867,6 +877,16 @@ bool Loop::Move(Relay* r, Direction& D, int srcSide, size_t allowance, size_t* m
       *moved = static_cast<size_t>(n);
       D.inPipe += *moved;
       progress = true;
+      if (*moved < want && D.inPipe < D.pipe.capacity / PageSize()) {
+        // A short read into a pipe whose slots cannot all be taken (each holds a byte at least) emptied the
+        // socket: bytes arriving later raise a new edge, so no splice is spent on the EAGAIN. After its FIN
+        // (seen before this read) the socket is at EOF: no splice is spent on the 0 either.
+        if (D.srcHup) {
+          D.srcEof = true;
+        } else {
+          D.srcReadable = false;
+        }
+      }
     } else if (n == 0) {
       D.srcEof = true;
       progress = true;

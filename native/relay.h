@@ -72,6 +72,9 @@ struct Relay {
   int fds[2] = {-1, -1};
   Endpoint endpoints[2];
   Direction dirs[2];
+  // The loop's fd is the socket's only one (accepted by a listener here, or dialed here): its close() sends the FIN,
+  // where a dup of Node's fd may wait for Node's close.
+  bool sole[2] = {false, false};
   bool copyMode = false;      // splice refused (EINVAL/ENOSYS) for these fds: read/write instead
   bool closed = false;
   bool dirty = false;         // counters changed since the last stats batch

@@ -39,6 +39,38 @@ for (const engine of availableEngines()) {
       }
     });
 
+    it('passes an EOF that arrives with its data, for reads that can and cannot fill a pipe', async () => {
+      // The native relay takes a short read with the FIN already seen for the EOF when the pipe cannot be full:
+      // both sides of that bound, each way (the target's answer ends with its FIN too).
+      const target = await listen((socket) => {
+        let length = 0;
+        socket.on('data', (c: Buffer) => (length += c.length));
+        socket.on('end', () => socket.end(Buffer.alloc(length, 'y')));
+      });
+      const tg = await startTidegate({
+        services: [{ name: 'fwd', type: 'forward', listen: '127.0.0.1:0', targets: [target.address] }],
+      }, { engine });
+      try {
+        const sizes = [1, 200, 5_000, 300_000];
+        for (const size of sizes) {
+          const client = await connectTo(tg.port('fwd'));
+          const answer = readAll(client);
+          client.end(Buffer.alloc(size, 'x'));
+          assert.deepEqual(await answer, Buffer.alloc(size, 'y'));
+        }
+        await eventually(() => tg.records.length === sizes.length, 5_000, 'relay records');
+        const bySize = [...tg.records].sort((a, b) => a.bytesIn - b.bytesIn);
+        sizes.forEach((size, i) => {
+          assert.equal(bySize[i]!.reason, 'done');
+          assert.equal(bySize[i]!.bytesIn, size);
+          assert.equal(bySize[i]!.bytesOut, size);
+        });
+      } finally {
+        await tg.stop();
+        await target.close();
+      }
+    });
+
     it("passes the target's EOF on while the client keeps sending", async () => {
       let received = '';
       let targetDone!: () => void;
