@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { connect, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { echoServer } from '../fixtures/tcp.js';
@@ -13,6 +12,7 @@ import { openReusePort, reusePortCalls } from '../../src/listen/reuseport.js';
 import { WorkerListeners } from '../../src/cluster/worker-listeners.js';
 import { loadAddon } from '../../src/relay/native/binding.js';
 import { loadNativeEngine, NativeRelayEngine } from '../../src/relay/native/index.js';
+import { echoRound, echoRounds, openFdCount } from './harness.js';
 
 /**
  * Accepting in the addon (issue 24, item 2): a native forward service hands its listening socket to the addon's loop,
@@ -85,18 +85,6 @@ async function stopWithOneInFlight(tg: Running, payload: Buffer): Promise<Buffer
   return got;
 }
 
-function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
-/** Sends `payload`, half-closes, and resolves with what came back before the relay's FIN. */
-async function echoRound(port: number, payload: Buffer, host = '127.0.0.1'): Promise<Buffer> {
-  const socket = await connectTo(port, host);
-  const back = readAll(socket);
-  socket.end(payload);
-  return back;
-}
-
 /** Resolves with the error code a connection attempt ends with ('' when it connected and got a FIN). */
 function connectOutcome(port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -114,7 +102,7 @@ const forward = (target: string, extra: Record<string, unknown> = {}): Record<st
 describe('native accept (the addon accepts for forward services)', { skip: !probe.ok }, () => {
   it('relays many short connections accepted by the addon, bytes and counts exact, and leaks no fd', async () => {
     const echo = await echoServer();
-    const fdsBefore = openFds();
+    const fdsBefore = openFdCount();
     const tg = await startTidegate(forward(echo.address), { engine: nativeFactory() });
     try {
       const engine = engineOf(tg);
@@ -123,19 +111,7 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
       assert.equal((tg.status('fwd').detail as { accepts: string }).accepts, 'engine');
       const port = tg.port('fwd');
       const rounds = 300;
-      const concurrency = 20;
-      let sent = 0;
-      let next = 0;
-      async function worker(): Promise<void> {
-        while (next < rounds) {
-          const i = next++;
-          const payload = randomBytes(1024 + (i % 7) * 100);
-          sent += payload.length;
-          const back = await echoRound(port, payload);
-          assert.ok(back.equals(payload), `round ${i} echoed exactly`);
-        }
-      }
-      await Promise.all(Array.from({ length: concurrency }, worker));
+      const sent = await echoRounds(port, rounds, 20, (i) => 1024 + (i % 7) * 100);
       await eventually(() => tg.records.length === rounds, 10_000, 'every relay recorded');
       const status = tg.status('fwd');
       assert.equal(status.connections.total, rounds);
@@ -152,7 +128,7 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
       await tg.stop();
       await echo.close();
     }
-    await eventually(() => openFds() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFds()})`);
+    await eventually(() => openFdCount() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFdCount()})`);
   });
 
   it('accepts in the addon by default: an engine made without the option listens', async () => {
@@ -351,7 +327,7 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
 
   it('a peer resetting right after the accept costs one record, no live count and no fd', async () => {
     const echo = await echoServer();
-    const fdsBefore = openFds();
+    const fdsBefore = openFdCount();
     const tg = await startTidegate(forward(echo.address), { engine: nativeFactory() });
     try {
       const port = tg.port('fwd');
@@ -371,7 +347,7 @@ describe('native accept (the addon accepts for forward services)', { skip: !prob
       await tg.stop();
       await echo.close();
     }
-    await eventually(() => openFds() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFds()})`);
+    await eventually(() => openFdCount() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFdCount()})`);
   });
 
   it('a forced listener error re-binds through the addon again', async () => {

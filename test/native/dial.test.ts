@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ConnectTimeoutError } from '../../src/errors.js';
@@ -11,7 +10,7 @@ import type {
   RelayResult,
 } from '../../src/contracts/relay-engine.js';
 import type { NativeRelayEngine } from '../../src/relay/native/engine.js';
-import { defaultOptions, newEngine, skipNative } from './harness.js';
+import { defaultOptions, newEngine, openFdCount, skipNative } from './harness.js';
 import { freePort, listen, type TestServer } from '../helpers/listen.js';
 import { blackhole } from '../fixtures/blackhole.js';
 import { connectTo, readAll } from '../helpers/sockets.js';
@@ -72,10 +71,6 @@ async function dialFront(
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
 }
 
 async function refusedPort(): Promise<number> {
@@ -210,7 +205,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
     const targets = [own.dialAddress({ host: '127.0.0.1', port: hole.port })!];
     const front = await dialFront(own, targets, { ...CONNECT, timeoutMs: 10_000 });
     // The engine opens its loop's epoll and eventfd with the first relay and closes them at shutdown.
-    const fdsBefore = openFds();
+    const fdsBefore = openFdCount();
     try {
       const client = await connectTo(front.port);
       const ended = readAll(client).catch(() => Buffer.alloc(0));
@@ -222,7 +217,7 @@ describe('native relay: engine-side dial', { skip: skipNative }, () => {
       assert.equal(result.reason, 'shutdown');
       assert.equal((await ended).length, 0, 'the client was closed');
       client.destroy();
-      await eventually(() => openFds() <= fdsBefore, 5_000, `fd count back to ${fdsBefore} (now ${openFds()})`);
+      await eventually(() => openFdCount() <= fdsBefore, 5_000, `fd count back to ${fdsBefore} (now ${openFdCount()})`);
     } finally {
       await front.close();
       hole.close();

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { echoServer, taggedServer } from '../fixtures/tcp.js';
 import { freePort } from '../helpers/listen.js';
-import { connectTo, readAll, readLine } from '../helpers/sockets.js';
+import { connectTo, readLine } from '../helpers/sockets.js';
 import { startTidegate, type EngineFactory, type Running } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
 import { loadNativeEngine, type NativeRelayEngine } from '../../src/relay/native/index.js';
+import { echoRound, echoRounds, openFdCount } from './harness.js';
 
 /**
  * Admission ahead (issue 24, item 2): a forward service whose admissions do not depend on the client grants the
@@ -34,23 +34,12 @@ function engineOf(tg: Running): NativeRelayEngine {
   return tg.runtime.engine as NativeRelayEngine;
 }
 
-function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
 function waiting(tg: Running): number {
   return engineOf(tg).nativeStats().grantsWaiting;
 }
 
 function onGrants(tg: Running): number {
   return engineOf(tg).deliveryStats().admittedOnGrants;
-}
-
-async function echoRound(port: number, payload: Buffer): Promise<Buffer> {
-  const socket = await connectTo(port);
-  const back = readAll(socket);
-  socket.end(payload);
-  return back;
 }
 
 /** The tag a taggedServer target answers with, through the relay. */
@@ -114,23 +103,13 @@ const forward = (targets: string[], extra: Record<string, unknown> = {}): Record
 describe('native admission ahead (grants)', { skip: !probe.ok }, () => {
   it('connections take grants: bytes, counts and records exact, grants refilled, no fd left', async () => {
     const echo = await echoServer();
-    const fdsBefore = openFds();
+    const fdsBefore = openFdCount();
     const tg = await startTidegate(forward([echo.address]), { engine: native });
     try {
       await eventually(() => waiting(tg) === GRANTS_AHEAD, 5_000, 'the service granted ahead');
       const port = tg.port('fwd');
       const rounds = 200;
-      let sent = 0;
-      let next = 0;
-      async function worker(): Promise<void> {
-        while (next < rounds) {
-          const i = next++;
-          const payload = randomBytes(1000 + (i % 5) * 300);
-          sent += payload.length;
-          assert.ok((await echoRound(port, payload)).equals(payload), `round ${i} echoed exactly`);
-        }
-      }
-      await Promise.all(Array.from({ length: 10 }, worker));
+      const sent = await echoRounds(port, rounds, 10, (i) => 1000 + (i % 5) * 300);
       await eventually(() => tg.records.length === rounds, 10_000, 'every relay recorded');
       const status = tg.status('fwd');
       assert.equal(status.connections.total, rounds);
@@ -149,7 +128,7 @@ describe('native admission ahead (grants)', { skip: !probe.ok }, () => {
       await echo.close();
     }
     assert.equal(engineOf(tg).nativeStats().grantsWaiting, 0, 'grants go with the listener');
-    await eventually(() => openFds() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFds()})`);
+    await eventually(() => openFdCount() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFdCount()})`);
   });
 
   it('grants hold places under maxConnections: never more live, the next refused, a freed one granted', async () => {
@@ -374,7 +353,7 @@ describe('native admission ahead (grants)', { skip: !probe.ok }, () => {
       const doc = (target: string): Record<string, unknown> => ({
         services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [target] }],
       });
-      const fdsBefore = openFds();
+      const fdsBefore = openFdCount();
       const tg = await startTidegate(doc(echo.address), { engine: native });
       try {
         await eventually(() => waiting(tg) === GRANTS_AHEAD);
@@ -396,6 +375,6 @@ describe('native admission ahead (grants)', { skip: !probe.ok }, () => {
         await tg.stop();
         await echo.close();
       }
-      await eventually(() => openFds() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFds()})`);
+      await eventually(() => openFdCount() <= fdsBefore, 5_000, `fds back to ${fdsBefore} (now ${openFdCount()})`);
     });
 });

@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Relay, RelayOptions, RelayResult } from '../../src/contracts/relay-engine.js';
 import { loadNativeEngine, type NativeRelayEngine, type NativeEngineOptions } from '../../src/relay/native/index.js';
 import { listen, type TestServer } from '../helpers/listen.js';
+import { connectTo, readAll } from '../helpers/sockets.js';
 
 /** Shared fixtures of the native relay tests: real servers on 127.0.0.1, a relay front that hands sockets over. */
 
@@ -141,6 +143,36 @@ export async function sendAll(socket: net.Socket, data: Buffer, chunk = 1 << 20)
 
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** Sends `payload`, half-closes, and resolves with what came back before the relay's FIN. */
+export async function echoRound(port: number, payload: Buffer, host = '127.0.0.1'): Promise<Buffer> {
+  const socket = await connectTo(port, host);
+  const back = readAll(socket);
+  socket.end(payload);
+  return back;
+}
+
+/**
+ * `rounds` echo rounds of random payloads (`size(i)` bytes) through `port`, `concurrency` at a time, each checked to
+ * come back exactly; resolves with the bytes sent (each also came back).
+ */
+export async function echoRounds(
+  port: number, rounds: number, concurrency: number, size: (round: number) => number,
+): Promise<number> {
+  let sent = 0;
+  let next = 0;
+  async function roundsInTurn(): Promise<void> {
+    while (next < rounds) {
+      const i = next++;
+      const payload = randomBytes(size(i));
+      sent += payload.length;
+      const back = await echoRound(port, payload);
+      assert.ok(back.equals(payload), `round ${i} echoed exactly`);
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, roundsInTurn));
+  return sent;
 }
 
 /** The kernel object behind an fd, e.g. `socket:[1234]` or `pipe:[99]`. */
