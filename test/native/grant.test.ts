@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { echoServer, taggedServer } from '../fixtures/tcp.js';
 import { freePort } from '../helpers/listen.js';
@@ -8,7 +8,7 @@ import { connectTo, readLine } from '../helpers/sockets.js';
 import { startTidegate, type EngineFactory, type Running } from '../helpers/tidegate.js';
 import { eventually } from '../helpers/wait.js';
 import { loadNativeEngine, type NativeRelayEngine } from '../../src/relay/native/index.js';
-import { echoRound, echoRounds, openFdCount } from './harness.js';
+import { answerOf, assertEchoRoundsCounted, echoRound, echoRounds, openFdCount } from './harness.js';
 
 /**
  * Admission ahead (issue 24, item 2): a forward service whose admissions do not depend on the client grants the
@@ -61,16 +61,6 @@ function connectOutcome(port: number, end = false): Promise<string> {
   });
 }
 
-/** What a client got back before the relay's FIN, or the error code its connection ended with. */
-function answerOf(socket: Socket): Promise<Buffer | string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('end', () => resolve(Buffer.concat(chunks)));
-    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
-  });
-}
-
 /**
  * Connects and sends `payload` (half-closing), then holds this thread synchronously until the addon's loop took a
  * grant for the connection: its `admitted` record cannot have been delivered yet when this returns.
@@ -111,14 +101,7 @@ describe('native admission ahead (grants)', { skip: !probe.ok }, () => {
       const rounds = 200;
       const sent = await echoRounds(port, rounds, 10, (i) => 1000 + (i % 5) * 300);
       await eventually(() => tg.records.length === rounds, 10_000, 'every relay recorded');
-      const status = tg.status('fwd');
-      assert.equal(status.connections.total, rounds);
-      assert.equal(status.connections.refused, 0);
-      assert.equal(status.connections.live, 0);
-      assert.equal(status.bytes.in, sent);
-      assert.equal(status.bytes.out, sent);
-      assert.ok(tg.records.every((r) => r.reason === 'done' && r.target === echo.address));
-      assert.ok(tg.records.every((r) => /^127\.0\.0\.1:\d+$/.test(r.client)), 'client labels as address:port');
+      assertEchoRoundsCounted(tg.status('fwd'), tg.records, rounds, sent, echo.address);
       assert.ok(onGrants(tg) > rounds / 2, `most connections were dialed on grants (${onGrants(tg)})`);
       await eventually(() => waiting(tg) === GRANTS_AHEAD, 5_000, 'grants refilled');
       assert.equal(engineOf(tg).nativeStats().acceptedUnanswered, 0);

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
+import type { RelayRecord } from '../../src/contracts/records.js';
 import type { Relay, RelayOptions, RelayResult } from '../../src/contracts/relay-engine.js';
+import type { ServiceStatus } from '../../src/contracts/service-status.js';
 import { loadNativeEngine, type NativeRelayEngine, type NativeEngineOptions } from '../../src/relay/native/index.js';
 import { listen, type TestServer } from '../helpers/listen.js';
 import { connectTo, readAll } from '../helpers/sockets.js';
@@ -191,4 +193,30 @@ export function countFds(prefix: string): number {
     }
   }
   return n;
+}
+
+/** What a client got back before the relay's FIN, or the error code its connection ended with. */
+export function answerOf(socket: net.Socket): Promise<Buffer | string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+}
+
+/**
+ * After `rounds` echo rounds of `sent` bytes each way to `target`, all ended: each counted once, none refused or
+ * live, bytes exact both ways, every record `done` at the target with an address:port client label.
+ */
+export function assertEchoRoundsCounted(
+  status: ServiceStatus, records: readonly RelayRecord[], rounds: number, sent: number, target: string,
+): void {
+  assert.equal(status.connections.total, rounds);
+  assert.equal(status.connections.refused, 0);
+  assert.equal(status.connections.live, 0);
+  assert.equal(status.bytes.in, sent);
+  assert.equal(status.bytes.out, sent);
+  assert.ok(records.every((r) => r.reason === 'done' && r.target === target));
+  assert.ok(records.every((r) => /^127\.0\.0\.1:\d+$/.test(r.client)), 'client labels as address:port');
 }
