@@ -335,10 +335,15 @@ async function run(context: BenchContext): Promise<BenchReport> {
         collector.add('idle-cpu', r.path, 'ms/s', 'lower', ((idle1 - idle0) / idleSeconds) * 1000);
         const up = await load.upstreamPids();
         let up0 = await threadCpuOf(up);
+        const chat0 = await cpusOf(pids);
         let cpu0 = await cpuOf(pids);
         let t0 = performance.now();
         const http = await chat(load, r, CLIENT_KEY, duration, body);
         let cpu1 = await cpuOf(pids);
+        if (r.workers > 1) {
+          const share = busiestShare(chat0, await cpusOf(pids));
+          collector.add('chat300-busiest-worker-share', r.path, 'share', 'lower', share);
+        }
         let up1 = await threadCpuOf(up);
         let seconds = (performance.now() - t0) / 1000;
         collector.add('chat300-rps', r.path, 'req/s', 'higher', http.reqPerSec);
@@ -359,7 +364,7 @@ async function run(context: BenchContext): Promise<BenchReport> {
         const each1 = await cpusOf(pids);
         up1 = await threadCpuOf(up);
         seconds = (performance.now() - t0) / 1000;
-        // How evenly the workers shared the churn (steering by CPU may not spread it).
+        // How evenly the workers shared the load (steering by CPU may not spread it).
         if (r.workers > 1) {
           collector.add('churn-busiest-worker-share', r.path, 'share', 'lower', busiestShare(each0, each1));
         }
