@@ -6,6 +6,9 @@
  *
  *   node dist/bench/relay-syscalls.js [--streams 100,1000] [--seconds 3] [--paths tidegate-native,haproxy,...]
  *     [--profile DIR]   also `perf record -g` 2 s of each run into DIR/<path>-<streams>.perf.data
+ *     [--no-trace]      count no syscalls (their tracepoints cost the relay a little per call)
+ *     [--rounds N]      repeat the whole set N times (interleaved)
+ * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run).
  *
  * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
  * context switches of each thread from /proc (a voluntary switch is one sleep, i.e. one wake-up), and one
@@ -21,6 +24,7 @@ import { ManagedProcess, runCommand } from './lib/process.js';
 import { startHaproxy, startSpliceRelay, type RunningPath } from './lib/baselines.js';
 import { spawnTidegate, type TidegateProcess } from './lib/tidegate.js';
 import { flagValue } from './lib/args.js';
+import { cpuSecondsOf, cpuSecondsOfAll, threadCpuSecondsOf } from './lib/cpu.js';
 
 const GiB = 1024 ** 3;
 const SYSCALLS = [
@@ -34,11 +38,16 @@ interface Running {
 }
 
 async function startPath(path: string, sinkPort: number): Promise<Running> {
-  if (path === 'tidegate-native') {
+  if (path === 'tidegate-native' || path === 'tidegate-native-base') {
     const port = await freePort();
+    const root = path === 'tidegate-native-base' ? process.env['TIDEGATE_BENCH_BASELINE_ROOT'] : undefined;
+    if (path === 'tidegate-native-base' && (root === undefined || root === '')) {
+      throw new Error(`${path}: set TIDEGATE_BENCH_BASELINE_ROOT`);
+    }
     const tg: TidegateProcess = await spawnTidegate({
       services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [`127.0.0.1:${sinkPort}`] }],
       label: path,
+      ...(root === undefined ? {} : { root }),
     });
     if (tg.relayEngine !== 'native') {
       await tg.stop();
@@ -72,7 +81,7 @@ function histogram(values: number[], bounds: number[]): string {
 }
 
 async function measure(
-  path: string, streams: number, seconds: number, load: StreamLoad, profileDir: string | undefined,
+  path: string, streams: number, seconds: number, load: StreamLoad, profileDir: string | undefined, trace: boolean,
 ): Promise<Record<string, unknown>> {
   const sink = load.sink;
   const relay = await startPath(path, sink.port);
@@ -86,10 +95,21 @@ async function measure(
     await sleep(500);
     const source = await load.startSource(relay.port, streams);
     try {
+      const pinRelay = process.env['RS_PIN_RELAY'];
+      const pinLoad = process.env['RS_PIN_LOAD'];
+      if (pinRelay) await runCommand('taskset', ['-a', '-p', '-c', pinRelay, String(relay.pid)]);
+      if (pinLoad) {
+        await runCommand('taskset', ['-a', '-p', '-c', pinLoad, String(source.pid)]);
+        await runCommand('taskset', ['-a', '-p', '-c', pinLoad, String(sink.pid)]);
+      }
       await sleep(1500);
       await recorder.stop('SIGINT', 30_000);
-      const events = SYSCALLS.flatMap((s) => ['-e', `syscalls:sys_enter_${s}`]);
+      const events = trace ? SYSCALLS.flatMap((s) => ['-e', `syscalls:sys_enter_${s}`]) : [];
       const cs0 = await voluntarySwitches(relay.pid);
+      const x0 = await readFile(`/tmp/tg-x-${relay.pid}.txt`, 'utf8').catch(() => '');
+      const proc0 = await cpuSecondsOf(relay.pid);
+      const sched0 = await threadCpuSecondsOf(relay.pid);
+      const load0 = await cpuSecondsOfAll([source.pid, sink.pid]);
       const b0 = await sink.bytes();
       const stat = await runCommand('perf', [
         'stat', '-x', ',', '-e', 'task-clock', '-e', 'context-switches', ...events, '-p', String(relay.pid),
@@ -97,6 +117,10 @@ async function measure(
       ]);
       const b1 = await sink.bytes();
       const cs1 = await voluntarySwitches(relay.pid);
+      const x1 = await readFile(`/tmp/tg-x-${relay.pid}.txt`, 'utf8').catch(() => '');
+      const proc1 = await cpuSecondsOf(relay.pid);
+      const sched1 = await threadCpuSecondsOf(relay.pid);
+      const load1 = await cpuSecondsOfAll([source.pid, sink.pid]);
       if (profileDir !== undefined) {
         // A call-graph profile of the same workload right after the counted window (perf adds its own cost).
         const file = join(profileDir, `${path}-${streams}.perf.data`);
@@ -128,7 +152,14 @@ async function measure(
       const positive = spliceSizes.filter((v) => v > 0);
       return {
         path, streams, gbps: ((b1 - b0) * 8) / seconds / 1e9, gib,
-        perGiB, wakeupsPerGiB: wakeups,
+        // The same window three ways: perf's task-clock (in perGiB), the run time the scheduler counted
+        // (schedstat) and the tick-sampled utime + stime the relay bench reads (/proc/<pid>/stat).
+        cpuMsPerGiB: {
+          sched: Math.round(((sched1 - sched0) * 1000) / gib),
+          proc: Math.round(((proc1 - proc0) * 1000) / gib),
+          load: Math.round(((load1 - load0) * 1000) / gib),
+        },
+        perGiB, wakeupsPerGiB: wakeups, x0, x1,
         spliceSample: {
           calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
           meanBytes: positive.length === 0 ? 0 : Math.round(positive.reduce((a, b) => a + b, 0) / positive.length),
@@ -152,12 +183,16 @@ async function main(): Promise<void> {
   const streamsList = (flagValue(argv, '--streams') ?? '100,1000').split(',').map(Number);
   const seconds = Number(flagValue(argv, '--seconds') ?? 3);
   const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
+  const trace = !argv.includes('--no-trace');
+  const rounds = Number(flagValue(argv, '--rounds') ?? 1);
   const load = await startStreamLoad();
   try {
-    for (const streams of streamsList) {
-      for (const path of paths) {
-        const result = await measure(path, streams, seconds, load, flagValue(argv, '--profile'));
-        process.stdout.write(JSON.stringify(result) + '\n');
+    for (let round = 0; round < rounds; round++) {
+      for (const streams of streamsList) {
+        for (const path of paths) {
+          const result = await measure(path, streams, seconds, load, flagValue(argv, '--profile'), trace);
+          process.stdout.write(JSON.stringify({ round, ...result }) + '\n');
+        }
       }
     }
   } finally {
