@@ -8,6 +8,8 @@
  *     [--profile DIR]   also `perf record -g` 2 s of each run into DIR/<path>-<streams>.perf.data
  *     [--no-trace]      count no syscalls (their tracepoints cost the relay a little per call)
  *     [--rounds N]      repeat the whole set N times (interleaved)
+ *     [--pin R/L]       pin the relay's threads to CPUs R and the source and sink to L (taskset lists, e.g. 1/0):
+ *                       where the relay runs beside its load moves its CPU per GiB more than any relay change
  * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run).
  *
  * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
@@ -59,6 +61,12 @@ async function startPath(path: string, sinkPort: number): Promise<Running> {
   return { pid: running.cpuPid, port: running.ports[0] as number, stop: () => running.stop() };
 }
 
+/** CPUs for the relay's threads and for the source's and sink's (taskset lists). */
+interface Pin {
+  readonly relay: string;
+  readonly load: string;
+}
+
 async function voluntarySwitches(pid: number): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const tid of await readdir(`/proc/${pid}/task`)) {
@@ -82,6 +90,7 @@ function histogram(values: number[], bounds: number[]): string {
 
 async function measure(
   path: string, streams: number, seconds: number, load: StreamLoad, profileDir: string | undefined, trace: boolean,
+  pin: Pin | undefined,
 ): Promise<Record<string, unknown>> {
   const sink = load.sink;
   const relay = await startPath(path, sink.port);
@@ -95,18 +104,16 @@ async function measure(
     await sleep(500);
     const source = await load.startSource(relay.port, streams);
     try {
-      const pinRelay = process.env['RS_PIN_RELAY'];
-      const pinLoad = process.env['RS_PIN_LOAD'];
-      if (pinRelay) await runCommand('taskset', ['-a', '-p', '-c', pinRelay, String(relay.pid)]);
-      if (pinLoad) {
-        await runCommand('taskset', ['-a', '-p', '-c', pinLoad, String(source.pid)]);
-        await runCommand('taskset', ['-a', '-p', '-c', pinLoad, String(sink.pid)]);
+      if (pin !== undefined) {
+        await runCommand('taskset', ['-a', '-p', '-c', pin.relay, String(relay.pid)]);
+        for (const pid of [source.pid, sink.pid]) {
+          await runCommand('taskset', ['-a', '-p', '-c', pin.load, String(pid)]);
+        }
       }
       await sleep(1500);
       await recorder.stop('SIGINT', 30_000);
       const events = trace ? SYSCALLS.flatMap((s) => ['-e', `syscalls:sys_enter_${s}`]) : [];
       const cs0 = await voluntarySwitches(relay.pid);
-      const x0 = await readFile(`/tmp/tg-x-${relay.pid}.txt`, 'utf8').catch(() => '');
       const proc0 = await cpuSecondsOf(relay.pid);
       const sched0 = await threadCpuSecondsOf(relay.pid);
       const load0 = await cpuSecondsOfAll([source.pid, sink.pid]);
@@ -117,7 +124,6 @@ async function measure(
       ]);
       const b1 = await sink.bytes();
       const cs1 = await voluntarySwitches(relay.pid);
-      const x1 = await readFile(`/tmp/tg-x-${relay.pid}.txt`, 'utf8').catch(() => '');
       const proc1 = await cpuSecondsOf(relay.pid);
       const sched1 = await threadCpuSecondsOf(relay.pid);
       const load1 = await cpuSecondsOfAll([source.pid, sink.pid]);
@@ -159,7 +165,7 @@ async function measure(
           proc: Math.round(((proc1 - proc0) * 1000) / gib),
           load: Math.round(((load1 - load0) * 1000) / gib),
         },
-        perGiB, wakeupsPerGiB: wakeups, x0, x1,
+        perGiB, wakeupsPerGiB: wakeups,
         spliceSample: {
           calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
           meanBytes: positive.length === 0 ? 0 : Math.round(positive.reduce((a, b) => a + b, 0) / positive.length),
@@ -185,12 +191,14 @@ async function main(): Promise<void> {
   const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
   const trace = !argv.includes('--no-trace');
   const rounds = Number(flagValue(argv, '--rounds') ?? 1);
+  const pinFlag = flagValue(argv, '--pin')?.split('/');
+  const pin = pinFlag === undefined ? undefined : { relay: pinFlag[0] ?? '0', load: pinFlag[1] ?? '0' };
   const load = await startStreamLoad();
   try {
     for (let round = 0; round < rounds; round++) {
       for (const streams of streamsList) {
         for (const path of paths) {
-          const result = await measure(path, streams, seconds, load, flagValue(argv, '--profile'), trace);
+          const result = await measure(path, streams, seconds, load, flagValue(argv, '--profile'), trace, pin);
           process.stdout.write(JSON.stringify({ round, ...result }) + '\n');
         }
       }
