@@ -712,7 +712,10 @@ bool Loop::PumpDirection(Relay* r, int d) {
   uint64_t before = D.bytes;
   bool progress = Drain(r, D, dstSide);
   if (r->closed) return false;
-  if (!D.srcEof && D.srcReadable) {
+  // Bytes waiting for a full destination: the source keeps its own until the destination takes these (EPOLLOUT
+  // brings the direction back, still readable). Topping the pipe up behind a blocked reader made a second, smaller
+  // read per wake-up, each window update of it sending the source's queued bytes from this thread.
+  if (!D.srcEof && D.srcReadable && (D.inPipe == 0 || D.dstWritable)) {
     progress = Fill(r, D, d) || progress;
     if (r->closed) return false;
   }
