@@ -118,11 +118,13 @@ async function measure(
       const sched0 = await threadCpuSecondsOf(relay.pid);
       const load0 = await cpuSecondsOfAll([source.pid, sink.pid]);
       const b0 = await sink.bytes();
+      const t0 = performance.now();
       const stat = await runCommand('perf', [
-        'stat', '-x', ',', '-e', 'task-clock', '-e', 'context-switches', ...events, '-p', String(relay.pid),
-        '--', 'sleep', String(seconds),
+        'stat', '-x', ',', '-e', 'duration_time', '-e', 'task-clock', '-e', 'context-switches', ...events,
+        '-p', String(relay.pid), '--', 'sleep', String(seconds),
       ]);
       const b1 = await sink.bytes();
+      const windowSeconds = (performance.now() - t0) / 1000;
       const cs1 = await voluntarySwitches(relay.pid);
       const proc1 = await cpuSecondsOf(relay.pid);
       const sched1 = await threadCpuSecondsOf(relay.pid);
@@ -133,12 +135,19 @@ async function measure(
         await runCommand('perf', ['record', '-q', '-g', '-o', file, '-p', String(relay.pid), '--', 'sleep', '2']);
       }
       const gib = (b1 - b0) / GiB;
-      const perGiB: Record<string, number> = {};
+      const counted = new Map<string, number>();
       for (const line of stat.stderr.split('\n')) {
         const [value, , event] = line.split(',');
         if (event === undefined || value === undefined || !/^[\d.]+$/.test(value)) continue;
-        const name = event.replace('syscalls:sys_enter_', '');
-        perGiB[name] = Math.round(Number(value) / gib);
+        counted.set(event.replace('syscalls:sys_enter_', ''), Number(value));
+      }
+      // perf counts over its own window, shorter than the bytes' (its start-up and exit, up to a second under load):
+      // its counts are divided by the bytes of its window (at the window's mean rate), not of the whole one.
+      const perfSeconds = (counted.get('duration_time') ?? windowSeconds * 1e9) / 1e9;
+      const perfGiB = gib * Math.min(1, perfSeconds / windowSeconds);
+      const perGiB: Record<string, number> = {};
+      for (const [name, value] of counted) {
+        if (name !== 'duration_time') perGiB[name] = Math.round(value / perfGiB);
       }
       const wakeups: Record<string, number> = {};
       for (const [thread, count] of cs1) {
@@ -157,7 +166,7 @@ async function measure(
       }
       const positive = spliceSizes.filter((v) => v > 0);
       return {
-        path, streams, gbps: ((b1 - b0) * 8) / seconds / 1e9, gib,
+        path, streams, gbps: ((b1 - b0) * 8) / windowSeconds / 1e9, gib, perfShareOfWindow: perfSeconds / windowSeconds,
         // The same window three ways: perf's task-clock (in perGiB), the run time the scheduler counted
         // (schedstat) and the tick-sampled utime + stime the relay bench reads (/proc/<pid>/stat).
         cpuMsPerGiB: {
