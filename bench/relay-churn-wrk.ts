@@ -11,6 +11,8 @@
  * `tidegate-native-nogrants`: the addon accepts but decides nothing ahead (`TIDEGATE_NATIVE_GRANTS=0`).
  * `tidegate-native-base`: another build's default native path, for a before / after in the same rounds (set
  * `TIDEGATE_BENCH_BASELINE_ROOT` to its checkout, built with its addon).
+ * `haproxy-1t`: HAProxy with `nbthread 1`, one thread like tidegate's one relay thread (`haproxy` runs one thread per
+ * core, its default), to tell a per-connection cost from a share of the scheduler when conn/s differ.
  *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */
@@ -50,7 +52,9 @@ async function startPath(path: string, nginxPort: number): Promise<Running> {
     });
     return { port, pid: tg.cpuPid, stop: () => tg.stop() };
   }
-  const running = path === 'haproxy' ? await startHaproxy([nginxPort]) : await startSpliceRelay([nginxPort]);
+  const running = path === 'haproxy' ? await startHaproxy([nginxPort])
+    : path === 'haproxy-1t' ? await startHaproxy([nginxPort], { threads: 1, label: path })
+    : await startSpliceRelay([nginxPort]);
   return { port: running.ports[0] as number, pid: running.cpuPid, stop: () => running.stop() };
 }
 

@@ -169,7 +169,6 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
     r->id = id;
     r->fds[kClient] = clientFd;
     r->fds[kTarget] = targetFd;
-    for (int s = 0; s < 2; s++) r->endpoints[s] = Endpoint{r, s};
     r->dirs[kIn].src = clientFd;
     r->dirs[kIn].dst = targetFd;
     r->dirs[kOut].src = targetFd;

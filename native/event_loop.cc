@@ -35,6 +35,12 @@ constexpr int kMaxAccepts = 64;  // accepts per listener event (level-triggered:
 constexpr int kMaxBacklog = 4096;  // the services' listen backlog: what unlisten may find queued
 // A relay fd's first registration: everything a relay may wait for. Narrowed later (Loop::Interest).
 constexpr uint32_t kWideEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// A relay's epoll data (Loop::EventKey): bit 0 set (a listener's is its aligned address, an eventfd's 0), bit 1 the
+// side, then its slot in the loop's table and the low bits of its serial.
+constexpr int kSlotBits = 24;
+constexpr uint64_t kSlotMask = (uint64_t{1} << kSlotBits) - 1;
+constexpr int kSerialShift = 2 + kSlotBits;
+constexpr uint64_t kSerialMask = ~uint64_t{0} >> kSerialShift;
 // Narrowing starts once a relay moved this much: a short connection wastes an event or so (measured: 1.9 more
 // epoll_ctl per connection under churn when every relay narrowed), a stream wastes one per segment while blocked.
 constexpr uint64_t kNarrowAfterBytes = 256 * 1024;
@@ -172,15 +178,16 @@ void Loop::Run() {
         commands = true;
         continue;
       }
-      Endpoint* ep = static_cast<Endpoint*>(events[i].data.ptr);
-      if (ep->relay == nullptr) {
-        Accept(reinterpret_cast<Listener*>(ep), kMaxAccepts);  // ep is a Listener's first member
+      const uint64_t key = events[i].data.u64;
+      if ((key & 1) == 0) {
+        Accept(static_cast<Listener*>(events[i].data.ptr), kMaxAccepts);
         // Connections waiting for an answer go to JS now, not after this iteration's relay work: their admission (and
         // the dial that answers it) overlaps with that work instead of waiting for it. Granted ones need no answer.
         if (batch_.size() > lazyFields_) Flush();
         continue;
       }
-      OnEvents(ep, events[i].events);
+      // Nullptr: the relay closed (earlier in this batch, or its registration outlived it, see CloseFd).
+      if (Relay* r = Resolve(key)) OnEvents(r, static_cast<int>((key >> 1) & 1), events[i].events);
     }
     if (commands && DrainCommands()) stopping_ = true;
     if (!again_.empty()) {
@@ -304,6 +311,7 @@ void Loop::StartRelay(Relay* r) {
   relays_.emplace(r->id, r);
   live_.fetch_add(1, std::memory_order_relaxed);
   r->lastActiveNs = now_;
+  Register(r);
   const bool dial = r->fds[kTarget] < 0;
   for (int s = 0; s < (dial ? 1 : 2); s++) {
     if (!Watch(r, s)) {
@@ -397,7 +405,7 @@ bool Loop::WatchListener(Listener* l, bool on) {
   if (l->watching == on) return true;
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.ptr = &l->ep;
+  ev.data.ptr = l;
   if (epoll_ctl(epfd_, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) != 0) return false;
   l->watching = on;
   return true;
@@ -475,12 +483,48 @@ void Loop::Accept(Listener* l, int max) {
   }
 }
 
+// Epoll data cannot dangle: it names the relay by slot and serial, not by address. A registration may outlive its
+// relay (see CloseFd); its events then resolve to no relay, or a slot's next relay has another serial.
+void Loop::Register(Relay* r) {
+  TG_ASSERT(r->serial == 0);
+  if (freeSlots_.empty()) {
+    freeSlots_.push_back(static_cast<uint32_t>(slots_.size()));
+    slots_.push_back(nullptr);
+  }
+  r->slot = freeSlots_.back();
+  freeSlots_.pop_back();
+  r->serial = nextSerial_++;
+  slots_[r->slot] = r;
+}
+
+void Loop::Unregister(Relay* r) {
+  if (r->serial == 0) return;
+  slots_[r->slot] = nullptr;
+  freeSlots_.push_back(r->slot);
+  r->serial = 0;
+}
+
+uint64_t Loop::EventKey(const Relay* r, int side) {
+  return 1 | (static_cast<uint64_t>(side) << 1) | (static_cast<uint64_t>(r->slot) << 2) |
+         ((r->serial & kSerialMask) << kSerialShift);
+}
+
+Relay* Loop::Resolve(uint64_t key) const {
+  const uint64_t slot = (key >> 2) & kSlotMask;
+  if (slot >= slots_.size()) return nullptr;
+  Relay* r = slots_[slot];
+  if (r == nullptr || (r->serial & kSerialMask) != key >> kSerialShift) return nullptr;
+  return r;
+}
+
 bool Loop::Watch(Relay* r, int side) {
+  // More relays at once than slots (16 M, past any fd limit): refused like a failed registration.
+  if (r->slot > kSlotMask) return false;
   epoll_event ev{};
   ev.events = kWideEvents;
-  ev.data.ptr = &r->endpoints[side];
+  ev.data.u64 = EventKey(r, side);
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, r->fds[side], &ev) != 0) return false;
-  r->endpoints[side].events = kWideEvents;
+  r->watched[side] = kWideEvents;
   return true;
 }
 
@@ -505,25 +549,26 @@ static uint32_t NeededEvents(const Relay* r, int s) {
 // connection is never narrowed (kNarrowAfterBytes), so it makes no epoll_ctl beyond the add and the delete.
 void Loop::Interest(Relay* r, bool narrow) {
   for (int s = 0; s < 2; s++) {
-    Endpoint& ep = r->endpoints[s];
     const uint32_t need = NeededEvents(r, s);
-    const uint32_t want = narrow ? need : (ep.events | need);
-    if (want == ep.events) continue;
+    const uint32_t want = narrow ? need : (r->watched[s] | need);
+    if (want == r->watched[s]) continue;
     epoll_event ev{};
     ev.events = want;
-    ev.data.ptr = &ep;
-    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, r->fds[s], &ev) == 0) ep.events = want;
+    ev.data.u64 = EventKey(r, s);
+    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, r->fds[s], &ev) == 0) r->watched[s] = want;
   }
 }
 
-// Deregisters, then closes. close() alone drops the epoll registration only when it releases the last reference to
-// the file description, and the addon's fd is not always the last: Node's fd of a handed-over socket lives until
-// the JS thread destroys that socket (after start()/dial() returned, possibly after this loop closed the relay),
-// and a child process between fork and exec holds a copy of every fd. A registration that outlives the close keeps
-// pointing at the relay's Endpoint, which is freed at the end of this iteration: its next event is a use after free.
+// Deregisters, then closes; an fd the loop holds alone (`sole`, Relay::sole) is just closed. close() drops the epoll
+// registration only when it releases the last reference to the file description. Node's fd of a handed-over socket
+// lives until the JS thread destroys that socket (possibly after this loop closed the relay): such a registration
+// would report the socket's events for as long, so it is deleted first. A sole fd's registration goes with its
+// close, except while a child between fork and exec holds a copy of every fd: the registration then lasts until the
+// exec, and its events name a relay that is gone (Resolve finds none; the epoll data is a slot and a serial, never an
+// address, so nothing is read from freed memory). That spares a syscall per fd of every short connection.
 // EPOLL_CTL_DEL of an fd that was never added (a failed Watch) fails with ENOENT, harmlessly.
-void Loop::CloseFd(int fd) {
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+void Loop::CloseFd(int fd, bool sole) {
+  if (!sole) epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
   close(fd);
 }
 
@@ -627,9 +672,13 @@ void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
     return;
   }
   if (r->phase != kConnecting) return;
+  // A connect that failed reports EPOLLERR or EPOLLHUP (with EPOLLOUT: the socket is shut down); EPOLLOUT alone
+  // means connected, so SO_ERROR is read only with one of them.
   int err = 0;
-  socklen_t len = sizeof(err);
-  if (getsockopt(r->fds[kTarget], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (events & (EPOLLERR | EPOLLHUP)) {
+    socklen_t len = sizeof(err);
+    if (getsockopt(r->fds[kTarget], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  }
   if (err != 0) {
     ConnectFailed(r, err);
   } else if (events & EPOLLOUT) {
@@ -641,13 +690,10 @@ void Loop::OnDialEvents(Relay* r, int side, uint32_t events) {
   }
 }
 
-void Loop::OnEvents(Endpoint* ep, uint32_t events) {
+void Loop::OnEvents(Relay* r, int s, uint32_t events) {
   TG_ASSERT(OnLoopThread());
-  TG_ASSERT(ep != nullptr && ep->relay != nullptr && (ep->side == kClient || ep->side == kTarget) &&
-            ep == &ep->relay->endpoints[ep->side]);
-  Relay* r = ep->relay;
-  if (r->closed) return;
-  int s = ep->side;
+  TG_ASSERT(r != nullptr && (s == kClient || s == kTarget));
+  if (r->closed || r->fds[s] < 0) return;
   if (r->phase != kRelaying) {
     OnDialEvents(r, s, events);
     return;
@@ -1036,9 +1082,10 @@ void Loop::Close(Relay* r, int reason, int resetSide) {
     setsockopt(r->fds[1 - resetSide], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
   }
   for (int s = 0; s < 2; s++) {
-    if (r->fds[s] >= 0) CloseFd(r->fds[s]);  // not always the last reference (Node's fd, a fork): see CloseFd
+    if (r->fds[s] >= 0) CloseFd(r->fds[s], r->sole[s]);  // not always the last reference (Node's fd): see CloseFd
     r->fds[s] = -1;
   }
+  Unregister(r);  // its key resolves to nothing from now on, in this iteration's events too
   for (int d = 0; d < 2; d++) {
     Direction& D = r->dirs[d];
     // Bytes read but never delivered are not used: the user's other relays may move them.

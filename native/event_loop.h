@@ -45,10 +45,9 @@ struct Command {
   bool shared = false;  // kListen: other processes hold the socket too (Listener::shared)
 };
 
-// A listening socket the loop accepts on. `ep` comes first: its relay is nullptr, which tells a listener's epoll
-// events from a relay's.
+// A listening socket the loop accepts on. Its epoll data is its address (aligned: the low bit is clear, which tells
+// it from a relay's key).
 struct Listener {
-  Endpoint ep{nullptr, -1};
   uint64_t id = 0;
   int fd = -1;
   bool watching = false;
@@ -80,13 +79,18 @@ class Loop {
   bool DrainCommands();
   void StartRelay(Relay* r);
   bool Watch(Relay* r, int side);
-  void CloseFd(int fd);
+  void CloseFd(int fd, bool sole = false);
   void BeginConnect(Relay* r);
   void SetTarget(Relay* r, int fd);
   void Connected(Relay* r);
   void ConnectFailed(Relay* r, int err);
   void OnDialEvents(Relay* r, int side, uint32_t events);
-  void OnEvents(Endpoint* ep, uint32_t events);
+  void OnEvents(Relay* r, int side, uint32_t events);
+  // A relay's epoll data (see Relay::slot): taken when it first registers, given back when it closes.
+  void Register(Relay* r);
+  void Unregister(Relay* r);
+  static uint64_t EventKey(const Relay* r, int side);
+  Relay* Resolve(uint64_t key) const;
   void Listen(uint64_t id, int fd, int64_t tune, bool shared);
   void Unlisten(uint64_t id);
   void CloseListener(Listener* l);
@@ -131,6 +135,9 @@ class Loop {
   int64_t nextTickNs_ = 0;
   bool stopping_ = false;
   std::unordered_map<uint64_t, Relay*> relays_;
+  std::vector<Relay*> slots_;         // registered relays by Relay::slot (nullptr: free)
+  std::vector<uint32_t> freeSlots_;
+  uint64_t nextSerial_ = 1;
   std::vector<Relay*> again_;      // still had work after their pump budget: run again before sleeping
   std::vector<Relay*> throttled_;  // waiting for rate-limit tokens
   std::vector<Relay*> graveyard_;  // closed during this iteration; freed at its end

@@ -28,15 +28,6 @@ struct DialSpec {
 // An engine-side dial moves a relay from connecting to relaying; between targets it waits for JS to pick the next.
 enum Phase : int { kRelaying = 0, kConnecting = 1, kAwaitingTarget = 2 };
 
-struct Relay;
-
-// The epoll user data of one fd.
-struct Endpoint {
-  Relay* relay;
-  int side;
-  uint32_t events = 0;  // what this fd is registered for now (Loop::Interest keeps it to what the relay waits for)
-};
-
 struct Direction {
   int src = -1;
   int dst = -1;
@@ -71,11 +62,15 @@ struct Direction {
 struct Relay {
   uint64_t id = 0;
   int fds[2] = {-1, -1};
-  Endpoint endpoints[2];
+  uint32_t watched[2] = {0, 0};  // what each fd is registered for now (Loop::Interest keeps it to what it waits for)
   Direction dirs[2];
   // The loop's fd is the socket's only one (accepted by a listener here, or dialed here): its close() sends the FIN,
   // where a dup of Node's fd may wait for Node's close.
   bool sole[2] = {false, false};
+  // The relay's name in its loop's epoll registrations (Loop::EventKey): a slot in the loop's table and a serial that
+  // is never given twice, so an event of a registration that outlived its relay finds no relay (see Loop::Resolve).
+  uint32_t slot = 0;
+  uint64_t serial = 0;  // 0 = not registered yet
   bool copyMode = false;      // splice refused (EINVAL/ENOSYS) for these fds: read/write instead
   bool closed = false;
   bool dirty = false;         // counters changed since the last stats batch

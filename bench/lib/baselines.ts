@@ -117,10 +117,13 @@ export function haproxyConfig(
 }
 
 /** HAProxy in the foreground (-db), so stopping the child stops it. */
-export async function startHaproxy(targetPorts: readonly number[]): Promise<RunningPath> {
+export async function startHaproxy(
+  targetPorts: readonly number[], options: { threads?: number; label?: string } = {},
+): Promise<RunningPath> {
   const ports = await freePorts(targetPorts.length);
   const dir = await mkdtemp(join(tmpdir(), 'tidegate-haproxy-'));
   const configFile = join(dir, 'haproxy.cfg');
-  await writeFile(configFile, haproxyConfig(ports, targetPorts));
-  return startManaged('haproxy', 'haproxy', ['-db', '-f', configFile], ports, dir);
+  const threads = options.threads === undefined ? {} : { threads: options.threads };
+  await writeFile(configFile, haproxyConfig(ports, targetPorts, threads));
+  return startManaged(options.label ?? 'haproxy', 'haproxy', ['-db', '-f', configFile], ports, dir);
 }

@@ -181,7 +181,21 @@ async function startPath(path: string, targets: Targets): Promise<RelayUnderTest
   }
 }
 
+/** Phases of one path's round; `TIDEGATE_BENCH_RELAY_PHASES=churn,connect` runs only those (e.g. a churn A/B). */
+export const PHASES = ['single', 'churn', 'connect', 'proxy', 'streams'] as const;
+type Phase = (typeof PHASES)[number];
+
+function phasesFromEnv(): ReadonlySet<Phase> {
+  const raw = process.env['TIDEGATE_BENCH_RELAY_PHASES'];
+  if (raw === undefined || raw.trim() === '') return new Set(PHASES);
+  const wanted = raw.split(',').map((p) => p.trim());
+  const unknown = wanted.filter((p) => !(PHASES as readonly string[]).includes(p));
+  if (unknown.length > 0) throw new Error(`TIDEGATE_BENCH_RELAY_PHASES: unknown ${unknown.join(', ')}`);
+  return new Set(wanted as Phase[]);
+}
+
 interface Durations {
+  readonly phases: ReadonlySet<Phase>;
   readonly churnConcurrency: number;
   readonly windowMs: number;
   readonly iperfSeconds: number;
@@ -253,16 +267,50 @@ function addStreams(out: MetricCollector, name: string, path: string, result: St
 async function measurePath(
   relay: RelayUnderTest, targets: Targets, durations: Durations, out: MetricCollector,
 ): Promise<string> {
-  const single: { gbps: number; cpuPerGiB: number; transferCpuPerGiB?: number } = targets.iperfPort !== null
-    ? await measureIperf3(relay, durations)
-    : await measureBuiltinStream(relay, targets.streams, 1, durations);
-  relay.assertAlive();
-  out.add('single.throughput', relay.path, 'Gbit/s', 'higher', single.gbps);
-  out.add('single.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.cpuPerGiB);
-  if (single.transferCpuPerGiB !== undefined) {
-    out.add('single.transferCpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.transferCpuPerGiB);
+  const summary: string[] = [];
+  if (durations.phases.has('single')) {
+    const single: { gbps: number; cpuPerGiB: number; transferCpuPerGiB?: number } = targets.iperfPort !== null
+      ? await measureIperf3(relay, durations)
+      : await measureBuiltinStream(relay, targets.streams, 1, durations);
+    relay.assertAlive();
+    out.add('single.throughput', relay.path, 'Gbit/s', 'higher', single.gbps);
+    out.add('single.cpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.cpuPerGiB);
+    if (single.transferCpuPerGiB !== undefined) {
+      out.add('single.transferCpuPerGiB', relay.path, 'CPU-s/GiB', 'lower', single.transferCpuPerGiB);
+    }
+    summary.push(`${single.gbps.toFixed(2)} Gbit/s, ${single.cpuPerGiB.toFixed(3)} CPU-s/GiB`);
   }
+  if (durations.phases.has('churn')) summary.push(await measureChurn(relay, durations, out));
+  if (durations.phases.has('connect')) {
+    // One client at a time: the cost a single connection pays through the relay (connect, 1 KiB each way, close)
+    // without queueing behind other clients — where a per-connection delay shows in full.
+    const single1 = await runChurn(relay.churnPort, 1, durations.windowMs, CHURN_SIZE);
+    relay.assertAlive();
+    if (single1.connections > 0) {
+      out.add('connect.p50', relay.path, 'ms', 'lower', single1.p50);
+      out.add('connect.p99', relay.path, 'ms', 'lower', single1.p99);
+    }
+    summary.push(`one client p50 ${single1.p50.toFixed(2)} ms`);
+  }
+  if (relay.proxyPort !== null && durations.phases.has('proxy')) {
+    summary.push(await measureProxyChurn(relay, targets, durations, out));
+  }
+  if (durations.phases.has('streams')) {
+    const many = await measureBuiltinStream(relay, targets.streams, STREAMS, durations);
+    relay.assertAlive();
+    addStreams(out, 'streams100', relay.path, many);
+    summary.push(`${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s ${many.cpuPerGiB.toFixed(3)} CPU-s/GiB`);
+    if (durations.manyStreams) {
+      const more = await measureBuiltinStream(relay, targets.streams, MANY_STREAMS, durations);
+      relay.assertAlive();
+      addStreams(out, 'streams1000', relay.path, more);
+      summary.push(`${MANY_STREAMS} streams ${more.gbps.toFixed(2)} Gbit/s ${more.cpuPerGiB.toFixed(3)} CPU-s/GiB`);
+    }
+  }
+  return summary.join('; ');
+}
 
+async function measureChurn(relay: RelayUnderTest, durations: Durations, out: MetricCollector): Promise<string> {
   const cpu0 = await cpuSecondsOf(relay.cpuPid);
   const churn = await runChurn(relay.churnPort, durations.churnConcurrency, durations.windowMs, CHURN_SIZE);
   const cpu1 = await cpuSecondsOf(relay.cpuPid);
@@ -274,51 +322,27 @@ async function measurePath(
   if (churn.connections > 0) {
     out.add('churn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((cpu1 - cpu0) * 1000) / churn.connections);
   }
+  return `churn ${Math.round(churn.connPerSec)} conn/s p99 ${churn.p99.toFixed(1)} ms` +
+    (churn.errors > 0 ? ` (${churn.errors} errors)` : '');
+}
 
-  // One client at a time: the cost a single connection pays through the relay (connect, 1 KiB each way, close)
-  // without queueing behind other clients — where a per-connection delay shows in full.
-  const single1 = await runChurn(relay.churnPort, 1, durations.windowMs, CHURN_SIZE);
+/** The same churn through the SOCKS5 service: handshake, CONNECT to the churn server, 1 KiB each way, close. */
+async function measureProxyChurn(
+  relay: RelayUnderTest, targets: Targets, durations: Durations, out: MetricCollector,
+): Promise<string> {
+  const p0 = await cpuSecondsOf(relay.cpuPid);
+  const proxied = await runChurn(
+    relay.proxyPort!, durations.churnConcurrency, durations.windowMs, CHURN_SIZE, targets.churnPort,
+  );
+  const p1 = await cpuSecondsOf(relay.cpuPid);
   relay.assertAlive();
-  if (single1.connections > 0) {
-    out.add('connect.p50', relay.path, 'ms', 'lower', single1.p50);
-    out.add('connect.p99', relay.path, 'ms', 'lower', single1.p99);
+  out.add('proxyChurn.connPerSec', relay.path, 'conn/s', 'higher', proxied.connPerSec);
+  out.add('proxyChurn.p99', relay.path, 'ms', 'lower', proxied.p99);
+  if (proxied.connections > 0) {
+    out.add('proxyChurn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((p1 - p0) * 1000) / proxied.connections);
   }
-
-  let proxyNote = '';
-  if (relay.proxyPort !== null) {
-    // The same churn through the SOCKS5 service: handshake, CONNECT to the churn server, 1 KiB each way, close.
-    const p0 = await cpuSecondsOf(relay.cpuPid);
-    const proxied = await runChurn(
-      relay.proxyPort, durations.churnConcurrency, durations.windowMs, CHURN_SIZE, targets.churnPort,
-    );
-    const p1 = await cpuSecondsOf(relay.cpuPid);
-    relay.assertAlive();
-    out.add('proxyChurn.connPerSec', relay.path, 'conn/s', 'higher', proxied.connPerSec);
-    out.add('proxyChurn.p99', relay.path, 'ms', 'lower', proxied.p99);
-    if (proxied.connections > 0) {
-      out.add('proxyChurn.cpuMsPerConn', relay.path, 'CPU-ms/conn', 'lower', ((p1 - p0) * 1000) / proxied.connections);
-    }
-    proxyNote = `; SOCKS5 churn ${Math.round(proxied.connPerSec)} conn/s` +
-      (proxied.errors > 0 ? ` (${proxied.errors} errors)` : '');
-  }
-
-  const many = await measureBuiltinStream(relay, targets.streams, STREAMS, durations);
-  relay.assertAlive();
-  addStreams(out, 'streams100', relay.path, many);
-
-  let manyNote = '';
-  if (durations.manyStreams) {
-    const more = await measureBuiltinStream(relay, targets.streams, MANY_STREAMS, durations);
-    relay.assertAlive();
-    addStreams(out, 'streams1000', relay.path, more);
-    manyNote = `; ${MANY_STREAMS} streams ${more.gbps.toFixed(2)} Gbit/s ${more.cpuPerGiB.toFixed(3)} CPU-s/GiB`;
-  }
-
-  return `${single.gbps.toFixed(2)} Gbit/s, ${single.cpuPerGiB.toFixed(3)} CPU-s/GiB; ` +
-    `churn ${Math.round(churn.connPerSec)} conn/s ` +
-    `p99 ${churn.p99.toFixed(1)} ms${churn.errors > 0 ? ` (${churn.errors} errors)` : ''}; ` +
-    `one client p50 ${single1.p50.toFixed(2)} ms; ` +
-    `${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s ${many.cpuPerGiB.toFixed(3)} CPU-s/GiB${manyNote}${proxyNote}`;
+  return `SOCKS5 churn ${Math.round(proxied.connPerSec)} conn/s` +
+    (proxied.errors > 0 ? ` (${proxied.errors} errors)` : '');
 }
 
 function ratio(
@@ -398,7 +422,8 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
     ));
   }
   for (const path of NATIVE_PATHS) {
-    if (m('single.throughput', path) !== undefined) out.push(...nativeTargets(m, path));
+    const measured = m('single.throughput', path) !== undefined || m('churn.connPerSec', path) !== undefined;
+    if (measured) out.push(...nativeTargets(m, path));
   }
   for (const engine of ['native', 'js']) {
     const on = `tidegate-${engine}-health`;
@@ -420,9 +445,15 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
 
 async function run(context: BenchContext): Promise<BenchReport> {
   const notes: string[] = [];
+  const phases = phasesFromEnv();
+  if (phases.size < PHASES.length) {
+    notes.push(`phases measured: ${[...phases].join(', ')} (TIDEGATE_BENCH_RELAY_PHASES)`);
+  }
   const durations: Durations = context.quick
-    ? { churnConcurrency: CHURN_CONCURRENCY_QUICK, windowMs: 1000, iperfSeconds: 1, warmupMs: 200, manyStreams: false }
-    : { churnConcurrency: CHURN_CONCURRENCY, windowMs: 3000, iperfSeconds: 3, warmupMs: 500, manyStreams: true };
+    ? { phases, churnConcurrency: CHURN_CONCURRENCY_QUICK, windowMs: 1000, iperfSeconds: 1, warmupMs: 200,
+        manyStreams: false }
+    : { phases, churnConcurrency: CHURN_CONCURRENCY, windowMs: 3000, iperfSeconds: 3, warmupMs: 500,
+        manyStreams: true };
   const wanted: string[] = PATHS.filter((path) => context.paths === undefined || context.paths.includes(path));
   const withHeader = PROXY_PROTOCOL_PATHS.filter((path) => context.paths?.includes(path) === true);
   wanted.push(...withHeader);
