@@ -6,6 +6,11 @@
  *
  *   node dist/bench/relay-syscalls.js [--streams 100,1000] [--seconds 3] [--paths tidegate-native,haproxy,...]
  *     [--profile DIR]   also `perf record -g` 2 s of each run into DIR/<path>-<streams>.perf.data
+ *     [--no-trace]      count no syscalls (their tracepoints cost the relay a little per call)
+ *     [--rounds N]      repeat the whole set N times (interleaved)
+ *     [--pin R/L]       pin the relay's threads to CPUs R and the source and sink to L (taskset lists, e.g. 1/0):
+ *                       where the relay runs beside its load moves its CPU per GiB more than any relay change
+ * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run).
  *
  * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
  * context switches of each thread from /proc (a voluntary switch is one sleep, i.e. one wake-up), and one
@@ -21,6 +26,7 @@ import { ManagedProcess, runCommand } from './lib/process.js';
 import { startHaproxy, startSpliceRelay, type RunningPath } from './lib/baselines.js';
 import { spawnTidegate, type TidegateProcess } from './lib/tidegate.js';
 import { flagValue } from './lib/args.js';
+import { cpuSecondsOf, cpuSecondsOfAll, threadCpuSecondsOf } from './lib/cpu.js';
 
 const GiB = 1024 ** 3;
 const SYSCALLS = [
@@ -34,11 +40,16 @@ interface Running {
 }
 
 async function startPath(path: string, sinkPort: number): Promise<Running> {
-  if (path === 'tidegate-native') {
+  if (path === 'tidegate-native' || path === 'tidegate-native-base') {
     const port = await freePort();
+    const root = path === 'tidegate-native-base' ? process.env['TIDEGATE_BENCH_BASELINE_ROOT'] : undefined;
+    if (path === 'tidegate-native-base' && (root === undefined || root === '')) {
+      throw new Error(`${path}: set TIDEGATE_BENCH_BASELINE_ROOT`);
+    }
     const tg: TidegateProcess = await spawnTidegate({
       services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [`127.0.0.1:${sinkPort}`] }],
       label: path,
+      ...(root === undefined ? {} : { root }),
     });
     if (tg.relayEngine !== 'native') {
       await tg.stop();
@@ -48,6 +59,12 @@ async function startPath(path: string, sinkPort: number): Promise<Running> {
   }
   const running: RunningPath = path === 'haproxy' ? await startHaproxy([sinkPort]) : await startSpliceRelay([sinkPort]);
   return { pid: running.cpuPid, port: running.ports[0] as number, stop: () => running.stop() };
+}
+
+/** CPUs for the relay's threads and for the source's and sink's (taskset lists). */
+interface Pin {
+  readonly relay: string;
+  readonly load: string;
 }
 
 async function voluntarySwitches(pid: number): Promise<Map<string, number>> {
@@ -72,7 +89,8 @@ function histogram(values: number[], bounds: number[]): string {
 }
 
 async function measure(
-  path: string, streams: number, seconds: number, load: StreamLoad, profileDir: string | undefined,
+  path: string, streams: number, seconds: number, load: StreamLoad, profileDir: string | undefined, trace: boolean,
+  pin: Pin | undefined,
 ): Promise<Record<string, unknown>> {
   const sink = load.sink;
   const relay = await startPath(path, sink.port);
@@ -86,29 +104,50 @@ async function measure(
     await sleep(500);
     const source = await load.startSource(relay.port, streams);
     try {
+      if (pin !== undefined) {
+        await runCommand('taskset', ['-a', '-p', '-c', pin.relay, String(relay.pid)]);
+        for (const pid of [source.pid, sink.pid]) {
+          await runCommand('taskset', ['-a', '-p', '-c', pin.load, String(pid)]);
+        }
+      }
       await sleep(1500);
       await recorder.stop('SIGINT', 30_000);
-      const events = SYSCALLS.flatMap((s) => ['-e', `syscalls:sys_enter_${s}`]);
+      const events = trace ? SYSCALLS.flatMap((s) => ['-e', `syscalls:sys_enter_${s}`]) : [];
       const cs0 = await voluntarySwitches(relay.pid);
+      const proc0 = await cpuSecondsOf(relay.pid);
+      const sched0 = await threadCpuSecondsOf(relay.pid);
+      const load0 = await cpuSecondsOfAll([source.pid, sink.pid]);
       const b0 = await sink.bytes();
+      const t0 = performance.now();
       const stat = await runCommand('perf', [
-        'stat', '-x', ',', '-e', 'task-clock', '-e', 'context-switches', ...events, '-p', String(relay.pid),
-        '--', 'sleep', String(seconds),
+        'stat', '-x', ',', '-e', 'duration_time', '-e', 'task-clock', '-e', 'context-switches', ...events,
+        '-p', String(relay.pid), '--', 'sleep', String(seconds),
       ]);
       const b1 = await sink.bytes();
+      const windowSeconds = (performance.now() - t0) / 1000;
       const cs1 = await voluntarySwitches(relay.pid);
+      const proc1 = await cpuSecondsOf(relay.pid);
+      const sched1 = await threadCpuSecondsOf(relay.pid);
+      const load1 = await cpuSecondsOfAll([source.pid, sink.pid]);
       if (profileDir !== undefined) {
         // A call-graph profile of the same workload right after the counted window (perf adds its own cost).
         const file = join(profileDir, `${path}-${streams}.perf.data`);
         await runCommand('perf', ['record', '-q', '-g', '-o', file, '-p', String(relay.pid), '--', 'sleep', '2']);
       }
       const gib = (b1 - b0) / GiB;
-      const perGiB: Record<string, number> = {};
+      const counted = new Map<string, number>();
       for (const line of stat.stderr.split('\n')) {
         const [value, , event] = line.split(',');
         if (event === undefined || value === undefined || !/^[\d.]+$/.test(value)) continue;
-        const name = event.replace('syscalls:sys_enter_', '');
-        perGiB[name] = Math.round(Number(value) / gib);
+        counted.set(event.replace('syscalls:sys_enter_', ''), Number(value));
+      }
+      // perf counts over its own window, shorter than the bytes' (its start-up and exit, up to a second under load):
+      // its counts are divided by the bytes of its window (at the window's mean rate), not of the whole one.
+      const perfSeconds = (counted.get('duration_time') ?? windowSeconds * 1e9) / 1e9;
+      const perfGiB = gib * Math.min(1, perfSeconds / windowSeconds);
+      const perGiB: Record<string, number> = {};
+      for (const [name, value] of counted) {
+        if (name !== 'duration_time') perGiB[name] = Math.round(value / perfGiB);
       }
       const wakeups: Record<string, number> = {};
       for (const [thread, count] of cs1) {
@@ -127,7 +166,14 @@ async function measure(
       }
       const positive = spliceSizes.filter((v) => v > 0);
       return {
-        path, streams, gbps: ((b1 - b0) * 8) / seconds / 1e9, gib,
+        path, streams, gbps: ((b1 - b0) * 8) / windowSeconds / 1e9, gib, perfShareOfWindow: perfSeconds / windowSeconds,
+        // The same window three ways: perf's task-clock (in perGiB), the run time the scheduler counted
+        // (schedstat) and the tick-sampled utime + stime the relay bench reads (/proc/<pid>/stat).
+        cpuMsPerGiB: {
+          sched: Math.round(((sched1 - sched0) * 1000) / gib),
+          proc: Math.round(((proc1 - proc0) * 1000) / gib),
+          load: Math.round(((load1 - load0) * 1000) / gib),
+        },
         perGiB, wakeupsPerGiB: wakeups,
         spliceSample: {
           calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
@@ -152,12 +198,18 @@ async function main(): Promise<void> {
   const streamsList = (flagValue(argv, '--streams') ?? '100,1000').split(',').map(Number);
   const seconds = Number(flagValue(argv, '--seconds') ?? 3);
   const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
+  const trace = !argv.includes('--no-trace');
+  const rounds = Number(flagValue(argv, '--rounds') ?? 1);
+  const pinFlag = flagValue(argv, '--pin')?.split('/');
+  const pin = pinFlag === undefined ? undefined : { relay: pinFlag[0] ?? '0', load: pinFlag[1] ?? '0' };
   const load = await startStreamLoad();
   try {
-    for (const streams of streamsList) {
-      for (const path of paths) {
-        const result = await measure(path, streams, seconds, load, flagValue(argv, '--profile'));
-        process.stdout.write(JSON.stringify(result) + '\n');
+    for (let round = 0; round < rounds; round++) {
+      for (const streams of streamsList) {
+        for (const path of paths) {
+          const result = await measure(path, streams, seconds, load, flagValue(argv, '--profile'), trace, pin);
+          process.stdout.write(JSON.stringify({ round, ...result }) + '\n');
+        }
       }
     }
   } finally {

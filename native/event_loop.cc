@@ -708,7 +708,10 @@ void Loop::OnEvents(Relay* r, int s, uint32_t events) {
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->dirs[s].srcReadable = true;
   if (events & (EPOLLRDHUP | EPOLLHUP)) r->dirs[s].srcHup = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) r->dirs[1 - s].dstWritable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+    r->dirs[1 - s].dstWritable = true;
+    r->dirs[1 - s].sentShort = false;
+  }
   Pump(r, true);
 }
 
@@ -755,7 +758,10 @@ bool Loop::PumpDirection(Relay* r, int d) {
   uint64_t before = D.bytes;
   bool progress = Drain(r, D, dstSide);
   if (r->closed) return false;
-  if (!D.srcEof && D.srcReadable) {
+  // Bytes waiting for a full destination: the source keeps its own until the destination takes these (EPOLLOUT
+  // brings the direction back, still readable). Topping the pipe up behind a blocked reader made a second, smaller
+  // read per wake-up, each window update of it sending the source's queued bytes from this thread.
+  if (!D.srcEof && D.srcReadable && (D.inPipe == 0 || D.dstWritable)) {
     progress = Fill(r, D, d) || progress;
     if (r->closed) return false;
   }
@@ -803,6 +809,7 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
     ssize_t n = splice(D.pipe.readFd, nullptr, D.dst, nullptr, D.inPipe,
                        SPLICE_F_NONBLOCK | SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
     if (n > 0) {
+      const bool cut = static_cast<size_t>(n) < D.inPipe;
       D.inPipe -= static_cast<size_t>(n);
       D.bytes += static_cast<uint64_t>(n);
       if (D.mayBeFull) {
@@ -810,6 +817,14 @@ bool Loop::Drain(Relay* r, Direction& D, int dstSide) {
         D.srcReadable = true;  // the slots may have been what stopped it: there is room now
       }
       progress = true;
+      if (cut) {
+        // A splice into a non-blocking socket stops short where its send buffer filled: the kernel then marked it
+        // (SOCK_NOSPACE), so the room its reader frees raises EPOLLOUT. The splice that would only return EAGAIN is
+        // spared: a third of a stream's splices when its reader is the slower end. A signal can cut a splice short
+        // too, without that mark: Tick tries again if no EPOLLOUT came.
+        D.dstWritable = false;
+        D.sentShort = true;
+      }
     } else if (n == 0) {
       break;  // not expected with data in the pipe; try again on the next event
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -1020,6 +1035,7 @@ void Loop::Tick() {
     }
   }
   std::vector<std::pair<Relay*, int>> expired;
+  std::vector<Relay*> retry;
   for (auto& entry : relays_) {
     Relay* r = entry.second;
     if (r->phase != kRelaying) {
@@ -1038,8 +1054,20 @@ void Loop::Tick() {
       batch_.push_back(static_cast<double>(r->dirs[kOut].Relayed()));
       batch_.push_back(static_cast<double>(kLive));
     }
+    if (r->dirs[kIn].sentShort || r->dirs[kOut].sentShort) retry.push_back(r);
   }
   for (auto& e : expired) Close(e.first, e.second, -1);
+  // Directions stopped by a short splice that no EPOLLOUT followed yet: one more splice each says EAGAIN (then the
+  // mark stands, EPOLLOUT will come) or moves bytes (a signal had cut it short). Blocked streams cost one splice here.
+  for (Relay* r : retry) {
+    if (r->closed) continue;
+    for (Direction& D : r->dirs) {
+      if (!D.sentShort) continue;
+      D.sentShort = false;
+      D.dstWritable = true;
+    }
+    Pump(r);
+  }
 }
 
 void Loop::Close(Relay* r, int reason, int resetSide) {

@@ -41,6 +41,7 @@ struct Direction {
   size_t bufOff = 0;
   bool srcReadable = true;  // edge-triggered: assume ready until EAGAIN says otherwise
   bool dstWritable = true;
+  bool sentShort = false;   // dstWritable went false on a short splice, not EAGAIN: Tick retries if no EPOLLOUT came
   bool srcEof = false;
   bool srcHup = false;      // the source sent FIN (EPOLLRDHUP): EOF follows what is queued, so writes may cork
   bool shutDone = false;    // shutdown(dst, SHUT_WR) sent

@@ -7,18 +7,42 @@ import { listen } from '../helpers/listen.js';
 import { eventually, sleep } from '../helpers/wait.js';
 import type { NativeRelayEngine } from '../../src/relay/native/index.js';
 
+interface Stall {
+  readonly every: number;
+  readonly ms: number;
+}
+
+/**
+ * Makes a reader stop for `ms` after every `every` bytes, so the relay's destination fills and its splices into it
+ * stop short: the direction then waits for the socket's room (EPOLLOUT) to come back.
+ */
+function stallEvery(socket: net.Socket, stall: Stall): void {
+  let since = 0;
+  socket.on('data', function onStallData(chunk: Buffer) {
+    since += chunk.length;
+    if (since < stall.every) return;
+    since = 0;
+    socket.pause();
+    setTimeout(function resumeReader() {
+      socket.resume();
+    }, stall.ms);
+  });
+}
+
 /**
  * A target that drains and answers `down`, a client that sends `up`: both directions through the engine, to the
  * close.
  */
-async function relayBothWays(engine: NativeRelayEngine, up: Buffer, down: Buffer) {
+async function relayBothWays(engine: NativeRelayEngine, up: Buffer, down: Buffer, stall?: Stall) {
   let targetGot: Promise<{ bytes: number; sha256: string }> | null = null;
   const target = await listen((socket) => {
+    if (stall !== undefined) stallEvery(socket, stall);
     targetGot = drain(socket);
     void sendAll(socket, down);
   });
   const front = await startFront(engine, target.port);
   const client = await connectTo(front.port);
+  if (stall !== undefined) stallEvery(client, stall);
   const clientGot = drain(client);
   await sendAll(client, up);
   const got = await clientGot;
@@ -48,6 +72,17 @@ describe('native relay: bytes', { skip: skipNative, timeout: 120_000 }, () => {
     assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [up.length, down.length, 'done']);
     assert.ok(result.durationMs > 0);
     assert.equal(engine.nativeStats().pipesInUse, 0, 'a finished relay holds no pipe');
+    await Promise.all([front.server.close(), target.close()]);
+  });
+
+  it('relays byte-exact both ways to readers that keep stopping (destinations full mid-stream)', async () => {
+    const up = pattern(24 << 20, 31);
+    const down = pattern(24 << 20, 32);
+    const stall = { every: 3 << 20, ms: 30 };
+    const { target, front, upGot, got, result } = await relayBothWays(engine, up, down, stall);
+    assert.deepEqual([upGot.bytes, upGot.sha256], [up.length, sha256(up)]);
+    assert.deepEqual([got.bytes, got.sha256], [down.length, sha256(down)]);
+    assert.deepEqual([result.bytesIn, result.bytesOut, result.reason], [up.length, down.length, 'done']);
     await Promise.all([front.server.close(), target.close()]);
   });
 
