@@ -8,11 +8,15 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -94,6 +98,52 @@ Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Steers the reuseport group of `fd` by the CPU that receives the connection (where its SYN is handled): index =
+// cpu % group_size, the group's sockets in the order they started listening. An index past the group (a slot's
+// socket closed) falls back to the kernel's hash.
+int SteerByCpu(int fd, uint32_t group_size) {
+  sock_filter code[] = {
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_CPU)},
+      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, group_size},
+      {BPF_RET | BPF_A, 0, 0, 0},
+  };
+  sock_fprog prog = {static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) == 0 ? 0 : -errno;
+}
+
+Napi::Value SteerByCpuCall(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  int64_t size;
+  if (!IntegerArg(info, 0, 0, 2147483647, &fd)) return TypeError(info.Env(), "steerByCpu: fd: expected an fd");
+  if (!IntegerArg(info, 1, 1, 65535, &size)) return TypeError(info.Env(), "steerByCpu: size: expected 1-65535");
+  return Napi::Number::New(info.Env(), SteerByCpu(static_cast<int>(fd), static_cast<uint32_t>(size)));
+}
+
+// Every thread of this process onto the CPUs of the array (threads started later inherit the main thread's mask).
+Napi::Value PinProcess(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsArray()) return TypeError(info.Env(), "pinProcess: cpus: expected an array");
+  Napi::Array cpus = info[0].As<Napi::Array>();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (uint32_t i = 0; i < cpus.Length(); i++) {
+    Napi::Value v = cpus.Get(i);
+    double cpu = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || cpu != static_cast<int>(cpu)) {
+      return TypeError(info.Env(), "pinProcess: cpus: expected CPU numbers");
+    }
+    CPU_SET(static_cast<int>(cpu), &set);
+  }
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return Napi::Number::New(info.Env(), -errno);
+  int result = 0;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    if (sched_setaffinity(static_cast<pid_t>(std::atoi(e->d_name)), sizeof(set), &set) != 0) result = -errno;
+  }
+  closedir(dir);
+  return Napi::Number::New(info.Env(), result);
+}
+
 Napi::Value DupFd(const Napi::CallbackInfo& info) {
   int64_t fd;
   if (!IntegerArg(info, 0, 0, 2147483647, &fd)) return TypeError(info.Env(), "dupFd: fd: expected an fd");
@@ -112,6 +162,8 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 void ExportListenSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("listenSocket", Napi::Function::New(env, ListenSocket, "listenSocket"));
   exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
+  exports.Set("steerByCpu", Napi::Function::New(env, SteerByCpuCall, "steerByCpu"));
+  exports.Set("pinProcess", Napi::Function::New(env, PinProcess, "pinProcess"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
 }
 

@@ -55,6 +55,15 @@ const PATHS: readonly BenchPath[] = [
   { path: 'workers-1x2', workers: 1, env: {}, split: true },
   { path: 'workers-2-reuseport', workers: 2, env: { TIDEGATE_WORKER_LISTEN: 'reuseport' } },
   { path: 'workers-2-rr', workers: 2, env: { TIDEGATE_WORKER_LISTEN: 'cluster', NODE_CLUSTER_SCHED_POLICY: 'rr' } },
+  // Reuseport steered by the CPU that handles the SYN (cbpf), the workers unpinned / each pinned to its CPU.
+  {
+    path: 'workers-2-steer', workers: 2, env: { TIDEGATE_WORKER_LISTEN: 'reuseport', TIDEGATE_REUSEPORT_STEER: 'cpu' },
+  },
+  { path: 'workers-2-pin', workers: 2, env: { TIDEGATE_WORKER_LISTEN: 'reuseport', TIDEGATE_WORKER_PIN: '1' } },
+  {
+    path: 'workers-2-steer-pin', workers: 2,
+    env: { TIDEGATE_WORKER_LISTEN: 'reuseport', TIDEGATE_REUSEPORT_STEER: 'cpu', TIDEGATE_WORKER_PIN: '1' },
+  },
   {
     path: 'workers-2-none', workers: 2, env: { TIDEGATE_WORKER_LISTEN: 'cluster', NODE_CLUSTER_SCHED_POLICY: 'none' },
   },
@@ -203,6 +212,25 @@ async function cpuOf(pids: readonly number[]): Promise<number> {
   return total;
 }
 
+/** CPU seconds of each pid (a fleet's primary first, then its workers). */
+async function cpusOf(pids: readonly number[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of pids) out.push(await cpuSecondsOf(pid));
+  return out;
+}
+
+/** The busiest worker's share of the workers' CPU between two `cpusOf` readings (the primary, first, left out). */
+function busiestShare(before: readonly number[], after: readonly number[]): number {
+  let sum = 0;
+  let max = 0;
+  for (let i = 1; i < before.length && i < after.length; i++) {
+    const d = after[i]! - before[i]!;
+    sum += d;
+    max = Math.max(max, d);
+  }
+  return sum > 0 ? max / sum : Number.NaN;
+}
+
 async function threadCpuOf(pids: readonly number[]): Promise<number> {
   let total = 0;
   for (const pid of pids) total += await threadCpuSecondsOf(pid);
@@ -307,10 +335,15 @@ async function run(context: BenchContext): Promise<BenchReport> {
         collector.add('idle-cpu', r.path, 'ms/s', 'lower', ((idle1 - idle0) / idleSeconds) * 1000);
         const up = await load.upstreamPids();
         let up0 = await threadCpuOf(up);
+        const chat0 = await cpusOf(pids);
         let cpu0 = await cpuOf(pids);
         let t0 = performance.now();
         const http = await chat(load, r, CLIENT_KEY, duration, body);
         let cpu1 = await cpuOf(pids);
+        if (r.workers > 1) {
+          const share = busiestShare(chat0, await cpusOf(pids));
+          collector.add('chat300-busiest-worker-share', r.path, 'share', 'lower', share);
+        }
         let up1 = await threadCpuOf(up);
         let seconds = (performance.now() - t0) / 1000;
         collector.add('chat300-rps', r.path, 'req/s', 'higher', http.reqPerSec);
@@ -323,12 +356,18 @@ async function run(context: BenchContext): Promise<BenchReport> {
         let rates = `${http.reqPerSec.toFixed(0)} req/s (tidegate ${((cpu1 - cpu0) / seconds).toFixed(2)} cores, ` +
           `load + upstream ${((http.genCpu + up1 - up0) / seconds).toFixed(2)})`;
         up0 = await threadCpuOf(up);
+        const each0 = await cpusOf(pids);
         cpu0 = await cpuOf(pids);
         t0 = performance.now();
         const c = await churnAll(light, r, duration);
         cpu1 = await cpuOf(pids);
+        const each1 = await cpusOf(pids);
         up1 = await threadCpuOf(up);
         seconds = (performance.now() - t0) / 1000;
+        // How evenly the workers shared the load (steering by CPU may not spread it).
+        if (r.workers > 1) {
+          collector.add('churn-busiest-worker-share', r.path, 'share', 'lower', busiestShare(each0, each1));
+        }
         collector.add('churn-conn-per-sec', r.path, 'conn/s', 'higher', c.connPerSec);
         collector.add('churn-cpu-per-conn', r.path, 'µs', 'lower', ((cpu1 - cpu0) / c.connections) * 1e6);
         collector.add('churn-errors', r.path, 'count', 'lower', c.failures);
@@ -372,11 +411,12 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const ratios: BenchRatio[] = [];
   const fleets: [string, string][] = [
     ['workers-2-reuseport', 'workers-1'], ['workers-2-rr', 'workers-1'], ['workers-2-none', 'workers-1'],
+    ['workers-2-steer', 'workers-1'], ['workers-2-steer-pin', 'workers-1'], ['workers-2-pin', 'workers-1'],
     ['workers-1x2', 'workers-1'],
   ];
   if (running.some((r) => r.path === 'base-workers-1')) fleets.push(['base-workers-2', 'base-workers-1']);
   for (const [path, one] of fleets) {
-    if (!running.some((r) => r.path === path)) continue;
+    if (!running.some((r) => r.path === path) || !running.some((r) => r.path === one)) continue;
     const rps = m('chat300-rps', path) / m('chat300-rps', one);
     const cpuReq = m('chat300-cpu-per-req', path) / m('chat300-cpu-per-req', one);
     const churnRate = m('churn-conn-per-sec', path) / m('churn-conn-per-sec', one);

@@ -4,6 +4,7 @@ import type { ServiceConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { openReusePort, type ListenCalls } from '../listen/reuseport.js';
 import type { ListenerKey } from './messages.js';
+import { steerByCpuWanted } from './steering.js';
 import { listenerId } from './worker-listeners.js';
 
 /** The primary's backlog for a socket no worker listens on yet (a worker's listen sets the service's own). */
@@ -119,6 +120,7 @@ export class ListenerTable {
 
   private open(key: ListenerKey, address: string): Entry | null {
     const sockets: Socket[] = [];
+    const fds: number[] = [];
     let port = key.port;
     for (let i = 0; i < this.slots; i++) {
       const r = openReusePort(this.calls, address, port, PRIMARY_BACKLOG);
@@ -129,7 +131,13 @@ export class ListenerTable {
         return null;
       }
       port = r.port;
+      fds.push(r.fd);
       sockets.push(holder(r.fd));
+    }
+    // Opt-in: each slot gets the connections whose SYN arrives on its CPUs (./steering.ts).
+    if (steerByCpuWanted(this.slots) && this.calls.steerByCpu !== undefined && sockets.length > 0) {
+      const r = this.calls.steerByCpu(fds[0]!, this.slots);
+      if (r < 0) this.log.warn({ service: key.service, errno: r }, 'reuseport steering not attached');
     }
     const entry = new Entry({ ...key, bound: port }, address, this.slots);
     sockets.forEach((s, i) => (entry.sockets[i] = s));

@@ -10,6 +10,7 @@ import { PrimaryLimits } from './limit-client.js';
 import { WorkerLink } from './worker-link.js';
 import { WorkerListeners, type ReceivedHandle } from './worker-listeners.js';
 import { WorkerUsageLog } from './worker-usage-log.js';
+import { pinWorker } from './steering.js';
 
 /** How often a worker looks whether its services' state changed (status and metrics read the latest it sent). */
 const REPORT_MS = 1_000;
@@ -66,11 +67,14 @@ function heldListener(message: Extract<ToWorker, { t: 'listener' }>, handle: Rec
 }
 
 async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> {
+  // Before the relay threads start: they inherit the main thread's CPUs.
+  const pinned = pinWorker(reusePortCalls(), slot, message.workers);
   if (message.listeners !== null) slotListeners()?.retain(message.listeners);
   const config = decodeConfig(message.config);
   const logger = createLogger(config.log.level).child({ worker: slot });
   log = logger;
   installProcessGuard(logger);
+  if (pinned < 0) logger.warn({ errno: pinned }, 'worker not pinned to its CPUs');
   link = new WorkerLink(send, logger);
   link.applyUsage(message.usage);
   link.budgetShare = message.workers;

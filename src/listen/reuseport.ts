@@ -6,6 +6,10 @@ export interface ListenCalls {
   listenSocket(host: string, port: number, backlog: number): [fd: number, port: number] | number;
   dupFd(fd: number): number;
   closeFd(fd: number): number;
+  /** Steers fd's reuseport group by the receiving CPU (index = cpu % size); absent in older builds. */
+  steerByCpu?(fd: number, size: number): number;
+  /** Every thread of this process onto these CPUs; absent in older builds. */
+  pinProcess?(cpus: readonly number[]): number;
 }
 
 let calls: ListenCalls | null | undefined;
