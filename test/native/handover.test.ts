@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { readdirSync, readlinkSync, readSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type net from 'node:net';
 import { RelayHandoverError } from '../../src/errors.js';
 import { canDetach, detachSocket } from '../../src/relay/native/handover.js';
-import { fdTarget, newEngine, skipNative, startFront } from './harness.js';
+import { fdTarget, inodeOf, newEngine, skipNative, startFront, watchedInodes } from './harness.js';
 import { connectTo } from '../helpers/sockets.js';
 import { listen, type TestServer } from '../helpers/listen.js';
 import { eventually, sleep } from '../helpers/wait.js';
@@ -31,17 +31,9 @@ function epollWatches(): Map<number, number[]> {
       continue;
     }
     if (target !== 'anon_inode:[eventpoll]') continue;
-    const info = readFileSync(`/proc/self/fdinfo/${name}`, 'utf8');
-    const inodes = [...info.matchAll(/^tfd:\s+\d+.*\sino:([0-9a-f]+)/gm)].map((m) => parseInt(m[1]!, 16));
-    out.set(Number(name), inodes);
+    out.set(Number(name), watchedInodes(Number(name)));
   }
   return out;
-}
-
-function inodeOf(fd: number): number {
-  const m = /^socket:\[(\d+)\]$/.exec(fdTarget(fd));
-  assert.ok(m, `fd ${fd} is not a socket`);
-  return Number(m[1]);
 }
 
 describe('native relay: hand-over from Node (internal API)', { timeout: 30_000 }, () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { RelayRecord } from '../../src/contracts/records.js';
 import type { Relay, RelayOptions, RelayResult } from '../../src/contracts/relay-engine.js';
@@ -180,6 +180,19 @@ export async function echoRounds(
 /** The kernel object behind an fd, e.g. `socket:[1234]` or `pipe:[99]`. */
 export function fdTarget(fd: number): string {
   return readlinkSync(`/proc/self/fd/${fd}`);
+}
+
+/** The inode of the socket behind `fd` (what an epoll instance's fdinfo names it by). */
+export function inodeOf(fd: number): number {
+  const m = /^socket:\[(\d+)\]$/.exec(fdTarget(fd));
+  assert.ok(m, `fd ${fd} is not a socket`);
+  return Number(m[1]);
+}
+
+/** Socket inodes registered in the epoll instance `epfd` (from /proc/self/fdinfo). */
+export function watchedInodes(epfd: number): number[] {
+  const info = readFileSync(`/proc/self/fdinfo/${epfd}`, 'utf8');
+  return [...info.matchAll(/^tfd:\s+\d+.*\sino:([0-9a-f]+)/gm)].map((m) => parseInt(m[1]!, 16));
 }
 
 /** Counts this process's open fds whose target starts with `prefix` (`pipe:`, `socket:`). */

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import { describe, it } from 'node:test';
 import { loadAddon, type NativeEngineBinding } from '../../src/relay/native/binding.js';
@@ -8,7 +7,7 @@ import {
   CloseReasonCode, DialArg, RecordCode, RecordField, RECORD_FIELDS, newDialArgs,
 } from '../../src/relay/native/protocol.js';
 import { openReusePort, reusePortCalls, type ListenCalls } from '../../src/listen/reuseport.js';
-import { fdTarget, skipNative } from './harness.js';
+import { inodeOf, skipNative, watchedInodes } from './harness.js';
 import { connectTo, readBytes } from '../helpers/sockets.js';
 import { listen, type TestServer } from '../helpers/listen.js';
 import { eventually, sleep } from '../helpers/wait.js';
@@ -108,18 +107,6 @@ async function harness(echo: TestServer): Promise<Harness> {
       calls.closeFd(opened.fd);
     },
   };
-}
-
-function inodeOf(fd: number): number {
-  const m = /^socket:\[(\d+)\]$/.exec(fdTarget(fd));
-  assert.ok(m, `fd ${fd} is not a socket`);
-  return Number(m[1]);
-}
-
-/** Socket inodes registered in the epoll instance `epfd` (from /proc/self/fdinfo). */
-function watchedInodes(epfd: number): number[] {
-  const info = readFileSync(`/proc/self/fdinfo/${epfd}`, 'utf8');
-  return [...info.matchAll(/^tfd:\s+\d+.*\sino:([0-9a-f]+)/gm)].map((m) => parseInt(m[1]!, 16));
 }
 
 async function echoServer(): Promise<TestServer> {
