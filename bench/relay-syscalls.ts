@@ -10,11 +10,13 @@
  *     [--rounds N]      repeat the whole set N times (interleaved)
  *     [--pin R/L]       pin the relay's threads to CPUs R and the source and sink to L (taskset lists, e.g. 1/0):
  *                       where the relay runs beside its load moves its CPU per GiB more than any relay change
- * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run), and
- * `haproxy-1t`, HAProxy with `nbthread 1` (one thread like the addon's one loop), and `tidegate-native-2t`, this
- * build with two loop threads (TIDEGATE_RELAY_THREADS=2, HAProxy's two threads).
- * `hops`: per hop (source -> relay, relay -> sink) the mean data segment and the ACKs per GiB, from `ss -ti` of the
- * relay's sockets before and after the window.
+ * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run);
+ * `haproxy-1t`, HAProxy with `nbthread 1` (one thread like the addon's one loop); `tidegate-native-2t`, this build
+ * with two loop threads (TIDEGATE_RELAY_THREADS=2, as many as HAProxy's).
+ * `hops`: per hop (source -> relay, relay -> sink) the mean data segment and the ACKs per GiB, and at the window's
+ * end the bytes queued and the receive buffers, from `ss -tmi` of the relay's sockets. `netPerGiB` and
+ * `tcpMemPages`: whether the kernel pruned and dropped under TCP memory pressure in the window (native/README.md,
+ * "the two modes"): compare a window with windows of its own kind.
  *
  * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
  * context switches of each thread from /proc (a voluntary switch is one sleep, i.e. one wake-up), and one
@@ -110,7 +112,7 @@ interface HopCounters {
   bytesSent: number;
   rmem: number;     // skmem r: bytes held in receive queues
   rcvbuf: number;   // skmem rb: receive buffers as autotuned
-  wmem: number;     // skmem w + t: send queues
+  wmem: number;     // skmem w: send queues
 }
 
 async function hopCounters(filter: string): Promise<HopCounters> {
@@ -129,7 +131,7 @@ async function hopCounters(filter: string): Promise<HopCounters> {
     sum.bytesSent += field(line, 'bytes_sent');
     sum.rmem += skmem(line, 'r');
     sum.rcvbuf += skmem(line, 'rb');
-    sum.wmem += skmem(line, 'w') + skmem(line, 't');
+    sum.wmem += skmem(line, 'w');
   }
   return sum;
 }
@@ -290,7 +292,9 @@ async function measure(
         // source -> relay as the relay's sockets received it; relay -> sink as they sent it.
         hops: { in: hopFigures(hopIn0, hopIn1, true), out: hopFigures(hopOut0, hopOut1, false) },
         // Pressure signals over the window, system-wide, per GiB; TCP's pages at its end (tcp_mem's thresholds apply).
-        netPerGiB: Object.fromEntries(NSTAT.map((n) => [n, Math.round(((net1.get(n) ?? 0) - (net0.get(n) ?? 0)) / gib)])),
+        netPerGiB: Object.fromEntries(
+          NSTAT.map((n) => [n, Math.round(((net1.get(n) ?? 0) - (net0.get(n) ?? 0)) / gib)]),
+        ),
         tcpMemPages: pagesAfter,
         spliceSample: {
           calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
