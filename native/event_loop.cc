@@ -30,6 +30,9 @@ constexpr int64_t kTickNs = 100 * 1000000LL;  // stats batch and timeout check p
 // Close records wait at most this long for the next flush once one went out: under churn the JS thread then wakes
 // about once per gap with many closes, not once per loop iteration with a few (see Run).
 constexpr int64_t kCloseGapNs = 1000000LL;
+// Fewer grants than this left on a listener after a take: the batch goes to JS at once, so it grants again before
+// connections have to wait for its answer (JS keeps 64 ahead).
+constexpr size_t kGrantsLow = 16;
 constexpr int kMaxRounds = 16;                // fill/drain rounds per pump before yielding to other relays
 constexpr size_t kCopyChunk = 64 * 1024;
 constexpr int kMaxEvents = 256;
@@ -470,13 +473,16 @@ void Loop::Accept(Listener* l, int max) {
       l->checked = true;
       l->inherits = HasClientOptions(fd, l->tune);
     }
-    if (Relay* g = grants_.Take(l->id, label, static_cast<size_t>(n))) {
+    size_t left = 0;
+    if (Relay* g = grants_.Take(l->id, label, static_cast<size_t>(n), &left)) {
       // Its record first: the relay's own (a failed connect, its close) must reach JS after it. The take and its
       // label are in the grants' log, which JS reads at this record or sooner (when it counts): no label here.
       bool alone = batch_.size() == lazyFields_;
       batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(g->id), 0,
                                    static_cast<double>(kAdmitted)});
       if (alone) lazyFields_ = batch_.size();
+      // Running low (JS grants again when it hears of takes): it hears now, not after the close gap or the tick.
+      if (left < kGrantsLow) urgent_ = true;
       g->fds[kClient] = fd;
       g->dirs[kIn].src = fd;
       g->dirs[kOut].dst = fd;
