@@ -10,7 +10,11 @@
  *     [--rounds N]      repeat the whole set N times (interleaved)
  *     [--pin R/L]       pin the relay's threads to CPUs R and the source and sink to L (taskset lists, e.g. 1/0):
  *                       where the relay runs beside its load moves its CPU per GiB more than any relay change
- * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run).
+ *     [--iperf3]        one iperf3 stream per path instead of the built-in load (the relay bench's single-stream
+ *                       workload); `--streams` is ignored, the counted window is the iperf3 run itself; with
+ *                       `--pin`, both iperf3 ends run on the first CPU of L (iperf3 -A)
+ * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run), and
+ * `<tidegate path>@NAME=VALUE+NAME2=VALUE2`: the same path with that environment (an A/B of a knob in one run).
  *
  * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
  * context switches of each thread from /proc (a voluntary switch is one sleep, i.e. one wake-up), and one
@@ -24,7 +28,8 @@ import { startStreamLoad, type StreamLoad } from './lib/stream-load.js';
 import { sleep, freePort } from './lib/ports.js';
 import { ManagedProcess, runCommand } from './lib/process.js';
 import { startHaproxy, startSpliceRelay, type RunningPath } from './lib/baselines.js';
-import { spawnTidegate, type TidegateProcess } from './lib/tidegate.js';
+import { spawnTidegate, parseEnvAssignments, type TidegateProcess } from './lib/tidegate.js';
+import { startIperf3Server, runIperf3 } from './lib/iperf3.js';
 import { flagValue } from './lib/args.js';
 import { cpuSecondsOf, cpuSecondsOfAll, threadCpuSecondsOf } from './lib/cpu.js';
 
@@ -39,7 +44,10 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function startPath(path: string, sinkPort: number): Promise<Running> {
+async function startPath(fullPath: string, sinkPort: number): Promise<Running> {
+  const at = fullPath.indexOf('@');
+  const path = at < 0 ? fullPath : fullPath.slice(0, at);
+  const env = at < 0 ? {} : parseEnvAssignments(fullPath.slice(at + 1).split('+'));
   if (path === 'tidegate-native' || path === 'tidegate-native-base') {
     const port = await freePort();
     const root = path === 'tidegate-native-base' ? process.env['TIDEGATE_BENCH_BASELINE_ROOT'] : undefined;
@@ -49,6 +57,7 @@ async function startPath(path: string, sinkPort: number): Promise<Running> {
     const tg: TidegateProcess = await spawnTidegate({
       services: [{ name: 'fwd', type: 'forward', listen: `127.0.0.1:${port}`, targets: [`127.0.0.1:${sinkPort}`] }],
       label: path,
+      env,
       ...(root === undefined ? {} : { root }),
     });
     if (tg.relayEngine !== 'native') {
@@ -193,6 +202,89 @@ async function measure(
   }
 }
 
+function loadCpu(pin: Pin): string {
+  return /^\d+/.exec(pin.load)?.[0] ?? '0';
+}
+
+/** Per-GiB counts of a `perf stat -x ,` report over `gib` bytes. */
+function countsPerGiB(stderr: string, gib: number): Record<string, number> {
+  const perGiB: Record<string, number> = {};
+  for (const line of stderr.split('\n')) {
+    const [value, , event] = line.split(',');
+    if (event === undefined || value === undefined || !/^[\d.]+$/.test(value) || event === 'duration_time') continue;
+    perGiB[event.replace('syscalls:sys_enter_', '')] = Math.round(Number(value) / gib);
+  }
+  return perGiB;
+}
+
+/**
+ * One iperf3 stream through the relay (the relay bench's single-stream workload). perf counts over the iperf3 run
+ * (started together, a little longer), divided by the bytes iperf3 moved; the load's CPU is iperf3's own figure.
+ */
+async function measureIperf3(
+  path: string, seconds: number, iperfPort: number, trace: boolean, pin: Pin | undefined,
+): Promise<Record<string, unknown>> {
+  const relay = await startPath(path, iperfPort);
+  const dir = await mkdtemp(join(tmpdir(), 'tidegate-syscalls-'));
+  const recordFile = join(dir, 'perf.data');
+  const recorder = new ManagedProcess('perf-record', 'perf', [
+    'record', '-q', '-o', recordFile, '-e', 'syscalls:sys_exit_splice', '-p', String(relay.pid),
+  ]);
+  try {
+    if (pin !== undefined) await runCommand('taskset', ['-a', '-p', '-c', pin.relay, String(relay.pid)]);
+    await sleep(500);
+    const events = trace ? SYSCALLS.flatMap((s) => ['-e', `syscalls:sys_enter_${s}`]) : [];
+    const cs0 = await voluntarySwitches(relay.pid);
+    const proc0 = await cpuSecondsOf(relay.pid);
+    const sched0 = await threadCpuSecondsOf(relay.pid);
+    const [stat, result] = await Promise.all([
+      runCommand('perf', [
+        'stat', '-x', ',', '-e', 'duration_time', '-e', 'task-clock', '-e', 'context-switches', ...events,
+        '-p', String(relay.pid), '--', 'sleep', String(seconds + 0.5),
+      ]),
+      // `-A client,server`: iperf3 pins both ends itself (one CPU each: the first of the load's list).
+      runIperf3(relay.port, seconds, 1, pin === undefined ? [] : ['-A', `${loadCpu(pin)},${loadCpu(pin)}`]),
+    ]);
+    const cs1 = await voluntarySwitches(relay.pid);
+    const proc1 = await cpuSecondsOf(relay.pid);
+    const sched1 = await threadCpuSecondsOf(relay.pid);
+    await recorder.stop('SIGINT', 30_000);
+    const gib = result.bytes / GiB;
+    const wakeups: Record<string, number> = {};
+    for (const [thread, count] of cs1) {
+      const delta = count - (cs0.get(thread) ?? count);
+      if (delta > 0) wakeups[thread] = Math.round(delta / gib);
+    }
+    const report = await runCommand('perf', ['script', '-i', recordFile, '-F', 'event,trace']);
+    const spliceSizes: number[] = [];
+    for (const line of report.stdout.split('\n')) {
+      const ret = /0x([0-9a-f]+)\s*$/.exec(line);
+      if (ret === null || !line.includes('sys_exit_splice')) continue;
+      const value = Number.parseInt(ret[1] as string, 16);
+      spliceSizes.push(value > 2 ** 62 ? -1 : value);
+    }
+    const positive = spliceSizes.filter((v) => v > 0);
+    return {
+      path, streams: 1, load: 'iperf3', gbps: result.bitsPerSecond / 1e9, gib,
+      cpuMsPerGiB: {
+        sched: Math.round(((sched1 - sched0) * 1000) / gib),
+        proc: Math.round(((proc1 - proc0) * 1000) / gib),
+        load: Math.round(((result.clientCpuSeconds + result.serverCpuSeconds) * 1000) / gib),
+      },
+      perGiB: countsPerGiB(stat.stderr, gib), wakeupsPerGiB: wakeups,
+      spliceSample: {
+        calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
+        meanBytes: positive.length === 0 ? 0 : Math.round(positive.reduce((a, b) => a + b, 0) / positive.length),
+        sizes: histogram(positive, [4096, 16384, 65536, 262144, 524288, 1048576]),
+      },
+    };
+  } finally {
+    await recorder.stop('SIGINT', 30_000);
+    await relay.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const streamsList = (flagValue(argv, '--streams') ?? '100,1000').split(',').map(Number);
@@ -202,6 +294,20 @@ async function main(): Promise<void> {
   const rounds = Number(flagValue(argv, '--rounds') ?? 1);
   const pinFlag = flagValue(argv, '--pin')?.split('/');
   const pin = pinFlag === undefined ? undefined : { relay: pinFlag[0] ?? '0', load: pinFlag[1] ?? '0' };
+  if (argv.includes('--iperf3')) {
+    const server = await startIperf3Server();
+    try {
+      for (let round = 0; round < rounds; round++) {
+        for (const path of paths) {
+          const result = await measureIperf3(path, seconds, server.port, trace, pin);
+          process.stdout.write(JSON.stringify({ round, ...result }) + '\n');
+        }
+      }
+    } finally {
+      await server.stop();
+    }
+    return;
+  }
   const load = await startStreamLoad();
   try {
     for (let round = 0; round < rounds; round++) {

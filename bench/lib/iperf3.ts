@@ -31,10 +31,12 @@ export interface Iperf3Result {
  * One iperf3 client run to 127.0.0.1:port with `streams` parallel streams for `seconds`. The server serves one
  * test at a time and may still be tearing down the previous one (or our readiness probe): retry that briefly.
  */
-export async function runIperf3(port: number, seconds: number, streams = 1): Promise<Iperf3Result> {
+export async function runIperf3(
+  port: number, seconds: number, streams = 1, extraArgs: readonly string[] = [],
+): Promise<Iperf3Result> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await runIperf3Once(port, seconds, streams);
+      return await runIperf3Once(port, seconds, streams, extraArgs);
     } catch (error) {
       const message = (error as Error).message;
       if (attempt >= 4 || !/control socket has closed|server is busy|unable to (connect|receive)/i.test(message)) throw error;
@@ -43,9 +45,11 @@ export async function runIperf3(port: number, seconds: number, streams = 1): Pro
   }
 }
 
-async function runIperf3Once(port: number, seconds: number, streams: number): Promise<Iperf3Result> {
+async function runIperf3Once(
+  port: number, seconds: number, streams: number, extraArgs: readonly string[],
+): Promise<Iperf3Result> {
   const result = await runCommand('iperf3', [
-    '-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-P', String(streams), '-J',
+    '-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-P', String(streams), '-J', ...extraArgs,
   ]);
   let report: {
     end?: {

@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import type { BenchContext, BenchMetric, BenchReport, BenchRatio, BenchScenario } from '../types.js';
 import { MetricCollector, medianOf } from '../lib/metric.js';
+import { median } from '../stats.js';
 import { startChurnServer, runChurn } from '../lib/load.js';
 import { startStreamLoad, type StreamLoad } from '../lib/stream-load.js';
 import { cpuSecondsOf, cpuSecondsOfAll } from '../lib/cpu.js';
@@ -355,12 +356,34 @@ function ratio(
 }
 
 type MedianOf = (name: string, path: string) => number | undefined;
+type SamplesOf = (name: string, path: string) => readonly number[] | undefined;
+
+/**
+ * The median over rounds of `path`'s sample divided by the largest of the `others`' samples of the same round (one
+ * other: that relay alone; others not measured are left out). Paths run back to back within a round, so a round's
+ * ratio is spared the drift between rounds on a shared machine that a ratio of medians carries. Undefined unless
+ * every path compared has one sample per round (a path that failed mid-run has fewer).
+ */
+export function pairedRatio(
+  samples: SamplesOf, name: string, path: string, others: readonly string[],
+): number | undefined {
+  const own = samples(name, path);
+  const theirs = others.map((other) => samples(name, other)).filter((list) => list !== undefined);
+  if (own === undefined || own.length === 0 || theirs.length === 0) return undefined;
+  if (theirs.some((list) => list.length !== own.length)) return undefined;
+  const ratios: number[] = [];
+  for (let round = 0; round < own.length; round++) {
+    const best = Math.max(...theirs.map((list) => list[round] as number));
+    if (best > 0) ratios.push((own[round] as number) / best);
+  }
+  return ratios.length === 0 ? undefined : median(ratios);
+}
 
 /**
  * The native engine's targets (issue 24): parity with the best splice relay measured in the same run — HAProxy and
  * the minimal C relay for one stream, HAProxy for many streams and churn.
  */
-function nativeTargets(m: MedianOf, p: string): (BenchRatio | null)[] {
+function nativeTargets(m: MedianOf, samples: SamplesOf, p: string): (BenchRatio | null)[] {
   const out: (BenchRatio | null)[] = [];
   const atLeast = (target: number) => (v: number) => v >= target;
   const atMost = (target: number) => (v: number) => v <= target;
@@ -369,6 +392,14 @@ function nativeTargets(m: MedianOf, p: string): (BenchRatio | null)[] {
   const best = haproxy === undefined ? spliceC : spliceC === undefined ? haproxy : Math.max(haproxy, spliceC);
   out.push(ratio(`${p} / best splice relay (haproxy, C) single-stream throughput`, m('single.throughput', p), best,
     '>= 0.97', atLeast(0.97)));
+  // The same comparisons round by round (see pairedRatio), reported beside the target, not instead of it.
+  for (const [label, others] of [['best splice relay (haproxy, C)', ['haproxy', 'baseline-splice-c']],
+    ['haproxy', ['haproxy']], ['baseline-splice-c', ['baseline-splice-c']]] as const) {
+    const paired = pairedRatio(samples, 'single.throughput', p, others);
+    if (paired !== undefined) {
+      out.push({ name: `${p} / ${label} single-stream throughput, median of per-round ratios`, value: paired });
+    }
+  }
   for (const other of ['haproxy', 'baseline-splice-c']) {
     const target = other === 'haproxy';
     // Each relay alone as well: the better of two noisy medians sits above either relay's typical figure (by about
@@ -395,6 +426,8 @@ function nativeTargets(m: MedianOf, p: string): (BenchRatio | null)[] {
 
 export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
   const m = (name: string, path: string): number | undefined => medianOf(list, name, path);
+  const samples = (name: string, path: string): readonly number[] | undefined =>
+    list.find((x) => x.name === name && x.path === path)?.samples;
   const out: (BenchRatio | null)[] = [];
   const hasHaproxy = m('churn.connPerSec', 'haproxy') !== undefined;
   for (const path of ['tidegate-native', 'tidegate-js']) {
@@ -423,7 +456,7 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
   }
   for (const path of NATIVE_PATHS) {
     const measured = m('single.throughput', path) !== undefined || m('churn.connPerSec', path) !== undefined;
-    if (measured) out.push(...nativeTargets(m, path));
+    if (measured) out.push(...nativeTargets(m, samples, path));
   }
   for (const engine of ['native', 'js']) {
     const on = `tidegate-${engine}-health`;
