@@ -43,9 +43,21 @@ int64_t MonotonicNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
+// Batches on their way to the JS thread. A batch flushed while an earlier one still waits for the JS thread is
+// appended to it: one queued call, one wake-up and one Float64Array for all of them (under churn the loop flushes
+// several times per JS turn), and the ThreadSafeFunction's queue lock is taken once per turn, not per batch.
+// Shared by the engine and every queued call, so a call outliving the engine still finds it.
+struct Mailbox {
+  std::mutex mutex;
+  Batch* pending = nullptr;  // the queued call's batch; null when no call is queued
+
+  ~Mailbox() { delete pending; }
+};
+using MailboxRef = std::shared_ptr<Mailbox>;
+
 class Engine;
-void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, Batch* batch);
-using StatsTsfn = Napi::TypedThreadSafeFunction<Engine, Batch, CallJs>;
+void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, MailboxRef* mailbox);
+using StatsTsfn = Napi::TypedThreadSafeFunction<Engine, MailboxRef, CallJs>;
 
 Napi::Value ThrowError(Napi::Env env, const std::string& message) {
   Napi::Error::New(env, message).ThrowAsJavaScriptException();
@@ -118,7 +130,33 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   }
 
   void Deliver(Batch* batch) override {
-    if (!tsfnLive_.load() || tsfn_.NonBlockingCall(batch) != napi_ok) delete batch;
+    if (!tsfnLive_.load()) {
+      delete batch;
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mailbox_->mutex);
+      Batch* waiting = mailbox_->pending;
+      if (waiting != nullptr) {
+        // Records keep their order: whatever a loop flushed earlier is ahead of this in the same batch.
+        waiting->records.insert(waiting->records.end(), batch->records.begin(), batch->records.end());
+        waiting->labels.append(batch->labels);
+      } else {
+        mailbox_->pending = batch;
+        batch = nullptr;
+      }
+    }
+    if (batch != nullptr) {
+      delete batch;
+      return;
+    }
+    auto* ref = new MailboxRef(mailbox_);
+    if (tsfn_.NonBlockingCall(ref) != napi_ok) {
+      delete ref;
+      std::lock_guard<std::mutex> lock(mailbox_->mutex);
+      delete mailbox_->pending;  // closing: records are dropped, as before
+      mailbox_->pending = nullptr;
+    }
   }
 
  private:
@@ -658,6 +696,7 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
   bool hookAdded_ = false;
   std::atomic<bool> tsfnLive_{false};
   StatsTsfn tsfn_;
+  MailboxRef mailbox_ = std::make_shared<Mailbox>();
   PipeBudget budget_;
   AcceptedFds accepted_;
   Grants grants_;
@@ -673,10 +712,16 @@ class Engine : public Napi::ObjectWrap<Engine>, public StatsSink {
 };
 
 // onStats(records, labels): labels is "" unless the batch carries accepted connections.
-void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, Batch* batch) {
+void CallJs(Napi::Env env, Napi::Function callback, Engine* engine, MailboxRef* mailbox) {
   (void)engine;
-  std::unique_ptr<Batch> owned(batch);
-  if (env == nullptr || callback.IsEmpty()) return;
+  std::unique_ptr<MailboxRef> ref(mailbox);
+  std::unique_ptr<Batch> owned;
+  {
+    std::lock_guard<std::mutex> lock((*ref)->mutex);
+    owned.reset((*ref)->pending);
+    (*ref)->pending = nullptr;
+  }
+  if (owned == nullptr || env == nullptr || callback.IsEmpty()) return;
   const std::vector<double>& records = owned->records;
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, records.size() * sizeof(double));
   std::memcpy(ab.Data(), records.data(), records.size() * sizeof(double));

@@ -27,6 +27,12 @@ namespace tidegate {
 namespace {
 
 constexpr int64_t kTickNs = 100 * 1000000LL;  // stats batch and timeout check period
+// Close records wait at most this long for the next flush once one went out: under churn the JS thread then wakes
+// about once per gap with many closes, not once per loop iteration with a few (see Run).
+constexpr int64_t kCloseGapNs = 1000000LL;
+// Fewer grants than this left on a listener after a take: the batch goes to JS at once, so it grants again before
+// connections have to wait for its answer (JS keeps 64 ahead).
+constexpr size_t kGrantsLow = 16;
 constexpr int kMaxRounds = 16;                // fill/drain rounds per pump before yielding to other relays
 constexpr size_t kCopyChunk = 64 * 1024;
 constexpr int kMaxEvents = 256;
@@ -158,6 +164,7 @@ int Loop::ComputeTimeoutMs() {
   if (!again_.empty()) return 0;
   if (relays_.empty() && batch_.empty() && restingListeners_ == 0) return -1;
   int64_t until = nextTickNs_;
+  if (batch_.size() > lazyFields_) until = std::min(until, lastFlushNs_ + kCloseGapNs);
   for (Relay* r : throttled_) until = std::min(until, r->wakeAtNs);
   int64_t delta = until - NowNs();
   if (delta <= 0) return 0;
@@ -183,7 +190,7 @@ void Loop::Run() {
         Accept(static_cast<Listener*>(events[i].data.ptr), kMaxAccepts);
         // Connections waiting for an answer go to JS now, not after this iteration's relay work: their admission (and
         // the dial that answers it) overlaps with that work instead of waiting for it. Granted ones need no answer.
-        if (batch_.size() > lazyFields_) Flush();
+        if (urgent_) Flush();
         continue;
       }
       // Nullptr: the relay closed (earlier in this batch, or its registration outlived it, see CloseFd).
@@ -217,7 +224,10 @@ void Loop::Run() {
     }
     // `admitted` records alone wait for the next record JS must have soon (a close, an accept to answer) or the tick:
     // the grant held the connection's place, so JS's bookkeeping may lag; the JS thread wakes once, not twice.
-    if (tick || batch_.size() > lazyFields_) Flush();
+    // Closes (and live counters) go at once unless a batch went out less than kCloseGapNs ago; then they wait for
+    // the gap (ComputeTimeoutMs), gathering the closes of several iterations. Records JS must answer or act on
+    // (accepted, dial outcomes, listener records) are `urgent_` and go now.
+    if (tick || urgent_ || (batch_.size() > lazyFields_ && now_ - lastFlushNs_ >= kCloseGapNs)) Flush();
     for (Relay* r : graveyard_) delete r;
     graveyard_.clear();
   }
@@ -376,6 +386,7 @@ void Loop::Listen(uint64_t id, int fd, int64_t tune, bool shared) {
   if (!WatchListener(l, true)) {
     int err = errno;
     batch_.insert(batch_.end(), {static_cast<double>(id), static_cast<double>(err), 0, static_cast<double>(kAcceptFailed)});
+    urgent_ = true;
   }
 }
 
@@ -397,6 +408,7 @@ void Loop::CloseListener(Listener* l) {
   grants_.Drop(l->id);  // JS forgets them at the record below
   listeners_.erase(l->id);
   batch_.insert(batch_.end(), {static_cast<double>(l->id), 0, 0, static_cast<double>(kUnlistened)});
+  urgent_ = true;
   delete l;
 }
 
@@ -441,6 +453,7 @@ void Loop::Accept(Listener* l, int max) {
       }
       batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(err), paused,
                                    static_cast<double>(kAcceptFailed)});
+      urgent_ = true;
       return;
     }
     char host[INET6_ADDRSTRLEN] = "";
@@ -460,13 +473,16 @@ void Loop::Accept(Listener* l, int max) {
       l->checked = true;
       l->inherits = HasClientOptions(fd, l->tune);
     }
-    if (Relay* g = grants_.Take(l->id, label, static_cast<size_t>(n))) {
+    size_t left = 0;
+    if (Relay* g = grants_.Take(l->id, label, static_cast<size_t>(n), &left)) {
       // Its record first: the relay's own (a failed connect, its close) must reach JS after it. The take and its
       // label are in the grants' log, which JS reads at this record or sooner (when it counts): no label here.
       bool alone = batch_.size() == lazyFields_;
       batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(g->id), 0,
                                    static_cast<double>(kAdmitted)});
       if (alone) lazyFields_ = batch_.size();
+      // Running low (JS grants again when it hears of takes): it hears now, not after the close gap or the tick.
+      if (left < kGrantsLow) urgent_ = true;
       g->fds[kClient] = fd;
       g->dirs[kIn].src = fd;
       g->dirs[kOut].dst = fd;
@@ -480,6 +496,7 @@ void Loop::Accept(Listener* l, int max) {
     accepted_.Add(fd, l->inherits ? l->tune : kUntuned);
     batch_.insert(batch_.end(), {static_cast<double>(l->id), static_cast<double>(fd), static_cast<double>(n),
                                  static_cast<double>(kAccepted)});
+    urgent_ = true;
   }
 }
 
@@ -1115,6 +1132,7 @@ void Loop::Record(Relay* r, double first, int code) {
   batch_.push_back(first);
   batch_.push_back(0);
   batch_.push_back(static_cast<double>(code));
+  urgent_ = true;
 }
 
 void Loop::Flush() {
@@ -1125,6 +1143,8 @@ void Loop::Flush() {
   out->labels.swap(labels_);
   batch_.reserve(64);
   lazyFields_ = 0;
+  urgent_ = false;
+  lastFlushNs_ = now_;
   sink_.Deliver(out);
 }
 

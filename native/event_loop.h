@@ -144,6 +144,8 @@ class Loop {
   std::vector<double> batch_;
   std::string labels_;  // of the accepted connections in batch_
   size_t lazyFields_ = 0;  // batch_ holds only `admitted` records up to here: they may wait (see Run)
+  bool urgent_ = false;      // batch_ holds a record JS must have now (accepted, a dial outcome, a listener's)
+  int64_t lastFlushNs_ = 0;  // when the last batch went out (closes wait for kCloseGapNs after it, see Run)
   std::unordered_map<uint64_t, Listener*> listeners_;
   int restingListeners_ = 0;
   std::atomic<int64_t> live_{0};

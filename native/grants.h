@@ -34,13 +34,15 @@ class Grants {
 
   // The oldest grant of the listener (the caller owns it), or nullptr. A take is logged with the client's label
   // (`address:port`, `n` characters) as an `admitted` record for TakeAdmitted.
-  Relay* Take(uint64_t listenerId, const char* label, size_t n) {
+  // *left: the listener's grants still waiting after this take.
+  Relay* Take(uint64_t listenerId, const char* label, size_t n, size_t* left) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (count_ == 0) return nullptr;
     auto it = byListener_.find(listenerId);
     if (it == byListener_.end() || it->second.empty()) return nullptr;
     Relay* r = it->second.front();
     it->second.pop_front();
+    *left = it->second.size();
     count_--;
     taken_.insert(taken_.end(), {static_cast<double>(listenerId), static_cast<double>(r->id),
                                  static_cast<double>(n), static_cast<double>(kAdmitted)});

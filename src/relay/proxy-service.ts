@@ -363,7 +363,7 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     const route = new SessionRoute();
     const user = pending.user;
     const session = this.startRelay(pending, route, function openSession(options, onClose) {
-      return new HttpSession(client, user, route, options, onClose);
+      return new HttpSession(client, user, route, options!, onClose);
     });
     this.plain.serve(session);
   }

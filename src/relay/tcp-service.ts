@@ -119,6 +119,7 @@ implements Service<C>, ScreenListener, AcceptListener {
   private readonly handlerRecovery: HandlerRecovery;
   /** `acceptProxyProtocol` and `perIp`: who a client is and whether that address may connect. */
   private readonly screen: ClientScreen;
+  /** `Date.now()` until which accepting rests after EMFILE/ENFILE; 0 once a pause is over (see `acceptPaused`). */
   private acceptPausedUntil = 0;
   private drained: (() => void) | null = null;
   /** The address bound at start, still shown while draining (the closed listener no longer knows it). */
@@ -250,7 +251,7 @@ implements Service<C>, ScreenListener, AcceptListener {
   protected topUpGrants(): void {
     const listener = this.engineListener;
     if (listener === null || this.state !== 'running' || this.aheadHeld) return;
-    if (Date.now() < this.acceptPausedUntil) return;
+    if (this.acceptPaused()) return;
     const wanted = Math.min(this.grantsWanted(), this.config.maxConnections - this.live);
     while (this.grantsOut < wanted && this.grantAhead(listener)) this.grantsOut++;
   }
@@ -276,6 +277,14 @@ implements Service<C>, ScreenListener, AcceptListener {
     this.grantsOut--;
     this.grantRevoked(relay);
     return true;
+  }
+
+  /** Whether an out-of-fds pause is on. Read twice per connection: the clock only while a pause was set. */
+  private acceptPaused(): boolean {
+    if (this.acceptPausedUntil === 0) return false;
+    if (Date.now() < this.acceptPausedUntil) return true;
+    this.acceptPausedUntil = 0;
+    return false;
   }
 
   /** Whether a connection would pass `maxConnections`; grants not yet used give way to it. */
@@ -466,7 +475,7 @@ implements Service<C>, ScreenListener, AcceptListener {
   protected relay(pending: P, target: Socket, targetLabel: string, liveCount: LiveCount | null = null): Relay {
     const engine = this.context.engine;
     return this.startRelay(pending, new ConnectedRoute(targetLabel, liveCount), (options, onClose) =>
-      engine.start(pending.client!, target, options, onClose),
+      engine.start(pending.client!, target, options!, onClose),
     );
   }
 
@@ -490,11 +499,11 @@ implements Service<C>, ScreenListener, AcceptListener {
       // Accepted by the engine: no socket, no greeting (forward services only).
       const fd = pending.acceptedFd!;
       return this.startRelay(pending, route, (options, onClose) =>
-        engine.dialAccepted!(fd, address, label, connect, reportConnect, options, listener, onClose),
+        engine.dialAccepted!(fd, address, label, connect, reportConnect, options!, listener, onClose),
       );
     }
     return this.startRelay(pending, route, (options, onClose) =>
-      engine.dial!(client, address, label, connect, reportConnect, greeting, options, listener, onClose),
+      engine.dial!(client, address, label, connect, reportConnect, greeting, options!, listener, onClose),
     );
   }
 
@@ -536,7 +545,8 @@ implements Service<C>, ScreenListener, AcceptListener {
   protected startRelay<R extends Relay>(
     pending: P,
     route: RelayRoute,
-    open: (options: RelayOptions, onClose: RelayCloseListener) => R,
+    open: (options: RelayOptions | null, onClose: RelayCloseListener) => R,
+    decided = false,
   ): R {
     const { clientLabel } = pending;
     const service = this;
@@ -545,7 +555,8 @@ implements Service<C>, ScreenListener, AcceptListener {
     let meter: RelayMeter | null = null;
     let ended = false;
     const relay = open(
-      this.relayOptions(user, clientLabel),
+      // A granted relay's options were decided with its grant (`decided`): none are built for it here.
+      decided ? null : this.relayOptions(user, clientLabel),
       function relayClosed(r: Relay, result: RelayResult) {
         ended = true;
         service.relays.delete(r);
@@ -629,7 +640,7 @@ implements Service<C>, ScreenListener, AcceptListener {
   }
 
   private onConnection(client: Socket): void {
-    if (this.state !== 'running' || this.full() || Date.now() < this.acceptPausedUntil) {
+    if (this.state !== 'running' || this.full() || this.acceptPaused()) {
       this.refused++;
       client.resetAndDestroy();
       return;
@@ -656,7 +667,7 @@ implements Service<C>, ScreenListener, AcceptListener {
   private admitFromEngine(fd: number, label: string): void {
     const engine = this.context.engine;
     const takes = this.state === 'running' || (this.admitsDelivered && this.state === 'draining');
-    if (!takes || this.full() || Date.now() < this.acceptPausedUntil) {
+    if (!takes || this.full() || this.acceptPaused()) {
       this.refused++;
       engine.settleAccepted!(fd, 'reset');
       return;
@@ -733,7 +744,7 @@ implements Service<C>, ScreenListener, AcceptListener {
   protected relayGranted(
     pending: P, route: RelayRoute, relay: GrantedRelay, listener: RelayDialListener,
   ): DialingRelay {
-    return this.startRelay(pending, route, (_options, onClose) => relay.admit(listener, onClose));
+    return this.startRelay(pending, route, (_options, onClose) => relay.admit(listener, onClose), true);
   }
 
   /** @internal AcceptListener: accept4 failed on the engine's listener. */
@@ -815,7 +826,7 @@ implements Service<C>, ScreenListener, AcceptListener {
    */
   protected outOfFds(err: NodeJS.ErrnoException): void {
     const now = Date.now();
-    if (now >= this.acceptPausedUntil) {
+    if (!this.acceptPaused()) {
       this.context.log.error(
         { service: this.name, code: err.code }, 'out of file descriptors: refusing new connections briefly',
       );
