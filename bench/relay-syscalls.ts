@@ -13,8 +13,14 @@
  *     [--iperf3]        one iperf3 stream per path instead of the built-in load (the relay bench's single-stream
  *                       workload); `--streams` is ignored, the counted window is the iperf3 run itself; with
  *                       `--pin`, both iperf3 ends run on the first CPU of L (iperf3 -A)
- * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run), and
- * `<tidegate path>@NAME=VALUE+NAME2=VALUE2`: the same path with that environment (an A/B of a knob in one run).
+ * Paths: also `tidegate-native-base`, the build at TIDEGATE_BENCH_BASELINE_ROOT (before / after in one run),
+ * `<tidegate path>@NAME=VALUE+NAME2=VALUE2`: the same path with that environment (an A/B of a knob in one run, e.g.
+ * `tidegate-native@TIDEGATE_RELAY_THREADS=2`), and `haproxy-1t`, HAProxy with `nbthread 1` (one thread like the
+ * addon's one loop).
+ * `hops`: per hop (source -> relay, relay -> sink) the mean data segment and the ACKs per GiB, and at the window's
+ * end the bytes queued and the receive buffers, from `ss -tmi` of the relay's sockets. `netPerGiB` and
+ * `tcpMemPages`: whether the kernel pruned and dropped under TCP memory pressure in the window (native/README.md,
+ * "the two modes"): compare a window with windows of its own kind.
  *
  * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
  * context switches of each thread from /proc (a voluntary switch is one sleep, i.e. one wake-up), and one
@@ -66,7 +72,11 @@ async function startPath(fullPath: string, sinkPort: number): Promise<Running> {
     }
     return { pid: tg.cpuPid, port, stop: () => tg.stop() };
   }
-  const running: RunningPath = path === 'haproxy' ? await startHaproxy([sinkPort]) : await startSpliceRelay([sinkPort]);
+  const running: RunningPath = path === 'haproxy'
+    ? await startHaproxy([sinkPort])
+    : path === 'haproxy-1t'
+      ? await startHaproxy([sinkPort], { threads: 1, label: path })
+      : await startSpliceRelay([sinkPort]);
   return { pid: running.cpuPid, port: running.ports[0] as number, stop: () => running.stop() };
 }
 
@@ -74,6 +84,19 @@ async function startPath(fullPath: string, sinkPort: number): Promise<Running> {
 interface Pin {
   readonly relay: string;
   readonly load: string;
+}
+
+/** Seconds the relay's threads waited on a run queue (schedstat's second field), and their involuntary switches. */
+async function waitingOf(pid: number): Promise<{ waitSeconds: number; involuntary: number }> {
+  let ns = 0;
+  let involuntary = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const sched = await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '');
+    ns += Number(sched.split(' ')[1] ?? 0);
+    const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
+    involuntary += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+  }
+  return { waitSeconds: ns / 1e9, involuntary };
 }
 
 async function voluntarySwitches(pid: number): Promise<Map<string, number>> {
@@ -85,6 +108,81 @@ async function voluntarySwitches(pid: number): Promise<Map<string, number>> {
     out.set(`${name}/${tid}`, count);
   }
   return out;
+}
+
+/** Per-hop TCP counters summed over the relay's sockets (`ss -ti`): what each hop's segments and ACKs were. */
+interface HopCounters {
+  segsIn: number;
+  dataSegsIn: number;
+  bytesReceived: number;
+  segsOut: number;
+  dataSegsOut: number;
+  bytesSent: number;
+  rmem: number;     // skmem r: bytes held in receive queues
+  rcvbuf: number;   // skmem rb: receive buffers as autotuned
+  wmem: number;     // skmem w: send queues
+}
+
+async function hopCounters(filter: string): Promise<HopCounters> {
+  const out = await runCommand('ss', ['-tmiH', 'state', 'established', filter]);
+  const sum: HopCounters = {
+    segsIn: 0, dataSegsIn: 0, bytesReceived: 0, segsOut: 0, dataSegsOut: 0, bytesSent: 0, rmem: 0, rcvbuf: 0, wmem: 0,
+  };
+  const skmem = (text: string, name: string): number => Number(new RegExp(`[(,]${name}(\\d+)`).exec(text)?.[1] ?? 0);
+  const field = (text: string, name: string): number => Number(new RegExp(`\\b${name}:(\\d+)`).exec(text)?.[1] ?? 0);
+  for (const line of out.stdout.split('\n')) {
+    sum.segsIn += field(line, 'segs_in');
+    sum.dataSegsIn += field(line, 'data_segs_in');
+    sum.bytesReceived += field(line, 'bytes_received');
+    sum.segsOut += field(line, 'segs_out');
+    sum.dataSegsOut += field(line, 'data_segs_out');
+    sum.bytesSent += field(line, 'bytes_sent');
+    sum.rmem += skmem(line, 'r');
+    sum.rcvbuf += skmem(line, 'rb');
+    sum.wmem += skmem(line, 'w');
+  }
+  return sum;
+}
+
+/** Mean data segment and ACKs per GiB of one hop between two snapshots (the relay's side of its sockets). */
+function hopFigures(a: HopCounters, b: HopCounters, receiving: boolean): Record<string, number> {
+  const bytes = receiving ? b.bytesReceived - a.bytesReceived : b.bytesSent - a.bytesSent;
+  const dataSegs = receiving ? b.dataSegsIn - a.dataSegsIn : b.dataSegsOut - a.dataSegsOut;
+  // Segments the relay's socket got or sent the other way: ACKs and window updates.
+  const acks = receiving ? (b.segsOut - a.segsOut) - (b.dataSegsOut - a.dataSegsOut)
+    : (b.segsIn - a.segsIn) - (b.dataSegsIn - a.dataSegsIn);
+  const gib = bytes / GiB;
+  return {
+    meanSegKiB: dataSegs === 0 ? 0 : Math.round(bytes / dataSegs / 102.4) / 10,
+    dataSegsPerGiB: gib === 0 ? 0 : Math.round(dataSegs / gib),
+    acksPerGiB: gib === 0 ? 0 : Math.round(acks / gib),
+    // At the window's end, all the hop's relay-side sockets: MiB held in receive and send queues, receive buffers.
+    rmemMiB: Math.round(b.rmem / 1048576),
+    rcvbufMiB: Math.round(b.rcvbuf / 1048576),
+    wmemMiB: Math.round(b.wmem / 1048576),
+  };
+}
+
+/** System-wide TCP counters (`nstat -az`) that say whether the stack pruned, collapsed or dropped under memory
+ * pressure; and the pages TCP holds (`/proc/net/sockstat`). Other processes count too: read them as a signal. */
+const NSTAT = [
+  'TcpExtPruneCalled', 'TcpExtTCPRcvCollapsed', 'TcpExtTCPMemoryPressures', 'TcpExtTCPOFOQueue', 'TcpExtTCPOFODrop',
+  'TcpExtTCPBacklogDrop', 'TcpRetransSegs', 'IpExtInNoRoutes', 'TcpExtTCPRcvQDrop', 'TcpExtTCPBacklogCoalesce',
+];
+
+async function netCounters(): Promise<Map<string, number>> {
+  const out = await runCommand('nstat', ['-az', ...NSTAT]);
+  const map = new Map<string, number>();
+  for (const line of out.stdout.split('\n')) {
+    const [name, value] = line.trim().split(/\s+/);
+    if (name !== undefined && value !== undefined && NSTAT.includes(name)) map.set(name, Number(value));
+  }
+  return map;
+}
+
+async function tcpPages(): Promise<number> {
+  const text = await readFile('/proc/net/sockstat', 'utf8');
+  return Number(/^TCP:.*\bmem (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
 function histogram(values: number[], bounds: number[]): string {
@@ -123,9 +221,15 @@ async function measure(
       await recorder.stop('SIGINT', 30_000);
       const events = trace ? SYSCALLS.flatMap((s) => ['-e', `syscalls:sys_enter_${s}`]) : [];
       const cs0 = await voluntarySwitches(relay.pid);
+      const wait0 = await waitingOf(relay.pid);
       const proc0 = await cpuSecondsOf(relay.pid);
       const sched0 = await threadCpuSecondsOf(relay.pid);
       const load0 = await cpuSecondsOfAll([source.pid, sink.pid]);
+      const inFilter = `( sport = :${relay.port} )`;
+      const outFilter = `( dport = :${sink.port} and not sport = :${relay.port} )`;
+      const net0 = await netCounters();
+      const hopIn0 = await hopCounters(inFilter);
+      const hopOut0 = await hopCounters(outFilter);
       const b0 = await sink.bytes();
       const t0 = performance.now();
       const stat = await runCommand('perf', [
@@ -133,8 +237,13 @@ async function measure(
         '-p', String(relay.pid), '--', 'sleep', String(seconds),
       ]);
       const b1 = await sink.bytes();
+      const hopIn1 = await hopCounters(inFilter);
+      const hopOut1 = await hopCounters(outFilter);
+      const net1 = await netCounters();
+      const pagesAfter = await tcpPages();
       const windowSeconds = (performance.now() - t0) / 1000;
       const cs1 = await voluntarySwitches(relay.pid);
+      const wait1 = await waitingOf(relay.pid);
       const proc1 = await cpuSecondsOf(relay.pid);
       const sched1 = await threadCpuSecondsOf(relay.pid);
       const load1 = await cpuSecondsOfAll([source.pid, sink.pid]);
@@ -184,6 +293,17 @@ async function measure(
           load: Math.round(((load1 - load0) * 1000) / gib),
         },
         perGiB, wakeupsPerGiB: wakeups,
+        // Time the relay was runnable but not running (run-queue wait) and its preemptions, per GiB: a relay short of
+        // CPU wakes rarely (its events wait for it) whatever its code does.
+        runQueueMsPerGiB: Math.round(((wait1.waitSeconds - wait0.waitSeconds) * 1000) / gib),
+        preemptionsPerGiB: Math.round((wait1.involuntary - wait0.involuntary) / gib),
+        // source -> relay as the relay's sockets received it; relay -> sink as they sent it.
+        hops: { in: hopFigures(hopIn0, hopIn1, true), out: hopFigures(hopOut0, hopOut1, false) },
+        // Pressure signals over the window, system-wide, per GiB; TCP's pages at its end (tcp_mem's thresholds apply).
+        netPerGiB: Object.fromEntries(
+          NSTAT.map((n) => [n, Math.round(((net1.get(n) ?? 0) - (net0.get(n) ?? 0)) / gib)]),
+        ),
+        tcpMemPages: pagesAfter,
         spliceSample: {
           calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
           meanBytes: positive.length === 0 ? 0 : Math.round(positive.reduce((a, b) => a + b, 0) / positive.length),
