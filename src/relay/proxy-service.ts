@@ -362,8 +362,9 @@ export class ProxyService extends TcpService<ProxyServiceConfig, ProxyClient> {
     }
     const route = new SessionRoute();
     const user = pending.user;
-    const session = this.startRelay(pending, route, function openSession(options, onClose) {
-      return new HttpSession(client, user, route, options!, onClose);
+    const options = this.optionsFor(pending);
+    const session = this.startRelay(pending, route, function openSession(onClose) {
+      return new HttpSession(client, user, route, options, onClose);
     });
     this.plain.serve(session);
   }

@@ -474,8 +474,9 @@ implements Service<C>, ScreenListener, AcceptListener {
    */
   protected relay(pending: P, target: Socket, targetLabel: string, liveCount: LiveCount | null = null): Relay {
     const engine = this.context.engine;
-    return this.startRelay(pending, new ConnectedRoute(targetLabel, liveCount), (options, onClose) =>
-      engine.start(pending.client!, target, options!, onClose),
+    const options = this.optionsFor(pending);
+    return this.startRelay(pending, new ConnectedRoute(targetLabel, liveCount), (onClose) =>
+      engine.start(pending.client!, target, options, onClose),
     );
   }
 
@@ -495,21 +496,27 @@ implements Service<C>, ScreenListener, AcceptListener {
   ): DialingRelay {
     const engine = this.context.engine;
     const client = pending.client;
+    const options = this.optionsFor(pending);
     if (client === null) {
       // Accepted by the engine: no socket, no greeting (forward services only).
       const fd = pending.acceptedFd!;
-      return this.startRelay(pending, route, (options, onClose) =>
-        engine.dialAccepted!(fd, address, label, connect, reportConnect, options!, listener, onClose),
+      return this.startRelay(pending, route, (onClose) =>
+        engine.dialAccepted!(fd, address, label, connect, reportConnect, options, listener, onClose),
       );
     }
-    return this.startRelay(pending, route, (options, onClose) =>
-      engine.dial!(client, address, label, connect, reportConnect, greeting, options!, listener, onClose),
+    return this.startRelay(pending, route, (onClose) =>
+      engine.dial!(client, address, label, connect, reportConnect, greeting, options, listener, onClose),
     );
   }
 
   /** Whose traffic a client is: the service's `user` unless the service logs clients in. */
   protected userOf(_pending: P): string | null {
     return this.config.user;
+  }
+
+  /** The engine options of `pending`'s relay (a granted relay's were decided with its grant). */
+  protected optionsFor(pending: P): RelayOptions {
+    return this.relayOptions(this.userOf(pending), pending.clientLabel);
   }
 
   /** The engine options of a relay charged to `user`, from client `clientLabel`. */
@@ -545,8 +552,7 @@ implements Service<C>, ScreenListener, AcceptListener {
   protected startRelay<R extends Relay>(
     pending: P,
     route: RelayRoute,
-    open: (options: RelayOptions | null, onClose: RelayCloseListener) => R,
-    decided = false,
+    open: (onClose: RelayCloseListener) => R,
   ): R {
     const { clientLabel } = pending;
     const service = this;
@@ -555,8 +561,6 @@ implements Service<C>, ScreenListener, AcceptListener {
     let meter: RelayMeter | null = null;
     let ended = false;
     const relay = open(
-      // A granted relay's options were decided with its grant (`decided`): none are built for it here.
-      decided ? null : this.relayOptions(user, clientLabel),
       function relayClosed(r: Relay, result: RelayResult) {
         ended = true;
         service.relays.delete(r);
@@ -744,7 +748,8 @@ implements Service<C>, ScreenListener, AcceptListener {
   protected relayGranted(
     pending: P, route: RelayRoute, relay: GrantedRelay, listener: RelayDialListener,
   ): DialingRelay {
-    return this.startRelay(pending, route, (_options, onClose) => relay.admit(listener, onClose), true);
+    // Its options were decided with its grant: none are built here.
+    return this.startRelay(pending, route, (onClose) => relay.admit(listener, onClose));
   }
 
   /** @internal AcceptListener: accept4 failed on the engine's listener. */
