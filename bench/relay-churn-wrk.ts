@@ -14,15 +14,24 @@
  * `haproxy-1t`: HAProxy with `nbthread 1`, one thread like tidegate's one relay thread (`haproxy` runs one thread per
  * core, its default), to tell a per-connection cost from a share of the scheduler when conn/s differ.
  *
+ * Beside the relay's CPU, each window also reports the peers' and the machine's, per connection: wrk's (its user +
+ * system time, from the shell that runs it), nginx's (master and worker, /proc/<pid>/stat) and how often it slept
+ * (voluntary switches, /proc/<pid>/status), the whole machine's busy time and of it softirq (/proc/stat), the
+ * machine's idle share and context switches, TCP segments sent and delayed ACKs (/proc/net/snmp, /proc/net/netstat;
+ * every hop is loopback, so both hops' segments are in it), and wrk's p50 / p99. When the machine is saturated,
+ * conn/s is its capacity over the whole system's CPU per connection, and these say who pays it (other processes
+ * count too: read the machine's figures on a quiet machine only).
+ *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */
 import { readFile } from 'node:fs/promises';
 import { flagValue } from './lib/args.js';
 import { startHaproxy, startSpliceRelay } from './lib/baselines.js';
-import { clockTicksPerSecond, cpuSecondsOf, parseProcStatCpuSeconds } from './lib/cpu.js';
+import { clockTicksPerSecond, cpuSecondsOf, cpuSecondsOfAll, parseProcStatCpuSeconds } from './lib/cpu.js';
 import { startNginx } from './lib/nginx.js';
 import { freePort } from './lib/ports.js';
 import { runCommand } from './lib/process.js';
+import { readSystemCounters, systemDelta } from './lib/system-counters.js';
 import { spawnTidegate } from './lib/tidegate.js';
 import { median } from './stats.js';
 
@@ -63,6 +72,44 @@ async function mainThreadCpuSecondsOf(pid: number): Promise<number> {
   return parseProcStatCpuSeconds(await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8'), clockTicksPerSecond());
 }
 
+/** A wrk latency figure (`19.00us`, `1.51ms`, `2.00s`) in ms. */
+function latencyMs(text: string | undefined): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text ?? '');
+  if (m === null) return Number.NaN;
+  const unit = m[2] === 'us' ? 0.001 : m[2] === 'ms' ? 1 : 1000;
+  return Number(m[1]) * unit;
+}
+
+/** CPU seconds of the children the shell waited for (the second line of `times`: user, then system). */
+function childCpuSeconds(timesOutput: string): number {
+  const lines = timesOutput.trim().split('\n');
+  const fields = (lines[lines.length - 1] ?? '').trim().split(/\s+/);
+  let total = 0;
+  for (const f of fields) {
+    const m = /^(\d+)m([\d.]+)s$/.exec(f);
+    if (m === null) return Number.NaN;
+    total += Number(m[1]) * 60 + Number(m[2]);
+  }
+  return total;
+}
+
+const METRICS = [
+  'connPerSec', 'cpuMsPerConn', 'mainCpuMsPerConn', 'wrkCpuMsPerConn', 'nginxCpuMsPerConn', 'nginxSleepsPerConn',
+  'systemCpuMsPerConn', 'softirqCpuMsPerConn', 'idlePct', 'switchesPerConn', 'segsPerConn', 'delayedAcksPerConn',
+  'p50Ms', 'p99Ms',
+] as const;
+type Metric = (typeof METRICS)[number];
+
+/** Voluntary context switches (sleeps) of some processes together, from /proc/<pid>/status. */
+async function sleepsOf(pids: readonly number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    total += Number(/^voluntary_ctxt_switches:\s*(\d+)$/m.exec(status)?.[1] ?? Number.NaN);
+  }
+  return total;
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const rounds = Number(flagValue(argv, '--rounds') ?? 3);
@@ -71,46 +118,76 @@ async function main(): Promise<void> {
   const paths = (flagValue(argv, '--paths') ?? 'tidegate-native,haproxy,baseline-splice-c').split(',');
   const nginx = await startNginx('nginx', [], 'return 200 "ok\\n";');
   const running = new Map<string, Running>();
-  const samples = new Map<string, { connPerSec: number[]; cpuMsPerConn: number[]; mainCpuMsPerConn: number[] }>();
+  const samples = new Map<string, Record<Metric, number[]>>();
   try {
     for (const path of paths) {
       running.set(path, await startPath(path, nginx.port));
-      samples.set(path, { connPerSec: [], cpuMsPerConn: [], mainCpuMsPerConn: [] });
+      const empty = {} as Record<Metric, number[]>;
+      for (const m of METRICS) empty[m] = [];
+      samples.set(path, empty);
     }
+    const nginxPids = await nginx.pids();
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < paths.length; k++) {
         const path = paths[(round + k) % paths.length] as string;
         const relay = running.get(path) as Running;
         const cpu0 = await cpuSecondsOf(relay.pid);
         const main0 = await mainThreadCpuSecondsOf(relay.pid);
-        const wrk = await runCommand('wrk', [
-          '-t1', `-c${connections}`, `-d${seconds}s`, '-H', 'Connection: close', `http://127.0.0.1:${relay.port}/`,
+        const nginx0 = await cpuSecondsOfAll(nginxPids);
+        const nginxSleeps0 = await sleepsOf(nginxPids);
+        const sys0 = await readSystemCounters();
+        // The shell reports wrk's own CPU time (`times`) after it exits; its stdout is wrk's, then that line.
+        const wrk = await runCommand('/bin/sh', ['-c', 'wrk "$@"; times', 'sh',
+          '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close',
+          `http://127.0.0.1:${relay.port}/`,
         ]);
+        const sys1 = await readSystemCounters();
+        const nginx1 = await cpuSecondsOfAll(nginxPids);
+        const nginxSleeps1 = await sleepsOf(nginxPids);
         const cpu1 = await cpuSecondsOf(relay.pid);
         const main1 = await mainThreadCpuSecondsOf(relay.pid);
         const requests = Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? 0);
         const rate = Number(/Requests\/sec:\s*([\d.]+)/.exec(wrk.stdout)?.[1] ?? 0);
         if (requests === 0) throw new Error(`${path}: wrk made no requests: ${wrk.stdout}${wrk.stderr}`);
+        const sys = systemDelta(sys0, sys1);
+        const perConn = (seconds: number): number => (seconds * 1000) / requests;
+        const got: Record<Metric, number> = {
+          connPerSec: rate,
+          cpuMsPerConn: perConn(cpu1 - cpu0),
+          mainCpuMsPerConn: perConn(main1 - main0),
+          wrkCpuMsPerConn: perConn(childCpuSeconds(wrk.stdout)),
+          nginxCpuMsPerConn: perConn(nginx1 - nginx0),
+          nginxSleepsPerConn: (nginxSleeps1 - nginxSleeps0) / requests,
+          systemCpuMsPerConn: perConn(sys.busySeconds),
+          softirqCpuMsPerConn: perConn(sys.softirqSeconds),
+          idlePct: (100 * sys.idleSeconds) / (sys.idleSeconds + sys.busySeconds),
+          switchesPerConn: sys.contextSwitches / requests,
+          segsPerConn: (sys.tcp.get('Tcp.OutSegs') ?? Number.NaN) / requests,
+          delayedAcksPerConn: (sys.tcp.get('TcpExt.DelayedACKs') ?? Number.NaN) / requests,
+          p50Ms: latencyMs(/^\s*50%\s+(\S+)/m.exec(wrk.stdout)?.[1]),
+          p99Ms: latencyMs(/^\s*99%\s+(\S+)/m.exec(wrk.stdout)?.[1]),
+        };
         const s = samples.get(path)!;
-        s.connPerSec.push(rate);
-        s.cpuMsPerConn.push(((cpu1 - cpu0) * 1000) / requests);
-        s.mainCpuMsPerConn.push(((main1 - main0) * 1000) / requests);
-        process.stderr.write(`round ${round + 1} ${path}: ${Math.round(rate)} conn/s, ` +
-          `${(((cpu1 - cpu0) * 1000) / requests).toFixed(4)} CPU-ms/conn ` +
-          `(main thread ${(((main1 - main0) * 1000) / requests).toFixed(4)})\n`);
+        for (const m of METRICS) s[m].push(got[m]);
+        process.stderr.write(`round ${round + 1} ${path}: ${Math.round(rate)} conn/s, CPU-ms/conn ` +
+          `${got.cpuMsPerConn.toFixed(4)} (main thread ${got.mainCpuMsPerConn.toFixed(4)}), ` +
+          `wrk ${got.wrkCpuMsPerConn.toFixed(4)}, nginx ${got.nginxCpuMsPerConn.toFixed(4)} ` +
+          `(${got.nginxSleepsPerConn.toFixed(2)} sleeps/conn), system ${got.systemCpuMsPerConn.toFixed(4)} ` +
+          `(softirq ${got.softirqCpuMsPerConn.toFixed(4)}), idle ${got.idlePct.toFixed(1)} %, ` +
+          `${got.switchesPerConn.toFixed(2)} switches/conn, ${got.segsPerConn.toFixed(2)} segs/conn, ` +
+          `delayed ACKs ${got.delayedAcksPerConn.toFixed(3)}/conn, p50 ${got.p50Ms.toFixed(3)} ms, ` +
+          `p99 ${got.p99Ms.toFixed(3)} ms\n`);
       }
     }
   } finally {
     for (const relay of running.values()) await relay.stop().catch(() => undefined);
     await nginx.stop();
   }
-  const out: Record<string, { connPerSec: number; cpuMsPerConn: number; mainCpuMsPerConn: number }> = {};
+  const out: Record<string, Record<Metric, number>> = {};
   for (const [path, s] of samples) {
-    out[path] = {
-      connPerSec: median(s.connPerSec),
-      cpuMsPerConn: median(s.cpuMsPerConn),
-      mainCpuMsPerConn: median(s.mainCpuMsPerConn),
-    };
+    const medians = {} as Record<Metric, number>;
+    for (const m of METRICS) medians[m] = median(s[m]);
+    out[path] = medians;
   }
   process.stdout.write(JSON.stringify({ rounds, seconds, connections, medians: out }) + '\n');
 }
