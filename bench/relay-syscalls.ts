@@ -110,6 +110,16 @@ async function voluntarySwitches(pid: number): Promise<Map<string, number>> {
   return out;
 }
 
+/** Each thread's voluntary switches (its sleeps, so its wake-ups) between two readings, per GiB moved. */
+function wakeupsPerGiB(before: Map<string, number>, after: Map<string, number>, gib: number): Record<string, number> {
+  const wakeups: Record<string, number> = {};
+  for (const [thread, count] of after) {
+    const delta = count - (before.get(thread) ?? count);
+    if (delta > 0) wakeups[thread] = Math.round(delta / gib);
+  }
+  return wakeups;
+}
+
 /** Per-hop TCP counters summed over the relay's sockets (`ss -ti`): what each hop's segments and ACKs were. */
 interface HopCounters {
   segsIn: number;
@@ -267,11 +277,7 @@ async function measure(
       for (const [name, value] of counted) {
         if (name !== 'duration_time') perGiB[name] = Math.round(value / perfGiB);
       }
-      const wakeups: Record<string, number> = {};
-      for (const [thread, count] of cs1) {
-        const delta = count - (cs0.get(thread) ?? count);
-        if (delta > 0) wakeups[thread] = Math.round(delta / gib);
-      }
+      const wakeups = wakeupsPerGiB(cs0, cs1, gib);
       const report = await runCommand('perf', ['script', '-i', recordFile, '-F', 'event,trace']);
       const spliceSizes: number[] = [];
       const fcntlReturns: number[] = [];
@@ -370,11 +376,7 @@ async function measureIperf3(
     const sched1 = await threadCpuSecondsOf(relay.pid);
     await recorder.stop('SIGINT', 30_000);
     const gib = result.bytes / GiB;
-    const wakeups: Record<string, number> = {};
-    for (const [thread, count] of cs1) {
-      const delta = count - (cs0.get(thread) ?? count);
-      if (delta > 0) wakeups[thread] = Math.round(delta / gib);
-    }
+    const wakeups = wakeupsPerGiB(cs0, cs1, gib);
     const report = await runCommand('perf', ['script', '-i', recordFile, '-F', 'event,trace']);
     const spliceSizes: number[] = [];
     for (const line of report.stdout.split('\n')) {
