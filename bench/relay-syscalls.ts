@@ -20,7 +20,8 @@
  * `hops`: per hop (source -> relay, relay -> sink) the mean data segment and the ACKs per GiB, and at the window's
  * end the bytes queued and the receive buffers, from `ss -tmi` of the relay's sockets. `netPerGiB` and
  * `tcpMemPages`: whether the kernel pruned and dropped under TCP memory pressure in the window (native/README.md,
- * "the two modes"): compare a window with windows of its own kind.
+ * "the two modes"), `own` the transfer's own resends and drops, `kind` the window's kind by the relay bench's rule
+ * (bench/lib/tcp-pressure.ts): compare a window with windows of its own kind.
  *
  * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
  * context switches of each thread from /proc (a voluntary switch is one sleep, i.e. one wake-up), and one
@@ -38,6 +39,7 @@ import { spawnTidegate, parseEnvAssignments, type TidegateProcess } from './lib/
 import { startIperf3Server, runIperf3 } from './lib/iperf3.js';
 import { flagValue } from './lib/args.js';
 import { cpuSecondsOf, cpuSecondsOfAll, threadCpuSecondsOf } from './lib/cpu.js';
+import { PRESSURE_COUNTERS, readTcpPressure, tcpPressureWindow } from './lib/tcp-pressure.js';
 
 const GiB = 1024 ** 3;
 const SYSCALLS = [
@@ -173,28 +175,6 @@ function hopFigures(a: HopCounters, b: HopCounters, receiving: boolean): Record<
   };
 }
 
-/** System-wide TCP counters (`nstat -az`) that say whether the stack pruned, collapsed or dropped under memory
- * pressure; and the pages TCP holds (`/proc/net/sockstat`). Other processes count too: read them as a signal. */
-const NSTAT = [
-  'TcpExtPruneCalled', 'TcpExtTCPRcvCollapsed', 'TcpExtTCPMemoryPressures', 'TcpExtTCPOFOQueue', 'TcpExtTCPOFODrop',
-  'TcpExtTCPBacklogDrop', 'TcpRetransSegs', 'IpExtInNoRoutes', 'TcpExtTCPRcvQDrop', 'TcpExtTCPBacklogCoalesce',
-];
-
-async function netCounters(): Promise<Map<string, number>> {
-  const out = await runCommand('nstat', ['-az', ...NSTAT]);
-  const map = new Map<string, number>();
-  for (const line of out.stdout.split('\n')) {
-    const [name, value] = line.trim().split(/\s+/);
-    if (name !== undefined && value !== undefined && NSTAT.includes(name)) map.set(name, Number(value));
-  }
-  return map;
-}
-
-async function tcpPages(): Promise<number> {
-  const text = await readFile('/proc/net/sockstat', 'utf8');
-  return Number(/^TCP:.*\bmem (\d+)/m.exec(text)?.[1] ?? 0);
-}
-
 function histogram(values: number[], bounds: number[]): string {
   const counts = bounds.map(() => 0);
   for (const v of values) {
@@ -237,7 +217,7 @@ async function measure(
       const load0 = await cpuSecondsOfAll([source.pid, sink.pid]);
       const inFilter = `( sport = :${relay.port} )`;
       const outFilter = `( dport = :${sink.port} and not sport = :${relay.port} )`;
-      const net0 = await netCounters();
+      const net0 = await readTcpPressure([relay.port, sink.port]);
       const hopIn0 = await hopCounters(inFilter);
       const hopOut0 = await hopCounters(outFilter);
       const b0 = await sink.bytes();
@@ -249,8 +229,7 @@ async function measure(
       const b1 = await sink.bytes();
       const hopIn1 = await hopCounters(inFilter);
       const hopOut1 = await hopCounters(outFilter);
-      const net1 = await netCounters();
-      const pagesAfter = await tcpPages();
+      const net1 = await readTcpPressure([relay.port, sink.port]);
       const windowSeconds = (performance.now() - t0) / 1000;
       const cs1 = await voluntarySwitches(relay.pid);
       const wait1 = await waitingOf(relay.pid);
@@ -263,6 +242,7 @@ async function measure(
         await runCommand('perf', ['record', '-q', '-g', '-o', file, '-p', String(relay.pid), '--', 'sleep', '2']);
       }
       const gib = (b1 - b0) / GiB;
+      const pressure = tcpPressureWindow(net0, net1, gib);
       const counted = new Map<string, number>();
       for (const line of stat.stderr.split('\n')) {
         const [value, , event] = line.split(',');
@@ -305,11 +285,15 @@ async function measure(
         preemptionsPerGiB: Math.round((wait1.involuntary - wait0.involuntary) / gib),
         // source -> relay as the relay's sockets received it; relay -> sink as they sent it.
         hops: { in: hopFigures(hopIn0, hopIn1, true), out: hopFigures(hopOut0, hopOut1, false) },
-        // Pressure signals over the window, system-wide, per GiB; TCP's pages at its end (tcp_mem's thresholds apply).
-        netPerGiB: Object.fromEntries(
-          NSTAT.map((n) => [n, Math.round(((net1.get(n) ?? 0) - (net0.get(n) ?? 0)) / gib)]),
-        ),
-        tcpMemPages: pagesAfter,
+        // Pressure signals over the window, system-wide, per GiB; TCP's pages at its end (tcp_mem's thresholds apply);
+        // the window's kind by the relay bench's rule (bench/lib/tcp-pressure.ts).
+        netPerGiB: Object.fromEntries(PRESSURE_COUNTERS.map((n) => [n, Math.round(pressure.deltas[n] / gib)])),
+        tcpMemPages: net1.pages,
+        kind: pressure.kind,
+        own: {
+          lostPerGiB: Math.round(pressure.ownLostPerGiB), retransPerGiB: Math.round(pressure.ownRetransPerGiB),
+          drops: pressure.ownDrops,
+        },
         spliceSample: {
           calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
           meanBytes: positive.length === 0 ? 0 : Math.round(positive.reduce((a, b) => a + b, 0) / positive.length),

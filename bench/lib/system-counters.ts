@@ -26,14 +26,17 @@ export interface SystemDelta {
   readonly tcp: ReadonlyMap<string, number>;
 }
 
-/** The `Tcp:` and `TcpExt:` header / value line pairs of /proc/net/snmp or /proc/net/netstat. */
-function parseSnmp(text: string, into: Map<string, number>): void {
+/** The header / value line pairs of `groups` (default `Tcp:` and `TcpExt:`) in /proc/net/snmp or /proc/net/netstat,
+ * named `Group.Field`. */
+export function parseSnmp(
+  text: string, into: Map<string, number>, groups: readonly string[] = ['Tcp', 'TcpExt'],
+): void {
   const lines = text.split('\n');
   for (let i = 0; i + 1 < lines.length; i++) {
     const head = (lines[i] as string).split(/\s+/);
     const values = (lines[i + 1] as string).split(/\s+/);
     const group = head[0];
-    if ((group !== 'Tcp:' && group !== 'TcpExt:') || values[0] !== group) continue;
+    if (group === undefined || !groups.includes(group.slice(0, -1)) || values[0] !== group) continue;
     for (let k = 1; k < head.length; k++) into.set(`${group.slice(0, -1)}.${head[k]}`, Number(values[k]));
     i++;
   }

@@ -19,6 +19,8 @@ import {
   startPipeRelay, startHaproxy, haproxyInstalled, startSpliceRelay, ccInstalled, type RunningPath,
 } from '../lib/baselines.js';
 import { iperf3Installed, startIperf3Server, runIperf3 } from '../lib/iperf3.js';
+import { readTcpPressure, tcpPressureWindow, type TcpPressureWindow } from '../lib/tcp-pressure.js';
+import { windowKindReport } from '../lib/window-kinds.js';
 import { spawnTidegate, tidegateAvailable, tidegateCliPath, type TidegateProcess } from '../lib/tidegate.js';
 
 const GiB = 1024 ** 3;
@@ -205,11 +207,13 @@ interface Durations {
   readonly manyStreams: boolean;
 }
 
-/** One many-streams measurement: throughput, the relay's CPU per GiB and the load's (source + sink). */
+/** One many-streams measurement: throughput, the relay's CPU per GiB and the load's (source + sink), and what
+ * TCP's memory did over the window (its kind: full or lossy). */
 interface StreamsResult {
   readonly gbps: number;
   readonly cpuPerGiB: number;
   readonly loadCpuPerGiB: number;
+  readonly pressure: TcpPressureWindow;
 }
 
 /**
@@ -223,6 +227,9 @@ async function measureBuiltinStream(
   const source = await load.startSource(relay.sinkPort, streams);
   try {
     await sleep(durations.warmupMs);
+    // Read around the window, not during it: a few /proc files and one `ss` each side.
+    const ports = [relay.sinkPort, load.sink.port];
+    const pressure0 = await readTcpPressure(ports);
     const bytes0 = await load.sink.bytes();
     const cpu0 = await cpuSecondsOf(relay.cpuPid);
     const loadCpu0 = await cpuSecondsOfAll([source.pid, load.sink.pid]);
@@ -232,11 +239,13 @@ async function measureBuiltinStream(
     const cpu1 = await cpuSecondsOf(relay.cpuPid);
     const loadCpu1 = await cpuSecondsOfAll([source.pid, load.sink.pid]);
     const seconds = (performance.now() - t0) / 1000;
+    const pressure1 = await readTcpPressure(ports);
     const bytes = bytes1 - bytes0;
     if (bytes <= 0) throw new Error(`${relay.path}: no bytes reached the sink in ${seconds.toFixed(1)} s`);
     const gib = bytes / GiB;
     return {
       gbps: (bytes * 8) / seconds / 1e9, cpuPerGiB: (cpu1 - cpu0) / gib, loadCpuPerGiB: (loadCpu1 - loadCpu0) / gib,
+      pressure: tcpPressureWindow(pressure0, pressure1, gib),
     };
   } finally {
     await source.stop();
@@ -263,6 +272,23 @@ function addStreams(out: MetricCollector, name: string, path: string, result: St
   out.add(`${name}.cpuPerGiB`, path, 'CPU-s/GiB', 'lower', result.cpuPerGiB);
   out.add(`${name}.loadCpuPerGiB`, path, 'CPU-s/GiB', 'lower', result.loadCpuPerGiB);
   out.add(`${name}.transferCpuPerGiB`, path, 'CPU-s/GiB', 'lower', result.cpuPerGiB + result.loadCpuPerGiB);
+  // The window's kind, the transfer's own losses and the system's TCP memory signals over it
+  // (bench/lib/tcp-pressure.ts), one sample per round like the figures above, so windowKindReport can sort the rounds.
+  const p = result.pressure;
+  out.add(`${name}.lossy`, path, 'lossy (1) / full (0)', 'lower', p.kind === 'lossy' ? 1 : 0);
+  out.add(`${name}.ownLostPerGiB`, path, 'segments/GiB', 'lower', p.ownLostPerGiB);
+  out.add(`${name}.ownRetransPerGiB`, path, 'segments/GiB', 'lower', p.ownRetransPerGiB);
+  out.add(`${name}.ownDrops`, path, 'segments', 'lower', p.ownDrops);
+  out.add(`${name}.pruneCalled`, path, 'prunes (system)', 'lower', p.deltas.TcpExtPruneCalled);
+  out.add(`${name}.memoryPressures`, path, 'entries (system)', 'lower', p.deltas.TcpExtTCPMemoryPressures);
+  out.add(`${name}.rcvQDrops`, path, 'drops (system)', 'lower', p.deltas.TcpExtTCPRcvQDrop);
+  out.add(`${name}.retransPerGiB`, path, 'segments/GiB (system)', 'lower', p.retransPerGiB);
+  out.add(`${name}.tcpMemShare`, path, 'x tcp_mem pressure', 'lower', p.pressureShare);
+}
+
+function streamsSummary(streams: number, result: StreamsResult): string {
+  return `${streams} streams ${result.gbps.toFixed(2)} Gbit/s ${result.cpuPerGiB.toFixed(3)} CPU-s/GiB ` +
+    `(${result.pressure.kind}, TCP mem ${result.pressure.pressureShare.toFixed(2)}x pressure)`;
 }
 
 async function measurePath(
@@ -300,12 +326,12 @@ async function measurePath(
     const many = await measureBuiltinStream(relay, targets.streams, STREAMS, durations);
     relay.assertAlive();
     addStreams(out, 'streams100', relay.path, many);
-    summary.push(`${STREAMS} streams ${many.gbps.toFixed(2)} Gbit/s ${many.cpuPerGiB.toFixed(3)} CPU-s/GiB`);
+    summary.push(streamsSummary(STREAMS, many));
     if (durations.manyStreams) {
       const more = await measureBuiltinStream(relay, targets.streams, MANY_STREAMS, durations);
       relay.assertAlive();
       addStreams(out, 'streams1000', relay.path, more);
-      summary.push(`${MANY_STREAMS} streams ${more.gbps.toFixed(2)} Gbit/s ${more.cpuPerGiB.toFixed(3)} CPU-s/GiB`);
+      summary.push(streamsSummary(MANY_STREAMS, more));
     }
   }
   return summary.join('; ');
@@ -455,7 +481,9 @@ export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
     ));
   }
   for (const path of NATIVE_PATHS) {
-    const measured = m('single.throughput', path) !== undefined || m('churn.connPerSec', path) !== undefined;
+    // Any phase of the path's (TIDEGATE_BENCH_RELAY_PHASES=streams measures only the streams).
+    const measured = ['single.throughput', 'churn.connPerSec', 'streams100.throughput']
+      .some((name) => m(name, path) !== undefined);
     if (measured) out.push(...nativeTargets(m, samples, path));
   }
   for (const engine of ['native', 'js']) {
@@ -555,7 +583,12 @@ async function run(context: BenchContext): Promise<BenchReport> {
     await iperf?.stop();
   }
   const metrics = out.metrics();
-  return { scenario: 'relay', metrics, ratios: relayRatios(metrics), notes };
+  // Beside the medians over all rounds (the issue's figures): the rounds by window kind, compared like for like.
+  const byKind = windowKindReport(
+    metrics, ['streams100', 'streams1000'], NATIVE_PATHS, ['haproxy', 'baseline-splice-c'],
+  );
+  const ratios = [...relayRatios(metrics), ...byKind.ratios];
+  return { scenario: 'relay', metrics, ratios, notes: [...notes, ...byKind.notes] };
 }
 
 export const scenario: BenchScenario = {
