@@ -11,6 +11,8 @@
  * `tidegate-native-nogrants`: the addon accepts but decides nothing ahead (`TIDEGATE_NATIVE_GRANTS=0`).
  * `tidegate-native-base`: another build's default native path, for a before / after in the same rounds (set
  * `TIDEGATE_BENCH_BASELINE_ROOT` to its checkout, built with its addon).
+ * `tidegate-native@NAME=VALUE+NAME2=VALUE2` (any tidegate path): that path with this environment, e.g. a knob against
+ * the same build without it in the same rounds.
  * `haproxy-1t`: HAProxy with `nbthread 1`, one thread like tidegate's one relay thread (`haproxy` runs one thread per
  * core, its default), to tell a per-connection cost from a share of the scheduler when conn/s differ.
  *
@@ -20,11 +22,12 @@
  * machine's idle share and context switches, TCP segments sent and delayed ACKs (/proc/net/snmp, /proc/net/netstat;
  * every hop is loopback, so both hops' segments are in it), and wrk's p50 / p99. When the machine is saturated,
  * conn/s is its capacity over the whole system's CPU per connection, and these say who pays it (other processes
- * count too: read the machine's figures on a quiet machine only).
+ * count too: read the machine's figures on a quiet machine only), and how often the relay's threads were preempted
+ * (involuntary switches, /proc/<pid>/task/<tid>/status).
  *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { flagValue } from './lib/args.js';
 import { startHaproxy, startSpliceRelay } from './lib/baselines.js';
 import { clockTicksPerSecond, cpuSecondsOf, cpuSecondsOfAll, parseProcStatCpuSeconds } from './lib/cpu.js';
@@ -32,7 +35,7 @@ import { startNginx } from './lib/nginx.js';
 import { freePort } from './lib/ports.js';
 import { runCommand } from './lib/process.js';
 import { readSystemCounters, systemDelta } from './lib/system-counters.js';
-import { spawnTidegate } from './lib/tidegate.js';
+import { parseEnvAssignments, spawnTidegate } from './lib/tidegate.js';
 import { median } from './stats.js';
 
 interface Running {
@@ -41,10 +44,13 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function startPath(path: string, nginxPort: number): Promise<Running> {
+async function startPath(fullPath: string, nginxPort: number): Promise<Running> {
+  const at = fullPath.indexOf('@');
+  const path = at < 0 ? fullPath : fullPath.slice(0, at);
   if (path === 'tidegate-native' || path === 'tidegate-js' || path.startsWith('tidegate-native-')) {
     const port = await freePort();
     const env: Record<string, string> = path === 'tidegate-js' ? { TIDEGATE_RELAY: 'js' } : {};
+    if (at >= 0) Object.assign(env, parseEnvAssignments(fullPath.slice(at + 1).split('+')));
     if (path === 'tidegate-native-nodeaccept') env['TIDEGATE_NATIVE_ACCEPT'] = '0';
     if (path === 'tidegate-native-addonaccept') env['TIDEGATE_NATIVE_ACCEPT'] = '1';
     if (path === 'tidegate-native-nogrants') env['TIDEGATE_NATIVE_GRANTS'] = '0';
@@ -96,7 +102,7 @@ function childCpuSeconds(timesOutput: string): number {
 const METRICS = [
   'connPerSec', 'cpuMsPerConn', 'mainCpuMsPerConn', 'wrkCpuMsPerConn', 'nginxCpuMsPerConn', 'nginxSleepsPerConn',
   'systemCpuMsPerConn', 'softirqCpuMsPerConn', 'idlePct', 'switchesPerConn', 'segsPerConn', 'delayedAcksPerConn',
-  'p50Ms', 'p99Ms',
+  'p50Ms', 'p99Ms', 'preemptionsPerConn',
 ] as const;
 type Metric = (typeof METRICS)[number];
 
@@ -106,6 +112,16 @@ async function sleepsOf(pids: readonly number[]): Promise<number> {
   for (const pid of pids) {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     total += Number(/^voluntary_ctxt_switches:\s*(\d+)$/m.exec(status)?.[1] ?? Number.NaN);
+  }
+  return total;
+}
+
+/** Involuntary context switches (preemptions while runnable) of every thread of a process, from /proc. */
+async function preemptionsOf(pid: number): Promise<number> {
+  let total = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
+    total += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)$/m.exec(status)?.[1] ?? 0);
   }
   return total;
 }
@@ -135,6 +151,7 @@ async function main(): Promise<void> {
         const main0 = await mainThreadCpuSecondsOf(relay.pid);
         const nginx0 = await cpuSecondsOfAll(nginxPids);
         const nginxSleeps0 = await sleepsOf(nginxPids);
+        const preempted0 = await preemptionsOf(relay.pid);
         const sys0 = await readSystemCounters();
         // The shell reports wrk's own CPU time (`times`) after it exits; its stdout is wrk's, then that line.
         const wrk = await runCommand('/bin/sh', ['-c', 'wrk "$@"; times', 'sh',
@@ -144,6 +161,7 @@ async function main(): Promise<void> {
         const sys1 = await readSystemCounters();
         const nginx1 = await cpuSecondsOfAll(nginxPids);
         const nginxSleeps1 = await sleepsOf(nginxPids);
+        const preempted1 = await preemptionsOf(relay.pid);
         const cpu1 = await cpuSecondsOf(relay.pid);
         const main1 = await mainThreadCpuSecondsOf(relay.pid);
         const requests = Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? 0);
@@ -166,6 +184,7 @@ async function main(): Promise<void> {
           delayedAcksPerConn: (sys.tcp.get('TcpExt.DelayedACKs') ?? Number.NaN) / requests,
           p50Ms: latencyMs(/^\s*50%\s+(\S+)/m.exec(wrk.stdout)?.[1]),
           p99Ms: latencyMs(/^\s*99%\s+(\S+)/m.exec(wrk.stdout)?.[1]),
+          preemptionsPerConn: (preempted1 - preempted0) / requests,
         };
         const s = samples.get(path)!;
         for (const m of METRICS) s[m].push(got[m]);
@@ -176,7 +195,7 @@ async function main(): Promise<void> {
           `(softirq ${got.softirqCpuMsPerConn.toFixed(4)}), idle ${got.idlePct.toFixed(1)} %, ` +
           `${got.switchesPerConn.toFixed(2)} switches/conn, ${got.segsPerConn.toFixed(2)} segs/conn, ` +
           `delayed ACKs ${got.delayedAcksPerConn.toFixed(3)}/conn, p50 ${got.p50Ms.toFixed(3)} ms, ` +
-          `p99 ${got.p99Ms.toFixed(3)} ms\n`);
+          `p99 ${got.p99Ms.toFixed(3)} ms, relay preempted ${got.preemptionsPerConn.toFixed(3)}/conn\n`);
       }
     }
   } finally {
