@@ -27,7 +27,7 @@
  *
  * Needs wrk and nginx (apt-get install wrk nginx); nginx runs in the foreground from a temp config on 127.0.0.1.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { flagValue } from './lib/args.js';
 import { startHaproxy, startSpliceRelay } from './lib/baselines.js';
 import { clockTicksPerSecond, cpuSecondsOf, cpuSecondsOfAll, parseProcStatCpuSeconds } from './lib/cpu.js';
@@ -35,6 +35,7 @@ import { startNginx } from './lib/nginx.js';
 import { freePort } from './lib/ports.js';
 import { runCommand } from './lib/process.js';
 import { readSystemCounters, systemDelta } from './lib/system-counters.js';
+import { switchesOf } from './lib/thread-switches.js';
 import { parseEnvAssignments, spawnTidegate } from './lib/tidegate.js';
 import { median } from './stats.js';
 
@@ -106,26 +107,6 @@ const METRICS = [
 ] as const;
 type Metric = (typeof METRICS)[number];
 
-/** Voluntary context switches (sleeps) of some processes together, from /proc/<pid>/status. */
-async function sleepsOf(pids: readonly number[]): Promise<number> {
-  let total = 0;
-  for (const pid of pids) {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    total += Number(/^voluntary_ctxt_switches:\s*(\d+)$/m.exec(status)?.[1] ?? Number.NaN);
-  }
-  return total;
-}
-
-/** Involuntary context switches (preemptions while runnable) of every thread of a process, from /proc. */
-async function preemptionsOf(pid: number): Promise<number> {
-  let total = 0;
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
-    total += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)$/m.exec(status)?.[1] ?? 0);
-  }
-  return total;
-}
-
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const rounds = Number(flagValue(argv, '--rounds') ?? 3);
@@ -150,8 +131,8 @@ async function main(): Promise<void> {
         const cpu0 = await cpuSecondsOf(relay.pid);
         const main0 = await mainThreadCpuSecondsOf(relay.pid);
         const nginx0 = await cpuSecondsOfAll(nginxPids);
-        const nginxSleeps0 = await sleepsOf(nginxPids);
-        const preempted0 = await preemptionsOf(relay.pid);
+        const nginxSleeps0 = (await switchesOf(nginxPids)).voluntary;
+        const preempted0 = (await switchesOf([relay.pid])).involuntary;
         const sys0 = await readSystemCounters();
         // The shell reports wrk's own CPU time (`times`) after it exits; its stdout is wrk's, then that line.
         const wrk = await runCommand('/bin/sh', ['-c', 'wrk "$@"; times', 'sh',
@@ -160,8 +141,8 @@ async function main(): Promise<void> {
         ]);
         const sys1 = await readSystemCounters();
         const nginx1 = await cpuSecondsOfAll(nginxPids);
-        const nginxSleeps1 = await sleepsOf(nginxPids);
-        const preempted1 = await preemptionsOf(relay.pid);
+        const nginxSleeps1 = (await switchesOf(nginxPids)).voluntary;
+        const preempted1 = (await switchesOf([relay.pid])).involuntary;
         const cpu1 = await cpuSecondsOf(relay.pid);
         const main1 = await mainThreadCpuSecondsOf(relay.pid);
         const requests = Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? 0);

@@ -40,6 +40,7 @@ import { startIperf3Server, runIperf3 } from './lib/iperf3.js';
 import { flagValue } from './lib/args.js';
 import { cpuSecondsOf, cpuSecondsOfAll, threadCpuSecondsOf } from './lib/cpu.js';
 import { PRESSURE_COUNTERS, readTcpPressure, tcpPressureWindow } from './lib/tcp-pressure.js';
+import { switchesOf, threadSwitchesOf } from './lib/thread-switches.js';
 
 const GiB = 1024 ** 3;
 const SYSCALLS = [
@@ -91,25 +92,16 @@ interface Pin {
 /** Seconds the relay's threads waited on a run queue (schedstat's second field), and their involuntary switches. */
 async function waitingOf(pid: number): Promise<{ waitSeconds: number; involuntary: number }> {
   let ns = 0;
-  let involuntary = 0;
   for (const tid of await readdir(`/proc/${pid}/task`)) {
     const sched = await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '');
     ns += Number(sched.split(' ')[1] ?? 0);
-    const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
-    involuntary += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
   }
-  return { waitSeconds: ns / 1e9, involuntary };
+  return { waitSeconds: ns / 1e9, involuntary: (await switchesOf([pid])).involuntary };
 }
 
+/** Each thread's voluntary switches (its sleeps), by `<name>/<tid>`. */
 async function voluntarySwitches(pid: number): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const text = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
-    const name = /^Name:\s*(.*)$/m.exec(text)?.[1] ?? '?';
-    const count = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
-    out.set(`${name}/${tid}`, count);
-  }
-  return out;
+  return new Map((await threadSwitchesOf(pid)).map((t) => [t.thread, t.voluntary]));
 }
 
 /** Each thread's voluntary switches (its sleeps, so its wake-ups) between two readings, per GiB moved. */
