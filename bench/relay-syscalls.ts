@@ -21,7 +21,9 @@
  * end the bytes queued and the receive buffers, from `ss -tmi` of the relay's sockets. `netPerGiB` and
  * `tcpMemPages`: whether the kernel pruned and dropped under TCP memory pressure in the window (native/README.md,
  * "the two modes"), `own` the transfer's own resends and drops, `kind` the window's kind by the relay bench's rule
- * (bench/lib/tcp-pressure.ts): compare a window with windows of its own kind.
+ * (bench/lib/tcp-pressure.ts): compare a window with windows of its own kind. `receivedOnRelay`: the share of
+ * each hop's data segments the kernel received on the relay's threads, i.e. neighbours' TCP work charged to the relay
+ * (bench/lib/softirq-charge.ts); at 100 streams it sets the relay's CPU per GiB more than the relay's own calls.
  *
  * Per path and stream count: `perf stat -e syscalls:sys_enter_*` on the relay process over the window, voluntary
  * context switches of each thread from /proc (a voluntary switch is one sleep, i.e. one wake-up), and one
@@ -41,6 +43,8 @@ import { flagValue } from './lib/args.js';
 import { cpuSecondsOf, cpuSecondsOfAll, threadCpuSecondsOf } from './lib/cpu.js';
 import { PRESSURE_COUNTERS, readTcpPressure, tcpPressureWindow } from './lib/tcp-pressure.js';
 import { switchesOf, threadSwitchesOf } from './lib/thread-switches.js';
+import { chargedShare, probeCounts, receivedDataEvents } from './lib/softirq-charge.js';
+import { fitCharge, type ChargedWindow } from './lib/charge-fit.js';
 
 const GiB = 1024 ** 3;
 const SYSCALLS = [
@@ -214,9 +218,13 @@ async function measure(
       const hopOut0 = await hopCounters(outFilter);
       const b0 = await sink.bytes();
       const t0 = performance.now();
-      const stat = await runCommand('perf', [
-        'stat', '-x', ',', '-e', 'duration_time', '-e', 'task-clock', '-e', 'context-switches', ...events,
-        '-p', String(relay.pid), '--', 'sleep', String(seconds),
+      const received = [...receivedDataEvents(relay.port), ...receivedDataEvents(sink.port)];
+      const [stat, statAll] = await Promise.all([
+        runCommand('perf', [
+          'stat', '-x', ',', '-e', 'duration_time', '-e', 'task-clock', '-e', 'context-switches', ...events,
+          ...received, '-p', String(relay.pid), '--', 'sleep', String(seconds),
+        ]),
+        runCommand('perf', ['stat', '-x', ',', ...received, '-a', '--', 'sleep', String(seconds)]),
       ]);
       const b1 = await sink.bytes();
       const hopIn1 = await hopCounters(inFilter);
@@ -238,7 +246,7 @@ async function measure(
       const counted = new Map<string, number>();
       for (const line of stat.stderr.split('\n')) {
         const [value, , event] = line.split(',');
-        if (event === undefined || value === undefined || !/^[\d.]+$/.test(value)) continue;
+        if (event === undefined || value === undefined || !/^[\d.]+$/.test(value) || event === 'tcp:tcp_probe') continue;
         counted.set(event.replace('syscalls:sys_enter_', ''), Number(value));
       }
       // perf counts over its own window, shorter than the bytes' (its start-up and exit, up to a second under load):
@@ -250,6 +258,8 @@ async function measure(
         if (name !== 'duration_time') perGiB[name] = Math.round(value / perfGiB);
       }
       const wakeups = wakeupsPerGiB(cs0, cs1, gib);
+      const [inOnRelay = 0, outOnRelay = 0] = probeCounts(stat.stderr);
+      const [inAll = 0, outAll = 0] = probeCounts(statAll.stderr);
       const report = await runCommand('perf', ['script', '-i', recordFile, '-F', 'event,trace']);
       const spliceSizes: number[] = [];
       const fcntlReturns: number[] = [];
@@ -277,6 +287,9 @@ async function measure(
         preemptionsPerGiB: Math.round((wait1.involuntary - wait0.involuntary) / gib),
         // source -> relay as the relay's sockets received it; relay -> sink as they sent it.
         hops: { in: hopFigures(hopIn0, hopIn1, true), out: hopFigures(hopOut0, hopOut1, false) },
+        // The share of each hop's data segments the kernel received on the relay's threads (its softirq work charged
+        // to the relay, bench/lib/softirq-charge.ts): `in` is the source's sending that the relay's reads set off.
+        receivedOnRelay: { in: chargedShare(inOnRelay, inAll), out: chargedShare(outOnRelay, outAll) },
         // Pressure signals over the window, system-wide, per GiB; TCP's pages at its end (tcp_mem's thresholds apply);
         // the window's kind by the relay bench's rule (bench/lib/tcp-pressure.ts).
         netPerGiB: Object.fromEntries(PRESSURE_COUNTERS.map((n) => [n, Math.round(pressure.deltas[n] / gib)])),
@@ -407,17 +420,34 @@ async function main(): Promise<void> {
     return;
   }
   const load = await startStreamLoad();
+  const windows = new Map<number, ChargedWindow[]>(streamsList.map((n) => [n, []]));
   try {
     for (let round = 0; round < rounds; round++) {
       for (const streams of streamsList) {
         for (const path of paths) {
           const result = await measure(path, streams, seconds, load, flagValue(argv, '--profile'), trace, pin);
           process.stdout.write(JSON.stringify({ round, ...result }) + '\n');
+          const shares = result['receivedOnRelay'] as { in: number | null; out: number | null };
+          const cpu = result['cpuMsPerGiB'] as { sched: number };
+          const inShare = shares.in ?? 0;
+          windows.get(streams)?.push({ path, cpuPerGiB: cpu.sched, inShare, outShare: shares.out ?? 0 });
         }
       }
     }
   } finally {
     await load.stop();
+  }
+  // Every path's windows at equal charge (bench/lib/charge-fit.ts), once the rounds give enough of them.
+  for (const [streams, list] of windows) {
+    const fit = fitCharge(list);
+    if (fit === undefined) continue;
+    const round = (m: ReadonlyMap<string, number>): Record<string, number> =>
+      Object.fromEntries([...m].map(([p, v]) => [p, Math.round(v)]));
+    process.stdout.write(JSON.stringify({
+      fit: { streams, windows: fit.windows, r2: Math.round(fit.r2 * 1000) / 1000, ownMsPerGiB: round(fit.own),
+        msPerGiBPerShare: { in: Math.round(fit.perIn), out: Math.round(fit.perOut) },
+        atMedianCharge: { in: fit.medianIn, out: fit.medianOut, msPerGiB: round(fit.atMedianCharge) } },
+    }) + '\n');
   }
 }
 

@@ -20,6 +20,8 @@ import {
 } from '../lib/baselines.js';
 import { iperf3Installed, startIperf3Server, runIperf3 } from '../lib/iperf3.js';
 import { readTcpPressure, tcpPressureWindow, type TcpPressureWindow } from '../lib/tcp-pressure.js';
+import { countReceivedOnRelay, type ReceivedOnRelay } from '../lib/softirq-charge.js';
+import { chargeReport } from '../lib/charge-report.js';
 import { windowKindReport } from '../lib/window-kinds.js';
 import { spawnTidegate, tidegateAvailable, tidegateCliPath, type TidegateProcess } from '../lib/tidegate.js';
 
@@ -214,6 +216,8 @@ interface StreamsResult {
   readonly cpuPerGiB: number;
   readonly loadCpuPerGiB: number;
   readonly pressure: TcpPressureWindow;
+  /** The relay's shares of the hops' segments the kernel received on its threads (null without perf). */
+  readonly received: ReceivedOnRelay | null;
 }
 
 /**
@@ -234,7 +238,10 @@ async function measureBuiltinStream(
     const cpu0 = await cpuSecondsOf(relay.cpuPid);
     const loadCpu0 = await cpuSecondsOfAll([source.pid, load.sink.pid]);
     const t0 = performance.now();
-    await sleep(durations.windowMs);
+    const [received] = await Promise.all([
+      countReceivedOnRelay(relay.cpuPid, relay.sinkPort, load.sink.port, durations.windowMs / 1000),
+      sleep(durations.windowMs),
+    ]);
     const bytes1 = await load.sink.bytes();
     const cpu1 = await cpuSecondsOf(relay.cpuPid);
     const loadCpu1 = await cpuSecondsOfAll([source.pid, load.sink.pid]);
@@ -245,7 +252,7 @@ async function measureBuiltinStream(
     const gib = bytes / GiB;
     return {
       gbps: (bytes * 8) / seconds / 1e9, cpuPerGiB: (cpu1 - cpu0) / gib, loadCpuPerGiB: (loadCpu1 - loadCpu0) / gib,
-      pressure: tcpPressureWindow(pressure0, pressure1, gib),
+      pressure: tcpPressureWindow(pressure0, pressure1, gib), received,
     };
   } finally {
     await source.stop();
@@ -284,6 +291,12 @@ function addStreams(out: MetricCollector, name: string, path: string, result: St
   out.add(`${name}.rcvQDrops`, path, 'drops (system)', 'lower', p.deltas.TcpExtTCPRcvQDrop);
   out.add(`${name}.retransPerGiB`, path, 'segments/GiB (system)', 'lower', p.retransPerGiB);
   out.add(`${name}.tcpMemShare`, path, 'x tcp_mem pressure', 'lower', p.pressureShare);
+  // Whose CPU the kernel charged the hops' receiving to (bench/lib/softirq-charge.ts), one sample per round.
+  const r = result.received;
+  if (r !== null) {
+    out.add(`${name}.receivedOnRelayIn`, path, 'share of segments', 'lower', r.in ?? 0);
+    out.add(`${name}.receivedOnRelayOut`, path, 'share of segments', 'lower', r.out ?? 0);
+  }
 }
 
 function streamsSummary(streams: number, result: StreamsResult): string {
@@ -587,8 +600,9 @@ async function run(context: BenchContext): Promise<BenchReport> {
   const byKind = windowKindReport(
     metrics, ['streams100', 'streams1000'], NATIVE_PATHS, ['haproxy', 'baseline-splice-c'],
   );
-  const ratios = [...relayRatios(metrics), ...byKind.ratios];
-  return { scenario: 'relay', metrics, ratios, notes: [...notes, ...byKind.notes] };
+  const byCharge = chargeReport(metrics, ['streams100', 'streams1000'], NATIVE_PATHS, ['haproxy', 'baseline-splice-c']);
+  const ratios = [...relayRatios(metrics), ...byKind.ratios, ...byCharge.ratios];
+  return { scenario: 'relay', metrics, ratios, notes: [...notes, ...byKind.notes, ...byCharge.notes] };
 }
 
 export const scenario: BenchScenario = {
