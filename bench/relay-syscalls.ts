@@ -43,7 +43,7 @@ import { flagValue } from './lib/args.js';
 import { cpuSecondsOf, cpuSecondsOfAll, threadCpuSecondsOf } from './lib/cpu.js';
 import { PRESSURE_COUNTERS, readTcpPressure, tcpPressureWindow } from './lib/tcp-pressure.js';
 import { switchesOf, threadSwitchesOf } from './lib/thread-switches.js';
-import { chargedShare, probeCounts, receivedDataEvents } from './lib/softirq-charge.js';
+import { chargedShare, countReceivedOnRelay, probeCounts, receivedDataEvents } from './lib/softirq-charge.js';
 import { fitCharge, type ChargedWindow } from './lib/charge-fit.js';
 
 const GiB = 1024 ** 3;
@@ -352,13 +352,14 @@ async function measureIperf3(
     const cs0 = await voluntarySwitches(relay.pid);
     const proc0 = await cpuSecondsOf(relay.pid);
     const sched0 = await threadCpuSecondsOf(relay.pid);
-    const [stat, result] = await Promise.all([
+    const [stat, result, received] = await Promise.all([
       runCommand('perf', [
         'stat', '-x', ',', '-e', 'duration_time', '-e', 'task-clock', '-e', 'context-switches', ...events,
         '-p', String(relay.pid), '--', 'sleep', String(seconds + 0.5),
       ]),
       // `-A client,server`: iperf3 pins both ends itself (one CPU each: the first of the load's list).
       runIperf3(relay.port, seconds, 1, pin === undefined ? [] : ['-A', `${loadCpu(pin)},${loadCpu(pin)}`]),
+      countReceivedOnRelay(relay.pid, relay.port, iperfPort, seconds),
     ]);
     const cs1 = await voluntarySwitches(relay.pid);
     const proc1 = await cpuSecondsOf(relay.pid);
@@ -383,6 +384,9 @@ async function measureIperf3(
         load: Math.round(((result.clientCpuSeconds + result.serverCpuSeconds) * 1000) / gib),
       },
       perGiB: countsPerGiB(stat.stderr, gib), wakeupsPerGiB: wakeups,
+      // The client's sending (`in`) and the relay's (`out`) received on the relay's threads: one stream's
+      // throughput is the iperf3 client's CPU, and what the relay's reads take off it (native/README.md).
+      receivedOnRelay: received,
       spliceSample: {
         calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
         meanBytes: positive.length === 0 ? 0 : Math.round(positive.reduce((a, b) => a + b, 0) / positive.length),
