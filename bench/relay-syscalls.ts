@@ -43,7 +43,7 @@ import { flagValue } from './lib/args.js';
 import { cpuSecondsOf, cpuSecondsOfAll, threadCpuSecondsOf } from './lib/cpu.js';
 import { PRESSURE_COUNTERS, readTcpPressure, tcpPressureWindow } from './lib/tcp-pressure.js';
 import { switchesOf, threadSwitchesOf } from './lib/thread-switches.js';
-import { chargedShare, countReceivedOnRelay, probeCounts, receivedDataEvents } from './lib/softirq-charge.js';
+import { countReceivedOnRelay } from './lib/softirq-charge.js';
 import { fitCharge, type ChargedWindow } from './lib/charge-fit.js';
 
 const GiB = 1024 ** 3;
@@ -218,13 +218,12 @@ async function measure(
       const hopOut0 = await hopCounters(outFilter);
       const b0 = await sink.bytes();
       const t0 = performance.now();
-      const received = [...receivedDataEvents(relay.port), ...receivedDataEvents(sink.port)];
-      const [stat, statAll] = await Promise.all([
+      const [stat, received] = await Promise.all([
         runCommand('perf', [
           'stat', '-x', ',', '-e', 'duration_time', '-e', 'task-clock', '-e', 'context-switches', ...events,
-          ...received, '-p', String(relay.pid), '--', 'sleep', String(seconds),
+          '-p', String(relay.pid), '--', 'sleep', String(seconds),
         ]),
-        runCommand('perf', ['stat', '-x', ',', ...received, '-a', '--', 'sleep', String(seconds)]),
+        countReceivedOnRelay(relay.pid, relay.port, sink.port, seconds),
       ]);
       const b1 = await sink.bytes();
       const hopIn1 = await hopCounters(inFilter);
@@ -246,7 +245,7 @@ async function measure(
       const counted = new Map<string, number>();
       for (const line of stat.stderr.split('\n')) {
         const [value, , event] = line.split(',');
-        if (event === undefined || value === undefined || !/^[\d.]+$/.test(value) || event === 'tcp:tcp_probe') continue;
+        if (event === undefined || value === undefined || !/^[\d.]+$/.test(value)) continue;
         counted.set(event.replace('syscalls:sys_enter_', ''), Number(value));
       }
       // perf counts over its own window, shorter than the bytes' (its start-up and exit, up to a second under load):
@@ -258,8 +257,6 @@ async function measure(
         if (name !== 'duration_time') perGiB[name] = Math.round(value / perfGiB);
       }
       const wakeups = wakeupsPerGiB(cs0, cs1, gib);
-      const [inOnRelay = 0, outOnRelay = 0] = probeCounts(stat.stderr);
-      const [inAll = 0, outAll = 0] = probeCounts(statAll.stderr);
       const report = await runCommand('perf', ['script', '-i', recordFile, '-F', 'event,trace']);
       const spliceSizes: number[] = [];
       const fcntlReturns: number[] = [];
@@ -289,7 +286,7 @@ async function measure(
         hops: { in: hopFigures(hopIn0, hopIn1, true), out: hopFigures(hopOut0, hopOut1, false) },
         // The share of each hop's data segments the kernel received on the relay's threads (its softirq work charged
         // to the relay, bench/lib/softirq-charge.ts): `in` is the source's sending that the relay's reads set off.
-        receivedOnRelay: { in: chargedShare(inOnRelay, inAll), out: chargedShare(outOnRelay, outAll) },
+        receivedOnRelay: received ?? { in: null, out: null },
         // Pressure signals over the window, system-wide, per GiB; TCP's pages at its end (tcp_mem's thresholds apply);
         // the window's kind by the relay bench's rule (bench/lib/tcp-pressure.ts).
         netPerGiB: Object.fromEntries(PRESSURE_COUNTERS.map((n) => [n, Math.round(pressure.deltas[n] / gib)])),
@@ -386,7 +383,7 @@ async function measureIperf3(
       perGiB: countsPerGiB(stat.stderr, gib), wakeupsPerGiB: wakeups,
       // The client's sending (`in`) and the relay's (`out`) received on the relay's threads: one stream's
       // throughput is the iperf3 client's CPU, and what the relay's reads take off it (native/README.md).
-      receivedOnRelay: received,
+      receivedOnRelay: received ?? { in: null, out: null },
       spliceSample: {
         calls: spliceSizes.length, eagain: spliceSizes.filter((v) => v < 0).length,
         meanBytes: positive.length === 0 ? 0 : Math.round(positive.reduce((a, b) => a + b, 0) / positive.length),
