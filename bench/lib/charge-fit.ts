@@ -56,13 +56,13 @@ export function solve(a: number[][], b: number[]): number[] | undefined {
 }
 
 /**
- * The fit over `windows`; undefined with too few windows (each path needs two, and two more than the unknowns in
- * all) or shares that do not vary enough to tell the slopes apart.
+ * The fit over `windows`; undefined with too few windows (each path needs two, and twice as many as the unknowns in
+ * all: fewer leave the slopes to chance) or shares that do not vary enough to tell the slopes apart.
  */
 export function fitCharge(windows: readonly ChargedWindow[]): ChargeFit | undefined {
   const paths = [...new Set(windows.map((w) => w.path))];
   const k = paths.length + 2;
-  if (windows.length < k + 2 || paths.some((p) => windows.filter((w) => w.path === p).length < 2)) return undefined;
+  if (windows.length < 2 * k || paths.some((p) => windows.filter((w) => w.path === p).length < 2)) return undefined;
   const row = (w: ChargedWindow): number[] => [...paths.map((p) => (p === w.path ? 1 : 0)), w.inShare, w.outShare];
   const xtx = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   const xty = new Array<number>(k).fill(0);
