@@ -6,12 +6,12 @@
  */
 import type { BenchMetric, BenchRatio } from '../types.js';
 import { fitCharge, type ChargedWindow } from './charge-fit.js';
+import { samplesOf } from './metric.js';
 
 export function chargeReport(
   list: readonly BenchMetric[], streamsList: readonly string[], paths: readonly string[], others: readonly string[],
 ): { ratios: BenchRatio[]; notes: string[] } {
-  const samples = (name: string, path: string): readonly number[] =>
-    list.find((m) => m.name === name && m.path === path)?.samples ?? [];
+  const samples = (name: string, path: string): readonly number[] => samplesOf(list, name, path) ?? [];
   const ratios: BenchRatio[] = [];
   const notes: string[] = [];
   const measured = [...new Set(list.map((m) => m.path))].filter((p) => paths.includes(p) || others.includes(p));

@@ -33,6 +33,11 @@ export function toMetric(
   return { name, path, unit, better, samples: [...samples], median: median(samples) };
 }
 
+/** A metric's per-round samples, or undefined when that path did not report it. */
+export function samplesOf(metrics: readonly BenchMetric[], name: string, path: string): readonly number[] | undefined {
+  return metrics.find((m) => m.name === name && m.path === path)?.samples;
+}
+
 /** The median of a metric, or undefined when that path did not report it. */
 export function medianOf(metrics: readonly BenchMetric[], name: string, path: string): number | undefined {
   return metrics.find((m) => m.name === name && m.path === path)?.median;

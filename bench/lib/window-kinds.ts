@@ -6,6 +6,7 @@
 import type { BenchMetric, BenchRatio } from '../types.js';
 import { median } from '../stats.js';
 import { LOSSY_RETRANS_PER_GIB, type WindowKind } from './tcp-pressure.js';
+import { samplesOf } from './metric.js';
 
 type SamplesOf = (name: string, path: string) => readonly number[] | undefined;
 
@@ -32,7 +33,7 @@ export function roundsByKind(
 export function windowKindReport(
   list: readonly BenchMetric[], streamsList: readonly string[], paths: readonly string[], others: readonly string[],
 ): { ratios: BenchRatio[]; notes: string[] } {
-  const samples: SamplesOf = (name, path) => list.find((m) => m.name === name && m.path === path)?.samples;
+  const samples: SamplesOf = (name, path) => samplesOf(list, name, path);
   const ratios: BenchRatio[] = [];
   const notes: string[] = [];
   const measured = [...new Set(list.map((m) => m.path))];

@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { BenchContext, BenchMetric, BenchReport, BenchRatio, BenchScenario } from '../types.js';
-import { MetricCollector, medianOf } from '../lib/metric.js';
+import { MetricCollector, medianOf, samplesOf } from '../lib/metric.js';
 import { median } from '../stats.js';
 import { startChurnServer, runChurn } from '../lib/load.js';
 import { startStreamLoad, type StreamLoad } from '../lib/stream-load.js';
@@ -465,8 +465,7 @@ function nativeTargets(m: MedianOf, samples: SamplesOf, p: string): (BenchRatio 
 
 export function relayRatios(list: readonly BenchMetric[]): BenchRatio[] {
   const m = (name: string, path: string): number | undefined => medianOf(list, name, path);
-  const samples = (name: string, path: string): readonly number[] | undefined =>
-    list.find((x) => x.name === name && x.path === path)?.samples;
+  const samples = (name: string, path: string): readonly number[] | undefined => samplesOf(list, name, path);
   const out: (BenchRatio | null)[] = [];
   const hasHaproxy = m('churn.connPerSec', 'haproxy') !== undefined;
   for (const path of ['tidegate-native', 'tidegate-js']) {
@@ -597,10 +596,10 @@ async function run(context: BenchContext): Promise<BenchReport> {
   }
   const metrics = out.metrics();
   // Beside the medians over all rounds (the figures): the rounds by window kind, compared like for like.
-  const byKind = windowKindReport(
-    metrics, ['streams100', 'streams1000'], NATIVE_PATHS, ['haproxy', 'baseline-splice-c'],
-  );
-  const byCharge = chargeReport(metrics, ['streams100', 'streams1000'], NATIVE_PATHS, ['haproxy', 'baseline-splice-c']);
+  const streamCounts = ['streams100', 'streams1000'];
+  const others = ['haproxy', 'baseline-splice-c'];
+  const byKind = windowKindReport(metrics, streamCounts, NATIVE_PATHS, others);
+  const byCharge = chargeReport(metrics, streamCounts, NATIVE_PATHS, others);
   const ratios = [...relayRatios(metrics), ...byKind.ratios, ...byCharge.ratios];
   return { scenario: 'relay', metrics, ratios, notes: [...notes, ...byKind.notes, ...byCharge.notes] };
 }
